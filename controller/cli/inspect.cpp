@@ -1,0 +1,109 @@
+// `clusterctl inspect MODEL.gguf`: what a model file holds, without loading its weights.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "controller/cli/options.h"
+#include "worker/gguf/gguf_file.h"
+#include "worker/model/hparams.h"
+
+namespace clusterctl::cli {
+namespace {
+
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+std::string shape_string(const std::vector<uint64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
+  return s;
+}
+
+// Weights read to generate one token: every matrix once, but only one row of the
+// token embedding (unless it doubles as the output matrix).
+uint64_t bytes_per_token(const gguf::GgufFile& f) {
+  uint64_t total = 0;
+  bool tied = f.find_tensor("output.weight") == nullptr;
+  for (const auto& t : f.tensors()) {
+    if (t.name == "token_embd.weight" && !tied) total += t.row_bytes();
+    else total += t.n_bytes;
+  }
+  return total;
+}
+
+}  // namespace
+
+int inspect_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
+      "json", po::bool_switch(), "print JSON")("metadata", po::bool_switch(), "print every metadata key");
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  auto vm = parse_options(argc, argv, "clusterctl inspect MODEL.gguf [--json] [--metadata]", opts, pos);
+  if (!vm) return 0;
+
+  gguf::GgufFile f((*vm)["model"].as<std::string>());
+  auto h = model::HParams::from_gguf(f);
+  uint64_t total = 0;
+  for (const auto& t : f.tensors()) total += t.n_bytes;
+  uint64_t per_token = bytes_per_token(f);
+
+  if ((*vm)["json"].as<bool>()) {
+    nlohmann::json j;
+    j["file"] = f.path();
+    j["gguf_version"] = f.version();
+    j["architecture"] = h.arch;
+    j["name"] = h.name;
+    j["n_embd"] = h.n_embd;
+    j["n_layer"] = h.n_layer;
+    j["n_head"] = h.n_head;
+    j["n_head_kv"] = h.n_head_kv;
+    j["head_dim"] = h.head_dim;
+    j["n_ff"] = h.n_ff;
+    j["n_vocab"] = h.n_vocab;
+    j["context_length"] = h.n_ctx_train;
+    j["rope_freq_base"] = h.rope_freq_base;
+    j["rms_eps"] = h.rms_eps;
+    j["tokenizer"] = {{"model", h.tokenizer_model}, {"pre", h.tokenizer_pre}};
+    j["tensor_bytes"] = total;
+    j["bytes_per_token"] = per_token;
+    auto& tl = j["tensors"] = nlohmann::json::array();
+    for (const auto& t : f.tensors())
+      tl.push_back({{"name", t.name}, {"type", gguf::type_name(t.type)}, {"shape", t.shape}, {"bytes", t.n_bytes}});
+    if ((*vm)["metadata"].as<bool>()) {
+      auto& md = j["metadata"] = nlohmann::json::object();
+      for (const auto& [k, v] : f.metadata()) md[k] = v.to_display();
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  std::printf("file           %s (GGUF v%u, %s)\n", f.path().c_str(), f.version(), human_bytes(f.file_size()).c_str());
+  std::printf("architecture   %s%s%s\n", h.arch.c_str(), h.name.empty() ? "" : "  name: ", h.name.c_str());
+  std::printf("shape          %u wide, %u layers, %u heads, %u KV heads, head dim %u, FFN %u\n", h.n_embd,
+              h.n_layer, h.n_head, h.n_head_kv, h.head_dim, h.n_ff);
+  std::printf("vocab          %u tokens, tokenizer %s%s%s\n", h.n_vocab,
+              h.tokenizer_model.empty() ? "(none)" : h.tokenizer_model.c_str(), h.tokenizer_pre.empty() ? "" : " / ",
+              h.tokenizer_pre.c_str());
+  std::printf("context        %u tokens (trained)\n", h.n_ctx_train);
+  std::printf("rope           base %g, %u dims; rms eps %g\n", h.rope_freq_base, h.rope_dim, h.rms_eps);
+  std::printf("weights        %s in %zu tensors; %s read per generated token\n", human_bytes(total).c_str(),
+              f.tensors().size(), human_bytes(per_token).c_str());
+  if ((*vm)["metadata"].as<bool>()) {
+    std::printf("\nmetadata\n");
+    for (const auto& [k, v] : f.metadata()) std::printf("  %-44s %s\n", k.c_str(), v.to_display().c_str());
+  }
+  std::printf("\n%-36s %-8s %-22s %s\n", "tensor", "type", "shape", "bytes");
+  for (const auto& t : f.tensors())
+    std::printf("%-36s %-8s %-22s %s\n", t.name.c_str(), std::string(gguf::type_name(t.type)).c_str(),
+                shape_string(t.shape).c_str(), human_bytes(t.n_bytes).c_str());
+  return 0;
+}
+
+}  // namespace clusterctl::cli

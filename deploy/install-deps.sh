@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs every build, test and runtime dependency of clusterctl.
+# Debian/Ubuntu: apt-get.  macOS: Homebrew.  Idempotent: a second run installs nothing.
+set -euo pipefail
+
+DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libopenmpi-dev openmpi-bin
+  libboost-dev libboost-program-options-dev
+  libyaml-cpp-dev libspdlog-dev libfmt-dev libssh-dev libicu-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev
+  openssh-server openssh-client iproute2 procps
+  g++-aarch64-linux-gnu qemu-user
+)
+BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json
+  googletest google-benchmark llvm)
+
+missing_debian() {
+  local p
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"
+  done
+}
+
+case "$(uname -s)" in
+  Linux)
+    if ! command -v apt-get >/dev/null; then
+      echo "install-deps: only Debian/Ubuntu (apt-get) is supported on Linux; install the packages listed in $0 by hand" >&2
+      exit 1
+    fi
+    mapfile -t todo < <(missing_debian)
+    if [ "${#todo[@]}" -eq 0 ]; then
+      echo "install-deps: all ${#DEBIAN_PACKAGES[@]} packages already installed"
+      exit 0
+    fi
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "install-deps: installing ${todo[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${todo[@]}"
+    ;;
+  Darwin)
+    if ! command -v brew >/dev/null; then
+      echo "install-deps: Homebrew is required on macOS (https://brew.sh)" >&2
+      exit 1
+    fi
+    todo=()
+    for p in "${BREW_PACKAGES[@]}"; do brew list --versions "$p" >/dev/null 2>&1 || todo+=("$p"); done
+    if [ "${#todo[@]}" -eq 0 ]; then echo "install-deps: all Homebrew packages already installed"; exit 0; fi
+    brew install "${todo[@]}"
+    ;;
+  *)
+    echo "install-deps: unsupported OS $(uname -s)" >&2; exit 1 ;;
+esac

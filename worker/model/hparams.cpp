@@ -1,0 +1,52 @@
+#include "worker/model/hparams.h"
+
+#include "worker/common/error.h"
+
+namespace clusterctl::model {
+namespace {
+
+uint32_t required_u32(const gguf::GgufFile& f, const std::string& key) {
+  auto v = f.get_int(key);
+  if (!v) throw Error(f.path() + ": metadata key '" + key + "' is missing: the file is not a complete model");
+  if (*v <= 0 || *v > INT32_MAX) throw Error(f.path() + ": metadata '" + key + "' = " + std::to_string(*v) + " is out of range");
+  return static_cast<uint32_t>(*v);
+}
+
+uint32_t optional_u32(const gguf::GgufFile& f, const std::string& key, uint32_t fallback) {
+  if (!f.find(key)) return fallback;
+  return required_u32(f, key);
+}
+
+}  // namespace
+
+HParams HParams::from_gguf(const gguf::GgufFile& f) {
+  HParams h;
+  h.arch = f.architecture();
+  if (h.arch.empty()) throw Error(f.path() + ": metadata key 'general.architecture' is missing");
+  h.name = f.get_string("general.name", "");
+  h.n_embd = required_u32(f, f.arch_key("embedding_length"));
+  h.n_layer = required_u32(f, f.arch_key("block_count"));
+  h.n_head = required_u32(f, f.arch_key("attention.head_count"));
+  h.n_head_kv = optional_u32(f, f.arch_key("attention.head_count_kv"), h.n_head);
+  h.n_ff = optional_u32(f, f.arch_key("feed_forward_length"), 0);
+  h.n_ctx_train = optional_u32(f, f.arch_key("context_length"), 2048);
+  h.head_dim = optional_u32(f, f.arch_key("attention.key_length"), h.n_embd / h.n_head);
+  h.rope_dim = optional_u32(f, f.arch_key("rope.dimension_count"), h.head_dim);
+  if (auto e = f.get_float(f.arch_key("attention.layer_norm_rms_epsilon"))) h.rms_eps = static_cast<float>(*e);
+  if (auto b = f.get_float(f.arch_key("rope.freq_base"))) h.rope_freq_base = static_cast<float>(*b);
+  h.tokenizer_model = f.get_string("tokenizer.ggml.model", "");
+  h.tokenizer_pre = f.get_string("tokenizer.ggml.pre", "");
+  if (auto v = f.get_int(f.arch_key("vocab_size"))) {
+    h.n_vocab = static_cast<uint32_t>(*v);
+  } else if (const auto* tok = f.find("tokenizer.ggml.tokens")) {
+    h.n_vocab = static_cast<uint32_t>(tok->as_array().items.size());
+  } else if (const auto* emb = f.find_tensor("token_embd.weight"); emb && emb->shape.size() >= 2) {
+    h.n_vocab = static_cast<uint32_t>(emb->shape[1]);
+  }
+  if (h.n_head_kv == 0 || h.n_head % h.n_head_kv != 0)
+    throw Error(f.path() + ": " + std::to_string(h.n_head) + " attention heads are not a multiple of " +
+                std::to_string(h.n_head_kv) + " KV heads");
+  return h;
+}
+
+}  // namespace clusterctl::model

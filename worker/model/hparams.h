@@ -1,0 +1,32 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "worker/gguf/gguf_file.h"
+
+namespace clusterctl::model {
+
+// The hyperparameters of a decoder-only transformer, read from GGUF metadata.
+// Missing optional keys take llama.cpp's defaults.
+struct HParams {
+  std::string arch;
+  std::string name;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t n_ff = 0;
+  uint32_t n_vocab = 0;
+  uint32_t n_ctx_train = 0;
+  uint32_t head_dim = 0;  // key_length if present, else n_embd / n_head
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  uint32_t rope_dim = 0;  // rope.dimension_count, default head_dim
+  std::string tokenizer_model;  // tokenizer.ggml.model
+  std::string tokenizer_pre;    // tokenizer.ggml.pre
+
+  // Throws clusterctl::Error naming the file and the missing or bad key.
+  static HParams from_gguf(const gguf::GgufFile& f);
+};
+
+}  // namespace clusterctl::model
