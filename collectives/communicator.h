@@ -1,0 +1,47 @@
+#pragma once
+// The one interface every rank's model code talks through. A single process is world
+// size 1 of the same code path (LocalCommunicator); MPI backends implement the same calls
+// and choose their algorithm (by message size, wire format) inside, not in callers.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace clusterctl::collectives {
+
+struct CommStats {
+  uint64_t allreduce_calls = 0;
+  uint64_t bytes_sent = 0;
+  double seconds = 0;  // wall time spent inside collective calls
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend_name() const = 0;
+
+  // In place: every rank ends with the element-wise sum over ranks.
+  virtual void allreduce_sum(float* data, size_t n) = 0;
+  // bytes from `root` to every rank.
+  virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // Every rank contributes `bytes`; rank `root` receives size()*bytes in rank order.
+  virtual void gather(const void* send, size_t bytes, void* recv, int root) = 0;
+  // Every rank contributes (value, index); every rank ends with the pair of the largest
+  // value (lowest index on ties).
+  virtual void argmax(float& value, int64_t& index) = 0;
+  virtual void barrier() = 0;
+
+  const CommStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ protected:
+  CommStats stats_;
+};
+
+// World size 1: every call is a no-op (or a copy).
+std::unique_ptr<Communicator> make_local_communicator();
+
+}  // namespace clusterctl::collectives

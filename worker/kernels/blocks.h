@@ -1,0 +1,36 @@
+#pragma once
+// Quantisation block layouts, bit-identical to ggml's (GGUF files store these bytes).
+#include <cstdint>
+
+namespace clusterctl::kernels {
+
+using fp16_t = uint16_t;  // IEEE half, stored as bits
+using bf16_t = uint16_t;  // bfloat16, stored as bits
+
+constexpr int QK4_0 = 32, QK4_1 = 32, QK5_0 = 32, QK5_1 = 32, QK8_0 = 32, QK8_1 = 32;
+constexpr int QK_K = 256;
+constexpr int K_SCALE_SIZE = 12;
+
+struct block_q4_0 { fp16_t d; uint8_t qs[QK4_0 / 2]; };
+struct block_q4_1 { fp16_t d; fp16_t m; uint8_t qs[QK4_1 / 2]; };
+struct block_q5_0 { fp16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; };
+struct block_q5_1 { fp16_t d; fp16_t m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; };
+struct block_q8_0 { fp16_t d; int8_t qs[QK8_0]; };
+struct block_q8_1 { fp16_t d; fp16_t s; int8_t qs[QK8_1]; };  // s = d * sum(qs)
+struct block_q4_K { fp16_t d; fp16_t dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; };
+struct block_q5_K { fp16_t d; fp16_t dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; };
+struct block_q6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; fp16_t d; };
+struct block_q8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
+
+static_assert(sizeof(block_q4_0) == 18);
+static_assert(sizeof(block_q4_1) == 20);
+static_assert(sizeof(block_q5_0) == 22);
+static_assert(sizeof(block_q5_1) == 24);
+static_assert(sizeof(block_q8_0) == 34);
+static_assert(sizeof(block_q8_1) == 36);
+static_assert(sizeof(block_q4_K) == 144);
+static_assert(sizeof(block_q5_K) == 176);
+static_assert(sizeof(block_q6_K) == 210);
+static_assert(sizeof(block_q8_K) == 292);
+
+}  // namespace clusterctl::kernels

@@ -1,0 +1,67 @@
+#pragma once
+// The CPU kernel interface the model code calls. One implementation per ISA (scalar
+// reference, AVX2/FMA/F16C, AVX-512 (+VNNI), NEON (+dotprod)) chosen at run time;
+// a GPU backend would implement the same calls.
+#include <cstddef>
+#include <cstdint>
+
+#include "worker/gguf/ggml_types.h"
+#include "worker/kernels/thread_pool.h"
+
+namespace clusterctl::kernels {
+
+using gguf::GgmlType;
+
+enum class Isa { Scalar, Avx2, Avx512, Neon };
+const char* isa_name(Isa isa);
+Isa best_isa();                // what this CPU supports best
+Isa active_isa();              // what the kernels use now (default: best_isa())
+void set_active_isa(Isa isa);  // tests force Scalar to compare paths; throws if unsupported
+
+// Types the engine computes with (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K).
+bool is_computable(GgmlType t);
+
+// fp16 / bf16 conversion.
+float fp16_to_fp32(fp16_t h);
+fp16_t fp32_to_fp16(float f);
+float bf16_to_fp32(bf16_t h);
+bf16_t fp32_to_bf16(float f);
+
+// Reference (de)quantisation of one row of n elements (n a multiple of the block size).
+void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
+void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
+
+// Activations are quantised to the weight type's partner before integer dot products:
+// Q4_0/Q5_0/Q8_0 -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants -> Q8_K, F16 -> F16, BF16 -> BF16, F32 -> F32.
+GgmlType vec_dot_type(GgmlType weight_type);
+void quantize_activations(GgmlType weight_type, const float* x, void* out, int64_t n);
+size_t activation_row_bytes(GgmlType weight_type, int64_t n);
+
+// dot(w_row, x) for one weight row against one activation row already quantised with
+// quantize_activations for this weight type.
+float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q);
+
+// A weight matrix (or a contiguous slice of its rows): `rows` rows of `cols` elements.
+struct Matrix {
+  GgmlType type = GgmlType::F32;
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_stride = 0;  // bytes from one row to the next
+};
+
+// Scratch the matmul reuses from call to call so nothing is allocated per token.
+class Workspace {
+ public:
+  void* get(size_t bytes);  // grows (aligned to 64) and returns the buffer
+  ~Workspace();
+ private:
+  void* buf_ = nullptr;
+  size_t cap_ = 0;
+};
+
+// y[t*rows + r] = sum_k W[r][k] * x[t*cols + k] for t in [0, n_tokens).
+// n_tokens == 1 is the decode path (matrix-vector); larger batches take the tiled path.
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws);
+
+}  // namespace clusterctl::kernels
