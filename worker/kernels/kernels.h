@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "worker/gguf/ggml_types.h"
+#include "worker/kernels/blocks.h"
 #include "worker/kernels/thread_pool.h"
 
 namespace clusterctl::kernels {

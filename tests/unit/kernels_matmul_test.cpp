@@ -1,0 +1,160 @@
+// matmul against a float reference: dequantise the weights and take the dot product in double
+// with the unquantised activations. The difference allowed is what quantising the activations
+// can cost (a bound, computed per output, not a guess):
+//   Q8_0/Q8_1/Q8_K: each activation moves by at most half a step, amax(block)/254, and the fp16
+//                   block scale adds 2^-11 relative: sum_k |w_k| * amax_k/254 + 1e-3 * sum_k |w_k x_k|
+//   F16 / BF16: 2^-11 / 2^-8 relative per element: 1e-3 / 4e-3 * sum_k |w_k x_k|
+//   F32: float accumulation only: 1e-5 * sum_k |w_k x_k|
+// plus 1e-5 * sum_k |w_k x_k| for float accumulation order.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tests/unit/kernels_test_data.h"
+#include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::kernels::test {
+namespace {
+
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(active_isa()) {}
+  ~IsaGuard() { set_active_isa(saved_); }
+ private:
+  Isa saved_;
+};
+
+struct Reference {
+  std::vector<double> y;      // exact dot with dequantised weights
+  std::vector<double> bound;  // allowed |matmul - y| per output
+};
+
+Reference float_reference(GgmlType type, const std::vector<uint8_t>& w, int64_t rows, int64_t cols,
+                          const std::vector<float>& x, int64_t n_tokens) {
+  const size_t row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
+  std::vector<float> wf(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) dequantize_row(type, w.data() + r * row_bytes, wf.data() + r * cols, cols);
+  const GgmlType act = vec_dot_type(type);
+  const int block = act == GgmlType::Q8_K ? 256 : 32;
+  const bool int8_act = act == GgmlType::Q8_0 || act == GgmlType::Q8_1 || act == GgmlType::Q8_K;
+  const double rel = act == GgmlType::F32 ? 1e-5 : act == GgmlType::BF16 ? 4e-3 : 1e-3;
+  Reference ref;
+  ref.y.resize(static_cast<size_t>(rows * n_tokens));
+  ref.bound.resize(ref.y.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* xt = x.data() + t * cols;
+    std::vector<double> half_step(static_cast<size_t>(cols), 0.0);
+    if (int8_act) {
+      for (int64_t b = 0; b < cols; b += block) {
+        float amax = 0;
+        for (int64_t k = b; k < b + block; ++k) amax = std::max(amax, std::fabs(xt[k]));
+        for (int64_t k = b; k < b + block; ++k) half_step[k] = amax / 254.0;
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* wr = wf.data() + r * cols;
+      double dot = 0, abs_dot = 0, step = 0;
+      for (int64_t k = 0; k < cols; ++k) {
+        dot += static_cast<double>(wr[k]) * xt[k];
+        abs_dot += std::fabs(static_cast<double>(wr[k]) * xt[k]);
+        step += std::fabs(wr[k]) * half_step[k];
+      }
+      ref.y[t * rows + r] = dot;
+      ref.bound[t * rows + r] = step + (rel + 1e-5) * abs_dot + 1e-6;
+    }
+  }
+  return ref;
+}
+
+std::vector<Isa> all_isas() {
+  std::vector<Isa> isas = simd_isas();
+  isas.insert(isas.begin(), Isa::Scalar);
+  return isas;
+}
+
+TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {
+  IsaGuard guard;
+  std::mt19937 rng(42);
+  constexpr int64_t kRows = 37;  // odd: the last row chunk and tile are partial
+  constexpr int64_t kCols = 512;
+  constexpr int64_t kMaxTokens = 17;
+  Workspace ws;
+  for (GgmlType type : kComputableTypes) {
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const auto x = random_activations(kCols * kMaxTokens, rng);
+    const Reference ref = float_reference(type, w, kRows, kCols, x, kMaxTokens);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (Isa isa : all_isas()) {
+        set_active_isa(isa);
+        for (int64_t n_tokens = 1; n_tokens <= kMaxTokens; ++n_tokens) {
+          std::vector<float> y(static_cast<size_t>(kRows * n_tokens), NAN);
+          matmul(m, x.data(), n_tokens, y.data(), pool, ws);
+          for (int64_t i = 0; i < kRows * n_tokens; ++i) {
+            ASSERT_NEAR(y[i], ref.y[i], ref.bound[i])
+                << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads
+                << " tokens=" << n_tokens << " row=" << i % kRows << " token=" << i / kRows;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A larger, prompt-sized batch crosses the token-block and row-chunk boundaries of the tiled path.
+TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
+  IsaGuard guard;
+  std::mt19937 rng(5);
+  constexpr int64_t kRows = 131, kCols = 768, kTokens = 133;
+  Workspace ws;
+  ThreadPool pool(2);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const auto x = random_activations(kCols * kTokens, rng);
+    const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    for (Isa isa : all_isas()) {
+      set_active_isa(isa);
+      std::vector<float> y(static_cast<size_t>(kRows * kTokens), NAN);
+      matmul(m, x.data(), kTokens, y.data(), pool, ws);
+      for (int64_t i = 0; i < kRows * kTokens; ++i)
+        ASSERT_NEAR(y[i], ref.y[i], ref.bound[i]) << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
+    }
+  }
+}
+
+TEST(KernelsMatmul, RowStrideLargerThanRowIsHonoured) {
+  std::mt19937 rng(3);
+  constexpr int64_t kRows = 9, kCols = 256;
+  const size_t row = gguf::row_bytes(GgmlType::Q4_0, kCols), stride = row + 64;
+  const auto packed = random_weights(GgmlType::Q4_0, kRows, kCols, rng);
+  std::vector<uint8_t> padded(stride * kRows, 0xff);
+  for (int64_t r = 0; r < kRows; ++r) std::copy_n(packed.data() + r * row, row, padded.data() + r * stride);
+  const auto x = random_activations(kCols, rng);
+  Workspace ws;
+  ThreadPool pool(2);
+  std::vector<float> a(kRows), b(kRows);
+  matmul({GgmlType::Q4_0, packed.data(), kRows, kCols, row}, x.data(), 1, a.data(), pool, ws);
+  matmul({GgmlType::Q4_0, padded.data(), kRows, kCols, stride}, x.data(), 1, b.data(), pool, ws);
+  EXPECT_EQ(a, b);
+}
+
+TEST(KernelsMatmul, InconsistentShapesAreRefused) {
+  Workspace ws;
+  ThreadPool pool(1);
+  std::vector<uint8_t> w(1024);
+  std::vector<float> x(64), y(4);
+  // 48 columns is not a whole number of 32-element Q4_0 blocks.
+  EXPECT_THROW(matmul({GgmlType::Q4_0, w.data(), 2, 48, 27}, x.data(), 1, y.data(), pool, ws), Error);
+  // A stride shorter than a row.
+  EXPECT_THROW(matmul({GgmlType::Q4_0, w.data(), 2, 64, 20}, x.data(), 1, y.data(), pool, ws), Error);
+  EXPECT_THROW(matmul({GgmlType::Q2_K, w.data(), 1, 256, 84}, x.data(), 1, y.data(), pool, ws), Error);
+}
+
+}  // namespace
+}  // namespace clusterctl::kernels::test

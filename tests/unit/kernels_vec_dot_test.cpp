@@ -1,0 +1,132 @@
+// Every SIMD kernel against the scalar reference, for every type and every ISA this CPU runs.
+//
+// Tolerance: the integer parts of the quantised dot products are exact in every path; only the
+// order of the float accumulation of block results differs. So a SIMD dot must equal the scalar
+// one to 1e-4 of the RMS of the reference dots over the rows tested (random data: a wrong block
+// or scale moves a result by several percent of that). Activation quantisation must be
+// bit-identical across ISAs: all paths use the same formula and round-half-even.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/unit/kernels_test_data.h"
+#include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::kernels::test {
+namespace {
+
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(active_isa()) {}
+  ~IsaGuard() { set_active_isa(saved_); }
+ private:
+  Isa saved_;
+};
+
+std::string label(Isa isa, GgmlType t, int64_t n) {
+  return std::string(isa_name(isa)) + " " + std::string(gguf::type_name(t)) + " n=" + std::to_string(n);
+}
+
+TEST(KernelsVecDot, EverySimdPathMatchesScalarReference) {
+  IsaGuard guard;
+  const auto isas = simd_isas();
+  if (isas.empty()) GTEST_SKIP() << "this CPU has no SIMD kernels to compare";
+  std::mt19937 rng(1234);
+  constexpr int kRows = 8;
+  for (GgmlType type : kComputableTypes) {
+    for (int64_t n : {256, 768, 2048, 4352}) {
+      const size_t w_row = gguf::row_bytes(type, static_cast<uint64_t>(n));
+      const auto w = random_weights(type, kRows, n, rng);
+      const auto x = random_activations(n, rng);
+      std::vector<uint8_t> xq(activation_row_bytes(type, n));
+      set_active_isa(Isa::Scalar);
+      quantize_activations(type, x.data(), xq.data(), n);
+      std::vector<float> ref(kRows);
+      double sumsq = 0;
+      for (int r = 0; r < kRows; ++r) {
+        ref[r] = vec_dot(type, n, w.data() + r * w_row, xq.data());
+        ASSERT_TRUE(std::isfinite(ref[r])) << label(Isa::Scalar, type, n);
+        sumsq += static_cast<double>(ref[r]) * ref[r];
+      }
+      const double tol = 1e-4 * std::sqrt(sumsq / kRows);
+      for (Isa isa : isas) {
+        set_active_isa(isa);
+        for (int r = 0; r < kRows; ++r)
+          EXPECT_NEAR(vec_dot(type, n, w.data() + r * w_row, xq.data()), ref[r], tol) << label(isa, type, n) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(KernelsVecDot, ActivationQuantisationIsIdenticalOnEveryIsa) {
+  IsaGuard guard;
+  std::mt19937 rng(99);
+  for (GgmlType type : kComputableTypes) {
+    for (int64_t n : {256, 1280}) {
+      auto x = random_activations(n, rng);
+      x[5] = 0.f;  // an exact zero and a block of zeros exercise the amax == 0 branches
+      std::fill(x.begin() + 256 - 32, x.begin() + 256, 0.f);
+      const size_t bytes = activation_row_bytes(type, n);
+      std::vector<uint8_t> ref(bytes), got(bytes);
+      set_active_isa(Isa::Scalar);
+      quantize_activations(type, x.data(), ref.data(), n);
+      for (Isa isa : simd_isas()) {
+        set_active_isa(isa);
+        std::fill(got.begin(), got.end(), 0xAA);
+        quantize_activations(type, x.data(), got.data(), n);
+        EXPECT_EQ(0, std::memcmp(ref.data(), got.data(), bytes)) << label(isa, type, n);
+      }
+    }
+  }
+}
+
+TEST(KernelsVecDot, Q8KBlockSumsMatchTheirQuants) {
+  IsaGuard guard;
+  std::mt19937 rng(7);
+  const auto x = random_activations(512, rng);
+  struct BlockQ8K { float d; int8_t qs[256]; int16_t bsums[16]; };
+  static_assert(sizeof(BlockQ8K) == 292);
+  std::vector<Isa> isas = simd_isas();
+  isas.push_back(Isa::Scalar);
+  for (Isa isa : isas) {
+    set_active_isa(isa);
+    std::vector<BlockQ8K> q(2);
+    quantize_activations(GgmlType::Q4_K, x.data(), q.data(), 512);
+    for (const auto& b : q) {
+      for (int g = 0; g < 16; ++g) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += b.qs[16 * g + j];
+        EXPECT_EQ(sum, b.bsums[g]) << isa_name(isa);
+      }
+      // The element of largest magnitude maps to -127 and d carries the sign back.
+      float max_abs = 0;
+      for (int j = 0; j < 256; ++j) max_abs = std::max(max_abs, std::fabs(b.d * b.qs[j]));
+      EXPECT_GT(max_abs, 0.f);
+    }
+  }
+}
+
+TEST(KernelsVecDot, UnsupportedTypesAndIsasAreRefusedByName) {
+  IsaGuard guard;
+  EXPECT_FALSE(is_computable(GgmlType::Q2_K));
+  EXPECT_FALSE(is_computable(GgmlType::IQ4_NL));
+  try {
+    vec_dot_type(GgmlType::Q3_K);
+    FAIL() << "Q3_K was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Q3_K"), std::string::npos) << e.what();
+  }
+#if defined(__x86_64__)
+  EXPECT_THROW(set_active_isa(Isa::Neon), Error);
+#else
+  EXPECT_THROW(set_active_isa(Isa::Avx2), Error);
+#endif
+  EXPECT_NO_THROW(set_active_isa(Isa::Scalar));
+}
+
+}  // namespace
+}  // namespace clusterctl::kernels::test

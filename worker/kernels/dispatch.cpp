@@ -1,0 +1,156 @@
+// Chooses the kernel table for the CPU at run time and routes the public calls through it.
+#include <algorithm>
+#include <atomic>
+#include <string>
+
+#include "worker/common/error.h"
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
+
+namespace clusterctl::kernels {
+namespace detail {
+namespace {
+
+#if defined(__x86_64__) || defined(_M_X64)
+bool cpu_has_avx2() {
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+bool cpu_has_avx512() {
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+}
+bool cpu_has_avx512_vnni() { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
+#endif
+
+bool supported(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx2: return cpu_has_avx2();
+    case Isa::Avx512: return cpu_has_avx512();
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return true;  // NEON is part of AArch64
+#endif
+    default: return false;
+  }
+}
+
+KernelTable build_table(Isa isa) {
+  KernelTable t;
+  fill_scalar(t);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) fill_avx2(t);
+  if (isa == Isa::Avx512) {
+    if (cpu_has_avx512_vnni()) fill_avx512_vnni(t);
+    else fill_avx512(t);
+  }
+#endif
+#if defined(__aarch64__)
+  if (isa == Isa::Neon) fill_neon(t);
+#endif
+  return t;
+}
+
+// One table per ISA, built once; switching the active ISA swaps a pointer.
+const KernelTable& table_for(Isa isa) {
+  static const KernelTable scalar = build_table(Isa::Scalar);
+  static const KernelTable avx2 = build_table(supported(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar);
+  static const KernelTable avx512 = build_table(supported(Isa::Avx512) ? Isa::Avx512 : Isa::Scalar);
+  static const KernelTable neon = build_table(supported(Isa::Neon) ? Isa::Neon : Isa::Scalar);
+  switch (isa) {
+    case Isa::Avx2: return avx2;
+    case Isa::Avx512: return avx512;
+    case Isa::Neon: return neon;
+    default: return scalar;
+  }
+}
+
+std::atomic<int> g_active{-1};  // -1: not chosen yet, best_isa() on first use
+
+}  // namespace
+
+const KernelTable& active_table() { return table_for(active_isa()); }
+
+}  // namespace detail
+
+using detail::slot;
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+Isa best_isa() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+    if (detail::supported(isa)) return isa;
+  return Isa::Scalar;
+}
+
+Isa active_isa() {
+  int v = detail::g_active.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(best_isa());
+    detail::g_active.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<Isa>(v);
+}
+
+void set_active_isa(Isa isa) {
+  if (!detail::supported(isa))
+    throw Error(std::string("the CPU kernels cannot use ") + isa_name(isa) + ": this CPU or build lacks it; use " +
+                isa_name(best_isa()) + " or scalar");
+  detail::g_active.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+// is_computable is defined beside the reference quantisers (quant_ref.cpp).
+
+namespace {
+void require_computable(GgmlType t) {
+  if (!is_computable(t))
+    throw Error("tensor type " + std::string(gguf::type_name(t)) +
+                " is not computed by clusterctl; use a model quantised as F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+                "Q5_0, Q5_1, Q4_K, Q5_K or Q6_K");
+}
+}  // namespace
+
+GgmlType vec_dot_type(GgmlType weight_type) {
+  require_computable(weight_type);
+  switch (weight_type) {
+    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_1: case GgmlType::Q5_1: return GgmlType::Q8_1;
+    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return GgmlType::Q8_K;
+    default: return weight_type;  // F32, F16, BF16
+  }
+}
+
+size_t activation_row_bytes(GgmlType weight_type, int64_t n) {
+  const GgmlType act = vec_dot_type(weight_type);
+  const auto traits = gguf::type_traits(act);
+  if (n % traits.block_size != 0)
+    throw Error("a row of " + std::to_string(n) + " elements does not fill whole " + std::string(traits.name) +
+                " blocks of " + std::to_string(traits.block_size) + "; the model's tensor shapes are inconsistent");
+  return gguf::row_bytes(act, static_cast<uint64_t>(n));
+}
+
+void quantize_activations(GgmlType weight_type, const float* x, void* out, int64_t n) {
+  const GgmlType act = vec_dot_type(weight_type);
+  if (act == GgmlType::F32) {
+    std::copy(x, x + n, static_cast<float*>(out));
+    return;
+  }
+  activation_row_bytes(weight_type, n);  // validates n against the block size
+  detail::active_table().quantize[slot(act)](x, out, n);
+}
+
+float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q) {
+  require_computable(weight_type);
+  return detail::active_table().vec_dot[slot(weight_type)](n, w_row, x_q);
+}
+
+}  // namespace clusterctl::kernels

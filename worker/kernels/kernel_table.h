@@ -1,0 +1,51 @@
+#pragma once
+// The per-ISA table of kernel functions the dispatcher (dispatch.cpp) chooses from. Each ISA
+// source fills in what it accelerates and leaves the rest as the next-lower ISA set it.
+#include <cstddef>
+#include <cstdint>
+
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::kernels::detail {
+
+// dot(w_row, x_row) of n elements; x_row is quantised to the weight type's partner.
+using VecDotFn = float (*)(int64_t n, const void* w_row, const void* x_row);
+// Quantises n floats into the activation type's blocks.
+using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
+// A tile of dot products: y[t * y_stride + r] = dot(w row r, x row t) for r < n_rows and
+// t < n_tokens, with n_rows <= KernelTable::tile_rows and n_tokens <= KernelTable::tile_tokens.
+// Loading a weight block once for several tokens is what makes prompt processing fast.
+using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x,
+                        size_t x_stride, int n_tokens, float* y, size_t y_stride);
+
+constexpr int kTypeSlots = 31;  // raw ggml type numbers 0..30 (BF16 = 30)
+constexpr int slot(GgmlType t) { return static_cast<int>(t); }
+
+struct TileKernel {
+  TileFn fn = nullptr;  // null: the matmul pairs vec_dot calls instead
+  int rows = 1;
+  int tokens = 1;
+};
+
+struct KernelTable {
+  VecDotFn vec_dot[kTypeSlots] = {};     // by weight type
+  QuantizeFn quantize[kTypeSlots] = {};  // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
+  TileKernel tile[kTypeSlots] = {};      // by weight type
+};
+
+// Each fills `table` on top of what is already there (scalar first, then the SIMD levels).
+void fill_scalar(KernelTable& table);
+#if defined(__x86_64__) || defined(_M_X64)
+void fill_avx2(KernelTable& table);
+void fill_avx2_tiles(KernelTable& table);  // prompt-processing tiles (x86/avx2_tiles.cpp)
+void fill_avx512(KernelTable& table);       // F/BW/VL without VNNI
+void fill_avx512_vnni(KernelTable& table);  // F/BW/VL + VNNI
+#endif
+#if defined(__aarch64__)
+void fill_neon(KernelTable& table);
+#endif
+
+// The table of the active ISA.
+const KernelTable& active_table();
+
+}  // namespace clusterctl::kernels::detail

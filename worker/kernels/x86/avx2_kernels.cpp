@@ -1,0 +1,342 @@
+// AVX2 + FMA + F16C kernels: integer dot products with maddubs (unsigned x signed bytes),
+// as ggml does, for every computable type. Compiled with -mavx2 -mfma -mf16c only; the
+// dispatcher calls fill_avx2 after checking the CPU.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/half.h"
+#include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/avx2_helpers.h"
+
+namespace clusterctl::kernels::detail {
+namespace {
+
+using namespace x86;
+
+// ---- activation quantisation ----------------------------------------------------------------
+
+// Rounds v*id to nearest-even int32 and packs 32 of them (4 vectors) into 32 bytes at out.
+inline void pack_q8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 id, int8_t* out, __m256i* ints_sum) {
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), kRound));
+  const __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), kRound));
+  const __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), kRound));
+  const __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), kRound));
+  if (ints_sum) *ints_sum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+  const __m256i fixed = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), fixed);
+}
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+inline float max_abs32(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  __m256 m = _mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)), _mm256_max_ps(abs_ps(v2), abs_ps(v3)));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+void quantize_q8_0(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(out);
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+                 v3 = _mm256_loadu_ps(x + 24);
+    const float amax = max_abs32(v0, v1, v2, v3);
+    y[b].d = float_to_half(amax / 127.f);
+    pack_q8(v0, v1, v2, v3, _mm256_set1_ps(amax != 0 ? 127.f / amax : 0.f), y[b].qs, nullptr);
+  }
+}
+
+void quantize_q8_1(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(out);
+  for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+                 v3 = _mm256_loadu_ps(x + 24);
+    const float amax = max_abs32(v0, v1, v2, v3);
+    const float d = amax / 127.f;
+    __m256i sum;
+    pack_q8(v0, v1, v2, v3, _mm256_set1_ps(amax != 0 ? 127.f / amax : 0.f), y[b].qs, &sum);
+    y[b].d = float_to_half(d);
+    y[b].s = float_to_half(static_cast<float>(hsum_i32(sum)) * d);
+  }
+}
+
+void quantize_q8_K(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(out);
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + j)));
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    const float amax = _mm_cvtss_f32(s);
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof(block_q8_K));
+      continue;
+    }
+    // The signed value of the first element of largest magnitude, as the reference picks it.
+    float max = amax;
+    const __m256 vamax = _mm256_set1_ps(amax);
+    for (int j = 0; j < QK_K; j += 8) {
+      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ));
+      if (mask) {
+        max = x[j + __builtin_ctz(static_cast<unsigned>(mask))];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    const __m256 id = _mm256_set1_ps(iscale);
+    for (int j = 0; j < QK_K; j += 32) {
+      __m256i sum;
+      const float* p = x + j;
+      pack_q8(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24), id,
+              y[b].qs + j, &sum);
+      (void)sum;
+    }
+    for (int g = 0; g < QK_K / 16; ++g) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[b].qs + 16 * g));
+      const __m256i q16 = _mm256_cvtepi8_epi16(q);
+      y[b].bsums[g] = static_cast<int16_t>(hsum_i32(_mm256_madd_epi16(q16, _mm256_set1_epi16(1))));
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
+void quantize_f16(const float* x, void* out, int64_t n) {
+  auto* y = static_cast<uint16_t*>(out);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = float_to_half(x[i]);
+}
+
+// ---- float dot products ---------------------------------------------------------------------
+
+inline __m256 load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load_bf16(const uint16_t* p) {
+  return _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+
+float dot_f32(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const float*>(w);
+  const auto* b = static_cast<const float*>(x);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+template <__m256 (*Load)(const uint16_t*), float (*Scalar)(uint16_t)>
+float dot_half(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const uint16_t*>(w);
+  const auto* b = static_cast<const uint16_t*>(x);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(Load(a + i), Load(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(Load(a + i + 8), Load(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(Load(a + i + 16), Load(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(Load(a + i + 24), Load(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load(a + i), Load(b + i), acc0);
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += Scalar(a[i]) * Scalar(b[i]);
+  return sum;
+}
+
+// ---- 32-element block quants ----------------------------------------------------------------
+
+float dot_q8_0(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q8_0*>(w);
+  const auto* b = static_cast<const block_q8_0*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8i8(qa, qb)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_0(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q4_0*>(w);
+  const auto* b = static_cast<const block_q8_0*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / QK4_0; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+    const __m256i qa = _mm256_sub_epi8(unpack_nibbles(a[i].qs), eight);
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8i8(qa, qb)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_1(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q4_1*>(w);
+  const auto* b = static_cast<const block_q8_1*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < n / QK4_1; ++i) {
+    mins += h2f(a[i].m) * h2f(b[i].s);
+    const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8i8(unpack_nibbles(a[i].qs), qb)), acc);
+  }
+  return hsum(acc) + mins;
+}
+
+float dot_q5_0(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q5_0*>(w);
+  const auto* b = static_cast<const block_q8_0*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK5_0; ++i) {
+    const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+    // nibble | 0xf0 where the fifth bit is clear equals (nibble | bit<<4) - 16 as a signed byte.
+    const __m256i high = _mm256_andnot_si256(spread_bits(a[i].qh), _mm256_set1_epi8(static_cast<char>(0xf0)));
+    const __m256i qa = _mm256_or_si256(unpack_nibbles(a[i].qs), high);
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8i8(qa, qb)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q5_1(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q5_1*>(w);
+  const auto* b = static_cast<const block_q8_1*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < n / QK5_1; ++i) {
+    mins += h2f(a[i].m) * h2f(b[i].s);
+    const __m256 d = _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d));
+    const __m256i high = _mm256_and_si256(spread_bits(a[i].qh), _mm256_set1_epi8(0x10));
+    const __m256i qa = _mm256_or_si256(unpack_nibbles(a[i].qs), high);
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8i8(qa, qb)), acc);
+  }
+  return hsum(acc) + mins;
+}
+
+// ---- K-quants -------------------------------------------------------------------------------
+
+// Q4_K and Q5_K share the scale/min layout; Fifth adds the Q5_K high bits to the nibbles.
+template <bool Fifth, typename Block>
+float dot_k4(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const Block*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = b[i].d * h2f(a[i].d);
+    const float dmin = -b[i].d * h2f(a[i].dmin);
+    const __m256i mins_and_scales = _mm256_cvtepu8_epi16(k4_scales_mins(a[i].scales));
+    const __m256i q8sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(q8sums), _mm256_extracti128_si256(q8sums, 1));
+    const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_and_scales, 1), q8s);
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+    const __m128i sc128 = _mm256_castsi256_si128(mins_and_scales);
+    const __m256i scales = _mm256_set_m128i(sc128, sc128);
+
+    const uint8_t* q4 = a[i].qs;
+    const int8_t* q8 = b[i].qs;
+    __m256i hbits = _mm256_setzero_si256();
+    if constexpr (Fifth) hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qh));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j, q4 += 32, q8 += 64) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q4));
+      __m256i lo = _mm256_and_si256(bits, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      if constexpr (Fifth) {
+        const __m256i one = _mm256_set1_epi8(1);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+      }
+      const __m256i q8l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+      const __m256i q8h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32));
+      const __m256i pl = _mm256_madd_epi16(broadcast_scale(scales, 2 * j), _mm256_maddubs_epi16(lo, q8l));
+      const __m256i ph = _mm256_madd_epi16(broadcast_scale(scales, 2 * j + 1), _mm256_maddubs_epi16(hi, q8h));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc) + hsum(acc_m);
+}
+
+float dot_q6_K(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q6_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i m2 = _mm256_set1_epi8(0x03);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = b[i].d * h2f(a[i].d);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+    const __m256i q8sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+    // The weights are stored +32; maddubs needs them unsigned, so take 32*sum(sc*bsum) off after.
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(q8sums, sc16), 5));
+    const uint8_t* ql = a[i].ql;
+    const uint8_t* qh = a[i].qh;
+    const int8_t* q8 = b[i].qs;
+    const int8_t* sc = a[i].scales;
+    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, q8 += 128, sc += 8) {
+      const __m256i bits1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i bits2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i bitsh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(bitsh, m2), 4);
+      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bitsh, 2), m2), 4);
+      const __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bitsh, 4), m2), 4);
+      const __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bitsh, 6), m2), 4);
+      const __m256i q0 = _mm256_or_si256(_mm256_and_si256(bits1, m4), h0);
+      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(bits2, m4), h1);
+      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits1, 4), m4), h2);
+      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits2, 4), m4), h3);
+      const __m256i qs[4] = {q0, q1, q2, q3};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, _mm256_maddubs_epi16(qs[k], y)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum(acc);
+}
+
+}  // namespace
+
+void fill_avx2(KernelTable& t) {
+  t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
+  t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
+  t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;
+  t.quantize[slot(GgmlType::F16)] = quantize_f16;
+  t.vec_dot[slot(GgmlType::F32)] = dot_f32;
+  t.vec_dot[slot(GgmlType::F16)] = dot_half<load_f16, h2f>;
+  t.vec_dot[slot(GgmlType::BF16)] = dot_half<load_bf16, bf16_to_float>;
+  t.vec_dot[slot(GgmlType::Q8_0)] = dot_q8_0;
+  t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
+  t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
+  t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
+  t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
+  t.vec_dot[slot(GgmlType::Q4_K)] = dot_k4<false, block_q4_K>;
+  t.vec_dot[slot(GgmlType::Q5_K)] = dot_k4<true, block_q5_K>;
+  t.vec_dot[slot(GgmlType::Q6_K)] = dot_q6_K;
+  fill_avx2_tiles(t);
+}
+
+}  // namespace clusterctl::kernels::detail

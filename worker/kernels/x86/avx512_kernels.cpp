@@ -1,0 +1,4 @@
+#include "worker/kernels/kernel_table.h"
+namespace clusterctl::kernels::detail {
+void fill_avx512(KernelTable&) {}
+}
