@@ -34,6 +34,11 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   h.rope_dim = optional_u32(f, f.arch_key("rope.dimension_count"), h.head_dim);
   if (auto e = f.get_float(f.arch_key("attention.layer_norm_rms_epsilon"))) h.rms_eps = static_cast<float>(*e);
   if (auto b = f.get_float(f.arch_key("rope.freq_base"))) h.rope_freq_base = static_cast<float>(*b);
+  h.rope_scaling_type = f.get_string(f.arch_key("rope.scaling.type"), "");
+  if (auto v = f.get_float(f.arch_key("rope.scaling.factor"))) h.rope_scaling_factor = static_cast<float>(*v);
+  h.rope_scaling_orig_ctx = optional_u32(f, f.arch_key("rope.scaling.original_context_length"), 0);
+  if (auto v = f.get_float(f.arch_key("rope.scaling.low_freq_factor"))) h.rope_low_freq_factor = static_cast<float>(*v);
+  if (auto v = f.get_float(f.arch_key("rope.scaling.high_freq_factor"))) h.rope_high_freq_factor = static_cast<float>(*v);
   h.tokenizer_model = f.get_string("tokenizer.ggml.model", "");
   h.tokenizer_pre = f.get_string("tokenizer.ggml.pre", "");
   if (auto v = f.get_int(f.arch_key("vocab_size"))) {

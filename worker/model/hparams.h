@@ -22,6 +22,13 @@ struct HParams {
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
   uint32_t rope_dim = 0;  // rope.dimension_count, default head_dim
+  // RoPE frequency scaling (rope.scaling.*): "linear" divides positions by factor; "llama3"
+  // (or low/high frequency factors present) rescales frequencies by wavelength, as Llama 3.1+.
+  std::string rope_scaling_type;
+  float rope_scaling_factor = 1.0f;
+  uint32_t rope_scaling_orig_ctx = 0;
+  float rope_low_freq_factor = 0.0f;
+  float rope_high_freq_factor = 0.0f;
   std::string tokenizer_model;  // tokenizer.ggml.model
   std::string tokenizer_pre;    // tokenizer.ggml.pre
 

@@ -1,0 +1,188 @@
+#include "worker/model/forward.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::model {
+namespace {
+
+// ggml's RMSNorm (sum of squares in double), then the weight, element by element.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+}
+
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
+
+}  // namespace
+
+ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm,
+                         kernels::ThreadPool& pool, int64_t max_batch)
+    : m_(model), cache_(cache), comm_(comm), pool_(pool), max_batch_(max_batch) {
+  const HParams& hp = m_.hp;
+  if (max_batch < 1) throw Error("the batch size must be at least 1");
+  n_q_ = m_.part.q_heads.size();
+  n_kv_ = m_.part.kv_heads(hp).size();
+  if (cache.n_heads() != n_kv_ || cache.head_dim() != hp.head_dim)
+    throw Error("the KV cache was made for a different partition of the model");
+  q_dim_ = n_q_ * hp.head_dim;
+  kv_dim_ = n_kv_ * hp.head_dim;
+  n_ff_ = m_.part.ffn.size();
+  n_vocab_ = m_.part.vocab.size();
+  const int64_t B = max_batch, E = hp.n_embd;
+  x_.resize(B * E);
+  xn_.resize(B * E);
+  proj_.resize(B * E);
+  q_.resize(B * q_dim_);
+  attn_.resize(B * q_dim_);
+  k_.resize(B * kv_dim_);
+  v_.resize(B * kv_dim_);
+  gate_.resize(B * n_ff_);
+  up_.resize(B * n_ff_);
+  rope_cos_.resize(B * m_.rope.dims() / 2);
+  rope_sin_.resize(B * m_.rope.dims() / 2);
+  out_hidden_.resize(B * E);
+  const int64_t ctx = cache.n_ctx();
+  const gguf::GgmlType ct = cache.type();
+  scratch_floats_ = ctx + floats_for_bytes(kernels::activation_row_bytes(ct, hp.head_dim)) +
+                    floats_for_bytes(kernels::activation_row_bytes(ct, ctx)) + 16;
+  scratch_floats_ = (scratch_floats_ + 15) / 16 * 16;  // keep each thread's block 64-byte aligned apart
+  scratch_.resize(scratch_floats_ * pool.size());
+}
+
+void ForwardPass::check(const Batch& b) const {
+  if (b.size() < 1) throw Error("empty batch");
+  if (b.size() > max_batch_)
+    throw Error("batch of " + std::to_string(b.size()) + " tokens exceeds the batch size " + std::to_string(max_batch_));
+  for (int64_t i = 0; i < b.size(); ++i) {
+    if (b.token[i] < 0 || b.token[i] >= static_cast<int64_t>(m_.hp.n_vocab))
+      throw Error("token id " + std::to_string(b.token[i]) + " is outside the model's vocabulary of " +
+                  std::to_string(m_.hp.n_vocab));
+    if (b.pos[i] < 0 || b.pos[i] >= cache_.n_ctx())
+      throw Error("position " + std::to_string(b.pos[i]) + " is outside the context of " +
+                  std::to_string(cache_.n_ctx()) + " tokens; raise --ctx or shorten the input");
+    if (b.slot[i] < 0 || b.slot[i] >= cache_.n_slots())
+      throw Error("KV-cache slot " + std::to_string(b.slot[i]) + " does not exist (" +
+                  std::to_string(cache_.n_slots()) + " slots)");
+  }
+}
+
+LocalLogits ForwardPass::run(const Batch& b) {
+  check(b);
+  const HParams& hp = m_.hp;
+  const ModelWeights& w = m_.weights;
+  const int64_t T = b.size(), E = hp.n_embd, D = hp.head_dim;
+  const int64_t half = m_.rope.dims() / 2;
+
+  const size_t embd_row = gguf::row_bytes(w.token_embd->type, E);
+  for (int64_t t = 0; t < T; ++t) {
+    kernels::dequantize_row(w.token_embd->type, w.token_embd_data + embd_row * b.token[t], &x_[t * E], E);
+    m_.rope.angles(b.pos[t], &rope_cos_[t * half], &rope_sin_[t * half]);
+  }
+
+  for (int64_t il = 0; il < static_cast<int64_t>(hp.n_layer); ++il) {
+    const LayerWeights& L = w.layers[il];
+    // Attention: this rank's query heads and the KV heads they read.
+    for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.attn_norm.data(), &xn_[t * E], E, hp.rms_eps);
+    kernels::matmul(L.wq, xn_.data(), T, q_.data(), pool_, ws_);
+    kernels::matmul(L.wk, xn_.data(), T, k_.data(), pool_, ws_);
+    kernels::matmul(L.wv, xn_.data(), T, v_.data(), pool_, ws_);
+    for (int64_t t = 0; t < T; ++t) {
+      float* q = &q_[t * q_dim_];
+      float* k = &k_[t * kv_dim_];
+      float* v = &v_[t * kv_dim_];
+      if (m_.arch.qkv_bias) {
+        for (int64_t i = 0; i < q_dim_; ++i) q[i] += L.q_bias[i];
+        for (int64_t i = 0; i < kv_dim_; ++i) k[i] += L.k_bias[i];
+        for (int64_t i = 0; i < kv_dim_; ++i) v[i] += L.v_bias[i];
+      }
+      for (int64_t h = 0; h < n_q_; ++h) {
+        if (m_.arch.qk_norm) rms_norm(q + h * D, L.q_norm.data(), q + h * D, D, hp.rms_eps);
+        m_.rope.apply(q + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
+      }
+      for (int64_t h = 0; h < n_kv_; ++h) {
+        if (m_.arch.qk_norm) rms_norm(k + h * D, L.k_norm.data(), k + h * D, D, hp.rms_eps);
+        m_.rope.apply(k + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
+        // Store this token's key and value before attending: tokens later in the batch see it.
+        uint8_t* krow = cache_.key(il, b.slot[t], h, b.pos[t]);
+        for (int64_t d = 0; d < D; ++d) {
+          cache_.store(krow + d * cache_.elem_bytes(), k[h * D + d]);
+          cache_.store(cache_.value_row(il, b.slot[t], h, d) + b.pos[t] * cache_.elem_bytes(), v[h * D + d]);
+        }
+      }
+    }
+    attention(il, b);
+    kernels::matmul(L.wo, attn_.data(), T, proj_.data(), pool_, ws_);
+    comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
+    for (int64_t i = 0; i < T * E; ++i) x_[i] += proj_[i];
+
+    // FFN: this rank's slice of the hidden dimension (SwiGLU).
+    for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.ffn_norm.data(), &xn_[t * E], E, hp.rms_eps);
+    kernels::matmul(L.w_gate, xn_.data(), T, gate_.data(), pool_, ws_);
+    kernels::matmul(L.w_up, xn_.data(), T, up_.data(), pool_, ws_);
+    for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+    kernels::matmul(L.w_down, gate_.data(), T, proj_.data(), pool_, ws_);
+    comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
+    for (int64_t i = 0; i < T * E; ++i) x_[i] += proj_[i];
+  }
+
+  // LM head: this rank's vocabulary rows, only for the tokens that want logits.
+  int64_t n_out = 0;
+  for (int64_t t = 0; t < T; ++t)
+    if (b.want_logits[t]) rms_norm(&x_[t * E], w.output_norm.data(), &out_hidden_[n_out++ * E], E, hp.rms_eps);
+  LocalLogits out{nullptr, n_out, n_vocab_, m_.part.vocab.begin};
+  if (n_out == 0) return out;
+  // Grows to the largest number of outputs asked for once; decoding reuses it.
+  if (logits_.size() < static_cast<size_t>(n_out * n_vocab_)) logits_.resize(n_out * n_vocab_);
+  kernels::matmul(w.lm_head, out_hidden_.data(), n_out, logits_.data(), pool_, ws_);
+  out.data = logits_.data();
+  return out;
+}
+
+void ForwardPass::attention(int64_t il, const Batch& b) {
+  const int64_t T = b.size(), D = m_.hp.head_dim;
+  const int64_t group = m_.hp.n_head / m_.hp.n_head_kv;
+  const int64_t q0 = m_.part.q_heads.begin, kv0 = m_.part.kv_heads(m_.hp).begin;
+  const gguf::GgmlType ct = cache_.type();
+  const size_t eb = cache_.elem_bytes();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t ctx = cache_.n_ctx();
+  const int64_t n_items = T * n_q_;
+  pool_.run([&](int ith, int nth) {
+    float* scores = thread_scratch(ith);
+    void* q_conv = scores + ctx;
+    void* w_conv = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, D));
+    const int64_t chunk = (n_items + nth - 1) / nth;
+    const int64_t begin = std::min(n_items, chunk * ith), end = std::min(n_items, begin + chunk);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / n_q_, h = item % n_q_;
+      const int64_t kvh = (q0 + h) / group - kv0;
+      const int64_t slot = b.slot[t], n_pos = b.pos[t] + 1;
+      kernels::quantize_activations(ct, &q_[t * q_dim_ + h * D], q_conv, D);
+      float mx = -INFINITY;
+      const uint8_t* krow = cache_.key(il, slot, kvh, 0);
+      for (int64_t j = 0; j < n_pos; ++j) {
+        scores[j] = kernels::vec_dot(ct, D, krow + j * D * eb, q_conv) * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < n_pos; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < n_pos; ++j) scores[j] *= inv;
+      kernels::quantize_activations(ct, scores, w_conv, n_pos);
+      float* out = &attn_[t * q_dim_ + h * D];
+      for (int64_t d = 0; d < D; ++d) out[d] = kernels::vec_dot(ct, n_pos, cache_.value_row(il, slot, kvh, d), w_conv);
+    }
+  });
+}
+
+}  // namespace clusterctl::model

@@ -1,0 +1,56 @@
+#pragma once
+// The forward pass, written once for any world size: this rank computes its Partition's heads,
+// FFN columns and vocabulary rows; after the attention output and after the FFN down projection
+// the partial sums are all-reduced (a no-op at world size 1). All activations are allocated
+// here once for `max_batch` tokens: a forward pass allocates nothing.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "collectives/communicator.h"
+#include "worker/kernels/blocks.h"  // kernels.h uses fp16_t without including it
+#include "worker/kernels/kernels.h"
+#include "worker/model/batch.h"
+#include "worker/model/kv_cache.h"
+#include "worker/model/model.h"
+
+namespace clusterctl::model {
+
+// Logits of this rank's vocabulary slice for the batch's tokens that asked for them, in batch order.
+struct LocalLogits {
+  const float* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;        // this rank's vocabulary slice
+  int64_t vocab_begin = 0; // global id of column 0
+  const float* row(int64_t i) const { return data + i * cols; }
+};
+
+class ForwardPass {
+ public:
+  ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm, kernels::ThreadPool& pool,
+              int64_t max_batch);
+
+  int64_t max_batch() const { return max_batch_; }
+  // Throws clusterctl::Error for a token outside the vocabulary, a position outside the
+  // context, a slot outside the cache or a batch larger than max_batch.
+  LocalLogits run(const Batch& batch);
+
+ private:
+  void check(const Batch& batch) const;
+  void attention(int64_t layer, const Batch& batch);
+  float* thread_scratch(int ith) { return scratch_.data() + ith * scratch_floats_; }
+
+  const Model& m_;
+  KvCache& cache_;
+  collectives::Communicator& comm_;
+  kernels::ThreadPool& pool_;
+  kernels::Workspace ws_;
+  int64_t max_batch_;
+  int64_t n_q_, n_kv_, q_dim_, kv_dim_, n_ff_, n_vocab_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, rope_cos_, rope_sin_;
+  std::vector<float> out_hidden_, logits_;
+  std::vector<float> scratch_;  // per thread: scores, converted query, converted weights
+  int64_t scratch_floats_ = 0;
+};
+
+}  // namespace clusterctl::model

@@ -1,0 +1,50 @@
+#pragma once
+// Which part of the model one rank computes. The forward pass is written once against a
+// Partition; world size 1 is the Partition that holds everything.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "worker/model/hparams.h"
+
+namespace clusterctl::model {
+
+// A half-open range [begin, end).
+struct Range {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t size() const { return end - begin; }
+  bool operator==(const Range&) const = default;
+};
+
+// One rank's slice. Query heads are the unit of the attention split: the rank computes the
+// KV heads its query heads read (kv_heads()), so when ranks outnumber KV heads a KV head is
+// computed (replicated) on every rank whose query heads share it.
+struct Partition {
+  Range q_heads;  // query heads: rows [begin*head_dim, end*head_dim) of attn_q
+  Range ffn;      // rows of ffn_gate/ffn_up, columns of ffn_down
+  Range vocab;    // rows of the LM head
+
+  Range kv_heads(const HParams& hp) const;  // KV heads the query heads use
+  static Partition whole(const HParams& hp);
+  std::string describe() const;
+};
+
+// Every rank's Partition (all ranks know all of them: the logit gather needs the vocab slices).
+struct ShardPlan {
+  std::vector<Partition> parts;
+
+  static ShardPlan single(const HParams& hp);
+  // Splits heads, FFN and vocabulary into `n` contiguous parts in proportion to `weights`
+  // (empty = even), heads in whole KV-head groups when n <= n_head_kv, FFN and vocabulary
+  // boundaries rounded to multiples of `ffn_align` / `vocab_align` (the quantisation block
+  // of the tensors whose columns are cut). Throws clusterctl::Error when it cannot be made.
+  static ShardPlan split(const HParams& hp, int n, const std::vector<double>& weights = {},
+                         int64_t ffn_align = 1, int64_t vocab_align = 1);
+
+  // Throws clusterctl::Error unless the parts cover heads, FFN and vocabulary exactly once, in order.
+  void validate(const HParams& hp) const;
+  int64_t max_vocab_slice() const;
+};
+
+}  // namespace clusterctl::model

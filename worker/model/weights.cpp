@@ -1,0 +1,134 @@
+#include "worker/model/weights.h"
+
+#include <cstring>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::model {
+namespace {
+
+using gguf::GgufFile;
+using gguf::TensorInfo;
+
+std::string shape_str(const std::vector<uint64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+class Loader {
+ public:
+  Loader(const GgufFile& f) : f_(f) {}
+
+  const TensorInfo& tensor(const std::string& name, std::vector<uint64_t> shape) const {
+    const TensorInfo* t = f_.find_tensor(name);
+    if (!t) throw Error(f_.path() + ": tensor '" + name + "' is missing: the file is incomplete or not this architecture");
+    if (t->shape != shape)
+      throw Error(f_.path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
+                  shape_str(shape) + " from the model's metadata");
+    if (!kernels::is_computable(t->type))
+      throw Error(f_.path() + ": tensor '" + name + "' has type " + std::string(gguf::type_name(t->type)) +
+                  ", which the engine does not compute (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 "
+                  "Q4_K Q5_K Q6_K); requantize the model to one of these");
+    return *t;
+  }
+
+  std::vector<float> vector(const std::string& name, uint64_t n, uint64_t begin = 0, uint64_t count = 0) const {
+    const TensorInfo& t = tensor(name, {n});
+    if (count == 0) count = n;
+    std::vector<float> all(n);
+    kernels::dequantize_row(t.type, f_.tensor_data(t).data(), all.data(), static_cast<int64_t>(n));
+    return {all.begin() + begin, all.begin() + begin + count};
+  }
+
+  // Rows [r0, r1) of a [cols x rows] tensor, pointing into the map.
+  kernels::Matrix rows(const std::string& name, uint64_t cols, uint64_t total_rows, int64_t r0, int64_t r1) const {
+    const TensorInfo& t = tensor(name, {cols, total_rows});
+    kernels::Matrix m;
+    m.type = t.type;
+    m.cols = static_cast<int64_t>(cols);
+    m.rows = r1 - r0;
+    m.row_stride = gguf::row_bytes(t.type, cols);
+    m.data = f_.tensor_bytes(t, m.row_stride * r0, m.row_stride * m.rows).data();
+    return m;
+  }
+
+  // Columns [c0, c1) of a [cols x rows] tensor: the whole tensor from the map when the slice is
+  // everything, else a copy (block-aligned, or the slice cannot be cut).
+  kernels::Matrix columns(const std::string& name, uint64_t cols, uint64_t rows_n, int64_t c0, int64_t c1,
+                          OwnedBytes& owned) const {
+    if (c0 == 0 && c1 == static_cast<int64_t>(cols)) return rows(name, cols, rows_n, 0, rows_n);
+    const TensorInfo& t = tensor(name, {cols, rows_n});
+    const int64_t block = gguf::type_traits(t.type).block_size;
+    if (c0 % block != 0 || c1 % block != 0)
+      throw Error(f_.path() + ": cannot cut columns [" + std::to_string(c0) + ", " + std::to_string(c1) + ") of '" +
+                  name + "': " + std::string(gguf::type_name(t.type)) + " needs boundaries on multiples of " +
+                  std::to_string(block) + "; choose a split aligned to the quantisation block");
+    const size_t src_stride = gguf::row_bytes(t.type, cols);
+    const size_t skip = gguf::row_bytes(t.type, c0);
+    const size_t len = gguf::row_bytes(t.type, c1 - c0);
+    owned = std::make_unique<uint8_t[]>(len * rows_n);
+    const uint8_t* src = f_.tensor_data(t).data();
+    for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
+    kernels::Matrix m;
+    m.type = t.type;
+    m.data = owned.get();
+    m.rows = static_cast<int64_t>(rows_n);
+    m.cols = c1 - c0;
+    m.row_stride = len;
+    return m;
+  }
+
+ private:
+  const GgufFile& f_;
+};
+
+uint64_t matrix_bytes(const kernels::Matrix& m) { return m.row_stride * static_cast<uint64_t>(m.rows); }
+
+}  // namespace
+
+ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part) {
+  Loader L(f);
+  ModelWeights w;
+  const uint64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, KV = hp.n_head_kv, F = hp.n_ff, V = hp.n_vocab;
+  if (F == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
+  if (V == 0) throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
+  const Range kv = part.kv_heads(hp);
+  const Range& q = part.q_heads;
+
+  w.token_embd = &L.tensor("token_embd.weight", {E, V});
+  w.token_embd_data = f.tensor_data(*w.token_embd).data();
+  w.output_norm = L.vector("output_norm.weight", E);
+  const bool tied = f.find_tensor("output.weight") == nullptr;
+  w.lm_head = L.rows(tied ? "token_embd.weight" : "output.weight", E, V, part.vocab.begin, part.vocab.end);
+  if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
+
+  w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
+  for (uint32_t i = 0; i < hp.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.attn_norm = L.vector(p + "attn_norm.weight", E);
+    l.ffn_norm = L.vector(p + "ffn_norm.weight", E);
+    l.wq = L.rows(p + "attn_q.weight", E, H * D, q.begin * D, q.end * D);
+    l.wk = L.rows(p + "attn_k.weight", E, KV * D, kv.begin * D, kv.end * D);
+    l.wv = L.rows(p + "attn_v.weight", E, KV * D, kv.begin * D, kv.end * D);
+    l.wo = L.columns(p + "attn_output.weight", H * D, E, q.begin * D, q.end * D, l.wo_bytes);
+    l.w_gate = L.rows(p + "ffn_gate.weight", E, F, part.ffn.begin, part.ffn.end);
+    l.w_up = L.rows(p + "ffn_up.weight", E, F, part.ffn.begin, part.ffn.end);
+    l.w_down = L.columns(p + "ffn_down.weight", F, E, part.ffn.begin, part.ffn.end, l.w_down_bytes);
+    if (arch.qkv_bias) {
+      l.q_bias = L.vector(p + "attn_q.bias", H * D, q.begin * D, q.size() * D);
+      l.k_bias = L.vector(p + "attn_k.bias", KV * D, kv.begin * D, kv.size() * D);
+      l.v_bias = L.vector(p + "attn_v.bias", KV * D, kv.begin * D, kv.size() * D);
+    }
+    if (arch.qk_norm) {
+      l.q_norm = L.vector(p + "attn_q_norm.weight", D);
+      l.k_norm = L.vector(p + "attn_k_norm.weight", D);
+    }
+    for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
+    w.layers.push_back(std::move(l));
+  }
+  return w;
+}
+
+}  // namespace clusterctl::model
