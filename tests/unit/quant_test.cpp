@@ -1,0 +1,301 @@
+// Reference (de)quantisation: fp16/bf16 rounding, ggml block layouts decoded by hand,
+// quantisation error bounds on Gaussian data, determinism.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "worker/common/error.h"
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::kernels {
+namespace {
+
+using gguf::GgmlType;
+
+float bits_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::vector<float> gaussian(size_t n, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> x(n);
+  for (auto& v : x) v = dist(rng);
+  return x;
+}
+
+std::vector<uint8_t> quantize(GgmlType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(gguf::row_bytes(t, x.size()));
+  quantize_row(t, x.data(), q.data(), static_cast<int64_t>(x.size()));
+  return q;
+}
+
+std::vector<float> dequantize(GgmlType t, const std::vector<uint8_t>& q, size_t n) {
+  std::vector<float> y(n);
+  dequantize_row(t, q.data(), y.data(), static_cast<int64_t>(n));
+  return y;
+}
+
+// RMS of the error relative to the RMS of the signal.
+double relative_rms_error(const std::vector<float>& x, const std::vector<float>& y) {
+  double err = 0, sig = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    err += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+    sig += double(x[i]) * x[i];
+  }
+  return std::sqrt(err / sig);
+}
+
+// ------------------------------------------------------------------ fp16 / bf16
+
+TEST(Fp16, EveryHalfSurvivesARoundTrip) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const bool nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0;
+    const float f = fp16_to_fp32(static_cast<fp16_t>(h));
+    if (nan) {
+      EXPECT_TRUE(std::isnan(f)) << std::hex << h;
+      EXPECT_TRUE(std::isnan(fp16_to_fp32(fp32_to_fp16(f)))) << std::hex << h;
+      continue;
+    }
+    ASSERT_EQ(fp32_to_fp16(f), h) << "half 0x" << std::hex << h << " -> " << f;
+  }
+}
+
+TEST(Fp16, KnownValues) {
+  EXPECT_EQ(fp16_to_fp32(0x3c00), 1.0f);
+  EXPECT_EQ(fp16_to_fp32(0xc000), -2.0f);
+  EXPECT_EQ(fp16_to_fp32(0x7bff), 65504.0f);
+  EXPECT_EQ(fp16_to_fp32(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(fp16_to_fp32(0x0400), std::ldexp(1.0f, -14));
+  EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
+  EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
+  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7bff);        // below the midpoint to 65536
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);        // the midpoint rounds to even: infinity
+  EXPECT_EQ(fp32_to_fp16(1e9f), 0x7c00);
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);         // tie between 0 and 2^-24: even
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.5f, -25)), 0x0001);
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(3.0f, -25)), 0x0002);         // tie 1.5 ulp: to even (2)
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie: down to even
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(3.0f, -11)), 0x3c02);  // tie: up to even
+  EXPECT_EQ(fp32_to_fp16(INFINITY), 0x7c00);
+  EXPECT_EQ(fp32_to_fp16(-INFINITY), 0xfc00);
+  EXPECT_TRUE(std::isnan(fp16_to_fp32(fp32_to_fp16(NAN))));
+}
+
+// For random floats across the half range, the result must be the nearest half (ties to even).
+TEST(Fp16, RoundsToNearestEven) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> bits(0x33000000u, 0x477fefffu);
+  for (int i = 0; i < 200000; ++i) {
+    const float f = bits_float(bits(rng)) * ((i & 1) ? -1.0f : 1.0f);
+    const fp16_t h = fp32_to_fp16(f);
+    const double got = fp16_to_fp32(h);
+    const double err = std::fabs(got - f);
+    for (int step : {-1, 1}) {
+      const fp16_t n = static_cast<fp16_t>(h + step);
+      if ((n & 0x7c00) == 0x7c00 || ((h ^ n) & 0x8000)) continue;  // left the finite range or crossed sign
+      const double nerr = std::fabs(double(fp16_to_fp32(n)) - f);
+      ASSERT_LE(err, nerr) << f;
+      if (err == nerr) {
+        ASSERT_EQ(h & 1, 0) << "tie not rounded to even for " << f;
+      }
+    }
+  }
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(bf16_to_fp32(0x3f80), 1.0f);
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3f808000u)), 0x3f80);  // tie: even
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3f818000u)), 0x3f82);  // tie: even (up)
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x3f808001u)), 0x3f81);
+  EXPECT_EQ(fp32_to_bf16(bits_float(0x7f7fffffu)), 0x7f80);  // FLT_MAX rounds to infinity
+  EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(NAN))));
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = bf16_to_fp32(static_cast<bf16_t>(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(fp32_to_bf16(f), h);
+  }
+}
+
+// ------------------------------------------------------------------ block layouts, decoded by hand
+
+TEST(BlockLayout, Q4_0NibblesAndScale) {
+  block_q4_0 b{};
+  b.d = fp32_to_fp16(0.5f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  float y[32];
+  dequantize_row(GgmlType::Q4_0, &b, y, 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[j], (j - 8) * 0.5f);           // low nibbles: elements 0..15
+    EXPECT_EQ(y[j + 16], (15 - j - 8) * 0.5f);  // high nibbles: elements 16..31
+  }
+}
+
+TEST(BlockLayout, Q5_1HighBits) {
+  block_q5_1 b{};
+  b.d = fp32_to_fp16(1.0f);
+  b.m = fp32_to_fp16(-3.0f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | (j << 4));
+  const uint32_t qh = 0x8001'0002u;  // bit 1 (element 1), bit 16 (element 16), bit 31 (element 31)
+  std::memcpy(b.qh, &qh, 4);
+  float y[32];
+  dequantize_row(GgmlType::Q5_1, &b, y, 32);
+  EXPECT_EQ(y[0], 0 - 3.0f);
+  EXPECT_EQ(y[1], 1 + 16 - 3.0f);
+  EXPECT_EQ(y[2], 2 - 3.0f);
+  EXPECT_EQ(y[16], 0 + 16 - 3.0f);
+  EXPECT_EQ(y[17], 1 - 3.0f);
+  EXPECT_EQ(y[31], 15 + 16 - 3.0f);
+}
+
+TEST(BlockLayout, Q4_KSixBitScalesAndMins) {
+  // Sub-block j gets scale 10+j (and, for j >= 4, scale 40+j to use the top bits) and min 2*j+33.
+  block_q4_K b{};
+  b.d = fp32_to_fp16(1.0f);
+  b.dmin = fp32_to_fp16(0.25f);
+  int sc[8], mn[8];
+  for (int j = 0; j < 8; ++j) sc[j] = j < 4 ? 10 + j : 40 + j, mn[j] = 2 * j + 33;
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+  }
+  for (int i = 0; i < 128; ++i) b.qs[i] = static_cast<uint8_t>(3 | (5 << 4));  // low nibble 3, high 5
+  float y[256];
+  dequantize_row(GgmlType::Q4_K, &b, y, 256);
+  for (int j = 0; j < 8; ++j) {
+    const int q = j % 2 == 0 ? 3 : 5;  // each 64-chunk: sub-block 2c from low nibbles, 2c+1 from high
+    for (int l = 0; l < 32; ++l) ASSERT_EQ(y[32 * j + l], float(sc[j]) * q - 0.25f * mn[j]) << j;
+  }
+}
+
+TEST(BlockLayout, Q6_KQuadsAndScales) {
+  block_q6_K b{};
+  b.d = fp32_to_fp16(0.5f);
+  for (int i = 0; i < 16; ++i) b.scales[i] = static_cast<int8_t>(i - 8);
+  // Element e of each 128-half: quant value v(e) = (e % 64) in [0, 63].
+  uint8_t L[256];
+  for (int e = 0; e < 256; ++e) L[e] = static_cast<uint8_t>((e * 7) % 64);
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t* q = L + 128 * h;
+      b.ql[64 * h + l] = static_cast<uint8_t>((q[l] & 15) | ((q[l + 64] & 15) << 4));
+      b.ql[64 * h + l + 32] = static_cast<uint8_t>((q[l + 32] & 15) | ((q[l + 96] & 15) << 4));
+      b.qh[32 * h + l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                                              ((q[l + 96] >> 4) << 6));
+    }
+  float y[256];
+  dequantize_row(GgmlType::Q6_K, &b, y, 256);
+  for (int e = 0; e < 256; ++e) ASSERT_EQ(y[e], 0.5f * (e / 16 - 8) * (L[e] - 32)) << e;
+}
+
+// ------------------------------------------------------------------ quantisation quality
+
+struct ErrorBound {
+  GgmlType type;
+  double max_relative_rms;
+};
+
+class QuantError : public ::testing::TestWithParam<ErrorBound> {};
+
+TEST_P(QuantError, GaussianRoundTripWithinBound) {
+  const auto [type, bound] = GetParam();
+  const auto x = gaussian(1 << 16, 1, 0.02f);
+  const double err = relative_rms_error(x, dequantize(type, quantize(type, x), x.size()));
+  RecordProperty("relative_rms_error", std::to_string(err));
+  std::printf("  %-5s relative RMS error %.5f\n", std::string(gguf::type_name(type)).c_str(), err);
+  EXPECT_LT(err, bound);
+}
+
+// Bounds are the values measured on this data (seed 1) plus about 20 %. They sit where theory
+// puts them: an absmax 8-bit block of 32 Gaussians has a step of ~2.2 sigma/127, i.e. an RMS
+// error of ~0.5 %; the K-quants' fitted scales beat the plain absmax formats of equal width.
+// measured: F16 0.00021, BF16 0.00166, Q8_0/Q8_1 0.00536, Q8_K 0.00693, Q6_K 0.0178,
+// Q5_0 0.0427, Q5_1 0.0378, Q5_K 0.0360, Q4_0 0.0859, Q4_1 0.0780, Q4_K 0.0712.
+INSTANTIATE_TEST_SUITE_P(Types, QuantError,
+                         ::testing::Values(ErrorBound{GgmlType::F16, 0.0003}, ErrorBound{GgmlType::BF16, 0.002},
+                                           ErrorBound{GgmlType::Q8_0, 0.0065}, ErrorBound{GgmlType::Q8_1, 0.0065},
+                                           ErrorBound{GgmlType::Q8_K, 0.0085}, ErrorBound{GgmlType::Q6_K, 0.022},
+                                           ErrorBound{GgmlType::Q5_0, 0.052}, ErrorBound{GgmlType::Q5_1, 0.046},
+                                           ErrorBound{GgmlType::Q5_K, 0.044}, ErrorBound{GgmlType::Q4_0, 0.104},
+                                           ErrorBound{GgmlType::Q4_1, 0.095}, ErrorBound{GgmlType::Q4_K, 0.086}),
+                         [](const auto& info) { return std::string(gguf::type_name(info.param.type)); });
+
+// The optimising quantisers must beat plain absmax/min-max rounding of the same width.
+TEST(Quant, FittedScalesBeatPlainRounding) {
+  const auto x = gaussian(1 << 15, 5);
+  auto err = [&](GgmlType t) { return relative_rms_error(x, dequantize(t, quantize(t, x), x.size())); };
+  EXPECT_LT(err(GgmlType::Q4_K), err(GgmlType::Q4_1));
+  EXPECT_LT(err(GgmlType::Q5_K), err(GgmlType::Q5_1));
+  EXPECT_LT(err(GgmlType::Q6_K), err(GgmlType::Q5_K));
+}
+
+TEST(Quant, F32IsExact) {
+  const auto x = gaussian(256, 3);
+  EXPECT_EQ(dequantize(GgmlType::F32, quantize(GgmlType::F32, x), x.size()), x);
+}
+
+// The same input gives the same bytes, and quantising what a block decodes to gives that
+// block back for the absmax formats (their scale is recovered exactly).
+TEST(Quant, DeterministicAndStable) {
+  const auto x = gaussian(4096, 11);
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K,
+                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K}) {
+    const auto q = quantize(t, x);
+    EXPECT_EQ(q, quantize(t, x)) << gguf::type_name(t);
+    const auto y = dequantize(t, q, x.size());
+    EXPECT_EQ(y, dequantize(t, q, x.size())) << gguf::type_name(t);
+    const auto y2 = dequantize(t, quantize(t, y), x.size());
+    EXPECT_LE(relative_rms_error(y, y2), 0.01) << gguf::type_name(t);
+  }
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0}) {
+    const auto q = quantize(t, x);
+    EXPECT_EQ(quantize(t, dequantize(t, q, x.size())), q) << gguf::type_name(t);
+  }
+}
+
+TEST(Quant, ZerosAndConstantsStayFinite) {
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K,
+                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K}) {
+    for (float c : {0.0f, 1.0f, -0.5f}) {
+      const std::vector<float> x(512, c);
+      const auto y = dequantize(t, quantize(t, x), x.size());
+      for (float v : y) {
+        ASSERT_TRUE(std::isfinite(v)) << gguf::type_name(t);
+        ASSERT_NEAR(v, c, 0.02) << gguf::type_name(t) << " constant " << c;
+      }
+    }
+  }
+}
+
+TEST(Quant, RefusesUnsupportedTypesAndBadLengths) {
+  std::vector<float> x(256, 1.0f);
+  std::vector<uint8_t> out(4096);
+  EXPECT_THROW(quantize_row(GgmlType::IQ2_XXS, x.data(), out.data(), 256), Error);
+  EXPECT_THROW(dequantize_row(GgmlType::Q2_K, out.data(), x.data(), 256), Error);
+  EXPECT_THROW(quantize_row(GgmlType::Q4_K, x.data(), out.data(), 100), Error);
+  try {
+    quantize_row(GgmlType::Q4_0, x.data(), out.data(), 33);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("block size 32"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Quant, ComputableTypes) {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
+                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+    EXPECT_TRUE(is_computable(t)) << gguf::type_name(t);
+  for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::Q8_K, GgmlType::I32})
+    EXPECT_FALSE(is_computable(t)) << gguf::type_name(t);
+}
+
+}  // namespace
+}  // namespace clusterctl::kernels
