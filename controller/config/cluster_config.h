@@ -1,0 +1,90 @@
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/config/diagnostics.h"
+#include "controller/config/network_address.h"
+
+namespace clusterctl::config {
+
+enum class LinkType { thunderbolt, ethernet };
+std::string_view link_type_name(LinkType t);
+
+// The network a node's ranks talk over: an interface name (e.g. bridge0, tb0) or a CIDR.
+// Interface names differ between machines (and namespaces); a CIDR does not, so the launcher
+// pins MPI by CIDR when it has one.
+struct LinkConfig {
+  LinkType type = LinkType::ethernet;
+  std::string interface;       // empty when given by CIDR
+  std::optional<Ipv4Cidr> cidr;
+  SourcePos pos;
+
+  std::string describe() const;  // "thunderbolt tb0" or "ethernet 10.0.0.0/24"
+};
+
+struct NodeConfig {
+  std::string name;
+  std::string host;
+  int port = 22;
+  std::string user;              // default: the user running clusterctl
+  std::string identity;          // private key file; empty: ssh-agent and ~/.ssh defaults
+  int ranks = 1;
+  int threads = 0;               // 0: one per core, decided on the node
+  bool weight_by_memory = false;
+  double weight = 1.0;           // relative share of the model; ignored when weight_by_memory
+  std::optional<LinkConfig> link;
+  std::string cache_dir;         // where the node keeps its shards
+  std::string worker;            // the worker executable on the node
+  SourcePos pos;                 // the node's entry in `nodes:`
+  SourcePos host_pos;
+
+  // `host: localhost` (or 127.0.0.1) is this machine: commands run without SSH.
+  bool is_local() const;
+  std::string ssh_address() const;  // user@host:port
+};
+
+struct ApiConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;  // empty: no token required
+};
+
+struct SshConfig {
+  std::string known_hosts;     // default ~/.ssh/known_hosts (expanded)
+  int connect_timeout_s = 10;
+};
+
+struct ClusterConfig {
+  std::string file;        // the cluster file, as given
+  std::string name;
+  std::string model;       // as written: a path or a model name
+  std::string model_path;  // a path, resolved against the cluster file's folder; empty for a name
+  int context = 0;         // tokens of KV cache per sequence; 0: the model's, capped at 4096
+  std::string cache_dir;
+  ApiConfig api;
+  SshConfig ssh;
+  std::vector<NodeConfig> nodes;
+  SourcePos nodes_pos;     // the `nodes:` list, where split problems are reported
+
+  int total_ranks() const;
+  bool weights_by_memory() const;
+  // The node's share of the model (0..1) from the configured weights; by-memory shares need
+  // the nodes' free memory, which only preflight knows.
+  double weight_share(size_t node_index) const;
+};
+
+// Reads and validates a cluster file. Throws ConfigError listing every problem found
+// (file:line:column, message, hint), or clusterctl::Error when the file cannot be read.
+ClusterConfig load_cluster_config(const std::string& path);
+
+// The same, from text already in memory; `file` names it in diagnostics and anchors relative paths.
+ClusterConfig parse_cluster_config(const std::string& text, const std::string& file);
+
+// Problems of the split that need the model's shape: more ranks than attention heads (a head
+// is the smallest unit the tensor-parallel split divides), a context longer than the model's.
+std::vector<Diagnostic> check_against_model(const ClusterConfig& config, int n_head, int n_ctx_train);
+
+// Expands a leading "~/" to $HOME.
+std::string expand_home(const std::string& path);
+
+}  // namespace clusterctl::config

@@ -1,0 +1,29 @@
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace clusterctl::ssh {
+
+// SHA-256 (FIPS 180-4), to verify copied shards against `sha256sum` on the node without
+// linking a crypto library of our own.
+class Sha256 {
+ public:
+  Sha256();
+  void update(const void* data, size_t size);
+  std::array<uint8_t, 32> finish();
+  std::string hex_digest();  // finish() as 64 lowercase hex digits
+
+ private:
+  void block(const uint8_t* p);
+  std::array<uint32_t, 8> h_;
+  uint8_t buffer_[64];
+  size_t buffered_ = 0;
+  uint64_t total_ = 0;
+};
+
+// The hex SHA-256 of a whole file; throws clusterctl::Error when it cannot be read.
+std::string sha256_file(const std::string& path);
+
+}  // namespace clusterctl::ssh

@@ -1,0 +1,185 @@
+#include "controller/ssh/ssh_session.h"
+
+#include <libssh/libssh.h>
+
+#include <filesystem>
+#include <mutex>
+
+namespace clusterctl::ssh {
+namespace {
+
+ssh_session S(void* p) { return static_cast<ssh_session>(p); }
+
+void init_libssh_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { ssh_init(); });
+}
+
+// known_hosts names a host on port 22 as "host", elsewhere as "[host]:port".
+std::string known_hosts_name(const SshTarget& t) {
+  return t.port == 22 ? t.host : "[" + t.host + "]:" + std::to_string(t.port);
+}
+
+std::string keyscan_command(const SshTarget& t, const std::string& key_type) {
+  return "ssh-keyscan -p " + std::to_string(t.port) + (key_type.empty() ? "" : " -t " + key_type) + " " + t.host +
+         " >> " + shell_quote(t.known_hosts);
+}
+
+}  // namespace
+
+std::string SshTarget::address() const { return user + "@" + host + ":" + std::to_string(port); }
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+SshSession::SshSession(const SshTarget& target) : target_(target) {
+  init_libssh_once();
+  if (!target_.identity.empty() && !std::filesystem::exists(target_.identity))
+    throw SshError(SshFailure::auth, "identity file " + target_.identity + " for " + target_.address() + " does not exist",
+                   "correct 'identity' in the cluster file, or create a key with ssh-keygen -t ed25519 -f " +
+                       target_.identity);
+  ssh_session s = ssh_new();
+  if (!s) throw Error("libssh could not allocate a session");
+  session_ = s;
+  try {
+    long timeout = target_.connect_timeout_s;
+    int port = target_.port;
+    bool process_config = false;  // the cluster file is the configuration, not ~/.ssh/config
+    ssh_options_set(s, SSH_OPTIONS_HOST, target_.host.c_str());
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+    if (!target_.user.empty()) ssh_options_set(s, SSH_OPTIONS_USER, target_.user.c_str());
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, target_.known_hosts.c_str());
+    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &process_config);
+    // Must be set before connecting: publickey_auto only tries identities known at connect time.
+    if (!target_.identity.empty()) ssh_options_set(s, SSH_OPTIONS_IDENTITY, target_.identity.c_str());
+
+    if (ssh_connect(s) != SSH_OK) {
+      std::string why = ssh_get_error(s);
+      if (why.find("refused") != std::string::npos)
+        throw SshError(SshFailure::connect, "connection refused by " + target_.host + ":" + std::to_string(port) +
+                                                " (no sshd is listening there)",
+                       "start sshd on the node, or correct 'host'/'port' in the cluster file");
+      if (why.find("imeout") != std::string::npos || why.find("timed out") != std::string::npos)
+        throw SshError(SshFailure::timeout, "no answer from " + target_.host + ":" + std::to_string(port) + " within " +
+                                                std::to_string(timeout) + " s",
+                       "check that the node is on and reachable at this address (ping " + target_.host + ")");
+      throw SshError(SshFailure::connect, "cannot connect to " + target_.host + ":" + std::to_string(port) + ": " + why,
+                     "check 'host' and 'port' in the cluster file and that the node is on the network");
+    }
+
+    ssh_key key = nullptr;
+    if (ssh_get_server_publickey(s, &key) != SSH_OK) throw Error("libssh: no host key from " + target_.host);
+    unsigned char* hash = nullptr;
+    size_t hash_len = 0;
+    std::string key_type = ssh_key_type_to_char(ssh_key_type(key));
+    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
+      char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
+      fingerprint_ = fp ? fp : "";
+      ssh_string_free_char(fp);
+      ssh_clean_pubkey_hash(&hash);
+    }
+    ssh_key_free(key);
+
+    const std::string entry = known_hosts_name(target_);
+    const std::string check_on_node =
+        "compare it with the node's own key (on the node: ssh-keygen -lf /etc/ssh/ssh_host_" +
+        std::string(key_type == "ssh-ed25519" ? "ed25519" : key_type == "ssh-rsa" ? "rsa" : "ecdsa") + "_key.pub)";
+    switch (ssh_session_is_known_server(s)) {
+      case SSH_KNOWN_HOSTS_OK:
+        break;
+      case SSH_KNOWN_HOSTS_UNKNOWN:
+      case SSH_KNOWN_HOSTS_NOT_FOUND:
+        throw SshError(SshFailure::host_key_unknown,
+                       "host key of " + entry + " is not in " + target_.known_hosts + " (" + key_type + " " +
+                           fingerprint_ + "); refusing to trust it unchecked",
+                       check_on_node + ", then accept it with: " + keyscan_command(target_, key_type));
+      case SSH_KNOWN_HOSTS_CHANGED:
+      case SSH_KNOWN_HOSTS_OTHER:
+        throw SshError(SshFailure::host_key_changed,
+                       "host key of " + entry + " CHANGED: the server now presents " + key_type + " " + fingerprint_ +
+                           ", which does not match " + target_.known_hosts +
+                           " (the node was reinstalled, or someone is intercepting the connection)",
+                       check_on_node + "; only if it matches, replace the old key with: ssh-keygen -R " +
+                           shell_quote(entry) + " -f " + shell_quote(target_.known_hosts) + " && " +
+                           keyscan_command(target_, key_type));
+      default:
+        throw SshError(SshFailure::host_key_unknown,
+                       "cannot check the host key of " + entry + " against " + target_.known_hosts + ": " +
+                           ssh_get_error(s),
+                       "make sure " + target_.known_hosts + " is a readable known_hosts file");
+    }
+
+    int rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
+    if (rc != SSH_AUTH_SUCCESS) {
+      std::string tried = target_.identity.empty() ? "ssh-agent and ~/.ssh/id_*" : target_.identity + " and ssh-agent";
+      std::string pub = target_.identity.empty() ? "~/.ssh/id_ed25519.pub" : target_.identity + ".pub";
+      throw SshError(SshFailure::auth,
+                     target_.address() + " refused the login (tried " + tried + ")" +
+                         (rc == SSH_AUTH_ERROR ? ": " + std::string(ssh_get_error(s)) : ""),
+                     "install the public key on the node: ssh-copy-id -i " + pub + " -p " + std::to_string(port) + " " +
+                         target_.user + "@" + target_.host + ", or set 'identity'/'user' in the cluster file");
+    }
+  } catch (...) {
+    ssh_disconnect(s);
+    ssh_free(s);
+    session_ = nullptr;
+    throw;
+  }
+}
+
+SshSession::~SshSession() {
+  if (session_) {
+    ssh_disconnect(S(session_));
+    ssh_free(S(session_));
+  }
+}
+
+ExecResult SshSession::exec(const std::string& command, std::chrono::milliseconds timeout) {
+  ssh_session s = S(session_);
+  auto fail = [&](const std::string& what) {
+    return SshError(SshFailure::exec, what + " on " + target_.address() + ": " + ssh_get_error(s),
+                    "check that the node is still reachable and sshd allows sessions");
+  };
+  ssh_channel ch = ssh_channel_new(s);
+  if (!ch) throw fail("cannot open a channel");
+  struct ChannelGuard {
+    ssh_channel ch;
+    ~ChannelGuard() {
+      ssh_channel_close(ch);
+      ssh_channel_free(ch);
+    }
+  } guard{ch};
+  if (ssh_channel_open_session(ch) != SSH_OK) throw fail("cannot open a session");
+  if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) throw fail("cannot run '" + command + "'");
+
+  ExecResult r;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[16384];
+  for (;;) {
+    int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 50);
+    if (n == SSH_ERROR) throw fail("reading the output of '" + command + "' failed");
+    if (n > 0) r.out.append(buf, size_t(n));
+    int m = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1);
+    if (m == SSH_ERROR) throw fail("reading the errors of '" + command + "' failed");
+    if (m > 0) r.err.append(buf, size_t(m));
+    if (n <= 0 && m <= 0 && ssh_channel_is_eof(ch)) break;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw SshError(SshFailure::timeout,
+                     "'" + command + "' on " + target_.address() + " did not finish within " +
+                         std::to_string(timeout.count()) + " ms",
+                     "check the node's load; the command was abandoned");
+  }
+  ssh_channel_send_eof(ch);
+  r.status = ssh_channel_get_exit_status(ch);
+  return r;
+}
+
+}  // namespace clusterctl::ssh
