@@ -1,0 +1,22 @@
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "worker/tokenizer/token_types.h"
+
+namespace clusterctl::tokenizer {
+
+// llama.cpp's tokenizer test-vector files (see ../shared/testdata/tokenizer/SOURCE.md):
+// X.gguf.inp holds strings each followed by "\n__ggml_vocab_test__\n"; X.gguf.out has one
+// line of ids per string, each id written with a leading space.
+inline constexpr std::string_view kVectorSeparator = "\n__ggml_vocab_test__\n";
+
+// Throws clusterctl::Error naming the file when it cannot be read or is malformed.
+std::vector<std::string> read_vector_inputs(const std::string& path);
+std::vector<std::vector<TokenId>> read_vector_outputs(const std::string& path);
+
+// One line of a .out file (without the newline): " 1 2 3", "" for no ids.
+std::string format_vector_line(const std::vector<TokenId>& ids);
+
+}  // namespace clusterctl::tokenizer

@@ -1,0 +1,88 @@
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "worker/gguf/gguf_file.h"
+#include "worker/tokenizer/token_types.h"
+
+namespace clusterctl::tokenizer {
+
+// A tokenizer's vocabulary as the GGUF metadata describes it (tokenizer.ggml.*): token texts,
+// scores, types, BPE merges, special ids and flags. Lookups are hash maps keyed by views into
+// the stored strings, so the Llama 3 vocabulary (128k tokens, 280k merges) loads quickly.
+// Not copyable: the maps point into the vectors.
+class Vocab {
+ public:
+  // Throws clusterctl::Error naming the file and key when the metadata is missing or wrong,
+  // or when tokenizer.ggml.model names an algorithm this library does not implement.
+  static std::unique_ptr<Vocab> from_gguf(const gguf::GgufFile& file);
+
+  Vocab(const Vocab&) = delete;
+  Vocab& operator=(const Vocab&) = delete;
+
+  VocabKind kind() const { return kind_; }
+  const std::string& model_name() const { return model_name_; }  // tokenizer.ggml.model
+  const std::string& pre_name() const { return pre_name_; }      // tokenizer.ggml.pre ("" when absent)
+
+  size_t size() const { return texts_.size(); }
+  bool valid(TokenId id) const { return id >= 0 && static_cast<size_t>(id) < texts_.size(); }
+  const std::string& text(TokenId id) const { return texts_.at(static_cast<size_t>(id)); }
+  float score(TokenId id) const { return scores_.at(static_cast<size_t>(id)); }
+  TokenType type(TokenId id) const { return types_.at(static_cast<size_t>(id)); }
+  TokenId find(std::string_view text) const;  // kNoToken when absent
+
+  // Rank of the BPE merge (left, right): lower merges first. -1 when there is none.
+  int merge_rank(std::string_view left, std::string_view right) const;
+  size_t merge_count() const { return merges_.size(); }
+
+  // The token that stands for one raw byte (SentencePiece <0xXX>, byte-level BPE alphabet).
+  TokenId byte_token(uint8_t byte) const { return byte_tokens_[byte]; }
+
+  TokenId bos() const { return bos_; }
+  TokenId eos() const { return eos_; }
+  TokenId unk() const { return unk_; }
+  TokenId pad() const { return pad_; }
+  TokenId eot() const { return eot_; }
+  bool add_bos() const { return add_bos_; }
+  bool add_eos() const { return add_eos_; }
+  bool add_space_prefix() const { return add_space_prefix_; }
+
+  // Control, user-defined and unknown tokens, longest text first: the ones whose text is
+  // matched in the input before the main algorithm runs.
+  const std::vector<TokenId>& special_tokens() const { return special_tokens_; }
+
+ private:
+  Vocab() = default;
+  void load_tokens(const gguf::GgufFile& file);
+  void load_merges(const gguf::GgufFile& file);
+  void load_special_ids(const gguf::GgufFile& file);
+  void index_byte_tokens();
+
+  struct PairHash {
+    size_t operator()(const std::pair<std::string_view, std::string_view>& p) const noexcept {
+      size_t h = std::hash<std::string_view>{}(p.first);
+      return h ^ (std::hash<std::string_view>{}(p.second) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+    }
+  };
+
+  VocabKind kind_ = VocabKind::SentencePiece;
+  std::string model_name_;
+  std::string pre_name_;
+  std::vector<std::string> texts_;
+  std::vector<float> scores_;
+  std::vector<TokenType> types_;
+  std::unordered_map<std::string_view, TokenId> ids_;
+  std::vector<std::string> merges_;  // "left right", owning the text the rank keys view
+  std::unordered_map<std::pair<std::string_view, std::string_view>, int, PairHash> merge_ranks_;
+  std::array<TokenId, 256> byte_tokens_{};
+  std::vector<TokenId> special_tokens_;
+  TokenId bos_ = kNoToken, eos_ = kNoToken, unk_ = kNoToken, pad_ = kNoToken, eot_ = kNoToken;
+  bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+};
+
+}  // namespace clusterctl::tokenizer
