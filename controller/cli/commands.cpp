@@ -4,12 +4,18 @@ namespace clusterctl::cli {
 
 int inspect_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
+int run_main(int argc, char** argv);
+int perplexity_main(int argc, char** argv);
+int bench_main(int argc, char** argv);
 int config_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
       {"inspect", "show a GGUF model's architecture, hyperparameters and tensors", inspect_main},
       {"tokenize", "turn text into token ids with a model's tokenizer", tokenize_main},
+      {"run", "generate text from a prompt on this machine, streamed", run_main},
+      {"perplexity", "score a text file as llama-perplexity does", perplexity_main},
+      {"bench", "prompt and generation tokens/s, as llama-bench, with the bandwidth bound", bench_main},
       {"config", "check a cluster file: 'config validate CLUSTER.yaml'", config_main},
   };
   return kCommands;

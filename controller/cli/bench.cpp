@@ -1,0 +1,169 @@
+// `clusterctl bench MODEL.gguf`: prompt processing and generation speed measured as llama-bench
+// measures them (pp: -p random tokens in batches from an empty cache; tg: -n tokens decoded one
+// at a time from an empty cache), plus the weight bytes one generated token reads and the
+// generation speed that memory bandwidth allows.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "controller/cli/engine_flags.h"
+#include "worker/common/error.h"
+
+namespace clusterctl::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Stat {
+  double mean = 0, stdev = 0;
+};
+
+Stat stat(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= v.size();
+  for (double x : v) s.stdev += (x - s.mean) * (x - s.mean);
+  s.stdev = v.size() > 1 ? std::sqrt(s.stdev / (v.size() - 1)) : 0;
+  return s;
+}
+
+// Read bandwidth with the engine's thread count: each thread sums its part of a buffer far larger
+// than the caches (the best of a few passes), as generation streams the weights.
+double measure_bandwidth_gbs(kernels::ThreadPool& pool) {
+  const size_t bytes = size_t(512) << 20, n = bytes / sizeof(uint64_t);
+  auto buf = std::make_unique_for_overwrite<uint64_t[]>(n);
+  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
+  });
+  double best = 0;
+  std::vector<uint64_t> sums(pool.size() * 8);
+  for (int pass = 0; pass < 3; ++pass) {
+    auto t0 = Clock::now();
+    pool.run([&](int ith, int nth) {
+      const size_t chunk = n / nth, b = chunk * ith, e = ith == nth - 1 ? n : b + chunk;
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = b; i + 4 <= e; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      sums[ith * 8] = s0 + s1 + s2 + s3;
+    });
+    best = std::max(best, bytes / seconds(t0) / 1e9);
+  }
+  uint64_t keep = 0;
+  for (auto s : sums) keep += s;
+  if (keep == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimised away
+  return best;
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
+      "n-prompt,p", po::value<int64_t>()->default_value(512), "prompt tokens for pp (0: skip)")(
+      "n-gen,n", po::value<int64_t>()->default_value(128), "generated tokens for tg (0: skip)")(
+      "reps,r", po::value<int>()->default_value(5), "repetitions of each test")(
+      "bandwidth", po::value<double>()->default_value(0), "memory bandwidth in GB/s (0: measure it)")(
+      "json", po::bool_switch(), "print the results as JSON");
+  add_engine_flags(opts);
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf [-p 512] [-n 128] [--threads T] [--reps R] [--json]",
+                          opts, pos);
+  if (!vm) return 0;
+  const int64_t n_prompt = (*vm)["n-prompt"].as<int64_t>(), n_gen = (*vm)["n-gen"].as<int64_t>();
+  const int reps = (*vm)["reps"].as<int>();
+  if (n_prompt < 0 || n_gen < 0 || reps < 1) throw Error("-p and -n must be 0 or more and --reps at least 1");
+
+  gguf::GgufFile file((*vm)["model"].as<std::string>());
+  auto eo = engine_options(*vm);
+  if (eo.n_ctx == 0) eo.n_ctx = std::max<int64_t>(n_prompt + n_gen, 1);
+  auto comm = collectives::make_local_communicator();
+  model::Engine engine(file, *comm, eo);
+  if (engine.n_ctx() < std::max(n_prompt, n_gen))
+    throw Error("the model's context of " + std::to_string(engine.n_ctx()) + " tokens is smaller than -p/-n");
+  const int64_t n_vocab = engine.hparams().n_vocab;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> any_token(0, static_cast<int32_t>(n_vocab - 1));
+  model::Batch batch;
+
+  auto run_pp = [&] {
+    std::vector<int32_t> tokens(n_prompt);
+    for (auto& t : tokens) t = any_token(rng);
+    auto t0 = Clock::now();
+    engine.prefill(tokens, 0, 0);
+    return seconds(t0);
+  };
+  auto run_tg = [&] {
+    auto t0 = Clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+      batch.clear();
+      batch.add(any_token(rng), static_cast<int32_t>(i), 0, true);
+      engine.forward(batch);
+    }
+    return seconds(t0);
+  };
+  std::vector<double> pp, tg;
+  if (n_prompt > 0) {
+    run_pp();  // warm-up: pages of the map, caches
+    for (int r = 0; r < reps; ++r) pp.push_back(n_prompt / run_pp());
+  }
+  if (n_gen > 0) {
+    run_tg();
+    for (int r = 0; r < reps; ++r) tg.push_back(n_gen / run_tg());
+  }
+
+  double bw = (*vm)["bandwidth"].as<double>();
+  const bool measured = bw <= 0;
+  if (measured) {
+    kernels::ThreadPool pool(engine.threads());
+    bw = measure_bandwidth_gbs(pool);
+  }
+  const double bytes_per_token = static_cast<double>(engine.model().weights.bytes_per_token);
+  const double bound = bw * 1e9 / bytes_per_token;
+  const std::string name = engine.hparams().name.empty() ? engine.hparams().arch : engine.hparams().name;
+
+  if ((*vm)["json"].as<bool>()) {
+    nlohmann::json j;
+    j["model"] = file.path();
+    j["threads"] = engine.threads();
+    j["isa"] = kernels::isa_name(kernels::active_isa());
+    j["n_prompt"] = n_prompt;
+    j["n_gen"] = n_gen;
+    j["reps"] = reps;
+    if (!pp.empty()) j["pp_tokens_per_s"] = {{"mean", stat(pp).mean}, {"stdev", stat(pp).stdev}, {"samples", pp}};
+    if (!tg.empty()) j["tg_tokens_per_s"] = {{"mean", stat(tg).mean}, {"stdev", stat(tg).stdev}, {"samples", tg}};
+    j["weight_bytes_per_token"] = bytes_per_token;
+    j["bandwidth_gb_s"] = bw;
+    j["bandwidth_measured"] = measured;
+    j["tg_bound_tokens_per_s"] = bound;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("| model | threads | isa | test | t/s |\n|---|---|---|---|---|\n");
+  if (!pp.empty())
+    std::printf("| %s | %d | %s | pp%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
+                kernels::isa_name(kernels::active_isa()), static_cast<long long>(n_prompt), stat(pp).mean, stat(pp).stdev);
+  if (!tg.empty())
+    std::printf("| %s | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
+                kernels::isa_name(kernels::active_isa()), static_cast<long long>(n_gen), stat(tg).mean, stat(tg).stdev);
+  std::printf("\nweights read per generated token: %.1f MB; memory bandwidth %.1f GB/s (%s)\n", bytes_per_token / 1e6,
+              bw, measured ? "measured" : "--bandwidth");
+  std::printf("bandwidth bound on generation: %.1f tok/s", bound);
+  if (!tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(tg).mean / bound);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,118 @@
+// `clusterctl run MODEL.gguf "PROMPT"`: generate text on this machine, streamed to the terminal.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "controller/cli/engine_flags.h"
+#include "worker/common/error.h"
+#include "worker/model/generate.h"
+#include "worker/tokenizer/stream_decoder.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace clusterctl::cli {
+
+int run_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
+      "prompt", po::value<std::string>()->required(), "prompt text")(
+      "n-predict,n", po::value<int64_t>()->default_value(128), "tokens to generate at most")(
+      "temp", po::value<float>()->default_value(0.8f), "temperature (0: greedy)")(
+      "top-k", po::value<int>()->default_value(40), "keep the k most likely tokens (0: off)")(
+      "top-p", po::value<float>()->default_value(0.95f), "keep the smallest set with this total probability (1: off)")(
+      "min-p", po::value<float>()->default_value(0.05f), "drop tokens less likely than this times the top one (0: off)")(
+      "repeat-penalty", po::value<float>()->default_value(1.0f), "penalise recent tokens (1: off)")(
+      "presence-penalty", po::value<float>()->default_value(0.0f), "subtract from recent tokens' logits (0: off)")(
+      "repeat-last-n", po::value<int>()->default_value(64), "recent tokens the penalties look at")(
+      "seed,s", po::value<uint64_t>(), "random seed (default: random)")(
+      "stop", po::value<std::vector<std::string>>()->composing(), "stop when the text contains this (repeatable)")(
+      "json", po::bool_switch(), "print prompt ids, generated ids, text and timings as JSON instead of streaming");
+  add_engine_flags(opts);
+  po::positional_options_description pos;
+  pos.add("model", 1).add("prompt", 1);
+  auto vm = parse_options(argc, argv, "clusterctl run MODEL.gguf \"PROMPT\" [-n N] [--temp T] [options]", opts, pos);
+  if (!vm) return 0;
+
+  const bool json = (*vm)["json"].as<bool>();
+  const int64_t n_predict = (*vm)["n-predict"].as<int64_t>();
+  if (n_predict < 0) throw Error("-n must be 0 or more");
+  sampling::SamplerParams sp;
+  sp.temperature = (*vm)["temp"].as<float>();
+  sp.top_k = (*vm)["top-k"].as<int>();
+  sp.top_p = (*vm)["top-p"].as<float>();
+  sp.min_p = (*vm)["min-p"].as<float>();
+  sp.repeat_penalty = (*vm)["repeat-penalty"].as<float>();
+  sp.presence_penalty = (*vm)["presence-penalty"].as<float>();
+  sp.repeat_last_n = (*vm)["repeat-last-n"].as<int>();
+  sp.seed = vm->count("seed") ? (*vm)["seed"].as<uint64_t>() : std::random_device{}();
+  std::vector<std::string> stops;
+  if (vm->count("stop")) stops = (*vm)["stop"].as<std::vector<std::string>>();
+
+  auto load_t0 = std::chrono::steady_clock::now();
+  gguf::GgufFile file((*vm)["model"].as<std::string>());
+  auto tok = tokenizer::Tokenizer::from_gguf(file);
+  if (!tok->warning().empty() && !json) std::cerr << "warning: " << tok->warning() << "\n";
+  auto comm = collectives::make_local_communicator();
+  model::Engine engine(file, *comm, engine_options(*vm));
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
+  sampling::Sampler sampler(engine.hparams().n_vocab, sp);
+
+  model::GenerateRequest req;
+  req.prompt = tok->tokenize((*vm)["prompt"].as<std::string>(), true, true);
+  if (req.prompt.empty()) throw Error("the prompt gives no tokens and the model adds no BOS: give a non-empty prompt");
+  if (static_cast<int64_t>(req.prompt.size()) >= engine.n_ctx())
+    throw Error("the prompt has " + std::to_string(req.prompt.size()) + " tokens but the context holds " +
+                std::to_string(engine.n_ctx()) + "; shorten the prompt or raise --ctx");
+  req.max_tokens = n_predict;
+  for (auto id : {tok->vocab().eos(), tok->vocab().eot()})
+    if (id >= 0) req.stop_tokens.push_back(id);
+
+  tokenizer::StreamDecoder decoder(*tok);
+  sampling::StopStrings stop_strings(stops);
+  std::string text;
+  auto emit = [&](const std::string& s) {
+    text += s;
+    if (!json) {
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      std::fflush(stdout);
+    }
+  };
+  if (!json) emit(tok->detokenize(req.prompt));
+  text.clear();
+  model::GenerateStats stats;
+  auto generated = model::generate(engine, sampler, req, [&](int32_t id) {
+    emit(stop_strings.feed(decoder.push(id)));
+    return !stop_strings.stopped();
+  }, &stats);
+  if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
+
+  if (json) {
+    nlohmann::json j;
+    j["prompt_ids"] = req.prompt;
+    j["generated_ids"] = generated;
+    j["text"] = text;
+    j["seed"] = sp.seed;
+    j["threads"] = engine.threads();
+    j["n_ctx"] = engine.n_ctx();
+    j["timings"] = {{"load_s", load_s},
+                    {"prompt_tokens", stats.prompt_tokens},
+                    {"prompt_s", stats.prompt_seconds},
+                    {"prompt_tokens_per_s", stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0},
+                    {"generated_tokens", stats.generated},
+                    {"generate_s", stats.generate_seconds},
+                    {"generate_tokens_per_s",
+                     stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s); generated: %lld tokens in %.3f s (%.1f tok/s)\n",
+                 static_cast<long long>(stats.prompt_tokens), stats.prompt_seconds,
+                 stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0.0,
+                 static_cast<long long>(stats.generated), stats.generate_seconds,
+                 stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0.0);
+  }
+  return 0;
+}
+
+}  // namespace clusterctl::cli
