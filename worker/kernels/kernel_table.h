@@ -12,11 +12,12 @@ namespace clusterctl::kernels::detail {
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* x_row);
 // Quantises n floats into the activation type's blocks.
 using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
-// A tile of dot products: y[t * y_stride + r] = dot(w row r, x row t) for r < n_rows and
-// t < n_tokens, with n_rows <= KernelTable::tile_rows and n_tokens <= KernelTable::tile_tokens.
+// A tile of dot products: y[t * y_stride + r] (+)= dot(w row r, x row t) for r < n_rows and
+// t < n_tokens, with n_rows <= TileKernel::rows and n_tokens <= TileKernel::tokens; with
+// `accumulate` the dot is added to y (the matmul splits long rows into cache-sized slices).
 // Loading a weight block once for several tokens is what makes prompt processing fast.
 using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x,
-                        size_t x_stride, int n_tokens, float* y, size_t y_stride);
+                        size_t x_stride, int n_tokens, float* y, size_t y_stride, bool accumulate);
 
 constexpr int kTypeSlots = 31;  // raw ggml type numbers 0..30 (BF16 = 30)
 constexpr int slot(GgmlType t) { return static_cast<int>(t); }

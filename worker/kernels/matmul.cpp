@@ -42,6 +42,9 @@ int64_t decode_chunk_rows(int64_t rows, int n_threads) {
 // Prompt batches: a block of tokens whose activations stay in L2 while the rows go past.
 constexpr int64_t kTokenBlock = 128;
 constexpr int64_t kPromptChunkRows = 32;
+// Elements per column slice (a multiple of every block size): 4 rows and 4 tokens of a slice
+// take about 20 KB, which leaves room in a 32 KB L1.
+constexpr int64_t kSliceCols = 2048;
 
 void validate(const Matrix& w, int64_t n_tokens) {
   if (w.data == nullptr || w.rows <= 0 || w.cols <= 0 || n_tokens <= 0)
@@ -82,6 +85,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
+  const detail::TileKernel tile = table.tile[slot(w.type)];
   std::atomic<int64_t> next{0};
 
   if (n_tokens == 1) {
@@ -91,13 +95,19 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
       for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
            c = next.fetch_add(1, std::memory_order_relaxed)) {
         const int64_t end = std::min(rows, (c + 1) * chunk);
-        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
+        if (tile.fn) {  // several rows per call: the activation blocks are unpacked once for them
+          for (int64_t r = c * chunk; r < end; r += tile.rows) {
+            const int nr = static_cast<int>(std::min<int64_t>(tile.rows, end - r));
+            tile.fn(cols, w.data + r * w_stride, w_stride, nr, xq, 0, 1, y + r, 0, false);
+          }
+        } else {
+          for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
+        }
       }
     });
     return;
   }
 
-  const detail::TileKernel tile = table.tile[slot(w.type)];
   const int64_t row_chunks = (rows + kPromptChunkRows - 1) / kPromptChunkRows;
   const int64_t token_blocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
   const int64_t n_items = row_chunks * token_blocks;
@@ -110,12 +120,18 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
       const int64_t r_begin = (item % row_chunks) * kPromptChunkRows;
       const int64_t r_end = std::min(rows, r_begin + kPromptChunkRows);
       if (tile.fn) {
-        for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
-          const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
-          for (int64_t r = r_begin; r < r_end; r += tile.rows) {
-            const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
-            tile.fn(cols, w.data + r * w_stride, w_stride, nr, xq + t * x_stride, x_stride, nt, y + t * rows + r,
-                    static_cast<size_t>(rows));
+        // Column slices keep a tile's weight rows and activation rows in L1 together.
+        for (int64_t k = 0; k < cols; k += kSliceCols) {
+          const int64_t n = std::min(kSliceCols, cols - k);
+          const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
+          const size_t x_off = gguf::row_bytes(act, static_cast<uint64_t>(k));
+          for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
+            const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
+            for (int64_t r = r_begin; r < r_end; r += tile.rows) {
+              const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
+              tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, xq + t * x_stride + x_off, x_stride, nt,
+                      y + t * rows + r, static_cast<size_t>(rows), k > 0);
+            }
           }
         }
       } else {

@@ -1,1 +1,191 @@
-int main() { return 0; }
+// kernels_bench: speed of the CPU kernels beside the machine's memory bandwidth.
+//   matvec (decode): GB/s of weights streamed by matmul with one token, per type. The matrix is
+//     replicated past the size of the last-level cache and the copies are used in turn, so the
+//     weights come from DRAM as they do when a model decodes.
+//   matmul (prompt): GFLOP/s of matmul with a batch of tokens (2*rows*cols*tokens flops).
+//   bandwidth: a plain multi-threaded read of a large buffer (the bound for matvec).
+// Usage: kernels_bench [--rows R] [--cols C] [--tokens T] [--threads 1,2] [--types Q4_0,Q8_0,...]
+//                      [--isa scalar|avx2|avx512|neon] [--seconds S]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
+
+using namespace clusterctl;
+using namespace clusterctl::kernels;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int64_t rows = 2048, cols = 8192, tokens = 512;
+  std::vector<int> threads = {1, 2};
+  std::vector<GgmlType> types = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                                 GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                                 GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+  double seconds = 1.0;
+  bool matmul = true;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--rows") o.rows = std::stoll(value());
+    else if (a == "--cols") o.cols = std::stoll(value());
+    else if (a == "--tokens") o.tokens = std::stoll(value());
+    else if (a == "--seconds") o.seconds = std::stod(value());
+    else if (a == "--no-matmul") o.matmul = false;
+    else if (a == "--threads") {
+      o.threads.clear();
+      for (const auto& t : split(value())) o.threads.push_back(std::stoi(t));
+    } else if (a == "--types") {
+      o.types.clear();
+      for (const auto& t : split(value())) {
+        auto type = gguf::type_from_name(t);
+        if (!type || !is_computable(*type)) throw Error("--types: " + t + " is not a computable type");
+        o.types.push_back(*type);
+      }
+    } else if (a == "--isa") {
+      const std::string v = value();
+      bool found = false;
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (v == isa_name(isa)) {
+          set_active_isa(isa);
+          found = true;
+        }
+      if (!found) throw Error("--isa: unknown ISA " + v + " (scalar, avx2, avx512, neon)");
+    } else {
+      throw Error("unknown option " + a + "; see the usage at the top of kernels_bench.cpp");
+    }
+  }
+  return o;
+}
+
+// Weights made by the reference quantiser from random floats: 64 distinct rows, repeated.
+std::vector<uint8_t> make_weights(GgmlType type, int64_t rows, int64_t cols, size_t* row_bytes) {
+  *row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  const int64_t distinct = std::min<int64_t>(rows, 64);
+  std::vector<float> src(static_cast<size_t>(cols));
+  std::vector<uint8_t> w(*row_bytes * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < distinct; ++r) {
+    for (auto& v : src) v = normal(rng);
+    quantize_row(type, src.data(), w.data() + r * *row_bytes, cols);
+  }
+  for (int64_t r = distinct; r < rows; ++r)
+    std::memcpy(w.data() + r * *row_bytes, w.data() + (r % distinct) * *row_bytes, *row_bytes);
+  return w;
+}
+
+// Runs fn repeatedly for about `seconds`; returns the best-of-3 mean seconds per call.
+template <typename Fn>
+double time_per_call(Fn&& fn, double seconds) {
+  fn();  // warm up
+  double best = 1e30;
+  for (int round = 0; round < 3; ++round) {
+    int calls = 0;
+    const auto start = Clock::now();
+    double elapsed = 0;
+    do {
+      fn();
+      ++calls;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < seconds / 3);
+    best = std::min(best, elapsed / calls);
+  }
+  return best;
+}
+
+double read_bandwidth(ThreadPool& pool, double seconds) {
+  const size_t n = (512ull << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n, 1);
+  std::vector<uint64_t> sums(static_cast<size_t>(pool.size()) * 8);
+  const double t = time_per_call(
+      [&] {
+        pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (int64_t i = b; i + 4 <= e; i += 4) {
+            s0 += buf[i];
+            s1 += buf[i + 1];
+            s2 += buf[i + 2];
+            s3 += buf[i + 3];
+          }
+          sums[static_cast<size_t>(b * pool.size() / static_cast<int64_t>(n)) * 8] = s0 + s1 + s2 + s3;
+        });
+      },
+      seconds);
+  return static_cast<double>(n * sizeof(uint64_t)) / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Options o = parse(argc, argv);
+  std::printf("kernels_bench: ISA %s, matrix %lld x %lld, prompt batch %lld tokens\n", isa_name(active_isa()),
+              static_cast<long long>(o.rows), static_cast<long long>(o.cols), static_cast<long long>(o.tokens));
+  for (int threads : o.threads) {
+    ThreadPool pool(threads);
+    Workspace ws;
+    std::printf("\n== %d thread(s): memory read bandwidth %.1f GB/s (the bound for matvec)\n", threads,
+                read_bandwidth(pool, o.seconds));
+    std::printf("%-6s %12s %14s %14s %16s\n", "type", "MB/matrix", "matvec GB/s", "matvec ms", "matmul GFLOP/s");
+    for (GgmlType type : o.types) {
+      size_t row_bytes = 0;
+      const auto w = make_weights(type, o.rows, o.cols, &row_bytes);
+      const size_t matrix_bytes = w.size();
+      // Enough copies to overflow a 32 MiB last-level cache several times over.
+      const size_t copies = std::max<size_t>(2, (256ull << 20) / matrix_bytes);
+      std::vector<uint8_t> cold(matrix_bytes * copies);
+      for (size_t c = 0; c < copies; ++c) std::memcpy(cold.data() + c * matrix_bytes, w.data(), matrix_bytes);
+      std::mt19937 rng(2);
+      std::normal_distribution<float> normal(0.f, 1.f);
+      std::vector<float> x(static_cast<size_t>(o.cols * o.tokens));
+      for (auto& v : x) v = normal(rng);
+      std::vector<float> y(static_cast<size_t>(o.rows * o.tokens));
+
+      size_t next = 0;
+      const double t_vec = time_per_call(
+          [&] {
+            const Matrix m{type, cold.data() + (next++ % copies) * matrix_bytes, o.rows, o.cols, row_bytes};
+            matmul(m, x.data(), 1, y.data(), pool, ws);
+          },
+          o.seconds);
+      double gflops = 0;
+      if (o.matmul) {
+        const Matrix m{type, w.data(), o.rows, o.cols, row_bytes};
+        const double t_mat = time_per_call([&] { matmul(m, x.data(), o.tokens, y.data(), pool, ws); }, o.seconds);
+        gflops = 2.0 * static_cast<double>(o.rows * o.cols * o.tokens) / t_mat / 1e9;
+      }
+      std::printf("%-6s %12.1f %14.1f %14.3f %16.1f\n", std::string(gguf::type_name(type)).c_str(),
+                  static_cast<double>(matrix_bytes) / 1e6, static_cast<double>(matrix_bytes) / t_vec / 1e9,
+                  t_vec * 1e3, gflops);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "kernels_bench: %s\n", e.what());
+  return 1;
+}

@@ -1,4 +1,280 @@
+// AVX-512 (F/BW/VL) + VNNI kernels for the types models are mostly made of: Q4_0, Q8_0, Q4_K
+// and Q6_K. Each is written once as a tile of R weight rows x C tokens: the weight blocks are
+// unpacked once per tile and reused for every token, the activation blocks once and reused for
+// every row, and each (row, token) pair costs one or two VNNI instructions per 64 elements.
+// vec_dot is the 1 x 1 tile. Other types keep the AVX2 kernels.
+// gcc 12's AVX-512 insert intrinsics pass _mm512_undefined_*() as their unused merge source and
+// then warn that it may be uninitialised (a false positive, fixed in gcc 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+#include <array>
+#include <utility>
+
+#include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/avx2_helpers.h"
+
 namespace clusterctl::kernels::detail {
-void fill_avx512_vnni(KernelTable&) {}
+namespace {
+
+using x86::h2f;
+using x86::k4_scales_mins;
+
+// Lanes 0..7 = a, lanes 8..15 = b: the per-lane scale of two 32-element blocks in one register.
+inline __m512 two_scales(float a, float b) {
+  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_zextpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(a))),
+                                             _mm256_castps_pd(_mm256_set1_ps(b)), 1));
 }
+
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1); }
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// ---- Q8_0-activation types: two 32-element blocks per register ------------------------------
+
+inline __m512i q8_0_pair(const block_q8_0* b, bool both) {
+  return join(load256(b[0].qs), both ? load256(b[1].qs) : _mm256_setzero_si256());
+}
+
+struct Q4_0Tile {
+  static constexpr int kRows = 4, kTokens = 4;
+  template <int R, int C>
+  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  size_t y_stride, bool accumulate) {
+    __m512 acc[R][C];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm512_setzero_ps();
+    const int64_t nb = n / QK4_0;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; b += 2) {
+      const bool both = b + 1 < nb;
+      __m512i yv[C], ycorr[C];
+      __m512 dy[C];
+      for (int c = 0; c < C; ++c) {
+        const auto* yb = reinterpret_cast<const block_q8_0*>(x + c * x_stride) + b;
+        yv[c] = q8_0_pair(yb, both);
+        // The nibbles are stored +8: dot(q - 8, y) = dot(q, y) - 8 * sum(y), the second term per lane.
+        ycorr[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv[c]));
+        dy[c] = two_scales(h2f(yb[0].d), both ? h2f(yb[1].d) : 0.f);
+      }
+      for (int r = 0; r < R; ++r) {
+        const auto* wb = reinterpret_cast<const block_q4_0*>(w + r * w_stride) + b;
+        const __m256i bits = _mm256_set_m128i(both ? load128(wb[1].qs) : _mm_setzero_si128(), load128(wb[0].qs));
+        const __m512i lo_hi = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+        // [A low, B low, A high, B high] -> [A low, A high, B low, B high], the activations' order.
+        const __m512i wv = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512 dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
+        for (int c = 0; c < C; ++c)
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ycorr[c], wv, yv[c])),
+                                      _mm512_mul_ps(dw, dy[c]), acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+struct Q8_0Tile {
+  static constexpr int kRows = 4, kTokens = 4;
+  template <int R, int C>
+  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  size_t y_stride, bool accumulate) {
+    __m512 acc[R][C];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm512_setzero_ps();
+    const int64_t nb = n / QK8_0;
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int64_t b = 0; b < nb; b += 2) {
+      const bool both = b + 1 < nb;
+      __m512i yv[C];
+      __m512 dy[C];
+      for (int c = 0; c < C; ++c) {
+        const auto* yb = reinterpret_cast<const block_q8_0*>(x + c * x_stride) + b;
+        // VNNI multiplies unsigned by signed bytes: use y + 128 and take 128 * sum(w) off.
+        yv[c] = _mm512_xor_si512(q8_0_pair(yb, both), bias);
+        dy[c] = two_scales(h2f(yb[0].d), both ? h2f(yb[1].d) : 0.f);
+      }
+      for (int r = 0; r < R; ++r) {
+        const auto* wb = reinterpret_cast<const block_q8_0*>(w + r * w_stride) + b;
+        const __m512i wv = q8_0_pair(wb, both);
+        const __m512i wsum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), wv);
+        const __m512i wcorr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(wsum, 7));
+        const __m512 dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
+        for (int c = 0; c < C; ++c)
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr, yv[c], wv)),
+                                      _mm512_mul_ps(dw, dy[c]), acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+// ---- K-quants against Q8_K: 64 elements per register, integer scales applied with dpwssd ----
+
+// 16 int16 lanes of a, then 16 of b.
+inline __m512i two_scales16(int a, int b) {
+  return join(_mm256_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)));
+}
+
+struct Q4_KTile {
+  static constexpr int kRows = 2, kTokens = 4;
+  template <int R, int C>
+  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  size_t y_stride, bool accumulate) {
+    __m512 acc[R][C];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm512_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      const block_q8_K* yb[C];
+      float dy[C];
+      __m256 bsum_f[C];  // d_y * (sum of the activations of each 32-element sub-block)
+      for (int c = 0; c < C; ++c) {
+        yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
+        dy[c] = yb[c]->d;
+        const __m256i bs = load256(yb[c]->bsums);
+        const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        bsum_f[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pairs)), _mm256_set1_ps(dy[c]));
+      }
+      const block_q4_K* wb[R];
+      float dw[R];
+      __m256 min_f[R];  // -dmin_w * min of each sub-block
+      alignas(16) uint8_t sc[R][16];
+      for (int r = 0; r < R; ++r) {
+        wb[r] = reinterpret_cast<const block_q4_K*>(w + r * w_stride) + i;
+        dw[r] = h2f(wb[r]->d);
+        const __m128i sm = k4_scales_mins(wb[r]->scales);
+        _mm_store_si128(reinterpret_cast<__m128i*>(sc[r]), sm);
+        min_f[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
+                                 _mm256_set1_ps(-h2f(wb[r]->dmin)));
+      }
+      __m512i isum[R][C];
+      for (auto& row : isum)
+        for (auto& s : row) s = _mm512_setzero_si512();
+      for (int k = 0; k < 4; ++k) {
+        __m512i wv[R], scl[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i bits = load256(wb[r]->qs + 32 * k);
+          wv[r] = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+          scl[r] = two_scales16(sc[r][2 * k], sc[r][2 * k + 1]);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 64 * k);
+          for (int r = 0; r < R; ++r)
+            isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) {
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(dw[r] * dy[c]), acc[r][c]);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_zextps256_ps512(min_f[r]), _mm512_zextps256_ps512(bsum_f[c]), acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+struct Q6_KTile {
+  static constexpr int kRows = 2, kTokens = 4;
+  template <int R, int C>
+  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  size_t y_stride, bool accumulate) {
+    __m512 acc[R][C];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm512_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+      const block_q8_K* yb[C];
+      for (int c = 0; c < C; ++c) yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
+      const block_q6_K* wb[R];
+      __m256i sc16[R];
+      __m512i isum[R][C];
+      for (int r = 0; r < R; ++r) {
+        wb[r] = reinterpret_cast<const block_q6_K*>(w + r * w_stride) + i;
+        sc16[r] = _mm256_cvtepi8_epi16(load128(wb[r]->scales));
+        // The 6-bit values are stored +32: start each sum at -32 * sum(scale * block sum of y).
+        const __m256i neg32 = _mm256_mullo_epi16(sc16[r], _mm256_set1_epi16(-32));
+        for (int c = 0; c < C; ++c)
+          isum[r][c] = _mm512_zextsi256_si512(_mm256_madd_epi16(neg32, load256(yb[c]->bsums)));
+      }
+      for (int half = 0; half < 2; ++half) {
+        for (int part = 0; part < 2; ++part) {
+          // Sub-blocks 8*half + 4*part .. +3, eight int16 lanes each.
+          const int g = 8 * half + 4 * part;
+          const __m512i idx = join(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 1)), _mm_set1_epi16(static_cast<short>(g))),
+                                   _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 3)), _mm_set1_epi16(static_cast<short>(g + 2))));
+          __m512i wv[R], scl[R];
+          for (int r = 0; r < R; ++r) {
+            const uint8_t* ql = wb[r]->ql + 64 * half;
+            const __m256i hbits = _mm256_srli_epi16(load256(wb[r]->qh + 32 * half), 4 * part);
+            __m256i lo = load256(ql), hi = load256(ql + 32);
+            if (part) {
+              lo = _mm256_srli_epi16(lo, 4);
+              hi = _mm256_srli_epi16(hi, 4);
+            }
+            const __m256i q_a = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(_mm256_and_si256(hbits, m2), 4));
+            const __m256i q_b = _mm256_or_si256(_mm256_and_si256(hi, m4),
+                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2), m2), 4));
+            wv[r] = join(q_a, q_b);
+            scl[r] = _mm512_permutexvar_epi16(idx, _mm512_zextsi256_si512(sc16[r]));
+          }
+          for (int c = 0; c < C; ++c) {
+            const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 128 * half + 64 * part);
+            for (int r = 0; r < R; ++r)
+              isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
+          }
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c)
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d),
+                                      acc[r][c]);
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+  }
+};
+
+// ---- glue: run-time tile sizes to the compile-time instances --------------------------------
+
+template <typename Tile>
+void tile_dispatch(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x, size_t x_stride,
+                   int n_tokens, float* y, size_t y_stride, bool accumulate) {
+  using Fn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t, bool);
+  static constexpr auto table = []<int... Is>(std::integer_sequence<int, Is...>) {
+    return std::array<Fn, sizeof...(Is)>{&Tile::template run<Is / Tile::kTokens + 1, Is % Tile::kTokens + 1>...};
+  }(std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
+  table[(n_rows - 1) * Tile::kTokens + (n_tokens - 1)](n, w, w_stride, x, x_stride, y, y_stride, accumulate);
+}
+
+template <typename Tile>
+float tile_vec_dot(int64_t n, const void* w, const void* x) {
+  float out;
+  Tile::template run<1, 1>(n, static_cast<const uint8_t*>(w), 0, static_cast<const uint8_t*>(x), 0, &out, 0, false);
+  return out;
+}
+
+template <typename Tile>
+void install(KernelTable& t, GgmlType type) {
+  t.vec_dot[slot(type)] = tile_vec_dot<Tile>;
+  t.tile[slot(type)] = {tile_dispatch<Tile>, Tile::kRows, Tile::kTokens};
+}
+
+}  // namespace
+
+void fill_avx512_vnni(KernelTable& t) {
+  install<Q4_0Tile>(t, GgmlType::Q4_0);
+  install<Q8_0Tile>(t, GgmlType::Q8_0);
+  install<Q4_KTile>(t, GgmlType::Q4_K);
+  install<Q6_KTile>(t, GgmlType::Q6_K);
+}
+
+}  // namespace clusterctl::kernels::detail
