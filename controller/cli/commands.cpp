@@ -8,6 +8,7 @@ int run_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int config_main(int argc, char** argv);
+int model_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -17,6 +18,7 @@ std::span<const Command> commands() {
       {"perplexity", "score a text file as llama-perplexity does", perplexity_main},
       {"bench", "prompt and generation tokens/s, as llama-bench, with the bandwidth bound", bench_main},
       {"config", "check a cluster file: 'config validate CLUSTER.yaml'", config_main},
+      {"model", "make model files: 'model synth' writes a random-weight model", model_main},
   };
   return kCommands;
 }

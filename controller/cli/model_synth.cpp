@@ -1,0 +1,78 @@
+// `clusterctl model synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf [--seed S]`:
+// writes a random-weight model with the tensor table of a real one (worker/model/synth.h).
+#include <cstring>
+#include <iostream>
+
+#include "controller/cli/options.h"
+#include "worker/common/error.h"
+#include "worker/model/synth.h"
+
+namespace clusterctl::cli {
+namespace {
+
+std::string shape_list() {
+  std::string s;
+  for (const auto& shape : model::synth_shapes()) {
+    std::string name = shape.name;
+    name.resize(14, ' ');
+    s += "  " + name + shape.description + "\n";
+  }
+  return s;
+}
+
+std::string type_list() {
+  std::string s;
+  for (const auto& t : model::synth_types()) s += (s.empty() ? "" : " ") + t.name;
+  return s;
+}
+
+int synth_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()
+      ("shape", po::value<std::string>()->required(), "model shape (see the list below)")
+      ("type", po::value<std::string>()->required(), ("tensor type or llama-quantize preset: " + type_list()).c_str())
+      ("vocab", po::value<std::string>()->required(), "GGUF whose tokenizer.ggml.* metadata is copied")
+      ("out", po::value<std::string>()->required(), "output GGUF file")
+      ("seed", po::value<uint64_t>()->default_value(1), "random seed (same seed, same file)")
+      ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")
+      ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
+      ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size");
+  po::positional_options_description pos;
+  pos.add("out", 1);
+  const std::string usage =
+      "clusterctl model synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf [--seed S]\n\nShapes:\n" +
+      shape_list();
+  auto vm = parse_options(argc, argv, usage, opts, pos);
+  if (!vm) return 0;
+
+  model::SynthOptions o;
+  o.shape = (*vm)["shape"].as<std::string>();
+  o.type = (*vm)["type"].as<std::string>();
+  o.vocab_path = (*vm)["vocab"].as<std::string>();
+  o.out_path = (*vm)["out"].as<std::string>();
+  o.seed = (*vm)["seed"].as<uint64_t>();
+  o.threads = (*vm)["threads"].as<int>();
+  if (o.threads < 0) throw Error("--threads must be 0 (automatic) or positive, not " + std::to_string(o.threads));
+  o.pure = (*vm)["pure"].as<bool>();
+  o.pad_vocab = (*vm)["pad-vocab"].as<bool>();
+  o.log = [](const std::string& line) { std::cout << line << std::endl; };
+  model::find_synth_shape(o.shape);  // fail on a bad name before reading the vocabulary
+  model::find_synth_type(o.type);
+  model::synth_model(o);
+  return 0;
+}
+
+}  // namespace
+
+// `clusterctl model SUBCOMMAND ...`: tools that make or change model files.
+int model_main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::cout << "Usage: clusterctl model SUBCOMMAND [ARGS] [--help]\n\nSubcommands:\n"
+                 "  synth       write a random-weight model shaped like a real one\n";
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "synth")) return synth_main(argc - 1, argv + 1);
+  throw Error(std::string("unknown subcommand 'model ") + argv[1] + "' (known: synth; see 'clusterctl model --help')");
+}
+
+}  // namespace clusterctl::cli

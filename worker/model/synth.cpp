@@ -1,0 +1,413 @@
+#include "worker/model/synth.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numbers>
+
+#include "worker/common/error.h"
+#include "worker/gguf/gguf_file.h"
+#include "worker/gguf/gguf_writer.h"
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernels.h"
+#include "worker/kernels/thread_pool.h"
+
+namespace clusterctl::model {
+namespace {
+
+using gguf::GgmlType;
+
+// ------------------------------------------------------------------ shapes and types
+
+std::vector<SynthShape> make_shapes() {
+  std::vector<SynthShape> s;
+  SynthShape l3;
+  l3.name = "llama3-1b";
+  l3.description = "Llama-3.2-1B";
+  l3.arch = "llama";
+  l3.n_embd = 2048, l3.n_layer = 16, l3.n_head = 32, l3.n_head_kv = 8, l3.head_dim = 64, l3.n_ff = 8192;
+  l3.n_vocab = 128256, l3.n_ctx = 131072, l3.rope_base = 500000.0f, l3.rms_eps = 1e-5f;
+  l3.tied_embeddings = true;
+  l3.rope_scale_factor = 32, l3.rope_low_freq_factor = 1, l3.rope_high_freq_factor = 4, l3.rope_original_ctx = 8192;
+  s.push_back(l3);
+
+  SynthShape l8 = l3;
+  l8.name = "llama3-8b";
+  l8.description = "Llama-3.1-8B";
+  l8.n_embd = 4096, l8.n_layer = 32, l8.n_head = 32, l8.n_head_kv = 8, l8.head_dim = 128, l8.n_ff = 14336;
+  l8.tied_embeddings = false;
+  l8.rope_scale_factor = 8;
+  s.push_back(l8);
+
+  SynthShape l300 = l3;
+  l300.name = "llama-300m";
+  l300.description = "a 300M Llama 3 (reference-figures.md)";
+  l300.n_embd = 1024, l300.n_layer = 16, l300.n_head = 16, l300.n_head_kv = 4, l300.head_dim = 64, l300.n_ff = 4096;
+  l300.n_ctx = 8192, l300.tied_embeddings = false, l300.rope_scale_factor = 0;
+  s.push_back(l300);
+
+  SynthShape q2;
+  q2.name = "qwen2.5-0.5b";
+  q2.description = "Qwen2.5-0.5B";
+  q2.arch = "qwen2";
+  q2.n_embd = 896, q2.n_layer = 24, q2.n_head = 14, q2.n_head_kv = 2, q2.head_dim = 64, q2.n_ff = 4864;
+  q2.n_vocab = 151936, q2.n_ctx = 32768, q2.rope_base = 1000000.0f, q2.rms_eps = 1e-6f;
+  q2.tied_embeddings = true, q2.qkv_bias = true;
+  s.push_back(q2);
+
+  SynthShape q3;
+  q3.name = "qwen3-0.6b";
+  q3.description = "Qwen3-0.6B";
+  q3.arch = "qwen3";
+  q3.n_embd = 1024, q3.n_layer = 28, q3.n_head = 16, q3.n_head_kv = 8, q3.head_dim = 128, q3.n_ff = 3072;
+  q3.n_vocab = 151936, q3.n_ctx = 40960, q3.rope_base = 1000000.0f, q3.rms_eps = 1e-6f;
+  q3.tied_embeddings = true, q3.qk_norm = true;
+  s.push_back(q3);
+
+  // 256 wide so every row is a whole K-quant super-block: K-type files really hold K-type tensors.
+  SynthShape tiny;
+  tiny.name = "tiny";
+  tiny.description = "a 2-layer toy for fast tests (vocabulary size from the vocab file)";
+  tiny.arch = "llama";
+  tiny.n_embd = 256, tiny.n_layer = 2, tiny.n_head = 4, tiny.n_head_kv = 2, tiny.head_dim = 64, tiny.n_ff = 512;
+  tiny.n_vocab = 0, tiny.n_ctx = 4096, tiny.rope_base = 10000.0f, tiny.rms_eps = 1e-5f;
+  s.push_back(tiny);
+  return s;
+}
+
+// file_type numbers are llama.cpp's llama_ftype. Plain K types have no ftype of their own:
+// Q4_K / Q5_K are labelled as the "small" presets (14 / 16).
+std::vector<SynthType> make_types() {
+  return {
+      {"F32", GgmlType::F32, 0},         {"F16", GgmlType::F16, 1},        {"BF16", GgmlType::BF16, 32},
+      {"Q8_0", GgmlType::Q8_0, 7},       {"Q4_0", GgmlType::Q4_0, 2},      {"Q4_1", GgmlType::Q4_1, 3},
+      {"Q5_0", GgmlType::Q5_0, 8},       {"Q5_1", GgmlType::Q5_1, 9},      {"Q4_K", GgmlType::Q4_K, 14},
+      {"Q5_K", GgmlType::Q5_K, 16},      {"Q6_K", GgmlType::Q6_K, 18},     {"Q4_K_M", GgmlType::Q4_K, 15, true},
+      {"Q5_K_M", GgmlType::Q5_K, 17, true},
+  };
+}
+
+template <typename T>
+std::string names_of(const std::vector<T>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x.name;
+  return s;
+}
+
+bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+// llama-quantize's choice when a row is not a whole number of K-quant super-blocks.
+GgmlType fallback_for_row(GgmlType t, uint64_t ncols) {
+  if (ncols % gguf::type_traits(t).block_size == 0) return t;
+  switch (t) {
+    case GgmlType::Q4_K: return GgmlType::Q5_0;
+    case GgmlType::Q5_K: return GgmlType::Q5_1;
+    case GgmlType::Q6_K: return GgmlType::Q8_0;
+    default: return GgmlType::F16;  // not reached for the shapes here (all rows are multiples of 32)
+  }
+}
+
+// llama-quantize's use_more_bits: the first and last eighth of the layers and every third between.
+bool use_more_bits(uint32_t i, uint32_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+enum class Role { Embedding, Output, AttnV, FfnDown, Matrix, Vector };
+
+GgmlType choose_type(const SynthType& t, Role role, uint32_t layer, uint32_t n_layer, uint64_t ncols, bool pure) {
+  if (role == Role::Vector) return GgmlType::F32;  // norms, biases, rope factors: llama-quantize keeps 1-D tensors F32
+  GgmlType ty = t.base;
+  if (is_float_type(ty)) return ty;
+  if (!pure) {
+    if (role == Role::Output) {
+      // The output matrix (token_embd when tied) gets Q6_K unless the preset is Q8_0.
+      if (ncols % kernels::QK_K != 0) ty = GgmlType::Q8_0;
+      else if (ty != GgmlType::Q8_0) ty = GgmlType::Q6_K;
+    } else if (t.k_mix && (role == Role::AttnV || role == Role::FfnDown) && use_more_bits(layer, n_layer)) {
+      ty = GgmlType::Q6_K;
+    }
+  }
+  return fallback_for_row(ty, ncols);
+}
+
+// ------------------------------------------------------------------ random numbers
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t hash_name(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// Fills x with N(mean, stddev) values. Each row has its own stream (seed, tensor, row), so a
+// tensor's values do not depend on how rows are split between threads or chunks.
+void gaussian_row(uint64_t seed, uint64_t tensor_hash, uint64_t row, float mean, float stddev, float* x, uint64_t n) {
+  uint64_t state = seed ^ tensor_hash;
+  state = splitmix64(state) ^ (row * 0xd1b54a32d192ed03ull);
+  for (uint64_t i = 0; i < n; i += 2) {
+    // Box-Muller on two uniforms in (0, 1].
+    const double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1p-53;
+    const double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    const double a = 2.0 * std::numbers::pi * u2;
+    x[i] = mean + stddev * static_cast<float>(r * std::cos(a));
+    if (i + 1 < n) x[i + 1] = mean + stddev * static_cast<float>(r * std::sin(a));
+  }
+}
+
+// Llama 3's per-frequency RoPE divisors (what convert_hf_to_gguf stores as rope_freqs.weight).
+std::vector<float> llama3_rope_factors(const SynthShape& s) {
+  const uint32_t dim = s.head_size();
+  const double low_wavelen = s.rope_original_ctx / s.rope_low_freq_factor;
+  const double high_wavelen = s.rope_original_ctx / s.rope_high_freq_factor;
+  std::vector<float> f;
+  for (uint32_t i = 0; i < dim; i += 2) {
+    const double freq = 1.0 / std::pow(static_cast<double>(s.rope_base), static_cast<double>(i) / dim);
+    const double wavelen = 2 * std::numbers::pi / freq;
+    if (wavelen < high_wavelen) {
+      f.push_back(1.0f);
+    } else if (wavelen > low_wavelen) {
+      f.push_back(s.rope_scale_factor);
+    } else {
+      const double smooth = (s.rope_original_ctx / wavelen - s.rope_low_freq_factor) /
+                            (s.rope_high_freq_factor - s.rope_low_freq_factor);
+      f.push_back(static_cast<float>(1.0 / ((1 - smooth) / s.rope_scale_factor + smooth)));
+    }
+  }
+  return f;
+}
+
+// How each tensor's values are drawn. Matrices use std 1/sqrt(fan_in), so every projection keeps
+// activations at unit scale through the layers (for 2048 wide that is ≈0.022, the usual 0.02
+// init); the embedding/output matrix uses 1.5/sqrt(n_embd), giving logits of std ≈1.5: a spread
+// distribution with a definite top token. Norm weights are ≈1, biases small.
+struct Init {
+  float mean = 0, stddev = 0;
+  std::vector<float> fixed;  // exact values (rope factors) instead of random ones
+};
+
+struct Planned {
+  SynthTensor t;
+  Role role;
+  Init init;
+};
+
+std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_vocab, bool pure) {
+  std::vector<Planned> out;
+  const uint64_t E = s.n_embd, D = s.head_size(), Q = uint64_t{s.n_head} * D, KV = uint64_t{s.n_head_kv} * D;
+  const uint64_t F = s.n_ff, V = n_vocab;
+  const float emb_std = 1.5f / std::sqrt(static_cast<float>(E));
+  auto add = [&](std::string name, std::vector<uint64_t> shape, Role role, Init init, uint32_t layer = 0) {
+    GgmlType t = shape.size() == 1 ? GgmlType::F32 : choose_type(ty, role, layer, s.n_layer, shape[0], pure);
+    out.push_back({{std::move(name), t, std::move(shape)}, role, std::move(init)});
+  };
+  auto matrix = [](uint64_t fan_in) { return Init{0.0f, 1.0f / std::sqrt(static_cast<float>(fan_in)), {}}; };
+  const Init norm{1.0f, 0.05f, {}};
+  const Init bias{0.0f, 0.1f, {}};
+
+  add("token_embd.weight", {E, V}, s.tied_embeddings ? Role::Output : Role::Embedding, Init{0, emb_std, {}});
+  if (s.rope_scale_factor > 0) add("rope_freqs.weight", {D / 2}, Role::Vector, Init{0, 0, llama3_rope_factors(s)});
+  for (uint32_t l = 0; l < s.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    add(p + "attn_norm.weight", {E}, Role::Vector, norm);
+    add(p + "attn_q.weight", {E, Q}, Role::Matrix, matrix(E), l);
+    add(p + "attn_k.weight", {E, KV}, Role::Matrix, matrix(E), l);
+    add(p + "attn_v.weight", {E, KV}, Role::AttnV, matrix(E), l);
+    if (s.qkv_bias) {
+      add(p + "attn_q.bias", {Q}, Role::Vector, bias);
+      add(p + "attn_k.bias", {KV}, Role::Vector, bias);
+      add(p + "attn_v.bias", {KV}, Role::Vector, bias);
+    }
+    if (s.qk_norm) {
+      add(p + "attn_q_norm.weight", {D}, Role::Vector, norm);
+      add(p + "attn_k_norm.weight", {D}, Role::Vector, norm);
+    }
+    add(p + "attn_output.weight", {Q, E}, Role::Matrix, matrix(Q), l);
+    add(p + "ffn_norm.weight", {E}, Role::Vector, norm);
+    add(p + "ffn_gate.weight", {E, F}, Role::Matrix, matrix(E), l);
+    add(p + "ffn_up.weight", {E, F}, Role::Matrix, matrix(E), l);
+    add(p + "ffn_down.weight", {F, E}, Role::FfnDown, matrix(F), l);
+  }
+  add("output_norm.weight", {E}, Role::Vector, norm);
+  if (!s.tied_embeddings) add("output.weight", {E, V}, Role::Output, Init{0, emb_std, {}});
+  return out;
+}
+
+// ------------------------------------------------------------------ vocabulary
+
+uint32_t vocab_size_of(const gguf::GgufFile& vocab) {
+  const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
+  if (!tokens || tokens->type != gguf::ValueType::ARRAY)
+    throw Error(vocab.path() + ": has no tokenizer.ggml.tokens array: not a vocabulary GGUF "
+                "(use e.g. ggml-vocab-llama-bpe.gguf from llama.cpp's models/ folder)");
+  return static_cast<uint32_t>(tokens->as_array().items.size());
+}
+
+// Extends the per-token arrays to n entries the way convert_hf_to_gguf pads Qwen vocabularies:
+// "[PAD<i>]" tokens of type UNUSED (5).
+void pad_vocab(gguf::GgufWriter& w, uint32_t from, uint32_t to) {
+  constexpr int32_t kTokenTypeUnused = 5;
+  auto extend = [&](const char* key, auto make) {
+    const gguf::Value* v = w.find_kv(key);
+    if (!v || v->type != gguf::ValueType::ARRAY) return;
+    gguf::Value copy = *v;
+    auto& arr = std::get<gguf::Array>(copy.v);
+    if (arr.items.size() != from) return;
+    for (uint32_t i = from; i < to; ++i) arr.items.push_back(make(i));
+    w.set_kv(key, std::move(copy));
+  };
+  extend("tokenizer.ggml.tokens", [](uint32_t i) { return gguf::value_string("[PAD" + std::to_string(i) + "]"); });
+  extend("tokenizer.ggml.token_type", [](uint32_t) { return gguf::value_i32(kTokenTypeUnused); });
+  extend("tokenizer.ggml.scores", [](uint32_t) { return gguf::value_f32(0.0f); });
+}
+
+// ------------------------------------------------------------------ metadata
+
+void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, uint32_t n_vocab, uint64_t seed) {
+  const std::string a = s.arch + ".";
+  w.add_kv("general.architecture", gguf::value_string(s.arch));
+  w.add_kv("general.type", gguf::value_string("model"));
+  w.add_kv("general.name", gguf::value_string("synthetic " + s.name + " (random weights shaped like " + s.description + ")"));
+  w.add_kv("general.file_type", gguf::value_u32(ty.file_type));
+  w.add_kv("general.quantization_version", gguf::value_u32(2));
+  w.add_kv(a + "vocab_size", gguf::value_u32(n_vocab));
+  w.add_kv(a + "context_length", gguf::value_u32(s.n_ctx));
+  w.add_kv(a + "embedding_length", gguf::value_u32(s.n_embd));
+  w.add_kv(a + "block_count", gguf::value_u32(s.n_layer));
+  w.add_kv(a + "feed_forward_length", gguf::value_u32(s.n_ff));
+  w.add_kv(a + "attention.head_count", gguf::value_u32(s.n_head));
+  w.add_kv(a + "attention.head_count_kv", gguf::value_u32(s.n_head_kv));
+  w.add_kv(a + "attention.key_length", gguf::value_u32(s.head_size()));
+  w.add_kv(a + "attention.value_length", gguf::value_u32(s.head_size()));
+  w.add_kv(a + "attention.layer_norm_rms_epsilon", gguf::value_f32(s.rms_eps));
+  w.add_kv(a + "rope.freq_base", gguf::value_f32(s.rope_base));
+  w.add_kv(a + "rope.dimension_count", gguf::value_u32(s.head_size()));
+  // Provenance: how to make this file again.
+  w.add_kv("clusterctl.synth.shape", gguf::value_string(s.name));
+  w.add_kv("clusterctl.synth.type", gguf::value_string(ty.name));
+  w.add_kv("clusterctl.synth.seed", gguf::value_u64(seed));
+}
+
+std::string shape_string(const std::vector<uint64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? " x " : "") + std::to_string(shape[i]);
+  return s;
+}
+
+}  // namespace
+
+const std::vector<SynthShape>& synth_shapes() {
+  static const std::vector<SynthShape> shapes = make_shapes();
+  return shapes;
+}
+
+const SynthShape& find_synth_shape(std::string_view name) {
+  for (const auto& s : synth_shapes())
+    if (s.name == name) return s;
+  throw Error("unknown model shape '" + std::string(name) + "' (known shapes: " + names_of(synth_shapes()) + ")");
+}
+
+const std::vector<SynthType>& synth_types() {
+  static const std::vector<SynthType> types = make_types();
+  return types;
+}
+
+const SynthType& find_synth_type(std::string_view name) {
+  std::string upper(name);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const auto& t : synth_types())
+    if (t.name == upper) return t;
+  throw Error("unknown model type '" + std::string(name) + "' (known types: " + names_of(synth_types()) + ")");
+}
+
+std::vector<SynthTensor> plan_synth_tensors(const SynthShape& shape, const SynthType& type, uint32_t n_vocab,
+                                            bool pure) {
+  std::vector<SynthTensor> out;
+  for (auto& p : plan(shape, type, n_vocab, pure)) out.push_back(std::move(p.t));
+  return out;
+}
+
+uint64_t synth_model(const SynthOptions& o) {
+  const SynthShape& shape = find_synth_shape(o.shape);
+  const SynthType& type = find_synth_type(o.type);
+  auto log = [&](const std::string& line) {
+    if (o.log) o.log(line);
+  };
+  if (o.out_path.empty()) throw Error("no output file given");
+  if (o.vocab_path.empty()) throw Error("no vocabulary file given (--vocab VOCAB.gguf, e.g. ggml-vocab-llama-bpe.gguf)");
+
+  gguf::GgufFile vocab(o.vocab_path);
+  const uint32_t file_vocab = vocab_size_of(vocab);
+  uint32_t n_vocab = shape.n_vocab ? shape.n_vocab : file_vocab;
+  const bool padding = file_vocab < n_vocab && o.pad_vocab;
+  if (file_vocab != n_vocab && !padding) {
+    std::string fix = file_vocab < n_vocab ? ", or pass --pad-vocab to pad it with unused tokens" : "";
+    throw Error(o.vocab_path + " has " + std::to_string(file_vocab) + " tokens but shape " + shape.name +
+                " needs " + std::to_string(n_vocab) + ": use a vocabulary of that size (for Llama 3 shapes: "
+                "ggml-vocab-llama-bpe.gguf)" + fix);
+  }
+
+  gguf::GgufWriter w;
+  add_hparams(w, shape, type, n_vocab, o.seed);
+  w.copy_kv(vocab, [](std::string_view key) { return key.starts_with("tokenizer."); });
+  if (padding) pad_vocab(w, file_vocab, n_vocab);
+
+  auto planned = plan(shape, type, n_vocab, o.pure);
+  kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::default_thread_count());
+  for (const auto& p : planned) {
+    const uint64_t ncols = p.t.shape[0];
+    const GgmlType t = p.t.type;
+    const uint64_t row_bytes = gguf::row_bytes(t, ncols);
+    const uint64_t name_hash = hash_name(p.t.name);
+    const Init* init = &p.init;
+    const uint64_t seed = o.seed;
+    gguf::TensorSource source = [=, &pool](uint64_t first, uint64_t n, uint8_t* out) {
+      if (!init->fixed.empty()) {  // 1-D, F32
+        std::memcpy(out, init->fixed.data() + first * ncols, n * ncols * sizeof(float));
+        return;
+      }
+      pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+        std::vector<float> row(ncols);
+        for (int64_t r = b; r < e; ++r) {
+          gaussian_row(seed, name_hash, first + r, init->mean, init->stddev, row.data(), ncols);
+          kernels::quantize_row(t, row.data(), out + r * row_bytes, static_cast<int64_t>(ncols));
+        }
+      });
+    };
+    w.add_tensor(p.t.name, t, p.t.shape, std::move(source));
+  }
+
+  uint64_t params = 0;
+  for (const auto& t : w.tensors()) params += t.n_elements;
+  char head[256];
+  std::snprintf(head, sizeof head, "synth: %s (%s), %s, %u tokens, %.1fM parameters, %zu tensors, seed %llu -> %s",
+                shape.name.c_str(), shape.arch.c_str(), type.name.c_str(), n_vocab, params / 1e6, w.tensors().size(),
+                static_cast<unsigned long long>(o.seed), o.out_path.c_str());
+  log(head);
+
+  const auto start = std::chrono::steady_clock::now();
+  const size_t n_tensors = w.tensors().size();
+  const uint64_t size = w.write(o.out_path, [&](size_t i, uint64_t done, uint64_t total) {
+    const auto& t = w.tensors()[i];
+    char line[256];
+    std::snprintf(line, sizeof line, "[%4zu/%zu] %-28s %-5s %-16s %5.1f%%", i + 1, n_tensors, t.name.c_str(),
+                  std::string(gguf::type_name(t.type)).c_str(), shape_string(t.shape).c_str(),
+                  total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
+    log(line);
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char tail[256];
+  std::snprintf(tail, sizeof tail, "wrote %s: %.1f MiB in %.1f s", o.out_path.c_str(), size / 1048576.0, secs);
+  log(tail);
+  return size;
+}
+
+}  // namespace clusterctl::model

@@ -1,0 +1,79 @@
+#pragma once
+// Random-weight models with the exact tensor names, shapes and metadata of real ones, written
+// as GGUF files llama.cpp loads: what tests and benchmarks run on without downloading weights.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "worker/gguf/ggml_types.h"
+
+namespace clusterctl::model {
+
+// The shape of a model family member.
+struct SynthShape {
+  std::string name;          // what --shape takes, e.g. "llama3-1b"
+  std::string description;   // the real model it mirrors
+  std::string arch;          // general.architecture: llama, qwen2, qwen3
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t head_dim = 0;     // 0: n_embd / n_head
+  uint32_t n_ff = 0;
+  uint32_t n_vocab = 0;      // 0: whatever the vocab file has
+  uint32_t n_ctx = 0;
+  float rope_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  bool tied_embeddings = false;  // no output.weight: the output reuses token_embd
+  bool qkv_bias = false;         // qwen2: attn_q/k/v.bias
+  bool qk_norm = false;          // qwen3: attn_q_norm / attn_k_norm
+  // Llama 3 frequency scaling (rope_freqs tensor); factor 0 means none.
+  float rope_scale_factor = 0, rope_low_freq_factor = 1, rope_high_freq_factor = 4;
+  uint32_t rope_original_ctx = 8192;
+
+  uint32_t head_size() const { return head_dim ? head_dim : n_embd / n_head; }
+};
+
+const std::vector<SynthShape>& synth_shapes();
+const SynthShape& find_synth_shape(std::string_view name);  // throws listing the known names
+
+// A --type: one ggml type, or a llama-quantize preset mixing types.
+struct SynthType {
+  std::string name;
+  gguf::GgmlType base;
+  uint32_t file_type;  // general.file_type (llama_ftype)
+  bool k_mix = false;  // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers
+};
+const std::vector<SynthType>& synth_types();
+const SynthType& find_synth_type(std::string_view name);  // throws listing the known names
+
+struct SynthTensor {
+  std::string name;
+  gguf::GgmlType type;
+  std::vector<uint64_t> shape;  // ggml order
+};
+
+// The tensor table of a model: names, shapes, and the types llama-quantize would choose
+// (`pure`: every matrix in the base type, as llama-quantize --pure).
+std::vector<SynthTensor> plan_synth_tensors(const SynthShape& shape, const SynthType& type, uint32_t n_vocab,
+                                            bool pure = false);
+
+struct SynthOptions {
+  std::string shape;
+  std::string type;
+  std::string vocab_path;   // GGUF holding tokenizer.ggml.* metadata
+  std::string out_path;
+  uint64_t seed = 1;
+  int threads = 0;          // 0: the physical cores
+  bool pure = false;
+  bool pad_vocab = false;   // pad a smaller vocabulary with unused tokens up to the shape's size
+  std::function<void(const std::string&)> log;  // progress lines; may be empty
+};
+
+// Writes the model (OUT.tmp, then renamed). Throws clusterctl::Error naming a bad shape, type,
+// vocabulary file or a vocabulary of the wrong size. Returns the file size.
+uint64_t synth_model(const SynthOptions& opts);
+
+}  // namespace clusterctl::model
