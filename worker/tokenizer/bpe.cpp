@@ -12,6 +12,7 @@ struct Symbol {
   int next;
   size_t begin;
   size_t n;
+  TokenId id;  // the token this piece is, kNoToken if none (it then never merges)
 };
 
 struct Bigram {
@@ -43,7 +44,7 @@ void bpe_tokenize_word(const Vocab& vocab, std::string_view word, bool ignore_me
   for (size_t i = 0; i < word.size();) {
     size_t len = utf8::decode(word, i).len;
     int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, i + len == word.size() ? -1 : index + 1, i, len});
+    symbols.push_back({index - 1, i + len == word.size() ? -1 : index + 1, i, len, vocab.find(word.substr(i, len))});
     i += len;
   }
 
@@ -52,7 +53,7 @@ void bpe_tokenize_word(const Vocab& vocab, std::string_view word, bool ignore_me
     if (left < 0 || right < 0) return;
     const Symbol& l = symbols[left];
     const Symbol& r = symbols[right];
-    int rank = vocab.merge_rank(word.substr(l.begin, l.n), word.substr(r.begin, r.n));
+    int rank = vocab.merge_rank(l.id, r.id);
     if (rank < 0) return;
     queue.push({left, right, rank, l.n + r.n});
   };
@@ -65,6 +66,7 @@ void bpe_tokenize_word(const Vocab& vocab, std::string_view word, bool ignore_me
     Symbol& r = symbols[b.right];
     if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // stale pair
     l.n += r.n;
+    l.id = vocab.find(word.substr(l.begin, l.n));
     r.n = 0;
     l.next = r.next;
     if (r.next >= 0) symbols[r.next].prev = b.left;
@@ -73,11 +75,11 @@ void bpe_tokenize_word(const Vocab& vocab, std::string_view word, bool ignore_me
   }
 
   for (int i = 0; i != -1; i = symbols[i].next) {
-    std::string_view piece = word.substr(symbols[i].begin, symbols[i].n);
-    if (TokenId id = vocab.find(piece); id != kNoToken) {
-      out.push_back(id);
+    if (symbols[i].id != kNoToken) {
+      out.push_back(symbols[i].id);
       continue;
     }
+    std::string_view piece = word.substr(symbols[i].begin, symbols[i].n);
     // A piece no merge produced and no token names: its single bytes, where they are tokens.
     for (char c : piece)
       if (TokenId id = vocab.find(std::string_view(&c, 1)); id != kNoToken) out.push_back(id);

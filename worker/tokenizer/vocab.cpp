@@ -102,23 +102,25 @@ void Vocab::load_tokens(const gguf::GgufFile& file) {
       types_[i] = (t >= 0 && t <= 6) ? static_cast<TokenType>(t) : TokenType::Undefined;
     }
   }
-  ids_.reserve(n);
-  for (size_t i = 0; i < n; ++i) ids_[texts_[i]] = static_cast<TokenId>(i);  // a duplicate text: the last id wins
+  ids_.build(texts_);  // a duplicate text: the last id wins
 }
 
 void Vocab::load_merges(const gguf::GgufFile& file) {
   const auto& merges = required_array(file, "tokenizer.ggml.merges", gguf::ValueType::STRING, "the BPE merges");
-  merges_.reserve(merges.items.size());
-  for (const auto& m : merges.items) merges_.push_back(m.as_string());
-  merge_ranks_.reserve(merges_.size());
-  for (size_t i = 0; i < merges_.size(); ++i) {
-    std::string_view m = merges_[i];
+  merge_ranks_.reserve(merges.items.size());
+  for (size_t i = 0; i < merges.items.size(); ++i) {
+    std::string_view m = merges.items[i].as_string();
     // Search from 1: a merge's left part may itself be a space in non-byte-level vocabularies.
     size_t sep = m.size() > 1 ? m.find(' ', 1) : std::string_view::npos;
     if (sep == std::string_view::npos)
-      throw Error(file.path() + ": tokenizer.ggml.merges[" + std::to_string(i) + "] = '" + merges_[i] +
+      throw Error(file.path() + ": tokenizer.ggml.merges[" + std::to_string(i) + "] = '" + std::string(m) +
                   "' is not of the form 'left right'");
-    merge_ranks_.emplace(std::pair{m.substr(0, sep), m.substr(sep + 1)}, static_cast<int>(i));
+    TokenId left = find(m.substr(0, sep)), right = find(m.substr(sep + 1));
+    // Both halves of a merge are tokens in any consistent vocabulary (Hugging Face refuses
+    // others); a merge that names a non-token could never apply.
+    if (left == kNoToken || right == kNoToken) continue;
+    merge_ranks_.insert(left, right, static_cast<int32_t>(i));
+    ++merge_count_;
   }
 }
 
@@ -171,14 +173,6 @@ void Vocab::index_byte_tokens() {
   }
 }
 
-TokenId Vocab::find(std::string_view text) const {
-  auto it = ids_.find(text);
-  return it == ids_.end() ? kNoToken : it->second;
-}
-
-int Vocab::merge_rank(std::string_view left, std::string_view right) const {
-  auto it = merge_ranks_.find(std::pair{left, right});
-  return it == merge_ranks_.end() ? -1 : it->second;
-}
+TokenId Vocab::find(std::string_view text) const { return ids_.find(text); }
 
 }  // namespace clusterctl::tokenizer
