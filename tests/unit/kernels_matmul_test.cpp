@@ -6,6 +6,9 @@
 //   F16 / BF16: 2^-11 / 2^-8 relative per element: 1e-3 / 4e-3 * sum_k |w_k x_k|
 //   F32: float accumulation only: 1e-5 * sum_k |w_k x_k|
 // plus 1e-5 * sum_k |w_k x_k| for float accumulation order.
+// That bound is loose (worst case), so each output is also compared with the scalar vec_dot of
+// the same row and quantised token, which only float summation order can change: within 1e-4 of
+// the RMS of those dots (a wrong scale or offset in one path moves outputs by percents).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -70,6 +73,27 @@ Reference float_reference(GgmlType type, const std::vector<uint8_t>& w, int64_t 
   return ref;
 }
 
+// Scalar vec_dot of every (row, token) pair: y[t * rows + r], and the RMS of all of them.
+std::vector<float> pairwise_reference(GgmlType type, const std::vector<uint8_t>& w, int64_t rows, int64_t cols,
+                                      const std::vector<float>& x, int64_t n_tokens, double* rms) {
+  const Isa saved = active_isa();
+  set_active_isa(Isa::Scalar);
+  const size_t row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
+  std::vector<uint8_t> xq(activation_row_bytes(type, cols));
+  std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+  double sumsq = 0;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    quantize_activations(type, x.data() + t * cols, xq.data(), cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      y[t * rows + r] = vec_dot(type, cols, w.data() + r * row_bytes, xq.data());
+      sumsq += static_cast<double>(y[t * rows + r]) * y[t * rows + r];
+    }
+  }
+  set_active_isa(saved);
+  *rms = std::sqrt(sumsq / static_cast<double>(y.size()));
+  return y;
+}
+
 std::vector<Isa> all_isas() {
   std::vector<Isa> isas = simd_isas();
   isas.insert(isas.begin(), Isa::Scalar);
@@ -87,6 +111,8 @@ TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {
     const auto w = random_weights(type, kRows, kCols, rng);
     const auto x = random_activations(kCols * kMaxTokens, rng);
     const Reference ref = float_reference(type, w, kRows, kCols, x, kMaxTokens);
+    double rms = 0;
+    const auto pairs = pairwise_reference(type, w, kRows, kCols, x, kMaxTokens, &rms);
     const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
@@ -98,6 +124,9 @@ TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {
           for (int64_t i = 0; i < kRows * n_tokens; ++i) {
             ASSERT_NEAR(y[i], ref.y[i], ref.bound[i])
                 << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads
+                << " tokens=" << n_tokens << " row=" << i % kRows << " token=" << i / kRows;
+            ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms)
+                << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads
                 << " tokens=" << n_tokens << " row=" << i % kRows << " token=" << i / kRows;
           }
         }
@@ -117,13 +146,17 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
     const auto w = random_weights(type, kRows, kCols, rng);
     const auto x = random_activations(kCols * kTokens, rng);
     const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
+    double rms = 0;
+    const auto pairs = pairwise_reference(type, w, kRows, kCols, x, kTokens, &rms);
     const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
     for (Isa isa : all_isas()) {
       set_active_isa(isa);
       std::vector<float> y(static_cast<size_t>(kRows * kTokens), NAN);
       matmul(m, x.data(), kTokens, y.data(), pool, ws);
-      for (int64_t i = 0; i < kRows * kTokens; ++i)
+      for (int64_t i = 0; i < kRows * kTokens; ++i) {
         ASSERT_NEAR(y[i], ref.y[i], ref.bound[i]) << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
+        ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms) << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
+      }
     }
   }
 }
