@@ -1,12 +1,32 @@
 #include "worker/kernels/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 namespace clusterctl::kernels {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// How long an idle worker spins before it sleeps: long enough to cover the gap between two
+// matmuls of one forward pass, short enough not to hold a core while the program waits.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
@@ -15,7 +35,8 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lk(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   cv_start_.notify_all();
   for (auto& t : threads_) t.join();
@@ -26,16 +47,21 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
+  job_ = &fn;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
+    // Under the lock so a worker between its last check and its wait cannot miss the start.
     std::lock_guard lk(mu_);
-    job_ = &fn;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   cv_start_.notify_all();
   fn(0, n_threads_);
-  std::unique_lock lk(mu_);
-  cv_done_.wait(lk, [this] { return pending_ == 0; });
+  // The workers run the same amount of work; wait for the stragglers by spinning, and give
+  // the core away if one of them has been descheduled.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
@@ -50,17 +76,25 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int, int)>* job;
-    {
-      std::unique_lock lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
+    // Spin first: the next operation usually follows within microseconds.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (gen == seen) {
+      const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+      for (int i = 0; gen == seen; ++i) {
+        cpu_relax();
+        gen = generation_.load(std::memory_order_acquire);
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > deadline) break;
+      }
     }
-    (*job)(index, n_threads_);
-    std::lock_guard lk(mu_);
-    if (--pending_ == 0) cv_done_.notify_one();
+    if (gen == seen) {
+      std::unique_lock lk(mu_);
+      cv_start_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    seen = gen;
+    if (stop_.load(std::memory_order_acquire)) return;
+    (*job_)(index, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
