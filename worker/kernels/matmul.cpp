@@ -95,14 +95,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
       for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
            c = next.fetch_add(1, std::memory_order_relaxed)) {
         const int64_t end = std::min(rows, (c + 1) * chunk);
-        if (tile.fn) {  // several rows per call: the activation blocks are unpacked once for them
-          for (int64_t r = c * chunk; r < end; r += tile.rows) {
-            const int nr = static_cast<int>(std::min<int64_t>(tile.rows, end - r));
-            tile.fn(cols, w.data + r * w_stride, w_stride, nr, xq, 0, 1, y + r, 0, false);
-          }
-        } else {
-          for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
-        }
+        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
       }
     });
     return;
