@@ -163,16 +163,57 @@ TEST(TokenizerBpe, ModelsWithoutBosFlagGetNone) {
   EXPECT_EQ(tok->tokenize("Hello", true, false), tok->tokenize("Hello", false, false));
 }
 
-TEST(TokenizerLoad, UnsupportedTokenizerNamesItself) {
-  CLUSTERCTL_REQUIRE_SHARED(path, "testdata/tokenizer/ggml-vocab-bert-bge.gguf");
-  gguf::GgufFile f(path);
-  try {
-    Tokenizer::from_gguf(f);
-    FAIL() << "a WordPiece vocab loaded";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("WordPiece"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("not supported"), std::string::npos) << e.what();
+// A minimal GGUF v3 image holding only string metadata (no tensors).
+std::vector<uint8_t> gguf_with_strings(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::vector<uint8_t> b;
+  auto put = [&](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  auto put_string = [&](const std::string& s) {
+    put(s.size(), 8);
+    b.insert(b.end(), s.begin(), s.end());
+  };
+  b.insert(b.end(), {'G', 'G', 'U', 'F'});
+  put(3, 4);          // version
+  put(0, 8);          // tensors
+  put(kv.size(), 8);  // metadata entries
+  for (const auto& [key, value] : kv) {
+    put_string(key);
+    put(8, 4);  // STRING
+    put_string(value);
   }
+  return b;
+}
+
+std::string load_error(const std::vector<std::pair<std::string, std::string>>& kv) {
+  auto image = gguf_with_strings(kv);
+  auto f = gguf::GgufFile::from_memory(image, "test.gguf");
+  try {
+    Tokenizer::from_gguf(*f);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TokenizerLoad, MissingOrUnsupportedTokenizerNamesTheCause) {
+  std::string none = load_error({{"general.architecture", "llama"}});
+  EXPECT_NE(none.find("tokenizer.ggml.model"), std::string::npos) << none;
+  EXPECT_NE(none.find("test.gguf"), std::string::npos) << none;
+  std::string t5 = load_error({{"tokenizer.ggml.model", "t5"}});
+  EXPECT_NE(t5.find("'t5 (Unigram)' is not supported"), std::string::npos) << t5;
+  std::string no_tokens = load_error({{"tokenizer.ggml.model", "gpt2"}});
+  EXPECT_NE(no_tokens.find("tokenizer.ggml.tokens"), std::string::npos) << no_tokens;
+}
+
+TEST(TokenizerWordPiece, ClsTextSep) {
+  LOAD_VOCAB(tok, "bert-bge");
+  auto ids = tok->tokenize("Hello, World!", true, false);
+  // [CLS] hello , world ! [SEP]
+  EXPECT_EQ(ids, (std::vector<TokenId>{101, 7592, 1010, 2088, 999, 102}));
+  EXPECT_EQ(tok->detokenize(ids), "hello , world !");
+  // Unknown words become [UNK] as a whole.
+  EXPECT_EQ(tok->tokenize("ខ្មែរ", false, false), std::vector<TokenId>{tok->vocab().unk()});
 }
 
 TEST(TokenizerLoad, IdOutsideTheVocabularyIsAnError) {

@@ -50,8 +50,7 @@ std::string skip_reason(const VocabVectors& v, std::string& model) {
   if (!fs::exists(v.gguf)) return "no " + v.gguf.filename().string() + " in the folder (only the vectors)";
   if (!fs::exists(v.out)) return "no " + v.out.filename().string() + " (expected ids) in the folder";
   model = gguf::GgufFile(v.gguf.string()).get_string("tokenizer.ggml.model", "");
-  if (model == "llama" || model == "gpt2") return "";
-  if (model == "bert") return "WordPiece not supported (tokenizer.ggml.model = bert)";
+  if (model == "llama" || model == "gpt2" || model == "bert") return "";
   return "tokenizer.ggml.model '" + model + "' not supported";
 }
 
@@ -99,6 +98,7 @@ TEST_P(TokenizerVectors, RoundTripsToTheSameText) {
   std::string reason = skip_reason(v, model);
   if (!reason.empty()) GTEST_SKIP() << v.name << ": " << reason;
 
+  if (model == "bert") GTEST_SKIP() << v.name << ": WordPiece lower-cases and drops accents, so text does not come back";
   gguf::GgufFile file(v.gguf.string());
   auto tok = Tokenizer::from_gguf(file);
   for (const auto& text : read_vector_inputs(v.inp.string())) {
@@ -129,7 +129,7 @@ TEST(TokenizerVectorFolder, ListsEveryVocab) {
               << "\n";
     if (reason.empty()) ++checked;
   }
-  EXPECT_GT(checked, 0u) << "no SentencePiece or BPE vocab with .gguf and .inp/.out in " << dir;
+  EXPECT_GT(checked, 0u) << "no SentencePiece, BPE or WordPiece vocab with .gguf and .inp/.out in " << dir;
 }
 
 }  // namespace

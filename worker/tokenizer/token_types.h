@@ -21,6 +21,7 @@ enum class TokenType : int32_t {
 enum class VocabKind {
   SentencePiece,  // "llama": score-ordered merges, byte fallback, ▁ for spaces
   BytePairEncoding,  // "gpt2": byte-level BPE with ranked merges and a regex pre-tokenizer
+  WordPiece,  // "bert": lower-cased, accent-stripped words split greedily into the longest pieces
 };
 
 }  // namespace clusterctl::tokenizer

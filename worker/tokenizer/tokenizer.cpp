@@ -6,6 +6,7 @@
 #include "worker/tokenizer/special_tokens.h"
 #include "worker/tokenizer/spm.h"
 #include "worker/tokenizer/utf8.h"
+#include "worker/tokenizer/wordpiece.h"
 
 namespace clusterctl::tokenizer {
 namespace {
@@ -96,10 +97,11 @@ void Tokenizer::build_pieces() {
         break;
       case TokenType::Byte:
         if (auto b = parse_byte_token(text)) piece.assign(1, static_cast<char>(*b));
-        else piece = v.kind() == VocabKind::SentencePiece ? spm_unescape_spaces(text) : byte_level_decode(text);
+        else piece = v.kind() == VocabKind::BytePairEncoding ? byte_level_decode(text) : spm_unescape_spaces(text);
         break;
       case TokenType::Normal:
-        piece = v.kind() == VocabKind::SentencePiece ? spm_unescape_spaces(text) : byte_level_decode(text);
+        // SentencePiece and WordPiece mark word starts with ▁; byte-level BPE maps bytes.
+        piece = v.kind() == VocabKind::BytePairEncoding ? byte_level_decode(text) : spm_unescape_spaces(text);
         break;
       case TokenType::Unused:
       case TokenType::Undefined:
@@ -123,6 +125,7 @@ std::vector<TokenId> Tokenizer::tokenize(std::string_view text, bool add_special
     }
   }
   if (add_special && vocab_->add_eos()) out.push_back(vocab_->eos());
+  if (add_special && vocab_->add_sep()) out.push_back(vocab_->sep());
   return out;
 }
 
@@ -132,6 +135,10 @@ void Tokenizer::tokenize_text(std::string_view text, bool after_special, std::ve
     std::string prefixed = vocab_->add_space_prefix() && after_special ? " " : "";
     prefixed.append(text);
     spm_tokenize(*vocab_, spm_escape_spaces(prefixed), out);
+    return;
+  }
+  if (vocab_->kind() == VocabKind::WordPiece) {
+    wordpiece_tokenize(*vocab_, text, out);
     return;
   }
   const auto& bytes = ByteUnicodeMap::get();

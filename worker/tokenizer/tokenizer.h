@@ -12,7 +12,8 @@
 namespace clusterctl::tokenizer {
 
 // Text <-> token ids with the tokenizer a GGUF file describes: SentencePiece-style BPE
-// ("llama") or byte-level BPE ("gpt2") with the pre-tokenizer tokenizer.ggml.pre names.
+// ("llama"), byte-level BPE ("gpt2") with the pre-tokenizer tokenizer.ggml.pre names, or
+// WordPiece ("bert").
 // Thread-safe for concurrent tokenize/detokenize calls once built.
 class Tokenizer {
  public:
@@ -36,8 +37,11 @@ class Tokenizer {
   // space the tokenizer put in front of the text (after an optional leading BOS) is removed.
   std::string detokenize(std::span<const TokenId> ids, bool render_special = false) const;
 
-  // Whether the piece of the first text token should lose its leading space.
-  bool strips_leading_space() const { return vocab_->add_space_prefix(); }
+  // Whether the piece of the first text token should lose its leading space: the space
+  // SentencePiece puts in front of the text, or WordPiece's word-start mark.
+  bool strips_leading_space() const {
+    return vocab_->add_space_prefix() || vocab_->kind() == VocabKind::WordPiece;
+  }
 
  private:
   Tokenizer() = default;

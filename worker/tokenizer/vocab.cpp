@@ -60,10 +60,12 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const gguf::GgufFile& file) {
     v->kind_ = VocabKind::SentencePiece;
   } else if (*model == "gpt2") {
     v->kind_ = VocabKind::BytePairEncoding;
+  } else if (*model == "bert") {
+    v->kind_ = VocabKind::WordPiece;
   } else {
-    std::string name = *model == "bert" ? "bert (WordPiece)" : *model == "t5" ? "t5 (Unigram)" : *model;
+    std::string name = *model == "t5" ? "t5 (Unigram)" : *model == "rwkv" ? "rwkv (RWKV world)" : *model;
     throw Error(file.path() + ": tokenizer.ggml.model '" + name +
-                "' is not supported; supported are 'llama' (SentencePiece) and 'gpt2' (byte-level BPE)");
+                "' is not supported; supported are 'llama' (SentencePiece), 'gpt2' (byte-level BPE) and 'bert' (WordPiece)");
   }
 
   v->load_tokens(file);
@@ -91,6 +93,7 @@ void Vocab::load_tokens(const gguf::GgufFile& file) {
     const std::string& t = tokens.items[i].as_string();
     // An empty text could never be matched and would collide in the index; name it instead.
     texts_.push_back(t.empty() ? "[EMPTY_" + std::to_string(i) + "]" : t);
+    max_token_bytes_ = std::max(max_token_bytes_, texts_.back().size());
   }
   scores_.assign(n, 0.0f);
   if (const auto* scores = optional_array(file, "tokenizer.ggml.scores", n))
@@ -125,13 +128,15 @@ void Vocab::load_merges(const gguf::GgufFile& file) {
 }
 
 void Vocab::load_special_ids(const gguf::GgufFile& file) {
-  bool spm = kind_ == VocabKind::SentencePiece;
-  // llama.cpp's defaults when the file does not name them.
-  bos_ = spm ? 1 : 11;
-  eos_ = spm ? 2 : 11;
-  unk_ = spm ? 0 : kNoToken;
-  add_bos_ = spm || llama3_family(pre_name_);
+  bool spm = kind_ == VocabKind::SentencePiece, wpm = kind_ == VocabKind::WordPiece;
+  // llama.cpp's defaults when the file does not name them. WordPiece: [CLS] text [SEP].
+  bos_ = spm ? 1 : wpm ? 101 : 11;
+  eos_ = spm ? 2 : wpm ? kNoToken : 11;
+  unk_ = spm ? 0 : wpm ? 100 : kNoToken;
+  sep_ = wpm ? 102 : kNoToken;
+  add_bos_ = spm || wpm || llama3_family(pre_name_);
   add_eos_ = false;
+  add_sep_ = wpm;
   add_space_prefix_ = spm;
 
   auto read_id = [&](std::string_view key, TokenId& id) {
@@ -143,11 +148,16 @@ void Vocab::load_special_ids(const gguf::GgufFile& file) {
   read_id("tokenizer.ggml.unknown_token_id", unk_);
   read_id("tokenizer.ggml.padding_token_id", pad_);
   read_id("tokenizer.ggml.eot_token_id", eot_);
+  if (wpm) read_id("tokenizer.ggml.cls_token_id", bos_);  // BERT's sequence start
+  read_id("tokenizer.ggml.seperator_token_id", sep_);     // the key's spelling in GGUF files
+  if (auto b = file.get_bool("tokenizer.ggml.add_sep_token")) add_sep_ = *b;
   if (auto b = file.get_bool("tokenizer.ggml.add_bos_token")) add_bos_ = *b;
   if (auto b = file.get_bool("tokenizer.ggml.add_eos_token")) add_eos_ = *b;
   if (auto b = file.get_bool("tokenizer.ggml.add_space_prefix")) add_space_prefix_ = *b;
   if (add_bos_ && bos_ == kNoToken)
     throw Error(file.path() + ": tokenizer.ggml.add_bos_token is true but there is no valid tokenizer.ggml.bos_token_id");
+  if (add_sep_ && sep_ == kNoToken)
+    throw Error(file.path() + ": a separator token is to be added but there is no valid tokenizer.ggml.seperator_token_id");
   if (add_eos_ && eos_ == kNoToken)
     throw Error(file.path() + ": tokenizer.ggml.add_eos_token is true but there is no valid tokenizer.ggml.eos_token_id");
 

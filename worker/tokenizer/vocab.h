@@ -34,6 +34,7 @@ class Vocab {
   float score(TokenId id) const { return scores_.at(static_cast<size_t>(id)); }
   TokenType type(TokenId id) const { return types_.at(static_cast<size_t>(id)); }
   TokenId find(std::string_view text) const;  // kNoToken when absent
+  size_t max_token_bytes() const { return max_token_bytes_; }
 
   // Rank of the BPE merge of tokens (left, right): lower merges first. -1 when there is none.
   int merge_rank(TokenId left, TokenId right) const {
@@ -49,8 +50,10 @@ class Vocab {
   TokenId unk() const { return unk_; }
   TokenId pad() const { return pad_; }
   TokenId eot() const { return eot_; }
+  TokenId sep() const { return sep_; }  // WordPiece: ends a sequence when add_sep()
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
+  bool add_sep() const { return add_sep_; }
   bool add_space_prefix() const { return add_space_prefix_; }
 
   // Control, user-defined and unknown tokens, longest text first: the ones whose text is
@@ -75,8 +78,9 @@ class Vocab {
   size_t merge_count_ = 0;
   std::array<TokenId, 256> byte_tokens_{};
   std::vector<TokenId> special_tokens_;
-  TokenId bos_ = kNoToken, eos_ = kNoToken, unk_ = kNoToken, pad_ = kNoToken, eot_ = kNoToken;
-  bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+  size_t max_token_bytes_ = 0;
+  TokenId bos_ = kNoToken, eos_ = kNoToken, unk_ = kNoToken, pad_ = kNoToken, eot_ = kNoToken, sep_ = kNoToken;
+  bool add_bos_ = false, add_eos_ = false, add_sep_ = false, add_space_prefix_ = false;
 };
 
 }  // namespace clusterctl::tokenizer
