@@ -1,0 +1,121 @@
+#pragma once
+// The seam between the HTTP layer and whatever generates tokens. The server renders
+// chat templates, parses and validates requests, enforces stop strings and streams;
+// a GenerationService owns the queue and the model. The engine's continuous-batching
+// scheduler implements this interface; it calls back from its own scheduler thread.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::server {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0 = greedy
+  float top_p = 1.0f;
+  std::optional<uint64_t> seed;  // none = the service picks one
+};
+
+struct GenerationRequest {
+  // Prompt text. For chat requests it is the rendered chat template, which already
+  // holds the model's BOS text and control tokens: tokenize it with special-token
+  // parsing on and without adding another BOS (`templated` = true). A plain
+  // completion prompt is user text: add BOS as the model does and do not parse
+  // control-token text in it (`templated` = false).
+  std::string prompt;
+  bool templated = false;
+  SamplingParams sampling;
+  int max_tokens = 16;  // validated by the server: 1 .. its configured limit
+  // Stop strings, for services that can stop early on their own. The server enforces
+  // them in any case, on the decoded text, and cancels the request on a match.
+  std::vector<std::string> stop;
+};
+
+enum class FinishReason {
+  stop,       // end-of-generation token
+  length,     // max_tokens reached (or the context is full)
+  cancelled,  // cancel() was called
+  error,      // the service failed; `message` says why
+};
+
+struct Usage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+};
+
+struct GenerationCallbacks {
+  // One generated token: the text it adds (may be empty, e.g. half of a UTF-8 character,
+  // completed by the next piece) and its id. Called in order on the service's thread.
+  std::function<void(std::string_view text_piece, int32_t token_id)> on_token;
+  // Called exactly once, last, also after cancel().
+  std::function<void(FinishReason reason, Usage usage, const std::string& message)> on_done;
+};
+
+// Lets the server stop a request (client gone, stop string seen). Safe from any thread,
+// any number of times, also after the request finished.
+class GenerationHandle {
+ public:
+  virtual ~GenerationHandle() = default;
+  virtual void cancel() = 0;
+};
+
+// submit() throws this when the request queue is at its limit: the server answers 429.
+class QueueFullError : public Error {
+ public:
+  QueueFullError(const std::string& message, int retry_after_seconds)
+      : Error(message), retry_after_seconds_(retry_after_seconds) {}
+  int retry_after_seconds() const { return retry_after_seconds_; }
+
+ private:
+  int retry_after_seconds_;
+};
+
+// submit() throws this when the request cannot be served as asked (e.g. the prompt is
+// longer than the context): the server answers 400 with `code`.
+class InvalidRequestError : public Error {
+ public:
+  InvalidRequestError(const std::string& message, std::string code) : Error(message), code_(std::move(code)) {}
+  const std::string& code() const { return code_; }
+
+ private:
+  std::string code_;
+};
+
+struct ModelInfo {
+  std::string id;                            // what clients put in "model"
+  std::optional<std::string> chat_template;  // tokenizer.chat_template; none = fallback format
+  std::string bos_token;                     // text of the BOS/EOS tokens, for templates
+  std::string eos_token;
+  int context_length = 0;
+};
+
+struct ClusterNode {
+  int rank = 0;
+  std::string host;
+  std::string role;  // e.g. "rank 0 (API)", "worker"
+};
+
+struct ServiceStats {
+  size_t queued = 0;   // waiting for a slot
+  size_t running = 0;  // decoding now
+  double allreduce_seconds_total = 0;
+  uint64_t allreduce_count = 0;
+};
+
+class GenerationService {
+ public:
+  virtual ~GenerationService() = default;
+  virtual const ModelInfo& model() const = 0;
+  // Queues a request; callbacks arrive on the service's thread. Throws QueueFullError
+  // or InvalidRequestError (nothing is called back then).
+  virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) = 0;
+  virtual ServiceStats stats() const = 0;
+  virtual std::vector<ClusterNode> nodes() const = 0;
+};
+
+}  // namespace clusterctl::server

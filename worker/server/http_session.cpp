@@ -1,0 +1,407 @@
+#include "worker/server/http_session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <ctime>
+#include <sstream>
+
+#include "worker/server/web_page.h"
+
+namespace clusterctl::server {
+
+namespace {
+
+std::string path_of(beast::string_view target) {
+  std::string path(target);
+  size_t q = path.find('?');
+  return q == std::string::npos ? path : path.substr(0, q);
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string hex(size_t n) {
+  std::ostringstream s;
+  s << std::hex << n;
+  return s.str();
+}
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket socket, ServerContext& context) : stream_(std::move(socket)), ctx_(context) {}
+
+void HttpSession::start() {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+}
+
+void HttpSession::close() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    self->client_gone();
+  });
+}
+
+// ------------------------------------------------------------------ reading
+
+void HttpSession::read_request() {
+  parser_.emplace();
+  parser_->body_limit(ctx_.options.max_body_bytes);
+  stream_.expires_after(ctx_.options.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->on_read(ec);
+    auto& req = self->parser_->get();
+    auto length = self->parser_->content_length();
+    if (length && *length > self->ctx_.options.max_body_bytes) return self->on_read(http::error::body_limit);
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      // curl waits for this before sending a body over 1 KiB.
+      self->queue_write("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    http::async_read(self->stream_, self->buffer_, *self->parser_,
+                     [self](beast::error_code ec2, size_t) { self->on_read(ec2); });
+  });
+}
+
+void HttpSession::on_read(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    return send_error(ApiError(413,
+                               "the request body is larger than this server's limit of " +
+                                   std::to_string(ctx_.options.max_body_bytes) + " bytes",
+                               "invalid_request_error", {}, "request_too_large"),
+                      "other", false);
+  }
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+      ec == asio::error::connection_reset || ec == asio::error::eof) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    return;
+  }
+  if (ec) return send_error(invalid_request("malformed HTTP request: " + ec.message()), "other", false);
+  handle(parser_->release());
+}
+
+bool HttpSession::authorized(const Request& request) const {
+  if (!ctx_.options.bearer_token) return true;
+  auto header = request[http::field::authorization];
+  return constant_time_equal(std::string(header), "Bearer " + *ctx_.options.bearer_token);
+}
+
+void HttpSession::handle(Request request) {
+  const std::string path = path_of(request.target());
+  const bool get = request.method() == http::verb::get;
+  const bool post = request.method() == http::verb::post;
+  const bool keep_alive = request.keep_alive();
+
+  auto respond = [&](int status, std::string body, const char* content_type, const std::string& endpoint) {
+    Response res{static_cast<http::status>(status), request.version()};
+    res.set(http::field::server, "clusterctl");
+    res.set(http::field::content_type, content_type);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    send(std::move(res), endpoint);
+  };
+
+  if (get && (path == "/" || path == "/index.html")) {
+    return respond(200, std::string(web_chat_page()), "text/html; charset=utf-8", "/");
+  }
+  if (!authorized(request)) {
+    Response res{http::status::unauthorized, request.version()};
+    res.set(http::field::www_authenticate, "Bearer");
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep_alive);
+    res.body() = ApiError(401,
+                          "missing or wrong API key: send the server's token as 'Authorization: Bearer <token>'",
+                          "invalid_request_error", {}, "invalid_api_key")
+                     .body()
+                     .dump();
+    return send(std::move(res), "unauthorized");
+  }
+
+  const ModelInfo& model = ctx_.service.model();
+  if (path == "/v1/chat/completions" && post) return start_generation(request, Endpoint::chat_completions, path);
+  if (path == "/v1/completions" && post) return start_generation(request, Endpoint::completions, path);
+  if (path == "/health" && get) {
+    return respond(200, Json{{"status", "ok"}, {"model", model.id}}.dump(), "application/json", path);
+  }
+  if (path == "/v1/models" && get) {
+    return respond(200, models_response(model, std::time(nullptr)).dump(), "application/json", path);
+  }
+  if (path == "/metrics" && get) {
+    return respond(200, ctx_.metrics.prometheus_text(ctx_.service.stats()), "text/plain; version=0.0.4; charset=utf-8", path);
+  }
+  if (path == "/v1/cluster" && get) {
+    ServiceStats stats = ctx_.service.stats();
+    Json nodes = Json::array();
+    for (const auto& n : ctx_.service.nodes()) nodes.push_back(Json{{"rank", n.rank}, {"host", n.host}, {"role", n.role}});
+    Json body = {{"model", model.id},
+                 {"nodes", nodes},
+                 {"tokens_per_second", ctx_.metrics.tokens_per_second()},
+                 {"queue_depth", stats.queued},
+                 {"running", stats.running}};
+    return respond(200, body.dump(), "application/json", path);
+  }
+  static const char* const kPaths[] = {"/v1/chat/completions", "/v1/completions", "/health", "/v1/models", "/metrics", "/v1/cluster"};
+  if (std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths)) {
+    return send_error(ApiError(405, "method " + std::string(request.method_string()) + " is not allowed on " + path,
+                               "invalid_request_error", {}, "method_not_allowed"),
+                      path, keep_alive);
+  }
+  send_error(ApiError(404, "no such endpoint: " + path + " (see docs/api.md)", "invalid_request_error", {}, "unknown_url"),
+             "other", keep_alive);
+}
+
+// ------------------------------------------------------------------ plain responses
+
+void HttpSession::send(Response response, const std::string& endpoint) {
+  ctx_.metrics.count_request(endpoint, static_cast<int>(response.result_int()));
+  response.prepare_payload();
+  const bool keep_alive = response.keep_alive();
+  pending_response_ = std::make_shared<Response>(std::move(response));
+  http::async_write(stream_, *pending_response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+    self->pending_response_.reset();
+    if (ec) return self->client_gone();
+    self->after_write(keep_alive);
+  });
+}
+
+void HttpSession::send_error(const ApiError& error, const std::string& endpoint, bool keep_alive) {
+  Response res{static_cast<http::status>(error.status()), 11};
+  res.set(http::field::server, "clusterctl");
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = error.body().dump(-1, ' ', false, Json::error_handler_t::replace);
+  send(std::move(res), endpoint);
+}
+
+void HttpSession::after_write(bool keep_alive) {
+  if (gen_ && gen_->done) gen_.reset();
+  if (gone_) return;
+  if (!keep_alive) {
+    // Lingering close: stop sending, then read (and drop) what the client still sends,
+    // so the kernel does not reset the connection before the client read our answer.
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    auto drain = std::make_shared<std::function<void()>>();
+    *drain = [self = shared_from_this(), drain]() {
+      self->stream_.async_read_some(self->buffer_.prepare(4096), [self, drain](beast::error_code ec, size_t) {
+        self->buffer_.consume(self->buffer_.size());
+        if (ec) {
+          self->stream_.close();
+          *drain = nullptr;  // break the cycle
+          return;
+        }
+        (*drain)();
+      });
+    };
+    if (watching_) {
+      resume_after_watch_ = false;  // the pending watch read will see EOF and close
+      return;
+    }
+    return (*drain)();
+  }
+  if (watching_) {
+    // The disconnect watch read is still pending: cancel it; its handler resumes reading.
+    resume_after_watch_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
+    return;
+  }
+  read_request();
+}
+
+// ------------------------------------------------------------------ generation
+
+void HttpSession::start_generation(const Request& request, Endpoint endpoint, const std::string& endpoint_name) {
+  ApiRequest api;
+  try {
+    api = parse_api_request(endpoint, request.body(), ctx_.service.model(), ctx_.chat_template, ctx_.options.limits);
+  } catch (const ApiError& e) {
+    return send_error(e, endpoint_name, request.keep_alive());
+  }
+  gen_ = std::make_unique<Generation>(std::move(api));
+  gen_->id = (endpoint == Endpoint::chat_completions ? "chatcmpl-" : "cmpl-") + hex(ctx_.next_request_id++) + "-" +
+             hex(static_cast<size_t>(std::time(nullptr)));
+  gen_->created = std::time(nullptr);
+  gen_->endpoint_name = endpoint_name;
+  gen_->keep_alive = request.keep_alive();
+  gen_->started = std::chrono::steady_clock::now();
+
+  GenerationCallbacks callbacks;
+  // Weak: the session lives while its connection does (a read or write is always
+  // pending during a generation); a service calling back later reaches nothing.
+  std::weak_ptr<HttpSession> weak = shared_from_this();
+  auto gate = ctx_.gate;
+  callbacks.on_token = [weak, gate](std::string_view piece, int32_t) {
+    gate->post(weak, [text = std::string(piece)](HttpSession& s) { s.on_token(text); });
+  };
+  callbacks.on_done = [weak, gate](FinishReason reason, Usage usage, const std::string& message) {
+    gate->post(weak, [reason, usage, message](HttpSession& s) { s.on_done(reason, usage, message); });
+  };
+  try {
+    gen_->handle = ctx_.service.submit(gen_->request.generation, std::move(callbacks));
+  } catch (const QueueFullError& e) {
+    gen_.reset();
+    Response res{http::status::too_many_requests, request.version()};
+    res.set(http::field::retry_after, std::to_string(e.retry_after_seconds()));
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(request.keep_alive());
+    res.body() = ApiError(429, e.what(), "rate_limit_error", {}, "queue_full").body().dump();
+    return send(std::move(res), endpoint_name);
+  } catch (const InvalidRequestError& e) {
+    gen_.reset();
+    return send_error(invalid_request(e.what(), {}, e.code()), endpoint_name, request.keep_alive());
+  }
+  ctx_.metrics.request_started();
+  stream_.expires_never();
+  if (gen_->request.stream) {
+    queue_write(std::string("HTTP/1.1 200 OK\r\n"
+                            "Server: clusterctl\r\n"
+                            "Content-Type: text/event-stream; charset=utf-8\r\n"
+                            "Cache-Control: no-cache\r\n"
+                            "X-Accel-Buffering: no\r\n"
+                            "Transfer-Encoding: chunked\r\n") +
+                (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
+    if (gen_->request.endpoint == Endpoint::chat_completions) {
+      queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, "", true, std::nullopt)));
+    }
+    gen_->first_chunk_sent = true;
+  }
+  watch_for_disconnect();
+}
+
+void HttpSession::on_token(const std::string& piece) {
+  if (!gen_ || gen_->done || gen_->stop_matched || gone_) return;
+  if (!gen_->got_token) {
+    gen_->got_token = true;
+    ctx_.metrics.record_time_to_first_token(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - gen_->started).count());
+  }
+  ctx_.metrics.record_generated_token();
+  std::string text = gen_->stop.feed(gen_->utf8.feed(piece));
+  if (gen_->stop.matched()) {
+    gen_->stop_matched = true;
+    if (gen_->handle) gen_->handle->cancel();
+  }
+  if (text.empty()) return;
+  if (gen_->request.stream) {
+    queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt)));
+  } else {
+    gen_->text += text;
+  }
+}
+
+void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& message) {
+  if (!gen_ || gen_->done) return;  // also: the client went away (client_gone counted it)
+  gen_->done = true;
+  ctx_.metrics.request_finished();
+  ctx_.metrics.add_tokens(usage.prompt_tokens, usage.completion_tokens);
+  Generation& g = *gen_;
+  if (reason == FinishReason::error) {
+    ApiError error(500, "generation failed: " + message, "server_error", {}, "generation_failed");
+    if (!g.request.stream) return send_error(error, g.endpoint_name, g.keep_alive);
+    ctx_.metrics.count_request(g.endpoint_name, 500);
+    queue_event(sse_event(error.body()));
+    queue_event(std::string(kSseDone));
+    return finish_generation();
+  }
+  std::string rest;
+  if (!g.stop_matched) {
+    rest = g.stop.feed(g.utf8.flush());
+    if (!g.stop.matched()) rest += g.stop.flush();
+  }
+  const std::string finish = g.stop_matched || g.stop.matched() ? "stop" : finish_reason_name(reason);
+  if (!g.request.stream) {
+    g.text += rest;
+    Response res{http::status::ok, 11};
+    res.set(http::field::server, "clusterctl");
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(g.keep_alive);
+    res.body() = completion_response(g.request, g.id, g.created, g.text, finish, usage)
+                     .dump(-1, ' ', false, Json::error_handler_t::replace);
+    return send(std::move(res), g.endpoint_name);
+  }
+  ctx_.metrics.count_request(g.endpoint_name, 200);
+  if (!rest.empty()) queue_event(sse_event(stream_chunk(g.request, g.id, g.created, rest, false, std::nullopt)));
+  queue_event(sse_event(stream_chunk(g.request, g.id, g.created, "", false, finish)));
+  if (g.request.include_usage) queue_event(sse_event(stream_usage_chunk(g.request, g.id, g.created, usage)));
+  queue_event(std::string(kSseDone));
+  finish_generation();
+}
+
+void HttpSession::finish_generation() {
+  queue_write("0\r\n\r\n");  // last chunk of the chunked body
+  resume_after_writes_ = true;
+  if (!writing_ && outbox_.empty()) {
+    resume_after_writes_ = false;
+    after_write(gen_ ? gen_->keep_alive : false);
+  }
+}
+
+void HttpSession::watch_for_disconnect() {
+  watching_ = true;
+  stream_.async_read_some(buffer_.prepare(1024), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->watching_ = false;
+    if (!ec) self->buffer_.commit(n);  // a pipelined request: keep it for the parser
+    if (self->resume_after_watch_) {
+      self->resume_after_watch_ = false;
+      if (!self->gone_) self->read_request();
+      return;
+    }
+    if (ec) {
+      if (self->gen_ && !self->gen_->done) return self->client_gone();  // disconnected mid-request
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+      return;
+    }
+    if (self->buffer_.size() > self->ctx_.options.max_body_bytes) return self->client_gone();
+    if (self->gen_ && !self->gen_->done) self->watch_for_disconnect();
+  });
+}
+
+void HttpSession::client_gone() {
+  if (gone_) return;
+  gone_ = true;
+  if (gen_ && !gen_->done) {
+    if (gen_->handle) gen_->handle->cancel();  // frees the slot at once
+    gen_->done = true;
+    ctx_.metrics.request_finished();
+    ctx_.metrics.count_request(gen_->endpoint_name, 499);  // client closed the request
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+// ------------------------------------------------------------------ raw writes
+
+void HttpSession::queue_event(const std::string& event) {
+  queue_write(hex(event.size()) + "\r\n" + event + "\r\n");
+}
+
+void HttpSession::queue_write(std::string bytes) {
+  if (gone_) return;
+  outbox_.push_back(std::move(bytes));
+  write_next();
+}
+
+void HttpSession::write_next() {
+  if (writing_ || outbox_.empty()) return;
+  writing_ = true;
+  asio::async_write(stream_, asio::buffer(outbox_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->writing_ = false;
+    if (ec) return self->client_gone();
+    self->outbox_.pop_front();
+    if (!self->outbox_.empty()) return self->write_next();
+    if (self->resume_after_writes_) {
+      self->resume_after_writes_ = false;
+      self->after_write(self->gen_ ? self->gen_->keep_alive : false);
+    }
+  });
+}
+
+}  // namespace clusterctl::server

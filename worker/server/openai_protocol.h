@@ -1,0 +1,82 @@
+#pragma once
+// The OpenAI wire format: request validation and the JSON of responses, stream chunks
+// and error objects, as the official SDKs parse them. No sockets here.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "worker/chat/chat_template.h"
+#include "worker/server/generation_service.h"
+
+namespace clusterctl::server {
+
+using Json = nlohmann::ordered_json;
+
+// A request the server refuses, as OpenAI reports it:
+// HTTP status + {"error": {"message", "type", "param", "code"}}.
+class ApiError : public Error {
+ public:
+  ApiError(int status, std::string message, std::string type, std::string param = {}, std::string code = {})
+      : Error(message), status_(status), type_(std::move(type)), param_(std::move(param)), code_(std::move(code)) {}
+  int status() const { return status_; }
+  Json body() const;
+
+ private:
+  int status_;
+  std::string type_, param_, code_;
+};
+
+ApiError invalid_request(std::string message, std::string param = {}, std::string code = {});
+
+enum class Endpoint { chat_completions, completions };
+
+struct ProtocolLimits {
+  int max_tokens_limit = 4096;       // largest max_tokens a request may ask for
+  int default_chat_max_tokens = 512;  // chat requests without max_tokens
+  int default_completion_max_tokens = 16;  // as OpenAI's /v1/completions
+};
+
+struct ApiRequest {
+  Endpoint endpoint = Endpoint::chat_completions;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  GenerationRequest generation;
+};
+
+// Parse and validate a request body. Throws ApiError (400/404) naming the bad field.
+ApiRequest parse_api_request(Endpoint endpoint, const std::string& body, const ModelInfo& model,
+                             const chat::ChatTemplate& chat_template, const ProtocolLimits& limits);
+
+std::string finish_reason_name(FinishReason reason);
+
+// Whole (non-streamed) responses.
+Json completion_response(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
+                         const std::string& finish_reason, const Usage& usage);
+
+// Stream chunks. `text` = the delta; `finish_reason` set only on the last content chunk.
+Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
+                  bool first, const std::optional<std::string>& finish_reason);
+// The extra last chunk with empty choices that carries usage (stream_options.include_usage).
+Json stream_usage_chunk(const ApiRequest& request, const std::string& id, int64_t created, const Usage& usage);
+
+Json usage_json(const Usage& usage);
+Json models_response(const ModelInfo& model, int64_t created);
+
+// One server-sent event: "data: <json>\n\n". Invalid UTF-8 becomes U+FFFD.
+std::string sse_event(const Json& payload);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+// Holds back an incomplete UTF-8 character at the end of streamed text, so every
+// chunk sent is valid UTF-8 on its own.
+class Utf8Joiner {
+ public:
+  std::string feed(std::string_view piece);
+  std::string flush();  // whatever is left (may be invalid; sse_event replaces it)
+
+ private:
+  std::string pending_;
+};
+
+}  // namespace clusterctl::server
