@@ -8,6 +8,7 @@ int run_main(int argc, char** argv);
 int perplexity_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
 int config_main(int argc, char** argv);
+int doctor_main(int argc, char** argv);
 int model_main(int argc, char** argv);
 
 std::span<const Command> commands() {
@@ -18,6 +19,7 @@ std::span<const Command> commands() {
       {"perplexity", "score a text file as llama-perplexity does", perplexity_main},
       {"bench", "prompt and generation tokens/s, as llama-bench, with the bandwidth bound", bench_main},
       {"config", "check a cluster file: 'config validate CLUSTER.yaml'", config_main},
+      {"doctor", "check every node of a cluster file: ssh, OS, worker, memory, link, reachability", doctor_main},
       {"model", "make model files: 'model synth' writes a random-weight model", model_main},
   };
   return kCommands;

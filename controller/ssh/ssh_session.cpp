@@ -20,8 +20,17 @@ std::string known_hosts_name(const SshTarget& t) {
   return t.port == 22 ? t.host : "[" + t.host + "]:" + std::to_string(t.port);
 }
 
+// ssh-keyscan -t wants "ed25519", "rsa", "ecdsa", not the key's protocol name.
+std::string keyscan_type(const std::string& key_type) {
+  if (key_type == "ssh-ed25519") return "ed25519";
+  if (key_type == "ssh-rsa") return "rsa";
+  if (key_type.starts_with("ecdsa")) return "ecdsa";
+  return "";
+}
+
 std::string keyscan_command(const SshTarget& t, const std::string& key_type) {
-  return "ssh-keyscan -p " + std::to_string(t.port) + (key_type.empty() ? "" : " -t " + key_type) + " " + t.host +
+  std::string type = keyscan_type(key_type);
+  return "ssh-keyscan -p " + std::to_string(t.port) + (type.empty() ? "" : " -t " + type) + " " + t.host +
          " >> " + shell_quote(t.known_hosts);
 }
 
@@ -91,7 +100,7 @@ SshSession::SshSession(const SshTarget& target) : target_(target) {
     const std::string entry = known_hosts_name(target_);
     const std::string check_on_node =
         "compare it with the node's own key (on the node: ssh-keygen -lf /etc/ssh/ssh_host_" +
-        std::string(key_type == "ssh-ed25519" ? "ed25519" : key_type == "ssh-rsa" ? "rsa" : "ecdsa") + "_key.pub)";
+        (keyscan_type(key_type).empty() ? "*" : keyscan_type(key_type)) + "_key.pub)";
     switch (ssh_session_is_known_server(s)) {
       case SSH_KNOWN_HOSTS_OK:
         break;

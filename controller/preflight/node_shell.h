@@ -1,0 +1,50 @@
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "controller/config/cluster_config.h"
+#include "controller/ssh/ssh_session.h"
+
+namespace clusterctl::preflight {
+
+using ssh::ExecResult;
+
+// Runs shell commands on one node: over SSH, or directly when the node is this machine.
+class NodeShell {
+ public:
+  virtual ~NodeShell() = default;
+  virtual ExecResult run(const std::string& command,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(15)) = 0;
+  virtual std::string describe() const = 0;  // "root@10.77.1.1:22 (host key SHA256:...)" or "this machine"
+};
+
+// This machine: /bin/sh -c COMMAND, with its output captured and a timeout.
+class LocalShell : public NodeShell {
+ public:
+  ExecResult run(const std::string& command, std::chrono::milliseconds timeout) override;
+  std::string describe() const override { return "this machine (no SSH)"; }
+};
+
+class SshShell : public NodeShell {
+ public:
+  explicit SshShell(const ssh::SshTarget& target) : session_(target) {}
+  ExecResult run(const std::string& command, std::chrono::milliseconds timeout) override {
+    return session_.exec(command, timeout);
+  }
+  std::string describe() const override {
+    return session_.target().address() + ", host key " + session_.host_key_fingerprint();
+  }
+  ssh::SshSession& session() { return session_; }
+
+ private:
+  ssh::SshSession session_;
+};
+
+// The SSH target of a node, from the cluster file.
+ssh::SshTarget ssh_target(const config::ClusterConfig& c, const config::NodeConfig& n);
+
+// Opens the node's shell: LocalShell for a local node, else an SSH connection (throws SshError).
+std::unique_ptr<NodeShell> open_node_shell(const config::ClusterConfig& c, const config::NodeConfig& n);
+
+}  // namespace clusterctl::preflight

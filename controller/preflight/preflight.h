@@ -1,0 +1,50 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/config/cluster_config.h"
+
+namespace clusterctl::preflight {
+
+enum class CheckStatus { ok, warn, fail, skipped };
+std::string_view status_name(CheckStatus s);
+
+// One line of the preflight table. A failure names the node, the check, the cause and the fix.
+struct CheckResult {
+  std::string node;   // a node name, or "controller" for checks made on this machine
+  std::string check;  // ssh, os/arch, worker, memory, link, mpirun, reach
+  CheckStatus status = CheckStatus::ok;
+  std::string detail; // what was found (shown for every status)
+  std::string cause;  // why it failed (fail/warn)
+  std::string fix;    // what the user should do (fail/warn)
+};
+
+// What preflight learned about a node, for the steps after it (placement, launch).
+struct NodeFacts {
+  bool reachable = false;       // SSH (or local shell) works
+  std::string os, arch;         // uname -s, uname -m
+  std::optional<uint64_t> mem_available;
+  std::optional<uint32_t> link_address;  // the node's IPv4 address on its link
+  std::string link_interface;
+  std::optional<std::string> worker_version;
+  double share = 0;             // of the model, after "by memory" is resolved
+  uint64_t need_bytes = 0;      // shard + KV cache estimate
+};
+
+struct PreflightReport {
+  std::vector<CheckResult> results;  // in table order: controller, then node by node, then reach
+  std::vector<NodeFacts> nodes;      // index = node index in the config
+  bool ok() const;                   // no check failed
+};
+
+struct PreflightOptions {
+  std::string controller_version;  // the worker must report the same
+};
+
+// Runs every check on every node (connections and probes in parallel, one thread per node).
+// Never throws for node problems: they become failed checks.
+PreflightReport run_preflight(const config::ClusterConfig& config, const PreflightOptions& options);
+
+}  // namespace clusterctl::preflight
