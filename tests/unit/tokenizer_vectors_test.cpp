@@ -27,6 +27,9 @@ struct VocabVectors {
   fs::path gguf;
 };
 
+// How GoogleTest names a parameter in its output.
+void PrintTo(const VocabVectors& v, std::ostream* os) { *os << v.name; }
+
 std::vector<VocabVectors> vocab_vectors() {
   std::vector<VocabVectors> all;
   fs::path dir = test::shared_path(kVectorDir);
