@@ -34,10 +34,14 @@ std::string ids_line(const std::vector<TokenId>& ids) {
   return line;
 }
 
-// Each id with the text it stands for; byte tokens that are part of a character show U+FFFD.
+// Each id with the text it stands for ("piece"; a byte token holding part of a character
+// shows U+FFFD there) and its vocabulary entry ("token", e.g. "<0xF0>" or "Ġworld").
 nlohmann::json ids_json(const Tokenizer& tok, const std::vector<TokenId>& ids) {
   nlohmann::json tokens = nlohmann::json::array();
-  for (TokenId id : ids) tokens.push_back({{"id", id}, {"piece", tokenizer::utf8::sanitize(tok.piece(id, true))}});
+  for (TokenId id : ids)
+    tokens.push_back({{"id", id},
+                      {"piece", tokenizer::utf8::sanitize(tok.piece(id, true))},
+                      {"token", tokenizer::utf8::sanitize(tok.vocab().text(id))}});
   return {{"ids", ids}, {"tokens", tokens}};
 }
 
