@@ -22,10 +22,16 @@ using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows
 constexpr int kTypeSlots = 31;  // raw ggml type numbers 0..30 (BF16 = 30)
 constexpr int slot(GgmlType t) { return static_cast<int>(t); }
 
+// Rewrites one quantised activation row (n elements) into the layout a tile reads directly,
+// done once per matmul so the tiles do not redo it for every group of rows.
+using ExpandFn = void (*)(const void* x_row, int64_t n, uint8_t* out);
+
 struct TileKernel {
   TileFn fn = nullptr;  // null: the matmul pairs vec_dot calls instead
   int rows = 1;
   int tokens = 1;
+  ExpandFn expand = nullptr;     // null: the tile reads quantize_activations' rows
+  int expanded_bytes_per_64 = 0;  // bytes of expanded row per 64 elements (rows padded to 64)
 };
 
 struct KernelTable {

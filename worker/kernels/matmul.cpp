@@ -63,29 +63,45 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   validate(w, n_tokens);
   const detail::KernelTable& table = detail::active_table();
   const GgmlType act = vec_dot_type(w.type);
+  const detail::TileKernel tile = table.tile[slot(w.type)];
 
   // Activations, quantised once for all rows.
   const uint8_t* xq = reinterpret_cast<const uint8_t*>(x);
   size_t x_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  size_t xe_stride = 0;  // expanded activation rows for the tiles, when the tile has a layout
+  const uint8_t* xt = nullptr;
+  size_t xt_stride = 0;
   if (act != GgmlType::F32) {
     x_stride = align64(activation_row_bytes(w.type, w.cols));
-    auto* buf = static_cast<uint8_t*>(ws.get(x_stride * static_cast<size_t>(n_tokens)));
+    if (n_tokens > 1 && tile.expand)
+      xe_stride = align64(static_cast<size_t>((w.cols + 63) / 64) * static_cast<size_t>(tile.expanded_bytes_per_64));
+    auto* buf = static_cast<uint8_t*>(ws.get((x_stride + xe_stride) * static_cast<size_t>(n_tokens)));
+    uint8_t* expanded = buf + x_stride * static_cast<size_t>(n_tokens);
     const detail::QuantizeFn quantize = table.quantize[slot(act)];
     const int64_t cols = w.cols;
     if (n_tokens == 1 || pool.size() == 1) {
-      for (int64_t t = 0; t < n_tokens; ++t) quantize(x + t * cols, buf + t * x_stride, cols);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        quantize(x + t * cols, buf + t * x_stride, cols);
+        if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
+      }
     } else {
       pool.parallel_for(n_tokens, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) quantize(x + t * cols, buf + t * x_stride, cols);
+        for (int64_t t = b; t < e; ++t) {
+          quantize(x + t * cols, buf + t * x_stride, cols);
+          if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
+        }
       });
     }
     xq = buf;
+    if (xe_stride) {
+      xt = expanded;
+      xt_stride = xe_stride;
+    }
   }
 
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
-  const detail::TileKernel tile = table.tile[slot(w.type)];
   std::atomic<int64_t> next{0};
 
   if (n_tokens == 1) {
@@ -117,12 +133,15 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
         for (int64_t k = 0; k < cols; k += kSliceCols) {
           const int64_t n = std::min(kSliceCols, cols - k);
           const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
-          const size_t x_off = gguf::row_bytes(act, static_cast<uint64_t>(k));
+          const size_t x_off = xt ? static_cast<size_t>(k / 64 * tile.expanded_bytes_per_64)
+                                  : gguf::row_bytes(act, static_cast<uint64_t>(k));
+          const uint8_t* x_rows = xt ? xt : xq;
+          const size_t x_rows_stride = xt ? xt_stride : x_stride;
           for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
             const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
             for (int64_t r = r_begin; r < r_end; r += tile.rows) {
               const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
-              tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, xq + t * x_stride + x_off, x_stride, nt,
+              tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, x_rows + t * x_rows_stride + x_off, x_rows_stride, nt,
                       y + t * rows + r, static_cast<size_t>(rows), k > 0);
             }
           }

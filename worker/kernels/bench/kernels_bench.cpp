@@ -6,7 +6,7 @@
 //   bandwidth: a plain multi-threaded read of a large buffer (the bound for matvec).
 // Every figure is the fastest of repeated calls (the machine is shared and noisy).
 // Usage: kernels_bench [--rows R] [--cols C] [--tokens T] [--threads 1,2] [--types Q4_0,Q8_0,...]
-//                      [--isa scalar|avx2|avx512|neon] [--seconds S]
+//                      [--isa scalar|avx2|avx512|neon] [--seconds S] [--no-matmul] [--hot]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +35,7 @@ struct Options {
                                  GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
   double seconds = 1.0;
   bool matmul = true;
+  bool hot = false;  // matvec on one cache-resident copy: the kernels' compute speed
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -57,6 +58,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--tokens") o.tokens = std::stoll(value());
     else if (a == "--seconds") o.seconds = std::stod(value());
     else if (a == "--no-matmul") o.matmul = false;
+    else if (a == "--hot") o.hot = true;
     else if (a == "--threads") {
       o.threads.clear();
       for (const auto& t : split(value())) o.threads.push_back(std::stoi(t));
@@ -156,7 +158,7 @@ int main(int argc, char** argv) try {
       const auto w = make_weights(type, o.rows, o.cols, &row_bytes);
       const size_t matrix_bytes = w.size();
       // Enough copies to overflow a 32 MiB last-level cache several times over.
-      const size_t copies = std::max<size_t>(2, (256ull << 20) / matrix_bytes);
+      const size_t copies = o.hot ? 1 : std::max<size_t>(2, (256ull << 20) / matrix_bytes);
       std::vector<uint8_t> cold(matrix_bytes * copies);
       for (size_t c = 0; c < copies; ++c) std::memcpy(cold.data() + c * matrix_bytes, w.data(), matrix_bytes);
       std::mt19937 rng(2);

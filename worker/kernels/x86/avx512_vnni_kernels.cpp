@@ -41,47 +41,49 @@ inline __m512i q8_0_pair(const block_q8_0* b, bool both) {
   return join(load256(b[0].qs), both ? load256(b[1].qs) : _mm256_setzero_si256());
 }
 
-struct Q4_0Tile {
-  static constexpr int kRows = 4, kTokens = 4;
-  template <int R, int C>
-  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-                  size_t y_stride, bool accumulate) {
-    __m512 acc[R][C];
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm512_setzero_ps();
-    const int64_t nb = n / QK4_0;
+// The Q8_0 activations rewritten for the Q4_0/Q8_0 tiles, per pair of blocks (64 elements):
+// 64 bytes y + 128 (unsigned, for VNNI's unsigned x signed product) and 16 floats of scale
+// (8 lanes per block). A missing second block of an odd row is zero bytes with scale 0.
+constexpr int kQ8PairBytes = 128;
+
+void expand_q8_0(const void* x_row, int64_t n, uint8_t* out) {
+  const auto* yb = static_cast<const block_q8_0*>(x_row);
+  const int64_t nb = n / QK8_0;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; b += 2, out += kQ8PairBytes) {
+    const bool both = b + 1 < nb;
+    _mm512_storeu_si512(out, _mm512_xor_si512(q8_0_pair(yb + b, both), bias));
+    _mm512_storeu_ps(out + 64, two_scales(h2f(yb[b].d), both ? h2f(yb[b + 1].d) : 0.f));
+  }
+}
+
+// Two blocks of weights as signed bytes in the activations' element order, and their scales.
+struct Q4_0Weights {
+  static void load(const uint8_t* row, int64_t b, bool both, __m512i* wv, __m512* dw) {
+    const auto* wb = reinterpret_cast<const block_q4_0*>(row) + b;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    for (int64_t b = 0; b < nb; b += 2) {
-      const bool both = b + 1 < nb;
-      __m512i yv[C], ycorr[C];
-      __m512 dy[C];
-      for (int c = 0; c < C; ++c) {
-        const auto* yb = reinterpret_cast<const block_q8_0*>(x + c * x_stride) + b;
-        yv[c] = q8_0_pair(yb, both);
-        // The nibbles are stored +8: dot(q - 8, y) = dot(q, y) - 8 * sum(y), the second term per lane.
-        ycorr[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv[c]));
-        dy[c] = two_scales(h2f(yb[0].d), both ? h2f(yb[1].d) : 0.f);
-      }
-      for (int r = 0; r < R; ++r) {
-        const auto* wb = reinterpret_cast<const block_q4_0*>(w + r * w_stride) + b;
-        const __m256i bits = _mm256_set_m128i(both ? load128(wb[1].qs) : _mm_setzero_si128(), load128(wb[0].qs));
-        const __m512i lo_hi = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
-        // [A low, B low, A high, B high] -> [A low, A high, B low, B high], the activations' order.
-        const __m512i wv = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
-        const __m512 dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
-        for (int c = 0; c < C; ++c)
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ycorr[c], wv, yv[c])),
-                                      _mm512_mul_ps(dw, dy[c]), acc[r][c]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+    const __m256i bits = _mm256_set_m128i(both ? load128(wb[1].qs) : _mm_setzero_si128(), load128(wb[0].qs));
+    const __m512i lo_hi = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+    // [A low, B low, A high, B high] -> [A low, A high, B low, B high]; nibbles are stored +8.
+    *wv = _mm512_sub_epi8(_mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(8));
+    *dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
   }
 };
 
-struct Q8_0Tile {
-  static constexpr int kRows = 4, kTokens = 4;
+struct Q8_0Weights {
+  static void load(const uint8_t* row, int64_t b, bool both, __m512i* wv, __m512* dw) {
+    const auto* wb = reinterpret_cast<const block_q8_0*>(row) + b;
+    *wv = q8_0_pair(wb, both);
+    *dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
+  }
+};
+
+// Q4_0 and Q8_0 weights against expanded Q8_0 activations. Per (row, token) pair and 64
+// elements: one dpbusd, one convert, one multiply of the two scales, one fma; the weights'
+// unpacking is shared by kTokens tokens.
+template <typename Weights>
+struct Q8Tile {
+  static constexpr int kRows = 2, kTokens = 8;
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   size_t y_stride, bool accumulate) {
@@ -89,30 +91,28 @@ struct Q8_0Tile {
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t nb = n / QK8_0;
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    for (int64_t b = 0; b < nb; b += 2) {
+    for (int64_t b = 0, p = 0; b < nb; b += 2, ++p) {
       const bool both = b + 1 < nb;
-      __m512i yv[C];
-      __m512 dy[C];
-      for (int c = 0; c < C; ++c) {
-        const auto* yb = reinterpret_cast<const block_q8_0*>(x + c * x_stride) + b;
-        // VNNI multiplies unsigned by signed bytes: use y + 128 and take 128 * sum(w) off.
-        yv[c] = _mm512_xor_si512(q8_0_pair(yb, both), bias);
-        dy[c] = two_scales(h2f(yb[0].d), both ? h2f(yb[1].d) : 0.f);
-      }
+      __m512i wv[R], wcorr[R];
+      __m512 dw[R];
       for (int r = 0; r < R; ++r) {
-        const auto* wb = reinterpret_cast<const block_q8_0*>(w + r * w_stride) + b;
-        const __m512i wv = q8_0_pair(wb, both);
-        const __m512i wsum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), wv);
-        const __m512i wcorr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(wsum, 7));
-        const __m512 dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
-        for (int c = 0; c < C; ++c)
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr, yv[c], wv)),
-                                      _mm512_mul_ps(dw, dy[c]), acc[r][c]);
+        Weights::load(w + r * w_stride, b, both, &wv[r], &dw[r]);
+        // The activations are y + 128: take 128 * sum(w) off each lane's sum.
+        const __m512i wsum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), wv[r]);
+        wcorr[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(wsum, 7));
+      }
+      for (int c = 0; c < C; ++c) {
+        const uint8_t* xp = x + c * x_stride + p * kQ8PairBytes;
+        const __m512i yv = _mm512_loadu_si512(xp);
+        const __m512 dy = _mm512_loadu_ps(xp + 64);
+        for (int r = 0; r < R; ++r)
+          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr[r], yv, wv[r])),
+                                      _mm512_mul_ps(dw[r], dy), acc[r][c]);
       }
     }
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < C; ++c)
+        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
   }
 };
 
@@ -266,8 +266,12 @@ void install(KernelTable& t, GgmlType type) {
 }  // namespace
 
 void fill_avx512_vnni(KernelTable& t) {
-  install<Q4_0Tile>(t, GgmlType::Q4_0);
-  install<Q8_0Tile>(t, GgmlType::Q8_0);
+  install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
+  install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    t.tile[slot(type)].expand = expand_q8_0;
+    t.tile[slot(type)].expanded_bytes_per_64 = kQ8PairBytes;
+  }
   install<Q4_KTile>(t, GgmlType::Q4_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
 }
