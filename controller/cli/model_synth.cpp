@@ -2,6 +2,7 @@
 // writes a random-weight model with the tensor table of a real one (worker/model/synth.h).
 #include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "controller/cli/options.h"
 #include "worker/common/error.h"
@@ -32,8 +33,8 @@ int synth_main(int argc, char** argv) {
       ("shape", po::value<std::string>()->required(), "model shape (see the list below)")
       ("type", po::value<std::string>()->required(), ("tensor type or llama-quantize preset: " + type_list()).c_str())
       ("vocab", po::value<std::string>()->required(), "GGUF whose tokenizer.ggml.* metadata is copied")
-      ("out", po::value<std::string>()->required(), "output GGUF file")
-      ("seed", po::value<uint64_t>()->default_value(1), "random seed (same seed, same file)")
+      ("out", po::value<std::string>(), "output GGUF file (also the one positional argument)")
+      ("seed", po::value<int64_t>()->default_value(1), "random seed, >= 0 (same seed, same file)")
       ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")
       ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
       ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size");
@@ -42,15 +43,23 @@ int synth_main(int argc, char** argv) {
   const std::string usage =
       "clusterctl model synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf [--seed S]\n\nShapes:\n" +
       shape_list();
-  auto vm = parse_options(argc, argv, usage, opts, pos);
+  // Name the verb in full in parse errors ("see 'clusterctl model synth --help'").
+  std::vector<char*> args(argv, argv + argc);
+  std::string verb = "model synth";
+  args[0] = verb.data();
+  auto vm = parse_options(argc, args.data(), usage, opts, pos);
   if (!vm) return 0;
+  if (!vm->count("out"))
+    throw Error("no output file: give OUT.gguf as the last argument (see 'clusterctl model synth --help')");
+  if ((*vm)["seed"].as<int64_t>() < 0)
+    throw Error("--seed must be 0 or positive, not " + std::to_string((*vm)["seed"].as<int64_t>()));
 
   model::SynthOptions o;
   o.shape = (*vm)["shape"].as<std::string>();
   o.type = (*vm)["type"].as<std::string>();
   o.vocab_path = (*vm)["vocab"].as<std::string>();
   o.out_path = (*vm)["out"].as<std::string>();
-  o.seed = (*vm)["seed"].as<uint64_t>();
+  o.seed = static_cast<uint64_t>((*vm)["seed"].as<int64_t>());
   o.threads = (*vm)["threads"].as<int>();
   if (o.threads < 0) throw Error("--threads must be 0 (automatic) or positive, not " + std::to_string(o.threads));
   o.pure = (*vm)["pure"].as<bool>();

@@ -239,6 +239,18 @@ TEST_F(GgufWriterTest, RejectsMalformedInput) {
   EXPECT_THROW(w.add_tensor("e", GgmlType::F32, {0}, bytes), Error);                // empty
   EXPECT_THROW(w.add_tensor("f", GgmlType::F32, {64}, bytes), Error);               // wrong byte count
   EXPECT_THROW(w.add_tensor("g", GgmlType::Q4_K, {256}, TensorSource{}), Error);    // no source
+  try {
+    w.add_tensor("h", GgmlType::Q4_0, {48}, bytes);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'h'"), std::string::npos) << e.what();
+  }
+  // The refused tensors left no trace: the file holds exactly the one good tensor.
+  ASSERT_EQ(w.tensors().size(), 1u);
+  w.write(path("after_errors.gguf"));
+  GgufFile f(path("after_errors.gguf"));
+  ASSERT_EQ(f.tensors().size(), 1u);
+  EXPECT_EQ(f.tensors()[0].name, "a");
 }
 
 // Copying every key and tensor of a real model gives a file GgufFile reads as the same model.

@@ -230,6 +230,52 @@ TEST_F(SynthTest, EveryTypeWritesALoadableFile) {
   }
 }
 
+uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+// Bit-compatibility with ggml: the blk.* matrices of `synth --shape tiny --type F32 --seed 4`
+// (llama-spm vocabulary) were quantised by llama.cpp's llama-quantize (commit c392e509,
+// `llama-quantize --pure tiny-f32.gguf out.gguf TYPE`, TYPE Q4_K_S / Q5_K_S for Q4_K / Q5_K);
+// the FNV-1a 64 hashes of its output bytes (tensors in synth's order) are below. Our quantize_row must produce the same bytes.
+TEST_F(SynthTest, QuantisedBytesMatchLlamaQuantize) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
+  const auto o = tiny(vocab, "F32", "f32.gguf", 4);
+  synth_model(o);
+  gguf::GgufFile f(o.out_path);
+  std::vector<const gguf::TensorInfo*> matrices;
+  uint64_t input_hash = 0xcbf29ce484222325ull;
+  for (const auto& t : f.tensors()) {
+    if (!t.name.starts_with("blk.") || t.shape.size() < 2) continue;
+    matrices.push_back(&t);
+    auto d = f.tensor_data(t);
+    input_hash = fnv1a(input_hash, d.data(), d.size());
+  }
+  ASSERT_EQ(input_hash, 0x188cf1eb7a3a3e52ull)
+      << "synth's random values changed: the reference hashes below are for the old values; "
+         "derive them again with llama-quantize as described above";
+  const std::pair<GgmlType, uint64_t> expected[] = {
+      {GgmlType::Q4_0, 0x237ae1e959e90a53ull}, {GgmlType::Q4_1, 0x7b6bfd8aaef49de6ull},
+      {GgmlType::Q5_0, 0xa94e356777f4f4f5ull}, {GgmlType::Q5_1, 0xa8e97c43991dbdf3ull},
+      {GgmlType::Q8_0, 0x13aab128911e4df0ull}, {GgmlType::Q4_K, 0xda9063dddc0ee1a3ull},
+      {GgmlType::Q5_K, 0xfe46830e07d20cd7ull}, {GgmlType::Q6_K, 0x5296ade58b7b1d64ull},
+      {GgmlType::F16, 0x1985ba4fd2e7c005ull},  {GgmlType::BF16, 0xbd8c205243c460acull},
+  };
+  for (const auto& [type, want] : expected) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const auto* t : matrices) {
+      const auto* x = reinterpret_cast<const float*>(f.tensor_data(*t).data());
+      std::vector<uint8_t> q(gguf::row_bytes(type, t->shape[0]));
+      for (uint64_t r = 0; r < t->rows(); ++r) {
+        kernels::quantize_row(type, x + r * t->shape[0], q.data(), static_cast<int64_t>(t->shape[0]));
+        h = fnv1a(h, q.data(), q.size());
+      }
+    }
+    EXPECT_EQ(h, want) << gguf::type_name(type) << " bytes differ from llama-quantize's";
+  }
+}
+
 void expect_error(const SynthOptions& o, const std::vector<std::string>& fragments) {
   try {
     synth_model(o);

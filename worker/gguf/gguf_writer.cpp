@@ -283,15 +283,24 @@ void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<uint64_
 
 void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<uint64_t> shape,
                             std::span<const uint8_t> bytes) {
-  const uint64_t row = row_bytes(type, shape.empty() ? 0 : shape[0]);
+  // A shape add_tensor will refuse gets row 0 here, so its error (naming the tensor) is the one seen.
+  auto traits = type_traits(static_cast<uint32_t>(type));
+  const bool whole_blocks = traits && traits->block_size && !shape.empty() && shape[0] % traits->block_size == 0;
+  const uint64_t row = whole_blocks ? row_bytes(type, shape[0]) : 0;
   TensorSource src = [bytes, row](uint64_t first, uint64_t n, uint8_t* out) {
     std::memcpy(out, bytes.data() + first * row, n * row);
   };
-  const std::string n = name;
   add_tensor(std::move(name), type, std::move(shape), std::move(src));
-  if (tensors_.back().n_bytes != bytes.size())
-    throw Error("tensor '" + n + "': " + std::to_string(bytes.size()) + " bytes given, its shape and type need " +
-                std::to_string(tensors_.back().n_bytes));
+  if (tensors_.back().n_bytes != bytes.size()) {
+    // Take the tensor back out so the writer stays usable after the error.
+    TensorInfo bad = std::move(tensors_.back());
+    tensors_.pop_back();
+    sources_.pop_back();
+    tensor_index_.erase(bad.name);
+    data_size_ = tensors_.empty() ? 0 : tensors_.back().offset + tensors_.back().n_bytes;
+    throw Error("tensor '" + bad.name + "': " + std::to_string(bytes.size()) + " bytes given, its shape and type need " +
+                std::to_string(bad.n_bytes));
+  }
 }
 
 void GgufWriter::copy_tensor(const GgufFile& from, const TensorInfo& t, std::string new_name) {
