@@ -74,9 +74,11 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::GgufFile& file) {
   t->vocab_ = Vocab::from_gguf(file);
   if (t->vocab_->kind() == VocabKind::BytePairEncoding) {
     t->pre_ = std::make_unique<PreTokenizer>(t->vocab_->pre_name());
-    if (!t->pre_->recognized())
-      t->warning_ = file.path() + ": tokenizer.ggml.pre '" + t->vocab_->pre_name() +
-                    "' is not known here; using the default pre-tokenizer, so ids may differ from the model's own tokenizer";
+    if (!t->pre_->recognized()) {
+      const std::string& pre = t->vocab_->pre_name();
+      t->warning_ = file.path() + (pre.empty() ? ": has no tokenizer.ggml.pre" : ": tokenizer.ggml.pre '" + pre + "' is not known here") +
+                    "; using the default pre-tokenizer, so ids may differ from the model's own tokenizer";
+    }
   }
   t->build_pieces();
   return t;
