@@ -8,6 +8,8 @@ namespace {
 
 std::optional<long> parse_decimal(std::string_view s) {
   if (s.empty() || s.size() > 9) return std::nullopt;
+  for (char c : s)
+    if (c < '0' || c > '9') return std::nullopt;  // from_chars would take a sign
   long v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;

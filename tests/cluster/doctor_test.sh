@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `clusterctl doctor configs/testcluster-3.yaml` against the 3-node test cluster (ctest fixture
+# `testcluster` brings it up): the healthy cluster, then one broken thing at a time — a node
+# whose sshd is down, an unknown host key, a changed host key, a link interface that does not
+# exist — each with its expected message and no ssh session left behind.
+# Usage: doctor_test.sh CLUSTERCTL REPO
+CLUSTERCTL="$1"
+REPO="$2"
+source "$REPO/tests/cluster/testcluster_lib.sh"
+skip_unless_root
+[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
+CONFIG="$REPO/configs/testcluster-3.yaml"
+T=$(mktemp -d)
+trap 'rm -rf "$T"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1 || true' EXIT
+
+echo "== healthy cluster"
+out=$("$CLUSTERCTL" doctor "$CONFIG" 2>&1); rc=$?
+echo "$out"
+for k in 1 2 3; do
+  expect_match "node$k ssh" "$out" "^node$k +ssh +ok +root@10\.77\.1\.$k:22, host key SHA256:"
+  expect_match "node$k os/arch" "$out" "^node$k +os/arch +ok +Linux $(uname -m)$"
+  expect_match "node$k memory" "$out" "^node$k +memory +ok +[0-9.]+ [GM]iB available, needs .* \(33\.3% share"
+  expect_match "node$k link tb0" "$out" "^node$k +link +ok +thunderbolt tb0: 10\.77\.2\.$k/24$"
+  expect_match "node$k mpirun" "$out" "^node$k +mpirun +ok +/"
+  expect_match "node$k reach" "$out" "^node$k +reach +ok +reaches .*over thunderbolt tb0"
+  # The worker lands from another engineer: until it is installed on the nodes, doctor must say so.
+  expect_match "node$k worker ok or missing" "$out" "^node$k +worker +(ok +\S+ [0-9.]+|FAIL +missing)$"
+done
+expect_match "model sized from the GGUF file" "$out" "^controller +model +ok +.*stories260K\.gguf"
+expect_no_match "nothing fails but a missing worker" "$out" "^FAIL node[0-9] (ssh|os/arch|memory|link|mpirun|reach)"
+if grep -Eq "FAIL +missing" <<<"$out"; then expect_eq "exit status with the worker missing" "$rc" 1
+else expect_eq "exit status of a healthy cluster" "$rc" 0; fi
+expect_no_sessions_left "healthy"
+
+json=$("$CLUSTERCTL" doctor "$CONFIG" --json)
+expect_match "--json lists checks" "$json" '"check": "reach"'
+expect_match "--json has ok" "$json" '"ok": (true|false)'
+
+echo "== node3's sshd is down"
+"$REPO/deploy/testcluster" sshd-stop 3
+out=$("$CLUSTERCTL" doctor "$CONFIG" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node3 +ssh +FAIL +root@10\.77\.1\.3:22: connection refused$"
+expect_match "cause" "$out" "^FAIL node3 ssh: connection refused by 10\.77\.1\.3:22 \(no sshd is listening there\)$"
+expect_match "fix" "$out" "fix: start sshd on the node, or correct 'host'/'port'"
+expect_match "other nodes still checked" "$out" "^node1 +link +ok"
+expect_match "node3's checks skipped" "$out" "^node3 +memory +skipped +needs ssh"
+expect_no_sessions_left "sshd down"
+"$REPO/deploy/testcluster" sshd-start 3
+
+echo "== unknown host key"
+: >"$T/empty_known_hosts"
+sed "s#known_hosts: .*#known_hosts: $T/empty_known_hosts#" "$CONFIG" >"$T/unknown.yaml"
+out=$("$CLUSTERCTL" doctor "$T/unknown.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+fp=$(ssh-keygen -lf "$D/node1/ssh_host_ed25519_key.pub" | awk '{print $2}')
+expect_match "names the key and its fingerprint" "$out" \
+  "^FAIL node1 ssh: host key of 10\.77\.1\.1 is not in $T/empty_known_hosts \(ssh-ed25519 ${fp//+/\\+}\); refusing to trust it unchecked$"
+expect_match "gives the command that accepts it" "$out" "ssh-keyscan -p 22 -t ed25519 10\.77\.1\.1 >> '$T/empty_known_hosts'"
+expect_eq "known_hosts left untouched" "$(wc -c <"$T/empty_known_hosts")" 0
+expect_no_match "no check ran on an untrusted node" "$out" "^node[123] +os/arch +ok"
+# The printed command really accepts the key (after the user compared fingerprints).
+ssh-keyscan -p 22 -t ed25519 10.77.1.1 >>"$T/empty_known_hosts" 2>/dev/null
+out=$("$CLUSTERCTL" doctor "$T/unknown.yaml" 2>&1)
+expect_match "the suggested command works" "$out" "^node1 +ssh +ok"
+expect_no_sessions_left "unknown key"
+
+echo "== changed host key"
+ssh-keygen -q -t ed25519 -N '' -f "$T/impostor"
+sed "s#^\(10\.77\.1\.2,[^ ]*\) .*#\1 $(cut -d' ' -f1,2 "$T/impostor.pub")#" "$D/known_hosts" >"$T/changed_known_hosts"
+sed "s#known_hosts: .*#known_hosts: $T/changed_known_hosts#" "$CONFIG" >"$T/changed.yaml"
+out=$("$CLUSTERCTL" doctor "$T/changed.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+fp=$(ssh-keygen -lf "$D/node2/ssh_host_ed25519_key.pub" | awk '{print $2}')
+expect_match "table" "$out" "^node2 +ssh +FAIL +root@10\.77\.1\.2:22: host key CHANGED$"
+expect_match "names the new fingerprint" "$out" "^FAIL node2 ssh: host key of 10\.77\.1\.2 CHANGED: the server now presents ssh-ed25519 ${fp//+/\\+}"
+expect_match "fix removes the old key first" "$out" "ssh-keygen -R '10\.77\.1\.2' -f '$T/changed_known_hosts' && ssh-keyscan"
+expect_match "the other nodes pass" "$out" "^node1 +ssh +ok"
+expect_no_sessions_left "changed key"
+
+echo "== link interface that does not exist"
+sed "s#interface: tb0#interface: tb9#" "$CONFIG" >"$T/noif.yaml"
+out=$("$CLUSTERCTL" doctor "$T/noif.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node2 +link +FAIL +interface tb9 missing$"
+expect_match "cause lists the interfaces" "$out" "^FAIL node2 link: node2 has no interface tb9 \(it has: lo, eth0, tb0\)$"
+expect_match "fix" "$out" "set 'link: interface' of node2 in $T/noif.yaml to one of: lo, eth0, tb0"
+expect_no_sessions_left "missing interface"
+
+echo "== a config error stops doctor before any connection"
+printf 'cluster: x\nmodel: m.gguf\nnodes:\n  - {name: a, host: 10.77.1.1, prot: 22}\n' >"$T/bad.yaml"
+out=$("$CLUSTERCTL" doctor "$T/bad.yaml" 2>&1); rc=$?
+expect_eq "exit status" "$rc" 1
+expect_match "file:line:column and hint" "$out" "$T/bad.yaml:4:32: error: unknown key 'prot' in node 'a'"
+finish

@@ -1,0 +1,148 @@
+// libssh session and SFTP upload against the real sshds of the namespaces test cluster
+// (ctest fixture `testcluster`; deploy/testcluster up).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "controller/ssh/parallel.h"
+#include "controller/ssh/sftp_upload.h"
+#include "controller/ssh/sha256.h"
+#include "controller/ssh/ssh_session.h"
+
+namespace clusterctl::ssh {
+namespace {
+
+std::string cluster_dir() {
+  const char* d = std::getenv("CLUSTERCTL_TESTCLUSTER_DIR");
+  return d ? d : "/tmp/clusterctl-testcluster";
+}
+
+#define REQUIRE_TESTCLUSTER()                                                                 \
+  if (getuid() != 0) GTEST_SKIP() << "needs root and the test cluster (deploy/testcluster up)"; \
+  if (!std::filesystem::exists(cluster_dir() + "/nodes")) {                                   \
+    if (std::getenv("CI") && std::string(std::getenv("CI")) == "true") FAIL() << "test cluster not up under CI"; \
+    GTEST_SKIP() << "the test cluster is not up: run deploy/testcluster up";                  \
+  }
+
+SshTarget node(int k) {
+  SshTarget t;
+  t.host = "10.77.1." + std::to_string(k);
+  t.user = "root";
+  t.identity = cluster_dir() + "/id_ed25519";
+  t.known_hosts = cluster_dir() + "/known_hosts";
+  t.connect_timeout_s = 5;
+  return t;
+}
+
+TEST(SshSession, ExecCollectsStdoutStderrAndStatus) {
+  REQUIRE_TESTCLUSTER();
+  SshSession s(node(2));
+  EXPECT_EQ(s.host_key_fingerprint().rfind("SHA256:", 0), 0u);
+  auto r = s.exec("hostname; echo oops >&2; exit 7");
+  EXPECT_EQ(r.out, "node2\n");
+  EXPECT_EQ(r.err, "oops\n");
+  EXPECT_EQ(r.status, 7);
+  auto big = s.exec("head -c 300000 /dev/zero | tr '\\0' x");  // more than one channel window
+  EXPECT_EQ(big.out.size(), 300000u);
+  EXPECT_EQ(big.status, 0);
+}
+
+TEST(SshSession, ExecTimesOut) {
+  REQUIRE_TESTCLUSTER();
+  SshSession s(node(1));
+  try {
+    s.exec("sleep 5", std::chrono::milliseconds(300));
+    FAIL() << "expected a timeout";
+  } catch (const SshError& e) {
+    EXPECT_EQ(e.kind(), SshFailure::timeout);
+    EXPECT_NE(e.cause().find("did not finish within 300 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.exec("echo still usable").out, "still usable\n");
+}
+
+TEST(SshSession, ConnectsToAllNodesInParallel) {
+  REQUIRE_TESTCLUSTER();
+  std::vector<std::string> names(3);
+  for_each_node_in_parallel(3, [&](size_t i) {
+    try {
+      names[i] = SshSession(node(int(i) + 1)).exec("hostname").out;
+    } catch (const std::exception& e) {
+      names[i] = e.what();
+    }
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"node1\n", "node2\n", "node3\n"}));
+}
+
+TEST(SshSession, WrongKeyIsRefusedWithTheFix) {
+  REQUIRE_TESTCLUSTER();
+  auto dir = std::filesystem::temp_directory_path() / ("clusterctl-sshtest-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string key = (dir / "stranger").string();
+  ASSERT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key).c_str()), 0);
+  auto t = node(1);
+  t.identity = key;
+  try {
+    SshSession s(t);
+    FAIL() << "a key that is not authorised logged in";
+  } catch (const SshError& e) {
+    EXPECT_EQ(e.kind(), SshFailure::auth) << e.what();
+    EXPECT_NE(e.cause().find("root@10.77.1.1:22 refused the login"), std::string::npos) << e.what();
+    EXPECT_NE(e.fix().find("ssh-copy-id -i " + key + ".pub -p 22 root@10.77.1.1"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// SFTP copy: fresh, skipped when identical, resumed after an interruption, redone when the
+// partial file is not a prefix of ours. The nodes' home is the cluster's shared $D/home.
+TEST(SftpUpload, FreshSkipResumeAndRedo) {
+  REQUIRE_TESTCLUSTER();
+  auto local = std::filesystem::temp_directory_path() / ("clusterctl-sftp-" + std::to_string(getpid()) + ".bin");
+  const uint64_t size = 3 * 1024 * 1024 + 12345;
+  {
+    std::ofstream out(local, std::ios::binary);
+    uint32_t x = 12345;
+    for (uint64_t i = 0; i < size; ++i) out.put(char((x = x * 1103515245 + 12345) >> 24));
+  }
+  const std::string remote = "~/sftp-test-" + std::to_string(getpid()) + "/shard.bin";
+  SshSession s(node(3));
+
+  uint64_t last_done = 0;
+  auto first = sftp_upload(s, local.string(), remote, [&](uint64_t done, uint64_t total) {
+    EXPECT_GE(done, last_done);
+    EXPECT_EQ(total, size);
+    last_done = done;
+  });
+  EXPECT_EQ(last_done, size);
+  EXPECT_FALSE(first.already_there);
+  EXPECT_EQ(first.bytes_sent, size);
+  EXPECT_EQ(first.sha256, sha256_file(local.string()));
+  EXPECT_EQ(remote_sha256(s, remote), first.sha256);
+
+  auto again = sftp_upload(s, local.string(), remote);
+  EXPECT_TRUE(again.already_there);
+  EXPECT_EQ(again.bytes_sent, 0u);
+
+  const std::string q = "sftp-test-" + std::to_string(getpid()) + "/shard.bin";
+  ASSERT_EQ(s.exec("truncate -s 1048576 " + q).status, 0);  // an interrupted copy
+  auto resumed = sftp_upload(s, local.string(), remote);
+  EXPECT_EQ(resumed.resumed_from, 1048576u);
+  EXPECT_EQ(resumed.bytes_sent, size - 1048576);
+  EXPECT_EQ(remote_sha256(s, remote), first.sha256);
+
+  // A shorter file that is not a prefix of ours: resuming gives a bad checksum, so it is redone.
+  ASSERT_EQ(s.exec("truncate -s 1048576 " + q + " && printf Z | dd of=" + q + " bs=1 seek=10 conv=notrunc 2>/dev/null").status, 0);
+  auto redone = sftp_upload(s, local.string(), remote);
+  EXPECT_EQ(redone.resumed_from, 0u);
+  EXPECT_EQ(redone.bytes_sent, (size - 1048576) + size);
+  EXPECT_EQ(remote_sha256(s, remote), first.sha256);
+
+  EXPECT_EQ(remote_sha256(s, "~/no/such/file"), "");
+  s.exec("rm -rf sftp-test-" + std::to_string(getpid()));
+  std::filesystem::remove(local);
+}
+
+}  // namespace
+}  // namespace clusterctl::ssh
