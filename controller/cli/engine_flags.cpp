@@ -1,5 +1,7 @@
 #include "controller/cli/engine_flags.h"
 
+#include <random>
+
 #include "worker/common/error.h"
 
 namespace clusterctl::cli {
@@ -25,6 +27,38 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
   else if (kv == "f32") o.kv_type = gguf::GgmlType::F32;
   else throw Error("--kv-type '" + kv + "' is not supported: use f16 or f32");
   return o;
+}
+
+}  // namespace clusterctl::cli
+
+namespace clusterctl::cli {
+
+void add_generation_flags(po::options_description& opts) {
+  opts.add_options()("n-predict,n", po::value<int64_t>()->default_value(128), "tokens to generate at most")(
+      "temp", po::value<float>()->default_value(0.8f), "temperature (0: greedy)")(
+      "top-k", po::value<int>()->default_value(40), "keep the k most likely tokens (0: off)")(
+      "top-p", po::value<float>()->default_value(0.95f), "keep the smallest set with this total probability (1: off)")(
+      "min-p", po::value<float>()->default_value(0.05f), "drop tokens less likely than this times the top one (0: off)")(
+      "repeat-penalty", po::value<float>()->default_value(1.0f), "penalise recent tokens (1: off)")(
+      "presence-penalty", po::value<float>()->default_value(0.0f), "subtract from recent tokens' logits (0: off)")(
+      "repeat-last-n", po::value<int>()->default_value(64), "recent tokens the penalties look at")(
+      "seed,s", po::value<uint64_t>(), "random seed (default: random)")(
+      "stop", po::value<std::vector<std::string>>()->composing(), "stop when the text contains this (repeatable)")(
+      "json", po::bool_switch(), "print prompt ids, generated ids, text and timings as JSON instead of streaming");
+}
+
+sampling::SamplerParams sampler_params(const po::variables_map& vm) {
+  if (vm["n-predict"].as<int64_t>() < 0) throw Error("-n must be 0 or more");
+  sampling::SamplerParams sp;
+  sp.temperature = vm["temp"].as<float>();
+  sp.top_k = vm["top-k"].as<int>();
+  sp.top_p = vm["top-p"].as<float>();
+  sp.min_p = vm["min-p"].as<float>();
+  sp.repeat_penalty = vm["repeat-penalty"].as<float>();
+  sp.presence_penalty = vm["presence-penalty"].as<float>();
+  sp.repeat_last_n = vm["repeat-last-n"].as<int>();
+  sp.seed = vm.count("seed") ? vm["seed"].as<uint64_t>() : std::random_device{}();
+  return sp;
 }
 
 }  // namespace clusterctl::cli

@@ -2,11 +2,22 @@
 // The engine options `run`, `perplexity` and `bench` share (--threads, --ctx, --batch, --kv-type).
 #include "controller/cli/options.h"
 #include "worker/model/engine.h"
+#include "worker/sampling/sampler.h"
 
 namespace clusterctl::cli {
 
 void add_engine_flags(po::options_description& opts);
 // Throws clusterctl::Error naming a bad value.
 model::EngineOptions engine_options(const po::variables_map& vm);
+
+}  // namespace clusterctl::cli
+
+namespace clusterctl::cli {
+
+// The generation options `run` and `clusterctl-worker` share: -n, --temp, --top-k, --top-p,
+// --min-p, --repeat-penalty, --presence-penalty, --repeat-last-n, --seed, --stop, --json.
+void add_generation_flags(po::options_description& opts);
+// Throws clusterctl::Error naming a bad value. `seed` is random when --seed is absent.
+sampling::SamplerParams sampler_params(const po::variables_map& vm);
 
 }  // namespace clusterctl::cli

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "worker/common/error.h"
+#include "worker/model/shard_file.h"
 
 namespace clusterctl::model {
 namespace {
@@ -90,17 +91,28 @@ uint64_t matrix_bytes(const kernels::Matrix& m) { return m.row_stride * static_c
 ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part) {
   Loader L(f);
   ModelWeights w;
-  const uint64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, KV = hp.n_head_kv, F = hp.n_ff, V = hp.n_vocab;
+  const uint64_t E = hp.n_embd, D = hp.head_dim, F = hp.n_ff, V = hp.n_vocab;
   if (F == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
   if (V == 0) throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
-  const Range kv = part.kv_heads(hp);
-  const Range& q = part.q_heads;
+  // A shard file stores only its rank's slices: its rows/columns start at the slice's begin.
+  const Partition stored = stored_partition(f, hp);
+  const Range stored_kv = stored.kv_heads(hp);
+  auto inside = [](const Range& r, const Range& outer) { return r.begin >= outer.begin && r.end <= outer.end; };
+  if (!inside(part.q_heads, stored.q_heads) || !inside(part.ffn, stored.ffn) || !inside(part.vocab, stored.vocab))
+    throw Error(f.path() + " holds the slice " + stored.describe() + " but this rank computes " + part.describe() +
+                "; use the shard cut for this rank and rank count");
+  auto local = [](const Range& r, const Range& outer) { return Range{r.begin - outer.begin, r.end - outer.begin}; };
+  const Range kv = local(part.kv_heads(hp), stored_kv);
+  const Range q = local(part.q_heads, stored.q_heads);
+  const Range ffn = local(part.ffn, stored.ffn);
+  const uint64_t SH = stored.q_heads.size(), SKV = stored_kv.size(), SF = stored.ffn.size();
 
   w.token_embd = &L.tensor("token_embd.weight", {E, V});
   w.token_embd_data = f.tensor_data(*w.token_embd).data();
   w.output_norm = L.vector("output_norm.weight", E);
   const bool tied = f.find_tensor("output.weight") == nullptr;
-  w.lm_head = L.rows(tied ? "token_embd.weight" : "output.weight", E, V, part.vocab.begin, part.vocab.end);
+  const Range vocab = tied ? part.vocab : local(part.vocab, stored.vocab);  // a tied head is token_embd, whole
+  w.lm_head = L.rows(tied ? "token_embd.weight" : "output.weight", E, tied ? V : stored.vocab.size(), vocab.begin, vocab.end);
   if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
 
   w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
@@ -109,17 +121,17 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
     LayerWeights l;
     l.attn_norm = L.vector(p + "attn_norm.weight", E);
     l.ffn_norm = L.vector(p + "ffn_norm.weight", E);
-    l.wq = L.rows(p + "attn_q.weight", E, H * D, q.begin * D, q.end * D);
-    l.wk = L.rows(p + "attn_k.weight", E, KV * D, kv.begin * D, kv.end * D);
-    l.wv = L.rows(p + "attn_v.weight", E, KV * D, kv.begin * D, kv.end * D);
-    l.wo = L.columns(p + "attn_output.weight", H * D, E, q.begin * D, q.end * D, l.wo_bytes);
-    l.w_gate = L.rows(p + "ffn_gate.weight", E, F, part.ffn.begin, part.ffn.end);
-    l.w_up = L.rows(p + "ffn_up.weight", E, F, part.ffn.begin, part.ffn.end);
-    l.w_down = L.columns(p + "ffn_down.weight", F, E, part.ffn.begin, part.ffn.end, l.w_down_bytes);
+    l.wq = L.rows(p + "attn_q.weight", E, SH * D, q.begin * D, q.end * D);
+    l.wk = L.rows(p + "attn_k.weight", E, SKV * D, kv.begin * D, kv.end * D);
+    l.wv = L.rows(p + "attn_v.weight", E, SKV * D, kv.begin * D, kv.end * D);
+    l.wo = L.columns(p + "attn_output.weight", SH * D, E, q.begin * D, q.end * D, l.wo_bytes);
+    l.w_gate = L.rows(p + "ffn_gate.weight", E, SF, ffn.begin, ffn.end);
+    l.w_up = L.rows(p + "ffn_up.weight", E, SF, ffn.begin, ffn.end);
+    l.w_down = L.columns(p + "ffn_down.weight", SF, E, ffn.begin, ffn.end, l.w_down_bytes);
     if (arch.qkv_bias) {
-      l.q_bias = L.vector(p + "attn_q.bias", H * D, q.begin * D, q.size() * D);
-      l.k_bias = L.vector(p + "attn_k.bias", KV * D, kv.begin * D, kv.size() * D);
-      l.v_bias = L.vector(p + "attn_v.bias", KV * D, kv.begin * D, kv.size() * D);
+      l.q_bias = L.vector(p + "attn_q.bias", SH * D, q.begin * D, q.size() * D);
+      l.k_bias = L.vector(p + "attn_k.bias", SKV * D, kv.begin * D, kv.size() * D);
+      l.v_bias = L.vector(p + "attn_v.bias", SKV * D, kv.begin * D, kv.size() * D);
     }
     if (arch.qk_norm) {
       l.q_norm = L.vector(p + "attn_q_norm.weight", D);

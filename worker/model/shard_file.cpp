@@ -1,0 +1,189 @@
+#include "worker/model/shard_file.h"
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "worker/common/error.h"
+#include "worker/gguf/gguf_writer.h"
+
+namespace clusterctl::model {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kRank = "clusterctl.shard.rank";
+constexpr const char* kWorld = "clusterctl.shard.world_size";
+constexpr const char* kSplit = "clusterctl.shard.split";
+constexpr const char* kFingerprint = "clusterctl.shard.source_fingerprint";
+constexpr const char* kSource = "clusterctl.shard.source";
+constexpr const char* kHeads = "clusterctl.shard.head_bounds";
+constexpr const char* kFfn = "clusterctl.shard.ffn_bounds";
+constexpr const char* kVocab = "clusterctl.shard.vocab_bounds";
+
+uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+std::vector<int32_t> bounds(const ShardPlan& plan, const std::function<Range(const Partition&)>& get) {
+  std::vector<int32_t> b{0};
+  for (const auto& p : plan.parts) b.push_back(static_cast<int32_t>(get(p).end));
+  return b;
+}
+
+// Rows [r0, r1) of a tensor with `row_bytes`-byte rows.
+gguf::TensorSource row_slice(const uint8_t* data, size_t row_bytes, int64_t r0) {
+  return [=](uint64_t first, uint64_t n, uint8_t* out) {
+    std::memcpy(out, data + (r0 + first) * row_bytes, n * row_bytes);
+  };
+}
+
+// Columns [c0, c1) of every row (c0, c1 on quant-block boundaries).
+gguf::TensorSource column_slice(const uint8_t* data, gguf::GgmlType type, uint64_t cols, int64_t c0, int64_t c1) {
+  const size_t stride = gguf::row_bytes(type, cols), skip = gguf::row_bytes(type, c0),
+               len = gguf::row_bytes(type, c1 - c0);
+  return [=](uint64_t first, uint64_t n, uint8_t* out) {
+    for (uint64_t r = 0; r < n; ++r) std::memcpy(out + r * len, data + (first + r) * stride + skip, len);
+  };
+}
+
+}  // namespace
+
+std::string model_fingerprint(const gguf::GgufFile& f) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const auto& all = f.tensors();
+  if (!all.empty()) {
+    // The header is every byte before the first tensor's data.
+    const auto first = f.tensor_data(all.front());
+    const uint8_t* start = first.data() - f.data_offset() - all.front().offset;
+    h = fnv1a(h, start, f.data_offset());
+  }
+  for (const auto& t : all) {
+    const auto d = f.tensor_data(t);
+    h = fnv1a(h, d.data(), std::min<size_t>(d.size(), 4096));
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+std::optional<ShardInfo> read_shard_info(const gguf::GgufFile& f) {
+  if (!f.find(kRank)) return std::nullopt;
+  ShardInfo s;
+  s.rank = static_cast<int>(*f.get_int(kRank));
+  s.world_size = static_cast<int>(f.get_int(kWorld).value_or(0));
+  s.split = f.get_string(kSplit, "");
+  s.fingerprint = f.get_string(kFingerprint, "");
+  s.source = f.get_string(kSource, "");
+  const auto h = f.get_number_array(kHeads), ff = f.get_number_array(kFfn), v = f.get_number_array(kVocab);
+  const size_t n = static_cast<size_t>(s.world_size);
+  if (s.world_size < 1 || s.rank < 0 || s.rank >= s.world_size || h.size() != n + 1 || ff.size() != n + 1 ||
+      v.size() != n + 1 || s.fingerprint.empty())
+    throw Error(f.path() + ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
+                           "with 'clusterctl shard'");
+  for (size_t i = 0; i < n; ++i)
+    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])}, {int64_t(ff[i]), int64_t(ff[i + 1])},
+                            {int64_t(v[i]), int64_t(v[i + 1])}});
+  return s;
+}
+
+Partition stored_partition(const gguf::GgufFile& f, const HParams& hp) {
+  auto info = read_shard_info(f);
+  return info ? info->plan.parts[info->rank] : Partition::whole(hp);
+}
+
+std::string shard_file_name(const std::string& source_path, int rank, int world_size) {
+  return fs::path(source_path).stem().string() + ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) +
+         ".gguf";
+}
+
+std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
+                                      const std::string& split, const std::string& dir) {
+  if (read_shard_info(src))
+    throw Error(src.path() + " is already a shard; cut shards from the whole model file");
+  plan.validate(hp);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create the output directory " + dir + ": " + ec.message());
+  const std::string fingerprint = model_fingerprint(src);
+  const int n = static_cast<int>(plan.parts.size());
+  const uint64_t D = hp.head_dim;
+  std::vector<std::string> paths;
+  for (int r = 0; r < n; ++r) {
+    const Partition& p = plan.parts[r];
+    const Range kv = p.kv_heads(hp);
+    gguf::GgufWriter w(src.alignment());
+    w.copy_kv(src, [](std::string_view k) { return k.rfind("clusterctl.shard.", 0) != 0; });
+    w.set_kv(kRank, gguf::value_u32(r));
+    w.set_kv(kWorld, gguf::value_u32(n));
+    w.set_kv(kSplit, gguf::value_string(split));
+    w.set_kv(kFingerprint, gguf::value_string(fingerprint));
+    w.set_kv(kSource, gguf::value_string(fs::path(src.path()).filename().string()));
+    w.set_kv(kHeads, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.q_heads; })));
+    w.set_kv(kFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.ffn; })));
+    w.set_kv(kVocab, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.vocab; })));
+    for (const auto& t : src.tensors()) {
+      const std::string& name = t.name;
+      auto ends_with = [&](const char* s) {
+        const size_t l = std::strlen(s);
+        return name.size() >= l && name.compare(name.size() - l, l, s) == 0;
+      };
+      const uint8_t* data = src.tensor_data(t).data();
+      const size_t rb = gguf::row_bytes(t.type, t.shape[0]);
+      auto rows = [&](int64_t r0, int64_t r1) {
+        auto shape = t.shape;
+        shape[1] = r1 - r0;
+        w.add_tensor(name, t.type, shape, row_slice(data, rb, r0));
+      };
+      auto elems = [&](int64_t e0, int64_t e1) {  // a slice of a 1-D tensor (biases)
+        const size_t off = gguf::row_bytes(t.type, e0), len = gguf::row_bytes(t.type, e1 - e0);
+        w.add_tensor(name, t.type, {uint64_t(e1 - e0)}, std::span<const uint8_t>(data + off, len));
+      };
+      auto cols = [&](int64_t c0, int64_t c1) {
+        const int64_t block = gguf::type_traits(t.type).block_size;
+        if (c0 % block || c1 % block)
+          throw Error(src.path() + ": cannot cut columns [" + std::to_string(c0) + "," + std::to_string(c1) + ") of " +
+                      name + " (" + std::string(gguf::type_name(t.type)) + " blocks of " + std::to_string(block) + ")");
+        auto shape = t.shape;
+        shape[0] = c1 - c0;
+        w.add_tensor(name, t.type, shape, column_slice(data, t.type, t.shape[0], c0, c1));
+      };
+      const bool layer = name.rfind("blk.", 0) == 0;
+      if (name == "output.weight") rows(p.vocab.begin, p.vocab.end);
+      else if (layer && ends_with(".attn_q.weight")) rows(p.q_heads.begin * D, p.q_heads.end * D);
+      else if (layer && (ends_with(".attn_k.weight") || ends_with(".attn_v.weight"))) rows(kv.begin * D, kv.end * D);
+      else if (layer && ends_with(".attn_output.weight")) cols(p.q_heads.begin * D, p.q_heads.end * D);
+      else if (layer && (ends_with(".ffn_gate.weight") || ends_with(".ffn_up.weight"))) rows(p.ffn.begin, p.ffn.end);
+      else if (layer && ends_with(".ffn_down.weight")) cols(p.ffn.begin, p.ffn.end);
+      else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
+      else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
+      else w.copy_tensor(src, t);  // replicated: embeddings, norms, rope factors
+    }
+    const std::string path = (fs::path(dir) / shard_file_name(src.path(), r, n)).string();
+    w.write(path);
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+std::string find_shard_in_dir(const std::string& dir, int rank, int world_size) {
+  const std::string suffix = ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) + ".gguf";
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      found.push_back(e.path().string());
+  }
+  if (ec) throw Error("cannot read the shard directory " + dir + ": " + ec.message());
+  if (found.empty())
+    throw Error("the shard for rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (*" + suffix +
+                ") is missing in " + dir + "; cut it with 'clusterctl shard MODEL.gguf --ranks " +
+                std::to_string(world_size) + " --out " + dir + "'");
+  if (found.size() > 1)
+    throw Error(dir + " holds " + std::to_string(found.size()) + " shards for rank " + std::to_string(rank) + " of " +
+                std::to_string(world_size) + " (" + found[0] + ", " + found[1] + "); keep one model's shards per directory");
+  return found.front();
+}
+
+}  // namespace clusterctl::model

@@ -1,0 +1,161 @@
+#include "worker/model/shard_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::model {
+namespace {
+
+int64_t block_of(const gguf::GgufFile& f, const std::string& name) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  return t ? std::max<int64_t>(1, gguf::type_traits(t->type).block_size) : 1;
+}
+
+// Cuts `total_units` units into parts proportional to `weights`, each at least one unit.
+// Returns the unit counts; `starved` is set when a weight rounds to zero units and was raised.
+std::vector<int64_t> apportion(int64_t total_units, const std::vector<double>& weights, bool& starved) {
+  const int n = static_cast<int>(weights.size());
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  std::vector<int64_t> bounds(n + 1, 0);
+  double acc = 0;
+  for (int i = 0; i < n; ++i) {
+    acc += weights[i];
+    bounds[i + 1] = i == n - 1 ? total_units : std::llround(total_units * acc / sum);
+  }
+  std::vector<int64_t> out(n);
+  int64_t prev = 0;
+  for (int i = 0; i < n; ++i) {
+    int64_t b = bounds[i + 1];
+    // At least one unit here and one for each later part.
+    const int64_t lo = prev + 1, hi = total_units - (n - 1 - i);
+    if (b < lo) starved = true;
+    b = std::clamp(b, lo, hi);
+    if (i == n - 1) b = total_units;
+    out[i] = b - prev;
+    prev = b;
+  }
+  return out;
+}
+
+std::vector<Range> to_ranges(const std::vector<int64_t>& units, int64_t unit, int64_t total) {
+  std::vector<Range> r;
+  int64_t at = 0;
+  for (size_t i = 0; i < units.size(); ++i) {
+    const int64_t end = i + 1 == units.size() ? total : at + units[i] * unit;
+    r.push_back({at, end});
+    at = end;
+  }
+  return r;
+}
+
+std::string range_str(const Range& r) { return "[" + std::to_string(r.begin) + "," + std::to_string(r.end) + ")"; }
+
+}  // namespace
+
+SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
+  SplitUnits u;
+  u.kv_group_heads = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
+  const int64_t wo_block = block_of(f, "blk.0.attn_output.weight");
+  u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
+  u.ffn = block_of(f, "blk.0.ffn_down.weight");
+  return u;
+}
+
+std::vector<double> parse_split(const std::string& text) {
+  std::vector<double> w;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !(v > 0) || !std::isfinite(v))
+      throw Error("--split '" + text + "': '" + item + "' is not a positive number; give one weight per rank, e.g. --split 2,1,1");
+    w.push_back(v);
+  }
+  if (w.empty()) throw Error("--split is empty; give one weight per rank, e.g. --split 2,1,1");
+  return w;
+}
+
+std::string format_split(const std::vector<double>& weights) {
+  std::string s;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    std::ostringstream o;
+    o << weights[i];
+    s += (i ? "," : "") + o.str();
+  }
+  return s;
+}
+
+int max_ranks(const HParams& hp, const SplitUnits& u) {
+  const int64_t heads = hp.n_head / u.head_align;
+  const int64_t ffn = hp.n_ff / u.ffn;
+  return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab)})));
+}
+
+ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const std::vector<double>& weights_in) {
+  if (ranks < 1) throw Error("the number of ranks must be at least 1 (got " + std::to_string(ranks) + ")");
+  if (!weights_in.empty() && static_cast<int>(weights_in.size()) != ranks)
+    throw Error("--split " + format_split(weights_in) + " has " + std::to_string(weights_in.size()) +
+                " weights for " + std::to_string(ranks) + " ranks: give one weight per rank");
+  const std::vector<double> weights = weights_in.empty() ? std::vector<double>(ranks, 1.0) : weights_in;
+  const int limit = max_ranks(hp, u);
+  if (ranks > limit) {
+    std::string why;
+    if (hp.n_head / u.head_align < ranks)
+      why = std::to_string(hp.n_head) + " attention heads" +
+            (u.head_align > 1 ? " in units of " + std::to_string(u.head_align) +
+                                    " (the quantisation block of attn_output spans that many heads)"
+                              : std::string());
+    else if (hp.n_ff / u.ffn < ranks)
+      why = std::to_string(hp.n_ff) + " FFN columns in blocks of " + std::to_string(u.ffn);
+    else
+      why = std::to_string(hp.n_vocab) + " vocabulary rows";
+    throw Error("the model cannot be split over " + std::to_string(ranks) + " ranks: it has only " + why +
+                "; the most ranks it allows is " + std::to_string(limit) + " (use --ranks " + std::to_string(limit) +
+                " or fewer)");
+  }
+
+  // Whole KV-head groups while there are enough of them (each also a whole number of
+  // attn_output blocks); past that, query heads with their KV heads replicated.
+  const int64_t group_unit = std::lcm(u.kv_group_heads, u.head_align);
+  const int64_t head_unit = hp.n_head / group_unit >= ranks ? group_unit : u.head_align;
+  bool starved = false;
+  const auto head_units = apportion(hp.n_head / head_unit, weights, starved);
+  const auto ffn_units = apportion(hp.n_ff / u.ffn, weights, starved);
+  const auto vocab_units = apportion(hp.n_vocab / u.vocab, weights, starved);
+  const auto heads = to_ranges(head_units, head_unit, hp.n_head);
+  const auto ffn = to_ranges(ffn_units, u.ffn, hp.n_ff);
+  const auto vocab = to_ranges(vocab_units, u.vocab, hp.n_vocab);
+  if (starved) {
+    // The nearest valid split: what each rank gets in head units, the coarsest of the three cuts.
+    std::vector<double> nearest(head_units.begin(), head_units.end());
+    throw Error("--split " + format_split(weights) + " gives a rank less than one unit of the model (" +
+                std::to_string(hp.n_head / head_unit) + " head units of " + std::to_string(head_unit) +
+                " heads); the nearest split that can be made is --split " + format_split(nearest));
+  }
+  ShardPlan plan;
+  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i]});
+  plan.validate(hp);
+  return plan;
+}
+
+std::string describe_plan(const ShardPlan& plan, const HParams& hp) {
+  std::string s;
+  for (size_t i = 0; i < plan.parts.size(); ++i) {
+    const auto& p = plan.parts[i];
+    s += "rank " + std::to_string(i) + ": heads " + range_str(p.q_heads) + " kv " + range_str(p.kv_heads(hp)) +
+         " ffn " + range_str(p.ffn) + " vocab " + range_str(p.vocab) + "\n";
+  }
+  return s;
+}
+
+}  // namespace clusterctl::model

@@ -1,0 +1,53 @@
+#pragma once
+// The step protocol of a tensor-parallel job. Rank 0 (the leader) owns the requests: before every
+// forward pass it broadcasts a small StepHeader (sequence, KV slot, first position, tokens, flags);
+// every rank runs the same forward pass on its slice; then the logits are reduced (arg-max for
+// greedy decoding) or gathered to rank 0 (sampling, scoring). A header with kShutdown ends the
+// other ranks' loops in order. Followers need no tokenizer and no sampler.
+#include <cstdint>
+#include <vector>
+
+#include "worker/model/engine.h"
+#include "worker/sampling/sampler.h"
+
+namespace clusterctl::parallel {
+
+struct StepHeader {
+  static constexpr uint32_t kMagic = 0x50455453;  // "STEP"
+  static constexpr int kInlineTokens = 8;         // a decode step's tokens travel in the header
+  enum Flags : uint32_t {
+    kShutdown = 1,   // leave the loop; no forward pass
+    kArgmax = 2,     // pick the next token by the cross-rank arg-max (greedy, no penalties)
+    kAllLogits = 4,  // gather the logits of every position to rank 0 (teacher-forced scoring)
+  };
+  uint32_t magic = kMagic;
+  uint32_t flags = 0;
+  int32_t seq_id = 0;
+  int32_t slot = 0;
+  int32_t pos0 = 0;      // position of tokens[0]; the rest follow
+  int32_t n_tokens = 0;  // > kInlineTokens: the tokens follow in a second broadcast
+  int32_t tokens[kInlineTokens] = {};
+};
+
+// Rank 0's side.
+class StepLeader {
+ public:
+  StepLeader(model::Engine& engine, sampling::Sampler& sampler);
+  // Runs `tokens` of sequence `seq_id` from `pos0` on every rank and returns the next token
+  // (arg-max over all ranks when greedy without penalties, else sampled here from the gathered logits).
+  int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
+  // Teacher-forced scoring: the full-vocabulary logits of every position, row after row.
+  std::vector<float> score(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
+  // Ends the followers' loops.
+  void shutdown();
+
+ private:
+  model::Engine& engine_;
+  sampling::Sampler& sampler_;
+  bool argmax_;
+};
+
+// Every other rank: follows headers until kShutdown. Throws clusterctl::Error on a malformed header.
+void follow_steps(model::Engine& engine);
+
+}  // namespace clusterctl::parallel

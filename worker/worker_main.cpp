@@ -1,0 +1,277 @@
+// clusterctl-worker: the MPI program of a tensor-parallel job. Every rank loads only its slice
+// of the model and runs the same forward pass; rank 0 tokenizes, drives the steps, samples and
+// streams. Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt "..." -n 64 --temp 0
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "clusterctl/version.h"
+#include "collectives/mpi/mpi_communicator.h"
+#include "controller/cli/engine_flags.h"
+#include "worker/common/error.h"
+#include "worker/model/shard_plan.h"
+#include "worker/parallel/job.h"
+#include "worker/parallel/step_protocol.h"
+#include "worker/tokenizer/stream_decoder.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace {
+
+using namespace clusterctl;
+using Clock = std::chrono::steady_clock;
+namespace po = boost::program_options;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void add_worker_flags(po::options_description& opts) {
+  opts.add_options()("model", po::value<std::string>()->required(),
+                     "GGUF model file, a directory of shards from 'clusterctl shard', or this rank's shard")(
+      "prompt", po::value<std::string>(), "prompt text")(
+      "prompt-ids", po::value<std::string>(), "prompt as comma-separated token ids instead of text")(
+      "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1,1 (default: even)")(
+      "ignore-eos", po::bool_switch(), "generate all -n tokens even past end-of-sequence")(
+      "dump-logits", po::value<std::string>(),
+      "teacher-forced scoring: write the logits of every prompt position (float32, rows of n_vocab) to this file")(
+      "stats", po::bool_switch(), "print per-rank compute and communication time per generated token");
+  cli::add_generation_flags(opts);
+  cli::add_engine_flags(opts);
+}
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t at = 0;
+  while (at < s.size()) {
+    size_t used = 0;
+    try {
+      ids.push_back(std::stoi(s.substr(at), &used));
+    } catch (const std::exception&) {
+      throw Error("--prompt-ids '" + s + "' is not a comma-separated list of token ids");
+    }
+    at += used;
+    if (at < s.size() && s[at] == ',') ++at;
+  }
+  return ids;
+}
+
+// Per-rank timings of the generation steps, gathered to rank 0 for --stats and --json.
+struct RankStats {
+  double step_seconds = 0, comm_seconds = 0;
+  uint64_t allreduces = 0, bytes_sent = 0;
+};
+
+struct Setup {
+  po::variables_map vm;
+  parallel::RankModel model;
+  std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<tokenizer::Tokenizer> tok;  // rank 0 only
+  std::vector<int32_t> prompt;                // rank 0 only
+  double load_seconds = 0;
+};
+
+int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int argc, char** argv) {
+  const bool root = mpi.rank() == 0;
+  Setup s;
+  auto t0 = Clock::now();
+  // Set-up: every rank reports its own error; all agree before anything is computed.
+  std::string error;
+  try {
+    po::options_description opts("Options");
+    add_worker_flags(opts);
+    po::store(po::command_line_parser(argc, argv).options(opts).run(), s.vm);
+    po::notify(s.vm);
+    if (!s.vm.count("prompt") && !s.vm.count("prompt-ids")) throw Error("give --prompt TEXT or --prompt-ids 1,2,3");
+    cli::sampler_params(s.vm);  // validates
+    const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
+    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
+  } catch (const po::error& e) {
+    error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  parallel::agree(comm, mpi.host(), error);
+  parallel::agree_same_model(comm, mpi.host(), s.model);
+  try {
+    s.engine = std::make_unique<model::Engine>(*s.model.file, s.model.plan, comm, cli::engine_options(s.vm));
+    if (root) {
+      if (s.vm.count("prompt-ids")) {
+        s.prompt = parse_ids(s.vm["prompt-ids"].as<std::string>());
+        for (int32_t id : s.prompt)
+          if (id < 0 || id >= static_cast<int32_t>(s.engine->hparams().n_vocab))
+            throw Error("--prompt-ids: token " + std::to_string(id) + " is outside the vocabulary of " +
+                        std::to_string(s.engine->hparams().n_vocab));
+      }
+      if (s.vm.count("prompt") || !s.vm.count("dump-logits")) s.tok = tokenizer::Tokenizer::from_gguf(*s.model.file);
+      if (s.vm.count("prompt")) s.prompt = s.tok->tokenize(s.vm["prompt"].as<std::string>(), true, true);
+      if (s.prompt.empty()) throw Error("the prompt gives no tokens: give a non-empty prompt");
+      if (static_cast<int64_t>(s.prompt.size()) >= s.engine->n_ctx())
+        throw Error("the prompt has " + std::to_string(s.prompt.size()) + " tokens but the context holds " +
+                    std::to_string(s.engine->n_ctx()) + "; shorten the prompt or raise --ctx");
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  parallel::agree(comm, mpi.host(), error);
+  s.load_seconds = since(t0);
+  if (root && std::getenv("CLUSTERCTL_SHOW_PLAN"))
+    std::fprintf(stderr, "%s", model::describe_plan(s.model.plan, s.engine->hparams()).c_str());
+
+  model::Engine& engine = *s.engine;
+  const auto sp = cli::sampler_params(s.vm);
+  sampling::Sampler sampler(engine.hparams().n_vocab, sp);
+  if (!root) {
+    parallel::follow_steps(engine);
+  } else if (s.vm.count("dump-logits")) {
+    parallel::StepLeader leader(engine, sampler);
+    const auto logits = leader.score(s.prompt, 0, 0, 0);
+    leader.shutdown();
+    const std::string path = s.vm["dump-logits"].as<std::string>();
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    if (!out) throw Error("cannot write the logits to " + path);
+  }
+  if (s.vm.count("dump-logits")) {
+    comm.barrier();
+    return 0;
+  }
+
+  // Generation, driven by rank 0.
+  RankStats mine;
+  std::vector<int32_t> generated;
+  std::string text;
+  double prompt_s = 0, gen_s = 0;
+  if (root) {
+    parallel::StepLeader leader(engine, sampler);
+    const bool json = s.vm["json"].as<bool>(), ignore_eos = s.vm["ignore-eos"].as<bool>();
+    std::vector<int32_t> stop_tokens;
+    for (auto id : {s.tok->vocab().eos(), s.tok->vocab().eot()})
+      if (id >= 0 && !ignore_eos) stop_tokens.push_back(id);
+    std::vector<std::string> stops;
+    if (s.vm.count("stop")) stops = s.vm["stop"].as<std::vector<std::string>>();
+    tokenizer::StreamDecoder decoder(*s.tok);
+    sampling::StopStrings stop_strings(stops);
+    auto emit = [&](const std::string& piece) {
+      text += piece;
+      if (!json) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      }
+    };
+    if (!json) std::fputs(s.tok->detokenize(s.prompt).c_str(), stdout);
+    const int64_t budget =
+        std::min<int64_t>(s.vm["n-predict"].as<int64_t>(), engine.n_ctx() - static_cast<int64_t>(s.prompt.size()));
+    for (int32_t t : s.prompt) sampler.accept(t);
+    auto tp = Clock::now();
+    int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
+    prompt_s = since(tp);
+    comm.reset_stats();
+    auto tg = Clock::now();
+    int32_t pos = static_cast<int32_t>(s.prompt.size());
+    for (int64_t i = 0; i < budget; ++i) {
+      if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) break;
+      generated.push_back(next);
+      sampler.accept(next);
+      emit(stop_strings.feed(decoder.push(next)));
+      if (stop_strings.stopped() || i + 1 == budget) break;
+      next = leader.step({next}, pos++, 0, 0);
+    }
+    gen_s = since(tg);
+    if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
+    mine = {gen_s, comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
+    leader.shutdown();
+    if (!json) std::printf("\n");
+  } else {
+    mine = {0, comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
+  }
+  // Followers reset their stats at no defined point; the generation phase is measured on rank 0's
+  // clock, the counters per rank since the prompt (rank 0) or since start (others: they include the
+  // prompt, reported separately below as the difference is small for -n >> 1).
+  std::vector<RankStats> all(root ? mpi.size() : 0);
+  comm.gather(&mine, sizeof mine, all.data(), 0);
+  if (!root) return 0;
+
+  const int64_t n = static_cast<int64_t>(generated.size());
+  const double per = n > 1 ? 1.0 / (n - 1) : 1.0;  // steps after the prompt's
+  nlohmann::json ranks = nlohmann::json::array();
+  for (int r = 0; r < mpi.size(); ++r)
+    ranks.push_back({{"rank", r},
+                     {"comm_s_per_token", all[r].comm_seconds * per},
+                     {"allreduces_per_token", all[r].allreduces * per},
+                     {"bytes_sent_per_token", all[r].bytes_sent * per}});
+  const double comm0 = all[0].comm_seconds * per, step0 = gen_s * per;
+  if (s.vm["json"].as<bool>()) {
+    nlohmann::json j;
+    j["prompt_ids"] = s.prompt;
+    j["generated_ids"] = generated;
+    j["text"] = text;
+    j["ranks"] = mpi.size();
+    j["threads"] = engine.threads();
+    j["split"] = s.vm.count("split") ? s.vm["split"].as<std::string>() : "";
+    j["timings"] = {{"load_s", s.load_seconds},
+                    {"prompt_tokens", s.prompt.size()},
+                    {"prompt_s", prompt_s},
+                    {"generated_tokens", n},
+                    {"generate_s", gen_s},
+                    {"generate_tokens_per_s", n > 1 && gen_s > 0 ? (n - 1) / gen_s : 0},
+                    {"compute_s_per_token", step0 - comm0},
+                    {"comm_s_per_token", comm0}};
+    j["per_rank"] = ranks;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::fprintf(stderr, "\n%d ranks x %d threads: prompt %zu tokens in %.3f s; generated %lld tokens, %.2f tok/s\n",
+                 mpi.size(), engine.threads(), s.prompt.size(), prompt_s, static_cast<long long>(n),
+                 n > 1 && gen_s > 0 ? (n - 1) / gen_s : 0.0);
+  }
+  if (s.vm["stats"].as<bool>()) {
+    std::fprintf(stderr, "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent |\n|---|---|---|---|---|\n",
+                 step0 * 1e3);
+    for (int r = 0; r < mpi.size(); ++r)
+      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f |\n", r, (step0 - all[r].comm_seconds * per) * 1e3,
+                   all[r].comm_seconds * per * 1e3, all[r].allreduces * per, all[r].bytes_sent * per);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--version")) {
+      std::printf("clusterctl-worker %s\n", clusterctl::kVersion);
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      po::options_description opts("Options");
+      add_worker_flags(opts);
+      std::cout << "Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt \"...\" [-n 64] [--temp 0] "
+                   "[--split 2,1,1] [--json]\n\n"
+                << opts << "\n";
+      return 0;
+    }
+  }
+  std::unique_ptr<collectives::MpiSession> mpi;
+  try {
+    mpi = std::make_unique<collectives::MpiSession>(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  parallel::start_orphan_watchdog(mpi->rank(), mpi->host());
+  auto comm = collectives::make_mpi_communicator();
+  try {
+    return run_job(*mpi, *comm, argc, argv);
+  } catch (const parallel::JobRefused& e) {
+    // Every rank knows; rank 0 holds the full message. An orderly end, no abort needed.
+    if (mpi->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // An error only this rank saw, mid-job: the others wait in a collective, so end them all.
+    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(mpi->rank(), mpi->host()).c_str(), e.what());
+    std::fflush(stderr);
+    collectives::MpiSession::abort_job(1);
+  }
+}
