@@ -142,7 +142,7 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   constexpr int64_t kRows = 131, kCols = 4352, kTokens = 133;  // 4352: two column slices of 2048 + a partial one
   Workspace ws;
   ThreadPool pool(2);
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16}) {
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F16}) {
     const auto w = random_weights(type, kRows, kCols, rng);
     const auto x = random_activations(kCols * kTokens, rng);
     const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);

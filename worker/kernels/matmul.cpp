@@ -146,10 +146,18 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
             }
           }
         }
-      } else {
-        for (int64_t r = r_begin; r < r_end; ++r) {
-          const uint8_t* w_row = w.data + r * w_stride;
-          for (int64_t t = t_begin; t < t_end; ++t) y[t * rows + r] = dot(cols, w_row, xq + t * x_stride);
+      } else {  // no tile for this type and ISA: one vec_dot per (row, token), on the same slices
+        for (int64_t k = 0; k < cols; k += kSliceCols) {
+          const int64_t n = std::min(kSliceCols, cols - k);
+          const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
+          const size_t x_off = gguf::row_bytes(act, static_cast<uint64_t>(k));
+          for (int64_t r = r_begin; r < r_end; ++r) {
+            const uint8_t* w_row = w.data + r * w_stride + w_off;
+            for (int64_t t = t_begin; t < t_end; ++t) {
+              const float d = dot(n, w_row, xq + t * x_stride + x_off);
+              y[t * rows + r] = k > 0 ? y[t * rows + r] + d : d;
+            }
+          }
         }
       }
     }

@@ -1,5 +1,5 @@
-// AVX-512 (F/BW/VL) + VNNI kernels for the types models are mostly made of: Q4_0, Q8_0, Q4_K
-// and Q6_K. Each is written once as a tile of R weight rows x C tokens: the weight blocks are
+// AVX-512 (F/BW/VL) + VNNI kernels for the types models are mostly made of: Q4_0, Q8_0, Q4_K,
+// Q5_K and Q6_K. Each is written once as a tile of R weight rows x C tokens: the weight blocks are
 // unpacked once per tile and reused for every token, the activation blocks once and reused for
 // every row, and each (row, token) pair costs one or two VNNI instructions per 64 elements.
 // Other types, and decoding (vec_dot), keep the AVX2 kernels.
@@ -123,7 +123,9 @@ inline __m512i two_scales16(int a, int b) {
   return join(_mm256_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)));
 }
 
-struct Q4_KTile {
+// Q4_K, and Q5_K (Fifth: a fifth bit per weight from qh) share scales, mins and layout.
+template <typename Block, bool Fifth>
+struct K4Tile {
   static constexpr int kRows = 2, kTokens = 4;
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
@@ -143,12 +145,12 @@ struct Q4_KTile {
         const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
         bsum_f[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pairs)), _mm256_set1_ps(dy[c]));
       }
-      const block_q4_K* wb[R];
+      const Block* wb[R];
       float dw[R];
       __m256 min_f[R];  // -dmin_w * min of each sub-block
       alignas(16) uint8_t sc[R][16];
       for (int r = 0; r < R; ++r) {
-        wb[r] = reinterpret_cast<const block_q4_K*>(w + r * w_stride) + i;
+        wb[r] = reinterpret_cast<const Block*>(w + r * w_stride) + i;
         dw[r] = h2f(wb[r]->d);
         const __m128i sm = k4_scales_mins(wb[r]->scales);
         _mm_store_si128(reinterpret_cast<__m128i*>(sc[r]), sm);
@@ -162,7 +164,13 @@ struct Q4_KTile {
         __m512i wv[R], scl[R];
         for (int r = 0; r < R; ++r) {
           const __m256i bits = load256(wb[r]->qs + 32 * k);
-          wv[r] = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
+          __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+          if constexpr (Fifth) {  // bit 2k of qh[l] tops element l of the low half, bit 2k+1 the high
+            const __m256i hbits = load256(wb[r]->qh), one = _mm256_set1_epi8(1);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
+          }
+          wv[r] = join(lo, hi);
           scl[r] = two_scales16(sc[r][2 * k], sc[r][2 * k + 1]);
         }
         for (int c = 0; c < C; ++c) {
@@ -272,7 +280,8 @@ void fill_avx512_vnni(KernelTable& t) {
     t.tile[slot(type)].expand = expand_q8_0;
     t.tile[slot(type)].expanded_bytes_per_64 = kQ8PairBytes;
   }
-  install<Q4_KTile>(t, GgmlType::Q4_K);
+  install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
+  install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
 }
 
