@@ -11,6 +11,10 @@ skip_unless_root
 [ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
 CONFIG="$REPO/configs/testcluster-3.yaml"
 T=$(mktemp -d)
+MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+# derive NAME SED-SCRIPT: a copy of the test cluster's file with one thing changed, in $T
+# (the model path made absolute, since the copy no longer sits in configs/).
+derive() { sed -e "s#^model: .*#model: $MODEL#" -e "$2" "$CONFIG" >"$T/$1.yaml"; }
 trap 'rm -rf "$T"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1 || true' EXIT
 
 echo "== healthy cluster"
@@ -51,7 +55,7 @@ expect_no_sessions_left "sshd down"
 
 echo "== unknown host key"
 : >"$T/empty_known_hosts"
-sed "s#known_hosts: .*#known_hosts: $T/empty_known_hosts#" "$CONFIG" >"$T/unknown.yaml"
+derive unknown "s#known_hosts: .*#known_hosts: $T/empty_known_hosts#"
 out=$("$CLUSTERCTL" doctor "$T/unknown.yaml" 2>&1); rc=$?
 echo "$out"
 expect_eq "exit status" "$rc" 1
@@ -70,7 +74,7 @@ expect_no_sessions_left "unknown key"
 echo "== changed host key"
 ssh-keygen -q -t ed25519 -N '' -f "$T/impostor"
 sed "s#^\(10\.77\.1\.2,[^ ]*\) .*#\1 $(cut -d' ' -f1,2 "$T/impostor.pub")#" "$D/known_hosts" >"$T/changed_known_hosts"
-sed "s#known_hosts: .*#known_hosts: $T/changed_known_hosts#" "$CONFIG" >"$T/changed.yaml"
+derive changed "s#known_hosts: .*#known_hosts: $T/changed_known_hosts#"
 out=$("$CLUSTERCTL" doctor "$T/changed.yaml" 2>&1); rc=$?
 echo "$out"
 expect_eq "exit status" "$rc" 1
@@ -82,14 +86,31 @@ expect_match "the other nodes pass" "$out" "^node1 +ssh +ok"
 expect_no_sessions_left "changed key"
 
 echo "== link interface that does not exist"
-sed "s#interface: tb0#interface: tb9#" "$CONFIG" >"$T/noif.yaml"
+derive noif "s#interface: tb0#interface: tb9#"
 out=$("$CLUSTERCTL" doctor "$T/noif.yaml" 2>&1); rc=$?
 echo "$out"
 expect_eq "exit status" "$rc" 1
 expect_match "table" "$out" "^node2 +link +FAIL +interface tb9 missing$"
 expect_match "cause lists the interfaces" "$out" "^FAIL node2 link: node2 has no interface tb9 \(it has: lo, eth0, tb0\)$"
+expect_match "the model is still sized" "$out" "^controller +model +ok"
 expect_match "fix" "$out" "set 'link: interface' of node2 in $T/noif.yaml to one of: lo, eth0, tb0"
 expect_no_sessions_left "missing interface"
+
+echo "== a worker of another version"
+# The nodes share this machine's filesystem, so a worker path under $T exists on every node.
+printf '#!/bin/sh\necho "clusterctl-worker 0.0.9"\n' >"$T/old-worker"; chmod +x "$T/old-worker"
+version=$("$CLUSTERCTL" --version | awk '{print $2}')
+derive oldworker "s#^  threads: 1#  threads: 1\n  worker: $T/old-worker#"
+out=$("$CLUSTERCTL" doctor "$T/oldworker.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node1 +worker +FAIL +version 0\.0\.9$"
+expect_match "cause names both versions" "$out" "^FAIL node1 worker: the worker on node1 is version 0\.0\.9 but this controller is ${version//./\\.}$"
+expect_match "fix" "$out" "install clusterctl-worker $version on the node \(versions must match exactly\)"
+printf '#!/bin/sh\necho "clusterctl-worker %s"\n' "$version" >"$T/old-worker"
+out=$("$CLUSTERCTL" doctor "$T/oldworker.yaml" 2>&1)
+expect_match "the same version passes" "$out" "^node2 +worker +ok +$T/old-worker $version$"
+expect_no_sessions_left "worker version"
 
 echo "== a config error stops doctor before any connection"
 printf 'cluster: x\nmodel: m.gguf\nnodes:\n  - {name: a, host: 10.77.1.1, prot: 22}\n' >"$T/bad.yaml"
