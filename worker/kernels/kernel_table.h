@@ -34,10 +34,16 @@ struct TileKernel {
   int expanded_bytes_per_64 = 0;  // bytes of expanded row per 64 elements (rows padded to 64)
 };
 
+// Decoding: y[r] = dot(w row r, x) for r < n_rows <= kDecodeRows, rows w_stride bytes apart.
+// Several rows per call let a kernel convert their scales together and share the work on x.
+using RowsDotFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y);
+constexpr int kDecodeRows = 8;
+
 struct KernelTable {
   VecDotFn vec_dot[kTypeSlots] = {};     // by weight type
   QuantizeFn quantize[kTypeSlots] = {};  // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
   TileKernel tile[kTypeSlots] = {};      // by weight type
+  RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

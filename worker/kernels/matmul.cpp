@@ -100,6 +100,7 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   }
 
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
+  const detail::RowsDotFn rows_dot = table.rows_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
   std::atomic<int64_t> next{0};
@@ -111,7 +112,11 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
       for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
            c = next.fetch_add(1, std::memory_order_relaxed)) {
         const int64_t end = std::min(rows, (c + 1) * chunk);
-        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
+        int64_t r = c * chunk;
+        if (rows_dot)
+          for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
+            rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
+        for (; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
       }
     });
     return;
