@@ -13,5 +13,5 @@ done
 [[ -f /usr/src/googletest/CMakeLists.txt ]] || { echo "test-aarch64: /usr/src/googletest is missing; apt-get install libgtest-dev" >&2; exit 1; }
 
 cmake --preset aarch64
-cmake --build --preset aarch64 --target kernels_vec_dot_test kernels_matmul_test kernels_bench
+cmake --build --preset aarch64
 ctest --test-dir build-aarch64 --output-on-failure "$@"

@@ -135,7 +135,8 @@ TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {
   }
 }
 
-// A larger, prompt-sized batch crosses the token-block and row-chunk boundaries of the tiled path.
+// A larger, prompt-sized batch crosses the token-block and row-chunk boundaries of the tiled path;
+// its first token alone takes the multi-threaded decode path.
 TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   IsaGuard guard;
   std::mt19937 rng(5);
@@ -156,6 +157,13 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
       for (int64_t i = 0; i < kRows * kTokens; ++i) {
         ASSERT_NEAR(y[i], ref.y[i], ref.bound[i]) << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
         ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms) << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
+      }
+      // The first token alone: a matrix large enough for decode to split its rows across threads.
+      std::vector<float> y1(static_cast<size_t>(kRows), NAN);
+      matmul(m, x.data(), 1, y1.data(), pool, ws);
+      for (int64_t r = 0; r < kRows; ++r) {
+        ASSERT_NEAR(y1[r], ref.y[r], ref.bound[r]) << "decode " << gguf::type_name(type) << " " << isa_name(isa) << " row=" << r;
+        ASSERT_NEAR(y1[r], pairs[r], 1e-4 * rms) << "decode vs scalar vec_dot: " << gguf::type_name(type) << " row=" << r;
       }
     }
   }

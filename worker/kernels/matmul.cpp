@@ -41,6 +41,10 @@ int64_t decode_chunk_rows(int64_t rows, int n_threads) {
 
 // Prompt batches: a block of tokens whose activations stay in L2 while the rows go past.
 constexpr int64_t kTokenBlock = 128;
+
+// Below this many multiply-adds (a few microseconds of work) a matrix-vector product runs on
+// the calling thread alone: waking the pool would cost more than it saves.
+constexpr int64_t kMinParallelMacs = 64 * 1024;
 constexpr int64_t kPromptChunkRows = 32;
 // Elements per column slice (a multiple of every block size): 4 rows and 4 tokens of a slice
 // take about 20 KB, which leaves room in a 32 KB L1.
@@ -107,17 +111,24 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 
   if (n_tokens == 1) {
     const int64_t chunk = decode_chunk_rows(rows, pool.size());
+    auto decode_chunk = [&](int64_t c) {
+      const int64_t end = std::min(rows, (c + 1) * chunk);
+      int64_t r = c * chunk;
+      if (rows_dot)
+        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
+          rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
+      for (; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
+    };
+    // A small matrix costs less than waking the other threads: the caller does it alone.
+    if (rows * cols < kMinParallelMacs) {
+      for (int64_t c = 0; c * chunk < rows; ++c) decode_chunk(c);
+      return;
+    }
     const int64_t n_chunks = (rows + chunk - 1) / chunk;
     pool.run([&](int, int) {
       for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
-           c = next.fetch_add(1, std::memory_order_relaxed)) {
-        const int64_t end = std::min(rows, (c + 1) * chunk);
-        int64_t r = c * chunk;
-        if (rows_dot)
-          for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
-            rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
-        for (; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
-      }
+           c = next.fetch_add(1, std::memory_order_relaxed))
+        decode_chunk(c);
     });
     return;
   }
