@@ -50,7 +50,8 @@ struct Usage {
 
 struct GenerationCallbacks {
   // One generated token: the text it adds (may be empty, e.g. half of a UTF-8 character,
-  // completed by the next piece) and its id. Called in order on the service's thread.
+  // completed by the next piece) and its id (-1 for text held back by the detokenizer and
+  // flushed at the end). Called in order on the service's thread.
   std::function<void(std::string_view text_piece, int32_t token_id)> on_token;
   // Called exactly once, last, also after cancel().
   std::function<void(FinishReason reason, Usage usage, const std::string& message)> on_done;
