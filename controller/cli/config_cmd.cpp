@@ -13,7 +13,7 @@ namespace {
 
 void print_summary(const config::ClusterConfig& c) {
   std::cout << "cluster " << c.name << ": " << c.nodes.size() << (c.nodes.size() == 1 ? " node, " : " nodes, ")
-            << c.total_ranks() << " ranks\n"
+            << c.total_ranks() << (c.total_ranks() == 1 ? " rank\n" : " ranks\n")
             << "model   " << c.model << (c.model_path.empty() ? " (a model name)" : "") << "\n"
             << "api     " << c.api.listen << (c.api.token_file.empty() ? "" : " (token from " + c.api.token_file + ")")
             << "\n";
