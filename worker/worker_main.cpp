@@ -82,7 +82,9 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
   try {
     po::options_description opts("Options");
     add_worker_flags(opts);
-    po::store(po::command_line_parser(argc, argv).options(opts).run(), s.vm);
+    po::positional_options_description pos;  // as `clusterctl run MODEL PROMPT`
+    pos.add("model", 1).add("prompt", 1);
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), s.vm);
     po::notify(s.vm);
     if (!s.vm.count("prompt") && !s.vm.count("prompt-ids")) throw Error("give --prompt TEXT or --prompt-ids 1,2,3");
     cli::sampler_params(s.vm);  // validates
@@ -168,7 +170,6 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     auto tp = Clock::now();
     int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
     prompt_s = since(tp);
-    comm.reset_stats();
     auto tg = Clock::now();
     int32_t pos = static_cast<int32_t>(s.prompt.size());
     for (int64_t i = 0; i < budget; ++i) {
@@ -177,32 +178,34 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
       sampler.accept(next);
       emit(stop_strings.feed(decoder.push(next)));
       if (stop_strings.stopped() || i + 1 == budget) break;
-      next = leader.step({next}, pos++, 0, 0);
+      // The measured window is the decode steps: from the first one after the prompt, on every rank.
+      next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0);
     }
     gen_s = since(tg);
     if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
-    mine = {gen_s, comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
+    mine = {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
     leader.shutdown();
     if (!json) std::printf("\n");
   } else {
-    mine = {0, comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
+    mine = {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls,
+            comm.stats().bytes_sent};
   }
-  // Followers reset their stats at no defined point; the generation phase is measured on rank 0's
-  // clock, the counters per rank since the prompt (rank 0) or since start (others: they include the
-  // prompt, reported separately below as the difference is small for -n >> 1).
   std::vector<RankStats> all(root ? mpi.size() : 0);
   comm.gather(&mine, sizeof mine, all.data(), 0);
   if (!root) return 0;
 
   const int64_t n = static_cast<int64_t>(generated.size());
-  const double per = n > 1 ? 1.0 / (n - 1) : 1.0;  // steps after the prompt's
+  // Decode steps in the window: the first generated token comes from the prompt step, the first
+  // decode step (which resets the counters) is counted, so n - 1 steps.
+  const double per = n > 1 ? 1.0 / (n - 1) : 1.0;
   nlohmann::json ranks = nlohmann::json::array();
   for (int r = 0; r < mpi.size(); ++r)
     ranks.push_back({{"rank", r},
+                     {"compute_s_per_token", (all[r].step_seconds - all[r].comm_seconds) * per},
                      {"comm_s_per_token", all[r].comm_seconds * per},
                      {"allreduces_per_token", all[r].allreduces * per},
                      {"bytes_sent_per_token", all[r].bytes_sent * per}});
-  const double comm0 = all[0].comm_seconds * per, step0 = gen_s * per;
+  const double comm0 = all[0].comm_seconds * per, step0 = all[0].step_seconds * per;
   if (s.vm["json"].as<bool>()) {
     nlohmann::json j;
     j["prompt_ids"] = s.prompt;
@@ -230,7 +233,7 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     std::fprintf(stderr, "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent |\n|---|---|---|---|---|\n",
                  step0 * 1e3);
     for (int r = 0; r < mpi.size(); ++r)
-      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f |\n", r, (step0 - all[r].comm_seconds * per) * 1e3,
+      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f |\n", r, (all[r].step_seconds - all[r].comm_seconds) * per * 1e3,
                    all[r].comm_seconds * per * 1e3, all[r].allreduces * per, all[r].bytes_sent * per);
   }
   return 0;

@@ -10,6 +10,7 @@ int bench_main(int argc, char** argv);
 int config_main(int argc, char** argv);
 int doctor_main(int argc, char** argv);
 int model_main(int argc, char** argv);
+int shard_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
 
 std::span<const Command> commands() {
@@ -22,6 +23,7 @@ std::span<const Command> commands() {
       {"config", "check a cluster file: 'config validate CLUSTER.yaml'", config_main},
       {"doctor", "check every node of a cluster file: ssh, OS, worker, memory, link, reachability", doctor_main},
       {"model", "make model files: 'model synth' writes a random-weight model", model_main},
+      {"shard", "cut a model into one GGUF per rank: 'shard MODEL.gguf --ranks N --out DIR'", shard_main},
       {"serve", "OpenAI-compatible HTTP API and web chat for a model on this machine", serve_main},
   };
   return kCommands;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "controller/cli/engine_flags.h"
+#include "controller/cli/mpi_launch.h"
 #include "worker/common/error.h"
 #include "worker/model/generate.h"
 #include "worker/tokenizer/stream_decoder.h"
@@ -14,6 +15,9 @@
 namespace clusterctl::cli {
 
 int run_main(int argc, char** argv) {
+  // --ranks N: the same generation on N local ranks, as `mpirun -np N clusterctl-worker` (which
+  // takes the same flags, plus --split).
+  if (auto ranks = ranks_flag(argc, argv)) return launch_local_job(*ranks, args_without_ranks(argc, argv));
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
       "prompt", po::value<std::string>()->required(), "prompt text");

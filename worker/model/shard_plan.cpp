@@ -32,7 +32,7 @@ std::vector<int64_t> apportion(int64_t total_units, const std::vector<double>& w
     int64_t b = bounds[i + 1];
     // At least one unit here and one for each later part.
     const int64_t lo = prev + 1, hi = total_units - (n - 1 - i);
-    if (b < lo) starved = true;
+    if (i < n - 1 && (b < lo || b > hi)) starved = true;  // this part or a later one would get nothing
     b = std::clamp(b, lo, hi);
     if (i == n - 1) b = total_units;
     out[i] = b - prev;
@@ -59,9 +59,14 @@ std::string range_str(const Range& r) { return "[" + std::to_string(r.begin) + "
 SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   SplitUnits u;
   u.kv_group_heads = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
-  const int64_t wo_block = block_of(f, "blk.0.attn_output.weight");
+  // Mixed quantisations (Q4_K_M keeps some layers in Q6_K) cut on every layer's block.
+  int64_t wo_block = 1;
+  for (uint32_t i = 0; i < hp.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    wo_block = std::lcm(wo_block, block_of(f, p + "attn_output.weight"));
+    u.ffn = std::lcm(u.ffn, block_of(f, p + "ffn_down.weight"));
+  }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
-  u.ffn = block_of(f, "blk.0.ffn_down.weight");
   return u;
 }
 

@@ -21,8 +21,7 @@ struct SplitUnits {
   int64_t ffn = 1;             // FFN columns per quant block of ffn_down (its columns are cut)
   int64_t vocab = 1;           // LM head rows (rows are never cut inside, so any count)
 
-  // From the tensor types of layer 0 (every layer has the same types in practice; a later
-  // layer that differs is caught by the loader when it cuts the slice).
+  // From the tensor types of every layer.
   static SplitUnits from_model(const gguf::GgufFile& f, const HParams& hp);
 };
 

@@ -1,12 +1,15 @@
 #include "worker/parallel/step_protocol.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "worker/common/error.h"
 
 namespace clusterctl::parallel {
 namespace {
+
+std::chrono::steady_clock::time_point g_stats_start = std::chrono::steady_clock::now();
 
 // Sends (rank 0) or receives the header and its token list.
 std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::vector<int32_t>* tokens) {
@@ -16,6 +19,10 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
     throw Error("received a malformed step header (magic " + std::to_string(h.magic) +
                 "): the ranks run different clusterctl-worker versions");
   if (h.flags & StepHeader::kShutdown) return {};
+  if (h.flags & StepHeader::kResetStats) {
+    comm.reset_stats();
+    g_stats_start = std::chrono::steady_clock::now();
+  }
   if (h.n_tokens < 1) throw Error("received a step header with " + std::to_string(h.n_tokens) + " tokens");
   std::vector<int32_t> out = tokens ? *tokens : std::vector<int32_t>(h.n_tokens);
   if (h.n_tokens > StepHeader::kInlineTokens) comm.broadcast(out.data(), out.size() * sizeof(int32_t), 0);
@@ -57,10 +64,11 @@ StepLeader::StepLeader(model::Engine& engine, sampling::Sampler& sampler) : engi
   argmax_ = p.greedy() && p.repeat_penalty == 1.0f && p.presence_penalty == 0.0f;
 }
 
-int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot) {
+int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
+                         bool reset_stats) {
   if (tokens.empty()) throw Error("nothing to process: the step has no tokens");
   StepHeader h;
-  h.flags = argmax_ ? uint32_t{StepHeader::kArgmax} : 0u;
+  h.flags = (argmax_ ? uint32_t{StepHeader::kArgmax} : 0u) | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u);
   h.seq_id = seq_id;
   h.slot = slot;
   h.pos0 = pos0;
@@ -91,6 +99,10 @@ std::vector<float> StepLeader::score(const std::vector<int32_t>& tokens, int32_t
     }
   });
   return out;
+}
+
+double stats_window_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - g_stats_start).count();
 }
 
 void StepLeader::shutdown() {

@@ -19,6 +19,7 @@ struct StepHeader {
     kShutdown = 1,   // leave the loop; no forward pass
     kArgmax = 2,     // pick the next token by the cross-rank arg-max (greedy, no penalties)
     kAllLogits = 4,  // gather the logits of every position to rank 0 (teacher-forced scoring)
+    kResetStats = 8, // every rank zeroes its communication counters and restarts its stats clock
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -35,7 +36,10 @@ class StepLeader {
   StepLeader(model::Engine& engine, sampling::Sampler& sampler);
   // Runs `tokens` of sequence `seq_id` from `pos0` on every rank and returns the next token
   // (arg-max over all ranks when greedy without penalties, else sampled here from the gathered logits).
-  int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
+  // `reset_stats`: the measured window (stats_window_seconds, the communicator's stats) starts
+  // with this step on every rank.
+  int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
+               bool reset_stats = false);
   // Teacher-forced scoring: the full-vocabulary logits of every position, row after row.
   std::vector<float> score(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
   // Ends the followers' loops.
@@ -46,6 +50,9 @@ class StepLeader {
   sampling::Sampler& sampler_;
   bool argmax_;
 };
+
+// Wall seconds since the last kResetStats step on this rank (since start when none).
+double stats_window_seconds();
 
 // Every other rank: follows headers until kShutdown. Throws clusterctl::Error on a malformed header.
 void follow_steps(model::Engine& engine);

@@ -1,0 +1,91 @@
+#include "controller/cli/mpi_launch.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::cli {
+namespace fs = std::filesystem;
+namespace {
+
+int parse_ranks(const std::string& v) {
+  size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || n < 1) throw Error("--ranks '" + v + "' is not a positive number of ranks");
+  return n;
+}
+
+std::string worker_path() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // Build tree: controller/clusterctl beside worker/clusterctl-worker; install: same bin dir.
+    for (const fs::path& p : {self.parent_path() / "clusterctl-worker", self.parent_path().parent_path() / "worker" / "clusterctl-worker"})
+      if (fs::exists(p)) return p.string();
+  }
+  return "clusterctl-worker";  // PATH
+}
+
+}  // namespace
+
+std::optional<int> ranks_flag(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--ranks")) {
+      if (i + 1 >= argc) throw Error("--ranks needs a number of ranks");
+      return parse_ranks(argv[i + 1]);
+    }
+    if (!std::strncmp(argv[i], "--ranks=", 8)) return parse_ranks(argv[i] + 8);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> args_without_ranks(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--ranks")) {
+      ++i;
+      continue;
+    }
+    if (!std::strncmp(argv[i], "--ranks=", 8)) continue;
+    out.push_back(argv[i]);
+  }
+  return out;
+}
+
+int launch_local_job(int ranks, const std::vector<std::string>& worker_args) {
+  std::vector<std::string> cmd = {"mpirun", "-np", std::to_string(ranks), "--bind-to", "none"};
+  // Root may run mpirun only when asked explicitly; the user running clusterctl as root has.
+  if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
+  if (ranks > static_cast<int>(std::thread::hardware_concurrency())) {
+    for (const char* a : {"--oversubscribe", "--mca", "mpi_yield_when_idle", "1"}) cmd.push_back(a);
+  }
+  cmd.push_back(worker_path());
+  cmd.insert(cmd.end(), worker_args.begin(), worker_args.end());
+  std::vector<char*> argv;
+  for (auto& s : cmd) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw Error(std::string("cannot start mpirun: ") + std::strerror(errno));
+  if (pid == 0) {
+    execvp("mpirun", argv.data());
+    std::fprintf(stderr, "error: cannot run mpirun (%s): install Open MPI (openmpi-bin)\n", std::strerror(errno));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,325 @@
+// Multi-rank tests with real mpirun and clusterctl-worker processes: N ranks give the same
+// greedy tokens and the same logits as one rank, for even and uneven splits and for per-rank
+// shard files; bad set-ups are refused before any compute; a killed rank ends the job quickly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/mpi/process.h"
+#include "tests/unit/shared_data.h"
+
+namespace clusterctl::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kWorker = CLUSTERCTL_WORKER_BIN;
+const std::string kCli = CLUSTERCTL_CLI_BIN;
+
+std::string mpirun(int ranks, const std::string& args) {
+  std::string cmd = "mpirun -np " + std::to_string(ranks) + " --bind-to none --oversubscribe";
+  // Busy-polling ranks beyond the cores starve each other (test-cluster-recipe finding 4).
+  if (ranks > static_cast<int>(std::thread::hardware_concurrency())) cmd += " --mca mpi_yield_when_idle 1";
+  return cmd + " " + kWorker + " " + args;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("clusterctl_mpi_" + std::to_string(getpid()) + "_" + std::to_string(rand()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<int32_t> greedy_ids(int ranks, const std::string& model, const std::string& prompt, int n,
+                                const std::string& extra = "") {
+  auto r = run_command(mpirun(ranks, "--model " + quote(model) + " --prompt " + quote(prompt) + " -n " +
+                                         std::to_string(n) + " --temp 0 --threads 1 --json " + extra));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
+  return nlohmann::json::parse(r.out)["generated_ids"].get<std::vector<int32_t>>();
+}
+
+struct Prompt {
+  std::string text;
+  std::vector<int32_t> llama_cpp_ids;
+};
+
+std::vector<Prompt> reference_prompts() {
+  std::ifstream in(std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/stories260K-greedy.json");
+  auto j = nlohmann::json::parse(in);
+  std::vector<Prompt> out;
+  for (const auto& p : j["prompts"]) out.push_back({p["prompt"], p["generated_ids"].get<std::vector<int32_t>>()});
+  return out;
+}
+
+constexpr int kTokens = 48;
+
+class StoriesGreedy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = shared_path("models/stories260K.gguf");
+    if (!fs::exists(model_)) {
+      if (in_ci()) FAIL() << "shared data missing under CI: " << model_;
+      GTEST_SKIP() << "shared data not found: " << model_;
+    }
+    prompts_ = reference_prompts();
+    ASSERT_EQ(prompts_.size(), 5u);
+    for (const auto& p : prompts_) {
+      one_rank_.push_back(greedy_ids(1, model_, p.text, kTokens));
+      // World size 1 of the worker is the engine llama.cpp was checked against.
+      const std::vector<int32_t> ref(p.llama_cpp_ids.begin(), p.llama_cpp_ids.begin() + kTokens);
+      ASSERT_EQ(one_rank_.back(), ref) << "1 rank disagrees with llama.cpp on '" << p.text << "'";
+    }
+  }
+  void expect_same(int ranks, const std::string& model, const std::string& extra) {
+    for (size_t i = 0; i < prompts_.size(); ++i)
+      EXPECT_EQ(greedy_ids(ranks, model, prompts_[i].text, kTokens, extra), one_rank_[i])
+          << ranks << " ranks " << extra << " on '" << prompts_[i].text << "'";
+  }
+  std::string model_;
+  std::vector<Prompt> prompts_;
+  std::vector<std::vector<int32_t>> one_rank_;
+};
+
+TEST_F(StoriesGreedy, TwoThreeFourRanksEqualOneRank) {
+  for (int n : {2, 3, 4}) expect_same(n, model_, "");
+}
+
+TEST_F(StoriesGreedy, UnevenSplitsEqualOneRank) {
+  expect_same(2, model_, "--split 2,1");
+  expect_same(3, model_, "--split 3,2,1");
+}
+
+TEST_F(StoriesGreedy, ShardFilesEqualOneRank) {
+  TempDir even, uneven;
+  auto r = run_command(kCli + " shard " + quote(model_) + " --ranks 2 --out " + even.path.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_command(kCli + " shard " + quote(model_) + " --ranks 3 --split 3,2,1 --out " + uneven.path.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same(2, even.path.string(), "");
+  expect_same(3, uneven.path.string(), "--split 3,2,1");
+}
+
+// ---- logits of a teacher-forced sequence on synthetic models ----
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<float> v(fs::file_size(path) / sizeof(float));
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+  return v;
+}
+
+struct LogitAgreement {
+  double mean_kl = 0;
+  double top1_same = 0;  // fraction of positions
+};
+
+LogitAgreement compare_logits(const std::vector<float>& a, const std::vector<float>& b, size_t n_vocab) {
+  LogitAgreement r;
+  const size_t rows = a.size() / n_vocab;
+  for (size_t i = 0; i < rows; ++i) {
+    const float* p = a.data() + i * n_vocab;
+    const float* q = b.data() + i * n_vocab;
+    const double mp = *std::max_element(p, p + n_vocab), mq = *std::max_element(q, q + n_vocab);
+    double zp = 0, zq = 0;
+    for (size_t k = 0; k < n_vocab; ++k) {
+      zp += std::exp(p[k] - mp);
+      zq += std::exp(q[k] - mq);
+    }
+    double kl = 0;
+    for (size_t k = 0; k < n_vocab; ++k) {
+      const double lp = p[k] - mp - std::log(zp), lq = q[k] - mq - std::log(zq);
+      kl += std::exp(lp) * (lp - lq);
+    }
+    r.mean_kl += kl / rows;
+    r.top1_same += (std::max_element(p, p + n_vocab) - p == std::max_element(q, q + n_vocab) - q) ? 1.0 / rows : 0.0;
+  }
+  return r;
+}
+
+// 64 token ids spread over the vocabulary (teacher forcing: the sequence is given, not generated).
+std::string sequence_ids(int n_vocab) {
+  std::string s = "1";
+  uint32_t x = 12345;
+  for (int i = 1; i < 64; ++i) {
+    x = x * 1103515245u + 12345u;
+    s += "," + std::to_string(2 + (x >> 8) % (n_vocab - 2));
+  }
+  return s;
+}
+
+std::vector<float> dump_logits(int ranks, const std::string& model, const std::string& ids, const std::string& out,
+                               const std::string& extra = "") {
+  auto r = run_command(mpirun(ranks, "--model " + quote(model) + " --prompt-ids " + ids + " --threads 1 --dump-logits " +
+                                         out + " " + extra),
+                       900);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? read_floats(out) : std::vector<float>{};
+}
+
+void expect_logits_agree(const std::string& model, int n_vocab, const std::vector<std::pair<int, std::string>>& runs,
+                         const std::string& shard_split = "") {
+  TempDir tmp;
+  const std::string ids = sequence_ids(n_vocab);
+  const auto base = dump_logits(1, model, ids, tmp / "n1.bin");
+  ASSERT_EQ(base.size(), size_t(64) * n_vocab);
+  for (const auto& [ranks, extra] : runs) {
+    const auto got = dump_logits(ranks, model, ids, tmp / "nk.bin", extra);
+    ASSERT_EQ(got.size(), base.size()) << ranks << " ranks " << extra;
+    const auto a = compare_logits(base, got, n_vocab);
+    EXPECT_LT(a.mean_kl, 1e-5) << ranks << " ranks " << extra;
+    EXPECT_GE(a.top1_same, 0.995) << ranks << " ranks " << extra;
+  }
+  if (!shard_split.empty()) {
+    const int ranks = static_cast<int>(std::count(shard_split.begin(), shard_split.end(), ',')) + 1;
+    auto r = run_command(kCli + " shard " + quote(model) + " --ranks " + std::to_string(ranks) + " --split " +
+                         shard_split + " --out " + (tmp / "shards"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto got = dump_logits(ranks, tmp / "shards", ids, tmp / "shard.bin", "--split " + shard_split);
+    ASSERT_EQ(got.size(), base.size());
+    const auto a = compare_logits(base, got, n_vocab);
+    EXPECT_LT(a.mean_kl, 1e-5) << "shards " << shard_split;
+    EXPECT_GE(a.top1_same, 0.995) << "shards " << shard_split;
+  }
+}
+
+// A synthetic model made by `clusterctl model synth` with the vocabulary of a shared model.
+std::string synth_model(const TempDir& dir, const std::string& shape, const std::string& type) {
+  const std::string vocab = shared_path("models/llama-2-tiny-random.gguf");
+  const std::string out = dir / (shape + "-" + type + ".gguf");
+  auto r = run_command(kCli + " model synth --shape " + shape + " --type " + type + " --vocab " + quote(vocab) +
+                       " --threads 1 " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return out;
+}
+
+TEST(SynthLogits, TinyQ4_0AnyRankCountSplitAndShards) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  // tiny: 4 query heads, 2 KV heads: 3 and 4 ranks replicate KV heads.
+  expect_logits_agree(model, 32000, {{2, ""}, {3, ""}, {4, ""}, {2, "--split 2,1"}, {3, "--split 3,2,1"}}, "3,2,1");
+}
+
+// The llama3-1b-shaped Q4_0 and Q4_K_M models are 0.8 GB: run when CLUSTERCTL_REF_MODELS names
+// the directory that holds llama3-1b-Q4_0.gguf and llama3-1b-Q4_K_M.gguf.
+TEST(SynthLogits, Llama3_1bQ4_0AndQ4_K_M) {
+  const char* dir = std::getenv("CLUSTERCTL_REF_MODELS");
+  if (!dir) GTEST_SKIP() << "set CLUSTERCTL_REF_MODELS to the directory of llama3-1b-Q4_0.gguf / -Q4_K_M.gguf";
+  for (const char* type : {"Q4_0", "Q4_K_M"}) {
+    const std::string model = std::string(dir) + "/llama3-1b-" + type + ".gguf";
+    ASSERT_TRUE(fs::exists(model)) << model;
+    expect_logits_agree(model, 32000, {{2, ""}, {3, ""}, {2, "--split 2,1"}, {3, "--split 3,2,1"}}, "2,1");
+  }
+}
+
+// ---- refusals before any compute ----
+
+TEST(Refusal, ModelThatDoesNotFitTheSplit) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  // tiny in Q4_K: one 256-wide block of attn_output spans all 4 heads of 64: one rank at most.
+  const std::string model = synth_model(dir, "tiny", "Q4_K_M");
+  auto r = run_command(mpirun(2, "--model " + model + " --prompt-ids 1,2,3 --dump-logits " + (dir / "x.bin")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot be split over 2 ranks"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the most ranks it allows is 1"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.bin")) << "logits were computed";
+  r = run_command(kCli + " shard " + model + " --ranks 2 --out " + (dir / "shards"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot be split over 2 ranks"), std::string::npos) << r.err;
+}
+
+TEST(Refusal, SplitGivingARankNothingNamesTheNearestValidSplit) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  // 4 KV-head groups over 2 ranks cannot follow 100:1.
+  auto r = run_command(mpirun(2, "--model " + model + " --prompt x -n 4 --temp 0 --split 100,1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("nearest split that can be made is --split 3,1"), std::string::npos) << r.err;
+  r = run_command(mpirun(2, "--model " + model + " --prompt x -n 4 --temp 0 --split 2,1,1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("3 weights for 2 ranks"), std::string::npos) << r.err;
+}
+
+TEST(Refusal, MissingShard) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  TempDir dir;
+  ASSERT_EQ(run_command(kCli + " shard " + model + " --ranks 3 --out " + dir.path.string()).exit_code, 0);
+  fs::remove(dir / "stories260K.rank1of3.gguf");
+  auto r = run_command(mpirun(3, "--model " + dir.path.string() + " --prompt x -n 4 --temp 0"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("rank 1 on "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is missing"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("Once"), std::string::npos) << "generated despite a missing shard: " << r.out;
+}
+
+TEST(Refusal, ShardsFromDifferentModels) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  // Two models of one shape and type, different seeds: same header, different weights.
+  const std::string vocab_q = quote(vocab);
+  for (const char* seed : {"1", "2"})
+    ASSERT_EQ(run_command(kCli + " model synth --shape tiny --type Q4_0 --threads 1 --vocab " + vocab_q + " --seed " +
+                          seed + " " + (dir / (std::string("m") + seed + ".gguf")))
+                  .exit_code,
+              0);
+  ASSERT_EQ(run_command(kCli + " shard " + (dir / "m1.gguf") + " --ranks 2 --out " + (dir / "a")).exit_code, 0);
+  ASSERT_EQ(run_command(kCli + " shard " + (dir / "m2.gguf") + " --ranks 2 --out " + (dir / "b")).exit_code, 0);
+  fs::create_directories(dir / "mixed");
+  fs::copy_file(dir / "a/m1.rank0of2.gguf", dir / "mixed/m.rank0of2.gguf");
+  fs::copy_file(dir / "b/m2.rank1of2.gguf", dir / "mixed/m.rank1of2.gguf");
+  auto r = run_command(mpirun(2, "--model " + (dir / "mixed") + " --prompt-ids 1,2,3 --dump-logits " + (dir / "x.bin")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("rank 1 holds a different model"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.bin"));
+}
+
+// ---- a lost rank ----
+
+TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  for (int victim : {1, 2, 0}) {
+    Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1"), "kill");
+    // Wait until generation is under way (rank 0 streams tokens) and every rank is up.
+    std::vector<std::pair<pid_t, int>> ranks;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      ranks = mpi_ranks_under(job.pid());
+      if (ranks.size() == 3 && job.out_so_far().size() > 20) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(ranks.size(), 3u) << job.err_so_far();
+    ASSERT_GT(job.out_so_far().size(), 20u) << "generation did not start: " << job.err_so_far();
+    pid_t victim_pid = 0;
+    for (auto [pid, rank] : ranks)
+      if (rank == victim) victim_pid = pid;
+    ASSERT_GT(victim_pid, 0);
+    const auto killed_at = std::chrono::steady_clock::now();
+    ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+    const auto r = job.wait(std::chrono::seconds(30));
+    const double to_exit = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+    EXPECT_LT(to_exit, 5.0) << "mpirun took " << to_exit << " s to end after rank " << victim << " was killed";
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.exit_code, -1) << "mpirun still running 30 s after rank " << victim << " was killed";
+    EXPECT_NE(r.err.find("rank " + std::to_string(victim)), std::string::npos) << r.err;
+    // The survivors are reaped by mpirun (or by init once it is gone): give that a moment.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (auto [pid, rank] : ranks) {
+      const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+      EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos)
+          << "rank " << rank << " (pid " << pid << ") still runs after rank " << victim << " was killed";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace clusterctl::test
