@@ -3,6 +3,10 @@
 #include <atomic>
 #include <string>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 #include "worker/common/error.h"
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
@@ -12,9 +16,13 @@ namespace detail {
 namespace {
 
 #if defined(__x86_64__) || defined(_M_X64)
-bool cpu_has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+// F16C from cpuid directly: clang's __builtin_cpu_supports does not know "f16c". (The AVX2
+// check already covers the OS saving the YMM registers, which F16C needs too.)
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
 }
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c(); }
 bool cpu_has_avx512() {
   return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512vl");
