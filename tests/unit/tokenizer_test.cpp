@@ -179,6 +179,17 @@ TEST(TokenizerSpm, ParseSpecialAndAddSpecial) {
   EXPECT_EQ(tok->tokenize("", true, false), std::vector<TokenId>{bos});
 }
 
+TEST(TokenizerBpe, EndOfGenerationTokens) {
+  LOAD_VOCAB(tok, "llama-bpe");
+  const Vocab& v = tok->vocab();
+  EXPECT_EQ(v.eot(), v.find("<|eot_id|>"));  // not in the metadata: found by its text
+  for (const char* text : {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"})
+    EXPECT_TRUE(v.is_end_of_generation(v.find(text))) << text;
+  EXPECT_TRUE(v.is_end_of_generation(v.eos()));
+  EXPECT_FALSE(v.is_end_of_generation(v.find("<|begin_of_text|>")));
+  EXPECT_FALSE(v.is_end_of_generation(v.find("Hello")));
+}
+
 TEST(TokenizerBpe, ModelsWithoutBosFlagGetNone) {
   LOAD_VOCAB(tok, "gpt-2");
   EXPECT_FALSE(tok->vocab().add_bos());

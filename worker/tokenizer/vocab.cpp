@@ -164,8 +164,15 @@ void Vocab::load_special_ids(const gguf::GgufFile& file) {
   for (size_t i = 0; i < texts_.size(); ++i) {
     if (!end_of_turn_text(texts_[i])) continue;
     types_[i] = TokenType::Control;
-    if (eot_ == kNoToken) eot_ = static_cast<TokenId>(i);
+    end_of_generation_.push_back(static_cast<TokenId>(i));
   }
+  // No EOT in the metadata: the model's end-of-turn token, most specific text first.
+  for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>", "<|endoftext|>", "<|end_of_text|>"}) {
+    if (eot_ != kNoToken) break;
+    eot_ = find(text);
+  }
+  for (TokenId id : {eos_, eot_})
+    if (id != kNoToken && !is_end_of_generation(id)) end_of_generation_.push_back(id);
 }
 
 void Vocab::index_byte_tokens() {

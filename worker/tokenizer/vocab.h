@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
@@ -51,6 +52,11 @@ class Vocab {
   TokenId pad() const { return pad_; }
   TokenId eot() const { return eot_; }
   TokenId sep() const { return sep_; }  // WordPiece: ends a sequence when add_sep()
+  // Whether generating `id` ends a turn: EOS, EOT and the end-of-turn/message tokens a
+  // model's vocabulary has (<|eot_id|>, <|eom_id|>, <|im_end|>, <end_of_turn>, ...).
+  bool is_end_of_generation(TokenId id) const {
+    return id != kNoToken && std::find(end_of_generation_.begin(), end_of_generation_.end(), id) != end_of_generation_.end();
+  }
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
   bool add_sep() const { return add_sep_; }
@@ -78,6 +84,7 @@ class Vocab {
   size_t merge_count_ = 0;
   std::array<TokenId, 256> byte_tokens_{};
   std::vector<TokenId> special_tokens_;
+  std::vector<TokenId> end_of_generation_;
   size_t max_token_bytes_ = 0;
   TokenId bos_ = kNoToken, eos_ = kNoToken, unk_ = kNoToken, pad_ = kNoToken, eot_ = kNoToken, sep_ = kNoToken;
   bool add_bos_ = false, add_eos_ = false, add_sep_ = false, add_space_prefix_ = false;
