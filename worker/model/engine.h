@@ -37,6 +37,7 @@ class Engine {
   const Model& model() const { return model_; }
   const KvCache& cache() const { return *cache_; }
   int64_t n_ctx() const { return cache_->n_ctx(); }
+  int64_t max_batch() const { return forward_->max_batch(); }
   int threads() const { return pool_->size(); }
   collectives::Communicator& comm() { return comm_; }
 
