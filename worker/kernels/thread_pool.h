@@ -22,6 +22,7 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
   // Runs fn(thread_index, n_threads) on every thread and returns when all are done.
+  // One caller at a time, and not from inside a job (a nested run would wait for itself).
   void run(const std::function<void(int, int)>& fn);
   // Splits [0, n) into contiguous chunks, one call of fn(begin, end) per chunk.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
