@@ -31,10 +31,10 @@ inline int hsum_i32(__m256i v) {
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // 32 nibbles -> 32 bytes: the 16 low nibbles first, then the 16 high nibbles (ggml's order).
+// (A broadcast load and one variable shift of the upper half: three instructions, not four.)
 inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
 }
 
 // 32 bits -> 32 bytes of 0xff (bit set) or 0x00.

@@ -10,6 +10,7 @@
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -240,41 +241,12 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
          });
 }
 
-// Q4_0 decoding, 8 rows per call. One block per row per step costs ~17 instructions in
-// dot_q4_0, six of them for the two fp16 scales; here the 8 rows' block sums are reduced into
-// one vector (lane = row) so their scales are converted, applied and accumulated 8 at a time,
-// and sum(y) for the +8 offset is computed once per block for all rows.
 void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  const int64_t nb = n / QK4_0;
   if (n_rows != kDecodeRows) {
     for (int r = 0; r < n_rows; ++r) y[r] = dot_q4_0(n, w + r * w_stride, x);
     return;
   }
-  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-    __m256i s[kDecodeRows];
-    for (int r = 0; r < kDecodeRows; ++r) {
-      const auto* blk = reinterpret_cast<const block_q4_0*>(w + r * w_stride) + i;
-      s[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_nibbles(blk->qs), yv), ones16);
-    }
-    // Lane r of `sum` = the block dot of row r (nibbles as stored, 0..15).
-    const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
-    const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
-    const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
-    __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
-    // The nibbles are stored +8: take 8 * sum(y) off every row's dot.
-    const int ysum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, yv), ones16));
-    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * ysum));
-    alignas(16) uint16_t d[kDecodeRows];
-    for (int r = 0; r < kDecodeRows; ++r) d[r] = (reinterpret_cast<const block_q4_0*>(w + r * w_stride) + i)->d;
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))),
-                                       _mm256_set1_ps(h2f(b[i].d)));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
-  }
-  _mm256_storeu_ps(y, acc);
+  x86::q4_0_rows8<dot_u8i8>(n, w, w_stride, x, y);
 }
 
 // ---- K-quants -------------------------------------------------------------------------------

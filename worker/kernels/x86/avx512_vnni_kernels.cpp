@@ -17,6 +17,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -251,6 +252,18 @@ struct Q6_KTile {
   }
 };
 
+// ---- decode -------------------------------------------------------------------------------
+
+inline __m256i dot_u8i8_vnni(__m256i a, __m256i b) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b); }
+
+void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
+  if (n_rows != kDecodeRows) {
+    for (int r = 0; r < n_rows; ++r) y[r] = active_table().vec_dot[slot(GgmlType::Q4_0)](n, w + r * w_stride, x);
+    return;
+  }
+  x86::q4_0_rows8<dot_u8i8_vnni>(n, w, w_stride, x, y);
+}
+
 // ---- glue: run-time tile sizes to the compile-time instances --------------------------------
 
 template <typename Tile>
@@ -274,6 +287,7 @@ void install(KernelTable& t, GgmlType type) {
 }  // namespace
 
 void fill_avx512_vnni(KernelTable& t) {
+  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
