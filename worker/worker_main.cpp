@@ -1,6 +1,7 @@
 // clusterctl-worker: the MPI program of a tensor-parallel job. Every rank loads only its slice
 // of the model and runs the same forward pass; rank 0 tokenizes, drives the steps, samples and
 // streams. Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt "..." -n 64 --temp 0
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -58,11 +59,26 @@ std::vector<int32_t> parse_ids(const std::string& s) {
   return ids;
 }
 
-// Per-rank timings of the generation steps, gathered to rank 0 for --stats and --json.
+// Per-rank timings of the generation steps and resident memory, gathered to rank 0 for --stats and --json.
 struct RankStats {
   double step_seconds = 0, comm_seconds = 0;
   uint64_t allreduces = 0, bytes_sent = 0;
+  double rss_load_mb = 0, rss_end_mb = 0;  // resident size after load / after generation (weights paged in)
 };
+
+// Resident set size in MB: VmRSS on Linux; the peak (ru_maxrss) elsewhere.
+double resident_mb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+#ifdef __APPLE__
+  return u.ru_maxrss / 1048576.0;
+#else
+  return u.ru_maxrss / 1024.0;
+#endif
+}
 
 struct Setup {
   po::variables_map vm;
@@ -119,6 +135,7 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
   }
   parallel::agree(comm, mpi.host(), error);
   s.load_seconds = since(t0);
+  const double rss_load = resident_mb();
   if (root && std::getenv("CLUSTERCTL_SHOW_PLAN"))
     std::fprintf(stderr, "%s", model::describe_plan(s.model.plan, s.engine->hparams()).c_str());
 
@@ -190,6 +207,8 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     mine = {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls,
             comm.stats().bytes_sent};
   }
+  mine.rss_load_mb = rss_load;
+  mine.rss_end_mb = resident_mb();
   std::vector<RankStats> all(root ? mpi.size() : 0);
   comm.gather(&mine, sizeof mine, all.data(), 0);
   if (!root) return 0;
@@ -204,7 +223,9 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
                      {"compute_s_per_token", (all[r].step_seconds - all[r].comm_seconds) * per},
                      {"comm_s_per_token", all[r].comm_seconds * per},
                      {"allreduces_per_token", all[r].allreduces * per},
-                     {"bytes_sent_per_token", all[r].bytes_sent * per}});
+                     {"bytes_sent_per_token", all[r].bytes_sent * per},
+                     {"rss_after_load_mb", all[r].rss_load_mb},
+                     {"rss_after_generation_mb", all[r].rss_end_mb}});
   const double comm0 = all[0].comm_seconds * per, step0 = all[0].step_seconds * per;
   if (s.vm["json"].as<bool>()) {
     nlohmann::json j;
@@ -230,11 +251,14 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
                  n > 1 && gen_s > 0 ? (n - 1) / gen_s : 0.0);
   }
   if (s.vm["stats"].as<bool>()) {
-    std::fprintf(stderr, "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent |\n|---|---|---|---|---|\n",
+    std::fprintf(stderr,
+                 "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent | "
+                 "RSS after load MB | RSS after generation MB |\n|---|---|---|---|---|---|---|\n",
                  step0 * 1e3);
     for (int r = 0; r < mpi.size(); ++r)
-      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f |\n", r, (all[r].step_seconds - all[r].comm_seconds) * per * 1e3,
-                   all[r].comm_seconds * per * 1e3, all[r].allreduces * per, all[r].bytes_sent * per);
+      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f | %.0f | %.0f |\n", r,
+                   (all[r].step_seconds - all[r].comm_seconds) * per * 1e3, all[r].comm_seconds * per * 1e3,
+                   all[r].allreduces * per, all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
   }
   return 0;
 }
@@ -264,6 +288,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   parallel::start_orphan_watchdog(mpi->rank(), mpi->host());
+  // Diagnostics: CLUSTERCTL_ISA=scalar|avx2 compares kernel paths across a whole job.
+  if (const char* isa = std::getenv("CLUSTERCTL_ISA")) {
+    if (!std::strcmp(isa, "scalar")) kernels::set_active_isa(kernels::Isa::Scalar);
+    else if (!std::strcmp(isa, "avx2")) kernels::set_active_isa(kernels::Isa::Avx2);
+  }
   auto comm = collectives::make_mpi_communicator();
   try {
     return run_job(*mpi, *comm, argc, argv);
