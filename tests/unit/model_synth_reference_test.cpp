@@ -1,0 +1,96 @@
+// Logits of the synthetic llama3-1b models (F16, Q8_0, Q4_0, Q4_K_M, Q6_K) against llama.cpp's
+// on the same files (tests/data/reference/synth-llama3-1b-*.json/.bin): a 64-token sequence in
+// one batch, mean KL divergence of the stored rows < 1e-3, same top-1 at >= 98 % of positions.
+// The models are large and made by `clusterctl model synth` (the command is in each JSON): set
+// CLUSTERCTL_SYNTH_DIR to the folder holding llama3-1b-<TYPE>.gguf; without it the test skips.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "worker/model/engine.h"
+
+namespace clusterctl::model {
+namespace {
+
+// KL(p || q) of the softmaxes of two logit rows, in double.
+double kl_divergence(const float* p_logits, const float* q_logits, int64_t n) {
+  auto log_softmax = [n](const float* l, std::vector<double>& out) {
+    double mx = l[0];
+    for (int64_t i = 1; i < n; ++i) mx = std::max(mx, double(l[i]));
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += std::exp(l[i] - mx);
+    const double lse = mx + std::log(sum);
+    out.resize(n);
+    for (int64_t i = 0; i < n; ++i) out[i] = l[i] - lse;
+  };
+  std::vector<double> lp, lq;
+  log_softmax(p_logits, lp);
+  log_softmax(q_logits, lq);
+  double kl = 0;
+  for (int64_t i = 0; i < n; ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+  return kl;
+}
+
+class SynthLlama3Reference : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SynthLlama3Reference, LogitsAgreeWithLlamaCpp) {
+  const std::string type = GetParam();
+  const std::string ref_dir = std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/";
+  std::ifstream jin(ref_dir + "synth-llama3-1b-" + type + ".json");
+  ASSERT_TRUE(jin.good()) << "missing reference for " << type;
+  const auto ref = nlohmann::json::parse(jin);
+  const char* dir = std::getenv("CLUSTERCTL_SYNTH_DIR");
+  const std::string model_path = std::string(dir ? dir : "") + "/llama3-1b-" + type + ".gguf";
+  if (!dir || !std::filesystem::exists(model_path))
+    GTEST_SKIP() << "set CLUSTERCTL_SYNTH_DIR to a folder with llama3-1b-" << type
+                 << ".gguf made by: " << ref["model"]["synth_command"].get<std::string>();
+  ASSERT_EQ(std::filesystem::file_size(model_path), ref["model"]["file_size"].get<uint64_t>())
+      << model_path << " is not the file the reference was made from";
+
+  gguf::GgufFile f(model_path);
+  auto comm = collectives::make_local_communicator();
+  const auto ids = ref["token_ids"].get<std::vector<int32_t>>();
+  Engine e(f, *comm, {.n_ctx = static_cast<int64_t>(ids.size())});
+  Batch b;
+  for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], static_cast<int32_t>(i), 0, true);
+  LocalLogits l = e.forward(b);
+  const int64_t n_vocab = ref["n_vocab"].get<int64_t>();
+  ASSERT_EQ(l.cols, n_vocab);
+  ASSERT_EQ(l.rows, static_cast<int64_t>(ids.size()));
+
+  // Top-1 at every position.
+  const auto top1 = ref["top1"].get<std::vector<int64_t>>();
+  int same = 0;
+  for (int64_t r = 0; r < l.rows; ++r) {
+    const float* row = l.row(r);
+    same += std::max_element(row, row + n_vocab) - row == top1[r];
+  }
+  EXPECT_GE(same, std::ceil(0.98 * l.rows)) << same << " of " << l.rows << " positions agree on the top token";
+
+  // KL divergence on the stored rows.
+  const auto positions = ref["logit_rows"]["positions"].get<std::vector<int64_t>>();
+  std::ifstream bin(ref_dir + ref["logit_rows"]["file"].get<std::string>(), std::ios::binary);
+  std::vector<float> ref_rows(positions.size() * n_vocab);
+  bin.read(reinterpret_cast<char*>(ref_rows.data()), ref_rows.size() * sizeof(float));
+  ASSERT_TRUE(bin.good());
+  double kl_sum = 0;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const double kl = kl_divergence(&ref_rows[i * n_vocab], l.row(positions[i]), n_vocab);
+    kl_sum += kl;
+    RecordProperty("kl_pos_" + std::to_string(positions[i]), std::to_string(kl));
+  }
+  const double mean_kl = kl_sum / positions.size();
+  std::printf("%s: mean KL %.3g over %zu rows, top-1 agreement %d/%lld\n", type.c_str(), mean_kl, positions.size(), same,
+              static_cast<long long>(l.rows));
+  EXPECT_LT(mean_kl, 1e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, SynthLlama3Reference, ::testing::Values("F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace clusterctl::model
