@@ -153,14 +153,15 @@ void gaussian_row(uint64_t seed, uint64_t tensor_hash, uint64_t row, float mean,
   uint64_t state = seed ^ tensor_hash;
   state = splitmix64(state) ^ (row * 0xd1b54a32d192ed03ull);
   for (uint64_t i = 0; i < n; i += 2) {
-    // Box-Muller on two 24-bit uniforms from one 64-bit draw; u1 in (0, 1] so log(u1) is finite.
-    const uint64_t bits = splitmix64(state);
-    const float u1 = (static_cast<float>(bits >> 40) + 1.0f) * 0x1p-24f;
-    const float u2 = static_cast<float>((bits >> 16) & 0xffffff) * 0x1p-24f;
-    const float r = stddev * std::sqrt(-2.0f * std::log(u1));
-    const float a = 2.0f * std::numbers::pi_v<float> * u2;
-    x[i] = mean + r * std::cos(a);
-    if (i + 1 < n) x[i + 1] = mean + r * std::sin(a);
+    // Box-Muller on two uniforms in (0, 1]. This exact stream (double precision, two draws per
+    // pair) is what the committed reference logits were derived from: changing it changes every
+    // synthetic file, and tests/data/reference must then be derived again.
+    const double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1p-53;
+    const double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    const double a = 2.0 * std::numbers::pi * u2;
+    x[i] = mean + stddev * static_cast<float>(r * std::cos(a));
+    if (i + 1 < n) x[i + 1] = mean + stddev * static_cast<float>(r * std::sin(a));
   }
 }
 
