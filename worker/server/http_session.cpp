@@ -186,23 +186,11 @@ void HttpSession::after_write(bool keep_alive) {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(std::chrono::seconds(2));
-    auto drain = std::make_shared<std::function<void()>>();
-    *drain = [self = shared_from_this(), drain]() {
-      self->stream_.async_read_some(self->buffer_.prepare(4096), [self, drain](beast::error_code ec, size_t) {
-        self->buffer_.consume(self->buffer_.size());
-        if (ec) {
-          self->stream_.close();
-          *drain = nullptr;  // break the cycle
-          return;
-        }
-        (*drain)();
-      });
-    };
     if (watching_) {
       resume_after_watch_ = false;  // the pending watch read will see EOF and close
       return;
     }
-    return (*drain)();
+    return drain_and_close();
   }
   if (watching_) {
     // The disconnect watch read is still pending: cancel it; its handler resumes reading.
@@ -212,6 +200,14 @@ void HttpSession::after_write(bool keep_alive) {
     return;
   }
   read_request();
+}
+
+void HttpSession::drain_and_close() {
+  stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->buffer_.consume(self->buffer_.size());
+    if (ec) return self->stream_.close();  // EOF from the client, or the 2 s are up
+    self->drain_and_close();
+  });
 }
 
 // ------------------------------------------------------------------ generation

@@ -75,6 +75,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send(Response response, const std::string& endpoint);
   void send_error(const ApiError& error, const std::string& endpoint, bool keep_alive);
   void after_write(bool keep_alive);
+  void drain_and_close();  // lingering close after a response with Connection: close
 
   // generation
   void start_generation(const Request& request, Endpoint endpoint, const std::string& endpoint_name);
