@@ -1,8 +1,9 @@
-// AVX-512 (F/BW/VL) + VNNI kernels for the types models are mostly made of: Q4_0, Q8_0, Q4_K,
-// Q5_K and Q6_K. Each is written once as a tile of R weight rows x C tokens: the weight blocks are
-// unpacked once per tile and reused for every token, the activation blocks once and reused for
-// every row, and each (row, token) pair costs one or two VNNI instructions per 64 elements.
-// Other types, and decoding (vec_dot), keep the AVX2 kernels.
+// AVX-512 (F/BW/VL) + VNNI kernels for prompt processing: tiles of R weight rows x C tokens for
+// the types models are mostly made of (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) and for F32/F16/BF16. The
+// weight blocks are unpacked once per tile and reused for every token, the activation blocks
+// once and reused for every row, and each (row, token) pair costs one or two VNNI instructions
+// per 64 elements. Decoding uses the 8-row Q4_0 kernel below; other decode dots (vec_dot) and
+// the other types keep the AVX2 kernels, which measured faster for one row and one token.
 // gcc 12's AVX-512 insert intrinsics pass _mm512_undefined_*() as their unused merge source and
 // then warn that it may be uninitialised (a false positive, fixed in gcc 13).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -12,9 +13,11 @@
 #include <immintrin.h>
 
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "worker/kernels/blocks.h"
+#include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/q4_0_rows.h"
@@ -252,6 +255,56 @@ struct Q6_KTile {
   }
 };
 
+// ---- float types: F32, F16, BF16 weights against activations of the same type ---------------
+
+struct F32Elems {
+  static constexpr int kBytes = 4;
+  static __m512 load16(const uint8_t* p) { return _mm512_loadu_ps(p); }
+  static float scalar(const uint8_t* p) { float f; std::memcpy(&f, p, 4); return f; }
+};
+struct F16Elems {
+  static constexpr int kBytes = 2;
+  static __m512 load16(const uint8_t* p) { return _mm512_cvtph_ps(load256(p)); }
+  static float scalar(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return h2f(h); }
+};
+struct BF16Elems {
+  static constexpr int kBytes = 2;
+  static __m512 load16(const uint8_t* p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
+  }
+  static float scalar(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return bf16_to_float(h); }
+};
+
+// 16 elements per step; each weight vector is converted once for kTokens tokens and each
+// activation vector once for kRows rows, so a pair costs one fma per 16 elements.
+template <typename Elems>
+struct FloatTile {
+  static constexpr int kRows = 4, kTokens = 4;
+  template <int R, int C>
+  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  size_t y_stride, bool accumulate) {
+    __m512 acc[R][C];
+    for (auto& row : acc)
+      for (auto& a : row) a = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+      __m512 wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = Elems::load16(w + r * w_stride + k * Elems::kBytes);
+      for (int c = 0; c < C; ++c) {
+        const __m512 xv = Elems::load16(x + c * x_stride + k * Elems::kBytes);
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) {
+        float sum = _mm512_reduce_add_ps(acc[r][c]);
+        for (int64_t j = k; j < n; ++j)
+          sum += Elems::scalar(w + r * w_stride + j * Elems::kBytes) * Elems::scalar(x + c * x_stride + j * Elems::kBytes);
+        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + sum;
+      }
+  }
+};
+
 // ---- decode -------------------------------------------------------------------------------
 
 inline __m256i dot_u8i8_vnni(__m256i a, __m256i b) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b); }
@@ -297,6 +350,9 @@ void fill_avx512_vnni(KernelTable& t) {
   install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
   install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
+  install<FloatTile<F32Elems>>(t, GgmlType::F32);
+  install<FloatTile<F16Elems>>(t, GgmlType::F16);
+  install<FloatTile<BF16Elems>>(t, GgmlType::BF16);
 }
 
 }  // namespace clusterctl::kernels::detail
