@@ -164,7 +164,9 @@ class NodeProbe {
         case ssh::SshFailure::auth: detail += ": login refused"; break;
         case ssh::SshFailure::timeout: detail += ": no answer"; break;
         default:
-          detail += e.cause().find("refused") != std::string::npos ? ": connection refused" : ": connection failed";
+          detail += e.cause().find("refused") != std::string::npos       ? ": connection refused"
+                    : e.cause().find("unreachable") != std::string::npos ? ": unreachable"
+                                                                         : ": connection failed";
       }
       add("ssh", CheckStatus::fail, detail, e.cause(), e.fix());
       for (const char* check : {"os/arch", "memory", "link", "worker", "mpirun", "reach"})

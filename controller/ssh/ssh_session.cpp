@@ -80,6 +80,11 @@ SshSession::SshSession(const SshTarget& target) : target_(target) {
         throw SshError(SshFailure::timeout, "no answer from " + target_.host + ":" + std::to_string(port) + " within " +
                                                 std::to_string(timeout) + " s",
                        "check that the node is on and reachable at this address (ping " + target_.host + ")");
+      if (why.find("No route") != std::string::npos || why.find("unreachable") != std::string::npos)
+        throw SshError(SshFailure::connect, target_.host + ":" + std::to_string(port) + " is unreachable (" + why +
+                                                "): the machine is off, or the address is wrong",
+                       "check that the node is on and that 'host' in the cluster file is its address (ping " +
+                           target_.host + ")");
       throw SshError(SshFailure::connect, "cannot connect to " + target_.host + ":" + std::to_string(port) + ": " + why,
                      "check 'host' and 'port' in the cluster file and that the node is on the network");
     }

@@ -53,6 +53,16 @@ expect_match "node3's checks skipped" "$out" "^node3 +memory +skipped +needs ssh
 expect_no_sessions_left "sshd down"
 "$REPO/deploy/testcluster" sshd-start 3
 
+echo "== a node address where no machine answers"
+derive gone "s#10\.77\.1\.3#10.77.1.9#"
+out=$("$CLUSTERCTL" doctor "$T/gone.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node3 +ssh +FAIL +root@10\.77\.1\.9:22: unreachable$"
+expect_match "cause" "$out" "^FAIL node3 ssh: 10\.77\.1\.9:22 is unreachable \(No route to host\): the machine is off, or the address is wrong$"
+expect_match "fix" "$out" "fix: check that the node is on and that 'host' in the cluster file is its address \(ping 10\.77\.1\.9\)"
+expect_no_sessions_left "unreachable node"
+
 echo "== unknown host key"
 : >"$T/empty_known_hosts"
 derive unknown "s#known_hosts: .*#known_hosts: $T/empty_known_hosts#"
