@@ -16,6 +16,9 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
+// Multiply-adds below which attention runs on the calling thread alone.
+constexpr int64_t kInlineAttentionWork = 1 << 15;
+
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
@@ -154,7 +157,7 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t ctx = cache_.n_ctx();
   const int64_t n_items = T * n_q_;
-  pool_.run([&](int ith, int nth) {
+  auto work = [&](int ith, int nth) {
     float* scores = thread_scratch(ith);
     void* q_conv = scores + ctx;
     void* w_conv = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, D));
@@ -182,7 +185,12 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
       float* out = &attn_[t * q_dim_ + h * D];
       for (int64_t d = 0; d < D; ++d) out[d] = kernels::vec_dot(ct, n_pos, cache_.value_row(il, slot, kvh, d), w_conv);
     }
-  });
+  };
+  // Waking the pool costs more than a small attention (short contexts, tiny models): run those here.
+  int64_t positions = 0;
+  for (int64_t t = 0; t < T; ++t) positions += b.pos[t] + 1;
+  if (pool_.size() == 1 || positions * n_q_ * D < kInlineAttentionWork) work(0, 1);
+  else pool_.run(work);
 }
 
 }  // namespace clusterctl::model
