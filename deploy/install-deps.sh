@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user
 )
 BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json
-  googletest google-benchmark llvm)
+  googletest google-benchmark llvm node)
 
 missing_debian() {
   local p
@@ -29,6 +29,9 @@ case "$(uname -s)" in
       echo "install-deps: only Debian/Ubuntu (apt-get) is supported on Linux; install the packages listed in $0 by hand" >&2
       exit 1
     fi
+    # Node.js runs the API tests with the official OpenAI SDK; keep a newer node if one is there.
+    command -v node >/dev/null || DEBIAN_PACKAGES+=(nodejs npm)
+    command -v curl >/dev/null || DEBIAN_PACKAGES+=(curl)
     mapfile -t todo < <(missing_debian)
     if [ "${#todo[@]}" -eq 0 ]; then
       echo "install-deps: all ${#DEBIAN_PACKAGES[@]} packages already installed"

@@ -16,6 +16,9 @@ step "build (Release)"
 cmake --preset release >/dev/null
 cmake --build build -j "$JOBS"
 
+step "API test dependencies (npm)"
+npm ci --prefix tests/api --no-audit --no-fund --loglevel=error
+
 step "tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 900
 
