@@ -10,7 +10,7 @@ DEBIAN_PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssh-dev libicu-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev
-  openssh-server openssh-client iproute2 procps
+  openssh-server openssh-client iproute2 iputils-ping procps
   g++-aarch64-linux-gnu qemu-user
 )
 BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json
