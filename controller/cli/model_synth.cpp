@@ -32,7 +32,7 @@ int synth_main(int argc, char** argv) {
   opts.add_options()
       ("shape", po::value<std::string>()->required(), "model shape (see the list below)")
       ("type", po::value<std::string>()->required(), ("tensor type or llama-quantize preset: " + type_list()).c_str())
-      ("vocab", po::value<std::string>()->required(), "GGUF whose tokenizer.ggml.* metadata is copied")
+      ("vocab", po::value<std::string>()->default_value(""), "GGUF whose tokenizer.ggml.* metadata is copied (shape tiny without it: a built-in byte-level vocabulary)")
       ("out", po::value<std::string>(), "output GGUF file (also the one positional argument)")
       ("seed", po::value<int64_t>()->default_value(1), "random seed, >= 0 (same seed, same file)")
       ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")

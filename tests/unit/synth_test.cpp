@@ -15,6 +15,7 @@
 #include "worker/kernels/kernels.h"
 #include "worker/model/hparams.h"
 #include "worker/model/synth.h"
+#include "worker/tokenizer/tokenizer.h"
 
 namespace clusterctl::model {
 namespace {
@@ -305,6 +306,26 @@ TEST_F(SynthTest, BadArgumentsGiveClearErrors) {
   std::ofstream(path("not_gguf.bin")) << "hello";
   o = tiny(path("not_gguf.bin"), "Q4_0", "y.gguf");
   expect_error(o, {"not_gguf.bin"});
+}
+
+// With no vocabulary file (a fresh machine), tiny gets a built-in byte-level SentencePiece
+// vocabulary: any text must survive tokenize -> detokenize.
+TEST_F(SynthTest, TinyWithoutAVocabularyFileGetsABuiltInOne) {
+  auto o = tiny("", "Q8_0", "builtin.gguf");
+  synth_model(o);
+  gguf::GgufFile f(o.out_path);
+  EXPECT_EQ(f.get_string("tokenizer.ggml.model", ""), "llama");
+  auto tok = tokenizer::Tokenizer::from_gguf(f);
+  ASSERT_TRUE(tok);
+  const std::string text = "Hello, world! Grüße \xF0\x9F\xA6\x99 42";
+  auto ids = tok->tokenize(text, /*add_special=*/false, /*parse_special=*/false);
+  EXPECT_FALSE(ids.empty());
+  EXPECT_EQ(tok->detokenize(ids), text);
+  EXPECT_EQ(model::HParams::from_gguf(f).n_vocab, f.get_string_array("tokenizer.ggml.tokens").size());
+
+  o = tiny("", "Q8_0", "big.gguf");
+  o.shape = "llama3-1b";
+  expect_error(o, {"llama3-1b needs a vocabulary of 128256 tokens", "--vocab"});
 }
 
 }  // namespace
