@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -156,10 +157,11 @@ std::string sequence_ids(int n_vocab) {
 }
 
 std::vector<float> dump_logits(int ranks, const std::string& model, const std::string& ids, const std::string& out,
-                               const std::string& extra = "") {
-  auto r = run_command(mpirun(ranks, "--model " + quote(model) + " --prompt-ids " + ids + " --threads 1 --dump-logits " +
-                                         out + " " + extra),
-                       900);
+                               const std::string& extra = "", const std::string& env = "") {
+  const std::string cmd = mpirun(ranks, "--model " + quote(model) + " --prompt-ids " + ids + " --threads 1 --dump-logits " +
+                                            out + " " + extra);
+  // mpirun passes a variable to the ranks only when told (-x).
+  auto r = run_command(env.empty() ? cmd : "env " + env + " " + cmd.substr(0, 6) + " -x " + env.substr(0, env.find('=')) + cmd.substr(6), 900);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.exit_code == 0 ? read_floats(out) : std::vector<float>{};
 }
@@ -173,12 +175,28 @@ void expect_logits_agree(const std::string& model, int id_range, const std::vect
   ASSERT_FALSE(base.empty());
   ASSERT_EQ(base.size() % 64, 0u);
   const size_t n_vocab = base.size() / 64;
+  // The noise floor: one rank on the scalar kernels against one rank on this CPU's best kernels.
+  // The same computation in another float order; on random-weight models the 8-bit re-quantization
+  // of activations amplifies such differences far past 1e-5 (measured: KL 5e-5 on tiny Q4_0, 5e-4
+  // on llama3-1b Q4_0). N ranks must agree with one rank to 1e-5 / 99.5 %, or at least as well as
+  // the two kernel paths of one rank agree with each other (within a factor of 2 in KL and two
+  // positions of top-1). A real partition bug gives KL of order 1 and fails both.
+  const auto scalar = dump_logits(1, model, ids, tmp / "scalar.bin", "", "CLUSTERCTL_ISA=scalar");
+  ASSERT_EQ(scalar.size(), base.size());
+  const auto floor = compare_logits(base, scalar, n_vocab);
+  auto check = [&](const LogitAgreement& a, const std::string& what) {
+    const bool strict = a.mean_kl < 1e-5 && a.top1_same >= 0.995;
+    const bool within_floor = a.mean_kl <= 2 * floor.mean_kl && a.top1_same >= floor.top1_same - 2.0 / 64;
+    EXPECT_TRUE(strict || within_floor) << what << ": mean KL " << a.mean_kl << ", top-1 same " << a.top1_same
+                                        << "; one rank scalar vs native: mean KL " << floor.mean_kl << ", top-1 "
+                                        << floor.top1_same;
+    std::printf("%s: mean KL %.3g, top-1 same %.4f (noise floor: KL %.3g, top-1 %.4f)\n", what.c_str(), a.mean_kl,
+                a.top1_same, floor.mean_kl, floor.top1_same);
+  };
   for (const auto& [ranks, extra] : runs) {
     const auto got = dump_logits(ranks, model, ids, tmp / "nk.bin", extra);
     ASSERT_EQ(got.size(), base.size()) << ranks << " ranks " << extra;
-    const auto a = compare_logits(base, got, n_vocab);
-    EXPECT_LT(a.mean_kl, 1e-5) << ranks << " ranks " << extra;
-    EXPECT_GE(a.top1_same, 0.995) << ranks << " ranks " << extra;
+    check(compare_logits(base, got, n_vocab), std::to_string(ranks) + " ranks " + extra);
   }
   if (!shard_split.empty()) {
     const int ranks = static_cast<int>(std::count(shard_split.begin(), shard_split.end(), ',')) + 1;
@@ -187,9 +205,7 @@ void expect_logits_agree(const std::string& model, int id_range, const std::vect
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto got = dump_logits(ranks, tmp / "shards", ids, tmp / "shard.bin", "--split " + shard_split);
     ASSERT_EQ(got.size(), base.size());
-    const auto a = compare_logits(base, got, n_vocab);
-    EXPECT_LT(a.mean_kl, 1e-5) << "shards " << shard_split;
-    EXPECT_GE(a.top1_same, 0.995) << "shards " << shard_split;
+    check(compare_logits(base, got, n_vocab), "shards " + shard_split);
   }
 }
 
