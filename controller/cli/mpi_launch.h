@@ -14,7 +14,7 @@ std::vector<std::string> args_without_ranks(int argc, char** argv);
 
 // Runs `mpirun -np ranks clusterctl-worker args...` on this machine and returns its exit status.
 // clusterctl-worker is looked up next to this executable, then on PATH. Oversubscribes (with
-// mpi_yield_when_idle, which a busy-polling oversubscribed rank needs) when ranks exceed the cores.
+// when ranks exceed the cores, and yields idle ranks (mpi_yield_when_idle) when they fill them.
 int launch_local_job(int ranks, const std::vector<std::string>& worker_args);
 
 }  // namespace clusterctl::cli
