@@ -23,6 +23,7 @@ const std::string kCli = CLUSTERCTL_CLI_BIN;
 
 std::string mpirun(int ranks, const std::string& args) {
   std::string cmd = "mpirun -np " + std::to_string(ranks) + " --bind-to none --oversubscribe";
+  if (geteuid() == 0) cmd += " --allow-run-as-root";  // CI containers run as root
   // Busy-polling ranks beyond the cores starve each other (test-cluster-recipe finding 4).
   if (ranks > static_cast<int>(std::thread::hardware_concurrency())) cmd += " --mca mpi_yield_when_idle 1";
   return cmd + " " + kWorker + " " + args;
