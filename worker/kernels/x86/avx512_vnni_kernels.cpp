@@ -28,95 +28,103 @@ namespace {
 using x86::h2f;
 using x86::k4_scales_mins;
 
-// Lanes 0..7 = a, lanes 8..15 = b: the per-lane scale of two 32-element blocks in one register.
-inline __m512 two_scales(float a, float b) {
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_zextpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(a))),
-                                             _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
+// Lanes 8..15 (AVX-512F only: extractf32x8 would need DQ).
+inline __m256 high_half(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1); }
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-// ---- Q8_0-activation types: two 32-element blocks per register ------------------------------
+// ---- Q8_0-activation types: one block of two tokens per register --------------------------
+//
+// ggml (its vec_dot and llamafile's tiles, which llama.cpp uses for prompts) sums a Q8_0 dot
+// in one 8-lane accumulator, block after block, and reduces it with hsum at the end. The
+// tiles keep that order, so a prompt gives llama.cpp's bits and the same bits as decoding
+// (dot_q8_0): lanes 0..7 of a register hold one token's block, lanes 8..15 the next token's
+// same block, and the weight block is broadcast to both halves.
 
-inline __m512i q8_0_pair(const block_q8_0* b, bool both) {
-  return join(load256(b[0].qs), both ? load256(b[1].qs) : _mm256_setzero_si256());
-}
-
-// The Q8_0 activations rewritten for the Q4_0/Q8_0 tiles, per pair of blocks (64 elements):
-// 64 bytes y + 128 (unsigned, for VNNI's unsigned x signed product) and 16 floats of scale
-// (8 lanes per block). A missing second block of an odd row is zero bytes with scale 0.
-constexpr int kQ8PairBytes = 128;
+// The Q8_0 activations rewritten for the Q4_0/Q8_0 tiles, per 32-element block: 32 bytes
+// y + 128 (unsigned, for VNNI's unsigned x signed product) and the scale repeated 8 times.
+constexpr int kQ8BlockBytes = 64;
+constexpr int kQ8BytesPer64 = 2 * kQ8BlockBytes;
 
 void expand_q8_0(const void* x_row, int64_t n, uint8_t* out) {
   const auto* yb = static_cast<const block_q8_0*>(x_row);
   const int64_t nb = n / QK8_0;
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t b = 0; b < nb; b += 2, out += kQ8PairBytes) {
-    const bool both = b + 1 < nb;
-    _mm512_storeu_si512(out, _mm512_xor_si512(q8_0_pair(yb + b, both), bias));
-    _mm512_storeu_ps(out + 64, two_scales(h2f(yb[b].d), both ? h2f(yb[b + 1].d) : 0.f));
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < nb; ++b, out += kQ8BlockBytes) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_xor_si256(load256(yb[b].qs), bias));
+    _mm256_storeu_ps(reinterpret_cast<float*>(out + 32), _mm256_set1_ps(h2f(yb[b].d)));
   }
 }
 
-// Two blocks of weights as signed bytes in the activations' element order, and their scales.
+// One block of weights as signed bytes in the activations' element order, and its scale.
 struct Q4_0Weights {
-  static void load(const uint8_t* row, int64_t b, bool both, __m512i* wv, __m512* dw) {
+  static __m256i load(const uint8_t* row, int64_t b, float* d) {
     const auto* wb = reinterpret_cast<const block_q4_0*>(row) + b;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i bits = _mm256_set_m128i(both ? load128(wb[1].qs) : _mm_setzero_si128(), load128(wb[0].qs));
-    const __m512i lo_hi = join(_mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4));
-    // [A low, B low, A high, B high] -> [A low, A high, B low, B high]; nibbles are stored +8.
-    *wv = _mm512_sub_epi8(_mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(8));
-    *dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
+    const __m128i bits = load128(wb->qs), m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    *d = h2f(wb->d);
+    // Low nibbles are elements 0..15, high nibbles 16..31; stored +8.
+    return _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bits, 4), m4), eight),
+                            _mm_sub_epi8(_mm_and_si128(bits, m4), eight));
   }
 };
 
 struct Q8_0Weights {
-  static void load(const uint8_t* row, int64_t b, bool both, __m512i* wv, __m512* dw) {
+  static __m256i load(const uint8_t* row, int64_t b, float* d) {
     const auto* wb = reinterpret_cast<const block_q8_0*>(row) + b;
-    *wv = q8_0_pair(wb, both);
-    *dw = two_scales(h2f(wb[0].d), both ? h2f(wb[1].d) : 0.f);
+    *d = h2f(wb->d);
+    return load256(wb->qs);
   }
 };
 
-// Q4_0 and Q8_0 weights against expanded Q8_0 activations. Per (row, token) pair and 64
-// elements: one dpbusd, one convert, one multiply of the two scales, one fma; the weights'
-// unpacking is shared by kTokens tokens.
+// Q4_0 and Q8_0 weights against expanded Q8_0 activations. Per (row, token pair) and block:
+// one dpbusd, one convert, one multiply of the scales, one fma; the weights' unpacking is
+// shared by kTokens tokens, the pairing of two tokens' activations by kRows rows.
 template <typename Weights>
 struct Q8Tile {
-  static constexpr int kRows = 2, kTokens = 8;
+  static constexpr int kRows = 4, kTokens = 8;
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   size_t y_stride, bool accumulate) {
-    __m512 acc[R][C];
+    constexpr int P = (C + 1) / 2;  // token pairs; an odd last token is paired with zeros
+    __m512 acc[R][P];
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t nb = n / QK8_0;
-    for (int64_t b = 0, p = 0; b < nb; b += 2, ++p) {
-      const bool both = b + 1 < nb;
+    for (int64_t b = 0; b < nb; ++b) {
       __m512i wv[R], wcorr[R];
       __m512 dw[R];
       for (int r = 0; r < R; ++r) {
-        Weights::load(w + r * w_stride, b, both, &wv[r], &dw[r]);
+        float d;
+        const __m256i w256 = Weights::load(w + r * w_stride, b, &d);
+        wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(w256), w256, 1);
+        dw[r] = _mm512_set1_ps(d);
         // The activations are y + 128: take 128 * sum(w) off each lane's sum.
         const __m512i wsum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), wv[r]);
         wcorr[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(wsum, 7));
       }
-      for (int c = 0; c < C; ++c) {
-        const uint8_t* xp = x + c * x_stride + p * kQ8PairBytes;
-        const __m512i yv = _mm512_loadu_si512(xp);
-        const __m512 dy = _mm512_loadu_ps(xp + 64);
+      for (int p = 0; p < P; ++p) {
+        const uint8_t* x0 = x + (2 * p) * x_stride + b * kQ8BlockBytes;
+        const bool second = 2 * p + 1 < C;
+        const uint8_t* x1 = x0 + x_stride;
+        const __m512i yv = join(load256(x0), second ? load256(x1) : _mm256_set1_epi8(static_cast<char>(0x80)));
+        const __m512 dy = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x0 + 32)))),
+                               second ? _mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x1 + 32)))
+                                      : _mm256_setzero_pd(),
+                               1));
         for (int r = 0; r < R; ++r)
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr[r], yv, wv[r])),
-                                      _mm512_mul_ps(dw[r], dy), acc[r][c]);
+          acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dy), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr[r], yv, wv[r])),
+                                      acc[r][p]);
       }
     }
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c)
-        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < C; ++c) {
+        const __m256 half = c % 2 ? high_half(acc[r][c / 2]) : _mm512_castps512_ps256(acc[r][c / 2]);
+        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + x86::hsum(half);
+      }
   }
 };
 
@@ -345,7 +353,7 @@ void fill_avx512_vnni(KernelTable& t) {
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
     t.tile[slot(type)].expand = expand_q8_0;
-    t.tile[slot(type)].expanded_bytes_per_64 = kQ8PairBytes;
+    t.tile[slot(type)].expanded_bytes_per_64 = kQ8BytesPer64;
   }
   install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
   install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
