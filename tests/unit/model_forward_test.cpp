@@ -62,7 +62,12 @@ TEST(ModelForward, Stories260KGreedyMatchesLlamaCpp) {
 }
 
 // One batch of the whole prompt must give the logits of feeding it token by token.
+// The batch takes the tiled matmul and a single token the matrix-vector path, so their sums
+// differ in order (~1e-7); an F16 cache then rounds Q, K, V and the attention weights to
+// 11-bit mantissas (2^-11 = 4.9e-4 relative), which can carry such a difference up to a few
+// 1e-4 in the logits. A real batching bug (wrong position, mask or slot) gives errors of order 1.
 void batch_equals_single(GgmlType kv_type) {
+  const float tol = kv_type == GgmlType::F16 ? 1e-3f : 1e-4f;
   CLUSTERCTL_REQUIRE_SHARED(path, "models/stories260K.gguf");
   gguf::GgufFile f(path);
   auto comm = local();
@@ -80,7 +85,7 @@ void batch_equals_single(GgmlType kv_type) {
     one.add(prompt[i], static_cast<int32_t>(i), 0, true);
     LocalLogits l = single.forward(one);
     ASSERT_EQ(l.rows, 1);
-    expect_close(batch_rows[i], row_copy(l, 0), 1e-4f);
+    expect_close(batch_rows[i], row_copy(l, 0), tol);
   }
 }
 
