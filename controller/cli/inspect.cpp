@@ -4,20 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/cli/options.h"
+#include "worker/common/human_bytes.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
 
 namespace clusterctl::cli {
 namespace {
-
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
-  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  return buf;
-}
 
 std::string shape_string(const std::vector<uint64_t>& shape) {
   std::string s;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "controller/preflight/node_shell.h"
+#include "worker/common/human_bytes.h"
 #include "controller/preflight/probe_parsers.h"
 #include "controller/ssh/parallel.h"
 #include "worker/gguf/gguf_file.h"
@@ -32,13 +33,6 @@ namespace {
 // Non-interactive SSH sessions get a minimal PATH; Homebrew and /usr/local are where macOS and
 // hand-built installs put mpirun and the worker.
 constexpr const char* kPath = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin:/usr/sbin:/sbin\"; export PATH; ";
-
-std::string human_bytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(1ull << 30));
-  else std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(1ull << 20));
-  return buf;
-}
 
 // A path for the remote shell: "~/x" must stay expandable, everything else is quoted.
 std::string shell_path(const std::string& p) {
