@@ -256,29 +256,36 @@ uint32_t vocab_size_of(const gguf::GgufFile& vocab) {
 // With no vocabulary file: a minimal SentencePiece vocabulary of our own (<unk>, <s>, </s>,
 // the 256 byte-fallback tokens, "▁" and the printable ASCII characters), so a fresh machine
 // can make a runnable model without any download. Any text tokenizes (bytes as fallback).
-void add_builtin_vocab(gguf::GgufWriter& w) {
+struct BuiltinVocab {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {2, 3, 3};  // UNKNOWN, CONTROL, CONTROL
   std::vector<float> scores = {0, 0, 0};
+};
+
+BuiltinVocab builtin_vocab() {
+  BuiltinVocab v;
   for (int b = 0; b < 256; ++b) {
     char buf[8];
     std::snprintf(buf, sizeof buf, "<0x%02X>", b);
-    tokens.push_back(buf), types.push_back(6), scores.push_back(0);  // BYTE
+    v.tokens.push_back(buf), v.types.push_back(6), v.scores.push_back(0);  // BYTE
   }
-  tokens.push_back("\xe2\x96\x81"), types.push_back(1), scores.push_back(-1);
+  v.tokens.push_back("\xe2\x96\x81"), v.types.push_back(1), v.scores.push_back(-1);
   for (char c = 33; c < 127; ++c)
-    tokens.push_back(std::string(1, c)), types.push_back(1), scores.push_back(-2.0f - static_cast<float>(c));
+    v.tokens.push_back(std::string(1, c)), v.types.push_back(1), v.scores.push_back(-2.0f - static_cast<float>(c));
+  return v;
+}
+
+void add_builtin_vocab(gguf::GgufWriter& w, const BuiltinVocab& v) {
   w.add_kv("tokenizer.ggml.model", gguf::value_string("llama"));
-  w.add_kv("tokenizer.ggml.tokens", gguf::value_string_array(tokens));
-  w.add_kv("tokenizer.ggml.scores", gguf::value_f32_array(scores));
-  w.add_kv("tokenizer.ggml.token_type", gguf::value_i32_array(types));
+  w.add_kv("tokenizer.ggml.tokens", gguf::value_string_array(v.tokens));
+  w.add_kv("tokenizer.ggml.scores", gguf::value_f32_array(v.scores));
+  w.add_kv("tokenizer.ggml.token_type", gguf::value_i32_array(v.types));
   w.add_kv("tokenizer.ggml.unknown_token_id", gguf::value_u32(0));
   w.add_kv("tokenizer.ggml.bos_token_id", gguf::value_u32(1));
   w.add_kv("tokenizer.ggml.eos_token_id", gguf::value_u32(2));
   w.add_kv("tokenizer.ggml.add_bos_token", gguf::value_bool(true));
   w.add_kv("tokenizer.ggml.add_eos_token", gguf::value_bool(false));
 }
-constexpr uint32_t kBuiltinVocabSize = 3 + 256 + 1 + 94;
 
 // Extends the per-token arrays to n entries the way convert_hf_to_gguf pads Qwen vocabularies:
 // "[PAD<i>]" tokens of type UNUSED (5).
@@ -377,9 +384,10 @@ uint64_t synth_model(const SynthOptions& o) {
     if (shape.n_vocab != 0)
       throw Error("shape " + shape.name + " needs a vocabulary of " + std::to_string(shape.n_vocab) +
                   " tokens: pass --vocab VOCAB.gguf (e.g. ggml-vocab-llama-bpe.gguf)");
-    n_vocab = kBuiltinVocabSize;
+    const BuiltinVocab v = builtin_vocab();
+    n_vocab = static_cast<uint32_t>(v.tokens.size());
     add_hparams(w, shape, type, n_vocab, o.seed);
-    add_builtin_vocab(w);
+    add_builtin_vocab(w, v);
   } else {
     gguf::GgufFile vocab(o.vocab_path);
     const uint32_t file_vocab = vocab_size_of(vocab);
