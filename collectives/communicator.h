@@ -25,6 +25,9 @@ class Communicator {
 
   // In place: every rank ends with the element-wise sum over ranks.
   virtual void allreduce_sum(float* data, size_t n) = 0;
+  // The same in double: the row-parallel matmuls sum their split-invariant partials in double
+  // and round once after this, so any split gives the same floats (kernels::matmul_row_parallel).
+  virtual void allreduce_sum(double* data, size_t n) = 0;
   // bytes from `root` to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   // Every rank contributes `bytes`; rank `root` receives size()*bytes in rank order.

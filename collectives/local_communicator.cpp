@@ -11,6 +11,7 @@ class LocalCommunicator final : public Communicator {
   int size() const override { return 1; }
   std::string backend_name() const override { return "local"; }
   void allreduce_sum(float*, size_t) override {}
+  void allreduce_sum(double*, size_t) override {}
   void broadcast(void*, size_t, int) override {}
   void gather(const void* send, size_t bytes, void* recv, int) override {
     if (send != recv) std::memcpy(recv, send, bytes);

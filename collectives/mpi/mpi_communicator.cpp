@@ -40,16 +40,8 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend_name() const override { return "mpi"; }
 
-  void allreduce_sum(float* data, size_t n) override {
-    Timer t(stats_);
-    stats_.allreduce_calls++;
-    for (size_t at = 0; at < n; at += kMaxCount) {
-      const int count = static_cast<int>(std::min(kMaxCount, n - at));
-      check(MPI_Allreduce(MPI_IN_PLACE, data + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-    }
-    // Bytes this rank puts on the wire for a ring all-reduce: 2 (N-1)/N of the buffer.
-    stats_.bytes_sent += size_ > 1 ? 2 * (size_ - 1) * n * sizeof(float) / size_ : 0;
-  }
+  void allreduce_sum(float* data, size_t n) override { sum(data, n, MPI_FLOAT); }
+  void allreduce_sum(double* data, size_t n) override { sum(data, n, MPI_DOUBLE); }
 
   void broadcast(void* data, size_t bytes, int root) override {
     Timer t(stats_);
@@ -95,6 +87,18 @@ class MpiCommunicator final : public Communicator {
     explicit Timer(CommStats& st) : s(st) {}
     ~Timer() { s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
   };
+
+  template <typename T>
+  void sum(T* data, size_t n, MPI_Datatype type) {
+    Timer t(stats_);
+    stats_.allreduce_calls++;
+    for (size_t at = 0; at < n; at += kMaxCount) {
+      const int count = static_cast<int>(std::min(kMaxCount, n - at));
+      check(MPI_Allreduce(MPI_IN_PLACE, data + at, count, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+    // Bytes this rank puts on the wire for a ring all-reduce: 2 (N-1)/N of the buffer.
+    stats_.bytes_sent += size_ > 1 ? 2 * (size_ - 1) * n * sizeof(T) / size_ : 0;
+  }
 
   void check(int rc, const char* call) const {
     if (rc != MPI_SUCCESS)

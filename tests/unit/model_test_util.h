@@ -29,18 +29,8 @@ class ThreadCommunicator : public collectives::Communicator {
 
   // Every rank sums all ranks' buffers in rank order, so all end bit-identical (as MPI's
   // reductions guarantee), then overwrites its own buffer once everyone has read.
-  void allreduce_sum(float* data, size_t n) override {
-    g_.ptrs[rank_] = data;
-    g_.sync.arrive_and_wait();
-    sum_.assign(n, 0.0f);
-    for (int r = 0; r < g_.size; ++r) {
-      const float* src = static_cast<const float*>(g_.ptrs[r]);
-      for (size_t i = 0; i < n; ++i) sum_[i] += src[i];
-    }
-    g_.sync.arrive_and_wait();
-    std::memcpy(data, sum_.data(), n * sizeof(float));
-    ++stats_.allreduce_calls;
-  }
+  void allreduce_sum(float* data, size_t n) override { sum(data, n, sum_); }
+  void allreduce_sum(double* data, size_t n) override { sum(data, n, sum_double_); }
   void broadcast(void* data, size_t bytes, int root) override {
     g_.ptrs[rank_] = data;
     g_.sync.arrive_and_wait();
@@ -68,9 +58,24 @@ class ThreadCommunicator : public collectives::Communicator {
   void barrier() override { g_.sync.arrive_and_wait(); }
 
  private:
+  template <typename T>
+  void sum(T* data, size_t n, std::vector<T>& acc) {
+    g_.ptrs[rank_] = data;
+    g_.sync.arrive_and_wait();
+    acc.assign(n, T{0});
+    for (int r = 0; r < g_.size; ++r) {
+      const T* src = static_cast<const T*>(g_.ptrs[r]);
+      for (size_t i = 0; i < n; ++i) acc[i] += src[i];
+    }
+    g_.sync.arrive_and_wait();
+    std::memcpy(data, acc.data(), n * sizeof(T));
+    ++stats_.allreduce_calls;
+  }
+
   ThreadGroup& g_;
   int rank_;
   std::vector<float> sum_;
+  std::vector<double> sum_double_;
 };
 
 }  // namespace clusterctl::test

@@ -26,24 +26,38 @@ constexpr int slot(GgmlType t) { return static_cast<int>(t); }
 // done once per matmul so the tiles do not redo it for every group of rows.
 using ExpandFn = void (*)(const void* x_row, int64_t n, uint8_t* out);
 
+// The chunked tile of matmul_row_parallel: y[t * y_stride + r] += sum over the chunks of `chunk`
+// elements (the last one possibly shorter) of the chunk's float dot, folded into double.
+using ChunkedTileFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows,
+                               const uint8_t* x, size_t x_stride, int n_tokens, double* y, size_t y_stride);
+
+// The most outputs (rows x tokens) one tile call writes: what matmul_row_parallel's per-chunk
+// use of a float tile keeps on the stack.
+constexpr int kMaxTileOutputs = 64;
+
 struct TileKernel {
   TileFn fn = nullptr;  // null: the matmul pairs vec_dot calls instead
   int rows = 1;
   int tokens = 1;
   ExpandFn expand = nullptr;     // null: the tile reads quantize_activations' rows
   int expanded_bytes_per_64 = 0;  // bytes of expanded row per 64 elements (rows padded to 64)
+  ChunkedTileFn chunked = nullptr;  // same rows x tokens; null: matmul_row_parallel calls `fn` per chunk
 };
 
 // Decoding: y[r] = dot(w row r, x) for r < n_rows <= kDecodeRows, rows w_stride bytes apart.
 // Several rows per call let a kernel convert their scales together and share the work on x.
 using RowsDotFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y);
 constexpr int kDecodeRows = 8;
+// The same for matmul_row_parallel: y[r] = sum over chunks (as ChunkedTileFn) of the chunk's float dot.
+using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows,
+                                  const void* x, double* y);
 
 struct KernelTable {
   VecDotFn vec_dot[kTypeSlots] = {};     // by weight type
   QuantizeFn quantize[kTypeSlots] = {};  // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
   TileKernel tile[kTypeSlots] = {};      // by weight type
   RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
+  ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

@@ -65,4 +65,17 @@ class Workspace {
 // n_tokens == 1 is the decode path (matrix-vector); larger batches take the tiled path.
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws);
 
+// The row-parallel matmul of tensor parallelism (each rank holds a column range of W and the
+// ranks' partial sums are added), made independent of where the columns are cut: each row's dot
+// is summed in float only within chunks of `chunk` columns (chunk 0 starting at column 0, the last
+// one possibly shorter) and every chunk's float is added into a double:
+//   y[t*rows + r] = sum over chunks c of (double) dot(W[r][c], x[t][c]).
+// A column range that starts on a chunk boundary computes exactly the same chunk floats as the
+// whole row does, and sums of floats in double are exact (barring a dynamic range of more than
+// 2^29 between chunks), so the double sum of every rank's y, rounded once to float, is the
+// whole-row result bit for bit on any split whose cuts are multiples of `chunk`.
+// `chunk` must be a positive multiple of the weight type's block size.
+void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
+                         Workspace& ws);
+
 }  // namespace clusterctl::kernels

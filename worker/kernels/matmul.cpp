@@ -61,120 +61,227 @@ void validate(const Matrix& w, int64_t n_tokens) {
                 " bytes is inconsistent; the model's tensor shapes are wrong");
 }
 
+// Chunks of matmul_row_parallel must hold whole blocks of the weights and of the activations.
+void validate_chunk(const Matrix& w, int64_t chunk) {
+  const int64_t block = gguf::type_traits(w.type).block_size;
+  const int64_t act_block = gguf::type_traits(vec_dot_type(w.type)).block_size;
+  if (chunk <= 0 || chunk % block != 0 || chunk % act_block != 0)
+    throw Error("a row-parallel " + std::string(gguf::type_name(w.type)) + " matmul cannot sum in chunks of " +
+                std::to_string(chunk) + " columns: a chunk must hold whole blocks of " + std::to_string(block) +
+                "; the model's split units are inconsistent with its tensor types");
+}
+
+// The activations of one matmul call, quantised once for all rows (and, for tiles that read
+// their own layout, expanded once).
+struct Activations {
+  GgmlType act = GgmlType::F32;
+  const uint8_t* xq = nullptr;  // quantize_activations' rows (the floats themselves for F32)
+  size_t x_stride = 0;
+  const uint8_t* xt = nullptr;  // expanded rows for the tiles, or null
+  size_t xt_stride = 0;
+};
+
+Activations prepare_activations(const Matrix& w, const detail::TileKernel& tile, const float* x, int64_t n_tokens,
+                                ThreadPool& pool, Workspace& ws) {
+  const detail::KernelTable& table = detail::active_table();
+  Activations a;
+  a.act = vec_dot_type(w.type);
+  a.xq = reinterpret_cast<const uint8_t*>(x);
+  a.x_stride = static_cast<size_t>(w.cols) * sizeof(float);
+  if (a.act == GgmlType::F32) return a;
+  a.x_stride = align64(activation_row_bytes(w.type, w.cols));
+  size_t xe_stride = 0;
+  if (n_tokens > 1 && tile.expand)
+    xe_stride = align64(static_cast<size_t>((w.cols + 63) / 64) * static_cast<size_t>(tile.expanded_bytes_per_64));
+  auto* buf = static_cast<uint8_t*>(ws.get((a.x_stride + xe_stride) * static_cast<size_t>(n_tokens)));
+  uint8_t* expanded = buf + a.x_stride * static_cast<size_t>(n_tokens);
+  const detail::QuantizeFn quantize = table.quantize[slot(a.act)];
+  const int64_t cols = w.cols;
+  const size_t x_stride = a.x_stride;
+  auto convert = [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      quantize(x + t * cols, buf + t * x_stride, cols);
+      if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
+    }
+  };
+  if (n_tokens == 1 || pool.size() == 1) convert(0, n_tokens);
+  else pool.parallel_for(n_tokens, convert);
+  a.xq = buf;
+  if (xe_stride) {
+    a.xt = expanded;
+    a.xt_stride = xe_stride;
+  }
+  return a;
+}
+
+// Runs decode_rows(begin, end) over all rows: on the calling thread for a small matrix, else in
+// chunks claimed by the pool's threads.
+template <typename DecodeRows>
+void decode_parallel(const Matrix& w, ThreadPool& pool, DecodeRows&& decode_rows) {
+  const int64_t rows = w.rows;
+  const int64_t chunk = decode_chunk_rows(rows, pool.size());
+  // A small matrix costs less than waking the other threads: the caller does it alone.
+  if (rows * w.cols < kMinParallelMacs) {
+    decode_rows(0, rows);
+    return;
+  }
+  const int64_t n_chunks = (rows + chunk - 1) / chunk;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int, int) {
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed))
+      decode_rows(c * chunk, std::min(rows, (c + 1) * chunk));
+  });
+}
+
+// Runs item(t_begin, t_end, r_begin, r_end) over the prompt batch's blocks of tokens and rows.
+template <typename Item>
+void prompt_parallel(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& item) {
+  const int64_t rows = w.rows;
+  const int64_t row_chunks = (rows + kPromptChunkRows - 1) / kPromptChunkRows;
+  const int64_t token_blocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
+  const int64_t n_items = row_chunks * token_blocks;
+  std::atomic<int64_t> next{0};
+  pool.run([&](int, int) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n_items;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      // Token block outermost: every thread works on the same activations at a time.
+      const int64_t t_begin = (i / row_chunks) * kTokenBlock;
+      const int64_t r_begin = (i % row_chunks) * kPromptChunkRows;
+      item(t_begin, std::min(n_tokens, t_begin + kTokenBlock), r_begin, std::min(rows, r_begin + kPromptChunkRows));
+    }
+  });
+}
+
+// Byte offset of column k in an activation row (expanded for the tile, or as quantised).
+size_t x_offset(const Activations& a, const detail::TileKernel& tile, int64_t k) {
+  return a.xt ? static_cast<size_t>(k / 64 * tile.expanded_bytes_per_64) : gguf::row_bytes(a.act, static_cast<uint64_t>(k));
+}
+
 }  // namespace
 
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
   validate(w, n_tokens);
   const detail::KernelTable& table = detail::active_table();
-  const GgmlType act = vec_dot_type(w.type);
   const detail::TileKernel tile = table.tile[slot(w.type)];
-
-  // Activations, quantised once for all rows.
-  const uint8_t* xq = reinterpret_cast<const uint8_t*>(x);
-  size_t x_stride = static_cast<size_t>(w.cols) * sizeof(float);
-  size_t xe_stride = 0;  // expanded activation rows for the tiles, when the tile has a layout
-  const uint8_t* xt = nullptr;
-  size_t xt_stride = 0;
-  if (act != GgmlType::F32) {
-    x_stride = align64(activation_row_bytes(w.type, w.cols));
-    if (n_tokens > 1 && tile.expand)
-      xe_stride = align64(static_cast<size_t>((w.cols + 63) / 64) * static_cast<size_t>(tile.expanded_bytes_per_64));
-    auto* buf = static_cast<uint8_t*>(ws.get((x_stride + xe_stride) * static_cast<size_t>(n_tokens)));
-    uint8_t* expanded = buf + x_stride * static_cast<size_t>(n_tokens);
-    const detail::QuantizeFn quantize = table.quantize[slot(act)];
-    const int64_t cols = w.cols;
-    if (n_tokens == 1 || pool.size() == 1) {
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        quantize(x + t * cols, buf + t * x_stride, cols);
-        if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
-      }
-    } else {
-      pool.parallel_for(n_tokens, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          quantize(x + t * cols, buf + t * x_stride, cols);
-          if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
-        }
-      });
-    }
-    xq = buf;
-    if (xe_stride) {
-      xt = expanded;
-      xt_stride = xe_stride;
-    }
-  }
-
+  const Activations a = prepare_activations(w, tile, x, n_tokens, pool, ws);
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
   const detail::RowsDotFn rows_dot = table.rows_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
-  std::atomic<int64_t> next{0};
+  const uint8_t* xq = a.xq;
 
   if (n_tokens == 1) {
-    const int64_t chunk = decode_chunk_rows(rows, pool.size());
-    auto decode_chunk = [&](int64_t c) {
-      const int64_t end = std::min(rows, (c + 1) * chunk);
-      int64_t r = c * chunk;
+    decode_parallel(w, pool, [&](int64_t r, int64_t end) {
       if (rows_dot)
         for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
           rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
       for (; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
-    };
-    // A small matrix costs less than waking the other threads: the caller does it alone.
-    if (rows * cols < kMinParallelMacs) {
-      for (int64_t c = 0; c * chunk < rows; ++c) decode_chunk(c);
-      return;
-    }
-    const int64_t n_chunks = (rows + chunk - 1) / chunk;
-    pool.run([&](int, int) {
-      for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
-           c = next.fetch_add(1, std::memory_order_relaxed))
-        decode_chunk(c);
     });
     return;
   }
 
-  const int64_t row_chunks = (rows + kPromptChunkRows - 1) / kPromptChunkRows;
-  const int64_t token_blocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
-  const int64_t n_items = row_chunks * token_blocks;
-  pool.run([&](int, int) {
-    for (int64_t item = next.fetch_add(1, std::memory_order_relaxed); item < n_items;
-         item = next.fetch_add(1, std::memory_order_relaxed)) {
-      // Token block outermost: every thread works on the same activations at a time.
-      const int64_t t_begin = (item / row_chunks) * kTokenBlock;
-      const int64_t t_end = std::min(n_tokens, t_begin + kTokenBlock);
-      const int64_t r_begin = (item % row_chunks) * kPromptChunkRows;
-      const int64_t r_end = std::min(rows, r_begin + kPromptChunkRows);
+  prompt_parallel(w, n_tokens, pool, [&](int64_t t_begin, int64_t t_end, int64_t r_begin, int64_t r_end) {
+    // Column slices keep a tile's weight rows and activation rows in L1 together.
+    for (int64_t k = 0; k < cols; k += kSliceCols) {
+      const int64_t n = std::min(kSliceCols, cols - k);
+      const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
       if (tile.fn) {
-        // Column slices keep a tile's weight rows and activation rows in L1 together.
-        for (int64_t k = 0; k < cols; k += kSliceCols) {
-          const int64_t n = std::min(kSliceCols, cols - k);
-          const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
-          const size_t x_off = xt ? static_cast<size_t>(k / 64 * tile.expanded_bytes_per_64)
-                                  : gguf::row_bytes(act, static_cast<uint64_t>(k));
-          const uint8_t* x_rows = xt ? xt : xq;
-          const size_t x_rows_stride = xt ? xt_stride : x_stride;
-          for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
-            const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
-            for (int64_t r = r_begin; r < r_end; r += tile.rows) {
-              const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
-              tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, x_rows + t * x_rows_stride + x_off, x_rows_stride, nt,
-                      y + t * rows + r, static_cast<size_t>(rows), k > 0);
-            }
+        const size_t x_off = x_offset(a, tile, k);
+        const uint8_t* x_rows = a.xt ? a.xt : xq;
+        const size_t x_rows_stride = a.xt ? a.xt_stride : a.x_stride;
+        for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
+          const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
+          for (int64_t r = r_begin; r < r_end; r += tile.rows) {
+            const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
+            tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, x_rows + t * x_rows_stride + x_off, x_rows_stride, nt,
+                    y + t * rows + r, static_cast<size_t>(rows), k > 0);
           }
         }
       } else {  // no tile for this type and ISA: one vec_dot per (row, token), on the same slices
-        for (int64_t k = 0; k < cols; k += kSliceCols) {
-          const int64_t n = std::min(kSliceCols, cols - k);
-          const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
-          const size_t x_off = gguf::row_bytes(act, static_cast<uint64_t>(k));
-          for (int64_t r = r_begin; r < r_end; ++r) {
-            const uint8_t* w_row = w.data + r * w_stride + w_off;
-            for (int64_t t = t_begin; t < t_end; ++t) {
-              const float d = dot(n, w_row, xq + t * x_stride + x_off);
-              y[t * rows + r] = k > 0 ? y[t * rows + r] + d : d;
+        const size_t x_off = gguf::row_bytes(a.act, static_cast<uint64_t>(k));
+        for (int64_t r = r_begin; r < r_end; ++r) {
+          const uint8_t* w_row = w.data + r * w_stride + w_off;
+          for (int64_t t = t_begin; t < t_end; ++t) {
+            const float d = dot(n, w_row, xq + t * a.x_stride + x_off);
+            y[t * rows + r] = k > 0 ? y[t * rows + r] + d : d;
+          }
+        }
+      }
+    }
+  });
+}
+
+void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
+                         Workspace& ws) {
+  validate(w, n_tokens);
+  validate_chunk(w, chunk);
+  const detail::KernelTable& table = detail::active_table();
+  const detail::TileKernel tile = table.tile[slot(w.type)];
+  const Activations a = prepare_activations(w, tile, x, n_tokens, pool, ws);
+  const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
+  const int64_t rows = w.rows, cols = w.cols;
+  const size_t w_stride = w.row_stride;
+  const uint8_t* xq = a.xq;
+  // The generic form: one vec_dot per chunk (a kernel folding inside its loop is faster).
+  auto row_by_chunks = [&](const uint8_t* w_row, const uint8_t* x_row, int64_t k0, int64_t k1) {
+    double sum = 0;
+    for (int64_t k = k0; k < k1; k += chunk)
+      sum += dot(std::min(chunk, k1 - k), w_row + gguf::row_bytes(w.type, static_cast<uint64_t>(k)),
+                 x_row + gguf::row_bytes(a.act, static_cast<uint64_t>(k)));
+    return sum;
+  };
+
+  if (n_tokens == 1) {
+    const detail::ChunkedRowsDotFn rows_dot = table.chunked_rows_dot[slot(w.type)];
+    decode_parallel(w, pool, [&](int64_t r, int64_t end) {
+      if (rows_dot)
+        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
+          rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
+      for (; r < end; ++r) y[r] = row_by_chunks(w.data + r * w_stride, xq, 0, cols);
+    });
+    return;
+  }
+
+  // Column slices as in matmul, cut on chunk boundaries.
+  const int64_t slice = std::max(chunk, kSliceCols / chunk * chunk);
+  // The per-chunk fallback through the float tile: the expanded layout is addressed per 64 elements.
+  const bool tile_per_chunk = !tile.chunked && tile.fn && (!a.xt || chunk % 64 == 0) &&
+                              tile.rows * tile.tokens <= detail::kMaxTileOutputs;
+  prompt_parallel(w, n_tokens, pool, [&](int64_t t_begin, int64_t t_end, int64_t r_begin, int64_t r_end) {
+    for (int64_t t = t_begin; t < t_end; ++t) std::fill(y + t * rows + r_begin, y + t * rows + r_end, 0.0);
+    for (int64_t k = 0; k < cols; k += slice) {
+      const int64_t n = std::min(slice, cols - k);
+      const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
+      if (tile.chunked || tile_per_chunk) {
+        const uint8_t* x_rows = a.xt ? a.xt : xq;
+        const size_t x_rows_stride = a.xt ? a.xt_stride : a.x_stride;
+        for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
+          const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
+          for (int64_t r = r_begin; r < r_end; r += tile.rows) {
+            const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
+            const uint8_t* wp = w.data + r * w_stride + w_off;
+            const uint8_t* xp = x_rows + t * x_rows_stride + x_offset(a, tile, k);
+            double* yp = y + t * rows + r;
+            if (tile.chunked) {
+              tile.chunked(n, chunk, wp, w_stride, nr, xp, x_rows_stride, nt, yp, static_cast<size_t>(rows));
+              continue;
+            }
+            float part[detail::kMaxTileOutputs];
+            for (int64_t c = 0; c < n; c += chunk) {
+              const int64_t len = std::min(chunk, n - c);
+              tile.fn(len, wp + gguf::row_bytes(w.type, static_cast<uint64_t>(c)), w_stride, nr,
+                      xp + x_offset(a, tile, c), x_rows_stride, nt, part, static_cast<size_t>(nr), false);
+              for (int j = 0; j < nt; ++j)
+                for (int i = 0; i < nr; ++i) yp[j * rows + i] += part[j * nr + i];
             }
           }
         }
+      } else {
+        for (int64_t r = r_begin; r < r_end; ++r)
+          for (int64_t t = t_begin; t < t_end; ++t)
+            y[t * rows + r] += row_by_chunks(w.data + r * w_stride + w_off, xq + t * a.x_stride +
+                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), 0, n);
       }
     }
   });

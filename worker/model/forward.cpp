@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "worker/common/error.h"
+#include "worker/model/shard_plan.h"
 
 namespace clusterctl::model {
 namespace {
@@ -38,6 +39,7 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
   kv_dim_ = n_kv_ * hp.head_dim;
   n_ff_ = m_.part.ffn.size();
   n_vocab_ = m_.part.vocab.size();
+  grid_ = reduction_grid(hp, SplitUnits::from_model(*m_.file, hp));
   const int64_t B = max_batch, E = hp.n_embd;
   x_.resize(B * E);
   xn_.resize(B * E);
@@ -121,18 +123,20 @@ LocalLogits ForwardPass::run(const Batch& b) {
       }
     }
     attention(il, b);
-    kernels::matmul(L.wo, attn_.data(), T, proj_.data(), pool_, ws_);
+    // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
+    // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
+    kernels::matmul_row_parallel(L.wo, grid_.attn_output, attn_.data(), T, proj_.data(), pool_, ws_);
     comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
-    for (int64_t i = 0; i < T * E; ++i) x_[i] += proj_[i];
+    for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
 
     // FFN: this rank's slice of the hidden dimension (SwiGLU).
     for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.ffn_norm.data(), &xn_[t * E], E, hp.rms_eps);
     kernels::matmul(L.w_gate, xn_.data(), T, gate_.data(), pool_, ws_);
     kernels::matmul(L.w_up, xn_.data(), T, up_.data(), pool_, ws_);
     for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-    kernels::matmul(L.w_down, gate_.data(), T, proj_.data(), pool_, ws_);
+    kernels::matmul_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, proj_.data(), pool_, ws_);
     comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
-    for (int64_t i = 0; i < T * E; ++i) x_[i] += proj_[i];
+    for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
   }
 
   // LM head: this rank's vocabulary rows, only for the tokens that want logits.

@@ -13,6 +13,7 @@
 #include "worker/model/batch.h"
 #include "worker/model/kv_cache.h"
 #include "worker/model/model.h"
+#include "worker/model/shard_plan.h"
 
 namespace clusterctl::model {
 
@@ -47,7 +48,9 @@ class ForwardPass {
   kernels::Workspace ws_;
   int64_t max_batch_;
   int64_t n_q_, n_kv_, q_dim_, kv_dim_, n_ff_, n_vocab_;
-  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, rope_cos_, rope_sin_;
+  ReductionGrid grid_;  // chunk widths of the row-parallel matmuls (the same on every rank)
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
+  std::vector<double> proj_;  // row-parallel partial sums, all-reduced in double
   std::vector<float> out_hidden_, logits_;
   std::vector<float> scratch_;  // per thread: scores, converted query, converted weights
   int64_t scratch_floats_ = 0;

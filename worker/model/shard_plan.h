@@ -25,6 +25,16 @@ struct SplitUnits {
   static SplitUnits from_model(const gguf::GgufFile& f, const HParams& hp);
 };
 
+// The column grid on which the two row-parallel matrices sum their dot products
+// (kernels::matmul_row_parallel): every cut plan_shards can make in their columns, for any rank
+// count and split, is a multiple of these, so every split computes the same chunk sums as one
+// rank and the all-reduced result is one rank's, bit for bit.
+struct ReductionGrid {
+  int64_t attn_output = 1;  // columns of attn_output (query heads x head_dim)
+  int64_t ffn_down = 1;     // columns of ffn_down (the FFN dimension)
+};
+ReductionGrid reduction_grid(const HParams& hp, const SplitUnits& units);
+
 // "2,1,1" -> {2, 1, 1}. Throws clusterctl::Error for anything but positive numbers.
 std::vector<double> parse_split(const std::string& text);
 std::string format_split(const std::vector<double>& weights);

@@ -12,6 +12,7 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <utility>
@@ -35,6 +36,26 @@ inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_z
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// Double accumulators for the chunked tiles: each float lane of an R x P tile of accumulators
+// is added into a double lane at the end of a chunk and the float restarts from zero. (Lane by
+// lane: no shuffles; the lanes are summed once at the end, in double.)
+template <int R, int P>
+struct DoubleLanes {
+  __m512d v[R][P][2];
+  DoubleLanes() {
+    for (auto& row : v)
+      for (auto& p : row) p[0] = p[1] = _mm512_setzero_pd();
+  }
+  void fold(__m512 (&acc)[R][P]) {
+    for (int r = 0; r < R; ++r)
+      for (int p = 0; p < P; ++p) {
+        v[r][p][0] = _mm512_add_pd(v[r][p][0], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[r][p])));
+        v[r][p][1] = _mm512_add_pd(v[r][p][1], _mm512_cvtps_pd(high_half(acc[r][p])));
+        acc[r][p] = _mm512_setzero_ps();
+      }
+  }
+};
 
 // ---- Q8_0-activation types: one block of two tokens per register --------------------------
 //
@@ -90,12 +111,27 @@ struct Q8Tile {
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   size_t y_stride, bool accumulate) {
+    run_impl<R, C, false>(n, n, w, w_stride, x, x_stride, y, nullptr, y_stride, accumulate);
+  }
+  template <int R, int C>
+  static void run_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x,
+                          size_t x_stride, double* y, size_t y_stride) {
+    run_impl<R, C, true>(n, chunk, w, w_stride, x, x_stride, nullptr, y, y_stride, true);
+  }
+  // Chunked: the float accumulators restart every `chunk` elements after being folded, lane by
+  // lane, into double accumulators (matmul_row_parallel).
+  template <int R, int C, bool Chunked>
+  static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                       float* y, double* yd, size_t y_stride, bool accumulate) {
     constexpr int P = (C + 1) / 2;  // token pairs; an odd last token is paired with zeros
     __m512 acc[R][P];
+    DoubleLanes<R, P> dacc;
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t nb = n / QK8_0;
+    const int64_t cb = Chunked ? chunk / QK8_0 : nb;
     for (int64_t b = 0; b < nb; ++b) {
+      if (Chunked && b % cb == 0 && b > 0) dacc.fold(acc);
       __m512i wv[R], wcorr[R];
       __m512 dw[R];
       for (int r = 0; r < R; ++r) {
@@ -122,6 +158,12 @@ struct Q8Tile {
                                       acc[r][p]);
       }
     }
+    if constexpr (Chunked) {
+      dacc.fold(acc);
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += _mm512_reduce_add_pd(dacc.v[r][c / 2][c % 2]);
+      return;
+    }
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) {
         const __m256 half = c % 2 ? high_half(acc[r][c / 2]) : _mm512_castps512_ps256(acc[r][c / 2]);
@@ -144,11 +186,24 @@ struct K4Tile {
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   size_t y_stride, bool accumulate) {
+    run_impl<R, C, false>(n, n, w, w_stride, x, x_stride, y, nullptr, y_stride, accumulate);
+  }
+  template <int R, int C>
+  static void run_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x,
+                          size_t x_stride, double* y, size_t y_stride) {
+    run_impl<R, C, true>(n, chunk, w, w_stride, x, x_stride, nullptr, y, y_stride, true);
+  }
+  template <int R, int C, bool Chunked>
+  static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                       float* y, double* yd, size_t y_stride, bool accumulate) {
     __m512 acc[R][C];
+    DoubleLanes<R, C> dacc;
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
+    const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t i = 0; i < n / QK_K; ++i) {
+      if (Chunked && i % cb == 0 && i > 0) dacc.fold(acc);
       const block_q8_K* yb[C];
       float dy[C];
       __m256 bsum_f[C];  // d_y * (sum of the activations of each 32-element sub-block)
@@ -199,6 +254,12 @@ struct K4Tile {
           acc[r][c] = _mm512_fmadd_ps(_mm512_zextps256_ps512(min_f[r]), _mm512_zextps256_ps512(bsum_f[c]), acc[r][c]);
         }
     }
+    if constexpr (Chunked) {
+      dacc.fold(acc);
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += _mm512_reduce_add_pd(_mm512_add_pd(dacc.v[r][c][0], dacc.v[r][c][1]));
+      return;
+    }
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
   }
@@ -209,11 +270,24 @@ struct Q6_KTile {
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   size_t y_stride, bool accumulate) {
+    run_impl<R, C, false>(n, n, w, w_stride, x, x_stride, y, nullptr, y_stride, accumulate);
+  }
+  template <int R, int C>
+  static void run_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x,
+                          size_t x_stride, double* y, size_t y_stride) {
+    run_impl<R, C, true>(n, chunk, w, w_stride, x, x_stride, nullptr, y, y_stride, true);
+  }
+  template <int R, int C, bool Chunked>
+  static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                       float* y, double* yd, size_t y_stride, bool accumulate) {
     __m512 acc[R][C];
+    DoubleLanes<R, C> dacc;
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
+    const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
     for (int64_t i = 0; i < n / QK_K; ++i) {
+      if (Chunked && i % cb == 0 && i > 0) dacc.fold(acc);
       const block_q8_K* yb[C];
       for (int c = 0; c < C; ++c) yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
       const block_q6_K* wb[R];
@@ -259,6 +333,12 @@ struct Q6_KTile {
         for (int c = 0; c < C; ++c)
           acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d),
                                       acc[r][c]);
+    }
+    if constexpr (Chunked) {
+      dacc.fold(acc);
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += _mm512_reduce_add_pd(_mm512_add_pd(dacc.v[r][c][0], dacc.v[r][c][1]));
+      return;
     }
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
@@ -339,6 +419,37 @@ void tile_dispatch(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, con
   table[(n_rows - 1) * Tile::kTokens + (n_tokens - 1)](n, w, w_stride, x, x_stride, y, y_stride, accumulate);
 }
 
+template <typename Tile>
+void chunked_tile_dispatch(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x,
+                           size_t x_stride, int n_tokens, double* y, size_t y_stride) {
+  using Fn = void (*)(int64_t, int64_t, const uint8_t*, size_t, const uint8_t*, size_t, double*, size_t);
+  static constexpr auto table = []<int... Is>(std::integer_sequence<int, Is...>) {
+    return std::array<Fn, sizeof...(Is)>{&Tile::template run_chunked<Is / Tile::kTokens + 1, Is % Tile::kTokens + 1>...};
+  }(std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
+  table[(n_rows - 1) * Tile::kTokens + (n_tokens - 1)](n, chunk, w, w_stride, x, x_stride, y, y_stride);
+}
+
+template <typename Tile>
+void install_chunked(KernelTable& t, GgmlType type) {
+  t.tile[slot(type)].chunked = chunked_tile_dispatch<Tile>;
+}
+
+void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                           double* y) {
+  if (n_rows != kDecodeRows) {
+    const detail::VecDotFn dot = active_table().vec_dot[slot(GgmlType::Q4_0)];
+    for (int r = 0; r < n_rows; ++r) {
+      double sum = 0;
+      for (int64_t k = 0; k < n; k += chunk)
+        sum += dot(std::min(chunk, n - k), w + r * w_stride + k / QK4_0 * sizeof(block_q4_0),
+                   static_cast<const block_q8_0*>(x) + k / QK8_0);
+      y[r] = sum;
+    }
+    return;
+  }
+  x86::q4_0_rows8_chunked<dot_u8i8_vnni>(n, chunk, w, w_stride, x, y);
+}
+
 // Only the tiles are installed: measured on Zen 4, the 1 x 1 tile streams weights at about half
 // the rate of the AVX2 vec_dot (its per-block set-up is paid for one row and one token), so
 // decoding keeps the AVX2 vec_dot. The matmul tests check the tiles against the scalar vec_dot.
@@ -360,6 +471,12 @@ void fill_avx512_vnni(KernelTable& t) {
   install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
   install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
+  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
+  install_chunked<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
+  install_chunked<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
+  install_chunked<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
+  install_chunked<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
+  install_chunked<Q6_KTile>(t, GgmlType::Q6_K);
   install<FloatTile<F32Elems>>(t, GgmlType::F32);
   install<FloatTile<F16Elems>>(t, GgmlType::F16);
   install<FloatTile<BF16Elems>>(t, GgmlType::BF16);

@@ -6,6 +6,7 @@
 // accumulated 8 at a time, and sum(y) for the +8 offset is computed once per block for all rows.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -14,36 +15,56 @@
 
 namespace clusterctl::kernels::detail::x86 {
 
+// One block i of 8 rows: acc (lane = row) += the rows' block dots times their scales.
+template <__m256i (*DotU8I8)(__m256i, __m256i)>
+inline __m256 q4_0_rows8_block(const uint8_t* w, size_t w_stride, const block_q8_0* b, int64_t i, __m256 acc) {
+  constexpr int kRows = 8;
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
+  __m256i s[kRows];
+  alignas(16) uint16_t d[kRows];
+  for (int r = 0; r < kRows; ++r) {
+    const auto* blk = reinterpret_cast<const block_q4_0*>(w + r * w_stride) + i;
+    s[r] = DotU8I8(unpack_nibbles(blk->qs), yv);
+    d[r] = blk->d;
+  }
+  // Lane r of `sum` = the block dot of row r (nibbles as stored, 0..15).
+  const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
+  const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
+  const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+  __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+  // The nibbles are stored +8: take 8 * sum(y) off every row's dot.
+  const int ysum = hsum_i32(DotU8I8(ones8, yv));
+  sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * ysum));
+  const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))),
+                                     _mm256_set1_ps(h2f(b[i].d)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
+}
+
 // DotU8I8(a, b): per 32-bit lane, the sum of 4 products of unsigned bytes a and signed bytes b.
 template <__m256i (*DotU8I8)(__m256i, __m256i)>
 void q4_0_rows8(int64_t n, const uint8_t* w, size_t w_stride, const void* x, float* y) {
-  constexpr int kRows = 8;
   const auto* b = static_cast<const block_q8_0*>(x);
-  const int64_t nb = n / QK4_0;
-  const __m256i ones8 = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) {
-    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-    __m256i s[kRows];
-    alignas(16) uint16_t d[kRows];
-    for (int r = 0; r < kRows; ++r) {
-      const auto* blk = reinterpret_cast<const block_q4_0*>(w + r * w_stride) + i;
-      s[r] = DotU8I8(unpack_nibbles(blk->qs), yv);
-      d[r] = blk->d;
-    }
-    // Lane r of `sum` = the block dot of row r (nibbles as stored, 0..15).
-    const __m256i t0 = _mm256_hadd_epi32(s[0], s[1]), t1 = _mm256_hadd_epi32(s[2], s[3]);
-    const __m256i t2 = _mm256_hadd_epi32(s[4], s[5]), t3 = _mm256_hadd_epi32(s[6], s[7]);
-    const __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
-    __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
-    // The nibbles are stored +8: take 8 * sum(y) off every row's dot.
-    const int ysum = hsum_i32(DotU8I8(ones8, yv));
-    sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * ysum));
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))),
-                                       _mm256_set1_ps(h2f(b[i].d)));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
-  }
+  for (int64_t i = 0; i < n / QK4_0; ++i) acc = q4_0_rows8_block<DotU8I8>(w, w_stride, b, i, acc);
   _mm256_storeu_ps(y, acc);
+}
+
+// The same for matmul_row_parallel: each row's float sum restarts every `chunk` elements and is
+// folded into a double (lanes stay rows, so the fold is two conversions and two adds per chunk).
+template <__m256i (*DotU8I8)(__m256i, __m256i)>
+void q4_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const void* x, double* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  for (int64_t c = 0; c < nb; c += cb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = q4_0_rows8_block<DotU8I8>(w, w_stride, b, i, acc);
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
+  }
+  _mm256_storeu_pd(y, lo);
+  _mm256_storeu_pd(y + 4, hi);
 }
 
 }  // namespace clusterctl::kernels::detail::x86

@@ -1,0 +1,113 @@
+// matmul_row_parallel, the split-invariant matmul of tensor parallelism: the matmul of a whole
+// matrix must equal, bit for bit after rounding to float, the double sum of the matmuls of its
+// column ranges, for every cut on the chunk grid, every type, every ISA, decode and batches.
+// (Before the chunked sums this failed: the float order of a row's dot depended on the cut.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/unit/kernels_test_data.h"
+#include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::kernels::test {
+namespace {
+
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(active_isa()) {}
+  ~IsaGuard() { set_active_isa(saved_); }
+ private:
+  Isa saved_;
+};
+
+std::vector<Isa> all_isas() {
+  std::vector<Isa> isas = simd_isas();
+  isas.insert(isas.begin(), Isa::Scalar);
+  return isas;
+}
+
+// Rows [0, rows) x columns [k0, k1) of `w` (a view with the whole row stride) against the same
+// columns of every token of x.
+std::vector<double> part_matmul(const Matrix& whole, int64_t chunk, const std::vector<float>& x, int64_t n_tokens,
+                                int64_t k0, int64_t k1, ThreadPool& pool, Workspace& ws) {
+  const Matrix part{whole.type, whole.data + gguf::row_bytes(whole.type, static_cast<uint64_t>(k0)), whole.rows, k1 - k0,
+                    whole.row_stride};
+  std::vector<float> xs(static_cast<size_t>(n_tokens * (k1 - k0)));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    std::copy(x.begin() + t * whole.cols + k0, x.begin() + t * whole.cols + k1, xs.begin() + t * (k1 - k0));
+  std::vector<double> y(static_cast<size_t>(whole.rows * n_tokens), NAN);
+  matmul_row_parallel(part, chunk, xs.data(), n_tokens, y.data(), pool, ws);
+  return y;
+}
+
+// Cuts of [0, cols) on multiples of `chunk`: uneven two- and three-way splits and one chunk alone.
+std::vector<std::vector<int64_t>> cuts_on_grid(int64_t cols, int64_t chunk) {
+  const int64_t n = cols / chunk;
+  return {{0, chunk, cols}, {0, (n / 3) * chunk, (n - 1) * chunk, cols}, {0, (2 * n / 3) * chunk, cols},
+          {0, chunk, 2 * chunk, 3 * chunk, cols}};
+}
+
+TEST(KernelsRowParallel, AnySplitOnTheGridGivesTheWholeRowBitForBit) {
+  IsaGuard guard;
+  std::mt19937 rng(11);
+  constexpr int64_t kRows = 37;    // the decode path's groups of 8 rows and a remainder
+  constexpr int64_t kCols = 2560;  // more than one 2048-column slice of the tiled path
+  Workspace ws;
+  ThreadPool pool(2);
+  for (GgmlType type : kComputableTypes) {
+    const int64_t block = gguf::type_traits(type).block_size;
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    for (int64_t chunk : {block == 256 ? int64_t{256} : int64_t{64}, int64_t{512}}) {
+      for (int64_t n_tokens : {1, 2, 9, 40}) {
+        const auto x = random_activations(kCols * n_tokens, rng);
+        for (Isa isa : all_isas()) {
+          set_active_isa(isa);
+          const std::string what = std::string(gguf::type_name(type)) + " " + isa_name(isa) + " chunk " +
+                                   std::to_string(chunk) + " tokens " + std::to_string(n_tokens);
+          const auto whole = part_matmul(m, chunk, x, n_tokens, 0, kCols, pool, ws);
+          // Sanity: the row-parallel matmul is the matmul (up to float summation order).
+          std::vector<float> plain(whole.size());
+          matmul(m, x.data(), n_tokens, plain.data(), pool, ws);
+          double sumsq = 0;
+          for (float v : plain) sumsq += static_cast<double>(v) * v;
+          const double rms = std::sqrt(sumsq / static_cast<double>(plain.size()));
+          for (size_t i = 0; i < whole.size(); ++i) ASSERT_NEAR(whole[i], plain[i], 1e-4 * rms) << what << " i=" << i;
+          for (const auto& cuts : cuts_on_grid(kCols, chunk)) {
+            std::vector<double> sum(whole.size(), 0.0);
+            for (size_t p = 0; p + 1 < cuts.size(); ++p) {
+              const auto y = part_matmul(m, chunk, x, n_tokens, cuts[p], cuts[p + 1], pool, ws);
+              for (size_t i = 0; i < sum.size(); ++i) sum[i] += y[i];
+            }
+            std::string cut_text;
+            for (int64_t c : cuts) cut_text += " " + std::to_string(c);
+            for (size_t i = 0; i < sum.size(); ++i) {
+              const float a = static_cast<float>(sum[i]), b = static_cast<float>(whole[i]);
+              ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+                  << what << " cut at" << cut_text << ": row " << i % kRows << " token " << i / kRows << ": " << a
+                  << " vs whole " << b;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(KernelsRowParallel, ChunkOffTheBlockGridIsRefused) {
+  Workspace ws;
+  ThreadPool pool(1);
+  std::vector<uint8_t> w(4096);
+  std::vector<float> x(512);
+  std::vector<double> y(2);
+  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 48, x.data(), 1, y.data(), pool, ws), Error);
+  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_K, w.data(), 2, 512, 288}, 128, x.data(), 1, y.data(), pool, ws), Error);
+  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 0, x.data(), 1, y.data(), pool, ws), Error);
+}
+
+}  // namespace
+}  // namespace clusterctl::kernels::test
