@@ -12,6 +12,10 @@ int doctor_main(int argc, char** argv);
 int model_main(int argc, char** argv);
 int shard_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
+int up_main(int argc, char** argv);
+int status_main(int argc, char** argv);
+int logs_main(int argc, char** argv);
+int down_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -25,6 +29,10 @@ std::span<const Command> commands() {
       {"model", "make model files: 'model synth' writes a random-weight model", model_main},
       {"shard", "cut a model into one GGUF per rank: 'shard MODEL.gguf --ranks N --out DIR'", shard_main},
       {"serve", "OpenAI-compatible HTTP API and web chat for a model on this machine", serve_main},
+      {"up", "start a cluster from its cluster file: shards to the nodes, mpirun, wait until it answers", up_main},
+      {"status", "nodes, ranks, split, link, model, endpoint, uptime and tokens/s of a running cluster", status_main},
+      {"logs", "the running cluster's log from its head node (all ranks, or one node's)", logs_main},
+      {"down", "stop a running cluster on every node and check that nothing of it is left", down_main},
   };
   return kCommands;
 }

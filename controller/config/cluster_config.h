@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct NodeConfig {
   int threads = 0;               // 0: one per core, decided on the node
   bool weight_by_memory = false;
   double weight = 1.0;           // relative share of the model; ignored when weight_by_memory
+  uint64_t memory_limit = 0;     // `memory:` bytes clusterctl may use on the node (0: all it has free)
   std::optional<LinkConfig> link;
   std::string cache_dir;         // where the node keeps its shards
   std::string worker;            // the worker executable on the node
@@ -83,6 +85,9 @@ ClusterConfig parse_cluster_config(const std::string& text, const std::string& f
 // Problems of the split that need the model's shape: more ranks than attention heads (a head
 // is the smallest unit the tensor-parallel split divides), a context longer than the model's.
 std::vector<Diagnostic> check_against_model(const ClusterConfig& config, int n_head, int n_ctx_train);
+
+// "1GiB", "512MiB", "1.5G", "2048" (bytes) -> bytes; nullopt when not a size.
+std::optional<uint64_t> parse_byte_size(const std::string& text);
 
 // Expands a leading "~/" to $HOME.
 std::string expand_home(const std::string& path);

@@ -22,9 +22,9 @@ namespace {
 
 constexpr std::string_view kTopKeys[] = {"cluster", "model", "context", "cache_dir", "api", "ssh", "defaults", "nodes"};
 constexpr std::string_view kSettingKeys[] = {"port", "user", "identity", "ranks", "threads", "weight",
-                                             "link", "cache_dir", "worker"};
+                                             "link", "cache_dir", "worker", "memory"};
 constexpr std::string_view kNodeKeys[] = {"name", "host", "port", "user", "identity", "ranks", "threads",
-                                          "weight", "link", "cache_dir", "worker"};
+                                          "weight", "link", "cache_dir", "worker", "memory"};
 constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 constexpr std::string_view kApiKeys[] = {"listen", "token_file"};
@@ -60,6 +60,7 @@ struct NodeSettings {
   std::optional<bool> by_memory;
   std::optional<double> weight;
   std::optional<LinkConfig> link;
+  std::optional<uint64_t> memory;
   bool link_given = false;  // written, even if wrong (then already reported)
   SourcePos weight_pos;
 };
@@ -322,6 +323,14 @@ class Parser {
         s.weight = value;
       }
     }
+    if (auto v = string_field(m, "memory", where, false)) {
+      auto bytes = parse_byte_size(*v);
+      if (!bytes || *bytes == 0)
+        add(pos_of(m["memory"]), "bad memory size '" + *v + "' in " + where,
+            "write a size like 'memory: 8GiB' or 'memory: 512MiB' (the most clusterctl may use on the node)");
+      else
+        s.memory = *bytes;
+    }
     if (YAML::Node l = m["link"]; l && !l.IsNull()) {
       s.link_given = true;
       s.link = parse_link(l, where);
@@ -389,6 +398,7 @@ class Parser {
       if (!node.link && !s.link_given && !d.link_given) unlinked.emplace_back(node.pos, where);
       node.weight_by_memory = s.by_memory.value_or(d.by_memory.value_or(false));
       node.weight = s.weight.value_or(d.weight.value_or(1.0));
+      node.memory_limit = s.memory.value_or(d.memory.value_or(0));
       if (!node.host.empty()) {
         std::string endpoint = node.host + ":" + std::to_string(node.port);
         if (auto [prev, fresh] = endpoints.emplace(endpoint, node.host_pos); !fresh)
@@ -420,6 +430,20 @@ class Parser {
 };
 
 }  // namespace
+
+std::optional<uint64_t> parse_byte_size(const std::string& text) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !std::isfinite(value) || value < 0) return std::nullopt;
+  std::string unit(end);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1}, {"B", 1}, {"K", 1e3}, {"KB", 1e3}, {"KiB", 1024.0}, {"M", 1e6}, {"MB", 1e6}, {"MiB", 1048576.0},
+      {"G", 1e9}, {"GB", 1e9}, {"GiB", 1073741824.0}, {"T", 1e12}, {"TB", 1e12}, {"TiB", 1099511627776.0}};
+  for (const auto& [name, scale] : kUnits)
+    if (unit == name) return uint64_t(value * scale);
+  return std::nullopt;
+}
 
 ClusterConfig parse_cluster_config(const std::string& text, const std::string& file) { return Parser(file).parse(text); }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "controller/launch/local_worker.h"
 #include "controller/preflight/node_shell.h"
 #include "worker/common/human_bytes.h"
 #include "controller/preflight/probe_parsers.h"
@@ -228,6 +229,7 @@ class NodeProbe {
         if (link.cidr->contains(a.address)) {
           facts.link_address = a.address;
           facts.link_interface = a.interface;
+          facts.link_prefix = link.cidr->prefix;
           add("link", CheckStatus::ok, link.describe() + ": " + a.interface + " " + config::ipv4_to_string(a.address));
           return;
         }
@@ -255,6 +257,7 @@ class NodeProbe {
       if (a.interface == link.interface) {
         facts.link_address = a.address;
         facts.link_interface = a.interface;
+        facts.link_prefix = a.prefix;
         add("link", CheckStatus::ok,
             link.describe() + ": " + config::ipv4_to_string(a.address) + "/" + std::to_string(a.prefix));
         return;
@@ -266,7 +269,10 @@ class NodeProbe {
   }
 
   void check_worker() {
-    auto r = exec("worker", kPath + shell_path(node_.worker) + " --version 2>&1");
+    // On this machine the default worker is the one built or installed with this clusterctl.
+    const std::string worker = node_.is_local() && node_.worker == "clusterctl-worker" ? launch::local_worker_path()
+                                                                                      : node_.worker;
+    auto r = exec("worker", kPath + shell_path(worker) + " --version 2>&1");
     if (!r) return;
     if (r->status == 127 || r->status == 126) {
       add("worker", CheckStatus::fail, "missing",
@@ -316,21 +322,31 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
   // Shares: from the weights, or in proportion to the free memory every node reported.
   uint64_t total_free = 0;
   bool all_known = true;
-  for (auto& p : probes) {
-    if (p->facts.mem_available) total_free += *p->facts.mem_available;
-    else all_known = false;
+  for (size_t i = 0; i < probes.size(); ++i) {
+    auto& f = probes[i]->facts;
+    if (!f.mem_available) {
+      all_known = false;
+      continue;
+    }
+    // A `memory:` limit in the cluster file caps what clusterctl may use there.
+    f.mem_usable = c.nodes[i].memory_limit ? std::min(*f.mem_available, c.nodes[i].memory_limit) : *f.mem_available;
+    total_free += *f.mem_usable;
   }
   for (size_t i = 0; i < probes.size(); ++i) {
     auto& p = *probes[i];
     const auto& node = c.nodes[i];
-    if (!p.facts.mem_available) continue;  // unreachable or unreadable: reported already
-    uint64_t avail = *p.facts.mem_available;
+    if (!p.facts.mem_usable) continue;  // unreachable or unreadable: reported already
+    const uint64_t avail = *p.facts.mem_usable;
+    const bool capped = node.memory_limit && node.memory_limit < *p.facts.mem_available;
+    const std::string free_text = capped ? human_bytes(avail) + " allowed ('memory:' limit; " +
+                                               human_bytes(*p.facts.mem_available) + " available)"
+                                         : human_bytes(avail) + " available";
     if (c.weights_by_memory()) p.facts.share = all_known && total_free ? double(avail) / double(total_free) : 0;
     else p.facts.share = c.weight_share(i);
     char share[16];
     std::snprintf(share, sizeof share, "%.1f%%", 100 * p.facts.share);
     if (!model || (c.weights_by_memory() && !all_known)) {
-      p.results.push_back({node.name, "memory", CheckStatus::warn, human_bytes(avail) + " available",
+      p.results.push_back({node.name, "memory", CheckStatus::warn, free_text,
                            model ? "the split by memory needs every node's free memory" : "the model's size is unknown",
                            "fix the problems above and run doctor again"});
       continue;
@@ -338,15 +354,18 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
     uint64_t shard = uint64_t(double(model->tensor_bytes) * p.facts.share);
     uint64_t kv = uint64_t(double(model->kv_bytes) * p.facts.share);
     p.facts.need_bytes = shard + kv;
-    std::string detail = human_bytes(avail) + " available, needs " + human_bytes(p.facts.need_bytes) + " (" + share +
+    std::string detail = free_text + ", needs " + human_bytes(p.facts.need_bytes) + " (" + share +
                          " share: shard " + human_bytes(shard) + " + KV " + human_bytes(kv) + ")";
     if (avail >= p.facts.need_bytes)
       p.results.push_back({node.name, "memory", CheckStatus::ok, detail, "", ""});
     else
       p.results.push_back({node.name, "memory", CheckStatus::fail, detail,
-                           node.name + " has " + human_bytes(avail) + " free but its " + share + " share of the model needs " +
-                               human_bytes(p.facts.need_bytes),
-                           "lower the weight of " + node.name + ", add nodes, free memory on it, or lower 'context'"});
+                           node.name + (capped ? " may use " + human_bytes(avail) + " (its 'memory:' limit)"
+                                               : " has " + human_bytes(avail) + " free") +
+                               " but its " + share + " share of the model needs " + human_bytes(p.facts.need_bytes),
+                           capped ? "raise 'memory:' of " + node.name + " in " + c.file +
+                                        ", lower its weight, add nodes, or lower 'context'"
+                                  : "lower the weight of " + node.name + ", add nodes, free memory on it, or lower 'context'"});
   }
 }
 

@@ -26,7 +26,9 @@ struct NodeFacts {
   bool reachable = false;       // SSH (or local shell) works
   std::string os, arch;         // uname -s, uname -m
   std::optional<uint64_t> mem_available;
+  std::optional<uint64_t> mem_usable;     // mem_available, capped by the node's `memory:` limit
   std::optional<uint32_t> link_address;  // the node's IPv4 address on its link
+  int link_prefix = 0;                   // its network's prefix length (for the link's CIDR)
   std::string link_interface;
   std::optional<std::string> worker_version;
   double share = 0;             // of the model, after "by memory" is resolved

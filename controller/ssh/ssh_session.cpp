@@ -2,6 +2,8 @@
 
 #include <libssh/libssh.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 
@@ -32,6 +34,20 @@ std::string keyscan_command(const SshTarget& t, const std::string& key_type) {
   std::string type = keyscan_type(key_type);
   return "ssh-keyscan -p " + std::to_string(t.port) + (type.empty() ? "" : " -t " + type) + " " + t.host +
          " >> " + shell_quote(t.known_hosts);
+}
+
+constexpr const char* kPidMarker = "@clusterctl-exec-pid:";
+
+// Removes the wrapper's "<marker><pid>" line from the command's stderr and returns the pid
+// (0 when the line has not arrived).
+long take_pid_marker(std::string& err) {
+  const size_t at = err.find(kPidMarker);
+  if (at == std::string::npos) return 0;
+  const size_t end = err.find('\n', at);
+  if (end == std::string::npos) return 0;
+  long pid = std::atol(err.c_str() + at + std::strlen(kPidMarker));
+  err.erase(at, end + 1 - at);
+  return pid;
 }
 
 }  // namespace
@@ -172,7 +188,10 @@ ExecResult SshSession::exec(const std::string& command, std::chrono::millisecond
     }
   } guard{ch};
   if (ssh_channel_open_session(ch) != SSH_OK) throw fail("cannot open a session");
-  if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) throw fail("cannot run '" + command + "'");
+  // sshd makes the session's shell a session and process-group leader; it reports its pid first
+  // so that a command that overruns its time can be ended with its whole process group.
+  const std::string wrapped = "echo " + std::string(kPidMarker) + "$$ >&2; " + command;
+  if (ssh_channel_request_exec(ch, wrapped.c_str()) != SSH_OK) throw fail("cannot run '" + command + "'");
 
   ExecResult r;
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -185,15 +204,39 @@ ExecResult SshSession::exec(const std::string& command, std::chrono::millisecond
     if (m == SSH_ERROR) throw fail("reading the errors of '" + command + "' failed");
     if (m > 0) r.err.append(buf, size_t(m));
     if (n <= 0 && m <= 0 && ssh_channel_is_eof(ch)) break;
-    if (std::chrono::steady_clock::now() > deadline)
+    if (std::chrono::steady_clock::now() > deadline) {
+      const bool killed = kill_remote_group(take_pid_marker(r.err));
       throw SshError(SshFailure::timeout,
                      "'" + command + "' on " + target_.address() + " did not finish within " +
                          std::to_string(timeout.count()) + " ms",
-                     "check the node's load; the command was abandoned");
+                     killed ? "check the node's load; the command was stopped on the node"
+                            : "check the node's load; the command could not be stopped and may still run there");
+    }
   }
   ssh_channel_send_eof(ch);
   r.status = ssh_channel_get_exit_status(ch);
+  take_pid_marker(r.err);
   return r;
+}
+
+bool SshSession::kill_remote_group(long pid) {
+  if (pid <= 1) return false;
+  ssh_session s = S(session_);
+  ssh_channel ch = ssh_channel_new(s);
+  if (!ch) return false;
+  const std::string pg = std::to_string(pid);
+  // TERM first so the command can clean up, KILL for what ignores it.
+  const std::string cmd = "kill -TERM -" + pg + " 2>/dev/null; sleep 0.3; kill -KILL -" + pg + " 2>/dev/null; true";
+  bool ok = ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, cmd.c_str()) == SSH_OK;
+  if (ok) {
+    char buf[256];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!ssh_channel_is_eof(ch) && std::chrono::steady_clock::now() < deadline)
+      if (ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 100) == SSH_ERROR) break;
+  }
+  ssh_channel_close(ch);
+  ssh_channel_free(ch);
+  return ok;
 }
 
 }  // namespace clusterctl::ssh

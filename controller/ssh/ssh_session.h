@@ -39,15 +39,17 @@ class SshSession {
   // SHA256:... fingerprint of the host key the server presented (verified).
   const std::string& host_key_fingerprint() const { return fingerprint_; }
 
-  // Runs `command` through the remote user's shell and collects its output and exit status.
-  // Throws SshError(timeout) when it does not finish in time (the channel is closed, which
-  // makes sshd hang up on the command).
+  // Runs `command` through the remote user's (POSIX) shell and collects its output and exit
+  // status. Throws SshError(timeout) when it does not finish in time, after ending the
+  // command's process group on the node (TERM, then KILL), so nothing it started runs on.
   ExecResult exec(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // The libssh session handle, for SFTP (ssh_session is an opaque pointer type).
   void* native_handle() const { return session_; }
 
  private:
+  bool kill_remote_group(long pid);  // over a second channel; false when it could not be sent
+
   SshTarget target_;
   void* session_ = nullptr;  // ssh_session
   std::string fingerprint_;

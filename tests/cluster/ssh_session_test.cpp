@@ -63,6 +63,18 @@ TEST(SshSession, ExecTimesOut) {
   EXPECT_EQ(s.exec("echo still usable").out, "still usable\n");
 }
 
+TEST(SshSession, TimedOutCommandIsStoppedOnTheNode) {
+  REQUIRE_TESTCLUSTER();
+  SshSession s(node(2));
+  // A marker in the command line makes the processes findable; a child (sleep) must end too.
+  const std::string marker = "clusterctl-timeout-probe-" + std::to_string(getpid());
+  EXPECT_THROW(s.exec("sh -c 'sleep 30; : " + marker + "' & sleep 30; : " + marker, std::chrono::milliseconds(400)),
+               SshError);
+  auto left = s.exec("sleep 0.5; pgrep -f -- '" + marker + "' | grep -v \"^$$\\$\" || true");
+  EXPECT_EQ(left.out, "") << "processes of the timed-out command still run on node2";
+  EXPECT_EQ(left.err, "");
+}
+
 TEST(SshSession, ConnectsToAllNodesInParallel) {
   REQUIRE_TESTCLUSTER();
   std::vector<std::string> names(3);

@@ -49,3 +49,27 @@ finish() {
   if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed"; exit 1; fi
   echo "all passed"
 }
+
+# No clusterctl-worker, orted or mpirun in any node's network namespace (`ip netns pids`), nor
+# anywhere else on the machine with our test cluster's marks (the namespaces share one pid space).
+expect_no_job_processes() {
+  local k pid comm found=""
+  for _ in $(seq 30); do
+    found=""
+    for k in $(seq "$(cat "$D/nodes")"); do
+      for pid in $(ip netns pids "node$k" 2>/dev/null); do
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+        grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && continue
+        case "$comm" in clusterctl-wor*|orted|mpirun) found+=" node$k:$comm($pid)" ;; esac
+      done
+    done
+    [ -z "$found" ] && break
+    sleep 0.1
+  done
+  if [ -n "$found" ]; then fail "$1: still running:$found"; else pass "$1: no clusterctl-worker, orted or mpirun in any node namespace"; fi
+}
+
+# "RX TX" bytes of IFACE in node K's namespace.
+link_bytes() {
+  ip netns exec "node$1" cat "/sys/class/net/$2/statistics/rx_bytes" "/sys/class/net/$2/statistics/tx_bytes" | tr '\n' ' '
+}

@@ -1,0 +1,32 @@
+#include "controller/cli/cluster_arg.h"
+
+#include <filesystem>
+
+#include "controller/config/cluster_config.h"
+#include "worker/common/error.h"
+
+namespace clusterctl::cli {
+
+std::optional<state::ClusterState> find_cluster(const std::string& arg, std::string* name) {
+  std::string cluster = arg;
+  if (arg.empty()) {
+    auto all = state::load_all();
+    if (all.size() == 1) {
+      if (name) *name = all[0].cluster;
+      return all[0];
+    }
+    if (all.empty()) {
+      if (name) *name = "";
+      return std::nullopt;
+    }
+    std::string names;
+    for (const auto& s : all) names += (names.empty() ? "" : ", ") + s.cluster;
+    throw Error("several clusters are up (" + names + "); name one, e.g. 'clusterctl status " + all[0].cluster + "'");
+  }
+  if (arg.ends_with(".yaml") || arg.ends_with(".yml") || std::filesystem::is_regular_file(arg))
+    cluster = config::load_cluster_config(arg).name;
+  if (name) *name = cluster;
+  return state::load(cluster);
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,75 @@
+// `clusterctl down [CLUSTER]`: stop the cluster's job on every node and forget it.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "controller/cli/cluster_arg.h"
+#include "controller/cli/options.h"
+#include "controller/config/cluster_config.h"
+#include "controller/launch/stop_job.h"
+#include "controller/state/cluster_state.h"
+
+namespace clusterctl::cli {
+
+int down_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("cluster", po::value<std::string>()->default_value(""),
+                     "cluster file or cluster name (default: the one cluster that is up)")(
+      "json", po::bool_switch(), "print the outcome as JSON");
+  po::positional_options_description pos;
+  pos.add("cluster", 1);
+  auto vm = parse_options(argc, argv,
+                          "clusterctl down [CLUSTER.yaml | NAME] [--json]\n\n"
+                          "Stops the cluster's job: mpirun's process group on the head node (which ends the\n"
+                          "workers and orteds everywhere), then checks every node over ssh and ends any\n"
+                          "clusterctl-worker, orted or mpirun of this job that is left. Forgets the cluster\n"
+                          "once no process of it remains. Shards stay cached on the nodes for the next 'up'.",
+                          opts, pos);
+  if (!vm) return 0;
+  const bool json = (*vm)["json"].as<bool>();
+  std::string name;
+  auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
+  if (!s) {
+    if (json) std::cout << nlohmann::json{{"cluster", name}, {"was_up", false}, {"clean", true}}.dump(2) << "\n";
+    else std::printf("%s\n", name.empty() ? "no cluster is up" : ("cluster '" + name + "' is not up").c_str());
+    return 0;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  config::ClusterConfig config;
+  try {
+    config = config::load_cluster_config(s->config_path);
+  } catch (const Error& e) {
+    throw Error("cluster '" + s->cluster + "' was started from " + s->config_path + ", which cannot be read now (" +
+                e.what() + "); restore that file (its ssh settings reach the nodes) and run 'clusterctl down' again");
+  }
+  if (config.nodes.size() != s->nodes.size())
+    throw Error(s->config_path + " lists " + std::to_string(config.nodes.size()) + " nodes but the running cluster has " +
+                std::to_string(s->nodes.size()) + "; restore the file as it was at 'up' and run 'clusterctl down' again");
+  if (!json) std::printf("stopping cluster '%s' (mpirun pid %lld on %s)\n", s->cluster.c_str(),
+                         static_cast<long long>(s->mpirun_pid), s->head_node.c_str());
+  std::vector<std::unique_ptr<preflight::NodeShell>> shells;
+  auto report = launch::stop_job_everywhere(config, shells, launch::job_record(*s));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (report.clean()) state::remove(s->cluster);
+  if (json) {
+    std::cout << nlohmann::json{{"cluster", s->cluster}, {"was_up", true}, {"clean", report.clean()},
+                                {"remaining", report.remaining}, {"unreachable", report.unreachable}, {"seconds", secs}}
+                     .dump(2)
+              << "\n";
+  } else if (report.clean()) {
+    std::string nodes;
+    for (const auto& n : s->nodes) nodes += (nodes.empty() ? "" : ", ") + n.name;
+    std::printf("cluster '%s' is down in %.1f s: no clusterctl-worker, orted or mpirun of it remains on %s\n",
+                s->cluster.c_str(), secs, nodes.c_str());
+  }
+  if (!report.clean()) {
+    std::fprintf(stderr, "error: cluster '%s' is not fully down: %s\n  fix: end those processes on the node (kill PID), "
+                         "or reach the node again, then run 'clusterctl down %s' once more (the cluster stays recorded)\n",
+                 s->cluster.c_str(), report.describe().c_str(), s->cluster.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,110 @@
+// `clusterctl status [CLUSTER] [--json]`: what is up, and whether it answers.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "controller/cli/cluster_arg.h"
+#include "controller/cli/options.h"
+#include "controller/launch/cluster_up.h"
+#include "controller/launch/http_probe.h"
+#include "controller/state/cluster_state.h"
+
+namespace clusterctl::cli {
+namespace {
+
+// A value of rank 0's Prometheus text (/metrics), or nullopt.
+std::optional<double> metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(name + " ")) return std::atof(line.c_str() + name.size() + 1);
+  return std::nullopt;
+}
+
+std::string duration_text(long s) {
+  char buf[64];
+  if (s >= 86400) std::snprintf(buf, sizeof buf, "%ldd %ldh", s / 86400, s % 86400 / 3600);
+  else if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh %ldm", s / 3600, s % 3600 / 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm %lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+}  // namespace
+
+int status_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("cluster", po::value<std::string>()->default_value(""),
+                     "cluster file or cluster name (default: the one cluster that is up)")(
+      "json", po::bool_switch(), "print the status as JSON");
+  po::positional_options_description pos;
+  pos.add("cluster", 1);
+  auto vm = parse_options(argc, argv,
+                          "clusterctl status [CLUSTER.yaml | NAME] [--json]\n\n"
+                          "Shows a cluster started by 'clusterctl up': its nodes, ranks, split, link, model,\n"
+                          "endpoint and uptime, and asks rank 0 whether it answers (/health) and how many\n"
+                          "tokens/s it generates (/metrics). Exits 0 when it answers, 1 when it is recorded\n"
+                          "but does not answer, 3 when it is not up.",
+                          opts, pos);
+  if (!vm) return 0;
+  const bool json = (*vm)["json"].as<bool>();
+  std::string name;
+  auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
+  if (!s) {
+    if (json) std::cout << nlohmann::json{{"cluster", name}, {"up", false}}.dump(2) << "\n";
+    else std::printf("%s\n", name.empty() ? "no cluster is up (start one with 'clusterctl up CLUSTER.yaml')"
+                                          : ("cluster '" + name + "' is not up").c_str());
+    return 3;
+  }
+  std::string token, why;
+  try {
+    token = launch::read_token(s->token_file);
+  } catch (const Error&) {
+  }
+  auto health = launch::http_get(s->endpoint, "/health", std::chrono::seconds(3), token, &why);
+  const bool answering = health && health->status == 200;
+  if (health && !answering) why = "HTTP " + std::to_string(health->status) + " " + health->body.substr(0, 120);
+  std::optional<double> tps, generated;
+  if (answering) {
+    if (auto m = launch::http_get(s->endpoint, "/metrics", std::chrono::seconds(3), token); m && m->status == 200) {
+      tps = metric(m->body, "clusterctl_generation_tokens_per_second");
+      generated = metric(m->body, "clusterctl_generation_tokens_total");
+    }
+  }
+  const long uptime = long(std::time(nullptr) - s->started_at);
+  if (json) {
+    auto j = nlohmann::json::parse(state::to_json(*s));
+    j["up"] = true;
+    j["answering"] = answering;
+    if (!answering) j["problem"] = why;
+    j["uptime_s"] = uptime;
+    j["ranks"] = s->total_ranks();
+    j["tokens_per_second"] = tps ? nlohmann::json(*tps) : nlohmann::json(nullptr);
+    j["tokens_generated"] = generated ? nlohmann::json(*generated) : nlohmann::json(nullptr);
+    std::cout << j.dump(2) << "\n";
+    return answering ? 0 : 1;
+  }
+  std::printf("cluster:   %s (%s)\n", s->cluster.c_str(), s->config_path.c_str());
+  std::printf("model:     %s (%s)\n", s->model_id.c_str(), s->model_path.c_str());
+  std::printf("endpoint:  %s  %s\n", s->endpoint.c_str(), answering ? "answering" : "NOT ANSWERING");
+  std::printf("uptime:    %s (mpirun pid %lld on %s, log %s)\n", duration_text(uptime).c_str(),
+              static_cast<long long>(s->mpirun_pid), s->head_node.c_str(), s->log_path.c_str());
+  std::printf("ranks:     %d, split %s\n", s->total_ranks(), s->split.c_str());
+  if (tps) std::printf("tokens/s:  %.1f (last 10 s), %.0f generated since start\n", *tps, generated.value_or(0));
+  std::printf("%-10s %-16s %-6s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "LINK");
+  for (const auto& n : s->nodes)
+    std::printf("%-10s %-16s %-6d %-8s %s\n", n.name.c_str(), n.host.c_str(), n.ranks,
+                n.threads ? std::to_string(n.threads).c_str() : "auto",
+                n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str());
+  if (!answering) {
+    std::printf("\ncluster '%s' is recorded as up but is NOT ANSWERING at %s (%s).\n"
+                "'clusterctl logs %s' shows rank 0's log; 'clusterctl down %s' clears it away.\n",
+                s->cluster.c_str(), s->endpoint.c_str(), why.c_str(), s->cluster.c_str(), s->cluster.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace clusterctl::cli

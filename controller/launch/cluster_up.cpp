@@ -1,0 +1,375 @@
+#include "controller/launch/cluster_up.h"
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "controller/launch/http_probe.h"
+#include "controller/launch/job_control.h"
+#include "controller/launch/local_worker.h"
+#include "controller/launch/mpirun_command.h"
+#include "controller/launch/step_error.h"
+#include "controller/launch/stop_job.h"
+#include "controller/placement/shard_cache.h"
+#include "controller/placement/shard_copy.h"
+#include "controller/placement/split.h"
+#include "controller/preflight/node_shell.h"
+#include "controller/preflight/preflight.h"
+#include "controller/ssh/parallel.h"
+#include "controller/ssh/sftp_upload.h"
+#include "worker/common/human_bytes.h"
+
+namespace clusterctl::launch {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string model_file(const config::ClusterConfig& c) {
+  return c.model_path.empty() ? config::expand_home("~/.cache/clusterctl/models/" + c.model + ".gguf") : c.model_path;
+}
+
+std::string model_id(const config::ClusterConfig& c) {
+  return c.model_path.empty() ? c.model : fs::path(c.model_path).stem().string();
+}
+
+std::string endpoint_of(const config::ClusterConfig& c) {
+  auto hp = config::parse_host_port(c.api.listen, nullptr);
+  std::string host = hp ? hp->host : "127.0.0.1";
+  const int port = hp ? hp->port : 8080;
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]")
+    host = c.nodes.front().is_local() ? "127.0.0.1" : c.nodes.front().host;
+  return "http://" + host + ":" + std::to_string(port);
+}
+
+std::string read_token(const std::string& token_file) {
+  if (token_file.empty()) return "";
+  std::ifstream in(token_file);
+  if (!in) throw Error("cannot read the API token file " + token_file + " (check 'api: token_file' in the cluster file)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string t = ss.str();
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+namespace {
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string preflight_failures(const preflight::PreflightReport& report) {
+  std::string s;
+  for (const auto& r : report.results) {
+    if (r.status != preflight::CheckStatus::fail) continue;
+    s += "\n  " + r.node + ": " + r.check + " failed: " + r.cause;
+    if (!r.fix.empty()) s += "\n    fix: " + r.fix;
+  }
+  return s;
+}
+
+// What the launch needs to know of each node beyond preflight: how many cores it has and which
+// machine it is (namespaces or VMs of one host share the cores, so their ranks add up).
+struct MachineInfo {
+  int cores = 1;
+  std::string machine_id;
+};
+
+MachineInfo probe_machine(preflight::NodeShell& shell) {
+  auto r = shell.run("getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
+                     "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname",
+                     std::chrono::seconds(15));
+  std::istringstream in(r.out);
+  MachineInfo m;
+  in >> m.cores >> m.machine_id;
+  m.cores = std::max(1, m.cores);
+  return m;
+}
+
+class Bringup {
+ public:
+  Bringup(const config::ClusterConfig& c, std::string config_path, const UpOptions& o)
+      : c_(c), config_path_(std::move(config_path)), o_(o) {}
+
+  state::ClusterState run() {
+    const auto t0 = Clock::now();
+    preflight();
+    placement();
+    try {
+      launch();
+      wait_healthy();
+    } catch (const StepError& e) {
+      undo();
+      throw StepError(e.node(), e.step(), e.cause() + stop_summary(), e.fix());
+    } catch (const std::exception& e) {
+      undo();
+      throw StepError(c_.nodes[0].name, "launch", e.what() + stop_summary(), "see the log on " + c_.nodes[0].name + ": " + log_path_);
+    }
+    auto s = record();
+    std::fprintf(o_.out, "up in %.1f s\n", since(t0));
+    return s;
+  }
+
+ private:
+  void step(const char* what) {
+    std::fprintf(o_.out, "%s\n", what);
+    std::fflush(o_.out);
+  }
+
+  void preflight() {
+    step("preflight: checking every node (ssh, os, memory, link, worker, mpirun, reach)");
+    auto t = Clock::now();
+    report_ = preflight::run_preflight(c_, {o_.controller_version});
+    if (!report_.ok()) {
+      std::string node, check, cause, fix;
+      for (const auto& r : report_.results)
+        if (r.status == preflight::CheckStatus::fail) {
+          node = r.node, check = r.check, cause = r.cause, fix = r.fix;
+          break;
+        }
+      // Every failure is listed: a user fixes them all in one go, as with a compiler.
+      throw StepError(node, "preflight (" + check + ")",
+                      cause + (std::count_if(report_.results.begin(), report_.results.end(),
+                                             [](const auto& r) { return r.status == preflight::CheckStatus::fail; }) > 1
+                                   ? "; all failed checks:" + preflight_failures(report_)
+                                   : ""),
+                      fix + "; nothing was started ('clusterctl doctor " + config_path_ + "' shows every check)");
+    }
+    std::fprintf(o_.out, "  all checks passed on %zu node(s) in %.1f s\n", c_.nodes.size(), since(t));
+  }
+
+  void placement() {
+    split_ = placement::rank_split(c_, report_);
+    const std::string model = model_file(c_);
+    auto t = Clock::now();
+    try {
+      shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights);
+    } catch (const Error& e) {
+      throw StepError("controller", "cut shards", e.what(), "check the model file " + model + " and free disk space in " +
+                                                                placement::controller_cache_dir());
+    }
+    std::fprintf(o_.out, "placement: %d rank(s), split %s; shards %s %s (%s) in %s\n", split_.total_ranks,
+                 split_.text.c_str(), shards_.reused ? "reused from" : "cut into", shards_.key.c_str(),
+                 human_bytes(shards_.total_bytes).c_str(), shards_.dir.c_str());
+    if (!shards_.reused) std::fprintf(o_.out, "  cut in %.1f s\n", since(t));
+    connect();
+    std::fprintf(o_.out, "copying each node its shard(s):\n");
+    t = Clock::now();
+    copies_ = placement::copy_shards(c_, shells_, shards_, split_, o_.out);
+    uint64_t total = 0;
+    for (const auto& cp : copies_) total += cp.bytes_sent;
+    copied_bytes_ = total;
+    std::fprintf(o_.out, "  %s copied in total in %.1f s\n", human_bytes(total).c_str(), since(t));
+  }
+
+  void connect() {
+    shells_.resize(c_.nodes.size());
+    std::vector<std::optional<StepError>> errors(c_.nodes.size());
+    ssh::for_each_node_in_parallel(c_.nodes.size(), [&](size_t i) {
+      try {
+        shells_[i] = preflight::open_node_shell(c_, c_.nodes[i]);
+      } catch (const ssh::SshError& e) {
+        errors[i].emplace(c_.nodes[i].name, "ssh", e.cause(), e.fix());
+      } catch (const std::exception& e) {
+        errors[i].emplace(c_.nodes[i].name, "ssh", e.what(), "run 'clusterctl doctor " + config_path_ + "'");
+      }
+    });
+    for (auto& e : errors)
+      if (e) throw *e;
+  }
+
+  void launch() {
+    const auto& head = c_.nodes[0];
+    preflight::NodeShell& head_shell = *shells_[0];
+    // Work dir on the head node: its cache dir (the parent of its shard folder when copied).
+    const std::string work_dir = copies_[0].in_place ? config::expand_home(head.cache_dir)
+                                                     : fs::path(copies_[0].shard_dir).parent_path().string();
+    log_path_ = (fs::path(work_dir) / (c_.name + ".log")).string();
+
+    JobSpec job;
+    const bool one_machine = c_.nodes.size() == 1 && head.is_local();
+    if (c_.nodes.size() > 1) {
+      const auto& f0 = report_.nodes[0];
+      job.link_cidr = c_.nodes[0].link && c_.nodes[0].link->cidr ? c_.nodes[0].link->cidr->to_string()
+                                                                  : network_cidr(*f0.link_address, f0.link_prefix);
+      hnp_address_ = "tcp://" + config::ipv4_to_string(*f0.link_address) + ":";
+    }
+    // Ranks that share a machine's cores (namespaces/VMs of one host count together).
+    std::vector<MachineInfo> machines(c_.nodes.size());
+    ssh::for_each_node_in_parallel(c_.nodes.size(), [&](size_t i) {
+      try {
+        machines[i] = probe_machine(*shells_[i]);
+      } catch (const std::exception&) {
+      }
+    });
+    std::map<std::string, std::pair<int, int>> load;  // machine -> (ranks, cores)
+    for (size_t i = 0; i < c_.nodes.size(); ++i) {
+      auto& [ranks, cores] = load[machines[i].machine_id.empty() ? c_.nodes[i].name : machines[i].machine_id];
+      ranks += c_.nodes[i].ranks;
+      cores = machines[i].cores;
+    }
+    for (const auto& [id, rc] : load) {
+      job.yield_when_idle = job.yield_when_idle || rc.first >= rc.second;
+      job.oversubscribe = job.oversubscribe || (one_machine && rc.first > rc.second);
+    }
+    job.run_as_root = head.user == "root";
+    job.worker = head.is_local() && head.worker == "clusterctl-worker" ? local_worker_path() : head.worker;
+    job.hostfile = (fs::path(work_dir) / (c_.name + ".hostfile")).string();
+    auto hp = config::parse_host_port(c_.api.listen, nullptr);
+    job.listen_host = hp && !hp->host.empty() ? hp->host : "0.0.0.0";
+    job.listen_port = hp ? hp->port : 8080;
+    job.model_id = model_id(c_);
+    job.context = c_.context;
+    if (!c_.api.token_file.empty()) job.token_file = place_token(work_dir);
+    for (size_t i = 0; i < c_.nodes.size(); ++i) {
+      JobNode n;
+      n.address = job.link_cidr.empty() ? "localhost" : config::ipv4_to_string(*report_.nodes[i].link_address);
+      n.ranks = c_.nodes[i].ranks;
+      n.threads = c_.nodes[i].threads;
+      n.model_dir = copies_[i].shard_dir;
+      job.nodes.push_back(n);
+    }
+    const std::string command = shell_command(mpirun_argv(job));
+    std::fprintf(o_.out, "launch on %s: %s\n  log: %s\n", head.name.c_str(), command.c_str(), log_path_.c_str());
+    std::fflush(o_.out);
+    pid_ = start_detached(head_shell, head.name, work_dir, job.hostfile, hostfile_text(job), command, log_path_);
+  }
+
+  // The token file must be readable by rank 0 on the head node: copied there (mode 600).
+  std::string place_token(const std::string& work_dir) {
+    if (c_.nodes[0].is_local()) return c_.api.token_file;
+    auto* remote = dynamic_cast<preflight::SshShell*>(shells_[0].get());
+    const std::string target = (fs::path(work_dir) / (c_.name + ".token")).string();
+    try {
+      ssh::sftp_upload(remote->session(), c_.api.token_file, target);
+      remote->run("chmod 600 " + ssh::shell_quote(target), std::chrono::seconds(10));
+    } catch (const ssh::SshError& e) {
+      throw StepError(c_.nodes[0].name, "copy token file", e.cause(), e.fix());
+    }
+    return target;
+  }
+
+  void wait_healthy() {
+    const std::string endpoint = endpoint_of(c_);
+    const std::string token = read_token(c_.api.token_file);
+    std::fprintf(o_.out, "waiting for %s/health (every rank loaded), at most %lld s\n", endpoint.c_str(),
+                 static_cast<long long>(o_.health_timeout.count()));
+    std::fflush(o_.out);
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + o_.health_timeout;
+    auto next_alive_check = t0 + std::chrono::seconds(1);
+    std::string why;
+    for (;;) {
+      auto reply = http_get(endpoint, "/health", std::chrono::seconds(2), token, &why);
+      if (reply && reply->status == 200) break;
+      if (reply) why = "HTTP " + std::to_string(reply->status) + " " + reply->body.substr(0, 200);
+      if (Clock::now() >= next_alive_check) {
+        if (!process_alive(*shells_[0], pid_)) {
+          std::string log = tail_file(*shells_[0], log_path_, 15);
+          pid_exited_ = true;
+          throw StepError(c_.nodes[0].name, "launch",
+                          "mpirun exited before the cluster answered " + endpoint + "/health; the end of its log (" +
+                              log_path_ + "):\n" + indent(log),
+                          "fix the cause above (the worker's message names it), then run 'clusterctl up " +
+                              config_path_ + "' again");
+        }
+        next_alive_check = Clock::now() + std::chrono::seconds(1);
+      }
+      if (Clock::now() >= deadline)
+        throw StepError(c_.nodes[0].name, "health check",
+                        "rank 0 did not answer " + endpoint + "/health with 200 within " +
+                            std::to_string(o_.health_timeout.count()) + " s (last: " + why + "); the end of the log:\n" +
+                            indent(tail_file(*shells_[0], log_path_, 15)),
+                        "check that " + endpoint + " is reachable from this machine (api.listen in " + config_path_ +
+                            "), read the log " + log_path_ + " on " + c_.nodes[0].name +
+                            ", or give big models more time with --timeout");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::fprintf(o_.out, "  healthy after %.1f s\n", since(t0));
+  }
+
+  static std::string indent(const std::string& text) {
+    std::string out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out += "    | " + line + "\n";
+    if (!out.empty()) out.pop_back();
+    return out;
+  }
+
+  JobRecord job_record() const {
+    JobRecord j;
+    j.head = 0;
+    j.mpirun_pid = pid_;
+    j.hnp_address = hnp_address_;
+    for (const auto& cp : copies_) j.worker_dirs.push_back(cp.shard_dir);
+    return j;
+  }
+
+  // Stops what this `up` started, on every node.
+  void undo() {
+    if (copies_.empty()) return;  // nothing was launched
+    std::fprintf(o_.out, "stopping what was started on every node ...\n");
+    std::fflush(o_.out);
+    stop_ = stop_job_everywhere(c_, shells_, job_record());
+    stopped_ = true;
+  }
+
+  std::string stop_summary() const {
+    if (!stopped_) return "";
+    if (stop_.clean()) return "\n  everything this 'up' started was stopped: nothing is left running on any node";
+    return "\n  WARNING: could not stop everything: " + stop_.describe();
+  }
+
+  state::ClusterState record() {
+    state::ClusterState s;
+    s.cluster = c_.name;
+    s.config_path = fs::absolute(config_path_).lexically_normal().string();
+    s.model_id = model_id(c_);
+    s.model_path = fs::absolute(model_file(c_)).lexically_normal().string();
+    s.endpoint = endpoint_of(c_);
+    s.token_file = c_.api.token_file;
+    s.head_node = c_.nodes[0].name;
+    s.head_host = c_.nodes[0].host;
+    s.mpirun_pid = pid_;
+    s.log_path = log_path_;
+    s.split = split_.text;
+    for (size_t i = 0; i < c_.nodes.size(); ++i) {
+      state::NodeState n;
+      n.name = c_.nodes[i].name;
+      n.host = c_.nodes[i].host;
+      n.ranks = c_.nodes[i].ranks;
+      n.threads = c_.nodes[i].threads;
+      n.link_interface = report_.nodes[i].link_interface;
+      n.link_address = report_.nodes[i].link_address ? config::ipv4_to_string(*report_.nodes[i].link_address) : "";
+      n.shard_paths = copies_[i].shard_paths;
+      s.nodes.push_back(n);
+    }
+    s.started_at = std::time(nullptr);
+    state::save(s);
+    return s;
+  }
+
+  const config::ClusterConfig& c_;
+  std::string config_path_;
+  const UpOptions& o_;
+  preflight::PreflightReport report_;
+  placement::RankSplit split_;
+  placement::ShardSet shards_;
+  std::vector<std::unique_ptr<preflight::NodeShell>> shells_;
+  std::vector<placement::NodeCopy> copies_;
+  uint64_t copied_bytes_ = 0;
+  std::string log_path_, hnp_address_;
+  long pid_ = 0;
+  bool pid_exited_ = false, stopped_ = false;
+  StopReport stop_;
+};
+
+}  // namespace
+
+state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path, const UpOptions& options) {
+  return Bringup(config, config_path, options).run();
+}
+
+}  // namespace clusterctl::launch

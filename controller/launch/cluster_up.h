@@ -1,0 +1,35 @@
+#pragma once
+// `clusterctl up`: preflight, placement (split, cut, copy), launch on the head node, wait for
+// /health, record the state. All or nothing: when a step fails, everything started on any node
+// is stopped before the error (launch::StepError: node, step, cause, fix) is thrown.
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "controller/config/cluster_config.h"
+#include "controller/state/cluster_state.h"
+
+namespace clusterctl::launch {
+
+struct UpOptions {
+  std::chrono::seconds health_timeout{120};
+  std::string controller_version;
+  std::FILE* out = stdout;  // progress and per-step lines
+};
+
+// Throws StepError for a failed step (after stopping what was started), clusterctl::Error otherwise.
+state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path, const UpOptions& options);
+
+// The model file up cuts (the `model:` path, or ~/.cache/clusterctl/models/NAME.gguf) and the
+// id clients use for it (the file's stem, or the model name).
+std::string model_file(const config::ClusterConfig& config);
+std::string model_id(const config::ClusterConfig& config);
+
+// "http://HOST:PORT" of rank 0's API: api.listen, with a wildcard host (0.0.0.0, ::, empty)
+// replaced by the head node's address (its `host`, or 127.0.0.1 for this machine).
+std::string endpoint_of(const config::ClusterConfig& config);
+
+// The content of the API token file on this machine ("" for none). Throws when unreadable.
+std::string read_token(const std::string& token_file);
+
+}  // namespace clusterctl::launch

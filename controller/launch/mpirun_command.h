@@ -1,0 +1,44 @@
+#pragma once
+// The mpirun command line of a cluster's serving job, and its hostfile: pure text from the
+// cluster file and what preflight found, so it can be tested without a cluster.
+#include <string>
+#include <vector>
+
+namespace clusterctl::launch {
+
+struct JobNode {
+  std::string address;    // where mpirun reaches the node: its link address ("localhost" for this machine)
+  int ranks = 1;
+  int threads = 0;        // 0: the worker's default (one per core)
+  std::string model_dir;  // the node's shard folder (the worker's --model)
+};
+
+struct JobSpec {
+  std::vector<JobNode> nodes;       // rank order: node by node
+  std::string link_cidr;            // "10.77.2.0/24"; "" for a one-machine job (no TCP between nodes)
+  bool yield_when_idle = false;     // ranks outnumber the cores they share
+  bool oversubscribe = false;       // one machine with more ranks than cores
+  bool run_as_root = false;         // mpirun refuses root unless told
+  std::string worker;               // the worker executable (same path on every node)
+  std::string hostfile;             // its path on the head node
+  std::string listen_host;          // rank 0's --host
+  int listen_port = 8080;
+  std::string model_id;
+  std::string token_file;           // on the head node; "" = none
+  int context = 0;                  // --ctx; 0 = the worker's default
+};
+
+// "10.77.2.1 slots=1\n..." (empty for a one-machine job).
+std::string hostfile_text(const JobSpec& job);
+
+// mpirun and its arguments: one app context per node (so every node's ranks get that node's
+// shard folder and thread count), each pinned to the node with -H ADDRESS:RANKS.
+std::vector<std::string> mpirun_argv(const JobSpec& job);
+
+// The argv as one POSIX shell command line.
+std::string shell_command(const std::vector<std::string>& argv);
+
+// "10.77.2.7" with prefix 24 -> "10.77.2.0/24".
+std::string network_cidr(uint32_t address, int prefix);
+
+}  // namespace clusterctl::launch

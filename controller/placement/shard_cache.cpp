@@ -1,0 +1,78 @@
+#include "controller/placement/shard_cache.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "worker/common/error.h"
+#include "worker/gguf/gguf_file.h"
+#include "worker/model/model.h"
+#include "worker/model/shard_file.h"
+#include "worker/model/shard_plan.h"
+
+namespace clusterctl::placement {
+namespace fs = std::filesystem;
+
+std::string controller_cache_dir() {
+  if (const char* d = std::getenv("CLUSTERCTL_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "clusterctl").string();
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : "/tmp") / ".cache/clusterctl").string();
+}
+
+namespace {
+
+std::string split_key(const std::vector<double>& split) {
+  if (split.empty()) return "even";
+  std::string s = model::format_split(split);
+  for (char& ch : s)
+    if (ch == ',') ch = '_';
+  return s;
+}
+
+// The shard files of a finished cut, in rank order, or empty when the folder is not one.
+std::vector<std::string> complete_cut(const fs::path& dir, int ranks) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  try {
+    for (int r = 0; r < ranks; ++r) files.push_back(model::find_shard_in_dir(dir.string(), r, ranks));
+  } catch (const Error&) {
+    return {};
+  }
+  return files;
+}
+
+}  // namespace
+
+ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split) {
+  gguf::GgufFile file(model_path);
+  ShardSet set;
+  set.key = fs::path(model_path).stem().string() + "-" + model::model_fingerprint(file).substr(0, 16) + "-" +
+            std::to_string(ranks) + "r-" + split_key(split);
+  const fs::path root = fs::path(controller_cache_dir()) / "cut";
+  const fs::path dir = root / set.key;
+  set.dir = dir.string();
+  set.files = complete_cut(dir, ranks);
+  set.reused = !set.files.empty();
+  if (!set.reused) {
+    const model::HParams hp = model::Model::read_hparams(file);
+    const model::ShardPlan plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split);
+    const fs::path tmp = root / (".tmp-" + set.key + "-" + std::to_string(getpid()));
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    model::write_shards(file, hp, plan, split.empty() ? "" : model::format_split(split), tmp.string());
+    fs::remove_all(dir, ec);  // a broken earlier cut
+    fs::rename(tmp, dir, ec);
+    if (ec) throw Error("cannot move the cut shards into " + dir.string() + ": " + ec.message() +
+                        " (check free space and permissions, or set CLUSTERCTL_CACHE_DIR)");
+    set.files = complete_cut(dir, ranks);
+    if (set.files.empty()) throw Error("cutting " + model_path + " into " + std::to_string(ranks) + " shards in " +
+                                       dir.string() + " left an incomplete set; delete the folder and run again");
+  }
+  for (const auto& f : set.files) set.total_bytes += fs::file_size(f);
+  return set;
+}
+
+}  // namespace clusterctl::placement

@@ -1,0 +1,27 @@
+#pragma once
+// The controller's own cache of cut shards: a model is cut into per-rank shard files once per
+// (model content, rank count, split) and reused by every later `up`. It lives on this machine
+// only (never a node's cache_dir), under $CLUSTERCTL_CACHE_DIR, else $XDG_CACHE_HOME/clusterctl,
+// else ~/.cache/clusterctl, in cut/<key>/.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clusterctl::placement {
+
+struct ShardSet {
+  std::string key;                // "<model stem>-<fingerprint>-<N>r-<split>": names the cut everywhere
+  std::string dir;                // local folder holding every rank's shard
+  std::vector<std::string> files; // local path of each rank's shard, in rank order
+  uint64_t total_bytes = 0;
+  bool reused = false;            // found in the cache, not cut now
+};
+
+std::string controller_cache_dir();
+
+// Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even), or
+// finds that cut in the cache. Cutting writes into a temp folder renamed into place, so an
+// interrupted cut is never mistaken for a finished one. Throws clusterctl::Error.
+ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split);
+
+}  // namespace clusterctl::placement
