@@ -4,13 +4,12 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <thread>
 
+#include "controller/launch/local_worker.h"
 #include "worker/common/error.h"
 
 namespace clusterctl::cli {
-namespace fs = std::filesystem;
 namespace {
 
 int parse_ranks(const std::string& v) {
@@ -23,17 +22,6 @@ int parse_ranks(const std::string& v) {
   }
   if (used != v.size() || n < 1) throw Error("--ranks '" + v + "' is not a positive number of ranks");
   return n;
-}
-
-std::string worker_path() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    // Build tree: controller/clusterctl beside worker/clusterctl-worker; install: same bin dir.
-    for (const fs::path& p : {self.parent_path() / "clusterctl-worker", self.parent_path().parent_path() / "worker" / "clusterctl-worker"})
-      if (fs::exists(p)) return p.string();
-  }
-  return "clusterctl-worker";  // PATH
 }
 
 }  // namespace
@@ -71,7 +59,7 @@ int launch_local_job(int ranks, const std::vector<std::string>& worker_args) {
   // Ranks that fill every core must yield while waiting: a busy-polling rank otherwise steals the
   // core its peer needs (llama3-1b Q4_0, 2 ranks on 2 cores: 3.4 tok/s polling, 9.3 tok/s yielding).
   if (ranks >= cores) for (const char* a : {"--mca", "mpi_yield_when_idle", "1"}) cmd.push_back(a);
-  cmd.push_back(worker_path());
+  cmd.push_back(launch::local_worker_path());
   cmd.insert(cmd.end(), worker_args.begin(), worker_args.end());
   std::vector<char*> argv;
   for (auto& s : cmd) argv.push_back(s.data());

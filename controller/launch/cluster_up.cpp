@@ -130,12 +130,14 @@ class Bringup {
           break;
         }
       // Every failure is listed: a user fixes them all in one go, as with a compiler.
-      throw StepError(node, "preflight (" + check + ")",
-                      cause + (std::count_if(report_.results.begin(), report_.results.end(),
-                                             [](const auto& r) { return r.status == preflight::CheckStatus::fail; }) > 1
-                                   ? "; all failed checks:" + preflight_failures(report_)
-                                   : ""),
-                      fix + "; nothing was started ('clusterctl doctor " + config_path_ + "' shows every check)");
+      const auto failed = std::count_if(report_.results.begin(), report_.results.end(),
+                                        [](const auto& r) { return r.status == preflight::CheckStatus::fail; });
+      const std::string nothing = "nothing was started ('clusterctl doctor " + config_path_ + "' shows every check)";
+      if (failed > 1)
+        throw StepError(node, "preflight (" + check + ")",
+                        cause + "; " + std::to_string(failed) + " checks failed:" + preflight_failures(report_),
+                        "fix each failed check above; " + nothing);
+      throw StepError(node, "preflight (" + check + ")", cause, fix + "; " + nothing);
     }
     std::fprintf(o_.out, "  all checks passed on %zu node(s) in %.1f s\n", c_.nodes.size(), since(t));
   }
@@ -291,6 +293,7 @@ class Bringup {
   }
 
   static std::string indent(const std::string& text) {
+    if (text.empty()) return "    | (empty)";
     std::string out;
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);) out += "    | " + line + "\n";

@@ -3,8 +3,8 @@
 # `testcluster`): each broken thing must give its message (node, step, cause, fix), exit 1,
 # record no cluster and leave no clusterctl-worker, orted, mpirun or ssh session behind.
 # Usage: up_failures_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL="$1"
-WORKER="$2"
+CLUSTERCTL=$(realpath "$1")
+WORKER=$(realpath "$2")
 REPO="$3"
 source "$REPO/tests/cluster/testcluster_lib.sh"
 skip_unless_root
@@ -68,7 +68,8 @@ up_fails "worker binary of another version" "$T/other-version.yaml" \
 VERSION=$("$WORKER" --version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)
 mkdir -p "$T/exits" "$T/hangs"
 printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\necho "clusterctl-worker: error: this worker refuses to serve (test)" >&2\nexit 3\n' "$VERSION" >"$T/exits/clusterctl-worker"
-printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\nexec sleep 600\n' "$VERSION" >"$T/hangs/clusterctl-worker"
+# (no exec: the script itself stays the process named clusterctl-worker that must be ended)
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\nwhile :; do sleep 0.2; done\n' "$VERSION" >"$T/hangs/clusterctl-worker"
 chmod +x "$T/exits/clusterctl-worker" "$T/hangs/clusterctl-worker"
 derive exits "s#worker: .*#worker: $T/exits/clusterctl-worker#"
 up_fails "worker that exits at start" "$T/exits.yaml" \

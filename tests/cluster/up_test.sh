@@ -6,8 +6,8 @@
 #  3. a second `up` says the cluster is already running and changes nothing; `up` after `down`
 #     copies 0 bytes (the shards are on the nodes).
 # Usage: up_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL="$1"
-WORKER="$2"
+CLUSTERCTL=$(realpath "$1")
+WORKER=$(realpath "$2")
 REPO="$3"
 source "$REPO/tests/cluster/testcluster_lib.sh"
 skip_unless_root

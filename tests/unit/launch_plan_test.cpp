@@ -1,0 +1,127 @@
+// The pure parts of `up`: the mpirun command line and hostfile, the rank split from a cluster
+// file, and `memory:` sizes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "controller/config/cluster_config.h"
+#include "controller/launch/mpirun_command.h"
+#include "controller/placement/split.h"
+
+using namespace clusterctl;
+
+namespace {
+
+launch::JobSpec three_nodes() {
+  launch::JobSpec job;
+  for (int k = 1; k <= 3; ++k)
+    job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut"});
+  job.link_cidr = "10.77.2.0/24";
+  job.yield_when_idle = true;
+  job.run_as_root = true;
+  job.worker = "/opt/bin/clusterctl-worker";
+  job.hostfile = "/cache/node1/c.hostfile";
+  job.listen_host = "0.0.0.0";
+  job.listen_port = 8080;
+  job.model_id = "stories260K";
+  job.context = 512;
+  return job;
+}
+
+std::string joined(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
+  const auto cmd = joined(launch::mpirun_argv(three_nodes()));
+  EXPECT_NE(cmd.find("--mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24"), std::string::npos) << cmd;
+  EXPECT_NE(cmd.find("--mca mpi_yield_when_idle 1"), std::string::npos);
+  EXPECT_NE(cmd.find("--allow-run-as-root"), std::string::npos);
+  EXPECT_NE(cmd.find("--hostfile /cache/node1/c.hostfile"), std::string::npos);
+  // One app context per node, in rank order, each with its own --model folder.
+  const auto a = cmd.find("-np 1 -H 10.77.2.1:1 /opt/bin/clusterctl-worker --model /cache/node1/cut --serve");
+  const auto b = cmd.find(": -np 2 -H 10.77.2.2:2 /opt/bin/clusterctl-worker --model /cache/node2/cut --serve");
+  const auto c = cmd.find(": -np 1 -H 10.77.2.3:1 /opt/bin/clusterctl-worker --model /cache/node3/cut --serve");
+  ASSERT_NE(a, std::string::npos) << cmd;
+  ASSERT_NE(b, std::string::npos) << cmd;
+  ASSERT_NE(c, std::string::npos) << cmd;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_NE(cmd.find("--host 0.0.0.0 --port 8080 --model-id stories260K --threads 1 --ctx 512"), std::string::npos);
+  EXPECT_EQ(cmd.find("--token-file"), std::string::npos);
+  EXPECT_EQ(launch::hostfile_text(three_nodes()), "10.77.2.1 slots=1\n10.77.2.2 slots=2\n10.77.2.3 slots=1\n");
+}
+
+TEST(MpirunCommand, OneMachineJobHasNoLinkPinningNorHostfile) {
+  launch::JobSpec job = three_nodes();
+  job.nodes.resize(1);
+  job.link_cidr = "";
+  job.run_as_root = false;
+  job.yield_when_idle = false;
+  const auto cmd = joined(launch::mpirun_argv(job));
+  EXPECT_EQ(cmd.find("if_include"), std::string::npos);
+  EXPECT_EQ(cmd.find("--hostfile"), std::string::npos);
+  EXPECT_EQ(cmd.find("-H "), std::string::npos);
+  EXPECT_EQ(cmd.find("yield"), std::string::npos);
+  EXPECT_EQ(cmd.find("root"), std::string::npos);
+  EXPECT_EQ(launch::hostfile_text(job), "");
+}
+
+TEST(MpirunCommand, ShellCommandQuotesWhatNeedsIt) {
+  EXPECT_EQ(launch::shell_command({"a", "b c", "it's", "x/y:1,2"}), "a 'b c' 'it'\\''s' x/y:1,2");
+  EXPECT_EQ(launch::network_cidr(0x0a4d0207, 24), "10.77.2.0/24");
+  EXPECT_EQ(launch::network_cidr(0x0a4d0207, 32), "10.77.2.7/32");
+}
+
+const char* kCluster = R"(cluster: c
+model: /m/model.gguf
+defaults: {link: {type: ethernet, cidr: 10.0.0.0/24}}
+nodes:
+  - {name: a, host: a, weight: 2, ranks: 2}
+  - {name: b, host: b, weight: 1}
+  - {name: c, host: c, weight: 1, memory: 1.5GiB}
+)";
+
+TEST(RankSplit, NodeWeightsAreSharedByTheNodesRanks) {
+  auto config = config::parse_cluster_config(kCluster, "c.yaml");
+  auto split = placement::rank_split(config, {});
+  EXPECT_EQ(split.total_ranks, 4);
+  EXPECT_EQ(split.first_rank, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(split.text, "1,1,1,1");  // 2/2, 2/2 (a's two ranks), 1, 1
+  EXPECT_TRUE(split.weights.empty()) << "an even split is the default cut";
+  EXPECT_EQ(config.nodes[2].memory_limit, uint64_t(1.5 * 1073741824.0));
+}
+
+TEST(RankSplit, UnevenWeights) {
+  std::string text = kCluster;
+  text.replace(text.find("weight: 2, ranks: 2"), 19, "weight: 3, ranks: 1");
+  auto split = placement::rank_split(config::parse_cluster_config(text, "c.yaml"), {});
+  EXPECT_EQ(split.text, "3,1,1");
+  EXPECT_EQ(split.weights, (std::vector<double>{3, 1, 1}));
+}
+
+TEST(ByteSize, Units) {
+  EXPECT_EQ(config::parse_byte_size("1GiB"), 1073741824u);
+  EXPECT_EQ(config::parse_byte_size("512MiB"), 536870912u);
+  EXPECT_EQ(config::parse_byte_size("2G"), 2000000000u);
+  EXPECT_EQ(config::parse_byte_size("64 KiB"), 65536u);
+  EXPECT_EQ(config::parse_byte_size("4096"), 4096u);
+  EXPECT_FALSE(config::parse_byte_size("lots"));
+  EXPECT_FALSE(config::parse_byte_size("1 GiBs"));
+}
+
+TEST(ByteSize, BadMemoryIsAConfigError) {
+  std::string text = kCluster;
+  text.replace(text.find("1.5GiB"), 6, "plenty");
+  try {
+    config::parse_cluster_config(text, "c.yaml");
+    FAIL() << "expected a ConfigError";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("c.yaml:7:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad memory size 'plenty'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
