@@ -150,6 +150,20 @@ expect_eq "up exit status" "$rc" 0
 for k in 1 2 3; do expect_match "node$k: nothing copied" "$out" "^  node$k: 0 B copied, shard already on node"; done
 expect_match "0 bytes in total" "$out" "^  0 B copied in total"
 expect_match "cut reused" "$out" "shards reused from"
+
+echo "== a crashed job: status says it does not answer; up clears it away and starts again"
+pid=$(json_get .mpirun_pid <"$CLUSTERCTL_STATE_DIR/testcluster.json")
+kill -KILL "$pid"  # the namespaces share the machine's pid space: this is node1's mpirun
+for _ in $(seq 50); do "$CLUSTERCTL" status >/dev/null 2>&1 || break; sleep 0.1; done
+out=$("$CLUSTERCTL" status 2>&1); rc=$?
+echo "$out" | tail -n 3
+expect_eq "status of a crashed cluster" "$rc" 1
+expect_match "status says not answering" "$out" "^cluster 'testcluster' is recorded as up but is NOT ANSWERING at http://10\.77\.1\.1:8080"
+out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
+echo "$out" | grep -v "^launch on"
+expect_eq "up after a crash" "$rc" 0
+expect_match "up cleared the crashed job" "$out" "^cluster 'testcluster' is recorded as up \(http://10\.77\.1\.1:8080\) but does not answer; stopping what is left of it first$"
+expect_match "up after a crash is up" "$out" "^cluster 'testcluster' is up: "
 out=$("$CLUSTERCTL" down 2>&1); rc=$?
 expect_eq "second down" "$rc" 0
 expect_no_job_processes "after the second down"
