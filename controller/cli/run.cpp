@@ -1,4 +1,7 @@
-// `clusterctl run MODEL.gguf "PROMPT"`: generate text on this machine, streamed to the terminal.
+// `clusterctl run MODEL "PROMPT"`: generate text, streamed to the terminal: on the running
+// cluster that serves MODEL (recorded by `clusterctl up`), on the server given by --endpoint, or
+// on this machine.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -7,44 +10,100 @@
 
 #include "controller/cli/engine_flags.h"
 #include "controller/cli/mpi_launch.h"
+#include "controller/cli/remote_target.h"
+#include "controller/http/openai_stream.h"
 #include "worker/common/error.h"
 #include "worker/model/generate.h"
 #include "worker/tokenizer/stream_decoder.h"
 #include "worker/tokenizer/tokenizer.h"
 
 namespace clusterctl::cli {
+namespace {
 
-int run_main(int argc, char** argv) {
-  // --ranks N: the same generation on N local ranks, as `mpirun -np N clusterctl-worker` (which
-  // takes the same flags, plus --split).
-  if (auto ranks = ranks_flag(argc, argv)) return launch_local_job(*ranks, args_without_ranks(argc, argv));
-  po::options_description opts("Options");
-  opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
-      "prompt", po::value<std::string>()->required(), "prompt text");
-  add_generation_flags(opts);
-  add_engine_flags(opts);
-  po::positional_options_description pos;
-  pos.add("model", 1).add("prompt", 1);
-  auto vm = parse_options(argc, argv, "clusterctl run MODEL.gguf \"PROMPT\" [-n N] [--temp T] [options]", opts, pos);
-  if (!vm) return 0;
+using Clock = std::chrono::steady_clock;
 
-  const bool json = (*vm)["json"].as<bool>();
-  const int64_t n_predict = (*vm)["n-predict"].as<int64_t>();
-  const sampling::SamplerParams sp = sampler_params(*vm);
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The sampling flags as /v1/completions request fields; flags the API has no field for are
+// named on stderr when given, so nobody believes they took effect.
+nlohmann::json completion_request(const po::variables_map& vm, const std::string& model_id) {
+  nlohmann::json req;
+  req["model"] = model_id;
+  req["prompt"] = vm["prompt"].as<std::string>();
+  req["max_tokens"] = vm["n-predict"].as<int64_t>();
+  req["temperature"] = vm["temp"].as<float>();
+  req["top_p"] = vm["top-p"].as<float>();
+  if (vm.count("seed")) req["seed"] = vm["seed"].as<uint64_t>();
+  if (vm.count("stop")) req["stop"] = vm["stop"].as<std::vector<std::string>>();
+  req["return_token_ids"] = true;
+  for (const char* flag : {"top-k", "min-p", "repeat-penalty", "presence-penalty", "repeat-last-n", "threads", "ctx",
+                           "batch", "kv-type"}) {
+    if (vm.count(flag) && !vm[flag].defaulted())
+      std::fprintf(stderr, "warning: --%s applies to this machine's engine only; the server ignores it\n", flag);
+  }
+  return req;
+}
+
+int run_remote(const po::variables_map& vm, const RemoteTarget& target) {
+  const bool json = vm["json"].as<bool>();
+  http::HttpClient client = client_for(target);
+  const std::string model_id = http::served_model_id(client);
+  const int64_t n_predict = vm["n-predict"].as<int64_t>();
+  if (n_predict < 1) throw Error("-n must be at least 1 when the prompt goes to a server");
+  nlohmann::json req = completion_request(vm, model_id);
+  if (!json) {
+    std::fprintf(stderr, "(%s, model %s)\n", target.description.c_str(), model_id.c_str());
+    const std::string prompt = vm["prompt"].as<std::string>();
+    std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+    std::fflush(stdout);
+  }
+  http::StreamResult r = http::stream_completion(client, http::ApiKind::completions, req, [&](std::string_view piece) {
+    if (json) return;
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  if (json) {
+    nlohmann::json j;
+    if (r.has_token_ids) j["generated_ids"] = r.token_ids;
+    j["text"] = r.text;
+    if (vm.count("seed")) j["seed"] = vm["seed"].as<uint64_t>();
+    j["endpoint"] = target.url.str();
+    j["model"] = model_id;
+    j["finish_reason"] = r.finish_reason;
+    nlohmann::json t = {{"generated_tokens", r.completion_tokens},
+                        {"time_to_first_token_s", r.time_to_first_token_s},
+                        {"generate_s", r.generate_s()},
+                        {"generate_tokens_per_s", r.generate_tokens_per_s()},
+                        {"total_s", r.total_s}};
+    if (r.prompt_tokens) t["prompt_tokens"] = *r.prompt_tokens;
+    j["timings"] = t;
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "\ntime to first token: %.3f s; generated: %d tokens in %.3f s (%.1f tok/s after the first)\n",
+                 r.time_to_first_token_s, r.completion_tokens, r.total_s, r.generate_tokens_per_s());
+  }
+  return 0;
+}
+
+int run_local(const po::variables_map& vm) {
+  const bool json = vm["json"].as<bool>();
+  const int64_t n_predict = vm["n-predict"].as<int64_t>();
+  const sampling::SamplerParams sp = sampler_params(vm);
   std::vector<std::string> stops;
-  if (vm->count("stop")) stops = (*vm)["stop"].as<std::vector<std::string>>();
+  if (vm.count("stop")) stops = vm["stop"].as<std::vector<std::string>>();
 
   auto load_t0 = std::chrono::steady_clock::now();
-  gguf::GgufFile file((*vm)["model"].as<std::string>());
+  gguf::GgufFile file(vm["model"].as<std::string>());
   auto tok = tokenizer::Tokenizer::from_gguf(file);
   if (!tok->warning().empty() && !json) std::cerr << "warning: " << tok->warning() << "\n";
   auto comm = collectives::make_local_communicator();
-  model::Engine engine(file, *comm, engine_options(*vm));
+  model::Engine engine(file, *comm, engine_options(vm));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
   sampling::Sampler sampler(engine.hparams().n_vocab, sp);
 
   model::GenerateRequest req;
-  req.prompt = tok->tokenize((*vm)["prompt"].as<std::string>(), true, true);
+  req.prompt = tok->tokenize(vm["prompt"].as<std::string>(), true, true);
   if (req.prompt.empty()) throw Error("the prompt gives no tokens and the model adds no BOS: give a non-empty prompt");
   if (static_cast<int64_t>(req.prompt.size()) >= engine.n_ctx())
     throw Error("the prompt has " + std::to_string(req.prompt.size()) + " tokens but the context holds " +
@@ -66,7 +125,10 @@ int run_main(int argc, char** argv) {
   if (!json) emit(tok->detokenize(req.prompt));
   text.clear();
   model::GenerateStats stats;
+  const auto generate_t0 = Clock::now();
+  double first_token_s = -1;
   auto generated = model::generate(engine, sampler, req, [&](int32_t id) {
+    if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
     emit(stop_strings.feed(decoder.push(id)));
     return !stop_strings.stopped();
   }, &stats);
@@ -84,6 +146,7 @@ int run_main(int argc, char** argv) {
                     {"prompt_tokens", stats.prompt_tokens},
                     {"prompt_s", stats.prompt_seconds},
                     {"prompt_tokens_per_s", stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0},
+                    {"time_to_first_token_s", std::max(first_token_s, 0.0)},
                     {"generated_tokens", stats.generated},
                     {"generate_s", stats.generate_seconds},
                     {"generate_tokens_per_s",
@@ -98,6 +161,35 @@ int run_main(int argc, char** argv) {
                  stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0.0);
   }
   return 0;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv) {
+  // --ranks N: the same generation on N local ranks, as `mpirun -np N clusterctl-worker` (which
+  // takes the same flags, plus --split).
+  if (auto ranks = ranks_flag(argc, argv)) {
+    auto args = args_without_ranks(argc, argv);
+    args.erase(std::remove(args.begin(), args.end(), std::string("--local")), args.end());
+    return launch_local_job(*ranks, args);
+  }
+  po::options_description opts("Options");
+  opts.add_options()("model", po::value<std::string>()->required(),
+                     "GGUF model file, or the model of a running cluster (its id or file name)")(
+      "prompt", po::value<std::string>()->required(), "prompt text");
+  add_generation_flags(opts);
+  add_engine_flags(opts);
+  add_target_flags(opts);
+  po::positional_options_description pos;
+  pos.add("model", 1).add("prompt", 1);
+  auto vm = parse_options(argc, argv,
+                          "clusterctl run MODEL \"PROMPT\" [-n N] [--temp T] [--local | --endpoint URL] [options]\n"
+                          "Sends the prompt to the running cluster that serves MODEL (see `clusterctl status`), else\n"
+                          "runs MODEL (a GGUF file) on this machine.",
+                          opts, pos);
+  if (!vm) return 0;
+  if (auto target = resolve_target(*vm, (*vm)["model"].as<std::string>())) return run_remote(*vm, *target);
+  return run_local(*vm);
 }
 
 }  // namespace clusterctl::cli
