@@ -95,6 +95,7 @@ class Bringup {
 
   state::ClusterState run() {
     const auto t0 = Clock::now();
+    check_listen_address();
     preflight();
     placement();
     try {
@@ -116,6 +117,18 @@ class Bringup {
   void step(const char* what) {
     std::fprintf(o_.out, "%s\n", what);
     std::fflush(o_.out);
+  }
+
+  // Rank 0 listens on the head node; a loopback address there cannot be reached from here.
+  void check_listen_address() {
+    const auto& head = c_.nodes[0];
+    auto hp = config::parse_host_port(c_.api.listen, nullptr);
+    if (head.is_local() || !hp) return;
+    if (hp->host == "localhost" || hp->host.starts_with("127.") || hp->host == "[::1]")
+      throw StepError(head.name, "api", "api.listen is " + c_.api.listen + ", so rank 0 on " + head.name +
+                                            " would accept connections from " + head.name + " itself only",
+                      "set 'api: {listen: 0.0.0.0:" + std::to_string(hp->port) + ", token_file: ...}' in " +
+                          config_path_ + " (or " + head.name + "'s address); nothing was started");
   }
 
   void preflight() {

@@ -294,7 +294,7 @@ class NodeProbe {
           "install clusterctl-worker " + options_.controller_version + " on the node (versions must match exactly)");
       return;
     }
-    add("worker", CheckStatus::ok, node_.worker + " " + *facts.worker_version);
+    add("worker", CheckStatus::ok, worker + " " + *facts.worker_version);
   }
 
   void check_mpirun() {

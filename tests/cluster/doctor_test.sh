@@ -40,6 +40,10 @@ json=$("$CLUSTERCTL" doctor "$CONFIG" --json)
 expect_match "--json lists checks" "$json" '"check": "reach"'
 expect_match "--json has ok" "$json" '"ok": (true|false)'
 
+echo "== this machine's worker is found beside clusterctl, not only on PATH"
+out=$(PATH=/usr/bin:/bin "$CLUSTERCTL" doctor "$REPO/configs/local.yaml" 2>&1)
+expect_match "local worker found beside clusterctl" "$out" "^local +worker +ok +/\S+/clusterctl-worker [0-9]+\.[0-9]+\.[0-9]+$"
+
 echo "== node3's sshd is down"
 "$REPO/deploy/testcluster" sshd-stop 3
 out=$("$CLUSTERCTL" doctor "$CONFIG" 2>&1); rc=$?

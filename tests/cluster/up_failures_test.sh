@@ -64,6 +64,10 @@ derive other-version "s#worker: .*#worker: $T/other-version/clusterctl-worker#"
 up_fails "worker binary of another version" "$T/other-version.yaml" \
   "^error: up failed at node node1, step preflight \(worker\): the worker on node1 is version 0\.0\.1 but this controller is [0-9]+\.[0-9]+\.[0-9]+"
 
+derive loopback "s#listen: 0.0.0.0:8080#listen: 127.0.0.1:8080#"
+up_fails "API on the head node's loopback" "$T/loopback.yaml" \
+  "^error: up failed at node node1, step api: api.listen is 127\.0\.0\.1:8080, so rank 0 on node1 would accept connections from node1 itself only"
+
 # Failures after the job started: everything it started must be stopped on every node.
 VERSION=$("$WORKER" --version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)
 mkdir -p "$T/exits" "$T/hangs"
