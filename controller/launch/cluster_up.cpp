@@ -1,6 +1,9 @@
 #include "controller/launch/cluster_up.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +61,27 @@ std::string read_token(const std::string& token_file) {
 
 namespace {
 
+// Set by SIGINT/SIGTERM while `up` waits for the job: the wait ends and the job is stopped,
+// instead of `up` dying and leaving an unrecorded job running on the nodes.
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted = true; }
+
+struct InterruptGuard {
+  struct sigaction old_int {}, old_term {};
+  InterruptGuard() {
+    g_interrupted = false;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~InterruptGuard() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::string preflight_failures(const preflight::PreflightReport& report) {
@@ -99,6 +123,7 @@ class Bringup {
     preflight();
     placement();
     try {
+      InterruptGuard interrupt_guard;
       launch();
       wait_healthy();
     } catch (const StepError& e) {
@@ -280,6 +305,9 @@ class Bringup {
       auto reply = http_get(endpoint, "/health", std::chrono::seconds(2), token, &why);
       if (reply && reply->status == 200) break;
       if (reply) why = "HTTP " + std::to_string(reply->status) + " " + reply->body.substr(0, 200);
+      if (g_interrupted)
+        throw StepError(c_.nodes[0].name, "health check", "interrupted while waiting for " + endpoint + "/health",
+                        "run 'clusterctl up " + config_path_ + "' again when you are ready to wait");
       if (Clock::now() >= next_alive_check) {
         if (!process_alive(*shells_[0], pid_)) {
           std::string log = tail_file(*shells_[0], log_path_, 15);

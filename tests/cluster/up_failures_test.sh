@@ -85,6 +85,22 @@ up_fails "worker that never answers /health" "$T/hangs.yaml" \
   --timeout 4
 expect_match "everything stopped" "$out" "nothing is left running on any node"
 
+echo "== up interrupted (SIGINT) while waiting for /health"
+"$CLUSTERCTL" up "$T/hangs.yaml" >"$T/interrupted.out" 2>&1 &
+up_pid=$!
+for _ in $(seq 100); do grep -q "^waiting for " "$T/interrupted.out" && break; sleep 0.1; done
+sleep 0.5
+kill -INT "$up_pid"
+wait "$up_pid"; rc=$?
+out=$(cat "$T/interrupted.out")
+echo "$out" | tail -n 4
+expect_eq "interrupted: exit status" "$rc" 1
+expect_match "interrupted: message" "$out" "^error: up failed at node node1, step health check: interrupted while waiting for http://10\.77\.1\.1:8080/health"
+expect_match "interrupted: everything stopped" "$out" "nothing is left running on any node"
+[ -e "$CLUSTERCTL_STATE_DIR/testcluster.json" ] && fail "interrupted: a cluster was recorded" || pass "interrupted: nothing recorded"
+expect_no_job_processes "interrupted"
+expect_no_sessions_left "interrupted"
+
 echo "== bad YAML"
 printf 'cluster: testcluster\nmodel: %s\nnodes: [\n' "$MODEL" >"$T/bad.yaml"
 up_fails "bad YAML" "$T/bad.yaml" "^error: .*bad\.yaml.*1 problem|bad\.yaml:[0-9]+:[0-9]+: error: YAML syntax"

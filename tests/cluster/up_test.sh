@@ -20,7 +20,7 @@ MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
 # The cluster file as shipped, with the model path absolute and this build's worker.
 CONFIG="$T/testcluster-3.yaml"
 sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
-cleanup() { "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
+cleanup() { "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
 json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 # Shards from an earlier run would make the first copy 0 bytes: start from empty node caches.
@@ -124,6 +124,15 @@ expect_no_match "logs node2 has no rank 0 lines" "$out" "^\[[0-9]+,0\]<"
 out=$("$CLUSTERCTL" logs node9 2>&1); rc=$?
 expect_eq "logs of an unknown node fails" "$rc" 1
 expect_match "names the nodes" "$out" "has no node 'node9' \(its nodes: node1, node2, node3\)"
+
+echo "== down while node3's sshd is down: the job stops, but down says it could not check node3"
+"$REPO/deploy/testcluster" sshd-stop 3
+out=$("$CLUSTERCTL" down 2>&1); rc=$?
+echo "$out"
+"$REPO/deploy/testcluster" sshd-start 3
+expect_eq "down with a node unreachable" "$rc" 1
+expect_match "names the node" "$out" "^error: cluster 'testcluster' is not fully down: node3: cannot connect to check for leftovers \(.*connection refused"
+[ -f "$CLUSTERCTL_STATE_DIR/testcluster.json" ] && pass "state kept for a second down" || fail "state removed though node3 was not checked"
 
 echo "== down"
 t0=$(date +%s%N)
