@@ -149,7 +149,10 @@ out=$("$CLUSTERCTL" status); rc=$?
 expect_eq "status of a cluster that is down" "$rc" 3
 expect_match "status says not up" "$out" "no cluster is up"
 
-echo "== up after down: the shards are reused, nothing copied"
+echo "== up after down: the shards are reused, nothing copied (and this time the API wants a token)"
+echo "test-token-$$" >"$T/token"
+chmod 600 "$T/token"
+sed -i "s#^  listen: .*#&\n  token_file: $T/token#" "$CONFIG"
 t0=$(date +%s%N)
 out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
 t1=$(date +%s%N)
@@ -159,6 +162,10 @@ expect_eq "up exit status" "$rc" 0
 for k in 1 2 3; do expect_match "node$k: nothing copied" "$out" "^  node$k: 0 B copied, shard already on node"; done
 expect_match "0 bytes in total" "$out" "^  0 B copied in total"
 expect_match "cut reused" "$out" "shards reused from"
+expect_eq "no token: 401" "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/v1/models")" "401"
+expect_eq "the token: 200" "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer test-token-$$" "$ENDPOINT/v1/models")" "200"
+"$CLUSTERCTL" status >/dev/null
+expect_eq "status answers with the token" "$?" "0"
 
 echo "== a crashed job: status says it does not answer; up clears it away and starts again"
 pid=$(json_get .mpirun_pid <"$CLUSTERCTL_STATE_DIR/testcluster.json")
