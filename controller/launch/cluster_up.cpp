@@ -186,6 +186,11 @@ class Bringup {
     auto t = Clock::now();
     try {
       shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights);
+    } catch (const placement::ImpossibleSplit& e) {
+      throw StepError("controller", "split", "the split " + split_.text + " over " + std::to_string(split_.total_ranks) +
+                                                 " rank(s) cannot be cut from " + model + ": " + e.what(),
+                      "change the nodes' 'weight' (or 'memory:', or 'ranks') in " + config_path_ +
+                          " so the split comes out as suggested; nothing was started");
     } catch (const Error& e) {
       throw StepError("controller", "cut shards", e.what(), "check the model file " + model + " and free disk space in " +
                                                                 placement::controller_cache_dir());

@@ -58,7 +58,12 @@ ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vecto
   set.reused = !set.files.empty();
   if (!set.reused) {
     const model::HParams hp = model::Model::read_hparams(file);
-    const model::ShardPlan plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split);
+    model::ShardPlan plan;
+    try {
+      plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split);
+    } catch (const Error& e) {
+      throw ImpossibleSplit(e.what());
+    }
     const fs::path tmp = root / (".tmp-" + set.key + "-" + std::to_string(getpid()));
     std::error_code ec;
     fs::remove_all(tmp, ec);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/common/error.h"
+
 namespace clusterctl::placement {
 
 struct ShardSet {
@@ -19,9 +21,17 @@ struct ShardSet {
 
 std::string controller_cache_dir();
 
+// The split cannot be cut from this model (a rank would get less than one unit, more ranks than
+// heads, ...): a problem of the cluster file's weights or ranks, not of the model file.
+class ImpossibleSplit : public Error {
+ public:
+  using Error::Error;
+};
+
 // Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even), or
 // finds that cut in the cache. Cutting writes into a temp folder renamed into place, so an
-// interrupted cut is never mistaken for a finished one. Throws clusterctl::Error.
+// interrupted cut is never mistaken for a finished one. Throws ImpossibleSplit, or
+// clusterctl::Error for an unreadable model or an unwritable cache.
 ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split);
 
 }  // namespace clusterctl::placement

@@ -57,6 +57,10 @@ derive little-memory "s#\(name: node2, host: 10.77.1.2\)#\1, memory: 64KiB#"
 up_fails "too little memory on node2 (memory: 64KiB)" "$T/little-memory.yaml" \
   "^error: up failed at node node2, step preflight \(memory\): node2 may use 64\.0 KiB \(its 'memory:' limit\) but its 33\.3% share of the model needs"
 
+derive tiny-share "s#\(name: node3, host: 10.77.1.3\)#\1, weight: 0.05#"
+up_fails "a weight that gives node3 less than one unit of the model" "$T/tiny-share.yaml" \
+  "^error: up failed at node controller, step split: the split 20,20,1 over 3 rank\(s\) cannot be cut from .*stories260K\.gguf: .*nearest split that can be made"
+
 mkdir -p "$T/other-version"
 printf '#!/bin/sh\necho "clusterctl-worker 0.0.1"\n' >"$T/other-version/clusterctl-worker"
 chmod +x "$T/other-version/clusterctl-worker"
