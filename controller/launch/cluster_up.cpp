@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "controller/http/http_client.h"
 #include "controller/launch/http_probe.h"
 #include "controller/launch/job_control.h"
 #include "controller/launch/local_worker.h"
@@ -49,14 +50,7 @@ std::string endpoint_of(const config::ClusterConfig& c) {
 }
 
 std::string read_token(const std::string& token_file) {
-  if (token_file.empty()) return "";
-  std::ifstream in(token_file);
-  if (!in) throw Error("cannot read the API token file " + token_file + " (check 'api: token_file' in the cluster file)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string t = ss.str();
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-  return t;
+  return token_file.empty() ? "" : http::read_token_file(token_file);
 }
 
 namespace {

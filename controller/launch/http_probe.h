@@ -1,6 +1,6 @@
 #pragma once
-// A minimal HTTP/1.1 client for the controller's own checks of a running cluster: GET /health
-// (is every rank up?) and /metrics (tokens/s). Plain TCP; one request per connection.
+// The controller's own checks of a running cluster: GET /health (is every rank up?) and
+// /metrics (tokens/s), through the one HTTP client (controller/http), as "no answer" or a reply.
 #include <chrono>
 #include <optional>
 #include <string>
