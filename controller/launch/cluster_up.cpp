@@ -93,15 +93,23 @@ std::string preflight_failures(const preflight::PreflightReport& report) {
 struct MachineInfo {
   int cores = 1;
   std::string machine_id;
+  std::string worker;  // the worker's absolute path there ("" when not found)
 };
 
-MachineInfo probe_machine(preflight::NodeShell& shell) {
-  auto r = shell.run("getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
-                     "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname",
+// orted starts the worker by the name on mpirun's command line, without the login PATH that
+// preflight searched (e.g. /opt/homebrew/bin) and without expanding "~": so each node's worker
+// is resolved to an absolute path on that node.
+MachineInfo probe_machine(preflight::NodeShell& shell, const std::string& worker) {
+  const std::string w = worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
+  auto r = shell.run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; "
+                     "getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
+                     "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname; "
+                     "w=$(command -v " + w + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
                      std::chrono::seconds(15));
   std::istringstream in(r.out);
   MachineInfo m;
   in >> m.cores >> m.machine_id;
+  std::getline(in >> std::ws, m.worker);
   m.cores = std::max(1, m.cores);
   return m;
 }
@@ -239,7 +247,7 @@ class Bringup {
     std::vector<MachineInfo> machines(c_.nodes.size());
     ssh::for_each_node_in_parallel(c_.nodes.size(), [&](size_t i) {
       try {
-        machines[i] = probe_machine(*shells_[i]);
+        machines[i] = probe_machine(*shells_[i], node_worker(i));
       } catch (const std::exception&) {
       }
     });
@@ -254,7 +262,7 @@ class Bringup {
       job.oversubscribe = job.oversubscribe || (one_machine && rc.first > rc.second);
     }
     job.run_as_root = head.user == "root";
-    job.worker = head.is_local() && head.worker == "clusterctl-worker" ? local_worker_path() : head.worker;
+    job.worker = node_worker(0);
     job.hostfile = (fs::path(work_dir) / (c_.name + ".hostfile")).string();
     auto hp = config::parse_host_port(c_.api.listen, nullptr);
     job.listen_host = hp && !hp->host.empty() ? hp->host : "0.0.0.0";
@@ -268,12 +276,19 @@ class Bringup {
       n.ranks = c_.nodes[i].ranks;
       n.threads = c_.nodes[i].threads;
       n.model_dir = copies_[i].shard_dir;
+      n.worker = machines[i].worker;
       job.nodes.push_back(n);
     }
     const std::string command = shell_command(mpirun_argv(job));
     std::fprintf(o_.out, "launch on %s: %s\n  log: %s\n", head.name.c_str(), command.c_str(), log_path_.c_str());
     std::fflush(o_.out);
     pid_ = start_detached(head_shell, head.name, work_dir, job.hostfile, hostfile_text(job), command, log_path_);
+  }
+
+  // The node's `worker:`; on this machine the default is the one beside clusterctl.
+  std::string node_worker(size_t i) const {
+    const auto& n = c_.nodes[i];
+    return n.is_local() && n.worker == "clusterctl-worker" ? local_worker_path() : n.worker;
   }
 
   // The token file must be readable by rank 0 on the head node: copied there (mode 600).

@@ -84,15 +84,13 @@ std::vector<LeftoverProcess> find_leftovers(preflight::NodeShell& shell, const J
     std::string args;
     std::getline(fields, args);
     args.erase(0, args.find_first_not_of(' '));
-    // The program, or for an interpreted one (a wrapper script) the script after the interpreter.
-    std::istringstream words(args);
-    std::string first, second;
-    words >> first >> second;
-    auto base_of = [](const std::string& p) { return p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1); };
-    std::string base = base_of(first);
-    if ((base == "sh" || base == "bash" || base == "dash") && base_of(second) == "clusterctl-worker") base = base_of(second);
+    const std::string exe = args.substr(0, args.find(' '));
+    const std::string base = exe.substr(exe.rfind('/') == std::string::npos ? 0 : exe.rfind('/') + 1);
     LeftoverProcess p{pid, "", args};
-    if (base == "clusterctl-worker" && !marks.worker_dir.empty() && args.find(" " + marks.worker_dir) != std::string::npos)
+    // A rank: whatever the worker binary is called (a `worker:` may be a symlink or a wrapper
+    // script), its command line holds this job's shard folder.
+    if (!marks.worker_dir.empty() && args.find(" --model " + marks.worker_dir + " ") != std::string::npos &&
+        args.find(" --serve") != std::string::npos && base != "mpirun" && base != "orted" && base != "ssh")
       p.what = "clusterctl-worker";
     else if (base == "orted" && !marks.hnp_address.empty() && args.find(marks.hnp_address) != std::string::npos)
       p.what = "orted";

@@ -41,7 +41,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (i) add(a, {":"});
     add(a, {"-np", std::to_string(n.ranks)});
     if (!job.link_cidr.empty()) add(a, {"-H", n.address + ":" + std::to_string(n.ranks)});
-    add(a, {job.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host, "--port",
+    add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host, "--port",
             std::to_string(job.listen_port), "--model-id", job.model_id});
     if (n.threads > 0) add(a, {"--threads", std::to_string(n.threads)});
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});

@@ -11,6 +11,7 @@ struct JobNode {
   int ranks = 1;
   int threads = 0;        // 0: the worker's default (one per core)
   std::string model_dir;  // the node's shard folder (the worker's --model)
+  std::string worker;     // the worker's absolute path on the node ("" = JobSpec::worker)
 };
 
 struct JobSpec {
@@ -19,7 +20,7 @@ struct JobSpec {
   bool yield_when_idle = false;     // ranks outnumber the cores they share
   bool oversubscribe = false;       // one machine with more ranks than cores
   bool run_as_root = false;         // mpirun refuses root unless told
-  std::string worker;               // the worker executable (same path on every node)
+  std::string worker;               // the worker executable, where a node names none of its own
   std::string hostfile;             // its path on the head node
   std::string listen_host;          // rank 0's --host
   int listen_port = 8080;

@@ -76,8 +76,10 @@ up_fails "API on the head node's loopback" "$T/loopback.yaml" \
 VERSION=$("$WORKER" --version | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)
 mkdir -p "$T/exits" "$T/hangs"
 printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\necho "clusterctl-worker: error: this worker refuses to serve (test)" >&2\nexit 3\n' "$VERSION" >"$T/exits/clusterctl-worker"
-# (no exec: the script itself stays the process named clusterctl-worker that must be ended)
-printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\nwhile :; do sleep 0.2; done\n' "$VERSION" >"$T/hangs/clusterctl-worker"
+# (no exec: the script itself stays the process named clusterctl-worker that must be ended; it
+# also leaves a copy of itself in its own session, out of mpirun's reach, as a crashed launcher
+# could: up must find that one on its node by its command line and end it too)
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "clusterctl-worker %s"; exit 0; }\n[ -z "$DETACHED" ] && DETACHED=1 setsid "$0" "$@" </dev/null >/dev/null 2>&1 &\nwhile :; do sleep 0.2; done\n' "$VERSION" >"$T/hangs/clusterctl-worker"
 chmod +x "$T/exits/clusterctl-worker" "$T/hangs/clusterctl-worker"
 derive exits "s#worker: .*#worker: $T/exits/clusterctl-worker#"
 up_fails "worker that exits at start" "$T/exits.yaml" \
