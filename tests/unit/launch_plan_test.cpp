@@ -15,7 +15,7 @@ namespace {
 launch::JobSpec three_nodes() {
   launch::JobSpec job;
   for (int k = 1; k <= 3; ++k)
-    job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut"});
+    job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut", ""});
   job.link_cidr = "10.77.2.0/24";
   job.yield_when_idle = true;
   job.run_as_root = true;
@@ -51,6 +51,12 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   EXPECT_LT(b, c);
   EXPECT_NE(cmd.find("--host 0.0.0.0 --port 8080 --model-id stories260K --threads 1 --ctx 512"), std::string::npos);
   EXPECT_EQ(cmd.find("--token-file"), std::string::npos);
+  // A node's own worker path (resolved on that node) replaces the default in its app context only.
+  auto job = three_nodes();
+  job.nodes[1].worker = "/home/me/bin/clusterctl-worker";
+  const auto own = joined(launch::mpirun_argv(job));
+  EXPECT_NE(own.find("-H 10.77.2.2:2 /home/me/bin/clusterctl-worker --model /cache/node2/cut"), std::string::npos) << own;
+  EXPECT_NE(own.find("-H 10.77.2.3:1 /opt/bin/clusterctl-worker --model /cache/node3/cut"), std::string::npos) << own;
   EXPECT_EQ(launch::hostfile_text(three_nodes()), "10.77.2.1 slots=1\n10.77.2.2 slots=2\n10.77.2.3 slots=1\n");
 }
 
