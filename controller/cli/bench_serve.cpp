@@ -56,6 +56,15 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
+// Each stream's prompt starts with its own number, so no server can answer it from a prompt cache
+// filled by an earlier stream (llama-server reuses a slot's matching prefix): every stream pays
+// for its own prompt, as distinct users do.
+nlohmann::json numbered(nlohmann::json request, int level, int stream) {
+  request["prompt"] = "Story " + std::to_string(level) + "." + std::to_string(stream) + ": " +
+                      request["prompt"].get<std::string>();
+  return request;
+}
+
 LevelResult run_level(const http::HttpClient& client, const nlohmann::json& request, int concurrency) {
   std::vector<http::StreamResult> results(concurrency);
   std::vector<std::string> errors(concurrency);
@@ -64,7 +73,8 @@ LevelResult run_level(const http::HttpClient& client, const nlohmann::json& requ
   for (int i = 0; i < concurrency; ++i) {
     threads.emplace_back([&, i] {
       try {
-        results[i] = http::stream_completion(client, http::ApiKind::completions, request, nullptr);
+        results[i] =
+            http::stream_completion(client, http::ApiKind::completions, numbered(request, concurrency, i), nullptr);
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }
@@ -122,7 +132,7 @@ int bench_serve_main(int argc, char** argv) {
                             {"max_tokens", n_predict}, {"temperature", 0},
                             {"ignore_eos", true}};
   // One short request first, so the model's pages are in memory before anything is timed.
-  nlohmann::json warmup = request;
+  nlohmann::json warmup = numbered(request, 0, 0);
   warmup["max_tokens"] = 4;
   http::stream_completion(client, http::ApiKind::completions, warmup, nullptr);
 
