@@ -12,6 +12,7 @@ int doctor_main(int argc, char** argv);
 int model_main(int argc, char** argv);
 int shard_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
+int chat_main(int argc, char** argv);
 int bench_serve_main(int argc, char** argv);
 int up_main(int argc, char** argv);
 int status_main(int argc, char** argv);
@@ -23,6 +24,7 @@ std::span<const Command> commands() {
       {"inspect", "show a GGUF model's architecture, hyperparameters and tensors", inspect_main},
       {"tokenize", "turn text into token ids with a model's tokenizer", tokenize_main},
       {"run", "generate text from a prompt, streamed: on the running cluster serving the model, else here", run_main},
+      {"chat", "interactive chat with a model: on the running cluster serving it, else here", chat_main},
       {"perplexity", "score a text file as llama-perplexity does", perplexity_main},
       {"bench", "prompt and generation tokens/s, as llama-bench, with the bandwidth bound", bench_main},
       {"bench-serve", "load an OpenAI-compatible server with concurrent streams: tokens/s, time to first token",
