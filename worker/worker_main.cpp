@@ -14,11 +14,13 @@
 #include "clusterctl/version.h"
 #include "collectives/mpi/mpi_communicator.h"
 #include "controller/cli/engine_flags.h"
+#include "controller/cli/serve_flags.h"
 #include "worker/common/error.h"
 #include "worker/model/shard_plan.h"
 #include "worker/parallel/job.h"
 #include "worker/parallel/step_protocol.h"
 #include "worker/tokenizer/stream_decoder.h"
+#include "worker/serve_main.h"
 #include "worker/tokenizer/tokenizer.h"
 
 namespace {
@@ -274,9 +276,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       po::options_description opts("Options");
       add_worker_flags(opts);
+      po::options_description serve("Serve mode (--serve)");
+      cli::add_serve_flags(serve);
       std::cout << "Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt \"...\" [-n 64] [--temp 0] "
-                   "[--split 2,1,1] [--json]\n\n"
-                << opts << "\n";
+                   "[--split 2,1,1] [--json]\n"
+                   "       mpirun -np N clusterctl-worker --model M.gguf --serve [--host 127.0.0.1] [--port 8080] "
+                   "[--token-file F] [--parallel 4]\n\n"
+                << opts << "\n"
+                << serve << "\n";
       return 0;
     }
   }
@@ -295,6 +302,7 @@ int main(int argc, char** argv) {
   }
   auto comm = collectives::make_mpi_communicator();
   try {
+    if (worker::wants_serve(argc, argv)) return worker::serve_job(*mpi, *comm, argc, argv);
     return run_job(*mpi, *comm, argc, argv);
   } catch (const parallel::JobRefused& e) {
     // Every rank knows; rank 0 holds the full message. An orderly end, no abort needed.

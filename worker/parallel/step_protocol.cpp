@@ -24,6 +24,7 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
     g_stats_start = std::chrono::steady_clock::now();
   }
   if (h.n_tokens < 1) throw Error("received a step header with " + std::to_string(h.n_tokens) + " tokens");
+  if (h.flags & StepHeader::kBatch) return {};  // the StepTokens follow (exchange_batch)
   std::vector<int32_t> out = tokens ? *tokens : std::vector<int32_t>(h.n_tokens);
   if (h.n_tokens > StepHeader::kInlineTokens) comm.broadcast(out.data(), out.size() * sizeof(int32_t), 0);
   else if (!tokens) out.assign(h.tokens, h.tokens + h.n_tokens);
@@ -56,12 +57,110 @@ int32_t pick(model::Engine& engine, const StepHeader& h, const model::LocalLogit
   return sampler && full ? sampler->sample(full) : -1;
 }
 
+// A multi-sequence step's tokens, after its header: one broadcast from rank 0.
+void exchange_batch(model::Engine& engine, const StepHeader& h, std::vector<StepToken>& tokens) {
+  if (h.n_tokens > engine.max_batch())
+    throw Error("received a step of " + std::to_string(h.n_tokens) + " tokens but the batch size is " +
+                std::to_string(engine.max_batch()) + "; start every rank with the same --batch");
+  tokens.resize(static_cast<size_t>(h.n_tokens));
+  engine.comm().broadcast(tokens.data(), tokens.size() * sizeof(StepToken), 0);
+}
+
+// Each rank's best logit of one row of its vocabulary slice.
+struct RowBest {
+  float value;
+  int32_t unused;
+  int64_t index;
+};
+
+// The forward pass of a multi-sequence step and the cross-rank work on its logits, run identically
+// on every rank: greedy rows in ONE gather of per-rank bests (rank 0 keeps the largest value, the
+// lowest id on ties, as Communicator::argmax does); sampled rows one gather each. Returns on rank 0
+// the next token of every output row, in order (`sample` is null on the other ranks).
+std::vector<int32_t> run_batch(model::Engine& engine, const std::vector<StepToken>& tokens, model::Batch& batch,
+                               const StepLeader::SampleFn* sample) {
+  batch.clear();
+  for (const StepToken& t : tokens) {
+    if (t.output < StepToken::kNone || t.output > StepToken::kDiscard)
+      throw Error("received a step token with output kind " + std::to_string(t.output) +
+                  ": the ranks run different clusterctl-worker versions");
+    batch.add(t.token, t.pos, t.slot, t.output != StepToken::kNone);
+  }
+  const model::LocalLogits logits = engine.forward(batch);
+  auto& comm = engine.comm();
+  std::vector<RowBest> mine;
+  std::vector<int64_t> greedy_rows, sampled_rows;
+  std::vector<size_t> sampled_index;
+  int64_t row = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const int32_t out = tokens[i].output;
+    if (out == StepToken::kNone) continue;
+    if (out == StepToken::kGreedy) {
+      const float* r = logits.row(row);
+      int64_t best = 0;
+      for (int64_t c = 1; c < logits.cols; ++c)
+        if (r[c] > r[best]) best = c;
+      mine.push_back({r[best], 0, logits.vocab_begin + best});
+      greedy_rows.push_back(row);
+    } else if (out == StepToken::kSampled) {
+      sampled_rows.push_back(row);
+      sampled_index.push_back(i);
+    }
+    ++row;
+  }
+  std::vector<RowBest> all;
+  if (!mine.empty()) {
+    if (comm.rank() == 0) all.resize(mine.size() * static_cast<size_t>(comm.size()));
+    comm.gather(mine.data(), mine.size() * sizeof(RowBest), all.data(), 0);
+  }
+  std::vector<int32_t> sampled(sampled_rows.size(), -1);
+  for (size_t k = 0; k < sampled_rows.size(); ++k) {
+    const float* full = engine.gather(logits, sampled_rows[k]);
+    if (full && sample) sampled[k] = (*sample)(sampled_index[k], full);
+  }
+  if (comm.rank() != 0) return {};
+  std::vector<int32_t> next;
+  size_t g = 0, s = 0;
+  for (const StepToken& t : tokens) {
+    if (t.output == StepToken::kGreedy) {
+      RowBest best = all[g];
+      for (int r = 1; r < comm.size(); ++r) {
+        const RowBest& o = all[static_cast<size_t>(r) * mine.size() + g];
+        if (o.value > best.value || (o.value == best.value && o.index < best.index)) best = o;
+      }
+      next.push_back(static_cast<int32_t>(best.index));
+      ++g;
+    } else if (t.output == StepToken::kSampled) {
+      next.push_back(sampled[s++]);
+    }
+  }
+  return next;
+}
+
 }  // namespace
 
-StepLeader::StepLeader(model::Engine& engine, sampling::Sampler& sampler) : engine_(engine), sampler_(sampler) {
-  const auto& p = sampler.params();
-  // Penalties need the full distribution even when greedy.
-  argmax_ = p.greedy() && p.repeat_penalty == 1.0f && p.presence_penalty == 0.0f;
+StepLeader::StepLeader(model::Engine& engine, sampling::Sampler* sampler) : engine_(engine), sampler_(sampler) {
+  argmax_ = true;
+  if (sampler) {
+    const auto& p = sampler->params();
+    // Penalties need the full distribution even when greedy.
+    argmax_ = p.greedy() && p.repeat_penalty == 1.0f && p.presence_penalty == 0.0f;
+  }
+}
+
+std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens, const SampleFn& sample,
+                                            bool reset_stats) {
+  if (tokens.empty()) throw Error("nothing to process: the step has no tokens");
+  if (static_cast<int64_t>(tokens.size()) > engine_.max_batch())
+    throw Error("a step of " + std::to_string(tokens.size()) + " tokens exceeds the batch size " +
+                std::to_string(engine_.max_batch()));
+  StepHeader h;
+  h.flags = StepHeader::kBatch | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u);
+  h.n_tokens = static_cast<int32_t>(tokens.size());
+  exchange(engine_, h, nullptr);
+  std::vector<StepToken> sent = tokens;
+  exchange_batch(engine_, h, sent);
+  return run_batch(engine_, sent, batch_, &sample);
 }
 
 int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
@@ -76,7 +175,7 @@ int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32
   std::copy_n(tokens.begin(), std::min<size_t>(tokens.size(), StepHeader::kInlineTokens), h.tokens);
   exchange(engine_, h, &tokens);
   int32_t next = -1;
-  forward(engine_, h, tokens, [&](const model::LocalLogits& l) { next = pick(engine_, h, l, &sampler_); });
+  forward(engine_, h, tokens, [&](const model::LocalLogits& l) { next = pick(engine_, h, l, sampler_); });
   return next;
 }
 
@@ -112,10 +211,17 @@ void StepLeader::shutdown() {
 }
 
 void follow_steps(model::Engine& engine) {
+  model::Batch batch;
+  std::vector<StepToken> batch_tokens;
   for (;;) {
     StepHeader h;
     const auto tokens = exchange(engine, h, nullptr);
     if (h.flags & StepHeader::kShutdown) return;
+    if (h.flags & StepHeader::kBatch) {
+      exchange_batch(engine, h, batch_tokens);
+      run_batch(engine, batch_tokens, batch, nullptr);
+      continue;
+    }
     forward(engine, h, tokens, [&](const model::LocalLogits& l) {
       if (h.flags & StepHeader::kAllLogits)
         for (int64_t r = 0; r < l.rows; ++r) engine.gather(l, r);

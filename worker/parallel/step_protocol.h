@@ -5,6 +5,7 @@
 // greedy decoding) or gathered to rank 0 (sampling, scoring). A header with kShutdown ends the
 // other ranks' loops in order. Followers need no tokenizer and no sampler.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "worker/model/engine.h"
@@ -20,6 +21,7 @@ struct StepHeader {
     kArgmax = 2,     // pick the next token by the cross-rank arg-max (greedy, no penalties)
     kAllLogits = 4,  // gather the logits of every position to rank 0 (teacher-forced scoring)
     kResetStats = 8, // every rank zeroes its communication counters and restarts its stats clock
+    kBatch = 16,     // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -30,10 +32,28 @@ struct StepHeader {
   int32_t tokens[kInlineTokens] = {};
 };
 
+// One token of a multi-sequence step: its sequence's KV slot and position, and what rank 0
+// wants from its logits.
+struct StepToken {
+  enum Output : int32_t {
+    kNone = 0,     // no logits (a prompt token before the last)
+    kGreedy = 1,   // the next token by the cross-rank arg-max
+    kSampled = 2,  // the full logits, gathered to rank 0 for its sampler
+    kDiscard = 3,  // logits computed and dropped (keeps the LM head on the batched kernel path)
+  };
+  int32_t token = 0;
+  int32_t pos = 0;
+  int32_t slot = 0;
+  int32_t output = kNone;
+};
+
 // Rank 0's side.
 class StepLeader {
  public:
-  StepLeader(model::Engine& engine, sampling::Sampler& sampler);
+  // `sampler` serves step()'s single-sequence decoding; a leader that only runs
+  // step_batch() needs none.
+  explicit StepLeader(model::Engine& engine, sampling::Sampler* sampler = nullptr);
+  StepLeader(model::Engine& engine, sampling::Sampler& sampler) : StepLeader(engine, &sampler) {}
   // Runs `tokens` of sequence `seq_id` from `pos0` on every rank and returns the next token
   // (arg-max over all ranks when greedy without penalties, else sampled here from the gathered logits).
   // `reset_stats`: the measured window (stats_window_seconds, the communicator's stats) starts
@@ -42,13 +62,21 @@ class StepLeader {
                bool reset_stats = false);
   // Teacher-forced scoring: the full-vocabulary logits of every position, row after row.
   std::vector<float> score(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
+  // A multi-sequence step: ONE forward pass over `tokens` (at most engine.max_batch(), any mix of
+  // sequences, slots and positions) on every rank. Returns one token per kGreedy/kSampled entry,
+  // in order: greedy rows from one batched cross-rank arg-max, sampled rows from `sample(i, logits)`
+  // (i = index into `tokens`, logits = the full vocabulary, gathered here).
+  using SampleFn = std::function<int32_t(size_t index, const float* logits)>;
+  std::vector<int32_t> step_batch(const std::vector<StepToken>& tokens, const SampleFn& sample,
+                                  bool reset_stats = false);
   // Ends the followers' loops.
   void shutdown();
 
  private:
   model::Engine& engine_;
-  sampling::Sampler& sampler_;
+  sampling::Sampler* sampler_;
   bool argmax_;
+  model::Batch batch_;
 };
 
 // Wall seconds since the last kResetStats step on this rank (since start when none).

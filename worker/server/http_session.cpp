@@ -125,7 +125,9 @@ void HttpSession::handle(Request request) {
   if (path == "/v1/chat/completions" && post) return start_generation(request, Endpoint::chat_completions, path);
   if (path == "/v1/completions" && post) return start_generation(request, Endpoint::completions, path);
   if (path == "/health" && get) {
-    return respond(200, Json{{"status", "ok"}, {"model", model.id}}.dump(), "application/json", path);
+    // The server listens only once every rank has loaded its part, so answering means ready.
+    return respond(200, Json{{"status", "ok"}, {"model", model.id}, {"ranks", ctx_.service.nodes().size()}}.dump(),
+                   "application/json", path);
   }
   if (path == "/v1/models" && get) {
     return respond(200, models_response(model, std::time(nullptr)).dump(), "application/json", path);
@@ -232,8 +234,8 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
   // pending during a generation); a service calling back later reaches nothing.
   std::weak_ptr<HttpSession> weak = shared_from_this();
   auto gate = ctx_.gate;
-  callbacks.on_token = [weak, gate](std::string_view piece, int32_t) {
-    gate->post(weak, [text = std::string(piece)](HttpSession& s) { s.on_token(text); });
+  callbacks.on_token = [weak, gate](std::string_view piece, int32_t id) {
+    gate->post(weak, [text = std::string(piece), id](HttpSession& s) { s.on_token(text, id); });
   };
   callbacks.on_done = [weak, gate](FinishReason reason, Usage usage, const std::string& message) {
     gate->post(weak, [reason, usage, message](HttpSession& s) { s.on_done(reason, usage, message); });
@@ -270,8 +272,9 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
   watch_for_disconnect();
 }
 
-void HttpSession::on_token(const std::string& piece) {
+void HttpSession::on_token(const std::string& piece, int32_t token_id) {
   if (!gen_ || gen_->done || gen_->stop_matched || gone_) return;
+  if (gen_->request.return_token_ids && token_id >= 0) gen_->token_ids.push_back(token_id);
   if (!gen_->got_token) {
     gen_->got_token = true;
     ctx_.metrics.record_time_to_first_token(
@@ -285,7 +288,8 @@ void HttpSession::on_token(const std::string& piece) {
   }
   if (text.empty()) return;
   if (gen_->request.stream) {
-    queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt)));
+    queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt, &gen_->token_ids)));
+    gen_->token_ids.clear();
   } else {
     gen_->text += text;
   }
@@ -317,13 +321,17 @@ void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& m
     res.set(http::field::server, "clusterctl");
     res.set(http::field::content_type, "application/json");
     res.keep_alive(g.keep_alive);
-    res.body() = completion_response(g.request, g.id, g.created, g.text, finish, usage)
+    res.body() = completion_response(g.request, g.id, g.created, g.text, finish, usage, &g.token_ids)
                      .dump(-1, ' ', false, Json::error_handler_t::replace);
     return send(std::move(res), g.endpoint_name);
   }
   ctx_.metrics.count_request(g.endpoint_name, 200);
-  if (!rest.empty()) queue_event(sse_event(stream_chunk(g.request, g.id, g.created, rest, false, std::nullopt)));
-  queue_event(sse_event(stream_chunk(g.request, g.id, g.created, "", false, finish)));
+  if (!rest.empty()) {
+    queue_event(sse_event(stream_chunk(g.request, g.id, g.created, rest, false, std::nullopt, &g.token_ids)));
+    g.token_ids.clear();
+  }
+  // Ids whose text was held back and never sent (a stop string's start, a cut character) ride on the last chunk.
+  queue_event(sse_event(stream_chunk(g.request, g.id, g.created, "", false, finish, &g.token_ids)));
   if (g.request.include_usage) queue_event(sse_event(stream_usage_chunk(g.request, g.id, g.created, usage)));
   queue_event(std::string(kSseDone));
   finish_generation();

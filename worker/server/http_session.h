@@ -79,7 +79,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // generation
   void start_generation(const Request& request, Endpoint endpoint, const std::string& endpoint_name);
-  void on_token(const std::string& piece);
+  void on_token(const std::string& piece, int32_t token_id);
   void on_done(FinishReason reason, Usage usage, const std::string& message);
   void watch_for_disconnect();
   void client_gone();
@@ -103,6 +103,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     StopMatcher stop;
     Utf8Joiner utf8;
     std::string text;  // non-streamed: the answer so far
+    std::vector<int32_t> token_ids;  // return_token_ids: all ids (non-streamed) / not yet sent (streamed)
     bool first_chunk_sent = false;
     bool got_token = false;
     bool stop_matched = false;

@@ -148,6 +148,10 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, co
     if (!so->is_object()) throw invalid_request("'stream_options' must be an object", "stream_options", "invalid_type");
     req.include_usage = so->value("include_usage", false);
   }
+  if (const Json* r = field(body, "return_token_ids")) {
+    if (!r->is_boolean()) throw invalid_request("'return_token_ids' must be a boolean", "return_token_ids", "invalid_type");
+    req.return_token_ids = r->get<bool>();
+  }
 
   GenerationRequest& g = req.generation;
   if (endpoint == Endpoint::chat_completions) {
@@ -198,7 +202,7 @@ Json envelope(const ApiRequest& request, const std::string& id, int64_t created,
 }  // namespace
 
 Json completion_response(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                         const std::string& finish_reason, const Usage& usage) {
+                         const std::string& finish_reason, const Usage& usage, const std::vector<int32_t>* token_ids) {
   Json out = envelope(request, id, created, false);
   Json choice = {{"index", 0}};
   if (request.endpoint == Endpoint::chat_completions) {
@@ -206,6 +210,7 @@ Json completion_response(const ApiRequest& request, const std::string& id, int64
   } else {
     choice["text"] = text;
   }
+  if (request.return_token_ids) choice["token_ids"] = token_ids ? Json(*token_ids) : Json::array();
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = finish_reason;
   out["choices"] = Json::array({choice});
@@ -214,7 +219,8 @@ Json completion_response(const ApiRequest& request, const std::string& id, int64
 }
 
 Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                  bool first, const std::optional<std::string>& finish_reason) {
+                  bool first, const std::optional<std::string>& finish_reason,
+                  const std::vector<int32_t>* token_ids) {
   Json out = envelope(request, id, created, true);
   Json choice = {{"index", 0}};
   if (request.endpoint == Endpoint::chat_completions) {
@@ -225,6 +231,7 @@ Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t crea
   } else {
     choice["text"] = text;
   }
+  if (request.return_token_ids) choice["token_ids"] = token_ids ? Json(*token_ids) : Json::array();
   choice["logprobs"] = nullptr;
   choice["finish_reason"] = finish_reason ? Json(*finish_reason) : Json(nullptr);
   out["choices"] = Json::array({choice});

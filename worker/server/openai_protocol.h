@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "worker/chat/chat_template.h"
 #include "worker/server/generation_service.h"
@@ -42,6 +43,7 @@ struct ApiRequest {
   std::string model;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  bool return_token_ids = false;  // non-standard: each choice carries "token_ids" (docs/api.md)
   GenerationRequest generation;
 };
 
@@ -52,12 +54,16 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body, const M
 std::string finish_reason_name(FinishReason reason);
 
 // Whole (non-streamed) responses.
+// `token_ids` (the generated ids; added as "token_ids" when the request asked for them) may be null.
 Json completion_response(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                         const std::string& finish_reason, const Usage& usage);
+                         const std::string& finish_reason, const Usage& usage,
+                         const std::vector<int32_t>* token_ids = nullptr);
 
 // Stream chunks. `text` = the delta; `finish_reason` set only on the last content chunk.
+// `token_ids`: the ids of the tokens this chunk's text came from (as for completion_response).
 Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                  bool first, const std::optional<std::string>& finish_reason);
+                  bool first, const std::optional<std::string>& finish_reason,
+                  const std::vector<int32_t>* token_ids = nullptr);
 // The extra last chunk with empty choices that carries usage (stream_options.include_usage).
 Json stream_usage_chunk(const ApiRequest& request, const std::string& id, int64_t created, const Usage& usage);
 

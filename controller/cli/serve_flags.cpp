@@ -1,0 +1,77 @@
+#include "controller/cli/serve_flags.h"
+
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::cli {
+namespace {
+
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read the token file '" + path + "': check the path and its permissions");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  if (token.empty()) throw Error("the token file '" + path + "' is empty: put the API token in it");
+  if (token.find_first_of(" \t\r\n") != std::string::npos) {
+    throw Error("the token file '" + path + "' holds more than one word: put only the API token in it");
+  }
+  return token;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+void add_serve_flags(po::options_description& opts) {
+  opts.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"),
+                     "address to listen on (0.0.0.0: every interface)")(
+      "port", po::value<int>()->default_value(8080), "TCP port (0: any free port)")(
+      "token-file", po::value<std::string>(), "file holding the API token every request must send as a bearer token")(
+      "model-id", po::value<std::string>(), "the model name clients use (default: the file name without .gguf)")(
+      "max-tokens", po::value<int>()->default_value(4096), "largest max_tokens a request may ask for")(
+      "max-body", po::value<size_t>()->default_value(1 << 20), "largest request body in bytes")(
+      "parallel", po::value<int64_t>()->default_value(4), "sequences decoding at once (one KV-cache slot each)")(
+      "max-queue", po::value<size_t>()->default_value(32), "requests that may wait for a slot; more get 429");
+}
+
+server::ServerOptions server_options(const po::variables_map& vm) {
+  server::ServerOptions so;
+  so.host = vm["host"].as<std::string>();
+  const int port = vm["port"].as<int>();
+  if (port < 0 || port > 65535) throw Error("--port must be between 0 and 65535");
+  so.port = static_cast<uint16_t>(port);
+  if (vm.count("token-file")) so.bearer_token = read_token_file(vm["token-file"].as<std::string>());
+  so.max_body_bytes = vm["max-body"].as<size_t>();
+  so.limits.max_tokens_limit = vm["max-tokens"].as<int>();
+  if (so.limits.max_tokens_limit < 1) throw Error("--max-tokens must be at least 1");
+  so.limits.default_chat_max_tokens = std::min(so.limits.default_chat_max_tokens, so.limits.max_tokens_limit);
+  if (!is_loopback(so.host) && !so.bearer_token) {
+    std::fprintf(stderr,
+                 "warning: listening on %s without --token-file: anyone who can reach this address can use the model\n",
+                 so.host.c_str());
+  }
+  return so;
+}
+
+server::SchedulerOptions scheduler_options(const po::variables_map& vm) {
+  server::SchedulerOptions o;
+  o.parallel = vm["parallel"].as<int64_t>();
+  if (o.parallel < 1 || o.parallel > 256) throw Error("--parallel must be between 1 and 256");
+  o.max_queued = vm["max-queue"].as<size_t>();
+  return o;
+}
+
+std::string model_id_flag(const po::variables_map& vm) {
+  return vm.count("model-id") ? vm["model-id"].as<std::string>() : std::string();
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,157 @@
+#include "worker/serve_main.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "controller/cli/engine_flags.h"
+#include "controller/cli/serve_flags.h"
+#include "worker/common/error.h"
+#include "worker/model/shard_plan.h"
+#include "worker/parallel/job.h"
+#include "worker/parallel/step_protocol.h"
+#include "worker/server/batch_scheduler.h"
+#include "worker/server/engine_generation_service.h"
+#include "worker/server/http_server.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace clusterctl::worker {
+namespace {
+
+namespace po = boost::program_options;
+
+// Every rank's host name, on rank 0 (for /v1/cluster and the web page's node panel).
+std::vector<std::string> gather_hosts(collectives::Communicator& comm, const std::string& host) {
+  constexpr size_t kBytes = 256;
+  std::vector<char> send(kBytes, 0), recv(comm.rank() == 0 ? kBytes * comm.size() : 0);
+  std::memcpy(send.data(), host.data(), std::min(host.size(), kBytes - 1));
+  comm.gather(send.data(), kBytes, recv.data(), 0);
+  std::vector<std::string> hosts;
+  for (int r = 0; comm.rank() == 0 && r < comm.size(); ++r) hosts.emplace_back(recv.data() + r * kBytes);
+  return hosts;
+}
+
+sigset_t stop_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  return s;
+}
+
+}  // namespace
+
+bool wants_serve(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--serve")) return true;
+  return false;
+}
+
+int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int argc, char** argv) {
+  const bool root = mpi.rank() == 0;
+  // The stop signals are rank 0's to act on: every thread blocks them (threads started later
+  // inherit the mask); rank 0 waits for them on a thread of its own, the other ranks end on the
+  // shutdown step that follows.
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  po::variables_map vm;
+  parallel::RankModel rank_model;
+  std::string error;
+  try {
+    po::options_description opts("Options");
+    opts.add_options()("model", po::value<std::string>()->required(),
+                       "GGUF model file, a directory of shards from 'clusterctl shard', or this rank's shard")(
+        "serve", po::bool_switch(), "serve the OpenAI-compatible API from rank 0")(
+        "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1,1 (default: even)");
+    cli::add_serve_flags(opts);
+    cli::add_engine_flags(opts);
+    po::positional_options_description pos;
+    pos.add("model", 1);
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+    cli::scheduler_options(vm);  // validates
+    cli::engine_options(vm);
+    const auto split = vm.count("split") ? model::parse_split(vm["split"].as<std::string>()) : std::vector<double>{};
+    rank_model = parallel::open_rank_model(vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
+  } catch (const po::error& e) {
+    error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  parallel::agree(comm, mpi.host(), error);
+  parallel::agree_same_model(comm, mpi.host(), rank_model);
+
+  const server::SchedulerOptions sched_opts = cli::scheduler_options(vm);
+  std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  server::ServerOptions server_opts;
+  try {
+    model::EngineOptions eo = cli::engine_options(vm);
+    eo.n_slots = server::kv_slots_for(sched_opts.parallel);
+    engine = std::make_unique<model::Engine>(*rank_model.file, rank_model.plan, comm, eo);
+    if (root) {
+      tok = tokenizer::Tokenizer::from_gguf(*rank_model.file);
+      server_opts = cli::server_options(vm);  // the token file lives on rank 0's node
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  parallel::agree(comm, mpi.host(), error);
+  const auto hosts = gather_hosts(comm, mpi.host());
+
+  if (!root) {
+    parallel::follow_steps(*engine);
+    return 0;
+  }
+
+  parallel::StepLeader leader(*engine);
+  std::vector<server::ClusterNode> nodes;
+  for (int r = 0; r < mpi.size(); ++r) nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
+  server::BatchScheduler scheduler(
+      *engine, leader, *tok,
+      server::describe_model(*rank_model.file, *tok, vm["model"].as<std::string>(), cli::model_id_flag(vm),
+                             engine->n_ctx()),
+      nodes, sched_opts);
+  server::HttpServer http(server_opts, scheduler);
+  try {
+    http.start();
+  } catch (...) {
+    leader.shutdown();  // the other ranks wait for steps: end them in order, then report
+    throw;
+  }
+  std::printf("clusterctl-worker: serving %s on http://%s:%u/ (%d ranks)\n", scheduler.model().id.c_str(),
+              server_opts.host.c_str(), static_cast<unsigned>(http.port()), mpi.size());
+  std::fflush(stdout);
+
+  std::atomic<bool> signalled{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    signalled = true;
+    scheduler.stop();
+  });
+  int code = 0;
+  try {
+    scheduler.run();  // this thread: the only one that calls MPI
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(0, mpi.host()).c_str(), e.what());
+    code = 1;
+  }
+  if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // wakes the stopper (an error ended run())
+  stopper.join();
+  http.stop();
+  if (code != 0) {
+    std::fflush(stderr);
+    collectives::MpiSession::abort_job(code);  // the other ranks may sit in a collective of the failed step
+  }
+  leader.shutdown();
+  std::fprintf(stderr, "clusterctl-worker: stopped\n");
+  return 0;
+}
+
+}  // namespace clusterctl::worker

@@ -1,0 +1,309 @@
+#include "worker/server/batch_scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+
+#include "worker/common/error.h"
+#include "worker/sampling/sampler.h"
+#include "worker/tokenizer/stream_decoder.h"
+
+namespace clusterctl::server {
+
+// What the HTTP threads and the scheduler thread share.
+struct BatchScheduler::Inbox {
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::shared_ptr<Sequence>> queue;  // waiting for a slot
+  bool stopping = false;
+  size_t running = 0;  // copies of the scheduler's state for stats()
+  collectives::CommStats comm;
+};
+
+struct BatchScheduler::Sequence : GenerationHandle {
+  std::weak_ptr<Inbox> inbox;
+  GenerationRequest request;
+  GenerationCallbacks callbacks;
+  std::vector<int32_t> prompt;
+  std::atomic<bool> cancelled{false};
+
+  void cancel() override {
+    cancelled = true;
+    // Wake the loop so it frees the slot now, even when it is idle waiting for work.
+    if (auto in = inbox.lock()) {
+      std::lock_guard lock(in->mutex);
+      in->wake.notify_all();
+    }
+  }
+
+  // Scheduler thread only, from admission on.
+  int32_t slot = -1;
+  size_t prompt_done = 0;  // prompt tokens already in the KV cache
+  int32_t pending = -1;    // generated token not yet fed back (decode input of the next step)
+  int64_t n_past = 0;      // positions in the KV cache
+  int64_t budget = 0;      // tokens it may generate: max_tokens, and what the context leaves
+  int generated = 0;
+  bool greedy = true;
+  bool done = false;
+  std::unique_ptr<sampling::Sampler> sampler;
+  std::unique_ptr<tokenizer::StreamDecoder> decoder;
+};
+
+BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& leader,
+                               const tokenizer::Tokenizer& tokenizer, ModelInfo info, std::vector<ClusterNode> nodes,
+                               SchedulerOptions options)
+    : engine_(engine),
+      leader_(leader),
+      tokenizer_(tokenizer),
+      info_(std::move(info)),
+      nodes_(std::move(nodes)),
+      options_(options),
+      inbox_(std::make_shared<Inbox>()) {
+  if (options_.parallel < 1) throw Error("--parallel must be at least 1 (sequences decoding at once)");
+  if (engine_.cache().n_slots() < kv_slots_for(options_.parallel))
+    throw Error("the engine has " + std::to_string(engine_.cache().n_slots()) + " KV slots but " +
+                std::to_string(options_.parallel) + " parallel sequences need " +
+                std::to_string(kv_slots_for(options_.parallel)));
+  if (options_.step_tokens <= 0) options_.step_tokens = engine_.max_batch();
+  options_.step_tokens = std::min(options_.step_tokens, engine_.max_batch());
+  // Every running sequence decodes each step, the padding token may join it.
+  if (options_.step_tokens < options_.parallel + 1)
+    throw Error("--batch " + std::to_string(options_.step_tokens) + " is too small for --parallel " +
+                std::to_string(options_.parallel) + ": a step holds one token of every sequence plus one; raise --batch to " +
+                std::to_string(options_.parallel + 1) + " or more");
+  for (auto id : {tokenizer_.vocab().eos(), tokenizer_.vocab().eot()})
+    if (id >= 0) stop_tokens_.push_back(id);
+  pad_slot_ = static_cast<int32_t>(options_.parallel);
+  for (int32_t s = pad_slot_ - 1; s >= 0; --s) free_slots_.push_back(s);
+}
+
+BatchScheduler::~BatchScheduler() = default;
+
+std::shared_ptr<GenerationHandle> BatchScheduler::submit(GenerationRequest request, GenerationCallbacks callbacks) {
+  auto seq = std::make_shared<Sequence>();
+  seq->inbox = inbox_;
+  // Chat prompts carry the template's BOS and control-token text; plain prompts are user text.
+  seq->prompt = request.templated ? tokenizer_.tokenize(request.prompt, false, true)
+                                  : tokenizer_.tokenize(request.prompt, true, false);
+  if (seq->prompt.empty()) throw InvalidRequestError("the prompt gives no tokens", "empty_prompt");
+  if (static_cast<int64_t>(seq->prompt.size()) >= engine_.n_ctx()) {
+    throw InvalidRequestError("the prompt has " + std::to_string(seq->prompt.size()) +
+                                  " tokens but the context holds " + std::to_string(engine_.n_ctx()) +
+                                  "; shorten it (or restart the server with a larger --ctx)",
+                              "context_length_exceeded");
+  }
+  seq->request = std::move(request);
+  seq->callbacks = std::move(callbacks);
+  {
+    std::lock_guard lock(inbox_->mutex);
+    if (inbox_->stopping) throw QueueFullError("the server is shutting down", 5);
+    if (inbox_->queue.size() >= options_.max_queued) {
+      // A slot frees when a running sequence ends; a rough wait is a second per queued round.
+      const int wait = 1 + static_cast<int>(inbox_->queue.size() / static_cast<size_t>(options_.parallel));
+      throw QueueFullError("the request queue is full (" + std::to_string(options_.max_queued) + " waiting, " +
+                               std::to_string(options_.parallel) + " decoding); retry later",
+                           wait);
+    }
+    inbox_->queue.push_back(seq);
+  }
+  inbox_->wake.notify_all();
+  return seq;
+}
+
+ServiceStats BatchScheduler::stats() const {
+  std::lock_guard lock(inbox_->mutex);
+  ServiceStats s;
+  s.queued = inbox_->queue.size();
+  s.running = inbox_->running;
+  s.allreduce_seconds_total = inbox_->comm.seconds;
+  s.allreduce_count = inbox_->comm.allreduce_calls;
+  return s;
+}
+
+void BatchScheduler::stop() {
+  {
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->stopping = true;
+  }
+  inbox_->wake.notify_all();
+}
+
+void BatchScheduler::finish(Sequence& seq, FinishReason reason, const std::string& message) {
+  if (seq.done) return;
+  seq.done = true;
+  if (seq.decoder && reason != FinishReason::error) {
+    const std::string rest = seq.decoder->finish();
+    if (!rest.empty() && seq.callbacks.on_token) seq.callbacks.on_token(rest, -1);
+  }
+  if (seq.slot >= 0) {
+    free_slots_.push_back(seq.slot);
+    seq.slot = -1;
+  }
+  if (seq.callbacks.on_done) seq.callbacks.on_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
+}
+
+// Moves queued requests into free slots (arrival order); collects queued ones already cancelled.
+void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_queue) {
+  std::lock_guard lock(inbox_->mutex);
+  auto& q = inbox_->queue;
+  for (auto it = q.begin(); it != q.end();) {
+    if ((*it)->cancelled) {
+      cancelled_in_queue.push_back(*it);
+      it = q.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!q.empty() && !free_slots_.empty()) {
+    std::shared_ptr<Sequence> seq = q.front();
+    q.pop_front();
+    seq->slot = free_slots_.back();
+    free_slots_.pop_back();
+    const SamplingParams& sp = seq->request.sampling;
+    seq->greedy = sp.temperature <= 0.0f;
+    if (!seq->greedy) {
+      // OpenAI semantics: temperature and nucleus sampling only (no top-k/min-p cut).
+      sampling::SamplerParams p;
+      p.temperature = sp.temperature;
+      p.top_p = sp.top_p;
+      p.top_k = 0;
+      p.min_p = 0;
+      p.seed = sp.seed ? *sp.seed : std::random_device{}();
+      seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, p);
+      for (int32_t t : seq->prompt) seq->sampler->accept(t);
+    }
+    seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_);
+    seq->budget =
+        std::min<int64_t>(seq->request.max_tokens, engine_.n_ctx() - static_cast<int64_t>(seq->prompt.size()));
+    running_.push_back(std::move(seq));
+  }
+  inbox_->running = running_.size();
+}
+
+void BatchScheduler::run() {
+  try {
+    for (;;) {
+      {
+        std::unique_lock lock(inbox_->mutex);
+        inbox_->wake.wait(lock, [&] { return inbox_->stopping || !inbox_->queue.empty() || !running_.empty(); });
+        if (inbox_->stopping) break;
+      }
+      std::vector<std::shared_ptr<Sequence>> cancelled_in_queue;
+      // Cancelled sequences leave before the next step: their slots go to queued requests at once.
+      for (auto& seq : running_)
+        if (seq->cancelled) finish(*seq, FinishReason::cancelled);
+      std::erase_if(running_, [](const auto& s) { return s->done; });
+      admit(cancelled_in_queue);
+      for (auto& seq : cancelled_in_queue) finish(*seq, FinishReason::cancelled);
+      if (!running_.empty()) step();
+    }
+  } catch (const std::exception& e) {
+    // The engine failed: every request learns why; the caller decides whether the job goes on.
+    const std::string message = e.what();
+    for (auto& seq : running_) finish(*seq, FinishReason::error, message);
+    running_.clear();
+    std::deque<std::shared_ptr<Sequence>> queued;
+    {
+      std::lock_guard lock(inbox_->mutex);
+      queued.swap(inbox_->queue);
+      inbox_->running = 0;
+      inbox_->stopping = true;
+    }
+    for (auto& seq : queued) finish(*seq, FinishReason::error, message);
+    throw;
+  }
+  for (auto& seq : running_) finish(*seq, FinishReason::cancelled);
+  running_.clear();
+  std::deque<std::shared_ptr<Sequence>> queued;
+  {
+    std::lock_guard lock(inbox_->mutex);
+    queued.swap(inbox_->queue);
+    inbox_->running = 0;
+  }
+  for (auto& seq : queued) finish(*seq, FinishReason::cancelled);
+}
+
+void BatchScheduler::step() {
+  using parallel::StepToken;
+  step_tokens_.clear();
+  // Which sequence each entry of step_tokens_ feeds (null: the padding token), and how many tokens.
+  struct Fed {
+    Sequence* seq;
+    size_t tokens;
+    bool output;
+  };
+  std::vector<Fed> fed;
+  // Decodes first: every sequence past its prompt advances one token each step.
+  for (auto& s : running_) {
+    Sequence& seq = *s;
+    if (seq.prompt_done < seq.prompt.size()) continue;
+    step_tokens_.push_back({seq.pending, static_cast<int32_t>(seq.n_past), seq.slot,
+                            seq.greedy ? StepToken::kGreedy : StepToken::kSampled});
+    fed.push_back({&seq, 1, true});
+  }
+  // Prompt chunks fill what is left of the step, oldest request first.
+  int64_t room = options_.step_tokens - static_cast<int64_t>(step_tokens_.size()) - 1;  // - 1: padding
+  for (auto& s : running_) {
+    Sequence& seq = *s;
+    if (seq.prompt_done >= seq.prompt.size() || room <= 0) continue;
+    const size_t n = std::min<size_t>(static_cast<size_t>(room), seq.prompt.size() - seq.prompt_done);
+    const bool last = seq.prompt_done + n == seq.prompt.size();
+    for (size_t i = 0; i < n; ++i) {
+      const bool out = last && i + 1 == n;
+      step_tokens_.push_back({seq.prompt[seq.prompt_done + i], static_cast<int32_t>(seq.n_past + i), seq.slot,
+                              out ? (seq.greedy ? StepToken::kGreedy : StepToken::kSampled) : StepToken::kNone});
+    }
+    fed.push_back({&seq, n, last});
+    room -= static_cast<int64_t>(n);
+  }
+  int64_t outputs = 0;
+  for (const auto& t : step_tokens_) outputs += t.output != StepToken::kNone;
+  // No forward pass of one row (see the header): pad a lone token or a lone logits row.
+  if (step_tokens_.size() == 1 || outputs == 1)
+    step_tokens_.push_back({0, 0, pad_slot_, StepToken::kDiscard});
+
+  const std::vector<int32_t> next = leader_.step_batch(step_tokens_, [&](size_t i, const float* logits) {
+    // Entries map to sequences in order; find the one that owns token i.
+    size_t at = 0;
+    for (const Fed& f : fed) {
+      if (i < at + f.tokens) return f.seq->sampler->sample(logits);
+      at += f.tokens;
+    }
+    return int32_t{-1};
+  });
+  {
+    const auto& c = engine_.comm().stats();
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->comm = c;
+  }
+
+  size_t out_i = 0;
+  for (const Fed& f : fed) {
+    Sequence& seq = *f.seq;
+    if (seq.prompt_done < seq.prompt.size()) seq.prompt_done += f.tokens;
+    seq.n_past += static_cast<int64_t>(f.tokens);
+    if (!f.output) continue;
+    const int32_t token = next.at(out_i++);
+    if (seq.cancelled) {
+      finish(seq, FinishReason::cancelled);
+      continue;
+    }
+    if (std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end()) {
+      finish(seq, FinishReason::stop);
+      continue;
+    }
+    ++seq.generated;
+    if (seq.sampler) seq.sampler->accept(token);
+    if (seq.callbacks.on_token) seq.callbacks.on_token(seq.decoder->push(token), token);
+    if (seq.generated >= seq.budget) {
+      finish(seq, FinishReason::length);
+      continue;
+    }
+    seq.pending = token;
+  }
+  std::erase_if(running_, [](const auto& s) { return s->done; });
+  std::lock_guard lock(inbox_->mutex);
+  inbox_->running = running_.size();
+}
+
+}  // namespace clusterctl::server

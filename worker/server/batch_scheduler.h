@@ -1,0 +1,81 @@
+#pragma once
+// The continuous-batching scheduler behind the API, for any world size. Each step it builds ONE
+// multi-sequence batch: a decode token of every running sequence plus prompt chunks of the newly
+// admitted ones (up to `step_tokens` in all), and runs it on every rank through the step protocol,
+// so each layer's all-reduce carries the whole batch. Every sequence has its own KV-cache slot,
+// taken when it starts and freed the step it ends, is cancelled or its client disconnects;
+// requests beyond the free slots wait in a bounded queue (QueueFullError beyond that).
+//
+// Exactness: the kernels compute a lone row (matrix-vector) in a different order than rows of a
+// batch (tiles), so a greedy sequence could pick a different token alone than beside others. The
+// scheduler therefore never runs a forward pass of one row: a step that would have a single token
+// or a single logits row gets a padding token (in a slot of its own, whose logits are dropped), so
+// every row of every step takes the batched kernels and a sequence's tokens do not depend on what
+// else is running.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "worker/model/engine.h"
+#include "worker/parallel/step_protocol.h"
+#include "worker/server/generation_service.h"
+#include "worker/tokenizer/tokenizer.h"
+
+namespace clusterctl::server {
+
+struct SchedulerOptions {
+  int64_t parallel = 4;     // sequences decoding at once; the engine needs parallel + 1 KV slots
+  size_t max_queued = 32;   // requests waiting for a slot; more get QueueFullError
+  int64_t step_tokens = 0;  // tokens per forward step (decodes + prompt chunks); 0: the engine's batch size
+};
+
+// KV slots an engine needs for `parallel` sequences (one more for the padding token).
+inline int64_t kv_slots_for(int64_t parallel) { return parallel + 1; }
+
+class BatchScheduler : public GenerationService {
+ public:
+  // `engine`, `leader` and `tokenizer` must outlive the scheduler; `engine` needs
+  // kv_slots_for(options.parallel) slots. Throws clusterctl::Error on bad options.
+  BatchScheduler(model::Engine& engine, parallel::StepLeader& leader, const tokenizer::Tokenizer& tokenizer,
+                 ModelInfo info, std::vector<ClusterNode> nodes, SchedulerOptions options);
+  ~BatchScheduler() override;
+
+  // Runs steps on the calling thread (the only one that touches the engine and the communicator)
+  // until stop(); then every request still queued or running finishes as cancelled. Rethrows an
+  // engine error after failing every request with it.
+  void run();
+  // Any thread: makes run() return.
+  void stop();
+
+  const ModelInfo& model() const override { return info_; }
+  std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
+  ServiceStats stats() const override;
+  std::vector<ClusterNode> nodes() const override { return nodes_; }
+
+ private:
+  struct Inbox;
+  struct Sequence;
+  void admit(std::vector<std::shared_ptr<Sequence>>& finished);
+  void step();
+  void finish(Sequence& seq, FinishReason reason, const std::string& message = {});
+
+  model::Engine& engine_;
+  parallel::StepLeader& leader_;
+  const tokenizer::Tokenizer& tokenizer_;
+  ModelInfo info_;
+  std::vector<ClusterNode> nodes_;
+  SchedulerOptions options_;
+  std::vector<int32_t> stop_tokens_;  // EOS, EOT
+  int32_t pad_slot_ = 0;
+
+  std::shared_ptr<Inbox> inbox_;  // shared with the handles, which wake the loop on cancel
+  // Scheduler thread only:
+  std::vector<std::shared_ptr<Sequence>> running_;  // admission order
+  std::vector<int32_t> free_slots_;
+  std::vector<parallel::StepToken> step_tokens_;
+};
+
+}  // namespace clusterctl::server
