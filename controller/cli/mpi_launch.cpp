@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <thread>
 
@@ -22,6 +23,13 @@ int parse_ranks(const std::string& v) {
   }
   if (used != v.size() || n < 1) throw Error("--ranks '" + v + "' is not a positive number of ranks");
   return n;
+}
+
+// mpirun runs as our child: a SIGTERM or Ctrl-C meant for us must reach it (it forwards the
+// signal to every rank and ends them), or the job would outlive the command that started it.
+volatile sig_atomic_t g_mpirun_pid = 0;
+void forward_to_mpirun(int sig) {
+  if (g_mpirun_pid > 0) kill(static_cast<pid_t>(g_mpirun_pid), sig);
 }
 
 }  // namespace
@@ -71,9 +79,15 @@ int launch_local_job(int ranks, const std::vector<std::string>& worker_args) {
     std::fprintf(stderr, "error: cannot run mpirun (%s): install Open MPI (openmpi-bin)\n", std::strerror(errno));
     _exit(127);
   }
+  g_mpirun_pid = pid;
+  struct sigaction forward {};
+  forward.sa_handler = forward_to_mpirun;
+  sigemptyset(&forward.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &forward, nullptr);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  g_mpirun_pid = 0;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
