@@ -224,11 +224,12 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
   const size_t w_stride = w.row_stride;
   const uint8_t* xq = a.xq;
   // The generic form: one vec_dot per chunk (a kernel folding inside its loop is faster).
-  auto row_by_chunks = [&](const uint8_t* w_row, const uint8_t* x_row, int64_t k0, int64_t k1) {
+  const size_t w_chunk = gguf::row_bytes(w.type, static_cast<uint64_t>(chunk));
+  const size_t x_chunk = gguf::row_bytes(a.act, static_cast<uint64_t>(chunk));
+  auto row_by_chunks = [&](const uint8_t* w_row, const uint8_t* x_row, int64_t n) {
     double sum = 0;
-    for (int64_t k = k0; k < k1; k += chunk)
-      sum += dot(std::min(chunk, k1 - k), w_row + gguf::row_bytes(w.type, static_cast<uint64_t>(k)),
-                 x_row + gguf::row_bytes(a.act, static_cast<uint64_t>(k)));
+    for (int64_t k = 0; k < n; k += chunk, w_row += w_chunk, x_row += x_chunk)
+      sum += dot(std::min(chunk, n - k), w_row, x_row);
     return sum;
   };
 
@@ -238,7 +239,7 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
       if (rows_dot)
         for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
           rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
-      for (; r < end; ++r) y[r] = row_by_chunks(w.data + r * w_stride, xq, 0, cols);
+      for (; r < end; ++r) y[r] = row_by_chunks(w.data + r * w_stride, xq, cols);
     });
     return;
   }
@@ -281,7 +282,7 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
         for (int64_t r = r_begin; r < r_end; ++r)
           for (int64_t t = t_begin; t < t_end; ++t)
             y[t * rows + r] += row_by_chunks(w.data + r * w_stride + w_off, xq + t * a.x_stride +
-                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), 0, n);
+                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), n);
       }
     }
   });

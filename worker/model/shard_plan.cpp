@@ -68,20 +68,23 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
   // ffn_down sums in chunks of this unit (reduction_grid): a chunk of one 32-element block would
-  // fold into double every block and slow the matmul, so the unit is coarsened to up to 256
-  // columns, as far as 8 ranks still get one each.
-  int64_t reduction = 256;
-  while (reduction > 1 && static_cast<int64_t>(hp.n_ff) < 8 * reduction) reduction /= 2;
+  // fold into double every block and slow the matmul, so the unit is coarsened to up to 512
+  // columns, as far as kMaxRanks ranks still get one each (16 units in llama3-1b's 8192).
+  int64_t reduction = 512;
+  while (reduction > 1 && static_cast<int64_t>(hp.n_ff) < kMaxRanks * reduction) reduction /= 2;
   u.ffn = std::lcm(u.ffn, reduction);
   return u;
 }
 
 ReductionGrid reduction_grid(const HParams& hp, const SplitUnits& u) {
   // plan_shards cuts heads in whole KV-head groups while the ranks do not outnumber the groups,
-  // and in units of head_align past that; the grid is the finer of the two when the model
-  // allows that many ranks.
+  // and in units of head_align past that; the grid is the finer of the two when up to kMaxRanks
+  // ranks can reach that. (A model with 8 KV-head groups thus sums attn_output per group, 256
+  // columns in llama3-1b, not per head: per 64 columns the fold costs a fifth of a prompt's
+  // attn_output time. Past kMaxRanks, splits stay correct but are not bit-identical to one rank.)
   const int64_t group_unit = std::lcm(u.kv_group_heads, u.head_align);
-  const bool replicated_possible = max_ranks(hp, u) > static_cast<int64_t>(hp.n_head) / group_unit;
+  const int64_t ranks = std::min<int64_t>(kMaxRanks, max_ranks(hp, u));
+  const bool replicated_possible = ranks > static_cast<int64_t>(hp.n_head) / group_unit;
   ReductionGrid g;
   g.attn_output = (replicated_possible ? u.head_align : group_unit) * hp.head_dim;
   g.ffn_down = u.ffn;

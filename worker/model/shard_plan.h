@@ -25,10 +25,13 @@ struct SplitUnits {
   static SplitUnits from_model(const gguf::GgufFile& f, const HParams& hp);
 };
 
+// The rank counts the product is built and tested for (a cluster of two to eight machines).
+constexpr int kMaxRanks = 8;
+
 // The column grid on which the two row-parallel matrices sum their dot products
-// (kernels::matmul_row_parallel): every cut plan_shards can make in their columns, for any rank
-// count and split, is a multiple of these, so every split computes the same chunk sums as one
-// rank and the all-reduced result is one rank's, bit for bit.
+// (kernels::matmul_row_parallel): every cut plan_shards can make in their columns, for any split
+// over up to kMaxRanks ranks, is a multiple of these, so every such split computes the same
+// chunk sums as one rank and the all-reduced result is one rank's, bit for bit.
 struct ReductionGrid {
   int64_t attn_output = 1;  // columns of attn_output (query heads x head_dim)
   int64_t ffn_down = 1;     // columns of ffn_down (the FFN dimension)

@@ -7,6 +7,9 @@
 // Every figure is the fastest of repeated calls (the machine is shared and noisy).
 // Usage: kernels_bench [--rows R] [--cols C] [--tokens T] [--threads 1,2] [--types Q4_0,Q8_0,...]
 //                      [--isa scalar|avx2|avx512|neon] [--seconds S] [--no-matmul] [--hot]
+//                      [--row-parallel CHUNK]
+//   --row-parallel CHUNK: time matmul_row_parallel (split-invariant sums in chunks of CHUNK
+//     columns, folded into double) instead of matmul, to measure what the chunking costs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +39,7 @@ struct Options {
   double seconds = 1.0;
   bool matmul = true;
   bool hot = false;  // matvec on one cache-resident copy: the kernels' compute speed
+  int64_t row_parallel_chunk = 0;  // > 0: time matmul_row_parallel with this chunk
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -59,6 +63,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--seconds") o.seconds = std::stod(value());
     else if (a == "--no-matmul") o.matmul = false;
     else if (a == "--hot") o.hot = true;
+    else if (a == "--row-parallel") o.row_parallel_chunk = std::stoll(value());
     else if (a == "--threads") {
       o.threads.clear();
       for (const auto& t : split(value())) o.threads.push_back(std::stoi(t));
@@ -151,8 +156,9 @@ double read_bandwidth(ThreadPool& pool, double seconds) {
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
-  std::printf("kernels_bench: ISA %s, matrix %lld x %lld, prompt batch %lld tokens\n", isa_name(active_isa()),
-              static_cast<long long>(o.rows), static_cast<long long>(o.cols), static_cast<long long>(o.tokens));
+  std::printf("kernels_bench: ISA %s, matrix %lld x %lld, prompt batch %lld tokens%s\n", isa_name(active_isa()),
+              static_cast<long long>(o.rows), static_cast<long long>(o.cols), static_cast<long long>(o.tokens),
+              o.row_parallel_chunk > 0 ? (", row-parallel in chunks of " + std::to_string(o.row_parallel_chunk)).c_str() : "");
   for (int threads : o.threads) {
     ThreadPool pool(threads);
     Workspace ws;
@@ -172,18 +178,23 @@ int main(int argc, char** argv) try {
       std::vector<float> x(static_cast<size_t>(o.cols * o.tokens));
       for (auto& v : x) v = normal(rng);
       std::vector<float> y(static_cast<size_t>(o.rows * o.tokens));
+      std::vector<double> yd(o.row_parallel_chunk > 0 ? y.size() : 0);
+      auto run = [&](const Matrix& m, int64_t n_tokens) {
+        if (o.row_parallel_chunk > 0) matmul_row_parallel(m, o.row_parallel_chunk, x.data(), n_tokens, yd.data(), pool, ws);
+        else matmul(m, x.data(), n_tokens, y.data(), pool, ws);
+      };
 
       size_t next = 0;
       const double t_vec = time_per_call(
           [&] {
             const Matrix m{type, cold.data() + (next++ % copies) * matrix_bytes, o.rows, o.cols, row_bytes};
-            matmul(m, x.data(), 1, y.data(), pool, ws);
+            run(m, 1);
           },
           o.seconds);
       double gflops = 0;
       if (o.matmul) {
         const Matrix m{type, w.data(), o.rows, o.cols, row_bytes};
-        const double t_mat = time_per_call([&] { matmul(m, x.data(), o.tokens, y.data(), pool, ws); }, o.seconds);
+        const double t_mat = time_per_call([&] { run(m, o.tokens); }, o.seconds);
         gflops = 2.0 * static_cast<double>(o.rows * o.cols * o.tokens) / t_mat / 1e9;
       }
       std::printf("%-6s %12.1f %14.1f %14.3f %16.1f\n", std::string(gguf::type_name(type)).c_str(),

@@ -267,14 +267,11 @@ void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_
 // ---- K-quants -------------------------------------------------------------------------------
 
 // Q4_K and Q5_K share the scale/min layout; Fifth adds the Q5_K high bits to the nibbles.
+// Block i of a Q4_K/Q5_K row against Q8_K: acc += d * (scaled integer sums), acc_m += the mins' part.
 template <bool Fifth, typename Block>
-float dot_k4(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const Block*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
+inline void k4_block(const Block* a, const block_q8_K* b, int64_t i, __m256& acc, __m128& acc_m) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 acc_m = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
+  {
     const float d = b[i].d * h2f(a[i].d);
     const float dmin = -b[i].d * h2f(a[i].dmin);
     const __m256i mins_and_scales = _mm256_cvtepu8_epi16(k4_scales_mins(a[i].scales));
@@ -307,16 +304,41 @@ float dot_k4(int64_t n, const void* w, const void* x) {
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
+}
+
+template <bool Fifth, typename Block>
+float dot_k4(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const Block*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) k4_block<Fifth>(a, b, i, acc, acc_m);
   return hsum(acc) + hsum(acc_m);
 }
 
-float dot_q6_K(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_q6_K*>(w);
+// matmul_row_parallel's decode: the float sums restart every chunk and fold into double.
+template <bool Fifth, typename Block>
+void chunked_rows_k4(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                     double* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
+  const int64_t nb = n / QK_K, cb = chunk / QK_K;
+  for (int r = 0; r < n_rows; ++r) {
+    const auto* a = reinterpret_cast<const Block*>(w + r * w_stride);
+    double sum = 0;
+    for (int64_t c = 0; c < nb; c += cb) {
+      __m256 acc = _mm256_setzero_ps();
+      __m128 acc_m = _mm_setzero_ps();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) k4_block<Fifth>(a, b, i, acc, acc_m);
+      sum += static_cast<double>(hsum(acc) + hsum(acc_m));
+    }
+    y[r] = sum;
+  }
+}
+
+inline __m256 q6_K_block(const block_q6_K* a, const block_q8_K* b, int64_t i, __m256 acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i m2 = _mm256_set1_epi8(0x03);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
+  {
     const float d = b[i].d * h2f(a[i].d);
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
     const __m256i q8sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
@@ -347,7 +369,31 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
+  return acc;
+}
+
+float dot_q6_K(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q6_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) acc = q6_K_block(a, b, i, acc);
   return hsum(acc);
+}
+
+void chunked_rows_q6_K(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                       double* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const int64_t nb = n / QK_K, cb = chunk / QK_K;
+  for (int r = 0; r < n_rows; ++r) {
+    const auto* a = reinterpret_cast<const block_q6_K*>(w + r * w_stride);
+    double sum = 0;
+    for (int64_t c = 0; c < nb; c += cb) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = q6_K_block(a, b, i, acc);
+      sum += static_cast<double>(hsum(acc));
+    }
+    y[r] = sum;
+  }
 }
 
 }  // namespace
@@ -370,6 +416,9 @@ void fill_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_K)] = dot_k4<false, block_q4_K>;
   t.vec_dot[slot(GgmlType::Q5_K)] = dot_k4<true, block_q5_K>;
   t.vec_dot[slot(GgmlType::Q6_K)] = dot_q6_K;
+  t.chunked_rows_dot[slot(GgmlType::Q4_K)] = chunked_rows_k4<false, block_q4_K>;
+  t.chunked_rows_dot[slot(GgmlType::Q5_K)] = chunked_rows_k4<true, block_q5_K>;
+  t.chunked_rows_dot[slot(GgmlType::Q6_K)] = chunked_rows_q6_K;
   fill_avx2_tiles(t);
 }
 
