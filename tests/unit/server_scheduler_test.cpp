@@ -1,0 +1,130 @@
+// The continuous-batching scheduler on the real engine (stories260K, world size 1), without HTTP:
+// sequences submitted together each get the tokens they get alone; the queue limit refuses with
+// QueueFullError; cancel() ends a running sequence at once and its slot serves the next request.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "tests/unit/shared_data.h"
+#include "worker/server/engine_generation_service.h"
+
+namespace clusterctl::server {
+namespace {
+
+struct Outcome {
+  std::vector<int32_t> ids;
+  FinishReason reason = FinishReason::error;
+  std::string message;
+};
+
+// Collects one request's tokens; wait() blocks until on_done.
+class Collector {
+ public:
+  GenerationCallbacks callbacks() {
+    return {[this](std::string_view, int32_t id) {
+              std::lock_guard lock(mutex_);
+              if (id >= 0) outcome_.ids.push_back(id);
+              first_token_.notify_all();
+            },
+            [this](FinishReason reason, Usage, const std::string& message) {
+              std::lock_guard lock(mutex_);
+              outcome_.reason = reason;
+              outcome_.message = message;
+              done_ = true;
+              first_token_.notify_all();
+            }};
+  }
+  Outcome wait() {
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return done_; })) << "request never finished";
+    return outcome_;
+  }
+  bool wait_first_token() {
+    std::unique_lock lock(mutex_);
+    return first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return !outcome_.ids.empty() || done_; });
+  }
+  bool done() {
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable first_token_;
+  Outcome outcome_;
+  bool done_ = false;
+};
+
+GenerationRequest greedy(const std::string& prompt, int max_tokens) {
+  GenerationRequest r;
+  r.prompt = prompt;
+  r.sampling.temperature = 0;
+  r.max_tokens = max_tokens;
+  return r;
+}
+
+EngineServiceOptions options(const std::string& model, int64_t parallel, size_t max_queued) {
+  EngineServiceOptions o;
+  o.model_path = model;
+  o.engine.threads = 1;
+  o.engine.n_ctx = 256;
+  o.scheduler.parallel = parallel;
+  o.scheduler.max_queued = max_queued;
+  return o;
+}
+
+const std::vector<std::pair<std::string, int>> kRequests = {
+    {"Once upon a time", 40}, {"Tom had a dog", 12}, {"The sun was hot", 64}, {"Lily and Ben", 25},
+    {"A little bird", 7},     {"One day", 50},       {"The big tree", 33},    {"Mom said", 18}};
+
+TEST(BatchScheduler, SequencesTogetherGetTheirTokensFromRunningAlone) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  EngineGenerationService service(options(model, 4, 32));
+  std::vector<Outcome> alone;
+  for (const auto& [prompt, n] : kRequests) {
+    Collector c;
+    service.submit(greedy(prompt, n), c.callbacks());
+    alone.push_back(c.wait());
+    ASSERT_NE(alone.back().reason, FinishReason::error) << alone.back().message;
+    ASSERT_FALSE(alone.back().ids.empty());
+  }
+  // Eight requests on four slots: some wait, then join sequences already half-way through.
+  std::vector<std::unique_ptr<Collector>> together;
+  for (const auto& [prompt, n] : kRequests) {
+    together.push_back(std::make_unique<Collector>());
+    service.submit(greedy(prompt, n), together.back()->callbacks());
+  }
+  for (size_t i = 0; i < kRequests.size(); ++i) {
+    const Outcome got = together[i]->wait();
+    EXPECT_EQ(got.ids, alone[i].ids) << "request " << i << " (" << kRequests[i].first << ")";
+    EXPECT_EQ(got.reason, alone[i].reason) << "request " << i;
+  }
+}
+
+TEST(BatchScheduler, QueueLimitRefusesAndCancelFreesTheSlot) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  EngineGenerationService service(options(model, 1, 1));
+  // One slot: a long request runs, one more may wait, the third is refused.
+  Collector running, waiting, refused;
+  auto handle = service.submit(greedy("Once upon a time", 200), running.callbacks());
+  ASSERT_TRUE(running.wait_first_token());
+  service.submit(greedy("Tom had a dog", 8), waiting.callbacks());
+  EXPECT_THROW(service.submit(greedy("The sun was hot", 8), refused.callbacks()), QueueFullError);
+  EXPECT_EQ(service.stats().queued, 1u);
+  EXPECT_FALSE(waiting.done());
+  // Cancelling the running one ends it as cancelled and lets the waiting one through.
+  handle->cancel();
+  const Outcome first = running.wait();
+  EXPECT_EQ(first.reason, FinishReason::cancelled);
+  EXPECT_LT(first.ids.size(), 200u);
+  const Outcome second = waiting.wait();
+  EXPECT_NE(second.reason, FinishReason::error) << second.message;
+  EXPECT_FALSE(second.ids.empty());
+  EXPECT_FALSE(refused.done()) << "a refused request must get no callbacks";
+}
+
+}  // namespace
+}  // namespace clusterctl::server
