@@ -39,7 +39,8 @@ inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const
 
 // Double accumulators for the chunked tiles: each float lane of an R x P tile of accumulators
 // is added into a double lane at the end of a chunk and the float restarts from zero. (Lane by
-// lane: no shuffles; the lanes are summed once at the end, in double.)
+// lane: no shuffles; the lanes are summed once at the end, in double.) Here the two halves of a
+// register are two tokens; OneToken below serves tiles with one token per register.
 template <int R, int P>
 struct DoubleLanes {
   __m512d v[R][P][2];
@@ -55,6 +56,26 @@ struct DoubleLanes {
         acc[r][p] = _mm512_setzero_ps();
       }
   }
+};
+
+// For one token per register: the two float halves are added first (a fixed order within the
+// chunk), so a fold is one add, one conversion and one double add per register.
+template <int R, int C>
+struct DoubleLanesOneToken {
+  __m512d v[R][C];
+  DoubleLanesOneToken() {
+    for (auto& row : v)
+      for (auto& a : row) a = _mm512_setzero_pd();
+  }
+  void fold(__m512 (&acc)[R][C]) {
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) {
+        const __m256 sum8 = _mm256_add_ps(_mm512_castps512_ps256(acc[r][c]), high_half(acc[r][c]));
+        v[r][c] = _mm512_add_pd(v[r][c], _mm512_cvtps_pd(sum8));
+        acc[r][c] = _mm512_setzero_ps();
+      }
+  }
+  double sum(int r, int c) const { return _mm512_reduce_add_pd(v[r][c]); }
 };
 
 // ---- Q8_0-activation types: one block of two tokens per register --------------------------
@@ -197,7 +218,7 @@ struct K4Tile {
   static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
                        float* y, double* yd, size_t y_stride, bool accumulate) {
     __m512 acc[R][C];
-    DoubleLanes<R, C> dacc;
+    DoubleLanesOneToken<R, C> dacc;
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
@@ -257,7 +278,7 @@ struct K4Tile {
     if constexpr (Chunked) {
       dacc.fold(acc);
       for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += _mm512_reduce_add_pd(_mm512_add_pd(dacc.v[r][c][0], dacc.v[r][c][1]));
+        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += dacc.sum(r, c);
       return;
     }
     for (int r = 0; r < R; ++r)
@@ -281,7 +302,7 @@ struct Q6_KTile {
   static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
                        float* y, double* yd, size_t y_stride, bool accumulate) {
     __m512 acc[R][C];
-    DoubleLanes<R, C> dacc;
+    DoubleLanesOneToken<R, C> dacc;
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
@@ -337,7 +358,7 @@ struct Q6_KTile {
     if constexpr (Chunked) {
       dacc.fold(acc);
       for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += _mm512_reduce_add_pd(_mm512_add_pd(dacc.v[r][c][0], dacc.v[r][c][1]));
+        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += dacc.sum(r, c);
       return;
     }
     for (int r = 0; r < R; ++r)
