@@ -169,6 +169,66 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
+// Q4_0 packed 8 rows at a time (Layout::Q4_0x8, what the engine loads Q4_0 matrices into on
+// x86): on every ISA (a packed matrix falls back to the scalar kernel where the ISA has none)
+// and thread count, every token of a batch equals the float reference, equals the same token
+// decoded alone bit for bit, and equals the Rows layout's 8-row decode kernel bit for bit (the
+// same per-block order). Both matmul and matmul_row_parallel.
+TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
+  IsaGuard guard;
+  std::mt19937 rng(11);
+  constexpr int64_t kRows = 136, kCols = 4160, kTokens = 70, kChunk = 512;  // 17 groups; 130 blocks
+  const auto w = random_weights(GgmlType::Q4_0, kRows, kCols, rng);
+  const auto x = random_activations(kCols * kTokens, rng);
+  const Reference ref = float_reference(GgmlType::Q4_0, w, kRows, kCols, x, kTokens);
+  const Matrix rows{GgmlType::Q4_0, w.data(), kRows, kCols, gguf::row_bytes(GgmlType::Q4_0, kCols)};
+  std::vector<uint8_t> packed_bytes(packed_q4_0x8_bytes(rows));
+  const Matrix packed = pack_q4_0x8(rows, packed_bytes.data());
+  ASSERT_EQ(packed.layout, Layout::Q4_0x8);
+  ASSERT_EQ(packed_bytes.size(), w.size());  // the same bytes, rearranged
+  Workspace ws;
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (Isa isa : all_isas()) {
+      set_active_isa(isa);
+      std::vector<float> batch(kRows * kTokens, NAN), alone(kRows, NAN), by_rows(kRows, NAN);
+      matmul(packed, x.data(), kTokens, batch.data(), pool, ws);
+      for (int64_t i = 0; i < kRows * kTokens; ++i)
+        ASSERT_NEAR(batch[i], ref.y[i], ref.bound[i]) << isa_name(isa) << " threads=" << threads << " i=" << i;
+      for (int64_t t : {int64_t{0}, kTokens - 1, int64_t{33}}) {  // 33 last: compared below
+        matmul(packed, x.data() + t * kCols, 1, alone.data(), pool, ws);
+        for (int64_t r = 0; r < kRows; ++r)
+          ASSERT_EQ(alone[r], batch[t * kRows + r]) << isa_name(isa) << " token " << t << " alone vs batch, row " << r;
+      }
+      std::vector<double> rp_batch(kRows * kTokens, NAN), rp_alone(kRows, NAN), rp_rows(kRows, NAN);
+      matmul_row_parallel(packed, kChunk, x.data(), kTokens, rp_batch.data(), pool, ws);
+      matmul_row_parallel(packed, kChunk, x.data() + 33 * kCols, 1, rp_alone.data(), pool, ws);
+      for (int64_t r = 0; r < kRows; ++r) {
+        ASSERT_EQ(rp_alone[r], rp_batch[33 * kRows + r]) << isa_name(isa) << " row-parallel alone vs batch, row " << r;
+        ASSERT_NEAR(rp_batch[33 * kRows + r], ref.y[33 * kRows + r], ref.bound[33 * kRows + r]) << isa_name(isa);
+      }
+      if (isa == Isa::Scalar) continue;  // the scalar Rows decode is a plain vec_dot, in another order
+      matmul(rows, x.data() + 33 * kCols, 1, by_rows.data(), pool, ws);
+      matmul_row_parallel(rows, kChunk, x.data() + 33 * kCols, 1, rp_rows.data(), pool, ws);
+      for (int64_t r = 0; r < kRows; ++r) {
+        ASSERT_EQ(alone[r], by_rows[r]) << isa_name(isa) << " packed vs Rows decode, row " << r;
+        ASSERT_EQ(rp_alone[r], rp_rows[r]) << isa_name(isa) << " packed vs Rows row-parallel decode, row " << r;
+      }
+    }
+  }
+}
+
+TEST(KernelsMatmul, PackingNeedsWholeGroupsOfQ4_0Rows) {
+  std::mt19937 rng(12);
+  const auto w = random_weights(GgmlType::Q4_0, 12, 64, rng);
+  std::vector<uint8_t> out(w.size());
+  const Matrix twelve{GgmlType::Q4_0, w.data(), 12, 64, gguf::row_bytes(GgmlType::Q4_0, 64)};
+  EXPECT_FALSE(should_pack_q4_0x8(twelve));
+  EXPECT_THROW(pack_q4_0x8(twelve, out.data()), Error);
+  const auto q8 = random_weights(GgmlType::Q8_0, 8, 64, rng);
+  EXPECT_FALSE(should_pack_q4_0x8({GgmlType::Q8_0, q8.data(), 8, 64, gguf::row_bytes(GgmlType::Q8_0, 64)}));
+}
+
 TEST(KernelsMatmul, RowStrideLargerThanRowIsHonoured) {
   std::mt19937 rng(3);
   constexpr int64_t kRows = 9, kCols = 256;

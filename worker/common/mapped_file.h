@@ -26,4 +26,8 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Lets the kernel drop this process's resident pages of [p, p + n) of a read-only file map (the
+// whole pages inside the range; the page cache keeps them, a later read maps them again).
+void drop_resident_pages(const void* p, size_t n);
+
 }  // namespace clusterctl

@@ -52,12 +52,29 @@ constexpr int kDecodeRows = 8;
 using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows,
                                   const void* x, double* y);
 
+// Layout::Q4_0x8 (kernels.h): y[0..8) = one group of 8 packed rows (n columns) against one
+// Q8_0 token; xsum8[b] = 8 * the sum of the token's block b quants (the nibbles are stored +8).
+using PackedDotFn = void (*)(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y);
+// The same for matmul_row_parallel: each row's float sum restarts every `chunk` columns and is
+// folded into a double.
+using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group, const void* x,
+                                    const int32_t* xsum8, double* y);
+constexpr int kPackRows = 8;
+constexpr size_t kPackedBlockBytes = kPackRows * (2 + 16);
+// The scalar forms: the reference for the tests and what a packed matrix falls back to when
+// the active ISA has no packed kernels (bit-identical: same per-block order, fused multiply-add).
+void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y);
+void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+                               double* y);
+
 struct KernelTable {
   VecDotFn vec_dot[kTypeSlots] = {};     // by weight type
   QuantizeFn quantize[kTypeSlots] = {};  // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
   TileKernel tile[kTypeSlots] = {};      // by weight type
   RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
   ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
+  PackedDotFn q4_0x8_dot = nullptr;  // null: Q4_0 matrices stay in Layout::Rows on this ISA
+  ChunkedPackedDotFn q4_0x8_chunked_dot = nullptr;
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

@@ -42,14 +42,31 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n);
 // quantize_activations for this weight type.
 float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q);
 
+// How a Matrix's bytes are laid out.
+//   Rows:    GGUF's, one row after another (row_stride bytes apart).
+//   Q4_0x8:  Q4_0 rows packed 8 at a time (pack_q4_0x8), so a decode reads one sequential run
+//            of memory instead of 8 interleaved row streams; row_stride is unused.
+enum class Layout { Rows, Q4_0x8 };
+
 // A weight matrix (or a contiguous slice of its rows): `rows` rows of `cols` elements.
 struct Matrix {
   GgmlType type = GgmlType::F32;
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  size_t row_stride = 0;  // bytes from one row to the next
+  size_t row_stride = 0;  // bytes from one row to the next (Layout::Rows)
+  Layout layout = Layout::Rows;
 };
+
+// Q4_0x8: per group of 8 rows, per 32-column block, 144 bytes: the 8 rows' fp16 scales, then
+// four 32-byte chunks where chunk j holds bytes 4j..4j+3 of each row's 16 nibble bytes (row r
+// at bytes 4r..4r+3): one 32-bit lane per row, ready for 4-byte integer dot products. Each
+// row's sum is the Rows layout's decode sum bit for bit (same per-block order).
+// Whether the active kernels compute this matrix faster packed (Q4_0, whole groups of 8 rows).
+bool should_pack_q4_0x8(const Matrix& w);
+size_t packed_q4_0x8_bytes(const Matrix& w);
+// Packs w (Layout::Rows) into dst (packed_q4_0x8_bytes(w) bytes) and returns the packed matrix.
+Matrix pack_q4_0x8(const Matrix& w, uint8_t* dst);
 
 // Scratch the matmul reuses from call to call so nothing is allocated per token.
 class Workspace {

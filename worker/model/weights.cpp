@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "worker/common/error.h"
+#include "worker/common/mapped_file.h"
 #include "worker/model/shard_file.h"
 
 namespace clusterctl::model {
@@ -86,6 +87,18 @@ class Loader {
 
 uint64_t matrix_bytes(const kernels::Matrix& m) { return m.row_stride * static_cast<uint64_t>(m.rows); }
 
+// Packs m when the kernels read it faster packed; its source is freed (a copied slice) or its
+// map pages dropped, so the rank's resident size stays about the size of its weights.
+void pack_for_kernels(kernels::Matrix& m, OwnedBytes& copied_source, std::vector<OwnedBytes>& store) {
+  if (!kernels::should_pack_q4_0x8(m)) return;
+  auto bytes = std::make_unique<uint8_t[]>(kernels::packed_q4_0x8_bytes(m));
+  const kernels::Matrix source = m;
+  m = kernels::pack_q4_0x8(source, bytes.get());
+  store.push_back(std::move(bytes));
+  if (copied_source) copied_source.reset();
+  else drop_resident_pages(source.data, matrix_bytes(source));
+}
+
 }  // namespace
 
 ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part) {
@@ -116,6 +129,10 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
 
   w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
+  if (!tied) {  // a tied head is also the embedding table, read row by row from the map
+    OwnedBytes none;
+    pack_for_kernels(w.lm_head, none, w.packed);
+  }
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights l;
@@ -138,6 +155,10 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
       l.k_norm = L.vector(p + "attn_k_norm.weight", D);
     }
     for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
+    OwnedBytes none;
+    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.w_gate, &l.w_up}) pack_for_kernels(*m, none, w.packed);
+    pack_for_kernels(l.wo, l.wo_bytes, w.packed);
+    pack_for_kernels(l.w_down, l.w_down_bytes, w.packed);
     w.layers.push_back(std::move(l));
   }
   return w;

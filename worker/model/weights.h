@@ -1,7 +1,9 @@
 #pragma once
 // One rank's weights: matrices point into the GGUF file's memory map (no copy), except the
 // row-parallel slices (columns of attn_output and ffn_down), which are copied out once at
-// load because a column slice of a row-major tensor is not contiguous.
+// load because a column slice of a row-major tensor is not contiguous, and the Q4_0 matrices
+// the kernels read faster packed (kernels.h Layout::Q4_0x8), which are packed once at load
+// into memory of their own while the map's pages they came from are let go.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -37,6 +39,7 @@ struct ModelWeights {
   std::vector<float> rope_freq_factors;    // rope_freqs.weight, empty when absent
   std::vector<LayerWeights> layers;
   uint64_t bytes_per_token = 0;            // weight bytes one decode step reads on this rank
+  std::vector<OwnedBytes> packed;          // the packed matrices' bytes
 
   // Throws clusterctl::Error naming a missing tensor, an unsupported type or a shape mismatch.
   static ModelWeights load(const gguf::GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part);

@@ -52,6 +52,9 @@ inline __m256i dot_u8i8(__m256i a, __m256i b) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
 }
 
+// acc + dot_u8i8(a, b): the AVX2 form of VNNI's dpbusd.
+inline __m256i dot_acc_u8i8(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, dot_u8i8(a, b)); }
+
 // Same for two signed operands: move x's sign onto y so maddubs sees |x| (unsigned).
 inline __m256i dot_i8i8(__m256i x, __m256i y) { return dot_u8i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
 

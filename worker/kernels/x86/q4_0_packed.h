@@ -1,0 +1,68 @@
+#pragma once
+// Q4_0x8 (kernels.h Layout) kernels, shared by the AVX2 and AVX-512 VNNI sources, which differ
+// only in the unsigned x signed byte dot they accumulate with. A block of 8 rows is 4 loads of
+// 32 bytes (lane = row), 8 dot instructions against broadcast 4-byte pieces of the token, and
+// no horizontal sums; the rows' scales are one 16-byte load. One group of rows is one
+// sequential run of memory, which one core's prefetchers stream at close to the DRAM rate
+// (the 8 separate rows of the Rows layout reached half of it).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
+
+namespace clusterctl::kernels::detail::x86 {
+
+// acc (lane = row) += the 8 rows' dot with block i of the token, times their scales. Per row
+// this is cvt(integer dot) * (d_row * d_token) added with one fma, block after block: the order
+// of the Rows layout's 8-row kernel and of the scalar reference.
+template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
+__attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xsum8,
+                                                           __m256 acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  int32_t yq[8];
+  std::memcpy(yq, b.qs, sizeof yq);
+  const uint8_t* qs = g + kPackRows * 2;
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  for (int j = 0; j < 4; ++j) {
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * j));
+    // Low nibbles are elements 4j..4j+3 of each row, high nibbles 16+4j..16+4j+3.
+    lo = DotAcc(lo, _mm256_and_si256(c, m4), _mm256_set1_epi32(yq[j]));
+    hi = DotAcc(hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4), _mm256_set1_epi32(yq[4 + j]));
+  }
+  const __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), _mm256_set1_epi32(xsum8));
+  const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
+                                     _mm256_set1_ps(_cvtsh_ss(b.d)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+}
+
+template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
+void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK4_0; ++i)
+    acc = q4_0x8_block<DotAcc>(group + i * kPackedBlockBytes, b[i], xsum8[i], acc);
+  _mm256_storeu_ps(y, acc);
+}
+
+template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
+void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+                        double* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  for (int64_t c = 0; c < nb; c += cb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
+      acc = q4_0x8_block<DotAcc>(group + i * kPackedBlockBytes, b[i], xsum8[i], acc);
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
+  }
+  _mm256_storeu_pd(y, lo);
+  _mm256_storeu_pd(y + 4, hi);
+}
+
+}  // namespace clusterctl::kernels::detail::x86
