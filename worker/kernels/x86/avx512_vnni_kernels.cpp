@@ -21,6 +21,7 @@
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/kquant_dots.h"
 #include "worker/kernels/x86/q4_0_packed.h"
 #include "worker/kernels/x86/q4_0_rows.h"
 
@@ -421,6 +422,7 @@ struct FloatTile {
 
 inline __m256i dot_u8i8_vnni(__m256i a, __m256i b) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b); }
 inline __m256i dot_acc_u8i8_vnni(__m256i acc, __m256i a, __m256i b) { return _mm256_dpbusd_epi32(acc, a, b); }
+inline __m256i madd_add_vnni(__m256i acc, __m256i scale, __m256i prod) { return _mm256_dpwssd_epi32(acc, scale, prod); }
 
 void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
   if (n_rows != kDecodeRows) {
@@ -487,6 +489,12 @@ void fill_avx512_vnni(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.q4_0x8_dot = x86::q4_0x8_dot<dot_acc_u8i8_vnni>;
   t.q4_0x8_chunked_dot = x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>;
+  t.vec_dot[slot(GgmlType::Q4_K)] = x86::dot_k4<madd_add_vnni, false, block_q4_K>;
+  t.vec_dot[slot(GgmlType::Q5_K)] = x86::dot_k4<madd_add_vnni, true, block_q5_K>;
+  t.vec_dot[slot(GgmlType::Q6_K)] = x86::dot_q6_K<madd_add_vnni>;
+  t.chunked_rows_dot[slot(GgmlType::Q4_K)] = x86::chunked_rows_k4<madd_add_vnni, false, block_q4_K>;
+  t.chunked_rows_dot[slot(GgmlType::Q5_K)] = x86::chunked_rows_k4<madd_add_vnni, true, block_q5_K>;
+  t.chunked_rows_dot[slot(GgmlType::Q6_K)] = x86::chunked_rows_q6_K<madd_add_vnni>;
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
