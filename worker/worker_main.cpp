@@ -198,7 +198,7 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
       emit(stop_strings.feed(decoder.push(next)));
       if (stop_strings.stopped() || i + 1 == budget) break;
       // The measured window is the decode steps: from the first one after the prompt, on every rank.
-      next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0);
+      next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0, /*decode=*/true);
     }
     gen_s = since(tg);
     if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());

@@ -220,6 +220,48 @@ TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
   }
 }
 
+// Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the
+// same bits whether it runs alone or in a batch of any size, for the matrix-vector kernels and
+// for the tiles alike, on every type, ISA and thread count; matmul_row_parallel too.
+TEST(KernelsMatmul, AKernelChoiceGivesEachTokenTheSameBitsInAnyBatch) {
+  IsaGuard guard;
+  std::mt19937 rng(21);
+  constexpr int64_t kRows = 45, kCols = 1024, kTokens = 11, kChunk = 256;
+  Workspace ws;
+  for (GgmlType type : kComputableTypes) {
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const auto x = random_activations(kCols * kTokens, rng);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      for (Isa isa : all_isas()) {
+        set_active_isa(isa);
+        for (Kernels k : {Kernels::MatrixVector, Kernels::Tiles}) {
+          const char* kname = k == Kernels::MatrixVector ? "matrix-vector" : "tiles";
+          std::vector<float> batch(kRows * kTokens), alone(kRows);
+          std::vector<double> rp_batch(kRows * kTokens), rp_alone(kRows);
+          matmul(m, x.data(), kTokens, batch.data(), pool, ws, k);
+          matmul_row_parallel(m, kChunk, x.data(), kTokens, rp_batch.data(), pool, ws, k);
+          for (int64_t t = 0; t < kTokens; t += 3) {
+            matmul(m, x.data() + t * kCols, 1, alone.data(), pool, ws, k);
+            matmul_row_parallel(m, kChunk, x.data() + t * kCols, 1, rp_alone.data(), pool, ws, k);
+            for (int64_t r = 0; r < kRows; ++r) {
+              ASSERT_EQ(alone[r], batch[t * kRows + r])
+                  << gguf::type_name(type) << " " << isa_name(isa) << " " << kname << " token " << t << " row " << r;
+              ASSERT_EQ(rp_alone[r], rp_batch[t * kRows + r])
+                  << "row-parallel " << gguf::type_name(type) << " " << isa_name(isa) << " " << kname << " token " << t;
+            }
+          }
+          if (k == Kernels::MatrixVector) {  // one token by size is the matrix-vector path
+            matmul(m, x.data() + kCols, 1, alone.data(), pool, ws);
+            for (int64_t r = 0; r < kRows; ++r) ASSERT_EQ(alone[r], batch[kRows + r]) << gguf::type_name(type);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsMatmul, PackingNeedsWholeGroupsOfQ4_0Rows) {
   std::mt19937 rng(12);
   const auto w = random_weights(GgmlType::Q4_0, 12, 64, rng);

@@ -78,9 +78,18 @@ class Workspace {
   size_t cap_ = 0;
 };
 
+// Which kernels sum a batch's dot products. The matrix-vector kernels (decoding) and the tiles
+// (prompts) sum in different orders, so a token's bits depend on which ran it. BySize takes the
+// matrix-vector kernels for one token and the tiles for more; a caller that needs each token's
+// bits independent of the batch around it (the serving scheduler, and `run` to match it)
+// chooses by the token's role instead: MatrixVector streams each weight row once and runs every
+// token of the batch over it while it is in cache; Tiles work for a single token too.
+// (Layout::Q4_0x8 matrices have one kernel for both, so the choice changes nothing there.)
+enum class Kernels { BySize, MatrixVector, Tiles };
+
 // y[t*rows + r] = sum_k W[r][k] * x[t*cols + k] for t in [0, n_tokens).
-// n_tokens == 1 is the decode path (matrix-vector); larger batches take the tiled path.
-void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws);
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws,
+            Kernels kernels = Kernels::BySize);
 
 // The row-parallel matmul of tensor parallelism (each rank holds a column range of W and the
 // ranks' partial sums are added), made independent of where the columns are cut: each row's dot
@@ -93,6 +102,6 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 // whole-row result bit for bit on any split whose cuts are multiples of `chunk`.
 // `chunk` must be a positive multiple of the weight type's block size.
 void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
-                         Workspace& ws);
+                         Workspace& ws, Kernels kernels = Kernels::BySize);
 
 }  // namespace clusterctl::kernels

@@ -88,7 +88,7 @@ struct Activations {
 };
 
 Activations prepare_activations(const Matrix& w, const detail::TileKernel& tile, const float* x, int64_t n_tokens,
-                                ThreadPool& pool, Workspace& ws) {
+                                bool tiles, ThreadPool& pool, Workspace& ws) {
   const detail::KernelTable& table = detail::active_table();
   Activations a;
   a.act = vec_dot_type(w.type);
@@ -97,7 +97,7 @@ Activations prepare_activations(const Matrix& w, const detail::TileKernel& tile,
   if (a.act == GgmlType::F32) return a;
   a.x_stride = align64(activation_row_bytes(w.type, w.cols));
   size_t xe_stride = 0;
-  if (n_tokens > 1 && tile.expand)
+  if (tiles && tile.expand)
     xe_stride = align64(static_cast<size_t>((w.cols + 63) / 64) * static_cast<size_t>(tile.expanded_bytes_per_64));
   auto* buf = static_cast<uint8_t*>(ws.get((a.x_stride + xe_stride) * static_cast<size_t>(n_tokens)));
   uint8_t* expanded = buf + a.x_stride * static_cast<size_t>(n_tokens);
@@ -123,11 +123,11 @@ Activations prepare_activations(const Matrix& w, const detail::TileKernel& tile,
 // Runs decode_rows(begin, end) over all rows: on the calling thread for a small matrix, else in
 // chunks claimed by the pool's threads.
 template <typename DecodeRows>
-void decode_parallel(const Matrix& w, ThreadPool& pool, DecodeRows&& decode_rows) {
+void decode_parallel(const Matrix& w, int64_t n_tokens, ThreadPool& pool, DecodeRows&& decode_rows) {
   const int64_t rows = w.rows;
   const int64_t chunk = decode_chunk_rows(rows, pool.size());
   // A small matrix costs less than waking the other threads: the caller does it alone.
-  if (rows * w.cols < kMinParallelMacs) {
+  if (rows * w.cols * n_tokens < kMinParallelMacs) {
     decode_rows(0, rows);
     return;
   }
@@ -138,6 +138,14 @@ void decode_parallel(const Matrix& w, ThreadPool& pool, DecodeRows&& decode_rows
          c = next.fetch_add(1, std::memory_order_relaxed))
       decode_rows(c * chunk, std::min(rows, (c + 1) * chunk));
   });
+}
+
+// The matrix-vector kernels over a batch: rows in blocks small enough to stay in cache while
+// every token runs over them (one pass over the weights from memory), one token at a time.
+constexpr int64_t kMatrixVectorRowBlock = 16;
+
+bool use_tiles(Kernels kernels, int64_t n_tokens) {
+  return kernels == Kernels::Tiles || (kernels == Kernels::BySize && n_tokens > 1);
 }
 
 // Runs item(t_begin, t_end, r_begin, r_end) over the prompt batch's blocks of tokens and rows.
@@ -166,24 +174,34 @@ size_t x_offset(const Activations& a, const detail::TileKernel& tile, int64_t k)
 
 }  // namespace
 
-void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
+void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws,
+            Kernels kernels) {
   validate(w, n_tokens);
   if (w.layout == Layout::Q4_0x8) return detail::matmul_q4_0x8(w, x, n_tokens, y, pool, ws);
   const detail::KernelTable& table = detail::active_table();
   const detail::TileKernel tile = table.tile[slot(w.type)];
-  const Activations a = prepare_activations(w, tile, x, n_tokens, pool, ws);
+  const bool tiles = use_tiles(kernels, n_tokens);
+  const Activations a = prepare_activations(w, tile, x, n_tokens, tiles, pool, ws);
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
   const detail::RowsDotFn rows_dot = table.rows_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
   const uint8_t* xq = a.xq;
 
-  if (n_tokens == 1) {
-    decode_parallel(w, pool, [&](int64_t r, int64_t end) {
-      if (rows_dot)
-        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
-          rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
-      for (; r < end; ++r) y[r] = dot(cols, w.data + r * w_stride, xq);
+  if (!tiles) {
+    decode_parallel(w, n_tokens, pool, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; b += kMatrixVectorRowBlock) {
+        const int64_t b_end = std::min(end, b + kMatrixVectorRowBlock);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const uint8_t* xt = xq + t * a.x_stride;
+          float* yt = y + t * rows;
+          int64_t r = b;
+          if (rows_dot)
+            for (; r + detail::kDecodeRows <= b_end; r += detail::kDecodeRows)
+              rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
+          for (; r < b_end; ++r) yt[r] = dot(cols, w.data + r * w_stride, xt);
+        }
+      }
     });
     return;
   }
@@ -220,13 +238,14 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 }
 
 void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
-                         Workspace& ws) {
+                         Workspace& ws, Kernels kernels) {
   validate(w, n_tokens);
   validate_chunk(w, chunk);
   if (w.layout == Layout::Q4_0x8) return detail::matmul_row_parallel_q4_0x8(w, chunk, x, n_tokens, y, pool, ws);
   const detail::KernelTable& table = detail::active_table();
   const detail::TileKernel tile = table.tile[slot(w.type)];
-  const Activations a = prepare_activations(w, tile, x, n_tokens, pool, ws);
+  const bool tiles = use_tiles(kernels, n_tokens);
+  const Activations a = prepare_activations(w, tile, x, n_tokens, tiles, pool, ws);
   const detail::VecDotFn dot = table.vec_dot[slot(w.type)];
   const int64_t rows = w.rows, cols = w.cols;
   const size_t w_stride = w.row_stride;
@@ -241,13 +260,21 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
     return sum;
   };
 
-  if (n_tokens == 1) {
+  if (!tiles) {
     const detail::ChunkedRowsDotFn rows_dot = table.chunked_rows_dot[slot(w.type)];
-    decode_parallel(w, pool, [&](int64_t r, int64_t end) {
-      if (rows_dot)
-        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
-          rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xq, y + r);
-      for (; r < end; ++r) y[r] = row_by_chunks(w.data + r * w_stride, xq, cols);
+    decode_parallel(w, n_tokens, pool, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; b += kMatrixVectorRowBlock) {
+        const int64_t b_end = std::min(end, b + kMatrixVectorRowBlock);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const uint8_t* xt = xq + t * a.x_stride;
+          double* yt = y + t * rows;
+          int64_t r = b;
+          if (rows_dot)
+            for (; r + detail::kDecodeRows <= b_end; r += detail::kDecodeRows)
+              rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
+          for (; r < b_end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols);
+        }
+      }
     });
     return;
   }

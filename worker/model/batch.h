@@ -12,12 +12,18 @@ struct Batch {
   std::vector<int32_t> pos;
   std::vector<int32_t> slot;
   std::vector<uint8_t> want_logits;  // 1: the forward pass returns this token's logits
+  // Which kernels run the matrices (kernels::Kernels): the first n_decode tokens are generated
+  // tokens and take the matrix-vector kernels, the rest are prompt tokens and take the tiles,
+  // however many of each there are, so a token's bits do not depend on the batch around it.
+  // -1: by batch size (one token: matrix-vector, more: tiles).
+  int64_t n_decode = -1;
 
   void clear() {  // keeps the capacity: reusing a Batch allocates nothing
     token.clear();
     pos.clear();
     slot.clear();
     want_logits.clear();
+    n_decode = -1;
   }
   void add(int32_t tok, int32_t position, int32_t kv_slot, bool logits) {
     token.push_back(tok);

@@ -48,6 +48,7 @@ LocalLogits Engine::prefill(const std::vector<int32_t>& tokens, int64_t pos0, in
     batch_.clear();
     const int64_t end = std::min(n, i + step);
     for (int64_t j = i; j < end; ++j) batch_.add(tokens[j], static_cast<int32_t>(pos0 + j), slot, j == n - 1);
+    batch_.n_decode = 0;  // prompt tokens take the tiles, even one: as the serving scheduler's do
     out = forward_->run(batch_);
   }
   return out;

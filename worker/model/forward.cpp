@@ -65,6 +65,8 @@ void ForwardPass::check(const Batch& b) const {
   if (b.size() < 1) throw Error("empty batch");
   if (b.size() > max_batch_)
     throw Error("batch of " + std::to_string(b.size()) + " tokens exceeds the batch size " + std::to_string(max_batch_));
+  if (b.n_decode > b.size())
+    throw Error("the batch marks " + std::to_string(b.n_decode) + " decode tokens but holds " + std::to_string(b.size()));
   for (int64_t i = 0; i < b.size(); ++i) {
     if (b.token[i] < 0 || b.token[i] >= static_cast<int64_t>(m_.hp.n_vocab))
       throw Error("token id " + std::to_string(b.token[i]) + " is outside the model's vocabulary of " +
@@ -84,6 +86,8 @@ LocalLogits ForwardPass::run(const Batch& b) {
   const ModelWeights& w = m_.weights;
   const int64_t T = b.size(), E = hp.n_embd, D = hp.head_dim;
   const int64_t half = m_.rope.dims() / 2;
+  // Tokens [0, n_mv) take the matrix-vector kernels, the rest the tiles (Batch::n_decode).
+  const int64_t n_mv = b.n_decode >= 0 ? b.n_decode : (T == 1 ? 1 : 0);
 
   const size_t embd_row = gguf::row_bytes(w.token_embd->type, E);
   for (int64_t t = 0; t < T; ++t) {
@@ -95,9 +99,9 @@ LocalLogits ForwardPass::run(const Batch& b) {
     const LayerWeights& L = w.layers[il];
     // Attention: this rank's query heads and the KV heads they read.
     for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.attn_norm.data(), &xn_[t * E], E, hp.rms_eps);
-    kernels::matmul(L.wq, xn_.data(), T, q_.data(), pool_, ws_);
-    kernels::matmul(L.wk, xn_.data(), T, k_.data(), pool_, ws_);
-    kernels::matmul(L.wv, xn_.data(), T, v_.data(), pool_, ws_);
+    project(L.wq, xn_.data(), T, n_mv, q_.data());
+    project(L.wk, xn_.data(), T, n_mv, k_.data());
+    project(L.wv, xn_.data(), T, n_mv, v_.data());
     for (int64_t t = 0; t < T; ++t) {
       float* q = &q_[t * q_dim_];
       float* k = &k_[t * kv_dim_];
@@ -125,31 +129,48 @@ LocalLogits ForwardPass::run(const Batch& b) {
     attention(il, b);
     // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
     // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
-    kernels::matmul_row_parallel(L.wo, grid_.attn_output, attn_.data(), T, proj_.data(), pool_, ws_);
+    project_row_parallel(L.wo, grid_.attn_output, attn_.data(), T, n_mv, proj_.data());
     comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
     for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
 
     // FFN: this rank's slice of the hidden dimension (SwiGLU).
     for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.ffn_norm.data(), &xn_[t * E], E, hp.rms_eps);
-    kernels::matmul(L.w_gate, xn_.data(), T, gate_.data(), pool_, ws_);
-    kernels::matmul(L.w_up, xn_.data(), T, up_.data(), pool_, ws_);
+    project(L.w_gate, xn_.data(), T, n_mv, gate_.data());
+    project(L.w_up, xn_.data(), T, n_mv, up_.data());
     for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-    kernels::matmul_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, proj_.data(), pool_, ws_);
+    project_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, n_mv, proj_.data());
     comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
     for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
   }
 
   // LM head: this rank's vocabulary rows, only for the tokens that want logits.
-  int64_t n_out = 0;
+  int64_t n_out = 0, n_out_mv = 0;
   for (int64_t t = 0; t < T; ++t)
-    if (b.want_logits[t]) rms_norm(&x_[t * E], w.output_norm.data(), &out_hidden_[n_out++ * E], E, hp.rms_eps);
+    if (b.want_logits[t]) {
+      rms_norm(&x_[t * E], w.output_norm.data(), &out_hidden_[n_out++ * E], E, hp.rms_eps);
+      n_out_mv += t < n_mv;
+    }
   LocalLogits out{nullptr, n_out, n_vocab_, m_.part.vocab.begin};
   if (n_out == 0) return out;
   // Grows to the largest number of outputs asked for once; decoding reuses it.
   if (logits_.size() < static_cast<size_t>(n_out * n_vocab_)) logits_.resize(n_out * n_vocab_);
-  kernels::matmul(w.lm_head, out_hidden_.data(), n_out, logits_.data(), pool_, ws_);
+  project(w.lm_head, out_hidden_.data(), n_out, n_out_mv, logits_.data());
   out.data = logits_.data();
   return out;
+}
+
+void ForwardPass::project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y) {
+  if (n_mv > 0) kernels::matmul(w, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector);
+  if (T > n_mv)
+    kernels::matmul(w, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_, kernels::Kernels::Tiles);
+}
+
+void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T,
+                                       int64_t n_mv, double* y) {
+  if (n_mv > 0) kernels::matmul_row_parallel(w, chunk, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector);
+  if (T > n_mv)
+    kernels::matmul_row_parallel(w, chunk, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_,
+                                 kernels::Kernels::Tiles);
 }
 
 void ForwardPass::attention(int64_t il, const Batch& b) {

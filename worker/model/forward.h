@@ -39,6 +39,10 @@ class ForwardPass {
  private:
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
+  // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
+  void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
+  void project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv,
+                            double* y);
   float* thread_scratch(int ith) { return scratch_.data() + ith * scratch_floats_; }
 
   const Model& m_;

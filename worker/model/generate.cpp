@@ -54,6 +54,7 @@ std::vector<int32_t> generate(Engine& engine, sampling::Sampler& sampler, const 
     if (step[1] || i + 1 == budget) break;
     batch.clear();
     batch.add(step[0], static_cast<int32_t>(pos++), req.slot, true);
+    batch.n_decode = 1;
     logits = engine.forward(batch);
   }
   if (stats) {

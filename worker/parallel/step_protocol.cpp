@@ -45,6 +45,7 @@ void forward(model::Engine& engine, const StepHeader& h, const std::vector<int32
     batch.clear();
     const int64_t end = std::min(n, i + chunk);
     for (int64_t j = i; j < end; ++j) batch.add(tokens[j], static_cast<int32_t>(h.pos0 + j), h.slot, all || j == n - 1);
+    batch.n_decode = (h.flags & StepHeader::kDecode) ? batch.size() : 0;
     model::LocalLogits logits = engine.forward(batch);
     if (logits.rows > 0) on_rows(logits);
   }
@@ -77,8 +78,11 @@ struct RowBest {
 // on every rank: greedy rows in ONE gather of per-rank bests (rank 0 keeps the largest value, the
 // lowest id on ties, as Communicator::argmax does); sampled rows one gather each. Returns on rank 0
 // the next token of every output row, in order (`sample` is null on the other ranks).
-std::vector<int32_t> run_batch(model::Engine& engine, const std::vector<StepToken>& tokens, model::Batch& batch,
-                               const StepLeader::SampleFn* sample) {
+std::vector<int32_t> run_batch(model::Engine& engine, const StepHeader& h, const std::vector<StepToken>& tokens,
+                               model::Batch& batch, const StepLeader::SampleFn* sample) {
+  if (h.n_decode < 0 || h.n_decode > h.n_tokens)
+    throw Error("received a step of " + std::to_string(h.n_tokens) + " tokens with " + std::to_string(h.n_decode) +
+                " generated ones: the ranks run different clusterctl-worker versions");
   batch.clear();
   for (const StepToken& t : tokens) {
     if (t.output < StepToken::kNone || t.output > StepToken::kDiscard)
@@ -86,6 +90,7 @@ std::vector<int32_t> run_batch(model::Engine& engine, const std::vector<StepToke
                   ": the ranks run different clusterctl-worker versions");
     batch.add(t.token, t.pos, t.slot, t.output != StepToken::kNone);
   }
+  batch.n_decode = h.n_decode;
   const model::LocalLogits logits = engine.forward(batch);
   auto& comm = engine.comm();
   std::vector<RowBest> mine;
@@ -148,8 +153,8 @@ StepLeader::StepLeader(model::Engine& engine, sampling::Sampler* sampler) : engi
   }
 }
 
-std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens, const SampleFn& sample,
-                                            bool reset_stats) {
+std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens, int64_t n_decode,
+                                            const SampleFn& sample, bool reset_stats) {
   if (tokens.empty()) throw Error("nothing to process: the step has no tokens");
   if (static_cast<int64_t>(tokens.size()) > engine_.max_batch())
     throw Error("a step of " + std::to_string(tokens.size()) + " tokens exceeds the batch size " +
@@ -157,17 +162,19 @@ std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens
   StepHeader h;
   h.flags = StepHeader::kBatch | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u);
   h.n_tokens = static_cast<int32_t>(tokens.size());
+  h.n_decode = static_cast<int32_t>(n_decode);
   exchange(engine_, h, nullptr);
   std::vector<StepToken> sent = tokens;
   exchange_batch(engine_, h, sent);
-  return run_batch(engine_, sent, batch_, &sample);
+  return run_batch(engine_, h, sent, batch_, &sample);
 }
 
 int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
-                         bool reset_stats) {
+                         bool reset_stats, bool decode) {
   if (tokens.empty()) throw Error("nothing to process: the step has no tokens");
   StepHeader h;
-  h.flags = (argmax_ ? uint32_t{StepHeader::kArgmax} : 0u) | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u);
+  h.flags = (argmax_ ? uint32_t{StepHeader::kArgmax} : 0u) | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u) |
+            (decode ? uint32_t{StepHeader::kDecode} : 0u);
   h.seq_id = seq_id;
   h.slot = slot;
   h.pos0 = pos0;
@@ -219,7 +226,7 @@ void follow_steps(model::Engine& engine) {
     if (h.flags & StepHeader::kShutdown) return;
     if (h.flags & StepHeader::kBatch) {
       exchange_batch(engine, h, batch_tokens);
-      run_batch(engine, batch_tokens, batch, nullptr);
+      run_batch(engine, h, batch_tokens, batch, nullptr);
       continue;
     }
     forward(engine, h, tokens, [&](const model::LocalLogits& l) {

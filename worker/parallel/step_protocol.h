@@ -22,6 +22,7 @@ struct StepHeader {
     kAllLogits = 4,  // gather the logits of every position to rank 0 (teacher-forced scoring)
     kResetStats = 8, // every rank zeroes its communication counters and restarts its stats clock
     kBatch = 16,     // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
+    kDecode = 32,    // a single-sequence step of generated tokens (else prompt tokens): model::Batch::n_decode
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -30,6 +31,7 @@ struct StepHeader {
   int32_t pos0 = 0;      // position of tokens[0]; the rest follow
   int32_t n_tokens = 0;  // > kInlineTokens: the tokens follow in a second broadcast
   int32_t tokens[kInlineTokens] = {};
+  int32_t n_decode = 0;  // kBatch: the first n_decode StepTokens are generated tokens (model::Batch::n_decode)
 };
 
 // One token of a multi-sequence step: its sequence's KV slot and position, and what rank 0
@@ -39,7 +41,7 @@ struct StepToken {
     kNone = 0,     // no logits (a prompt token before the last)
     kGreedy = 1,   // the next token by the cross-rank arg-max
     kSampled = 2,  // the full logits, gathered to rank 0 for its sampler
-    kDiscard = 3,  // logits computed and dropped (keeps the LM head on the batched kernel path)
+    kDiscard = 3,  // logits computed and dropped
   };
   int32_t token = 0;
   int32_t pos = 0;
@@ -58,16 +60,19 @@ class StepLeader {
   // (arg-max over all ranks when greedy without penalties, else sampled here from the gathered logits).
   // `reset_stats`: the measured window (stats_window_seconds, the communicator's stats) starts
   // with this step on every rank.
+  // `decode`: the tokens were generated (matrix-vector kernels), else they are prompt tokens
+  // (tiles), as model::Batch::n_decode.
   int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
-               bool reset_stats = false);
+               bool reset_stats = false, bool decode = false);
   // Teacher-forced scoring: the full-vocabulary logits of every position, row after row.
   std::vector<float> score(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
   // A multi-sequence step: ONE forward pass over `tokens` (at most engine.max_batch(), any mix of
   // sequences, slots and positions) on every rank. Returns one token per kGreedy/kSampled entry,
   // in order: greedy rows from one batched cross-rank arg-max, sampled rows from `sample(i, logits)`
-  // (i = index into `tokens`, logits = the full vocabulary, gathered here).
+  // (i = index into `tokens`, logits = the full vocabulary, gathered here). The first `n_decode`
+  // entries are generated tokens, the rest prompt tokens (model::Batch::n_decode).
   using SampleFn = std::function<int32_t(size_t index, const float* logits)>;
-  std::vector<int32_t> step_batch(const std::vector<StepToken>& tokens, const SampleFn& sample,
+  std::vector<int32_t> step_batch(const std::vector<StepToken>& tokens, int64_t n_decode, const SampleFn& sample,
                                   bool reset_stats = false);
   // Ends the followers' loops.
   void shutdown();

@@ -66,15 +66,14 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
                 std::to_string(kv_slots_for(options_.parallel)));
   if (options_.step_tokens <= 0) options_.step_tokens = engine_.max_batch();
   options_.step_tokens = std::min(options_.step_tokens, engine_.max_batch());
-  // Every running sequence decodes each step, the padding token may join it.
-  if (options_.step_tokens < options_.parallel + 1)
+  // Every running sequence decodes each step.
+  if (options_.step_tokens < options_.parallel)
     throw Error("--batch " + std::to_string(options_.step_tokens) + " is too small for --parallel " +
-                std::to_string(options_.parallel) + ": a step holds one token of every sequence plus one; raise --batch to " +
-                std::to_string(options_.parallel + 1) + " or more");
+                std::to_string(options_.parallel) + ": a step holds one token of every sequence; raise --batch to " +
+                std::to_string(options_.parallel) + " or more");
   for (auto id : {tokenizer_.vocab().eos(), tokenizer_.vocab().eot()})
     if (id >= 0) stop_tokens_.push_back(id);
-  pad_slot_ = static_cast<int32_t>(options_.parallel);
-  for (int32_t s = pad_slot_ - 1; s >= 0; --s) free_slots_.push_back(s);
+  for (int32_t s = static_cast<int32_t>(options_.parallel) - 1; s >= 0; --s) free_slots_.push_back(s);
 }
 
 BatchScheduler::~BatchScheduler() = default;
@@ -226,7 +225,7 @@ void BatchScheduler::run() {
 void BatchScheduler::step() {
   using parallel::StepToken;
   step_tokens_.clear();
-  // Which sequence each entry of step_tokens_ feeds (null: the padding token), and how many tokens.
+  // Which sequence each entry of step_tokens_ feeds, and how many tokens.
   struct Fed {
     Sequence* seq;
     size_t tokens;
@@ -241,8 +240,9 @@ void BatchScheduler::step() {
                             seq.greedy ? StepToken::kGreedy : StepToken::kSampled});
     fed.push_back({&seq, 1, true});
   }
+  const int64_t n_decode = static_cast<int64_t>(step_tokens_.size());
   // Prompt chunks fill what is left of the step, oldest request first.
-  int64_t room = options_.step_tokens - static_cast<int64_t>(step_tokens_.size()) - 1;  // - 1: padding
+  int64_t room = options_.step_tokens - n_decode;
   for (auto& s : running_) {
     Sequence& seq = *s;
     if (seq.prompt_done >= seq.prompt.size() || room <= 0) continue;
@@ -256,13 +256,8 @@ void BatchScheduler::step() {
     fed.push_back({&seq, n, last});
     room -= static_cast<int64_t>(n);
   }
-  int64_t outputs = 0;
-  for (const auto& t : step_tokens_) outputs += t.output != StepToken::kNone;
-  // No forward pass of one row (see the header): pad a lone token or a lone logits row.
-  if (step_tokens_.size() == 1 || outputs == 1)
-    step_tokens_.push_back({0, 0, pad_slot_, StepToken::kDiscard});
-
-  const std::vector<int32_t> next = leader_.step_batch(step_tokens_, [&](size_t i, const float* logits) {
+  // Generated tokens first, prompt tokens after: each takes its role's kernels (see the header).
+  const std::vector<int32_t> next = leader_.step_batch(step_tokens_, n_decode, [&](size_t i, const float* logits) {
     // Entries map to sequences in order; find the one that owns token i.
     size_t at = 0;
     for (const Fed& f : fed) {

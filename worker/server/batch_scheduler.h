@@ -6,12 +6,12 @@
 // taken when it starts and freed the step it ends, is cancelled or its client disconnects;
 // requests beyond the free slots wait in a bounded queue (QueueFullError beyond that).
 //
-// Exactness: the kernels compute a lone row (matrix-vector) in a different order than rows of a
-// batch (tiles), so a greedy sequence could pick a different token alone than beside others. The
-// scheduler therefore never runs a forward pass of one row: a step that would have a single token
-// or a single logits row gets a padding token (in a slot of its own, whose logits are dropped), so
-// every row of every step takes the batched kernels and a sequence's tokens do not depend on what
-// else is running.
+// Exactness: the matrix-vector kernels (decoding) and the tiles (prompts) sum in different
+// orders, so a greedy sequence could pick a different token alone than beside others if the
+// kernels were chosen by batch size. Each token takes its role's kernels instead
+// (model::Batch::n_decode): generated tokens the matrix-vector kernels, prompt tokens the tiles,
+// however many run together, which is also what `clusterctl run` does; so a sequence's tokens do
+// not depend on what else is running, and a lone stream decodes at `run`'s speed.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,13 +27,13 @@
 namespace clusterctl::server {
 
 struct SchedulerOptions {
-  int64_t parallel = 4;     // sequences decoding at once; the engine needs parallel + 1 KV slots
+  int64_t parallel = 4;     // sequences decoding at once; the engine needs one KV slot each
   size_t max_queued = 32;   // requests waiting for a slot; more get QueueFullError
   int64_t step_tokens = 0;  // tokens per forward step (decodes + prompt chunks); 0: the engine's batch size
 };
 
-// KV slots an engine needs for `parallel` sequences (one more for the padding token).
-inline int64_t kv_slots_for(int64_t parallel) { return parallel + 1; }
+// KV slots an engine needs for `parallel` sequences.
+inline int64_t kv_slots_for(int64_t parallel) { return parallel; }
 
 class BatchScheduler : public GenerationService {
  public:
@@ -69,7 +69,6 @@ class BatchScheduler : public GenerationService {
   std::vector<ClusterNode> nodes_;
   SchedulerOptions options_;
   std::vector<int32_t> stop_tokens_;  // EOS, EOT
-  int32_t pad_slot_ = 0;
 
   std::shared_ptr<Inbox> inbox_;  // shared with the handles, which wake the loop on cancel
   // Scheduler thread only:
