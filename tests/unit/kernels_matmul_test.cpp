@@ -172,8 +172,9 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
 // Q4_0 packed 8 rows at a time (Layout::Q4_0x8, what the engine loads Q4_0 matrices into on
 // x86): on every ISA (a packed matrix falls back to the scalar kernel where the ISA has none)
 // and thread count, every token of a batch equals the float reference, equals the same token
-// decoded alone bit for bit, and, on the ISAs that pack, equals the Rows layout's 8-row decode
-// kernel bit for bit (the same per-block order). Both matmul and matmul_row_parallel.
+// decoded alone bit for bit, equals the scalar packed kernel bit for bit, and on x86 equals the
+// Rows layout's 8-row decode kernel bit for bit (the same per-block order). Both matmul and
+// matmul_row_parallel.
 TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
   IsaGuard guard;
   std::mt19937 rng(11);
@@ -207,9 +208,26 @@ TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
         ASSERT_EQ(rp_alone[r], rp_batch[33 * kRows + r]) << isa_name(isa) << " row-parallel alone vs batch, row " << r;
         ASSERT_NEAR(rp_batch[33 * kRows + r], ref.y[33 * kRows + r], ref.bound[33 * kRows + r]) << isa_name(isa);
       }
-      // Where the ISA packs (x86), its Rows 8-row kernel sums in the same order; elsewhere the
-      // packed matrix runs the scalar kernel and the Rows decode is another ISA's vec_dot.
-      if (!should_pack_q4_0x8(rows)) continue;
+      // Every ISA's packed kernel is the scalar packed kernel bit for bit.
+      {
+        const Isa here = active_isa();
+        set_active_isa(Isa::Scalar);
+        std::vector<float> scalar(kRows * kTokens);
+        matmul(packed, x.data(), kTokens, scalar.data(), pool, ws);
+        std::vector<double> rp_scalar(kRows * kTokens);
+        matmul_row_parallel(packed, kChunk, x.data(), kTokens, rp_scalar.data(), pool, ws);
+        set_active_isa(here);
+        for (int64_t i = 0; i < kRows * kTokens; ++i) {
+          ASSERT_EQ(batch[i], scalar[i]) << isa_name(isa) << " packed vs scalar packed, i=" << i;
+          ASSERT_EQ(rp_batch[i], rp_scalar[i]) << isa_name(isa) << " row-parallel packed vs scalar packed, i=" << i;
+        }
+      }
+      // On x86 the Rows layout's 8-row decode kernel sums in the packed order too; elsewhere the
+      // Rows decode is the ISA's vec_dot, in its own order.
+#if !defined(__x86_64__) && !defined(_M_X64)
+      continue;
+#endif
+      if (isa == Isa::Scalar) continue;
       matmul(rows, x.data() + 33 * kCols, 1, by_rows.data(), pool, ws);
       matmul_row_parallel(rows, kChunk, x.data() + 33 * kCols, 1, rp_rows.data(), pool, ws);
       for (int64_t r = 0; r < kRows; ++r) {
