@@ -70,12 +70,14 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
         "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1,1 (default: even)");
     cli::add_serve_flags(opts);
     cli::add_engine_flags(opts);
+    cli::add_job_flags(opts);
     po::positional_options_description pos;
     pos.add("model", 1);
     po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
     po::notify(vm);
     cli::scheduler_options(vm);  // validates
     cli::engine_options(vm);
+    cli::step_timeout_seconds(vm);
     const auto split = vm.count("split") ? model::parse_split(vm["split"].as<std::string>()) : std::vector<double>{};
     rank_model = parallel::open_rank_model(vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
   } catch (const po::error& e) {
@@ -103,6 +105,8 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
   }
   parallel::agree(comm, mpi.host(), error);
   const auto hosts = gather_hosts(comm, mpi.host());
+  // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
+  comm.set_stall_timeout(cli::step_timeout_seconds(vm));
 
   if (!root) {
     parallel::follow_steps(*engine);

@@ -43,6 +43,7 @@ void add_worker_flags(po::options_description& opts) {
       "stats", po::bool_switch(), "print per-rank compute and communication time per generated token");
   cli::add_generation_flags(opts);
   cli::add_engine_flags(opts);
+  cli::add_job_flags(opts);
 }
 
 std::vector<int32_t> parse_ids(const std::string& s) {
@@ -106,6 +107,7 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     po::notify(s.vm);
     if (!s.vm.count("prompt") && !s.vm.count("prompt-ids")) throw Error("give --prompt TEXT or --prompt-ids 1,2,3");
     cli::sampler_params(s.vm);  // validates
+    cli::step_timeout_seconds(s.vm);
     const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
     s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
   } catch (const po::error& e) {
@@ -136,6 +138,8 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     error = e.what();
   }
   parallel::agree(comm, mpi.host(), error);
+  // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
+  comm.set_stall_timeout(cli::step_timeout_seconds(s.vm));
   s.load_seconds = since(t0);
   const double rss_load = resident_mb();
   if (root && std::getenv("CLUSTERCTL_SHOW_PLAN"))

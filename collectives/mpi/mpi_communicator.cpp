@@ -2,10 +2,17 @@
 
 #include <mpi.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include "worker/common/error.h"
 
@@ -29,11 +36,36 @@ std::string mpi_error_text(int code) {
 // Counts elements of a collective in ints: MPI's counts are int, so large messages go in pieces.
 constexpr size_t kMaxCount = size_t(1) << 30;
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() : host_(processor_name()) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+
+  ~MpiCommunicator() override {
+    {
+      std::lock_guard lock(watch_mutex_);
+      stop_watch_ = true;
+    }
+    watch_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+  }
+
+  void set_stall_timeout(double seconds) override {
+    stall_timeout_ns_ = static_cast<int64_t>(std::max(0.0, seconds) * 1e9);
+    if (stall_timeout_ns_ > 0 && !watchdog_.joinable() && size_ > 1) watchdog_ = std::thread([this] { watch(); });
+  }
+
+  void broadcast_next_step(void* data, size_t bytes, int root) override {
+    idle_ = true;
+    broadcast(data, bytes, root);
+    idle_ = false;
   }
 
   int rank() const override { return rank_; }
@@ -44,7 +76,7 @@ class MpiCommunicator final : public Communicator {
   void allreduce_sum(double* data, size_t n) override { sum(data, n, MPI_DOUBLE); }
 
   void broadcast(void* data, size_t bytes, int root) override {
-    Timer t(stats_);
+    Timer t(*this, "MPI_Bcast");
     auto* p = static_cast<char*>(data);
     for (size_t at = 0; at < bytes; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, bytes - at));
@@ -54,7 +86,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void gather(const void* send, size_t bytes, void* recv, int root) override {
-    Timer t(stats_);
+    Timer t(*this, "MPI_Gather");
     if (bytes > kMaxCount) throw Error("gather of " + std::to_string(bytes) + " bytes per rank exceeds MPI's count limit");
     check(MPI_Gather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE, root,
                      MPI_COMM_WORLD),
@@ -63,7 +95,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void argmax(float& value, int64_t& index) override {
-    Timer t(stats_);
+    Timer t(*this, "MPI_Allreduce(MAXLOC)");
     // MPI_FLOAT_INT carries an int index: vocabularies fit; MAXLOC keeps the lowest index on ties.
     struct {
       float value;
@@ -76,21 +108,51 @@ class MpiCommunicator final : public Communicator {
   }
 
   void barrier() override {
-    Timer t(stats_);
+    Timer t(*this, "MPI_Barrier");
     check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
   }
 
  private:
+  // Times a collective call into the stats and, unless it waits for the next step, shows it to
+  // the stall watchdog.
   struct Timer {
-    CommStats& s;
+    MpiCommunicator& c;
+    const char* call;
     std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    explicit Timer(CommStats& st) : s(st) {}
-    ~Timer() { s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+    Timer(MpiCommunicator& comm, const char* name) : c(comm), call(name) {
+      if (!c.idle_) {
+        c.watched_call_.store(call, std::memory_order_relaxed);
+        c.watched_since_ns_.store(now_ns(), std::memory_order_release);
+      }
+    }
+    ~Timer() {
+      c.watched_since_ns_.store(0, std::memory_order_release);
+      c.stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
   };
+
+  // The stall watchdog's thread: it never calls MPI (the job is MPI_THREAD_FUNNELED); it ends the
+  // process, and mpirun, seeing a rank gone, ends the rest.
+  void watch() {
+    std::unique_lock lock(watch_mutex_);
+    while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_watch_; })) {
+      const int64_t since = watched_since_ns_.load(std::memory_order_acquire);
+      if (since == 0 || now_ns() - since < stall_timeout_ns_) continue;
+      std::fprintf(stderr,
+                   "error: %s: %s has waited %.0f s for the other ranks of this step: one of them stopped making "
+                   "progress (hung, stopped, or its node cut off from the network without the connection closing). "
+                   "Ending the job; check the other ranks' nodes, or raise --step-timeout if a step can "
+                   "rightly take this long.\n",
+                   rank_name(rank_, host_).c_str(), watched_call_.load(std::memory_order_relaxed),
+                   static_cast<double>(now_ns() - since) / 1e9);
+      std::fflush(stderr);
+      ::_exit(3);
+    }
+  }
 
   template <typename T>
   void sum(T* data, size_t n, MPI_Datatype type) {
-    Timer t(stats_);
+    Timer t(*this, "MPI_Allreduce");
     stats_.allreduce_calls++;
     for (size_t at = 0; at < n; at += kMaxCount) {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
@@ -108,6 +170,14 @@ class MpiCommunicator final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   std::string host_;
+  bool idle_ = false;  // inside broadcast_next_step
+  std::atomic<int64_t> watched_since_ns_{0};  // 0: in no watched call
+  std::atomic<const char*> watched_call_{""};
+  int64_t stall_timeout_ns_ = 0;
+  std::mutex watch_mutex_;
+  std::condition_variable watch_cv_;
+  bool stop_watch_ = false;
+  std::thread watchdog_;
 };
 
 }  // namespace

@@ -29,6 +29,18 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
   return o;
 }
 
+void add_job_flags(po::options_description& opts) {
+  opts.add_options()("step-timeout", po::value<double>()->default_value(300),
+                     "seconds one collective call of a step may wait for the other ranks before the job ends "
+                     "with a message (a rank hung or cut off from the network); 0: wait forever");
+}
+
+double step_timeout_seconds(const po::variables_map& vm) {
+  const double s = vm["step-timeout"].as<double>();
+  if (!(s >= 0)) throw Error("--step-timeout must be 0 (wait forever) or a positive number of seconds");
+  return s;
+}
+
 }  // namespace clusterctl::cli
 
 namespace clusterctl::cli {

@@ -332,5 +332,51 @@ TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
   }
 }
 
+// A rank that stops making progress without dying (SIGSTOP here; a deadlock or a node cut off
+// from the network without the connection closing look the same): the other ranks wait in a
+// collective call, give up after --step-timeout with a message naming the wait, and mpirun ends
+// the job, the stopped rank included.
+TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  for (int victim : {1, 2}) {
+    Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 "
+                          "--step-timeout 3"),
+                "stop");
+    std::vector<std::pair<pid_t, int>> ranks;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      ranks = mpi_ranks_under(job.pid());
+      if (ranks.size() == 3 && job.out_so_far().size() > 20) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(ranks.size(), 3u) << job.err_so_far();
+    ASSERT_GT(job.out_so_far().size(), 20u) << "generation did not start: " << job.err_so_far();
+    pid_t victim_pid = 0;
+    for (auto [pid, rank] : ranks)
+      if (rank == victim) victim_pid = pid;
+    ASSERT_GT(victim_pid, 0);
+    const auto stopped_at = std::chrono::steady_clock::now();
+    ASSERT_EQ(kill(victim_pid, SIGSTOP), 0);
+    const auto r = job.wait(std::chrono::seconds(40));
+    const double to_exit = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+    if (r.exit_code == -1) kill(victim_pid, SIGKILL);  // do not leave it behind when the test fails
+    EXPECT_NE(r.exit_code, -1) << "mpirun still running 40 s after rank " << victim << " was stopped: " << r.err;
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_GE(to_exit, 3.0) << "the job ended before the step timeout";
+    EXPECT_LT(to_exit, 15.0) << "mpirun took " << to_exit << " s to end after rank " << victim << " was stopped";
+    EXPECT_NE(r.err.find("has waited"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--step-timeout"), std::string::npos) << r.err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (auto [pid, rank] : ranks) {
+      const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+      EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos)
+          << "rank " << rank << " (pid " << pid << ") still runs after rank " << victim << " was stopped";
+      if (!stat.empty() && stat.find(") Z") == std::string::npos) kill(pid, SIGKILL);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace clusterctl::test

@@ -14,7 +14,7 @@ std::chrono::steady_clock::time_point g_stats_start = std::chrono::steady_clock:
 // Sends (rank 0) or receives the header and its token list.
 std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::vector<int32_t>* tokens) {
   auto& comm = engine.comm();
-  comm.broadcast(&h, sizeof h, 0);
+  comm.broadcast_next_step(&h, sizeof h, 0);  // a follower may wait here as long as the server idles
   if (h.magic != StepHeader::kMagic)
     throw Error("received a malformed step header (magic " + std::to_string(h.magic) +
                 "): the ranks run different clusterctl-worker versions");
