@@ -8,6 +8,7 @@
 #include "controller/placement/copy_progress.h"
 #include "controller/ssh/parallel.h"
 #include "controller/ssh/sftp_upload.h"
+#include "controller/ssh/sha256.h"
 #include "worker/common/human_bytes.h"
 
 namespace clusterctl::placement {
@@ -45,10 +46,15 @@ std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c, std::vector<st
         const std::string& local = shards.files[size_t(split.first_rank[i] + r)];
         const std::string target = (fs::path(copy.shard_dir) / fs::path(local).filename()).string();
         uint64_t reported = 0;
-        auto result = ssh::sftp_upload(remote->session(), local, target, [&](uint64_t done, uint64_t) {
-          if (done > reported) progress.add(done - reported);
-          reported = done;
-        });
+        ssh::UploadOptions options;
+        options.local_sha256 = ssh::cached_sha256_file;  // the cut is hashed once, not on every up
+        auto result = ssh::sftp_upload(
+            remote->session(), local, target,
+            [&](uint64_t done, uint64_t) {
+              if (done > reported) progress.add(done - reported);
+              reported = done;
+            },
+            options);
         copy.bytes_sent += result.bytes_sent;
         copy.files += 1;
         copy.files_already_there += result.already_there ? 1 : 0;

@@ -1,88 +1,114 @@
 #include "controller/ssh/sftp_upload.h"
 
-#include <fcntl.h>
-#include <libssh/libssh.h>
-#include <libssh/sftp.h>
-
 #include <filesystem>
-#include <fstream>
-#include <vector>
+#include <sstream>
 
+#include "controller/ssh/channel_stream.h"
 #include "controller/ssh/sha256.h"
 
 namespace clusterctl::ssh {
 namespace {
 
-// SFTP and the remote shell both start in the login user's home, so "~/x" is just "x".
+// The remote shell starts in the login user's home, so "~/x" is just "x".
 std::string home_relative(const std::string& remote) { return remote.starts_with("~/") ? remote.substr(2) : remote; }
 
-class Sftp {
- public:
-  Sftp(SshSession& session, std::string node) : node_(std::move(node)) {
-    sftp_ = sftp_new(static_cast<ssh_session>(session.native_handle()));
-    if (!sftp_ || sftp_init(sftp_) != SSH_OK)
-      fail("cannot start SFTP", "enable the sftp subsystem in the node's sshd_config (Subsystem sftp ...)");
-  }
-  ~Sftp() {
-    if (sftp_) sftp_free(sftp_);
-  }
-  sftp_session get() const { return sftp_; }
+std::string sibling(const std::string& path, const std::string& prefix, const std::string& suffix) {
+  std::filesystem::path p(path);
+  return (p.parent_path() / (prefix + p.filename().string() + suffix)).string();
+}
 
-  [[noreturn]] void fail(const std::string& what, const std::string& fix = "") const {
-    std::string why = sftp_ ? " (SFTP error " + std::to_string(sftp_get_error(sftp_)) + ")" : "";
-    throw SshError(SshFailure::sftp, what + " on " + node_ + why,
-                   fix.empty() ? "check free disk space and permissions of the cache folder on the node" : fix);
-  }
+// "SIZE MTIME CTIME INODE" of a file (GNU stat, else BSD/macOS stat; nanoseconds where known).
+constexpr const char* kStatFunction =
+    "st() { stat -c '%s %.9Y %.9Z %i' \"$1\" 2>/dev/null || stat -f '%z %Fm %Fc %i' \"$1\" 2>/dev/null; }; ";
 
-  // Size of a remote file, or -1 when it does not exist.
-  int64_t size_of(const std::string& path) const {
-    sftp_attributes a = sftp_stat(sftp_, path.c_str());
-    if (!a) return -1;
-    int64_t size = int64_t(a->size);
-    sftp_attributes_free(a);
-    return size;
-  }
+std::chrono::milliseconds hash_timeout(uint64_t bytes) {
+  return std::chrono::seconds(60 + bytes / (20 << 20));  // 20 MiB/s is a slow disk
+}
 
- private:
-  sftp_session sftp_ = nullptr;
-  std::string node_;
+struct RemoteState {
+  bool has_file = false, has_partial = false;
+  std::string file_stat;  // "SIZE MTIME CTIME INODE"
+  uint64_t file_size = 0, partial_size = 0;
+  std::string record;     // the recorded "SHA256 SIZE MTIME CTIME INODE", or ""
 };
 
-// Writes local[from..end) into remote at offset `from` (from == 0 truncates).
-uint64_t copy_from(Sftp& sftp, const std::string& local, const std::string& remote, uint64_t from, uint64_t total,
-                   const UploadProgress& progress) {
-  int flags = O_WRONLY | O_CREAT | (from == 0 ? O_TRUNC : 0);
-  sftp_file file = sftp_open(sftp.get(), remote.c_str(), flags, 0644);
-  if (!file) sftp.fail("cannot open " + remote + " for writing");
-  struct Closer {
-    sftp_file f;
-    ~Closer() { sftp_close(f); }
-  } closer{file};
-  if (from > 0 && sftp_seek64(file, from) != 0) sftp.fail("cannot seek to byte " + std::to_string(from) + " of " + remote);
-  std::ifstream in(local, std::ios::binary);
-  in.seekg(std::streamoff(from));
-  std::vector<char> buf(1 << 16);  // below libssh's per-packet limit, which splits larger writes anyway
-  uint64_t sent = 0;
-  while (in) {
-    in.read(buf.data(), std::streamsize(buf.size()));
-    auto n = size_t(in.gcount());
-    for (size_t off = 0; off < n;) {
-      ssize_t w = sftp_write(file, buf.data() + off, n - off);
-      if (w <= 0) sftp.fail("writing " + remote + " failed after " + std::to_string(from + sent + off) + " bytes");
-      off += size_t(w);
-    }
-    sent += n;
-    if (progress) progress(from + sent, total);
+uint64_t leading_size(const std::string& stat_line) { return std::strtoull(stat_line.c_str(), nullptr, 10); }
+
+// One round trip: creates the folder, then reports the target, the partial copy and the record.
+RemoteState query(SshSession& session, const std::string& remote) {
+  const std::string node = session.target().address();
+  const std::string dir = std::filesystem::path(remote).parent_path().string();
+  const std::string f = shell_quote(remote), p = shell_quote(partial_copy_path(remote)),
+                    r = shell_quote(recorded_checksum_path(remote));
+  std::string cmd = std::string(kStatFunction) + (dir.empty() ? "" : "mkdir -p " + shell_quote(dir) + " || exit 5; ");
+  cmd += "for x in " + f + " " + p + "; do if [ -e \"$x\" ]; then s=$(st \"$x\") || exit 6; echo \"$s\"; else echo -; fi; done; "
+         "cat " + r + " 2>/dev/null; true";
+  auto res = session.exec(cmd);
+  if (res.status == 5)
+    throw SshError(SshFailure::sftp, "cannot create " + dir + " on " + node + ": " + res.err,
+                   "choose a writable 'cache_dir' in the cluster file");
+  if (res.status == 6)
+    throw SshError(SshFailure::sftp, "cannot stat " + remote + " on " + node, "install stat (coreutils) on the node");
+  if (res.status != 0)
+    throw SshError(SshFailure::sftp, "cannot look at " + remote + " on " + node + ": " + res.err,
+                   "check that the node's login shell is a POSIX shell");
+  std::istringstream lines(res.out);
+  std::string file_line, partial_line;
+  std::getline(lines, file_line);
+  std::getline(lines, partial_line);
+  RemoteState st;
+  if (file_line != "-" && !file_line.empty()) {
+    st.has_file = true;
+    st.file_stat = file_line;
+    st.file_size = leading_size(file_line);
   }
-  return sent;
+  if (partial_line != "-" && !partial_line.empty()) {
+    st.has_partial = true;
+    st.partial_size = leading_size(partial_line);
+  }
+  std::getline(lines, st.record);
+  return st;
+}
+
+// Renames the verified partial copy onto the target (when given) and records the checksum with
+// the target's stat, written atomically so that a half-written record never matches.
+void finish_and_record(SshSession& session, const std::string& remote, const std::string& sha, bool rename_partial) {
+  const std::string f = shell_quote(remote), r = recorded_checksum_path(remote);
+  std::string cmd = std::string(kStatFunction);
+  if (rename_partial) cmd += "mv -f " + shell_quote(partial_copy_path(remote)) + " " + f + " || exit 7; ";
+  cmd += "s=$(st " + f + ") || exit 6; printf '%s %s\\n' " + sha + " \"$s\" > " + shell_quote(r + ".tmp") +
+         " && mv -f " + shell_quote(r + ".tmp") + " " + shell_quote(r);
+  auto res = session.exec(cmd);
+  if (res.status != 0)
+    throw SshError(SshFailure::sftp,
+                   std::string(res.status == 7 ? "cannot move the verified copy onto " : "cannot record the checksum of ") +
+                       remote + " on " + session.target().address() + ": " + res.err,
+                   "check free disk space and permissions of the cache folder on the node");
+}
+
+// Streams local[from..size) into the partial copy; from == 0 starts it afresh. The node checks
+// that the partial still has `from` bytes, so a concurrent change cannot leave a gap.
+uint64_t send_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
+                   uint64_t size, const UploadProgress& progress) {
+  const std::string p = shell_quote(partial_copy_path(remote));
+  const std::string cmd = from == 0 ? "exec cat > " + p
+                                    : "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p;
+  stream_file_to_command(session, cmd, local, from, size - from, [&](uint64_t sent) {
+    if (progress) progress(from + sent, size);
+  });
+  return size - from;
 }
 
 }  // namespace
 
-std::string remote_sha256(SshSession& session, const std::string& remote) {
+std::string recorded_checksum_path(const std::string& remote) { return sibling(remote, ".", ".sha256"); }
+std::string partial_copy_path(const std::string& remote) { return sibling(remote, ".", ".partial"); }
+
+std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint) {
   std::string q = shell_quote(home_relative(remote));
   auto r = session.exec("test -f " + q + " || exit 3; (sha256sum " + q + " 2>/dev/null || shasum -a 256 " + q +
-                        ") | cut -d' ' -f1");
+                            ") | cut -d' ' -f1",
+                        hash_timeout(size_hint));
   if (r.status == 3) return "";
   if (r.status != 0 || r.out.size() < 64)
     throw SshError(SshFailure::sftp, "cannot checksum " + remote + " on " + session.target().address() + ": " + r.err,
@@ -91,39 +117,49 @@ std::string remote_sha256(SshSession& session, const std::string& remote) {
 }
 
 UploadResult sftp_upload(SshSession& session, const std::string& local, const std::string& remote_path,
-                         const UploadProgress& progress) {
+                         const UploadProgress& progress, const UploadOptions& options) {
   UploadResult result;
   std::error_code ec;
   result.size = std::filesystem::file_size(local, ec);
   if (ec) throw Error("cannot read " + local + ": " + ec.message());
-  result.sha256 = sha256_file(local);
+  result.sha256 = options.local_sha256 ? options.local_sha256(local) : sha256_file(local);
   const std::string remote = home_relative(remote_path);
   const std::string node = session.target().address();
-
-  auto dir = std::filesystem::path(remote).parent_path().string();
-  if (!dir.empty()) {
-    auto r = session.exec("mkdir -p " + shell_quote(dir));
-    if (r.status != 0)
-      throw SshError(SshFailure::sftp, "cannot create " + dir + " on " + node + ": " + r.err,
-                     "choose a writable 'cache_dir' in the cluster file");
-  }
-  Sftp sftp(session, node);
-  int64_t existing = sftp.size_of(remote);
-  if (existing == int64_t(result.size) && remote_sha256(session, remote) == result.sha256) {
+  auto there = [&](bool by_record) {
     result.already_there = true;
+    result.by_record = by_record;
     if (progress) progress(result.size, result.size);
     return result;
+  };
+
+  RemoteState st = query(session, remote);
+  if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
+  if (st.has_file && st.file_size == result.size && remote_sha256(session, remote, result.size) == result.sha256) {
+    finish_and_record(session, remote, result.sha256, false);
+    return there(false);
   }
-  // A shorter file is an interrupted copy of this one; anything else is replaced.
-  uint64_t from = existing > 0 && existing < int64_t(result.size) ? uint64_t(existing) : 0;
+  // A shorter partial copy is an interrupted copy of this file; so is a shorter target (written
+  // in place by clusterctl before partial copies). Anything else is replaced.
+  uint64_t from = 0;
+  if (st.has_partial && st.partial_size > 0 && st.partial_size < result.size) {
+    from = st.partial_size;
+  } else if (st.has_file && st.file_size > 0 && st.file_size < result.size) {
+    auto mv = session.exec("mv -f " + shell_quote(remote) + " " + shell_quote(partial_copy_path(remote)));
+    if (mv.status == 0) from = st.file_size;
+  }
   result.resumed_from = from;
-  result.bytes_sent = copy_from(sftp, local, remote, from, result.size, progress);
-  if (remote_sha256(session, remote) == result.sha256) return result;
-  if (from > 0) {  // the earlier partial copy was not a prefix of this file: start over once
+  result.bytes_sent = send_from(session, local, remote, from, result.size, progress);
+  const std::string partial = partial_copy_path(remote);
+  if (remote_sha256(session, partial, result.size) != result.sha256) {
+    if (from == 0) goto mismatch;
+    // The earlier partial copy was not a prefix of this file: start over once.
     result.resumed_from = 0;
-    result.bytes_sent += copy_from(sftp, local, remote, 0, result.size, progress);
-    if (remote_sha256(session, remote) == result.sha256) return result;
+    result.bytes_sent += send_from(session, local, remote, 0, result.size, progress);
+    if (remote_sha256(session, partial, result.size) != result.sha256) goto mismatch;
   }
+  finish_and_record(session, remote, result.sha256, true);
+  return result;
+mismatch:
   throw SshError(SshFailure::sftp, "the copy of " + local + " on " + node + " at " + remote_path +
                                        " does not match its SHA-256 " + result.sha256,
                  "check the node's disk (df, dmesg) and run the command again");

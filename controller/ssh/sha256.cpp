@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "worker/common/error.h"
@@ -92,6 +94,35 @@ std::string sha256_file(const std::string& path) {
     sha.update(buf.data(), size_t(in.gcount()));
   }
   return sha.hex_digest();
+}
+
+std::string cached_sha256_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) return sha256_file(path);  // its error names the file
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  const fs::path p(path);
+  const fs::path record = p.parent_path() / ("." + p.filename().string() + ".sha256");
+  const std::string stamp = std::to_string(size) + " " + std::to_string(mtime);
+  {
+    std::ifstream in(record);
+    std::string sha, rest;
+    if (in >> sha && std::getline(in, rest) && rest == " " + stamp && sha.size() == 64) return sha;
+  }
+  const std::string sha = sha256_file(path);
+  const fs::path tmp = record.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << sha << " " << stamp << "\n";
+    if (!out) {
+      fs::remove(tmp, ec);
+      return sha;
+    }
+  }
+  fs::rename(tmp, record, ec);
+  if (ec) fs::remove(tmp, ec);
+  return sha;
 }
 
 }  // namespace clusterctl::ssh

@@ -25,5 +25,9 @@ class Sha256 {
 
 // The hex SHA-256 of a whole file; throws clusterctl::Error when it cannot be read.
 std::string sha256_file(const std::string& path);
+// The same, remembered in a hidden ".NAME.sha256" beside the file with its size and modification
+// time, so an unchanged multi-GB shard is not hashed again on every `up`. A changed file (size or
+// mtime) is hashed again; a record that cannot be written costs only the next hash.
+std::string cached_sha256_file(const std::string& path);
 
 }  // namespace clusterctl::ssh

@@ -135,7 +135,36 @@ TEST(SftpUpload, FreshSkipResumeAndRedo) {
 
   auto again = sftp_upload(s, local.string(), remote);
   EXPECT_TRUE(again.already_there);
+  EXPECT_TRUE(again.by_record) << "the checksum recorded at the first copy should make a re-hash unneeded";
   EXPECT_EQ(again.bytes_sent, 0u);
+  UploadOptions verify;
+  verify.verify = true;
+  auto verified = sftp_upload(s, local.string(), remote, {}, verify);
+  EXPECT_TRUE(verified.already_there);
+  EXPECT_FALSE(verified.by_record);
+
+  // Changed on the node in place (same size): the record no longer matches, so it is hashed,
+  // found different and copied again in full.
+  const std::string q0 = "sftp-test-" + std::to_string(getpid()) + "/shard.bin";
+  ASSERT_EQ(s.exec("printf Z | dd of=" + q0 + " bs=1 seek=100 conv=notrunc 2>/dev/null").status, 0);
+  auto rewritten = sftp_upload(s, local.string(), remote);
+  EXPECT_FALSE(rewritten.already_there);
+  EXPECT_EQ(rewritten.bytes_sent, size);
+  EXPECT_EQ(remote_sha256(s, remote), first.sha256);
+
+  // The controller's local checksum cache: the same digest, kept beside the file until it changes.
+  EXPECT_EQ(cached_sha256_file(local.string()), first.sha256);
+  const auto record = local.parent_path() / ("." + local.filename().string() + ".sha256");
+  EXPECT_TRUE(std::filesystem::exists(record));
+  EXPECT_EQ(cached_sha256_file(local.string()), first.sha256);
+  {
+    std::ofstream grow(local, std::ios::binary | std::ios::app);
+    grow.put('x');
+  }
+  EXPECT_EQ(cached_sha256_file(local.string()), sha256_file(local.string()));
+  EXPECT_NE(cached_sha256_file(local.string()), first.sha256);
+  std::filesystem::resize_file(local, size);
+  std::filesystem::remove(record);
 
   const std::string q = "sftp-test-" + std::to_string(getpid()) + "/shard.bin";
   ASSERT_EQ(s.exec("truncate -s 1048576 " + q).status, 0);  // an interrupted copy

@@ -1,0 +1,123 @@
+#include "controller/ssh/channel_stream.h"
+
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace clusterctl::ssh {
+namespace {
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct Channel {
+  ssh_channel ch;
+  ~Channel() {
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
+  }
+};
+
+// Whatever the command wrote to stderr so far (it failed): for the message.
+std::string drain_stderr(ssh_channel ch) {
+  std::string err;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!ssh_channel_is_eof(ch) && std::chrono::steady_clock::now() < deadline) {
+    int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 1, 100);
+    if (n == SSH_ERROR) break;
+    if (n > 0 && err.size() < 4096) err.append(buf, size_t(n));
+    if (n <= 0) {  // stdout must be read too, or the channel never reaches EOF
+      int m = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 10);
+      if (m == SSH_ERROR) break;
+    }
+  }
+  while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
+  return err;
+}
+
+}  // namespace
+
+void stream_file_to_command(SshSession& session, const std::string& command, const std::string& local, uint64_t from,
+                            uint64_t count, const std::function<void(uint64_t)>& sent,
+                            std::chrono::seconds stall_timeout) {
+  ssh_session s = static_cast<ssh_session>(session.native_handle());
+  const std::string node = session.target().address();
+  auto fail = [&](const std::string& what, const std::string& fix) { return SshError(SshFailure::sftp, what, fix); };
+  const std::string disk_fix = "check free disk space and permissions of the cache folder on the node";
+
+  Fd in{::open(local.c_str(), O_RDONLY)};
+  if (in.fd < 0) throw Error("cannot read " + local + ": " + std::strerror(errno));
+
+  ssh_channel raw = ssh_channel_new(s);
+  if (!raw) throw fail("cannot open a channel to " + node + ": " + ssh_get_error(s), "check that the node is reachable");
+  Channel ch{raw};
+  if (ssh_channel_open_session(ch.ch) != SSH_OK || ssh_channel_request_exec(ch.ch, command.c_str()) != SSH_OK)
+    throw fail("cannot start the copy on " + node + ": " + ssh_get_error(s), "check that sshd on the node allows sessions");
+
+  auto command_failed = [&](uint64_t done) {
+    std::string err = drain_stderr(ch.ch);
+    int status = ssh_channel_get_exit_status(ch.ch);
+    return fail("copying to " + node + " stopped after " + std::to_string(from + done) + " bytes (" +
+                    (status >= 0 ? "exit status " + std::to_string(status) : std::string("no exit status")) +
+                    (err.empty() ? "" : ": " + err) + ")",
+                disk_fix);
+  };
+
+  std::vector<char> buf(1 << 20);
+  uint64_t done = 0;
+  while (done < count) {
+    const size_t want = size_t(std::min<uint64_t>(buf.size(), count - done));
+    ssize_t n = ::pread(in.fd, buf.data(), want, off_t(from + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error("cannot read " + local + " at byte " + std::to_string(from + done) + ": " +
+                            (n == 0 ? "the file got shorter while it was copied" : std::strerror(errno)));
+    auto last_progress = std::chrono::steady_clock::now();
+    for (size_t off = 0; off < size_t(n);) {
+      // Blocking write: returns once the node's window had room for (part of) the data.
+      int w = ssh_channel_write(ch.ch, buf.data() + off, uint32_t(size_t(n) - off));
+      if (w == SSH_ERROR || !ssh_channel_is_open(ch.ch) || ssh_channel_is_eof(ch.ch)) throw command_failed(done + off);
+      if (w == 0) {
+        if (std::chrono::steady_clock::now() - last_progress > stall_timeout)
+          throw fail(node + " took no data for " + std::to_string(stall_timeout.count()) + " s while copying",
+                     "check the link to the node and its load, then run the command again (the copy resumes)");
+        continue;
+      }
+      off += size_t(w);
+      last_progress = std::chrono::steady_clock::now();
+    }
+    done += uint64_t(n);
+    if (sent) sent(done);
+  }
+  if (ssh_channel_send_eof(ch.ch) != SSH_OK) throw command_failed(done);
+  // Wait for the command to write out what it got and exit.
+  char sink[1024];
+  auto deadline = std::chrono::steady_clock::now() + stall_timeout;
+  std::string err;
+  while (!ssh_channel_is_eof(ch.ch)) {
+    int n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 1, 100);
+    if (n == SSH_ERROR) break;
+    if (n > 0 && err.size() < 4096) err.append(sink, size_t(n));
+    if (ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 0, 1) == SSH_ERROR) break;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw fail(node + " did not finish writing the copy within " + std::to_string(stall_timeout.count()) + " s",
+                 disk_fix);
+  }
+  int status = ssh_channel_get_exit_status(ch.ch);
+  if (status != 0) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    throw fail("copying to " + node + " failed (exit status " + std::to_string(status) + (err.empty() ? "" : ": " + err) +
+                   ")",
+               disk_fix);
+  }
+}
+
+}  // namespace clusterctl::ssh
