@@ -8,7 +8,6 @@
 #include "controller/placement/copy_progress.h"
 #include "controller/ssh/parallel.h"
 #include "controller/ssh/sftp_upload.h"
-#include "controller/ssh/sha256.h"
 #include "worker/common/human_bytes.h"
 
 namespace clusterctl::placement {
@@ -47,7 +46,7 @@ std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c, std::vector<st
         const std::string target = (fs::path(copy.shard_dir) / fs::path(local).filename()).string();
         uint64_t reported = 0;
         ssh::UploadOptions options;
-        options.local_sha256 = ssh::cached_sha256_file;  // the cut is hashed once, not on every up
+        options.cache_local_sha256 = true;  // the cut is hashed once, not on every up
         auto result = ssh::sftp_upload(
             remote->session(), local, target,
             [&](uint64_t done, uint64_t) {

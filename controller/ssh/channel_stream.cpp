@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <vector>
 
 namespace clusterctl::ssh {
@@ -47,7 +48,7 @@ std::string drain_stderr(ssh_channel ch) {
 }  // namespace
 
 void stream_file_to_command(SshSession& session, const std::string& command, const std::string& local, uint64_t from,
-                            uint64_t count, const std::function<void(uint64_t)>& sent,
+                            uint64_t count, const std::function<void(uint64_t)>& sent, Sha256* hash,
                             std::chrono::seconds stall_timeout) {
   ssh_session s = static_cast<ssh_session>(session.native_handle());
   const std::string node = session.target().address();
@@ -80,6 +81,9 @@ void stream_file_to_command(SshSession& session, const std::string& command, con
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) throw Error("cannot read " + local + " at byte " + std::to_string(from + done) + ": " +
                             (n == 0 ? "the file got shorter while it was copied" : std::strerror(errno)));
+    // Hashed on another core while this one encrypts and sends the same (read-only) bytes.
+    std::future<void> hashed;
+    if (hash) hashed = std::async(std::launch::async, [&, n] { hash->update(buf.data(), size_t(n)); });
     auto last_progress = std::chrono::steady_clock::now();
     for (size_t off = 0; off < size_t(n);) {
       // Blocking write: returns once the node's window had room for (part of) the data.
@@ -94,6 +98,7 @@ void stream_file_to_command(SshSession& session, const std::string& command, con
       off += size_t(w);
       last_progress = std::chrono::steady_clock::now();
     }
+    if (hashed.valid()) hashed.get();
     done += uint64_t(n);
     if (sent) sent(done);
   }

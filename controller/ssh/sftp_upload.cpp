@@ -89,13 +89,16 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
 // Streams local[from..size) into the partial copy; from == 0 starts it afresh. The node checks
 // that the partial still has `from` bytes, so a concurrent change cannot leave a gap.
 uint64_t send_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
-                   uint64_t size, const UploadProgress& progress) {
+                   uint64_t size, const UploadProgress& progress, Sha256* hash = nullptr) {
   const std::string p = shell_quote(partial_copy_path(remote));
   const std::string cmd = from == 0 ? "exec cat > " + p
                                     : "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p;
-  stream_file_to_command(session, cmd, local, from, size - from, [&](uint64_t sent) {
-    if (progress) progress(from + sent, size);
-  });
+  stream_file_to_command(
+      session, cmd, local, from, size - from,
+      [&](uint64_t sent) {
+        if (progress) progress(from + sent, size);
+      },
+      hash);
   return size - from;
 }
 
@@ -122,9 +125,13 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   std::error_code ec;
   result.size = std::filesystem::file_size(local, ec);
   if (ec) throw Error("cannot read " + local + ": " + ec.message());
-  result.sha256 = options.local_sha256 ? options.local_sha256(local) : sha256_file(local);
   const std::string remote = home_relative(remote_path);
   const std::string node = session.target().address();
+  auto mismatch = [&] {
+    return SshError(SshFailure::sftp, "the copy of " + local + " on " + node + " at " + remote_path +
+                                          " does not match its SHA-256 " + result.sha256,
+                    "check the node's disk (df, dmesg) and run the command again");
+  };
   auto there = [&](bool by_record) {
     result.already_there = true;
     result.by_record = by_record;
@@ -133,6 +140,25 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   };
 
   RemoteState st = query(session, remote);
+  // The local checksum: recorded, or taken while sending when the node holds nothing to compare
+  // with, or else hashed now.
+  const bool fresh = !st.has_file && !st.has_partial;
+  if (auto recorded = options.cache_local_sha256 ? recorded_sha256_file(local) : std::nullopt) result.sha256 = *recorded;
+  else if (!fresh) result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
+  if (result.sha256.empty()) {
+    Sha256 hash;
+    const auto mtime = std::filesystem::last_write_time(local, ec);
+    result.bytes_sent = send_from(session, local, remote, 0, result.size, progress, &hash);
+    result.sha256 = hash.hex_digest();
+    // Recorded only for the file that was read (not one changed while it was sent).
+    std::error_code ec2;
+    if (options.cache_local_sha256 && !ec && std::filesystem::last_write_time(local, ec2) == mtime && !ec2 &&
+        std::filesystem::file_size(local, ec2) == result.size && !ec2)
+      record_sha256_file(local, result.sha256);
+    if (remote_sha256(session, partial_copy_path(remote), result.size) != result.sha256) throw mismatch();
+    finish_and_record(session, remote, result.sha256, true);
+    return result;
+  }
   if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
   if (st.has_file && st.file_size == result.size && remote_sha256(session, remote, result.size) == result.sha256) {
     finish_and_record(session, remote, result.sha256, false);
@@ -151,18 +177,14 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   result.bytes_sent = send_from(session, local, remote, from, result.size, progress);
   const std::string partial = partial_copy_path(remote);
   if (remote_sha256(session, partial, result.size) != result.sha256) {
-    if (from == 0) goto mismatch;
+    if (from == 0) throw mismatch();
     // The earlier partial copy was not a prefix of this file: start over once.
     result.resumed_from = 0;
     result.bytes_sent += send_from(session, local, remote, 0, result.size, progress);
-    if (remote_sha256(session, partial, result.size) != result.sha256) goto mismatch;
+    if (remote_sha256(session, partial, result.size) != result.sha256) throw mismatch();
   }
   finish_and_record(session, remote, result.sha256, true);
   return result;
-mismatch:
-  throw SshError(SshFailure::sftp, "the copy of " + local + " on " + node + " at " + remote_path +
-                                       " does not match its SHA-256 " + result.sha256,
-                 "check the node's disk (df, dmesg) and run the command again");
 }
 
 }  // namespace clusterctl::ssh

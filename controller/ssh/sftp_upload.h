@@ -22,8 +22,9 @@ using UploadProgress = std::function<void(uint64_t done, uint64_t total)>;
 struct UploadOptions {
   // Hash both ends in full even when the node's recorded checksum says the file is there.
   bool verify = false;
-  // The local file's SHA-256; empty: sha256_file. (The controller passes a cached one.)
-  std::function<std::string(const std::string& local)> local_sha256;
+  // Keep the local file's checksum beside it (cached_sha256_file), so an unchanged file is not
+  // hashed again by the next upload. (The controller's cut is.)
+  bool cache_local_sha256 = false;
 };
 
 // Copies `local` to `remote` on the node. The bytes stream over an SSH exec channel into
@@ -32,7 +33,9 @@ struct UploadOptions {
 //  - Resumable: bytes go into a hidden ".NAME.partial" next to the target; a shorter partial (or
 //    a shorter target from an older clusterctl) is taken as an interrupted copy and appended to.
 //  - Verified: the partial's SHA-256 (sha256sum or shasum on the node) must equal the local one,
-//    else the copy is redone once from the start; only then is it renamed onto `remote`.
+//    else the copy is redone once from the start; only then is it renamed onto `remote`. When the
+//    node holds nothing of the file, the local checksum is taken from the bytes as they are sent
+//    (no separate pass over the file).
 //  - Recorded: after a verified copy (or full check) ".NAME.sha256" next to the target holds the
 //    checksum with the target's size, mtime, ctime and inode. While those still match and the
 //    checksum is the local one, the file counts as there without hashing it again (by_record);

@@ -96,32 +96,54 @@ std::string sha256_file(const std::string& path) {
   return sha.hex_digest();
 }
 
-std::string cached_sha256_file(const std::string& path) {
+namespace {
+
+// The record's path and the file's "SIZE MTIME" stamp, or nothing when the file cannot be read.
+std::optional<std::pair<std::filesystem::path, std::string>> record_and_stamp(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const uint64_t size = fs::file_size(path, ec);
-  if (ec) return sha256_file(path);  // its error names the file
+  if (ec) return std::nullopt;
   const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  if (ec) return std::nullopt;
   const fs::path p(path);
-  const fs::path record = p.parent_path() / ("." + p.filename().string() + ".sha256");
-  const std::string stamp = std::to_string(size) + " " + std::to_string(mtime);
-  {
-    std::ifstream in(record);
-    std::string sha, rest;
-    if (in >> sha && std::getline(in, rest) && rest == " " + stamp && sha.size() == 64) return sha;
-  }
-  const std::string sha = sha256_file(path);
-  const fs::path tmp = record.string() + ".tmp";
+  return std::make_pair(p.parent_path() / ("." + p.filename().string() + ".sha256"),
+                        std::to_string(size) + " " + std::to_string(mtime));
+}
+
+}  // namespace
+
+std::optional<std::string> recorded_sha256_file(const std::string& path) {
+  const auto rs = record_and_stamp(path);
+  if (!rs) return std::nullopt;
+  std::ifstream in(rs->first);
+  std::string sha, rest;
+  if (in >> sha && std::getline(in, rest) && rest == " " + rs->second && sha.size() == 64) return sha;
+  return std::nullopt;
+}
+
+void record_sha256_file(const std::string& path, const std::string& sha256) {
+  namespace fs = std::filesystem;
+  const auto rs = record_and_stamp(path);
+  if (!rs) return;
+  std::error_code ec;
+  const fs::path tmp = rs->first.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << sha << " " << stamp << "\n";
+    out << sha256 << " " << rs->second << "\n";
     if (!out) {
       fs::remove(tmp, ec);
-      return sha;
+      return;
     }
   }
-  fs::rename(tmp, record, ec);
+  fs::rename(tmp, rs->first, ec);
   if (ec) fs::remove(tmp, ec);
+}
+
+std::string cached_sha256_file(const std::string& path) {
+  if (auto sha = recorded_sha256_file(path)) return *sha;
+  const std::string sha = sha256_file(path);
+  record_sha256_file(path, sha);
   return sha;
 }
 

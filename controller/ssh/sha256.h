@@ -1,4 +1,5 @@
 #pragma once
+#include <optional>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -29,5 +30,9 @@ std::string sha256_file(const std::string& path);
 // time, so an unchanged multi-GB shard is not hashed again on every `up`. A changed file (size or
 // mtime) is hashed again; a record that cannot be written costs only the next hash.
 std::string cached_sha256_file(const std::string& path);
+// That record's checksum while it still matches the file, else nothing.
+std::optional<std::string> recorded_sha256_file(const std::string& path);
+// Writes the record for `sha256`, the checksum of the file as it is now (errors ignored).
+void record_sha256_file(const std::string& path, const std::string& sha256);
 
 }  // namespace clusterctl::ssh

@@ -122,11 +122,18 @@ TEST(SftpUpload, FreshSkipResumeAndRedo) {
   SshSession s(node(3));
 
   uint64_t last_done = 0;
-  auto first = sftp_upload(s, local.string(), remote, [&](uint64_t done, uint64_t total) {
-    EXPECT_GE(done, last_done);
-    EXPECT_EQ(total, size);
-    last_done = done;
-  });
+  UploadOptions cache;
+  cache.cache_local_sha256 = true;
+  auto first = sftp_upload(
+      s, local.string(), remote,
+      [&](uint64_t done, uint64_t total) {
+        EXPECT_GE(done, last_done);
+        EXPECT_EQ(total, size);
+        last_done = done;
+      },
+      cache);
+  // Nothing was on the node, so the local checksum came from the bytes as they were sent.
+  EXPECT_EQ(recorded_sha256_file(local.string()).value_or(""), sha256_file(local.string()));
   EXPECT_EQ(last_done, size);
   EXPECT_FALSE(first.already_there);
   EXPECT_EQ(first.bytes_sent, size);
