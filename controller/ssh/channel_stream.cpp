@@ -47,9 +47,9 @@ std::string drain_stderr(ssh_channel ch) {
 
 }  // namespace
 
-void stream_file_to_command(SshSession& session, const std::string& command, const std::string& local, uint64_t from,
-                            uint64_t count, const std::function<void(uint64_t)>& sent, Sha256* hash,
-                            std::chrono::seconds stall_timeout) {
+std::string stream_file_to_command(SshSession& session, const std::string& command, const std::string& local,
+                                   uint64_t from, uint64_t count, const std::function<void(uint64_t)>& sent,
+                                   Sha256* hash, std::chrono::seconds stall_timeout) {
   ssh_session s = static_cast<ssh_session>(session.native_handle());
   const std::string node = session.target().address();
   auto fail = [&](const std::string& what, const std::string& fix) { return SshError(SshFailure::sftp, what, fix); };
@@ -106,16 +106,20 @@ void stream_file_to_command(SshSession& session, const std::string& command, con
   // Wait for the command to write out what it got and exit.
   char sink[1024];
   auto deadline = std::chrono::steady_clock::now() + stall_timeout;
-  std::string err;
+  std::string err, out;
   while (!ssh_channel_is_eof(ch.ch)) {
     int n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 1, 100);
     if (n == SSH_ERROR) break;
     if (n > 0 && err.size() < 4096) err.append(sink, size_t(n));
-    if (ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 0, 1) == SSH_ERROR) break;
+    n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 0, 1);
+    if (n == SSH_ERROR) break;
+    if (n > 0 && out.size() < 4096) out.append(sink, size_t(n));
     if (std::chrono::steady_clock::now() > deadline)
       throw fail(node + " did not finish writing the copy within " + std::to_string(stall_timeout.count()) + " s",
                  disk_fix);
   }
+  for (int n; (n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 0, 0)) > 0;)  // what is left after EOF
+    if (out.size() < 4096) out.append(sink, size_t(n));
   int status = ssh_channel_get_exit_status(ch.ch);
   if (status != 0) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
@@ -123,6 +127,7 @@ void stream_file_to_command(SshSession& session, const std::string& command, con
                    ")",
                disk_fix);
   }
+  return out;
 }
 
 }  // namespace clusterctl::ssh

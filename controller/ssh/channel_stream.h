@@ -16,9 +16,10 @@ namespace clusterctl::ssh {
 // `sent(n)` is called with the bytes handed to SSH so far (at most a window ahead of the node).
 // Throws SshError(sftp) when the command fails (its exit status and stderr in the message),
 // when the node stops taking data for `stall_timeout`, or clusterctl::Error when `local` cannot be read.
-// `hash`, when given, is fed every byte sent, in order.
-void stream_file_to_command(SshSession& session, const std::string& command, const std::string& local, uint64_t from,
-                            uint64_t count, const std::function<void(uint64_t sent)>& sent, Sha256* hash = nullptr,
-                            std::chrono::seconds stall_timeout = std::chrono::seconds(60));
+// `hash`, when given, is fed every byte sent, in order. Returns what the command printed on its
+// standard output (the first 4 KiB).
+std::string stream_file_to_command(SshSession& session, const std::string& command, const std::string& local,
+                                   uint64_t from, uint64_t count, const std::function<void(uint64_t sent)>& sent,
+                                   Sha256* hash = nullptr, std::chrono::seconds stall_timeout = std::chrono::seconds(60));
 
 }  // namespace clusterctl::ssh

@@ -87,18 +87,28 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
 }
 
 // Streams local[from..size) into the partial copy; from == 0 starts it afresh. The node checks
-// that the partial still has `from` bytes, so a concurrent change cannot leave a gap.
+// that the partial still has `from` bytes, so a concurrent change cannot leave a gap. With
+// `remote_hash` (from == 0 only) the node hashes the bytes as it writes them (tee into
+// sha256sum) and the partial's size is checked, which saves reading the copy back.
 uint64_t send_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
-                   uint64_t size, const UploadProgress& progress, Sha256* hash = nullptr) {
+                   uint64_t size, const UploadProgress& progress, Sha256* hash = nullptr,
+                   std::string* remote_hash = nullptr) {
   const std::string p = shell_quote(partial_copy_path(remote));
-  const std::string cmd = from == 0 ? "exec cat > " + p
-                                    : "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p;
-  stream_file_to_command(
+  std::string cmd;
+  if (from > 0)
+    cmd = "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p;
+  else if (remote_hash)
+    cmd = "H=sha256sum; command -v sha256sum >/dev/null 2>&1 || H='shasum -a 256'; tee " + p + " | $H; [ $(( $(wc -c < " +
+          p + ") )) -eq " + std::to_string(size) + " ] || exit 10";
+  else
+    cmd = "exec cat > " + p;
+  const std::string out = stream_file_to_command(
       session, cmd, local, from, size - from,
       [&](uint64_t sent) {
         if (progress) progress(from + sent, size);
       },
       hash);
+  if (remote_hash) *remote_hash = out.size() >= 64 ? out.substr(0, 64) : "";
   return size - from;
 }
 
@@ -148,14 +158,15 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   if (result.sha256.empty()) {
     Sha256 hash;
     const auto mtime = std::filesystem::last_write_time(local, ec);
-    result.bytes_sent = send_from(session, local, remote, 0, result.size, progress, &hash);
+    std::string remote_hash;
+    result.bytes_sent = send_from(session, local, remote, 0, result.size, progress, &hash, &remote_hash);
     result.sha256 = hash.hex_digest();
     // Recorded only for the file that was read (not one changed while it was sent).
     std::error_code ec2;
     if (options.cache_local_sha256 && !ec && std::filesystem::last_write_time(local, ec2) == mtime && !ec2 &&
         std::filesystem::file_size(local, ec2) == result.size && !ec2)
       record_sha256_file(local, result.sha256);
-    if (remote_sha256(session, partial_copy_path(remote), result.size) != result.sha256) throw mismatch();
+    if (remote_hash != result.sha256) throw mismatch();
     finish_and_record(session, remote, result.sha256, true);
     return result;
   }

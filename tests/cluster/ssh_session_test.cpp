@@ -187,6 +187,18 @@ TEST(SftpUpload, FreshSkipResumeAndRedo) {
   EXPECT_EQ(redone.bytes_sent, (size - 1048576) + size);
   EXPECT_EQ(remote_sha256(s, remote), first.sha256);
 
+  // A copy the node cannot write (its partial path is a folder here; a full disk looks the same)
+  // is an error naming the node, and nothing is renamed into place.
+  const std::string blocked = "sftp-test-" + std::to_string(getpid()) + "/blocked.bin";
+  ASSERT_EQ(s.exec("mkdir -p sftp-test-" + std::to_string(getpid()) + "/.blocked.bin.partial").status, 0);
+  try {
+    sftp_upload(s, local.string(), "~/" + blocked);
+    ADD_FAILURE() << "a copy into an unwritable partial file succeeded";
+  } catch (const SshError& e) {
+    EXPECT_NE(std::string(e.what()).find("10.77.1.3"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(s.exec("test -e " + blocked).status, 0) << "a failed copy was renamed into place";
+
   EXPECT_EQ(remote_sha256(s, "~/no/such/file"), "");
   s.exec("rm -rf sftp-test-" + std::to_string(getpid()));
   std::filesystem::remove(local);
