@@ -69,7 +69,7 @@ class Loader {
     const size_t src_stride = gguf::row_bytes(t.type, cols);
     const size_t skip = gguf::row_bytes(t.type, c0);
     const size_t len = gguf::row_bytes(t.type, c1 - c0);
-    owned = std::make_unique<uint8_t[]>(len * rows_n);
+    owned = std::make_unique_for_overwrite<uint8_t[]>(len * rows_n);  // every byte is copied in below
     const uint8_t* src = f_.tensor_data(t).data();
     for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
     kernels::Matrix m;
@@ -91,7 +91,7 @@ uint64_t matrix_bytes(const kernels::Matrix& m) { return m.row_stride * static_c
 // map pages dropped, so the rank's resident size stays about the size of its weights.
 void pack_for_kernels(kernels::Matrix& m, OwnedBytes& copied_source, std::vector<OwnedBytes>& store) {
   if (!kernels::should_pack_q4_0x8(m)) return;
-  auto bytes = std::make_unique<uint8_t[]>(kernels::packed_q4_0x8_bytes(m));
+  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_q4_0x8_bytes(m));  // no zero fill: packing writes every byte
   const kernels::Matrix source = m;
   m = kernels::pack_q4_0x8(source, bytes.get());
   store.push_back(std::move(bytes));
