@@ -2,7 +2,6 @@
 // Decode (one token) streams each weight row once; prompt batches walk tiles of
 // several rows x several tokens so a weight block loaded into registers serves many tokens.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -33,7 +32,7 @@ using detail::slot;
 
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
 
-// Rows per work item: enough items per thread for the atomic counter to even out a thread
+// Rows per work item: enough items per thread for the claimed items to even out a thread
 // that the OS delays, few enough that claiming one costs nothing next to the dot products.
 int64_t decode_chunk_rows(int64_t rows, int n_threads) {
   const int64_t target = rows / (static_cast<int64_t>(n_threads) * 8);
@@ -131,18 +130,22 @@ void decode_parallel(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Decode
     decode_rows(0, rows);
     return;
   }
-  const int64_t n_chunks = (rows + chunk - 1) / chunk;
-  std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
-    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < n_chunks;
-         c = next.fetch_add(1, std::memory_order_relaxed))
-      decode_rows(c * chunk, std::min(rows, (c + 1) * chunk));
-  });
+  pool.for_each_claimed((rows + chunk - 1) / chunk,
+                        [&](int64_t c) { decode_rows(c * chunk, std::min(rows, (c + 1) * chunk)); });
 }
 
 // The matrix-vector kernels over a batch: rows in blocks small enough to stay in cache while
 // every token runs over them (one pass over the weights from memory), one token at a time.
+// rows_of_token(r_begin, r_end, t) computes rows [r_begin, r_end) of token t.
 constexpr int64_t kMatrixVectorRowBlock = 16;
+
+template <typename RowsOfToken>
+void matrix_vector_batch(const Matrix& w, int64_t n_tokens, ThreadPool& pool, RowsOfToken&& rows_of_token) {
+  decode_parallel(w, n_tokens, pool, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; b += kMatrixVectorRowBlock)
+      for (int64_t t = 0; t < n_tokens; ++t) rows_of_token(b, std::min(end, b + kMatrixVectorRowBlock), t);
+  });
+}
 
 bool use_tiles(Kernels kernels, int64_t n_tokens) {
   return kernels == Kernels::Tiles || (kernels == Kernels::BySize && n_tokens > 1);
@@ -154,16 +157,11 @@ void prompt_parallel(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&&
   const int64_t rows = w.rows;
   const int64_t row_chunks = (rows + kPromptChunkRows - 1) / kPromptChunkRows;
   const int64_t token_blocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
-  const int64_t n_items = row_chunks * token_blocks;
-  std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
-    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n_items;
-         i = next.fetch_add(1, std::memory_order_relaxed)) {
-      // Token block outermost: every thread works on the same activations at a time.
-      const int64_t t_begin = (i / row_chunks) * kTokenBlock;
-      const int64_t r_begin = (i % row_chunks) * kPromptChunkRows;
-      item(t_begin, std::min(n_tokens, t_begin + kTokenBlock), r_begin, std::min(rows, r_begin + kPromptChunkRows));
-    }
+  pool.for_each_claimed(row_chunks * token_blocks, [&](int64_t i) {
+    // Token block outermost: every thread works on the same activations at a time.
+    const int64_t t_begin = (i / row_chunks) * kTokenBlock;
+    const int64_t r_begin = (i % row_chunks) * kPromptChunkRows;
+    item(t_begin, std::min(n_tokens, t_begin + kTokenBlock), r_begin, std::min(rows, r_begin + kPromptChunkRows));
   });
 }
 
@@ -189,19 +187,13 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
   const uint8_t* xq = a.xq;
 
   if (!tiles) {
-    decode_parallel(w, n_tokens, pool, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; b += kMatrixVectorRowBlock) {
-        const int64_t b_end = std::min(end, b + kMatrixVectorRowBlock);
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          const uint8_t* xt = xq + t * a.x_stride;
-          float* yt = y + t * rows;
-          int64_t r = b;
-          if (rows_dot)
-            for (; r + detail::kDecodeRows <= b_end; r += detail::kDecodeRows)
-              rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
-          for (; r < b_end; ++r) yt[r] = dot(cols, w.data + r * w_stride, xt);
-        }
-      }
+    matrix_vector_batch(w, n_tokens, pool, [&](int64_t r, int64_t end, int64_t t) {
+      const uint8_t* xt = xq + t * a.x_stride;
+      float* yt = y + t * rows;
+      if (rows_dot)
+        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
+          rows_dot(cols, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
+      for (; r < end; ++r) yt[r] = dot(cols, w.data + r * w_stride, xt);
     });
     return;
   }
@@ -262,19 +254,13 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
 
   if (!tiles) {
     const detail::ChunkedRowsDotFn rows_dot = table.chunked_rows_dot[slot(w.type)];
-    decode_parallel(w, n_tokens, pool, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; b += kMatrixVectorRowBlock) {
-        const int64_t b_end = std::min(end, b + kMatrixVectorRowBlock);
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          const uint8_t* xt = xq + t * a.x_stride;
-          double* yt = y + t * rows;
-          int64_t r = b;
-          if (rows_dot)
-            for (; r + detail::kDecodeRows <= b_end; r += detail::kDecodeRows)
-              rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
-          for (; r < b_end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols);
-        }
-      }
+    matrix_vector_batch(w, n_tokens, pool, [&](int64_t r, int64_t end, int64_t t) {
+      const uint8_t* xt = xq + t * a.x_stride;
+      double* yt = y + t * rows;
+      if (rows_dot)
+        for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
+          rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
+      for (; r < end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols);
     });
     return;
   }

@@ -3,7 +3,6 @@
 // time; a group of 2048 columns is 9 KB, so its weights stay in L1 across a block of tokens),
 // which makes a row's sum the same whether its token came alone or in a batch.
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -110,14 +109,9 @@ void for_each_item(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& i
   const int64_t per_item = groups_per_item(groups, pool.size());
   const int64_t group_items = (groups + per_item - 1) / per_item;
   const int64_t token_blocks = (n_tokens + kTokenBlock - 1) / kTokenBlock;
-  const int64_t n_items = group_items * token_blocks;
-  std::atomic<int64_t> next{0};
-  pool.run([&](int, int) {
-    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n_items;
-         i = next.fetch_add(1, std::memory_order_relaxed)) {
-      const int64_t t = (i / group_items) * kTokenBlock, g = (i % group_items) * per_item;
-      item(t, std::min(n_tokens, t + kTokenBlock), g, std::min(groups, g + per_item));
-    }
+  pool.for_each_claimed(group_items * token_blocks, [&](int64_t i) {
+    const int64_t t = (i / group_items) * kTokenBlock, g = (i % group_items) * per_item;
+    item(t, std::min(n_tokens, t + kTokenBlock), g, std::min(groups, g + per_item));
   });
 }
 

@@ -73,6 +73,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   });
 }
 
+void ThreadPool::for_each_claimed(int64_t n_items, const std::function<void(int64_t)>& fn) {
+  std::atomic<int64_t> next{0};
+  run([&](int, int) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n_items;
+         i = next.fetch_add(1, std::memory_order_relaxed))
+      fn(i);
+  });
+}
+
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {

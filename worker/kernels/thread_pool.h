@@ -26,6 +26,9 @@ class ThreadPool {
   void run(const std::function<void(int, int)>& fn);
   // Splits [0, n) into contiguous chunks, one call of fn(begin, end) per chunk.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+  // Calls fn(item) for every item in [0, n_items), each thread claiming the next unclaimed one,
+  // so a thread the OS delays does fewer items instead of holding the others up.
+  void for_each_claimed(int64_t n_items, const std::function<void(int64_t)>& fn);
 
  private:
   void worker(int index);
