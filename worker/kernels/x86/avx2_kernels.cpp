@@ -286,12 +286,7 @@ void fill_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
-  t.vec_dot[slot(GgmlType::Q4_K)] = dot_k4<madd_add, false, block_q4_K>;
-  t.vec_dot[slot(GgmlType::Q5_K)] = dot_k4<madd_add, true, block_q5_K>;
-  t.vec_dot[slot(GgmlType::Q6_K)] = dot_q6_K<madd_add>;
-  t.chunked_rows_dot[slot(GgmlType::Q4_K)] = chunked_rows_k4<madd_add, false, block_q4_K>;
-  t.chunked_rows_dot[slot(GgmlType::Q5_K)] = chunked_rows_k4<madd_add, true, block_q5_K>;
-  t.chunked_rows_dot[slot(GgmlType::Q6_K)] = chunked_rows_q6_K<madd_add>;
+  install_kquant_dots<madd_add>(t);
   fill_avx2_tiles(t);
 }
 

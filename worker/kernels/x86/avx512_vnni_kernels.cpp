@@ -489,12 +489,7 @@ void fill_avx512_vnni(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.q4_0x8_dot = x86::q4_0x8_dot<dot_acc_u8i8_vnni>;
   t.q4_0x8_chunked_dot = x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>;
-  t.vec_dot[slot(GgmlType::Q4_K)] = x86::dot_k4<madd_add_vnni, false, block_q4_K>;
-  t.vec_dot[slot(GgmlType::Q5_K)] = x86::dot_k4<madd_add_vnni, true, block_q5_K>;
-  t.vec_dot[slot(GgmlType::Q6_K)] = x86::dot_q6_K<madd_add_vnni>;
-  t.chunked_rows_dot[slot(GgmlType::Q4_K)] = x86::chunked_rows_k4<madd_add_vnni, false, block_q4_K>;
-  t.chunked_rows_dot[slot(GgmlType::Q5_K)] = x86::chunked_rows_k4<madd_add_vnni, true, block_q5_K>;
-  t.chunked_rows_dot[slot(GgmlType::Q6_K)] = x86::chunked_rows_q6_K<madd_add_vnni>;
+  x86::install_kquant_dots<madd_add_vnni>(t);
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 
 namespace clusterctl::kernels::detail::x86 {
@@ -59,33 +60,14 @@ __attribute__((always_inline)) inline void k4_block(const Block* a, const block_
   }
 }
 
+// The float sum of blocks [i0, i1) of one Q4_K/Q5_K row, in ggml's order.
 template <MaddAcc Madd, bool Fifth, typename Block>
-float dot_k4(int64_t n, const void* w, const void* x) {
+float k4_blocks(const void* w, const block_q8_K* b, int64_t i0, int64_t i1) {
   const auto* a = static_cast<const Block*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_m = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) k4_block<Madd, Fifth>(a, b, i, acc, acc_m);
+  for (int64_t i = i0; i < i1; ++i) k4_block<Madd, Fifth>(a, b, i, acc, acc_m);
   return hsum(acc) + hsum(acc_m);
-}
-
-// matmul_row_parallel's decode: the float sums restart every chunk and fold into double.
-template <MaddAcc Madd, bool Fifth, typename Block>
-void chunked_rows_k4(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                     double* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  const int64_t nb = n / QK_K, cb = chunk / QK_K;
-  for (int r = 0; r < n_rows; ++r) {
-    const auto* a = reinterpret_cast<const Block*>(w + r * w_stride);
-    double sum = 0;
-    for (int64_t c = 0; c < nb; c += cb) {
-      __m256 acc = _mm256_setzero_ps();
-      __m128 acc_m = _mm_setzero_ps();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) k4_block<Madd, Fifth>(a, b, i, acc, acc_m);
-      sum += static_cast<double>(hsum(acc) + hsum(acc_m));
-    }
-    y[r] = sum;
-  }
 }
 
 template <MaddAcc Madd>
@@ -130,30 +112,44 @@ __attribute__((always_inline)) inline __m256 q6_K_block(const block_q6_K* a, con
   return acc;
 }
 
+// The same for Q6_K.
 template <MaddAcc Madd>
-float dot_q6_K(int64_t n, const void* w, const void* x) {
+float q6_K_blocks(const void* w, const block_q8_K* b, int64_t i0, int64_t i1) {
   const auto* a = static_cast<const block_q6_K*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) acc = q6_K_block<Madd>(a, b, i, acc);
+  for (int64_t i = i0; i < i1; ++i) acc = q6_K_block<Madd>(a, b, i, acc);
   return hsum(acc);
 }
 
-template <MaddAcc Madd>
-void chunked_rows_q6_K(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                       double* y) {
+using BlocksSum = float (*)(const void* row, const block_q8_K* x, int64_t i0, int64_t i1);
+
+template <BlocksSum Blocks>
+float dot_kquant(int64_t n, const void* w, const void* x) {
+  return Blocks(w, static_cast<const block_q8_K*>(x), 0, n / QK_K);
+}
+
+// matmul_row_parallel's decode: the float sums restart every chunk and fold into double.
+template <BlocksSum Blocks>
+void chunked_rows_kquant(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                         double* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
   const int64_t nb = n / QK_K, cb = chunk / QK_K;
   for (int r = 0; r < n_rows; ++r) {
-    const auto* a = reinterpret_cast<const block_q6_K*>(w + r * w_stride);
     double sum = 0;
-    for (int64_t c = 0; c < nb; c += cb) {
-      __m256 acc = _mm256_setzero_ps();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = q6_K_block<Madd>(a, b, i, acc);
-      sum += static_cast<double>(hsum(acc));
-    }
+    for (int64_t c = 0; c < nb; c += cb) sum += static_cast<double>(Blocks(w + r * w_stride, b, c, std::min(nb, c + cb)));
     y[r] = sum;
   }
+}
+
+// The K-quant decode entries of a kernel table, for one way of scaling the products.
+template <MaddAcc Madd>
+void install_kquant_dots(KernelTable& t) {
+  t.vec_dot[slot(GgmlType::Q4_K)] = dot_kquant<k4_blocks<Madd, false, block_q4_K>>;
+  t.vec_dot[slot(GgmlType::Q5_K)] = dot_kquant<k4_blocks<Madd, true, block_q5_K>>;
+  t.vec_dot[slot(GgmlType::Q6_K)] = dot_kquant<q6_K_blocks<Madd>>;
+  t.chunked_rows_dot[slot(GgmlType::Q4_K)] = chunked_rows_kquant<k4_blocks<Madd, false, block_q4_K>>;
+  t.chunked_rows_dot[slot(GgmlType::Q5_K)] = chunked_rows_kquant<k4_blocks<Madd, true, block_q5_K>>;
+  t.chunked_rows_dot[slot(GgmlType::Q6_K)] = chunked_rows_kquant<q6_K_blocks<Madd>>;
 }
 
 }  // namespace clusterctl::kernels::detail::x86
