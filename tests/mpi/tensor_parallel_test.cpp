@@ -259,6 +259,15 @@ TEST(Refusal, SplitGivingARankNothingNamesTheNearestValidSplit) {
   EXPECT_NE(r.err.find("3 weights for 2 ranks"), std::string::npos) << r.err;
 }
 
+TEST(Refusal, NegativeStepTimeout) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  auto r = run_command(mpirun(2, "--model " + model + " --prompt Once -n 4 --temp 0 --step-timeout -1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--step-timeout must be 0 (wait forever) or a positive number of seconds"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("Once"), std::string::npos) << "generated despite a bad --step-timeout: " << r.out;
+}
+
 TEST(Refusal, MissingShard) {
   CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
   TempDir dir;
@@ -294,25 +303,49 @@ TEST(Refusal, ShardsFromDifferentModels) {
 
 // ---- a lost rank ----
 
+using RankPids = std::vector<std::pair<pid_t, int>>;  // (pid, rank)
+
+// Waits until a 3-rank generation is under way (rank 0 streams tokens, every rank is up) and
+// returns the ranks' pids; fails the test when it does not start.
+RankPids ranks_once_generating(Process& job) {
+  RankPids ranks;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ranks = mpi_ranks_under(job.pid());
+    if (ranks.size() == 3 && job.out_so_far().size() > 20) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ranks.size(), 3u) << job.err_so_far();
+  EXPECT_GT(job.out_so_far().size(), 20u) << "generation did not start: " << job.err_so_far();
+  return ranks;
+}
+
+pid_t pid_of_rank(const RankPids& ranks, int rank) {
+  for (auto [pid, r] : ranks)
+    if (r == rank) return pid;
+  return 0;
+}
+
+// Every rank has ended (or is a zombie awaiting its parent); a survivor is killed after failing.
+void expect_no_rank_left(const RankPids& ranks, const std::string& after) {
+  // The survivors are reaped by mpirun (or by init once it is gone): give that a moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (auto [pid, rank] : ranks) {
+    const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+    const bool gone = stat.empty() || stat.find(") Z") != std::string::npos;
+    EXPECT_TRUE(gone) << "rank " << rank << " (pid " << pid << ") still runs after " << after;
+    if (!gone) kill(pid, SIGKILL);
+  }
+}
+
 TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
   for (int victim : {1, 2, 0}) {
     Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1"), "kill");
-    // Wait until generation is under way (rank 0 streams tokens) and every rank is up.
-    std::vector<std::pair<pid_t, int>> ranks;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      ranks = mpi_ranks_under(job.pid());
-      if (ranks.size() == 3 && job.out_so_far().size() > 20) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ASSERT_EQ(ranks.size(), 3u) << job.err_so_far();
-    ASSERT_GT(job.out_so_far().size(), 20u) << "generation did not start: " << job.err_so_far();
-    pid_t victim_pid = 0;
-    for (auto [pid, rank] : ranks)
-      if (rank == victim) victim_pid = pid;
+    const RankPids ranks = ranks_once_generating(job);
+    const pid_t victim_pid = pid_of_rank(ranks, victim);
     ASSERT_GT(victim_pid, 0);
     const auto killed_at = std::chrono::steady_clock::now();
     ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
@@ -322,13 +355,7 @@ TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.exit_code, -1) << "mpirun still running 30 s after rank " << victim << " was killed";
     EXPECT_NE(r.err.find("rank " + std::to_string(victim)), std::string::npos) << r.err;
-    // The survivors are reaped by mpirun (or by init once it is gone): give that a moment.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    for (auto [pid, rank] : ranks) {
-      const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-      EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos)
-          << "rank " << rank << " (pid " << pid << ") still runs after rank " << victim << " was killed";
-    }
+    expect_no_rank_left(ranks, "rank " + std::to_string(victim) + " was killed");
   }
 }
 
@@ -344,37 +371,20 @@ TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
     Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 "
                           "--step-timeout 3"),
                 "stop");
-    std::vector<std::pair<pid_t, int>> ranks;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (std::chrono::steady_clock::now() < deadline) {
-      ranks = mpi_ranks_under(job.pid());
-      if (ranks.size() == 3 && job.out_so_far().size() > 20) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ASSERT_EQ(ranks.size(), 3u) << job.err_so_far();
-    ASSERT_GT(job.out_so_far().size(), 20u) << "generation did not start: " << job.err_so_far();
-    pid_t victim_pid = 0;
-    for (auto [pid, rank] : ranks)
-      if (rank == victim) victim_pid = pid;
+    const RankPids ranks = ranks_once_generating(job);
+    const pid_t victim_pid = pid_of_rank(ranks, victim);
     ASSERT_GT(victim_pid, 0);
     const auto stopped_at = std::chrono::steady_clock::now();
     ASSERT_EQ(kill(victim_pid, SIGSTOP), 0);
     const auto r = job.wait(std::chrono::seconds(40));
     const double to_exit = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
-    if (r.exit_code == -1) kill(victim_pid, SIGKILL);  // do not leave it behind when the test fails
     EXPECT_NE(r.exit_code, -1) << "mpirun still running 40 s after rank " << victim << " was stopped: " << r.err;
     EXPECT_NE(r.exit_code, 0);
     EXPECT_GE(to_exit, 3.0) << "the job ended before the step timeout";
     EXPECT_LT(to_exit, 15.0) << "mpirun took " << to_exit << " s to end after rank " << victim << " was stopped";
     EXPECT_NE(r.err.find("has waited"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("--step-timeout"), std::string::npos) << r.err;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    for (auto [pid, rank] : ranks) {
-      const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-      EXPECT_TRUE(stat.empty() || stat.find(") Z") != std::string::npos)
-          << "rank " << rank << " (pid " << pid << ") still runs after rank " << victim << " was stopped";
-      if (!stat.empty() && stat.find(") Z") == std::string::npos) kill(pid, SIGKILL);
-    }
+    expect_no_rank_left(ranks, "rank " + std::to_string(victim) + " was stopped");
   }
 }
 
