@@ -86,30 +86,35 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
                    "check free disk space and permissions of the cache folder on the node");
 }
 
-// Streams local[from..size) into the partial copy; from == 0 starts it afresh. The node checks
-// that the partial still has `from` bytes, so a concurrent change cannot leave a gap. With
-// `remote_hash` (from == 0 only) the node hashes the bytes as it writes them (tee into
-// sha256sum) and the partial's size is checked, which saves reading the copy back.
-uint64_t send_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
-                   uint64_t size, const UploadProgress& progress, Sha256* hash = nullptr,
-                   std::string* remote_hash = nullptr) {
+// Streams local[from..size) onto the end of the partial copy; the node checks that the partial
+// still has `from` bytes, so a concurrent change cannot leave a gap.
+uint64_t append_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
+                     uint64_t size, const UploadProgress& progress) {
   const std::string p = shell_quote(partial_copy_path(remote));
-  std::string cmd;
-  if (from > 0)
-    cmd = "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p;
-  else if (remote_hash)
-    cmd = "H=sha256sum; command -v sha256sum >/dev/null 2>&1 || H='shasum -a 256'; tee " + p + " | $H; [ $(( $(wc -c < " +
-          p + ") )) -eq " + std::to_string(size) + " ] || exit 10";
-  else
-    cmd = "exec cat > " + p;
-  const std::string out = stream_file_to_command(
-      session, cmd, local, from, size - from,
-      [&](uint64_t sent) {
+  stream_file_to_command(
+      session, "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p, local,
+      from, size - from, [&](uint64_t sent) {
         if (progress) progress(from + sent, size);
-      },
-      hash);
-  if (remote_hash) *remote_hash = out.size() >= 64 ? out.substr(0, 64) : "";
+      });
   return size - from;
+}
+
+// Streams the whole file into a fresh partial copy. The node hashes the bytes as it writes them
+// (tee into sha256sum) and checks the partial's size, so the copy is never read back; its
+// checksum is returned. `local_hash`, when given, is fed the bytes sent.
+std::string send_fresh(SshSession& session, const std::string& local, const std::string& remote, uint64_t size,
+                       const UploadProgress& progress, Sha256* local_hash) {
+  const std::string p = shell_quote(partial_copy_path(remote));
+  const std::string out = stream_file_to_command(
+      session,
+      "H=sha256sum; command -v sha256sum >/dev/null 2>&1 || H='shasum -a 256'; tee " + p + " | $H; [ $(( $(wc -c < " +
+          p + ") )) -eq " + std::to_string(size) + " ] || exit 10",
+      local, 0, size,
+      [&](uint64_t sent) {
+        if (progress) progress(sent, size);
+      },
+      local_hash);
+  return out.size() >= 64 ? out.substr(0, 64) : "";
 }
 
 }  // namespace
@@ -150,50 +155,51 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   };
 
   RemoteState st = query(session, remote);
-  // The local checksum: recorded, or taken while sending when the node holds nothing to compare
-  // with, or else hashed now.
-  const bool fresh = !st.has_file && !st.has_partial;
+  // The local checksum: recorded, or else hashed now when the node holds something to compare it
+  // with; when it holds nothing, it is taken from the bytes as they are sent.
   if (auto recorded = options.cache_local_sha256 ? recorded_sha256_file(local) : std::nullopt) result.sha256 = *recorded;
-  else if (!fresh) result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
-  if (result.sha256.empty()) {
-    Sha256 hash;
-    const auto mtime = std::filesystem::last_write_time(local, ec);
-    std::string remote_hash;
-    result.bytes_sent = send_from(session, local, remote, 0, result.size, progress, &hash, &remote_hash);
+  else if (st.has_file || st.has_partial)
+    result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
+  if (!result.sha256.empty()) {
+    if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
+    if (st.has_file && st.file_size == result.size && remote_sha256(session, remote, result.size) == result.sha256) {
+      finish_and_record(session, remote, result.sha256, false);
+      return there(false);
+    }
+    // A shorter partial copy is an interrupted copy of this file; so is a shorter target (written
+    // in place by clusterctl before partial copies). A resumed copy that does not match (the
+    // earlier partial was not a prefix of this file) is started over once, below.
+    uint64_t from = 0;
+    if (st.has_partial && st.partial_size > 0 && st.partial_size < result.size) {
+      from = st.partial_size;
+    } else if (st.has_file && st.file_size > 0 && st.file_size < result.size) {
+      auto mv = session.exec("mv -f " + shell_quote(remote) + " " + shell_quote(partial_copy_path(remote)));
+      if (mv.status == 0) from = st.file_size;
+    }
+    if (from > 0) {
+      result.resumed_from = from;
+      result.bytes_sent = append_from(session, local, remote, from, result.size, progress);
+      if (remote_sha256(session, partial_copy_path(remote), result.size) == result.sha256) {
+        finish_and_record(session, remote, result.sha256, true);
+        return result;
+      }
+      result.resumed_from = 0;
+    }
+  }
+  Sha256 hash;
+  const bool hash_here = result.sha256.empty();
+  const auto mtime = std::filesystem::last_write_time(local, ec);
+  const std::string remote_hash = send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr);
+  result.bytes_sent += result.size;
+  if (hash_here) {
     result.sha256 = hash.hex_digest();
     // Recorded only for the file that was read (not one changed while it was sent).
     std::error_code ec2;
     if (options.cache_local_sha256 && !ec && std::filesystem::last_write_time(local, ec2) == mtime && !ec2 &&
         std::filesystem::file_size(local, ec2) == result.size && !ec2)
       record_sha256_file(local, result.sha256);
-    if (remote_hash != result.sha256) throw mismatch();
-    finish_and_record(session, remote, result.sha256, true);
-    return result;
   }
-  if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
-  if (st.has_file && st.file_size == result.size && remote_sha256(session, remote, result.size) == result.sha256) {
-    finish_and_record(session, remote, result.sha256, false);
-    return there(false);
-  }
-  // A shorter partial copy is an interrupted copy of this file; so is a shorter target (written
-  // in place by clusterctl before partial copies). Anything else is replaced.
-  uint64_t from = 0;
-  if (st.has_partial && st.partial_size > 0 && st.partial_size < result.size) {
-    from = st.partial_size;
-  } else if (st.has_file && st.file_size > 0 && st.file_size < result.size) {
-    auto mv = session.exec("mv -f " + shell_quote(remote) + " " + shell_quote(partial_copy_path(remote)));
-    if (mv.status == 0) from = st.file_size;
-  }
-  result.resumed_from = from;
-  result.bytes_sent = send_from(session, local, remote, from, result.size, progress);
-  const std::string partial = partial_copy_path(remote);
-  if (remote_sha256(session, partial, result.size) != result.sha256) {
-    if (from == 0) throw mismatch();
-    // The earlier partial copy was not a prefix of this file: start over once.
-    result.resumed_from = 0;
-    result.bytes_sent += send_from(session, local, remote, 0, result.size, progress);
-    if (remote_sha256(session, partial, result.size) != result.sha256) throw mismatch();
-  }
+  if (remote_hash != result.sha256) throw mismatch();
   finish_and_record(session, remote, result.sha256, true);
   return result;
 }
