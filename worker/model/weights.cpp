@@ -56,7 +56,8 @@ class Loader {
   }
 
   // Columns [c0, c1) of a [cols x rows] tensor: the whole tensor from the map when the slice is
-  // everything, else a copy (block-aligned, or the slice cannot be cut).
+  // everything, a strided view into the map when it is to be packed (pack_for_kernels reads it
+  // once), else a copy (block-aligned, or the slice cannot be cut).
   kernels::Matrix columns(const std::string& name, uint64_t cols, uint64_t rows_n, int64_t c0, int64_t c1,
                           OwnedBytes& owned) const {
     if (c0 == 0 && c1 == static_cast<int64_t>(cols)) return rows(name, cols, rows_n, 0, rows_n);
@@ -69,14 +70,17 @@ class Loader {
     const size_t src_stride = gguf::row_bytes(t.type, cols);
     const size_t skip = gguf::row_bytes(t.type, c0);
     const size_t len = gguf::row_bytes(t.type, c1 - c0);
-    owned = std::make_unique_for_overwrite<uint8_t[]>(len * rows_n);  // every byte is copied in below
     const uint8_t* src = f_.tensor_data(t).data();
-    for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
     kernels::Matrix m;
     m.type = t.type;
-    m.data = owned.get();
+    m.data = src + skip;
     m.rows = static_cast<int64_t>(rows_n);
     m.cols = c1 - c0;
+    m.row_stride = src_stride;
+    if (kernels::should_pack_q4_0x8(m)) return m;
+    owned = std::make_unique_for_overwrite<uint8_t[]>(len * rows_n);  // every byte is copied in below
+    for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
+    m.data = owned.get();
     m.row_stride = len;
     return m;
   }
@@ -85,18 +89,21 @@ class Loader {
   const GgufFile& f_;
 };
 
-uint64_t matrix_bytes(const kernels::Matrix& m) { return m.row_stride * static_cast<uint64_t>(m.rows); }
+// The weight bytes a matmul reads (a strided view's rows, not the gaps between them).
+uint64_t matrix_bytes(const kernels::Matrix& m) {
+  return gguf::row_bytes(m.type, static_cast<uint64_t>(m.cols)) * static_cast<uint64_t>(m.rows);
+}
 
-// Packs m when the kernels read it faster packed; its source is freed (a copied slice) or its
-// map pages dropped, so the rank's resident size stays about the size of its weights.
-void pack_for_kernels(kernels::Matrix& m, OwnedBytes& copied_source, std::vector<OwnedBytes>& store) {
+// Packs m (in the map) when the kernels read it faster packed, and drops the map pages it came
+// from, so the rank's resident size stays about the size of its weights.
+void pack_for_kernels(kernels::Matrix& m, std::vector<OwnedBytes>& store) {
   if (!kernels::should_pack_q4_0x8(m)) return;
   auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_q4_0x8_bytes(m));  // no zero fill: packing writes every byte
   const kernels::Matrix source = m;
   m = kernels::pack_q4_0x8(source, bytes.get());
   store.push_back(std::move(bytes));
-  if (copied_source) copied_source.reset();
-  else drop_resident_pages(source.data, matrix_bytes(source));
+  drop_resident_pages(source.data, source.row_stride * static_cast<uint64_t>(source.rows - 1) +
+                                       gguf::row_bytes(source.type, static_cast<uint64_t>(source.cols)));
 }
 
 }  // namespace
@@ -129,10 +136,7 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
 
   w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
-  if (!tied) {  // a tied head is also the embedding table, read row by row from the map
-    OwnedBytes none;
-    pack_for_kernels(w.lm_head, none, w.packed);
-  }
+  if (!tied) pack_for_kernels(w.lm_head, w.packed);  // a tied head is also the embedding table, read from the map
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights l;
@@ -155,10 +159,7 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
       l.k_norm = L.vector(p + "attn_k_norm.weight", D);
     }
     for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
-    OwnedBytes none;
-    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.w_gate, &l.w_up}) pack_for_kernels(*m, none, w.packed);
-    pack_for_kernels(l.wo, l.wo_bytes, w.packed);
-    pack_for_kernels(l.w_down, l.w_down_bytes, w.packed);
+    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack_for_kernels(*m, w.packed);
     w.layers.push_back(std::move(l));
   }
   return w;
