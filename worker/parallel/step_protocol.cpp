@@ -85,7 +85,7 @@ std::vector<int32_t> run_batch(model::Engine& engine, const StepHeader& h, const
                 " generated ones: the ranks run different clusterctl-worker versions");
   batch.clear();
   for (const StepToken& t : tokens) {
-    if (t.output < StepToken::kNone || t.output > StepToken::kDiscard)
+    if (t.output < StepToken::kNone || t.output > StepToken::kSampled)
       throw Error("received a step token with output kind " + std::to_string(t.output) +
                   ": the ranks run different clusterctl-worker versions");
     batch.add(t.token, t.pos, t.slot, t.output != StepToken::kNone);

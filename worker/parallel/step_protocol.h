@@ -41,7 +41,6 @@ struct StepToken {
     kNone = 0,     // no logits (a prompt token before the last)
     kGreedy = 1,   // the next token by the cross-rank arg-max
     kSampled = 2,  // the full logits, gathered to rank 0 for its sampler
-    kDiscard = 3,  // logits computed and dropped
   };
   int32_t token = 0;
   int32_t pos = 0;
