@@ -36,14 +36,18 @@ class Communicator {
   // value (lowest index on ties).
   virtual void argmax(float& value, int64_t& index) = 0;
   virtual void barrier() = 0;
-  // A broadcast a rank may rightly wait in for long: the next step's header while rank 0's
-  // server has no request. The stall timeout does not watch it.
+  // The broadcast of the next step's header: the other ranks may rightly wait in it for long
+  // (rank 0's server has no request), so it has its own timeout (set_stall_timeout).
   virtual void broadcast_next_step(void* data, size_t bytes, int root) { broadcast(data, bytes, root); }
-  // When one collective call (other than broadcast_next_step) waits longer than `seconds`, this
-  // process prints which call waited how long and exits, so mpirun ends the job as for a rank
-  // that died: a rank that hangs (stopped, deadlocked, or cut off without the connection
-  // closing) would otherwise leave every other rank waiting forever. 0: wait forever.
-  virtual void set_stall_timeout(double seconds) { (void)seconds; }
+  // When one collective call waits longer than `step_seconds`, this process prints which call
+  // waited how long and exits, so mpirun ends the job as for a rank that died: a rank that hangs
+  // (stopped, deadlocked, or cut off without the connection closing) would otherwise leave every
+  // other rank waiting forever. A non-root rank's wait in broadcast_next_step is watched the same
+  // way against `next_step_seconds`: rank 0 promises a header (a heartbeat when idle) more often.
+  // 0: wait forever.
+  virtual void set_stall_timeout(double step_seconds, double next_step_seconds) {
+    (void)step_seconds, (void)next_step_seconds;
+  }
 
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }

@@ -88,7 +88,10 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
   parallel::agree(comm, mpi.host(), error);
   parallel::agree_same_model(comm, mpi.host(), rank_model);
 
-  const server::SchedulerOptions sched_opts = cli::scheduler_options(vm);
+  server::SchedulerOptions sched_opts = cli::scheduler_options(vm);
+  const double step_timeout = cli::step_timeout_seconds(vm);
+  // An idle leader sends a heartbeat step well within the others' timeout for its silence.
+  if (mpi.size() > 1) sched_opts.heartbeat_seconds = step_timeout / 4;
   std::unique_ptr<model::Engine> engine;
   std::unique_ptr<tokenizer::Tokenizer> tok;
   server::ServerOptions server_opts;
@@ -106,7 +109,7 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
   parallel::agree(comm, mpi.host(), error);
   const auto hosts = gather_hosts(comm, mpi.host());
   // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
-  comm.set_stall_timeout(cli::step_timeout_seconds(vm));
+  comm.set_stall_timeout(step_timeout, step_timeout);
 
   if (!root) {
     parallel::follow_steps(*engine);

@@ -139,7 +139,8 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
   }
   parallel::agree(comm, mpi.host(), error);
   // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
-  comm.set_stall_timeout(cli::step_timeout_seconds(s.vm));
+  // Rank 0 sends steps back to back here, so its silence gets the same timeout as a step.
+  comm.set_stall_timeout(cli::step_timeout_seconds(s.vm), cli::step_timeout_seconds(s.vm));
   s.load_seconds = since(t0);
   const double rss_load = resident_mb();
   if (root && std::getenv("CLUSTERCTL_SHOW_PLAN"))

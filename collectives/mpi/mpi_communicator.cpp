@@ -57,15 +57,17 @@ class MpiCommunicator final : public Communicator {
     if (watchdog_.joinable()) watchdog_.join();
   }
 
-  void set_stall_timeout(double seconds) override {
-    stall_timeout_ns_ = static_cast<int64_t>(std::max(0.0, seconds) * 1e9);
-    if (stall_timeout_ns_ > 0 && !watchdog_.joinable() && size_ > 1) watchdog_ = std::thread([this] { watch(); });
+  void set_stall_timeout(double step_seconds, double next_step_seconds) override {
+    step_timeout_ns_ = static_cast<int64_t>(std::max(0.0, step_seconds) * 1e9);
+    next_step_timeout_ns_ = static_cast<int64_t>(std::max(0.0, next_step_seconds) * 1e9);
+    if ((step_timeout_ns_ > 0 || next_step_timeout_ns_ > 0) && !watchdog_.joinable() && size_ > 1)
+      watchdog_ = std::thread([this] { watch(); });
   }
 
   void broadcast_next_step(void* data, size_t bytes, int root) override {
-    idle_ = true;
+    waiting_for_root_ = rank_ != root;
     broadcast(data, bytes, root);
-    idle_ = false;
+    waiting_for_root_ = false;
   }
 
   int rank() const override { return rank_; }
@@ -113,15 +115,17 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
-  // Times a collective call into the stats and, unless it waits for the next step, shows it to
-  // the stall watchdog.
+  // Times a collective call into the stats and shows it to the stall watchdog.
   struct Timer {
     MpiCommunicator& c;
     const char* call;
     std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
     Timer(MpiCommunicator& comm, const char* name) : c(comm), call(name) {
-      if (!c.idle_) {
+      const int64_t timeout = c.waiting_for_root_ ? c.next_step_timeout_ns_ : c.step_timeout_ns_;
+      if (timeout > 0) {
         c.watched_call_.store(call, std::memory_order_relaxed);
+        c.watched_for_root_.store(c.waiting_for_root_, std::memory_order_relaxed);
+        c.watched_timeout_ns_.store(timeout, std::memory_order_relaxed);
         c.watched_since_ns_.store(now_ns(), std::memory_order_release);
       }
     }
@@ -137,14 +141,22 @@ class MpiCommunicator final : public Communicator {
     std::unique_lock lock(watch_mutex_);
     while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_watch_; })) {
       const int64_t since = watched_since_ns_.load(std::memory_order_acquire);
-      if (since == 0 || now_ns() - since < stall_timeout_ns_) continue;
-      std::fprintf(stderr,
-                   "error: %s: %s has waited %.0f s for the other ranks of this step: one of them stopped making "
-                   "progress (hung, stopped, or its node cut off from the network without the connection closing). "
-                   "Ending the job; check the other ranks' nodes, or raise --step-timeout if a step can "
-                   "rightly take this long.\n",
-                   rank_name(rank_, host_).c_str(), watched_call_.load(std::memory_order_relaxed),
-                   static_cast<double>(now_ns() - since) / 1e9);
+      if (since == 0 || now_ns() - since < watched_timeout_ns_.load(std::memory_order_relaxed)) continue;
+      const double waited = static_cast<double>(now_ns() - since) / 1e9;
+      if (watched_for_root_.load(std::memory_order_relaxed))
+        std::fprintf(stderr,
+                     "error: %s: rank 0 has sent no step for %.0f s, though it sends one (or a heartbeat when "
+                     "idle) far more often: rank 0 is hung, stopped, or its node is cut off from the network "
+                     "without the connection closing. Ending the job; check rank 0's node, or raise "
+                     "--step-timeout if rank 0 can rightly be this slow.\n",
+                     rank_name(rank_, host_).c_str(), waited);
+      else
+        std::fprintf(stderr,
+                     "error: %s: %s has waited %.0f s for the other ranks of this step: one of them stopped "
+                     "making progress (hung, stopped, or its node cut off from the network without the connection "
+                     "closing). Ending the job; check the other ranks' nodes, or raise --step-timeout if a step "
+                     "can rightly take this long.\n",
+                     rank_name(rank_, host_).c_str(), watched_call_.load(std::memory_order_relaxed), waited);
       std::fflush(stderr);
       ::_exit(3);
     }
@@ -170,10 +182,12 @@ class MpiCommunicator final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   std::string host_;
-  bool idle_ = false;  // inside broadcast_next_step
+  bool waiting_for_root_ = false;  // a non-root rank inside broadcast_next_step
   std::atomic<int64_t> watched_since_ns_{0};  // 0: in no watched call
   std::atomic<const char*> watched_call_{""};
-  int64_t stall_timeout_ns_ = 0;
+  std::atomic<bool> watched_for_root_{false};
+  std::atomic<int64_t> watched_timeout_ns_{0};
+  int64_t step_timeout_ns_ = 0, next_step_timeout_ns_ = 0;
   std::mutex watch_mutex_;
   std::condition_variable watch_cv_;
   bool stop_watch_ = false;

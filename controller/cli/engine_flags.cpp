@@ -31,8 +31,9 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
 
 void add_job_flags(po::options_description& opts) {
   opts.add_options()("step-timeout", po::value<double>()->default_value(300),
-                     "seconds one collective call of a step may wait for the other ranks before the job ends "
-                     "with a message (a rank hung or cut off from the network); 0: wait forever");
+                     "seconds a rank may wait for the others within a step, or for rank 0's next step (an idle "
+                     "server sends a heartbeat every quarter of this), before the job ends with a message (a rank "
+                     "hung or cut off from the network); 0: wait forever");
 }
 
 double step_timeout_seconds(const po::variables_map& vm) {

@@ -11,7 +11,8 @@ void add_engine_flags(po::options_description& opts);
 model::EngineOptions engine_options(const po::variables_map& vm);
 
 // A multi-rank job's own flag (clusterctl-worker): --step-timeout, the seconds one collective
-// call of a step may wait for the other ranks (Communicator::set_stall_timeout).
+// call of a step may wait for the other ranks, and a rank for rank 0's next step
+// (Communicator::set_stall_timeout).
 void add_job_flags(po::options_description& opts);
 // Throws clusterctl::Error naming a bad value.
 double step_timeout_seconds(const po::variables_map& vm);

@@ -367,7 +367,7 @@ TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
-  for (int victim : {1, 2}) {
+  for (int victim : {1, 2, 0}) {
     Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 "
                           "--step-timeout 3"),
                 "stop");
@@ -382,10 +382,53 @@ TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_GE(to_exit, 3.0) << "the job ended before the step timeout";
     EXPECT_LT(to_exit, 15.0) << "mpirun took " << to_exit << " s to end after rank " << victim << " was stopped";
-    EXPECT_NE(r.err.find("has waited"), std::string::npos) << r.err;
+    // Rank 0 stopped: the others find it silent either between steps or inside one.
+    EXPECT_TRUE(r.err.find("has waited") != std::string::npos || r.err.find("rank 0 has sent no step") != std::string::npos)
+        << r.err;
     EXPECT_NE(r.err.find("--step-timeout"), std::string::npos) << r.err;
     expect_no_rank_left(ranks, "rank " + std::to_string(victim) + " was stopped");
   }
+}
+
+// A serving job whose rank 0 stops while no request runs: the other ranks wait for its next step,
+// which an idle rank 0 sends as a heartbeat every quarter of --step-timeout. Idle for several
+// timeouts, the job lives on and answers; rank 0 stopped, the others end the job.
+TEST(StalledRank, AServerStoppedWhileIdleEndsTheJob) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  Process job(mpirun(3, "--model " + model + " --serve --port 0 --threads 1 --step-timeout 2"), "serve");
+  std::string url;
+  RankPids ranks;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && (url.empty() || ranks.size() < 3)) {
+    const std::string out = job.out_so_far();
+    const auto at = out.find("http://");
+    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
+      url = out.substr(at, out.find('/', at + 7) - at);
+    ranks = mpi_ranks_under(job.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(url.empty()) << "the server did not start: " << job.err_so_far();
+  ASSERT_EQ(ranks.size(), 3u);
+
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // three step timeouts with nothing to do
+  const auto answer = run_command(kCli + " run tiny 'hello' -n 4 --temp 0 --json --endpoint " + url);
+  ASSERT_EQ(answer.exit_code, 0) << "idle for 3 step timeouts, the job no longer answers: " << answer.err
+                                 << job.err_so_far();
+  EXPECT_EQ(nlohmann::json::parse(answer.out)["generated_ids"].size(), 4u) << answer.out;
+
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(pid_of_rank(ranks, 0), SIGSTOP), 0);
+  const auto r = job.wait(std::chrono::seconds(40));
+  const double to_exit = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  EXPECT_NE(r.exit_code, -1) << "mpirun still running 40 s after the idle rank 0 was stopped: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_GE(to_exit, 2.0) << "the job ended before the step timeout";
+  EXPECT_LT(to_exit, 15.0) << "mpirun took " << to_exit << " s to end after rank 0 was stopped";
+  EXPECT_NE(r.err.find("rank 0 has sent no step"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("check rank 0's node"), std::string::npos) << r.err;
+  expect_no_rank_left(ranks, "the idle rank 0 was stopped");
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
   if (h.magic != StepHeader::kMagic)
     throw Error("received a malformed step header (magic " + std::to_string(h.magic) +
                 "): the ranks run different clusterctl-worker versions");
-  if (h.flags & StepHeader::kShutdown) return {};
+  if (h.flags & (StepHeader::kShutdown | StepHeader::kHeartbeat)) return {};
   if (h.flags & StepHeader::kResetStats) {
     comm.reset_stats();
     g_stats_start = std::chrono::steady_clock::now();
@@ -211,6 +211,12 @@ double stats_window_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - g_stats_start).count();
 }
 
+void StepLeader::heartbeat() {
+  StepHeader h;
+  h.flags = StepHeader::kHeartbeat;
+  exchange(engine_, h, nullptr);
+}
+
 void StepLeader::shutdown() {
   StepHeader h;
   h.flags = StepHeader::kShutdown;
@@ -224,6 +230,7 @@ void follow_steps(model::Engine& engine) {
     StepHeader h;
     const auto tokens = exchange(engine, h, nullptr);
     if (h.flags & StepHeader::kShutdown) return;
+    if (h.flags & StepHeader::kHeartbeat) continue;
     if (h.flags & StepHeader::kBatch) {
       exchange_batch(engine, h, batch_tokens);
       run_batch(engine, h, batch_tokens, batch, nullptr);

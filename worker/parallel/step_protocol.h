@@ -23,6 +23,7 @@ struct StepHeader {
     kResetStats = 8, // every rank zeroes its communication counters and restarts its stats clock
     kBatch = 16,     // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
     kDecode = 32,    // a single-sequence step of generated tokens (else prompt tokens): model::Batch::n_decode
+    kHeartbeat = 64, // nothing to run: rank 0 is alive (the others' wait for it is watched)
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -73,6 +74,8 @@ class StepLeader {
   using SampleFn = std::function<int32_t(size_t index, const float* logits)>;
   std::vector<int32_t> step_batch(const std::vector<StepToken>& tokens, int64_t n_decode, const SampleFn& sample,
                                   bool reset_stats = false);
+  // A step with nothing to run, which an idle leader sends so the others know it is alive.
+  void heartbeat();
   // Ends the followers' loops.
   void shutdown();
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <random>
 
 #include "worker/common/error.h"
@@ -184,7 +185,16 @@ void BatchScheduler::run() {
     for (;;) {
       {
         std::unique_lock lock(inbox_->mutex);
-        inbox_->wake.wait(lock, [&] { return inbox_->stopping || !inbox_->queue.empty() || !running_.empty(); });
+        const auto ready = [&] { return inbox_->stopping || !inbox_->queue.empty() || !running_.empty(); };
+        if (options_.heartbeat_seconds > 0) {
+          if (!inbox_->wake.wait_for(lock, std::chrono::duration<double>(options_.heartbeat_seconds), ready)) {
+            lock.unlock();
+            leader_.heartbeat();
+            continue;
+          }
+        } else {
+          inbox_->wake.wait(lock, ready);
+        }
         if (inbox_->stopping) break;
       }
       std::vector<std::shared_ptr<Sequence>> cancelled_in_queue;

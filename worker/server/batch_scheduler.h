@@ -30,6 +30,9 @@ struct SchedulerOptions {
   int64_t parallel = 4;     // sequences decoding at once; the engine needs one KV slot each
   size_t max_queued = 32;   // requests waiting for a slot; more get QueueFullError
   int64_t step_tokens = 0;  // tokens per forward step (decodes + prompt chunks); 0: the engine's batch size
+  // With nothing to run for this long, a heartbeat step tells the other ranks that rank 0 is alive
+  // (StepLeader::heartbeat); 0: none (one rank, or no timeout).
+  double heartbeat_seconds = 0;
 };
 
 // KV slots an engine needs for `parallel` sequences.
