@@ -19,6 +19,18 @@ struct Fd {
   }
 };
 
+// libssh's blocking calls wait up to the session timeout (the connect timeout, seconds). While a
+// copy streams they wait a second at most, so the stall timeout is checked about every second.
+struct WaitSlice {
+  ssh_session s;
+  long restore;
+  WaitSlice(ssh_session session, long restore_seconds) : s(session), restore(restore_seconds) {
+    long one = 1;
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &one);
+  }
+  ~WaitSlice() { ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &restore); }
+};
+
 struct Channel {
   ssh_channel ch;
   ~Channel() {
@@ -73,6 +85,7 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
                 disk_fix);
   };
 
+  WaitSlice slice(s, session.target().connect_timeout_s);
   std::vector<char> buf(1 << 20);
   uint64_t done = 0;
   while (done < count) {
@@ -86,12 +99,15 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
     if (hash) hashed = std::async(std::launch::async, [&, n] { hash->update(buf.data(), size_t(n)); });
     auto last_progress = std::chrono::steady_clock::now();
     for (size_t off = 0; off < size_t(n);) {
-      // Blocking write: returns once the node's window had room for (part of) the data.
-      int w = ssh_channel_write(ch.ch, buf.data() + off, uint32_t(size_t(n) - off));
+      // Blocking write: returns once the node's window had room for (part of) the data, or with 0
+      // after the session timeout (a second here: see WaitSlice).
+      const int w = ssh_channel_write(ch.ch, buf.data() + off, uint32_t(size_t(n) - off));
       if (w == SSH_ERROR || !ssh_channel_is_open(ch.ch) || ssh_channel_is_eof(ch.ch)) throw command_failed(done + off);
       if (w == 0) {
         if (std::chrono::steady_clock::now() - last_progress > stall_timeout)
-          throw fail(node + " took no data for " + std::to_string(stall_timeout.count()) + " s while copying",
+          throw fail(node + " took no data for " + std::to_string(stall_timeout.count()) + " s while copying " + local +
+                         " (" + std::to_string(from + done + off) + " of " + std::to_string(from + count) +
+                         " bytes sent)",
                      "check the link to the node and its load, then run the command again (the copy resumes)");
         continue;
       }

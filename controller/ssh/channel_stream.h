@@ -3,6 +3,7 @@
 // `cat >> FILE`) over one SSH exec channel. Unlike libssh 0.10's sftp_write, which waits for the
 // answer to every write before sending the next, the channel keeps the server's whole window
 // (2 MiB with OpenSSH) in flight, so a copy runs at the link's or the cipher's speed.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>

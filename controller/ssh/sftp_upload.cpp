@@ -89,13 +89,15 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
 // Streams local[from..size) onto the end of the partial copy; the node checks that the partial
 // still has `from` bytes, so a concurrent change cannot leave a gap.
 uint64_t append_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
-                     uint64_t size, const UploadProgress& progress) {
+                     uint64_t size, const UploadProgress& progress, std::chrono::seconds stall_timeout) {
   const std::string p = shell_quote(partial_copy_path(remote));
   stream_file_to_command(
       session, "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p, local,
-      from, size - from, [&](uint64_t sent) {
+      from, size - from,
+      [&](uint64_t sent) {
         if (progress) progress(from + sent, size);
-      });
+      },
+      nullptr, stall_timeout);
   return size - from;
 }
 
@@ -103,7 +105,7 @@ uint64_t append_from(SshSession& session, const std::string& local, const std::s
 // (tee into sha256sum) and checks the partial's size, so the copy is never read back; its
 // checksum is returned. `local_hash`, when given, is fed the bytes sent.
 std::string send_fresh(SshSession& session, const std::string& local, const std::string& remote, uint64_t size,
-                       const UploadProgress& progress, Sha256* local_hash) {
+                       const UploadProgress& progress, Sha256* local_hash, std::chrono::seconds stall_timeout) {
   const std::string p = shell_quote(partial_copy_path(remote));
   const std::string out = stream_file_to_command(
       session,
@@ -113,7 +115,7 @@ std::string send_fresh(SshSession& session, const std::string& local, const std:
       [&](uint64_t sent) {
         if (progress) progress(sent, size);
       },
-      local_hash);
+      local_hash, stall_timeout);
   return out.size() >= 64 ? out.substr(0, 64) : "";
 }
 
@@ -178,7 +180,7 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
     }
     if (from > 0) {
       result.resumed_from = from;
-      result.bytes_sent = append_from(session, local, remote, from, result.size, progress);
+      result.bytes_sent = append_from(session, local, remote, from, result.size, progress, options.stall_timeout);
       if (remote_sha256(session, partial_copy_path(remote), result.size) == result.sha256) {
         finish_and_record(session, remote, result.sha256, true);
         return result;
@@ -189,7 +191,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   Sha256 hash;
   const bool hash_here = result.sha256.empty();
   const auto mtime = std::filesystem::last_write_time(local, ec);
-  const std::string remote_hash = send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr);
+  const std::string remote_hash = send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr,
+                                              options.stall_timeout);
   result.bytes_sent += result.size;
   if (hash_here) {
     result.sha256 = hash.hex_digest();

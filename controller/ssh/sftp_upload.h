@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +26,9 @@ struct UploadOptions {
   // Keep the local file's checksum beside it (cached_sha256_file), so an unchanged file is not
   // hashed again by the next upload. (The controller's cut is.)
   bool cache_local_sha256 = false;
+  // The copy fails (SshError naming the node) when the node takes no data for this long: a hung
+  // disk or process on the node, or a link that stopped without closing.
+  std::chrono::seconds stall_timeout{60};
 };
 
 // Copies `local` to `remote` on the node. The bytes stream over an SSH exec channel into

@@ -1,11 +1,14 @@
 // libssh session and SFTP upload against the real sshds of the namespaces test cluster
 // (ctest fixture `testcluster`; deploy/testcluster up).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "controller/ssh/parallel.h"
 #include "controller/ssh/sftp_upload.h"
@@ -201,6 +204,75 @@ TEST(SftpUpload, FreshSkipResumeAndRedo) {
 
   EXPECT_EQ(remote_sha256(s, "~/no/such/file"), "");
   s.exec("rm -rf sftp-test-" + std::to_string(getpid()));
+  std::filesystem::remove(local);
+}
+
+// The pids of processes whose command line contains `needle` (the node's processes share this
+// machine's process table: the test cluster's nodes are network namespaces).
+std::vector<pid_t> pids_with_cmdline(const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmd.find(needle) != std::string::npos && std::stoi(name) != getpid()) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// A node that stops taking data mid-copy (its writer stopped here; a hung disk looks the same):
+// the copy ends after the stall timeout with an error naming the node, nothing is renamed into
+// place, and the next upload resumes.
+TEST(SftpUpload, ANodeThatStopsTakingDataEndsTheCopy) {
+  REQUIRE_TESTCLUSTER();
+  const std::string tag = "stall-" + std::to_string(getpid());
+  auto local = std::filesystem::temp_directory_path() / ("clusterctl-" + tag + ".bin");
+  const uint64_t size = 64ull << 20;
+  {
+    std::ofstream out(local, std::ios::binary);
+    std::vector<char> block(1 << 20);
+    for (uint64_t i = 0; i < size; i += block.size()) {
+      for (size_t j = 0; j < block.size(); ++j) block[j] = char((i >> 20) * 31 + j * 7);
+      out.write(block.data(), std::streamsize(block.size()));
+    }
+  }
+  const std::string dir = "sftp-" + tag, remote = "~/" + dir + "/shard.bin";
+  SshSession s(node(3));
+  UploadOptions options;
+  options.stall_timeout = std::chrono::seconds(3);
+  std::vector<pid_t> stopped;
+  std::chrono::steady_clock::time_point stopped_at;
+  auto stop_the_writer = [&](uint64_t done, uint64_t) {
+    if (!stopped.empty() || done < (8u << 20)) return;
+    stopped = pids_with_cmdline(dir + "/.shard.bin.partial");
+    for (pid_t p : stopped) kill(p, SIGSTOP);
+    stopped_at = std::chrono::steady_clock::now();
+  };
+  try {
+    sftp_upload(s, local.string(), remote, stop_the_writer, options);
+    ADD_FAILURE() << "the copy to a node that took no more data succeeded";
+  } catch (const SshError& e) {
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+    EXPECT_NE(std::string(e.what()).find("10.77.1.3:22 took no data for 3 s while copying " + local.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the copy resumes"), std::string::npos) << e.what();
+    EXPECT_GE(waited, 3.0);
+    EXPECT_LT(waited, 15.0) << "the stalled copy took " << waited << " s to end";
+    std::printf("stalled copy ended %.1f s after the node's writer stopped: %s\n", waited, e.what());
+  }
+  ASSERT_FALSE(stopped.empty()) << "found no writer on the node to stop";
+  for (pid_t p : stopped) kill(p, SIGCONT);
+  // The node's writer sees its input closed once it runs again, and ends.
+  for (int i = 0; i < 50 && !pids_with_cmdline(dir + "/.shard.bin.partial").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(pids_with_cmdline(dir + "/.shard.bin.partial").empty()) << "the node's writer still runs";
+  EXPECT_NE(s.exec("test -e " + dir + "/shard.bin").status, 0) << "a stalled copy was renamed into place";
+
+  auto resumed = sftp_upload(s, local.string(), remote);
+  EXPECT_GT(resumed.resumed_from, 0u);
+  EXPECT_EQ(resumed.resumed_from + resumed.bytes_sent, size);
+  EXPECT_EQ(remote_sha256(s, remote), sha256_file(local.string()));
+  s.exec("rm -rf " + dir);
   std::filesystem::remove(local);
 }
 
