@@ -61,6 +61,17 @@ using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* gro
                                     const int32_t* xsum8, double* y);
 constexpr int kPackRows = 8;
 constexpr size_t kPackedBlockBytes = kPackRows * (2 + 16);
+// Prompt tokens: two groups (16 rows: group0's 8, then group1's) against n_tokens <=
+// kPackTokens tokens, unpacking the weights once for all of them. Token t's Q8_0 row is at
+// x + t * x_stride, its xsum8 at xsum8 + t * xsum_stride, its 16 results at y + t * y_stride.
+// Per row and token the arithmetic of PackedDotFn (ChunkedPackedDotFn), so the same bits.
+using PackedTokensDotFn = void (*)(int64_t n, const uint8_t* group0, const uint8_t* group1, const uint8_t* x,
+                                   size_t x_stride, const int32_t* xsum8, size_t xsum_stride, int n_tokens, float* y,
+                                   size_t y_stride);
+using ChunkedPackedTokensDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group0, const uint8_t* group1,
+                                          const uint8_t* x, size_t x_stride, const int32_t* xsum8,
+                                          size_t xsum_stride, int n_tokens, double* y, size_t y_stride);
+constexpr int kPackTokens = 4;
 // The scalar forms: the reference for the tests and what a packed matrix falls back to when
 // the active ISA has no packed kernels (bit-identical: same per-block order, fused multiply-add).
 void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y);
@@ -75,6 +86,8 @@ struct KernelTable {
   ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
   PackedDotFn q4_0x8_dot = nullptr;  // null: Q4_0 matrices stay in Layout::Rows on this ISA
   ChunkedPackedDotFn q4_0x8_chunked_dot = nullptr;
+  PackedTokensDotFn q4_0x8_tokens_dot = nullptr;  // null: prompt tokens take q4_0x8_dot one by one
+  ChunkedPackedTokensDotFn q4_0x8_tokens_chunked_dot = nullptr;
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

@@ -1,7 +1,8 @@
-// Layout::Q4_0x8: packing Q4_0 rows 8 at a time, and the matmuls over packed matrices. Decode
-// and prompt batches run the same per-group kernel (a group of 8 rows against one token at a
-// time; a group of 2048 columns is 9 KB, so its weights stay in L1 across a block of tokens),
-// which makes a row's sum the same whether its token came alone or in a batch.
+// Layout::Q4_0x8: packing Q4_0 rows 8 at a time, and the matmuls over packed matrices. A token
+// alone runs a group of 8 rows at a time; several tokens run two groups against up to
+// kPackTokens tokens at a time where the ISA has that kernel (a group of 2048 columns is 9 KB,
+// so its weights stay in L1 across a block of tokens). Both do each row's sum in the same order,
+// so a row's result is the same whether its token came alone or in a batch.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -148,15 +149,39 @@ Matrix pack_q4_0x8(const Matrix& w, uint8_t* dst) {
 
 namespace detail {
 
+namespace {
+
+// One work item's groups [g0, g1) x tokens [t0, t1). Several tokens share each pair of groups'
+// unpacking (`many`, when the ISA has it); an odd group and a lone token take `one`.
+template <typename One, typename Many>
+void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, One&& one, Many&& many) {
+  int64_t g = g0;
+  if (have_many && t1 - t0 > 1)
+    for (; g + 1 < g1; g += 2)
+      for (int64_t t = t0; t < t1; t += kPackTokens) many(g, t, static_cast<int>(std::min<int64_t>(kPackTokens, t1 - t)));
+  for (; g < g1; ++g)
+    for (int64_t t = t0; t < t1; ++t) one(g, t);
+}
+
+}  // namespace
+
 void matmul_q4_0x8(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
   const PackedActivations a = quantize_tokens(w, x, n_tokens, pool, ws);
   const PackedDotFn dot = active_table().q4_0x8_dot ? active_table().q4_0x8_dot : q4_0x8_dot_scalar;
+  const PackedTokensDotFn tokens_dot = active_table().q4_0x8_tokens_dot;
   const size_t group_bytes = static_cast<size_t>(w.cols / QK4_0) * kPackedBlockBytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g)
-      for (int64_t t = t0; t < t1; ++t)
-        dot(w.cols, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
-            y + t * w.rows + g * kPackRows);
+    run_item(
+        t0, t1, g0, g1, tokens_dot != nullptr,
+        [&](int64_t g, int64_t t) {
+          dot(w.cols, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
+              y + t * w.rows + g * kPackRows);
+        },
+        [&](int64_t g, int64_t t, int n) {
+          tokens_dot(w.cols, w.data + g * group_bytes, w.data + (g + 1) * group_bytes, a.xq + t * a.x_stride,
+                     a.x_stride, a.xsum8 + t * a.xsum_stride, a.xsum_stride, n, y + t * w.rows + g * kPackRows,
+                     static_cast<size_t>(w.rows));
+        });
   });
 }
 
@@ -165,12 +190,20 @@ void matmul_row_parallel_q4_0x8(const Matrix& w, int64_t chunk, const float* x, 
   const PackedActivations a = quantize_tokens(w, x, n_tokens, pool, ws);
   const ChunkedPackedDotFn dot =
       active_table().q4_0x8_chunked_dot ? active_table().q4_0x8_chunked_dot : q4_0x8_chunked_dot_scalar;
+  const ChunkedPackedTokensDotFn tokens_dot = active_table().q4_0x8_tokens_chunked_dot;
   const size_t group_bytes = static_cast<size_t>(w.cols / QK4_0) * kPackedBlockBytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g)
-      for (int64_t t = t0; t < t1; ++t)
-        dot(w.cols, chunk, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
-            y + t * w.rows + g * kPackRows);
+    run_item(
+        t0, t1, g0, g1, tokens_dot != nullptr,
+        [&](int64_t g, int64_t t) {
+          dot(w.cols, chunk, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
+              y + t * w.rows + g * kPackRows);
+        },
+        [&](int64_t g, int64_t t, int n) {
+          tokens_dot(w.cols, chunk, w.data + g * group_bytes, w.data + (g + 1) * group_bytes, a.xq + t * a.x_stride,
+                     a.x_stride, a.xsum8 + t * a.xsum_stride, a.xsum_stride, n, y + t * w.rows + g * kPackRows,
+                     static_cast<size_t>(w.rows));
+        });
   });
 }
 
