@@ -169,24 +169,28 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
-// Q4_0 packed 8 rows at a time (Layout::Q4_0x8, what the engine loads Q4_0 matrices into on
-// x86): on every ISA (a packed matrix falls back to the scalar kernel where the ISA has none)
-// and thread count, every token of a batch equals the float reference, equals the same token
-// decoded alone bit for bit, equals the scalar packed kernel bit for bit, and on x86 equals the
-// Rows layout's 8-row decode kernel bit for bit (the same per-block order). Both matmul and
-// matmul_row_parallel.
-TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
+// Q4_0 and Q8_0 packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
+// the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar kernel
+// where the ISA has none) and thread count, every token of a batch equals the float reference,
+// equals the same token decoded alone bit for bit, equals the scalar packed kernel bit for bit,
+// and for Q4_0 on x86 equals the Rows layout's 8-row decode kernel bit for bit (the same
+// per-block order). Both matmul and matmul_row_parallel. 17 groups (an odd one out of the
+// two-group prompt kernel) and 70 tokens (blocks of 4 with a rest of 2).
+class PackedMatmul : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
+  const GgmlType type = GetParam();
   IsaGuard guard;
   std::mt19937 rng(11);
   constexpr int64_t kRows = 136, kCols = 4160, kTokens = 70, kChunk = 512;  // 17 groups; 130 blocks
-  const auto w = random_weights(GgmlType::Q4_0, kRows, kCols, rng);
+  const auto w = random_weights(type, kRows, kCols, rng);
   const auto x = random_activations(kCols * kTokens, rng);
-  const Reference ref = float_reference(GgmlType::Q4_0, w, kRows, kCols, x, kTokens);
-  const Matrix rows{GgmlType::Q4_0, w.data(), kRows, kCols, gguf::row_bytes(GgmlType::Q4_0, kCols)};
-  std::vector<uint8_t> packed_bytes(packed_q4_0x8_bytes(rows));
-  const Matrix packed = pack_q4_0x8(rows, packed_bytes.data());
-  ASSERT_EQ(packed.layout, Layout::Q4_0x8);
-  ASSERT_EQ(packed_bytes.size(), w.size());  // the same bytes, rearranged
+  const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
+  const Matrix rows{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+  std::vector<uint8_t> bytes(packed_bytes(rows));
+  const Matrix packed = pack_rows8(rows, bytes.data());
+  ASSERT_EQ(packed.layout, Layout::Packed8);
+  ASSERT_EQ(bytes.size(), w.size());  // the same bytes, rearranged
   Workspace ws;
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
@@ -222,12 +226,12 @@ TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
           ASSERT_EQ(rp_batch[i], rp_scalar[i]) << isa_name(isa) << " row-parallel packed vs scalar packed, i=" << i;
         }
       }
-      // On x86 the Rows layout's 8-row decode kernel sums in the packed order too; elsewhere the
-      // Rows decode is the ISA's vec_dot, in its own order.
+      // On x86 the Rows layout's 8-row Q4_0 decode kernel sums in the packed order too; elsewhere
+      // the Rows decode is the ISA's vec_dot, in its own order.
 #if !defined(__x86_64__) && !defined(_M_X64)
       continue;
 #endif
-      if (isa == Isa::Scalar) continue;
+      if (isa == Isa::Scalar || type != GgmlType::Q4_0) continue;
       matmul(rows, x.data() + 33 * kCols, 1, by_rows.data(), pool, ws);
       matmul_row_parallel(rows, kChunk, x.data() + 33 * kCols, 1, rp_rows.data(), pool, ws);
       for (int64_t r = 0; r < kRows; ++r) {
@@ -237,6 +241,9 @@ TEST(KernelsMatmul, PackedQ4_0EqualsRowsLayoutAndDecodesAsInABatch) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
+                         [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the
 // same bits whether it runs alone or in a batch of any size, for the matrix-vector kernels and
@@ -280,15 +287,17 @@ TEST(KernelsMatmul, AKernelChoiceGivesEachTokenTheSameBitsInAnyBatch) {
   }
 }
 
-TEST(KernelsMatmul, PackingNeedsWholeGroupsOfQ4_0Rows) {
+TEST(KernelsMatmul, PackingNeedsAPackableTypeInWholeGroupsOf8Rows) {
   std::mt19937 rng(12);
   const auto w = random_weights(GgmlType::Q4_0, 12, 64, rng);
   std::vector<uint8_t> out(w.size());
   const Matrix twelve{GgmlType::Q4_0, w.data(), 12, 64, gguf::row_bytes(GgmlType::Q4_0, 64)};
-  EXPECT_FALSE(should_pack_q4_0x8(twelve));
-  EXPECT_THROW(pack_q4_0x8(twelve, out.data()), Error);
-  const auto q8 = random_weights(GgmlType::Q8_0, 8, 64, rng);
-  EXPECT_FALSE(should_pack_q4_0x8({GgmlType::Q8_0, q8.data(), 8, 64, gguf::row_bytes(GgmlType::Q8_0, 64)}));
+  EXPECT_FALSE(should_pack(twelve));
+  EXPECT_THROW(pack_rows8(twelve, out.data()), Error);
+  const auto q6 = random_weights(GgmlType::Q6_K, 8, 256, rng);
+  const Matrix k_quant{GgmlType::Q6_K, q6.data(), 8, 256, gguf::row_bytes(GgmlType::Q6_K, 256)};
+  EXPECT_FALSE(should_pack(k_quant));
+  EXPECT_THROW(pack_rows8(k_quant, out.data()), Error);
 }
 
 TEST(KernelsMatmul, RowStrideLargerThanRowIsHonoured) {

@@ -52,30 +52,46 @@ constexpr int kDecodeRows = 8;
 using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows,
                                   const void* x, double* y);
 
-// Layout::Q4_0x8 (kernels.h): y[0..8) = one group of 8 packed rows (n columns) against one
-// Q8_0 token; xsum8[b] = 8 * the sum of the token's block b quants (the nibbles are stored +8).
-using PackedDotFn = void (*)(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y);
+// Layout::Packed8 (kernels.h): y[0..8) = one group of 8 packed rows (n columns) against one
+// Q8_0 token; xoff[b] = the type's storage offset (8 for Q4_0, 128 for Q8_0) * the sum of the
+// token's block b quants, which each row's integer dot gives back.
+using PackedDotFn = void (*)(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 // The same for matmul_row_parallel: each row's float sum restarts every `chunk` columns and is
 // folded into a double.
 using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group, const void* x,
-                                    const int32_t* xsum8, double* y);
-constexpr int kPackRows = 8;
-constexpr size_t kPackedBlockBytes = kPackRows * (2 + 16);
+                                    const int32_t* xoff, double* y);
 // Prompt tokens: two groups (16 rows: group0's 8, then group1's) against n_tokens <=
 // kPackTokens tokens, unpacking the weights once for all of them. Token t's Q8_0 row is at
-// x + t * x_stride, its xsum8 at xsum8 + t * xsum_stride, its 16 results at y + t * y_stride.
+// x + t * x_stride, its xoff at xoff + t * xoff_stride, its 16 results at y + t * y_stride.
 // Per row and token the arithmetic of PackedDotFn (ChunkedPackedDotFn), so the same bits.
 using PackedTokensDotFn = void (*)(int64_t n, const uint8_t* group0, const uint8_t* group1, const uint8_t* x,
-                                   size_t x_stride, const int32_t* xsum8, size_t xsum_stride, int n_tokens, float* y,
+                                   size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y,
                                    size_t y_stride);
 using ChunkedPackedTokensDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group0, const uint8_t* group1,
-                                          const uint8_t* x, size_t x_stride, const int32_t* xsum8,
-                                          size_t xsum_stride, int n_tokens, double* y, size_t y_stride);
+                                          const uint8_t* x, size_t x_stride, const int32_t* xoff,
+                                          size_t xoff_stride, int n_tokens, double* y, size_t y_stride);
 constexpr int kPackTokens = 4;
+// Bytes of one 32-column block of a group of 8 rows, and the storage offset of the quants.
+constexpr size_t kPackedQ4_0BlockBytes = kPackRows * (2 + 16);
+constexpr size_t kPackedQ8_0BlockBytes = kPackRows * (2 + 32);
+constexpr int32_t kPackedQ4_0Offset = 8;
+constexpr int32_t kPackedQ8_0Offset = 128;
+
+// One packable type's kernels; `dot` null: matrices of the type stay in Layout::Rows on this ISA.
+struct PackedKernels {
+  PackedDotFn dot = nullptr;
+  ChunkedPackedDotFn chunked_dot = nullptr;
+  PackedTokensDotFn tokens_dot = nullptr;  // null: prompt tokens take `dot` one by one
+  ChunkedPackedTokensDotFn tokens_chunked_dot = nullptr;
+};
+
 // The scalar forms: the reference for the tests and what a packed matrix falls back to when
 // the active ISA has no packed kernels (bit-identical: same per-block order, fused multiply-add).
-void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y);
-void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y);
+void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y);
 
 struct KernelTable {
@@ -84,10 +100,7 @@ struct KernelTable {
   TileKernel tile[kTypeSlots] = {};      // by weight type
   RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
   ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
-  PackedDotFn q4_0x8_dot = nullptr;  // null: Q4_0 matrices stay in Layout::Rows on this ISA
-  ChunkedPackedDotFn q4_0x8_chunked_dot = nullptr;
-  PackedTokensDotFn q4_0x8_tokens_dot = nullptr;  // null: prompt tokens take q4_0x8_dot one by one
-  ChunkedPackedTokensDotFn q4_0x8_tokens_chunked_dot = nullptr;
+  PackedKernels packed[kTypeSlots];    // by weight type (Q4_0, Q8_0)
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

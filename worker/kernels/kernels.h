@@ -43,10 +43,11 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n);
 float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q);
 
 // How a Matrix's bytes are laid out.
-//   Rows:    GGUF's, one row after another (row_stride bytes apart).
-//   Q4_0x8:  Q4_0 rows packed 8 at a time (pack_q4_0x8), so a decode reads one sequential run
-//            of memory instead of 8 interleaved row streams; row_stride is unused.
-enum class Layout { Rows, Q4_0x8 };
+//   Rows:     GGUF's, one row after another (row_stride bytes apart).
+//   Packed8:  Q4_0 or Q8_0 rows packed 8 at a time (pack_rows8), so a decode reads one
+//             sequential run of memory instead of 8 interleaved row streams; row_stride is unused.
+enum class Layout { Rows, Packed8 };
+constexpr int kPackRows = 8;  // rows of a Packed8 group
 
 // A weight matrix (or a contiguous slice of its rows): `rows` rows of `cols` elements.
 struct Matrix {
@@ -58,15 +59,19 @@ struct Matrix {
   Layout layout = Layout::Rows;
 };
 
-// Q4_0x8: per group of 8 rows, per 32-column block, 144 bytes: the 8 rows' fp16 scales, then
-// four 32-byte chunks where chunk j holds bytes 4j..4j+3 of each row's 16 nibble bytes (row r
-// at bytes 4r..4r+3): one 32-bit lane per row, ready for 4-byte integer dot products. Each
-// row's sum is the Rows layout's decode sum bit for bit (same per-block order).
-// Whether the active kernels compute this matrix faster packed (Q4_0, whole groups of 8 rows).
-bool should_pack_q4_0x8(const Matrix& w);
-size_t packed_q4_0x8_bytes(const Matrix& w);
-// Packs w (Layout::Rows) into dst (packed_q4_0x8_bytes(w) bytes) and returns the packed matrix.
-Matrix pack_q4_0x8(const Matrix& w, uint8_t* dst);
+// Packed8: per group of 8 rows, per 32-column block, the 8 rows' fp16 scales, then chunks of 32
+// bytes where chunk j holds 4 bytes of each row (row r at bytes 4r..4r+3): one 32-bit lane per
+// row, ready for 4-byte integer dot products.
+//   Q4_0 (144 bytes): 4 chunks; chunk j holds nibble bytes 4j..4j+3 (elements 4j.. and 16+4j..),
+//     stored +8 as in GGUF. Each row's sum is the Rows layout's decode sum bit for bit on x86.
+//   Q8_0 (272 bytes): 8 chunks; chunk j holds elements 4j..4j+3, stored +128 (unsigned), which
+//     the kernels take off with 128 * the sum of the token's quants.
+// Whether the active kernels compute this matrix faster packed (a packable type on an ISA with
+// its packed kernels, whole groups of 8 rows).
+bool should_pack(const Matrix& w);
+size_t packed_bytes(const Matrix& w);
+// Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.
+Matrix pack_rows8(const Matrix& w, uint8_t* dst);
 
 // Scratch the matmul reuses from call to call so nothing is allocated per token.
 class Workspace {
@@ -84,7 +89,7 @@ class Workspace {
 // bits independent of the batch around it (the serving scheduler, and `run` to match it)
 // chooses by the token's role instead: MatrixVector streams each weight row once and runs every
 // token of the batch over it while it is in cache; Tiles work for a single token too.
-// (Layout::Q4_0x8 matrices have one kernel for both, so the choice changes nothing there.)
+// (Layout::Packed8 matrices have one kernel for both, so the choice changes nothing there.)
 enum class Kernels { BySize, MatrixVector, Tiles };
 
 // y[t*rows + r] = sum_k W[r][k] * x[t*cols + k] for t in [0, n_tokens).

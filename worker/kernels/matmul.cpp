@@ -55,9 +55,9 @@ void validate(const Matrix& w, int64_t n_tokens) {
     throw Error("matmul got an empty weight matrix or batch (rows " + std::to_string(w.rows) + ", cols " +
                 std::to_string(w.cols) + ", tokens " + std::to_string(n_tokens) + "); the model is malformed");
   const auto traits = gguf::type_traits(w.type);
-  const bool packed = w.layout == Layout::Q4_0x8;
-  if (packed && (w.type != GgmlType::Q4_0 || w.rows % detail::kPackRows != 0))
-    throw Error("a packed Q4_0x8 matrix must be Q4_0 with whole groups of 8 rows (got " +
+  const bool packed = w.layout == Layout::Packed8;
+  if (packed && ((w.type != GgmlType::Q4_0 && w.type != GgmlType::Q8_0) || w.rows % kPackRows != 0))
+    throw Error("a packed matrix must be Q4_0 or Q8_0 with whole groups of 8 rows (got " +
                 std::string(traits.name) + ", " + std::to_string(w.rows) + " rows)");
   if (w.cols % traits.block_size != 0 ||
       (!packed && w.row_stride < gguf::row_bytes(w.type, static_cast<uint64_t>(w.cols))))
@@ -175,7 +175,7 @@ size_t x_offset(const Activations& a, const detail::TileKernel& tile, int64_t k)
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws,
             Kernels kernels) {
   validate(w, n_tokens);
-  if (w.layout == Layout::Q4_0x8) return detail::matmul_q4_0x8(w, x, n_tokens, y, pool, ws);
+  if (w.layout == Layout::Packed8) return detail::matmul_packed(w, x, n_tokens, y, pool, ws);
   const detail::KernelTable& table = detail::active_table();
   const detail::TileKernel tile = table.tile[slot(w.type)];
   const bool tiles = use_tiles(kernels, n_tokens);
@@ -233,7 +233,7 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
                          Workspace& ws, Kernels kernels) {
   validate(w, n_tokens);
   validate_chunk(w, chunk);
-  if (w.layout == Layout::Q4_0x8) return detail::matmul_row_parallel_q4_0x8(w, chunk, x, n_tokens, y, pool, ws);
+  if (w.layout == Layout::Packed8) return detail::matmul_row_parallel_packed(w, chunk, x, n_tokens, y, pool, ws);
   const detail::KernelTable& table = detail::active_table();
   const detail::TileKernel tile = table.tile[slot(w.type)];
   const bool tiles = use_tiles(kernels, n_tokens);

@@ -1,4 +1,4 @@
-// Layout::Q4_0x8: packing Q4_0 rows 8 at a time, and the matmuls over packed matrices. A token
+// Layout::Packed8: packing Q4_0 and Q8_0 rows 8 at a time, and the matmuls over packed matrices. A token
 // alone runs a group of 8 rows at a time; several tokens run two groups against up to
 // kPackTokens tokens at a time where the ISA has that kernel (a group of 2048 columns is 9 KB,
 // so its weights stay in L1 across a block of tokens). Both do each row's sum in the same order,
@@ -14,45 +14,76 @@
 namespace clusterctl::kernels {
 
 namespace detail {
+namespace {
 
-void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y) {
+// One packed block's integer dot for row r: Q4_0 (nibbles, 4 chunks) or Q8_0 (bytes, 8 chunks).
+int32_t q4_0x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
+  int32_t dot = 0;
+  for (int j = 0; j < 4; ++j)
+    for (int m = 0; m < 4; ++m) {
+      const uint8_t q = g[kPackRows * 2 + 32 * j + 4 * r + m];
+      dot += (q & 0x0f) * b.qs[4 * j + m] + (q >> 4) * b.qs[16 + 4 * j + m];
+    }
+  return dot;
+}
+
+int32_t q8_0x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
+  int32_t dot = 0;
+  for (int k = 0; k < 8; ++k)
+    for (int m = 0; m < 4; ++m) dot += g[kPackRows * 2 + 32 * k + 4 * r + m] * b.qs[4 * k + m];
+  return dot;
+}
+
+template <int32_t (*RowDot)(const uint8_t*, int, const block_q8_0&), size_t kBlockBytes>
+void packed_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
   float acc[kPackRows] = {};
-  for (int64_t i = 0; i < n / QK4_0; ++i) {
-    const uint8_t* g = group + i * kPackedBlockBytes;
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    const uint8_t* g = group + i * kBlockBytes;
     const float dy = fp16_to_fp32(b[i].d);
     for (int r = 0; r < kPackRows; ++r) {
       fp16_t dw;
       std::memcpy(&dw, g + 2 * r, 2);
-      int32_t dot = 0;
-      for (int j = 0; j < 4; ++j)
-        for (int m = 0; m < 4; ++m) {
-          const uint8_t q = g[kPackRows * 2 + 32 * j + 4 * r + m];
-          dot += (q & 0x0f) * b[i].qs[4 * j + m] + (q >> 4) * b[i].qs[16 + 4 * j + m];
-        }
-      acc[r] = std::fma(static_cast<float>(dot - xsum8[i]), fp16_to_fp32(dw) * dy, acc[r]);
+      acc[r] = std::fma(static_cast<float>(RowDot(g, r, b[i]) - xoff[i]), fp16_to_fp32(dw) * dy, acc[r]);
     }
   }
   std::copy(acc, acc + kPackRows, y);
 }
 
-void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+template <PackedDotFn Dot, size_t kBlockBytes>
+void packed_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
   std::fill(y, y + kPackRows, 0.0);
   for (int64_t k = 0; k < n; k += chunk) {
     float part[kPackRows];
-    q4_0x8_dot_scalar(std::min(chunk, n - k), group + k / QK4_0 * kPackedBlockBytes,
-                      static_cast<const block_q8_0*>(x) + k / QK8_0, xsum8 + k / QK8_0, part);
+    Dot(std::min(chunk, n - k), group + k / QK8_0 * kBlockBytes, static_cast<const block_q8_0*>(x) + k / QK8_0,
+        xoff + k / QK8_0, part);
     for (int r = 0; r < kPackRows; ++r) y[r] += part[r];
   }
+}
+
+}  // namespace
+
+void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  packed_dot_scalar<q4_0x8_row_dot, kPackedQ4_0BlockBytes>(n, group, x, xoff, y);
+}
+void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q4_0x8_dot_scalar, kPackedQ4_0BlockBytes>(n, chunk, group, x, xoff, y);
+}
+void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  packed_dot_scalar<q8_0x8_row_dot, kPackedQ8_0BlockBytes>(n, group, x, xoff, y);
+}
+void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q8_0x8_dot_scalar, kPackedQ8_0BlockBytes>(n, chunk, group, x, xoff, y);
 }
 
 }  // namespace detail
 
 namespace {
 
-using detail::kPackedBlockBytes;
-using detail::kPackRows;
+using detail::PackedKernels;
 
 // Groups per work item: a few items per thread, so a thread the OS delays is evened out.
 int64_t groups_per_item(int64_t groups, int n_threads) {
@@ -64,21 +95,40 @@ constexpr int64_t kTokenBlock = 64;
 // Below this many multiply-adds the caller does the matrix alone (waking the pool costs more).
 constexpr int64_t kMinParallelMacs = 64 * 1024;
 
-// The tokens quantised to Q8_0 once per call, with each block's 8 * sum(quants).
+// What a packed type stores and which kernels compute it on the active ISA (scalar where none).
+struct PackedType {
+  size_t block_bytes;
+  int32_t offset;  // added to every stored quant
+  PackedKernels kernels;
+};
+
+PackedType packed_type(GgmlType t) {
+  PackedKernels k = detail::active_table().packed[detail::slot(t)];
+  if (t == GgmlType::Q8_0) {
+    if (!k.dot) k = {detail::q8_0x8_dot_scalar, detail::q8_0x8_chunked_dot_scalar};
+    return {detail::kPackedQ8_0BlockBytes, detail::kPackedQ8_0Offset, k};
+  }
+  if (!k.dot) k = {detail::q4_0x8_dot_scalar, detail::q4_0x8_chunked_dot_scalar};
+  return {detail::kPackedQ4_0BlockBytes, detail::kPackedQ4_0Offset, k};
+}
+
+bool packable(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0; }
+
+// The tokens quantised to Q8_0 once per call, with each block's offset * sum(quants).
 struct PackedActivations {
   const uint8_t* xq = nullptr;
   size_t x_stride = 0;
-  const int32_t* xsum8 = nullptr;
-  size_t xsum_stride = 0;  // int32s per token
+  const int32_t* xoff = nullptr;
+  size_t xoff_stride = 0;  // int32s per token
 };
 
-PackedActivations quantize_tokens(const Matrix& w, const float* x, int64_t n_tokens, ThreadPool& pool,
-                                  Workspace& ws) {
+PackedActivations quantize_tokens(const Matrix& w, int32_t offset, const float* x, int64_t n_tokens,
+                                  ThreadPool& pool, Workspace& ws) {
   PackedActivations a;
   const int64_t nb = w.cols / QK8_0;
   a.x_stride = (activation_row_bytes(w.type, w.cols) + 63) & ~size_t{63};
-  a.xsum_stride = static_cast<size_t>(nb + 15) & ~size_t{15};
-  auto* buf = static_cast<uint8_t*>(ws.get((a.x_stride + a.xsum_stride * sizeof(int32_t)) * n_tokens));
+  a.xoff_stride = static_cast<size_t>(nb + 15) & ~size_t{15};
+  auto* buf = static_cast<uint8_t*>(ws.get((a.x_stride + a.xoff_stride * sizeof(int32_t)) * n_tokens));
   auto* sums = reinterpret_cast<int32_t*>(buf + a.x_stride * n_tokens);
   const auto quantize = detail::active_table().quantize[detail::slot(GgmlType::Q8_0)];
   auto convert = [&](int64_t b, int64_t e) {
@@ -88,14 +138,14 @@ PackedActivations quantize_tokens(const Matrix& w, const float* x, int64_t n_tok
       for (int64_t i = 0; i < nb; ++i) {
         int32_t s = 0;
         for (int8_t q : blocks[i].qs) s += q;
-        sums[t * a.xsum_stride + i] = 8 * s;
+        sums[t * a.xoff_stride + i] = offset * s;
       }
     }
   };
   if (n_tokens == 1 || pool.size() == 1) convert(0, n_tokens);
   else pool.parallel_for(n_tokens, convert);
   a.xq = buf;
-  a.xsum8 = sums;
+  a.xoff = sums;
   return a;
 }
 
@@ -118,32 +168,42 @@ void for_each_item(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& i
 
 }  // namespace
 
-bool should_pack_q4_0x8(const Matrix& w) {
-  return w.layout == Layout::Rows && w.type == GgmlType::Q4_0 && w.rows % kPackRows == 0 && w.rows > 0 &&
-         w.cols % QK4_0 == 0 && detail::active_table().q4_0x8_dot != nullptr;
+bool should_pack(const Matrix& w) {
+  return w.layout == Layout::Rows && packable(w.type) && w.rows % kPackRows == 0 && w.rows > 0 &&
+         w.cols % QK8_0 == 0 && detail::active_table().packed[detail::slot(w.type)].dot != nullptr;
 }
 
-size_t packed_q4_0x8_bytes(const Matrix& w) {
-  return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / QK4_0) * kPackedBlockBytes;
+size_t packed_bytes(const Matrix& w) {
+  return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / QK8_0) * packed_type(w.type).block_bytes;
 }
 
-Matrix pack_q4_0x8(const Matrix& w, uint8_t* dst) {
-  if (w.layout != Layout::Rows || w.type != GgmlType::Q4_0 || w.rows % kPackRows != 0 || w.cols % QK4_0 != 0)
-    throw Error("pack_q4_0x8 needs a Q4_0 matrix of whole groups of 8 rows");
-  const int64_t nb = w.cols / QK4_0;
+Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
+  if (w.layout != Layout::Rows || !packable(w.type) || w.rows % kPackRows != 0 || w.cols % QK8_0 != 0)
+    throw Error("pack_rows8 needs a Q4_0 or Q8_0 matrix of whole groups of 8 rows");
+  const int64_t nb = w.cols / QK8_0;
+  const size_t block_bytes = packed_type(w.type).block_bytes;
   for (int64_t g = 0; g < w.rows / kPackRows; ++g)
     for (int64_t i = 0; i < nb; ++i) {
-      uint8_t* out = dst + (g * nb + i) * kPackedBlockBytes;
+      uint8_t* out = dst + (g * nb + i) * block_bytes;
       for (int r = 0; r < kPackRows; ++r) {
-        const auto* blk = reinterpret_cast<const block_q4_0*>(w.data + (g * kPackRows + r) * w.row_stride) + i;
-        std::memcpy(out + 2 * r, &blk->d, 2);
-        for (int j = 0; j < 4; ++j) std::memcpy(out + kPackRows * 2 + 32 * j + 4 * r, blk->qs + 4 * j, 4);
+        const uint8_t* row = w.data + (g * kPackRows + r) * w.row_stride;
+        uint8_t* q = out + kPackRows * 2 + 4 * r;
+        if (w.type == GgmlType::Q4_0) {
+          const auto* blk = reinterpret_cast<const block_q4_0*>(row) + i;
+          std::memcpy(out + 2 * r, &blk->d, 2);
+          for (int j = 0; j < 4; ++j) std::memcpy(q + 32 * j, blk->qs + 4 * j, 4);
+        } else {
+          const auto* blk = reinterpret_cast<const block_q8_0*>(row) + i;
+          std::memcpy(out + 2 * r, &blk->d, 2);
+          for (int k = 0; k < 8; ++k)
+            for (int m = 0; m < 4; ++m) q[32 * k + m] = static_cast<uint8_t>(blk->qs[4 * k + m] ^ 0x80);  // +128
+        }
       }
     }
   Matrix p = w;
   p.data = dst;
   p.row_stride = 0;
-  p.layout = Layout::Q4_0x8;
+  p.layout = Layout::Packed8;
   return p;
 }
 
@@ -165,44 +225,42 @@ void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, On
 
 }  // namespace
 
-void matmul_q4_0x8(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
-  const PackedActivations a = quantize_tokens(w, x, n_tokens, pool, ws);
-  const PackedDotFn dot = active_table().q4_0x8_dot ? active_table().q4_0x8_dot : q4_0x8_dot_scalar;
-  const PackedTokensDotFn tokens_dot = active_table().q4_0x8_tokens_dot;
-  const size_t group_bytes = static_cast<size_t>(w.cols / QK4_0) * kPackedBlockBytes;
+void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
+  const PackedType type = packed_type(w.type);
+  const PackedActivations a = quantize_tokens(w, type.offset, x, n_tokens, pool, ws);
+  const size_t group_bytes = static_cast<size_t>(w.cols / QK8_0) * type.block_bytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
-        t0, t1, g0, g1, tokens_dot != nullptr,
+        t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
         [&](int64_t g, int64_t t) {
-          dot(w.cols, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
-              y + t * w.rows + g * kPackRows);
+          type.kernels.dot(w.cols, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xoff + t * a.xoff_stride,
+                           y + t * w.rows + g * kPackRows);
         },
         [&](int64_t g, int64_t t, int n) {
-          tokens_dot(w.cols, w.data + g * group_bytes, w.data + (g + 1) * group_bytes, a.xq + t * a.x_stride,
-                     a.x_stride, a.xsum8 + t * a.xsum_stride, a.xsum_stride, n, y + t * w.rows + g * kPackRows,
-                     static_cast<size_t>(w.rows));
+          type.kernels.tokens_dot(w.cols, w.data + g * group_bytes, w.data + (g + 1) * group_bytes,
+                                  a.xq + t * a.x_stride, a.x_stride, a.xoff + t * a.xoff_stride, a.xoff_stride, n,
+                                  y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows));
         });
   });
 }
 
-void matmul_row_parallel_q4_0x8(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y,
+void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y,
                                 ThreadPool& pool, Workspace& ws) {
-  const PackedActivations a = quantize_tokens(w, x, n_tokens, pool, ws);
-  const ChunkedPackedDotFn dot =
-      active_table().q4_0x8_chunked_dot ? active_table().q4_0x8_chunked_dot : q4_0x8_chunked_dot_scalar;
-  const ChunkedPackedTokensDotFn tokens_dot = active_table().q4_0x8_tokens_chunked_dot;
-  const size_t group_bytes = static_cast<size_t>(w.cols / QK4_0) * kPackedBlockBytes;
+  const PackedType type = packed_type(w.type);
+  const PackedActivations a = quantize_tokens(w, type.offset, x, n_tokens, pool, ws);
+  const size_t group_bytes = static_cast<size_t>(w.cols / QK8_0) * type.block_bytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
-        t0, t1, g0, g1, tokens_dot != nullptr,
+        t0, t1, g0, g1, type.kernels.tokens_chunked_dot != nullptr,
         [&](int64_t g, int64_t t) {
-          dot(w.cols, chunk, w.data + g * group_bytes, a.xq + t * a.x_stride, a.xsum8 + t * a.xsum_stride,
-              y + t * w.rows + g * kPackRows);
+          type.kernels.chunked_dot(w.cols, chunk, w.data + g * group_bytes, a.xq + t * a.x_stride,
+                                   a.xoff + t * a.xoff_stride, y + t * w.rows + g * kPackRows);
         },
         [&](int64_t g, int64_t t, int n) {
-          tokens_dot(w.cols, chunk, w.data + g * group_bytes, w.data + (g + 1) * group_bytes, a.xq + t * a.x_stride,
-                     a.x_stride, a.xsum8 + t * a.xsum_stride, a.xsum_stride, n, y + t * w.rows + g * kPackRows,
-                     static_cast<size_t>(w.rows));
+          type.kernels.tokens_chunked_dot(w.cols, chunk, w.data + g * group_bytes, w.data + (g + 1) * group_bytes,
+                                          a.xq + t * a.x_stride, a.x_stride, a.xoff + t * a.xoff_stride,
+                                          a.xoff_stride, n, y + t * w.rows + g * kPackRows,
+                                          static_cast<size_t>(w.rows));
         });
   });
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
 
 namespace clusterctl::model {
 namespace {
@@ -73,6 +74,9 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   int64_t reduction = 512;
   while (reduction > 1 && static_cast<int64_t>(hp.n_ff) < kMaxRanks * reduction) reduction /= 2;
   u.ffn = std::lcm(u.ffn, reduction);
+  // The LM head is cut in whole groups of packed rows where the vocabulary allows: each rank's
+  // slice is then packed as the whole matrix is (kernels::should_pack) and sums its rows alike.
+  if (hp.n_vocab % kernels::kPackRows == 0) u.vocab = kernels::kPackRows;
   return u;
 }
 
@@ -124,7 +128,7 @@ std::string format_split(const std::vector<double>& weights) {
 int max_ranks(const HParams& hp, const SplitUnits& u) {
   const int64_t heads = hp.n_head / u.head_align;
   const int64_t ffn = hp.n_ff / u.ffn;
-  return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab)})));
+  return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab) / u.vocab})));
 }
 
 ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const std::vector<double>& weights_in) {

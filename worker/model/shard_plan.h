@@ -19,7 +19,7 @@ struct SplitUnits {
   int64_t kv_group_heads = 1;  // query heads sharing one KV head (n_head / n_head_kv)
   int64_t head_align = 1;      // query heads whose attn_output columns fill whole quant blocks
   int64_t ffn = 1;             // FFN columns per quant block of ffn_down (its columns are cut)
-  int64_t vocab = 1;           // LM head rows (rows are never cut inside, so any count)
+  int64_t vocab = 1;           // LM head rows: whole groups of kernels::kPackRows where the vocabulary allows
 
   // From the tensor types of every layer.
   static SplitUnits from_model(const gguf::GgufFile& f, const HParams& hp);

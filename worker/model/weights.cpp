@@ -77,7 +77,7 @@ class Loader {
     m.rows = static_cast<int64_t>(rows_n);
     m.cols = c1 - c0;
     m.row_stride = src_stride;
-    if (kernels::should_pack_q4_0x8(m)) return m;
+    if (kernels::should_pack(m)) return m;
     owned = std::make_unique_for_overwrite<uint8_t[]>(len * rows_n);  // every byte is copied in below
     for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
     m.data = owned.get();
@@ -97,10 +97,10 @@ uint64_t matrix_bytes(const kernels::Matrix& m) {
 // Packs m (in the map) when the kernels read it faster packed, and drops the map pages it came
 // from, so the rank's resident size stays about the size of its weights.
 void pack_for_kernels(kernels::Matrix& m, std::vector<OwnedBytes>& store) {
-  if (!kernels::should_pack_q4_0x8(m)) return;
-  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_q4_0x8_bytes(m));  // no zero fill: packing writes every byte
+  if (!kernels::should_pack(m)) return;
+  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_bytes(m));  // no zero fill: packing writes every byte
   const kernels::Matrix source = m;
-  m = kernels::pack_q4_0x8(source, bytes.get());
+  m = kernels::pack_rows8(source, bytes.get());
   store.push_back(std::move(bytes));
   drop_resident_pages(source.data, source.row_stride * static_cast<uint64_t>(source.rows - 1) +
                                        gguf::row_bytes(source.type, static_cast<uint64_t>(source.cols)));

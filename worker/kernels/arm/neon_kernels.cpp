@@ -340,7 +340,7 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
   return sum;
 }
 
-// ---- Q4_0 packed 8 rows at a time (kernels.h Layout::Q4_0x8) ----------------------------------
+// ---- Q4_0 packed 8 rows at a time (kernels.h Layout::Packed8) ----------------------------------
 //
 // Lane r of a register is row r (rows 0..3 and 4..7 in two registers). Chunk j of a packed block
 // holds 4 bytes of every row, so a dot of those nibbles with the token's 4-byte piece j (a lane
@@ -360,7 +360,7 @@ inline void q4_0x8_chunk(const uint8_t* qs, int8x16_t ylo, int8x16_t yhi, int32x
   a1 = dot_s8(a1, vreinterpretq_s8_u8(vshrq_n_u8(c1, 4)), yh);
 }
 
-inline void q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xsum8, float32x4_t& acc0, float32x4_t& acc1) {
+inline void q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xoff, float32x4_t& acc0, float32x4_t& acc1) {
   const int8x16_t ylo = vld1q_s8(b.qs), yhi = vld1q_s8(b.qs + 16);
   int32x4_t a0 = vdupq_n_s32(0), a1 = vdupq_n_s32(0);
   const uint8_t* qs = g + kPackRows * 2;
@@ -368,7 +368,7 @@ inline void q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xsum8, f
   q4_0x8_chunk<1>(qs, ylo, yhi, a0, a1);
   q4_0x8_chunk<2>(qs, ylo, yhi, a0, a1);
   q4_0x8_chunk<3>(qs, ylo, yhi, a0, a1);
-  const int32x4_t offset = vdupq_n_s32(xsum8);
+  const int32x4_t offset = vdupq_n_s32(xoff);
   const uint16x8_t d = vld1q_u16(reinterpret_cast<const uint16_t*>(g));
   const float dy = h2f(b.d);
   const float32x4_t s0 = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(d))), dy);
@@ -377,15 +377,15 @@ inline void q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xsum8, f
   acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(vsubq_s32(a1, offset)), s1);
 }
 
-void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y) {
+void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
   float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  for (int64_t i = 0; i < n / QK4_0; ++i) q4_0x8_block(group + i * kPackedBlockBytes, b[i], xsum8[i], acc0, acc1);
+  for (int64_t i = 0; i < n / QK4_0; ++i) q4_0x8_block(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc0, acc1);
   vst1q_f32(y, acc0);
   vst1q_f32(y + 4, acc1);
 }
 
-void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                         double* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
   const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
@@ -393,7 +393,7 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
   for (int64_t c = 0; c < nb; c += cb) {
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      q4_0x8_block(group + i * kPackedBlockBytes, b[i], xsum8[i], acc0, acc1);
+      q4_0x8_block(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc0, acc1);
     sum[0] = vaddq_f64(sum[0], vcvt_f64_f32(vget_low_f32(acc0)));
     sum[1] = vaddq_f64(sum[1], vcvt_high_f64_f32(acc0));
     sum[2] = vaddq_f64(sum[2], vcvt_f64_f32(vget_low_f32(acc1)));
@@ -405,8 +405,8 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 }  // namespace
 
 void fill_neon(KernelTable& t) {
-  t.q4_0x8_dot = q4_0x8_dot;
-  t.q4_0x8_chunked_dot = q4_0x8_chunked_dot;
+  t.packed[slot(GgmlType::Q4_0)].dot = q4_0x8_dot;
+  t.packed[slot(GgmlType::Q4_0)].chunked_dot = q4_0x8_chunked_dot;
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

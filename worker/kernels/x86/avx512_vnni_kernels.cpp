@@ -23,7 +23,7 @@
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/kquant_dots.h"
 #include "worker/kernels/x86/q4_0_packed.h"
-#include "worker/kernels/x86/q4_0_packed_tokens.h"
+#include "worker/kernels/x86/packed_vnni.h"
 #include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
@@ -488,10 +488,12 @@ void install(KernelTable& t, GgmlType type) {
 
 void fill_avx512_vnni(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
-  t.q4_0x8_dot = x86::q4_0x8_dot<dot_acc_u8i8_vnni>;
-  t.q4_0x8_chunked_dot = x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>;
-  t.q4_0x8_tokens_dot = x86::q4_0x8_tokens_dot;
-  t.q4_0x8_tokens_chunked_dot = x86::q4_0x8_tokens_chunked_dot;
+  t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8_vnni>, x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>,
+                                    x86::packed_tokens_dot<x86::Q4_0Packed>,
+                                    x86::packed_tokens_chunked_dot<x86::Q4_0Packed>};
+  t.packed[slot(GgmlType::Q8_0)] = {x86::packed_dot<x86::Q8_0Packed>, x86::packed_chunked_dot<x86::Q8_0Packed>,
+                                    x86::packed_tokens_dot<x86::Q8_0Packed>,
+                                    x86::packed_tokens_chunked_dot<x86::Q8_0Packed>};
   x86::install_kquant_dots<madd_add_vnni>(t);
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);

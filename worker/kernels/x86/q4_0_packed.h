@@ -20,7 +20,7 @@ namespace clusterctl::kernels::detail::x86 {
 // this is cvt(integer dot) * (d_row * d_token) added with one fma, block after block: the order
 // of the Rows layout's 8-row kernel and of the scalar reference.
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
-__attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xsum8,
+__attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xoff,
                                                            __m256 acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   int32_t yq[8];
@@ -33,23 +33,23 @@ __attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, cons
     lo = DotAcc(lo, _mm256_and_si256(c, m4), _mm256_set1_epi32(yq[j]));
     hi = DotAcc(hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4), _mm256_set1_epi32(yq[4 + j]));
   }
-  const __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), _mm256_set1_epi32(xsum8));
+  const __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(lo, hi), _mm256_set1_epi32(xoff));
   const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
                                      _mm256_set1_ps(_cvtsh_ss(b.d)));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
 }
 
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
-void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xsum8, float* y) {
+void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK4_0; ++i)
-    acc = q4_0x8_block<DotAcc>(group + i * kPackedBlockBytes, b[i], xsum8[i], acc);
+    acc = q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
   _mm256_storeu_ps(y, acc);
 }
 
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
-void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xsum8,
+void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                         double* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
   const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
@@ -57,7 +57,7 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
   for (int64_t c = 0; c < nb; c += cb) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      acc = q4_0x8_block<DotAcc>(group + i * kPackedBlockBytes, b[i], xsum8[i], acc);
+      acc = q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
   }
