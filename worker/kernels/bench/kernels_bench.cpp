@@ -4,6 +4,7 @@
 //     weights come from DRAM as they do when a model decodes.
 //   matmul (prompt): GFLOP/s of matmul with a batch of tokens (2*rows*cols*tokens flops).
 //   bandwidth: a plain multi-threaded read of a large buffer (the bound for matvec).
+// Matrices are in the layout the engine loads them into (packed where kernels::should_pack).
 // Every figure is the fastest of repeated calls (the machine is shared and noisy).
 // Usage: kernels_bench [--rows R] [--cols C] [--tokens T] [--threads 1,2] [--types Q4_0,Q8_0,...]
 //                      [--isa scalar|avx2|avx512|neon] [--seconds S] [--no-matmul] [--hot]
@@ -164,7 +165,8 @@ int main(int argc, char** argv) try {
     Workspace ws;
     std::printf("\n== %d thread(s): memory read bandwidth %.1f GB/s (the bound for matvec)\n", threads,
                 read_bandwidth(pool, o.seconds));
-    std::printf("%-6s %12s %14s %14s %16s\n", "type", "MB/matrix", "matvec GB/s", "matvec ms", "matmul GFLOP/s");
+    std::printf("%-6s %-8s %12s %14s %14s %16s\n", "type", "layout", "MB/matrix", "matvec GB/s", "matvec ms",
+                "matmul GFLOP/s");
     for (GgmlType type : o.types) {
       size_t row_bytes = 0;
       const auto w = make_weights(type, o.rows, o.cols, &row_bytes);
@@ -173,6 +175,22 @@ int main(int argc, char** argv) try {
       const size_t copies = o.hot ? 1 : std::max<size_t>(2, (256ull << 20) / matrix_bytes);
       std::vector<uint8_t> cold(matrix_bytes * copies);
       for (size_t c = 0; c < copies; ++c) std::memcpy(cold.data() + c * matrix_bytes, w.data(), matrix_bytes);
+      // The layout the engine loads the matrix into: packed where the kernels read it faster.
+      const bool packed = should_pack({type, w.data(), o.rows, o.cols, row_bytes});
+      std::vector<uint8_t> packed_w, packed_cold;
+      auto matrix_at = [&](const uint8_t* rows_data, std::vector<uint8_t>& store, size_t offset) {
+        const Matrix rows{type, rows_data, o.rows, o.cols, row_bytes};
+        if (!packed) return rows;
+        return pack_rows8(rows, store.data() + offset);
+      };
+      if (packed) {
+        packed_w.resize(packed_bytes({type, w.data(), o.rows, o.cols, row_bytes}));
+        packed_cold.resize(packed_w.size() * copies);
+      }
+      std::vector<Matrix> cold_matrices;
+      for (size_t c = 0; c < copies; ++c)
+        cold_matrices.push_back(matrix_at(cold.data() + c * matrix_bytes, packed_cold, c * packed_w.size()));
+      const Matrix hot_matrix = matrix_at(w.data(), packed_w, 0);
       std::mt19937 rng(2);
       std::normal_distribution<float> normal(0.f, 1.f);
       std::vector<float> x(static_cast<size_t>(o.cols * o.tokens));
@@ -186,18 +204,15 @@ int main(int argc, char** argv) try {
 
       size_t next = 0;
       const double t_vec = time_per_call(
-          [&] {
-            const Matrix m{type, cold.data() + (next++ % copies) * matrix_bytes, o.rows, o.cols, row_bytes};
-            run(m, 1);
-          },
+          [&] { run(cold_matrices[next++ % copies], 1); },
           o.seconds);
       double gflops = 0;
       if (o.matmul) {
-        const Matrix m{type, w.data(), o.rows, o.cols, row_bytes};
-        const double t_mat = time_per_call([&] { run(m, o.tokens); }, o.seconds);
+        const double t_mat = time_per_call([&] { run(hot_matrix, o.tokens); }, o.seconds);
         gflops = 2.0 * static_cast<double>(o.rows * o.cols * o.tokens) / t_mat / 1e9;
       }
-      std::printf("%-6s %12.1f %14.1f %14.3f %16.1f\n", std::string(gguf::type_name(type)).c_str(),
+      std::printf("%-6s %-8s %12.1f %14.1f %14.3f %16.1f\n", std::string(gguf::type_name(type)).c_str(),
+                  packed ? "packed" : "rows",
                   static_cast<double>(matrix_bytes) / 1e6, static_cast<double>(matrix_bytes) / t_vec / 1e9,
                   t_vec * 1e3, gflops);
       std::fflush(stdout);

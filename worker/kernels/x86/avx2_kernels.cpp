@@ -281,8 +281,8 @@ void fill_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
-  t.packed[slot(GgmlType::Q4_0)].dot = x86::q4_0x8_dot<dot_acc_u8i8>;
-  t.packed[slot(GgmlType::Q4_0)].chunked_dot = x86::q4_0x8_chunked_dot<dot_acc_u8i8>;
+  t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8>, x86::q4_0x8_chunked_dot<dot_acc_u8i8>,
+                                    x86::q4_0x8_tokens_dot_avx2, x86::q4_0x8_tokens_chunked_dot_avx2};
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
