@@ -11,6 +11,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed_tokens.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -419,91 +420,66 @@ inline void q4_0x8_chunk_tokens(const uint8_t* qs, const int8x16_t* ylo, const i
   }
 }
 
-template <int T>
-void q4_0x8_tokens(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-  const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
-  float64x2_t sum[T][4];
-  for (int t = 0; t < T; ++t)
-    for (auto& v : sum[t]) v = vdupq_n_f64(0);
-  for (int64_t c = 0; c < nb; c += cb) {
-    float32x4_t acc0[T], acc1[T];
-    for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = vdupq_n_f32(0);
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-      const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
-      const block_q8_0* b[T];
-      int8x16_t ylo[T], yhi[T];
-      int32x4_t a0[T], a1[T];
-      for (int t = 0; t < T; ++t) {
-        b[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
-        ylo[t] = vld1q_s8(b[t]->qs);
-        yhi[t] = vld1q_s8(b[t]->qs + 16);
-        a0[t] = a1[t] = vdupq_n_s32(0);
-      }
-      const uint8_t* qs = g + kPackRows * 2;
-      q4_0x8_chunk_tokens<0, T>(qs, ylo, yhi, a0, a1);
-      q4_0x8_chunk_tokens<1, T>(qs, ylo, yhi, a0, a1);
-      q4_0x8_chunk_tokens<2, T>(qs, ylo, yhi, a0, a1);
-      q4_0x8_chunk_tokens<3, T>(qs, ylo, yhi, a0, a1);
-      const uint16x8_t d = vld1q_u16(reinterpret_cast<const uint16_t*>(g));
-      const float32x4_t d0 = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(d)));
-      const float32x4_t d1 = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(d)));
-      for (int t = 0; t < T; ++t) {
-        const int32x4_t offset = vdupq_n_s32(xoff[t * xoff_stride + i]);
-        const float dy = h2f(b[t]->d);
-        acc0[t] = vfmaq_f32(acc0[t], vcvtq_f32_s32(vsubq_s32(a0[t], offset)), vmulq_n_f32(d0, dy));
-        acc1[t] = vfmaq_f32(acc1[t], vcvtq_f32_s32(vsubq_s32(a1[t], offset)), vmulq_n_f32(d1, dy));
-      }
-    }
-    for (int t = 0; t < T; ++t) {
-      if (chunk > 0) {
-        sum[t][0] = vaddq_f64(sum[t][0], vcvt_f64_f32(vget_low_f32(acc0[t])));
-        sum[t][1] = vaddq_f64(sum[t][1], vcvt_high_f64_f32(acc0[t]));
-        sum[t][2] = vaddq_f64(sum[t][2], vcvt_f64_f32(vget_low_f32(acc1[t])));
-        sum[t][3] = vaddq_f64(sum[t][3], vcvt_high_f64_f32(acc1[t]));
-      } else {
-        vst1q_f32(yf + t * y_stride, acc0[t]);
-        vst1q_f32(yf + t * y_stride + 4, acc1[t]);
-      }
-    }
-  }
-  if (chunk > 0)
+struct Q4_0Tokens {  // one group (GroupByGroup runs both)
+  template <int T>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
+    float64x2_t sum[T][4];
     for (int t = 0; t < T; ++t)
-      for (int k = 0; k < 4; ++k) vst1q_f64(yd + t * y_stride + 2 * k, sum[t][k]);
-}
-
-// Both groups, one after the other.
-void q4_0x8_tokens_any(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
-                       size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, float* yf, double* yd,
-                       size_t y_stride) {
-  for (int half = 0; half < 2; ++half) {
-    const uint8_t* g = half ? g1 : g0;
-    float* f = yf ? yf + half * kPackRows : nullptr;
-    double* d = yd ? yd + half * kPackRows : nullptr;
-    switch (n_tokens) {
-      case 1: q4_0x8_tokens<1>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      case 2: q4_0x8_tokens<2>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      case 3: q4_0x8_tokens<3>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      default: q4_0x8_tokens<4>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
+      for (auto& v : sum[t]) v = vdupq_n_f64(0);
+    for (int64_t c = 0; c < nb; c += cb) {
+      float32x4_t acc0[T], acc1[T];
+      for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = vdupq_n_f32(0);
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
+        const block_q8_0* b[T];
+        int8x16_t ylo[T], yhi[T];
+        int32x4_t a0[T], a1[T];
+        for (int t = 0; t < T; ++t) {
+          b[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
+          ylo[t] = vld1q_s8(b[t]->qs);
+          yhi[t] = vld1q_s8(b[t]->qs + 16);
+          a0[t] = a1[t] = vdupq_n_s32(0);
+        }
+        const uint8_t* qs = g + kPackRows * 2;
+        q4_0x8_chunk_tokens<0, T>(qs, ylo, yhi, a0, a1);
+        q4_0x8_chunk_tokens<1, T>(qs, ylo, yhi, a0, a1);
+        q4_0x8_chunk_tokens<2, T>(qs, ylo, yhi, a0, a1);
+        q4_0x8_chunk_tokens<3, T>(qs, ylo, yhi, a0, a1);
+        const uint16x8_t d = vld1q_u16(reinterpret_cast<const uint16_t*>(g));
+        const float32x4_t d0 = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(d)));
+        const float32x4_t d1 = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(d)));
+        for (int t = 0; t < T; ++t) {
+          const int32x4_t offset = vdupq_n_s32(xoff[t * xoff_stride + i]);
+          const float dy = h2f(b[t]->d);
+          acc0[t] = vfmaq_f32(acc0[t], vcvtq_f32_s32(vsubq_s32(a0[t], offset)), vmulq_n_f32(d0, dy));
+          acc1[t] = vfmaq_f32(acc1[t], vcvtq_f32_s32(vsubq_s32(a1[t], offset)), vmulq_n_f32(d1, dy));
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        if (chunk > 0) {
+          sum[t][0] = vaddq_f64(sum[t][0], vcvt_f64_f32(vget_low_f32(acc0[t])));
+          sum[t][1] = vaddq_f64(sum[t][1], vcvt_high_f64_f32(acc0[t]));
+          sum[t][2] = vaddq_f64(sum[t][2], vcvt_f64_f32(vget_low_f32(acc1[t])));
+          sum[t][3] = vaddq_f64(sum[t][3], vcvt_high_f64_f32(acc1[t]));
+        } else {
+          vst1q_f32(yf + t * y_stride, acc0[t]);
+          vst1q_f32(yf + t * y_stride + 4, acc1[t]);
+        }
+      }
     }
+    if (chunk > 0)
+      for (int t = 0; t < T; ++t)
+        for (int k = 0; k < 4; ++k) vst1q_f64(yd + t * y_stride + 2 * k, sum[t][k]);
   }
-}
-
-void q4_0x8_tokens_dot(int64_t n, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                       const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y, size_t y_stride) {
-  q4_0x8_tokens_any(n, 0, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, y, nullptr, y_stride);
-}
-
-void q4_0x8_tokens_chunked_dot(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
-                               size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, double* y,
-                               size_t y_stride) {
-  q4_0x8_tokens_any(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, nullptr, y, y_stride);
-}
+};
 
 }  // namespace
 
 void fill_neon(KernelTable& t) {
-  t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot, q4_0x8_chunked_dot, q4_0x8_tokens_dot, q4_0x8_tokens_chunked_dot};
+  t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot, q4_0x8_chunked_dot, packed_tokens_dot<GroupByGroup<Q4_0Tokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q4_0Tokens>>};
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

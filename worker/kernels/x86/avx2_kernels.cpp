@@ -9,6 +9,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/kquant_dots.h"
 #include "worker/kernels/x86/q4_0_packed.h"
@@ -282,7 +283,8 @@ void fill_avx2(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
   t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8>, x86::q4_0x8_chunked_dot<dot_acc_u8i8>,
-                                    x86::q4_0x8_tokens_dot_avx2, x86::q4_0x8_tokens_chunked_dot_avx2};
+                                    packed_tokens_dot<GroupByGroup<x86::Q4_0TokensAvx2>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::Q4_0TokensAvx2>>};
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;

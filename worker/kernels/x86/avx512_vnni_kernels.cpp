@@ -20,6 +20,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/kquant_dots.h"
 #include "worker/kernels/x86/q4_0_packed.h"
@@ -489,11 +490,11 @@ void install(KernelTable& t, GgmlType type) {
 void fill_avx512_vnni(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8_vnni>, x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>,
-                                    x86::packed_tokens_dot<x86::Q4_0Packed>,
-                                    x86::packed_tokens_chunked_dot<x86::Q4_0Packed>};
+                                    packed_tokens_dot<x86::PackedTokens16<x86::Q4_0Packed>>,
+                                    packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q4_0Packed>>};
   t.packed[slot(GgmlType::Q8_0)] = {x86::packed_dot<x86::Q8_0Packed>, x86::packed_chunked_dot<x86::Q8_0Packed>,
-                                    x86::packed_tokens_dot<x86::Q8_0Packed>,
-                                    x86::packed_tokens_chunked_dot<x86::Q8_0Packed>};
+                                    packed_tokens_dot<x86::PackedTokens16<x86::Q8_0Packed>>,
+                                    packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q8_0Packed>>};
   x86::install_kquant_dots<madd_add_vnni>(t);
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);

@@ -105,76 +105,54 @@ void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 // ---- up to kPackTokens tokens, 16 rows ----
 
 // chunk > 0: each row's float sum restarts every `chunk` columns and is folded into yd (double).
-template <typename Type, int T>
-void packed_tokens(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-  const int64_t nb = n / QK8_0, cb = chunk > 0 ? chunk / QK8_0 : nb;
-  __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
-  for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m512 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-      const uint8_t* a = g0 + i * Type::kBlockBytes;
-      const uint8_t* b = g1 + i * Type::kBlockBytes;
-      __m512i w[8];
-      Type::unpack16(a, b, w);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
-          _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
-      for (int t = 0; t < T; ++t) {
-        const auto& blk = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
-        __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-        for (int k = 0; k < 8; k += 2) {
-          even = _mm512_dpbusd_epi32(even, w[k], piece512(blk, k));
-          odd = _mm512_dpbusd_epi32(odd, w[k + 1], piece512(blk, k + 1));
+template <typename Type>
+struct PackedTokens16 {
+  template <int T>
+  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK8_0, cb = chunk > 0 ? chunk / QK8_0 : nb;
+    __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
+    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
+    for (int64_t c = 0; c < nb; c += cb) {
+      __m512 acc[T];
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* a = g0 + i * Type::kBlockBytes;
+        const uint8_t* b = g1 + i * Type::kBlockBytes;
+        __m512i w[8];
+        Type::unpack16(a, b, w);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
+        for (int t = 0; t < T; ++t) {
+          const auto& blk = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
+          __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+          for (int k = 0; k < 8; k += 2) {
+            even = _mm512_dpbusd_epi32(even, w[k], piece512(blk, k));
+            odd = _mm512_dpbusd_epi32(odd, w[k + 1], piece512(blk, k + 1));
+          }
+          const __m512i dot =
+              _mm512_sub_epi32(_mm512_add_epi32(even, odd), _mm512_set1_epi32(xoff[t * xoff_stride + i]));
+          const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(token_scale(blk)));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
         }
-        const __m512i dot =
-            _mm512_sub_epi32(_mm512_add_epi32(even, odd), _mm512_set1_epi32(xoff[t * xoff_stride + i]));
-        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(token_scale(blk)));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
+      }
+      if (chunk > 0) {
+        for (int t = 0; t < T; ++t) {
+          lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
+          hi_rows[t] = _mm512_add_pd(
+              hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
+        }
+      } else {
+        for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
       }
     }
-    if (chunk > 0) {
+    if (chunk > 0)
       for (int t = 0; t < T; ++t) {
-        lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
-        hi_rows[t] = _mm512_add_pd(
-            hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
+        _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
+        _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
       }
-    } else {
-      for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
-    }
   }
-  if (chunk > 0)
-    for (int t = 0; t < T; ++t) {
-      _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
-      _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
-    }
-}
-
-template <typename Type>
-void packed_tokens_any(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
-                       size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, float* yf, double* yd,
-                       size_t y_stride) {
-  switch (n_tokens) {
-    case 1: return packed_tokens<Type, 1>(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, yf, yd, y_stride);
-    case 2: return packed_tokens<Type, 2>(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, yf, yd, y_stride);
-    case 3: return packed_tokens<Type, 3>(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, yf, yd, y_stride);
-    default: return packed_tokens<Type, 4>(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, yf, yd, y_stride);
-  }
-}
-
-template <typename Type>
-void packed_tokens_dot(int64_t n, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                       const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y, size_t y_stride) {
-  packed_tokens_any<Type>(n, 0, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, y, nullptr, y_stride);
-}
-
-template <typename Type>
-void packed_tokens_chunked_dot(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
-                               size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, double* y,
-                               size_t y_stride) {
-  packed_tokens_any<Type>(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, nullptr, y, y_stride);
-}
+};
 
 }  // namespace clusterctl::kernels::detail::x86

@@ -71,80 +71,57 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 // land in 16-bit lanes (each at most 2 * 15 * 127, eight of them at most 30480: no saturation)
 // and one multiply-add widens them: an exact integer dot, as in q4_0x8_block, so the same bits.
 
-template <int T>
-void q4_0x8_tokens_avx2(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                        const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-  const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
-  const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-  __m256d lo_rows[T], hi_rows[T];  // chunked: rows 0..3 and 4..7
-  for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-      const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
-      __m256i lo[4], hi[4];
-      for (int j = 0; j < 4; ++j) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackRows * 2 + 32 * j));
-        lo[j] = _mm256_and_si256(q, m4);
-        hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-      for (int t = 0; t < T; ++t) {
-        const auto& b = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
-        __m256i s16 = _mm256_setzero_si256();
+// One group (GroupByGroup runs both: 16 ymm registers hold one group's nibbles and 4 tokens' sums).
+struct Q4_0TokensAvx2 {
+  template <int T>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256d lo_rows[T], hi_rows[T];  // chunked: rows 0..3 and 4..7
+    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
+    for (int64_t c = 0; c < nb; c += cb) {
+      __m256 acc[T];
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
+        __m256i lo[4], hi[4];
         for (int j = 0; j < 4; ++j) {
-          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[j], _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 4 * j))));
-          s16 = _mm256_add_epi16(
-              s16, _mm256_maddubs_epi16(hi[j], _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 16 + 4 * j))));
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackRows * 2 + 32 * j));
+          lo[j] = _mm256_and_si256(q, m4);
+          hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
         }
-        const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xoff[t * xoff_stride + i]));
-        const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b.d)));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[t]);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+        for (int t = 0; t < T; ++t) {
+          const auto& b = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
+          __m256i s16 = _mm256_setzero_si256();
+          for (int j = 0; j < 4; ++j) {
+            const __m256i y_lo = _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 4 * j));
+            const __m256i y_hi = _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 16 + 4 * j));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[j], y_lo));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[j], y_hi));
+          }
+          const __m256i dot =
+              _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xoff[t * xoff_stride + i]));
+          const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b.d)));
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[t]);
+        }
+      }
+      if (chunk > 0) {
+        for (int t = 0; t < T; ++t) {
+          lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
+          hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
+        }
+      } else {
+        for (int t = 0; t < T; ++t) _mm256_storeu_ps(yf + t * y_stride, acc[t]);
       }
     }
-    if (chunk > 0) {
+    if (chunk > 0)
       for (int t = 0; t < T; ++t) {
-        lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
-        hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
+        _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
+        _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);
       }
-    } else {
-      for (int t = 0; t < T; ++t) _mm256_storeu_ps(yf + t * y_stride, acc[t]);
-    }
   }
-  if (chunk > 0)
-    for (int t = 0; t < T; ++t) {
-      _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
-      _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);
-    }
-}
-
-// Both groups, one after the other (16 ymm registers hold one group's nibbles and 4 tokens' sums).
-inline void q4_0x8_tokens_avx2_any(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
-                                   size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, float* yf,
-                                   double* yd, size_t y_stride) {
-  for (int half = 0; half < 2; ++half) {
-    const uint8_t* g = half ? g1 : g0;
-    float* f = yf ? yf + half * kPackRows : nullptr;
-    double* d = yd ? yd + half * kPackRows : nullptr;
-    switch (n_tokens) {
-      case 1: q4_0x8_tokens_avx2<1>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      case 2: q4_0x8_tokens_avx2<2>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      case 3: q4_0x8_tokens_avx2<3>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-      default: q4_0x8_tokens_avx2<4>(n, chunk, g, x, x_stride, xoff, xoff_stride, f, d, y_stride); break;
-    }
-  }
-}
-
-inline void q4_0x8_tokens_dot_avx2(int64_t n, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                                   const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y, size_t y_stride) {
-  q4_0x8_tokens_avx2_any(n, 0, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, y, nullptr, y_stride);
-}
-
-inline void q4_0x8_tokens_chunked_dot_avx2(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1,
-                                           const uint8_t* x, size_t x_stride, const int32_t* xoff, size_t xoff_stride,
-                                           int n_tokens, double* y, size_t y_stride) {
-  q4_0x8_tokens_avx2_any(n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, n_tokens, nullptr, y, y_stride);
-}
+};
 
 }  // namespace clusterctl::kernels::detail::x86
