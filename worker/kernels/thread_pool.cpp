@@ -1,5 +1,9 @@
 #include "worker/kernels/thread_pool.h"
 
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -108,6 +112,15 @@ void ThreadPool::worker(int index) {
 }
 
 int default_thread_count() {
+#if defined(__APPLE__)
+  // Performance cores: an efficiency core is several times slower, and every matmul waits for
+  // its slowest thread. (Intel Macs have no perflevel0: all physical cores.)
+  for (const char* name : {"hw.perflevel0.physicalcpu", "hw.physicalcpu"}) {
+    int n = 0;
+    size_t len = sizeof n;
+    if (::sysctlbyname(name, &n, &len, nullptr, 0) == 0 && n > 0) return n;
+  }
+#endif
   // Physical cores: distinct (physical id, core id) pairs; hyperthreads do not help matmuls.
   std::ifstream in("/proc/cpuinfo");
   std::set<std::pair<std::string, std::string>> cores;

@@ -43,6 +43,6 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
 };
 
-int default_thread_count();  // physical cores
+int default_thread_count();  // physical cores (on Apple silicon, performance cores)
 
 }  // namespace clusterctl::kernels
