@@ -7,7 +7,8 @@
 namespace clusterctl::cli {
 
 void add_engine_flags(po::options_description& opts) {
-  opts.add_options()("threads,t", po::value<int>()->default_value(0), "compute threads (0: physical cores; performance cores on Apple silicon)")(
+  opts.add_options()("threads,t", po::value<int>()->default_value(0),
+                     "compute threads (0: physical cores; performance cores on Apple silicon)")(
       "ctx,c", po::value<int64_t>()->default_value(0),
       "context length in tokens (0: the model's, at most 4096; never more than the model's)")(
       "batch,b", po::value<int64_t>()->default_value(512), "tokens per forward pass when processing a prompt")(

@@ -254,7 +254,9 @@ TEST(SftpUpload, ANodeThatStopsTakingDataEndsTheCopy) {
     ADD_FAILURE() << "the copy to a node that took no more data succeeded";
   } catch (const SshError& e) {
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
-    EXPECT_NE(std::string(e.what()).find("10.77.1.3:22 took no data for 3 s while copying " + local.string()), std::string::npos) << e.what();
+    const std::string message = e.what();
+    EXPECT_NE(message.find("10.77.1.3:22 took no data for 3 s while copying " + local.string()), std::string::npos)
+        << message;
     EXPECT_NE(std::string(e.what()).find("the copy resumes"), std::string::npos) << e.what();
     EXPECT_GE(waited, 3.0);
     EXPECT_LT(waited, 15.0) << "the stalled copy took " << waited << " s to end";

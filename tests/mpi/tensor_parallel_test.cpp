@@ -391,8 +391,9 @@ TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
     EXPECT_GE(to_exit, 3.0) << "the job ended before the step timeout";
     EXPECT_LT(to_exit, 15.0) << "mpirun took " << to_exit << " s to end after rank " << victim << " was stopped";
     // Rank 0 stopped: the others find it silent either between steps or inside one.
-    EXPECT_TRUE(r.err.find("has waited") != std::string::npos || r.err.find("rank 0 has sent no step") != std::string::npos)
-        << r.err;
+    const bool named_the_wait =
+        r.err.find("has waited") != std::string::npos || r.err.find("rank 0 has sent no step") != std::string::npos;
+    EXPECT_TRUE(named_the_wait) << r.err;
     EXPECT_NE(r.err.find("--step-timeout"), std::string::npos) << r.err;
     expect_no_rank_left(ranks, "rank " + std::to_string(victim) + " was stopped");
   }

@@ -1,8 +1,9 @@
-// Layout::Packed8: packing Q4_0 and Q8_0 rows 8 at a time, and the matmuls over packed matrices. A token
-// alone runs a group of 8 rows at a time; several tokens run two groups against up to
-// kPackTokens tokens at a time where the ISA has that kernel (a group of 2048 columns is 9 KB,
-// so its weights stay in L1 across a block of tokens). Both do each row's sum in the same order,
-// so a row's result is the same whether its token came alone or in a batch.
+// Layout::Packed8: packing Q4_0 and Q8_0 rows 8 at a time, and the matmuls over packed
+// matrices. A token alone runs a group of 8 rows at a time; several tokens run two groups
+// against up to kPackTokens tokens at a time where the ISA has that kernel (a group of 2048
+// columns is 9 KB of Q4_0, so its weights stay in L1 across a block of tokens). Both do each
+// row's sum in the same order, so a row's result is the same whether its token came alone or in
+// a batch.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -174,7 +175,8 @@ bool should_pack(const Matrix& w) {
 }
 
 size_t packed_bytes(const Matrix& w) {
-  return static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / QK8_0) * packed_type(w.type).block_bytes;
+  const size_t blocks = static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / QK8_0);
+  return blocks * packed_type(w.type).block_bytes;
 }
 
 Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
@@ -218,7 +220,8 @@ void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, On
   int64_t g = g0;
   if (have_many && t1 - t0 > 1)
     for (; g + 1 < g1; g += 2)
-      for (int64_t t = t0; t < t1; t += kPackTokens) many(g, t, static_cast<int>(std::min<int64_t>(kPackTokens, t1 - t)));
+      for (int64_t t = t0; t < t1; t += kPackTokens)
+        many(g, t, static_cast<int>(std::min<int64_t>(kPackTokens, t1 - t)));
   for (; g < g1; ++g)
     for (int64_t t = t0; t < t1; ++t) one(g, t);
 }

@@ -98,7 +98,8 @@ uint64_t matrix_bytes(const kernels::Matrix& m) {
 // from, so the rank's resident size stays about the size of its weights.
 void pack_for_kernels(kernels::Matrix& m, std::vector<OwnedBytes>& store) {
   if (!kernels::should_pack(m)) return;
-  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_bytes(m));  // no zero fill: packing writes every byte
+  // No zero fill: packing writes every byte.
+  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_bytes(m));
   const kernels::Matrix source = m;
   m = kernels::pack_rows8(source, bytes.get());
   store.push_back(std::move(bytes));

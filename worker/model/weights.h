@@ -1,7 +1,7 @@
 #pragma once
 // One rank's weights: matrices point into the GGUF file's memory map (no copy), except the
 // row-parallel slices (columns of attn_output and ffn_down), which are copied out once at
-// load because a column slice of a row-major tensor is not contiguous, and the Q4_0 matrices
+// load because a column slice of a row-major tensor is not contiguous, and the Q4_0 and Q8_0 matrices
 // the kernels read faster packed (kernels.h Layout::Packed8), slices included, which are packed
 // from the map once at load into memory of their own while the map's pages are let go.
 #include <cstdint>
