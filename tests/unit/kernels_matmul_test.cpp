@@ -169,7 +169,7 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
-// Q4_0 and Q8_0 packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
+// Q4_0, Q8_0 and Q4_K packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
 // the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar kernel
 // where the ISA has none) and thread count, every token of a batch equals the float reference,
 // equals the same token decoded alone bit for bit, equals the scalar packed kernel bit for bit,
@@ -182,7 +182,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   const GgmlType type = GetParam();
   IsaGuard guard;
   std::mt19937 rng(11);
-  constexpr int64_t kRows = 136, kCols = 4160, kTokens = 70, kChunk = 512;  // 17 groups; 130 blocks
+  constexpr int64_t kRows = 136, kTokens = 70, kChunk = 512;  // 17 groups
+  const int64_t kCols = type == GgmlType::Q4_K ? 17 * 256 : 4160;  // 17 super-blocks or 130 blocks
   const auto w = random_weights(type, kRows, kCols, rng);
   const auto x = random_activations(kCols * kTokens, rng);
   const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
@@ -190,7 +191,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   std::vector<uint8_t> bytes(packed_bytes(rows));
   const Matrix packed = pack_rows8(rows, bytes.data());
   ASSERT_EQ(packed.layout, Layout::Packed8);
-  ASSERT_EQ(bytes.size(), w.size());  // the same bytes, rearranged
+  // The same bytes, rearranged; Q4_K's scales and mins are unpacked (1248 bytes per 8 x 144).
+  ASSERT_EQ(bytes.size(), type == GgmlType::Q4_K ? w.size() / 1152 * 1248 : w.size());
   Workspace ws;
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
@@ -242,7 +244,7 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K),
                          [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the

@@ -76,6 +76,10 @@ constexpr size_t kPackedQ4_0BlockBytes = kPackRows * (2 + 16);
 constexpr size_t kPackedQ8_0BlockBytes = kPackRows * (2 + 32);
 constexpr int32_t kPackedQ4_0Offset = 8;
 constexpr int32_t kPackedQ8_0Offset = 128;
+// Q4_K (against Q8_K tokens; kernels.h): per 256-column super-block of a group, 1248 bytes.
+constexpr size_t kPackedQ4_KScales = 32, kPackedQ4_KMins = 96, kPackedQ4_KQuants = 224;
+constexpr size_t kPackedQ4_KBlockBytes = 1248;
+constexpr int kPackedQ4_KXoff = 4;  // xoff int32s per super-block: the min pairs' activation sums
 
 // One packable type's kernels; `dot` null: matrices of the type stay in Layout::Rows on this ISA.
 struct PackedKernels {
@@ -93,6 +97,12 @@ void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y);
+void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y);
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12 scale bytes.
+void k4_scale_min(int j, const uint8_t* q, int* sc, int* m);
 
 struct KernelTable {
   VecDotFn vec_dot[kTypeSlots] = {};     // by weight type

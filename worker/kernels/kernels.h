@@ -66,8 +66,13 @@ struct Matrix {
 //     stored +8 as in GGUF. Each row's sum is the Rows layout's decode sum bit for bit on x86.
 //   Q8_0 (272 bytes): 8 chunks; chunk j holds elements 4j..4j+3, stored +128 (unsigned), which
 //     the kernels take off with 128 * the sum of the token's quants.
-// Whether the active kernels compute this matrix faster packed (a packable type on an ISA with
-// its packed kernels, whole groups of 8 rows).
+//   Q4_K (1248 bytes per 256 columns): the 8 rows' fp16 d and dmin (32), the 6-bit sub-block
+//     scales as bytes [sub-block][row] (64), the mins as int16 pairs [sub-block pair][row] (128),
+//     then 32 chunks: chunk (p, j) holds nibble bytes 32p+4j..+3 of each row (low nibbles:
+//     sub-block 2p, high nibbles: 2p+1). The integer sums and the float steps are the packed
+//     kernels' own (the Rows layout sums in another order).
+// Whether the active kernels compute this matrix faster packed (Q4_0, Q8_0 or Q4_K on an ISA with
+// that type's packed kernels, whole groups of 8 rows).
 bool should_pack(const Matrix& w);
 size_t packed_bytes(const Matrix& w);
 // Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.

@@ -51,14 +51,47 @@ void packed_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
   std::copy(acc, acc + kPackRows, y);
 }
 
-template <PackedDotFn Dot, size_t kBlockBytes>
+// Q4_K against Q8_K: per sub-block pair p, the low and high nibbles' dots times their scales;
+// the mins against the token's sub-block sums; then (d * isum - dmin * msum) * d_token.
+void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float acc[kPackRows] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
+    for (int r = 0; r < kPackRows; ++r) {
+      int32_t isum = 0, msum = 0;
+      for (int p = 0; p < 4; ++p) {
+        int32_t lo = 0, hi = 0;
+        for (int j = 0; j < 8; ++j)
+          for (int m = 0; m < 4; ++m) {
+            const uint8_t q = g[kPackedQ4_KQuants + (8 * p + j) * 32 + 4 * r + m];
+            lo += (q & 0x0f) * b[i].qs[64 * p + 4 * j + m];
+            hi += (q >> 4) * b[i].qs[64 * p + 32 + 4 * j + m];
+          }
+        isum += lo * g[kPackedQ4_KScales + 8 * (2 * p) + r] + hi * g[kPackedQ4_KScales + 8 * (2 * p + 1) + r];
+        int16_t mins[2], sums[2];
+        std::memcpy(mins, g + kPackedQ4_KMins + 4 * (8 * p + r), 4);
+        std::memcpy(sums, xoff + i * kPackedQ4_KXoff + p, 4);
+        msum += mins[0] * sums[0] + mins[1] * sums[1];
+      }
+      fp16_t d, dmin;
+      std::memcpy(&d, g + 2 * r, 2);
+      std::memcpy(&dmin, g + 16 + 2 * r, 2);
+      const float t = std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
+      acc[r] = std::fma(t, b[i].d, acc[r]);
+    }
+  }
+  std::copy(acc, acc + kPackRows, y);
+}
+
+template <PackedDotFn Dot, typename ActBlock, int64_t kCols, size_t kBlockBytes, int kXoff>
 void packed_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
   std::fill(y, y + kPackRows, 0.0);
   for (int64_t k = 0; k < n; k += chunk) {
     float part[kPackRows];
-    Dot(std::min(chunk, n - k), group + k / QK8_0 * kBlockBytes, static_cast<const block_q8_0*>(x) + k / QK8_0,
-        xoff + k / QK8_0, part);
+    Dot(std::min(chunk, n - k), group + k / kCols * kBlockBytes, static_cast<const ActBlock*>(x) + k / kCols,
+        xoff + k / kCols * kXoff, part);
     for (int r = 0; r < kPackRows; ++r) y[r] += part[r];
   }
 }
@@ -70,14 +103,24 @@ void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
 }
 void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
-  packed_chunked_dot_scalar<q4_0x8_dot_scalar, kPackedQ4_0BlockBytes>(n, chunk, group, x, xoff, y);
+  packed_chunked_dot_scalar<q4_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff,
+                                                                                            y);
 }
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   packed_dot_scalar<q8_0x8_row_dot, kPackedQ8_0BlockBytes>(n, group, x, xoff, y);
 }
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
-  packed_chunked_dot_scalar<q8_0x8_dot_scalar, kPackedQ8_0BlockBytes>(n, chunk, group, x, xoff, y);
+  packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff,
+                                                                                            y);
+}
+void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  q4_Kx8_dot(n, group, x, xoff, y);
+}
+void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q4_Kx8_dot, block_q8_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff>(n, chunk, group, x,
+                                                                                                  xoff, y);
 }
 
 }  // namespace detail
@@ -98,24 +141,32 @@ constexpr int64_t kMinParallelMacs = 64 * 1024;
 
 // What a packed type stores and which kernels compute it on the active ISA (scalar where none).
 struct PackedType {
-  size_t block_bytes;
-  int32_t offset;  // added to every stored quant
+  int64_t block_cols;  // columns of one packed block
+  size_t block_bytes;  // bytes of one packed block of a group
+  int32_t offset;      // Q4_0/Q8_0: added to every stored quant
+  int xoff_per_block;  // xoff int32s per block and token
   PackedKernels kernels;
 };
 
 PackedType packed_type(GgmlType t) {
   PackedKernels k = detail::active_table().packed[detail::slot(t)];
-  if (t == GgmlType::Q8_0) {
-    if (!k.dot) k = {detail::q8_0x8_dot_scalar, detail::q8_0x8_chunked_dot_scalar};
-    return {detail::kPackedQ8_0BlockBytes, detail::kPackedQ8_0Offset, k};
+  switch (t) {
+    case GgmlType::Q8_0:
+      if (!k.dot) k = {detail::q8_0x8_dot_scalar, detail::q8_0x8_chunked_dot_scalar};
+      return {QK8_0, detail::kPackedQ8_0BlockBytes, detail::kPackedQ8_0Offset, 1, k};
+    case GgmlType::Q4_K:
+      if (!k.dot) k = {detail::q4_Kx8_dot_scalar, detail::q4_Kx8_chunked_dot_scalar};
+      return {QK_K, detail::kPackedQ4_KBlockBytes, 0, detail::kPackedQ4_KXoff, k};
+    default:
+      if (!k.dot) k = {detail::q4_0x8_dot_scalar, detail::q4_0x8_chunked_dot_scalar};
+      return {QK4_0, detail::kPackedQ4_0BlockBytes, detail::kPackedQ4_0Offset, 1, k};
   }
-  if (!k.dot) k = {detail::q4_0x8_dot_scalar, detail::q4_0x8_chunked_dot_scalar};
-  return {detail::kPackedQ4_0BlockBytes, detail::kPackedQ4_0Offset, k};
 }
 
-bool packable(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0; }
+bool packable(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K; }
 
-// The tokens quantised to Q8_0 once per call, with each block's offset * sum(quants).
+// The tokens quantised (Q8_0, or Q8_K for Q4_K) once per call, with their xoff: per Q8_0 block
+// offset * sum(quants); per Q8_K block the 4 sub-block pairs' sums as int16 pairs.
 struct PackedActivations {
   const uint8_t* xq = nullptr;
   size_t x_stride = 0;
@@ -123,23 +174,35 @@ struct PackedActivations {
   size_t xoff_stride = 0;  // int32s per token
 };
 
-PackedActivations quantize_tokens(const Matrix& w, int32_t offset, const float* x, int64_t n_tokens,
+PackedActivations quantize_tokens(const Matrix& w, const PackedType& type, const float* x, int64_t n_tokens,
                                   ThreadPool& pool, Workspace& ws) {
   PackedActivations a;
-  const int64_t nb = w.cols / QK8_0;
+  const int64_t nb = w.cols / type.block_cols;
   a.x_stride = (activation_row_bytes(w.type, w.cols) + 63) & ~size_t{63};
-  a.xoff_stride = static_cast<size_t>(nb + 15) & ~size_t{15};
+  a.xoff_stride = static_cast<size_t>(nb * type.xoff_per_block + 15) & ~size_t{15};
   auto* buf = static_cast<uint8_t*>(ws.get((a.x_stride + a.xoff_stride * sizeof(int32_t)) * n_tokens));
   auto* sums = reinterpret_cast<int32_t*>(buf + a.x_stride * n_tokens);
-  const auto quantize = detail::active_table().quantize[detail::slot(GgmlType::Q8_0)];
+  const GgmlType act = vec_dot_type(w.type);
+  const auto quantize = detail::active_table().quantize[detail::slot(act)];
   auto convert = [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       quantize(x + t * w.cols, buf + t * a.x_stride, w.cols);
+      int32_t* xoff = sums + t * a.xoff_stride;
+      if (act == GgmlType::Q8_K) {
+        const auto* blocks = reinterpret_cast<const block_q8_K*>(buf + t * a.x_stride);
+        for (int64_t i = 0; i < nb; ++i)
+          for (int p = 0; p < 4; ++p) {
+            const int16_t* s = blocks[i].bsums + 4 * p;
+            const int16_t pair[2] = {static_cast<int16_t>(s[0] + s[1]), static_cast<int16_t>(s[2] + s[3])};
+            std::memcpy(xoff + i * detail::kPackedQ4_KXoff + p, pair, 4);
+          }
+        continue;
+      }
       const auto* blocks = reinterpret_cast<const block_q8_0*>(buf + t * a.x_stride);
       for (int64_t i = 0; i < nb; ++i) {
         int32_t s = 0;
         for (int8_t q : blocks[i].qs) s += q;
-        sums[t * a.xoff_stride + i] = offset * s;
+        xoff[i] = type.offset * s;
       }
     }
   };
@@ -171,26 +234,42 @@ void for_each_item(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& i
 
 bool should_pack(const Matrix& w) {
   return w.layout == Layout::Rows && packable(w.type) && w.rows % kPackRows == 0 && w.rows > 0 &&
-         w.cols % QK8_0 == 0 && detail::active_table().packed[detail::slot(w.type)].dot != nullptr;
+         w.cols % packed_type(w.type).block_cols == 0 && detail::active_table().packed[detail::slot(w.type)].dot != nullptr;
 }
 
 size_t packed_bytes(const Matrix& w) {
-  const size_t blocks = static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / QK8_0);
-  return blocks * packed_type(w.type).block_bytes;
+  const PackedType type = packed_type(w.type);
+  const size_t blocks = static_cast<size_t>(w.rows / kPackRows) * static_cast<size_t>(w.cols / type.block_cols);
+  return blocks * type.block_bytes;
 }
 
 Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
-  if (w.layout != Layout::Rows || !packable(w.type) || w.rows % kPackRows != 0 || w.cols % QK8_0 != 0)
-    throw Error("pack_rows8 needs a Q4_0 or Q8_0 matrix of whole groups of 8 rows");
-  const int64_t nb = w.cols / QK8_0;
-  const size_t block_bytes = packed_type(w.type).block_bytes;
+  if (w.layout != Layout::Rows || !packable(w.type) || w.rows % kPackRows != 0 ||
+      w.cols % packed_type(w.type).block_cols != 0)
+    throw Error("pack_rows8 needs a Q4_0, Q8_0 or Q4_K matrix of whole groups of 8 rows");
+  const PackedType type = packed_type(w.type);
+  const int64_t nb = w.cols / type.block_cols;
   for (int64_t g = 0; g < w.rows / kPackRows; ++g)
     for (int64_t i = 0; i < nb; ++i) {
-      uint8_t* out = dst + (g * nb + i) * block_bytes;
+      uint8_t* out = dst + (g * nb + i) * type.block_bytes;
       for (int r = 0; r < kPackRows; ++r) {
         const uint8_t* row = w.data + (g * kPackRows + r) * w.row_stride;
         uint8_t* q = out + kPackRows * 2 + 4 * r;
-        if (w.type == GgmlType::Q4_0) {
+        if (w.type == GgmlType::Q4_K) {
+          const auto* blk = reinterpret_cast<const block_q4_K*>(row) + i;
+          std::memcpy(out + 2 * r, &blk->d, 2);
+          std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);
+          int16_t mins[8];
+          for (int s = 0; s < 8; ++s) {
+            int sc = 0, m = 0;
+            detail::k4_scale_min(s, blk->scales, &sc, &m);
+            out[detail::kPackedQ4_KScales + 8 * s + r] = static_cast<uint8_t>(sc);
+            mins[s] = static_cast<int16_t>(m);
+          }
+          for (int p = 0; p < 4; ++p) std::memcpy(out + detail::kPackedQ4_KMins + 4 * (8 * p + r), mins + 2 * p, 4);
+          for (int c = 0; c < 32; ++c)
+            std::memcpy(out + detail::kPackedQ4_KQuants + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+        } else if (w.type == GgmlType::Q4_0) {
           const auto* blk = reinterpret_cast<const block_q4_0*>(row) + i;
           std::memcpy(out + 2 * r, &blk->d, 2);
           for (int j = 0; j < 4; ++j) std::memcpy(q + 32 * j, blk->qs + 4 * j, 4);
@@ -230,8 +309,8 @@ void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, On
 
 void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
   const PackedType type = packed_type(w.type);
-  const PackedActivations a = quantize_tokens(w, type.offset, x, n_tokens, pool, ws);
-  const size_t group_bytes = static_cast<size_t>(w.cols / QK8_0) * type.block_bytes;
+  const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
+  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
@@ -250,8 +329,8 @@ void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, 
 void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y,
                                 ThreadPool& pool, Workspace& ws) {
   const PackedType type = packed_type(w.type);
-  const PackedActivations a = quantize_tokens(w, type.offset, x, n_tokens, pool, ws);
-  const size_t group_bytes = static_cast<size_t>(w.cols / QK8_0) * type.block_bytes;
+  const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
+  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_chunked_dot != nullptr,

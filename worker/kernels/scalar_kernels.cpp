@@ -9,6 +9,17 @@
 #include "worker/kernels/kernel_table.h"
 
 namespace clusterctl::kernels::detail {
+
+void k4_scale_min(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
 namespace {
 
 // ---- activation quantisation ----------------------------------------------------------------
@@ -188,17 +199,6 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
            half_to_float(a[i].m) * half_to_float(b[i].s);
   }
   return sum;
-}
-
-// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block.
-void k4_scale_min(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
 }
 
 // Sum over the 8 sub-blocks of min_j * (sum of the 32 activations of sub-block j).

@@ -421,10 +421,10 @@ inline void q4_0x8_chunk_tokens(const uint8_t* qs, const int8x16_t* ylo, const i
 }
 
 struct Q4_0Tokens {  // one group (GroupByGroup runs both)
-  template <int T>
+  template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-    const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
+    const int64_t nb = n / QK4_0, cb = Chunked ? chunk / QK4_0 : nb;
     float64x2_t sum[T][4];
     for (int t = 0; t < T; ++t)
       for (auto& v : sum[t]) v = vdupq_n_f64(0);
@@ -458,7 +458,7 @@ struct Q4_0Tokens {  // one group (GroupByGroup runs both)
         }
       }
       for (int t = 0; t < T; ++t) {
-        if (chunk > 0) {
+        if constexpr (Chunked) {
           sum[t][0] = vaddq_f64(sum[t][0], vcvt_f64_f32(vget_low_f32(acc0[t])));
           sum[t][1] = vaddq_f64(sum[t][1], vcvt_high_f64_f32(acc0[t]));
           sum[t][2] = vaddq_f64(sum[t][2], vcvt_f64_f32(vget_low_f32(acc1[t])));
@@ -469,7 +469,7 @@ struct Q4_0Tokens {  // one group (GroupByGroup runs both)
         }
       }
     }
-    if (chunk > 0)
+    if constexpr (Chunked)
       for (int t = 0; t < T; ++t)
         for (int k = 0; k < 4; ++k) vst1q_f64(yd + t * y_stride + 2 * k, sum[t][k]);
   }

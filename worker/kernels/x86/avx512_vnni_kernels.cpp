@@ -25,6 +25,7 @@
 #include "worker/kernels/x86/kquant_dots.h"
 #include "worker/kernels/x86/q4_0_packed.h"
 #include "worker/kernels/x86/packed_vnni.h"
+#include "worker/kernels/x86/q4_k_packed.h"
 #include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
@@ -495,6 +496,8 @@ void fill_avx512_vnni(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = {x86::packed_dot<x86::Q8_0Packed>, x86::packed_chunked_dot<x86::Q8_0Packed>,
                                     packed_tokens_dot<x86::PackedTokens16<x86::Q8_0Packed>>,
                                     packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q8_0Packed>>};
+  t.packed[slot(GgmlType::Q4_K)] = {x86::q4_Kx8_dot, x86::q4_Kx8_chunked_dot, packed_tokens_dot<x86::Q4_KTokens16>,
+                                    packed_tokens_chunked_dot<x86::Q4_KTokens16>};
   x86::install_kquant_dots<madd_add_vnni>(t);
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);

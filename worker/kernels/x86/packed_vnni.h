@@ -104,13 +104,13 @@ void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 
 // ---- up to kPackTokens tokens, 16 rows ----
 
-// chunk > 0: each row's float sum restarts every `chunk` columns and is folded into yd (double).
+// Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
 template <typename Type>
 struct PackedTokens16 {
-  template <int T>
+  template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-    const int64_t nb = n / QK8_0, cb = chunk > 0 ? chunk / QK8_0 : nb;
+    const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
     __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
     for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
     for (int64_t c = 0; c < nb; c += cb) {
@@ -137,7 +137,7 @@ struct PackedTokens16 {
           acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
         }
       }
-      if (chunk > 0) {
+      if constexpr (Chunked) {
         for (int t = 0; t < T; ++t) {
           lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
           hi_rows[t] = _mm512_add_pd(
@@ -147,7 +147,7 @@ struct PackedTokens16 {
         for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
       }
     }
-    if (chunk > 0)
+    if constexpr (Chunked)
       for (int t = 0; t < T; ++t) {
         _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
         _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);

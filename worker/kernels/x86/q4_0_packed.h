@@ -73,10 +73,10 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 
 // One group (GroupByGroup runs both: 16 ymm registers hold one group's nibbles and 4 tokens' sums).
 struct Q4_0TokensAvx2 {
-  template <int T>
+  template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-    const int64_t nb = n / QK4_0, cb = chunk > 0 ? chunk / QK4_0 : nb;
+    const int64_t nb = n / QK4_0, cb = Chunked ? chunk / QK4_0 : nb;
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
     __m256d lo_rows[T], hi_rows[T];  // chunked: rows 0..3 and 4..7
     for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
@@ -107,7 +107,7 @@ struct Q4_0TokensAvx2 {
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[t]);
         }
       }
-      if (chunk > 0) {
+      if constexpr (Chunked) {
         for (int t = 0; t < T; ++t) {
           lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
           hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
@@ -116,7 +116,7 @@ struct Q4_0TokensAvx2 {
         for (int t = 0; t < T; ++t) _mm256_storeu_ps(yf + t * y_stride, acc[t]);
       }
     }
-    if (chunk > 0)
+    if constexpr (Chunked)
       for (int t = 0; t < T; ++t) {
         _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
         _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);

@@ -1,0 +1,159 @@
+#pragma once
+// Layout::Packed8 Q4_K kernels for AVX-512 VNNI (kernels.h has the layout). Per super-block and
+// row lane: for each sub-block pair, the low and high nibbles' dots with the token (8 dpbusd
+// each, exact) times the rows' 6-bit scales (one 32-bit multiply each); the mins as int16 pairs
+// against the token's sub-block sums (one madd); then t = d * isum - dmin * msum (one multiply,
+// one fused negative multiply-add) and acc += t * d_token (one fma): the scalar reference's
+// steps (packed_matmul.cpp q4_Kx8_dot), so the same bits on every path.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
+
+namespace clusterctl::kernels::detail::x86 {
+
+inline __m256i bytes8_as_epi32(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+// ---- one token, 8 rows ----
+
+__attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
+                                                           __m256 acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+  for (int p = 0; p < 4; ++p) {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i c =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
+      lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(c, m4),
+                               _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 4 * j)));
+      hi = _mm256_dpbusd_epi32(hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
+                               _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 32 + 4 * j)));
+    }
+    const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+    isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(lo, bytes8_as_epi32(sc)),
+                                                   _mm256_mullo_epi32(hi, bytes8_as_epi32(sc + 8))));
+    const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
+  }
+  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+  const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+  const __m256 t = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+  return _mm256_fmadd_ps(t, _mm256_set1_ps(b.d), acc);
+}
+
+inline void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    acc = q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+  _mm256_storeu_ps(y, acc);
+}
+
+inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const int64_t nb = n / QK_K, cb = chunk / QK_K;
+  __m512d sum = _mm512_setzero_pd();
+  for (int64_t c = 0; c < nb; c += cb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
+      acc = q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(acc));
+  }
+  _mm512_storeu_pd(y, sum);
+}
+
+// ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
+
+inline __m512i join_groups(const uint8_t* a, const uint8_t* b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+}
+
+inline __m512 join_halves_as_ps(const uint8_t* a, const uint8_t* b) {
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
+}
+
+inline __m512i join_scales(const uint8_t* a, const uint8_t* b) {
+  return _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
+                                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+}
+
+struct Q4_KTokens16 {
+  // Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
+    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
+    for (int64_t c = 0; c < nb; c += cb) {
+      __m512 acc[T];
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* a = g0 + i * kPackedQ4_KBlockBytes;
+        const uint8_t* b = g1 + i * kPackedQ4_KBlockBytes;
+        __m512i isum[T], msum[T];
+        for (int t = 0; t < T; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) {
+          __m512i lo[8], hi[8];
+          for (int j = 0; j < 8; ++j) {
+            const size_t at = kPackedQ4_KQuants + 32 * (8 * p + j);
+            const __m512i q = join_groups(a + at, b + at);
+            lo[j] = _mm512_and_si512(q, m4);
+            hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+          }
+          const size_t sc = kPackedQ4_KScales + 16 * p;
+          const __m512i sc_lo = join_scales(a + sc, b + sc), sc_hi = join_scales(a + sc + 8, b + sc + 8);
+          const __m512i mins = join_groups(a + kPackedQ4_KMins + 32 * p, b + kPackedQ4_KMins + 32 * p);
+          for (int t = 0; t < T; ++t) {
+            const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
+            __m512i dlo = _mm512_setzero_si512(), dhi = _mm512_setzero_si512();
+            for (int j = 0; j < 8; ++j) {
+              dlo = _mm512_dpbusd_epi32(dlo, lo[j], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 4 * j)));
+              dhi = _mm512_dpbusd_epi32(dhi, hi[j],
+                                        _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 32 + 4 * j)));
+            }
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo),
+                                                                 _mm512_mullo_epi32(dhi, sc_hi)));
+            const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
+            msum[t] = _mm512_add_epi32(msum[t], _mm512_madd_epi16(mins, _mm512_set1_epi32(pair)));
+          }
+        }
+        const __m512 d = join_halves_as_ps(a, b), dmin = join_halves_as_ps(a + 16, b + 16);
+        for (int t = 0; t < T; ++t) {
+          const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
+          const __m512 v =
+              _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+          acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(blk.d), acc[t]);
+        }
+      }
+      if constexpr (Chunked) {
+        for (int t = 0; t < T; ++t) {
+          lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
+          hi_rows[t] = _mm512_add_pd(
+              hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
+        }
+      } else {
+        for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
+      }
+    }
+    if constexpr (Chunked)
+      for (int t = 0; t < T; ++t) {
+        _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
+        _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
+      }
+  }
+};
+
+}  // namespace clusterctl::kernels::detail::x86
