@@ -19,6 +19,51 @@
 
 namespace clusterctl::kernels::detail::x86 {
 
+// 32 bytes of group a in the low half, the same 32 of group b in the high half (16 row lanes).
+inline __m512i join_groups(const uint8_t* a, const uint8_t* b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+}
+
+// The 8 fp16 of group a, then group b's, as 16 floats.
+inline __m512 join_halves_as_ps(const uint8_t* a, const uint8_t* b) {
+  return _mm512_cvtph_ps(_mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
+}
+
+// The T tokens' sums of 16 rows in one block loop: stored plainly, or (Chunked) each row's float
+// sum restarted every chunk and folded into a double, the 8 rows of each group in one register.
+template <int T, bool Chunked>
+struct Rows16Sums {
+  __m512 acc[T];
+  __m512d lo_rows[T], hi_rows[T];
+  Rows16Sums() {
+    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
+  }
+  void start_chunk() {
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  }
+  void end_chunk(float* yf, size_t y_stride) {
+    for (int t = 0; t < T; ++t) {
+      if constexpr (Chunked) {
+        lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
+        hi_rows[t] = _mm512_add_pd(
+            hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
+      } else {
+        _mm512_storeu_ps(yf + t * y_stride, acc[t]);
+      }
+    }
+  }
+  void finish(double* yd, size_t y_stride) {
+    if constexpr (Chunked)
+      for (int t = 0; t < T; ++t) {
+        _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
+        _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
+      }
+  }
+};
+
 // The weights of a packed block as 8 registers, register k to be dotted with the token's 4-byte
 // piece k (elements 4k..4k+3).
 struct Q4_0Packed {
@@ -27,9 +72,7 @@ struct Q4_0Packed {
   static void unpack16(const uint8_t* a, const uint8_t* b, __m512i w[8]) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int j = 0; j < 4; ++j) {
-      const __m512i c = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kPackRows * 2 + 32 * j))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kPackRows * 2 + 32 * j)), 1);
+      const __m512i c = join_groups(a + kPackRows * 2 + 32 * j, b + kPackRows * 2 + 32 * j);
       // Low nibbles are elements 4j..4j+3 of each row, high nibbles 16+4j..16+4j+3.
       w[j] = _mm512_and_si512(c, m4);
       w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(c, 4), m4);
@@ -40,10 +83,7 @@ struct Q4_0Packed {
 struct Q8_0Packed {
   static constexpr size_t kBlockBytes = kPackedQ8_0BlockBytes;
   static void unpack16(const uint8_t* a, const uint8_t* b, __m512i w[8]) {
-    for (int k = 0; k < 8; ++k)
-      w[k] = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kPackRows * 2 + 32 * k))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kPackRows * 2 + 32 * k)), 1);
+    for (int k = 0; k < 8; ++k) w[k] = join_groups(a + kPackRows * 2 + 32 * k, b + kPackRows * 2 + 32 * k);
   }
   static void unpack8(const uint8_t* a, __m256i w[8]) {
     for (int k = 0; k < 8; ++k) w[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kPackRows * 2 + 32 * k));
@@ -111,19 +151,15 @@ struct PackedTokens16 {
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
     const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
-    __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
-    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
+    Rows16Sums<T, Chunked> sums;
     for (int64_t c = 0; c < nb; c += cb) {
-      __m512 acc[T];
-      for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+      sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
         const uint8_t* a = g0 + i * Type::kBlockBytes;
         const uint8_t* b = g1 + i * Type::kBlockBytes;
         __m512i w[8];
         Type::unpack16(a, b, w);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
+        const __m512 dw = join_halves_as_ps(a, b);
         for (int t = 0; t < T; ++t) {
           const auto& blk = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
           __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
@@ -134,24 +170,12 @@ struct PackedTokens16 {
           const __m512i dot =
               _mm512_sub_epi32(_mm512_add_epi32(even, odd), _mm512_set1_epi32(xoff[t * xoff_stride + i]));
           const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(token_scale(blk)));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
+          sums.acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sums.acc[t]);
         }
       }
-      if constexpr (Chunked) {
-        for (int t = 0; t < T; ++t) {
-          lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
-          hi_rows[t] = _mm512_add_pd(
-              hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
-        }
-      } else {
-        for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
-      }
+      sums.end_chunk(yf, y_stride);
     }
-    if constexpr (Chunked)
-      for (int t = 0; t < T; ++t) {
-        _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
-        _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
-      }
+    sums.finish(yd, y_stride);
   }
 };
 

@@ -13,6 +13,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/packed_vnni.h"
 
 namespace clusterctl::kernels::detail::x86 {
 
@@ -72,17 +73,6 @@ inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, c
 
 // ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
 
-inline __m512i join_groups(const uint8_t* a, const uint8_t* b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
-}
-
-inline __m512 join_halves_as_ps(const uint8_t* a, const uint8_t* b) {
-  return _mm512_cvtph_ps(_mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
-}
-
 inline __m512i join_scales(const uint8_t* a, const uint8_t* b) {
   return _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
@@ -95,11 +85,9 @@ struct Q4_KTokens16 {
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    __m512d lo_rows[T], hi_rows[T];  // chunked: rows 0..7 and 8..15
-    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
+    Rows16Sums<T, Chunked> sums;
     for (int64_t c = 0; c < nb; c += cb) {
-      __m512 acc[T];
-      for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+      sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
         const uint8_t* a = g0 + i * kPackedQ4_KBlockBytes;
         const uint8_t* b = g1 + i * kPackedQ4_KBlockBytes;
@@ -135,24 +123,12 @@ struct Q4_KTokens16 {
           const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
           const __m512 v =
               _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
-          acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(blk.d), acc[t]);
+          sums.acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(blk.d), sums.acc[t]);
         }
       }
-      if constexpr (Chunked) {
-        for (int t = 0; t < T; ++t) {
-          lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
-          hi_rows[t] = _mm512_add_pd(
-              hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
-        }
-      } else {
-        for (int t = 0; t < T; ++t) _mm512_storeu_ps(yf + t * y_stride, acc[t]);
-      }
+      sums.end_chunk(yf, y_stride);
     }
-    if constexpr (Chunked)
-      for (int t = 0; t < T; ++t) {
-        _mm512_storeu_pd(yd + t * y_stride, lo_rows[t]);
-        _mm512_storeu_pd(yd + t * y_stride + 8, hi_rows[t]);
-      }
+    sums.finish(yd, y_stride);
   }
 };
 
