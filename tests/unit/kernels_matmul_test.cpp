@@ -169,7 +169,7 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
-// Q4_0, Q8_0 and Q4_K packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
+// Q4_0, Q8_0, Q4_K and Q6_K packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
 // the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar kernel
 // where the ISA has none) and thread count, every token of a batch equals the float reference,
 // equals the same token decoded alone bit for bit, equals the scalar packed kernel bit for bit,
@@ -183,7 +183,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   IsaGuard guard;
   std::mt19937 rng(11);
   constexpr int64_t kRows = 136, kTokens = 70, kChunk = 512;  // 17 groups
-  const int64_t kCols = type == GgmlType::Q4_K ? 17 * 256 : 4160;  // 17 super-blocks or 130 blocks
+  const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  const int64_t kCols = k_quant ? 17 * 256 : 4160;  // 17 super-blocks or 130 blocks
   const auto w = random_weights(type, kRows, kCols, rng);
   const auto x = random_activations(kCols * kTokens, rng);
   const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
@@ -191,8 +192,12 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   std::vector<uint8_t> bytes(packed_bytes(rows));
   const Matrix packed = pack_rows8(rows, bytes.data());
   ASSERT_EQ(packed.layout, Layout::Packed8);
-  // The same bytes, rearranged; Q4_K's scales and mins are unpacked (1248 bytes per 8 x 144).
-  ASSERT_EQ(bytes.size(), type == GgmlType::Q4_K ? w.size() / 1152 * 1248 : w.size());
+  // The same bytes, rearranged; Q4_K's scales and mins are unpacked (1248 bytes per 8 x 144),
+  // Q6_K gains a constant per row and alignment (1728 per 8 x 210).
+  const size_t expected = type == GgmlType::Q4_K   ? w.size() / 1152 * 1248
+                          : type == GgmlType::Q6_K ? w.size() / 1680 * 1728
+                                                   : w.size();
+  ASSERT_EQ(bytes.size(), expected);
   Workspace ws;
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
@@ -244,7 +249,7 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K),
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K),
                          [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the
@@ -296,8 +301,8 @@ TEST(KernelsMatmul, PackingNeedsAPackableTypeInWholeGroupsOf8Rows) {
   const Matrix twelve{GgmlType::Q4_0, w.data(), 12, 64, gguf::row_bytes(GgmlType::Q4_0, 64)};
   EXPECT_FALSE(should_pack(twelve));
   EXPECT_THROW(pack_rows8(twelve, out.data()), Error);
-  const auto q6 = random_weights(GgmlType::Q6_K, 8, 256, rng);
-  const Matrix k_quant{GgmlType::Q6_K, q6.data(), 8, 256, gguf::row_bytes(GgmlType::Q6_K, 256)};
+  const auto q5 = random_weights(GgmlType::Q5_K, 8, 256, rng);
+  const Matrix k_quant{GgmlType::Q5_K, q5.data(), 8, 256, gguf::row_bytes(GgmlType::Q5_K, 256)};
   EXPECT_FALSE(should_pack(k_quant));
   EXPECT_THROW(pack_rows8(k_quant, out.data()), Error);
 }

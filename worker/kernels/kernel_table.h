@@ -80,6 +80,14 @@ constexpr int32_t kPackedQ8_0Offset = 128;
 constexpr size_t kPackedQ4_KScales = 32, kPackedQ4_KMins = 96, kPackedQ4_KQuants = 224;
 constexpr size_t kPackedQ4_KBlockBytes = 1248;
 constexpr int kPackedQ4_KXoff = 4;  // xoff int32s per super-block: the min pairs' activation sums
+// Q6_K (against Q8_K tokens whose quants the packed matmul stores +128): 1728 bytes per
+// super-block of a group.
+constexpr size_t kPackedQ6_KScales = 16, kPackedQ6_KOffsets = 144, kPackedQ6_KQuants = 192;
+constexpr size_t kPackedQ6_KBlockBytes = 1728;
+// The chunks a kernel reads together (low nibbles of pieces c and c + 16, high bits of c) lie
+// together, so a super-block is one sequential stream.
+constexpr size_t q6_K_low_chunk(int a) { return kPackedQ6_KQuants + 96 * (a % 16) + 32 * (a / 16); }
+constexpr size_t q6_K_high_chunk(int c) { return kPackedQ6_KQuants + 96 * c + 64; }
 
 // One packable type's kernels; `dot` null: matrices of the type stay in Layout::Rows on this ISA.
 struct PackedKernels {
@@ -98,6 +106,9 @@ void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y);
 void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y);
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y);
 

@@ -71,8 +71,17 @@ struct Matrix {
 //     then 32 chunks: chunk (p, j) holds nibble bytes 32p+4j..+3 of each row (low nibbles:
 //     sub-block 2p, high nibbles: 2p+1). The integer sums and the float steps are the packed
 //     kernels' own (the Rows layout sums in another order).
-// Whether the active kernels compute this matrix faster packed (Q4_0, Q8_0 or Q4_K on an ISA with
-// that type's packed kernels, whole groups of 8 rows).
+//   Q6_K (1728 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 int8 scales as bytes
+//     [sub-block][row] (128), each row's constant 128 * sum(scale * sub-block weight sum) (32),
+//     16 bytes of padding, then the weights (q - 32, signed) as 4-bit and 2-bit planes in row
+//     lanes, in 16 runs of 96 bytes: run c holds the low nibbles of pieces c (low) and c + 32
+//     (high), of pieces c + 16 and c + 48, and their high bits (bits 0-1: c, 2-3: c + 16, 4-5:
+//     c + 32, 6-7: c + 48), where piece k is elements 4k..4k+3. A super-block is thus read as
+//     one sequential stream (spread over three, decoding ran at a fifth of the speed). The
+//     tokens' quants are stored +128 (unsigned), so the dot is VNNI's unsigned x signed; the
+//     constant takes the +128 off.
+// Whether the active kernels compute this matrix faster packed (Q4_0, Q8_0, Q4_K or Q6_K on an
+// ISA with that type's packed kernels, whole groups of 8 rows).
 bool should_pack(const Matrix& w);
 size_t packed_bytes(const Matrix& w);
 // Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.

@@ -84,6 +84,39 @@ void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
   std::copy(acc, acc + kPackRows, y);
 }
 
+// Q6_K's weight (q - 32) of row r, element e of a packed super-block (kernels.h).
+int32_t q6_Kx8_weight(const uint8_t* g, int r, int e) {
+  const int k = e / 4, m = e % 4, quarter = k / 16, c = k % 16;
+  const uint8_t low = g[q6_K_low_chunk(c + 16 * (quarter & 1)) + 4 * r + m];
+  const uint8_t high = g[q6_K_high_chunk(c) + 4 * r + m];
+  return (((low >> (4 * (quarter >> 1))) & 0x0f) | (((high >> (2 * quarter)) & 3) << 4)) - 32;
+}
+
+// Q6_K against Q8_K stored +128: per 16-element sub-block the unsigned x signed dot times the
+// scale, less the row's constant; then acc += isum * (d * d_token).
+void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  (void)xoff;
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float acc[kPackRows] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* g = group + i * kPackedQ6_KBlockBytes;
+    for (int r = 0; r < kPackRows; ++r) {
+      int32_t isum = 0;
+      for (int s = 0; s < 16; ++s) {
+        int32_t dot = 0;
+        for (int e = 16 * s; e < 16 * s + 16; ++e) dot += static_cast<uint8_t>(b[i].qs[e]) * q6_Kx8_weight(g, r, e);
+        isum += dot * static_cast<int8_t>(g[kPackedQ6_KScales + 8 * s + r]);
+      }
+      int32_t offset;
+      std::memcpy(&offset, g + kPackedQ6_KOffsets + 4 * r, 4);
+      fp16_t d;
+      std::memcpy(&d, g + 2 * r, 2);
+      acc[r] = std::fma(static_cast<float>(isum - offset), fp16_to_fp32(d) * b[i].d, acc[r]);
+    }
+  }
+  std::copy(acc, acc + kPackRows, y);
+}
+
 template <PackedDotFn Dot, typename ActBlock, int64_t kCols, size_t kBlockBytes, int kXoff>
 void packed_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
@@ -116,6 +149,13 @@ void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
 }
 void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   q4_Kx8_dot(n, group, x, xoff, y);
+}
+void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  q6_Kx8_dot(n, group, x, xoff, y);
+}
+void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q6_Kx8_dot, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff, y);
 }
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
@@ -157,16 +197,22 @@ PackedType packed_type(GgmlType t) {
     case GgmlType::Q4_K:
       if (!k.dot) k = {detail::q4_Kx8_dot_scalar, detail::q4_Kx8_chunked_dot_scalar};
       return {QK_K, detail::kPackedQ4_KBlockBytes, 0, detail::kPackedQ4_KXoff, k};
+    case GgmlType::Q6_K:
+      if (!k.dot) k = {detail::q6_Kx8_dot_scalar, detail::q6_Kx8_chunked_dot_scalar};
+      return {QK_K, detail::kPackedQ6_KBlockBytes, 0, 0, k};
     default:
       if (!k.dot) k = {detail::q4_0x8_dot_scalar, detail::q4_0x8_chunked_dot_scalar};
       return {QK4_0, detail::kPackedQ4_0BlockBytes, detail::kPackedQ4_0Offset, 1, k};
   }
 }
 
-bool packable(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K; }
+bool packable(GgmlType t) {
+  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+}
 
-// The tokens quantised (Q8_0, or Q8_K for Q4_K) once per call, with their xoff: per Q8_0 block
-// offset * sum(quants); per Q8_K block the 4 sub-block pairs' sums as int16 pairs.
+// The tokens quantised (Q8_0, or Q8_K for the K-quants) once per call, with their xoff: per Q8_0
+// block offset * sum(quants); for Q4_K per Q8_K block the 4 sub-block pairs' sums as int16
+// pairs; for Q6_K none, its tokens' quants stored +128 instead.
 struct PackedActivations {
   const uint8_t* xq = nullptr;
   size_t x_stride = 0;
@@ -188,6 +234,12 @@ PackedActivations quantize_tokens(const Matrix& w, const PackedType& type, const
     for (int64_t t = b; t < e; ++t) {
       quantize(x + t * w.cols, buf + t * a.x_stride, w.cols);
       int32_t* xoff = sums + t * a.xoff_stride;
+      if (w.type == GgmlType::Q6_K) {
+        auto* blocks = reinterpret_cast<block_q8_K*>(buf + t * a.x_stride);
+        for (int64_t i = 0; i < nb; ++i)
+          for (int8_t& q : blocks[i].qs) q = static_cast<int8_t>(static_cast<uint8_t>(q) ^ 0x80);
+        continue;
+      }
       if (act == GgmlType::Q8_K) {
         const auto* blocks = reinterpret_cast<const block_q8_K*>(buf + t * a.x_stride);
         for (int64_t i = 0; i < nb; ++i)
@@ -232,6 +284,38 @@ void for_each_item(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& i
 
 }  // namespace
 
+// Row r of a Q6_K super-block into its packed group block (kernels.h).
+void pack_q6_K_row(const block_q6_K* blk, int r, uint8_t* out) {
+  int8_t w[QK_K];
+  for (int e = 0; e < QK_K; ++e) {  // GGUF's order: halves of 128, each 4 quadrants of 32
+    const int h = e / 128, quadrant = (e % 128) / 32, l = e % 32;
+    const uint8_t low = blk->ql[64 * h + 32 * (quadrant & 1) + l] >> (4 * (quadrant >> 1));
+    const uint8_t high = blk->qh[32 * h + l] >> (2 * quadrant);
+    w[e] = static_cast<int8_t>(((low & 0x0f) | ((high & 3) << 4)) - 32);
+  }
+  std::memcpy(out + 2 * r, &blk->d, 2);
+  int32_t offset = 0;
+  for (int s = 0; s < 16; ++s) {
+    out[detail::kPackedQ6_KScales + 8 * s + r] = static_cast<uint8_t>(blk->scales[s]);
+    int32_t sum = 0;
+    for (int e = 16 * s; e < 16 * s + 16; ++e) sum += w[e];
+    offset += 128 * blk->scales[s] * sum;
+  }
+  std::memcpy(out + detail::kPackedQ6_KOffsets + 4 * r, &offset, 4);
+  for (int k = 0; k < 64; ++k) {
+    const int quarter = k / 16, c = k % 16;
+    for (int m = 0; m < 4; ++m) {
+      const uint8_t q = static_cast<uint8_t>(w[4 * k + m] + 32);
+      uint8_t& low = out[detail::q6_K_low_chunk(c + 16 * (quarter & 1)) + 4 * r + m];
+      uint8_t& high = out[detail::q6_K_high_chunk(c) + 4 * r + m];
+      if (quarter == 0) low = high = 0;  // this byte's first write (pieces c and c + 16 come first)
+      if (quarter == 1) low = 0;
+      low |= static_cast<uint8_t>((q & 0x0f) << (4 * (quarter >> 1)));
+      high |= static_cast<uint8_t>((q >> 4) << (2 * quarter));
+    }
+  }
+}
+
 bool should_pack(const Matrix& w) {
   return w.layout == Layout::Rows && packable(w.type) && w.rows % kPackRows == 0 && w.rows > 0 &&
          w.cols % packed_type(w.type).block_cols == 0 && detail::active_table().packed[detail::slot(w.type)].dot != nullptr;
@@ -246,7 +330,7 @@ size_t packed_bytes(const Matrix& w) {
 Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
   if (w.layout != Layout::Rows || !packable(w.type) || w.rows % kPackRows != 0 ||
       w.cols % packed_type(w.type).block_cols != 0)
-    throw Error("pack_rows8 needs a Q4_0, Q8_0 or Q4_K matrix of whole groups of 8 rows");
+    throw Error("pack_rows8 needs a Q4_0, Q8_0, Q4_K or Q6_K matrix of whole groups of 8 rows");
   const PackedType type = packed_type(w.type);
   const int64_t nb = w.cols / type.block_cols;
   for (int64_t g = 0; g < w.rows / kPackRows; ++g)
@@ -255,7 +339,9 @@ Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
       for (int r = 0; r < kPackRows; ++r) {
         const uint8_t* row = w.data + (g * kPackRows + r) * w.row_stride;
         uint8_t* q = out + kPackRows * 2 + 4 * r;
-        if (w.type == GgmlType::Q4_K) {
+        if (w.type == GgmlType::Q6_K) {
+          pack_q6_K_row(reinterpret_cast<const block_q6_K*>(row) + i, r, out);
+        } else if (w.type == GgmlType::Q4_K) {
           const auto* blk = reinterpret_cast<const block_q4_K*>(row) + i;
           std::memcpy(out + 2 * r, &blk->d, 2);
           std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);

@@ -26,6 +26,7 @@
 #include "worker/kernels/x86/q4_0_packed.h"
 #include "worker/kernels/x86/packed_vnni.h"
 #include "worker/kernels/x86/q4_k_packed.h"
+#include "worker/kernels/x86/q6_k_packed.h"
 #include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
@@ -498,6 +499,8 @@ void fill_avx512_vnni(KernelTable& t) {
                                     packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q8_0Packed>>};
   t.packed[slot(GgmlType::Q4_K)] = {x86::q4_Kx8_dot, x86::q4_Kx8_chunked_dot, packed_tokens_dot<x86::Q4_KTokens16>,
                                     packed_tokens_chunked_dot<x86::Q4_KTokens16>};
+  t.packed[slot(GgmlType::Q6_K)] = {x86::q6_Kx8_dot, x86::q6_Kx8_chunked_dot, packed_tokens_dot<x86::Q6_KTokens16>,
+                                    packed_tokens_chunked_dot<x86::Q6_KTokens16>};
   x86::install_kquant_dots<madd_add_vnni>(t);
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
