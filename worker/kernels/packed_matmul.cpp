@@ -51,70 +51,12 @@ void packed_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
   std::copy(acc, acc + kPackRows, y);
 }
 
-// Q4_K against Q8_K: per sub-block pair p, the low and high nibbles' dots times their scales;
-// the mins against the token's sub-block sums; then (d * isum - dmin * msum) * d_token.
-void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float acc[kPackRows] = {};
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
-    for (int r = 0; r < kPackRows; ++r) {
-      int32_t isum = 0, msum = 0;
-      for (int p = 0; p < 4; ++p) {
-        int32_t lo = 0, hi = 0;
-        for (int j = 0; j < 8; ++j)
-          for (int m = 0; m < 4; ++m) {
-            const uint8_t q = g[kPackedQ4_KQuants + (8 * p + j) * 32 + 4 * r + m];
-            lo += (q & 0x0f) * b[i].qs[64 * p + 4 * j + m];
-            hi += (q >> 4) * b[i].qs[64 * p + 32 + 4 * j + m];
-          }
-        isum += lo * g[kPackedQ4_KScales + 8 * (2 * p) + r] + hi * g[kPackedQ4_KScales + 8 * (2 * p + 1) + r];
-        int16_t mins[2], sums[2];
-        std::memcpy(mins, g + kPackedQ4_KMins + 4 * (8 * p + r), 4);
-        std::memcpy(sums, xoff + i * kPackedQ4_KXoff + p, 4);
-        msum += mins[0] * sums[0] + mins[1] * sums[1];
-      }
-      fp16_t d, dmin;
-      std::memcpy(&d, g + 2 * r, 2);
-      std::memcpy(&dmin, g + 16 + 2 * r, 2);
-      const float t = std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
-      acc[r] = std::fma(t, b[i].d, acc[r]);
-    }
-  }
-  std::copy(acc, acc + kPackRows, y);
-}
-
 // Q6_K's weight (q - 32) of row r, element e of a packed super-block (kernels.h).
 int32_t q6_Kx8_weight(const uint8_t* g, int r, int e) {
   const int k = e / 4, m = e % 4, quarter = k / 16, c = k % 16;
   const uint8_t low = g[q6_K_low_chunk(c + 16 * (quarter & 1)) + 4 * r + m];
   const uint8_t high = g[q6_K_high_chunk(c) + 4 * r + m];
   return (((low >> (4 * (quarter >> 1))) & 0x0f) | (((high >> (2 * quarter)) & 3) << 4)) - 32;
-}
-
-// Q6_K against Q8_K stored +128: per 16-element sub-block the unsigned x signed dot times the
-// scale, less the row's constant; then acc += isum * (d * d_token).
-void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  (void)xoff;
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float acc[kPackRows] = {};
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const uint8_t* g = group + i * kPackedQ6_KBlockBytes;
-    for (int r = 0; r < kPackRows; ++r) {
-      int32_t isum = 0;
-      for (int s = 0; s < 16; ++s) {
-        int32_t dot = 0;
-        for (int e = 16 * s; e < 16 * s + 16; ++e) dot += static_cast<uint8_t>(b[i].qs[e]) * q6_Kx8_weight(g, r, e);
-        isum += dot * static_cast<int8_t>(g[kPackedQ6_KScales + 8 * s + r]);
-      }
-      int32_t offset;
-      std::memcpy(&offset, g + kPackedQ6_KOffsets + 4 * r, 4);
-      fp16_t d;
-      std::memcpy(&d, g + 2 * r, 2);
-      acc[r] = std::fma(static_cast<float>(isum - offset), fp16_to_fp32(d) * b[i].d, acc[r]);
-    }
-  }
-  std::copy(acc, acc + kPackRows, y);
 }
 
 template <PackedDotFn Dot, typename ActBlock, int64_t kCols, size_t kBlockBytes, int kXoff>
@@ -147,20 +89,73 @@ void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
   packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff,
                                                                                             y);
 }
+// Q4_K against Q8_K: per sub-block pair p, the low and high nibbles' dots times their scales;
+// the mins against the token's sub-block sums; then (d * isum - dmin * msum) * d_token.
 void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  q4_Kx8_dot(n, group, x, xoff, y);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float acc[kPackRows] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
+    for (int r = 0; r < kPackRows; ++r) {
+      int32_t isum = 0, msum = 0;
+      for (int p = 0; p < 4; ++p) {
+        int32_t lo = 0, hi = 0;
+        for (int j = 0; j < 8; ++j)
+          for (int m = 0; m < 4; ++m) {
+            const uint8_t q = g[kPackedQ4_KQuants + (8 * p + j) * 32 + 4 * r + m];
+            lo += (q & 0x0f) * b[i].qs[64 * p + 4 * j + m];
+            hi += (q >> 4) * b[i].qs[64 * p + 32 + 4 * j + m];
+          }
+        isum += lo * g[kPackedQ4_KScales + 8 * (2 * p) + r] + hi * g[kPackedQ4_KScales + 8 * (2 * p + 1) + r];
+        int16_t mins[2], sums[2];
+        std::memcpy(mins, g + kPackedQ4_KMins + 4 * (8 * p + r), 4);
+        std::memcpy(sums, xoff + i * kPackedQ4_KXoff + p, 4);
+        msum += mins[0] * sums[0] + mins[1] * sums[1];
+      }
+      fp16_t d, dmin;
+      std::memcpy(&d, g + 2 * r, 2);
+      std::memcpy(&dmin, g + 16 + 2 * r, 2);
+      const float t = std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
+      acc[r] = std::fma(t, b[i].d, acc[r]);
+    }
+  }
+  std::copy(acc, acc + kPackRows, y);
 }
+
+// Q6_K against Q8_K stored +128: per 16-element sub-block the unsigned x signed dot times the
+// scale, less the row's constant; then acc += isum * (d * d_token).
 void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  q6_Kx8_dot(n, group, x, xoff, y);
+  (void)xoff;
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float acc[kPackRows] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* g = group + i * kPackedQ6_KBlockBytes;
+    for (int r = 0; r < kPackRows; ++r) {
+      int32_t isum = 0;
+      for (int s = 0; s < 16; ++s) {
+        int32_t dot = 0;
+        for (int e = 16 * s; e < 16 * s + 16; ++e) dot += static_cast<uint8_t>(b[i].qs[e]) * q6_Kx8_weight(g, r, e);
+        isum += dot * static_cast<int8_t>(g[kPackedQ6_KScales + 8 * s + r]);
+      }
+      int32_t offset;
+      std::memcpy(&offset, g + kPackedQ6_KOffsets + 4 * r, 4);
+      fp16_t d;
+      std::memcpy(&d, g + 2 * r, 2);
+      acc[r] = std::fma(static_cast<float>(isum - offset), fp16_to_fp32(d) * b[i].d, acc[r]);
+    }
+  }
+  std::copy(acc, acc + kPackRows, y);
+}
+
+void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q4_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff>(
+      n, chunk, group, x, xoff, y);
 }
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
-  packed_chunked_dot_scalar<q6_Kx8_dot, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff, y);
-}
-void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
-  packed_chunked_dot_scalar<q4_Kx8_dot, block_q8_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff>(n, chunk, group, x,
-                                                                                                  xoff, y);
+  packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff,
+                                                                                           y);
 }
 
 }  // namespace detail
