@@ -119,27 +119,42 @@ __attribute__((always_inline)) inline __m256 packed_block8(const uint8_t* g, con
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
 }
 
+// One token against one group of 8 rows, for every packed type: acc = block(i, acc) for the nb
+// blocks, stored; or (rows8_chunked_dot) each row's float sum restarted every cb blocks and
+// folded into a double.
+template <typename Block>
+inline void rows8_dot(int64_t nb, Block&& block, float* y) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) acc = block(i, acc);
+  _mm256_storeu_ps(y, acc);
+}
+
+template <typename Block>
+inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y) {
+  __m512d sum = _mm512_setzero_pd();
+  for (int64_t c = 0; c < nb; c += cb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = block(i, acc);
+    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(acc));
+  }
+  _mm512_storeu_pd(y, sum);
+}
+
 template <typename Type>
 void packed_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK8_0; ++i) acc = packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc);
-  _mm256_storeu_ps(y, acc);
+  rows8_dot(
+      n / QK8_0,
+      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y);
 }
 
 template <typename Type>
 void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                         double* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  const int64_t nb = n / QK8_0, cb = chunk / QK8_0;
-  __m512d sum = _mm512_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      acc = packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc);
-    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(acc));
-  }
-  _mm512_storeu_pd(y, sum);
+  rows8_chunked_dot(
+      n / QK8_0, chunk / QK8_0,
+      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y);
 }
 
 // ---- up to kPackTokens tokens, 16 rows ----

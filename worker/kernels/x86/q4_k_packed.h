@@ -51,24 +51,23 @@ __attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, cons
 
 inline void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i)
-    acc = q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
-  _mm256_storeu_ps(y, acc);
+  rows8_dot(
+      n / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+      },
+      y);
 }
 
 inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
-  const int64_t nb = n / QK_K, cb = chunk / QK_K;
-  __m512d sum = _mm512_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      acc = q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
-    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(acc));
-  }
-  _mm512_storeu_pd(y, sum);
+  rows8_chunked_dot(
+      n / QK_K, chunk / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+      },
+      y);
 }
 
 // ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
