@@ -89,6 +89,7 @@ void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
   packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff,
                                                                                             y);
 }
+
 // Q4_K against Q8_K: per sub-block pair p, the low and high nibbles' dots times their scales;
 // the mins against the token's sub-block sums; then (d * isum - dmin * msum) * d_token.
 void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
@@ -279,7 +280,33 @@ void for_each_item(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&& i
 
 }  // namespace
 
-// Row r of a Q6_K super-block into its packed group block (kernels.h).
+// Row r of one block into its packed group block, per type (kernels.h has the layouts).
+void pack_q4_0_row(const block_q4_0* blk, int r, uint8_t* out) {
+  std::memcpy(out + 2 * r, &blk->d, 2);
+  for (int j = 0; j < 4; ++j) std::memcpy(out + kPackRows * 2 + 32 * j + 4 * r, blk->qs + 4 * j, 4);
+}
+
+void pack_q8_0_row(const block_q8_0* blk, int r, uint8_t* out) {
+  std::memcpy(out + 2 * r, &blk->d, 2);
+  for (int k = 0; k < 8; ++k)
+    for (int m = 0; m < 4; ++m)
+      out[kPackRows * 2 + 32 * k + 4 * r + m] = static_cast<uint8_t>(blk->qs[4 * k + m] ^ 0x80);  // +128
+}
+
+void pack_q4_K_row(const block_q4_K* blk, int r, uint8_t* out) {
+  std::memcpy(out + 2 * r, &blk->d, 2);
+  std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);
+  int16_t mins[8];
+  for (int s = 0; s < 8; ++s) {
+    int sc = 0, m = 0;
+    detail::k4_scale_min(s, blk->scales, &sc, &m);
+    out[detail::kPackedQ4_KScales + 8 * s + r] = static_cast<uint8_t>(sc);
+    mins[s] = static_cast<int16_t>(m);
+  }
+  for (int p = 0; p < 4; ++p) std::memcpy(out + detail::kPackedQ4_KMins + 4 * (8 * p + r), mins + 2 * p, 4);
+  for (int c = 0; c < 32; ++c) std::memcpy(out + detail::kPackedQ4_KQuants + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+}
+
 void pack_q6_K_row(const block_q6_K* blk, int r, uint8_t* out) {
   int8_t w[QK_K];
   for (int e = 0; e < QK_K; ++e) {  // GGUF's order: halves of 128, each 4 quadrants of 32
@@ -333,32 +360,11 @@ Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
       uint8_t* out = dst + (g * nb + i) * type.block_bytes;
       for (int r = 0; r < kPackRows; ++r) {
         const uint8_t* row = w.data + (g * kPackRows + r) * w.row_stride;
-        uint8_t* q = out + kPackRows * 2 + 4 * r;
-        if (w.type == GgmlType::Q6_K) {
-          pack_q6_K_row(reinterpret_cast<const block_q6_K*>(row) + i, r, out);
-        } else if (w.type == GgmlType::Q4_K) {
-          const auto* blk = reinterpret_cast<const block_q4_K*>(row) + i;
-          std::memcpy(out + 2 * r, &blk->d, 2);
-          std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);
-          int16_t mins[8];
-          for (int s = 0; s < 8; ++s) {
-            int sc = 0, m = 0;
-            detail::k4_scale_min(s, blk->scales, &sc, &m);
-            out[detail::kPackedQ4_KScales + 8 * s + r] = static_cast<uint8_t>(sc);
-            mins[s] = static_cast<int16_t>(m);
-          }
-          for (int p = 0; p < 4; ++p) std::memcpy(out + detail::kPackedQ4_KMins + 4 * (8 * p + r), mins + 2 * p, 4);
-          for (int c = 0; c < 32; ++c)
-            std::memcpy(out + detail::kPackedQ4_KQuants + 32 * c + 4 * r, blk->qs + 4 * c, 4);
-        } else if (w.type == GgmlType::Q4_0) {
-          const auto* blk = reinterpret_cast<const block_q4_0*>(row) + i;
-          std::memcpy(out + 2 * r, &blk->d, 2);
-          for (int j = 0; j < 4; ++j) std::memcpy(q + 32 * j, blk->qs + 4 * j, 4);
-        } else {
-          const auto* blk = reinterpret_cast<const block_q8_0*>(row) + i;
-          std::memcpy(out + 2 * r, &blk->d, 2);
-          for (int k = 0; k < 8; ++k)
-            for (int m = 0; m < 4; ++m) q[32 * k + m] = static_cast<uint8_t>(blk->qs[4 * k + m] ^ 0x80);  // +128
+        switch (w.type) {
+          case GgmlType::Q4_0: pack_q4_0_row(reinterpret_cast<const block_q4_0*>(row) + i, r, out); break;
+          case GgmlType::Q8_0: pack_q8_0_row(reinterpret_cast<const block_q8_0*>(row) + i, r, out); break;
+          case GgmlType::Q4_K: pack_q4_K_row(reinterpret_cast<const block_q4_K*>(row) + i, r, out); break;
+          default: pack_q6_K_row(reinterpret_cast<const block_q6_K*>(row) + i, r, out); break;
         }
       }
     }
