@@ -300,11 +300,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   parallel::start_orphan_watchdog(mpi->rank(), mpi->host());
-  // Diagnostics: CLUSTERCTL_ISA=scalar|avx2 compares kernel paths across a whole job.
-  if (const char* isa = std::getenv("CLUSTERCTL_ISA")) {
-    if (!std::strcmp(isa, "scalar")) kernels::set_active_isa(kernels::Isa::Scalar);
-    else if (!std::strcmp(isa, "avx2")) kernels::set_active_isa(kernels::Isa::Avx2);
-  }
   auto comm = collectives::make_mpi_communicator();
   try {
     if (worker::wants_serve(argc, argv)) return worker::serve_job(*mpi, *comm, argc, argv);

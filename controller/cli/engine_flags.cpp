@@ -3,6 +3,7 @@
 #include <random>
 
 #include "worker/common/error.h"
+#include "worker/kernels/kernels.h"
 
 namespace clusterctl::cli {
 
@@ -12,7 +13,10 @@ void add_engine_flags(po::options_description& opts) {
       "ctx,c", po::value<int64_t>()->default_value(0),
       "context length in tokens (0: the model's, at most 4096; never more than the model's)")(
       "batch,b", po::value<int64_t>()->default_value(512), "tokens per forward pass when processing a prompt")(
-      "kv-type", po::value<std::string>()->default_value("f16"), "KV cache type: f16 or f32");
+      "kv-type", po::value<std::string>()->default_value("f16"), "KV cache type: f16 or f32")(
+      "isa", po::value<std::string>()->default_value("auto"),
+      "CPU kernels: auto (the best this CPU has), avx512, avx2, neon or scalar; to compare paths or to "
+      "measure what a machine without the best one would get");
 }
 
 model::EngineOptions engine_options(const po::variables_map& vm) {
@@ -27,6 +31,12 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
   if (kv == "f16") o.kv_type = gguf::GgmlType::F16;
   else if (kv == "f32") o.kv_type = gguf::GgmlType::F32;
   else throw Error("--kv-type '" + kv + "' is not supported: use f16 or f32");
+  // Set here, before any model loads: loading lays weights out for the active kernels.
+  if (const std::string isa = vm["isa"].as<std::string>(); isa != "auto") {
+    const auto chosen = kernels::isa_from_name(isa);
+    if (!chosen) throw Error("--isa '" + isa + "' is not known: use auto, avx512, avx2, neon or scalar");
+    kernels::set_active_isa(*chosen);
+  }
   return o;
 }
 

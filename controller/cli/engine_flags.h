@@ -1,5 +1,5 @@
 #pragma once
-// The engine options `run`, `perplexity` and `bench` share (--threads, --ctx, --batch, --kv-type).
+// The engine options `run`, `perplexity` and `bench` share (--threads, --ctx, --batch, --kv-type, --isa).
 #include "controller/cli/options.h"
 #include "worker/model/engine.h"
 #include "worker/sampling/sampler.h"

@@ -99,6 +99,9 @@ TEST_F(StoriesGreedy, UnevenSplitsEqualOneRank) {
   expect_same(3, model_, "--split 3,2,1");
 }
 
+// The reference kernels on every rank: another summation order, the same tokens.
+TEST_F(StoriesGreedy, ScalarKernelsOnTwoRanksEqualOneRank) { expect_same(2, model_, "--isa scalar"); }
+
 TEST_F(StoriesGreedy, ShardFilesEqualOneRank) {
   TempDir even, uneven;
   auto r = run_command(kCli + " shard " + quote(model_) + " --ranks 2 --out " + even.path.string());
@@ -274,6 +277,14 @@ TEST(Refusal, NegativeStepTimeout) {
   EXPECT_NE(r.err.find("--step-timeout must be 0 (wait forever) or a positive number of seconds"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.out.find("Once"), std::string::npos) << "generated despite a bad --step-timeout: " << r.out;
+}
+
+TEST(Refusal, UnknownIsa) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  auto r = run_command(mpirun(2, "--model " + model + " --prompt Once -n 4 --temp 0 --isa avx9"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--isa 'avx9' is not known: use auto, avx512, avx2, neon or scalar"), std::string::npos)
+      << r.err;
 }
 
 TEST(Refusal, MissingShard) {

@@ -94,6 +94,12 @@ const char* isa_name(Isa isa) {
   return "unknown";
 }
 
+std::optional<Isa> isa_from_name(std::string_view name) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    if (name == isa_name(isa)) return isa;
+  return std::nullopt;
+}
+
 Isa best_isa() {
   for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
     if (detail::supported(isa)) return isa;

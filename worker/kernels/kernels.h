@@ -4,6 +4,8 @@
 // a GPU backend would implement the same calls.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "worker/gguf/ggml_types.h"
 #include "worker/kernels/blocks.h"
@@ -15,6 +17,7 @@ using gguf::GgmlType;
 
 enum class Isa { Scalar, Avx2, Avx512, Neon };
 const char* isa_name(Isa isa);
+std::optional<Isa> isa_from_name(std::string_view name);  // "scalar", "avx2", "avx512", "neon"
 Isa best_isa();                // what this CPU supports best
 Isa active_isa();              // what the kernels use now (default: best_isa())
 void set_active_isa(Isa isa);  // tests force Scalar to compare paths; throws if unsupported

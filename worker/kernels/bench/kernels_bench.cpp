@@ -77,13 +77,9 @@ Options parse(int argc, char** argv) {
       }
     } else if (a == "--isa") {
       const std::string v = value();
-      bool found = false;
-      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-        if (v == isa_name(isa)) {
-          set_active_isa(isa);
-          found = true;
-        }
-      if (!found) throw Error("--isa: unknown ISA " + v + " (scalar, avx2, avx512, neon)");
+      const auto isa = isa_from_name(v);
+      if (!isa) throw Error("--isa: unknown ISA " + v + " (scalar, avx2, avx512, neon)");
+      set_active_isa(*isa);
     } else {
       throw Error("unknown option " + a + "; see the usage at the top of kernels_bench.cpp");
     }
