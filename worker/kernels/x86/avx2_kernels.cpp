@@ -12,6 +12,7 @@
 #include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/kquant_dots.h"
+#include "worker/kernels/x86/packed_avx2.h"
 #include "worker/kernels/x86/q4_0_packed.h"
 #include "worker/kernels/x86/q4_0_rows.h"
 
@@ -285,6 +286,15 @@ void fill_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8>, x86::q4_0x8_chunked_dot<dot_acc_u8i8>,
                                     packed_tokens_dot<GroupByGroup<x86::Q4_0TokensAvx2>>,
                                     packed_tokens_chunked_dot<GroupByGroup<x86::Q4_0TokensAvx2>>};
+  t.packed[slot(GgmlType::Q8_0)] = {x86::avx2::q8_0x8_dot, x86::avx2::q8_0x8_chunked_dot,
+                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>};
+  t.packed[slot(GgmlType::Q4_K)] = {x86::avx2::q4_Kx8_dot, x86::avx2::q4_Kx8_chunked_dot,
+                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q4_KTokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q4_KTokens>>};
+  t.packed[slot(GgmlType::Q6_K)] = {x86::avx2::q6_Kx8_dot, x86::avx2::q6_Kx8_chunked_dot,
+                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q6_KTokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q6_KTokens>>};
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;

@@ -16,6 +16,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/packed_rows8.h"
 
 namespace clusterctl::kernels::detail::x86 {
 
@@ -117,27 +118,6 @@ __attribute__((always_inline)) inline __m256 packed_block8(const uint8_t* g, con
   const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
                                      _mm256_set1_ps(token_scale(b)));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
-}
-
-// One token against one group of 8 rows, for every packed type: acc = block(i, acc) for the nb
-// blocks, stored; or (rows8_chunked_dot) each row's float sum restarted every cb blocks and
-// folded into a double.
-template <typename Block>
-inline void rows8_dot(int64_t nb, Block&& block, float* y) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) acc = block(i, acc);
-  _mm256_storeu_ps(y, acc);
-}
-
-template <typename Block>
-inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y) {
-  __m512d sum = _mm512_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = block(i, acc);
-    sum = _mm512_add_pd(sum, _mm512_cvtps_pd(acc));
-  }
-  _mm512_storeu_pd(y, sum);
 }
 
 template <typename Type>

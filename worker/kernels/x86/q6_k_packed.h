@@ -14,30 +14,9 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/packed_vnni.h"
+#include "worker/kernels/x86/q6_k_pieces.h"
 
 namespace clusterctl::kernels::detail::x86 {
-
-// The four pieces c, c + 16, c + 32, c + 48 from low-nibble chunks a0 (c), a1 (c + 16) and
-// high-bit chunk h (c); V is __m256i or __m512i.
-template <typename V, typename Ops>
-inline void q6_K_pieces(V a0, V a1, V h, V w[4]) {
-  const V m4 = Ops::set1(0x0f), m2 = Ops::set1(0x03), m32 = Ops::set1(32);
-  w[0] = Ops::sub(Ops::or_(Ops::and_(a0, m4), Ops::slli4(Ops::and_(h, m2))), m32);
-  w[1] = Ops::sub(Ops::or_(Ops::and_(a1, m4), Ops::slli2(Ops::and_(h, Ops::set1(0x0c)))), m32);
-  w[2] = Ops::sub(Ops::or_(Ops::and_(Ops::srli4(a0), m4), Ops::and_(h, Ops::set1(0x30))), m32);
-  w[3] = Ops::sub(Ops::or_(Ops::and_(Ops::srli4(a1), m4), Ops::srli2(Ops::and_(h, Ops::set1(char(0xc0))))), m32);
-}
-
-struct Ops256 {
-  static __m256i set1(char c) { return _mm256_set1_epi8(c); }
-  static __m256i and_(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
-  static __m256i or_(__m256i a, __m256i b) { return _mm256_or_si256(a, b); }
-  static __m256i sub(__m256i a, __m256i b) { return _mm256_sub_epi8(a, b); }
-  static __m256i slli4(__m256i a) { return _mm256_slli_epi16(a, 4); }
-  static __m256i slli2(__m256i a) { return _mm256_slli_epi16(a, 2); }
-  static __m256i srli4(__m256i a) { return _mm256_srli_epi16(a, 4); }
-  static __m256i srli2(__m256i a) { return _mm256_srli_epi16(a, 2); }
-};
 
 struct Ops512 {
   static __m512i set1(char c) { return _mm512_set1_epi8(c); }
@@ -50,7 +29,6 @@ struct Ops512 {
   static __m512i srli2(__m512i a) { return _mm512_srli_epi16(a, 2); }
 };
 
-inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // ---- one token, 8 rows ----
 

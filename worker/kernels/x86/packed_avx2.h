@@ -1,0 +1,300 @@
+#pragma once
+// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, Q4_K and Q6_K (Q4_0's are in
+// q4_0_packed.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
+// each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
+//   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
+//   Q4_K: nibble x token, 8 pieces summed in 16 bits (at most 30480), widened once per sub-block
+//         by a multiply-add with the rows' scale in both halves of the lane, which also scales;
+//   Q6_K: token (+128) x (q - 32), 2 pieces summed (at most 32640), widened and scaled alike.
+// Every integer is exact, and the float steps per block are the scalar reference's
+// (packed_matmul.cpp), so each kernel gives the reference's bits, alone or in a batch. Prompt
+// kernels unpack one group's weights once for up to kPackTokens tokens (GroupByGroup runs two).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/packed_rows8.h"
+#include "worker/kernels/x86/q6_k_pieces.h"
+
+namespace clusterctl::kernels::detail::x86::avx2 {
+
+inline __m256i piece(const int8_t* q) { return _mm256_broadcastd_epi32(_mm_loadu_si32(q)); }
+inline __m256 halves_as_ps(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Each row's scale byte in both 16-bit halves of its lane: madd with 16-bit sums then gives
+// scale * (their sum) in 32 bits.
+inline __m256i u8_scale_pairs(const uint8_t* p) {
+  const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+}
+inline __m256i i8_scale_pairs(const uint8_t* p) {
+  const __m128i s = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(s, s), _mm_unpacklo_epi16(s, s));
+}
+
+// ---- Q8_0 (stored +128; flipping the top bit gives the file's signed quants back) ----
+
+// 8 rows' exact dot of one 4-byte piece with the token's: |w| x (token with w's sign).
+inline __m256i q8_0_piece_dot(__m256i w, __m256i abs_w, __m256i y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(abs_w, _mm256_sign_epi8(y, w)), _mm256_set1_epi16(1));
+}
+inline __m256i q8_0_signed(const uint8_t* p) {
+  return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), _mm256_set1_epi8(char(0x80)));
+}
+
+__attribute__((always_inline)) inline __m256 q8_0x8_block(const uint8_t* g, const block_q8_0& b, __m256 acc) {
+  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
+  for (int k = 0; k < 8; k += 2) {
+    const __m256i w0 = q8_0_signed(g + kPackRows * 2 + 32 * k), w1 = q8_0_signed(g + kPackRows * 2 + 32 * (k + 1));
+    even = _mm256_add_epi32(even, q8_0_piece_dot(w0, _mm256_sign_epi8(w0, w0), piece(b.qs + 4 * k)));
+    odd = _mm256_add_epi32(odd, q8_0_piece_dot(w1, _mm256_sign_epi8(w1, w1), piece(b.qs + 4 * (k + 1))));
+  }
+  const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc);
+}
+
+// xoff is the +128's share of the dot, which the signed quants never add.
+inline void q8_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  rows8_dot(
+      n / QK8_0, [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y);
+}
+
+inline void q8_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
+                               double* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  rows8_chunked_dot(
+      n / QK8_0, chunk / QK8_0,
+      [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y);
+}
+
+struct Q8_0Tokens {
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
+                  size_t, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
+    Rows8Sums<T, Chunked> sums;
+    for (int64_t c = 0; c < nb; c += cb) {
+      sums.start_chunk();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ8_0BlockBytes;
+        const block_q8_0* blk[T];
+        __m256i dot[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
+          dot[t] = _mm256_setzero_si256();
+        }
+        for (int k = 0; k < 8; ++k) {
+          const __m256i w = q8_0_signed(g + kPackRows * 2 + 32 * k), abs_w = _mm256_sign_epi8(w, w);
+          for (int t = 0; t < T; ++t)
+            dot[t] = _mm256_add_epi32(dot[t], q8_0_piece_dot(w, abs_w, piece(blk[t]->qs + 4 * k)));
+        }
+        const __m256 dw = halves_as_ps(g);
+        for (int t = 0; t < T; ++t)
+          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d))),
+                                        sums.acc[t]);
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+};
+
+// ---- Q4_K (against Q8_K; kernels.h has the layout) ----
+
+// t = d * isum - dmin * msum, then acc += t * d_token: the reference's float steps.
+inline __m256 q4_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_token, __m256 acc) {
+  const __m256 t =
+      _mm256_fnmadd_ps(halves_as_ps(g + 16), _mm256_cvtepi32_ps(msum), _mm256_mul_ps(halves_as_ps(g), _mm256_cvtepi32_ps(isum)));
+  return _mm256_fmadd_ps(t, _mm256_set1_ps(d_token), acc);
+}
+
+__attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
+                                                           __m256 acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+  for (int p = 0; p < 4; ++p) {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();  // 16-bit sums
+    for (int j = 0; j < 8; ++j) {
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
+      lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(c, m4), piece(b.qs + 64 * p + 4 * j)));
+      hi = _mm256_add_epi16(
+          hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), piece(b.qs + 64 * p + 32 + 4 * j)));
+    }
+    const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+    isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, u8_scale_pairs(sc)),
+                                                   _mm256_madd_epi16(hi, u8_scale_pairs(sc + 8))));
+    const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
+  }
+  return q4_K_fold(g, isum, msum, b.d, acc);
+}
+
+inline void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_dot(
+      n / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+      },
+      y);
+}
+
+inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_chunked_dot(
+      n / QK_K, chunk / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+      },
+      y);
+}
+
+struct Q4_KTokens {
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    Rows8Sums<T, Chunked> sums;
+    for (int64_t c0 = 0; c0 < nb; c0 += cb) {
+      sums.start_chunk();
+      for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
+        const block_q8_K* blk[T];
+        __m256i isum[T], msum[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
+          isum[t] = msum[t] = _mm256_setzero_si256();
+        }
+        for (int p = 0; p < 4; ++p) {
+          __m256i lo[T], hi[T];  // 16-bit sums
+          for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
+          for (int j = 0; j < 8; ++j) {
+            const __m256i c =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
+            const __m256i wl = _mm256_and_si256(c, m4), wh = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+            for (int t = 0; t < T; ++t) {
+              lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, piece(blk[t]->qs + 64 * p + 4 * j)));
+              hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, piece(blk[t]->qs + 64 * p + 32 + 4 * j)));
+            }
+          }
+          const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+          const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
+          const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+          for (int t = 0; t < T; ++t) {
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo),
+                                                                 _mm256_madd_epi16(hi[t], sc_hi)));
+            const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
+            msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(pair)));
+          }
+        }
+        for (int t = 0; t < T; ++t) sums.acc[t] = q4_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+};
+
+// ---- Q6_K (against Q8_K tokens stored +128; kernels.h has the layout) ----
+
+// isum less the rows' +128 constant, then acc += isum * (d * d_token): the reference's steps.
+inline __m256 q6_K_fold(const uint8_t* g, __m256i isum, float d_token, __m256 acc) {
+  isum = _mm256_sub_epi32(isum, load256(g + kPackedQ6_KOffsets));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(d_token)), acc);
+}
+
+__attribute__((always_inline)) inline __m256 q6_Kx8_block(const uint8_t* g, const block_q8_K& b, __m256 acc) {
+  __m256i isum = _mm256_setzero_si256();
+  for (int s = 0; s < 4; ++s) {  // sub-blocks s, s + 4, s + 8, s + 12 (quarters 0..3)
+    for (int half = 0; half < 2; ++half) {
+      __m256i sum16[4];
+      for (int jj = 0; jj < 2; ++jj) {
+        const int c = 4 * s + 2 * half + jj;
+        __m256i w[4];
+        q6_K_pieces<__m256i, Ops256>(load256(g + q6_K_low_chunk(c)), load256(g + q6_K_low_chunk(c + 16)),
+                                     load256(g + q6_K_high_chunk(c)), w);
+        for (int q = 0; q < 4; ++q) {
+          const __m256i d = _mm256_maddubs_epi16(piece(b.qs + 4 * (c + 16 * q)), w[q]);
+          sum16[q] = jj ? _mm256_add_epi16(sum16[q], d) : d;
+        }
+      }
+      for (int q = 0; q < 4; ++q)
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(sum16[q], i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * q))));
+    }
+  }
+  return q6_K_fold(g, isum, b.d, acc);
+}
+
+inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_dot(
+      n / QK_K, [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
+}
+
+inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
+                               double* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_chunked_dot(
+      n / QK_K, chunk / QK_K,
+      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
+}
+
+struct Q6_KTokens {
+  // One quarter's sub-block s + 4 * Q of a super-block for T tokens: pieces c = 4s .. 4s + 3,
+  // each unpacked once, two at a time summed in 16 bits.
+  template <int Q, int T>
+  static void quarter(const uint8_t* g, int s, const block_q8_K* const* blk, __m256i* isum) {
+    const __m256i sc = i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * Q));
+    for (int half = 0; half < 2; ++half) {
+      __m256i sum16[T];
+      for (int jj = 0; jj < 2; ++jj) {
+        const int c = 4 * s + 2 * half + jj;
+        const __m256i w = q6_K_piece<Q, __m256i, Ops256>(load256(g + q6_K_low_chunk(c + 16 * (Q & 1))),
+                                                         load256(g + q6_K_high_chunk(c)));
+        for (int t = 0; t < T; ++t) {
+          const __m256i d = _mm256_maddubs_epi16(piece(blk[t]->qs + 4 * (c + 16 * Q)), w);
+          sum16[t] = jj ? _mm256_add_epi16(sum16[t], d) : d;
+        }
+      }
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sum16[t], sc));
+    }
+  }
+
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
+                  size_t, float* yf, double* yd, size_t y_stride) {
+    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
+    Rows8Sums<T, Chunked> sums;
+    for (int64_t c0 = 0; c0 < nb; c0 += cb) {
+      sums.start_chunk();
+      for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ6_KBlockBytes;
+        const block_q8_K* blk[T];
+        __m256i isum[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
+          isum[t] = _mm256_setzero_si256();
+        }
+        for (int s = 0; s < 4; ++s) {
+          quarter<0, T>(g, s, blk, isum);
+          quarter<1, T>(g, s, blk, isum);
+          quarter<2, T>(g, s, blk, isum);
+          quarter<3, T>(g, s, blk, isum);
+        }
+        for (int t = 0; t < T; ++t) sums.acc[t] = q6_K_fold(g, isum[t], blk[t]->d, sums.acc[t]);
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+};
+
+}  // namespace clusterctl::kernels::detail::x86::avx2

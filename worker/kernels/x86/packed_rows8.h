@@ -1,0 +1,67 @@
+#pragma once
+// The block loops every x86 Layout::Packed8 kernel shares (AVX2 instructions only, so the AVX2
+// and AVX-512 sources both use them): one token against one group of 8 rows, and the sums of T
+// tokens' 8 rows for the prompt kernels that run one group at a time. Plain sums are stored;
+// chunked sums (matmul_row_parallel) restart each row's float sum every chunk and fold it into a
+// double, so a split of the columns between ranks changes nothing.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+namespace clusterctl::kernels::detail::x86 {
+
+// acc = block(i, acc) for the nb blocks, stored.
+template <typename Block>
+inline void rows8_dot(int64_t nb, Block&& block, float* y) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) acc = block(i, acc);
+  _mm256_storeu_ps(y, acc);
+}
+
+// The same with each row's float sum restarted every cb blocks and folded into a double.
+template <typename Block>
+inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y) {
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  for (int64_t c = 0; c < nb; c += cb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = block(i, acc);
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
+  }
+  _mm256_storeu_pd(y, lo);
+  _mm256_storeu_pd(y + 4, hi);
+}
+
+// T tokens' sums of one group's 8 rows (lane = row), token t's at y + t * y_stride.
+template <int T, bool Chunked>
+struct Rows8Sums {
+  __m256 acc[T];
+  __m256d lo_rows[T], hi_rows[T];
+  Rows8Sums() {
+    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
+  }
+  void start_chunk() {
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  }
+  void end_chunk(float* yf, size_t y_stride) {
+    for (int t = 0; t < T; ++t) {
+      if constexpr (Chunked) {
+        lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
+        hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
+      } else {
+        _mm256_storeu_ps(yf + t * y_stride, acc[t]);
+      }
+    }
+  }
+  void finish(double* yd, size_t y_stride) {
+    if constexpr (Chunked)
+      for (int t = 0; t < T; ++t) {
+        _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
+        _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);
+      }
+  }
+};
+
+}  // namespace clusterctl::kernels::detail::x86
