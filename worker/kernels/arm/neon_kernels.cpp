@@ -11,22 +11,11 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
-#include "worker/kernels/packed_tokens.h"
+#include "worker/kernels/arm/neon_common.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
 
-inline int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, a, b);
-#else
-  const int16x8_t p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t p1 = vmull_high_s8(a, b);
-  return vaddq_s32(acc, vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1)));
-#endif
-}
-
-inline float h2f(uint16_t h) { return half_to_float(h); }
 
 // ---- activation quantisation ----------------------------------------------------------------
 
@@ -341,145 +330,10 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
   return sum;
 }
 
-// ---- Q4_0 packed 8 rows at a time (kernels.h Layout::Packed8) ----------------------------------
-//
-// Lane r of a register is row r (rows 0..3 and 4..7 in two registers). Chunk j of a packed block
-// holds 4 bytes of every row, so a dot of those nibbles with the token's 4-byte piece j (a lane
-// broadcast) lands in the row's lane: no horizontal sums. Per row the order is the scalar
-// reference's: cvt(integer dot) * (d_row * d_token), fused-added block after block.
-
-template <int J>
-inline void q4_0x8_chunk(const uint8_t* qs, int8x16_t ylo, int8x16_t yhi, int32x4_t& a0, int32x4_t& a1) {
-  const uint8x16_t m4 = vdupq_n_u8(0x0f);
-  const uint8x16_t c0 = vld1q_u8(qs + 32 * J), c1 = vld1q_u8(qs + 32 * J + 16);
-  // Low nibbles are elements 4j..4j+3 of each row, high nibbles 16+4j..16+4j+3 (stored +8).
-  const int8x16_t yl = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(ylo), J));
-  const int8x16_t yh = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(yhi), J));
-  a0 = dot_s8(a0, vreinterpretq_s8_u8(vandq_u8(c0, m4)), yl);
-  a0 = dot_s8(a0, vreinterpretq_s8_u8(vshrq_n_u8(c0, 4)), yh);
-  a1 = dot_s8(a1, vreinterpretq_s8_u8(vandq_u8(c1, m4)), yl);
-  a1 = dot_s8(a1, vreinterpretq_s8_u8(vshrq_n_u8(c1, 4)), yh);
-}
-
-inline void q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xoff, float32x4_t& acc0, float32x4_t& acc1) {
-  const int8x16_t ylo = vld1q_s8(b.qs), yhi = vld1q_s8(b.qs + 16);
-  int32x4_t a0 = vdupq_n_s32(0), a1 = vdupq_n_s32(0);
-  const uint8_t* qs = g + kPackRows * 2;
-  q4_0x8_chunk<0>(qs, ylo, yhi, a0, a1);
-  q4_0x8_chunk<1>(qs, ylo, yhi, a0, a1);
-  q4_0x8_chunk<2>(qs, ylo, yhi, a0, a1);
-  q4_0x8_chunk<3>(qs, ylo, yhi, a0, a1);
-  const int32x4_t offset = vdupq_n_s32(xoff);
-  const uint16x8_t d = vld1q_u16(reinterpret_cast<const uint16_t*>(g));
-  const float dy = h2f(b.d);
-  const float32x4_t s0 = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(d))), dy);
-  const float32x4_t s1 = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(d))), dy);
-  acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(vsubq_s32(a0, offset)), s0);
-  acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(vsubq_s32(a1, offset)), s1);
-}
-
-void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-  for (int64_t i = 0; i < n / QK4_0; ++i) q4_0x8_block(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc0, acc1);
-  vst1q_f32(y, acc0);
-  vst1q_f32(y + 4, acc1);
-}
-
-void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                        double* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
-  float64x2_t sum[4] = {vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0)};
-  for (int64_t c = 0; c < nb; c += cb) {
-    float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      q4_0x8_block(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc0, acc1);
-    sum[0] = vaddq_f64(sum[0], vcvt_f64_f32(vget_low_f32(acc0)));
-    sum[1] = vaddq_f64(sum[1], vcvt_high_f64_f32(acc0));
-    sum[2] = vaddq_f64(sum[2], vcvt_f64_f32(vget_low_f32(acc1)));
-    sum[3] = vaddq_f64(sum[3], vcvt_high_f64_f32(acc1));
-  }
-  for (int k = 0; k < 4; ++k) vst1q_f64(y + 2 * k, sum[k]);
-}
-
-// Prompt tokens: a group's nibbles unpacked once per chunk for up to kPackTokens tokens; per
-// token the integer dots and the float steps of q4_0x8_block, so the same bits.
-template <int J, int T>
-inline void q4_0x8_chunk_tokens(const uint8_t* qs, const int8x16_t* ylo, const int8x16_t* yhi, int32x4_t* a0,
-                                int32x4_t* a1) {
-  const uint8x16_t m4 = vdupq_n_u8(0x0f);
-  const uint8x16_t c0 = vld1q_u8(qs + 32 * J), c1 = vld1q_u8(qs + 32 * J + 16);
-  const int8x16_t lo0 = vreinterpretq_s8_u8(vandq_u8(c0, m4)), hi0 = vreinterpretq_s8_u8(vshrq_n_u8(c0, 4));
-  const int8x16_t lo1 = vreinterpretq_s8_u8(vandq_u8(c1, m4)), hi1 = vreinterpretq_s8_u8(vshrq_n_u8(c1, 4));
-  for (int t = 0; t < T; ++t) {
-    const int8x16_t yl = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(ylo[t]), J));
-    const int8x16_t yh = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(yhi[t]), J));
-    a0[t] = dot_s8(dot_s8(a0[t], lo0, yl), hi0, yh);
-    a1[t] = dot_s8(dot_s8(a1[t], lo1, yl), hi1, yh);
-  }
-}
-
-struct Q4_0Tokens {  // one group (GroupByGroup runs both)
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-    const int64_t nb = n / QK4_0, cb = Chunked ? chunk / QK4_0 : nb;
-    float64x2_t sum[T][4];
-    for (int t = 0; t < T; ++t)
-      for (auto& v : sum[t]) v = vdupq_n_f64(0);
-    for (int64_t c = 0; c < nb; c += cb) {
-      float32x4_t acc0[T], acc1[T];
-      for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = vdupq_n_f32(0);
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
-        const block_q8_0* b[T];
-        int8x16_t ylo[T], yhi[T];
-        int32x4_t a0[T], a1[T];
-        for (int t = 0; t < T; ++t) {
-          b[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
-          ylo[t] = vld1q_s8(b[t]->qs);
-          yhi[t] = vld1q_s8(b[t]->qs + 16);
-          a0[t] = a1[t] = vdupq_n_s32(0);
-        }
-        const uint8_t* qs = g + kPackRows * 2;
-        q4_0x8_chunk_tokens<0, T>(qs, ylo, yhi, a0, a1);
-        q4_0x8_chunk_tokens<1, T>(qs, ylo, yhi, a0, a1);
-        q4_0x8_chunk_tokens<2, T>(qs, ylo, yhi, a0, a1);
-        q4_0x8_chunk_tokens<3, T>(qs, ylo, yhi, a0, a1);
-        const uint16x8_t d = vld1q_u16(reinterpret_cast<const uint16_t*>(g));
-        const float32x4_t d0 = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(d)));
-        const float32x4_t d1 = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(d)));
-        for (int t = 0; t < T; ++t) {
-          const int32x4_t offset = vdupq_n_s32(xoff[t * xoff_stride + i]);
-          const float dy = h2f(b[t]->d);
-          acc0[t] = vfmaq_f32(acc0[t], vcvtq_f32_s32(vsubq_s32(a0[t], offset)), vmulq_n_f32(d0, dy));
-          acc1[t] = vfmaq_f32(acc1[t], vcvtq_f32_s32(vsubq_s32(a1[t], offset)), vmulq_n_f32(d1, dy));
-        }
-      }
-      for (int t = 0; t < T; ++t) {
-        if constexpr (Chunked) {
-          sum[t][0] = vaddq_f64(sum[t][0], vcvt_f64_f32(vget_low_f32(acc0[t])));
-          sum[t][1] = vaddq_f64(sum[t][1], vcvt_high_f64_f32(acc0[t]));
-          sum[t][2] = vaddq_f64(sum[t][2], vcvt_f64_f32(vget_low_f32(acc1[t])));
-          sum[t][3] = vaddq_f64(sum[t][3], vcvt_high_f64_f32(acc1[t]));
-        } else {
-          vst1q_f32(yf + t * y_stride, acc0[t]);
-          vst1q_f32(yf + t * y_stride + 4, acc1[t]);
-        }
-      }
-    }
-    if constexpr (Chunked)
-      for (int t = 0; t < T; ++t)
-        for (int k = 0; k < 4; ++k) vst1q_f64(yd + t * y_stride + 2 * k, sum[t][k]);
-  }
-};
-
 }  // namespace
 
 void fill_neon(KernelTable& t) {
-  t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot, q4_0x8_chunked_dot, packed_tokens_dot<GroupByGroup<Q4_0Tokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<Q4_0Tokens>>};
+  fill_neon_packed(t);
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;
