@@ -59,7 +59,7 @@ class Loader {
   // everything, a strided view into the map when it is to be packed (pack_for_kernels reads it
   // once), else a copy (block-aligned, or the slice cannot be cut).
   kernels::Matrix columns(const std::string& name, uint64_t cols, uint64_t rows_n, int64_t c0, int64_t c1,
-                          OwnedBytes& owned) const {
+                          LargeBuffer& owned) const {
     if (c0 == 0 && c1 == static_cast<int64_t>(cols)) return rows(name, cols, rows_n, 0, rows_n);
     const TensorInfo& t = tensor(name, {cols, rows_n});
     const int64_t block = gguf::type_traits(t.type).block_size;
@@ -78,7 +78,7 @@ class Loader {
     m.cols = c1 - c0;
     m.row_stride = src_stride;
     if (kernels::should_pack(m)) return m;
-    owned = std::make_unique_for_overwrite<uint8_t[]>(len * rows_n);  // every byte is copied in below
+    owned = allocate_large_buffer(len * rows_n);  // every byte is copied in below
     for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
     m.data = owned.get();
     m.row_stride = len;
@@ -94,17 +94,26 @@ uint64_t matrix_bytes(const kernels::Matrix& m) {
   return gguf::row_bytes(m.type, static_cast<uint64_t>(m.cols)) * static_cast<uint64_t>(m.rows);
 }
 
-// Packs m (in the map) when the kernels read it faster packed, and drops the map pages it came
-// from, so the rank's resident size stays about the size of its weights.
-void pack_for_kernels(kernels::Matrix& m, std::vector<OwnedBytes>& store) {
-  if (!kernels::should_pack(m)) return;
-  // No zero fill: packing writes every byte.
-  auto bytes = std::make_unique_for_overwrite<uint8_t[]>(kernels::packed_bytes(m));
-  const kernels::Matrix source = m;
-  m = kernels::pack_rows8(source, bytes.get());
-  store.push_back(std::move(bytes));
-  drop_resident_pages(source.data, source.row_stride * static_cast<uint64_t>(source.rows - 1) +
-                                       gguf::row_bytes(source.type, static_cast<uint64_t>(source.cols)));
+// Packs the matrices the kernels read faster packed into one buffer (one allocation, so at most
+// one partly used huge page), and drops the map pages each came from, so the rank's resident
+// size stays about the size of its weights.
+LargeBuffer pack_for_kernels(const std::vector<kernels::Matrix*>& matrices) {
+  constexpr size_t kAlign = 64;
+  size_t total = 0;
+  for (const kernels::Matrix* m : matrices)
+    if (kernels::should_pack(*m)) total += (kernels::packed_bytes(*m) + kAlign - 1) / kAlign * kAlign;
+  if (total == 0) return nullptr;
+  LargeBuffer bytes = allocate_large_buffer(total);  // no zero fill: packing writes every byte
+  size_t at = 0;
+  for (kernels::Matrix* m : matrices) {
+    if (!kernels::should_pack(*m)) continue;
+    const kernels::Matrix source = *m;
+    *m = kernels::pack_rows8(source, bytes.get() + at);
+    at += (kernels::packed_bytes(source) + kAlign - 1) / kAlign * kAlign;
+    drop_resident_pages(source.data, source.row_stride * static_cast<uint64_t>(source.rows - 1) +
+                                         gguf::row_bytes(source.type, static_cast<uint64_t>(source.cols)));
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -137,7 +146,6 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
 
   w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
-  if (!tied) pack_for_kernels(w.lm_head, w.packed);  // a tied head is also the embedding table, read from the map
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     LayerWeights l;
@@ -160,9 +168,14 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
       l.k_norm = L.vector(p + "attn_k_norm.weight", D);
     }
     for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
-    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) pack_for_kernels(*m, w.packed);
     w.layers.push_back(std::move(l));
   }
+  // A tied head is also the embedding table: lookups go on reading their rows (a few per token)
+  // from the map, while the head's matmuls read the packed copy.
+  std::vector<kernels::Matrix*> matrices = {&w.lm_head};
+  for (LayerWeights& l : w.layers)
+    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+  w.packed = pack_for_kernels(matrices);
   return w;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "worker/common/large_buffer.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/kernels/blocks.h"  // kernels.h uses fp16_t without including it
 #include "worker/kernels/kernels.h"
@@ -18,7 +19,6 @@
 namespace clusterctl::model {
 
 // Bytes this rank owns (a copied column slice); the Matrix that uses it points here.
-using OwnedBytes = std::unique_ptr<uint8_t[]>;
 
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
@@ -28,7 +28,7 @@ struct LayerWeights {
   kernels::Matrix wo;                         // columns of this rank's query heads
   kernels::Matrix w_gate, w_up;               // rows of this rank's FFN slice
   kernels::Matrix w_down;                     // columns of this rank's FFN slice
-  OwnedBytes wo_bytes, w_down_bytes;          // set when wo / w_down are copied slices
+  LargeBuffer wo_bytes, w_down_bytes;          // set when wo / w_down are copied slices
 };
 
 struct ModelWeights {
@@ -39,7 +39,7 @@ struct ModelWeights {
   std::vector<float> rope_freq_factors;    // rope_freqs.weight, empty when absent
   std::vector<LayerWeights> layers;
   uint64_t bytes_per_token = 0;            // weight bytes one decode step reads on this rank
-  std::vector<OwnedBytes> packed;          // the packed matrices' bytes
+  LargeBuffer packed;                      // the packed matrices' bytes
 
   // Throws clusterctl::Error naming a missing tensor, an unsupported type or a shape mismatch.
   static ModelWeights load(const gguf::GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part);
