@@ -183,7 +183,7 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   IsaGuard guard;
   std::mt19937 rng(11);
   constexpr int64_t kRows = 136, kTokens = 70, kChunk = 512;  // 17 groups
-  const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q6_K;
+  const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K;
   const int64_t kCols = k_quant ? 17 * 256 : 4160;  // 17 super-blocks or 130 blocks
   const auto w = random_weights(type, kRows, kCols, rng);
   const auto x = random_activations(kCols * kTokens, rng);
@@ -192,9 +192,10 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   std::vector<uint8_t> bytes(packed_bytes(rows));
   const Matrix packed = pack_rows8(rows, bytes.data());
   ASSERT_EQ(packed.layout, Layout::Packed8);
-  // The same bytes, rearranged; Q4_K's scales and mins are unpacked (1248 bytes per 8 x 144),
-  // Q6_K gains a constant per row and alignment (1728 per 8 x 210).
+  // The same bytes, rearranged; Q4_K's and Q5_K's scales and mins are unpacked (1248 bytes per
+  // 8 x 144, 1504 per 8 x 176), Q6_K gains a constant per row and alignment (1728 per 8 x 210).
   const size_t expected = type == GgmlType::Q4_K   ? w.size() / 1152 * 1248
+                          : type == GgmlType::Q5_K ? w.size() / 1408 * 1504
                           : type == GgmlType::Q6_K ? w.size() / 1680 * 1728
                                                    : w.size();
   ASSERT_EQ(bytes.size(), expected);
@@ -249,7 +250,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K),
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul,
+                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
                          [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the
@@ -301,10 +303,10 @@ TEST(KernelsMatmul, PackingNeedsAPackableTypeInWholeGroupsOf8Rows) {
   const Matrix twelve{GgmlType::Q4_0, w.data(), 12, 64, gguf::row_bytes(GgmlType::Q4_0, 64)};
   EXPECT_FALSE(should_pack(twelve));
   EXPECT_THROW(pack_rows8(twelve, out.data()), Error);
-  const auto q5 = random_weights(GgmlType::Q5_K, 8, 256, rng);
-  const Matrix k_quant{GgmlType::Q5_K, q5.data(), 8, 256, gguf::row_bytes(GgmlType::Q5_K, 256)};
-  EXPECT_FALSE(should_pack(k_quant));
-  EXPECT_THROW(pack_rows8(k_quant, out.data()), Error);
+  const auto q5 = random_weights(GgmlType::Q5_0, 8, 256, rng);
+  const Matrix unpackable{GgmlType::Q5_0, q5.data(), 8, 256, gguf::row_bytes(GgmlType::Q5_0, 256)};
+  EXPECT_FALSE(should_pack(unpackable));
+  EXPECT_THROW(pack_rows8(unpackable, out.data()), Error);
 }
 
 TEST(KernelsMatmul, RowStrideLargerThanRowIsHonoured) {

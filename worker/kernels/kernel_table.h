@@ -80,6 +80,14 @@ constexpr int32_t kPackedQ8_0Offset = 128;
 constexpr size_t kPackedQ4_KScales = 32, kPackedQ4_KMins = 96, kPackedQ4_KQuants = 224;
 constexpr size_t kPackedQ4_KBlockBytes = 1248;
 constexpr int kPackedQ4_KXoff = 4;  // xoff int32s per super-block: the min pairs' activation sums
+// Q5_K: Q4_K's fields, then per sub-block pair p its 8 nibble chunks followed by 2 chunks of
+// their fifth bits, so a super-block stays one sequential stream: byte m of row r in fifth-bit
+// chunk h holds, for nibble chunk j = 4h + b (b = 0..3), bit 2b: the fifth bit of j's low-nibble
+// element m, bit 2b + 1: of its high-nibble element m.
+constexpr size_t kPackedQ5_KBlockBytes = kPackedQ4_KBlockBytes + 256;
+template <bool Fifth>
+constexpr size_t k4_quant_chunk(int p, int j) { return kPackedQ4_KQuants + (Fifth ? 320 : 256) * p + 32 * j; }
+constexpr size_t q5_K_fifth_chunk(int p, int h) { return kPackedQ4_KQuants + 320 * p + 256 + 32 * h; }
 // Q6_K (against Q8_K tokens whose quants the packed matmul stores +128): 1728 bytes per
 // super-block of a group.
 constexpr size_t kPackedQ6_KScales = 16, kPackedQ6_KOffsets = 144, kPackedQ6_KQuants = 192;
@@ -111,6 +119,9 @@ void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
                                double* y);
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y);
+void q5_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y);
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12 scale bytes.
 void k4_scale_min(int j, const uint8_t* q, int* sc, int* m);
@@ -121,7 +132,7 @@ struct KernelTable {
   TileKernel tile[kTypeSlots] = {};      // by weight type
   RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
   ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
-  PackedKernels packed[kTypeSlots];    // by weight type (Q4_0, Q8_0)
+  PackedKernels packed[kTypeSlots];    // by weight type (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)
 };
 
 // Each fills `table` on top of what is already there (scalar first, then the SIMD levels).

@@ -47,8 +47,9 @@ float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_
 
 // How a Matrix's bytes are laid out.
 //   Rows:     GGUF's, one row after another (row_stride bytes apart).
-//   Packed8:  Q4_0 or Q8_0 rows packed 8 at a time (pack_rows8), so a decode reads one
-//             sequential run of memory instead of 8 interleaved row streams; row_stride is unused.
+//   Packed8:  Q4_0, Q8_0, Q4_K, Q5_K or Q6_K rows packed 8 at a time (pack_rows8), so a decode reads
+//             one sequential run of memory instead of 8 interleaved row streams; row_stride is
+//             unused.
 enum class Layout { Rows, Packed8 };
 constexpr int kPackRows = 8;  // rows of a Packed8 group
 
@@ -74,6 +75,9 @@ struct Matrix {
 //     then 32 chunks: chunk (p, j) holds nibble bytes 32p+4j..+3 of each row (low nibbles:
 //     sub-block 2p, high nibbles: 2p+1). The integer sums and the float steps are the packed
 //     kernels' own (the Rows layout sums in another order).
+//   Q5_K (1504 bytes per 256 columns): Q4_K's, but each sub-block pair's 8 nibble chunks are
+//     followed by 2 chunks of their fifth bits (kernel_table.h q5_K_fifth_chunk), so a
+//     super-block stays one sequential stream (bits at its end decoded at 40 % of the speed).
 //   Q6_K (1728 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 int8 scales as bytes
 //     [sub-block][row] (128), each row's constant 128 * sum(scale * sub-block weight sum) (32),
 //     16 bytes of padding, then the weights (q - 32, signed) as 4-bit and 2-bit planes in row
@@ -83,8 +87,10 @@ struct Matrix {
 //     one sequential stream (spread over three, decoding ran at a fifth of the speed). The
 //     tokens' quants are stored +128 (unsigned), so the dot is VNNI's unsigned x signed; the
 //     constant takes the +128 off.
-// Whether the active kernels compute this matrix faster packed (Q4_0, Q8_0, Q4_K or Q6_K on an
-// ISA with that type's packed kernels, whole groups of 8 rows).
+// Types with a Packed8 layout: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K.
+bool is_packable(GgmlType t);
+// Whether the active kernels compute this matrix faster packed (a packable type on an ISA with
+// that type's packed kernels, whole groups of 8 rows).
 bool should_pack(const Matrix& w);
 size_t packed_bytes(const Matrix& w);
 // Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.

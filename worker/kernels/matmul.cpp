@@ -56,10 +56,8 @@ void validate(const Matrix& w, int64_t n_tokens) {
                 std::to_string(w.cols) + ", tokens " + std::to_string(n_tokens) + "); the model is malformed");
   const auto traits = gguf::type_traits(w.type);
   const bool packed = w.layout == Layout::Packed8;
-  const bool packable = w.type == GgmlType::Q4_0 || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_K ||
-                        w.type == GgmlType::Q6_K;
-  if (packed && (!packable || w.rows % kPackRows != 0))
-    throw Error("a packed matrix must be Q4_0, Q8_0, Q4_K or Q6_K with whole groups of 8 rows (got " +
+  if (packed && (!is_packable(w.type) || w.rows % kPackRows != 0))
+    throw Error("a packed matrix must be Q4_0, Q8_0, Q4_K, Q5_K or Q6_K with whole groups of 8 rows (got " +
                 std::string(traits.name) + ", " + std::to_string(w.rows) + " rows)");
   if (w.cols % traits.block_size != 0 ||
       (!packed && w.row_stride < gguf::row_bytes(w.type, static_cast<uint64_t>(w.cols))))

@@ -90,22 +90,31 @@ void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
                                                                                             y);
 }
 
-// Q4_K against Q8_K: per sub-block pair p, the low and high nibbles' dots times their scales;
-// the mins against the token's sub-block sums; then (d * isum - dmin * msum) * d_token.
-void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+// Q4_K (Q5_K) against Q8_K: per sub-block pair p, the low and high nibbles' (plus fifth bits')
+// dots times their scales; the mins against the token's sub-block sums; then
+// (d * isum - dmin * msum) * d_token.
+template <bool Fifth>
+void k4_x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
+  constexpr size_t kBlockBytes = Fifth ? kPackedQ5_KBlockBytes : kPackedQ4_KBlockBytes;
   float acc[kPackRows] = {};
   for (int64_t i = 0; i < n / QK_K; ++i) {
-    const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
+    const uint8_t* g = group + i * kBlockBytes;
     for (int r = 0; r < kPackRows; ++r) {
       int32_t isum = 0, msum = 0;
       for (int p = 0; p < 4; ++p) {
         int32_t lo = 0, hi = 0;
         for (int j = 0; j < 8; ++j)
           for (int m = 0; m < 4; ++m) {
-            const uint8_t q = g[kPackedQ4_KQuants + (8 * p + j) * 32 + 4 * r + m];
-            lo += (q & 0x0f) * b[i].qs[64 * p + 4 * j + m];
-            hi += (q >> 4) * b[i].qs[64 * p + 32 + 4 * j + m];
+            const uint8_t q = g[k4_quant_chunk<Fifth>(p, j) + 4 * r + m];
+            int wl = q & 0x0f, wh = q >> 4;
+            if constexpr (Fifth) {
+              const uint8_t h = g[q5_K_fifth_chunk(p, j / 4) + 4 * r + m];
+              wl |= ((h >> (2 * (j % 4))) & 1) << 4;
+              wh |= ((h >> (2 * (j % 4) + 1)) & 1) << 4;
+            }
+            lo += wl * b[i].qs[64 * p + 4 * j + m];
+            hi += wh * b[i].qs[64 * p + 32 + 4 * j + m];
           }
         isum += lo * g[kPackedQ4_KScales + 8 * (2 * p) + r] + hi * g[kPackedQ4_KScales + 8 * (2 * p + 1) + r];
         int16_t mins[2], sums[2];
@@ -121,6 +130,13 @@ void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
     }
   }
   std::copy(acc, acc + kPackRows, y);
+}
+
+void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  k4_x8_dot_scalar<false>(n, group, x, xoff, y);
+}
+void q5_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  k4_x8_dot_scalar<true>(n, group, x, xoff, y);
 }
 
 // Q6_K against Q8_K stored +128: per 16-element sub-block the unsigned x signed dot times the
@@ -151,6 +167,11 @@ void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y) {
   packed_chunked_dot_scalar<q4_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff>(
+      n, chunk, group, x, xoff, y);
+}
+void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y) {
+  packed_chunked_dot_scalar<q5_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ5_KBlockBytes, kPackedQ4_KXoff>(
       n, chunk, group, x, xoff, y);
 }
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
@@ -193,6 +214,9 @@ PackedType packed_type(GgmlType t) {
     case GgmlType::Q4_K:
       if (!k.dot) k = {detail::q4_Kx8_dot_scalar, detail::q4_Kx8_chunked_dot_scalar};
       return {QK_K, detail::kPackedQ4_KBlockBytes, 0, detail::kPackedQ4_KXoff, k};
+    case GgmlType::Q5_K:
+      if (!k.dot) k = {detail::q5_Kx8_dot_scalar, detail::q5_Kx8_chunked_dot_scalar};
+      return {QK_K, detail::kPackedQ5_KBlockBytes, 0, detail::kPackedQ4_KXoff, k};
     case GgmlType::Q6_K:
       if (!k.dot) k = {detail::q6_Kx8_dot_scalar, detail::q6_Kx8_chunked_dot_scalar};
       return {QK_K, detail::kPackedQ6_KBlockBytes, 0, 0, k};
@@ -202,9 +226,6 @@ PackedType packed_type(GgmlType t) {
   }
 }
 
-bool packable(GgmlType t) {
-  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
-}
 
 // The tokens quantised (Q8_0, or Q8_K for the K-quants) once per call, with their xoff: per Q8_0
 // block offset * sum(quants); for Q4_K per Q8_K block the 4 sub-block pairs' sums as int16
@@ -293,7 +314,9 @@ void pack_q8_0_row(const block_q8_0* blk, int r, uint8_t* out) {
       out[kPackRows * 2 + 32 * k + 4 * r + m] = static_cast<uint8_t>(blk->qs[4 * k + m] ^ 0x80);  // +128
 }
 
-void pack_q4_K_row(const block_q4_K* blk, int r, uint8_t* out) {
+// Q4_K's fields, which Q5_K shares.
+template <bool Fifth, typename Block>
+void pack_k4_row(const Block* blk, int r, uint8_t* out) {
   std::memcpy(out + 2 * r, &blk->d, 2);
   std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);
   int16_t mins[8];
@@ -304,7 +327,27 @@ void pack_q4_K_row(const block_q4_K* blk, int r, uint8_t* out) {
     mins[s] = static_cast<int16_t>(m);
   }
   for (int p = 0; p < 4; ++p) std::memcpy(out + detail::kPackedQ4_KMins + 4 * (8 * p + r), mins + 2 * p, 4);
-  for (int c = 0; c < 32; ++c) std::memcpy(out + detail::kPackedQ4_KQuants + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+  for (int p = 0; p < 4; ++p)
+    for (int j = 0; j < 8; ++j)
+      std::memcpy(out + detail::k4_quant_chunk<Fifth>(p, j) + 4 * r, blk->qs + 32 * p + 4 * j, 4);
+}
+
+void pack_q4_K_row(const block_q4_K* blk, int r, uint8_t* out) { pack_k4_row<false>(blk, r, out); }
+
+// GGUF keeps the fifth bit of element 64p + 32h + l at bit 2p + h of qh[l].
+void pack_q5_K_row(const block_q5_K* blk, int r, uint8_t* out) {
+  pack_k4_row<true>(blk, r, out);
+  for (int p = 0; p < 4; ++p)
+    for (int h = 0; h < 2; ++h)
+      for (int m = 0; m < 4; ++m) {
+        uint8_t bits = 0;
+        for (int b = 0; b < 4; ++b) {
+          const int l = 4 * (4 * h + b) + m;
+          bits |= static_cast<uint8_t>(((blk->qh[l] >> (2 * p)) & 1) << (2 * b));
+          bits |= static_cast<uint8_t>(((blk->qh[l] >> (2 * p + 1)) & 1) << (2 * b + 1));
+        }
+        out[detail::q5_K_fifth_chunk(p, h) + 4 * r + m] = bits;
+      }
 }
 
 void pack_q6_K_row(const block_q6_K* blk, int r, uint8_t* out) {
@@ -338,8 +381,13 @@ void pack_q6_K_row(const block_q6_K* blk, int r, uint8_t* out) {
   }
 }
 
+bool is_packable(GgmlType t) {
+  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K ||
+         t == GgmlType::Q6_K;
+}
+
 bool should_pack(const Matrix& w) {
-  return w.layout == Layout::Rows && packable(w.type) && w.rows % kPackRows == 0 && w.rows > 0 &&
+  return w.layout == Layout::Rows && is_packable(w.type) && w.rows % kPackRows == 0 && w.rows > 0 &&
          w.cols % packed_type(w.type).block_cols == 0 && detail::active_table().packed[detail::slot(w.type)].dot != nullptr;
 }
 
@@ -350,9 +398,9 @@ size_t packed_bytes(const Matrix& w) {
 }
 
 Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
-  if (w.layout != Layout::Rows || !packable(w.type) || w.rows % kPackRows != 0 ||
+  if (w.layout != Layout::Rows || !is_packable(w.type) || w.rows % kPackRows != 0 ||
       w.cols % packed_type(w.type).block_cols != 0)
-    throw Error("pack_rows8 needs a Q4_0, Q8_0, Q4_K or Q6_K matrix of whole groups of 8 rows");
+    throw Error("pack_rows8 needs a Q4_0, Q8_0, Q4_K, Q5_K or Q6_K matrix of whole groups of 8 rows");
   const PackedType type = packed_type(w.type);
   const int64_t nb = w.cols / type.block_cols;
   for (int64_t g = 0; g < w.rows / kPackRows; ++g)
@@ -364,6 +412,7 @@ Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
           case GgmlType::Q4_0: pack_q4_0_row(reinterpret_cast<const block_q4_0*>(row) + i, r, out); break;
           case GgmlType::Q8_0: pack_q8_0_row(reinterpret_cast<const block_q8_0*>(row) + i, r, out); break;
           case GgmlType::Q4_K: pack_q4_K_row(reinterpret_cast<const block_q4_K*>(row) + i, r, out); break;
+          case GgmlType::Q5_K: pack_q5_K_row(reinterpret_cast<const block_q5_K*>(row) + i, r, out); break;
           default: pack_q6_K_row(reinterpret_cast<const block_q6_K*>(row) + i, r, out); break;
         }
       }

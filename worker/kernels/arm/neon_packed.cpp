@@ -1,4 +1,4 @@
-// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K and Q6_K, 8 rows at a time (kernels.h has
+// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, 8 rows at a time (kernels.h has
 // the layouts). Lane r of a register is row r (rows 0..3 and 4..7 in two registers): a chunk of
 // a packed block holds 4 bytes of every row, so its signed dot with the token's 4-byte piece (a
 // lane broadcast) lands in the row's lane, with no horizontal sums. The stored offsets (+128 on
@@ -181,7 +181,7 @@ struct Q8_0 {
   }
 };
 
-// ---- Q4_K against Q8_K: per sub-block pair, nibble dots times the rows' scales; the mins
+// ---- Q4_K and Q5_K against Q8_K: per sub-block pair, nibble dots times the rows' scales; the mins
 // against the token's sub-block pair sums; then t = d * isum - dmin * msum, acc += t * d_token ----
 
 inline int32x4_t widen_u8_lo(uint8x8_t v) { return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(v)))); }
@@ -193,22 +193,39 @@ inline int32x4_t mins_dot(const uint8_t* mins4rows, int16x8_t pair) {
   return vpaddq_s32(vmull_s16(vget_low_s16(m), vget_low_s16(pair)), vmull_high_s16(m, pair));
 }
 
-struct Q4_K {
+// Q5_K (Fifth) ORs each nibble's fifth bit on from its sub-block pair's fifth-bit chunks; `bits`
+// carries a chunk from j to j + 1, shifted right 2 so j's bits are bits 0 (low) and 1 (high).
+template <bool Fifth>
+struct K4 {
   using Act = block_q8_K;
   static constexpr int64_t kCols = QK_K;
-  static constexpr size_t kBlockBytes = kPackedQ4_KBlockBytes;
+  static constexpr size_t kBlockBytes = Fifth ? kPackedQ5_KBlockBytes : kPackedQ4_KBlockBytes;
   static constexpr int kXoff = kPackedQ4_KXoff;
+
+  // 16 bytes (4 rows) of nibble chunk (p, j), at byte offset `half` (0 or 16).
+  static void unpack(const uint8_t* g, int p, int j, int half, uint8x16_t& bits, int8x16_t& lo, int8x16_t& hi) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), c = vld1q_u8(g + k4_quant_chunk<Fifth>(p, j) + half);
+    uint8x16_t l = vandq_u8(c, m4), h = vshrq_n_u8(c, 4);
+    if constexpr (Fifth) {
+      bits = j % 4 == 0 ? vld1q_u8(g + q5_K_fifth_chunk(p, j / 4) + half) : vshrq_n_u8(bits, 2);
+      const uint8x16_t bit4 = vdupq_n_u8(0x10);
+      l = vorrq_u8(l, vandq_u8(vshlq_n_u8(bits, 4), bit4));
+      h = vorrq_u8(h, vandq_u8(vshlq_n_u8(bits, 3), bit4));
+    }
+    lo = vreinterpretq_s8_u8(l);
+    hi = vreinterpretq_s8_u8(h);
+  }
+
   template <int T>
   static void block(const uint8_t* g, const Act* const* b, const int32_t* const* pairs, Acc8* acc) {
-    const uint8x16_t m4 = vdupq_n_u8(0x0f);
     Rows8I isum[T], msum[T];
     for (int p = 0; p < 4; ++p) {
       Rows8I lo[T], hi[T];
+      uint8x16_t bits0 = vdupq_n_u8(0), bits1 = bits0;
       for (int j = 0; j < 8; ++j) {
-        const uint8_t* c = g + kPackedQ4_KQuants + 32 * (8 * p + j);
-        const uint8x16_t c0 = vld1q_u8(c), c1 = vld1q_u8(c + 16);
-        const int8x16_t l0 = vreinterpretq_s8_u8(vandq_u8(c0, m4)), h0 = vreinterpretq_s8_u8(vshrq_n_u8(c0, 4));
-        const int8x16_t l1 = vreinterpretq_s8_u8(vandq_u8(c1, m4)), h1 = vreinterpretq_s8_u8(vshrq_n_u8(c1, 4));
+        int8x16_t l0, h0, l1, h1;
+        unpack(g, p, j, 0, bits0, l0, h0);
+        unpack(g, p, j, 16, bits1, l1, h1);
         for (int t = 0; t < T; ++t) {
           const int8x16_t yl = piece(b[t]->qs, 16 * p + j), yh = piece(b[t]->qs, 16 * p + 8 + j);
           lo[t].lo = dot_s8(lo[t].lo, l0, yl);
@@ -303,7 +320,8 @@ struct Q6_K {
 void fill_neon_packed(KernelTable& t) {
   t.packed[slot(GgmlType::Q4_0)] = Packed<Q4_0>::kernels();
   t.packed[slot(GgmlType::Q8_0)] = Packed<Q8_0>::kernels();
-  t.packed[slot(GgmlType::Q4_K)] = Packed<Q4_K>::kernels();
+  t.packed[slot(GgmlType::Q4_K)] = Packed<K4<false>>::kernels();
+  t.packed[slot(GgmlType::Q5_K)] = Packed<K4<true>>::kernels();
   t.packed[slot(GgmlType::Q6_K)] = Packed<Q6_K>::kernels();
 }
 

@@ -289,9 +289,12 @@ void fill_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = {x86::avx2::q8_0x8_dot, x86::avx2::q8_0x8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>};
-  t.packed[slot(GgmlType::Q4_K)] = {x86::avx2::q4_Kx8_dot, x86::avx2::q4_Kx8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q4_KTokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q4_KTokens>>};
+  t.packed[slot(GgmlType::Q4_K)] = {x86::avx2::k4_x8_dot<false>, x86::avx2::k4_x8_chunked_dot<false>,
+                                    packed_tokens_dot<GroupByGroup<x86::avx2::K4Tokens<false>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::K4Tokens<false>>>};
+  t.packed[slot(GgmlType::Q5_K)] = {x86::avx2::k4_x8_dot<true>, x86::avx2::k4_x8_chunked_dot<true>,
+                                    packed_tokens_dot<GroupByGroup<x86::avx2::K4Tokens<true>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::K4Tokens<true>>>};
   t.packed[slot(GgmlType::Q6_K)] = {x86::avx2::q6_Kx8_dot, x86::avx2::q6_Kx8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<x86::avx2::Q6_KTokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q6_KTokens>>};

@@ -497,8 +497,12 @@ void fill_avx512_vnni(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = {x86::packed_dot<x86::Q8_0Packed>, x86::packed_chunked_dot<x86::Q8_0Packed>,
                                     packed_tokens_dot<x86::PackedTokens16<x86::Q8_0Packed>>,
                                     packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q8_0Packed>>};
-  t.packed[slot(GgmlType::Q4_K)] = {x86::q4_Kx8_dot, x86::q4_Kx8_chunked_dot, packed_tokens_dot<x86::Q4_KTokens16>,
-                                    packed_tokens_chunked_dot<x86::Q4_KTokens16>};
+  t.packed[slot(GgmlType::Q4_K)] = {x86::k4_x8_dot<false>, x86::k4_x8_chunked_dot<false>,
+                                    packed_tokens_dot<x86::K4Tokens16<false>>,
+                                    packed_tokens_chunked_dot<x86::K4Tokens16<false>>};
+  t.packed[slot(GgmlType::Q5_K)] = {x86::k4_x8_dot<true>, x86::k4_x8_chunked_dot<true>,
+                                    packed_tokens_dot<x86::K4Tokens16<true>>,
+                                    packed_tokens_chunked_dot<x86::K4Tokens16<true>>};
   t.packed[slot(GgmlType::Q6_K)] = {x86::q6_Kx8_dot, x86::q6_Kx8_chunked_dot, packed_tokens_dot<x86::Q6_KTokens16>,
                                     packed_tokens_chunked_dot<x86::Q6_KTokens16>};
   x86::install_kquant_dots<madd_add_vnni>(t);

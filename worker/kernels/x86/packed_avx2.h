@@ -1,10 +1,11 @@
 #pragma once
-// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, Q4_K and Q6_K (Q4_0's are in
+// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, Q4_K, Q5_K and Q6_K (Q4_0's are in
 // q4_0_packed.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
 // each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
 //   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
 //   Q4_K: nibble x token, 8 pieces summed in 16 bits (at most 30480), widened once per sub-block
 //         by a multiply-add with the rows' scale in both halves of the lane, which also scales;
+//   Q5_K: the same with the fifth bits ORed on, 4 pieces per 16-bit sum (at most 31496);
 //   Q6_K: token (+128) x (q - 32), 2 pieces summed (at most 32640), widened and scaled alike.
 // Every integer is exact, and the float steps per block are the scalar reference's
 // (packed_matmul.cpp), so each kernel gives the reference's bits, alone or in a batch. Prompt
@@ -16,6 +17,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/k4_chunks.h"
 #include "worker/kernels/x86/packed_rows8.h"
 #include "worker/kernels/x86/q6_k_pieces.h"
 
@@ -114,59 +116,70 @@ inline __m256 q4_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_to
   return _mm256_fmadd_ps(t, _mm256_set1_ps(d_token), acc);
 }
 
-__attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                           __m256 acc) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
+// Q5_K's weights (up to 31) allow 4 pieces in a 16-bit sum (4 * 2 * 31 * 127 = 31496), Q4_K's 8.
+template <bool Fifth>
+constexpr int k4_pieces_per_sum = Fifth ? 4 : 8;
+
+template <bool Fifth>
+__attribute__((always_inline)) inline __m256 k4_x8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
+                                                          __m256 acc) {
+  const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
   __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
   for (int p = 0; p < 4; ++p) {
-    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();  // 16-bit sums
-    for (int j = 0; j < 8; ++j) {
-      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
-      lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(c, m4), piece(b.qs + 64 * p + 4 * j)));
-      hi = _mm256_add_epi16(
-          hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4), piece(b.qs + 64 * p + 32 + 4 * j)));
-    }
     const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
-    isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, u8_scale_pairs(sc)),
-                                                   _mm256_madd_epi16(hi, u8_scale_pairs(sc + 8))));
+    const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bits = lo;  // 16-bit sums
+    for (int j = 0; j < 8; ++j) {
+      __m256i wl, wh;
+      k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
+      lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(wl, piece(b.qs + 64 * p + 4 * j)));
+      hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(wh, piece(b.qs + 64 * p + 32 + 4 * j)));
+      if ((j + 1) % k4_pieces_per_sum<Fifth> == 0) {
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc_lo), _mm256_madd_epi16(hi, sc_hi)));
+        lo = hi = _mm256_setzero_si256();
+      }
+    }
     const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
     msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
   }
   return q4_K_fold(g, isum, msum, b.d, acc);
 }
 
-inline void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+template <bool Fifth>
+void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_dot(
       n / QK_K,
       [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+        return k4_x8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
       y);
 }
 
-inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+template <bool Fifth>
+void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                       double* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
       [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+        return k4_x8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
       y);
 }
 
-struct Q4_KTokens {
+template <bool Fifth>
+struct K4Tokens {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
     Rows8Sums<T, Chunked> sums;
     for (int64_t c0 = 0; c0 < nb; c0 += cb) {
       sums.start_chunk();
       for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ4_KBlockBytes;
+        const uint8_t* g = group + i * k4_block_bytes<Fifth>;
+        const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
         const block_q8_K* blk[T];
         __m256i isum[T], msum[T];
         for (int t = 0; t < T; ++t) {
@@ -174,23 +187,26 @@ struct Q4_KTokens {
           isum[t] = msum[t] = _mm256_setzero_si256();
         }
         for (int p = 0; p < 4; ++p) {
-          __m256i lo[T], hi[T];  // 16-bit sums
+          const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+          const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
+          __m256i lo[T], hi[T], bits = _mm256_setzero_si256();  // 16-bit sums
           for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
           for (int j = 0; j < 8; ++j) {
-            const __m256i c =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
-            const __m256i wl = _mm256_and_si256(c, m4), wh = _mm256_and_si256(_mm256_srli_epi16(c, 4), m4);
+            __m256i wl, wh;
+            k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
             for (int t = 0; t < T; ++t) {
               lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, piece(blk[t]->qs + 64 * p + 4 * j)));
               hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, piece(blk[t]->qs + 64 * p + 32 + 4 * j)));
             }
+            if ((j + 1) % k4_pieces_per_sum<Fifth> == 0)
+              for (int t = 0; t < T; ++t) {
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo),
+                                                                     _mm256_madd_epi16(hi[t], sc_hi)));
+                lo[t] = hi[t] = _mm256_setzero_si256();
+              }
           }
-          const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
-          const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
           const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
           for (int t = 0; t < T; ++t) {
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo),
-                                                                 _mm256_madd_epi16(hi[t], sc_hi)));
             const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
             msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(pair)));
           }

@@ -4,7 +4,8 @@
 // each, exact) times the rows' 6-bit scales (one 32-bit multiply each); the mins as int16 pairs
 // against the token's sub-block sums (one madd); then t = d * isum - dmin * msum (one multiply,
 // one fused negative multiply-add) and acc += t * d_token (one fma): the scalar reference's
-// steps (packed_matmul.cpp q4_Kx8_dot), so the same bits on every path.
+// steps (packed_matmul.cpp k4_x8_dot_scalar), so the same bits on every path. Q5_K (Fifth) is
+// the same with each nibble's fifth bit ORed on from its high-bit chunk.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/k4_chunks.h"
 #include "worker/kernels/x86/packed_vnni.h"
 
 namespace clusterctl::kernels::detail::x86 {
@@ -23,19 +25,18 @@ inline __m256i bytes8_as_epi32(const uint8_t* p) {
 
 // ---- one token, 8 rows ----
 
+template <bool Fifth>
 __attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
                                                            __m256 acc) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+  const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
   for (int p = 0; p < 4; ++p) {
-    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bits = lo;
     for (int j = 0; j < 8; ++j) {
-      const __m256i c =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KQuants + 32 * (8 * p + j)));
-      lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(c, m4),
-                               _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 4 * j)));
-      hi = _mm256_dpbusd_epi32(hi, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
-                               _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 32 + 4 * j)));
+      __m256i wl, wh;
+      k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
+      lo = _mm256_dpbusd_epi32(lo, wl, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 4 * j)));
+      hi = _mm256_dpbusd_epi32(hi, wh, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 32 + 4 * j)));
     }
     const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
     isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(lo, bytes8_as_epi32(sc)),
@@ -49,23 +50,26 @@ __attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, cons
   return _mm256_fmadd_ps(t, _mm256_set1_ps(b.d), acc);
 }
 
-inline void q4_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+
+template <bool Fifth>
+void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_dot(
       n / QK_K,
       [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+        return q4_Kx8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
       y);
 }
 
-inline void q4_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+template <bool Fifth>
+void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                       double* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
       [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block(group + i * kPackedQ4_KBlockBytes, b[i], xoff + i * kPackedQ4_KXoff, acc);
+        return q4_Kx8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
       y);
 }
@@ -77,29 +81,25 @@ inline __m512i join_scales(const uint8_t* a, const uint8_t* b) {
                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
 }
 
-struct Q4_KTokens16 {
+template <bool Fifth>
+struct K4Tokens16 {
   // Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
     Rows16Sums<T, Chunked> sums;
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* a = g0 + i * kPackedQ4_KBlockBytes;
-        const uint8_t* b = g1 + i * kPackedQ4_KBlockBytes;
+        const uint8_t* a = g0 + i * k4_block_bytes<Fifth>;
+        const uint8_t* b = g1 + i * k4_block_bytes<Fifth>;
+        const auto load = [a, b](size_t at) { return join_groups(a + at, b + at); };
         __m512i isum[T], msum[T];
         for (int t = 0; t < T; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
         for (int p = 0; p < 4; ++p) {
-          __m512i lo[8], hi[8];
-          for (int j = 0; j < 8; ++j) {
-            const size_t at = kPackedQ4_KQuants + 32 * (8 * p + j);
-            const __m512i q = join_groups(a + at, b + at);
-            lo[j] = _mm512_and_si512(q, m4);
-            hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-          }
+          __m512i lo[8], hi[8], bits = _mm512_setzero_si512();
+          for (int j = 0; j < 8; ++j) k4_chunk<Fifth, __m512i, Ops512>(load, p, j, bits, lo[j], hi[j]);
           const size_t sc = kPackedQ4_KScales + 16 * p;
           const __m512i sc_lo = join_scales(a + sc, b + sc), sc_hi = join_scales(a + sc + 8, b + sc + 8);
           const __m512i mins = join_groups(a + kPackedQ4_KMins + 32 * p, b + kPackedQ4_KMins + 32 * p);

@@ -18,16 +18,6 @@
 
 namespace clusterctl::kernels::detail::x86 {
 
-struct Ops512 {
-  static __m512i set1(char c) { return _mm512_set1_epi8(c); }
-  static __m512i and_(__m512i a, __m512i b) { return _mm512_and_si512(a, b); }
-  static __m512i or_(__m512i a, __m512i b) { return _mm512_or_si512(a, b); }
-  static __m512i sub(__m512i a, __m512i b) { return _mm512_sub_epi8(a, b); }
-  static __m512i slli4(__m512i a) { return _mm512_slli_epi16(a, 4); }
-  static __m512i slli2(__m512i a) { return _mm512_slli_epi16(a, 2); }
-  static __m512i srli4(__m512i a) { return _mm512_srli_epi16(a, 4); }
-  static __m512i srli2(__m512i a) { return _mm512_srli_epi16(a, 2); }
-};
 
 
 // ---- one token, 8 rows ----

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "worker/kernels/x86/byte_ops.h"
+
 namespace clusterctl::kernels::detail::x86 {
 
 // Piece c + 16 * Quarter of every row from its low-nibble chunk (c for even quarters, c + 16 for
@@ -28,17 +30,6 @@ inline void q6_K_pieces(V a0, V a1, V h, V w[4]) {
   w[2] = q6_K_piece<2, V, Ops>(a0, h);
   w[3] = q6_K_piece<3, V, Ops>(a1, h);
 }
-
-struct Ops256 {
-  static __m256i set1(char c) { return _mm256_set1_epi8(c); }
-  static __m256i and_(__m256i a, __m256i b) { return _mm256_and_si256(a, b); }
-  static __m256i or_(__m256i a, __m256i b) { return _mm256_or_si256(a, b); }
-  static __m256i sub(__m256i a, __m256i b) { return _mm256_sub_epi8(a, b); }
-  static __m256i slli4(__m256i a) { return _mm256_slli_epi16(a, 4); }
-  static __m256i slli2(__m256i a) { return _mm256_slli_epi16(a, 2); }
-  static __m256i srli4(__m256i a) { return _mm256_srli_epi16(a, 4); }
-  static __m256i srli2(__m256i a) { return _mm256_srli_epi16(a, 2); }
-};
 
 inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
