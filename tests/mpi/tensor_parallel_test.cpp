@@ -230,15 +230,15 @@ TEST(SynthLogits, TinyQ8_0AnyRankCount) {
   expect_logits_agree(model, 32000, {{3, ""}, {2, "--split 2,1"}}, "2,1");
 }
 
-// The llama3-1b-shaped Q4_0, Q4_K_M and Q8_0 models are 0.8-1.3 GB: run when CLUSTERCTL_REF_MODELS names
-// the directory that holds llama3-1b-Q4_0.gguf, -Q4_K_M.gguf and -Q8_0.gguf.
-TEST(SynthLogits, Llama3_1bQ4_0Q4_K_MAndQ8_0) {
+// The llama3-1b-shaped models are 0.8-1.3 GB: run when CLUSTERCTL_REF_MODELS names the directory
+// that holds llama3-1b-{Q4_0,Q4_K_M,Q5_K_M,Q6_K,Q8_0}.gguf.
+TEST(SynthLogits, Llama3_1bQuantisedTypes) {
   const char* dir = std::getenv("CLUSTERCTL_REF_MODELS");
-  if (!dir) GTEST_SKIP() << "set CLUSTERCTL_REF_MODELS to the directory of llama3-1b-Q4_0.gguf / -Q4_K_M / -Q8_0";
-  for (const char* type : {"Q4_0", "Q4_K_M", "Q8_0"}) {
+  if (!dir) GTEST_SKIP() << "set CLUSTERCTL_REF_MODELS to the directory of llama3-1b-<type>.gguf";
+  for (const char* type : {"Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"}) {
     const std::string model = std::string(dir) + "/llama3-1b-" + type + ".gguf";
     ASSERT_TRUE(fs::exists(model)) << model;
-    expect_logits_agree(model, 32000, {{2, ""}, {3, ""}, {4, ""}, {2, "--split 2,1"}, {3, "--split 3,2,1"}}, "2,1");
+    expect_logits_agree(model, 128256, {{2, ""}, {3, ""}, {4, ""}, {2, "--split 2,1"}, {3, "--split 3,2,1"}}, "2,1");
   }
 }
 

@@ -169,7 +169,7 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
-// Q4_0, Q8_0, Q4_K and Q6_K packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
+// Q4_0, Q8_0, Q4_K, Q5_K and Q6_K packed 8 rows at a time (Layout::Packed8, what the engine loads them into where
 // the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar kernel
 // where the ISA has none) and thread count, every token of a batch equals the float reference,
 // equals the same token decoded alone bit for bit, equals the scalar packed kernel bit for bit,

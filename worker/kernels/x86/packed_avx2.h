@@ -97,9 +97,10 @@ struct Q8_0Tokens {
             dot[t] = _mm256_add_epi32(dot[t], q8_0_piece_dot(w, abs_w, piece(blk[t]->qs + 4 * k)));
         }
         const __m256 dw = halves_as_ps(g);
-        for (int t = 0; t < T; ++t)
-          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d))),
-                                        sums.acc[t]);
+        for (int t = 0; t < T; ++t) {
+          const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d)));
+          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, sums.acc[t]);
+        }
       }
       sums.end_chunk(yf, y_stride);
     }

@@ -13,6 +13,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/packed_rows8.h"
 
 namespace clusterctl::kernels::detail::x86 {
 
@@ -42,27 +43,20 @@ __attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, cons
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK4_0; ++i)
-    acc = q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
-  _mm256_storeu_ps(y, acc);
+  rows8_dot(
+      n / QK4_0,
+      [&](int64_t i, __m256 acc) { return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc); },
+      y);
 }
 
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                         double* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  const int64_t nb = n / QK4_0, cb = chunk / QK4_0;
-  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-  for (int64_t c = 0; c < nb; c += cb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
-      acc = q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
-    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
-    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
-  }
-  _mm256_storeu_pd(y, lo);
-  _mm256_storeu_pd(y + 4, hi);
+  rows8_chunked_dot(
+      n / QK4_0, chunk / QK4_0,
+      [&](int64_t i, __m256 acc) { return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc); },
+      y);
 }
 
 // ---- AVX2: prompt tokens, up to kPackTokens at a time against one group after the other ----
@@ -78,11 +72,9 @@ struct Q4_0TokensAvx2 {
                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
     const int64_t nb = n / QK4_0, cb = Chunked ? chunk / QK4_0 : nb;
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    __m256d lo_rows[T], hi_rows[T];  // chunked: rows 0..3 and 4..7
-    for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
+    Rows8Sums<T, Chunked> sums;
     for (int64_t c = 0; c < nb; c += cb) {
-      __m256 acc[T];
-      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+      sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
         const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
         __m256i lo[4], hi[4];
@@ -104,23 +96,12 @@ struct Q4_0TokensAvx2 {
           const __m256i dot =
               _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(xoff[t * xoff_stride + i]));
           const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b.d)));
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[t]);
+          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, sums.acc[t]);
         }
       }
-      if constexpr (Chunked) {
-        for (int t = 0; t < T; ++t) {
-          lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
-          hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
-        }
-      } else {
-        for (int t = 0; t < T; ++t) _mm256_storeu_ps(yf + t * y_stride, acc[t]);
-      }
+      sums.end_chunk(yf, y_stride);
     }
-    if constexpr (Chunked)
-      for (int t = 0; t < T; ++t) {
-        _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
-        _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);
-      }
+    sums.finish(yd, y_stride);
   }
 };
 
