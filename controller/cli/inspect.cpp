@@ -18,12 +18,14 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 // Weights read to generate one token: every matrix once, but only one row of the
-// token embedding (unless it doubles as the output matrix).
-uint64_t bytes_per_token(const gguf::GgufFile& f) {
+// token embedding (unless it doubles as the output matrix), and of each layer's experts only
+// the ones a token is routed to.
+uint64_t bytes_per_token(const gguf::GgufFile& f, const model::HParams& h) {
   uint64_t total = 0;
   bool tied = f.find_tensor("output.weight") == nullptr;
   for (const auto& t : f.tensors()) {
     if (t.name == "token_embd.weight" && !tied) total += t.row_bytes();
+    else if (h.n_expert && t.shape.size() == 3) total += t.n_bytes / h.n_expert * h.n_expert_used;
     else total += t.n_bytes;
   }
   return total;
@@ -44,7 +46,7 @@ int inspect_main(int argc, char** argv) {
   auto h = model::HParams::from_gguf(f);
   uint64_t total = 0;
   for (const auto& t : f.tensors()) total += t.n_bytes;
-  uint64_t per_token = bytes_per_token(f);
+  uint64_t per_token = bytes_per_token(f, h);
 
   if ((*vm)["json"].as<bool>()) {
     nlohmann::json j;
@@ -58,6 +60,8 @@ int inspect_main(int argc, char** argv) {
     j["n_head_kv"] = h.n_head_kv;
     j["head_dim"] = h.head_dim;
     j["n_ff"] = h.n_ff;
+    j["n_expert"] = h.n_expert;
+    j["n_expert_used"] = h.n_expert_used;
     j["n_vocab"] = h.n_vocab;
     j["context_length"] = h.n_ctx_train;
     j["rope_freq_base"] = h.rope_freq_base;
@@ -80,6 +84,8 @@ int inspect_main(int argc, char** argv) {
   std::printf("architecture   %s%s%s\n", h.arch.c_str(), h.name.empty() ? "" : "  name: ", h.name.c_str());
   std::printf("shape          %u wide, %u layers, %u heads, %u KV heads, head dim %u, FFN %u\n", h.n_embd,
               h.n_layer, h.n_head, h.n_head_kv, h.head_dim, h.n_ff);
+  if (h.n_expert)
+    std::printf("experts        %u per layer (FFN %u each), %u per token\n", h.n_expert, h.n_ff, h.n_expert_used);
   std::printf("vocab          %u tokens, tokenizer %s%s%s\n", h.n_vocab,
               h.tokenizer_model.empty() ? "(none)" : h.tokenizer_model.c_str(), h.tokenizer_pre.empty() ? "" : " / ",
               h.tokenizer_pre.c_str());

@@ -230,6 +230,22 @@ TEST(SynthLogits, TinyQ8_0AnyRankCount) {
   expect_logits_agree(model, 32000, {{3, ""}, {2, "--split 2,1"}}, "2,1");
 }
 
+// Mixtures of experts: every rank holds each expert's slice of the FFN columns and the whole router.
+TEST(SynthLogits, TinyMoeQ8_0AnyRankCountSplitAndShards) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny-moe", "Q8_0");
+  expect_logits_agree(model, 32000, {{2, ""}, {3, ""}, {4, ""}, {2, "--split 2,1"}, {3, "--split 3,2,1"}}, "3,2,1");
+}
+
+// Q4_0 experts, and Qwen3-MoE's scheme (16 experts of 256 columns, 4 per token).
+TEST(SynthLogits, TinyMoeQ4_0AndQwen3MoeSplits) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  expect_logits_agree(synth_model(dir, "tiny-moe", "Q4_0"), 32000, {{2, "--split 2,1"}}, "1,1");
+  expect_logits_agree(synth_model(dir, "tiny-qwen3moe", "Q8_0"), 32000, {{2, ""}, {3, "--split 3,2,1"}}, "2,1");
+}
+
 // The llama3-1b-shaped models are 0.8-1.3 GB: run when CLUSTERCTL_REF_MODELS names the directory
 // that holds llama3-1b-{Q4_0,Q4_K_M,Q5_K_M,Q6_K,Q8_0}.gguf.
 TEST(SynthLogits, Llama3_1bQuantisedTypes) {

@@ -419,9 +419,22 @@ Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
     }
   Matrix p = w;
   p.data = dst;
-  p.row_stride = 0;
+  p.row_stride = static_cast<size_t>(nb) * type.block_bytes;
   p.layout = Layout::Packed8;
   return p;
+}
+
+Matrix column_view(const Matrix& w, int64_t c0, int64_t c1) {
+  const int64_t block = w.layout == Layout::Packed8 ? packed_type(w.type).block_cols : gguf::type_traits(w.type).block_size;
+  if (c0 < 0 || c1 > w.cols || c0 >= c1 || c0 % block != 0 || (c1 % block != 0 && c1 != w.cols))
+    throw Error("cannot view columns [" + std::to_string(c0) + ", " + std::to_string(c1) + ") of a " +
+                std::to_string(w.cols) + "-column " + std::string(gguf::type_name(w.type)) +
+                " matrix: the view must hold whole blocks of " + std::to_string(block));
+  Matrix v = w;
+  v.cols = c1 - c0;
+  if (w.layout == Layout::Packed8) v.data = w.data + static_cast<size_t>(c0 / block) * packed_type(w.type).block_bytes;
+  else v.data = w.data + gguf::row_bytes(w.type, static_cast<uint64_t>(c0));
+  return v;
 }
 
 namespace detail {
@@ -446,7 +459,7 @@ void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, On
 void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
   const PackedType type = packed_type(w.type);
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
-  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
+  const size_t group_bytes = w.row_stride;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
@@ -466,7 +479,7 @@ void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, 
                                 ThreadPool& pool, Workspace& ws) {
   const PackedType type = packed_type(w.type);
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
-  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
+  const size_t group_bytes = w.row_stride;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_chunked_dot != nullptr,

@@ -1,5 +1,5 @@
-// Llama 1/2/3.x, TinyLlama, SmolLM, Mistral (dense): the GGUF converter permutes Q/K rows so
-// RoPE rotates adjacent pairs; no biases.
+// Llama 1/2/3.x, TinyLlama, SmolLM, Mistral, and Mixtral (its experts under the same name): the
+// GGUF converter permutes Q/K rows so RoPE rotates adjacent pairs; no biases.
 #include "worker/model/architecture.h"
 
 namespace clusterctl::model {

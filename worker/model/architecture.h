@@ -16,11 +16,16 @@ struct ArchSpec {
   RopeLayout rope = RopeLayout::Adjacent;
   bool qkv_bias = false;  // attn_q/k/v.bias added after the projections (Qwen2)
   bool qk_norm = false;   // attn_q_norm/attn_k_norm: RMSNorm over each head before RoPE (Qwen3)
+  // Mixture of experts (expert_count > 0; ffn_gate_inp routes each token to expert_used_count of
+  // the experts in ffn_{gate,up,down}_exps). `experts_required`: the architecture has no dense FFN.
+  bool experts_required = false;
+  bool normalize_expert_weights = true;  // the chosen experts' router probabilities rescaled to sum to 1
 };
 
 ArchSpec llama_arch();
 ArchSpec qwen2_arch();
 ArchSpec qwen3_arch();
+ArchSpec qwen3moe_arch();
 
 // The spec for a GGUF general.architecture; throws clusterctl::Error naming an unsupported one.
 ArchSpec arch_spec(const std::string& arch, const std::string& file);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "worker/common/error.h"
 #include "worker/model/shard_plan.h"
@@ -17,7 +18,7 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
-// Multiply-adds below which attention runs on the calling thread alone.
+// Multiply-adds below which attention, or the router, runs on the calling thread alone.
 constexpr int64_t kInlineAttentionWork = 1 << 15;
 
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
@@ -50,6 +51,14 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
   v_.resize(B * kv_dim_);
   gate_.resize(B * n_ff_);
   up_.resize(B * n_ff_);
+  if (hp.n_expert > 0) {
+    route_expert_.resize(B * hp.n_expert_used);
+    route_weight_.resize(B * hp.n_expert_used);
+    expert_rows_.resize(B);
+    expert_weight_slot_.resize(B);
+    expert_x_.resize(B * std::max(E, n_ff_));
+    expert_out_.resize(B * E);
+  }
   rope_cos_.resize(B * m_.rope.dims() / 2);
   rope_sin_.resize(B * m_.rope.dims() / 2);
   out_hidden_.resize(B * E);
@@ -135,10 +144,14 @@ LocalLogits ForwardPass::run(const Batch& b) {
 
     // FFN: this rank's slice of the hidden dimension (SwiGLU).
     for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.ffn_norm.data(), &xn_[t * E], E, hp.rms_eps);
-    project(L.w_gate, xn_.data(), T, n_mv, gate_.data());
-    project(L.w_up, xn_.data(), T, n_mv, up_.data());
-    for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-    project_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, n_mv, proj_.data());
+    if (hp.n_expert == 0) {
+      project(L.w_gate, xn_.data(), T, n_mv, gate_.data());
+      project(L.w_up, xn_.data(), T, n_mv, up_.data());
+      for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+      project_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, n_mv, proj_.data());
+    } else {
+      experts(L, T, n_mv);
+    }
     comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
     for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
   }
@@ -171,6 +184,89 @@ void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, 
   if (T > n_mv)
     kernels::matmul_row_parallel(w, chunk, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_,
                                  kernels::Kernels::Tiles);
+}
+
+void ForwardPass::route(const LayerWeights& L, int64_t T) {
+  const HParams& hp = m_.hp;
+  const int64_t E = hp.n_embd, X = hp.n_expert, K = hp.n_expert_used;
+  // In double with a fixed order (products of floats are exact in double), so every rank, on any
+  // CPU, computes the same logits and picks the same experts.
+  auto route_token = [&](int64_t t) {
+    const float* x = &xn_[t * E];
+    double logits[kMaxExperts];
+    for (int64_t e = 0; e < X; ++e) {
+      const float* w = &L.router[e * E];
+      double acc[4] = {0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 4 <= E; i += 4)
+        for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(w[i + j]) * x[i + j];
+      for (; i < E; ++i) acc[0] += static_cast<double>(w[i]) * x[i];
+      logits[e] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+    // Softmax over all experts, then the K most probable (the lower index first on a tie).
+    const double mx = *std::max_element(logits, logits + X);
+    double sum = 0, prob[kMaxExperts];
+    for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
+    int32_t order[kMaxExperts];
+    std::iota(order, order + X, 0);
+    std::partial_sort(order, order + K, order + X, [&](int32_t a, int32_t c) {
+      return prob[a] > prob[c] || (prob[a] == prob[c] && a < c);
+    });
+    double chosen = 0;
+    for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
+    const double norm = m_.arch.normalize_expert_weights ? chosen : sum;
+    for (int64_t k = 0; k < K; ++k) {
+      route_expert_[t * K + k] = order[k];
+      route_weight_[t * K + k] = static_cast<float>(prob[order[k]] / norm);
+    }
+  };
+  if (pool_.size() == 1 || T * X * E < kInlineAttentionWork) {
+    for (int64_t t = 0; t < T; ++t) route_token(t);
+  } else {
+    pool_.parallel_for(T, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) route_token(t);
+    });
+  }
+}
+
+void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
+  const HParams& hp = m_.hp;
+  const int64_t E = hp.n_embd, X = hp.n_expert, K = hp.n_expert_used, F = n_ff_;
+  route(L, T);
+  std::fill(proj_.begin(), proj_.begin() + T * E, 0.0);
+  for (int64_t e = 0; e < X; ++e) {
+    // The batch rows routed to expert e, in batch order (so its decode tokens come first).
+    int64_t m = 0, m_mv = 0;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < K; ++k)
+        if (route_expert_[t * K + k] == e) {
+          expert_rows_[m] = t;
+          expert_weight_slot_[m++] = t * K + k;
+          m_mv += t < n_mv;
+        }
+    if (m == 0) continue;
+    for (int64_t j = 0; j < m; ++j)
+      std::copy_n(&xn_[expert_rows_[j] * E], E, &expert_x_[j * E]);
+    project(L.exp_gate[e], expert_x_.data(), m, m_mv, gate_.data());
+    project(L.exp_up[e], expert_x_.data(), m, m_mv, up_.data());
+    for (int64_t i = 0; i < m * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+    // The down projection chunk by chunk of the reduction grid: each chunk's float dot times the
+    // token's router weight (which scales the expert's output, as in llama.cpp) is a float, and
+    // floats add up exactly in double, so any split of the FFN columns (a union of whole chunks)
+    // gives one rank's bits, as matmul_row_parallel does for a dense FFN.
+    const int64_t chunk = grid_.ffn_down;
+    for (int64_t c0 = 0; c0 < F; c0 += chunk) {
+      const int64_t cw = std::min(chunk, F - c0);
+      for (int64_t j = 0; j < m; ++j) std::copy_n(&gate_[j * F + c0], cw, &expert_x_[j * cw]);
+      project(kernels::column_view(L.exp_down[e], c0, c0 + cw), expert_x_.data(), m, m_mv, expert_out_.data());
+      for (int64_t j = 0; j < m; ++j) {
+        const float w = route_weight_[expert_weight_slot_[j]];
+        double* y = &proj_[expert_rows_[j] * E];
+        const float* d = &expert_out_[j * E];
+        for (int64_t i = 0; i < E; ++i) y[i] += static_cast<double>(d[i] * w);
+      }
+    }
+  }
 }
 
 void ForwardPass::attention(int64_t il, const Batch& b) {

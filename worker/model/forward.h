@@ -43,6 +43,10 @@ class ForwardPass {
   void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
   void project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv,
                             double* y);
+  // The mixture of experts of one layer on xn_ for the batch: proj_ = this rank's partial sums.
+  void experts(const LayerWeights& L, int64_t T, int64_t n_mv);
+  // Each token's n_expert_used experts and their weights (route_expert_, route_weight_).
+  void route(const LayerWeights& L, int64_t T);
   float* thread_scratch(int ith) { return scratch_.data() + ith * scratch_floats_; }
 
   const Model& m_;
@@ -55,6 +59,12 @@ class ForwardPass {
   ReductionGrid grid_;  // chunk widths of the row-parallel matmuls (the same on every rank)
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
   std::vector<double> proj_;  // row-parallel partial sums, all-reduced in double
+  // Mixture of experts: per token its experts and weights; per expert the batch rows routed to
+  // it (decode tokens first), those rows' inputs, and its down projection's partial sums.
+  std::vector<int32_t> route_expert_;
+  std::vector<float> route_weight_;
+  std::vector<int64_t> expert_rows_, expert_weight_slot_;
+  std::vector<float> expert_x_, expert_out_;
   std::vector<float> out_hidden_, logits_;
   std::vector<float> scratch_;  // per thread: scores, converted query, converted weights
   int64_t scratch_floats_ = 0;

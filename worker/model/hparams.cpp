@@ -29,6 +29,19 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   h.n_head = required_u32(f, f.arch_key("attention.head_count"));
   h.n_head_kv = optional_u32(f, f.arch_key("attention.head_count_kv"), h.n_head);
   h.n_ff = optional_u32(f, f.arch_key("feed_forward_length"), 0);
+  // Some converters write expert_count = 0 into dense models.
+  if (f.get_int(f.arch_key("expert_count")).value_or(0) != 0) h.n_expert = required_u32(f, f.arch_key("expert_count"));
+  if (h.n_expert > 0) {
+    h.n_expert_used = required_u32(f, f.arch_key("expert_used_count"));
+    if (h.n_expert > kMaxExperts)
+      throw Error(f.path() + ": " + std::to_string(h.n_expert) + " experts per layer; the engine routes among at most " +
+                  std::to_string(kMaxExperts));
+    if (h.n_expert_used > h.n_expert)
+      throw Error(f.path() + ": '" + f.arch_key("expert_used_count") + "' = " + std::to_string(h.n_expert_used) +
+                  " exceeds the " + std::to_string(h.n_expert) + " experts of '" + f.arch_key("expert_count") + "'");
+    // Qwen3-MoE states the experts' width apart from the dense feed_forward_length it also carries.
+    h.n_ff = optional_u32(f, f.arch_key("expert_feed_forward_length"), h.n_ff);
+  }
   h.n_ctx_train = optional_u32(f, f.arch_key("context_length"), 2048);
   h.head_dim = optional_u32(f, f.arch_key("attention.key_length"), h.n_embd / h.n_head);
   h.rope_dim = optional_u32(f, f.arch_key("rope.dimension_count"), h.head_dim);

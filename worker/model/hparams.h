@@ -6,6 +6,9 @@
 
 namespace clusterctl::model {
 
+// The most experts per layer the engine routes among (Qwen3-MoE has 128, DeepSeek-V3 256).
+constexpr uint32_t kMaxExperts = 512;
+
 // The hyperparameters of a decoder-only transformer, read from GGUF metadata.
 // Missing optional keys take llama.cpp's defaults.
 struct HParams {
@@ -15,7 +18,9 @@ struct HParams {
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
   uint32_t n_head_kv = 0;
-  uint32_t n_ff = 0;
+  uint32_t n_ff = 0;       // the FFN width that is split: of each expert in a mixture-of-experts model
+  uint32_t n_expert = 0;   // experts per layer (0: a dense FFN)
+  uint32_t n_expert_used = 0;  // experts each token is routed to
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
   uint32_t head_dim = 0;  // key_length if present, else n_embd / n_head

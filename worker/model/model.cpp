@@ -15,6 +15,9 @@ Model Model::load(const gguf::GgufFile& f, const Partition& part) {
   ArchSpec arch = arch_spec(hp.arch, f.path());
   if (hp.head_dim == 0 || hp.n_ff == 0)
     throw Error(f.path() + ": head size or FFN size is zero in the metadata: the file is not a complete model");
+  if (arch.experts_required && hp.n_expert == 0)
+    throw Error(f.path() + ": a " + hp.arch + " model needs '" + f.arch_key("expert_count") +
+                "' in its metadata: the file is not a complete model");
   if (part.q_heads.begin < 0 || part.q_heads.end > hp.n_head || part.q_heads.size() <= 0 || part.ffn.begin < 0 ||
       part.ffn.end > hp.n_ff || part.ffn.size() <= 0 || part.vocab.begin < 0 || part.vocab.end > hp.n_vocab ||
       part.vocab.size() <= 0)

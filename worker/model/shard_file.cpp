@@ -38,6 +38,15 @@ gguf::TensorSource row_slice(const uint8_t* data, size_t row_bytes, int64_t r0) 
   };
 }
 
+// Rows [r0, r1) of every expert's matrix in an [n x rows x experts] tensor.
+gguf::TensorSource expert_row_slice(const uint8_t* data, size_t row_bytes, uint64_t rows, int64_t r0, int64_t r1) {
+  const uint64_t kept = static_cast<uint64_t>(r1 - r0);
+  return [=](uint64_t first, uint64_t n, uint8_t* out) {
+    for (uint64_t i = first; i < first + n; ++i, out += row_bytes)
+      std::memcpy(out, data + ((i / kept) * rows + static_cast<uint64_t>(r0) + i % kept) * row_bytes, row_bytes);
+  };
+}
+
 // Columns [c0, c1) of every row (c0, c1 on quant-block boundaries).
 gguf::TensorSource column_slice(const uint8_t* data, gguf::GgmlType type, uint64_t cols, int64_t c0, int64_t c1) {
   const size_t stride = gguf::row_bytes(type, cols), skip = gguf::row_bytes(type, c0),
@@ -155,6 +164,11 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
       else if (layer && ends_with(".attn_output.weight")) cols(p.q_heads.begin * D, p.q_heads.end * D);
       else if (layer && (ends_with(".ffn_gate.weight") || ends_with(".ffn_up.weight"))) rows(p.ffn.begin, p.ffn.end);
       else if (layer && ends_with(".ffn_down.weight")) cols(p.ffn.begin, p.ffn.end);
+      else if (layer && (ends_with(".ffn_gate_exps.weight") || ends_with(".ffn_up_exps.weight"))) {
+        auto shape = t.shape;
+        shape[1] = p.ffn.size();
+        w.add_tensor(name, t.type, shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end));
+      } else if (layer && ends_with(".ffn_down_exps.weight")) cols(p.ffn.begin, p.ffn.end);
       else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
       else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
       else w.copy_tensor(src, t);  // replicated: embeddings, norms, rope factors

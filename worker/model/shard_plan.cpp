@@ -65,7 +65,7 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   for (uint32_t i = 0; i < hp.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     wo_block = std::lcm(wo_block, block_of(f, p + "attn_output.weight"));
-    u.ffn = std::lcm(u.ffn, block_of(f, p + "ffn_down.weight"));
+    u.ffn = std::lcm(u.ffn, block_of(f, p + (hp.n_expert ? "ffn_down_exps.weight" : "ffn_down.weight")));
   }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
   // ffn_down sums in chunks of this unit (reduction_grid): a chunk of one 32-element block would

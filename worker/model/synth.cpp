@@ -68,6 +68,24 @@ std::vector<SynthShape> make_shapes() {
   q3.tied_embeddings = true, q3.qk_norm = true;
   s.push_back(q3);
 
+  SynthShape mixtral;
+  mixtral.name = "mixtral-8x7b";
+  mixtral.description = "Mixtral-8x7B";
+  mixtral.arch = "llama";
+  mixtral.n_embd = 4096, mixtral.n_layer = 32, mixtral.n_head = 32, mixtral.n_head_kv = 8, mixtral.head_dim = 128;
+  mixtral.n_ff = 14336, mixtral.n_expert = 8, mixtral.n_expert_used = 2;
+  mixtral.n_vocab = 32000, mixtral.n_ctx = 32768, mixtral.rope_base = 1000000.0f, mixtral.rms_eps = 1e-5f;
+  s.push_back(mixtral);
+
+  SynthShape q3moe = q3;
+  q3moe.name = "qwen3-30b-a3b";
+  q3moe.description = "Qwen3-30B-A3B";
+  q3moe.arch = "qwen3moe";
+  q3moe.n_embd = 2048, q3moe.n_layer = 48, q3moe.n_head = 32, q3moe.n_head_kv = 4, q3moe.head_dim = 128;
+  q3moe.n_ff = 768, q3moe.n_expert = 128, q3moe.n_expert_used = 8, q3moe.n_ff_dense = 6144;
+  q3moe.tied_embeddings = false;
+  s.push_back(q3moe);
+
   // 256 wide so every row is a whole K-quant super-block: K-type files really hold K-type tensors.
   SynthShape tiny;
   tiny.name = "tiny";
@@ -76,6 +94,21 @@ std::vector<SynthShape> make_shapes() {
   tiny.n_embd = 256, tiny.n_layer = 2, tiny.n_head = 4, tiny.n_head_kv = 2, tiny.head_dim = 64, tiny.n_ff = 512;
   tiny.n_vocab = 0, tiny.n_ctx = 4096, tiny.rope_base = 10000.0f, tiny.rms_eps = 1e-5f;
   s.push_back(tiny);
+
+  // The toys' mixtures of experts: Mixtral's scheme (llama, 8 experts, 2 per token) and Qwen3-MoE's.
+  SynthShape tiny_moe = tiny;
+  tiny_moe.name = "tiny-moe";
+  tiny_moe.description = "a 2-layer Mixtral-style toy (8 experts, 2 per token) for fast tests";
+  tiny_moe.n_expert = 8, tiny_moe.n_expert_used = 2;
+  s.push_back(tiny_moe);
+
+  SynthShape tiny_q3moe = tiny;
+  tiny_q3moe.name = "tiny-qwen3moe";
+  tiny_q3moe.description = "a 2-layer Qwen3-MoE-style toy (16 experts of 256, 4 per token) for fast tests";
+  tiny_q3moe.arch = "qwen3moe";
+  tiny_q3moe.n_ff = 256, tiny_q3moe.n_expert = 16, tiny_q3moe.n_expert_used = 4, tiny_q3moe.n_ff_dense = 1024;
+  tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f, tiny_q3moe.qk_norm = true;
+  s.push_back(tiny_q3moe);
   return s;
 }
 
@@ -114,10 +147,11 @@ GgmlType fallback_for_row(GgmlType t, uint64_t ncols) {
 // llama-quantize's use_more_bits: the first and last eighth of the layers and every third between.
 bool use_more_bits(uint32_t i, uint32_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-enum class Role { Embedding, Output, AttnV, FfnDown, Matrix, Vector };
+enum class Role { Embedding, Output, AttnV, FfnDown, Matrix, Vector, Router };
 
 GgmlType choose_type(const SynthType& t, Role role, uint32_t layer, uint32_t n_layer, uint64_t ncols, bool pure) {
-  if (role == Role::Vector) return GgmlType::F32;  // norms, biases, rope factors: llama-quantize keeps 1-D tensors F32
+  // Norms, biases, rope factors: llama-quantize keeps 1-D tensors F32, and the experts' router too.
+  if (role == Role::Vector || role == Role::Router) return GgmlType::F32;
   GgmlType ty = t.base;
   if (is_float_type(ty)) return ty;
   if (!pure) {
@@ -205,7 +239,7 @@ struct Planned {
 std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_vocab, bool pure) {
   std::vector<Planned> out;
   const uint64_t E = s.n_embd, D = s.head_size(), Q = uint64_t{s.n_head} * D, KV = uint64_t{s.n_head_kv} * D;
-  const uint64_t F = s.n_ff, V = n_vocab;
+  const uint64_t F = s.n_ff, V = n_vocab, X = s.n_expert;
   const float emb_std = 1.5f / std::sqrt(static_cast<float>(E));
   auto add = [&](std::string name, std::vector<uint64_t> shape, Role role, Init init, uint32_t layer = 0) {
     GgmlType t = shape.size() == 1 ? GgmlType::F32 : choose_type(ty, role, layer, s.n_layer, shape[0], pure);
@@ -234,9 +268,16 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
     }
     add(p + "attn_output.weight", {Q, E}, Role::Matrix, matrix(Q), l);
     add(p + "ffn_norm.weight", {E}, Role::Vector, norm);
-    add(p + "ffn_gate.weight", {E, F}, Role::Matrix, matrix(E), l);
-    add(p + "ffn_up.weight", {E, F}, Role::Matrix, matrix(E), l);
-    add(p + "ffn_down.weight", {F, E}, Role::FfnDown, matrix(F), l);
+    if (X == 0) {
+      add(p + "ffn_gate.weight", {E, F}, Role::Matrix, matrix(E), l);
+      add(p + "ffn_up.weight", {E, F}, Role::Matrix, matrix(E), l);
+      add(p + "ffn_down.weight", {F, E}, Role::FfnDown, matrix(F), l);
+    } else {
+      add(p + "ffn_gate_inp.weight", {E, X}, Role::Router, matrix(E), l);
+      add(p + "ffn_gate_exps.weight", {E, F, X}, Role::Matrix, matrix(E), l);
+      add(p + "ffn_up_exps.weight", {E, F, X}, Role::Matrix, matrix(E), l);
+      add(p + "ffn_down_exps.weight", {F, E, X}, Role::FfnDown, matrix(F), l);
+    }
   }
   add("output_norm.weight", {E}, Role::Vector, norm);
   if (!s.tied_embeddings) add("output.weight", {E, V}, Role::Output, Init{0, emb_std, {}});
@@ -318,7 +359,12 @@ void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, 
   w.add_kv(a + "context_length", gguf::value_u32(s.n_ctx));
   w.add_kv(a + "embedding_length", gguf::value_u32(s.n_embd));
   w.add_kv(a + "block_count", gguf::value_u32(s.n_layer));
-  w.add_kv(a + "feed_forward_length", gguf::value_u32(s.n_ff));
+  w.add_kv(a + "feed_forward_length", gguf::value_u32(s.n_ff_dense ? s.n_ff_dense : s.n_ff));
+  if (s.n_expert) {
+    w.add_kv(a + "expert_count", gguf::value_u32(s.n_expert));
+    w.add_kv(a + "expert_used_count", gguf::value_u32(s.n_expert_used));
+    if (s.n_ff_dense) w.add_kv(a + "expert_feed_forward_length", gguf::value_u32(s.n_ff));
+  }
   w.add_kv(a + "attention.head_count", gguf::value_u32(s.n_head));
   w.add_kv(a + "attention.head_count_kv", gguf::value_u32(s.n_head_kv));
   w.add_kv(a + "attention.key_length", gguf::value_u32(s.head_size()));

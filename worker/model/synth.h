@@ -15,7 +15,7 @@ namespace clusterctl::model {
 struct SynthShape {
   std::string name;          // what --shape takes, e.g. "llama3-1b"
   std::string description;   // the real model it mirrors
-  std::string arch;          // general.architecture: llama, qwen2, qwen3
+  std::string arch;          // general.architecture: llama, qwen2, qwen3, qwen3moe
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
@@ -29,6 +29,9 @@ struct SynthShape {
   bool tied_embeddings = false;  // no output.weight: the output reuses token_embd
   bool qkv_bias = false;         // qwen2: attn_q/k/v.bias
   bool qk_norm = false;          // qwen3: attn_q_norm / attn_k_norm
+  // Mixture of experts: n_expert experts of width n_ff per layer, n_expert_used per token (0: dense).
+  uint32_t n_expert = 0, n_expert_used = 0;
+  uint32_t n_ff_dense = 0;       // qwen3moe's feed_forward_length beside the experts' width (0: n_ff)
   // Llama 3 frequency scaling (rope_freqs tensor); factor 0 means none.
   float rope_scale_factor = 0, rope_low_freq_factor = 1, rope_high_freq_factor = 4;
   uint32_t rope_original_ctx = 8192;

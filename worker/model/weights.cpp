@@ -43,15 +43,29 @@ class Loader {
     return {all.begin() + begin, all.begin() + begin + count};
   }
 
-  // Rows [r0, r1) of a [cols x rows] tensor, pointing into the map.
-  kernels::Matrix rows(const std::string& name, uint64_t cols, uint64_t total_rows, int64_t r0, int64_t r1) const {
-    const TensorInfo& t = tensor(name, {cols, total_rows});
+  // A whole tensor as floats (rows of shape[0] elements), whatever its type.
+  std::vector<float> floats(const std::string& name, std::vector<uint64_t> shape) const {
+    const TensorInfo& t = tensor(name, shape);
+    const uint64_t cols = shape[0], n_rows = t.n_elements / cols;
+    std::vector<float> out(t.n_elements);
+    const uint8_t* src = f_.tensor_data(t).data();
+    for (uint64_t r = 0; r < n_rows; ++r)
+      kernels::dequantize_row(t.type, src + r * gguf::row_bytes(t.type, cols), &out[r * cols], static_cast<int64_t>(cols));
+    return out;
+  }
+
+  // Rows [r0, r1) of a [cols x rows] tensor, pointing into the map; with `expert` >= 0, of that
+  // expert's matrix in a [cols x rows x n_experts] tensor.
+  kernels::Matrix rows(const std::string& name, uint64_t cols, uint64_t total_rows, int64_t r0, int64_t r1,
+                       int64_t expert = -1, uint64_t n_experts = 0) const {
+    const TensorInfo& t = tensor(name, shape_of(cols, total_rows, expert, n_experts));
     kernels::Matrix m;
     m.type = t.type;
     m.cols = static_cast<int64_t>(cols);
     m.rows = r1 - r0;
     m.row_stride = gguf::row_bytes(t.type, cols);
-    m.data = f_.tensor_bytes(t, m.row_stride * r0, m.row_stride * m.rows).data();
+    const uint64_t first = (expert < 0 ? 0 : static_cast<uint64_t>(expert) * total_rows) + static_cast<uint64_t>(r0);
+    m.data = f_.tensor_bytes(t, m.row_stride * first, m.row_stride * m.rows).data();
     return m;
   }
 
@@ -59,9 +73,9 @@ class Loader {
   // everything, a strided view into the map when it is to be packed (pack_for_kernels reads it
   // once), else a copy (block-aligned, or the slice cannot be cut).
   kernels::Matrix columns(const std::string& name, uint64_t cols, uint64_t rows_n, int64_t c0, int64_t c1,
-                          LargeBuffer& owned) const {
-    if (c0 == 0 && c1 == static_cast<int64_t>(cols)) return rows(name, cols, rows_n, 0, rows_n);
-    const TensorInfo& t = tensor(name, {cols, rows_n});
+                          LargeBuffer& owned, int64_t expert = -1, uint64_t n_experts = 0) const {
+    if (c0 == 0 && c1 == static_cast<int64_t>(cols)) return rows(name, cols, rows_n, 0, rows_n, expert, n_experts);
+    const TensorInfo& t = tensor(name, shape_of(cols, rows_n, expert, n_experts));
     const int64_t block = gguf::type_traits(t.type).block_size;
     if (c0 % block != 0 || c1 % block != 0)
       throw Error(f_.path() + ": cannot cut columns [" + std::to_string(c0) + ", " + std::to_string(c1) + ") of '" +
@@ -70,7 +84,7 @@ class Loader {
     const size_t src_stride = gguf::row_bytes(t.type, cols);
     const size_t skip = gguf::row_bytes(t.type, c0);
     const size_t len = gguf::row_bytes(t.type, c1 - c0);
-    const uint8_t* src = f_.tensor_data(t).data();
+    const uint8_t* src = f_.tensor_data(t).data() + (expert < 0 ? 0 : static_cast<uint64_t>(expert) * rows_n * src_stride);
     kernels::Matrix m;
     m.type = t.type;
     m.data = src + skip;
@@ -86,6 +100,11 @@ class Loader {
   }
 
  private:
+  static std::vector<uint64_t> shape_of(uint64_t cols, uint64_t rows, int64_t expert, uint64_t n_experts) {
+    if (expert < 0) return {cols, rows};
+    return {cols, rows, n_experts};
+  }
+
   const GgufFile& f_;
 };
 
@@ -121,7 +140,7 @@ LargeBuffer pack_for_kernels(const std::vector<kernels::Matrix*>& matrices) {
 ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part) {
   Loader L(f);
   ModelWeights w;
-  const uint64_t E = hp.n_embd, D = hp.head_dim, F = hp.n_ff, V = hp.n_vocab;
+  const uint64_t E = hp.n_embd, D = hp.head_dim, F = hp.n_ff, V = hp.n_vocab, X = hp.n_expert;
   if (F == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
   if (V == 0) throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
   // A shard file stores only its rank's slices: its rows/columns start at the slice's begin.
@@ -155,9 +174,20 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
     l.wk = L.rows(p + "attn_k.weight", E, SKV * D, kv.begin * D, kv.end * D);
     l.wv = L.rows(p + "attn_v.weight", E, SKV * D, kv.begin * D, kv.end * D);
     l.wo = L.columns(p + "attn_output.weight", SH * D, E, q.begin * D, q.end * D, l.wo_bytes);
-    l.w_gate = L.rows(p + "ffn_gate.weight", E, SF, ffn.begin, ffn.end);
-    l.w_up = L.rows(p + "ffn_up.weight", E, SF, ffn.begin, ffn.end);
-    l.w_down = L.columns(p + "ffn_down.weight", SF, E, ffn.begin, ffn.end, l.w_down_bytes);
+    if (X == 0) {
+      l.w_gate = L.rows(p + "ffn_gate.weight", E, SF, ffn.begin, ffn.end);
+      l.w_up = L.rows(p + "ffn_up.weight", E, SF, ffn.begin, ffn.end);
+      l.w_down = L.columns(p + "ffn_down.weight", SF, E, ffn.begin, ffn.end, l.w_down_bytes);
+    } else {
+      l.router = L.floats(p + "ffn_gate_inp.weight", {E, X});
+      l.exp_down_bytes.resize(X);
+      for (uint64_t e = 0; e < X; ++e) {
+        const int64_t x = static_cast<int64_t>(e);
+        l.exp_gate.push_back(L.rows(p + "ffn_gate_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
+        l.exp_up.push_back(L.rows(p + "ffn_up_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
+        l.exp_down.push_back(L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, X));
+      }
+    }
     if (arch.qkv_bias) {
       l.q_bias = L.vector(p + "attn_q.bias", SH * D, q.begin * D, q.size() * D);
       l.k_bias = L.vector(p + "attn_k.bias", SKV * D, kv.begin * D, kv.size() * D);
@@ -167,14 +197,27 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
       l.q_norm = L.vector(p + "attn_q_norm.weight", D);
       l.k_norm = L.vector(p + "attn_k_norm.weight", D);
     }
-    for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
+    for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo}) w.bytes_per_token += matrix_bytes(*m);
+    if (X == 0) {
+      for (const auto* m : {&l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
+    } else {
+      // A token reads the router and n_expert_used experts (all the same size).
+      w.bytes_per_token += l.router.size() * sizeof(float) +
+                           hp.n_expert_used * (matrix_bytes(l.exp_gate[0]) + matrix_bytes(l.exp_up[0]) +
+                                               matrix_bytes(l.exp_down[0]));
+    }
     w.layers.push_back(std::move(l));
   }
   // A tied head is also the embedding table: lookups go on reading their rows (a few per token)
   // from the map, while the head's matmuls read the packed copy.
   std::vector<kernels::Matrix*> matrices = {&w.lm_head};
-  for (LayerWeights& l : w.layers)
-    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+  for (LayerWeights& l : w.layers) {
+    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo}) matrices.push_back(m);
+    if (X == 0)
+      for (auto* m : {&l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
+    for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+      for (kernels::Matrix& m : *experts) matrices.push_back(&m);
+  }
   w.packed = pack_for_kernels(matrices);
   return w;
 }

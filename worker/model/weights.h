@@ -29,6 +29,12 @@ struct LayerWeights {
   kernels::Matrix w_gate, w_up;               // rows of this rank's FFN slice
   kernels::Matrix w_down;                     // columns of this rank's FFN slice
   LargeBuffer wo_bytes, w_down_bytes;          // set when wo / w_down are copied slices
+  // A mixture of experts in place of w_gate/w_up/w_down (HParams::n_expert > 0): every rank holds
+  // the whole router, in float, so all ranks pick the same experts for a token, and each expert's
+  // gate/up rows and down columns of this rank's FFN slice, cut as the dense matrices are.
+  std::vector<float> router;                  // n_expert rows of n_embd
+  std::vector<kernels::Matrix> exp_gate, exp_up, exp_down;  // one per expert
+  std::vector<LargeBuffer> exp_down_bytes;    // set where an expert's down columns are copied
 };
 
 struct ModelWeights {
