@@ -98,6 +98,73 @@ TEST(KernelsRowParallel, AnySplitOnTheGridGivesTheWholeRowBitForBit) {
   }
 }
 
+// Columns [k0, k1) of `whole`, laid out as the engine loads them (packed where the kernels
+// read the type faster packed), against the same columns of every token, each token's chunks
+// weighted by scale[t].
+std::vector<double> scaled_part(const Matrix& whole, int64_t chunk, const std::vector<float>& x,
+                                const std::vector<float>& scale, int64_t k0, int64_t k1, ThreadPool& pool,
+                                Workspace& ws) {
+  const int64_t n_tokens = static_cast<int64_t>(scale.size());
+  Matrix part{whole.type, whole.data + gguf::row_bytes(whole.type, static_cast<uint64_t>(k0)), whole.rows, k1 - k0,
+              whole.row_stride};
+  std::vector<uint8_t> packed;
+  if (should_pack(part)) {
+    packed.resize(packed_bytes(part));
+    part = pack_rows8(part, packed.data());
+  }
+  std::vector<float> xs(static_cast<size_t>(n_tokens * (k1 - k0)));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    std::copy(x.begin() + t * whole.cols + k0, x.begin() + t * whole.cols + k1, xs.begin() + t * (k1 - k0));
+  std::vector<double> y(static_cast<size_t>(whole.rows * n_tokens), NAN);
+  matmul_row_parallel(part, chunk, xs.data(), n_tokens, y.data(), pool, ws, Kernels::BySize, scale.data());
+  return y;
+}
+
+// The weighted form (a mixture of experts' down projection): still split-invariant bit for bit,
+// packed layouts included, and the weighted sum of the plain one.
+TEST(KernelsRowParallel, WeightedChunksStaySplitInvariant) {
+  IsaGuard guard;
+  std::mt19937 rng(12);
+  constexpr int64_t kRows = 40;  // whole groups of 8, so packable types are packed
+  constexpr int64_t kCols = 1536;
+  Workspace ws;
+  ThreadPool pool(2);
+  for (GgmlType type : kComputableTypes) {
+    const int64_t chunk = gguf::type_traits(type).block_size == 256 ? 256 : 128;
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    for (int64_t n_tokens : {1, 6}) {
+      const auto x = random_activations(kCols * n_tokens, rng);
+      std::vector<float> scale(static_cast<size_t>(n_tokens));
+      for (auto& s : scale) s = std::uniform_real_distribution<float>(0.05f, 1.0f)(rng);
+      for (Isa isa : all_isas()) {
+        set_active_isa(isa);
+        const std::string what = std::string(gguf::type_name(type)) + " " + isa_name(isa) + " tokens " +
+                                 std::to_string(n_tokens);
+        const auto whole = scaled_part(m, chunk, x, scale, 0, kCols, pool, ws);
+        const auto plain = part_matmul(m, chunk, x, n_tokens, 0, kCols, pool, ws);
+        // (Up to float summation order: the plain one reads the GGUF layout, this one the packed.)
+        double sumsq = 0;
+        for (double v : plain) sumsq += v * v;
+        const double rms = std::sqrt(sumsq / static_cast<double>(plain.size()));
+        for (size_t i = 0; i < whole.size(); ++i)
+          ASSERT_NEAR(whole[i], plain[i] * scale[i / kRows], 1e-4 * rms) << what << " i=" << i;
+        for (const auto& cuts : cuts_on_grid(kCols, chunk)) {
+          std::vector<double> sum(whole.size(), 0.0);
+          for (size_t p = 0; p + 1 < cuts.size(); ++p) {
+            const auto y = scaled_part(m, chunk, x, scale, cuts[p], cuts[p + 1], pool, ws);
+            for (size_t i = 0; i < sum.size(); ++i) sum[i] += y[i];
+          }
+          for (size_t i = 0; i < sum.size(); ++i) {
+            const float a = static_cast<float>(sum[i]), b = static_cast<float>(whole[i]);
+            ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << what << ": row " << i % kRows << " token " << i / kRows;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelsRowParallel, ChunkOffTheBlockGridIsRefused) {
   Workspace ws;
   ThreadPool pool(1);

@@ -49,7 +49,7 @@ float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_
 //   Rows:     GGUF's, one row after another (row_stride bytes apart).
 //   Packed8:  Q4_0, Q8_0, Q4_K, Q5_K or Q6_K rows packed 8 at a time (pack_rows8), so a decode reads
 //             one sequential run of memory instead of 8 interleaved row streams; row_stride is
-//             the bytes from one group of 8 rows to the next.
+//             unused.
 enum class Layout { Rows, Packed8 };
 constexpr int kPackRows = 8;  // rows of a Packed8 group
 
@@ -59,7 +59,7 @@ struct Matrix {
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
-  size_t row_stride = 0;  // bytes from one row to the next (Layout::Rows), one group to the next (Packed8)
+  size_t row_stride = 0;  // bytes from one row to the next (Layout::Rows)
   Layout layout = Layout::Rows;
 };
 
@@ -95,8 +95,6 @@ bool should_pack(const Matrix& w);
 size_t packed_bytes(const Matrix& w);
 // Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.
 Matrix pack_rows8(const Matrix& w, uint8_t* dst);
-// Columns [c0, c1) of w, either layout, in place (c0 and c1 on w's blocks, or c1 its last column).
-Matrix column_view(const Matrix& w, int64_t c0, int64_t c1);
 
 // Scratch the matmul reuses from call to call so nothing is allocated per token.
 class Workspace {
@@ -131,7 +129,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 // 2^29 between chunks), so the double sum of every rank's y, rounded once to float, is the
 // whole-row result bit for bit on any split whose cuts are multiples of `chunk`.
 // `chunk` must be a positive multiple of the weight type's block size.
+// With `token_scale`, each of token t's chunk floats is multiplied by token_scale[t] (in float)
+// before it is added: a weighted sum (a mixture of experts' router weights) that still adds only
+// floats, so it stays split-invariant.
 void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
-                         Workspace& ws, Kernels kernels = Kernels::BySize);
+                         Workspace& ws, Kernels kernels = Kernels::BySize, const float* token_scale = nullptr);
 
 }  // namespace clusterctl::kernels

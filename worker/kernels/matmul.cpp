@@ -230,10 +230,11 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
 }
 
 void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y, ThreadPool& pool,
-                         Workspace& ws, Kernels kernels) {
+                         Workspace& ws, Kernels kernels, const float* token_scale) {
   validate(w, n_tokens);
   validate_chunk(w, chunk);
-  if (w.layout == Layout::Packed8) return detail::matmul_row_parallel_packed(w, chunk, x, n_tokens, y, pool, ws);
+  if (w.layout == Layout::Packed8)
+    return detail::matmul_row_parallel_packed(w, chunk, x, n_tokens, y, pool, ws, token_scale);
   const detail::KernelTable& table = detail::active_table();
   const detail::TileKernel tile = table.tile[slot(w.type)];
   const bool tiles = use_tiles(kernels, n_tokens);
@@ -245,10 +246,11 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
   // The generic form: one vec_dot per chunk (a kernel folding inside its loop is faster).
   const size_t w_chunk = gguf::row_bytes(w.type, static_cast<uint64_t>(chunk));
   const size_t x_chunk = gguf::row_bytes(a.act, static_cast<uint64_t>(chunk));
-  auto row_by_chunks = [&](const uint8_t* w_row, const uint8_t* x_row, int64_t n) {
+  auto row_by_chunks = [&](const uint8_t* w_row, const uint8_t* x_row, int64_t n, int64_t t) {
     double sum = 0;
+    const float scale = token_scale ? token_scale[t] : 1.0f;  // x * 1.0f is x: unscaled sums keep their bits
     for (int64_t k = 0; k < n; k += chunk, w_row += w_chunk, x_row += x_chunk)
-      sum += dot(std::min(chunk, n - k), w_row, x_row);
+      sum += dot(std::min(chunk, n - k), w_row, x_row) * scale;
     return sum;
   };
 
@@ -257,10 +259,10 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
     matrix_vector_batch(w, n_tokens, pool, [&](int64_t r, int64_t end, int64_t t) {
       const uint8_t* xt = xq + t * a.x_stride;
       double* yt = y + t * rows;
-      if (rows_dot)
+      if (rows_dot && !token_scale)
         for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
           rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
-      for (; r < end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols);
+      for (; r < end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols, t);
     });
     return;
   }
@@ -268,14 +270,16 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
   // Column slices as in matmul, cut on chunk boundaries.
   const int64_t slice = std::max(chunk, kSliceCols / chunk * chunk);
   // The per-chunk fallback through the float tile: the expanded layout is addressed per 64 elements.
-  const bool tile_per_chunk = !tile.chunked && tile.fn && (!a.xt || chunk % 64 == 0) &&
+  // Scaled sums need each chunk's float, so they take it past a fused chunked tile.
+  const bool chunked_tile = tile.chunked && !token_scale;
+  const bool tile_per_chunk = !chunked_tile && tile.fn && (!a.xt || chunk % 64 == 0) &&
                               tile.rows * tile.tokens <= detail::kMaxTileOutputs;
   prompt_parallel(w, n_tokens, pool, [&](int64_t t_begin, int64_t t_end, int64_t r_begin, int64_t r_end) {
     for (int64_t t = t_begin; t < t_end; ++t) std::fill(y + t * rows + r_begin, y + t * rows + r_end, 0.0);
     for (int64_t k = 0; k < cols; k += slice) {
       const int64_t n = std::min(slice, cols - k);
       const size_t w_off = gguf::row_bytes(w.type, static_cast<uint64_t>(k));
-      if (tile.chunked || tile_per_chunk) {
+      if (chunked_tile || tile_per_chunk) {
         const uint8_t* x_rows = a.xt ? a.xt : xq;
         const size_t x_rows_stride = a.xt ? a.xt_stride : a.x_stride;
         for (int64_t t = t_begin; t < t_end; t += tile.tokens) {
@@ -285,7 +289,7 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
             const uint8_t* wp = w.data + r * w_stride + w_off;
             const uint8_t* xp = x_rows + t * x_rows_stride + x_offset(a, tile, k);
             double* yp = y + t * rows + r;
-            if (tile.chunked) {
+            if (chunked_tile) {
               tile.chunked(n, chunk, wp, w_stride, nr, xp, x_rows_stride, nt, yp, static_cast<size_t>(rows));
               continue;
             }
@@ -294,8 +298,10 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
               const int64_t len = std::min(chunk, n - c);
               tile.fn(len, wp + gguf::row_bytes(w.type, static_cast<uint64_t>(c)), w_stride, nr,
                       xp + x_offset(a, tile, c), x_rows_stride, nt, part, static_cast<size_t>(nr), false);
-              for (int j = 0; j < nt; ++j)
-                for (int i = 0; i < nr; ++i) yp[j * rows + i] += part[j * nr + i];
+              for (int j = 0; j < nt; ++j) {
+                const float scale = token_scale ? token_scale[t + j] : 1.0f;
+                for (int i = 0; i < nr; ++i) yp[j * rows + i] += part[j * nr + i] * scale;
+              }
             }
           }
         }
@@ -303,7 +309,7 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
         for (int64_t r = r_begin; r < r_end; ++r)
           for (int64_t t = t_begin; t < t_end; ++t)
             y[t * rows + r] += row_by_chunks(w.data + r * w_stride + w_off, xq + t * a.x_stride +
-                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), n);
+                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), n, t);
       }
     }
   });

@@ -419,22 +419,9 @@ Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
     }
   Matrix p = w;
   p.data = dst;
-  p.row_stride = static_cast<size_t>(nb) * type.block_bytes;
+  p.row_stride = 0;
   p.layout = Layout::Packed8;
   return p;
-}
-
-Matrix column_view(const Matrix& w, int64_t c0, int64_t c1) {
-  const int64_t block = w.layout == Layout::Packed8 ? packed_type(w.type).block_cols : gguf::type_traits(w.type).block_size;
-  if (c0 < 0 || c1 > w.cols || c0 >= c1 || c0 % block != 0 || (c1 % block != 0 && c1 != w.cols))
-    throw Error("cannot view columns [" + std::to_string(c0) + ", " + std::to_string(c1) + ") of a " +
-                std::to_string(w.cols) + "-column " + std::string(gguf::type_name(w.type)) +
-                " matrix: the view must hold whole blocks of " + std::to_string(block));
-  Matrix v = w;
-  v.cols = c1 - c0;
-  if (w.layout == Layout::Packed8) v.data = w.data + static_cast<size_t>(c0 / block) * packed_type(w.type).block_bytes;
-  else v.data = w.data + gguf::row_bytes(w.type, static_cast<uint64_t>(c0));
-  return v;
 }
 
 namespace detail {
@@ -459,7 +446,7 @@ void run_item(int64_t t0, int64_t t1, int64_t g0, int64_t g1, bool have_many, On
 void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws) {
   const PackedType type = packed_type(w.type);
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
-  const size_t group_bytes = w.row_stride;
+  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
@@ -476,10 +463,45 @@ void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, 
 }
 
 void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y,
-                                ThreadPool& pool, Workspace& ws) {
+                                ThreadPool& pool, Workspace& ws, const float* token_scale) {
   const PackedType type = packed_type(w.type);
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
-  const size_t group_bytes = w.row_stride;
+  const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
+  if (token_scale) {
+    // Chunk by chunk through the float kernels, each chunk's 8 (16) row sums scaled per token.
+    const size_t rows = static_cast<size_t>(w.rows);
+    for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
+      for (int64_t t = t0; t < t1; ++t)
+        for (int64_t g = g0; g < g1; ++g) std::fill_n(y + t * w.rows + g * kPackRows, kPackRows, 0.0);
+      for (int64_t k = 0; k < w.cols; k += chunk) {
+        const int64_t n = std::min(chunk, w.cols - k);
+        const int64_t b = k / type.block_cols;
+        const size_t x_off = activation_row_bytes(w.type, k), xoff_off = static_cast<size_t>(b * type.xoff_per_block);
+        run_item(
+            t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
+            [&](int64_t g, int64_t t) {
+              float part[kPackRows];
+              type.kernels.dot(n, w.data + g * group_bytes + b * type.block_bytes, a.xq + t * a.x_stride + x_off,
+                               a.xoff + t * a.xoff_stride + xoff_off, part);
+              double* yt = y + t * w.rows + g * kPackRows;
+              for (int r = 0; r < kPackRows; ++r) yt[r] += static_cast<double>(part[r] * token_scale[t]);
+            },
+            [&](int64_t g, int64_t t, int nt) {
+              float part[kPackTokens * 2 * kPackRows];
+              type.kernels.tokens_dot(n, w.data + g * group_bytes + b * type.block_bytes,
+                                      w.data + (g + 1) * group_bytes + b * type.block_bytes,
+                                      a.xq + t * a.x_stride + x_off, a.x_stride, a.xoff + t * a.xoff_stride + xoff_off,
+                                      a.xoff_stride, nt, part, 2 * kPackRows);
+              for (int j = 0; j < nt; ++j) {
+                double* yt = y + (t + j) * rows + g * kPackRows;
+                for (int r = 0; r < 2 * kPackRows; ++r)
+                  yt[r] += static_cast<double>(part[j * 2 * kPackRows + r] * token_scale[t + j]);
+              }
+            });
+      }
+    });
+    return;
+  }
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_chunked_dot != nullptr,

@@ -6,6 +6,6 @@ namespace clusterctl::kernels::detail {
 
 void matmul_packed(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, Workspace& ws);
 void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, int64_t n_tokens, double* y,
-                                ThreadPool& pool, Workspace& ws);
+                                ThreadPool& pool, Workspace& ws, const float* token_scale);
 
 }  // namespace clusterctl::kernels::detail

@@ -56,7 +56,8 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
     route_weight_.resize(B * hp.n_expert_used);
     expert_rows_.resize(B);
     expert_weight_slot_.resize(B);
-    expert_x_.resize(B * std::max(E, n_ff_));
+    expert_x_.resize(B * E);
+    expert_scale_.resize(B);
     expert_out_.resize(B * E);
   }
   rope_cos_.resize(B * m_.rope.dims() / 2);
@@ -179,11 +180,12 @@ void ForwardPass::project(const kernels::Matrix& w, const float* x, int64_t T, i
 }
 
 void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T,
-                                       int64_t n_mv, double* y) {
-  if (n_mv > 0) kernels::matmul_row_parallel(w, chunk, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector);
+                                       int64_t n_mv, double* y, const float* token_scale) {
+  if (n_mv > 0)
+    kernels::matmul_row_parallel(w, chunk, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector, token_scale);
   if (T > n_mv)
     kernels::matmul_row_parallel(w, chunk, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_,
-                                 kernels::Kernels::Tiles);
+                                 kernels::Kernels::Tiles, token_scale ? token_scale + n_mv : nullptr);
 }
 
 void ForwardPass::route(const LayerWeights& L, int64_t T) {
@@ -250,21 +252,16 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
     project(L.exp_gate[e], expert_x_.data(), m, m_mv, gate_.data());
     project(L.exp_up[e], expert_x_.data(), m, m_mv, up_.data());
     for (int64_t i = 0; i < m * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-    // The down projection chunk by chunk of the reduction grid: each chunk's float dot times the
-    // token's router weight (which scales the expert's output, as in llama.cpp) is a float, and
-    // floats add up exactly in double, so any split of the FFN columns (a union of whole chunks)
-    // gives one rank's bits, as matmul_row_parallel does for a dense FFN.
-    const int64_t chunk = grid_.ffn_down;
-    for (int64_t c0 = 0; c0 < F; c0 += chunk) {
-      const int64_t cw = std::min(chunk, F - c0);
-      for (int64_t j = 0; j < m; ++j) std::copy_n(&gate_[j * F + c0], cw, &expert_x_[j * cw]);
-      project(kernels::column_view(L.exp_down[e], c0, c0 + cw), expert_x_.data(), m, m_mv, expert_out_.data());
-      for (int64_t j = 0; j < m; ++j) {
-        const float w = route_weight_[expert_weight_slot_[j]];
-        double* y = &proj_[expert_rows_[j] * E];
-        const float* d = &expert_out_[j * E];
-        for (int64_t i = 0; i < E; ++i) y[i] += static_cast<double>(d[i] * w);
-      }
+    // The router weight scales each float chunk of the down projection's row-parallel sums (the
+    // expert's output, as in llama.cpp): the sums still add only floats, so any split of the
+    // FFN columns gives one rank's bits, as for a dense FFN.
+    for (int64_t j = 0; j < m; ++j) expert_scale_[j] = route_weight_[expert_weight_slot_[j]];
+    project_row_parallel(L.exp_down[e], grid_.ffn_down, gate_.data(), m, m_mv, expert_out_.data(),
+                         expert_scale_.data());
+    for (int64_t j = 0; j < m; ++j) {
+      double* y = &proj_[expert_rows_[j] * E];
+      const double* d = &expert_out_[j * E];
+      for (int64_t i = 0; i < E; ++i) y[i] += d[i];
     }
   }
 }

@@ -41,8 +41,9 @@ class ForwardPass {
   void attention(int64_t layer, const Batch& batch);
   // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
   void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
+  // The same for the row-parallel matmuls; `token_scale` (per token, or null) weights their chunks.
   void project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv,
-                            double* y);
+                            double* y, const float* token_scale = nullptr);
   // The mixture of experts of one layer on xn_ for the batch: proj_ = this rank's partial sums.
   void experts(const LayerWeights& L, int64_t T, int64_t n_mv);
   // Each token's n_expert_used experts and their weights (route_expert_, route_weight_).
@@ -64,7 +65,8 @@ class ForwardPass {
   std::vector<int32_t> route_expert_;
   std::vector<float> route_weight_;
   std::vector<int64_t> expert_rows_, expert_weight_slot_;
-  std::vector<float> expert_x_, expert_out_;
+  std::vector<float> expert_x_, expert_scale_;
+  std::vector<double> expert_out_;
   std::vector<float> out_hidden_, logits_;
   std::vector<float> scratch_;  // per thread: scores, converted query, converted weights
   int64_t scratch_floats_ = 0;
