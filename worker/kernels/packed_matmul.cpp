@@ -468,37 +468,45 @@ void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, 
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
   const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
   if (token_scale) {
-    // Chunk by chunk through the float kernels, each chunk's 8 (16) row sums scaled per token.
+    // Each group of rows chunk by chunk through the float kernels (the group's bytes read in
+    // order), every chunk's row sums scaled per token.
     const size_t rows = static_cast<size_t>(w.rows);
+    auto chunk_at = [&](int64_t k, int64_t t, size_t& x_off, size_t& xoff_off) {
+      x_off = t * a.x_stride + activation_row_bytes(w.type, k);
+      xoff_off = t * a.xoff_stride + static_cast<size_t>(k / type.block_cols * type.xoff_per_block);
+    };
     for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
-      for (int64_t t = t0; t < t1; ++t)
-        for (int64_t g = g0; g < g1; ++g) std::fill_n(y + t * w.rows + g * kPackRows, kPackRows, 0.0);
-      for (int64_t k = 0; k < w.cols; k += chunk) {
-        const int64_t n = std::min(chunk, w.cols - k);
-        const int64_t b = k / type.block_cols;
-        const size_t x_off = activation_row_bytes(w.type, k), xoff_off = static_cast<size_t>(b * type.xoff_per_block);
-        run_item(
-            t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
-            [&](int64_t g, int64_t t) {
+      run_item(
+          t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
+          [&](int64_t g, int64_t t) {
+            double* yt = y + t * w.rows + g * kPackRows;
+            std::fill_n(yt, kPackRows, 0.0);
+            for (int64_t k = 0; k < w.cols; k += chunk) {
+              size_t x_off, xoff_off;
+              chunk_at(k, t, x_off, xoff_off);
               float part[kPackRows];
-              type.kernels.dot(n, w.data + g * group_bytes + b * type.block_bytes, a.xq + t * a.x_stride + x_off,
-                               a.xoff + t * a.xoff_stride + xoff_off, part);
-              double* yt = y + t * w.rows + g * kPackRows;
+              type.kernels.dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + k / type.block_cols * type.block_bytes,
+                               a.xq + x_off, a.xoff + xoff_off, part);
               for (int r = 0; r < kPackRows; ++r) yt[r] += static_cast<double>(part[r] * token_scale[t]);
-            },
-            [&](int64_t g, int64_t t, int nt) {
+            }
+          },
+          [&](int64_t g, int64_t t, int nt) {
+            for (int j = 0; j < nt; ++j) std::fill_n(y + (t + j) * rows + g * kPackRows, 2 * kPackRows, 0.0);
+            for (int64_t k = 0; k < w.cols; k += chunk) {
+              size_t x_off, xoff_off;
+              chunk_at(k, t, x_off, xoff_off);
+              const size_t at = static_cast<size_t>(k / type.block_cols) * type.block_bytes;
               float part[kPackTokens * 2 * kPackRows];
-              type.kernels.tokens_dot(n, w.data + g * group_bytes + b * type.block_bytes,
-                                      w.data + (g + 1) * group_bytes + b * type.block_bytes,
-                                      a.xq + t * a.x_stride + x_off, a.x_stride, a.xoff + t * a.xoff_stride + xoff_off,
-                                      a.xoff_stride, nt, part, 2 * kPackRows);
+              type.kernels.tokens_dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + at,
+                                      w.data + (g + 1) * group_bytes + at, a.xq + x_off, a.x_stride,
+                                      a.xoff + xoff_off, a.xoff_stride, nt, part, 2 * kPackRows);
               for (int j = 0; j < nt; ++j) {
                 double* yt = y + (t + j) * rows + g * kPackRows;
                 for (int r = 0; r < 2 * kPackRows; ++r)
                   yt[r] += static_cast<double>(part[j * 2 * kPackRows + r] * token_scale[t + j]);
               }
-            });
-      }
+            }
+          });
     });
     return;
   }

@@ -77,6 +77,18 @@ std::vector<SynthShape> make_shapes() {
   mixtral.n_vocab = 32000, mixtral.n_ctx = 32768, mixtral.rope_base = 1000000.0f, mixtral.rms_eps = 1e-5f;
   s.push_back(mixtral);
 
+  // A mid-size mixture of experts to measure against llama.cpp: OLMoE-1B-7B's experts (64 of 1024,
+  // 8 per token: 7B weights, 1.3B read per token) in the llama architecture, which llama.cpp of
+  // the reference commit runs (it predates qwen3moe).
+  SynthShape olmoe;
+  olmoe.name = "olmoe-1b-7b";
+  olmoe.description = "OLMoE-1B-7B's expert layout (llama architecture)";
+  olmoe.arch = "llama";
+  olmoe.n_embd = 2048, olmoe.n_layer = 16, olmoe.n_head = 16, olmoe.n_head_kv = 16, olmoe.head_dim = 128;
+  olmoe.n_ff = 1024, olmoe.n_expert = 64, olmoe.n_expert_used = 8;
+  olmoe.n_vocab = 0, olmoe.n_ctx = 4096, olmoe.rope_base = 10000.0f, olmoe.rms_eps = 1e-5f;
+  s.push_back(olmoe);
+
   SynthShape q3moe = q3;
   q3moe.name = "qwen3-30b-a3b";
   q3moe.description = "Qwen3-30B-A3B";
