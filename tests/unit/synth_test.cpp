@@ -142,6 +142,37 @@ TEST(SynthPlan, QwenFallsBackWhereKQuantsDoNotFit) {
   EXPECT_EQ(find(q3, "blk.0.attn_q.weight")->shape, (std::vector<uint64_t>{1024, 2048}));
 }
 
+// Mixtures of experts: the router stays F32, the experts are 3-D, ffn_down_exps takes Q4_K_M's
+// extra bits where ffn_down would; qwen3moe states the experts' width beside the dense one.
+TEST(SynthPlan, ExpertsHaveRealShapesAndTypes) {
+  auto q = plan_synth_tensors(find_synth_shape("qwen3-30b-a3b"), find_synth_type("Q4_K_M"), 151936);
+  EXPECT_EQ(find(q, "blk.0.ffn_gate_inp.weight")->shape, (std::vector<uint64_t>{2048, 128}));
+  EXPECT_EQ(find(q, "blk.0.ffn_gate_inp.weight")->type, GgmlType::F32);
+  EXPECT_EQ(find(q, "blk.0.ffn_gate_exps.weight")->shape, (std::vector<uint64_t>{2048, 768, 128}));
+  EXPECT_EQ(find(q, "blk.0.ffn_gate_exps.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(find(q, "blk.0.ffn_down_exps.weight")->shape, (std::vector<uint64_t>{768, 2048, 128}));
+  EXPECT_EQ(find(q, "blk.0.ffn_down_exps.weight")->type, GgmlType::Q6_K);  // use_more_bits(0, 48)
+  EXPECT_EQ(find(q, "blk.6.ffn_down_exps.weight")->type, GgmlType::Q4_K);
+  EXPECT_EQ(find(q, "blk.0.attn_q.weight")->shape, (std::vector<uint64_t>{2048, 4096}));
+  EXPECT_EQ(find(q, "blk.0.ffn_gate.weight"), nullptr);
+  auto m = plan_synth_tensors(find_synth_shape("mixtral-8x7b"), find_synth_type("Q4_0"), 32000);
+  EXPECT_EQ(find(m, "blk.31.ffn_up_exps.weight")->shape, (std::vector<uint64_t>{4096, 14336, 8}));
+}
+
+TEST_F(SynthTest, TinyQwen3MoeHasExpertMetadata) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
+  auto o = tiny(vocab, "Q8_0", "tiny-qwen3moe.gguf");
+  o.shape = "tiny-qwen3moe";
+  synth_model(o);
+  gguf::GgufFile f(o.out_path);
+  const HParams h = HParams::from_gguf(f);
+  EXPECT_EQ(h.arch, "qwen3moe");
+  EXPECT_EQ(h.n_expert, 16u);
+  EXPECT_EQ(h.n_expert_used, 4u);
+  EXPECT_EQ(h.n_ff, 256u);  // expert_feed_forward_length, not the dense feed_forward_length
+  EXPECT_EQ(f.get_int("qwen3moe.feed_forward_length"), 1024);
+}
+
 TEST_F(SynthTest, TinyLoadsWithTheRightTableAndMetadata) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
   const auto o = tiny(vocab, "Q4_K_M", "tiny.gguf");
