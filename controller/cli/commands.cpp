@@ -14,6 +14,7 @@ int shard_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
 int chat_main(int argc, char** argv);
 int bench_serve_main(int argc, char** argv);
+int plan_main(int argc, char** argv);
 int up_main(int argc, char** argv);
 int status_main(int argc, char** argv);
 int logs_main(int argc, char** argv);
@@ -34,6 +35,8 @@ std::span<const Command> commands() {
       {"model", "make model files: 'model synth' writes a random-weight model", model_main},
       {"shard", "cut a model into one GGUF per rank: 'shard MODEL.gguf --ranks N --out DIR'", shard_main},
       {"serve", "OpenAI-compatible HTTP API and web chat for a model on this machine", serve_main},
+      {"plan", "what 'up' would do, starting nothing: checks, split, each rank's slice and shard, memory per node",
+       plan_main},
       {"up", "start a cluster from its cluster file: shards to the nodes, mpirun, wait until it answers", up_main},
       {"status", "nodes, ranks, split, link, model, endpoint, uptime and tokens/s of a running cluster", status_main},
       {"logs", "the running cluster's log from its head node (all ranks, or one node's)", logs_main},

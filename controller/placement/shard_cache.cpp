@@ -46,16 +46,22 @@ std::vector<std::string> complete_cut(const fs::path& dir, int ranks) {
 
 }  // namespace
 
+ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split) {
+  ShardSet set;
+  set.key = fs::path(file.path()).stem().string() + "-" + model::model_fingerprint(file).substr(0, 16) + "-" +
+            std::to_string(ranks) + "r-" + split_key(split);
+  set.dir = (fs::path(controller_cache_dir()) / "cut" / set.key).string();
+  set.files = complete_cut(set.dir, ranks);
+  set.reused = !set.files.empty();
+  for (const auto& f : set.files) set.total_bytes += fs::file_size(f);
+  return set;
+}
+
 ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split) {
   gguf::GgufFile file(model_path);
-  ShardSet set;
-  set.key = fs::path(model_path).stem().string() + "-" + model::model_fingerprint(file).substr(0, 16) + "-" +
-            std::to_string(ranks) + "r-" + split_key(split);
+  ShardSet set = find_cut(file, ranks, split);
   const fs::path root = fs::path(controller_cache_dir()) / "cut";
-  const fs::path dir = root / set.key;
-  set.dir = dir.string();
-  set.files = complete_cut(dir, ranks);
-  set.reused = !set.files.empty();
+  const fs::path dir = set.dir;
   if (!set.reused) {
     const model::HParams hp = model::Model::read_hparams(file);
     model::ShardPlan plan;
@@ -75,8 +81,8 @@ ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vecto
     set.files = complete_cut(dir, ranks);
     if (set.files.empty()) throw Error("cutting " + model_path + " into " + std::to_string(ranks) + " shards in " +
                                        dir.string() + " left an incomplete set; delete the folder and run again");
+    for (const auto& f : set.files) set.total_bytes += fs::file_size(f);
   }
-  for (const auto& f : set.files) set.total_bytes += fs::file_size(f);
   return set;
 }
 

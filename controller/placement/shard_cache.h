@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "worker/common/error.h"
+#include "worker/gguf/gguf_file.h"
 
 namespace clusterctl::placement {
 
@@ -27,6 +28,10 @@ class ImpossibleSplit : public Error {
  public:
   using Error::Error;
 };
+
+// Where the cut of `file` into `ranks` shards with `split` lives in the cache, and its files when
+// it is complete there (`reused`); cuts nothing.
+ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split);
 
 // Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even), or
 // finds that cut in the cache. Cutting writes into a temp folder renamed into place, so an

@@ -26,6 +26,22 @@ json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{co
 # Shards from an earlier run would make the first copy 0 bytes: start from empty node caches.
 rm -rf "$D"/cache/node*
 
+echo "== plan: what up will do, starting nothing"
+out=$("$CLUSTERCTL" plan "$CONFIG" 2>&1); rc=$?
+echo "$out"
+expect_eq "plan exit status" "$rc" 0
+expect_match "preflight shown" "$out" "^all checks passed"
+for k in 1 2 3; do
+  expect_match "rank $((k - 1)) on node$k" "$out" "^$((k - 1)) +node$k +\[[0-9]+,[0-9]+\) +\[[0-9]+,[0-9]+\) .* [0-9.]+ (B|KiB|MiB)$"
+  expect_match "node$k fits" "$out" "^node$k +1 +.* yes$"
+done
+expect_match "not cut yet" "$out" "^shards: cut here by 'up' on first use in $CLUSTERCTL_CACHE_DIR/cut/stories260K-"
+[ -f "$CLUSTERCTL_STATE_DIR/testcluster.json" ] && fail "plan recorded a cluster" || pass "plan recorded nothing"
+[ -d "$CLUSTERCTL_CACHE_DIR/cut" ] && fail "plan cut shards" || pass "plan cut nothing"
+PLAN_JSON=$("$CLUSTERCTL" plan "$CONFIG" --json)
+expect_eq "plan --json ranks" "$(json_get '.ranks.length' <<<"$PLAN_JSON")" 3
+expect_eq "plan --json split" "$(json_get '.split.text' <<<"$PLAN_JSON")" "1,1,1"
+
 echo "== up (first time: shards are cut and copied)"
 t0=$(date +%s%N)
 out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
@@ -51,6 +67,17 @@ done
 ENDPOINT=$(json_get .endpoint <"$CLUSTERCTL_STATE_DIR/testcluster.json")
 expect_eq "state endpoint" "$ENDPOINT" "http://10.77.1.1:8080"
 expect_eq "state model_id" "$(json_get .model_id <"$CLUSTERCTL_STATE_DIR/testcluster.json")" "stories260K"
+
+# The plan's shard sizes are the cut's tensor bytes: each file is that plus its header.
+for k in 1 2 3; do
+  f=$(ls "$D/cache/node$k"/stories260K-*/stories260K.rank$((k - 1))of3.gguf)
+  planned=$(json_get ".ranks[$((k - 1))].shard_bytes" <<<"$PLAN_JSON")
+  size=$(stat -c %s "$f")
+  [ "$planned" -le "$size" ] && [ $((size - planned)) -lt 1048576 ] && pass "rank $((k - 1)) shard: planned $planned of $size bytes" ||
+    fail "rank $((k - 1)): plan said $planned bytes of tensors, the shard file has $size"
+done
+out=$("$CLUSTERCTL" plan "$CONFIG" --offline 2>&1)
+expect_match "plan after up: already cut" "$out" "^shards: already cut in "
 
 echo "== up again: already running"
 out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?

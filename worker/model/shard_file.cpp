@@ -106,6 +106,61 @@ std::string shard_file_name(const std::string& source_path, int rank, int world_
          ".gguf";
 }
 
+std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams& hp, const Partition& p) {
+  const uint64_t D = hp.head_dim;
+  const Range kv = p.kv_heads(hp);
+  std::vector<ShardTensor> out;
+  for (const auto& t : src.tensors()) {
+    const std::string& name = t.name;
+    auto ends_with = [&](const char* s) {
+      const size_t l = std::strlen(s);
+      return name.size() >= l && name.compare(name.size() - l, l, s) == 0;
+    };
+    const uint8_t* data = src.tensor_data(t).data();
+    const size_t rb = gguf::row_bytes(t.type, t.shape[0]);
+    auto add = [&](std::vector<uint64_t> shape, gguf::TensorSource source) {
+      uint64_t rows = 1;
+      for (size_t i = 1; i < shape.size(); ++i) rows *= shape[i];
+      const uint64_t bytes = gguf::row_bytes(t.type, shape[0]) * rows;
+      out.push_back({name, t.type, std::move(shape), bytes, std::move(source)});
+    };
+    auto rows = [&](int64_t r0, int64_t r1) {
+      auto shape = t.shape;
+      shape[1] = r1 - r0;
+      add(shape, row_slice(data, rb, r0));
+    };
+    auto elems = [&](int64_t e0, int64_t e1) {  // a slice of a 1-D tensor (biases)
+      const size_t off = gguf::row_bytes(t.type, e0);
+      add({uint64_t(e1 - e0)}, row_slice(data + off, gguf::row_bytes(t.type, e1 - e0), 0));
+    };
+    auto cols = [&](int64_t c0, int64_t c1) {
+      const int64_t block = gguf::type_traits(t.type).block_size;
+      if (c0 % block || c1 % block)
+        throw Error(src.path() + ": cannot cut columns [" + std::to_string(c0) + "," + std::to_string(c1) + ") of " +
+                    name + " (" + std::string(gguf::type_name(t.type)) + " blocks of " + std::to_string(block) + ")");
+      auto shape = t.shape;
+      shape[0] = c1 - c0;
+      add(shape, column_slice(data, t.type, t.shape[0], c0, c1));
+    };
+    const bool layer = name.rfind("blk.", 0) == 0;
+    if (name == "output.weight") rows(p.vocab.begin, p.vocab.end);
+    else if (layer && ends_with(".attn_q.weight")) rows(p.q_heads.begin * D, p.q_heads.end * D);
+    else if (layer && (ends_with(".attn_k.weight") || ends_with(".attn_v.weight"))) rows(kv.begin * D, kv.end * D);
+    else if (layer && ends_with(".attn_output.weight")) cols(p.q_heads.begin * D, p.q_heads.end * D);
+    else if (layer && (ends_with(".ffn_gate.weight") || ends_with(".ffn_up.weight"))) rows(p.ffn.begin, p.ffn.end);
+    else if (layer && ends_with(".ffn_down.weight")) cols(p.ffn.begin, p.ffn.end);
+    else if (layer && (ends_with(".ffn_gate_exps.weight") || ends_with(".ffn_up_exps.weight"))) {
+      auto shape = t.shape;
+      shape[1] = p.ffn.size();
+      add(shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end));
+    } else if (layer && ends_with(".ffn_down_exps.weight")) cols(p.ffn.begin, p.ffn.end);
+    else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
+    else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
+    else add(t.shape, row_slice(data, rb, 0));  // replicated: embeddings, norms, rope factors, the router
+  }
+  return out;
+}
+
 std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
                                       const std::string& split, const std::string& dir) {
   if (read_shard_info(src))
@@ -116,11 +171,9 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
   if (ec) throw Error("cannot create the output directory " + dir + ": " + ec.message());
   const std::string fingerprint = model_fingerprint(src);
   const int n = static_cast<int>(plan.parts.size());
-  const uint64_t D = hp.head_dim;
   std::vector<std::string> paths;
   for (int r = 0; r < n; ++r) {
     const Partition& p = plan.parts[r];
-    const Range kv = p.kv_heads(hp);
     gguf::GgufWriter w(src.alignment());
     w.copy_kv(src, [](std::string_view k) { return k.rfind("clusterctl.shard.", 0) != 0; });
     w.set_kv(kRank, gguf::value_u32(r));
@@ -131,48 +184,8 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
     w.set_kv(kHeads, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.q_heads; })));
     w.set_kv(kFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.ffn; })));
     w.set_kv(kVocab, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.vocab; })));
-    for (const auto& t : src.tensors()) {
-      const std::string& name = t.name;
-      auto ends_with = [&](const char* s) {
-        const size_t l = std::strlen(s);
-        return name.size() >= l && name.compare(name.size() - l, l, s) == 0;
-      };
-      const uint8_t* data = src.tensor_data(t).data();
-      const size_t rb = gguf::row_bytes(t.type, t.shape[0]);
-      auto rows = [&](int64_t r0, int64_t r1) {
-        auto shape = t.shape;
-        shape[1] = r1 - r0;
-        w.add_tensor(name, t.type, shape, row_slice(data, rb, r0));
-      };
-      auto elems = [&](int64_t e0, int64_t e1) {  // a slice of a 1-D tensor (biases)
-        const size_t off = gguf::row_bytes(t.type, e0), len = gguf::row_bytes(t.type, e1 - e0);
-        w.add_tensor(name, t.type, {uint64_t(e1 - e0)}, std::span<const uint8_t>(data + off, len));
-      };
-      auto cols = [&](int64_t c0, int64_t c1) {
-        const int64_t block = gguf::type_traits(t.type).block_size;
-        if (c0 % block || c1 % block)
-          throw Error(src.path() + ": cannot cut columns [" + std::to_string(c0) + "," + std::to_string(c1) + ") of " +
-                      name + " (" + std::string(gguf::type_name(t.type)) + " blocks of " + std::to_string(block) + ")");
-        auto shape = t.shape;
-        shape[0] = c1 - c0;
-        w.add_tensor(name, t.type, shape, column_slice(data, t.type, t.shape[0], c0, c1));
-      };
-      const bool layer = name.rfind("blk.", 0) == 0;
-      if (name == "output.weight") rows(p.vocab.begin, p.vocab.end);
-      else if (layer && ends_with(".attn_q.weight")) rows(p.q_heads.begin * D, p.q_heads.end * D);
-      else if (layer && (ends_with(".attn_k.weight") || ends_with(".attn_v.weight"))) rows(kv.begin * D, kv.end * D);
-      else if (layer && ends_with(".attn_output.weight")) cols(p.q_heads.begin * D, p.q_heads.end * D);
-      else if (layer && (ends_with(".ffn_gate.weight") || ends_with(".ffn_up.weight"))) rows(p.ffn.begin, p.ffn.end);
-      else if (layer && ends_with(".ffn_down.weight")) cols(p.ffn.begin, p.ffn.end);
-      else if (layer && (ends_with(".ffn_gate_exps.weight") || ends_with(".ffn_up_exps.weight"))) {
-        auto shape = t.shape;
-        shape[1] = p.ffn.size();
-        w.add_tensor(name, t.type, shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end));
-      } else if (layer && ends_with(".ffn_down_exps.weight")) cols(p.ffn.begin, p.ffn.end);
-      else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
-      else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
-      else w.copy_tensor(src, t);  // replicated: embeddings, norms, rope factors
-    }
+    for (ShardTensor& t : shard_tensors(src, hp, p))
+      w.add_tensor(std::move(t.name), t.type, std::move(t.shape), std::move(t.source));
     const std::string path = (fs::path(dir) / shard_file_name(src.path(), r, n)).string();
     w.write(path);
     paths.push_back(path);

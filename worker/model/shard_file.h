@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "worker/gguf/gguf_file.h"
+#include "worker/gguf/gguf_writer.h"
 #include "worker/model/hparams.h"
 #include "worker/model/partition.h"
 
@@ -39,6 +40,18 @@ std::string model_fingerprint(const gguf::GgufFile& f);
 
 // "<stem>.rank<K>of<N>.gguf"
 std::string shard_file_name(const std::string& source_path, int rank, int world_size);
+
+// One tensor of a rank's shard: its slice of the source tensor (the whole tensor when replicated).
+struct ShardTensor {
+  std::string name;
+  gguf::GgmlType type;
+  std::vector<uint64_t> shape;
+  uint64_t bytes = 0;
+  gguf::TensorSource source;  // reads the slice from `src`'s map, which must outlive it
+};
+
+// The tensors of the shard of `src` that holds Partition `p`, in the source's order.
+std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams& hp, const Partition& p);
 
 // Writes one shard per part of `plan` into `dir` (created if missing). Returns the paths.
 std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
