@@ -205,15 +205,16 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
       for (; i < E; ++i) acc[0] += static_cast<double>(w[i]) * x[i];
       logits[e] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
-    // Softmax over all experts, then the K most probable (the lower index first on a tie).
-    const double mx = *std::max_element(logits, logits + X);
-    double sum = 0, prob[kMaxExperts];
-    for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
+    // The K most probable experts, picked on the logits (the lower index first on a tie), not on
+    // their exponentials, which libm may round differently on another node; then the softmax.
     int32_t order[kMaxExperts];
     std::iota(order, order + X, 0);
     std::partial_sort(order, order + K, order + X, [&](int32_t a, int32_t c) {
-      return prob[a] > prob[c] || (prob[a] == prob[c] && a < c);
+      return logits[a] > logits[c] || (logits[a] == logits[c] && a < c);
     });
+    const double mx = logits[order[0]];
+    double sum = 0, prob[kMaxExperts];
+    for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
     double chosen = 0;
     for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
     const double norm = m_.arch.normalize_expert_weights ? chosen : sum;
@@ -222,7 +223,7 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
       route_weight_[t * K + k] = static_cast<float>(prob[order[k]] / norm);
     }
   };
-  if (pool_.size() == 1 || T * X * E < kInlineAttentionWork) {
+  if (pool_.size() == 1 || T == 1 || T * X * E < kInlineAttentionWork) {
     for (int64_t t = 0; t < T; ++t) route_token(t);
   } else {
     pool_.parallel_for(T, [&](int64_t b, int64_t e) {
