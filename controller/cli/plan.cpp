@@ -76,8 +76,9 @@ int plan_main(int argc, char** argv) {
   try {
     shard_plan = model::plan_shards(hp, model::SplitUnits::from_model(f, hp), split.total_ranks, split.weights);
   } catch (const Error& e) {
-    throw Error("the split " + split.text + " over " + std::to_string(split.total_ranks) + " rank(s) cannot be cut from " +
-                model_path + ": " + e.what() + "; change the nodes' 'weight' (or 'memory:', or 'ranks') in " + file);
+    throw Error("the split " + split.text + " over " + std::to_string(split.total_ranks) +
+                " rank(s) cannot be cut from " + model_path + ": " + e.what() +
+                "; change the nodes' 'weight' (or 'memory:', or 'ranks') in " + file);
   }
   const placement::ShardSet cut = placement::find_cut(f, split.total_ranks, split.weights);
   const int64_t context = std::min<int64_t>(config.context > 0 ? config.context : 4096, hp.n_ctx_train);
@@ -143,7 +144,8 @@ int plan_main(int argc, char** argv) {
     std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s\n", r.rank, config.nodes[r.node].name.c_str(),
                 range(r.part.q_heads).c_str(), range(r.kv).c_str(), range(r.part.ffn).c_str(),
                 range(r.part.vocab).c_str(), human_bytes(r.shard_bytes).c_str());
-  std::printf("\n%-14s %-6s %-11s %-11s %-11s %-11s %s\n", "NODE", "RANKS", "SHARDS", "KV CACHE", "NEEDS", "FREE", "FITS");
+  std::printf("\n%-14s %-6s %-11s %-11s %-11s %-11s %s\n", "NODE", "RANKS", "SHARDS", "KV CACHE", "NEEDS", "FREE",
+              "FITS");
   for (size_t n = 0; n < nodes.size(); ++n)
     std::printf("%-14s %-6d %-11s %-11s %-11s %-11s %s\n", config.nodes[n].name.c_str(), nodes[n].ranks,
                 human_bytes(nodes[n].shard_bytes).c_str(), human_bytes(nodes[n].kv_bytes).c_str(),

@@ -485,8 +485,9 @@ void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, 
               size_t x_off, xoff_off;
               chunk_at(k, t, x_off, xoff_off);
               float part[kPackRows];
-              type.kernels.dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + k / type.block_cols * type.block_bytes,
-                               a.xq + x_off, a.xoff + xoff_off, part);
+              const size_t at = static_cast<size_t>(k / type.block_cols) * type.block_bytes;
+              type.kernels.dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + at, a.xq + x_off,
+                               a.xoff + xoff_off, part);
               for (int r = 0; r < kPackRows; ++r) yt[r] += static_cast<double>(part[r] * token_scale[t]);
             }
           },

@@ -50,7 +50,8 @@ class Loader {
     std::vector<float> out(t.n_elements);
     const uint8_t* src = f_.tensor_data(t).data();
     for (uint64_t r = 0; r < n_rows; ++r)
-      kernels::dequantize_row(t.type, src + r * gguf::row_bytes(t.type, cols), &out[r * cols], static_cast<int64_t>(cols));
+      kernels::dequantize_row(t.type, src + r * gguf::row_bytes(t.type, cols), &out[r * cols],
+                              static_cast<int64_t>(cols));
     return out;
   }
 
@@ -84,7 +85,8 @@ class Loader {
     const size_t src_stride = gguf::row_bytes(t.type, cols);
     const size_t skip = gguf::row_bytes(t.type, c0);
     const size_t len = gguf::row_bytes(t.type, c1 - c0);
-    const uint8_t* src = f_.tensor_data(t).data() + (expert < 0 ? 0 : static_cast<uint64_t>(expert) * rows_n * src_stride);
+    const uint8_t* src =
+        f_.tensor_data(t).data() + (expert < 0 ? 0 : static_cast<uint64_t>(expert) * rows_n * src_stride);
     kernels::Matrix m;
     m.type = t.type;
     m.data = src + skip;
@@ -185,7 +187,8 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
         const int64_t x = static_cast<int64_t>(e);
         l.exp_gate.push_back(L.rows(p + "ffn_gate_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
         l.exp_up.push_back(L.rows(p + "ffn_up_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
-        l.exp_down.push_back(L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, X));
+        l.exp_down.push_back(
+            L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, X));
       }
     }
     if (arch.qkv_bias) {
