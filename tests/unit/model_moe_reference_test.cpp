@@ -13,6 +13,7 @@
 
 #include "controller/ssh/sha256.h"
 #include "shared_data.h"
+#include "logit_compare.h"
 #include "worker/model/engine.h"
 #include "worker/model/synth.h"
 
@@ -28,23 +29,7 @@ nlohmann::json reference() {
   return nlohmann::json::parse(in);
 }
 
-// KL(p || q) of the softmaxes of two logit rows, in double.
-double kl_divergence(const float* p, const float* q, int64_t n) {
-  auto log_softmax = [n](const float* l, std::vector<double>& out) {
-    double mx = l[0];
-    for (int64_t i = 1; i < n; ++i) mx = std::max(mx, double(l[i]));
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += std::exp(l[i] - mx);
-    out.resize(n);
-    for (int64_t i = 0; i < n; ++i) out[i] = l[i] - mx - std::log(sum);
-  };
-  std::vector<double> lp, lq;
-  log_softmax(p, lp);
-  log_softmax(q, lq);
-  double kl = 0;
-  for (int64_t i = 0; i < n; ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-  return kl;
-}
+using test::kl_divergence;
 
 int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
 
