@@ -90,8 +90,9 @@ int plan_main(int argc, char** argv) {
     for (int r = split.first_rank[n]; r < split.first_rank[n] + config.nodes[n].ranks; ++r) {
       RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(hp)};
       for (const auto& t : model::shard_tensors(f, hp, rp.part)) rp.shard_bytes += t.bytes;
-      // F16 keys and values of the rank's KV heads for one sequence of the context.
-      rp.kv_bytes = 2ull * hp.n_layer * static_cast<uint64_t>(context) * rp.kv.size() * hp.head_dim * 2;
+      // F16 keys and values of the rank's KV heads: the API's sequences, a slot of the context each.
+      rp.kv_bytes = 2ull * hp.n_layer * static_cast<uint64_t>(context) * rp.kv.size() * hp.head_dim * 2 *
+                    static_cast<uint64_t>(config.api.parallel);
       nodes[n].ranks += 1;
       nodes[n].shard_bytes += rp.shard_bytes;
       nodes[n].kv_bytes += rp.kv_bytes;
@@ -110,6 +111,7 @@ int plan_main(int argc, char** argv) {
                   {"n_expert", hp.n_expert}, {"bytes", f.file_size()}};
     j["split"] = {{"text", split.text}, {"ranks", split.total_ranks}, {"by", by}};
     j["context"] = context;
+    j["parallel"] = config.api.parallel;
     for (const auto& r : ranks)
       j["ranks"].push_back({{"rank", r.rank}, {"node", config.nodes[r.node].name},
                             {"heads", {r.part.q_heads.begin, r.part.q_heads.end}}, {"kv_heads", {r.kv.begin, r.kv.end}},
@@ -137,8 +139,8 @@ int plan_main(int argc, char** argv) {
   const std::string experts = hp.n_expert ? ", " + std::to_string(hp.n_expert) + " experts" : "";
   std::printf("cluster '%s': model %s (%s, %u layers%s, %s)\n", config.name.c_str(), model_path.c_str(),
               hp.arch.c_str(), hp.n_layer, experts.c_str(), human_bytes(f.file_size()).c_str());
-  std::printf("split %s over %d rank(s), %s; KV cache for %lld tokens\n\n", split.text.c_str(), split.total_ranks, by,
-              static_cast<long long>(context));
+  std::printf("split %s over %d rank(s), %s; KV cache for %d sequences of %lld tokens\n\n", split.text.c_str(),
+              split.total_ranks, by, config.api.parallel, static_cast<long long>(context));
   std::printf("%-5s %-14s %-11s %-10s %-15s %-17s %s\n", "RANK", "NODE", "HEADS", "KV HEADS", "FFN", "VOCAB", "SHARD");
   for (const auto& r : ranks)
     std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s\n", r.rank, config.nodes[r.node].name.c_str(),

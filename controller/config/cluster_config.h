@@ -49,6 +49,7 @@ struct NodeConfig {
 struct ApiConfig {
   std::string listen = "127.0.0.1:8080";
   std::string token_file;  // empty: no token required
+  int parallel = 4;        // sequences decoding at once, one KV-cache slot of `context` tokens each
 };
 
 struct SshConfig {

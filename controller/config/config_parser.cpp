@@ -27,7 +27,7 @@ constexpr std::string_view kNodeKeys[] = {"name", "host", "port", "user", "ident
                                           "weight", "link", "cache_dir", "worker", "memory"};
 constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
-constexpr std::string_view kApiKeys[] = {"listen", "token_file"};
+constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel"};
 constexpr std::string_view kSshKeys[] = {"known_hosts", "connect_timeout"};
 
 SourcePos pos_of(const YAML::Node& n) {
@@ -214,7 +214,7 @@ class Parser {
     YAML::Node a = root["api"];
     if (!a || a.IsNull()) return;
     if (!a.IsMap()) {
-      add(pos_of(a), "wrong type: 'api' must be a mapping (listen, token_file), not " + kind_name(a), "");
+      add(pos_of(a), "wrong type: 'api' must be a mapping (listen, token_file, parallel), not " + kind_name(a), "");
       return;
     }
     check_keys(a, kApiKeys, "in 'api'");
@@ -224,6 +224,7 @@ class Parser {
       else api.listen = *v;
     }
     if (auto v = string_field(a, "token_file", "'api'", false)) api.token_file = resolve_path(*v);
+    if (auto v = int_field(a, "parallel", "'api'", 1, 256)) api.parallel = *v;
   }
 
   void parse_ssh(const YAML::Node& root, SshConfig& ssh) {

@@ -269,6 +269,7 @@ class Bringup {
     job.listen_port = hp ? hp->port : 8080;
     job.model_id = model_id(c_);
     job.context = c_.context;
+    job.parallel = c_.api.parallel;
     if (!c_.api.token_file.empty()) job.token_file = place_token(work_dir);
     for (size_t i = 0; i < c_.nodes.size(); ++i) {
       JobNode n;

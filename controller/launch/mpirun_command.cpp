@@ -45,6 +45,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
             std::to_string(job.listen_port), "--model-id", job.model_id});
     if (n.threads > 0) add(a, {"--threads", std::to_string(n.threads)});
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
+    if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
     if (!job.token_file.empty()) add(a, {"--token-file", job.token_file});
   }
   return a;

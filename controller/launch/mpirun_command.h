@@ -27,6 +27,7 @@ struct JobSpec {
   std::string model_id;
   std::string token_file;           // on the head node; "" = none
   int context = 0;                  // --ctx; 0 = the worker's default
+  int parallel = 0;                 // --parallel; 0 = the worker's default
 };
 
 // "10.77.2.1 slots=1\n..." (empty for a one-machine job).

@@ -44,7 +44,7 @@ std::string shell_path(const std::string& p) {
 struct ModelFootprint {
   std::string path;
   uint64_t tensor_bytes = 0;
-  uint64_t kv_bytes = 0;  // the whole model's KV cache for one sequence of `context` tokens (F16)
+  uint64_t kv_bytes = 0;  // the whole model's KV cache: `parallel` sequences of `context` tokens (F16)
   int context = 0;
 };
 
@@ -67,9 +67,10 @@ std::optional<ModelFootprint> model_footprint(const config::ClusterConfig& c, Ch
     m.path = path;
     for (const auto& t : f.tensors()) m.tensor_bytes += t.n_bytes;
     m.context = c.context > 0 ? c.context : int(std::min<uint32_t>(h.n_ctx_train ? h.n_ctx_train : 4096, 4096));
-    m.kv_bytes = 2ull * h.n_layer * uint64_t(m.context) * h.n_head_kv * h.head_dim * 2;
+    // The API's sequences each hold a KV-cache slot of the whole context.
+    m.kv_bytes = 2ull * h.n_layer * uint64_t(m.context) * h.n_head_kv * h.head_dim * 2 * uint64_t(c.api.parallel);
     row.detail = path + ": " + human_bytes(m.tensor_bytes) + " of weights, KV cache " + human_bytes(m.kv_bytes) +
-                 " for " + std::to_string(m.context) + " tokens";
+                 " for " + std::to_string(c.api.parallel) + " x " + std::to_string(m.context) + " tokens";
     return m;
   } catch (const Error& e) {
     row.status = CheckStatus::fail;

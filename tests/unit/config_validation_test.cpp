@@ -62,6 +62,7 @@ TEST(ConfigValidation, GoodFileParses) {
   EXPECT_EQ(c.nodes[0].link->interface, "eth0");
   EXPECT_EQ(c.model_path, "dir/models/m.gguf");  // relative to the file's folder
   EXPECT_EQ(c.api.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.api.parallel, 4);
   EXPECT_DOUBLE_EQ(c.weight_share(0), 0.5);
   EXPECT_EQ(c.total_ranks(), 2);
 }
@@ -119,6 +120,11 @@ TEST(ConfigValidation, PortRange) {
   std::string y = kGood;
   y.replace(y.find("    host: 10.0.0.2"), 18, "    host: 10.0.0.2\n    port: 70000");
   expect_problem(y, 11, 11, "port 70000 in node 'b' is out of range", "from 1 to 65535");
+  expect_problem("cluster: c\nmodel: m\napi: {parallel: 0}\nnodes:\n  - {name: a, host: h}\n", 3, 17,
+                 "'parallel' 0 in 'api' is out of range");
+  EXPECT_EQ(parse_cluster_config("cluster: c\nmodel: m\napi: {parallel: 16}\nnodes:\n  - {name: a, host: h}\n", "t.yaml")
+                .api.parallel,
+            16);
   expect_problem("cluster: c\nmodel: m\napi: {listen: '0.0.0.0:0'}\nnodes:\n  - {name: a, host: h}\n", 3, 15,
                  "bad api listen address '0.0.0.0:0': the port after ':' must be a number from 1 to 65535");
 }

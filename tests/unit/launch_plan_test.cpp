@@ -51,6 +51,10 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   EXPECT_LT(b, c);
   EXPECT_NE(cmd.find("--host 0.0.0.0 --port 8080 --model-id stories260K --threads 1 --ctx 512"), std::string::npos);
   EXPECT_EQ(cmd.find("--token-file"), std::string::npos);
+  EXPECT_EQ(cmd.find("--parallel"), std::string::npos);  // the worker's default unless the cluster file says
+  auto busy = three_nodes();
+  busy.parallel = 16;
+  EXPECT_NE(joined(launch::mpirun_argv(busy)).find("--ctx 512 --parallel 16"), std::string::npos);
   // A node's own worker path (resolved on that node) replaces the default in its app context only.
   auto job = three_nodes();
   job.nodes[1].worker = "/home/me/bin/clusterctl-worker";
