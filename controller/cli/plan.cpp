@@ -116,7 +116,8 @@ int plan_main(int argc, char** argv) {
       j["ranks"].push_back({{"rank", r.rank}, {"node", config.nodes[r.node].name},
                             {"heads", {r.part.q_heads.begin, r.part.q_heads.end}}, {"kv_heads", {r.kv.begin, r.kv.end}},
                             {"ffn", {r.part.ffn.begin, r.part.ffn.end}},
-                            {"vocab", {r.part.vocab.begin, r.part.vocab.end}}, {"shard_bytes", r.shard_bytes},
+                            {"vocab", {r.part.vocab.begin, r.part.vocab.end}},
+                            {"experts", {r.part.experts.begin, r.part.experts.end}}, {"shard_bytes", r.shard_bytes},
                             {"kv_bytes", r.kv_bytes}});
     for (size_t n = 0; n < nodes.size(); ++n) {
       nlohmann::json node = {{"name", config.nodes[n].name}, {"ranks", nodes[n].ranks},
@@ -141,11 +142,16 @@ int plan_main(int argc, char** argv) {
               hp.arch.c_str(), hp.n_layer, experts.c_str(), human_bytes(f.file_size()).c_str());
   std::printf("split %s over %d rank(s), %s; KV cache for %d sequences of %lld tokens\n\n", split.text.c_str(),
               split.total_ranks, by, config.api.parallel, static_cast<long long>(context));
-  std::printf("%-5s %-14s %-11s %-10s %-15s %-17s %s\n", "RANK", "NODE", "HEADS", "KV HEADS", "FFN", "VOCAB", "SHARD");
-  for (const auto& r : ranks)
-    std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s\n", r.rank, config.nodes[r.node].name.c_str(),
+  // A mixture of experts shows which experts each rank holds (all, cut to its FFN columns, or whole ones).
+  const char* experts_head = hp.n_expert ? "EXPERTS    " : "";
+  std::printf("%-5s %-14s %-11s %-10s %-15s %-17s %s%s\n", "RANK", "NODE", "HEADS", "KV HEADS", "FFN", "VOCAB",
+              experts_head, "SHARD");
+  for (const auto& r : ranks) {
+    const std::string held = hp.n_expert ? (range(r.part.experts) + std::string(11, ' ')).substr(0, 11) : "";
+    std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s%s\n", r.rank, config.nodes[r.node].name.c_str(),
                 range(r.part.q_heads).c_str(), range(r.kv).c_str(), range(r.part.ffn).c_str(),
-                range(r.part.vocab).c_str(), human_bytes(r.shard_bytes).c_str());
+                range(r.part.vocab).c_str(), held.c_str(), human_bytes(r.shard_bytes).c_str());
+  }
   std::printf("\n%-14s %-6s %-11s %-11s %-11s %-11s %s\n", "NODE", "RANKS", "SHARDS", "KV CACHE", "NEEDS", "FREE",
               "FITS");
   for (size_t n = 0; n < nodes.size(); ++n)

@@ -246,6 +246,14 @@ TEST(SynthLogits, TinyMoeQ4_0AndQwen3MoeSplits) {
   expect_logits_agree(synth_model(dir, "tiny-qwen3moe", "Q8_0"), 32000, {{2, ""}, {3, "--split 3,2,1"}}, "2,1");
 }
 
+// Experts whose FFN (256 columns: one K-quant super-block) cannot be cut are placed whole, half
+// the experts on each rank: the same float chunks add up, so still one rank's bits.
+TEST(SynthLogits, WholeExpertsPerRankWhenTheirColumnsCannotBeCut) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  expect_logits_agree(synth_model(dir, "tiny-qwen3moe", "Q4_K_M"), 32000, {{2, ""}, {2, "--split 2,1"}}, "2,1");
+}
+
 // The llama3-1b-shaped models are 0.8-1.3 GB: run when CLUSTERCTL_REF_MODELS names the directory
 // that holds llama3-1b-{Q4_0,Q4_K_M,Q5_K_M,Q6_K,Q8_0}.gguf.
 TEST(SynthLogits, Llama3_1bQuantisedTypes) {

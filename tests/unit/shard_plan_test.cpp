@@ -69,6 +69,31 @@ TEST(ShardPlan, MoreRanksThanKvHeadsReplicatesKvHeads) {
   EXPECT_EQ(plan.parts[3].kv_heads(hp), (Range{1, 2}));
 }
 
+// Qwen3-30B-A3B: 128 experts of 768 columns, three K-quant super-blocks. Up to three ranks cut
+// every expert's columns; four or more hold whole experts, in proportion to their weights.
+TEST(ShardPlan, ExpertsAreCutByColumnsOrPlacedWhole) {
+  HParams hp;
+  hp.n_embd = 2048, hp.n_layer = 48, hp.n_head = 32, hp.n_head_kv = 4, hp.head_dim = 128, hp.n_ff = 768,
+  hp.n_vocab = 151936, hp.n_expert = 128, hp.n_expert_used = 8;
+  const auto u = units(hp, 256, 256);
+  const auto three = plan_shards(hp, u, 3);
+  for (const auto& p : three.parts) EXPECT_EQ(p.experts, (Range{0, 128}));
+  EXPECT_EQ(three.parts[1].ffn, (Range{256, 512}));
+  const auto four = plan_shards(hp, u, 4);
+  EXPECT_EQ(four.parts[1].experts, (Range{32, 64}));
+  for (const auto& p : four.parts) EXPECT_EQ(p.ffn, (Range{0, 768}));
+  const auto five = plan_shards(hp, u, 5, {2, 1, 1, 1, 3});  // 5 ranks: KV heads replicated
+  EXPECT_EQ(five.parts[0].experts, (Range{0, 32}));
+  EXPECT_EQ(five.parts[1].experts, (Range{32, 48}));
+  EXPECT_EQ(five.parts[4].experts, (Range{80, 128}));
+  EXPECT_EQ(plan_shards(hp, u, 8).parts[7].experts, (Range{112, 128}));
+  EXPECT_EQ(max_ranks(hp, u), 16);  // the heads: 32 in units of 2 (Q4_K attn_output blocks span 2)
+  // A plan that cuts both the experts and their columns is refused.
+  ShardPlan bad = four;
+  bad.parts[0].ffn = {0, 512};
+  EXPECT_THROW(bad.validate(hp), Error);
+}
+
 TEST(ShardPlan, RefusesTooManyRanksNamingTheMost) {
   HParams hp = llama3_1b();
   hp.n_head = 4, hp.n_head_kv = 2, hp.n_embd = 256, hp.n_ff = 512;  // `tiny`

@@ -238,6 +238,7 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
   route(L, T);
   std::fill(proj_.begin(), proj_.begin() + T * E, 0.0);
   for (int64_t e = 0; e < X; ++e) {
+    if (!m_.part.holds_expert(e)) continue;  // another rank's (expert parallelism)
     // The batch rows routed to expert e, in batch order (so its decode tokens come first).
     int64_t m = 0, m_mv = 0;
     for (int64_t t = 0; t < T; ++t)

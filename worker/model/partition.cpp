@@ -42,12 +42,13 @@ Range Partition::kv_heads(const HParams& hp) const {
 }
 
 Partition Partition::whole(const HParams& hp) {
-  return {{0, hp.n_head}, {0, hp.n_ff}, {0, hp.n_vocab}};
+  return {{0, hp.n_head}, {0, hp.n_ff}, {0, hp.n_vocab}, {0, hp.n_expert}};
 }
 
 std::string Partition::describe() const {
   auto r = [](const Range& x) { return "[" + std::to_string(x.begin) + "," + std::to_string(x.end) + ")"; };
-  return "heads " + r(q_heads) + " ffn " + r(ffn) + " vocab " + r(vocab);
+  return "heads " + r(q_heads) + " ffn " + r(ffn) + " vocab " + r(vocab) +
+         (experts.size() > 0 ? " experts " + r(experts) : "");
 }
 
 ShardPlan ShardPlan::single(const HParams& hp) { return {{Partition::whole(hp)}}; }
@@ -71,7 +72,7 @@ ShardPlan ShardPlan::split(const HParams& hp, int n, const std::vector<double>& 
   auto ffn = proportional(hp.n_ff, weights, ffn_align, "FFN columns");
   auto vocab = proportional(hp.n_vocab, weights, vocab_align, "vocabulary rows");
   ShardPlan plan;
-  for (int i = 0; i < n; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i]});
+  for (int i = 0; i < n; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], {0, hp.n_expert}});
   plan.validate(hp);
   return plan;
 }
@@ -90,8 +91,24 @@ void ShardPlan::validate(const HParams& hp) const {
       throw Error(std::string("the shard plan covers ") + std::to_string(at) + " of " + std::to_string(total) + " " + what);
   };
   check([](const Partition& p) -> const Range& { return p.q_heads; }, hp.n_head, "attention heads");
-  check([](const Partition& p) -> const Range& { return p.ffn; }, hp.n_ff, "FFN columns");
   check([](const Partition& p) -> const Range& { return p.vocab; }, hp.n_vocab, "vocabulary");
+  const Range all_experts{0, hp.n_expert}, all_ffn{0, hp.n_ff};
+  const bool whole_experts = parts.size() > 1 && std::any_of(parts.begin(), parts.end(), [&](const Partition& p) {
+    return p.experts != all_experts;
+  });
+  if (!whole_experts) {
+    check([](const Partition& p) -> const Range& { return p.ffn; }, hp.n_ff, "FFN columns");
+    for (const auto& p : parts)
+      if (p.experts != all_experts)
+        throw Error("the shard plan gives part " + p.describe() + " other experts than the model's " +
+                    std::to_string(hp.n_expert));
+    return;
+  }
+  // Expert parallelism: whole experts, each rank all of their FFN columns.
+  check([](const Partition& p) -> const Range& { return p.experts; }, hp.n_expert, "experts");
+  for (const auto& p : parts)
+    if (p.ffn != all_ffn)
+      throw Error("the shard plan splits experts and their FFN columns both (part " + p.describe() + ")");
 }
 
 int64_t ShardPlan::max_vocab_slice() const {

@@ -22,10 +22,14 @@ struct Range {
 // computed (replicated) on every rank whose query heads share it.
 struct Partition {
   Range q_heads;  // query heads: rows [begin*head_dim, end*head_dim) of attn_q
-  Range ffn;      // rows of ffn_gate/ffn_up, columns of ffn_down
+  Range ffn;      // rows of ffn_gate/ffn_up, columns of ffn_down (of every expert this rank holds)
   Range vocab;    // rows of the LM head
+  // A mixture of experts' experts this rank holds: all of them, each cut to `ffn`, or, when the
+  // ranks outnumber the experts' FFN units, whole experts (`ffn` then all columns); empty when dense.
+  Range experts;
 
   Range kv_heads(const HParams& hp) const;  // KV heads the query heads use
+  bool holds_expert(int64_t e) const { return e >= experts.begin && e < experts.end; }
   static Partition whole(const HParams& hp);
   std::string describe() const;
 };
@@ -42,7 +46,8 @@ struct ShardPlan {
   static ShardPlan split(const HParams& hp, int n, const std::vector<double>& weights = {},
                          int64_t ffn_align = 1, int64_t vocab_align = 1);
 
-  // Throws clusterctl::Error unless the parts cover heads, FFN and vocabulary exactly once, in order.
+  // Throws clusterctl::Error unless the parts cover heads, FFN (or the experts) and vocabulary
+  // exactly once, in order.
   void validate(const HParams& hp) const;
   int64_t max_vocab_slice() const;
 };

@@ -1,5 +1,6 @@
 #include "worker/model/shard_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -19,6 +20,7 @@ constexpr const char* kSource = "clusterctl.shard.source";
 constexpr const char* kHeads = "clusterctl.shard.head_bounds";
 constexpr const char* kFfn = "clusterctl.shard.ffn_bounds";
 constexpr const char* kVocab = "clusterctl.shard.vocab_bounds";
+constexpr const char* kExperts = "clusterctl.shard.expert_bounds";  // mixtures of experts only
 
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
@@ -38,12 +40,14 @@ gguf::TensorSource row_slice(const uint8_t* data, size_t row_bytes, int64_t r0) 
   };
 }
 
-// Rows [r0, r1) of every expert's matrix in an [n x rows x experts] tensor.
-gguf::TensorSource expert_row_slice(const uint8_t* data, size_t row_bytes, uint64_t rows, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of each expert's matrix in an [n x rows x experts] tensor, from expert e0 on.
+gguf::TensorSource expert_row_slice(const uint8_t* data, size_t row_bytes, uint64_t rows, int64_t r0, int64_t r1,
+                                    int64_t e0) {
   const uint64_t kept = static_cast<uint64_t>(r1 - r0);
+  const uint8_t* base = data + static_cast<uint64_t>(e0) * rows * row_bytes;
   return [=](uint64_t first, uint64_t n, uint8_t* out) {
     for (uint64_t i = first; i < first + n; ++i, out += row_bytes)
-      std::memcpy(out, data + ((i / kept) * rows + static_cast<uint64_t>(r0) + i % kept) * row_bytes, row_bytes);
+      std::memcpy(out, base + ((i / kept) * rows + static_cast<uint64_t>(r0) + i % kept) * row_bytes, row_bytes);
   };
 }
 
@@ -90,9 +94,20 @@ std::optional<ShardInfo> read_shard_info(const gguf::GgufFile& f) {
       v.size() != n + 1 || s.fingerprint.empty())
     throw Error(f.path() + ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
                            "with 'clusterctl shard'");
+  // Absent: every rank holds every expert (none in a dense model), cut to its FFN columns.
+  const auto x = f.get_number_array(kExperts);
+  const int64_t n_expert = f.get_int(f.arch_key("expert_count")).value_or(0);
+  if (!x.empty() && x.size() != n + 1)
+    throw Error(f.path() + ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
+                           "with 'clusterctl shard'");
+  // With expert bounds every rank holds all FFN columns of its experts.
+  auto ffn_of = [&](size_t i) {
+    return x.empty() ? Range{int64_t(ff[i]), int64_t(ff[i + 1])} : Range{0, int64_t(ff[n])};
+  };
   for (size_t i = 0; i < n; ++i)
-    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])}, {int64_t(ff[i]), int64_t(ff[i + 1])},
-                            {int64_t(v[i]), int64_t(v[i + 1])}});
+    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])}, ffn_of(i),
+                            {int64_t(v[i]), int64_t(v[i + 1])},
+                            x.empty() ? Range{0, n_expert} : Range{int64_t(x[i]), int64_t(x[i + 1])}});
   return s;
 }
 
@@ -152,8 +167,21 @@ std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams&
     else if (layer && (ends_with(".ffn_gate_exps.weight") || ends_with(".ffn_up_exps.weight"))) {
       auto shape = t.shape;
       shape[1] = p.ffn.size();
-      add(shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end));
-    } else if (layer && ends_with(".ffn_down_exps.weight")) cols(p.ffn.begin, p.ffn.end);
+      shape[2] = p.experts.size();
+      add(shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end, p.experts.begin));
+    } else if (layer && ends_with(".ffn_down_exps.weight")) {
+      // The rank's experts' rows (an expert is shape[1] rows), and of them its columns.
+      const int64_t block = gguf::type_traits(t.type).block_size;
+      if (p.ffn.begin % block || p.ffn.end % block)
+        throw Error(src.path() + ": cannot cut columns [" + std::to_string(p.ffn.begin) + "," +
+                    std::to_string(p.ffn.end) + ") of " + name + " (" + std::string(gguf::type_name(t.type)) +
+                    " blocks of " + std::to_string(block) + ")");
+      auto shape = t.shape;
+      shape[0] = p.ffn.size();
+      shape[2] = p.experts.size();
+      add(shape, column_slice(data + static_cast<uint64_t>(p.experts.begin) * t.shape[1] * rb, t.type, t.shape[0],
+                              p.ffn.begin, p.ffn.end));
+    }
     else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
     else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
     else add(t.shape, row_slice(data, rb, 0));  // replicated: embeddings, norms, rope factors, the router
@@ -171,6 +199,9 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
   if (ec) throw Error("cannot create the output directory " + dir + ": " + ec.message());
   const std::string fingerprint = model_fingerprint(src);
   const int n = static_cast<int>(plan.parts.size());
+  // Expert bounds only when ranks hold different experts; otherwise every rank holds them all.
+  const bool split_experts = std::any_of(plan.parts.begin(), plan.parts.end(),
+                                         [&](const Partition& p) { return p.experts != Range{0, hp.n_expert}; });
   std::vector<std::string> paths;
   for (int r = 0; r < n; ++r) {
     const Partition& p = plan.parts[r];
@@ -184,6 +215,8 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
     w.set_kv(kHeads, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.q_heads; })));
     w.set_kv(kFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.ffn; })));
     w.set_kv(kVocab, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.vocab; })));
+    if (split_experts)
+      w.set_kv(kExperts, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.experts; })));
     for (ShardTensor& t : shard_tensors(src, hp, p))
       w.add_tensor(std::move(t.name), t.type, std::move(t.shape), std::move(t.source));
     const std::string path = (fs::path(dir) / shard_file_name(src.path(), r, n)).string();

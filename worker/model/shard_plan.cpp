@@ -127,7 +127,8 @@ std::string format_split(const std::vector<double>& weights) {
 
 int max_ranks(const HParams& hp, const SplitUnits& u) {
   const int64_t heads = hp.n_head / u.head_align;
-  const int64_t ffn = hp.n_ff / u.ffn;
+  // A mixture of experts past its FFN units is split by whole experts.
+  const int64_t ffn = std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert);
   return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab) / u.vocab})));
 }
 
@@ -145,8 +146,9 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
             (u.head_align > 1 ? " in units of " + std::to_string(u.head_align) +
                                     " (the quantisation block of attn_output spans that many heads)"
                               : std::string());
-    else if (hp.n_ff / u.ffn < ranks)
-      why = std::to_string(hp.n_ff) + " FFN columns in blocks of " + std::to_string(u.ffn);
+    else if (std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert) < ranks)
+      why = std::to_string(hp.n_ff) + " FFN columns in blocks of " + std::to_string(u.ffn) +
+            (hp.n_expert ? " and " + std::to_string(hp.n_expert) + " experts" : std::string());
     else
       why = std::to_string(hp.n_vocab) + " vocabulary rows";
     throw Error("the model cannot be split over " + std::to_string(ranks) + " ranks: it has only " + why +
@@ -160,11 +162,21 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
   const int64_t head_unit = hp.n_head / group_unit >= ranks ? group_unit : u.head_align;
   bool starved = false;
   const auto head_units = apportion(hp.n_head / head_unit, weights, starved);
-  const auto ffn_units = apportion(hp.n_ff / u.ffn, weights, starved);
   const auto vocab_units = apportion(hp.n_vocab / u.vocab, weights, starved);
   const auto heads = to_ranges(head_units, head_unit, hp.n_head);
-  const auto ffn = to_ranges(ffn_units, u.ffn, hp.n_ff);
   const auto vocab = to_ranges(vocab_units, u.vocab, hp.n_vocab);
+  // The FFN columns of every expert, or, when there are fewer of their units than ranks, whole
+  // experts (expert parallelism). Either way each rank adds the same float chunks into double
+  // (ForwardPass::experts), so both give one rank's bits.
+  const bool whole_experts = hp.n_expert > 0 && hp.n_ff / u.ffn < ranks;
+  std::vector<Range> ffn, experts;
+  if (whole_experts) {
+    experts = to_ranges(apportion(hp.n_expert, weights, starved), 1, hp.n_expert);
+    ffn.assign(ranks, Range{0, hp.n_ff});
+  } else {
+    ffn = to_ranges(apportion(hp.n_ff / u.ffn, weights, starved), u.ffn, hp.n_ff);
+    experts.assign(ranks, Range{0, hp.n_expert});
+  }
   if (starved) {
     // The nearest valid split: what each rank gets in head units, the coarsest of the three cuts.
     std::vector<double> nearest(head_units.begin(), head_units.end());
@@ -173,7 +185,7 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
                 " heads); the nearest split that can be made is --split " + format_split(nearest));
   }
   ShardPlan plan;
-  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i]});
+  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], experts[i]});
   plan.validate(hp);
   return plan;
 }
@@ -183,7 +195,8 @@ std::string describe_plan(const ShardPlan& plan, const HParams& hp) {
   for (size_t i = 0; i < plan.parts.size(); ++i) {
     const auto& p = plan.parts[i];
     s += "rank " + std::to_string(i) + ": heads " + range_str(p.q_heads) + " kv " + range_str(p.kv_heads(hp)) +
-         " ffn " + range_str(p.ffn) + " vocab " + range_str(p.vocab) + "\n";
+         " ffn " + range_str(p.ffn) + " vocab " + range_str(p.vocab) +
+         (hp.n_expert ? " experts " + range_str(p.experts) : std::string()) + "\n";
   }
   return s;
 }

@@ -118,6 +118,7 @@ std::vector<SynthShape> make_shapes() {
   tiny_q3moe.name = "tiny-qwen3moe";
   tiny_q3moe.description = "a 2-layer Qwen3-MoE-style toy (16 experts of 256, 4 per token) for fast tests";
   tiny_q3moe.arch = "qwen3moe";
+  tiny_q3moe.n_head = 8;  // 512 query columns for 256 wide, as Qwen3-MoE's heads outsize its width
   tiny_q3moe.n_ff = 256, tiny_q3moe.n_expert = 16, tiny_q3moe.n_expert_used = 4, tiny_q3moe.n_ff_dense = 1024;
   tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f, tiny_q3moe.qk_norm = true;
   s.push_back(tiny_q3moe);

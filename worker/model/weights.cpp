@@ -149,7 +149,8 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   const Partition stored = stored_partition(f, hp);
   const Range stored_kv = stored.kv_heads(hp);
   auto inside = [](const Range& r, const Range& outer) { return r.begin >= outer.begin && r.end <= outer.end; };
-  if (!inside(part.q_heads, stored.q_heads) || !inside(part.ffn, stored.ffn) || !inside(part.vocab, stored.vocab))
+  if (!inside(part.q_heads, stored.q_heads) || !inside(part.ffn, stored.ffn) || !inside(part.vocab, stored.vocab) ||
+      !inside(part.experts, stored.experts))
     throw Error(f.path() + " holds the slice " + stored.describe() + " but this rank computes " + part.describe() +
                 "; use the shard cut for this rank and rank count");
   auto local = [](const Range& r, const Range& outer) { return Range{r.begin - outer.begin, r.end - outer.begin}; };
@@ -157,6 +158,7 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   const Range q = local(part.q_heads, stored.q_heads);
   const Range ffn = local(part.ffn, stored.ffn);
   const uint64_t SH = stored.q_heads.size(), SKV = stored_kv.size(), SF = stored.ffn.size();
+  const uint64_t SX = static_cast<uint64_t>(stored.experts.size());  // experts in the file
 
   w.token_embd = &L.tensor("token_embd.weight", {E, V});
   w.token_embd_data = f.tensor_data(*w.token_embd).data();
@@ -182,13 +184,13 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
       l.w_down = L.columns(p + "ffn_down.weight", SF, E, ffn.begin, ffn.end, l.w_down_bytes);
     } else {
       l.router = L.floats(p + "ffn_gate_inp.weight", {E, X});
-      l.exp_down_bytes.resize(X);
-      for (uint64_t e = 0; e < X; ++e) {
-        const int64_t x = static_cast<int64_t>(e);
-        l.exp_gate.push_back(L.rows(p + "ffn_gate_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
-        l.exp_up.push_back(L.rows(p + "ffn_up_exps.weight", E, SF, ffn.begin, ffn.end, x, X));
-        l.exp_down.push_back(
-            L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, X));
+      // Indexed by expert; the experts this rank does not hold stay empty (data null).
+      l.exp_gate.resize(X), l.exp_up.resize(X), l.exp_down.resize(X), l.exp_down_bytes.resize(X);
+      for (int64_t e = part.experts.begin; e < part.experts.end; ++e) {
+        const int64_t x = e - stored.experts.begin;  // its index in the file
+        l.exp_gate[e] = L.rows(p + "ffn_gate_exps.weight", E, SF, ffn.begin, ffn.end, x, SX);
+        l.exp_up[e] = L.rows(p + "ffn_up_exps.weight", E, SF, ffn.begin, ffn.end, x, SX);
+        l.exp_down[e] = L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, SX);
       }
     }
     if (arch.qkv_bias) {
@@ -204,10 +206,11 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
     if (X == 0) {
       for (const auto* m : {&l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
     } else {
-      // A token reads the router and n_expert_used experts (all the same size).
+      // A token reads the router and n_expert_used experts, of which this rank holds its share.
+      const int64_t e = part.experts.begin;
+      const uint64_t expert_bytes = matrix_bytes(l.exp_gate[e]) + matrix_bytes(l.exp_up[e]) + matrix_bytes(l.exp_down[e]);
       w.bytes_per_token += l.router.size() * sizeof(float) +
-                           hp.n_expert_used * (matrix_bytes(l.exp_gate[0]) + matrix_bytes(l.exp_up[0]) +
-                                               matrix_bytes(l.exp_down[0]));
+                           hp.n_expert_used * expert_bytes * static_cast<uint64_t>(part.experts.size()) / X;
     }
     w.layers.push_back(std::move(l));
   }
@@ -219,7 +222,8 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
     if (X == 0)
       for (auto* m : {&l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
     for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
-      for (kernels::Matrix& m : *experts) matrices.push_back(&m);
+      for (kernels::Matrix& m : *experts)
+        if (m.data) matrices.push_back(&m);
   }
   w.packed = pack_for_kernels(matrices);
   return w;
