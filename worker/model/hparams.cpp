@@ -52,6 +52,7 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   h.rope_scaling_orig_ctx = optional_u32(f, f.arch_key("rope.scaling.original_context_length"), 0);
   if (auto v = f.get_float(f.arch_key("rope.scaling.low_freq_factor"))) h.rope_low_freq_factor = static_cast<float>(*v);
   if (auto v = f.get_float(f.arch_key("rope.scaling.high_freq_factor"))) h.rope_high_freq_factor = static_cast<float>(*v);
+  if (auto v = f.get_float(f.arch_key("rope.scaling.attn_factor"))) h.rope_attn_factor = static_cast<float>(*v);
   h.tokenizer_model = f.get_string("tokenizer.ggml.model", "");
   h.tokenizer_pre = f.get_string("tokenizer.ggml.pre", "");
   if (auto v = f.get_int(f.arch_key("vocab_size"))) {

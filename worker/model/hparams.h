@@ -34,6 +34,7 @@ struct HParams {
   uint32_t rope_scaling_orig_ctx = 0;
   float rope_low_freq_factor = 0.0f;
   float rope_high_freq_factor = 0.0f;
+  float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor (YaRN's magnitude scale)
   std::string tokenizer_model;  // tokenizer.ggml.model
   std::string tokenizer_pre;    // tokenizer.ggml.pre
 

@@ -1,5 +1,6 @@
 #include "worker/model/rope.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -39,10 +40,24 @@ Rope::Rope(const HParams& hp, RopeLayout layout, std::vector<float> freq_factors
   const bool llama3 = type == "llama3" || (type.empty() && hp.rope_low_freq_factor > 0 && hp.rope_high_freq_factor > 0);
   if (type == "linear") {
     if (hp.rope_scaling_factor > 0) freq_scale_ = 1.0f / hp.rope_scaling_factor;
+  } else if (type == "yarn") {
+    // As llama.cpp: interpolation by the factor, the original frequencies kept (ext_factor 1)
+    // for the pairs whose wavelength fits the original context many times (beta_fast = 32
+    // rotations) down to none for those that rotate less than once (beta_slow = 1).
+    if (hp.rope_scaling_factor > 0) freq_scale_ = 1.0f / hp.rope_scaling_factor;
+    ext_factor_ = 1.0f;
+    mscale_ = hp.rope_attn_factor;
+    const float orig_ctx = static_cast<float>(hp.rope_scaling_orig_ctx ? hp.rope_scaling_orig_ctx : hp.n_ctx_train);
+    auto corr_dim = [&](float rotations) {
+      return static_cast<float>(n_dims_) * std::log(orig_ctx / (rotations * 2 * static_cast<float>(std::numbers::pi))) /
+             (2 * std::log(hp.rope_freq_base));
+    };
+    corr_dims_[0] = std::max(0.0f, std::floor(corr_dim(32.0f)));
+    corr_dims_[1] = std::min(static_cast<float>(n_dims_ - 1), std::ceil(corr_dim(1.0f)));
   } else if (llama3) {
     if (freq_factors_.empty()) freq_factors_ = llama3_freq_factors(hp);
   } else if (!type.empty() && type != "none") {
-    throw Error(file + ": RoPE scaling '" + type + "' is not supported (supported: none, linear, llama3)");
+    throw Error(file + ": RoPE scaling '" + type + "' is not supported (supported: none, linear, llama3, yarn)");
   }
   if (!freq_factors_.empty() && static_cast<int>(freq_factors_.size()) != n_dims_ / 2)
     throw Error(file + ": rope_freqs has " + std::to_string(freq_factors_.size()) + " values, expected " +
@@ -53,9 +68,17 @@ void Rope::angles(int64_t pos, float* cos_out, float* sin_out) const {
   float theta = static_cast<float>(pos);
   for (int i = 0; i < n_dims_ / 2; ++i) {
     const float ff = freq_factors_.empty() ? 1.0f : freq_factors_[i];
-    const float t = freq_scale_ * (theta / ff);
-    cos_out[i] = std::cos(t);
-    sin_out[i] = std::sin(t);
+    const float extrap = theta / ff;
+    float t = freq_scale_ * extrap;
+    float mscale = mscale_;
+    if (ext_factor_ != 0.0f) {
+      const float y = (static_cast<float>(i) - corr_dims_[0]) / std::max(0.001f, corr_dims_[1] - corr_dims_[0]);
+      const float ramp = (1 - std::min(1.0f, std::max(0.0f, y))) * ext_factor_;
+      t = t * (1 - ramp) + extrap * ramp;
+      mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale_);
+    }
+    cos_out[i] = std::cos(t) * mscale;
+    sin_out[i] = std::sin(t) * mscale;
     theta *= theta_scale_;
   }
 }

@@ -11,7 +11,8 @@ namespace clusterctl::model {
 class Rope {
  public:
   // freq_factors: rope_freqs.weight when the file has it (Llama 3.1+); else derived from
-  // rope.scaling.* metadata when that asks for Llama 3 scaling; else none.
+  // rope.scaling.* metadata when that asks for Llama 3 scaling; else none. rope.scaling.type
+  // "yarn" (Qwen3 and Qwen2.5 past their native context) interpolates frequencies as YaRN does.
   Rope(const HParams& hp, RopeLayout layout, std::vector<float> freq_factors, const std::string& file);
 
   int dims() const { return n_dims_; }
@@ -25,6 +26,11 @@ class Rope {
   int n_dims_;
   float theta_scale_;
   float freq_scale_ = 1.0f;
+  // YaRN: how much of the original frequency each pair keeps (0: plain interpolation), the pairs
+  // between which it ramps, and the magnitude every cos/sin is scaled by.
+  float ext_factor_ = 0.0f;
+  float corr_dims_[2] = {0, 0};
+  float mscale_ = 1.0f;
   std::vector<float> freq_factors_;
 };
 

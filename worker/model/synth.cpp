@@ -107,6 +107,13 @@ std::vector<SynthShape> make_shapes() {
   tiny.n_vocab = 0, tiny.n_ctx = 4096, tiny.rope_base = 10000.0f, tiny.rms_eps = 1e-5f;
   s.push_back(tiny);
 
+  // YaRN: the toy stretched 4x past an original context of 1024 (as Qwen3's 128K GGUFs are).
+  SynthShape tiny_yarn = tiny;
+  tiny_yarn.name = "tiny-yarn";
+  tiny_yarn.description = "the 2-layer toy with YaRN RoPE scaling (4x over 1024 tokens) for fast tests";
+  tiny_yarn.rope_yarn = true, tiny_yarn.rope_scale_factor = 4, tiny_yarn.rope_original_ctx = 1024;
+  s.push_back(tiny_yarn);
+
   // The toys' mixtures of experts: Mixtral's scheme (llama, 8 experts, 2 per token) and Qwen3-MoE's.
   SynthShape tiny_moe = tiny;
   tiny_moe.name = "tiny-moe";
@@ -263,7 +270,8 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
   const Init bias{0.0f, 0.1f, {}};
 
   add("token_embd.weight", {E, V}, s.tied_embeddings ? Role::Output : Role::Embedding, Init{0, emb_std, {}});
-  if (s.rope_scale_factor > 0) add("rope_freqs.weight", {D / 2}, Role::Vector, Init{0, 0, llama3_rope_factors(s)});
+  if (s.rope_scale_factor > 0 && !s.rope_yarn)
+    add("rope_freqs.weight", {D / 2}, Role::Vector, Init{0, 0, llama3_rope_factors(s)});
   for (uint32_t l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     add(p + "attn_norm.weight", {E}, Role::Vector, norm);
@@ -385,6 +393,11 @@ void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, 
   w.add_kv(a + "attention.layer_norm_rms_epsilon", gguf::value_f32(s.rms_eps));
   w.add_kv(a + "rope.freq_base", gguf::value_f32(s.rope_base));
   w.add_kv(a + "rope.dimension_count", gguf::value_u32(s.head_size()));
+  if (s.rope_yarn) {
+    w.add_kv(a + "rope.scaling.type", gguf::value_string("yarn"));
+    w.add_kv(a + "rope.scaling.factor", gguf::value_f32(s.rope_scale_factor));
+    w.add_kv(a + "rope.scaling.original_context_length", gguf::value_u32(s.rope_original_ctx));
+  }
   // Provenance: how to make this file again.
   w.add_kv("clusterctl.synth.shape", gguf::value_string(s.name));
   w.add_kv("clusterctl.synth.type", gguf::value_string(ty.name));

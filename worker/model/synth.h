@@ -32,9 +32,11 @@ struct SynthShape {
   // Mixture of experts: n_expert experts of width n_ff per layer, n_expert_used per token (0: dense).
   uint32_t n_expert = 0, n_expert_used = 0;
   uint32_t n_ff_dense = 0;       // qwen3moe's feed_forward_length beside the experts' width (0: n_ff)
-  // Llama 3 frequency scaling (rope_freqs tensor); factor 0 means none.
+  // Llama 3 frequency scaling (rope_freqs tensor); factor 0 means none. With rope_yarn, YaRN
+  // scaling by rope_scale_factor over rope_original_ctx instead (rope.scaling.* metadata).
   float rope_scale_factor = 0, rope_low_freq_factor = 1, rope_high_freq_factor = 4;
   uint32_t rope_original_ctx = 8192;
+  bool rope_yarn = false;
 
   uint32_t head_size() const { return head_dim ? head_dim : n_embd / n_head; }
 };

@@ -1,9 +1,10 @@
-// The mixture-of-experts FFN against llama.cpp (tests/data/reference/synth-tiny-moe.json, made by
-// llama.cpp c392e509) on `tiny-moe`, a Mixtral-style toy (llama architecture, 8 experts, 2 per
-// token) that `clusterctl model synth` writes here from the shared Llama SentencePiece
-// vocabulary: the F32 file's greedy tokens equal llama.cpp's, and the Q8_0 and Q4_K_M files'
-// logits of a 64-token sequence agree with llama.cpp's (mean KL < 1e-3, same top-1 at >= 98 % of
-// positions), in one batch and one token per pass.
+// Toy models that `clusterctl model synth` writes here from the shared Llama SentencePiece
+// vocabulary, against llama.cpp c392e509 on the same files (tests/data/reference/synth-tiny-*.json):
+//  - `tiny-moe`, a Mixtral-style mixture of experts (llama architecture, 8 experts, 2 per token):
+//    the F32 file's greedy tokens equal llama.cpp's, and the Q8_0 and Q4_K_M files' logits of a
+//    64-token sequence agree with llama.cpp's (mean KL < 1e-3, same top-1 at >= 98 % of
+//    positions), in one batch and one token per pass;
+//  - `tiny-yarn`, the llama toy with YaRN RoPE scaling: the F32 file's greedy tokens.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -23,9 +24,9 @@ namespace fs = std::filesystem;
 
 const std::string kRefDir = std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/";
 
-nlohmann::json reference() {
-  std::ifstream in(kRefDir + "synth-tiny-moe.json");
-  EXPECT_TRUE(in.good()) << "missing reference synth-tiny-moe.json";
+nlohmann::json reference(const std::string& shape) {
+  std::ifstream in(kRefDir + "synth-" + shape + ".json");
+  EXPECT_TRUE(in.good()) << "missing reference synth-" << shape << ".json";
   return nlohmann::json::parse(in);
 }
 
@@ -35,20 +36,20 @@ int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row +
 
 // The reference's model of `type`, made here by the synth command it names; a different file
 // (another synth stream or quantiser) would make the comparison meaningless, so the digest must match.
-class TinyMoeFile {
+class ToyFile {
  public:
-  TinyMoeFile(const nlohmann::json& ref, const std::string& type, const std::string& vocab) {
-    dir_ = fs::temp_directory_path() / ("clusterctl-moe-ref-" + std::to_string(::getpid()) + "-" + type);
+  ToyFile(const nlohmann::json& ref, const std::string& shape, const std::string& type, const std::string& vocab) {
+    dir_ = fs::temp_directory_path() / ("clusterctl-toy-ref-" + std::to_string(::getpid()) + "-" + shape + "-" + type);
     fs::create_directories(dir_);
-    path_ = (dir_ / ("tiny-moe-" + type + ".gguf")).string();
+    path_ = (dir_ / (shape + "-" + type + ".gguf")).string();
     SynthOptions o;
-    o.shape = "tiny-moe", o.type = type, o.vocab_path = vocab, o.out_path = path_, o.seed = 1;
+    o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path_, o.seed = 1;
     synth_model(o);
     const auto& m = ref["models"][type];
     EXPECT_EQ(ssh::sha256_file(path_), m["file_sha256"].get<std::string>())
         << path_ << " is not the file the reference was made from (made by: " << m["synth_command"] << ")";
   }
-  ~TinyMoeFile() { fs::remove_all(dir_); }
+  ~ToyFile() { fs::remove_all(dir_); }
   const std::string& path() const { return path_; }
 
  private:
@@ -56,10 +57,10 @@ class TinyMoeFile {
   std::string path_;
 };
 
-TEST(MoeReference, F32GreedyTokensEqualLlamaCpp) {
-  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  const auto ref = reference();
-  TinyMoeFile file(ref, "F32", vocab);
+// The reference's greedy generations of its F32 file: prompt as one batch, then one token per pass.
+void expect_greedy_tokens_equal(const std::string& shape, const std::string& vocab) {
+  const auto ref = reference(shape);
+  ToyFile file(ref, shape, "F32", vocab);
   gguf::GgufFile f(file.path());
   auto comm = collectives::make_local_communicator();
   for (const auto& p : ref["greedy"]["prompts"]) {
@@ -77,8 +78,18 @@ TEST(MoeReference, F32GreedyTokensEqualLlamaCpp) {
       b.add(t, pos++, 0, true);
       l = e.forward(b);
     }
-    EXPECT_EQ(got, expected) << "prompt: " << p["prompt"];
+    EXPECT_EQ(got, expected) << shape << ", prompt: " << p["prompt"];
   }
+}
+
+TEST(ToyReference, MixtureOfExpertsF32GreedyTokensEqualLlamaCpp) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_greedy_tokens_equal("tiny-moe", vocab);
+}
+
+TEST(ToyReference, YarnRopeF32GreedyTokensEqualLlamaCpp) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_greedy_tokens_equal("tiny-yarn", vocab);
 }
 
 class MoeLogits : public ::testing::TestWithParam<const char*> {};
@@ -86,10 +97,10 @@ class MoeLogits : public ::testing::TestWithParam<const char*> {};
 TEST_P(MoeLogits, AgreeWithLlamaCpp) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
   const std::string type = GetParam();
-  const auto ref = reference();
+  const auto ref = reference("tiny-moe");
   const auto& tf = ref["teacher_forced"];
   const auto& want = tf["types"][type];
-  TinyMoeFile file(ref, type, vocab);
+  ToyFile file(ref, "tiny-moe", type, vocab);
   gguf::GgufFile f(file.path());
   const auto ids = tf["token_ids"].get<std::vector<int32_t>>();
   const auto positions = tf["positions"].get<std::vector<int64_t>>();
