@@ -4,7 +4,9 @@
 //    the F32 file's greedy tokens equal llama.cpp's, and the Q8_0 and Q4_K_M files' logits of a
 //    64-token sequence agree with llama.cpp's (mean KL < 1e-3, same top-1 at >= 98 % of
 //    positions), in one batch and one token per pass;
-//  - `tiny-yarn`, the llama toy with YaRN RoPE scaling: the F32 file's greedy tokens.
+//  - `tiny-yarn`, the llama toy with YaRN RoPE scaling: the F32 file's greedy tokens;
+//  - `tiny-qwen3` and `tiny-qwen3moe` (F32) against a llama.cpp of Aug 2026, which has those
+//    architectures: logits of the 64-token sequence.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -92,15 +94,21 @@ TEST(ToyReference, YarnRopeF32GreedyTokensEqualLlamaCpp) {
   expect_greedy_tokens_equal("tiny-yarn", vocab);
 }
 
-class MoeLogits : public ::testing::TestWithParam<const char*> {};
+struct LogitCase {
+  const char* shape;
+  const char* type;
+  double max_kl;  // quantised activations: acceptance 2's bar; float ones agree far closer
+};
 
-TEST_P(MoeLogits, AgreeWithLlamaCpp) {
+class ToyLogits : public ::testing::TestWithParam<LogitCase> {};
+
+TEST_P(ToyLogits, AgreeWithLlamaCpp) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  const std::string type = GetParam();
-  const auto ref = reference("tiny-moe");
+  const std::string shape = GetParam().shape, type = GetParam().type;
+  const auto ref = reference(shape);
   const auto& tf = ref["teacher_forced"];
   const auto& want = tf["types"][type];
-  ToyFile file(ref, "tiny-moe", type, vocab);
+  ToyFile file(ref, shape, type, vocab);
   gguf::GgufFile f(file.path());
   const auto ids = tf["token_ids"].get<std::vector<int32_t>>();
   const auto positions = tf["positions"].get<std::vector<int64_t>>();
@@ -138,16 +146,28 @@ TEST_P(MoeLogits, AgreeWithLlamaCpp) {
     for (size_t k = 0; k < positions.size(); ++k) kl += kl_divergence(&rows[k * V], &logits[positions[k] * V], V);
     kl /= static_cast<double>(positions.size());
     const char* how = one_by_one ? "one token per pass" : "one batch";
-    std::printf("tiny-moe %s, %s: mean KL %.3g, top-1 agreement %d/%lld (llama.cpp one token per decode vs its "
-                "batch: %d/64)\n", type.c_str(), how, kl, same, static_cast<long long>(T),
+    std::printf("%s %s, %s: mean KL %.3g, top-1 agreement %d/%lld (llama.cpp %s one token per decode vs its "
+                "batch: %d/64)\n", shape.c_str(), type.c_str(), how, kl, same, static_cast<long long>(T),
+                ref["llama_cpp_commit"].get<std::string>().substr(0, 8).c_str(),
                 want["one_token_per_decode"]["top1_agreement_with_batch"].get<int>());
-    EXPECT_LT(kl, 1e-3) << how;
+    EXPECT_LT(kl, GetParam().max_kl) << how;
     EXPECT_GE(same, std::ceil(0.98 * static_cast<double>(T))) << how;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MoeLogits, ::testing::Values("Q8_0", "Q4_K_M"),
-                         [](const auto& info) { return std::string(info.param); });
+// Qwen3 and Qwen3-MoE against a llama.cpp of Aug 2026 (c392e509 predates them): F32, where the
+// float sums of two correct engines agree to KL ~1e-7 (a bug in QK-norm, NeoX RoPE or the
+// routing moves it past 1e-3).
+INSTANTIATE_TEST_SUITE_P(Toys, ToyLogits,
+                         ::testing::Values(LogitCase{"tiny-moe", "Q8_0", 1e-3}, LogitCase{"tiny-moe", "Q4_K_M", 1e-3},
+                                           LogitCase{"tiny-qwen3", "F32", 1e-5},
+                                           LogitCase{"tiny-qwen3moe", "F32", 1e-5}),
+                         [](const auto& info) {
+                           std::string n = std::string(info.param.shape) + "_" + info.param.type;
+                           for (char& c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace clusterctl::model

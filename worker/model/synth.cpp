@@ -121,6 +121,13 @@ std::vector<SynthShape> make_shapes() {
   tiny_moe.n_expert = 8, tiny_moe.n_expert_used = 2;
   s.push_back(tiny_moe);
 
+  SynthShape tiny_q3 = tiny;
+  tiny_q3.name = "tiny-qwen3";
+  tiny_q3.description = "a 2-layer Qwen3-style toy (QK-norm, NeoX RoPE, 8 heads over 256 wide) for fast tests";
+  tiny_q3.arch = "qwen3";
+  tiny_q3.n_head = 8, tiny_q3.rope_base = 1000000.0f, tiny_q3.rms_eps = 1e-6f, tiny_q3.qk_norm = true;
+  s.push_back(tiny_q3);
+
   SynthShape tiny_q3moe = tiny;
   tiny_q3moe.name = "tiny-qwen3moe";
   tiny_q3moe.description = "a 2-layer Qwen3-MoE-style toy (16 experts of 256, 4 per token) for fast tests";
