@@ -3,14 +3,32 @@
 #include "worker/common/error.h"
 
 namespace clusterctl::model {
+namespace {
 
-ArchSpec arch_spec(const std::string& arch, const std::string& file) {
-  for (auto make : {llama_arch, qwen2_arch, qwen3_arch, qwen3moe_arch}) {
-    ArchSpec s = make();
-    if (s.name == arch) return s;
+// The registry: one line per architecture.
+const Architecture* const kArchitectures[] = {
+    &llama_architecture(),
+    &qwen2_architecture(),
+    &qwen3_architecture(),
+    &qwen3moe_architecture(),
+};
+
+}  // namespace
+
+const Architecture* lookup_architecture(std::string_view arch) {
+  for (const Architecture* a : kArchitectures)
+    if (a->name == arch) return a;
+  return nullptr;
+}
+
+const Architecture& find_architecture(const std::string& arch, const std::string& file) {
+  std::string names;
+  for (const Architecture* a : kArchitectures) {
+    if (a->name == arch) return *a;
+    names += (names.empty() ? "" : ", ") + std::string(a->name);
   }
-  throw Error(file + ": architecture '" + arch +
-              "' is not supported (supported: llama, qwen2, qwen3, qwen3moe); use a model of one of these families");
+  throw Error(file + ": architecture '" + arch + "' is not supported (supported: " + names +
+              "); use a model of one of these families");
 }
 
 }  // namespace clusterctl::model

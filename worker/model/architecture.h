@@ -1,33 +1,49 @@
 #pragma once
-// What distinguishes one supported general.architecture from another. Each architecture is
-// one small file (arch_<name>.cpp) that returns its spec; the forward pass reads only the spec.
+// What distinguishes one supported general.architecture from another. Each architecture is one
+// file (arch_<name>.cpp) holding its hyperparameter keys, its tensors and its layer function,
+// built from shared pieces (TensorList; ForwardPass's attention and feed-forward blocks), and a
+// line in the registry (architecture.cpp); nothing else names it.
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "worker/gguf/gguf_file.h"
+#include "worker/model/hparams.h"
+#include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
+
+class ForwardPass;
 
 enum class RopeLayout {
   Adjacent,   // rotate pairs (x[2i], x[2i+1]): llama.cpp's "normal" rope (Llama)
   NeoxHalves  // rotate pairs (x[i], x[i + d/2]): llama.cpp's "neox" rope (Qwen)
 };
 
-struct ArchSpec {
+struct Architecture {
   std::string_view name;
   RopeLayout rope = RopeLayout::Adjacent;
-  bool qkv_bias = false;  // attn_q/k/v.bias added after the projections (Qwen2)
-  bool qk_norm = false;   // attn_q_norm/attn_k_norm: RMSNorm over each head before RoPE (Qwen3)
-  // Mixture of experts (expert_count > 0; ffn_gate_inp routes each token to expert_used_count of
-  // the experts in ffn_{gate,up,down}_exps). `experts_required`: the architecture has no dense FFN.
+  // Mixture of experts: `experts_required`, the architecture has no dense FFN; the chosen
+  // experts' router probabilities rescaled to sum to 1 or not.
   bool experts_required = false;
-  bool normalize_expert_weights = true;  // the chosen experts' router probabilities rescaled to sum to 1
+  bool normalize_expert_weights = true;
+  // Keys of its own beyond the common ones HParams::from_gguf reads (null: none).
+  void (*read_hparams)(const gguf::GgufFile& f, HParams& hp) = nullptr;
+  // Every tensor of a model of this shape, in the order converters write them.
+  std::vector<TensorSpec> (*tensors)(const HParams& hp) = nullptr;
+  // One layer of the forward pass on the batch ForwardPass holds.
+  void (*layer)(ForwardPass& pass, int64_t layer) = nullptr;
 };
 
-ArchSpec llama_arch();
-ArchSpec qwen2_arch();
-ArchSpec qwen3_arch();
-ArchSpec qwen3moe_arch();
+const Architecture& llama_architecture();
+const Architecture& qwen2_architecture();
+const Architecture& qwen3_architecture();
+const Architecture& qwen3moe_architecture();
 
-// The spec for a GGUF general.architecture; throws clusterctl::Error naming an unsupported one.
-ArchSpec arch_spec(const std::string& arch, const std::string& file);
+// The architecture of a GGUF general.architecture, or null.
+const Architecture* lookup_architecture(std::string_view arch);
+// The architecture of a GGUF general.architecture; throws clusterctl::Error naming an unsupported one.
+const Architecture& find_architecture(const std::string& arch, const std::string& file);
 
 }  // namespace clusterctl::model

@@ -94,68 +94,19 @@ LocalLogits ForwardPass::run(const Batch& b) {
   check(b);
   const HParams& hp = m_.hp;
   const ModelWeights& w = m_.weights;
-  const int64_t T = b.size(), E = hp.n_embd, D = hp.head_dim;
+  const int64_t T = b.size(), E = hp.n_embd;
   const int64_t half = m_.rope.dims() / 2;
   // Tokens [0, n_mv) take the matrix-vector kernels, the rest the tiles (Batch::n_decode).
   const int64_t n_mv = b.n_decode >= 0 ? b.n_decode : (T == 1 ? 1 : 0);
 
-  const size_t embd_row = gguf::row_bytes(w.token_embd->type, E);
   for (int64_t t = 0; t < T; ++t) {
-    kernels::dequantize_row(w.token_embd->type, w.token_embd_data + embd_row * b.token[t], &x_[t * E], E);
+    kernels::dequantize_row(w.token_embd.type, w.token_embd.data + w.token_embd.row_stride * b.token[t], &x_[t * E],
+                            E);
     m_.rope.angles(b.pos[t], &rope_cos_[t * half], &rope_sin_[t * half]);
   }
 
-  for (int64_t il = 0; il < static_cast<int64_t>(hp.n_layer); ++il) {
-    const LayerWeights& L = w.layers[il];
-    // Attention: this rank's query heads and the KV heads they read.
-    for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.attn_norm.data(), &xn_[t * E], E, hp.rms_eps);
-    project(L.wq, xn_.data(), T, n_mv, q_.data());
-    project(L.wk, xn_.data(), T, n_mv, k_.data());
-    project(L.wv, xn_.data(), T, n_mv, v_.data());
-    for (int64_t t = 0; t < T; ++t) {
-      float* q = &q_[t * q_dim_];
-      float* k = &k_[t * kv_dim_];
-      float* v = &v_[t * kv_dim_];
-      if (m_.arch.qkv_bias) {
-        for (int64_t i = 0; i < q_dim_; ++i) q[i] += L.q_bias[i];
-        for (int64_t i = 0; i < kv_dim_; ++i) k[i] += L.k_bias[i];
-        for (int64_t i = 0; i < kv_dim_; ++i) v[i] += L.v_bias[i];
-      }
-      for (int64_t h = 0; h < n_q_; ++h) {
-        if (m_.arch.qk_norm) rms_norm(q + h * D, L.q_norm.data(), q + h * D, D, hp.rms_eps);
-        m_.rope.apply(q + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
-      }
-      for (int64_t h = 0; h < n_kv_; ++h) {
-        if (m_.arch.qk_norm) rms_norm(k + h * D, L.k_norm.data(), k + h * D, D, hp.rms_eps);
-        m_.rope.apply(k + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
-        // Store this token's key and value before attending: tokens later in the batch see it.
-        uint8_t* krow = cache_.key(il, b.slot[t], h, b.pos[t]);
-        for (int64_t d = 0; d < D; ++d) {
-          cache_.store(krow + d * cache_.elem_bytes(), k[h * D + d]);
-          cache_.store(cache_.value_row(il, b.slot[t], h, d) + b.pos[t] * cache_.elem_bytes(), v[h * D + d]);
-        }
-      }
-    }
-    attention(il, b);
-    // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
-    // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
-    project_row_parallel(L.wo, grid_.attn_output, attn_.data(), T, n_mv, proj_.data());
-    comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
-    for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
-
-    // FFN: this rank's slice of the hidden dimension (SwiGLU).
-    for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.ffn_norm.data(), &xn_[t * E], E, hp.rms_eps);
-    if (hp.n_expert == 0) {
-      project(L.w_gate, xn_.data(), T, n_mv, gate_.data());
-      project(L.w_up, xn_.data(), T, n_mv, up_.data());
-      for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-      project_row_parallel(L.w_down, grid_.ffn_down, gate_.data(), T, n_mv, proj_.data());
-    } else {
-      experts(L, T, n_mv);
-    }
-    comm_.allreduce_sum(proj_.data(), static_cast<size_t>(T * E));
-    for (int64_t i = 0; i < T * E; ++i) x_[i] += static_cast<float>(proj_[i]);
-  }
+  batch_ = &b, n_tokens_ = T, n_mv_ = n_mv;
+  for (int64_t il = 0; il < static_cast<int64_t>(hp.n_layer); ++il) m_.arch->layer(*this, il);
 
   // LM head: this rank's vocabulary rows, only for the tokens that want logits.
   int64_t n_out = 0, n_out_mv = 0;
@@ -171,6 +122,71 @@ LocalLogits ForwardPass::run(const Batch& b) {
   project(w.lm_head, out_hidden_.data(), n_out, n_out_mv, logits_.data());
   out.data = logits_.data();
   return out;
+}
+
+void ForwardPass::self_attention(int64_t il) {
+  const HParams& hp = m_.hp;
+  const LayerWeights& L = m_.weights.layers[il];
+  const Batch& b = *batch_;
+  const int64_t T = n_tokens_, E = hp.n_embd, D = hp.head_dim, half = m_.rope.dims() / 2;
+  // This rank's query heads and the KV heads they read.
+  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
+  project(L.matrix(TensorKind::AttnQ), xn_.data(), T, n_mv_, q_.data());
+  project(L.matrix(TensorKind::AttnK), xn_.data(), T, n_mv_, k_.data());
+  project(L.matrix(TensorKind::AttnV), xn_.data(), T, n_mv_, v_.data());
+  const bool bias = L.has(TensorKind::AttnQBias), qk_norm = L.has(TensorKind::AttnQNorm);
+  for (int64_t t = 0; t < T; ++t) {
+    float* q = &q_[t * q_dim_];
+    float* k = &k_[t * kv_dim_];
+    float* v = &v_[t * kv_dim_];
+    if (bias) {
+      for (int64_t i = 0; i < q_dim_; ++i) q[i] += L.floats(TensorKind::AttnQBias)[i];
+      for (int64_t i = 0; i < kv_dim_; ++i) k[i] += L.floats(TensorKind::AttnKBias)[i];
+      for (int64_t i = 0; i < kv_dim_; ++i) v[i] += L.floats(TensorKind::AttnVBias)[i];
+    }
+    for (int64_t h = 0; h < n_q_; ++h) {
+      if (qk_norm) rms_norm(q + h * D, L.floats(TensorKind::AttnQNorm), q + h * D, D, hp.rms_eps);
+      m_.rope.apply(q + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
+    }
+    for (int64_t h = 0; h < n_kv_; ++h) {
+      if (qk_norm) rms_norm(k + h * D, L.floats(TensorKind::AttnKNorm), k + h * D, D, hp.rms_eps);
+      m_.rope.apply(k + h * D, &rope_cos_[t * half], &rope_sin_[t * half]);
+      // Store this token's key and value before attending: tokens later in the batch see it.
+      uint8_t* krow = cache_.key(il, b.slot[t], h, b.pos[t]);
+      for (int64_t d = 0; d < D; ++d) {
+        cache_.store(krow + d * cache_.elem_bytes(), k[h * D + d]);
+        cache_.store(cache_.value_row(il, b.slot[t], h, d) + b.pos[t] * cache_.elem_bytes(), v[h * D + d]);
+      }
+    }
+  }
+  attention(il, b);
+  // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
+  // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
+  project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
+  add_all_reduced();
+}
+
+void ForwardPass::feed_forward(int64_t il) {
+  const HParams& hp = m_.hp;
+  const LayerWeights& L = m_.weights.layers[il];
+  const int64_t T = n_tokens_, E = hp.n_embd;
+  // This rank's slice of the hidden dimension (SwiGLU), of a dense FFN or of the experts.
+  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps);
+  if (L.has(TensorKind::FfnRouter)) {
+    experts(L, T, n_mv_);
+  } else {
+    project(L.matrix(TensorKind::FfnGate), xn_.data(), T, n_mv_, gate_.data());
+    project(L.matrix(TensorKind::FfnUp), xn_.data(), T, n_mv_, up_.data());
+    for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+    project_row_parallel(L.matrix(TensorKind::FfnDown), grid_.ffn_down, gate_.data(), T, n_mv_, proj_.data());
+  }
+  add_all_reduced();
+}
+
+void ForwardPass::add_all_reduced() {
+  const int64_t n = n_tokens_ * m_.hp.n_embd;
+  comm_.allreduce_sum(proj_.data(), static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x_[i] += static_cast<float>(proj_[i]);
 }
 
 void ForwardPass::project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y) {
@@ -197,7 +213,7 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
     const float* x = &xn_[t * E];
     double logits[kMaxExperts];
     for (int64_t e = 0; e < X; ++e) {
-      const float* w = &L.router[e * E];
+      const float* w = L.floats(TensorKind::FfnRouter) + e * E;
       double acc[4] = {0, 0, 0, 0};
       int64_t i = 0;
       for (; i + 4 <= E; i += 4)
@@ -217,7 +233,7 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
     for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
     double chosen = 0;
     for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
-    const double norm = m_.arch.normalize_expert_weights ? chosen : sum;
+    const double norm = m_.arch->normalize_expert_weights ? chosen : sum;
     for (int64_t k = 0; k < K; ++k) {
       route_expert_[t * K + k] = order[k];
       route_weight_[t * K + k] = static_cast<float>(prob[order[k]] / norm);
@@ -251,14 +267,14 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
     if (m == 0) continue;
     for (int64_t j = 0; j < m; ++j)
       std::copy_n(&xn_[expert_rows_[j] * E], E, &expert_x_[j * E]);
-    project(L.exp_gate[e], expert_x_.data(), m, m_mv, gate_.data());
-    project(L.exp_up[e], expert_x_.data(), m, m_mv, up_.data());
+    project(L.expert(TensorKind::FfnGateExps, e), expert_x_.data(), m, m_mv, gate_.data());
+    project(L.expert(TensorKind::FfnUpExps, e), expert_x_.data(), m, m_mv, up_.data());
     for (int64_t i = 0; i < m * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
     // The router weight scales each float chunk of the down projection's row-parallel sums (the
     // expert's output, as in llama.cpp): the sums still add only floats, so any split of the
     // FFN columns gives one rank's bits, as for a dense FFN.
     for (int64_t j = 0; j < m; ++j) expert_scale_[j] = route_weight_[expert_weight_slot_[j]];
-    project_row_parallel(L.exp_down[e], grid_.ffn_down, gate_.data(), m, m_mv, expert_out_.data(),
+    project_row_parallel(L.expert(TensorKind::FfnDownExps, e), grid_.ffn_down, gate_.data(), m, m_mv, expert_out_.data(),
                          expert_scale_.data());
     for (int64_t j = 0; j < m; ++j) {
       double* y = &proj_[expert_rows_[j] * E];

@@ -36,7 +36,16 @@ class ForwardPass {
   // context, a slot outside the cache or a batch larger than max_batch.
   LocalLogits run(const Batch& batch);
 
+  // The shared pieces of a layer (Architecture::layer) on the batch being run: each adds its
+  // all-reduced output to the residual stream.
+  // Attention: norm, this rank's query heads and the KV heads they read (biases and per-head
+  // norms where the layer has them), RoPE, the KV cache, the output projection.
+  void self_attention(int64_t layer);
+  // Norm, then this rank's slice of a dense SwiGLU FFN, or of the experts where the layer has a router.
+  void feed_forward(int64_t layer);
+
  private:
+  void add_all_reduced();  // x += all-reduce(proj_)
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
   // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
@@ -57,7 +66,9 @@ class ForwardPass {
   kernels::Workspace ws_;
   int64_t max_batch_;
   int64_t n_q_, n_kv_, q_dim_, kv_dim_, n_ff_, n_vocab_;
-  ReductionGrid grid_;  // chunk widths of the row-parallel matmuls (the same on every rank)
+  ReductionGrid grid_;
+  const Batch* batch_ = nullptr;  // the batch run() is on
+  int64_t n_tokens_ = 0, n_mv_ = 0;  // chunk widths of the row-parallel matmuls (the same on every rank)
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
   std::vector<double> proj_;  // row-parallel partial sums, all-reduced in double
   // Mixture of experts: per token its experts and weights; per expert the batch rows routed to

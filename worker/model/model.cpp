@@ -6,13 +6,13 @@ namespace clusterctl::model {
 
 HParams Model::read_hparams(const gguf::GgufFile& f) {
   if (f.architecture().empty()) throw Error(f.path() + ": metadata key 'general.architecture' is missing: not a model file");
-  arch_spec(f.architecture(), f.path());
+  find_architecture(f.architecture(), f.path());
   return HParams::from_gguf(f);
 }
 
 Model Model::load(const gguf::GgufFile& f, const Partition& part) {
   HParams hp = read_hparams(f);
-  ArchSpec arch = arch_spec(hp.arch, f.path());
+  const Architecture& arch = find_architecture(hp.arch, f.path());
   if (hp.head_dim == 0 || hp.n_ff == 0)
     throw Error(f.path() + ": head size or FFN size is zero in the metadata: the file is not a complete model");
   if (arch.experts_required && hp.n_expert == 0)
@@ -26,7 +26,7 @@ Model Model::load(const gguf::GgufFile& f, const Partition& part) {
                 " heads, FFN " + std::to_string(hp.n_ff) + ", vocabulary " + std::to_string(hp.n_vocab) + ")");
   ModelWeights w = ModelWeights::load(f, hp, arch, part);
   Rope rope(hp, arch.rope, w.rope_freq_factors, f.path());
-  return Model{&f, std::move(hp), arch, part, std::move(w), std::move(rope)};
+  return Model{&f, std::move(hp), &arch, part, std::move(w), std::move(rope)};
 }
 
 }  // namespace clusterctl::model

@@ -13,7 +13,7 @@ namespace clusterctl::model {
 struct Model {
   const gguf::GgufFile* file = nullptr;
   HParams hp;
-  ArchSpec arch;
+  const Architecture* arch = nullptr;
   Partition part;
   ModelWeights weights;
   Rope rope;

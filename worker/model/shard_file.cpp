@@ -4,9 +4,12 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <unordered_map>
 
 #include "worker/common/error.h"
 #include "worker/gguf/gguf_writer.h"
+#include "worker/model/architecture.h"
+#include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
 namespace fs = std::filesystem;
@@ -122,69 +125,48 @@ std::string shard_file_name(const std::string& source_path, int rank, int world_
 }
 
 std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams& hp, const Partition& p) {
-  const uint64_t D = hp.head_dim;
-  const Range kv = p.kv_heads(hp);
+  std::unordered_map<std::string, TensorSpec> specs;
+  for (TensorSpec& s : find_architecture(hp.arch, src.path()).tensors(hp)) specs.emplace(s.name(), std::move(s));
   std::vector<ShardTensor> out;
   for (const auto& t : src.tensors()) {
-    const std::string& name = t.name;
-    auto ends_with = [&](const char* s) {
-      const size_t l = std::strlen(s);
-      return name.size() >= l && name.compare(name.size() - l, l, s) == 0;
-    };
     const uint8_t* data = src.tensor_data(t).data();
     const size_t rb = gguf::row_bytes(t.type, t.shape[0]);
     auto add = [&](std::vector<uint64_t> shape, gguf::TensorSource source) {
       uint64_t rows = 1;
       for (size_t i = 1; i < shape.size(); ++i) rows *= shape[i];
       const uint64_t bytes = gguf::row_bytes(t.type, shape[0]) * rows;
-      out.push_back({name, t.type, std::move(shape), bytes, std::move(source)});
+      out.push_back({t.name, t.type, std::move(shape), bytes, std::move(source)});
     };
-    auto rows = [&](int64_t r0, int64_t r1) {
-      auto shape = t.shape;
-      shape[1] = r1 - r0;
-      add(shape, row_slice(data, rb, r0));
-    };
-    auto elems = [&](int64_t e0, int64_t e1) {  // a slice of a 1-D tensor (biases)
-      const size_t off = gguf::row_bytes(t.type, e0);
-      add({uint64_t(e1 - e0)}, row_slice(data + off, gguf::row_bytes(t.type, e1 - e0), 0));
-    };
-    auto cols = [&](int64_t c0, int64_t c1) {
-      const int64_t block = gguf::type_traits(t.type).block_size;
-      if (c0 % block || c1 % block)
-        throw Error(src.path() + ": cannot cut columns [" + std::to_string(c0) + "," + std::to_string(c1) + ") of " +
-                    name + " (" + std::string(gguf::type_name(t.type)) + " blocks of " + std::to_string(block) + ")");
-      auto shape = t.shape;
-      shape[0] = c1 - c0;
-      add(shape, column_slice(data, t.type, t.shape[0], c0, c1));
-    };
-    const bool layer = name.rfind("blk.", 0) == 0;
-    if (name == "output.weight") rows(p.vocab.begin, p.vocab.end);
-    else if (layer && ends_with(".attn_q.weight")) rows(p.q_heads.begin * D, p.q_heads.end * D);
-    else if (layer && (ends_with(".attn_k.weight") || ends_with(".attn_v.weight"))) rows(kv.begin * D, kv.end * D);
-    else if (layer && ends_with(".attn_output.weight")) cols(p.q_heads.begin * D, p.q_heads.end * D);
-    else if (layer && (ends_with(".ffn_gate.weight") || ends_with(".ffn_up.weight"))) rows(p.ffn.begin, p.ffn.end);
-    else if (layer && ends_with(".ffn_down.weight")) cols(p.ffn.begin, p.ffn.end);
-    else if (layer && (ends_with(".ffn_gate_exps.weight") || ends_with(".ffn_up_exps.weight"))) {
-      auto shape = t.shape;
-      shape[1] = p.ffn.size();
-      shape[2] = p.experts.size();
-      add(shape, expert_row_slice(data, rb, t.shape[1], p.ffn.begin, p.ffn.end, p.experts.begin));
-    } else if (layer && ends_with(".ffn_down_exps.weight")) {
-      // The rank's experts' rows (an expert is shape[1] rows), and of them its columns.
-      const int64_t block = gguf::type_traits(t.type).block_size;
-      if (p.ffn.begin % block || p.ffn.end % block)
-        throw Error(src.path() + ": cannot cut columns [" + std::to_string(p.ffn.begin) + "," +
-                    std::to_string(p.ffn.end) + ") of " + name + " (" + std::string(gguf::type_name(t.type)) +
-                    " blocks of " + std::to_string(block) + ")");
-      auto shape = t.shape;
-      shape[0] = p.ffn.size();
-      shape[2] = p.experts.size();
-      add(shape, column_slice(data + static_cast<uint64_t>(p.experts.begin) * t.shape[1] * rb, t.type, t.shape[0],
-                              p.ffn.begin, p.ffn.end));
+    const auto spec = specs.find(t.name);
+    // Tensors the architecture does not name go whole to every rank, as replicated ones do.
+    if (spec == specs.end() || spec->second.split == Split::Replicated) {
+      add(t.shape, row_slice(data, rb, 0));
+      continue;
     }
-    else if (layer && ends_with(".attn_q.bias")) elems(p.q_heads.begin * D, p.q_heads.end * D);
-    else if (layer && (ends_with(".attn_k.bias") || ends_with(".attn_v.bias"))) elems(kv.begin * D, kv.end * D);
-    else add(t.shape, row_slice(data, rb, 0));  // replicated: embeddings, norms, rope factors, the router
+    const TensorSlice slice = slice_of(spec->second, p, hp);
+    const int cut = slice.cut_dim(t.shape);
+    if (cut == 0) {
+      const Range c = slice.dims[0];
+      const int64_t block = gguf::type_traits(t.type).block_size;
+      if (c.begin % block || c.end % block)
+        throw Error(src.path() + ": cannot cut columns [" + std::to_string(c.begin) + "," + std::to_string(c.end) +
+                    ") of " + t.name + " (" + std::string(gguf::type_name(t.type)) + " blocks of " +
+                    std::to_string(block) + ")");
+    }
+    if (t.shape.size() == 1) {  // a slice of a 1-D tensor (biases)
+      const Range e = slice.dims[0];
+      add(slice.shape(), row_slice(data + gguf::row_bytes(t.type, e.begin), gguf::row_bytes(t.type, e.size()), 0));
+    } else if (t.shape.size() == 2) {
+      add(slice.shape(), cut == 0 ? column_slice(data, t.type, t.shape[0], slice.dims[0].begin, slice.dims[0].end)
+                                  : row_slice(data, rb, slice.dims[1].begin));
+    } else {
+      // The rank's experts (an expert is shape[1] rows), and of them its rows or columns.
+      const int64_t e0 = slice.dims[2].begin;
+      add(slice.shape(),
+          cut == 0 ? column_slice(data + static_cast<uint64_t>(e0) * t.shape[1] * rb, t.type, t.shape[0],
+                                  slice.dims[0].begin, slice.dims[0].end)
+                   : expert_row_slice(data, rb, t.shape[1], slice.dims[1].begin, slice.dims[1].end, e0));
+    }
   }
   return out;
 }

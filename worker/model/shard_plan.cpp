@@ -7,6 +7,8 @@
 
 #include "worker/common/error.h"
 #include "worker/kernels/kernels.h"
+#include "worker/model/architecture.h"
+#include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
 namespace {
@@ -61,11 +63,11 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   SplitUnits u;
   u.kv_group_heads = hp.n_head_kv ? hp.n_head / hp.n_head_kv : 1;
   // Mixed quantisations (Q4_K_M keeps some layers in Q6_K) cut on every layer's block.
+  // The units are those of the tensors whose columns are cut (the row-parallel ones).
   int64_t wo_block = 1;
-  for (uint32_t i = 0; i < hp.n_layer; ++i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    wo_block = std::lcm(wo_block, block_of(f, p + "attn_output.weight"));
-    u.ffn = std::lcm(u.ffn, block_of(f, p + (hp.n_expert ? "ffn_down_exps.weight" : "ffn_down.weight")));
+  for (const TensorSpec& s : find_architecture(hp.arch, f.path()).tensors(hp)) {
+    if (s.split == Split::QHeadColumns) wo_block = std::lcm(wo_block, block_of(f, s.name()));
+    if (s.split == Split::FfnColumns || s.split == Split::ExpertFfnColumns) u.ffn = std::lcm(u.ffn, block_of(f, s.name()));
   }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
   // ffn_down sums in chunks of this unit (reduction_grid): a chunk of one 32-element block would

@@ -15,6 +15,8 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernels.h"
 #include "worker/kernels/thread_pool.h"
+#include "worker/model/architecture.h"
+#include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
 namespace {
@@ -56,7 +58,7 @@ std::vector<SynthShape> make_shapes() {
   q2.arch = "qwen2";
   q2.n_embd = 896, q2.n_layer = 24, q2.n_head = 14, q2.n_head_kv = 2, q2.head_dim = 64, q2.n_ff = 4864;
   q2.n_vocab = 151936, q2.n_ctx = 32768, q2.rope_base = 1000000.0f, q2.rms_eps = 1e-6f;
-  q2.tied_embeddings = true, q2.qkv_bias = true;
+  q2.tied_embeddings = true;
   s.push_back(q2);
 
   SynthShape q3;
@@ -65,7 +67,7 @@ std::vector<SynthShape> make_shapes() {
   q3.arch = "qwen3";
   q3.n_embd = 1024, q3.n_layer = 28, q3.n_head = 16, q3.n_head_kv = 8, q3.head_dim = 128, q3.n_ff = 3072;
   q3.n_vocab = 151936, q3.n_ctx = 40960, q3.rope_base = 1000000.0f, q3.rms_eps = 1e-6f;
-  q3.tied_embeddings = true, q3.qk_norm = true;
+  q3.tied_embeddings = true;
   s.push_back(q3);
 
   SynthShape mixtral;
@@ -125,7 +127,7 @@ std::vector<SynthShape> make_shapes() {
   tiny_q3.name = "tiny-qwen3";
   tiny_q3.description = "a 2-layer Qwen3-style toy (QK-norm, NeoX RoPE, 8 heads over 256 wide) for fast tests";
   tiny_q3.arch = "qwen3";
-  tiny_q3.n_head = 8, tiny_q3.rope_base = 1000000.0f, tiny_q3.rms_eps = 1e-6f, tiny_q3.qk_norm = true;
+  tiny_q3.n_head = 8, tiny_q3.rope_base = 1000000.0f, tiny_q3.rms_eps = 1e-6f;
   s.push_back(tiny_q3);
 
   SynthShape tiny_q3moe = tiny;
@@ -134,7 +136,7 @@ std::vector<SynthShape> make_shapes() {
   tiny_q3moe.arch = "qwen3moe";
   tiny_q3moe.n_head = 8;  // 512 query columns for 256 wide, as Qwen3-MoE's heads outsize its width
   tiny_q3moe.n_ff = 256, tiny_q3moe.n_expert = 16, tiny_q3moe.n_expert_used = 4, tiny_q3moe.n_ff_dense = 1024;
-  tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f, tiny_q3moe.qk_norm = true;
+  tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f;
   s.push_back(tiny_q3moe);
   return s;
 }
@@ -263,52 +265,56 @@ struct Planned {
   Init init;
 };
 
+// The hyperparameters a file of this shape will carry, for its architecture's tensor table.
+HParams hparams_of(const SynthShape& s, uint32_t n_vocab) {
+  HParams hp;
+  hp.arch = s.arch;
+  hp.n_embd = s.n_embd, hp.n_layer = s.n_layer, hp.n_head = s.n_head, hp.n_head_kv = s.n_head_kv;
+  hp.head_dim = s.head_size(), hp.rope_dim = s.head_size();
+  hp.n_ff = s.n_ff, hp.n_expert = s.n_expert, hp.n_expert_used = s.n_expert_used;
+  hp.n_vocab = n_vocab;
+  return hp;
+}
+
+// llama-quantize's view of a tensor (which types it may take).
+Role role_of(const TensorSpec& t, bool tied) {
+  switch (t.kind) {
+    case TensorKind::TokenEmbd: return tied ? Role::Output : Role::Embedding;
+    case TensorKind::Output: return Role::Output;
+    case TensorKind::AttnV: return Role::AttnV;
+    case TensorKind::FfnDown:
+    case TensorKind::FfnDownExps: return Role::FfnDown;
+    case TensorKind::FfnRouter: return Role::Router;
+    default: return t.shape.size() == 1 ? Role::Vector : Role::Matrix;
+  }
+}
+
 std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_vocab, bool pure) {
-  std::vector<Planned> out;
-  const uint64_t E = s.n_embd, D = s.head_size(), Q = uint64_t{s.n_head} * D, KV = uint64_t{s.n_head_kv} * D;
-  const uint64_t F = s.n_ff, V = n_vocab, X = s.n_expert;
-  const float emb_std = 1.5f / std::sqrt(static_cast<float>(E));
-  auto add = [&](std::string name, std::vector<uint64_t> shape, Role role, Init init, uint32_t layer = 0) {
-    GgmlType t = shape.size() == 1 ? GgmlType::F32 : choose_type(ty, role, layer, s.n_layer, shape[0], pure);
-    out.push_back({{std::move(name), t, std::move(shape)}, role, std::move(init)});
-  };
-  auto matrix = [](uint64_t fan_in) { return Init{0.0f, 1.0f / std::sqrt(static_cast<float>(fan_in)), {}}; };
+  const HParams hp = hparams_of(s, n_vocab);
+  const float emb_std = 1.5f / std::sqrt(static_cast<float>(s.n_embd));
   const Init norm{1.0f, 0.05f, {}};
   const Init bias{0.0f, 0.1f, {}};
-
-  add("token_embd.weight", {E, V}, s.tied_embeddings ? Role::Output : Role::Embedding, Init{0, emb_std, {}});
-  if (s.rope_scale_factor > 0 && !s.rope_yarn)
-    add("rope_freqs.weight", {D / 2}, Role::Vector, Init{0, 0, llama3_rope_factors(s)});
-  for (uint32_t l = 0; l < s.n_layer; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    add(p + "attn_norm.weight", {E}, Role::Vector, norm);
-    add(p + "attn_q.weight", {E, Q}, Role::Matrix, matrix(E), l);
-    add(p + "attn_k.weight", {E, KV}, Role::Matrix, matrix(E), l);
-    add(p + "attn_v.weight", {E, KV}, Role::AttnV, matrix(E), l);
-    if (s.qkv_bias) {
-      add(p + "attn_q.bias", {Q}, Role::Vector, bias);
-      add(p + "attn_k.bias", {KV}, Role::Vector, bias);
-      add(p + "attn_v.bias", {KV}, Role::Vector, bias);
+  std::vector<Planned> out;
+  for (TensorSpec& t : find_architecture(s.arch, s.name).tensors(hp)) {
+    if (t.kind == TensorKind::RopeFreqs && !(s.rope_scale_factor > 0 && !s.rope_yarn)) continue;
+    if (t.kind == TensorKind::Output && s.tied_embeddings) continue;
+    const Role role = role_of(t, s.tied_embeddings);
+    Init init{0.0f, 1.0f / std::sqrt(static_cast<float>(t.shape[0])), {}};  // a matrix: by its fan-in
+    switch (t.kind) {
+      case TensorKind::TokenEmbd:
+      case TensorKind::Output: init = Init{0, emb_std, {}}; break;
+      case TensorKind::RopeFreqs: init = Init{0, 0, llama3_rope_factors(s)}; break;
+      case TensorKind::AttnQBias:
+      case TensorKind::AttnKBias:
+      case TensorKind::AttnVBias: init = bias; break;
+      default:
+        if (t.shape.size() == 1) init = norm;  // the norms' weights
     }
-    if (s.qk_norm) {
-      add(p + "attn_q_norm.weight", {D}, Role::Vector, norm);
-      add(p + "attn_k_norm.weight", {D}, Role::Vector, norm);
-    }
-    add(p + "attn_output.weight", {Q, E}, Role::Matrix, matrix(Q), l);
-    add(p + "ffn_norm.weight", {E}, Role::Vector, norm);
-    if (X == 0) {
-      add(p + "ffn_gate.weight", {E, F}, Role::Matrix, matrix(E), l);
-      add(p + "ffn_up.weight", {E, F}, Role::Matrix, matrix(E), l);
-      add(p + "ffn_down.weight", {F, E}, Role::FfnDown, matrix(F), l);
-    } else {
-      add(p + "ffn_gate_inp.weight", {E, X}, Role::Router, matrix(E), l);
-      add(p + "ffn_gate_exps.weight", {E, F, X}, Role::Matrix, matrix(E), l);
-      add(p + "ffn_up_exps.weight", {E, F, X}, Role::Matrix, matrix(E), l);
-      add(p + "ffn_down_exps.weight", {F, E, X}, Role::FfnDown, matrix(F), l);
-    }
+    const GgmlType type = t.shape.size() == 1
+                              ? GgmlType::F32
+                              : choose_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0], pure);
+    out.push_back({{t.name(), type, std::move(t.shape)}, role, std::move(init)});
   }
-  add("output_norm.weight", {E}, Role::Vector, norm);
-  if (!s.tied_embeddings) add("output.weight", {E, V}, Role::Output, Init{0, emb_std, {}});
   return out;
 }
 

@@ -15,7 +15,7 @@ namespace clusterctl::model {
 struct SynthShape {
   std::string name;          // what --shape takes, e.g. "llama3-1b"
   std::string description;   // the real model it mirrors
-  std::string arch;          // general.architecture: llama, qwen2, qwen3, qwen3moe
+  std::string arch;          // general.architecture (its tensors: architecture.h)
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
@@ -27,8 +27,6 @@ struct SynthShape {
   float rope_base = 10000.0f;
   float rms_eps = 1e-5f;
   bool tied_embeddings = false;  // no output.weight: the output reuses token_embd
-  bool qkv_bias = false;         // qwen2: attn_q/k/v.bias
-  bool qk_norm = false;          // qwen3: attn_q_norm / attn_k_norm
   // Mixture of experts: n_expert experts of width n_ff per layer, n_expert_used per token (0: dense).
   uint32_t n_expert = 0, n_expert_used = 0;
   uint32_t n_ff_dense = 0;       // qwen3moe's feed_forward_length beside the experts' width (0: n_ff)

@@ -137,94 +137,92 @@ LargeBuffer pack_for_kernels(const std::vector<kernels::Matrix*>& matrices) {
   return bytes;
 }
 
+// Loads the part `want` of tensor `s` from the file, which stores the part `stored` of it.
+void load_weight(const Loader& L, const TensorSpec& s, const std::string& name, const TensorSlice& stored,
+                 const TensorSlice& want, uint64_t n_expert, Weight& out) {
+  out.present = true;
+  const std::vector<uint64_t> shape = stored.shape();
+  std::vector<Range> local;
+  for (size_t d = 0; d < shape.size(); ++d)
+    local.push_back({want.dims[d].begin - stored.dims[d].begin, want.dims[d].end - stored.dims[d].begin});
+  if (shape.size() == 1) {
+    out.values = L.vector(name, shape[0], local[0].begin, local[0].size());
+    return;
+  }
+  if (s.as_floats) {
+    out.values = L.floats(name, shape);
+    return;
+  }
+  auto one = [&](int64_t expert, uint64_t n_experts, LargeBuffer& owned) {
+    if (local[0] == Range{0, static_cast<int64_t>(shape[0])})
+      return L.rows(name, shape[0], shape[1], local[1].begin, local[1].end, expert, n_experts);
+    return L.columns(name, shape[0], shape[1], local[0].begin, local[0].end, owned, expert, n_experts);
+  };
+  if (shape.size() == 2) {
+    out.matrix = one(-1, 0, out.owned);
+    return;
+  }
+  out.experts.resize(n_expert);
+  out.experts_owned.resize(n_expert);
+  for (int64_t e = want.dims[2].begin; e < want.dims[2].end; ++e)
+    out.experts[e] = one(e - stored.dims[2].begin, shape[2], out.experts_owned[e]);
+}
+
 }  // namespace
 
-ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const ArchSpec& arch, const Partition& part) {
+ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Architecture& arch,
+                                const Partition& part) {
   Loader L(f);
-  ModelWeights w;
-  const uint64_t E = hp.n_embd, D = hp.head_dim, F = hp.n_ff, V = hp.n_vocab, X = hp.n_expert;
-  if (F == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
+  const uint64_t E = hp.n_embd, V = hp.n_vocab, X = hp.n_expert;
+  if (hp.n_ff == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
   if (V == 0) throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
   // A shard file stores only its rank's slices: its rows/columns start at the slice's begin.
   const Partition stored = stored_partition(f, hp);
-  const Range stored_kv = stored.kv_heads(hp);
   auto inside = [](const Range& r, const Range& outer) { return r.begin >= outer.begin && r.end <= outer.end; };
   if (!inside(part.q_heads, stored.q_heads) || !inside(part.ffn, stored.ffn) || !inside(part.vocab, stored.vocab) ||
       !inside(part.experts, stored.experts))
     throw Error(f.path() + " holds the slice " + stored.describe() + " but this rank computes " + part.describe() +
                 "; use the shard cut for this rank and rank count");
-  auto local = [](const Range& r, const Range& outer) { return Range{r.begin - outer.begin, r.end - outer.begin}; };
-  const Range kv = local(part.kv_heads(hp), stored_kv);
-  const Range q = local(part.q_heads, stored.q_heads);
-  const Range ffn = local(part.ffn, stored.ffn);
-  const uint64_t SH = stored.q_heads.size(), SKV = stored_kv.size(), SF = stored.ffn.size();
-  const uint64_t SX = static_cast<uint64_t>(stored.experts.size());  // experts in the file
 
-  w.token_embd = &L.tensor("token_embd.weight", {E, V});
-  w.token_embd_data = f.tensor_data(*w.token_embd).data();
-  w.output_norm = L.vector("output_norm.weight", E);
-  const bool tied = f.find_tensor("output.weight") == nullptr;
-  const Range vocab = tied ? part.vocab : local(part.vocab, stored.vocab);  // a tied head is token_embd, whole
-  w.lm_head = L.rows(tied ? "token_embd.weight" : "output.weight", E, tied ? V : stored.vocab.size(), vocab.begin, vocab.end);
-  if (f.find_tensor("rope_freqs.weight")) w.rope_freq_factors = L.vector("rope_freqs.weight", hp.rope_dim / 2);
-
-  w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd->type, E);
-  for (uint32_t i = 0; i < hp.n_layer; ++i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    LayerWeights l;
-    l.attn_norm = L.vector(p + "attn_norm.weight", E);
-    l.ffn_norm = L.vector(p + "ffn_norm.weight", E);
-    l.wq = L.rows(p + "attn_q.weight", E, SH * D, q.begin * D, q.end * D);
-    l.wk = L.rows(p + "attn_k.weight", E, SKV * D, kv.begin * D, kv.end * D);
-    l.wv = L.rows(p + "attn_v.weight", E, SKV * D, kv.begin * D, kv.end * D);
-    l.wo = L.columns(p + "attn_output.weight", SH * D, E, q.begin * D, q.end * D, l.wo_bytes);
-    if (X == 0) {
-      l.w_gate = L.rows(p + "ffn_gate.weight", E, SF, ffn.begin, ffn.end);
-      l.w_up = L.rows(p + "ffn_up.weight", E, SF, ffn.begin, ffn.end);
-      l.w_down = L.columns(p + "ffn_down.weight", SF, E, ffn.begin, ffn.end, l.w_down_bytes);
-    } else {
-      l.router = L.floats(p + "ffn_gate_inp.weight", {E, X});
-      // Indexed by expert; the experts this rank does not hold stay empty (data null).
-      l.exp_gate.resize(X), l.exp_up.resize(X), l.exp_down.resize(X), l.exp_down_bytes.resize(X);
-      for (int64_t e = part.experts.begin; e < part.experts.end; ++e) {
-        const int64_t x = e - stored.experts.begin;  // its index in the file
-        l.exp_gate[e] = L.rows(p + "ffn_gate_exps.weight", E, SF, ffn.begin, ffn.end, x, SX);
-        l.exp_up[e] = L.rows(p + "ffn_up_exps.weight", E, SF, ffn.begin, ffn.end, x, SX);
-        l.exp_down[e] = L.columns(p + "ffn_down_exps.weight", SF, E, ffn.begin, ffn.end, l.exp_down_bytes[e], x, SX);
-      }
-    }
-    if (arch.qkv_bias) {
-      l.q_bias = L.vector(p + "attn_q.bias", SH * D, q.begin * D, q.size() * D);
-      l.k_bias = L.vector(p + "attn_k.bias", SKV * D, kv.begin * D, kv.size() * D);
-      l.v_bias = L.vector(p + "attn_v.bias", SKV * D, kv.begin * D, kv.size() * D);
-    }
-    if (arch.qk_norm) {
-      l.q_norm = L.vector(p + "attn_q_norm.weight", D);
-      l.k_norm = L.vector(p + "attn_k_norm.weight", D);
-    }
-    for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo}) w.bytes_per_token += matrix_bytes(*m);
-    if (X == 0) {
-      for (const auto* m : {&l.w_gate, &l.w_up, &l.w_down}) w.bytes_per_token += matrix_bytes(*m);
-    } else {
-      // A token reads the router and n_expert_used experts, of which this rank holds its share.
-      const int64_t e = part.experts.begin;
-      const uint64_t expert_bytes = matrix_bytes(l.exp_gate[e]) + matrix_bytes(l.exp_up[e]) + matrix_bytes(l.exp_down[e]);
-      w.bytes_per_token += l.router.size() * sizeof(float) +
-                           hp.n_expert_used * expert_bytes * static_cast<uint64_t>(part.experts.size()) / X;
-    }
-    w.layers.push_back(std::move(l));
+  ModelWeights w;
+  w.layers.resize(hp.n_layer);
+  LayerWeights whole_model;
+  const std::vector<TensorSpec> specs = arch.tensors(hp);
+  for (const TensorSpec& s : specs) {
+    const std::string name = s.name();
+    if (s.optional && !f.find_tensor(name)) continue;
+    load_weight(L, s, name, slice_of(s, stored, hp), slice_of(s, part, hp), X,
+                s.layer < 0 ? whole_model[s.kind] : w.layers[s.layer][s.kind]);
   }
+  w.token_embd = whole_model.matrix(TensorKind::TokenEmbd);
+  w.output_norm = std::move(whole_model[TensorKind::OutputNorm].values);
+  w.rope_freq_factors = std::move(whole_model[TensorKind::RopeFreqs].values);
+  // Tied: the head is token_embd, whole in every file, cut here to this rank's vocabulary.
+  w.lm_head = whole_model.has(TensorKind::Output)
+                  ? whole_model.matrix(TensorKind::Output)
+                  : L.rows(tensor_name(TensorKind::TokenEmbd), E, V, part.vocab.begin, part.vocab.end);
+
+  // A token reads every matrix of a layer (the dequantised router too), and n_expert_used of its
+  // experts, of which this rank holds its share.
+  w.bytes_per_token = matrix_bytes(w.lm_head) + gguf::row_bytes(w.token_embd.type, E);
+  std::vector<uint64_t> expert_bytes(hp.n_layer, 0);  // of one of this rank's experts
+  for (const TensorSpec& s : specs) {
+    if (s.layer < 0 || s.shape.size() < 2 || !w.layers[s.layer].has(s.kind)) continue;
+    const Weight& t = w.layers[s.layer][s.kind];
+    if (s.shape.size() == 3) expert_bytes[s.layer] += matrix_bytes(t.experts[part.experts.begin]);
+    else w.bytes_per_token += s.as_floats ? t.values.size() * sizeof(float) : matrix_bytes(t.matrix);
+  }
+  for (uint64_t bytes : expert_bytes)
+    if (X > 0) w.bytes_per_token += hp.n_expert_used * bytes * static_cast<uint64_t>(part.experts.size()) / X;
   // A tied head is also the embedding table: lookups go on reading their rows (a few per token)
   // from the map, while the head's matmuls read the packed copy.
   std::vector<kernels::Matrix*> matrices = {&w.lm_head};
-  for (LayerWeights& l : w.layers) {
-    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo}) matrices.push_back(m);
-    if (X == 0)
-      for (auto* m : {&l.w_gate, &l.w_up, &l.w_down}) matrices.push_back(m);
-    for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
-      for (kernels::Matrix& m : *experts)
+  for (LayerWeights& l : w.layers)
+    for (Weight& t : l.tensors) {
+      if (t.matrix.data) matrices.push_back(&t.matrix);
+      for (kernels::Matrix& m : t.experts)
         if (m.data) matrices.push_back(&m);
-  }
+    }
   w.packed = pack_for_kernels(matrices);
   return w;
 }
