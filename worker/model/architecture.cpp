@@ -5,12 +5,10 @@
 namespace clusterctl::model {
 namespace {
 
-// The registry: one line per architecture.
 const Architecture* const kArchitectures[] = {
-    &llama_architecture(),
-    &qwen2_architecture(),
-    &qwen3_architecture(),
-    &qwen3moe_architecture(),
+#define CLUSTERCTL_ARCHITECTURE(name) &name##_architecture(),
+#include "worker/model/architectures/list.h"
+#undef CLUSTERCTL_ARCHITECTURE
 };
 
 }  // namespace

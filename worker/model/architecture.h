@@ -1,8 +1,8 @@
 #pragma once
 // What distinguishes one supported general.architecture from another. Each architecture is one
-// file (arch_<name>.cpp) holding its hyperparameter keys, its tensors and its layer function,
-// built from shared pieces (TensorList; ForwardPass's attention and feed-forward blocks), and a
-// line in the registry (architecture.cpp); nothing else names it.
+// file (architectures/<name>.cpp) holding its hyperparameter keys, its tensors and its layer
+// function, built from shared pieces (TensorList; ForwardPass's attention and feed-forward
+// blocks), and a line in the registry (architectures/list.h); nothing else names it.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,10 +36,9 @@ struct Architecture {
   void (*layer)(ForwardPass& pass, int64_t layer) = nullptr;
 };
 
-const Architecture& llama_architecture();
-const Architecture& qwen2_architecture();
-const Architecture& qwen3_architecture();
-const Architecture& qwen3moe_architecture();
+#define CLUSTERCTL_ARCHITECTURE(name) const Architecture& name##_architecture();
+#include "worker/model/architectures/list.h"
+#undef CLUSTERCTL_ARCHITECTURE
 
 // The architecture of a GGUF general.architecture, or null.
 const Architecture* lookup_architecture(std::string_view arch);
