@@ -149,6 +149,25 @@ TEST(KernelsRowParallel, WeightedChunksStaySplitInvariant) {
         const double rms = std::sqrt(sumsq / static_cast<double>(plain.size()));
         for (size_t i = 0; i < whole.size(); ++i)
           ASSERT_NEAR(whole[i], plain[i] * scale[i / kRows], 1e-4 * rms) << what << " i=" << i;
+        // A token weighted in a batch (the prompt kernels) gives the bits it gives alone.
+        if (n_tokens > 1 && should_pack(m)) {
+          const std::vector<float> last_x(x.end() - kCols, x.end());
+          const auto alone = scaled_part(m, chunk, last_x, {scale.back()}, 0, kCols, pool, ws);
+          for (int64_t r = 0; r < kRows; ++r)
+            ASSERT_EQ(alone[r], whole[(n_tokens - 1) * kRows + r]) << what << ": row " << r << " alone vs in a batch";
+        }
+        // Every ISA's weighted packed kernels are the scalar packed kernels bit for bit.
+        if (isa != Isa::Scalar && should_pack(m)) {
+          std::vector<uint8_t> bytes(packed_bytes(m));
+          const Matrix packed = pack_rows8(m, bytes.data());
+          set_active_isa(Isa::Scalar);
+          std::vector<double> scalar(whole.size(), NAN);
+          matmul_row_parallel(packed, chunk, x.data(), n_tokens, scalar.data(), pool, ws, Kernels::BySize,
+                              scale.data());
+          set_active_isa(isa);
+          for (size_t i = 0; i < whole.size(); ++i)
+            ASSERT_EQ(std::memcmp(&scalar[i], &whole[i], sizeof(double)), 0) << what << ": packed vs scalar, i=" << i;
+        }
         for (const auto& cuts : cuts_on_grid(kCols, chunk)) {
           std::vector<double> sum(whole.size(), 0.0);
           for (size_t p = 0; p + 1 < cuts.size(); ++p) {

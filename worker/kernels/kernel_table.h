@@ -57,9 +57,9 @@ using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, si
 // token's block b quants, which each row's integer dot gives back.
 using PackedDotFn = void (*)(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 // The same for matmul_row_parallel: each row's float sum restarts every `chunk` columns and is
-// folded into a double.
+// folded into a double, times `scale` in float first (1: unweighted; a router weight: experts).
 using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group, const void* x,
-                                    const int32_t* xoff, double* y);
+                                    const int32_t* xoff, double* y, float scale);
 // Prompt tokens: two groups (16 rows: group0's 8, then group1's) against n_tokens <=
 // kPackTokens tokens, unpacking the weights once for all of them. Token t's Q8_0 row is at
 // x + t * x_stride, its xoff at xoff + t * xoff_stride, its 16 results at y + t * y_stride.
@@ -67,9 +67,11 @@ using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* gro
 using PackedTokensDotFn = void (*)(int64_t n, const uint8_t* group0, const uint8_t* group1, const uint8_t* x,
                                    size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y,
                                    size_t y_stride);
+// (scale: token t's chunk sums times scale[t]; null: unweighted.)
 using ChunkedPackedTokensDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group0, const uint8_t* group1,
                                           const uint8_t* x, size_t x_stride, const int32_t* xoff,
-                                          size_t xoff_stride, int n_tokens, double* y, size_t y_stride);
+                                          size_t xoff_stride, int n_tokens, double* y, size_t y_stride,
+                                          const float* scale);
 constexpr int kPackTokens = 4;
 // Bytes of one 32-column block of a group of 8 rows, and the storage offset of the quants.
 constexpr size_t kPackedQ4_0BlockBytes = kPackRows * (2 + 16);
@@ -109,19 +111,19 @@ struct PackedKernels {
 // the active ISA has no packed kernels (bit-identical: same per-block order, fused multiply-add).
 void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y);
+                               double* y, float scale);
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y);
+                               double* y, float scale);
 void q4_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y);
+                               double* y, float scale);
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y);
+                               double* y, float scale);
 void q5_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y);
+                               double* y, float scale);
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12 scale bytes.
 void k4_scale_min(int j, const uint8_t* q, int* sc, int* m);

@@ -61,13 +61,13 @@ int32_t q6_Kx8_weight(const uint8_t* g, int r, int e) {
 
 template <PackedDotFn Dot, typename ActBlock, int64_t kCols, size_t kBlockBytes, int kXoff>
 void packed_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   std::fill(y, y + kPackRows, 0.0);
   for (int64_t k = 0; k < n; k += chunk) {
     float part[kPackRows];
     Dot(std::min(chunk, n - k), group + k / kCols * kBlockBytes, static_cast<const ActBlock*>(x) + k / kCols,
         xoff + k / kCols * kXoff, part);
-    for (int r = 0; r < kPackRows; ++r) y[r] += part[r];
+    for (int r = 0; r < kPackRows; ++r) y[r] += part[r] * scale;
   }
 }
 
@@ -77,17 +77,17 @@ void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
   packed_dot_scalar<q4_0x8_row_dot, kPackedQ4_0BlockBytes>(n, group, x, xoff, y);
 }
 void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   packed_chunked_dot_scalar<q4_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff,
-                                                                                            y);
+                                                                                            y, scale);
 }
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   packed_dot_scalar<q8_0x8_row_dot, kPackedQ8_0BlockBytes>(n, group, x, xoff, y);
 }
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff,
-                                                                                            y);
+                                                                                            y, scale);
 }
 
 // Q4_K (Q5_K) against Q8_K: per sub-block pair p, the low and high nibbles' (plus fifth bits')
@@ -165,19 +165,19 @@ void q6_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
 }
 
 void q4_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   packed_chunked_dot_scalar<q4_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff>(
-      n, chunk, group, x, xoff, y);
+      n, chunk, group, x, xoff, y, scale);
 }
 void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   packed_chunked_dot_scalar<q5_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ5_KBlockBytes, kPackedQ4_KXoff>(
-      n, chunk, group, x, xoff, y);
+      n, chunk, group, x, xoff, y, scale);
 }
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y) {
+                               double* y, float scale) {
   packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff,
-                                                                                           y);
+                                                                                           y, scale);
 }
 
 }  // namespace detail
@@ -467,62 +467,19 @@ void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, 
   const PackedType type = packed_type(w.type);
   const PackedActivations a = quantize_tokens(w, type, x, n_tokens, pool, ws);
   const size_t group_bytes = static_cast<size_t>(w.cols / type.block_cols) * type.block_bytes;
-  if (token_scale) {
-    // Each group of rows chunk by chunk through the float kernels (the group's bytes read in
-    // order), every chunk's row sums scaled per token.
-    const size_t rows = static_cast<size_t>(w.rows);
-    auto chunk_at = [&](int64_t k, int64_t t, size_t& x_off, size_t& xoff_off) {
-      x_off = t * a.x_stride + activation_row_bytes(w.type, k);
-      xoff_off = t * a.xoff_stride + static_cast<size_t>(k / type.block_cols * type.xoff_per_block);
-    };
-    for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
-      run_item(
-          t0, t1, g0, g1, type.kernels.tokens_dot != nullptr,
-          [&](int64_t g, int64_t t) {
-            double* yt = y + t * w.rows + g * kPackRows;
-            std::fill_n(yt, kPackRows, 0.0);
-            for (int64_t k = 0; k < w.cols; k += chunk) {
-              size_t x_off, xoff_off;
-              chunk_at(k, t, x_off, xoff_off);
-              float part[kPackRows];
-              const size_t at = static_cast<size_t>(k / type.block_cols) * type.block_bytes;
-              type.kernels.dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + at, a.xq + x_off,
-                               a.xoff + xoff_off, part);
-              for (int r = 0; r < kPackRows; ++r) yt[r] += static_cast<double>(part[r] * token_scale[t]);
-            }
-          },
-          [&](int64_t g, int64_t t, int nt) {
-            for (int j = 0; j < nt; ++j) std::fill_n(y + (t + j) * rows + g * kPackRows, 2 * kPackRows, 0.0);
-            for (int64_t k = 0; k < w.cols; k += chunk) {
-              size_t x_off, xoff_off;
-              chunk_at(k, t, x_off, xoff_off);
-              const size_t at = static_cast<size_t>(k / type.block_cols) * type.block_bytes;
-              float part[kPackTokens * 2 * kPackRows];
-              type.kernels.tokens_dot(std::min(chunk, w.cols - k), w.data + g * group_bytes + at,
-                                      w.data + (g + 1) * group_bytes + at, a.xq + x_off, a.x_stride,
-                                      a.xoff + xoff_off, a.xoff_stride, nt, part, 2 * kPackRows);
-              for (int j = 0; j < nt; ++j) {
-                double* yt = y + (t + j) * rows + g * kPackRows;
-                for (int r = 0; r < 2 * kPackRows; ++r)
-                  yt[r] += static_cast<double>(part[j * 2 * kPackRows + r] * token_scale[t + j]);
-              }
-            }
-          });
-    });
-    return;
-  }
   for_each_item(w, n_tokens, pool, [&](int64_t t0, int64_t t1, int64_t g0, int64_t g1) {
     run_item(
         t0, t1, g0, g1, type.kernels.tokens_chunked_dot != nullptr,
         [&](int64_t g, int64_t t) {
           type.kernels.chunked_dot(w.cols, chunk, w.data + g * group_bytes, a.xq + t * a.x_stride,
-                                   a.xoff + t * a.xoff_stride, y + t * w.rows + g * kPackRows);
+                                   a.xoff + t * a.xoff_stride, y + t * w.rows + g * kPackRows,
+                                   token_scale ? token_scale[t] : 1.0f);
         },
         [&](int64_t g, int64_t t, int n) {
           type.kernels.tokens_chunked_dot(w.cols, chunk, w.data + g * group_bytes, w.data + (g + 1) * group_bytes,
                                           a.xq + t * a.x_stride, a.x_stride, a.xoff + t * a.xoff_stride,
                                           a.xoff_stride, n, y + t * w.rows + g * kPackRows,
-                                          static_cast<size_t>(w.rows));
+                                          static_cast<size_t>(w.rows), token_scale ? token_scale + t : nullptr);
         });
   });
 }

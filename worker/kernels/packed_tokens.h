@@ -4,8 +4,9 @@
 // registers hold one group's weights at a time. A kernel is a struct with
 //   template <int T, bool Chunked> static void run(int64_t n, int64_t chunk, <groups>,
 //       const uint8_t* x, size_t x_stride, const int32_t* xoff, size_t xoff_stride, float* yf,
-//       double* yd, size_t y_stride)
-// for T tokens: plain sums into yf, or (Chunked) sums in chunks of `chunk` columns into yd.
+//       double* yd, size_t y_stride, const float* scale)
+// for T tokens: plain sums into yf, or (Chunked) sums in chunks of `chunk` columns into yd, each
+// chunk's times scale[t] when scale is given.
 #include <cstdint>
 
 #include "worker/kernels/kernel_table.h"
@@ -29,11 +30,12 @@ template <typename OneGroup>
 struct GroupByGroup {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
-    OneGroup::template run<T, Chunked>(n, chunk, g0, x, x_stride, xoff, xoff_stride, yf, yd, y_stride);
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride,
+                  const float* scale) {
+    OneGroup::template run<T, Chunked>(n, chunk, g0, x, x_stride, xoff, xoff_stride, yf, yd, y_stride, scale);
     OneGroup::template run<T, Chunked>(n, chunk, g1, x, x_stride, xoff, xoff_stride,
                                        Chunked ? nullptr : yf + kPackRows, Chunked ? yd + kPackRows : nullptr,
-                                       y_stride);
+                                       y_stride, scale);
   }
 };
 
@@ -42,15 +44,15 @@ template <typename Kernel>
 void packed_tokens_dot(int64_t n, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
                        const int32_t* xoff, size_t xoff_stride, int n_tokens, float* y, size_t y_stride) {
   run_for_tokens<Kernel, false>(n_tokens, n, int64_t{0}, g0, g1, x, x_stride, xoff, xoff_stride, y,
-                         static_cast<double*>(nullptr), y_stride);
+                                static_cast<double*>(nullptr), y_stride, static_cast<const float*>(nullptr));
 }
 
 template <typename Kernel>
 void packed_tokens_chunked_dot(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
                                size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, double* y,
-                               size_t y_stride) {
+                               size_t y_stride, const float* scale) {
   run_for_tokens<Kernel, true>(n_tokens, n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, static_cast<float*>(nullptr), y,
-                         y_stride);
+                               y_stride, scale);
 }
 
 }  // namespace clusterctl::kernels::detail

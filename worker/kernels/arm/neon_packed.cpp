@@ -57,11 +57,13 @@ inline void fold_scaled(Acc8& acc, const Rows8I& dot, const Rows8F& d, float d_t
 
 // T tokens' sums of one group's 8 rows: stored plainly, or (Chunked) each row's float sum
 // restarted every chunk and folded into a double.
+// (Chunked sums are multiplied by scale[t], when given, before they are folded.)
 template <int T, bool Chunked>
 struct Rows8Sums {
   Acc8 acc[T];
   float64x2_t folded[T][4];
-  Rows8Sums() {
+  const float* scale;
+  explicit Rows8Sums(const float* s = nullptr) : scale(s) {
     for (int t = 0; t < T; ++t)
       for (auto& v : folded[t]) v = vdupq_n_f64(0);
   }
@@ -71,6 +73,7 @@ struct Rows8Sums {
   void end_chunk(float* yf, size_t y_stride) {
     for (int t = 0; t < T; ++t) {
       if constexpr (Chunked) {
+        if (scale) acc[t].lo = vmulq_n_f32(acc[t].lo, scale[t]), acc[t].hi = vmulq_n_f32(acc[t].hi, scale[t]);
         folded[t][0] = vaddq_f64(folded[t][0], vcvt_f64_f32(vget_low_f32(acc[t].lo)));
         folded[t][1] = vaddq_f64(folded[t][1], vcvt_high_f64_f32(acc[t].lo));
         folded[t][2] = vaddq_f64(folded[t][2], vcvt_f64_f32(vget_low_f32(acc[t].hi)));
@@ -94,10 +97,11 @@ template <typename Type>
 struct Packed {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride,
+                  const float* scale) {
     using Act = typename Type::Act;
     const int64_t nb = n / Type::kCols, cb = Chunked ? chunk / Type::kCols : nb;
-    Rows8Sums<T, Chunked> sums;
+    Rows8Sums<T, Chunked> sums(scale);
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
@@ -114,11 +118,11 @@ struct Packed {
     sums.finish(yd, y_stride);
   }
   static void dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-    run<1, false>(n, 0, group, static_cast<const uint8_t*>(x), 0, xoff, 0, y, nullptr, 0);
+    run<1, false>(n, 0, group, static_cast<const uint8_t*>(x), 0, xoff, 0, y, nullptr, 0, nullptr);
   }
   static void chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                          double* y) {
-    run<1, true>(n, chunk, group, static_cast<const uint8_t*>(x), 0, xoff, 0, nullptr, y, 0);
+                          double* y, float scale) {
+    run<1, true>(n, chunk, group, static_cast<const uint8_t*>(x), 0, xoff, 0, nullptr, y, 0, &scale);
   }
   static PackedKernels kernels() {
     return {dot, chunked_dot, packed_tokens_dot<GroupByGroup<Packed>>, packed_tokens_chunked_dot<GroupByGroup<Packed>>};

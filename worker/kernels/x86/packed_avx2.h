@@ -68,19 +68,19 @@ inline void q8_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int
 }
 
 inline void q8_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y) {
+                               double* y, float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK8_0, chunk / QK8_0,
-      [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y);
+      [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y, scale);
 }
 
 struct Q8_0Tokens {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
-                  size_t, float* yf, double* yd, size_t y_stride) {
+                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
-    Rows8Sums<T, Chunked> sums;
+    Rows8Sums<T, Chunked> sums(scale);
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
@@ -159,23 +159,23 @@ void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xo
 
 template <bool Fifth>
 void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                       double* y) {
+                       double* y, float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
       [&](int64_t i, __m256 acc) {
         return k4_x8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
-      y);
+      y, scale);
 }
 
 template <bool Fifth>
 struct K4Tokens {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows8Sums<T, Chunked> sums;
+    Rows8Sums<T, Chunked> sums(scale);
     for (int64_t c0 = 0; c0 < nb; c0 += cb) {
       sums.start_chunk();
       for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
@@ -257,11 +257,11 @@ inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int
 }
 
 inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y) {
+                               double* y, float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
+      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y, scale);
 }
 
 struct Q6_KTokens {
@@ -287,9 +287,9 @@ struct Q6_KTokens {
 
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
-                  size_t, float* yf, double* yd, size_t y_stride) {
+                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows8Sums<T, Chunked> sums;
+    Rows8Sums<T, Chunked> sums(scale);
     for (int64_t c0 = 0; c0 < nb; c0 += cb) {
       sums.start_chunk();
       for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {

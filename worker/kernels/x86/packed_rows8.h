@@ -20,13 +20,16 @@ inline void rows8_dot(int64_t nb, Block&& block, float* y) {
   _mm256_storeu_ps(y, acc);
 }
 
-// The same with each row's float sum restarted every cb blocks and folded into a double.
+// The same with each row's float sum restarted every cb blocks and folded into a double, times
+// `scale` first.
 template <typename Block>
-inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y) {
+inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y, float scale) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  const __m256 s = _mm256_set1_ps(scale);
   for (int64_t c = 0; c < nb; c += cb) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = block(i, acc);
+    acc = _mm256_mul_ps(acc, s);
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
   }
@@ -34,12 +37,14 @@ inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y) 
   _mm256_storeu_pd(y + 4, hi);
 }
 
-// T tokens' sums of one group's 8 rows (lane = row), token t's at y + t * y_stride.
+// T tokens' sums of one group's 8 rows (lane = row), token t's at y + t * y_stride; chunked
+// sums times scale[t] (when given) before they are folded.
 template <int T, bool Chunked>
 struct Rows8Sums {
   __m256 acc[T];
   __m256d lo_rows[T], hi_rows[T];
-  Rows8Sums() {
+  const float* scale;
+  explicit Rows8Sums(const float* s = nullptr) : scale(s) {
     for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
   }
   void start_chunk() {
@@ -48,6 +53,7 @@ struct Rows8Sums {
   void end_chunk(float* yf, size_t y_stride) {
     for (int t = 0; t < T; ++t) {
       if constexpr (Chunked) {
+        if (scale) acc[t] = _mm256_mul_ps(acc[t], _mm256_set1_ps(scale[t]));
         lo_rows[t] = _mm256_add_pd(lo_rows[t], _mm256_cvtps_pd(_mm256_castps256_ps128(acc[t])));
         hi_rows[t] = _mm256_add_pd(hi_rows[t], _mm256_cvtps_pd(_mm256_extractf128_ps(acc[t], 1)));
       } else {

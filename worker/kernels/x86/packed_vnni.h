@@ -35,11 +35,13 @@ inline __m512 join_halves_as_ps(const uint8_t* a, const uint8_t* b) {
 
 // The T tokens' sums of 16 rows in one block loop: stored plainly, or (Chunked) each row's float
 // sum restarted every chunk and folded into a double, the 8 rows of each group in one register.
+// Chunked sums are multiplied by scale[t] (when given) before they are folded.
 template <int T, bool Chunked>
 struct Rows16Sums {
   __m512 acc[T];
   __m512d lo_rows[T], hi_rows[T];
-  Rows16Sums() {
+  const float* scale;
+  explicit Rows16Sums(const float* s = nullptr) : scale(s) {
     for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm512_setzero_pd();
   }
   void start_chunk() {
@@ -48,6 +50,7 @@ struct Rows16Sums {
   void end_chunk(float* yf, size_t y_stride) {
     for (int t = 0; t < T; ++t) {
       if constexpr (Chunked) {
+        if (scale) acc[t] = _mm512_mul_ps(acc[t], _mm512_set1_ps(scale[t]));
         lo_rows[t] = _mm512_add_pd(lo_rows[t], _mm512_cvtps_pd(_mm512_castps512_ps256(acc[t])));
         hi_rows[t] = _mm512_add_pd(
             hi_rows[t], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1))));
@@ -130,11 +133,11 @@ void packed_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
 
 template <typename Type>
 void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                        double* y) {
+                        double* y, float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK8_0, chunk / QK8_0,
-      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y);
+      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y, scale);
 }
 
 // ---- up to kPackTokens tokens, 16 rows ----
@@ -144,9 +147,9 @@ template <typename Type>
 struct PackedTokens16 {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
-    Rows16Sums<T, Chunked> sums;
+    Rows16Sums<T, Chunked> sums(scale);
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {

@@ -51,12 +51,12 @@ void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
 
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                        double* y) {
+                        double* y, float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK4_0, chunk / QK4_0,
       [&](int64_t i, __m256 acc) { return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc); },
-      y);
+      y, scale);
 }
 
 // ---- AVX2: prompt tokens, up to kPackTokens at a time against one group after the other ----
@@ -69,10 +69,10 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
 struct Q4_0TokensAvx2 {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK4_0, cb = Chunked ? chunk / QK4_0 : nb;
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    Rows8Sums<T, Chunked> sums;
+    Rows8Sums<T, Chunked> sums(scale);
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {

@@ -64,14 +64,14 @@ void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xo
 
 template <bool Fifth>
 void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                       double* y) {
+                       double* y, float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
       [&](int64_t i, __m256 acc) {
         return q4_Kx8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
       },
-      y);
+      y, scale);
 }
 
 // ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
@@ -86,9 +86,9 @@ struct K4Tokens16 {
   // Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows16Sums<T, Chunked> sums;
+    Rows16Sums<T, Chunked> sums(scale);
     for (int64_t c = 0; c < nb; c += cb) {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {

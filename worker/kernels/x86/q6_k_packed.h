@@ -54,11 +54,11 @@ inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int
 }
 
 inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y) {
+                               double* y, float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
+      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y, scale);
 }
 
 // ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
@@ -66,9 +66,9 @@ inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, c
 struct Q6_KTokens16 {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t*, size_t, float* yf, double* yd, size_t y_stride) {
+                  const int32_t*, size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
     const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows16Sums<T, Chunked> sums;
+    Rows16Sums<T, Chunked> sums(scale);
     for (int64_t c0 = 0; c0 < nb; c0 += cb) {
       sums.start_chunk();
       for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
