@@ -1,7 +1,8 @@
 #pragma once
 // The one interface every rank's model code talks through. A single process is world
-// size 1 of the same code path (LocalCommunicator); MPI backends implement the same calls
-// and choose their algorithm (by message size, wire format) inside, not in callers.
+// size 1 of the same code path (LocalCommunicator); the backends (one folder each, opened by
+// name through collectives/session.h) implement the same calls and choose their algorithm (by
+// message size, wire format) inside, not in callers.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -58,5 +59,8 @@ class Communicator {
 
 // World size 1: every call is a no-op (or a copy).
 std::unique_ptr<Communicator> make_local_communicator();
+
+// "rank R on HOST": how messages name a rank.
+std::string rank_name(int rank, const std::string& host);
 
 }  // namespace clusterctl::collectives

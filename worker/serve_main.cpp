@@ -8,8 +8,6 @@
 #include <cstring>
 #include <thread>
 
-#include "controller/cli/engine_flags.h"
-#include "controller/cli/serve_flags.h"
 #include "worker/common/error.h"
 #include "worker/model/shard_plan.h"
 #include "worker/parallel/job.h"
@@ -18,6 +16,8 @@
 #include "worker/server/engine_generation_service.h"
 #include "worker/server/http_server.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tools/engine_flags.h"
+#include "worker/tools/serve_flags.h"
 
 namespace clusterctl::worker {
 namespace {
@@ -43,24 +43,19 @@ sigset_t stop_signals() {
   return s;
 }
 
-}  // namespace
-
-bool wants_serve(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (!std::strcmp(argv[i], "--serve")) return true;
-  return false;
-}
-
-int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int argc, char** argv) {
-  const bool root = mpi.rank() == 0;
-  // The stop signals are rank 0's to act on: every thread blocks them (threads started later
-  // inherit the mask); rank 0 waits for them on a thread of its own, the other ranks end on the
-  // shutdown step that follows.
-  const sigset_t signals = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+// What every rank holds once the serving job is set up and all ranks agreed to go on.
+struct ServeSetup {
   po::variables_map vm;
   parallel::RankModel rank_model;
+  server::SchedulerOptions sched_opts;
+  std::unique_ptr<model::Engine> engine;
+  std::unique_ptr<tokenizer::Tokenizer> tok;  // rank 0 only
+  server::ServerOptions server_opts;          // rank 0 only
+};
+
+// Every rank parses the flags and opens its part of the model; all agree before loading.
+void open_serve_model(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv,
+                      ServeSetup& s) {
   std::string error;
   try {
     po::options_description opts("Options");
@@ -73,58 +68,57 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
     cli::add_job_flags(opts);
     po::positional_options_description pos;
     pos.add("model", 1);
-    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-    cli::scheduler_options(vm);  // validates
-    cli::engine_options(vm);
-    cli::step_timeout_seconds(vm);
-    const auto split = vm.count("split") ? model::parse_split(vm["split"].as<std::string>()) : std::vector<double>{};
-    rank_model = parallel::open_rank_model(vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), s.vm);
+    po::notify(s.vm);
+    cli::scheduler_options(s.vm);  // validates
+    cli::engine_options(s.vm);
+    cli::step_timeout_seconds(s.vm);
+    const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
+    s.rank_model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
   } catch (const po::error& e) {
     error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
   } catch (const std::exception& e) {
     error = e.what();
   }
-  parallel::agree(comm, mpi.host(), error);
-  parallel::agree_same_model(comm, mpi.host(), rank_model);
+  parallel::agree(comm, session.host(), error);
+  parallel::agree_same_model(comm, session.host(), s.rank_model);
+}
 
-  server::SchedulerOptions sched_opts = cli::scheduler_options(vm);
-  const double step_timeout = cli::step_timeout_seconds(vm);
+// Every rank loads its weights with a KV-cache slot per parallel sequence; rank 0 its tokenizer
+// and the server's options too. All agree again before the first step.
+void load_serve_engine(collectives::Session& session, collectives::Communicator& comm, ServeSetup& s) {
+  s.sched_opts = cli::scheduler_options(s.vm);
   // An idle leader sends a heartbeat step well within the others' timeout for its silence.
-  if (mpi.size() > 1) sched_opts.heartbeat_seconds = step_timeout / 4;
-  std::unique_ptr<model::Engine> engine;
-  std::unique_ptr<tokenizer::Tokenizer> tok;
-  server::ServerOptions server_opts;
+  if (session.size() > 1) s.sched_opts.heartbeat_seconds = cli::step_timeout_seconds(s.vm) / 4;
+  std::string error;
   try {
-    model::EngineOptions eo = cli::engine_options(vm);
-    eo.n_slots = server::kv_slots_for(sched_opts.parallel);
-    engine = std::make_unique<model::Engine>(*rank_model.file, rank_model.plan, comm, eo);
-    if (root) {
-      tok = tokenizer::Tokenizer::from_gguf(*rank_model.file);
-      server_opts = cli::server_options(vm);  // the token file lives on rank 0's node
+    model::EngineOptions eo = cli::engine_options(s.vm);
+    eo.n_slots = server::kv_slots_for(s.sched_opts.parallel);
+    s.engine = std::make_unique<model::Engine>(*s.rank_model.file, s.rank_model.plan, comm, eo);
+    if (session.rank() == 0) {
+      s.tok = tokenizer::Tokenizer::from_gguf(*s.rank_model.file);
+      s.server_opts = cli::server_options(s.vm);  // the token file lives on rank 0's node
     }
   } catch (const std::exception& e) {
     error = e.what();
   }
-  parallel::agree(comm, mpi.host(), error);
-  const auto hosts = gather_hosts(comm, mpi.host());
-  // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
-  comm.set_stall_timeout(step_timeout, step_timeout);
+  parallel::agree(comm, session.host(), error);
+}
 
-  if (!root) {
-    parallel::follow_steps(*engine);
-    return 0;
-  }
-
-  parallel::StepLeader leader(*engine);
+// Rank 0: the HTTP server and the scheduler until a stop signal; then the shutdown step ends the
+// other ranks. An error in a step ends every rank at once (they may sit in its collectives).
+int serve_on_root(collectives::Session& session, ServeSetup& s, const std::vector<std::string>& hosts,
+                  const sigset_t& signals) {
+  parallel::StepLeader leader(*s.engine);
   std::vector<server::ClusterNode> nodes;
-  for (int r = 0; r < mpi.size(); ++r) nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
+  for (int r = 0; r < session.size(); ++r)
+    nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
   server::BatchScheduler scheduler(
-      *engine, leader, *tok,
-      server::describe_model(*rank_model.file, *tok, vm["model"].as<std::string>(), cli::model_id_flag(vm),
-                             engine->n_ctx()),
-      nodes, sched_opts);
-  server::HttpServer http(server_opts, scheduler);
+      *s.engine, leader, *s.tok,
+      server::describe_model(*s.rank_model.file, *s.tok, s.vm["model"].as<std::string>(), cli::model_id_flag(s.vm),
+                             s.engine->n_ctx()),
+      nodes, s.sched_opts);
+  server::HttpServer http(s.server_opts, scheduler);
   try {
     http.start();
   } catch (...) {
@@ -132,7 +126,7 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
     throw;
   }
   std::printf("clusterctl-worker: serving %s on http://%s:%u/ (%d ranks)\n", scheduler.model().id.c_str(),
-              server_opts.host.c_str(), static_cast<unsigned>(http.port()), mpi.size());
+              s.server_opts.host.c_str(), static_cast<unsigned>(http.port()), session.size());
   std::fflush(stdout);
 
   std::atomic<bool> signalled{false};
@@ -144,9 +138,9 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
   });
   int code = 0;
   try {
-    scheduler.run();  // this thread: the only one that calls MPI
+    scheduler.run();  // this thread: the only one that calls the collectives
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(0, mpi.host()).c_str(), e.what());
+    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(0, session.host()).c_str(), e.what());
     code = 1;
   }
   if (!signalled) pthread_kill(stopper.native_handle(), SIGTERM);  // wakes the stopper (an error ended run())
@@ -154,11 +148,41 @@ int serve_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int
   http.stop();
   if (code != 0) {
     std::fflush(stderr);
-    collectives::MpiSession::abort_job(code);  // the other ranks may sit in a collective of the failed step
+    session.abort_job(code);  // the other ranks may sit in a collective of the failed step
   }
   leader.shutdown();
   std::fprintf(stderr, "clusterctl-worker: stopped\n");
   return 0;
+}
+
+}  // namespace
+
+bool wants_serve(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--serve")) return true;
+  return false;
+}
+
+int serve_job(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv) {
+  // The stop signals are rank 0's to act on: every thread blocks them (threads started later
+  // inherit the mask); rank 0 waits for them on a thread of its own, the other ranks end on the
+  // shutdown step that follows.
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ServeSetup s;
+  open_serve_model(session, comm, argc, argv, s);
+  load_serve_engine(session, comm, s);
+  const auto hosts = gather_hosts(comm, session.host());
+  // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
+  const double step_timeout = cli::step_timeout_seconds(s.vm);
+  comm.set_stall_timeout(step_timeout, step_timeout);
+
+  if (session.rank() != 0) {
+    parallel::follow_steps(*s.engine);
+    return 0;
+  }
+  return serve_on_root(session, s, hosts, signals);
 }
 
 }  // namespace clusterctl::worker

@@ -1,4 +1,4 @@
-// clusterctl-worker: the MPI program of a tensor-parallel job. Every rank loads only its slice
+// clusterctl-worker: the program of a tensor-parallel job's ranks (started by mpirun). Every rank loads only its slice
 // of the model and runs the same forward pass; rank 0 tokenizes, drives the steps, samples and
 // streams. Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt "..." -n 64 --temp 0
 #include <sys/resource.h>
@@ -12,22 +12,25 @@
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
-#include "collectives/mpi/mpi_communicator.h"
-#include "controller/cli/engine_flags.h"
-#include "controller/cli/serve_flags.h"
+#include "collectives/session.h"
 #include "worker/common/error.h"
 #include "worker/model/shard_plan.h"
 #include "worker/parallel/job.h"
 #include "worker/parallel/step_protocol.h"
-#include "worker/tokenizer/stream_decoder.h"
 #include "worker/serve_main.h"
+#include "worker/tokenizer/stream_decoder.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tools/engine_flags.h"
+#include "worker/tools/serve_flags.h"
 
 namespace {
 
 using namespace clusterctl;
 using Clock = std::chrono::steady_clock;
 namespace po = boost::program_options;
+
+// The ranks of a job are started by mpirun.
+constexpr std::string_view kCollectivesBackend = "mpi";
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -83,6 +86,7 @@ double resident_mb() {
 #endif
 }
 
+// What every rank holds once the job is set up and all ranks agreed to go on.
 struct Setup {
   po::variables_map vm;
   parallel::RankModel model;
@@ -92,11 +96,9 @@ struct Setup {
   double load_seconds = 0;
 };
 
-int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int argc, char** argv) {
-  const bool root = mpi.rank() == 0;
-  Setup s;
-  auto t0 = Clock::now();
-  // Set-up: every rank reports its own error; all agree before anything is computed.
+// Every rank parses the flags and opens its part of the model; each reports its own error and
+// all agree before anything is loaded.
+void open_job_model(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv, Setup& s) {
   std::string error;
   try {
     po::options_description opts("Options");
@@ -109,35 +111,184 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     cli::sampler_params(s.vm);  // validates
     cli::step_timeout_seconds(s.vm);
     const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
-    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), mpi.rank(), mpi.size(), split);
+    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
   } catch (const po::error& e) {
     error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
   } catch (const std::exception& e) {
     error = e.what();
   }
-  parallel::agree(comm, mpi.host(), error);
-  parallel::agree_same_model(comm, mpi.host(), s.model);
+  parallel::agree(comm, session.host(), error);
+  parallel::agree_same_model(comm, session.host(), s.model);
+}
+
+// Rank 0's prompt: --prompt-ids as given, or --prompt through the model's tokenizer (loaded
+// unless only logits are dumped from ids).
+void prepare_prompt(Setup& s) {
+  if (s.vm.count("prompt-ids")) {
+    s.prompt = parse_ids(s.vm["prompt-ids"].as<std::string>());
+    for (int32_t id : s.prompt)
+      if (id < 0 || id >= static_cast<int32_t>(s.engine->hparams().n_vocab))
+        throw Error("--prompt-ids: token " + std::to_string(id) + " is outside the vocabulary of " +
+                    std::to_string(s.engine->hparams().n_vocab));
+  }
+  if (s.vm.count("prompt") || !s.vm.count("dump-logits")) s.tok = tokenizer::Tokenizer::from_gguf(*s.model.file);
+  if (s.vm.count("prompt")) s.prompt = s.tok->tokenize(s.vm["prompt"].as<std::string>(), true, true);
+  if (s.prompt.empty()) throw Error("the prompt gives no tokens: give a non-empty prompt");
+  if (static_cast<int64_t>(s.prompt.size()) >= s.engine->n_ctx())
+    throw Error("the prompt has " + std::to_string(s.prompt.size()) + " tokens but the context holds " +
+                std::to_string(s.engine->n_ctx()) + "; shorten the prompt or raise --ctx");
+}
+
+// Every rank loads its weights (rank 0 its prompt too); all agree again before the first step.
+void load_job_engine(collectives::Session& session, collectives::Communicator& comm, Setup& s) {
+  std::string error;
   try {
     s.engine = std::make_unique<model::Engine>(*s.model.file, s.model.plan, comm, cli::engine_options(s.vm));
-    if (root) {
-      if (s.vm.count("prompt-ids")) {
-        s.prompt = parse_ids(s.vm["prompt-ids"].as<std::string>());
-        for (int32_t id : s.prompt)
-          if (id < 0 || id >= static_cast<int32_t>(s.engine->hparams().n_vocab))
-            throw Error("--prompt-ids: token " + std::to_string(id) + " is outside the vocabulary of " +
-                        std::to_string(s.engine->hparams().n_vocab));
-      }
-      if (s.vm.count("prompt") || !s.vm.count("dump-logits")) s.tok = tokenizer::Tokenizer::from_gguf(*s.model.file);
-      if (s.vm.count("prompt")) s.prompt = s.tok->tokenize(s.vm["prompt"].as<std::string>(), true, true);
-      if (s.prompt.empty()) throw Error("the prompt gives no tokens: give a non-empty prompt");
-      if (static_cast<int64_t>(s.prompt.size()) >= s.engine->n_ctx())
-        throw Error("the prompt has " + std::to_string(s.prompt.size()) + " tokens but the context holds " +
-                    std::to_string(s.engine->n_ctx()) + "; shorten the prompt or raise --ctx");
-    }
+    if (session.rank() == 0) prepare_prompt(s);
   } catch (const std::exception& e) {
     error = e.what();
   }
-  parallel::agree(comm, mpi.host(), error);
+  parallel::agree(comm, session.host(), error);
+}
+
+// --dump-logits on rank 0: teacher-forced scoring of the prompt, every position's logits to the file.
+void dump_logits(model::Engine& engine, sampling::Sampler& sampler, const Setup& s) {
+  parallel::StepLeader leader(engine, sampler);
+  const auto logits = leader.score(s.prompt, 0, 0, 0);
+  leader.shutdown();
+  const std::string path = s.vm["dump-logits"].as<std::string>();
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  if (!out) throw Error("cannot write the logits to " + path);
+}
+
+// What rank 0 generated and how long the prompt and the decode steps took.
+struct Generation {
+  std::vector<int32_t> generated;
+  std::string text;
+  double prompt_s = 0, gen_s = 0;
+};
+
+// Rank 0 drives the steps: the prompt, then one decode step per token until -n, a stop token or
+// a stop string; the text streams to stdout unless --json.
+Generation lead_generation(parallel::StepLeader& leader, const model::Engine& engine, sampling::Sampler& sampler,
+                           const Setup& s) {
+  Generation g;
+  const bool json = s.vm["json"].as<bool>(), ignore_eos = s.vm["ignore-eos"].as<bool>();
+  std::vector<int32_t> stop_tokens;
+  for (auto id : {s.tok->vocab().eos(), s.tok->vocab().eot()})
+    if (id >= 0 && !ignore_eos) stop_tokens.push_back(id);
+  std::vector<std::string> stops;
+  if (s.vm.count("stop")) stops = s.vm["stop"].as<std::vector<std::string>>();
+  tokenizer::StreamDecoder decoder(*s.tok);
+  sampling::StopStrings stop_strings(stops);
+  auto emit = [&](const std::string& piece) {
+    g.text += piece;
+    if (!json) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+  };
+  if (!json) std::fputs(s.tok->detokenize(s.prompt).c_str(), stdout);
+  const int64_t budget =
+      std::min<int64_t>(s.vm["n-predict"].as<int64_t>(), engine.n_ctx() - static_cast<int64_t>(s.prompt.size()));
+  for (int32_t t : s.prompt) sampler.accept(t);
+  auto tp = Clock::now();
+  int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
+  g.prompt_s = since(tp);
+  auto tg = Clock::now();
+  int32_t pos = static_cast<int32_t>(s.prompt.size());
+  for (int64_t i = 0; i < budget; ++i) {
+    if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) break;
+    g.generated.push_back(next);
+    sampler.accept(next);
+    emit(stop_strings.feed(decoder.push(next)));
+    if (stop_strings.stopped() || i + 1 == budget) break;
+    // The measured window is the decode steps: from the first one after the prompt, on every rank.
+    next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0, /*decode=*/true);
+  }
+  g.gen_s = since(tg);
+  if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
+  return g;
+}
+
+// This rank's figures of the measured window (resident sizes are filled in by the caller).
+RankStats window_stats(const collectives::Communicator& comm) {
+  return {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls,
+          comm.stats().bytes_sent};
+}
+
+// Per generated token: the first comes from the prompt step and the first decode step (which
+// resets the counters) is counted, so the window holds n - 1 steps.
+double per_token(const Generation& g) {
+  const int64_t n = static_cast<int64_t>(g.generated.size());
+  return n > 1 ? 1.0 / (n - 1) : 1.0;
+}
+
+void print_json_report(const Setup& s, const model::Engine& engine, const Generation& g,
+                       const std::vector<RankStats>& all) {
+  const int64_t n = static_cast<int64_t>(g.generated.size());
+  const double per = per_token(g);
+  nlohmann::json ranks = nlohmann::json::array();
+  for (size_t r = 0; r < all.size(); ++r)
+    ranks.push_back({{"rank", r},
+                     {"compute_s_per_token", (all[r].step_seconds - all[r].comm_seconds) * per},
+                     {"comm_s_per_token", all[r].comm_seconds * per},
+                     {"allreduces_per_token", all[r].allreduces * per},
+                     {"bytes_sent_per_token", all[r].bytes_sent * per},
+                     {"rss_after_load_mb", all[r].rss_load_mb},
+                     {"rss_after_generation_mb", all[r].rss_end_mb}});
+  const double comm0 = all[0].comm_seconds * per, step0 = all[0].step_seconds * per;
+  nlohmann::json j;
+  j["prompt_ids"] = s.prompt;
+  j["generated_ids"] = g.generated;
+  j["text"] = g.text;
+  j["ranks"] = all.size();
+  j["threads"] = engine.threads();
+  j["split"] = s.vm.count("split") ? s.vm["split"].as<std::string>() : "";
+  j["timings"] = {{"load_s", s.load_seconds},
+                  {"prompt_tokens", s.prompt.size()},
+                  {"prompt_s", g.prompt_s},
+                  {"generated_tokens", n},
+                  {"generate_s", g.gen_s},
+                  {"generate_tokens_per_s", n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0},
+                  {"compute_s_per_token", step0 - comm0},
+                  {"comm_s_per_token", comm0}};
+  j["per_rank"] = ranks;
+  std::cout << j.dump(2) << "\n";
+}
+
+// --stats: each rank's compute and communication per generated token, as a Markdown table.
+void print_rank_table(const Generation& g, const std::vector<RankStats>& all) {
+  const double per = per_token(g);
+  std::fprintf(stderr,
+               "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent | "
+               "RSS after load MB | RSS after generation MB |\n|---|---|---|---|---|---|---|\n",
+               all[0].step_seconds * per * 1e3);
+  for (size_t r = 0; r < all.size(); ++r)
+    std::fprintf(stderr, "| %zu | %.3f | %.3f | %.1f | %.0f | %.0f | %.0f |\n", r,
+                 (all[r].step_seconds - all[r].comm_seconds) * per * 1e3, all[r].comm_seconds * per * 1e3,
+                 all[r].allreduces * per, all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
+}
+
+void print_report(const Setup& s, const model::Engine& engine, const Generation& g, const std::vector<RankStats>& all) {
+  const int64_t n = static_cast<int64_t>(g.generated.size());
+  if (s.vm["json"].as<bool>()) {
+    print_json_report(s, engine, g, all);
+  } else {
+    std::fprintf(stderr, "\n%zu ranks x %d threads: prompt %zu tokens in %.3f s; generated %lld tokens, %.2f tok/s\n",
+                 all.size(), engine.threads(), s.prompt.size(), g.prompt_s, static_cast<long long>(n),
+                 n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0.0);
+  }
+  if (s.vm["stats"].as<bool>()) print_rank_table(g, all);
+}
+
+int run_job(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv) {
+  const bool root = session.rank() == 0;
+  Setup s;
+  const auto t0 = Clock::now();
+  open_job_model(session, comm, argc, argv, s);
+  load_job_engine(session, comm, s);
   // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
   // Rank 0 sends steps back to back here, so its silence gets the same timeout as a step.
   comm.set_stall_timeout(cli::step_timeout_seconds(s.vm), cli::step_timeout_seconds(s.vm));
@@ -147,126 +298,31 @@ int run_job(collectives::MpiSession& mpi, collectives::Communicator& comm, int a
     std::fprintf(stderr, "%s", model::describe_plan(s.model.plan, s.engine->hparams()).c_str());
 
   model::Engine& engine = *s.engine;
-  const auto sp = cli::sampler_params(s.vm);
-  sampling::Sampler sampler(engine.hparams().n_vocab, sp);
-  if (!root) {
-    parallel::follow_steps(engine);
-  } else if (s.vm.count("dump-logits")) {
-    parallel::StepLeader leader(engine, sampler);
-    const auto logits = leader.score(s.prompt, 0, 0, 0);
-    leader.shutdown();
-    const std::string path = s.vm["dump-logits"].as<std::string>();
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
-    if (!out) throw Error("cannot write the logits to " + path);
-  }
+  sampling::Sampler sampler(engine.hparams().n_vocab, cli::sampler_params(s.vm));
   if (s.vm.count("dump-logits")) {
+    if (root) dump_logits(engine, sampler, s);
+    else parallel::follow_steps(engine);
     comm.barrier();
     return 0;
   }
 
-  // Generation, driven by rank 0.
+  Generation g;
   RankStats mine;
-  std::vector<int32_t> generated;
-  std::string text;
-  double prompt_s = 0, gen_s = 0;
   if (root) {
     parallel::StepLeader leader(engine, sampler);
-    const bool json = s.vm["json"].as<bool>(), ignore_eos = s.vm["ignore-eos"].as<bool>();
-    std::vector<int32_t> stop_tokens;
-    for (auto id : {s.tok->vocab().eos(), s.tok->vocab().eot()})
-      if (id >= 0 && !ignore_eos) stop_tokens.push_back(id);
-    std::vector<std::string> stops;
-    if (s.vm.count("stop")) stops = s.vm["stop"].as<std::vector<std::string>>();
-    tokenizer::StreamDecoder decoder(*s.tok);
-    sampling::StopStrings stop_strings(stops);
-    auto emit = [&](const std::string& piece) {
-      text += piece;
-      if (!json) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-      }
-    };
-    if (!json) std::fputs(s.tok->detokenize(s.prompt).c_str(), stdout);
-    const int64_t budget =
-        std::min<int64_t>(s.vm["n-predict"].as<int64_t>(), engine.n_ctx() - static_cast<int64_t>(s.prompt.size()));
-    for (int32_t t : s.prompt) sampler.accept(t);
-    auto tp = Clock::now();
-    int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
-    prompt_s = since(tp);
-    auto tg = Clock::now();
-    int32_t pos = static_cast<int32_t>(s.prompt.size());
-    for (int64_t i = 0; i < budget; ++i) {
-      if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) break;
-      generated.push_back(next);
-      sampler.accept(next);
-      emit(stop_strings.feed(decoder.push(next)));
-      if (stop_strings.stopped() || i + 1 == budget) break;
-      // The measured window is the decode steps: from the first one after the prompt, on every rank.
-      next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0, /*decode=*/true);
-    }
-    gen_s = since(tg);
-    if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
-    mine = {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls, comm.stats().bytes_sent};
+    g = lead_generation(leader, engine, sampler, s);
+    mine = window_stats(comm);  // before the shutdown step, which is no part of the window
     leader.shutdown();
-    if (!json) std::printf("\n");
+    if (!s.vm["json"].as<bool>()) std::printf("\n");
   } else {
-    mine = {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls,
-            comm.stats().bytes_sent};
+    parallel::follow_steps(engine);
+    mine = window_stats(comm);
   }
   mine.rss_load_mb = rss_load;
   mine.rss_end_mb = resident_mb();
-  std::vector<RankStats> all(root ? mpi.size() : 0);
+  std::vector<RankStats> all(root ? session.size() : 0);
   comm.gather(&mine, sizeof mine, all.data(), 0);
-  if (!root) return 0;
-
-  const int64_t n = static_cast<int64_t>(generated.size());
-  // Decode steps in the window: the first generated token comes from the prompt step, the first
-  // decode step (which resets the counters) is counted, so n - 1 steps.
-  const double per = n > 1 ? 1.0 / (n - 1) : 1.0;
-  nlohmann::json ranks = nlohmann::json::array();
-  for (int r = 0; r < mpi.size(); ++r)
-    ranks.push_back({{"rank", r},
-                     {"compute_s_per_token", (all[r].step_seconds - all[r].comm_seconds) * per},
-                     {"comm_s_per_token", all[r].comm_seconds * per},
-                     {"allreduces_per_token", all[r].allreduces * per},
-                     {"bytes_sent_per_token", all[r].bytes_sent * per},
-                     {"rss_after_load_mb", all[r].rss_load_mb},
-                     {"rss_after_generation_mb", all[r].rss_end_mb}});
-  const double comm0 = all[0].comm_seconds * per, step0 = all[0].step_seconds * per;
-  if (s.vm["json"].as<bool>()) {
-    nlohmann::json j;
-    j["prompt_ids"] = s.prompt;
-    j["generated_ids"] = generated;
-    j["text"] = text;
-    j["ranks"] = mpi.size();
-    j["threads"] = engine.threads();
-    j["split"] = s.vm.count("split") ? s.vm["split"].as<std::string>() : "";
-    j["timings"] = {{"load_s", s.load_seconds},
-                    {"prompt_tokens", s.prompt.size()},
-                    {"prompt_s", prompt_s},
-                    {"generated_tokens", n},
-                    {"generate_s", gen_s},
-                    {"generate_tokens_per_s", n > 1 && gen_s > 0 ? (n - 1) / gen_s : 0},
-                    {"compute_s_per_token", step0 - comm0},
-                    {"comm_s_per_token", comm0}};
-    j["per_rank"] = ranks;
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::fprintf(stderr, "\n%d ranks x %d threads: prompt %zu tokens in %.3f s; generated %lld tokens, %.2f tok/s\n",
-                 mpi.size(), engine.threads(), s.prompt.size(), prompt_s, static_cast<long long>(n),
-                 n > 1 && gen_s > 0 ? (n - 1) / gen_s : 0.0);
-  }
-  if (s.vm["stats"].as<bool>()) {
-    std::fprintf(stderr,
-                 "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent | "
-                 "RSS after load MB | RSS after generation MB |\n|---|---|---|---|---|---|---|\n",
-                 step0 * 1e3);
-    for (int r = 0; r < mpi.size(); ++r)
-      std::fprintf(stderr, "| %d | %.3f | %.3f | %.1f | %.0f | %.0f | %.0f |\n", r,
-                   (all[r].step_seconds - all[r].comm_seconds) * per * 1e3, all[r].comm_seconds * per * 1e3,
-                   all[r].allreduces * per, all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
-  }
+  if (root) print_report(s, engine, g, all);
   return 0;
 }
 
@@ -292,26 +348,26 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  std::unique_ptr<collectives::MpiSession> mpi;
+  std::unique_ptr<collectives::Session> session;
   try {
-    mpi = std::make_unique<collectives::MpiSession>(argc, argv);
+    session = collectives::open_session(kCollectivesBackend, argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
-  parallel::start_orphan_watchdog(mpi->rank(), mpi->host());
-  auto comm = collectives::make_mpi_communicator();
+  parallel::start_orphan_watchdog(session->rank(), session->host());
+  auto comm = session->make_communicator();
   try {
-    if (worker::wants_serve(argc, argv)) return worker::serve_job(*mpi, *comm, argc, argv);
-    return run_job(*mpi, *comm, argc, argv);
+    if (worker::wants_serve(argc, argv)) return worker::serve_job(*session, *comm, argc, argv);
+    return run_job(*session, *comm, argc, argv);
   } catch (const parallel::JobRefused& e) {
     // Every rank knows; rank 0 holds the full message. An orderly end, no abort needed.
-    if (mpi->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
+    if (session->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {
     // An error only this rank saw, mid-job: the others wait in a collective, so end them all.
-    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(mpi->rank(), mpi->host()).c_str(), e.what());
+    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(session->rank(), session->host()).c_str(), e.what());
     std::fflush(stderr);
-    collectives::MpiSession::abort_job(1);
+    session->abort_job(1);
   }
 }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "collectives/mpi/mpi_communicator.h"
-#include "worker/common/error.h"
+#include "collectives/error.h"
 
 namespace {
 
@@ -32,22 +32,22 @@ double time_calls(int iters, F&& call) {
 
 int main(int argc, char** argv) {
   try {
-    clusterctl::collectives::MpiSession mpi(argc, argv);
+    auto mpi = clusterctl::collectives::open_mpi_session(argc, argv);
     int iters = 200;
     for (int i = 1; i + 1 < argc; ++i)
       if (!std::strcmp(argv[i], "--iters")) iters = std::atoi(argv[i + 1]);
-    if (iters < 1) throw clusterctl::Error("--iters must be at least 1");
-    auto comm = clusterctl::collectives::make_mpi_communicator();
-    if (mpi.rank() == 0)
+    if (iters < 1) throw clusterctl::collectives::CollectiveError("--iters must be at least 1");
+    auto comm = mpi->make_communicator();
+    if (mpi->rank() == 0)
       std::printf("ranks %d\n| size | ours (us) | raw MPI_Allreduce (us) | ours GB/s (algbw) |\n|---|---|---|---|\n",
-                  mpi.size());
+                  mpi->size());
     for (size_t bytes : {size_t(16) << 10, size_t(4) << 20}) {
       std::vector<float> buf(bytes / sizeof(float), 1.0f);
       const double ours = time_calls(iters, [&] { comm->allreduce_sum(buf.data(), buf.size()); });
       const double raw = time_calls(iters, [&] {
         MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       });
-      if (mpi.rank() == 0)
+      if (mpi->rank() == 0)
         std::printf("| %zu KiB | %.1f | %.1f | %.2f |\n", bytes >> 10, ours * 1e6, raw * 1e6, bytes / ours / 1e9);
     }
     return 0;

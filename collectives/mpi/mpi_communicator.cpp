@@ -14,7 +14,7 @@
 #include <mutex>
 #include <thread>
 
-#include "worker/common/error.h"
+#include "collectives/error.h"
 
 namespace clusterctl::collectives {
 namespace {
@@ -89,7 +89,8 @@ class MpiCommunicator final : public Communicator {
 
   void gather(const void* send, size_t bytes, void* recv, int root) override {
     Timer t(*this, "MPI_Gather");
-    if (bytes > kMaxCount) throw Error("gather of " + std::to_string(bytes) + " bytes per rank exceeds MPI's count limit");
+    if (bytes > kMaxCount)
+      throw CollectiveError("gather of " + std::to_string(bytes) + " bytes per rank exceeds MPI's count limit");
     check(MPI_Gather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE, root,
                      MPI_COMM_WORLD),
           "MPI_Gather");
@@ -176,7 +177,7 @@ class MpiCommunicator final : public Communicator {
 
   void check(int rc, const char* call) const {
     if (rc != MPI_SUCCESS)
-      throw Error(std::string(call) + " failed on " + rank_name(rank_, host_) + ": " + mpi_error_text(rc) +
+      throw CollectiveError(std::string(call) + " failed on " + rank_name(rank_, host_) + ": " + mpi_error_text(rc) +
                   " (another rank has probably stopped; see its message)");
   }
 
@@ -194,31 +195,41 @@ class MpiCommunicator final : public Communicator {
   std::thread watchdog_;
 };
 
+class MpiSession final : public Session {
+ public:
+  MpiSession(int& argc, char**& argv) {
+    int provided = 0;
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      throw CollectiveError("MPI_Init_thread failed: start the worker with mpirun, or check the Open MPI installation");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    host_ = processor_name();
+  }
+  ~MpiSession() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const std::string& host() const override { return host_; }
+  std::unique_ptr<Communicator> make_communicator() override { return std::make_unique<MpiCommunicator>(); }
+  [[noreturn]] void abort_job(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  int rank_ = 0, size_ = 1;
+  std::string host_;
+};
+
 }  // namespace
 
-std::string rank_name(int rank, const std::string& host) { return "rank " + std::to_string(rank) + " on " + host; }
-
-std::unique_ptr<Communicator> make_mpi_communicator() { return std::make_unique<MpiCommunicator>(); }
-
-MpiSession::MpiSession(int& argc, char**& argv) {
-  int provided = 0;
-  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-    throw Error("MPI_Init_thread failed: start the worker with mpirun, or check the Open MPI installation");
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-  MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  host_ = processor_name();
-}
-
-MpiSession::~MpiSession() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
-}
-
-void MpiSession::abort_job(int code) {
-  MPI_Abort(MPI_COMM_WORLD, code);
-  std::_Exit(code);
-}
+std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv) { return std::make_unique<MpiSession>(argc, argv); }
 
 }  // namespace clusterctl::collectives

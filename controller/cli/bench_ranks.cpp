@@ -1,12 +1,13 @@
 // `clusterctl bench MODEL.gguf --ranks N`: generation on N local ranks under mpirun, reporting per
 // generated token each rank's compute time, communication time, all-reduces and bytes sent.
+// Without --ranks, llama-bench's measures on this machine's engine (worker/tools/bench.cpp).
 #include "controller/cli/mpi_launch.h"
-#include "controller/cli/options.h"
-#include "worker/common/error.h"
+#include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
+namespace {
 
-int bench_ranks_main(int ranks, int argc, char** argv) {
+int bench_ranks(int ranks, int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file or shard directory")(
       "ranks", po::value<int>(), "ranks to run on this machine")(
@@ -26,6 +27,13 @@ int bench_ranks_main(int ranks, int argc, char** argv) {
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
   return launch_local_job(ranks, args);
+}
+
+}  // namespace
+
+int bench_command(int argc, char** argv) {
+  if (auto ranks = ranks_flag(argc, argv)) return bench_ranks(*ranks, argc, argv);
+  return bench_main(argc, argv);
 }
 
 }  // namespace clusterctl::cli

@@ -12,9 +12,9 @@
 #include <sstream>
 #include <thread>
 
-#include "controller/cli/options.h"
 #include "controller/http/openai_stream.h"
 #include "worker/common/error.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

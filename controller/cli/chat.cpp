@@ -17,7 +17,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "controller/cli/engine_flags.h"
 #include "controller/cli/remote_target.h"
 #include "controller/http/openai_stream.h"
 #include "worker/chat/chat_template.h"
@@ -25,6 +24,7 @@
 #include "worker/server/engine_generation_service.h"
 #include "worker/server/openai_protocol.h"
 #include "worker/server/stop_matcher.h"
+#include "worker/tools/engine_flags.h"
 
 namespace clusterctl::cli {
 namespace {

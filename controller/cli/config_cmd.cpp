@@ -3,10 +3,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

@@ -2,10 +2,10 @@
 #include <iostream>
 
 #include "clusterctl/version.h"
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "controller/preflight/preflight.h"
 #include "controller/preflight/report.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/cli/cluster_arg.h"
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/stop_job.h"
 #include "controller/state/cluster_state.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

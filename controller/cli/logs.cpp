@@ -4,11 +4,11 @@
 #include <sstream>
 
 #include "controller/cli/cluster_arg.h"
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "controller/preflight/node_shell.h"
 #include "controller/ssh/ssh_session.h"
 #include "controller/state/cluster_state.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

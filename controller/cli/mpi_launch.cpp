@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "controller/launch/local_worker.h"
+#include "controller/launch/mpirun_command.h"
 #include "worker/common/error.h"
 
 namespace clusterctl::cli {
@@ -59,16 +60,10 @@ std::vector<std::string> args_without_ranks(int argc, char** argv) {
 }
 
 int launch_local_job(int ranks, const std::vector<std::string>& worker_args) {
-  std::vector<std::string> cmd = {"mpirun", "-np", std::to_string(ranks), "--bind-to", "none"};
-  // Root may run mpirun only when asked explicitly; the user running clusterctl as root has.
-  if (geteuid() == 0) cmd.push_back("--allow-run-as-root");
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  if (ranks > cores) for (const char* a : {"--oversubscribe"}) cmd.push_back(a);
-  // Ranks that fill every core must yield while waiting: a busy-polling rank otherwise steals the
-  // core its peer needs (llama3-1b Q4_0, 2 ranks on 2 cores: 3.4 tok/s polling, 9.3 tok/s yielding).
-  if (ranks >= cores) for (const char* a : {"--mca", "mpi_yield_when_idle", "1"}) cmd.push_back(a);
-  cmd.push_back(launch::local_worker_path());
-  cmd.insert(cmd.end(), worker_args.begin(), worker_args.end());
+  // Root may run mpirun only when asked explicitly; the user running clusterctl as root has.
+  std::vector<std::string> cmd =
+      launch::mpirun_argv(launch::local_job(ranks, cores, geteuid() == 0, launch::local_worker_path(), worker_args));
   std::vector<char*> argv;
   for (auto& s : cmd) argv.push_back(s.data());
   argv.push_back(nullptr);

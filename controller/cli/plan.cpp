@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/placement/shard_cache.h"
@@ -18,6 +17,7 @@
 #include "worker/model/model.h"
 #include "worker/model/shard_file.h"
 #include "worker/model/shard_plan.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {
@@ -39,6 +39,153 @@ struct NodePlan {
 };
 
 std::string range(const model::Range& r) { return "[" + std::to_string(r.begin) + "," + std::to_string(r.end) + ")"; }
+
+// Everything `plan` shows beyond the preflight report.
+struct ClusterPlan {
+  std::string file;        // the cluster file
+  bool offline = false;    // no preflight: free memory unknown
+  std::string model_path;
+  uint64_t model_bytes = 0;
+  model::HParams hp;
+  placement::RankSplit split;
+  placement::ShardSet cut;
+  int64_t context = 0;
+  std::vector<RankPlan> ranks;
+  std::vector<NodePlan> nodes;
+
+  bool all_fit() const { return std::all_of(nodes.begin(), nodes.end(), [](const NodePlan& n) { return n.fits(); }); }
+};
+
+// The cut of the model over the split's ranks; an error names the split and what to change.
+model::ShardPlan plan_cut(const ClusterPlan& p, const gguf::GgufFile& f) {
+  try {
+    return model::plan_shards(p.hp, model::SplitUnits::from_model(f, p.hp), p.split.total_ranks, p.split.weights);
+  } catch (const Error& e) {
+    throw Error("the split " + p.split.text + " over " + std::to_string(p.split.total_ranks) +
+                " rank(s) cannot be cut from " + p.model_path + ": " + e.what() +
+                "; change the nodes' 'weight' (or 'memory:', or 'ranks') in " + p.file);
+  }
+}
+
+// Each rank's slice and shard size, and each node's shards and KV cache against its free memory.
+void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const preflight::PreflightReport& report,
+                const gguf::GgufFile& f, const model::ShardPlan& shard_plan) {
+  p.nodes.resize(config.nodes.size());
+  for (size_t n = 0; n < config.nodes.size(); ++n) {
+    if (!p.offline && n < report.nodes.size()) p.nodes[n].free_bytes = report.nodes[n].mem_usable;
+    for (int r = p.split.first_rank[n]; r < p.split.first_rank[n] + config.nodes[n].ranks; ++r) {
+      RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(p.hp)};
+      for (const auto& t : model::shard_tensors(f, p.hp, rp.part)) rp.shard_bytes += t.bytes;
+      // F16 keys and values of the rank's KV heads: the API's sequences, a slot of the context each.
+      rp.kv_bytes = 2ull * p.hp.n_layer * static_cast<uint64_t>(p.context) * rp.kv.size() * p.hp.head_dim * 2 *
+                    static_cast<uint64_t>(config.api.parallel);
+      p.nodes[n].ranks += 1;
+      p.nodes[n].shard_bytes += rp.shard_bytes;
+      p.nodes[n].kv_bytes += rp.kv_bytes;
+      p.ranks.push_back(rp);
+    }
+  }
+}
+
+ClusterPlan make_plan(const config::ClusterConfig& config, const std::string& file,
+                      const preflight::PreflightReport& report, bool offline) {
+  ClusterPlan p;
+  p.file = file;
+  p.offline = offline;
+  p.split = placement::rank_split(config, report);
+  p.model_path = launch::model_file(config);
+  gguf::GgufFile f(p.model_path);
+  p.model_bytes = f.file_size();
+  p.hp = model::Model::read_hparams(f);
+  const model::ShardPlan shard_plan = plan_cut(p, f);
+  p.cut = placement::find_cut(f, p.split.total_ranks, p.split.weights);
+  p.context = std::min<int64_t>(config.context > 0 ? config.context : 4096, p.hp.n_ctx_train);
+  plan_ranks(p, config, report, f, shard_plan);
+  return p;
+}
+
+const char* split_basis(const config::ClusterConfig& config) {
+  return config.weights_by_memory() ? "by free memory" : "by weight";
+}
+
+void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
+                     const preflight::PreflightReport& report, bool ok) {
+  nlohmann::json j;
+  j["cluster"] = config.name;
+  j["file"] = p.file;
+  j["model"] = {{"path", p.model_path}, {"architecture", p.hp.arch}, {"n_layer", p.hp.n_layer},
+                {"n_expert", p.hp.n_expert}, {"bytes", p.model_bytes}};
+  j["split"] = {{"text", p.split.text}, {"ranks", p.split.total_ranks}, {"by", split_basis(config)}};
+  j["context"] = p.context;
+  j["parallel"] = config.api.parallel;
+  for (const auto& r : p.ranks)
+    j["ranks"].push_back({{"rank", r.rank}, {"node", config.nodes[r.node].name},
+                          {"heads", {r.part.q_heads.begin, r.part.q_heads.end}}, {"kv_heads", {r.kv.begin, r.kv.end}},
+                          {"ffn", {r.part.ffn.begin, r.part.ffn.end}},
+                          {"vocab", {r.part.vocab.begin, r.part.vocab.end}},
+                          {"experts", {r.part.experts.begin, r.part.experts.end}}, {"shard_bytes", r.shard_bytes},
+                          {"kv_bytes", r.kv_bytes}});
+  for (size_t n = 0; n < p.nodes.size(); ++n) {
+    const NodePlan& np = p.nodes[n];
+    nlohmann::json node = {{"name", config.nodes[n].name}, {"ranks", np.ranks},
+                           {"shard_bytes", np.shard_bytes}, {"kv_bytes", np.kv_bytes},
+                           {"need_bytes", np.shard_bytes + np.kv_bytes}, {"fits", np.fits()}};
+    node["free_bytes"] = np.free_bytes ? nlohmann::json(*np.free_bytes) : nlohmann::json(nullptr);
+    j["nodes"].push_back(node);
+  }
+  j["cut"] = {{"key", p.cut.key}, {"dir", p.cut.dir}, {"cached", p.cut.reused}};
+  j["preflight"] = p.offline ? nlohmann::json(nullptr) : preflight::report_json(config, report);
+  j["ok"] = ok;
+  std::cout << j.dump(2) << "\n";
+}
+
+// One line per rank: its node and its slice; a mixture of experts also shows which experts the
+// rank holds (all, cut to its FFN columns, or whole ones).
+void print_rank_table(const ClusterPlan& p, const config::ClusterConfig& config) {
+  const char* experts_head = p.hp.n_expert ? "EXPERTS    " : "";
+  std::printf("%-5s %-14s %-11s %-10s %-15s %-17s %s%s\n", "RANK", "NODE", "HEADS", "KV HEADS", "FFN", "VOCAB",
+              experts_head, "SHARD");
+  for (const auto& r : p.ranks) {
+    const std::string held = p.hp.n_expert ? (range(r.part.experts) + std::string(11, ' ')).substr(0, 11) : "";
+    std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s%s\n", r.rank, config.nodes[r.node].name.c_str(),
+                range(r.part.q_heads).c_str(), range(r.kv).c_str(), range(r.part.ffn).c_str(),
+                range(r.part.vocab).c_str(), held.c_str(), human_bytes(r.shard_bytes).c_str());
+  }
+}
+
+void print_node_table(const ClusterPlan& p, const config::ClusterConfig& config) {
+  std::printf("\n%-14s %-6s %-11s %-11s %-11s %-11s %s\n", "NODE", "RANKS", "SHARDS", "KV CACHE", "NEEDS", "FREE",
+              "FITS");
+  for (size_t n = 0; n < p.nodes.size(); ++n) {
+    const NodePlan& np = p.nodes[n];
+    std::printf("%-14s %-6d %-11s %-11s %-11s %-11s %s\n", config.nodes[n].name.c_str(), np.ranks,
+                human_bytes(np.shard_bytes).c_str(), human_bytes(np.kv_bytes).c_str(),
+                human_bytes(np.shard_bytes + np.kv_bytes).c_str(),
+                np.free_bytes ? human_bytes(*np.free_bytes).c_str() : "?",
+                !np.free_bytes ? "?" : np.fits() ? "yes" : "NO");
+  }
+}
+
+void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
+                     const preflight::PreflightReport& report) {
+  if (!p.offline) {
+    preflight::print_report(report, std::cout);
+    std::cout << "\n";
+  }
+  const std::string experts = p.hp.n_expert ? ", " + std::to_string(p.hp.n_expert) + " experts" : "";
+  std::printf("cluster '%s': model %s (%s, %u layers%s, %s)\n", config.name.c_str(), p.model_path.c_str(),
+              p.hp.arch.c_str(), p.hp.n_layer, experts.c_str(), human_bytes(p.model_bytes).c_str());
+  std::printf("split %s over %d rank(s), %s; KV cache for %d sequences of %lld tokens\n\n", p.split.text.c_str(),
+              p.split.total_ranks, split_basis(config), config.api.parallel, static_cast<long long>(p.context));
+  print_rank_table(p, config);
+  print_node_table(p, config);
+  std::printf("\nshards: %s in %s\n", p.cut.reused ? "already cut" : "cut here by 'up' on first use",
+              p.cut.dir.c_str());
+  if (!p.all_fit())
+    std::printf("a node lacks the memory for its shards: lower its weight, add nodes, or lower 'context' in %s\n",
+                p.file.c_str());
+  std::printf("nothing was started: 'clusterctl up %s' does this\n", p.file.c_str());
+}
 
 }  // namespace
 
@@ -67,104 +214,10 @@ int plan_main(int argc, char** argv) {
 
   preflight::PreflightReport report;
   if (!offline) report = preflight::run_preflight(config, {kVersion});
-  const placement::RankSplit split = placement::rank_split(config, report);
-
-  const std::string model_path = launch::model_file(config);
-  gguf::GgufFile f(model_path);
-  const model::HParams hp = model::Model::read_hparams(f);
-  model::ShardPlan shard_plan;
-  try {
-    shard_plan = model::plan_shards(hp, model::SplitUnits::from_model(f, hp), split.total_ranks, split.weights);
-  } catch (const Error& e) {
-    throw Error("the split " + split.text + " over " + std::to_string(split.total_ranks) +
-                " rank(s) cannot be cut from " + model_path + ": " + e.what() +
-                "; change the nodes' 'weight' (or 'memory:', or 'ranks') in " + file);
-  }
-  const placement::ShardSet cut = placement::find_cut(f, split.total_ranks, split.weights);
-  const int64_t context = std::min<int64_t>(config.context > 0 ? config.context : 4096, hp.n_ctx_train);
-
-  std::vector<RankPlan> ranks;
-  std::vector<NodePlan> nodes(config.nodes.size());
-  for (size_t n = 0; n < config.nodes.size(); ++n) {
-    if (!offline && n < report.nodes.size()) nodes[n].free_bytes = report.nodes[n].mem_usable;
-    for (int r = split.first_rank[n]; r < split.first_rank[n] + config.nodes[n].ranks; ++r) {
-      RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(hp)};
-      for (const auto& t : model::shard_tensors(f, hp, rp.part)) rp.shard_bytes += t.bytes;
-      // F16 keys and values of the rank's KV heads: the API's sequences, a slot of the context each.
-      rp.kv_bytes = 2ull * hp.n_layer * static_cast<uint64_t>(context) * rp.kv.size() * hp.head_dim * 2 *
-                    static_cast<uint64_t>(config.api.parallel);
-      nodes[n].ranks += 1;
-      nodes[n].shard_bytes += rp.shard_bytes;
-      nodes[n].kv_bytes += rp.kv_bytes;
-      ranks.push_back(rp);
-    }
-  }
-  const bool all_fit = std::all_of(nodes.begin(), nodes.end(), [](const NodePlan& n) { return n.fits(); });
-  const bool ok = (offline || report.ok()) && all_fit;
-  const char* by = config.weights_by_memory() ? "by free memory" : "by weight";
-
-  if (json) {
-    nlohmann::json j;
-    j["cluster"] = config.name;
-    j["file"] = file;
-    j["model"] = {{"path", model_path}, {"architecture", hp.arch}, {"n_layer", hp.n_layer},
-                  {"n_expert", hp.n_expert}, {"bytes", f.file_size()}};
-    j["split"] = {{"text", split.text}, {"ranks", split.total_ranks}, {"by", by}};
-    j["context"] = context;
-    j["parallel"] = config.api.parallel;
-    for (const auto& r : ranks)
-      j["ranks"].push_back({{"rank", r.rank}, {"node", config.nodes[r.node].name},
-                            {"heads", {r.part.q_heads.begin, r.part.q_heads.end}}, {"kv_heads", {r.kv.begin, r.kv.end}},
-                            {"ffn", {r.part.ffn.begin, r.part.ffn.end}},
-                            {"vocab", {r.part.vocab.begin, r.part.vocab.end}},
-                            {"experts", {r.part.experts.begin, r.part.experts.end}}, {"shard_bytes", r.shard_bytes},
-                            {"kv_bytes", r.kv_bytes}});
-    for (size_t n = 0; n < nodes.size(); ++n) {
-      nlohmann::json node = {{"name", config.nodes[n].name}, {"ranks", nodes[n].ranks},
-                             {"shard_bytes", nodes[n].shard_bytes}, {"kv_bytes", nodes[n].kv_bytes},
-                             {"need_bytes", nodes[n].shard_bytes + nodes[n].kv_bytes}, {"fits", nodes[n].fits()}};
-      node["free_bytes"] = nodes[n].free_bytes ? nlohmann::json(*nodes[n].free_bytes) : nlohmann::json(nullptr);
-      j["nodes"].push_back(node);
-    }
-    j["cut"] = {{"key", cut.key}, {"dir", cut.dir}, {"cached", cut.reused}};
-    j["preflight"] = offline ? nlohmann::json(nullptr) : preflight::report_json(config, report);
-    j["ok"] = ok;
-    std::cout << j.dump(2) << "\n";
-    return ok ? 0 : 1;
-  }
-
-  if (!offline) {
-    preflight::print_report(report, std::cout);
-    std::cout << "\n";
-  }
-  const std::string experts = hp.n_expert ? ", " + std::to_string(hp.n_expert) + " experts" : "";
-  std::printf("cluster '%s': model %s (%s, %u layers%s, %s)\n", config.name.c_str(), model_path.c_str(),
-              hp.arch.c_str(), hp.n_layer, experts.c_str(), human_bytes(f.file_size()).c_str());
-  std::printf("split %s over %d rank(s), %s; KV cache for %d sequences of %lld tokens\n\n", split.text.c_str(),
-              split.total_ranks, by, config.api.parallel, static_cast<long long>(context));
-  // A mixture of experts shows which experts each rank holds (all, cut to its FFN columns, or whole ones).
-  const char* experts_head = hp.n_expert ? "EXPERTS    " : "";
-  std::printf("%-5s %-14s %-11s %-10s %-15s %-17s %s%s\n", "RANK", "NODE", "HEADS", "KV HEADS", "FFN", "VOCAB",
-              experts_head, "SHARD");
-  for (const auto& r : ranks) {
-    const std::string held = hp.n_expert ? (range(r.part.experts) + std::string(11, ' ')).substr(0, 11) : "";
-    std::printf("%-5d %-14s %-11s %-10s %-15s %-17s %s%s\n", r.rank, config.nodes[r.node].name.c_str(),
-                range(r.part.q_heads).c_str(), range(r.kv).c_str(), range(r.part.ffn).c_str(),
-                range(r.part.vocab).c_str(), held.c_str(), human_bytes(r.shard_bytes).c_str());
-  }
-  std::printf("\n%-14s %-6s %-11s %-11s %-11s %-11s %s\n", "NODE", "RANKS", "SHARDS", "KV CACHE", "NEEDS", "FREE",
-              "FITS");
-  for (size_t n = 0; n < nodes.size(); ++n)
-    std::printf("%-14s %-6d %-11s %-11s %-11s %-11s %s\n", config.nodes[n].name.c_str(), nodes[n].ranks,
-                human_bytes(nodes[n].shard_bytes).c_str(), human_bytes(nodes[n].kv_bytes).c_str(),
-                human_bytes(nodes[n].shard_bytes + nodes[n].kv_bytes).c_str(),
-                nodes[n].free_bytes ? human_bytes(*nodes[n].free_bytes).c_str() : "?",
-                !nodes[n].free_bytes ? "?" : nodes[n].fits() ? "yes" : "NO");
-  std::printf("\nshards: %s in %s\n", cut.reused ? "already cut" : "cut here by 'up' on first use", cut.dir.c_str());
-  if (!all_fit)
-    std::printf("a node lacks the memory for its shards: lower its weight, add nodes, or lower 'context' in %s\n",
-                file.c_str());
-  std::printf("nothing was started: 'clusterctl up %s' does this\n", file.c_str());
+  const ClusterPlan plan = make_plan(config, file, report, offline);
+  const bool ok = (offline || report.ok()) && plan.all_fit();
+  if (json) print_plan_json(plan, config, report, ok);
+  else print_plan_text(plan, config, report);
   return ok ? 0 : 1;
 }
 

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "controller/cli/options.h"
 #include "controller/http/http_client.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

@@ -2,27 +2,19 @@
 // cluster that serves MODEL (recorded by `clusterctl up`), on the server given by --endpoint, or
 // on this machine.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <random>
 
-#include "controller/cli/engine_flags.h"
 #include "controller/cli/mpi_launch.h"
 #include "controller/cli/remote_target.h"
 #include "controller/http/openai_stream.h"
 #include "worker/common/error.h"
-#include "worker/model/generate.h"
-#include "worker/tokenizer/stream_decoder.h"
-#include "worker/tokenizer/tokenizer.h"
+#include "worker/tools/engine_flags.h"
+#include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // The sampling flags as /v1/completions request fields; flags the API has no field for are
 // named on stderr when given, so nobody believes they took effect.
@@ -82,83 +74,6 @@ int run_remote(const po::variables_map& vm, const RemoteTarget& target) {
     std::printf("\n");
     std::fprintf(stderr, "\ntime to first token: %.3f s; generated: %d tokens in %.3f s (%.1f tok/s after the first)\n",
                  r.time_to_first_token_s, r.completion_tokens, r.total_s, r.generate_tokens_per_s());
-  }
-  return 0;
-}
-
-int run_local(const po::variables_map& vm) {
-  const bool json = vm["json"].as<bool>();
-  const int64_t n_predict = vm["n-predict"].as<int64_t>();
-  const sampling::SamplerParams sp = sampler_params(vm);
-  std::vector<std::string> stops;
-  if (vm.count("stop")) stops = vm["stop"].as<std::vector<std::string>>();
-
-  auto load_t0 = std::chrono::steady_clock::now();
-  gguf::GgufFile file(vm["model"].as<std::string>());
-  auto tok = tokenizer::Tokenizer::from_gguf(file);
-  if (!tok->warning().empty() && !json) std::cerr << "warning: " << tok->warning() << "\n";
-  auto comm = collectives::make_local_communicator();
-  model::Engine engine(file, *comm, engine_options(vm));
-  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
-  sampling::Sampler sampler(engine.hparams().n_vocab, sp);
-
-  model::GenerateRequest req;
-  req.prompt = tok->tokenize(vm["prompt"].as<std::string>(), true, true);
-  if (req.prompt.empty()) throw Error("the prompt gives no tokens and the model adds no BOS: give a non-empty prompt");
-  if (static_cast<int64_t>(req.prompt.size()) >= engine.n_ctx())
-    throw Error("the prompt has " + std::to_string(req.prompt.size()) + " tokens but the context holds " +
-                std::to_string(engine.n_ctx()) + "; shorten the prompt or raise --ctx");
-  req.max_tokens = n_predict;
-  for (auto id : {tok->vocab().eos(), tok->vocab().eot()})
-    if (id >= 0) req.stop_tokens.push_back(id);
-
-  tokenizer::StreamDecoder decoder(*tok);
-  sampling::StopStrings stop_strings(stops);
-  std::string text;
-  auto emit = [&](const std::string& s) {
-    text += s;
-    if (!json) {
-      std::fwrite(s.data(), 1, s.size(), stdout);
-      std::fflush(stdout);
-    }
-  };
-  if (!json) emit(tok->detokenize(req.prompt));
-  text.clear();
-  model::GenerateStats stats;
-  const auto generate_t0 = Clock::now();
-  double first_token_s = -1;
-  auto generated = model::generate(engine, sampler, req, [&](int32_t id) {
-    if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
-    emit(stop_strings.feed(decoder.push(id)));
-    return !stop_strings.stopped();
-  }, &stats);
-  if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
-
-  if (json) {
-    nlohmann::json j;
-    j["prompt_ids"] = req.prompt;
-    j["generated_ids"] = generated;
-    j["text"] = text;
-    j["seed"] = sp.seed;
-    j["threads"] = engine.threads();
-    j["n_ctx"] = engine.n_ctx();
-    j["timings"] = {{"load_s", load_s},
-                    {"prompt_tokens", stats.prompt_tokens},
-                    {"prompt_s", stats.prompt_seconds},
-                    {"prompt_tokens_per_s", stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0},
-                    {"time_to_first_token_s", std::max(first_token_s, 0.0)},
-                    {"generated_tokens", stats.generated},
-                    {"generate_s", stats.generate_seconds},
-                    {"generate_tokens_per_s",
-                     stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0}};
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::printf("\n");
-    std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s); generated: %lld tokens in %.3f s (%.1f tok/s)\n",
-                 static_cast<long long>(stats.prompt_tokens), stats.prompt_seconds,
-                 stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0.0,
-                 static_cast<long long>(stats.generated), stats.generate_seconds,
-                 stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0.0);
   }
   return 0;
 }

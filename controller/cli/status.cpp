@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "controller/cli/cluster_arg.h"
-#include "controller/cli/options.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/launch/http_probe.h"
 #include "controller/state/cluster_state.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

@@ -5,13 +5,13 @@
 #include <iostream>
 
 #include "clusterctl/version.h"
-#include "controller/cli/options.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/launch/http_probe.h"
 #include "controller/launch/step_error.h"
 #include "controller/launch/stop_job.h"
 #include "controller/state/cluster_state.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

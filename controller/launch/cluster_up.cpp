@@ -257,10 +257,7 @@ class Bringup {
       ranks += c_.nodes[i].ranks;
       cores = machines[i].cores;
     }
-    for (const auto& [id, rc] : load) {
-      job.yield_when_idle = job.yield_when_idle || rc.first >= rc.second;
-      job.oversubscribe = job.oversubscribe || (one_machine && rc.first > rc.second);
-    }
+    for (const auto& [id, rc] : load) share_cores(job, rc.first, rc.second, one_machine);
     job.run_as_root = head.user == "root";
     job.worker = node_worker(0);
     job.hostfile = (fs::path(work_dir) / (c_.name + ".hostfile")).string();

@@ -1,6 +1,9 @@
 #pragma once
-// The mpirun command line of a cluster's serving job, and its hostfile: pure text from the
-// cluster file and what preflight found, so it can be tested without a cluster.
+// The one builder of mpirun command lines: a cluster's serving job (`up`) and a job of N ranks on
+// this machine (`run/bench/serve --ranks N`, a one-node job), and the cluster's hostfile. Pure
+// text from the cluster file and what preflight found, so it can be tested without a cluster.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,7 @@ struct JobSpec {
   bool yield_when_idle = false;     // ranks outnumber the cores they share
   bool oversubscribe = false;       // one machine with more ranks than cores
   bool run_as_root = false;         // mpirun refuses root unless told
+  bool tag_output = true;           // each output line tagged with its rank: the cluster's log
   std::string worker;               // the worker executable, where a node names none of its own
   std::string hostfile;             // its path on the head node
   std::string listen_host;          // rank 0's --host
@@ -28,13 +32,29 @@ struct JobSpec {
   std::string token_file;           // on the head node; "" = none
   int context = 0;                  // --ctx; 0 = the worker's default
   int parallel = 0;                 // --parallel; 0 = the worker's default
+  // Every rank runs the worker with exactly these arguments (a local `--ranks N` job) instead of
+  // the serving job the fields above describe.
+  std::optional<std::vector<std::string>> worker_args;
 };
+
+// The one rule for ranks sharing a machine's cores: a rank waiting in a collective busy-polls,
+// so ranks that fill the cores must yield them (llama3-1b Q4_0, 2 ranks on 2 cores: 3.4 tok/s
+// polling, 9.3 yielding; 8 ms instead of 61 us per small all-reduce over TCP); more ranks than
+// cores need --oversubscribe on a one-machine job (a cluster's hostfile gives mpirun the slots).
+// Applied once per machine; a rule one machine needs holds for the job.
+void share_cores(JobSpec& job, int ranks, int cores, bool one_machine);
+
+// `ranks` ranks of `worker` on this machine, each with `worker_args` as given, as `as_root`
+// (mpirun refuses root unless told); its output untagged, as the worker prints it.
+JobSpec local_job(int ranks, int cores, bool as_root, const std::string& worker,
+                  const std::vector<std::string>& worker_args);
 
 // "10.77.2.1 slots=1\n..." (empty for a one-machine job).
 std::string hostfile_text(const JobSpec& job);
 
 // mpirun and its arguments: one app context per node (so every node's ranks get that node's
-// shard folder and thread count), each pinned to the node with -H ADDRESS:RANKS.
+// shard folder and thread count), each pinned to the node with -H ADDRESS:RANKS when the job
+// spans a link.
 std::vector<std::string> mpirun_argv(const JobSpec& job);
 
 // The argv as one POSIX shell command line.

@@ -79,6 +79,26 @@ TEST(MpirunCommand, OneMachineJobHasNoLinkPinningNorHostfile) {
   EXPECT_EQ(launch::hostfile_text(job), "");
 }
 
+TEST(MpirunCommand, LocalRanksAreAOneNodeJobWithTheArgumentsAsGiven) {
+  const auto crowded = joined(launch::mpirun_argv(
+      launch::local_job(3, 2, true, "/b/clusterctl-worker", {"--model", "m.gguf", "--prompt", "hi"})));
+  EXPECT_NE(crowded.find("--allow-run-as-root"), std::string::npos) << crowded;
+  EXPECT_NE(crowded.find("--oversubscribe"), std::string::npos) << crowded;
+  EXPECT_NE(crowded.find("--mca mpi_yield_when_idle 1"), std::string::npos) << crowded;
+  EXPECT_NE(crowded.find("-np 3 /b/clusterctl-worker --model m.gguf --prompt hi"), std::string::npos) << crowded;
+  EXPECT_EQ(crowded.find("--tag-output"), std::string::npos) << "a local run streams the worker's own text";
+  EXPECT_EQ(crowded.find("--serve"), std::string::npos);
+  EXPECT_EQ(crowded.find("-H "), std::string::npos);
+  // Ranks that fill the cores yield; only more ranks than cores oversubscribe.
+  const auto full = joined(launch::mpirun_argv(launch::local_job(2, 2, false, "w", {})));
+  EXPECT_NE(full.find("yield"), std::string::npos) << full;
+  EXPECT_EQ(full.find("--oversubscribe"), std::string::npos) << full;
+  EXPECT_EQ(full.find("root"), std::string::npos) << full;
+  const auto roomy = joined(launch::mpirun_argv(launch::local_job(2, 8, false, "w", {})));
+  EXPECT_EQ(roomy.find("yield"), std::string::npos) << roomy;
+  EXPECT_TRUE(roomy.ends_with("-np 2 w")) << roomy;
+}
+
 TEST(MpirunCommand, ShellCommandQuotesWhatNeedsIt) {
   EXPECT_EQ(launch::shell_command({"a", "b c", "it's", "x/y:1,2"}), "a 'b c' 'it'\\''s' x/y:1,2");
   EXPECT_EQ(launch::network_cidr(0x0a4d0207, 24), "10.77.2.0/24");

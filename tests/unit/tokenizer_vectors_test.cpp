@@ -5,13 +5,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "tests/unit/shared_data.h"
+#include "worker/common/error.h"
 #include "worker/gguf/gguf_file.h"
-#include "worker/tokenizer/test_vectors.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tools/tokenizer_vectors.h"
 
 namespace clusterctl::tokenizer {
 namespace {
@@ -19,6 +22,36 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* kVectorDir = "testdata/tokenizer";
+
+// The expected ids of an .out file, one list per line (only this test reads them).
+std::vector<std::vector<TokenId>> read_vector_outputs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open the test-vector file");
+  std::vector<std::vector<TokenId>> outputs;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::vector<TokenId> ids;
+    const char* p = line.data();
+    const char* end = p + line.size();
+    while (p < end) {
+      if (*p == ' ' || *p == '\r' || *p == '\t') {
+        ++p;
+        continue;
+      }
+      TokenId id = 0;
+      auto [next, ec] = std::from_chars(p, end, id);
+      if (ec != std::errc() || id < 0)
+        throw Error(path + ":" + std::to_string(line_no) + ": expected token ids separated by spaces, found '" + line +
+                    "'");
+      ids.push_back(id);
+      p = next;
+    }
+    outputs.push_back(std::move(ids));
+  }
+  return outputs;
+}
 
 struct VocabVectors {
   std::string name;  // "llama-spm" for ggml-vocab-llama-spm.gguf.inp

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <thread>
 
-#include "collectives/mpi/mpi_communicator.h"
 #include "worker/common/error.h"
 #include "worker/model/model.h"
 #include "worker/model/shard_plan.h"

@@ -3,10 +3,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "controller/cli/options.h"
 #include "worker/common/human_bytes.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
+#include "worker/tools/engine_verbs.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

@@ -1,9 +1,9 @@
 #pragma once
 // The flags of the HTTP API that `clusterctl serve` and `clusterctl-worker --serve` share:
 // --host --port --token-file --model-id --max-tokens --max-body --parallel --max-queue.
-#include "controller/cli/options.h"
 #include "worker/server/batch_scheduler.h"
 #include "worker/server/http_server.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

@@ -1,6 +1,5 @@
-#include "worker/tokenizer/test_vectors.h"
+#include "worker/tools/tokenizer_vectors.h"
 
-#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -31,34 +30,6 @@ std::vector<std::string> read_vector_inputs(const std::string& path) {
     pos = sep + kVectorSeparator.size();
   }
   return inputs;
-}
-
-std::vector<std::vector<TokenId>> read_vector_outputs(const std::string& path) {
-  std::string all = read_file(path);
-  std::vector<std::vector<TokenId>> outputs;
-  std::istringstream lines(all);
-  std::string line;
-  size_t line_no = 0;
-  while (std::getline(lines, line)) {
-    ++line_no;
-    std::vector<TokenId> ids;
-    const char* p = line.data();
-    const char* end = p + line.size();
-    while (p < end) {
-      if (*p == ' ' || *p == '\r' || *p == '\t') {
-        ++p;
-        continue;
-      }
-      TokenId id = 0;
-      auto [next, ec] = std::from_chars(p, end, id);
-      if (ec != std::errc() || id < 0)
-        throw Error(path + ":" + std::to_string(line_no) + ": expected token ids separated by spaces, found '" + line + "'");
-      ids.push_back(id);
-      p = next;
-    }
-    outputs.push_back(std::move(ids));
-  }
-  return outputs;
 }
 
 std::string format_vector_line(const std::vector<TokenId>& ids) {

@@ -3,11 +3,12 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "controller/cli/options.h"
 #include "worker/common/error.h"
 #include "worker/model/model.h"
 #include "worker/model/shard_file.h"
 #include "worker/model/shard_plan.h"
+#include "worker/tools/engine_verbs.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

@@ -1,8 +1,8 @@
 #pragma once
 // The engine options `run`, `perplexity` and `bench` share (--threads, --ctx, --batch, --kv-type, --isa).
-#include "controller/cli/options.h"
 #include "worker/model/engine.h"
 #include "worker/sampling/sampler.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 

@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "controller/cli/engine_flags.h"
-#include "controller/cli/mpi_launch.h"
 #include "worker/common/error.h"
+#include "worker/tools/engine_flags.h"
+#include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
 namespace {
@@ -69,10 +69,7 @@ double measure_bandwidth_gbs(kernels::ThreadPool& pool) {
 
 }  // namespace
 
-int bench_ranks_main(int ranks, int argc, char** argv);  // bench_ranks.cpp
-
 int bench_main(int argc, char** argv) {
-  if (auto ranks = ranks_flag(argc, argv)) return bench_ranks_main(*ranks, argc, argv);
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file")(
       "n-prompt,p", po::value<int64_t>()->default_value(512), "prompt tokens for pp (0: skip)")(

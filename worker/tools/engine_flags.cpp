@@ -1,4 +1,4 @@
-#include "controller/cli/engine_flags.h"
+#include "worker/tools/engine_flags.h"
 
 #include <random>
 

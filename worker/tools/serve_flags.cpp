@@ -1,4 +1,4 @@
-#include "controller/cli/serve_flags.h"
+#include "worker/tools/serve_flags.h"
 
 #include <cctype>
 #include <cstdio>

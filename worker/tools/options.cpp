@@ -1,4 +1,4 @@
-#include "controller/cli/options.h"
+#include "worker/tools/options.h"
 
 #include <iostream>
 

@@ -6,10 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "controller/cli/engine_flags.h"
 #include "worker/common/error.h"
 #include "worker/model/perplexity.h"
 #include "worker/tokenizer/tokenizer.h"
+#include "worker/tools/engine_flags.h"
+#include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
 

@@ -4,9 +4,10 @@
 #include <iostream>
 #include <vector>
 
-#include "controller/cli/options.h"
 #include "worker/common/error.h"
 #include "worker/model/synth.h"
+#include "worker/tools/engine_verbs.h"
+#include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {

@@ -4,12 +4,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "controller/cli/options.h"
 #include "worker/common/error.h"
 #include "worker/gguf/gguf_file.h"
-#include "worker/tokenizer/test_vectors.h"
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/tokenizer/utf8.h"
+#include "worker/tools/engine_verbs.h"
+#include "worker/tools/options.h"
+#include "worker/tools/tokenizer_vectors.h"
 
 namespace clusterctl::cli {
 namespace {

@@ -1,0 +1,35 @@
+#pragma once
+// A process's place in a job, from the collectives backend it asks for by name: its rank, the
+// job's size, its host, and the communicator its model code talks through. The backend owns its
+// start and end (MPI_Init_thread / MPI_Finalize for "mpi"); nothing outside collectives/ names
+// a backend's own types.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collectives/communicator.h"
+
+namespace clusterctl::collectives {
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const std::string& host() const = 0;
+  // One per process; it must be destroyed before the session.
+  virtual std::unique_ptr<Communicator> make_communicator() = 0;
+  // Ends every rank of the job at once: for an error one rank cannot share in order.
+  [[noreturn]] virtual void abort_job(int code) = 0;
+};
+
+// The backends open_session knows, in the order --help would list them.
+std::vector<std::string_view> backend_names();
+
+// Starts this process's part of a job on `backend` ("mpi": a rank started by mpirun; "local":
+// world size 1). The backend may consume its own arguments from argv. Throws CollectiveError
+// for an unknown name (listing the known ones) or a backend that cannot start.
+std::unique_ptr<Session> open_session(std::string_view backend, int& argc, char**& argv);
+
+}  // namespace clusterctl::collectives
