@@ -1,6 +1,7 @@
 // Chooses the kernel table for the CPU at run time and routes the public calls through it.
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <string>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -46,16 +47,25 @@ bool supported(Isa isa) {
 
 KernelTable build_table(Isa isa) {
   KernelTable t;
-  fill_scalar(t);
+  fill_rows_scalar(t);
 #if defined(__x86_64__) || defined(_M_X64)
-  if (isa == Isa::Avx2 || isa == Isa::Avx512) fill_avx2(t);
-  if (isa == Isa::Avx512) {
-    if (cpu_has_avx512_vnni()) fill_avx512_vnni(t);
-    else fill_avx512(t);
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) {
+    fill_rows_avx2(t);
+    fill_packed_avx2(t);
+  }
+  // AVX-512 without VNNI keeps the AVX2 kernels: its byte dots would need the same maddubs +
+  // madd pair at the same rate on such cores.
+  if (isa == Isa::Avx512 && cpu_has_avx512_vnni()) {
+    fill_rows_vnni(t);
+    fill_packed_vnni(t);
+    fill_tiles_vnni(t);
   }
 #endif
 #if defined(__aarch64__)
-  if (isa == Isa::Neon) fill_neon(t);
+  if (isa == Isa::Neon) {
+    fill_rows_neon(t);
+    fill_packed_neon(t);
+  }
 #endif
   return t;
 }
@@ -122,16 +132,31 @@ void set_active_isa(Isa isa) {
   detail::g_active.store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
-// is_computable is defined beside the reference quantisers (quant_ref.cpp).
-
 namespace {
+
+// The types the engine computes with: every ISA's table has a vec_dot for each (the scalar one
+// at least), and every message that lists them reads them from here.
+constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                                         GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                                         GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
 void require_computable(GgmlType t) {
   if (!is_computable(t))
     throw Error("tensor type " + std::string(gguf::type_name(t)) +
-                " is not computed by clusterctl; use a model quantised as F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
-                "Q5_0, Q5_1, Q4_K, Q5_K or Q6_K");
+                " is not computed by clusterctl; use a model quantised as one of " + computable_type_names());
 }
+
 }  // namespace
+
+bool is_computable(GgmlType t) {
+  return std::find(std::begin(kComputableTypes), std::end(kComputableTypes), t) != std::end(kComputableTypes);
+}
+
+std::string computable_type_names() {
+  std::string names;
+  for (GgmlType t : kComputableTypes) names += (names.empty() ? "" : " ") + std::string(gguf::type_name(t));
+  return names;
+}
 
 GgmlType vec_dot_type(GgmlType weight_type) {
   require_computable(weight_type);

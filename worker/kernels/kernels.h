@@ -1,10 +1,12 @@
 #pragma once
-// The CPU kernel interface the model code calls. One implementation per ISA (scalar
-// reference, AVX2/FMA/F16C, AVX-512 (+VNNI), NEON (+dotprod)) chosen at run time;
+// The CPU kernel interface the model code calls. Behind it the kernels are cut by role (quant
+// reference, rows, packed, tiles; CMakeLists.txt maps the files), each with one implementation
+// per ISA (scalar reference, AVX2/FMA/F16C, AVX-512 VNNI, NEON (+dotprod)) chosen at run time;
 // a GPU backend would implement the same calls.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "worker/gguf/ggml_types.h"
@@ -22,8 +24,9 @@ Isa best_isa();                // what this CPU supports best
 Isa active_isa();              // what the kernels use now (default: best_isa())
 void set_active_isa(Isa isa);  // tests force Scalar to compare paths; throws if unsupported
 
-// Types the engine computes with (F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K Q5_K Q6_K).
+// Types the engine computes with, and their names for messages ("F32 F16 BF16 Q8_0 ...").
 bool is_computable(GgmlType t);
+std::string computable_type_names();
 
 // fp16 / bf16 conversion.
 float fp16_to_fp32(fp16_t h);
@@ -47,9 +50,9 @@ float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_
 
 // How a Matrix's bytes are laid out.
 //   Rows:     GGUF's, one row after another (row_stride bytes apart).
-//   Packed8:  Q4_0, Q8_0, Q4_K, Q5_K or Q6_K rows packed 8 at a time (pack_rows8), so a decode reads
-//             one sequential run of memory instead of 8 interleaved row streams; row_stride is
-//             unused.
+//   Packed8:  rows of a packable type packed 8 at a time (pack_rows8; the layouts are in
+//             packed.h), so a decode reads one sequential run of memory instead of 8 interleaved
+//             row streams; row_stride is unused.
 enum class Layout { Rows, Packed8 };
 constexpr int kPackRows = 8;  // rows of a Packed8 group
 
@@ -63,31 +66,7 @@ struct Matrix {
   Layout layout = Layout::Rows;
 };
 
-// Packed8: per group of 8 rows, per 32-column block, the 8 rows' fp16 scales, then chunks of 32
-// bytes where chunk j holds 4 bytes of each row (row r at bytes 4r..4r+3): one 32-bit lane per
-// row, ready for 4-byte integer dot products.
-//   Q4_0 (144 bytes): 4 chunks; chunk j holds nibble bytes 4j..4j+3 (elements 4j.. and 16+4j..),
-//     stored +8 as in GGUF. Each row's sum is the Rows layout's decode sum bit for bit on x86.
-//   Q8_0 (272 bytes): 8 chunks; chunk j holds elements 4j..4j+3, stored +128 (unsigned), which
-//     the kernels take off with 128 * the sum of the token's quants.
-//   Q4_K (1248 bytes per 256 columns): the 8 rows' fp16 d and dmin (32), the 6-bit sub-block
-//     scales as bytes [sub-block][row] (64), the mins as int16 pairs [sub-block pair][row] (128),
-//     then 32 chunks: chunk (p, j) holds nibble bytes 32p+4j..+3 of each row (low nibbles:
-//     sub-block 2p, high nibbles: 2p+1). The integer sums and the float steps are the packed
-//     kernels' own (the Rows layout sums in another order).
-//   Q5_K (1504 bytes per 256 columns): Q4_K's, but each sub-block pair's 8 nibble chunks are
-//     followed by 2 chunks of their fifth bits (kernel_table.h q5_K_fifth_chunk), so a
-//     super-block stays one sequential stream (bits at its end decoded at 40 % of the speed).
-//   Q6_K (1728 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 int8 scales as bytes
-//     [sub-block][row] (128), each row's constant 128 * sum(scale * sub-block weight sum) (32),
-//     16 bytes of padding, then the weights (q - 32, signed) as 4-bit and 2-bit planes in row
-//     lanes, in 16 runs of 96 bytes: run c holds the low nibbles of pieces c (low) and c + 32
-//     (high), of pieces c + 16 and c + 48, and their high bits (bits 0-1: c, 2-3: c + 16, 4-5:
-//     c + 32, 6-7: c + 48), where piece k is elements 4k..4k+3. A super-block is thus read as
-//     one sequential stream (spread over three, decoding ran at a fifth of the speed). The
-//     tokens' quants are stored +128 (unsigned), so the dot is VNNI's unsigned x signed; the
-//     constant takes the +128 off.
-// Types with a Packed8 layout: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K.
+// Whether the type has a Packed8 layout (packed.h describes each).
 bool is_packable(GgmlType t);
 // Whether the active kernels compute this matrix faster packed (a packable type on an ISA with
 // that type's packed kernels, whole groups of 8 rows).

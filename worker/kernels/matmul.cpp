@@ -8,6 +8,7 @@
 
 #include "worker/common/error.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed.h"
 #include "worker/kernels/packed_matmul.h"
 
 namespace clusterctl::kernels {
@@ -57,8 +58,9 @@ void validate(const Matrix& w, int64_t n_tokens) {
   const auto traits = gguf::type_traits(w.type);
   const bool packed = w.layout == Layout::Packed8;
   if (packed && (!is_packable(w.type) || w.rows % kPackRows != 0))
-    throw Error("a packed matrix must be Q4_0, Q8_0, Q4_K, Q5_K or Q6_K with whole groups of 8 rows (got " +
-                std::string(traits.name) + ", " + std::to_string(w.rows) + " rows)");
+    throw Error("a packed matrix must be one of " + detail::packable_type_names() +
+                " with whole groups of 8 rows (got " + std::string(traits.name) + ", " + std::to_string(w.rows) +
+                " rows)");
   if (w.cols % traits.block_size != 0 ||
       (!packed && w.row_stride < gguf::row_bytes(w.type, static_cast<uint64_t>(w.cols))))
     throw Error("a " + std::string(traits.name) + " weight matrix with " + std::to_string(w.cols) +

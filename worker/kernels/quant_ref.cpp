@@ -9,6 +9,7 @@
 #include "worker/common/error.h"
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernels.h"
+#include "worker/kernels/quant_ref.h"
 
 namespace clusterctl::kernels {
 namespace {
@@ -334,19 +335,7 @@ float fit_symmetric(int n, int nmax, const float* x, uint8_t* L) {
   return scale;
 }
 
-// The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K block in 12 bytes: pairs 0-3 sit in the
-// low six bits of bytes 0-3 / 4-7; pairs 4-7 keep their low nibbles in bytes 8-11 and their
-// top two bits in the spare high bits of bytes 0-7.
-void get_scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    sc = static_cast<uint8_t>((q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4));
-    m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
+// The inverse of k4_scale_min (quant_ref.h).
 void put_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
   if (j < 4) {
     q[j] = ls;
@@ -386,11 +375,10 @@ void quantize_k_scales(const float* x, int nmax, float rmin, int nstep, uint8_t*
   d_out = fp32_to_fp16(max_scale / 63.f);
   dmin_out = fp32_to_fp16(max_min / 63.f);
   for (int j = 0; j < QK_K / 32; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, scales_out, sc, m);
-    const float d = as_stored(d_out) * sc;
+    const detail::K4ScaleMin sm = detail::k4_scale_min(j, scales_out);
+    const float d = as_stored(d_out) * sm.scale;
     if (d == 0) continue;
-    const float dm = as_stored(dmin_out) * m;
+    const float dm = as_stored(dmin_out) * sm.min;
     for (int l = 0; l < 32; ++l)
       L[32 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + l] + dm) / d), 0, nmax));
   }
@@ -412,11 +400,10 @@ void dequantize_q4_K(const block_q4_K* x, float* y, int64_t nb) {
     const float d = as_stored(x[i].d), dmin = as_stored(x[i].dmin);
     const uint8_t* q = x[i].qs;
     for (int j = 0, is = 0; j < QK_K; j += 64, q += 32, is += 2) {
-      uint8_t sc, m;
-      get_scale_min_k4(is, x[i].scales, sc, m);
-      const float d1 = d * sc, m1 = dmin * m;
-      get_scale_min_k4(is + 1, x[i].scales, sc, m);
-      const float d2 = d * sc, m2 = dmin * m;
+      const detail::K4ScaleMin lo = detail::k4_scale_min(is, x[i].scales);
+      const float d1 = d * lo.scale, m1 = dmin * lo.min;
+      const detail::K4ScaleMin hi = detail::k4_scale_min(is + 1, x[i].scales);
+      const float d2 = d * hi.scale, m2 = dmin * hi.min;
       for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0x0f) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
     }
@@ -450,11 +437,10 @@ void dequantize_q5_K(const block_q5_K* x, float* y, int64_t nb) {
     const uint8_t* qh = x[i].qh;
     unsigned u1 = 1, u2 = 2;
     for (int j = 0, is = 0; j < QK_K; j += 64, ql += 32, is += 2, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc, m;
-      get_scale_min_k4(is, x[i].scales, sc, m);
-      const float d1 = d * sc, m1 = dmin * m;
-      get_scale_min_k4(is + 1, x[i].scales, sc, m);
-      const float d2 = d * sc, m2 = dmin * m;
+      const detail::K4ScaleMin lo = detail::k4_scale_min(is, x[i].scales);
+      const float d1 = d * lo.scale, m1 = dmin * lo.min;
+      const detail::K4ScaleMin hi = detail::k4_scale_min(is + 1, x[i].scales);
+      const float d2 = d * hi.scale, m2 = dmin * hi.min;
       for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0x0f) + (qh[l] & u1 ? 16 : 0)) - m1;
       for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
     }
@@ -523,8 +509,8 @@ void dequantize_q6_K(const block_q6_K* x, float* y, int64_t nb) {
 }
 
 [[noreturn]] void unsupported(const char* what, GgmlType t) {
-  throw Error(std::string(what) + ": tensor type " + std::string(gguf::type_name(t)) +
-              " is not supported (supported: F32 F16 BF16 Q8_0 Q8_1 Q4_0 Q4_1 Q5_0 Q5_1 Q8_K Q4_K Q5_K Q6_K)");
+  throw Error(std::string(what) + ": tensor type " + std::string(gguf::type_name(t)) + " is not supported (supported: " +
+              computable_type_names() + ", and the activation types Q8_1 Q8_K)");
 }
 
 int64_t blocks_of(GgmlType t, int64_t n, const char* what) {
@@ -536,17 +522,6 @@ int64_t blocks_of(GgmlType t, int64_t n, const char* what) {
 }
 
 }  // namespace
-
-bool is_computable(GgmlType t) {
-  switch (t) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0:
-    case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K:
-    case GgmlType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
-}
 
 void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
   const char* what = "dequantize_row";

@@ -23,7 +23,4 @@ inline int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
 
 inline float h2f(uint16_t h) { return half_to_float(h); }
 
-// The Layout::Packed8 kernels (arm/neon_packed.cpp).
-void fill_neon_packed(KernelTable& t);
-
 }  // namespace clusterctl::kernels::detail

@@ -1,5 +1,5 @@
 #pragma once
-// Q6_K's packed weights (kernels.h Layout::Packed8) rebuilt from their nibble and 2-bit planes:
+// Q6_K's packed weights (packed.h) rebuilt from their nibble and 2-bit planes:
 // the one unpacking every x86 Q6_K kernel uses (AVX2 instructions, or AVX-512 through Ops512).
 #include <immintrin.h>
 

@@ -1,11 +1,11 @@
 #pragma once
-// Unpacking a Layout::Packed8 Q4_K / Q5_K chunk (kernels.h), shared by the AVX2 and AVX-512
+// Unpacking a Layout::Packed8 Q4_K / Q5_K chunk (packed.h), shared by the AVX2 and AVX-512
 // kernels.
 #include <immintrin.h>
 
 #include <cstddef>
 
-#include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed.h"
 #include "worker/kernels/x86/byte_ops.h"
 
 namespace clusterctl::kernels::detail::x86 {

@@ -1,9 +1,8 @@
-// AVX-512 (F/BW/VL) + VNNI kernels for prompt processing: tiles of R weight rows x C tokens for
+// AVX-512 (F/BW/VL) + VNNI tiles for prompt processing: R weight rows x C tokens for
 // the types models are mostly made of (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) and for F32/F16/BF16. The
 // weight blocks are unpacked once per tile and reused for every token, the activation blocks
 // once and reused for every row, and each (row, token) pair costs one or two VNNI instructions
-// per 64 elements. Decoding uses the 8-row Q4_0 kernel below; other decode dots (vec_dot) and
-// the other types keep the AVX2 kernels, which measured faster for one row and one token.
+// per 64 elements. (Decoding has its own kernels: rows_vnni.cpp, packed_vnni.cpp.)
 // gcc 12's AVX-512 insert intrinsics pass _mm512_undefined_*() as their unused merge source and
 // then warn that it may be uninitialised (a false positive, fixed in gcc 13).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -20,14 +19,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
-#include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
-#include "worker/kernels/x86/kquant_dots.h"
-#include "worker/kernels/x86/q4_0_packed.h"
-#include "worker/kernels/x86/packed_vnni.h"
-#include "worker/kernels/x86/q4_k_packed.h"
-#include "worker/kernels/x86/q6_k_packed.h"
-#include "worker/kernels/x86/q4_0_rows.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -422,20 +414,6 @@ struct FloatTile {
   }
 };
 
-// ---- decode -------------------------------------------------------------------------------
-
-inline __m256i dot_u8i8_vnni(__m256i a, __m256i b) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b); }
-inline __m256i dot_acc_u8i8_vnni(__m256i acc, __m256i a, __m256i b) { return _mm256_dpbusd_epi32(acc, a, b); }
-inline __m256i madd_add_vnni(__m256i acc, __m256i scale, __m256i prod) { return _mm256_dpwssd_epi32(acc, scale, prod); }
-
-void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
-  if (n_rows != kDecodeRows) {
-    for (int r = 0; r < n_rows; ++r) y[r] = active_table().vec_dot[slot(GgmlType::Q4_0)](n, w + r * w_stride, x);
-    return;
-  }
-  x86::q4_0_rows8<dot_u8i8_vnni>(n, w, w_stride, x, y);
-}
-
 // ---- glue: run-time tile sizes to the compile-time instances --------------------------------
 
 template <typename Tile>
@@ -463,22 +441,6 @@ void install_chunked(KernelTable& t, GgmlType type) {
   t.tile[slot(type)].chunked = chunked_tile_dispatch<Tile>;
 }
 
-void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                           double* y) {
-  if (n_rows != kDecodeRows) {
-    const detail::VecDotFn dot = active_table().vec_dot[slot(GgmlType::Q4_0)];
-    for (int r = 0; r < n_rows; ++r) {
-      double sum = 0;
-      for (int64_t k = 0; k < n; k += chunk)
-        sum += dot(std::min(chunk, n - k), w + r * w_stride + k / QK4_0 * sizeof(block_q4_0),
-                   static_cast<const block_q8_0*>(x) + k / QK8_0);
-      y[r] = sum;
-    }
-    return;
-  }
-  x86::q4_0_rows8_chunked<dot_u8i8_vnni>(n, chunk, w, w_stride, x, y);
-}
-
 // Only the tiles are installed: measured on Zen 4, the 1 x 1 tile streams weights at about half
 // the rate of the AVX2 vec_dot (its per-block set-up is paid for one row and one token), so
 // decoding keeps the AVX2 vec_dot. The matmul tests check the tiles against the scalar vec_dot.
@@ -489,23 +451,7 @@ void install(KernelTable& t, GgmlType type) {
 
 }  // namespace
 
-void fill_avx512_vnni(KernelTable& t) {
-  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
-  t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8_vnni>, x86::q4_0x8_chunked_dot<dot_acc_u8i8_vnni>,
-                                    packed_tokens_dot<x86::PackedTokens16<x86::Q4_0Packed>>,
-                                    packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q4_0Packed>>};
-  t.packed[slot(GgmlType::Q8_0)] = {x86::packed_dot<x86::Q8_0Packed>, x86::packed_chunked_dot<x86::Q8_0Packed>,
-                                    packed_tokens_dot<x86::PackedTokens16<x86::Q8_0Packed>>,
-                                    packed_tokens_chunked_dot<x86::PackedTokens16<x86::Q8_0Packed>>};
-  t.packed[slot(GgmlType::Q4_K)] = {x86::k4_x8_dot<false>, x86::k4_x8_chunked_dot<false>,
-                                    packed_tokens_dot<x86::K4Tokens16<false>>,
-                                    packed_tokens_chunked_dot<x86::K4Tokens16<false>>};
-  t.packed[slot(GgmlType::Q5_K)] = {x86::k4_x8_dot<true>, x86::k4_x8_chunked_dot<true>,
-                                    packed_tokens_dot<x86::K4Tokens16<true>>,
-                                    packed_tokens_chunked_dot<x86::K4Tokens16<true>>};
-  t.packed[slot(GgmlType::Q6_K)] = {x86::q6_Kx8_dot, x86::q6_Kx8_chunked_dot, packed_tokens_dot<x86::Q6_KTokens16>,
-                                    packed_tokens_chunked_dot<x86::Q6_KTokens16>};
-  x86::install_kquant_dots<madd_add_vnni>(t);
+void fill_tiles_vnni(KernelTable& t) {
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
@@ -515,7 +461,6 @@ void fill_avx512_vnni(KernelTable& t) {
   install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
   install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
-  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
   install_chunked<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install_chunked<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   install_chunked<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);

@@ -1,4 +1,5 @@
-// The scalar reference kernels: every other ISA is tested against these. The block math is
+// The scalar row kernels (Layout::Rows) and activation quantisers: the reference every other
+// ISA is tested against. The block math is
 // ggml's (the GGUF bytes are ggml's), written out plainly.
 #include <algorithm>
 #include <cmath>
@@ -7,18 +8,9 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/quant_ref.h"
 
 namespace clusterctl::kernels::detail {
-
-void k4_scale_min(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 namespace {
 
@@ -205,9 +197,7 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
 int k4_min_correction(const uint8_t* scales, const int16_t* bsums) {
   int sum = 0;
   for (int j = 0; j < 8; ++j) {
-    int sc, m;
-    k4_scale_min(j, scales, &sc, &m);
-    sum += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    sum += k4_scale_min(j, scales).min * (bsums[2 * j] + bsums[2 * j + 1]);
   }
   return sum;
 }
@@ -221,9 +211,8 @@ float dot_q4_K(int64_t n, const void* w, const void* x) {
     const int8_t* q8 = b[i].qs;
     int sumi = 0;
     for (int chunk = 0; chunk < 4; ++chunk, q4 += 32, q8 += 64) {
-      int sc_lo, m_lo, sc_hi, m_hi;
-      k4_scale_min(2 * chunk, a[i].scales, &sc_lo, &m_lo);
-      k4_scale_min(2 * chunk + 1, a[i].scales, &sc_hi, &m_hi);
+      const int sc_lo = k4_scale_min(2 * chunk, a[i].scales).scale;
+      const int sc_hi = k4_scale_min(2 * chunk + 1, a[i].scales).scale;
       int lo = 0, hi = 0;
       for (int l = 0; l < 32; ++l) {
         lo += (q4[l] & 0xf) * q8[l];
@@ -247,9 +236,8 @@ float dot_q5_K(int64_t n, const void* w, const void* x) {
     const int8_t* q8 = b[i].qs;
     int sumi = 0;
     for (int chunk = 0; chunk < 4; ++chunk, q5 += 32, q8 += 64) {
-      int sc_lo, m_lo, sc_hi, m_hi;
-      k4_scale_min(2 * chunk, a[i].scales, &sc_lo, &m_lo);
-      k4_scale_min(2 * chunk + 1, a[i].scales, &sc_hi, &m_hi);
+      const int sc_lo = k4_scale_min(2 * chunk, a[i].scales).scale;
+      const int sc_hi = k4_scale_min(2 * chunk + 1, a[i].scales).scale;
       const uint8_t bit_lo = static_cast<uint8_t>(1u << (2 * chunk));
       const uint8_t bit_hi = static_cast<uint8_t>(2u << (2 * chunk));
       int lo = 0, hi = 0;
@@ -298,7 +286,7 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
 
 }  // namespace
 
-void fill_scalar(KernelTable& t) {
+void fill_rows_scalar(KernelTable& t) {
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

@@ -1,4 +1,5 @@
-// NEON kernels for AArch64 (Linux and Apple silicon): integer dot products with vdotq_s32 when
+// NEON row kernels (Layout::Rows) and activation quantisers for AArch64 (Linux and Apple
+// silicon): integer dot products with vdotq_s32 when
 // the compiler targets dotprod (-march=...+dotprod, Apple's default), with a widening-multiply
 // fallback otherwise. Activation quantisation rounds half-to-even like the other ISAs, so the
 // quantised activations are byte-identical to the scalar reference.
@@ -11,6 +12,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/quant_ref.h"
 #include "worker/kernels/arm/neon_common.h"
 
 namespace clusterctl::kernels::detail {
@@ -240,13 +242,9 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
 // The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block.
 inline void k4_scales_mins(const uint8_t* q, uint8_t out[16]) {
   for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      out[j] = q[j] & 63;
-      out[8 + j] = q[j + 4] & 63;
-    } else {
-      out[j] = static_cast<uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-      out[8 + j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
+    const K4ScaleMin s = k4_scale_min(j, q);
+    out[j] = s.scale;
+    out[8 + j] = s.min;
   }
 }
 
@@ -332,8 +330,7 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
 
 }  // namespace
 
-void fill_neon(KernelTable& t) {
-  fill_neon_packed(t);
+void fill_rows_neon(KernelTable& t) {
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

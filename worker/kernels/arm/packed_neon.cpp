@@ -1,10 +1,10 @@
-// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, 8 rows at a time (kernels.h has
+// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, 8 rows at a time (packed.h has
 // the layouts). Lane r of a register is row r (rows 0..3 and 4..7 in two registers): a chunk of
 // a packed block holds 4 bytes of every row, so its signed dot with the token's 4-byte piece (a
 // lane broadcast) lands in the row's lane, with no horizontal sums. The stored offsets (+128 on
 // Q8_0 weights and on Q6_K's tokens) are flipped back to signed bytes, since the NEON dot is
 // signed x signed; the integer dots are exact, and the float steps per block are the scalar
-// reference's (packed_matmul.cpp), so every kernel gives the reference's bits, alone or in a
+// reference's (packed.cpp), so every kernel gives the reference's bits, alone or in a
 // batch. Prompt kernels run one group against up to kPackTokens tokens, unpacking its weights once.
 #include <arm_neon.h>
 
@@ -13,6 +13,7 @@
 
 #include "worker/kernels/arm/neon_common.h"
 #include "worker/kernels/blocks.h"
+#include "worker/kernels/packed.h"
 #include "worker/kernels/packed_tokens.h"
 
 namespace clusterctl::kernels::detail {
@@ -321,7 +322,7 @@ struct Q6_K {
 
 }  // namespace
 
-void fill_neon_packed(KernelTable& t) {
+void fill_packed_neon(KernelTable& t) {
   t.packed[slot(GgmlType::Q4_0)] = Packed<Q4_0>::kernels();
   t.packed[slot(GgmlType::Q8_0)] = Packed<Q8_0>::kernels();
   t.packed[slot(GgmlType::Q4_K)] = Packed<K4<false>>::kernels();

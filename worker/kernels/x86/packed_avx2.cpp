@@ -1,6 +1,5 @@
-#pragma once
 // Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, Q4_K, Q5_K and Q6_K (Q4_0's are in
-// q4_0_packed.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
+// packed_q4_0.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
 // each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
 //   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
 //   Q4_K: nibble x token, 8 pieces summed in 16 bits (at most 30480), widened once per sub-block
@@ -8,7 +7,7 @@
 //   Q5_K: the same with the fifth bits ORed on, 4 pieces per 16-bit sum (at most 31496);
 //   Q6_K: token (+128) x (q - 32), 2 pieces summed (at most 32640), widened and scaled alike.
 // Every integer is exact, and the float steps per block are the scalar reference's
-// (packed_matmul.cpp), so each kernel gives the reference's bits, alone or in a batch. Prompt
+// (packed.cpp), so each kernel gives the reference's bits, alone or in a batch. Prompt
 // kernels unpack one group's weights once for up to kPackTokens tokens (GroupByGroup runs two).
 #include <immintrin.h>
 
@@ -16,10 +15,13 @@
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
-#include "worker/kernels/kernel_table.h"
-#include "worker/kernels/x86/k4_chunks.h"
+#include "worker/kernels/packed.h"
+#include "worker/kernels/packed_tokens.h"
+#include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/packed_k4.h"
+#include "worker/kernels/x86/packed_q4_0.h"
 #include "worker/kernels/x86/packed_rows8.h"
-#include "worker/kernels/x86/q6_k_pieces.h"
+#include "worker/kernels/x86/packed_q6_k.h"
 
 namespace clusterctl::kernels::detail::x86::avx2 {
 
@@ -108,7 +110,7 @@ struct Q8_0Tokens {
   }
 };
 
-// ---- Q4_K (against Q8_K; kernels.h has the layout) ----
+// ---- Q4_K (against Q8_K; packed.h has the layout) ----
 
 // t = d * isum - dmin * msum, then acc += t * d_token: the reference's float steps.
 inline __m256 q4_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_token, __m256 acc) {
@@ -220,7 +222,7 @@ struct K4Tokens {
   }
 };
 
-// ---- Q6_K (against Q8_K tokens stored +128; kernels.h has the layout) ----
+// ---- Q6_K (against Q8_K tokens stored +128; packed.h has the layout) ----
 
 // isum less the rows' +128 constant, then acc += isum * (d * d_token): the reference's steps.
 inline __m256 q6_K_fold(const uint8_t* g, __m256i isum, float d_token, __m256 acc) {
@@ -315,3 +317,26 @@ struct Q6_KTokens {
 };
 
 }  // namespace clusterctl::kernels::detail::x86::avx2
+
+namespace clusterctl::kernels::detail {
+
+void fill_packed_avx2(KernelTable& t) {
+  using namespace x86;
+  t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot<dot_acc_u8i8>, q4_0x8_chunked_dot<dot_acc_u8i8>,
+                                    packed_tokens_dot<GroupByGroup<Q4_0TokensAvx2>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q4_0TokensAvx2>>};
+  t.packed[slot(GgmlType::Q8_0)] = {avx2::q8_0x8_dot, avx2::q8_0x8_chunked_dot,
+                                    packed_tokens_dot<GroupByGroup<avx2::Q8_0Tokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<avx2::Q8_0Tokens>>};
+  t.packed[slot(GgmlType::Q4_K)] = {avx2::k4_x8_dot<false>, avx2::k4_x8_chunked_dot<false>,
+                                    packed_tokens_dot<GroupByGroup<avx2::K4Tokens<false>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<false>>>};
+  t.packed[slot(GgmlType::Q5_K)] = {avx2::k4_x8_dot<true>, avx2::k4_x8_chunked_dot<true>,
+                                    packed_tokens_dot<GroupByGroup<avx2::K4Tokens<true>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<true>>>};
+  t.packed[slot(GgmlType::Q6_K)] = {avx2::q6_Kx8_dot, avx2::q6_Kx8_chunked_dot,
+                                    packed_tokens_dot<GroupByGroup<avx2::Q6_KTokens>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<avx2::Q6_KTokens>>};
+}
+
+}  // namespace clusterctl::kernels::detail

@@ -1,6 +1,7 @@
-// AVX2 + FMA + F16C kernels: integer dot products with maddubs (unsigned x signed bytes),
-// as ggml does, for every computable type. Compiled with -mavx2 -mfma -mf16c only; the
-// dispatcher calls fill_avx2 after checking the CPU.
+// AVX2 + FMA + F16C row kernels (Layout::Rows) and activation quantisers: integer dot products
+// with maddubs (unsigned x signed bytes), as ggml does, for every computable type. Compiled
+// with -mavx2 -mfma -mf16c only (the _avx2 suffix); the dispatcher calls fill_rows_avx2 after
+// checking the CPU.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -9,12 +10,9 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
-#include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
-#include "worker/kernels/x86/kquant_dots.h"
-#include "worker/kernels/x86/packed_avx2.h"
-#include "worker/kernels/x86/q4_0_packed.h"
-#include "worker/kernels/x86/q4_0_rows.h"
+#include "worker/kernels/x86/rows_kquant.h"
+#include "worker/kernels/x86/rows_q4_0.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -268,10 +266,9 @@ void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_
   x86::q4_0_rows8_chunked<dot_u8i8>(n, chunk, w, w_stride, x, y);
 }
 
-
 }  // namespace
 
-void fill_avx2(KernelTable& t) {
+void fill_rows_avx2(KernelTable& t) {
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;
@@ -283,26 +280,10 @@ void fill_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
   t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
-  t.packed[slot(GgmlType::Q4_0)] = {x86::q4_0x8_dot<dot_acc_u8i8>, x86::q4_0x8_chunked_dot<dot_acc_u8i8>,
-                                    packed_tokens_dot<GroupByGroup<x86::Q4_0TokensAvx2>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::Q4_0TokensAvx2>>};
-  t.packed[slot(GgmlType::Q8_0)] = {x86::avx2::q8_0x8_dot, x86::avx2::q8_0x8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q8_0Tokens>>};
-  t.packed[slot(GgmlType::Q4_K)] = {x86::avx2::k4_x8_dot<false>, x86::avx2::k4_x8_chunked_dot<false>,
-                                    packed_tokens_dot<GroupByGroup<x86::avx2::K4Tokens<false>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::K4Tokens<false>>>};
-  t.packed[slot(GgmlType::Q5_K)] = {x86::avx2::k4_x8_dot<true>, x86::avx2::k4_x8_chunked_dot<true>,
-                                    packed_tokens_dot<GroupByGroup<x86::avx2::K4Tokens<true>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::K4Tokens<true>>>};
-  t.packed[slot(GgmlType::Q6_K)] = {x86::avx2::q6_Kx8_dot, x86::avx2::q6_Kx8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<x86::avx2::Q6_KTokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<x86::avx2::Q6_KTokens>>};
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
   install_kquant_dots<madd_add>(t);
-  fill_avx2_tiles(t);
 }
 
 }  // namespace clusterctl::kernels::detail

@@ -1,5 +1,5 @@
 #pragma once
-// Q4_0x8 (kernels.h Layout) kernels, shared by the AVX2 and AVX-512 VNNI sources, which differ
+// Q4_0 Layout::Packed8 kernels (packed.h), shared by the AVX2 and AVX-512 VNNI sources, which differ
 // only in the unsigned x signed byte dot they accumulate with. A block of 8 rows is 4 loads of
 // 32 bytes (lane = row), 8 dot instructions against broadcast 4-byte pieces of the token, and
 // no horizontal sums; the rows' scales are one 16-byte load. One group of rows is one
@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "worker/kernels/blocks.h"
-#include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed.h"
 #include "worker/kernels/x86/packed_rows8.h"
 
 namespace clusterctl::kernels::detail::x86 {
