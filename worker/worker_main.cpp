@@ -1,6 +1,7 @@
-// clusterctl-worker: the program of a tensor-parallel job's ranks (started by mpirun). Every rank loads only its slice
-// of the model and runs the same forward pass; rank 0 tokenizes, drives the steps, samples and
-// streams. Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt "..." -n 64 --temp 0
+// clusterctl-worker: the program every rank of a tensor-parallel job runs (mpirun starts them).
+// Every rank loads only its slice of the model and runs the same forward pass; rank 0 tokenizes,
+// drives the steps, samples and streams.
+// Usage: mpirun -np N clusterctl-worker --model M.gguf --prompt "..." -n 64 --temp 0
 #include <sys/resource.h>
 #include <unistd.h>
 

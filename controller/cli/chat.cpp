@@ -229,6 +229,57 @@ void one_sequence(Options& o) {
   }
 }
 
+ChatSettings chat_settings(const po::variables_map& args) {
+  ChatSettings s;
+  s.max_tokens = args["n-predict"].as<int>();
+  if (s.max_tokens < 1) throw Error("-n must be at least 1");
+  s.temperature = args["temp"].as<float>();
+  s.top_p = args["top-p"].as<float>();
+  if (args.count("seed")) s.seed = args["seed"].as<uint64_t>();
+  if (args.count("stop")) s.stop = args["stop"].as<std::vector<std::string>>();
+  return s;
+}
+
+// The running cluster that serves the model (or --endpoint), else the engine on this machine.
+std::unique_ptr<ChatBackend> open_backend(const po::variables_map& args) {
+  const std::string model = args["model"].as<std::string>();
+  if (auto target = resolve_target(args, model)) return std::make_unique<RemoteChat>(*target);
+  server::EngineServiceOptions eo;
+  eo.model_path = model;
+  eo.engine = engine_options(args);
+  one_sequence(eo);
+  return std::make_unique<LocalChat>(eo);
+}
+
+// One answer to the conversation so far; Ctrl-C during it stops only this answer.
+Answer answer_turn(ChatBackend& backend, const Json& messages, const ChatSettings& s) {
+  g_interrupts = 0;
+  g_stream_cancel.reset();
+  g_answering = true;
+  Answer a;
+  try {
+    a = backend.answer(messages, s);
+  } catch (...) {
+    g_answering = false;
+    throw;
+  }
+  g_answering = false;
+  return a;
+}
+
+void print_answer_end(const Answer& a, bool quiet) {
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+  if (a.stopped) {
+    std::fprintf(stderr, "[stopped]\n");
+  } else if (!quiet) {
+    const double gen_s = a.total_s - a.time_to_first_token_s;
+    std::fprintf(stderr, "[%d tokens, %.1f tok/s, first token after %.2f s, finish: %s]\n", a.tokens,
+                 a.tokens > 1 && gen_s > 0 ? (a.tokens - 1) / gen_s : 0.0, a.time_to_first_token_s,
+                 a.finish_reason.c_str());
+  }
+}
+
 }  // namespace
 
 int chat_main(int argc, char** argv) {
@@ -254,26 +305,9 @@ int chat_main(int argc, char** argv) {
                           opts, pos);
   if (!vm) return 0;
   const auto& args = *vm;
-  ChatSettings s;
-  s.max_tokens = args["n-predict"].as<int>();
-  if (s.max_tokens < 1) throw Error("-n must be at least 1");
-  s.temperature = args["temp"].as<float>();
-  s.top_p = args["top-p"].as<float>();
-  if (args.count("seed")) s.seed = args["seed"].as<uint64_t>();
-  if (args.count("stop")) s.stop = args["stop"].as<std::vector<std::string>>();
+  const ChatSettings s = chat_settings(args);
   const bool quiet = args["quiet"].as<bool>();
-
-  const std::string model = args["model"].as<std::string>();
-  std::unique_ptr<ChatBackend> backend;
-  if (auto target = resolve_target(args, model)) {
-    backend = std::make_unique<RemoteChat>(*target);
-  } else {
-    server::EngineServiceOptions eo;
-    eo.model_path = model;
-    eo.engine = engine_options(args);
-    one_sequence(eo);
-    backend = std::make_unique<LocalChat>(eo);
-  }
+  std::unique_ptr<ChatBackend> backend = open_backend(args);
 
   struct sigaction sa = {};
   sa.sa_handler = on_sigint;
@@ -298,29 +332,10 @@ int chat_main(int argc, char** argv) {
     if (line == "/exit" || line == "/quit") break;
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     messages.push_back({{"role", "user"}, {"content", line}});
-    g_interrupts = 0;
-    g_stream_cancel.reset();
-    g_answering = true;
-    Answer a;
-    try {
-      a = backend->answer(messages, s);
-    } catch (...) {
-      g_answering = false;
-      throw;
-    }
-    g_answering = false;
-    std::fputs("\n", stdout);
-    std::fflush(stdout);
+    const Answer a = answer_turn(*backend, messages, s);
     // A stopped answer stays in the conversation as far as it got, as in the web chat.
     messages.push_back({{"role", "assistant"}, {"content", a.text}});
-    if (a.stopped) {
-      std::fprintf(stderr, "[stopped]\n");
-    } else if (!quiet) {
-      const double gen_s = a.total_s - a.time_to_first_token_s;
-      std::fprintf(stderr, "[%d tokens, %.1f tok/s, first token after %.2f s, finish: %s]\n", a.tokens,
-                   a.tokens > 1 && gen_s > 0 ? (a.tokens - 1) / gen_s : 0.0, a.time_to_first_token_s,
-                   a.finish_reason.c_str());
-    }
+    print_answer_end(a, quiet);
   }
   return 0;
 }

@@ -63,6 +63,108 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+namespace {
+
+// Connects to the node's sshd with the cluster file's settings only; a failure says which of
+// refused, timed out, unreachable it was and what to check.
+void connect_to_node(ssh_session s, const SshTarget& t) {
+  long timeout = t.connect_timeout_s;
+  int port = t.port;
+  bool process_config = false;  // the cluster file is the configuration, not ~/.ssh/config
+  ssh_options_set(s, SSH_OPTIONS_HOST, t.host.c_str());
+  ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+  if (!t.user.empty()) ssh_options_set(s, SSH_OPTIONS_USER, t.user.c_str());
+  ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, t.known_hosts.c_str());
+  ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &process_config);
+  // Must be set before connecting: publickey_auto only tries identities known at connect time.
+  if (!t.identity.empty()) ssh_options_set(s, SSH_OPTIONS_IDENTITY, t.identity.c_str());
+
+  if (ssh_connect(s) != SSH_OK) {
+    std::string why = ssh_get_error(s);
+    if (why.find("refused") != std::string::npos)
+      throw SshError(SshFailure::connect, "connection refused by " + t.host + ":" + std::to_string(port) +
+                                              " (no sshd is listening there)",
+                     "start sshd on the node, or correct 'host'/'port' in the cluster file");
+    if (why.find("imeout") != std::string::npos || why.find("timed out") != std::string::npos)
+      throw SshError(SshFailure::timeout, "no answer from " + t.host + ":" + std::to_string(port) + " within " +
+                                              std::to_string(timeout) + " s",
+                     "check that the node is on and reachable at this address (ping " + t.host + ")");
+    if (why.find("No route") != std::string::npos || why.find("unreachable") != std::string::npos)
+      throw SshError(SshFailure::connect, t.host + ":" + std::to_string(port) + " is unreachable (" + why +
+                                              "): the machine is off, or the address is wrong",
+                     "check that the node is on and that 'host' in the cluster file is its address (ping " +
+                         t.host + ")");
+    throw SshError(SshFailure::connect, "cannot connect to " + t.host + ":" + std::to_string(port) + ": " + why,
+                   "check 'host' and 'port' in the cluster file and that the node is on the network");
+  }
+}
+
+// The node's host key must be in the cluster's known_hosts: an unknown or changed key is refused
+// with the command that checks and accepts it. Returns the key's SHA-256 fingerprint.
+std::string verify_host_key(ssh_session s, const SshTarget& t) {
+  std::string fingerprint;
+  ssh_key key = nullptr;
+  if (ssh_get_server_publickey(s, &key) != SSH_OK) throw Error("libssh: no host key from " + t.host);
+  unsigned char* hash = nullptr;
+  size_t hash_len = 0;
+  std::string key_type = ssh_key_type_to_char(ssh_key_type(key));
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
+    char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
+    fingerprint = fp ? fp : "";
+    ssh_string_free_char(fp);
+    ssh_clean_pubkey_hash(&hash);
+  }
+  ssh_key_free(key);
+
+  const std::string entry = known_hosts_name(t);
+  const std::string check_on_node =
+      "compare it with the node's own key (on the node: ssh-keygen -lf /etc/ssh/ssh_host_" +
+      (keyscan_type(key_type).empty() ? "*" : keyscan_type(key_type)) + "_key.pub)";
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      break;
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+      throw SshError(SshFailure::host_key_unknown,
+                     "host key of " + entry + " is not in " + t.known_hosts + " (" + key_type + " " +
+                         fingerprint + "); refusing to trust it unchecked",
+                     check_on_node + ", then accept it with: " + keyscan_command(t, key_type));
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      throw SshError(SshFailure::host_key_changed,
+                     "host key of " + entry + " CHANGED: the server now presents " + key_type + " " + fingerprint +
+                         ", which does not match " + t.known_hosts +
+                         " (the node was reinstalled, or someone is intercepting the connection)",
+                     check_on_node + "; only if it matches, replace the old key with: ssh-keygen -R " +
+                         shell_quote(entry) + " -f " + shell_quote(t.known_hosts) + " && " +
+                         keyscan_command(t, key_type));
+    default:
+      throw SshError(SshFailure::host_key_unknown,
+                     "cannot check the host key of " + entry + " against " + t.known_hosts + ": " +
+                         ssh_get_error(s),
+                     "make sure " + t.known_hosts + " is a readable known_hosts file");
+  }
+  return fingerprint;
+}
+
+// Public-key login: the identity file and ssh-agent; a refusal names what was tried.
+void log_in(ssh_session s, const SshTarget& t) {
+  int rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
+  if (rc != SSH_AUTH_SUCCESS) {
+    std::string tried = t.identity.empty() ? "ssh-agent and ~/.ssh/id_*" : t.identity + " and ssh-agent";
+    std::string pub = t.identity.empty() ? "~/.ssh/id_ed25519.pub" : t.identity + ".pub";
+    throw SshError(SshFailure::auth,
+                   t.address() + " refused the login (tried " + tried + ")" +
+                       (rc == SSH_AUTH_ERROR ? ": " + std::string(ssh_get_error(s)) : ""),
+                   "install the public key on the node: ssh-copy-id -i " + pub + " -p " + std::to_string(t.port) + " " +
+                       t.user + "@" + t.host + ", or set 'identity'/'user' in the cluster file");
+  }
+}
+
+}  // namespace
+
 SshSession::SshSession(const SshTarget& target) : target_(target) {
   init_libssh_once();
   if (!target_.identity.empty() && !std::filesystem::exists(target_.identity))
@@ -73,90 +175,9 @@ SshSession::SshSession(const SshTarget& target) : target_(target) {
   if (!s) throw Error("libssh could not allocate a session");
   session_ = s;
   try {
-    long timeout = target_.connect_timeout_s;
-    int port = target_.port;
-    bool process_config = false;  // the cluster file is the configuration, not ~/.ssh/config
-    ssh_options_set(s, SSH_OPTIONS_HOST, target_.host.c_str());
-    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
-    if (!target_.user.empty()) ssh_options_set(s, SSH_OPTIONS_USER, target_.user.c_str());
-    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, target_.known_hosts.c_str());
-    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
-    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &process_config);
-    // Must be set before connecting: publickey_auto only tries identities known at connect time.
-    if (!target_.identity.empty()) ssh_options_set(s, SSH_OPTIONS_IDENTITY, target_.identity.c_str());
-
-    if (ssh_connect(s) != SSH_OK) {
-      std::string why = ssh_get_error(s);
-      if (why.find("refused") != std::string::npos)
-        throw SshError(SshFailure::connect, "connection refused by " + target_.host + ":" + std::to_string(port) +
-                                                " (no sshd is listening there)",
-                       "start sshd on the node, or correct 'host'/'port' in the cluster file");
-      if (why.find("imeout") != std::string::npos || why.find("timed out") != std::string::npos)
-        throw SshError(SshFailure::timeout, "no answer from " + target_.host + ":" + std::to_string(port) + " within " +
-                                                std::to_string(timeout) + " s",
-                       "check that the node is on and reachable at this address (ping " + target_.host + ")");
-      if (why.find("No route") != std::string::npos || why.find("unreachable") != std::string::npos)
-        throw SshError(SshFailure::connect, target_.host + ":" + std::to_string(port) + " is unreachable (" + why +
-                                                "): the machine is off, or the address is wrong",
-                       "check that the node is on and that 'host' in the cluster file is its address (ping " +
-                           target_.host + ")");
-      throw SshError(SshFailure::connect, "cannot connect to " + target_.host + ":" + std::to_string(port) + ": " + why,
-                     "check 'host' and 'port' in the cluster file and that the node is on the network");
-    }
-
-    ssh_key key = nullptr;
-    if (ssh_get_server_publickey(s, &key) != SSH_OK) throw Error("libssh: no host key from " + target_.host);
-    unsigned char* hash = nullptr;
-    size_t hash_len = 0;
-    std::string key_type = ssh_key_type_to_char(ssh_key_type(key));
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
-      char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
-      fingerprint_ = fp ? fp : "";
-      ssh_string_free_char(fp);
-      ssh_clean_pubkey_hash(&hash);
-    }
-    ssh_key_free(key);
-
-    const std::string entry = known_hosts_name(target_);
-    const std::string check_on_node =
-        "compare it with the node's own key (on the node: ssh-keygen -lf /etc/ssh/ssh_host_" +
-        (keyscan_type(key_type).empty() ? "*" : keyscan_type(key_type)) + "_key.pub)";
-    switch (ssh_session_is_known_server(s)) {
-      case SSH_KNOWN_HOSTS_OK:
-        break;
-      case SSH_KNOWN_HOSTS_UNKNOWN:
-      case SSH_KNOWN_HOSTS_NOT_FOUND:
-        throw SshError(SshFailure::host_key_unknown,
-                       "host key of " + entry + " is not in " + target_.known_hosts + " (" + key_type + " " +
-                           fingerprint_ + "); refusing to trust it unchecked",
-                       check_on_node + ", then accept it with: " + keyscan_command(target_, key_type));
-      case SSH_KNOWN_HOSTS_CHANGED:
-      case SSH_KNOWN_HOSTS_OTHER:
-        throw SshError(SshFailure::host_key_changed,
-                       "host key of " + entry + " CHANGED: the server now presents " + key_type + " " + fingerprint_ +
-                           ", which does not match " + target_.known_hosts +
-                           " (the node was reinstalled, or someone is intercepting the connection)",
-                       check_on_node + "; only if it matches, replace the old key with: ssh-keygen -R " +
-                           shell_quote(entry) + " -f " + shell_quote(target_.known_hosts) + " && " +
-                           keyscan_command(target_, key_type));
-      default:
-        throw SshError(SshFailure::host_key_unknown,
-                       "cannot check the host key of " + entry + " against " + target_.known_hosts + ": " +
-                           ssh_get_error(s),
-                       "make sure " + target_.known_hosts + " is a readable known_hosts file");
-    }
-
-    int rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
-    if (rc != SSH_AUTH_SUCCESS) {
-      std::string tried = target_.identity.empty() ? "ssh-agent and ~/.ssh/id_*" : target_.identity + " and ssh-agent";
-      std::string pub = target_.identity.empty() ? "~/.ssh/id_ed25519.pub" : target_.identity + ".pub";
-      throw SshError(SshFailure::auth,
-                     target_.address() + " refused the login (tried " + tried + ")" +
-                         (rc == SSH_AUTH_ERROR ? ": " + std::string(ssh_get_error(s)) : ""),
-                     "install the public key on the node: ssh-copy-id -i " + pub + " -p " + std::to_string(port) + " " +
-                         target_.user + "@" + target_.host + ", or set 'identity'/'user' in the cluster file");
-    }
+    connect_to_node(s, target_);
+    fingerprint_ = verify_host_key(s, target_);
+    log_in(s, target_);
   } catch (...) {
     ssh_disconnect(s);
     ssh_free(s);

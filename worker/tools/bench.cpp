@@ -67,6 +67,85 @@ double measure_bandwidth_gbs(kernels::ThreadPool& pool) {
   return best;
 }
 
+// The figures of one bench: tokens/s of each repetition, and the bandwidth bound on generation.
+struct BenchResult {
+  int64_t n_prompt = 0, n_gen = 0;
+  int reps = 0;
+  std::vector<double> pp, tg;  // tokens/s per repetition
+  double bandwidth_gbs = 0;
+  bool bandwidth_measured = false;
+  double bytes_per_token = 0;
+  double bound_tokens_per_s = 0;
+};
+
+// pp: -p random tokens in batches from an empty cache; tg: -n tokens decoded one at a time from
+// an empty cache; each after a warm-up run (pages of the map, caches).
+void measure_speeds(model::Engine& engine, BenchResult& r) {
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> any_token(0, static_cast<int32_t>(engine.hparams().n_vocab - 1));
+  model::Batch batch;
+  auto run_pp = [&] {
+    std::vector<int32_t> tokens(r.n_prompt);
+    for (auto& t : tokens) t = any_token(rng);
+    auto t0 = Clock::now();
+    engine.prefill(tokens, 0, 0);
+    return seconds(t0);
+  };
+  auto run_tg = [&] {
+    auto t0 = Clock::now();
+    for (int64_t i = 0; i < r.n_gen; ++i) {
+      batch.clear();
+      batch.add(any_token(rng), static_cast<int32_t>(i), 0, true);
+      engine.forward(batch);
+    }
+    return seconds(t0);
+  };
+  if (r.n_prompt > 0) {
+    run_pp();
+    for (int k = 0; k < r.reps; ++k) r.pp.push_back(r.n_prompt / run_pp());
+  }
+  if (r.n_gen > 0) {
+    run_tg();
+    for (int k = 0; k < r.reps; ++k) r.tg.push_back(r.n_gen / run_tg());
+  }
+}
+
+void print_bench_json(const BenchResult& r, const model::Engine& engine, const gguf::GgufFile& file) {
+  nlohmann::json j;
+  j["model"] = file.path();
+  j["threads"] = engine.threads();
+  j["isa"] = kernels::isa_name(kernels::active_isa());
+  j["n_prompt"] = r.n_prompt;
+  j["n_gen"] = r.n_gen;
+  j["reps"] = r.reps;
+  if (!r.pp.empty()) j["pp_tokens_per_s"] = {{"mean", stat(r.pp).mean}, {"stdev", stat(r.pp).stdev}, {"samples", r.pp}};
+  if (!r.tg.empty()) j["tg_tokens_per_s"] = {{"mean", stat(r.tg).mean}, {"stdev", stat(r.tg).stdev}, {"samples", r.tg}};
+  j["weight_bytes_per_token"] = r.bytes_per_token;
+  j["bandwidth_gb_s"] = r.bandwidth_gbs;
+  j["bandwidth_measured"] = r.bandwidth_measured;
+  j["tg_bound_tokens_per_s"] = r.bound_tokens_per_s;
+  std::cout << j.dump(2) << "\n";
+}
+
+// llama-bench's table, then the bytes each generated token reads and the bound they set.
+void print_bench_table(const BenchResult& r, const model::Engine& engine) {
+  const std::string name = engine.hparams().name.empty() ? engine.hparams().arch : engine.hparams().name;
+  std::printf("| model | threads | isa | test | t/s |\n|---|---|---|---|---|\n");
+  if (!r.pp.empty())
+    std::printf("| %s | %d | %s | pp%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
+                kernels::isa_name(kernels::active_isa()), static_cast<long long>(r.n_prompt), stat(r.pp).mean,
+                stat(r.pp).stdev);
+  if (!r.tg.empty())
+    std::printf("| %s | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
+                kernels::isa_name(kernels::active_isa()), static_cast<long long>(r.n_gen), stat(r.tg).mean,
+                stat(r.tg).stdev);
+  std::printf("\nweights read per generated token: %.1f MB; memory bandwidth %.1f GB/s (%s)\n", r.bytes_per_token / 1e6,
+              r.bandwidth_gbs, r.bandwidth_measured ? "measured" : "--bandwidth");
+  std::printf("bandwidth bound on generation: %.1f tok/s", r.bound_tokens_per_s);
+  if (!r.tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(r.tg).mean / r.bound_tokens_per_s);
+  std::printf("\n");
+}
+
 }  // namespace
 
 int bench_main(int argc, char** argv) {
@@ -83,87 +162,31 @@ int bench_main(int argc, char** argv) {
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf [-p 512] [-n 128] [--threads T] [--reps R] [--json]",
                           opts, pos);
   if (!vm) return 0;
-  const int64_t n_prompt = (*vm)["n-prompt"].as<int64_t>(), n_gen = (*vm)["n-gen"].as<int64_t>();
-  const int reps = (*vm)["reps"].as<int>();
-  if (n_prompt < 0 || n_gen < 0 || reps < 1) throw Error("-p and -n must be 0 or more and --reps at least 1");
+  BenchResult r;
+  r.n_prompt = (*vm)["n-prompt"].as<int64_t>();
+  r.n_gen = (*vm)["n-gen"].as<int64_t>();
+  r.reps = (*vm)["reps"].as<int>();
+  if (r.n_prompt < 0 || r.n_gen < 0 || r.reps < 1) throw Error("-p and -n must be 0 or more and --reps at least 1");
 
   gguf::GgufFile file((*vm)["model"].as<std::string>());
   auto eo = engine_options(*vm);
-  if (eo.n_ctx == 0) eo.n_ctx = std::max<int64_t>(n_prompt + n_gen, 1);
+  if (eo.n_ctx == 0) eo.n_ctx = std::max<int64_t>(r.n_prompt + r.n_gen, 1);
   auto comm = collectives::make_local_communicator();
   model::Engine engine(file, *comm, eo);
-  if (engine.n_ctx() < std::max(n_prompt, n_gen))
+  if (engine.n_ctx() < std::max(r.n_prompt, r.n_gen))
     throw Error("the model's context of " + std::to_string(engine.n_ctx()) + " tokens is smaller than -p/-n");
-  const int64_t n_vocab = engine.hparams().n_vocab;
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> any_token(0, static_cast<int32_t>(n_vocab - 1));
-  model::Batch batch;
+  measure_speeds(engine, r);
 
-  auto run_pp = [&] {
-    std::vector<int32_t> tokens(n_prompt);
-    for (auto& t : tokens) t = any_token(rng);
-    auto t0 = Clock::now();
-    engine.prefill(tokens, 0, 0);
-    return seconds(t0);
-  };
-  auto run_tg = [&] {
-    auto t0 = Clock::now();
-    for (int64_t i = 0; i < n_gen; ++i) {
-      batch.clear();
-      batch.add(any_token(rng), static_cast<int32_t>(i), 0, true);
-      engine.forward(batch);
-    }
-    return seconds(t0);
-  };
-  std::vector<double> pp, tg;
-  if (n_prompt > 0) {
-    run_pp();  // warm-up: pages of the map, caches
-    for (int r = 0; r < reps; ++r) pp.push_back(n_prompt / run_pp());
-  }
-  if (n_gen > 0) {
-    run_tg();
-    for (int r = 0; r < reps; ++r) tg.push_back(n_gen / run_tg());
-  }
-
-  double bw = (*vm)["bandwidth"].as<double>();
-  const bool measured = bw <= 0;
-  if (measured) {
+  r.bandwidth_gbs = (*vm)["bandwidth"].as<double>();
+  r.bandwidth_measured = r.bandwidth_gbs <= 0;
+  if (r.bandwidth_measured) {
     kernels::ThreadPool pool(engine.threads());
-    bw = measure_bandwidth_gbs(pool);
+    r.bandwidth_gbs = measure_bandwidth_gbs(pool);
   }
-  const double bytes_per_token = static_cast<double>(engine.model().weights.bytes_per_token);
-  const double bound = bw * 1e9 / bytes_per_token;
-  const std::string name = engine.hparams().name.empty() ? engine.hparams().arch : engine.hparams().name;
-
-  if ((*vm)["json"].as<bool>()) {
-    nlohmann::json j;
-    j["model"] = file.path();
-    j["threads"] = engine.threads();
-    j["isa"] = kernels::isa_name(kernels::active_isa());
-    j["n_prompt"] = n_prompt;
-    j["n_gen"] = n_gen;
-    j["reps"] = reps;
-    if (!pp.empty()) j["pp_tokens_per_s"] = {{"mean", stat(pp).mean}, {"stdev", stat(pp).stdev}, {"samples", pp}};
-    if (!tg.empty()) j["tg_tokens_per_s"] = {{"mean", stat(tg).mean}, {"stdev", stat(tg).stdev}, {"samples", tg}};
-    j["weight_bytes_per_token"] = bytes_per_token;
-    j["bandwidth_gb_s"] = bw;
-    j["bandwidth_measured"] = measured;
-    j["tg_bound_tokens_per_s"] = bound;
-    std::cout << j.dump(2) << "\n";
-    return 0;
-  }
-  std::printf("| model | threads | isa | test | t/s |\n|---|---|---|---|---|\n");
-  if (!pp.empty())
-    std::printf("| %s | %d | %s | pp%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
-                kernels::isa_name(kernels::active_isa()), static_cast<long long>(n_prompt), stat(pp).mean, stat(pp).stdev);
-  if (!tg.empty())
-    std::printf("| %s | %d | %s | tg%lld | %.2f ± %.2f |\n", name.c_str(), engine.threads(),
-                kernels::isa_name(kernels::active_isa()), static_cast<long long>(n_gen), stat(tg).mean, stat(tg).stdev);
-  std::printf("\nweights read per generated token: %.1f MB; memory bandwidth %.1f GB/s (%s)\n", bytes_per_token / 1e6,
-              bw, measured ? "measured" : "--bandwidth");
-  std::printf("bandwidth bound on generation: %.1f tok/s", bound);
-  if (!tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(tg).mean / bound);
-  std::printf("\n");
+  r.bytes_per_token = static_cast<double>(engine.model().weights.bytes_per_token);
+  r.bound_tokens_per_s = r.bandwidth_gbs * 1e9 / r.bytes_per_token;
+  if ((*vm)["json"].as<bool>()) print_bench_json(r, engine, file);
+  else print_bench_table(r, engine);
   return 0;
 }
 

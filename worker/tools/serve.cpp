@@ -1,7 +1,7 @@
 // `clusterctl serve MODEL.gguf`: the OpenAI-compatible HTTP API, metrics and web chat on this
 // machine, over the continuous-batching scheduler (worker/server/batch_scheduler.h).
-// `--ranks N` (controller/cli/serve_ranks.cpp) runs the same server as a tensor-parallel job of
-// N local ranks: `mpirun -np N clusterctl-worker --serve ...` (worker/serve_main.cpp).
+// With `--ranks N` the controller runs the same server as a tensor-parallel job of N local ranks
+// instead: `mpirun -np N clusterctl-worker --serve ...` (worker/serve_main.cpp).
 #include <signal.h>
 
 #include <cstdio>
