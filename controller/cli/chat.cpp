@@ -125,20 +125,7 @@ class LocalChat : public ChatBackend {
   std::string describe() const override { return "this machine, model " + service_.model().id; }
 
   Answer answer(const Json& messages, const ChatSettings& s) override {
-    server::GenerationRequest req;
-    try {
-      req.prompt = template_.render(messages, true);
-    } catch (const chat::TemplateError& e) {
-      throw Error(std::string("the model's chat template rejected the conversation: ") + e.what());
-    }
-    req.templated = true;
-    req.max_tokens = s.max_tokens;
-    req.sampling.temperature = s.temperature;
-    req.sampling.top_p = s.top_p;
-    req.sampling.seed = s.seed;
-    req.stop = s.stop;
-    for (const auto& implied : template_.implied_stop_strings()) req.stop.push_back(implied);
-
+    server::GenerationRequest req = request(messages, s);
     // The service calls back on its own thread; this thread prints, so Ctrl-C can cancel.
     struct Shared {
       std::mutex mu;
@@ -210,6 +197,24 @@ class LocalChat : public ChatBackend {
   }
 
  private:
+  // The conversation through the model's chat template, with the template's own stop strings.
+  server::GenerationRequest request(const Json& messages, const ChatSettings& s) const {
+    server::GenerationRequest req;
+    try {
+      req.prompt = template_.render(messages, true);
+    } catch (const chat::TemplateError& e) {
+      throw Error(std::string("the model's chat template rejected the conversation: ") + e.what());
+    }
+    req.templated = true;
+    req.max_tokens = s.max_tokens;
+    req.sampling.temperature = s.temperature;
+    req.sampling.top_p = s.top_p;
+    req.sampling.seed = s.seed;
+    req.stop = s.stop;
+    for (const auto& implied : template_.implied_stop_strings()) req.stop.push_back(implied);
+    return req;
+  }
+
   server::EngineGenerationService service_;
   chat::ChatTemplate template_;
 };
