@@ -34,9 +34,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   int64_t rows = 2048, cols = 8192, tokens = 512;
   std::vector<int> threads = {1, 2};
-  std::vector<GgmlType> types = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                                 GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                                 GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+  std::vector<GgmlType> types;  // default: every computable type
   double seconds = 1.0;
   bool matmul = true;
   bool hot = false;  // matvec on one cache-resident copy: the kernels' compute speed
@@ -52,6 +50,8 @@ std::vector<std::string> split(const std::string& s) {
 
 Options parse(int argc, char** argv) {
   Options o;
+  std::stringstream computable(computable_type_names());
+  for (std::string name; computable >> name;) o.types.push_back(*gguf::type_from_name(name));
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
