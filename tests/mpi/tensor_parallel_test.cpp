@@ -246,6 +246,15 @@ TEST(SynthLogits, TinyMoeQ4_0AndQwen3MoeSplits) {
   expect_logits_agree(synth_model(dir, "tiny-qwen3moe", "Q8_0"), 32000, {{2, ""}, {3, "--split 3,2,1"}}, "2,1");
 }
 
+// ERNIE 4.5's query heads outsize the width (4 x 128 over 256): attn_output's columns are cut by
+// 128-wide heads.
+TEST(SynthLogits, TinyErnie4_5AnyRankCountSplitAndShards) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  expect_logits_agree(synth_model(dir, "tiny-ernie4_5", "Q8_0"), 32000, {{2, ""}, {3, ""}, {2, "--split 2,1"}},
+                      "2,1");
+}
+
 // Experts whose FFN (256 columns: one K-quant super-block) cannot be cut are placed whole, half
 // the experts on each rank: the same float chunks add up, so still one rank's bits.
 TEST(SynthLogits, WholeExpertsPerRankWhenTheirColumnsCannotBeCut) {

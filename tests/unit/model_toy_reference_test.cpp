@@ -5,8 +5,8 @@
 //    64-token sequence agree with llama.cpp's (mean KL < 1e-3, same top-1 at >= 98 % of
 //    positions), in one batch and one token per pass;
 //  - `tiny-yarn`, the llama toy with YaRN RoPE scaling: the F32 file's greedy tokens;
-//  - `tiny-qwen3` and `tiny-qwen3moe` (F32) against a llama.cpp of Aug 2026, which has those
-//    architectures: logits of the 64-token sequence.
+//  - `tiny-qwen3`, `tiny-qwen3moe` and `tiny-ernie4_5` (F32) against a llama.cpp of Aug 2026,
+//    which has those architectures: logits of the 64-token sequence.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -155,13 +155,14 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
   }
 }
 
-// Qwen3 and Qwen3-MoE against a llama.cpp of Aug 2026 (c392e509 predates them): F32, where the
+// Qwen3, Qwen3-MoE and ERNIE 4.5 against a llama.cpp of Aug 2026 (c392e509 predates them): F32, where the
 // float sums of two correct engines agree to KL ~1e-7 (a bug in QK-norm, NeoX RoPE or the
 // routing moves it past 1e-3).
 INSTANTIATE_TEST_SUITE_P(Toys, ToyLogits,
                          ::testing::Values(LogitCase{"tiny-moe", "Q8_0", 1e-3}, LogitCase{"tiny-moe", "Q4_K_M", 1e-3},
                                            LogitCase{"tiny-qwen3", "F32", 1e-5},
-                                           LogitCase{"tiny-qwen3moe", "F32", 1e-5}),
+                                           LogitCase{"tiny-qwen3moe", "F32", 1e-5},
+                                           LogitCase{"tiny-ernie4_5", "F32", 1e-5}),
                          [](const auto& info) {
                            std::string n = std::string(info.param.shape) + "_" + info.param.type;
                            for (char& c : n)

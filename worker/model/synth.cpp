@@ -25,8 +25,8 @@ using gguf::GgmlType;
 
 // ------------------------------------------------------------------ shapes and types
 
-std::vector<SynthShape> make_shapes() {
-  std::vector<SynthShape> s;
+// Real models' shapes, dense: what benchmarks and the reference logits run on.
+void add_dense_shapes(std::vector<SynthShape>& s) {
   SynthShape l3;
   l3.name = "llama3-1b";
   l3.description = "Llama-3.2-1B";
@@ -70,6 +70,10 @@ std::vector<SynthShape> make_shapes() {
   q3.tied_embeddings = true;
   s.push_back(q3);
 
+}
+
+// Mixtures of experts at real size.
+void add_expert_shapes(std::vector<SynthShape>& s) {
   SynthShape mixtral;
   mixtral.name = "mixtral-8x7b";
   mixtral.description = "Mixtral-8x7B";
@@ -91,7 +95,7 @@ std::vector<SynthShape> make_shapes() {
   olmoe.n_vocab = 0, olmoe.n_ctx = 4096, olmoe.rope_base = 10000.0f, olmoe.rms_eps = 1e-5f;
   s.push_back(olmoe);
 
-  SynthShape q3moe = q3;
+  SynthShape q3moe = *std::find_if(s.begin(), s.end(), [](const SynthShape& x) { return x.name == "qwen3-0.6b"; });
   q3moe.name = "qwen3-30b-a3b";
   q3moe.description = "Qwen3-30B-A3B";
   q3moe.arch = "qwen3moe";
@@ -100,6 +104,10 @@ std::vector<SynthShape> make_shapes() {
   q3moe.tied_embeddings = false;
   s.push_back(q3moe);
 
+}
+
+// Toys of every architecture for fast tests.
+void add_toy_shapes(std::vector<SynthShape>& s) {
   // 256 wide so every row is a whole K-quant super-block: K-type files really hold K-type tensors.
   SynthShape tiny;
   tiny.name = "tiny";
@@ -138,6 +146,20 @@ std::vector<SynthShape> make_shapes() {
   tiny_q3moe.n_ff = 256, tiny_q3moe.n_expert = 16, tiny_q3moe.n_expert_used = 4, tiny_q3moe.n_ff_dense = 1024;
   tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f;
   s.push_back(tiny_q3moe);
+
+  SynthShape tiny_ernie = tiny;
+  tiny_ernie.name = "tiny-ernie4_5";
+  tiny_ernie.description = "a 2-layer ERNIE-4.5-style toy (4 heads of 128 over 256 wide, tied head) for fast tests";
+  tiny_ernie.arch = "ernie4_5";
+  tiny_ernie.head_dim = 128, tiny_ernie.rope_base = 500000.0f, tiny_ernie.tied_embeddings = true;
+  s.push_back(tiny_ernie);
+}
+
+std::vector<SynthShape> make_shapes() {
+  std::vector<SynthShape> s;
+  add_dense_shapes(s);
+  add_expert_shapes(s);
+  add_toy_shapes(s);
   return s;
 }
 
