@@ -243,29 +243,6 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
          });
 }
 
-void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
-  if (n_rows != kDecodeRows) {
-    for (int r = 0; r < n_rows; ++r) y[r] = dot_q4_0(n, w + r * w_stride, x);
-    return;
-  }
-  x86::q4_0_rows8<dot_u8i8>(n, w, w_stride, x, y);
-}
-
-void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                           double* y) {
-  if (n_rows != kDecodeRows) {
-    const auto* b = static_cast<const block_q8_0*>(x);
-    for (int r = 0; r < n_rows; ++r) {
-      const auto* a = reinterpret_cast<const block_q4_0*>(w + r * w_stride);
-      double sum = 0;
-      for (int64_t k = 0; k < n; k += chunk) sum += dot_q4_0(std::min(chunk, n - k), a + k / QK4_0, b + k / QK8_0);
-      y[r] = sum;
-    }
-    return;
-  }
-  x86::q4_0_rows8_chunked<dot_u8i8>(n, chunk, w, w_stride, x, y);
-}
-
 }  // namespace
 
 void fill_rows_avx2(KernelTable& t) {
@@ -278,8 +255,8 @@ void fill_rows_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::BF16)] = dot_half<load_bf16, bf16_to_float>;
   t.vec_dot[slot(GgmlType::Q8_0)] = dot_q8_0;
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
-  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0;
-  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0;
+  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0<dot_u8i8>;
+  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0<dot_u8i8>;
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;

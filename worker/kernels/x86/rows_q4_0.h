@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
+#include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 
 namespace clusterctl::kernels::detail::x86 {
@@ -69,6 +70,35 @@ void q4_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_str
   }
   _mm256_storeu_pd(y, lo);
   _mm256_storeu_pd(y + 4, hi);
+}
+
+// The table's RowsDotFn and ChunkedRowsDotFn for Q4_0: the 8-row kernels above; fewer rows (which
+// the contract allows and the matmul never passes) row by row through the table's vec_dot.
+template <__m256i (*DotU8I8)(__m256i, __m256i)>
+void rows_dot_q4_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
+  if (n_rows != kDecodeRows) {
+    const VecDotFn dot = active_table().vec_dot[slot(GgmlType::Q4_0)];
+    for (int r = 0; r < n_rows; ++r) y[r] = dot(n, w + r * w_stride, x);
+    return;
+  }
+  q4_0_rows8<DotU8I8>(n, w, w_stride, x, y);
+}
+
+template <__m256i (*DotU8I8)(__m256i, __m256i)>
+void chunked_rows_dot_q4_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                           double* y) {
+  if (n_rows != kDecodeRows) {
+    const VecDotFn dot = active_table().vec_dot[slot(GgmlType::Q4_0)];
+    const auto* b = static_cast<const block_q8_0*>(x);
+    for (int r = 0; r < n_rows; ++r) {
+      const auto* a = reinterpret_cast<const block_q4_0*>(w + r * w_stride);
+      double sum = 0;
+      for (int64_t k = 0; k < n; k += chunk) sum += dot(std::min(chunk, n - k), a + k / QK4_0, b + k / QK8_0);
+      y[r] = sum;
+    }
+    return;
+  }
+  q4_0_rows8_chunked<DotU8I8>(n, chunk, w, w_stride, x, y);
 }
 
 }  // namespace clusterctl::kernels::detail::x86
