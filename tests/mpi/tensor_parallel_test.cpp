@@ -255,6 +255,25 @@ TEST(SynthLogits, TinyErnie4_5AnyRankCountSplitAndShards) {
                       "2,1");
 }
 
+// A model split into parts (as gguf-split writes them) is the same model: one rank gives the whole
+// file's floats bit for bit, N ranks and shards cut from the parts give one rank's.
+TEST(SynthLogits, SplitModelEqualsTheWholeFile) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string whole = synth_model(dir, "tiny", "Q8_0");
+  fs::create_directories(dir / "parts");
+  auto r = run_command(kCli + " model synth --shape tiny --type Q8_0 --vocab " + quote(vocab) +
+                       " --threads 1 --parts 3 " + (dir / "parts/tiny.gguf"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string first = dir / "parts/tiny-00001-of-00003.gguf";
+  const std::string ids = sequence_ids(32000);
+  const auto a = dump_logits(1, whole, ids, dir / "whole.bin");
+  const auto b = dump_logits(1, first, ids, dir / "parts.bin");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the split model's logits differ from the whole file's";
+  expect_logits_agree(first, 32000, {{2, ""}, {3, "--split 3,2,1"}}, "2,1");
+}
+
 // Experts whose FFN (256 columns: one K-quant super-block) cannot be cut are placed whole, half
 // the experts on each rank: the same float chunks add up, so still one rank's bits.
 TEST(SynthLogits, WholeExpertsPerRankWhenTheirColumnsCannotBeCut) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "worker/common/error.h"
+#include "worker/gguf/gguf_split.h"
 
 namespace clusterctl::gguf {
 namespace {
@@ -194,21 +195,34 @@ std::string Value::to_display(size_t max_items) const {
   return os.str();
 }
 
-GgufFile::GgufFile(const std::string& path) : path_(path) {
-  map_ = std::make_unique<MappedFile>(path);
-  base_ = map_->data();
-  size_ = map_->size();
-  parse(base_, size_);
+GgufFile::GgufFile(const std::string& path) {
+  open_one(resolve_model_path(path));
+  if (find(kSplitCount) || find(kSplitNo)) open_other_parts();
+}
+
+void GgufFile::open_one(const std::string& path) {
+  path_ = path;
+  Part p;
+  p.map = std::make_unique<MappedFile>(path);
+  p.base = p.map->data();
+  p.size = p.map->size();
+  parts_.push_back(std::move(p));
+  parse(parts_.back().base, parts_.back().size);
 }
 
 std::unique_ptr<GgufFile> GgufFile::from_memory(std::span<const uint8_t> bytes, std::string name) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = std::move(name);
   f->owned_.assign(bytes.begin(), bytes.end());
-  f->base_ = f->owned_.data();
-  f->size_ = f->owned_.size();
-  f->parse(f->base_, f->size_);
+  f->parts_.push_back({nullptr, f->owned_.data(), f->owned_.size(), 0});
+  f->parse(f->owned_.data(), f->owned_.size());
   return f;
+}
+
+uint64_t GgufFile::file_size() const {
+  uint64_t total = 0;
+  for (const Part& p : parts_) total += p.size;
+  return total;
 }
 
 void GgufFile::parse(const uint8_t* data, size_t size) {
@@ -292,11 +306,12 @@ void GgufFile::parse(const uint8_t* data, size_t size) {
   }
 
   uint64_t pos = r.pos();
-  data_offset_ = (pos + alignment_ - 1) / alignment_ * alignment_;
-  if (n_tensors > 0 && data_offset_ > size)
-    throw Error(path_ + ": data section: starts at byte " + std::to_string(data_offset_) +
+  const uint64_t data_offset = (pos + alignment_ - 1) / alignment_ * alignment_;
+  parts_.back().data_offset = data_offset;
+  if (n_tensors > 0 && data_offset > size)
+    throw Error(path_ + ": data section: starts at byte " + std::to_string(data_offset) +
                 " past the end of the file (" + std::to_string(size) + " bytes): file is truncated");
-  uint64_t data_size = size > data_offset_ ? size - data_offset_ : 0;
+  uint64_t data_size = size > data_offset ? size - data_offset : 0;
   for (const auto& t : tensors_) {
     if (t.offset > data_size || t.n_bytes > data_size - t.offset)
       throw Error(path_ + ": tensor '" + t.name + "': data [" + std::to_string(t.offset) + ", " +
@@ -392,14 +407,16 @@ const TensorInfo& GgufFile::tensor(std::string_view name) const {
 }
 
 std::span<const uint8_t> GgufFile::tensor_data(const TensorInfo& t) const {
-  return {base_ + data_offset_ + t.offset, t.n_bytes};
+  const Part& p = parts_[t.part];
+  return {p.base + p.data_offset + t.offset, t.n_bytes};
 }
 
 std::span<const uint8_t> GgufFile::tensor_bytes(const TensorInfo& t, uint64_t begin, uint64_t len) const {
   if (begin > t.n_bytes || len > t.n_bytes - begin)
     throw Error(path_ + ": tensor '" + t.name + "': byte range [" + std::to_string(begin) + ", " +
                 std::to_string(begin + len) + ") is outside its " + std::to_string(t.n_bytes) + " bytes");
-  return {base_ + data_offset_ + t.offset + begin, len};
+  const Part& p = parts_[t.part];
+  return {p.base + p.data_offset + t.offset + begin, len};
 }
 
 }  // namespace clusterctl::gguf

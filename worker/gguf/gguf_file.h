@@ -51,24 +51,30 @@ struct TensorInfo {
   uint64_t offset = 0;          // from the start of the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
+  uint32_t part = 0;            // the part of a split model (gguf_split.h) holding its data
 
   uint64_t rows() const { return n_elements / (shape.empty() ? 1 : shape[0]); }
   uint64_t row_bytes() const { return rows() ? n_bytes / rows() : 0; }
 };
 
 // A GGUF file (versions 2 and 3), validated on open and memory-mapped. Bad files throw
-// clusterctl::Error with a message naming the file, the field and what is wrong.
+// clusterctl::Error with a message naming the file, the field and what is wrong. A split model
+// (gguf_split.h) is opened by its first part or its folder: every part is mapped, the metadata is
+// the first part's and the tensors are all the parts'.
 class GgufFile {
  public:
   explicit GgufFile(const std::string& path);
   // Parses an in-memory image (the fuzzer's entry point); `name` stands in for a path in errors.
   static std::unique_ptr<GgufFile> from_memory(std::span<const uint8_t> bytes, std::string name);
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return path_; }  // of the first part
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
-  uint64_t data_offset() const { return data_offset_; }
-  uint64_t file_size() const { return size_; }
+  uint64_t data_offset() const { return parts_.front().data_offset; }  // of the first part
+  uint64_t file_size() const;  // of all parts
+  size_t part_count() const { return parts_.size(); }
+  // The first part's header: every byte before its data section.
+  std::span<const uint8_t> header() const { return {parts_.front().base, parts_.front().data_offset}; }
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
@@ -96,16 +102,21 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  void open_one(const std::string& path);  // maps and parses one file as parts_[0]
   void parse(const uint8_t* data, size_t size);
+  void open_other_parts();  // gguf_split.cpp
 
+  struct Part {
+    std::unique_ptr<MappedFile> map;  // null for from_memory
+    const uint8_t* base = nullptr;
+    uint64_t size = 0;
+    uint64_t data_offset = 0;
+  };
   std::string path_;
-  std::unique_ptr<MappedFile> map_;
+  std::vector<Part> parts_;
   std::vector<uint8_t> owned_;  // from_memory copies the image here
-  const uint8_t* base_ = nullptr;
-  size_t size_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
-  uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> kv_;
   std::map<std::string, size_t, std::less<>> kv_index_;
   std::vector<TensorInfo> tensors_;

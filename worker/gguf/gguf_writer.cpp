@@ -5,10 +5,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <memory>
 
 #include "worker/common/error.h"
+#include "worker/gguf/gguf_split.h"
 
 namespace clusterctl::gguf {
 namespace {
@@ -358,6 +360,46 @@ uint64_t GgufWriter::write(const std::string& path, const Progress& progress) co
   out.pad_to(pos, end);
   out.commit();
   return data_start + end;
+}
+
+std::vector<std::string> GgufWriter::write_split(const std::string& path, int parts, const Progress& progress) const {
+  const int n_tensors = static_cast<int>(tensors_.size());
+  if (parts < 1 || parts > kMaxSplitParts || parts > std::max(1, n_tensors))
+    throw Error("cannot write " + std::to_string(n_tensors) + " tensors as " + std::to_string(parts) +
+                " parts: use 1 to " + std::to_string(std::min(n_tensors, kMaxSplitParts)) + " parts");
+  const std::string prefix = path.ends_with(".gguf") ? path.substr(0, path.size() - 5) : path;
+  // Part k ends at the first tensor whose data ends past (k+1)/parts of the bytes, leaving at
+  // least one tensor for itself and each later part.
+  std::vector<int> end(parts, n_tensors);
+  for (int k = 0, i = 0; k + 1 < parts; ++k) {
+    const uint64_t target = data_size_ / static_cast<uint64_t>(parts) * static_cast<uint64_t>(k + 1);
+    ++i;
+    while (i < n_tensors - (parts - 1 - k) && tensors_[i - 1].offset + tensors_[i - 1].n_bytes < target) ++i;
+    end[k] = i;
+  }
+  std::vector<std::string> written;
+  try {
+    for (int k = 0, first = 0; k < parts; first = end[k++]) {
+      GgufWriter w(alignment_);
+      if (k == 0)
+        for (const auto& [key, value] : kv_) w.add_kv(key, value);
+      w.set_kv(std::string(kSplitNo), value_u16(static_cast<uint16_t>(k)));
+      w.set_kv(std::string(kSplitCount), value_u16(static_cast<uint16_t>(parts)));
+      w.set_kv(std::string(kSplitTensorsCount), value_i32(n_tensors));
+      for (int i = first; i < end[k]; ++i) w.add_tensor(tensors_[i].name, tensors_[i].type, tensors_[i].shape, sources_[i]);
+      const std::string part_path = split_path(prefix, k + 1, parts);
+      w.write(part_path, progress ? Progress([&, first](size_t i, uint64_t, uint64_t) {
+        progress(first + i, tensors_[first + i].offset + tensors_[first + i].n_bytes, data_size_);
+      })
+                                  : Progress());
+      written.push_back(part_path);
+    }
+  } catch (...) {
+    std::error_code ec;
+    for (const auto& p : written) std::filesystem::remove(p, ec);
+    throw;
+  }
+  return written;
 }
 
 }  // namespace clusterctl::gguf

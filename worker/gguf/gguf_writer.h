@@ -66,6 +66,11 @@ class GgufWriter {
   // Writes path + ".tmp" and renames it to path; on failure removes the temporary and throws
   // clusterctl::Error. Returns the file size. May be called more than once.
   uint64_t write(const std::string& path, const Progress& progress = {}) const;
+  // Writes the model as `parts` files PREFIX-0000K-of-0000N.gguf (PREFIX: `path` less ".gguf"), as
+  // llama.cpp's gguf-split does: the first holds the metadata, each part its run of the tensors
+  // (about equal bytes, in order) and split.{no,count,tensors.count}. All parts or none are left.
+  // Returns their paths.
+  std::vector<std::string> write_split(const std::string& path, int parts, const Progress& progress = {}) const;
 
   // The header bytes (everything before the data section, without the final padding).
   std::vector<uint8_t> encode_header() const;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "worker/common/error.h"
+#include "worker/gguf/gguf_split.h"
 #include "worker/gguf/gguf_writer.h"
 #include "worker/model/architecture.h"
 #include "worker/model/tensor_table.h"
@@ -68,12 +69,7 @@ gguf::TensorSource column_slice(const uint8_t* data, gguf::GgmlType type, uint64
 std::string model_fingerprint(const gguf::GgufFile& f) {
   uint64_t h = 0xcbf29ce484222325ULL;
   const auto& all = f.tensors();
-  if (!all.empty()) {
-    // The header is every byte before the first tensor's data.
-    const auto first = f.tensor_data(all.front());
-    const uint8_t* start = first.data() - f.data_offset() - all.front().offset;
-    h = fnv1a(h, start, f.data_offset());
-  }
+  if (!all.empty()) h = fnv1a(h, f.header().data(), f.header().size());
   for (const auto& t : all) {
     const auto d = f.tensor_data(t);
     h = fnv1a(h, d.data(), std::min<size_t>(d.size(), 4096));
@@ -120,7 +116,10 @@ Partition stored_partition(const gguf::GgufFile& f, const HParams& hp) {
 }
 
 std::string shard_file_name(const std::string& source_path, int rank, int world_size) {
-  return fs::path(source_path).stem().string() + ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) +
+  // A split model's shards are named after the model, not its first part.
+  const auto split = gguf::parse_split_path(source_path);
+  const std::string stem = split ? fs::path(split->prefix).filename().string() : fs::path(source_path).stem().string();
+  return stem + ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) +
          ".gguf";
 }
 
@@ -188,7 +187,8 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
   for (int r = 0; r < n; ++r) {
     const Partition& p = plan.parts[r];
     gguf::GgufWriter w(src.alignment());
-    w.copy_kv(src, [](std::string_view k) { return k.rfind("clusterctl.shard.", 0) != 0; });
+    // A shard is one file whatever the source was: no split.* keys.
+    w.copy_kv(src, [](std::string_view k) { return !k.starts_with("clusterctl.shard.") && !k.starts_with("split."); });
     w.set_kv(kRank, gguf::value_u32(r));
     w.set_kv(kWorld, gguf::value_u32(n));
     w.set_kv(kSplit, gguf::value_string(split));

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <numbers>
 
@@ -546,17 +547,26 @@ uint64_t synth_model(const SynthOptions& o) {
 
   const auto start = std::chrono::steady_clock::now();
   const size_t n_tensors = w.tensors().size();
-  const uint64_t size = w.write(o.out_path, [&](size_t i, uint64_t done, uint64_t total) {
+  const gguf::GgufWriter::Progress progress = [&](size_t i, uint64_t done, uint64_t total) {
     const auto& t = w.tensors()[i];
     char line[256];
     std::snprintf(line, sizeof line, "[%4zu/%zu] %-28s %-5s %-16s %5.1f%%", i + 1, n_tensors, t.name.c_str(),
                   std::string(gguf::type_name(t.type)).c_str(), shape_string(t.shape).c_str(),
                   total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
     log(line);
-  });
+  };
+  uint64_t size = 0;
+  std::string written = o.out_path;
+  if (o.parts > 1) {
+    const auto paths = w.write_split(o.out_path, o.parts, progress);
+    for (const auto& p : paths) size += std::filesystem::file_size(p);
+    written = paths.front() + " .. " + paths.back();
+  } else {
+    size = w.write(o.out_path, progress);
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  char tail[256];
-  std::snprintf(tail, sizeof tail, "wrote %s: %.1f MiB in %.1f s", o.out_path.c_str(), size / 1048576.0, secs);
+  char tail[512];
+  std::snprintf(tail, sizeof tail, "wrote %s: %.1f MiB in %.1f s", written.c_str(), size / 1048576.0, secs);
   log(tail);
   return size;
 }

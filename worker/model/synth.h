@@ -72,10 +72,11 @@ struct SynthOptions {
   int threads = 0;          // 0: the physical cores
   bool pure = false;
   bool pad_vocab = false;   // pad a smaller vocabulary with unused tokens up to the shape's size
+  int parts = 1;            // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 
-// Writes the model (OUT.tmp, then renamed). Throws clusterctl::Error naming a bad shape, type,
+// Writes the model (OUT.tmp, then renamed; each part so when split). Throws clusterctl::Error naming a bad shape, type,
 // vocabulary file or a vocabulary of the wrong size. Returns the file size.
 uint64_t synth_model(const SynthOptions& opts);
 

@@ -38,7 +38,8 @@ int synth_main(int argc, char** argv) {
       ("seed", po::value<int64_t>()->default_value(1), "random seed, >= 0 (same seed, same file)")
       ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")
       ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
-      ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size");
+      ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size")
+      ("parts", po::value<int>()->default_value(1), "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does");
   po::positional_options_description pos;
   pos.add("out", 1);
   const std::string usage =
@@ -65,6 +66,8 @@ int synth_main(int argc, char** argv) {
   if (o.threads < 0) throw Error("--threads must be 0 (automatic) or positive, not " + std::to_string(o.threads));
   o.pure = (*vm)["pure"].as<bool>();
   o.pad_vocab = (*vm)["pad-vocab"].as<bool>();
+  o.parts = (*vm)["parts"].as<int>();
+  if (o.parts < 1) throw Error("--parts must be 1 or more, not " + std::to_string(o.parts));
   o.log = [](const std::string& line) { std::cout << line << std::endl; };
   model::find_synth_shape(o.shape);  // fail on a bad name before reading the vocabulary
   model::find_synth_type(o.type);
