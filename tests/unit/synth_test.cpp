@@ -1,6 +1,7 @@
 // `model synth`: the tensor table and metadata of the shapes, llama-quantize's type choices,
 // determinism, weight statistics, and clear errors for bad arguments.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <filesystem>
@@ -244,6 +245,37 @@ TEST_F(SynthTest, SameSeedSameBytesOtherSeedOtherBytes) {
   synth_model(c);
   EXPECT_EQ(slurp(a.out_path), slurp(b.out_path));
   EXPECT_NE(slurp(a.out_path), slurp(c.out_path));
+}
+
+// A sparse file is the full-size model's header over a hole: the same size and tensor table as the
+// real file, and next to no disk (what `plan` sizes a cluster by before the hardware is bought).
+TEST_F(SynthTest, SparseFileHasTheRealLayoutAndUsesNoDisk) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
+  auto real = tiny(vocab, "Q8_0", "real.gguf");
+  auto sparse = tiny(vocab, "Q8_0", "sparse.gguf");
+  sparse.sparse = true;
+  synth_model(real);
+  synth_model(sparse);
+  EXPECT_EQ(fs::file_size(real.out_path), fs::file_size(sparse.out_path));
+  struct stat st {};
+  ASSERT_EQ(::stat(sparse.out_path.c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, fs::file_size(sparse.out_path) / 4)
+      << "the tensor data was written, not left a hole";
+  gguf::GgufFile a(real.out_path), b(sparse.out_path);
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  for (size_t i = 0; i < a.tensors().size(); ++i) {
+    EXPECT_EQ(a.tensors()[i].name, b.tensors()[i].name);
+    EXPECT_EQ(a.tensors()[i].shape, b.tensors()[i].shape);
+    EXPECT_EQ(a.tensors()[i].type, b.tensors()[i].type);
+    EXPECT_EQ(a.tensors()[i].offset, b.tensors()[i].offset);
+  }
+  // Split and sparse: the parts are as gguf-split would cut the real file.
+  auto parts = tiny(vocab, "Q8_0", "parts.gguf");
+  parts.sparse = true, parts.parts = 2;
+  synth_model(parts);
+  gguf::GgufFile c(path("parts-00001-of-00002.gguf"));
+  EXPECT_EQ(c.part_count(), 2u);
+  EXPECT_EQ(c.tensors().size(), a.tensors().size());
 }
 
 // Presets as llama-quantize makes them; plain types --pure (every matrix in the type), which

@@ -94,6 +94,11 @@ class TempFile {
       pos += n;
     }
   }
+  // Makes the file `size` bytes long without writing: the rest is a hole that reads as zeros.
+  void extend_to(uint64_t size) {
+    if (std::fflush(f_) != 0) fail("cannot write");
+    if (::ftruncate(fileno(f_), static_cast<off_t>(size)) != 0) fail("cannot extend");
+  }
   void commit() {
     if (std::fflush(f_) != 0) fail("cannot write");
     if (::fsync(fileno(f_)) != 0) fail("cannot sync");
@@ -337,6 +342,14 @@ uint64_t GgufWriter::write(const std::string& path, const Progress& progress) co
   const uint64_t data_start = align_up(header.size(), alignment_);
   out.pad_to(header.size(), data_start);
 
+  if (sparse_) {
+    const uint64_t end = align_up(data_size_, alignment_);
+    out.extend_to(data_start + end);
+    if (progress)
+      for (size_t i = 0; i < tensors_.size(); ++i) progress(i, tensors_[i].offset + tensors_[i].n_bytes, data_size_);
+    out.commit();
+    return data_start + end;
+  }
   std::vector<uint8_t> chunk;
   uint64_t pos = 0;  // within the data section
   for (size_t i = 0; i < tensors_.size(); ++i) {
@@ -381,6 +394,7 @@ std::vector<std::string> GgufWriter::write_split(const std::string& path, int pa
   try {
     for (int k = 0, first = 0; k < parts; first = end[k++]) {
       GgufWriter w(alignment_);
+      w.set_sparse(sparse_);
       if (k == 0)
         for (const auto& [key, value] : kv_) w.add_kv(key, value);
       w.set_kv(std::string(kSplitNo), value_u16(static_cast<uint16_t>(k)));

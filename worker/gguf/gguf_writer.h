@@ -60,6 +60,9 @@ class GgufWriter {
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   uint64_t alignment() const { return alignment_; }
+  // Sparse: write() lays out the header and leaves the tensor data a hole (reads as zeros, uses no
+  // disk): a full-size model's file for planning a cluster, not for running it.
+  void set_sparse(bool sparse) { sparse_ = sparse; }
 
   // Called after each tensor's data is written (index into tensors(), bytes written so far, total).
   using Progress = std::function<void(size_t tensor_index, uint64_t bytes_done, uint64_t bytes_total)>;
@@ -85,6 +88,7 @@ class GgufWriter {
   std::vector<TensorSource> sources_;
   std::map<std::string, size_t, std::less<>> tensor_index_;
   uint64_t data_size_ = 0;
+  bool sparse_ = false;
 };
 
 }  // namespace clusterctl::gguf

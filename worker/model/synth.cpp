@@ -46,6 +46,12 @@ void add_dense_shapes(std::vector<SynthShape>& s) {
   l8.rope_scale_factor = 8;
   s.push_back(l8);
 
+  SynthShape l70 = l8;
+  l70.name = "llama3-70b";
+  l70.description = "Llama-3.1-70B";
+  l70.n_embd = 8192, l70.n_layer = 80, l70.n_head = 64, l70.n_head_kv = 8, l70.head_dim = 128, l70.n_ff = 28672;
+  s.push_back(l70);
+
   SynthShape l300 = l3;
   l300.name = "llama-300m";
   l300.description = "a 300M Llama 3 (reference-figures.md)";
@@ -555,6 +561,7 @@ uint64_t synth_model(const SynthOptions& o) {
                   total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
     log(line);
   };
+  w.set_sparse(o.sparse);
   uint64_t size = 0;
   std::string written = o.out_path;
   if (o.parts > 1) {
@@ -566,7 +573,8 @@ uint64_t synth_model(const SynthOptions& o) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char tail[512];
-  std::snprintf(tail, sizeof tail, "wrote %s: %.1f MiB in %.1f s", written.c_str(), size / 1048576.0, secs);
+  std::snprintf(tail, sizeof tail, "wrote %s: %.1f MiB in %.1f s%s", written.c_str(), size / 1048576.0, secs,
+                o.sparse ? " (sparse: the tensor data is a hole, for planning only)" : "");
   log(tail);
   return size;
 }

@@ -73,6 +73,7 @@ struct SynthOptions {
   bool pure = false;
   bool pad_vocab = false;   // pad a smaller vocabulary with unused tokens up to the shape's size
   int parts = 1;            // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
+  bool sparse = false;      // tensor data left a hole (GgufWriter::set_sparse): for plan and doctor
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 

@@ -39,7 +39,8 @@ int synth_main(int argc, char** argv) {
       ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")
       ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
       ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size")
-      ("parts", po::value<int>()->default_value(1), "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does");
+      ("parts", po::value<int>()->default_value(1), "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does")
+      ("sparse", po::bool_switch(), "leave the tensor data a hole (no disk used, reads as zeros): a full-size file for 'plan' and 'doctor', not for answers");
   po::positional_options_description pos;
   pos.add("out", 1);
   const std::string usage =
@@ -67,6 +68,7 @@ int synth_main(int argc, char** argv) {
   o.pure = (*vm)["pure"].as<bool>();
   o.pad_vocab = (*vm)["pad-vocab"].as<bool>();
   o.parts = (*vm)["parts"].as<int>();
+  o.sparse = (*vm)["sparse"].as<bool>();
   if (o.parts < 1) throw Error("--parts must be 1 or more, not " + std::to_string(o.parts));
   o.log = [](const std::string& line) { std::cout << line << std::endl; };
   model::find_synth_shape(o.shape);  // fail on a bad name before reading the vocabulary
