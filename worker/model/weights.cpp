@@ -30,8 +30,8 @@ class Loader {
                   shape_str(shape) + " from the model's metadata");
     if (!kernels::is_computable(t->type))
       throw Error(f_.path() + ": tensor '" + name + "' has type " + std::string(gguf::type_name(t->type)) +
-                  ", which the engine does not compute (supported: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 "
-                  "Q4_K Q5_K Q6_K); requantize the model to one of these");
+                  ", which the engine does not compute (supported: " + kernels::computable_type_names() +
+                  "); requantize the model to one of these");
     return *t;
   }
 
