@@ -64,10 +64,22 @@ class MpiCommunicator final : public Communicator {
       watchdog_ = std::thread([this] { watch(); });
   }
 
+  // A non-root rank may wait here for as long as rank 0's server idles. MPI_Bcast would poll a
+  // whole core all that time (Open MPI's blocking calls busy-poll; mpi_yield_when_idle only
+  // yields), so every rank posts MPI_Ibcast and the waiting ones test it: spinning for the first
+  // kSpinNs (a decode loop's next header comes within it), then sleeping between tests, the sleeps
+  // growing to kMaxSleepNs. Each call starts spinning again, so traffic resets the back-off.
   void broadcast_next_step(void* data, size_t bytes, int root) override {
+    if (size_ == 1) return;
+    if (bytes > kMaxCount)
+      throw CollectiveError("a step header of " + std::to_string(bytes) + " bytes exceeds MPI's count limit");
     waiting_for_root_ = rank_ != root;
-    broadcast(data, bytes, root);
+    Timer t(*this, "MPI_Bcast");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &request), "MPI_Ibcast");
+    wait_politely(request, "MPI_Ibcast");
     waiting_for_root_ = false;
+    if (rank_ == root) stats_.bytes_sent += bytes * (size_ - 1);
   }
 
   int rank() const override { return rank_; }
@@ -160,6 +172,23 @@ class MpiCommunicator final : public Communicator {
                      rank_name(rank_, host_).c_str(), watched_call_.load(std::memory_order_relaxed), waited);
       std::fflush(stderr);
       ::_exit(3);
+    }
+  }
+
+  static constexpr int64_t kSpinNs = 2'000'000;     // 2 ms of MPI_Test before the first sleep
+  static constexpr int64_t kFirstSleepNs = 20'000;  // then 20 us, doubling...
+  static constexpr int64_t kMaxSleepNs = 10'000'000;  // ...up to 10 ms: ~100 wake-ups a second when idle
+
+  void wait_politely(MPI_Request& request, const char* call) {
+    const int64_t t0 = now_ns();
+    int64_t sleep_ns = kFirstSleepNs;
+    for (;;) {
+      int done = 0;
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
+      if (done) return;
+      if (now_ns() - t0 < kSpinNs) continue;
+      std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
+      sleep_ns = std::min(sleep_ns * 2, kMaxSleepNs);
     }
   }
 
