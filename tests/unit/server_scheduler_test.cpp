@@ -126,5 +126,36 @@ TEST(BatchScheduler, QueueLimitRefusesAndCancelFreesTheSlot) {
   EXPECT_FALSE(refused.done()) << "a refused request must get no callbacks";
 }
 
+
+// Every sampling value the API accepts (docs/api.md's range table) is served, and the scheduler
+// keeps serving after it: top_p 0 once made the sampler throw inside the scheduler loop, which
+// failed every request and left the service refusing all later ones.
+TEST(BatchScheduler, SamplingAtTheDocumentedBoundsIsServedAndTheNextRequestToo) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  EngineGenerationService service(options(model, 2, 4));
+  Collector greedy_alone;
+  service.submit(greedy("Once upon a time", 8), greedy_alone.callbacks());
+  const Outcome reference = greedy_alone.wait();
+  ASSERT_NE(reference.reason, FinishReason::error) << reference.message;
+  for (float temperature : {0.0f, 1e-30f, 1.0f, 2.0f}) {
+    for (float top_p : {0.0f, 1e-30f, 0.5f, 1.0f}) {
+      GenerationRequest r = greedy("Once upon a time", 8);
+      r.sampling.temperature = temperature;
+      r.sampling.top_p = top_p;
+      r.sampling.seed = 18446744073709551615ull;
+      Collector c;
+      service.submit(r, c.callbacks());
+      const Outcome got = c.wait();
+      EXPECT_NE(got.reason, FinishReason::error) << "temperature " << temperature << " top_p " << top_p << ": " << got.message;
+      if (temperature == 0.0f || top_p == 0.0f) {
+        EXPECT_EQ(got.ids, reference.ids) << "temperature " << temperature << " top_p " << top_p << " is greedy";
+      }
+      Collector next;
+      ASSERT_NO_THROW(service.submit(greedy("Once upon a time", 8), next.callbacks()));
+      EXPECT_EQ(next.wait().ids, reference.ids);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace clusterctl::server

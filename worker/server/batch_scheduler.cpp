@@ -46,6 +46,7 @@ struct BatchScheduler::Sequence : GenerationHandle {
   int generated = 0;
   bool greedy = true;
   bool done = false;
+  std::string failure;  // why it could not start
   std::unique_ptr<sampling::Sampler> sampler;
   std::unique_ptr<tokenizer::StreamDecoder> decoder;
 };
@@ -83,8 +84,12 @@ std::shared_ptr<GenerationHandle> BatchScheduler::submit(GenerationRequest reque
   auto seq = std::make_shared<Sequence>();
   seq->inbox = inbox_;
   // Chat prompts carry the template's BOS and control-token text; plain prompts are user text.
-  seq->prompt = request.templated ? tokenizer_.tokenize(request.prompt, false, true)
-                                  : tokenizer_.tokenize(request.prompt, true, false);
+  try {
+    seq->prompt = request.templated ? tokenizer_.tokenize(request.prompt, false, true)
+                                    : tokenizer_.tokenize(request.prompt, true, false);
+  } catch (const std::exception& e) {
+    throw InvalidRequestError(std::string("the prompt cannot be tokenized: ") + e.what(), "invalid_prompt");
+  }
   if (seq->prompt.empty()) throw InvalidRequestError("the prompt gives no tokens", "empty_prompt");
   if (static_cast<int64_t>(seq->prompt.size()) >= engine_.n_ctx()) {
     throw InvalidRequestError("the prompt has " + std::to_string(seq->prompt.size()) +
@@ -143,7 +148,8 @@ void BatchScheduler::finish(Sequence& seq, FinishReason reason, const std::strin
 }
 
 // Moves queued requests into free slots (arrival order); collects queued ones already cancelled.
-void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_queue) {
+void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_queue,
+                           std::vector<std::shared_ptr<Sequence>>& failed) {
   std::lock_guard lock(inbox_->mutex);
   auto& q = inbox_->queue;
   for (auto it = q.begin(); it != q.end();) {
@@ -159,22 +165,30 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
     q.pop_front();
     seq->slot = free_slots_.back();
     free_slots_.pop_back();
-    const SamplingParams& sp = seq->request.sampling;
-    seq->greedy = sp.temperature <= 0.0f;
-    if (!seq->greedy) {
-      // OpenAI semantics: temperature and nucleus sampling only (no top-k/min-p cut).
-      sampling::SamplerParams p;
-      p.temperature = sp.temperature;
-      p.top_p = sp.top_p;
-      p.top_k = 0;
-      p.min_p = 0;
-      p.seed = sp.seed ? *sp.seed : std::random_device{}();
-      seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, p);
-      for (int32_t t : seq->prompt) seq->sampler->accept(t);
+    // A sequence that cannot start fails alone (its slot goes back); the loop serves the others.
+    try {
+      const SamplingParams& sp = seq->request.sampling;
+      // top_p 0 keeps only the most likely token: greedy, as temperature 0.
+      seq->greedy = !(sp.temperature > 0.0f) || !(sp.top_p > 0.0f);
+      if (!seq->greedy) {
+        // OpenAI semantics: temperature and nucleus sampling only (no top-k/min-p cut).
+        sampling::SamplerParams p;
+        p.temperature = sp.temperature;
+        p.top_p = std::min(sp.top_p, 1.0f);
+        p.top_k = 0;
+        p.min_p = 0;
+        p.seed = sp.seed ? *sp.seed : std::random_device{}();
+        seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, p);
+        for (int32_t t : seq->prompt) seq->sampler->accept(t);
+      }
+      seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_);
+      seq->budget = std::max<int64_t>(
+          1, std::min<int64_t>(seq->request.max_tokens, engine_.n_ctx() - static_cast<int64_t>(seq->prompt.size())));
+    } catch (const std::exception& e) {
+      seq->failure = e.what();
+      failed.push_back(std::move(seq));
+      continue;
     }
-    seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_);
-    seq->budget =
-        std::min<int64_t>(seq->request.max_tokens, engine_.n_ctx() - static_cast<int64_t>(seq->prompt.size()));
     running_.push_back(std::move(seq));
   }
   inbox_->running = running_.size();
@@ -202,8 +216,10 @@ void BatchScheduler::run() {
       for (auto& seq : running_)
         if (seq->cancelled) finish(*seq, FinishReason::cancelled);
       std::erase_if(running_, [](const auto& s) { return s->done; });
-      admit(cancelled_in_queue);
+      std::vector<std::shared_ptr<Sequence>> failed;
+      admit(cancelled_in_queue, failed);
       for (auto& seq : cancelled_in_queue) finish(*seq, FinishReason::cancelled);
+      for (auto& seq : failed) finish(*seq, FinishReason::error, seq->failure);
       if (!running_.empty()) step();
     }
   } catch (const std::exception& e) {
@@ -271,7 +287,7 @@ void BatchScheduler::step() {
     // Entries map to sequences in order; find the one that owns token i.
     size_t at = 0;
     for (const Fed& f : fed) {
-      if (i < at + f.tokens) return f.seq->sampler->sample(logits);
+      if (i < at + f.tokens) return f.seq->sampler ? f.seq->sampler->sample(logits) : int32_t{-1};
       at += f.tokens;
     }
     return int32_t{-1};

@@ -92,7 +92,19 @@ void HttpServer::start() {
     std::lock_guard lock(s.state_mutex);
     s.running = true;
   }
-  for (int i = 0; i < std::max(1, o.io_threads); ++i) s.threads.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 0; i < std::max(1, o.io_threads); ++i) {
+    s.threads.emplace_back([&s] {
+      // A handler's exception must not end the server: say it and keep running the loop.
+      for (;;) {
+        try {
+          s.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "error: an HTTP handler failed: %s\n", e.what());
+        }
+      }
+    });
+  }
 }
 
 uint16_t HttpServer::port() const { return impl_->bound_port; }

@@ -81,7 +81,16 @@ void HttpSession::on_read(beast::error_code ec) {
     return;
   }
   if (ec) return send_error(invalid_request("malformed HTTP request: " + ec.message()), "other", false);
-  handle(parser_->release());
+  // Nothing a request carries may leave this handler as an exception (it would end the server):
+  // what the checks above missed is a 500 for this request alone.
+  const bool keep_alive = parser_->get().keep_alive();
+  try {
+    handle(parser_->release());
+  } catch (const std::exception& e) {
+    if (gen_ && !gen_->handle) gen_.reset();
+    send_error(ApiError(500, std::string("internal error: ") + e.what(), "server_error", {}, "internal_error"), "other",
+               keep_alive);
+  }
 }
 
 bool HttpSession::authorized(const Request& request) const {
@@ -253,6 +262,10 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
   } catch (const InvalidRequestError& e) {
     gen_.reset();
     return send_error(invalid_request(e.what(), {}, e.code()), endpoint_name, request.keep_alive());
+  } catch (const std::exception& e) {
+    gen_.reset();
+    return send_error(ApiError(500, std::string("generation failed: ") + e.what(), "server_error", {}, "generation_failed"),
+                      endpoint_name, request.keep_alive());
   }
   ctx_.metrics.request_started();
   stream_.expires_never();

@@ -1,5 +1,11 @@
 #include "worker/server/openai_protocol.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 namespace clusterctl::server {
 
 Json ApiError::body() const {
@@ -15,6 +21,51 @@ ApiError invalid_request(std::string message, std::string param, std::string cod
   return ApiError(400, std::move(message), "invalid_request_error", std::move(param), std::move(code));
 }
 
+std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  return {
+      {"model", "both", "string", "the served model's id (else 404 `model_not_found`)", "required"},
+      {"messages", "chat", "array of objects",
+       "1 or more `{role, content}`; `role` one of `system`, `developer`, `user`, `assistant`, `tool`; `content` a "
+       "string or an array of `{\"type\": \"text\", \"text\": STRING}` parts",
+       "required"},
+      {"prompt", "completions", "string, or an array of one string", "any text", "required"},
+      {"max_tokens` or `max_completion_tokens", "both", "integer", "1 .. " + std::to_string(limits.max_tokens_limit) +
+       " (`--max-tokens`)",
+       "default " + std::to_string(std::min(limits.default_chat_max_tokens, limits.max_tokens_limit)) + " for chat, " +
+           std::to_string(std::min(limits.default_completion_max_tokens, limits.max_tokens_limit)) +
+           " for completions (as OpenAI)"},
+      {"temperature", "both", "number", num(kTemperatureMin) + " .. " + num(kTemperatureMax), "default 1; 0 is greedy"},
+      {"top_p", "both", "number", num(kTopPMin) + " .. " + num(kTopPMax),
+       "default 1; 0 keeps only the most likely token (greedy)"},
+      {"seed", "both", "integer", "-2^63 .. 2^64-1", "same seed, same prompt, same answer"},
+      {"stop", "both", "string or array of strings",
+       "up to " + std::to_string(kMaxStopStrings) + " strings of at most " + std::to_string(kMaxStopBytes) + " bytes",
+       "the answer ends before the first one, which is not sent"},
+      {"stream", "both", "boolean", "`true`, `false`", "`true`: server-sent events"},
+      {"stream_options", "both", "object", "`include_usage`: a boolean",
+       "with `stream`: one more chunk with empty `choices` and `usage` before `[DONE]`"},
+      {"return_token_ids", "both", "boolean", "`true`, `false`", "non-standard: each choice carries `token_ids`"},
+      {"tools", "chat", "array of objects", "any", "passed to the chat template; tool calls are not parsed out of answers"},
+      {"n", "both", "integer", "1", "only 1"},
+      {"(any other)", "both", "any JSON", "numbers within a double's range",
+       "ignored (e.g. `frequency_penalty`, `user`)"},
+  };
+}
+
+std::string request_range_table_markdown(const ProtocolLimits& limits) {
+  std::string out = "| field | endpoints | type | accepted | meaning |\n| --- | --- | --- | --- | --- |\n";
+  for (const FieldRule& r : request_field_rules(limits)) {
+    const std::string name = r.name.front() == '(' ? r.name : "`" + r.name + "`";
+    out += "| " + name + " | " + r.endpoints + " | " + r.type + " | " + r.range + " | " + r.meaning + " |\n";
+  }
+  return out;
+}
+
 namespace {
 
 const Json* field(const Json& body, const char* name) {
@@ -23,52 +74,178 @@ const Json* field(const Json& body, const char* name) {
   return &*it;
 }
 
+[[noreturn]] void wrong_type(const std::string& name, const std::string& what) {
+  throw invalid_request("'" + name + "' must be " + what, name, "invalid_type");
+}
+
+[[noreturn]] void out_of_range(const std::string& name, const std::string& range, const Json& got) {
+  std::string shown = got.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (shown.size() > 64) shown = shown.substr(0, 64) + "...";
+  throw invalid_request("'" + name + "' must be " + range + ", got " + shown, name, "invalid_value");
+}
+
+// Before parsing: nesting deeper than kMaxJsonDepth (the parser and every walk over the value
+// are then bounded) and numbers no double holds (nlohmann::json throws out_of_range on them),
+// named by the top-level field they are in.
+void check_json_shape(const std::string& text) {
+  int depth = 0;
+  bool in_string = false, escape = false, expect_key = false;
+  size_t string_start = 0;
+  std::string key;  // the top-level field the scan is in
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escape) {
+        escape = false;
+      } else if (c == '\\') {
+        escape = true;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 1 && expect_key) key = text.substr(string_start, std::min<size_t>(i - string_start, 64));
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        string_start = i + 1;
+        break;
+      case '{':
+      case '[':
+        if (++depth > kMaxJsonDepth) {
+          throw invalid_request("the request body nests arrays and objects deeper than " +
+                                    std::to_string(kMaxJsonDepth) + " levels",
+                                {}, "invalid_json");
+        }
+        expect_key = depth == 1 && c == '{';
+        break;
+      case '}':
+      case ']':
+        if (depth > 0) --depth;
+        break;
+      case ',':
+        if (depth == 1) expect_key = true;
+        break;
+      case ':':
+        if (depth == 1) expect_key = false;
+        break;
+      default:
+        if (c == '-' || (c >= '0' && c <= '9')) {
+          size_t j = i;
+          while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '-' ||
+                                     text[j] == '+' || text[j] == '.' || text[j] == 'e' || text[j] == 'E')) {
+            ++j;
+          }
+          const std::string number = text.substr(i, j - i);
+          if (std::isinf(std::strtod(number.c_str(), nullptr))) {
+            const std::string shown = number.size() > 40 ? number.substr(0, 40) + "..." : number;
+            if (key.empty()) throw invalid_request("the number " + shown + " is out of range", {}, "invalid_value");
+            throw invalid_request("'" + key + "' holds a number out of range: " + shown, key, "invalid_value");
+          }
+          i = j - 1;
+        }
+    }
+  }
+}
+
 double number_in(const Json& body, const char* name, double lo, double hi, double dflt) {
   const Json* v = field(body, name);
   if (!v) return dflt;
-  if (!v->is_number()) throw invalid_request(std::string("'") + name + "' must be a number", name, "invalid_type");
+  if (!v->is_number()) wrong_type(name, "a number");
   double d = v->get<double>();
-  if (d < lo || d > hi) {
-    throw invalid_request(std::string("'") + name + "' must be between " + Json(lo).dump() + " and " + Json(hi).dump() +
-                              ", got " + v->dump(),
-                          name, "invalid_value");
-  }
+  if (!(d >= lo && d <= hi)) out_of_range(name, "between " + Json(lo).dump() + " and " + Json(hi).dump(), *v);
   return d;
+}
+
+// An integer, or a number with an integral value (1e3); outside lo .. hi is invalid_value.
+int64_t integer_in(const Json& v, const std::string& name, int64_t lo, int64_t hi, const std::string& range) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (hi < 0 || u > static_cast<uint64_t>(hi) || (lo > 0 && u < static_cast<uint64_t>(lo))) out_of_range(name, range, v);
+    return static_cast<int64_t>(u);
+  }
+  if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (i < lo || i > hi) out_of_range(name, range, v);
+    return i;
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (d != std::floor(d)) wrong_type(name, "an integer");
+    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi))) out_of_range(name, range, v);
+    return static_cast<int64_t>(d);
+  }
+  wrong_type(name, "an integer");
 }
 
 int max_tokens_of(const Json& body, int dflt, const ProtocolLimits& limits) {
   const char* name = field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   const Json* v = field(body, name);
   if (!v) return std::min(dflt, limits.max_tokens_limit);
-  if (!v->is_number_integer()) throw invalid_request(std::string("'") + name + "' must be an integer", name, "invalid_type");
-  int64_t n = v->get<int64_t>();
-  if (n < 1 || n > limits.max_tokens_limit) {
-    throw invalid_request(std::string("'") + name + "' must be between 1 and " + std::to_string(limits.max_tokens_limit) +
-                              " (this server's limit), got " + std::to_string(n),
-                          name, "invalid_value");
-  }
-  return static_cast<int>(n);
+  return static_cast<int>(integer_in(*v, name, 1, limits.max_tokens_limit,
+                                     "between 1 and " + std::to_string(limits.max_tokens_limit) + " (this server's limit)"));
+}
+
+uint64_t seed_of(const Json& v) {
+  const std::string range = "an integer between -2^63 and 2^64-1";
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) return static_cast<uint64_t>(v.get<int64_t>());
+  if (!v.is_number_float()) wrong_type("seed", "an integer");
+  const double d = v.get<double>();
+  if (d != std::floor(d)) wrong_type("seed", "an integer");
+  if (!(d >= -9223372036854775808.0 && d < 18446744073709551616.0)) out_of_range("seed", range, v);
+  return d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
 }
 
 std::vector<std::string> stop_strings(const Json& body) {
   const Json* v = field(body, "stop");
   if (!v) return {};
-  if (v->is_string()) return {v->get<std::string>()};
-  if (!v->is_array() || v->size() > 4) {
-    throw invalid_request("'stop' must be a string or an array of up to 4 strings", "stop", "invalid_value");
+  auto checked = [](const Json& s) {
+    if (!s.is_string()) wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
+    const auto& text = s.get_ref<const std::string&>();
+    if (text.size() > kMaxStopBytes) {
+      throw invalid_request("each stop string may be at most " + std::to_string(kMaxStopBytes) + " bytes long, got " +
+                                std::to_string(text.size()),
+                            "stop", "invalid_value");
+    }
+    return text;
+  };
+  if (v->is_string()) return {checked(*v)};
+  if (!v->is_array()) wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
+  if (v->size() > kMaxStopStrings) {
+    throw invalid_request("'stop' may hold up to " + std::to_string(kMaxStopStrings) + " strings, got " +
+                              std::to_string(v->size()),
+                          "stop", "invalid_value");
   }
   std::vector<std::string> out;
-  for (const auto& s : *v) {
-    if (!s.is_string()) throw invalid_request("'stop' must contain only strings", "stop", "invalid_type");
-    out.push_back(s.get<std::string>());
-  }
+  for (const auto& s : *v) out.push_back(checked(s));
   return out;
+}
+
+void check_content(const Json& content, const std::string& param) {
+  if (content.is_string()) return;
+  if (!content.is_array()) wrong_type(param, "a string or an array of content parts");
+  for (size_t k = 0; k < content.size(); ++k) {
+    const Json& part = content[k];
+    const std::string p = param + "[" + std::to_string(k) + "]";
+    if (!part.is_object()) wrong_type(p, "an object {\"type\": \"text\", \"text\": ...}");
+    auto type = part.find("type");
+    if (type == part.end() || !type->is_string()) wrong_type(p + ".type", "a string");
+    if (*type != "text") {
+      throw invalid_request(p + ".type must be \"text\" (this server reads text only), got " +
+                                type->dump(-1, ' ', false, Json::error_handler_t::replace).substr(0, 64),
+                            p + ".type", "invalid_value");
+    }
+    auto text = part.find("text");
+    if (text == part.end() || !text->is_string()) wrong_type(p + ".text", "a string");
+  }
 }
 
 std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_template) {
   const Json* messages = field(body, "messages");
   if (!messages) throw invalid_request("missing required parameter 'messages'", "messages", "missing_required_parameter");
-  if (!messages->is_array() || messages->empty()) {
+  if (!messages->is_array()) wrong_type("messages", "a non-empty array of {role, content} objects");
+  if (messages->empty()) {
     throw invalid_request("'messages' must be a non-empty array of {role, content} objects", "messages", "invalid_value");
   }
   for (size_t i = 0; i < messages->size(); ++i) {
@@ -76,20 +253,22 @@ std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_templat
     std::string param = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) throw invalid_request(param + " must be an object", param, "invalid_type");
     auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) {
-      throw invalid_request(param + ".role is missing or not a string", param + ".role", "missing_required_parameter");
+    if (role == m.end() || role->is_null()) {
+      throw invalid_request(param + ".role is missing", param + ".role", "missing_required_parameter");
     }
+    if (!role->is_string()) wrong_type(param + ".role", "a string");
     static const char* const kRoles[] = {"system", "developer", "user", "assistant", "tool"};
     if (std::find(std::begin(kRoles), std::end(kRoles), role->get<std::string>()) == std::end(kRoles)) {
-      throw invalid_request(param + ".role must be one of system, user, assistant, tool; got '" + role->get<std::string>() + "'",
+      throw invalid_request(param + ".role must be one of system, developer, user, assistant, tool; got '" +
+                                role->get<std::string>().substr(0, 64) + "'",
                             param + ".role", "invalid_value");
     }
     auto content = m.find("content");
     bool tool_call = m.contains("tool_calls");
     if (content == m.end() || content->is_null()) {
       if (!tool_call) throw invalid_request(param + ".content is missing", param + ".content", "missing_required_parameter");
-    } else if (!content->is_string() && !content->is_array()) {
-      throw invalid_request(param + ".content must be a string or an array of content parts", param + ".content", "invalid_type");
+    } else {
+      check_content(*content, param + ".content");
     }
   }
   Json normalized = *messages;
@@ -97,10 +276,16 @@ std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_templat
     if (m["role"] == "developer") m["role"] = "system";  // newer OpenAI clients' name for system
   }
   Json extra = Json::object();
-  if (const Json* tools = field(body, "tools")) extra["tools"] = *tools;
+  if (const Json* tools = field(body, "tools")) {
+    if (!tools->is_array()) wrong_type("tools", "an array of objects");
+    for (const auto& t : *tools) {
+      if (!t.is_object()) wrong_type("tools", "an array of objects");
+    }
+    extra["tools"] = *tools;
+  }
   try {
     return chat_template.render(normalized, true, extra);
-  } catch (const chat::TemplateError& e) {
+  } catch (const std::exception& e) {
     throw invalid_request(std::string("the model's chat template rejected the messages: ") + e.what(), "messages",
                           "invalid_messages");
   }
@@ -111,18 +296,20 @@ std::string completion_prompt(const Json& body) {
   if (!prompt) throw invalid_request("missing required parameter 'prompt'", "prompt", "missing_required_parameter");
   if (prompt->is_string()) return prompt->get<std::string>();
   if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) return (*prompt)[0].get<std::string>();
-  throw invalid_request("'prompt' must be a string (token arrays and several prompts per request are not supported)",
-                        "prompt", "invalid_value");
+  if (prompt->is_array() && prompt->size() > 1) {
+    throw invalid_request("'prompt' must be one string (several prompts per request are not supported)", "prompt",
+                          "invalid_value");
+  }
+  wrong_type("prompt", "a string (token arrays are not supported)");
 }
 
-}  // namespace
-
-ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, const ModelInfo& model,
-                             const chat::ChatTemplate& chat_template, const ProtocolLimits& limits) {
+ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const ModelInfo& model,
+                         const chat::ChatTemplate& chat_template, const ProtocolLimits& limits) {
+  check_json_shape(body_text);
   Json body;
   try {
     body = Json::parse(body_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
     throw invalid_request(std::string("the request body is not valid JSON: ") + e.what(), {}, "invalid_json");
   }
   if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
@@ -134,19 +321,22 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, co
   if (!model_field->is_string()) throw invalid_request("'model' must be a string", "model", "invalid_type");
   req.model = model_field->get<std::string>();
   if (req.model != model.id) {
-    throw ApiError(404, "The model '" + req.model + "' does not exist; this server serves '" + model.id + "' (GET /v1/models)",
+    throw ApiError(404,
+                   "The model '" + req.model.substr(0, 200) + "' does not exist; this server serves '" + model.id +
+                       "' (GET /v1/models)",
                    "invalid_request_error", "model", "model_not_found");
   }
-  if (const Json* n = field(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1)) {
-    throw invalid_request("only n=1 is supported", "n", "invalid_value");
-  }
+  if (const Json* n = field(body, "n")) integer_in(*n, "n", 1, 1, "1 (only one choice per request is supported)");
   if (const Json* s = field(body, "stream")) {
     if (!s->is_boolean()) throw invalid_request("'stream' must be a boolean", "stream", "invalid_type");
     req.stream = s->get<bool>();
   }
   if (const Json* so = field(body, "stream_options")) {
     if (!so->is_object()) throw invalid_request("'stream_options' must be an object", "stream_options", "invalid_type");
-    req.include_usage = so->value("include_usage", false);
+    if (const Json* iu = field(*so, "include_usage")) {
+      if (!iu->is_boolean()) wrong_type("stream_options.include_usage", "a boolean");
+      req.include_usage = iu->get<bool>();
+    }
   }
   if (const Json* r = field(body, "return_token_ids")) {
     if (!r->is_boolean()) throw invalid_request("'return_token_ids' must be a boolean", "return_token_ids", "invalid_type");
@@ -154,26 +344,35 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, co
   }
 
   GenerationRequest& g = req.generation;
-  if (endpoint == Endpoint::chat_completions) {
-    g.prompt = chat_prompt(body, chat_template);
-    g.templated = true;
-    g.max_tokens = max_tokens_of(body, limits.default_chat_max_tokens, limits);
-  } else {
-    g.prompt = completion_prompt(body);
-    g.templated = false;
-    g.max_tokens = max_tokens_of(body, limits.default_completion_max_tokens, limits);
-  }
-  g.sampling.temperature = static_cast<float>(number_in(body, "temperature", 0.0, 2.0, 1.0));
-  g.sampling.top_p = static_cast<float>(number_in(body, "top_p", 0.0, 1.0, 1.0));
-  if (const Json* seed = field(body, "seed")) {
-    if (!seed->is_number_integer()) throw invalid_request("'seed' must be an integer", "seed", "invalid_type");
-    g.sampling.seed = static_cast<uint64_t>(seed->get<int64_t>());
-  }
+  g.sampling.temperature = static_cast<float>(number_in(body, "temperature", kTemperatureMin, kTemperatureMax, 1.0));
+  g.sampling.top_p = static_cast<float>(number_in(body, "top_p", kTopPMin, kTopPMax, 1.0));
+  if (const Json* seed = field(body, "seed")) g.sampling.seed = seed_of(*seed);
   g.stop = stop_strings(body);
   if (endpoint == Endpoint::chat_completions) {
+    g.max_tokens = max_tokens_of(body, limits.default_chat_max_tokens, limits);
+    g.prompt = chat_prompt(body, chat_template);
+    g.templated = true;
     for (const auto& s : chat_template.implied_stop_strings()) g.stop.push_back(s);
+  } else {
+    g.max_tokens = max_tokens_of(body, limits.default_completion_max_tokens, limits);
+    g.prompt = completion_prompt(body);
+    g.templated = false;
   }
   return req;
+}
+
+}  // namespace
+
+ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, const ModelInfo& model,
+                             const chat::ChatTemplate& chat_template, const ProtocolLimits& limits) {
+  try {
+    return parse_checked(endpoint, body_text, model, chat_template, limits);
+  } catch (const ApiError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Every refusal above is an ApiError naming its field; anything else is still the request's fault.
+    throw invalid_request(std::string("the request cannot be served: ") + e.what(), {}, "invalid_value");
+  }
 }
 
 std::string finish_reason_name(FinishReason reason) {

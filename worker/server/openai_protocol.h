@@ -38,6 +38,25 @@ struct ProtocolLimits {
   int default_completion_max_tokens = 16;  // as OpenAI's /v1/completions
 };
 
+// The range table: every request field the server reads, its type and its accepted values. The
+// validator takes its bounds from here, and docs/api.md holds this table as
+// request_range_table_markdown() renders it (a unit test keeps the two equal).
+inline constexpr double kTemperatureMin = 0, kTemperatureMax = 2;
+inline constexpr double kTopPMin = 0, kTopPMax = 1;  // top_p 0 keeps only the most likely token (greedy)
+inline constexpr size_t kMaxStopStrings = 4;
+inline constexpr size_t kMaxStopBytes = 1024;  // each stop string
+inline constexpr int kMaxJsonDepth = 64;       // nesting of arrays/objects anywhere in a body
+
+struct FieldRule {
+  std::string name;       // as in the body ("max_tokens")
+  std::string endpoints;  // "both", "chat", "completions"
+  std::string type;       // JSON type(s) accepted
+  std::string range;      // accepted values
+  std::string meaning;    // default and effect
+};
+std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits);
+std::string request_range_table_markdown(const ProtocolLimits& limits);
+
 struct ApiRequest {
   Endpoint endpoint = Endpoint::chat_completions;
   std::string model;
