@@ -329,4 +329,9 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
   else pool_.run(work);
 }
 
+void decoder_layer(ForwardPass& pass, int64_t layer) {
+  pass.self_attention(layer);
+  pass.feed_forward(layer);
+}
+
 }  // namespace clusterctl::model

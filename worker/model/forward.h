@@ -83,4 +83,7 @@ class ForwardPass {
   int64_t scratch_floats_ = 0;
 };
 
+// The common decoder's layer: self_attention, then feed_forward.
+void decoder_layer(ForwardPass& pass, int64_t layer);
+
 }  // namespace clusterctl::model

@@ -111,4 +111,15 @@ void TensorList::output() {
   mark_optional();  // absent: tied to token_embd
 }
 
+std::vector<TensorSpec> decoder_tensors(const HParams& hp, TensorList::AttentionOptions attention) {
+  TensorList t(hp);
+  t.token_embedding();
+  for (int l = 0; l < static_cast<int>(hp.n_layer); ++l) {
+    t.attention(l, attention);
+    t.feed_forward(l);
+  }
+  t.output();
+  return t.take();
+}
+
 }  // namespace clusterctl::model

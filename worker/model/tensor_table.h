@@ -108,4 +108,8 @@ class TensorList {
   std::vector<TensorSpec> out_;
 };
 
+// The tensors of the common decoder: the token embedding, every layer's attention then
+// feed-forward (dense, or experts where the model has them), the output.
+std::vector<TensorSpec> decoder_tensors(const HParams& hp, TensorList::AttentionOptions attention);
+
 }  // namespace clusterctl::model

@@ -1,8 +1,8 @@
 // ERNIE 4.5 dense (ERNIE-4.5-0.3B): Llama's layer (RoPE on adjacent pairs, no biases, SwiGLU),
 // with query heads that may outsize the width (16 x 128 over 1024) and a tied LM head. The GGUF
 // format allows a bias on attn_output that no released dense ERNIE 4.5 uses; it is refused.
-#include "worker/common/error.h"
 #include "worker/model/architecture.h"
+#include "worker/common/error.h"
 #include "worker/model/forward.h"
 
 namespace clusterctl::model {
@@ -14,27 +14,15 @@ void read_hparams(const gguf::GgufFile& f, HParams&) {
                            "use a file without them (the released ERNIE-4.5 dense models have none)");
 }
 
-std::vector<TensorSpec> tensors(const HParams& hp) {
-  TensorList t(hp);
-  t.token_embedding();
-  for (int l = 0; l < static_cast<int>(hp.n_layer); ++l) {
-    t.attention(l, {});
-    t.feed_forward(l);
-  }
-  t.output();
-  return t.take();
-}
-
-void layer(ForwardPass& f, int64_t l) {
-  f.self_attention(l);
-  f.feed_forward(l);
-}
-
 }  // namespace
 
 const Architecture& ernie4_5_architecture() {
   static const Architecture a{
-      .name = "ernie4_5", .rope = RopeLayout::Adjacent, .read_hparams = read_hparams, .tensors = tensors, .layer = layer};
+      .name = "ernie4_5",
+      .rope = RopeLayout::Adjacent,
+      .read_hparams = read_hparams,
+      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {}); },
+      .layer = decoder_layer};
   return a;
 }
 

@@ -6,33 +6,14 @@
 #include "worker/model/forward.h"
 
 namespace clusterctl::model {
-namespace {
-
-std::vector<TensorSpec> tensors(const HParams& hp) {
-  TensorList t(hp);
-  t.token_embedding();
-  for (int l = 0; l < static_cast<int>(hp.n_layer); ++l) {
-    t.attention(l, {.qk_norm = true});
-    t.feed_forward(l);
-  }
-  t.output();
-  return t.take();
-}
-
-void layer(ForwardPass& f, int64_t l) {
-  f.self_attention(l);
-  f.feed_forward(l);
-}
-
-}  // namespace
 
 const Architecture& qwen3moe_architecture() {
-  static const Architecture a{.name = "qwen3moe",
-                              .rope = RopeLayout::NeoxHalves,
-                              .experts_required = true,
-                              .normalize_expert_weights = true,
-                              .tensors = tensors,
-                              .layer = layer};
+  static const Architecture a{
+      .name = "qwen3moe",
+      .rope = RopeLayout::NeoxHalves,
+      .experts_required = true,
+      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qk_norm = true}); },
+      .layer = decoder_layer};
   return a;
 }
 
