@@ -76,6 +76,9 @@ struct ClusterConfig {
   double weight_share(size_t node_index) const;
 };
 
+// The largest cluster file read (a real one is a few KiB).
+constexpr size_t kMaxClusterFileBytes = 1 << 20;
+
 // Reads and validates a cluster file. Throws ConfigError listing every problem found
 // (file:line:column, message, hint), or clusterctl::Error when the file cannot be read.
 ClusterConfig load_cluster_config(const std::string& path);

@@ -36,14 +36,84 @@ SourcePos pos_of(const YAML::Node& n) {
   return {m.line + 1, m.column + 1};
 }
 
+// A value from the file as messages show it: at most kMaxEcho characters of it.
+constexpr size_t kMaxEcho = 60;
+std::string echoed(const std::string& s) {
+  if (s.size() <= kMaxEcho) return "'" + s + "'";
+  return "'" + s.substr(0, kMaxEcho) + "...' (" + std::to_string(s.size()) + " characters)";
+}
+
 std::string kind_name(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: return "a mapping";
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Null: return "empty";
-    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Scalar: return echoed(n.Scalar());
     default: return "undefined";
   }
+}
+
+// The deepest a cluster file nests (its real depth is 4: nodes, a node, link, a key). yaml-cpp
+// recurses once per level, so a file nesting thousands deep would exhaust the stack: refused
+// before it is parsed, by the deepest of the flow brackets ([ {) and of the block structure (a
+// line's indentation plus the "- " and "? " that open a level on it).
+constexpr int kMaxDepth = 64;
+std::optional<std::pair<int, int>> too_deep(const std::string& text) {
+  int line = 1, flow = 0;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t end = std::min(text.find('\n', at), text.size());
+    int depth = 0;
+    size_t i = at;
+    while (i < end && text[i] == ' ') ++i, ++depth;
+    while (i + 1 < end && (text[i] == '-' || text[i] == '?') && text[i + 1] == ' ') {
+      depth += 2, i += 2;
+      while (i < end && text[i] == ' ') ++i;
+    }
+    char quote = 0;
+    for (size_t k = i; k < end; ++k) {
+      const char c = text[k];
+      if (quote) {
+        if (c == quote) quote = 0;
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '#') {
+        break;
+      } else if (c == '[' || c == '{') {
+        if (++flow > kMaxDepth) return std::pair{line, static_cast<int>(k - at + 1)};
+      } else if (c == ']' || c == '}') {
+        flow = std::max(0, flow - 1);
+      }
+    }
+    if (depth / 2 > kMaxDepth) return std::pair{line, 1};
+    at = end + 1, ++line;
+  }
+  return std::nullopt;
+}
+
+// YAML merge keys (<<: *defaults, or a list of them), which yaml-cpp reads as a key named "<<":
+// the merged mappings' keys the mapping does not have itself are copied in, in order.
+void apply_merge_keys(YAML::Node node, int depth = 0) {
+  if (depth > kMaxDepth) return;
+  if (node.IsSequence()) {
+    for (YAML::Node item : node) apply_merge_keys(item, depth + 1);
+    return;
+  }
+  if (!node.IsMap()) return;
+  if (YAML::Node merge = node["<<"]) {
+    std::vector<YAML::Node> sources;
+    if (merge.IsMap()) sources.push_back(merge);
+    if (merge.IsSequence())
+      for (YAML::Node m : merge)
+        if (m.IsMap()) sources.push_back(m);
+    if (!sources.empty()) {
+      node.remove("<<");
+      for (const YAML::Node& source : sources)
+        for (auto it = source.begin(); it != source.end(); ++it)
+          if (it->first.IsScalar() && !node[it->first.Scalar()]) node[it->first.Scalar()] = it->second;
+    }
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) apply_merge_keys(it->second, depth + 1);
 }
 
 bool valid_name(const std::string& s) {
@@ -72,14 +142,27 @@ class Parser {
   }
 
   ClusterConfig parse(const std::string& text) {
+    if (auto at = too_deep(text)) {
+      add({at->first, at->second}, "the file nests deeper than " + std::to_string(kMaxDepth) + " levels",
+          "a cluster file is a few levels deep: start from one of the examples in configs/");
+      throw ConfigError(file_, diagnostics_);
+    }
     YAML::Node root;
     try {
-      root = YAML::Load(text);
+      std::vector<YAML::Node> documents = YAML::LoadAll(text);
+      if (documents.size() > 1) {
+        add(pos_of(documents[1]), "the file holds " + std::to_string(documents.size()) +
+                                      " YAML documents; a cluster file is one",
+            "remove the '---' and what follows it, or keep each cluster in a file of its own");
+        throw ConfigError(file_, diagnostics_);
+      }
+      if (!documents.empty()) root = documents.front();
     } catch (const YAML::ParserException& e) {
       add({e.mark.line + 1, e.mark.column + 1}, "YAML syntax: " + e.msg,
           "check the indentation and the ':' and '-' near this position");
       throw ConfigError(file_, diagnostics_);
     }
+    apply_merge_keys(root);
     ClusterConfig c;
     c.file = file_;
     if (!root.IsMap()) {
@@ -91,7 +174,7 @@ class Parser {
     if (auto v = string_field(root, "cluster", "the top level", true)) {
       c.name = *v;
       if (!valid_name(c.name))
-        add(pos_of(root["cluster"]), "cluster name '" + c.name + "' has characters other than letters, digits, '-', '_', '.'",
+        add(pos_of(root["cluster"]), "cluster name " + echoed(c.name) + " has characters other than letters, digits, '-', '_', '.'",
             "use a name like 'mac-minis'");
     }
     if (auto v = string_field(root, "model", "the top level", true)) {
@@ -143,15 +226,15 @@ class Parser {
       }
       const std::string key = it->first.Scalar();
       if (auto [prev, fresh] = seen.emplace(key, pos_of(it->first)); !fresh) {
-        add(pos_of(it->first), "duplicate key '" + key + "' " + where,
-            "the first '" + key + "' is at line " + std::to_string(prev->second.line) + "; keep one");
+        add(pos_of(it->first), "duplicate key " + echoed(key) + " " + where,
+            "the first " + echoed(key) + " is at line " + std::to_string(prev->second.line) + "; keep one");
         continue;
       }
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
       std::string nearest = nearest_name(key, known);
       std::string list;
       for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-      add(pos_of(it->first), "unknown key '" + key + "' " + where,
+      add(pos_of(it->first), "unknown key " + echoed(key) + " " + where,
           nearest.empty() ? "known keys here: " + list : "did you mean '" + nearest + "'?");
     }
   }
@@ -220,7 +303,7 @@ class Parser {
     check_keys(a, kApiKeys, "in 'api'");
     if (auto v = string_field(a, "listen", "'api'", false)) {
       std::string why;
-      if (!parse_host_port(*v, &why)) add(pos_of(a["listen"]), "bad api listen address '" + *v + "': " + why, "write it like 127.0.0.1:8080");
+      if (!parse_host_port(*v, &why)) add(pos_of(a["listen"]), "bad api listen address " + echoed(*v) + ": " + why, "write it like 127.0.0.1:8080");
       else api.listen = *v;
     }
     if (auto v = string_field(a, "token_file", "'api'", false)) api.token_file = resolve_path(*v);
@@ -255,7 +338,7 @@ class Parser {
       else if (*t == "ethernet") link.type = LinkType::ethernet;
       else {
         std::string nearest = nearest_name(*t, kLinkTypes);
-        add(pos_of(l["type"]), "unknown link type '" + *t + "' in " + where,
+        add(pos_of(l["type"]), "unknown link type " + echoed(*t) + " in " + where,
             nearest.empty() ? "use 'thunderbolt' or 'ethernet'" : "did you mean '" + nearest + "'?");
         ok = false;
       }
@@ -274,7 +357,7 @@ class Parser {
     }
     if (iface) {
       if (iface->empty() || iface->find_first_of(" /\t") != std::string::npos) {
-        add(pos_of(l["interface"]), "bad interface name '" + *iface + "' in " + where,
+        add(pos_of(l["interface"]), "bad interface name " + echoed(*iface) + " in " + where,
             "an interface name has no spaces or '/'; for a network write 'cidr: " + *iface + "'");
         ok = false;
       }
@@ -284,7 +367,7 @@ class Parser {
       std::string why;
       link.cidr = parse_cidr(*cidr, &why);
       if (!link.cidr) {
-        add(pos_of(l["cidr"]), "bad CIDR '" + *cidr + "' in " + where + ": " + why, "write it like 10.0.0.0/24");
+        add(pos_of(l["cidr"]), "bad CIDR " + echoed(*cidr) + " in " + where + ": " + why, "write it like 10.0.0.0/24");
         ok = false;
       }
     }
@@ -327,7 +410,7 @@ class Parser {
     if (auto v = string_field(m, "memory", where, false)) {
       auto bytes = parse_byte_size(*v);
       if (!bytes || *bytes == 0)
-        add(pos_of(m["memory"]), "bad memory size '" + *v + "' in " + where,
+        add(pos_of(m["memory"]), "bad memory size " + echoed(*v) + " in " + where,
             "write a size like 'memory: 8GiB' or 'memory: 512MiB' (the most clusterctl may use on the node)");
       else
         s.memory = *bytes;
@@ -372,12 +455,12 @@ class Parser {
       node.pos = pos_of(n);
       if (auto v = string_field(n, "name", where, true)) {
         node.name = *v;
-        where = "node '" + node.name + "'";
+        where = "node " + echoed(node.name);
         if (!valid_name(node.name))
-          add(pos_of(n["name"]), "node name '" + node.name + "' has characters other than letters, digits, '-', '_', '.'", "");
+          add(pos_of(n["name"]), "node name " + echoed(node.name) + " has characters other than letters, digits, '-', '_', '.'", "");
         else if (auto [prev, fresh] = names.emplace(node.name, pos_of(n["name"])); !fresh)
-          add(pos_of(n["name"]), "duplicate node name '" + node.name + "'",
-              "the first node named '" + node.name + "' is at line " + std::to_string(prev->second.line) +
+          add(pos_of(n["name"]), "duplicate node name " + echoed(node.name),
+              "the first node named " + echoed(node.name) + " is at line " + std::to_string(prev->second.line) +
                   "; give each node its own name");
       }
       check_keys(n, kNodeKeys, "in " + where);
@@ -449,11 +532,16 @@ std::optional<uint64_t> parse_byte_size(const std::string& text) {
 ClusterConfig parse_cluster_config(const std::string& text, const std::string& file) { return Parser(file).parse(text); }
 
 ClusterConfig load_cluster_config(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read cluster file '" + path + "': " + std::strerror(errno) + " (check the path)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_cluster_config(ss.str(), path);
+  // Read one byte past the bound, so a larger file (or an endless one: /dev/zero) is noticed.
+  std::string text(kMaxClusterFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxClusterFileBytes)
+    throw Error("cluster file '" + path + "' is larger than " + std::to_string(kMaxClusterFileBytes / 1024) +
+                " KiB: not a cluster file (check the path; a cluster file is a few dozen lines)");
+  return parse_cluster_config(text, path);
 }
 
 }  // namespace clusterctl::config

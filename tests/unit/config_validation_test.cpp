@@ -2,10 +2,14 @@
 // (line:column, message, hint).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "controller/config/cluster_config.h"
 #include "controller/config/nearest_name.h"
+#include "worker/common/error.h"
 
 namespace clusterctl::config {
 namespace {
@@ -257,6 +261,69 @@ TEST(ConfigValidation, ShippedExamplesAreValid) {
     std::string path = std::string(CLUSTERCTL_SOURCE_DIR) + "/configs/" + name + ".yaml";
     EXPECT_NO_THROW(load_cluster_config(path)) << path;
   }
+}
+
+// What the reader takes from outside is bounded: the file's size, its depth, and how much of a
+// value a message echoes.
+TEST(ConfigBounds, AFileLargerThanTheBoundIsRefusedUnread) {
+  const auto dir = std::filesystem::temp_directory_path() / ("config_bounds_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string big = (dir / "big.yaml").string();
+  {
+    std::ofstream out(big);
+    out << kGood << "# " << std::string(kMaxClusterFileBytes, 'x') << "\n";
+  }
+  for (const std::string& path : {big, std::string("/dev/zero")}) {
+    try {
+      load_cluster_config(path);
+      ADD_FAILURE() << path << " was read";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("larger than 1024 KiB"), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigBounds, MessagesEchoAtMostAShortPrefixOfAValue) {
+  const std::string huge(500000, 'x');
+  auto ds = problems(std::string(kGood) + "api: {listen: '" + huge + "'}\n");
+  ASSERT_FALSE(ds.empty());
+  for (const auto& d : ds) EXPECT_LT(d.message.size() + d.hint.size(), 400u) << d.message.substr(0, 200);
+  expect_problem(std::string(kGood) + "api: {listen: '" + huge + "'}\n", 11, 15, "(500000 characters)");
+}
+
+TEST(ConfigBounds, DeepNestingIsRefusedBeforeParsing) {
+  // yaml-cpp recurses once per level: 100000 levels would overflow the stack.
+  const int n = 100000;
+  expect_problem(std::string(kGood) + "api: " + std::string(n, '[') + std::string(n, ']') + "\n", 11, 70,
+                 "nests deeper than 64 levels");
+  std::string dashes;
+  for (int i = 0; i < n; ++i) dashes += "- ";
+  expect_problem(std::string(kGood) + "ssh:\n" + dashes + "x\n", 12, 1, "nests deeper than 64 levels");
+}
+
+TEST(ConfigBounds, ASecondDocumentIsRefusedByPosition) {
+  expect_problem(std::string(kGood) + "---\ncluster: other\n", 12, 1, "holds 2 YAML documents", "'---'");
+}
+
+TEST(ConfigBounds, MergeKeysMergeAsYamlSays) {
+  auto c = parse_cluster_config(R"(cluster: lab
+model: models/m.gguf
+nodes:
+  - &first
+    name: a
+    host: 10.0.0.1
+    user: admin
+    link: {type: ethernet, interface: eth0}
+  - <<: *first
+    name: b
+    host: 10.0.0.2
+)",
+                                "t.yaml");
+  ASSERT_EQ(c.nodes.size(), 2u);
+  EXPECT_EQ(c.nodes[1].name, "b");
+  EXPECT_EQ(c.nodes[1].host, "10.0.0.2");
+  EXPECT_EQ(c.nodes[1].user, "admin");
 }
 
 TEST(NearestName, EditDistance) {
