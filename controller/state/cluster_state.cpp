@@ -1,5 +1,7 @@
 #include "controller/state/cluster_state.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -110,18 +112,29 @@ void save(const ClusterState& s) {
   const fs::path dir = state_dir();
   std::error_code ec;
   fs::create_directories(dir, ec);
+  // The state names pids that `down` signals: only this user may write (or read) it, whatever
+  // the umask, so the folder is 0700 and the file 0600.
+  if (!ec) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) throw Error("cannot create the state folder " + dir.string() + ": " + ec.message() +
                       " (set CLUSTERCTL_STATE_DIR to a writable folder)");
   const fs::path final_path = state_path(s.cluster);
   // Same folder, so rename() is atomic; the pid keeps two writers from sharing a temp file.
   const fs::path tmp = dir / ("." + s.cluster + ".json.tmp" + std::to_string(getpid()));
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << to_json(s) << "\n";
-    out.flush();
-    if (!out) {
+    const std::string text = to_json(s) + "\n";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0;
+    for (size_t done = 0; ok && done < text.size();) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) done += static_cast<size_t>(n);
+    }
+    const int err = errno;
+    if (fd >= 0 && ::close(fd) != 0) ok = false;
+    if (!ok) {
       fs::remove(tmp, ec);
-      throw Error("cannot write " + tmp.string() + ": " + std::strerror(errno) + " (check free space and permissions)");
+      throw Error("cannot write " + tmp.string() + ": " + std::strerror(err) + " (check free space and permissions)");
     }
   }
   if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {

@@ -1,5 +1,6 @@
 // The cluster state file: round trip, atomic replace, listing, removal, and the folder rules.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -67,6 +68,17 @@ TEST_F(StateDir, SaveReplacesAndLeavesNoTempFile) {
   int files = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir_)) ++files;
   EXPECT_EQ(files, 1);
+}
+
+// The state names the pids `down` signals: private to the user whatever the umask (000 made the
+// folder 0777 and the file 0666).
+TEST_F(StateDir, FolderAndFileArePrivateWhateverTheUmask) {
+  const mode_t old = ::umask(0);
+  state::save(sample("lab"));
+  ::umask(old);
+  EXPECT_EQ(fs::status(dir_).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(fs::status(state::state_path("lab")).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 }
 
 TEST_F(StateDir, MissingIsNulloptAndRemoveReportsIt) {
