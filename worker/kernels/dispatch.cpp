@@ -138,7 +138,8 @@ namespace {
 // at least), and every message that lists them reads them from here.
 constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
                                          GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                                         GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+                                         GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K,
+                                         GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 void require_computable(GgmlType t) {
   if (!is_computable(t))
@@ -161,9 +162,10 @@ std::string computable_type_names() {
 GgmlType vec_dot_type(GgmlType weight_type) {
   require_computable(weight_type);
   switch (weight_type) {
-    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: case GgmlType::IQ4_NL: return GgmlType::Q8_0;
     case GgmlType::Q4_1: case GgmlType::Q5_1: return GgmlType::Q8_1;
-    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return GgmlType::Q8_K;
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::IQ4_XS: return GgmlType::Q8_K;
     default: return weight_type;  // F32, F16, BF16
   }
 }

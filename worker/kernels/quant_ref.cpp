@@ -235,8 +235,9 @@ void dequantize_q8_K(const block_q8_K* x, float* y, int64_t nb) {
 // Fits x ≈ scale * L + min (L in [0, nmax], min <= 0) minimising the weighted squared error:
 // a grid of candidate scales around the range, each refined by weighted least squares.
 // Returns the scale and stores -min in the_min.
+// (use_mad: the error is the weighted absolute difference instead, as Q2_K's fit uses.)
 float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* the_min, float rmin,
-                    float rdelta, int nstep) {
+                    float rdelta, int nstep, bool use_mad = false) {
   float mn = x[0], mx = x[0];
   float sum_w = w[0], sum_x = w[0] * x[0];
   for (int i = 1; i < n; ++i) {
@@ -257,7 +258,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
   for (int i = 0; i < n; ++i) {
     L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - mn)), 0, nmax));
     const float diff = scale * L[i] + mn - x[i];
-    best_error += w[i] * (diff * diff);
+    best_error += w[i] * (use_mad ? std::fabs(diff) : diff * diff);
   }
   uint8_t Laux[QK_K];
   for (int is = 0; is <= nstep; ++is) {
@@ -281,7 +282,7 @@ float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L,
     float err = 0;
     for (int i = 0; i < n; ++i) {
       const float diff = this_scale * Laux[i] + this_min - x[i];
-      err += w[i] * (diff * diff);
+      err += w[i] * (use_mad ? std::fabs(diff) : diff * diff);
     }
     if (err < best_error) {
       std::copy(Laux, Laux + n, L);
@@ -508,6 +509,302 @@ void dequantize_q6_K(const block_q6_K* x, float* y, int64_t nb) {
   }
 }
 
+// ---------------------------------------------------------------- Q2_K, Q3_K
+
+void quantize_q2_K(const float* x, block_q2_K* y, int64_t nb) {
+  uint8_t L[QK_K];
+  float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+  constexpr float q4scale = 15.f;
+  for (int64_t i = 0; i < nb; ++i, x += QK_K) {
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = fit_scale_min(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, true);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    if (max_scale > 0) {
+      const float iscale = q4scale / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j) y[i].scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      y[i].d = fp32_to_fp16(max_scale / q4scale);
+    } else {
+      std::memset(y[i].scales, 0, sizeof y[i].scales);
+      y[i].d = fp32_to_fp16(0.f);
+    }
+    if (max_min > 0) {
+      const float iscale = q4scale / max_min;
+      for (int j = 0; j < QK_K / 16; ++j)
+        y[i].scales[j] = static_cast<uint8_t>(y[i].scales[j] | (nearest_int(iscale * mins[j]) << 4));
+      y[i].dmin = fp32_to_fp16(max_min / q4scale);
+    } else {
+      y[i].dmin = fp32_to_fp16(0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = as_stored(y[i].d) * (y[i].scales[j] & 0xf);
+      if (d == 0) continue;
+      const float dm = as_stored(y[i].dmin) * (y[i].scales[j] >> 4);
+      for (int l = 0; l < 16; ++l)
+        L[16 * j + l] = static_cast<uint8_t>(std::clamp(nearest_int((x[16 * j + l] + dm) / d), 0, 3));
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        y[i].qs[j / 4 + l] =
+            static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+void dequantize_q2_K(const block_q2_K* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = as_stored(x[i].d), mn = as_stored(x[i].dmin);
+    const uint8_t* q = x[i].qs;
+    int is = 0;
+    for (int n = 0; n < QK_K; n += 128, q += 32) {
+      for (int shift = 0; shift < 8; shift += 2) {
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t sc = x[i].scales[is++];
+          const float dl = d * (sc & 0xf), ml = mn * (sc >> 4);
+          for (int l = 0; l < 16; ++l) *y++ = dl * ((q[l + 16 * half] >> shift) & 3) - ml;
+        }
+      }
+    }
+  }
+}
+
+// Symmetric 3-bit fit of 16 values (ggml's make_q3_quants with its rmse refinement): L in [0, 8).
+float fit_q3(const float* x, int8_t* L) {
+  constexpr int nmax = 4, n = 16;
+  float amax = 0, max = 0;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), max = x[i];
+  if (amax < kGroupMaxEps) {
+    std::fill(L, L + n, int8_t{0});
+    return 0.f;
+  }
+  const float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * L[i];
+      if (slx > 0) {
+        float sl2 = suml2 - w * L[i] * L[i];
+        const int new_l = std::clamp(nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+        if (new_l != L[i]) {
+          slx += w * x[i] * new_l;
+          sl2 += w * new_l * new_l;
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+void quantize_q3_K(const float* x, block_q3_K* y, int64_t nb) {
+  int8_t L[QK_K];
+  float scales[QK_K / 16];
+  for (int64_t i = 0; i < nb; ++i, x += QK_K) {
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < QK_K / 16; ++j) {
+      scales[j] = fit_q3(x + 16 * j, L + 16 * j);
+      if (std::fabs(scales[j]) > amax) amax = std::fabs(scales[j]), max_scale = scales[j];
+    }
+    std::memset(y[i].scales, 0, 12);
+    if (max_scale != 0) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < QK_K / 16; ++j) {
+        int l = static_cast<int8_t>(nearest_int(iscale * scales[j]));
+        l = std::clamp(l, -32, 31) + 32;
+        if (j < 8)
+          y[i].scales[j] = static_cast<uint8_t>(l & 0xf);
+        else
+          y[i].scales[j - 8] = static_cast<uint8_t>(y[i].scales[j - 8] | ((l & 0xf) << 4));
+        y[i].scales[j % 4 + 8] = static_cast<uint8_t>(y[i].scales[j % 4 + 8] | ((l >> 4) << (2 * (j / 4))));
+      }
+      y[i].d = fp32_to_fp16(1 / iscale);
+    } else {
+      y[i].d = fp32_to_fp16(0.f);
+    }
+    for (int j = 0; j < QK_K / 16; ++j) {
+      const float d = as_stored(y[i].d) * detail::q3k_scale(j, y[i].scales);
+      if (d == 0) continue;
+      for (int l = 0; l < 16; ++l)
+        L[16 * j + l] = static_cast<int8_t>(std::clamp(nearest_int(x[16 * j + l] / d), -4, 3) + 4);
+    }
+    // The third bit of element j goes to bit j / 32 of hmask[j % 32].
+    std::memset(y[i].hmask, 0, QK_K / 8);
+    for (int j = 0; j < QK_K; ++j) {
+      if (L[j] > 3) {
+        y[i].hmask[j % 32] = static_cast<uint8_t>(y[i].hmask[j % 32] | (1 << (j / 32)));
+        L[j] = static_cast<int8_t>(L[j] - 4);
+      }
+    }
+    for (int j = 0; j < QK_K; j += 128)
+      for (int l = 0; l < 32; ++l)
+        y[i].qs[j / 4 + l] =
+            static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+  }
+}
+
+void dequantize_q3_K(const block_q3_K* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d_all = as_stored(x[i].d);
+    const uint8_t* q = x[i].qs;
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < QK_K; n += 128, q += 32) {
+      for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1)) {
+        for (int half = 0; half < 2; ++half) {
+          const float dl = d_all * detail::q3k_scale(is++, x[i].scales);
+          for (int l = 0; l < 16; ++l) {
+            const int k = l + 16 * half;
+            *y++ = dl * (((q[k] >> shift) & 3) - ((x[i].hmask[k] & m) ? 0 : 4));
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- IQ4_NL, IQ4_XS
+
+// Index of the table level nearest to x (ties to the lower), as ggml's best_index_int8.
+int best_index_iq4(float x) {
+  const int8_t* val = kValuesIq4nl;
+  if (x <= val[0]) return 0;
+  if (x >= val[15]) return 15;
+  int ml = 0, mu = 15;
+  while (mu - ml > 1) {
+    const int mav = (ml + mu) / 2;
+    if (x < val[mav]) mu = mav; else ml = mav;
+  }
+  return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+}
+
+// ggml's quantize_row_iq4_nl_impl without an importance matrix and with ntry = 7, which is what
+// ggml_quantize_chunk (llama-quantize) runs for both types: per 32 values the best of 15 scales
+// around the extreme, weighted by x^2. IQ4_XS (super = 256) then stores 6-bit sub-block scales
+// relative to one fp16 d; IQ4_NL (super = 32) stores the scale itself.
+void quantize_iq4(int super, const float* x, fp16_t* dh, uint8_t* q4, uint16_t* scales_h, uint8_t* scales_l) {
+  constexpr int ntry = 7, bs = 32;
+  const int8_t* values = kValuesIq4nl;
+  uint8_t L[QK_K];
+  float scales[QK_K / 32], weight[32];
+  std::memset(q4, 0, static_cast<size_t>(super / 2));
+  *dh = fp32_to_fp16(0.f);
+  float max_scale = 0, amax_scale = 0;
+  for (int ib = 0; ib < super / bs; ++ib) {
+    const float* xb = x + ib * bs;
+    uint8_t* Lb = L + ib * bs;
+    for (int j = 0; j < bs; ++j) weight[j] = xb[j] * xb[j];
+    float amax = 0, max = 0;
+    for (int j = 0; j < bs; ++j)
+      if (std::fabs(xb[j]) > amax) amax = std::fabs(xb[j]), max = xb[j];
+    if (amax < kGroupMaxEps) {
+      scales[ib] = 0;
+      continue;
+    }
+    float d = -max / values[0];
+    float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < bs; ++j) {
+      const int l = best_index_iq4(id * xb[j]);
+      Lb[j] = static_cast<uint8_t>(l);
+      const float q = values[l];
+      const float w = weight[j];
+      sumqx += w * q * xb[j];
+      sumq2 += w * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; ++itry) {
+      id = (itry + values[0]) / max;
+      sumqx = sumq2 = 0;
+      for (int j = 0; j < bs; ++j) {
+        const float q = values[best_index_iq4(id * xb[j])];
+        const float w = weight[j];
+        sumqx += w * q * xb[j];
+        sumq2 += w * q * q;
+      }
+      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+        d = sumqx / sumq2;
+        best = d * sumqx;
+      }
+    }
+    scales[ib] = d;
+    if (std::fabs(d) > amax_scale) amax_scale = std::fabs(d), max_scale = d;
+  }
+  if (super > bs) {
+    *scales_h = 0;
+    const float d = -max_scale / 32;
+    *dh = fp32_to_fp16(d);
+    const float id = d != 0 ? 1 / d : 0.f;
+    for (int ib = 0; ib < super / bs; ++ib) {
+      int l = std::clamp(nearest_int(id * scales[ib]), -32, 31);
+      const float dl = d * l;
+      const float idl = dl != 0 ? 1 / dl : 0.f;
+      for (int j = 0; j < bs; ++j) L[ib * bs + j] = static_cast<uint8_t>(best_index_iq4(idl * x[ib * bs + j]));
+      l += 32;
+      if (ib % 2 == 0) scales_l[ib / 2] = static_cast<uint8_t>(l & 0xf);
+      else scales_l[ib / 2] = static_cast<uint8_t>(scales_l[ib / 2] | ((l & 0xf) << 4));
+      *scales_h = static_cast<uint16_t>(*scales_h | ((l >> 4) << (2 * (ib % 8))));
+    }
+  } else {
+    *dh = fp32_to_fp16(scales[0]);
+    const float id = scales[0] != 0 ? 1 / scales[0] : 0.f;
+    for (int j = 0; j < super; ++j) L[j] = static_cast<uint8_t>(best_index_iq4(id * x[j]));
+  }
+  for (int i = 0; i < super / 32; ++i)
+    for (int j = 0; j < 16; ++j) q4[16 * i + j] = static_cast<uint8_t>(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+}
+
+void quantize_iq4_nl(const float* x, block_iq4_nl* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += QK4_NL) quantize_iq4(QK4_NL, x, &y[i].d, y[i].qs, nullptr, nullptr);
+}
+
+void quantize_iq4_xs(const float* x, block_iq4_xs* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += QK_K) quantize_iq4(QK_K, x, &y[i].d, y[i].qs, &y[i].scales_h, y[i].scales_l);
+}
+
+void dequantize_iq4_nl(const block_iq4_nl* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += QK4_NL) {
+    const float d = as_stored(x[i].d);
+    for (int j = 0; j < QK4_NL / 2; ++j) {
+      y[j] = d * kValuesIq4nl[x[i].qs[j] & 0xf];
+      y[j + QK4_NL / 2] = d * kValuesIq4nl[x[i].qs[j] >> 4];
+    }
+  }
+}
+
+void dequantize_iq4_xs(const block_iq4_xs* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const float d = as_stored(x[i].d);
+    const uint8_t* qs = x[i].qs;
+    for (int ib = 0; ib < QK_K / 32; ++ib, y += 32, qs += 16) {
+      const float dl = d * detail::iq4xs_scale(ib, x[i].scales_l, x[i].scales_h);
+      for (int j = 0; j < 16; ++j) {
+        y[j] = dl * kValuesIq4nl[qs[j] & 0xf];
+        y[j + 16] = dl * kValuesIq4nl[qs[j] >> 4];
+      }
+    }
+  }
+}
+
 [[noreturn]] void unsupported(const char* what, GgmlType t) {
   throw Error(std::string(what) + ": tensor type " + std::string(gguf::type_name(t)) + " is not supported (supported: " +
               computable_type_names() + ", and the activation types Q8_1 Q8_K)");
@@ -547,6 +844,10 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
     case GgmlType::Q4_K: return dequantize_q4_K(static_cast<const block_q4_K*>(src), dst, blocks_of(t, n, what));
     case GgmlType::Q5_K: return dequantize_q5_K(static_cast<const block_q5_K*>(src), dst, blocks_of(t, n, what));
     case GgmlType::Q6_K: return dequantize_q6_K(static_cast<const block_q6_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::IQ4_XS: return dequantize_iq4_xs(static_cast<const block_iq4_xs*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::IQ4_NL: return dequantize_iq4_nl(static_cast<const block_iq4_nl*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q3_K: return dequantize_q3_K(static_cast<const block_q3_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q2_K: return dequantize_q2_K(static_cast<const block_q2_K*>(src), dst, blocks_of(t, n, what));
     default: unsupported(what, t);
   }
 }
@@ -575,6 +876,10 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
     case GgmlType::Q4_K: return quantize_q4_K(src, static_cast<block_q4_K*>(dst), blocks_of(t, n, what));
     case GgmlType::Q5_K: return quantize_q5_K(src, static_cast<block_q5_K*>(dst), blocks_of(t, n, what));
     case GgmlType::Q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::IQ4_XS: return quantize_iq4_xs(src, static_cast<block_iq4_xs*>(dst), blocks_of(t, n, what));
+    case GgmlType::IQ4_NL: return quantize_iq4_nl(src, static_cast<block_iq4_nl*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q3_K: return quantize_q3_K(src, static_cast<block_q3_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q2_K: return quantize_q2_K(src, static_cast<block_q2_K*>(dst), blocks_of(t, n, what));
     default: unsupported(what, t);
   }
 }

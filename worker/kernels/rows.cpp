@@ -284,6 +284,92 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
   return sum;
 }
 
+// Q2_K: sum over 16-element sub-blocks of scale * dot(2-bit quants, q8) minus the min term from
+// the activation block sums.
+float dot_q2_K(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q2_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int summs = 0;
+    for (int j = 0; j < 16; ++j) summs += (a[i].scales[j] >> 4) * b[i].bsums[j];
+    const uint8_t* q2 = a[i].qs;
+    const int8_t* q8 = b[i].qs;
+    int isum = 0, is = 0;
+    for (int half = 0; half < 2; ++half, q2 += 32) {
+      for (int shift = 0; shift < 8; shift += 2) {
+        for (int k = 0; k < 2; ++k, q8 += 16) {
+          int s = 0;
+          for (int l = 0; l < 16; ++l) s += q8[l] * ((q2[l + 16 * k] >> shift) & 3);
+          isum += (a[i].scales[is++] & 0xf) * s;
+        }
+      }
+    }
+    sum += b[i].d * (half_to_float(a[i].d) * static_cast<float>(isum) -
+                     half_to_float(a[i].dmin) * static_cast<float>(summs));
+  }
+  return sum;
+}
+
+float dot_q3_K(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q3_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* q3 = a[i].qs;
+    const int8_t* q8 = b[i].qs;
+    int isum = 0, is = 0;
+    uint8_t m = 1;
+    for (int half = 0; half < 2; ++half, q3 += 32) {
+      for (int shift = 0; shift < 8; shift += 2, m = static_cast<uint8_t>(m << 1)) {
+        for (int k = 0; k < 2; ++k, q8 += 16) {
+          int s = 0;
+          for (int l = 0; l < 16; ++l) {
+            const int j = l + 16 * k;
+            s += q8[l] * (((q3[j] >> shift) & 3) - ((a[i].hmask[j] & m) ? 0 : 4));
+          }
+          isum += q3k_scale(is++, a[i].scales) * s;
+        }
+      }
+    }
+    sum += half_to_float(a[i].d) * b[i].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_iq4_nl(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_iq4_nl*>(w);
+  const auto* b = static_cast<const block_q8_0*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK4_NL; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < QK4_NL / 2; ++j) {
+      sumi += kValuesIq4nl[a[i].qs[j] & 0xf] * b[i].qs[j];
+      sumi += kValuesIq4nl[a[i].qs[j] >> 4] * b[i].qs[j + QK4_NL / 2];
+    }
+    sum += static_cast<float>(sumi) * half_to_float(a[i].d) * half_to_float(b[i].d);
+  }
+  return sum;
+}
+
+float dot_iq4_xs(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_iq4_xs*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* qs = a[i].qs;
+    const int8_t* q8 = b[i].qs;
+    int isum = 0;
+    for (int ib = 0; ib < QK_K / 32; ++ib, qs += 16, q8 += 32) {
+      int s = 0;
+      for (int j = 0; j < 16; ++j) s += kValuesIq4nl[qs[j] & 0xf] * q8[j] + kValuesIq4nl[qs[j] >> 4] * q8[j + 16];
+      isum += iq4xs_scale(ib, a[i].scales_l, a[i].scales_h) * s;
+    }
+    sum += half_to_float(a[i].d) * b[i].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
 }  // namespace
 
 void fill_rows_scalar(KernelTable& t) {
@@ -303,6 +389,10 @@ void fill_rows_scalar(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_K)] = dot_q4_K;
   t.vec_dot[slot(GgmlType::Q5_K)] = dot_q5_K;
   t.vec_dot[slot(GgmlType::Q6_K)] = dot_q6_K;
+  t.vec_dot[slot(GgmlType::Q2_K)] = dot_q2_K;
+  t.vec_dot[slot(GgmlType::Q3_K)] = dot_q3_K;
+  t.vec_dot[slot(GgmlType::IQ4_NL)] = dot_iq4_nl;
+  t.vec_dot[slot(GgmlType::IQ4_XS)] = dot_iq4_xs;
 }
 
 }  // namespace clusterctl::kernels::detail
