@@ -12,6 +12,7 @@
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/rows_kquant.h"
+#include "worker/kernels/x86/rows_lowbit.h"
 #include "worker/kernels/x86/rows_q4_0.h"
 
 namespace clusterctl::kernels::detail {
@@ -246,6 +247,10 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
 }  // namespace
 
 void fill_rows_avx2(KernelTable& t) {
+  t.vec_dot[slot(GgmlType::Q2_K)] = dot_q2_K_avx2;
+  t.vec_dot[slot(GgmlType::Q3_K)] = dot_q3_K_avx2;
+  t.vec_dot[slot(GgmlType::IQ4_NL)] = dot_iq4_nl_avx2;
+  t.vec_dot[slot(GgmlType::IQ4_XS)] = dot_iq4_xs_avx2;
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

@@ -1,0 +1,141 @@
+#pragma once
+// AVX2 decode dots for the low-bit types big models ship in (Q2_K, Q3_K, IQ4_XS against Q8_K;
+// IQ4_NL against Q8_0). The integer sums are exactly the scalar reference's (rows.cpp) and each
+// block's float is formed as there, so only the order of the block sums differs (IQ4_NL).
+// Included by rows_avx2.cpp; the AVX-512 table keeps them.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/half.h"
+#include "worker/kernels/quant_ref.h"
+#include "worker/kernels/x86/avx2_helpers.h"
+
+namespace clusterctl::kernels::detail::x86 {
+
+// From 16 int16 scales (lane 0: scales 0..7, lane 1: 8..15), scale `is` in every int16 of lane
+// 0 and scale is + 1 in every int16 of lane 1 (is even): one 128-bit half of a 32-byte quant
+// vector covers 16 elements of sub-block is, the other 16 of sub-block is + 1.
+inline __m256i scale_pair(__m256i scales16, int is) {
+  const __m256i pair = _mm256_permutevar8x32_epi32(scales16, _mm256_set1_epi32(is / 2));
+  return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                                    2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+}
+
+// Q2_K: per (half, shift) 32 two-bit quants (sub-blocks is, is + 1) times 32 activations.
+inline float dot_q2_K_avx2(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q2_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const __m128i sc_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
+    const __m256i scales16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, _mm_set1_epi8(0x0f)));
+    const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), _mm_set1_epi8(0x0f)));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+    const int summs = hsum_i32(_mm256_madd_epi16(mins16, bsums));
+    const int8_t* q8 = b[i].qs;
+    __m256i acc = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * half));
+      for (int s = 0; s < 4; ++s, q8 += 32) {
+        const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+        const __m256i p = _mm256_maddubs_epi16(q2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(scales16, 8 * half + 2 * s)));
+      }
+    }
+    const int isum = hsum_i32(acc);
+    sum += b[i].d * (h2f(a[i].d) * static_cast<float>(isum) - h2f(a[i].dmin) * static_cast<float>(summs));
+  }
+  return sum;
+}
+
+// The 16 signed scales of a Q3_K block as bytes: q3k_scale (quant_ref.h) for all j at once,
+// four 32-bit words at a time (scale j's low nibble and its two high bits land in byte j).
+inline __m128i q3k_scales16(const uint8_t* s12) {
+  constexpr uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+  uint32_t u[3];
+  std::memcpy(u, s12, 12);
+  const uint32_t w0 = (u[0] & kmask2) | (((u[2] >> 0) & kmask1) << 4);
+  const uint32_t w1 = (u[1] & kmask2) | (((u[2] >> 2) & kmask1) << 4);
+  const uint32_t w2 = ((u[0] >> 4) & kmask2) | (((u[2] >> 4) & kmask1) << 4);
+  const uint32_t w3 = ((u[1] >> 4) & kmask2) | (((u[2] >> 6) & kmask1) << 4);
+  return _mm_sub_epi8(_mm_setr_epi32(static_cast<int>(w0), static_cast<int>(w1), static_cast<int>(w2),
+                                     static_cast<int>(w3)),
+                      _mm_set1_epi8(32));
+}
+
+// Q3_K: the quants as unsigned low2 + 4 * hbit (0..7), so the dot is maddubs minus 4 * the
+// activation sums of each 16 (the Q8_K bsums), times the signed 6-bit scales.
+inline float dot_q3_K_avx2(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_q3_K*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const __m256i scales16 = _mm256_cvtepi8_epi16(q3k_scales16(a[i].scales));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
+    const int corr = hsum_i32(_mm256_madd_epi16(scales16, bsums));
+    const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask));
+    const int8_t* q8 = b[i].qs;
+    __m256i acc = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * half));
+      for (int s = 0; s < 4; ++s, q8 += 32) {
+        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * half + s)));
+        const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
+        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3), high);
+        const __m256i p = _mm256_maddubs_epi16(q3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(scales16, 8 * half + 2 * s)));
+      }
+    }
+    const int isum = hsum_i32(acc) - 4 * corr;
+    sum += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+inline __m256i iq4_table() {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
+}
+
+// 16 bytes of IQ4 nibbles -> 32 signed levels (low nibbles first), times 32 activations as 16
+// int16 pair sums.
+inline __m256i iq4_pairs(__m256i table, const uint8_t* qs, const int8_t* q8) {
+  const __m256i v = _mm256_shuffle_epi8(table, unpack_nibbles(qs));
+  const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+  return _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(y, v));
+}
+
+inline float dot_iq4_nl_avx2(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_iq4_nl*>(w);
+  const auto* b = static_cast<const block_q8_0*>(x);
+  const __m256i table = iq4_table();
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK4_NL; ++i) {
+    const __m256i d = _mm256_madd_epi16(iq4_pairs(table, a[i].qs, b[i].qs), ones);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), acc);
+  }
+  return hsum(acc);
+}
+
+inline float dot_iq4_xs_avx2(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const block_iq4_xs*>(w);
+  const auto* b = static_cast<const block_q8_K*>(x);
+  const __m256i table = iq4_table();
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < QK_K / 32; ++ib) {
+      const int ls = iq4xs_scale(ib, a[i].scales_l, a[i].scales_h);
+      const __m256i p = iq4_pairs(table, a[i].qs + 16 * ib, b[i].qs + 32 * ib);
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(static_cast<short>(ls))));
+    }
+    sum += h2f(a[i].d) * b[i].d * static_cast<float>(hsum_i32(acc));
+  }
+  return sum;
+}
+
+}  // namespace clusterctl::kernels::detail::x86
