@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "tests/unit/kernels_test_data.h"
 #include "worker/common/error.h"
+#include "worker/kernels/blocks.h"
 #include "worker/kernels/kernels.h"
 
 namespace clusterctl::kernels::test {
@@ -126,6 +128,49 @@ TEST(KernelsVecDot, UnsupportedTypesAndIsasAreRefusedByName) {
   EXPECT_THROW(set_active_isa(Isa::Avx2), Error);
 #endif
   EXPECT_NO_THROW(set_active_isa(Isa::Scalar));
+}
+
+// A scale that decodes to NaN or infinity is refused with where it is; valid blocks of every
+// type pass, and a NaN in a row outside the matrix view (another rank's rows) is not looked at.
+TEST(KernelsValidate, NanOrInfiniteScalesAreRefusedWithTheirPlace) {
+  std::mt19937 rng(5);
+  constexpr int64_t kRows = 3, kCols = 512;
+  for (GgmlType type : kComputableTypes) {
+    const auto w = random_weights(type, kRows, kCols, rng);
+    const Matrix m{type, w.data(), kRows, kCols, gguf::row_bytes(type, kCols)};
+    EXPECT_NO_THROW(validate_blocks(m, "t")) << gguf::type_name(type);
+  }
+  struct Case {
+    GgmlType type;
+    size_t block_bytes, offset;
+    uint16_t bits;
+    const char* field;
+    const char* kind;
+  };
+  const Case cases[] = {
+      {GgmlType::Q2_K, sizeof(block_q2_K), offsetof(block_q2_K, dmin), 0x7e00, "dmin", "NaN"},
+      {GgmlType::Q3_K, sizeof(block_q3_K), offsetof(block_q3_K, d), 0xfc00, "d", "infinite"},
+      {GgmlType::IQ4_NL, sizeof(block_iq4_nl), offsetof(block_iq4_nl, d), 0x7c00, "d", "infinite"},
+      {GgmlType::IQ4_XS, sizeof(block_iq4_xs), offsetof(block_iq4_xs, d), 0x7c01, "d", "NaN"},
+      {GgmlType::Q4_K, sizeof(block_q4_K), offsetof(block_q4_K, d), 0x7e00, "d", "NaN"},
+  };
+  for (const Case& c : cases) {
+    auto w = random_weights(c.type, kRows, kCols, rng);
+    const size_t stride = gguf::row_bytes(c.type, kCols);
+    std::memcpy(&w[1 * stride + 1 * c.block_bytes + c.offset], &c.bits, 2);
+    const Matrix all{c.type, w.data(), kRows, kCols, stride};
+    try {
+      validate_blocks(all, "model.gguf: tensor 'blk.0.ffn_down.weight'");
+      ADD_FAILURE() << gguf::type_name(c.type) << ": a bad scale was accepted";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      for (const std::string& part : {std::string("blk.0.ffn_down.weight"), std::string("row 1"),
+                                       std::string("block 1"), std::string("scale ") + c.field, std::string(c.kind)})
+        EXPECT_NE(msg.find(part), std::string::npos) << part << " missing from: " << msg;
+    }
+    const Matrix row0{c.type, w.data(), 1, kCols, stride};
+    EXPECT_NO_THROW(validate_blocks(row0, "t")) << gguf::type_name(c.type);
+  }
 }
 
 }  // namespace

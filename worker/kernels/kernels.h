@@ -66,6 +66,12 @@ struct Matrix {
   Layout layout = Layout::Rows;
 };
 
+// Refuses (clusterctl::Error starting with `what`, naming the row, block and field) a Layout::Rows
+// matrix whose blocks hold a scale that decodes to NaN or infinity, which no quantiser writes
+// but a corrupt file can: such a block would make every dot product with it garbage. The
+// loader calls it on the rows and columns a rank uses; it reads the scale fields once.
+void validate_blocks(const Matrix& m, const std::string& what);
+
 // Whether the type has a Packed8 layout (packed.h describes each).
 bool is_packable(GgmlType t);
 // Whether the active kernels compute this matrix faster packed (a packable type on an ISA with

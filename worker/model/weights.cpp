@@ -67,6 +67,7 @@ class Loader {
     m.row_stride = gguf::row_bytes(t.type, cols);
     const uint64_t first = (expert < 0 ? 0 : static_cast<uint64_t>(expert) * total_rows) + static_cast<uint64_t>(r0);
     m.data = f_.tensor_bytes(t, m.row_stride * first, m.row_stride * m.rows).data();
+    kernels::validate_blocks(m, f_.path() + ": tensor '" + name + "'");
     return m;
   }
 
@@ -93,6 +94,7 @@ class Loader {
     m.rows = static_cast<int64_t>(rows_n);
     m.cols = c1 - c0;
     m.row_stride = src_stride;
+    kernels::validate_blocks(m, f_.path() + ": tensor '" + name + "'");
     if (kernels::should_pack(m)) return m;
     owned = allocate_large_buffer(len * rows_n);  // every byte is copied in below
     for (uint64_t r = 0; r < rows_n; ++r) std::memcpy(owned.get() + r * len, src + r * src_stride + skip, len);
