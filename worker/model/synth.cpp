@@ -17,6 +17,7 @@
 #include "worker/kernels/kernels.h"
 #include "worker/kernels/thread_pool.h"
 #include "worker/model/architecture.h"
+#include "worker/model/quant_plan.h"
 #include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
@@ -170,58 +171,11 @@ std::vector<SynthShape> make_shapes() {
   return s;
 }
 
-// file_type numbers are llama.cpp's llama_ftype. Plain K types have no ftype of their own:
-// Q4_K / Q5_K are labelled as the "small" presets (14 / 16).
-std::vector<SynthType> make_types() {
-  return {
-      {"F32", GgmlType::F32, 0},         {"F16", GgmlType::F16, 1},        {"BF16", GgmlType::BF16, 32},
-      {"Q8_0", GgmlType::Q8_0, 7},       {"Q4_0", GgmlType::Q4_0, 2},      {"Q4_1", GgmlType::Q4_1, 3},
-      {"Q5_0", GgmlType::Q5_0, 8},       {"Q5_1", GgmlType::Q5_1, 9},      {"Q4_K", GgmlType::Q4_K, 14},
-      {"Q5_K", GgmlType::Q5_K, 16},      {"Q6_K", GgmlType::Q6_K, 18},     {"Q4_K_M", GgmlType::Q4_K, 15, true},
-      {"Q5_K_M", GgmlType::Q5_K, 17, true},
-  };
-}
-
 template <typename T>
 std::string names_of(const std::vector<T>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x.name;
   return s;
-}
-
-bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
-
-// llama-quantize's choice when a row is not a whole number of K-quant super-blocks.
-GgmlType fallback_for_row(GgmlType t, uint64_t ncols) {
-  if (ncols % gguf::type_traits(t).block_size == 0) return t;
-  switch (t) {
-    case GgmlType::Q4_K: return GgmlType::Q5_0;
-    case GgmlType::Q5_K: return GgmlType::Q5_1;
-    case GgmlType::Q6_K: return GgmlType::Q8_0;
-    default: return GgmlType::F16;  // not reached for the shapes here (all rows are multiples of 32)
-  }
-}
-
-// llama-quantize's use_more_bits: the first and last eighth of the layers and every third between.
-bool use_more_bits(uint32_t i, uint32_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
-enum class Role { Embedding, Output, AttnV, FfnDown, Matrix, Vector, Router };
-
-GgmlType choose_type(const SynthType& t, Role role, uint32_t layer, uint32_t n_layer, uint64_t ncols, bool pure) {
-  // Norms, biases, rope factors: llama-quantize keeps 1-D tensors F32, and the experts' router too.
-  if (role == Role::Vector || role == Role::Router) return GgmlType::F32;
-  GgmlType ty = t.base;
-  if (is_float_type(ty)) return ty;
-  if (!pure) {
-    if (role == Role::Output) {
-      // The output matrix (token_embd when tied) gets Q6_K unless the preset is Q8_0.
-      if (ncols % kernels::QK_K != 0) ty = GgmlType::Q8_0;
-      else if (ty != GgmlType::Q8_0) ty = GgmlType::Q6_K;
-    } else if (t.k_mix && (role == Role::AttnV || role == Role::FfnDown) && use_more_bits(layer, n_layer)) {
-      ty = GgmlType::Q6_K;
-    }
-  }
-  return fallback_for_row(ty, ncols);
 }
 
 // ------------------------------------------------------------------ random numbers
@@ -290,7 +244,7 @@ struct Init {
 
 struct Planned {
   SynthTensor t;
-  Role role;
+  QuantRole role;
   Init init;
 };
 
@@ -305,19 +259,6 @@ HParams hparams_of(const SynthShape& s, uint32_t n_vocab) {
   return hp;
 }
 
-// llama-quantize's view of a tensor (which types it may take).
-Role role_of(const TensorSpec& t, bool tied) {
-  switch (t.kind) {
-    case TensorKind::TokenEmbd: return tied ? Role::Output : Role::Embedding;
-    case TensorKind::Output: return Role::Output;
-    case TensorKind::AttnV: return Role::AttnV;
-    case TensorKind::FfnDown:
-    case TensorKind::FfnDownExps: return Role::FfnDown;
-    case TensorKind::FfnRouter: return Role::Router;
-    default: return t.shape.size() == 1 ? Role::Vector : Role::Matrix;
-  }
-}
-
 std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_vocab, bool pure) {
   const HParams hp = hparams_of(s, n_vocab);
   const float emb_std = 1.5f / std::sqrt(static_cast<float>(s.n_embd));
@@ -327,7 +268,7 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
   for (TensorSpec& t : find_architecture(s.arch, s.name).tensors(hp)) {
     if (t.kind == TensorKind::RopeFreqs && !(s.rope_scale_factor > 0 && !s.rope_yarn)) continue;
     if (t.kind == TensorKind::Output && s.tied_embeddings) continue;
-    const Role role = role_of(t, s.tied_embeddings);
+    const QuantRole role = quant_role(t, s.tied_embeddings);
     Init init{0.0f, 1.0f / std::sqrt(static_cast<float>(t.shape[0])), {}};  // a matrix: by its fan-in
     switch (t.kind) {
       case TensorKind::TokenEmbd:
@@ -341,7 +282,7 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
     }
     const GgmlType type = t.shape.size() == 1
                               ? GgmlType::F32
-                              : choose_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0], pure);
+                              : choose_quant_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0], pure);
     out.push_back({{t.name(), type, std::move(t.shape)}, role, std::move(init)});
   }
   return out;
@@ -465,18 +406,9 @@ const SynthShape& find_synth_shape(std::string_view name) {
   throw Error("unknown model shape '" + std::string(name) + "' (known shapes: " + names_of(synth_shapes()) + ")");
 }
 
-const std::vector<SynthType>& synth_types() {
-  static const std::vector<SynthType> types = make_types();
-  return types;
-}
+const std::vector<SynthType>& synth_types() { return quant_presets(); }
 
-const SynthType& find_synth_type(std::string_view name) {
-  std::string upper(name);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (const auto& t : synth_types())
-    if (t.name == upper) return t;
-  throw Error("unknown model type '" + std::string(name) + "' (known types: " + names_of(synth_types()) + ")");
-}
+const SynthType& find_synth_type(std::string_view name) { return find_quant_preset(name); }
 
 std::vector<SynthTensor> plan_synth_tensors(const SynthShape& shape, const SynthType& type, uint32_t n_vocab,
                                             bool pure) {

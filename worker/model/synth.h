@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "worker/gguf/ggml_types.h"
+#include "worker/model/quant_plan.h"
 
 namespace clusterctl::model {
 
@@ -42,13 +43,8 @@ struct SynthShape {
 const std::vector<SynthShape>& synth_shapes();
 const SynthShape& find_synth_shape(std::string_view name);  // throws listing the known names
 
-// A --type: one ggml type, or a llama-quantize preset mixing types.
-struct SynthType {
-  std::string name;
-  gguf::GgmlType base;
-  uint32_t file_type;  // general.file_type (llama_ftype)
-  bool k_mix = false;  // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers
-};
+// A --type: one ggml type, or a llama-quantize preset mixing types (quant_plan.h).
+using SynthType = QuantPreset;
 const std::vector<SynthType>& synth_types();
 const SynthType& find_synth_type(std::string_view name);  // throws listing the known names
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "worker/common/error.h"
+#include "worker/model/quantize.h"
 #include "worker/model/synth.h"
 #include "worker/tools/engine_verbs.h"
 #include "worker/tools/options.h"
@@ -77,17 +78,53 @@ int synth_main(int argc, char** argv) {
   return 0;
 }
 
+int quantize_main(int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()
+      ("in", po::value<std::string>(), "the F32, F16 or BF16 model (first positional argument; a split model's first part or folder)")
+      ("out", po::value<std::string>(), "output GGUF file (second positional argument)")
+      ("type", po::value<std::string>()->required(), ("llama-quantize type or preset: " + type_list()).c_str())
+      ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
+      ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)");
+  po::positional_options_description pos;
+  pos.add("in", 1).add("out", 1);
+  const std::string usage =
+      "clusterctl model quantize IN.gguf OUT.gguf --type TYPE [--pure]\n\n"
+      "Makes a quantised copy as llama-quantize does (the same per-tensor types, quantisers, tensor order\n"
+      "and metadata: the same bytes), e.g. a small draft model for speculative decoding.";
+  std::vector<char*> args(argv, argv + argc);
+  std::string verb = "model quantize";
+  args[0] = verb.data();
+  auto vm = parse_options(argc, args.data(), usage, opts, pos);
+  if (!vm) return 0;
+  if (!vm->count("in") || !vm->count("out"))
+    throw Error("give the input and the output model: clusterctl model quantize IN.gguf OUT.gguf --type TYPE");
+  model::QuantizeOptions o;
+  o.in_path = (*vm)["in"].as<std::string>();
+  o.out_path = (*vm)["out"].as<std::string>();
+  o.type = (*vm)["type"].as<std::string>();
+  o.pure = (*vm)["pure"].as<bool>();
+  o.threads = (*vm)["threads"].as<int>();
+  if (o.threads < 0) throw Error("--threads must be 0 (automatic) or positive, not " + std::to_string(o.threads));
+  o.log = [](const std::string& line) { std::cout << line << std::endl; };
+  model::quantize_model(o);
+  return 0;
+}
+
 }  // namespace
 
 // `clusterctl model SUBCOMMAND ...`: tools that make or change model files.
 int model_main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::cout << "Usage: clusterctl model SUBCOMMAND [ARGS] [--help]\n\nSubcommands:\n"
-                 "  synth       write a random-weight model shaped like a real one\n";
+                 "  synth       write a random-weight model shaped like a real one\n"
+                 "  quantize    make a quantised copy of a model, as llama-quantize does\n";
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "synth")) return synth_main(argc - 1, argv + 1);
-  throw Error(std::string("unknown subcommand 'model ") + argv[1] + "' (known: synth; see 'clusterctl model --help')");
+  if (!std::strcmp(argv[1], "quantize")) return quantize_main(argc - 1, argv + 1);
+  throw Error(std::string("unknown subcommand 'model ") + argv[1] +
+              "' (known: synth, quantize; see 'clusterctl model --help')");
 }
 
 }  // namespace clusterctl::cli

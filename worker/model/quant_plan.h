@@ -1,0 +1,35 @@
+#pragma once
+// llama-quantize's choices, shared by `model synth` and `model quantize`: the presets (--type),
+// and for each tensor the type a preset gives it (more bits for the output and some layers'
+// attn_v / ffn_down in the _M mixes, the fallbacks for rows a type's blocks do not fit).
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "worker/gguf/ggml_types.h"
+#include "worker/model/tensor_table.h"
+
+namespace clusterctl::model {
+
+// A --type: one ggml type, or a llama-quantize preset mixing types.
+struct QuantPreset {
+  std::string name;
+  gguf::GgmlType base;
+  uint32_t file_type;  // general.file_type (llama_ftype)
+  bool k_mix = false;  // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers
+};
+const std::vector<QuantPreset>& quant_presets();
+const QuantPreset& find_quant_preset(std::string_view name);  // case-insensitive; throws listing the names
+
+// llama-quantize's view of a tensor: which types it may take.
+enum class QuantRole { Embedding, Output, AttnV, FfnDown, Matrix, Vector, Router };
+QuantRole quant_role(const TensorSpec& t, bool tied_embeddings);
+
+// The type `preset` gives a tensor of `role` in `layer` of `n_layer`, whose rows are `ncols` long
+// (`pure`: the base type for every matrix, as llama-quantize --pure). Throws clusterctl::Error
+// where llama-quantize has no fallback for the row length (Q4_0 or Q8_0 rows not a multiple of 32).
+gguf::GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer,
+                                 uint64_t ncols, bool pure);
+
+}  // namespace clusterctl::model
