@@ -23,6 +23,8 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual std::string backend_name() const = 0;
+  // How it all-reduces, for status lines: algorithm choice, wire format, an emulated link (said so).
+  virtual std::string describe() const { return backend_name(); }
 
   // In place: every rank ends with the element-wise sum over ranks.
   virtual void allreduce_sum(float* data, size_t n) = 0;

@@ -12,6 +12,14 @@
 
 namespace clusterctl::collectives {
 
+// How a communicator all-reduces (the worker's --allreduce, --wire-format, --emulate-link flags).
+struct CommOptions {
+  std::string algorithm = "auto";    // "auto" (the selection table) or an algorithm's name (allreduce.h)
+  std::string wire_format = "double";  // double (exact), float32, bf16, q8
+  std::string selection_path;        // "": default_selection_path() where that file exists
+  std::string emulate_link;          // "": a real link; else latency=...,bandwidth=...[,jitter=...]
+};
+
 class Session {
  public:
   virtual ~Session() = default;
@@ -19,7 +27,8 @@ class Session {
   virtual int size() const = 0;
   virtual const std::string& host() const = 0;
   // One per process; it must be destroyed before the session.
-  virtual std::unique_ptr<Communicator> make_communicator() = 0;
+  // Throws CollectiveError for options that are wrong (naming the option and the fix).
+  virtual std::unique_ptr<Communicator> make_communicator(const CommOptions& options = {}) = 0;
   // Ends every rank of the job at once: for an error one rank cannot share in order.
   [[noreturn]] virtual void abort_job(int code) = 0;
 };

@@ -22,6 +22,7 @@
 #include "worker/tokenizer/stream_decoder.h"
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/tools/engine_flags.h"
+#include "worker/tools/net_bench.h"
 #include "worker/tools/serve_flags.h"
 
 namespace {
@@ -357,8 +358,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   parallel::start_orphan_watchdog(session->rank(), session->host());
-  auto comm = session->make_communicator();
+  std::unique_ptr<collectives::Communicator> comm;
   try {
+    comm = session->make_communicator(cli::comm_options(argc, argv));
+  } catch (const std::exception& e) {
+    // The same options on every rank: each refuses them alike; a table only one node lacks ends them all.
+    std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(session->rank(), session->host()).c_str(), e.what());
+    std::fflush(stderr);
+    if (session->size() == 1) return 1;
+    session->abort_job(1);
+  }
+  if (session->rank() == 0 && session->size() > 1 && comm->describe().find("emulated") != std::string::npos)
+    std::fprintf(stderr, "note: %s\n", comm->describe().c_str());
+  try {
+    if (cli::wants_net_bench(argc, argv)) return cli::net_bench(*session, argc, argv);
     if (worker::wants_serve(argc, argv)) return worker::serve_job(*session, *comm, argc, argv);
     return run_job(*session, *comm, argc, argv);
   } catch (const parallel::JobRefused& e) {

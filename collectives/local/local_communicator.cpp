@@ -35,7 +35,7 @@ class LocalSession final : public Session {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   const std::string& host() const override { return host_; }
-  std::unique_ptr<Communicator> make_communicator() override { return make_local_communicator(); }
+  std::unique_ptr<Communicator> make_communicator(const CommOptions&) override { return make_local_communicator(); }
   [[noreturn]] void abort_job(int code) override { std::_Exit(code); }
 
  private:

@@ -12,8 +12,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <span>
+#include <vector>
 #include <thread>
 
+#include "collectives/algorithms/allreduce.h"
+#include "collectives/algorithms/emulated_link.h"
 #include "collectives/error.h"
 
 namespace clusterctl::collectives {
@@ -41,11 +46,85 @@ int64_t now_ns() {
       .count();
 }
 
+// Our algorithms' point-to-point transfers, on a duplicate of MPI_COMM_WORLD (so they never
+// match another call's messages). MPI_Waitall polls: these waits are within a step.
+class MpiTransport final : public Transport {
+ public:
+  MpiTransport() {
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~MpiTransport() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&comm_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) override {
+    requests_.clear();
+    auto post = [&](const Transfer& t, bool send) {
+      auto* p = static_cast<char*>(t.data);
+      size_t at = 0;
+      do {  // MPI counts are int: larger transfers go in pieces, which arrive in order
+        const int count = static_cast<int>(std::min(kMaxCount, t.bytes - at));
+        MPI_Request r;
+        const int rc = send ? MPI_Isend(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r)
+                            : MPI_Irecv(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r);
+        if (rc != MPI_SUCCESS) throw CollectiveError(std::string(send ? "MPI_Isend" : "MPI_Irecv") + ": " + mpi_error_text(rc));
+        requests_.push_back(r);
+        at += count;
+      } while (at < t.bytes);
+    };
+    for (const auto& t : recvs) post(t, false);
+    for (const auto& t : sends) {
+      post(t, true);
+      bytes_sent += t.bytes;
+    }
+    const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+  }
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  std::vector<MPI_Request> requests_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator() : host_(processor_name()) {
+  explicit MpiCommunicator(const CommOptions& options) : host_(processor_name()) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    const auto f = parse_wire_format(options.wire_format);
+    if (!f)
+      throw CollectiveError("--wire-format " + options.wire_format + ": unknown; use double (exact, the default), "
+                            "float32, bf16 or q8");
+    format_ = *f;
+    if (options.algorithm != "auto") {
+      const auto a = parse_algorithm(options.algorithm);
+      if (!a)
+        throw CollectiveError("--allreduce " + options.algorithm +
+                              ": unknown; use auto, mpi, one-shot, recursive-doubling or ring");
+      if (*a == Algorithm::kMpi && format_ != WireFormat::kDouble)
+        throw CollectiveError("--allreduce mpi carries only the exact double format; use --wire-format double or "
+                              "another algorithm");
+      forced_ = a;
+    }
+    const std::string table = options.selection_path.empty() ? default_selection_path() : options.selection_path;
+    if (!options.selection_path.empty() || ::access(table.c_str(), R_OK) == 0) {
+      selection_ = Selection::read(table);
+      table_ = table;
+    }
+    if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
+    transport_ = std::make_unique<MpiTransport>();  // collective: after every check that can throw
+    Transport* t = transport_.get();
+    if (link_) {
+      emulated_ = std::make_unique<EmulatedLinkTransport>(*transport_, *link_);
+      t = emulated_.get();
+    }
+    reducer_ = std::make_unique<Allreducer>(*t);
   }
 
   ~MpiCommunicator() override {
@@ -86,8 +165,39 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   std::string backend_name() const override { return "mpi"; }
 
-  void allreduce_sum(float* data, size_t n) override { sum(data, n, MPI_FLOAT); }
-  void allreduce_sum(double* data, size_t n) override { sum(data, n, MPI_DOUBLE); }
+  std::string describe() const override {
+    std::string d = "mpi; all-reduce ";
+    d += forced_ ? std::string(algorithm_name(*forced_)) : "auto (" + (table_.empty() ? std::string("default table") : table_) + ")";
+    d += ", wire format " + std::string(wire_format_name(format_));
+    if (link_) d += "; " + clusterctl::collectives::describe(*link_);
+    return d;
+  }
+
+  // The algorithm this call runs: the forced one, else the table's for this size. Under an
+  // emulated link MPI_Allreduce's own messages cannot be held back, so it is replaced by our
+  // recursive doubling (below 64 KiB, as Open MPI's tuned choice) or ring.
+  Algorithm choose(size_t bytes) const {
+    Algorithm a = forced_ ? *forced_ : selection_.choose(size_, bytes, format_);
+    if (a == Algorithm::kMpi && link_)
+      a = bytes < (size_t(64) << 10) ? Algorithm::kRecursiveDoubling : Algorithm::kRing;
+    return a;
+  }
+
+  void allreduce_sum(float* data, size_t n) override {
+    if (choose(n * 8) == Algorithm::kMpi) return sum(data, n, MPI_FLOAT);
+    float_tmp_.assign(data, data + n);
+    allreduce_sum(float_tmp_.data(), n);
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<float>(float_tmp_[i]);
+  }
+  void allreduce_sum(double* data, size_t n) override {
+    const Algorithm a = choose(n * 8);
+    if (a == Algorithm::kMpi) return sum(data, n, MPI_DOUBLE);
+    Timer t(*this, "all-reduce");
+    stats_.allreduce_calls++;
+    const uint64_t before = transport_->bytes_sent;
+    reducer_->run(a, format_, data, n);
+    stats_.bytes_sent += transport_->bytes_sent - before;
+  }
 
   void broadcast(void* data, size_t bytes, int root) override {
     Timer t(*this, "MPI_Bcast");
@@ -212,6 +322,15 @@ class MpiCommunicator final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   std::string host_;
+  WireFormat format_ = WireFormat::kDouble;
+  std::optional<Algorithm> forced_;
+  Selection selection_;
+  std::string table_;
+  std::optional<LinkSpec> link_;
+  std::unique_ptr<MpiTransport> transport_;
+  std::unique_ptr<EmulatedLinkTransport> emulated_;
+  std::unique_ptr<Allreducer> reducer_;
+  std::vector<double> float_tmp_;
   bool waiting_for_root_ = false;  // a non-root rank inside broadcast_next_step
   std::atomic<int64_t> watched_since_ns_{0};  // 0: in no watched call
   std::atomic<const char*> watched_call_{""};
@@ -246,7 +365,9 @@ class MpiSession final : public Session {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const std::string& host() const override { return host_; }
-  std::unique_ptr<Communicator> make_communicator() override { return std::make_unique<MpiCommunicator>(); }
+  std::unique_ptr<Communicator> make_communicator(const CommOptions& options) override {
+    return std::make_unique<MpiCommunicator>(options);
+  }
   [[noreturn]] void abort_job(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);

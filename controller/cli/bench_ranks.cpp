@@ -1,7 +1,11 @@
 // `clusterctl bench MODEL.gguf --ranks N`: generation on N local ranks under mpirun, reporting per
 // generated token each rank's compute time, communication time, all-reduces and bytes sent.
+// `clusterctl bench net --ranks N`: the all-reduce algorithms and wire formats beside MPI_Allreduce.
 // Without --ranks, llama-bench's measures on this machine's engine (worker/tools/bench.cpp).
+#include <cstring>
+
 #include "controller/cli/mpi_launch.h"
+#include "worker/common/error.h"
 #include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
@@ -32,6 +36,15 @@ int bench_ranks(int ranks, int argc, char** argv) {
 }  // namespace
 
 int bench_command(int argc, char** argv) {
+  // `bench net --ranks N [...]`: the all-reduce benchmark on N local ranks (worker/tools/net_bench).
+  if (argc > 1 && !std::strcmp(argv[1], "net")) {
+    const auto ranks = ranks_flag(argc - 1, argv + 1);
+    if (!ranks)
+      throw Error("bench net needs --ranks N (the ranks to run on this machine), e.g. clusterctl bench net --ranks 3");
+    std::vector<std::string> args = {"--bench-net"};
+    for (const auto& a : args_without_ranks(argc - 1, argv + 1)) args.push_back(a);
+    return launch_local_job(*ranks, args);
+  }
   if (auto ranks = ranks_flag(argc, argv)) return bench_ranks(*ranks, argc, argv);
   return bench_main(argc, argv);
 }

@@ -100,6 +100,14 @@ TEST_F(StoriesGreedy, UnevenSplitsEqualOneRank) {
 }
 
 // The reference kernels on every rank: another summation order, the same tokens.
+// Issue #17: each all-reduce algorithm of our own, on the exact double format, gives one rank's
+// tokens (on 3 ranks: the non-power-of-two paths), and so does an emulated link.
+TEST_F(StoriesGreedy, EveryAllreduceAlgorithmEqualsOneRank) {
+  for (const char* a : {"one-shot", "recursive-doubling", "ring"})
+    for (int ranks : {2, 3}) expect_same(ranks, model_, std::string("--allreduce ") + a);
+  expect_same(2, model_, "--emulate-link latency=50us,bandwidth=10gbit");
+}
+
 TEST_F(StoriesGreedy, ScalarKernelsOnTwoRanksEqualOneRank) { expect_same(2, model_, "--isa scalar"); }
 
 TEST_F(StoriesGreedy, ShardFilesEqualOneRank) {
@@ -329,6 +337,23 @@ TEST(Refusal, NegativeStepTimeout) {
   EXPECT_NE(r.err.find("--step-timeout must be 0 (wait forever) or a positive number of seconds"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.out.find("Once"), std::string::npos) << "generated despite a bad --step-timeout: " << r.out;
+}
+
+TEST(Refusal, BadNetworkFlagsNameTheFix) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  const std::pair<std::string, std::string> cases[] = {
+      {"--allreduce teleport", "use auto, mpi, one-shot"},
+      {"--wire-format fp4", "use double (exact, the default)"},
+      {"--allreduce mpi --wire-format bf16", "carries only the exact double format"},
+      {"--emulate-link latency=300", "needs a unit"},
+      {"--allreduce-table /nonexistent/table", "cannot read the all-reduce selection table"}};
+  for (const auto& [flags, says] : cases) {
+    auto r = run_command(mpirun(2, "--model " + model + " --prompt-ids 1,2 -n 2 --threads 1 " + flags));
+    EXPECT_NE(r.exit_code, 0) << flags;
+    EXPECT_NE(r.err.find(says), std::string::npos) << flags << ": " << r.err;
+  }
 }
 
 TEST(Refusal, UnknownIsa) {

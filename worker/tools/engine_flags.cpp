@@ -45,6 +45,39 @@ void add_job_flags(po::options_description& opts) {
                      "seconds a rank may wait for the others within a step, or for rank 0's next step (an idle "
                      "server sends a heartbeat every quarter of this), before the job ends with a message (a rank "
                      "hung or cut off from the network); 0: wait forever");
+  opts.add_options()("allreduce", po::value<std::string>()->default_value("auto"),
+                     "all-reduce algorithm: auto (the table `clusterctl bench net` wrote, else MPI_Allreduce for "
+                     "the exact format), mpi, one-shot, recursive-doubling or ring");
+  opts.add_options()("wire-format", po::value<std::string>()->default_value("double"),
+                     "how partial sums travel: double (exact: N ranks give 1 rank's tokens), float32, bf16 or q8 "
+                     "(blocks of 32 int8 with a float scale)");
+  opts.add_options()("allreduce-table", po::value<std::string>()->default_value(""),
+                     "the all-reduce selection table (default $CLUSTERCTL_NET_TABLE, else "
+                     "~/.config/clusterctl/allreduce-table where it exists)");
+  opts.add_options()("emulate-link", po::value<std::string>()->default_value(""),
+                     "EMULATION: hold every all-reduce message back as a link would, e.g. "
+                     "latency=300us,bandwidth=10gbit[,jitter=20us] (ranks on one machine or kernel)");
+}
+
+collectives::CommOptions comm_options(int argc, char** argv) {
+  collectives::CommOptions o;
+  const std::pair<const char*, std::string*> flags[] = {{"--allreduce", &o.algorithm},
+                                                        {"--wire-format", &o.wire_format},
+                                                        {"--allreduce-table", &o.selection_path},
+                                                        {"--emulate-link", &o.emulate_link}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    for (auto [name, out] : flags) {
+      const std::string_view n = name;
+      if (a == n) {
+        if (i + 1 >= argc) throw Error(std::string(name) + " needs a value");
+        *out = argv[++i];
+      } else if (a.size() > n.size() && a.substr(0, n.size()) == n && a[n.size()] == '=') {
+        *out = std::string(a.substr(n.size() + 1));
+      }
+    }
+  }
+  return o;
 }
 
 double step_timeout_seconds(const po::variables_map& vm) {

@@ -1,5 +1,6 @@
 #pragma once
 // The engine options `run`, `perplexity` and `bench` share (--threads, --ctx, --batch, --kv-type, --isa).
+#include "collectives/session.h"
 #include "worker/model/engine.h"
 #include "worker/sampling/sampler.h"
 #include "worker/tools/options.h"
@@ -16,6 +17,9 @@ model::EngineOptions engine_options(const po::variables_map& vm);
 void add_job_flags(po::options_description& opts);
 // Throws clusterctl::Error naming a bad value.
 double step_timeout_seconds(const po::variables_map& vm);
+// The job flags that shape its communicator (--allreduce, --wire-format, --allreduce-table,
+// --emulate-link), read from argv before the communicator exists; the communicator checks them.
+collectives::CommOptions comm_options(int argc, char** argv);
 
 }  // namespace clusterctl::cli
 

@@ -1,0 +1,214 @@
+#include "worker/tools/net_bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "collectives/algorithms/allreduce.h"
+#include "collectives/algorithms/emulated_link.h"
+#include "worker/common/error.h"
+#include "worker/tools/options.h"
+
+namespace clusterctl::cli {
+namespace {
+
+namespace co = clusterctl::collectives;
+
+struct Row {
+  size_t bytes;
+  std::string algorithm, format;
+  double median_us, p99_us, busbw_gbs;
+  double mpi_median_us;  // MPI_Allreduce (double) at this size, for the comparison
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+size_t parse_size(const std::string& s, const char* flag) {
+  char* end = nullptr;
+  const double x = std::strtod(s.c_str(), &end);
+  const std::string unit = end ? end : "";
+  double scale = 0;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "KiB" || unit == "K") scale = 1024;
+  else if (unit == "MiB" || unit == "M") scale = 1024.0 * 1024;
+  if (!(x > 0) || scale == 0 || x * scale > double(size_t(1) << 30))
+    throw Error(std::string(flag) + " " + s + ": give a size such as 4KiB or 64MiB (at most 1 GiB)");
+  return static_cast<size_t>(x * scale);
+}
+
+std::string size_text(size_t b) {
+  if (b >= (size_t(1) << 20)) return std::to_string(b >> 20) + " MiB";
+  if (b >= 1024) return std::to_string(b >> 10) + " KiB";
+  return std::to_string(b) + " B";
+}
+
+}  // namespace
+
+bool wants_net_bench(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--bench-net")) return true;
+  return false;
+}
+
+int net_bench(co::Session& session, int argc, char** argv) {
+  po::options_description opts("Options");
+  opts.add_options()("bench-net", po::bool_switch(), "run the all-reduce benchmark")(
+      "min-size", po::value<std::string>()->default_value("1KiB"), "smallest message (bytes of doubles)")(
+      "max-size", po::value<std::string>()->default_value("64MiB"), "largest message")(
+      "algorithms", po::value<std::string>()->default_value("mpi,one-shot,recursive-doubling,ring"), "which")(
+      "formats", po::value<std::string>()->default_value("double,float32,bf16,q8"), "which wire formats")(
+      "iters", po::value<int>()->default_value(0), "iterations per size (0: by size, 20..400)")(
+      "emulate-link", po::value<std::string>()->default_value(""), "EMULATION: latency=...,bandwidth=...")(
+      "table", po::value<std::string>()->default_value(""),
+      "write the selection table here (default: where workers read it; not written under --emulate-link)")(
+      "no-table", po::bool_switch(), "write no selection table")("json", po::bool_switch(), "JSON output");
+  auto vm = parse_options(argc, argv, "clusterctl bench net --ranks N [--json]", opts, {});
+  if (!vm) return 0;
+  const int N = session.size(), me = session.rank();
+  const size_t lo = parse_size((*vm)["min-size"].as<std::string>(), "--min-size");
+  const size_t hi = parse_size((*vm)["max-size"].as<std::string>(), "--max-size");
+  std::vector<co::Algorithm> algos;
+  for (const auto& a : split_list((*vm)["algorithms"].as<std::string>())) {
+    const auto p = co::parse_algorithm(a);
+    if (!p) throw Error("--algorithms: unknown '" + a + "': use mpi, one-shot, recursive-doubling, ring");
+    algos.push_back(*p);
+  }
+  std::vector<co::WireFormat> formats;
+  for (const auto& f : split_list((*vm)["formats"].as<std::string>())) {
+    const auto p = co::parse_wire_format(f);
+    if (!p) throw Error("--formats: unknown '" + f + "': use double, float32, bf16, q8");
+    formats.push_back(*p);
+  }
+  const std::string link = (*vm)["emulate-link"].as<std::string>();
+  const bool json = (*vm)["json"].as<bool>();
+  std::optional<co::LinkSpec> spec;
+  if (!link.empty()) spec = co::parse_link_spec(link);
+
+  std::vector<Row> rows;
+  std::vector<double> buf;
+  for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
+    const size_t n = std::max<size_t>(1, bytes / 8);
+    int iters = (*vm)["iters"].as<int>();
+    if (iters <= 0) iters = static_cast<int>(std::clamp<size_t>((size_t(256) << 20) / (bytes * std::max(N, 1)), 20, 400));
+    double mpi_median = 0;
+    for (co::WireFormat f : formats) {
+      for (co::Algorithm a : algos) {
+        if (a == co::Algorithm::kMpi && f != co::WireFormat::kDouble) continue;  // MPI_Allreduce carries double only
+        co::CommOptions o;
+        o.algorithm = std::string(co::algorithm_name(a));
+        o.wire_format = std::string(co::wire_format_name(f));
+        o.emulate_link = link;
+        o.selection_path = "/dev/null";
+        auto comm = session.make_communicator(o);
+        buf.assign(n, 1.0);
+        for (int w = 0; w < 3; ++w) comm->allreduce_sum(buf.data(), n);
+        std::vector<double> t(iters);
+        for (int i = 0; i < iters; ++i) {
+          for (size_t k = 0; k < std::min<size_t>(n, 64); ++k) buf[k] = static_cast<double>(me + k);
+          comm->barrier();
+          const auto t0 = std::chrono::steady_clock::now();
+          comm->allreduce_sum(buf.data(), n);
+          t[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+        std::vector<double> all(static_cast<size_t>(iters) * N);
+        comm->gather(t.data(), t.size() * sizeof(double), all.data(), 0);
+        if (me != 0) continue;
+        std::vector<double> worst(iters, 0);
+        for (int r = 0; r < N; ++r)
+          for (int i = 0; i < iters; ++i) worst[i] = std::max(worst[i], all[static_cast<size_t>(r) * iters + i]);
+        std::sort(worst.begin(), worst.end());
+        const double med = worst[worst.size() / 2];
+        const double p99 = worst[std::min(worst.size() - 1, static_cast<size_t>(std::ceil(0.99 * worst.size())) - 1)];
+        const double wire = static_cast<double>(co::wire_bytes(f, n));
+        const double busbw = N > 1 ? wire / med * 2 * (N - 1) / N / 1e9 : 0;
+        if (a == co::Algorithm::kMpi) mpi_median = med;
+        rows.push_back({bytes, std::string(co::algorithm_name(a)), std::string(co::wire_format_name(f)), med * 1e6,
+                        p99 * 1e6, busbw, 0});
+      }
+    }
+    if (me == 0)
+      for (auto& r : rows)
+        if (r.bytes == bytes) r.mpi_median_us = mpi_median * 1e6;
+  }
+  if (me != 0) return 0;
+
+  // The selection: per size, the fastest exact (double) algorithm; runs of one winner merge.
+  std::string table_note;
+  const bool write_table = !(*vm)["no-table"].as<bool>() && N > 1 && (!spec || !(*vm)["table"].as<std::string>().empty());
+  if (write_table) {
+    const std::string path =
+        (*vm)["table"].as<std::string>().empty() ? co::default_selection_path() : (*vm)["table"].as<std::string>();
+    co::Selection old;
+    if (std::filesystem::exists(path)) {
+      try {
+        old = co::Selection::read(path);
+      } catch (const std::exception&) {  // an unreadable old table is replaced
+      }
+    }
+    co::Selection sel;
+    for (const auto& r : old.rules)
+      if (r.ranks != N) sel.rules.push_back(r);
+    std::vector<std::pair<size_t, co::Algorithm>> winners;
+    for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
+      const Row* best = nullptr;
+      for (const auto& r : rows)
+        if (r.bytes == bytes && r.format == "double" && (!best || r.median_us < best->median_us)) best = &r;
+      if (best) winners.push_back({bytes, *co::parse_algorithm(best->algorithm)});
+    }
+    for (size_t i = 0; i < winners.size(); ++i) {
+      if (i + 1 < winners.size() && winners[i + 1].second == winners[i].second) continue;
+      // A size between two measured ones goes to the smaller one's winner.
+      const size_t up_to = i + 1 < winners.size() ? winners[i + 1].first - 1 : std::numeric_limits<size_t>::max();
+      sel.rules.push_back({N, up_to, winners[i].second});
+    }
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream out(path + ".tmp", std::ios::binary);
+    out << sel.to_text();
+    out.close();
+    if (!out) throw Error("cannot write the selection table " + path + ".tmp (check the folder's permissions)");
+    std::filesystem::rename(path + ".tmp", path);
+    table_note = path;
+  }
+
+  if (json) {
+    nlohmann::json j;
+    j["ranks"] = N;
+    j["link"] = spec ? co::describe(*spec) : "real";
+    j["table"] = table_note;
+    for (const auto& r : rows)
+      j["rows"].push_back({{"bytes", r.bytes}, {"algorithm", r.algorithm}, {"format", r.format},
+                           {"median_us", r.median_us}, {"p99_us", r.p99_us}, {"busbw_gbs", r.busbw_gbs},
+                           {"mpi_allreduce_median_us", r.mpi_median_us}});
+    std::printf("%s\n", j.dump(1).c_str());
+    return 0;
+  }
+  std::printf("# all-reduce, %d ranks, %s\n", N, spec ? (co::describe(*spec) + " (EMULATION; MPI_Allreduce's own messages cannot be "
+                                                "held back, so its rows run Open MPI's choice, recursive doubling "
+                                                "below 64 KiB and ring above, on the emulated link)").c_str()
+                                                      : "real link");
+  std::printf("| size | algorithm | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
+              "|---|---|---|---|---|---|---|\n");
+  for (const auto& r : rows) {
+    char mpi[32] = "-";
+    if (r.mpi_median_us > 0) std::snprintf(mpi, sizeof mpi, "%.1f", r.mpi_median_us);
+    std::printf("| %s | %s | %s | %.1f | %.1f | %.2f | %s |\n", size_text(r.bytes).c_str(), r.algorithm.c_str(),
+                r.format.c_str(), r.median_us, r.p99_us, r.busbw_gbs, mpi);
+  }
+  if (!table_note.empty()) std::printf("selection table for %d ranks written to %s\n", N, table_note.c_str());
+  return 0;
+}
+
+}  // namespace clusterctl::cli
