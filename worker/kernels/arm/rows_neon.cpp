@@ -14,6 +14,7 @@
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/quant_ref.h"
 #include "worker/kernels/arm/neon_common.h"
+#include "worker/kernels/arm/rows_lowbit.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -346,6 +347,10 @@ void fill_rows_neon(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_K)] = dot_k4<false, block_q4_K>;
   t.vec_dot[slot(GgmlType::Q5_K)] = dot_k4<true, block_q5_K>;
   t.vec_dot[slot(GgmlType::Q6_K)] = dot_q6_K;
+  t.vec_dot[slot(GgmlType::Q2_K)] = neon_lowbit::dot_q2_K;
+  t.vec_dot[slot(GgmlType::Q3_K)] = neon_lowbit::dot_q3_K;
+  t.vec_dot[slot(GgmlType::IQ4_NL)] = neon_lowbit::dot_iq4_nl;
+  t.vec_dot[slot(GgmlType::IQ4_XS)] = neon_lowbit::dot_iq4_xs;
 }
 
 }  // namespace clusterctl::kernels::detail
