@@ -118,6 +118,42 @@ Value read_value(Reader& r, ValueType type, const std::string& field, int depth)
   return out;
 }
 
+// One tensor info: name, dimensions, type and data offset, each checked as it is read.
+TensorInfo read_tensor_info(Reader& r, uint64_t i, uint64_t alignment) {
+  TensorInfo t;
+  t.name = r.read_string("tensor #" + std::to_string(i) + " name", kMaxNameLength);
+  std::string field = "tensor '" + t.name + "'";
+  uint32_t n_dims = r.read<uint32_t>(field + " dimension count");
+  if (n_dims == 0 || n_dims > kMaxDims)
+    r.fail(field, std::to_string(n_dims) + " dimensions (must be 1 to " + std::to_string(kMaxDims) + ")");
+  t.n_elements = 1;
+  for (uint32_t d = 0; d < n_dims; ++d) {
+    uint64_t ne = r.read<uint64_t>(field + " dimension " + std::to_string(d));
+    if (ne == 0 || ne > static_cast<uint64_t>(INT64_MAX))
+      r.fail(field, "dimension " + std::to_string(d) + " is " + std::to_string(ne));
+    if (t.n_elements > static_cast<uint64_t>(INT64_MAX) / ne)
+      r.fail(field, "the product of the dimensions overflows 64 bits");
+    t.n_elements *= ne;
+    t.shape.push_back(ne);
+  }
+  uint32_t raw_type = r.read<uint32_t>(field + " type");
+  auto traits = type_traits(raw_type);
+  if (!traits) r.fail(field, "unknown ggml type " + std::to_string(raw_type));
+  if (traits->block_size == 0)
+    r.fail(field, "type " + std::string(traits->name) + " was removed from ggml; convert the model again");
+  t.type = static_cast<GgmlType>(raw_type);
+  if (t.shape[0] % traits->block_size != 0)
+    r.fail(field, "row length " + std::to_string(t.shape[0]) + " is not a multiple of the " +
+                      std::string(traits->name) + " block size " + std::to_string(traits->block_size));
+  uint64_t blocks = t.n_elements / traits->block_size;
+  if (blocks > UINT64_MAX / traits->type_size) r.fail(field, "byte size overflows 64 bits");
+  t.n_bytes = blocks * traits->type_size;
+  t.offset = r.read<uint64_t>(field + " offset");
+  if (t.offset % alignment != 0)
+    r.fail(field, "data offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(alignment));
+  return t;
+}
+
 }  // namespace
 
 std::string_view value_type_name(ValueType t) {
@@ -269,38 +305,8 @@ void GgufFile::parse(const uint8_t* data, size_t size) {
 
   tensors_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
-    TensorInfo t;
-    t.name = r.read_string("tensor #" + std::to_string(i) + " name", kMaxNameLength);
-    std::string field = "tensor '" + t.name + "'";
-    if (tensor_index_.count(t.name)) r.fail(field, "duplicate tensor name");
-    uint32_t n_dims = r.read<uint32_t>(field + " dimension count");
-    if (n_dims == 0 || n_dims > kMaxDims)
-      r.fail(field, std::to_string(n_dims) + " dimensions (must be 1 to " + std::to_string(kMaxDims) + ")");
-    t.n_elements = 1;
-    for (uint32_t d = 0; d < n_dims; ++d) {
-      uint64_t ne = r.read<uint64_t>(field + " dimension " + std::to_string(d));
-      if (ne == 0 || ne > static_cast<uint64_t>(INT64_MAX))
-        r.fail(field, "dimension " + std::to_string(d) + " is " + std::to_string(ne));
-      if (t.n_elements > static_cast<uint64_t>(INT64_MAX) / ne)
-        r.fail(field, "the product of the dimensions overflows 64 bits");
-      t.n_elements *= ne;
-      t.shape.push_back(ne);
-    }
-    uint32_t raw_type = r.read<uint32_t>(field + " type");
-    auto traits = type_traits(raw_type);
-    if (!traits) r.fail(field, "unknown ggml type " + std::to_string(raw_type));
-    if (traits->block_size == 0)
-      r.fail(field, "type " + std::string(traits->name) + " was removed from ggml; convert the model again");
-    t.type = static_cast<GgmlType>(raw_type);
-    if (t.shape[0] % traits->block_size != 0)
-      r.fail(field, "row length " + std::to_string(t.shape[0]) + " is not a multiple of the " +
-                        std::string(traits->name) + " block size " + std::to_string(traits->block_size));
-    uint64_t blocks = t.n_elements / traits->block_size;
-    if (blocks > UINT64_MAX / traits->type_size) r.fail(field, "byte size overflows 64 bits");
-    t.n_bytes = blocks * traits->type_size;
-    t.offset = r.read<uint64_t>(field + " offset");
-    if (t.offset % alignment_ != 0)
-      r.fail(field, "data offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(alignment_));
+    TensorInfo t = read_tensor_info(r, i, alignment_);
+    if (tensor_index_.count(t.name)) r.fail("tensor '" + t.name + "'", "duplicate tensor name");
     tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
   }

@@ -417,48 +417,44 @@ std::vector<SynthTensor> plan_synth_tensors(const SynthShape& shape, const Synth
   return out;
 }
 
-uint64_t synth_model(const SynthOptions& o) {
-  const SynthShape& shape = find_synth_shape(o.shape);
-  const SynthType& type = find_synth_type(o.type);
-  auto log = [&](const std::string& line) {
-    if (o.log) o.log(line);
-  };
-  if (o.out_path.empty()) throw Error("no output file given");
-  gguf::GgufWriter w;
-  uint32_t n_vocab = 0;
+namespace {
+
+// The metadata and vocabulary (the file's, or the built-in one); returns the vocabulary size.
+uint32_t add_metadata(gguf::GgufWriter& w, const SynthOptions& o, const SynthShape& shape, const SynthType& type) {
   if (o.vocab_path.empty()) {
     if (shape.n_vocab != 0)
       throw Error("shape " + shape.name + " needs a vocabulary of " + std::to_string(shape.n_vocab) +
                   " tokens: pass --vocab VOCAB.gguf (e.g. ggml-vocab-llama-bpe.gguf)");
     const BuiltinVocab v = builtin_vocab();
-    n_vocab = static_cast<uint32_t>(v.tokens.size());
+    const uint32_t n_vocab = static_cast<uint32_t>(v.tokens.size());
     add_hparams(w, shape, type, n_vocab, o.seed);
     add_builtin_vocab(w, v);
-  } else {
-    gguf::GgufFile vocab(o.vocab_path);
-    const uint32_t file_vocab = vocab_size_of(vocab);
-    n_vocab = shape.n_vocab ? shape.n_vocab : file_vocab;
-    const bool padding = file_vocab < n_vocab && o.pad_vocab;
-    if (file_vocab != n_vocab && !padding) {
-      std::string fix = file_vocab < n_vocab ? ", or pass --pad-vocab to pad it with unused tokens" : "";
-      throw Error(o.vocab_path + " has " + std::to_string(file_vocab) + " tokens but shape " + shape.name +
-                  " needs " + std::to_string(n_vocab) + ": use a vocabulary of that size (for Llama 3 shapes: "
-                  "ggml-vocab-llama-bpe.gguf)" + fix);
-    }
-    add_hparams(w, shape, type, n_vocab, o.seed);
-    w.copy_kv(vocab, [](std::string_view key) { return key.starts_with("tokenizer."); });
-    if (padding) pad_vocab(w, file_vocab, n_vocab);
+    return n_vocab;
   }
+  gguf::GgufFile vocab(o.vocab_path);
+  const uint32_t file_vocab = vocab_size_of(vocab);
+  const uint32_t n_vocab = shape.n_vocab ? shape.n_vocab : file_vocab;
+  const bool padding = file_vocab < n_vocab && o.pad_vocab;
+  if (file_vocab != n_vocab && !padding) {
+    std::string fix = file_vocab < n_vocab ? ", or pass --pad-vocab to pad it with unused tokens" : "";
+    throw Error(o.vocab_path + " has " + std::to_string(file_vocab) + " tokens but shape " + shape.name + " needs " +
+                std::to_string(n_vocab) + ": use a vocabulary of that size (for Llama 3 shapes: "
+                "ggml-vocab-llama-bpe.gguf)" + fix);
+  }
+  add_hparams(w, shape, type, n_vocab, o.seed);
+  w.copy_kv(vocab, [](std::string_view key) { return key.starts_with("tokenizer."); });
+  if (padding) pad_vocab(w, file_vocab, n_vocab);
+  return n_vocab;
+}
 
-  auto planned = plan(shape, type, n_vocab, o.pure);
-  kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::default_thread_count());
+// Each tensor's rows drawn and quantised while the writer writes them; `planned` must outlive it.
+void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint64_t seed, kernels::ThreadPool& pool) {
   for (const auto& p : planned) {
     const uint64_t ncols = p.t.shape[0];
     const GgmlType t = p.t.type;
     const uint64_t row_bytes = gguf::row_bytes(t, ncols);
     const uint64_t name_hash = hash_name(p.t.name);
     const Init* init = &p.init;
-    const uint64_t seed = o.seed;
     gguf::TensorSource source = [=, &pool](uint64_t first, uint64_t n, uint8_t* out) {
       if (!init->fixed.empty()) {  // 1-D, F32
         std::memcpy(out, init->fixed.data() + first * ncols, n * ncols * sizeof(float));
@@ -474,15 +470,10 @@ uint64_t synth_model(const SynthOptions& o) {
     };
     w.add_tensor(p.t.name, t, p.t.shape, std::move(source));
   }
+}
 
-  uint64_t params = 0;
-  for (const auto& t : w.tensors()) params += t.n_elements;
-  char head[256];
-  std::snprintf(head, sizeof head, "synth: %s (%s), %s, %u tokens, %.1fM parameters, %zu tensors, seed %llu -> %s",
-                shape.name.c_str(), shape.arch.c_str(), type.name.c_str(), n_vocab, params / 1e6, w.tensors().size(),
-                static_cast<unsigned long long>(o.seed), o.out_path.c_str());
-  log(head);
-
+// Writes the file (or its parts), a line per tensor; returns the bytes written.
+uint64_t write_logged(const gguf::GgufWriter& w, const SynthOptions& o, const std::function<void(const std::string&)>& log) {
   const auto start = std::chrono::steady_clock::now();
   const size_t n_tensors = w.tensors().size();
   const gguf::GgufWriter::Progress progress = [&](size_t i, uint64_t done, uint64_t total) {
@@ -493,7 +484,6 @@ uint64_t synth_model(const SynthOptions& o) {
                   total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
     log(line);
   };
-  w.set_sparse(o.sparse);
   uint64_t size = 0;
   std::string written = o.out_path;
   if (o.parts > 1) {
@@ -509,6 +499,32 @@ uint64_t synth_model(const SynthOptions& o) {
                 o.sparse ? " (sparse: the tensor data is a hole, for planning only)" : "");
   log(tail);
   return size;
+}
+
+}  // namespace
+
+uint64_t synth_model(const SynthOptions& o) {
+  const SynthShape& shape = find_synth_shape(o.shape);
+  const SynthType& type = find_synth_type(o.type);
+  auto log = [&](const std::string& line) {
+    if (o.log) o.log(line);
+  };
+  if (o.out_path.empty()) throw Error("no output file given");
+  gguf::GgufWriter w;
+  const uint32_t n_vocab = add_metadata(w, o, shape, type);
+  kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::default_thread_count());
+  const std::vector<Planned> planned = plan(shape, type, n_vocab, o.pure);  // the sources point into it
+  add_tensors(w, planned, o.seed, pool);
+  w.set_sparse(o.sparse);
+
+  uint64_t params = 0;
+  for (const auto& t : w.tensors()) params += t.n_elements;
+  char head[256];
+  std::snprintf(head, sizeof head, "synth: %s (%s), %s, %u tokens, %.1fM parameters, %zu tensors, seed %llu -> %s",
+                shape.name.c_str(), shape.arch.c_str(), type.name.c_str(), n_vocab, params / 1e6, w.tensors().size(),
+                static_cast<unsigned long long>(o.seed), o.out_path.c_str());
+  log(head);
+  return write_logged(w, o, log);
 }
 
 }  // namespace clusterctl::model
