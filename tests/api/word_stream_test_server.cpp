@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     std::string value = argv[i + 1];
     if (flag == "--port") options.port = static_cast<uint16_t>(std::stoi(value));
     else if (flag == "--token") options.bearer_token = value;
+    else if (flag == "--cors-origin") options.cors_origins.push_back(value);
+    else if (flag == "--health-open") options.health_open = value == "1";
     else if (flag == "--max-body") options.max_body_bytes = std::stoul(value);
     else if (flag == "--max-tokens-limit") options.limits.max_tokens_limit = std::stoi(value);
     else if (flag == "--delay-ms") service_options.step_delay = std::chrono::milliseconds(std::stoi(value));

@@ -8,6 +8,18 @@
 #include <boost/beast/http.hpp>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+
 #include "tests/unit/server_test_word_service.h"
 #include "worker/server/http_server.h"
 
@@ -45,6 +57,7 @@ class Client {
     http::write(stream_, req);
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
+    if (method == http::verb::head) parser.skip(true);  // headers only
     http::read(stream_, buffer_, parser);
     auto res = parser.release();
     Reply r;
@@ -403,6 +416,284 @@ TEST_F(ServerTest, CannotListenOnAPortInUse) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(port())), std::string::npos) << e.what();
   }
+}
+
+
+// ------------------------------------------------------------------ raw sockets
+
+int connect_raw(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+void write_all(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return;  // the server may close before reading everything (431, 413)
+    done += static_cast<size_t>(n);
+  }
+}
+
+// Everything the server sends until it closes the connection (or 10 s pass).
+std::string read_all(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// One request as raw bytes: its answer, the connection closed by the server afterwards.
+std::string exchange(uint16_t port, const std::string& request, bool half_close = true) {
+  int fd = connect_raw(port);
+  EXPECT_GE(fd, 0);
+  write_all(fd, request);
+  if (half_close) ::shutdown(fd, SHUT_WR);
+  std::string out = read_all(fd);
+  ::close(fd);
+  return out;
+}
+
+std::string post_bytes(const std::string& path, const std::string& body, const std::string& extra_headers = "",
+                       const std::string& host = "127.0.0.1") {
+  return "POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+int status_of(const std::string& response) {
+  return response.rfind("HTTP/1.1 ", 0) == 0 ? std::atoi(response.c_str() + 9) : 0;
+}
+
+TEST_F(ServerTest, OversizedHeadersGet431) {
+  start();
+  const std::string big = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n";
+  const std::string answer = exchange(port(), big, false);
+  EXPECT_EQ(status_of(answer), 431) << answer.substr(0, 300);
+  EXPECT_NE(answer.find("request_header_fields_too_large"), std::string::npos) << answer.substr(0, 300);
+  Client c(port());
+  EXPECT_EQ(c.send(http::verb::get, "/health").status, 200);
+}
+
+TEST_F(ServerTest, HeadIsAnsweredLikeGetWithoutTheBody) {
+  start();
+  Client c(port());
+  const Reply get = c.send(http::verb::get, "/health");
+  ASSERT_EQ(get.status, 200);
+  // HEAD then GET on one connection: the GET's answer must follow the HEAD's headers at once.
+  const std::string both = exchange(port(),
+                                    "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(status_of(both), 200) << both;
+  const size_t head_end = both.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  const std::string head = both.substr(0, head_end);
+  EXPECT_NE(head.find("Content-Length: " + std::to_string(get.body.size())), std::string::npos) << head;
+  EXPECT_EQ(both.substr(head_end + 4, 9), "HTTP/1.1 ") << both;
+  EXPECT_EQ(both.substr(both.size() - get.body.size()), get.body);
+  const std::string page = exchange(port(), "HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  EXPECT_EQ(status_of(page), 200);
+  EXPECT_EQ(page.find("<html"), std::string::npos) << "HEAD / sent the page";
+}
+
+TEST_F(ServerTest, BearerSchemeIsCaseInsensitive) {
+  ServerOptions o;
+  o.bearer_token = "s3cret";
+  start({}, o);
+  Client c(port());
+  for (const char* value : {"Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR   s3cret", "Bearer s3cret  "}) {
+    EXPECT_EQ(c.send(http::verb::get, "/v1/models", "", {{"Authorization", value}}).status, 200) << value;
+  }
+  for (const char* value : {"Bearer s3cre", "Basic s3cret", "Bearers3cret", "s3cret", "Bearer", "Bearer  S3CRET"}) {
+    expect_error(c.send(http::verb::get, "/v1/models", "", {{"Authorization", value}}), 401, "invalid_api_key");
+  }
+}
+
+TEST_F(ServerTest, HealthIsOpenToProbesOnlyWithTheOption) {
+  ServerOptions o;
+  o.bearer_token = "s3cret";
+  start({}, o);
+  {
+    Client c(port());
+    expect_error(c.send(http::verb::get, "/health"), 401, "invalid_api_key");
+  }
+  server_->stop();
+  o.health_open = true;
+  start({}, o);
+  Client c(port());
+  EXPECT_EQ(c.send(http::verb::get, "/health").status, 200);
+  EXPECT_EQ(c.send(http::verb::head, "/health").status, 200);
+  for (const char* target : {"/v1/models", "/metrics", "/v1/cluster"}) {
+    expect_error(c.send(http::verb::get, target), 401, "invalid_api_key");
+  }
+  expect_error(c.post("/v1/chat/completions", chat_body("x")), 401, "invalid_api_key");
+}
+
+TEST_F(ServerTest, AClientThatHalfClosesAfterItsRequestGetsItsAnswer) {
+  start();
+  const std::string whole = exchange(port(), post_bytes("/v1/chat/completions", chat_body("half closed client").dump()));
+  ASSERT_EQ(status_of(whole), 200) << whole;
+  EXPECT_NE(whole.find("half closed client Assistant:\""), std::string::npos) << whole;
+  const std::string streamed =
+      exchange(port(), post_bytes("/v1/completions",
+                                  Json{{"model", "word-stream-test"}, {"prompt", "a b c"}, {"stream", true}}.dump()));
+  ASSERT_EQ(status_of(streamed), 200) << streamed;
+  EXPECT_NE(streamed.find("data: [DONE]"), std::string::npos) << streamed;
+  EXPECT_EQ(service_->cancelled_count(), 0u);
+}
+
+TEST_F(ServerTest, AClientThatClosesWhileWaitingForAWholeAnswerCancelsIt) {
+  WordStreamTestOptions so;
+  so.step_delay = std::chrono::milliseconds(20);
+  start(so);
+  std::string words;
+  for (int i = 0; i < 1000; ++i) words += "w ";  // 20 s if nobody cancels
+  int fd = connect_raw(port());
+  write_all(fd, post_bytes("/v1/chat/completions", chat_body(words).dump()));
+  while (service_->stats().running == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::close(fd);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (service_->cancelled_count() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(service_->cancelled_count(), 1u);
+}
+
+// Fork a server whose process may open only a few more descriptors, fill them with
+// connections, and see that it waits instead of spinning, and serves again once they close.
+TEST(ServerAccept, BacksOffWhenOutOfDescriptorsAndRecovers) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    // New descriptors take the lowest free numbers: leave room for about ten beyond those in use.
+    int in_use = 0;
+    for (int fd = 0; fd < 64; ++fd) {
+      if (::fcntl(fd, F_GETFD) != -1) ++in_use;
+    }
+    rlimit lim{static_cast<rlim_t>(in_use + 10), static_cast<rlim_t>(in_use + 10)};
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    WordStreamTestService service;
+    ServerOptions o;
+    o.port = 0;
+    HttpServer server(o, service);
+    server.start();
+    uint16_t p = server.port();
+    if (::write(ready[1], &p, sizeof p) != sizeof p) ::_exit(3);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  uint16_t p = 0;
+  ASSERT_EQ(::read(ready[0], &p, sizeof p), static_cast<ssize_t>(sizeof p));
+  auto cpu_ticks = [child] {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string field;
+    long ticks = 0;
+    for (int i = 1; i <= 15 && stat >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stol(field);
+    }
+    return ticks;
+  };
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {
+    int fd = connect_raw(p);
+    if (fd >= 0) fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long before = cpu_ticks();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long used = cpu_ticks() - before;
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  std::printf("accept test: the server used %ld of %ld ticks in 1 s, %zu connections\n", used, hz, fds.size());
+  EXPECT_LT(used, hz / 5) << "the server used " << used << " of " << hz << " ticks in 1 s with its descriptors full";
+  for (int fd : fds) ::close(fd);
+  const std::string answer = exchange(p, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+// ------------------------------------------------------------------ Host / Origin / CORS
+
+TEST_F(ServerTest, ATokenlessLoopbackServerRefusesOtherHostsAndOrigins) {
+  ServerOptions o;
+  o.cors_origins = {"https://app.example"};
+  start({}, o);
+  const std::string p = std::to_string(port());
+  const std::string body = chat_body("x").dump();
+  auto with = [&](const std::string& host, const std::string& headers = "") {
+    return exchange(port(), post_bytes("/v1/chat/completions", body, headers, host));
+  };
+  for (const std::string& host : std::vector<std::string>{"127.0.0.1:" + p, "localhost:" + p, "[::1]:" + p, "LOCALHOST:" + p, "127.0.0.1"}) {
+    EXPECT_EQ(status_of(with(host)), 200) << host;
+  }
+  for (const std::string& host : std::vector<std::string>{"evil.example:" + p, "evil.example", "127.0.0.1:1", "localhost.:" + p, "127.0.0.2:" + p,
+                                 "localhost:" + p + "x", ""}) {
+    const std::string r = with(host);
+    EXPECT_EQ(status_of(r), 403) << host << "\n" << r;
+    if (!host.empty()) EXPECT_NE(r.find("host_not_allowed"), std::string::npos) << r;
+  }
+  // DNS rebinding on a GET too.
+  EXPECT_EQ(status_of(exchange(port(), "GET /v1/models HTTP/1.1\r\nHost: rebind.example:" + p + "\r\n\r\n")), 403);
+  // Origins: its own page, an allowed one; any other site is refused.
+  EXPECT_EQ(status_of(with("127.0.0.1:" + p, "Origin: http://127.0.0.1:" + p + "\r\n")), 200);
+  EXPECT_EQ(status_of(with("localhost:" + p, "Origin: http://localhost:" + p + "\r\n")), 200);
+  const std::string allowed = with("127.0.0.1:" + p, "Origin: https://app.example\r\n");
+  EXPECT_EQ(status_of(allowed), 200);
+  EXPECT_NE(allowed.find("Access-Control-Allow-Origin: https://app.example"), std::string::npos) << allowed;
+  for (const std::string& origin : std::vector<std::string>{"https://evil.example", "null", "http://127.0.0.1:1", "http://evil.example:" + p}) {
+    const std::string r = with("127.0.0.1:" + p, "Origin: " + origin + "\r\n");
+    EXPECT_EQ(status_of(r), 403) << origin;
+    EXPECT_NE(r.find("origin_not_allowed"), std::string::npos) << r;
+  }
+  // The preflight of an allowed origin, and of another one.
+  const std::string pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
+                                               "\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n"
+                                               "Access-Control-Request-Headers: content-type, x-stainless-os\r\n\r\n");
+  EXPECT_EQ(status_of(pre), 204) << pre;
+  EXPECT_NE(pre.find("Access-Control-Allow-Origin: https://app.example"), std::string::npos) << pre;
+  EXPECT_NE(pre.find("Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS"), std::string::npos) << pre;
+  EXPECT_NE(pre.find("Access-Control-Allow-Headers: content-type, x-stainless-os"), std::string::npos) << pre;
+  const std::string bad_pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
+                                                   "\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n\r\n");
+  EXPECT_EQ(status_of(bad_pre), 403) << bad_pre;
+  EXPECT_EQ(bad_pre.find("Access-Control-Allow-Origin"), std::string::npos) << bad_pre;
+  // A streamed answer to an allowed origin carries the header too.
+  const std::string streamed = with("127.0.0.1:" + p, "Origin: https://app.example\r\n");
+  EXPECT_NE(streamed.find("Access-Control-Allow-Origin"), std::string::npos);
+}
+
+TEST_F(ServerTest, WithATokenOtherHostsAreServedAndCorsStillAppliesToPreflights) {
+  ServerOptions o;
+  o.bearer_token = "s3cret";
+  o.cors_origins = {"https://app.example"};
+  start({}, o);
+  const std::string body = chat_body("x").dump();
+  EXPECT_EQ(status_of(exchange(port(), post_bytes("/v1/chat/completions", body, "Authorization: Bearer s3cret\r\n",
+                                                  "my-proxy.example"))),
+            200);
+  const std::string pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+                                               "Access-Control-Request-Method: POST\r\n\r\n");
+  EXPECT_EQ(status_of(pre), 204) << pre;
+  const std::string bad = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+                                               "Access-Control-Request-Method: POST\r\n\r\n");
+  EXPECT_EQ(status_of(bad), 403) << bad;
 }
 
 }  // namespace

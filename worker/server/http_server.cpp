@@ -1,6 +1,7 @@
 #include "worker/server/http_server.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <condition_variable>
 #include <cstdio>
@@ -29,14 +30,28 @@ chat::ChatTemplate template_for(const ModelInfo& model) {
 
 struct HttpServer::Impl {
   Impl(ServerOptions options, GenerationService& service)
-      : ctx(std::move(options), service, template_for(service.model())), acceptor(ioc) {}
+      : ctx(std::move(options), service, template_for(service.model())), acceptor(asio::make_strand(ioc)) {}
 
   void accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-        return accept();  // e.g. too many open files: keep serving the others
+        // Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the backlog and the
+        // acceptor is ready again at once, so retrying now spins a core. Wait, then try again; the
+        // connections already open keep being served meanwhile.
+        if (!accept_error_reported) {
+          std::fprintf(stderr, "warning: cannot accept a connection (%s); retrying every %d ms\n", ec.message().c_str(),
+                       static_cast<int>(kAcceptBackoff.count()));
+          accept_error_reported = true;
+        }
+        accept_timer.expires_after(kAcceptBackoff);
+        accept_timer.async_wait([this](beast::error_code tec) {
+          if (tec || !acceptor.is_open()) return;
+          accept();
+        });
+        return;
       }
+      accept_error_reported = false;
       auto session = std::make_shared<HttpSession>(std::move(socket), ctx);
       {
         std::lock_guard lock(sessions_mutex);
@@ -48,9 +63,12 @@ struct HttpServer::Impl {
     });
   }
 
+  static constexpr std::chrono::milliseconds kAcceptBackoff{100};
   ServerContext ctx;
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_timer{acceptor.get_executor()};  // on the acceptor's strand, as its handlers
+  bool accept_error_reported = false;
   std::vector<std::thread> threads;
   std::mutex sessions_mutex;
   std::vector<std::weak_ptr<HttpSession>> sessions;
@@ -87,6 +105,13 @@ void HttpServer::start() {
   s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("listen");
   s.bound_port = s.acceptor.local_endpoint().port();
+  RequestCheckOptions& checks = s.ctx.checks;
+  checks.bearer_token = o.bearer_token;
+  checks.loopback_guard = o.loopback_guard && !o.bearer_token && address.is_loopback();
+  checks.port = s.bound_port;
+  checks.allowed_hosts = o.allowed_hosts;
+  checks.cors_origins = o.cors_origins;
+  checks.health_open = o.health_open;
   s.accept();
   {
     std::lock_guard lock(s.state_mutex);
@@ -116,9 +141,10 @@ void HttpServer::stop() {
     if (!s.running) return;
     s.running = false;
   }
-  asio::post(s.ioc, [&s] {
+  asio::post(s.acceptor.get_executor(), [&s] {
     beast::error_code ignored;
     s.acceptor.close(ignored);
+    s.accept_timer.cancel();
   });
   {
     std::lock_guard lock(s.sessions_mutex);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "worker/server/generation_service.h"
 #include "worker/server/openai_protocol.h"
@@ -17,6 +18,14 @@ struct ServerOptions {
   // When set, every request except GET / (the static chat page, which holds no data)
   // needs "Authorization: Bearer <token>".
   std::optional<std::string> bearer_token;
+  // A tokenless server on loopback answers only requests whose Host names the loopback address
+  // (or one of allowed_hosts) and whose Origin, if any, is its own or in cors_origins (DNS
+  // rebinding and cross-site requests). false turns that guard off.
+  bool loopback_guard = true;
+  std::vector<std::string> allowed_hosts;
+  // Origins of browser pages allowed to call the API (CORS; exact "scheme://host[:port]", "*" = any).
+  std::vector<std::string> cors_origins;
+  bool health_open = false;  // GET /health without the token (for probes)
   size_t max_body_bytes = 1 << 20;
   ProtocolLimits limits;
   std::chrono::seconds idle_timeout{60};  // keep-alive connections with no request

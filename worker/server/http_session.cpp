@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <ctime>
+#include <sys/socket.h>
 #include <sstream>
 
 #include "worker/server/web_page.h"
@@ -18,11 +19,10 @@ std::string path_of(beast::string_view target) {
   return q == std::string::npos ? path : path.substr(0, q);
 }
 
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
+std::string header_lines(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string out;
+  for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
+  return out;
 }
 
 std::string hex(size_t n) {
@@ -33,7 +33,8 @@ std::string hex(size_t n) {
 
 }  // namespace
 
-HttpSession::HttpSession(tcp::socket socket, ServerContext& context) : stream_(std::move(socket)), ctx_(context) {}
+HttpSession::HttpSession(tcp::socket socket, ServerContext& context)
+    : stream_(std::move(socket)), ctx_(context), probe_timer_(stream_.get_executor()) {}
 
 void HttpSession::start() {
   asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
@@ -49,7 +50,10 @@ void HttpSession::close() {
 
 void HttpSession::read_request() {
   parser_.emplace();
+  parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(ctx_.options.max_body_bytes);
+  head_ = false;
+  cors_.clear();
   stream_.expires_after(ctx_.options.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec) return self->on_read(ec);
@@ -73,6 +77,13 @@ void HttpSession::on_read(beast::error_code ec) {
                                "invalid_request_error", {}, "request_too_large"),
                       "other", false);
   }
+  if (ec == http::error::header_limit) {
+    return send_error(ApiError(431,
+                               "the request's headers are larger than this server's limit of " +
+                                   std::to_string(kMaxHeaderBytes) + " bytes",
+                               "invalid_request_error", {}, "request_header_fields_too_large"),
+                      "other", false);
+  }
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
       ec == asio::error::connection_reset || ec == asio::error::eof) {
     beast::error_code ignored;
@@ -93,17 +104,14 @@ void HttpSession::on_read(beast::error_code ec) {
   }
 }
 
-bool HttpSession::authorized(const Request& request) const {
-  if (!ctx_.options.bearer_token) return true;
-  auto header = request[http::field::authorization];
-  return constant_time_equal(std::string(header), "Bearer " + *ctx_.options.bearer_token);
-}
-
 void HttpSession::handle(Request request) {
   const std::string path = path_of(request.target());
-  const bool get = request.method() == http::verb::get;
+  // HEAD is answered as GET, without the body (send()).
+  head_ = request.method() == http::verb::head;
+  const bool get = request.method() == http::verb::get || head_;
   const bool post = request.method() == http::verb::post;
   const bool keep_alive = request.keep_alive();
+  cors_ = cors_headers(ctx_.checks, request);
 
   auto respond = [&](int status, std::string body, const char* content_type, const std::string& endpoint) {
     Response res{static_cast<http::status>(status), request.version()};
@@ -114,20 +122,27 @@ void HttpSession::handle(Request request) {
     send(std::move(res), endpoint);
   };
 
-  if (get && (path == "/" || path == "/index.html")) {
-    return respond(200, std::string(web_chat_page()), "text/html; charset=utf-8", "/");
-  }
-  if (!authorized(request)) {
-    Response res{http::status::unauthorized, request.version()};
-    res.set(http::field::www_authenticate, "Bearer");
+  if (auto refused = check_request(ctx_.checks, request)) {
+    Response res{static_cast<http::status>(refused->status), request.version()};
+    if (refused->status == 401) res.set(http::field::www_authenticate, "Bearer");
+    res.set(http::field::server, "clusterctl");
     res.set(http::field::content_type, "application/json");
     res.keep_alive(keep_alive);
-    res.body() = ApiError(401,
-                          "missing or wrong API key: send the server's token as 'Authorization: Bearer <token>'",
-                          "invalid_request_error", {}, "invalid_api_key")
+    res.body() = ApiError(refused->status, refused->message, "invalid_request_error", {}, refused->code)
                      .body()
-                     .dump();
-    return send(std::move(res), "unauthorized");
+                     .dump(-1, ' ', false, Json::error_handler_t::replace);
+    return send(std::move(res), refused->status == 401 ? "unauthorized" : "forbidden");
+  }
+  if (request.method() == http::verb::options) {
+    // A CORS preflight from an allowed origin (cors_ holds its headers), or a plain OPTIONS.
+    Response res{http::status::no_content, request.version()};
+    res.set(http::field::server, "clusterctl");
+    res.set(http::field::allow, "GET, HEAD, POST, OPTIONS");
+    res.keep_alive(keep_alive);
+    return send(std::move(res), "options");
+  }
+  if (get && (path == "/" || path == "/index.html")) {
+    return respond(200, std::string(web_chat_page()), "text/html; charset=utf-8", "/");
   }
 
   const ModelInfo& model = ctx_.service.model();
@@ -169,8 +184,30 @@ void HttpSession::handle(Request request) {
 
 void HttpSession::send(Response response, const std::string& endpoint) {
   ctx_.metrics.count_request(endpoint, static_cast<int>(response.result_int()));
+  for (const auto& [name, value] : cors_) response.set(name, value);
+  if (peer_half_closed_) response.keep_alive(false);  // the client sends nothing more
   response.prepare_payload();
   const bool keep_alive = response.keep_alive();
+  if (prefix_sent_) {
+    // "HTTP/1.1 " went out already (half_closed()): the rest of the same bytes.
+    prefix_sent_ = false;
+    std::ostringstream bytes;
+    bytes << response;
+    queue_write(bytes.str().substr(std::string_view("HTTP/1.1 ").size()));
+    resume_after_writes_ = true;
+    return;
+  }
+  if (head_) {
+    // The GET answer's headers (Content-Length included), no body.
+    auto head = std::make_shared<http::response<http::empty_body>>(std::move(response.base()));
+    pending_head_ = head;
+    http::async_write(stream_, *head, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+      self->pending_head_.reset();
+      if (ec) return self->client_gone();
+      self->after_write(keep_alive);
+    });
+    return;
+  }
   pending_response_ = std::make_shared<Response>(std::move(response));
   http::async_write(stream_, *pending_response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
     self->pending_response_.reset();
@@ -191,6 +228,10 @@ void HttpSession::send_error(const ApiError& error, const std::string& endpoint,
 void HttpSession::after_write(bool keep_alive) {
   if (gen_ && gen_->done) gen_.reset();
   if (gone_) return;
+  if (peer_half_closed_) {
+    keep_alive = false;
+    probe_timer_.cancel();
+  }
   if (!keep_alive) {
     // Lingering close: stop sending, then read (and drop) what the client still sends,
     // so the kernel does not reset the connection before the client read our answer.
@@ -276,7 +317,7 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
                             "Cache-Control: no-cache\r\n"
                             "X-Accel-Buffering: no\r\n"
                             "Transfer-Encoding: chunked\r\n") +
-                (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
+                header_lines(cors_) + (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
     if (gen_->request.endpoint == Endpoint::chat_completions) {
       queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, "", true, std::nullopt)));
     }
@@ -369,6 +410,7 @@ void HttpSession::watch_for_disconnect() {
       if (!self->gone_) self->read_request();
       return;
     }
+    if (ec == asio::error::eof && self->gen_ && !self->gen_->done) return self->half_closed();
     if (ec) {
       if (self->gen_ && !self->gen_->done) return self->client_gone();  // disconnected mid-request
       beast::error_code ignored;
@@ -377,6 +419,34 @@ void HttpSession::watch_for_disconnect() {
     }
     if (self->buffer_.size() > self->ctx_.options.max_body_bytes) return self->client_gone();
     if (self->gen_ && !self->gen_->done) self->watch_for_disconnect();
+  });
+}
+
+// EOF while a request runs: the client either closed the connection or only its sending side
+// (shutdown(SHUT_WR) after the request, as some clients do); on the wire the two look the same
+// until the server sends something, which a closed socket answers with a reset. So the answer
+// goes on, something is sent (a stream's header is out already; for a whole answer the
+// "HTTP/1.1 " every answer starts with), and a timer looks for the reset (SO_ERROR): a closed
+// client still cancels its request within a fraction of a second, a half-closed one gets its answer.
+void HttpSession::half_closed() {
+  peer_half_closed_ = true;
+  if (!gen_->request.stream && !prefix_sent_) {
+    prefix_sent_ = true;
+    queue_write("HTTP/1.1 ");
+  }
+  probe_for_reset();
+}
+
+void HttpSession::probe_for_reset() {
+  probe_timer_.expires_after(std::chrono::milliseconds(100));
+  probe_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->gone_ || !self->gen_ || self->gen_->done) return;
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (::getsockopt(self->stream_.socket().native_handle(), SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0) {
+      return self->client_gone();
+    }
+    self->probe_for_reset();
   });
 }
 
@@ -389,6 +459,7 @@ void HttpSession::client_gone() {
     ctx_.metrics.request_finished();
     ctx_.metrics.count_request(gen_->endpoint_name, 499);  // client closed the request
   }
+  probe_timer_.cancel();
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);

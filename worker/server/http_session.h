@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,7 @@
 
 #include "worker/chat/chat_template.h"
 #include "worker/server/http_server.h"
+#include "worker/server/request_checks.h"
 #include "worker/server/server_metrics.h"
 #include "worker/server/stop_matcher.h"
 
@@ -52,6 +54,7 @@ struct ServerContext {
   ServerOptions options;
   GenerationService& service;
   chat::ChatTemplate chat_template;
+  RequestCheckOptions checks;  // set by HttpServer::start() once the port is bound
   ServerMetrics metrics;
   std::atomic<uint64_t> next_request_id{1};
   std::shared_ptr<CallbackGate> gate = std::make_shared<CallbackGate>();
@@ -71,7 +74,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void read_request();
   void on_read(beast::error_code ec);
   void handle(Request request);
-  bool authorized(const Request& request) const;
   void send(Response response, const std::string& endpoint);
   void send_error(const ApiError& error, const std::string& endpoint, bool keep_alive);
   void after_write(bool keep_alive);
@@ -82,6 +84,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_token(const std::string& piece, int32_t token_id);
   void on_done(FinishReason reason, Usage usage, const std::string& message);
   void watch_for_disconnect();
+  void half_closed();       // the client sent EOF after its request: answer it, watch for a reset
+  void probe_for_reset();
   void client_gone();
   void queue_write(std::string bytes);  // raw bytes (stream header, chunks)
   void write_next();
@@ -120,6 +124,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool close_after_writes_ = false;
   bool resume_after_writes_ = false;
   std::shared_ptr<Response> pending_response_;
+  std::shared_ptr<http::response<http::empty_body>> pending_head_;
+  bool head_ = false;  // the request being answered is a HEAD: headers only
+  std::vector<std::pair<std::string, std::string>> cors_;  // CORS headers for the current request's answers
+  bool peer_half_closed_ = false;
+  bool prefix_sent_ = false;  // "HTTP/1.1 " of a whole answer already written (see half_closed())
+  asio::steady_timer probe_timer_;
 };
 
 }  // namespace clusterctl::server

@@ -40,7 +40,12 @@ void add_serve_flags(po::options_description& opts) {
       "max-tokens", po::value<int>()->default_value(4096), "largest max_tokens a request may ask for")(
       "max-body", po::value<size_t>()->default_value(1 << 20), "largest request body in bytes")(
       "parallel", po::value<int64_t>()->default_value(4), "sequences decoding at once (one KV-cache slot each)")(
-      "max-queue", po::value<size_t>()->default_value(32), "requests that may wait for a slot; more get 429");
+      "max-queue", po::value<size_t>()->default_value(32), "requests that may wait for a slot; more get 429")(
+      "cors-origin", po::value<std::vector<std::string>>()->composing(),
+      "a web page origin (https://host[:port], or *) allowed to call the API from a browser; repeatable")(
+      "allowed-host", po::value<std::vector<std::string>>()->composing(),
+      "another Host name a tokenless loopback server answers (e.g. a local proxy's); repeatable")(
+      "health-open", po::bool_switch(), "GET /health answers without the token (for load balancer probes)");
 }
 
 server::ServerOptions server_options(const po::variables_map& vm) {
@@ -51,6 +56,14 @@ server::ServerOptions server_options(const po::variables_map& vm) {
   so.port = static_cast<uint16_t>(port);
   if (vm.count("token-file")) so.bearer_token = read_token_file(vm["token-file"].as<std::string>());
   so.max_body_bytes = vm["max-body"].as<size_t>();
+  if (vm.count("cors-origin")) so.cors_origins = vm["cors-origin"].as<std::vector<std::string>>();
+  for (const auto& origin : so.cors_origins) {
+    if (origin != "*" && origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
+      throw Error("--cors-origin '" + origin + "' must be an origin like https://app.example or http://localhost:3000 (or *)");
+    }
+  }
+  if (vm.count("allowed-host")) so.allowed_hosts = vm["allowed-host"].as<std::vector<std::string>>();
+  so.health_open = vm.count("health-open") && vm["health-open"].as<bool>();
   so.limits.max_tokens_limit = vm["max-tokens"].as<int>();
   if (so.limits.max_tokens_limit < 1) throw Error("--max-tokens must be at least 1");
   so.limits.default_chat_max_tokens = std::min(so.limits.default_chat_max_tokens, so.limits.max_tokens_limit);

@@ -1,6 +1,7 @@
 #pragma once
 // The flags of the HTTP API that `clusterctl serve` and `clusterctl-worker --serve` share:
-// --host --port --token-file --model-id --max-tokens --max-body --parallel --max-queue.
+// --host --port --token-file --model-id --max-tokens --max-body --parallel --max-queue
+// --cors-origin --allowed-host --health-open.
 #include "worker/server/batch_scheduler.h"
 #include "worker/server/http_server.h"
 #include "worker/tools/options.h"
