@@ -1,0 +1,134 @@
+// libFuzzer target: what one client's bytes reach on rank 0's API. The input is read as a raw
+// HTTP/1.1 request stream by Beast's parser with the session's limits (several pipelined requests),
+// then each parsed request goes through the session's checks (authorization, Host/Origin) and,
+// on the OpenAI endpoints, request validation (parse_api_request, chat template rendering) and the
+// response path (stop strings, UTF-8 joining, chunks); the raw input is also fed to
+// parse_api_request as a body on its own. Anything but an ApiError escaping validation is a bug:
+// it would be a 500 (or, before, an abort), so the target traps.
+//   cmake --preset fuzz && cmake --build build-fuzz --target http_fuzz
+//   build-fuzz/tests/fuzz/http_fuzz -max_len=65536 CORPUS tests/fuzz/seeds-http
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "worker/server/openai_protocol.h"
+#include "worker/server/request_checks.h"
+#include "worker/server/stop_matcher.h"
+
+namespace {
+
+using namespace clusterctl::server;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+const ModelInfo& model() {
+  static const ModelInfo m{"m", std::nullopt, "<s>", "</s>", 256};
+  return m;
+}
+
+// The fallback transcript and a ChatML template with tools (the interpreter walks every field).
+const clusterctl::chat::ChatTemplate& fallback() {
+  static const clusterctl::chat::ChatTemplate t(std::nullopt, "<s>", "</s>");
+  return t;
+}
+const clusterctl::chat::ChatTemplate& chatml() {
+  static const clusterctl::chat::ChatTemplate t(
+      std::string("{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n"
+                  "{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
+      "<s>", "</s>");
+  return t;
+}
+
+[[noreturn]] void bug(const char* where, const std::exception& e) {
+  std::fprintf(stderr, "%s threw a non-ApiError: %s\n", where, e.what());
+  std::abort();
+}
+
+void exercise_answer(const ApiRequest& req, const std::string& input) {
+  // The response path with the request's stop strings, fed the input as generated text.
+  StopMatcher stop(req.generation.stop);
+  Utf8Joiner utf8;
+  std::string text;
+  for (size_t i = 0; i < input.size(); i += 7) text += stop.feed(utf8.feed(std::string_view(input).substr(i, 7)));
+  text += stop.feed(utf8.flush());
+  text += stop.flush();
+  Usage usage{1, 2};
+  std::vector<int32_t> ids{1, 2, 3};
+  (void)sse_event(stream_chunk(req, "id", 0, text, true, std::nullopt, &ids));
+  (void)sse_event(stream_usage_chunk(req, "id", 0, usage));
+  (void)completion_response(req, "id", 0, text, "stop", usage, &ids).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+void validate(Endpoint endpoint, const std::string& body, const clusterctl::chat::ChatTemplate& tmpl) {
+  ProtocolLimits limits;
+  limits.max_tokens_limit = 4096;
+  try {
+    ApiRequest req = parse_api_request(endpoint, body, model(), tmpl, limits);
+    if (req.generation.max_tokens < 1 || req.generation.max_tokens > limits.max_tokens_limit) std::abort();
+    const auto& s = req.generation.sampling;
+    if (!(s.temperature >= kTemperatureMin && s.temperature <= kTemperatureMax)) std::abort();
+    if (!(s.top_p >= kTopPMin && s.top_p <= kTopPMax)) std::abort();
+    exercise_answer(req, body.substr(0, 4096));
+  } catch (const ApiError& e) {
+    if (e.status() != 400 && e.status() != 404) std::abort();
+    (void)e.body().dump(-1, ' ', false, Json::error_handler_t::replace);
+  } catch (const std::exception& e) {
+    bug("parse_api_request", e);
+  }
+}
+
+void handle(const http::request<http::string_body>& req) {
+  RequestCheckOptions checks;
+  checks.bearer_token = "tok";
+  checks.loopback_guard = true;
+  checks.port = 8080;
+  checks.cors_origins = {"https://app.example"};
+  (void)check_request(checks, req);
+  (void)cors_headers(checks, req);
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  if (req.method() != http::verb::post) return;
+  if (path == "/v1/chat/completions") {
+    validate(Endpoint::chat_completions, req.body(), fallback());
+    validate(Endpoint::chat_completions, req.body(), chatml());
+  } else if (path == "/v1/completions") {
+    validate(Endpoint::completions, req.body(), fallback());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  // As a raw request stream, the way a session reads it (pipelined requests one after another).
+  std::string_view rest = input;
+  for (int n = 0; n < 8 && !rest.empty(); ++n) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(1 << 20);
+    parser.eager(true);
+    beast::error_code ec;
+    size_t used = 0;
+    while (!parser.is_done() && used < rest.size()) {
+      size_t k = parser.put(boost::asio::buffer(rest.data() + used, rest.size() - used), ec);
+      if (ec == http::error::need_more) break;
+      if (ec) break;
+      if (k == 0) break;
+      used += k;
+    }
+    if (ec && ec != http::error::need_more) break;
+    if (!parser.is_done()) break;
+    handle(parser.get());
+    rest.remove_prefix(used);
+  }
+  // As a body on its own.
+  validate(Endpoint::chat_completions, input, fallback());
+  validate(Endpoint::chat_completions, input, chatml());
+  validate(Endpoint::completions, input, fallback());
+  return 0;
+}
