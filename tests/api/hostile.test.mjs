@@ -95,16 +95,23 @@ describe("the HTTP layer (word-stream test server)", () => {
 
 const sharedDir = process.env.CLUSTERCTL_SHARED_DIR ?? path.resolve(import.meta.dirname ?? ".", "../../../shared");
 const model = path.join(sharedDir, "models", "stories260K.gguf");
-describe("clusterctl serve (scheduler and sampler)", { skip: !process.env.CLUSTERCTL_BIN || !existsSync(model) ? `no clusterctl or no ${model}` : false }, () => {
-  let serve;
-  before(async () => { serve = await startServe(model, ["--max-body", "4194304", "--ctx", "256", "--parallel", "2"]); });
-  after(async () => { await serve.stop(); });
-  test("after each hostile request a normal one is answered with the same greedy tokens", async () => {
-    await runProperty(serve.url, "stories260K", async (url) => {
-      const r = await post(url + "/v1/completions",
-        JSON.stringify({ model: "stories260K", prompt: "Once upon a time", max_tokens: 12, temperature: 0 }));
-      assert.equal(r.status, 200, r.text);
-      return JSON.parse(r.text).choices[0].text;
+const noServe = !process.env.CLUSTERCTL_BIN || !existsSync(model) ? `no clusterctl or no ${model}` : false;
+// One rank, and two under mpirun: a request that once aborted a rank must not end the MPI job.
+for (const ranks of [1, 2]) {
+  describe(`clusterctl serve --ranks ${ranks} (scheduler and sampler)`, { skip: noServe }, () => {
+    let serve;
+    before(async () => {
+      serve = await startServe(model, ["--max-body", "4194304", "--ctx", "256", "--parallel", "2", "--ranks", String(ranks),
+        "--threads", "1"]);
+    });
+    after(async () => { await serve.stop(); });
+    test("after each hostile request a normal one is answered with the same greedy tokens", async () => {
+      await runProperty(serve.url, "stories260K", async (url) => {
+        const r = await post(url + "/v1/completions",
+          JSON.stringify({ model: "stories260K", prompt: "Once upon a time", max_tokens: 12, temperature: 0 }));
+        assert.equal(r.status, 200, r.text);
+        return JSON.parse(r.text).choices[0].text;
+      });
     });
   });
-});
+}
