@@ -1,7 +1,8 @@
 #pragma once
 // AVX2 decode dots for the low-bit types big models ship in (Q2_K, Q3_K, IQ4_XS against Q8_K;
 // IQ4_NL against Q8_0). The integer sums are exactly the scalar reference's (rows.cpp) and each
-// block's float is formed as there, so only the order of the block sums differs (IQ4_NL).
+// block's float is formed as there; only the order of the float sums differs (the blocks' sums
+// stay in 8 lanes until the end of the row).
 // Included by rows_avx2.cpp; the AVX-512 table keeps them.
 #include <immintrin.h>
 
@@ -14,13 +15,20 @@
 
 namespace clusterctl::kernels::detail::x86 {
 
-// From 16 int16 scales (lane 0: scales 0..7, lane 1: 8..15), scale `is` in every int16 of lane
-// 0 and scale is + 1 in every int16 of lane 1 (is even): one 128-bit half of a 32-byte quant
-// vector covers 16 elements of sub-block is, the other 16 of sub-block is + 1.
-inline __m256i scale_pair(__m256i scales16, int is) {
-  const __m256i pair = _mm256_permutevar8x32_epi32(scales16, _mm256_set1_epi32(is / 2));
-  return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
-                                                    2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+// The 8 int16 scales of one half of a block (sub-blocks 8 * half .. + 7) in both 128-bit lanes.
+inline __m256i half_scales(__m256i scales16, int half) {
+  return half == 0 ? _mm256_permute2x128_si256(scales16, scales16, 0x00)
+                   : _mm256_permute2x128_si256(scales16, scales16, 0x11);
+}
+
+// From half_scales, scale 2s of the half in every int16 of lane 0 and scale 2s + 1 in lane 1:
+// one 128-bit half of a 32-byte quant vector covers 16 elements of sub-block 2s, the other 16
+// of sub-block 2s + 1.
+inline __m256i scale_pair(__m256i half8, int s) {
+  const char lo = static_cast<char>(4 * s), hi = static_cast<char>(4 * s + 2);
+  return _mm256_shuffle_epi8(half8, _mm256_setr_epi8(lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1, lo,
+                                                     lo + 1, lo, lo + 1, lo, lo + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1,
+                                                     hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1));
 }
 
 // Q2_K: per (half, shift) 32 two-bit quants (sub-blocks is, is + 1) times 32 activations.
@@ -28,27 +36,32 @@ inline float dot_q2_K_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_q2_K*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
   const __m256i m3 = _mm256_set1_epi8(3);
-  float sum = 0;
+  __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m128i sc_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
     const __m256i scales16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, _mm_set1_epi8(0x0f)));
     const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), _mm_set1_epi8(0x0f)));
     const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-    const int summs = hsum_i32(_mm256_madd_epi16(mins16, bsums));
     const int8_t* q8 = b[i].qs;
-    __m256i acc = _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
     for (int half = 0; half < 2; ++half) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * half));
+      const __m256i sc8 = half_scales(scales16, half);
+#pragma GCC unroll 4
       for (int s = 0; s < 4; ++s, q8 += 32) {
         const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
         const __m256i p = _mm256_maddubs_epi16(q2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(scales16, 8 * half + 2 * s)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair(sc8, s)));
       }
     }
-    const int isum = hsum_i32(acc);
-    sum += b[i].d * (h2f(a[i].d) * static_cast<float>(isum) - h2f(a[i].dmin) * static_cast<float>(summs));
+    // Per block: d * sumi and dmin * (mins . bsums), both times the activation scale, kept in
+    // 8 float lanes until the end of the row.
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    acc_m = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].dmin) * b[i].d),
+                            _mm256_cvtepi32_ps(_mm256_madd_epi16(mins16, bsums)), acc_m);
   }
-  return sum;
+  return hsum(acc) - hsum(acc_m);
 }
 
 // The 16 signed scales of a Q3_K block as bytes: q3k_scale (quant_ref.h) for all j at once,
@@ -72,28 +85,31 @@ inline float dot_q3_K_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_q3_K*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
   const __m256i m3 = _mm256_set1_epi8(3);
-  float sum = 0;
+  __m256 accf = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i scales16 = _mm256_cvtepi8_epi16(q3k_scales16(a[i].scales));
     const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-    const int corr = hsum_i32(_mm256_madd_epi16(scales16, bsums));
+    const __m256i corr = _mm256_madd_epi16(scales16, bsums);
     const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask));
     const int8_t* q8 = b[i].qs;
     __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 2
     for (int half = 0; half < 2; ++half) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs + 32 * half));
+      const __m256i sc8 = half_scales(scales16, half);
+#pragma GCC unroll 4
       for (int s = 0; s < 4; ++s, q8 += 32) {
         const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * half + s)));
         const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
         const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3), high);
         const __m256i p = _mm256_maddubs_epi16(q3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(scales16, 8 * half + 2 * s)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(sc8, s)));
       }
     }
-    const int isum = hsum_i32(acc) - 4 * corr;
-    sum += h2f(a[i].d) * b[i].d * static_cast<float>(isum);
+    const __m256i sumi = _mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 2));
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), accf);
   }
-  return sum;
+  return hsum(accf);
 }
 
 inline __m256i iq4_table() {
