@@ -19,7 +19,10 @@ int bench_ranks(int ranks, int argc, char** argv) {
       "prompt", po::value<std::string>()->default_value("Once upon a time"), "prompt text")(
       "threads,t", po::value<int>()->default_value(1), "compute threads per rank")(
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1")(
-      "json", po::bool_switch(), "print the worker's JSON (per_rank holds the figures)");
+      "json", po::bool_switch(), "print the worker's JSON (per_rank holds the figures)")(
+      "allreduce", po::value<std::string>(), "all-reduce algorithm (auto, mpi, one-shot, recursive-doubling, ring)")(
+      "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
+      "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]");
   po::positional_options_description pos;
   pos.add("model", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf --ranks N [-n 64] [-t 1] [--split a,b]", opts, pos);
@@ -30,6 +33,8 @@ int bench_ranks(int ranks, int argc, char** argv) {
                                    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
+  for (const char* f : {"allreduce", "wire-format", "emulate-link"})
+    if (vm->count(f)) args.insert(args.end(), {std::string("--") + f, (*vm)[f].as<std::string>()});
   return launch_local_job(ranks, args);
 }
 

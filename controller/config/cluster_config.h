@@ -19,6 +19,9 @@ struct LinkConfig {
   LinkType type = LinkType::ethernet;
   std::string interface;       // empty when given by CIDR
   std::optional<Ipv4Cidr> cidr;
+  // The all-reduce over this link (every node's link must agree): an algorithm name or "" (auto),
+  // a wire format or "" (double, exact), and an EMULATED link "latency=300us,bandwidth=10gbit" or "".
+  std::string allreduce, wire_format, emulate;
   SourcePos pos;
 
   std::string describe() const;  // "thunderbolt tb0" or "ethernet 10.0.0.0/24"

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <pwd.h>
 
+#include "collectives/algorithms/allreduce.h"
+#include "collectives/algorithms/emulated_link.h"
 #include "controller/config/cluster_config.h"
 #include "controller/config/nearest_name.h"
 
@@ -25,7 +27,7 @@ constexpr std::string_view kSettingKeys[] = {"port", "user", "identity", "ranks"
                                              "link", "cache_dir", "worker", "memory"};
 constexpr std::string_view kNodeKeys[] = {"name", "host", "port", "user", "identity", "ranks", "threads",
                                           "weight", "link", "cache_dir", "worker", "memory"};
-constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr"};
+constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr", "allreduce", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel"};
 constexpr std::string_view kSshKeys[] = {"known_hosts", "connect_timeout"};
@@ -371,6 +373,34 @@ class Parser {
         ok = false;
       }
     }
+    if (auto a = string_field(l, "allreduce", "the link of " + where, false)) {
+      if (*a != "auto" && !collectives::parse_algorithm(*a)) {
+        add(pos_of(l["allreduce"]), "unknown all-reduce algorithm " + echoed(*a) + " in " + where,
+            "use auto, mpi, one-shot, recursive-doubling or ring");
+        ok = false;
+      }
+      link.allreduce = *a;
+    }
+    if (auto f = string_field(l, "wire_format", "the link of " + where, false)) {
+      if (!collectives::parse_wire_format(*f)) {
+        add(pos_of(l["wire_format"]), "unknown wire format " + echoed(*f) + " in " + where,
+            "use double (exact, the default), float32, bf16 or q8");
+        ok = false;
+      }
+      link.wire_format = *f;
+    }
+    if (auto e = string_field(l, "emulate", "the link of " + where, false)) {
+      try {
+        collectives::parse_link_spec(*e);
+        link.emulate = *e;
+      } catch (const std::exception& ex) {
+        std::string why = ex.what();
+        if (why.rfind("--emulate-link: ", 0) == 0) why = why.substr(16);
+        add(pos_of(l["emulate"]), "bad link emulation " + echoed(*e) + " in " + where + ": " + why,
+            "write e.g. 'emulate: latency=300us,bandwidth=10gbit' (EMULATION for measuring; leave it out on a real link)");
+        ok = false;
+      }
+    }
     if (!ok) return std::nullopt;
     return link;
   }
@@ -500,6 +530,15 @@ class Parser {
             "weight every node by number, or put 'weight: by memory' under 'defaults:' for all of them");
       }
       c.nodes.push_back(std::move(node));
+    }
+    for (size_t i = 1; i < c.nodes.size(); ++i) {
+      const auto& a = c.nodes[0].link;
+      const auto& b = c.nodes[i].link;
+      if (!a || !b) continue;
+      if (a->allreduce != b->allreduce || a->wire_format != b->wire_format || a->emulate != b->emulate)
+        add(b->pos, "the link of node '" + c.nodes[i].name + "' has another allreduce, wire_format or emulate than node '" +
+                        c.nodes[0].name + "''s: every rank must all-reduce alike",
+            "put allreduce, wire_format and emulate in the link under 'defaults:', or give every node the same");
     }
     if (c.nodes.size() > 1) {
       for (const auto& [pos, where] : unlinked)

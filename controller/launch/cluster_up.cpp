@@ -243,6 +243,11 @@ class Bringup {
                                                                   : network_cidr(*f0.link_address, f0.link_prefix);
       hnp_address_ = "tcp://" + config::ipv4_to_string(*f0.link_address) + ":";
     }
+    if (const auto& l = c_.nodes[0].link) {
+      if (!l->allreduce.empty()) job.network_args.insert(job.network_args.end(), {"--allreduce", l->allreduce});
+      if (!l->wire_format.empty()) job.network_args.insert(job.network_args.end(), {"--wire-format", l->wire_format});
+      if (!l->emulate.empty()) job.network_args.insert(job.network_args.end(), {"--emulate-link", l->emulate});
+    }
     // Ranks that share a machine's cores (namespaces/VMs of one host count together).
     std::vector<MachineInfo> machines(c_.nodes.size());
     ssh::for_each_node_in_parallel(c_.nodes.size(), [&](size_t i) {

@@ -68,6 +68,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
     if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
     if (!job.token_file.empty()) add(a, {"--token-file", job.token_file});
+    a.insert(a.end(), job.network_args.begin(), job.network_args.end());
   }
   return a;
 }

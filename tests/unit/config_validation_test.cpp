@@ -205,6 +205,30 @@ TEST(ConfigValidation, LinkRules) {
   expect_problem(y, 8, 5, "missing field 'link' in node 'b'");
 }
 
+// Issue #17: the link's all-reduce keys, the emulation among them, parsed strictly.
+TEST(ConfigValidation, LinkAllreduceKeys) {
+  std::string y = kGood;
+  y.replace(y.find("interface: eth0}"), 16,
+            "interface: eth0, allreduce: one-shot, wire_format: bf16, emulate: 'latency=300us,bandwidth=10gbit'}");
+  const auto c = parse_cluster_config(y, "t.yaml");
+  ASSERT_TRUE(c.nodes[1].link);
+  EXPECT_EQ(c.nodes[1].link->allreduce, "one-shot");
+  EXPECT_EQ(c.nodes[1].link->wire_format, "bf16");
+  EXPECT_EQ(c.nodes[1].link->emulate, "latency=300us,bandwidth=10gbit");
+  y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, emulate: 'latency=300'}");
+  expect_problem(y, 5, 52, "bad link emulation 'latency=300'", "latency=300us,bandwidth=10gbit");
+  y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, wire_format: fp4}");
+  expect_problem(y, 5, 56, "unknown wire format 'fp4'", "use double");
+  y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, allreduce: teleport}");
+  expect_problem(y, 5, 54, "unknown all-reduce algorithm 'teleport'", "one-shot");
+  y = kGood;
+  y += "    link: {type: ethernet, interface: eth0, wire_format: bf16}\n";
+  expect_problem(y, 11, 11, "another allreduce, wire_format or emulate", "defaults");
+}
+
 TEST(ConfigValidation, SingleNodeNeedsNoLink) {
   auto c = parse_cluster_config("cluster: c\nmodel: m\nnodes:\n  - {name: a, host: localhost}\n", "t.yaml");
   EXPECT_TRUE(c.nodes[0].is_local());
