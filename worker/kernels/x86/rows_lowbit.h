@@ -141,17 +141,18 @@ inline float dot_iq4_xs_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_iq4_xs*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
   const __m256i table = iq4_table();
-  float sum = 0;
+  __m256 accf = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 8
     for (int ib = 0; ib < QK_K / 32; ++ib) {
       const int ls = iq4xs_scale(ib, a[i].scales_l, a[i].scales_h);
       const __m256i p = iq4_pairs(table, a[i].qs + 16 * ib, b[i].qs + 32 * ib);
       acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(static_cast<short>(ls))));
     }
-    sum += h2f(a[i].d) * b[i].d * static_cast<float>(hsum_i32(acc));
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(acc), accf);
   }
-  return sum;
+  return hsum(accf);
 }
 
 }  // namespace clusterctl::kernels::detail::x86
