@@ -1,4 +1,5 @@
 // `clusterctl inspect MODEL.gguf`: what a model file holds, without loading its weights.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -32,6 +33,26 @@ uint64_t bytes_per_token(const gguf::GgufFile& f, const model::HParams& h) {
   return total;
 }
 
+// Bits per weight of each tensor type in the file (bytes * 8 / elements over its tensors, so the
+// block scales count) and of the whole file, in the order the types first appear.
+struct TypeBits {
+  std::string type;
+  size_t tensors = 0;
+  uint64_t bytes = 0, elements = 0;
+  double bpw() const { return elements ? 8.0 * static_cast<double>(bytes) / static_cast<double>(elements) : 0.0; }
+};
+
+std::vector<TypeBits> bits_per_type(const gguf::GgufFile& f, TypeBits& file) {
+  std::vector<TypeBits> out;
+  for (const auto& t : f.tensors()) {
+    const std::string name(gguf::type_name(t.type));
+    auto it = std::find_if(out.begin(), out.end(), [&](const TypeBits& b) { return b.type == name; });
+    if (it == out.end()) it = out.insert(out.end(), TypeBits{name});
+    for (TypeBits* b : {&*it, &file}) ++b->tensors, b->bytes += t.n_bytes, b->elements += t.n_elements;
+  }
+  return out;
+}
+
 }  // namespace
 
 int inspect_main(int argc, char** argv) {
@@ -48,6 +69,8 @@ int inspect_main(int argc, char** argv) {
   uint64_t total = 0;
   for (const auto& t : f.tensors()) total += t.n_bytes;
   uint64_t per_token = bytes_per_token(f, h);
+  TypeBits file_bits{"file"};
+  const std::vector<TypeBits> type_bits = bits_per_type(f, file_bits);
 
   if ((*vm)["json"].as<bool>()) {
     nlohmann::json j;
@@ -70,6 +93,11 @@ int inspect_main(int argc, char** argv) {
     j["tokenizer"] = {{"model", h.tokenizer_model}, {"pre", h.tokenizer_pre}};
     j["tensor_bytes"] = total;
     j["bytes_per_token"] = per_token;
+    j["bits_per_weight"] = file_bits.bpw();
+    auto& tb = j["types"] = nlohmann::json::array();
+    for (const auto& b : type_bits)
+      tb.push_back({{"type", b.type}, {"tensors", b.tensors}, {"bytes", b.bytes}, {"elements", b.elements},
+                    {"bits_per_weight", b.bpw()}});
     auto& tl = j["tensors"] = nlohmann::json::array();
     for (const auto& t : f.tensors())
       tl.push_back({{"name", t.name}, {"type", gguf::type_name(t.type)}, {"shape", t.shape}, {"bytes", t.n_bytes}});
@@ -94,6 +122,11 @@ int inspect_main(int argc, char** argv) {
   std::printf("rope           base %g, %u dims; rms eps %g\n", h.rope_freq_base, h.rope_dim, h.rms_eps);
   std::printf("weights        %s in %zu tensors; %s read per generated token\n", human_bytes(total).c_str(),
               f.tensors().size(), human_bytes(per_token).c_str());
+  std::printf("bits/weight    %.3f for the file:", file_bits.bpw());
+  for (const auto& b : type_bits)
+    std::printf(" %s %.3f (%zu tensors, %s)%s", b.type.c_str(), b.bpw(), b.tensors, human_bytes(b.bytes).c_str(),
+                &b == &type_bits.back() ? "" : ",");
+  std::printf("\n");
   if ((*vm)["metadata"].as<bool>()) {
     std::printf("\nmetadata\n");
     for (const auto& [k, v] : f.metadata()) std::printf("  %-44s %s\n", k.c_str(), v.to_display().c_str());
