@@ -228,7 +228,7 @@ double per_token(const Generation& g) {
 }
 
 void print_json_report(const Setup& s, const model::Engine& engine, const Generation& g,
-                       const std::vector<RankStats>& all) {
+                       const std::vector<RankStats>& all, const std::string& allreduce) {
   const int64_t n = static_cast<int64_t>(g.generated.size());
   const double per = per_token(g);
   nlohmann::json ranks = nlohmann::json::array();
@@ -257,6 +257,7 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
                   {"compute_s_per_token", step0 - comm0},
                   {"comm_s_per_token", comm0}};
   j["per_rank"] = ranks;
+  if (all.size() > 1) j["allreduce"] = allreduce;
   std::cout << j.dump(2) << "\n";
 }
 
@@ -273,16 +274,20 @@ void print_rank_table(const Generation& g, const std::vector<RankStats>& all) {
                  all[r].allreduces * per, all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
 }
 
-void print_report(const Setup& s, const model::Engine& engine, const Generation& g, const std::vector<RankStats>& all) {
+void print_report(const Setup& s, const model::Engine& engine, const Generation& g, const std::vector<RankStats>& all,
+                  const std::string& allreduce) {
   const int64_t n = static_cast<int64_t>(g.generated.size());
   if (s.vm["json"].as<bool>()) {
-    print_json_report(s, engine, g, all);
+    print_json_report(s, engine, g, all, allreduce);
   } else {
     std::fprintf(stderr, "\n%zu ranks x %d threads: prompt %zu tokens in %.3f s; generated %lld tokens, %.2f tok/s\n",
                  all.size(), engine.threads(), s.prompt.size(), g.prompt_s, static_cast<long long>(n),
                  n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0.0);
   }
-  if (s.vm["stats"].as<bool>()) print_rank_table(g, all);
+  if (s.vm["stats"].as<bool>()) {
+    if (all.size() > 1) std::fprintf(stderr, "all-reduce: %s\n", allreduce.c_str());
+    print_rank_table(g, all);
+  }
 }
 
 int run_job(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv) {
@@ -324,7 +329,7 @@ int run_job(collectives::Session& session, collectives::Communicator& comm, int 
   mine.rss_end_mb = resident_mb();
   std::vector<RankStats> all(root ? session.size() : 0);
   comm.gather(&mine, sizeof mine, all.data(), 0);
-  if (root) print_report(s, engine, g, all);
+  if (root) print_report(s, engine, g, all, comm.describe());
   return 0;
 }
 
