@@ -72,7 +72,9 @@ void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const prefl
                 const gguf::GgufFile& f, const model::ShardPlan& shard_plan) {
   p.nodes.resize(config.nodes.size());
   for (size_t n = 0; n < config.nodes.size(); ++n) {
+    // Offline, a node's `memory:` stands for what it has: a cluster planned before it is bought.
     if (!p.offline && n < report.nodes.size()) p.nodes[n].free_bytes = report.nodes[n].mem_usable;
+    else if (config.nodes[n].memory_limit > 0) p.nodes[n].free_bytes = config.nodes[n].memory_limit;
     for (int r = p.split.first_rank[n]; r < p.split.first_rank[n] + config.nodes[n].ranks; ++r) {
       RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(p.hp)};
       for (const auto& t : model::shard_tensors(f, p.hp, rp.part)) rp.shard_bytes += t.bytes;
@@ -181,6 +183,12 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
   print_node_table(p, config);
   std::printf("\nshards: %s in %s\n", p.cut.reused ? "already cut" : "cut here by 'up' on first use",
               p.cut.dir.c_str());
+  for (size_t n = 0; n < p.nodes.size(); ++n)
+    if (!p.nodes[n].fits())
+      std::printf("%s is %s short: it needs %s for its shards and KV cache and has %s\n", config.nodes[n].name.c_str(),
+                  human_bytes(p.nodes[n].shard_bytes + p.nodes[n].kv_bytes - *p.nodes[n].free_bytes).c_str(),
+                  human_bytes(p.nodes[n].shard_bytes + p.nodes[n].kv_bytes).c_str(),
+                  human_bytes(*p.nodes[n].free_bytes).c_str());
   if (!p.all_fit())
     std::printf("a node lacks the memory for its shards: lower its weight, add nodes, or lower 'context' in %s\n",
                 p.file.c_str());
