@@ -75,6 +75,7 @@ int inspect_main(int argc, char** argv) {
   if ((*vm)["json"].as<bool>()) {
     nlohmann::json j;
     j["file"] = f.path();
+    j["parts"] = f.part_count();
     j["gguf_version"] = f.version();
     j["architecture"] = h.arch;
     j["name"] = h.name;
@@ -109,7 +110,9 @@ int inspect_main(int argc, char** argv) {
     return 0;
   }
 
-  std::printf("file           %s (GGUF v%u, %s)\n", f.path().c_str(), f.version(), human_bytes(f.file_size()).c_str());
+  const std::string parts = f.part_count() > 1 ? " in " + std::to_string(f.part_count()) + " parts" : "";
+  std::printf("file           %s (GGUF v%u, %s%s)\n", f.path().c_str(), f.version(), human_bytes(f.file_size()).c_str(),
+              parts.c_str());
   std::printf("architecture   %s%s%s\n", h.arch.c_str(), h.name.empty() ? "" : "  name: ", h.name.c_str());
   std::printf("shape          %u wide, %u layers, %u heads, %u KV heads, head dim %u, FFN %u\n", h.n_embd,
               h.n_layer, h.n_head, h.n_head_kv, h.head_dim, h.n_ff);
