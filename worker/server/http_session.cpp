@@ -413,6 +413,11 @@ void HttpSession::watch_for_disconnect() {
     if (ec == asio::error::eof && self->gen_ && !self->gen_->done) return self->half_closed();
     if (ec) {
       if (self->gen_ && !self->gen_->done) return self->client_gone();  // disconnected mid-request
+      if (ec == asio::error::eof) {
+        // Half-closed while the answer is being written: let the write finish; after_write closes.
+        self->peer_half_closed_ = true;
+        return;
+      }
       beast::error_code ignored;
       self->stream_.socket().close(ignored);
       return;
