@@ -356,6 +356,34 @@ TEST(Refusal, BadNetworkFlagsNameTheFix) {
   }
 }
 
+// `clusterctl bench net`: a row per size, algorithm and wire format beside MPI_Allreduce, and a
+// selection table the workers can read (no speed is asserted: figures go in the note).
+TEST(BenchNet, RowsForEveryAlgorithmAndFormatAndATableWorkersRead) {
+  TempDir dir;
+  const std::string table = dir / "table";
+  auto r = run_command(kCli + " bench net --ranks 3 --min-size 1KiB --max-size 2KiB --iters 5 --json --table " + table);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ranks"], 3);
+  EXPECT_EQ(j["rows"].size(), 2u * 13u) << r.out;  // 2 sizes x (mpi + 3 algorithms x 4 formats)
+  for (const auto& row : j["rows"]) {
+    EXPECT_GT(row["median_us"].get<double>(), 0) << row;
+    EXPECT_GE(row["p99_us"].get<double>(), row["median_us"].get<double>()) << row;
+  }
+  const std::string text = read_text(table);
+  EXPECT_NE(text.find("\n3 "), std::string::npos) << text;
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  r = run_command(mpirun(3, "--model " + model + " --prompt-ids 1,2 -n 2 --threads 1 --allreduce-table " + table));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Under emulation the table is written only where --table says.
+  r = run_command(kCli + " bench net --ranks 2 --min-size 1KiB --max-size 1KiB --iters 3 --formats double "
+                         "--emulate-link latency=100us,bandwidth=1gbit");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("EMULATION"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("selection table"), std::string::npos) << r.out;
+}
+
 TEST(Refusal, UnknownIsa) {
   CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
   auto r = run_command(mpirun(2, "--model " + model + " --prompt Once -n 4 --temp 0 --isa avx9"));
