@@ -79,8 +79,8 @@ inline __m128i q3k_scales16(const uint8_t* s12) {
                       _mm_set1_epi8(32));
 }
 
-// Q3_K: the quants as unsigned low2 + 4 * hbit (0..7), so the dot is maddubs minus 4 * the
-// activation sums of each 16 (the Q8_K bsums), times the signed 6-bit scales.
+// Q3_K: value = low2 - 4 * (high bit clear), so each 32 quants' dot is maddubs(low2, q8) minus
+// maddubs(4 where the bit is clear, q8) (both fit int16), times the signed 6-bit scales.
 inline float dot_q3_K_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_q3_K*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
@@ -88,8 +88,6 @@ inline float dot_q3_K_avx2(int64_t n, const void* w, const void* x) {
   __m256 accf = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const __m256i scales16 = _mm256_cvtepi8_epi16(q3k_scales16(a[i].scales));
-    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums));
-    const __m256i corr = _mm256_madd_epi16(scales16, bsums);
     const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].hmask));
     const int8_t* q8 = b[i].qs;
     __m256i acc = _mm256_setzero_si256();
@@ -99,15 +97,18 @@ inline float dot_q3_K_avx2(int64_t n, const void* w, const void* x) {
       const __m256i sc8 = half_scales(scales16, half);
 #pragma GCC unroll 4
       for (int s = 0; s < 4; ++s, q8 += 32) {
-        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * half + s)));
-        const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
-        const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3), high);
-        const __m256i p = _mm256_maddubs_epi16(q3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8)));
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8));
+        // 4 where the high bit is clear (the value is low2 - 4): low2 . y - 4clear . y.
+        const __m256i clear4 = _mm256_slli_epi16(
+            _mm256_srli_epi16(_mm256_andnot_si256(hm, _mm256_set1_epi8(static_cast<char>(1 << (4 * half + s)))),
+                              4 * half + s),
+            2);
+        const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q2, y), _mm256_maddubs_epi16(clear4, y));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale_pair(sc8, s)));
       }
     }
-    const __m256i sumi = _mm256_sub_epi32(acc, _mm256_slli_epi32(corr, 2));
-    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), accf);
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(acc), accf);
   }
   return hsum(accf);
 }
