@@ -191,16 +191,4 @@ std::string error_message(const Response& response) {
   return std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(response.status)));
 }
 
-std::string read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read the token file '" + path + "': check the path and its permissions");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-  if (token.empty()) throw Error("the token file '" + path + "' is empty: put the API token in it");
-  return token;
-}
-
 }  // namespace clusterctl::http

@@ -11,6 +11,7 @@
 
 #include "controller/http/url.h"
 #include "worker/common/error.h"
+#include "worker/common/token_file.h"
 
 namespace clusterctl::http {
 
@@ -74,8 +75,7 @@ class HttpClient {
 // itself (shortened), else the status text.
 std::string error_message(const Response& response);
 
-// Reads an API token from a file (surrounding whitespace dropped). Throws clusterctl::Error
-// naming the file when it is unreadable or empty.
-std::string read_token_file(const std::string& path);
+// The token in an API token file, as the server reads it (one word).
+using clusterctl::read_token_file;
 
 }  // namespace clusterctl::http

@@ -6,24 +6,10 @@
 #include <sstream>
 
 #include "worker/common/error.h"
+#include "worker/common/token_file.h"
 
 namespace clusterctl::cli {
 namespace {
-
-std::string read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read the token file '" + path + "': check the path and its permissions");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
-  if (token.empty()) throw Error("the token file '" + path + "' is empty: put the API token in it");
-  if (token.find_first_of(" \t\r\n") != std::string::npos) {
-    throw Error("the token file '" + path + "' holds more than one word: put only the API token in it");
-  }
-  return token;
-}
 
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
