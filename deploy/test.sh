@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README: installs dependencies, builds, and runs every test suite.
 #   deploy/test.sh            unit, multi-rank and cluster tests (ctest), fuzz smoke, aarch64 kernel tests
-#   FUZZ_SECONDS=600 deploy/test.sh    a longer fuzz run (each fuzzer: GGUF, then HTTP/OpenAI requests)
+#   FUZZ_SECONDS=600 deploy/test.sh    a longer fuzz run (each fuzzer: GGUF, HTTP/OpenAI requests, the HTTP server property)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,6 +46,14 @@ if command -v clang++ >/dev/null && [ "$(uname -s)" = Linux ]; then
     -print_final_stats=1 "$http_corpus" "$ROOT/tests/fuzz/seeds-http" >"$http_corpus.log" 2>&1 || rc=$?
   grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY" "$http_corpus.log" || true
   if [ "$rc" -ne 0 ]; then tail -50 "$http_corpus.log" >&2; echo "HTTP fuzzer found a failure (exit $rc)" >&2; exit 1; fi
+
+  step "HTTP server property fuzzer, ${FUZZ_SECONDS}s: after any input a normal request is answered"
+  cmake --build build-fuzz -j "$JOBS" --target http_server_fuzz
+  rc=0
+  build-fuzz/tests/fuzz/http_server_fuzz -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 -timeout=30 \
+    -print_final_stats=1 "$http_corpus" "$ROOT/tests/fuzz/seeds-http" >"$http_corpus.log" 2>&1 || rc=$?
+  grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY" "$http_corpus.log" || true
+  if [ "$rc" -ne 0 ]; then tail -50 "$http_corpus.log" >&2; echo "HTTP server fuzzer found a failure (exit $rc)" >&2; exit 1; fi
 fi
 
 if [ -x deploy/test-aarch64.sh ] && [ "$(uname -m)" = x86_64 ]; then

@@ -1,0 +1,106 @@
+// libFuzzer target: the property that nothing a client sends stops the server. A real HttpServer
+// (the word-streaming test service behind it) runs in this process; each input goes to it over a
+// fresh loopback connection as raw bytes, half-closed, and is read until the server closes (a
+// connection still open after 15 s is a hang); then a normal chat request on a new connection must
+// get its 200 with the expected words. A crash, a sanitizer report, a hang or a wrong normal
+// answer ends the run.
+//   cmake --preset fuzz && cmake --build build-fuzz --target http_server_fuzz
+//   build-fuzz/tests/fuzz/http_server_fuzz -max_len=65536 CORPUS tests/fuzz/seeds-http
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "tests/unit/server_test_word_service.h"
+#include "worker/server/http_server.h"
+
+namespace {
+
+using namespace clusterctl::server;
+
+uint16_t g_port = 0;
+
+int connect_loopback() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(g_port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::perror("connect to the server under test");
+    std::abort();
+  }
+  timeval tv{15, 0};  // generous: under a sanitizer on a loaded machine; a hang is still caught
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Sends `bytes`, half-closes, reads until the server closes. False when it did not within 15 s.
+bool exchange(const std::string& bytes, std::string* answer) {
+  const int fd = connect_loopback();
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer (413, 431, 400) and close before reading it all
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  char buf[16384];
+  bool closed = false;
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      if (answer) answer->append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    closed = n == 0 || errno == ECONNRESET;
+    if (n < 0 && errno == ECONNRESET) std::fprintf(stderr, "(the server reset the connection)\n");
+    break;
+  }
+  ::close(fd);
+  return closed;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  clusterctl::server::testing::WordStreamTestOptions so;
+  so.step_delay = std::chrono::milliseconds(0);
+  static auto* service = new clusterctl::server::testing::WordStreamTestService(so);
+  ServerOptions o;
+  o.port = 0;
+  o.max_body_bytes = 1 << 16;
+  o.cors_origins = {"https://app.example"};
+  static auto* server = new HttpServer(o, *service);  // lives for the whole run
+  server->start();
+  g_port = server->port();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (!exchange(std::string(reinterpret_cast<const char*>(data), size), nullptr)) {
+    std::fprintf(stderr, "the server kept a half-closed connection open for 15 s\n");
+    std::abort();
+  }
+  static const std::string body =
+      R"({"model":"word-stream-test","messages":[{"role":"user","content":"still serving"}],"max_tokens":64})";
+  static const std::string normal = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                    "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string answer;
+  if (!exchange(normal, &answer) || answer.rfind("HTTP/1.1 200 ", 0) != 0 ||
+      answer.find("still serving Assistant:") == std::string::npos) {
+    std::string metrics;
+    exchange("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", &metrics);
+    std::fprintf(stderr, "after that input a normal request got:\n%s\n(%zu bytes; errno %d)\nmetrics:\n%s\n",
+                 answer.substr(0, 2000).c_str(), answer.size(), errno, metrics.c_str());
+    std::abort();
+  }
+  return 0;
+}
