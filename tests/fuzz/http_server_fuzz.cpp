@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -48,6 +49,7 @@ bool exchange(const std::string& bytes, std::string* answer) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;  // libFuzzer's -timeout alarm
     if (n <= 0) break;  // the server may answer (413, 431, 400) and close before reading it all
     sent += static_cast<size_t>(n);
   }
@@ -56,6 +58,7 @@ bool exchange(const std::string& bytes, std::string* answer) {
   bool closed = false;
   for (;;) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;  // libFuzzer's -timeout alarm (SIGALRM), not the server
     if (n > 0) {
       if (answer) answer->append(buf, static_cast<size_t>(n));
       continue;
