@@ -282,6 +282,18 @@ TEST(SynthLogits, SplitModelEqualsTheWholeFile) {
   expect_logits_agree(first, 32000, {{2, ""}, {3, "--split 3,2,1"}}, "2,1");
 }
 
+// The low-bit types big models ship in, in llama-quantize's mixes. Their attn_output is a K-quant
+// (256-value blocks): tiny's 256 query columns are one block, so the K mixes run on tiny-qwen3's
+// 512 (two ranks); IQ4_NL's 32-value blocks split tiny any way.
+TEST(SynthLogits, LowBitMixesAnyRankCountSplitAndShards) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  for (const char* type : {"Q2_K", "Q3_K_M", "IQ4_XS"})
+    expect_logits_agree(synth_model(dir, "tiny-qwen3", type), 32000, {{2, ""}}, "1,1");
+  expect_logits_agree(synth_model(dir, "tiny", "IQ4_NL"), 32000, {{2, ""}, {3, ""}, {4, ""}, {2, "--split 2,1"}},
+                      "2,1");
+}
+
 // Experts whose FFN (256 columns: one K-quant super-block) cannot be cut are placed whole, half
 // the experts on each rank: the same float chunks add up, so still one rank's bits.
 TEST(SynthLogits, WholeExpertsPerRankWhenTheirColumnsCannotBeCut) {

@@ -17,19 +17,24 @@ struct QuantPreset {
   std::string name;
   gguf::GgmlType base;
   uint32_t file_type;  // general.file_type (llama_ftype)
-  bool k_mix = false;  // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers
+  // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers. (The low-bit mixes Q2_K, Q3_K_S/M/L,
+  // IQ4_NL and IQ4_XS, llama_ftype 10..13, 25, 30, choose by file_type.)
+  bool k_mix = false;
 };
 const std::vector<QuantPreset>& quant_presets();
 const QuantPreset& find_quant_preset(std::string_view name);  // case-insensitive; throws listing the names
 
 // llama-quantize's view of a tensor: which types it may take.
-enum class QuantRole { Embedding, Output, AttnV, FfnDown, Matrix, Vector, Router };
+enum class QuantRole { Embedding, Output, AttnV, AttnOutput, FfnDown, Matrix, Vector, Router };
 QuantRole quant_role(const TensorSpec& t, bool tied_embeddings);
 
 // The type `preset` gives a tensor of `role` in `layer` of `n_layer`, whose rows are `ncols` long
 // (`pure`: the base type for every matrix, as llama-quantize --pure). Throws clusterctl::Error
 // where llama-quantize has no fallback for the row length (Q4_0 or Q8_0 rows not a multiple of 32).
+// n_gqa (query heads per KV head), n_expert and llama_70b (a llama of 80 layers with GQA: llama.cpp's
+// LLM_TYPE_70B) steer the low-bit mixes as in llama-quantize.
 gguf::GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer,
-                                 uint64_t ncols, bool pure);
+                                 uint64_t ncols, bool pure, uint32_t n_gqa = 1, uint32_t n_expert = 0,
+                                 bool llama_70b = false);
 
 }  // namespace clusterctl::model
