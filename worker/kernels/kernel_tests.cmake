@@ -1,6 +1,6 @@
-# Kernel unit tests (sources in tests/unit/kernels_*.cpp). Included from this folder's
+# Kernel unit tests (sources in tests/unit/kernels/). Included from this folder's
 # CMakeLists so both the full build and the kernel-only cross build register them.
-set(KERNEL_TEST_DIR ${PROJECT_SOURCE_DIR}/tests/unit)
+set(KERNEL_TEST_DIR ${PROJECT_SOURCE_DIR}/tests/unit/kernels)
 foreach(test_name kernels_vec_dot_test kernels_matmul_test kernels_row_parallel_test kernels_thread_pool_test)
   add_executable(${test_name} ${KERNEL_TEST_DIR}/${test_name}.cpp ${KERNEL_TEST_DIR}/kernels_test_data.cpp)
   target_link_libraries(${test_name} PRIVATE clusterctl_kernels GTest::gtest_main)

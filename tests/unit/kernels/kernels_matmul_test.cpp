@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/kernels_test_data.h"
+#include "tests/unit/kernels/kernels_test_data.h"
 #include "worker/common/error.h"
 #include "worker/kernels/kernels.h"
 

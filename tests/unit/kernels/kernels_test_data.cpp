@@ -1,4 +1,4 @@
-#include "tests/unit/kernels_test_data.h"
+#include "tests/unit/kernels/kernels_test_data.h"
 
 #include <cstring>
 
