@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssh-dev libicu-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-dev
+  clang libclang-rt-dev clang-format
   openssh-server openssh-client iproute2 iputils-ping procps
   g++-aarch64-linux-gnu qemu-user
 )

@@ -73,7 +73,8 @@ void open_serve_model(collectives::Session& session, collectives::Communicator& 
     cli::scheduler_options(s.vm);  // validates
     cli::engine_options(s.vm);
     cli::step_timeout_seconds(s.vm);
-    const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
+    const auto split =
+        s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
     s.rank_model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
   } catch (const po::error& e) {
     error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
@@ -111,13 +112,11 @@ int serve_on_root(collectives::Session& session, ServeSetup& s, const std::vecto
                   const sigset_t& signals) {
   parallel::StepLeader leader(*s.engine);
   std::vector<server::ClusterNode> nodes;
-  for (int r = 0; r < session.size(); ++r)
-    nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
-  server::BatchScheduler scheduler(
-      *s.engine, leader, *s.tok,
-      server::describe_model(*s.rank_model.file, *s.tok, s.vm["model"].as<std::string>(), cli::model_id_flag(s.vm),
-                             s.engine->n_ctx()),
-      nodes, s.sched_opts);
+  for (int r = 0; r < session.size(); ++r) nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
+  server::BatchScheduler scheduler(*s.engine, leader, *s.tok,
+                                   server::describe_model(*s.rank_model.file, *s.tok, s.vm["model"].as<std::string>(),
+                                                          cli::model_id_flag(s.vm), s.engine->n_ctx()),
+                                   nodes, s.sched_opts);
   server::HttpServer http(s.server_opts, scheduler);
   try {
     http.start();

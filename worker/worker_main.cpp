@@ -39,8 +39,8 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 void add_worker_flags(po::options_description& opts) {
   opts.add_options()("model", po::value<std::string>()->required(),
                      "GGUF model file, a directory of shards from 'clusterctl shard', or this rank's shard")(
-      "prompt", po::value<std::string>(), "prompt text")(
-      "prompt-ids", po::value<std::string>(), "prompt as comma-separated token ids instead of text")(
+      "prompt", po::value<std::string>(), "prompt text")("prompt-ids", po::value<std::string>(),
+                                                         "prompt as comma-separated token ids instead of text")(
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1,1 (default: even)")(
       "ignore-eos", po::bool_switch(), "generate all -n tokens even past end-of-sequence")(
       "dump-logits", po::value<std::string>(),
@@ -112,7 +112,8 @@ void open_job_model(collectives::Session& session, collectives::Communicator& co
     if (!s.vm.count("prompt") && !s.vm.count("prompt-ids")) throw Error("give --prompt TEXT or --prompt-ids 1,2,3");
     cli::sampler_params(s.vm);  // validates
     cli::step_timeout_seconds(s.vm);
-    const auto split = s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
+    const auto split =
+        s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
     s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
   } catch (const po::error& e) {
     error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
@@ -307,8 +308,10 @@ int run_job(collectives::Session& session, collectives::Communicator& comm, int 
   model::Engine& engine = *s.engine;
   sampling::Sampler sampler(engine.hparams().n_vocab, cli::sampler_params(s.vm));
   if (s.vm.count("dump-logits")) {
-    if (root) dump_logits(engine, sampler, s);
-    else parallel::follow_steps(engine);
+    if (root)
+      dump_logits(engine, sampler, s);
+    else
+      parallel::follow_steps(engine);
     comm.barrier();
     return 0;
   }

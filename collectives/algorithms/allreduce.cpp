@@ -33,10 +33,14 @@ float from_bf16(uint16_t h) {
 
 std::string_view algorithm_name(Algorithm a) {
   switch (a) {
-    case Algorithm::kMpi: return "mpi";
-    case Algorithm::kOneShot: return "one-shot";
-    case Algorithm::kRecursiveDoubling: return "recursive-doubling";
-    case Algorithm::kRing: return "ring";
+    case Algorithm::kMpi:
+      return "mpi";
+    case Algorithm::kOneShot:
+      return "one-shot";
+    case Algorithm::kRecursiveDoubling:
+      return "recursive-doubling";
+    case Algorithm::kRing:
+      return "ring";
   }
   return "?";
 }
@@ -47,10 +51,14 @@ std::optional<Algorithm> parse_algorithm(std::string_view name) {
 }
 std::string_view wire_format_name(WireFormat f) {
   switch (f) {
-    case WireFormat::kDouble: return "double";
-    case WireFormat::kFloat32: return "float32";
-    case WireFormat::kBf16: return "bf16";
-    case WireFormat::kQ8Block: return "q8";
+    case WireFormat::kDouble:
+      return "double";
+    case WireFormat::kFloat32:
+      return "float32";
+    case WireFormat::kBf16:
+      return "bf16";
+    case WireFormat::kQ8Block:
+      return "q8";
   }
   return "?";
 }
@@ -62,17 +70,23 @@ std::optional<WireFormat> parse_wire_format(std::string_view name) {
 
 size_t wire_bytes(WireFormat f, size_t n) {
   switch (f) {
-    case WireFormat::kDouble: return n * 8;
-    case WireFormat::kFloat32: return n * 4;
-    case WireFormat::kBf16: return n * 2;
-    case WireFormat::kQ8Block: return n + 4 * ((n + kQ8Block - 1) / kQ8Block);
+    case WireFormat::kDouble:
+      return n * 8;
+    case WireFormat::kFloat32:
+      return n * 4;
+    case WireFormat::kBf16:
+      return n * 2;
+    case WireFormat::kQ8Block:
+      return n + 4 * ((n + kQ8Block - 1) / kQ8Block);
   }
   return 0;
 }
 
 void encode(WireFormat f, const double* x, size_t n, uint8_t* out) {
   switch (f) {
-    case WireFormat::kDouble: std::memcpy(out, x, n * 8); return;
+    case WireFormat::kDouble:
+      std::memcpy(out, x, n * 8);
+      return;
     case WireFormat::kFloat32:
       for (size_t i = 0; i < n; ++i) {
         const float v = static_cast<float>(x[i]);
@@ -94,8 +108,8 @@ void encode(WireFormat f, const double* x, size_t n, uint8_t* out) {
         std::memcpy(out, &d, 4);
         const float inv = d != 0 ? 1.0f / d : 0.0f;
         for (size_t i = 0; i < len; ++i)
-          out[4 + i] = static_cast<uint8_t>(static_cast<int8_t>(
-              std::clamp(std::nearbyint(static_cast<float>(x[b + i]) * inv), -127.0f, 127.0f)));
+          out[4 + i] = static_cast<uint8_t>(
+              static_cast<int8_t>(std::clamp(std::nearbyint(static_cast<float>(x[b + i]) * inv), -127.0f, 127.0f)));
         out += 4 + len;
       }
       return;
@@ -104,7 +118,9 @@ void encode(WireFormat f, const double* x, size_t n, uint8_t* out) {
 
 void decode(WireFormat f, const uint8_t* in, size_t n, double* out) {
   switch (f) {
-    case WireFormat::kDouble: std::memcpy(out, in, n * 8); return;
+    case WireFormat::kDouble:
+      std::memcpy(out, in, n * 8);
+      return;
     case WireFormat::kFloat32:
       for (size_t i = 0; i < n; ++i) {
         float v;
@@ -124,7 +140,8 @@ void decode(WireFormat f, const uint8_t* in, size_t n, double* out) {
         const size_t len = std::min(kQ8Block, n - b);
         float d;
         std::memcpy(&d, in, 4);
-        for (size_t i = 0; i < len; ++i) out[b + i] = static_cast<double>(d * static_cast<float>(static_cast<int8_t>(in[4 + i])));
+        for (size_t i = 0; i < len; ++i)
+          out[b + i] = static_cast<double>(d * static_cast<float>(static_cast<int8_t>(in[4 + i])));
         in += 4 + len;
       }
       return;
@@ -134,10 +151,14 @@ void decode(WireFormat f, const uint8_t* in, size_t n, double* out) {
 void Allreducer::run(Algorithm a, WireFormat f, double* data, size_t n) {
   if (t_.size() == 1 || n == 0) return;
   switch (a) {
-    case Algorithm::kOneShot: return one_shot(f, data, n);
-    case Algorithm::kRecursiveDoubling: return recursive_doubling(f, data, n);
-    case Algorithm::kRing: return ring(f, data, n);
-    case Algorithm::kMpi: break;
+    case Algorithm::kOneShot:
+      return one_shot(f, data, n);
+    case Algorithm::kRecursiveDoubling:
+      return recursive_doubling(f, data, n);
+    case Algorithm::kRing:
+      return ring(f, data, n);
+    case Algorithm::kMpi:
+      break;
   }
   throw CollectiveError("Allreducer::run: the backend's own all-reduce is not one of ours");
 }

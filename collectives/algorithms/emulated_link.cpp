@@ -28,8 +28,9 @@ void wait_until_ns(int64_t t) {
   }
 }
 
-const char* const kForm = "the form is latency=300us,bandwidth=10gbit[,jitter=20us] (times in ns, us, ms or s; "
-                          "bandwidth in kbit, mbit, gbit, kbyte, mbyte or gbyte per second)";
+const char* const kForm =
+    "the form is latency=300us,bandwidth=10gbit[,jitter=20us] (times in ns, us, ms or s; "
+    "bandwidth in kbit, mbit, gbit, kbyte, mbyte or gbyte per second)";
 
 double parse_number(std::string_view v, std::string_view& unit, std::string_view key) {
   size_t i = 0;
@@ -63,10 +64,14 @@ LinkSpec parse_link_spec(std::string_view text) {
     const double x = parse_number(value, unit, key);
     if (key == "latency" || key == "jitter") {
       double scale = 0;
-      if (unit == "ns") scale = 1e-9;
-      else if (unit == "us") scale = 1e-6;
-      else if (unit == "ms") scale = 1e-3;
-      else if (unit == "s") scale = 1;
+      if (unit == "ns")
+        scale = 1e-9;
+      else if (unit == "us")
+        scale = 1e-6;
+      else if (unit == "ms")
+        scale = 1e-3;
+      else if (unit == "s")
+        scale = 1;
       else
         throw CollectiveError("--emulate-link: " + std::string(key) + "=" + std::string(value) +
                               " needs a unit (ns, us, ms or s); " + kForm);
@@ -76,12 +81,18 @@ LinkSpec parse_link_spec(std::string_view text) {
       if (key == "latency") have_latency = true;
     } else if (key == "bandwidth") {
       double bps = 0;
-      if (unit == "kbit") bps = 1e3 / 8;
-      else if (unit == "mbit") bps = 1e6 / 8;
-      else if (unit == "gbit") bps = 1e9 / 8;
-      else if (unit == "kbyte") bps = 1e3;
-      else if (unit == "mbyte") bps = 1e6;
-      else if (unit == "gbyte") bps = 1e9;
+      if (unit == "kbit")
+        bps = 1e3 / 8;
+      else if (unit == "mbit")
+        bps = 1e6 / 8;
+      else if (unit == "gbit")
+        bps = 1e9 / 8;
+      else if (unit == "kbyte")
+        bps = 1e3;
+      else if (unit == "mbyte")
+        bps = 1e6;
+      else if (unit == "gbyte")
+        bps = 1e9;
       else
         throw CollectiveError("--emulate-link: bandwidth=" + std::string(value) +
                               " needs a unit (kbit, mbit, gbit, kbyte, mbyte or gbyte); " + kForm);

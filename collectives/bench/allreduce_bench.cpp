@@ -9,8 +9,8 @@
 #include <cstring>
 #include <vector>
 
-#include "collectives/mpi/mpi_communicator.h"
 #include "collectives/error.h"
+#include "collectives/mpi/mpi_communicator.h"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
@@ -72,7 +72,8 @@ class MpiTransport final : public Transport {
         MPI_Request r;
         const int rc = send ? MPI_Isend(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r)
                             : MPI_Irecv(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r);
-        if (rc != MPI_SUCCESS) throw CollectiveError(std::string(send ? "MPI_Isend" : "MPI_Irecv") + ": " + mpi_error_text(rc));
+        if (rc != MPI_SUCCESS)
+          throw CollectiveError(std::string(send ? "MPI_Isend" : "MPI_Irecv") + ": " + mpi_error_text(rc));
         requests_.push_back(r);
         at += count;
       } while (at < t.bytes);
@@ -99,7 +100,8 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     const auto f = parse_wire_format(options.wire_format);
     if (!f)
-      throw CollectiveError("--wire-format " + options.wire_format + ": unknown; use double (exact, the default), "
+      throw CollectiveError("--wire-format " + options.wire_format +
+                            ": unknown; use double (exact, the default), "
                             "float32, bf16 or q8");
     format_ = *f;
     if (options.algorithm != "auto") {
@@ -108,8 +110,9 @@ class MpiCommunicator final : public Communicator {
         throw CollectiveError("--allreduce " + options.algorithm +
                               ": unknown; use auto, mpi, one-shot, recursive-doubling or ring");
       if (*a == Algorithm::kMpi && format_ != WireFormat::kDouble)
-        throw CollectiveError("--allreduce mpi carries only the exact double format; use --wire-format double or "
-                              "another algorithm");
+        throw CollectiveError(
+            "--allreduce mpi carries only the exact double format; use --wire-format double or "
+            "another algorithm");
       forced_ = a;
     }
     const std::string table = options.selection_path.empty() ? default_selection_path() : options.selection_path;
@@ -167,7 +170,8 @@ class MpiCommunicator final : public Communicator {
 
   std::string describe() const override {
     std::string d = "mpi; all-reduce ";
-    d += forced_ ? std::string(algorithm_name(*forced_)) : "auto (" + (table_.empty() ? std::string("default table") : table_) + ")";
+    d += forced_ ? std::string(algorithm_name(*forced_))
+                 : "auto (" + (table_.empty() ? std::string("default table") : table_) + ")";
     d += ", wire format " + std::string(wire_format_name(format_));
     if (link_) d += "; " + clusterctl::collectives::describe(*link_);
     return d;
@@ -285,8 +289,8 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  static constexpr int64_t kSpinNs = 2'000'000;     // 2 ms of MPI_Test before the first sleep
-  static constexpr int64_t kFirstSleepNs = 20'000;  // then 20 us, doubling...
+  static constexpr int64_t kSpinNs = 2'000'000;       // 2 ms of MPI_Test before the first sleep
+  static constexpr int64_t kFirstSleepNs = 20'000;    // then 20 us, doubling...
   static constexpr int64_t kMaxSleepNs = 10'000'000;  // ...up to 10 ms: ~100 wake-ups a second when idle
 
   void wait_politely(MPI_Request& request, const char* call) {
@@ -317,7 +321,7 @@ class MpiCommunicator final : public Communicator {
   void check(int rc, const char* call) const {
     if (rc != MPI_SUCCESS)
       throw CollectiveError(std::string(call) + " failed on " + rank_name(rank_, host_) + ": " + mpi_error_text(rc) +
-                  " (another rank has probably stopped; see its message)");
+                            " (another rank has probably stopped; see its message)");
   }
 
   int rank_ = 0, size_ = 1;
@@ -331,7 +335,7 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<EmulatedLinkTransport> emulated_;
   std::unique_ptr<Allreducer> reducer_;
   std::vector<double> float_tmp_;
-  bool waiting_for_root_ = false;  // a non-root rank inside broadcast_next_step
+  bool waiting_for_root_ = false;             // a non-root rank inside broadcast_next_step
   std::atomic<int64_t> watched_since_ns_{0};  // 0: in no watched call
   std::atomic<const char*> watched_call_{""};
   std::atomic<bool> watched_for_root_{false};

@@ -14,8 +14,8 @@ namespace {
 int bench_ranks(int ranks, int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file or shard directory")(
-      "ranks", po::value<int>(), "ranks to run on this machine")(
-      "n-gen,n", po::value<int64_t>()->default_value(64), "tokens to generate (past end-of-sequence)")(
+      "ranks", po::value<int>(), "ranks to run on this machine")("n-gen,n", po::value<int64_t>()->default_value(64),
+                                                                 "tokens to generate (past end-of-sequence)")(
       "prompt", po::value<std::string>()->default_value("Once upon a time"), "prompt text")(
       "threads,t", po::value<int>()->default_value(1), "compute threads per rank")(
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1")(
@@ -27,10 +27,12 @@ int bench_ranks(int ranks, int argc, char** argv) {
   pos.add("model", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf --ranks N [-n 64] [-t 1] [--split a,b]", opts, pos);
   if (!vm) return 0;
-  std::vector<std::string> args = {"--model", (*vm)["model"].as<std::string>(), "--prompt",
-                                   (*vm)["prompt"].as<std::string>(), "-n", std::to_string((*vm)["n-gen"].as<int64_t>()),
-                                   "--temp", "0", "--ignore-eos", "--stats", "--threads",
-                                   std::to_string((*vm)["threads"].as<int>())};
+  std::vector<std::string> args = {"--model",      (*vm)["model"].as<std::string>(),
+                                   "--prompt",     (*vm)["prompt"].as<std::string>(),
+                                   "-n",           std::to_string((*vm)["n-gen"].as<int64_t>()),
+                                   "--temp",       "0",
+                                   "--ignore-eos", "--stats",
+                                   "--threads",    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
   for (const char* f : {"allreduce", "wire-format", "emulate-link"})

@@ -60,8 +60,8 @@ double mean(const std::vector<double>& v) {
 // filled by an earlier stream (llama-server reuses a slot's matching prefix): every stream pays
 // for its own prompt, as distinct users do.
 nlohmann::json numbered(nlohmann::json request, int level, int stream) {
-  request["prompt"] = "Story " + std::to_string(level) + "." + std::to_string(stream) + ": " +
-                      request["prompt"].get<std::string>();
+  request["prompt"] =
+      "Story " + std::to_string(level) + "." + std::to_string(stream) + ": " + request["prompt"].get<std::string>();
   return request;
 }
 
@@ -110,9 +110,10 @@ int bench_serve_main(int argc, char** argv) {
       "concurrency,c", po::value<std::string>()->default_value("1,4,16"), "concurrent streams per level, e.g. 1,4,16")(
       "n-predict,n", po::value<int>()->default_value(128), "max_tokens of each completion")(
       "prompt,p", po::value<std::string>()->default_value("Once upon a time, there was a little robot who"),
-      "the prompt of every stream")("model", po::value<std::string>(), "model field (default: the server's first model)")(
-      "token-file", po::value<std::string>(), "file holding the API token")(
-      "json", po::bool_switch(), "print the results as JSON");
+      "the prompt of every stream")("model", po::value<std::string>(),
+                                    "model field (default: the server's first model)")(
+      "token-file", po::value<std::string>(), "file holding the API token")("json", po::bool_switch(),
+                                                                            "print the results as JSON");
   po::positional_options_description pos;
   pos.add("url", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench-serve URL [--concurrency 1,4,16] [-n 128] [--json]", opts, pos);
@@ -128,8 +129,10 @@ int bench_serve_main(int argc, char** argv) {
 
   // Greedy, and asked to run to max_tokens (llama-server honours ignore_eos; a server that does
   // not stops at end-of-text, which the token counts show).
-  nlohmann::json request = {{"model", model},      {"prompt", args["prompt"].as<std::string>()},
-                            {"max_tokens", n_predict}, {"temperature", 0},
+  nlohmann::json request = {{"model", model},
+                            {"prompt", args["prompt"].as<std::string>()},
+                            {"max_tokens", n_predict},
+                            {"temperature", 0},
                             {"ignore_eos", true}};
   // One short request first, so the model's pages are in memory before anything is timed.
   nlohmann::json warmup = numbered(request, 0, 0);
@@ -140,8 +143,8 @@ int bench_serve_main(int argc, char** argv) {
   nlohmann::json out = nlohmann::json::array();
   if (!json) {
     std::printf("server %s, model %s, max_tokens %d\n", client.url().str().c_str(), model.c_str(), n_predict);
-    std::printf("%11s %8s %8s %12s %14s %10s %10s\n", "concurrency", "streams", "tokens", "aggr tok/s",
-                "stream tok/s", "TTFT mean", "TTFT max");
+    std::printf("%11s %8s %8s %12s %14s %10s %10s\n", "concurrency", "streams", "tokens", "aggr tok/s", "stream tok/s",
+                "TTFT mean", "TTFT max");
   }
   int failures = 0;
   for (int c : levels) {
@@ -164,9 +167,13 @@ int bench_serve_main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  if (json) std::cout << nlohmann::json{{"server", client.url().str()}, {"model", model}, {"max_tokens", n_predict},
-                                        {"levels", out}}.dump(2)
-                      << "\n";
+  if (json)
+    std::cout << nlohmann::json{{"server", client.url().str()},
+                                {"model", model},
+                                {"max_tokens", n_predict},
+                                {"levels", out}}
+                     .dump(2)
+              << "\n";
   return failures == 0 ? 0 : 1;
 }
 

@@ -13,16 +13,18 @@ namespace {
 
 void print_summary(const config::ClusterConfig& c) {
   std::cout << "cluster " << c.name << ": " << c.nodes.size() << (c.nodes.size() == 1 ? " node, " : " nodes, ")
-            << c.total_ranks() << (c.total_ranks() == 1 ? " rank\n" : " ranks\n")
-            << "model   " << c.model << (c.model_path.empty() ? " (a model name)" : "") << "\n"
+            << c.total_ranks() << (c.total_ranks() == 1 ? " rank\n" : " ranks\n") << "model   " << c.model
+            << (c.model_path.empty() ? " (a model name)" : "") << "\n"
             << "api     " << c.api.listen << (c.api.token_file.empty() ? "" : " (token from " + c.api.token_file + ")")
             << "\n";
   std::printf("%-14s %-26s %5s %7s %8s  %s\n", "NODE", "SSH", "RANKS", "THREADS", "SHARE", "LINK");
   for (size_t i = 0; i < c.nodes.size(); ++i) {
     const auto& n = c.nodes[i];
     char share[16];
-    if (n.weight_by_memory) std::snprintf(share, sizeof share, "by mem");
-    else std::snprintf(share, sizeof share, "%.1f%%", 100 * c.weight_share(i));
+    if (n.weight_by_memory)
+      std::snprintf(share, sizeof share, "by mem");
+    else
+      std::snprintf(share, sizeof share, "%.1f%%", 100 * c.weight_share(i));
     std::string ssh = n.is_local() ? "(this machine)" : n.ssh_address();
     std::printf("%-14s %-26s %5d %7s %8s  %s\n", n.name.c_str(), ssh.c_str(), n.ranks,
                 n.threads ? std::to_string(n.threads).c_str() : "auto", share,

@@ -11,8 +11,8 @@ namespace clusterctl::cli {
 
 int doctor_main(int argc, char** argv) {
   po::options_description opts("Options");
-  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")(
-      "json", po::bool_switch(), "print the checks as JSON");
+  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")("json", po::bool_switch(),
+                                                                                          "print the checks as JSON");
   po::positional_options_description pos;
   pos.add("file", 1);
   auto vm = parse_options(argc, argv,
@@ -24,8 +24,10 @@ int doctor_main(int argc, char** argv) {
   if (!vm) return 0;
   auto config = config::load_cluster_config((*vm)["file"].as<std::string>());
   auto report = preflight::run_preflight(config, {kVersion});
-  if ((*vm)["json"].as<bool>()) std::cout << preflight::report_json(config, report).dump(2) << "\n";
-  else preflight::print_report(report, std::cout);
+  if ((*vm)["json"].as<bool>())
+    std::cout << preflight::report_json(config, report).dump(2) << "\n";
+  else
+    preflight::print_report(report, std::cout);
   return report.ok() ? 0 : 1;
 }
 

@@ -15,8 +15,8 @@ namespace clusterctl::cli {
 int down_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("cluster", po::value<std::string>()->default_value(""),
-                     "cluster file or cluster name (default: the one cluster that is up)")(
-      "json", po::bool_switch(), "print the outcome as JSON");
+                     "cluster file or cluster name (default: the one cluster that is up)")("json", po::bool_switch(),
+                                                                                           "print the outcome as JSON");
   po::positional_options_description pos;
   pos.add("cluster", 1);
   auto vm = parse_options(argc, argv,
@@ -31,8 +31,10 @@ int down_main(int argc, char** argv) {
   std::string name;
   auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
   if (!s) {
-    if (json) std::cout << nlohmann::json{{"cluster", name}, {"was_up", false}, {"clean", true}}.dump(2) << "\n";
-    else std::printf("%s\n", name.empty() ? "no cluster is up" : ("cluster '" + name + "' is not up").c_str());
+    if (json)
+      std::cout << nlohmann::json{{"cluster", name}, {"was_up", false}, {"clean", true}}.dump(2) << "\n";
+    else
+      std::printf("%s\n", name.empty() ? "no cluster is up" : ("cluster '" + name + "' is not up").c_str());
     return 0;
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -44,17 +46,23 @@ int down_main(int argc, char** argv) {
                 e.what() + "); restore that file (its ssh settings reach the nodes) and run 'clusterctl down' again");
   }
   if (config.nodes.size() != s->nodes.size())
-    throw Error(s->config_path + " lists " + std::to_string(config.nodes.size()) + " nodes but the running cluster has " +
-                std::to_string(s->nodes.size()) + "; restore the file as it was at 'up' and run 'clusterctl down' again");
-  if (!json) std::printf("stopping cluster '%s' (mpirun pid %lld on %s)\n", s->cluster.c_str(),
-                         static_cast<long long>(s->mpirun_pid), s->head_node.c_str());
+    throw Error(s->config_path + " lists " + std::to_string(config.nodes.size()) +
+                " nodes but the running cluster has " + std::to_string(s->nodes.size()) +
+                "; restore the file as it was at 'up' and run 'clusterctl down' again");
+  if (!json)
+    std::printf("stopping cluster '%s' (mpirun pid %lld on %s)\n", s->cluster.c_str(),
+                static_cast<long long>(s->mpirun_pid), s->head_node.c_str());
   std::vector<std::unique_ptr<preflight::NodeShell>> shells;
   auto report = launch::stop_job_everywhere(config, shells, launch::job_record(*s));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (report.clean()) state::remove(s->cluster);
   if (json) {
-    std::cout << nlohmann::json{{"cluster", s->cluster}, {"was_up", true}, {"clean", report.clean()},
-                                {"remaining", report.remaining}, {"unreachable", report.unreachable}, {"seconds", secs}}
+    std::cout << nlohmann::json{{"cluster", s->cluster},
+                                {"was_up", true},
+                                {"clean", report.clean()},
+                                {"remaining", report.remaining},
+                                {"unreachable", report.unreachable},
+                                {"seconds", secs}}
                      .dump(2)
               << "\n";
   } else if (report.clean()) {
@@ -64,8 +72,9 @@ int down_main(int argc, char** argv) {
                 s->cluster.c_str(), secs, nodes.c_str());
   }
   if (!report.clean()) {
-    std::fprintf(stderr, "error: cluster '%s' is not fully down: %s\n  fix: end those processes on the node (kill PID), "
-                         "or reach the node again, then run 'clusterctl down %s' once more (the cluster stays recorded)\n",
+    std::fprintf(stderr,
+                 "error: cluster '%s' is not fully down: %s\n  fix: end those processes on the node (kill PID), "
+                 "or reach the node again, then run 'clusterctl down %s' once more (the cluster stays recorded)\n",
                  s->cluster.c_str(), report.describe().c_str(), s->cluster.c_str());
     return 1;
   }

@@ -28,8 +28,9 @@ int logs_main(int argc, char** argv) {
   if (!vm) return 0;
   std::string name;
   auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
-  if (!s) throw Error(name.empty() ? "no cluster is up; start one with 'clusterctl up CLUSTER.yaml'"
-                                   : "cluster '" + name + "' is not up");
+  if (!s)
+    throw Error(name.empty() ? "no cluster is up; start one with 'clusterctl up CLUSTER.yaml'"
+                             : "cluster '" + name + "' is not up");
   const std::string node = (*vm)["node"].as<std::string>();
   const int lines = (*vm)["lines"].as<int>();
   // The ranks of NODE, as mpirun's --tag-output writes them: "[<job>,<rank>]<".

@@ -42,8 +42,8 @@ std::string range(const model::Range& r) { return "[" + std::to_string(r.begin) 
 
 // Everything `plan` shows beyond the preflight report.
 struct ClusterPlan {
-  std::string file;        // the cluster file
-  bool offline = false;    // no preflight: free memory unknown
+  std::string file;      // the cluster file
+  bool offline = false;  // no preflight: free memory unknown
   std::string model_path;
   uint64_t model_bytes = 0;
   model::HParams hp;
@@ -53,7 +53,9 @@ struct ClusterPlan {
   std::vector<RankPlan> ranks;
   std::vector<NodePlan> nodes;
 
-  bool all_fit() const { return std::all_of(nodes.begin(), nodes.end(), [](const NodePlan& n) { return n.fits(); }); }
+  bool all_fit() const {
+    return std::all_of(nodes.begin(), nodes.end(), [](const NodePlan& n) { return n.fits(); });
+  }
 };
 
 // The cut of the model over the split's ranks; an error names the split and what to change.
@@ -73,8 +75,10 @@ void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const prefl
   p.nodes.resize(config.nodes.size());
   for (size_t n = 0; n < config.nodes.size(); ++n) {
     // Offline, a node's `memory:` stands for what it has: a cluster planned before it is bought.
-    if (!p.offline && n < report.nodes.size()) p.nodes[n].free_bytes = report.nodes[n].mem_usable;
-    else if (config.nodes[n].memory_limit > 0) p.nodes[n].free_bytes = config.nodes[n].memory_limit;
+    if (!p.offline && n < report.nodes.size())
+      p.nodes[n].free_bytes = report.nodes[n].mem_usable;
+    else if (config.nodes[n].memory_limit > 0)
+      p.nodes[n].free_bytes = config.nodes[n].memory_limit;
     for (int r = p.split.first_rank[n]; r < p.split.first_rank[n] + config.nodes[n].ranks; ++r) {
       RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(p.hp)};
       for (const auto& t : model::shard_tensors(f, p.hp, rp.part)) rp.shard_bytes += t.bytes;
@@ -115,23 +119,32 @@ void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
   nlohmann::json j;
   j["cluster"] = config.name;
   j["file"] = p.file;
-  j["model"] = {{"path", p.model_path}, {"architecture", p.hp.arch}, {"n_layer", p.hp.n_layer},
-                {"n_expert", p.hp.n_expert}, {"bytes", p.model_bytes}};
+  j["model"] = {{"path", p.model_path},
+                {"architecture", p.hp.arch},
+                {"n_layer", p.hp.n_layer},
+                {"n_expert", p.hp.n_expert},
+                {"bytes", p.model_bytes}};
   j["split"] = {{"text", p.split.text}, {"ranks", p.split.total_ranks}, {"by", split_basis(config)}};
   j["context"] = p.context;
   j["parallel"] = config.api.parallel;
   for (const auto& r : p.ranks)
-    j["ranks"].push_back({{"rank", r.rank}, {"node", config.nodes[r.node].name},
-                          {"heads", {r.part.q_heads.begin, r.part.q_heads.end}}, {"kv_heads", {r.kv.begin, r.kv.end}},
+    j["ranks"].push_back({{"rank", r.rank},
+                          {"node", config.nodes[r.node].name},
+                          {"heads", {r.part.q_heads.begin, r.part.q_heads.end}},
+                          {"kv_heads", {r.kv.begin, r.kv.end}},
                           {"ffn", {r.part.ffn.begin, r.part.ffn.end}},
                           {"vocab", {r.part.vocab.begin, r.part.vocab.end}},
-                          {"experts", {r.part.experts.begin, r.part.experts.end}}, {"shard_bytes", r.shard_bytes},
+                          {"experts", {r.part.experts.begin, r.part.experts.end}},
+                          {"shard_bytes", r.shard_bytes},
                           {"kv_bytes", r.kv_bytes}});
   for (size_t n = 0; n < p.nodes.size(); ++n) {
     const NodePlan& np = p.nodes[n];
-    nlohmann::json node = {{"name", config.nodes[n].name}, {"ranks", np.ranks},
-                           {"shard_bytes", np.shard_bytes}, {"kv_bytes", np.kv_bytes},
-                           {"need_bytes", np.shard_bytes + np.kv_bytes}, {"fits", np.fits()}};
+    nlohmann::json node = {{"name", config.nodes[n].name},
+                           {"ranks", np.ranks},
+                           {"shard_bytes", np.shard_bytes},
+                           {"kv_bytes", np.kv_bytes},
+                           {"need_bytes", np.shard_bytes + np.kv_bytes},
+                           {"fits", np.fits()}};
     node["free_bytes"] = np.free_bytes ? nlohmann::json(*np.free_bytes) : nlohmann::json(nullptr);
     j["nodes"].push_back(node);
   }
@@ -164,7 +177,9 @@ void print_node_table(const ClusterPlan& p, const config::ClusterConfig& config)
                 human_bytes(np.shard_bytes).c_str(), human_bytes(np.kv_bytes).c_str(),
                 human_bytes(np.shard_bytes + np.kv_bytes).c_str(),
                 np.free_bytes ? human_bytes(*np.free_bytes).c_str() : "?",
-                !np.free_bytes ? "?" : np.fits() ? "yes" : "NO");
+                !np.free_bytes ? "?"
+                : np.fits()    ? "yes"
+                               : "NO");
   }
 }
 
@@ -199,8 +214,8 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
 
 int plan_main(int argc, char** argv) {
   po::options_description opts("Options");
-  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")(
-      "json", po::bool_switch(), "print the plan as JSON")(
+  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")("json", po::bool_switch(),
+                                                                                          "print the plan as JSON")(
       "offline", po::bool_switch(), "skip the nodes' checks over SSH (needs explicit weights, not 'by memory')");
   po::positional_options_description pos;
   pos.add("file", 1);
@@ -224,8 +239,10 @@ int plan_main(int argc, char** argv) {
   if (!offline) report = preflight::run_preflight(config, {kVersion});
   const ClusterPlan plan = make_plan(config, file, report, offline);
   const bool ok = (offline || report.ok()) && plan.all_fit();
-  if (json) print_plan_json(plan, config, report, ok);
-  else print_plan_text(plan, config, report);
+  if (json)
+    print_plan_json(plan, config, report, ok);
+  else
+    print_plan_text(plan, config, report);
   return ok ? 0 : 1;
 }
 

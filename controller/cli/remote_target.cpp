@@ -99,8 +99,8 @@ std::optional<RemoteTarget> resolve_target(const po::variables_map& vm, const st
     const std::string problem = health_problem(http::HttpClient(t.url, probe));
     if (problem.empty()) return t;
     if (first_problem.empty()) {
-      first_problem = "cluster '" + c.cluster + "' serves '" + model + "' at " + c.endpoint +
-                      " but does not answer (" + problem + "): check it with `clusterctl status " + c.cluster +
+      first_problem = "cluster '" + c.cluster + "' serves '" + model + "' at " + c.endpoint + " but does not answer (" +
+                      problem + "): check it with `clusterctl status " + c.cluster +
                       "`, start it again with `clusterctl up " +
                       (c.config_path.empty() ? std::string("CLUSTER.yaml") : c.config_path) +
                       "`, or run on this machine with --local";

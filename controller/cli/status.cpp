@@ -25,10 +25,14 @@ std::optional<double> metric(const std::string& text, const std::string& name) {
 
 std::string duration_text(long s) {
   char buf[64];
-  if (s >= 86400) std::snprintf(buf, sizeof buf, "%ldd %ldh", s / 86400, s % 86400 / 3600);
-  else if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh %ldm", s / 3600, s % 3600 / 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm %lds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", s);
+  if (s >= 86400)
+    std::snprintf(buf, sizeof buf, "%ldd %ldh", s / 86400, s % 86400 / 3600);
+  else if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh %ldm", s / 3600, s % 3600 / 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm %lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
 }
 
@@ -37,8 +41,8 @@ std::string duration_text(long s) {
 int status_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("cluster", po::value<std::string>()->default_value(""),
-                     "cluster file or cluster name (default: the one cluster that is up)")(
-      "json", po::bool_switch(), "print the status as JSON");
+                     "cluster file or cluster name (default: the one cluster that is up)")("json", po::bool_switch(),
+                                                                                           "print the status as JSON");
   po::positional_options_description pos;
   pos.add("cluster", 1);
   auto vm = parse_options(argc, argv,
@@ -53,9 +57,11 @@ int status_main(int argc, char** argv) {
   std::string name;
   auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
   if (!s) {
-    if (json) std::cout << nlohmann::json{{"cluster", name}, {"up", false}}.dump(2) << "\n";
-    else std::printf("%s\n", name.empty() ? "no cluster is up (start one with 'clusterctl up CLUSTER.yaml')"
-                                          : ("cluster '" + name + "' is not up").c_str());
+    if (json)
+      std::cout << nlohmann::json{{"cluster", name}, {"up", false}}.dump(2) << "\n";
+    else
+      std::printf("%s\n", name.empty() ? "no cluster is up (start one with 'clusterctl up CLUSTER.yaml')"
+                                       : ("cluster '" + name + "' is not up").c_str());
     return 3;
   }
   std::string token, why;
@@ -99,9 +105,10 @@ int status_main(int argc, char** argv) {
                 n.threads ? std::to_string(n.threads).c_str() : "auto",
                 n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str());
   if (!answering) {
-    std::printf("\ncluster '%s' is recorded as up but is NOT ANSWERING at %s (%s).\n"
-                "'clusterctl logs %s' shows rank 0's log; 'clusterctl down %s' clears it away.\n",
-                s->cluster.c_str(), s->endpoint.c_str(), why.c_str(), s->cluster.c_str(), s->cluster.c_str());
+    std::printf(
+        "\ncluster '%s' is recorded as up but is NOT ANSWERING at %s (%s).\n"
+        "'clusterctl logs %s' shows rank 0's log; 'clusterctl down %s' clears it away.\n",
+        s->cluster.c_str(), s->endpoint.c_str(), why.c_str(), s->cluster.c_str(), s->cluster.c_str());
     return 1;
   }
   return 0;

@@ -56,8 +56,9 @@ int up_main(int argc, char** argv) {
   if (auto running = state::load(config.name)) {
     if (answering(*running)) {
       const long up_s = long(std::time(nullptr) - running->started_at);
-      std::fprintf(out, "cluster '%s' is already running (%s, up %ld s, %d rank(s) on %zu node(s)); nothing changed.\n"
-                        "'clusterctl status %s' shows it, 'clusterctl down %s' stops it.\n",
+      std::fprintf(out,
+                   "cluster '%s' is already running (%s, up %ld s, %d rank(s) on %zu node(s)); nothing changed.\n"
+                   "'clusterctl status %s' shows it, 'clusterctl down %s' stops it.\n",
                    config.name.c_str(), running->endpoint.c_str(), up_s, running->total_ranks(), running->nodes.size(),
                    config.name.c_str(), config.name.c_str());
       if (json) std::cout << state::to_json(*running) << "\n";
@@ -83,8 +84,10 @@ int up_main(int argc, char** argv) {
     auto s = launch::bring_up(config, file, options);
     std::fprintf(out, "cluster '%s' is up: %s (model '%s', %d rank(s) on %zu node(s))\n", s.cluster.c_str(),
                  s.endpoint.c_str(), s.model_id.c_str(), s.total_ranks(), s.nodes.size());
-    if (json) std::cout << state::to_json(s) << "\n";
-    else std::printf("%s\n", s.endpoint.c_str());
+    if (json)
+      std::cout << state::to_json(s) << "\n";
+    else
+      std::printf("%s\n", s.endpoint.c_str());
     return 0;
   } catch (const launch::StepError& e) {
     std::fflush(out);

@@ -36,8 +36,9 @@ std::vector<Diagnostic> check_against_model(const ClusterConfig& config, int n_h
                        std::to_string(n_head) + " attention heads to divide among them",
                    "lower `ranks` so that the nodes' ranks add up to at most " + std::to_string(n_head)});
   if (n_ctx_train > 0 && config.context > n_ctx_train)
-    out.push_back({{}, "context " + std::to_string(config.context) + " is longer than the model's " +
-                           std::to_string(n_ctx_train) + " tokens",
+    out.push_back({{},
+                   "context " + std::to_string(config.context) + " is longer than the model's " +
+                       std::to_string(n_ctx_train) + " tokens",
                    "set `context` to at most " + std::to_string(n_ctx_train)});
   return out;
 }

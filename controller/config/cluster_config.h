@@ -17,7 +17,7 @@ std::string_view link_type_name(LinkType t);
 // pins MPI by CIDR when it has one.
 struct LinkConfig {
   LinkType type = LinkType::ethernet;
-  std::string interface;       // empty when given by CIDR
+  std::string interface;  // empty when given by CIDR
   std::optional<Ipv4Cidr> cidr;
   // The all-reduce over this link (every node's link must agree): an algorithm name or "" (auto),
   // a wire format or "" (double, exact), and an EMULATED link "latency=300us,bandwidth=10gbit" or "".
@@ -31,17 +31,17 @@ struct NodeConfig {
   std::string name;
   std::string host;
   int port = 22;
-  std::string user;              // default: the user running clusterctl
-  std::string identity;          // private key file; empty: ssh-agent and ~/.ssh defaults
+  std::string user;      // default: the user running clusterctl
+  std::string identity;  // private key file; empty: ssh-agent and ~/.ssh defaults
   int ranks = 1;
-  int threads = 0;               // 0: one per core, decided on the node
+  int threads = 0;  // 0: one per core, decided on the node
   bool weight_by_memory = false;
-  double weight = 1.0;           // relative share of the model; ignored when weight_by_memory
-  uint64_t memory_limit = 0;     // `memory:` bytes clusterctl may use on the node (0: all it has free)
+  double weight = 1.0;        // relative share of the model; ignored when weight_by_memory
+  uint64_t memory_limit = 0;  // `memory:` bytes clusterctl may use on the node (0: all it has free)
   std::optional<LinkConfig> link;
-  std::string cache_dir;         // where the node keeps its shards
-  std::string worker;            // the worker executable on the node
-  SourcePos pos;                 // the node's entry in `nodes:`
+  std::string cache_dir;  // where the node keeps its shards
+  std::string worker;     // the worker executable on the node
+  SourcePos pos;          // the node's entry in `nodes:`
   SourcePos host_pos;
 
   // `host: localhost` (or 127.0.0.1) is this machine: commands run without SSH.
@@ -56,12 +56,12 @@ struct ApiConfig {
 };
 
 struct SshConfig {
-  std::string known_hosts;     // default ~/.ssh/known_hosts (expanded)
+  std::string known_hosts;  // default ~/.ssh/known_hosts (expanded)
   int connect_timeout_s = 10;
 };
 
 struct ClusterConfig {
-  std::string file;        // the cluster file, as given
+  std::string file;  // the cluster file, as given
   std::string name;
   std::string model;       // as written: a path or a model name
   std::string model_path;  // a path, resolved against the cluster file's folder; empty for a name
@@ -70,7 +70,7 @@ struct ClusterConfig {
   ApiConfig api;
   SshConfig ssh;
   std::vector<NodeConfig> nodes;
-  SourcePos nodes_pos;     // the `nodes:` list, where split problems are reported
+  SourcePos nodes_pos;  // the `nodes:` list, where split problems are reported
 
   int total_ranks() const;
   bool weights_by_memory() const;

@@ -2,17 +2,17 @@
 // shows the user every problem in the file, like a compiler.
 #include <yaml-cpp/yaml.h>
 
+#include <pwd.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <unistd.h>
-#include <pwd.h>
 
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
@@ -23,10 +23,10 @@ namespace clusterctl::config {
 namespace {
 
 constexpr std::string_view kTopKeys[] = {"cluster", "model", "context", "cache_dir", "api", "ssh", "defaults", "nodes"};
-constexpr std::string_view kSettingKeys[] = {"port", "user", "identity", "ranks", "threads", "weight",
-                                             "link", "cache_dir", "worker", "memory"};
-constexpr std::string_view kNodeKeys[] = {"name", "host", "port", "user", "identity", "ranks", "threads",
-                                          "weight", "link", "cache_dir", "worker", "memory"};
+constexpr std::string_view kSettingKeys[] = {"port",   "user", "identity",  "ranks",  "threads",
+                                             "weight", "link", "cache_dir", "worker", "memory"};
+constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",      "identity", "ranks",
+                                          "threads", "weight", "link", "cache_dir", "worker",   "memory"};
 constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr", "allreduce", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel"};
@@ -47,11 +47,16 @@ std::string echoed(const std::string& s) {
 
 std::string kind_name(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "empty";
-    case YAML::NodeType::Scalar: return echoed(n.Scalar());
-    default: return "undefined";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "empty";
+    case YAML::NodeType::Scalar:
+      return echoed(n.Scalar());
+    default:
+      return "undefined";
   }
 }
 
@@ -139,9 +144,7 @@ struct NodeSettings {
 
 class Parser {
  public:
-  explicit Parser(std::string file) : file_(std::move(file)) {
-    base_dir_ = std::filesystem::path(file_).parent_path();
-  }
+  explicit Parser(std::string file) : file_(std::move(file)) { base_dir_ = std::filesystem::path(file_).parent_path(); }
 
   ClusterConfig parse(const std::string& text) {
     if (auto at = too_deep(text)) {
@@ -153,8 +156,8 @@ class Parser {
     try {
       std::vector<YAML::Node> documents = YAML::LoadAll(text);
       if (documents.size() > 1) {
-        add(pos_of(documents[1]), "the file holds " + std::to_string(documents.size()) +
-                                      " YAML documents; a cluster file is one",
+        add(pos_of(documents[1]),
+            "the file holds " + std::to_string(documents.size()) + " YAML documents; a cluster file is one",
             "remove the '---' and what follows it, or keep each cluster in a file of its own");
         throw ConfigError(file_, diagnostics_);
       }
@@ -168,7 +171,8 @@ class Parser {
     ClusterConfig c;
     c.file = file_;
     if (!root.IsMap()) {
-      add(pos_of(root), "the cluster file must be a mapping of keys (cluster, model, nodes, ...), not " + kind_name(root),
+      add(pos_of(root),
+          "the cluster file must be a mapping of keys (cluster, model, nodes, ...), not " + kind_name(root),
           "start from one of the examples in configs/");
       throw ConfigError(file_, diagnostics_);
     }
@@ -176,7 +180,8 @@ class Parser {
     if (auto v = string_field(root, "cluster", "the top level", true)) {
       c.name = *v;
       if (!valid_name(c.name))
-        add(pos_of(root["cluster"]), "cluster name " + echoed(c.name) + " has characters other than letters, digits, '-', '_', '.'",
+        add(pos_of(root["cluster"]),
+            "cluster name " + echoed(c.name) + " has characters other than letters, digits, '-', '_', '.'",
             "use a name like 'mac-minis'");
     }
     if (auto v = string_field(root, "model", "the top level", true)) {
@@ -191,7 +196,8 @@ class Parser {
 
     NodeSettings defaults;
     if (auto d = root["defaults"]; d && !d.IsNull()) {
-      if (!d.IsMap()) add(pos_of(d), "'defaults' must be a mapping of node settings, not " + kind_name(d), "");
+      if (!d.IsMap())
+        add(pos_of(d), "'defaults' must be a mapping of node settings, not " + kind_name(d), "");
       else {
         check_keys(d, kSettingKeys, "in 'defaults'");
         defaults = parse_settings(d, "'defaults'");
@@ -255,15 +261,18 @@ class Parser {
     YAML::Node v = map[key];
     if (!v) {
       if (required)
-        add(pos_of(map), "missing field '" + std::string(key) + "' in " + where, "add '" + std::string(key) + ": ...' here");
+        add(pos_of(map), "missing field '" + std::string(key) + "' in " + where,
+            "add '" + std::string(key) + ": ...' here");
       return std::nullopt;
     }
     if (v.IsNull()) {
-      add(key_pos(map, key), "'" + std::string(key) + "' in " + where + " has no value", "write a value after '" + std::string(key) + ":'");
+      add(key_pos(map, key), "'" + std::string(key) + "' in " + where + " has no value",
+          "write a value after '" + std::string(key) + ":'");
       return std::nullopt;
     }
     if (!v.IsScalar()) {
-      add(pos_of(v), "wrong type: '" + std::string(key) + "' in " + where + " must be a string, not " + kind_name(v), "");
+      add(pos_of(v), "wrong type: '" + std::string(key) + "' in " + where + " must be a string, not " + kind_name(v),
+          "");
       return std::nullopt;
     }
     return v.Scalar();
@@ -280,7 +289,8 @@ class Parser {
       ok = ec == std::errc() && p == s.data() + s.size() && !s.empty();
     }
     if (!ok) {
-      add(pos_of(v), "wrong type: '" + std::string(key) + "' in " + where + " must be a whole number, not " + kind_name(v),
+      add(pos_of(v),
+          "wrong type: '" + std::string(key) + "' in " + where + " must be a whole number, not " + kind_name(v),
           "write a number from " + std::to_string(min) + " to " + std::to_string(max));
       return std::nullopt;
     }
@@ -305,8 +315,10 @@ class Parser {
     check_keys(a, kApiKeys, "in 'api'");
     if (auto v = string_field(a, "listen", "'api'", false)) {
       std::string why;
-      if (!parse_host_port(*v, &why)) add(pos_of(a["listen"]), "bad api listen address " + echoed(*v) + ": " + why, "write it like 127.0.0.1:8080");
-      else api.listen = *v;
+      if (!parse_host_port(*v, &why))
+        add(pos_of(a["listen"]), "bad api listen address " + echoed(*v) + ": " + why, "write it like 127.0.0.1:8080");
+      else
+        api.listen = *v;
     }
     if (auto v = string_field(a, "token_file", "'api'", false)) api.token_file = resolve_path(*v);
     if (auto v = int_field(a, "parallel", "'api'", 1, 256)) api.parallel = *v;
@@ -327,7 +339,8 @@ class Parser {
 
   std::optional<LinkConfig> parse_link(const YAML::Node& l, const std::string& where) {
     if (!l.IsMap()) {
-      add(pos_of(l), "wrong type: 'link' in " + where + " must be a mapping (type, interface or cidr), not " + kind_name(l),
+      add(pos_of(l),
+          "wrong type: 'link' in " + where + " must be a mapping (type, interface or cidr), not " + kind_name(l),
           "write e.g. 'link: {type: thunderbolt, interface: bridge0}'");
       return std::nullopt;
     }
@@ -336,8 +349,10 @@ class Parser {
     link.pos = pos_of(l);
     bool ok = true;
     if (auto t = string_field(l, "type", "the link of " + where, true)) {
-      if (*t == "thunderbolt") link.type = LinkType::thunderbolt;
-      else if (*t == "ethernet") link.type = LinkType::ethernet;
+      if (*t == "thunderbolt")
+        link.type = LinkType::thunderbolt;
+      else if (*t == "ethernet")
+        link.type = LinkType::ethernet;
       else {
         std::string nearest = nearest_name(*t, kLinkTypes);
         add(pos_of(l["type"]), "unknown link type " + echoed(*t) + " in " + where,
@@ -397,7 +412,8 @@ class Parser {
         std::string why = ex.what();
         if (why.rfind("--emulate-link: ", 0) == 0) why = why.substr(16);
         add(pos_of(l["emulate"]), "bad link emulation " + echoed(*e) + " in " + where + ": " + why,
-            "write e.g. 'emulate: latency=300us,bandwidth=10gbit' (EMULATION for measuring; leave it out on a real link)");
+            "write e.g. 'emulate: latency=300us,bandwidth=10gbit' (EMULATION for measuring; leave it out on a real "
+            "link)");
         ok = false;
       }
     }
@@ -430,7 +446,8 @@ class Parser {
         add(pos_of(w), "wrong type: 'weight' in " + where + " must be a number or 'by memory', not " + kind_name(w),
             "write e.g. 'weight: 2' (twice the share of a node with weight 1) or 'weight: by memory'");
       } else if (value <= 0) {
-        add(pos_of(w), "impossible split: 'weight' in " + where + " is " + w.Scalar() + "; a node's weight must be above 0",
+        add(pos_of(w),
+            "impossible split: 'weight' in " + where + " is " + w.Scalar() + "; a node's weight must be above 0",
             "give the node a positive weight, or remove the node");
       } else {
         s.by_memory = false;
@@ -461,7 +478,8 @@ class Parser {
   void parse_nodes(const YAML::Node& root, const NodeSettings& d, ClusterConfig& c) {
     YAML::Node nodes = root["nodes"];
     if (!nodes) {
-      add(pos_of(root), "missing field 'nodes' at the top level", "list the machines under 'nodes:' (see configs/local.yaml)");
+      add(pos_of(root), "missing field 'nodes' at the top level",
+          "list the machines under 'nodes:' (see configs/local.yaml)");
       return;
     }
     c.nodes_pos = pos_of(nodes);
@@ -487,7 +505,8 @@ class Parser {
         node.name = *v;
         where = "node " + echoed(node.name);
         if (!valid_name(node.name))
-          add(pos_of(n["name"]), "node name " + echoed(node.name) + " has characters other than letters, digits, '-', '_', '.'", "");
+          add(pos_of(n["name"]),
+              "node name " + echoed(node.name) + " has characters other than letters, digits, '-', '_', '.'", "");
         else if (auto [prev, fresh] = names.emplace(node.name, pos_of(n["name"])); !fresh)
           add(pos_of(n["name"]), "duplicate node name " + echoed(node.name),
               "the first node named " + echoed(node.name) + " is at line " + std::to_string(prev->second.line) +
@@ -498,7 +517,8 @@ class Parser {
         node.host = *v;
         node.host_pos = pos_of(n["host"]);
         if (node.host.find_first_of(" \t/@") != std::string::npos)
-          add(node.host_pos, "bad host '" + node.host + "' in " + where, "write a host name or an IP address; put the user in 'user:'");
+          add(node.host_pos, "bad host '" + node.host + "' in " + where,
+              "write a host name or an IP address; put the user in 'user:'");
       }
       NodeSettings s = parse_settings(n, where);
       node.port = s.port.value_or(d.port.value_or(22));
@@ -516,8 +536,9 @@ class Parser {
       if (!node.host.empty()) {
         std::string endpoint = node.host + ":" + std::to_string(node.port);
         if (auto [prev, fresh] = endpoints.emplace(endpoint, node.host_pos); !fresh)
-          add(node.host_pos, "duplicate node: " + where + " has the same host and port (" + endpoint + ") as the node at line " +
-                                 std::to_string(prev->second.line),
+          add(node.host_pos,
+              "duplicate node: " + where + " has the same host and port (" + endpoint + ") as the node at line " +
+                  std::to_string(prev->second.line),
               "each node is one machine; to run more processes on it, raise its 'ranks'");
       }
       if (!first_by_memory) {
@@ -525,8 +546,9 @@ class Parser {
         first_name = node.name;
       } else if (node.weight_by_memory != *first_by_memory) {
         add(n["weight"] ? pos_of(n["weight"]) : node.pos,
-            "impossible split: " + where + (node.weight_by_memory ? " is weighted by memory" : " has a numeric weight") +
-                " but node '" + first_name + "' " + (*first_by_memory ? "is weighted by memory" : "has a numeric weight"),
+            "impossible split: " + where +
+                (node.weight_by_memory ? " is weighted by memory" : " has a numeric weight") + " but node '" +
+                first_name + "' " + (*first_by_memory ? "is weighted by memory" : "has a numeric weight"),
             "weight every node by number, or put 'weight: by memory' under 'defaults:' for all of them");
       }
       c.nodes.push_back(std::move(node));
@@ -536,14 +558,16 @@ class Parser {
       const auto& b = c.nodes[i].link;
       if (!a || !b) continue;
       if (a->allreduce != b->allreduce || a->wire_format != b->wire_format || a->emulate != b->emulate)
-        add(b->pos, "the link of node '" + c.nodes[i].name + "' has another allreduce, wire_format or emulate than node '" +
-                        c.nodes[0].name + "''s: every rank must all-reduce alike",
+        add(b->pos,
+            "the link of node '" + c.nodes[i].name + "' has another allreduce, wire_format or emulate than node '" +
+                c.nodes[0].name + "''s: every rank must all-reduce alike",
             "put allreduce, wire_format and emulate in the link under 'defaults:', or give every node the same");
     }
     if (c.nodes.size() > 1) {
       for (const auto& [pos, where] : unlinked)
         add(pos, "missing field 'link' in " + where + ": a cluster of several nodes needs the link its ranks talk over",
-              "add 'link: {type: thunderbolt, interface: bridge0}' (or type ethernet, or 'cidr: 10.0.0.0/24') to the node or under 'defaults:'");
+            "add 'link: {type: thunderbolt, interface: bridge0}' (or type ethernet, or 'cidr: 10.0.0.0/24') to the "
+            "node or under 'defaults:'");
     }
   }
 
@@ -560,15 +584,28 @@ std::optional<uint64_t> parse_byte_size(const std::string& text) {
   if (end == text.c_str() || !std::isfinite(value) || value < 0) return std::nullopt;
   std::string unit(end);
   while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
-  static const std::pair<const char*, double> kUnits[] = {
-      {"", 1}, {"B", 1}, {"K", 1e3}, {"KB", 1e3}, {"KiB", 1024.0}, {"M", 1e6}, {"MB", 1e6}, {"MiB", 1048576.0},
-      {"G", 1e9}, {"GB", 1e9}, {"GiB", 1073741824.0}, {"T", 1e12}, {"TB", 1e12}, {"TiB", 1099511627776.0}};
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"B", 1},
+                                                          {"K", 1e3},
+                                                          {"KB", 1e3},
+                                                          {"KiB", 1024.0},
+                                                          {"M", 1e6},
+                                                          {"MB", 1e6},
+                                                          {"MiB", 1048576.0},
+                                                          {"G", 1e9},
+                                                          {"GB", 1e9},
+                                                          {"GiB", 1073741824.0},
+                                                          {"T", 1e12},
+                                                          {"TB", 1e12},
+                                                          {"TiB", 1099511627776.0}};
   for (const auto& [name, scale] : kUnits)
     if (unit == name) return uint64_t(value * scale);
   return std::nullopt;
 }
 
-ClusterConfig parse_cluster_config(const std::string& text, const std::string& file) { return Parser(file).parse(text); }
+ClusterConfig parse_cluster_config(const std::string& text, const std::string& file) {
+  return Parser(file).parse(text);
+}
 
 ClusterConfig load_cluster_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

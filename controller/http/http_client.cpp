@@ -75,7 +75,8 @@ class Connection {
   // false), otherwise returns the whole error response.
   Response read_streamed(const std::function<bool(std::string_view)>& on_bytes, StreamCancel* cancel) {
     bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none: Boost 1.74 then rejects any length
+    parser.body_limit(
+        std::numeric_limits<std::uint64_t>::max());  // not boost::none: Boost 1.74 then rejects any length
     beast::error_code ec;
     if (cancel) cancel->attach(stream_.socket().native_handle());
     struct Detach {

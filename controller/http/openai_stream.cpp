@@ -5,8 +5,8 @@
 namespace clusterctl::http {
 
 std::string describe_status(const HttpClient& client, const Response& response) {
-  std::string msg = "HTTP " + std::to_string(response.status) + " from " + client.url().str() + ": " +
-                    error_message(response);
+  std::string msg =
+      "HTTP " + std::to_string(response.status) + " from " + client.url().str() + ": " + error_message(response);
   if (response.status == 401)
     msg += " (the server needs an API token: pass --token-file FILE, or check the cluster's token file)";
   return msg;
@@ -29,8 +29,10 @@ StreamResult stream_completion(const HttpClient& client, ApiKind kind, nlohmann:
       return false;
     }
     auto chunk = nlohmann::json::parse(data, nullptr, false);
-    if (chunk.is_discarded()) throw ApiStatusError(200, "the server sent an event that is not JSON: " + data.substr(0, 200));
-    if (chunk.contains("error")) throw ApiStatusError(200, "the server stopped the answer: " + error_message({200, data}));
+    if (chunk.is_discarded())
+      throw ApiStatusError(200, "the server sent an event that is not JSON: " + data.substr(0, 200));
+    if (chunk.contains("error"))
+      throw ApiStatusError(200, "the server stopped the answer: " + error_message({200, data}));
     if (chunk.contains("usage") && chunk["usage"].is_object()) {
       const auto& u = chunk["usage"];
       if (u.contains("prompt_tokens")) r.prompt_tokens = u["prompt_tokens"].get<int>();
@@ -65,7 +67,8 @@ StreamResult stream_completion(const HttpClient& client, ApiKind kind, nlohmann:
   r.cancelled = cancel && cancel->cancelled();
   if (!done && !r.cancelled)
     throw ConnectionError(client.url().str() + " closed the stream before its end ([DONE]); see the server's log");
-  r.completion_tokens = usage_completion.value_or(r.has_token_ids ? static_cast<int>(r.token_ids.size()) : r.content_chunks);
+  r.completion_tokens =
+      usage_completion.value_or(r.has_token_ids ? static_cast<int>(r.token_ids.size()) : r.content_chunks);
   if (r.content_chunks == 0) r.time_to_first_token_s = r.total_s;
   return r;
 }

@@ -30,9 +30,9 @@ struct StreamResult {
   std::string text;
   std::vector<int32_t> token_ids;  // when the server sends them (request "return_token_ids": true)
   bool has_token_ids = false;
-  std::string finish_reason;        // "" when cancelled or the stream broke off
+  std::string finish_reason;         // "" when cancelled or the stream broke off
   std::optional<int> prompt_tokens;  // from "usage" (stream_options.include_usage)
-  int completion_tokens = 0;        // from "usage", else the number of content chunks
+  int completion_tokens = 0;         // from "usage", else the number of content chunks
   int content_chunks = 0;
   double time_to_first_token_s = 0;  // request sent -> first non-empty text
   double total_s = 0;                // request sent -> end of stream

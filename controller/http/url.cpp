@@ -30,7 +30,8 @@ Url Url::parse(const std::string& text) {
   }
   if (url.host.empty()) throw Error("'" + text + "' names no host: give e.g. http://127.0.0.1:8080");
   if (!authority.empty()) {
-    if (authority.front() != ':') throw Error("'" + text + "' is not an http:// address: give e.g. http://127.0.0.1:8080");
+    if (authority.front() != ':')
+      throw Error("'" + text + "' is not an http:// address: give e.g. http://127.0.0.1:8080");
     const std::string port = authority.substr(1);
     unsigned value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

@@ -61,7 +61,8 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int) { g_interrupted = true; }
 
 struct InterruptGuard {
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   InterruptGuard() {
     g_interrupted = false;
     struct sigaction sa {};
@@ -100,12 +101,15 @@ struct MachineInfo {
 // preflight searched (e.g. /opt/homebrew/bin) and without expanding "~": so each node's worker
 // is resolved to an absolute path on that node.
 MachineInfo probe_machine(preflight::NodeShell& shell, const std::string& worker) {
-  const std::string w = worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
-  auto r = shell.run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; "
-                     "getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
-                     "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname; "
-                     "w=$(command -v " + w + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
-                     std::chrono::seconds(15));
+  const std::string w =
+      worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
+  auto r = shell.run(
+      "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; "
+      "getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
+      "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname; "
+      "w=$(command -v " +
+          w + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
+      std::chrono::seconds(15));
   std::istringstream in(r.out);
   MachineInfo m;
   in >> m.cores >> m.machine_id;
@@ -133,7 +137,8 @@ class Bringup {
       throw StepError(e.node(), e.step(), e.cause() + stop_summary(), e.fix());
     } catch (const std::exception& e) {
       undo();
-      throw StepError(c_.nodes[0].name, "launch", e.what() + stop_summary(), "see the log on " + c_.nodes[0].name + ": " + log_path_);
+      throw StepError(c_.nodes[0].name, "launch", e.what() + stop_summary(),
+                      "see the log on " + c_.nodes[0].name + ": " + log_path_);
     }
     auto s = record();
     std::fprintf(o_.out, "up in %.1f s\n", since(t0));
@@ -152,8 +157,9 @@ class Bringup {
     auto hp = config::parse_host_port(c_.api.listen, nullptr);
     if (head.is_local() || !hp) return;
     if (hp->host == "localhost" || hp->host.starts_with("127.") || hp->host == "[::1]")
-      throw StepError(head.name, "api", "api.listen is " + c_.api.listen + ", so rank 0 on " + head.name +
-                                            " would accept connections from " + head.name + " itself only",
+      throw StepError(head.name, "api",
+                      "api.listen is " + c_.api.listen + ", so rank 0 on " + head.name +
+                          " would accept connections from " + head.name + " itself only",
                       "set 'api: {listen: 0.0.0.0:" + std::to_string(hp->port) + ", token_file: ...}' in " +
                           config_path_ + " (or " + head.name + "'s address); nothing was started");
   }
@@ -189,13 +195,14 @@ class Bringup {
     try {
       shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights);
     } catch (const placement::ImpossibleSplit& e) {
-      throw StepError("controller", "split", "the split " + split_.text + " over " + std::to_string(split_.total_ranks) +
-                                                 " rank(s) cannot be cut from " + model + ": " + e.what(),
+      throw StepError("controller", "split",
+                      "the split " + split_.text + " over " + std::to_string(split_.total_ranks) +
+                          " rank(s) cannot be cut from " + model + ": " + e.what(),
                       "change the nodes' 'weight' (or 'memory:', or 'ranks') in " + config_path_ +
                           " so the split comes out as suggested; nothing was started");
     } catch (const Error& e) {
-      throw StepError("controller", "cut shards", e.what(), "check the model file " + model + " and free disk space in " +
-                                                                placement::controller_cache_dir());
+      throw StepError("controller", "cut shards", e.what(),
+                      "check the model file " + model + " and free disk space in " + placement::controller_cache_dir());
     }
     std::fprintf(o_.out, "placement: %d rank(s), split %s; shards %s %s (%s) in %s\n", split_.total_ranks,
                  split_.text.c_str(), shards_.reused ? "reused from" : "cut into", shards_.key.c_str(),
@@ -240,7 +247,7 @@ class Bringup {
     if (c_.nodes.size() > 1) {
       const auto& f0 = report_.nodes[0];
       job.link_cidr = c_.nodes[0].link && c_.nodes[0].link->cidr ? c_.nodes[0].link->cidr->to_string()
-                                                                  : network_cidr(*f0.link_address, f0.link_prefix);
+                                                                 : network_cidr(*f0.link_address, f0.link_prefix);
       hnp_address_ = "tcp://" + config::ipv4_to_string(*f0.link_address) + ":";
     }
     if (const auto& l = c_.nodes[0].link) {
@@ -340,8 +347,8 @@ class Bringup {
       if (Clock::now() >= deadline)
         throw StepError(c_.nodes[0].name, "health check",
                         "rank 0 did not answer " + endpoint + "/health with 200 within " +
-                            std::to_string(o_.health_timeout.count()) + " s (last: " + why + "); the end of the log:\n" +
-                            indent(tail_file(*shells_[0], log_path_, 15)),
+                            std::to_string(o_.health_timeout.count()) + " s (last: " + why +
+                            "); the end of the log:\n" + indent(tail_file(*shells_[0], log_path_, 15)),
                         "check that " + endpoint + " is reachable from this machine (api.listen in " + config_path_ +
                             "), read the log " + log_path_ + " on " + c_.nodes[0].name +
                             ", or give big models more time with --timeout");
@@ -429,7 +436,8 @@ class Bringup {
 
 }  // namespace
 
-state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path, const UpOptions& options) {
+state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path,
+                             const UpOptions& options) {
   return Bringup(config, config_path, options).run();
 }
 

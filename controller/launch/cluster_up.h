@@ -18,7 +18,8 @@ struct UpOptions {
 };
 
 // Throws StepError for a failed step (after stopping what was started), clusterctl::Error otherwise.
-state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path, const UpOptions& options);
+state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path,
+                             const UpOptions& options);
 
 // The model file up cuts (the `model:` path, or ~/.cache/clusterctl/models/NAME.gguf) and the
 // id clients use for it (the file's stem, or the model name).

@@ -4,8 +4,9 @@
 
 namespace clusterctl::launch {
 
-std::optional<HttpReply> http_get(const std::string& endpoint, const std::string& path, std::chrono::milliseconds timeout,
-                                  const std::string& bearer_token, std::string* why) {
+std::optional<HttpReply> http_get(const std::string& endpoint, const std::string& path,
+                                  std::chrono::milliseconds timeout, const std::string& bearer_token,
+                                  std::string* why) {
   try {
     http::ClientOptions options;
     options.connect_timeout = timeout;

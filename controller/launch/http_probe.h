@@ -14,7 +14,8 @@ struct HttpReply {
 
 // GET `path` from an "http://HOST:PORT" endpoint. nullopt when there is no answer in time
 // (refused, unreachable, timed out); `why` then says which.
-std::optional<HttpReply> http_get(const std::string& endpoint, const std::string& path, std::chrono::milliseconds timeout,
-                                  const std::string& bearer_token = "", std::string* why = nullptr);
+std::optional<HttpReply> http_get(const std::string& endpoint, const std::string& path,
+                                  std::chrono::milliseconds timeout, const std::string& bearer_token = "",
+                                  std::string* why = nullptr);
 
 }  // namespace clusterctl::launch

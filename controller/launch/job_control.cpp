@@ -20,8 +20,8 @@ constexpr const char* kPath = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; 
 long start_detached(preflight::NodeShell& head, const std::string& node_name, const std::string& work_dir,
                     const std::string& hostfile, const std::string& hostfile_text, const std::string& command,
                     const std::string& log_path) {
-  std::string script = kPath + std::string("mkdir -p ") + shell_quote(work_dir) + " && cd " + shell_quote(work_dir) +
-                       " || exit 90; ";
+  std::string script =
+      kPath + std::string("mkdir -p ") + shell_quote(work_dir) + " && cd " + shell_quote(work_dir) + " || exit 90; ";
   if (!hostfile_text.empty())
     script += "printf '%s' " + shell_quote(hostfile_text) + " > " + shell_quote(hostfile) + " || exit 91; ";
   script += "command -v mpirun >/dev/null 2>&1 || exit 92; ";
@@ -29,8 +29,8 @@ long start_detached(preflight::NodeShell& head, const std::string& node_name, co
   // stopping it is one kill of the group), with its pid = mpirun's pid since the background
   // child is not a group leader and setsid execs in place.
   const std::string redirect = " > " + shell_quote(log_path) + " 2>&1 < /dev/null &";
-  script += "if command -v setsid >/dev/null 2>&1; then setsid nohup " + command + redirect +
-            " else set -m; nohup " + command + redirect + " fi; echo \"job-pid $!\"";
+  script += "if command -v setsid >/dev/null 2>&1; then setsid nohup " + command + redirect + " else set -m; nohup " +
+            command + redirect + " fi; echo \"job-pid $!\"";
   ssh::ExecResult r;
   try {
     r = head.run(script, std::chrono::seconds(20));
@@ -41,22 +41,24 @@ long start_detached(preflight::NodeShell& head, const std::string& node_name, co
     throw StepError(node_name, "launch", "cannot create or enter " + work_dir + ": " + r.err,
                     "choose a writable 'cache_dir' for " + node_name + " in the cluster file");
   if (r.status == 91)
-    throw StepError(node_name, "launch", "cannot write the hostfile " + hostfile + ": " + r.err, "check free disk space on the node");
+    throw StepError(node_name, "launch", "cannot write the hostfile " + hostfile + ": " + r.err,
+                    "check free disk space on the node");
   if (r.status == 92)
     throw StepError(node_name, "launch", "mpirun is not installed on " + node_name,
                     "install Open MPI on the node (sudo apt-get install openmpi-bin, or brew install open-mpi)");
   const size_t at = r.out.find("job-pid ");
   const long pid = at == std::string::npos ? 0 : std::atol(r.out.c_str() + at + 8);
   if (r.status != 0 || pid <= 1)
-    throw StepError(node_name, "launch", "could not start mpirun (exit " + std::to_string(r.status) + "): " + r.err + r.out,
+    throw StepError(node_name, "launch",
+                    "could not start mpirun (exit " + std::to_string(r.status) + "): " + r.err + r.out,
                     "run 'clusterctl doctor' on the cluster file and check the node's shell");
   return pid;
 }
 
 bool process_alive(preflight::NodeShell& shell, long pid) {
-  auto r = shell.run("kill -0 " + std::to_string(pid) + " 2>/dev/null && ! ps -o stat= -p " + std::to_string(pid) +
-                         " | grep -q Z",
-                     std::chrono::seconds(10));
+  auto r = shell.run(
+      "kill -0 " + std::to_string(pid) + " 2>/dev/null && ! ps -o stat= -p " + std::to_string(pid) + " | grep -q Z",
+      std::chrono::seconds(10));
   return r.status == 0;
 }
 
@@ -64,10 +66,11 @@ bool stop_process_group(preflight::NodeShell& shell, long pgid, std::chrono::mil
   const std::string pg = std::to_string(pgid);
   // mpirun forwards TERM to its ranks and ends the orteds on the other nodes; it needs a moment.
   const int tenths = int(grace.count() / 100);
-  auto r = shell.run("kill -TERM -" + pg + " 2>/dev/null || kill -TERM " + pg + " 2>/dev/null; i=0; while [ $i -lt " +
-                         std::to_string(tenths) + " ] && kill -0 -" + pg + " 2>/dev/null; do sleep 0.1; i=$((i+1)); done; " +
-                         "kill -KILL -" + pg + " 2>/dev/null; sleep 0.1; kill -0 -" + pg + " 2>/dev/null && exit 1; exit 0",
-                     grace + std::chrono::seconds(10));
+  auto r =
+      shell.run("kill -TERM -" + pg + " 2>/dev/null || kill -TERM " + pg + " 2>/dev/null; i=0; while [ $i -lt " +
+                    std::to_string(tenths) + " ] && kill -0 -" + pg + " 2>/dev/null; do sleep 0.1; i=$((i+1)); done; " +
+                    "kill -KILL -" + pg + " 2>/dev/null; sleep 0.1; kill -0 -" + pg + " 2>/dev/null && exit 1; exit 0",
+                grace + std::chrono::seconds(10));
   return r.status == 0;
 }
 
@@ -113,7 +116,8 @@ std::vector<LeftoverProcess> end_leftovers(preflight::NodeShell& shell, const Jo
 
 std::string tail_file(preflight::NodeShell& shell, const std::string& path, int lines) {
   try {
-    auto r = shell.run("tail -n " + std::to_string(lines) + " " + shell_quote(path) + " 2>/dev/null", std::chrono::seconds(10));
+    auto r = shell.run("tail -n " + std::to_string(lines) + " " + shell_quote(path) + " 2>/dev/null",
+                       std::chrono::seconds(10));
     return r.out;
   } catch (const std::exception&) {
     return "";

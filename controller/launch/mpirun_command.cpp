@@ -62,8 +62,8 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
       a.insert(a.end(), job.worker_args->begin(), job.worker_args->end());
       continue;
     }
-    add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host, "--port",
-            std::to_string(job.listen_port), "--model-id", job.model_id});
+    add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host,
+            "--port", std::to_string(job.listen_port), "--model-id", job.model_id});
     if (n.threads > 0) add(a, {"--threads", std::to_string(n.threads)});
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
     if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
@@ -77,8 +77,9 @@ std::string shell_command(const std::vector<std::string>& argv) {
   std::string cmd;
   for (const auto& s : argv) {
     if (!cmd.empty()) cmd += ' ';
-    bool plain = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,=@") ==
-                                   std::string::npos;
+    bool plain =
+        !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,=@") ==
+                          std::string::npos;
     cmd += plain ? s : ssh::shell_quote(s);
   }
   return cmd;

@@ -10,7 +10,7 @@
 namespace clusterctl::launch {
 
 struct JobNode {
-  std::string address;    // where mpirun reaches the node: its link address ("localhost" for this machine)
+  std::string address;  // where mpirun reaches the node: its link address ("localhost" for this machine)
   int ranks = 1;
   int threads = 0;        // 0: the worker's default (one per core)
   std::string model_dir;  // the node's shard folder (the worker's --model)
@@ -18,20 +18,20 @@ struct JobNode {
 };
 
 struct JobSpec {
-  std::vector<JobNode> nodes;       // rank order: node by node
-  std::string link_cidr;            // "10.77.2.0/24"; "" for a one-machine job (no TCP between nodes)
-  bool yield_when_idle = false;     // ranks outnumber the cores they share
-  bool oversubscribe = false;       // one machine with more ranks than cores
-  bool run_as_root = false;         // mpirun refuses root unless told
-  bool tag_output = true;           // each output line tagged with its rank: the cluster's log
-  std::string worker;               // the worker executable, where a node names none of its own
-  std::string hostfile;             // its path on the head node
-  std::string listen_host;          // rank 0's --host
+  std::vector<JobNode> nodes;    // rank order: node by node
+  std::string link_cidr;         // "10.77.2.0/24"; "" for a one-machine job (no TCP between nodes)
+  bool yield_when_idle = false;  // ranks outnumber the cores they share
+  bool oversubscribe = false;    // one machine with more ranks than cores
+  bool run_as_root = false;      // mpirun refuses root unless told
+  bool tag_output = true;        // each output line tagged with its rank: the cluster's log
+  std::string worker;            // the worker executable, where a node names none of its own
+  std::string hostfile;          // its path on the head node
+  std::string listen_host;       // rank 0's --host
   int listen_port = 8080;
   std::string model_id;
-  std::string token_file;           // on the head node; "" = none
-  int context = 0;                  // --ctx; 0 = the worker's default
-  int parallel = 0;                 // --parallel; 0 = the worker's default
+  std::string token_file;                 // on the head node; "" = none
+  int context = 0;                        // --ctx; 0 = the worker's default
+  int parallel = 0;                       // --parallel; 0 = the worker's default
   std::vector<std::string> network_args;  // --allreduce, --wire-format, --emulate-link from the link
   // Every rank runs the worker with exactly these arguments (a local `--ranks N` job) instead of
   // the serving job the fields above describe.

@@ -11,7 +11,10 @@ class StepError : public Error {
  public:
   StepError(std::string node, std::string step, std::string cause, std::string fix)
       : Error(node + ": " + step + " failed: " + cause + (fix.empty() ? "" : "\n  fix: " + fix)),
-        node_(std::move(node)), step_(std::move(step)), cause_(std::move(cause)), fix_(std::move(fix)) {}
+        node_(std::move(node)),
+        step_(std::move(step)),
+        cause_(std::move(cause)),
+        fix_(std::move(fix)) {}
   const std::string& node() const { return node_; }
   const std::string& step() const { return step_; }
   const std::string& cause() const { return cause_; }

@@ -12,7 +12,8 @@ JobRecord job_record(const state::ClusterState& s) {
   j.mpirun_pid = s.mpirun_pid;
   if (s.nodes.size() > 1 && !s.nodes[0].link_address.empty()) j.hnp_address = "tcp://" + s.nodes[0].link_address + ":";
   for (const auto& n : s.nodes)
-    j.worker_dirs.push_back(n.shard_paths.empty() ? "" : std::filesystem::path(n.shard_paths[0]).parent_path().string());
+    j.worker_dirs.push_back(n.shard_paths.empty() ? ""
+                                                  : std::filesystem::path(n.shard_paths[0]).parent_path().string());
   return j;
 }
 
@@ -23,8 +24,8 @@ std::string StopReport::describe() const {
   return s;
 }
 
-StopReport stop_job_everywhere(const config::ClusterConfig& c, std::vector<std::unique_ptr<preflight::NodeShell>>& shells,
-                               const JobRecord& job) {
+StopReport stop_job_everywhere(const config::ClusterConfig& c,
+                               std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const JobRecord& job) {
   shells.resize(c.nodes.size());
   std::vector<std::string> errors(c.nodes.size());
   ssh::for_each_node_in_parallel(c.nodes.size(), [&](size_t i) {

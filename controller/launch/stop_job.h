@@ -30,7 +30,7 @@ JobRecord job_record(const state::ClusterState& s);
 // Ends mpirun's process group on the head node, then every leftover worker/orted/mpirun of this
 // job on every node (in parallel), and checks that none remains. `shells` may hold nullptrs (or
 // be empty): those nodes are connected to here.
-StopReport stop_job_everywhere(const config::ClusterConfig& config, std::vector<std::unique_ptr<preflight::NodeShell>>& shells,
-                               const JobRecord& job);
+StopReport stop_job_everywhere(const config::ClusterConfig& config,
+                               std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const JobRecord& job);
 
 }  // namespace clusterctl::launch

@@ -39,8 +39,8 @@ void CopyProgress::draw(bool) {
   const uint64_t done = done_.load();
   const double rate = secs > 0 ? done / secs : 0;
   std::string eta = rate > 0 && total_ > done ? std::to_string(int((total_ - done) / rate + 0.5)) + " s" : "-";
-  std::fprintf(out_, "\r\033[Kcopying shards: %s / %s, %s, ETA %s", human_bytes(done).c_str(), human_bytes(total_).c_str(),
-               format_rate(rate).c_str(), eta.c_str());
+  std::fprintf(out_, "\r\033[Kcopying shards: %s / %s, %s, ETA %s", human_bytes(done).c_str(),
+               human_bytes(total_).c_str(), format_rate(rate).c_str(), eta.c_str());
   std::fflush(out_);
 }
 

@@ -76,11 +76,13 @@ ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vecto
     model::write_shards(file, hp, plan, split.empty() ? "" : model::format_split(split), tmp.string());
     fs::remove_all(dir, ec);  // a broken earlier cut
     fs::rename(tmp, dir, ec);
-    if (ec) throw Error("cannot move the cut shards into " + dir.string() + ": " + ec.message() +
-                        " (check free space and permissions, or set CLUSTERCTL_CACHE_DIR)");
+    if (ec)
+      throw Error("cannot move the cut shards into " + dir.string() + ": " + ec.message() +
+                  " (check free space and permissions, or set CLUSTERCTL_CACHE_DIR)");
     set.files = complete_cut(dir, ranks);
-    if (set.files.empty()) throw Error("cutting " + model_path + " into " + std::to_string(ranks) + " shards in " +
-                                       dir.string() + " left an incomplete set; delete the folder and run again");
+    if (set.files.empty())
+      throw Error("cutting " + model_path + " into " + std::to_string(ranks) + " shards in " + dir.string() +
+                  " left an incomplete set; delete the folder and run again");
     for (const auto& f : set.files) set.total_bytes += fs::file_size(f);
   }
   return set;

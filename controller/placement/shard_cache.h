@@ -13,11 +13,11 @@
 namespace clusterctl::placement {
 
 struct ShardSet {
-  std::string key;                // "<model stem>-<fingerprint>-<N>r-<split>": names the cut everywhere
-  std::string dir;                // local folder holding every rank's shard
-  std::vector<std::string> files; // local path of each rank's shard, in rank order
+  std::string key;                 // "<model stem>-<fingerprint>-<N>r-<split>": names the cut everywhere
+  std::string dir;                 // local folder holding every rank's shard
+  std::vector<std::string> files;  // local path of each rank's shard, in rank order
   uint64_t total_bytes = 0;
-  bool reused = false;            // found in the cache, not cut now
+  bool reused = false;  // found in the cache, not cut now
 };
 
 std::string controller_cache_dir();

@@ -22,8 +22,9 @@ std::string absolute_on_node(preflight::NodeShell& shell, const std::string& pat
   return path == "~" ? home : home + path.substr(1);
 }
 
-std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c, std::vector<std::unique_ptr<preflight::NodeShell>>& shells,
-                                  const ShardSet& shards, const RankSplit& split, std::FILE* out) {
+std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c,
+                                  std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const ShardSet& shards,
+                                  const RankSplit& split, std::FILE* out) {
   std::vector<NodeCopy> copies(c.nodes.size());
   std::vector<std::optional<launch::StepError>> errors(c.nodes.size());
   CopyProgress progress(shards.total_bytes, out);

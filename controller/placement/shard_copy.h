@@ -16,11 +16,11 @@
 namespace clusterctl::placement {
 
 struct NodeCopy {
-  std::string shard_dir;                // absolute, on the node: the worker's --model
-  std::vector<std::string> shard_paths; // on the node, one per rank of the node
+  std::string shard_dir;                 // absolute, on the node: the worker's --model
+  std::vector<std::string> shard_paths;  // on the node, one per rank of the node
   uint64_t bytes_sent = 0;
   int files = 0, files_already_there = 0;
-  bool in_place = false;                // this machine: the cut is used where it is
+  bool in_place = false;  // this machine: the cut is used where it is
   double seconds = 0;
 };
 

@@ -13,7 +13,7 @@ struct RankSplit {
   std::vector<double> weights;  // one per rank, in rank order (node by node); empty = even
   std::vector<int> first_rank;  // of each node
   int total_ranks = 0;
-  std::string text;             // "1,1,1" (what `shard --split` and the state file show)
+  std::string text;  // "1,1,1" (what `shard --split` and the state file show)
 };
 
 // A node's share is divided evenly among its ranks. Shares by memory are rounded to whole

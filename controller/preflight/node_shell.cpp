@@ -60,7 +60,8 @@ ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[8192];
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) sinks[i]->append(buf, size_t(n));
+      if (n > 0)
+        sinks[i]->append(buf, size_t(n));
       else {
         close(fds[i].fd);
         fds[i].fd = -1;

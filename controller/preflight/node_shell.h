@@ -14,8 +14,7 @@ using ssh::ExecResult;
 class NodeShell {
  public:
   virtual ~NodeShell() = default;
-  virtual ExecResult run(const std::string& command,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(15)) = 0;
+  virtual ExecResult run(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(15)) = 0;
   virtual std::string describe() const = 0;  // "root@10.77.1.1:22 (host key SHA256:...)" or "this machine"
 };
 

@@ -8,9 +8,9 @@
 
 #include "controller/launch/local_worker.h"
 #include "controller/preflight/node_shell.h"
-#include "worker/common/human_bytes.h"
 #include "controller/preflight/probe_parsers.h"
 #include "controller/ssh/parallel.h"
+#include "worker/common/human_bytes.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
 
@@ -18,15 +18,20 @@ namespace clusterctl::preflight {
 
 std::string_view status_name(CheckStatus s) {
   switch (s) {
-    case CheckStatus::ok: return "ok";
-    case CheckStatus::warn: return "WARN";
-    case CheckStatus::fail: return "FAIL";
-    default: return "skipped";
+    case CheckStatus::ok:
+      return "ok";
+    case CheckStatus::warn:
+      return "WARN";
+    case CheckStatus::fail:
+      return "FAIL";
+    default:
+      return "skipped";
   }
 }
 
 bool PreflightReport::ok() const {
-  return std::none_of(results.begin(), results.end(), [](const CheckResult& r) { return r.status == CheckStatus::fail; });
+  return std::none_of(results.begin(), results.end(),
+                      [](const CheckResult& r) { return r.status == CheckStatus::fail; });
 }
 
 namespace {
@@ -110,7 +115,8 @@ class NodeProbe {
     auto r = exec("reach", kPath + std::string("command -v ping >/dev/null || { echo no-ping; exit 0; }; ") + script);
     if (!r) return;
     if (r->out.starts_with("no-ping")) {
-      add("reach", CheckStatus::fail, "ping missing", "ping is not installed on " + node_.name + ", so reachability cannot be checked",
+      add("reach", CheckStatus::fail, "ping missing",
+          "ping is not installed on " + node_.name + ", so reachability cannot be checked",
           facts.os == "Darwin" ? "ping is part of macOS; check the node's PATH" : "sudo apt-get install iputils-ping");
       return;
     }
@@ -155,10 +161,18 @@ class NodeProbe {
     } catch (const ssh::SshError& e) {
       std::string detail = node_.ssh_address();
       switch (e.kind()) {
-        case ssh::SshFailure::host_key_unknown: detail += ": host key unknown"; break;
-        case ssh::SshFailure::host_key_changed: detail += ": host key CHANGED"; break;
-        case ssh::SshFailure::auth: detail += ": login refused"; break;
-        case ssh::SshFailure::timeout: detail += ": no answer"; break;
+        case ssh::SshFailure::host_key_unknown:
+          detail += ": host key unknown";
+          break;
+        case ssh::SshFailure::host_key_changed:
+          detail += ": host key CHANGED";
+          break;
+        case ssh::SshFailure::auth:
+          detail += ": login refused";
+          break;
+        case ssh::SshFailure::timeout:
+          detail += ": no answer";
+          break;
         default:
           detail += e.cause().find("refused") != std::string::npos       ? ": connection refused"
                     : e.cause().find("unreachable") != std::string::npos ? ": unreachable"
@@ -185,7 +199,8 @@ class NodeProbe {
     bool supported = (facts.os == "Linux" && (facts.arch == "x86_64" || facts.arch == "aarch64")) ||
                      (facts.os == "Darwin" && facts.arch == "arm64");
     if (r->status != 0 || line.empty())
-      add("os/arch", CheckStatus::fail, "unknown", "'uname -sm' failed: " + r->err, "make sure the node runs Linux or macOS");
+      add("os/arch", CheckStatus::fail, "unknown", "'uname -sm' failed: " + r->err,
+          "make sure the node runs Linux or macOS");
     else if (supported)
       add("os/arch", CheckStatus::ok, line);
     else
@@ -199,7 +214,8 @@ class NodeProbe {
     if (!r) return;
     facts.mem_available = mac ? parse_vm_stat_available(r->out) : parse_meminfo_available(r->out);
     if (!facts.mem_available)
-      add("memory", CheckStatus::fail, "unknown", std::string("cannot read free memory from ") + (mac ? "vm_stat" : "/proc/meminfo"),
+      add("memory", CheckStatus::fail, "unknown",
+          std::string("cannot read free memory from ") + (mac ? "vm_stat" : "/proc/meminfo"),
           "check that the node is a standard Linux or macOS install");
   }
 
@@ -235,13 +251,15 @@ class NodeProbe {
           return;
         }
       std::string have;
-      for (const auto& a : addresses) have += (have.empty() ? "" : ", ") + a.interface + " " + config::ipv4_to_string(a.address);
+      for (const auto& a : addresses)
+        have += (have.empty() ? "" : ", ") + a.interface + " " + config::ipv4_to_string(a.address);
       add("link", CheckStatus::fail, "no address in " + link.cidr->to_string(),
           node_.name + " has no interface with an address in " + link.cidr->to_string() + " (it has: " + have + ")",
           "give the link interface an address in " + link.cidr->to_string() + ", or correct 'cidr' in " + c_.file);
       return;
     }
-    auto it = std::find_if(interfaces.begin(), interfaces.end(), [&](const auto& i) { return i.name == link.interface; });
+    auto it =
+        std::find_if(interfaces.begin(), interfaces.end(), [&](const auto& i) { return i.name == link.interface; });
     if (it == interfaces.end()) {
       add("link", CheckStatus::fail, "interface " + link.interface + " missing",
           node_.name + " has no interface " + link.interface + " (it has: " + names + ")",
@@ -250,8 +268,10 @@ class NodeProbe {
       return;
     }
     if (!it->up) {
-      add("link", CheckStatus::fail, link.interface + " is down", "interface " + link.interface + " on " + node_.name + " is not up",
-          facts.os == "Darwin" ? "sudo ifconfig " + link.interface + " up" : "sudo ip link set " + link.interface + " up");
+      add("link", CheckStatus::fail, link.interface + " is down",
+          "interface " + link.interface + " on " + node_.name + " is not up",
+          facts.os == "Darwin" ? "sudo ifconfig " + link.interface + " up"
+                               : "sudo ip link set " + link.interface + " up");
       return;
     }
     for (const auto& a : addresses)
@@ -271,8 +291,8 @@ class NodeProbe {
 
   void check_worker() {
     // On this machine the default worker is the one built or installed with this clusterctl.
-    const std::string worker = node_.is_local() && node_.worker == "clusterctl-worker" ? launch::local_worker_path()
-                                                                                      : node_.worker;
+    const std::string worker =
+        node_.is_local() && node_.worker == "clusterctl-worker" ? launch::local_worker_path() : node_.worker;
     auto r = exec("worker", kPath + shell_path(worker) + " --version 2>&1");
     if (!r) return;
     if (r->status == 127 || r->status == 126) {
@@ -284,7 +304,8 @@ class NodeProbe {
     }
     facts.worker_version = parse_version(r->out);
     if (r->status != 0 || !facts.worker_version) {
-      add("worker", CheckStatus::fail, "broken", node_.worker + " --version failed (exit " + std::to_string(r->status) + "): " + r->out.substr(0, 200),
+      add("worker", CheckStatus::fail, "broken",
+          node_.worker + " --version failed (exit " + std::to_string(r->status) + "): " + r->out.substr(0, 200),
           "reinstall clusterctl-worker " + options_.controller_version + " on the node");
       return;
     }
@@ -303,7 +324,8 @@ class NodeProbe {
     if (!r) return;
     if (r->status != 0) {
       add("mpirun", CheckStatus::fail, "missing", "mpirun is not installed on " + node_.name,
-          facts.os == "Darwin" ? "brew install open-mpi" : "sudo apt-get install openmpi-bin (or deploy/install-deps.sh)");
+          facts.os == "Darwin" ? "brew install open-mpi"
+                               : "sudo apt-get install openmpi-bin (or deploy/install-deps.sh)");
       return;
     }
     std::string out = r->out;
@@ -342,8 +364,10 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
     const std::string free_text = capped ? human_bytes(avail) + " allowed ('memory:' limit; " +
                                                human_bytes(*p.facts.mem_available) + " available)"
                                          : human_bytes(avail) + " available";
-    if (c.weights_by_memory()) p.facts.share = all_known && total_free ? double(avail) / double(total_free) : 0;
-    else p.facts.share = c.weight_share(i);
+    if (c.weights_by_memory())
+      p.facts.share = all_known && total_free ? double(avail) / double(total_free) : 0;
+    else
+      p.facts.share = c.weight_share(i);
     char share[16];
     std::snprintf(share, sizeof share, "%.1f%%", 100 * p.facts.share);
     if (!model || (c.weights_by_memory() && !all_known)) {
@@ -355,18 +379,20 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
     uint64_t shard = uint64_t(double(model->tensor_bytes) * p.facts.share);
     uint64_t kv = uint64_t(double(model->kv_bytes) * p.facts.share);
     p.facts.need_bytes = shard + kv;
-    std::string detail = free_text + ", needs " + human_bytes(p.facts.need_bytes) + " (" + share +
-                         " share: shard " + human_bytes(shard) + " + KV " + human_bytes(kv) + ")";
+    std::string detail = free_text + ", needs " + human_bytes(p.facts.need_bytes) + " (" + share + " share: shard " +
+                         human_bytes(shard) + " + KV " + human_bytes(kv) + ")";
     if (avail >= p.facts.need_bytes)
       p.results.push_back({node.name, "memory", CheckStatus::ok, detail, "", ""});
     else
-      p.results.push_back({node.name, "memory", CheckStatus::fail, detail,
-                           node.name + (capped ? " may use " + human_bytes(avail) + " (its 'memory:' limit)"
-                                               : " has " + human_bytes(avail) + " free") +
-                               " but its " + share + " share of the model needs " + human_bytes(p.facts.need_bytes),
-                           capped ? "raise 'memory:' of " + node.name + " in " + c.file +
-                                        ", lower its weight, add nodes, or lower 'context'"
-                                  : "lower the weight of " + node.name + ", add nodes, free memory on it, or lower 'context'"});
+      p.results.push_back(
+          {node.name, "memory", CheckStatus::fail, detail,
+           node.name +
+               (capped ? " may use " + human_bytes(avail) + " (its 'memory:' limit)"
+                       : " has " + human_bytes(avail) + " free") +
+               " but its " + share + " share of the model needs " + human_bytes(p.facts.need_bytes),
+           capped ? "raise 'memory:' of " + node.name + " in " + c.file +
+                        ", lower its weight, add nodes, or lower 'context'"
+                  : "lower the weight of " + node.name + ", add nodes, free memory on it, or lower 'context'"});
   }
 }
 
@@ -388,7 +414,8 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
       if (!probes[i]->facts.reachable) return;
       std::vector<std::pair<std::string, uint32_t>> peers;
       for (size_t j = 0; j < probes.size(); ++j)
-        if (j != i && probes[j]->facts.link_address) peers.emplace_back(c.nodes[j].name, *probes[j]->facts.link_address);
+        if (j != i && probes[j]->facts.link_address)
+          peers.emplace_back(c.nodes[j].name, *probes[j]->facts.link_address);
       std::string link = c.nodes[i].link ? c.nodes[i].link->describe() : "the link";
       probes[i]->check_reach(peers, link);
     });

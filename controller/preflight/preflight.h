@@ -16,23 +16,23 @@ struct CheckResult {
   std::string node;   // a node name, or "controller" for checks made on this machine
   std::string check;  // ssh, os/arch, worker, memory, link, mpirun, reach
   CheckStatus status = CheckStatus::ok;
-  std::string detail; // what was found (shown for every status)
-  std::string cause;  // why it failed (fail/warn)
-  std::string fix;    // what the user should do (fail/warn)
+  std::string detail;  // what was found (shown for every status)
+  std::string cause;   // why it failed (fail/warn)
+  std::string fix;     // what the user should do (fail/warn)
 };
 
 // What preflight learned about a node, for the steps after it (placement, launch).
 struct NodeFacts {
-  bool reachable = false;       // SSH (or local shell) works
-  std::string os, arch;         // uname -s, uname -m
+  bool reachable = false;  // SSH (or local shell) works
+  std::string os, arch;    // uname -s, uname -m
   std::optional<uint64_t> mem_available;
-  std::optional<uint64_t> mem_usable;     // mem_available, capped by the node's `memory:` limit
+  std::optional<uint64_t> mem_usable;    // mem_available, capped by the node's `memory:` limit
   std::optional<uint32_t> link_address;  // the node's IPv4 address on its link
   int link_prefix = 0;                   // its network's prefix length (for the link's CIDR)
   std::string link_interface;
   std::optional<std::string> worker_version;
-  double share = 0;             // of the model, after "by memory" is resolved
-  uint64_t need_bytes = 0;      // shard + KV cache estimate
+  double share = 0;         // of the model, after "by memory" is resolved
+  uint64_t need_bytes = 0;  // shard + KV cache estimate
 };
 
 struct PreflightReport {

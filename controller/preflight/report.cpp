@@ -27,8 +27,10 @@ void print_report(const PreflightReport& report, std::ostream& out) {
         << "     fix: " << r.fix << "\n";
   }
   out << "\n";
-  if (failed) out << failed << (failed == 1 ? " check failed" : " checks failed");
-  else out << "all checks passed";
+  if (failed)
+    out << failed << (failed == 1 ? " check failed" : " checks failed");
+  else
+    out << "all checks passed";
   if (warned) out << ", " << warned << (warned == 1 ? " warning" : " warnings");
   out << "\n";
 }
@@ -40,7 +42,8 @@ nlohmann::json report_json(const config::ClusterConfig& config, const PreflightR
   j["ok"] = report.ok();
   auto& checks = j["checks"] = nlohmann::json::array();
   for (const auto& r : report.results) {
-    nlohmann::json c = {{"node", r.node}, {"check", r.check}, {"status", std::string(status_name(r.status))}, {"detail", r.detail}};
+    nlohmann::json c = {
+        {"node", r.node}, {"check", r.check}, {"status", std::string(status_name(r.status))}, {"detail", r.detail}};
     if (!r.cause.empty()) c["cause"] = r.cause;
     if (!r.fix.empty()) c["fix"] = r.fix;
     checks.push_back(c);

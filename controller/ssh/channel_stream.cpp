@@ -71,10 +71,12 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
   if (in.fd < 0) throw Error("cannot read " + local + ": " + std::strerror(errno));
 
   ssh_channel raw = ssh_channel_new(s);
-  if (!raw) throw fail("cannot open a channel to " + node + ": " + ssh_get_error(s), "check that the node is reachable");
+  if (!raw)
+    throw fail("cannot open a channel to " + node + ": " + ssh_get_error(s), "check that the node is reachable");
   Channel ch{raw};
   if (ssh_channel_open_session(ch.ch) != SSH_OK || ssh_channel_request_exec(ch.ch, command.c_str()) != SSH_OK)
-    throw fail("cannot start the copy on " + node + ": " + ssh_get_error(s), "check that sshd on the node allows sessions");
+    throw fail("cannot start the copy on " + node + ": " + ssh_get_error(s),
+               "check that sshd on the node allows sessions");
 
   auto command_failed = [&](uint64_t done) {
     std::string err = drain_stderr(ch.ch);
@@ -92,8 +94,9 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
     const size_t want = size_t(std::min<uint64_t>(buf.size(), count - done));
     ssize_t n = ::pread(in.fd, buf.data(), want, off_t(from + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error("cannot read " + local + " at byte " + std::to_string(from + done) + ": " +
-                            (n == 0 ? "the file got shorter while it was copied" : std::strerror(errno)));
+    if (n <= 0)
+      throw Error("cannot read " + local + " at byte " + std::to_string(from + done) + ": " +
+                  (n == 0 ? "the file got shorter while it was copied" : std::strerror(errno)));
     // Hashed on another core while this one encrypts and sends the same (read-only) bytes.
     std::future<void> hashed;
     if (hash) hashed = std::async(std::launch::async, [&, n] { hash->update(buf.data(), size_t(n)); });
@@ -139,9 +142,9 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
   int status = ssh_channel_get_exit_status(ch.ch);
   if (status != 0) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
-    throw fail("copying to " + node + " failed (exit status " + std::to_string(status) + (err.empty() ? "" : ": " + err) +
-                   ")",
-               disk_fix);
+    throw fail(
+        "copying to " + node + " failed (exit status " + std::to_string(status) + (err.empty() ? "" : ": " + err) + ")",
+        disk_fix);
   }
   return out;
 }

@@ -21,6 +21,7 @@ namespace clusterctl::ssh {
 // standard output (the first 4 KiB).
 std::string stream_file_to_command(SshSession& session, const std::string& command, const std::string& local,
                                    uint64_t from, uint64_t count, const std::function<void(uint64_t sent)>& sent,
-                                   Sha256* hash = nullptr, std::chrono::seconds stall_timeout = std::chrono::seconds(60));
+                                   Sha256* hash = nullptr,
+                                   std::chrono::seconds stall_timeout = std::chrono::seconds(60));
 
 }  // namespace clusterctl::ssh

@@ -29,7 +29,7 @@ struct RemoteState {
   bool has_file = false, has_partial = false;
   std::string file_stat;  // "SIZE MTIME CTIME INODE"
   uint64_t file_size = 0, partial_size = 0;
-  std::string record;     // the recorded "SHA256 SIZE MTIME CTIME INODE", or ""
+  std::string record;  // the recorded "SHA256 SIZE MTIME CTIME INODE", or ""
 };
 
 uint64_t leading_size(const std::string& stat_line) { return std::strtoull(stat_line.c_str(), nullptr, 10); }
@@ -41,8 +41,10 @@ RemoteState query(SshSession& session, const std::string& remote) {
   const std::string f = shell_quote(remote), p = shell_quote(partial_copy_path(remote)),
                     r = shell_quote(recorded_checksum_path(remote));
   std::string cmd = std::string(kStatFunction) + (dir.empty() ? "" : "mkdir -p " + shell_quote(dir) + " || exit 5; ");
-  cmd += "for x in " + f + " " + p + "; do if [ -e \"$x\" ]; then s=$(st \"$x\") || exit 6; echo \"$s\"; else echo -; fi; done; "
-         "cat " + r + " 2>/dev/null; true";
+  cmd += "for x in " + f + " " + p +
+         "; do if [ -e \"$x\" ]; then s=$(st \"$x\") || exit 6; echo \"$s\"; else echo -; fi; done; "
+         "cat " +
+         r + " 2>/dev/null; true";
   auto res = session.exec(cmd);
   if (res.status == 5)
     throw SshError(SshFailure::sftp, "cannot create " + dir + " on " + node + ": " + res.err,
@@ -80,10 +82,11 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
          " && mv -f " + shell_quote(r + ".tmp") + " " + shell_quote(r);
   auto res = session.exec(cmd);
   if (res.status != 0)
-    throw SshError(SshFailure::sftp,
-                   std::string(res.status == 7 ? "cannot move the verified copy onto " : "cannot record the checksum of ") +
-                       remote + " on " + session.target().address() + ": " + res.err,
-                   "check free disk space and permissions of the cache folder on the node");
+    throw SshError(
+        SshFailure::sftp,
+        std::string(res.status == 7 ? "cannot move the verified copy onto " : "cannot record the checksum of ") +
+            remote + " on " + session.target().address() + ": " + res.err,
+        "check free disk space and permissions of the cache folder on the node");
 }
 
 // Streams local[from..size) onto the end of the partial copy; the node checks that the partial
@@ -126,9 +129,9 @@ std::string partial_copy_path(const std::string& remote) { return sibling(remote
 
 std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint) {
   std::string q = shell_quote(home_relative(remote));
-  auto r = session.exec("test -f " + q + " || exit 3; (sha256sum " + q + " 2>/dev/null || shasum -a 256 " + q +
-                            ") | cut -d' ' -f1",
-                        hash_timeout(size_hint));
+  auto r = session.exec(
+      "test -f " + q + " || exit 3; (sha256sum " + q + " 2>/dev/null || shasum -a 256 " + q + ") | cut -d' ' -f1",
+      hash_timeout(size_hint));
   if (r.status == 3) return "";
   if (r.status != 0 || r.out.size() < 64)
     throw SshError(SshFailure::sftp, "cannot checksum " + remote + " on " + session.target().address() + ": " + r.err,
@@ -145,9 +148,10 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   const std::string remote = home_relative(remote_path);
   const std::string node = session.target().address();
   auto mismatch = [&] {
-    return SshError(SshFailure::sftp, "the copy of " + local + " on " + node + " at " + remote_path +
-                                          " does not match its SHA-256 " + result.sha256,
-                    "check the node's disk (df, dmesg) and run the command again");
+    return SshError(
+        SshFailure::sftp,
+        "the copy of " + local + " on " + node + " at " + remote_path + " does not match its SHA-256 " + result.sha256,
+        "check the node's disk (df, dmesg) and run the command again");
   };
   auto there = [&](bool by_record) {
     result.already_there = true;
@@ -159,7 +163,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   RemoteState st = query(session, remote);
   // The local checksum: recorded, or else hashed now when the node holds something to compare it
   // with; when it holds nothing, it is taken from the bytes as they are sent.
-  if (auto recorded = options.cache_local_sha256 ? recorded_sha256_file(local) : std::nullopt) result.sha256 = *recorded;
+  if (auto recorded = options.cache_local_sha256 ? recorded_sha256_file(local) : std::nullopt)
+    result.sha256 = *recorded;
   else if (st.has_file || st.has_partial)
     result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
   if (!result.sha256.empty()) {
@@ -191,8 +196,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   Sha256 hash;
   const bool hash_here = result.sha256.empty();
   const auto mtime = std::filesystem::last_write_time(local, ec);
-  const std::string remote_hash = send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr,
-                                              options.stall_timeout);
+  const std::string remote_hash =
+      send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr, options.stall_timeout);
   result.bytes_sent += result.size;
   if (hash_here) {
     result.sha256 = hash.hex_digest();

@@ -9,12 +9,12 @@
 namespace clusterctl::ssh {
 
 struct UploadResult {
-  uint64_t size = 0;          // bytes of the file
-  uint64_t resumed_from = 0;  // bytes already on the node from an earlier, interrupted copy
-  uint64_t bytes_sent = 0;    // bytes that went over the wire this time
-  bool already_there = false; // the node held an identical file: nothing was sent
-  bool by_record = false;     // ... known from its recorded checksum, without rehashing it
-  std::string sha256;         // of the local file, and (verified) of the remote one
+  uint64_t size = 0;           // bytes of the file
+  uint64_t resumed_from = 0;   // bytes already on the node from an earlier, interrupted copy
+  uint64_t bytes_sent = 0;     // bytes that went over the wire this time
+  bool already_there = false;  // the node held an identical file: nothing was sent
+  bool by_record = false;      // ... known from its recorded checksum, without rehashing it
+  std::string sha256;          // of the local file, and (verified) of the remote one
 };
 
 // (bytes of the file now on the node, total bytes)

@@ -1,8 +1,8 @@
 #pragma once
-#include <optional>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace clusterctl::ssh {

@@ -13,7 +13,10 @@ enum class SshFailure { connect, host_key_unknown, host_key_changed, auth, exec,
 class SshError : public Error {
  public:
   SshError(SshFailure kind, std::string cause, std::string fix)
-      : Error(cause + (fix.empty() ? "" : "; fix: " + fix)), kind_(kind), cause_(std::move(cause)), fix_(std::move(fix)) {}
+      : Error(cause + (fix.empty() ? "" : "; fix: " + fix)),
+        kind_(kind),
+        cause_(std::move(cause)),
+        fix_(std::move(fix)) {}
   SshFailure kind() const { return kind_; }
   const std::string& cause() const { return cause_; }
   const std::string& fix() const { return fix_; }

@@ -32,8 +32,8 @@ std::string keyscan_type(const std::string& key_type) {
 
 std::string keyscan_command(const SshTarget& t, const std::string& key_type) {
   std::string type = keyscan_type(key_type);
-  return "ssh-keyscan -p " + std::to_string(t.port) + (type.empty() ? "" : " -t " + type) + " " + t.host +
-         " >> " + shell_quote(t.known_hosts);
+  return "ssh-keyscan -p " + std::to_string(t.port) + (type.empty() ? "" : " -t " + type) + " " + t.host + " >> " +
+         shell_quote(t.known_hosts);
 }
 
 constexpr const char* kPidMarker = "@clusterctl-exec-pid:";
@@ -57,8 +57,10 @@ std::string SshTarget::address() const { return user + "@" + host + ":" + std::t
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
   }
   return q + "'";
 }
@@ -84,18 +86,20 @@ void connect_to_node(ssh_session s, const SshTarget& t) {
   if (ssh_connect(s) != SSH_OK) {
     std::string why = ssh_get_error(s);
     if (why.find("refused") != std::string::npos)
-      throw SshError(SshFailure::connect, "connection refused by " + t.host + ":" + std::to_string(port) +
-                                              " (no sshd is listening there)",
+      throw SshError(SshFailure::connect,
+                     "connection refused by " + t.host + ":" + std::to_string(port) + " (no sshd is listening there)",
                      "start sshd on the node, or correct 'host'/'port' in the cluster file");
     if (why.find("imeout") != std::string::npos || why.find("timed out") != std::string::npos)
-      throw SshError(SshFailure::timeout, "no answer from " + t.host + ":" + std::to_string(port) + " within " +
-                                              std::to_string(timeout) + " s",
-                     "check that the node is on and reachable at this address (ping " + t.host + ")");
+      throw SshError(
+          SshFailure::timeout,
+          "no answer from " + t.host + ":" + std::to_string(port) + " within " + std::to_string(timeout) + " s",
+          "check that the node is on and reachable at this address (ping " + t.host + ")");
     if (why.find("No route") != std::string::npos || why.find("unreachable") != std::string::npos)
-      throw SshError(SshFailure::connect, t.host + ":" + std::to_string(port) + " is unreachable (" + why +
-                                              "): the machine is off, or the address is wrong",
-                     "check that the node is on and that 'host' in the cluster file is its address (ping " +
-                         t.host + ")");
+      throw SshError(
+          SshFailure::connect,
+          t.host + ":" + std::to_string(port) + " is unreachable (" + why +
+              "): the machine is off, or the address is wrong",
+          "check that the node is on and that 'host' in the cluster file is its address (ping " + t.host + ")");
     throw SshError(SshFailure::connect, "cannot connect to " + t.host + ":" + std::to_string(port) + ": " + why,
                    "check 'host' and 'port' in the cluster file and that the node is on the network");
   }
@@ -128,8 +132,8 @@ std::string verify_host_key(ssh_session s, const SshTarget& t) {
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       throw SshError(SshFailure::host_key_unknown,
-                     "host key of " + entry + " is not in " + t.known_hosts + " (" + key_type + " " +
-                         fingerprint + "); refusing to trust it unchecked",
+                     "host key of " + entry + " is not in " + t.known_hosts + " (" + key_type + " " + fingerprint +
+                         "); refusing to trust it unchecked",
                      check_on_node + ", then accept it with: " + keyscan_command(t, key_type));
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
@@ -142,8 +146,7 @@ std::string verify_host_key(ssh_session s, const SshTarget& t) {
                          keyscan_command(t, key_type));
     default:
       throw SshError(SshFailure::host_key_unknown,
-                     "cannot check the host key of " + entry + " against " + t.known_hosts + ": " +
-                         ssh_get_error(s),
+                     "cannot check the host key of " + entry + " against " + t.known_hosts + ": " + ssh_get_error(s),
                      "make sure " + t.known_hosts + " is a readable known_hosts file");
   }
   return fingerprint;
@@ -168,9 +171,9 @@ void log_in(ssh_session s, const SshTarget& t) {
 SshSession::SshSession(const SshTarget& target) : target_(target) {
   init_libssh_once();
   if (!target_.identity.empty() && !std::filesystem::exists(target_.identity))
-    throw SshError(SshFailure::auth, "identity file " + target_.identity + " for " + target_.address() + " does not exist",
-                   "correct 'identity' in the cluster file, or create a key with ssh-keygen -t ed25519 -f " +
-                       target_.identity);
+    throw SshError(
+        SshFailure::auth, "identity file " + target_.identity + " for " + target_.address() + " does not exist",
+        "correct 'identity' in the cluster file, or create a key with ssh-keygen -t ed25519 -f " + target_.identity);
   ssh_session s = ssh_new();
   if (!s) throw Error("libssh could not allocate a session");
   session_ = s;

@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
       last = now;
       double secs = std::chrono::duration<double>(now - t0).count();
       double rate = done / secs;
-      std::printf("  t=%5.1f s  %7.1f MB / %.1f MB  %6.1f MB/s  ETA %.0f s\n", secs, done / 1e6, total / 1e6, rate / 1e6,
-                  rate > 0 ? (total - done) / rate : 0.0);
+      std::printf("  t=%5.1f s  %7.1f MB / %.1f MB  %6.1f MB/s  ETA %.0f s\n", secs, done / 1e6, total / 1e6,
+                  rate / 1e6, rate > 0 ? (total - done) / rate : 0.0);
     };
     auto fresh = sftp_upload(s, local, remote, progress);
     double fresh_s = std::chrono::duration<double>(clock::now() - t0).count();

@@ -115,8 +115,9 @@ void save(const ClusterState& s) {
   // The state names pids that `down` signals: only this user may write (or read) it, whatever
   // the umask, so the folder is 0700 and the file 0600.
   if (!ec) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  if (ec) throw Error("cannot create the state folder " + dir.string() + ": " + ec.message() +
-                      " (set CLUSTERCTL_STATE_DIR to a writable folder)");
+  if (ec)
+    throw Error("cannot create the state folder " + dir.string() + ": " + ec.message() +
+                " (set CLUSTERCTL_STATE_DIR to a writable folder)");
   const fs::path final_path = state_path(s.cluster);
   // Same folder, so rename() is atomic; the pid keeps two writers from sharing a temp file.
   const fs::path tmp = dir / ("." + s.cluster + ".json.tmp" + std::to_string(getpid()));

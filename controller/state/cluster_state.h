@@ -12,11 +12,11 @@ namespace clusterctl::state {
 
 struct NodeState {
   std::string name;
-  std::string host;            // where SSH goes (the cluster file's `host`)
+  std::string host;  // where SSH goes (the cluster file's `host`)
   int ranks = 1;
-  int threads = 0;             // 0: one per core
-  std::string link_interface;  // e.g. tb0 ("" for a one-machine cluster)
-  std::string link_address;    // the node's IPv4 address on the link ("" for a one-machine cluster)
+  int threads = 0;                       // 0: one per core
+  std::string link_interface;            // e.g. tb0 ("" for a one-machine cluster)
+  std::string link_address;              // the node's IPv4 address on the link ("" for a one-machine cluster)
   std::vector<std::string> shard_paths;  // on the node, one per rank
 };
 
@@ -29,11 +29,11 @@ struct ClusterState {
   std::string token_file;   // "" = the API needs no token
   std::string head_node;    // the node mpirun runs on (the first node)
   std::string head_host;
-  int64_t mpirun_pid = 0;   // on the head node (its process group is the job)
-  std::string log_path;     // mpirun's output (rank 0's log) on the head node
-  std::string split;        // the share of each rank, e.g. "1,1,1"
+  int64_t mpirun_pid = 0;  // on the head node (its process group is the job)
+  std::string log_path;    // mpirun's output (rank 0's log) on the head node
+  std::string split;       // the share of each rank, e.g. "1,1,1"
   std::vector<NodeState> nodes;
-  int64_t started_at = 0;   // unix seconds
+  int64_t started_at = 0;  // unix seconds
 
   int total_ranks() const;
 };

@@ -1,5 +1,5 @@
 // TEST-ONLY server for tests/api: the real HTTP layer (clusterctl_server) in front of the
-// test service that streams the prompt's words back (tests/unit/server_test_word_service.h).
+// test service that streams the prompt's words back (tests/unit/server/server_test_word_service.h).
 // Prints "listening on http://127.0.0.1:PORT" once ready; runs until SIGTERM/SIGINT.
 #include <csignal>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "tests/unit/server_test_word_service.h"
+#include "tests/unit/server/server_test_word_service.h"
 #include "worker/server/http_server.h"
 
 int main(int argc, char** argv) {
@@ -18,15 +18,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     std::string value = argv[i + 1];
-    if (flag == "--port") options.port = static_cast<uint16_t>(std::stoi(value));
-    else if (flag == "--token") options.bearer_token = value;
-    else if (flag == "--cors-origin") options.cors_origins.push_back(value);
-    else if (flag == "--health-open") options.health_open = value == "1";
-    else if (flag == "--max-body") options.max_body_bytes = std::stoul(value);
-    else if (flag == "--max-tokens-limit") options.limits.max_tokens_limit = std::stoi(value);
-    else if (flag == "--delay-ms") service_options.step_delay = std::chrono::milliseconds(std::stoi(value));
-    else if (flag == "--slots") service_options.slots = std::stoul(value);
-    else if (flag == "--queue") service_options.max_queued = std::stoul(value);
+    if (flag == "--port")
+      options.port = static_cast<uint16_t>(std::stoi(value));
+    else if (flag == "--token")
+      options.bearer_token = value;
+    else if (flag == "--cors-origin")
+      options.cors_origins.push_back(value);
+    else if (flag == "--health-open")
+      options.health_open = value == "1";
+    else if (flag == "--max-body")
+      options.max_body_bytes = std::stoul(value);
+    else if (flag == "--max-tokens-limit")
+      options.limits.max_tokens_limit = std::stoi(value);
+    else if (flag == "--delay-ms")
+      service_options.step_delay = std::chrono::milliseconds(std::stoi(value));
+    else if (flag == "--slots")
+      service_options.slots = std::stoul(value);
+    else if (flag == "--queue")
+      service_options.max_queued = std::stoul(value);
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;

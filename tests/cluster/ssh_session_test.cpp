@@ -23,11 +23,11 @@ std::string cluster_dir() {
   return d ? d : "/tmp/clusterctl-testcluster";
 }
 
-#define REQUIRE_TESTCLUSTER()                                                                 \
-  if (getuid() != 0) GTEST_SKIP() << "needs root and the test cluster (deploy/testcluster up)"; \
-  if (!std::filesystem::exists(cluster_dir() + "/nodes")) {                                   \
+#define REQUIRE_TESTCLUSTER()                                                                                    \
+  if (getuid() != 0) GTEST_SKIP() << "needs root and the test cluster (deploy/testcluster up)";                  \
+  if (!std::filesystem::exists(cluster_dir() + "/nodes")) {                                                      \
     if (std::getenv("CI") && std::string(std::getenv("CI")) == "true") FAIL() << "test cluster not up under CI"; \
-    GTEST_SKIP() << "the test cluster is not up: run deploy/testcluster up";                  \
+    GTEST_SKIP() << "the test cluster is not up: run deploy/testcluster up";                                     \
   }
 
 SshTarget node(int k) {
@@ -184,7 +184,9 @@ TEST(SftpUpload, FreshSkipResumeAndRedo) {
   EXPECT_EQ(remote_sha256(s, remote), first.sha256);
 
   // A shorter file that is not a prefix of ours: resuming gives a bad checksum, so it is redone.
-  ASSERT_EQ(s.exec("truncate -s 1048576 " + q + " && printf Z | dd of=" + q + " bs=1 seek=10 conv=notrunc 2>/dev/null").status, 0);
+  ASSERT_EQ(s.exec("truncate -s 1048576 " + q + " && printf Z | dd of=" + q + " bs=1 seek=10 conv=notrunc 2>/dev/null")
+                .status,
+            0);
   auto redone = sftp_upload(s, local.string(), remote);
   EXPECT_EQ(redone.resumed_from, 0u);
   EXPECT_EQ(redone.bytes_sent, (size - 1048576) + size);

@@ -38,8 +38,9 @@ const clusterctl::chat::ChatTemplate& fallback() {
 }
 const clusterctl::chat::ChatTemplate& chatml() {
   static const clusterctl::chat::ChatTemplate t(
-      std::string("{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n"
-                  "{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
+      std::string(
+          "{% if tools %}{{ tools | tojson }}{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n"
+          "{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
       "<s>", "</s>");
   return t;
 }
@@ -61,7 +62,8 @@ void exercise_answer(const ApiRequest& req, const std::string& input) {
   std::vector<int32_t> ids{1, 2, 3};
   (void)sse_event(stream_chunk(req, "id", 0, text, true, std::nullopt, &ids));
   (void)sse_event(stream_usage_chunk(req, "id", 0, usage));
-  (void)completion_response(req, "id", 0, text, "stop", usage, &ids).dump(-1, ' ', false, Json::error_handler_t::replace);
+  (void)completion_response(req, "id", 0, text, "stop", usage, &ids)
+      .dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 void validate(Endpoint endpoint, const std::string& body, const clusterctl::chat::ChatTemplate& tmpl) {

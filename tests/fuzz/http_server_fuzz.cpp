@@ -19,7 +19,7 @@
 #include <memory>
 #include <string>
 
-#include "tests/unit/server_test_word_service.h"
+#include "tests/unit/server/server_test_word_service.h"
 #include "worker/server/http_server.h"
 
 namespace {
@@ -50,7 +50,7 @@ bool exchange(const std::string& bytes, std::string* answer) {
   while (sent < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;  // libFuzzer's -timeout alarm
-    if (n <= 0) break;  // the server may answer (413, 431, 400) and close before reading it all
+    if (n <= 0) break;                      // the server may answer (413, 431, 400) and close before reading it all
     sent += static_cast<size_t>(n);
   }
   ::shutdown(fd, SHUT_WR);
@@ -94,8 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   static const std::string body =
       R"({"model":"word-stream-test","messages":[{"role":"user","content":"still serving"}],"max_tokens":64})";
-  static const std::string normal = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                                    "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  static const std::string normal =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   std::string answer;
   if (!exchange(normal, &answer) || answer.rfind("HTTP/1.1 200 ", 0) != 0 ||
       answer.find("still serving Assistant:") == std::string::npos) {

@@ -170,8 +170,8 @@ std::string sequence_ids(int n_vocab) {
 
 std::vector<float> dump_logits(int ranks, const std::string& model, const std::string& ids, const std::string& out,
                                const std::string& extra = "") {
-  auto r = run_command(mpirun(ranks, "--model " + quote(model) + " --prompt-ids " + ids + " --threads 1 --dump-logits " +
-                                         out + " " + extra),
+  auto r = run_command(mpirun(ranks, "--model " + quote(model) + " --prompt-ids " + ids +
+                                         " --threads 1 --dump-logits " + out + " " + extra),
                        900);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.exit_code == 0 ? read_floats(out) : std::vector<float>{};
@@ -259,8 +259,7 @@ TEST(SynthLogits, TinyMoeQ4_0AndQwen3MoeSplits) {
 TEST(SynthLogits, TinyErnie4_5AnyRankCountSplitAndShards) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
   TempDir dir;
-  expect_logits_agree(synth_model(dir, "tiny-ernie4_5", "Q8_0"), 32000, {{2, ""}, {3, ""}, {2, "--split 2,1"}},
-                      "2,1");
+  expect_logits_agree(synth_model(dir, "tiny-ernie4_5", "Q8_0"), 32000, {{2, ""}, {3, ""}, {2, "--split 2,1"}}, "2,1");
 }
 
 // A model split into parts (as gguf-split writes them) is the same model: one rank gives the whole
@@ -389,8 +388,9 @@ TEST(BenchNet, RowsForEveryAlgorithmAndFormatAndATableWorkersRead) {
   r = run_command(mpirun(3, "--model " + model + " --prompt-ids 1,2 -n 2 --threads 1 --allreduce-table " + table));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   // Under emulation the table is written only where --table says.
-  r = run_command(kCli + " bench net --ranks 2 --min-size 1KiB --max-size 1KiB --iters 3 --formats double "
-                         "--emulate-link latency=100us,bandwidth=1gbit");
+  r = run_command(kCli +
+                  " bench net --ranks 2 --min-size 1KiB --max-size 1KiB --iters 3 --formats double "
+                  "--emulate-link latency=100us,bandwidth=1gbit");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("EMULATION"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("selection table"), std::string::npos) << r.out;
@@ -431,7 +431,8 @@ TEST(Refusal, ShardsFromDifferentModels) {
   fs::create_directories(dir / "mixed");
   fs::copy_file(dir / "a/m1.rank0of2.gguf", dir / "mixed/m.rank0of2.gguf");
   fs::copy_file(dir / "b/m2.rank1of2.gguf", dir / "mixed/m.rank1of2.gguf");
-  auto r = run_command(mpirun(2, "--model " + (dir / "mixed") + " --prompt-ids 1,2,3 --dump-logits " + (dir / "x.bin")));
+  auto r =
+      run_command(mpirun(2, "--model " + (dir / "mixed") + " --prompt-ids 1,2,3 --dump-logits " + (dir / "x.bin")));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("rank 1 holds a different model"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "x.bin"));
@@ -479,7 +480,8 @@ TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
   for (int victim : {1, 2, 0}) {
-    Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1"), "kill");
+    Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1"),
+                "kill");
     const RankPids ranks = ranks_once_generating(job);
     const pid_t victim_pid = pid_of_rank(ranks, victim);
     ASSERT_GT(victim_pid, 0);
@@ -504,8 +506,9 @@ TEST(StalledRank, AStoppedRankEndsTheJobAfterTheStepTimeout) {
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
   for (int victim : {1, 2, 0}) {
-    Process job(mpirun(3, "--model " + model + " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 "
-                          "--step-timeout 3"),
+    Process job(mpirun(3, "--model " + model +
+                              " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 "
+                              "--step-timeout 3"),
                 "stop");
     const RankPids ranks = ranks_once_generating(job);
     const pid_t victim_pid = pid_of_rank(ranks, victim);

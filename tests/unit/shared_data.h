@@ -19,11 +19,11 @@ inline std::string shared_path(const std::string& rel) {
   return p.lexically_normal().string();
 }
 
-#define CLUSTERCTL_REQUIRE_SHARED(path_var, rel)                                        \
-  std::string path_var = ::clusterctl::test::shared_path(rel);                         \
-  if (!std::filesystem::exists(path_var)) {                                            \
+#define CLUSTERCTL_REQUIRE_SHARED(path_var, rel)                                             \
+  std::string path_var = ::clusterctl::test::shared_path(rel);                               \
+  if (!std::filesystem::exists(path_var)) {                                                  \
     if (::clusterctl::test::in_ci()) FAIL() << "shared data missing under CI: " << path_var; \
-    GTEST_SKIP() << "shared data not found: " << path_var;                             \
+    GTEST_SKIP() << "shared data not found: " << path_var;                                   \
   }
 
 }  // namespace clusterctl::test

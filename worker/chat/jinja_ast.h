@@ -49,8 +49,8 @@ struct Node {
   ExprPtr expr;      // output: expression; set: value; for: iterable
   // if: one (condition, body) per if/elif branch, then else_body.
   std::vector<std::pair<ExprPtr, Body>> branches;
-  Body body;       // for: loop body
-  Body else_body;  // if: else; for: body run when the iterable is empty
+  Body body;                         // for: loop body
+  Body else_body;                    // if: else; for: body run when the iterable is empty
   std::vector<std::string> targets;  // for: loop variables; set: target name
   std::string attribute;             // set: `ns.attr` target attribute (empty for a plain name)
   ExprPtr loop_filter;               // for x in xs if cond

@@ -70,7 +70,9 @@ std::vector<Segment> split_segments(const std::string& src) {
     }
     if (open > pos) segs.push_back({Segment::Kind::text, src.substr(pos, open - pos), pos});
     char type = src[open + 1];
-    Segment seg{type == '{' ? Segment::Kind::expression : type == '%' ? Segment::Kind::statement : Segment::Kind::comment,
+    Segment seg{type == '{'   ? Segment::Kind::expression
+                : type == '%' ? Segment::Kind::statement
+                              : Segment::Kind::comment,
                 "", open + 2};
     size_t inner = open + 2;
     if (inner < src.size() && (src[inner] == '-' || src[inner] == '+')) {
@@ -140,8 +142,8 @@ struct Token {
 };
 
 std::vector<Token> tokenize(const std::string& src, const std::string& text, size_t base) {
-  static const char* const kOps[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">",
-                                     "(",  ")",  "[",  "]",  "{",  "}",  ".", ",", ":", "|", "="};
+  static const char* const kOps[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
+                                     ">",  "(",  ")",  "[",  "]",  "{",  "}", ".", ",", ":", "|", "="};
   std::vector<Token> tokens;
   size_t i = 0;
   while (i < text.size()) {
@@ -161,21 +163,35 @@ std::vector<Token> tokenize(const std::string& src, const std::string& text, siz
         ++i;
         while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
       }
-      tokens.push_back({is_float ? Token::Kind::floating : Token::Kind::integer, text.substr(start, i - start),
-                        base + start});
+      tokens.push_back(
+          {is_float ? Token::Kind::floating : Token::Kind::integer, text.substr(start, i - start), base + start});
     } else if (c == '\'' || c == '"') {
       std::string value;
       for (++i; i < text.size() && text[i] != c; ++i) {
         if (text[i] == '\\' && i + 1 < text.size()) {
           char e = text[++i];
           switch (e) {
-            case 'n': value += '\n'; break;
-            case 't': value += '\t'; break;
-            case 'r': value += '\r'; break;
-            case '\\': value += '\\'; break;
-            case '\'': value += '\''; break;
-            case '"': value += '"'; break;
-            default: value += '\\'; value += e;
+            case 'n':
+              value += '\n';
+              break;
+            case 't':
+              value += '\t';
+              break;
+            case 'r':
+              value += '\r';
+              break;
+            case '\\':
+              value += '\\';
+              break;
+            case '\'':
+              value += '\'';
+              break;
+            case '"':
+              value += '"';
+              break;
+            default:
+              value += '\\';
+              value += e;
           }
         } else {
           value += text[i];
@@ -317,7 +333,8 @@ class ExprParser {
   }
   ExprPtr math2() {
     ExprPtr left = power();
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) left = binary(std::move(left), next(), &ExprParser::power);
+    while (is_op("*") || is_op("/") || is_op("//") || is_op("%"))
+      left = binary(std::move(left), next(), &ExprParser::power);
     return left;
   }
   ExprPtr power() {
@@ -343,9 +360,12 @@ class ExprParser {
       case Token::Kind::name: {
         next();
         auto node = make(Expr::Kind::literal, t.offset);
-        if (t.text == "true" || t.text == "True") node->value = Value::boolean(true);
-        else if (t.text == "false" || t.text == "False") node->value = Value::boolean(false);
-        else if (t.text == "none" || t.text == "None") node->value = Value::none();
+        if (t.text == "true" || t.text == "True")
+          node->value = Value::boolean(true);
+        else if (t.text == "false" || t.text == "False")
+          node->value = Value::boolean(false);
+        else if (t.text == "none" || t.text == "None")
+          node->value = Value::none();
         else {
           node->kind = Expr::Kind::name;
           node->name = t.text;
@@ -416,7 +436,8 @@ class ExprParser {
           return dict;
         }
         break;
-      case Token::Kind::end: break;
+      case Token::Kind::end:
+        break;
     }
     fail(src_, t.offset, "expected an expression" + found());
   }
@@ -558,7 +579,8 @@ class StatementParser {
             body.push_back(std::move(n));
           }
           break;
-        case Segment::Kind::comment: break;
+        case Segment::Kind::comment:
+          break;
         case Segment::Kind::expression: {
           ExprParser p(src_, tokenize(src_, seg.content, seg.offset));
           auto n = std::make_unique<Node>();

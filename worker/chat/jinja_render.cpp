@@ -28,14 +28,22 @@ const std::set<std::string>& builtin_functions() {
 // "a string", "an integer" ...: the value's type as messages name it.
 std::string kind_name(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::undefined: return "an undefined value";
-    case Value::Kind::none: return "none";
-    case Value::Kind::boolean: return "a boolean";
-    case Value::Kind::integer: return "an integer";
-    case Value::Kind::floating: return "a float";
-    case Value::Kind::string: return "a string";
-    case Value::Kind::list: return "a list";
-    case Value::Kind::dict: return "a dict";
+    case Value::Kind::undefined:
+      return "an undefined value";
+    case Value::Kind::none:
+      return "none";
+    case Value::Kind::boolean:
+      return "a boolean";
+    case Value::Kind::integer:
+      return "an integer";
+    case Value::Kind::floating:
+      return "a float";
+    case Value::Kind::string:
+      return "a string";
+    case Value::Kind::list:
+      return "a list";
+    case Value::Kind::dict:
+      return "a dict";
   }
   return "?";
 }
@@ -53,7 +61,9 @@ std::string strip(const std::string& s, bool left, bool right, const std::string
 }
 
 std::string to_case(std::string s, bool upper) {
-  for (char& c : s) c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : s)
+    c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
+                                : std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -112,14 +122,19 @@ class Renderer {
 
   Flow render(const Node& n) {
     switch (n.kind) {
-      case Node::Kind::text: out_ += n.text; return Flow::normal;
-      case Node::Kind::output: out_ += eval(*n.expr).str(); return Flow::normal;
+      case Node::Kind::text:
+        out_ += n.text;
+        return Flow::normal;
+      case Node::Kind::output:
+        out_ += eval(*n.expr).str();
+        return Flow::normal;
       case Node::Kind::if_:
         for (const auto& [cond, body] : n.branches) {
           if (eval(*cond).truthy()) return render(body);
         }
         return render(n.else_body);
-      case Node::Kind::for_: return render_for(n);
+      case Node::Kind::for_:
+        return render_for(n);
       case Node::Kind::set: {
         Value v;
         if (n.expr) {
@@ -135,13 +150,17 @@ class Renderer {
           frames_.back()[n.targets[0]] = std::move(v);
         } else {
           Value target = lookup(n.targets[0]);
-          if (!target.is_namespace()) fail(n.offset, "'" + n.targets[0] + "' is not a namespace, so '" + n.targets[0] + "." + n.attribute + "' cannot be set");
+          if (!target.is_namespace())
+            fail(n.offset, "'" + n.targets[0] + "' is not a namespace, so '" + n.targets[0] + "." + n.attribute +
+                               "' cannot be set");
           target.set(n.attribute, std::move(v));
         }
         return Flow::normal;
       }
-      case Node::Kind::break_: return Flow::break_;
-      case Node::Kind::continue_: return Flow::continue_;
+      case Node::Kind::break_:
+        return Flow::break_;
+      case Node::Kind::continue_:
+        return Flow::continue_;
     }
     return Flow::normal;
   }
@@ -150,15 +169,19 @@ class Renderer {
     Value iterable = eval(*n.expr);
     std::vector<Value> items;
     switch (iterable.kind()) {
-      case Value::Kind::undefined: break;
-      case Value::Kind::list: items = iterable.items(); break;
+      case Value::Kind::undefined:
+        break;
+      case Value::Kind::list:
+        items = iterable.items();
+        break;
       case Value::Kind::dict:
         for (const auto& entry : iterable.entries()) items.push_back(Value::string(entry.first));
         break;
       case Value::Kind::string:
         for (char c : iterable.as_string()) items.push_back(Value::string(std::string(1, c)));
         break;
-      default: fail(n.expr->offset, "cannot loop over " + kind_name(iterable));
+      default:
+        fail(n.expr->offset, "cannot loop over " + kind_name(iterable));
     }
     if (n.loop_filter) {
       std::vector<Value> kept;
@@ -200,7 +223,8 @@ class Renderer {
       return;
     }
     if (!item.is_list() || item.items().size() != n.targets.size()) {
-      fail(n.offset, "cannot unpack " + kind_name(item) + " into " + std::to_string(n.targets.size()) + " loop variables");
+      fail(n.offset,
+           "cannot unpack " + kind_name(item) + " into " + std::to_string(n.targets.size()) + " loop variables");
     }
     for (size_t k = 0; k < n.targets.size(); ++k) frames_.back()[n.targets[k]] = item.items()[k];
   }
@@ -228,17 +252,23 @@ class Renderer {
 
   std::string describe(const Expr& e) const {
     switch (e.kind) {
-      case Expr::Kind::name: return "'" + e.name + "'";
-      case Expr::Kind::attribute: return describe(*e.object) + "." + e.name;
-      case Expr::Kind::index: return describe(*e.object) + "[...]";
-      default: return "the value";
+      case Expr::Kind::name:
+        return "'" + e.name + "'";
+      case Expr::Kind::attribute:
+        return describe(*e.object) + "." + e.name;
+      case Expr::Kind::index:
+        return describe(*e.object) + "[...]";
+      default:
+        return "the value";
     }
   }
 
   Value eval(const Expr& e) {
     switch (e.kind) {
-      case Expr::Kind::literal: return e.value;
-      case Expr::Kind::name: return lookup(e.name);
+      case Expr::Kind::literal:
+        return e.value;
+      case Expr::Kind::name:
+        return lookup(e.name);
       case Expr::Kind::list: {
         Value::List items;
         for (const auto& a : e.args) items.push_back(eval(*a));
@@ -254,10 +284,14 @@ class Renderer {
         require_defined(obj, *e.object, "reading '." + e.name + "'");
         return obj.get(e.name);
       }
-      case Expr::Kind::index: return index(e, eval(*e.object), eval(*e.args[0]));
-      case Expr::Kind::slice: return slice(e);
-      case Expr::Kind::call: return call(e);
-      case Expr::Kind::filter: return filter(e);
+      case Expr::Kind::index:
+        return index(e, eval(*e.object), eval(*e.args[0]));
+      case Expr::Kind::slice:
+        return slice(e);
+      case Expr::Kind::call:
+        return call(e);
+      case Expr::Kind::filter:
+        return filter(e);
       case Expr::Kind::test: {
         bool result = test(e);
         return Value::boolean(e.negated ? !result : result);
@@ -269,7 +303,8 @@ class Renderer {
         if (e.name == "+") return v;
         return v.kind() == Value::Kind::integer ? Value::integer(-v.as_int()) : Value::floating(-v.as_double());
       }
-      case Expr::Kind::binary: return binary(e);
+      case Expr::Kind::binary:
+        return binary(e);
       case Expr::Kind::conditional:
         return eval(*e.args[0]).truthy() ? eval(*e.object) : eval(*e.args[1]);
     }
@@ -281,10 +316,12 @@ class Renderer {
     if (obj.is_dict()) return obj.get(key.is_string() ? key.as_string() : key.str());
     if (obj.is_list() || obj.is_string()) {
       if (key.kind() != Value::Kind::integer) fail(e.offset, kind_name(obj) + " index must be an integer");
-      int64_t size = obj.is_list() ? static_cast<int64_t>(obj.items().size()) : static_cast<int64_t>(obj.as_string().size());
+      int64_t size =
+          obj.is_list() ? static_cast<int64_t>(obj.items().size()) : static_cast<int64_t>(obj.as_string().size());
       int64_t i = key.as_int() < 0 ? key.as_int() + size : key.as_int();
       if (i < 0 || i >= size) return Value();
-      return obj.is_list() ? obj.items()[static_cast<size_t>(i)] : Value::string(std::string(1, obj.as_string()[static_cast<size_t>(i)]));
+      return obj.is_list() ? obj.items()[static_cast<size_t>(i)]
+                           : Value::string(std::string(1, obj.as_string()[static_cast<size_t>(i)]));
     }
     fail(e.offset, "cannot index " + kind_name(obj));
   }
@@ -300,7 +337,8 @@ class Renderer {
       if (v.kind() != Value::Kind::integer) fail(p->offset, "slice bounds must be integers");
       return v.as_int();
     };
-    const int64_t size = obj.is_list() ? static_cast<int64_t>(obj.items().size()) : static_cast<int64_t>(obj.as_string().size());
+    const int64_t size =
+        obj.is_list() ? static_cast<int64_t>(obj.items().size()) : static_cast<int64_t>(obj.as_string().size());
     const int64_t step = bound(e.args[2]).value_or(1);
     if (step == 0) fail(e.offset, "slice step cannot be zero");
     auto clamp = [&](std::optional<int64_t> b, int64_t dflt) {
@@ -313,8 +351,10 @@ class Renderer {
     Value::List items;
     std::string chars;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      if (obj.is_list()) items.push_back(obj.items()[static_cast<size_t>(i)]);
-      else chars += obj.as_string()[static_cast<size_t>(i)];
+      if (obj.is_list())
+        items.push_back(obj.items()[static_cast<size_t>(i)]);
+      else
+        chars += obj.as_string()[static_cast<size_t>(i)];
     }
     return obj.is_list() ? Value::list(std::move(items)) : Value::string(std::move(chars));
   }
@@ -334,9 +374,12 @@ class Renderer {
     if (op == "~") return Value::string(a.str() + b.str());
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
       int cmp;
-      if (a.is_number() && b.is_number()) cmp = a.as_double() < b.as_double() ? -1 : a.as_double() > b.as_double() ? 1 : 0;
-      else if (a.is_string() && b.is_string()) cmp = a.as_string().compare(b.as_string());
-      else fail(e.offset, "cannot compare " + kind_name(a) + " with " + kind_name(b));
+      if (a.is_number() && b.is_number())
+        cmp = a.as_double() < b.as_double() ? -1 : a.as_double() > b.as_double() ? 1 : 0;
+      else if (a.is_string() && b.is_string())
+        cmp = a.as_string().compare(b.as_string());
+      else
+        fail(e.offset, "cannot compare " + kind_name(a) + " with " + kind_name(b));
       if (op == "<") return Value::boolean(cmp < 0);
       if (op == ">") return Value::boolean(cmp > 0);
       if (op == "<=") return Value::boolean(cmp <= 0);
@@ -359,11 +402,15 @@ class Renderer {
       fail(e.offset, "'" + op + "' cannot combine " + kind_name(a) + " with " + kind_name(b));
     }
     const bool ints = a.kind() == Value::Kind::integer && b.kind() == Value::Kind::integer;
-    if (op == "+") return ints ? Value::integer(a.as_int() + b.as_int()) : Value::floating(a.as_double() + b.as_double());
-    if (op == "-") return ints ? Value::integer(a.as_int() - b.as_int()) : Value::floating(a.as_double() - b.as_double());
-    if (op == "*") return ints ? Value::integer(a.as_int() * b.as_int()) : Value::floating(a.as_double() * b.as_double());
-    if (op == "**") return ints && b.as_int() >= 0 ? Value::integer(static_cast<int64_t>(std::pow(a.as_int(), b.as_int())))
-                                                   : Value::floating(std::pow(a.as_double(), b.as_double()));
+    if (op == "+")
+      return ints ? Value::integer(a.as_int() + b.as_int()) : Value::floating(a.as_double() + b.as_double());
+    if (op == "-")
+      return ints ? Value::integer(a.as_int() - b.as_int()) : Value::floating(a.as_double() - b.as_double());
+    if (op == "*")
+      return ints ? Value::integer(a.as_int() * b.as_int()) : Value::floating(a.as_double() * b.as_double());
+    if (op == "**")
+      return ints && b.as_int() >= 0 ? Value::integer(static_cast<int64_t>(std::pow(a.as_int(), b.as_int())))
+                                     : Value::floating(std::pow(a.as_double(), b.as_double()));
     if (b.as_double() == 0) fail(e.offset, "division by zero");
     if (op == "/") return Value::floating(a.as_double() / b.as_double());
     if (op == "//") {
@@ -394,9 +441,12 @@ class Renderer {
         return container.as_string().find(item.as_string()) != std::string::npos;
       case Value::Kind::list:
         return std::find(container.items().begin(), container.items().end(), item) != container.items().end();
-      case Value::Kind::dict: return item.is_string() && container.contains_key(item.as_string());
-      case Value::Kind::undefined: fail(e.offset, describe(*e.args[0]) + " is undefined, so 'in' is not possible");
-      default: fail(e.offset, "'in' needs a string, list or dict on the right, not " + kind_name(container));
+      case Value::Kind::dict:
+        return item.is_string() && container.contains_key(item.as_string());
+      case Value::Kind::undefined:
+        fail(e.offset, describe(*e.args[0]) + " is undefined, so 'in' is not possible");
+      default:
+        fail(e.offset, "'in' needs a string, list or dict on the right, not " + kind_name(container));
     }
   }
 
@@ -407,7 +457,8 @@ class Renderer {
     for (const auto& a : e.args) args.push_back(eval(*a));
     return args;
   }
-  Value kwarg(const Expr& e, const std::string& name, const std::vector<Value>& args, size_t position, Value dflt = Value()) {
+  Value kwarg(const Expr& e, const std::string& name, const std::vector<Value>& args, size_t position,
+              Value dflt = Value()) {
     for (const auto& [k, v] : e.kwargs) {
       if (k == name) return eval(*v);
     }
@@ -430,7 +481,8 @@ class Renderer {
   Value call_builtin(const Expr& e, const std::string& name) {
     std::vector<Value> args = eval_args(e);
     if (name == "raise_exception") {
-      throw TemplateError("chat template refused the conversation: " + (args.empty() ? std::string("(no message)") : args[0].str()));
+      throw TemplateError("chat template refused the conversation: " +
+                          (args.empty() ? std::string("(no message)") : args[0].str()));
     }
     if (name == "namespace" || name == "dict") {
       Value::Dict entries;
@@ -445,7 +497,8 @@ class Renderer {
         if (a.kind() != Value::Kind::integer) fail(e.offset, "range() needs integers");
       }
       int64_t start = 0, stop = 0, step = 1;
-      if (args.size() == 1) stop = args[0].as_int();
+      if (args.size() == 1)
+        stop = args[0].as_int();
       else if (args.size() >= 2) {
         start = args[0].as_int();
         stop = args[1].as_int();
@@ -470,21 +523,26 @@ class Renderer {
     std::vector<Value> args = eval_args(e);
     if (obj.is_string()) {
       const std::string& s = obj.as_string();
-      auto chars_arg = [&]() -> const std::string* { return !args.empty() && args[0].is_string() ? &args[0].as_string() : nullptr; };
+      auto chars_arg = [&]() -> const std::string* {
+        return !args.empty() && args[0].is_string() ? &args[0].as_string() : nullptr;
+      };
       if (method == "strip") return Value::string(strip(s, true, true, chars_arg()));
       if (method == "lstrip") return Value::string(strip(s, true, false, chars_arg()));
       if (method == "rstrip") return Value::string(strip(s, false, true, chars_arg()));
       if (method == "upper") return Value::string(to_case(s, true));
       if (method == "lower") return Value::string(to_case(s, false));
       if (method == "title") return Value::string(title(s));
-      if (method == "capitalize") return Value::string(s.empty() ? s : to_case(s.substr(0, 1), true) + to_case(s.substr(1), false));
+      if (method == "capitalize")
+        return Value::string(s.empty() ? s : to_case(s.substr(0, 1), true) + to_case(s.substr(1), false));
       if ((method == "startswith" || method == "endswith") && !args.empty() && args[0].is_string()) {
         const std::string& x = args[0].as_string();
-        bool r = method == "startswith" ? s.rfind(x, 0) == 0 : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+        bool r = method == "startswith" ? s.rfind(x, 0) == 0
+                                        : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
         return Value::boolean(r);
       }
       if (method == "replace" && args.size() >= 2) return Value::string(replace_all(s, args[0].str(), args[1].str()));
-      if (method == "split") return Value::list(split(s, args.empty() || args[0].is_none() ? nullptr : &args[0].as_string()));
+      if (method == "split")
+        return Value::list(split(s, args.empty() || args[0].is_none() ? nullptr : &args[0].as_string()));
     }
     if (obj.is_dict()) {
       if (method == "items") {
@@ -542,7 +600,7 @@ class Renderer {
     }
     if (f == "string") return Value::string(in.str());
     if (f == "safe" || f == "e" || f == "escape") return in;  // no HTML autoescaping in chat templates
-    if (in.is_undefined()) {  // Jinja's Undefined has length 0 and prints as ""
+    if (in.is_undefined()) {                                  // Jinja's Undefined has length 0 and prints as ""
       if (f == "length" || f == "count") return Value::integer(0);
       in = Value::string("");
     }
@@ -553,11 +611,14 @@ class Renderer {
     }
     if (in.is_string()) {
       const std::string& s = in.as_string();
-      if (f == "trim") return Value::string(strip(s, true, true, !args.empty() && args[0].is_string() ? &args[0].as_string() : nullptr));
+      if (f == "trim")
+        return Value::string(
+            strip(s, true, true, !args.empty() && args[0].is_string() ? &args[0].as_string() : nullptr));
       if (f == "upper") return Value::string(to_case(s, true));
       if (f == "lower") return Value::string(to_case(s, false));
       if (f == "title") return Value::string(title(s));
-      if (f == "capitalize") return Value::string(s.empty() ? s : to_case(s.substr(0, 1), true) + to_case(s.substr(1), false));
+      if (f == "capitalize")
+        return Value::string(s.empty() ? s : to_case(s.substr(0, 1), true) + to_case(s.substr(1), false));
       if (f == "replace" && args.size() >= 2) return Value::string(replace_all(s, args[0].str(), args[1].str()));
       if (f == "int") {
         try {
@@ -568,11 +629,15 @@ class Renderer {
       }
       if (f == "list") return Value::list(split_chars(s));
     }
-    if (f == "int" && in.is_number()) return Value::integer(in.kind() == Value::Kind::integer ? in.as_int() : static_cast<int64_t>(in.as_double()));
-    if (f == "abs" && in.is_number()) return in.kind() == Value::Kind::integer ? Value::integer(std::abs(in.as_int())) : Value::floating(std::fabs(in.as_double()));
+    if (f == "int" && in.is_number())
+      return Value::integer(in.kind() == Value::Kind::integer ? in.as_int() : static_cast<int64_t>(in.as_double()));
+    if (f == "abs" && in.is_number())
+      return in.kind() == Value::Kind::integer ? Value::integer(std::abs(in.as_int()))
+                                               : Value::floating(std::fabs(in.as_double()));
     if (in.is_dict() && (f == "items" || f == "list")) {
       Value::List items;
-      for (const auto& [k, v] : in.entries()) items.push_back(f == "items" ? Value::list({Value::string(k), v}) : Value::string(k));
+      for (const auto& [k, v] : in.entries())
+        items.push_back(f == "items" ? Value::list({Value::string(k), v}) : Value::string(k));
       return Value::list(std::move(items));
     }
     if (in.is_list()) {
@@ -630,7 +695,8 @@ class Renderer {
     if (e.name == "defined" || e.name == "undefined") {
       bool defined;
       if (e.object->kind == Expr::Kind::name) {
-        defined = has_variable(e.object->name) ? !lookup(e.object->name).is_undefined() : builtin_functions().count(e.object->name) > 0;
+        defined = has_variable(e.object->name) ? !lookup(e.object->name).is_undefined()
+                                               : builtin_functions().count(e.object->name) > 0;
       } else {
         defined = !eval(*e.object).is_undefined();
       }
@@ -665,7 +731,8 @@ class Renderer {
     if (name == "equalto" || name == "eq" || name == "==" || name == "sameas") return v == x;
     if (name == "ne" || name == "!=") return !(v == x);
     if (name == "in") return contains(e, x, v);
-    if (name == "divisibleby" && v.kind() == Value::Kind::integer && x.kind() == Value::Kind::integer && x.as_int() != 0) {
+    if (name == "divisibleby" && v.kind() == Value::Kind::integer && x.kind() == Value::Kind::integer &&
+        x.as_int() != 0) {
       return v.as_int() % x.as_int() == 0;
     }
     fail(e.offset, "unknown test '" + name + "'");

@@ -56,12 +56,18 @@ Value Value::namespace_(Dict items) {
 
 Value Value::from_json(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return none();
-    case nlohmann::ordered_json::value_t::boolean: return boolean(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return integer(j.get<int64_t>());
-    case nlohmann::ordered_json::value_t::number_unsigned: return integer(static_cast<int64_t>(j.get<uint64_t>()));
-    case nlohmann::ordered_json::value_t::number_float: return floating(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return string(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::null:
+      return none();
+    case nlohmann::ordered_json::value_t::boolean:
+      return boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      return integer(static_cast<int64_t>(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_float:
+      return floating(j.get<double>());
+    case nlohmann::ordered_json::value_t::string:
+      return string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List items;
       for (const auto& e : j) items.push_back(from_json(e));
@@ -72,20 +78,28 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       for (auto it = j.begin(); it != j.end(); ++it) items.emplace_back(it.key(), from_json(it.value()));
       return dict(std::move(items));
     }
-    default: return Value();
+    default:
+      return Value();
   }
 }
 
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::undefined:
-    case Kind::none: return false;
-    case Kind::boolean: return bool_;
-    case Kind::integer: return int_ != 0;
-    case Kind::floating: return double_ != 0.0;
-    case Kind::string: return !string_.empty();
-    case Kind::list: return !list_->empty();
-    case Kind::dict: return is_namespace_ || !dict_->empty();
+    case Kind::none:
+      return false;
+    case Kind::boolean:
+      return bool_;
+    case Kind::integer:
+      return int_ != 0;
+    case Kind::floating:
+      return double_ != 0.0;
+    case Kind::string:
+      return !string_.empty();
+    case Kind::list:
+      return !list_->empty();
+    case Kind::dict:
+      return is_namespace_ || !dict_->empty();
   }
   return false;
 }
@@ -132,12 +146,23 @@ std::string python_repr_string(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
     switch (c) {
-      case '\'': out += "\\'"; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '\'':
+        out += "\\'";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
   return out + "'";
@@ -149,13 +174,27 @@ void json_escape(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -177,11 +216,21 @@ void write_json(const Value& v, int indent, int depth, std::string& out) {
   };
   switch (v.kind()) {
     case Value::Kind::undefined:
-    case Value::Kind::none: out += "null"; return;
-    case Value::Kind::boolean: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Kind::integer: out += std::to_string(v.as_int()); return;
-    case Value::Kind::floating: out += format_double(v.as_double()); return;
-    case Value::Kind::string: json_escape(v.as_string(), out); return;
+    case Value::Kind::none:
+      out += "null";
+      return;
+    case Value::Kind::boolean:
+      out += v.as_bool() ? "true" : "false";
+      return;
+    case Value::Kind::integer:
+      out += std::to_string(v.as_int());
+      return;
+    case Value::Kind::floating:
+      out += format_double(v.as_double());
+      return;
+    case Value::Kind::string:
+      json_escape(v.as_string(), out);
+      return;
     case Value::Kind::list: {
       if (v.items().empty()) {
         out += "[]";
@@ -225,12 +274,18 @@ void write_json(const Value& v, int indent, int depth, std::string& out) {
 
 std::string Value::str() const {
   switch (kind_) {
-    case Kind::undefined: return "";
-    case Kind::none: return "None";
-    case Kind::boolean: return bool_ ? "True" : "False";
-    case Kind::integer: return std::to_string(int_);
-    case Kind::floating: return format_double(double_);
-    case Kind::string: return string_;
+    case Kind::undefined:
+      return "";
+    case Kind::none:
+      return "None";
+    case Kind::boolean:
+      return bool_ ? "True" : "False";
+    case Kind::integer:
+      return std::to_string(int_);
+    case Kind::floating:
+      return format_double(double_);
+    case Kind::string:
+      return string_;
     case Kind::list: {
       std::string out = "[";
       for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + repr((*list_)[i]);
@@ -265,10 +320,14 @@ bool operator==(const Value& a, const Value& b) {
   if (a.kind_ != b.kind_) return false;
   switch (a.kind_) {
     case Value::Kind::undefined:
-    case Value::Kind::none: return true;
-    case Value::Kind::boolean: return a.bool_ == b.bool_;
-    case Value::Kind::string: return a.string_ == b.string_;
-    case Value::Kind::list: return *a.list_ == *b.list_;
+    case Value::Kind::none:
+      return true;
+    case Value::Kind::boolean:
+      return a.bool_ == b.bool_;
+    case Value::Kind::string:
+      return a.string_ == b.string_;
+    case Value::Kind::list:
+      return *a.list_ == *b.list_;
     case Value::Kind::dict: {
       if (a.dict_ == b.dict_) return true;
       if (a.dict_->size() != b.dict_->size()) return false;
@@ -277,7 +336,8 @@ bool operator==(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 

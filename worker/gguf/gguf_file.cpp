@@ -23,8 +23,7 @@ std::string hex32(uint32_t v) {
 // A bounds-checked cursor over the file image; every read names the field it is for.
 class Reader {
  public:
-  Reader(const uint8_t* data, size_t size, const std::string& path)
-      : data_(data), size_(size), path_(path) {}
+  Reader(const uint8_t* data, size_t size, const std::string& path) : data_(data), size_(size), path_(path) {}
 
   [[noreturn]] void fail(const std::string& field, const std::string& what) const {
     throw Error(path_ + ": " + field + " at byte " + std::to_string(pos_) + ": " + what);
@@ -32,8 +31,8 @@ class Reader {
 
   void need(uint64_t n, const std::string& field) const {
     if (n > size_ - pos_)
-      fail(field, "file is truncated (needs " + std::to_string(n) + " bytes, " +
-                      std::to_string(size_ - pos_) + " left)");
+      fail(field,
+           "file is truncated (needs " + std::to_string(n) + " bytes, " + std::to_string(size_ - pos_) + " left)");
   }
 
   template <typename T>
@@ -47,7 +46,8 @@ class Reader {
 
   std::string read_string(const std::string& field, uint64_t max_len = UINT64_MAX) {
     uint64_t len = read<uint64_t>(field + " length");
-    if (len > max_len) fail(field, "length " + std::to_string(len) + " exceeds the limit of " + std::to_string(max_len));
+    if (len > max_len)
+      fail(field, "length " + std::to_string(len) + " exceeds the limit of " + std::to_string(max_len));
     need(len, field);
     std::string s(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
@@ -67,11 +67,24 @@ class Reader {
 // Smallest encoded size of one value of a type: bounds absurd counts before allocating.
 uint64_t min_encoded_size(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::BOOL: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: case ValueType::STRING: return 8;
-    case ValueType::ARRAY: return 12;
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::BOOL:
+      return 1;
+    case ValueType::U16:
+    case ValueType::I16:
+      return 2;
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::F32:
+      return 4;
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64:
+    case ValueType::STRING:
+      return 8;
+    case ValueType::ARRAY:
+      return 12;
   }
   return 1;
 }
@@ -82,23 +95,45 @@ Value read_value(Reader& r, ValueType type, const std::string& field, int depth)
   Value out;
   out.type = type;
   switch (type) {
-    case ValueType::U8: out.v = uint64_t{r.read<uint8_t>(field)}; break;
-    case ValueType::I8: out.v = int64_t{r.read<int8_t>(field)}; break;
-    case ValueType::U16: out.v = uint64_t{r.read<uint16_t>(field)}; break;
-    case ValueType::I16: out.v = int64_t{r.read<int16_t>(field)}; break;
-    case ValueType::U32: out.v = uint64_t{r.read<uint32_t>(field)}; break;
-    case ValueType::I32: out.v = int64_t{r.read<int32_t>(field)}; break;
-    case ValueType::U64: out.v = r.read<uint64_t>(field); break;
-    case ValueType::I64: out.v = r.read<int64_t>(field); break;
-    case ValueType::F32: out.v = double{r.read<float>(field)}; break;
-    case ValueType::F64: out.v = r.read<double>(field); break;
+    case ValueType::U8:
+      out.v = uint64_t{r.read<uint8_t>(field)};
+      break;
+    case ValueType::I8:
+      out.v = int64_t{r.read<int8_t>(field)};
+      break;
+    case ValueType::U16:
+      out.v = uint64_t{r.read<uint16_t>(field)};
+      break;
+    case ValueType::I16:
+      out.v = int64_t{r.read<int16_t>(field)};
+      break;
+    case ValueType::U32:
+      out.v = uint64_t{r.read<uint32_t>(field)};
+      break;
+    case ValueType::I32:
+      out.v = int64_t{r.read<int32_t>(field)};
+      break;
+    case ValueType::U64:
+      out.v = r.read<uint64_t>(field);
+      break;
+    case ValueType::I64:
+      out.v = r.read<int64_t>(field);
+      break;
+    case ValueType::F32:
+      out.v = double{r.read<float>(field)};
+      break;
+    case ValueType::F64:
+      out.v = r.read<double>(field);
+      break;
     case ValueType::BOOL: {
       uint8_t b = r.read<uint8_t>(field);
       if (b > 1) r.fail(field, "bool value " + std::to_string(b) + " is neither 0 nor 1");
       out.v = b == 1;
       break;
     }
-    case ValueType::STRING: out.v = r.read_string(field); break;
+    case ValueType::STRING:
+      out.v = r.read_string(field);
+      break;
     case ValueType::ARRAY: {
       if (depth >= kMaxArrayDepth) r.fail(field, "arrays nested deeper than " + std::to_string(kMaxArrayDepth));
       uint32_t et = r.read<uint32_t>(field + " element type");
@@ -107,8 +142,8 @@ Value read_value(Reader& r, ValueType type, const std::string& field, int depth)
       Array a;
       a.elem_type = static_cast<ValueType>(et);
       if (n > r.left() / min_encoded_size(a.elem_type))
-        r.fail(field, "array of " + std::to_string(n) + " elements cannot fit in the " +
-                          std::to_string(r.left()) + " bytes left in the file");
+        r.fail(field, "array of " + std::to_string(n) + " elements cannot fit in the " + std::to_string(r.left()) +
+                          " bytes left in the file");
       a.items.reserve(n);
       for (uint64_t i = 0; i < n; ++i) a.items.push_back(read_value(r, a.elem_type, field, depth + 1));
       out.v = std::move(a);
@@ -157,15 +192,13 @@ TensorInfo read_tensor_info(Reader& r, uint64_t i, uint64_t alignment) {
 }  // namespace
 
 std::string_view value_type_name(ValueType t) {
-  static constexpr std::string_view names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+  static constexpr std::string_view names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                "bool", "string", "array", "u64", "i64", "f64"};
   auto i = static_cast<uint32_t>(t);
   return i < std::size(names) ? names[i] : "unknown";
 }
 
-bool Value::is_integer() const {
-  return std::holds_alternative<uint64_t>(v) || std::holds_alternative<int64_t>(v);
-}
+bool Value::is_integer() const { return std::holds_alternative<uint64_t>(v) || std::holds_alternative<int64_t>(v); }
 bool Value::is_number() const { return is_integer() || std::holds_alternative<double>(v); }
 
 int64_t Value::as_int() const {
@@ -210,10 +243,14 @@ const Array& Value::as_array() const {
 
 std::string Value::to_display(size_t max_items) const {
   std::ostringstream os;
-  if (auto p = std::get_if<uint64_t>(&v)) os << *p;
-  else if (auto p = std::get_if<int64_t>(&v)) os << *p;
-  else if (auto p = std::get_if<double>(&v)) os << *p;
-  else if (auto p = std::get_if<bool>(&v)) os << (*p ? "true" : "false");
+  if (auto p = std::get_if<uint64_t>(&v))
+    os << *p;
+  else if (auto p = std::get_if<int64_t>(&v))
+    os << *p;
+  else if (auto p = std::get_if<double>(&v))
+    os << *p;
+  else if (auto p = std::get_if<bool>(&v))
+    os << (*p ? "true" : "false");
   else if (auto p = std::get_if<std::string>(&v)) {
     std::string s = p->size() > 60 ? p->substr(0, 57) + "..." : *p;
     for (char& c : s)
@@ -223,8 +260,7 @@ std::string Value::to_display(size_t max_items) const {
     os << "[" << value_type_name(p->elem_type) << " x " << p->items.size() << "]";
     if (!p->items.empty() && max_items > 0) {
       os << " ";
-      for (size_t i = 0; i < p->items.size() && i < max_items; ++i)
-        os << (i ? ", " : "") << p->items[i].to_display(0);
+      for (size_t i = 0; i < p->items.size() && i < max_items; ++i) os << (i ? ", " : "") << p->items[i].to_display(0);
       if (p->items.size() > max_items) os << ", ...";
     }
   }
@@ -265,8 +301,7 @@ void GgufFile::parse(const uint8_t* data, size_t size) {
   Reader r(data, size, path_);
   if (size < 4) r.fail("magic", "file is " + std::to_string(size) + " bytes, too short to be GGUF");
   uint32_t magic = r.read<uint32_t>("magic");
-  if (magic != kMagic)
-    r.fail("magic", "expected \"GGUF\" (0x46554747), found " + hex32(magic) + ": not a GGUF file");
+  if (magic != kMagic) r.fail("magic", "expected \"GGUF\" (0x46554747), found " + hex32(magic) + ": not a GGUF file");
   version_ = r.read<uint32_t>("version");
   if (version_ == 1) r.fail("version", "GGUF version 1 is obsolete; convert the model again with a current llama.cpp");
   if ((version_ & 0xffff) == 0 && version_ != 0)
@@ -277,9 +312,11 @@ void GgufFile::parse(const uint8_t* data, size_t size) {
   uint64_t n_kv = r.read<uint64_t>("metadata count");
   // Each metadata pair is at least 8 (key length) + 4 (type) + 1 bytes; each tensor info 8+4+8+4+8.
   if (n_kv > r.left() / 13)
-    r.fail("metadata count", std::to_string(n_kv) + " pairs cannot fit in a file of " + std::to_string(size) + " bytes");
+    r.fail("metadata count",
+           std::to_string(n_kv) + " pairs cannot fit in a file of " + std::to_string(size) + " bytes");
   if (n_tensors > r.left() / 32)
-    r.fail("tensor count", std::to_string(n_tensors) + " tensors cannot fit in a file of " + std::to_string(size) + " bytes");
+    r.fail("tensor count",
+           std::to_string(n_tensors) + " tensors cannot fit in a file of " + std::to_string(size) + " bytes");
 
   kv_.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; ++i) {
@@ -398,9 +435,7 @@ std::vector<double> GgufFile::get_number_array(std::string_view key) const {
   });
 }
 
-std::string GgufFile::arch_key(std::string_view suffix) const {
-  return architecture() + "." + std::string(suffix);
-}
+std::string GgufFile::arch_key(std::string_view suffix) const { return architecture() + "." + std::string(suffix); }
 
 const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
   auto it = tensor_index_.find(name);

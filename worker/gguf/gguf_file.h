@@ -16,8 +16,19 @@ namespace clusterctl::gguf {
 
 // Metadata value types, numbered as in the GGUF specification.
 enum class ValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 std::string_view value_type_name(ValueType t);
 
@@ -35,9 +46,9 @@ struct Value {
 
   bool is_integer() const;
   bool is_number() const;
-  int64_t as_int() const;     // throws unless an integer type (or bool)
-  uint64_t as_uint() const;   // throws unless a non-negative integer
-  double as_double() const;   // any number
+  int64_t as_int() const;    // throws unless an integer type (or bool)
+  uint64_t as_uint() const;  // throws unless a non-negative integer
+  double as_double() const;  // any number
   bool as_bool() const;
   const std::string& as_string() const;
   const Array& as_array() const;
@@ -51,7 +62,7 @@ struct TensorInfo {
   uint64_t offset = 0;          // from the start of the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
-  uint32_t part = 0;            // the part of a split model (gguf_split.h) holding its data
+  uint32_t part = 0;  // the part of a split model (gguf_split.h) holding its data
 
   uint64_t rows() const { return n_elements / (shape.empty() ? 1 : shape[0]); }
   uint64_t row_bytes() const { return rows() ? n_bytes / rows() : 0; }
@@ -71,7 +82,7 @@ class GgufFile {
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return parts_.front().data_offset; }  // of the first part
-  uint64_t file_size() const;  // of all parts
+  uint64_t file_size() const;                                          // of all parts
   size_t part_count() const { return parts_.size(); }
   // The first part's header: every byte before its data section.
   std::span<const uint8_t> header() const { return {parts_.front().base, parts_.front().data_offset}; }

@@ -62,8 +62,8 @@ void GgufFile::open_other_parts() {
   const int64_t count = get_int(kSplitCount).value_or(1);
   const int64_t no = get_int(kSplitNo).value_or(0);
   if (count < 1 || count > kMaxSplitParts || no < 0 || no >= count)
-    throw Error(path_ + ": metadata 'split.no' = " + std::to_string(no) + ", 'split.count' = " +
-                std::to_string(count) + ": not a valid part of a split model");
+    throw Error(path_ + ": metadata 'split.no' = " + std::to_string(no) + ", 'split.count' = " + std::to_string(count) +
+                ": not a valid part of a split model");
   const auto name = parse_split_path(path_);
   if (no != 0)
     throw Error(path_ + " is part " + std::to_string(no + 1) + " of " + std::to_string(count) +
@@ -82,8 +82,8 @@ void GgufFile::open_other_parts() {
     const std::string p = (fs::path(path_).parent_path() / e.path().filename()).string();
     const auto other = parse_split_path(p);
     if (other && other->prefix == name->prefix && !expected.count(p))
-      throw Error(p + " lies beside the " + std::to_string(count) + " parts of " + name->prefix +
-                  " but is part " + std::to_string(other->part) + " of " + std::to_string(other->count) +
+      throw Error(p + " lies beside the " + std::to_string(count) + " parts of " + name->prefix + " but is part " +
+                  std::to_string(other->part) + " of " + std::to_string(other->count) +
                   ": remove the parts that do not belong to this download");
   }
   for (int k = 2; k <= count; ++k) {
@@ -95,13 +95,14 @@ void GgufFile::open_other_parts() {
     part->open_one(p);
     const int64_t pc = part->get_int(kSplitCount).value_or(1), pn = part->get_int(kSplitNo).value_or(0);
     if (pc != count || pn != k - 1)
-      throw Error(p + " says it is part " + std::to_string(pn + 1) + " of " + std::to_string(pc) +
-                  ", not part " + std::to_string(k) + " of " + std::to_string(count) +
+      throw Error(p + " says it is part " + std::to_string(pn + 1) + " of " + std::to_string(pc) + ", not part " +
+                  std::to_string(k) + " of " + std::to_string(count) +
                   ": the parts come from different downloads or were renamed");
     const uint32_t index = static_cast<uint32_t>(parts_.size());
     for (TensorInfo t : part->tensors_) {
       if (tensor_index_.count(t.name))
-        throw Error(p + ": tensor '" + t.name + "' is also in an earlier part: the parts come from different downloads");
+        throw Error(p + ": tensor '" + t.name +
+                    "' is also in an earlier part: the parts come from different downloads");
       t.part = index;
       tensor_index_.emplace(t.name, tensors_.size());
       tensors_.push_back(std::move(t));

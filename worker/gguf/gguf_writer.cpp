@@ -38,18 +38,42 @@ class Encoder {
   }
   void put_value(const Value& v) {
     switch (v.type) {
-      case ValueType::U8: put<uint8_t>(static_cast<uint8_t>(v.as_uint())); break;
-      case ValueType::I8: put<int8_t>(static_cast<int8_t>(v.as_int())); break;
-      case ValueType::U16: put<uint16_t>(static_cast<uint16_t>(v.as_uint())); break;
-      case ValueType::I16: put<int16_t>(static_cast<int16_t>(v.as_int())); break;
-      case ValueType::U32: put<uint32_t>(static_cast<uint32_t>(v.as_uint())); break;
-      case ValueType::I32: put<int32_t>(static_cast<int32_t>(v.as_int())); break;
-      case ValueType::U64: put<uint64_t>(v.as_uint()); break;
-      case ValueType::I64: put<int64_t>(v.as_int()); break;
-      case ValueType::F32: put<float>(static_cast<float>(v.as_double())); break;
-      case ValueType::F64: put<double>(v.as_double()); break;
-      case ValueType::BOOL: put<uint8_t>(v.as_bool() ? 1 : 0); break;
-      case ValueType::STRING: put_string(v.as_string()); break;
+      case ValueType::U8:
+        put<uint8_t>(static_cast<uint8_t>(v.as_uint()));
+        break;
+      case ValueType::I8:
+        put<int8_t>(static_cast<int8_t>(v.as_int()));
+        break;
+      case ValueType::U16:
+        put<uint16_t>(static_cast<uint16_t>(v.as_uint()));
+        break;
+      case ValueType::I16:
+        put<int16_t>(static_cast<int16_t>(v.as_int()));
+        break;
+      case ValueType::U32:
+        put<uint32_t>(static_cast<uint32_t>(v.as_uint()));
+        break;
+      case ValueType::I32:
+        put<int32_t>(static_cast<int32_t>(v.as_int()));
+        break;
+      case ValueType::U64:
+        put<uint64_t>(v.as_uint());
+        break;
+      case ValueType::I64:
+        put<int64_t>(v.as_int());
+        break;
+      case ValueType::F32:
+        put<float>(static_cast<float>(v.as_double()));
+        break;
+      case ValueType::F64:
+        put<double>(v.as_double());
+        break;
+      case ValueType::BOOL:
+        put<uint8_t>(v.as_bool() ? 1 : 0);
+        break;
+      case ValueType::STRING:
+        put_string(v.as_string());
+        break;
       case ValueType::ARRAY: {
         const Array& a = v.as_array();
         put<uint32_t>(static_cast<uint32_t>(a.elem_type));
@@ -184,14 +208,22 @@ void GgufWriter::check_value(const std::string& key, const Value& v, int depth) 
     }
   };
   switch (v.type) {
-    case ValueType::U8: return in_range(0, UINT8_MAX);
-    case ValueType::I8: return in_range(INT8_MIN, INT8_MAX);
-    case ValueType::U16: return in_range(0, UINT16_MAX);
-    case ValueType::I16: return in_range(INT16_MIN, INT16_MAX);
-    case ValueType::U32: return in_range(0, UINT32_MAX);
-    case ValueType::I32: return in_range(INT32_MIN, INT32_MAX);
-    case ValueType::U64: return in_range(0, UINT64_MAX);
-    case ValueType::I64: return in_range(INT64_MIN, INT64_MAX);
+    case ValueType::U8:
+      return in_range(0, UINT8_MAX);
+    case ValueType::I8:
+      return in_range(INT8_MIN, INT8_MAX);
+    case ValueType::U16:
+      return in_range(0, UINT16_MAX);
+    case ValueType::I16:
+      return in_range(INT16_MIN, INT16_MAX);
+    case ValueType::U32:
+      return in_range(0, UINT32_MAX);
+    case ValueType::I32:
+      return in_range(INT32_MIN, INT32_MAX);
+    case ValueType::U64:
+      return in_range(0, UINT64_MAX);
+    case ValueType::I64:
+      return in_range(INT64_MIN, INT64_MAX);
     case ValueType::F32:
     case ValueType::F64:
       if (!std::holds_alternative<double>(v.v)) throw bad("the value is not a floating-point number");
@@ -228,7 +260,8 @@ void GgufWriter::set_kv(std::string key, Value value) {
   check_value(key, value, 0);
   if (key == "general.alignment") {
     // The data layout depends on it: adopt the value and lay the tensors out again.
-    if (!value.is_integer() || value.as_int() <= 0) throw Error("metadata 'general.alignment' must be a positive integer");
+    if (!value.is_integer() || value.as_int() <= 0)
+      throw Error("metadata 'general.alignment' must be a positive integer");
     const uint64_t a = value.as_uint();
     if ((a & (a - 1)) != 0 || a > (1u << 20))
       throw Error("metadata 'general.alignment': " + std::to_string(a) + " is not a power of two up to 1 MiB");
@@ -268,7 +301,8 @@ void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<uint64_
     throw Error(what + ": unknown ggml type " + std::to_string(static_cast<uint32_t>(type)));
   uint64_t n = 1;
   for (uint64_t d : shape) {
-    if (d == 0 || d > static_cast<uint64_t>(INT64_MAX) / n) throw Error(what + ": a dimension is 0 or the size overflows");
+    if (d == 0 || d > static_cast<uint64_t>(INT64_MAX) / n)
+      throw Error(what + ": a dimension is 0 or the size overflows");
     n *= d;
   }
   if (shape[0] % traits->block_size != 0)
@@ -305,8 +339,8 @@ void GgufWriter::add_tensor(std::string name, GgmlType type, std::vector<uint64_
     sources_.pop_back();
     tensor_index_.erase(bad.name);
     data_size_ = tensors_.empty() ? 0 : tensors_.back().offset + tensors_.back().n_bytes;
-    throw Error("tensor '" + bad.name + "': " + std::to_string(bytes.size()) + " bytes given, its shape and type need " +
-                std::to_string(bad.n_bytes));
+    throw Error("tensor '" + bad.name + "': " + std::to_string(bytes.size()) +
+                " bytes given, its shape and type need " + std::to_string(bad.n_bytes));
   }
 }
 
@@ -400,11 +434,12 @@ std::vector<std::string> GgufWriter::write_split(const std::string& path, int pa
       w.set_kv(std::string(kSplitNo), value_u16(static_cast<uint16_t>(k)));
       w.set_kv(std::string(kSplitCount), value_u16(static_cast<uint16_t>(parts)));
       w.set_kv(std::string(kSplitTensorsCount), value_i32(n_tensors));
-      for (int i = first; i < end[k]; ++i) w.add_tensor(tensors_[i].name, tensors_[i].type, tensors_[i].shape, sources_[i]);
+      for (int i = first; i < end[k]; ++i)
+        w.add_tensor(tensors_[i].name, tensors_[i].type, tensors_[i].shape, sources_[i]);
       const std::string part_path = split_path(prefix, k + 1, parts);
       w.write(part_path, progress ? Progress([&, first](size_t i, uint64_t, uint64_t) {
-        progress(first + i, tensors_[first + i].offset + tensors_[first + i].n_bytes, data_size_);
-      })
+                progress(first + i, tensors_[first + i].offset + tensors_[first + i].n_bytes, data_size_);
+              })
                                   : Progress());
       written.push_back(part_path);
     }

@@ -33,15 +33,20 @@ bool cpu_has_avx512_vnni() { return cpu_has_avx512() && __builtin_cpu_supports("
 
 bool supported(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return true;
+    case Isa::Scalar:
+      return true;
 #if defined(__x86_64__) || defined(_M_X64)
-    case Isa::Avx2: return cpu_has_avx2();
-    case Isa::Avx512: return cpu_has_avx512();
+    case Isa::Avx2:
+      return cpu_has_avx2();
+    case Isa::Avx512:
+      return cpu_has_avx512();
 #endif
 #if defined(__aarch64__)
-    case Isa::Neon: return true;  // NEON is part of AArch64
+    case Isa::Neon:
+      return true;  // NEON is part of AArch64
 #endif
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -77,10 +82,14 @@ const KernelTable& table_for(Isa isa) {
   static const KernelTable avx512 = build_table(supported(Isa::Avx512) ? Isa::Avx512 : Isa::Scalar);
   static const KernelTable neon = build_table(supported(Isa::Neon) ? Isa::Neon : Isa::Scalar);
   switch (isa) {
-    case Isa::Avx2: return avx2;
-    case Isa::Avx512: return avx512;
-    case Isa::Neon: return neon;
-    default: return scalar;
+    case Isa::Avx2:
+      return avx2;
+    case Isa::Avx512:
+      return avx512;
+    case Isa::Neon:
+      return neon;
+    default:
+      return scalar;
   }
 }
 
@@ -96,10 +105,14 @@ using detail::slot;
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
-    case Isa::Neon: return "neon";
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+    case Isa::Neon:
+      return "neon";
   }
   return "unknown";
 }
@@ -136,9 +149,9 @@ namespace {
 
 // The types the engine computes with: every ISA's table has a vec_dot for each (the scalar one
 // at least), and every message that lists them reads them from here.
-constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                                         GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                                         GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K,
+constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,
+                                         GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,  GgmlType::Q5_1,
+                                         GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q2_K,
                                          GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 void require_computable(GgmlType t) {
@@ -162,11 +175,23 @@ std::string computable_type_names() {
 GgmlType vec_dot_type(GgmlType weight_type) {
   require_computable(weight_type);
   switch (weight_type) {
-    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: case GgmlType::IQ4_NL: return GgmlType::Q8_0;
-    case GgmlType::Q4_1: case GgmlType::Q5_1: return GgmlType::Q8_1;
-    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
-    case GgmlType::IQ4_XS: return GgmlType::Q8_K;
-    default: return weight_type;  // F32, F16, BF16
+    case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
+    case GgmlType::Q8_0:
+    case GgmlType::IQ4_NL:
+      return GgmlType::Q8_0;
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+      return GgmlType::Q8_1;
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
+    case GgmlType::IQ4_XS:
+      return GgmlType::Q8_K;
+    default:
+      return weight_type;  // F32, F16, BF16
   }
 }
 

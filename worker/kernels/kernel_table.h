@@ -16,8 +16,8 @@ using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
 // t < n_tokens, with n_rows <= TileKernel::rows and n_tokens <= TileKernel::tokens; with
 // `accumulate` the dot is added to y (the matmul splits long rows into cache-sized slices).
 // Loading a weight block once for several tokens is what makes prompt processing fast.
-using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x,
-                        size_t x_stride, int n_tokens, float* y, size_t y_stride, bool accumulate);
+using TileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const uint8_t* x, size_t x_stride,
+                        int n_tokens, float* y, size_t y_stride, bool accumulate);
 
 constexpr int kTypeSlots = 31;  // raw ggml type numbers 0..30 (BF16 = 30)
 constexpr int slot(GgmlType t) { return static_cast<int>(t); }
@@ -39,8 +39,8 @@ struct TileKernel {
   TileFn fn = nullptr;  // null: the matmul pairs vec_dot calls instead
   int rows = 1;
   int tokens = 1;
-  ExpandFn expand = nullptr;     // null: the tile reads quantize_activations' rows
-  int expanded_bytes_per_64 = 0;  // bytes of expanded row per 64 elements (rows padded to 64)
+  ExpandFn expand = nullptr;        // null: the tile reads quantize_activations' rows
+  int expanded_bytes_per_64 = 0;    // bytes of expanded row per 64 elements (rows padded to 64)
   ChunkedTileFn chunked = nullptr;  // same rows x tokens; null: matmul_row_parallel calls `fn` per chunk
 };
 
@@ -58,8 +58,8 @@ using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, si
 using PackedDotFn = void (*)(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 // The same for matmul_row_parallel: each row's float sum restarts every `chunk` columns and is
 // folded into a double, times `scale` in float first (1: unweighted; a router weight: experts).
-using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group, const void* x,
-                                    const int32_t* xoff, double* y, float scale);
+using ChunkedPackedDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                                    double* y, float scale);
 // Prompt tokens: two groups (16 rows: group0's 8, then group1's) against n_tokens <=
 // kPackTokens tokens, unpacking the weights once for all of them. Token t's Q8_0 row is at
 // x + t * x_stride, its xoff at xoff + t * xoff_stride, its 16 results at y + t * y_stride.
@@ -69,9 +69,8 @@ using PackedTokensDotFn = void (*)(int64_t n, const uint8_t* group0, const uint8
                                    size_t y_stride);
 // (scale: token t's chunk sums times scale[t]; null: unweighted.)
 using ChunkedPackedTokensDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* group0, const uint8_t* group1,
-                                          const uint8_t* x, size_t x_stride, const int32_t* xoff,
-                                          size_t xoff_stride, int n_tokens, double* y, size_t y_stride,
-                                          const float* scale);
+                                          const uint8_t* x, size_t x_stride, const int32_t* xoff, size_t xoff_stride,
+                                          int n_tokens, double* y, size_t y_stride, const float* scale);
 constexpr int kPackTokens = 4;
 
 // One packable type's kernels; `dot` null: matrices of the type stay in Layout::Rows on this ISA.
@@ -83,12 +82,12 @@ struct PackedKernels {
 };
 
 struct KernelTable {
-  VecDotFn vec_dot[kTypeSlots] = {};     // by weight type
-  QuantizeFn quantize[kTypeSlots] = {};  // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
-  TileKernel tile[kTypeSlots] = {};      // by weight type
-  RowsDotFn rows_dot[kTypeSlots] = {};   // by weight type; null: vec_dot row by row
+  VecDotFn vec_dot[kTypeSlots] = {};                   // by weight type
+  QuantizeFn quantize[kTypeSlots] = {};                // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
+  TileKernel tile[kTypeSlots] = {};                    // by weight type
+  RowsDotFn rows_dot[kTypeSlots] = {};                 // by weight type; null: vec_dot row by row
   ChunkedRowsDotFn chunked_rows_dot[kTypeSlots] = {};  // by weight type; null: vec_dot chunk by chunk
-  PackedKernels packed[kTypeSlots];    // by weight type (the packable types, packed.h)
+  PackedKernels packed[kTypeSlots];                    // by weight type (the packable types, packed.h)
 };
 
 // Each fills `table` on top of what is already there: the scalar row kernels first, then per

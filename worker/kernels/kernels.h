@@ -20,9 +20,9 @@ using gguf::GgmlType;
 enum class Isa { Scalar, Avx2, Avx512, Neon };
 const char* isa_name(Isa isa);
 std::optional<Isa> isa_from_name(std::string_view name);  // "scalar", "avx2", "avx512", "neon"
-Isa best_isa();                // what this CPU supports best
-Isa active_isa();              // what the kernels use now (default: best_isa())
-void set_active_isa(Isa isa);  // tests force Scalar to compare paths; throws if unsupported
+Isa best_isa();                                           // what this CPU supports best
+Isa active_isa();                                         // what the kernels use now (default: best_isa())
+void set_active_isa(Isa isa);                             // tests force Scalar to compare paths; throws if unsupported
 
 // Types the engine computes with, and their names for messages ("F32 F16 BF16 Q8_0 ...").
 bool is_computable(GgmlType t);
@@ -87,6 +87,7 @@ class Workspace {
  public:
   void* get(size_t bytes);  // grows (aligned to 64) and returns the buffer
   ~Workspace();
+
  private:
   void* buf_ = nullptr;
   size_t cap_ = 0;

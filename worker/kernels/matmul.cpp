@@ -111,8 +111,10 @@ Activations prepare_activations(const Matrix& w, const detail::TileKernel& tile,
       if (xe_stride) tile.expand(buf + t * x_stride, cols, expanded + t * xe_stride);
     }
   };
-  if (n_tokens == 1 || pool.size() == 1) convert(0, n_tokens);
-  else pool.parallel_for(n_tokens, convert);
+  if (n_tokens == 1 || pool.size() == 1)
+    convert(0, n_tokens);
+  else
+    pool.parallel_for(n_tokens, convert);
   a.xq = buf;
   if (xe_stride) {
     a.xt = expanded;
@@ -169,7 +171,8 @@ void prompt_parallel(const Matrix& w, int64_t n_tokens, ThreadPool& pool, Item&&
 
 // Byte offset of column k in an activation row (expanded for the tile, or as quantised).
 size_t x_offset(const Activations& a, const detail::TileKernel& tile, int64_t k) {
-  return a.xt ? static_cast<size_t>(k / 64 * tile.expanded_bytes_per_64) : gguf::row_bytes(a.act, static_cast<uint64_t>(k));
+  return a.xt ? static_cast<size_t>(k / 64 * tile.expanded_bytes_per_64)
+              : gguf::row_bytes(a.act, static_cast<uint64_t>(k));
 }
 
 }  // namespace
@@ -213,8 +216,8 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadP
           const int nt = static_cast<int>(std::min<int64_t>(tile.tokens, t_end - t));
           for (int64_t r = r_begin; r < r_end; r += tile.rows) {
             const int nr = static_cast<int>(std::min<int64_t>(tile.rows, r_end - r));
-            tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, x_rows + t * x_rows_stride + x_off, x_rows_stride, nt,
-                    y + t * rows + r, static_cast<size_t>(rows), k > 0);
+            tile.fn(n, w.data + r * w_stride + w_off, w_stride, nr, x_rows + t * x_rows_stride + x_off, x_rows_stride,
+                    nt, y + t * rows + r, static_cast<size_t>(rows), k > 0);
           }
         }
       } else {  // no tile for this type and ISA: one vec_dot per (row, token), on the same slices
@@ -274,8 +277,8 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
   // The per-chunk fallback through the float tile: the expanded layout is addressed per 64 elements.
   // Scaled sums need each chunk's float, so they take it past a fused chunked tile.
   const bool chunked_tile = tile.chunked && !token_scale;
-  const bool tile_per_chunk = !chunked_tile && tile.fn && (!a.xt || chunk % 64 == 0) &&
-                              tile.rows * tile.tokens <= detail::kMaxTileOutputs;
+  const bool tile_per_chunk =
+      !chunked_tile && tile.fn && (!a.xt || chunk % 64 == 0) && tile.rows * tile.tokens <= detail::kMaxTileOutputs;
   prompt_parallel(w, n_tokens, pool, [&](int64_t t_begin, int64_t t_end, int64_t r_begin, int64_t r_end) {
     for (int64_t t = t_begin; t < t_end; ++t) std::fill(y + t * rows + r_begin, y + t * rows + r_end, 0.0);
     for (int64_t k = 0; k < cols; k += slice) {
@@ -310,8 +313,9 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
       } else {
         for (int64_t r = r_begin; r < r_end; ++r)
           for (int64_t t = t_begin; t < t_end; ++t)
-            y[t * rows + r] += row_by_chunks(w.data + r * w_stride + w_off, xq + t * a.x_stride +
-                                             gguf::row_bytes(a.act, static_cast<uint64_t>(k)), n, t);
+            y[t * rows + r] +=
+                row_by_chunks(w.data + r * w_stride + w_off,
+                              xq + t * a.x_stride + gguf::row_bytes(a.act, static_cast<uint64_t>(k)), n, t);
       }
     }
   });

@@ -74,16 +74,16 @@ void q4_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
 }
 void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y, float scale) {
-  packed_chunked_dot_scalar<q4_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff,
-                                                                                            y, scale);
+  packed_chunked_dot_scalar<q4_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff, y,
+                                                                                            scale);
 }
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   packed_dot_scalar<q8_0x8_row_dot, kPackedQ8_0BlockBytes>(n, group, x, xoff, y);
 }
 void q8_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y, float scale) {
-  packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff,
-                                                                                            y, scale);
+  packed_chunked_dot_scalar<q8_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ8_0BlockBytes, 1>(n, chunk, group, x, xoff, y,
+                                                                                            scale);
 }
 
 // Q4_K (Q5_K) against Q8_K: per sub-block pair p, the low and high nibbles' (plus fifth bits')
@@ -121,7 +121,8 @@ void k4_x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int3
       fp16_t d, dmin;
       std::memcpy(&d, g + 2 * r, 2);
       std::memcpy(&dmin, g + 16 + 2 * r, 2);
-      const float t = std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
+      const float t =
+          std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
       acc[r] = std::fma(t, b[i].d, acc[r]);
     }
   }
@@ -172,8 +173,8 @@ void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
 }
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y, float scale) {
-  packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff,
-                                                                                           y, scale);
+  packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff, y,
+                                                                                           scale);
 }
 
 // ---- the packers ----
@@ -206,8 +207,7 @@ void pack_k4_row(const Block* blk, int r, uint8_t* out) {
   }
   for (int p = 0; p < 4; ++p) std::memcpy(out + kPackedQ4_KMins + 4 * (8 * p + r), mins + 2 * p, 4);
   for (int p = 0; p < 4; ++p)
-    for (int j = 0; j < 8; ++j)
-      std::memcpy(out + k4_quant_chunk<Fifth>(p, j) + 4 * r, blk->qs + 32 * p + 4 * j, 4);
+    for (int j = 0; j < 8; ++j) std::memcpy(out + k4_quant_chunk<Fifth>(p, j) + 4 * r, blk->qs + 32 * p + 4 * j, 4);
 }
 
 void pack_q4_K_row(const uint8_t* block, int r, uint8_t* out) {
@@ -294,15 +294,40 @@ void prepare_q6_K_token(uint8_t* x, int64_t blocks, int32_t*) {
 }
 
 constexpr PackedFormat kFormats[] = {
-    {GgmlType::Q4_0, QK4_0, kPackedQ4_0BlockBytes, 1, pack_q4_0_row, prepare_q8_0_token<kPackedQ4_0Offset>,
+    {GgmlType::Q4_0,
+     QK4_0,
+     kPackedQ4_0BlockBytes,
+     1,
+     pack_q4_0_row,
+     prepare_q8_0_token<kPackedQ4_0Offset>,
      {q4_0x8_dot_scalar, q4_0x8_chunked_dot_scalar}},
-    {GgmlType::Q8_0, QK8_0, kPackedQ8_0BlockBytes, 1, pack_q8_0_row, prepare_q8_0_token<kPackedQ8_0Offset>,
+    {GgmlType::Q8_0,
+     QK8_0,
+     kPackedQ8_0BlockBytes,
+     1,
+     pack_q8_0_row,
+     prepare_q8_0_token<kPackedQ8_0Offset>,
      {q8_0x8_dot_scalar, q8_0x8_chunked_dot_scalar}},
-    {GgmlType::Q4_K, QK_K, kPackedQ4_KBlockBytes, kPackedQ4_KXoff, pack_q4_K_row, prepare_k4_token,
+    {GgmlType::Q4_K,
+     QK_K,
+     kPackedQ4_KBlockBytes,
+     kPackedQ4_KXoff,
+     pack_q4_K_row,
+     prepare_k4_token,
      {q4_Kx8_dot_scalar, q4_Kx8_chunked_dot_scalar}},
-    {GgmlType::Q5_K, QK_K, kPackedQ5_KBlockBytes, kPackedQ4_KXoff, pack_q5_K_row, prepare_k4_token,
+    {GgmlType::Q5_K,
+     QK_K,
+     kPackedQ5_KBlockBytes,
+     kPackedQ4_KXoff,
+     pack_q5_K_row,
+     prepare_k4_token,
      {q5_Kx8_dot_scalar, q5_Kx8_chunked_dot_scalar}},
-    {GgmlType::Q6_K, QK_K, kPackedQ6_KBlockBytes, 0, pack_q6_K_row, prepare_q6_K_token,
+    {GgmlType::Q6_K,
+     QK_K,
+     kPackedQ6_KBlockBytes,
+     0,
+     pack_q6_K_row,
+     prepare_q6_K_token,
      {q6_Kx8_dot_scalar, q6_Kx8_chunked_dot_scalar}},
 };
 

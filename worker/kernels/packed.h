@@ -51,7 +51,9 @@ constexpr int kPackedQ4_KXoff = 4;  // xoff int32s per super-block: the min pair
 // element m, bit 2b + 1: of its high-nibble element m.
 constexpr size_t kPackedQ5_KBlockBytes = kPackedQ4_KBlockBytes + 256;
 template <bool Fifth>
-constexpr size_t k4_quant_chunk(int p, int j) { return kPackedQ4_KQuants + (Fifth ? 320 : 256) * p + 32 * j; }
+constexpr size_t k4_quant_chunk(int p, int j) {
+  return kPackedQ4_KQuants + (Fifth ? 320 : 256) * p + 32 * j;
+}
 constexpr size_t q5_K_fifth_chunk(int p, int h) { return kPackedQ4_KQuants + 320 * p + 256 + 32 * h; }
 // Q6_K (against Q8_K tokens whose quants the packed matmul stores +128): 1728 bytes per
 // super-block of a group.
@@ -66,9 +68,9 @@ constexpr size_t q6_K_high_chunk(int c) { return kPackedQ6_KQuants + 96 * c + 64
 // PackedFormat in packed.cpp, and (for speed) its kernels in the ISAs' fill_packed_*.
 struct PackedFormat {
   GgmlType type;
-  int64_t block_cols;   // columns of one packed block (the GGUF block)
-  size_t block_bytes;   // bytes of one packed block of a group
-  int xoff_per_block;   // int32s of xoff per block and token (PackedDotFn)
+  int64_t block_cols;  // columns of one packed block (the GGUF block)
+  size_t block_bytes;  // bytes of one packed block of a group
+  int xoff_per_block;  // int32s of xoff per block and token (PackedDotFn)
   // Row r's GGUF block into the group's packed block.
   void (*pack)(const uint8_t* block, int r, uint8_t* out);
   // A token just quantised (vec_dot_type, `blocks` blocks): its xoff, and any change its quants

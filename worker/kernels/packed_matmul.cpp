@@ -1,8 +1,7 @@
-// The matmuls over Layout::Packed8 matrices (packed.h). A token alone runs a group of 8 rows at a time; several tokens run two groups
-// against up to kPackTokens tokens at a time where the ISA has that kernel (a group of 2048
-// columns is 9 KB of Q4_0, so its weights stay in L1 across a block of tokens). Both do each
-// row's sum in the same order, so a row's result is the same whether its token came alone or in
-// a batch.
+// The matmuls over Layout::Packed8 matrices (packed.h). A token alone runs a group of 8 rows at a time; several tokens
+// run two groups against up to kPackTokens tokens at a time where the ISA has that kernel (a group of 2048 columns is 9
+// KB of Q4_0, so its weights stay in L1 across a block of tokens). Both do each row's sum in the same order, so a row's
+// result is the same whether its token came alone or in a batch.
 #include <algorithm>
 
 #include "worker/kernels/packed.h"
@@ -62,8 +61,10 @@ PackedActivations quantize_tokens(const Matrix& w, const PackedType& type, const
       type.format.prepare_token(buf + t * a.x_stride, nb, sums + t * a.xoff_stride);
     }
   };
-  if (n_tokens == 1 || pool.size() == 1) convert(0, n_tokens);
-  else pool.parallel_for(n_tokens, convert);
+  if (n_tokens == 1 || pool.size() == 1)
+    convert(0, n_tokens);
+  else
+    pool.parallel_for(n_tokens, convert);
   a.xq = buf;
   a.xoff = sums;
   return a;
@@ -141,9 +142,9 @@ void matmul_row_parallel_packed(const Matrix& w, int64_t chunk, const float* x, 
         },
         [&](int64_t g, int64_t t, int n) {
           type.kernels.tokens_chunked_dot(w.cols, chunk, w.data + g * group_bytes, w.data + (g + 1) * group_bytes,
-                                          a.xq + t * a.x_stride, a.x_stride, a.xoff + t * a.xoff_stride,
-                                          a.xoff_stride, n, y + t * w.rows + g * kPackRows,
-                                          static_cast<size_t>(w.rows), token_scale ? token_scale + t : nullptr);
+                                          a.xq + t * a.x_stride, a.x_stride, a.xoff + t * a.xoff_stride, a.xoff_stride,
+                                          n, y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows),
+                                          token_scale ? token_scale + t : nullptr);
         });
   });
 }

@@ -18,10 +18,14 @@ static_assert(kPackTokens == 4, "run_for_tokens dispatches 1 to 4 tokens");
 template <typename Kernel, bool Chunked, typename... Args>
 void run_for_tokens(int n_tokens, Args... args) {
   switch (n_tokens) {
-    case 1: return Kernel::template run<1, Chunked>(args...);
-    case 2: return Kernel::template run<2, Chunked>(args...);
-    case 3: return Kernel::template run<3, Chunked>(args...);
-    default: return Kernel::template run<4, Chunked>(args...);
+    case 1:
+      return Kernel::template run<1, Chunked>(args...);
+    case 2:
+      return Kernel::template run<2, Chunked>(args...);
+    case 3:
+      return Kernel::template run<3, Chunked>(args...);
+    default:
+      return Kernel::template run<4, Chunked>(args...);
   }
 }
 
@@ -30,12 +34,10 @@ template <typename OneGroup>
 struct GroupByGroup {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride,
-                  const float* scale) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     OneGroup::template run<T, Chunked>(n, chunk, g0, x, x_stride, xoff, xoff_stride, yf, yd, y_stride, scale);
-    OneGroup::template run<T, Chunked>(n, chunk, g1, x, x_stride, xoff, xoff_stride,
-                                       Chunked ? nullptr : yf + kPackRows, Chunked ? yd + kPackRows : nullptr,
-                                       y_stride, scale);
+    OneGroup::template run<T, Chunked>(n, chunk, g1, x, x_stride, xoff, xoff_stride, Chunked ? nullptr : yf + kPackRows,
+                                       Chunked ? yd + kPackRows : nullptr, y_stride, scale);
   }
 };
 
@@ -51,8 +53,8 @@ template <typename Kernel>
 void packed_tokens_chunked_dot(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x,
                                size_t x_stride, const int32_t* xoff, size_t xoff_stride, int n_tokens, double* y,
                                size_t y_stride, const float* scale) {
-  run_for_tokens<Kernel, true>(n_tokens, n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, static_cast<float*>(nullptr), y,
-                               y_stride, scale);
+  run_for_tokens<Kernel, true>(n_tokens, n, chunk, g0, g1, x, x_stride, xoff, xoff_stride, static_cast<float*>(nullptr),
+                               y, y_stride, scale);
 }
 
 }  // namespace clusterctl::kernels::detail

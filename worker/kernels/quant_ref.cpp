@@ -43,7 +43,8 @@ void quantize_q4_0(const float* x, block_q4_0* y, int64_t nb) {
     y[i].d = fp32_to_fp16(d);
     for (int j = 0; j < QK4_0 / 2; ++j) {
       const uint8_t q0 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f))));
-      const uint8_t q1 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f))));
+      const uint8_t q1 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f))));
       y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -73,8 +74,10 @@ void quantize_q4_1(const float* x, block_q4_1* y, int64_t nb) {
     y[i].d = fp32_to_fp16(d);
     y[i].m = fp32_to_fp16(mn);
     for (int j = 0; j < QK4_1 / 2; ++j) {
-      const uint8_t q0 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - mn) * id + 0.5f))));
-      const uint8_t q1 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>((x[j + 16] - mn) * id + 0.5f))));
+      const uint8_t q0 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - mn) * id + 0.5f))));
+      const uint8_t q1 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>((x[j + 16] - mn) * id + 0.5f))));
       y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -420,7 +423,8 @@ void quantize_q5_K(const float* x, block_q5_K* y, int64_t nb) {
     uint8_t* ql = y[i].qs;
     std::memset(qh, 0, QK_K / 8);
     uint8_t m1 = 1, m2 = 2;
-    for (int n = 0; n < QK_K; n += 64, ql += 32, m1 = static_cast<uint8_t>(m1 << 2), m2 = static_cast<uint8_t>(m2 << 2)) {
+    for (int n = 0; n < QK_K;
+         n += 64, ql += 32, m1 = static_cast<uint8_t>(m1 << 2), m2 = static_cast<uint8_t>(m2 << 2)) {
       for (int j = 0; j < 32; ++j) {
         int l1 = L[n + j], l2 = L[n + j + 32];
         if (l1 > 15) l1 -= 16, qh[j] |= m1;
@@ -691,7 +695,10 @@ int best_index_iq4(float x) {
   int ml = 0, mu = 15;
   while (mu - ml > 1) {
     const int mav = (ml + mu) / 2;
-    if (x < val[mav]) mu = mav; else ml = mav;
+    if (x < val[mav])
+      mu = mav;
+    else
+      ml = mav;
   }
   return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
@@ -760,8 +767,10 @@ void quantize_iq4(int super, const float* x, fp16_t* dh, uint8_t* q4, uint16_t* 
       const float idl = dl != 0 ? 1 / dl : 0.f;
       for (int j = 0; j < bs; ++j) L[ib * bs + j] = static_cast<uint8_t>(best_index_iq4(idl * x[ib * bs + j]));
       l += 32;
-      if (ib % 2 == 0) scales_l[ib / 2] = static_cast<uint8_t>(l & 0xf);
-      else scales_l[ib / 2] = static_cast<uint8_t>(scales_l[ib / 2] | ((l & 0xf) << 4));
+      if (ib % 2 == 0)
+        scales_l[ib / 2] = static_cast<uint8_t>(l & 0xf);
+      else
+        scales_l[ib / 2] = static_cast<uint8_t>(scales_l[ib / 2] | ((l & 0xf) << 4));
       *scales_h = static_cast<uint16_t>(*scales_h | ((l >> 4) << (2 * (ib % 8))));
     }
   } else {
@@ -806,8 +815,8 @@ void dequantize_iq4_xs(const block_iq4_xs* x, float* y, int64_t nb) {
 }
 
 [[noreturn]] void unsupported(const char* what, GgmlType t) {
-  throw Error(std::string(what) + ": tensor type " + std::string(gguf::type_name(t)) + " is not supported (supported: " +
-              computable_type_names() + ", and the activation types Q8_1 Q8_K)");
+  throw Error(std::string(what) + ": tensor type " + std::string(gguf::type_name(t)) +
+              " is not supported (supported: " + computable_type_names() + ", and the activation types Q8_1 Q8_K)");
 }
 
 int64_t blocks_of(GgmlType t, int64_t n, const char* what) {
@@ -823,7 +832,9 @@ int64_t blocks_of(GgmlType t, int64_t n, const char* what) {
 void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
   const char* what = "dequantize_row";
   switch (t) {
-    case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
+    case GgmlType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
     case GgmlType::F16: {
       const auto* s = static_cast<const fp16_t*>(src);
       for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(s[i]);
@@ -834,28 +845,45 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(s[i]);
       return;
     }
-    case GgmlType::Q4_0: return dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q4_1: return dequantize_q4_1(static_cast<const block_q4_1*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q5_0: return dequantize_q5_0(static_cast<const block_q5_0*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q5_1: return dequantize_q5_1(static_cast<const block_q5_1*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q8_0: return dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q8_1: return dequantize_q8_1(static_cast<const block_q8_1*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q8_K: return dequantize_q8_K(static_cast<const block_q8_K*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q4_K: return dequantize_q4_K(static_cast<const block_q4_K*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q5_K: return dequantize_q5_K(static_cast<const block_q5_K*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q6_K: return dequantize_q6_K(static_cast<const block_q6_K*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::IQ4_XS: return dequantize_iq4_xs(static_cast<const block_iq4_xs*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::IQ4_NL: return dequantize_iq4_nl(static_cast<const block_iq4_nl*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q3_K: return dequantize_q3_K(static_cast<const block_q3_K*>(src), dst, blocks_of(t, n, what));
-    case GgmlType::Q2_K: return dequantize_q2_K(static_cast<const block_q2_K*>(src), dst, blocks_of(t, n, what));
-    default: unsupported(what, t);
+    case GgmlType::Q4_0:
+      return dequantize_q4_0(static_cast<const block_q4_0*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q4_1:
+      return dequantize_q4_1(static_cast<const block_q4_1*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q5_0:
+      return dequantize_q5_0(static_cast<const block_q5_0*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q5_1:
+      return dequantize_q5_1(static_cast<const block_q5_1*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q8_0:
+      return dequantize_q8_0(static_cast<const block_q8_0*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q8_1:
+      return dequantize_q8_1(static_cast<const block_q8_1*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q8_K:
+      return dequantize_q8_K(static_cast<const block_q8_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q4_K:
+      return dequantize_q4_K(static_cast<const block_q4_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q5_K:
+      return dequantize_q5_K(static_cast<const block_q5_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q6_K:
+      return dequantize_q6_K(static_cast<const block_q6_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::IQ4_XS:
+      return dequantize_iq4_xs(static_cast<const block_iq4_xs*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::IQ4_NL:
+      return dequantize_iq4_nl(static_cast<const block_iq4_nl*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q3_K:
+      return dequantize_q3_K(static_cast<const block_q3_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::Q2_K:
+      return dequantize_q2_K(static_cast<const block_q2_K*>(src), dst, blocks_of(t, n, what));
+    default:
+      unsupported(what, t);
   }
 }
 
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
   const char* what = "quantize_row";
   switch (t) {
-    case GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float)); return;
+    case GgmlType::F32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      return;
     case GgmlType::F16: {
       auto* d = static_cast<fp16_t*>(dst);
       for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(src[i]);
@@ -866,21 +894,36 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_bf16(src[i]);
       return;
     }
-    case GgmlType::Q4_0: return quantize_q4_0(src, static_cast<block_q4_0*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q4_1: return quantize_q4_1(src, static_cast<block_q4_1*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q5_0: return quantize_q5_0(src, static_cast<block_q5_0*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q5_1: return quantize_q5_1(src, static_cast<block_q5_1*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q8_0: return quantize_q8_0(src, static_cast<block_q8_0*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q8_1: return quantize_q8_1(src, static_cast<block_q8_1*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q8_K: return quantize_q8_K(src, static_cast<block_q8_K*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q4_K: return quantize_q4_K(src, static_cast<block_q4_K*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q5_K: return quantize_q5_K(src, static_cast<block_q5_K*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q6_K: return quantize_q6_K(src, static_cast<block_q6_K*>(dst), blocks_of(t, n, what));
-    case GgmlType::IQ4_XS: return quantize_iq4_xs(src, static_cast<block_iq4_xs*>(dst), blocks_of(t, n, what));
-    case GgmlType::IQ4_NL: return quantize_iq4_nl(src, static_cast<block_iq4_nl*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q3_K: return quantize_q3_K(src, static_cast<block_q3_K*>(dst), blocks_of(t, n, what));
-    case GgmlType::Q2_K: return quantize_q2_K(src, static_cast<block_q2_K*>(dst), blocks_of(t, n, what));
-    default: unsupported(what, t);
+    case GgmlType::Q4_0:
+      return quantize_q4_0(src, static_cast<block_q4_0*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q4_1:
+      return quantize_q4_1(src, static_cast<block_q4_1*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q5_0:
+      return quantize_q5_0(src, static_cast<block_q5_0*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q5_1:
+      return quantize_q5_1(src, static_cast<block_q5_1*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q8_0:
+      return quantize_q8_0(src, static_cast<block_q8_0*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q8_1:
+      return quantize_q8_1(src, static_cast<block_q8_1*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q8_K:
+      return quantize_q8_K(src, static_cast<block_q8_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q4_K:
+      return quantize_q4_K(src, static_cast<block_q4_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q5_K:
+      return quantize_q5_K(src, static_cast<block_q5_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q6_K:
+      return quantize_q6_K(src, static_cast<block_q6_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::IQ4_XS:
+      return quantize_iq4_xs(src, static_cast<block_iq4_xs*>(dst), blocks_of(t, n, what));
+    case GgmlType::IQ4_NL:
+      return quantize_iq4_nl(src, static_cast<block_iq4_nl*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q3_K:
+      return quantize_q3_K(src, static_cast<block_q3_K*>(dst), blocks_of(t, n, what));
+    case GgmlType::Q2_K:
+      return quantize_q2_K(src, static_cast<block_q2_K*>(dst), blocks_of(t, n, what));
+    default:
+      unsupported(what, t);
   }
 }
 

@@ -221,8 +221,8 @@ float dot_q4_K(int64_t n, const void* w, const void* x) {
       sumi += sc_lo * lo + sc_hi * hi;
     }
     const int mins = k4_min_correction(a[i].scales, b[i].bsums);
-    sum += b[i].d * (half_to_float(a[i].d) * static_cast<float>(sumi) -
-                     half_to_float(a[i].dmin) * static_cast<float>(mins));
+    sum += b[i].d *
+           (half_to_float(a[i].d) * static_cast<float>(sumi) - half_to_float(a[i].dmin) * static_cast<float>(mins));
   }
   return sum;
 }
@@ -248,8 +248,8 @@ float dot_q5_K(int64_t n, const void* w, const void* x) {
       sumi += sc_lo * lo + sc_hi * hi;
     }
     const int mins = k4_min_correction(a[i].scales, b[i].bsums);
-    sum += b[i].d * (half_to_float(a[i].d) * static_cast<float>(sumi) -
-                     half_to_float(a[i].dmin) * static_cast<float>(mins));
+    sum += b[i].d *
+           (half_to_float(a[i].d) * static_cast<float>(sumi) - half_to_float(a[i].dmin) * static_cast<float>(mins));
   }
   return sum;
 }
@@ -305,8 +305,8 @@ float dot_q2_K(int64_t n, const void* w, const void* x) {
         }
       }
     }
-    sum += b[i].d * (half_to_float(a[i].d) * static_cast<float>(isum) -
-                     half_to_float(a[i].dmin) * static_cast<float>(summs));
+    sum += b[i].d *
+           (half_to_float(a[i].d) * static_cast<float>(isum) - half_to_float(a[i].dmin) * static_cast<float>(summs));
   }
   return sum;
 }

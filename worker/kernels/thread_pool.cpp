@@ -63,8 +63,10 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   // The workers run the same amount of work; wait for the stragglers by spinning, and give
   // the core away if one of them has been descheduled.
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096) cpu_relax();
-    else std::this_thread::yield();
+    if (spins < 4096)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
   job_ = nullptr;
 }

@@ -1,9 +1,9 @@
 // Load-time check of quantised blocks: a scale field that decodes to NaN or infinity would turn
 // every dot product with its block into garbage (no quantiser writes one; a corrupt or
 // hand-edited file can), so such a block is refused with where it is.
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
-#include <cstddef>
 #include <string>
 
 #include "worker/common/error.h"
@@ -15,7 +15,7 @@ namespace {
 
 struct HalfFields {
   size_t block_bytes = 0;
-  int n = 0;               // fp16 scale fields per block: at offsets[0..n) named names[0..n)
+  int n = 0;  // fp16 scale fields per block: at offsets[0..n) named names[0..n)
   size_t offsets[2] = {};
   const char* names[2] = {};
 };
@@ -23,22 +23,32 @@ struct HalfFields {
 // The fp16 fields of each block type (blocks.h); types without any (F32/F16/BF16) give none.
 HalfFields half_fields(GgmlType t) {
   switch (t) {
-    case GgmlType::Q4_0: return {sizeof(block_q4_0), 1, {offsetof(block_q4_0, d)}, {"d"}};
-    case GgmlType::Q5_0: return {sizeof(block_q5_0), 1, {offsetof(block_q5_0, d)}, {"d"}};
-    case GgmlType::Q8_0: return {sizeof(block_q8_0), 1, {offsetof(block_q8_0, d)}, {"d"}};
-    case GgmlType::Q4_1: return {sizeof(block_q4_1), 2, {offsetof(block_q4_1, d), offsetof(block_q4_1, m)}, {"d", "m"}};
-    case GgmlType::Q5_1: return {sizeof(block_q5_1), 2, {offsetof(block_q5_1, d), offsetof(block_q5_1, m)}, {"d", "m"}};
+    case GgmlType::Q4_0:
+      return {sizeof(block_q4_0), 1, {offsetof(block_q4_0, d)}, {"d"}};
+    case GgmlType::Q5_0:
+      return {sizeof(block_q5_0), 1, {offsetof(block_q5_0, d)}, {"d"}};
+    case GgmlType::Q8_0:
+      return {sizeof(block_q8_0), 1, {offsetof(block_q8_0, d)}, {"d"}};
+    case GgmlType::Q4_1:
+      return {sizeof(block_q4_1), 2, {offsetof(block_q4_1, d), offsetof(block_q4_1, m)}, {"d", "m"}};
+    case GgmlType::Q5_1:
+      return {sizeof(block_q5_1), 2, {offsetof(block_q5_1, d), offsetof(block_q5_1, m)}, {"d", "m"}};
     case GgmlType::Q2_K:
       return {sizeof(block_q2_K), 2, {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)}, {"d", "dmin"}};
-    case GgmlType::Q3_K: return {sizeof(block_q3_K), 1, {offsetof(block_q3_K, d)}, {"d"}};
+    case GgmlType::Q3_K:
+      return {sizeof(block_q3_K), 1, {offsetof(block_q3_K, d)}, {"d"}};
     case GgmlType::Q4_K:
       return {sizeof(block_q4_K), 2, {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)}, {"d", "dmin"}};
     case GgmlType::Q5_K:
       return {sizeof(block_q5_K), 2, {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)}, {"d", "dmin"}};
-    case GgmlType::Q6_K: return {sizeof(block_q6_K), 1, {offsetof(block_q6_K, d)}, {"d"}};
-    case GgmlType::IQ4_NL: return {sizeof(block_iq4_nl), 1, {offsetof(block_iq4_nl, d)}, {"d"}};
-    case GgmlType::IQ4_XS: return {sizeof(block_iq4_xs), 1, {offsetof(block_iq4_xs, d)}, {"d"}};
-    default: return {};
+    case GgmlType::Q6_K:
+      return {sizeof(block_q6_K), 1, {offsetof(block_q6_K, d)}, {"d"}};
+    case GgmlType::IQ4_NL:
+      return {sizeof(block_iq4_nl), 1, {offsetof(block_iq4_nl, d)}, {"d"}};
+    case GgmlType::IQ4_XS:
+      return {sizeof(block_iq4_xs), 1, {offsetof(block_iq4_xs, d)}, {"d"}};
+    default:
+      return {};
   }
 }
 

@@ -21,7 +21,7 @@ struct EngineOptions {
   int64_t n_slots = 1;      // sequences the KV cache holds at once
   int64_t max_batch = 512;  // tokens per forward pass (prompt processing chunk)
   gguf::GgmlType kv_type = gguf::GgmlType::F16;
-  int threads = 0;          // 0: physical cores
+  int threads = 0;  // 0: physical cores
   static constexpr int64_t kDefaultCtx = 4096;
 };
 

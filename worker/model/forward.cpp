@@ -27,8 +27,8 @@ size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / siz
 
 }  // namespace
 
-ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm,
-                         kernels::ThreadPool& pool, int64_t max_batch)
+ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm, kernels::ThreadPool& pool,
+                         int64_t max_batch)
     : m_(model), cache_(cache), comm_(comm), pool_(pool), max_batch_(max_batch) {
   const HParams& hp = m_.hp;
   if (max_batch < 1) throw Error("the batch size must be at least 1");
@@ -74,9 +74,11 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
 void ForwardPass::check(const Batch& b) const {
   if (b.size() < 1) throw Error("empty batch");
   if (b.size() > max_batch_)
-    throw Error("batch of " + std::to_string(b.size()) + " tokens exceeds the batch size " + std::to_string(max_batch_));
+    throw Error("batch of " + std::to_string(b.size()) + " tokens exceeds the batch size " +
+                std::to_string(max_batch_));
   if (b.n_decode > b.size())
-    throw Error("the batch marks " + std::to_string(b.n_decode) + " decode tokens but holds " + std::to_string(b.size()));
+    throw Error("the batch marks " + std::to_string(b.n_decode) + " decode tokens but holds " +
+                std::to_string(b.size()));
   for (int64_t i = 0; i < b.size(); ++i) {
     if (b.token[i] < 0 || b.token[i] >= static_cast<int64_t>(m_.hp.n_vocab))
       throw Error("token id " + std::to_string(b.token[i]) + " is outside the model's vocabulary of " +
@@ -100,8 +102,7 @@ LocalLogits ForwardPass::run(const Batch& b) {
   const int64_t n_mv = b.n_decode >= 0 ? b.n_decode : (T == 1 ? 1 : 0);
 
   for (int64_t t = 0; t < T; ++t) {
-    kernels::dequantize_row(w.token_embd.type, w.token_embd.data + w.token_embd.row_stride * b.token[t], &x_[t * E],
-                            E);
+    kernels::dequantize_row(w.token_embd.type, w.token_embd.data + w.token_embd.row_stride * b.token[t], &x_[t * E], E);
     m_.rope.angles(b.pos[t], &rope_cos_[t * half], &rope_sin_[t * half]);
   }
 
@@ -191,12 +192,11 @@ void ForwardPass::add_all_reduced() {
 
 void ForwardPass::project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y) {
   if (n_mv > 0) kernels::matmul(w, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector);
-  if (T > n_mv)
-    kernels::matmul(w, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_, kernels::Kernels::Tiles);
+  if (T > n_mv) kernels::matmul(w, x + n_mv * w.cols, T - n_mv, y + n_mv * w.rows, pool_, ws_, kernels::Kernels::Tiles);
 }
 
-void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T,
-                                       int64_t n_mv, double* y, const float* token_scale) {
+void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv,
+                                       double* y, const float* token_scale) {
   if (n_mv > 0)
     kernels::matmul_row_parallel(w, chunk, x, n_mv, y, pool_, ws_, kernels::Kernels::MatrixVector, token_scale);
   if (T > n_mv)
@@ -225,9 +225,8 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
     // their exponentials, which libm may round differently on another node; then the softmax.
     int32_t order[kMaxExperts];
     std::iota(order, order + X, 0);
-    std::partial_sort(order, order + K, order + X, [&](int32_t a, int32_t c) {
-      return logits[a] > logits[c] || (logits[a] == logits[c] && a < c);
-    });
+    std::partial_sort(order, order + K, order + X,
+                      [&](int32_t a, int32_t c) { return logits[a] > logits[c] || (logits[a] == logits[c] && a < c); });
     const double mx = logits[order[0]];
     double sum = 0, prob[kMaxExperts];
     for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
@@ -265,8 +264,7 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
           m_mv += t < n_mv;
         }
     if (m == 0) continue;
-    for (int64_t j = 0; j < m; ++j)
-      std::copy_n(&xn_[expert_rows_[j] * E], E, &expert_x_[j * E]);
+    for (int64_t j = 0; j < m; ++j) std::copy_n(&xn_[expert_rows_[j] * E], E, &expert_x_[j * E]);
     project(L.expert(TensorKind::FfnGateExps, e), expert_x_.data(), m, m_mv, gate_.data());
     project(L.expert(TensorKind::FfnUpExps, e), expert_x_.data(), m, m_mv, up_.data());
     for (int64_t i = 0; i < m * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
@@ -274,8 +272,8 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
     // expert's output, as in llama.cpp): the sums still add only floats, so any split of the
     // FFN columns gives one rank's bits, as for a dense FFN.
     for (int64_t j = 0; j < m; ++j) expert_scale_[j] = route_weight_[expert_weight_slot_[j]];
-    project_row_parallel(L.expert(TensorKind::FfnDownExps, e), grid_.ffn_down, gate_.data(), m, m_mv, expert_out_.data(),
-                         expert_scale_.data());
+    project_row_parallel(L.expert(TensorKind::FfnDownExps, e), grid_.ffn_down, gate_.data(), m, m_mv,
+                         expert_out_.data(), expert_scale_.data());
     for (int64_t j = 0; j < m; ++j) {
       double* y = &proj_[expert_rows_[j] * E];
       const double* d = &expert_out_[j * E];
@@ -325,8 +323,10 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
   // Waking the pool costs more than a small attention (short contexts, tiny models): run those here.
   int64_t positions = 0;
   for (int64_t t = 0; t < T; ++t) positions += b.pos[t] + 1;
-  if (pool_.size() == 1 || positions * n_q_ * D < kInlineAttentionWork) work(0, 1);
-  else pool_.run(work);
+  if (pool_.size() == 1 || positions * n_q_ * D < kInlineAttentionWork)
+    work(0, 1);
+  else
+    pool_.run(work);
 }
 
 void decoder_layer(ForwardPass& pass, int64_t layer) {

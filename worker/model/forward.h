@@ -21,8 +21,8 @@ namespace clusterctl::model {
 struct LocalLogits {
   const float* data = nullptr;
   int64_t rows = 0;
-  int64_t cols = 0;        // this rank's vocabulary slice
-  int64_t vocab_begin = 0; // global id of column 0
+  int64_t cols = 0;         // this rank's vocabulary slice
+  int64_t vocab_begin = 0;  // global id of column 0
   const float* row(int64_t i) const { return data + i * cols; }
 };
 
@@ -51,8 +51,8 @@ class ForwardPass {
   // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
   void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
   // The same for the row-parallel matmuls; `token_scale` (per token, or null) weights their chunks.
-  void project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv,
-                            double* y, const float* token_scale = nullptr);
+  void project_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, int64_t T, int64_t n_mv, double* y,
+                            const float* token_scale = nullptr);
   // The mixture of experts of one layer on xn_ for the batch: proj_ = this rank's partial sums.
   void experts(const LayerWeights& L, int64_t T, int64_t n_mv);
   // Each token's n_expert_used experts and their weights (route_expert_, route_weight_).
@@ -67,7 +67,7 @@ class ForwardPass {
   int64_t max_batch_;
   int64_t n_q_, n_kv_, q_dim_, kv_dim_, n_ff_, n_vocab_;
   ReductionGrid grid_;
-  const Batch* batch_ = nullptr;  // the batch run() is on
+  const Batch* batch_ = nullptr;     // the batch run() is on
   int64_t n_tokens_ = 0, n_mv_ = 0;  // chunk widths of the row-parallel matmuls (the same on every rank)
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, rope_cos_, rope_sin_;
   std::vector<double> proj_;  // row-parallel partial sums, all-reduced in double

@@ -9,7 +9,8 @@ namespace {
 uint32_t required_u32(const gguf::GgufFile& f, const std::string& key) {
   auto v = f.get_int(key);
   if (!v) throw Error(f.path() + ": metadata key '" + key + "' is missing: the file is not a complete model");
-  if (*v <= 0 || *v > INT32_MAX) throw Error(f.path() + ": metadata '" + key + "' = " + std::to_string(*v) + " is out of range");
+  if (*v <= 0 || *v > INT32_MAX)
+    throw Error(f.path() + ": metadata '" + key + "' = " + std::to_string(*v) + " is out of range");
   return static_cast<uint32_t>(*v);
 }
 
@@ -35,8 +36,8 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   if (h.n_expert > 0) {
     h.n_expert_used = required_u32(f, f.arch_key("expert_used_count"));
     if (h.n_expert > kMaxExperts)
-      throw Error(f.path() + ": " + std::to_string(h.n_expert) + " experts per layer; the engine routes among at most " +
-                  std::to_string(kMaxExperts));
+      throw Error(f.path() + ": " + std::to_string(h.n_expert) +
+                  " experts per layer; the engine routes among at most " + std::to_string(kMaxExperts));
     if (h.n_expert_used > h.n_expert)
       throw Error(f.path() + ": '" + f.arch_key("expert_used_count") + "' = " + std::to_string(h.n_expert_used) +
                   " exceeds the " + std::to_string(h.n_expert) + " experts of '" + f.arch_key("expert_count") + "'");
@@ -52,7 +53,8 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   if (auto v = f.get_float(f.arch_key("rope.scaling.factor"))) h.rope_scaling_factor = static_cast<float>(*v);
   h.rope_scaling_orig_ctx = optional_u32(f, f.arch_key("rope.scaling.original_context_length"), 0);
   if (auto v = f.get_float(f.arch_key("rope.scaling.low_freq_factor"))) h.rope_low_freq_factor = static_cast<float>(*v);
-  if (auto v = f.get_float(f.arch_key("rope.scaling.high_freq_factor"))) h.rope_high_freq_factor = static_cast<float>(*v);
+  if (auto v = f.get_float(f.arch_key("rope.scaling.high_freq_factor")))
+    h.rope_high_freq_factor = static_cast<float>(*v);
   if (auto v = f.get_float(f.arch_key("rope.scaling.attn_factor"))) h.rope_attn_factor = static_cast<float>(*v);
   h.tokenizer_model = f.get_string("tokenizer.ggml.model", "");
   h.tokenizer_pre = f.get_string("tokenizer.ggml.pre", "");

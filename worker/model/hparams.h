@@ -18,8 +18,8 @@ struct HParams {
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
   uint32_t n_head_kv = 0;
-  uint32_t n_ff = 0;       // the FFN width that is split: of each expert in a mixture-of-experts model
-  uint32_t n_expert = 0;   // experts per layer (0: a dense FFN)
+  uint32_t n_ff = 0;           // the FFN width that is split: of each expert in a mixture-of-experts model
+  uint32_t n_expert = 0;       // experts per layer (0: a dense FFN)
   uint32_t n_expert_used = 0;  // experts each token is routed to
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
@@ -35,8 +35,8 @@ struct HParams {
   float rope_low_freq_factor = 0.0f;
   float rope_high_freq_factor = 0.0f;
   float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor (YaRN's magnitude scale)
-  std::string tokenizer_model;  // tokenizer.ggml.model
-  std::string tokenizer_pre;    // tokenizer.ggml.pre
+  std::string tokenizer_model;    // tokenizer.ggml.model
+  std::string tokenizer_pre;      // tokenizer.ggml.pre
 
   // Throws clusterctl::Error naming the file and the missing or bad key.
   static HParams from_gguf(const gguf::GgufFile& f);

@@ -5,7 +5,8 @@
 namespace clusterctl::model {
 
 HParams Model::read_hparams(const gguf::GgufFile& f) {
-  if (f.architecture().empty()) throw Error(f.path() + ": metadata key 'general.architecture' is missing: not a model file");
+  if (f.architecture().empty())
+    throw Error(f.path() + ": metadata key 'general.architecture' is missing: not a model file");
   find_architecture(f.architecture(), f.path());
   return HParams::from_gguf(f);
 }

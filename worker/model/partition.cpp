@@ -11,8 +11,7 @@ namespace {
 
 // Cuts [0, total) into n ranges proportional to weights, each boundary a multiple of `align`
 // (the last one is `total`), each part at least `align` long.
-std::vector<Range> proportional(int64_t total, const std::vector<double>& weights, int64_t align,
-                                const char* what) {
+std::vector<Range> proportional(int64_t total, const std::vector<double>& weights, int64_t align, const char* what) {
   const int n = static_cast<int>(weights.size());
   if (total / align < n)
     throw Error("cannot split " + std::to_string(total) + " " + what + " into " + std::to_string(n) +
@@ -88,14 +87,15 @@ void ShardPlan::validate(const HParams& hp) const {
       at = r.end;
     }
     if (at != total)
-      throw Error(std::string("the shard plan covers ") + std::to_string(at) + " of " + std::to_string(total) + " " + what);
+      throw Error(std::string("the shard plan covers ") + std::to_string(at) + " of " + std::to_string(total) + " " +
+                  what);
   };
   check([](const Partition& p) -> const Range& { return p.q_heads; }, hp.n_head, "attention heads");
   check([](const Partition& p) -> const Range& { return p.vocab; }, hp.n_vocab, "vocabulary");
   const Range all_experts{0, hp.n_expert}, all_ffn{0, hp.n_ff};
   const bool whole_experts = parts.size() > 1 && std::any_of(parts.begin(), parts.end(), [&](const Partition& p) {
-    return p.experts != all_experts;
-  });
+                               return p.experts != all_experts;
+                             });
   if (!whole_experts) {
     check([](const Partition& p) -> const Range& { return p.ffn; }, hp.n_ff, "FFN columns");
     for (const auto& p : parts)

@@ -43,8 +43,8 @@ struct ShardPlan {
   // (empty = even), heads in whole KV-head groups when n <= n_head_kv, FFN and vocabulary
   // boundaries rounded to multiples of `ffn_align` / `vocab_align` (the quantisation block
   // of the tensors whose columns are cut). Throws clusterctl::Error when it cannot be made.
-  static ShardPlan split(const HParams& hp, int n, const std::vector<double>& weights = {},
-                         int64_t ffn_align = 1, int64_t vocab_align = 1);
+  static ShardPlan split(const HParams& hp, int n, const std::vector<double>& weights = {}, int64_t ffn_align = 1,
+                         int64_t vocab_align = 1);
 
   // Throws clusterctl::Error unless the parts cover heads, FFN (or the experts) and vocabulary
   // exactly once, in order.

@@ -14,13 +14,25 @@ using gguf::GgmlType;
 // Q4_K / Q5_K are labelled as the "small" presets (14 / 16).
 std::vector<QuantPreset> make_presets() {
   return {
-      {"F32", GgmlType::F32, 0},         {"F16", GgmlType::F16, 1},        {"BF16", GgmlType::BF16, 32},
-      {"Q8_0", GgmlType::Q8_0, 7},       {"Q4_0", GgmlType::Q4_0, 2},      {"Q4_1", GgmlType::Q4_1, 3},
-      {"Q5_0", GgmlType::Q5_0, 8},       {"Q5_1", GgmlType::Q5_1, 9},      {"Q4_K", GgmlType::Q4_K, 14},
-      {"Q5_K", GgmlType::Q5_K, 16},      {"Q6_K", GgmlType::Q6_K, 18},     {"Q4_K_M", GgmlType::Q4_K, 15, true},
+      {"F32", GgmlType::F32, 0},
+      {"F16", GgmlType::F16, 1},
+      {"BF16", GgmlType::BF16, 32},
+      {"Q8_0", GgmlType::Q8_0, 7},
+      {"Q4_0", GgmlType::Q4_0, 2},
+      {"Q4_1", GgmlType::Q4_1, 3},
+      {"Q5_0", GgmlType::Q5_0, 8},
+      {"Q5_1", GgmlType::Q5_1, 9},
+      {"Q4_K", GgmlType::Q4_K, 14},
+      {"Q5_K", GgmlType::Q5_K, 16},
+      {"Q6_K", GgmlType::Q6_K, 18},
+      {"Q4_K_M", GgmlType::Q4_K, 15, true},
       {"Q5_K_M", GgmlType::Q5_K, 17, true},
-      {"Q2_K", GgmlType::Q2_K, 10},      {"Q3_K_S", GgmlType::Q3_K, 11},   {"Q3_K_M", GgmlType::Q3_K, 12},
-      {"Q3_K_L", GgmlType::Q3_K, 13},    {"IQ4_NL", GgmlType::IQ4_NL, 25}, {"IQ4_XS", GgmlType::IQ4_XS, 30},
+      {"Q2_K", GgmlType::Q2_K, 10},
+      {"Q3_K_S", GgmlType::Q3_K, 11},
+      {"Q3_K_M", GgmlType::Q3_K, 12},
+      {"Q3_K_L", GgmlType::Q3_K, 13},
+      {"IQ4_NL", GgmlType::IQ4_NL, 25},
+      {"IQ4_XS", GgmlType::IQ4_XS, 30},
   };
 }
 
@@ -34,11 +46,21 @@ GgmlType fallback_for_row(GgmlType t, uint64_t ncols) {
   GgmlType f;
   switch (t) {
     case GgmlType::Q2_K:
-    case GgmlType::Q3_K: f = GgmlType::Q4_0; break;
-    case GgmlType::IQ4_XS: f = GgmlType::IQ4_NL; break;
-    case GgmlType::Q4_K: f = GgmlType::Q5_0; break;
-    case GgmlType::Q5_K: f = GgmlType::Q5_1; break;
-    case GgmlType::Q6_K: f = GgmlType::Q8_0; break;
+    case GgmlType::Q3_K:
+      f = GgmlType::Q4_0;
+      break;
+    case GgmlType::IQ4_XS:
+      f = GgmlType::IQ4_NL;
+      break;
+    case GgmlType::Q4_K:
+      f = GgmlType::Q5_0;
+      break;
+    case GgmlType::Q5_K:
+      f = GgmlType::Q5_1;
+      break;
+    case GgmlType::Q6_K:
+      f = GgmlType::Q8_0;
+      break;
     default:
       throw Error("rows of " + std::to_string(ncols) + " values are not a whole number of " +
                   std::string(gguf::type_name(t)) + " blocks of " + std::to_string(block_of(t)) +
@@ -71,14 +93,21 @@ const QuantPreset& find_quant_preset(std::string_view name) {
 
 QuantRole quant_role(const TensorSpec& t, bool tied_embeddings) {
   switch (t.kind) {
-    case TensorKind::TokenEmbd: return tied_embeddings ? QuantRole::Output : QuantRole::Embedding;
-    case TensorKind::Output: return QuantRole::Output;
-    case TensorKind::AttnV: return QuantRole::AttnV;
-    case TensorKind::AttnOutput: return QuantRole::AttnOutput;
+    case TensorKind::TokenEmbd:
+      return tied_embeddings ? QuantRole::Output : QuantRole::Embedding;
+    case TensorKind::Output:
+      return QuantRole::Output;
+    case TensorKind::AttnV:
+      return QuantRole::AttnV;
+    case TensorKind::AttnOutput:
+      return QuantRole::AttnOutput;
     case TensorKind::FfnDown:
-    case TensorKind::FfnDownExps: return QuantRole::FfnDown;
-    case TensorKind::FfnRouter: return QuantRole::Router;
-    default: return t.shape.size() == 1 ? QuantRole::Vector : QuantRole::Matrix;
+    case TensorKind::FfnDownExps:
+      return QuantRole::FfnDown;
+    case TensorKind::FfnRouter:
+      return QuantRole::Router;
+    default:
+      return t.shape.size() == 1 ? QuantRole::Vector : QuantRole::Matrix;
   }
 }
 
@@ -91,10 +120,14 @@ GgmlType low_bit_mix(uint32_t ftype, GgmlType ty, QuantRole role, uint32_t layer
   if (ftype != kQ2_K && ftype != kQ3_K_S && ftype != kQ3_K_M && ftype != kQ3_K_L && !iq4) return ty;
   switch (role) {
     case QuantRole::AttnV:
-      if (ftype == kQ2_K) ty = n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
-      else if (ftype == kQ3_K_M) ty = layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
-      else if (ftype == kQ3_K_L) ty = GgmlType::Q5_K;
-      else if (iq4 && n_gqa >= 4) ty = GgmlType::Q5_K;
+      if (ftype == kQ2_K)
+        ty = n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
+      else if (ftype == kQ3_K_M)
+        ty = layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+      else if (ftype == kQ3_K_L)
+        ty = GgmlType::Q5_K;
+      else if (iq4 && n_gqa >= 4)
+        ty = GgmlType::Q5_K;
       if (llama_70b && (ty == GgmlType::Q3_K || ty == GgmlType::Q4_K)) ty = GgmlType::Q5_K;
       if (n_expert == 8) ty = GgmlType::Q8_0;
       return ty;
@@ -110,12 +143,13 @@ GgmlType low_bit_mix(uint32_t ftype, GgmlType ty, QuantRole role, uint32_t layer
       if (ftype == kQ3_K_M) return GgmlType::Q4_K;
       if (ftype == kQ3_K_L) return GgmlType::Q5_K;
       return ty;
-    default: return ty;
+    default:
+      return ty;
   }
 }
 
-GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer,
-                           uint64_t ncols, bool pure, uint32_t n_gqa, uint32_t n_expert, bool llama_70b) {
+GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer, uint64_t ncols,
+                           bool pure, uint32_t n_gqa, uint32_t n_expert, bool llama_70b) {
   // Norms, biases, rope factors: llama-quantize keeps 1-D tensors F32, and the experts' router too.
   if (role == QuantRole::Vector || role == QuantRole::Router) return GgmlType::F32;
   GgmlType ty = preset.base;
@@ -123,8 +157,10 @@ GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t l
   if (!pure) {
     if (role == QuantRole::Output) {
       // The output matrix (token_embd when tied) gets Q6_K unless the preset is Q8_0.
-      if (ncols % kernels::QK_K != 0) ty = GgmlType::Q8_0;
-      else if (ty != GgmlType::Q8_0) ty = GgmlType::Q6_K;
+      if (ncols % kernels::QK_K != 0)
+        ty = GgmlType::Q8_0;
+      else if (ty != GgmlType::Q8_0)
+        ty = GgmlType::Q6_K;
     } else if (preset.k_mix && (role == QuantRole::AttnV || role == QuantRole::FfnDown) &&
                use_more_bits(layer, n_layer)) {
       ty = GgmlType::Q6_K;

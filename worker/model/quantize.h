@@ -9,11 +9,11 @@
 namespace clusterctl::model {
 
 struct QuantizeOptions {
-  std::string in_path;   // a model of a supported architecture, or its first part / folder
+  std::string in_path;  // a model of a supported architecture, or its first part / folder
   std::string out_path;
-  std::string type;      // a preset of quant_presets()
-  bool pure = false;     // every matrix in the base type (llama-quantize --pure)
-  int threads = 0;       // 0: the physical cores
+  std::string type;                             // a preset of quant_presets()
+  bool pure = false;                            // every matrix in the base type (llama-quantize --pure)
+  int threads = 0;                              // 0: the physical cores
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 

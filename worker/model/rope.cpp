@@ -33,8 +33,8 @@ std::vector<float> llama3_freq_factors(const HParams& hp) {
 Rope::Rope(const HParams& hp, RopeLayout layout, std::vector<float> freq_factors, const std::string& file)
     : layout_(layout), n_dims_(static_cast<int>(hp.rope_dim)), freq_factors_(std::move(freq_factors)) {
   if (n_dims_ <= 0 || n_dims_ % 2 != 0 || n_dims_ > static_cast<int>(hp.head_dim))
-    throw Error(file + ": rope.dimension_count " + std::to_string(n_dims_) + " must be even and at most the head size " +
-                std::to_string(hp.head_dim));
+    throw Error(file + ": rope.dimension_count " + std::to_string(n_dims_) +
+                " must be even and at most the head size " + std::to_string(hp.head_dim));
   theta_scale_ = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(n_dims_));
   const std::string& type = hp.rope_scaling_type;
   const bool llama3 = type == "llama3" || (type.empty() && hp.rope_low_freq_factor > 0 && hp.rope_high_freq_factor > 0);

@@ -91,20 +91,23 @@ std::optional<ShardInfo> read_shard_info(const gguf::GgufFile& f) {
   const size_t n = static_cast<size_t>(s.world_size);
   if (s.world_size < 1 || s.rank < 0 || s.rank >= s.world_size || h.size() != n + 1 || ff.size() != n + 1 ||
       v.size() != n + 1 || s.fingerprint.empty())
-    throw Error(f.path() + ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
-                           "with 'clusterctl shard'");
+    throw Error(f.path() +
+                ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
+                "with 'clusterctl shard'");
   // Absent: every rank holds every expert (none in a dense model), cut to its FFN columns.
   const auto x = f.get_number_array(kExperts);
   const int64_t n_expert = f.get_int(f.arch_key("expert_count")).value_or(0);
   if (!x.empty() && x.size() != n + 1)
-    throw Error(f.path() + ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
-                           "with 'clusterctl shard'");
+    throw Error(f.path() +
+                ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
+                "with 'clusterctl shard'");
   // With expert bounds every rank holds all FFN columns of its experts.
   auto ffn_of = [&](size_t i) {
     return x.empty() ? Range{int64_t(ff[i]), int64_t(ff[i + 1])} : Range{0, int64_t(ff[n])};
   };
   for (size_t i = 0; i < n; ++i)
-    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])}, ffn_of(i),
+    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])},
+                            ffn_of(i),
                             {int64_t(v[i]), int64_t(v[i + 1])},
                             x.empty() ? Range{0, n_expert} : Range{int64_t(x[i]), int64_t(x[i + 1])}});
   return s;
@@ -119,8 +122,7 @@ std::string shard_file_name(const std::string& source_path, int rank, int world_
   // A split model's shards are named after the model, not its first part.
   const auto split = gguf::parse_split_path(source_path);
   const std::string stem = split ? fs::path(split->prefix).filename().string() : fs::path(source_path).stem().string();
-  return stem + ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) +
-         ".gguf";
+  return stem + ".rank" + std::to_string(rank) + "of" + std::to_string(world_size) + ".gguf";
 }
 
 std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams& hp, const Partition& p) {
@@ -161,10 +163,9 @@ std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams&
     } else {
       // The rank's experts (an expert is shape[1] rows), and of them its rows or columns.
       const int64_t e0 = slice.dims[2].begin;
-      add(slice.shape(),
-          cut == 0 ? column_slice(data + static_cast<uint64_t>(e0) * t.shape[1] * rb, t.type, t.shape[0],
-                                  slice.dims[0].begin, slice.dims[0].end)
-                   : expert_row_slice(data, rb, t.shape[1], slice.dims[1].begin, slice.dims[1].end, e0));
+      add(slice.shape(), cut == 0 ? column_slice(data + static_cast<uint64_t>(e0) * t.shape[1] * rb, t.type, t.shape[0],
+                                                 slice.dims[0].begin, slice.dims[0].end)
+                                  : expert_row_slice(data, rb, t.shape[1], slice.dims[1].begin, slice.dims[1].end, e0));
     }
   }
   return out;
@@ -172,8 +173,7 @@ std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams&
 
 std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
                                       const std::string& split, const std::string& dir) {
-  if (read_shard_info(src))
-    throw Error(src.path() + " is already a shard; cut shards from the whole model file");
+  if (read_shard_info(src)) throw Error(src.path() + " is already a shard; cut shards from the whole model file");
   plan.validate(hp);
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -181,8 +181,9 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
   const std::string fingerprint = model_fingerprint(src);
   const int n = static_cast<int>(plan.parts.size());
   // Expert bounds only when ranks hold different experts; otherwise every rank holds them all.
-  const bool split_experts = std::any_of(plan.parts.begin(), plan.parts.end(),
-                                         [&](const Partition& p) { return p.experts != Range{0, hp.n_expert}; });
+  const bool split_experts = std::any_of(plan.parts.begin(), plan.parts.end(), [&](const Partition& p) {
+    return p.experts != Range{0, hp.n_expert};
+  });
   std::vector<std::string> paths;
   for (int r = 0; r < n; ++r) {
     const Partition& p = plan.parts[r];
@@ -224,7 +225,8 @@ std::string find_shard_in_dir(const std::string& dir, int rank, int world_size) 
                 std::to_string(world_size) + " --out " + dir + "'");
   if (found.size() > 1)
     throw Error(dir + " holds " + std::to_string(found.size()) + " shards for rank " + std::to_string(rank) + " of " +
-                std::to_string(world_size) + " (" + found[0] + ", " + found[1] + "); keep one model's shards per directory");
+                std::to_string(world_size) + " (" + found[0] + ", " + found[1] +
+                "); keep one model's shards per directory");
   return found.front();
 }
 

@@ -67,7 +67,8 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   int64_t wo_block = 1;
   for (const TensorSpec& s : find_architecture(hp.arch, f.path()).tensors(hp)) {
     if (s.split == Split::QHeadColumns) wo_block = std::lcm(wo_block, block_of(f, s.name()));
-    if (s.split == Split::FfnColumns || s.split == Split::ExpertFfnColumns) u.ffn = std::lcm(u.ffn, block_of(f, s.name()));
+    if (s.split == Split::FfnColumns || s.split == Split::ExpertFfnColumns)
+      u.ffn = std::lcm(u.ffn, block_of(f, s.name()));
   }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
   // ffn_down sums in chunks of this unit (reduction_grid): a chunk of one 32-element block would
@@ -110,7 +111,8 @@ std::vector<double> parse_split(const std::string& text) {
       used = 0;
     }
     if (used == 0 || used != item.size() || !(v > 0) || !std::isfinite(v))
-      throw Error("--split '" + text + "': '" + item + "' is not a positive number; give one weight per rank, e.g. --split 2,1,1");
+      throw Error("--split '" + text + "': '" + item +
+                  "' is not a positive number; give one weight per rank, e.g. --split 2,1,1");
     w.push_back(v);
   }
   if (w.empty()) throw Error("--split is empty; give one weight per rank, e.g. --split 2,1,1");
@@ -137,8 +139,8 @@ int max_ranks(const HParams& hp, const SplitUnits& u) {
 ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const std::vector<double>& weights_in) {
   if (ranks < 1) throw Error("the number of ranks must be at least 1 (got " + std::to_string(ranks) + ")");
   if (!weights_in.empty() && static_cast<int>(weights_in.size()) != ranks)
-    throw Error("--split " + format_split(weights_in) + " has " + std::to_string(weights_in.size()) +
-                " weights for " + std::to_string(ranks) + " ranks: give one weight per rank");
+    throw Error("--split " + format_split(weights_in) + " has " + std::to_string(weights_in.size()) + " weights for " +
+                std::to_string(ranks) + " ranks: give one weight per rank");
   const std::vector<double> weights = weights_in.empty() ? std::vector<double>(ranks, 1.0) : weights_in;
   const int limit = max_ranks(hp, u);
   if (ranks > limit) {

@@ -77,7 +77,6 @@ void add_dense_shapes(std::vector<SynthShape>& s) {
   q3.n_vocab = 151936, q3.n_ctx = 40960, q3.rope_base = 1000000.0f, q3.rms_eps = 1e-6f;
   q3.tied_embeddings = true;
   s.push_back(q3);
-
 }
 
 // Mixtures of experts at real size.
@@ -111,7 +110,6 @@ void add_expert_shapes(std::vector<SynthShape>& s) {
   q3moe.n_ff = 768, q3moe.n_expert = 128, q3moe.n_expert_used = 8, q3moe.n_ff_dense = 6144;
   q3moe.tied_embeddings = false;
   s.push_back(q3moe);
-
 }
 
 // Toys of every architecture for fast tests.
@@ -225,8 +223,8 @@ std::vector<float> llama3_rope_factors(const SynthShape& s) {
     } else if (wavelen > low_wavelen) {
       f.push_back(s.rope_scale_factor);
     } else {
-      const double smooth = (s.rope_original_ctx / wavelen - s.rope_low_freq_factor) /
-                            (s.rope_high_freq_factor - s.rope_low_freq_factor);
+      const double smooth =
+          (s.rope_original_ctx / wavelen - s.rope_low_freq_factor) / (s.rope_high_freq_factor - s.rope_low_freq_factor);
       f.push_back(static_cast<float>(1.0 / ((1 - smooth) / s.rope_scale_factor + smooth)));
     }
   }
@@ -275,18 +273,23 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
     Init init{0.0f, 1.0f / std::sqrt(static_cast<float>(t.shape[0])), {}};  // a matrix: by its fan-in
     switch (t.kind) {
       case TensorKind::TokenEmbd:
-      case TensorKind::Output: init = Init{0, emb_std, {}}; break;
-      case TensorKind::RopeFreqs: init = Init{0, 0, llama3_rope_factors(s)}; break;
+      case TensorKind::Output:
+        init = Init{0, emb_std, {}};
+        break;
+      case TensorKind::RopeFreqs:
+        init = Init{0, 0, llama3_rope_factors(s)};
+        break;
       case TensorKind::AttnQBias:
       case TensorKind::AttnKBias:
-      case TensorKind::AttnVBias: init = bias; break;
+      case TensorKind::AttnVBias:
+        init = bias;
+        break;
       default:
         if (t.shape.size() == 1) init = norm;  // the norms' weights
     }
-    const GgmlType type = t.shape.size() == 1
-                              ? GgmlType::F32
-                              : choose_quant_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0], pure, n_gqa,
-                                                  s.n_expert, llama_70b);
+    const GgmlType type = t.shape.size() == 1 ? GgmlType::F32
+                                              : choose_quant_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0],
+                                                                  pure, n_gqa, s.n_expert, llama_70b);
     out.push_back({{t.name(), type, std::move(t.shape)}, role, std::move(init)});
   }
   return out;
@@ -297,7 +300,8 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
 uint32_t vocab_size_of(const gguf::GgufFile& vocab) {
   const gguf::Value* tokens = vocab.find("tokenizer.ggml.tokens");
   if (!tokens || tokens->type != gguf::ValueType::ARRAY)
-    throw Error(vocab.path() + ": has no tokenizer.ggml.tokens array: not a vocabulary GGUF "
+    throw Error(vocab.path() +
+                ": has no tokenizer.ggml.tokens array: not a vocabulary GGUF "
                 "(use e.g. ggml-vocab-llama-bpe.gguf from llama.cpp's models/ folder)");
   return static_cast<uint32_t>(tokens->as_array().items.size());
 }
@@ -360,7 +364,8 @@ void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, 
   const std::string a = s.arch + ".";
   w.add_kv("general.architecture", gguf::value_string(s.arch));
   w.add_kv("general.type", gguf::value_string("model"));
-  w.add_kv("general.name", gguf::value_string("synthetic " + s.name + " (random weights shaped like " + s.description + ")"));
+  w.add_kv("general.name",
+           gguf::value_string("synthetic " + s.name + " (random weights shaped like " + s.description + ")"));
   w.add_kv("general.file_type", gguf::value_u32(ty.file_type));
   w.add_kv("general.quantization_version", gguf::value_u32(2));
   w.add_kv(a + "vocab_size", gguf::value_u32(n_vocab));
@@ -442,8 +447,10 @@ uint32_t add_metadata(gguf::GgufWriter& w, const SynthOptions& o, const SynthSha
   if (file_vocab != n_vocab && !padding) {
     std::string fix = file_vocab < n_vocab ? ", or pass --pad-vocab to pad it with unused tokens" : "";
     throw Error(o.vocab_path + " has " + std::to_string(file_vocab) + " tokens but shape " + shape.name + " needs " +
-                std::to_string(n_vocab) + ": use a vocabulary of that size (for Llama 3 shapes: "
-                "ggml-vocab-llama-bpe.gguf)" + fix);
+                std::to_string(n_vocab) +
+                ": use a vocabulary of that size (for Llama 3 shapes: "
+                "ggml-vocab-llama-bpe.gguf)" +
+                fix);
   }
   add_hparams(w, shape, type, n_vocab, o.seed);
   w.copy_kv(vocab, [](std::string_view key) { return key.starts_with("tokenizer."); });
@@ -477,7 +484,8 @@ void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint6
 }
 
 // Writes the file (or its parts), a line per tensor; returns the bytes written.
-uint64_t write_logged(const gguf::GgufWriter& w, const SynthOptions& o, const std::function<void(const std::string&)>& log) {
+uint64_t write_logged(const gguf::GgufWriter& w, const SynthOptions& o,
+                      const std::function<void(const std::string&)>& log) {
   const auto start = std::chrono::steady_clock::now();
   const size_t n_tensors = w.tensors().size();
   const gguf::GgufWriter::Progress progress = [&](size_t i, uint64_t done, uint64_t total) {

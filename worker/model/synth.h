@@ -14,23 +14,23 @@ namespace clusterctl::model {
 
 // The shape of a model family member.
 struct SynthShape {
-  std::string name;          // what --shape takes, e.g. "llama3-1b"
-  std::string description;   // the real model it mirrors
-  std::string arch;          // general.architecture (its tensors: architecture.h)
+  std::string name;         // what --shape takes, e.g. "llama3-1b"
+  std::string description;  // the real model it mirrors
+  std::string arch;         // general.architecture (its tensors: architecture.h)
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
   uint32_t n_head_kv = 0;
-  uint32_t head_dim = 0;     // 0: n_embd / n_head
+  uint32_t head_dim = 0;  // 0: n_embd / n_head
   uint32_t n_ff = 0;
-  uint32_t n_vocab = 0;      // 0: whatever the vocab file has
+  uint32_t n_vocab = 0;  // 0: whatever the vocab file has
   uint32_t n_ctx = 0;
   float rope_base = 10000.0f;
   float rms_eps = 1e-5f;
   bool tied_embeddings = false;  // no output.weight: the output reuses token_embd
   // Mixture of experts: n_expert experts of width n_ff per layer, n_expert_used per token (0: dense).
   uint32_t n_expert = 0, n_expert_used = 0;
-  uint32_t n_ff_dense = 0;       // qwen3moe's feed_forward_length beside the experts' width (0: n_ff)
+  uint32_t n_ff_dense = 0;  // qwen3moe's feed_forward_length beside the experts' width (0: n_ff)
   // Llama 3 frequency scaling (rope_freqs tensor); factor 0 means none. With rope_yarn, YaRN
   // scaling by rope_scale_factor over rope_original_ctx instead (rope.scaling.* metadata).
   float rope_scale_factor = 0, rope_low_freq_factor = 1, rope_high_freq_factor = 4;
@@ -62,14 +62,14 @@ std::vector<SynthTensor> plan_synth_tensors(const SynthShape& shape, const Synth
 struct SynthOptions {
   std::string shape;
   std::string type;
-  std::string vocab_path;   // GGUF holding tokenizer.ggml.* metadata
+  std::string vocab_path;  // GGUF holding tokenizer.ggml.* metadata
   std::string out_path;
   uint64_t seed = 1;
-  int threads = 0;          // 0: the physical cores
+  int threads = 0;  // 0: the physical cores
   bool pure = false;
-  bool pad_vocab = false;   // pad a smaller vocabulary with unused tokens up to the shape's size
-  int parts = 1;            // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
-  bool sparse = false;      // tensor data left a hole (GgufWriter::set_sparse): for plan and doctor
+  bool pad_vocab = false;                       // pad a smaller vocabulary with unused tokens up to the shape's size
+  int parts = 1;                                // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
+  bool sparse = false;                          // tensor data left a hole (GgufWriter::set_sparse): for plan and doctor
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 

@@ -7,12 +7,11 @@ namespace {
 
 // GGUF names, indexed by TensorKind; a layer's carry "blk.N." in front.
 constexpr std::array<std::string_view, kTensorKinds> kNames = {
-    "token_embd.weight",    "rope_freqs.weight",    "output_norm.weight",   "output.weight",
-    "attn_norm.weight",     "attn_q.weight",        "attn_k.weight",        "attn_v.weight",
-    "attn_q.bias",          "attn_k.bias",          "attn_v.bias",          "attn_q_norm.weight",
-    "attn_k_norm.weight",   "attn_output.weight",   "ffn_norm.weight",      "ffn_gate.weight",
-    "ffn_up.weight",        "ffn_down.weight",      "ffn_gate_inp.weight",  "ffn_gate_exps.weight",
-    "ffn_up_exps.weight",   "ffn_down_exps.weight",
+    "token_embd.weight",  "rope_freqs.weight",    "output_norm.weight", "output.weight",       "attn_norm.weight",
+    "attn_q.weight",      "attn_k.weight",        "attn_v.weight",      "attn_q.bias",         "attn_k.bias",
+    "attn_v.bias",        "attn_q_norm.weight",   "attn_k_norm.weight", "attn_output.weight",  "ffn_norm.weight",
+    "ffn_gate.weight",    "ffn_up.weight",        "ffn_down.weight",    "ffn_gate_inp.weight", "ffn_gate_exps.weight",
+    "ffn_up_exps.weight", "ffn_down_exps.weight",
 };
 
 Range all_of(uint64_t n) { return {0, static_cast<int64_t>(n)}; }
@@ -46,15 +45,32 @@ TensorSlice slice_of(const TensorSpec& spec, const Partition& part, const HParam
   // Rows are the last dimension of a 1-D or 2-D tensor.
   const size_t rows = spec.shape.size() == 1 ? 0 : 1;
   switch (spec.split) {
-    case Split::Replicated: break;
-    case Split::QHeadRows: s.dims[rows] = times(part.q_heads, spec.unit); break;
-    case Split::KvHeadRows: s.dims[rows] = times(part.kv_heads(hp), spec.unit); break;
-    case Split::QHeadColumns: s.dims[0] = times(part.q_heads, spec.unit); break;
-    case Split::FfnRows: s.dims[rows] = part.ffn; break;
-    case Split::FfnColumns: s.dims[0] = part.ffn; break;
-    case Split::VocabRows: s.dims[rows] = part.vocab; break;
-    case Split::ExpertFfnRows: s.dims[1] = part.ffn, s.dims[2] = part.experts; break;
-    case Split::ExpertFfnColumns: s.dims[0] = part.ffn, s.dims[2] = part.experts; break;
+    case Split::Replicated:
+      break;
+    case Split::QHeadRows:
+      s.dims[rows] = times(part.q_heads, spec.unit);
+      break;
+    case Split::KvHeadRows:
+      s.dims[rows] = times(part.kv_heads(hp), spec.unit);
+      break;
+    case Split::QHeadColumns:
+      s.dims[0] = times(part.q_heads, spec.unit);
+      break;
+    case Split::FfnRows:
+      s.dims[rows] = part.ffn;
+      break;
+    case Split::FfnColumns:
+      s.dims[0] = part.ffn;
+      break;
+    case Split::VocabRows:
+      s.dims[rows] = part.vocab;
+      break;
+    case Split::ExpertFfnRows:
+      s.dims[1] = part.ffn, s.dims[2] = part.experts;
+      break;
+    case Split::ExpertFfnColumns:
+      s.dims[0] = part.ffn, s.dims[2] = part.experts;
+      break;
   }
   return s;
 }

@@ -65,13 +65,14 @@ struct TensorSpec {
   int layer = -1;               // -1: a whole-model tensor
   std::vector<uint64_t> shape;  // ggml order; the whole model's
   Split split = Split::Replicated;
-  uint64_t unit = 1;            // rows (columns) per head of the head splits
-  bool optional = false;        // absent in some files: output.weight (tied), rope_freqs.weight
-  bool as_floats = false;       // the engine reads it dequantised (1-D tensors, the router)
+  uint64_t unit = 1;       // rows (columns) per head of the head splits
+  bool optional = false;   // absent in some files: output.weight (tied), rope_freqs.weight
+  bool as_floats = false;  // the engine reads it dequantised (1-D tensors, the router)
 
   std::string name() const { return tensor_name(kind, layer); }
-  bool row_parallel() const { return split == Split::QHeadColumns || split == Split::FfnColumns ||
-                                     split == Split::ExpertFfnColumns; }
+  bool row_parallel() const {
+    return split == Split::QHeadColumns || split == Split::FfnColumns || split == Split::ExpertFfnColumns;
+  }
 };
 
 // The part of a tensor one Partition holds, per dimension, in elements.

@@ -24,7 +24,8 @@ class Loader {
 
   const TensorInfo& tensor(const std::string& name, std::vector<uint64_t> shape) const {
     const TensorInfo* t = f_.find_tensor(name);
-    if (!t) throw Error(f_.path() + ": tensor '" + name + "' is missing: the file is incomplete or not this architecture");
+    if (!t)
+      throw Error(f_.path() + ": tensor '" + name + "' is missing: the file is incomplete or not this architecture");
     if (t->shape != shape)
       throw Error(f_.path() + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", expected " +
                   shape_str(shape) + " from the model's metadata");
@@ -172,12 +173,12 @@ void load_weight(const Loader& L, const TensorSpec& s, const std::string& name, 
 
 }  // namespace
 
-ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Architecture& arch,
-                                const Partition& part) {
+ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Architecture& arch, const Partition& part) {
   Loader L(f);
   const uint64_t E = hp.n_embd, V = hp.n_vocab, X = hp.n_expert;
   if (hp.n_ff == 0) throw Error(f.path() + ": metadata '" + f.arch_key("feed_forward_length") + "' is missing");
-  if (V == 0) throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
+  if (V == 0)
+    throw Error(f.path() + ": the vocabulary size is unknown (no tokenizer.ggml.tokens, no token_embd.weight)");
   // A shard file stores only its rank's slices: its rows/columns start at the slice's begin.
   const Partition stored = stored_partition(f, hp);
   auto inside = [](const Range& r, const Range& outer) { return r.begin >= outer.begin && r.end <= outer.end; };
@@ -211,8 +212,10 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   for (const TensorSpec& s : specs) {
     if (s.layer < 0 || s.shape.size() < 2 || !w.layers[s.layer].has(s.kind)) continue;
     const Weight& t = w.layers[s.layer][s.kind];
-    if (s.shape.size() == 3) expert_bytes[s.layer] += matrix_bytes(t.experts[part.experts.begin]);
-    else w.bytes_per_token += s.as_floats ? t.values.size() * sizeof(float) : matrix_bytes(t.matrix);
+    if (s.shape.size() == 3)
+      expert_bytes[s.layer] += matrix_bytes(t.experts[part.experts.begin]);
+    else
+      w.bytes_per_token += s.as_floats ? t.values.size() * sizeof(float) : matrix_bytes(t.matrix);
   }
   for (uint64_t bytes : expert_bytes)
     if (X > 0) w.bytes_per_token += hp.n_expert_used * bytes * static_cast<uint64_t>(part.experts.size()) / X;

@@ -24,12 +24,12 @@ namespace clusterctl::model {
 // One tensor as this rank holds it.
 struct Weight {
   bool present = false;
-  kernels::Matrix matrix;                // a 2-D tensor's slice
-  std::vector<float> values;             // a TensorSpec::as_floats tensor (norms, biases, the router)
+  kernels::Matrix matrix;     // a 2-D tensor's slice
+  std::vector<float> values;  // a TensorSpec::as_floats tensor (norms, biases, the router)
   // A 3-D expert tensor: one matrix per expert, indexed by expert; the experts this rank does not
   // hold stay empty (data null).
   std::vector<kernels::Matrix> experts;
-  LargeBuffer owned;                     // set when `matrix` is a copied column slice
+  LargeBuffer owned;  // set when `matrix` is a copied column slice
   std::vector<LargeBuffer> experts_owned;
 };
 
@@ -44,17 +44,16 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  kernels::Matrix token_embd;              // all rows (each rank embeds every token), in the map
+  kernels::Matrix token_embd;  // all rows (each rank embeds every token), in the map
   std::vector<float> output_norm;
-  kernels::Matrix lm_head;                 // rows of this rank's vocabulary slice
-  std::vector<float> rope_freq_factors;    // rope_freqs.weight, empty when absent
+  kernels::Matrix lm_head;               // rows of this rank's vocabulary slice
+  std::vector<float> rope_freq_factors;  // rope_freqs.weight, empty when absent
   std::vector<LayerWeights> layers;
-  uint64_t bytes_per_token = 0;            // weight bytes one decode step reads on this rank
-  LargeBuffer packed;                      // the packed matrices' bytes
+  uint64_t bytes_per_token = 0;  // weight bytes one decode step reads on this rank
+  LargeBuffer packed;            // the packed matrices' bytes
 
   // Throws clusterctl::Error naming a missing tensor, an unsupported type or a shape mismatch.
-  static ModelWeights load(const gguf::GgufFile& f, const HParams& hp, const Architecture& arch,
-                           const Partition& part);
+  static ModelWeights load(const gguf::GgufFile& f, const HParams& hp, const Architecture& arch, const Partition& part);
 };
 
 }  // namespace clusterctl::model

@@ -32,7 +32,8 @@ std::vector<std::string> gather_strings(collectives::Communicator& comm, const s
 }  // namespace
 
 void agree(collectives::Communicator& comm, const std::string& host, const std::string& error) {
-  const auto errors = gather_strings(comm, error.empty() ? std::string() : collectives::rank_name(comm.rank(), host) + ": " + error);
+  const auto errors =
+      gather_strings(comm, error.empty() ? std::string() : collectives::rank_name(comm.rank(), host) + ": " + error);
   int failed = 0;
   std::string message;
   if (comm.rank() == 0) {
@@ -55,8 +56,10 @@ RankModel open_rank_model(const std::string& model_path, int rank, int world_siz
   namespace fs = std::filesystem;
   RankModel m;
   std::string path = model_path;
-  if (fs::is_directory(path)) path = model::find_shard_in_dir(path, rank, world_size);
-  else if (!fs::exists(path)) throw Error("the model file " + path + " does not exist on this node");
+  if (fs::is_directory(path))
+    path = model::find_shard_in_dir(path, rank, world_size);
+  else if (!fs::exists(path))
+    throw Error("the model file " + path + " does not exist on this node");
   m.file = std::make_unique<gguf::GgufFile>(path);
   const model::HParams hp = model::Model::read_hparams(*m.file);
   m.shard = model::read_shard_info(*m.file);

@@ -26,8 +26,10 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
   if (h.n_tokens < 1) throw Error("received a step header with " + std::to_string(h.n_tokens) + " tokens");
   if (h.flags & StepHeader::kBatch) return {};  // the StepTokens follow (exchange_batch)
   std::vector<int32_t> out = tokens ? *tokens : std::vector<int32_t>(h.n_tokens);
-  if (h.n_tokens > StepHeader::kInlineTokens) comm.broadcast(out.data(), out.size() * sizeof(int32_t), 0);
-  else if (!tokens) out.assign(h.tokens, h.tokens + h.n_tokens);
+  if (h.n_tokens > StepHeader::kInlineTokens)
+    comm.broadcast(out.data(), out.size() * sizeof(int32_t), 0);
+  else if (!tokens)
+    out.assign(h.tokens, h.tokens + h.n_tokens);
   return out;
 }
 

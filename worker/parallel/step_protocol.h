@@ -17,13 +17,13 @@ struct StepHeader {
   static constexpr uint32_t kMagic = 0x50455453;  // "STEP"
   static constexpr int kInlineTokens = 8;         // a decode step's tokens travel in the header
   enum Flags : uint32_t {
-    kShutdown = 1,   // leave the loop; no forward pass
-    kArgmax = 2,     // pick the next token by the cross-rank arg-max (greedy, no penalties)
-    kAllLogits = 4,  // gather the logits of every position to rank 0 (teacher-forced scoring)
-    kResetStats = 8, // every rank zeroes its communication counters and restarts its stats clock
-    kBatch = 16,     // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
-    kDecode = 32,    // a single-sequence step of generated tokens (else prompt tokens): model::Batch::n_decode
-    kHeartbeat = 64, // nothing to run: rank 0 is alive (the others' wait for it is watched)
+    kShutdown = 1,    // leave the loop; no forward pass
+    kArgmax = 2,      // pick the next token by the cross-rank arg-max (greedy, no penalties)
+    kAllLogits = 4,   // gather the logits of every position to rank 0 (teacher-forced scoring)
+    kResetStats = 8,  // every rank zeroes its communication counters and restarts its stats clock
+    kBatch = 16,      // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
+    kDecode = 32,     // a single-sequence step of generated tokens (else prompt tokens): model::Batch::n_decode
+    kHeartbeat = 64,  // nothing to run: rank 0 is alive (the others' wait for it is watched)
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -62,8 +62,8 @@ class StepLeader {
   // with this step on every rank.
   // `decode`: the tokens were generated (matrix-vector kernels), else they are prompt tokens
   // (tiles), as model::Batch::n_decode.
-  int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
-               bool reset_stats = false, bool decode = false);
+  int32_t step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot, bool reset_stats = false,
+               bool decode = false);
   // Teacher-forced scoring: the full-vocabulary logits of every position, row after row.
   std::vector<float> score(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot);
   // A multi-sequence step: ONE forward pass over `tokens` (at most engine.max_batch(), any mix of

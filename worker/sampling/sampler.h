@@ -12,12 +12,12 @@ namespace clusterctl::sampling {
 
 struct SamplerParams {
   float temperature = 0.8f;
-  int top_k = 40;             // <= 0: off
-  float top_p = 0.95f;        // >= 1: off
-  float min_p = 0.05f;        // <= 0: off
-  float repeat_penalty = 1.0f;   // 1: off; divides positive logits (multiplies negative) of recent tokens
-  float presence_penalty = 0.0f; // subtracted once from the logit of every recent token
-  int repeat_last_n = 64;        // how many recent tokens the penalties look at
+  int top_k = 40;                 // <= 0: off
+  float top_p = 0.95f;            // >= 1: off
+  float min_p = 0.05f;            // <= 0: off
+  float repeat_penalty = 1.0f;    // 1: off; divides positive logits (multiplies negative) of recent tokens
+  float presence_penalty = 0.0f;  // subtracted once from the logit of every recent token
+  int repeat_last_n = 64;         // how many recent tokens the penalties look at
   uint64_t seed = 0xC0FFEE;
 
   bool greedy() const { return temperature <= 0.0f; }

@@ -144,7 +144,8 @@ void BatchScheduler::finish(Sequence& seq, FinishReason reason, const std::strin
     free_slots_.push_back(seq.slot);
     seq.slot = -1;
   }
-  if (seq.callbacks.on_done) seq.callbacks.on_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
+  if (seq.callbacks.on_done)
+    seq.callbacks.on_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
 }
 
 // Moves queued requests into free slots (arrival order); collects queued ones already cancelled.

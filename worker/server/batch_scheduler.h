@@ -61,7 +61,8 @@ class BatchScheduler : public GenerationService {
  private:
   struct Inbox;
   struct Sequence;
-  void admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_queue, std::vector<std::shared_ptr<Sequence>>& failed);
+  void admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_queue,
+             std::vector<std::shared_ptr<Sequence>>& failed);
   void step();
   void finish(Sequence& seq, FinishReason reason, const std::string& message = {});
 

@@ -94,8 +94,8 @@ void HttpServer::start() {
   }
   tcp::endpoint endpoint(address, o.port);
   auto fail = [&](const char* step) {
-    throw Error(std::string("cannot listen on ") + host + ":" + std::to_string(o.port) + " (" + step + ": " + ec.message() +
-                "); choose another --host/--port or stop the program using it");
+    throw Error(std::string("cannot listen on ") + host + ":" + std::to_string(o.port) + " (" + step + ": " +
+                ec.message() + "); choose another --host/--port or stop the program using it");
   };
   s.acceptor.open(endpoint.protocol(), ec);
   if (ec) fail("open");

@@ -29,7 +29,7 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   ProtocolLimits limits;
   std::chrono::seconds idle_timeout{60};  // keep-alive connections with no request
-  int io_threads = 1;                      // generation runs on the service's thread
+  int io_threads = 1;                     // generation runs on the service's thread
 };
 
 // The OpenAI-compatible HTTP API, metrics and web chat page of rank 0 (Boost.Beast).

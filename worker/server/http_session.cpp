@@ -1,10 +1,10 @@
 #include "worker/server/http_session.h"
 
+#include <sys/socket.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <ctime>
-#include <sys/socket.h>
 #include <sstream>
 
 #include "worker/server/web_page.h"
@@ -41,9 +41,7 @@ void HttpSession::start() {
 }
 
 void HttpSession::close() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
-    self->client_gone();
-  });
+  asio::post(stream_.get_executor(), [self = shared_from_this()] { self->client_gone(); });
 }
 
 // ------------------------------------------------------------------ reading
@@ -157,12 +155,14 @@ void HttpSession::handle(Request request) {
     return respond(200, models_response(model, std::time(nullptr)).dump(), "application/json", path);
   }
   if (path == "/metrics" && get) {
-    return respond(200, ctx_.metrics.prometheus_text(ctx_.service.stats()), "text/plain; version=0.0.4; charset=utf-8", path);
+    return respond(200, ctx_.metrics.prometheus_text(ctx_.service.stats()), "text/plain; version=0.0.4; charset=utf-8",
+                   path);
   }
   if (path == "/v1/cluster" && get) {
     ServiceStats stats = ctx_.service.stats();
     Json nodes = Json::array();
-    for (const auto& n : ctx_.service.nodes()) nodes.push_back(Json{{"rank", n.rank}, {"host", n.host}, {"role", n.role}});
+    for (const auto& n : ctx_.service.nodes())
+      nodes.push_back(Json{{"rank", n.rank}, {"host", n.host}, {"role", n.role}});
     Json body = {{"model", model.id},
                  {"nodes", nodes},
                  {"tokens_per_second", ctx_.metrics.tokens_per_second()},
@@ -170,14 +170,16 @@ void HttpSession::handle(Request request) {
                  {"running", stats.running}};
     return respond(200, body.dump(), "application/json", path);
   }
-  static const char* const kPaths[] = {"/v1/chat/completions", "/v1/completions", "/health", "/v1/models", "/metrics", "/v1/cluster"};
+  static const char* const kPaths[] = {"/v1/chat/completions", "/v1/completions", "/health",
+                                       "/v1/models",           "/metrics",        "/v1/cluster"};
   if (std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths)) {
     return send_error(ApiError(405, "method " + std::string(request.method_string()) + " is not allowed on " + path,
                                "invalid_request_error", {}, "method_not_allowed"),
                       path, keep_alive);
   }
-  send_error(ApiError(404, "no such endpoint: " + path + " (see docs/api.md)", "invalid_request_error", {}, "unknown_url"),
-             "other", keep_alive);
+  send_error(
+      ApiError(404, "no such endpoint: " + path + " (see docs/api.md)", "invalid_request_error", {}, "unknown_url"),
+      "other", keep_alive);
 }
 
 // ------------------------------------------------------------------ plain responses
@@ -305,8 +307,9 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
     return send_error(invalid_request(e.what(), {}, e.code()), endpoint_name, request.keep_alive());
   } catch (const std::exception& e) {
     gen_.reset();
-    return send_error(ApiError(500, std::string("generation failed: ") + e.what(), "server_error", {}, "generation_failed"),
-                      endpoint_name, request.keep_alive());
+    return send_error(
+        ApiError(500, std::string("generation failed: ") + e.what(), "server_error", {}, "generation_failed"),
+        endpoint_name, request.keep_alive());
   }
   ctx_.metrics.request_started();
   stream_.expires_never();
@@ -317,7 +320,8 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
                             "Cache-Control: no-cache\r\n"
                             "X-Accel-Buffering: no\r\n"
                             "Transfer-Encoding: chunked\r\n") +
-                header_lines(cors_) + (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
+                header_lines(cors_) +
+                (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
     if (gen_->request.endpoint == Endpoint::chat_completions) {
       queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, "", true, std::nullopt)));
     }
@@ -342,7 +346,8 @@ void HttpSession::on_token(const std::string& piece, int32_t token_id) {
   }
   if (text.empty()) return;
   if (gen_->request.stream) {
-    queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt, &gen_->token_ids)));
+    queue_event(
+        sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt, &gen_->token_ids)));
     gen_->token_ids.clear();
   } else {
     gen_->text += text;
@@ -472,9 +477,7 @@ void HttpSession::client_gone() {
 
 // ------------------------------------------------------------------ raw writes
 
-void HttpSession::queue_event(const std::string& event) {
-  queue_write(hex(event.size()) + "\r\n" + event + "\r\n");
-}
+void HttpSession::queue_event(const std::string& event) { queue_write(hex(event.size()) + "\r\n" + event + "\r\n"); }
 
 void HttpSession::queue_write(std::string bytes) {
   if (gone_) return;

@@ -3,12 +3,12 @@
 // generation (streamed as server-sent events or answered whole). Internal to the server.
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdint>
 #include <deque>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +84,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_token(const std::string& piece, int32_t token_id);
   void on_done(FinishReason reason, Usage usage, const std::string& message);
   void watch_for_disconnect();
-  void half_closed();       // the client sent EOF after its request: answer it, watch for a reset
+  void half_closed();  // the client sent EOF after its request: answer it, watch for a reset
   void probe_for_reset();
   void client_gone();
   void queue_write(std::string bytes);  // raw bytes (stream header, chunks)
@@ -106,7 +106,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::shared_ptr<GenerationHandle> handle;
     StopMatcher stop;
     Utf8Joiner utf8;
-    std::string text;  // non-streamed: the answer so far
+    std::string text;                // non-streamed: the answer so far
     std::vector<int32_t> token_ids;  // return_token_ids: all ids (non-streamed) / not yet sent (streamed)
     bool first_chunk_sent = false;
     bool got_token = false;
@@ -116,8 +116,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     explicit Generation(ApiRequest r) : request(std::move(r)), stop(request.generation.stop) {}
   };
   std::unique_ptr<Generation> gen_;
-  bool watching_ = false;      // a disconnect-watch read is pending
-  bool gone_ = false;          // the client went away
+  bool watching_ = false;  // a disconnect-watch read is pending
+  bool gone_ = false;      // the client went away
   bool resume_after_watch_ = false;
   std::deque<std::string> outbox_;
   bool writing_ = false;
@@ -125,7 +125,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool resume_after_writes_ = false;
   std::shared_ptr<Response> pending_response_;
   std::shared_ptr<http::response<http::empty_body>> pending_head_;
-  bool head_ = false;  // the request being answered is a HEAD: headers only
+  bool head_ = false;                                      // the request being answered is a HEAD: headers only
   std::vector<std::pair<std::string, std::string>> cors_;  // CORS headers for the current request's answers
   bool peer_half_closed_ = false;
   bool prefix_sent_ = false;  // "HTTP/1.1 " of a whole answer already written (see half_closed())

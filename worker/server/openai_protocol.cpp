@@ -34,8 +34,8 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
        "string or an array of `{\"type\": \"text\", \"text\": STRING}` parts",
        "required"},
       {"prompt", "completions", "string, or an array of one string", "any text", "required"},
-      {"max_tokens` or `max_completion_tokens", "both", "integer", "1 .. " + std::to_string(limits.max_tokens_limit) +
-       " (`--max-tokens`)",
+      {"max_tokens` or `max_completion_tokens", "both", "integer",
+       "1 .. " + std::to_string(limits.max_tokens_limit) + " (`--max-tokens`)",
        "default " + std::to_string(std::min(limits.default_chat_max_tokens, limits.max_tokens_limit)) + " for chat, " +
            std::to_string(std::min(limits.default_completion_max_tokens, limits.max_tokens_limit)) +
            " for completions (as OpenAI)"},
@@ -50,7 +50,8 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
       {"stream_options", "both", "object", "`include_usage`: a boolean",
        "with `stream`: one more chunk with empty `choices` and `usage` before `[DONE]`"},
       {"return_token_ids", "both", "boolean", "`true`, `false`", "non-standard: each choice carries `token_ids`"},
-      {"tools", "chat", "array of objects", "any", "passed to the chat template; tool calls are not parsed out of answers"},
+      {"tools", "chat", "array of objects", "any",
+       "passed to the chat template; tool calls are not parsed out of answers"},
       {"n", "both", "integer", "1", "only 1"},
       {"(any other)", "both", "any JSON", "numbers within a double's range",
        "ignored (e.g. `frequency_penalty`, `user`)"},
@@ -113,9 +114,9 @@ void check_json_shape(const std::string& text) {
       case '{':
       case '[':
         if (++depth > kMaxJsonDepth) {
-          throw invalid_request("the request body nests arrays and objects deeper than " +
-                                    std::to_string(kMaxJsonDepth) + " levels",
-                                {}, "invalid_json");
+          throw invalid_request(
+              "the request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels", {},
+              "invalid_json");
         }
         expect_key = depth == 1 && c == '{';
         break;
@@ -161,7 +162,8 @@ double number_in(const Json& body, const char* name, double lo, double hi, doubl
 int64_t integer_in(const Json& v, const std::string& name, int64_t lo, int64_t hi, const std::string& range) {
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
-    if (hi < 0 || u > static_cast<uint64_t>(hi) || (lo > 0 && u < static_cast<uint64_t>(lo))) out_of_range(name, range, v);
+    if (hi < 0 || u > static_cast<uint64_t>(hi) || (lo > 0 && u < static_cast<uint64_t>(lo)))
+      out_of_range(name, range, v);
     return static_cast<int64_t>(u);
   }
   if (v.is_number_integer()) {
@@ -182,8 +184,9 @@ int max_tokens_of(const Json& body, int dflt, const ProtocolLimits& limits) {
   const char* name = field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   const Json* v = field(body, name);
   if (!v) return std::min(dflt, limits.max_tokens_limit);
-  return static_cast<int>(integer_in(*v, name, 1, limits.max_tokens_limit,
-                                     "between 1 and " + std::to_string(limits.max_tokens_limit) + " (this server's limit)"));
+  return static_cast<int>(
+      integer_in(*v, name, 1, limits.max_tokens_limit,
+                 "between 1 and " + std::to_string(limits.max_tokens_limit) + " (this server's limit)"));
 }
 
 uint64_t seed_of(const Json& v) {
@@ -201,7 +204,8 @@ std::vector<std::string> stop_strings(const Json& body) {
   const Json* v = field(body, "stop");
   if (!v) return {};
   auto checked = [](const Json& s) {
-    if (!s.is_string()) wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
+    if (!s.is_string())
+      wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
     const auto& text = s.get_ref<const std::string&>();
     if (text.size() > kMaxStopBytes) {
       throw invalid_request("each stop string may be at most " + std::to_string(kMaxStopBytes) + " bytes long, got " +
@@ -211,11 +215,12 @@ std::vector<std::string> stop_strings(const Json& body) {
     return text;
   };
   if (v->is_string()) return {checked(*v)};
-  if (!v->is_array()) wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
+  if (!v->is_array())
+    wrong_type("stop", "a string or an array of up to " + std::to_string(kMaxStopStrings) + " strings");
   if (v->size() > kMaxStopStrings) {
-    throw invalid_request("'stop' may hold up to " + std::to_string(kMaxStopStrings) + " strings, got " +
-                              std::to_string(v->size()),
-                          "stop", "invalid_value");
+    throw invalid_request(
+        "'stop' may hold up to " + std::to_string(kMaxStopStrings) + " strings, got " + std::to_string(v->size()),
+        "stop", "invalid_value");
   }
   std::vector<std::string> out;
   for (const auto& s : *v) out.push_back(checked(s));
@@ -243,10 +248,12 @@ void check_content(const Json& content, const std::string& param) {
 
 std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_template) {
   const Json* messages = field(body, "messages");
-  if (!messages) throw invalid_request("missing required parameter 'messages'", "messages", "missing_required_parameter");
+  if (!messages)
+    throw invalid_request("missing required parameter 'messages'", "messages", "missing_required_parameter");
   if (!messages->is_array()) wrong_type("messages", "a non-empty array of {role, content} objects");
   if (messages->empty()) {
-    throw invalid_request("'messages' must be a non-empty array of {role, content} objects", "messages", "invalid_value");
+    throw invalid_request("'messages' must be a non-empty array of {role, content} objects", "messages",
+                          "invalid_value");
   }
   for (size_t i = 0; i < messages->size(); ++i) {
     const Json& m = (*messages)[i];
@@ -266,7 +273,8 @@ std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_templat
     auto content = m.find("content");
     bool tool_call = m.contains("tool_calls");
     if (content == m.end() || content->is_null()) {
-      if (!tool_call) throw invalid_request(param + ".content is missing", param + ".content", "missing_required_parameter");
+      if (!tool_call)
+        throw invalid_request(param + ".content is missing", param + ".content", "missing_required_parameter");
     } else {
       check_content(*content, param + ".content");
     }
@@ -339,7 +347,8 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
     }
   }
   if (const Json* r = field(body, "return_token_ids")) {
-    if (!r->is_boolean()) throw invalid_request("'return_token_ids' must be a boolean", "return_token_ids", "invalid_type");
+    if (!r->is_boolean())
+      throw invalid_request("'return_token_ids' must be a boolean", "return_token_ids", "invalid_type");
     req.return_token_ids = r->get<bool>();
   }
 
@@ -377,8 +386,10 @@ ApiRequest parse_api_request(Endpoint endpoint, const std::string& body_text, co
 
 std::string finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::length: return "length";
-    default: return "stop";
+    case FinishReason::length:
+      return "length";
+    default:
+      return "stop";
   }
 }
 
@@ -418,8 +429,7 @@ Json completion_response(const ApiRequest& request, const std::string& id, int64
 }
 
 Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                  bool first, const std::optional<std::string>& finish_reason,
-                  const std::vector<int32_t>* token_ids) {
+                  bool first, const std::optional<std::string>& finish_reason, const std::vector<int32_t>* token_ids) {
   Json out = envelope(request, id, created, true);
   Json choice = {{"index", 0}};
   if (request.endpoint == Endpoint::chat_completions) {

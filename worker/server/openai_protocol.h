@@ -33,8 +33,8 @@ ApiError invalid_request(std::string message, std::string param = {}, std::strin
 enum class Endpoint { chat_completions, completions };
 
 struct ProtocolLimits {
-  int max_tokens_limit = 4096;       // largest max_tokens a request may ask for
-  int default_chat_max_tokens = 512;  // chat requests without max_tokens
+  int max_tokens_limit = 4096;             // largest max_tokens a request may ask for
+  int default_chat_max_tokens = 512;       // chat requests without max_tokens
   int default_completion_max_tokens = 16;  // as OpenAI's /v1/completions
 };
 
@@ -61,7 +61,7 @@ struct ApiRequest {
   Endpoint endpoint = Endpoint::chat_completions;
   std::string model;
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;     // stream_options.include_usage
   bool return_token_ids = false;  // non-standard: each choice carries "token_ids" (docs/api.md)
   GenerationRequest generation;
 };

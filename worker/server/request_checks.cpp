@@ -156,8 +156,9 @@ std::vector<std::pair<std::string, std::string>> cors_headers(const RequestCheck
     // The headers the page asks for (the OpenAI SDKs send their own X-Stainless-* ones), when they are
     // plain header names; else the two every API call needs.
     std::string asked(sv(req[http::field::access_control_request_headers]).substr(0, 1024));
-    const bool plain = !asked.empty() && asked.find_first_not_of(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ") == std::string::npos;
+    const bool plain = !asked.empty() &&
+                       asked.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_, ") ==
+                           std::string::npos;
     out.emplace_back("Access-Control-Allow-Headers", plain ? asked : "Authorization, Content-Type");
     out.emplace_back("Access-Control-Max-Age", "600");
   }

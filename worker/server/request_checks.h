@@ -21,7 +21,7 @@ struct RequestCheckOptions {
   // On for a tokenless server on loopback: Host must name the loopback address (or one of
   // allowed_hosts), and an Origin must be this server's own or in cors_origins.
   bool loopback_guard = false;
-  uint16_t port = 0;  // the bound port: Host and the server's own Origin carry it
+  uint16_t port = 0;                       // the bound port: Host and the server's own Origin carry it
   std::vector<std::string> allowed_hosts;  // more Host names (without port) the guard lets through
   // Origins whose pages may call the API from a browser (exact "scheme://host[:port]"; "*" = any).
   std::vector<std::string> cors_origins;

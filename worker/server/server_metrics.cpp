@@ -43,40 +43,50 @@ std::string ServerMetrics::prometheus_text(const ServiceStats& stats) const {
   out << "# HELP clusterctl_http_requests_total HTTP requests by endpoint and status code.\n"
          "# TYPE clusterctl_http_requests_total counter\n";
   for (const auto& [key, count] : requests_) {
-    out << "clusterctl_http_requests_total{endpoint=\"" << key.first << "\",code=\"" << key.second << "\"} " << count << "\n";
+    out << "clusterctl_http_requests_total{endpoint=\"" << key.first << "\",code=\"" << key.second << "\"} " << count
+        << "\n";
   }
   out << "# HELP clusterctl_requests_in_flight Requests being answered now.\n"
          "# TYPE clusterctl_requests_in_flight gauge\n"
-         "clusterctl_requests_in_flight " << in_flight_.load() << "\n"
+         "clusterctl_requests_in_flight "
+      << in_flight_.load() << "\n"
       << "# HELP clusterctl_prompt_tokens_total Prompt tokens processed.\n"
          "# TYPE clusterctl_prompt_tokens_total counter\n"
-         "clusterctl_prompt_tokens_total " << prompt_tokens_ << "\n"
+         "clusterctl_prompt_tokens_total "
+      << prompt_tokens_ << "\n"
       << "# HELP clusterctl_generation_tokens_total Tokens generated.\n"
          "# TYPE clusterctl_generation_tokens_total counter\n"
-         "clusterctl_generation_tokens_total " << completion_tokens_ << "\n"
+         "clusterctl_generation_tokens_total "
+      << completion_tokens_ << "\n"
       << "# HELP clusterctl_generation_tokens_per_second Tokens generated per second, all streams, last 10 s.\n"
          "# TYPE clusterctl_generation_tokens_per_second gauge\n"
-         "clusterctl_generation_tokens_per_second " << tps << "\n"
+         "clusterctl_generation_tokens_per_second "
+      << tps << "\n"
       << "# HELP clusterctl_time_to_first_token_seconds From request accepted to first generated token.\n"
          "# TYPE clusterctl_time_to_first_token_seconds histogram\n";
   for (size_t i = 0; i < std::size(kBuckets); ++i) {
-    out << "clusterctl_time_to_first_token_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << ttft_bucket_counts_[i] << "\n";
+    out << "clusterctl_time_to_first_token_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << ttft_bucket_counts_[i]
+        << "\n";
   }
   out << "clusterctl_time_to_first_token_seconds_bucket{le=\"+Inf\"} " << ttft_count_ << "\n"
       << "clusterctl_time_to_first_token_seconds_sum " << ttft_sum_ << "\n"
       << "clusterctl_time_to_first_token_seconds_count " << ttft_count_ << "\n"
       << "# HELP clusterctl_queue_depth Requests waiting for a decoding slot.\n"
          "# TYPE clusterctl_queue_depth gauge\n"
-         "clusterctl_queue_depth " << stats.queued << "\n"
+         "clusterctl_queue_depth "
+      << stats.queued << "\n"
       << "# HELP clusterctl_running_sequences Sequences decoding now.\n"
          "# TYPE clusterctl_running_sequences gauge\n"
-         "clusterctl_running_sequences " << stats.running << "\n"
+         "clusterctl_running_sequences "
+      << stats.running << "\n"
       << "# HELP clusterctl_allreduce_seconds_total Time spent in all-reduce, rank 0.\n"
          "# TYPE clusterctl_allreduce_seconds_total counter\n"
-         "clusterctl_allreduce_seconds_total " << stats.allreduce_seconds_total << "\n"
+         "clusterctl_allreduce_seconds_total "
+      << stats.allreduce_seconds_total << "\n"
       << "# HELP clusterctl_allreduce_total All-reduce operations, rank 0.\n"
          "# TYPE clusterctl_allreduce_total counter\n"
-         "clusterctl_allreduce_total " << stats.allreduce_count << "\n";
+         "clusterctl_allreduce_total "
+      << stats.allreduce_count << "\n";
   return out.str();
 }
 

@@ -38,8 +38,7 @@ struct Family {
 
 const std::vector<Family>& families() {
   static const std::vector<Family> kFamilies = {
-      {{"default"},
-       {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
+      {{"default"}, {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
       {{"llama3", "llama-v3", "llama-bpe", "falcon3"}, {kLlama3}, true},
       {{"dbrx", "smaug-bpe", "chatglm-bpe", "glm4"}, {kLlama3}},
       {{"qwen2", "stablelm2", "deepseek-r1-qwen", "megrez"}, {kQwen2}},
@@ -81,9 +80,12 @@ std::string to_icu(std::string_view pattern) {
   for (size_t i = 0; i < pattern.size(); ++i) {
     if (pattern[i] == '\\' && i + 1 < pattern.size()) {
       char c = pattern[i + 1];
-      if (c == 's') out += "\\p{White_Space}";
-      else if (c == 'S') out += "\\P{White_Space}";
-      else out.append(pattern.substr(i, 2));
+      if (c == 's')
+        out += "\\p{White_Space}";
+      else if (c == 'S')
+        out += "\\P{White_Space}";
+      else
+        out.append(pattern.substr(i, 2));
       ++i;
     } else {
       out += pattern[i];

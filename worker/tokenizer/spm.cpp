@@ -79,8 +79,10 @@ void spm_tokenize(const Vocab& vocab, std::string_view text, std::vector<TokenId
   for (int i = symbols.empty() ? -1 : 0; i != -1; i = symbols[i].next) {
     std::string_view piece = text.substr(symbols[i].begin, symbols[i].n);
     TokenId id = vocab.find(piece);
-    if (id != kNoToken) out.push_back(id);
-    else append_bytes(vocab, piece, out);
+    if (id != kNoToken)
+      out.push_back(id);
+    else
+      append_bytes(vocab, piece, out);
   }
 }
 

@@ -19,9 +19,9 @@ enum class TokenType : int32_t {
 
 // Which algorithm turns text into ids (tokenizer.ggml.model).
 enum class VocabKind {
-  SentencePiece,  // "llama": score-ordered merges, byte fallback, ▁ for spaces
+  SentencePiece,     // "llama": score-ordered merges, byte fallback, ▁ for spaces
   BytePairEncoding,  // "gpt2": byte-level BPE with ranked merges and a regex pre-tokenizer
-  WordPiece,  // "bert": lower-cased, accent-stripped words split greedily into the longest pieces
+  WordPiece,         // "bert": lower-cased, accent-stripped words split greedily into the longest pieces
 };
 
 }  // namespace clusterctl::tokenizer

@@ -17,8 +17,10 @@ std::string spm_escape_spaces(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 8);
   for (char c : text) {
-    if (c == ' ') out += kSpmSpace;
-    else out += c;
+    if (c == ' ')
+      out += kSpmSpace;
+    else
+      out += c;
   }
   return out;
 }
@@ -60,8 +62,10 @@ std::string byte_level_decode(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     utf8::Decoded d = utf8::decode(text, i);
     auto byte = d.valid ? map.decode(d.cp) : std::nullopt;
-    if (byte) out += static_cast<char>(*byte);
-    else out.append(text.substr(i, d.len));
+    if (byte)
+      out += static_cast<char>(*byte);
+    else
+      out.append(text.substr(i, d.len));
     i += d.len;
   }
   return out;
@@ -76,8 +80,10 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::GgufFile& file) {
     t->pre_ = std::make_unique<PreTokenizer>(t->vocab_->pre_name());
     if (!t->pre_->recognized()) {
       const std::string& pre = t->vocab_->pre_name();
-      t->warning_ = file.path() + (pre.empty() ? ": has no tokenizer.ggml.pre" : ": tokenizer.ggml.pre '" + pre + "' is not known here") +
-                    "; using the default pre-tokenizer, so ids may differ from the model's own tokenizer";
+      t->warning_ =
+          file.path() +
+          (pre.empty() ? ": has no tokenizer.ggml.pre" : ": tokenizer.ggml.pre '" + pre + "' is not known here") +
+          "; using the default pre-tokenizer, so ids may differ from the model's own tokenizer";
     }
   }
   t->build_pieces();
@@ -98,8 +104,10 @@ void Tokenizer::build_pieces() {
         piece = text;
         break;
       case TokenType::Byte:
-        if (auto b = parse_byte_token(text)) piece.assign(1, static_cast<char>(*b));
-        else piece = v.kind() == VocabKind::BytePairEncoding ? byte_level_decode(text) : spm_unescape_spaces(text);
+        if (auto b = parse_byte_token(text))
+          piece.assign(1, static_cast<char>(*b));
+        else
+          piece = v.kind() == VocabKind::BytePairEncoding ? byte_level_decode(text) : spm_unescape_spaces(text);
         break;
       case TokenType::Normal:
         // SentencePiece and WordPiece mark word starts with ▁; byte-level BPE maps bytes.
@@ -170,8 +178,10 @@ std::string Tokenizer::detokenize(std::span<const TokenId> ids, bool render_spec
       out += p;
       continue;  // the space to strip belongs to the first token after BOS
     }
-    if (strip && !p.empty() && p[0] == ' ') out.append(p, 1);
-    else out += p;
+    if (strip && !p.empty() && p[0] == ' ')
+      out.append(p, 1);
+    else
+      out += p;
     strip = false;
   }
   return out;

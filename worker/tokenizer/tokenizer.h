@@ -39,9 +39,7 @@ class Tokenizer {
 
   // Whether the piece of the first text token should lose its leading space: the space
   // SentencePiece puts in front of the text, or WordPiece's word-start mark.
-  bool strips_leading_space() const {
-    return vocab_->add_space_prefix() || vocab_->kind() == VocabKind::WordPiece;
-  }
+  bool strips_leading_space() const { return vocab_->add_space_prefix() || vocab_->kind() == VocabKind::WordPiece; }
 
  private:
   Tokenizer() = default;

@@ -18,11 +18,16 @@ size_t sequence_length(unsigned char lead) {
 // no surrogates, nothing past U+10FFFF).
 bool second_byte_ok(unsigned char lead, unsigned char b) {
   switch (lead) {
-    case 0xE0: return b >= 0xA0 && b <= 0xBF;
-    case 0xED: return b >= 0x80 && b <= 0x9F;
-    case 0xF0: return b >= 0x90 && b <= 0xBF;
-    case 0xF4: return b >= 0x80 && b <= 0x8F;
-    default: return is_continuation(b);
+    case 0xE0:
+      return b >= 0xA0 && b <= 0xBF;
+    case 0xED:
+      return b >= 0x80 && b <= 0x9F;
+    case 0xF0:
+      return b >= 0x90 && b <= 0xBF;
+    case 0xF4:
+      return b >= 0x80 && b <= 0x8F;
+    default:
+      return is_continuation(b);
   }
 }
 
@@ -84,8 +89,10 @@ std::string sanitize(std::string_view s) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     Decoded d = decode(s, i);
-    if (d.valid) out.append(s.substr(i, d.len));
-    else append(out, kReplacement);
+    if (d.valid)
+      out.append(s.substr(i, d.len));
+    else
+      append(out, kReplacement);
     i += d.len;
   }
   return out;

@@ -42,8 +42,8 @@ bool llama3_family(std::string_view pre) {
 // Texts of end-of-turn tokens that converters sometimes leave typed as normal text; they are
 // control tokens in every model that has them, so the special-token matcher must treat them so.
 bool end_of_turn_text(std::string_view t) {
-  return t == "<|eot_id|>" || t == "<|im_end|>" || t == "<|end|>" || t == "<end_of_turn>" ||
-         t == "<|endoftext|>" || t == "<|end_of_text|>" || t == "<EOT>" || t == "<|eom_id|>";
+  return t == "<|eot_id|>" || t == "<|im_end|>" || t == "<|end|>" || t == "<end_of_turn>" || t == "<|endoftext|>" ||
+         t == "<|end_of_text|>" || t == "<EOT>" || t == "<|eom_id|>";
 }
 
 }  // namespace
@@ -52,7 +52,8 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const gguf::GgufFile& file) {
   std::unique_ptr<Vocab> v(new Vocab());
   auto model = file.get_string("tokenizer.ggml.model");
   if (!model)
-    throw Error(file.path() + ": has no tokenizer (metadata key 'tokenizer.ggml.model' is missing); "
+    throw Error(file.path() +
+                ": has no tokenizer (metadata key 'tokenizer.ggml.model' is missing); "
                 "use a GGUF file converted together with its tokenizer");
   v->model_name_ = *model;
   v->pre_name_ = file.get_string("tokenizer.ggml.pre", "");
@@ -64,8 +65,9 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const gguf::GgufFile& file) {
     v->kind_ = VocabKind::WordPiece;
   } else {
     std::string name = *model == "t5" ? "t5 (Unigram)" : *model == "rwkv" ? "rwkv (RWKV world)" : *model;
-    throw Error(file.path() + ": tokenizer.ggml.model '" + name +
-                "' is not supported; supported are 'llama' (SentencePiece), 'gpt2' (byte-level BPE) and 'bert' (WordPiece)");
+    throw Error(
+        file.path() + ": tokenizer.ggml.model '" + name +
+        "' is not supported; supported are 'llama' (SentencePiece), 'gpt2' (byte-level BPE) and 'bert' (WordPiece)");
   }
 
   v->load_tokens(file);
@@ -155,11 +157,14 @@ void Vocab::load_special_ids(const gguf::GgufFile& file) {
   if (auto b = file.get_bool("tokenizer.ggml.add_eos_token")) add_eos_ = *b;
   if (auto b = file.get_bool("tokenizer.ggml.add_space_prefix")) add_space_prefix_ = *b;
   if (add_bos_ && bos_ == kNoToken)
-    throw Error(file.path() + ": tokenizer.ggml.add_bos_token is true but there is no valid tokenizer.ggml.bos_token_id");
+    throw Error(file.path() +
+                ": tokenizer.ggml.add_bos_token is true but there is no valid tokenizer.ggml.bos_token_id");
   if (add_sep_ && sep_ == kNoToken)
-    throw Error(file.path() + ": a separator token is to be added but there is no valid tokenizer.ggml.seperator_token_id");
+    throw Error(file.path() +
+                ": a separator token is to be added but there is no valid tokenizer.ggml.seperator_token_id");
   if (add_eos_ && eos_ == kNoToken)
-    throw Error(file.path() + ": tokenizer.ggml.add_eos_token is true but there is no valid tokenizer.ggml.eos_token_id");
+    throw Error(file.path() +
+                ": tokenizer.ggml.add_eos_token is true but there is no valid tokenizer.ggml.eos_token_id");
 
   for (size_t i = 0; i < texts_.size(); ++i) {
     if (!end_of_turn_text(texts_[i])) continue;
@@ -167,7 +172,8 @@ void Vocab::load_special_ids(const gguf::GgufFile& file) {
     end_of_generation_.push_back(static_cast<TokenId>(i));
   }
   // No EOT in the metadata: the model's end-of-turn token, most specific text first.
-  for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>", "<|endoftext|>", "<|end_of_text|>"}) {
+  for (const char* text :
+       {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<EOT>", "<|endoftext|>", "<|end_of_text|>"}) {
     if (eot_ != kNoToken) break;
     eot_ = find(text);
   }

@@ -55,7 +55,8 @@ class Vocab {
   // Whether generating `id` ends a turn: EOS, EOT and the end-of-turn/message tokens a
   // model's vocabulary has (<|eot_id|>, <|eom_id|>, <|im_end|>, <end_of_turn>, ...).
   bool is_end_of_generation(TokenId id) const {
-    return id != kNoToken && std::find(end_of_generation_.begin(), end_of_generation_.end(), id) != end_of_generation_.end();
+    return id != kNoToken &&
+           std::find(end_of_generation_.begin(), end_of_generation_.end(), id) != end_of_generation_.end();
   }
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }

@@ -185,8 +185,10 @@ int bench_main(int argc, char** argv) {
   }
   r.bytes_per_token = static_cast<double>(engine.model().weights.bytes_per_token);
   r.bound_tokens_per_s = r.bandwidth_gbs * 1e9 / r.bytes_per_token;
-  if ((*vm)["json"].as<bool>()) print_bench_json(r, engine, file);
-  else print_bench_table(r, engine);
+  if ((*vm)["json"].as<bool>())
+    print_bench_json(r, engine, file);
+  else
+    print_bench_table(r, engine);
   return 0;
 }
 

@@ -28,9 +28,12 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
   if (o.threads < 0) throw Error("--threads must be 0 (physical cores) or more");
   if (o.n_ctx < 0) throw Error("--ctx must be 0 (the model's) or a positive number of tokens");
   if (o.max_batch < 1) throw Error("--batch must be at least 1");
-  if (kv == "f16") o.kv_type = gguf::GgmlType::F16;
-  else if (kv == "f32") o.kv_type = gguf::GgmlType::F32;
-  else throw Error("--kv-type '" + kv + "' is not supported: use f16 or f32");
+  if (kv == "f16")
+    o.kv_type = gguf::GgmlType::F16;
+  else if (kv == "f32")
+    o.kv_type = gguf::GgmlType::F32;
+  else
+    throw Error("--kv-type '" + kv + "' is not supported: use f16 or f32");
   // Set here, before any model loads: loading lays weights out for the active kernels.
   if (const std::string isa = vm["isa"].as<std::string>(); isa != "auto") {
     const auto chosen = kernels::isa_from_name(isa);
@@ -95,7 +98,8 @@ void add_generation_flags(po::options_description& opts) {
       "temp", po::value<float>()->default_value(0.8f), "temperature (0: greedy)")(
       "top-k", po::value<int>()->default_value(40), "keep the k most likely tokens (0: off)")(
       "top-p", po::value<float>()->default_value(0.95f), "keep the smallest set with this total probability (1: off)")(
-      "min-p", po::value<float>()->default_value(0.05f), "drop tokens less likely than this times the top one (0: off)")(
+      "min-p", po::value<float>()->default_value(0.05f),
+      "drop tokens less likely than this times the top one (0: off)")(
       "repeat-penalty", po::value<float>()->default_value(1.0f), "penalise recent tokens (1: off)")(
       "presence-penalty", po::value<float>()->default_value(0.0f), "subtract from recent tokens' logits (0: off)")(
       "repeat-last-n", po::value<int>()->default_value(64), "recent tokens the penalties look at")(

@@ -26,9 +26,12 @@ uint64_t bytes_per_token(const gguf::GgufFile& f, const model::HParams& h) {
   uint64_t total = 0;
   bool tied = f.find_tensor("output.weight") == nullptr;
   for (const auto& t : f.tensors()) {
-    if (t.name == "token_embd.weight" && !tied) total += t.row_bytes();
-    else if (h.n_expert && t.shape.size() == 3) total += t.n_bytes / h.n_expert * h.n_expert_used;
-    else total += t.n_bytes;
+    if (t.name == "token_embd.weight" && !tied)
+      total += t.row_bytes();
+    else if (h.n_expert && t.shape.size() == 3)
+      total += t.n_bytes / h.n_expert * h.n_expert_used;
+    else
+      total += t.n_bytes;
   }
   return total;
 }
@@ -97,7 +100,10 @@ int inspect_main(int argc, char** argv) {
     j["bits_per_weight"] = file_bits.bpw();
     auto& tb = j["types"] = nlohmann::json::array();
     for (const auto& b : type_bits)
-      tb.push_back({{"type", b.type}, {"tensors", b.tensors}, {"bytes", b.bytes}, {"elements", b.elements},
+      tb.push_back({{"type", b.type},
+                    {"tensors", b.tensors},
+                    {"bytes", b.bytes},
+                    {"elements", b.elements},
                     {"bits_per_weight", b.bpw()}});
     auto& tl = j["tensors"] = nlohmann::json::array();
     for (const auto& t : f.tensors())
@@ -114,8 +120,8 @@ int inspect_main(int argc, char** argv) {
   std::printf("file           %s (GGUF v%u, %s%s)\n", f.path().c_str(), f.version(), human_bytes(f.file_size()).c_str(),
               parts.c_str());
   std::printf("architecture   %s%s%s\n", h.arch.c_str(), h.name.empty() ? "" : "  name: ", h.name.c_str());
-  std::printf("shape          %u wide, %u layers, %u heads, %u KV heads, head dim %u, FFN %u\n", h.n_embd,
-              h.n_layer, h.n_head, h.n_head_kv, h.head_dim, h.n_ff);
+  std::printf("shape          %u wide, %u layers, %u heads, %u KV heads, head dim %u, FFN %u\n", h.n_embd, h.n_layer,
+              h.n_head, h.n_head_kv, h.head_dim, h.n_ff);
   if (h.n_expert)
     std::printf("experts        %u per layer (FFN %u each), %u per token\n", h.n_expert, h.n_ff, h.n_expert_used);
   std::printf("vocab          %u tokens, tokenizer %s%s%s\n", h.n_vocab,

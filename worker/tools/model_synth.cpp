@@ -31,17 +31,20 @@ std::string type_list() {
 
 int synth_main(int argc, char** argv) {
   po::options_description opts("Options");
-  opts.add_options()
-      ("shape", po::value<std::string>()->required(), "model shape (see the list below)")
-      ("type", po::value<std::string>()->required(), ("tensor type or llama-quantize preset: " + type_list()).c_str())
-      ("vocab", po::value<std::string>()->default_value(""), "GGUF whose tokenizer.ggml.* metadata is copied (shape tiny without it: a built-in byte-level vocabulary)")
-      ("out", po::value<std::string>(), "output GGUF file (also the one positional argument)")
-      ("seed", po::value<int64_t>()->default_value(1), "random seed, >= 0 (same seed, same file)")
-      ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")
-      ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
-      ("pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size")
-      ("parts", po::value<int>()->default_value(1), "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does")
-      ("sparse", po::bool_switch(), "leave the tensor data a hole (no disk used, reads as zeros): a full-size file for 'plan' and 'doctor', not for answers");
+  opts.add_options()("shape", po::value<std::string>()->required(), "model shape (see the list below)")(
+      "type", po::value<std::string>()->required(), ("tensor type or llama-quantize preset: " + type_list()).c_str())(
+      "vocab", po::value<std::string>()->default_value(""),
+      "GGUF whose tokenizer.ggml.* metadata is copied (shape tiny without it: a built-in byte-level vocabulary)")(
+      "out", po::value<std::string>(), "output GGUF file (also the one positional argument)")(
+      "seed", po::value<int64_t>()->default_value(1), "random seed, >= 0 (same seed, same file)")(
+      "threads", po::value<int>()->default_value(0), "threads (0: the physical cores)")(
+      "pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")(
+      "pad-vocab", po::bool_switch(), "pad a smaller vocabulary with unused tokens up to the shape's size")(
+      "parts", po::value<int>()->default_value(1),
+      "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does")(
+      "sparse", po::bool_switch(),
+      "leave the tensor data a hole (no disk used, reads as zeros): a full-size file for 'plan' and 'doctor', not for "
+      "answers");
   po::positional_options_description pos;
   pos.add("out", 1);
   const std::string usage =
@@ -80,12 +83,12 @@ int synth_main(int argc, char** argv) {
 
 int quantize_main(int argc, char** argv) {
   po::options_description opts("Options");
-  opts.add_options()
-      ("in", po::value<std::string>(), "the F32, F16 or BF16 model (first positional argument; a split model's first part or folder)")
-      ("out", po::value<std::string>(), "output GGUF file (second positional argument)")
-      ("type", po::value<std::string>()->required(), ("llama-quantize type or preset: " + type_list()).c_str())
-      ("pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")
-      ("threads", po::value<int>()->default_value(0), "threads (0: the physical cores)");
+  opts.add_options()("in", po::value<std::string>(),
+                     "the F32, F16 or BF16 model (first positional argument; a split model's first part or folder)")(
+      "out", po::value<std::string>(), "output GGUF file (second positional argument)")(
+      "type", po::value<std::string>()->required(), ("llama-quantize type or preset: " + type_list()).c_str())(
+      "pure", po::bool_switch(), "every matrix in TYPE (llama-quantize --pure): no Q6_K output, no mixes")(
+      "threads", po::value<int>()->default_value(0), "threads (0: the physical cores)");
   po::positional_options_description pos;
   pos.add("in", 1).add("out", 1);
   const std::string usage =

@@ -41,9 +41,12 @@ size_t parse_size(const std::string& s, const char* flag) {
   const double x = std::strtod(s.c_str(), &end);
   const std::string unit = end ? end : "";
   double scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB" || unit == "K") scale = 1024;
-  else if (unit == "MiB" || unit == "M") scale = 1024.0 * 1024;
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "KiB" || unit == "K")
+    scale = 1024;
+  else if (unit == "MiB" || unit == "M")
+    scale = 1024.0 * 1024;
   if (!(x > 0) || scale == 0 || x * scale > double(size_t(1) << 30))
     throw Error(std::string(flag) + " " + s + ": give a size such as 4KiB or 64MiB (at most 1 GiB)");
   return static_cast<size_t>(x * scale);
@@ -102,7 +105,8 @@ int net_bench(co::Session& session, int argc, char** argv) {
   for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
     const size_t n = std::max<size_t>(1, bytes / 8);
     int iters = (*vm)["iters"].as<int>();
-    if (iters <= 0) iters = static_cast<int>(std::clamp<size_t>((size_t(256) << 20) / (bytes * std::max(N, 1)), 20, 400));
+    if (iters <= 0)
+      iters = static_cast<int>(std::clamp<size_t>((size_t(256) << 20) / (bytes * std::max(N, 1)), 20, 400));
     double mpi_median = 0;
     for (co::WireFormat f : formats) {
       for (co::Algorithm a : algos) {
@@ -147,7 +151,8 @@ int net_bench(co::Session& session, int argc, char** argv) {
 
   // The selection: per size, the fastest exact (double) algorithm; runs of one winner merge.
   std::string table_note;
-  const bool write_table = !(*vm)["no-table"].as<bool>() && N > 1 && (!spec || !(*vm)["table"].as<std::string>().empty());
+  const bool write_table =
+      !(*vm)["no-table"].as<bool>() && N > 1 && (!spec || !(*vm)["table"].as<std::string>().empty());
   if (write_table) {
     const std::string path =
         (*vm)["table"].as<std::string>().empty() ? co::default_selection_path() : (*vm)["table"].as<std::string>();
@@ -189,18 +194,25 @@ int net_bench(co::Session& session, int argc, char** argv) {
     j["link"] = spec ? co::describe(*spec) : "real";
     j["table"] = table_note;
     for (const auto& r : rows)
-      j["rows"].push_back({{"bytes", r.bytes}, {"algorithm", r.algorithm}, {"format", r.format},
-                           {"median_us", r.median_us}, {"p99_us", r.p99_us}, {"busbw_gbs", r.busbw_gbs},
+      j["rows"].push_back({{"bytes", r.bytes},
+                           {"algorithm", r.algorithm},
+                           {"format", r.format},
+                           {"median_us", r.median_us},
+                           {"p99_us", r.p99_us},
+                           {"busbw_gbs", r.busbw_gbs},
                            {"mpi_allreduce_median_us", r.mpi_median_us}});
     std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
-  std::printf("# all-reduce, %d ranks, %s\n", N, spec ? (co::describe(*spec) + " (EMULATION; MPI_Allreduce's own messages cannot be "
-                                                "held back, so its rows run Open MPI's choice, recursive doubling "
-                                                "below 64 KiB and ring above, on the emulated link)").c_str()
-                                                      : "real link");
-  std::printf("| size | algorithm | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
-              "|---|---|---|---|---|---|---|\n");
+  std::printf("# all-reduce, %d ranks, %s\n", N,
+              spec ? (co::describe(*spec) + " (EMULATION; MPI_Allreduce's own messages cannot be "
+                                            "held back, so its rows run Open MPI's choice, recursive doubling "
+                                            "below 64 KiB and ring above, on the emulated link)")
+                         .c_str()
+                   : "real link");
+  std::printf(
+      "| size | algorithm | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     char mpi[32] = "-";
     if (r.mpi_median_us > 0) std::snprintf(mpi, sizeof mpi, "%.1f", r.mpi_median_us);

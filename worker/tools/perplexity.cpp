@@ -23,8 +23,8 @@ int perplexity_main(int argc, char** argv) {
   add_engine_flags(opts);
   po::positional_options_description pos;
   pos.add("model", 1).add("file", 1);
-  auto vm = parse_options(argc, argv, "clusterctl perplexity MODEL.gguf FILE [--ctx N] [--chunks K] (--ctx default 512)",
-                          opts, pos);
+  auto vm = parse_options(
+      argc, argv, "clusterctl perplexity MODEL.gguf FILE [--ctx N] [--chunks K] (--ctx default 512)", opts, pos);
   if (!vm) return 0;
   const bool json = (*vm)["json"].as<bool>();
 

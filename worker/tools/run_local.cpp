@@ -64,11 +64,14 @@ int run_local(const po::variables_map& vm) {
   model::GenerateStats stats;
   const auto generate_t0 = Clock::now();
   double first_token_s = -1;
-  auto generated = model::generate(engine, sampler, req, [&](int32_t id) {
-    if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
-    emit(stop_strings.feed(decoder.push(id)));
-    return !stop_strings.stopped();
-  }, &stats);
+  auto generated = model::generate(
+      engine, sampler, req,
+      [&](int32_t id) {
+        if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
+        emit(stop_strings.feed(decoder.push(id)));
+        return !stop_strings.stopped();
+      },
+      &stats);
   if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
 
   if (json) {
@@ -79,19 +82,20 @@ int run_local(const po::variables_map& vm) {
     j["seed"] = sp.seed;
     j["threads"] = engine.threads();
     j["n_ctx"] = engine.n_ctx();
-    j["timings"] = {{"load_s", load_s},
-                    {"prompt_tokens", stats.prompt_tokens},
-                    {"prompt_s", stats.prompt_seconds},
-                    {"prompt_tokens_per_s", stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0},
-                    {"time_to_first_token_s", std::max(first_token_s, 0.0)},
-                    {"generated_tokens", stats.generated},
-                    {"generate_s", stats.generate_seconds},
-                    {"generate_tokens_per_s",
-                     stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0}};
+    j["timings"] = {
+        {"load_s", load_s},
+        {"prompt_tokens", stats.prompt_tokens},
+        {"prompt_s", stats.prompt_seconds},
+        {"prompt_tokens_per_s", stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0},
+        {"time_to_first_token_s", std::max(first_token_s, 0.0)},
+        {"generated_tokens", stats.generated},
+        {"generate_s", stats.generate_seconds},
+        {"generate_tokens_per_s", stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0}};
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("\n");
-    std::fprintf(stderr, "\nprompt: %lld tokens in %.3f s (%.1f tok/s); generated: %lld tokens in %.3f s (%.1f tok/s)\n",
+    std::fprintf(stderr,
+                 "\nprompt: %lld tokens in %.3f s (%.1f tok/s); generated: %lld tokens in %.3f s (%.1f tok/s)\n",
                  static_cast<long long>(stats.prompt_tokens), stats.prompt_seconds,
                  stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0.0,
                  static_cast<long long>(stats.generated), stats.generate_seconds,

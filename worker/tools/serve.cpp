@@ -23,10 +23,11 @@ int serve_main(int argc, char** argv) {
   add_engine_flags(opts);
   po::positional_options_description pos;
   pos.add("model", 1);
-  auto vm = parse_options(argc, argv,
-                          "clusterctl serve MODEL.gguf [--host 127.0.0.1] [--port 8080] [--token-file F] [--parallel 4] "
-                          "[--ranks N]",
-                          opts, pos);
+  auto vm =
+      parse_options(argc, argv,
+                    "clusterctl serve MODEL.gguf [--host 127.0.0.1] [--port 8080] [--token-file F] [--parallel 4] "
+                    "[--ranks N]",
+                    opts, pos);
   if (!vm) return 0;
 
   server::ServerOptions so = server_options(*vm);

@@ -19,8 +19,8 @@ bool is_loopback(const std::string& host) {
 
 void add_serve_flags(po::options_description& opts) {
   opts.add_options()("host", po::value<std::string>()->default_value("127.0.0.1"),
-                     "address to listen on (0.0.0.0: every interface)")(
-      "port", po::value<int>()->default_value(8080), "TCP port (0: any free port)")(
+                     "address to listen on (0.0.0.0: every interface)")("port", po::value<int>()->default_value(8080),
+                                                                        "TCP port (0: any free port)")(
       "token-file", po::value<std::string>(), "file holding the API token every request must send as a bearer token")(
       "model-id", po::value<std::string>(), "the model name clients use (default: the file name without .gguf)")(
       "max-tokens", po::value<int>()->default_value(4096), "largest max_tokens a request may ask for")(
@@ -45,7 +45,8 @@ server::ServerOptions server_options(const po::variables_map& vm) {
   if (vm.count("cors-origin")) so.cors_origins = vm["cors-origin"].as<std::vector<std::string>>();
   for (const auto& origin : so.cors_origins) {
     if (origin != "*" && origin.rfind("http://", 0) != 0 && origin.rfind("https://", 0) != 0) {
-      throw Error("--cors-origin '" + origin + "' must be an origin like https://app.example or http://localhost:3000 (or *)");
+      throw Error("--cors-origin '" + origin +
+                  "' must be an origin like https://app.example or http://localhost:3000 (or *)");
     }
   }
   if (vm.count("allowed-host")) so.allowed_hosts = vm["allowed-host"].as<std::vector<std::string>>();

@@ -69,8 +69,8 @@ int print_vectors(const Tokenizer& tok, const std::string& inp_path, bool json) 
 int tokenize_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(), "GGUF model file (its tokenizer is used)")(
-      "text", po::value<std::string>(), "text to tokenize")(
-      "file", po::value<std::string>(), "tokenize the contents of this file instead")(
+      "text", po::value<std::string>(), "text to tokenize")("file", po::value<std::string>(),
+                                                            "tokenize the contents of this file instead")(
       "no-bos", po::bool_switch(), "do not add the BOS/EOS tokens the model asks for")(
       "parse-special", po::bool_switch(), "turn special-token text such as <|eot_id|> into that token")(
       "vectors", po::bool_switch(),
@@ -78,15 +78,15 @@ int tokenize_main(int argc, char** argv) {
       "json", po::bool_switch(), "print JSON: the ids and the text of each token");
   po::positional_options_description pos;
   pos.add("model", 1).add("text", 1);
-  auto vm = parse_options(argc, argv,
-                          "clusterctl tokenize MODEL.gguf (TEXT | --file F [--vectors]) [--no-bos] [--parse-special] [--json]",
-                          opts, pos);
+  auto vm = parse_options(
+      argc, argv, "clusterctl tokenize MODEL.gguf (TEXT | --file F [--vectors]) [--no-bos] [--parse-special] [--json]",
+      opts, pos);
   if (!vm) return 0;
 
   bool has_text = vm->count("text") > 0, has_file = vm->count("file") > 0;
   if (has_text == has_file)
-    throw Error(std::string("tokenize: give either the TEXT to tokenize or --file F") +
-                (has_text ? ", not both" : "") + " (see 'clusterctl tokenize --help')");
+    throw Error(std::string("tokenize: give either the TEXT to tokenize or --file F") + (has_text ? ", not both" : "") +
+                " (see 'clusterctl tokenize --help')");
   bool vectors = (*vm)["vectors"].as<bool>();
   if (vectors && !has_file) throw Error("tokenize: --vectors reads a .inp file; give it with --file F");
   bool json = (*vm)["json"].as<bool>();
@@ -99,8 +99,10 @@ int tokenize_main(int argc, char** argv) {
 
   std::string text = has_text ? (*vm)["text"].as<std::string>() : read_whole_file((*vm)["file"].as<std::string>());
   auto ids = tok->tokenize(text, !(*vm)["no-bos"].as<bool>(), (*vm)["parse-special"].as<bool>());
-  if (json) std::cout << ids_json(*tok, ids).dump(2) << "\n";
-  else std::cout << ids_line(ids) << "\n";
+  if (json)
+    std::cout << ids_json(*tok, ids).dump(2) << "\n";
+  else
+    std::cout << ids_line(ids) << "\n";
   return 0;
 }
 

@@ -124,9 +124,11 @@ TEST(Jinja, LoopVariablesFilterElseAndControl) {
                    "{% if loop.last %}L{% endif %}{{ loop.length }} {% endfor %}",
                    R"({"xs":["a","b"]})"),
             "01F2 12L2 ");
-  EXPECT_EQ(render("{% for x in [1,2,3,4,5] if x is odd %}{{ x }}{{ loop.last }} {% endfor %}"), "1False 3False 5True ");
+  EXPECT_EQ(render("{% for x in [1,2,3,4,5] if x is odd %}{{ x }}{{ loop.last }} {% endfor %}"),
+            "1False 3False 5True ");
   EXPECT_EQ(render("{% for x in [] %}{{ x }}{% else %}empty{% endfor %}"), "empty");
-  EXPECT_EQ(render("{% for x in [1,2,3,4] %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}"),
+  EXPECT_EQ(render("{% for x in [1,2,3,4] %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif "
+                   "%}{{ x }}{% endfor %}"),
             "13");
   EXPECT_EQ(render("{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}", R"({"d":{"b":1,"a":2}})"), "b=1;a=2;");
   EXPECT_EQ(render("{% for x in missing %}{{ x }}{% endfor %}ok"), "ok");
@@ -135,7 +137,9 @@ TEST(Jinja, LoopVariablesFilterElseAndControl) {
 TEST(Jinja, SetScopingAndNamespace) {
   // A plain `set` inside a loop does not leak out; a namespace attribute does.
   EXPECT_EQ(render("{% set v = 'outer' %}{% for x in [1] %}{% set v = 'inner' %}{% endfor %}{{ v }}"), "outer");
-  EXPECT_EQ(render("{% set ns = namespace(n=0) %}{% for x in [1,2,3] %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}"), "6");
+  EXPECT_EQ(
+      render("{% set ns = namespace(n=0) %}{% for x in [1,2,3] %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}"),
+      "6");
   EXPECT_EQ(render("{% if true %}{% set v = 1 %}{% endif %}{{ v }}"), "1");
   EXPECT_EQ(render("{% set b %}x{{ 1 + 1 }}{% endset %}{{ b | upper }}"), "X2");
 }
@@ -143,28 +147,35 @@ TEST(Jinja, SetScopingAndNamespace) {
 TEST(Jinja, ExpressionsFollowPythonSemantics) {
   EXPECT_EQ(render("{{ xs[1:] }}|{{ xs[:-1] }}|{{ xs[::-1] }}|{{ 'hello'[1:3] }}|{{ xs[-1] }}", R"({"xs":[1,2,3]})"),
             "[2, 3]|[1, 2]|[3, 2, 1]|el|3");
-  EXPECT_EQ(render("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 3 }} {{ 1 + 2 * 3 }}"), "3 -4 2 3.5 8 7");
+  EXPECT_EQ(render("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 3 }} {{ 1 + 2 * 3 }}"),
+            "3 -4 2 3.5 8 7");
   EXPECT_EQ(render("{{ 'a' ~ 1 ~ none }} {{ 'a' + 'b' }} {{ [1] + [2] }}"), "a1None ab [1, 2]");
-  EXPECT_EQ(render("{{ 'at' in 'cat' }} {{ 2 not in [1] }} {{ 'k' in d }} {{ not 1 == 2 and 3 > 2 or false }}", R"({"d":{"k":0}})"),
+  EXPECT_EQ(render("{{ 'at' in 'cat' }} {{ 2 not in [1] }} {{ 'k' in d }} {{ not 1 == 2 and 3 > 2 or false }}",
+                   R"({"d":{"k":0}})"),
             "True True True True");
   EXPECT_EQ(render("{{ m.role }}/{{ m['role'] }}/{{ m.missing is defined }}/{{ none is none }}/{{ 'x' is string }}",
                    R"({"m":{"role":"user"}})"),
             "user/user/False/True/True");
   EXPECT_EQ(render("{{ 'y' if x else 'n' }}{{ 'never' if false }}", R"({"x":0})"), "n");
-  EXPECT_EQ(render("{{ true }} {{ none }} {{ 1.0 }} {{ ['a', 1] }} {{ {'k': 'v'} }}"), "True None 1.0 ['a', 1] {'k': 'v'}");
+  EXPECT_EQ(render("{{ true }} {{ none }} {{ 1.0 }} {{ ['a', 1] }} {{ {'k': 'v'} }}"),
+            "True None 1.0 ['a', 1] {'k': 'v'}");
 }
 
 TEST(Jinja, FiltersAndMethods) {
-  EXPECT_EQ(render("{{ '  a b  ' | trim }}|{{ xs | length }}|{{ 'Ab' | upper }}{{ 'Ab' | lower }}|{{ xs | join(',') }}|{{ xs | first }}{{ xs | last }}",
+  EXPECT_EQ(render("{{ '  a b  ' | trim }}|{{ xs | length }}|{{ 'Ab' | upper }}{{ 'Ab' | lower }}|{{ xs | join(',') "
+                   "}}|{{ xs | first }}{{ xs | last }}",
                    R"({"xs":[1,2,3]})"),
             "a b|3|ABab|1,2,3|13");
-  EXPECT_EQ(render("{{ nope | default('d') }}|{{ '' | default('e', true) }}|{{ '' | default('e') }}|{{ 5 | string }}"), "d|e||5");
-  EXPECT_EQ(render("{{ v | tojson }}", R"({"v":{"b":[1,true,null],"a":"x\"<y>"}})"), R"({"b": [1, true, null], "a": "x\"<y>"})");
+  EXPECT_EQ(render("{{ nope | default('d') }}|{{ '' | default('e', true) }}|{{ '' | default('e') }}|{{ 5 | string }}"),
+            "d|e||5");
+  EXPECT_EQ(render("{{ v | tojson }}", R"({"v":{"b":[1,true,null],"a":"x\"<y>"}})"),
+            R"({"b": [1, true, null], "a": "x\"<y>"})");
   EXPECT_EQ(render("{{ v | tojson(indent=2) }}", R"({"v":{"a":[1]}})"), "{\n  \"a\": [\n    1\n  ]\n}");
   EXPECT_EQ(render("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | list }}",
                    R"({"ms":[{"role":"user","c":1},{"role":"bot","c":2},{"role":"user","c":3}]})"),
             "[1, 3]");
-  EXPECT_EQ(render("{{ ' x '.strip() }}|{{ 'a-b'.split('-') }}|{{ 'hello world'.title() }}|{{ 'abc'.startswith('ab') }}|{{ d.get('z', 0) }}",
+  EXPECT_EQ(render("{{ ' x '.strip() }}|{{ 'a-b'.split('-') }}|{{ 'hello world'.title() }}|{{ 'abc'.startswith('ab') "
+                   "}}|{{ d.get('z', 0) }}",
                    R"({"d":{}})"),
             "x|['a', 'b']|Hello World|True|0");
   EXPECT_EQ(render("{{ range(3) | list }} {{ range(4, 0, -2) | list }}"), "[0, 1, 2] [4, 2]");
@@ -179,7 +190,8 @@ TEST(Jinja, ErrorsNameTheCauseAndPosition) {
     }
     return "no error";
   };
-  EXPECT_NE(message_of("{{ raise_exception('Roles must alternate') }}").find("Roles must alternate"), std::string::npos);
+  EXPECT_NE(message_of("{{ raise_exception('Roles must alternate') }}").find("Roles must alternate"),
+            std::string::npos);
   EXPECT_NE(message_of("line one\n{% if x %}").find("missing '{% endif %}'"), std::string::npos);
   EXPECT_NE(message_of("ok\n  {{ a.b.c }}").find("'a' is undefined"), std::string::npos);
   EXPECT_NE(message_of("ok\n  {{ a.b.c }}").find("line 2, column"), std::string::npos);

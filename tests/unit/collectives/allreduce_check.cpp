@@ -73,9 +73,11 @@ int main(int argc, char** argv) {
             double bound = (N + 1) * unit * abs_sum[i];
             if (f == WireFormat::kQ8Block) {  // half a step of the largest block the value passed through
               double block_max = 0;
-              for (size_t j = i / 32 * 32; j < std::min(n, i / 32 * 32 + 32); ++j) block_max = std::max(block_max, abs_sum[j]);
+              for (size_t j = i / 32 * 32; j < std::min(n, i / 32 * 32 + 32); ++j)
+                block_max = std::max(block_max, abs_sum[j]);
               // chunked algorithms cut blocks elsewhere: the neighbourhood of 64 covers both cuts
-              for (size_t j = i >= 32 ? i - 32 : 0; j < std::min(n, i + 32); ++j) block_max = std::max(block_max, abs_sum[j]);
+              for (size_t j = i >= 32 ? i - 32 : 0; j < std::min(n, i + 32); ++j)
+                block_max = std::max(block_max, abs_sum[j]);
               bound = (N + 1) * block_max / 254 * 1.001;
             }
             const double err = std::fabs(got[i] - exact[i]);

@@ -41,9 +41,7 @@ TEST(CollectivesSession, UnknownBackendNamesTheKnownOnes) {
   }
 }
 
-TEST(CollectivesSession, RankNameIsHowMessagesNameARank) {
-  EXPECT_EQ(rank_name(2, "node-b"), "rank 2 on node-b");
-}
+TEST(CollectivesSession, RankNameIsHowMessagesNameARank) { EXPECT_EQ(rank_name(2, "node-b"), "rank 2 on node-b"); }
 
 }  // namespace
 }  // namespace clusterctl::collectives

@@ -43,8 +43,13 @@ state::ClusterState sample(const std::string& name) {
   s.split = "1,1,1";
   s.started_at = 1795000000;
   for (int k = 1; k <= 3; ++k)
-    s.nodes.push_back({"node" + std::to_string(k), "10.77.1." + std::to_string(k), 1, 1, "tb0",
-                       "10.77.2." + std::to_string(k), {"/cache/node" + std::to_string(k) + "/m.rank0of3.gguf"}});
+    s.nodes.push_back({"node" + std::to_string(k),
+                       "10.77.1." + std::to_string(k),
+                       1,
+                       1,
+                       "tb0",
+                       "10.77.2." + std::to_string(k),
+                       {"/cache/node" + std::to_string(k) + "/m.rank0of3.gguf"}});
   return s;
 }
 

@@ -12,28 +12,33 @@ namespace clusterctl::preflight {
 namespace {
 
 TEST(ProbeParsers, MeminfoAvailable) {
-  std::string meminfo = "MemTotal:       24684352 kB\nMemFree:        24419180 kB\nMemAvailable:   24376012 kB\nBuffers: 1 kB\n";
+  std::string meminfo =
+      "MemTotal:       24684352 kB\nMemFree:        24419180 kB\nMemAvailable:   24376012 kB\nBuffers: 1 kB\n";
   EXPECT_EQ(parse_meminfo_available(meminfo), 24376012ull * 1024);
   EXPECT_FALSE(parse_meminfo_available("MemTotal: 1 kB\n"));
 }
 
 TEST(ProbeParsers, VmStatAvailable) {
   // macOS 14 vm_stat, abridged.
-  std::string vm = "Mach Virtual Memory Statistics: (page size of 16384 bytes)\n"
-                   "Pages free:                               12000.\n"
-                   "Pages active:                            300000.\n"
-                   "Pages inactive:                          200000.\n"
-                   "Pages speculative:                         5000.\n"
-                   "Pages throttled:                              0.\n";
+  std::string vm =
+      "Mach Virtual Memory Statistics: (page size of 16384 bytes)\n"
+      "Pages free:                               12000.\n"
+      "Pages active:                            300000.\n"
+      "Pages inactive:                          200000.\n"
+      "Pages speculative:                         5000.\n"
+      "Pages throttled:                              0.\n";
   EXPECT_EQ(parse_vm_stat_available(vm), (12000ull + 200000 + 5000) * 16384);
   EXPECT_FALSE(parse_vm_stat_available("Pages free: 1.\n"));  // no page size: unknown, not a guess
 }
 
 TEST(ProbeParsers, IpLinkAndAddr) {
   std::string link =
-      "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
-      "2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\\    link/ether 1a:2b:3c:4d:5e:6f brd ff:ff:ff:ff:ff:ff link-netnsid 0\n"
-      "3: tb0@if6: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN mode DEFAULT group default qlen 1000\\    link/ether 1a:2b:3c:4d:5e:70 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n";
+      "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    "
+      "link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n"
+      "2: eth0@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen "
+      "1000\\    link/ether 1a:2b:3c:4d:5e:6f brd ff:ff:ff:ff:ff:ff link-netnsid 0\n"
+      "3: tb0@if6: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN mode DEFAULT group default qlen 1000\\    "
+      "link/ether 1a:2b:3c:4d:5e:70 brd ff:ff:ff:ff:ff:ff link-netnsid 0\n";
   auto ifs = parse_ip_link(link);
   ASSERT_EQ(ifs.size(), 3u);
   EXPECT_EQ(ifs[1].name, "eth0");

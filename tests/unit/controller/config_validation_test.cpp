@@ -52,7 +52,8 @@ void expect_problem(const std::string& yaml, int line, int column, const std::st
         d.hint.find(hint) != std::string::npos)
       return;
   ADD_FAILURE() << "expected t.yaml:" << line << ":" << column << ": " << message << " [hint: " << hint
-                << "]\nbut got:\n" << dump(ds);
+                << "]\nbut got:\n"
+                << dump(ds);
 }
 
 TEST(ConfigValidation, GoodFileParses) {
@@ -78,7 +79,8 @@ TEST(ConfigValidation, YamlSyntaxErrorHasPosition) {
 TEST(ConfigValidation, TopLevelMustBeMapping) { expect_problem("- a\n- b\n", 1, 1, "must be a mapping"); }
 
 TEST(ConfigValidation, UnknownTopLevelKeySuggestsNearest) {
-  expect_problem(std::string(kGood) + "modle: x\n", 11, 1, "unknown key 'modle' at the top level", "did you mean 'model'?");
+  expect_problem(std::string(kGood) + "modle: x\n", 11, 1, "unknown key 'modle' at the top level",
+                 "did you mean 'model'?");
 }
 
 TEST(ConfigValidation, UnknownNodeKeySuggestsNearest) {
@@ -88,7 +90,8 @@ TEST(ConfigValidation, UnknownNodeKeySuggestsNearest) {
 }
 
 TEST(ConfigValidation, UnknownKeyFarFromAnyListsKnownKeys) {
-  expect_problem(std::string(kGood) + "zzzzzzzz: 1\n", 11, 1, "unknown key 'zzzzzzzz'", "known keys here: cluster, model");
+  expect_problem(std::string(kGood) + "zzzzzzzz: 1\n", 11, 1, "unknown key 'zzzzzzzz'",
+                 "known keys here: cluster, model");
 }
 
 TEST(ConfigValidation, DuplicateKey) {
@@ -108,7 +111,10 @@ TEST(ConfigValidation, MissingNodeHostAndName) {
   expect_problem("cluster: c\nmodel: m\nnodes:\n  - name: x\n", 4, 5, "missing field 'host' in node 'x'");
 }
 
-TEST(ConfigValidation, EmptyValue) { expect_problem("cluster:\nmodel: m\nnodes:\n  - {name: a, host: h}\n", 1, 1, "'cluster' in the top level has no value"); }
+TEST(ConfigValidation, EmptyValue) {
+  expect_problem("cluster:\nmodel: m\nnodes:\n  - {name: a, host: h}\n", 1, 1,
+                 "'cluster' in the top level has no value");
+}
 
 TEST(ConfigValidation, WrongTypes) {
   std::string y = kGood;
@@ -116,7 +122,8 @@ TEST(ConfigValidation, WrongTypes) {
   expect_problem(y, 9, 11, "'port' in node 'a' must be a whole number, not 'twentytwo'");
   expect_problem(y, 10, 12, "'ranks' in node 'a' must be a whole number, not a list");
   expect_problem("cluster: c\nmodel: m\nnodes: {a: 1}\n", 3, 8, "'nodes' must be a non-empty list");
-  expect_problem("cluster: [c]\nmodel: m\nnodes:\n  - {name: a, host: h}\n", 1, 10, "'cluster' in the top level must be a string, not a list");
+  expect_problem("cluster: [c]\nmodel: m\nnodes:\n  - {name: a, host: h}\n", 1, 10,
+                 "'cluster' in the top level must be a string, not a list");
   expect_problem("cluster: c\nmodel: m\napi: 8080\nnodes:\n  - {name: a, host: h}\n", 3, 6, "'api' must be a mapping");
 }
 
@@ -126,9 +133,10 @@ TEST(ConfigValidation, PortRange) {
   expect_problem(y, 11, 11, "port 70000 in node 'b' is out of range", "from 1 to 65535");
   expect_problem("cluster: c\nmodel: m\napi: {parallel: 0}\nnodes:\n  - {name: a, host: h}\n", 3, 17,
                  "'parallel' 0 in 'api' is out of range");
-  EXPECT_EQ(parse_cluster_config("cluster: c\nmodel: m\napi: {parallel: 16}\nnodes:\n  - {name: a, host: h}\n", "t.yaml")
-                .api.parallel,
-            16);
+  EXPECT_EQ(
+      parse_cluster_config("cluster: c\nmodel: m\napi: {parallel: 16}\nnodes:\n  - {name: a, host: h}\n", "t.yaml")
+          .api.parallel,
+      16);
   expect_problem("cluster: c\nmodel: m\napi: {listen: '0.0.0.0:0'}\nnodes:\n  - {name: a, host: h}\n", 3, 15,
                  "bad api listen address '0.0.0.0:0': the port after ':' must be a number from 1 to 65535");
 }
@@ -242,8 +250,9 @@ TEST(ConfigValidation, BadNames) {
 }
 
 TEST(ConfigValidation, ReportsEveryProblemNotJustTheFirst) {
-  std::string y = "cluster: c\nmodel: m\nnodes:\n  - {name: a, host: h, prot: 1}\n  - {name: a, host: h2, weight: 0}\n"
-                  "ssh: {known_host: x, connect_timeout: 0}\n";
+  std::string y =
+      "cluster: c\nmodel: m\nnodes:\n  - {name: a, host: h, prot: 1}\n  - {name: a, host: h2, weight: 0}\n"
+      "ssh: {known_host: x, connect_timeout: 0}\n";
   auto ds = problems(y);
   // known_host, connect_timeout, prot, duplicate a, weight 0, and both nodes' missing links
   EXPECT_EQ(ds.size(), 7u) << dump(ds);
@@ -256,7 +265,8 @@ defaults: {user: u, port: 2200, ranks: 2, weight: 2, link: {type: thunderbolt, c
 nodes:
   - {name: a, host: h1}
   - {name: b, host: h2, port: 22, weight: 6, link: {type: ethernet, interface: en0}}
-)", "t.yaml");
+)",
+                                "t.yaml");
   EXPECT_EQ(c.nodes[0].port, 2200);
   EXPECT_EQ(c.nodes[0].user, "u");
   EXPECT_EQ(c.nodes[0].ranks, 2);

@@ -15,7 +15,8 @@ namespace {
 launch::JobSpec three_nodes() {
   launch::JobSpec job;
   for (int k = 1; k <= 3; ++k)
-    job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut", ""});
+    job.nodes.push_back(
+        {"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut", ""});
   job.link_cidr = "10.77.2.0/24";
   job.yield_when_idle = true;
   job.run_as_root = true;
@@ -36,7 +37,8 @@ std::string joined(const std::vector<std::string>& argv) {
 
 TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   const auto cmd = joined(launch::mpirun_argv(three_nodes()));
-  EXPECT_NE(cmd.find("--mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24"), std::string::npos) << cmd;
+  EXPECT_NE(cmd.find("--mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24"), std::string::npos)
+      << cmd;
   EXPECT_NE(cmd.find("--mca mpi_yield_when_idle 1"), std::string::npos);
   EXPECT_NE(cmd.find("--allow-run-as-root"), std::string::npos);
   EXPECT_NE(cmd.find("--hostfile /cache/node1/c.hostfile"), std::string::npos);
@@ -59,7 +61,8 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   auto job = three_nodes();
   job.nodes[1].worker = "/home/me/bin/clusterctl-worker";
   const auto own = joined(launch::mpirun_argv(job));
-  EXPECT_NE(own.find("-H 10.77.2.2:2 /home/me/bin/clusterctl-worker --model /cache/node2/cut"), std::string::npos) << own;
+  EXPECT_NE(own.find("-H 10.77.2.2:2 /home/me/bin/clusterctl-worker --model /cache/node2/cut"), std::string::npos)
+      << own;
   EXPECT_NE(own.find("-H 10.77.2.3:1 /opt/bin/clusterctl-worker --model /cache/node3/cut"), std::string::npos) << own;
   EXPECT_EQ(launch::hostfile_text(three_nodes()), "10.77.2.1 slots=1\n10.77.2.2 slots=2\n10.77.2.3 slots=1\n");
 }

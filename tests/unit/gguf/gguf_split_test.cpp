@@ -134,7 +134,8 @@ TEST_F(GgufSplit, TensorsOfAnotherDownloadAreCounted) {
   GgufWriter w;
   w.add_kv("general.architecture", value_string("llama"));
   std::vector<uint8_t> bytes(4096, 1);
-  for (int i = 0; i < 8; ++i) w.add_tensor("u" + std::to_string(i), GgmlType::F32, {1024}, std::span<const uint8_t>(bytes));
+  for (int i = 0; i < 8; ++i)
+    w.add_tensor("u" + std::to_string(i), GgmlType::F32, {1024}, std::span<const uint8_t>(bytes));
   w.write_split(path("other/m.gguf"), 2);
   fs::copy_file(path("other/m-00002-of-00002.gguf"), path("m-00002-of-00002.gguf"),
                 fs::copy_options::overwrite_existing);

@@ -162,24 +162,89 @@ TEST_P(BadFiles, FailWithAClearMessage) {
 
 const BadCase kBadCases[] = {
     {"empty", [] { return Image{}; }, "too short to be GGUF"},
-    {"wrong magic", [] { Image im; im.put<uint32_t>(0x46554746).put<uint32_t>(3); return im; }, "not a GGUF file"},
-    {"version 1", [] { Image im; im.header(1, 0, 0); return im; }, "version 1 is obsolete"},
-    {"version 4", [] { Image im; im.header(4, 0, 0); return im; }, "unsupported GGUF version 4"},
-    {"big-endian", [] { Image im; im.header(0x03000000, 0, 0); return im; }, "big-endian"},
-    {"truncated header", [] { Image im; im.put<uint32_t>(0x46554747).put<uint32_t>(3).put<uint32_t>(0); return im; },
+    {"wrong magic",
+     [] {
+       Image im;
+       im.put<uint32_t>(0x46554746).put<uint32_t>(3);
+       return im;
+     },
+     "not a GGUF file"},
+    {"version 1",
+     [] {
+       Image im;
+       im.header(1, 0, 0);
+       return im;
+     },
+     "version 1 is obsolete"},
+    {"version 4",
+     [] {
+       Image im;
+       im.header(4, 0, 0);
+       return im;
+     },
+     "unsupported GGUF version 4"},
+    {"big-endian",
+     [] {
+       Image im;
+       im.header(0x03000000, 0, 0);
+       return im;
+     },
+     "big-endian"},
+    {"truncated header",
+     [] {
+       Image im;
+       im.put<uint32_t>(0x46554747).put<uint32_t>(3).put<uint32_t>(0);
+       return im;
+     },
      "tensor count at byte 8: file is truncated"},
-    {"absurd kv count", [] { Image im; im.header(3, 0, 1ull << 60); return im; }, "metadata count"},
-    {"absurd tensor count", [] { Image im; im.header(3, 1ull << 60, 0); return im; }, "tensor count"},
+    {"absurd kv count",
+     [] {
+       Image im;
+       im.header(3, 0, 1ull << 60);
+       return im;
+     },
+     "metadata count"},
+    {"absurd tensor count",
+     [] {
+       Image im;
+       im.header(3, 1ull << 60, 0);
+       return im;
+     },
+     "tensor count"},
     {"absurd string length",
-     [] { Image im; im.header(3, 0, 1).str("k").put<uint32_t>(8).put<uint64_t>(1ull << 62).zeros(64); return im; }, "file is truncated"},
-    {"key too long", [] { Image im; im.header(3, 0, 1).put<uint64_t>(1 << 20).zeros(1 << 20); return im; },
+     [] {
+       Image im;
+       im.header(3, 0, 1).str("k").put<uint32_t>(8).put<uint64_t>(1ull << 62).zeros(64);
+       return im;
+     },
+     "file is truncated"},
+    {"key too long",
+     [] {
+       Image im;
+       im.header(3, 0, 1).put<uint64_t>(1 << 20).zeros(1 << 20);
+       return im;
+     },
      "exceeds the limit"},
-    {"unknown value type", [] { Image im; im.header(3, 0, 1).str("k").put<uint32_t>(13); return im; },
+    {"unknown value type",
+     [] {
+       Image im;
+       im.header(3, 0, 1).str("k").put<uint32_t>(13);
+       return im;
+     },
      "unknown value type 13"},
-    {"bad bool", [] { Image im; im.header(3, 0, 1).str("k").put<uint32_t>(7).put<uint8_t>(2); return im; },
+    {"bad bool",
+     [] {
+       Image im;
+       im.header(3, 0, 1).str("k").put<uint32_t>(7).put<uint8_t>(2);
+       return im;
+     },
      "neither 0 nor 1"},
     {"absurd array count",
-     [] { Image im; im.header(3, 0, 1).str("k").put<uint32_t>(9).put<uint32_t>(4).put<uint64_t>(1ull << 61); return im; },
+     [] {
+       Image im;
+       im.header(3, 0, 1).str("k").put<uint32_t>(9).put<uint32_t>(4).put<uint64_t>(1ull << 61);
+       return im;
+     },
      "cannot fit"},
     {"arrays nested too deep",
      [] {
@@ -190,35 +255,103 @@ const BadCase kBadCases[] = {
        return im;
      },
      "nested deeper"},
-    {"duplicate key", [] { Image im; im.header(3, 0, 2).kv_u32("a", 1).kv_u32("a", 2); return im; }, "duplicate key"},
+    {"duplicate key",
+     [] {
+       Image im;
+       im.header(3, 0, 2).kv_u32("a", 1).kv_u32("a", 2);
+       return im;
+     },
+     "duplicate key"},
     {"alignment not a power of two",
-     [] { Image im; im.header(3, 0, 1).kv_u32("general.alignment", 48); return im; }, "not a power of two"},
-    {"zero dimensions", [] { Image im; im.header(3, 1, 0).tensor("w", {}, 0, 0).zeros(64); return im; }, "0 dimensions"},
-    {"five dimensions", [] { Image im; im.header(3, 1, 0).tensor("w", {1, 1, 1, 1, 1}, 0, 0); return im; },
+     [] {
+       Image im;
+       im.header(3, 0, 1).kv_u32("general.alignment", 48);
+       return im;
+     },
+     "not a power of two"},
+    {"zero dimensions",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {}, 0, 0).zeros(64);
+       return im;
+     },
+     "0 dimensions"},
+    {"five dimensions",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {1, 1, 1, 1, 1}, 0, 0);
+       return im;
+     },
      "5 dimensions"},
-    {"zero-sized dimension", [] { Image im; im.header(3, 1, 0).tensor("w", {32, 0}, 0, 0); return im; },
+    {"zero-sized dimension",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {32, 0}, 0, 0);
+       return im;
+     },
      "dimension 1 is 0"},
     {"dimension product overflows",
-     [] { Image im; im.header(3, 1, 0).tensor("w", {1ull << 32, 1ull << 32}, 0, 0); return im; }, "overflows"},
-    {"unknown tensor type", [] { Image im; im.header(3, 1, 0).tensor("w", {32}, 99, 0); return im; },
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {1ull << 32, 1ull << 32}, 0, 0);
+       return im;
+     },
+     "overflows"},
+    {"unknown tensor type",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {32}, 99, 0);
+       return im;
+     },
      "unknown ggml type 99"},
-    {"retired tensor type", [] { Image im; im.header(3, 1, 0).tensor("w", {32}, 4, 0); return im; },
+    {"retired tensor type",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {32}, 4, 0);
+       return im;
+     },
      "Q4_2 was removed"},
-    {"row not a whole block", [] { Image im; im.header(3, 1, 0).tensor("w", {48}, 2, 0); return im; },
+    {"row not a whole block",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {48}, 2, 0);
+       return im;
+     },
      "not a multiple of the Q4_0 block size"},
-    {"misaligned offset", [] { Image im; im.header(3, 1, 0).tensor("w", {32}, 0, 4); return im; }, "not aligned"},
+    {"misaligned offset",
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {32}, 0, 4);
+       return im;
+     },
+     "not aligned"},
     {"duplicate tensor",
-     [] { Image im; im.header(3, 2, 0).tensor("w", {32}, 0, 0).tensor("w", {32}, 0, 128); return im; },
+     [] {
+       Image im;
+       im.header(3, 2, 0).tensor("w", {32}, 0, 0).tensor("w", {32}, 0, 128);
+       return im;
+     },
      "duplicate tensor name"},
     {"offset past the end",
-     [] { Image im; im.header(3, 1, 0).tensor("w", {32}, 0, 1 << 20).pad_to(32).zeros(128); return im; },
+     [] {
+       Image im;
+       im.header(3, 1, 0).tensor("w", {32}, 0, 1 << 20).pad_to(32).zeros(128);
+       return im;
+     },
      "runs past the end"},
-    {"truncated data", [] { Image im = good(); im.b.resize(im.b.size() - 1); return im; }, "runs past the end"},
+    {"truncated data",
+     [] {
+       Image im = good();
+       im.b.resize(im.b.size() - 1);
+       return im;
+     },
+     "runs past the end"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Corpus, BadFiles, ::testing::ValuesIn(kBadCases), [](const auto& info) {
   std::string n = info.param.what;
-  for (char& c : n) if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  for (char& c : n)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
   return n;
 });
 

@@ -22,9 +22,8 @@ namespace fs = std::filesystem;
 class GgufWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gguf_writer_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("gguf_writer_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -47,7 +46,8 @@ void expect_same_value(const Value& want, const Value& got, const std::string& k
     const Array& b = got.as_array();
     ASSERT_EQ(a.elem_type, b.elem_type) << key;
     ASSERT_EQ(a.items.size(), b.items.size()) << key;
-    for (size_t i = 0; i < a.items.size(); ++i) expect_same_value(a.items[i], b.items[i], key + "[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < a.items.size(); ++i)
+      expect_same_value(a.items[i], b.items[i], key + "[" + std::to_string(i) + "]");
   } else if (want.type == ValueType::STRING) {
     EXPECT_EQ(want.as_string(), got.as_string()) << key;
   } else if (want.type == ValueType::BOOL) {
@@ -120,9 +120,9 @@ TEST_F(GgufWriterTest, ManyTensorsOfEveryTypeRoundTrip) {
     std::vector<uint64_t> shape;
     std::vector<uint8_t> bytes;
   };
-  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
-                            GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K,
-                            GgmlType::Q6_K, GgmlType::I32};
+  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
+                            GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+                            GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::I32};
   std::vector<T> ts;
   std::mt19937 rng(3);
   for (int i = 0; i < 240; ++i) {
@@ -190,7 +190,8 @@ TEST_F(GgufWriterTest, StreamsLargeTensorsInRowChunks) {
   auto data = f.tensor_data(f.tensor("big"));
   const auto* fl = reinterpret_cast<const float*>(data.data());
   for (uint64_t r : {uint64_t{0}, uint64_t{1}, uint64_t{1000}, rows - 1})
-    for (uint64_t c : {uint64_t{0}, uint64_t{3}, cols - 1}) ASSERT_EQ(fl[r * cols + c], static_cast<float>(r * 7 + c % 5));
+    for (uint64_t c : {uint64_t{0}, uint64_t{3}, cols - 1})
+      ASSERT_EQ(fl[r * cols + c], static_cast<float>(r * 7 + c % 5));
 }
 
 TEST_F(GgufWriterTest, FailedWriteLeavesNoFileAndKeepsTheOldOne) {
@@ -232,13 +233,13 @@ TEST_F(GgufWriterTest, RejectsMalformedInput) {
   std::vector<uint8_t> buf(1024);
   std::span<const uint8_t> bytes(buf.data(), 128);
   w.add_tensor("a", GgmlType::F32, {32}, bytes);
-  EXPECT_THROW(w.add_tensor("a", GgmlType::F32, {32}, bytes), Error);               // duplicate
-  EXPECT_THROW(w.add_tensor("b", GgmlType::Q4_0, {33}, bytes), Error);              // not whole blocks
-  EXPECT_THROW(w.add_tensor("c", GgmlType::F32, {}, bytes), Error);                 // no dimensions
-  EXPECT_THROW(w.add_tensor("d", GgmlType::F32, {1, 1, 1, 1, 32}, bytes), Error);   // 5 dimensions
-  EXPECT_THROW(w.add_tensor("e", GgmlType::F32, {0}, bytes), Error);                // empty
-  EXPECT_THROW(w.add_tensor("f", GgmlType::F32, {64}, bytes), Error);               // wrong byte count
-  EXPECT_THROW(w.add_tensor("g", GgmlType::Q4_K, {256}, TensorSource{}), Error);    // no source
+  EXPECT_THROW(w.add_tensor("a", GgmlType::F32, {32}, bytes), Error);              // duplicate
+  EXPECT_THROW(w.add_tensor("b", GgmlType::Q4_0, {33}, bytes), Error);             // not whole blocks
+  EXPECT_THROW(w.add_tensor("c", GgmlType::F32, {}, bytes), Error);                // no dimensions
+  EXPECT_THROW(w.add_tensor("d", GgmlType::F32, {1, 1, 1, 1, 32}, bytes), Error);  // 5 dimensions
+  EXPECT_THROW(w.add_tensor("e", GgmlType::F32, {0}, bytes), Error);               // empty
+  EXPECT_THROW(w.add_tensor("f", GgmlType::F32, {64}, bytes), Error);              // wrong byte count
+  EXPECT_THROW(w.add_tensor("g", GgmlType::Q4_K, {256}, TensorSource{}), Error);   // no source
   try {
     w.add_tensor("h", GgmlType::Q4_0, {48}, bytes);
     FAIL();

@@ -27,6 +27,7 @@ class IsaGuard {
  public:
   IsaGuard() : saved_(active_isa()) {}
   ~IsaGuard() { set_active_isa(saved_); }
+
  private:
   Isa saved_;
 };
@@ -123,8 +124,8 @@ TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {
           matmul(m, x.data(), n_tokens, y.data(), pool, ws);
           for (int64_t i = 0; i < kRows * n_tokens; ++i) {
             ASSERT_NEAR(y[i], ref.y[i], ref.bound[i])
-                << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads
-                << " tokens=" << n_tokens << " row=" << i % kRows << " token=" << i / kRows;
+                << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads << " tokens=" << n_tokens
+                << " row=" << i % kRows << " token=" << i / kRows;
             ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms)
                 << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " threads=" << threads
                 << " tokens=" << n_tokens << " row=" << i % kRows << " token=" << i / kRows;
@@ -143,7 +144,8 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   constexpr int64_t kRows = 131, kCols = 4352, kTokens = 133;  // 4352: two column slices of 2048 + a partial one
   Workspace ws;
   ThreadPool pool(2);
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F16}) {
+  for (GgmlType type :
+       {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F16}) {
     const auto w = random_weights(type, kRows, kCols, rng);
     const auto x = random_activations(kCols * kTokens, rng);
     const Reference ref = float_reference(type, w, kRows, kCols, x, kTokens);
@@ -156,14 +158,17 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
       matmul(m, x.data(), kTokens, y.data(), pool, ws);
       for (int64_t i = 0; i < kRows * kTokens; ++i) {
         ASSERT_NEAR(y[i], ref.y[i], ref.bound[i]) << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
-        ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms) << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
+        ASSERT_NEAR(y[i], pairs[i], 1e-4 * rms)
+            << "vs scalar vec_dot: " << gguf::type_name(type) << " " << isa_name(isa) << " i=" << i;
       }
       // The first token alone: a matrix large enough for decode to split its rows across threads.
       std::vector<float> y1(static_cast<size_t>(kRows), NAN);
       matmul(m, x.data(), 1, y1.data(), pool, ws);
       for (int64_t r = 0; r < kRows; ++r) {
-        ASSERT_NEAR(y1[r], ref.y[r], ref.bound[r]) << "decode " << gguf::type_name(type) << " " << isa_name(isa) << " row=" << r;
-        ASSERT_NEAR(y1[r], pairs[r], 1e-4 * rms) << "decode vs scalar vec_dot: " << gguf::type_name(type) << " row=" << r;
+        ASSERT_NEAR(y1[r], ref.y[r], ref.bound[r])
+            << "decode " << gguf::type_name(type) << " " << isa_name(isa) << " row=" << r;
+        ASSERT_NEAR(y1[r], pairs[r], 1e-4 * rms)
+            << "decode vs scalar vec_dot: " << gguf::type_name(type) << " row=" << r;
       }
     }
   }
@@ -251,7 +256,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul,
-                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K),
+                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                                           GgmlType::Q6_K),
                          [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the

@@ -20,6 +20,7 @@ class IsaGuard {
  public:
   IsaGuard() : saved_(active_isa()) {}
   ~IsaGuard() { set_active_isa(saved_); }
+
  private:
   Isa saved_;
 };
@@ -34,8 +35,8 @@ std::vector<Isa> all_isas() {
 // columns of every token of x.
 std::vector<double> part_matmul(const Matrix& whole, int64_t chunk, const std::vector<float>& x, int64_t n_tokens,
                                 int64_t k0, int64_t k1, ThreadPool& pool, Workspace& ws) {
-  const Matrix part{whole.type, whole.data + gguf::row_bytes(whole.type, static_cast<uint64_t>(k0)), whole.rows, k1 - k0,
-                    whole.row_stride};
+  const Matrix part{whole.type, whole.data + gguf::row_bytes(whole.type, static_cast<uint64_t>(k0)), whole.rows,
+                    k1 - k0, whole.row_stride};
   std::vector<float> xs(static_cast<size_t>(n_tokens * (k1 - k0)));
   for (int64_t t = 0; t < n_tokens; ++t)
     std::copy(x.begin() + t * whole.cols + k0, x.begin() + t * whole.cols + k1, xs.begin() + t * (k1 - k0));
@@ -47,7 +48,9 @@ std::vector<double> part_matmul(const Matrix& whole, int64_t chunk, const std::v
 // Cuts of [0, cols) on multiples of `chunk`: uneven two- and three-way splits and one chunk alone.
 std::vector<std::vector<int64_t>> cuts_on_grid(int64_t cols, int64_t chunk) {
   const int64_t n = cols / chunk;
-  return {{0, chunk, cols}, {0, (n / 3) * chunk, (n - 1) * chunk, cols}, {0, (2 * n / 3) * chunk, cols},
+  return {{0, chunk, cols},
+          {0, (n / 3) * chunk, (n - 1) * chunk, cols},
+          {0, (2 * n / 3) * chunk, cols},
           {0, chunk, 2 * chunk, 3 * chunk, cols}};
 }
 
@@ -87,9 +90,8 @@ TEST(KernelsRowParallel, AnySplitOnTheGridGivesTheWholeRowBitForBit) {
             for (int64_t c : cuts) cut_text += " " + std::to_string(c);
             for (size_t i = 0; i < sum.size(); ++i) {
               const float a = static_cast<float>(sum[i]), b = static_cast<float>(whole[i]);
-              ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
-                  << what << " cut at" << cut_text << ": row " << i % kRows << " token " << i / kRows << ": " << a
-                  << " vs whole " << b;
+              ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << what << " cut at" << cut_text << ": row " << i % kRows
+                                                          << " token " << i / kRows << ": " << a << " vs whole " << b;
             }
           }
         }
@@ -139,8 +141,8 @@ TEST(KernelsRowParallel, WeightedChunksStaySplitInvariant) {
       for (auto& s : scale) s = std::uniform_real_distribution<float>(0.05f, 1.0f)(rng);
       for (Isa isa : all_isas()) {
         set_active_isa(isa);
-        const std::string what = std::string(gguf::type_name(type)) + " " + isa_name(isa) + " tokens " +
-                                 std::to_string(n_tokens);
+        const std::string what =
+            std::string(gguf::type_name(type)) + " " + isa_name(isa) + " tokens " + std::to_string(n_tokens);
         const auto whole = scaled_part(m, chunk, x, scale, 0, kCols, pool, ws);
         const auto plain = part_matmul(m, chunk, x, n_tokens, 0, kCols, pool, ws);
         // (Up to float summation order: the plain one reads the GGUF layout, this one the packed.)
@@ -190,8 +192,10 @@ TEST(KernelsRowParallel, ChunkOffTheBlockGridIsRefused) {
   std::vector<uint8_t> w(4096);
   std::vector<float> x(512);
   std::vector<double> y(2);
-  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 48, x.data(), 1, y.data(), pool, ws), Error);
-  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_K, w.data(), 2, 512, 288}, 128, x.data(), 1, y.data(), pool, ws), Error);
+  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 48, x.data(), 1, y.data(), pool, ws),
+               Error);
+  EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_K, w.data(), 2, 512, 288}, 128, x.data(), 1, y.data(), pool, ws),
+               Error);
   EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 0, x.data(), 1, y.data(), pool, ws), Error);
 }
 

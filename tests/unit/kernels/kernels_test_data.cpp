@@ -46,9 +46,15 @@ std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, s
   std::uniform_real_distribution<float> scale(0.001f, 0.02f);
   std::uniform_real_distribution<float> offset(-0.1f, 0.1f);
   switch (type) {
-    case GgmlType::Q4_0: set_half_field(data, sizeof(block_q4_0), offsetof(block_q4_0, d), scale, rng); break;
-    case GgmlType::Q5_0: set_half_field(data, sizeof(block_q5_0), offsetof(block_q5_0, d), scale, rng); break;
-    case GgmlType::Q8_0: set_half_field(data, sizeof(block_q8_0), offsetof(block_q8_0, d), scale, rng); break;
+    case GgmlType::Q4_0:
+      set_half_field(data, sizeof(block_q4_0), offsetof(block_q4_0, d), scale, rng);
+      break;
+    case GgmlType::Q5_0:
+      set_half_field(data, sizeof(block_q5_0), offsetof(block_q5_0, d), scale, rng);
+      break;
+    case GgmlType::Q8_0:
+      set_half_field(data, sizeof(block_q8_0), offsetof(block_q8_0, d), scale, rng);
+      break;
     case GgmlType::Q4_1:
       set_half_field(data, sizeof(block_q4_1), offsetof(block_q4_1, d), scale, rng);
       set_half_field(data, sizeof(block_q4_1), offsetof(block_q4_1, m), offset, rng);
@@ -65,15 +71,24 @@ std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, s
       set_half_field(data, sizeof(block_q5_K), offsetof(block_q5_K, d), scale, rng);
       set_half_field(data, sizeof(block_q5_K), offsetof(block_q5_K, dmin), scale, rng);
       break;
-    case GgmlType::Q6_K: set_half_field(data, sizeof(block_q6_K), offsetof(block_q6_K, d), scale, rng); break;
+    case GgmlType::Q6_K:
+      set_half_field(data, sizeof(block_q6_K), offsetof(block_q6_K, d), scale, rng);
+      break;
     case GgmlType::Q2_K:
       set_half_field(data, sizeof(block_q2_K), offsetof(block_q2_K, d), scale, rng);
       set_half_field(data, sizeof(block_q2_K), offsetof(block_q2_K, dmin), scale, rng);
       break;
-    case GgmlType::Q3_K: set_half_field(data, sizeof(block_q3_K), offsetof(block_q3_K, d), scale, rng); break;
-    case GgmlType::IQ4_NL: set_half_field(data, sizeof(block_iq4_nl), offsetof(block_iq4_nl, d), scale, rng); break;
-    case GgmlType::IQ4_XS: set_half_field(data, sizeof(block_iq4_xs), offsetof(block_iq4_xs, d), scale, rng); break;
-    default: throw Error("no random test weights for type " + std::string(gguf::type_name(type)));
+    case GgmlType::Q3_K:
+      set_half_field(data, sizeof(block_q3_K), offsetof(block_q3_K, d), scale, rng);
+      break;
+    case GgmlType::IQ4_NL:
+      set_half_field(data, sizeof(block_iq4_nl), offsetof(block_iq4_nl, d), scale, rng);
+      break;
+    case GgmlType::IQ4_XS:
+      set_half_field(data, sizeof(block_iq4_xs), offsetof(block_iq4_xs, d), scale, rng);
+      break;
+    default:
+      throw Error("no random test weights for type " + std::string(gguf::type_name(type)));
   }
   return data;
 }

@@ -10,9 +10,9 @@
 
 namespace clusterctl::kernels::test {
 
-inline constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                                                GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                                                GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K,
+inline constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,
+                                                GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,  GgmlType::Q5_1,
+                                                GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q2_K,
                                                 GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 // `rows` rows of `cols` elements, packed back to back (row stride = gguf::row_bytes).

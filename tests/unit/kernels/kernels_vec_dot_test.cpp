@@ -25,6 +25,7 @@ class IsaGuard {
  public:
   IsaGuard() : saved_(active_isa()) {}
   ~IsaGuard() { set_active_isa(saved_); }
+
  private:
   Isa saved_;
 };
@@ -58,7 +59,8 @@ TEST(KernelsVecDot, EverySimdPathMatchesScalarReference) {
       for (Isa isa : isas) {
         set_active_isa(isa);
         for (int r = 0; r < kRows; ++r)
-          EXPECT_NEAR(vec_dot(type, n, w.data() + r * w_row, xq.data()), ref[r], tol) << label(isa, type, n) << " row " << r;
+          EXPECT_NEAR(vec_dot(type, n, w.data() + r * w_row, xq.data()), ref[r], tol)
+              << label(isa, type, n) << " row " << r;
       }
     }
   }
@@ -90,7 +92,11 @@ TEST(KernelsVecDot, Q8KBlockSumsMatchTheirQuants) {
   IsaGuard guard;
   std::mt19937 rng(7);
   const auto x = random_activations(512, rng);
-  struct BlockQ8K { float d; int8_t qs[256]; int16_t bsums[16]; };
+  struct BlockQ8K {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+  };
   static_assert(sizeof(BlockQ8K) == 292);
   std::vector<Isa> isas = simd_isas();
   isas.push_back(Isa::Scalar);
@@ -165,7 +171,7 @@ TEST(KernelsValidate, NanOrInfiniteScalesAreRefusedWithTheirPlace) {
     } catch (const Error& e) {
       const std::string msg = e.what();
       for (const std::string& part : {std::string("blk.0.ffn_down.weight"), std::string("row 1"),
-                                       std::string("block 1"), std::string("scale ") + c.field, std::string(c.kind)})
+                                      std::string("block 1"), std::string("scale ") + c.field, std::string(c.kind)})
         EXPECT_NE(msg.find(part), std::string::npos) << part << " missing from: " << msg;
     }
     const Matrix row0{c.type, w.data(), 1, kCols, stride};

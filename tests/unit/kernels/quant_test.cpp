@@ -76,10 +76,10 @@ TEST(Fp16, KnownValues) {
   EXPECT_EQ(fp16_to_fp32(0x0400), std::ldexp(1.0f, -14));
   EXPECT_EQ(fp32_to_fp16(1.0f), 0x3c00);
   EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
-  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7bff);        // below the midpoint to 65536
-  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);        // the midpoint rounds to even: infinity
+  EXPECT_EQ(fp32_to_fp16(65519.0f), 0x7bff);  // below the midpoint to 65536
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);  // the midpoint rounds to even: infinity
   EXPECT_EQ(fp32_to_fp16(1e9f), 0x7c00);
-  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);         // tie between 0 and 2^-24: even
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);  // tie between 0 and 2^-24: even
   EXPECT_EQ(fp32_to_fp16(std::ldexp(1.5f, -25)), 0x0001);
   EXPECT_EQ(fp32_to_fp16(std::ldexp(3.0f, -25)), 0x0002);         // tie 1.5 ulp: to even (2)
   EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie: down to even
@@ -134,7 +134,7 @@ TEST(BlockLayout, Q4_0NibblesAndScale) {
   float y[32];
   dequantize_row(GgmlType::Q4_0, &b, y, 32);
   for (int j = 0; j < 16; ++j) {
-    EXPECT_EQ(y[j], (j - 8) * 0.5f);           // low nibbles: elements 0..15
+    EXPECT_EQ(y[j], (j - 8) * 0.5f);            // low nibbles: elements 0..15
     EXPECT_EQ(y[j + 16], (15 - j - 8) * 0.5f);  // high nibbles: elements 16..31
   }
 }
@@ -250,9 +250,9 @@ TEST(Quant, F32IsExact) {
 // block back for the absmax formats (their scale is recovered exactly).
 TEST(Quant, DeterministicAndStable) {
   const auto x = gaussian(4096, 11);
-  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K,
-                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q2_K, GgmlType::Q3_K,
-                     GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+  for (GgmlType t :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K,
+        GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     const auto q = quantize(t, x);
     EXPECT_EQ(q, quantize(t, x)) << gguf::type_name(t);
     const auto y = dequantize(t, q, x.size());
@@ -269,9 +269,9 @@ TEST(Quant, DeterministicAndStable) {
 }
 
 TEST(Quant, ZerosAndConstantsStayFinite) {
-  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K,
-                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q2_K, GgmlType::Q3_K,
-                     GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
+  for (GgmlType t :
+       {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K,
+        GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     for (float c : {0.0f, 1.0f, -0.5f}) {
       const std::vector<float> x(512, c);
       const auto y = dequantize(t, quantize(t, x), x.size());
@@ -365,10 +365,25 @@ TEST(Quant, NewTypesMatchLlamaCppBitForBit) {
     uint64_t quantised, dequantised, random_dequantised;
   };
   const Ref refs[] = {
-      {GgmlType::Q2_K, sizeof(block_q2_K), {80, 82}, 0xcf60a55c511b5d1cull, 0x106ecdadebc0d473ull, 0x0ad568ce60fe3389ull},
+      {GgmlType::Q2_K,
+       sizeof(block_q2_K),
+       {80, 82},
+       0xcf60a55c511b5d1cull,
+       0x106ecdadebc0d473ull,
+       0x0ad568ce60fe3389ull},
       {GgmlType::Q3_K, sizeof(block_q3_K), {108}, 0xc12915869d9c34caull, 0x52c73beec08d1a8full, 0xd56bd86f65e50244ull},
-      {GgmlType::IQ4_NL, sizeof(block_iq4_nl), {0}, 0x24ae8d80744da7f2ull, 0x6e9f830ee7905221ull, 0x3e9e356e52ff531aull},
-      {GgmlType::IQ4_XS, sizeof(block_iq4_xs), {0}, 0x91743628ce8f6ebbull, 0xc4e0d3d436bb0c76ull, 0xdd9f3e9a2b0f52daull},
+      {GgmlType::IQ4_NL,
+       sizeof(block_iq4_nl),
+       {0},
+       0x24ae8d80744da7f2ull,
+       0x6e9f830ee7905221ull,
+       0x3e9e356e52ff531aull},
+      {GgmlType::IQ4_XS,
+       sizeof(block_iq4_xs),
+       {0},
+       0x91743628ce8f6ebbull,
+       0xc4e0d3d436bb0c76ull,
+       0xdd9f3e9a2b0f52daull},
   };
   for (const auto& r : refs) {
     const size_t row = gguf::row_bytes(r.type, kCols);

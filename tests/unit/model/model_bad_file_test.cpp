@@ -57,9 +57,9 @@ TEST(ModelBadFile, UnmodifiedCopyLoads) {
 TEST(ModelBadFile, UnsupportedArchitectureIsNamed) {
   CLUSTERCTL_REQUIRE_SHARED(path, "models/stories260K.gguf");
   gguf::GgufFile src(path);
-  auto p = write_variant(src, "arch", [](gguf::GgufWriter& w) {
-    w.set_kv("general.architecture", gguf::value_string("mamba"));
-  }, keep_all);
+  auto p = write_variant(
+      src, "arch", [](gguf::GgufWriter& w) { w.set_kv("general.architecture", gguf::value_string("mamba")); },
+      keep_all);
   auto msg = load_error(p);
   EXPECT_NE(msg.find("'mamba'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not supported"), std::string::npos) << msg;
@@ -71,27 +71,38 @@ TEST(ModelBadFile, UnsupportedArchitectureIsNamed) {
 TEST(ModelBadFile, ExpertMetadataWithoutExpertsIsNamed) {
   CLUSTERCTL_REQUIRE_SHARED(path, "models/stories260K.gguf");
   gguf::GgufFile src(path);
-  auto p = write_variant(src, "experts", [](gguf::GgufWriter& w) {
-    w.set_kv("llama.expert_count", gguf::value_u32(8));
-    w.set_kv("llama.expert_used_count", gguf::value_u32(2));
-  }, keep_all);
+  auto p = write_variant(
+      src, "experts",
+      [](gguf::GgufWriter& w) {
+        w.set_kv("llama.expert_count", gguf::value_u32(8));
+        w.set_kv("llama.expert_used_count", gguf::value_u32(2));
+      },
+      keep_all);
   auto msg = load_error(p);
   EXPECT_NE(msg.find("'blk.0.ffn_gate_inp.weight' is missing"), std::string::npos) << msg;
   fs::remove(p);
-  p = write_variant(src, "experts_used", [](gguf::GgufWriter& w) {
-    w.set_kv("llama.expert_count", gguf::value_u32(4));
-    w.set_kv("llama.expert_used_count", gguf::value_u32(6));
-  }, keep_all);
+  p = write_variant(
+      src, "experts_used",
+      [](gguf::GgufWriter& w) {
+        w.set_kv("llama.expert_count", gguf::value_u32(4));
+        w.set_kv("llama.expert_used_count", gguf::value_u32(6));
+      },
+      keep_all);
   msg = load_error(p);
   EXPECT_NE(msg.find("'llama.expert_used_count' = 6 exceeds the 4 experts"), std::string::npos) << msg;
   fs::remove(p);
-  p = write_variant(src, "qwen3moe", [](gguf::GgufWriter& w) {
-    w.set_kv("general.architecture", gguf::value_string("qwen3moe"));
-    for (const auto& [k, v] : std::vector<std::pair<std::string, gguf::Value>>{
-             {"qwen3moe.embedding_length", gguf::value_u32(64)}, {"qwen3moe.block_count", gguf::value_u32(5)},
-             {"qwen3moe.attention.head_count", gguf::value_u32(8)}, {"qwen3moe.feed_forward_length", gguf::value_u32(172)}})
-      w.set_kv(k, v);
-  }, keep_all);
+  p = write_variant(
+      src, "qwen3moe",
+      [](gguf::GgufWriter& w) {
+        w.set_kv("general.architecture", gguf::value_string("qwen3moe"));
+        for (const auto& [k, v] :
+             std::vector<std::pair<std::string, gguf::Value>>{{"qwen3moe.embedding_length", gguf::value_u32(64)},
+                                                              {"qwen3moe.block_count", gguf::value_u32(5)},
+                                                              {"qwen3moe.attention.head_count", gguf::value_u32(8)},
+                                                              {"qwen3moe.feed_forward_length", gguf::value_u32(172)}})
+          w.set_kv(k, v);
+      },
+      keep_all);
   msg = load_error(p);
   EXPECT_NE(msg.find("a qwen3moe model needs 'qwen3moe.expert_count'"), std::string::npos) << msg;
   fs::remove(p);

@@ -66,9 +66,9 @@ TEST(ShardPlan, MoreRanksThanKvHeadsReplicatesKvHeads) {
 
 TEST(ShardPlan, ImpossibleSplitIsRefused) {
   auto hp = stories_like();
-  EXPECT_THROW(ShardPlan::split(hp, 9), Error);             // 9 ranks, 8 query heads
-  EXPECT_THROW(ShardPlan::split(hp, 2, {1, 0}), Error);     // a zero weight
-  EXPECT_THROW(ShardPlan::split(hp, 2, {}, 128), Error);    // FFN 172 cannot hold two 128-blocks
+  EXPECT_THROW(ShardPlan::split(hp, 9), Error);           // 9 ranks, 8 query heads
+  EXPECT_THROW(ShardPlan::split(hp, 2, {1, 0}), Error);   // a zero weight
+  EXPECT_THROW(ShardPlan::split(hp, 2, {}, 128), Error);  // FFN 172 cannot hold two 128-blocks
 }
 
 struct RankResult {
@@ -127,8 +127,8 @@ void expect_split_equals_whole(int n_ranks, std::vector<double> weights = {}) {
   for (int s = 0; s < steps; ++s) {
     float worst = 0;
     for (size_t i = 0; i < whole[0].logits[s].size(); ++i)
-      worst = std::max(worst, std::abs(split[0].logits[s][i] - whole[0].logits[s][i]) /
-                                  (1.0f + std::abs(whole[0].logits[s][i])));
+      worst = std::max(
+          worst, std::abs(split[0].logits[s][i] - whole[0].logits[s][i]) / (1.0f + std::abs(whole[0].logits[s][i])));
     EXPECT_LT(worst, 1e-4f) << "step " << s;  // only the order of float sums differs
   }
 }

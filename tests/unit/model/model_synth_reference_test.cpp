@@ -68,8 +68,8 @@ TEST_P(SynthLlama3Reference, LogitsAgreeWithLlamaCpp) {
     RecordProperty("kl_pos_" + std::to_string(positions[i]), std::to_string(kl));
   }
   const double mean_kl = kl_sum / positions.size();
-  std::printf("%s: mean KL %.3g over %zu rows, top-1 agreement %d/%lld\n", type.c_str(), mean_kl, positions.size(), same,
-              static_cast<long long>(l.rows));
+  std::printf("%s: mean KL %.3g over %zu rows, top-1 agreement %d/%lld\n", type.c_str(), mean_kl, positions.size(),
+              same, static_cast<long long>(l.rows));
   EXPECT_LT(mean_kl, 1e-3);
 
   // The same sequence one token per forward pass (the decode kernels, which sum in another
@@ -109,7 +109,8 @@ TEST_P(SynthLlama3Reference, LogitsAgreeWithLlamaCpp) {
                 newer["top1_agreement_with_reference"].get<int>(), ids.size());
   }
   EXPECT_LT(kl_alone / positions.size(), 1e-3);
-  EXPECT_GE(same_alone, std::ceil(0.98 * l.rows)) << same_alone << " of " << l.rows << " positions agree one token per pass";
+  EXPECT_GE(same_alone, std::ceil(0.98 * l.rows))
+      << same_alone << " of " << l.rows << " positions agree one token per pass";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, SynthLlama3Reference, ::testing::Values("F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K"),

@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "controller/ssh/sha256.h"
-#include "tests/unit/shared_data.h"
 #include "tests/unit/model/logit_compare.h"
+#include "tests/unit/shared_data.h"
 #include "worker/model/engine.h"
 #include "worker/model/synth.h"
 
@@ -146,10 +146,12 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
     for (size_t k = 0; k < positions.size(); ++k) kl += kl_divergence(&rows[k * V], &logits[positions[k] * V], V);
     kl /= static_cast<double>(positions.size());
     const char* how = one_by_one ? "one token per pass" : "one batch";
-    std::printf("%s %s, %s: mean KL %.3g, top-1 agreement %d/%lld (llama.cpp %s one token per decode vs its "
-                "batch: %d/64)\n", shape.c_str(), type.c_str(), how, kl, same, static_cast<long long>(T),
-                ref["llama_cpp_commit"].get<std::string>().substr(0, 8).c_str(),
-                want["one_token_per_decode"]["top1_agreement_with_batch"].get<int>());
+    std::printf(
+        "%s %s, %s: mean KL %.3g, top-1 agreement %d/%lld (llama.cpp %s one token per decode vs its "
+        "batch: %d/64)\n",
+        shape.c_str(), type.c_str(), how, kl, same, static_cast<long long>(T),
+        ref["llama_cpp_commit"].get<std::string>().substr(0, 8).c_str(),
+        want["one_token_per_decode"]["top1_agreement_with_batch"].get<int>());
     EXPECT_LT(kl, GetParam().max_kl) << how;
     EXPECT_GE(same, std::ceil(0.98 * static_cast<double>(T))) << how;
   }

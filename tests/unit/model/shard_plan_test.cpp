@@ -97,7 +97,7 @@ TEST(ShardPlan, ExpertsAreCutByColumnsOrPlacedWhole) {
 TEST(ShardPlan, RefusesTooManyRanksNamingTheMost) {
   HParams hp = llama3_1b();
   hp.n_head = 4, hp.n_head_kv = 2, hp.n_embd = 256, hp.n_ff = 512;  // `tiny`
-  const std::string why = refusal(hp, units(hp, 256, 256), 2);  // one Q4_K block spans all 4 heads
+  const std::string why = refusal(hp, units(hp, 256, 256), 2);      // one Q4_K block spans all 4 heads
   EXPECT_NE(why.find("cannot be split over 2 ranks"), std::string::npos) << why;
   EXPECT_NE(why.find("the most ranks it allows is 1"), std::string::npos) << why;
   EXPECT_EQ(refusal(hp, units(hp, 32, 32), 4), "");  // Q4_0: 4 ranks, KV heads replicated

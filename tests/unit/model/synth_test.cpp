@@ -31,9 +31,8 @@ constexpr const char* kBpeVocab = "testdata/tokenizer/ggml-vocab-llama-bpe.gguf"
 class SynthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("synth_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("synth_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -138,18 +137,19 @@ TEST(SynthPlan, LowBitMixesFollowLlamaQuantize) {
     const char* type;
     const char* sha256;
   };
-  for (const Case& c : {Case{"llama3-1b", "Q2_K", "9bbe2d58f440b4072a1efa179c40127c4567522132d403beab9ab6f104d5ba8e"},
-                        Case{"llama3-1b", "Q3_K_S", "dadaa132404f1a61916302d57425806c6ceeb11516da8c2ac1084cebfca7bf4e"},
-                        Case{"llama3-1b", "Q3_K_M", "774b0b13ffb387c14fd2c27ef6805b47a21aef0c886bcaae3ff8e4a793677661"},
-                        Case{"llama3-1b", "Q3_K_L", "2339226030432c337181da265ca797280ea09a665b7f63421ec976ded3e23151"},
-                        Case{"llama3-1b", "IQ4_NL", "493e7ece6e2d5711daacd1f2d0161ade97f58830563d783d14a747c81300390b"},
-                        Case{"llama3-1b", "IQ4_XS", "075a437b12e0049e6e80ac9483f7e653e7ad463ef57115b22a966caf9734418e"},
-                        Case{"llama3-8b", "Q2_K", "7f6f1a610524c5b688467f884cd14ac28306f3dd3831c26ecbe711aec3a522b7"},
-                        Case{"llama3-8b", "Q3_K_S", "38736a191d7ebb8ff1f6245822ced377820608180fdf08f148b970f0e29ce8fb"},
-                        Case{"llama3-8b", "Q3_K_M", "668fc5bc3fab88df8105e3f7a9b53b2b91df4fb99f7237d21ccf3c15f2817656"},
-                        Case{"llama3-8b", "Q3_K_L", "c5d40517d49ddfe495416cbe690b83d31750d86bc720bfb4ab3f01033f6af98f"},
-                        Case{"llama3-8b", "IQ4_NL", "bc74ca071600cec81022a844ae597f0798c6229bc213cdb2e3d2d233104a44ea"},
-                        Case{"llama3-8b", "IQ4_XS", "994a04c4db92b3e249b7fa9efcf5bb7484807f3a24879d1aafeed61963cf8704"}}) {
+  for (const Case& c :
+       {Case{"llama3-1b", "Q2_K", "9bbe2d58f440b4072a1efa179c40127c4567522132d403beab9ab6f104d5ba8e"},
+        Case{"llama3-1b", "Q3_K_S", "dadaa132404f1a61916302d57425806c6ceeb11516da8c2ac1084cebfca7bf4e"},
+        Case{"llama3-1b", "Q3_K_M", "774b0b13ffb387c14fd2c27ef6805b47a21aef0c886bcaae3ff8e4a793677661"},
+        Case{"llama3-1b", "Q3_K_L", "2339226030432c337181da265ca797280ea09a665b7f63421ec976ded3e23151"},
+        Case{"llama3-1b", "IQ4_NL", "493e7ece6e2d5711daacd1f2d0161ade97f58830563d783d14a747c81300390b"},
+        Case{"llama3-1b", "IQ4_XS", "075a437b12e0049e6e80ac9483f7e653e7ad463ef57115b22a966caf9734418e"},
+        Case{"llama3-8b", "Q2_K", "7f6f1a610524c5b688467f884cd14ac28306f3dd3831c26ecbe711aec3a522b7"},
+        Case{"llama3-8b", "Q3_K_S", "38736a191d7ebb8ff1f6245822ced377820608180fdf08f148b970f0e29ce8fb"},
+        Case{"llama3-8b", "Q3_K_M", "668fc5bc3fab88df8105e3f7a9b53b2b91df4fb99f7237d21ccf3c15f2817656"},
+        Case{"llama3-8b", "Q3_K_L", "c5d40517d49ddfe495416cbe690b83d31750d86bc720bfb4ab3f01033f6af98f"},
+        Case{"llama3-8b", "IQ4_NL", "bc74ca071600cec81022a844ae597f0798c6229bc213cdb2e3d2d233104a44ea"},
+        Case{"llama3-8b", "IQ4_XS", "994a04c4db92b3e249b7fa9efcf5bb7484807f3a24879d1aafeed61963cf8704"}}) {
     std::string lines;
     for (const auto& t : plan_synth_tensors(find_synth_shape(c.shape), find_synth_type(c.type), 128256))
       lines += t.name + " " + std::string(gguf::type_name(t.type)) + "\n";
@@ -163,7 +163,7 @@ TEST(SynthPlan, QwenFallsBackWhereKQuantsDoNotFit) {
   auto ts = plan_synth_tensors(find_synth_shape("qwen2.5-0.5b"), find_synth_type("Q4_K_M"), 151936);
   EXPECT_EQ(find(ts, "token_embd.weight")->type, GgmlType::Q8_0);
   EXPECT_EQ(find(ts, "blk.2.attn_q.weight")->type, GgmlType::Q5_0);
-  EXPECT_EQ(find(ts, "blk.0.attn_v.weight")->type, GgmlType::Q8_0);  // Q6_K -> Q8_0
+  EXPECT_EQ(find(ts, "blk.0.attn_v.weight")->type, GgmlType::Q8_0);    // Q6_K -> Q8_0
   EXPECT_EQ(find(ts, "blk.4.ffn_down.weight")->type, GgmlType::Q4_K);  // 4864 = 19 x 256
   EXPECT_EQ(find(ts, "blk.5.ffn_down.weight")->type, GgmlType::Q6_K);  // use_more_bits(5, 24)
   EXPECT_EQ(find(ts, "blk.0.attn_q.bias")->shape, (std::vector<uint64_t>{896}));
@@ -333,7 +333,8 @@ uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
 // Bit-compatibility with ggml: the blk.* matrices of `synth --shape tiny --type F32 --seed 4`
 // (llama-spm vocabulary) were quantised by llama.cpp's llama-quantize (commit c392e509,
 // `llama-quantize --pure tiny-f32.gguf out.gguf TYPE`, TYPE Q4_K_S / Q5_K_S for Q4_K / Q5_K);
-// the FNV-1a 64 hashes of its output bytes (tensors in synth's order) are below. Our quantize_row must produce the same bytes.
+// the FNV-1a 64 hashes of its output bytes (tensors in synth's order) are below. Our quantize_row must produce the same
+// bytes.
 TEST_F(SynthTest, QuantisedBytesMatchLlamaQuantize) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
   const auto o = tiny(vocab, "F32", "f32.gguf", 4);

@@ -65,8 +65,24 @@ TEST(PreTokenizer, UnknownNameFallsBackToDefault) {
 // Whatever the bytes, the pieces cover the text exactly, in order, with nothing empty.
 TEST(PreTokenizer, PiecesCoverArbitraryBytes) {
   std::mt19937 rng(1234);
-  const std::string alphabet[] = {"a", "Z", " ", "  ", "\n", "\t", "1", "'", "s", ".", "\xC3\xA9", "\xF0\x9F\xA6\x99",
-                                  "\xE4\xB8\xAD", "\xFF", "\x80", "\xC3", "\xED\xA0\x80", "\0"};
+  const std::string alphabet[] = {"a",
+                                  "Z",
+                                  " ",
+                                  "  ",
+                                  "\n",
+                                  "\t",
+                                  "1",
+                                  "'",
+                                  "s",
+                                  ".",
+                                  "\xC3\xA9",
+                                  "\xF0\x9F\xA6\x99",
+                                  "\xE4\xB8\xAD",
+                                  "\xFF",
+                                  "\x80",
+                                  "\xC3",
+                                  "\xED\xA0\x80",
+                                  "\0"};
   for (const auto& name : PreTokenizer::known_names()) {
     PreTokenizer p(name);
     for (int round = 0; round < 50; ++round) {

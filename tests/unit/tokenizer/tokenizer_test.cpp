@@ -20,11 +20,13 @@ std::unique_ptr<Tokenizer> load(const std::string& path) {
   return Tokenizer::from_gguf(f);
 }
 
-#define LOAD_VOCAB(var, name)                                                  \
+#define LOAD_VOCAB(var, name)                                                           \
   CLUSTERCTL_REQUIRE_SHARED(var##_path, "testdata/tokenizer/ggml-vocab-" name ".gguf"); \
   auto var = load(var##_path)
 
-bool contains(const std::vector<TokenId>& ids, TokenId id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+bool contains(const std::vector<TokenId>& ids, TokenId id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
 
 // Streams `ids` one at a time; checks every chunk is whole UTF-8 and returns the chunks.
 std::vector<std::string> stream(const Tokenizer& tok, const std::vector<TokenId>& ids) {

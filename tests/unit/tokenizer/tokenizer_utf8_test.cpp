@@ -31,12 +31,15 @@ TEST(Utf8, DecodeRejectsMalformedSequencesOneByteAtATime) {
   auto ok = utf8::decode("\xE2\x82\xAC", 0);
   EXPECT_TRUE(ok.valid);
   EXPECT_EQ(ok.cp, U'€');
-  EXPECT_EQ(utf8::sanitize("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(utf8::sanitize("a\xFF"
+                           "b"),
+            "a\xEF\xBF\xBD"
+            "b");
 }
 
 TEST(ByteUnicodeMap, EveryByteHasItsOwnPrintableCharacter) {
   const auto& map = ByteUnicodeMap::get();
-  EXPECT_EQ(map.encode(' '), "\xC4\xA0");  // Ġ
+  EXPECT_EQ(map.encode(' '), "\xC4\xA0");   // Ġ
   EXPECT_EQ(map.encode('\n'), "\xC4\x8A");  // Ċ
   EXPECT_EQ(map.encode('A'), "A");
   for (int b = 0; b < 256; ++b) {

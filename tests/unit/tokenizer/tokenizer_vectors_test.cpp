@@ -93,9 +93,12 @@ std::string skip_reason(const VocabVectors& v, std::string& model) {
 std::string printable(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else out += static_cast<char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out += static_cast<char>(c);
   }
   return "\"" + out + "\"";
 }
@@ -134,7 +137,8 @@ TEST_P(TokenizerVectors, RoundTripsToTheSameText) {
   std::string reason = skip_reason(v, model);
   if (!reason.empty()) GTEST_SKIP() << v.name << ": " << reason;
 
-  if (model == "bert") GTEST_SKIP() << v.name << ": WordPiece lower-cases and drops accents, so text does not come back";
+  if (model == "bert")
+    GTEST_SKIP() << v.name << ": WordPiece lower-cases and drops accents, so text does not come back";
   gguf::GgufFile file(v.gguf.string());
   auto tok = Tokenizer::from_gguf(file);
   for (const auto& text : read_vector_inputs(v.inp.string())) {
@@ -161,8 +165,8 @@ TEST(TokenizerVectorFolder, ListsEveryVocab) {
   for (const auto& v : all) {
     std::string model;
     std::string reason = skip_reason(v, model);
-    std::cout << "[ vocab    ] " << v.name << ": " << (reason.empty() ? "checked (" + model + ")" : "skipped: " + reason)
-              << "\n";
+    std::cout << "[ vocab    ] " << v.name << ": "
+              << (reason.empty() ? "checked (" + model + ")" : "skipped: " + reason) << "\n";
     if (reason.empty()) ++checked;
   }
   EXPECT_GT(checked, 0u) << "no SentencePiece, BPE or WordPiece vocab with .gguf and .inp/.out in " << dir;

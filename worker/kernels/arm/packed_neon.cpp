@@ -98,8 +98,7 @@ template <typename Type>
 struct Packed {
   template <int T, bool Chunked>
   static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride,
-                  const float* scale) {
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
     using Act = typename Type::Act;
     const int64_t nb = n / Type::kCols, cb = Chunked ? chunk / Type::kCols : nb;
     Rows8Sums<T, Chunked> sums(scale);
@@ -121,8 +120,8 @@ struct Packed {
   static void dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
     run<1, false>(n, 0, group, static_cast<const uint8_t*>(x), 0, xoff, 0, y, nullptr, 0, nullptr);
   }
-  static void chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                          double* y, float scale) {
+  static void chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                          float scale) {
     run<1, true>(n, chunk, group, static_cast<const uint8_t*>(x), 0, xoff, 0, nullptr, y, 0, &scale);
   }
   static PackedKernels kernels() {
@@ -269,10 +268,14 @@ template <int Quarter>
 inline int8x16_t q6_K_piece(uint8x16_t low, uint8x16_t h) {
   const uint8x16_t m4 = vdupq_n_u8(0x0f), m30 = vdupq_n_u8(0x30);
   uint8x16_t q;
-  if constexpr (Quarter == 0) q = vorrq_u8(vandq_u8(low, m4), vandq_u8(vshlq_n_u8(h, 4), m30));
-  else if constexpr (Quarter == 1) q = vorrq_u8(vandq_u8(low, m4), vandq_u8(vshlq_n_u8(h, 2), m30));
-  else if constexpr (Quarter == 2) q = vorrq_u8(vshrq_n_u8(low, 4), vandq_u8(h, m30));
-  else q = vorrq_u8(vshrq_n_u8(low, 4), vandq_u8(vshrq_n_u8(h, 2), m30));
+  if constexpr (Quarter == 0)
+    q = vorrq_u8(vandq_u8(low, m4), vandq_u8(vshlq_n_u8(h, 4), m30));
+  else if constexpr (Quarter == 1)
+    q = vorrq_u8(vandq_u8(low, m4), vandq_u8(vshlq_n_u8(h, 2), m30));
+  else if constexpr (Quarter == 2)
+    q = vorrq_u8(vshrq_n_u8(low, 4), vandq_u8(h, m30));
+  else
+    q = vorrq_u8(vshrq_n_u8(low, 4), vandq_u8(vshrq_n_u8(h, 2), m30));
   return vsubq_s8(vreinterpretq_s8_u8(q), vdupq_n_s8(32));
 }
 
@@ -298,7 +301,8 @@ struct Q6_K {
         dot[t].hi = dot_s8(dot[t].hi, w1, y);
       }
     }
-    const int16x8_t sc = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedQ6_KScales + 8 * (s + 4 * Quarter))));
+    const int16x8_t sc =
+        vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedQ6_KScales + 8 * (s + 4 * Quarter))));
     const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
     for (int t = 0; t < T; ++t) {
       isum[t].lo = vmlaq_s32(isum[t].lo, dot[t].lo, sc_lo);

@@ -9,16 +9,15 @@
 #include <cmath>
 #include <cstring>
 
+#include "worker/kernels/arm/neon_common.h"
+#include "worker/kernels/arm/rows_lowbit.h"
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/quant_ref.h"
-#include "worker/kernels/arm/neon_common.h"
-#include "worker/kernels/arm/rows_lowbit.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
-
 
 // ---- activation quantisation ----------------------------------------------------------------
 
@@ -311,12 +310,14 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
       for (int part = 0; part < 2; ++part) {  // elements 16*part .. +15 of each quarter
         const uint8x16_t la = vld1q_u8(ql + 16 * part), lb = vld1q_u8(ql + 32 + 16 * part);
         const uint8x16_t h = vld1q_u8(qh + 16 * part);
-        const int8x16_t v0 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(la, m4), vshlq_n_u8(vandq_u8(h, m2), 4))), off);
-        const int8x16_t v1 =
-            vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(lb, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 2), m2), 4))), off);
-        const int8x16_t v2 =
-            vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(la, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), m2), 4))), off);
-        const int8x16_t v3 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(lb, 4), vshlq_n_u8(vshrq_n_u8(h, 6), 4))), off);
+        const int8x16_t v0 =
+            vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(la, m4), vshlq_n_u8(vandq_u8(h, m2), 4))), off);
+        const int8x16_t v1 = vsubq_s8(
+            vreinterpretq_s8_u8(vorrq_u8(vandq_u8(lb, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 2), m2), 4))), off);
+        const int8x16_t v2 = vsubq_s8(
+            vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(la, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), m2), 4))), off);
+        const int8x16_t v3 =
+            vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(lb, 4), vshlq_n_u8(vshrq_n_u8(h, 6), 4))), off);
         const int32x4_t z = vdupq_n_s32(0);
         sumi += vaddvq_s32(dot_s8(z, v0, vld1q_s8(q8 + 16 * part))) * sc[part + 0];
         sumi += vaddvq_s32(dot_s8(z, v1, vld1q_s8(q8 + 32 + 16 * part))) * sc[part + 2];

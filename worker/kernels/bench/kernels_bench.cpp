@@ -37,7 +37,7 @@ struct Options {
   std::vector<GgmlType> types;  // default: every computable type
   double seconds = 1.0;
   bool matmul = true;
-  bool hot = false;  // matvec on one cache-resident copy: the kernels' compute speed
+  bool hot = false;                // matvec on one cache-resident copy: the kernels' compute speed
   int64_t row_parallel_chunk = 0;  // > 0: time matmul_row_parallel with this chunk
 };
 
@@ -58,13 +58,20 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw Error("option " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--rows") o.rows = std::stoll(value());
-    else if (a == "--cols") o.cols = std::stoll(value());
-    else if (a == "--tokens") o.tokens = std::stoll(value());
-    else if (a == "--seconds") o.seconds = std::stod(value());
-    else if (a == "--no-matmul") o.matmul = false;
-    else if (a == "--hot") o.hot = true;
-    else if (a == "--row-parallel") o.row_parallel_chunk = std::stoll(value());
+    if (a == "--rows")
+      o.rows = std::stoll(value());
+    else if (a == "--cols")
+      o.cols = std::stoll(value());
+    else if (a == "--tokens")
+      o.tokens = std::stoll(value());
+    else if (a == "--seconds")
+      o.seconds = std::stod(value());
+    else if (a == "--no-matmul")
+      o.matmul = false;
+    else if (a == "--hot")
+      o.hot = true;
+    else if (a == "--row-parallel")
+      o.row_parallel_chunk = std::stoll(value());
     else if (a == "--threads") {
       o.threads.clear();
       for (const auto& t : split(value())) o.threads.push_back(std::stoi(t));
@@ -153,9 +160,10 @@ double read_bandwidth(ThreadPool& pool, double seconds) {
 
 int main(int argc, char** argv) try {
   const Options o = parse(argc, argv);
-  std::printf("kernels_bench: ISA %s, matrix %lld x %lld, prompt batch %lld tokens%s\n", isa_name(active_isa()),
-              static_cast<long long>(o.rows), static_cast<long long>(o.cols), static_cast<long long>(o.tokens),
-              o.row_parallel_chunk > 0 ? (", row-parallel in chunks of " + std::to_string(o.row_parallel_chunk)).c_str() : "");
+  std::printf(
+      "kernels_bench: ISA %s, matrix %lld x %lld, prompt batch %lld tokens%s\n", isa_name(active_isa()),
+      static_cast<long long>(o.rows), static_cast<long long>(o.cols), static_cast<long long>(o.tokens),
+      o.row_parallel_chunk > 0 ? (", row-parallel in chunks of " + std::to_string(o.row_parallel_chunk)).c_str() : "");
   for (int threads : o.threads) {
     ThreadPool pool(threads);
     Workspace ws;
@@ -194,23 +202,22 @@ int main(int argc, char** argv) try {
       std::vector<float> y(static_cast<size_t>(o.rows * o.tokens));
       std::vector<double> yd(o.row_parallel_chunk > 0 ? y.size() : 0);
       auto run = [&](const Matrix& m, int64_t n_tokens) {
-        if (o.row_parallel_chunk > 0) matmul_row_parallel(m, o.row_parallel_chunk, x.data(), n_tokens, yd.data(), pool, ws);
-        else matmul(m, x.data(), n_tokens, y.data(), pool, ws);
+        if (o.row_parallel_chunk > 0)
+          matmul_row_parallel(m, o.row_parallel_chunk, x.data(), n_tokens, yd.data(), pool, ws);
+        else
+          matmul(m, x.data(), n_tokens, y.data(), pool, ws);
       };
 
       size_t next = 0;
-      const double t_vec = time_per_call(
-          [&] { run(cold_matrices[next++ % copies], 1); },
-          o.seconds);
+      const double t_vec = time_per_call([&] { run(cold_matrices[next++ % copies], 1); }, o.seconds);
       double gflops = 0;
       if (o.matmul) {
         const double t_mat = time_per_call([&] { run(hot_matrix, o.tokens); }, o.seconds);
         gflops = 2.0 * static_cast<double>(o.rows * o.cols * o.tokens) / t_mat / 1e9;
       }
       std::printf("%-6s %-8s %12.1f %14.1f %14.3f %16.1f\n", std::string(gguf::type_name(type)).c_str(),
-                  packed ? "packed" : "rows",
-                  static_cast<double>(matrix_bytes) / 1e6, static_cast<double>(matrix_bytes) / t_vec / 1e9,
-                  t_vec * 1e3, gflops);
+                  packed ? "packed" : "rows", static_cast<double>(matrix_bytes) / 1e6,
+                  static_cast<double>(matrix_bytes) / t_vec / 1e9, t_vec * 1e3, gflops);
       std::fflush(stdout);
     }
   }

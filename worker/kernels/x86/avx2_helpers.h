@@ -69,8 +69,7 @@ inline __m128i k4_scales_mins(const uint8_t* scales12) {
   u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
   u[2] = mins_lo;
   u[0] &= kmask1;
-  return _mm_set_epi32(static_cast<int>(u[3]), static_cast<int>(u[2]), static_cast<int>(u[1]),
-                       static_cast<int>(u[0]));
+  return _mm_set_epi32(static_cast<int>(u[3]), static_cast<int>(u[2]), static_cast<int>(u[1]), static_cast<int>(u[0]));
 }
 
 // A 256-bit vector of int16 scale k of the 16 int16 scales in `scales16` (both lanes same).

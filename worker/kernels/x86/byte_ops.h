@@ -15,9 +15,13 @@ struct Ops256 {
   static __m256i srli4(__m256i a) { return _mm256_srli_epi16(a, 4); }
   static __m256i srli2(__m256i a) { return _mm256_srli_epi16(a, 2); }
   template <int N>
-  static __m256i shl(__m256i a) { return _mm256_slli_epi16(a, N); }
+  static __m256i shl(__m256i a) {
+    return _mm256_slli_epi16(a, N);
+  }
   template <int N>
-  static __m256i shr(__m256i a) { return _mm256_srli_epi16(a, N); }
+  static __m256i shr(__m256i a) {
+    return _mm256_srli_epi16(a, N);
+  }
 };
 
 #if defined(__AVX512BW__)
@@ -31,9 +35,13 @@ struct Ops512 {
   static __m512i srli4(__m512i a) { return _mm512_srli_epi16(a, 4); }
   static __m512i srli2(__m512i a) { return _mm512_srli_epi16(a, 2); }
   template <int N>
-  static __m512i shl(__m512i a) { return _mm512_slli_epi16(a, N); }
+  static __m512i shl(__m512i a) {
+    return _mm512_slli_epi16(a, N);
+  }
   template <int N>
-  static __m512i shr(__m512i a) { return _mm512_srli_epi16(a, N); }
+  static __m512i shr(__m512i a) {
+    return _mm512_srli_epi16(a, N);
+  }
 };
 #endif
 

@@ -20,8 +20,8 @@
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/packed_k4.h"
 #include "worker/kernels/x86/packed_q4_0.h"
-#include "worker/kernels/x86/packed_rows8.h"
 #include "worker/kernels/x86/packed_q6_k.h"
+#include "worker/kernels/x86/packed_rows8.h"
 
 namespace clusterctl::kernels::detail::x86::avx2 {
 
@@ -69,8 +69,8 @@ inline void q8_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int
       n / QK8_0, [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y);
 }
 
-inline void q8_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y, float scale) {
+inline void q8_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
+                               float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK8_0, chunk / QK8_0,
@@ -114,8 +114,8 @@ struct Q8_0Tokens {
 
 // t = d * isum - dmin * msum, then acc += t * d_token: the reference's float steps.
 inline __m256 q4_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_token, __m256 acc) {
-  const __m256 t =
-      _mm256_fnmadd_ps(halves_as_ps(g + 16), _mm256_cvtepi32_ps(msum), _mm256_mul_ps(halves_as_ps(g), _mm256_cvtepi32_ps(isum)));
+  const __m256 t = _mm256_fnmadd_ps(halves_as_ps(g + 16), _mm256_cvtepi32_ps(msum),
+                                    _mm256_mul_ps(halves_as_ps(g), _mm256_cvtepi32_ps(isum)));
   return _mm256_fmadd_ps(t, _mm256_set1_ps(d_token), acc);
 }
 
@@ -125,7 +125,7 @@ constexpr int k4_pieces_per_sum = Fifth ? 4 : 8;
 
 template <bool Fifth>
 __attribute__((always_inline)) inline __m256 k4_x8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                          __m256 acc) {
+                                                         __m256 acc) {
   const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
   __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
   for (int p = 0; p < 4; ++p) {
@@ -160,8 +160,8 @@ void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xo
 }
 
 template <bool Fifth>
-void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                       double* y, float scale) {
+void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                       float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
@@ -203,8 +203,8 @@ struct K4Tokens {
             }
             if ((j + 1) % k4_pieces_per_sum<Fifth> == 0)
               for (int t = 0; t < T; ++t) {
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo),
-                                                                     _mm256_madd_epi16(hi[t], sc_hi)));
+                isum[t] = _mm256_add_epi32(
+                    isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo), _mm256_madd_epi16(hi[t], sc_hi)));
                 lo[t] = hi[t] = _mm256_setzero_si256();
               }
           }
@@ -246,7 +246,8 @@ __attribute__((always_inline)) inline __m256 q6_Kx8_block(const uint8_t* g, cons
         }
       }
       for (int q = 0; q < 4; ++q)
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(sum16[q], i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * q))));
+        isum = _mm256_add_epi32(isum,
+                                _mm256_madd_epi16(sum16[q], i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * q))));
     }
   }
   return q6_K_fold(g, isum, b.d, acc);
@@ -258,8 +259,8 @@ inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int
       n / QK_K, [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
 }
 
-inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y, float scale) {
+inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
+                               float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,

@@ -22,7 +22,7 @@ namespace clusterctl::kernels::detail::x86 {
 // of the Rows layout's 8-row kernel and of the scalar reference.
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 __attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, const block_q8_0& b, int32_t xoff,
-                                                           __m256 acc) {
+                                                          __m256 acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   int32_t yq[8];
   std::memcpy(yq, b.qs, sizeof yq);
@@ -45,17 +45,21 @@ void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_dot(
       n / QK4_0,
-      [&](int64_t i, __m256 acc) { return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc); },
+      [&](int64_t i, __m256 acc) {
+        return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
+      },
       y);
 }
 
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
-void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                        double* y, float scale) {
+void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                        float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK4_0, chunk / QK4_0,
-      [&](int64_t i, __m256 acc) { return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc); },
+      [&](int64_t i, __m256 acc) {
+        return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
+      },
       y, scale);
 }
 

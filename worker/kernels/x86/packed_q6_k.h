@@ -15,9 +15,12 @@ namespace clusterctl::kernels::detail::x86 {
 template <int Quarter, typename V, typename Ops>
 inline V q6_K_piece(V low, V h) {
   const V m4 = Ops::set1(0x0f), m32 = Ops::set1(32);
-  if constexpr (Quarter == 0) return Ops::sub(Ops::or_(Ops::and_(low, m4), Ops::slli4(Ops::and_(h, Ops::set1(0x03)))), m32);
-  if constexpr (Quarter == 1) return Ops::sub(Ops::or_(Ops::and_(low, m4), Ops::slli2(Ops::and_(h, Ops::set1(0x0c)))), m32);
-  if constexpr (Quarter == 2) return Ops::sub(Ops::or_(Ops::and_(Ops::srli4(low), m4), Ops::and_(h, Ops::set1(0x30))), m32);
+  if constexpr (Quarter == 0)
+    return Ops::sub(Ops::or_(Ops::and_(low, m4), Ops::slli4(Ops::and_(h, Ops::set1(0x03)))), m32);
+  if constexpr (Quarter == 1)
+    return Ops::sub(Ops::or_(Ops::and_(low, m4), Ops::slli2(Ops::and_(h, Ops::set1(0x0c)))), m32);
+  if constexpr (Quarter == 2)
+    return Ops::sub(Ops::or_(Ops::and_(Ops::srli4(low), m4), Ops::and_(h, Ops::set1(0x30))), m32);
   return Ops::sub(Ops::or_(Ops::and_(Ops::srli4(low), m4), Ops::srli2(Ops::and_(h, Ops::set1(char(0xc0))))), m32);
 }
 

@@ -1,6 +1,6 @@
 // Layout::Packed8 kernels for AVX-512 VNNI (packed.h has the layouts). Q4_0 and Q8_0 first (the
-// type's unpacking is all that differs between them). Prompt tokens: two groups of 8 packed rows fill one 512-bit register (lane = row),
-// and their weights are unpacked once for up to kPackTokens tokens, each of which then costs 8
+// type's unpacking is all that differs between them). Prompt tokens: two groups of 8 packed rows fill one 512-bit
+// register (lane = row), and their weights are unpacked once for up to kPackTokens tokens, each of which then costs 8
 // VNNI instructions per block of 16 rows; one token at a time paid the unpacking per token on 8
 // rows, which made Q4_0 prompts a quarter slower than llama.cpp's. One token (decoding): 8 rows
 // in a 256-bit register, one sequential stream of memory per group.
@@ -37,9 +37,9 @@ inline __m512i join_groups(const uint8_t* a, const uint8_t* b) {
 
 // The 8 fp16 of group a, then group b's, as 16 floats.
 inline __m512 join_halves_as_ps(const uint8_t* a, const uint8_t* b) {
-  return _mm512_cvtph_ps(_mm256_inserti128_si256(
-      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
+  return _mm512_cvtph_ps(
+      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1));
 }
 
 // The T tokens' sums of 16 rows in one block loop: stored plainly, or (Chunked) each row's float
@@ -118,7 +118,7 @@ inline float token_scale(const block_q8_0& b) {
 
 template <typename Type>
 __attribute__((always_inline)) inline __m256 packed_block8(const uint8_t* g, const block_q8_0& b, int32_t xoff,
-                                                            __m256 acc) {
+                                                           __m256 acc) {
   __m256i w[8];
   Type::unpack8(g, w);
   __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
@@ -141,12 +141,13 @@ void packed_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
 }
 
 template <typename Type>
-void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                        double* y, float scale) {
+void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                        float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   rows8_chunked_dot(
       n / QK8_0, chunk / QK8_0,
-      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y, scale);
+      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y,
+      scale);
 }
 
 // ---- up to kPackTokens tokens, 16 rows ----
@@ -203,7 +204,7 @@ inline __m256i bytes8_as_epi32(const uint8_t* p) {
 
 template <bool Fifth>
 __attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                           __m256 acc) {
+                                                          __m256 acc) {
   __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
   const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
   for (int p = 0; p < 4; ++p) {
@@ -226,7 +227,6 @@ __attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, cons
   return _mm256_fmadd_ps(t, _mm256_set1_ps(b.d), acc);
 }
 
-
 template <bool Fifth>
 void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_K*>(x);
@@ -239,8 +239,8 @@ void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xo
 }
 
 template <bool Fifth>
-void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                       double* y, float scale) {
+void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                       float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
@@ -287,8 +287,8 @@ struct K4Tokens16 {
               dhi = _mm512_dpbusd_epi32(dhi, hi[j],
                                         _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 32 + 4 * j)));
             }
-            isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo),
-                                                                 _mm512_mullo_epi32(dhi, sc_hi)));
+            isum[t] = _mm512_add_epi32(
+                isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo), _mm512_mullo_epi32(dhi, sc_hi)));
             const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
             msum[t] = _mm512_add_epi32(msum[t], _mm512_madd_epi16(mins, _mm512_set1_epi32(pair)));
           }
@@ -338,8 +338,8 @@ __attribute__((always_inline)) inline __m256 q6_Kx8_block(const uint8_t* g, cons
     }
   }
   isum = _mm256_sub_epi32(isum, load256(g + kPackedQ6_KOffsets));
-  const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
-                                     _mm256_set1_ps(b.d));
+  const __m256 scale =
+      _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))), _mm256_set1_ps(b.d));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
 }
 
@@ -349,8 +349,8 @@ inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int
       n / QK_K, [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
 }
 
-inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                               double* y, float scale) {
+inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
+                               float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   rows8_chunked_dot(
       n / QK_K, chunk / QK_K,
@@ -392,9 +392,9 @@ struct Q6_KTokens16 {
           }
           for (int quarter = 0; quarter < 4; ++quarter) {
             const size_t at = kPackedQ6_KScales + 8 * (s + 4 * quarter);
-            const __m512i sc = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + at)),
-                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + at))));
+            const __m512i sc =
+                _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + at)),
+                                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + at))));
             for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t][quarter], sc));
           }
         }
@@ -403,8 +403,7 @@ struct Q6_KTokens16 {
         for (int t = 0; t < T; ++t) {
           const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
           const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(blk.d));
-          sums.acc[t] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], offsets)), scale, sums.acc[t]);
+          sums.acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], offsets)), scale, sums.acc[t]);
         }
       }
       sums.end_chunk(yf, y_stride);

@@ -23,7 +23,8 @@ inline __m256i madd_add(__m256i acc, __m256i scale, __m256i prod) {
 // Q4_K and Q5_K share the scale/min layout; Fifth adds the Q5_K high bits to the nibbles.
 // Block i of a Q4_K/Q5_K row against Q8_K: acc += d * (scaled integer sums), acc_m += the mins' part.
 template <MaddAcc Madd, bool Fifth, typename Block>
-__attribute__((always_inline)) inline void k4_block(const Block* a, const block_q8_K* b, int64_t i, __m256& acc, __m128& acc_m) {
+__attribute__((always_inline)) inline void k4_block(const Block* a, const block_q8_K* b, int64_t i, __m256& acc,
+                                                    __m128& acc_m) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   {
     const float d = b[i].d * h2f(a[i].d);
@@ -71,7 +72,8 @@ float k4_blocks(const void* w, const block_q8_K* b, int64_t i0, int64_t i1) {
 }
 
 template <MaddAcc Madd>
-__attribute__((always_inline)) inline __m256 q6_K_block(const block_q6_K* a, const block_q8_K* b, int64_t i, __m256 acc) {
+__attribute__((always_inline)) inline __m256 q6_K_block(const block_q6_K* a, const block_q8_K* b, int64_t i,
+                                                        __m256 acc) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   const __m256i m2 = _mm256_set1_epi8(0x03);
   {
@@ -87,7 +89,8 @@ __attribute__((always_inline)) inline __m256 q6_K_block(const block_q6_K* a, con
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, q8 += 128, sc += 8) {
       // This half's 8 scales as int16 in both 128-bit lanes; pair k takes scale 2k in the low
       // lane and 2k+1 in the high one (a shuffle each, not scalar loads and inserts).
-      const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+      const __m256i sc8 =
+          _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
       const __m256i bits1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i bits2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       const __m256i bitsh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
@@ -136,7 +139,8 @@ void chunked_rows_kquant(int64_t n, int64_t chunk, const uint8_t* w, size_t w_st
   const int64_t nb = n / QK_K, cb = chunk / QK_K;
   for (int r = 0; r < n_rows; ++r) {
     double sum = 0;
-    for (int64_t c = 0; c < nb; c += cb) sum += static_cast<double>(Blocks(w + r * w_stride, b, c, std::min(nb, c + cb)));
+    for (int64_t c = 0; c < nb; c += cb)
+      sum += static_cast<double>(Blocks(w + r * w_stride, b, c, std::min(nb, c + cb)));
     y[r] = sum;
   }
 }

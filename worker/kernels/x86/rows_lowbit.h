@@ -74,9 +74,9 @@ inline __m128i q3k_scales16(const uint8_t* s12) {
   const uint32_t w1 = (u[1] & kmask2) | (((u[2] >> 2) & kmask1) << 4);
   const uint32_t w2 = ((u[0] >> 4) & kmask2) | (((u[2] >> 4) & kmask1) << 4);
   const uint32_t w3 = ((u[1] >> 4) & kmask2) | (((u[2] >> 6) & kmask1) << 4);
-  return _mm_sub_epi8(_mm_setr_epi32(static_cast<int>(w0), static_cast<int>(w1), static_cast<int>(w2),
-                                     static_cast<int>(w3)),
-                      _mm_set1_epi8(32));
+  return _mm_sub_epi8(
+      _mm_setr_epi32(static_cast<int>(w0), static_cast<int>(w1), static_cast<int>(w2), static_cast<int>(w3)),
+      _mm_set1_epi8(32));
 }
 
 // Q3_K: value = low2 - 4 * (high bit clear), so each 32 quants' dot is maddubs(low2, q8) minus

@@ -19,7 +19,8 @@ namespace clusterctl::kernels::detail::x86 {
 // One block i of 8 rows: acc (lane = row) += the rows' block dots times their scales. (Forced
 // inline: gcc otherwise calls it once per block from the chunked kernel, ~15 % slower.)
 template <__m256i (*DotU8I8)(__m256i, __m256i)>
-__attribute__((always_inline)) inline __m256 q4_0_rows8_block(const uint8_t* w, size_t w_stride, const block_q8_0* b, int64_t i, __m256 acc) {
+__attribute__((always_inline)) inline __m256 q4_0_rows8_block(const uint8_t* w, size_t w_stride, const block_q8_0* b,
+                                                              int64_t i, __m256 acc) {
   constexpr int kRows = 8;
   const __m256i ones8 = _mm256_set1_epi8(1);
   const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
@@ -41,8 +42,8 @@ __attribute__((always_inline)) inline __m256 q4_0_rows8_block(const uint8_t* w, 
   // The nibbles are stored +8: take 8 * sum(y) off every row's dot.
   const int ysum = hsum_i32(DotU8I8(ones8, yv));
   sum = _mm256_sub_epi32(sum, _mm256_set1_epi32(8 * ysum));
-  const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))),
-                                     _mm256_set1_ps(h2f(b[i].d)));
+  const __m256 scale =
+      _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d))), _mm256_set1_ps(h2f(b[i].d)));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
 }
 
@@ -64,7 +65,8 @@ void q4_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_str
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
   for (int64_t c = 0; c < nb; c += cb) {
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = q4_0_rows8_block<DotU8I8>(w, w_stride, b, i, acc);
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
+      acc = q4_0_rows8_block<DotU8I8>(w, w_stride, b, i, acc);
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
   }

@@ -167,14 +167,13 @@ struct Q8Tile {
         const bool second = 2 * p + 1 < C;
         const uint8_t* x1 = x0 + x_stride;
         const __m512i yv = join(load256(x0), second ? load256(x1) : _mm256_set1_epi8(static_cast<char>(0x80)));
-        const __m512 dy = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x0 + 32)))),
-                               second ? _mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x1 + 32)))
-                                      : _mm256_setzero_pd(),
-                               1));
+        const __m512 dy = _mm512_castpd_ps(_mm512_insertf64x4(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x0 + 32)))),
+            second ? _mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(x1 + 32))) : _mm256_setzero_pd(),
+            1));
         for (int r = 0; r < R; ++r)
-          acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dy), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr[r], yv, wv[r])),
-                                      acc[r][p]);
+          acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dy),
+                                      _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(wcorr[r], yv, wv[r])), acc[r][p]);
       }
     }
     if constexpr (Chunked) {
@@ -280,7 +279,8 @@ struct K4Tile {
       return;
     }
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < C; ++c)
+        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
   }
 };
 
@@ -324,8 +324,9 @@ struct Q6_KTile {
         for (int part = 0; part < 2; ++part) {
           // Sub-blocks 8*half + 4*part .. +3, eight int16 lanes each.
           const int g = 8 * half + 4 * part;
-          const __m512i idx = join(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 1)), _mm_set1_epi16(static_cast<short>(g))),
-                                   _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 3)), _mm_set1_epi16(static_cast<short>(g + 2))));
+          const __m512i idx = join(
+              _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 1)), _mm_set1_epi16(static_cast<short>(g))),
+              _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 3)), _mm_set1_epi16(static_cast<short>(g + 2))));
           __m512i wv[R], scl[R];
           for (int r = 0; r < R; ++r) {
             const uint8_t* ql = wb[r]->ql + 64 * half;
@@ -335,9 +336,10 @@ struct Q6_KTile {
               lo = _mm256_srli_epi16(lo, 4);
               hi = _mm256_srli_epi16(hi, 4);
             }
-            const __m256i q_a = _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(_mm256_and_si256(hbits, m2), 4));
-            const __m256i q_b = _mm256_or_si256(_mm256_and_si256(hi, m4),
-                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2), m2), 4));
+            const __m256i q_a =
+                _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(_mm256_and_si256(hbits, m2), 4));
+            const __m256i q_b = _mm256_or_si256(
+                _mm256_and_si256(hi, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2), m2), 4));
             wv[r] = join(q_a, q_b);
             scl[r] = _mm512_permutexvar_epi16(idx, _mm512_zextsi256_si512(sc16[r]));
           }
@@ -350,8 +352,8 @@ struct Q6_KTile {
       }
       for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c)
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d),
-                                      acc[r][c]);
+          acc[r][c] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d), acc[r][c]);
     }
     if constexpr (Chunked) {
       dacc.fold(acc);
@@ -360,7 +362,8 @@ struct Q6_KTile {
       return;
     }
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c) y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < C; ++c)
+        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
   }
 };
 
@@ -369,19 +372,31 @@ struct Q6_KTile {
 struct F32Elems {
   static constexpr int kBytes = 4;
   static __m512 load16(const uint8_t* p) { return _mm512_loadu_ps(p); }
-  static float scalar(const uint8_t* p) { float f; std::memcpy(&f, p, 4); return f; }
+  static float scalar(const uint8_t* p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
 };
 struct F16Elems {
   static constexpr int kBytes = 2;
   static __m512 load16(const uint8_t* p) { return _mm512_cvtph_ps(load256(p)); }
-  static float scalar(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return h2f(h); }
+  static float scalar(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return h2f(h);
+  }
 };
 struct BF16Elems {
   static constexpr int kBytes = 2;
   static __m512 load16(const uint8_t* p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
   }
-  static float scalar(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return bf16_to_float(h); }
+  static float scalar(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return bf16_to_float(h);
+  }
 };
 
 // 16 elements per step; each weight vector is converted once for kTokens tokens and each
@@ -408,7 +423,8 @@ struct FloatTile {
       for (int c = 0; c < C; ++c) {
         float sum = _mm512_reduce_add_ps(acc[r][c]);
         for (int64_t j = k; j < n; ++j)
-          sum += Elems::scalar(w + r * w_stride + j * Elems::kBytes) * Elems::scalar(x + c * x_stride + j * Elems::kBytes);
+          sum +=
+              Elems::scalar(w + r * w_stride + j * Elems::kBytes) * Elems::scalar(x + c * x_stride + j * Elems::kBytes);
         y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + sum;
       }
   }
@@ -422,7 +438,8 @@ void tile_dispatch(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, con
   using Fn = void (*)(int64_t, const uint8_t*, size_t, const uint8_t*, size_t, float*, size_t, bool);
   static constexpr auto table = []<int... Is>(std::integer_sequence<int, Is...>) {
     return std::array<Fn, sizeof...(Is)>{&Tile::template run<Is / Tile::kTokens + 1, Is % Tile::kTokens + 1>...};
-  }(std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
+  }
+  (std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
   table[(n_rows - 1) * Tile::kTokens + (n_tokens - 1)](n, w, w_stride, x, x_stride, y, y_stride, accumulate);
 }
 
@@ -431,8 +448,10 @@ void chunked_tile_dispatch(int64_t n, int64_t chunk, const uint8_t* w, size_t w_
                            size_t x_stride, int n_tokens, double* y, size_t y_stride) {
   using Fn = void (*)(int64_t, int64_t, const uint8_t*, size_t, const uint8_t*, size_t, double*, size_t);
   static constexpr auto table = []<int... Is>(std::integer_sequence<int, Is...>) {
-    return std::array<Fn, sizeof...(Is)>{&Tile::template run_chunked<Is / Tile::kTokens + 1, Is % Tile::kTokens + 1>...};
-  }(std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
+    return std::array<Fn, sizeof...(Is)>{
+        &Tile::template run_chunked<Is / Tile::kTokens + 1, Is % Tile::kTokens + 1>...};
+  }
+  (std::make_integer_sequence<int, Tile::kRows * Tile::kTokens>{});
   table[(n_rows - 1) * Tile::kTokens + (n_tokens - 1)](n, chunk, w, w_stride, x, x_stride, y, y_stride);
 }
 

@@ -6,11 +6,10 @@
 namespace clusterctl::model {
 
 const Architecture& llama_architecture() {
-  static const Architecture a{
-      .name = "llama",
-      .rope = RopeLayout::Adjacent,
-      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {}); },
-      .layer = decoder_layer};
+  static const Architecture a{.name = "llama",
+                              .rope = RopeLayout::Adjacent,
+                              .tensors = [](const HParams& hp) { return decoder_tensors(hp, {}); },
+                              .layer = decoder_layer};
   return a;
 }
 

@@ -5,11 +5,10 @@
 namespace clusterctl::model {
 
 const Architecture& qwen2_architecture() {
-  static const Architecture a{
-      .name = "qwen2",
-      .rope = RopeLayout::NeoxHalves,
-      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qkv_bias = true}); },
-      .layer = decoder_layer};
+  static const Architecture a{.name = "qwen2",
+                              .rope = RopeLayout::NeoxHalves,
+                              .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qkv_bias = true}); },
+                              .layer = decoder_layer};
   return a;
 }
 

@@ -6,11 +6,10 @@
 namespace clusterctl::model {
 
 const Architecture& qwen3_architecture() {
-  static const Architecture a{
-      .name = "qwen3",
-      .rope = RopeLayout::NeoxHalves,
-      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qk_norm = true}); },
-      .layer = decoder_layer};
+  static const Architecture a{.name = "qwen3",
+                              .rope = RopeLayout::NeoxHalves,
+                              .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qk_norm = true}); },
+                              .layer = decoder_layer};
   return a;
 }
 

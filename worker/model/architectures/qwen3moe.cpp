@@ -8,12 +8,11 @@
 namespace clusterctl::model {
 
 const Architecture& qwen3moe_architecture() {
-  static const Architecture a{
-      .name = "qwen3moe",
-      .rope = RopeLayout::NeoxHalves,
-      .experts_required = true,
-      .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qk_norm = true}); },
-      .layer = decoder_layer};
+  static const Architecture a{.name = "qwen3moe",
+                              .rope = RopeLayout::NeoxHalves,
+                              .experts_required = true,
+                              .tensors = [](const HParams& hp) { return decoder_tensors(hp, {.qk_norm = true}); },
+                              .layer = decoder_layer};
   return a;
 }
 

@@ -48,11 +48,13 @@ TEST(StopMatcher, EarliestOfSeveralStopsWins) {
 
 TEST(Utf8Joiner, CompletesCharactersSplitOverPieces) {
   Utf8Joiner j;
-  const std::string euro = "\xE2\x82\xAC";  // 3 bytes
+  const std::string euro = "\xE2\x82\xAC";       // 3 bytes
   const std::string smile = "\xF0\x9F\x98\x80";  // 4 bytes
   EXPECT_EQ(j.feed("a\xE2"), "a");
   EXPECT_EQ(j.feed("\x82"), "");
-  EXPECT_EQ(j.feed("\xAC" "b"), euro + "b");
+  EXPECT_EQ(j.feed("\xAC"
+                   "b"),
+            euro + "b");
   EXPECT_EQ(j.feed(smile.substr(0, 1)), "");
   EXPECT_EQ(j.feed(smile.substr(1, 2)), "");
   EXPECT_EQ(j.feed(smile.substr(3)), smile);
@@ -68,10 +70,11 @@ TEST(OpenAIProtocol, SseEventReplacesInvalidUtf8InsteadOfThrowing) {
 
 TEST(OpenAIProtocol, ErrorObjectHasTheFourOpenAIFields) {
   Json body = ApiError(404, "no such model", "invalid_request_error", "model", "model_not_found").body();
-  EXPECT_EQ(body.dump(), R"({"error":{"message":"no such model","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
+  EXPECT_EQ(
+      body.dump(),
+      R"({"error":{"message":"no such model","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
   EXPECT_EQ(invalid_request("bad").body()["error"]["param"], nullptr);
 }
-
 
 // ------------------------------------------------------------------ request validation
 
@@ -160,7 +163,8 @@ TEST(RequestValidation, DeepNestingIsA400NotAStackOverflow) {
   const Endpoint c = Endpoint::chat_completions;
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   expect_refused(c, chat_with(R"("tools":)" + deep), "invalid_json", "");
-  expect_refused(c, R"({"model":"m","messages":[{"role":"user","content":"x","extra":)" + deep + "}]}", "invalid_json", "");
+  expect_refused(c, R"({"model":"m","messages":[{"role":"user","content":"x","extra":)" + deep + "}]}", "invalid_json",
+                 "");
   const std::string deep_obj = [] {
     std::string s;
     for (int i = 0; i < 100000; ++i) s += R"({"a":)";
@@ -170,7 +174,8 @@ TEST(RequestValidation, DeepNestingIsA400NotAStackOverflow) {
   }();
   expect_refused(c, chat_with(R"("metadata":)" + deep_obj), "invalid_json", "");
   // Brackets inside strings are text, not nesting.
-  EXPECT_NO_THROW(parse(c, R"({"model":"m","messages":[{"role":"user","content":")" + std::string(5000, '[') + R"("}]})"));
+  EXPECT_NO_THROW(
+      parse(c, R"({"model":"m","messages":[{"role":"user","content":")" + std::string(5000, '[') + R"("}]})"));
 }
 
 TEST(RequestValidation, StopStringsAreBounded) {
@@ -187,12 +192,15 @@ TEST(RequestValidation, EveryDocumentedBoundIsAccepted) {
   ProtocolLimits limits;
   limits.max_tokens_limit = 4096;
   for (Endpoint e : {Endpoint::chat_completions, Endpoint::completions}) {
-    auto with = [&](const std::string& x) { return e == Endpoint::chat_completions ? chat_with(x) : completion_with(x); };
+    auto with = [&](const std::string& x) {
+      return e == Endpoint::chat_completions ? chat_with(x) : completion_with(x);
+    };
     ApiRequest lo = parse(e, with(R"("max_tokens":1,"temperature":0,"top_p":0,"seed":0,"n":1)"), limits);
     EXPECT_EQ(lo.generation.max_tokens, 1);
     EXPECT_EQ(lo.generation.sampling.temperature, 0.0f);
     EXPECT_EQ(lo.generation.sampling.top_p, 0.0f);
-    ApiRequest hi = parse(e, with(R"("max_tokens":4096,"temperature":2,"top_p":1,"seed":18446744073709551615)"), limits);
+    ApiRequest hi =
+        parse(e, with(R"("max_tokens":4096,"temperature":2,"top_p":1,"seed":18446744073709551615)"), limits);
     EXPECT_EQ(hi.generation.max_tokens, 4096);
     EXPECT_EQ(hi.generation.sampling.temperature, 2.0f);
     EXPECT_EQ(*hi.generation.sampling.seed, 18446744073709551615ull);
@@ -208,7 +216,8 @@ TEST(RequestValidation, TheRangeTableIsInTheDocs) {
   std::stringstream text;
   text << in.rdbuf();
   const std::string table = request_range_table_markdown(ProtocolLimits{});
-  EXPECT_NE(text.str().find(table), std::string::npos) << "docs/api.md must hold the range table as generated:\n" << table;
+  EXPECT_NE(text.str().find(table), std::string::npos) << "docs/api.md must hold the range table as generated:\n"
+                                                       << table;
 }
 
 }  // namespace

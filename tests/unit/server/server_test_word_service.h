@@ -19,7 +19,7 @@ struct WordStreamTestOptions {
   std::string model_id = "word-stream-test";
   std::optional<std::string> chat_template;  // none: the server's fallback format
   std::chrono::milliseconds step_delay{2};
-  size_t slots = 4;       // requests "decoding" at once
+  size_t slots = 4;        // requests "decoding" at once
   size_t max_queued = 16;  // waiting beyond the slots; more -> QueueFullError
 };
 

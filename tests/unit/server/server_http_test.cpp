@@ -1,5 +1,5 @@
 // The HTTP layer over real sockets on 127.0.0.1, with Beast as the client and the
-// test-only word-streaming service behind it (tests/unit/server_test_word_service.h).
+// test-only word-streaming service behind it (tests/unit/server/server_test_word_service.h).
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
@@ -20,7 +20,7 @@
 
 #include <fstream>
 
-#include "tests/unit/server_test_word_service.h"
+#include "tests/unit/server/server_test_word_service.h"
 #include "worker/server/http_server.h"
 
 namespace clusterctl::server {
@@ -66,7 +66,8 @@ class Client {
     r.body = res.body();
     return r;
   }
-  Reply post(const std::string& target, const Json& body, const std::vector<std::pair<std::string, std::string>>& h = {}) {
+  Reply post(const std::string& target, const Json& body,
+             const std::vector<std::pair<std::string, std::string>>& h = {}) {
     return send(http::verb::post, target, body.dump(), h);
   }
   beast::tcp_stream& stream() { return stream_; }
@@ -180,7 +181,8 @@ TEST_F(ServerTest, ModelsMetricsClusterAndPage) {
 TEST_F(ServerTest, ChatCompletionWholeAnswer) {
   start();
   Client c(port());
-  Reply r = c.post("/v1/chat/completions", chat_body("tell me three words", {{"temperature", 0}, {"seed", 7}, {"top_p", 0.5}}));
+  Reply r = c.post("/v1/chat/completions",
+                   chat_body("tell me three words", {{"temperature", 0}, {"seed", 7}, {"top_p", 0.5}}));
   ASSERT_EQ(r.status, 200) << r.body;
   Json j = r.json();
   EXPECT_EQ(j["object"], "chat.completion");
@@ -204,7 +206,9 @@ TEST_F(ServerTest, ChatCompletionWholeAnswer) {
 
 TEST_F(ServerTest, ModelTemplateIsUsed) {
   WordStreamTestOptions o;
-  o.chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+  o.chat_template =
+      "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% "
+      "endif %}";
   start(o);
   Client c(port());
   ASSERT_EQ(c.post("/v1/chat/completions", chat_body("hi there")).status, 200);
@@ -214,7 +218,8 @@ TEST_F(ServerTest, ModelTemplateIsUsed) {
 TEST_F(ServerTest, CompletionMaxTokensAndStopStrings) {
   start();
   Client c(port());
-  Reply r = c.post("/v1/completions", {{"model", "word-stream-test"}, {"prompt", "one two three four five"}, {"max_tokens", 2}});
+  Reply r = c.post("/v1/completions",
+                   {{"model", "word-stream-test"}, {"prompt", "one two three four five"}, {"max_tokens", 2}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["object"], "text_completion");
   EXPECT_EQ(r.json()["choices"][0]["text"], "one two");
@@ -223,8 +228,10 @@ TEST_F(ServerTest, CompletionMaxTokensAndStopStrings) {
   EXPECT_FALSE(service_->last_request().templated);
 
   // The stop string spans a piece boundary ("thr" + "ee f"): cut before it, never sent.
-  r = c.post("/v1/completions", {{"model", "word-stream-test"}, {"prompt", "one two three four five"},
-                                 {"max_tokens", 50}, {"stop", Json::array({"nope", "ee fo"})}});
+  r = c.post("/v1/completions", {{"model", "word-stream-test"},
+                                 {"prompt", "one two three four five"},
+                                 {"max_tokens", 50},
+                                 {"stop", Json::array({"nope", "ee fo"})}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.json()["choices"][0]["text"], "one two thr");
   EXPECT_EQ(r.json()["choices"][0]["finish_reason"], "stop");
@@ -237,8 +244,9 @@ TEST_F(ServerTest, CompletionMaxTokensAndStopStrings) {
 TEST_F(ServerTest, StreamingChatChunksAsOpenAIClientsParseThem) {
   start();
   Client c(port());
-  Reply r = c.post("/v1/chat/completions",
-                   chat_body("stream these words please", {{"stream", true}, {"stream_options", {{"include_usage", true}}}}));
+  Reply r =
+      c.post("/v1/chat/completions",
+             chat_body("stream these words please", {{"stream", true}, {"stream_options", {{"include_usage", true}}}}));
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.headers[http::field::content_type], "text/event-stream; charset=utf-8");
   EXPECT_EQ(r.body.substr(r.body.size() - 14), "data: [DONE]\n\n");
@@ -273,7 +281,9 @@ TEST_F(ServerTest, StreamingChatChunksAsOpenAIClientsParseThem) {
 TEST_F(ServerTest, StreamingCompletionAndKeepAliveAfterIt) {
   start();
   Client c(port());
-  Reply r = c.post("/v1/completions", {{"model", "word-stream-test"}, {"prompt", "alpha beta gamma"}, {"stream", true}, {"max_tokens", 2}});
+  Reply r =
+      c.post("/v1/completions",
+             {{"model", "word-stream-test"}, {"prompt", "alpha beta gamma"}, {"stream", true}, {"max_tokens", 2}});
   ASSERT_EQ(r.status, 200);
   std::vector<Json> events = sse_events(r.body);
   std::string text;
@@ -298,20 +308,28 @@ TEST_F(ServerTest, EveryBadRequestGetsItsErrorAndTheServerKeepsServing) {
   Client c(port());
   expect_error(c.send(http::verb::post, "/v1/chat/completions", "{not json"), 400, "invalid_json");
   expect_error(c.send(http::verb::post, "/v1/chat/completions", "[1,2]"), 400, "invalid_json");
-  expect_error(c.post("/v1/chat/completions", {{"messages", Json::array()}}), 400, "missing_required_parameter", "model");
+  expect_error(c.post("/v1/chat/completions", {{"messages", Json::array()}}), 400, "missing_required_parameter",
+               "model");
   expect_error(c.post("/v1/chat/completions", chat_body("x", {{"model", "gpt-4"}})), 404, "model_not_found", "model");
-  expect_error(c.post("/v1/chat/completions", {{"model", "word-stream-test"}}), 400, "missing_required_parameter", "messages");
-  expect_error(c.post("/v1/chat/completions", {{"model", "word-stream-test"}, {"messages", Json::array({{{"content", "x"}}})}}),
-               400, "missing_required_parameter", "messages[0].role");
-  expect_error(c.post("/v1/chat/completions", {{"model", "word-stream-test"}, {"messages", Json::array({{{"role", "wizard"}, {"content", "x"}}})}}),
+  expect_error(c.post("/v1/chat/completions", {{"model", "word-stream-test"}}), 400, "missing_required_parameter",
+               "messages");
+  expect_error(
+      c.post("/v1/chat/completions", {{"model", "word-stream-test"}, {"messages", Json::array({{{"content", "x"}}})}}),
+      400, "missing_required_parameter", "messages[0].role");
+  expect_error(c.post("/v1/chat/completions", {{"model", "word-stream-test"},
+                                               {"messages", Json::array({{{"role", "wizard"}, {"content", "x"}}})}}),
                400, "invalid_value", "messages[0].role");
   expect_error(c.post("/v1/completions", {{"model", "word-stream-test"}}), 400, "missing_required_parameter", "prompt");
-  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"max_tokens", 101}})), 400, "invalid_value", "max_tokens");
+  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"max_tokens", 101}})), 400, "invalid_value",
+               "max_tokens");
   expect_error(c.post("/v1/chat/completions", chat_body("x", {{"max_tokens", 0}})), 400, "invalid_value", "max_tokens");
-  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"max_tokens", "ten"}})), 400, "invalid_type", "max_tokens");
-  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"temperature", 3}})), 400, "invalid_value", "temperature");
+  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"max_tokens", "ten"}})), 400, "invalid_type",
+               "max_tokens");
+  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"temperature", 3}})), 400, "invalid_value",
+               "temperature");
   expect_error(c.post("/v1/chat/completions", chat_body("x", {{"stream", "yes"}})), 400, "invalid_type", "stream");
-  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"stop", Json::array({1})}})), 400, "invalid_type", "stop");
+  expect_error(c.post("/v1/chat/completions", chat_body("x", {{"stop", Json::array({1})}})), 400, "invalid_type",
+               "stop");
   expect_error(c.post("/v1/chat/completions", chat_body("x", {{"n", 2}})), 400, "invalid_value", "n");
   expect_error(c.send(http::verb::get, "/v1/nothing"), 404, "unknown_url");
   expect_error(c.send(http::verb::get, "/v1/chat/completions"), 405, "method_not_allowed");
@@ -337,7 +355,8 @@ TEST_F(ServerTest, BearerTokenRequiredOnEveryApiRequest) {
     EXPECT_EQ(r.headers[http::field::www_authenticate], "Bearer");
   }
   expect_error(c.post("/v1/chat/completions", chat_body("x")), 401, "invalid_api_key");
-  expect_error(c.post("/v1/chat/completions", chat_body("x"), {{"Authorization", "Bearer wrong"}}), 401, "invalid_api_key");
+  expect_error(c.post("/v1/chat/completions", chat_body("x"), {{"Authorization", "Bearer wrong"}}), 401,
+               "invalid_api_key");
   expect_error(c.post("/v1/chat/completions", chat_body("x"), {{"Authorization", "s3cret"}}), 401, "invalid_api_key");
   EXPECT_EQ(c.post("/v1/chat/completions", chat_body("x"), {{"Authorization", "Bearer s3cret"}}).status, 200);
   EXPECT_EQ(c.send(http::verb::get, "/health", "", {{"Authorization", "Bearer s3cret"}}).status, 200);
@@ -355,7 +374,8 @@ TEST_F(ServerTest, FullQueueAnswers429WithRetryAfter) {
   auto long_prompt = chat_body("w w w w w w w w", {{"stream", true}});
   Client a(port()), b(port());
   std::thread ta([&] { a.post("/v1/chat/completions", long_prompt); });
-  while (service_->stats().running + service_->stats().queued < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (service_->stats().running + service_->stats().queued < 1)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::thread tb([&] { b.post("/v1/chat/completions", long_prompt); });
   while (service_->stats().queued < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   Client c(port());
@@ -414,10 +434,10 @@ TEST_F(ServerTest, CannotListenOnAPortInUse) {
     second.start();
     FAIL() << "a second server bound the same port";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(port())), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(port())), std::string::npos)
+        << e.what();
   }
 }
-
 
 // ------------------------------------------------------------------ raw sockets
 
@@ -544,12 +564,13 @@ TEST_F(ServerTest, HealthIsOpenToProbesOnlyWithTheOption) {
 
 TEST_F(ServerTest, AClientThatHalfClosesAfterItsRequestGetsItsAnswer) {
   start();
-  const std::string whole = exchange(port(), post_bytes("/v1/chat/completions", chat_body("half closed client").dump()));
+  const std::string whole =
+      exchange(port(), post_bytes("/v1/chat/completions", chat_body("half closed client").dump()));
   ASSERT_EQ(status_of(whole), 200) << whole;
   EXPECT_NE(whole.find("half closed client Assistant:\""), std::string::npos) << whole;
-  const std::string streamed =
-      exchange(port(), post_bytes("/v1/completions",
-                                  Json{{"model", "word-stream-test"}, {"prompt", "a b c"}, {"stream", true}}.dump()));
+  const std::string streamed = exchange(
+      port(),
+      post_bytes("/v1/completions", Json{{"model", "word-stream-test"}, {"prompt", "a b c"}, {"stream", true}}.dump()));
   ASSERT_EQ(status_of(streamed), 200) << streamed;
   EXPECT_NE(streamed.find("data: [DONE]"), std::string::npos) << streamed;
   EXPECT_EQ(service_->cancelled_count(), 0u);
@@ -640,14 +661,18 @@ TEST_F(ServerTest, ATokenlessLoopbackServerRefusesOtherHostsAndOrigins) {
   auto with = [&](const std::string& host, const std::string& headers = "") {
     return exchange(port(), post_bytes("/v1/chat/completions", body, headers, host));
   };
-  for (const std::string& host : std::vector<std::string>{"127.0.0.1:" + p, "localhost:" + p, "[::1]:" + p, "LOCALHOST:" + p, "127.0.0.1"}) {
+  for (const std::string& host :
+       std::vector<std::string>{"127.0.0.1:" + p, "localhost:" + p, "[::1]:" + p, "LOCALHOST:" + p, "127.0.0.1"}) {
     EXPECT_EQ(status_of(with(host)), 200) << host;
   }
-  for (const std::string& host : std::vector<std::string>{"evil.example:" + p, "evil.example", "127.0.0.1:1", "localhost.:" + p, "127.0.0.2:" + p,
-                                 "localhost:" + p + "x", ""}) {
+  for (const std::string& host :
+       std::vector<std::string>{"evil.example:" + p, "evil.example", "127.0.0.1:1", "localhost.:" + p, "127.0.0.2:" + p,
+                                "localhost:" + p + "x", ""}) {
     const std::string r = with(host);
     EXPECT_EQ(status_of(r), 403) << host << "\n" << r;
-    if (!host.empty()) EXPECT_NE(r.find("host_not_allowed"), std::string::npos) << r;
+    if (!host.empty()) {
+      EXPECT_NE(r.find("host_not_allowed"), std::string::npos) << r;
+    }
   }
   // DNS rebinding on a GET too.
   EXPECT_EQ(status_of(exchange(port(), "GET /v1/models HTTP/1.1\r\nHost: rebind.example:" + p + "\r\n\r\n")), 403);
@@ -657,21 +682,24 @@ TEST_F(ServerTest, ATokenlessLoopbackServerRefusesOtherHostsAndOrigins) {
   const std::string allowed = with("127.0.0.1:" + p, "Origin: https://app.example\r\n");
   EXPECT_EQ(status_of(allowed), 200);
   EXPECT_NE(allowed.find("Access-Control-Allow-Origin: https://app.example"), std::string::npos) << allowed;
-  for (const std::string& origin : std::vector<std::string>{"https://evil.example", "null", "http://127.0.0.1:1", "http://evil.example:" + p}) {
+  for (const std::string& origin :
+       std::vector<std::string>{"https://evil.example", "null", "http://127.0.0.1:1", "http://evil.example:" + p}) {
     const std::string r = with("127.0.0.1:" + p, "Origin: " + origin + "\r\n");
     EXPECT_EQ(status_of(r), 403) << origin;
     EXPECT_NE(r.find("origin_not_allowed"), std::string::npos) << r;
   }
   // The preflight of an allowed origin, and of another one.
-  const std::string pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
-                                               "\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n"
-                                               "Access-Control-Request-Headers: content-type, x-stainless-os\r\n\r\n");
+  const std::string pre =
+      exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
+                           "\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n"
+                           "Access-Control-Request-Headers: content-type, x-stainless-os\r\n\r\n");
   EXPECT_EQ(status_of(pre), 204) << pre;
   EXPECT_NE(pre.find("Access-Control-Allow-Origin: https://app.example"), std::string::npos) << pre;
   EXPECT_NE(pre.find("Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS"), std::string::npos) << pre;
   EXPECT_NE(pre.find("Access-Control-Allow-Headers: content-type, x-stainless-os"), std::string::npos) << pre;
-  const std::string bad_pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
-                                                   "\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n\r\n");
+  const std::string bad_pre =
+      exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:" + p +
+                           "\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(status_of(bad_pre), 403) << bad_pre;
   EXPECT_EQ(bad_pre.find("Access-Control-Allow-Origin"), std::string::npos) << bad_pre;
   // A streamed answer to an allowed origin carries the header too.
@@ -688,11 +716,14 @@ TEST_F(ServerTest, WithATokenOtherHostsAreServedAndCorsStillAppliesToPreflights)
   EXPECT_EQ(status_of(exchange(port(), post_bytes("/v1/chat/completions", body, "Authorization: Bearer s3cret\r\n",
                                                   "my-proxy.example"))),
             200);
-  const std::string pre = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
-                                               "Access-Control-Request-Method: POST\r\n\r\n");
+  const std::string pre = exchange(port(),
+                                   "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+                                   "Access-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(status_of(pre), 204) << pre;
-  const std::string bad = exchange(port(), "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
-                                               "Access-Control-Request-Method: POST\r\n\r\n");
+  const std::string bad =
+      exchange(port(),
+               "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n"
+               "Access-Control-Request-Method: POST\r\n\r\n");
   EXPECT_EQ(status_of(bad), 403) << bad;
 }
 

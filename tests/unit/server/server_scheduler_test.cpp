@@ -39,7 +39,8 @@ class Collector {
   }
   Outcome wait() {
     std::unique_lock lock(mutex_);
-    EXPECT_TRUE(first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return done_; })) << "request never finished";
+    EXPECT_TRUE(first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return done_; }))
+        << "request never finished";
     return outcome_;
   }
   bool wait_first_token() {
@@ -126,7 +127,6 @@ TEST(BatchScheduler, QueueLimitRefusesAndCancelFreesTheSlot) {
   EXPECT_FALSE(refused.done()) << "a refused request must get no callbacks";
 }
 
-
 // Every sampling value the API accepts (docs/api.md's range table) is served, and the scheduler
 // keeps serving after it: top_p 0 once made the sampler throw inside the scheduler loop, which
 // failed every request and left the service refusing all later ones.
@@ -146,7 +146,8 @@ TEST(BatchScheduler, SamplingAtTheDocumentedBoundsIsServedAndTheNextRequestToo) 
       Collector c;
       service.submit(r, c.callbacks());
       const Outcome got = c.wait();
-      EXPECT_NE(got.reason, FinishReason::error) << "temperature " << temperature << " top_p " << top_p << ": " << got.message;
+      EXPECT_NE(got.reason, FinishReason::error)
+          << "temperature " << temperature << " top_p " << top_p << ": " << got.message;
       if (temperature == 0.0f || top_p == 0.0f) {
         EXPECT_EQ(got.ids, reference.ids) << "temperature " << temperature << " top_p " << top_p << " is greedy";
       }

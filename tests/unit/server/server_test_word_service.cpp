@@ -1,4 +1,4 @@
-#include "tests/unit/server_test_word_service.h"
+#include "tests/unit/server/server_test_word_service.h"
 
 #include <sstream>
 
@@ -44,7 +44,8 @@ std::vector<std::string> WordStreamTestService::pieces_of(const std::string& pro
   return pieces;
 }
 
-std::shared_ptr<GenerationHandle> WordStreamTestService::submit(GenerationRequest request, GenerationCallbacks callbacks) {
+std::shared_ptr<GenerationHandle> WordStreamTestService::submit(GenerationRequest request,
+                                                                GenerationCallbacks callbacks) {
   auto job = std::make_shared<Job>();
   job->pieces = pieces_of(request.prompt);
   if (job->pieces.empty()) throw InvalidRequestError("the prompt has no words to stream back", "empty_prompt");
@@ -54,9 +55,8 @@ std::shared_ptr<GenerationHandle> WordStreamTestService::submit(GenerationReques
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= options_.max_queued) {
-      throw QueueFullError("the request queue is full (" + std::to_string(options_.max_queued) +
-                               " waiting); retry in a moment",
-                           1);
+      throw QueueFullError(
+          "the request queue is full (" + std::to_string(options_.max_queued) + " waiting); retry in a moment", 1);
     }
     last_request_ = std::move(request);
     queue_.push_back(job);
@@ -73,7 +73,9 @@ ServiceStats WordStreamTestService::stats() const {
   return s;
 }
 
-std::vector<ClusterNode> WordStreamTestService::nodes() const { return {{0, "127.0.0.1", "rank 0 (API, test service)"}}; }
+std::vector<ClusterNode> WordStreamTestService::nodes() const {
+  return {{0, "127.0.0.1", "rank 0 (API, test service)"}};
+}
 
 GenerationRequest WordStreamTestService::last_request() const {
   std::lock_guard lock(mutex_);
@@ -102,10 +104,14 @@ void WordStreamTestService::run() {
     std::vector<Event> events;
     for (auto& j : cancelled_waiting) events.push_back({j, FinishReason::cancelled});
     for (auto& j : running_) {
-      if (j->cancelled) events.push_back({j, FinishReason::cancelled});
-      else if (j->next >= j->pieces.size()) events.push_back({j, FinishReason::stop});
-      else if (static_cast<int>(j->next) >= j->max_tokens) events.push_back({j, FinishReason::length});
-      else events.push_back({j, std::nullopt});
+      if (j->cancelled)
+        events.push_back({j, FinishReason::cancelled});
+      else if (j->next >= j->pieces.size())
+        events.push_back({j, FinishReason::stop});
+      else if (static_cast<int>(j->next) >= j->max_tokens)
+        events.push_back({j, FinishReason::length});
+      else
+        events.push_back({j, std::nullopt});
     }
     std::erase_if(running_, [](const std::shared_ptr<Job>& j) {
       return j->cancelled || j->next >= j->pieces.size() || static_cast<int>(j->next) >= j->max_tokens;
@@ -135,7 +141,9 @@ void WordStreamTestService::run() {
   running_.clear();
   queue_.clear();
   lock.unlock();
-  for (auto& j : left) j->callbacks.on_done(FinishReason::cancelled, Usage{static_cast<int>(j->pieces.size()), static_cast<int>(j->next)}, "");
+  for (auto& j : left)
+    j->callbacks.on_done(FinishReason::cancelled, Usage{static_cast<int>(j->pieces.size()), static_cast<int>(j->next)},
+                         "");
 }
 
 }  // namespace clusterctl::server::testing
