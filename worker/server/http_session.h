@@ -121,7 +121,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool resume_after_watch_ = false;
   std::deque<std::string> outbox_;
   bool writing_ = false;
-  bool close_after_writes_ = false;
   bool resume_after_writes_ = false;
   std::shared_ptr<Response> pending_response_;
   std::shared_ptr<http::response<http::empty_body>> pending_head_;
