@@ -36,7 +36,6 @@ std::vector<QuantPreset> make_presets() {
   };
 }
 
-bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 int64_t block_of(GgmlType t) { return gguf::type_traits(t).block_size; }
 
 // llama-quantize's choice when a row is not a whole number of the type's blocks: the K types fall
@@ -148,8 +147,12 @@ GgmlType low_bit_mix(uint32_t ftype, GgmlType ty, QuantRole role, uint32_t layer
   }
 }
 
-GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer, uint64_t ncols,
-                           bool pure, uint32_t n_gqa, uint32_t n_expert, bool llama_70b) {
+bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, const HParams& hp, uint64_t ncols,
+                           bool pure) {
+  const uint32_t n_layer = hp.n_layer, n_gqa = hp.n_head / hp.n_head_kv;
+  const bool llama_70b = hp.arch == "llama" && n_layer == 80 && n_gqa > 1;
   // Norms, biases, rope factors: llama-quantize keeps 1-D tensors F32, and the experts' router too.
   if (role == QuantRole::Vector || role == QuantRole::Router) return GgmlType::F32;
   GgmlType ty = preset.base;
@@ -165,7 +168,7 @@ GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t l
                use_more_bits(layer, n_layer)) {
       ty = GgmlType::Q6_K;
     } else if (!preset.k_mix) {
-      ty = low_bit_mix(preset.file_type, ty, role, layer, n_layer, n_gqa, n_expert, llama_70b);
+      ty = low_bit_mix(preset.file_type, ty, role, layer, n_layer, n_gqa, hp.n_expert, llama_70b);
     }
   }
   return fallback_for_row(ty, ncols);

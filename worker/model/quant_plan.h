@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "worker/gguf/ggml_types.h"
+#include "worker/model/hparams.h"
 #include "worker/model/tensor_table.h"
 
 namespace clusterctl::model {
@@ -28,13 +29,14 @@ const QuantPreset& find_quant_preset(std::string_view name);  // case-insensitiv
 enum class QuantRole { Embedding, Output, AttnV, AttnOutput, FfnDown, Matrix, Vector, Router };
 QuantRole quant_role(const TensorSpec& t, bool tied_embeddings);
 
-// The type `preset` gives a tensor of `role` in `layer` of `n_layer`, whose rows are `ncols` long
-// (`pure`: the base type for every matrix, as llama-quantize --pure). Throws clusterctl::Error
-// where llama-quantize has no fallback for the row length (Q4_0 or Q8_0 rows not a multiple of 32).
-// n_gqa (query heads per KV head), n_expert and llama_70b (a llama of 80 layers with GQA: llama.cpp's
-// LLM_TYPE_70B) steer the low-bit mixes as in llama-quantize.
-gguf::GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, uint32_t n_layer,
-                                 uint64_t ncols, bool pure, uint32_t n_gqa = 1, uint32_t n_expert = 0,
-                                 bool llama_70b = false);
+// The type `preset` gives a tensor of `role` in `layer` of model `hp`, whose rows are `ncols` long
+// (`pure`: the base type for every matrix, as llama-quantize --pure). The model's layer count, GQA,
+// experts and whether it is a Llama 70B (80 layers with GQA: llama.cpp's LLM_TYPE_70B) steer the
+// mixes as in llama-quantize. Throws clusterctl::Error where llama-quantize has no fallback for the
+// row length (Q4_0 or Q8_0 rows not a multiple of 32).
+gguf::GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, const HParams& hp,
+                                 uint64_t ncols, bool pure);
+// Whether llama-quantize leaves a tensor of this type as it is (F32, F16, BF16).
+bool is_float_type(gguf::GgmlType t);
 
 }  // namespace clusterctl::model

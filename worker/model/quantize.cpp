@@ -31,8 +31,6 @@ bool llama_cpp_order(const gguf::TensorInfo* a, const gguf::TensorInfo* b) {
   return la != lb ? la < lb : a->name < b->name;
 }
 
-bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
-
 // What llama-quantize quantises: the matrices named *weight, not the norms or the router.
 bool quantizable(const gguf::TensorInfo& t) {
   return t.shape.size() >= 2 && t.name.ends_with("weight") && t.name.find("_norm.weight") == std::string::npos &&
@@ -72,9 +70,6 @@ uint64_t quantize_model(const QuantizeOptions& o) {
   w.add_kv("general.quantization_version", gguf::value_u32(2));
   w.add_kv("general.file_type", gguf::value_u32(preset.file_type));
 
-  // What llama-quantize's mixes look at beside the tensor: GQA, experts, and Llama-2/3 70B.
-  const uint32_t n_gqa = hp.n_head / hp.n_head_kv;
-  const bool llama_70b = hp.arch == "llama" && hp.n_layer == 80 && n_gqa > 1;
   kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::default_thread_count());
   for (const gguf::TensorInfo* t : order) {
     GgmlType type = t->type;
@@ -86,8 +81,7 @@ uint64_t quantize_model(const QuantizeOptions& o) {
       const QuantRole role = spec != specs.end() ? quant_role(spec->second, tied) : QuantRole::Matrix;
       const int layer = std::max(layer_of(t->name), 0);
       try {
-        type = choose_quant_type(preset, role, static_cast<uint32_t>(layer), hp.n_layer, t->shape[0], o.pure, n_gqa,
-                                 hp.n_expert, llama_70b);
+        type = choose_quant_type(preset, role, static_cast<uint32_t>(layer), hp, t->shape[0], o.pure);
       } catch (const Error& e) {
         throw Error(src.path() + ": tensor '" + t->name + "': " + e.what());
       }

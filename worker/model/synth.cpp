@@ -262,9 +262,6 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
   const float emb_std = 1.5f / std::sqrt(static_cast<float>(s.n_embd));
   const Init norm{1.0f, 0.05f, {}};
   const Init bias{0.0f, 0.1f, {}};
-  // What llama-quantize's mixes look at beside the tensor: GQA, experts, and Llama-2/3 70B.
-  const uint32_t n_gqa = s.n_head / s.n_head_kv;
-  const bool llama_70b = s.arch == "llama" && s.n_layer == 80 && n_gqa > 1;
   std::vector<Planned> out;
   for (TensorSpec& t : find_architecture(s.arch, s.name).tensors(hp)) {
     if (t.kind == TensorKind::RopeFreqs && !(s.rope_scale_factor > 0 && !s.rope_yarn)) continue;
@@ -287,9 +284,8 @@ std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_v
       default:
         if (t.shape.size() == 1) init = norm;  // the norms' weights
     }
-    const GgmlType type = t.shape.size() == 1 ? GgmlType::F32
-                                              : choose_quant_type(ty, role, std::max(t.layer, 0), s.n_layer, t.shape[0],
-                                                                  pure, n_gqa, s.n_expert, llama_70b);
+    const GgmlType type =
+        t.shape.size() == 1 ? GgmlType::F32 : choose_quant_type(ty, role, std::max(t.layer, 0), hp, t.shape[0], pure);
     out.push_back({{t.name(), type, std::move(t.shape)}, role, std::move(init)});
   }
   return out;
