@@ -141,9 +141,11 @@ void ForwardPass::self_attention(int64_t il) {
     float* k = &k_[t * kv_dim_];
     float* v = &v_[t * kv_dim_];
     if (bias) {
-      for (int64_t i = 0; i < q_dim_; ++i) q[i] += L.floats(TensorKind::AttnQBias)[i];
-      for (int64_t i = 0; i < kv_dim_; ++i) k[i] += L.floats(TensorKind::AttnKBias)[i];
-      for (int64_t i = 0; i < kv_dim_; ++i) v[i] += L.floats(TensorKind::AttnVBias)[i];
+      const float *qb = L.floats(TensorKind::AttnQBias), *kb = L.floats(TensorKind::AttnKBias),
+                  *vb = L.floats(TensorKind::AttnVBias);
+      for (int64_t i = 0; i < q_dim_; ++i) q[i] += qb[i];
+      for (int64_t i = 0; i < kv_dim_; ++i) k[i] += kb[i];
+      for (int64_t i = 0; i < kv_dim_; ++i) v[i] += vb[i];
     }
     for (int64_t h = 0; h < n_q_; ++h) {
       if (qk_norm) rms_norm(q + h * D, L.floats(TensorKind::AttnQNorm), q + h * D, D, hp.rms_eps);
