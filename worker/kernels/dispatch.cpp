@@ -53,6 +53,7 @@ bool supported(Isa isa) {
 KernelTable build_table(Isa isa) {
   KernelTable t;
   fill_rows_scalar(t);
+  fill_rows_iq_scalar(t);
 #if defined(__x86_64__) || defined(_M_X64)
   if (isa == Isa::Avx2 || isa == Isa::Avx512) {
     fill_rows_avx2(t);
@@ -149,10 +150,11 @@ namespace {
 
 // The types the engine computes with: every ISA's table has a vec_dot for each (the scalar one
 // at least), and every message that lists them reads them from here.
-constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,
-                                         GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,  GgmlType::Q5_1,
-                                         GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q2_K,
-                                         GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
+constexpr GgmlType kComputableTypes[] = {
+    GgmlType::F32,    GgmlType::F16,     GgmlType::BF16,   GgmlType::Q8_0,  GgmlType::Q4_0,    GgmlType::Q4_1,
+    GgmlType::Q5_0,   GgmlType::Q5_1,    GgmlType::Q4_K,   GgmlType::Q5_K,  GgmlType::Q6_K,    GgmlType::Q2_K,
+    GgmlType::Q3_K,   GgmlType::IQ4_NL,  GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S,
+    GgmlType::IQ2_XS, GgmlType::IQ2_XXS, GgmlType::IQ1_M,  GgmlType::IQ1_S};
 
 void require_computable(GgmlType t) {
   if (!is_computable(t))
@@ -189,6 +191,13 @@ GgmlType vec_dot_type(GgmlType weight_type) {
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
     case GgmlType::IQ4_XS:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ1_M:
+    case GgmlType::IQ1_S:
       return GgmlType::Q8_K;
     default:
       return weight_type;  // F32, F16, BF16

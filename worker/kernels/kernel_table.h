@@ -94,6 +94,7 @@ struct KernelTable {
 // ISA level its roles (rows: decoding dots and activation quantisers; packed: Layout::Packed8;
 // tiles: prompt tiles). A file's ISA suffix (_avx2, _vnni, _neon) sets its compile flags.
 void fill_rows_scalar(KernelTable& table);
+void fill_rows_iq_scalar(KernelTable& table);  // the 1-3-bit IQ formats (rows_iq.cpp)
 #if defined(__x86_64__) || defined(_M_X64)
 void fill_rows_avx2(KernelTable& table);
 void fill_packed_avx2(KernelTable& table);

@@ -39,7 +39,8 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 
 // Activations are quantised to the weight type's partner before integer dot products:
-// Q4_0/Q5_0/Q8_0/IQ4_NL -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants (Q2_K..Q6_K) and IQ4_XS -> Q8_K,
+// Q4_0/Q5_0/Q8_0/IQ4_NL -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants (Q2_K..Q6_K), IQ4_XS and the
+// 1-3-bit IQ types (IQ1_S..IQ3_S) -> Q8_K,
 // F16 -> F16, BF16 -> BF16, F32 -> F32 (as llama.cpp pairs them).
 GgmlType vec_dot_type(GgmlType weight_type);
 void quantize_activations(GgmlType weight_type, const float* x, void* out, int64_t n);

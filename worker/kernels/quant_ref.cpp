@@ -10,6 +10,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernels.h"
 #include "worker/kernels/quant_ref.h"
+#include "worker/kernels/quant_ref_iq.h"
 
 namespace clusterctl::kernels {
 namespace {
@@ -873,6 +874,14 @@ void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n) {
       return dequantize_q3_K(static_cast<const block_q3_K*>(src), dst, blocks_of(t, n, what));
     case GgmlType::Q2_K:
       return dequantize_q2_K(static_cast<const block_q2_K*>(src), dst, blocks_of(t, n, what));
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ1_S:
+    case GgmlType::IQ1_M:
+      return detail::dequantize_iq_grid(t, src, dst, blocks_of(t, n, what));
     default:
       unsupported(what, t);
   }
@@ -923,6 +932,10 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
     case GgmlType::Q2_K:
       return quantize_q2_K(src, static_cast<block_q2_K*>(dst), blocks_of(t, n, what));
     default:
+      if (detail::is_iq_grid_type(t))
+        throw Error(std::string(what) + ": " + std::string(gguf::type_name(t)) +
+                    " blocks come from llama.cpp's quantiser with an importance matrix, which clusterctl does not "
+                    "have; quantize to Q2_K, Q3_K, IQ4_XS or wider, or use a file made by llama-quantize --imatrix");
       unsupported(what, t);
   }
 }

@@ -2,6 +2,7 @@
 // Decoders of GGUF block fields that the reference quantisers, the row kernels and the packers
 // all read: one copy of each.
 #include <cstdint>
+#include <cstring>
 
 namespace clusterctl::kernels::detail {
 
@@ -30,6 +31,44 @@ inline int q3k_scale(int j, const uint8_t* s) {
 // The eight 6-bit sub-block scales of an IQ4_XS block, biased by 32 (-32..31).
 inline int iq4xs_scale(int ib, const uint8_t* scales_l, uint16_t scales_h) {
   return (((scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((scales_h >> (2 * ib)) & 3) << 4)) - 32;
+}
+
+// ---- the 1-3-bit IQ formats (blocks.h) ----
+
+// IQ2_S grid index of group l (0..3) of 32-element sub-block ib: 8 bits in qs, 2 in qh[ib].
+inline int iq2s_index(const uint8_t* qs, const uint8_t* qh, int ib, int l) {
+  return qs[4 * ib + l] | (((qh[ib] >> (2 * l)) & 3) << 8);
+}
+
+// IQ3_S grid index of 4-element group k (0..7) of sub-block ib: 8 bits in qs, bit k of qh[ib].
+inline int iq3s_index(const uint8_t* qs, const uint8_t* qh, int ib, int k) {
+  return qs[8 * ib + k] | (((qh[ib] >> k) & 1) << 8);
+}
+
+// IQ1_S grid index of group l (0..3) of sub-block ib: 8 bits in qs, 3 in bits 3l.. of qh[ib].
+inline int iq1s_index(const uint8_t* qs, const uint16_t* qh, int ib, int l) {
+  return qs[4 * ib + l] | (((qh[ib] >> (3 * l)) & 7) << 8);
+}
+
+// IQ1_M: group l (0..3) of sub-block ib takes the nibble l % 2 of qh[2 ib + l / 2]: three index
+// bits, and the delta's sign in the fourth.
+inline int iq1m_index(const uint8_t* qs, const uint8_t* qh, int ib, int l) {
+  return qs[4 * ib + l] | (((qh[2 * ib + l / 2] >> (4 * (l % 2))) & 7) << 8);
+}
+inline bool iq1m_delta_negative(const uint8_t* qh, int ib, int l) { return (qh[2 * ib + l / 2] >> (4 * (l % 2))) & 8; }
+
+// IQ1_M's fp16 super-block scale, kept in the top nibbles of its four uint16 scale words.
+inline uint16_t iq1m_scale_bits(const uint8_t* scales) {
+  uint16_t sc[4];
+  std::memcpy(sc, scales, sizeof sc);
+  return static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+}
+
+// IQ1_M's 3-bit scale of 16-element half h (0..15): bits 3 (h % 4) of uint16 word h / 4.
+inline int iq1m_subscale(const uint8_t* scales, int h) {
+  uint16_t w;
+  std::memcpy(&w, scales + 2 * (h / 4), sizeof w);
+  return (w >> (3 * (h % 4))) & 7;
 }
 
 }  // namespace clusterctl::kernels::detail

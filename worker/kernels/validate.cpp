@@ -9,6 +9,7 @@
 #include "worker/common/error.h"
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernels.h"
+#include "worker/kernels/quant_ref.h"
 
 namespace clusterctl::kernels {
 namespace {
@@ -47,9 +48,34 @@ HalfFields half_fields(GgmlType t) {
       return {sizeof(block_iq4_nl), 1, {offsetof(block_iq4_nl, d)}, {"d"}};
     case GgmlType::IQ4_XS:
       return {sizeof(block_iq4_xs), 1, {offsetof(block_iq4_xs, d)}, {"d"}};
+    // The 1-3-bit IQ types: d is their only float field. Their grid indices, signs and sub-block
+    // scales are full-width bit fields into tables of exactly 2^bits entries (blocks.h), so no
+    // byte pattern indexes out of range and there is nothing else to check.
+    case GgmlType::IQ2_XXS:
+      return {sizeof(block_iq2_xxs), 1, {offsetof(block_iq2_xxs, d)}, {"d"}};
+    case GgmlType::IQ2_XS:
+      return {sizeof(block_iq2_xs), 1, {offsetof(block_iq2_xs, d)}, {"d"}};
+    case GgmlType::IQ2_S:
+      return {sizeof(block_iq2_s), 1, {offsetof(block_iq2_s, d)}, {"d"}};
+    case GgmlType::IQ3_XXS:
+      return {sizeof(block_iq3_xxs), 1, {offsetof(block_iq3_xxs, d)}, {"d"}};
+    case GgmlType::IQ3_S:
+      return {sizeof(block_iq3_s), 1, {offsetof(block_iq3_s, d)}, {"d"}};
+    case GgmlType::IQ1_S:
+      return {sizeof(block_iq1_s), 1, {offsetof(block_iq1_s, d)}, {"d"}};
+    case GgmlType::IQ1_M:  // d is spread over the top nibbles of the scale words (scale_bits)
+      return {sizeof(block_iq1_m), 1, {offsetof(block_iq1_m, scales)}, {"d (top nibbles of scales)"}};
     default:
       return {};
   }
+}
+
+// The fp16 bits of the scale field at p.
+fp16_t scale_bits(GgmlType t, const uint8_t* p) {
+  if (t == GgmlType::IQ1_M) return detail::iq1m_scale_bits(p);
+  fp16_t h;
+  std::memcpy(&h, p, 2);
+  return h;
 }
 
 }  // namespace
@@ -65,8 +91,7 @@ void validate_blocks(const Matrix& m, const std::string& what) {
     for (int64_t b = 0; b < n_blocks; ++b) {
       const uint8_t* blk = row + static_cast<size_t>(b) * f.block_bytes;
       for (int k = 0; k < f.n; ++k) {
-        fp16_t h;
-        std::memcpy(&h, blk + f.offsets[k], 2);
+        const fp16_t h = scale_bits(m.type, blk + f.offsets[k]);
         if ((h & 0x7c00u) == 0x7c00u) {
           char bits[8];
           std::snprintf(bits, sizeof bits, "0x%04x", static_cast<unsigned>(h));

@@ -340,7 +340,7 @@ TEST(KernelsMatmul, InconsistentShapesAreRefused) {
   EXPECT_THROW(matmul({GgmlType::Q4_0, w.data(), 2, 48, 27}, x.data(), 1, y.data(), pool, ws), Error);
   // A stride shorter than a row.
   EXPECT_THROW(matmul({GgmlType::Q4_0, w.data(), 2, 64, 20}, x.data(), 1, y.data(), pool, ws), Error);
-  EXPECT_THROW(matmul({GgmlType::IQ2_XXS, w.data(), 1, 256, 66}, x.data(), 1, y.data(), pool, ws), Error);
+  EXPECT_THROW(matmul({GgmlType::TQ2_0, w.data(), 1, 256, 66}, x.data(), 1, y.data(), pool, ws), Error);
 }
 
 }  // namespace

@@ -87,6 +87,23 @@ std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, s
     case GgmlType::IQ4_XS:
       set_half_field(data, sizeof(block_iq4_xs), offsetof(block_iq4_xs, d), scale, rng);
       break;
+    case GgmlType::IQ2_XXS:  // the IQ grid types: every other byte is a full-range bit field
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ1_S:
+      set_half_field(data, gguf::type_traits(type).type_size, 0, scale, rng);
+      break;
+    case GgmlType::IQ1_M:  // its fp16 scale is the top nibbles of the four scale words
+      for (size_t b = 0; b + sizeof(block_iq1_m) <= data.size(); b += sizeof(block_iq1_m)) {
+        const uint16_t h = float_to_half(scale(rng));
+        for (int k = 0; k < 4; ++k) {
+          uint8_t& top = data[b + offsetof(block_iq1_m, scales) + 2 * k + 1];
+          top = static_cast<uint8_t>((top & 0x0f) | (((h >> (4 * k)) & 0xf) << 4));
+        }
+      }
+      break;
     default:
       throw Error("no random test weights for type " + std::string(gguf::type_name(type)));
   }

@@ -10,10 +10,11 @@
 
 namespace clusterctl::kernels::test {
 
-inline constexpr GgmlType kComputableTypes[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,
-                                                GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,  GgmlType::Q5_1,
-                                                GgmlType::Q4_K, GgmlType::Q5_K,   GgmlType::Q6_K,  GgmlType::Q2_K,
-                                                GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
+inline constexpr GgmlType kComputableTypes[] = {
+    GgmlType::F32,    GgmlType::F16,     GgmlType::BF16,   GgmlType::Q8_0,  GgmlType::Q4_0,    GgmlType::Q4_1,
+    GgmlType::Q5_0,   GgmlType::Q5_1,    GgmlType::Q4_K,   GgmlType::Q5_K,  GgmlType::Q6_K,    GgmlType::Q2_K,
+    GgmlType::Q3_K,   GgmlType::IQ4_NL,  GgmlType::IQ4_XS, GgmlType::IQ3_S, GgmlType::IQ3_XXS, GgmlType::IQ2_S,
+    GgmlType::IQ2_XS, GgmlType::IQ2_XXS, GgmlType::IQ1_M,  GgmlType::IQ1_S};
 
 // `rows` rows of `cols` elements, packed back to back (row stride = gguf::row_bytes).
 std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng);

@@ -66,6 +66,36 @@ TEST(KernelsVecDot, EverySimdPathMatchesScalarReference) {
   }
 }
 
+// The scalar reference itself: for every quantised type, its integer-domain dot equals the dot
+// of the dequantised weights and activations (dequantize_row, bit-identical to ggml's) up to
+// float rounding (1e-5 of the sum of the products' magnitudes), so a wrong grid, sign, scale or delta term cannot hide
+// in both paths.
+TEST(KernelsVecDot, ScalarDotsEqualTheDotOfDequantisedRows) {
+  IsaGuard guard;
+  set_active_isa(Isa::Scalar);
+  std::mt19937 rng(4321);
+  constexpr int64_t n = 1024;
+  for (GgmlType type : kComputableTypes) {
+    const GgmlType act = vec_dot_type(type);
+    // F32 / F16 / BF16 have no integer domain; Q4_1 / Q5_1 use Q8_1's fp16-rounded block sum
+    // (as ggml does), which the dequantised activations do not carry.
+    if (act == type || act == GgmlType::Q8_1) continue;
+    const auto w = random_weights(type, 1, n, rng);
+    const auto x = random_activations(n, rng);
+    std::vector<uint8_t> xq(activation_row_bytes(type, n));
+    quantize_activations(type, x.data(), xq.data(), n);
+    std::vector<float> wf(n), xf(n);
+    dequantize_row(type, w.data(), wf.data(), n);
+    dequantize_row(act, xq.data(), xf.data(), n);
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      want += static_cast<double>(wf[i]) * xf[i];
+      mag += std::fabs(static_cast<double>(wf[i]) * xf[i]);
+    }
+    EXPECT_NEAR(vec_dot(type, n, w.data(), xq.data()), want, 1e-5 * mag) << gguf::type_name(type);
+  }
+}
+
 TEST(KernelsVecDot, ActivationQuantisationIsIdenticalOnEveryIsa) {
   IsaGuard guard;
   std::mt19937 rng(99);
@@ -120,13 +150,13 @@ TEST(KernelsVecDot, Q8KBlockSumsMatchTheirQuants) {
 
 TEST(KernelsVecDot, UnsupportedTypesAndIsasAreRefusedByName) {
   IsaGuard guard;
-  EXPECT_FALSE(is_computable(GgmlType::IQ2_XXS));
-  EXPECT_FALSE(is_computable(GgmlType::IQ1_S));
+  EXPECT_FALSE(is_computable(GgmlType::TQ1_0));
+  EXPECT_FALSE(is_computable(GgmlType::MXFP4));
   try {
-    vec_dot_type(GgmlType::IQ3_S);
-    FAIL() << "IQ3_S was accepted";
+    vec_dot_type(GgmlType::TQ2_0);
+    FAIL() << "TQ2_0 was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("IQ3_S"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("TQ2_0"), std::string::npos) << e.what();
   }
 #if defined(__x86_64__)
   EXPECT_THROW(set_active_isa(Isa::Neon), Error);
@@ -159,6 +189,12 @@ TEST(KernelsValidate, NanOrInfiniteScalesAreRefusedWithTheirPlace) {
       {GgmlType::IQ4_NL, sizeof(block_iq4_nl), offsetof(block_iq4_nl, d), 0x7c00, "d", "infinite"},
       {GgmlType::IQ4_XS, sizeof(block_iq4_xs), offsetof(block_iq4_xs, d), 0x7c01, "d", "NaN"},
       {GgmlType::Q4_K, sizeof(block_q4_K), offsetof(block_q4_K, d), 0x7e00, "d", "NaN"},
+      {GgmlType::IQ2_XXS, sizeof(block_iq2_xxs), offsetof(block_iq2_xxs, d), 0x7c00, "d", "infinite"},
+      {GgmlType::IQ2_XS, sizeof(block_iq2_xs), offsetof(block_iq2_xs, d), 0xfe00, "d", "NaN"},
+      {GgmlType::IQ2_S, sizeof(block_iq2_s), offsetof(block_iq2_s, d), 0x7c00, "d", "infinite"},
+      {GgmlType::IQ3_XXS, sizeof(block_iq3_xxs), offsetof(block_iq3_xxs, d), 0x7d00, "d", "NaN"},
+      {GgmlType::IQ3_S, sizeof(block_iq3_s), offsetof(block_iq3_s, d), 0xfc00, "d", "infinite"},
+      {GgmlType::IQ1_S, sizeof(block_iq1_s), offsetof(block_iq1_s, d), 0x7e00, "d", "NaN"},
   };
   for (const Case& c : cases) {
     auto w = random_weights(c.type, kRows, kCols, rng);
@@ -176,6 +212,24 @@ TEST(KernelsValidate, NanOrInfiniteScalesAreRefusedWithTheirPlace) {
     }
     const Matrix row0{c.type, w.data(), 1, kCols, stride};
     EXPECT_NO_THROW(validate_blocks(row0, "t")) << gguf::type_name(c.type);
+  }
+}
+
+// IQ1_M has no fp16 field: its scale's four nibbles top the four scale words. All-ones nibbles
+// (0xffff: NaN) there are refused; the other bits of those words are sub-block scales.
+TEST(KernelsValidate, Iq1MScaleInTheScaleWordsIsChecked) {
+  std::mt19937 rng(6);
+  constexpr int64_t kRows = 2, kCols = 512;
+  auto w = random_weights(GgmlType::IQ1_M, kRows, kCols, rng);
+  const size_t stride = gguf::row_bytes(GgmlType::IQ1_M, kCols);
+  for (int k = 0; k < 4; ++k) w[stride + sizeof(block_iq1_m) + offsetof(block_iq1_m, scales) + 2 * k + 1] |= 0xf0;
+  try {
+    validate_blocks({GgmlType::IQ1_M, w.data(), kRows, kCols, stride}, "tensor 'blk.3.attn_q.weight'");
+    ADD_FAILURE() << "a NaN IQ1_M scale was accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* part : {"blk.3.attn_q.weight", "row 1", "block 1", "NaN"})
+      EXPECT_NE(msg.find(part), std::string::npos) << part << " missing from: " << msg;
   }
 }
 

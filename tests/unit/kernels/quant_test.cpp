@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <initializer_list>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "worker/common/error.h"
 #include "worker/kernels/blocks.h"
+#include "worker/kernels/iq_grids.h"
 #include "worker/kernels/kernels.h"
 
 namespace clusterctl::kernels {
@@ -286,8 +288,14 @@ TEST(Quant, ZerosAndConstantsStayFinite) {
 TEST(Quant, RefusesUnsupportedTypesAndBadLengths) {
   std::vector<float> x(256, 1.0f);
   std::vector<uint8_t> out(4096);
-  EXPECT_THROW(quantize_row(GgmlType::IQ2_XXS, x.data(), out.data(), 256), Error);
-  EXPECT_THROW(dequantize_row(GgmlType::IQ1_S, out.data(), x.data(), 256), Error);
+  EXPECT_THROW(quantize_row(GgmlType::TQ1_0, x.data(), out.data(), 256), Error);
+  EXPECT_THROW(dequantize_row(GgmlType::TQ2_0, out.data(), x.data(), 256), Error);
+  try {  // the IQ grid types decode but have no quantiser here: the message says why and what to use
+    quantize_row(GgmlType::IQ2_XXS, x.data(), out.data(), 256);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("importance matrix"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(quantize_row(GgmlType::Q4_K, x.data(), out.data(), 100), Error);
   try {
     quantize_row(GgmlType::Q4_0, x.data(), out.data(), 33);
@@ -298,11 +306,13 @@ TEST(Quant, RefusesUnsupportedTypesAndBadLengths) {
 }
 
 TEST(Quant, ComputableTypes) {
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
-                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K,
-                     GgmlType::Q3_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS})
+  for (GgmlType t :
+       {GgmlType::F32,     GgmlType::F16,    GgmlType::BF16,   GgmlType::Q8_0,    GgmlType::Q4_0,   GgmlType::Q4_1,
+        GgmlType::Q5_0,    GgmlType::Q5_1,   GgmlType::Q4_K,   GgmlType::Q5_K,    GgmlType::Q6_K,   GgmlType::Q2_K,
+        GgmlType::Q3_K,    GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
+        GgmlType::IQ3_XXS, GgmlType::IQ3_S,  GgmlType::IQ1_S,  GgmlType::IQ1_M})
     EXPECT_TRUE(is_computable(t)) << gguf::type_name(t);
-  for (GgmlType t : {GgmlType::IQ2_XXS, GgmlType::IQ3_S, GgmlType::IQ1_M, GgmlType::Q8_K, GgmlType::I32})
+  for (GgmlType t : {GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::MXFP4, GgmlType::Q8_K, GgmlType::I32})
     EXPECT_FALSE(is_computable(t)) << gguf::type_name(t);
 }
 
@@ -397,6 +407,82 @@ TEST(Quant, NewTypesMatchLlamaCppBitForBit) {
     dequantize_row(r.type, blocks.data(), y.data(), kN);
     EXPECT_EQ(fnv1a(kFnvBasis, y.data(), y.size() * 4), r.random_dequantised)
         << gguf::type_name(r.type) << " dequantised random blocks";
+  }
+}
+
+// The IQ grid types have no quantiser without an importance matrix, so only random valid blocks
+// are compared: random bytes (every grid index, sign and sub-block scale is a full bit field, so
+// any bytes are a valid block) with the fp16 super-block scale set finite; for IQ1_M that scale
+// is the top nibbles of its four scale words. Hashes from the same throwaway program against
+// libggml-base of 3f545bec (its to_float of the same bytes).
+std::vector<uint8_t> random_iq_blocks(GgmlType type, size_t bytes) {
+  const size_t block_bytes = gguf::type_traits(type).type_size;
+  Lcg g{11};
+  std::vector<uint8_t> r(bytes);
+  for (auto& b : r) b = static_cast<uint8_t>(g.next());
+  for (size_t b = 0; b + block_bytes <= r.size(); b += block_bytes) {
+    const auto h = static_cast<uint16_t>((0x1800 + g.next() % 0x0c00) | ((g.next() & 1) << 15));
+    if (type != GgmlType::IQ1_M) {
+      std::memcpy(&r[b], &h, 2);
+      continue;
+    }
+    for (int k = 0; k < 4; ++k) {
+      uint16_t w;
+      std::memcpy(&w, &r[b + offsetof(block_iq1_m, scales) + 2 * k], 2);
+      w = static_cast<uint16_t>((w & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
+      std::memcpy(&r[b + offsetof(block_iq1_m, scales) + 2 * k], &w, 2);
+    }
+  }
+  return r;
+}
+
+TEST(Quant, IqGridTypesDecodeAsLlamaCpp) {
+  constexpr int64_t kCols = 4096, kRows = 8, kN = kCols * kRows;
+  struct Ref {
+    GgmlType type;
+    uint64_t blocks, dequantised;
+  };
+  const Ref refs[] = {
+      {GgmlType::IQ2_XXS, 0x680a220f1cd86f0bull, 0x59a606366ec8c8b7ull},
+      {GgmlType::IQ2_XS, 0x7e2e558e22ff037bull, 0xe97b61774e35d324ull},
+      {GgmlType::IQ2_S, 0xd8e74f6c08cbd5a4ull, 0xf4e42ab83978f38full},
+      {GgmlType::IQ3_XXS, 0x480441fe347267f4ull, 0x4e2487751fac4518ull},
+      {GgmlType::IQ3_S, 0x0b44b7c4ca1daf81ull, 0xf0fec140e5752f3cull},
+      {GgmlType::IQ1_S, 0x8c751f767de12128ull, 0x429aba6767c30367ull},
+      {GgmlType::IQ1_M, 0xd490fbf35090683dull, 0xef7f7eee4bcaa5a3ull},
+  };
+  for (const auto& r : refs) {
+    const auto blocks = random_iq_blocks(r.type, gguf::row_bytes(r.type, kCols) * kRows);
+    ASSERT_EQ(fnv1a(kFnvBasis, blocks.data(), blocks.size()), r.blocks) << gguf::type_name(r.type) << " input blocks";
+    std::vector<float> y(kN);
+    dequantize_row(r.type, blocks.data(), y.data(), kN);
+    EXPECT_EQ(fnv1a(kFnvBasis, y.data(), y.size() * 4), r.dequantised) << gguf::type_name(r.type) << " dequantised";
+  }
+}
+
+// The grids entry for entry: FNV-1a 64 of each table's bytes as ggml-common.h of 3f545bec
+// defines it (random blocks above reach most entries, this reaches all).
+template <typename Table>
+uint64_t table_hash(const Table& t) {
+  return fnv1a(kFnvBasis, t.data(), t.size() * sizeof(t[0]));
+}
+
+TEST(Quant, IqGridsEqualLlamaCpps) {
+  EXPECT_EQ(table_hash(detail::kIq2xxsGrid), 0xbb4ee025b5ac6e8eull);
+  EXPECT_EQ(table_hash(detail::kIq2xsGrid), 0xc9b1ee61e79909bdull);
+  EXPECT_EQ(table_hash(detail::kIq2sGrid), 0x123edd38a3b62b90ull);
+  EXPECT_EQ(table_hash(detail::kIq3xxsGrid), 0xdfa5dc83d6a155d5ull);
+  EXPECT_EQ(table_hash(detail::kIq3sGrid), 0xfa37020c25b44829ull);
+  EXPECT_EQ(table_hash(detail::kIq1sGrid), 0x6703ed863501ae2eull);
+  // ksigns_iq2xs: 7 sign bits and the parity bit that makes the count of negatives even.
+  EXPECT_EQ(detail::iq_signs_of(0), 0);
+  EXPECT_EQ(detail::iq_signs_of(1), 129);
+  EXPECT_EQ(detail::iq_signs_of(3), 3);
+  EXPECT_EQ(detail::iq_signs_of(127), 255);
+  for (unsigned i = 0; i < 128; ++i) {
+    const uint8_t s = detail::iq_signs_of(i);
+    for (int j = 0; j < 8; ++j)
+      EXPECT_EQ(static_cast<int8_t>(detail::kIqSignBytes[i] >> (8 * j)), (s >> j) & 1 ? -1 : 1) << i << " " << j;
   }
 }
 
