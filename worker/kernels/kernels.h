@@ -37,6 +37,13 @@ bf16_t fp32_to_bf16(float f);
 // Reference (de)quantisation of one row of n elements (n a multiple of the block size).
 void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
+// The 1-3-bit IQ types (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) decode and compute
+// but have no quantiser here: ggml's needs an importance matrix. For synthetic models and
+// benchmarks, random_iq_blocks writes n values (whole blocks) of valid blocks with random grid
+// indices, signs and sub-block scales drawn from `seed`, each block's scale set so that its values
+// have RMS `rms`.
+bool is_iq_grid_type(GgmlType t);
+void random_iq_blocks(GgmlType t, uint64_t seed, float rms, void* dst, int64_t n);
 
 // Activations are quantised to the weight type's partner before integer dot products:
 // Q4_0/Q5_0/Q8_0/IQ4_NL -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants (Q2_K..Q6_K), IQ4_XS and the

@@ -932,7 +932,7 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
     case GgmlType::Q2_K:
       return quantize_q2_K(src, static_cast<block_q2_K*>(dst), blocks_of(t, n, what));
     default:
-      if (detail::is_iq_grid_type(t))
+      if (is_iq_grid_type(t))
         throw Error(std::string(what) + ": " + std::string(gguf::type_name(t)) +
                     " blocks come from llama.cpp's quantiser with an importance matrix, which clusterctl does not "
                     "have; quantize to Q2_K, Q3_K, IQ4_XS or wider, or use a file made by llama-quantize --imatrix");

@@ -3,7 +3,10 @@
 // grid entry (iq_grids.h) times its sub-block scale, with signs (IQ2, IQ3) or a +-delta (IQ1).
 #include "worker/kernels/quant_ref_iq.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
 
 #include "worker/common/error.h"
 #include "worker/kernels/blocks.h"
@@ -126,22 +129,29 @@ void dequantize_iq1_m(const block_iq1_m* x, float* y, int64_t nb) {
   }
 }
 
-}  // namespace
-
-bool is_iq_grid_type(GgmlType t) {
-  switch (t) {
-    case GgmlType::IQ2_XXS:
-    case GgmlType::IQ2_XS:
-    case GgmlType::IQ2_S:
-    case GgmlType::IQ3_XXS:
-    case GgmlType::IQ3_S:
-    case GgmlType::IQ1_S:
-    case GgmlType::IQ1_M:
-      return true;
-    default:
-      return false;
+// IQ1_M keeps its fp16 scale in the top nibbles of the four scale words (iq1m_scale_bits).
+void set_iq1m_scale(block_iq1_m& b, uint16_t h) {
+  for (int k = 0; k < 4; ++k) {
+    uint16_t w;
+    std::memcpy(&w, b.scales + 2 * k, 2);
+    w = static_cast<uint16_t>((w & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
+    std::memcpy(b.scales + 2 * k, &w, 2);
   }
 }
+
+void set_scale(GgmlType t, uint8_t* block, uint16_t h) {
+  if (t == GgmlType::IQ1_M) return set_iq1m_scale(*reinterpret_cast<block_iq1_m*>(block), h);
+  std::memcpy(block, &h, 2);  // every other IQ grid type starts with its fp16 d
+}
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
 
 void dequantize_iq_grid(GgmlType t, const void* src, float* dst, int64_t nb) {
   switch (t) {
@@ -165,3 +175,46 @@ void dequantize_iq_grid(GgmlType t, const void* src, float* dst, int64_t nb) {
 }
 
 }  // namespace clusterctl::kernels::detail
+
+namespace clusterctl::kernels {
+
+bool is_iq_grid_type(GgmlType t) {
+  switch (t) {
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ3_S:
+    case GgmlType::IQ1_S:
+    case GgmlType::IQ1_M:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void random_iq_blocks(GgmlType t, uint64_t seed, float rms, void* dst, int64_t n) {
+  if (!is_iq_grid_type(t) || n % QK_K != 0)
+    throw Error("random_iq_blocks: " + std::string(gguf::type_name(t)) + " rows of " + std::to_string(n) +
+                " values: only the IQ grid types, in whole blocks of 256");
+  const size_t block_bytes = gguf::type_traits(t).type_size;
+  auto* out = static_cast<uint8_t*>(dst);
+  uint64_t state = seed;
+  float y[QK_K];
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    uint8_t* block = out + static_cast<size_t>(b) * block_bytes;
+    for (size_t i = 0; i < block_bytes; i += 8) {
+      const uint64_t r = detail::splitmix64(state);
+      std::memcpy(block + i, &r, std::min<size_t>(8, block_bytes - i));
+    }
+    // Decode at d = 1, then scale d so the block's values have the requested RMS.
+    detail::set_scale(t, block, detail::float_to_half(1.0f));
+    detail::dequantize_iq_grid(t, block, y, 1);
+    double sumsq = 0;
+    for (float v : y) sumsq += static_cast<double>(v) * v;
+    const double block_rms = std::sqrt(sumsq / QK_K);
+    detail::set_scale(t, block, detail::float_to_half(block_rms > 0 ? static_cast<float>(rms / block_rms) : 0.f));
+  }
+}
+
+}  // namespace clusterctl::kernels

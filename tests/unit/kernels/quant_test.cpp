@@ -415,7 +415,7 @@ TEST(Quant, NewTypesMatchLlamaCppBitForBit) {
 // any bytes are a valid block) with the fp16 super-block scale set finite; for IQ1_M that scale
 // is the top nibbles of its four scale words. Hashes from the same throwaway program against
 // libggml-base of 3f545bec (its to_float of the same bytes).
-std::vector<uint8_t> random_iq_blocks(GgmlType type, size_t bytes) {
+std::vector<uint8_t> lcg_iq_blocks(GgmlType type, size_t bytes) {
   const size_t block_bytes = gguf::type_traits(type).type_size;
   Lcg g{11};
   std::vector<uint8_t> r(bytes);
@@ -452,7 +452,7 @@ TEST(Quant, IqGridTypesDecodeAsLlamaCpp) {
       {GgmlType::IQ1_M, 0xd490fbf35090683dull, 0xef7f7eee4bcaa5a3ull},
   };
   for (const auto& r : refs) {
-    const auto blocks = random_iq_blocks(r.type, gguf::row_bytes(r.type, kCols) * kRows);
+    const auto blocks = lcg_iq_blocks(r.type, gguf::row_bytes(r.type, kCols) * kRows);
     ASSERT_EQ(fnv1a(kFnvBasis, blocks.data(), blocks.size()), r.blocks) << gguf::type_name(r.type) << " input blocks";
     std::vector<float> y(kN);
     dequantize_row(r.type, blocks.data(), y.data(), kN);
@@ -484,6 +484,30 @@ TEST(Quant, IqGridsEqualLlamaCpps) {
     for (int j = 0; j < 8; ++j)
       EXPECT_EQ(static_cast<int8_t>(detail::kIqSignBytes[i] >> (8 * j)), (s >> j) & 1 ? -1 : 1) << i << " " << j;
   }
+}
+
+// random_iq_blocks (synthetic models, benchmarks): valid blocks of the asked RMS, the same bytes
+// for the same seed, and only for the IQ grid types.
+TEST(Quant, RandomIqBlocksHaveTheAskedRms) {
+  constexpr int64_t kN = 4096;
+  for (GgmlType t : {GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S, GgmlType::IQ3_XXS, GgmlType::IQ3_S,
+                     GgmlType::IQ1_S, GgmlType::IQ1_M}) {
+    ASSERT_TRUE(is_iq_grid_type(t));
+    std::vector<uint8_t> a(gguf::row_bytes(t, kN)), b(a.size());
+    random_iq_blocks(t, 5, 0.02f, a.data(), kN);
+    random_iq_blocks(t, 5, 0.02f, b.data(), kN);
+    EXPECT_EQ(a, b) << gguf::type_name(t);
+    random_iq_blocks(t, 6, 0.02f, b.data(), kN);
+    EXPECT_NE(a, b) << gguf::type_name(t);
+    const auto y = dequantize(t, a, kN);
+    double sumsq = 0;
+    for (float v : y) sumsq += static_cast<double>(v) * v;
+    EXPECT_NEAR(std::sqrt(sumsq / kN), 0.02, 0.0005) << gguf::type_name(t);  // fp16 rounding of d
+  }
+  EXPECT_FALSE(is_iq_grid_type(GgmlType::IQ4_XS));
+  std::vector<uint8_t> out(4096);
+  EXPECT_THROW(random_iq_blocks(GgmlType::Q4_K, 1, 0.02f, out.data(), 256), Error);
+  EXPECT_THROW(random_iq_blocks(GgmlType::IQ2_XXS, 1, 0.02f, out.data(), 100), Error);
 }
 
 }  // namespace

@@ -94,7 +94,8 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Weights made by the reference quantiser from random floats: 64 distinct rows, repeated.
+// Weights made by the reference quantiser from random floats (random valid blocks for the IQ
+// grid types): 64 distinct rows, repeated.
 std::vector<uint8_t> make_weights(GgmlType type, int64_t rows, int64_t cols, size_t* row_bytes) {
   *row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
   std::mt19937 rng(1);
@@ -103,6 +104,10 @@ std::vector<uint8_t> make_weights(GgmlType type, int64_t rows, int64_t cols, siz
   std::vector<float> src(static_cast<size_t>(cols));
   std::vector<uint8_t> w(*row_bytes * static_cast<size_t>(rows));
   for (int64_t r = 0; r < distinct; ++r) {
+    if (is_iq_grid_type(type)) {  // no quantiser for these: random valid blocks of the same RMS
+      random_iq_blocks(type, static_cast<uint64_t>(r), 0.02f, w.data() + r * *row_bytes, cols);
+      continue;
+    }
     for (auto& v : src) v = normal(rng);
     quantize_row(type, src.data(), w.data() + r * *row_bytes, cols);
   }

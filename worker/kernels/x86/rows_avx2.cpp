@@ -11,6 +11,7 @@
 #include "worker/kernels/half.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/rows_iq.h"
 #include "worker/kernels/x86/rows_kquant.h"
 #include "worker/kernels/x86/rows_lowbit.h"
 #include "worker/kernels/x86/rows_q4_0.h"
@@ -268,6 +269,7 @@ void fill_rows_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
   install_kquant_dots<madd_add>(t);
+  install_iq_dots<madd_add>(t);
 }
 
 }  // namespace clusterctl::kernels::detail

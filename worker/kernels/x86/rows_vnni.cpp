@@ -5,6 +5,7 @@
 
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/kernel_table.h"
+#include "worker/kernels/x86/rows_iq.h"
 #include "worker/kernels/x86/rows_kquant.h"
 #include "worker/kernels/x86/rows_q4_0.h"
 
@@ -20,6 +21,7 @@ void fill_rows_vnni(KernelTable& t) {
   t.rows_dot[slot(GgmlType::Q4_0)] = x86::rows_dot_q4_0<dot_u8i8_vnni>;
   t.chunked_rows_dot[slot(GgmlType::Q4_0)] = x86::chunked_rows_dot_q4_0<dot_u8i8_vnni>;
   x86::install_kquant_dots<madd_add_vnni>(t);
+  x86::install_iq_dots<madd_add_vnni>(t);
 }
 
 }  // namespace clusterctl::kernels::detail
