@@ -8,12 +8,13 @@ DEBIAN_PACKAGES=(
   libopenmpi-dev openmpi-bin
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libssh-dev libicu-dev nlohmann-json3-dev
+  libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev clang-format
   openssh-server openssh-client iproute2 iputils-ping procps
   g++-aarch64-linux-gnu qemu-user
 )
-BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json
+BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json curl
   googletest google-benchmark llvm node)
 
 missing_debian() {

@@ -4,8 +4,11 @@
 // Without --ranks, llama-bench's measures on this machine's engine (worker/tools/bench.cpp).
 #include <cstring>
 
+#include "controller/cli/model_arg.h"
 #include "controller/cli/mpi_launch.h"
+#include "controller/hub/pull.h"
 #include "worker/common/error.h"
+#include "worker/tools/engine_flags.h"
 #include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
@@ -27,7 +30,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
   pos.add("model", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf --ranks N [-n 64] [-t 1] [--split a,b]", opts, pos);
   if (!vm) return 0;
-  std::vector<std::string> args = {"--model",      (*vm)["model"].as<std::string>(),
+  std::vector<std::string> args = {"--model",      hub::pull_if_named((*vm)["model"].as<std::string>(), stderr),
                                    "--prompt",     (*vm)["prompt"].as<std::string>(),
                                    "-n",           std::to_string((*vm)["n-gen"].as<int64_t>()),
                                    "--temp",       "0",
@@ -53,7 +56,15 @@ int bench_command(int argc, char** argv) {
     return launch_local_job(*ranks, args);
   }
   if (auto ranks = ranks_flag(argc, argv)) return bench_ranks(*ranks, argc, argv);
-  return bench_main(argc, argv);
+  po::options_description opts;
+  opts.add_options()("model", po::value<std::string>())("n-prompt,p", po::value<int64_t>())(
+      "n-gen,n", po::value<int64_t>())("reps,r", po::value<int>())("bandwidth", po::value<double>());
+  add_engine_flags(opts);
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  pull_model_argument(args, opts, pos);
+  return call_verb(argv[0], args, bench_main);
 }
 
 }  // namespace clusterctl::cli

@@ -15,6 +15,7 @@
 
 #include "controller/cli/remote_target.h"
 #include "controller/http/openai_stream.h"
+#include "controller/hub/pull.h"
 #include "worker/common/error.h"
 #include "worker/tools/engine_flags.h"
 #include "worker/tools/local_chat.h"
@@ -86,7 +87,7 @@ std::unique_ptr<ChatBackend> open_backend(const po::variables_map& args) {
   const std::string model = args["model"].as<std::string>();
   if (auto target = resolve_target(args, model)) return std::make_unique<RemoteChat>(*target);
   server::EngineServiceOptions eo;
-  eo.model_path = model;
+  eo.model_path = hub::pull_if_named(model, stderr);
   eo.engine = engine_options(args);
   return open_local_chat(eo, g_interrupts);
 }
@@ -125,8 +126,9 @@ void print_answer_end(const Answer& a, bool quiet) {
 int chat_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("model", po::value<std::string>()->required(),
-                     "GGUF model file, or the model of a running cluster (its id or file name)")(
-      "system", po::value<std::string>(), "a system message that opens the conversation")(
+                     "GGUF model file, a model on Hugging Face (ORG/NAME:QUANT, pulled first), or the model of a "
+                     "running cluster (its id or file name)")("system", po::value<std::string>(),
+                                                              "a system message that opens the conversation")(
       "n-predict,n", po::value<int>()->default_value(512), "tokens per answer at most")(
       "temp", po::value<float>()->default_value(0.8f), "temperature (0: greedy)")(
       "top-p", po::value<float>()->default_value(0.95f), "keep the smallest set with this total probability (1: off)")(

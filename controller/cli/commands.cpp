@@ -17,6 +17,7 @@ int up_main(int argc, char** argv);
 int status_main(int argc, char** argv);
 int logs_main(int argc, char** argv);
 int down_main(int argc, char** argv);
+int pull_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -30,6 +31,7 @@ std::span<const Command> commands() {
        bench_serve_main},
       {"config", "check a cluster file: 'config validate CLUSTER.yaml'", config_main},
       {"doctor", "check every node of a cluster file: ssh, OS, worker, memory, link, reachability", doctor_main},
+      {"pull", "download a GGUF model from Hugging Face: 'pull unsloth/Qwen3-8B-GGUF:Q4_K_M'", pull_main},
       {"model", "make model files: 'model synth' writes a random-weight model", model_main},
       {"shard", "cut a model into one GGUF per rank: 'shard MODEL.gguf --ranks N --out DIR'", shard_main},
       {"serve", "OpenAI-compatible HTTP API and web chat for a model on this machine", serve_command},

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "controller/hub/model_ref.h"
 #include "controller/state/cluster_state.h"
 #include "worker/common/error.h"
 
@@ -74,7 +75,7 @@ std::optional<RemoteTarget> resolve_target(const po::variables_map& vm, const st
     if (serves(c, model)) matching.push_back(std::move(c));
   }
   if (matching.empty()) {
-    if (!fs::exists(model)) {
+    if (!fs::exists(model) && !hub::model_ref_to_pull(model)) {
       std::string msg = "no running cluster serves '" + model + "' and there is no model file of that name";
       if (recorded.empty()) {
         msg += " (no cluster is recorded in " + state::state_dir() + ")";
@@ -83,7 +84,9 @@ std::optional<RemoteTarget> resolve_target(const po::variables_map& vm, const st
         for (const auto& r : recorded) msg += " " + r;
         msg += ")";
       }
-      throw Error(msg + ": give a GGUF file to run here, or start a cluster with `clusterctl up CLUSTER.yaml`");
+      throw Error(msg +
+                  ": give a GGUF file or a Hugging Face model (ORG/NAME:QUANT) to run here, or start a cluster "
+                  "with `clusterctl up CLUSTER.yaml`");
     }
     return std::nullopt;
   }

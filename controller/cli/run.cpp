@@ -6,9 +6,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "controller/cli/model_arg.h"
 #include "controller/cli/mpi_launch.h"
 #include "controller/cli/remote_target.h"
 #include "controller/http/openai_stream.h"
+#include "controller/hub/pull.h"
 #include "worker/common/error.h"
 #include "worker/tools/engine_flags.h"
 #include "worker/tools/engine_verbs.h"
@@ -78,32 +80,49 @@ int run_remote(const po::variables_map& vm, const RemoteTarget& target) {
   return 0;
 }
 
+// run's options; `worker_only` adds the flags only clusterctl-worker takes (for --ranks N).
+void add_run_flags(po::options_description& opts, po::positional_options_description& pos, bool worker_only) {
+  opts.add_options()("model", po::value<std::string>()->required(),
+                     "GGUF model file, a model on Hugging Face (ORG/NAME:QUANT, pulled first), or the model of a "
+                     "running cluster (its id or file name)")("prompt", po::value<std::string>()->required(),
+                                                              "prompt text");
+  add_generation_flags(opts);
+  add_engine_flags(opts);
+  add_target_flags(opts);
+  if (worker_only) {
+    opts.add_options()("prompt-ids", po::value<std::string>())("split", po::value<std::string>())(
+        "dump-logits", po::value<std::string>())("ignore-eos", po::bool_switch())("stats", po::bool_switch());
+    add_job_flags(opts);
+  }
+  pos.add("model", 1).add("prompt", 1);
+}
+
 }  // namespace
 
 int run_main(int argc, char** argv) {
   // --ranks N: the same generation on N local ranks, as `mpirun -np N clusterctl-worker` (which
-  // takes the same flags, plus --split).
+  // takes the same flags, plus --split). A model named on Hugging Face is pulled here first.
   if (auto ranks = ranks_flag(argc, argv)) {
     auto args = args_without_ranks(argc, argv);
     args.erase(std::remove(args.begin(), args.end(), std::string("--local")), args.end());
+    po::options_description worker_opts;
+    po::positional_options_description worker_pos;
+    add_run_flags(worker_opts, worker_pos, true);
+    pull_model_argument(args, worker_opts, worker_pos);
     return launch_local_job(*ranks, args);
   }
   po::options_description opts("Options");
-  opts.add_options()("model", po::value<std::string>()->required(),
-                     "GGUF model file, or the model of a running cluster (its id or file name)")(
-      "prompt", po::value<std::string>()->required(), "prompt text");
-  add_generation_flags(opts);
-  add_engine_flags(opts);
-  add_target_flags(opts);
   po::positional_options_description pos;
-  pos.add("model", 1).add("prompt", 1);
+  add_run_flags(opts, pos, false);
   auto vm = parse_options(argc, argv,
                           "clusterctl run MODEL \"PROMPT\" [-n N] [--temp T] [--local | --endpoint URL] [options]\n"
                           "Sends the prompt to the running cluster that serves MODEL (see `clusterctl status`), else\n"
-                          "runs MODEL (a GGUF file) on this machine.",
+                          "runs MODEL (a GGUF file, or ORG/NAME:QUANT pulled from Hugging Face) on this machine.",
                           opts, pos);
   if (!vm) return 0;
   if (auto target = resolve_target(*vm, (*vm)["model"].as<std::string>())) return run_remote(*vm, *target);
+  auto& model = vm->at("model").value();
+  model = hub::pull_if_named(boost::any_cast<std::string>(model), stderr);
   return run_local(*vm);
 }
 

@@ -10,7 +10,8 @@ namespace clusterctl::placement {
 
 std::string format_rate(double bytes_per_second) { return human_bytes(uint64_t(bytes_per_second)) + "/s"; }
 
-CopyProgress::CopyProgress(uint64_t total, std::FILE* out) : total_(total), out_(out), tty_(isatty(fileno(out))) {
+CopyProgress::CopyProgress(uint64_t total, std::FILE* out, std::string label)
+    : total_(total), out_(out), label_(std::move(label)), tty_(isatty(fileno(out))) {
   if (!tty_) return;
   drawer_ = std::thread([this] {
     std::unique_lock lock(m_);
@@ -39,7 +40,7 @@ void CopyProgress::draw(bool) {
   const uint64_t done = done_.load();
   const double rate = secs > 0 ? done / secs : 0;
   std::string eta = rate > 0 && total_ > done ? std::to_string(int((total_ - done) / rate + 0.5)) + " s" : "-";
-  std::fprintf(out_, "\r\033[Kcopying shards: %s / %s, %s, ETA %s", human_bytes(done).c_str(),
+  std::fprintf(out_, "\r\033[K%s: %s / %s, %s, ETA %s", label_.c_str(), human_bytes(done).c_str(),
                human_bytes(total_).c_str(), format_rate(rate).c_str(), eta.c_str());
   std::fflush(out_);
 }
