@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "clusterctl/version.h"
 #include "collectives/session.h"
@@ -19,6 +20,7 @@
 #include "worker/parallel/job.h"
 #include "worker/parallel/step_protocol.h"
 #include "worker/serve_main.h"
+#include "worker/speculative/speculative_decode.h"
 #include "worker/tokenizer/stream_decoder.h"
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/tools/engine_flags.h"
@@ -93,8 +95,9 @@ struct Setup {
   po::variables_map vm;
   parallel::RankModel model;
   std::unique_ptr<model::Engine> engine;
-  std::unique_ptr<tokenizer::Tokenizer> tok;  // rank 0 only
-  std::vector<int32_t> prompt;                // rank 0 only
+  std::unique_ptr<tokenizer::Tokenizer> tok;      // rank 0 only
+  std::vector<int32_t> prompt;                    // rank 0 only
+  std::unique_ptr<speculative::Drafter> drafter;  // rank 0 only, with --draft
   double load_seconds = 0;
 };
 
@@ -111,6 +114,7 @@ void open_job_model(collectives::Session& session, collectives::Communicator& co
     po::notify(s.vm);
     if (!s.vm.count("prompt") && !s.vm.count("prompt-ids")) throw Error("give --prompt TEXT or --prompt-ids 1,2,3");
     cli::sampler_params(s.vm);  // validates
+    cli::draft_flags(s.vm);
     cli::step_timeout_seconds(s.vm);
     const auto split =
         s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
@@ -147,7 +151,12 @@ void load_job_engine(collectives::Session& session, collectives::Communicator& c
   std::string error;
   try {
     s.engine = std::make_unique<model::Engine>(*s.model.file, s.model.plan, comm, cli::engine_options(s.vm));
-    if (session.rank() == 0) prepare_prompt(s);
+    if (session.rank() == 0) {
+      prepare_prompt(s);
+      if (const auto d = cli::draft_flags(s.vm); d.enabled())
+        s.drafter = speculative::open_drafter(d.spec, {s.model.file->get_string_array("tokenizer.ggml.tokens"),
+                                                       s.engine->n_ctx(), 1, s.engine->threads()});
+    }
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -170,6 +179,7 @@ struct Generation {
   std::vector<int32_t> generated;
   std::string text;
   double prompt_s = 0, gen_s = 0;
+  std::optional<speculative::SpecStats> spec;  // with --draft
 };
 
 // Rank 0 drives the steps: the prompt, then one decode step per token until -n, a stop token or
@@ -200,15 +210,30 @@ Generation lead_generation(parallel::StepLeader& leader, const model::Engine& en
   int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
   g.prompt_s = since(tp);
   auto tg = Clock::now();
-  int32_t pos = static_cast<int32_t>(s.prompt.size());
-  for (int64_t i = 0; i < budget; ++i) {
-    if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) break;
-    g.generated.push_back(next);
-    sampler.accept(next);
-    emit(stop_strings.feed(decoder.push(next)));
-    if (stop_strings.stopped() || i + 1 == budget) break;
-    // The measured window is the decode steps: from the first one after the prompt, on every rank.
-    next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0, /*decode=*/true);
+  auto on_token = [&](int32_t t) {
+    emit(stop_strings.feed(decoder.push(t)));
+    return !stop_strings.stopped();
+  };
+  const auto draft = cli::draft_flags(s.vm);
+  if (s.drafter && speculative::speculation_keeps(sampler.params())) {
+    speculative::DraftLength length(draft.min, draft.max);
+    speculative::SpecRequest req{s.prompt, next, budget, stop_tokens, 0, sampler.params().greedy(), true};
+    g.spec.emplace();
+    g.generated = speculative::decode_speculative(leader, *s.drafter, length, sampler, req, on_token, &*g.spec);
+  } else {
+    if (s.drafter)
+      std::fprintf(stderr,
+                   "note: no speculative decoding: --repeat-penalty and --presence-penalty need every token "
+                   "of the text before the next one\n");
+    int32_t pos = static_cast<int32_t>(s.prompt.size());
+    for (int64_t i = 0; i < budget; ++i) {
+      if (std::find(stop_tokens.begin(), stop_tokens.end(), next) != stop_tokens.end()) break;
+      g.generated.push_back(next);
+      sampler.accept(next);
+      if (!on_token(next) || i + 1 == budget) break;
+      // The measured window is the decode steps: from the first one after the prompt, on every rank.
+      next = leader.step({next}, pos++, 0, 0, /*reset_stats=*/i == 0, /*decode=*/true);
+    }
   }
   g.gen_s = since(tg);
   if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
@@ -257,6 +282,15 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
                   {"generate_tokens_per_s", n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0},
                   {"compute_s_per_token", step0 - comm0},
                   {"comm_s_per_token", comm0}};
+  if (g.spec)
+    j["speculative"] = {{"draft", s.vm["draft"].as<std::string>()},
+                        {"rounds", g.spec->rounds},
+                        {"drafted", g.spec->drafted},
+                        {"accepted", g.spec->accepted},
+                        {"acceptance_rate", g.spec->acceptance_rate()},
+                        {"tokens_per_round", g.spec->tokens_per_round()},
+                        {"draft_s", g.spec->draft_s},
+                        {"verify_s", g.spec->verify_s}};
   j["per_rank"] = ranks;
   if (all.size() > 1) j["allreduce"] = allreduce;
   std::cout << j.dump(2) << "\n";
@@ -284,6 +318,10 @@ void print_report(const Setup& s, const model::Engine& engine, const Generation&
     std::fprintf(stderr, "\n%zu ranks x %d threads: prompt %zu tokens in %.3f s; generated %lld tokens, %.2f tok/s\n",
                  all.size(), engine.threads(), s.prompt.size(), g.prompt_s, static_cast<long long>(n),
                  n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0.0);
+    if (g.spec)
+      std::fprintf(stderr, "speculative (%s): %.2f tokens per round, %.0f %% of %lld drafted tokens accepted\n",
+                   s.vm["draft"].as<std::string>().c_str(), g.spec->tokens_per_round(), 100 * g.spec->acceptance_rate(),
+                   static_cast<long long>(g.spec->drafted));
   }
   if (s.vm["stats"].as<bool>()) {
     if (all.size() > 1) std::fprintf(stderr, "all-reduce: %s\n", allreduce.c_str());

@@ -11,33 +11,13 @@
 #include <thread>
 
 #include "tests/mpi/process.h"
+#include "tests/mpi/worker_job.h"
 #include "tests/unit/shared_data.h"
 
 namespace clusterctl::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::string kWorker = CLUSTERCTL_WORKER_BIN;
-const std::string kCli = CLUSTERCTL_CLI_BIN;
-
-std::string mpirun(int ranks, const std::string& args) {
-  std::string cmd = "mpirun -np " + std::to_string(ranks) + " --bind-to none --oversubscribe";
-  if (geteuid() == 0) cmd += " --allow-run-as-root";  // CI containers run as root
-  // Busy-polling ranks beyond the cores starve each other (test-cluster-recipe finding 4).
-  if (ranks > static_cast<int>(std::thread::hardware_concurrency())) cmd += " --mca mpi_yield_when_idle 1";
-  return cmd + " " + kWorker + " " + args;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("clusterctl_mpi_" + std::to_string(getpid()) + "_" + std::to_string(rand()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<int32_t> greedy_ids(int ranks, const std::string& model, const std::string& prompt, int n,
                                 const std::string& extra = "") {

@@ -40,14 +40,18 @@ void Sampler::apply_penalties() {
   }
 }
 
-int32_t Sampler::sample(const float* logits) {
+const std::vector<TokenProb>& Sampler::distribution(const float* logits) {
   cand_.resize(n_vocab_);
   for (int64_t i = 0; i < n_vocab_; ++i) cand_[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
   apply_penalties();
   auto by_logit = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
-  if (p_.greedy()) return std::min_element(cand_.begin(), cand_.end(), by_logit)->id;
+  if (p_.greedy()) {
+    const Candidate best = *std::min_element(cand_.begin(), cand_.end(), by_logit);
+    cand_.assign(1, {best.id, best.logit, 1.0f});
+    return cand_;
+  }
 
   size_t n = cand_.size();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) n = p_.top_k;
@@ -81,14 +85,21 @@ int32_t Sampler::sample(const float* logits) {
     cand_.resize(keep);
   }
   softmax(p_.temperature);
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  const double r = uni(rng_);
+  return cand_;
+}
+
+double Sampler::uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
+int32_t draw(const std::vector<TokenProb>& dist, double r) {
   double cum = 0;
-  for (const auto& c : cand_) {
-    cum += c.p;
-    if (r < cum) return c.id;
-  }
-  return cand_.back().id;
+  for (const auto& c : dist)
+    if (r < (cum += c.p)) return c.id;
+  return dist.back().id;
+}
+
+int32_t Sampler::sample(const float* logits) {
+  distribution(logits);
+  return p_.greedy() ? cand_[0].id : draw(cand_, uniform());
 }
 
 std::string StopStrings::feed(const std::string& piece) {

@@ -23,23 +23,35 @@ struct SamplerParams {
   bool greedy() const { return temperature <= 0.0f; }
 };
 
+// A token and its probability in the distribution the sampler draws from.
+struct TokenProb {
+  int32_t id;
+  float logit;
+  float p;
+};
+
+// The token at which the cumulative probability of `dist` passes `r` (a uniform draw in [0, 1)).
+int32_t draw(const std::vector<TokenProb>& dist, double r);
+
 class Sampler {
  public:
   Sampler(int64_t n_vocab, SamplerParams params);
 
   // Picks a token from n_vocab logits (not modified). Allocates nothing after the first call.
   int32_t sample(const float* logits);
+  // The distribution sample() draws from for these logits: the candidates left after penalties,
+  // top-k, top-p and min-p, most likely first, their p at the temperature (greedy: the arg-max
+  // alone, p = 1). Valid until the next call. Speculative sampling compares two of them.
+  const std::vector<TokenProb>& distribution(const float* logits);
+  // A uniform draw in [0, 1) from the sampler's seeded generator.
+  double uniform();
   // Records a token of the context (prompt or generated) for the penalties.
   void accept(int32_t token);
   void reset();
   const SamplerParams& params() const { return p_; }
 
  private:
-  struct Candidate {
-    int32_t id;
-    float logit;
-    float p;
-  };
+  using Candidate = TokenProb;
   void apply_penalties();
 
   int64_t n_vocab_;

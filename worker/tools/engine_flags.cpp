@@ -106,6 +106,28 @@ void add_generation_flags(po::options_description& opts) {
       "seed,s", po::value<uint64_t>(), "random seed (default: random)")(
       "stop", po::value<std::vector<std::string>>()->composing(), "stop when the text contains this (repeatable)")(
       "json", po::bool_switch(), "print prompt ids, generated ids, text and timings as JSON instead of streaming");
+  add_draft_flags(opts);
+}
+
+void add_draft_flags(po::options_description& opts) {
+  opts.add_options()("draft", po::value<std::string>()->default_value(""),
+                     "speculative decoding: 'ngram' (prompt lookup) or a draft model's GGUF file with the model's "
+                     "vocabulary (run on rank 0)")("draft-max", po::value<int>()->default_value(8),
+                                                   "speculative decoding: most tokens drafted per round")(
+      "draft-min", po::value<int>()->default_value(0),
+      "speculative decoding: fewest tokens drafted per round (k adapts in between to the acceptance rate)");
+}
+
+DraftFlags draft_flags(const po::variables_map& vm) {
+  DraftFlags d;
+  d.spec = vm["draft"].as<std::string>();
+  d.min = vm["draft-min"].as<int>();
+  d.max = vm["draft-max"].as<int>();
+  if (d.min < 0 || d.max < d.min || d.max > 64)
+    throw Error("--draft-min " + std::to_string(d.min) + " and --draft-max " + std::to_string(d.max) +
+                " do not make a range: give 0 <= --draft-min <= --draft-max <= 64");
+  if (d.enabled() && d.max == 0) throw Error("--draft-max 0 drafts nothing: give 1 or more, or leave out --draft");
+  return d;
 }
 
 sampling::SamplerParams sampler_params(const po::variables_map& vm) {

@@ -26,8 +26,19 @@ collectives::CommOptions comm_options(int argc, char** argv);
 namespace clusterctl::cli {
 
 // The generation options `run` and `clusterctl-worker` share: -n, --temp, --top-k, --top-p,
-// --min-p, --repeat-penalty, --presence-penalty, --repeat-last-n, --seed, --stop, --json.
+// --min-p, --repeat-penalty, --presence-penalty, --repeat-last-n, --seed, --stop, --json, and
+// the speculative decoding flags (add_draft_flags).
 void add_generation_flags(po::options_description& opts);
+
+// Speculative decoding: --draft (ngram or a draft model's GGUF), --draft-max, --draft-min.
+void add_draft_flags(po::options_description& opts);
+struct DraftFlags {
+  std::string spec;  // empty: no speculation
+  int min = 0, max = 8;
+  bool enabled() const { return !spec.empty(); }
+};
+// Throws clusterctl::Error naming a bad value.
+DraftFlags draft_flags(const po::variables_map& vm);
 // Throws clusterctl::Error naming a bad value. `seed` is random when --seed is absent.
 sampling::SamplerParams sampler_params(const po::variables_map& vm);
 

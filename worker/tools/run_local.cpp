@@ -9,6 +9,8 @@
 
 #include "worker/common/error.h"
 #include "worker/model/generate.h"
+#include "worker/parallel/step_protocol.h"
+#include "worker/speculative/speculative_decode.h"
 #include "worker/tokenizer/stream_decoder.h"
 #include "worker/tokenizer/tokenizer.h"
 #include "worker/tools/engine_flags.h"
@@ -38,6 +40,17 @@ int run_local(const po::variables_map& vm) {
   model::Engine engine(file, *comm, engine_options(vm));
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_t0).count();
   sampling::Sampler sampler(engine.hparams().n_vocab, sp);
+  const DraftFlags draft = draft_flags(vm);
+  std::unique_ptr<speculative::Drafter> drafter;
+  if (draft.enabled()) {
+    drafter = speculative::open_drafter(
+        draft.spec, {file.get_string_array("tokenizer.ggml.tokens"), engine.n_ctx(), 1, engine.threads()});
+    if (!speculative::speculation_keeps(sp)) {
+      std::cerr << "note: no speculative decoding: --repeat-penalty and --presence-penalty need every token of the "
+                   "text before the next one\n";
+      drafter.reset();
+    }
+  }
 
   model::GenerateRequest req;
   req.prompt = tok->tokenize(vm["prompt"].as<std::string>(), true, true);
@@ -64,14 +77,31 @@ int run_local(const po::variables_map& vm) {
   model::GenerateStats stats;
   const auto generate_t0 = Clock::now();
   double first_token_s = -1;
-  auto generated = model::generate(
-      engine, sampler, req,
-      [&](int32_t id) {
-        if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
-        emit(stop_strings.feed(decoder.push(id)));
-        return !stop_strings.stopped();
-      },
-      &stats);
+  auto on_token = [&](int32_t id) {
+    if (first_token_s < 0) first_token_s = seconds_since(generate_t0);
+    emit(stop_strings.feed(decoder.push(id)));
+    return !stop_strings.stopped();
+  };
+  std::vector<int32_t> generated;
+  speculative::SpecStats spec;
+  if (drafter) {
+    // The same prompt step and decode kernels as model::generate, through the step protocol.
+    parallel::StepLeader leader(engine, sampler);
+    speculative::SpecRequest sreq{
+        req.prompt,      -1,       std::min<int64_t>(n_predict, engine.n_ctx() - req.prompt.size()),
+        req.stop_tokens, req.slot, sp.greedy()};
+    for (int32_t t : req.prompt) sampler.accept(t);
+    if (sreq.budget > 0) sreq.first = leader.step(req.prompt, 0, req.slot, req.slot);
+    stats.prompt_tokens = static_cast<int64_t>(req.prompt.size());
+    stats.prompt_seconds = seconds_since(generate_t0);
+    const auto t0 = Clock::now();
+    speculative::DraftLength length(draft.min, draft.max);
+    generated = speculative::decode_speculative(leader, *drafter, length, sampler, sreq, on_token, &spec);
+    stats.generated = static_cast<int64_t>(generated.size());
+    stats.generate_seconds = seconds_since(t0);
+  } else {
+    generated = model::generate(engine, sampler, req, on_token, &stats);
+  }
   if (!stop_strings.stopped()) emit(stop_strings.feed(decoder.finish()) + stop_strings.flush());
 
   if (json) {
@@ -91,6 +121,13 @@ int run_local(const po::variables_map& vm) {
         {"generated_tokens", stats.generated},
         {"generate_s", stats.generate_seconds},
         {"generate_tokens_per_s", stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0}};
+    if (drafter)
+      j["speculative"] = {{"draft", draft.spec},
+                          {"rounds", spec.rounds},
+                          {"drafted", spec.drafted},
+                          {"accepted", spec.accepted},
+                          {"acceptance_rate", spec.acceptance_rate()},
+                          {"tokens_per_round", spec.tokens_per_round()}};
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("\n");
@@ -100,6 +137,10 @@ int run_local(const po::variables_map& vm) {
                  stats.prompt_seconds > 0 ? stats.prompt_tokens / stats.prompt_seconds : 0.0,
                  static_cast<long long>(stats.generated), stats.generate_seconds,
                  stats.generate_seconds > 0 ? stats.generated / stats.generate_seconds : 0.0);
+    if (drafter)
+      std::fprintf(stderr, "speculative (%s): %.2f tokens per round, %.0f %% of %lld drafted tokens accepted\n",
+                   draft.spec.c_str(), spec.tokens_per_round(), 100 * spec.acceptance_rate(),
+                   static_cast<long long>(spec.drafted));
   }
   return 0;
 }

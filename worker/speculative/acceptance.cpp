@@ -1,0 +1,122 @@
+#include "worker/speculative/acceptance.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "worker/common/error.h"
+
+namespace clusterctl::speculative {
+namespace {
+
+double prob_of(const std::vector<sampling::TokenProb>& dist, int32_t id) {
+  for (const auto& c : dist)
+    if (c.id == id) return c.p;
+  return 0.0;
+}
+
+// Running averages weigh the latest round this much: k follows a change of text within a few rounds.
+constexpr double kDecay = 0.9;
+
+}  // namespace
+
+Verdict accept_greedy(const std::vector<int32_t>& drafts, const std::vector<int32_t>& target_best) {
+  if (target_best.size() != drafts.size() + 1) throw Error("speculative verification lost a row of logits");
+  Verdict v;
+  while (v.accepted < static_cast<int>(drafts.size()) && drafts[v.accepted] == target_best[v.accepted]) ++v.accepted;
+  v.next = target_best[v.accepted];
+  return v;
+}
+
+Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<sampling::TokenProb>>& p,
+                       sampling::Sampler& sampler) {
+  const int k = static_cast<int>(draft.tokens.size());
+  if (static_cast<int>(p.size()) != k + 1) throw Error("speculative verification lost a row of logits");
+  Verdict v;
+  for (; v.accepted < k; ++v.accepted) {
+    const int32_t x = draft.tokens[v.accepted];
+    const double px = prob_of(p[v.accepted], x);
+    const double qx = draft.q.empty() ? 1.0 : prob_of(draft.q[v.accepted], x);
+    if (qx > 0 && sampler.uniform() * qx < px) continue;  // kept with probability min(1, px / qx)
+    // Refused: draw from the residual norm(max(0, p - q)).
+    std::vector<sampling::TokenProb> residual;
+    double total = 0;
+    for (const auto& c : p[v.accepted]) {
+      const double q = draft.q.empty() ? (c.id == x ? 1.0 : 0.0) : prob_of(draft.q[v.accepted], c.id);
+      const double r = std::max(0.0, static_cast<double>(c.p) - q);
+      if (r > 0) {
+        residual.push_back({c.id, c.logit, static_cast<float>(r)});
+        total += r;
+      }
+    }
+    if (residual.empty()) {  // p == q up to rounding: any draw from p is exact
+      v.next = sampling::draw(p[v.accepted], sampler.uniform());
+      return v;
+    }
+    for (auto& c : residual) c.p = static_cast<float>(c.p / total);
+    v.next = sampling::draw(residual, sampler.uniform());
+    return v;
+  }
+  v.next = sampling::draw(p[k], sampler.uniform());
+  return v;
+}
+
+DraftLength::DraftLength(int min, int max) : min_(min), max_(max), k_(max) {
+  if (min < 0 || max < min)
+    throw Error("--draft-min " + std::to_string(min) + " and --draft-max " + std::to_string(max) +
+                " do not make a range: give 0 <= --draft-min <= --draft-max");
+  if (max > 64) throw Error("--draft-max " + std::to_string(max) + " is too large: at most 64 tokens per round");
+  verify_s_.assign(static_cast<size_t>(max) + 1, -1.0);
+}
+
+double DraftLength::acceptance() const { return (kept_ + 1) / (kept_ + refused_ + 2); }
+
+void DraftLength::record(int drafted, int accepted, double verify_s, double draft_s) {
+  if (drafted > 0) {  // a round without drafts says nothing about them
+    kept_ = kDecay * kept_ + accepted;
+    refused_ = kDecay * refused_ + (accepted < drafted ? 1 : 0);
+  }
+  if (drafted >= 0 && drafted <= max_) {
+    double& t = verify_s_[static_cast<size_t>(drafted)];
+    t = t < 0 ? verify_s : kDecay * t + (1 - kDecay) * verify_s;
+  }
+  rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
+  if (drafted > 0 && draft_s >= 0) {
+    const double per = draft_s / drafted;
+    draft_s_per_token_ = draft_s_per_token_ < 0 ? per : kDecay * draft_s_per_token_ + (1 - kDecay) * per;
+  }
+  choose();
+}
+
+int DraftLength::next() const {
+  // k = 0 measures nothing about drafting: now and then one draft checks whether it pays again.
+  return k_ == 0 && max_ > 0 && rounds_without_draft_ >= kProbeEvery ? 1 : k_;
+}
+
+void DraftLength::choose() {
+  // The pass over n tokens: measured, else interpolated between the nearest measured widths; below
+  // them in proportion to the width, above them flat: optimistic both, so an unmeasured width gets
+  // tried and measured.
+  const int widths = static_cast<int>(verify_s_.size());
+  auto pass_s = [&](int i) {
+    if (verify_s_[i] >= 0) return verify_s_[i];
+    int lo = i - 1, hi = i + 1;
+    while (lo >= 0 && verify_s_[lo] < 0) --lo;
+    while (hi < widths && verify_s_[hi] < 0) ++hi;
+    if (lo >= 0 && hi < widths) return verify_s_[lo] + (verify_s_[hi] - verify_s_[lo]) * (i - lo) / (hi - lo);
+    if (lo >= 0) return verify_s_[lo];
+    if (hi < widths) return verify_s_[hi] * (i + 1) / (hi + 1);
+    return 1.0;
+  };
+  const double a = std::min(acceptance(), 0.999), per_draft = std::max(draft_s_per_token_, 0.0);
+  double best = -1;
+  for (int k = min_; k <= max_; ++k) {
+    const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
+    const double rate = tokens / (pass_s(k) + k * per_draft);
+    if (rate > best * (1 + 1e-9)) {
+      best = rate;
+      k_ = k;
+    }
+  }
+}
+
+}  // namespace clusterctl::speculative

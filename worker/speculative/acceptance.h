@@ -1,0 +1,60 @@
+#pragma once
+// Which drafted tokens a target keeps, and how many to draft next.
+//
+// Greedy: a draft is kept while it is the target's arg-max after the tokens before it; the
+// target's arg-max at the first miss (or after the last draft) is added. The output is plain
+// greedy decoding's, token for token.
+//
+// Sampled (Leviathan et al. 2023, Chen et al. 2023): draft i, drawn from q_i, is kept with
+// probability min(1, p_i(x) / q_i(x)); at the first refusal the token is drawn from
+// norm(max(0, p_i - q_i)) and the round ends; when all are kept one more is drawn from p_k. Every
+// emitted token is then distributed as the target's sampler would draw it. For a deterministic
+// drafter (prompt lookup, q one-hot) this is: keep x with probability p_i(x), else draw from p_i
+// without x.
+#include <cstdint>
+#include <vector>
+
+#include "worker/sampling/sampler.h"
+#include "worker/speculative/drafter.h"
+
+namespace clusterctl::speculative {
+
+struct Verdict {
+  int accepted = 0;   // drafts kept
+  int32_t next = -1;  // the target's token after them
+};
+
+// `target_best[i]`: the target's arg-max after the context and drafts[0, i); k + 1 entries.
+Verdict accept_greedy(const std::vector<int32_t>& drafts, const std::vector<int32_t>& target_best);
+
+// `p[i]`: the target sampler's distribution after the context and drafts[0, i) (k + 1 entries);
+// draws come from `sampler`'s generator.
+Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<sampling::TokenProb>>& p,
+                       sampling::Sampler& sampler);
+
+// The draft length k of the next round, in [min, max], from the measured per-token acceptance
+// rate a and round cost: it maximises expected tokens per round (1 - a^(k+1)) / (1 - a) over
+// the round's time, the target's pass over k + 1 tokens (measured per width, interpolated) plus
+// k drafted tokens (measured per token).
+class DraftLength {
+ public:
+  DraftLength(int min, int max);
+  int next() const;
+  int min() const { return min_; }
+  int max() const { return max_; }
+  // One round: `drafted` proposed, `accepted` kept; the target's pass took `verify_s` for
+  // drafted + 1 tokens, drafting took `draft_s` (< 0: not representative, e.g. it caught up a prompt).
+  void record(int drafted, int accepted, double verify_s, double draft_s);
+  double acceptance() const;  // the estimate of a
+
+ private:
+  void choose();
+  int min_, max_, k_;
+  double kept_ = 0, refused_ = 0;  // decayed counts
+  std::vector<double> verify_s_;   // per width n = 1 .. max + 1 (index n - 1); < 0: not measured
+  double draft_s_per_token_ = -1;
+  int rounds_without_draft_ = 0;
+  static constexpr int kProbeEvery = 16;
+};
+
+}  // namespace clusterctl::speculative

@@ -1,0 +1,35 @@
+#pragma once
+// A draft model on rank 0: a world-size-1 engine over its own GGUF file, one KV slot per
+// sequence. Each slot remembers which tokens its cache holds, so a round runs only what is new
+// since the last one (the accepted tokens and the target's own token) and then drafts one token
+// per forward pass; positions the target rejected are overwritten by the next round, as the
+// target's are (kv_cache.h).
+#include <memory>
+#include <vector>
+
+#include "collectives/communicator.h"
+#include "worker/gguf/gguf_file.h"
+#include "worker/model/engine.h"
+#include "worker/speculative/drafter.h"
+
+namespace clusterctl::speculative {
+
+class ModelDrafter : public Drafter {
+ public:
+  // Throws clusterctl::Error when the file is no model or its vocabulary differs from the target's.
+  ModelDrafter(const std::string& path, const DraftTarget& target);
+  ~ModelDrafter() override;
+  void propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
+               Draft& out) override;
+  std::string describe() const override { return path_; }
+
+ private:
+  std::string path_;
+  std::unique_ptr<gguf::GgufFile> file_;
+  std::unique_ptr<collectives::Communicator> comm_;
+  std::unique_ptr<model::Engine> engine_;
+  std::vector<std::vector<int32_t>> cached_;  // per slot: the tokens whose keys and values the cache holds
+  model::Batch batch_;
+};
+
+}  // namespace clusterctl::speculative
