@@ -1,5 +1,7 @@
 #include "worker/chat/chat_template.h"
 
+#include "worker/chat/tool_calls.h"
+
 namespace clusterctl::chat {
 
 const char* ChatTemplate::fallback_source() {
@@ -44,11 +46,20 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool ad
   nlohmann::ordered_json normalized = nlohmann::ordered_json::array();
   for (const auto& m : messages) normalized.push_back(normalize_message(m));
   nlohmann::ordered_json context = extra.is_object() ? extra : nlohmann::ordered_json::object();
-  context["messages"] = std::move(normalized);
   context["add_generation_prompt"] = add_generation_prompt;
   context["bos_token"] = bos_token_;
   context["eos_token"] = eos_token_;
-  return template_.render(Value::from_json(context));
+  context["messages"] = messages_for_template(normalized, false);
+  try {
+    return template_.render(Value::from_json(context));
+  } catch (const TemplateError&) {
+    // Some templates apply string filters to every message's content: an assistant's tool calls
+    // with null content render there with "" (others print "" where null prints nothing).
+    const nlohmann::ordered_json retry = messages_for_template(normalized, true);
+    if (retry == context["messages"]) throw;
+    context["messages"] = retry;
+    return template_.render(Value::from_json(context));
+  }
 }
 
 }  // namespace clusterctl::chat

@@ -182,7 +182,7 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
         seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, p);
         for (int32_t t : seq->prompt) seq->sampler->accept(t);
       }
-      seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_);
+      seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_, seq->request.render_special);
       seq->budget = std::max<int64_t>(
           1, std::min<int64_t>(seq->request.max_tokens, engine_.n_ctx() - static_cast<int64_t>(seq->prompt.size())));
     } catch (const std::exception& e) {

@@ -20,6 +20,7 @@ ModelInfo describe_model(const gguf::GgufFile& file, const tokenizer::Tokenizer&
   if (vocab.bos() >= 0) info.bos_token = vocab.text(vocab.bos());
   if (vocab.eos() >= 0) info.eos_token = vocab.text(vocab.eos());
   info.context_length = static_cast<int>(n_ctx);
+  info.architecture = file.architecture();
   return info;
 }
 

@@ -34,6 +34,9 @@ struct GenerationRequest {
   // Stop strings, for services that can stop early on their own. The server enforces
   // them in any case, on the decoded text, and cancels the request on a match.
   std::vector<std::string> stop;
+  // Send control tokens' text (<|python_tag|>, Kimi's tool-call markers) with the answer, for
+  // the tool-call parser; end-of-generation tokens still end the answer unsent.
+  bool render_special = false;
 };
 
 enum class FinishReason {
@@ -93,6 +96,7 @@ struct ModelInfo {
   std::string bos_token;                     // text of the BOS/EOS tokens, for templates
   std::string eos_token;
   int context_length = 0;
+  std::string architecture;  // general.architecture ("llama", "qwen2" ...), for /api/show and /api/tags
 };
 
 struct ClusterNode {

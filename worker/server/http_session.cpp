@@ -7,6 +7,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "worker/server/openai_writer.h"
 #include "worker/server/web_page.h"
 
 namespace clusterctl::server {
@@ -106,6 +107,7 @@ void HttpSession::handle(Request request) {
   const std::string path = path_of(request.target());
   // HEAD is answered as GET, without the body (send()).
   head_ = request.method() == http::verb::head;
+  dialect_ = dialect_of_path(path);
   const bool get = request.method() == http::verb::get || head_;
   const bool post = request.method() == http::verb::post;
   const bool keep_alive = request.keep_alive();
@@ -126,9 +128,9 @@ void HttpSession::handle(Request request) {
     res.set(http::field::server, "clusterctl");
     res.set(http::field::content_type, "application/json");
     res.keep_alive(keep_alive);
-    res.body() = ApiError(refused->status, refused->message, "invalid_request_error", {}, refused->code)
-                     .body()
-                     .dump(-1, ' ', false, Json::error_handler_t::replace);
+    res.body() =
+        error_body(dialect_, ApiError(refused->status, refused->message, "invalid_request_error", {}, refused->code))
+            .dump(-1, ' ', false, Json::error_handler_t::replace);
     return send(std::move(res), refused->status == 401 ? "unauthorized" : "forbidden");
   }
   if (request.method() == http::verb::options) {
@@ -144,8 +146,9 @@ void HttpSession::handle(Request request) {
   }
 
   const ModelInfo& model = ctx_.service.model();
-  if (path == "/v1/chat/completions" && post) return start_generation(request, Endpoint::chat_completions, path);
-  if (path == "/v1/completions" && post) return start_generation(request, Endpoint::completions, path);
+  if (path == "/v1/chat/completions" && post) return start_openai(request, Endpoint::chat_completions, path);
+  if (path == "/v1/completions" && post) return start_openai(request, Endpoint::completions, path);
+  if (route_dialects(request, path)) return;
   if (path == "/health" && get) {
     // The server listens only once every rank has loaded its part, so answering means ready.
     return respond(200, Json{{"status", "ok"}, {"model", model.id}, {"ranks", ctx_.service.nodes().size()}}.dump(),
@@ -170,8 +173,19 @@ void HttpSession::handle(Request request) {
                  {"running", stats.running}};
     return respond(200, body.dump(), "application/json", path);
   }
-  static const char* const kPaths[] = {"/v1/chat/completions", "/v1/completions", "/health",
-                                       "/v1/models",           "/metrics",        "/v1/cluster"};
+  static const char* const kPaths[] = {"/v1/chat/completions",
+                                       "/v1/completions",
+                                       "/health",
+                                       "/v1/models",
+                                       "/metrics",
+                                       "/v1/cluster",
+                                       "/v1/messages",
+                                       "/api/chat",
+                                       "/api/generate",
+                                       "/api/tags",
+                                       "/api/ps",
+                                       "/api/version",
+                                       "/api/show"};
   if (std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths)) {
     return send_error(ApiError(405, "method " + std::string(request.method_string()) + " is not allowed on " + path,
                                "invalid_request_error", {}, "method_not_allowed"),
@@ -223,7 +237,7 @@ void HttpSession::send_error(const ApiError& error, const std::string& endpoint,
   res.set(http::field::server, "clusterctl");
   res.set(http::field::content_type, "application/json");
   res.keep_alive(keep_alive);
-  res.body() = error.body().dump(-1, ' ', false, Json::error_handler_t::replace);
+  res.body() = error_body(dialect_, error).dump(-1, ' ', false, Json::error_handler_t::replace);
   send(std::move(res), endpoint);
 }
 
@@ -266,17 +280,35 @@ void HttpSession::drain_and_close() {
 
 // ------------------------------------------------------------------ generation
 
-void HttpSession::start_generation(const Request& request, Endpoint endpoint, const std::string& endpoint_name) {
-  ApiRequest api;
+void HttpSession::start_openai(const Request& request, Endpoint endpoint, const std::string& endpoint_name) {
+  start_generation(request, endpoint_name, [&](const std::string& id, int64_t created) {
+    ApiRequest api =
+        parse_api_request(endpoint, request.body(), ctx_.service.model(), ctx_.chat_template, ctx_.options.limits);
+    PreparedRequest prepared;
+    prepared.generation = api.generation;
+    prepared.stream = api.stream;
+    prepared.tool_format = api.tool_format;
+    prepared.parallel_tool_calls = api.parallel_tool_calls;
+    prepared.writer =
+        make_openai_writer(api, (endpoint == Endpoint::chat_completions ? "chatcmpl-" : "cmpl-") + id, created);
+    return prepared;
+  });
+}
+
+void HttpSession::start_generation(const Request& request, const std::string& endpoint_name, const Prepare& prepare) {
+  const std::string id = hex(ctx_.next_request_id++) + "-" + hex(static_cast<size_t>(std::time(nullptr)));
+  const int64_t created = std::time(nullptr);
   try {
-    api = parse_api_request(endpoint, request.body(), ctx_.service.model(), ctx_.chat_template, ctx_.options.limits);
+    gen_ = std::make_unique<Generation>(prepare(id, created));
   } catch (const ApiError& e) {
     return send_error(e, endpoint_name, request.keep_alive());
+  } catch (const std::exception& e) {
+    // Every refusal is an ApiError naming its field; anything else is still the request's fault.
+    return send_error(invalid_request(std::string("the request cannot be served: ") + e.what(), {}, "invalid_value"),
+                      endpoint_name, request.keep_alive());
   }
-  gen_ = std::make_unique<Generation>(std::move(api));
-  gen_->id = (endpoint == Endpoint::chat_completions ? "chatcmpl-" : "cmpl-") + hex(ctx_.next_request_id++) + "-" +
-             hex(static_cast<size_t>(std::time(nullptr)));
-  gen_->created = std::time(nullptr);
+  gen_->id = id;
+  gen_->created = created;
   gen_->endpoint_name = endpoint_name;
   gen_->keep_alive = request.keep_alive();
   gen_->started = std::chrono::steady_clock::now();
@@ -300,7 +332,7 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
     res.set(http::field::retry_after, std::to_string(e.retry_after_seconds()));
     res.set(http::field::content_type, "application/json");
     res.keep_alive(request.keep_alive());
-    res.body() = ApiError(429, e.what(), "rate_limit_error", {}, "queue_full").body().dump();
+    res.body() = error_body(dialect_, ApiError(429, e.what(), "rate_limit_error", {}, "queue_full")).dump();
     return send(std::move(res), endpoint_name);
   } catch (const InvalidRequestError& e) {
     gen_.reset();
@@ -316,15 +348,15 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
   if (gen_->request.stream) {
     queue_write(std::string("HTTP/1.1 200 OK\r\n"
                             "Server: clusterctl\r\n"
-                            "Content-Type: text/event-stream; charset=utf-8\r\n"
-                            "Cache-Control: no-cache\r\n"
-                            "X-Accel-Buffering: no\r\n"
-                            "Transfer-Encoding: chunked\r\n") +
+                            "Content-Type: ") +
+                gen_->request.writer->stream_content_type() +
+                "\r\n"
+                "Cache-Control: no-cache\r\n"
+                "X-Accel-Buffering: no\r\n"
+                "Transfer-Encoding: chunked\r\n" +
                 header_lines(cors_) +
                 (gen_->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"));
-    if (gen_->request.endpoint == Endpoint::chat_completions) {
-      queue_event(sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, "", true, std::nullopt)));
-    }
+    emit(gen_->request.writer->stream_begin());
     gen_->first_chunk_sent = true;
   }
   watch_for_disconnect();
@@ -332,9 +364,10 @@ void HttpSession::start_generation(const Request& request, Endpoint endpoint, co
 
 void HttpSession::on_token(const std::string& piece, int32_t token_id) {
   if (!gen_ || gen_->done || gen_->stop_matched || gone_) return;
-  if (gen_->request.return_token_ids && token_id >= 0) gen_->token_ids.push_back(token_id);
+  if (token_id >= 0) gen_->token_ids.push_back(token_id);
   if (!gen_->got_token) {
     gen_->got_token = true;
+    gen_->first_token_at = std::chrono::steady_clock::now();
     ctx_.metrics.record_time_to_first_token(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - gen_->started).count());
   }
@@ -344,11 +377,10 @@ void HttpSession::on_token(const std::string& piece, int32_t token_id) {
     gen_->stop_matched = true;
     if (gen_->handle) gen_->handle->cancel();
   }
+  if (gen_->tools) text = gen_->tools->feed(text);
   if (text.empty()) return;
   if (gen_->request.stream) {
-    queue_event(
-        sse_event(stream_chunk(gen_->request, gen_->id, gen_->created, text, false, std::nullopt, &gen_->token_ids)));
-    gen_->token_ids.clear();
+    emit(gen_->request.writer->stream_text(text, gen_->token_ids));
   } else {
     gen_->text += text;
   }
@@ -364,8 +396,7 @@ void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& m
     ApiError error(500, "generation failed: " + message, "server_error", {}, "generation_failed");
     if (!g.request.stream) return send_error(error, g.endpoint_name, g.keep_alive);
     ctx_.metrics.count_request(g.endpoint_name, 500);
-    queue_event(sse_event(error.body()));
-    queue_event(std::string(kSseDone));
+    emit(g.request.writer->stream_error(error));
     return finish_generation();
   }
   std::string rest;
@@ -373,27 +404,39 @@ void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& m
     rest = g.stop.feed(g.utf8.flush());
     if (!g.stop.matched()) rest += g.stop.flush();
   }
-  const std::string finish = g.stop_matched || g.stop.matched() ? "stop" : finish_reason_name(reason);
+  Outcome outcome;
+  outcome.reason = reason;
+  outcome.usage = usage;
+  const auto now = std::chrono::steady_clock::now();
+  outcome.total_seconds = std::chrono::duration<double>(now - g.started).count();
+  outcome.prompt_seconds =
+      g.got_token ? std::chrono::duration<double>(g.first_token_at - g.started).count() : outcome.total_seconds;
+  if (g.stop_matched || g.stop.matched()) outcome.stop_sequence = g.stop.matched_string();
+  if (g.tools) {
+    rest = g.tools->feed(rest);
+    chat::ToolCallParser::Result parsed = g.tools->finish();
+    rest += parsed.content;
+    outcome.tool_calls = std::move(parsed.calls);
+    if (!g.request.parallel_tool_calls && outcome.tool_calls.size() > 1) outcome.tool_calls.resize(1);
+    assign_tool_call_ids(outcome.tool_calls, g.request.tool_id_prefix, g.id);
+  }
   if (!g.request.stream) {
     g.text += rest;
     Response res{http::status::ok, 11};
     res.set(http::field::server, "clusterctl");
     res.set(http::field::content_type, "application/json");
     res.keep_alive(g.keep_alive);
-    res.body() = completion_response(g.request, g.id, g.created, g.text, finish, usage, &g.token_ids)
-                     .dump(-1, ' ', false, Json::error_handler_t::replace);
+    res.body() = g.request.writer->whole(g.text, outcome, g.token_ids);
     return send(std::move(res), g.endpoint_name);
   }
   ctx_.metrics.count_request(g.endpoint_name, 200);
-  if (!rest.empty()) {
-    queue_event(sse_event(stream_chunk(g.request, g.id, g.created, rest, false, std::nullopt, &g.token_ids)));
-    g.token_ids.clear();
-  }
-  // Ids whose text was held back and never sent (a stop string's start, a cut character) ride on the last chunk.
-  queue_event(sse_event(stream_chunk(g.request, g.id, g.created, "", false, finish, &g.token_ids)));
-  if (g.request.include_usage) queue_event(sse_event(stream_usage_chunk(g.request, g.id, g.created, usage)));
-  queue_event(std::string(kSseDone));
+  if (!rest.empty()) emit(g.request.writer->stream_text(rest, g.token_ids));
+  emit(g.request.writer->stream_end(outcome, g.token_ids));
   finish_generation();
+}
+
+void HttpSession::emit(std::string events) {
+  if (!events.empty()) queue_event(events);
 }
 
 void HttpSession::finish_generation() {

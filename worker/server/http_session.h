@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "worker/chat/chat_template.h"
 #include "worker/server/http_server.h"
 #include "worker/server/request_checks.h"
+#include "worker/server/response_writer.h"
 #include "worker/server/server_metrics.h"
 #include "worker/server/stop_matcher.h"
 
@@ -80,7 +82,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void drain_and_close();  // lingering close after a response with Connection: close
 
   // generation
-  void start_generation(const Request& request, Endpoint endpoint, const std::string& endpoint_name);
+  // `prepare` parses the body into a request (throws ApiError); it gets the request's id and time.
+  using Prepare = std::function<PreparedRequest(const std::string& id, int64_t created)>;
+  void start_generation(const Request& request, const std::string& endpoint_name, const Prepare& prepare);
+  void start_openai(const Request& request, Endpoint endpoint, const std::string& endpoint_name);
+  // The Ollama (/api/*) and Anthropic (/v1/messages) routes (http_session_dialects.cpp); false: not theirs.
+  bool route_dialects(const Request& request, const std::string& path);
+  void send_json(const Json& body, const std::string& endpoint, bool keep_alive);
+  void emit(std::string events);  // streamed events, as one HTTP chunk
   void on_token(const std::string& piece, int32_t token_id);
   void on_done(FinishReason reason, Usage usage, const std::string& message);
   void watch_for_disconnect();
@@ -98,7 +107,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ServerContext& ctx_;
 
   struct Generation {
-    ApiRequest request;
+    PreparedRequest request;
+    std::optional<chat::ToolCallParser> tools;
     std::string id;
     int64_t created = 0;
     std::string endpoint_name;
@@ -107,13 +117,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     StopMatcher stop;
     Utf8Joiner utf8;
     std::string text;                // non-streamed: the answer so far
-    std::vector<int32_t> token_ids;  // return_token_ids: all ids (non-streamed) / not yet sent (streamed)
+    std::vector<int32_t> token_ids;  // all ids (non-streamed) / not yet sent (streamed)
     bool first_chunk_sent = false;
     bool got_token = false;
     bool stop_matched = false;
     bool done = false;  // on_done handled
-    std::chrono::steady_clock::time_point started;
-    explicit Generation(ApiRequest r) : request(std::move(r)), stop(request.generation.stop) {}
+    std::chrono::steady_clock::time_point started, first_token_at;
+    explicit Generation(PreparedRequest r) : request(std::move(r)), stop(request.generation.stop) {
+      if (request.tool_format) tools.emplace(*request.tool_format);
+    }
   };
   std::unique_ptr<Generation> gen_;
   bool watching_ = false;  // a disconnect-watch read is pending
@@ -124,6 +136,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool resume_after_writes_ = false;
   std::shared_ptr<Response> pending_response_;
   std::shared_ptr<http::response<http::empty_body>> pending_head_;
+  Dialect dialect_ = Dialect::openai;                      // the shape of this request's errors
   bool head_ = false;                                      // the request being answered is a HEAD: headers only
   std::vector<std::pair<std::string, std::string>> cors_;  // CORS headers for the current request's answers
   bool peer_half_closed_ = false;

@@ -1,5 +1,7 @@
 #include "worker/server/openai_protocol.h"
 
+#include "worker/server/request_fields.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -50,8 +52,12 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
       {"stream_options", "both", "object", "`include_usage`: a boolean",
        "with `stream`: one more chunk with empty `choices` and `usage` before `[DONE]`"},
       {"return_token_ids", "both", "boolean", "`true`, `false`", "non-standard: each choice carries `token_ids`"},
-      {"tools", "chat", "array of objects", "any",
-       "passed to the chat template; tool calls are not parsed out of answers"},
+      {"tools", "chat", "array of objects", "`{\"type\": \"function\", \"function\": {name, description, parameters}}`",
+       "passed to the chat template; the model's calls come back as `tool_calls` (families in docs/api.md; other "
+       "templates: 400)"},
+      {"tool_choice", "chat", "string or object", "`\"auto\"`, `\"none\"` (`\"required\"` and a named function: 400)",
+       "default `auto`; `none` does not tell the model of the tools"},
+      {"parallel_tool_calls", "chat", "boolean", "`true`, `false`", "default `true`; `false` keeps the first call"},
       {"n", "both", "integer", "1", "only 1"},
       {"(any other)", "both", "any JSON", "numbers within a double's range",
        "ignored (e.g. `frequency_penalty`, `user`)"},
@@ -67,8 +73,7 @@ std::string request_range_table_markdown(const ProtocolLimits& limits) {
   return out;
 }
 
-namespace {
-
+// The field checks (request_fields.h), shared with the Ollama and Anthropic dialects.
 const Json* field(const Json& body, const char* name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return nullptr;
@@ -180,6 +185,8 @@ int64_t integer_in(const Json& v, const std::string& name, int64_t lo, int64_t h
   wrong_type(name, "an integer");
 }
 
+namespace {
+
 int max_tokens_of(const Json& body, int dflt, const ProtocolLimits& limits) {
   const char* name = field(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   const Json* v = field(body, name);
@@ -188,6 +195,8 @@ int max_tokens_of(const Json& body, int dflt, const ProtocolLimits& limits) {
       integer_in(*v, name, 1, limits.max_tokens_limit,
                  "between 1 and " + std::to_string(limits.max_tokens_limit) + " (this server's limit)"));
 }
+
+}  // namespace
 
 uint64_t seed_of(const Json& v) {
   const std::string range = "an integer between -2^63 and 2^64-1";
@@ -199,6 +208,8 @@ uint64_t seed_of(const Json& v) {
   if (!(d >= -9223372036854775808.0 && d < 18446744073709551616.0)) out_of_range("seed", range, v);
   return d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
 }
+
+namespace {
 
 std::vector<std::string> stop_strings(const Json& body) {
   const Json* v = field(body, "stop");
@@ -246,7 +257,7 @@ void check_content(const Json& content, const std::string& param) {
   }
 }
 
-std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_template) {
+std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_template, const ToolOffer& offer) {
   const Json* messages = field(body, "messages");
   if (!messages)
     throw invalid_request("missing required parameter 'messages'", "messages", "missing_required_parameter");
@@ -284,13 +295,7 @@ std::string chat_prompt(const Json& body, const chat::ChatTemplate& chat_templat
     if (m["role"] == "developer") m["role"] = "system";  // newer OpenAI clients' name for system
   }
   Json extra = Json::object();
-  if (const Json* tools = field(body, "tools")) {
-    if (!tools->is_array()) wrong_type("tools", "an array of objects");
-    for (const auto& t : *tools) {
-      if (!t.is_object()) wrong_type("tools", "an array of objects");
-    }
-    extra["tools"] = *tools;
-  }
+  if (offer.active()) extra["tools"] = offer.tools;
   try {
     return chat_template.render(normalized, true, extra);
   } catch (const std::exception& e) {
@@ -359,7 +364,13 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
   g.stop = stop_strings(body);
   if (endpoint == Endpoint::chat_completions) {
     g.max_tokens = max_tokens_of(body, limits.default_chat_max_tokens, limits);
-    g.prompt = chat_prompt(body, chat_template);
+    const ToolOffer offer = openai_tool_offer(body, chat_template);
+    g.prompt = chat_prompt(body, chat_template, offer);
+    if (offer.active()) {
+      req.tool_format = offer.format;
+      req.parallel_tool_calls = offer.parallel;
+      g.render_special = true;  // tool-call markers may be control tokens (<|python_tag|>)
+    }
     g.templated = true;
     for (const auto& s : chat_template.implied_stop_strings()) g.stop.push_back(s);
   } else {

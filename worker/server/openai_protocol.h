@@ -9,6 +9,7 @@
 
 #include "worker/chat/chat_template.h"
 #include "worker/server/generation_service.h"
+#include "worker/server/tool_requests.h"
 
 namespace clusterctl::server {
 
@@ -61,8 +62,10 @@ struct ApiRequest {
   Endpoint endpoint = Endpoint::chat_completions;
   std::string model;
   bool stream = false;
-  bool include_usage = false;     // stream_options.include_usage
-  bool return_token_ids = false;  // non-standard: each choice carries "token_ids" (docs/api.md)
+  bool include_usage = false;                       // stream_options.include_usage
+  bool return_token_ids = false;                    // non-standard: each choice carries "token_ids" (docs/api.md)
+  std::optional<chat::ToolCallFormat> tool_format;  // the request offers tools: parse calls in this format
+  bool parallel_tool_calls = true;
   GenerationRequest generation;
 };
 

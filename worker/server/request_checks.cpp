@@ -140,7 +140,13 @@ std::optional<CheckFailure> check_request(const RequestCheckOptions& o, const Re
   if (read && (path == "/" || path == "/index.html")) return std::nullopt;  // the page holds no data
   if (read && path == "/health" && o.health_open) return std::nullopt;
   if (bearer_matches(sv(req[http::field::authorization]), *o.bearer_token)) return std::nullopt;
-  return CheckFailure{401, "missing or wrong API key: send the server's token as 'Authorization: Bearer <token>'",
+  // Anthropic's clients send the key as x-api-key.
+  if (auto key = req.find("x-api-key");
+      key != req.end() && constant_time_equal(trim(sv(key->value())), *o.bearer_token))
+    return std::nullopt;
+  return CheckFailure{401,
+                      "missing or wrong API key: send the server's token as 'Authorization: Bearer <token>' (or "
+                      "'x-api-key: <token>')",
                       "invalid_api_key"};
 }
 

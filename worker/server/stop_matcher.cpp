@@ -14,7 +14,13 @@ std::string StopMatcher::feed(std::string_view piece) {
   if (matched_) return {};
   pending_ += piece;
   size_t first = std::string::npos;
-  for (const auto& s : stops_) first = std::min(first, pending_.find(s));
+  for (const auto& s : stops_) {
+    const size_t at = pending_.find(s);
+    if (at < first || (at == first && at != std::string::npos && s.size() < matched_string_.size())) {
+      first = at;
+      matched_string_ = s;
+    }
+  }
   if (first != std::string::npos) {
     matched_ = true;
     std::string out = pending_.substr(0, first);

@@ -15,6 +15,8 @@ class StopMatcher {
   // Adds a piece; returns the text that is now safe to send.
   std::string feed(std::string_view piece);
   bool matched() const { return matched_; }
+  // The stop string that matched (the earliest; Anthropic's stop_sequence reports it).
+  const std::string& matched_string() const { return matched_string_; }
   // At the end of generation: the held-back text (nothing once a stop string matched).
   std::string flush();
 
@@ -22,6 +24,7 @@ class StopMatcher {
   std::vector<std::string> stops_;
   std::string pending_;
   bool matched_ = false;
+  std::string matched_string_;
 };
 
 }  // namespace clusterctl::server

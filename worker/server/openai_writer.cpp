@@ -1,0 +1,83 @@
+#include "worker/server/openai_writer.h"
+
+namespace clusterctl::server {
+
+Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index) {
+  Json out = Json::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Json call = Json::object();
+    if (with_index) call["index"] = i;
+    call["id"] = calls[i].id;
+    call["type"] = "function";
+    call["function"] = Json{{"name", calls[i].name}, {"arguments", calls[i].arguments}};
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+namespace {
+
+class OpenAiWriter : public ResponseWriter {
+ public:
+  OpenAiWriter(const ApiRequest& request, std::string id, int64_t created)
+      : request_(request), id_(std::move(id)), created_(created) {}
+
+  std::string stream_begin() override {
+    // The chat stream opens with the assistant role; completions have no first chunk.
+    if (request_.endpoint != Endpoint::chat_completions) return {};
+    return sse_event(stream_chunk(request_, id_, created_, "", true, std::nullopt));
+  }
+
+  std::string stream_text(const std::string& text, std::vector<int32_t>& token_ids) override {
+    std::string out = sse_event(stream_chunk(request_, id_, created_, text, false, std::nullopt, &token_ids));
+    token_ids.clear();
+    return out;
+  }
+
+  std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
+    std::string out;
+    if (!outcome.tool_calls.empty()) {
+      Json chunk = stream_chunk(request_, id_, created_, "", false, std::nullopt, &token_ids);
+      token_ids.clear();
+      chunk["choices"][0]["delta"]["tool_calls"] = openai_tool_calls(outcome.tool_calls, true);
+      out += sse_event(chunk);
+    }
+    // Ids whose text was held back and never sent (a stop string's start, a cut character) ride on the last chunk.
+    out += sse_event(stream_chunk(request_, id_, created_, "", false, finish(outcome), &token_ids));
+    token_ids.clear();
+    if (request_.include_usage) out += sse_event(stream_usage_chunk(request_, id_, created_, outcome.usage));
+    out += kSseDone;
+    return out;
+  }
+
+  std::string stream_error(const ApiError& error) override { return sse_event(error.body()) + std::string(kSseDone); }
+
+  std::string whole(const std::string& text, const Outcome& outcome, const std::vector<int32_t>& token_ids) override {
+    Json out = completion_response(request_, id_, created_, text, finish(outcome), outcome.usage, &token_ids);
+    if (!outcome.tool_calls.empty()) {
+      Json& message = out["choices"][0]["message"];
+      if (text.empty()) message["content"] = nullptr;  // as OpenAI answers a call without text
+      message["tool_calls"] = openai_tool_calls(outcome.tool_calls, false);
+    }
+    return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+
+ private:
+  std::string finish(const Outcome& outcome) const {
+    if (!outcome.tool_calls.empty()) return "tool_calls";
+    if (outcome.stop_sequence) return "stop";
+    return finish_reason_name(outcome.reason);
+  }
+
+  const ApiRequest request_;
+  std::string id_;
+  int64_t created_;
+};
+
+}  // namespace
+
+std::unique_ptr<ResponseWriter> make_openai_writer(const ApiRequest& request, std::string id, int64_t created) {
+  return std::make_unique<OpenAiWriter>(request, std::move(id), created);
+}
+
+}  // namespace clusterctl::server

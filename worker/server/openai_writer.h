@@ -1,0 +1,13 @@
+#pragma once
+// The OpenAI dialect's answers (chat.completion, text_completion, their chunks) as a ResponseWriter.
+#include "worker/server/response_writer.h"
+
+namespace clusterctl::server {
+
+std::unique_ptr<ResponseWriter> make_openai_writer(const ApiRequest& request, std::string id, int64_t created);
+
+// OpenAI's tool_calls array: [{"id", "type": "function", "function": {"name", "arguments"}}]
+// (with "index" in a stream delta).
+Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index);
+
+}  // namespace clusterctl::server
