@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/unit/server/server_test_word_service.h"
@@ -32,7 +34,15 @@ int main(int argc, char** argv) {
       options.limits.max_tokens_limit = std::stoi(value);
     else if (flag == "--delay-ms")
       service_options.step_delay = std::chrono::milliseconds(std::stoi(value));
-    else if (flag == "--slots")
+    else if (flag == "--chat-template") {
+      // A template that scripts the "model's" answer (the service streams the prompt back).
+      std::ifstream in(value, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "cannot read %s\n", value.c_str());
+        return 2;
+      }
+      service_options.chat_template = std::string(std::istreambuf_iterator<char>(in), {});
+    } else if (flag == "--slots")
       service_options.slots = std::stoul(value);
     else if (flag == "--queue")
       service_options.max_queued = std::stoul(value);
