@@ -70,6 +70,7 @@ KernelTable build_table(Isa isa) {
 #if defined(__aarch64__)
   if (isa == Isa::Neon) {
     fill_rows_neon(t);
+    fill_rows_iq_neon(t);
     fill_packed_neon(t);
   }
 #endif

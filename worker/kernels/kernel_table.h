@@ -104,6 +104,7 @@ void fill_tiles_vnni(KernelTable& table);
 #endif
 #if defined(__aarch64__)
 void fill_rows_neon(KernelTable& table);
+void fill_rows_iq_neon(KernelTable& table);  // the 1-3-bit IQ formats (rows_iq_neon.cpp)
 void fill_packed_neon(KernelTable& table);
 #endif
 
