@@ -33,6 +33,19 @@ std::vector<QuantPreset> make_presets() {
       {"Q3_K_L", GgmlType::Q3_K, 13},
       {"IQ4_NL", GgmlType::IQ4_NL, 25},
       {"IQ4_XS", GgmlType::IQ4_XS, 30},
+      // The 1-3-bit IQ mixes (llama-quantize's names and base types: IQ2_S is mostly IQ2_XS,
+      // IQ2_M mostly IQ2_S, IQ3_XS and IQ3_M mostly IQ3_S). Their quantisers need an importance
+      // matrix: `model synth` writes random valid blocks, `model quantize` refuses them.
+      {"IQ1_S", GgmlType::IQ1_S, 24},
+      {"IQ1_M", GgmlType::IQ1_M, 31},
+      {"IQ2_XXS", GgmlType::IQ2_XXS, 19},
+      {"IQ2_XS", GgmlType::IQ2_XS, 20},
+      {"IQ2_S", GgmlType::IQ2_XS, 28},
+      {"IQ2_M", GgmlType::IQ2_S, 29},
+      {"IQ3_XXS", GgmlType::IQ3_XXS, 23},
+      {"IQ3_XS", GgmlType::IQ3_S, 22},
+      {"IQ3_S", GgmlType::IQ3_S, 26},
+      {"IQ3_M", GgmlType::IQ3_S, 27},
   };
 }
 
@@ -49,6 +62,13 @@ GgmlType fallback_for_row(GgmlType t, uint64_t ncols) {
       f = GgmlType::Q4_0;
       break;
     case GgmlType::IQ4_XS:
+    case GgmlType::IQ1_S:
+    case GgmlType::IQ1_M:
+    case GgmlType::IQ2_XXS:
+    case GgmlType::IQ2_XS:
+    case GgmlType::IQ2_S:
+    case GgmlType::IQ3_XXS:
+    case GgmlType::IQ3_S:
       f = GgmlType::IQ4_NL;
       break;
     case GgmlType::Q4_K:
@@ -96,8 +116,18 @@ QuantRole quant_role(const TensorSpec& t, bool tied_embeddings) {
       return tied_embeddings ? QuantRole::Output : QuantRole::Embedding;
     case TensorKind::Output:
       return QuantRole::Output;
+    case TensorKind::AttnQ:
+      return QuantRole::AttnQ;
+    case TensorKind::AttnK:
+      return QuantRole::AttnK;
     case TensorKind::AttnV:
       return QuantRole::AttnV;
+    case TensorKind::FfnGate:
+    case TensorKind::FfnGateExps:
+      return QuantRole::FfnGate;
+    case TensorKind::FfnUp:
+    case TensorKind::FfnUpExps:
+      return QuantRole::FfnUp;
     case TensorKind::AttnOutput:
       return QuantRole::AttnOutput;
     case TensorKind::FfnDown:
@@ -147,6 +177,82 @@ GgmlType low_bit_mix(uint32_t ftype, GgmlType ty, QuantRole role, uint32_t layer
   }
 }
 
+// llama_ftype numbers of the IQ1-IQ3 mixes.
+constexpr uint32_t kIQ2_XXS = 19, kIQ2_XS = 20, kIQ3_XS = 22, kIQ3_XXS = 23, kIQ1_S = 24, kIQ3_S = 26, kIQ3_M = 27,
+                   kIQ2_S = 28, kIQ2_M = 29, kIQ1_M = 31;
+
+// The 1-2-bit mixes, which llama-quantize treats as one family.
+bool is_iq12_mix(uint32_t ftype) {
+  return ftype == kIQ2_XXS || ftype == kIQ2_XS || ftype == kIQ1_S || ftype == kIQ2_S || ftype == kIQ2_M ||
+         ftype == kIQ1_M;
+}
+bool is_iq3_mix(uint32_t ftype) { return ftype == kIQ3_XXS || ftype == kIQ3_XS || ftype == kIQ3_S || ftype == kIQ3_M; }
+
+// llama-quantize's llama_tensor_get_type_impl for the IQ1-IQ3 mixes and a tensor other than the
+// output, as run with an importance matrix (the IQ1/IQ2/IQ3_XXS quantisers refuse to run
+// without one, and the files people download are made with one).
+GgmlType iq_mix(uint32_t ftype, GgmlType ty, QuantRole role, uint32_t layer, uint32_t n_layer, uint32_t n_gqa,
+                uint32_t n_expert, bool llama_70b) {
+  const bool iq2s = ftype == kIQ2_S || ftype == kIQ2_M;
+  if (role == QuantRole::Embedding) {
+    if (ftype == kIQ2_XXS || ftype == kIQ2_XS || ftype == kIQ1_S || ftype == kIQ1_M) return GgmlType::Q2_K;
+    if (iq2s || ftype == kIQ3_XXS) return GgmlType::IQ3_S;
+    return ty;
+  }
+  if (is_iq12_mix(ftype)) {
+    switch (role) {
+      case QuantRole::AttnV:
+        if (n_gqa >= 4 || n_expert >= 4) return GgmlType::Q4_K;
+        return iq2s ? GgmlType::IQ3_S : GgmlType::Q2_K;
+      case QuantRole::AttnK:
+        return n_expert == 8 ? GgmlType::Q4_K : ty;
+      case QuantRole::FfnDown:
+        if (layer < n_layer / 8) return iq2s ? GgmlType::IQ3_S : GgmlType::Q2_K;
+        return ty;
+      case QuantRole::AttnOutput:
+        if (n_expert == 8) return GgmlType::Q5_K;
+        if (ftype == kIQ1_S || ftype == kIQ1_M) return GgmlType::IQ2_XXS;
+        return iq2s ? GgmlType::IQ3_S : ty;
+      default:
+        return ty;
+    }
+  }
+  switch (role) {  // the IQ3 mixes
+    case QuantRole::AttnV:
+      if (ftype == kIQ3_XXS)
+        ty = n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::IQ3_XXS;
+      else if ((ftype == kIQ3_XS || ftype == kIQ3_S) && n_gqa >= 4)
+        ty = GgmlType::Q4_K;
+      else if (ftype == kIQ3_M)
+        ty = GgmlType::Q4_K;
+      if (llama_70b && ty == GgmlType::Q4_K) ty = GgmlType::Q5_K;
+      if (n_expert == 8) ty = GgmlType::Q8_0;
+      return ty;
+    case QuantRole::AttnK:
+      if (n_expert == 8) return GgmlType::Q8_0;
+      [[fallthrough]];
+    case QuantRole::AttnQ:
+      if (ftype == kIQ3_XS) return GgmlType::IQ3_XXS;
+      if (ftype == kIQ3_XXS) return GgmlType::IQ2_S;
+      return ty;
+    case QuantRole::FfnDown:
+      if (ftype == kIQ3_M && (layer < n_layer / 8 || (n_expert == 8 && use_more_bits(layer, n_layer))))
+        return GgmlType::Q4_K;
+      return ty;
+    case QuantRole::AttnOutput:
+      if (n_expert == 8) return GgmlType::Q5_K;
+      if (ftype == kIQ3_XXS) return GgmlType::IQ3_S;
+      if (ftype == kIQ3_M) return GgmlType::Q4_K;
+      return ty;
+    case QuantRole::FfnGate:
+    case QuantRole::FfnUp:
+      if (ftype == kIQ3_XS && layer >= n_layer / 8 && layer < 7 * n_layer / 8) return GgmlType::IQ3_XXS;
+      return ty;
+    default:
+      return ty;
+  }
+}
+
 bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
 GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t layer, const HParams& hp, uint64_t ncols,
@@ -159,14 +265,19 @@ GgmlType choose_quant_type(const QuantPreset& preset, QuantRole role, uint32_t l
   if (is_float_type(ty)) return ty;
   if (!pure) {
     if (role == QuantRole::Output) {
-      // The output matrix (token_embd when tied) gets Q6_K unless the preset is Q8_0.
+      // The output matrix (token_embd when tied) gets Q6_K unless the preset is Q8_0, and Q5_K in
+      // the 1-2-bit and IQ3_XXS mixes.
       if (ncols % kernels::QK_K != 0)
         ty = GgmlType::Q8_0;
+      else if (is_iq12_mix(preset.file_type) || preset.file_type == kIQ3_XXS)
+        ty = GgmlType::Q5_K;
       else if (ty != GgmlType::Q8_0)
         ty = GgmlType::Q6_K;
     } else if (preset.k_mix && (role == QuantRole::AttnV || role == QuantRole::FfnDown) &&
                use_more_bits(layer, n_layer)) {
       ty = GgmlType::Q6_K;
+    } else if (is_iq12_mix(preset.file_type) || is_iq3_mix(preset.file_type)) {
+      ty = iq_mix(preset.file_type, ty, role, layer, n_layer, n_gqa, hp.n_expert, llama_70b);
     } else if (!preset.k_mix) {
       ty = low_bit_mix(preset.file_type, ty, role, layer, n_layer, n_gqa, hp.n_expert, llama_70b);
     }

@@ -19,14 +19,30 @@ struct QuantPreset {
   gguf::GgmlType base;
   uint32_t file_type;  // general.file_type (llama_ftype)
   // Q4_K_M / Q5_K_M: Q6_K for attn_v and ffn_down of some layers. (The low-bit mixes Q2_K, Q3_K_S/M/L,
-  // IQ4_NL and IQ4_XS, llama_ftype 10..13, 25, 30, choose by file_type.)
+  // IQ4_NL and IQ4_XS, llama_ftype 10..13, 25, 30, and the IQ1-IQ3 mixes, 19..29 and 31, choose by
+  // file_type.)
   bool k_mix = false;
 };
 const std::vector<QuantPreset>& quant_presets();
 const QuantPreset& find_quant_preset(std::string_view name);  // case-insensitive; throws listing the names
 
 // llama-quantize's view of a tensor: which types it may take.
-enum class QuantRole { Embedding, Output, AttnV, AttnOutput, FfnDown, Matrix, Vector, Router };
+// (AttnQ, AttnK, FfnGate, FfnUp: only the IQ3 mixes and 8-expert models treat them apart from
+// the other matrices.)
+enum class QuantRole {
+  Embedding,
+  Output,
+  AttnQ,
+  AttnK,
+  AttnV,
+  AttnOutput,
+  FfnGate,
+  FfnUp,
+  FfnDown,
+  Matrix,
+  Vector,
+  Router
+};
 QuantRole quant_role(const TensorSpec& t, bool tied_embeddings);
 
 // The type `preset` gives a tensor of `role` in `layer` of model `hp`, whose rows are `ncols` long

@@ -85,6 +85,12 @@ uint64_t quantize_model(const QuantizeOptions& o) {
       } catch (const Error& e) {
         throw Error(src.path() + ": tensor '" + t->name + "': " + e.what());
       }
+      if (kernels::is_iq_grid_type(type))
+        throw Error("--type " + preset.name + ": tensor '" + t->name + "' would be " +
+                    std::string(gguf::type_name(type)) +
+                    ", which clusterctl cannot quantize to (ggml's IQ1-IQ3 quantisers work from an importance matrix); "
+                    "use llama-quantize --imatrix for " +
+                    preset.name + ", or a preset without IQ1-IQ3 tensors (Q2_K, Q3_K_M, IQ4_XS, ...)");
     }
     if (type == t->type) {
       w.copy_tensor(src, *t);

@@ -470,6 +470,12 @@ void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint6
       pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
         std::vector<float> row(ncols);
         for (int64_t r = b; r < e; ++r) {
+          if (kernels::is_iq_grid_type(t)) {  // no quantiser without an importance matrix: random blocks
+            uint64_t state = seed ^ name_hash;
+            const uint64_t row_seed = splitmix64(state) ^ ((first + r) * 0xd1b54a32d192ed03ull);
+            kernels::random_iq_blocks(t, row_seed, init->stddev, out + r * row_bytes, static_cast<int64_t>(ncols));
+            continue;
+          }
           gaussian_row(seed, name_hash, first + r, init->mean, init->stddev, row.data(), ncols);
           kernels::quantize_row(t, row.data(), out + r * row_bytes, static_cast<int64_t>(ncols));
         }
@@ -532,6 +538,14 @@ uint64_t synth_model(const SynthOptions& o) {
                 shape.name.c_str(), shape.arch.c_str(), type.name.c_str(), n_vocab, params / 1e6, w.tensors().size(),
                 static_cast<unsigned long long>(o.seed), o.out_path.c_str());
   log(head);
+  std::string random_types;
+  for (const auto& t : w.tensors())
+    if (kernels::is_iq_grid_type(t.type) && random_types.find(gguf::type_name(t.type)) == std::string::npos)
+      random_types += (random_types.empty() ? "" : ", ") + std::string(gguf::type_name(t.type));
+  if (!random_types.empty())
+    log("synth: the " + random_types +
+        " tensors are random valid blocks (random grid indices, signs and scales, each block scaled to the "
+        "tensor's RMS), not quantised weights: their quantiser needs an importance matrix");
   return write_logged(w, o, log);
 }
 

@@ -13,6 +13,7 @@
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/engine.h"
 #include "worker/model/quantize.h"
+#include "worker/model/synth.h"
 
 namespace clusterctl::model {
 namespace {
@@ -82,6 +83,12 @@ TEST_F(Quantize, WhatLlamaQuantizeRefusesIsRefusedByName) {
   o.in_path = model, o.out_path = path("q6.gguf"), o.type = "Q6_K";
   quantize_model(o);
   refused(path("q6.gguf"), "Q4_K_M", "quantize from the F32, F16 or BF16 model");
+  // The IQ1-IQ3 mixes need an importance matrix for their IQ tensors (llama-quantize --imatrix).
+  SynthOptions so;
+  so.shape = "tiny", so.type = "F32", so.out_path = path("tiny-f32.gguf");
+  synth_model(so);
+  refused(path("tiny-f32.gguf"), "IQ2_XXS", "importance matrix");
+  refused(path("tiny-f32.gguf"), "IQ3_M", "tensor 'token_embd.weight' would be IQ3_S");
 }
 
 }  // namespace

@@ -130,7 +130,8 @@ TEST(SynthPlan, QuantizePresetsFollowLlamaQuantize) {
 // Qwen2.5-0.5B's 896-wide rows are not whole 256-element super-blocks: llama-quantize falls back.
 // The low-bit mixes' per-tensor types equal llama-quantize's: the digests are of "name TYPE" lines
 // of every tensor (in the table's order) as llama.cpp 3f545bec's llama_model_quantize chose them
-// (a dry run on F16 files of these shapes).
+// (a dry run on F16 files of these shapes; for the IQ1-IQ3 mixes with an importance matrix
+// given, as those quantisers require and the files people download are made).
 TEST(SynthPlan, LowBitMixesFollowLlamaQuantize) {
   struct Case {
     const char* shape;
@@ -149,7 +150,27 @@ TEST(SynthPlan, LowBitMixesFollowLlamaQuantize) {
         Case{"llama3-8b", "Q3_K_M", "668fc5bc3fab88df8105e3f7a9b53b2b91df4fb99f7237d21ccf3c15f2817656"},
         Case{"llama3-8b", "Q3_K_L", "c5d40517d49ddfe495416cbe690b83d31750d86bc720bfb4ab3f01033f6af98f"},
         Case{"llama3-8b", "IQ4_NL", "bc74ca071600cec81022a844ae597f0798c6229bc213cdb2e3d2d233104a44ea"},
-        Case{"llama3-8b", "IQ4_XS", "994a04c4db92b3e249b7fa9efcf5bb7484807f3a24879d1aafeed61963cf8704"}}) {
+        Case{"llama3-8b", "IQ4_XS", "994a04c4db92b3e249b7fa9efcf5bb7484807f3a24879d1aafeed61963cf8704"},
+        Case{"llama3-1b", "IQ1_S", "64fc0355db799d81192b4b820e3bc62806e9876c02be68a4a709a975135044da"},
+        Case{"llama3-1b", "IQ1_M", "580aaa19935d482352c09785d6b176f92795b4ef2a40a0250aea41fb8b9b767d"},
+        Case{"llama3-1b", "IQ2_XXS", "fe27d8763a4140f4ed0ef326ae065b83448ea9c441bf2e64016a62d5c0eaadd9"},
+        Case{"llama3-1b", "IQ2_XS", "4d35bae5ea9b407e18bed859a2724d6ad56df1c261bf741c01ad4d8173d42630"},
+        Case{"llama3-1b", "IQ2_S", "dad17309ac8498c9e18db693e96d61e7e3d32359595a3e51e45551f1bac33b05"},
+        Case{"llama3-1b", "IQ2_M", "f8cb813b7dbe8470707a0c63b56d69535f93e0b2f4c0259d86097884a820f96a"},
+        Case{"llama3-1b", "IQ3_XXS", "e354c4c9d0d9c17eabdfdeb5992a5985621cb3a838abe0a9c62998e1202abd64"},
+        Case{"llama3-1b", "IQ3_XS", "49fae2fe97390b4a5cf342dfe78fd38fc2cc1a1659b5f944ea0eaa7d4cd02736"},
+        Case{"llama3-1b", "IQ3_S", "d5eff19f64ce6df9606371a985b4357eabb209d14734299d6160038295095a62"},
+        Case{"llama3-1b", "IQ3_M", "dd5bc91becb3c02da75ce62ec7645e68c1d573a9a44757c521c234148c706103"},
+        Case{"llama3-8b", "IQ1_S", "76a8385b96987d4ab24fe8c8eaab405d108bbbe9b7cd12725d6a799e6557cec6"},
+        Case{"llama3-8b", "IQ1_M", "91d2b2cac4cad2e6c4e2accccf4bc01e4438106babacec22ba32042cd1d422c4"},
+        Case{"llama3-8b", "IQ2_XXS", "594cff757ec951236070b806628e99840fa6e7bc262e6a8918a4212fcede6ed6"},
+        Case{"llama3-8b", "IQ2_XS", "4fd0fe334eff53e45a557acae30bbe3662e7a253d21310db7343f3dbacb31ee6"},
+        Case{"llama3-8b", "IQ2_S", "c68c26b66d92550cde8e6d7a95e63858ba243b0a05830aa3ba9521eeb22542da"},
+        Case{"llama3-8b", "IQ2_M", "fa92a9d90f95e328adffa78b5272f4d9e279d2cb3a03ca4b1231360f9ca2d93f"},
+        Case{"llama3-8b", "IQ3_XXS", "b565b23ba9130b7e52186f584a792d320836ae490bb8410aac443ea0fc51b3fe"},
+        Case{"llama3-8b", "IQ3_XS", "23ee83e4e18f2e7e4471804501581093cf832f157aa02061c732a08531aa2d13"},
+        Case{"llama3-8b", "IQ3_S", "43e65193c4315fd4427c7649a07b1074746cd31801c6b2e9a2ac05784e48c8b5"},
+        Case{"llama3-8b", "IQ3_M", "3ba5e100fb867271e6579dc564bc446d30ca510cef0798ef3826dc8d6ded8548"}}) {
     std::string lines;
     for (const auto& t : plan_synth_tensors(find_synth_shape(c.shape), find_synth_type(c.type), 128256))
       lines += t.name + " " + std::string(gguf::type_name(t.type)) + "\n";
@@ -262,6 +283,31 @@ TEST_F(SynthTest, WeightsHaveTheIntendedDistributions) {
   auto a = f.tensor_data(f.tensor("blk.0.ffn_gate.weight"));
   auto b = f.tensor_data(f.tensor("blk.0.ffn_up.weight"));
   EXPECT_FALSE(std::equal(a.begin(), a.end(), b.begin()));
+}
+
+// The IQ1-IQ3 types have no quantiser here: their tensors are random valid blocks of the
+// tensor's intended RMS, and synth says so.
+TEST_F(SynthTest, IqTypesAreRandomBlocksOfTheIntendedRmsAndSaySo) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
+  for (const char* type : {"IQ2_XXS", "IQ1_M", "IQ3_S"}) {
+    auto o = tiny(vocab, type, "iq.gguf");
+    o.pure = true;
+    std::vector<std::string> log;
+    o.log = [&](const std::string& l) { log.push_back(l); };
+    synth_model(o);
+    bool said = false;
+    for (const auto& l : log)
+      said |= l.find(std::string("the ") + type + " tensors are random valid blocks") != std::string::npos;
+    EXPECT_TRUE(said) << type;
+    gguf::GgufFile f(o.out_path);
+    EXPECT_EQ(f.tensor("blk.0.attn_q.weight").type, *gguf::type_from_name(type));
+    auto [m_q, s_q] = stats(f, "blk.0.attn_q.weight");
+    EXPECT_NEAR(m_q, 0.0, 0.003) << type;
+    EXPECT_NEAR(s_q, 1.0 / 16, 0.002) << type;  // 1 / sqrt(fan_in 256), as the float weights
+    auto a = f.tensor_data(f.tensor("blk.0.ffn_gate.weight"));
+    auto b = f.tensor_data(f.tensor("blk.0.ffn_up.weight"));
+    EXPECT_FALSE(std::equal(a.begin(), a.end(), b.begin())) << type;
+  }
 }
 
 TEST_F(SynthTest, SameSeedSameBytesOtherSeedOtherBytes) {
@@ -391,8 +437,8 @@ TEST_F(SynthTest, BadArgumentsGiveClearErrors) {
   o = tiny(spm, "Q4_0", "x.gguf");
   o.shape = "llama-7b";
   expect_error(o, {"unknown model shape 'llama-7b'", "llama3-1b", "tiny"});
-  o = tiny(spm, "IQ2_XXS", "x.gguf");
-  expect_error(o, {"unknown model type 'IQ2_XXS'", "Q4_K_M"});
+  o = tiny(spm, "TQ1_0", "x.gguf");
+  expect_error(o, {"unknown model type 'TQ1_0'", "Q4_K_M", "IQ2_XXS"});
   o = tiny(path("missing.gguf"), "Q4_0", "x.gguf");
   expect_error(o, {"missing.gguf"});
   CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
