@@ -3,7 +3,9 @@
 // then each parsed request goes through the session's checks (authorization, Host/Origin) and,
 // on the OpenAI endpoints, request validation (parse_api_request, chat template rendering) and the
 // response path (stop strings, UTF-8 joining, chunks); the raw input is also fed to
-// parse_api_request as a body on its own. Anything but an ApiError escaping validation is a bug:
+// parse_api_request as a body on its own; the Ollama (/api/chat, /api/generate) and Anthropic
+// (/v1/messages) parsers and writers likewise, and the tool-call parser of every format reads
+// the input as a model's answer. Anything but an ApiError escaping validation is a bug:
 // it would be a 500 (or, before, an abort), so the target traps.
 //   cmake --preset fuzz && cmake --build build-fuzz --target http_fuzz
 //   build-fuzz/tests/fuzz/http_fuzz -max_len=65536 CORPUS tests/fuzz/seeds-http
@@ -16,6 +18,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "worker/chat/tool_calls.h"
+#include "worker/server/anthropic_protocol.h"
+#include "worker/server/ollama_protocol.h"
 #include "worker/server/openai_protocol.h"
 #include "worker/server/request_checks.h"
 #include "worker/server/stop_matcher.h"
@@ -84,6 +89,53 @@ void validate(Endpoint endpoint, const std::string& body, const clusterctl::chat
   }
 }
 
+// A model's answer through the tool-call parser of each format, in pieces, then the writers.
+void exercise_tool_calls(const std::string& answer) {
+  using clusterctl::chat::ToolCallFormat;
+  for (ToolCallFormat f : {ToolCallFormat::hermes, ToolCallFormat::llama3, ToolCallFormat::deepseek,
+                           ToolCallFormat::kimi_k2, ToolCallFormat::mistral}) {
+    clusterctl::chat::ToolCallParser parser(f);
+    std::string content;
+    for (size_t i = 0; i < answer.size(); i += 5) content += parser.feed(std::string_view(answer).substr(i, 5));
+    auto r = parser.finish();
+    for (const auto& call : r.calls) {
+      if (!Json::accept(call.arguments) || !Json::parse(call.arguments).is_object()) std::abort();
+    }
+  }
+}
+
+// The other dialects' parsers: a prepared request's writer answers it whole and streamed.
+template <class Prepare>
+void validate_dialect(Prepare prepare, const std::string& body) {
+  try {
+    PreparedRequest p = prepare();
+    if (p.generation.max_tokens < 1 || p.generation.max_tokens > 4096) std::abort();
+    Outcome outcome;
+    outcome.tool_calls.push_back({"id", "f", R"({"a":1})"});
+    std::vector<int32_t> ids{1};
+    (void)p.writer->stream_begin();
+    (void)p.writer->stream_text(body.substr(0, 64), ids);
+    (void)p.writer->stream_end(outcome, ids);
+    (void)p.writer->whole(body.substr(0, 64), outcome, ids);
+  } catch (const ApiError& e) {
+    if (e.status() != 400 && e.status() != 404) std::abort();
+    (void)error_body(Dialect::anthropic, e).dump(-1, ' ', false, Json::error_handler_t::replace);
+  } catch (const std::exception& e) {
+    bug("a dialect's parser", e);
+  }
+}
+
+void validate_dialects(const std::string& body) {
+  ProtocolLimits limits;
+  limits.max_tokens_limit = 4096;
+  for (const auto* tmpl : {&fallback(), &chatml()}) {
+    validate_dialect([&] { return prepare_anthropic(body, model(), *tmpl, limits, "id"); }, body);
+    for (OllamaEndpoint e : {OllamaEndpoint::chat, OllamaEndpoint::generate}) {
+      validate_dialect([&] { return prepare_ollama(e, body, model(), *tmpl, limits); }, body);
+    }
+  }
+}
+
 void handle(const http::request<http::string_body>& req) {
   RequestCheckOptions checks;
   checks.bearer_token = "tok";
@@ -100,6 +152,8 @@ void handle(const http::request<http::string_body>& req) {
     validate(Endpoint::chat_completions, req.body(), chatml());
   } else if (path == "/v1/completions") {
     validate(Endpoint::completions, req.body(), fallback());
+  } else if (path == "/v1/messages" || path == "/api/chat" || path == "/api/generate") {
+    validate_dialects(req.body());
   }
 }
 
@@ -132,5 +186,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   validate(Endpoint::chat_completions, input, fallback());
   validate(Endpoint::chat_completions, input, chatml());
   validate(Endpoint::completions, input, fallback());
+  validate_dialects(input);
+  exercise_tool_calls(input.substr(0, 8192));
   return 0;
 }
