@@ -1,6 +1,7 @@
 #pragma once
-// Checks of request fields, shared by the dialects (OpenAI, Ollama, Anthropic): each refusal is a
-// 400 ApiError naming the field. Defined in openai_protocol.cpp.
+// Reading one field of a request body: present or not, its type and its range, each refusal an
+// ApiError (400) that names the field. Shared by the request parsers of every wire format
+// (request_fields.cpp; check_json_shape and seed_of in openai_protocol.cpp).
 #include <cstdint>
 #include <string>
 
