@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
@@ -14,7 +15,10 @@ namespace {
 void print_summary(const config::ClusterConfig& c) {
   std::cout << "cluster " << c.name << ": " << c.nodes.size() << (c.nodes.size() == 1 ? " node, " : " nodes, ")
             << c.total_ranks() << (c.total_ranks() == 1 ? " rank\n" : " ranks\n") << "model   " << c.model
-            << (c.model_path.empty() ? " (a model name)" : "") << "\n"
+            << (!c.model_hub.empty()   ? " (a model on Hugging Face; `up` pulls it)"
+                : c.model_path.empty() ? " (a model name)"
+                                       : "")
+            << "\n"
             << "api     " << c.api.listen << (c.api.token_file.empty() ? "" : " (token from " + c.api.token_file + ")")
             << "\n";
   std::printf("%-14s %-26s %5s %7s %8s  %s\n", "NODE", "SSH", "RANKS", "THREADS", "SHARE", "LINK");
@@ -34,6 +38,7 @@ void print_summary(const config::ClusterConfig& c) {
 
 int validate(const std::string& file) {
   auto c = config::load_cluster_config(file);
+  use_hub_model(c, false, stderr);
   // The split can only be checked against the model's shape when the model file is here.
   if (!c.model_path.empty() && std::filesystem::exists(c.model_path)) {
     gguf::GgufFile f(c.model_path);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "clusterctl/version.h"
+#include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/preflight/preflight.h"
 #include "controller/preflight/report.h"
@@ -23,6 +24,7 @@ int doctor_main(int argc, char** argv) {
                           opts, pos);
   if (!vm) return 0;
   auto config = config::load_cluster_config((*vm)["file"].as<std::string>());
+  use_hub_model(config, false, stderr);
   auto report = preflight::run_preflight(config, {kVersion});
   if ((*vm)["json"].as<bool>())
     std::cout << preflight::report_json(config, report).dump(2) << "\n";

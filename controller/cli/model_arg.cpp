@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "controller/hub/pull.h"
+#include "worker/common/human_bytes.h"
 
 namespace clusterctl::cli {
 
@@ -30,6 +31,21 @@ std::optional<hub::ModelRef> pull_model_argument(std::vector<std::string>& args,
     }
   }
   return ref;
+}
+
+void use_hub_model(config::ClusterConfig& config, bool pull, std::FILE* out) {
+  if (config.model_hub.empty()) return;
+  const auto ref = hub::parse_model_ref(config.model_hub);
+  if (!ref) return;
+  if (!pull) {
+    if (auto m = hub::cached_model(*ref)) config.model_path = m->path;
+    return;
+  }
+  const hub::PulledModel m = hub::pull_model(*ref, out);
+  if (m.received > 0)
+    std::fprintf(out, "pulled %s: %s (%s downloaded, SHA-256 verified)\n", ref->str().c_str(),
+                 human_bytes(m.bytes).c_str(), human_bytes(m.received).c_str());
+  config.model_path = m.path;
 }
 
 int call_verb(const char* verb_name, const std::vector<std::string>& args, int (*verb)(int, char**)) {

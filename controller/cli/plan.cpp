@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
+#include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/placement/shard_cache.h"
@@ -230,7 +231,11 @@ int plan_main(int argc, char** argv) {
   if (!vm) return 0;
   const std::string file = (*vm)["file"].as<std::string>();
   const bool json = (*vm)["json"].as<bool>(), offline = (*vm)["offline"].as<bool>();
-  const auto config = config::load_cluster_config(file);
+  auto config = config::load_cluster_config(file);
+  use_hub_model(config, false, stderr);
+  if (!config.model_hub.empty() && config.model_path.empty())
+    throw Error(config.model_hub + " (the model of " + file + ") is a model on Hugging Face that is not pulled yet: " +
+                "pull it with `clusterctl pull " + config.model_hub + "` (or let `up` pull it), then plan");
   if (offline && config.weights_by_memory())
     throw Error(file + ": a node's weight is 'by memory', which needs the nodes' free memory: run 'clusterctl plan " +
                 file + "' without --offline, or give every node a number as its weight");

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "clusterctl/version.h"
+#include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/launch/http_probe.h"
@@ -75,6 +76,9 @@ int up_main(int argc, char** argv) {
     }
     state::remove(config.name);
   }
+
+  // A model named on Hugging Face is pulled here, once; the nodes get their shards cut from it.
+  use_hub_model(config, true, out);
 
   launch::UpOptions options;
   options.health_timeout = std::chrono::seconds(timeout);

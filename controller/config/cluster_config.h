@@ -63,9 +63,12 @@ struct SshConfig {
 struct ClusterConfig {
   std::string file;  // the cluster file, as given
   std::string name;
-  std::string model;       // as written: a path or a model name
+  std::string model;       // as written: a path, a model name, or a model on Hugging Face
   std::string model_path;  // a path, resolved against the cluster file's folder; empty for a name
-  int context = 0;         // tokens of KV cache per sequence; 0: the model's, capped at 4096
+  // "ORG/NAME:QUANT" (controller/hub/model_ref.h) when `model` names a model on Hugging Face and
+  // no file of that name exists: `up` pulls it and sets model_path to the pulled file.
+  std::string model_hub;
+  int context = 0;  // tokens of KV cache per sequence; 0: the model's, capped at 4096
   std::string cache_dir;
   ApiConfig api;
   SshConfig ssh;

@@ -18,6 +18,7 @@
 #include "collectives/algorithms/emulated_link.h"
 #include "controller/config/cluster_config.h"
 #include "controller/config/nearest_name.h"
+#include "controller/hub/model_ref.h"
 
 namespace clusterctl::config {
 namespace {
@@ -187,6 +188,11 @@ class Parser {
     if (auto v = string_field(root, "model", "the top level", true)) {
       c.model = *v;
       if (c.model.ends_with(".gguf") || c.model.find('/') != std::string::npos) c.model_path = resolve_path(c.model);
+      std::error_code ec;
+      if (!c.model_path.empty() && !std::filesystem::exists(c.model_path, ec) && hub::parse_model_ref(c.model)) {
+        c.model_hub = c.model;
+        c.model_path.clear();
+      }
     }
     if (auto v = int_field(root, "context", "the top level", 1, 1 << 20)) c.context = *v;
     if (auto v = string_field(root, "cache_dir", "the top level", false)) c.cache_dir = *v;

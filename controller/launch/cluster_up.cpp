@@ -37,6 +37,8 @@ std::string model_file(const config::ClusterConfig& c) {
 }
 
 std::string model_id(const config::ClusterConfig& c) {
+  // A model pulled from Hugging Face is served under the name the cluster file gives it.
+  if (!c.model_hub.empty()) return c.model_hub;
   return c.model_path.empty() ? c.model : fs::path(c.model_path).stem().string();
 }
 

@@ -57,6 +57,15 @@ std::optional<ModelFootprint> model_footprint(const config::ClusterConfig& c, Ch
   row = {"controller", "model", CheckStatus::ok, "", "", ""};
   std::string path = c.model_path;
   if (path.empty()) path = config::expand_home("~/.cache/clusterctl/models/" + c.model + ".gguf");
+  if (c.model_path.empty() && !c.model_hub.empty()) {
+    row.status = CheckStatus::warn;
+    row.detail = "model '" + c.model_hub + "' not pulled yet";
+    row.cause = c.model_hub +
+                " is a model on Hugging Face that is not in the hub cache here, so the memory check "
+                "cannot size the shards";
+    row.fix = "pull it with `clusterctl pull " + c.model_hub + "` (`up` pulls it too)";
+    return std::nullopt;
+  }
   if (!std::filesystem::exists(path)) {
     row.status = CheckStatus::warn;
     row.detail = "model '" + c.model + "' not found here";

@@ -21,8 +21,8 @@ if [ ! -f "$VOCAB" ]; then
   exit 77
 fi
 T=$(mktemp -d)
-SERVER_PID=
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$T"; }
+HUB_PID=
+cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 failures=0
 pass() { echo "ok: $1"; }
@@ -47,18 +47,11 @@ Q4_SIZE=$(stat -c %s "$R/testorg/Tiny-GGUF/Tiny-Q4_0.gguf")
 Q8_SIZE=$(stat -c %s "$R/testorg/Tiny-GGUF/Tiny-Q8_0.gguf")
 CUT=$((Q4_SIZE / 3))
 LOG=$T/served.jsonl
-python3 "$SRC/tests/hub/hub_test_server.py" --root "$R" --log "$LOG" --page-size 2 \
-  --gated testorg/Gated-GGUF --token hf_good --cut-once "testorg/Tiny-GGUF/Tiny-Q4_0.gguf:$CUT" \
-  --corrupt testorg/Bad-GGUF/Bad-Q4_0.gguf >"$T/port" 2>"$T/server.err" &
-SERVER_PID=$!
-for _ in $(seq 100); do grep -q '^port' "$T/port" 2>/dev/null && break; sleep 0.1; done
-PORT=$(awk '/^port/{print $2}' "$T/port")
-[ -n "$PORT" ] || { echo "FAIL: the hub test server did not start: $(cat "$T/server.err")"; exit 1; }
-export HF_ENDPOINT=http://127.0.0.1:$PORT HF_HOME=$T/hf
+source "$SRC/tests/hub/hub_server_lib.sh"
+start_hub "$SRC" "$R" "$LOG" --page-size 2 --gated testorg/Gated-GGUF --token hf_good \
+  --cut-once "testorg/Tiny-GGUF/Tiny-Q4_0.gguf:$CUT" --corrupt testorg/Bad-GGUF/Bad-Q4_0.gguf || exit 1
+export HF_HOME=$T/hf
 CACHE=$HF_HOME/hub/models--testorg--Tiny-GGUF
-served() {  # served SHA256: "start:sent" of each download of that object, in order
-  python3 -c 'import json,sys; print(" ".join("%d:%d" % (e["start"], e["sent"]) for e in map(json.loads, open(sys.argv[1])) if e["sha256"] == sys.argv[2]))' "$LOG" "$1"
-}
 
 echo "== a single file, the quant in any case"
 out=$("$CTL" pull testorg/Tiny-GGUF:q8_0 2>"$T/err"); rc=$?
@@ -75,7 +68,7 @@ check "nothing .incomplete is left" '[ -z "$(find "$HF_HOME" -name "*.incomplete
 check "the summary says verified" 'contains "$(cat "$T/err")" "SHA-256 verified"'
 out2=$("$CTL" pull testorg/Tiny-GGUF:Q8_0 --json 2>/dev/null)
 check "a second pull downloads nothing" 'contains "$out2" "\"received\": 0"'
-check "the download was served once" '[ "$(served "$SHA8")" = "0:$Q8_SIZE" ]'
+check "the download was served once" '[ "$(served "$LOG" "$SHA8")" = "0:$Q8_SIZE" ]'
 
 echo "== a split model: every part"
 out=$("$CTL" pull testorg/Tiny-GGUF:F16 2>"$T/err"); rc=$?
@@ -92,8 +85,8 @@ out=$("$CTL" pull testorg/Tiny-GGUF:Q4_0 2>"$T/err"); rc=$?
 cat "$T/err"
 check "pull :Q4_0 exits 0 after the cut" '[ $rc = 0 ]'
 SHA4=$(sha256sum "$R/testorg/Tiny-GGUF/Tiny-Q4_0.gguf" | cut -d' ' -f1)
-check "the server served [0,$CUT) then [$CUT,$Q4_SIZE): no byte twice ($(served "$SHA4"))" \
-  '[ "$(served "$SHA4")" = "0:$CUT $CUT:$((Q4_SIZE - CUT))" ]'
+check "the server served [0,$CUT) then [$CUT,$Q4_SIZE): no byte twice ($(served "$LOG" "$SHA4"))" \
+  '[ "$(served "$LOG" "$SHA4")" = "0:$CUT $CUT:$((Q4_SIZE - CUT))" ]'
 check "the resumed file is whole" 'cmp -s "$out" "$R/testorg/Tiny-GGUF/Tiny-Q4_0.gguf"'
 
 echo "== resume a download an earlier run left (.incomplete)"
@@ -103,7 +96,7 @@ mkdir -p "$HF_HOME/hub/models--testorg--Tiny-GGUF/blobs"
 cp "$T/part" "$HF_HOME/hub/models--testorg--Tiny-GGUF/blobs/$SHA8.incomplete"
 out=$("$CTL" pull testorg/Tiny-GGUF/Tiny-Q8_0.gguf --json 2>"$T/err"); rc=$?
 check "pull REPO/FILE.gguf exits 0" '[ $rc = 0 ]' || cat "$T/err"
-check "only the bytes after the 100000 kept were served" '[ "$(served "$SHA8")" = "0:$Q8_SIZE 100000:$((Q8_SIZE - 100000))" ]'
+check "only the bytes after the 100000 kept were served" '[ "$(served "$LOG" "$SHA8")" = "0:$Q8_SIZE 100000:$((Q8_SIZE - 100000))" ]'
 check "--json counts them" 'contains "$out" "\"received\": $((Q8_SIZE - 100000))" && contains "$out" "\"already\": 100000"'
 
 echo "== HF_HUB_CACHE"

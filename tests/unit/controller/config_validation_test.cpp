@@ -72,6 +72,25 @@ TEST(ConfigValidation, GoodFileParses) {
   EXPECT_EQ(c.total_ranks(), 2);
 }
 
+// `model:` naming a model on Hugging Face (no such file here) is pulled by `up`; a path stays a path.
+TEST(ConfigValidation, ModelOnHuggingFace) {
+  auto with_model = [](const std::string& model) {
+    std::string yaml = kGood;
+    yaml.replace(yaml.find("models/m.gguf"), 13, model);
+    return parse_cluster_config(yaml, "dir/t.yaml");
+  };
+  auto hub = with_model("unsloth/Qwen3-8B-GGUF:Q4_K_M");
+  EXPECT_EQ(hub.model_hub, "unsloth/Qwen3-8B-GGUF:Q4_K_M");
+  EXPECT_EQ(hub.model_path, "");
+  EXPECT_EQ(with_model("org/repo/sub/M-Q8_0.gguf").model_hub, "org/repo/sub/M-Q8_0.gguf");
+  for (const char* path : {"models/m.gguf", "./org/name", "/srv/m.gguf", "m.gguf"}) {
+    auto c = with_model(path);
+    EXPECT_EQ(c.model_hub, "") << path;
+    EXPECT_NE(c.model_path, "") << path;
+  }
+  EXPECT_EQ(with_model("llama-3.1-8b").model_hub, "");  // a name of the model cache
+}
+
 TEST(ConfigValidation, YamlSyntaxErrorHasPosition) {
   expect_problem("cluster: lab\nnodes:\n  - name: a\n   host: [x\n", 4, 4, "YAML syntax");
 }
