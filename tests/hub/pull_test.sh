@@ -140,6 +140,23 @@ check "nothing cached: exit 1, says the hub cannot be reached" '[ $rc = 1 ] && c
 out=$(HF_ENDPOINT=http://127.0.0.1:9 "$CTL" pull testorg/Tiny-GGUF:Q8_0 2>"$T/err"); rc=$?
 check "cached: the copy pulled earlier, with a warning" '[ $rc = 0 ] && [ -f "$out" ] && contains "$(cat "$T/err")" "pulled earlier"' || cat "$T/err"
 
+n_before=$(wc -l <"$LOG")
+out=$(HF_HUB_OFFLINE=1 "$CTL" pull testorg/Tiny-GGUF:F16 2>"$T/err"); rc=$?
+check "HF_HUB_OFFLINE=1: the cached split model, the hub not asked" \
+  '[ $rc = 0 ] && [ "$out" = "$CACHE/snapshots/$COMMIT/F16/Tiny-F16-00001-of-00003.gguf" ] && [ "$(wc -l <"$LOG")" = "$n_before" ]' || cat "$T/err"
+err=$(HF_HUB_OFFLINE=1 HF_HOME=$T/empty "$CTL" pull testorg/Tiny-GGUF:Q8_0 2>&1 >/dev/null); rc=$?
+check "HF_HUB_OFFLINE=1, not cached: says so" '[ $rc = 1 ] && contains "$err" "HF_HUB_OFFLINE is set"'
+
+echo "== a cluster file's model: a name; plan reads the pulled copy, without downloading"
+printf 'cluster: planned\nmodel: %s\nnodes:\n  - {name: a, host: a.local, memory: 1GB, link: {type: ethernet, interface: eth0}}\n  - {name: b, host: b.local, memory: 1GB, link: {type: ethernet, interface: eth0}}\n' \
+  testorg/Tiny-GGUF:Q8_0 >"$T/c.yaml"
+out=$("$CTL" plan "$T/c.yaml" --offline --json 2>"$T/err"); rc=$?
+check "plan --offline uses the snapshot's file" '[ $rc = 0 ] && contains "$out" "$CACHE/snapshots/$COMMIT/Tiny-Q8_0.gguf"' || { echo "$out"; cat "$T/err"; }
+err=$(HF_HOME=$T/empty "$CTL" plan "$T/c.yaml" --offline 2>&1); rc=$?
+check "not pulled: plan says to pull it" '[ $rc = 1 ] && contains "$err" "clusterctl pull testorg/Tiny-GGUF:Q8_0"'
+out=$("$CTL" config validate "$T/c.yaml" 2>&1)
+check "config validate calls it a model on Hugging Face" 'contains "$out" "(a model on Hugging Face; \`up\` pulls it)"' || echo "$out"
+
 echo "== run with a repo name pulls, then answers as the file does"
 want=$("$CTL" run "$R/testorg/Tiny-GGUF/Tiny-Q4_0.gguf" "Once upon a time" -n 8 --temp 0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generated_ids"])')
 export HF_HOME=$T/hf3
