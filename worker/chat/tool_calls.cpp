@@ -127,11 +127,79 @@ std::optional<Parsed> parse_hermes(std::string_view s) {
   return out;
 }
 
-// Llama 3.x: one or more JSON objects (separated by whitespace or ';'), after an optional <|python_tag|>.
+// A Python literal as Llama 3's built-in tool calls write arguments: a quoted string, a number,
+// True/False/None. Advances `s` past it.
+std::optional<Json> python_literal(std::string_view& s) {
+  if (s.empty()) return std::nullopt;
+  if (s.front() == '"' || s.front() == '\'') {
+    const char quote = s.front();
+    std::string text;
+    size_t i = 1;
+    for (; i < s.size() && s[i] != quote; ++i) {
+      if (s[i] == '\\' && i + 1 < s.size()) {
+        const char e = s[++i];
+        text += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+      } else {
+        text += s[i];
+      }
+    }
+    if (i >= s.size()) return std::nullopt;
+    s.remove_prefix(i + 1);
+    return Json(text);
+  }
+  size_t n = 0;
+  while (n < s.size() && s[n] != ',' && s[n] != ')') ++n;
+  const std::string_view word = trim(s.substr(0, n));
+  s.remove_prefix(n);
+  if (word == "True") return Json(true);
+  if (word == "False") return Json(false);
+  if (word == "None") return Json(nullptr);
+  auto number = parse_json(word);
+  if (number && number->is_number()) return number;
+  return std::nullopt;
+}
+
+// Llama 3.1's built-in tools: <|python_tag|>NAME.call(key="value", n=1).
+std::optional<ToolCall> parse_builtin_call(std::string_view s) {
+  const size_t dot = s.find(".call(");
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  ToolCall call;
+  call.name = std::string(s.substr(0, dot));
+  if (call.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+      std::string::npos)
+    return std::nullopt;
+  s = trim(s.substr(dot + 6));
+  Json args = Json::object();
+  while (!s.empty() && s.front() != ')') {
+    const size_t eq = s.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    const std::string key(trim(s.substr(0, eq)));
+    s = trim(s.substr(eq + 1));
+    auto value = python_literal(s);
+    if (key.empty() || !value) return std::nullopt;
+    args[key] = std::move(*value);
+    s = trim(s);
+    if (!s.empty() && s.front() == ',') s = trim(s.substr(1));
+  }
+  if (s.empty() || !trim(s.substr(1)).empty()) return std::nullopt;  // unclosed, or text after the call
+  call.arguments = args.dump();
+  return call;
+}
+
+// Llama 3.x: one or more JSON objects (separated by whitespace or ';'), after an optional <|python_tag|>,
+// or a built-in tool's NAME.call(...) after <|python_tag|>.
 std::optional<Parsed> parse_llama3(std::string_view s) {
   s = trim(s);
-  if (s.substr(0, kPythonTag.size()) == kPythonTag) s = trim(s.substr(kPythonTag.size()));
   Parsed out;
+  if (s.substr(0, kPythonTag.size()) == kPythonTag) {
+    s = trim(s.substr(kPythonTag.size()));
+    if (!s.empty() && s.front() != '{') {
+      auto call = parse_builtin_call(s);
+      if (!call) return std::nullopt;
+      out.calls.push_back(std::move(*call));
+      return out;
+    }
+  }
   while (!s.empty()) {
     if (s.front() != '{') return std::nullopt;
     const size_t end = json_value_end(s);

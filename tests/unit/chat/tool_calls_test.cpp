@@ -232,6 +232,19 @@ TEST(ToolCallParsing, Llama3PythonTagAndSeveralCalls) {
   expect_calls(r, true);
 }
 
+TEST(ToolCallParsing, Llama3BuiltInToolCall) {
+  auto r = parse_tool_calls(ToolCallFormat::llama3,
+                            "<|python_tag|>brave_search.call(query=\"weather in \\\"Paris\\\"\", count=3, safe=True)");
+  ASSERT_EQ(r.calls.size(), 1u) << r.content;
+  EXPECT_EQ(r.calls[0].name, "brave_search");
+  EXPECT_EQ(Json::parse(r.calls[0].arguments),
+            Json::parse(R"({"query": "weather in \"Paris\"", "count": 3, "safe": true})"));
+  // Not a call: code after the tag stays the model's text.
+  r = parse_tool_calls(ToolCallFormat::llama3, "<|python_tag|>print(1)");
+  EXPECT_TRUE(r.calls.empty());
+  EXPECT_EQ(r.content, "<|python_tag|>print(1)");
+}
+
 TEST(ToolCallParsing, KimiCallIdsAreTheModels) {
   auto r = parse_tool_calls(ToolCallFormat::kimi_k2,
                             "Checking.<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
