@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "controller/config/cluster_config.h"
+#include "controller/hub/text.h"
 #include "worker/common/error.h"
 
 namespace clusterctl::hub {
@@ -20,56 +22,36 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-std::string expand_home(const std::string& path) {
-  if (path == "~" || path.starts_with("~/")) return env("HOME") + path.substr(1);
-  return path;
-}
-
 std::string hf_home() {
-  if (auto h = env("HF_HOME"); !h.empty()) return expand_home(h);
+  if (auto h = env("HF_HOME"); !h.empty()) return config::expand_home(h);
   const std::string xdg = env("XDG_CACHE_HOME");
-  return (xdg.empty() ? expand_home("~/.cache") : xdg) + "/huggingface";
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  return s.substr(start);
-}
-
-bool is_hex(const std::string& s, size_t n) {
-  if (s.size() != n) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
+  return (xdg.empty() ? config::expand_home("~/.cache") : xdg) + "/huggingface";
 }
 
 }  // namespace
 
 std::string hub_cache_dir() {
-  if (auto c = env("HF_HUB_CACHE"); !c.empty()) return expand_home(c);
-  if (auto c = env("HUGGINGFACE_HUB_CACHE"); !c.empty()) return expand_home(c);
+  if (auto c = env("HF_HUB_CACHE"); !c.empty()) return config::expand_home(c);
+  if (auto c = env("HUGGINGFACE_HUB_CACHE"); !c.empty()) return config::expand_home(c);
   return hf_home() + "/hub";
 }
 
 std::optional<std::string> hub_token() {
   for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
-    if (auto t = trim(env(name)); !t.empty()) return t;
+    if (auto t = trim_space(env(name)); !t.empty()) return t;
   std::string path = env("HF_TOKEN_PATH");
-  path = path.empty() ? hf_home() + "/token" : expand_home(path);
+  path = path.empty() ? hf_home() + "/token" : config::expand_home(path);
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::string token;
   std::getline(in, token);
-  token = trim(token);
+  token = trim_space(token);
   if (token.empty() || token.size() > 4096) return std::nullopt;
   return token;
 }
 
 bool hub_offline() {
-  std::string v = env("HF_HUB_OFFLINE");
-  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string v = ascii_lower(env("HF_HUB_OFFLINE"));
   return v == "1" || v == "true" || v == "yes" || v == "on";
 }
 
@@ -123,7 +105,7 @@ std::optional<std::string> RepoCache::read_ref(const std::string& revision) cons
   std::ifstream in(dir_ / "refs" / revision);
   std::string commit;
   if (!in || !std::getline(in, commit)) return std::nullopt;
-  commit = trim(commit);
+  commit = trim_space(commit);
   if (commit.empty() || commit.size() > 128 || commit.find('/') != std::string::npos || commit.starts_with("."))
     return std::nullopt;
   return commit;
@@ -141,7 +123,7 @@ std::vector<RepoFile> RepoCache::snapshot_files(const std::string& commit) const
     if (e2 || !fs::is_regular_file(target, e2)) continue;  // a link whose blob is gone
     const std::string name = target.filename().string();
     RepoFile f{it->path().lexically_relative(root).generic_string(), fs::file_size(target, e2),
-               is_hex(name, 64) ? name : ""};
+               is_sha256_hex(name) ? name : ""};
     if (!e2) out.push_back(std::move(f));
   }
   return out;

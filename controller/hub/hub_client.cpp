@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "controller/hub/hub_cache.h"
+#include "controller/hub/text.h"
 
 namespace clusterctl::hub {
 namespace {
@@ -22,29 +23,10 @@ constexpr int kMaxListingPages = 10000;
 constexpr int kMaxRelativeRedirects = 5;
 constexpr int kAttemptsWithoutProgress = 5;
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  return std::string(s);
-}
-
 std::string unquote(std::string s) {
   if (s.starts_with("W/")) s = s.substr(2);
   if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
   return s;
-}
-
-bool is_sha256(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
 }
 
 std::once_flag g_curl_init;
@@ -125,7 +107,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   if (line.starts_with("HTTP/")) t->headers->clear();  // a new response (after a redirect)
   const size_t colon = line.find(':');
   if (colon != std::string_view::npos)
-    (*t->headers)[lower(std::string(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+    (*t->headers)[ascii_lower(std::string(line.substr(0, colon)))] = trim_space(line.substr(colon + 1));
   return size * n;
 }
 
@@ -210,8 +192,8 @@ namespace {
   const std::string page = o.endpoint + "/" + repo;
   const std::string said = words.empty() ? "" : " (the hub says: " + words + ")";
   const std::string http = "HTTP " + std::to_string(status);
-  const bool gated = code == "GatedRepo" || lower(words).find("gated") != std::string::npos ||
-                     lower(words).find("restricted") != std::string::npos;
+  const bool gated = code == "GatedRepo" || ascii_lower(words).find("gated") != std::string::npos ||
+                     ascii_lower(words).find("restricted") != std::string::npos;
   if (gated && !o.token)
     throw Error(repo + " is a gated model (" + http +
                 "): its files need a Hugging Face token. Accept the model's "
@@ -286,8 +268,8 @@ FileMeta HubClient::file_meta(const std::string& repo, const std::string& revisi
       throw Error(options_.endpoint + " answered for " + repo + "/" + path +
                   " without X-Repo-Commit: it does not "
                   "seem to be a Hugging Face hub; check HF_ENDPOINT");
-    const std::string etag = lower(unquote(r.header("x-linked-etag")));
-    if (is_sha256(etag)) m.sha256 = etag;
+    const std::string etag = ascii_lower(unquote(r.header("x-linked-etag")));
+    if (is_sha256_hex(etag)) m.sha256 = etag;
     const std::string size = r.header("x-linked-size").empty() ? r.header("content-length") : r.header("x-linked-size");
     m.size = std::strtoull(size.c_str(), nullptr, 10);
     if (r.status >= 300 && r.status < 400 && !location.empty()) {
@@ -394,7 +376,7 @@ uint64_t HubClient::download(const FileMeta& meta, const std::string& part, uint
     if (rc == CURLE_OK && status != 200 && status != 206)
       throw Error("downloading " + what + " failed: HTTP " + std::to_string(status) +
                   (status == 403 || status == 401 ? " (the download link may have expired: pull again)" : "") +
-                  (d.error_body.empty() ? "" : " (" + trim(d.error_body.substr(0, 300)) + ")"));
+                  (d.error_body.empty() ? "" : " (" + trim_space(d.error_body.substr(0, 300)) + ")"));
     if (rc == CURLE_OK && have == meta.size) break;
     // A cut connection (or a short answer): resume from what the file holds.
     attempts = have > before ? 1 : attempts + 1;

@@ -4,22 +4,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "controller/hub/text.h"
 #include "worker/common/error.h"
 #include "worker/gguf/gguf_split.h"
 
 namespace clusterctl::hub {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool is_hex64(std::string_view s) {
-  return s.size() == 64 &&
-         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
 
 std::string_view file_name(std::string_view path) {
   const size_t slash = path.rfind('/');
@@ -30,13 +20,13 @@ std::string_view file_name(std::string_view path) {
 std::string model_stem(std::string_view path) {
   std::string name(file_name(path));
   if (auto split = gguf::parse_split_path(name)) name = split->prefix;
-  if (name.size() > 5 && lower(name.substr(name.size() - 5)) == ".gguf") name.resize(name.size() - 5);
+  if (name.size() > 5 && ascii_lower(name.substr(name.size() - 5)) == ".gguf") name.resize(name.size() - 5);
   return name;
 }
 
 // A token that names a llama.cpp quant type or a float type: Q4_K_M, IQ2_XXS, TQ1_0, BF16, F16.
 bool quant_like(std::string_view token) {
-  const std::string t = lower(token);
+  const std::string t = ascii_lower(token);
   if (t == "f16" || t == "bf16" || t == "f32" || t == "fp16" || t == "fp32" || t.starts_with("mxfp4")) return true;
   size_t at = 0;
   if (at < t.size() && (t[at] == 'i' || t[at] == 't')) ++at;
@@ -57,7 +47,7 @@ std::vector<std::string_view> tokens_of(std::string_view stem) {
 
 // `quant` (any case) in the stem between separators ('-', '.', start, end).
 bool stem_names_quant(const std::string& stem, const std::string& quant) {
-  const std::string s = lower(stem), q = lower(quant);
+  const std::string s = ascii_lower(stem), q = ascii_lower(quant);
   for (size_t at = s.find(q); at != std::string::npos; at = s.find(q, at + 1)) {
     const bool start_ok = at == 0 || s[at - 1] == '-' || s[at - 1] == '.';
     const size_t end = at + q.size();
@@ -78,8 +68,8 @@ struct Model {
 std::map<std::string, Model> models_of(const std::vector<RepoFile>& files, bool with_mmproj) {
   std::map<std::string, Model> models;
   for (const auto& f : files) {
-    if (!lower(f.path).ends_with(".gguf")) continue;
-    if (!with_mmproj && lower(file_name(f.path)).starts_with("mmproj")) continue;
+    if (!ascii_lower(f.path).ends_with(".gguf")) continue;
+    if (!with_mmproj && ascii_lower(file_name(f.path)).starts_with("mmproj")) continue;
     if (auto split = gguf::parse_split_path(f.path)) {
       Model& m = models[split->prefix];
       m.key = split->prefix;
@@ -133,7 +123,7 @@ std::vector<RepoFile> parse_tree_page(std::string_view json_text) {
     RepoFile f{path->get<std::string>(), size->get<uint64_t>(), ""};
     if (auto lfs = e.find("lfs"); lfs != e.end() && lfs->is_object()) {
       const std::string oid = lfs->value("oid", "");
-      if (is_hex64(oid)) f.sha256 = oid;
+      if (is_sha256_hex(oid)) f.sha256 = oid;
     }
     out.push_back(std::move(f));
   }
@@ -145,7 +135,7 @@ std::string quant_label(std::string_view path) {
   const auto tokens = tokens_of(stem);
   for (size_t i = tokens.size(); i-- > 0;) {
     if (!quant_like(tokens[i])) continue;
-    if (i > 0 && lower(tokens[i - 1]) == "ud") return "UD-" + std::string(tokens[i]);
+    if (i > 0 && ascii_lower(tokens[i - 1]) == "ud") return "UD-" + std::string(tokens[i]);
     return std::string(tokens[i]);
   }
   return stem;
@@ -171,14 +161,14 @@ ModelChoice choose_model_files(const std::vector<RepoFile>& files, const ModelRe
   if (ref.quant.empty()) {
     if (models.size() == 1) return complete(models.begin()->second, ref.repo);
     for (const auto& [key, m] : models)
-      if (lower(quant_label(m.parts.front().path)) == "q4_k_m") return complete(m, ref.repo);
+      if (ascii_lower(quant_label(m.parts.front().path)) == "q4_k_m") return complete(m, ref.repo);
     throw Error(ref.repo + " holds " + std::to_string(models.size()) + " models (" + model_list(models) +
                 "): name one as " + ref.repo + ":QUANT");
   }
   std::vector<const Model*> exact, named;
   for (const auto& [key, m] : models) {
     const std::string label = quant_label(m.parts.front().path);
-    if (lower(label) == lower(ref.quant)) exact.push_back(&m);
+    if (ascii_lower(label) == ascii_lower(ref.quant)) exact.push_back(&m);
     if (stem_names_quant(model_stem(m.parts.front().path), ref.quant)) named.push_back(&m);
   }
   const auto& found = exact.empty() ? named : exact;
