@@ -273,6 +273,17 @@ TEST(SynthLogits, LowBitMixesAnyRankCountSplitAndShards) {
                       "2,1");
 }
 
+// The 1-3-bit IQ mixes (random valid blocks: their quantiser needs an importance matrix) on
+// tiny-wide, whose attention and FFN are four 256-value blocks wide. Together the five mixes hold
+// every IQ grid type: IQ1_S (and IQ2_XXS attn_output), IQ1_M, IQ2_XS, IQ2_M (IQ2_S, IQ3_S),
+// IQ3_XXS (and IQ2_S attn_q/attn_k, IQ3_S attn_output).
+TEST(SynthLogits, IqMixesAnyRankCountSplitAndShards) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  for (const char* type : {"IQ1_S", "IQ1_M", "IQ2_XS", "IQ2_M", "IQ3_XXS"})
+    expect_logits_agree(synth_model(dir, "tiny-wide", type), 32000, {{2, ""}, {3, "--split 2,1,1"}, {4, ""}}, "3,1");
+}
+
 // Experts whose FFN (256 columns: one K-quant super-block) cannot be cut are placed whole, half
 // the experts on each rank: the same float chunks add up, so still one rank's bits.
 TEST(SynthLogits, WholeExpertsPerRankWhenTheirColumnsCannotBeCut) {

@@ -153,6 +153,14 @@ void add_toy_shapes(std::vector<SynthShape>& s) {
   tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f;
   s.push_back(tiny_q3moe);
 
+  // 16 heads of 64 and an FFN of 1024: attention output and FFN four 256-value blocks wide, so the
+  // K and IQ types split over 2, 3 (2,1,1) and 4 ranks.
+  SynthShape tiny_wide = tiny;
+  tiny_wide.name = "tiny-wide";
+  tiny_wide.description = "a 2-layer toy 4 super-blocks wide in attention and FFN (16 heads) for fast split tests";
+  tiny_wide.n_head = 16, tiny_wide.n_head_kv = 4, tiny_wide.n_ff = 1024;
+  s.push_back(tiny_wide);
+
   SynthShape tiny_ernie = tiny;
   tiny_ernie.name = "tiny-ernie4_5";
   tiny_ernie.description = "a 2-layer ERNIE-4.5-style toy (4 heads of 128 over 256 wide, tied head) for fast tests";
