@@ -242,7 +242,8 @@ template <MaddAcc Madd>
 float dot_iq1_m_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_iq1_m*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
-  // Byte j of 32 picks qh byte j / 16 and tests bit 3 (groups 0, 2) or 7 (groups 1, 3).
+  // Byte j of 32 picks qh byte 2 ib + j / 16 (pick + 2 ib) and tests bit 3 (groups 0, 2) or 7
+  // (groups 1, 3).
   const __m256i pick =
       _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
   const __m256i bit = _mm256_setr_epi64x(0x0808080808080808, static_cast<long long>(0x8080808080808080ull),
@@ -260,6 +261,8 @@ float dot_iq1_m_avx2(int64_t n, const void* w, const void* x) {
     const __m256i scales = odd_scales(_mm256_and_si256(
         _mm256_srlv_epi64(_mm256_set1_epi64x(static_cast<long long>(sc64)), _mm256_setr_epi64x(0, 6, 3, 9)),
         _mm256_set1_epi16(7)));
+    // The block's 16 qh bytes in both 128-bit halves, for the per-sub-block delta signs.
+    const __m256i qh16 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh)));
     __m256i sumi1 = _mm256_setzero_si256(), sumi2 = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int ib2 = 0; ib2 < QK_K / 64; ++ib2) {
@@ -273,10 +276,8 @@ float dot_iq1_m_avx2(int64_t n, const void* w, const void* x) {
         const int ib = 2 * ib2 + k;
         const uint32_t* id = idx.v + 4 * k;
         const __m256i g = grid4(kIq1sGrid.data(), id[0], id[1], id[2], id[3]);
-        uint16_t qh2;
-        std::memcpy(&qh2, qh + 2 * ib, 2);
-        const __m256i picked =
-            _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi16(static_cast<short>(qh2)), pick), bit);
+        const __m256i picked = _mm256_and_si256(
+            _mm256_shuffle_epi8(qh16, _mm256_add_epi8(pick, _mm256_set1_epi8(static_cast<char>(2 * ib)))), bit);
         const __m256i dsign = _mm256_or_si256(_mm256_cmpeq_epi8(picked, bit), _mm256_set1_epi8(1));
         const __m256i sc = broadcast_scale(scales, 4 * (ib % 2) + ib / 2);
         const __m256i y = load32(q8);
