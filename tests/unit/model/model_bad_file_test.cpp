@@ -2,14 +2,19 @@
 // stories260K rewritten with the GGUF writer, each with one defect.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/unit/shared_data.h"
 #include "worker/common/error.h"
 #include "worker/gguf/gguf_writer.h"
+#include "worker/kernels/blocks.h"
 #include "worker/model/engine.h"
+#include "worker/model/synth.h"
 
 namespace clusterctl::model {
 namespace {
@@ -144,6 +149,38 @@ TEST(ModelBadFile, UncomputableTypeIsNamed) {
   auto msg = load_error(p);
   EXPECT_NE(msg.find("type I8"), std::string::npos) << msg;
   fs::remove(p);
+}
+
+// A block scale that decodes to NaN is refused at load with the tensor's name, here in an IQ1_M
+// file (its fp16 scale is the top nibbles of the four scale words) and an IQ2_XS one.
+TEST(ModelBadFile, NanBlockScaleIsRefusedWithTheTensorName) {
+  for (const auto& [type, set_nan] : std::vector<std::pair<std::string, std::function<void(uint8_t*)>>>{
+           {"IQ1_M",
+            [](uint8_t* block) {
+              for (int k = 0; k < 4; ++k) block[offsetof(kernels::block_iq1_m, scales) + 2 * k + 1] |= 0xf0;
+            }},
+           {"IQ2_XS", [](uint8_t* block) { block[0] = 0x00, block[1] = 0x7e; }}}) {
+    SynthOptions o;
+    o.shape = "tiny", o.type = type, o.pure = true, o.threads = 1;
+    o.out_path = (fs::temp_directory_path() / ("clusterctl_model_bad_src_" + type + ".gguf")).string();
+    synth_model(o);
+    gguf::GgufFile src(o.out_path);
+    ASSERT_EQ(load_error(o.out_path), "") << type;
+    std::vector<uint8_t> bytes;
+    auto p = write_variant(src, "nan_" + type, no_kv_change, [&](gguf::GgufWriter& w, const gguf::TensorInfo& t) {
+      if (t.name != "blk.1.ffn_down.weight") return true;
+      const auto data = src.tensor_data(t);
+      bytes.assign(data.begin(), data.end());
+      set_nan(bytes.data() + t.row_bytes() * 3);  // row 3, block 0
+      w.add_tensor(t.name, t.type, t.shape, bytes);
+      return false;
+    });
+    auto msg = load_error(p);
+    for (const char* part : {"'blk.1.ffn_down.weight'", "row 3", "block 0", "NaN"})
+      EXPECT_NE(msg.find(part), std::string::npos) << type << ": " << part << " missing from: " << msg;
+    fs::remove(p);
+    fs::remove(o.out_path);
+  }
 }
 
 }  // namespace
