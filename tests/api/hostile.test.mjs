@@ -36,6 +36,10 @@ function hostileRequests(model) {
     ["stop string of 100000 bytes", P, completion('"stop":' + JSON.stringify("x".repeat(100000))), 400, "stop"],
     ["frequency_penalty 1e400", P, completion('"frequency_penalty":1e400'), 400, "frequency_penalty"],
     ["prompt [5]", P, JSON.stringify({ model, prompt: [5] }), 400, "prompt"],
+    ["logit_bias of 5000 ids", P, completion('"logit_bias":' + JSON.stringify(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [String(i), 1])))), 400, "logit_bias"],
+    ["logit_bias id 2^64", P, completion('"logit_bias":{"18446744073709551616":1}'), 400, "logit_bias.18446744073709551616"],
+    ["json_schema of 300 properties", P, completion('"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":' + JSON.stringify(Object.fromEntries(Array.from({ length: 300 }, (_, i) => ["p" + i, { type: "string" }]))) + "}}}"), 400, "response_format.json_schema.schema.properties"],
+    ["json_schema with $ref", C, chat('"response_format":{"type":"json_schema","json_schema":{"schema":{"$ref":"#"}}}'), 400, "response_format.json_schema.schema.$ref"],
     ["model 5", C, JSON.stringify({ model: 5, messages: [] }), 400, "model"],
     ["a JSON array", C, "[]", 400, null],
     ["not JSON", C, "{", 400, null],
@@ -48,6 +52,7 @@ function hostileRequests(model) {
     ["seed 2^64-1", P, completion('"seed":18446744073709551615,"max_tokens":4'), 200, null],
     ["seed -2^63", P, completion('"seed":-9223372036854775808,"max_tokens":4'), 200, null],
     ["max_tokens 1", C, chat('"max_tokens":1'), 200, null],
+    ["json_object, logprobs, penalties at their bounds", P, completion('"max_tokens":4,"logprobs":5,"frequency_penalty":2,"presence_penalty":-2,"top_k":1073741824,"min_p":0.999,"response_format":{"type":"json_object"}'), 200, null],
     ["max_tokens at the limit", P, completion('"max_tokens":4096'), 200, null],
     ["4 stop strings of 1024 bytes", P, completion('"max_tokens":4,"stop":' + JSON.stringify(["a", "b", "c", "d"].map((c) => c.repeat(1024)))), 200, null],
   ];

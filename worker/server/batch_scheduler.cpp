@@ -6,6 +6,7 @@
 #include <random>
 
 #include "worker/common/error.h"
+#include "worker/sampling/json_matcher.h"
 #include "worker/sampling/sampler.h"
 #include "worker/tokenizer/stream_decoder.h"
 
@@ -49,7 +50,32 @@ struct BatchScheduler::Sequence : GenerationHandle {
   std::string failure;  // why it could not start
   std::unique_ptr<sampling::Sampler> sampler;
   std::unique_ptr<tokenizer::StreamDecoder> decoder;
+  sampling::TokenLogprobs logprobs;  // of the token the last step sampled (SamplingParams::logprobs)
+  std::string sample_error;          // the sampler failed in the last step (e.g. every token banned)
 };
+
+namespace {
+
+// The sampler for an API request: OpenAI's semantics (no top-k/min-p cut unless asked for).
+sampling::SamplerParams sampler_params_of(const SamplingParams& sp) {
+  sampling::SamplerParams p;
+  // top_p 0 keeps only the most likely token: greedy, as temperature 0.
+  const bool greedy = !(sp.temperature > 0.0f) || !(sp.top_p > 0.0f);
+  p.temperature = greedy ? 0.0f : sp.temperature;
+  p.top_p = greedy ? 1.0f : std::min(sp.top_p, 1.0f);
+  p.top_k = sp.top_k;
+  p.min_p = sp.min_p;
+  p.repeat_penalty = sp.repetition_penalty;
+  p.presence_penalty = 0;
+  p.frequency_penalty = sp.frequency_penalty;
+  p.generated_presence_penalty = sp.presence_penalty;
+  p.logit_bias = sp.logit_bias;
+  p.logprobs = sp.logprobs;
+  p.seed = sp.seed ? *sp.seed : std::random_device{}();
+  return p;
+}
+
+}  // namespace
 
 BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& leader,
                                const tokenizer::Tokenizer& tokenizer, ModelInfo info, std::vector<ClusterNode> nodes,
@@ -169,18 +195,16 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
     // A sequence that cannot start fails alone (its slot goes back); the loop serves the others.
     try {
       const SamplingParams& sp = seq->request.sampling;
-      // top_p 0 keeps only the most likely token: greedy, as temperature 0.
-      seq->greedy = !(sp.temperature > 0.0f) || !(sp.top_p > 0.0f);
+      sampling::SamplerParams p = sampler_params_of(sp);
+      // Plain greedy decoding takes the cross-rank arg-max; anything else needs the full logits here.
+      seq->greedy = p.plain_greedy() && !sp.constrain_json;
       if (!seq->greedy) {
-        // OpenAI semantics: temperature and nucleus sampling only (no top-k/min-p cut).
-        sampling::SamplerParams p;
-        p.temperature = sp.temperature;
-        p.top_p = std::min(sp.top_p, 1.0f);
-        p.top_k = 0;
-        p.min_p = 0;
-        p.seed = sp.seed ? *sp.seed : std::random_device{}();
-        seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, p);
+        seq->sampler = std::make_unique<sampling::Sampler>(engine_.hparams().n_vocab, std::move(p));
         for (int32_t t : seq->prompt) seq->sampler->accept(t);
+        if (sp.constrain_json) {
+          seq->sampler->set_constraint(std::make_unique<sampling::JsonTokenConstraint>(
+              sp.json_schema, token_texts(), stop_tokens_, tokenizer_.strips_leading_space()));
+        }
       }
       seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_, seq->request.render_special);
       seq->budget = std::max<int64_t>(
@@ -249,6 +273,53 @@ void BatchScheduler::run() {
   for (auto& seq : queued) finish(*seq, FinishReason::cancelled);
 }
 
+// Runs on the scheduler thread inside the step: a sampler failure fails its request alone.
+int32_t BatchScheduler::sample(Sequence& seq, const float* logits) {
+  if (!seq.sampler) return -1;
+  try {
+    return seq.sampler->sample(logits, seq.request.sampling.logprobs >= 0 ? &seq.logprobs : nullptr);
+  } catch (const std::exception& e) {
+    seq.sample_error = e.what();
+    return -1;
+  }
+}
+
+void BatchScheduler::report_logprobs(Sequence& seq) {
+  auto entry = [&](int32_t id, float logprob) {
+    return TokenLogprob{id, tokenizer_.vocab().valid(id) ? tokenizer_.piece(id) : std::string(), logprob};
+  };
+  TokenLogprobs out;
+  out.chosen = entry(seq.logprobs.token, seq.logprobs.logprob);
+  for (const auto& [id, lp] : seq.logprobs.top) out.top.push_back(entry(id, lp));
+  seq.callbacks.on_logprobs(out);
+}
+
+// What each token adds to the answer, for structured output's constraint (built on first use).
+std::shared_ptr<const std::vector<std::string>> BatchScheduler::token_texts() {
+  if (!token_texts_) {
+    auto texts = std::make_shared<std::vector<std::string>>(engine_.hparams().n_vocab);
+    for (size_t id = 0; id < texts->size(); ++id)
+      if (tokenizer_.vocab().valid(static_cast<int32_t>(id))) (*texts)[id] = tokenizer_.piece(static_cast<int32_t>(id));
+    token_texts_ = std::move(texts);
+  }
+  return token_texts_;
+}
+
+std::vector<int32_t> BatchScheduler::tokenize(const std::string& text, bool add_special, bool parse_special) const {
+  return tokenizer_.tokenize(text, add_special, parse_special);
+}
+
+std::string BatchScheduler::token_text(int32_t id) const {
+  if (!tokenizer_.vocab().valid(id)) throw Error("no token has the id " + std::to_string(id));
+  return tokenizer_.piece(id);
+}
+
+std::string BatchScheduler::detokenize(const std::vector<int32_t>& ids) const {
+  for (int32_t id : ids)
+    if (!tokenizer_.vocab().valid(id)) throw Error("no token has the id " + std::to_string(id));
+  return tokenizer_.detokenize(ids);
+}
+
 void BatchScheduler::step() {
   using parallel::StepToken;
   step_tokens_.clear();
@@ -288,7 +359,7 @@ void BatchScheduler::step() {
     // Entries map to sequences in order; find the one that owns token i.
     size_t at = 0;
     for (const Fed& f : fed) {
-      if (i < at + f.tokens) return f.seq->sampler ? f.seq->sampler->sample(logits) : int32_t{-1};
+      if (i < at + f.tokens) return sample(*f.seq, logits);
       at += f.tokens;
     }
     return int32_t{-1};
@@ -310,12 +381,17 @@ void BatchScheduler::step() {
       finish(seq, FinishReason::cancelled);
       continue;
     }
+    if (!seq.sample_error.empty()) {
+      finish(seq, FinishReason::error, seq.sample_error);
+      continue;
+    }
     if (std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end()) {
       finish(seq, FinishReason::stop);
       continue;
     }
     ++seq.generated;
-    if (seq.sampler) seq.sampler->accept(token);
+    if (seq.sampler) seq.sampler->accept(token, true);
+    if (seq.request.sampling.logprobs >= 0 && seq.callbacks.on_logprobs) report_logprobs(seq);
     if (seq.callbacks.on_token) seq.callbacks.on_token(seq.decoder->push(token), token);
     if (seq.generated >= seq.budget) {
       finish(seq, FinishReason::length);

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "worker/model/engine.h"
@@ -57,6 +58,9 @@ class BatchScheduler : public GenerationService {
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
   ServiceStats stats() const override;
   std::vector<ClusterNode> nodes() const override { return nodes_; }
+  std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const override;
+  std::string token_text(int32_t id) const override;
+  std::string detokenize(const std::vector<int32_t>& ids) const override;
 
  private:
   struct Inbox;
@@ -65,6 +69,9 @@ class BatchScheduler : public GenerationService {
              std::vector<std::shared_ptr<Sequence>>& failed);
   void step();
   void finish(Sequence& seq, FinishReason reason, const std::string& message = {});
+  int32_t sample(Sequence& seq, const float* logits);
+  void report_logprobs(Sequence& seq);
+  std::shared_ptr<const std::vector<std::string>> token_texts();
 
   model::Engine& engine_;
   parallel::StepLeader& leader_;
@@ -79,6 +86,7 @@ class BatchScheduler : public GenerationService {
   std::vector<std::shared_ptr<Sequence>> running_;  // admission order
   std::vector<int32_t> free_slots_;
   std::vector<parallel::StepToken> step_tokens_;
+  std::shared_ptr<const std::vector<std::string>> token_texts_;
 };
 
 }  // namespace clusterctl::server

@@ -21,6 +21,7 @@ ModelInfo describe_model(const gguf::GgufFile& file, const tokenizer::Tokenizer&
   if (vocab.eos() >= 0) info.eos_token = vocab.text(vocab.eos());
   info.context_length = static_cast<int>(n_ctx);
   info.architecture = file.architecture();
+  info.n_vocab = static_cast<int>(vocab.size());
   return info;
 }
 

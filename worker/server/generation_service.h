@@ -9,16 +9,42 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "worker/common/error.h"
+
+namespace clusterctl::sampling {
+struct JsonSchema;
+}
 
 namespace clusterctl::server {
 
 struct SamplingParams {
   float temperature = 1.0f;  // 0 = greedy
   float top_p = 1.0f;
-  std::optional<uint64_t> seed;  // none = the service picks one
+  std::optional<uint64_t> seed;                       // none = the service picks one
+  int top_k = 0;                                      // 0: off
+  float min_p = 0.0f;                                 // 0: off
+  float frequency_penalty = 0.0f;                     // OpenAI: count of each generated token x this, off the logit
+  float presence_penalty = 0.0f;                      // OpenAI: off the logit of every token generated so far
+  float repetition_penalty = 1.0f;                    // llama.cpp: the last 64 tokens (prompt included); 1: off
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> bias; -100 bans
+  int logprobs = -1;  // >= 0: report each token's log-probability and this many alternatives
+  // Structured output: the answer is a JSON value (constrain_json); json_schema null: any object.
+  bool constrain_json = false;
+  std::shared_ptr<const sampling::JsonSchema> json_schema;
+};
+
+// A token and its log-probability under the model (log-softmax of its logits).
+struct TokenLogprob {
+  int32_t id = -1;
+  std::string text;  // the bytes it stands for (may be part of a UTF-8 character)
+  float logprob = 0;
+};
+struct TokenLogprobs {
+  TokenLogprob chosen;
+  std::vector<TokenLogprob> top;  // most likely first
 };
 
 struct GenerationRequest {
@@ -58,6 +84,8 @@ struct GenerationCallbacks {
   std::function<void(std::string_view text_piece, int32_t token_id)> on_token;
   // Called exactly once, last, also after cancel().
   std::function<void(FinishReason reason, Usage usage, const std::string& message)> on_done;
+  // With SamplingParams::logprobs >= 0: the token's log-probabilities, just before its on_token.
+  std::function<void(const TokenLogprobs& logprobs)> on_logprobs;
 };
 
 // Lets the server stop a request (client gone, stop string seen). Safe from any thread,
@@ -97,6 +125,7 @@ struct ModelInfo {
   std::string eos_token;
   int context_length = 0;
   std::string architecture;  // general.architecture ("llama", "qwen2" ...), for /api/show and /api/tags
+  int n_vocab = 0;           // token ids are 0 .. n_vocab-1 (0: unknown)
 };
 
 struct ClusterNode {
@@ -121,6 +150,21 @@ class GenerationService {
   virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) = 0;
   virtual ServiceStats stats() const = 0;
   virtual std::vector<ClusterNode> nodes() const = 0;
+  // POST /tokenize and /detokenize. `add_special`: BOS as the model adds it; `parse_special`:
+  // control-token text becomes that token. A service without a tokenizer throws Error.
+  virtual std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const {
+    (void)text, (void)add_special, (void)parse_special;
+    throw Error("this server has no tokenizer");
+  }
+  // The bytes of one token ("" for control tokens), and of a sequence (as the answer text).
+  virtual std::string token_text(int32_t id) const {
+    (void)id;
+    throw Error("this server has no tokenizer");
+  }
+  virtual std::string detokenize(const std::vector<int32_t>& ids) const {
+    (void)ids;
+    throw Error("this server has no tokenizer");
+  }
 };
 
 }  // namespace clusterctl::server

@@ -321,6 +321,13 @@ void HttpSession::start_generation(const Request& request, const std::string& en
   callbacks.on_token = [weak, gate](std::string_view piece, int32_t id) {
     gate->post(weak, [text = std::string(piece), id](HttpSession& s) { s.on_token(text, id); });
   };
+  if (gen_->request.generation.sampling.logprobs >= 0) {
+    callbacks.on_logprobs = [weak, gate](const TokenLogprobs& lp) {
+      gate->post(weak, [lp](HttpSession& s) {
+        if (s.gen_ && !s.gen_->done && !s.gen_->stop_matched) s.gen_->request.writer->add_logprobs(lp);
+      });
+    };
+  }
   callbacks.on_done = [weak, gate](FinishReason reason, Usage usage, const std::string& message) {
     gate->post(weak, [reason, usage, message](HttpSession& s) { s.on_done(reason, usage, message); });
   };

@@ -1,6 +1,7 @@
 #include "worker/server/openai_protocol.h"
 
 #include "worker/server/request_fields.h"
+#include "worker/server/sampling_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -45,6 +46,32 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
       {"top_p", "both", "number", num(kTopPMin) + " .. " + num(kTopPMax),
        "default 1; 0 keeps only the most likely token (greedy)"},
       {"seed", "both", "integer", "-2^63 .. 2^64-1", "same seed, same prompt, same answer"},
+      {"top_k", "both", "integer", "0 .. 2^30", "default 0 (off): sample among the k most likely tokens"},
+      {"min_p", "both", "number", "0 .. below 1",
+       "default 0 (off): drop tokens less likely than `min_p` times the most likely one"},
+      {"frequency_penalty", "both", "number", num(kPenaltyMin) + " .. " + num(kPenaltyMax),
+       "default 0: taken off a token's logit once for every time this answer has it (the prompt does not count)"},
+      {"presence_penalty", "both", "number", num(kPenaltyMin) + " .. " + num(kPenaltyMax),
+       "default 0: taken off the logit of every token this answer has so far"},
+      {"repetition_penalty", "both", "number", "above 0 .. " + num(kRepetitionPenaltyMax),
+       "default 1 (off); llama.cpp's: the logits of the last 64 tokens (prompt included) divided by it (multiplied "
+       "when negative)"},
+      {"logit_bias", "both", "object",
+       "up to " + std::to_string(kMaxLogitBiasEntries) +
+           " `\"TOKEN_ID\": bias`, ids below the vocabulary size (`POST /tokenize`), bias " + num(kLogitBiasMin) +
+           " .. " + num(kLogitBiasMax),
+       "added to the token's logit; -100 bans the token"},
+      {"logprobs", "chat", "boolean", "`true`, `false`",
+       "`true`: `logprobs.content` gives each token's log-probability (the model's: before penalties, bias, "
+       "temperature)"},
+      {"top_logprobs", "chat", "integer", "0 .. " + std::to_string(kMaxTopLogprobs) + ", with `logprobs`",
+       "each token's entry lists this many most likely tokens"},
+      {"logprobs", "completions", "integer", "0 .. " + std::to_string(kMaxCompletionLogprobs),
+       "`logprobs` with `tokens`, `token_logprobs`, `top_logprobs` (this many each), `text_offset`"},
+      {"response_format", "both", "object",
+       "`{\"type\": \"text\"}`, `{\"type\": \"json_object\"}`, `{\"type\": \"json_schema\", \"json_schema\": "
+       "{\"name\", \"schema\", \"strict\"}}`",
+       "the answer is a JSON object / a value of the schema (sampling is constrained; see Structured output)"},
       {"stop", "both", "string or array of strings",
        "up to " + std::to_string(kMaxStopStrings) + " strings of at most " + std::to_string(kMaxStopBytes) + " bytes",
        "the answer ends before the first one, which is not sent"},
@@ -58,9 +85,10 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
       {"tool_choice", "chat", "string or object", "`\"auto\"`, `\"none\"` (`\"required\"` and a named function: 400)",
        "default `auto`; `none` does not tell the model of the tools"},
       {"parallel_tool_calls", "chat", "boolean", "`true`, `false`", "default `true`; `false` keeps the first call"},
-      {"n", "both", "integer", "1", "only 1"},
-      {"(any other)", "both", "any JSON", "numbers within a double's range",
-       "ignored (e.g. `frequency_penalty`, `user`)"},
+      {"n` or `best_of", "both", "integer", "1", "one choice per request (send more requests for more)"},
+      {"echo", "completions", "boolean", "`false`", "the prompt is not repeated"},
+      {"suffix", "completions", "null", "`null`", "no fill-in-the-middle"},
+      {"(any other)", "both", "any JSON", "numbers within a double's range", "ignored (e.g. `user`, `metadata`)"},
   };
 }
 
@@ -291,7 +319,6 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
                        "' (GET /v1/models)",
                    "invalid_request_error", "model", "model_not_found");
   }
-  if (const Json* n = field(body, "n")) integer_in(*n, "n", 1, 1, "1 (only one choice per request is supported)");
   if (const Json* s = field(body, "stream")) {
     if (!s->is_boolean()) throw invalid_request("'stream' must be a boolean", "stream", "invalid_type");
     req.stream = s->get<bool>();
@@ -313,6 +340,7 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
   g.sampling.temperature = static_cast<float>(number_in(body, "temperature", kTemperatureMin, kTemperatureMax, 1.0));
   g.sampling.top_p = static_cast<float>(number_in(body, "top_p", kTopPMin, kTopPMax, 1.0));
   if (const Json* seed = field(body, "seed")) g.sampling.seed = seed_of(*seed);
+  parse_sampling_fields(body, endpoint, model, g.sampling);
   g.stop = stop_strings(body);
   if (endpoint == Endpoint::chat_completions) {
     g.max_tokens = max_tokens_of(body, limits.default_chat_max_tokens, limits);
@@ -374,8 +402,46 @@ Json envelope(const ApiRequest& request, const std::string& id, int64_t created,
 
 }  // namespace
 
+Json logprobs_json(const ApiRequest& request, const std::vector<TokenLogprobs>* logprobs, size_t text_offset) {
+  if (request.generation.sampling.logprobs < 0) return nullptr;
+  static const std::vector<TokenLogprobs> kNone;
+  const auto& entries = logprobs ? *logprobs : kNone;
+  // Token text may be part of a UTF-8 character: "bytes" has it exactly, "token" with U+FFFD.
+  auto bytes = [](const std::string& t) {
+    Json b = Json::array();
+    for (unsigned char c : t) b.push_back(static_cast<int>(c));
+    return b;
+  };
+  if (request.endpoint == Endpoint::chat_completions) {
+    Json content = Json::array();
+    for (const TokenLogprobs& e : entries) {
+      Json top = Json::array();
+      for (const TokenLogprob& t : e.top)
+        top.push_back(Json{{"token", t.text}, {"logprob", t.logprob}, {"bytes", bytes(t.text)}});
+      content.push_back(Json{{"token", e.chosen.text},
+                             {"logprob", e.chosen.logprob},
+                             {"bytes", bytes(e.chosen.text)},
+                             {"top_logprobs", top}});
+    }
+    return Json{{"content", content}, {"refusal", nullptr}};
+  }
+  Json tokens = Json::array(), token_logprobs = Json::array(), top = Json::array(), offsets = Json::array();
+  for (const TokenLogprobs& e : entries) {
+    tokens.push_back(e.chosen.text);
+    token_logprobs.push_back(e.chosen.logprob);
+    Json alternatives = Json::object();
+    for (const TokenLogprob& t : e.top)
+      if (!alternatives.contains(t.text)) alternatives[t.text] = t.logprob;
+    top.push_back(alternatives);
+    offsets.push_back(text_offset);
+    text_offset += e.chosen.text.size();
+  }
+  return Json{{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
+}
+
 Json completion_response(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                         const std::string& finish_reason, const Usage& usage, const std::vector<int32_t>* token_ids) {
+                         const std::string& finish_reason, const Usage& usage, const std::vector<int32_t>* token_ids,
+                         const std::vector<TokenLogprobs>* logprobs) {
   Json out = envelope(request, id, created, false);
   Json choice = {{"index", 0}};
   if (request.endpoint == Endpoint::chat_completions) {
@@ -384,7 +450,7 @@ Json completion_response(const ApiRequest& request, const std::string& id, int64
     choice["text"] = text;
   }
   if (request.return_token_ids) choice["token_ids"] = token_ids ? Json(*token_ids) : Json::array();
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs_json(request, logprobs, 0);
   choice["finish_reason"] = finish_reason;
   out["choices"] = Json::array({choice});
   out["usage"] = usage_json(usage);
@@ -392,7 +458,8 @@ Json completion_response(const ApiRequest& request, const std::string& id, int64
 }
 
 Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
-                  bool first, const std::optional<std::string>& finish_reason, const std::vector<int32_t>* token_ids) {
+                  bool first, const std::optional<std::string>& finish_reason, const std::vector<int32_t>* token_ids,
+                  const std::vector<TokenLogprobs>* logprobs, size_t text_offset) {
   Json out = envelope(request, id, created, true);
   Json choice = {{"index", 0}};
   if (request.endpoint == Endpoint::chat_completions) {
@@ -404,7 +471,7 @@ Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t crea
     choice["text"] = text;
   }
   if (request.return_token_ids) choice["token_ids"] = token_ids ? Json(*token_ids) : Json::array();
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs_json(request, logprobs, text_offset);
   choice["finish_reason"] = finish_reason ? Json(*finish_reason) : Json(nullptr);
   out["choices"] = Json::array({choice});
   if (request.include_usage) out["usage"] = nullptr;  // as OpenAI: only the last chunk has it

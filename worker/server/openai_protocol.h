@@ -77,15 +77,23 @@ std::string finish_reason_name(FinishReason reason);
 
 // Whole (non-streamed) responses.
 // `token_ids` (the generated ids; added as "token_ids" when the request asked for them) may be null.
+// `logprobs` (each token's, when the request asked for them) may be null.
 Json completion_response(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
                          const std::string& finish_reason, const Usage& usage,
-                         const std::vector<int32_t>* token_ids = nullptr);
+                         const std::vector<int32_t>* token_ids = nullptr,
+                         const std::vector<TokenLogprobs>* logprobs = nullptr);
 
 // Stream chunks. `text` = the delta; `finish_reason` set only on the last content chunk.
 // `token_ids`: the ids of the tokens this chunk's text came from (as for completion_response).
+// `logprobs`: those of the tokens since the last chunk; `text_offset`: where the first one's text
+// starts in the whole answer (completions' text_offset).
 Json stream_chunk(const ApiRequest& request, const std::string& id, int64_t created, const std::string& text,
                   bool first, const std::optional<std::string>& finish_reason,
-                  const std::vector<int32_t>* token_ids = nullptr);
+                  const std::vector<int32_t>* token_ids = nullptr, const std::vector<TokenLogprobs>* logprobs = nullptr,
+                  size_t text_offset = 0);
+// A choice's "logprobs" in the endpoint's shape (chat: {content: [...]}; completions: {tokens,
+// token_logprobs, top_logprobs, text_offset}); null when the request did not ask for them.
+Json logprobs_json(const ApiRequest& request, const std::vector<TokenLogprobs>* logprobs, size_t text_offset);
 // The extra last chunk with empty choices that carries usage (stream_options.include_usage).
 Json stream_usage_chunk(const ApiRequest& request, const std::string& id, int64_t created, const Usage& usage);
 

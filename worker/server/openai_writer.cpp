@@ -29,10 +29,10 @@ class OpenAiWriter : public ResponseWriter {
   }
 
   std::string stream_text(const std::string& text, std::vector<int32_t>& token_ids) override {
-    std::string out = sse_event(stream_chunk(request_, id_, created_, text, false, std::nullopt, &token_ids));
-    token_ids.clear();
-    return out;
+    return chunk(text, std::nullopt, token_ids);
   }
+
+  void add_logprobs(const TokenLogprobs& logprobs) override { logprobs_.push_back(logprobs); }
 
   std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
     std::string out;
@@ -42,9 +42,9 @@ class OpenAiWriter : public ResponseWriter {
       chunk["choices"][0]["delta"]["tool_calls"] = openai_tool_calls(outcome.tool_calls, true);
       out += sse_event(chunk);
     }
-    // Ids whose text was held back and never sent (a stop string's start, a cut character) ride on the last chunk.
-    out += sse_event(stream_chunk(request_, id_, created_, "", false, finish(outcome), &token_ids));
-    token_ids.clear();
+    // Ids (and logprobs) whose text was held back and never sent (a stop string's start, a cut
+    // character) ride on the last chunk.
+    out += chunk("", finish(outcome), token_ids);
     if (request_.include_usage) out += sse_event(stream_usage_chunk(request_, id_, created_, outcome.usage));
     out += kSseDone;
     return out;
@@ -53,7 +53,8 @@ class OpenAiWriter : public ResponseWriter {
   std::string stream_error(const ApiError& error) override { return sse_event(error.body()) + std::string(kSseDone); }
 
   std::string whole(const std::string& text, const Outcome& outcome, const std::vector<int32_t>& token_ids) override {
-    Json out = completion_response(request_, id_, created_, text, finish(outcome), outcome.usage, &token_ids);
+    Json out =
+        completion_response(request_, id_, created_, text, finish(outcome), outcome.usage, &token_ids, &logprobs_);
     if (!outcome.tool_calls.empty()) {
       Json& message = out["choices"][0]["message"];
       if (text.empty()) message["content"] = nullptr;  // as OpenAI answers a call without text
@@ -63,6 +64,17 @@ class OpenAiWriter : public ResponseWriter {
   }
 
  private:
+  // A chunk with `text` and the ids and logprobs not sent yet.
+  std::string chunk(const std::string& text, const std::optional<std::string>& finish_reason,
+                    std::vector<int32_t>& token_ids) {
+    std::string out = sse_event(
+        stream_chunk(request_, id_, created_, text, false, finish_reason, &token_ids, &logprobs_, logprobs_offset_));
+    token_ids.clear();
+    for (const TokenLogprobs& lp : logprobs_) logprobs_offset_ += lp.chosen.text.size();
+    logprobs_.clear();
+    return out;
+  }
+
   std::string finish(const Outcome& outcome) const {
     if (!outcome.tool_calls.empty()) return "tool_calls";
     if (outcome.stop_sequence) return "stop";
@@ -72,6 +84,8 @@ class OpenAiWriter : public ResponseWriter {
   const ApiRequest request_;
   std::string id_;
   int64_t created_;
+  std::vector<TokenLogprobs> logprobs_;  // all (whole answers) / not sent yet (streams)
+  size_t logprobs_offset_ = 0;           // streamed: bytes of the tokens whose logprobs went out
 };
 
 }  // namespace

@@ -37,6 +37,9 @@ class ResponseWriter {
   virtual std::string stream_text(const std::string& text, std::vector<int32_t>& token_ids) = 0;
   virtual std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) = 0;
   virtual std::string stream_error(const ApiError& error) = 0;
+  // The log-probabilities of the next token whose text comes (requests with logprobs); they ride
+  // on the stream chunk of that text, or in the whole answer. Dialects without them ignore them.
+  virtual void add_logprobs(const TokenLogprobs& logprobs) { (void)logprobs; }
   // Whole: the answer's JSON body.
   virtual std::string whole(const std::string& text, const Outcome& outcome, const std::vector<int32_t>& token_ids) = 0;
 };

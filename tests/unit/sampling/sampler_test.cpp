@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "worker/common/error.h"
@@ -152,6 +154,126 @@ TEST(Sampler, BadParametersAreRefused) {
   p = plain();
   p.top_p = 0;
   EXPECT_THROW(Sampler(4, p), Error);
+}
+
+TEST(Sampler, FrequencyPenaltyCountsGeneratedTokensOnly) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.frequency_penalty = 0.3f;
+  Sampler s(2, p);
+  std::vector<float> l = {1.0f, 0.5f};
+  s.accept(0);  // a prompt token: not counted
+  EXPECT_EQ(s.sample(l.data()), 0);
+  s.accept(0, true);  // 1.0 - 0.3 = 0.7 > 0.5
+  EXPECT_EQ(s.sample(l.data()), 0);
+  s.accept(0, true);  // 1.0 - 0.6 = 0.4 < 0.5: the count matters
+  EXPECT_EQ(s.sample(l.data()), 1);
+}
+
+TEST(Sampler, GeneratedPresencePenaltyIsOncePerGeneratedToken) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.generated_presence_penalty = 0.3f;
+  Sampler s(2, p);
+  std::vector<float> l = {1.0f, 0.6f};
+  s.accept(0);  // the prompt does not count
+  EXPECT_EQ(s.sample(l.data()), 0);
+  s.accept(0, true);
+  s.accept(0, true);  // twice, one penalty: 0.7 > 0.6
+  EXPECT_EQ(s.sample(l.data()), 0);
+  p.generated_presence_penalty = 0.5f;
+  Sampler t(2, p);
+  t.accept(0, true);  // 0.5 < 0.6
+  EXPECT_EQ(t.sample(l.data()), 1);
+}
+
+TEST(Sampler, NegativePenaltiesFavourRepeats) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.frequency_penalty = -1.0f;
+  Sampler s(2, p);
+  std::vector<float> l = {0.5f, 1.0f};
+  s.accept(0, true);  // 0.5 + 1 > 1
+  EXPECT_EQ(s.sample(l.data()), 0);
+}
+
+TEST(Sampler, LogitBiasShiftsAndBans) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.logit_bias = {{2, 5.0f}};
+  Sampler s(3, p);
+  std::vector<float> l = {1.0f, 0.0f, -2.0f};
+  EXPECT_EQ(s.sample(l.data()), 2);  // -2 + 5 = 3
+  auto q = plain();
+  q.logit_bias = {{0, -100.0f}};
+  Sampler banned(3, q);
+  std::vector<float> m = {10.0f, 0.0f, 0.0f};
+  for (int i = 0; i < 200; ++i) EXPECT_NE(banned.sample(m.data()), 0);
+  q.logit_bias = {{0, -100.0f}, {1, -100.0f}, {2, -100.0f}};
+  Sampler none(3, q);
+  EXPECT_THROW(none.sample(m.data()), Error);
+}
+
+TEST(Sampler, LogprobsAreTheModelsLogSoftmax) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.logprobs = 2;
+  p.logit_bias = {{2, 10.0f}};  // changes the pick, not the reported model probabilities
+  Sampler s(3, p);
+  std::vector<float> l = {2.0f, 1.0f, 0.0f};
+  TokenLogprobs lp;
+  EXPECT_EQ(s.sample(l.data(), &lp), 2);
+  const double lse = std::log(std::exp(2.0) + std::exp(1.0) + std::exp(0.0));
+  EXPECT_EQ(lp.token, 2);
+  EXPECT_NEAR(lp.logprob, 0.0 - lse, 1e-5);
+  ASSERT_EQ(lp.top.size(), 2u);
+  EXPECT_EQ(lp.top[0].first, 0);
+  EXPECT_NEAR(lp.top[0].second, 2.0 - lse, 1e-5);
+  EXPECT_EQ(lp.top[1].first, 1);
+  EXPECT_NEAR(lp.top[1].second, 1.0 - lse, 1e-5);
+}
+
+// Allows only even ids; counts what it was asked.
+class EvenOnly : public TokenConstraint {
+ public:
+  explicit EvenOnly(int* asked) : asked_(asked) {}
+  bool allows(int32_t token) const override {
+    ++*asked_;
+    return token % 2 == 0;
+  }
+  void accept(int32_t) override {}
+
+ private:
+  int* asked_;
+};
+
+TEST(Sampler, ConstraintMasksTokensGreedyAndSampled) {
+  int asked = 0;
+  SamplerParams p;
+  p.temperature = 0;
+  Sampler g(6, p);
+  g.set_constraint(std::make_unique<EvenOnly>(&asked));
+  std::vector<float> l = {0.0f, 3.0f, 1.0f, 2.5f, 2.0f, 0.5f};
+  EXPECT_EQ(g.sample(l.data()), 4);  // the best even id
+  auto q = plain();
+  Sampler s(6, q);
+  s.set_constraint(std::make_unique<EvenOnly>(&asked));
+  auto h = histogram(s, l, 500);
+  for (auto [tok, n] : h) EXPECT_EQ(tok % 2, 0) << tok;
+  EXPECT_GT(h[4], h[2]);
+  EXPECT_GT(h[2], h[0]);
+}
+
+TEST(Sampler, ConstraintDoesNotChangeAnAllowedGreedyPick) {
+  int asked = 0;
+  SamplerParams p;
+  p.temperature = 0;
+  Sampler g(1000, p);
+  g.set_constraint(std::make_unique<EvenOnly>(&asked));
+  std::vector<float> l(1000, 0.0f);
+  l[500] = 9.0f;
+  EXPECT_EQ(g.sample(l.data()), 500);
+  EXPECT_EQ(asked, 1);  // the best candidate was asked first and taken: no scan of the vocabulary
 }
 
 TEST(StopStrings, HoldsBackPossibleStartAndStops) {

@@ -78,7 +78,7 @@ TEST(OpenAIProtocol, ErrorObjectHasTheFourOpenAIFields) {
 
 // ------------------------------------------------------------------ request validation
 
-const ModelInfo kModel{"m", std::nullopt, "<s>", "</s>", 256};
+const ModelInfo kModel{"m", std::nullopt, "<s>", "</s>", 256, "llama", 0};
 
 ApiRequest parse(Endpoint e, const std::string& body, ProtocolLimits limits = {}) {
   const chat::ChatTemplate fallback(std::nullopt, "<s>", "</s>");

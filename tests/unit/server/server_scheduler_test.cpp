@@ -35,7 +35,8 @@ class Collector {
               outcome_.message = message;
               done_ = true;
               first_token_.notify_all();
-            }};
+            },
+            {}};
   }
   Outcome wait() {
     std::unique_lock lock(mutex_);
