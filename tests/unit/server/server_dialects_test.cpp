@@ -11,7 +11,7 @@
 namespace clusterctl::server {
 namespace {
 
-const ModelInfo kModel{"m", std::nullopt, "<s>", "</s>", 256};
+const ModelInfo kModel{"m", std::nullopt, "<s>", "</s>", 256, "llama", 0};
 // ChatML that prints tools and calls (a Hermes-style template: its tool-call format is read).
 const chat::ChatTemplate& chatml() {
   static const chat::ChatTemplate t(
