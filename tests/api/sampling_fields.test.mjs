@@ -1,7 +1,8 @@
 // Issue #20: every sampling field of the OpenAI API works or is refused with 400, shown on a real
 // `clusterctl serve` of stories260K (../shared): logprobs/top_logprobs, frequency/presence/repetition
 // penalties, logit_bias, top_k, min_p, seed, n, and response_format (json_object, json_schema; its
-// answers validate for 50 seeded sampled requests on stories260K and on a synthetic model).
+// answers validate for 50 seeded sampled requests on stories260K and on a synthetic model); and
+// GET /v1/models/{id}, POST /tokenize and POST /detokenize.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -289,5 +290,62 @@ describe("response_format", () => {
     await refused("/v1/completions", { response_format: { type: "xml" } }, "response_format.type");
     await refused("/v1/completions", { response_format: "json" }, "response_format");
     await refused("/v1/completions", { response_format: { type: "json_schema" } }, "response_format.json_schema");
+  });
+});
+
+describe("GET /v1/models/{id}, POST /tokenize, POST /detokenize", () => {
+  test("the served model's entry, and 404 in OpenAI's shape for any other id", async () => {
+    for (const id of ["stories260K", "%73tories260K"]) {
+      const r = await fetch(`${serve.url}/v1/models/${id}`);
+      assert.equal(r.status, 200);
+      const j = await r.json();
+      assert.equal(j.id, "stories260K");
+      assert.equal(j.object, "model");
+    }
+    const r = await fetch(`${serve.url}/v1/models/gpt-4o`);
+    assert.equal(r.status, 404);
+    const j = await r.json();
+    assert.equal(j.error.code, "model_not_found");
+    assert.equal(j.error.type, "invalid_request_error");
+  });
+
+  test("tokenize and detokenize round-trip, with BOS and pieces on request", async () => {
+    const content = "Once upon a time, Lily saw a big dog.";
+    const plain = await post(serve.url, "/tokenize", { content });
+    assert.equal(plain.status, 200, plain.text);
+    assert.ok(plain.json.tokens.length > 5 && plain.json.tokens.every(Number.isInteger));
+    const bos = await post(serve.url, "/tokenize", { content, add_special: true });
+    assert.deepEqual(bos.json.tokens.slice(1), plain.json.tokens);
+    const pieces = await post(serve.url, "/tokenize", { content, with_pieces: true });
+    assert.deepEqual(pieces.json.tokens.map((t) => t.id), plain.json.tokens);
+    assert.equal(pieces.json.tokens.map((t) => t.piece).join("").trimStart(), content);
+    const back = await post(serve.url, "/detokenize", { tokens: plain.json.tokens });
+    assert.equal(back.status, 200, back.text);
+    assert.equal(back.json.content, content);
+    // The ids /tokenize gives are the ones logit_bias takes: banning one keeps it out of an answer.
+    const free = await complete({ prompt: "Lily saw a big", temperature: 0, max_tokens: 24, return_token_ids: true });
+    // SentencePiece puts a space before the text: "was" is the one token " was".
+    const was = (await post(serve.url, "/tokenize", { content: "was", with_pieces: true })).json.tokens;
+    assert.deepEqual(was.map((t) => t.piece), [" was"]);
+    const banned = was[0];
+    assert.ok(free.token_ids.includes(banned.id), free.text);
+    const ans = await complete({ prompt: "Lily saw a big", temperature: 0, max_tokens: 24, return_token_ids: true,
+      logit_bias: { [banned.id]: -100 } });
+    assert.ok(!ans.token_ids.includes(banned.id), ans.text);
+  });
+
+  test("bad or oversized requests: 400 naming the field; other methods: 405", async () => {
+    const bad = async (endpoint, body, param) => {
+      const r = await post(serve.url, endpoint, body);
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.param, param, r.text);
+    };
+    await bad("/tokenize", {}, "content");
+    await bad("/tokenize", { content: 5 }, "content");
+    await bad("/tokenize", { content: "x", add_special: "yes" }, "add_special");
+    await bad("/detokenize", { tokens: [1, 512] }, "tokens[1]");
+    await bad("/detokenize", { tokens: ["a"] }, "tokens[0]");
+    await bad("/detokenize", { tokens: new Array(131073).fill(1) }, "tokens");
+    assert.equal((await fetch(`${serve.url}/tokenize`)).status, 405);
   });
 });

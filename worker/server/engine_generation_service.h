@@ -43,6 +43,11 @@ class EngineGenerationService : public GenerationService {
   }
   ServiceStats stats() const override { return scheduler_->stats(); }
   std::vector<ClusterNode> nodes() const override { return scheduler_->nodes(); }
+  std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const override {
+    return scheduler_->tokenize(text, add_special, parse_special);
+  }
+  std::string token_text(int32_t id) const override { return scheduler_->token_text(id); }
+  std::string detokenize(const std::vector<int32_t>& ids) const override { return scheduler_->detokenize(ids); }
 
  private:
   std::unique_ptr<gguf::GgufFile> file_;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "worker/server/model_endpoints.h"
 #include "worker/server/openai_writer.h"
 #include "worker/server/web_page.h"
 
@@ -157,6 +158,23 @@ void HttpSession::handle(Request request) {
   if (path == "/v1/models" && get) {
     return respond(200, models_response(model, std::time(nullptr)).dump(), "application/json", path);
   }
+  if (path.rfind("/v1/models/", 0) == 0 && get) {
+    try {
+      const Json entry = model_reply(model, path.substr(std::string_view("/v1/models/").size()), std::time(nullptr));
+      return respond(200, entry.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", "/v1/models");
+    } catch (const ApiError& e) {
+      return send_error(e, "/v1/models", keep_alive);
+    }
+  }
+  if ((path == "/tokenize" || path == "/detokenize") && post) {
+    try {
+      const Json reply = path == "/tokenize" ? tokenize_reply(request.body(), ctx_.service)
+                                             : detokenize_reply(request.body(), ctx_.service);
+      return respond(200, reply.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", path);
+    } catch (const ApiError& e) {
+      return send_error(e, path, keep_alive);
+    }
+  }
   if (path == "/metrics" && get) {
     return respond(200, ctx_.metrics.prometheus_text(ctx_.service.stats()), "text/plain; version=0.0.4; charset=utf-8",
                    path);
@@ -185,7 +203,9 @@ void HttpSession::handle(Request request) {
                                        "/api/tags",
                                        "/api/ps",
                                        "/api/version",
-                                       "/api/show"};
+                                       "/api/show",
+                                       "/tokenize",
+                                       "/detokenize"};
   if (std::find(std::begin(kPaths), std::end(kPaths), path) != std::end(kPaths)) {
     return send_error(ApiError(405, "method " + std::string(request.method_string()) + " is not allowed on " + path,
                                "invalid_request_error", {}, "method_not_allowed"),
