@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -26,6 +27,7 @@
 #include "worker/tools/engine_flags.h"
 #include "worker/tools/net_bench.h"
 #include "worker/tools/serve_flags.h"
+#include "worker/tools/speed_probe.h"
 
 namespace {
 
@@ -381,6 +383,12 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--version")) {
       std::printf("clusterctl-worker %s\n", clusterctl::kVersion);
       return 0;
+    }
+    if (!std::strcmp(argv[i], "--probe-speed")) {  // doctor's probe of this node: no MPI, no model
+      int threads = 0;
+      for (int k = 1; k + 1 < argc; ++k)
+        if (!std::strcmp(argv[k], "--threads")) threads = std::atoi(argv[k + 1]);
+      return clusterctl::tools::probe_speed_main(threads);
     }
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       po::options_description opts("Options");

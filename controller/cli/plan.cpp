@@ -7,13 +7,16 @@
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
+#include "collectives/algorithms/emulated_link.h"
 #include "controller/cli/model_arg.h"
+#include "controller/cli/plan_speed.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/placement/shard_cache.h"
 #include "controller/placement/split.h"
 #include "controller/preflight/preflight.h"
 #include "controller/preflight/report.h"
+#include "controller/state/node_speeds.h"
 #include "worker/common/human_bytes.h"
 #include "worker/model/model.h"
 #include "worker/model/shard_file.h"
@@ -30,6 +33,7 @@ struct RankPlan {
   model::Range kv;
   uint64_t shard_bytes = 0;
   uint64_t kv_bytes = 0;
+  placement::RankWork work;  // per token, for the speed prediction
 };
 
 struct NodePlan {
@@ -83,6 +87,7 @@ void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const prefl
     for (int r = p.split.first_rank[n]; r < p.split.first_rank[n] + config.nodes[n].ranks; ++r) {
       RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(p.hp)};
       for (const auto& t : model::shard_tensors(f, p.hp, rp.part)) rp.shard_bytes += t.bytes;
+      rp.work = rank_work(f, p.hp, rp.part, n);
       // F16 keys and values of the rank's KV heads: the API's sequences, a slot of the context each.
       rp.kv_bytes = 2ull * p.hp.n_layer * static_cast<uint64_t>(p.context) * rp.kv.size() * p.hp.head_dim * 2 *
                     static_cast<uint64_t>(config.api.parallel);
@@ -115,8 +120,15 @@ const char* split_basis(const config::ClusterConfig& config) {
   return config.weights_by_memory() ? "by free memory" : "by weight";
 }
 
+std::vector<std::string> node_names(const config::ClusterConfig& config) {
+  std::vector<std::string> names;
+  for (const auto& n : config.nodes) names.push_back(n.name);
+  return names;
+}
+
 void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
-                     const preflight::PreflightReport& report, bool ok) {
+                     const preflight::PreflightReport& report, bool ok, const SpeedPlan& speed,
+                     const SpeedInputs& inputs) {
   nlohmann::json j;
   j["cluster"] = config.name;
   j["file"] = p.file;
@@ -151,6 +163,7 @@ void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
   }
   j["cut"] = {{"key", p.cut.key}, {"dir", p.cut.dir}, {"cached", p.cut.reused}};
   j["preflight"] = p.offline ? nlohmann::json(nullptr) : preflight::report_json(config, report);
+  j["speed"] = speed_json(speed, inputs, node_names(config));
   j["ok"] = ok;
   std::cout << j.dump(2) << "\n";
 }
@@ -185,7 +198,8 @@ void print_node_table(const ClusterPlan& p, const config::ClusterConfig& config)
 }
 
 void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
-                     const preflight::PreflightReport& report) {
+                     const preflight::PreflightReport& report, const SpeedPlan& speed, const SpeedInputs& inputs,
+                     bool what_if) {
   if (!p.offline) {
     preflight::print_report(report, std::cout);
     std::cout << "\n";
@@ -197,8 +211,9 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
               p.split.total_ranks, split_basis(config), config.api.parallel, static_cast<long long>(p.context));
   print_rank_table(p, config);
   print_node_table(p, config);
-  std::printf("\nshards: %s in %s\n", p.cut.reused ? "already cut" : "cut here by 'up' on first use",
-              p.cut.dir.c_str());
+  if (!what_if)
+    std::printf("\nshards: %s in %s\n", p.cut.reused ? "already cut" : "cut here by 'up' on first use",
+                p.cut.dir.c_str());
   for (size_t n = 0; n < p.nodes.size(); ++n)
     if (!p.nodes[n].fits())
       std::printf("%s is %s short: it needs %s for its shards and KV cache and has %s\n", config.nodes[n].name.c_str(),
@@ -208,31 +223,132 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
   if (!p.all_fit())
     std::printf("a node lacks the memory for its shards: lower its weight, add nodes, or lower 'context' in %s\n",
                 p.file.c_str());
-  std::printf("nothing was started: 'clusterctl up %s' does this\n", p.file.c_str());
+  print_speed_text(speed, inputs, node_names(config));
+  if (!what_if) std::printf("nothing was started: 'clusterctl up %s' does this\n", p.file.c_str());
+}
+
+// A cluster that does not exist: --nodes groups named node1..nodeN, each its `memory:`, a share
+// of the model in proportion to its bandwidth, one rank each, on the --link.
+config::ClusterConfig what_if_cluster(const std::string& model, const std::vector<placement::NodeGroup>& groups,
+                                      int parallel, SpeedInputs& in) {
+  config::ClusterConfig c;
+  c.file = model;
+  c.name = "what-if";
+  c.model = model;
+  c.model_path = model;
+  c.api.parallel = parallel;
+  for (const auto& g : groups)
+    for (int i = 0; i < g.count; ++i) {
+      config::NodeConfig n;
+      n.name = "node" + std::to_string(c.nodes.size() + 1);
+      n.host = n.name + ".what-if";
+      n.memory_limit = g.memory_bytes;
+      n.weight = g.speed.bandwidth_gbs;
+      c.nodes.push_back(n);
+      in.nodes.push_back(g.speed);
+      in.node_from.push_back(g.compute_given
+                                 ? "--nodes"
+                                 : "--nodes; compute assumed " + std::to_string(int(placement::kAssumedFlopsPerByte)) +
+                                       " flops per byte of bandwidth");
+    }
+  return c;
+}
+
+// A real cluster: doctor's record of each node; the link from --link, else the cluster file's
+// emulated link, else the preset of its link type.
+void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag, SpeedInputs& in) {
+  for (const auto& n : c.nodes) {
+    const auto r = state::recorded_node_speed(c.name, n.name);
+    in.nodes.push_back(r ? placement::NodeSpeed{r->bandwidth_gbs, r->compute_gflops} : placement::NodeSpeed{1, 1});
+    in.node_from.push_back(r ? "doctor, " + std::to_string(r->threads) + " threads" : "not measured");
+    if (!r && in.missing.empty())
+      in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +
+                   "' (it measures every node and records it for plan)";
+  }
+  if (c.nodes.size() > 1) {
+    const auto& link = c.nodes.front().link;
+    if (!link_flag.empty()) {
+      in.link = placement::parse_link(link_flag);
+      in.link_from = "--link";
+    } else if (link && !link->emulate.empty()) {
+      const auto s = collectives::parse_link_spec(link->emulate);
+      in.link = placement::LinkSpeed{"emulated " + link->emulate, s.latency_s * 1e6,
+                                     s.bandwidth_bytes_per_s > 0 ? s.bandwidth_bytes_per_s / 1e9 : 100};
+      in.link_from = "the cluster file's emulate:";
+    } else {
+      const bool tb = link && link->type == config::LinkType::thunderbolt;
+      in.link = placement::parse_link(tb ? "thunderbolt-bridge" : "10gbe");
+      in.link_from = std::string("preset of the link type ") + (tb ? "thunderbolt" : "ethernet") +
+                     " (give the measured one with --link LATENCY,BANDWIDTH from 'clusterctl bench net')";
+    }
+    if (link && (!link->allreduce.empty() || !link->wire_format.empty()))
+      in.configured = (link->allreduce.empty() ? std::string("one-shot") : link->allreduce) + " " +
+                      (link->wire_format.empty() ? std::string("double") : link->wire_format);
+  } else if (!link_flag.empty()) {
+    throw Error("--link describes the link between nodes, and " + c.file + " has one node");
+  }
 }
 
 }  // namespace
 
 int plan_main(int argc, char** argv) {
   po::options_description opts("Options");
-  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")("json", po::bool_switch(),
-                                                                                          "print the plan as JSON")(
-      "offline", po::bool_switch(), "skip the nodes' checks over SSH (needs explicit weights, not 'by memory')");
+  opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML), or with --what-if a model")(
+      "json", po::bool_switch(), "print the plan as JSON")(
+      "offline", po::bool_switch(), "skip the nodes' checks over SSH (needs explicit weights, not 'by memory')")(
+      "what-if", po::bool_switch(), "plan nodes and a link that do not exist: --nodes, --link and a MODEL file")(
+      "nodes", po::value<std::string>()->default_value(""), "with --what-if: COUNTxMEMORY@BANDWIDTH[@COMPUTE][+...]")(
+      "link", po::value<std::string>()->default_value(""),
+      "the link between nodes: thunderbolt-bridge, 10gbe, 1gbe, veth or LATENCY,BANDWIDTH (300us,10gbit)")(
+      "parallel", po::value<int>()->default_value(0), "streams decoded together (default: api.parallel, or 4)");
   po::positional_options_description pos;
   pos.add("file", 1);
   auto vm = parse_options(argc, argv,
-                          "clusterctl plan CLUSTER.yaml [--json] [--offline]\n\n"
+                          "clusterctl plan CLUSTER.yaml [--json] [--offline] [--link L]\n"
+                          "clusterctl plan --what-if --nodes 4x192GB@800GB/s --link thunderbolt-bridge MODEL.gguf\n\n"
                           "Shows what 'up' would do, and starts nothing: the preflight of every node (as\n"
                           "'doctor'), the split of the model over the ranks, each rank's attention heads, FFN\n"
                           "columns and vocabulary rows with the size of its shard, each node's shards and KV\n"
-                          "cache against its free memory, and whether the cut is already in this machine's\n"
-                          "cache. Exits 1 when a check fails or a node lacks the memory.",
+                          "cache against its free memory, whether the cut is already in this machine's cache,\n"
+                          "and the predicted decode and prefill tokens/s of each all-reduce and wire format\n"
+                          "with what limits each (from the nodes' speeds 'doctor' measured and the link).\n"
+                          "Exits 1 when a check fails or a node lacks the memory.",
                           opts, pos);
   if (!vm) return 0;
   const std::string file = (*vm)["file"].as<std::string>();
-  const bool json = (*vm)["json"].as<bool>(), offline = (*vm)["offline"].as<bool>();
-  auto config = config::load_cluster_config(file);
-  use_hub_model(config, false, stderr);
+  const bool json = (*vm)["json"].as<bool>(), what_if = (*vm)["what-if"].as<bool>();
+  const bool offline = (*vm)["offline"].as<bool>() || what_if;
+  const std::string nodes_flag = (*vm)["nodes"].as<std::string>(), link_flag = (*vm)["link"].as<std::string>();
+  const int parallel_flag = (*vm)["parallel"].as<int>();
+  if (parallel_flag < 0 || parallel_flag > 1024) throw Error("--parallel must be 1 to 1024 (0: the cluster's)");
+  if (!what_if && !nodes_flag.empty())
+    throw Error("--nodes describes nodes that do not exist: add --what-if and give a model file instead of " + file);
+  SpeedInputs inputs;
+  config::ClusterConfig config;
+  if (what_if) {
+    if (nodes_flag.empty()) throw Error("--what-if needs --nodes, e.g. --nodes 4x192GB@800GB/s");
+    if (file.ends_with(".yaml") || file.ends_with(".yml"))
+      throw Error(
+          "--what-if plans a model on nodes that do not exist: give a model file (e.g. from 'clusterctl model "
+          "synth --sparse --shape llama3-70b'), not the cluster file " +
+          file);
+    const auto groups = placement::parse_nodes(nodes_flag);
+    int total = 0;
+    for (const auto& g : groups) total += g.count;
+    if (total > 1 && link_flag.empty())
+      throw Error("--what-if with " + std::to_string(total) +
+                  " nodes needs --link (thunderbolt-bridge, 10gbe, 1gbe, "
+                  "veth, or LATENCY,BANDWIDTH such as 300us,10gbit)");
+    if (!link_flag.empty()) {
+      inputs.link = placement::parse_link(link_flag);
+      inputs.link_from = "--link";
+    }
+    config = what_if_cluster(file, groups, parallel_flag > 0 ? parallel_flag : 4, inputs);
+  } else {
+    config = config::load_cluster_config(file);
+    use_hub_model(config, false, stderr);
+    if (parallel_flag > 0) config.api.parallel = parallel_flag;
+  }
   if (!config.model_hub.empty() && config.model_path.empty())
     throw Error(config.model_hub + " (the model of " + file + ") is a model on Hugging Face that is not pulled yet: " +
                 "pull it with `clusterctl pull " + config.model_hub + "` (or let `up` pull it), then plan");
@@ -243,11 +359,16 @@ int plan_main(int argc, char** argv) {
   preflight::PreflightReport report;
   if (!offline) report = preflight::run_preflight(config, {kVersion});
   const ClusterPlan plan = make_plan(config, file, report, offline);
+  if (!what_if) cluster_inputs(config, link_flag, inputs);
+  inputs.streams = config.api.parallel;
+  std::vector<placement::RankWork> work;
+  for (const auto& r : plan.ranks) work.push_back(r.work);
+  const SpeedPlan speed = plan_speed(std::move(work), plan.hp, inputs);
   const bool ok = (offline || report.ok()) && plan.all_fit();
   if (json)
-    print_plan_json(plan, config, report, ok);
+    print_plan_json(plan, config, report, ok, speed, inputs);
   else
-    print_plan_text(plan, config, report);
+    print_plan_text(plan, config, report, speed, inputs, what_if);
   return ok ? 0 : 1;
 }
 

@@ -108,7 +108,7 @@ ClusterState from_json(const std::string& text) {
   }
 }
 
-void save(const ClusterState& s) {
+void write_state_file(const std::string& file_name, const std::string& text) {
   const fs::path dir = state_dir();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -118,11 +118,10 @@ void save(const ClusterState& s) {
   if (ec)
     throw Error("cannot create the state folder " + dir.string() + ": " + ec.message() +
                 " (set CLUSTERCTL_STATE_DIR to a writable folder)");
-  const fs::path final_path = state_path(s.cluster);
+  const fs::path final_path = dir / file_name;
   // Same folder, so rename() is atomic; the pid keeps two writers from sharing a temp file.
-  const fs::path tmp = dir / ("." + s.cluster + ".json.tmp" + std::to_string(getpid()));
+  const fs::path tmp = dir / ("." + file_name + ".tmp" + std::to_string(getpid()));
   {
-    const std::string text = to_json(s) + "\n";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0;
     for (size_t done = 0; ok && done < text.size();) {
@@ -144,6 +143,8 @@ void save(const ClusterState& s) {
     throw Error("cannot replace " + final_path.string() + ": " + std::strerror(err) + " (check permissions)");
   }
 }
+
+void save(const ClusterState& s) { write_state_file(s.cluster + ".json", to_json(s) + "\n"); }
 
 std::optional<ClusterState> load(const std::string& name) {
   const std::string path = state_path(name);

@@ -44,6 +44,9 @@ std::string state_dir();
 // <state_dir>/<cluster>.json
 std::string state_path(const std::string& cluster);
 
+// Writes <state_dir>/FILE_NAME atomically (temp file + rename), 0600 in a 0700 folder.
+void write_state_file(const std::string& file_name, const std::string& text);
+
 // Writes the state atomically (creating the folder). Throws clusterctl::Error on failure.
 void save(const ClusterState& s);
 

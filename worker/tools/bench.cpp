@@ -15,6 +15,7 @@
 #include "worker/common/error.h"
 #include "worker/tools/engine_flags.h"
 #include "worker/tools/engine_verbs.h"
+#include "worker/tools/speed_probe.h"
 
 namespace clusterctl::cli {
 namespace {
@@ -36,37 +37,6 @@ Stat stat(const std::vector<double>& v) {
   return s;
 }
 
-// Read bandwidth with the engine's thread count: each thread sums its part of a buffer far larger
-// than the caches (the best of a few passes), as generation streams the weights.
-double measure_bandwidth_gbs(kernels::ThreadPool& pool) {
-  const size_t bytes = size_t(512) << 20, n = bytes / sizeof(uint64_t);
-  auto buf = std::make_unique_for_overwrite<uint64_t[]>(n);
-  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
-  });
-  double best = 0;
-  std::vector<uint64_t> sums(pool.size() * 8);
-  for (int pass = 0; pass < 3; ++pass) {
-    auto t0 = Clock::now();
-    pool.run([&](int ith, int nth) {
-      const size_t chunk = n / nth, b = chunk * ith, e = ith == nth - 1 ? n : b + chunk;
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (size_t i = b; i + 4 <= e; i += 4) {
-        s0 += buf[i];
-        s1 += buf[i + 1];
-        s2 += buf[i + 2];
-        s3 += buf[i + 3];
-      }
-      sums[ith * 8] = s0 + s1 + s2 + s3;
-    });
-    best = std::max(best, bytes / seconds(t0) / 1e9);
-  }
-  uint64_t keep = 0;
-  for (auto s : sums) keep += s;
-  if (keep == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimised away
-  return best;
-}
-
 // The figures of one bench: tokens/s of each repetition, and the bandwidth bound on generation.
 struct BenchResult {
   int64_t n_prompt = 0, n_gen = 0;
@@ -74,6 +44,8 @@ struct BenchResult {
   std::vector<double> pp, tg;  // tokens/s per repetition
   double bandwidth_gbs = 0;
   bool bandwidth_measured = false;
+  tools::BandwidthSample bandwidth;  // when measured
+  std::string bandwidth_method;
   double bytes_per_token = 0;
   double bound_tokens_per_s = 0;
 };
@@ -123,6 +95,12 @@ void print_bench_json(const BenchResult& r, const model::Engine& engine, const g
   j["weight_bytes_per_token"] = r.bytes_per_token;
   j["bandwidth_gb_s"] = r.bandwidth_gbs;
   j["bandwidth_measured"] = r.bandwidth_measured;
+  if (r.bandwidth_measured)
+    j["bandwidth_probe"] = {{"threads", r.bandwidth.threads},
+                            {"median_gb_s", r.bandwidth.median_gbs},
+                            {"min_gb_s", r.bandwidth.min_gbs},
+                            {"max_gb_s", r.bandwidth.max_gbs},
+                            {"method", r.bandwidth_method}};
   j["tg_bound_tokens_per_s"] = r.bound_tokens_per_s;
   std::cout << j.dump(2) << "\n";
 }
@@ -141,6 +119,9 @@ void print_bench_table(const BenchResult& r, const model::Engine& engine) {
                 stat(r.tg).stdev);
   std::printf("\nweights read per generated token: %.1f MB; memory bandwidth %.1f GB/s (%s)\n", r.bytes_per_token / 1e6,
               r.bandwidth_gbs, r.bandwidth_measured ? "measured" : "--bandwidth");
+  if (r.bandwidth_measured)
+    std::printf("bandwidth: %.1f..%.1f GB/s over the passes at %d threads; %s\n", r.bandwidth.min_gbs,
+                r.bandwidth.max_gbs, r.bandwidth.threads, r.bandwidth_method.c_str());
   std::printf("bandwidth bound on generation: %.1f tok/s", r.bound_tokens_per_s);
   if (!r.tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(r.tg).mean / r.bound_tokens_per_s);
   std::printf("\n");
@@ -181,7 +162,10 @@ int bench_main(int argc, char** argv) {
   r.bandwidth_measured = r.bandwidth_gbs <= 0;
   if (r.bandwidth_measured) {
     kernels::ThreadPool pool(engine.threads());
-    r.bandwidth_gbs = measure_bandwidth_gbs(pool);
+    const size_t bytes = tools::probe_buffer_bytes();
+    r.bandwidth = tools::measure_read_bandwidth(pool, bytes, 5);
+    r.bandwidth_gbs = r.bandwidth.median_gbs;
+    r.bandwidth_method = tools::probe_method(bytes, 5);
   }
   r.bytes_per_token = static_cast<double>(engine.model().weights.bytes_per_token);
   r.bound_tokens_per_s = r.bandwidth_gbs * 1e9 / r.bytes_per_token;

@@ -1,0 +1,132 @@
+#include "controller/cli/plan_speed.h"
+
+#include <cstdio>
+
+#include "worker/model/shard_file.h"
+
+namespace clusterctl::cli {
+
+using placement::Prediction;
+
+placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp, const model::Partition& part,
+                              size_t node) {
+  placement::RankWork w;
+  w.node = node;
+  const bool tied = f.find_tensor("output.weight") == nullptr;
+  if (hp.n_expert) w.expert_fraction = static_cast<double>(hp.n_expert_used) / hp.n_expert;
+  for (const auto& t : model::shard_tensors(f, hp, part)) {
+    double elements = 1;
+    for (uint64_t d : t.shape) elements *= static_cast<double>(d);
+    if (t.name == "token_embd.weight" && !tied && t.shape.size() == 2) {
+      w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]);
+      w.dense_params += static_cast<double>(t.shape[0]);
+    } else if (hp.n_expert && t.shape.size() == 3) {
+      w.expert_bytes += static_cast<double>(t.bytes);
+      w.expert_params += elements;
+    } else {
+      w.dense_bytes += static_cast<double>(t.bytes);
+      w.dense_params += elements;
+    }
+  }
+  return w;
+}
+
+SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in) {
+  SpeedPlan p;
+  p.model.nodes = in.nodes;
+  p.model.ranks = std::move(ranks);
+  p.model.link = in.link;
+  p.model.shared_memory = placement::parse_link("shared-memory");
+  p.model.allreduces_per_pass = 2 * static_cast<int>(hp.n_layer);
+  p.model.n_embd = hp.n_embd;
+  if (in.missing.empty()) p.predictions = placement::predict_all(p.model, in.streams, in.prefill_batch);
+  return p;
+}
+
+namespace {
+
+nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
+  return {{"tokens_per_s", tok_s},
+          {"memory_ms", t.memory_s * 1e3},
+          {"compute_ms", t.compute_s * 1e3},
+          {"link_latency_ms", t.latency_s * 1e3},
+          {"link_bandwidth_ms", t.bandwidth_s * 1e3},
+          {"limit", placement::term_name(t.limit())}};
+}
+
+std::string layout(const Prediction& p, size_t ranks) {
+  if (ranks <= 1) return "one rank";
+  return std::string(placement::algorithm_name(p.algorithm)) + " " + placement::wire_name(p.wire);
+}
+
+// "memory 71 %": the limiting term's share of the pass.
+std::string limit_text(const placement::PassTimes& t) {
+  const double share[] = {t.memory_s, t.compute_s, t.latency_s, t.bandwidth_s};
+  const double of = t.total();
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s %.0f %%", placement::term_name(t.limit()),
+                100.0 * share[static_cast<int>(t.limit())] / of);
+  return buf;
+}
+
+}  // namespace
+
+nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::vector<std::string>& node_names) {
+  nlohmann::json j;
+  for (size_t n = 0; n < in.nodes.size(); ++n)
+    j["nodes"].push_back({{"name", n < node_names.size() ? node_names[n] : ""},
+                          {"bandwidth_gb_s", in.nodes[n].bandwidth_gbs},
+                          {"compute_gflops", in.nodes[n].compute_gflops},
+                          {"from", in.node_from[n]}});
+  j["link"] = in.link ? nlohmann::json{{"name", in.link->name},
+                                       {"latency_us", in.link->latency_us},
+                                       {"bandwidth_gb_s", in.link->bandwidth_gbs},
+                                       {"from", in.link_from}}
+                      : nlohmann::json(nullptr);
+  double bytes = 0;
+  for (const auto& r : p.model.ranks) bytes = std::max(bytes, r.dense_bytes + r.expert_bytes * r.expert_fraction);
+  j["largest_rank_bytes_per_token"] = bytes;
+  j["allreduces_per_token"] = p.model.allreduces_per_pass;
+  j["streams"] = in.streams;
+  j["prefill_batch"] = in.prefill_batch;
+  j["missing"] = in.missing.empty() ? nlohmann::json(nullptr) : nlohmann::json(in.missing);
+  j["predictions"] = nlohmann::json::array();
+  for (const auto& pr : p.predictions)
+    j["predictions"].push_back({{"algorithm", p.model.ranks.size() > 1 ? placement::algorithm_name(pr.algorithm) : ""},
+                                {"wire_format", p.model.ranks.size() > 1 ? placement::wire_name(pr.wire) : ""},
+                                {"decode", pass_json(pr.decode_one, pr.decode_tok_s)},
+                                {"decode_streams", pass_json(pr.decode_streams, pr.decode_streams_tok_s)},
+                                {"prefill", pass_json(pr.prefill, pr.prefill_tok_s)}});
+  return j;
+}
+
+void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vector<std::string>& node_names) {
+  std::printf("\npredicted speed (a roofline per forward pass; docs/tuning.md says how, and how close it came):\n");
+  for (size_t n = 0; n < in.nodes.size(); ++n)
+    std::printf("  %-14s %.1f GB/s, %.0f GFLOPS (%s)\n", n < node_names.size() ? node_names[n].c_str() : "?",
+                in.nodes[n].bandwidth_gbs, in.nodes[n].compute_gflops, in.node_from[n].c_str());
+  if (in.link)
+    std::printf("  link: %s, %.0f us, %.2f GB/s (%s)\n", in.link->name.c_str(), in.link->latency_us,
+                in.link->bandwidth_gbs, in.link_from.c_str());
+  if (!in.missing.empty()) {
+    std::printf("  not predicted: %s\n", in.missing.c_str());
+    return;
+  }
+  std::printf("  %d all-reduces of %lld values per token\n\n", p.model.allreduces_per_pass,
+              static_cast<long long>(p.model.n_embd));
+  std::printf("%-28s %-10s %-24s %-14s %-24s %-10s %s\n", "ALL-REDUCE", "DECODE", "LIMIT", "DECODE x", "LIMIT",
+              "PREFILL", "LIMIT");
+  for (const auto& pr : p.predictions) {
+    std::string head = layout(pr, p.model.ranks.size());
+    if (!in.configured.empty() && head == in.configured) head += " (configured)";
+    char streams[32];
+    std::snprintf(streams, sizeof streams, "%.1f (%d)", pr.decode_streams_tok_s, pr.streams);
+    std::printf("%-28s %-10.1f %-24s %-14s %-24s %-10.0f %s\n", head.c_str(), pr.decode_tok_s,
+                limit_text(pr.decode_one).c_str(), streams, limit_text(pr.decode_streams).c_str(), pr.prefill_tok_s,
+                limit_text(pr.prefill).c_str());
+  }
+  std::printf("tokens/s; DECODE x: all %d streams of api.parallel together; PREFILL: batches of %d tokens\n",
+              in.streams, in.prefill_batch);
+}
+
+}  // namespace clusterctl::cli

@@ -1,0 +1,248 @@
+#include "controller/placement/throughput_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "collectives/algorithms/emulated_link.h"
+#include "controller/config/cluster_config.h"
+#include "worker/common/error.h"
+
+namespace clusterctl::placement {
+
+const char* algorithm_name(Algorithm a) {
+  switch (a) {
+    case Algorithm::one_shot:
+      return "one-shot";
+    case Algorithm::recursive_doubling:
+      return "recursive-doubling";
+    case Algorithm::ring:
+      return "ring";
+  }
+  return "?";
+}
+
+const char* wire_name(WireFormat w) {
+  switch (w) {
+    case WireFormat::f64:
+      return "double";
+    case WireFormat::f32:
+      return "float32";
+    case WireFormat::bf16:
+      return "bf16";
+    case WireFormat::q8:
+      return "q8";
+  }
+  return "?";
+}
+
+const char* term_name(Term t) {
+  switch (t) {
+    case Term::memory:
+      return "memory";
+    case Term::compute:
+      return "compute";
+    case Term::link_latency:
+      return "link latency";
+    case Term::link_bandwidth:
+      return "link bandwidth";
+  }
+  return "?";
+}
+
+// q8: a float scale per 32 int8 values (72 KiB for 64 Ki values measured in docs/tuning.md).
+double wire_bytes_per_value(WireFormat w) {
+  switch (w) {
+    case WireFormat::f64:
+      return 8;
+    case WireFormat::f32:
+      return 4;
+    case WireFormat::bf16:
+      return 2;
+    case WireFormat::q8:
+      return 1.125;
+  }
+  return 8;
+}
+
+double PassTimes::total() const { return std::max(memory_s, compute_s) + latency_s + bandwidth_s; }
+
+Term PassTimes::limit() const {
+  const std::pair<double, Term> terms[] = {{memory_s, Term::memory},
+                                           {compute_s, Term::compute},
+                                           {latency_s, Term::link_latency},
+                                           {bandwidth_s, Term::link_bandwidth}};
+  return std::max_element(std::begin(terms), std::end(terms), [](auto& a, auto& b) { return a.first < b.first; })
+      ->second;
+}
+
+AllreduceCost allreduce_cost(Algorithm a, int ranks, double bytes) {
+  if (ranks <= 1) return {};
+  const double n = ranks;
+  switch (a) {
+    case Algorithm::one_shot:
+      return {1, (n - 1) * bytes};
+    case Algorithm::recursive_doubling: {
+      // A rank count that is not a power of two folds the extra ranks in before and out after.
+      int pow2 = 1, steps = 0;
+      while (pow2 * 2 <= ranks) pow2 *= 2, ++steps;
+      const double hops = steps + (pow2 == ranks ? 0 : 2);
+      return {hops, hops * bytes};
+    }
+    case Algorithm::ring:
+      return {2 * (n - 1), 2 * (n - 1) / n * bytes};
+  }
+  return {};
+}
+
+PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
+  PassTimes t;
+  std::vector<double> mem(m.nodes.size()), flops(m.nodes.size());
+  for (const RankWork& r : m.ranks) {
+    // Of the experts the rank holds, the share at least one of the pass's tokens is routed to.
+    const double touched = 1 - std::pow(1 - r.expert_fraction, tokens);
+    mem.at(r.node) += r.dense_bytes + r.expert_bytes * touched;
+    flops.at(r.node) += 2.0 * tokens * (r.dense_params + r.expert_params * r.expert_fraction);
+  }
+  for (size_t n = 0; n < m.nodes.size(); ++n) {
+    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9));
+    if (flops[n] > 0) t.compute_s = std::max(t.compute_s, flops[n] / (m.nodes[n].compute_gflops * 1e9));
+  }
+  const int ranks = static_cast<int>(m.ranks.size());
+  if (ranks <= 1) return t;
+  // The slowest link a message crosses: between nodes when there are several, else memory.
+  const LinkSpeed& link = m.link && m.nodes.size() > 1 ? *m.link : m.shared_memory;
+  const double bytes = static_cast<double>(m.n_embd) * tokens * wire_bytes_per_value(w);
+  const AllreduceCost c = allreduce_cost(a, ranks, bytes);
+  const int exchanges = prefill ? 0 : m.exchanges_per_step;
+  t.latency_s = (m.allreduces_per_pass * c.hops + exchanges) * link.latency_us * 1e-6;
+  t.bandwidth_s = m.allreduces_per_pass * c.bytes_sent / (link.bandwidth_gbs * 1e9);
+  return t;
+}
+
+Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch) {
+  Prediction p;
+  p.algorithm = a;
+  p.wire = w;
+  p.streams = std::max(streams, 1);
+  p.prefill_batch = std::max(prefill_batch, 1);
+  p.decode_one = pass_times(m, a, w, 1, false);
+  p.decode_streams = pass_times(m, a, w, p.streams, false);
+  p.prefill = pass_times(m, a, w, p.prefill_batch, true);
+  p.decode_tok_s = 1 / p.decode_one.total();
+  p.decode_streams_tok_s = p.streams / p.decode_streams.total();
+  p.prefill_tok_s = p.prefill_batch / p.prefill.total();
+  return p;
+}
+
+std::vector<Prediction> predict_all(const ClusterModel& m, int streams, int prefill_batch) {
+  if (m.ranks.size() <= 1) return {predict(m, Algorithm::one_shot, WireFormat::f64, streams, prefill_batch)};
+  std::vector<Prediction> out;
+  for (Algorithm a : {Algorithm::one_shot, Algorithm::recursive_doubling, Algorithm::ring})
+    for (WireFormat w : {WireFormat::f64, WireFormat::f32, WireFormat::bf16, WireFormat::q8})
+      out.push_back(predict(m, a, w, streams, prefill_batch));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Prediction& x, const Prediction& y) { return x.decode_tok_s > y.decode_tok_s; });
+  return out;
+}
+
+// Where each figure comes from: docs/tuning.md ("Link presets").
+std::vector<LinkSpeed> link_presets() {
+  return {{"thunderbolt-bridge", 300, 2.5},
+          {"10gbe", 50, 1.1},
+          {"1gbe", 120, 0.11},
+          {"veth", 20, 1.5},
+          {"shared-memory", 10, 4}};
+}
+
+LinkSpeed parse_link(const std::string& text) {
+  for (const LinkSpeed& p : link_presets())
+    if (p.name == text) return p;
+  std::string names;
+  for (const LinkSpeed& p : link_presets()) names += (names.empty() ? "" : ", ") + p.name;
+  const std::string form = "a preset (" + names + ") or LATENCY,BANDWIDTH such as 300us,10gbit or 50us,1gbyte";
+  const auto comma = text.find(',');
+  if (comma == std::string::npos) throw Error("--link '" + text + "' is neither " + form);
+  std::string spec = text;
+  if (text.find('=') == std::string::npos)
+    spec = "latency=" + text.substr(0, comma) + ",bandwidth=" + text.substr(comma + 1);
+  try {
+    const collectives::LinkSpec s = collectives::parse_link_spec(spec);
+    if (s.bandwidth_bytes_per_s <= 0) throw Error("a bandwidth above 0 is needed");
+    return {text, s.latency_s * 1e6, s.bandwidth_bytes_per_s / 1e9};
+  } catch (const std::exception& e) {
+    throw Error("--link '" + text + "': " + e.what() + "; write " + form);
+  }
+}
+
+namespace {
+
+// "800GB/s" -> 800 (GB/s); "2TFLOPS" -> 2000 (GFLOPS): a number and one of `units`.
+std::optional<double> number_with_unit(const std::string& text, const std::map<std::string, double>& units) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(used);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto it = units.find(unit);
+  if (it == units.end() || !(v > 0) || !std::isfinite(v)) return std::nullopt;
+  return v * it->second;
+}
+
+NodeGroup parse_node_group(const std::string& g, const std::string& whole) {
+  const std::string form = "write COUNTxMEMORY@BANDWIDTH[@COMPUTE], e.g. 4x192GB@800GB/s or 2x64GB@273GB/s@2TFLOPS";
+  auto bad = [&](const std::string& why) { return Error("--nodes '" + whole + "': " + why + "; " + form); };
+  const auto x = g.find('x');
+  const auto at = g.find('@');
+  if (x == std::string::npos || at == std::string::npos || at < x)
+    throw bad("'" + g + "' lacks a count, memory or bandwidth");
+  NodeGroup n;
+  try {
+    size_t used = 0;
+    n.count = std::stoi(g.substr(0, x), &used);
+    if (used != x) throw std::invalid_argument("count");
+  } catch (const std::exception&) {
+    throw bad("'" + g.substr(0, x) + "' is not a node count");
+  }
+  if (n.count < 1 || n.count > 64) throw bad("the node count must be 1 to 64");
+  const auto mem = config::parse_byte_size(g.substr(x + 1, at - x - 1));
+  if (!mem || *mem == 0) throw bad("'" + g.substr(x + 1, at - x - 1) + "' is not a memory size such as 64GB");
+  n.memory_bytes = *mem;
+  const auto at2 = g.find('@', at + 1);
+  const std::string bw = g.substr(at + 1, at2 == std::string::npos ? std::string::npos : at2 - at - 1);
+  const auto gbs = number_with_unit(bw, {{"GB/S", 1}, {"TB/S", 1000}, {"MB/S", 1e-3}});
+  if (!gbs) throw bad("'" + bw + "' is not a memory bandwidth such as 800GB/s");
+  n.speed.bandwidth_gbs = *gbs;
+  if (at2 != std::string::npos) {
+    const auto gf = number_with_unit(g.substr(at2 + 1), {{"GFLOPS", 1}, {"TFLOPS", 1000}});
+    if (!gf) throw bad("'" + g.substr(at2 + 1) + "' is not a compute figure such as 2TFLOPS or 500GFLOPS");
+    n.speed.compute_gflops = *gf;
+    n.compute_given = true;
+  } else {
+    n.speed.compute_gflops = n.speed.bandwidth_gbs * kAssumedFlopsPerByte;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<NodeGroup> parse_nodes(const std::string& text) {
+  std::vector<NodeGroup> out;
+  size_t b = 0;
+  while (true) {
+    const auto e = text.find('+', b);
+    out.push_back(parse_node_group(text.substr(b, e == std::string::npos ? std::string::npos : e - b), text));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  int total = 0;
+  for (const auto& g : out) total += g.count;
+  if (total > 64) throw Error("--nodes '" + text + "': more than 64 nodes");
+  return out;
+}
+
+}  // namespace clusterctl::placement

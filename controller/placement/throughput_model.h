@@ -1,0 +1,102 @@
+#pragma once
+// What tokens/s a cluster gives, predicted before it runs: a roofline per forward pass. Each rank
+// reads its weight bytes at its node's memory bandwidth and does its multiply-adds at its node's
+// compute (ranks on one node share both; the pass waits for the slowest node), then the
+// all-reduces of the pass cross the link one after another: hops x latency plus the bytes each
+// rank sends over the link's bandwidth. Memory and compute overlap (the larger counts); the link's
+// time adds to it, since every all-reduce waits for the layer before it.
+// Pure arithmetic: plan.cpp fills it from the shard plan, doctor's record and the link presets.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clusterctl::placement {
+
+struct NodeSpeed {
+  double bandwidth_gbs = 0;   // decode-shaped read bandwidth of the node, all its cores
+  double compute_gflops = 0;  // matmul-shaped multiply-adds x 2 per second, all its cores
+};
+
+struct LinkSpeed {
+  std::string name;          // "thunderbolt-bridge", "10gbe", "300us,10gbit", "shared memory"
+  double latency_us = 0;     // one message from one rank to the next, empty
+  double bandwidth_gbs = 0;  // bytes one rank sends per second
+};
+
+// One rank's share of a token's work.
+struct RankWork {
+  size_t node = 0;
+  double dense_bytes = 0;      // weight bytes every token reads (attention, dense FFN, LM head, one embedding row)
+  double expert_bytes = 0;     // bytes of all the routed experts the rank holds
+  double expert_fraction = 0;  // of those, the share one token reads on average (n_expert_used / n_expert)
+  double dense_params = 0, expert_params = 0;  // weights (elements): 2 flops each per token read
+};
+
+enum class Algorithm { one_shot, recursive_doubling, ring };
+enum class WireFormat { f64, f32, bf16, q8 };
+enum class Term { memory, compute, link_latency, link_bandwidth };
+const char* algorithm_name(Algorithm a);  // as --allreduce spells it
+const char* wire_name(WireFormat w);      // as --wire-format spells it
+const char* term_name(Term t);            // "memory", "compute", "link latency", "link bandwidth"
+double wire_bytes_per_value(WireFormat w);
+
+struct ClusterModel {
+  std::vector<NodeSpeed> nodes;
+  std::vector<RankWork> ranks;
+  std::optional<LinkSpeed> link;  // between nodes; none for a one-node cluster
+  LinkSpeed shared_memory;        // between ranks of one node
+  int allreduces_per_pass = 0;    // 2 x n_layer
+  int64_t n_embd = 0;
+  int exchanges_per_step = 2;  // a decode step also gathers the next token and broadcasts it
+};
+
+// Seconds of one forward pass of `tokens` tokens (decode: one per stream; prefill: a batch).
+struct PassTimes {
+  double memory_s = 0, compute_s = 0, latency_s = 0, bandwidth_s = 0;
+  double total() const;
+  Term limit() const;  // the largest term
+};
+
+struct Prediction {
+  Algorithm algorithm = Algorithm::one_shot;
+  WireFormat wire = WireFormat::f64;
+  int streams = 1, prefill_batch = 512;
+  PassTimes decode_one, decode_streams, prefill;
+  double decode_tok_s = 0;          // one stream
+  double decode_streams_tok_s = 0;  // all `streams` together
+  double prefill_tok_s = 0;
+};
+
+PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill);
+Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch);
+// Every algorithm and wire format, fastest single-stream decode first (one entry without a link
+// between nodes or ranks: nothing is sent).
+std::vector<Prediction> predict_all(const ClusterModel& m, int streams, int prefill_batch);
+
+// Hops and bytes each rank sends per all-reduce of `bytes` over `ranks` ranks.
+struct AllreduceCost {
+  double hops = 0, bytes_sent = 0;
+};
+AllreduceCost allreduce_cost(Algorithm a, int ranks, double bytes);
+
+// --link: a preset (thunderbolt-bridge, 10gbe, 1gbe, shared-memory) or "LATENCY,BANDWIDTH"
+// ("300us,10gbit", "50us,1.25GB/s"). Throws clusterctl::Error naming the presets and the form.
+LinkSpeed parse_link(const std::string& text);
+std::vector<LinkSpeed> link_presets();
+
+// --nodes: "4x192GB@800GB/s" or with compute "4x64GB@273GB/s@2TFLOPS"; groups joined by '+'
+// ("2x64GB@273GB/s+1x128GB@546GB/s"). Memory is bytes.
+struct NodeGroup {
+  int count = 0;
+  uint64_t memory_bytes = 0;
+  NodeSpeed speed;
+  bool compute_given = false;
+};
+std::vector<NodeGroup> parse_nodes(const std::string& text);
+
+// Without a measured compute figure: the node's bandwidth times this many flops per byte (the
+// ratio doctor measured on an AVX-512 VM core, rounded down: compute rarely limits decode).
+constexpr double kAssumedFlopsPerByte = 8.0;
+
+}  // namespace clusterctl::placement

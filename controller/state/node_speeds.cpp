@@ -1,0 +1,51 @@
+#include "controller/state/node_speeds.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "controller/state/cluster_state.h"
+
+namespace clusterctl::state {
+namespace {
+
+constexpr const char* kFile = "node-speeds.cache";
+
+nlohmann::json read_all() {
+  std::ifstream in(node_speeds_path());
+  if (!in) return nlohmann::json::object();
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+}  // namespace
+
+std::string node_speeds_path() { return state_dir() + "/" + kFile; }
+
+void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r) {
+  nlohmann::json all = read_all();
+  all[cluster][node] = {{"bandwidth_gb_s", r.bandwidth_gbs},
+                        {"compute_gflops", r.compute_gflops},
+                        {"threads", r.threads},
+                        {"method", r.method},
+                        {"measured_at", r.measured_at}};
+  write_state_file(kFile, all.dump(2) + "\n");
+}
+
+std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node) {
+  const nlohmann::json all = read_all();
+  if (!all.contains(cluster) || !all[cluster].is_object() || !all[cluster].contains(node)) return std::nullopt;
+  const auto& j = all[cluster][node];
+  NodeSpeedRecord r;
+  r.bandwidth_gbs = j.value("bandwidth_gb_s", 0.0);
+  r.compute_gflops = j.value("compute_gflops", 0.0);
+  r.threads = j.value("threads", 0);
+  r.method = j.value("method", "");
+  r.measured_at = j.value("measured_at", int64_t(0));
+  if (!(r.bandwidth_gbs > 0) || !(r.compute_gflops > 0)) return std::nullopt;
+  return r;
+}
+
+}  // namespace clusterctl::state

@@ -1,0 +1,25 @@
+#pragma once
+// Each node's measured memory bandwidth and compute, as `doctor` last measured them, for `plan`'s
+// predictions: <state_dir>/node-speeds.cache (JSON; not *.json, which are running clusters),
+// keyed by cluster and node name, written temp-then-rename, 0600.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace clusterctl::state {
+
+struct NodeSpeedRecord {
+  double bandwidth_gbs = 0;   // decode-shaped read bandwidth at `threads`
+  double compute_gflops = 0;  // matmul-shaped, at `threads`
+  int threads = 0;
+  std::string method;       // how it was measured (the probe's own line)
+  int64_t measured_at = 0;  // unix seconds
+};
+
+std::string node_speeds_path();
+// Throws clusterctl::Error when the record cannot be written.
+void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r);
+// nullopt when none is recorded (or the cache is unreadable: it is only a cache).
+std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node);
+
+}  // namespace clusterctl::state

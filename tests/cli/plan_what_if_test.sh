@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# plan --what-if answers "how many tokens/s would this cluster give" for nodes and links that do
+# not exist, each line naming what limits it; bad --nodes/--link get one clear message; a cluster
+# file's plan predicts from doctor's record of its nodes. No speed figure is asserted: only which
+# term limits a pass when the link is made absurdly slow or fast.
+set -euo pipefail
+CTL=${1:?usage: plan_what_if_test.sh CLUSTERCTL SHARED_DIR}
+SHARED=${2:?}
+VOCAB=$SHARED/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
+if [ ! -f "$VOCAB" ]; then
+  echo "shared data not found: $VOCAB"
+  [ "${CI:-}" = true ] && exit 1
+  exit 77
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+export CLUSTERCTL_STATE_DIR=$dir/state
+"$CTL" model synth --shape llama3-8b --type Q4_0 --vocab "$VOCAB" --sparse "$dir/l8.gguf" >/dev/null
+fail() { echo "FAIL: $1"; echo "$2"; exit 1; }
+
+out=$("$CTL" plan --what-if --nodes 2x64GB@273GB/s --link thunderbolt-bridge "$dir/l8.gguf") || fail "what-if refused" "$out"
+grep -q "link: thunderbolt-bridge, 300 us" <<<"$out" || fail "no link line" "$out"
+grep -Eq "^one-shot double +[0-9.]+ +(memory|compute|link latency|link bandwidth) [0-9]+ %" <<<"$out" ||
+  fail "no one-shot double line with its limit" "$out"
+
+limit() {  # limit LINK: the limiting term of the fastest single-stream decode on 2 nodes
+  "$CTL" plan --what-if --nodes 2x64GB@273GB/s --link "$1" --json "$dir/l8.gguf" | python3 -c "
+import json,sys
+s=json.load(sys.stdin)['speed']
+assert len(s['nodes']) == 2 and len(s['predictions']) == 12, s
+for p in s['predictions']:
+  for k in ('decode','decode_streams','prefill'):
+    assert p[k]['tokens_per_s'] > 0 and p[k]['limit'] in ('memory','compute','link latency','link bandwidth'), p
+print(s['predictions'][0]['decode']['limit'])"
+}
+[ "$(limit 1us,100gbyte)" = memory ] || fail "a near-free link does not leave memory as the limit" ""
+[ "$(limit 5ms,100gbyte)" = "link latency" ] || fail "a 5 ms link is not latency-bound" ""
+[ "$(limit 1us,1mbit)" = "link bandwidth" ] || fail "a 1 Mbit link is not bandwidth-bound" ""
+out=$("$CTL" plan --what-if --nodes 1x64GB@100GB/s@1TFLOPS "$dir/l8.gguf") || fail "one node refused" "$out"
+grep -Eq "^one rank +[0-9.]+ +memory" <<<"$out" || fail "one node is not memory-bound on decode" "$out"
+
+refused() {  # refused EXPECTED-TEXT ARGS...: plan exits non-zero with EXPECTED-TEXT in its message
+  local want=$1; shift
+  local rc=0 msg
+  msg=$("$CTL" plan "$@" 2>&1) || rc=$?
+  [ "$rc" != 0 ] || fail "plan $* was accepted" "$msg"
+  grep -qF -- "$want" <<<"$msg" || fail "plan $*: message lacks '$want'" "$msg"
+}
+refused "--nodes '4x192GB': '4x192GB' lacks a count, memory or bandwidth; write COUNTxMEMORY@BANDWIDTH" \
+  --what-if --nodes 4x192GB --link 10gbe "$dir/l8.gguf"
+refused "'fastGB/s' is not a memory bandwidth" --what-if --nodes 2x64GB@fastGB/s --link 10gbe "$dir/l8.gguf"
+refused "--link 'carrier-pigeon' is neither a preset (thunderbolt-bridge, 10gbe, 1gbe" \
+  --what-if --nodes 2x64GB@273GB/s --link carrier-pigeon "$dir/l8.gguf"
+refused "--link '300us,fast'" --what-if --nodes 2x64GB@273GB/s --link 300us,fast "$dir/l8.gguf"
+refused "needs --link" --what-if --nodes 2x64GB@273GB/s "$dir/l8.gguf"
+refused "add --what-if" --nodes 2x64GB@273GB/s "$dir/l8.gguf"
+
+# A cluster file: nothing predicted until doctor has measured the nodes; then from its record.
+{ echo "cluster: lab"; echo "model: $dir/l8.gguf"; echo "nodes:"
+  for i in 1 2; do
+    printf '  - {name: n%s, host: n%s.local, memory: 64GB, link: {type: ethernet, interface: eth0}}\n' "$i" "$i"
+  done; } >"$dir/lab.yaml"
+out=$("$CTL" plan "$dir/lab.yaml" --offline) || fail "offline plan refused" "$out"
+grep -q "not predicted: n1 has no measured bandwidth: run 'clusterctl doctor" <<<"$out" || fail "no doctor hint" "$out"
+mkdir -p "$CLUSTERCTL_STATE_DIR"
+echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 8, "method": "test"},
+                "n2": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 8, "method": "test"}}}' \
+  >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a record refused" "$out"
+grep -q "n1 .*50.0 GB/s, 400 GFLOPS (doctor, 8 threads)" <<<"$out" || fail "the record is not used" "$out"
+grep -q "link: 1gbe" <<<"$out" || fail "--link is not used" "$out"
+echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

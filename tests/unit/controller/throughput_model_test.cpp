@@ -1,0 +1,116 @@
+// The planner's arithmetic (controller/placement/throughput_model.h): which term limits a pass and
+// how the figures follow from bytes, bandwidth, hops and latency. No speed of this machine is
+// measured or asserted here.
+#include <gtest/gtest.h>
+
+#include "controller/placement/throughput_model.h"
+#include "worker/common/error.h"
+
+using namespace clusterctl;
+using namespace clusterctl::placement;
+
+namespace {
+
+// `nodes` nodes of 100 GB/s and 1000 GFLOPS, one rank each holding 1 GB of dense weights
+// (0.5 G weights), over `link`.
+ClusterModel dense_cluster(int nodes, std::optional<LinkSpeed> link) {
+  ClusterModel m;
+  for (int n = 0; n < nodes; ++n) {
+    m.nodes.push_back({100, 1000});
+    m.ranks.push_back({static_cast<size_t>(n), 1e9, 0, 0, 0.5e9, 0});
+  }
+  m.link = link;
+  m.shared_memory = {"shared-memory", 10, 4};
+  m.allreduces_per_pass = 64;
+  m.n_embd = 4096;
+  return m;
+}
+
+}  // namespace
+
+TEST(ThroughputModel, OneNodeDecodeIsBytesOverBandwidth) {
+  const ClusterModel m = dense_cluster(1, std::nullopt);
+  const Prediction p = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  EXPECT_DOUBLE_EQ(p.decode_one.memory_s, 1e9 / 100e9);
+  EXPECT_DOUBLE_EQ(p.decode_one.compute_s, 2 * 0.5e9 / 1000e9);
+  EXPECT_EQ(p.decode_one.latency_s, 0);
+  EXPECT_EQ(p.decode_one.limit(), Term::memory);
+  EXPECT_NEAR(p.decode_tok_s, 100.0, 1e-9);
+  // 512 tokens of a prompt read the weights once and multiply 512 times: compute limits.
+  EXPECT_EQ(p.prefill.limit(), Term::compute);
+  EXPECT_NEAR(p.prefill_tok_s, 512 / (512 * 2 * 0.5e9 / 1000e9), 1e-6);
+  EXPECT_EQ(predict_all(m, 4, 512).size(), 1u);
+}
+
+TEST(ThroughputModel, AddingLatencyMovesTheLimitToTheLink) {
+  const ClusterModel fast = dense_cluster(2, LinkSpeed{"fast", 1, 100});
+  const ClusterModel slow = dense_cluster(2, LinkSpeed{"slow", 300, 100});
+  const auto a = predict(fast, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  const auto b = predict(slow, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  EXPECT_EQ(a.decode_one.limit(), Term::memory);
+  EXPECT_EQ(b.decode_one.limit(), Term::link_latency);
+  // 64 all-reduces of one hop and 2 token exchanges, 300 us each.
+  EXPECT_NEAR(b.decode_one.latency_s, 66 * 300e-6, 1e-12);
+  EXPECT_LT(b.decode_tok_s, a.decode_tok_s);
+  // Each node reads half the bytes of one node's whole model.
+  EXPECT_DOUBLE_EQ(a.decode_one.memory_s, 1e9 / 100e9);
+}
+
+TEST(ThroughputModel, ThinLinkIsLimitedByItsBandwidthAndSmallerWireFormatsHelp) {
+  const ClusterModel m = dense_cluster(2, LinkSpeed{"thin", 1, 0.01});
+  const auto d = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  const auto q = predict(m, Algorithm::one_shot, WireFormat::q8, 1, 512);
+  EXPECT_EQ(d.decode_one.limit(), Term::link_bandwidth);
+  EXPECT_NEAR(d.decode_one.bandwidth_s, 64 * 4096 * 8 / 0.01e9, 1e-9);
+  EXPECT_GT(q.decode_tok_s, d.decode_tok_s);
+}
+
+TEST(ThroughputModel, AllreduceHopsAndBytes) {
+  EXPECT_EQ(allreduce_cost(Algorithm::one_shot, 4, 100).hops, 1);
+  EXPECT_EQ(allreduce_cost(Algorithm::one_shot, 4, 100).bytes_sent, 300);
+  EXPECT_EQ(allreduce_cost(Algorithm::recursive_doubling, 4, 100).hops, 2);
+  EXPECT_EQ(allreduce_cost(Algorithm::recursive_doubling, 3, 100).hops, 3);  // one more hop before and after
+  EXPECT_EQ(allreduce_cost(Algorithm::ring, 4, 100).hops, 6);
+  EXPECT_EQ(allreduce_cost(Algorithm::ring, 4, 100).bytes_sent, 150);
+  EXPECT_EQ(allreduce_cost(Algorithm::ring, 1, 100).hops, 0);
+}
+
+TEST(ThroughputModel, RanksOnOneNodeShareItsBandwidth) {
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks.push_back({0, 1e9, 0, 0, 0.5e9, 0});
+  const auto p = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  EXPECT_DOUBLE_EQ(p.decode_one.memory_s, 2e9 / 100e9);
+  EXPECT_NEAR(p.decode_one.latency_s, 66 * 10e-6, 1e-12);  // shared memory between the two ranks
+}
+
+TEST(ThroughputModel, ExpertsReadOnlyTheRoutedShareAndMoreWithMoreStreams) {
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks[0] = {0, 1e8, 8e9, 0.125, 0.05e9, 4e9};  // 8 GB of experts, 1 in 8 per token
+  const auto one = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_DOUBLE_EQ(one.memory_s, (1e8 + 1e9) / 100e9);
+  const auto four = pass_times(m, Algorithm::one_shot, WireFormat::f64, 4, false);
+  EXPECT_GT(four.memory_s, one.memory_s);
+  EXPECT_LT(four.memory_s, (1e8 + 4e9) / 100e9);  // tokens share experts
+}
+
+TEST(ThroughputModel, NodesAndLinksAsWritten) {
+  const auto g = parse_nodes("4x192GB@800GB/s");
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].count, 4);
+  EXPECT_EQ(g[0].memory_bytes, 192000000000ull);
+  EXPECT_DOUBLE_EQ(g[0].speed.bandwidth_gbs, 800);
+  EXPECT_FALSE(g[0].compute_given);
+  const auto h = parse_nodes("2x64GB@273GB/s@2TFLOPS+1x128GB@0.5TB/s");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_DOUBLE_EQ(h[0].speed.compute_gflops, 2000);
+  EXPECT_DOUBLE_EQ(h[1].speed.bandwidth_gbs, 500);
+  for (const char* bad : {"", "4x", "x64GB@1GB/s", "0x64GB@100GB/s", "4x64@", "4x64GB@fast", "4x64GB@100GB/s@lots",
+                          "4xlotsGB@100GB/s", "65x1GB@1GB/s"})
+    EXPECT_THROW(parse_nodes(bad), Error) << bad;
+  EXPECT_EQ(parse_link("10gbe").name, "10gbe");
+  const auto l = parse_link("300us,10gbit");
+  EXPECT_DOUBLE_EQ(l.latency_us, 300);
+  EXPECT_DOUBLE_EQ(l.bandwidth_gbs, 1.25);
+  for (const char* bad : {"carrier-pigeon", "300us", "300,10gbit", "300us,fast", "300us,0gbit"})
+    EXPECT_THROW(parse_link(bad), Error) << bad;
+}

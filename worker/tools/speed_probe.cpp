@@ -1,0 +1,141 @@
+#include "worker/tools/speed_probe.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "worker/kernels/kernels.h"
+
+namespace clusterctl::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+constexpr size_t kMatrixBytes = size_t(4) << 20;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+}  // namespace
+
+size_t probe_buffer_bytes() {
+  long llc = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+  if (llc <= 0) llc = 32l << 20;
+  // Past 1 GiB the figure no longer changes, and the probe would crowd a busy node's memory.
+  return std::clamp(size_t(llc) * 8 / kMatrixBytes * kMatrixBytes, size_t(256) << 20, size_t(1) << 30);
+}
+
+BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  bytes = std::max(bytes / kMatrixBytes, size_t(1)) * kMatrixBytes;
+  const size_t n = bytes / sizeof(uint64_t), per_matrix = kMatrixBytes / sizeof(uint64_t);
+  auto buf = std::make_unique_for_overwrite<uint64_t[]>(n);
+  // First touch by the threads that will read it (their NUMA node), and every page mapped
+  // before anything is timed.
+  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  });
+  std::vector<uint64_t> sums(static_cast<size_t>(pool.size()) * 8);
+  auto pass = [&] {
+    for (size_t m = 0; m < n; m += per_matrix) {
+      const uint64_t* rows = buf.get() + m;
+      pool.run([&](int ith, int nth) {
+        const size_t chunk = per_matrix / nth / 8 * 8, b = chunk * ith, e = ith == nth - 1 ? per_matrix : b + chunk;
+        uint64_t s[8] = {};
+        for (size_t i = b; i + 8 <= e; i += 8)
+          for (int k = 0; k < 8; ++k) s[k] += rows[i + k];
+        uint64_t t = 0;
+        for (uint64_t x : s) t += x;
+        sums[ith * 8] += t;
+      });
+    }
+  };
+  pass();  // warm: the pool's threads awake, the TLB
+  std::vector<double> gbs;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    pass();
+    gbs.push_back(static_cast<double>(bytes) / seconds_since(t0) / 1e9);
+  }
+  uint64_t keep = 0;
+  for (auto s : sums) keep += s;
+  if (keep == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimised away
+  return {pool.size(), median(gbs), *std::min_element(gbs.begin(), gbs.end()),
+          *std::max_element(gbs.begin(), gbs.end()), reps};
+}
+
+double measure_compute_gflops(kernels::ThreadPool& pool, int reps) {
+  constexpr int64_t rows = 1024, cols = 4096, tokens = 64;
+  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, cols));
+  std::vector<uint8_t> data(row_bytes * rows);
+  std::mt19937 rng(1);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  // Every block's scale a small finite half (0.01): random bytes could be NaN.
+  for (size_t off = 0; off < data.size(); off += 18) data[off] = 0x1f, data[off + 1] = 0x21;
+  kernels::Matrix w{gguf::GgmlType::Q4_0, data.data(), rows, cols, row_bytes, kernels::Layout::Rows};
+  std::vector<uint8_t> packed;
+  if (kernels::should_pack(w)) {
+    packed.resize(kernels::packed_bytes(w));
+    w = kernels::pack_rows8(w, packed.data());
+  }
+  std::vector<float> x(cols * tokens), y(rows * tokens);
+  for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  kernels::Workspace ws;
+  kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
+  std::vector<double> gflops;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    for (int k = 0; k < 4; ++k) kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
+    gflops.push_back(4.0 * 2 * rows * cols * tokens / seconds_since(t0) / 1e9);
+  }
+  return median(gflops);
+}
+
+std::string probe_method(size_t bytes, int reps) {
+  return "decode-shaped reads of " + std::to_string(bytes >> 20) +
+         " MiB in 4 MiB matrices, rows split over the threads, median of " + std::to_string(reps) +
+         " passes; compute: Q4_0 1024x4096 matmul x 64 tokens in cache";
+}
+
+}  // namespace clusterctl::tools
+
+namespace clusterctl::tools {
+
+int probe_speed_main(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1l, sysconf(_SC_NPROCESSORS_ONLN)));
+  const size_t bytes = probe_buffer_bytes();
+  constexpr int kReps = 5;
+  std::string out = "{\"threads\": " + std::to_string(threads) + ", \"bandwidth\": [";
+  double at_threads = 0;
+  for (int t = 1;; t = std::min(t * 2, threads)) {
+    kernels::ThreadPool pool(t);
+    const BandwidthSample s = measure_read_bandwidth(pool, bytes, kReps);
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "%s{\"threads\": %d, \"median_gb_s\": %.3f, \"min_gb_s\": %.3f, \"max_gb_s\": %.3f}",
+                  t == 1 ? "" : ", ", t, s.median_gbs, s.min_gbs, s.max_gbs);
+    out += line;
+    at_threads = s.median_gbs;
+    if (t == threads) break;
+  }
+  kernels::ThreadPool pool(threads);
+  char tail[96];
+  std::snprintf(tail, sizeof tail, "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, ", at_threads,
+                measure_compute_gflops(pool, kReps));
+  out += tail;
+  out += "\"method\": \"" + probe_method(bytes, kReps) + "\"}";
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+}  // namespace clusterctl::tools

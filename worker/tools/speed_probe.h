@@ -1,0 +1,41 @@
+#pragma once
+// What one machine's cores achieve on the two things a forward pass does, measured as the engine
+// does them: streaming weight rows from memory (decode) and multiply-adds on weights in cache
+// (prompts). `bench` takes its bandwidth bound from here and `doctor` records both per node
+// for `plan`'s predictions.
+#include <string>
+#include <vector>
+
+#include "worker/kernels/thread_pool.h"
+
+namespace clusterctl::tools {
+
+struct BandwidthSample {
+  int threads = 0;
+  double median_gbs = 0, min_gbs = 0, max_gbs = 0;  // over the repetitions
+  int reps = 0;
+};
+
+// Decode-shaped reads: a buffer of `bytes` (several times the last-level cache) cut into 4 MiB
+// "matrices"; each matrix's rows are divided among the threads as the matmul divides them, the
+// threads meet after each one as they do after each matmul, and each thread reads its rows once
+// with 8 independent 64-bit sums. `reps` passes; the median, slowest and fastest.
+BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps);
+
+// The buffer size measure_read_bandwidth uses: 8x the last-level cache, 256 MiB to 1 GiB.
+size_t probe_buffer_bytes();
+
+// Multiply-adds per second (x2, as GFLOPS) of the engine's own matmul on a Q4_0 matrix of
+// 1024 x 4096 (2.3 MB, in cache) times 64 tokens: the compute a prompt batch gets.
+double measure_compute_gflops(kernels::ThreadPool& pool, int reps);
+
+// One line saying how the figures were measured, for output beside them.
+std::string probe_method(size_t bytes, int reps);
+
+}  // namespace clusterctl::tools
+
+namespace clusterctl::tools {
+// `clusterctl-worker --probe-speed [--threads T]`: read bandwidth at 1, 2, 4, ... and T threads
+// and compute at T threads, as one JSON object on stdout (what `doctor` records per node).
+int probe_speed_main(int threads);
+}  // namespace clusterctl::tools
