@@ -349,3 +349,27 @@ describe("GET /v1/models/{id}, POST /tokenize, POST /detokenize", () => {
     assert.equal((await fetch(`${serve.url}/tokenize`)).status, 405);
   });
 });
+
+describe("two ranks", () => {
+  // The sampler runs on rank 0 after the logits are gathered: every field gives one rank's answer.
+  let two;
+  before(async () => {
+    two = await startServe(MODEL, ["--ctx", "512", "--parallel", "4", "--threads", "1", "--ranks", "2"]);
+  });
+  after(async () => { await two?.stop(); });
+
+  test("logprobs, penalties, logit_bias, top_k/min_p and json_schema answers equal one rank's", async () => {
+    const requests = [
+      { temperature: 0, logprobs: 5, max_tokens: 16 },
+      { temperature: 0, frequency_penalty: 1.5, presence_penalty: 0.5, repetition_penalty: 1.2, max_tokens: 32 },
+      { temperature: 1, seed: 9, top_k: 20, min_p: 0.05, logit_bias: { 300: 3, 301: -100 }, max_tokens: 32 },
+      { temperature: 1, seed: 21, max_tokens: 400,
+        response_format: { type: "json_schema", json_schema: { name: "s", schema: SCHEMAS[2] } } },
+    ];
+    for (const body of requests) {
+      const one = await complete({ ...body, return_token_ids: true });
+      const many = await complete({ ...body, return_token_ids: true }, two.url);
+      assert.deepEqual(many, one, JSON.stringify(body));
+    }
+  });
+});
