@@ -373,3 +373,40 @@ describe("two ranks", () => {
     }
   });
 });
+
+describe("the Ollama and Anthropic dialects", () => {
+  test("Ollama options top_k/min_p/penalties and format (json, a schema) work on /api/generate", async () => {
+    const generate = async (body) => {
+      const r = await post(serve.url, "/api/generate", { model: "stories260K", prompt: "Once upon a time", raw: true,
+        stream: false, ...body });
+      assert.equal(r.status, 200, r.text);
+      return r.json.response;
+    };
+    const greedy = await generate({ options: { temperature: 0, num_predict: 16 } });
+    assert.equal(await generate({ options: { temperature: 2, seed: 4, top_k: 1, num_predict: 16 } }), greedy);
+    assert.equal(await generate({ options: { temperature: 2, seed: 4, min_p: 0.99, num_predict: 16 } }), greedy);
+    const long = await generate({ options: { temperature: 0, num_predict: 48 } });
+    assert.notEqual(await generate({ options: { temperature: 0, num_predict: 48, frequency_penalty: 2 } }), long);
+    assert.notEqual(await generate({ options: { temperature: 0, num_predict: 48, repeat_penalty: 1.5 } }), long);
+    for (const seed of [1, 2, 3]) {
+      const text = await generate({ format: SCHEMAS[0], options: { temperature: 1, seed, num_predict: 400 } });
+      assert.deepEqual(validate(JSON.parse(text), SCHEMAS[0]), [], text);
+    }
+    const obj = await generate({ format: "json", options: { temperature: 0, num_predict: 8 } });
+    assert.ok(obj.startsWith("{"), obj);
+    const r = await post(serve.url, "/api/generate", { model: "stories260K", prompt: "x", format: { pattern: "a" } });
+    assert.equal(r.status, 400, r.text);
+    assert.match(r.json.error, /'pattern' is not supported/);
+  });
+
+  test("Anthropic top_k 1 is greedy at any temperature", async () => {
+    const message = async (body) => {
+      const r = await post(serve.url, "/v1/messages", { model: "stories260K", max_tokens: 12,
+        messages: [{ role: "user", content: "Tell me a story" }], ...body });
+      assert.equal(r.status, 200, r.text);
+      return r.json.content[0].text;
+    };
+    const greedy = await message({ temperature: 0 });
+    assert.equal(await message({ temperature: 1, top_k: 1 }), greedy);
+  });
+});

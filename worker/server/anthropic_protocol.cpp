@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "worker/server/request_fields.h"
+#include "worker/server/sampling_fields.h"
 #include "worker/server/tool_requests.h"
 
 namespace clusterctl::server {
@@ -20,16 +21,17 @@ Json parse_body(const std::string& text) {
 }
 
 void check_fields(const Json& body) {
-  static const char* const kKnown[] = {"model",          "max_tokens",  "messages", "system",
-                                       "stop_sequences", "temperature", "top_p",    "stream",
-                                       "tools",          "tool_choice", "metadata", "thinking"};
+  static const char* const kKnown[] = {"model",       "max_tokens", "messages", "system", "stop_sequences",
+                                       "temperature", "top_p",      "top_k",    "stream", "tools",
+                                       "tool_choice", "metadata",   "thinking"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
-      throw invalid_request("'" + key.substr(0, 64) +
-                                "' is not supported by this server; supported fields: model, max_tokens, messages, "
-                                "system, stop_sequences, temperature, top_p, stream, tools, tool_choice, metadata "
-                                "(docs/api.md)",
-                            key, "unsupported_field");
+      throw invalid_request(
+          "'" + key.substr(0, 64) +
+              "' is not supported by this server; supported fields: model, max_tokens, messages, "
+              "system, stop_sequences, temperature, top_p, top_k, stream, tools, tool_choice, metadata "
+              "(docs/api.md)",
+          key, "unsupported_field");
     }
   }
   if (const Json* t = field(body, "thinking")) {
@@ -308,6 +310,8 @@ PreparedRequest prepare_anthropic(const std::string& body_text, const ModelInfo&
                  "between 1 and " + std::to_string(limits.max_tokens_limit) + " (this server's limit)"));
   g.sampling.temperature = static_cast<float>(number_in(body, "temperature", 0, kAnthropicTemperatureMax, 1.0));
   g.sampling.top_p = static_cast<float>(number_in(body, "top_p", kTopPMin, kTopPMax, 1.0));
+  if (const Json* k = field(body, "top_k"))
+    g.sampling.top_k = static_cast<int>(integer_in(*k, "top_k", 0, kMaxTopK, "an integer of 0 (off) or more"));
   std::vector<std::string> stops;
   if (const Json* s = field(body, "stop_sequences")) {
     if (!s->is_array() || s->size() > kMaxStopStrings)

@@ -5,6 +5,8 @@
 #include <ctime>
 
 #include "worker/server/request_fields.h"
+#include "worker/server/response_format.h"
+#include "worker/server/sampling_fields.h"
 #include "worker/server/tool_requests.h"
 
 namespace clusterctl::server {
@@ -50,6 +52,20 @@ void apply_options(const Json& body, GenerationRequest& g, int& max_tokens, cons
       g.sampling.top_p = static_cast<float>(number_in(*options, "top_p", kTopPMin, kTopPMax, 1));
     } else if (key == "seed") {
       g.sampling.seed = seed_of(value);
+    } else if (key == "top_k") {
+      g.sampling.top_k = static_cast<int>(integer_in(value, name, 0, kMaxTopK, "an integer of 0 (off) or more"));
+    } else if (key == "min_p") {
+      if (!value.is_number()) wrong_type(name, "a number");
+      if (!(value.get<double>() >= 0 && value.get<double>() < 1)) out_of_range(name, "at least 0 and below 1", value);
+      g.sampling.min_p = value.get<float>();
+    } else if (key == "repeat_penalty") {
+      if (!value.is_number()) wrong_type(name, "a number");
+      if (!(value.get<double>() > 0 && value.get<double>() <= kRepetitionPenaltyMax))
+        out_of_range(name, "above 0 and at most 10 (1 = off)", value);
+      g.sampling.repetition_penalty = value.get<float>();
+    } else if (key == "presence_penalty" || key == "frequency_penalty") {
+      const float v = static_cast<float>(number_in(*options, key.c_str(), kPenaltyMin, kPenaltyMax, 0));
+      (key == "presence_penalty" ? g.sampling.presence_penalty : g.sampling.frequency_penalty) = v;
     } else if (key == "num_predict") {
       // -1: no limit, -2: fill the context; both are this server's --max-tokens limit.
       const int64_t n =
@@ -74,21 +90,29 @@ void apply_options(const Json& body, GenerationRequest& g, int& max_tokens, cons
                      " tokens (set with --ctx-size when starting it)");
     } else {
       throw invalid_request("option '" + key.substr(0, 64) +
-                                "' is not supported by this server; supported options: temperature, top_p, seed, "
-                                "num_predict, stop, num_ctx (docs/api.md)",
+                                "' is not supported by this server; supported options: temperature, top_p, top_k, "
+                                "min_p, repeat_penalty, presence_penalty, frequency_penalty, seed, num_predict, stop, "
+                                "num_ctx (docs/api.md)",
                             name, "unsupported_option");
     }
   }
 }
 
+// Structured output: "json" (a JSON object) or a JSON Schema, as response_format on /v1.
+void apply_format(const Json& body, SamplingParams& sampling) {
+  const Json* f = field(body, "format");
+  if (!f || (f->is_string() && f->get_ref<const std::string&>().empty())) return;
+  if (f->is_string() && f->get_ref<const std::string&>() == "json") {
+    sampling.constrain_json = true;
+    return;
+  }
+  if (!f->is_object()) wrong_type("format", "\"json\" or a JSON Schema object");
+  sampling.constrain_json = true;
+  sampling.json_schema = compile_json_schema(*f, "format");
+}
+
 // Fields Ollama accepts that this server has no use for get a 400 unless they ask for nothing.
 void refuse_unsupported(const Json& body) {
-  if (const Json* f = field(body, "format")) {
-    if (!(f->is_string() && f->get_ref<const std::string&>().empty())) {
-      throw invalid_request("'format' (structured output) is not supported on /api/*; leave it out", "format",
-                            "unsupported_field");
-    }
-  }
   if (const Json* t = field(body, "think")) {
     if (!t->is_boolean()) wrong_type("think", "a boolean");
     if (t->get<bool>()) {
@@ -273,6 +297,7 @@ PreparedRequest prepare_ollama(OllamaEndpoint endpoint, const std::string& body_
   max_tokens = std::min(max_tokens, limits.max_tokens_limit);
   apply_options(body, g, max_tokens, model, limits);
   g.max_tokens = max_tokens;
+  apply_format(body, g.sampling);
 
   bool raw = false;
   if (const Json* r = field(body, "raw")) {

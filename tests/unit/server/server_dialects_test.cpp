@@ -4,6 +4,7 @@
 // (The official clients drive them over HTTP in tests/api.)
 #include <gtest/gtest.h>
 
+#include "worker/sampling/json_matcher.h"
 #include "worker/server/anthropic_protocol.h"
 #include "worker/server/ollama_protocol.h"
 #include "worker/server/openai_writer.h"
@@ -70,6 +71,26 @@ TEST(OllamaRequests, OptionsMapOntoTheGeneration) {
             "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n");
 }
 
+TEST(OllamaRequests, SamplingOptionsAndFormatMapOntoTheGeneration) {
+  PreparedRequest p = ollama(OllamaEndpoint::generate, R"({"model": "m", "prompt": "p",
+      "format": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+      "options": {"top_k": 5, "min_p": 0.1, "repeat_penalty": 1.1, "presence_penalty": 0.5,
+                  "frequency_penalty": -0.5}})");
+  const SamplingParams& s = p.generation.sampling;
+  EXPECT_EQ(s.top_k, 5);
+  EXPECT_FLOAT_EQ(s.min_p, 0.1f);
+  EXPECT_FLOAT_EQ(s.repetition_penalty, 1.1f);
+  EXPECT_FLOAT_EQ(s.presence_penalty, 0.5f);
+  EXPECT_FLOAT_EQ(s.frequency_penalty, -0.5f);
+  EXPECT_TRUE(s.constrain_json);
+  ASSERT_TRUE(s.json_schema);
+  EXPECT_EQ(s.json_schema->nodes[0].property_names, std::vector<std::string>{"a"});
+  const SamplingParams j =
+      ollama(OllamaEndpoint::generate, R"({"model": "m", "prompt": "p", "format": "json"})").generation.sampling;
+  EXPECT_TRUE(j.constrain_json);
+  EXPECT_FALSE(j.json_schema);  // any JSON object
+}
+
 TEST(OllamaRequests, WhatIsNotServedIsRefusedByName) {
   const std::string chat = R"("messages": [{"role": "user", "content": "hi"}])";
   for (const auto& [body, needle] : std::vector<std::pair<std::string, std::string>>{
@@ -77,7 +98,9 @@ TEST(OllamaRequests, WhatIsNotServedIsRefusedByName) {
            {R"({"model": "m", "options": {"num_ctx": 4096}, )" + chat + "}", "context of 256"},
            {R"({"model": "m", "options": {"num_predict": 0}, )" + chat + "}", "options.num_predict"},
            {R"({"model": "m", "options": {"num_predict": 101}, )" + chat + "}", "this server's limit"},
-           {R"({"model": "m", "format": "json", )" + chat + "}", "'format'"},
+           {R"({"model": "m", "format": "xml", )" + chat + "}", "'format'"},
+           {R"({"model": "m", "format": {"type": "string", "pattern": "a"}, )" + chat + "}", "'pattern'"},
+           {R"({"model": "m", "options": {"top_k": -1}, )" + chat + "}", "options.top_k"},
            {R"({"model": "m", "think": true, )" + chat + "}", "'think'"},
            {R"({"model": "m", "images": ["aGk="], )" + chat + "}", "'images'"},
            {R"({"model": "m", "messages": [{"role": "user", "content": "hi", "images": ["x"]}]})", "images"},
@@ -134,13 +157,14 @@ PreparedRequest anthropic(const std::string& body) {
 }
 
 TEST(AnthropicRequests, FieldsMapOntoTheGeneration) {
-  PreparedRequest p = anthropic(R"({"model": "m", "max_tokens": 9, "temperature": 0.5, "top_p": 0.9,
+  PreparedRequest p = anthropic(R"({"model": "m", "max_tokens": 9, "temperature": 0.5, "top_p": 0.9, "top_k": 7,
       "stop_sequences": ["END"], "stream": true, "metadata": {"user_id": "u"}, "thinking": {"type": "disabled"},
       "system": [{"type": "text", "text": "S1"}, {"type": "text", "text": "S2"}],
       "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]})");
   EXPECT_EQ(p.generation.max_tokens, 9);
   EXPECT_FLOAT_EQ(p.generation.sampling.temperature, 0.5f);
   EXPECT_FLOAT_EQ(p.generation.sampling.top_p, 0.9f);
+  EXPECT_EQ(p.generation.sampling.top_k, 7);
   EXPECT_EQ(p.generation.stop, std::vector<std::string>{"END"});
   EXPECT_TRUE(p.stream);
   EXPECT_EQ(p.generation.prompt,
@@ -151,7 +175,7 @@ TEST(AnthropicRequests, WhatIsNotServedIsRefusedInAnthropicsShape) {
   const std::string msgs = R"("messages": [{"role": "user", "content": "hi"}])";
   for (const auto& [body, needle] : std::vector<std::pair<std::string, std::string>>{
            {R"({"model": "m", )" + msgs + "}", "max_tokens"},
-           {R"({"model": "m", "max_tokens": 5, "top_k": 3, )" + msgs + "}", "'top_k'"},
+           {R"({"model": "m", "max_tokens": 5, "top_k": -1, )" + msgs + "}", "'top_k'"},
            {R"({"model": "m", "max_tokens": 5, "temperature": 1.5, )" + msgs + "}", "temperature"},
            {R"({"model": "m", "max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 9}, )" + msgs + "}",
             "'thinking'"},
