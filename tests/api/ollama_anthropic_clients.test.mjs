@@ -114,7 +114,7 @@ describe("ollama client", () => {
       (e) => e.name === "ResponseError" && e.status_code === 400 && /option 'mirostat' is not supported/.test(e.error));
     await assert.rejects(ollama.chat({ model: "llama3:8b", messages: conversation, stream: false }),
                          (e) => e.status_code === 404 && /not found/.test(e.error));
-    await assert.rejects(ollama.generate({ model: MODEL, prompt: "x", format: "json", stream: false }),
+    await assert.rejects(ollama.generate({ model: MODEL, prompt: "x", format: "xml", stream: false }),
                          (e) => e.status_code === 400 && /'format'/.test(e.error));
     const res = await fetch(`${server.url}/api/chat`, { method: "POST", body: "{}" });  // no token
     assert.equal(res.status, 401);
@@ -179,7 +179,7 @@ describe("@anthropic-ai/sdk", () => {
       anthropic.messages.create({ model: MODEL, max_tokens: 5, messages,
                                   tools: [{ name: "f", input_schema: { type: "object" } }] }),
       (e) => e.status === 400 && /no chat template/.test(e.message));
-    await assert.rejects(anthropic.messages.create({ model: MODEL, max_tokens: 5, messages, top_k: 5 }),
+    await assert.rejects(anthropic.messages.create({ model: MODEL, max_tokens: 5, messages, top_k: -1 }),
                          (e) => e.status === 400 && /top_k/.test(e.message));
   });
 });
