@@ -30,8 +30,12 @@ nlohmann::json completion_request(const po::variables_map& vm, const std::string
   if (vm.count("seed")) req["seed"] = vm["seed"].as<uint64_t>();
   if (vm.count("stop")) req["stop"] = vm["stop"].as<std::vector<std::string>>();
   req["return_token_ids"] = true;
-  for (const char* flag : {"top-k", "min-p", "repeat-penalty", "presence-penalty", "repeat-last-n", "threads", "ctx",
-                           "batch", "kv-type"}) {
+  // Given explicitly, these reach the server's sampler too (repeat-penalty over its last 64 tokens).
+  if (vm.count("top-k") && !vm["top-k"].defaulted()) req["top_k"] = std::max(0, vm["top-k"].as<int>());
+  if (vm.count("min-p") && !vm["min-p"].defaulted()) req["min_p"] = vm["min-p"].as<float>();
+  if (vm.count("repeat-penalty") && !vm["repeat-penalty"].defaulted())
+    req["repetition_penalty"] = vm["repeat-penalty"].as<float>();
+  for (const char* flag : {"presence-penalty", "repeat-last-n", "threads", "ctx", "batch", "kv-type"}) {
     if (vm.count(flag) && !vm[flag].defaulted())
       std::fprintf(stderr, "warning: --%s applies to this machine's engine only; the server ignores it\n", flag);
   }

@@ -67,6 +67,20 @@ test("run --endpoint streams the same greedy text and token ids as the local eng
   }
 });
 
+test("run's --top-k, --min-p and --repeat-penalty reach the server's sampler", async () => {
+  const greedy = await runJson([MODEL, PROMPT, "--endpoint", open.url], noClusters());
+  const remote = async (...flags) => {
+    const r = await runClusterctl(["run", MODEL, PROMPT, "--endpoint", open.url, "-n", "32", "--json", ...flags],
+      { env: noClusters() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /--(top-k|min-p|repeat-penalty) applies/);
+    return JSON.parse(r.stdout).text;
+  };
+  assert.equal(await remote("--temp", "2", "--seed", "5", "--top-k", "1"), greedy.text);
+  assert.equal(await remote("--temp", "2", "--seed", "5", "--min-p", "0.99"), greedy.text);
+  assert.notEqual(await remote("--temp", "0", "--repeat-penalty", "1.5"), greedy.text);
+});
+
 // On a quantised model the matrix-vector kernels (decoding) and the tiles (prompts) sum in
 // different orders, so this only holds because the server runs each token with its role's
 // kernels, as `run` does, whatever else is in the step: several clients at once, each equal to
