@@ -91,6 +91,32 @@ describe("openai SDK", () => {
     assert.equal(text, "The weather tool says sunny for get_weather.");
   });
 
+  test("two calls: each is sent as its own delta when it closes; parallel_tool_calls false keeps the first",
+       async () => {
+    const messages = [{ role: "user", content: "Weather in both cities?" }];
+    const stream = await openai.chat.completions.create({ model: MODEL, messages, tools: [weatherTool], stream: true });
+    const deltas = [];
+    let chunksWithCalls = 0;
+    for await (const chunk of stream) {
+      const calls = chunk.choices[0]?.delta?.tool_calls ?? [];
+      if (calls.length) chunksWithCalls++;
+      deltas.push(...calls);
+    }
+    assert.equal(chunksWithCalls, 2, "each call in the chunk after its </tool_call>");
+    assert.deepEqual(deltas.map((d) => d.index), [0, 1]);
+    assert.deepEqual(deltas.map((d) => JSON.parse(d.function.arguments).city), ["Paris", "Tokyo"]);
+    assert.notEqual(deltas[0].id, deltas[1].id);
+
+    const whole = await openai.chat.completions.create({ model: MODEL, messages, tools: [weatherTool] });
+    assert.equal(whole.choices[0].message.tool_calls.length, 2);
+    const one = await openai.chat.completions.create({ model: MODEL, messages, tools: [weatherTool],
+                                                       parallel_tool_calls: false, stream: true });
+    const kept = [];
+    for await (const chunk of one) kept.push(...(chunk.choices[0]?.delta?.tool_calls ?? []));
+    assert.equal(kept.length, 1);
+    assert.equal(JSON.parse(kept[0].function.arguments).city, "Paris");
+  });
+
   test("tool_choice none does not offer the tools; required is refused with the reason", async () => {
     const none = await openai.chat.completions.create({
       model: MODEL, messages: [{ role: "user", content: "plain answer" }], tools: [weatherTool], tool_choice: "none",

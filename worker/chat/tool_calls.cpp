@@ -446,6 +446,58 @@ std::string ToolCallParser::feed(std::string_view piece) {
   return out;
 }
 
+namespace {
+
+// The markers of the formats whose calls close one by one: section start (optional), call start, call end.
+struct CallMarkers {
+  std::string_view section, begin, end, section_end;
+};
+std::optional<CallMarkers> call_markers(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::hermes:
+      return CallMarkers{{}, kHermesBegin, kHermesEnd, {}};
+    case ToolCallFormat::deepseek:
+      return CallMarkers{kDeepSeekCallsBegin, kDeepSeekCallBegin, kDeepSeekCallEnd, kDeepSeekCallsEnd};
+    case ToolCallFormat::kimi_k2:
+      return CallMarkers{kKimiSectionBegin, kKimiCallBegin, kKimiCallEnd, kKimiSectionEnd};
+    default:
+      return std::nullopt;
+  }
+}
+
+size_t skip_space(std::string_view s, size_t at) {
+  while (at < s.size() && (s[at] == ' ' || s[at] == '\n' || s[at] == '\r' || s[at] == '\t')) ++at;
+  return at;
+}
+
+}  // namespace
+
+std::vector<ToolCall> ToolCallParser::take_complete() {
+  std::vector<ToolCall> calls;
+  const auto markers = call_markers(format_);
+  if (!in_call_ || !markers) return calls;
+  const std::string_view view = held_;
+  size_t at = skip_space(view, 0);
+  if (!markers->section.empty() && view.substr(at, markers->section.size()) == markers->section) {
+    at = skip_space(view, at + markers->section.size());
+  }
+  size_t consumed = 0;
+  while (view.substr(at, markers->begin.size()) == markers->begin) {
+    const size_t end = view.find(markers->end, at + markers->begin.size());
+    if (end == std::string_view::npos) break;
+    auto parsed = parse_held(format_, view.substr(at, end + markers->end.size() - at));
+    if (!parsed || parsed->calls.size() != 1 || !parsed->trailing.empty()) break;
+    calls.push_back(std::move(parsed->calls[0]));
+    consumed = end + markers->end.size();
+    at = skip_space(view, consumed);
+  }
+  if (!calls.empty()) {
+    held_.erase(0, consumed);
+    taken_any_ = true;
+  }
+  return calls;
+}
+
 ToolCallParser::Result ToolCallParser::finish() {
   Result r;
   if (!in_call_) {
@@ -456,6 +508,13 @@ ToolCallParser::Result ToolCallParser::finish() {
   if (auto parsed = parse_held(format_, held_)) {
     r.calls = std::move(parsed->calls);
     r.content = std::move(parsed->trailing);
+  } else if (taken_any_) {
+    // Calls went out already: what is left after them, less the section's closing marker, is text.
+    std::string_view rest = trim(held_);
+    const auto markers = call_markers(format_);
+    if (markers && !markers->section_end.empty() && rest.substr(0, markers->section_end.size()) == markers->section_end)
+      rest = trim(rest.substr(markers->section_end.size()));
+    r.content = std::string(rest);
   } else {
     r.content = held_;  // not calls after all: the model's text as written
   }

@@ -51,6 +51,12 @@ class ToolCallParser {
   };
   Result finish();
 
+  // While streaming: the calls written out completely so far (a closed <tool_call> block, a
+  // DeepSeek or Kimi call up to its end marker), so they can be sent before the answer ends;
+  // finish() returns the rest. Llama 3 and Mistral calls come at finish() only (a Llama answer
+  // is a call only when all of it is).
+  std::vector<ToolCall> take_complete();
+
   // Whether the text so far has entered a tool call (the rest is held until finish()).
   bool in_call() const { return in_call_; }
 
@@ -61,6 +67,7 @@ class ToolCallParser {
   std::string held_;                  // from the marker on
   bool in_call_ = false;
   bool released_any_ = false;  // content sent (llama3: a JSON call must be the whole answer)
+  bool taken_any_ = false;     // take_complete() returned calls
 };
 
 // Parses a whole answer (feed + finish).

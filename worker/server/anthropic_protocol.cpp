@@ -214,14 +214,9 @@ class AnthropicWriter : public ResponseWriter {
     return out;
   }
 
-  std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
-    token_ids.clear();
-    std::string out;
-    if (text_open_) {
-      out += event("content_block_stop", Json{{"type", "content_block_stop"}, {"index", blocks_++}});
-      text_open_ = false;
-    }
-    for (const auto& call : outcome.tool_calls) {
+  std::string stream_tool_calls(const std::vector<chat::ToolCall>& calls, size_t) override {
+    std::string out = close_text();
+    for (const auto& call : calls) {
       out += event("content_block_start",
                    Json{{"type", "content_block_start"},
                         {"index", blocks_},
@@ -232,6 +227,15 @@ class AnthropicWriter : public ResponseWriter {
                         {"index", blocks_},
                         {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
       out += event("content_block_stop", Json{{"type", "content_block_stop"}, {"index", blocks_++}});
+    }
+    return out;
+  }
+
+  std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
+    token_ids.clear();
+    std::string out = close_text();
+    if (outcome.tool_calls.size() > outcome.streamed_calls) {
+      out += stream_tool_calls({outcome.tool_calls.begin() + outcome.streamed_calls, outcome.tool_calls.end()}, 0);
     }
     const auto [reason, sequence] = stop_reason(outcome);
     out += event("message_delta", Json{{"type", "message_delta"},
@@ -262,6 +266,12 @@ class AnthropicWriter : public ResponseWriter {
   }
 
  private:
+  std::string close_text() {
+    if (!text_open_) return {};
+    text_open_ = false;
+    return event("content_block_stop", Json{{"type", "content_block_stop"}, {"index", blocks_++}});
+  }
+
   Json envelope() const { return Json{{"id", id_}, {"type", "message"}, {"role", "assistant"}, {"model", model_}}; }
 
   std::pair<std::string, Json> stop_reason(const Outcome& o) const {

@@ -405,10 +405,10 @@ void HttpSession::on_token(const std::string& piece, int32_t token_id) {
     if (gen_->handle) gen_->handle->cancel();
   }
   if (gen_->tools) text = gen_->tools->feed(text);
-  if (text.empty()) return;
   if (gen_->request.stream) {
-    emit(gen_->request.writer->stream_text(text, gen_->token_ids));
-  } else {
+    if (!text.empty()) emit(gen_->request.writer->stream_text(text, gen_->token_ids));
+    if (gen_->tools && gen_->tools->in_call()) stream_complete_calls();
+  } else if (!text.empty()) {
     gen_->text += text;
   }
 }
@@ -443,7 +443,9 @@ void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& m
     rest = g.tools->feed(rest);
     chat::ToolCallParser::Result parsed = g.tools->finish();
     rest += parsed.content;
-    outcome.tool_calls = std::move(parsed.calls);
+    outcome.tool_calls = std::move(g.streamed_calls);
+    outcome.streamed_calls = outcome.tool_calls.size();
+    outcome.tool_calls.insert(outcome.tool_calls.end(), parsed.calls.begin(), parsed.calls.end());
     if (!g.request.parallel_tool_calls && outcome.tool_calls.size() > 1) outcome.tool_calls.resize(1);
     assign_tool_call_ids(outcome.tool_calls, g.request.tool_id_prefix, g.id);
   }
@@ -460,6 +462,17 @@ void HttpSession::on_done(FinishReason reason, Usage usage, const std::string& m
   if (!rest.empty()) emit(g.request.writer->stream_text(rest, g.token_ids));
   emit(g.request.writer->stream_end(outcome, g.token_ids));
   finish_generation();
+}
+
+void HttpSession::stream_complete_calls() {
+  Generation& g = *gen_;
+  if (!g.request.parallel_tool_calls && !g.streamed_calls.empty()) return;  // only the first is kept
+  std::vector<chat::ToolCall> calls = g.tools->take_complete();
+  if (calls.empty()) return;
+  if (!g.request.parallel_tool_calls) calls.resize(1);
+  assign_tool_call_ids(calls, g.request.tool_id_prefix, g.id, g.streamed_calls.size());
+  emit(g.request.writer->stream_tool_calls(calls, g.streamed_calls.size()));
+  g.streamed_calls.insert(g.streamed_calls.end(), calls.begin(), calls.end());
 }
 
 void HttpSession::emit(std::string events) {

@@ -90,6 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool route_dialects(const Request& request, const std::string& path);
   void send_json(const Json& body, const std::string& endpoint, bool keep_alive);
   void emit(std::string events);  // streamed events, as one HTTP chunk
+  void stream_complete_calls();   // tool calls the answer has completed, sent before it ends
   void on_token(const std::string& piece, int32_t token_id);
   void on_done(FinishReason reason, Usage usage, const std::string& message);
   void watch_for_disconnect();
@@ -109,6 +110,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   struct Generation {
     PreparedRequest request;
     std::optional<chat::ToolCallParser> tools;
+    std::vector<chat::ToolCall> streamed_calls;  // sent while streaming (ids assigned)
     std::string id;
     int64_t created = 0;
     std::string endpoint_name;

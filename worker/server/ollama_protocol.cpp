@@ -217,10 +217,15 @@ class OllamaWriter : public ResponseWriter {
     token_ids.clear();
     return line(piece(text, {}, false));
   }
+  std::string stream_tool_calls(const std::vector<chat::ToolCall>& calls, size_t) override {
+    return line(piece("", calls, false));
+  }
   std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
     token_ids.clear();
     std::string out;
-    if (!outcome.tool_calls.empty()) out += line(piece("", outcome.tool_calls, false));
+    if (outcome.tool_calls.size() > outcome.streamed_calls) {
+      out += stream_tool_calls({outcome.tool_calls.begin() + outcome.streamed_calls, outcome.tool_calls.end()}, 0);
+    }
     return out + line(last(piece("", {}, true), outcome));
   }
   std::string stream_error(const ApiError& error) override { return line(Json{{"error", error.what()}}); }

@@ -2,11 +2,11 @@
 
 namespace clusterctl::server {
 
-Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index) {
+Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index, size_t first_index) {
   Json out = Json::array();
   for (size_t i = 0; i < calls.size(); ++i) {
     Json call = Json::object();
-    if (with_index) call["index"] = i;
+    if (with_index) call["index"] = first_index + i;
     call["id"] = calls[i].id;
     call["type"] = "function";
     call["function"] = Json{{"name", calls[i].name}, {"arguments", calls[i].arguments}};
@@ -34,13 +34,18 @@ class OpenAiWriter : public ResponseWriter {
 
   void add_logprobs(const TokenLogprobs& logprobs) override { logprobs_.push_back(logprobs); }
 
+  std::string stream_tool_calls(const std::vector<chat::ToolCall>& calls, size_t first_index) override {
+    std::vector<int32_t> no_ids;
+    Json chunk = stream_chunk(request_, id_, created_, "", false, std::nullopt, &no_ids);
+    chunk["choices"][0]["delta"]["tool_calls"] = openai_tool_calls(calls, true, first_index);
+    return sse_event(chunk);
+  }
+
   std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) override {
     std::string out;
-    if (!outcome.tool_calls.empty()) {
-      Json chunk = stream_chunk(request_, id_, created_, "", false, std::nullopt, &token_ids);
-      token_ids.clear();
-      chunk["choices"][0]["delta"]["tool_calls"] = openai_tool_calls(outcome.tool_calls, true);
-      out += sse_event(chunk);
+    if (outcome.tool_calls.size() > outcome.streamed_calls) {
+      out += stream_tool_calls({outcome.tool_calls.begin() + outcome.streamed_calls, outcome.tool_calls.end()},
+                               outcome.streamed_calls);
     }
     // Ids (and logprobs) whose text was held back and never sent (a stop string's start, a cut
     // character) ride on the last chunk.

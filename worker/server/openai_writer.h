@@ -8,6 +8,6 @@ std::unique_ptr<ResponseWriter> make_openai_writer(const ApiRequest& request, st
 
 // OpenAI's tool_calls array: [{"id", "type": "function", "function": {"name", "arguments"}}]
 // (with "index" in a stream delta).
-Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index);
+Json openai_tool_calls(const std::vector<chat::ToolCall>& calls, bool with_index, size_t first_index = 0);
 
 }  // namespace clusterctl::server

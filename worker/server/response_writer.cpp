@@ -30,10 +30,10 @@ Dialect dialect_of_path(const std::string& path) {
   return Dialect::openai;
 }
 
-void assign_tool_call_ids(std::vector<chat::ToolCall>& calls, const std::string& prefix,
-                          const std::string& request_id) {
+void assign_tool_call_ids(std::vector<chat::ToolCall>& calls, const std::string& prefix, const std::string& request_id,
+                          size_t first_index) {
   for (size_t i = 0; i < calls.size(); ++i) {
-    if (calls[i].id.empty()) calls[i].id = prefix + request_id + "_" + std::to_string(i);
+    if (calls[i].id.empty()) calls[i].id = prefix + request_id + "_" + std::to_string(first_index + i);
   }
 }
 

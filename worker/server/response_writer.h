@@ -22,6 +22,7 @@ struct Outcome {
   FinishReason reason = FinishReason::stop;  // stop (end of generation) or length
   std::optional<std::string> stop_sequence;  // the stop string that ended it
   std::vector<chat::ToolCall> tool_calls;    // parsed from the answer; ids assigned
+  size_t streamed_calls = 0;                 // of them, sent already by stream_tool_calls
   Usage usage;
   double prompt_seconds = 0;  // from the request to its first token
   double total_seconds = 0;   // from the request to its end
@@ -35,6 +36,9 @@ class ResponseWriter {
   // `token_ids`: ids whose text is in this piece (OpenAI's return_token_ids); may be emptied.
   virtual std::string stream_begin() = 0;
   virtual std::string stream_text(const std::string& text, std::vector<int32_t>& token_ids) = 0;
+  // Calls the answer completed while streaming; `first_index`: how many were sent before.
+  virtual std::string stream_tool_calls(const std::vector<chat::ToolCall>& calls, size_t first_index) = 0;
+  // The end; sends outcome.tool_calls from outcome.streamed_calls on.
   virtual std::string stream_end(const Outcome& outcome, std::vector<int32_t>& token_ids) = 0;
   virtual std::string stream_error(const ApiError& error) = 0;
   // The log-probabilities of the next token whose text comes (requests with logprobs); they ride
@@ -60,7 +64,9 @@ Json error_body(Dialect dialect, const ApiError& error);
 // The dialect a path belongs to (/api/* Ollama, /v1/messages Anthropic, else OpenAI).
 Dialect dialect_of_path(const std::string& path);
 
-// Tool-call ids: the model's own when it writes one, else PREFIX + the request's id + index.
-void assign_tool_call_ids(std::vector<chat::ToolCall>& calls, const std::string& prefix, const std::string& request_id);
+// Tool-call ids: the model's own when it writes one, else PREFIX + the request's id + its index
+// in the answer (`first_index` + its place in `calls`).
+void assign_tool_call_ids(std::vector<chat::ToolCall>& calls, const std::string& prefix, const std::string& request_id,
+                          size_t first_index = 0);
 
 }  // namespace clusterctl::server

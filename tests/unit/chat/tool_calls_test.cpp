@@ -91,13 +91,20 @@ void expect_calls(const ToolCallParser::Result& r, bool two) {
   EXPECT_EQ(content.find_first_not_of(" \n"), std::string::npos) << content;
 }
 
-// Fed a byte at a time: no content escapes, and the calls are the same as parsed whole.
+// Fed a byte at a time, taking calls as they complete (as a streamed answer sends them): no
+// content escapes, and the calls are the same as parsed whole.
 ToolCallParser::Result parse_streamed(ToolCallFormat format, const std::string& text) {
   ToolCallParser parser(format);
   std::string content;
-  for (char c : text) content += parser.feed(std::string_view(&c, 1));
+  std::vector<ToolCall> calls;
+  for (char c : text) {
+    content += parser.feed(std::string_view(&c, 1));
+    for (auto& call : parser.take_complete()) calls.push_back(std::move(call));
+  }
   ToolCallParser::Result r = parser.finish();
   r.content = content + r.content;
+  calls.insert(calls.end(), r.calls.begin(), r.calls.end());
+  r.calls = std::move(calls);
   return r;
 }
 
@@ -200,6 +207,28 @@ TEST(ToolCallParsing, HermesTextBeforeTheCallIsContentAndStreamsAtOnce) {
   EXPECT_EQ(r.calls[0].name, "get_weather");
   EXPECT_EQ(r.calls[0].arguments, R"({"city":"Paris"})");
   EXPECT_EQ(r.content, "");
+}
+
+TEST(ToolCallParsing, CallsAreTakenAsTheyCloseAndTextAfterThemIsContent) {
+  ToolCallParser p(ToolCallFormat::deepseek);
+  p.feed("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}");
+  EXPECT_TRUE(p.take_complete().empty());  // not closed yet
+  p.feed("<｜tool▁call▁end｜>\n<｜tool▁call▁begin｜>get_time");
+  auto first = p.take_complete();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].name, "get_weather");
+  p.feed("<｜tool▁sep｜>{\"city\": \"Tokyo\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>Done.");
+  auto rest = p.finish();
+  ASSERT_EQ(rest.calls.size(), 1u);
+  EXPECT_EQ(rest.calls[0].name, "get_time");
+  EXPECT_EQ(rest.content, "Done.");
+
+  ToolCallParser h(ToolCallFormat::hermes);
+  h.feed("<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>");
+  EXPECT_EQ(h.take_complete().size(), 1u);
+  auto after = h.finish();
+  EXPECT_TRUE(after.calls.empty());
+  EXPECT_EQ(after.content, "");
 }
 
 TEST(ToolCallParsing, HeldTextThatIsNoMarkerIsReleased) {

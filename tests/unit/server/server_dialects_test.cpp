@@ -245,6 +245,26 @@ TEST(AnthropicResponses, StreamEventsForTextThenAToolCall) {
   EXPECT_EQ(data[7]["usage"], Json::parse(R"({"input_tokens": 3, "output_tokens": 4})"));
 }
 
+TEST(AnthropicResponses, ACallSentWhileStreamingIsNotSentAgainAtTheEnd) {
+  PreparedRequest p = anthropic(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})");
+  std::vector<int32_t> ids;
+  std::string events = p.writer->stream_begin() + p.writer->stream_text("Hi", ids);
+  Outcome o;
+  o.tool_calls = {{"toolu_0", "f", "{}"}, {"toolu_1", "g", "{}"}};
+  events += p.writer->stream_tool_calls({o.tool_calls[0]}, 0);
+  o.streamed_calls = 1;
+  events += p.writer->stream_end(o, ids);
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = events.find(what, at)) != std::string::npos; at += what.size()) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"type\":\"tool_use\""), 2u);
+  EXPECT_EQ(count("\"id\":\"toolu_0\""), 1u);
+  EXPECT_EQ(count("event: content_block_stop"), 3u);  // text, f, g: each closed once
+  EXPECT_NE(events.find("\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\""), std::string::npos);
+}
+
 TEST(AnthropicResponses, StopReasons) {
   PreparedRequest p = anthropic(
       R"({"model": "m", "max_tokens": 5, "stop_sequences": ["END"], "messages": [{"role": "user", "content": "x"}]})");
