@@ -84,6 +84,16 @@ describe("ollama client", () => {
     assert.equal(last.eval_count, whole.eval_count);
   });
 
+  test("options reach the sampler: top_k 1 at temperature 1 is the greedy answer", async () => {
+    const reference = await openaiChat(conversation, 24);
+    const res = await ollama.chat({ model: MODEL, messages: conversation, stream: false,
+                                    options: { temperature: 1, top_k: 1, seed: 5, num_predict: 24 } });
+    assert.equal(res.message.content, reference.message.content);
+    const msg = await anthropic.messages.create({ model: MODEL, max_tokens: 24, temperature: 1, top_k: 1,
+                                                  system: "A story.", messages: [conversation[1]] });
+    assert.equal(msg.content[0].text, reference.message.content);
+  });
+
   test("generate, whole and streamed; raw skips the template; stop ends early", async () => {
     const options = { temperature: 0, num_predict: 16, seed: 7 };
     const whole = await ollama.generate({ model: MODEL, prompt: "Once upon a time", options, stream: false });

@@ -83,6 +83,9 @@ void apply_options(const Json& body, GenerationRequest& g, int& max_tokens, cons
         }
         g.stop.push_back(s.get<std::string>());
       }
+    } else if (key == "repeat_last_n") {
+      // repeat_penalty looks at the last 64 tokens here (Ollama's default window).
+      integer_in(value, name, 64, 64, "64 (the window repeat_penalty uses on this server)");
     } else if (key == "num_ctx") {
       // The context is fixed when the server starts; a request fits in it or is refused.
       integer_in(value, name, 1, model.context_length,
@@ -91,7 +94,8 @@ void apply_options(const Json& body, GenerationRequest& g, int& max_tokens, cons
     } else {
       throw invalid_request("option '" + key.substr(0, 64) +
                                 "' is not supported by this server; supported options: temperature, top_p, top_k, "
-                                "min_p, repeat_penalty, presence_penalty, frequency_penalty, seed, num_predict, stop, "
+                                "min_p, repeat_penalty, repeat_last_n (64), presence_penalty, frequency_penalty, seed, "
+                                "num_predict, stop, "
                                 "num_ctx (docs/api.md)",
                             name, "unsupported_option");
     }
@@ -319,6 +323,12 @@ PreparedRequest prepare_ollama(OllamaEndpoint endpoint, const std::string& body_
       if (!tools->is_array()) wrong_type("tools", "an array of objects");
       for (size_t i = 0; i < tools->size(); ++i) check_openai_tool((*tools)[i], "tools[" + std::to_string(i) + "]");
       if (!tools->empty()) {
+        if (g.sampling.constrain_json) {
+          throw invalid_request(
+              "'format' and 'tools' cannot be combined: an answer constrained to JSON cannot hold the model's "
+              "tool-call markup",
+              "format", "invalid_value");
+        }
         prepared.tool_format = require_tool_format(chat_template, "tools");
         extra["tools"] = *tools;
         g.render_special = true;

@@ -347,6 +347,12 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
     const ToolOffer offer = openai_tool_offer(body, chat_template);
     g.prompt = chat_prompt(body, chat_template, offer);
     if (offer.active()) {
+      if (g.sampling.constrain_json) {
+        throw invalid_request(
+            "'response_format' and 'tools' cannot be combined: an answer constrained to JSON cannot hold the "
+            "model's tool-call markup; use one of them (or tool_choice \"none\")",
+            "response_format", "invalid_value");
+      }
       req.tool_format = offer.format;
       req.parallel_tool_calls = offer.parallel;
       g.render_special = true;  // tool-call markers may be control tokens (<|python_tag|>)

@@ -102,6 +102,10 @@ TEST(OllamaRequests, WhatIsNotServedIsRefusedByName) {
            {R"({"model": "m", "format": {"type": "string", "pattern": "a"}, )" + chat + "}", "'pattern'"},
            {R"({"model": "m", "options": {"top_k": -1}, )" + chat + "}", "options.top_k"},
            {R"({"model": "m", "think": true, )" + chat + "}", "'think'"},
+           {R"({"model": "m", "options": {"repeat_last_n": 32}, )" + chat + "}", "options.repeat_last_n"},
+           {R"({"model": "m", "format": "json", "tools": [{"type": "function", "function": {"name": "f"}}], )" + chat +
+                "}",
+            "cannot be combined"},
            {R"({"model": "m", "images": ["aGk="], )" + chat + "}", "'images'"},
            {R"({"model": "m", "messages": [{"role": "user", "content": "hi", "images": ["x"]}]})", "images"},
            {R"({"model": "m", "messages": [{"role": "robot", "content": "hi"}]})", "role"},
