@@ -32,7 +32,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 const ModelInfo& model() {
-  static const ModelInfo m{"m", std::nullopt, "<s>", "</s>", 256};
+  static const ModelInfo m{"m", std::nullopt, "<s>", "</s>", 256, "llama", 0};
   return m;
 }
 
