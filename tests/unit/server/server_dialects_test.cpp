@@ -110,7 +110,8 @@ TEST(OllamaRequests, WhatIsNotServedIsRefusedByName) {
            {R"({"model": "m", "messages": [{"role": "user", "content": "hi", "images": ["x"]}]})", "images"},
            {R"({"model": "m", "messages": [{"role": "robot", "content": "hi"}]})", "role"},
        }) {
-    const ApiError e = refusal([&] { ollama(OllamaEndpoint::chat, body); });
+    const std::string& text = body;  // (clang before 16 cannot capture a structured binding)
+    const ApiError e = refusal([&] { ollama(OllamaEndpoint::chat, text); });
     EXPECT_EQ(e.status(), 400) << body;
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     EXPECT_EQ(error_body(Dialect::ollama, e), Json({{"error", e.what()}}));
@@ -189,7 +190,8 @@ TEST(AnthropicRequests, WhatIsNotServedIsRefusedInAnthropicsShape) {
            {R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image"}]}]})",
             "messages.0.content.0"},
        }) {
-    const ApiError e = refusal([&] { anthropic(body); });
+    const std::string& text = body;
+    const ApiError e = refusal([&] { anthropic(text); });
     EXPECT_EQ(e.status(), 400) << body;
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     const Json shaped = error_body(Dialect::anthropic, e);
