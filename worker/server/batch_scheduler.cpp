@@ -8,6 +8,8 @@
 #include "worker/common/error.h"
 #include "worker/sampling/json_matcher.h"
 #include "worker/sampling/sampler.h"
+#include "worker/speculative/acceptance.h"
+#include "worker/speculative/speculative_decode.h"
 #include "worker/tokenizer/stream_decoder.h"
 
 namespace clusterctl::server {
@@ -20,6 +22,7 @@ struct BatchScheduler::Inbox {
   bool stopping = false;
   size_t running = 0;  // copies of the scheduler's state for stats()
   collectives::CommStats comm;
+  uint64_t draft_tokens = 0, draft_accepted = 0;
 };
 
 struct BatchScheduler::Sequence : GenerationHandle {
@@ -52,6 +55,14 @@ struct BatchScheduler::Sequence : GenerationHandle {
   std::unique_ptr<tokenizer::StreamDecoder> decoder;
   sampling::TokenLogprobs logprobs;  // of the token the last step sampled (SamplingParams::logprobs)
   std::string sample_error;          // the sampler failed in the last step (e.g. every token banned)
+  // Speculative decoding: the text so far (what the drafter continues), this step's drafts, the
+  // target's distributions of this step's rows (sampled), how many to draft.
+  bool speculate = false;
+  std::vector<int32_t> context;
+  speculative::Draft draft;
+  double draft_s = 0;
+  std::vector<std::vector<sampling::TokenProb>> p;
+  std::unique_ptr<speculative::DraftLength> draft_length;
 };
 
 namespace {
@@ -102,6 +113,13 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
   for (auto id : {tokenizer_.vocab().eos(), tokenizer_.vocab().eot()})
     if (id >= 0) stop_tokens_.push_back(id);
   for (int32_t s = static_cast<int32_t>(options_.parallel) - 1; s >= 0; --s) free_slots_.push_back(s);
+  if (!options_.draft.empty()) {
+    speculative::DraftLength check(options_.draft_min, options_.draft_max);  // throws on a bad range
+    speculative::DraftTarget target{{}, engine_.n_ctx(), kv_slots_for(options_.parallel), engine_.threads()};
+    for (size_t id = 0; id < tokenizer_.vocab().size(); ++id)
+      target.tokens.push_back(tokenizer_.vocab().text(static_cast<int32_t>(id)));
+    drafter_ = speculative::open_drafter(options_.draft, target);
+  }
 }
 
 BatchScheduler::~BatchScheduler() = default;
@@ -148,6 +166,8 @@ ServiceStats BatchScheduler::stats() const {
   s.running = inbox_->running;
   s.allreduce_seconds_total = inbox_->comm.seconds;
   s.allreduce_count = inbox_->comm.allreduce_calls;
+  s.draft_tokens = inbox_->draft_tokens;
+  s.draft_accepted = inbox_->draft_accepted;
   return s;
 }
 
@@ -207,6 +227,14 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
         }
       }
       seq->decoder = std::make_unique<tokenizer::StreamDecoder>(tokenizer_, seq->request.render_special);
+      // Penalties over the generated text, logprobs or a JSON constraint would see drafts as text
+      // or need every token's own step: such a request decodes without drafts (speculation_keeps).
+      seq->speculate =
+          drafter_ && !sp.constrain_json && (!seq->sampler || speculative::speculation_keeps(seq->sampler->params()));
+      if (seq->speculate) {
+        seq->context = seq->prompt;
+        seq->draft_length = std::make_unique<speculative::DraftLength>(options_.draft_min, options_.draft_max);
+      }
       seq->budget = std::max<int64_t>(
           1, std::min<int64_t>(seq->request.max_tokens, engine_.n_ctx() - static_cast<int64_t>(seq->prompt.size())));
     } catch (const std::exception& e) {
@@ -320,23 +348,70 @@ std::string BatchScheduler::detokenize(const std::vector<int32_t>& ids) const {
   return tokenizer_.detokenize(ids);
 }
 
-void BatchScheduler::step() {
-  using parallel::StepToken;
-  step_tokens_.clear();
-  // Which sequence each entry of step_tokens_ feeds, and how many tokens.
-  struct Fed {
-    Sequence* seq;
-    size_t tokens;
-    bool output;
-  };
-  std::vector<Fed> fed;
-  // Decodes first: every sequence past its prompt advances one token each step.
+bool BatchScheduler::emit(Sequence& seq, int32_t token) {
+  if (std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end()) {
+    finish(seq, FinishReason::stop);
+    return false;
+  }
+  ++seq.generated;
+  if (seq.sampler) seq.sampler->accept(token, true);
+  if (seq.speculate) seq.context.push_back(token);
+  if (seq.request.sampling.logprobs >= 0 && seq.callbacks.on_logprobs) report_logprobs(seq);
+  if (seq.callbacks.on_token) seq.callbacks.on_token(seq.decoder->push(token), token);
+  if (seq.generated >= seq.budget) {
+    finish(seq, FinishReason::length);
+    return false;
+  }
+  return true;
+}
+
+void BatchScheduler::draft_for_step(size_t decoding) {
+  if (!drafter_ || decoding == 0) return;
+  const int64_t n = static_cast<int64_t>(decoding);
+  // The step verifies at most draft_max + 1 generated tokens (more only with more sequences),
+  // and leaves every sequence its decode token within the step's size.
+  const int64_t wide = std::max<int64_t>(0, (options_.draft_max + 1) / n - 1);
+  const int64_t room = std::max<int64_t>(0, (options_.step_tokens - n) / n);
   for (auto& s : running_) {
     Sequence& seq = *s;
     if (seq.prompt_done < seq.prompt.size()) continue;
-    step_tokens_.push_back({seq.pending, static_cast<int32_t>(seq.n_past), seq.slot,
-                            seq.greedy ? StepToken::kGreedy : StepToken::kSampled});
-    fed.push_back({&seq, 1, true});
+    seq.draft.clear();
+    if (!seq.speculate) continue;
+    const int64_t k = std::min({static_cast<int64_t>(seq.draft_length->next()), wide, room,
+                                static_cast<int64_t>(seq.budget - seq.generated - 1)});
+    const auto t0 = std::chrono::steady_clock::now();
+    if (k > 0) drafter_->propose(seq.slot, seq.context, static_cast<int>(k), seq.sampler.get(), seq.draft);
+    seq.draft_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+}
+
+void BatchScheduler::step() {
+  using parallel::StepToken;
+  step_tokens_.clear();
+  // Which sequence each entry of step_tokens_ feeds, how many tokens, and how many of them want
+  // logits (a decoding sequence: all, its decode token and its drafts; a prompt chunk: its last
+  // token when it ends the prompt).
+  struct Fed {
+    Sequence* seq;
+    size_t tokens;
+    size_t rows;
+    bool decode;
+  };
+  std::vector<Fed> fed;
+  size_t decoding = 0;
+  for (auto& s : running_) decoding += s->prompt_done >= s->prompt.size() ? 1 : 0;
+  draft_for_step(decoding);
+  // Decodes first: every sequence past its prompt advances one token each step, and its drafts.
+  for (auto& s : running_) {
+    Sequence& seq = *s;
+    if (seq.prompt_done < seq.prompt.size()) continue;
+    const int32_t kind = seq.greedy ? StepToken::kGreedy : StepToken::kSampled;
+    step_tokens_.push_back({seq.pending, static_cast<int32_t>(seq.n_past), seq.slot, kind});
+    for (size_t i = 0; i < seq.draft.tokens.size(); ++i)
+      step_tokens_.push_back({seq.draft.tokens[i], static_cast<int32_t>(seq.n_past + 1 + i), seq.slot, kind});
+    const size_t n = 1 + seq.draft.tokens.size();
+    seq.p.resize(n);
+    fed.push_back({&seq, n, n, true});
   }
   const int64_t n_decode = static_cast<int64_t>(step_tokens_.size());
   // Prompt chunks fill what is left of the step, oldest request first.
@@ -351,32 +426,47 @@ void BatchScheduler::step() {
       step_tokens_.push_back({seq.prompt[seq.prompt_done + i], static_cast<int32_t>(seq.n_past + i), seq.slot,
                               out ? (seq.greedy ? StepToken::kGreedy : StepToken::kSampled) : StepToken::kNone});
     }
-    fed.push_back({&seq, n, last});
+    fed.push_back({&seq, n, last ? 1u : 0u, false});
     room -= static_cast<int64_t>(n);
   }
   // Generated tokens first, prompt tokens after: each takes its role's kernels (see the header).
+  const auto t0 = std::chrono::steady_clock::now();
   const std::vector<int32_t> next = leader_.step_batch(step_tokens_, n_decode, [&](size_t i, const float* logits) {
     // Entries map to sequences in order; find the one that owns token i.
     size_t at = 0;
     for (const Fed& f : fed) {
-      if (i < at + f.tokens) return sample(*f.seq, logits);
+      if (i < at + f.tokens) {
+        Sequence& seq = *f.seq;
+        if (!seq.sampler) return int32_t{-1};
+        if (!f.decode || !seq.speculate) return sample(seq, logits);
+        // Speculating: the distribution, for the acceptance rule after the step.
+        const auto& d = seq.sampler->distribution(logits);
+        seq.p[i - at].assign(d.begin(), d.end());
+        return int32_t{-1};
+      }
       at += f.tokens;
     }
     return int32_t{-1};
   });
+  const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   {
     const auto& c = engine_.comm().stats();
     std::lock_guard lock(inbox_->mutex);
     inbox_->comm = c;
   }
 
+  uint64_t drafted = 0, kept = 0;
   size_t out_i = 0;
   for (const Fed& f : fed) {
     Sequence& seq = *f.seq;
-    if (seq.prompt_done < seq.prompt.size()) seq.prompt_done += f.tokens;
-    seq.n_past += static_cast<int64_t>(f.tokens);
-    if (!f.output) continue;
-    const int32_t token = next.at(out_i++);
+    const std::vector<int32_t> rows(next.begin() + static_cast<ptrdiff_t>(out_i),
+                                    next.begin() + static_cast<ptrdiff_t>(out_i + f.rows));
+    out_i += f.rows;
+    if (!f.decode) {
+      seq.prompt_done += f.tokens;
+      seq.n_past += static_cast<int64_t>(f.tokens);
+    }
+    if (f.rows == 0) continue;
     if (seq.cancelled) {
       finish(seq, FinishReason::cancelled);
       continue;
@@ -385,23 +475,25 @@ void BatchScheduler::step() {
       finish(seq, FinishReason::error, seq.sample_error);
       continue;
     }
-    if (std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end()) {
-      finish(seq, FinishReason::stop);
-      continue;
+    speculative::Verdict v{0, rows[0]};
+    if (f.decode && seq.speculate) {
+      v = seq.greedy ? speculative::accept_greedy(seq.draft.tokens, rows)
+                     : speculative::accept_sampled(seq.draft, seq.p, *seq.sampler);
+      seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, seq.draft_s);
+      drafted += seq.draft.tokens.size();
+      kept += static_cast<uint64_t>(v.accepted);
     }
-    ++seq.generated;
-    if (seq.sampler) seq.sampler->accept(token, true);
-    if (seq.request.sampling.logprobs >= 0 && seq.callbacks.on_logprobs) report_logprobs(seq);
-    if (seq.callbacks.on_token) seq.callbacks.on_token(seq.decoder->push(token), token);
-    if (seq.generated >= seq.budget) {
-      finish(seq, FinishReason::length);
-      continue;
-    }
-    seq.pending = token;
+    // The decode token and the kept drafts are in the KV cache now; the rest is overwritten later.
+    if (f.decode) seq.n_past += 1 + v.accepted;
+    bool alive = true;
+    for (int i = 0; i < v.accepted && alive; ++i) alive = emit(seq, seq.draft.tokens[static_cast<size_t>(i)]);
+    if (alive && emit(seq, v.next)) seq.pending = v.next;
   }
   std::erase_if(running_, [](const auto& s) { return s->done; });
   std::lock_guard lock(inbox_->mutex);
   inbox_->running = running_.size();
+  inbox_->draft_tokens += drafted;
+  inbox_->draft_accepted += kept;
 }
 
 }  // namespace clusterctl::server

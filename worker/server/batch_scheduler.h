@@ -12,6 +12,14 @@
 // (model::Batch::n_decode): generated tokens the matrix-vector kernels, prompt tokens the tiles,
 // however many run together, which is also what `clusterctl run` does; so a sequence's tokens do
 // not depend on what else is running, and a lone stream decodes at `run`'s speed.
+//
+// Speculative decoding (options.draft): each decoding sequence adds its drafts after its decode
+// token, all as generated tokens of the same step, and keeps what its target rows confirm
+// (speculative/acceptance.h): greedy output stays plain greedy's, sampled output keeps the
+// target's distribution. A step that already carries many sequences hides the round trip
+// by itself, so the drafts per sequence shrink as the batch widens: a step verifies at most
+// draft_max + 1 generated tokens unless it holds more sequences than that. Requests with
+// penalties over generated tokens, logprobs or a JSON constraint decode without drafts.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -23,6 +31,7 @@
 #include "worker/model/engine.h"
 #include "worker/parallel/step_protocol.h"
 #include "worker/server/generation_service.h"
+#include "worker/speculative/drafter.h"
 #include "worker/tokenizer/tokenizer.h"
 
 namespace clusterctl::server {
@@ -34,6 +43,10 @@ struct SchedulerOptions {
   // With nothing to run for this long, a heartbeat step tells the other ranks that rank 0 is alive
   // (StepLeader::heartbeat); 0: none (one rank, or no timeout).
   double heartbeat_seconds = 0;
+  // Speculative decoding (worker/speculative): "ngram", a draft model's GGUF file, or "" (none);
+  // tokens drafted per sequence and step, adapting in [draft_min, draft_max].
+  std::string draft;
+  int draft_min = 0, draft_max = 8;
 };
 
 // KV slots an engine needs for `parallel` sequences.
@@ -71,6 +84,10 @@ class BatchScheduler : public GenerationService {
   void finish(Sequence& seq, FinishReason reason, const std::string& message = {});
   int32_t sample(Sequence& seq, const float* logits);
   void report_logprobs(Sequence& seq);
+  // Emits a generated token; false when the sequence ended (a stop token or its budget).
+  bool emit(Sequence& seq, int32_t token);
+  // Each decoding sequence's drafts for this step (seq.draft), `decoding` of them in the step.
+  void draft_for_step(size_t decoding);
   std::shared_ptr<const std::vector<std::string>> token_texts();
 
   model::Engine& engine_;
@@ -87,6 +104,7 @@ class BatchScheduler : public GenerationService {
   std::vector<int32_t> free_slots_;
   std::vector<parallel::StepToken> step_tokens_;
   std::shared_ptr<const std::vector<std::string>> token_texts_;
+  std::unique_ptr<speculative::Drafter> drafter_;  // options.draft
 };
 
 }  // namespace clusterctl::server

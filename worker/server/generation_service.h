@@ -139,6 +139,8 @@ struct ServiceStats {
   size_t running = 0;  // decoding now
   double allreduce_seconds_total = 0;
   uint64_t allreduce_count = 0;
+  uint64_t draft_tokens = 0;    // speculative decoding: tokens drafted
+  uint64_t draft_accepted = 0;  // and kept by the target
 };
 
 class GenerationService {

@@ -86,7 +86,15 @@ std::string ServerMetrics::prometheus_text(const ServiceStats& stats) const {
       << "# HELP clusterctl_allreduce_total All-reduce operations, rank 0.\n"
          "# TYPE clusterctl_allreduce_total counter\n"
          "clusterctl_allreduce_total "
-      << stats.allreduce_count << "\n";
+      << stats.allreduce_count << "\n"
+      << "# HELP clusterctl_draft_tokens_total Tokens drafted for speculative decoding (--draft).\n"
+         "# TYPE clusterctl_draft_tokens_total counter\n"
+         "clusterctl_draft_tokens_total "
+      << stats.draft_tokens << "\n"
+      << "# HELP clusterctl_draft_accepted_total Drafted tokens the model kept.\n"
+         "# TYPE clusterctl_draft_accepted_total counter\n"
+         "clusterctl_draft_accepted_total "
+      << stats.draft_accepted << "\n";
   return out.str();
 }
 

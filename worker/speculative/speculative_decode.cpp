@@ -12,7 +12,8 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 }  // namespace
 
 bool speculation_keeps(const sampling::SamplerParams& p) {
-  return p.repeat_penalty == 1.0f && p.presence_penalty == 0.0f;
+  return p.repeat_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
+         p.generated_presence_penalty == 0.0f && p.logprobs < 0;
 }
 
 std::vector<int32_t> decode_speculative(parallel::StepLeader& leader, Drafter& drafter, DraftLength& length,
@@ -30,7 +31,7 @@ std::vector<int32_t> decode_speculative(parallel::StepLeader& leader, Drafter& d
   auto emit = [&](int32_t t) {
     if (std::find(req.stop_tokens.begin(), req.stop_tokens.end(), t) != req.stop_tokens.end()) return false;
     out.push_back(t);
-    sampler.accept(t);
+    sampler.accept(t, true);
     return on_token(t) && static_cast<int64_t>(out.size()) < req.budget;
   };
   int32_t token = req.first;

@@ -18,8 +18,9 @@
 namespace clusterctl::speculative {
 
 // Whether speculation keeps this sampler exact as written: penalties over generated tokens (and
-// any sampler state beyond its generator) make a position's distribution depend on the drafts
-// before it, so such requests decode without drafts.
+// any sampler state beyond its generator, such as a constraint the caller knows of) make a
+// position's distribution depend on the drafts before it, and logprobs are reported per sampled
+// token, so such requests decode without drafts. A logit bias is stateless and stays.
 bool speculation_keeps(const sampling::SamplerParams& p);
 
 struct SpecStats {

@@ -7,6 +7,7 @@
 
 #include "worker/common/error.h"
 #include "worker/common/token_file.h"
+#include "worker/tools/engine_flags.h"
 
 namespace clusterctl::cli {
 namespace {
@@ -32,6 +33,7 @@ void add_serve_flags(po::options_description& opts) {
       "allowed-host", po::value<std::vector<std::string>>()->composing(),
       "another Host name a tokenless loopback server answers (e.g. a local proxy's); repeatable")(
       "health-open", po::bool_switch(), "GET /health answers without the token (for load balancer probes)");
+  add_draft_flags(opts);
 }
 
 server::ServerOptions server_options(const po::variables_map& vm) {
@@ -67,6 +69,10 @@ server::SchedulerOptions scheduler_options(const po::variables_map& vm) {
   o.parallel = vm["parallel"].as<int64_t>();
   if (o.parallel < 1 || o.parallel > 256) throw Error("--parallel must be between 1 and 256");
   o.max_queued = vm["max-queue"].as<size_t>();
+  const DraftFlags d = draft_flags(vm);
+  o.draft = d.spec;
+  o.draft_min = d.min;
+  o.draft_max = d.max;
   return o;
 }
 
