@@ -45,6 +45,8 @@ int bench_ranks(int ranks, int argc, char** argv) {
 
 }  // namespace
 
+int bench_draft(int argc, char** argv);
+
 int bench_command(int argc, char** argv) {
   // `bench net --ranks N [...]`: the all-reduce benchmark on N local ranks (worker/tools/net_bench).
   if (argc > 1 && !std::strcmp(argv[1], "net")) {
@@ -55,6 +57,9 @@ int bench_command(int argc, char** argv) {
     for (const auto& a : args_without_ranks(argc - 1, argv + 1)) args.push_back(a);
     return launch_local_job(*ranks, args);
   }
+  // `bench MODEL --draft ngram|DRAFT.gguf [--ranks N]`: speculative against plain decoding (bench_draft.cpp).
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--draft") || !std::strncmp(argv[i], "--draft=", 8)) return bench_draft(argc, argv);
   if (auto ranks = ranks_flag(argc, argv)) return bench_ranks(*ranks, argc, argv);
   po::options_description opts;
   opts.add_options()("model", po::value<std::string>())("n-prompt,p", po::value<int64_t>())(

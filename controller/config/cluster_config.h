@@ -53,6 +53,10 @@ struct ApiConfig {
   std::string listen = "127.0.0.1:8080";
   std::string token_file;  // empty: no token required
   int parallel = 4;        // sequences decoding at once, one KV-cache slot of `context` tokens each
+  // Speculative decoding: "ngram" (prompt lookup), the path of a draft model on rank 0's node
+  // (the first node), or "" (none); draft_max: most tokens drafted per round (0: the worker's 8).
+  std::string draft;
+  int draft_max = 0;
 };
 
 struct SshConfig {

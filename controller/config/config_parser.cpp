@@ -30,7 +30,7 @@ constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",  
                                           "threads", "weight", "link", "cache_dir", "worker",   "memory"};
 constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr", "allreduce", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
-constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel"};
+constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel", "draft", "draft_max"};
 constexpr std::string_view kSshKeys[] = {"known_hosts", "connect_timeout"};
 
 SourcePos pos_of(const YAML::Node& n) {
@@ -315,7 +315,9 @@ class Parser {
     YAML::Node a = root["api"];
     if (!a || a.IsNull()) return;
     if (!a.IsMap()) {
-      add(pos_of(a), "wrong type: 'api' must be a mapping (listen, token_file, parallel), not " + kind_name(a), "");
+      add(pos_of(a),
+          "wrong type: 'api' must be a mapping (listen, token_file, parallel, draft, draft_max), not " + kind_name(a),
+          "");
       return;
     }
     check_keys(a, kApiKeys, "in 'api'");
@@ -328,6 +330,22 @@ class Parser {
     }
     if (auto v = string_field(a, "token_file", "'api'", false)) api.token_file = resolve_path(*v);
     if (auto v = int_field(a, "parallel", "'api'", 1, 256)) api.parallel = *v;
+    if (auto v = string_field(a, "draft", "'api'", false)) {
+      if (*v == "ngram")
+        api.draft = *v;
+      else if (v->ends_with(".gguf"))
+        api.draft = resolve_path(*v);
+      else
+        add(pos_of(a["draft"]), "api draft " + echoed(*v) + " is neither 'ngram' nor a .gguf file",
+            "write 'draft: ngram' for prompt lookup, or the path of a draft model with the model's vocabulary on the "
+            "first node, e.g. 'draft: ~/models/Llama-3.2-1B-Q4_0.gguf'");
+    }
+    if (auto v = int_field(a, "draft_max", "'api'", 1, 64)) {
+      if (!a["draft"])
+        add(pos_of(a["draft_max"]), "api draft_max without api draft drafts nothing",
+            "add 'draft: ngram' or 'draft: DRAFT.gguf', or remove draft_max");
+      api.draft_max = *v;
+    }
   }
 
   void parse_ssh(const YAML::Node& root, SshConfig& ssh) {

@@ -281,6 +281,8 @@ class Bringup {
     job.model_id = model_id(c_);
     job.context = c_.context;
     job.parallel = c_.api.parallel;
+    job.draft = c_.api.draft;
+    job.draft_max = c_.api.draft_max;
     if (!c_.api.token_file.empty()) job.token_file = place_token(work_dir);
     for (size_t i = 0; i < c_.nodes.size(); ++i) {
       JobNode n;

@@ -68,6 +68,8 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
     if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
     if (!job.token_file.empty()) add(a, {"--token-file", job.token_file});
+    if (!job.draft.empty()) add(a, {"--draft", job.draft});
+    if (job.draft_max > 0) add(a, {"--draft-max", std::to_string(job.draft_max)});
     a.insert(a.end(), job.network_args.begin(), job.network_args.end());
   }
   return a;

@@ -32,6 +32,8 @@ struct JobSpec {
   std::string token_file;                 // on the head node; "" = none
   int context = 0;                        // --ctx; 0 = the worker's default
   int parallel = 0;                       // --parallel; 0 = the worker's default
+  std::string draft;                      // --draft (rank 0 drafts); "" = none
+  int draft_max = 0;                      // --draft-max; 0 = the worker's default
   std::vector<std::string> network_args;  // --allreduce, --wire-format, --emulate-link from the link
   // Every rank runs the worker with exactly these arguments (a local `--ranks N` job) instead of
   // the serving job the fields above describe.

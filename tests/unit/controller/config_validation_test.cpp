@@ -160,6 +160,26 @@ TEST(ConfigValidation, PortRange) {
                  "bad api listen address '0.0.0.0:0': the port after ':' must be a number from 1 to 65535");
 }
 
+// Issue #18: speculative decoding from the cluster file.
+TEST(ConfigValidation, ApiDraft) {
+  auto c = parse_cluster_config(
+      "cluster: c\nmodel: m\napi: {draft: ngram, draft_max: 12}\nnodes:\n  - {name: a, host: h}\n", "dir/t.yaml");
+  EXPECT_EQ(c.api.draft, "ngram");
+  EXPECT_EQ(c.api.draft_max, 12);
+  c = parse_cluster_config("cluster: c\nmodel: m\napi: {draft: small.gguf}\nnodes:\n  - {name: a, host: h}\n",
+                           "dir/t.yaml");
+  EXPECT_TRUE(c.api.draft.ends_with("dir/small.gguf")) << c.api.draft;
+  EXPECT_EQ(c.api.draft_max, 0);
+  expect_problem("cluster: c\nmodel: m\napi: {draft: lookup}\nnodes:\n  - {name: a, host: h}\n", 3, 14,
+                 "api draft 'lookup' is neither 'ngram' nor a .gguf file", "draft: ngram");
+  expect_problem("cluster: c\nmodel: m\napi: {draft: ngram, draft_max: 65}\nnodes:\n  - {name: a, host: h}\n", 3, 32,
+                 "'draft_max' 65 in 'api' is out of range");
+  expect_problem("cluster: c\nmodel: m\napi: {draft_max: 4}\nnodes:\n  - {name: a, host: h}\n", 3, 18,
+                 "api draft_max without api draft drafts nothing");
+  expect_problem("cluster: c\nmodel: m\napi: {drafts: ngram}\nnodes:\n  - {name: a, host: h}\n", 3, 7,
+                 "unknown key 'drafts'", "'draft'");
+}
+
 TEST(ConfigValidation, DuplicateNodeName) {
   std::string y = kGood;
   y.replace(y.find("name: b"), 7, "name: a");

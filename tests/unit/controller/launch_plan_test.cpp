@@ -57,6 +57,11 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   auto busy = three_nodes();
   busy.parallel = 16;
   EXPECT_NE(joined(launch::mpirun_argv(busy)).find("--ctx 512 --parallel 16"), std::string::npos);
+  EXPECT_EQ(cmd.find("--draft"), std::string::npos);
+  auto drafting = three_nodes();
+  drafting.draft = "/models/draft.gguf";
+  drafting.draft_max = 12;
+  EXPECT_NE(joined(launch::mpirun_argv(drafting)).find("--draft /models/draft.gguf --draft-max 12"), std::string::npos);
   // A node's own worker path (resolved on that node) replaces the default in its app context only.
   auto job = three_nodes();
   job.nodes[1].worker = "/home/me/bin/clusterctl-worker";
