@@ -420,13 +420,28 @@ bool JsonTokenConstraint::allows(int32_t token) const {
   if (std::find(end_tokens_.begin(), end_tokens_.end(), token) != end_tokens_.end()) return matcher_.complete();
   const std::string_view text = text_of(token);
   if (text.empty()) return false;  // control tokens (and a lone first space) add nothing to the value
+  if (!next_bytes()[static_cast<unsigned char>(text[0])]) return false;
+  if (text.size() == 1) return true;
   JsonMatcher trial = matcher_;
   return trial.feed(text);
+}
+
+const std::array<bool, 256>& JsonTokenConstraint::next_bytes() const {
+  if (!next_bytes_known_) {
+    for (int c = 0; c < 256; ++c) {
+      JsonMatcher trial = matcher_;
+      const char byte = static_cast<char>(c);
+      next_bytes_[c] = trial.feed(std::string_view(&byte, 1));
+    }
+    next_bytes_known_ = true;
+  }
+  return next_bytes_;
 }
 
 void JsonTokenConstraint::accept(int32_t token) {
   matcher_.feed(text_of(token));
   at_start_ = false;
+  next_bytes_known_ = false;
 }
 
 }  // namespace clusterctl::sampling

@@ -8,6 +8,7 @@
 // stack of frames: an object, an array, a string, a number, a literal (true/false/null, enum,
 // const) or a value still to come. Bounded: nesting depth, whitespace runs, number length and the
 // number of readings are capped, so a constrained answer cannot grow without end by those.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -123,10 +124,15 @@ class JsonTokenConstraint : public TokenConstraint {
   JsonMatcher matcher_;
   std::shared_ptr<const std::vector<std::string>> token_text_;
   std::string_view text_of(int32_t token) const;
+  // Which bytes may come next, worked out once per step (a scan of the vocabulary then fully
+  // checks only the tokens whose first byte may come).
+  const std::array<bool, 256>& next_bytes() const;
 
   std::vector<int32_t> end_tokens_;
   bool strip_first_space_;
   bool at_start_ = true;
+  mutable std::array<bool, 256> next_bytes_{};
+  mutable bool next_bytes_known_ = false;
 };
 
 }  // namespace clusterctl::sampling

@@ -90,7 +90,13 @@ void Sampler::truncate() {
 
   size_t n = cand_.size();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) n = p_.top_k;
-  std::partial_sort(cand_.begin(), cand_.begin() + n, cand_.end(), by_logit);
+  // The same order either way (by_logit is total); a full sort is several times faster than a
+  // partial one over the whole vocabulary (no top-k: every request with OpenAI's defaults).
+  if (n == cand_.size()) {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  } else {
+    std::partial_sort(cand_.begin(), cand_.begin() + n, cand_.end(), by_logit);
+  }
   cand_.resize(n);
 
   // Softmax of the remaining candidates (at temperature 1, for top-p and min-p as llama.cpp).
