@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -385,10 +386,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!std::strcmp(argv[i], "--probe-speed")) {  // doctor's probe of this node: no MPI, no model
-      int threads = 0;
-      for (int k = 1; k + 1 < argc; ++k)
+      int threads = 0, ranks = 1;
+      for (int k = 1; k + 1 < argc; ++k) {
         if (!std::strcmp(argv[k], "--threads")) threads = std::atoi(argv[k + 1]);
-      return clusterctl::tools::probe_speed_main(threads);
+        if (!std::strcmp(argv[k], "--ranks")) ranks = std::clamp(std::atoi(argv[k + 1]), 1, 64);
+      }
+      return clusterctl::tools::probe_speed_main(threads, ranks);
     }
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       po::options_description opts("Options");

@@ -32,6 +32,7 @@ std::string fixed1(double v, const char* unit) {
   return buf;
 }
 
+// As the node's ranks will read: its ranks' pools of `threads` each at once (0: every core).
 SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n) {
   SpeedProbe p{n.name, std::nullopt, ""};
   try {
@@ -39,9 +40,10 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     const std::string path =
         worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
     auto shell = preflight::open_node_shell(c, n);
-    const auto r = shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path +
-                                  " --probe-speed --threads " + std::to_string(n.threads),
-                              std::chrono::seconds(180));
+    const auto r =
+        shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path +
+                       " --probe-speed --threads " + std::to_string(n.threads) + " --ranks " + std::to_string(n.ranks),
+                   std::chrono::seconds(180));
     const auto j = nlohmann::json::parse(r.out, nullptr, false);
     if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
       throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));

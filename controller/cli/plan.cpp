@@ -265,17 +265,20 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
       in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +
                    "' (it measures every node and records it for plan)";
   }
-  if (c.nodes.size() > 1) {
-    const auto& link = c.nodes.front().link;
+  const auto& link = c.nodes.front().link;
+  const bool one_node = c.nodes.size() == 1;
+  if (c.total_ranks() > 1) {
     if (!link_flag.empty()) {
       in.link = placement::parse_link(link_flag);
       in.link_from = "--link";
     } else if (link && !link->emulate.empty()) {
+      // The emulator holds each message back on top of the transport under it.
       const auto s = collectives::parse_link_spec(link->emulate);
-      in.link = placement::LinkSpeed{"emulated " + link->emulate, s.latency_s * 1e6,
+      const double under_us = one_node ? placement::parse_link("shared-memory").latency_us : 0;
+      in.link = placement::LinkSpeed{"emulated " + link->emulate, s.latency_s * 1e6 + under_us,
                                      s.bandwidth_bytes_per_s > 0 ? s.bandwidth_bytes_per_s / 1e9 : 100};
       in.link_from = "the cluster file's emulate:";
-    } else {
+    } else if (!one_node) {
       const bool tb = link && link->type == config::LinkType::thunderbolt;
       in.link = placement::parse_link(tb ? "thunderbolt-bridge" : "10gbe");
       in.link_from = std::string("preset of the link type ") + (tb ? "thunderbolt" : "ethernet") +
@@ -285,7 +288,7 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
       in.configured = (link->allreduce.empty() ? std::string("one-shot") : link->allreduce) + " " +
                       (link->wire_format.empty() ? std::string("double") : link->wire_format);
   } else if (!link_flag.empty()) {
-    throw Error("--link describes the link between nodes, and " + c.file + " has one node");
+    throw Error("--link describes the link between ranks, and " + c.file + " has one rank");
   }
 }
 

@@ -110,8 +110,8 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;
-  // The slowest link a message crosses: between nodes when there are several, else memory.
-  const LinkSpeed& link = m.link && m.nodes.size() > 1 ? *m.link : m.shared_memory;
+  // The slowest link a message crosses: the link when one is given, else the node's memory.
+  const LinkSpeed& link = m.link ? *m.link : m.shared_memory;
   const double bytes = static_cast<double>(m.n_embd) * tokens * wire_bytes_per_value(w);
   const AllreduceCost c = allreduce_cost(a, ranks, bytes);
   const int exchanges = prefill ? 0 : m.exchanges_per_step;

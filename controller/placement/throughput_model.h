@@ -44,7 +44,7 @@ double wire_bytes_per_value(WireFormat w);
 struct ClusterModel {
   std::vector<NodeSpeed> nodes;
   std::vector<RankWork> ranks;
-  std::optional<LinkSpeed> link;  // between nodes; none for a one-node cluster
+  std::optional<LinkSpeed> link;  // between ranks; none: shared_memory (one node)
   LinkSpeed shared_memory;        // between ranks of one node
   int allreduces_per_pass = 0;    // 2 x n_layer
   int64_t n_embd = 0;

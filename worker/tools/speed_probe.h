@@ -17,9 +17,9 @@ struct BandwidthSample {
 };
 
 // Decode-shaped reads: a buffer of `bytes` (several times the last-level cache) cut into 4 MiB
-// "matrices"; each matrix's rows are divided among the threads as the matmul divides them, the
-// threads meet after each one as they do after each matmul, and each thread reads its rows once
-// with 8 independent 64-bit sums. `reps` passes; the median, slowest and fastest.
+// "matrices"; each matrix's rows are cut into 8 items per thread that the threads claim as the
+// matmul's do, the threads meet after each one as they do after each matmul, and each item is
+// read once with 8 independent 64-bit sums. `reps` passes; the median, slowest and fastest.
 BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps);
 
 // The buffer size measure_read_bandwidth uses: 8x the last-level cache, 256 MiB to 1 GiB.
@@ -35,7 +35,8 @@ std::string probe_method(size_t bytes, int reps);
 }  // namespace clusterctl::tools
 
 namespace clusterctl::tools {
-// `clusterctl-worker --probe-speed [--threads T]`: read bandwidth at 1, 2, 4, ... and T threads
-// and compute at T threads, as one JSON object on stdout (what `doctor` records per node).
-int probe_speed_main(int threads);
+// `clusterctl-worker --probe-speed [--threads T] [--ranks R]`: read bandwidth of one pool at 1, 2,
+// 4, ... and T threads; the node's figure: R pools of T threads at once (as R ranks read); compute
+// at R x T threads; one JSON object on stdout (what `doctor` records per node).
+int probe_speed_main(int threads, int ranks);
 }  // namespace clusterctl::tools
