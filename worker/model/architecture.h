@@ -15,6 +15,7 @@
 namespace clusterctl::model {
 
 class ForwardPass;
+struct ModelWeights;
 
 enum class RopeLayout {
   Adjacent,   // rotate pairs (x[2i], x[2i+1]): llama.cpp's "normal" rope (Llama)
@@ -34,6 +35,9 @@ struct Architecture {
   std::vector<TensorSpec> (*tensors)(const HParams& hp) = nullptr;
   // One layer of the forward pass on the batch ForwardPass holds.
   void (*layer)(ForwardPass& pass, int64_t layer) = nullptr;
+  // Weights the layer computes with that the file stores in another form, made from the loaded
+  // ones before they are packed for the kernels (null: none).
+  void (*derive_weights)(const HParams& hp, const Partition& part, ModelWeights& w) = nullptr;
 };
 
 #define CLUSTERCTL_ARCHITECTURE(name) const Architecture& name##_architecture();

@@ -10,7 +10,10 @@
 namespace clusterctl::model {
 namespace {
 
-// ggml's RMSNorm (sum of squares in double), then the weight, element by element.
+float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
@@ -18,26 +21,18 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
-// Multiply-adds below which attention, or the router, runs on the calling thread alone.
-constexpr int64_t kInlineAttentionWork = 1 << 15;
-
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
-size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
-
-}  // namespace
-
 ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm, kernels::ThreadPool& pool,
                          int64_t max_batch)
     : m_(model), cache_(cache), comm_(comm), pool_(pool), max_batch_(max_batch) {
   const HParams& hp = m_.hp;
   if (max_batch < 1) throw Error("the batch size must be at least 1");
   n_q_ = m_.part.q_heads.size();
-  n_kv_ = m_.part.kv_heads(hp).size();
-  if (cache.n_heads() != n_kv_ || cache.head_dim() != hp.head_dim)
+  const bool latent = hp.latent_attention();
+  n_kv_ = latent ? 1 : m_.part.kv_heads(hp).size();
+  if (cache.n_heads() != n_kv_ || cache.head_dim() != (latent ? hp.kv_lora_rank + hp.rope_dim : hp.head_dim))
     throw Error("the KV cache was made for a different partition of the model");
   q_dim_ = n_q_ * hp.head_dim;
-  kv_dim_ = n_kv_ * hp.head_dim;
+  kv_dim_ = latent ? 0 : n_kv_ * hp.head_dim;
   n_ff_ = m_.part.ffn.size();
   n_vocab_ = m_.part.vocab.size();
   grid_ = reduction_grid(hp, SplitUnits::from_model(*m_.file, hp));
@@ -45,12 +40,23 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
   x_.resize(B * E);
   xn_.resize(B * E);
   proj_.resize(B * E);
-  q_.resize(B * q_dim_);
+  q_.resize(B * n_q_ * std::max(hp.head_dim, hp.head_dim_k));
   attn_.resize(B * q_dim_);
   k_.resize(B * kv_dim_);
   v_.resize(B * kv_dim_);
-  gate_.resize(B * n_ff_);
-  up_.resize(B * n_ff_);
+  const int64_t widest_ffn = std::max({n_ff_, m_.part.dense_ffn.size(), m_.part.shared_ffn.size()});
+  gate_.resize(B * widest_ffn);
+  up_.resize(B * widest_ffn);
+  if (latent) {
+    const int64_t L = hp.kv_lora_rank, R = hp.rope_dim, nope = hp.head_dim_k - hp.rope_dim;
+    mla_qa_.resize(B * hp.q_lora_rank);
+    mla_kva_.resize(B * (L + R));
+    mla_query_.resize(B * n_q_ * (L + R));
+    mla_out_.resize(B * n_q_ * L);
+    mla_gather_.resize(B * std::max(nope, L));
+    mla_head_out_.resize(B * std::max<int64_t>(L, hp.head_dim));
+  }
+  if (hp.n_expert_shared > 0) shared_out_.resize(B * E);
   if (hp.n_expert > 0) {
     route_expert_.resize(B * hp.n_expert_used);
     route_weight_.resize(B * hp.n_expert_used);
@@ -65,8 +71,10 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
   out_hidden_.resize(B * E);
   const int64_t ctx = cache.n_ctx();
   const gguf::GgmlType ct = cache.type();
-  scratch_floats_ = ctx + floats_for_bytes(kernels::activation_row_bytes(ct, hp.head_dim)) +
+  scratch_floats_ = ctx + floats_for_bytes(kernels::activation_row_bytes(ct, cache.head_dim())) +
                     floats_for_bytes(kernels::activation_row_bytes(ct, ctx)) + 16;
+  // A cached row converted to floats, and the attended latent's F16 sums (forward_mla.cpp).
+  if (latent) scratch_floats_ += hp.kv_lora_rank + hp.rope_dim + (hp.kv_lora_rank + 1) / 2;
   scratch_floats_ = (scratch_floats_ + 15) / 16 * 16;  // keep each thread's block 64-byte aligned apart
   scratch_.resize(scratch_floats_ * pool.size());
 }
@@ -175,15 +183,26 @@ void ForwardPass::feed_forward(int64_t il) {
   const int64_t T = n_tokens_, E = hp.n_embd;
   // This rank's slice of the hidden dimension (SwiGLU), of a dense FFN or of the experts.
   for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps);
-  if (L.has(TensorKind::FfnRouter)) {
-    experts(L, T, n_mv_);
+  if (!L.has(TensorKind::FfnRouter)) {
+    swiglu(L, TensorKind::FfnGate, TensorKind::FfnUp, TensorKind::FfnDown, T, n_mv_, proj_.data());
   } else {
-    project(L.matrix(TensorKind::FfnGate), xn_.data(), T, n_mv_, gate_.data());
-    project(L.matrix(TensorKind::FfnUp), xn_.data(), T, n_mv_, up_.data());
-    for (int64_t i = 0; i < T * n_ff_; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-    project_row_parallel(L.matrix(TensorKind::FfnDown), grid_.ffn_down, gate_.data(), T, n_mv_, proj_.data());
+    experts(L, T, n_mv_);
+    if (L.has(TensorKind::FfnGateShexp)) {  // the shared experts, added to the routed ones' sums
+      swiglu(L, TensorKind::FfnGateShexp, TensorKind::FfnUpShexp, TensorKind::FfnDownShexp, T, n_mv_,
+             shared_out_.data());
+      for (int64_t i = 0; i < T * E; ++i) proj_[i] += shared_out_[i];
+    }
   }
   add_all_reduced();
+}
+
+void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T,
+                         int64_t n_mv, double* out) {
+  const int64_t F = L.matrix(gate).rows;  // this rank's slice of the FFN
+  project(L.matrix(gate), xn_.data(), T, n_mv, gate_.data());
+  project(L.matrix(up), xn_.data(), T, n_mv, up_.data());
+  for (int64_t i = 0; i < T * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+  project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
 }
 
 void ForwardPass::add_all_reduced() {
@@ -209,6 +228,9 @@ void ForwardPass::project_row_parallel(const kernels::Matrix& w, int64_t chunk, 
 void ForwardPass::route(const LayerWeights& L, int64_t T) {
   const HParams& hp = m_.hp;
   const int64_t E = hp.n_embd, X = hp.n_expert, K = hp.n_expert_used;
+  const bool sigmoid = hp.expert_gating == HParams::Gating::Sigmoid;
+  const float* bias = L.has(TensorKind::FfnExpProbsB) ? L.floats(TensorKind::FfnExpProbsB) : nullptr;
+  const int64_t groups = hp.n_expert_groups > 1 ? hp.n_expert_groups : 1, per_group = X / groups;
   // In double with a fixed order (products of floats are exact in double), so every rank, on any
   // CPU, computes the same logits and picks the same experts.
   auto route_token = [&](int64_t t) {
@@ -223,21 +245,48 @@ void ForwardPass::route(const LayerWeights& L, int64_t T) {
       for (; i < E; ++i) acc[0] += static_cast<double>(w[i]) * x[i];
       logits[e] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
-    // The K most probable experts, picked on the logits (the lower index first on a tie), not on
-    // their exponentials, which libm may round differently on another node; then the softmax.
+    // The experts' probabilities, prob / total: each one's sigmoid, or a softmax over all of them.
+    double prob[kMaxExperts];
+    const double mx = *std::max_element(logits, logits + X);
+    double sum = 0;
+    for (int64_t e = 0; e < X; ++e)
+      sum += prob[e] = sigmoid ? 1.0 / (1.0 + std::exp(-logits[e])) : std::exp(logits[e] - mx);
+    const double total = sigmoid ? 1.0 : sum;
+    // The choice is made on the logits where they order the experts as the probabilities do (the
+    // lower index first on a tie), so libm's rounding on another node cannot change it; with a
+    // score-correction bias or groups it must be made on the probabilities, as llama.cpp does.
+    const bool on_probs = bias || groups > 1;
+    double score[kMaxExperts];
+    for (int64_t e = 0; e < X; ++e) score[e] = on_probs ? prob[e] / total + (bias ? bias[e] : 0.0f) : logits[e];
+    auto better = [&](int32_t a, int32_t c) { return score[a] > score[c] || (score[a] == score[c] && a < c); };
+    if (groups > 1) {
+      // Group-limited: only the n_group_used groups whose two best scores sum highest.
+      double group_score[kMaxExperts];
+      int32_t group_order[kMaxExperts];
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t in[kMaxExperts];
+        std::iota(in, in + per_group, static_cast<int32_t>(g * per_group));
+        std::partial_sort(in, in + std::min<int64_t>(2, per_group), in + per_group, better);
+        group_score[g] = score[in[0]] + (per_group > 1 ? score[in[1]] : 0.0);
+      }
+      std::iota(group_order, group_order + groups, 0);
+      std::partial_sort(group_order, group_order + hp.n_group_used, group_order + groups, [&](int32_t a, int32_t c) {
+        return group_score[a] > group_score[c] || (group_score[a] == group_score[c] && a < c);
+      });
+      for (int64_t g = hp.n_group_used; g < groups; ++g)
+        for (int64_t e = group_order[g] * per_group; e < (group_order[g] + 1) * per_group; ++e) score[e] = -INFINITY;
+    }
     int32_t order[kMaxExperts];
     std::iota(order, order + X, 0);
-    std::partial_sort(order, order + K, order + X,
-                      [&](int32_t a, int32_t c) { return logits[a] > logits[c] || (logits[a] == logits[c] && a < c); });
-    const double mx = logits[order[0]];
-    double sum = 0, prob[kMaxExperts];
-    for (int64_t e = 0; e < X; ++e) sum += prob[e] = std::exp(logits[e] - mx);
+    std::partial_sort(order, order + K, order + X, better);
     double chosen = 0;
     for (int64_t k = 0; k < K; ++k) chosen += prob[order[k]];
-    const double norm = m_.arch->normalize_expert_weights ? chosen : sum;
+    // Rescaled to sum to 1 (the sum kept from zero as llama.cpp does), then scaled.
+    const double norm = hp.expert_weights_norm ? std::max(chosen, 6.103515625e-5 * total) : total;
+    const float scale = hp.expert_weights_scale != 0.0f ? hp.expert_weights_scale : 1.0f;
     for (int64_t k = 0; k < K; ++k) {
       route_expert_[t * K + k] = order[k];
-      route_weight_[t * K + k] = static_cast<float>(prob[order[k]] / norm);
+      route_weight_[t * K + k] = static_cast<float>(prob[order[k]] / norm) * scale;
     }
   };
   if (pool_.size() == 1 || T == 1 || T * X * E < kInlineAttentionWork) {

@@ -41,13 +41,23 @@ class ForwardPass {
   // Attention: norm, this rank's query heads and the KV heads they read (biases and per-head
   // norms where the layer has them), RoPE, the KV cache, the output projection.
   void self_attention(int64_t layer);
-  // Norm, then this rank's slice of a dense SwiGLU FFN, or of the experts where the layer has a router.
+  // Multi-head latent attention (deepseek2; forward_mla.cpp): norm, this rank's query heads (through
+  // the low-rank pair where the layer has one), the token's latent and RoPE key into the cache
+  // (every rank the same), attention in the latent with the key expansion absorbed into the
+  // query, each head's value expansion, the output projection.
+  void latent_attention(int64_t layer);
+  // Norm, then this rank's slice of a dense SwiGLU FFN, or of the experts where the layer has a
+  // router (and of the shared experts beside them where it has those).
   void feed_forward(int64_t layer);
 
  private:
   void add_all_reduced();  // x += all-reduce(proj_)
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
+  void latent_attend(int64_t layer, const Batch& batch, float kq_scale);  // mla_query_ -> mla_out_
+  // A dense SwiGLU of the gate/up/down kinds given on xn_: proj_ += this rank's partial sums.
+  void swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T, int64_t n_mv,
+              double* out);
   // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
   void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
   // The same for the row-parallel matmuls; `token_scale` (per token, or null) weights their chunks.
@@ -79,9 +89,21 @@ class ForwardPass {
   std::vector<float> expert_x_, expert_scale_;
   std::vector<double> expert_out_;
   std::vector<float> out_hidden_, logits_;
-  std::vector<float> scratch_;  // per thread: scores, converted query, converted weights
+  // Multi-head latent attention: the low-rank query, the query heads (nope then RoPE part), the
+  // latent and RoPE key, per head the absorbed query (latent then RoPE part) and the attended
+  // latent, and one head's rows gathered for its k_b / v_b matmul.
+  std::vector<float> mla_qa_, mla_kva_, mla_query_, mla_out_, mla_gather_, mla_head_out_;
+  std::vector<double> shared_out_;  // the shared experts' partial sums
+  std::vector<float> scratch_;      // per thread: scores, converted query, converted weights
   int64_t scratch_floats_ = 0;
 };
+
+// Pieces the blocks (forward.cpp, forward_mla.cpp) share.
+// ggml's RMSNorm (sum of squares in double), then the weight, element by element; y may be x.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
+// Multiply-adds below which attention, or the router, runs on the calling thread alone.
+constexpr int64_t kInlineAttentionWork = 1 << 15;
+inline size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
 // The common decoder's layer: self_attention, then feed_forward.
 void decoder_layer(ForwardPass& pass, int64_t layer);

@@ -65,7 +65,10 @@ HParams HParams::from_gguf(const gguf::GgufFile& f) {
   } else if (const auto* emb = f.find_tensor("token_embd.weight"); emb && emb->shape.size() >= 2) {
     h.n_vocab = static_cast<uint32_t>(emb->shape[1]);
   }
-  if (const Architecture* a = lookup_architecture(h.arch); a && a->read_hparams) a->read_hparams(f, h);
+  if (const Architecture* a = lookup_architecture(h.arch)) {
+    h.expert_weights_norm = a->normalize_expert_weights;
+    if (a->read_hparams) a->read_hparams(f, h);
+  }
   if (h.n_head_kv == 0 || h.n_head % h.n_head_kv != 0)
     throw Error(f.path() + ": " + std::to_string(h.n_head) + " attention heads are not a multiple of " +
                 std::to_string(h.n_head_kv) + " KV heads");

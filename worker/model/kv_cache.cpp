@@ -7,7 +7,11 @@
 namespace clusterctl::model {
 
 KvCache::KvCache(const HParams& hp, const Partition& part, int64_t n_ctx, int64_t n_slots, gguf::GgmlType type)
-    : type_(type), n_ctx_(n_ctx), n_slots_(n_slots), n_heads_(part.kv_heads(hp).size()), head_dim_(hp.head_dim) {
+    : type_(type),
+      n_ctx_(n_ctx),
+      n_slots_(n_slots),
+      n_heads_(hp.latent_attention() ? 1 : part.kv_heads(hp).size()),
+      head_dim_(hp.latent_attention() ? hp.kv_lora_rank + hp.rope_dim : hp.head_dim) {
   if (type != gguf::GgmlType::F16 && type != gguf::GgmlType::F32)
     throw Error("the KV cache type must be f16 or f32 (got " + std::string(gguf::type_name(type)) + ")");
   if (n_ctx < 1 || n_slots < 1) throw Error("the context and the number of sequences must be at least 1");
@@ -17,7 +21,7 @@ KvCache::KvCache(const HParams& hp, const Partition& part, int64_t n_ctx, int64_
   // a long context cost no memory.
   bytes_each_ = n;
   k_ = std::make_unique_for_overwrite<uint8_t[]>(n);
-  v_ = std::make_unique_for_overwrite<uint8_t[]>(n);
+  if (!hp.latent_attention()) v_ = std::make_unique_for_overwrite<uint8_t[]>(n);
 }
 
 void KvCache::store(uint8_t* p, float v) const {

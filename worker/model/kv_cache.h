@@ -2,6 +2,9 @@
 // The key/value cache of one rank: only its own KV heads. Keys are stored per head as rows of
 // head_dim ([slot][head][position][dim]); values transposed ([slot][head][dim][position]) so the
 // weighted sum over positions is a dot product along a row, as the kernels compute it.
+// With multi-head latent attention (HParams::latent_attention) it holds, per token, one row of the
+// normed latent and the RoPE'd key part (kv_lora_rank + rope_dim: 576 values for DeepSeek-V3), the
+// same on every rank, as one "head"; the values are the latent, so there are no value rows.
 #include <cstdint>
 #include <memory>
 
@@ -22,7 +25,7 @@ class KvCache {
   int64_t n_slots() const { return n_slots_; }
   int64_t n_heads() const { return n_heads_; }
   int64_t head_dim() const { return head_dim_; }
-  size_t bytes() const { return 2 * bytes_each_; }
+  size_t bytes() const { return v_ ? 2 * bytes_each_ : bytes_each_; }
 
   // Row of head_dim keys of (layer, slot, local head, position).
   uint8_t* key(int64_t layer, int64_t slot, int64_t head, int64_t pos) {

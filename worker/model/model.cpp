@@ -22,7 +22,8 @@ Model Model::load(const gguf::GgufFile& f, const Partition& part) {
   if (part.q_heads.begin < 0 || part.q_heads.end > hp.n_head || part.q_heads.size() <= 0 || part.ffn.begin < 0 ||
       part.ffn.end > hp.n_ff || part.ffn.size() <= 0 || part.vocab.begin < 0 || part.vocab.end > hp.n_vocab ||
       part.vocab.size() <= 0 || part.experts.begin < 0 || part.experts.end > hp.n_expert ||
-      (hp.n_expert > 0 && part.experts.size() <= 0))
+      (hp.n_expert > 0 && part.experts.size() <= 0) || part.dense_ffn.begin < 0 || part.dense_ffn.end > hp.n_ff_dense ||
+      part.shared_ffn.begin < 0 || part.shared_ffn.end > int64_t{hp.n_ff} * hp.n_expert_shared)
     throw Error(f.path() + ": partition " + part.describe() + " lies outside the model (" + std::to_string(hp.n_head) +
                 " heads, FFN " + std::to_string(hp.n_ff) + ", vocabulary " + std::to_string(hp.n_vocab) + ")");
   ModelWeights w = ModelWeights::load(f, hp, arch, part);

@@ -41,13 +41,15 @@ Range Partition::kv_heads(const HParams& hp) const {
 }
 
 Partition Partition::whole(const HParams& hp) {
-  return {{0, hp.n_head}, {0, hp.n_ff}, {0, hp.n_vocab}, {0, hp.n_expert}};
+  return {{0, hp.n_head},   {0, hp.n_ff},       {0, hp.n_vocab},
+          {0, hp.n_expert}, {0, hp.n_ff_dense}, {0, int64_t{hp.n_ff} * hp.n_expert_shared}};
 }
 
 std::string Partition::describe() const {
   auto r = [](const Range& x) { return "[" + std::to_string(x.begin) + "," + std::to_string(x.end) + ")"; };
   return "heads " + r(q_heads) + " ffn " + r(ffn) + " vocab " + r(vocab) +
-         (experts.size() > 0 ? " experts " + r(experts) : "");
+         (experts.size() > 0 ? " experts " + r(experts) : "") + (dense_ffn.size() > 0 ? " dense " + r(dense_ffn) : "") +
+         (shared_ffn.size() > 0 ? " shared " + r(shared_ffn) : "");
 }
 
 ShardPlan ShardPlan::single(const HParams& hp) { return {{Partition::whole(hp)}}; }
@@ -70,8 +72,13 @@ ShardPlan ShardPlan::split(const HParams& hp, int n, const std::vector<double>& 
   }
   auto ffn = proportional(hp.n_ff, weights, ffn_align, "FFN columns");
   auto vocab = proportional(hp.n_vocab, weights, vocab_align, "vocabulary rows");
+  auto other_ffn = [&](int64_t width, const char* what) {
+    return width > 0 ? proportional(width, weights, ffn_align, what) : std::vector<Range>(n, Range{0, 0});
+  };
+  auto dense = other_ffn(hp.n_ff_dense, "dense FFN columns");
+  auto shared = other_ffn(int64_t{hp.n_ff} * hp.n_expert_shared, "shared-expert FFN columns");
   ShardPlan plan;
-  for (int i = 0; i < n; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], {0, hp.n_expert}});
+  for (int i = 0; i < n; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], {0, hp.n_expert}, dense[i], shared[i]});
   plan.validate(hp);
   return plan;
 }
@@ -92,6 +99,11 @@ void ShardPlan::validate(const HParams& hp) const {
   };
   check([](const Partition& p) -> const Range& { return p.q_heads; }, hp.n_head, "attention heads");
   check([](const Partition& p) -> const Range& { return p.vocab; }, hp.n_vocab, "vocabulary");
+  if (hp.n_ff_dense > 0)
+    check([](const Partition& p) -> const Range& { return p.dense_ffn; }, hp.n_ff_dense, "dense FFN columns");
+  if (hp.n_expert_shared > 0)
+    check([](const Partition& p) -> const Range& { return p.shared_ffn; }, int64_t{hp.n_ff} * hp.n_expert_shared,
+          "shared-expert FFN columns");
   const Range all_experts{0, hp.n_expert}, all_ffn{0, hp.n_ff};
   const bool whole_experts = parts.size() > 1 && std::any_of(parts.begin(), parts.end(), [&](const Partition& p) {
                                return p.experts != all_experts;

@@ -27,6 +27,10 @@ struct Partition {
   // A mixture of experts' experts this rank holds: all of them, each cut to `ffn`, or, when the
   // ranks outnumber the experts' FFN units, whole experts (`ffn` then all columns); empty when dense.
   Range experts;
+  // deepseek2's FFNs of other widths, cut like `ffn` (empty when the model has none): the
+  // leading dense layers' (n_ff_dense) and the shared experts' (n_ff x n_expert_shared).
+  Range dense_ffn;
+  Range shared_ffn;
 
   Range kv_heads(const HParams& hp) const;  // KV heads the query heads use
   bool holds_expert(int64_t e) const { return e >= experts.begin && e < experts.end; }

@@ -121,6 +121,7 @@ QuantRole quant_role(const TensorSpec& t, bool tied_embeddings) {
     case TensorKind::AttnK:
       return QuantRole::AttnK;
     case TensorKind::AttnV:
+    case TensorKind::AttnKvB:  // llama-quantize counts it with attn_v
       return QuantRole::AttnV;
     case TensorKind::FfnGate:
     case TensorKind::FfnGateExps:
@@ -132,6 +133,7 @@ QuantRole quant_role(const TensorSpec& t, bool tied_embeddings) {
       return QuantRole::AttnOutput;
     case TensorKind::FfnDown:
     case TensorKind::FfnDownExps:
+    case TensorKind::FfnDownShexp:
       return QuantRole::FfnDown;
     case TensorKind::FfnRouter:
       return QuantRole::Router;

@@ -47,6 +47,17 @@ Rope::Rope(const HParams& hp, RopeLayout layout, std::vector<float> freq_factors
     if (hp.rope_scaling_factor > 0) freq_scale_ = 1.0f / hp.rope_scaling_factor;
     ext_factor_ = 1.0f;
     mscale_ = hp.rope_attn_factor;
+    if (hp.rope_yarn_log_mul != 0.0f) {
+      // llama.cpp's magnitude with DeepSeek's mscale_all_dim (the file's yarn_log_multiplier):
+      // the ratio of two YaRN magnitudes (1 but for rounding) over the one ggml multiplies by.
+      auto get_mscale = [](float scale, float m) { return scale <= 1.0f ? 1.0f : (0.1f * m * std::log(scale) + 1.0f); };
+      const float factor = 1.0f / freq_scale_;
+      const float all_dims = hp.rope_yarn_log_mul;
+      const float m = hp.arch == "deepseek2" && all_dims != 1.0f ? all_dims : 1.0f;
+      mscale_ = get_mscale(factor, m) / get_mscale(factor, all_dims);
+      mscale_ *= 1.0f / (1.0f + 0.1f * std::log(factor));
+      mscale_ *= hp.rope_attn_factor;
+    }
     const float orig_ctx = static_cast<float>(hp.rope_scaling_orig_ctx ? hp.rope_scaling_orig_ctx : hp.n_ctx_train);
     auto corr_dim = [&](float rotations) {
       return static_cast<float>(n_dims_) * std::log(orig_ctx / (rotations * 2 * static_cast<float>(std::numbers::pi))) /

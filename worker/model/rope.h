@@ -16,6 +16,10 @@ class Rope {
   Rope(const HParams& hp, RopeLayout layout, std::vector<float> freq_factors, const std::string& file);
 
   int dims() const { return n_dims_; }
+  // llama.cpp's attn_factor and freq_scale (the magnitude the angles carry before YaRN's own
+  // factor; 1 over the position scaling), from which deepseek2 derives its attention scale.
+  float attn_factor() const { return mscale_; }
+  float freq_scale() const { return freq_scale_; }
   // cos/sin of every rotated pair at position `pos` (n_dims/2 values each).
   void angles(int64_t pos, float* cos_out, float* sin_out) const;
   // Rotates one head (head_dim values; only the first n_dims rotate) in place.

@@ -25,6 +25,9 @@ constexpr const char* kHeads = "clusterctl.shard.head_bounds";
 constexpr const char* kFfn = "clusterctl.shard.ffn_bounds";
 constexpr const char* kVocab = "clusterctl.shard.vocab_bounds";
 constexpr const char* kExperts = "clusterctl.shard.expert_bounds";  // mixtures of experts only
+// deepseek2's leading dense layers' and shared experts' FFN columns (only where the model has them).
+constexpr const char* kDenseFfn = "clusterctl.shard.dense_ffn_bounds";
+constexpr const char* kSharedFfn = "clusterctl.shard.shared_ffn_bounds";
 
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
@@ -105,11 +108,21 @@ std::optional<ShardInfo> read_shard_info(const gguf::GgufFile& f) {
   auto ffn_of = [&](size_t i) {
     return x.empty() ? Range{int64_t(ff[i]), int64_t(ff[i + 1])} : Range{0, int64_t(ff[n])};
   };
+  const auto dense = f.get_number_array(kDenseFfn), shared = f.get_number_array(kSharedFfn);
+  if ((!dense.empty() && dense.size() != n + 1) || (!shared.empty() && shared.size() != n + 1))
+    throw Error(f.path() +
+                ": the clusterctl.shard.* metadata is incomplete or inconsistent; cut the shards again "
+                "with 'clusterctl shard'");
+  auto range_of = [](const std::vector<double>& b, size_t i) {
+    return b.empty() ? Range{0, 0} : Range{int64_t(b[i]), int64_t(b[i + 1])};
+  };
   for (size_t i = 0; i < n; ++i)
     s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])},
                             ffn_of(i),
                             {int64_t(v[i]), int64_t(v[i + 1])},
-                            x.empty() ? Range{0, n_expert} : Range{int64_t(x[i]), int64_t(x[i + 1])}});
+                            x.empty() ? Range{0, n_expert} : Range{int64_t(x[i]), int64_t(x[i + 1])},
+                            range_of(dense, i),
+                            range_of(shared, i)});
   return s;
 }
 
@@ -200,6 +213,10 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
     w.set_kv(kVocab, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.vocab; })));
     if (split_experts)
       w.set_kv(kExperts, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.experts; })));
+    if (hp.n_ff_dense > 0)
+      w.set_kv(kDenseFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.dense_ffn; })));
+    if (hp.n_expert_shared > 0)
+      w.set_kv(kSharedFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.shared_ffn; })));
     for (ShardTensor& t : shard_tensors(src, hp, p))
       w.add_tensor(std::move(t.name), t.type, std::move(t.shape), std::move(t.source));
     const std::string path = (fs::path(dir) / shard_file_name(src.path(), r, n)).string();

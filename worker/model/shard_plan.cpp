@@ -67,7 +67,8 @@ SplitUnits SplitUnits::from_model(const gguf::GgufFile& f, const HParams& hp) {
   int64_t wo_block = 1;
   for (const TensorSpec& s : find_architecture(hp.arch, f.path()).tensors(hp)) {
     if (s.split == Split::QHeadColumns) wo_block = std::lcm(wo_block, block_of(f, s.name()));
-    if (s.split == Split::FfnColumns || s.split == Split::ExpertFfnColumns)
+    if (s.split == Split::FfnColumns || s.split == Split::ExpertFfnColumns || s.split == Split::DenseFfnColumns ||
+        s.split == Split::SharedFfnColumns)
       u.ffn = std::lcm(u.ffn, block_of(f, s.name()));
   }
   u.head_align = wo_block / std::gcd<int64_t>(wo_block, hp.head_dim);
@@ -132,7 +133,10 @@ std::string format_split(const std::vector<double>& weights) {
 int max_ranks(const HParams& hp, const SplitUnits& u) {
   const int64_t heads = hp.n_head / u.head_align;
   // A mixture of experts past its FFN units is split by whole experts.
-  const int64_t ffn = std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert);
+  int64_t ffn = std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert);
+  // deepseek2's dense and shared-expert FFNs are cut by columns only.
+  if (hp.n_ff_dense > 0) ffn = std::min<int64_t>(ffn, hp.n_ff_dense / u.ffn);
+  if (hp.n_expert_shared > 0) ffn = std::min<int64_t>(ffn, int64_t{hp.n_ff} * hp.n_expert_shared / u.ffn);
   return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab) / u.vocab})));
 }
 
@@ -153,6 +157,11 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
     else if (std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert) < ranks)
       why = std::to_string(hp.n_ff) + " FFN columns in blocks of " + std::to_string(u.ffn) +
             (hp.n_expert ? " and " + std::to_string(hp.n_expert) + " experts" : std::string());
+    else if (hp.n_ff_dense && hp.n_ff_dense / u.ffn < ranks)
+      why = std::to_string(hp.n_ff_dense) + " dense FFN columns in blocks of " + std::to_string(u.ffn);
+    else if (hp.n_expert_shared && int64_t{hp.n_ff} * hp.n_expert_shared / u.ffn < ranks)
+      why = std::to_string(hp.n_ff * hp.n_expert_shared) + " shared-expert FFN columns in blocks of " +
+            std::to_string(u.ffn);
     else
       why = std::to_string(hp.n_vocab) + " vocabulary rows";
     throw Error("the model cannot be split over " + std::to_string(ranks) + " ranks: it has only " + why +
@@ -188,8 +197,14 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
                 std::to_string(hp.n_head / head_unit) + " head units of " + std::to_string(head_unit) +
                 " heads); the nearest split that can be made is --split " + format_split(nearest));
   }
+  // deepseek2's dense and shared-expert FFNs: cut like a dense FFN, on the same column unit.
+  auto other_ffn = [&](int64_t width) {
+    if (width == 0) return std::vector<Range>(ranks, Range{0, 0});
+    return to_ranges(apportion(width / u.ffn, weights, starved), u.ffn, width);
+  };
+  const auto dense = other_ffn(hp.n_ff_dense), shared = other_ffn(int64_t{hp.n_ff} * hp.n_expert_shared);
   ShardPlan plan;
-  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], experts[i]});
+  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], experts[i], dense[i], shared[i]});
   plan.validate(hp);
   return plan;
 }

@@ -25,165 +25,6 @@ namespace {
 
 using gguf::GgmlType;
 
-// ------------------------------------------------------------------ shapes and types
-
-// Real models' shapes, dense: what benchmarks and the reference logits run on.
-void add_dense_shapes(std::vector<SynthShape>& s) {
-  SynthShape l3;
-  l3.name = "llama3-1b";
-  l3.description = "Llama-3.2-1B";
-  l3.arch = "llama";
-  l3.n_embd = 2048, l3.n_layer = 16, l3.n_head = 32, l3.n_head_kv = 8, l3.head_dim = 64, l3.n_ff = 8192;
-  l3.n_vocab = 128256, l3.n_ctx = 131072, l3.rope_base = 500000.0f, l3.rms_eps = 1e-5f;
-  l3.tied_embeddings = true;
-  l3.rope_scale_factor = 32, l3.rope_low_freq_factor = 1, l3.rope_high_freq_factor = 4, l3.rope_original_ctx = 8192;
-  s.push_back(l3);
-
-  SynthShape l8 = l3;
-  l8.name = "llama3-8b";
-  l8.description = "Llama-3.1-8B";
-  l8.n_embd = 4096, l8.n_layer = 32, l8.n_head = 32, l8.n_head_kv = 8, l8.head_dim = 128, l8.n_ff = 14336;
-  l8.tied_embeddings = false;
-  l8.rope_scale_factor = 8;
-  s.push_back(l8);
-
-  SynthShape l70 = l8;
-  l70.name = "llama3-70b";
-  l70.description = "Llama-3.1-70B";
-  l70.n_embd = 8192, l70.n_layer = 80, l70.n_head = 64, l70.n_head_kv = 8, l70.head_dim = 128, l70.n_ff = 28672;
-  s.push_back(l70);
-
-  SynthShape l300 = l3;
-  l300.name = "llama-300m";
-  l300.description = "a 300M Llama 3 (reference-figures.md)";
-  l300.n_embd = 1024, l300.n_layer = 16, l300.n_head = 16, l300.n_head_kv = 4, l300.head_dim = 64, l300.n_ff = 4096;
-  l300.n_ctx = 8192, l300.tied_embeddings = false, l300.rope_scale_factor = 0;
-  s.push_back(l300);
-
-  SynthShape q2;
-  q2.name = "qwen2.5-0.5b";
-  q2.description = "Qwen2.5-0.5B";
-  q2.arch = "qwen2";
-  q2.n_embd = 896, q2.n_layer = 24, q2.n_head = 14, q2.n_head_kv = 2, q2.head_dim = 64, q2.n_ff = 4864;
-  q2.n_vocab = 151936, q2.n_ctx = 32768, q2.rope_base = 1000000.0f, q2.rms_eps = 1e-6f;
-  q2.tied_embeddings = true;
-  s.push_back(q2);
-
-  SynthShape q3;
-  q3.name = "qwen3-0.6b";
-  q3.description = "Qwen3-0.6B";
-  q3.arch = "qwen3";
-  q3.n_embd = 1024, q3.n_layer = 28, q3.n_head = 16, q3.n_head_kv = 8, q3.head_dim = 128, q3.n_ff = 3072;
-  q3.n_vocab = 151936, q3.n_ctx = 40960, q3.rope_base = 1000000.0f, q3.rms_eps = 1e-6f;
-  q3.tied_embeddings = true;
-  s.push_back(q3);
-}
-
-// Mixtures of experts at real size.
-void add_expert_shapes(std::vector<SynthShape>& s) {
-  SynthShape mixtral;
-  mixtral.name = "mixtral-8x7b";
-  mixtral.description = "Mixtral-8x7B";
-  mixtral.arch = "llama";
-  mixtral.n_embd = 4096, mixtral.n_layer = 32, mixtral.n_head = 32, mixtral.n_head_kv = 8, mixtral.head_dim = 128;
-  mixtral.n_ff = 14336, mixtral.n_expert = 8, mixtral.n_expert_used = 2;
-  mixtral.n_vocab = 32000, mixtral.n_ctx = 32768, mixtral.rope_base = 1000000.0f, mixtral.rms_eps = 1e-5f;
-  s.push_back(mixtral);
-
-  // A mid-size mixture of experts to measure against llama.cpp: OLMoE-1B-7B's experts (64 of 1024,
-  // 8 per token: 7B weights, 1.3B read per token) in the llama architecture, which llama.cpp of
-  // the reference commit runs (it predates qwen3moe).
-  SynthShape olmoe;
-  olmoe.name = "olmoe-1b-7b";
-  olmoe.description = "OLMoE-1B-7B's expert layout (llama architecture)";
-  olmoe.arch = "llama";
-  olmoe.n_embd = 2048, olmoe.n_layer = 16, olmoe.n_head = 16, olmoe.n_head_kv = 16, olmoe.head_dim = 128;
-  olmoe.n_ff = 1024, olmoe.n_expert = 64, olmoe.n_expert_used = 8;
-  olmoe.n_vocab = 0, olmoe.n_ctx = 4096, olmoe.rope_base = 10000.0f, olmoe.rms_eps = 1e-5f;
-  s.push_back(olmoe);
-
-  SynthShape q3moe = *std::find_if(s.begin(), s.end(), [](const SynthShape& x) { return x.name == "qwen3-0.6b"; });
-  q3moe.name = "qwen3-30b-a3b";
-  q3moe.description = "Qwen3-30B-A3B";
-  q3moe.arch = "qwen3moe";
-  q3moe.n_embd = 2048, q3moe.n_layer = 48, q3moe.n_head = 32, q3moe.n_head_kv = 4, q3moe.head_dim = 128;
-  q3moe.n_ff = 768, q3moe.n_expert = 128, q3moe.n_expert_used = 8, q3moe.n_ff_dense = 6144;
-  q3moe.tied_embeddings = false;
-  s.push_back(q3moe);
-}
-
-// Toys of every architecture for fast tests.
-void add_toy_shapes(std::vector<SynthShape>& s) {
-  // 256 wide so every row is a whole K-quant super-block: K-type files really hold K-type tensors.
-  SynthShape tiny;
-  tiny.name = "tiny";
-  tiny.description = "a 2-layer toy for fast tests (vocabulary size from the vocab file)";
-  tiny.arch = "llama";
-  tiny.n_embd = 256, tiny.n_layer = 2, tiny.n_head = 4, tiny.n_head_kv = 2, tiny.head_dim = 64, tiny.n_ff = 512;
-  tiny.n_vocab = 0, tiny.n_ctx = 4096, tiny.rope_base = 10000.0f, tiny.rms_eps = 1e-5f;
-  s.push_back(tiny);
-
-  // YaRN: the toy stretched 4x past an original context of 1024 (as Qwen3's 128K GGUFs are).
-  SynthShape tiny_yarn = tiny;
-  tiny_yarn.name = "tiny-yarn";
-  tiny_yarn.description = "the 2-layer toy with YaRN RoPE scaling (4x over 1024 tokens) for fast tests";
-  tiny_yarn.rope_yarn = true, tiny_yarn.rope_scale_factor = 4, tiny_yarn.rope_original_ctx = 1024;
-  s.push_back(tiny_yarn);
-
-  // The toys' mixtures of experts: Mixtral's scheme (llama, 8 experts, 2 per token) and Qwen3-MoE's.
-  SynthShape tiny_moe = tiny;
-  tiny_moe.name = "tiny-moe";
-  tiny_moe.description = "a 2-layer Mixtral-style toy (8 experts, 2 per token) for fast tests";
-  tiny_moe.n_expert = 8, tiny_moe.n_expert_used = 2;
-  s.push_back(tiny_moe);
-
-  SynthShape tiny_q3 = tiny;
-  tiny_q3.name = "tiny-qwen3";
-  tiny_q3.description = "a 2-layer Qwen3-style toy (QK-norm, NeoX RoPE, 8 heads over 256 wide) for fast tests";
-  tiny_q3.arch = "qwen3";
-  tiny_q3.n_head = 8, tiny_q3.rope_base = 1000000.0f, tiny_q3.rms_eps = 1e-6f;
-  s.push_back(tiny_q3);
-
-  SynthShape tiny_q3moe = tiny;
-  tiny_q3moe.name = "tiny-qwen3moe";
-  tiny_q3moe.description = "a 2-layer Qwen3-MoE-style toy (16 experts of 256, 4 per token) for fast tests";
-  tiny_q3moe.arch = "qwen3moe";
-  tiny_q3moe.n_head = 8;  // 512 query columns for 256 wide, as Qwen3-MoE's heads outsize its width
-  tiny_q3moe.n_ff = 256, tiny_q3moe.n_expert = 16, tiny_q3moe.n_expert_used = 4, tiny_q3moe.n_ff_dense = 1024;
-  tiny_q3moe.rope_base = 1000000.0f, tiny_q3moe.rms_eps = 1e-6f;
-  s.push_back(tiny_q3moe);
-
-  // 16 heads of 64 and an FFN of 1024: attention output and FFN four 256-value blocks wide, so the
-  // K and IQ types split over 2, 3 (2,1,1) and 4 ranks.
-  SynthShape tiny_wide = tiny;
-  tiny_wide.name = "tiny-wide";
-  tiny_wide.description = "a 2-layer toy 4 super-blocks wide in attention and FFN (16 heads) for fast split tests";
-  tiny_wide.n_head = 16, tiny_wide.n_head_kv = 4, tiny_wide.n_ff = 1024;
-  s.push_back(tiny_wide);
-
-  SynthShape tiny_ernie = tiny;
-  tiny_ernie.name = "tiny-ernie4_5";
-  tiny_ernie.description = "a 2-layer ERNIE-4.5-style toy (4 heads of 128 over 256 wide, tied head) for fast tests";
-  tiny_ernie.arch = "ernie4_5";
-  tiny_ernie.head_dim = 128, tiny_ernie.rope_base = 500000.0f, tiny_ernie.tied_embeddings = true;
-  s.push_back(tiny_ernie);
-}
-
-std::vector<SynthShape> make_shapes() {
-  std::vector<SynthShape> s;
-  add_dense_shapes(s);
-  add_expert_shapes(s);
-  add_toy_shapes(s);
-  return s;
-}
-
-template <typename T>
-std::string names_of(const std::vector<T>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x.name;
-  return s;
-}
-
 // ------------------------------------------------------------------ random numbers
 
 uint64_t splitmix64(uint64_t& state) {
@@ -245,7 +86,12 @@ std::vector<float> llama3_rope_factors(const SynthShape& s) {
 // distribution with a definite top token. Norm weights are ≈1, biases small.
 struct Init {
   float mean = 0, stddev = 0;
-  std::vector<float> fixed;  // exact values (rope factors) instead of random ones
+  std::vector<float> fixed = {};  // exact values (rope factors) instead of random ones
+  // deepseek2's attn_k_b / attn_v_b: the values the fused attn_kv_b of the same layer would hold
+  // (`from`), rearranged per head as the converter does, so both layouts hold the same weights.
+  enum class KvB : uint8_t { None, Keys, Values } kv_b = KvB::None;
+  std::string from = {};
+  uint64_t nope = 0, dv = 0;
 };
 
 struct Planned {
@@ -262,32 +108,48 @@ HParams hparams_of(const SynthShape& s, uint32_t n_vocab) {
   hp.head_dim = s.head_size(), hp.rope_dim = s.head_size();
   hp.n_ff = s.n_ff, hp.n_expert = s.n_expert, hp.n_expert_used = s.n_expert_used;
   hp.n_vocab = n_vocab;
+  if (s.kv_lora_rank > 0) {
+    hp.head_dim_k = s.head_size(), hp.head_dim = s.head_dim_v, hp.rope_dim = s.rope_dim;
+    hp.q_lora_rank = s.q_lora_rank, hp.kv_lora_rank = s.kv_lora_rank, hp.kv_b_split = s.kv_b_split;
+    hp.n_ff_dense = s.n_ff_dense, hp.n_layer_dense_lead = s.n_layer_dense_lead;
+    hp.n_expert_shared = s.n_expert_shared;
+  }
   return hp;
 }
 
 std::vector<Planned> plan(const SynthShape& s, const SynthType& ty, uint32_t n_vocab, bool pure) {
   const HParams hp = hparams_of(s, n_vocab);
   const float emb_std = 1.5f / std::sqrt(static_cast<float>(s.n_embd));
-  const Init norm{1.0f, 0.05f, {}};
-  const Init bias{0.0f, 0.1f, {}};
+  const Init norm{.mean = 1.0f, .stddev = 0.05f};
+  const Init bias{.mean = 0.0f, .stddev = 0.1f};
   std::vector<Planned> out;
   for (TensorSpec& t : find_architecture(s.arch, s.name).tensors(hp)) {
     if (t.kind == TensorKind::RopeFreqs && !(s.rope_scale_factor > 0 && !s.rope_yarn)) continue;
     if (t.kind == TensorKind::Output && s.tied_embeddings) continue;
+    if (t.kind == TensorKind::FfnExpProbsB && !s.expert_probs_bias) continue;
     const QuantRole role = quant_role(t, s.tied_embeddings);
-    Init init{0.0f, 1.0f / std::sqrt(static_cast<float>(t.shape[0])), {}};  // a matrix: by its fan-in
+    Init init{.mean = 0.0f, .stddev = 1.0f / std::sqrt(static_cast<float>(t.shape[0]))};  // a matrix: by its fan-in
     switch (t.kind) {
       case TensorKind::TokenEmbd:
       case TensorKind::Output:
-        init = Init{0, emb_std, {}};
+        init = Init{.mean = 0, .stddev = emb_std};
         break;
       case TensorKind::RopeFreqs:
-        init = Init{0, 0, llama3_rope_factors(s)};
+        init = Init{.fixed = llama3_rope_factors(s)};
         break;
       case TensorKind::AttnQBias:
       case TensorKind::AttnKBias:
       case TensorKind::AttnVBias:
+      case TensorKind::FfnExpProbsB:
         init = bias;
+        break;
+      case TensorKind::AttnKB:
+      case TensorKind::AttnVB:
+        init = Init{.stddev = 1.0f / std::sqrt(static_cast<float>(s.kv_lora_rank)),
+                    .kv_b = t.kind == TensorKind::AttnKB ? Init::KvB::Keys : Init::KvB::Values,
+                    .from = tensor_name(TensorKind::AttnKvB, t.layer),
+                    .nope = s.head_size() - s.rope_dim,
+                    .dv = s.head_dim_v};
         break;
       default:
         if (t.shape.size() == 1) init = norm;  // the norms' weights
@@ -364,6 +226,34 @@ void pad_vocab(gguf::GgufWriter& w, uint32_t from, uint32_t to) {
 
 // ------------------------------------------------------------------ metadata
 
+// deepseek2's keys as convert_hf_to_gguf writes them: files with attn_k_b/attn_v_b describe the
+// latent as one MQA head (key = latent + RoPE part, value = latent) and the heads in the *_mla keys.
+void add_latent_attention_hparams(gguf::GgufWriter& w, const SynthShape& s) {
+  const std::string a = s.arch + ".";
+  w.add_kv(a + "leading_dense_block_count", gguf::value_u32(s.n_layer_dense_lead));
+  w.add_kv(a + "attention.q_lora_rank", gguf::value_u32(s.q_lora_rank));
+  w.add_kv(a + "attention.kv_lora_rank", gguf::value_u32(s.kv_lora_rank));
+  if (s.kv_b_split) {
+    w.add_kv(a + "attention.head_count_kv", gguf::value_u32(1));
+    w.add_kv(a + "attention.key_length", gguf::value_u32(s.kv_lora_rank + s.rope_dim));
+    w.add_kv(a + "attention.value_length", gguf::value_u32(s.kv_lora_rank));
+    w.add_kv(a + "attention.key_length_mla", gguf::value_u32(s.head_size()));
+    w.add_kv(a + "attention.value_length_mla", gguf::value_u32(s.head_dim_v));
+  } else {
+    w.add_kv(a + "attention.head_count_kv", gguf::value_u32(s.n_head));
+    w.add_kv(a + "attention.key_length", gguf::value_u32(s.head_size()));
+    w.add_kv(a + "attention.value_length", gguf::value_u32(s.head_dim_v));
+  }
+  w.add_kv(a + "expert_shared_count", gguf::value_u32(s.n_expert_shared));
+  w.add_kv(a + "expert_weights_scale", gguf::value_f32(s.expert_weights_scale));
+  w.add_kv(a + "expert_weights_norm", gguf::value_bool(s.expert_weights_norm));
+  w.add_kv(a + "expert_gating_func", gguf::value_u32(s.expert_sigmoid ? 2 : 1));
+  if (s.n_expert_groups > 0) {
+    w.add_kv(a + "expert_group_count", gguf::value_u32(s.n_expert_groups));
+    w.add_kv(a + "expert_group_used_count", gguf::value_u32(s.n_group_used));
+  }
+}
+
 void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, uint32_t n_vocab, uint64_t seed) {
   const std::string a = s.arch + ".";
   w.add_kv("general.architecture", gguf::value_string(s.arch));
@@ -383,16 +273,22 @@ void add_hparams(gguf::GgufWriter& w, const SynthShape& s, const SynthType& ty, 
     if (s.n_ff_dense) w.add_kv(a + "expert_feed_forward_length", gguf::value_u32(s.n_ff));
   }
   w.add_kv(a + "attention.head_count", gguf::value_u32(s.n_head));
-  w.add_kv(a + "attention.head_count_kv", gguf::value_u32(s.n_head_kv));
-  w.add_kv(a + "attention.key_length", gguf::value_u32(s.head_size()));
-  w.add_kv(a + "attention.value_length", gguf::value_u32(s.head_size()));
+  if (s.kv_lora_rank > 0) {
+    add_latent_attention_hparams(w, s);
+  } else {
+    w.add_kv(a + "attention.head_count_kv", gguf::value_u32(s.n_head_kv));
+    w.add_kv(a + "attention.key_length", gguf::value_u32(s.head_size()));
+    w.add_kv(a + "attention.value_length", gguf::value_u32(s.head_size()));
+  }
   w.add_kv(a + "attention.layer_norm_rms_epsilon", gguf::value_f32(s.rms_eps));
   w.add_kv(a + "rope.freq_base", gguf::value_f32(s.rope_base));
-  w.add_kv(a + "rope.dimension_count", gguf::value_u32(s.head_size()));
+  w.add_kv(a + "rope.dimension_count", gguf::value_u32(s.rope_dim ? s.rope_dim : s.head_size()));
   if (s.rope_yarn) {
     w.add_kv(a + "rope.scaling.type", gguf::value_string("yarn"));
     w.add_kv(a + "rope.scaling.factor", gguf::value_f32(s.rope_scale_factor));
     w.add_kv(a + "rope.scaling.original_context_length", gguf::value_u32(s.rope_original_ctx));
+    if (s.rope_yarn_log_mul != 0)
+      w.add_kv(a + "rope.scaling.yarn_log_multiplier", gguf::value_f32(s.rope_yarn_log_mul));
   }
   // Provenance: how to make this file again.
   w.add_kv("clusterctl.synth.shape", gguf::value_string(s.name));
@@ -407,17 +303,6 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 }  // namespace
-
-const std::vector<SynthShape>& synth_shapes() {
-  static const std::vector<SynthShape> shapes = make_shapes();
-  return shapes;
-}
-
-const SynthShape& find_synth_shape(std::string_view name) {
-  for (const auto& s : synth_shapes())
-    if (s.name == name) return s;
-  throw Error("unknown model shape '" + std::string(name) + "' (known shapes: " + names_of(synth_shapes()) + ")");
-}
 
 const std::vector<SynthType>& synth_types() { return quant_presets(); }
 
@@ -462,6 +347,34 @@ uint32_t add_metadata(gguf::GgufWriter& w, const SynthOptions& o, const SynthSha
   return n_vocab;
 }
 
+// Rows [first, first + n) of attn_k_b ([nope x kv_lora x heads]: head h's key rows of the fused
+// attn_kv_b, transposed) or attn_v_b ([kv_lora x dv x heads]: its value rows as they are).
+void kv_b_rows(const Init& init, const std::vector<uint64_t>& shape, uint64_t seed, uint64_t first, uint64_t n,
+               GgmlType type, uint8_t* out, kernels::ThreadPool& pool) {
+  const uint64_t ncols = shape[0], per_head = shape[1], kvl = init.kv_b == Init::KvB::Keys ? shape[1] : shape[0];
+  const uint64_t fused_per_head = init.nope + init.dv, row_bytes = gguf::row_bytes(type, ncols);
+  const uint64_t from_hash = hash_name(init.from);
+  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    std::vector<float> keys, row(ncols);  // keys: one head's nope key rows of the fused tensor
+    uint64_t keys_head = UINT64_MAX;
+    for (int64_t r = b; r < e; ++r) {
+      const uint64_t i = first + static_cast<uint64_t>(r), h = i / per_head, j = i % per_head;
+      if (init.kv_b == Init::KvB::Values) {
+        gaussian_row(seed, from_hash, h * fused_per_head + init.nope + j, init.mean, init.stddev, row.data(), ncols);
+      } else {  // element d of latent row j is key row d's element j
+        if (keys_head != h) {
+          keys.resize(ncols * kvl);
+          for (uint64_t d = 0; d < ncols; ++d)
+            gaussian_row(seed, from_hash, h * fused_per_head + d, init.mean, init.stddev, &keys[d * kvl], kvl);
+          keys_head = h;
+        }
+        for (uint64_t d = 0; d < ncols; ++d) row[d] = keys[d * kvl + j];
+      }
+      kernels::quantize_row(type, row.data(), out + r * row_bytes, static_cast<int64_t>(ncols));
+    }
+  });
+}
+
 // Each tensor's rows drawn and quantised while the writer writes them; `planned` must outlive it.
 void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint64_t seed, kernels::ThreadPool& pool) {
   for (const auto& p : planned) {
@@ -470,9 +383,14 @@ void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint6
     const uint64_t row_bytes = gguf::row_bytes(t, ncols);
     const uint64_t name_hash = hash_name(p.t.name);
     const Init* init = &p.init;
+    const std::vector<uint64_t>* shape = &p.t.shape;
     gguf::TensorSource source = [=, &pool](uint64_t first, uint64_t n, uint8_t* out) {
       if (!init->fixed.empty()) {  // 1-D, F32
         std::memcpy(out, init->fixed.data() + first * ncols, n * ncols * sizeof(float));
+        return;
+      }
+      if (init->kv_b != Init::KvB::None) {
+        kv_b_rows(*init, *shape, seed, first, n, t, out, pool);
         return;
       }
       pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {

@@ -36,6 +36,14 @@ struct SynthShape {
   float rope_scale_factor = 0, rope_low_freq_factor = 1, rope_high_freq_factor = 4;
   uint32_t rope_original_ctx = 8192;
   bool rope_yarn = false;
+  // deepseek2: the query and KV latents' ranks (q_lora_rank 0: a plain query), the RoPE part of
+  // the key head (head_dim), the value head, the first layers' dense FFN (n_ff_dense wide), shared
+  // experts, group-limited and sigmoid routing with V3's bias, the weights' norm and scale, YaRN's
+  // yarn_log_multiplier as the file stores it, and the kv_b layout (split per head, or fused).
+  uint32_t q_lora_rank = 0, kv_lora_rank = 0, rope_dim = 0, head_dim_v = 0;
+  uint32_t n_layer_dense_lead = 0, n_expert_shared = 0, n_expert_groups = 0, n_group_used = 0;
+  bool expert_sigmoid = false, expert_probs_bias = false, expert_weights_norm = false, kv_b_split = false;
+  float expert_weights_scale = 0, rope_yarn_log_mul = 0;
 
   uint32_t head_size() const { return head_dim ? head_dim : n_embd / n_head; }
 };

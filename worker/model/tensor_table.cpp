@@ -7,12 +7,17 @@ namespace {
 
 // GGUF names, indexed by TensorKind; a layer's carry "blk.N." in front.
 constexpr std::array<std::string_view, kTensorKinds> kNames = {
-    "token_embd.weight",  "rope_freqs.weight",    "output_norm.weight", "output.weight",       "attn_norm.weight",
-    "attn_q.weight",      "attn_k.weight",        "attn_v.weight",      "attn_q.bias",         "attn_k.bias",
-    "attn_v.bias",        "attn_q_norm.weight",   "attn_k_norm.weight", "attn_output.weight",  "ffn_norm.weight",
-    "ffn_gate.weight",    "ffn_up.weight",        "ffn_down.weight",    "ffn_gate_inp.weight", "ffn_gate_exps.weight",
-    "ffn_up_exps.weight", "ffn_down_exps.weight",
+    "token_embd.weight",   "rope_freqs.weight",     "output_norm.weight",    "output.weight",
+    "attn_norm.weight",    "attn_q.weight",         "attn_k.weight",         "attn_v.weight",
+    "attn_q.bias",         "attn_k.bias",           "attn_v.bias",           "attn_q_norm.weight",
+    "attn_k_norm.weight",  "attn_output.weight",    "attn_q_a.weight",       "attn_q_a_norm.weight",
+    "attn_q_b.weight",     "attn_kv_a_mqa.weight",  "attn_kv_a_norm.weight", "attn_kv_b.weight",
+    "attn_k_b.weight",     "attn_v_b.weight",       "ffn_norm.weight",       "ffn_gate.weight",
+    "ffn_up.weight",       "ffn_down.weight",       "ffn_gate_inp.weight",   "ffn_gate_exps.weight",
+    "ffn_up_exps.weight",  "ffn_down_exps.weight",  "exp_probs_b.bias",      "ffn_gate_shexp.weight",
+    "ffn_up_shexp.weight", "ffn_down_shexp.weight",
 };
+static_assert(!kNames.back().empty(), "a TensorKind without a name");
 
 Range all_of(uint64_t n) { return {0, static_cast<int64_t>(n)}; }
 Range times(const Range& r, uint64_t unit) {
@@ -70,6 +75,21 @@ TensorSlice slice_of(const TensorSpec& spec, const Partition& part, const HParam
       break;
     case Split::ExpertFfnColumns:
       s.dims[0] = part.ffn, s.dims[2] = part.experts;
+      break;
+    case Split::HeadSlices:
+      s.dims[2] = part.q_heads;
+      break;
+    case Split::DenseFfnRows:
+      s.dims[rows] = part.dense_ffn;
+      break;
+    case Split::DenseFfnColumns:
+      s.dims[0] = part.dense_ffn;
+      break;
+    case Split::SharedFfnRows:
+      s.dims[rows] = part.shared_ffn;
+      break;
+    case Split::SharedFfnColumns:
+      s.dims[0] = part.shared_ffn;
       break;
   }
   return s;

@@ -30,6 +30,17 @@ enum class TensorKind : uint8_t {
   AttnQNorm,
   AttnKNorm,
   AttnOutput,
+  // Per layer: multi-head latent attention (deepseek2): the query's low-rank pair and its norm,
+  // the latent and RoPE key from one projection, the latent's norm, and the latent's expansion
+  // to keys and values, fused (kv_b) or split per head (k_b, v_b).
+  AttnQA,
+  AttnQANorm,
+  AttnQB,
+  AttnKvAMqa,
+  AttnKvANorm,
+  AttnKvB,
+  AttnKB,
+  AttnVB,
   // Per layer: feed-forward, dense or a mixture of experts.
   FfnNorm,
   FfnGate,
@@ -39,6 +50,10 @@ enum class TensorKind : uint8_t {
   FfnGateExps,
   FfnUpExps,
   FfnDownExps,
+  FfnExpProbsB,  // the router's score-correction bias (DeepSeek-V3)
+  FfnGateShexp,  // the shared experts, beside the routed ones
+  FfnUpShexp,
+  FfnDownShexp,
   Count
 };
 constexpr size_t kTensorKinds = static_cast<size_t>(TensorKind::Count);
@@ -58,6 +73,11 @@ enum class Split : uint8_t {
   VocabRows,         // its vocabulary slice (the LM head)
   ExpertFfnRows,     // [cols x ffn x experts]: its experts, of each its FFN rows
   ExpertFfnColumns,  // [ffn x cols x experts]: its experts, of each its FFN columns (row-parallel)
+  HeadSlices,        // [cols x rows x heads]: its query heads' matrices (attn_k_b, attn_v_b)
+  DenseFfnRows,      // its slice of the leading dense layers' FFN (Partition::dense_ffn)
+  DenseFfnColumns,
+  SharedFfnRows,  // its slice of the shared experts' FFN (Partition::shared_ffn)
+  SharedFfnColumns,
 };
 
 struct TensorSpec {
@@ -71,7 +91,8 @@ struct TensorSpec {
 
   std::string name() const { return tensor_name(kind, layer); }
   bool row_parallel() const {
-    return split == Split::QHeadColumns || split == Split::FfnColumns || split == Split::ExpertFfnColumns;
+    return split == Split::QHeadColumns || split == Split::FfnColumns || split == Split::ExpertFfnColumns ||
+           split == Split::DenseFfnColumns || split == Split::SharedFfnColumns;
   }
 };
 

@@ -142,7 +142,7 @@ LargeBuffer pack_for_kernels(const std::vector<kernels::Matrix*>& matrices) {
 
 // Loads the part `want` of tensor `s` from the file, which stores the part `stored` of it.
 void load_weight(const Loader& L, const TensorSpec& s, const std::string& name, const TensorSlice& stored,
-                 const TensorSlice& want, uint64_t n_expert, Weight& out) {
+                 const TensorSlice& want, Weight& out) {
   out.present = true;
   const std::vector<uint64_t> shape = stored.shape();
   std::vector<Range> local;
@@ -165,8 +165,9 @@ void load_weight(const Loader& L, const TensorSpec& s, const std::string& name, 
     out.matrix = one(-1, 0, out.owned);
     return;
   }
-  out.experts.resize(n_expert);
-  out.experts_owned.resize(n_expert);
+  // Indexed by expert (or head) of the whole model; those of other ranks stay empty.
+  out.experts.resize(s.shape[2]);
+  out.experts_owned.resize(s.shape[2]);
   for (int64_t e = want.dims[2].begin; e < want.dims[2].end; ++e)
     out.experts[e] = one(e - stored.dims[2].begin, shape[2], out.experts_owned[e]);
 }
@@ -183,7 +184,8 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   const Partition stored = stored_partition(f, hp);
   auto inside = [](const Range& r, const Range& outer) { return r.begin >= outer.begin && r.end <= outer.end; };
   if (!inside(part.q_heads, stored.q_heads) || !inside(part.ffn, stored.ffn) || !inside(part.vocab, stored.vocab) ||
-      !inside(part.experts, stored.experts))
+      !inside(part.experts, stored.experts) || !inside(part.dense_ffn, stored.dense_ffn) ||
+      !inside(part.shared_ffn, stored.shared_ffn))
     throw Error(f.path() + " holds the slice " + stored.describe() + " but this rank computes " + part.describe() +
                 "; use the shard cut for this rank and rank count");
 
@@ -194,9 +196,10 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   for (const TensorSpec& s : specs) {
     const std::string name = s.name();
     if (s.optional && !f.find_tensor(name)) continue;
-    load_weight(L, s, name, slice_of(s, stored, hp), slice_of(s, part, hp), X,
+    load_weight(L, s, name, slice_of(s, stored, hp), slice_of(s, part, hp),
                 s.layer < 0 ? whole_model[s.kind] : w.layers[s.layer][s.kind]);
   }
+  if (arch.derive_weights) arch.derive_weights(hp, part, w);
   w.token_embd = whole_model.matrix(TensorKind::TokenEmbd);
   w.output_norm = std::move(whole_model[TensorKind::OutputNorm].values);
   w.rope_freq_factors = std::move(whole_model[TensorKind::RopeFreqs].values);
@@ -212,7 +215,9 @@ ModelWeights ModelWeights::load(const GgufFile& f, const HParams& hp, const Arch
   for (const TensorSpec& s : specs) {
     if (s.layer < 0 || s.shape.size() < 2 || !w.layers[s.layer].has(s.kind)) continue;
     const Weight& t = w.layers[s.layer][s.kind];
-    if (s.shape.size() == 3)
+    if (s.split == Split::HeadSlices) {  // every head's, read by every token
+      for (int64_t h = part.q_heads.begin; h < part.q_heads.end; ++h) w.bytes_per_token += matrix_bytes(t.experts[h]);
+    } else if (s.shape.size() == 3)
       expert_bytes[s.layer] += matrix_bytes(t.experts[part.experts.begin]);
     else
       w.bytes_per_token += s.as_floats ? t.values.size() * sizeof(float) : matrix_bytes(t.matrix);

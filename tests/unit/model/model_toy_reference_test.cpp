@@ -6,7 +6,9 @@
 //    positions), in one batch and one token per pass;
 //  - `tiny-yarn`, the llama toy with YaRN RoPE scaling: the F32 file's greedy tokens;
 //  - `tiny-qwen3`, `tiny-qwen3moe` and `tiny-ernie4_5` (F32) against a llama.cpp of Aug 2026,
-//    which has those architectures: logits of the 64-token sequence.
+//    which has those architectures: logits of the 64-token sequence;
+//  - the deepseek2 toys `tiny-deepseek3` (V3-style) and `tiny-deepseek2-lite` (V2-Lite-style)
+//    against the same llama.cpp: the F32 files' greedy tokens, the Q8_0 and Q4_K_M files' logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -40,14 +42,14 @@ int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row +
 // (another synth stream or quantiser) would make the comparison meaningless, so the digest must match.
 class ToyFile {
  public:
-  ToyFile(const nlohmann::json& ref, const std::string& shape, const std::string& type, const std::string& vocab) {
+  ToyFile(const nlohmann::json& models, const std::string& shape, const std::string& type, const std::string& vocab) {
     dir_ = fs::temp_directory_path() / ("clusterctl-toy-ref-" + std::to_string(::getpid()) + "-" + shape + "-" + type);
     fs::create_directories(dir_);
     path_ = (dir_ / (shape + "-" + type + ".gguf")).string();
     SynthOptions o;
     o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path_, o.seed = 1;
     synth_model(o);
-    const auto& m = ref["models"][type];
+    const auto& m = models[type];
     EXPECT_EQ(ssh::sha256_file(path_), m["file_sha256"].get<std::string>())
         << path_ << " is not the file the reference was made from (made by: " << m["synth_command"] << ")";
   }
@@ -62,7 +64,7 @@ class ToyFile {
 // The reference's greedy generations of its F32 file: prompt as one batch, then one token per pass.
 void expect_greedy_tokens_equal(const std::string& shape, const std::string& vocab) {
   const auto ref = reference(shape);
-  ToyFile file(ref, shape, "F32", vocab);
+  ToyFile file(ref["models"], shape, "F32", vocab);
   gguf::GgufFile f(file.path());
   auto comm = collectives::make_local_communicator();
   for (const auto& p : ref["greedy"]["prompts"]) {
@@ -80,6 +82,17 @@ void expect_greedy_tokens_equal(const std::string& shape, const std::string& voc
       b.add(t, pos++, 0, true);
       l = e.forward(b);
     }
+    // Where llama.cpp's two best logits lie within 1e-3 of each other, two correct engines may
+    // pick either (summation order decides), and what follows is another continuation: the
+    // comparison ends there.
+    const auto margin = p["top1_top2_logit_margin"].get<std::vector<double>>();
+    size_t same = 0;
+    while (same < expected.size() && got[same] == expected[same]) ++same;
+    if (same < expected.size() && margin[same] < 1e-3) {
+      std::printf("%s, prompt %s: %zu of %zu tokens equal, then a near tie (llama.cpp's margin %.2g)\n", shape.c_str(),
+                  p["prompt"].dump().c_str(), same, expected.size(), margin[same]);
+      continue;
+    }
     EXPECT_EQ(got, expected) << shape << ", prompt: " << p["prompt"];
   }
 }
@@ -94,10 +107,26 @@ TEST(ToyReference, YarnRopeF32GreedyTokensEqualLlamaCpp) {
   expect_greedy_tokens_equal("tiny-yarn", vocab);
 }
 
+TEST(ToyReference, DeepSeek3F32GreedyTokensEqualLlamaCpp) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_greedy_tokens_equal("tiny-deepseek3", vocab);
+}
+
+TEST(ToyReference, DeepSeek2LiteF32GreedyTokensEqualLlamaCpp) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_greedy_tokens_equal("tiny-deepseek2-lite", vocab);
+}
+
 struct LogitCase {
   const char* shape;
   const char* type;
   double max_kl;  // quantised activations: acceptance 2's bar; float ones agree far closer
+  // The deepseek2 toys route among experts on small differences, so their quantised top tokens
+  // move more (llama.cpp's own two paths: mean KL 0.7e-3 to 1.6e-3, 51 to 61 of 64 top-1 equal):
+  // one token per pass is held to its llama.cpp counterpart within this KL (0: max_kl), and
+  // the top-1 agreement asked for is this many of 64 (0: 98 %).
+  double max_kl_one_token = 0;
+  int min_top1 = 0;
 };
 
 class ToyLogits : public ::testing::TestWithParam<LogitCase> {};
@@ -108,7 +137,11 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
   const auto ref = reference(shape);
   const auto& tf = ref["teacher_forced"];
   const auto& want = tf["types"][type];
-  ToyFile file(ref, shape, type, vocab);
+  // The deepseek2-lite toy's logits are of its attn_k_b/attn_v_b twin: with the fused attn_kv_b
+  // llama.cpp expands every cached latent instead of absorbing the expansion, rounding otherwise.
+  const std::string file_shape = want.value("shape", shape);
+  ToyFile file(ref.contains("models_teacher_forced") ? ref["models_teacher_forced"] : ref["models"], file_shape, type,
+               vocab);
   gguf::GgufFile f(file.path());
   const auto ids = tf["token_ids"].get<std::vector<int32_t>>();
   const auto positions = tf["positions"].get<std::vector<int64_t>>();
@@ -117,10 +150,20 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
 
   auto comm = collectives::make_local_communicator();
   const int64_t V = Model::read_hparams(f).n_vocab;
-  std::vector<float> rows(positions.size() * V);
-  std::ifstream bin(kRefDir + want["logit_rows_file"].get<std::string>(), std::ios::binary);
-  bin.read(reinterpret_cast<char*>(rows.data()), static_cast<std::streamsize>(rows.size() * sizeof(float)));
-  ASSERT_TRUE(bin.good());
+  auto read_rows = [&](const std::string& name) {
+    std::vector<float> rows(positions.size() * V);
+    std::ifstream bin(kRefDir + name, std::ios::binary);
+    bin.read(reinterpret_cast<char*>(rows.data()), static_cast<std::streamsize>(rows.size() * sizeof(float)));
+    EXPECT_TRUE(bin.good()) << name;
+    return rows;
+  };
+  const std::vector<float> batch_rows = read_rows(want["logit_rows_file"].get<std::string>());
+  // Where llama.cpp's own one-token-per-decode rows are stored (its batch and decode paths round
+  // differently), each of our paths is held to its counterpart.
+  const bool own_decode_rows = want.contains("one_token_logit_rows_file");
+  const std::vector<float> decode_rows =
+      own_decode_rows ? read_rows(want["one_token_logit_rows_file"].get<std::string>()) : batch_rows;
+  const auto decode_top1 = own_decode_rows ? want["top1_one_token_per_decode"].get<std::vector<int64_t>>() : top1;
 
   // In one batch, then one token per pass (the decode kernels).
   for (const bool one_by_one : {false, true}) {
@@ -140,8 +183,10 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
       ASSERT_EQ(l.rows, T);
       std::copy_n(l.row(0), T * V, logits.begin());
     }
+    const std::vector<float>& rows = one_by_one ? decode_rows : batch_rows;
+    const std::vector<int64_t>& want_top1 = one_by_one ? decode_top1 : top1;
     int same = 0;
-    for (int64_t i = 0; i < T; ++i) same += argmax(&logits[i * V], V) == top1[i];
+    for (int64_t i = 0; i < T; ++i) same += argmax(&logits[i * V], V) == want_top1[i];
     double kl = 0;
     for (size_t k = 0; k < positions.size(); ++k) kl += kl_divergence(&rows[k * V], &logits[positions[k] * V], V);
     kl /= static_cast<double>(positions.size());
@@ -149,11 +194,12 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
     std::printf(
         "%s %s, %s: mean KL %.3g, top-1 agreement %d/%lld (llama.cpp %s one token per decode vs its "
         "batch: %d/64)\n",
-        shape.c_str(), type.c_str(), how, kl, same, static_cast<long long>(T),
+        file_shape.c_str(), type.c_str(), how, kl, same, static_cast<long long>(T),
         ref["llama_cpp_commit"].get<std::string>().substr(0, 8).c_str(),
         want["one_token_per_decode"]["top1_agreement_with_batch"].get<int>());
-    EXPECT_LT(kl, GetParam().max_kl) << how;
-    EXPECT_GE(same, std::ceil(0.98 * static_cast<double>(T))) << how;
+    const LogitCase& c = GetParam();
+    EXPECT_LT(kl, one_by_one && c.max_kl_one_token > 0 ? c.max_kl_one_token : c.max_kl) << how;
+    EXPECT_GE(same, c.min_top1 > 0 ? c.min_top1 : std::ceil(0.98 * static_cast<double>(T))) << how;
   }
 }
 
@@ -164,7 +210,13 @@ INSTANTIATE_TEST_SUITE_P(Toys, ToyLogits,
                          ::testing::Values(LogitCase{"tiny-moe", "Q8_0", 1e-3}, LogitCase{"tiny-moe", "Q4_K_M", 1e-3},
                                            LogitCase{"tiny-qwen3", "F32", 1e-5},
                                            LogitCase{"tiny-qwen3moe", "F32", 1e-5},
-                                           LogitCase{"tiny-ernie4_5", "F32", 1e-5}),
+                                           LogitCase{"tiny-ernie4_5", "F32", 1e-5},
+                                           LogitCase{"tiny-deepseek3", "F32", 1e-5},
+                                           LogitCase{"tiny-deepseek2-lite", "F32", 1e-5},
+                                           LogitCase{"tiny-deepseek3", "Q8_0", 1e-3, 2e-3, 56},
+                                           LogitCase{"tiny-deepseek3", "Q4_K_M", 1e-3, 2e-3, 56},
+                                           LogitCase{"tiny-deepseek2-lite", "Q8_0", 1e-3, 2e-3, 56},
+                                           LogitCase{"tiny-deepseek2-lite", "Q4_K_M", 1e-3, 2e-3, 56}),
                          [](const auto& info) {
                            std::string n = std::string(info.param.shape) + "_" + info.param.type;
                            for (char& c : n)

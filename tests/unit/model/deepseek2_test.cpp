@@ -1,0 +1,100 @@
+// deepseek2 (DeepSeek-V2/V3, Kimi-K2) on its toys made here by `model synth`: the hyperparameters
+// as llama.cpp reads them, the latent KV cache's size, and the two layouts of the latent's
+// expansion (one attn_kv_b, or attn_k_b/attn_v_b per head) computing the same floats.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/unit/shared_data.h"
+#include "worker/model/engine.h"
+#include "worker/model/synth.h"
+
+namespace clusterctl::model {
+namespace {
+namespace fs = std::filesystem;
+
+struct Toy {
+  fs::path dir;
+  std::string path;
+  Toy(const std::string& shape, const std::string& type, const std::string& vocab) {
+    dir = fs::temp_directory_path() / ("clusterctl-ds2-" + std::to_string(::getpid()) + "-" + shape + "-" + type);
+    fs::create_directories(dir);
+    path = (dir / (shape + ".gguf")).string();
+    SynthOptions o;
+    o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path, o.seed = 1, o.threads = 2;
+    synth_model(o);
+  }
+  ~Toy() { fs::remove_all(dir); }
+};
+
+TEST(DeepSeek2, ReadsTheV3ToysHyperparameters) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  Toy toy("tiny-deepseek3", "Q8_0", vocab);
+  gguf::GgufFile f(toy.path);
+  const HParams hp = Model::read_hparams(f);
+  EXPECT_EQ(hp.arch, "deepseek2");
+  EXPECT_EQ(hp.q_lora_rank, 256u);
+  EXPECT_EQ(hp.kv_lora_rank, 256u);
+  EXPECT_EQ(hp.head_dim_k, 96u);  // key_length_mla, not the latent's key_length
+  EXPECT_EQ(hp.head_dim, 64u);
+  EXPECT_EQ(hp.rope_dim, 32u);
+  EXPECT_EQ(hp.n_head_kv, hp.n_head);
+  EXPECT_TRUE(hp.kv_b_split);
+  EXPECT_EQ(hp.n_ff, 256u);
+  EXPECT_EQ(hp.n_ff_dense, 512u);
+  EXPECT_EQ(hp.n_layer_dense_lead, 1u);
+  EXPECT_EQ(hp.n_expert_shared, 2u);
+  EXPECT_EQ(hp.n_expert_groups, 4u);
+  EXPECT_EQ(hp.n_group_used, 2u);
+  EXPECT_EQ(hp.expert_gating, HParams::Gating::Sigmoid);
+  EXPECT_TRUE(hp.expert_weights_norm);
+  EXPECT_FLOAT_EQ(hp.expert_weights_scale, 2.5f);
+  EXPECT_FLOAT_EQ(hp.rope_yarn_log_mul, 1.0f);  // 0.1 in the file, as convert_hf_to_gguf writes it
+}
+
+// Per token and layer the cache holds the latent and the RoPE key (256 + 32 values), not every
+// head's key and value (8 x (96 + 64)): 4.4x less here, 71x at DeepSeek-V3's shape.
+TEST(DeepSeek2, CacheHoldsTheLatentPerToken) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  Toy toy("tiny-deepseek3", "Q8_0", vocab);
+  gguf::GgufFile f(toy.path);
+  auto comm = collectives::make_local_communicator();
+  Engine e(f, *comm, {.n_ctx = 128, .threads = 1});
+  EXPECT_EQ(e.cache().bytes(), size_t{3} * 128 * (256 + 32) * 2);  // layers x tokens x values x F16
+}
+
+// The two layouts hold the same weights (synth rearranges attn_kv_b as the converter does), so
+// in F32 every logit is the same float, in one batch and one token per pass.
+void expect_same_logits(const std::string& a_shape, const std::string& b_shape, const std::string& vocab) {
+  Toy a(a_shape, "F32", vocab), b(b_shape, "F32", vocab);
+  gguf::GgufFile fa(a.path), fb(b.path);
+  auto comm = collectives::make_local_communicator();
+  const int64_t V = Model::read_hparams(fa).n_vocab;
+  for (const bool one_by_one : {false, true}) {
+    Engine ea(fa, *comm, {.n_ctx = 32, .threads = 2}), eb(fb, *comm, {.n_ctx = 32, .threads = 2});
+    for (int64_t i = 0; i < 24; i += one_by_one ? 1 : 24) {
+      Batch batch;
+      for (int64_t t = i; t < (one_by_one ? i + 1 : 24); ++t)
+        batch.add(static_cast<int32_t>(1 + (t * 7919) % 31999), static_cast<int32_t>(t), 0, true);
+      const LocalLogits la = ea.forward(batch);
+      std::vector<float> first(la.data, la.data + la.rows * V);
+      const LocalLogits lb = eb.forward(batch);
+      ASSERT_EQ(lb.rows, la.rows);
+      EXPECT_TRUE(std::equal(first.begin(), first.end(), lb.data))
+          << a_shape << " and " << b_shape << " differ (" << (one_by_one ? "one token per pass" : "one batch") << ")";
+    }
+  }
+}
+
+TEST(DeepSeek2, SplitKvBEqualsFusedOnTheV3Toy) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_same_logits("tiny-deepseek3", "tiny-deepseek3-fused", vocab);
+}
+
+TEST(DeepSeek2, SplitKvBEqualsFusedOnTheV2LiteToy) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
+  expect_same_logits("tiny-deepseek2-lite-split", "tiny-deepseek2-lite", vocab);
+}
+
+}  // namespace
+}  // namespace clusterctl::model

@@ -1,0 +1,164 @@
+// Multi-head latent attention (deepseek2), the ForwardPass block of architectures/deepseek2.cpp.
+// Per token the cache holds [latent (kv_lora_rank), RoPE key (rope_dim)]; head h's key at a
+// position is (k_b_h latent, RoPE key) and its value v_b_h latent, so its score is
+// (k_b_h^T q_nope) . latent + q_rope . RoPE key and its output v_b_h (sum_j p_j latent_j):
+// the expansions are applied once to the query and once to the attended latent, never to the
+// cache. This rank's heads are its Partition's query heads; the latent is every rank's.
+#include <algorithm>
+#include <cmath>
+
+#include "worker/common/error.h"
+#include "worker/model/forward.h"
+
+namespace clusterctl::model {
+void ForwardPass::latent_attention(int64_t il) {
+  const HParams& hp = m_.hp;
+  const LayerWeights& L = m_.weights.layers[il];
+  const Batch& b = *batch_;
+  const int64_t T = n_tokens_, E = hp.n_embd, H = n_q_, half = m_.rope.dims() / 2;
+  const int64_t DK = hp.head_dim_k, DV = hp.head_dim, R = hp.rope_dim, nope = DK - R;
+  const int64_t KVL = hp.kv_lora_rank, QL = hp.q_lora_rank, row = KVL + R;
+  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
+  // This rank's query heads, [nope | rope] each.
+  if (QL > 0) {
+    project(L.matrix(TensorKind::AttnQA), xn_.data(), T, n_mv_, mla_qa_.data());
+    for (int64_t t = 0; t < T; ++t)
+      rms_norm(&mla_qa_[t * QL], L.floats(TensorKind::AttnQANorm), &mla_qa_[t * QL], QL, hp.rms_eps);
+    project(L.matrix(TensorKind::AttnQB), mla_qa_.data(), T, n_mv_, q_.data());
+  } else {
+    project(L.matrix(TensorKind::AttnQ), xn_.data(), T, n_mv_, q_.data());
+  }
+  // The token's latent (normed) and RoPE key, stored before attending: later tokens of the batch see it.
+  project(L.matrix(TensorKind::AttnKvAMqa), xn_.data(), T, n_mv_, mla_kva_.data());
+  for (int64_t t = 0; t < T; ++t) {
+    float* kva = &mla_kva_[t * row];
+    rms_norm(kva, L.floats(TensorKind::AttnKvANorm), kva, KVL, hp.rms_eps);
+    m_.rope.apply(kva + KVL, &rope_cos_[t * half], &rope_sin_[t * half]);
+    uint8_t* cached = cache_.key(il, b.slot[t], 0, b.pos[t]);
+    for (int64_t i = 0; i < row; ++i) cache_.store(cached + i * cache_.elem_bytes(), kva[i]);
+    for (int64_t h = 0; h < H; ++h) {
+      float* q = &q_[(t * H + h) * DK];
+      m_.rope.apply(q + nope, &rope_cos_[t * half], &rope_sin_[t * half]);
+      std::copy_n(q + nope, R, &mla_query_[(t * H + h) * row + KVL]);
+    }
+  }
+  // Head by head over the batch: the absorbed query k_b_h^T q_nope.
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t t = 0; t < T; ++t) std::copy_n(&q_[(t * H + h) * DK], nope, &mla_gather_[t * nope]);
+    project(L.expert(TensorKind::AttnKB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
+            mla_head_out_.data());
+    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * KVL], KVL, &mla_query_[(t * H + h) * row]);
+  }
+  // llama.cpp's scale: YaRN's magnitude enters the scores squared (its attn_factor cancels the
+  // factor ggml's RoPE applies, then DeepSeek's mscale_all_dim is applied to both q and k).
+  const float fs = m_.rope.freq_scale();
+  const float attn_factor_org = m_.rope.attn_factor() * (1.0f + 0.1f * std::log(1.0f / fs));
+  const float mscale = attn_factor_org * (1.0f + 0.1f * hp.rope_yarn_log_mul * std::log(1.0f / fs));
+  latent_attend(il, b, 1.0f * mscale * mscale / std::sqrt(static_cast<float>(DK)));
+  // Each head's value expansion v_b_h of its attended latent, into attn_ as [head][DV].
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_out_[(t * H + h) * KVL], KVL, &mla_gather_[t * KVL]);
+    project(L.expert(TensorKind::AttnVB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
+            mla_head_out_.data());
+    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * DV], DV, &attn_[t * q_dim_ + h * DV]);
+  }
+  project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
+  add_all_reduced();
+}
+
+// As ggml's CPU flash attention, which llama.cpp runs MLA with: a pass of fewer than 64 tokens
+// (decoding, short prompts) converts the query to the cache type, dots it with each cached row and
+// keeps the weighted sum of latents in that type (F16: rounded after every position, with the
+// online softmax's rescaling); a pass of 64 or more attends in tiles of 64 positions in float.
+// Matching its roundings matters here: a mixture of experts routes on small differences.
+void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
+  constexpr int64_t kTile = 64;  // ggml's GGML_FA_TILE_Q and GGML_FA_TILE_KV
+  const int64_t T = b.size(), H = n_q_, KVL = m_.hp.kv_lora_rank, row = KVL + m_.hp.rope_dim;
+  const gguf::GgmlType ct = cache_.type();
+  const bool half_cache = ct == gguf::GgmlType::F16, tiled = T >= kTile;
+  const size_t eb = cache_.elem_bytes();
+  const int64_t ctx = cache_.n_ctx();
+  const int64_t n_items = T * H;
+  auto work = [&](int ith, int nth) {
+    float* scores = thread_scratch(ith);
+    void* q_conv = scores + ctx;
+    float* latent = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, row));
+    kernels::fp16_t* acc16 = reinterpret_cast<kernels::fp16_t*>(latent + row);
+    const int64_t chunk = (n_items + nth - 1) / nth;
+    const int64_t begin = std::min(n_items, chunk * ith), end = std::min(n_items, begin + chunk);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / H, h = item % H;
+      const int64_t slot = b.slot[t], n_pos = b.pos[t] + 1;
+      const float* query = &mla_query_[(t * H + h) * row];
+      const uint8_t* rows = cache_.key(il, slot, 0, 0);
+      float* out = &mla_out_[(t * H + h) * KVL];
+      std::fill_n(out, KVL, 0.0f);
+      float M = -INFINITY, S = 0.0f;
+      if (tiled) {
+        // Float query against the cached rows as floats, softmax and sums tile by tile.
+        for (int64_t j0 = 0; j0 < n_pos; j0 += kTile) {
+          const int64_t j1 = std::min(n_pos, j0 + kTile);
+          float tile_max = -INFINITY;
+          for (int64_t j = j0; j < j1; ++j) {
+            kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
+            float dot = 0.0f;
+            for (int64_t i = 0; i < row; ++i) dot += query[i] * latent[i];
+            scores[j] = dot * kq_scale;
+            tile_max = std::max(tile_max, scores[j]);
+          }
+          const float m_new = std::max(M, tile_max);
+          if (m_new > M) {
+            const float ms = std::exp(M - m_new);
+            for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
+            S *= ms;
+          }
+          M = m_new;
+          double sum = 0;
+          for (int64_t j = j0; j < j1; ++j) sum += scores[j] = std::exp(scores[j] - M);
+          S += static_cast<float>(sum);
+          for (int64_t j = j0; j < j1; ++j) {
+            kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+            for (int64_t r = 0; r < KVL; ++r) out[r] += scores[j] * latent[r];
+          }
+        }
+      } else {
+        kernels::quantize_activations(ct, query, q_conv, row);
+        std::fill_n(acc16, half_cache ? KVL : 0, kernels::fp32_to_fp16(0.0f));
+        for (int64_t j = 0; j < n_pos; ++j) {
+          const float s = kernels::vec_dot(ct, row, rows + j * row * eb, q_conv) * kq_scale;
+          float ms = 1.0f, vs = 1.0f;
+          if (s > M) {  // a new maximum: what was summed is rescaled, this position weighs 1
+            const float m_old = M;
+            M = s;
+            ms = std::exp(m_old - M);
+            if (half_cache)
+              for (int64_t r = 0; r < KVL; ++r) acc16[r] = kernels::fp32_to_fp16(kernels::fp16_to_fp32(acc16[r]) * ms);
+            else
+              for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
+          } else {
+            vs = std::exp(s - M);
+          }
+          kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+          if (half_cache)
+            for (int64_t r = 0; r < KVL; ++r)
+              acc16[r] = kernels::fp32_to_fp16(std::fma(latent[r], vs, kernels::fp16_to_fp32(acc16[r])));
+          else
+            for (int64_t r = 0; r < KVL; ++r) out[r] = std::fma(latent[r], vs, out[r]);
+          S = S * ms + vs;
+        }
+        if (half_cache)
+          for (int64_t r = 0; r < KVL; ++r) out[r] = kernels::fp16_to_fp32(acc16[r]);
+      }
+      const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+      for (int64_t r = 0; r < KVL; ++r) out[r] *= inv;
+    }
+  };
+  int64_t positions = 0;
+  for (int64_t t = 0; t < T; ++t) positions += b.pos[t] + 1;
+  if (pool_.size() == 1 || positions * H * row < kInlineAttentionWork)
+    work(0, 1);
+  else
+    pool_.run(work);
+}
+
+}  // namespace clusterctl::model
