@@ -18,6 +18,7 @@
 #include "controller/preflight/report.h"
 #include "controller/state/node_speeds.h"
 #include "worker/common/human_bytes.h"
+#include "worker/model/kv_cache.h"
 #include "worker/model/model.h"
 #include "worker/model/shard_file.h"
 #include "worker/model/shard_plan.h"
@@ -88,8 +89,9 @@ void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const prefl
       RankPlan rp{r, n, shard_plan.parts[r], shard_plan.parts[r].kv_heads(p.hp)};
       for (const auto& t : model::shard_tensors(f, p.hp, rp.part)) rp.shard_bytes += t.bytes;
       rp.work = rank_work(f, p.hp, rp.part, n);
-      // F16 keys and values of the rank's KV heads: the API's sequences, a slot of the context each.
-      rp.kv_bytes = 2ull * p.hp.n_layer * static_cast<uint64_t>(p.context) * rp.kv.size() * p.hp.head_dim * 2 *
+      // F16 keys and values of the rank's KV heads (deepseek2: the latent, on every rank): the API's
+      // sequences, a slot of the context each.
+      rp.kv_bytes = model::KvCache::bytes_per_token(p.hp, rp.part) * static_cast<uint64_t>(p.context) *
                     static_cast<uint64_t>(config.api.parallel);
       p.nodes[n].ranks += 1;
       p.nodes[n].shard_bytes += rp.shard_bytes;

@@ -13,6 +13,7 @@
 #include "worker/common/human_bytes.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
+#include "worker/model/kv_cache.h"
 
 namespace clusterctl::preflight {
 
@@ -82,7 +83,8 @@ std::optional<ModelFootprint> model_footprint(const config::ClusterConfig& c, Ch
     for (const auto& t : f.tensors()) m.tensor_bytes += t.n_bytes;
     m.context = c.context > 0 ? c.context : int(std::min<uint32_t>(h.n_ctx_train ? h.n_ctx_train : 4096, 4096));
     // The API's sequences each hold a KV-cache slot of the whole context.
-    m.kv_bytes = 2ull * h.n_layer * uint64_t(m.context) * h.n_head_kv * h.head_dim * 2 * uint64_t(c.api.parallel);
+    m.kv_bytes =
+        model::KvCache::bytes_per_token(h, model::Partition::whole(h)) * uint64_t(m.context) * uint64_t(c.api.parallel);
     row.detail = path + ": " + human_bytes(m.tensor_bytes) + " of weights, KV cache " + human_bytes(m.kv_bytes) +
                  " for " + std::to_string(c.api.parallel) + " x " + std::to_string(m.context) + " tokens";
     return m;

@@ -24,6 +24,11 @@ KvCache::KvCache(const HParams& hp, const Partition& part, int64_t n_ctx, int64_
   if (!hp.latent_attention()) v_ = std::make_unique_for_overwrite<uint8_t[]>(n);
 }
 
+uint64_t KvCache::bytes_per_token(const HParams& hp, const Partition& part, size_t elem_bytes) {
+  if (hp.latent_attention()) return uint64_t{hp.n_layer} * (hp.kv_lora_rank + hp.rope_dim) * elem_bytes;
+  return 2ull * hp.n_layer * static_cast<uint64_t>(part.kv_heads(hp).size()) * hp.head_dim * elem_bytes;
+}
+
 void KvCache::store(uint8_t* p, float v) const {
   if (type_ == gguf::GgmlType::F16) {
     kernels::fp16_t h = kernels::fp32_to_fp16(v);

@@ -26,6 +26,9 @@ class KvCache {
   int64_t n_heads() const { return n_heads_; }
   int64_t head_dim() const { return head_dim_; }
   size_t bytes() const { return v_ ? 2 * bytes_each_ : bytes_each_; }
+  // The bytes one token's keys and values take, over all layers, on a rank holding `part`, in
+  // elements of `elem_bytes` (2: F16): its KV heads' keys and values, or the latent and RoPE key.
+  static uint64_t bytes_per_token(const HParams& hp, const Partition& part, size_t elem_bytes = 2);
 
   // Row of head_dim keys of (layer, slot, local head, position).
   uint8_t* key(int64_t layer, int64_t slot, int64_t head, int64_t pos) {
