@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "worker/common/large_buffer.h"
 #include "worker/kernels/kernels.h"
 
 namespace clusterctl::tools {
@@ -41,7 +42,9 @@ size_t probe_buffer_bytes() {
 BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
   bytes = std::max(bytes / kMatrixBytes, size_t(1)) * kMatrixBytes;
   const size_t n = bytes / sizeof(uint64_t), per_matrix = kMatrixBytes / sizeof(uint64_t);
-  auto buf = std::make_unique_for_overwrite<uint64_t[]>(n);
+  // On huge pages where the kernel gives them, as the engine's packed weights are (large_buffer.h).
+  const LargeBuffer storage = allocate_large_buffer(bytes);
+  auto* const buf = reinterpret_cast<uint64_t*>(storage.get());
   // First touch by the threads that will read it (their NUMA node), and every page mapped
   // before anything is timed.
   pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
@@ -54,7 +57,7 @@ BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, 
   std::vector<uint64_t> item_sums(static_cast<size_t>(items) * 8);
   auto pass = [&] {
     for (size_t m = 0; m < n; m += per_matrix) {
-      const uint64_t* rows = buf.get() + m;
+      const uint64_t* rows = buf + m;
       pool.for_each_claimed(items, [&](int64_t it) {
         const size_t b = per_item * static_cast<size_t>(it), e = it == items - 1 ? per_matrix : b + per_item;
         uint64_t s[8] = {};
@@ -108,9 +111,13 @@ double measure_compute_gflops(kernels::ThreadPool& pool, int reps) {
 }
 
 std::string probe_method(size_t bytes, int reps) {
+  return bandwidth_method(bytes, reps) + "; compute: Q4_0 1024x4096 matmul x 64 tokens in cache";
+}
+
+std::string bandwidth_method(size_t bytes, int reps) {
   return "decode-shaped reads of " + std::to_string(bytes >> 20) +
          " MiB in 4 MiB matrices, rows claimed by the threads 8 items each as the matmul, median of " +
-         std::to_string(reps) + " passes; compute: Q4_0 1024x4096 matmul x 64 tokens in cache";
+         std::to_string(reps) + " passes";
 }
 
 }  // namespace clusterctl::tools

@@ -29,8 +29,9 @@ size_t probe_buffer_bytes();
 // 1024 x 4096 (2.3 MB, in cache) times 64 tokens: the compute a prompt batch gets.
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps);
 
-// One line saying how the figures were measured, for output beside them.
+// One line saying how the figures were measured, for output beside them: both, or the bandwidth's.
 std::string probe_method(size_t bytes, int reps);
+std::string bandwidth_method(size_t bytes, int reps);
 
 }  // namespace clusterctl::tools
 
