@@ -34,7 +34,7 @@ struct RankPlan {
   model::Range kv;
   uint64_t shard_bytes = 0;
   uint64_t kv_bytes = 0;
-  placement::RankWork work;  // per token, for the speed prediction
+  placement::RankWork work = {};  // per token, for the speed prediction
 };
 
 struct NodePlan {
