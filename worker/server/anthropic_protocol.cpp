@@ -12,14 +12,6 @@ namespace {
 
 inline constexpr double kAnthropicTemperatureMax = 1;  // Anthropic's range is 0 .. 1
 
-Json parse_body(const std::string& text) {
-  check_json_shape(text);
-  Json body = Json::parse(text, nullptr, false);
-  if (body.is_discarded()) throw invalid_request("the request body is not valid JSON", {}, "invalid_json");
-  if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
-  return body;
-}
-
 void check_fields(const Json& body) {
   static const char* const kKnown[] = {"model",       "max_tokens", "messages", "system", "stop_sequences",
                                        "temperature", "top_p",      "top_k",    "stream", "tools",
@@ -299,7 +291,7 @@ class AnthropicWriter : public ResponseWriter {
 PreparedRequest prepare_anthropic(const std::string& body_text, const ModelInfo& model,
                                   const chat::ChatTemplate& chat_template, const ProtocolLimits& limits,
                                   const std::string& id) {
-  const Json body = parse_body(body_text);
+  const Json body = parse_request_body(body_text);
   check_fields(body);
   const Json* m = field(body, "model");
   if (!m) throw invalid_request("model: Field required", "model", "missing_required_parameter");
@@ -348,14 +340,7 @@ PreparedRequest prepare_anthropic(const std::string& body_text, const ModelInfo&
     g.render_special = true;
   }
   const Json messages = template_messages(body);
-  try {
-    g.prompt = chat_template.render(messages, true, extra);
-  } catch (const std::exception& e) {
-    throw invalid_request(std::string("the model's chat template rejected the messages: ") + e.what(), "messages",
-                          "invalid_messages");
-  }
-  g.templated = true;
-  for (const auto& s : chat_template.implied_stop_strings()) g.stop.push_back(s);
+  render_chat_prompt(chat_template, messages, extra, g);
   prepared.writer = std::make_unique<AnthropicWriter>("msg_" + id, model.id, std::move(stops));
   return prepared;
 }

@@ -44,18 +44,6 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-Json parse_body(const std::string& text) {
-  check_json_shape(text);
-  Json body;
-  try {
-    body = Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw invalid_request(std::string("the request body is not valid JSON: ") + e.what(), {}, "invalid_json");
-  }
-  if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
-  return body;
-}
-
 bool flag(const Json& body, const char* name, bool dflt) {
   const Json* v = field(body, name);
   if (!v) return dflt;
@@ -81,7 +69,7 @@ Json model_reply(const ModelInfo& model, const std::string& encoded_id, int64_t 
 }
 
 Json tokenize_reply(const std::string& text, const GenerationService& service) {
-  const Json body = parse_body(text);
+  const Json body = parse_request_body(text);
   const Json* content = field(body, "content");
   if (!content) throw invalid_request("missing required parameter 'content'", "content", "missing_required_parameter");
   if (!content->is_string()) wrong_type("content", "a string");
@@ -112,7 +100,7 @@ Json tokenize_reply(const std::string& text, const GenerationService& service) {
 }
 
 Json detokenize_reply(const std::string& text, const GenerationService& service) {
-  const Json body = parse_body(text);
+  const Json body = parse_request_body(text);
   const Json* tokens = field(body, "tokens");
   if (!tokens) throw invalid_request("missing required parameter 'tokens'", "tokens", "missing_required_parameter");
   if (!tokens->is_array()) wrong_type("tokens", "an array of token ids");

@@ -13,14 +13,6 @@ namespace clusterctl::server {
 
 namespace {
 
-Json parse_body(const std::string& text) {
-  check_json_shape(text);
-  Json body = Json::parse(text, nullptr, false);
-  if (body.is_discarded()) throw invalid_request("the request body is not valid JSON", {}, "invalid_json");
-  if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
-  return body;
-}
-
 // Ollama names carry a tag; this server's one model answers to its id with or without ":latest".
 void check_model(const Json& body, const ModelInfo& model) {
   const Json* m = field(body, "model");
@@ -296,7 +288,7 @@ std::string rfc3339_now() {
 
 PreparedRequest prepare_ollama(OllamaEndpoint endpoint, const std::string& body_text, const ModelInfo& model,
                                const chat::ChatTemplate& chat_template, const ProtocolLimits& limits) {
-  const Json body = parse_body(body_text);
+  const Json body = parse_request_body(body_text);
   check_model(body, model);
   refuse_unsupported(body);
   PreparedRequest prepared;
@@ -336,14 +328,7 @@ PreparedRequest prepare_ollama(OllamaEndpoint endpoint, const std::string& body_
     } else if (tools) {
       throw invalid_request("'tools' is read on /api/chat only", "tools", "unsupported_field");
     }
-    try {
-      g.prompt = chat_template.render(messages, true, extra);
-    } catch (const std::exception& e) {
-      throw invalid_request(std::string("the model's chat template rejected the messages: ") + e.what(), "messages",
-                            "invalid_messages");
-    }
-    g.templated = true;
-    for (const auto& s : chat_template.implied_stop_strings()) g.stop.push_back(s);
+    render_chat_prompt(chat_template, messages, extra, g);
   }
   prepared.writer = std::make_unique<OllamaWriter>(
       endpoint, field(body, "model") ? body["model"].get<std::string>() : body["name"].get<std::string>());
@@ -387,7 +372,7 @@ Json ollama_tags(const ModelInfo& model, bool running) {
 }
 
 Json ollama_show(const std::string& body_text, const ModelInfo& model, const chat::ChatTemplate& chat_template) {
-  const Json body = parse_body(body_text);
+  const Json body = parse_request_body(body_text);
   check_model(body, model);
   if (const Json* v = field(body, "verbose"); v && !v->is_boolean()) wrong_type("verbose", "a boolean");
   Json capabilities = Json::array({"completion"});

@@ -298,15 +298,7 @@ std::string completion_prompt(const Json& body) {
 
 ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const ModelInfo& model,
                          const chat::ChatTemplate& chat_template, const ProtocolLimits& limits) {
-  check_json_shape(body_text);
-  Json body;
-  try {
-    body = Json::parse(body_text);
-  } catch (const Json::exception& e) {
-    throw invalid_request(std::string("the request body is not valid JSON: ") + e.what(), {}, "invalid_json");
-  }
-  if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
-
+  const Json body = parse_request_body(body_text);
   ApiRequest req;
   req.endpoint = endpoint;
   const Json* model_field = field(body, "model");

@@ -4,6 +4,18 @@
 
 namespace clusterctl::server {
 
+Json parse_request_body(const std::string& text) {
+  check_json_shape(text);
+  Json body;
+  try {
+    body = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw invalid_request(std::string("the request body is not valid JSON: ") + e.what(), {}, "invalid_json");
+  }
+  if (!body.is_object()) throw invalid_request("the request body must be a JSON object", {}, "invalid_json");
+  return body;
+}
+
 const Json* field(const Json& body, const char* name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return nullptr;

@@ -9,6 +9,8 @@
 
 namespace clusterctl::server {
 
+// A request body: one JSON object within the shape limits (check_json_shape), else a 400.
+Json parse_request_body(const std::string& text);
 // The field, or null when absent or JSON null.
 const Json* field(const Json& body, const char* name);
 [[noreturn]] void wrong_type(const std::string& name, const std::string& what);

@@ -57,6 +57,18 @@ chat::ToolCallFormat require_tool_format(const chat::ChatTemplate& chat_template
   return format;
 }
 
+void render_chat_prompt(const chat::ChatTemplate& chat_template, const Json& messages, const Json& extra,
+                        GenerationRequest& g) {
+  try {
+    g.prompt = chat_template.render(messages, true, extra);
+  } catch (const std::exception& e) {
+    throw invalid_request(std::string("the model's chat template rejected the messages: ") + e.what(), "messages",
+                          "invalid_messages");
+  }
+  g.templated = true;
+  for (const auto& s : chat_template.implied_stop_strings()) g.stop.push_back(s);
+}
+
 ToolOffer openai_tool_offer(const Json& body, const chat::ChatTemplate& chat_template) {
   ToolOffer offer;
   auto tools = body.find("tools");

@@ -6,6 +6,7 @@
 
 #include "worker/chat/chat_template.h"
 #include "worker/chat/tool_calls.h"
+#include "worker/server/generation_service.h"
 
 namespace clusterctl::server {
 
@@ -22,6 +23,12 @@ void check_openai_tool(const nlohmann::ordered_json& tool, const std::string& pa
 
 // The model's tool-call format, or a 400 naming the families that have one (`param`: the field).
 chat::ToolCallFormat require_tool_format(const chat::ChatTemplate& chat_template, const std::string& param);
+
+// Renders OpenAI-shaped `messages` (and `extra`, e.g. the offered tools) with the chat template
+// into `g`: the prompt, templated, with the template's implied stop strings; a refusal by the
+// template is a 400 naming `messages`.
+void render_chat_prompt(const chat::ChatTemplate& chat_template, const nlohmann::ordered_json& messages,
+                        const nlohmann::ordered_json& extra, GenerationRequest& g);
 
 // OpenAI's `tools`, `tool_choice` ("none", "auto"; "required" and a named function are refused:
 // forcing a call needs constrained sampling) and `parallel_tool_calls`.
