@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "worker/common/error.h"
 #include "worker/model/shard_plan.h"
+#include "worker/parallel/heartbeat.h"
 #include "worker/parallel/job.h"
 #include "worker/parallel/step_protocol.h"
 #include "worker/server/batch_scheduler.h"
@@ -73,6 +75,7 @@ void open_serve_model(collectives::Session& session, collectives::Communicator& 
     cli::scheduler_options(s.vm);  // validates
     cli::engine_options(s.vm);
     cli::step_timeout_seconds(s.vm);
+    cli::heartbeat_flags(s.vm);
     const auto split =
         s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
     s.rank_model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
@@ -106,10 +109,64 @@ void load_serve_engine(collectives::Session& session, collectives::Communicator&
   parallel::agree(comm, session.host(), error);
 }
 
+// How long a rank 0 that lost a node keeps answering (503, naming the node) before it ends the
+// job: long enough for probes and `clusterctl status` to learn which node, and for the failed
+// requests' errors to reach their clients.
+constexpr int kLostNodeGraceSeconds = 10;
+
+// The heartbeat over the cluster link (--heartbeat-link), started at the same point on every rank
+// (it is collective). Rank 0 fails the service when a node falls silent; another rank that no
+// longer hears rank 0 ends itself (its node, or rank 0's, is cut off).
+std::unique_ptr<parallel::Heartbeat> start_heartbeat(collectives::Session& session, collectives::Communicator& comm,
+                                                     const ServeSetup& s, const std::vector<std::string>& hosts,
+                                                     server::BatchScheduler* scheduler) {
+  const auto f = cli::heartbeat_flags(s.vm);
+  if (f.link_cidr.empty() || session.size() < 2) return nullptr;
+  const int rank = session.rank();
+  const std::string self = collectives::rank_name(rank, session.host());
+  auto on_lost = [=](const parallel::SilentPeers& silent) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.0f", silent.seconds);
+    if (rank != 0) {
+      std::fprintf(stderr,
+                   "error: %s: rank 0 has sent no heartbeat over the cluster link (%s) for %s s: this node's link "
+                   "or rank 0's node is down; this rank stops\n",
+                   self.c_str(), f.link_cidr.c_str(), secs);
+      std::fflush(stderr);
+      ::_exit(4);
+    }
+    std::string who;
+    for (size_t i = 0; i < silent.ranks.size(); ++i) {
+      const int r = silent.ranks[i];
+      who += (who.empty() ? "" : ", ") + (r < static_cast<int>(hosts.size()) ? hosts[r] : std::string("?")) +
+             " (rank " + std::to_string(r) + ", " + silent.addresses[i] + ")";
+    }
+    std::string message = "node " + who + " is lost: no heartbeat over the cluster link " + f.link_cidr + " for " +
+                          secs + " s (its link is down, the node is down, or its rank is stopped)";
+    if (silent.all_peers && silent.ranks.size() > 1)
+      message += "; no other node is heard either, so the link of rank 0's node " + hosts[0] + " may be the one down";
+    message += "; the job ends in " + std::to_string(kLostNodeGraceSeconds) +
+               " s (restart it with 'clusterctl up', or let 'restart: on-failure' do it)";
+    std::fprintf(stderr, "error: %s: %s\n", self.c_str(), message.c_str());
+    std::fflush(stderr);
+    scheduler->fail(message);
+    // The scheduler thread may sit in a collective that never returns: a thread of its own ends
+    // the job (not the heartbeat's: the nodes still there must go on hearing rank 0 until then).
+    std::thread([self, who] {
+      std::this_thread::sleep_for(std::chrono::seconds(kLostNodeGraceSeconds));
+      std::fprintf(stderr, "error: %s: ending the job: %s is lost\n", self.c_str(), who.c_str());
+      std::fflush(stderr);
+      ::_exit(4);
+    }).detach();
+  };
+  return std::make_unique<parallel::Heartbeat>(
+      comm, session.host(), parallel::HeartbeatOptions{f.link_cidr, f.interval_s, f.timeout_s}, std::move(on_lost));
+}
+
 // Rank 0: the HTTP server and the scheduler until a stop signal; then the shutdown step ends the
 // other ranks. An error in a step ends every rank at once (they may sit in its collectives).
-int serve_on_root(collectives::Session& session, ServeSetup& s, const std::vector<std::string>& hosts,
-                  const sigset_t& signals) {
+int serve_on_root(collectives::Session& session, collectives::Communicator& comm, ServeSetup& s,
+                  const std::vector<std::string>& hosts, const sigset_t& signals) {
   parallel::StepLeader leader(*s.engine);
   std::vector<server::ClusterNode> nodes;
   for (int r = 0; r < session.size(); ++r) nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
@@ -117,6 +174,7 @@ int serve_on_root(collectives::Session& session, ServeSetup& s, const std::vecto
                                    server::describe_model(*s.rank_model.file, *s.tok, s.vm["model"].as<std::string>(),
                                                           cli::model_id_flag(s.vm), s.engine->n_ctx()),
                                    nodes, s.sched_opts);
+  const auto heartbeat = start_heartbeat(session, comm, s, hosts, &scheduler);
   server::HttpServer http(s.server_opts, scheduler);
   try {
     http.start();
@@ -178,10 +236,11 @@ int serve_job(collectives::Session& session, collectives::Communicator& comm, in
   comm.set_stall_timeout(step_timeout, step_timeout);
 
   if (session.rank() != 0) {
+    const auto heartbeat = start_heartbeat(session, comm, s, hosts, nullptr);
     parallel::follow_steps(*s.engine);
     return 0;
   }
-  return serve_on_root(session, s, hosts, signals);
+  return serve_on_root(session, comm, s, hosts, signals);
 }
 
 }  // namespace clusterctl::worker

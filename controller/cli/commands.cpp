@@ -18,6 +18,7 @@ int status_main(int argc, char** argv);
 int logs_main(int argc, char** argv);
 int down_main(int argc, char** argv);
 int pull_main(int argc, char** argv);
+int supervise_main(int argc, char** argv);
 
 std::span<const Command> commands() {
   static const Command kCommands[] = {
@@ -41,6 +42,9 @@ std::span<const Command> commands() {
       {"status", "nodes, ranks, split, link, model, endpoint, uptime and tokens/s of a running cluster", status_main},
       {"logs", "the running cluster's log from its head node (all ranks, or one node's)", logs_main},
       {"down", "stop a running cluster on every node and check that nothing of it is left", down_main},
+      {"supervise",
+       "restart a cluster over the nodes that remain when it fails (started by up for 'restart: on-failure')",
+       supervise_main},
   };
   return kCommands;
 }

@@ -7,6 +7,7 @@
 #include "controller/cli/cluster_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/stop_job.h"
+#include "controller/launch/supervisor.h"
 #include "controller/state/cluster_state.h"
 #include "worker/tools/options.h"
 
@@ -38,6 +39,14 @@ int down_main(int argc, char** argv) {
     return 0;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  // The supervisor first (`restart: on-failure`), or it would restart what is stopped here; it may
+  // have restarted the job on fewer nodes, so the state is read again after it ended.
+  if (launch::stop_supervisor(*s, std::chrono::seconds(60))) {
+    if (!json) std::printf("stopped the supervisor (pid %lld)\n", static_cast<long long>(s->supervisor_pid));
+    auto now = state::load(s->cluster);
+    if (!now) return 0;
+    s = now;
+  }
   config::ClusterConfig config;
   try {
     config = config::load_cluster_config(s->config_path);
@@ -45,10 +54,7 @@ int down_main(int argc, char** argv) {
     throw Error("cluster '" + s->cluster + "' was started from " + s->config_path + ", which cannot be read now (" +
                 e.what() + "); restore that file (its ssh settings reach the nodes) and run 'clusterctl down' again");
   }
-  if (config.nodes.size() != s->nodes.size())
-    throw Error(s->config_path + " lists " + std::to_string(config.nodes.size()) +
-                " nodes but the running cluster has " + std::to_string(s->nodes.size()) +
-                "; restore the file as it was at 'up' and run 'clusterctl down' again");
+  config = launch::config_for_state(config, *s);  // a restarted cluster may run on fewer nodes
   if (!json)
     std::printf("stopping cluster '%s' (mpirun pid %lld on %s)\n", s->cluster.c_str(),
                 static_cast<long long>(s->mpirun_pid), s->head_node.c_str());

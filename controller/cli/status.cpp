@@ -7,8 +7,11 @@
 #include <sstream>
 
 #include "controller/cli/cluster_arg.h"
+#include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/launch/http_probe.h"
+#include "controller/launch/job_control.h"
+#include "controller/preflight/node_shell.h"
 #include "controller/state/cluster_state.h"
 #include "worker/tools/options.h"
 
@@ -34,6 +37,44 @@ std::string duration_text(long s) {
   else
     std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
+}
+
+// The error /health gives when a node is lost ({"status":"unavailable","error":"node ... is lost"}).
+std::string health_error(const std::string& body) {
+  try {
+    const auto j = nlohmann::json::parse(body);
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+// When rank 0 no longer answers at all: the job's last "error:" lines in its log on the head node
+// (a lost node, a rank that died), so status names the cause without a second command.
+std::string last_errors(const state::ClusterState& s) {
+  try {
+    const auto config = config::load_cluster_config(s.config_path);
+    for (const auto& n : config.nodes) {
+      if (n.name != s.head_node) continue;
+      auto shell = preflight::open_node_shell(config, n);
+      std::istringstream in(launch::tail_file(*shell, s.log_path, 40));
+      std::string last, lost;  // a lost node tells most; else the last error
+      for (std::string line; std::getline(in, line);) {
+        const auto at = line.find("error: ");
+        if (at == std::string::npos || at > 40) continue;
+        last = line.substr(at + 7);
+        if (last.find(") is lost: ") != std::string::npos) lost = last;
+      }
+      return lost.empty() ? last : lost;
+    }
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+// Whether `problem` names this node as lost: the heartbeat's message gives "(rank R, LINK-ADDRESS)".
+bool names_node(const std::string& problem, const state::NodeState& n) {
+  return !n.link_address.empty() && problem.find(", " + n.link_address + ")") != std::string::npos;
 }
 
 }  // namespace
@@ -71,7 +112,14 @@ int status_main(int argc, char** argv) {
   }
   auto health = launch::http_get(s->endpoint, "/health", std::chrono::seconds(3), token, &why);
   const bool answering = health && health->status == 200;
-  if (health && !answering) why = "HTTP " + std::to_string(health->status) + " " + health->body.substr(0, 120);
+  std::string problem;  // a lost node, from /health's 503 or the log
+  if (health && !answering) {
+    problem = health_error(health->body);
+    why = "HTTP " + std::to_string(health->status) + " " + (problem.empty() ? health->body.substr(0, 120) : problem);
+  } else if (!health) {
+    problem = last_errors(*s);
+    if (!problem.empty()) why += "; the log's last error: " + problem;
+  }
   std::optional<double> tps, generated;
   if (answering) {
     if (auto m = launch::http_get(s->endpoint, "/metrics", std::chrono::seconds(3), token); m && m->status == 200) {
@@ -85,6 +133,8 @@ int status_main(int argc, char** argv) {
     j["up"] = true;
     j["answering"] = answering;
     if (!answering) j["problem"] = why;
+    for (size_t i = 0; i < s->nodes.size(); ++i)
+      j["nodes"][i]["health"] = names_node(problem, s->nodes[i]) ? "lost" : "ok";
     j["uptime_s"] = uptime;
     j["ranks"] = s->total_ranks();
     j["tokens_per_second"] = tps ? nlohmann::json(*tps) : nlohmann::json(nullptr);
@@ -98,12 +148,17 @@ int status_main(int argc, char** argv) {
   std::printf("uptime:    %s (mpirun pid %lld on %s, log %s)\n", duration_text(uptime).c_str(),
               static_cast<long long>(s->mpirun_pid), s->head_node.c_str(), s->log_path.c_str());
   std::printf("ranks:     %d, split %s\n", s->total_ranks(), s->split.c_str());
+  if (s->supervisor_pid > 0)
+    std::printf("restart:   on-failure (supervisor pid %lld), %d restart(s)%s%s\n",
+                static_cast<long long>(s->supervisor_pid), s->restarts,
+                s->last_restart.empty() ? "" : ", last: ", s->last_restart.c_str());
   if (tps) std::printf("tokens/s:  %.1f (last 10 s), %.0f generated since start\n", *tps, generated.value_or(0));
   std::printf("%-10s %-16s %-6s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "LINK");
   for (const auto& n : s->nodes)
-    std::printf("%-10s %-16s %-6d %-8s %s\n", n.name.c_str(), n.host.c_str(), n.ranks,
+    std::printf("%-10s %-16s %-6d %-8s %s%s\n", n.name.c_str(), n.host.c_str(), n.ranks,
                 n.threads ? std::to_string(n.threads).c_str() : "auto",
-                n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str());
+                n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str(),
+                names_node(problem, n) ? "  LOST" : "");
   if (!answering) {
     std::printf(
         "\ncluster '%s' is recorded as up but is NOT ANSWERING at %s (%s).\n"

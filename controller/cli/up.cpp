@@ -11,6 +11,7 @@
 #include "controller/launch/http_probe.h"
 #include "controller/launch/step_error.h"
 #include "controller/launch/stop_job.h"
+#include "controller/launch/supervisor.h"
 #include "controller/state/cluster_state.h"
 #include "worker/tools/options.h"
 
@@ -68,11 +69,15 @@ int up_main(int argc, char** argv) {
     // Recorded but not answering: a crashed or half-stopped job. Clear it away, then start anew.
     std::fprintf(out, "cluster '%s' is recorded as up (%s) but does not answer; stopping what is left of it first\n",
                  config.name.c_str(), running->endpoint.c_str());
+    launch::stop_supervisor(*running, std::chrono::seconds(60));
+    if (auto now = state::load(config.name)) running = now;
     std::vector<std::unique_ptr<preflight::NodeShell>> shells;
     const auto job = launch::job_record(*running);
-    if (config.nodes.size() == running->nodes.size()) {
-      auto report = launch::stop_job_everywhere(config, shells, job);
+    try {
+      auto report = launch::stop_job_everywhere(launch::config_for_state(config, *running), shells, job);
       if (!report.clean()) std::fprintf(out, "warning: %s\n", report.describe().c_str());
+    } catch (const Error& e) {
+      std::fprintf(out, "warning: %s\n", e.what());
     }
     state::remove(config.name);
   }
@@ -88,6 +93,13 @@ int up_main(int argc, char** argv) {
     auto s = launch::bring_up(config, file, options);
     std::fprintf(out, "cluster '%s' is up: %s (model '%s', %d rank(s) on %zu node(s))\n", s.cluster.c_str(),
                  s.endpoint.c_str(), s.model_id.c_str(), s.total_ranks(), s.nodes.size());
+    if (config.restart_on_failure) {
+      s.supervisor_pid = launch::start_supervisor(s.cluster);
+      state::save(s);
+      std::fprintf(out, "restart: on-failure: supervisor pid %lld restarts it over the nodes that remain (log %s/%s)\n",
+                   static_cast<long long>(s.supervisor_pid), state::state_dir().c_str(),
+                   (s.cluster + ".supervisor.log").c_str());
+    }
     if (json)
       std::cout << state::to_json(s) << "\n";
     else

@@ -57,6 +57,17 @@ struct ApiConfig {
   // (the first node), or "" (none); draft_max: most tokens drafted per round (0: the worker's 8).
   std::string draft;
   int draft_max = 0;
+  std::vector<std::string> cors_origins;   // web page origins allowed to call the API (--cors-origin)
+  std::vector<std::string> allowed_hosts;  // more Host names a tokenless loopback server answers (--allowed-host)
+  bool health_open = false;                // GET /health without the token (--health-open)
+};
+
+// How a running cluster notices a lost node (the worker's --heartbeat-interval, --node-timeout,
+// --step-timeout): a heartbeat over the link while idle or working, and a deadline per step.
+struct LivenessConfig {
+  double heartbeat_interval_s = 1;
+  double node_timeout_s = 6;    // a node silent this long is lost: 503 naming it, the job ends
+  double step_timeout_s = 300;  // one collective call of a step; 0: no deadline
 };
 
 struct SshConfig {
@@ -75,6 +86,8 @@ struct ClusterConfig {
   int context = 0;  // tokens of KV cache per sequence; 0: the model's, capped at 4096
   std::string cache_dir;
   ApiConfig api;
+  LivenessConfig liveness;
+  bool restart_on_failure = false;  // `restart: on-failure`: a supervisor restarts the job over the nodes left
   SshConfig ssh;
   std::vector<NodeConfig> nodes;
   SourcePos nodes_pos;  // the `nodes:` list, where split problems are reported

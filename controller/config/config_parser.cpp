@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,14 +24,17 @@
 namespace clusterctl::config {
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"cluster", "model", "context", "cache_dir", "api", "ssh", "defaults", "nodes"};
+constexpr std::string_view kTopKeys[] = {"cluster", "model", "context",  "cache_dir", "api",
+                                         "ssh",     "nodes", "defaults", "liveness",  "restart"};
 constexpr std::string_view kSettingKeys[] = {"port",   "user", "identity",  "ranks",  "threads",
                                              "weight", "link", "cache_dir", "worker", "memory"};
 constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",      "identity", "ranks",
                                           "threads", "weight", "link", "cache_dir", "worker",   "memory"};
 constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr", "allreduce", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
-constexpr std::string_view kApiKeys[] = {"listen", "token_file", "parallel", "draft", "draft_max"};
+constexpr std::string_view kApiKeys[] = {"listen",    "token_file",   "parallel",      "draft",
+                                         "draft_max", "cors_origins", "allowed_hosts", "health_open"};
+constexpr std::string_view kLivenessKeys[] = {"heartbeat_interval", "node_timeout", "step_timeout"};
 constexpr std::string_view kSshKeys[] = {"known_hosts", "connect_timeout"};
 
 SourcePos pos_of(const YAML::Node& n) {
@@ -198,6 +202,14 @@ class Parser {
     if (auto v = string_field(root, "cache_dir", "the top level", false)) c.cache_dir = *v;
     if (c.cache_dir.empty()) c.cache_dir = "~/.cache/clusterctl/shards";
     parse_api(root, c.api);
+    parse_liveness(root, c.liveness);
+    if (auto v = string_field(root, "restart", "the top level", false)) {
+      if (*v == "on-failure" || *v == "no")
+        c.restart_on_failure = *v == "on-failure";
+      else
+        add(pos_of(root["restart"]), "unknown restart policy " + echoed(*v),
+            "write 'restart: on-failure' (restart over the nodes that remain when one is lost) or 'restart: no'");
+    }
     parse_ssh(root, c.ssh);
 
     NodeSettings defaults;
@@ -346,6 +358,104 @@ class Parser {
             "add 'draft: ngram' or 'draft: DRAFT.gguf', or remove draft_max");
       api.draft_max = *v;
     }
+    for (const auto& origin : string_list(a, "cors_origins", "'api'")) {
+      if (origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"))
+        api.cors_origins.push_back(origin);
+      else
+        add(pos_of(a["cors_origins"]), "bad origin " + echoed(origin) + " in 'api' cors_origins",
+            "write an origin like https://app.example or http://localhost:3000 (or *)");
+    }
+    for (const auto& host : string_list(a, "allowed_hosts", "'api'")) {
+      if (host.size() <= 253 && host.find_first_of(" /\\@") == std::string::npos)
+        api.allowed_hosts.push_back(host);
+      else
+        add(pos_of(a["allowed_hosts"]), "bad host name " + echoed(host) + " in 'api' allowed_hosts",
+            "write a host name as clients put it in the Host header, e.g. chat.local");
+    }
+    if (auto v = a["health_open"]) {
+      if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+        api.health_open = v.Scalar() == "true";
+      else
+        add(pos_of(v), "wrong type: 'health_open' in 'api' must be true or false, not " + kind_name(v),
+            "write 'health_open: true' to let probes read /health without the token");
+    }
+  }
+
+  // A list of non-empty strings (a single string counts as a list of one); {} with a diagnostic
+  // when it is something else. At most 64 entries.
+  std::vector<std::string> string_list(const YAML::Node& map, const char* key, const std::string& where) {
+    YAML::Node v = map[key];
+    std::vector<std::string> out;
+    if (!v || v.IsNull()) return out;
+    if (v.IsScalar() && !v.Scalar().empty()) return {v.Scalar()};
+    bool ok = v.IsSequence() && v.size() <= 64;
+    for (size_t i = 0; ok && i < v.size(); ++i) {
+      ok = v[i].IsScalar() && !v[i].Scalar().empty();
+      if (ok) out.push_back(v[i].Scalar());
+    }
+    if (!ok) {
+      add(pos_of(v), "wrong type: '" + std::string(key) + "' in " + where + " must be a list of at most 64 strings",
+          "write e.g. '" + std::string(key) + ": [first, second]'");
+      out.clear();
+    }
+    return out;
+  }
+
+  // Seconds as a number (1, 0.5) within [min, max].
+  std::optional<double> seconds_field(const YAML::Node& map, const char* key, const std::string& where, double min,
+                                      double max) {
+    YAML::Node v = map[key];
+    if (!v) return std::nullopt;
+    double value = 0;
+    bool ok = v.IsScalar() && !v.Scalar().empty();
+    if (ok) {
+      const std::string& s = v.Scalar();
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+      ok = ec == std::errc() && p == s.data() + s.size();
+    }
+    char range[96];
+    std::snprintf(range, sizeof range, "a number of seconds from %g to %g", min, max);
+    if (!ok) {
+      add(pos_of(v),
+          "wrong type: '" + std::string(key) + "' in " + where + " must be " + range + ", not " +
+              (v.IsScalar() ? echoed(v.Scalar()) : kind_name(v)),
+          std::string("write ") + range);
+      return std::nullopt;
+    }
+    if (!(value >= min && value <= max)) {
+      add(pos_of(v), "'" + std::string(key) + "' " + v.Scalar() + " in " + where + " is out of range",
+          std::string("use ") + range);
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void parse_liveness(const YAML::Node& root, LivenessConfig& l) {
+    YAML::Node m = root["liveness"];
+    if (!m || m.IsNull()) return;
+    if (!m.IsMap()) {
+      add(pos_of(m),
+          "wrong type: 'liveness' must be a mapping (heartbeat_interval, node_timeout, step_timeout), not " +
+              kind_name(m),
+          "write e.g. 'liveness: {node_timeout: 6}'");
+      return;
+    }
+    check_keys(m, kLivenessKeys, "in 'liveness'");
+    if (auto v = seconds_field(m, "heartbeat_interval", "'liveness'", 0.05, 60)) l.heartbeat_interval_s = *v;
+    if (auto v = seconds_field(m, "node_timeout", "'liveness'", 0.1, 3600)) {
+      char interval[32];
+      std::snprintf(interval, sizeof interval, "%g", l.heartbeat_interval_s);
+      if (*v < 2 * l.heartbeat_interval_s)
+        add(pos_of(m["node_timeout"]),
+            "'node_timeout' in 'liveness' must be at least twice heartbeat_interval (" + std::string(interval) +
+                " s), or one late heartbeat loses a node",
+            "raise node_timeout or lower heartbeat_interval");
+      else
+        l.node_timeout_s = *v;
+    } else if (l.node_timeout_s < 2 * l.heartbeat_interval_s) {
+      l.node_timeout_s = 2 * l.heartbeat_interval_s;
+    }
+    if (auto v = seconds_field(m, "step_timeout", "'liveness'", 0, 86400)) l.step_timeout_s = *v;
   }
 
   void parse_ssh(const YAML::Node& root, SshConfig& ssh) {

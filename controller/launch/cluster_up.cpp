@@ -55,6 +55,23 @@ std::string read_token(const std::string& token_file) {
   return token_file.empty() ? "" : http::read_token_file(token_file);
 }
 
+// The worker flags of the cluster file's `liveness:` and the rest of `api:`.
+std::vector<std::string> serve_args(const config::ClusterConfig& c, const std::string& link_cidr) {
+  const auto seconds = [](double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", s);
+    return std::string(buf);
+  };
+  std::vector<std::string> a = {"--step-timeout", seconds(c.liveness.step_timeout_s)};
+  if (!link_cidr.empty())
+    a.insert(a.end(), {"--heartbeat-link", link_cidr, "--heartbeat-interval", seconds(c.liveness.heartbeat_interval_s),
+                       "--node-timeout", seconds(c.liveness.node_timeout_s)});
+  for (const auto& o : c.api.cors_origins) a.insert(a.end(), {"--cors-origin", o});
+  for (const auto& h : c.api.allowed_hosts) a.insert(a.end(), {"--allowed-host", h});
+  if (c.api.health_open) a.push_back("--health-open");
+  return a;
+}
+
 namespace {
 
 // Set by SIGINT/SIGTERM while `up` waits for the job: the wait ends and the job is stopped,
@@ -284,6 +301,7 @@ class Bringup {
     job.draft = c_.api.draft;
     job.draft_max = c_.api.draft_max;
     if (!c_.api.token_file.empty()) job.token_file = place_token(work_dir);
+    job.serve_args = serve_args(c_, job.link_cidr);
     for (size_t i = 0; i < c_.nodes.size(); ++i) {
       JobNode n;
       n.address = job.link_cidr.empty() ? "localhost" : config::ipv4_to_string(*report_.nodes[i].link_address);
@@ -305,17 +323,13 @@ class Bringup {
     return n.is_local() && n.worker == "clusterctl-worker" ? local_worker_path() : n.worker;
   }
 
-  // The token file must be readable by rank 0 on the head node: copied there (mode 600).
+  // The token file must be readable by rank 0 on the head node: copied there (mode 600 whatever
+  // the node's umask, no checksum beside it), and removed again by `down`.
   std::string place_token(const std::string& work_dir) {
     if (c_.nodes[0].is_local()) return c_.api.token_file;
-    auto* remote = dynamic_cast<preflight::SshShell*>(shells_[0].get());
     const std::string target = (fs::path(work_dir) / (c_.name + ".token")).string();
-    try {
-      ssh::sftp_upload(remote->session(), c_.api.token_file, target);
-      remote->run("chmod 600 " + ssh::shell_quote(target), std::chrono::seconds(10));
-    } catch (const ssh::SshError& e) {
-      throw StepError(c_.nodes[0].name, "copy token file", e.cause(), e.fix());
-    }
+    place_token_copy(*shells_[0], c_.nodes[0].name, c_.api.token_file, target);
+    token_copy_ = target;
     return target;
   }
 
@@ -375,6 +389,7 @@ class Bringup {
     j.head = 0;
     j.mpirun_pid = pid_;
     j.hnp_address = hnp_address_;
+    j.token_copy = token_copy_;
     for (const auto& cp : copies_) j.worker_dirs.push_back(cp.shard_dir);
     return j;
   }
@@ -402,6 +417,7 @@ class Bringup {
     s.model_path = fs::absolute(model_file(c_)).lexically_normal().string();
     s.endpoint = endpoint_of(c_);
     s.token_file = c_.api.token_file;
+    s.token_copy = token_copy_;
     s.head_node = c_.nodes[0].name;
     s.head_host = c_.nodes[0].host;
     s.mpirun_pid = pid_;
@@ -432,13 +448,15 @@ class Bringup {
   std::vector<std::unique_ptr<preflight::NodeShell>> shells_;
   std::vector<placement::NodeCopy> copies_;
   uint64_t copied_bytes_ = 0;
-  std::string log_path_, hnp_address_;
+  std::string log_path_, hnp_address_, token_copy_;
   long pid_ = 0;
   bool pid_exited_ = false, stopped_ = false;
   StopReport stop_;
 };
 
 }  // namespace
+
+bool up_was_interrupted() { return g_interrupted; }
 
 state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path,
                              const UpOptions& options) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "controller/config/cluster_config.h"
 #include "controller/state/cluster_state.h"
@@ -21,6 +22,9 @@ struct UpOptions {
 state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path,
                              const UpOptions& options);
 
+// Whether the last bring_up ended because of SIGINT/SIGTERM.
+bool up_was_interrupted();
+
 // The model file up cuts (the `model:` path, or ~/.cache/clusterctl/models/NAME.gguf) and the
 // id clients use for it (the file's stem, or the model name).
 std::string model_file(const config::ClusterConfig& config);
@@ -29,6 +33,10 @@ std::string model_id(const config::ClusterConfig& config);
 // "http://HOST:PORT" of rank 0's API: api.listen, with a wildcard host (0.0.0.0, ::, empty)
 // replaced by the head node's address (its `host`, or 127.0.0.1 for this machine).
 std::string endpoint_of(const config::ClusterConfig& config);
+
+// The worker flags of the cluster file's `liveness:` (the heartbeat only for a job over a link:
+// `link_cidr` not empty) and of `api:` beyond listen/token_file/parallel.
+std::vector<std::string> serve_args(const config::ClusterConfig& config, const std::string& link_cidr);
 
 // The content of the API token file on this machine ("" for none). Throws when unreadable.
 std::string read_token(const std::string& token_file);

@@ -1,9 +1,11 @@
 #include "controller/launch/job_control.h"
 
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
 #include "controller/launch/step_error.h"
+#include "controller/ssh/channel_stream.h"
 #include "controller/ssh/ssh_session.h"
 
 namespace clusterctl::launch {
@@ -112,6 +114,35 @@ std::vector<LeftoverProcess> end_leftovers(preflight::NodeShell& shell, const Jo
   shell.run("kill -TERM" + pids + " 2>/dev/null; sleep 1; kill -KILL" + pids + " 2>/dev/null; sleep 0.2; true",
             std::chrono::seconds(15));
   return find_leftovers(shell, marks);
+}
+
+void place_token_copy(preflight::NodeShell& shell, const std::string& node_name, const std::string& local,
+                      const std::string& remote) {
+  auto* ssh_shell = dynamic_cast<preflight::SshShell*>(&shell);
+  if (!ssh_shell) throw StepError(node_name, "copy token file", "the node is this machine", "");
+  const std::filesystem::path p(remote);
+  const std::string tmp = (p.parent_path() / ("." + p.filename().string() + ".tmp")).string();
+  const std::string record = (p.parent_path() / ("." + p.filename().string() + ".sha256")).string();
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(local, ec);
+  if (ec) throw StepError(node_name, "copy token file", "cannot read " + local + ": " + ec.message(), "");
+  try {
+    ssh::stream_file_to_command(ssh_shell->session(),
+                                "umask 077; mkdir -p " + shell_quote(p.parent_path().string()) + " && rm -f " +
+                                    shell_quote(tmp) + " " + shell_quote(record) + " && cat > " + shell_quote(tmp) +
+                                    " && chmod 600 " + shell_quote(tmp) + " && mv -f " + shell_quote(tmp) + " " +
+                                    shell_quote(remote),
+                                local, 0, size, [](uint64_t) {});
+  } catch (const ssh::SshError& e) {
+    throw StepError(node_name, "copy token file", e.cause(), e.fix());
+  }
+}
+
+void remove_token_copy(preflight::NodeShell& shell, const std::string& remote) {
+  const std::filesystem::path p(remote);
+  const std::string record = (p.parent_path() / ("." + p.filename().string() + ".sha256")).string();
+  auto r = shell.run("rm -f " + shell_quote(remote) + " " + shell_quote(record), std::chrono::seconds(10));
+  if (r.status != 0) throw Error(r.err.empty() ? "rm failed" : r.err);
 }
 
 std::string tail_file(preflight::NodeShell& shell, const std::string& path, int lines) {

@@ -42,6 +42,14 @@ std::vector<LeftoverProcess> find_leftovers(preflight::NodeShell& shell, const J
 // Ends them (TERM, then KILL) and returns what still runs afterwards.
 std::vector<LeftoverProcess> end_leftovers(preflight::NodeShell& shell, const JobMarks& marks);
 
+// Writes the token file `local` to `remote` on the node as a file only its owner can read
+// (mode 600 from its creation, whatever the node's umask: written under umask 077 to a temporary
+// name, then renamed), with no checksum record beside it. Throws StepError(node, "copy token file").
+void place_token_copy(preflight::NodeShell& shell, const std::string& node_name, const std::string& local,
+                      const std::string& remote);
+// Removes it (and the checksum record an older clusterctl kept beside it). Throws on failure.
+void remove_token_copy(preflight::NodeShell& shell, const std::string& remote);
+
 // The last `lines` lines of a file on the node ("" when unreadable).
 std::string tail_file(preflight::NodeShell& shell, const std::string& path, int lines);
 

@@ -35,6 +35,7 @@ struct JobSpec {
   std::string draft;                      // --draft (rank 0 drafts); "" = none
   int draft_max = 0;                      // --draft-max; 0 = the worker's default
   std::vector<std::string> network_args;  // --allreduce, --wire-format, --emulate-link from the link
+  std::vector<std::string> serve_args;    // liveness (--heartbeat-link, ...) and api (--cors-origin, ...)
   // Every rank runs the worker with exactly these arguments (a local `--ranks N` job) instead of
   // the serving job the fields above describe.
   std::optional<std::vector<std::string>> worker_args;

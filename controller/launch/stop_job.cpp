@@ -11,6 +11,7 @@ JobRecord job_record(const state::ClusterState& s) {
   JobRecord j;
   j.mpirun_pid = s.mpirun_pid;
   if (s.nodes.size() > 1 && !s.nodes[0].link_address.empty()) j.hnp_address = "tcp://" + s.nodes[0].link_address + ":";
+  j.token_copy = s.token_copy;
   for (const auto& n : s.nodes)
     j.worker_dirs.push_back(n.shard_paths.empty() ? ""
                                                   : std::filesystem::path(n.shard_paths[0]).parent_path().string());
@@ -42,6 +43,15 @@ StopReport stop_job_everywhere(const config::ClusterConfig& c,
       stop_process_group(*shells[job.head], job.mpirun_pid, std::chrono::seconds(10));
     } catch (const std::exception& e) {
       errors[job.head] = c.nodes[job.head].name + ": stopping mpirun failed (" + e.what() + ")";
+    }
+  }
+  // The token is a secret: its copy does not outlive the job (the worker read it at start).
+  if (!job.token_copy.empty() && shells[job.head]) {
+    try {
+      remove_token_copy(*shells[job.head], job.token_copy);
+    } catch (const std::exception& e) {
+      errors[job.head] =
+          c.nodes[job.head].name + ": removing the token's copy " + job.token_copy + " failed (" + e.what() + ")";
     }
   }
   std::vector<std::vector<LeftoverProcess>> left(c.nodes.size());

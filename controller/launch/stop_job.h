@@ -15,6 +15,7 @@ struct JobRecord {
   long mpirun_pid = 0;                   // 0: never started
   std::string hnp_address;               // "tcp://<head link address>:" ("" for a one-machine job)
   std::vector<std::string> worker_dirs;  // per node: the shard folder in its ranks' command lines
+  std::string token_copy;                // the API token's copy on the head node, removed once stopped
 };
 
 struct StopReport {
@@ -28,8 +29,8 @@ struct StopReport {
 JobRecord job_record(const state::ClusterState& s);
 
 // Ends mpirun's process group on the head node, then every leftover worker/orted/mpirun of this
-// job on every node (in parallel), and checks that none remains. `shells` may hold nullptrs (or
-// be empty): those nodes are connected to here.
+// job on every node (in parallel), and checks that none remains; removes the token's copy. `shells` may hold nullptrs
+// (or be empty): those nodes are connected to here.
 StopReport stop_job_everywhere(const config::ClusterConfig& config,
                                std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const JobRecord& job);
 

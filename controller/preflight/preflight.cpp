@@ -106,6 +106,7 @@ class NodeProbe {
     if (!connect()) return;
     check_os();
     check_memory_available();
+    probe_disk();
     check_link();
     check_worker();
     check_mpirun();
@@ -146,6 +147,53 @@ class NodeProbe {
           "check the cable/switch and that both ends of " + link_name +
               " are up with addresses in one subnet, and that no firewall drops ICMP");
     }
+  }
+
+  // mpirun on the head node starts every other node's ranks with `ssh ADDRESS orted ...` (the
+  // hostfile's link addresses, the head's own ssh client, keys and known_hosts, no password):
+  // each must work from the head as it is, or `up` ends in an Open MPI message that hides why.
+  void check_head_ssh(const std::vector<std::pair<std::string, uint32_t>>& peers) {
+    if (!shell_ || peers.empty()) return;
+    std::string script = kPath + std::string("command -v ssh >/dev/null || { echo no-ssh; exit 0; }; ");
+    for (const auto& [name, addr] : peers) {
+      const std::string a = config::ipv4_to_string(addr);
+      script += "( e=$(ssh -o BatchMode=yes -o ConnectTimeout=5 " + a + " true 2>&1 </dev/null) && echo '" + a +
+                " ok' || echo \"" + a + " fail $(printf %s \"$e\" | tr '\\n' ' ' | cut -c1-200)\" ) & ";
+    }
+    script += "wait";
+    auto r = exec("head ssh", script);
+    if (!r) return;
+    if (r->out.starts_with("no-ssh")) {
+      add("head ssh", CheckStatus::fail, "ssh missing",
+          "mpirun on " + node_.name + " starts the other nodes' ranks over ssh, but " + node_.name +
+              " has no ssh client",
+          facts.os == "Darwin" ? "ssh is part of macOS; check the node's PATH" : "sudo apt-get install openssh-client");
+      return;
+    }
+    std::string reached, failed, first_fix;
+    for (const auto& [name, addr] : peers) {
+      const std::string a = config::ipv4_to_string(addr);
+      const auto at = r->out.find(a + " ");
+      const bool ok = at != std::string::npos && r->out.compare(at + a.size() + 1, 2, "ok") == 0;
+      if (ok) {
+        reached += (reached.empty() ? "" : ", ") + name + " (" + a + ")";
+        continue;
+      }
+      std::string why = at == std::string::npos ? "no answer" : r->out.substr(at + a.size() + 6);
+      why = why.substr(0, why.find('\n'));
+      while (!why.empty() && why.back() == ' ') why.pop_back();
+      failed += (failed.empty() ? "" : "; ") + name + " (" + a + "): " + (why.empty() ? "ssh failed" : why);
+      if (first_fix.empty())
+        first_fix = "on " + node_.name + ", make 'ssh " + a + " true' work without a password: " + node_.name +
+                    "'s public key in " + name + "'s ~/.ssh/authorized_keys, and " + name + "'s host key for " + a +
+                    " in " + node_.name + "'s ~/.ssh/known_hosts (run 'ssh " + a + "' once on " + node_.name +
+                    " and check the fingerprint)";
+    }
+    if (failed.empty())
+      add("head ssh", CheckStatus::ok, "mpirun's ssh reaches " + reached);
+    else
+      add("head ssh", CheckStatus::fail, "cannot ssh to " + failed.substr(0, failed.find(" (")),
+          "mpirun on " + node_.name + " starts the other nodes' ranks over ssh, which fails for " + failed, first_fix);
   }
 
   std::vector<CheckResult> results;
@@ -190,7 +238,7 @@ class NodeProbe {
                                                                          : ": connection failed";
       }
       add("ssh", CheckStatus::fail, detail, e.cause(), e.fix());
-      for (const char* check : {"os/arch", "memory", "link", "worker", "mpirun", "reach"})
+      for (const char* check : {"os/arch", "memory", "disk", "link", "worker", "mpirun", "reach"})
         add(check, CheckStatus::skipped, "needs ssh");
       return false;
     }
@@ -228,6 +276,26 @@ class NodeProbe {
       add("memory", CheckStatus::fail, "unknown",
           std::string("cannot read free memory from ") + (mac ? "vm_stat" : "/proc/meminfo"),
           "check that the node is a standard Linux or macOS install");
+  }
+
+  // Free space where the node keeps its shards (the nearest folder of cache_dir that exists),
+  // plus what earlier cuts of this model hold there; judged in check_disk once shares are known.
+  void probe_disk() {
+    if (node_.is_local()) return;  // this machine uses the controller's cut in place
+    const std::string dir = shell_path(node_.cache_dir.empty() ? c_.cache_dir : node_.cache_dir);
+    const std::string stem = std::filesystem::path(c_.model_path.empty() ? c_.model : c_.model_path).stem().string();
+    auto r =
+        exec("disk", "d=" + dir +
+                         "; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; df -Pk \"$d\" | tail -n 1 | "
+                         "awk '{print $4}'; du -sk " +
+                         dir + "/" + ssh::shell_quote(stem) + "-* 2>/dev/null | awk '{s += $1} END {print s + 0}'");
+    if (!r) return;
+    unsigned long long free_k = 0, ours_k = 0;
+    if (r->status == 0 && std::sscanf(r->out.c_str(), "%llu %llu", &free_k, &ours_k) == 2)
+      facts.disk_available = (free_k + ours_k) * 1024;
+    else
+      add("disk", CheckStatus::warn, "unknown", "cannot read the free disk space of " + dir + " (df): " + r->err,
+          "check that df works on " + node_.name);
   }
 
   void check_link() {
@@ -407,6 +475,30 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
   }
 }
 
+// Each node's share of the model must fit where it keeps its shards, or the copy fills the disk.
+void check_disk(const config::ClusterConfig& c, const std::optional<ModelFootprint>& model,
+                std::vector<std::unique_ptr<NodeProbe>>& probes) {
+  if (!model) return;
+  for (size_t i = 0; i < probes.size(); ++i) {
+    auto& p = *probes[i];
+    const auto& node = c.nodes[i];
+    if (!p.facts.disk_available || p.facts.share <= 0) continue;
+    const std::string dir = node.cache_dir.empty() ? c.cache_dir : node.cache_dir;
+    // The shard: its share of the tensors, and a little for its header and the checksum record.
+    const uint64_t need = uint64_t(double(model->tensor_bytes) * p.facts.share) + (1 << 20);
+    const uint64_t have = *p.facts.disk_available;
+    const std::string detail = human_bytes(have) + " free in " + dir + ", the shard needs " + human_bytes(need);
+    if (have >= need)
+      p.results.push_back({node.name, "disk", CheckStatus::ok, detail, "", ""});
+    else
+      p.results.push_back(
+          {node.name, "disk", CheckStatus::fail, detail,
+           node.name + " has " + human_bytes(have) + " free in " + dir + " but its shard needs " + human_bytes(need),
+           "free disk space on " + node.name + ", set its 'cache_dir' in " + c.file +
+               " to a disk with room, or lower its weight"});
+  }
+}
+
 }  // namespace
 
 PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOptions& options) {
@@ -419,6 +511,7 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
   for (size_t i = 0; i < c.nodes.size(); ++i) probes.push_back(std::make_unique<NodeProbe>(c, i, options));
   ssh::for_each_node_in_parallel(probes.size(), [&](size_t i) { probes[i]->run(); });
   check_memory(c, model, probes);
+  check_disk(c, model, probes);
 
   if (c.nodes.size() > 1) {
     ssh::for_each_node_in_parallel(probes.size(), [&](size_t i) {
@@ -429,10 +522,12 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
           peers.emplace_back(c.nodes[j].name, *probes[j]->facts.link_address);
       std::string link = c.nodes[i].link ? c.nodes[i].link->describe() : "the link";
       probes[i]->check_reach(peers, link);
+      if (i == 0) probes[i]->check_head_ssh(peers);
     });
   }
   // Table order: node by node, each in a fixed check order.
-  static const std::vector<std::string> kOrder = {"ssh", "os/arch", "memory", "link", "worker", "mpirun", "reach"};
+  static const std::vector<std::string> kOrder = {"ssh",    "os/arch", "memory", "disk",    "link",
+                                                  "worker", "mpirun",  "reach",  "head ssh"};
   for (auto& p : probes) {
     std::stable_sort(p->results.begin(), p->results.end(), [](const CheckResult& a, const CheckResult& b) {
       return std::find(kOrder.begin(), kOrder.end(), a.check) < std::find(kOrder.begin(), kOrder.end(), b.check);

@@ -14,7 +14,7 @@ std::string_view status_name(CheckStatus s);
 // One line of the preflight table. A failure names the node, the check, the cause and the fix.
 struct CheckResult {
   std::string node;   // a node name, or "controller" for checks made on this machine
-  std::string check;  // ssh, os/arch, worker, memory, link, mpirun, reach
+  std::string check;  // ssh, os/arch, memory, disk, link, worker, mpirun, reach, head ssh
   CheckStatus status = CheckStatus::ok;
   std::string detail;  // what was found (shown for every status)
   std::string cause;   // why it failed (fail/warn)
@@ -33,6 +33,9 @@ struct NodeFacts {
   std::optional<std::string> worker_version;
   double share = 0;         // of the model, after "by memory" is resolved
   uint64_t need_bytes = 0;  // shard + KV cache estimate
+  // Free bytes where the node keeps its shards, plus what earlier cuts of this model take there
+  // (a copy replaces those); none for this machine (it uses the cut in place) or when unknown.
+  std::optional<uint64_t> disk_available;
 };
 
 struct PreflightReport {

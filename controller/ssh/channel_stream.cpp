@@ -88,6 +88,7 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
   };
 
   WaitSlice slice(s, session.target().connect_timeout_s);
+  const auto started = std::chrono::steady_clock::now();
   std::vector<char> buf(1 << 20);
   uint64_t done = 0;
   while (done < count) {
@@ -121,10 +122,20 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
     done += uint64_t(n);
     if (sent) sent(done);
   }
-  if (ssh_channel_send_eof(ch.ch) != SSH_OK) throw command_failed(done);
-  // Wait for the command to write out what it got and exit.
+  // The EOF goes out behind the data still in flight: up to a window (2 MiB) that a slow link
+  // (500 kbit/s: 34 s) has not carried yet. send_eof queues it and then waits for that flush only
+  // a WaitSlice, so a timeout there is no failure while the channel is open: the reads below
+  // flush the rest, and the command's exit status (it checks the size it got) is the verdict.
+  if (ssh_channel_send_eof(ch.ch) != SSH_OK && (!ssh_channel_is_open(ch.ch) || ssh_is_connected(s) == 0))
+    throw command_failed(done);
+  // Wait for the command to write out what it got and exit: as long as the bytes in flight take
+  // at the rate the copy ran (twice that, for a link that slows down), plus the stall timeout.
   char sink[1024];
-  auto deadline = std::chrono::steady_clock::now() + stall_timeout;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double rate = elapsed > 0.1 ? double(done) / elapsed : 0;  // bytes handed to SSH per second
+  const double in_flight = double(std::min<uint64_t>(done, uint64_t(4) << 20));
+  const auto drain = std::chrono::seconds(rate > 0 ? int64_t(std::min(2 * in_flight / rate, 3600.0)) : 0);
+  auto deadline = std::chrono::steady_clock::now() + stall_timeout + drain;
   std::string err, out;
   while (!ssh_channel_is_eof(ch.ch)) {
     int n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 1, 100);
@@ -134,8 +145,9 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
     if (n == SSH_ERROR) break;
     if (n > 0 && out.size() < 4096) out.append(sink, size_t(n));
     if (std::chrono::steady_clock::now() > deadline)
-      throw fail(node + " did not finish writing the copy within " + std::to_string(stall_timeout.count()) + " s",
-                 disk_fix);
+      throw fail(node + " did not finish writing the copy within " + std::to_string((stall_timeout + drain).count()) +
+                     " s after the last byte was sent",
+                 "check the link to the node and its load, then " + disk_fix);
   }
   for (int n; (n = ssh_channel_read_timeout(ch.ch, sink, sizeof sink, 0, 0)) > 0;)  // what is left after EOF
     if (out.size() < 4096) out.append(sink, size_t(n));

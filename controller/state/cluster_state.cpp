@@ -73,6 +73,10 @@ std::string to_json(const ClusterState& s, int indent) {
             {"model_path", s.model_path},
             {"endpoint", s.endpoint},
             {"token_file", s.token_file},
+            {"token_copy", s.token_copy},
+            {"supervisor_pid", s.supervisor_pid},
+            {"restarts", s.restarts},
+            {"last_restart", s.last_restart},
             {"head_node", s.head_node},
             {"head_host", s.head_host},
             {"mpirun_pid", s.mpirun_pid},
@@ -95,6 +99,10 @@ ClusterState from_json(const std::string& text) {
     s.model_path = j.value("model_path", "");
     s.endpoint = j.value("endpoint", "");
     s.token_file = j.value("token_file", "");
+    s.token_copy = j.value("token_copy", "");
+    s.supervisor_pid = j.value("supervisor_pid", int64_t{0});
+    s.restarts = j.value("restarts", 0);
+    s.last_restart = j.value("last_restart", "");
     s.head_node = j.value("head_node", "");
     s.head_host = j.value("head_host", "");
     s.mpirun_pid = j.value("mpirun_pid", int64_t(0));

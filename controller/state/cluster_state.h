@@ -27,6 +27,7 @@ struct ClusterState {
   std::string model_path;   // the model file on the controller ("" when given by name only)
   std::string endpoint;     // rank 0's HTTP API, "http://HOST:PORT"
   std::string token_file;   // "" = the API needs no token
+  std::string token_copy;   // the token file's copy on the head node, which `down` removes ("" = none)
   std::string head_node;    // the node mpirun runs on (the first node)
   std::string head_host;
   int64_t mpirun_pid = 0;  // on the head node (its process group is the job)
@@ -34,6 +35,10 @@ struct ClusterState {
   std::string split;       // the share of each rank, e.g. "1,1,1"
   std::vector<NodeState> nodes;
   int64_t started_at = 0;  // unix seconds
+  // `restart: on-failure`: the supervisor process on this machine, and how often it restarted the job.
+  int64_t supervisor_pid = 0;
+  int restarts = 0;
+  std::string last_restart;  // what the last restart did, e.g. "node3 lost; 2 nodes, 12.3 s to recover"
 
   int total_ranks() const;
 };

@@ -15,7 +15,7 @@ MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
 # derive NAME SED-SCRIPT: a copy of the test cluster's file with one thing changed, in $T
 # (the model path made absolute, since the copy no longer sits in configs/).
 derive() { sed -e "s#^model: .*#model: $MODEL#" -e "$2" "$CONFIG" >"$T/$1.yaml"; }
-trap 'rm -rf "$T"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1 || true' EXIT
+trap '[ -f "$T/head_known_hosts" ] && cp "$T/head_known_hosts" "$D/home/.ssh/known_hosts"; nsenter --mount --target "$(cat "$D/node2/sshd.pid")" umount "$T/tiny" 2>/dev/null; rm -rf "$T"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1 || true' EXIT
 
 echo "== healthy cluster"
 out=$("$CLUSTERCTL" doctor "$CONFIG" 2>&1); rc=$?
@@ -27,9 +27,11 @@ for k in 1 2 3; do
   expect_match "node$k link tb0" "$out" "^node$k +link +ok +thunderbolt tb0: 10\.77\.2\.$k/24$"
   expect_match "node$k mpirun" "$out" "^node$k +mpirun +ok +/"
   expect_match "node$k reach" "$out" "^node$k +reach +ok +reaches .*over thunderbolt tb0"
+  expect_match "node$k disk" "$out" "^node$k +disk +ok +[0-9.]+ [GMT]iB free in /tmp/clusterctl-testcluster/cache/node$k, the shard needs "
   # The worker lands from another engineer: until it is installed on the nodes, doctor must say so.
   expect_match "node$k worker ok or missing" "$out" "^node$k +worker +(ok +\S+ [0-9.]+|FAIL +missing)$"
 done
+expect_match "mpirun's ssh from the head node" "$out" "^node1 +head ssh +ok +mpirun's ssh reaches node2 \(10\.77\.2\.2\), node3 \(10\.77\.2\.3\)$"
 expect_match "model sized from the GGUF file" "$out" "^controller +model +ok +.*stories260K\.gguf"
 expect_no_match "nothing fails but a missing worker" "$out" "^FAIL node[0-9] (ssh|os/arch|memory|link|mpirun|reach)"
 if grep -Eq "FAIL +missing" <<<"$out"; then expect_eq "exit status with the worker missing" "$rc" 1
@@ -125,6 +127,35 @@ printf '#!/bin/sh\necho "clusterctl-worker %s"\n' "$version" >"$T/old-worker"
 out=$("$CLUSTERCTL" doctor "$T/oldworker.yaml" 2>&1)
 expect_match "the same version passes" "$out" "^node2 +worker +ok +$T/old-worker $version$"
 expect_no_sessions_left "worker version"
+
+echo "== the head node cannot ssh to node2 (what mpirun needs), though this machine can"
+cp "$D/home/.ssh/known_hosts" "$T/head_known_hosts"
+restore_head() { cp "$T/head_known_hosts" "$D/home/.ssh/known_hosts"; }
+grep -v '10\.77\.2\.2' "$T/head_known_hosts" >"$D/home/.ssh/known_hosts"
+out=$("$CLUSTERCTL" doctor "$CONFIG" 2>&1); rc=$?
+restore_head
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node1 +head ssh +FAIL +cannot ssh to node2$"
+expect_match "cause" "$out" "^FAIL node1 head ssh: mpirun on node1 starts the other nodes' ranks over ssh, which fails for node2 \(10\.77\.2\.2\): .*Host key verification failed"
+expect_match "fix" "$out" "fix: on node1, make 'ssh 10\.77\.2\.2 true' work without a password"
+expect_no_match "node3 is fine" "$out" "fails for .*node3"
+expect_no_sessions_left "head ssh"
+
+echo "== too little disk for node2's shard (a 64 KiB tmpfs as its cache_dir)"
+mkdir -p "$T/tiny"
+sshd2=$(cat "$D/node2/sshd.pid")
+nsenter --mount --target "$sshd2" mount -t tmpfs -o size=64k tmpfs "$T/tiny"
+derive tinydisk "s#\(name: node2, host: 10.77.1.2\), cache_dir: [^}]*#\1, cache_dir: $T/tiny#"
+out=$("$CLUSTERCTL" doctor "$T/tinydisk.yaml" 2>&1); rc=$?
+echo "$out"
+expect_eq "exit status" "$rc" 1
+expect_match "table" "$out" "^node2 +disk +FAIL +[0-9.]+ KiB free in $T/tiny, the shard needs "
+expect_match "cause" "$out" "^FAIL node2 disk: node2 has [0-9.]+ KiB free in $T/tiny but its shard needs "
+expect_match "fix" "$out" "fix: free disk space on node2, set its 'cache_dir' in $T/tinydisk.yaml to a disk with room"
+expect_match "node1's disk is fine" "$out" "^node1 +disk +ok"
+nsenter --mount --target "$sshd2" umount "$T/tiny"
+expect_no_sessions_left "disk"
 
 echo "== a config error stops doctor before any connection"
 printf 'cluster: x\nmodel: m.gguf\nnodes:\n  - {name: a, host: 10.77.1.1, prot: 22}\n' >"$T/bad.yaml"

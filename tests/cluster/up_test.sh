@@ -193,6 +193,11 @@ expect_eq "no token: 401" "$(curl -s -o /dev/null -w '%{http_code}' "$ENDPOINT/v
 expect_eq "the token: 200" "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer test-token-$$" "$ENDPOINT/v1/models")" "200"
 "$CLUSTERCTL" status >/dev/null
 expect_eq "status answers with the token" "$?" "0"
+# The token's copy on the head node: readable by its owner only, no checksum of it beside it.
+TOKEN_COPY="$D/cache/node1/testcluster.token"
+expect_eq "token copy on node1 is mode 600" "$(stat -c %a "$TOKEN_COPY" 2>&1)" "600"
+[ -e "$D/cache/node1/.testcluster.token.sha256" ] && fail "a checksum of the token lies beside its copy" ||
+  pass "no checksum of the token on node1"
 
 echo "== a crashed job: status says it does not answer; up clears it away and starts again"
 pid=$(json_get .mpirun_pid <"$CLUSTERCTL_STATE_DIR/testcluster.json")
@@ -207,7 +212,9 @@ echo "$out" | grep -v "^launch on"
 expect_eq "up after a crash" "$rc" 0
 expect_match "up cleared the crashed job" "$out" "^cluster 'testcluster' is recorded as up \(http://10\.77\.1\.1:8080\) but does not answer; stopping what is left of it first$"
 expect_match "up after a crash is up" "$out" "^cluster 'testcluster' is up: "
+expect_eq "token copy mode 600 after the restart" "$(stat -c %a "$TOKEN_COPY" 2>&1)" "600"
 out=$("$CLUSTERCTL" down 2>&1); rc=$?
 expect_eq "second down" "$rc" 0
 expect_no_job_processes "after the second down"
+[ -e "$TOKEN_COPY" ] && fail "down left the token's copy $TOKEN_COPY" || pass "down removed the token's copy"
 finish

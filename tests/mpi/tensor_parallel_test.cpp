@@ -459,6 +459,63 @@ TEST(StalledRank, AServerStoppedWhileIdleEndsTheJob) {
   expect_no_rank_left(ranks, "the idle rank 0 was stopped");
 }
 
+// Issue #19: a node that falls silent (its link down, the node gone, or its rank stopped: SIGSTOP
+// here stops the heartbeat thread too) is noticed by the heartbeat over the cluster link within
+// --node-timeout, not after minutes inside a collective: the request in flight ends with an error
+// naming the node, /health answers 503 naming it, a new request gets 503, and the job then ends.
+TEST(LostNode, AStoppedRankIsNamedBy503AndFailsTheRequestInFlight) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  Process job(mpirun(2, "--model " + model +
+                            " --serve --port 0 --threads 1 --heartbeat-link 127.0.0.0/8 --heartbeat-interval 0.5 "
+                            "--node-timeout 2"),
+              "lost");
+  std::string url;
+  RankPids ranks;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && (url.empty() || ranks.size() < 2)) {
+    const std::string out = job.out_so_far();
+    const auto at = out.find("http://");
+    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
+      url = out.substr(at, out.find('/', at + 7) - at);
+    ranks = mpi_ranks_under(job.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(url.empty()) << "the server did not start: " << job.err_so_far();
+  ASSERT_EQ(ranks.size(), 2u);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // idle beyond the timeout: heartbeats keep it alive
+  auto health = run_command("curl -s -m 5 " + url + "/health");
+  EXPECT_NE(health.out.find("\"ok\""), std::string::npos) << health.out << job.err_so_far();
+
+  Process stream(kCli + " run tiny 'hello' -n 4000 --temp 0 --endpoint " + url, "stream");
+  for (int i = 0; i < 100 && stream.out_so_far().size() < 8; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_GE(stream.out_so_far().size(), 8u) << "no tokens streamed: " << stream.err_so_far() << job.err_so_far();
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(pid_of_rank(ranks, 1), SIGSTOP), 0);
+  const auto streamed = stream.wait(std::chrono::seconds(20));
+  const double to_error = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  EXPECT_NE(streamed.exit_code, 0) << "the request in flight did not fail: " << streamed.out;
+  EXPECT_NE(streamed.err.find("(rank 1, 127.0.0.1) is lost"), std::string::npos) << streamed.err;
+  EXPECT_LT(to_error, 8.0) << "the request in flight failed only " << to_error << " s after rank 1 stopped";
+
+  health = run_command("curl -s -m 5 -w ' %{http_code}' " + url + "/health");
+  EXPECT_NE(health.out.find("(rank 1, 127.0.0.1) is lost"), std::string::npos) << health.out;
+  EXPECT_NE(health.out.find(" 503"), std::string::npos) << health.out;
+  const auto fresh = run_command("curl -s -m 5 -w ' %{http_code}' " + url +
+                                 "/v1/completions -H 'Content-Type: application/json' -d '{\"model\":\"tiny-Q4_0\","
+                                 "\"prompt\":\"hi\",\"max_tokens\":2}'");
+  EXPECT_NE(fresh.out.find(" 503"), std::string::npos) << "a new request did not get 503: " << fresh.out;
+  EXPECT_NE(fresh.out.find("cluster_unavailable"), std::string::npos) << fresh.out;
+
+  const auto r = job.wait(std::chrono::seconds(40));
+  EXPECT_NE(r.exit_code, -1) << "mpirun still running 40 s after rank 1 was stopped: " << r.err;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("ending the job"), std::string::npos) << r.err;
+  expect_no_rank_left(ranks, "rank 1 was stopped");
+}
+
 // CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat.
 double cpu_seconds(pid_t pid) {
   const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");

@@ -20,7 +20,9 @@ struct BatchScheduler::Inbox {
   std::condition_variable wake;
   std::deque<std::shared_ptr<Sequence>> queue;  // waiting for a slot
   bool stopping = false;
-  size_t running = 0;  // copies of the scheduler's state for stats()
+  std::optional<std::string> failure;         // set by fail()
+  std::vector<std::weak_ptr<Sequence>> live;  // every sequence submitted, for fail()
+  size_t running = 0;                         // copies of the scheduler's state for stats()
   collectives::CommStats comm;
   uint64_t draft_tokens = 0, draft_accepted = 0;
 };
@@ -31,6 +33,21 @@ struct BatchScheduler::Sequence : GenerationHandle {
   GenerationCallbacks callbacks;
   std::vector<int32_t> prompt;
   std::atomic<bool> cancelled{false};
+
+  // The callbacks go through these two: fail() may end a sequence from another thread while the
+  // scheduler thread still holds it; whatever comes second is dropped.
+  void emit_token(std::string_view text, int32_t id) {
+    std::lock_guard lock(callback_mutex);
+    if (!closed && callbacks.on_token) callbacks.on_token(text, id);
+  }
+  void emit_done(FinishReason reason, Usage usage, const std::string& message) {
+    std::lock_guard lock(callback_mutex);
+    if (closed) return;
+    closed = true;
+    if (callbacks.on_done) callbacks.on_done(reason, usage, message);
+  }
+  std::mutex callback_mutex;
+  bool closed = false;
 
   void cancel() override {
     cancelled = true;
@@ -145,6 +162,7 @@ std::shared_ptr<GenerationHandle> BatchScheduler::submit(GenerationRequest reque
   seq->callbacks = std::move(callbacks);
   {
     std::lock_guard lock(inbox_->mutex);
+    if (inbox_->failure) throw ServiceUnavailableError(*inbox_->failure);
     if (inbox_->stopping) throw QueueFullError("the server is shutting down", 5);
     if (inbox_->queue.size() >= options_.max_queued) {
       // A slot frees when a running sequence ends; a rough wait is a second per queued round.
@@ -154,6 +172,8 @@ std::shared_ptr<GenerationHandle> BatchScheduler::submit(GenerationRequest reque
                            wait);
     }
     inbox_->queue.push_back(seq);
+    std::erase_if(inbox_->live, [](const auto& w) { return w.expired(); });
+    inbox_->live.push_back(seq);
   }
   inbox_->wake.notify_all();
   return seq;
@@ -179,19 +199,37 @@ void BatchScheduler::stop() {
   inbox_->wake.notify_all();
 }
 
+void BatchScheduler::fail(const std::string& message) {
+  std::vector<std::shared_ptr<Sequence>> live;
+  {
+    std::lock_guard lock(inbox_->mutex);
+    if (!inbox_->failure) inbox_->failure = message;
+    // Not `stopping`: run() going on (or staying stuck) keeps the HTTP server answering 503.
+    // Queued requests never start; running ones end here, whatever their steps still do.
+    inbox_->queue.clear();
+    for (const auto& w : inbox_->live)
+      if (auto seq = w.lock()) live.push_back(std::move(seq));
+  }
+  for (auto& seq : live) seq->emit_done(FinishReason::error, Usage{static_cast<int>(seq->prompt.size()), 0}, message);
+}
+
+std::optional<std::string> BatchScheduler::unavailable() const {
+  std::lock_guard lock(inbox_->mutex);
+  return inbox_->failure;
+}
+
 void BatchScheduler::finish(Sequence& seq, FinishReason reason, const std::string& message) {
   if (seq.done) return;
   seq.done = true;
   if (seq.decoder && reason != FinishReason::error) {
     const std::string rest = seq.decoder->finish();
-    if (!rest.empty() && seq.callbacks.on_token) seq.callbacks.on_token(rest, -1);
+    if (!rest.empty()) seq.emit_token(rest, -1);
   }
   if (seq.slot >= 0) {
     free_slots_.push_back(seq.slot);
     seq.slot = -1;
   }
-  if (seq.callbacks.on_done)
-    seq.callbacks.on_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
+  seq.emit_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
 }
 
 // Moves queued requests into free slots (arrival order); collects queued ones already cancelled.
@@ -357,7 +395,7 @@ bool BatchScheduler::emit(Sequence& seq, int32_t token) {
   if (seq.sampler) seq.sampler->accept(token, true);
   if (seq.speculate) seq.context.push_back(token);
   if (seq.request.sampling.logprobs >= 0 && seq.callbacks.on_logprobs) report_logprobs(seq);
-  if (seq.callbacks.on_token) seq.callbacks.on_token(seq.decoder->push(token), token);
+  seq.emit_token(seq.decoder->push(token), token);
   if (seq.generated >= seq.budget) {
     finish(seq, FinishReason::length);
     return false;

@@ -66,6 +66,11 @@ class BatchScheduler : public GenerationService {
   void run();
   // Any thread: makes run() return.
   void stop();
+  // Any thread, also while run() is stuck inside a step (a node is lost and the collectives wait
+  // for it): every request queued or running ends now with `message` as its error, and every
+  // later submit() throws ServiceUnavailableError with it.
+  void fail(const std::string& message);
+  std::optional<std::string> unavailable() const override;
 
   const ModelInfo& model() const override { return info_; }
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;

@@ -107,6 +107,13 @@ class QueueFullError : public Error {
   int retry_after_seconds_;
 };
 
+// submit() throws this when the service cannot serve anything (a node of the cluster is lost):
+// the server answers 503 with the message.
+class ServiceUnavailableError : public Error {
+ public:
+  using Error::Error;
+};
+
 // submit() throws this when the request cannot be served as asked (e.g. the prompt is
 // longer than the context): the server answers 400 with `code`.
 class InvalidRequestError : public Error {
@@ -167,6 +174,9 @@ class GenerationService {
     (void)ids;
     throw Error("this server has no tokenizer");
   }
+  // Why the service can serve nothing any more (e.g. "node3 (rank 2) is lost: ..."); none while
+  // it serves. /health answers 503 with it.
+  virtual std::optional<std::string> unavailable() const { return std::nullopt; }
 };
 
 }  // namespace clusterctl::server

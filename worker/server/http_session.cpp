@@ -151,6 +151,11 @@ void HttpSession::handle(Request request) {
   if (path == "/v1/completions" && post) return start_openai(request, Endpoint::completions, path);
   if (route_dialects(request, path)) return;
   if (path == "/health" && get) {
+    if (auto why = ctx_.service.unavailable()) {
+      // A node is lost: probes and `clusterctl status` learn which, and that nothing is served.
+      return respond(503, Json{{"status", "unavailable"}, {"model", model.id}, {"error", *why}}.dump(),
+                     "application/json", path);
+    }
     // The server listens only once every rank has loaded its part, so answering means ready.
     return respond(200, Json{{"status", "ok"}, {"model", model.id}, {"ranks", ctx_.service.nodes().size()}}.dump(),
                    "application/json", path);
@@ -361,6 +366,10 @@ void HttpSession::start_generation(const Request& request, const std::string& en
     res.keep_alive(request.keep_alive());
     res.body() = error_body(dialect_, ApiError(429, e.what(), "rate_limit_error", {}, "queue_full")).dump();
     return send(std::move(res), endpoint_name);
+  } catch (const ServiceUnavailableError& e) {
+    gen_.reset();
+    return send_error(ApiError(503, e.what(), "server_error", {}, "cluster_unavailable"), endpoint_name,
+                      request.keep_alive());
   } catch (const InvalidRequestError& e) {
     gen_.reset();
     return send_error(invalid_request(e.what(), {}, e.code()), endpoint_name, request.keep_alive());

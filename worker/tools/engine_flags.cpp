@@ -48,6 +48,15 @@ void add_job_flags(po::options_description& opts) {
                      "seconds a rank may wait for the others within a step, or for rank 0's next step (an idle "
                      "server sends a heartbeat every quarter of this), before the job ends with a message (a rank "
                      "hung or cut off from the network); 0: wait forever");
+  opts.add_options()("heartbeat-link", po::value<std::string>()->default_value(""),
+                     "the cluster link's network (e.g. 10.0.0.0/24): a serving job's ranks send each other a "
+                     "heartbeat over it, so a node whose link goes down is noticed within --node-timeout "
+                     "(clusterctl up sets it); empty: no heartbeat");
+  opts.add_options()("heartbeat-interval", po::value<double>()->default_value(1),
+                     "seconds between heartbeats (with --heartbeat-link)");
+  opts.add_options()("node-timeout", po::value<double>()->default_value(6),
+                     "seconds without a node's heartbeat before it is lost: the API answers 503 naming it, its "
+                     "requests fail, and the job ends (with --heartbeat-link)");
   opts.add_options()("allreduce", po::value<std::string>()->default_value("auto"),
                      "all-reduce algorithm: auto (the table `clusterctl bench net` wrote, else MPI_Allreduce for "
                      "the exact format), mpi, one-shot, recursive-doubling or ring");
@@ -87,6 +96,18 @@ double step_timeout_seconds(const po::variables_map& vm) {
   const double s = vm["step-timeout"].as<double>();
   if (!(s >= 0)) throw Error("--step-timeout must be 0 (wait forever) or a positive number of seconds");
   return s;
+}
+
+HeartbeatFlags heartbeat_flags(const po::variables_map& vm) {
+  HeartbeatFlags f;
+  f.link_cidr = vm["heartbeat-link"].as<std::string>();
+  f.interval_s = vm["heartbeat-interval"].as<double>();
+  f.timeout_s = vm["node-timeout"].as<double>();
+  if (!(f.interval_s >= 0.05 && f.interval_s <= 60))
+    throw Error("--heartbeat-interval must be between 0.05 and 60 seconds");
+  if (!(f.timeout_s >= 2 * f.interval_s && f.timeout_s <= 3600))
+    throw Error("--node-timeout must be at least twice --heartbeat-interval and at most 3600 seconds");
+  return f;
 }
 
 }  // namespace clusterctl::cli

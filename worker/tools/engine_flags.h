@@ -17,6 +17,15 @@ model::EngineOptions engine_options(const po::variables_map& vm);
 void add_job_flags(po::options_description& opts);
 // Throws clusterctl::Error naming a bad value.
 double step_timeout_seconds(const po::variables_map& vm);
+// A serving job's heartbeat over the cluster link (parallel::Heartbeat): --heartbeat-link CIDR
+// (none: no heartbeat), --heartbeat-interval and --node-timeout in seconds.
+struct HeartbeatFlags {
+  std::string link_cidr;
+  double interval_s = 1;
+  double timeout_s = 6;
+};
+// Throws clusterctl::Error naming a bad value.
+HeartbeatFlags heartbeat_flags(const po::variables_map& vm);
 // The job flags that shape its communicator (--allreduce, --wire-format, --allreduce-table,
 // --emulate-link), read from argv before the communicator exists; the communicator checks them.
 collectives::CommOptions comm_options(int argc, char** argv);

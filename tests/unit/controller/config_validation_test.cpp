@@ -91,6 +91,51 @@ TEST(ConfigValidation, ModelOnHuggingFace) {
   EXPECT_EQ(with_model("llama-3.1-8b").model_hub, "");  // a name of the model cache
 }
 
+// Issue #19: the liveness settings and the serve flags of `api:` (--cors-origin, --allowed-host,
+// --health-open) come from the cluster file, validated like every other key.
+TEST(ConfigValidation, LivenessAndApiAccessKeys) {
+  auto c = parse_cluster_config(kGood, "t.yaml");
+  EXPECT_DOUBLE_EQ(c.liveness.heartbeat_interval_s, 1);
+  EXPECT_DOUBLE_EQ(c.liveness.node_timeout_s, 6);
+  EXPECT_DOUBLE_EQ(c.liveness.step_timeout_s, 300);
+  EXPECT_TRUE(c.api.cors_origins.empty());
+  EXPECT_FALSE(c.api.health_open);
+  c = parse_cluster_config(std::string(kGood) +
+                               "liveness: {heartbeat_interval: 0.5, node_timeout: 3, step_timeout: 60}\n"
+                               "api:\n  cors_origins: [https://app.example, 'http://localhost:3000']\n"
+                               "  allowed_hosts: chat.local\n  health_open: true\n",
+                           "t.yaml");
+  EXPECT_DOUBLE_EQ(c.liveness.heartbeat_interval_s, 0.5);
+  EXPECT_DOUBLE_EQ(c.liveness.node_timeout_s, 3);
+  EXPECT_DOUBLE_EQ(c.liveness.step_timeout_s, 60);
+  EXPECT_EQ(c.api.cors_origins, (std::vector<std::string>{"https://app.example", "http://localhost:3000"}));
+  EXPECT_EQ(c.api.allowed_hosts, (std::vector<std::string>{"chat.local"}));
+  EXPECT_TRUE(c.api.health_open);
+
+  const std::string good = kGood;
+  expect_problem(good + "liveness: {node_timeout: 1}\n", 11, 26,
+                 "'node_timeout' in 'liveness' must be at least twice heartbeat_interval", "raise node_timeout");
+  expect_problem(good + "liveness: {node_timeout: soon}\n", 11, 26,
+                 "'node_timeout' in 'liveness' must be a number of seconds from 0.1 to 3600, not 'soon'");
+  expect_problem(good + "liveness: {step_timeout: -1}\n", 11, 26, "'step_timeout' -1 in 'liveness' is out of range",
+                 "use a number of seconds from 0 to 86400");
+  expect_problem(good + "liveness: {heartbeat: 1}\n", 11, 12, "unknown key 'heartbeat' in 'liveness'");
+  expect_problem(good + "liveness: 5\n", 11, 11, "'liveness' must be a mapping");
+  expect_problem(good + "api: {cors_origins: [evil.example]}\n", 11, 21, "bad origin 'evil.example'",
+                 "https://app.example");
+  expect_problem(good + "api: {allowed_hosts: [a b]}\n", 11, 22, "bad host name 'a b'");
+  expect_problem(good + "api: {allowed_hosts: {x: 1}}\n", 11, 22, "'allowed_hosts' in 'api' must be a list");
+  expect_problem(good + "api: {health_open: yes please}\n", 11, 20, "'health_open' in 'api' must be true or false");
+}
+
+TEST(ConfigValidation, RestartPolicy) {
+  EXPECT_FALSE(parse_cluster_config(kGood, "t.yaml").restart_on_failure);
+  EXPECT_TRUE(parse_cluster_config(std::string(kGood) + "restart: on-failure\n", "t.yaml").restart_on_failure);
+  EXPECT_FALSE(parse_cluster_config(std::string(kGood) + "restart: no\n", "t.yaml").restart_on_failure);
+  expect_problem(std::string(kGood) + "restart: always\n", 11, 10, "unknown restart policy 'always'",
+                 "write 'restart: on-failure'");
+}
+
 TEST(ConfigValidation, YamlSyntaxErrorHasPosition) {
   expect_problem("cluster: lab\nnodes:\n  - name: a\n   host: [x\n", 4, 4, "YAML syntax");
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "controller/config/cluster_config.h"
+#include "controller/launch/cluster_up.h"
 #include "controller/launch/mpirun_command.h"
 #include "controller/placement/split.h"
 
@@ -70,6 +71,29 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
       << own;
   EXPECT_NE(own.find("-H 10.77.2.3:1 /opt/bin/clusterctl-worker --model /cache/node3/cut"), std::string::npos) << own;
   EXPECT_EQ(launch::hostfile_text(three_nodes()), "10.77.2.1 slots=1\n10.77.2.2 slots=2\n10.77.2.3 slots=1\n");
+}
+
+// The cluster file's liveness and api keys reach every rank's command line; the heartbeat only
+// where ranks talk over a link.
+TEST(MpirunCommand, LivenessAndApiKeysBecomeWorkerFlags) {
+  auto c = config::parse_cluster_config(
+      "cluster: lab\nmodel: m.gguf\nliveness: {node_timeout: 4.5}\n"
+      "api: {cors_origins: [https://a.example], allowed_hosts: [chat.local], health_open: true}\n"
+      "nodes:\n  - {name: a, host: 10.0.0.1}\n",
+      "t.yaml");
+  EXPECT_EQ(joined(launch::serve_args(c, "10.77.2.0/24")),
+            "--step-timeout 300 --heartbeat-link 10.77.2.0/24 --heartbeat-interval 1 --node-timeout 4.5 "
+            "--cors-origin https://a.example --allowed-host chat.local --health-open");
+  EXPECT_EQ(joined(launch::serve_args(c, "")),
+            "--step-timeout 300 --cors-origin https://a.example --allowed-host chat.local --health-open");
+  auto job = three_nodes();
+  job.serve_args = launch::serve_args(c, job.link_cidr);
+  const std::string cmd = joined(launch::mpirun_argv(job));
+  size_t n = 0;
+  for (size_t at = cmd.find("--heartbeat-link 10.77.2.0/24"); at != std::string::npos;
+       at = cmd.find("--heartbeat-link 10.77.2.0/24", at + 1))
+    ++n;
+  EXPECT_EQ(n, 3u) << cmd;  // every node's app context
 }
 
 TEST(MpirunCommand, OneMachineJobHasNoLinkPinningNorHostfile) {

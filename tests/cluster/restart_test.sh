@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `restart: on-failure` (issue #19, acceptance 2), on the 3-node test cluster (ctest fixture
+# `testcluster`): node3 dies (its rank killed with SIGKILL and its sshd stopped, so it cannot be
+# reached) -> without a human the supervisor stops what is left, re-plans over node1 and node2 and
+# brings the cluster up again; the API answers with the same greedy text as a local run; `status`
+# shows the restart; `down` ends the supervisor and leaves nothing running anywhere.
+# Usage: restart_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
+CLUSTERCTL=$(realpath "$1")
+WORKER=$(realpath "$2")
+REPO="$3"
+source "$REPO/tests/cluster/testcluster_lib.sh"
+skip_unless_root
+[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
+command -v node >/dev/null || { echo "FAIL: node (Node.js) is needed to read JSON"; exit 1; }
+T=$(mktemp -d)
+export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
+MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+CONFIG="$T/testcluster-3.yaml"
+sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#restart: on-failure\ndefaults:\n  worker: $WORKER#" \
+  "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
+cleanup() { "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
+trap cleanup EXIT
+json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
+ENDPOINT=http://10.77.1.1:8080
+complete() {
+  curl -s --max-time 60 "$ENDPOINT/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"model":"stories260K","prompt":"Once upon a time","max_tokens":32,"temperature":0}'
+}
+
+echo "== up with restart: on-failure"
+out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
+echo "$out" | grep -v "^launch on"
+expect_eq "up exit status" "$rc" 0
+expect_match "supervisor started" "$out" "^restart: on-failure: supervisor pid [0-9]+ restarts it over the nodes that remain"
+SUPERVISOR=$(json_get .supervisor_pid <"$CLUSTERCTL_STATE_DIR/testcluster.json")
+kill -0 "$SUPERVISOR" 2>/dev/null && pass "the supervisor runs" || fail "no supervisor process $SUPERVISOR"
+local_text=$(CLUSTERCTL_STATE_DIR="$T/none" "$CLUSTERCTL" run "$MODEL" "Once upon a time" -n 32 --temp 0 --json | json_get .text)
+expect_eq "3 nodes: the local run's text" "$(complete | json_get '.choices[0].text')" "$local_text"
+
+echo "== node3 dies: its rank killed, its sshd stopped"
+rank3=$(for p in $(ip netns pids node3); do case "$(cat /proc/$p/comm 2>/dev/null)" in clusterctl-wor*) echo "$p" ;; esac; done | head -n1)
+[ -n "$rank3" ] || fail "no rank on node3"
+"$REPO/deploy/testcluster" sshd-stop 3
+t0=$(date +%s%N)
+kill -KILL "$rank3"
+went_down="" back=""
+while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 120000 ]; do
+  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/health")
+  if [ "$code" != 200 ]; then went_down=1; elif [ -n "$went_down" ]; then back=$(( ($(date +%s%N) - t0) / 1000000 )); break; fi
+  sleep 0.2
+done
+echo "API answering again ${back:-never} ms after node3 died"
+[ -n "$back" ] && pass "the cluster answers again without a human (time to recovery ${back} ms)" ||
+  { fail "the cluster did not come back within 120 s"; cat "$CLUSTERCTL_STATE_DIR/testcluster.supervisor.log"; }
+cat "$CLUSTERCTL_STATE_DIR/testcluster.supervisor.log" | grep -v "^launch on\|^  node"
+expect_eq "2 nodes: the local run's text" "$(complete | json_get '.choices[0].text')" "$local_text"
+out=$("$CLUSTERCTL" status 2>&1); rc=$?
+echo "$out"
+expect_eq "status exit status" "$rc" 0
+expect_match "status: 2 ranks" "$out" "^ranks: +2, split 1,1$"
+expect_match "status: the restart" "$out" "^restart: +on-failure \(supervisor pid $SUPERVISOR\), 1 restart\(s\), last: node3 lost; running on 2 node\(s\), 2 rank\(s\); [0-9.]+ s to recover$"
+expect_no_match "node3 no longer part of it" "$out" "^node3 "
+
+echo "== down: the supervisor and the job end, nothing is left"
+"$REPO/deploy/testcluster" sshd-start 3
+out=$("$CLUSTERCTL" down 2>&1); rc=$?
+echo "$out"
+expect_eq "down exit status" "$rc" 0
+expect_match "supervisor stopped" "$out" "^stopped the supervisor \(pid $SUPERVISOR\)$"
+expect_match "down checked the nodes left" "$out" "^cluster 'testcluster' is down in [0-9.]+ s: no clusterctl-worker, orted or mpirun of it remains on node1, node2$"
+sleep 0.5
+kill -0 "$SUPERVISOR" 2>/dev/null && fail "the supervisor still runs" || pass "no supervisor left"
+pgrep -f "clusterctl supervise testcluster" >/dev/null && fail "a 'clusterctl supervise' process is left" || pass "no 'clusterctl supervise' anywhere"
+expect_no_job_processes "after down"
+expect_no_sessions_left "after down"
+finish
