@@ -54,7 +54,12 @@ echo "API answering again ${back:-never} ms after node3 died"
   { fail "the cluster did not come back within 120 s"; cat "$CLUSTERCTL_STATE_DIR/testcluster.supervisor.log"; }
 cat "$CLUSTERCTL_STATE_DIR/testcluster.supervisor.log" | grep -v "^launch on\|^  node"
 expect_eq "2 nodes: the local run's text" "$(complete | json_get '.choices[0].text')" "$local_text"
-out=$("$CLUSTERCTL" status 2>&1); rc=$?
+# The restarted job answers before the supervisor's up has recorded it: wait for the record.
+for _ in $(seq 1 150); do
+  out=$("$CLUSTERCTL" status 2>&1); rc=$?
+  grep -q "1 restart(s)" <<<"$out" && break
+  sleep 0.2
+done
 echo "$out"
 expect_eq "status exit status" "$rc" 0
 expect_match "status: 2 ranks" "$out" "^ranks: +2, split 1,1$"
