@@ -207,7 +207,8 @@ void parse_response_format(const Json& value, SamplingParams& sampling) {
   if (!type || !type->is_string()) wrong_type("response_format.type", "\"text\", \"json_object\" or \"json_schema\"");
   const std::string& t = type->get_ref<const std::string&>();
   auto only = [&](const Json& object, const std::string& param, std::initializer_list<const char*> keys) {
-    for (const auto& [key, v] : object.items()) {
+    for (const auto& item : object.items()) {
+      const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture those
       if (std::find_if(keys.begin(), keys.end(), [&](const char* k) { return key == k; }) == keys.end())
         throw invalid_request("'" + param + "." + key.substr(0, 64) + "' is not supported",
                               param + "." + key.substr(0, 64), "invalid_value");
