@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev clang-format
-  openssh-server openssh-client iproute2 iputils-ping procps
+  openssh-server openssh-client iproute2 iputils-ping procps python3
   g++-aarch64-linux-gnu qemu-user
 )
 BREW_PACKAGES=(cmake ninja pkg-config open-mpi boost yaml-cpp spdlog fmt libssh icu4c nlohmann-json curl
