@@ -121,7 +121,8 @@ void open_job_model(collectives::Session& session, collectives::Communicator& co
     cli::step_timeout_seconds(s.vm);
     const auto split =
         s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
-    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split);
+    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split,
+                                        cli::layout_flag(s.vm));
   } catch (const po::error& e) {
     error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
   } catch (const std::exception& e) {

@@ -22,6 +22,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
       "prompt", po::value<std::string>()->default_value("Once upon a time"), "prompt text")(
       "threads,t", po::value<int>()->default_value(1), "compute threads per rank")(
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1")(
+      "layout", po::value<std::string>(), "split-attention or replicated-attention (one all-reduce per layer)")(
       "json", po::bool_switch(), "print the worker's JSON (per_rank holds the figures)")(
       "allreduce", po::value<std::string>(), "all-reduce algorithm (auto, mpi, one-shot, recursive-doubling, ring)")(
       "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
@@ -38,7 +39,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
                                    "--threads",    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
-  for (const char* f : {"allreduce", "wire-format", "emulate-link"})
+  for (const char* f : {"allreduce", "wire-format", "emulate-link", "layout"})
     if (vm->count(f)) args.insert(args.end(), {std::string("--") + f, (*vm)[f].as<std::string>()});
   return launch_local_job(ranks, args);
 }

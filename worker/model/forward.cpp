@@ -174,7 +174,7 @@ void ForwardPass::self_attention(int64_t il) {
   // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
   // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
   project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
-  add_all_reduced();
+  add_attention_output();
 }
 
 void ForwardPass::feed_forward(int64_t il) {
@@ -203,6 +203,14 @@ void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, 
   project(L.matrix(up), xn_.data(), T, n_mv, up_.data());
   for (int64_t i = 0; i < T * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
   project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
+}
+
+void ForwardPass::add_attention_output() {
+  if (!m_.part.replicated_attention) return add_all_reduced();
+  // Every rank computed every head: proj_ already holds the whole sum one rank computes, rounded
+  // once as after the all-reduce, so this is one rank's residual without a message.
+  const int64_t n = n_tokens_ * m_.hp.n_embd;
+  for (int64_t i = 0; i < n; ++i) x_[i] += static_cast<float>(proj_[i]);
 }
 
 void ForwardPass::add_all_reduced() {

@@ -1,7 +1,8 @@
 #pragma once
 // The forward pass, written once for any world size: this rank computes its Partition's heads,
-// FFN columns and vocabulary rows; after the attention output and after the FFN down projection
-// the partial sums are all-reduced (a no-op at world size 1). All activations are allocated
+// FFN columns and vocabulary rows; after the attention output (unless every rank computes every
+// head: Layout::replicated_attention) and after the FFN down projection the partial sums are
+// all-reduced (a no-op at world size 1). All activations are allocated
 // here once for `max_batch` tokens: a forward pass allocates nothing.
 #include <cstdint>
 #include <memory>
@@ -51,7 +52,8 @@ class ForwardPass {
   void feed_forward(int64_t layer);
 
  private:
-  void add_all_reduced();  // x += all-reduce(proj_)
+  void add_all_reduced();       // x += all-reduce(proj_)
+  void add_attention_output();  // the same, or x += proj_ where every rank computed every head
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
   void latent_attend(int64_t layer, const Batch& batch, float kq_scale);  // mla_query_ -> mla_out_

@@ -34,6 +34,16 @@ std::vector<Range> proportional(int64_t total, const std::vector<double>& weight
 
 }  // namespace
 
+const char* layout_name(Layout l) {
+  return l == Layout::replicated_attention ? "replicated-attention" : "split-attention";
+}
+
+std::optional<Layout> parse_layout(const std::string& text) {
+  if (text == "split-attention") return Layout::split_attention;
+  if (text == "replicated-attention") return Layout::replicated_attention;
+  return std::nullopt;
+}
+
 Range Partition::kv_heads(const HParams& hp) const {
   const int64_t group = hp.n_head / hp.n_head_kv;
   if (q_heads.size() <= 0) return {0, 0};
@@ -41,15 +51,21 @@ Range Partition::kv_heads(const HParams& hp) const {
 }
 
 Partition Partition::whole(const HParams& hp) {
-  return {{0, hp.n_head},   {0, hp.n_ff},       {0, hp.n_vocab},
-          {0, hp.n_expert}, {0, hp.n_ff_dense}, {0, int64_t{hp.n_ff} * hp.n_expert_shared}};
+  return {{0, hp.n_head},
+          {0, hp.n_ff},
+          {0, hp.n_vocab},
+          {0, hp.n_expert},
+          {0, hp.n_ff_dense},
+          {0, int64_t{hp.n_ff} * hp.n_expert_shared},
+          false};
 }
 
 std::string Partition::describe() const {
   auto r = [](const Range& x) { return "[" + std::to_string(x.begin) + "," + std::to_string(x.end) + ")"; };
   return "heads " + r(q_heads) + " ffn " + r(ffn) + " vocab " + r(vocab) +
          (experts.size() > 0 ? " experts " + r(experts) : "") + (dense_ffn.size() > 0 ? " dense " + r(dense_ffn) : "") +
-         (shared_ffn.size() > 0 ? " shared " + r(shared_ffn) : "");
+         (shared_ffn.size() > 0 ? " shared " + r(shared_ffn) : "") +
+         (replicated_attention ? " attention replicated" : "");
 }
 
 ShardPlan ShardPlan::single(const HParams& hp) { return {{Partition::whole(hp)}}; }
@@ -78,7 +94,8 @@ ShardPlan ShardPlan::split(const HParams& hp, int n, const std::vector<double>& 
   auto dense = other_ffn(hp.n_ff_dense, "dense FFN columns");
   auto shared = other_ffn(int64_t{hp.n_ff} * hp.n_expert_shared, "shared-expert FFN columns");
   ShardPlan plan;
-  for (int i = 0; i < n; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], {0, hp.n_expert}, dense[i], shared[i]});
+  for (int i = 0; i < n; ++i)
+    plan.parts.push_back({heads[i], ffn[i], vocab[i], {0, hp.n_expert}, dense[i], shared[i], false});
   plan.validate(hp);
   return plan;
 }
@@ -97,7 +114,14 @@ void ShardPlan::validate(const HParams& hp) const {
       throw Error(std::string("the shard plan covers ") + std::to_string(at) + " of " + std::to_string(total) + " " +
                   what);
   };
-  check([](const Partition& p) -> const Range& { return p.q_heads; }, hp.n_head, "attention heads");
+  const bool replicated = parts[0].replicated_attention;
+  for (const auto& p : parts) {
+    if (p.replicated_attention != replicated)
+      throw Error("the shard plan replicates attention on some ranks but not all (part " + p.describe() + ")");
+    if (replicated && p.q_heads != Range{0, hp.n_head})
+      throw Error("the shard plan replicates attention but part " + p.describe() + " does not hold every head");
+  }
+  if (!replicated) check([](const Partition& p) -> const Range& { return p.q_heads; }, hp.n_head, "attention heads");
   check([](const Partition& p) -> const Range& { return p.vocab; }, hp.n_vocab, "vocabulary");
   if (hp.n_ff_dense > 0)
     check([](const Partition& p) -> const Range& { return p.dense_ffn; }, hp.n_ff_dense, "dense FFN columns");

@@ -24,6 +24,8 @@ constexpr const char* kSource = "clusterctl.shard.source";
 constexpr const char* kHeads = "clusterctl.shard.head_bounds";
 constexpr const char* kFfn = "clusterctl.shard.ffn_bounds";
 constexpr const char* kVocab = "clusterctl.shard.vocab_bounds";
+// "replicated-attention" when every rank holds every head (head bounds then 0 and n_head for each rank).
+constexpr const char* kLayout = "clusterctl.shard.layout";
 constexpr const char* kExperts = "clusterctl.shard.expert_bounds";  // mixtures of experts only
 // deepseek2's leading dense layers' and shared experts' FFN columns (only where the model has them).
 constexpr const char* kDenseFfn = "clusterctl.shard.dense_ffn_bounds";
@@ -116,13 +118,19 @@ std::optional<ShardInfo> read_shard_info(const gguf::GgufFile& f) {
   auto range_of = [](const std::vector<double>& b, size_t i) {
     return b.empty() ? Range{0, 0} : Range{int64_t(b[i]), int64_t(b[i + 1])};
   };
+  const std::string layout = f.get_string(kLayout, layout_name(Layout::split_attention));
+  if (!parse_layout(layout))
+    throw Error(f.path() + ": the shard's layout '" + layout +
+                "' is not known to this clusterctl; cut the shards again with 'clusterctl shard'");
+  const bool replicated = *parse_layout(layout) == Layout::replicated_attention;
   for (size_t i = 0; i < n; ++i)
-    s.plan.parts.push_back({{int64_t(h[i]), int64_t(h[i + 1])},
+    s.plan.parts.push_back({replicated ? Range{0, int64_t(h[n])} : Range{int64_t(h[i]), int64_t(h[i + 1])},
                             ffn_of(i),
                             {int64_t(v[i]), int64_t(v[i + 1])},
                             x.empty() ? Range{0, n_expert} : Range{int64_t(x[i]), int64_t(x[i + 1])},
                             range_of(dense, i),
-                            range_of(shared, i)});
+                            range_of(shared, i),
+                            replicated});
   return s;
 }
 
@@ -208,7 +216,14 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
     w.set_kv(kSplit, gguf::value_string(split));
     w.set_kv(kFingerprint, gguf::value_string(fingerprint));
     w.set_kv(kSource, gguf::value_string(fs::path(src.path()).filename().string()));
-    w.set_kv(kHeads, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.q_heads; })));
+    if (plan.layout() == Layout::replicated_attention) {
+      w.set_kv(kLayout, gguf::value_string(layout_name(Layout::replicated_attention)));
+      std::vector<int32_t> heads(n + 1, static_cast<int32_t>(hp.n_head));
+      heads[0] = 0;  // every rank all heads: the bounds say only how many there are
+      w.set_kv(kHeads, gguf::value_i32_array(heads));
+    } else {
+      w.set_kv(kHeads, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.q_heads; })));
+    }
     w.set_kv(kFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.ffn; })));
     w.set_kv(kVocab, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.vocab; })));
     if (split_experts)

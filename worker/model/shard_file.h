@@ -5,6 +5,7 @@
 // The metadata keeps the source model's keys unchanged (so hyperparameters are the whole
 // model's) and adds clusterctl.shard.*: rank, world size, split, every rank's ranges and a
 // fingerprint of the source, so ranks can check they hold parts of the same cut of the same model.
+// A replicated-attention cut (clusterctl.shard.layout) gives every shard the whole attention weights.
 #include <cstdint>
 #include <optional>
 #include <string>

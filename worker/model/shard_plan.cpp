@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -130,8 +131,10 @@ std::string format_split(const std::vector<double>& weights) {
   return s;
 }
 
-int max_ranks(const HParams& hp, const SplitUnits& u) {
-  const int64_t heads = hp.n_head / u.head_align;
+int max_ranks(const HParams& hp, const SplitUnits& u, Layout layout) {
+  // Replicated attention cuts no heads: only the FFN and the vocabulary limit the ranks.
+  const int64_t heads =
+      layout == Layout::replicated_attention ? std::numeric_limits<int64_t>::max() : hp.n_head / u.head_align;
   // A mixture of experts past its FFN units is split by whole experts.
   int64_t ffn = std::max<int64_t>(hp.n_ff / u.ffn, hp.n_expert);
   // deepseek2's dense and shared-expert FFNs are cut by columns only.
@@ -140,16 +143,18 @@ int max_ranks(const HParams& hp, const SplitUnits& u) {
   return static_cast<int>(std::max<int64_t>(1, std::min({heads, ffn, static_cast<int64_t>(hp.n_vocab) / u.vocab})));
 }
 
-ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const std::vector<double>& weights_in) {
+ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const std::vector<double>& weights_in,
+                      Layout layout) {
+  const bool replicated = layout == Layout::replicated_attention;
   if (ranks < 1) throw Error("the number of ranks must be at least 1 (got " + std::to_string(ranks) + ")");
   if (!weights_in.empty() && static_cast<int>(weights_in.size()) != ranks)
     throw Error("--split " + format_split(weights_in) + " has " + std::to_string(weights_in.size()) + " weights for " +
                 std::to_string(ranks) + " ranks: give one weight per rank");
   const std::vector<double> weights = weights_in.empty() ? std::vector<double>(ranks, 1.0) : weights_in;
-  const int limit = max_ranks(hp, u);
+  const int limit = max_ranks(hp, u, layout);
   if (ranks > limit) {
     std::string why;
-    if (hp.n_head / u.head_align < ranks)
+    if (!replicated && hp.n_head / u.head_align < ranks)
       why = std::to_string(hp.n_head) + " attention heads" +
             (u.head_align > 1 ? " in units of " + std::to_string(u.head_align) +
                                     " (the quantisation block of attn_output spans that many heads)"
@@ -174,9 +179,10 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
   const int64_t group_unit = std::lcm(u.kv_group_heads, u.head_align);
   const int64_t head_unit = hp.n_head / group_unit >= ranks ? group_unit : u.head_align;
   bool starved = false;
-  const auto head_units = apportion(hp.n_head / head_unit, weights, starved);
+  const auto head_units = replicated ? std::vector<int64_t>{} : apportion(hp.n_head / head_unit, weights, starved);
   const auto vocab_units = apportion(hp.n_vocab / u.vocab, weights, starved);
-  const auto heads = to_ranges(head_units, head_unit, hp.n_head);
+  const auto heads =
+      replicated ? std::vector<Range>(ranks, Range{0, hp.n_head}) : to_ranges(head_units, head_unit, hp.n_head);
   const auto vocab = to_ranges(vocab_units, u.vocab, hp.n_vocab);
   // The FFN columns of every expert, or, when there are fewer of their units than ranks, whole
   // experts (expert parallelism). Either way each rank adds the same float chunks into double
@@ -190,12 +196,20 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
     ffn = to_ranges(apportion(hp.n_ff / u.ffn, weights, starved), u.ffn, hp.n_ff);
     experts.assign(ranks, Range{0, hp.n_expert});
   }
-  if (starved) {
+  if (starved && !replicated) {
     // The nearest valid split: what each rank gets in head units, the coarsest of the three cuts.
     std::vector<double> nearest(head_units.begin(), head_units.end());
     throw Error("--split " + format_split(weights) + " gives a rank less than one unit of the model (" +
                 std::to_string(hp.n_head / head_unit) + " head units of " + std::to_string(head_unit) +
                 " heads); the nearest split that can be made is --split " + format_split(nearest));
+  }
+  if (starved) {
+    // Replicated attention: the FFN (or the experts) is the coarsest cut.
+    std::vector<double> nearest;
+    for (const Range& r : whole_experts ? experts : ffn) nearest.push_back(static_cast<double>(r.size()));
+    throw Error("--split " + format_split(weights) +
+                " gives a rank less than one unit of the model's FFN; the nearest split that can be made is --split " +
+                format_split(nearest));
   }
   // deepseek2's dense and shared-expert FFNs: cut like a dense FFN, on the same column unit.
   auto other_ffn = [&](int64_t width) {
@@ -204,7 +218,8 @@ ShardPlan plan_shards(const HParams& hp, const SplitUnits& u, int ranks, const s
   };
   const auto dense = other_ffn(hp.n_ff_dense), shared = other_ffn(int64_t{hp.n_ff} * hp.n_expert_shared);
   ShardPlan plan;
-  for (int i = 0; i < ranks; ++i) plan.parts.push_back({heads[i], ffn[i], vocab[i], experts[i], dense[i], shared[i]});
+  for (int i = 0; i < ranks; ++i)
+    plan.parts.push_back({heads[i], ffn[i], vocab[i], experts[i], dense[i], shared[i], replicated && ranks > 1});
   plan.validate(hp);
   return plan;
 }
@@ -213,8 +228,9 @@ std::string describe_plan(const ShardPlan& plan, const HParams& hp) {
   std::string s;
   for (size_t i = 0; i < plan.parts.size(); ++i) {
     const auto& p = plan.parts[i];
-    s += "rank " + std::to_string(i) + ": heads " + range_str(p.q_heads) + " kv " + range_str(p.kv_heads(hp)) +
-         " ffn " + range_str(p.ffn) + " vocab " + range_str(p.vocab) +
+    s += "rank " + std::to_string(i) + ": heads " + range_str(p.q_heads) +
+         (p.replicated_attention ? " (replicated)" : "") + " kv " + range_str(p.kv_heads(hp)) + " ffn " +
+         range_str(p.ffn) + " vocab " + range_str(p.vocab) +
          (hp.n_expert ? " experts " + range_str(p.experts) : std::string()) + "\n";
   }
   return s;

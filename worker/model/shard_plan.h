@@ -42,13 +42,15 @@ ReductionGrid reduction_grid(const HParams& hp, const SplitUnits& units);
 std::vector<double> parse_split(const std::string& text);
 std::string format_split(const std::vector<double>& weights);
 
-// The plan for `ranks` ranks in proportion to `weights` (empty: even). Throws clusterctl::Error
-// when the model cannot be split so (too many ranks for its heads or FFN, or a weight too small
-// to get one unit), naming the reason and the nearest valid split or rank count.
-ShardPlan plan_shards(const HParams& hp, const SplitUnits& units, int ranks, const std::vector<double>& weights = {});
+// The plan for `ranks` ranks in proportion to `weights` (empty: even), attention split by heads
+// or replicated on every rank (`layout`). Throws clusterctl::Error when the model cannot be split
+// so (too many ranks for its heads or FFN, or a weight too small to get one unit), naming the
+// reason and the nearest valid split or rank count.
+ShardPlan plan_shards(const HParams& hp, const SplitUnits& units, int ranks, const std::vector<double>& weights = {},
+                      Layout layout = Layout::split_attention);
 
-// The largest number of ranks the model's heads and FFN allow.
-int max_ranks(const HParams& hp, const SplitUnits& units);
+// The largest number of ranks the model's heads (unless attention is replicated) and FFN allow.
+int max_ranks(const HParams& hp, const SplitUnits& units, Layout layout = Layout::split_attention);
 
 // One line per rank for logs: "rank 0: heads [0,16) kv [0,4) ffn [0,4096) vocab [0,64128)".
 std::string describe_plan(const ShardPlan& plan, const HParams& hp);

@@ -52,7 +52,8 @@ void agree(collectives::Communicator& comm, const std::string& host, const std::
   if (failed) throw JobRefused(message.empty() ? "another rank failed to set up" : message);
 }
 
-RankModel open_rank_model(const std::string& model_path, int rank, int world_size, const std::vector<double>& split) {
+RankModel open_rank_model(const std::string& model_path, int rank, int world_size, const std::vector<double>& split,
+                          std::optional<model::Layout> layout) {
   namespace fs = std::filesystem;
   RankModel m;
   std::string path = model_path;
@@ -72,11 +73,16 @@ RankModel open_rank_model(const std::string& model_path, int rank, int world_siz
     if (!split.empty() && model::format_split(split) != m.shard->split)
       throw Error(path + " was cut with --split '" + m.shard->split + "', not " + model::format_split(split) +
                   "; cut new shards with 'clusterctl shard' or drop --split");
+    if (layout && *layout != m.shard->plan.layout() && world_size > 1)
+      throw Error(path + " was cut with --layout " + model::layout_name(m.shard->plan.layout()) + ", not " +
+                  model::layout_name(*layout) + "; cut new shards with 'clusterctl shard --layout " +
+                  model::layout_name(*layout) + "' or drop --layout");
     m.plan = m.shard->plan;
     m.plan.validate(hp);
     m.identity = m.shard->fingerprint + " cut " + m.shard->split + " over " + std::to_string(world_size);
   } else {
-    m.plan = model::plan_shards(hp, model::SplitUnits::from_model(*m.file, hp), world_size, split);
+    m.plan = model::plan_shards(hp, model::SplitUnits::from_model(*m.file, hp), world_size, split,
+                                layout.value_or(model::Layout::split_attention));
     m.identity = model::model_fingerprint(*m.file) + " cut " + model::format_split(split) + " over " +
                  std::to_string(world_size);
   }

@@ -36,8 +36,10 @@ struct RankModel {
 
 // `model_path`: a whole GGUF (each rank maps only its slices of it), a directory of shards cut
 // by `clusterctl shard`, or one shard file (world size 1, or the rank's own shard).
-// `split`: the --split weights (empty: even). Throws clusterctl::Error.
-RankModel open_rank_model(const std::string& model_path, int rank, int world_size, const std::vector<double>& split);
+// `split`: the --split weights (empty: even); `layout`: --layout (none: a shard's own, else split
+// attention). Throws clusterctl::Error, also for shards cut with another layout than `layout`.
+RankModel open_rank_model(const std::string& model_path, int rank, int world_size, const std::vector<double>& split,
+                          std::optional<model::Layout> layout = std::nullopt);
 
 // Checks that every rank's RankModel::identity is the same; the message names the ranks that differ.
 void agree_same_model(collectives::Communicator& comm, const std::string& host, const RankModel& m);

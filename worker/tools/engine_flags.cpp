@@ -44,6 +44,7 @@ model::EngineOptions engine_options(const po::variables_map& vm) {
 }
 
 void add_job_flags(po::options_description& opts) {
+  add_layout_flag(opts);
   opts.add_options()("step-timeout", po::value<double>()->default_value(300),
                      "seconds a rank may wait for the others within a step, or for rank 0's next step (an idle "
                      "server sends a heartbeat every quarter of this), before the job ends with a message (a rank "
@@ -69,6 +70,21 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("emulate-link", po::value<std::string>()->default_value(""),
                      "EMULATION: hold every all-reduce message back as a link would, e.g. "
                      "latency=300us,bandwidth=10gbit[,jitter=20us] (ranks on one machine or kernel)");
+}
+
+void add_layout_flag(po::options_description& opts) {
+  opts.add_options()("layout", po::value<std::string>(),
+                     "split-attention (each rank its attention heads: two all-reduces per layer) or "
+                     "replicated-attention (every rank all heads, the whole attention weights and KV cache: one "
+                     "all-reduce per layer, for slow links); default: a shard directory's own, else split-attention");
+}
+
+std::optional<model::Layout> layout_flag(const po::variables_map& vm) {
+  if (!vm.count("layout")) return std::nullopt;
+  const std::string text = vm["layout"].as<std::string>();
+  const auto l = model::parse_layout(text);
+  if (!l) throw Error("--layout '" + text + "' is not known: use split-attention or replicated-attention");
+  return l;
 }
 
 collectives::CommOptions comm_options(int argc, char** argv) {

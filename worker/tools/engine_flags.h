@@ -26,6 +26,11 @@ struct HeartbeatFlags {
 };
 // Throws clusterctl::Error naming a bad value.
 HeartbeatFlags heartbeat_flags(const po::variables_map& vm);
+// --layout split-attention | replicated-attention (model::Layout): a multi-rank job's layout;
+// absent: a shard directory's own, else split-attention.
+void add_layout_flag(po::options_description& opts);
+// Throws clusterctl::Error naming a bad value.
+std::optional<model::Layout> layout_flag(const po::variables_map& vm);
 // The job flags that shape its communicator (--allreduce, --wire-format, --allreduce-table,
 // --emulate-link), read from argv before the communicator exists; the communicator checks them.
 collectives::CommOptions comm_options(int argc, char** argv);

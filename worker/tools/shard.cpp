@@ -1,5 +1,6 @@
 // `clusterctl shard MODEL.gguf --ranks N [--split a,b,...] --out DIR`: cuts one GGUF per rank
-// holding only that rank's slices, so each node stores and maps only its part of the model.
+// holding only that rank's slices (with --layout replicated-attention: every shard the whole attention), so each node
+// stores and maps only its part of the model.
 #include <cstdio>
 #include <filesystem>
 
@@ -7,6 +8,7 @@
 #include "worker/model/model.h"
 #include "worker/model/shard_file.h"
 #include "worker/model/shard_plan.h"
+#include "worker/tools/engine_flags.h"
 #include "worker/tools/engine_verbs.h"
 #include "worker/tools/options.h"
 
@@ -18,9 +20,11 @@ int shard_main(int argc, char** argv) {
       "ranks,r", po::value<int>()->required(), "number of ranks (one shard each)")(
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1,1 (default: even)")(
       "out,o", po::value<std::string>()->required(), "directory for the shard files");
+  add_layout_flag(opts);
   po::positional_options_description pos;
   pos.add("model", 1);
-  auto vm = parse_options(argc, argv, "clusterctl shard MODEL.gguf --ranks N [--split a,b,...] --out DIR", opts, pos);
+  auto vm = parse_options(argc, argv, "clusterctl shard MODEL.gguf --ranks N [--split a,b,...] [--layout L] --out DIR",
+                          opts, pos);
   if (!vm) return 0;
   const int ranks = (*vm)["ranks"].as<int>();
   const std::string split_text = vm->count("split") ? (*vm)["split"].as<std::string>() : "";
@@ -28,7 +32,8 @@ int shard_main(int argc, char** argv) {
 
   gguf::GgufFile file((*vm)["model"].as<std::string>());
   const model::HParams hp = model::Model::read_hparams(file);
-  const model::ShardPlan plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split);
+  const model::ShardPlan plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split,
+                                                   layout_flag(*vm).value_or(model::Layout::split_attention));
   std::fputs(model::describe_plan(plan, hp).c_str(), stdout);
   const auto paths = model::write_shards(file, hp, plan, split.empty() ? "" : model::format_split(split),
                                          (*vm)["out"].as<std::string>());

@@ -110,6 +110,33 @@ TEST(ShardPlan, RefusesAStarvedSplitNamingTheNearest) {
   EXPECT_NE(refusal(hp, units(hp, 32, 32), 2, {1, 1, 1}).find("3 weights for 2 ranks"), std::string::npos);
 }
 
+// Replicated attention: every rank every head (so heads no longer limit the ranks), the FFN and
+// vocabulary cut as before; a plan that replicates on some ranks only is refused.
+TEST(ShardPlan, ReplicatedAttentionGivesEveryRankEveryHead) {
+  HParams hp = llama3_1b();
+  const auto plan = plan_shards(hp, units(hp, 32, 32), 3, {2, 1, 1}, Layout::replicated_attention);
+  const auto split = plan_shards(hp, units(hp, 32, 32), 3, {2, 1, 1});
+  EXPECT_EQ(plan.layout(), Layout::replicated_attention);
+  EXPECT_EQ(split.layout(), Layout::split_attention);
+  for (size_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(plan.parts[r].q_heads, (Range{0, 32}));
+    EXPECT_EQ(plan.parts[r].kv_heads(hp), (Range{0, 8}));
+    EXPECT_EQ(plan.parts[r].ffn, split.parts[r].ffn);
+    EXPECT_EQ(plan.parts[r].vocab, split.parts[r].vocab);
+  }
+  // One rank: the whole model, the same plan either way.
+  EXPECT_FALSE(plan_shards(hp, units(hp, 32, 32), 1, {}, Layout::replicated_attention).parts[0].replicated_attention);
+  hp.n_head = 4, hp.n_head_kv = 2, hp.n_embd = 256, hp.n_ff = 512;  // `tiny` in Q4_K: one block spans 4 heads
+  EXPECT_THROW(plan_shards(hp, units(hp, 256, 32), 2), Error);
+  EXPECT_EQ(plan_shards(hp, units(hp, 256, 32), 2, {}, Layout::replicated_attention).parts.size(), 2u);
+  ShardPlan mixed = plan;
+  mixed.parts[1].replicated_attention = false;
+  EXPECT_THROW(mixed.validate(llama3_1b()), Error);
+  EXPECT_EQ(parse_layout("replicated-attention"), Layout::replicated_attention);
+  EXPECT_EQ(parse_layout("split-attention"), Layout::split_attention);
+  EXPECT_FALSE(parse_layout("auto"));
+}
+
 TEST(ShardPlan, ParseSplit) {
   EXPECT_EQ(parse_split("2,1,1"), (std::vector<double>{2, 1, 1}));
   EXPECT_EQ(format_split({2, 1.5}), "2,1.5");
