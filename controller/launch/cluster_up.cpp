@@ -22,6 +22,7 @@
 #include "controller/placement/shard_cache.h"
 #include "controller/placement/shard_copy.h"
 #include "controller/placement/split.h"
+#include "controller/preflight/memory_fit.h"
 #include "controller/preflight/node_shell.h"
 #include "controller/preflight/preflight.h"
 #include "controller/ssh/parallel.h"
@@ -198,6 +199,18 @@ class Bringup {
       const auto failed = std::count_if(report_.results.begin(), report_.results.end(),
                                         [](const auto& r) { return r.status == preflight::CheckStatus::fail; });
       const std::string nothing = "nothing was started ('clusterctl doctor " + config_path_ + "' shows every check)";
+      // A model too big for the nodes fails memory (and often disk) on every node: one cause.
+      if (auto s = preflight::memory_shortfall(c_, report_)) {
+        const auto others = std::count_if(report_.results.begin(), report_.results.end(), [](const auto& r) {
+          return r.status == preflight::CheckStatus::fail && r.check != "memory" && r.check != "disk";
+        });
+        throw StepError(
+            "controller", "preflight (memory)", s->cause,
+            s->fix + "; nothing was copied or started" +
+                (others ? " (" + std::to_string(others) + " other check(s) failed too: 'clusterctl doctor " +
+                              config_path_ + "' shows them)"
+                        : " ('clusterctl plan " + config_path_ + "' shows each rank's share)"));
+      }
       if (failed > 1)
         throw StepError(node, "preflight (" + check + ")",
                         cause + "; " + std::to_string(failed) + " checks failed:" + preflight_failures(report_),

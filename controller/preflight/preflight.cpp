@@ -50,7 +50,10 @@ std::string shell_path(const std::string& p) {
 struct ModelFootprint {
   std::string path;
   uint64_t tensor_bytes = 0;
+  uint64_t parameters = 0;
   uint64_t kv_bytes = 0;  // the whole model's KV cache: `parallel` sequences of `context` tokens (F16)
+  // Latent attention (deepseek2) keeps the same latent cache on every rank instead of cutting it.
+  bool kv_on_every_rank = false;
   int context = 0;
 };
 
@@ -80,7 +83,8 @@ std::optional<ModelFootprint> model_footprint(const config::ClusterConfig& c, Ch
     auto h = model::HParams::from_gguf(f);
     ModelFootprint m;
     m.path = path;
-    for (const auto& t : f.tensors()) m.tensor_bytes += t.n_bytes;
+    for (const auto& t : f.tensors()) m.tensor_bytes += t.n_bytes, m.parameters += t.n_elements;
+    m.kv_on_every_rank = h.latent_attention();
     m.context = c.context > 0 ? c.context : int(std::min<uint32_t>(h.n_ctx_train ? h.n_ctx_train : 4096, 4096));
     // The API's sequences each hold a KV-cache slot of the whole context.
     m.kv_bytes =
@@ -456,8 +460,11 @@ void check_memory(const config::ClusterConfig& c, const std::optional<ModelFootp
       continue;
     }
     uint64_t shard = uint64_t(double(model->tensor_bytes) * p.facts.share);
-    uint64_t kv = uint64_t(double(model->kv_bytes) * p.facts.share);
+    uint64_t kv = model->kv_on_every_rank ? model->kv_bytes * uint64_t(std::max(node.ranks, 1))
+                                          : uint64_t(double(model->kv_bytes) * p.facts.share);
     p.facts.need_bytes = shard + kv;
+    p.facts.shard_bytes = shard;
+    p.facts.kv_bytes = kv;
     std::string detail = free_text + ", needs " + human_bytes(p.facts.need_bytes) + " (" + share + " share: shard " +
                          human_bytes(shard) + " + KV " + human_bytes(kv) + ")";
     if (avail >= p.facts.need_bytes)
@@ -506,6 +513,7 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
   CheckResult model_row;
   auto model = model_footprint(c, model_row);
   report.results.push_back(model_row);
+  if (model) report.model = {model->path, model->tensor_bytes, model->parameters};
 
   std::vector<std::unique_ptr<NodeProbe>> probes;
   for (size_t i = 0; i < c.nodes.size(); ++i) probes.push_back(std::make_unique<NodeProbe>(c, i, options));

@@ -31,17 +31,27 @@ struct NodeFacts {
   int link_prefix = 0;                   // its network's prefix length (for the link's CIDR)
   std::string link_interface;
   std::optional<std::string> worker_version;
-  double share = 0;         // of the model, after "by memory" is resolved
-  uint64_t need_bytes = 0;  // shard + KV cache estimate
+  double share = 0;          // of the model, after "by memory" is resolved
+  uint64_t need_bytes = 0;   // shard + KV cache estimate
+  uint64_t shard_bytes = 0;  // the two parts of need_bytes
+  uint64_t kv_bytes = 0;
   // Free bytes where the node keeps its shards, plus what earlier cuts of this model take there
   // (a copy replaces those); none for this machine (it uses the cut in place) or when unknown.
   std::optional<uint64_t> disk_available;
 };
 
+// The model file the checks sized the nodes for (empty path: unknown, e.g. not pulled yet).
+struct ModelSize {
+  std::string path;
+  uint64_t tensor_bytes = 0;
+  uint64_t parameters = 0;  // tensor elements
+};
+
 struct PreflightReport {
   std::vector<CheckResult> results;  // in table order: controller, then node by node, then reach
   std::vector<NodeFacts> nodes;      // index = node index in the config
-  bool ok() const;                   // no check failed
+  ModelSize model;
+  bool ok() const;  // no check failed
 };
 
 struct PreflightOptions {
