@@ -376,7 +376,8 @@ void kv_b_rows(const Init& init, const std::vector<uint64_t>& shape, uint64_t se
 }
 
 // Each tensor's rows drawn and quantised while the writer writes them; `planned` must outlive it.
-void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint64_t seed, kernels::ThreadPool& pool) {
+void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint64_t seed, uint64_t distinct_rows,
+                 kernels::ThreadPool& pool) {
   for (const auto& p : planned) {
     const uint64_t ncols = p.t.shape[0];
     const GgmlType t = p.t.type;
@@ -393,19 +394,24 @@ void add_tensors(gguf::GgufWriter& w, const std::vector<Planned>& planned, uint6
         kv_b_rows(*init, *shape, seed, first, n, t, out, pool);
         return;
       }
-      pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+      // Repeated rows: row first+r is row (first+r) % distinct, so only the chunk's first
+      // `distinct` rows are drawn and the rest copied from the row `distinct` before them.
+      const uint64_t drawn = distinct_rows ? std::min<uint64_t>(n, distinct_rows) : n;
+      pool.parallel_for(static_cast<int64_t>(drawn), [&](int64_t b, int64_t e) {
         std::vector<float> row(ncols);
         for (int64_t r = b; r < e; ++r) {
+          const uint64_t row_index = distinct_rows ? (first + r) % distinct_rows : first + r;
           if (kernels::is_iq_grid_type(t)) {  // no quantiser without an importance matrix: random blocks
             uint64_t state = seed ^ name_hash;
-            const uint64_t row_seed = splitmix64(state) ^ ((first + r) * 0xd1b54a32d192ed03ull);
+            const uint64_t row_seed = splitmix64(state) ^ (row_index * 0xd1b54a32d192ed03ull);
             kernels::random_iq_blocks(t, row_seed, init->stddev, out + r * row_bytes, static_cast<int64_t>(ncols));
             continue;
           }
-          gaussian_row(seed, name_hash, first + r, init->mean, init->stddev, row.data(), ncols);
+          gaussian_row(seed, name_hash, row_index, init->mean, init->stddev, row.data(), ncols);
           kernels::quantize_row(t, row.data(), out + r * row_bytes, static_cast<int64_t>(ncols));
         }
       });
+      for (uint64_t r = drawn; r < n; ++r) std::memcpy(out + r * row_bytes, out + (r - drawn) * row_bytes, row_bytes);
     };
     w.add_tensor(p.t.name, t, p.t.shape, std::move(source));
   }
@@ -454,7 +460,7 @@ uint64_t synth_model(const SynthOptions& o) {
   const uint32_t n_vocab = add_metadata(w, o, shape, type);
   kernels::ThreadPool pool(o.threads > 0 ? o.threads : kernels::default_thread_count());
   const std::vector<Planned> planned = plan(shape, type, n_vocab, o.pure);  // the sources point into it
-  add_tensors(w, planned, o.seed, pool);
+  add_tensors(w, planned, o.seed, o.distinct_rows, pool);
   w.set_sparse(o.sparse);
 
   uint64_t params = 0;

@@ -75,9 +75,12 @@ struct SynthOptions {
   uint64_t seed = 1;
   int threads = 0;  // 0: the physical cores
   bool pure = false;
-  bool pad_vocab = false;                       // pad a smaller vocabulary with unused tokens up to the shape's size
-  int parts = 1;                                // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
-  bool sparse = false;                          // tensor data left a hole (GgufWriter::set_sparse): for plan and doctor
+  bool pad_vocab = false;  // pad a smaller vocabulary with unused tokens up to the shape's size
+  int parts = 1;           // > 1: a split model, OUT-0000K-of-0000N.gguf (gguf_split.h)
+  bool sparse = false;     // tensor data left a hole (GgufWriter::set_sparse): for plan and doctor
+  // > 0: each tensor has only this many distinct rows, repeated (row i is row i % N): a full-size file
+  // for speed benchmarks written in minutes instead of hours of quantising.
+  uint64_t distinct_rows = 0;
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 

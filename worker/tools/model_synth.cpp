@@ -1,5 +1,6 @@
 // `clusterctl model synth --shape NAME --type TYPE --vocab VOCAB.gguf OUT.gguf [--seed S]`:
 // writes a random-weight model with the tensor table of a real one (worker/model/synth.h).
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <vector>
@@ -14,10 +15,12 @@ namespace clusterctl::cli {
 namespace {
 
 std::string shape_list() {
+  size_t width = 0;  // the longest name and a space: the descriptions line up
+  for (const auto& shape : model::synth_shapes()) width = std::max(width, shape.name.size() + 1);
   std::string s;
   for (const auto& shape : model::synth_shapes()) {
     std::string name = shape.name;
-    name.resize(14, ' ');
+    name.resize(width, ' ');
     s += "  " + name + shape.description + "\n";
   }
   return s;
@@ -44,7 +47,9 @@ int synth_main(int argc, char** argv) {
       "write a split model of N parts, OUT-0000K-of-0000N.gguf, as gguf-split does")(
       "sparse", po::bool_switch(),
       "leave the tensor data a hole (no disk used, reads as zeros): a full-size file for 'plan' and 'doctor', not for "
-      "answers");
+      "answers")("distinct-rows", po::value<int64_t>()->default_value(0),
+                 "N > 0: quantise N distinct rows per tensor and repeat them (a full-size file for speed benchmarks in "
+                 "minutes; not for answers)");
   po::positional_options_description pos;
   pos.add("out", 1);
   const std::string usage =
@@ -74,6 +79,10 @@ int synth_main(int argc, char** argv) {
   o.parts = (*vm)["parts"].as<int>();
   o.sparse = (*vm)["sparse"].as<bool>();
   if (o.parts < 1) throw Error("--parts must be 1 or more, not " + std::to_string(o.parts));
+  const int64_t distinct = (*vm)["distinct-rows"].as<int64_t>();
+  if (distinct < 0)
+    throw Error("--distinct-rows must be 0 (every row drawn) or positive, not " + std::to_string(distinct));
+  o.distinct_rows = static_cast<uint64_t>(distinct);
   o.log = [](const std::string& line) { std::cout << line << std::endl; };
   model::find_synth_shape(o.shape);  // fail on a bad name before reading the vocabulary
   model::find_synth_type(o.type);
