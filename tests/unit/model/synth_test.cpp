@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -322,6 +323,34 @@ TEST_F(SynthTest, SameSeedSameBytesOtherSeedOtherBytes) {
   synth_model(c);
   EXPECT_EQ(slurp(a.out_path), slurp(b.out_path));
   EXPECT_NE(slurp(a.out_path), slurp(c.out_path));
+}
+
+// --distinct-rows N (the quick fill of big benchmark files): row i of every tensor is row i % N as
+// the full draw makes it, and N at least the rows of every tensor is the full draw itself.
+TEST_F(SynthTest, DistinctRowsRepeatTheFullDrawsFirstRows) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, kSpmVocab);
+  auto full = tiny(vocab, "Q4_0", "full.gguf");
+  auto all = tiny(vocab, "Q4_0", "all.gguf");
+  auto four = tiny(vocab, "Q4_0", "four.gguf");
+  full.pure = all.pure = four.pure = true;
+  all.distinct_rows = 1u << 30;
+  four.distinct_rows = 4;
+  synth_model(full);
+  synth_model(all);
+  synth_model(four);
+  EXPECT_EQ(slurp(full.out_path), slurp(all.out_path));
+  gguf::GgufFile f(full.out_path), r(four.out_path);
+  int repeated = 0;
+  for (const auto& t : r.tensors()) {
+    if (t.rows() <= 4) continue;
+    const auto a = f.tensor_data(*f.find_tensor(t.name)), b = r.tensor_data(t);
+    const uint64_t rb = t.row_bytes();
+    for (uint64_t i = 0; i < t.rows(); ++i)
+      ASSERT_TRUE(std::equal(b.begin() + i * rb, b.begin() + (i + 1) * rb, a.begin() + (i % 4) * rb))
+          << t.name << " row " << i;
+    ++repeated;
+  }
+  EXPECT_GT(repeated, 5);
 }
 
 // A sparse file is the full-size model's header over a hole: the same size and tensor table as the
