@@ -2,6 +2,7 @@
 // a table; then each node's memory bandwidth and compute, measured by its worker
 // (`clusterctl-worker --probe-speed`, one node at a time so they do not share a machine's memory
 // bus in a test cluster) and recorded for `plan`'s predictions.
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -32,24 +33,48 @@ std::string fixed1(double v, const char* unit) {
   return buf;
 }
 
+// The node's machine: its boot id ("" when it cannot be read). Nodes of one machine (a test
+// cluster's namespaces, one host listed twice) share its memory and cores while the job runs.
+std::string machine_id(const config::ClusterConfig& c, const config::NodeConfig& n) {
+  try {
+    auto shell = preflight::open_node_shell(c, n);
+    const auto r = shell->run("cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid");
+    std::string id = r.status == 0 ? r.out : "";
+    while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
+    return id.size() <= 64 ? id : "";
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 // As the node's ranks will read: its ranks' pools of `threads` each at once (0: every core).
-SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n) {
+// `ranks_on_machine`: the ranks of every node on its machine, probed together; the node records
+// its own ranks' share of what they reach.
+SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks_on_machine,
+                      int nodes_on_machine) {
   SpeedProbe p{n.name, std::nullopt, ""};
   try {
     const std::string worker = n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
     const std::string path =
         worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
     auto shell = preflight::open_node_shell(c, n);
-    const auto r =
-        shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path +
-                       " --probe-speed --threads " + std::to_string(n.threads) + " --ranks " + std::to_string(n.ranks),
-                   std::chrono::seconds(180));
+    const auto r = shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path +
+                                  " --probe-speed --threads " + std::to_string(n.threads) + " --ranks " +
+                                  std::to_string(ranks_on_machine),
+                              std::chrono::seconds(180));
     const auto j = nlohmann::json::parse(r.out, nullptr, false);
     if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
       throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));
     state::NodeSpeedRecord s;
-    s.bandwidth_gbs = j["bandwidth_gb_s"].get<double>();
-    s.compute_gflops = j["compute_gflops"].get<double>();
+    const double share = static_cast<double>(n.ranks) / ranks_on_machine;
+    s.bandwidth_gbs = share * j["bandwidth_gb_s"].get<double>();
+    s.compute_gflops = share * j["compute_gflops"].get<double>();
+    s.decode_gflops = share * j.value("decode_gflops", 0.0);
+    s.shares_machine_with = nodes_on_machine - 1;
+    if (j.contains("one_rank") && j["one_rank"].is_object()) {
+      s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
+      s.one_rank_decode_gflops = j["one_rank"].value("decode_gflops", 0.0);
+    }
     s.threads = j["threads"].get<int>();
     s.method = j.value("method", "");
     s.measured_at = static_cast<int64_t>(std::time(nullptr));
@@ -86,14 +111,24 @@ int doctor_main(int argc, char** argv) {
   std::vector<SpeedProbe> speeds;
   // Speeds only of a cluster that passes its checks: a failing one is fixed first, and its
   // probes would fail on the same cause.
-  if (!(*vm)["no-speed"].as<bool>() && report.ok())
-    for (const auto& n : config.nodes) speeds.push_back(probe_node(config, n));
+  if (!(*vm)["no-speed"].as<bool>() && report.ok()) {
+    std::vector<std::string> machine;
+    for (const auto& n : config.nodes) machine.push_back(machine_id(config, n));
+    for (size_t i = 0; i < config.nodes.size(); ++i) {
+      int ranks = 0, nodes = 0;
+      for (size_t k = 0; k < config.nodes.size(); ++k)
+        if (k == i || (!machine[i].empty() && machine[k] == machine[i])) ranks += config.nodes[k].ranks, ++nodes;
+      speeds.push_back(probe_node(config, config.nodes[i], ranks, nodes));
+    }
+  }
   if ((*vm)["json"].as<bool>()) {
     auto j = preflight::report_json(config, report);
     for (const auto& s : speeds)
       j["speed"].push_back(s.speed ? nlohmann::json{{"node", s.node},
                                                     {"bandwidth_gb_s", s.speed->bandwidth_gbs},
                                                     {"compute_gflops", s.speed->compute_gflops},
+                                                    {"decode_gflops", s.speed->decode_gflops},
+                                                    {"shares_machine_with", s.speed->shares_machine_with},
                                                     {"threads", s.speed->threads},
                                                     {"method", s.speed->method}}
                                    : nlohmann::json{{"node", s.node}, {"error", s.error}});
@@ -107,6 +142,14 @@ int doctor_main(int argc, char** argv) {
                     fixed1(s.speed->compute_gflops, " GFLOPS").c_str(), s.speed->threads);
       else
         std::printf("%-14s not measured: %s\n", s.node.c_str(), s.error.c_str());
+    for (const auto& s : speeds)
+      if (s.speed && s.speed->shares_machine_with > 0) {
+        std::printf(
+            "%s shares its machine (boot id) with %d other node(s) of the cluster: their ranks were probed "
+            "together and each node records its ranks' share\n",
+            s.node.c_str(), s.speed->shares_machine_with);
+        break;
+      }
     if (!speeds.empty() && speeds.front().speed)
       std::printf("measured: %s; recorded in %s for 'plan'\n", speeds.front().speed->method.c_str(),
                   state::node_speeds_path().c_str());

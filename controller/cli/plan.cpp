@@ -261,8 +261,15 @@ config::ClusterConfig what_if_cluster(const std::string& model, const std::vecto
 void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag, SpeedInputs& in) {
   for (const auto& n : c.nodes) {
     const auto r = state::recorded_node_speed(c.name, n.name);
-    in.nodes.push_back(r ? placement::NodeSpeed{r->bandwidth_gbs, r->compute_gflops} : placement::NodeSpeed{1, 1});
-    in.node_from.push_back(r ? "doctor, " + std::to_string(r->threads) + " threads" : "not measured");
+    in.nodes.push_back(r ? placement::NodeSpeed{r->bandwidth_gbs, r->compute_gflops, r->decode_gflops,
+                                                r->one_rank_bandwidth_gbs, r->one_rank_decode_gflops}
+                         : placement::NodeSpeed{1, 1});
+    in.node_from.push_back(!r ? "not measured"
+                              : "doctor, " + std::to_string(r->threads) + " threads" +
+                                    (r->shares_machine_with > 0
+                                         ? ", its ranks' share of a machine it shares with " +
+                                               std::to_string(r->shares_machine_with) + " other node(s)"
+                                         : ""));
     if (!r && in.missing.empty())
       in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +
                    "' (it measures every node and records it for plan)";
@@ -270,21 +277,31 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
   const auto& link = c.nodes.front().link;
   const bool one_node = c.nodes.size() == 1;
   if (c.total_ranks() > 1) {
+    // The link under the ranks: --link, else shared memory on one node, else the link type's preset.
+    std::optional<placement::LinkSpeed> real;
+    std::string real_from;
     if (!link_flag.empty()) {
-      in.link = placement::parse_link(link_flag);
-      in.link_from = "--link";
-    } else if (link && !link->emulate.empty()) {
-      // The emulator holds each message back on top of the transport under it.
-      const auto s = collectives::parse_link_spec(link->emulate);
-      const double under_us = one_node ? placement::parse_link("shared-memory").latency_us : 0;
-      in.link = placement::LinkSpeed{"emulated " + link->emulate, s.latency_s * 1e6 + under_us,
-                                     s.bandwidth_bytes_per_s > 0 ? s.bandwidth_bytes_per_s / 1e9 : 100};
-      in.link_from = "the cluster file's emulate:";
+      real = placement::parse_link(link_flag);
+      real_from = "--link";
     } else if (!one_node) {
       const bool tb = link && link->type == config::LinkType::thunderbolt;
-      in.link = placement::parse_link(tb ? "thunderbolt-bridge" : "10gbe");
-      in.link_from = std::string("preset of the link type ") + (tb ? "thunderbolt" : "ethernet") +
-                     " (give the measured one with --link LATENCY,BANDWIDTH from 'clusterctl bench net')";
+      real = placement::parse_link(tb ? "thunderbolt-bridge" : "10gbe");
+      real_from = std::string("preset of the link type ") + (tb ? "thunderbolt" : "ethernet") +
+                  " (give the measured one with --link LATENCY,BANDWIDTH from 'clusterctl bench net')";
+    }
+    if (link && !link->emulate.empty()) {
+      // The emulator holds back each all-reduce message (its arrival: the send + the latency, so
+      // the transport's own latency hides under it); the step header and the next token's
+      // exchange cross the transport beneath unheld.
+      const auto s = collectives::parse_link_spec(link->emulate);
+      in.link = placement::LinkSpeed{"emulated " + link->emulate, s.latency_s * 1e6,
+                                     s.bandwidth_bytes_per_s > 0 ? s.bandwidth_bytes_per_s / 1e9 : 100};
+      in.link_from = "the cluster file's emulate:";
+      in.step_link = real ? *real : placement::parse_link("shared-memory");
+      if (real) in.link_from += "; the step's own messages over " + real->name + " (" + real_from + ")";
+    } else if (real) {
+      in.link = real;
+      in.link_from = real_from;
     }
     if (link && (!link->allreduce.empty() || !link->wire_format.empty()))
       in.configured = (link->allreduce.empty() ? std::string("one-shot") : link->allreduce) + " " +
@@ -292,6 +309,14 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
   } else if (!link_flag.empty()) {
     throw Error("--link describes the link between ranks, and " + c.file + " has one rank");
   }
+}
+
+// What drafting one token costs rank 0: the whole draft model's work per token.
+placement::RankWork draft_work(const std::string& path) {
+  gguf::GgufFile f(path);
+  const model::HParams hp = model::Model::read_hparams(f);
+  const model::ShardPlan whole = model::plan_shards(hp, model::SplitUnits::from_model(f, hp), 1);
+  return rank_work(f, hp, whole.parts.front(), 0);
 }
 
 }  // namespace
@@ -305,7 +330,13 @@ int plan_main(int argc, char** argv) {
       "nodes", po::value<std::string>()->default_value(""), "with --what-if: COUNTxMEMORY@BANDWIDTH[@COMPUTE][+...]")(
       "link", po::value<std::string>()->default_value(""),
       "the link between nodes: thunderbolt-bridge, 10gbe, 1gbe, veth or LATENCY,BANDWIDTH (300us,10gbit)")(
-      "parallel", po::value<int>()->default_value(0), "streams decoded together (default: api.parallel, or 4)");
+      "parallel", po::value<int>()->default_value(0), "streams decoded together (default: api.parallel, or 4)")(
+      "prefill-batch", po::value<int>()->default_value(512), "tokens of a prompt batch for the prefill figure")(
+      "draft", po::value<std::string>()->default_value(""),
+      "speculative decoding: ngram or DRAFT.gguf (default: api.draft)")(
+      "draft-acceptance", po::value<double>(),
+      "the share of drafted tokens kept (0..1), as 'clusterctl bench MODEL --draft D' or /metrics measured it")(
+      "draft-max", po::value<int>()->default_value(0), "most tokens drafted a round (default: api.draft_max, or 8)");
   po::positional_options_description pos;
   pos.add("file", 1);
   auto vm = parse_options(argc, argv,
@@ -325,6 +356,15 @@ int plan_main(int argc, char** argv) {
   const bool offline = (*vm)["offline"].as<bool>() || what_if;
   const std::string nodes_flag = (*vm)["nodes"].as<std::string>(), link_flag = (*vm)["link"].as<std::string>();
   const int parallel_flag = (*vm)["parallel"].as<int>();
+  const int prefill_batch = (*vm)["prefill-batch"].as<int>(), draft_max_flag = (*vm)["draft-max"].as<int>();
+  if (prefill_batch < 1 || prefill_batch > 65536) throw Error("--prefill-batch must be 1 to 65536 tokens");
+  if (draft_max_flag < 0 || draft_max_flag > 64) throw Error("--draft-max must be 1 to 64 (0: the cluster's, or 8)");
+  std::optional<double> kept_share;
+  if (vm->count("draft-acceptance")) {
+    kept_share = (*vm)["draft-acceptance"].as<double>();
+    if (!(*kept_share >= 0 && *kept_share <= 1))
+      throw Error("--draft-acceptance is the share of drafted tokens kept, 0 to 1 (e.g. 0.8 for 80 %)");
+  }
   if (parallel_flag < 0 || parallel_flag > 1024) throw Error("--parallel must be 1 to 1024 (0: the cluster's)");
   if (!what_if && !nodes_flag.empty())
     throw Error("--nodes describes nodes that do not exist: add --what-if and give a model file instead of " + file);
@@ -366,6 +406,13 @@ int plan_main(int argc, char** argv) {
   const ClusterPlan plan = make_plan(config, file, report, offline);
   if (!what_if) cluster_inputs(config, link_flag, inputs);
   inputs.streams = config.api.parallel;
+  inputs.prefill_batch = prefill_batch;
+  inputs.draft = !(*vm)["draft"].as<std::string>().empty() ? (*vm)["draft"].as<std::string>() : config.api.draft;
+  inputs.draft_max = draft_max_flag > 0 ? draft_max_flag : config.api.draft_max > 0 ? config.api.draft_max : 8;
+  if (kept_share && inputs.draft.empty())
+    throw Error("--draft-acceptance needs a draft: --draft ngram|DRAFT.gguf, or api.draft in the cluster file");
+  if (kept_share) inputs.draft_kept_share = *kept_share;
+  if (!inputs.draft.empty() && inputs.draft != "ngram") inputs.draft_work = draft_work(inputs.draft);
   std::vector<placement::RankWork> work;
   for (const auto& r : plan.ranks) work.push_back(r.work);
   const SpeedPlan speed = plan_speed(std::move(work), plan.hp, inputs);

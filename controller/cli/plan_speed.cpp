@@ -8,6 +8,15 @@ namespace clusterctl::cli {
 
 using placement::Prediction;
 
+namespace {
+
+std::string layout_name(const Prediction& p, size_t ranks) {
+  if (ranks <= 1) return "one rank";
+  return std::string(placement::algorithm_name(p.algorithm)) + " " + placement::wire_name(p.wire);
+}
+
+}  // namespace
+
 placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp, const model::Partition& part,
                               size_t node) {
   placement::RankWork w;
@@ -36,10 +45,40 @@ SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParam
   p.model.nodes = in.nodes;
   p.model.ranks = std::move(ranks);
   p.model.link = in.link;
+  p.model.step_link = in.step_link;
   p.model.shared_memory = placement::parse_link("shared-memory");
   p.model.allreduces_per_pass = 2 * static_cast<int>(hp.n_layer);
   p.model.n_embd = hp.n_embd;
   if (in.missing.empty()) p.predictions = placement::predict_all(p.model, in.streams, in.prefill_batch);
+  if (!p.predictions.empty() && !in.draft.empty() && in.draft_kept_share >= 0) {
+    SpeculativePlan s;
+    s.plain = p.predictions.front();
+    for (const auto& pr : p.predictions)
+      if (!in.configured.empty() && layout_name(pr, p.model.ranks.size()) == in.configured) s.plain = pr;
+    s.inputs.draft_max = in.draft_max;
+    s.inputs.acceptance = placement::acceptance_from_kept_share(in.draft_kept_share, in.draft_max);
+    if (in.draft_work) {
+      // The draft model runs on rank 0 alone while the other ranks wait: one rank's pool alone on
+      // rank 0's node as doctor measured it (else its share of the node's figures).
+      placement::ClusterModel d;
+      const placement::RankWork& r0 = p.model.ranks.front();
+      int on_node = 0;
+      for (const auto& r : p.model.ranks) on_node += r.node == r0.node ? 1 : 0;
+      placement::NodeSpeed speed = p.model.nodes.at(r0.node);
+      speed.bandwidth_gbs =
+          speed.one_rank_bandwidth_gbs > 0 ? speed.one_rank_bandwidth_gbs : speed.bandwidth_gbs / on_node;
+      speed.decode_gflops =
+          speed.one_rank_decode_gflops > 0 ? speed.one_rank_decode_gflops : speed.decode_gflops / on_node;
+      speed.compute_gflops /= on_node;
+      d.nodes = {speed};
+      d.ranks = {*in.draft_work};
+      d.ranks.front().node = 0;
+      s.inputs.draft_s_per_token =
+          placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64, 1, false).total();
+    }
+    s.predicted = placement::predict_speculative(p.model, s.plain.algorithm, s.plain.wire, s.inputs);
+    p.speculative = s;
+  }
   return p;
 }
 
@@ -52,11 +91,6 @@ nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
           {"link_latency_ms", t.latency_s * 1e3},
           {"link_bandwidth_ms", t.bandwidth_s * 1e3},
           {"limit", placement::term_name(t.limit())}};
-}
-
-std::string layout(const Prediction& p, size_t ranks) {
-  if (ranks <= 1) return "one rank";
-  return std::string(placement::algorithm_name(p.algorithm)) + " " + placement::wire_name(p.wire);
 }
 
 // "memory 71 %": the limiting term's share of the pass.
@@ -90,6 +124,23 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
   j["streams"] = in.streams;
   j["prefill_batch"] = in.prefill_batch;
   j["missing"] = in.missing.empty() ? nlohmann::json(nullptr) : nlohmann::json(in.missing);
+  j["draft"] = in.draft.empty() ? nlohmann::json(nullptr) : nlohmann::json(in.draft);
+  if (p.speculative) {
+    const auto& s = *p.speculative;
+    j["speculative"] = {{"layout", layout_name(s.plain, p.model.ranks.size())},
+                        {"kept_share", in.draft_kept_share},
+                        {"acceptance", s.inputs.acceptance},
+                        {"draft_ms_per_token", s.inputs.draft_s_per_token * 1e3},
+                        {"draft_max", s.inputs.draft_max},
+                        {"k", s.predicted.k},
+                        {"tokens_per_round", s.predicted.tokens_per_round},
+                        {"round_ms", s.predicted.round_s * 1e3},
+                        {"tokens_per_s", s.predicted.tok_s},
+                        {"plain_tokens_per_s", s.plain.decode_tok_s},
+                        {"limit", placement::term_name(s.predicted.verify.limit())}};
+  } else {
+    j["speculative"] = nullptr;
+  }
   j["predictions"] = nlohmann::json::array();
   for (const auto& pr : p.predictions)
     j["predictions"].push_back({{"algorithm", p.model.ranks.size() > 1 ? placement::algorithm_name(pr.algorithm) : ""},
@@ -117,7 +168,7 @@ void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vect
   std::printf("%-28s %-10s %-24s %-14s %-24s %-10s %s\n", "ALL-REDUCE", "DECODE", "LIMIT", "DECODE x", "LIMIT",
               "PREFILL", "LIMIT");
   for (const auto& pr : p.predictions) {
-    std::string head = layout(pr, p.model.ranks.size());
+    std::string head = layout_name(pr, p.model.ranks.size());
     if (!in.configured.empty() && head == in.configured) head += " (configured)";
     char streams[32];
     std::snprintf(streams, sizeof streams, "%.1f (%d)", pr.decode_streams_tok_s, pr.streams);
@@ -127,6 +178,21 @@ void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vect
   }
   std::printf("tokens/s; DECODE x: all %d streams of api.parallel together; PREFILL: batches of %d tokens\n",
               in.streams, in.prefill_batch);
+  if (p.speculative) {
+    const auto& s = *p.speculative;
+    std::printf(
+        "speculative (--draft %s, %.0f %% of drafts kept as measured -> %.2f a token, %.2f ms a draft): %s k=%d, "
+        "%.2f tokens a round of %.1f ms: %.1f tok/s (plain %.1f), verify pass %s\n",
+        in.draft.c_str(), 100 * in.draft_kept_share, s.inputs.acceptance, s.inputs.draft_s_per_token * 1e3,
+        layout_name(s.plain, p.model.ranks.size()).c_str(), s.predicted.k, s.predicted.tokens_per_round,
+        s.predicted.round_s * 1e3, s.predicted.tok_s, s.plain.decode_tok_s, limit_text(s.predicted.verify).c_str());
+  } else if (!in.draft.empty()) {
+    std::printf(
+        "speculative (--draft %s): not predicted without the share of drafts kept, which depends on the draft and "
+        "the text, not the cluster: measure it on any machine with 'clusterctl bench MODEL --draft %s' (or a "
+        "server's /metrics) and give it as --draft-acceptance 0.8\n",
+        in.draft.c_str(), in.draft.c_str());
+  }
 }
 
 }  // namespace clusterctl::cli

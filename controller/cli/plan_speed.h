@@ -24,14 +24,30 @@ struct SpeedInputs {
   std::vector<std::string> node_from;  // where each node's figures come from
   std::optional<placement::LinkSpeed> link;
   std::string link_from;
-  std::string missing;     // why nothing is predicted ("" when predicted)
-  std::string configured;  // "one-shot/double" when the cluster file chose them
+  std::optional<placement::LinkSpeed> step_link;  // under an emulated link: the transport beneath it
+  std::string missing;                            // why nothing is predicted ("" when predicted)
+  std::string configured;                         // "one-shot/double" when the cluster file chose them
   int streams = 4, prefill_batch = 512;
+  // Speculative decoding (api.draft or --draft): "ngram" or a draft model's path ("" none), its
+  // work per token on rank 0 (none for ngram), the share of drafted tokens kept that the user
+  // measured (`bench --draft`, /metrics; < 0 not given) and the most drafted per round.
+  std::string draft;
+  std::optional<placement::RankWork> draft_work;
+  double draft_kept_share = -1;
+  int draft_max = 8;
+};
+
+// The configured (else the fastest) layout's decode with speculation.
+struct SpeculativePlan {
+  placement::Prediction plain;
+  placement::Speculation inputs;
+  placement::SpeculativePrediction predicted;
 };
 
 struct SpeedPlan {
   placement::ClusterModel model;
   std::vector<placement::Prediction> predictions;  // fastest first; empty when inputs are missing
+  std::optional<SpeculativePlan> speculative;      // when a draft and its kept share are given
 };
 
 SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in);

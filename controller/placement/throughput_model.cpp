@@ -106,7 +106,10 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
     if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9));
-    if (flops[n] > 0) t.compute_s = std::max(t.compute_s, flops[n] / (m.nodes[n].compute_gflops * 1e9));
+    // Decode and verify passes run the matrix-vector kernels, prompts the tiles.
+    const double gflops =
+        !prefill && m.nodes[n].decode_gflops > 0 ? m.nodes[n].decode_gflops : m.nodes[n].compute_gflops;
+    if (flops[n] > 0) t.compute_s = std::max(t.compute_s, flops[n] / (gflops * 1e9));
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;
@@ -115,7 +118,8 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   const double bytes = static_cast<double>(m.n_embd) * tokens * wire_bytes_per_value(w);
   const AllreduceCost c = allreduce_cost(a, ranks, bytes);
   const int exchanges = prefill ? 0 : m.exchanges_per_step;
-  t.latency_s = (m.allreduces_per_pass * c.hops + exchanges) * link.latency_us * 1e-6;
+  const LinkSpeed& step_link = m.step_link ? *m.step_link : link;
+  t.latency_s = (m.allreduces_per_pass * c.hops * link.latency_us + exchanges * step_link.latency_us) * 1e-6;
   t.bandwidth_s = m.allreduces_per_pass * c.bytes_sent / (link.bandwidth_gbs * 1e9);
   return t;
 }
@@ -133,6 +137,34 @@ Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams
   p.decode_streams_tok_s = p.streams / p.decode_streams.total();
   p.prefill_tok_s = p.prefill_batch / p.prefill.total();
   return p;
+}
+
+SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, WireFormat w, const Speculation& s) {
+  SpeculativePrediction best;
+  const double acc = std::clamp(s.acceptance, 0.0, 0.999);
+  for (int k = std::max(s.draft_min, 0); k <= std::max(s.draft_max, s.draft_min); ++k) {
+    SpeculativePrediction p;
+    p.k = k;
+    p.verify = pass_times(m, a, w, k + 1, false);
+    p.tokens_per_round = (1 - std::pow(acc, k + 1)) / (1 - acc);
+    p.round_s = p.verify.total() + k * s.draft_s_per_token;
+    p.tok_s = p.tokens_per_round / p.round_s;
+    if (p.tok_s > best.tok_s * (1 + 1e-9)) best = p;
+  }
+  return best;
+}
+
+double acceptance_from_kept_share(double share, int k) {
+  if (k <= 1 || share <= 0) return std::clamp(share, 0.0, 1.0);
+  if (share >= 1) return 1;
+  // The share grows with a: bisection.
+  double lo = 0, hi = 1;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = (lo + hi) / 2;
+    const double kept = mid * (1 - std::pow(mid, k)) / (k * (1 - mid));
+    (kept < share ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
 }
 
 std::vector<Prediction> predict_all(const ClusterModel& m, int streams, int prefill_batch) {

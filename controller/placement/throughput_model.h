@@ -15,7 +15,13 @@ namespace clusterctl::placement {
 
 struct NodeSpeed {
   double bandwidth_gbs = 0;   // decode-shaped read bandwidth of the node, all its cores
-  double compute_gflops = 0;  // matmul-shaped multiply-adds x 2 per second, all its cores
+  double compute_gflops = 0;  // matmul-shaped multiply-adds x 2 per second, all its cores (prompt tiles)
+  // The matrix-vector kernels' rate, weights in cache: what a decode or verify pass multiplies at
+  // (each weight used by one token, so no tile amortises its unpacking). 0: compute_gflops.
+  double decode_gflops = 0;
+  // One rank's pool alone, the node's other ranks idle (rank 0 drafting); 0: the node's figures
+  // shared among its ranks.
+  double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
 };
 
 struct LinkSpeed {
@@ -46,7 +52,10 @@ struct ClusterModel {
   std::vector<RankWork> ranks;
   std::optional<LinkSpeed> link;  // between ranks; none: shared_memory (one node)
   LinkSpeed shared_memory;        // between ranks of one node
-  int allreduces_per_pass = 0;    // 2 x n_layer
+  // The step header and the next token's exchange cross the transport itself: an emulated link
+  // holds back only the all-reduces. None: they cross `link` (or shared memory) like the rest.
+  std::optional<LinkSpeed> step_link;
+  int allreduces_per_pass = 0;  // 2 x n_layer
   int64_t n_embd = 0;
   int exchanges_per_step = 2;  // a decode step also gathers the next token and broadcasts it
 };
@@ -73,6 +82,25 @@ Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams
 // Every algorithm and wire format, fastest single-stream decode first (one entry without a link
 // between nodes or ranks: nothing is sent).
 std::vector<Prediction> predict_all(const ClusterModel& m, int streams, int prefill_batch);
+
+// Speculative decoding: rank 0 drafts k tokens (draft_s_per_token each), then one verify pass
+// over k + 1 tokens on every rank keeps the drafts up to the first the model disagrees with, and
+// one token of its own. k is chosen as the engine's DraftLength chooses it: the most expected
+// tokens per second, (1 - a^(k+1)) / (1 - a) tokens over pass(k + 1) + k drafts.
+struct Speculation {
+  double acceptance = 0;         // a: the chance a draft is kept, given the one before it was
+  double draft_s_per_token = 0;  // the drafter's time per drafted token (ngram: ~0)
+  int draft_min = 0, draft_max = 8;
+};
+struct SpeculativePrediction {
+  int k = 0;
+  double tokens_per_round = 1, round_s = 0, tok_s = 0;
+  PassTimes verify;  // the pass over k + 1 tokens
+};
+SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, WireFormat w, const Speculation& s);
+// The per-token acceptance a from the share of drafted tokens kept, as `bench --draft` and the
+// server's /metrics report it, measured while drafting k a round: share = a (1 - a^k) / (k (1 - a)).
+double acceptance_from_kept_share(double share, int k);
 
 // Hops and bytes each rank sends per all-reduce of `bytes` over `ranks` ranks.
 struct AllreduceCost {

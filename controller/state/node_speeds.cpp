@@ -28,6 +28,10 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
   nlohmann::json all = read_all();
   all[cluster][node] = {{"bandwidth_gb_s", r.bandwidth_gbs},
                         {"compute_gflops", r.compute_gflops},
+                        {"decode_gflops", r.decode_gflops},
+                        {"one_rank_bandwidth_gb_s", r.one_rank_bandwidth_gbs},
+                        {"one_rank_decode_gflops", r.one_rank_decode_gflops},
+                        {"shares_machine_with", r.shares_machine_with},
                         {"threads", r.threads},
                         {"method", r.method},
                         {"measured_at", r.measured_at}};
@@ -41,6 +45,10 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   NodeSpeedRecord r;
   r.bandwidth_gbs = j.value("bandwidth_gb_s", 0.0);
   r.compute_gflops = j.value("compute_gflops", 0.0);
+  r.decode_gflops = j.value("decode_gflops", 0.0);  // absent from records before it was measured
+  r.shares_machine_with = j.value("shares_machine_with", 0);
+  r.one_rank_bandwidth_gbs = j.value("one_rank_bandwidth_gb_s", 0.0);
+  r.one_rank_decode_gflops = j.value("one_rank_decode_gflops", 0.0);
   r.threads = j.value("threads", 0);
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));

@@ -11,6 +11,12 @@ namespace clusterctl::state {
 struct NodeSpeedRecord {
   double bandwidth_gbs = 0;   // decode-shaped read bandwidth at `threads`
   double compute_gflops = 0;  // matmul-shaped, at `threads`
+  double decode_gflops = 0;   // matrix-vector (one token), at `threads`; 0: not measured
+  // One rank's pool alone while the node's other ranks idle (as while rank 0 drafts); 0: not measured.
+  double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
+  // Other nodes of the cluster on the same machine (same boot id: a test cluster's namespaces,
+  // two entries for one host): probed together, each recorded with its ranks' share.
+  int shares_machine_with = 0;
   int threads = 0;
   std::string method;       // how it was measured (the probe's own line)
   int64_t measured_at = 0;  // unix seconds

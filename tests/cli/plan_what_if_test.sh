@@ -39,6 +39,19 @@ print(s['predictions'][0]['decode']['limit'])"
 out=$("$CTL" plan --what-if --nodes 1x64GB@100GB/s@1TFLOPS "$dir/l8.gguf") || fail "one node refused" "$out"
 grep -Eq "^one rank +[0-9.]+ +memory" <<<"$out" || fail "one node is not memory-bound on decode" "$out"
 
+# Speculation: from the kept share the user measured; a draft pays where a pass costs round trips.
+spec() {  # spec LINK: tokens/s with a prompt-lookup draft keeping 80 %, and plain, on 2 nodes
+  "$CTL" plan --what-if --nodes 2x64GB@273GB/s --link "$1" --draft ngram --draft-acceptance 0.8 --json "$dir/l8.gguf" |
+    python3 -c "
+import json,sys
+s=json.load(sys.stdin)['speed']['speculative']
+assert s['k'] >= 1 and s['tokens_per_round'] > 1 and 0.8 < s['acceptance'] < 1, s
+print(s['tokens_per_s'] / s['plain_tokens_per_s'] > 1.5)"
+}
+[ "$(spec 5ms,100gbyte)" = True ] || fail "speculation does not pay on a 5 ms link" ""
+out=$("$CTL" plan --what-if --nodes 2x64GB@273GB/s --link 10gbe --draft ngram "$dir/l8.gguf") || fail "draft refused" "$out"
+grep -q "not predicted without the share of drafts kept" <<<"$out" || fail "no hint for the kept share" "$out"
+
 refused() {  # refused EXPECTED-TEXT ARGS...: plan exits non-zero with EXPECTED-TEXT in its message
   local want=$1; shift
   local rc=0 msg
@@ -54,6 +67,9 @@ refused "--link 'carrier-pigeon' is neither a preset (thunderbolt-bridge, 10gbe,
 refused "--link '300us,fast'" --what-if --nodes 2x64GB@273GB/s --link 300us,fast "$dir/l8.gguf"
 refused "needs --link" --what-if --nodes 2x64GB@273GB/s "$dir/l8.gguf"
 refused "add --what-if" --nodes 2x64GB@273GB/s "$dir/l8.gguf"
+refused "--draft-acceptance needs a draft" --what-if --nodes 1x64GB@100GB/s --draft-acceptance 0.5 "$dir/l8.gguf"
+refused "--draft-acceptance is the share of drafted tokens kept, 0 to 1" \
+  --what-if --nodes 1x64GB@100GB/s --draft ngram --draft-acceptance 80 "$dir/l8.gguf"
 
 # A cluster file: nothing predicted until doctor has measured the nodes; then from its record.
 { echo "cluster: lab"; echo "model: $dir/l8.gguf"; echo "nodes:"

@@ -83,8 +83,12 @@ BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, 
           *std::max_element(gbs.begin(), gbs.end()), reps};
 }
 
-double measure_compute_gflops(kernels::ThreadPool& pool, int reps) {
-  constexpr int64_t rows = 1024, cols = 4096, tokens = 64;
+namespace {
+
+// Multiply-adds per second (x2) of the engine's matmul on a Q4_0 matrix of 1024 x 4096 (2.3 MB,
+// in cache, packed as the engine packs it) times `tokens` tokens.
+double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int calls_per_rep, int reps) {
+  constexpr int64_t rows = 1024, cols = 4096;
   const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, cols));
   std::vector<uint8_t> data(row_bytes * rows);
   std::mt19937 rng(1);
@@ -104,14 +108,21 @@ double measure_compute_gflops(kernels::ThreadPool& pool, int reps) {
   std::vector<double> gflops;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
-    for (int k = 0; k < 4; ++k) kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
-    gflops.push_back(4.0 * 2 * rows * cols * tokens / seconds_since(t0) / 1e9);
+    for (int k = 0; k < calls_per_rep; ++k) kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
+    gflops.push_back(calls_per_rep * 2.0 * rows * cols * tokens / seconds_since(t0) / 1e9);
   }
   return median(gflops);
 }
 
+}  // namespace
+
+double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, 4, reps); }
+
+double measure_decode_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 1, 128, reps); }
+
 std::string probe_method(size_t bytes, int reps) {
-  return bandwidth_method(bytes, reps) + "; compute: Q4_0 1024x4096 matmul x 64 tokens in cache";
+  return bandwidth_method(bytes, reps) +
+         "; compute: Q4_0 1024x4096 matmul x 64 tokens in cache, decode compute: the same x 1 token";
 }
 
 std::string bandwidth_method(size_t bytes, int reps) {
@@ -124,22 +135,22 @@ std::string bandwidth_method(size_t bytes, int reps) {
 
 namespace clusterctl::tools {
 
-// The node as a job uses it: `ranks` processes' pools of `threads` each, streaming their own
-// buffers at once with their own barriers (a rank waits only for its own threads); the sum of
-// their medians.
-double concurrent_ranks_gbs(int ranks, int threads, size_t bytes, int reps) {
-  std::vector<double> gbs(static_cast<size_t>(ranks));
+// The node as a job uses it: `ranks` processes' pools of `threads` each, measuring at once with
+// their own barriers (a rank waits only for its own threads); the sum of their figures.
+template <typename Measure>
+double concurrent_ranks(int ranks, int threads, Measure&& measure) {
+  std::vector<double> figure(static_cast<size_t>(ranks));
   std::vector<std::thread> rank_threads;
   std::latch start(ranks);
   for (int r = 0; r < ranks; ++r)
     rank_threads.emplace_back([&, r] {
       kernels::ThreadPool pool(threads);
       start.arrive_and_wait();
-      gbs[static_cast<size_t>(r)] = measure_read_bandwidth(pool, bytes / static_cast<size_t>(ranks), reps).median_gbs;
+      figure[static_cast<size_t>(r)] = measure(pool);
     });
   for (auto& t : rank_threads) t.join();
   double total = 0;
-  for (double g : gbs) total += g;
+  for (double g : figure) total += g;
   return total;
 }
 
@@ -162,15 +173,29 @@ int probe_speed_main(int threads, int ranks) {
     at_threads = s.median_gbs;
     if (t == threads) break;
   }
-  if (ranks > 1) at_threads = concurrent_ranks_gbs(ranks, threads, bytes, kReps);
-  kernels::ThreadPool pool(threads * ranks);
-  char tail[96];
-  std::snprintf(tail, sizeof tail, "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, ", at_threads,
-                measure_compute_gflops(pool, kReps));
+  // One rank's pool alone (the others idle, as while rank 0 drafts): what a draft model gets.
+  const double one_rank_gbs = at_threads;
+  kernels::ThreadPool one_pool(threads);
+  const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
+  if (ranks > 1)
+    at_threads = concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) {
+      return measure_read_bandwidth(pool, bytes / static_cast<size_t>(ranks), kReps).median_gbs;
+    });
+  // Compute as the ranks multiply: their own pools at once, not one pool of all their threads
+  // (whose barriers, with more threads than cores, would wait on descheduled threads).
+  const double compute =
+      concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) { return measure_compute_gflops(pool, kReps); });
+  const double decode =
+      concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) { return measure_decode_gflops(pool, kReps); });
+  char tail[256];
+  std::snprintf(tail, sizeof tail,
+                "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, \"decode_gflops\": %.3f, "
+                "\"one_rank\": {\"bandwidth_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
+                at_threads, compute, decode, one_rank_gbs, one_rank_decode);
   out += tail;
   out += "\"method\": \"" + probe_method(bytes, kReps) +
          (ranks > 1 ? "; the node's figure: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
-                          " threads streaming at once, their medians summed"
+                          " threads at once, their figures summed"
                     : std::string()) +
          "\"}";
   std::printf("%s\n", out.c_str());

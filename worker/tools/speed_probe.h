@@ -28,6 +28,8 @@ size_t probe_buffer_bytes();
 // Multiply-adds per second (x2, as GFLOPS) of the engine's own matmul on a Q4_0 matrix of
 // 1024 x 4096 (2.3 MB, in cache) times 64 tokens: the compute a prompt batch gets.
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps);
+// The same matrix times 1 token (the matrix-vector kernels): the compute a decode step gets.
+double measure_decode_gflops(kernels::ThreadPool& pool, int reps);
 
 // One line saying how the figures were measured, for output beside them: both, or the bandwidth's.
 std::string probe_method(size_t bytes, int reps);

@@ -3,6 +3,8 @@
 // measured or asserted here.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "controller/placement/throughput_model.h"
 #include "worker/common/error.h"
 
@@ -113,4 +115,46 @@ TEST(ThroughputModel, NodesAndLinksAsWritten) {
   EXPECT_DOUBLE_EQ(l.bandwidth_gbs, 1.25);
   for (const char* bad : {"carrier-pigeon", "300us", "300,10gbit", "300us,fast", "300us,0gbit"})
     EXPECT_THROW(parse_link(bad), Error) << bad;
+}
+
+TEST(ThroughputModel, AnEmulatedLinkHoldsBackOnlyTheAllReduces) {
+  ClusterModel m = dense_cluster(2, LinkSpeed{"emulated", 300, 100});
+  m.step_link = LinkSpeed{"veth", 20, 1.5};
+  const auto t = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  // 64 all-reduces of one hop at the emulated 300 us; the header and the token over veth.
+  EXPECT_NEAR(t.latency_s, 64 * 300e-6 + 2 * 20e-6, 1e-12);
+}
+
+TEST(ThroughputModel, DecodeMultipliesAtTheMatrixVectorRate) {
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.nodes[0].decode_gflops = 50;
+  const auto p = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  EXPECT_DOUBLE_EQ(p.decode_one.compute_s, 2 * 0.5e9 / 50e9);  // 20 ms: more than the 10 ms of memory
+  EXPECT_EQ(p.decode_one.limit(), Term::compute);
+  EXPECT_DOUBLE_EQ(p.prefill.compute_s, 512 * 2 * 0.5e9 / 1000e9);  // prompts: the tiles' rate
+}
+
+TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
+  const ClusterModel m = dense_cluster(2, LinkSpeed{"slow", 300, 100});
+  const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  // Nothing kept: no drafting, plain decoding.
+  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 8});
+  EXPECT_EQ(none.k, 0);
+  EXPECT_NEAR(none.tok_s, plain.decode_tok_s, 1e-9);
+  // 90 % kept, free drafts: a pass over 9 tokens reads the weights once and costs the same round
+  // trips, so k goes to the most and a round carries (1 - 0.9^9) / 0.1 tokens.
+  const auto good = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
+  EXPECT_EQ(good.k, 8);
+  EXPECT_NEAR(good.tokens_per_round, (1 - std::pow(0.9, 9)) / 0.1, 1e-9);
+  EXPECT_NEAR(good.tok_s, good.tokens_per_round / good.verify.total(), 1e-9);
+  EXPECT_GT(good.tok_s, 4 * plain.decode_tok_s);
+  // A draft as slow as the model's pass: fewer drafts pay.
+  const auto slow = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, plain.decode_one.total(), 0, 8});
+  EXPECT_LT(slow.k, 8);
+  EXPECT_LT(slow.tok_s, good.tok_s);
+  // The kept share bench reports, back to the per-token rate.
+  const double share = 0.8 * (1 - std::pow(0.8, 8)) / (8 * 0.2);
+  EXPECT_NEAR(acceptance_from_kept_share(share, 8), 0.8, 1e-6);
+  EXPECT_DOUBLE_EQ(acceptance_from_kept_share(1, 8), 1);
+  EXPECT_DOUBLE_EQ(acceptance_from_kept_share(0, 8), 0);
 }
