@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "worker/common/error.h"
+#include "worker/tokenizer/pre_tokenizer_kimi.h"
 #include "worker/tokenizer/utf8.h"
 
 namespace clusterctl::tokenizer {
@@ -30,10 +31,18 @@ constexpr const char* kQwen2 =
 // CJK ideographs and Hangul, and the block of scripts between, split off as runs (DeepSeek).
 constexpr const char* kDeepseekCjk = "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+";
 
+// DeepSeek-V3/R1: digits in threes, then runs of CJK ideographs and kana, then words (letters
+// with their marks, an ASCII punctuation mark leading a Latin word), punctuation and whitespace.
+constexpr const char* kDeepseekV3Words =
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+    "?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 struct Family {
   std::vector<std::string_view> names;
   std::vector<const char*> patterns;
   bool ignore_merges = false;
+  // A split no regex of ICU's can write; replaces the patterns.
+  std::vector<Span> (*custom)(std::string_view) = nullptr;
 };
 
 const std::vector<Family>& families() {
@@ -65,6 +74,9 @@ const std::vector<Family>& families() {
         "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+",
         // "$" in the original; each piece is matched on its own, so that is the piece's end.
         "\\s+\\z", kDeepseekCjk, "\\p{N}+"}},
+      {{"deepseek-v3"},
+       {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", kDeepseekV3Words}},
+      {{"kimi-k2"}, {}, false, split_kimi_k2},
       {{"deepseek-coder"}, {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", kDeepseekCjk, "\\p{N}"}},
       {{"falcon"}, {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2, "[0-9][0-9][0-9]"}},
       {{"gpt-2", "mpt", "olmo", "phi-2", "jais", "roberta-bpe", "jina-es", "jina-de", "jina-v1-en", "jina-v2-es",
@@ -131,6 +143,7 @@ PreTokenizer::PreTokenizer(std::string_view pre_name) : patterns_(std::make_uniq
     }
   }
   ignore_merges_ = chosen->ignore_merges;
+  custom_ = chosen->custom;
   for (const char* p : chosen->patterns) {
     UErrorCode status = U_ZERO_ERROR;
     UParseError where{};
@@ -147,6 +160,7 @@ PreTokenizer::~PreTokenizer() = default;
 
 std::vector<Span> PreTokenizer::split(std::string_view text) const {
   if (text.empty()) return {};
+  if (custom_) return custom_(text);
   Utf16Text u = to_utf16(text);
   // Pieces as UTF-16 ranges while the patterns run.
   std::vector<std::pair<int32_t, int32_t>> pieces{{0, u.text.length()}};

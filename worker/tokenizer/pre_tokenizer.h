@@ -42,6 +42,7 @@ class PreTokenizer {
   std::unique_ptr<Patterns> patterns_;
   bool recognized_ = true;
   bool ignore_merges_ = false;
+  std::vector<Span> (*custom_)(std::string_view) = nullptr;  // a hand-written split (kimi-k2)
 };
 
 }  // namespace clusterctl::tokenizer

@@ -71,7 +71,10 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const gguf::GgufFile& file) {
   }
 
   v->load_tokens(file);
-  if (v->kind_ == VocabKind::BytePairEncoding) v->load_merges(file);
+  // Kimi-K2 files may come without merges (llama.cpp accepts them: every piece is then its
+  // characters' tokens, else its bytes').
+  const bool merges_optional = v->pre_name_ == "kimi-k2" && !file.find("tokenizer.ggml.merges");
+  if (v->kind_ == VocabKind::BytePairEncoding && !merges_optional) v->load_merges(file);
   v->load_special_ids(file);
   v->index_byte_tokens();
 
