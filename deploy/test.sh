@@ -2,6 +2,7 @@
 # The test command of the README: installs dependencies, builds, and runs every test suite.
 #   deploy/test.sh            unit, multi-rank and cluster tests (ctest), fuzz smoke, aarch64 kernel tests
 #   FUZZ_SECONDS=600 deploy/test.sh    a longer fuzz run (each fuzzer: GGUF, HTTP/OpenAI requests, the HTTP server property)
+#   tests/fuzz/run_api.sh http_fuzz openai 600    one API at a time (openai, ollama, anthropic, http)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,7 +44,8 @@ if command -v clang++ >/dev/null && [ "$(uname -s)" = Linux ]; then
   trap 'rm -rf "$corpus" "$corpus.log" "$http_corpus" "$http_corpus.log"' EXIT
   rc=0
   build-fuzz/tests/fuzz/http_fuzz -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-    -print_final_stats=1 "$http_corpus" "$ROOT/tests/fuzz/seeds-http" >"$http_corpus.log" 2>&1 || rc=$?
+    -print_final_stats=1 "$http_corpus" "$ROOT/tests/fuzz/seeds-http" "$ROOT/tests/fuzz/seeds-openai" \
+    "$ROOT/tests/fuzz/seeds-ollama" "$ROOT/tests/fuzz/seeds-anthropic" >"$http_corpus.log" 2>&1 || rc=$?
   grep -E "stat::number_of_executed_units|^Done|ERROR|SUMMARY" "$http_corpus.log" || true
   if [ "$rc" -ne 0 ]; then tail -50 "$http_corpus.log" >&2; echo "HTTP fuzzer found a failure (exit $rc)" >&2; exit 1; fi
 

@@ -6,9 +6,12 @@
 // parse_api_request as a body on its own; the Ollama (/api/chat, /api/generate) and Anthropic
 // (/v1/messages) parsers and writers likewise, and the tool-call parser of every format reads
 // the input as a model's answer. Anything but an ApiError escaping validation is a bug:
-// it would be a 500 (or, before, an abort), so the target traps.
+// it would be a 500 (or, before, an abort), so the target traps. CLUSTERCTL_FUZZ_API (fuzz_api.h)
+// aims a run at one API: the input is then only that API's request body (or, for http, only a
+// raw request stream).
 //   cmake --preset fuzz && cmake --build build-fuzz --target http_fuzz
 //   build-fuzz/tests/fuzz/http_fuzz -max_len=65536 CORPUS tests/fuzz/seeds-http
+//   tests/fuzz/run_api.sh http_fuzz openai 600
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -18,6 +21,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/fuzz/fuzz_api.h"
 #include "worker/chat/tool_calls.h"
 #include "worker/server/anthropic_protocol.h"
 #include "worker/server/ollama_protocol.h"
@@ -125,15 +129,33 @@ void validate_dialect(Prepare prepare, const std::string& body) {
   }
 }
 
-void validate_dialects(const std::string& body) {
+void validate_anthropic(const std::string& body) {
   ProtocolLimits limits;
   limits.max_tokens_limit = 4096;
   for (const auto* tmpl : {&fallback(), &chatml()}) {
     validate_dialect([&] { return prepare_anthropic(body, model(), *tmpl, limits, "id"); }, body);
+  }
+}
+
+void validate_ollama(const std::string& body) {
+  ProtocolLimits limits;
+  limits.max_tokens_limit = 4096;
+  for (const auto* tmpl : {&fallback(), &chatml()}) {
     for (OllamaEndpoint e : {OllamaEndpoint::chat, OllamaEndpoint::generate}) {
       validate_dialect([&] { return prepare_ollama(e, body, model(), *tmpl, limits); }, body);
     }
   }
+}
+
+void validate_openai(const std::string& body) {
+  validate(Endpoint::chat_completions, body, fallback());
+  validate(Endpoint::chat_completions, body, chatml());
+  validate(Endpoint::completions, body, fallback());
+}
+
+void validate_dialects(const std::string& body) {
+  validate_anthropic(body);
+  validate_ollama(body);
 }
 
 void handle(const http::request<http::string_body>& req) {
@@ -157,11 +179,8 @@ void handle(const http::request<http::string_body>& req) {
   }
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string input(reinterpret_cast<const char*>(data), size);
-  // As a raw request stream, the way a session reads it (pipelined requests one after another).
+// As a raw request stream, the way a session reads it (pipelined requests one after another).
+void parse_stream(const std::string& input) {
   std::string_view rest = input;
   for (int n = 0; n < 8 && !rest.empty(); ++n) {
     http::request_parser<http::string_body> parser;
@@ -182,10 +201,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     handle(parser.get());
     rest.remove_prefix(used);
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using clusterctl::fuzz::FuzzApi;
+  static const FuzzApi api = clusterctl::fuzz::fuzz_api_from_env();
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  switch (api) {
+    case FuzzApi::http:
+      parse_stream(input);
+      return 0;
+    case FuzzApi::openai:  // the tool-call parser reads answers for every API; it runs with OpenAI's
+      validate_openai(input);
+      exercise_tool_calls(input.substr(0, 8192));
+      return 0;
+    case FuzzApi::ollama:
+      validate_ollama(input);
+      return 0;
+    case FuzzApi::anthropic:
+      validate_anthropic(input);
+      return 0;
+    case FuzzApi::all:
+      break;
+  }
+  parse_stream(input);
   // As a body on its own.
-  validate(Endpoint::chat_completions, input, fallback());
-  validate(Endpoint::chat_completions, input, chatml());
-  validate(Endpoint::completions, input, fallback());
+  validate_openai(input);
   validate_dialects(input);
   exercise_tool_calls(input.substr(0, 8192));
   return 0;
