@@ -1,4 +1,6 @@
 // `clusterctl status [CLUSTER] [--json]`: what is up, and whether it answers.
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -128,11 +130,16 @@ int status_main(int argc, char** argv) {
     }
   }
   const long uptime = long(std::time(nullptr) - s->started_at);
+  // The supervisor records why it restarts the job while it does (only believed while it runs:
+  // one killed mid-restart restarts nothing).
+  const bool restarting = !answering && !s->restarting.empty() && s->supervisor_pid > 1 &&
+                          ::kill(static_cast<pid_t>(s->supervisor_pid), 0) == 0;
   if (json) {
     auto j = nlohmann::json::parse(state::to_json(*s));
     j["up"] = true;
     j["answering"] = answering;
     if (!answering) j["problem"] = why;
+    if (!restarting) j.erase("restarting");
     for (size_t i = 0; i < s->nodes.size(); ++i)
       j["nodes"][i]["health"] = names_node(problem, s->nodes[i]) ? "lost" : "ok";
     j["uptime_s"] = uptime;
@@ -152,6 +159,7 @@ int status_main(int argc, char** argv) {
     std::printf("restart:   on-failure (supervisor pid %lld), %d restart(s)%s%s\n",
                 static_cast<long long>(s->supervisor_pid), s->restarts,
                 s->last_restart.empty() ? "" : ", last: ", s->last_restart.c_str());
+  if (restarting) std::printf("restart:   RESTARTING %s\n", s->restarting.c_str());
   if (tps) std::printf("tokens/s:  %.1f (last 10 s), %.0f generated since start\n", *tps, generated.value_or(0));
   std::printf("%-10s %-16s %-6s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "LINK");
   for (const auto& n : s->nodes)
@@ -159,6 +167,13 @@ int status_main(int argc, char** argv) {
                 n.threads ? std::to_string(n.threads).c_str() : "auto",
                 n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str(),
                 names_node(problem, n) ? "  LOST" : "");
+  if (restarting) {
+    std::printf(
+        "\ncluster '%s' is being restarted by its supervisor (pid %lld): the nodes above are the job that failed.\n"
+        "Its log: %s/%s.supervisor.log; 'clusterctl status' again shows the new job when it answers.\n",
+        s->cluster.c_str(), static_cast<long long>(s->supervisor_pid), state::state_dir().c_str(), s->cluster.c_str());
+    return 1;
+  }
   if (!answering) {
     std::printf(
         "\ncluster '%s' is recorded as up but is NOT ANSWERING at %s (%s).\n"

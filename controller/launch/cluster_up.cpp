@@ -448,6 +448,9 @@ class Bringup {
       s.nodes.push_back(n);
     }
     s.started_at = std::time(nullptr);
+    s.supervisor_pid = o_.supervisor_pid;
+    s.restarts = o_.restarts;
+    s.last_restart = o_.last_restart;
     state::save(s);
     return s;
   }

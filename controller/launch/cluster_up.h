@@ -16,6 +16,11 @@ struct UpOptions {
   std::chrono::seconds health_timeout{120};
   std::string controller_version;
   std::FILE* out = stdout;  // progress and per-step lines
+  // Recorded with the new job's state when the supervisor restarts it, so the state never names
+  // the new job without its supervisor (`down` in between would leave the supervisor running).
+  int64_t supervisor_pid = 0;
+  int restarts = 0;
+  std::string last_restart;
 };
 
 // Throws StepError for a failed step (after stopping what was started), clusterctl::Error otherwise.

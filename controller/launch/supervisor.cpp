@@ -125,6 +125,15 @@ class Supervisor {
     std::vector<std::string> lost;
     for (const auto& n : s.nodes)
       if (named_lost(problem, n)) lost.push_back(n.name);
+    // Until the new job is recorded, `status` says the job is being restarted and why, rather than
+    // showing the failed job as if nothing were being done about it.
+    auto restarting = s;
+    restarting.restarting = "since " + now_text() + ": " + problem.substr(0, 200);
+    try {
+      state::save(restarting);
+    } catch (const std::exception& e) {
+      log(std::string("cannot record the restart: ") + e.what());
+    }
     // What is left of the job, on every node that can be reached.
     std::vector<std::unique_ptr<preflight::NodeShell>> shells;
     auto stopped = stop_job_everywhere(current, shells, job_record(s));
@@ -150,6 +159,9 @@ class Supervisor {
     up.health_timeout = o_.health_timeout;
     up.controller_version = o_.controller_version;
     up.out = o_.out;
+    up.supervisor_pid = getpid();
+    up.restarts = s.restarts + 1;
+    up.last_restart = (lost.empty() ? std::string("the job failed") : lost_text + " lost") + "; restarting";
     try {
       auto fresh = bring_up(next, s.config_path, up);
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -167,7 +179,8 @@ class Supervisor {
       log("the restart failed at node " + e.node() + ", step " + e.step() + ": " + e.cause() + " (fix: " + e.fix() +
           "); trying again in 10 s");
       // Keep the cluster recorded, so `status` shows it NOT ANSWERING and `down` clears it away.
-      auto kept = s;
+      auto kept = restarting;
+      kept.restarting += "; the last try failed at " + e.node() + ": " + e.cause().substr(0, 200) + "; trying again";
       kept.mpirun_pid = 0;
       kept.nodes.clear();
       for (const auto& n : s.nodes)

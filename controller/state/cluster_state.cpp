@@ -77,6 +77,7 @@ std::string to_json(const ClusterState& s, int indent) {
             {"supervisor_pid", s.supervisor_pid},
             {"restarts", s.restarts},
             {"last_restart", s.last_restart},
+            {"restarting", s.restarting},
             {"head_node", s.head_node},
             {"head_host", s.head_host},
             {"mpirun_pid", s.mpirun_pid},
@@ -103,6 +104,7 @@ ClusterState from_json(const std::string& text) {
     s.supervisor_pid = j.value("supervisor_pid", int64_t{0});
     s.restarts = j.value("restarts", 0);
     s.last_restart = j.value("last_restart", "");
+    s.restarting = j.value("restarting", "");
     s.head_node = j.value("head_node", "");
     s.head_host = j.value("head_host", "");
     s.mpirun_pid = j.value("mpirun_pid", int64_t(0));

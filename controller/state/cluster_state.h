@@ -39,6 +39,9 @@ struct ClusterState {
   int64_t supervisor_pid = 0;
   int restarts = 0;
   std::string last_restart;  // what the last restart did, e.g. "node3 lost; 2 nodes, 12.3 s to recover"
+  // While the supervisor restarts the job: why and since when (the rest of the state still
+  // describes the job that failed); "" otherwise.
+  std::string restarting;
 
   int total_ranks() const;
 };

@@ -3,7 +3,8 @@
 # `testcluster`): node3 dies (its rank killed with SIGKILL and its sshd stopped, so it cannot be
 # reached) -> without a human the supervisor stops what is left, re-plans over node1 and node2 and
 # brings the cluster up again; the API answers with the same greedy text as a local run; `status`
-# shows the restart; `down` ends the supervisor and leaves nothing running anywhere.
+# shows the restart (and while it restarts, that it does); `down` ends the supervisor and leaves
+# nothing running anywhere.
 # Usage: restart_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
 CLUSTERCTL=$(realpath "$1")
 WORKER=$(realpath "$2")
@@ -43,12 +44,29 @@ rank3=$(for p in $(ip netns pids node3); do case "$(cat /proc/$p/comm 2>/dev/nul
 "$REPO/deploy/testcluster" sshd-stop 3
 t0=$(date +%s%N)
 kill -KILL "$rank3"
-went_down="" back=""
+went_down="" back="" recorded="" unsupervised=""
+# `status` over and over meanwhile, as a user would run it.
+(while :; do "$CLUSTERCTL" status >>"$T/status.log" 2>&1; sleep 0.1; done) &
+status_loop=$!
 while [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 120000 ]; do
   code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/health")
+  # The record never loses its supervisor (else `down` during the restart would leave it running),
+  # and says while the restart is under way that it is.
+  record=$(json_get '["supervisor_pid"] + " " + (JSON.parse(s).restarting ? "restarting" : "")' \
+    <"$CLUSTERCTL_STATE_DIR/testcluster.json" 2>/dev/null)
+  [ "${record%% *}" = "$SUPERVISOR" ] || unsupervised=1
+  [ "${record#* }" = restarting ] && recorded=1
   if [ "$code" != 200 ]; then went_down=1; elif [ -n "$went_down" ]; then back=$(( ($(date +%s%N) - t0) / 1000000 )); break; fi
   sleep 0.2
 done
+kill "$status_loop" 2>/dev/null
+wait "$status_loop" 2>/dev/null
+[ -n "$recorded" ] && pass "the state recorded that the supervisor was restarting the job" ||
+  fail "the state never said the job was being restarted"
+grep -m1 "^restart: *RESTARTING since " "$T/status.log" && pass "status said RESTARTING (and why) during the restart" ||
+  { fail "status never said the job was being restarted"; grep -E "^restart|^cluster|^endpoint" "$T/status.log" | sort | uniq -c | head; }
+[ -z "$unsupervised" ] && pass "the state named the supervisor throughout the restart" ||
+  fail "the state lost the supervisor's pid during the restart"
 echo "API answering again ${back:-never} ms after node3 died"
 [ -n "$back" ] && pass "the cluster answers again without a human (time to recovery ${back} ms)" ||
   { fail "the cluster did not come back within 120 s"; cat "$CLUSTERCTL_STATE_DIR/testcluster.supervisor.log"; }

@@ -20,7 +20,7 @@ MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
 # The cluster file as shipped, with the model path absolute and this build's worker.
 CONFIG="$T/testcluster-3.yaml"
 sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
-cleanup() { "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
+cleanup() { rm -f "$D/home/.bashrc"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
 json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 # Shards from an earlier run would make the first copy 0 bytes: start from empty node caches.
@@ -180,9 +180,14 @@ echo "== up after down: the shards are reused, nothing copied (and this time the
 echo "test-token-$$" >"$T/token"
 chmod 600 "$T/token"
 sed -i "s#^  listen: .*#&\n  token_file: $T/token#" "$CONFIG"
+# Under umask 000, here and in the nodes' ssh sessions (bash reads ~/.bashrc for a command run over
+# ssh; the nodes' home is $D/home): the state and the token's copy stay private all the same.
+echo "umask 000" >"$D/home/.bashrc"
+rm -rf "$CLUSTERCTL_STATE_DIR" "$D/cache/node1/testcluster.log"  # made again by this up, under umask 000
 t0=$(date +%s%N)
-out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
+out=$(umask 000 && "$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
 t1=$(date +%s%N)
+rm -f "$D/home/.bashrc"
 echo "$out"
 echo "(second up took $(( (t1 - t0) / 1000000 )) ms)"
 expect_eq "up exit status" "$rc" 0
@@ -195,7 +200,11 @@ expect_eq "the token: 200" "$(curl -s -o /dev/null -w '%{http_code}' -H "Authori
 expect_eq "status answers with the token" "$?" "0"
 # The token's copy on the head node: readable by its owner only, no checksum of it beside it.
 TOKEN_COPY="$D/cache/node1/testcluster.token"
-expect_eq "token copy on node1 is mode 600" "$(stat -c %a "$TOKEN_COPY" 2>&1)" "600"
+expect_eq "token copy on node1 is mode 600 (node's umask 000)" "$(stat -c %a "$TOKEN_COPY" 2>&1)" "600"
+expect_eq "state folder is mode 700 (umask 000)" "$(stat -c %a "$CLUSTERCTL_STATE_DIR")" "700"
+expect_eq "state files are mode 600 (umask 000)" "$(find "$CLUSTERCTL_STATE_DIR" -type f ! -perm 600 -printf '%m %p\n')" ""
+# The job's log, which up makes in that session with no mode of its own, shows the umask was 000 there.
+expect_eq "the node's sessions ran under umask 000 (the job's log is 666)" "$(stat -c %a "$D/cache/node1/testcluster.log" 2>&1)" "666"
 [ -e "$D/cache/node1/.testcluster.token.sha256" ] && fail "a checksum of the token lies beside its copy" ||
   pass "no checksum of the token on node1"
 

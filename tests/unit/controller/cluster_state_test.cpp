@@ -42,6 +42,10 @@ state::ClusterState sample(const std::string& name) {
   s.log_path = "/cache/node1/clusterctl-up.log";
   s.split = "1,1,1";
   s.started_at = 1795000000;
+  s.supervisor_pid = 777;
+  s.restarts = 2;
+  s.last_restart = "node3 lost; running on 2 node(s), 2 rank(s); 7.1 s to recover";
+  s.restarting = "since 2026-12-05 01:00:00: HTTP 503 node node3 (rank 2, 10.77.2.3) is lost";
   for (int k = 1; k <= 3; ++k)
     s.nodes.push_back({"node" + std::to_string(k),
                        "10.77.1." + std::to_string(k),
@@ -62,6 +66,8 @@ TEST_F(StateDir, SaveLoadRoundTripKeepsEveryField) {
   EXPECT_EQ(state::to_json(*back), state::to_json(s));
   EXPECT_EQ(back->total_ranks(), 3);
   EXPECT_EQ(back->nodes[2].link_address, "10.77.2.3");
+  EXPECT_EQ(back->restarting, s.restarting);  // what `status` shows while the supervisor restarts the job
+  EXPECT_EQ(back->supervisor_pid, 777);
 }
 
 TEST_F(StateDir, SaveReplacesAndLeavesNoTempFile) {
