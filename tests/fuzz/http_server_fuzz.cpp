@@ -34,12 +34,20 @@ using namespace clusterctl::server;
 uint16_t g_port = 0;
 
 int connect_loopback() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(g_port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  int fd = -1;
+  // libFuzzer's -timeout alarm (SIGALRM, every second) can interrupt a connect on a loaded
+  // machine: that is not the server's doing, so try again on a fresh socket.
+  for (int attempt = 0;; ++attempt) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (err == EINTR && attempt < 100) continue;
+    errno = err;
     std::perror("connect to the server under test");
     std::abort();
   }
