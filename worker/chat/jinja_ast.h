@@ -42,7 +42,7 @@ struct Node;
 using Body = std::vector<std::unique_ptr<Node>>;
 
 struct Node {
-  enum class Kind { text, output, if_, for_, set, break_, continue_ };
+  enum class Kind { text, output, if_, for_, set, break_, continue_, macro };
   Kind kind;
   size_t offset = 0;
   std::string text;  // text
@@ -54,6 +54,9 @@ struct Node {
   std::vector<std::string> targets;  // for: loop variables; set: target name
   std::string attribute;             // set: `ns.attr` target attribute (empty for a plain name)
   ExprPtr loop_filter;               // for x in xs if cond
+  // macro: targets[0] is its name, body its body; its parameters in order, each with its
+  // default (null when none).
+  std::vector<std::pair<std::string, ExprPtr>> params;
 };
 
 }  // namespace clusterctl::chat::ast

@@ -679,6 +679,30 @@ class StatementParser {
       }
       return n;
     }
+    if (keyword == "macro") {  // {% macro name(a, b=default) %}...{% endmacro %}
+      n->kind = Node::Kind::macro;
+      n->targets.push_back(p.expect_name());
+      if (!p.is_op("(")) fail(src_, p.peek().offset, "expected '(' after the macro's name" + p.found());
+      p.next();
+      while (!p.is_op(")")) {
+        std::string param = p.expect_name();
+        ExprPtr dflt;
+        if (p.is_op("=")) {
+          p.next();
+          dflt = p.expression();
+        }
+        n->params.emplace_back(std::move(param), std::move(dflt));
+        if (!p.is_op(",")) break;
+        p.next();
+      }
+      if (!p.is_op(")")) fail(src_, p.peek().offset, "expected ')' closing the macro's parameters" + p.found());
+      p.next();
+      p.expect_end();
+      std::string found;
+      n->body = parse_body({"endmacro"}, found);
+      current_->expect_end();
+      return n;
+    }
     if (keyword == "generation") {  // transformers' assistant-mask marker: renders its body unchanged
       p.expect_end();
       n->kind = Node::Kind::if_;

@@ -157,6 +157,9 @@ class Renderer {
         }
         return Flow::normal;
       }
+      case Node::Kind::macro:
+        macros_[n.targets[0]] = &n;
+        return Flow::normal;
       case Node::Kind::break_:
         return Flow::break_;
       case Node::Kind::continue_:
@@ -467,6 +470,9 @@ class Renderer {
 
   Value call(const Expr& e) {
     const Expr& callee = *e.object;
+    if (callee.kind == Expr::Kind::name && !has_variable(callee.name)) {
+      if (auto m = macros_.find(callee.name); m != macros_.end()) return call_macro(e, *m->second);
+    }
     if (callee.kind == Expr::Kind::name && !has_variable(callee.name) && builtin_functions().count(callee.name)) {
       return call_builtin(e, callee.name);
     }
@@ -476,6 +482,34 @@ class Renderer {
       if (!(obj.is_dict() && obj.contains_key(callee.name))) return call_method(e, obj, callee.name);
     }
     fail(e.offset, describe(callee) + " is not a function this template engine knows");
+  }
+
+  // A macro's output as a string; its parameters (positional, by keyword, else their defaults,
+  // else undefined) in a frame of their own above the caller's.
+  Value call_macro(const Expr& e, const Node& macro) {
+    std::vector<Value> args = eval_args(e);
+    if (args.size() > macro.params.size())
+      fail(e.offset, "macro '" + macro.targets[0] + "' takes " + std::to_string(macro.params.size()) +
+                         " argument(s), not " + std::to_string(args.size()));
+    std::map<std::string, Value> frame;
+    for (size_t i = 0; i < macro.params.size(); ++i) {
+      const auto& param = macro.params[i];
+      Value v = i < args.size() ? args[i] : Value();
+      for (const auto& kw : e.kwargs)
+        if (kw.first == param.first) v = eval(*kw.second);
+      if (v.is_undefined() && i >= args.size() && param.second) v = eval(*param.second);
+      frame[param.first] = std::move(v);
+    }
+    if (++macro_depth_ > 64) fail(e.offset, "macros nested deeper than 64 calls");
+    frames_.push_back(std::move(frame));
+    std::string saved = std::move(out_);
+    out_.clear();
+    render(macro.body);
+    std::string text = std::move(out_);
+    out_ = std::move(saved);
+    frames_.pop_back();
+    --macro_depth_;
+    return Value::string(std::move(text));
   }
 
   Value call_builtin(const Expr& e, const std::string& name) {
@@ -543,6 +577,23 @@ class Renderer {
       if (method == "replace" && args.size() >= 2) return Value::string(replace_all(s, args[0].str(), args[1].str()));
       if (method == "split")
         return Value::list(split(s, args.empty() || args[0].is_none() ? nullptr : &args[0].as_string()));
+    }
+    if (obj.is_list()) {  // lists are shared by reference, so these change the caller's list
+      Value::List& items = obj.items();
+      if (method == "append" && args.size() == 1) {
+        items.push_back(args[0]);
+        return Value::none();
+      }
+      if (method == "pop" && args.size() <= 1) {
+        if (args.size() == 1 && args[0].kind() != Value::Kind::integer) fail(e.offset, "pop() needs an integer");
+        int64_t i = args.empty() ? -1 : args[0].as_int();
+        const int64_t n = static_cast<int64_t>(items.size());
+        if (i < 0) i += n;
+        if (i < 0 || i >= n) fail(e.offset, "pop index out of range");
+        Value v = items[static_cast<size_t>(i)];
+        items.erase(items.begin() + i);
+        return v;
+      }
     }
     if (obj.is_dict()) {
       if (method == "items") {
@@ -740,6 +791,8 @@ class Renderer {
 
   const std::string& src_;
   std::vector<std::map<std::string, Value>> frames_;
+  std::map<std::string, const Node*> macros_;  // defined so far, by name
+  int macro_depth_ = 0;
   std::string out_;
 };
 

@@ -74,6 +74,10 @@ TEST(ChatTemplateFamilies, MistralV3WithTools) { check_family("mistral_v3_tools"
 TEST(ChatTemplateFamilies, Gemma) { check_family("gemma_it"); }
 TEST(ChatTemplateFamilies, Phi3) { check_family("phi3_mini_instruct"); }
 TEST(ChatTemplateFamilies, Zephyr) { check_family("zephyr_7b_beta"); }
+TEST(ChatTemplateFamilies, DeepSeekR1WithThinking) { check_family("deepseek_r1"); }
+TEST(ChatTemplateFamilies, DeepSeekV3_1ThinkingOnAndOff) { check_family("deepseek_v3_1"); }
+TEST(ChatTemplateFamilies, KimiK2Instruct) { check_family("kimi_k2_instruct"); }
+TEST(ChatTemplateFamilies, KimiK2Thinking) { check_family("kimi_k2_thinking"); }
 
 TEST(ChatTemplateFamilies, Llama3UsesTodaysDateWhenNoneIsGiven) {
   auto source = read_file(kDataDir + "llama3_2_instruct.jinja");
@@ -181,6 +185,19 @@ TEST(Jinja, FiltersAndMethods) {
   EXPECT_EQ(render("{{ range(3) | list }} {{ range(4, 0, -2) | list }}"), "[0, 1, 2] [4, 2]");
 }
 
+// Kimi-K2's templates: macros (positional, keyword and default parameters; their own `set`s;
+// namespaces and lists of the caller changed through them), list append and pop.
+TEST(Jinja, MacrosAndListMethods) {
+  EXPECT_EQ(render("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}"
+                   "{{ greet('a') }} {{ greet('b', '?') }} {{ greet(punct='.', name='c') }}"),
+            "Hi a! Hi b? Hi c.");
+  EXPECT_EQ(render("{% set ns = namespace(n=0, ids=[]) %}{% macro count(x) %}{% set y = x * 2 %}"
+                   "{% set ns.n = ns.n + 1 %}{% set _ = ns.ids.append(y) %}{% endmacro %}"
+                   "{{ count(1) }}{{ count(5) }}{{ ns.n }} {{ ns.ids }} {{ y is defined }} "
+                   "{{ ns.ids.pop(0) }} {{ ns.ids }} {{ [1, 2, 3].pop() }}"),
+            "2 [2, 10] False 2 [10] 3");
+}
+
 TEST(Jinja, ErrorsNameTheCauseAndPosition) {
   auto message_of = [](const std::string& source, const std::string& context = "{}") -> std::string {
     try {
@@ -196,7 +213,9 @@ TEST(Jinja, ErrorsNameTheCauseAndPosition) {
   EXPECT_NE(message_of("ok\n  {{ a.b.c }}").find("'a' is undefined"), std::string::npos);
   EXPECT_NE(message_of("ok\n  {{ a.b.c }}").find("line 2, column"), std::string::npos);
   EXPECT_NE(message_of("{{ 'a' + 1 }}").find("cannot combine a string with an integer"), std::string::npos);
-  EXPECT_NE(message_of("{% macro m() %}{% endmacro %}").find("unsupported tag 'macro'"), std::string::npos);
+  EXPECT_NE(message_of("{% call m() %}{% endcall %}").find("unsupported tag 'call'"), std::string::npos);
+  EXPECT_NE(message_of("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}").find("takes 1 argument(s), not 2"),
+            std::string::npos);
   EXPECT_NE(message_of("{{ x | frobnicate }}", R"({"x":[1]})").find("'frobnicate'"), std::string::npos);
   EXPECT_NE(message_of("{{ 'unterminated }}").find("unclosed"), std::string::npos);
 }
