@@ -159,7 +159,7 @@ void load_job_engine(collectives::Session& session, collectives::Communicator& c
       prepare_prompt(s);
       if (const auto d = cli::draft_flags(s.vm); d.enabled())
         s.drafter = speculative::open_drafter(d.spec, {s.model.file->get_string_array("tokenizer.ggml.tokens"),
-                                                       s.engine->n_ctx(), 1, s.engine->threads()});
+                                                       s.engine->n_ctx(), 1, s.engine->threads(), &s.engine->pool()});
     }
   } catch (const std::exception& e) {
     error = e.what();

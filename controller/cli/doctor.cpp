@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
@@ -47,24 +48,32 @@ std::string machine_id(const config::ClusterConfig& c, const config::NodeConfig&
   }
 }
 
+// The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.
+nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks) {
+  const std::string worker = n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
+  const std::string path =
+      worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
+  auto shell = preflight::open_node_shell(c, n);
+  const auto r =
+      shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path + " --probe-speed --threads " +
+                     std::to_string(n.threads) + " --ranks " + std::to_string(ranks),
+                 std::chrono::seconds(180));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
+    throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));
+  return j;
+}
+
 // As the node's ranks will read: its ranks' pools of `threads` each at once (0: every core).
 // `ranks_on_machine`: the ranks of every node on its machine, probed together; the node records
 // its own ranks' share of what they reach.
+// `machine_probe`: the probe's answer for this machine when another node of it was probed already.
 SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks_on_machine,
-                      int nodes_on_machine) {
+                      int nodes_on_machine, nlohmann::json& machine_probe) {
   SpeedProbe p{n.name, std::nullopt, ""};
   try {
-    const std::string worker = n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
-    const std::string path =
-        worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
-    auto shell = preflight::open_node_shell(c, n);
-    const auto r = shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path +
-                                  " --probe-speed --threads " + std::to_string(n.threads) + " --ranks " +
-                                  std::to_string(ranks_on_machine),
-                              std::chrono::seconds(180));
-    const auto j = nlohmann::json::parse(r.out, nullptr, false);
-    if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
-      throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));
+    if (!machine_probe.is_object()) machine_probe = run_probe(c, n, ranks_on_machine);
+    const nlohmann::json& j = machine_probe;
     state::NodeSpeedRecord s;
     const double share = static_cast<double>(n.ranks) / ranks_on_machine;
     s.bandwidth_gbs = share * j["bandwidth_gb_s"].get<double>();
@@ -114,11 +123,14 @@ int doctor_main(int argc, char** argv) {
   if (!(*vm)["no-speed"].as<bool>() && report.ok()) {
     std::vector<std::string> machine;
     for (const auto& n : config.nodes) machine.push_back(machine_id(config, n));
+    std::map<std::string, nlohmann::json> probed;  // by machine: one probe of all its ranks
     for (size_t i = 0; i < config.nodes.size(); ++i) {
       int ranks = 0, nodes = 0;
       for (size_t k = 0; k < config.nodes.size(); ++k)
         if (k == i || (!machine[i].empty() && machine[k] == machine[i])) ranks += config.nodes[k].ranks, ++nodes;
-      speeds.push_back(probe_node(config, config.nodes[i], ranks, nodes));
+      nlohmann::json alone;
+      speeds.push_back(
+          probe_node(config, config.nodes[i], ranks, nodes, machine[i].empty() ? alone : probed[machine[i]]));
     }
   }
   if ((*vm)["json"].as<bool>()) {

@@ -25,7 +25,10 @@ Engine::Engine(const gguf::GgufFile& file, const ShardPlan& plan, collectives::C
   plan_.validate(model_.hp);
   int64_t ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(model_.hp.n_ctx_train, EngineOptions::kDefaultCtx);
   ctx = std::min<int64_t>(ctx, model_.hp.n_ctx_train);
-  pool_ = std::make_unique<kernels::ThreadPool>(opts.threads > 0 ? opts.threads : kernels::default_thread_count());
+  if (!opts.pool)
+    own_pool_ =
+        std::make_unique<kernels::ThreadPool>(opts.threads > 0 ? opts.threads : kernels::default_thread_count());
+  pool_ = opts.pool ? opts.pool : own_pool_.get();
   cache_ = std::make_unique<KvCache>(model_.hp, model_.part, ctx, opts.n_slots, opts.kv_type);
   forward_ = std::make_unique<ForwardPass>(model_, *cache_, comm_, *pool_, std::min(opts.max_batch, ctx));
   const int64_t slice = plan_.max_vocab_slice();

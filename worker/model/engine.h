@@ -22,6 +22,10 @@ struct EngineOptions {
   int64_t max_batch = 512;  // tokens per forward pass (prompt processing chunk)
   gguf::GgmlType kv_type = gguf::GgmlType::F16;
   int threads = 0;  // 0: physical cores
+  // Run on this pool (another engine's, driven from the same thread, e.g. the model whose draft
+  // this is) instead of starting one: two pools' idle workers would spin against the busy
+  // ones for the same cores. Must outlive the engine; `threads` is then its size.
+  kernels::ThreadPool* pool = nullptr;
   static constexpr int64_t kDefaultCtx = 4096;
 };
 
@@ -39,6 +43,7 @@ class Engine {
   int64_t n_ctx() const { return cache_->n_ctx(); }
   int64_t max_batch() const { return forward_->max_batch(); }
   int threads() const { return pool_->size(); }
+  kernels::ThreadPool& pool() { return *pool_; }
   collectives::Communicator& comm() { return comm_; }
 
   LocalLogits forward(const Batch& batch) { return forward_->run(batch); }
@@ -57,7 +62,8 @@ class Engine {
   collectives::Communicator& comm_;
   ShardPlan plan_;
   Model model_;
-  std::unique_ptr<kernels::ThreadPool> pool_;
+  std::unique_ptr<kernels::ThreadPool> own_pool_;
+  kernels::ThreadPool* pool_ = nullptr;  // own_pool_, or EngineOptions::pool
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ForwardPass> forward_;
   Batch batch_;

@@ -132,7 +132,8 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
   for (int32_t s = static_cast<int32_t>(options_.parallel) - 1; s >= 0; --s) free_slots_.push_back(s);
   if (!options_.draft.empty()) {
     speculative::DraftLength check(options_.draft_min, options_.draft_max);  // throws on a bad range
-    speculative::DraftTarget target{{}, engine_.n_ctx(), kv_slots_for(options_.parallel), engine_.threads()};
+    speculative::DraftTarget target{
+        {}, engine_.n_ctx(), kv_slots_for(options_.parallel), engine_.threads(), &engine_.pool()};
     for (size_t id = 0; id < tokenizer_.vocab().size(); ++id)
       target.tokens.push_back(tokenizer_.vocab().text(static_cast<int32_t>(id)));
     drafter_ = speculative::open_drafter(options_.draft, target);

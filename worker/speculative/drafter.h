@@ -13,6 +13,10 @@
 
 #include "worker/sampling/sampler.h"
 
+namespace clusterctl::kernels {
+class ThreadPool;
+}
+
 namespace clusterctl::speculative {
 
 // One round's proposal. `q[i]` is the distribution token i was drawn from (a sampling draft
@@ -59,6 +63,9 @@ struct DraftTarget {
   int64_t n_ctx = 0;
   int64_t n_slots = 1;
   int threads = 0;  // 0: the machine's default
+  // The model's thread pool: a draft model runs on it (its own pool's idle workers would spin
+  // against the model's for the cores; one process drafting lost 2.5x to that). Null: its own.
+  kernels::ThreadPool* pool = nullptr;
 };
 
 // `spec`: "ngram" or the path of a GGUF draft model. Throws clusterctl::Error naming the cause

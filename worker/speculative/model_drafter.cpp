@@ -35,6 +35,7 @@ ModelDrafter::ModelDrafter(const std::string& path, const DraftTarget& target) :
   opts.n_ctx = target.n_ctx;
   opts.n_slots = target.n_slots;
   opts.threads = target.threads;
+  opts.pool = target.pool;
   engine_ = std::make_unique<model::Engine>(*file_, *comm_, opts);
   cached_.resize(static_cast<size_t>(target.n_slots));
 }

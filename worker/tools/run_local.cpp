@@ -43,8 +43,8 @@ int run_local(const po::variables_map& vm) {
   const DraftFlags draft = draft_flags(vm);
   std::unique_ptr<speculative::Drafter> drafter;
   if (draft.enabled()) {
-    drafter = speculative::open_drafter(
-        draft.spec, {file.get_string_array("tokenizer.ggml.tokens"), engine.n_ctx(), 1, engine.threads()});
+    drafter = speculative::open_drafter(draft.spec, {file.get_string_array("tokenizer.ggml.tokens"), engine.n_ctx(), 1,
+                                                     engine.threads(), &engine.pool()});
     if (!speculative::speculation_keeps(sp)) {
       std::cerr << "note: no speculative decoding: --repeat-penalty and --presence-penalty need every token of the "
                    "text before the next one\n";
