@@ -9,6 +9,7 @@
 #include "clusterctl/version.h"
 #include "collectives/algorithms/emulated_link.h"
 #include "controller/cli/model_arg.h"
+#include "controller/cli/plan_layout.h"
 #include "controller/cli/plan_speed.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
@@ -53,6 +54,7 @@ struct ClusterPlan {
   std::string model_path;
   uint64_t model_bytes = 0;
   model::HParams hp;
+  model::Layout layout = model::Layout::split_attention;
   placement::RankSplit split;
   placement::ShardSet cut;
   int64_t context = 0;
@@ -67,7 +69,8 @@ struct ClusterPlan {
 // The cut of the model over the split's ranks; an error names the split and what to change.
 model::ShardPlan plan_cut(const ClusterPlan& p, const gguf::GgufFile& f) {
   try {
-    return model::plan_shards(p.hp, model::SplitUnits::from_model(f, p.hp), p.split.total_ranks, p.split.weights);
+    return model::plan_shards(p.hp, model::SplitUnits::from_model(f, p.hp), p.split.total_ranks, p.split.weights,
+                              p.layout);
   } catch (const Error& e) {
     throw Error("the split " + p.split.text + " over " + std::to_string(p.split.total_ranks) +
                 " rank(s) cannot be cut from " + p.model_path + ": " + e.what() +
@@ -102,17 +105,18 @@ void plan_ranks(ClusterPlan& p, const config::ClusterConfig& config, const prefl
 }
 
 ClusterPlan make_plan(const config::ClusterConfig& config, const std::string& file,
-                      const preflight::PreflightReport& report, bool offline) {
+                      const preflight::PreflightReport& report, bool offline, model::Layout layout) {
   ClusterPlan p;
   p.file = file;
   p.offline = offline;
+  p.layout = layout;
   p.split = placement::rank_split(config, report);
   p.model_path = launch::model_file(config);
   gguf::GgufFile f(p.model_path);
   p.model_bytes = f.file_size();
   p.hp = model::Model::read_hparams(f);
   const model::ShardPlan shard_plan = plan_cut(p, f);
-  p.cut = placement::find_cut(f, p.split.total_ranks, p.split.weights);
+  p.cut = placement::find_cut(f, p.split.total_ranks, p.split.weights, layout);
   p.context = std::min<int64_t>(config.context > 0 ? config.context : 4096, p.hp.n_ctx_train);
   plan_ranks(p, config, report, f, shard_plan);
   return p;
@@ -130,7 +134,7 @@ std::vector<std::string> node_names(const config::ClusterConfig& config) {
 
 void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
                      const preflight::PreflightReport& report, bool ok, const SpeedPlan& speed,
-                     const SpeedInputs& inputs) {
+                     const SpeedInputs& inputs, const LayoutChoice& layout) {
   nlohmann::json j;
   j["cluster"] = config.name;
   j["file"] = p.file;
@@ -166,6 +170,7 @@ void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
   j["cut"] = {{"key", p.cut.key}, {"dir", p.cut.dir}, {"cached", p.cut.reused}};
   j["preflight"] = p.offline ? nlohmann::json(nullptr) : preflight::report_json(config, report);
   j["speed"] = speed_json(speed, inputs, node_names(config));
+  j["layout"] = layout_json(layout);
   j["ok"] = ok;
   std::cout << j.dump(2) << "\n";
 }
@@ -201,7 +206,7 @@ void print_node_table(const ClusterPlan& p, const config::ClusterConfig& config)
 
 void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
                      const preflight::PreflightReport& report, const SpeedPlan& speed, const SpeedInputs& inputs,
-                     bool what_if) {
+                     bool what_if, const LayoutChoice& layout) {
   if (!p.offline) {
     preflight::print_report(report, std::cout);
     std::cout << "\n";
@@ -226,6 +231,7 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
     std::printf("a node lacks the memory for its shards: lower its weight, add nodes, or lower 'context' in %s\n",
                 p.file.c_str());
   print_speed_text(speed, inputs, node_names(config));
+  print_layout_text(layout, what_if ? "" : p.file);
   if (!what_if) std::printf("nothing was started: 'clusterctl up %s' does this\n", p.file.c_str());
 }
 
@@ -319,7 +325,87 @@ placement::RankWork draft_work(const std::string& path) {
   return rank_work(f, hp, whole.parts.front(), 0);
 }
 
+std::vector<placement::RankWork> plan_work(const ClusterPlan& plan) {
+  std::vector<placement::RankWork> work;
+  for (const auto& r : plan.ranks) work.push_back(r.work);
+  return work;
+}
+
+// One layout's plan and prediction, as the layout choice sees them.
+LayoutOption layout_option(const ClusterPlan& plan, const SpeedPlan& speed) {
+  LayoutOption o;
+  o.layout = plan.layout;
+  o.allreduces_per_token = speed.model.allreduces_per_pass;
+  if (!speed.predictions.empty()) o.best = speed.predictions.front();
+  std::vector<double> node_bytes(plan.nodes.size());
+  for (const auto& r : speed.model.ranks) node_bytes.at(r.node) += r.dense_bytes + r.expert_bytes * r.expert_fraction;
+  for (size_t n = 0; n < plan.nodes.size(); ++n) {
+    o.node_bytes_per_token = std::max(o.node_bytes_per_token, node_bytes[n]);
+    o.node_kv_bytes = std::max(o.node_kv_bytes, plan.nodes[n].kv_bytes);
+  }
+  o.fits = plan.all_fit();
+  return o;
+}
+
+// Both layouts planned and predicted (one on one rank); the plan shown is the one `up` runs.
+struct LayoutPlans {
+  LayoutChoice choice;
+  ClusterPlan plan;
+  SpeedPlan speed;
+};
+
+LayoutPlans plan_layouts(const config::ClusterConfig& config, const std::string& file,
+                         const preflight::PreflightReport& report, bool offline, const SpeedInputs& inputs) {
+  const bool several = config.total_ranks() > 1;
+  std::vector<LayoutOption> options;
+  std::vector<std::pair<ClusterPlan, SpeedPlan>> plans;
+  for (model::Layout l : {model::Layout::split_attention, model::Layout::replicated_attention}) {
+    if (!several && l == model::Layout::replicated_attention) break;
+    try {
+      ClusterPlan p = make_plan(config, file, report, offline, l);
+      SpeedPlan sp = plan_speed(plan_work(p), p.hp, inputs, l);
+      options.push_back(layout_option(p, sp));
+      plans.emplace_back(std::move(p), std::move(sp));
+    } catch (const Error&) {
+      // A model whose heads cannot be cut over these ranks can still replicate them; the other
+      // layout's error is the one shown when neither can be made.
+      if (l == model::Layout::replicated_attention || config.layout.empty() || config.layout == "split-attention" ||
+          !several)
+        throw;
+      LayoutOption none;
+      none.fits = false;
+      options.push_back(none);
+      plans.emplace_back();
+    }
+  }
+  LayoutPlans out;
+  out.choice = choose_layout(std::move(options), config.layout, inputs.missing);
+  auto& chosen = plans[out.choice.runs == model::Layout::replicated_attention && plans.size() > 1 ? 1 : 0];
+  if (chosen.first.model_path.empty()) chosen = plans.back();  // the split could not be cut
+  out.plan = std::move(chosen.first);
+  out.speed = std::move(chosen.second);
+  return out;
+}
+
 }  // namespace
+
+model::Layout resolve_auto_layout(const config::ClusterConfig& config, std::string& reason) {
+  try {
+    if (config.weights_by_memory()) {
+      reason = "a node's weight is 'by memory', which only the preflight knows; split attention stays";
+      return model::Layout::split_attention;
+    }
+    SpeedInputs inputs;
+    cluster_inputs(config, "", inputs);
+    inputs.streams = config.api.parallel;
+    const auto plans = plan_layouts(config, config.file, {}, true, inputs);
+    reason = plans.choice.reason;
+    return plans.choice.recommended;
+  } catch (const std::exception& e) {
+    reason = std::string("it could not be predicted (") + e.what() + "); split attention stays";
+    return model::Layout::split_attention;
+  }
+}
 
 int plan_main(int argc, char** argv) {
   po::options_description opts("Options");
@@ -403,7 +489,6 @@ int plan_main(int argc, char** argv) {
 
   preflight::PreflightReport report;
   if (!offline) report = preflight::run_preflight(config, {kVersion});
-  const ClusterPlan plan = make_plan(config, file, report, offline);
   if (!what_if) cluster_inputs(config, link_flag, inputs);
   inputs.streams = config.api.parallel;
   inputs.prefill_batch = prefill_batch;
@@ -413,14 +498,14 @@ int plan_main(int argc, char** argv) {
     throw Error("--draft-acceptance needs a draft: --draft ngram|DRAFT.gguf, or api.draft in the cluster file");
   if (kept_share) inputs.draft_kept_share = *kept_share;
   if (!inputs.draft.empty() && inputs.draft != "ngram") inputs.draft_work = draft_work(inputs.draft);
-  std::vector<placement::RankWork> work;
-  for (const auto& r : plan.ranks) work.push_back(r.work);
-  const SpeedPlan speed = plan_speed(std::move(work), plan.hp, inputs);
+  const LayoutPlans layouts = plan_layouts(config, file, report, offline, inputs);
+  const ClusterPlan& plan = layouts.plan;
+  const SpeedPlan& speed = layouts.speed;
   const bool ok = (offline || report.ok()) && plan.all_fit();
   if (json)
-    print_plan_json(plan, config, report, ok, speed, inputs);
+    print_plan_json(plan, config, report, ok, speed, inputs, layouts.choice);
   else
-    print_plan_text(plan, config, report, speed, inputs, what_if);
+    print_plan_text(plan, config, report, speed, inputs, what_if, layouts.choice);
   return ok ? 0 : 1;
 }
 

@@ -40,14 +40,15 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
   return w;
 }
 
-SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in) {
+SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in,
+                     model::Layout layout) {
   SpeedPlan p;
   p.model.nodes = in.nodes;
   p.model.ranks = std::move(ranks);
   p.model.link = in.link;
   p.model.step_link = in.step_link;
   p.model.shared_memory = placement::parse_link("shared-memory");
-  p.model.allreduces_per_pass = 2 * static_cast<int>(hp.n_layer);
+  p.model.allreduces_per_pass = (layout == model::Layout::replicated_attention ? 1 : 2) * static_cast<int>(hp.n_layer);
   p.model.n_embd = hp.n_embd;
   if (in.missing.empty()) p.predictions = placement::predict_all(p.model, in.streams, in.prefill_batch);
   if (!p.predictions.empty() && !in.draft.empty() && in.draft_kept_share >= 0) {

@@ -50,7 +50,9 @@ struct SpeedPlan {
   std::optional<SpeculativePlan> speculative;      // when a draft and its kept share are given
 };
 
-SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in);
+// `layout`: replicated attention all-reduces once per layer instead of twice.
+SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParams& hp, const SpeedInputs& in,
+                     model::Layout layout = model::Layout::split_attention);
 nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::vector<std::string>& node_names);
 void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vector<std::string>& node_names);
 

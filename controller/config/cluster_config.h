@@ -87,6 +87,9 @@ struct ClusterConfig {
   std::string cache_dir;
   ApiConfig api;
   LivenessConfig liveness;
+  // `layout:` "" (split-attention), "split-attention", "replicated-attention" (model::Layout) or
+  // "auto": the one `plan` predicts faster from the nodes' measured speeds and the link.
+  std::string layout;
   bool restart_on_failure = false;  // `restart: on-failure`: a supervisor restarts the job over the nodes left
   SshConfig ssh;
   std::vector<NodeConfig> nodes;

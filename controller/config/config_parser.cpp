@@ -21,8 +21,8 @@ namespace {
 
 using namespace detail;
 
-constexpr std::string_view kTopKeys[] = {"cluster", "model", "context",  "cache_dir", "api",
-                                         "ssh",     "nodes", "defaults", "liveness",  "restart"};
+constexpr std::string_view kTopKeys[] = {"cluster", "model",    "context",  "cache_dir", "api",   "ssh",
+                                         "nodes",   "defaults", "liveness", "restart",   "layout"};
 constexpr std::string_view kApiKeys[] = {"listen",    "token_file",   "parallel",      "draft",
                                          "draft_max", "cors_origins", "allowed_hosts", "health_open"};
 constexpr std::string_view kLivenessKeys[] = {"heartbeat_interval", "node_timeout", "step_timeout"};
@@ -90,6 +90,15 @@ class Parser : public NodesReader {
       else
         add(pos_of(root["restart"]), "unknown restart policy " + echoed(*v),
             "write 'restart: on-failure' (restart over the nodes that remain when one is lost) or 'restart: no'");
+    }
+    if (auto v = string_field(root, "layout", "the top level", false)) {
+      if (*v == "auto" || *v == "split-attention" || *v == "replicated-attention")
+        c.layout = *v;
+      else
+        add(pos_of(root["layout"]), "unknown layout " + echoed(*v),
+            "write 'layout: split-attention' (two all-reduces per layer, attention cut over the ranks), "
+            "'layout: replicated-attention' (one all-reduce per layer: every node holds the whole attention and KV "
+            "cache) or 'layout: auto' (what 'clusterctl plan' predicts faster on this link)");
     }
     parse_ssh(root, c.ssh);
 

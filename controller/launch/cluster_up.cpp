@@ -222,10 +222,12 @@ class Bringup {
 
   void placement() {
     split_ = placement::rank_split(c_, report_);
+    // `layout: auto` is resolved by the caller (clusterctl up, through plan); unresolved, the exact default.
+    layout_ = model::parse_layout(c_.layout).value_or(model::Layout::split_attention);
     const std::string model = model_file(c_);
     auto t = Clock::now();
     try {
-      shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights);
+      shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights, layout_);
     } catch (const placement::ImpossibleSplit& e) {
       throw StepError("controller", "split",
                       "the split " + split_.text + " over " + std::to_string(split_.total_ranks) +
@@ -236,9 +238,9 @@ class Bringup {
       throw StepError("controller", "cut shards", e.what(),
                       "check the model file " + model + " and free disk space in " + placement::controller_cache_dir());
     }
-    std::fprintf(o_.out, "placement: %d rank(s), split %s; shards %s %s (%s) in %s\n", split_.total_ranks,
-                 split_.text.c_str(), shards_.reused ? "reused from" : "cut into", shards_.key.c_str(),
-                 human_bytes(shards_.total_bytes).c_str(), shards_.dir.c_str());
+    std::fprintf(o_.out, "placement: %d rank(s), split %s, %s; shards %s %s (%s) in %s\n", split_.total_ranks,
+                 split_.text.c_str(), model::layout_name(layout_), shards_.reused ? "reused from" : "cut into",
+                 shards_.key.c_str(), human_bytes(shards_.total_bytes).c_str(), shards_.dir.c_str());
     if (!shards_.reused) std::fprintf(o_.out, "  cut in %.1f s\n", since(t));
     connect();
     std::fprintf(o_.out, "copying each node its shard(s):\n");
@@ -460,6 +462,7 @@ class Bringup {
   const UpOptions& o_;
   preflight::PreflightReport report_;
   placement::RankSplit split_;
+  model::Layout layout_ = model::Layout::split_attention;
   placement::ShardSet shards_;
   std::vector<std::unique_ptr<preflight::NodeShell>> shells_;
   std::vector<placement::NodeCopy> copies_;

@@ -46,10 +46,13 @@ std::vector<std::string> complete_cut(const fs::path& dir, int ranks) {
 
 }  // namespace
 
-ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split) {
+ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split, model::Layout layout) {
   ShardSet set;
   set.key = fs::path(file.path()).stem().string() + "-" + model::model_fingerprint(file).substr(0, 16) + "-" +
             std::to_string(ranks) + "r-" + split_key(split);
+  // A one-rank cut is the whole model either way.
+  if (layout == model::Layout::replicated_attention && ranks > 1)
+    set.key += std::string("-") + model::layout_name(layout);
   set.dir = (fs::path(controller_cache_dir()) / "cut" / set.key).string();
   set.files = complete_cut(set.dir, ranks);
   set.reused = !set.files.empty();
@@ -57,16 +60,17 @@ ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<doubl
   return set;
 }
 
-ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split) {
+ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split,
+                      model::Layout layout) {
   gguf::GgufFile file(model_path);
-  ShardSet set = find_cut(file, ranks, split);
+  ShardSet set = find_cut(file, ranks, split, layout);
   const fs::path root = fs::path(controller_cache_dir()) / "cut";
   const fs::path dir = set.dir;
   if (!set.reused) {
     const model::HParams hp = model::Model::read_hparams(file);
     model::ShardPlan plan;
     try {
-      plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split);
+      plan = model::plan_shards(hp, model::SplitUnits::from_model(file, hp), ranks, split, layout);
     } catch (const Error& e) {
       throw ImpossibleSplit(e.what());
     }

@@ -9,12 +9,13 @@
 
 #include "worker/common/error.h"
 #include "worker/gguf/gguf_file.h"
+#include "worker/model/partition.h"
 
 namespace clusterctl::placement {
 
 struct ShardSet {
-  std::string key;                 // "<model stem>-<fingerprint>-<N>r-<split>": names the cut everywhere
-  std::string dir;                 // local folder holding every rank's shard
+  std::string key;  // "<model stem>-<fingerprint>-<N>r-<split>[-replicated-attention]": names the cut everywhere
+  std::string dir;  // local folder holding every rank's shard
   std::vector<std::string> files;  // local path of each rank's shard, in rank order
   uint64_t total_bytes = 0;
   bool reused = false;  // found in the cache, not cut now
@@ -31,12 +32,15 @@ class ImpossibleSplit : public Error {
 
 // Where the cut of `file` into `ranks` shards with `split` lives in the cache, and its files when
 // it is complete there (`reused`); cuts nothing.
-ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split);
+ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split,
+                  model::Layout layout = model::Layout::split_attention);
 
-// Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even), or
+// Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even) and
+// `layout` (replicated attention: every shard holds the whole attention weights), or
 // finds that cut in the cache. Cutting writes into a temp folder renamed into place, so an
 // interrupted cut is never mistaken for a finished one. Throws ImpossibleSplit, or
 // clusterctl::Error for an unreadable model or an unwritable cache.
-ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split);
+ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split,
+                      model::Layout layout = model::Layout::split_attention);
 
 }  // namespace clusterctl::placement
