@@ -1,5 +1,6 @@
 #include "controller/cli/plan_speed.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "worker/model/shard_file.h"
@@ -112,6 +113,7 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
     j["nodes"].push_back({{"name", n < node_names.size() ? node_names[n] : ""},
                           {"bandwidth_gb_s", in.nodes[n].bandwidth_gbs},
                           {"compute_gflops", in.nodes[n].compute_gflops},
+                          {"decode_gflops", in.nodes[n].decode_gflops},
                           {"from", in.node_from[n]}});
   j["link"] = in.link ? nlohmann::json{{"name", in.link->name},
                                        {"latency_us", in.link->latency_us},
@@ -154,9 +156,13 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
 
 void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vector<std::string>& node_names) {
   std::printf("\npredicted speed (a roofline per forward pass; docs/tuning.md says how, and how close it came):\n");
-  for (size_t n = 0; n < in.nodes.size(); ++n)
-    std::printf("  %-14s %.1f GB/s, %.0f GFLOPS (%s)\n", n < node_names.size() ? node_names[n].c_str() : "?",
-                in.nodes[n].bandwidth_gbs, in.nodes[n].compute_gflops, in.node_from[n].c_str());
+  for (size_t n = 0; n < in.nodes.size(); ++n) {
+    // The matrix-vector rate decode multiplies at, where the probe measured it.
+    const std::string decode =
+        in.nodes[n].decode_gflops > 0 ? ", decode " + std::to_string(std::lround(in.nodes[n].decode_gflops)) : "";
+    std::printf("  %-14s %.1f GB/s, %.0f GFLOPS%s (%s)\n", n < node_names.size() ? node_names[n].c_str() : "?",
+                in.nodes[n].bandwidth_gbs, in.nodes[n].compute_gflops, decode.c_str(), in.node_from[n].c_str());
+  }
   if (in.link)
     std::printf("  link: %s, %.0f us, %.2f GB/s (%s)\n", in.link->name.c_str(), in.link->latency_us,
                 in.link->bandwidth_gbs, in.link_from.c_str());

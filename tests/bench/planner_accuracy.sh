@@ -143,7 +143,8 @@ for c in $CONFIGS; do
     moe-1x2) one_rank moe-1x2 "$MOE" "OLMoE-1B-7B layout Q4_0, 1 node" ;;
     moe-2) ranks moe-2 "$MOE" 2 "OLMoE-1B-7B layout Q4_0, 2 ranks shared memory" ;;
     spec-1x2) spec spec-1x2 1 2 "llama3-1b Q4_0 + itself as draft, 1 rank x 2 threads" ;;
-    spec-3-emu) spec spec-3-emu 3 1 "llama3-1b Q4_0 + itself as draft, 3 ranks, EMULATED 300 us" "$EMU" ;;
+    spec-3-emu) spec spec-3-emu 3 1 "llama3-1b Q4_0 + itself as draft, 3 ranks, EMULATED 2 ms / 10 Gbit" \
+      "latency=2ms,bandwidth=10gbit" ;;
     tc-veth) testcluster tc-veth "3-node test cluster, veth TCP, llama3-1b Q4_0 (up + bench-serve -c 1)" ;;
     tc-emu) testcluster tc-emu "3-node test cluster, veth + EMULATED 300 us / 10 Gbit (up + bench-serve -c 1)" "$EMU" ;;
     *) echo "unknown configuration '$c'" >&2 ;;
