@@ -40,7 +40,7 @@ describe("chat completions", () => {
     assert.equal(res.choices[0].message.content, words.join(" "));
     assert.equal(res.choices[0].finish_reason, "stop");
     assert.deepEqual(res.usage, { prompt_tokens: words.length, completion_tokens: words.length,
-                                  total_tokens: 2 * words.length });
+                                  total_tokens: 2 * words.length, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   test("max_tokens ends with finish_reason length", async () => {
@@ -131,7 +131,8 @@ describe("completions", () => {
     }
     assert.equal(text, "alpha beta");
     assert.equal(finish, "length");
-    assert.deepEqual(usage, { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 });
+    assert.deepEqual(usage, { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6,
+                              prompt_tokens_details: { cached_tokens: 0 } });
   });
 });
 

@@ -277,7 +277,12 @@ class AnthropicWriter : public ResponseWriter {
   }
 
   static Json usage(const Outcome& o) {
-    return Json{{"input_tokens", o.usage.prompt_tokens}, {"output_tokens", o.usage.completion_tokens}};
+    // Anthropic counts prompt tokens read from the cache apart from input_tokens (the three add up
+    // to the prompt); the cache fills itself, so nothing is billed as cache creation.
+    return Json{{"input_tokens", o.usage.prompt_tokens - o.usage.cached_tokens},
+                {"output_tokens", o.usage.completion_tokens},
+                {"cache_creation_input_tokens", 0},
+                {"cache_read_input_tokens", o.usage.cached_tokens}};
   }
 
   std::string id_, model_;

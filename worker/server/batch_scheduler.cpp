@@ -25,6 +25,7 @@ struct BatchScheduler::Inbox {
   size_t running = 0;                         // copies of the scheduler's state for stats()
   collectives::CommStats comm;
   uint64_t draft_tokens = 0, draft_accepted = 0;
+  uint64_t prompt_tokens_cached = 0, prompt_tokens_evaluated = 0, prompt_cache_hits = 0;
 };
 
 struct BatchScheduler::Sequence : GenerationHandle {
@@ -61,6 +62,7 @@ struct BatchScheduler::Sequence : GenerationHandle {
   // Scheduler thread only, from admission on.
   int32_t slot = -1;
   size_t prompt_done = 0;  // prompt tokens already in the KV cache
+  size_t reused = 0;       // of them, taken from the slot's earlier request (the prompt cache)
   int32_t pending = -1;    // generated token not yet fed back (decode input of the next step)
   int64_t n_past = 0;      // positions in the KV cache
   int64_t budget = 0;      // tokens it may generate: max_tokens, and what the context leaves
@@ -114,7 +116,8 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
       info_(std::move(info)),
       nodes_(std::move(nodes)),
       options_(options),
-      inbox_(std::make_shared<Inbox>()) {
+      inbox_(std::make_shared<Inbox>()),
+      prompt_cache_(static_cast<int32_t>(options.parallel)) {
   if (options_.parallel < 1) throw Error("--parallel must be at least 1 (sequences decoding at once)");
   if (engine_.cache().n_slots() < kv_slots_for(options_.parallel))
     throw Error("the engine has " + std::to_string(engine_.cache().n_slots()) + " KV slots but " +
@@ -129,7 +132,6 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
                 std::to_string(options_.parallel) + " or more");
   for (auto id : {tokenizer_.vocab().eos(), tokenizer_.vocab().eot()})
     if (id >= 0) stop_tokens_.push_back(id);
-  for (int32_t s = static_cast<int32_t>(options_.parallel) - 1; s >= 0; --s) free_slots_.push_back(s);
   if (!options_.draft.empty()) {
     speculative::DraftLength check(options_.draft_min, options_.draft_max);  // throws on a bad range
     speculative::DraftTarget target{
@@ -189,6 +191,9 @@ ServiceStats BatchScheduler::stats() const {
   s.allreduce_count = inbox_->comm.allreduce_calls;
   s.draft_tokens = inbox_->draft_tokens;
   s.draft_accepted = inbox_->draft_accepted;
+  s.prompt_tokens_cached = inbox_->prompt_tokens_cached;
+  s.prompt_tokens_evaluated = inbox_->prompt_tokens_evaluated;
+  s.prompt_cache_hits = inbox_->prompt_cache_hits;
   return s;
 }
 
@@ -211,7 +216,8 @@ void BatchScheduler::fail(const std::string& message) {
     for (const auto& w : inbox_->live)
       if (auto seq = w.lock()) live.push_back(std::move(seq));
   }
-  for (auto& seq : live) seq->emit_done(FinishReason::error, Usage{static_cast<int>(seq->prompt.size()), 0}, message);
+  for (auto& seq : live)
+    seq->emit_done(FinishReason::error, Usage{static_cast<int>(seq->prompt.size()), 0, 0}, message);
 }
 
 std::optional<std::string> BatchScheduler::unavailable() const {
@@ -227,10 +233,11 @@ void BatchScheduler::finish(Sequence& seq, FinishReason reason, const std::strin
     if (!rest.empty()) seq.emit_token(rest, -1);
   }
   if (seq.slot >= 0) {
-    free_slots_.push_back(seq.slot);
+    prompt_cache_.release(seq.slot);
     seq.slot = -1;
   }
-  seq.emit_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated}, message);
+  seq.emit_done(reason, Usage{static_cast<int>(seq.prompt.size()), seq.generated, static_cast<int>(seq.reused)},
+                message);
 }
 
 // Moves queued requests into free slots (arrival order); collects queued ones already cancelled.
@@ -246,11 +253,18 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
       ++it;
     }
   }
-  while (!q.empty() && !free_slots_.empty()) {
+  while (!q.empty() && prompt_cache_.free_slots() > 0) {
     std::shared_ptr<Sequence> seq = q.front();
     q.pop_front();
-    seq->slot = free_slots_.back();
-    free_slots_.pop_back();
+    const PromptCache::Choice choice = *prompt_cache_.acquire(seq->prompt, seq->request.cache_prompt);
+    seq->slot = choice.slot;
+    // The sequence starts after what the slot's cache holds of its prompt; the draft model keeps
+    // no more of its own, so its cache is as exact as the target's (prompt_cache.h).
+    seq->reused = seq->prompt_done = choice.reused;
+    seq->n_past = static_cast<int64_t>(choice.reused);
+    if (drafter_) drafter_->retain(seq->slot, choice.reused);
+    inbox_->prompt_tokens_cached += choice.reused;
+    inbox_->prompt_cache_hits += choice.reused > 0 ? 1 : 0;
     // A sequence that cannot start fails alone (its slot goes back); the loop serves the others.
     try {
       const SamplingParams& sp = seq->request.sampling;
@@ -494,7 +508,7 @@ void BatchScheduler::step() {
     inbox_->comm = c;
   }
 
-  uint64_t drafted = 0, kept = 0;
+  uint64_t drafted = 0, kept = 0, prompt_evaluated = 0;
   size_t out_i = 0;
   for (const Fed& f : fed) {
     Sequence& seq = *f.seq;
@@ -502,6 +516,9 @@ void BatchScheduler::step() {
                                     next.begin() + static_cast<ptrdiff_t>(out_i + f.rows));
     out_i += f.rows;
     if (!f.decode) {
+      // This chunk's keys and values are in the slot now: a later request may reuse them.
+      if (seq.slot >= 0) prompt_cache_.record(seq.slot, seq.prompt_done, seq.prompt.data() + seq.prompt_done, f.tokens);
+      prompt_evaluated += f.tokens;
       seq.prompt_done += f.tokens;
       seq.n_past += static_cast<int64_t>(f.tokens);
     }
@@ -533,6 +550,7 @@ void BatchScheduler::step() {
   inbox_->running = running_.size();
   inbox_->draft_tokens += drafted;
   inbox_->draft_accepted += kept;
+  inbox_->prompt_tokens_evaluated += prompt_evaluated;
 }
 
 }  // namespace clusterctl::server

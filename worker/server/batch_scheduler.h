@@ -4,7 +4,9 @@
 // admitted ones (up to `step_tokens` in all), and runs it on every rank through the step protocol,
 // so each layer's all-reduce carries the whole batch. Every sequence has its own KV-cache slot,
 // taken when it starts and freed the step it ends, is cancelled or its client disconnects;
-// requests beyond the free slots wait in a bounded queue (QueueFullError beyond that).
+// requests beyond the free slots wait in a bounded queue (QueueFullError beyond that). A slot
+// keeps its prompt's keys and values after its request: the next request takes the free slot
+// sharing the longest prefix with its prompt and prefills only the rest (prompt_cache.h).
 //
 // Exactness: the matrix-vector kernels (decoding) and the tiles (prompts) sum in different
 // orders, so a greedy sequence could pick a different token alone than beside others if the
@@ -31,6 +33,7 @@
 #include "worker/model/engine.h"
 #include "worker/parallel/step_protocol.h"
 #include "worker/server/generation_service.h"
+#include "worker/server/prompt_cache.h"
 #include "worker/speculative/drafter.h"
 #include "worker/tokenizer/tokenizer.h"
 
@@ -106,7 +109,7 @@ class BatchScheduler : public GenerationService {
   std::shared_ptr<Inbox> inbox_;  // shared with the handles, which wake the loop on cancel
   // Scheduler thread only:
   std::vector<std::shared_ptr<Sequence>> running_;  // admission order
-  std::vector<int32_t> free_slots_;
+  PromptCache prompt_cache_;                        // the KV slots: which are free, what their caches hold
   std::vector<parallel::StepToken> step_tokens_;
   std::shared_ptr<const std::vector<std::string>> token_texts_;
   std::unique_ptr<speculative::Drafter> drafter_;  // options.draft

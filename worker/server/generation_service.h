@@ -63,6 +63,9 @@ struct GenerationRequest {
   // Send control tokens' text (<|python_tag|>, Kimi's tool-call markers) with the answer, for
   // the tool-call parser; end-of-generation tokens still end the answer unsent.
   bool render_special = false;
+  // Reuse the keys and values of a prompt prefix an earlier request left in a KV slot
+  // (llama-server's `cache_prompt`); false: prefill the whole prompt.
+  bool cache_prompt = true;
 };
 
 enum class FinishReason {
@@ -75,6 +78,7 @@ enum class FinishReason {
 struct Usage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // of the prompt tokens, those taken from the prompt cache (not computed again)
 };
 
 struct GenerationCallbacks {
@@ -146,8 +150,11 @@ struct ServiceStats {
   size_t running = 0;  // decoding now
   double allreduce_seconds_total = 0;
   uint64_t allreduce_count = 0;
-  uint64_t draft_tokens = 0;    // speculative decoding: tokens drafted
-  uint64_t draft_accepted = 0;  // and kept by the target
+  uint64_t draft_tokens = 0;             // speculative decoding: tokens drafted
+  uint64_t draft_accepted = 0;           // and kept by the target
+  uint64_t prompt_tokens_cached = 0;     // prompt tokens taken from a slot's earlier request
+  uint64_t prompt_tokens_evaluated = 0;  // prompt tokens computed (prefilled)
+  uint64_t prompt_cache_hits = 0;        // requests that reused a prefix
 };
 
 class GenerationService {

@@ -78,6 +78,9 @@ std::vector<FieldRule> request_field_rules(const ProtocolLimits& limits) {
       {"stream", "both", "boolean", "`true`, `false`", "`true`: server-sent events"},
       {"stream_options", "both", "object", "`include_usage`: a boolean",
        "with `stream`: one more chunk with empty `choices` and `usage` before `[DONE]`"},
+      {"cache_prompt", "both", "boolean", "`true`, `false`",
+       "default `true` (llama-server's): reuse the KV cache of the prompt prefix an earlier request left; `false`: "
+       "compute the whole prompt (same tokens either way)"},
       {"return_token_ids", "both", "boolean", "`true`, `false`", "non-standard: each choice carries `token_ids`"},
       {"tools", "chat", "array of objects", "`{\"type\": \"function\", \"function\": {name, description, parameters}}`",
        "passed to the chat template; the model's calls come back as `tool_calls` (families in docs/api.md; other "
@@ -329,6 +332,10 @@ ApiRequest parse_checked(Endpoint endpoint, const std::string& body_text, const 
   }
 
   GenerationRequest& g = req.generation;
+  if (const Json* c = field(body, "cache_prompt")) {
+    if (!c->is_boolean()) wrong_type("cache_prompt", "a boolean");
+    g.cache_prompt = c->get<bool>();
+  }
   g.sampling.temperature = static_cast<float>(number_in(body, "temperature", kTemperatureMin, kTemperatureMax, 1.0));
   g.sampling.top_p = static_cast<float>(number_in(body, "top_p", kTopPMin, kTopPMax, 1.0));
   if (const Json* seed = field(body, "seed")) g.sampling.seed = seed_of(*seed);
@@ -385,7 +392,8 @@ std::string finish_reason_name(FinishReason reason) {
 Json usage_json(const Usage& usage) {
   return Json{{"prompt_tokens", usage.prompt_tokens},
               {"completion_tokens", usage.completion_tokens},
-              {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+              {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+              {"prompt_tokens_details", Json{{"cached_tokens", usage.cached_tokens}}}};
 }
 
 namespace {

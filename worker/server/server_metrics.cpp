@@ -94,7 +94,19 @@ std::string ServerMetrics::prometheus_text(const ServiceStats& stats) const {
       << "# HELP clusterctl_draft_accepted_total Drafted tokens the model kept.\n"
          "# TYPE clusterctl_draft_accepted_total counter\n"
          "clusterctl_draft_accepted_total "
-      << stats.draft_accepted << "\n";
+      << stats.draft_accepted << "\n"
+      << "# HELP clusterctl_prompt_cache_tokens_total Prompt tokens reused from the prompt cache (not computed).\n"
+         "# TYPE clusterctl_prompt_cache_tokens_total counter\n"
+         "clusterctl_prompt_cache_tokens_total "
+      << stats.prompt_tokens_cached << "\n"
+      << "# HELP clusterctl_prompt_eval_tokens_total Prompt tokens computed (prefilled).\n"
+         "# TYPE clusterctl_prompt_eval_tokens_total counter\n"
+         "clusterctl_prompt_eval_tokens_total "
+      << stats.prompt_tokens_evaluated << "\n"
+      << "# HELP clusterctl_prompt_cache_hits_total Requests that reused a cached prompt prefix.\n"
+         "# TYPE clusterctl_prompt_cache_hits_total counter\n"
+         "clusterctl_prompt_cache_hits_total "
+      << stats.prompt_cache_hits << "\n";
   return out.str();
 }
 

@@ -39,6 +39,10 @@ class Drafter {
   // null when greedy.
   virtual void propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
                        Draft& out) = 0;
+  // A new sequence takes KV slot `slot` and reuses the first `n_tokens` of its prompt there (the
+  // serving scheduler's prompt cache): a drafter with a cache of its own keeps at most those, so
+  // it computes the rest as it would for a fresh sequence.
+  virtual void retain(int32_t slot, size_t n_tokens) { (void)slot, (void)n_tokens; }
   // What `--draft` named, for reports.
   virtual std::string describe() const = 0;
 };

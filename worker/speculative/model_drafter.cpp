@@ -42,6 +42,12 @@ ModelDrafter::ModelDrafter(const std::string& path, const DraftTarget& target) :
 
 ModelDrafter::~ModelDrafter() = default;
 
+void ModelDrafter::retain(int32_t slot, size_t n_tokens) {
+  if (slot < 0 || slot >= static_cast<int32_t>(cached_.size())) return;
+  std::vector<int32_t>& cached = cached_[static_cast<size_t>(slot)];
+  if (cached.size() > n_tokens) cached.resize(n_tokens);
+}
+
 void ModelDrafter::propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
                            Draft& out) {
   out.clear();

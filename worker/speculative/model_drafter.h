@@ -21,6 +21,7 @@ class ModelDrafter : public Drafter {
   ~ModelDrafter() override;
   void propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
                Draft& out) override;
+  void retain(int32_t slot, size_t n_tokens) override;
   std::string describe() const override { return path_; }
 
  private:

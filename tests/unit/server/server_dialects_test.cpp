@@ -248,7 +248,10 @@ TEST(AnthropicResponses, StreamEventsForTextThenAToolCall) {
   EXPECT_EQ(data[4]["content_block"]["type"], "tool_use");
   EXPECT_EQ(data[5]["delta"], Json::parse(R"({"type": "input_json_delta", "partial_json": "{\"a\":1}"})"));
   EXPECT_EQ(data[7]["delta"]["stop_reason"], "tool_use");
-  EXPECT_EQ(data[7]["usage"], Json::parse(R"({"input_tokens": 3, "output_tokens": 4})"));
+  EXPECT_EQ(
+      data[7]["usage"],
+      Json::parse(
+          R"({"input_tokens": 3, "output_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})"));
 }
 
 TEST(AnthropicResponses, ACallSentWhileStreamingIsNotSentAgainAtTheEnd) {

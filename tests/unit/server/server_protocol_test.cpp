@@ -142,6 +142,9 @@ TEST(RequestValidation, WrongTypesInOptionalFieldsAreA400) {
                  "stream_options.include_usage");
   expect_refused(c, chat_with(R"("stream_options":[])"), "invalid_type", "stream_options");
   expect_refused(c, chat_with(R"("return_token_ids":1)"), "invalid_type", "return_token_ids");
+  expect_refused(c, chat_with(R"("cache_prompt":"no")"), "invalid_type", "cache_prompt");
+  expect_refused(Endpoint::completions, R"({"model":"m","prompt":"x","cache_prompt":0})", "invalid_type",
+                 "cache_prompt");
   expect_refused(c, chat_with(R"("temperature":"hot")"), "invalid_type", "temperature");
   expect_refused(c, chat_with(R"("temperature":true)"), "invalid_type", "temperature");
   expect_refused(c, chat_with(R"("tools":"all")"), "invalid_type", "tools");
