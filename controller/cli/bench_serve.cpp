@@ -2,6 +2,7 @@
 // OpenAI-compatible server (ours, llama.cpp's llama-server, ...). For each concurrency C it
 // opens C streamed completions at once and reports the aggregate generation tokens/s (all
 // streams' tokens over the wall time), the per-stream decode rate and the time to first token.
+// With --shared-prefix N it measures the prompt cache instead (bench_serve_prefix.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "controller/cli/bench_serve_prefix.h"
 #include "controller/http/openai_stream.h"
 #include "worker/common/error.h"
 #include "worker/tools/options.h"
@@ -112,11 +114,17 @@ int bench_serve_main(int argc, char** argv) {
       "prompt,p", po::value<std::string>()->default_value("Once upon a time, there was a little robot who"),
       "the prompt of every stream")("model", po::value<std::string>(),
                                     "model field (default: the server's first model)")(
-      "token-file", po::value<std::string>(), "file holding the API token")("json", po::bool_switch(),
-                                                                            "print the results as JSON");
+      "token-file", po::value<std::string>(), "file holding the API token")(
+      "shared-prefix", po::value<int>(),
+      "instead: time to first token of prompts sharing their first N tokens, with the prompt cache and without")(
+      "new-tokens", po::value<int>()->default_value(20), "with --shared-prefix: each prompt's own tokens after it")(
+      "rounds", po::value<int>()->default_value(5), "with --shared-prefix: requests with and without the cache")(
+      "json", po::bool_switch(), "print the results as JSON");
   po::positional_options_description pos;
   pos.add("url", 1);
-  auto vm = parse_options(argc, argv, "clusterctl bench-serve URL [--concurrency 1,4,16] [-n 128] [--json]", opts, pos);
+  auto vm = parse_options(argc, argv,
+                          "clusterctl bench-serve URL [--concurrency 1,4,16 | --shared-prefix 1500] [-n 128] [--json]",
+                          opts, pos);
   if (!vm) return 0;
   const auto& args = *vm;
   const std::vector<int> levels = parse_concurrency(args["concurrency"].as<std::string>());
@@ -126,6 +134,13 @@ int bench_serve_main(int argc, char** argv) {
   if (args.count("token-file")) co.bearer_token = http::read_token_file(args["token-file"].as<std::string>());
   http::HttpClient client(http::Url::parse(args["url"].as<std::string>()), co);
   const std::string model = args.count("model") ? args["model"].as<std::string>() : http::served_model_id(client);
+  if (args.count("shared-prefix")) {
+    PrefixBenchOptions prefix{model, args["shared-prefix"].as<int>(), args["new-tokens"].as<int>(),
+                              args["rounds"].as<int>(), args["n-predict"].as<int>()};
+    const nlohmann::json result = run_prefix_bench(client, prefix, args["json"].as<bool>());
+    if (args["json"].as<bool>()) std::cout << result.dump(2) << "\n";
+    return 0;
+  }
 
   // Greedy, and asked to run to max_tokens (llama-server honours ignore_eos; a server that does
   // not stops at end-of-text, which the token counts show).

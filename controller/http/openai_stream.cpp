@@ -37,6 +37,10 @@ StreamResult stream_completion(const HttpClient& client, ApiKind kind, nlohmann:
       const auto& u = chunk["usage"];
       if (u.contains("prompt_tokens")) r.prompt_tokens = u["prompt_tokens"].get<int>();
       if (u.contains("completion_tokens")) usage_completion = u["completion_tokens"].get<int>();
+      const auto details = u.find("prompt_tokens_details");
+      if (details != u.end() && details->is_object() && details->contains("cached_tokens") &&
+          (*details)["cached_tokens"].is_number_integer())
+        r.cached_tokens = (*details)["cached_tokens"].get<int>();
     }
     if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) return true;
     const auto& choice = chunk["choices"][0];

@@ -32,6 +32,7 @@ struct StreamResult {
   bool has_token_ids = false;
   std::string finish_reason;         // "" when cancelled or the stream broke off
   std::optional<int> prompt_tokens;  // from "usage" (stream_options.include_usage)
+  std::optional<int> cached_tokens;  // usage.prompt_tokens_details.cached_tokens (the prompt cache)
   int completion_tokens = 0;         // from "usage", else the number of content chunks
   int content_chunks = 0;
   double time_to_first_token_s = 0;  // request sent -> first non-empty text
