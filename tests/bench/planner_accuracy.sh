@@ -21,6 +21,7 @@ C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
 REPS=${REPS:-2}
 EMU="latency=300us,bandwidth=10gbit"
 mkdir -p "$WORK"
+rm -f "$WORK/draft-share"  # measured afresh each run
 export CLUSTERCTL_STATE_DIR="$WORK/state" CLUSTERCTL_CACHE_DIR="$WORK/controller-cache"
 VOCAB=$REPO/../shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
 [ -f "$VOCAB" ] || VOCAB=/work/shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
@@ -96,8 +97,11 @@ ranks() {  # NAME MODEL RANKS LABEL [EMULATE]
 # the text, not on the cluster), given to plan as --draft-acceptance; then bench --draft.
 spec() {  # NAME RANKS THREADS LABEL [EMULATE]
   local f j share m=()
-  share=$("$C" bench "$L1B" --draft "$L1B" -n 16 --reps 1 -t 2 --json 2>/dev/null | jq -r '.acceptance_rate // empty')
-  [ -n "$share" ] || share=1
+  [ -f "$WORK/draft-share" ] ||
+    "$C" bench "$L1B" --draft "$L1B" -n 16 --reps 1 -t 2 --json 2>/dev/null | jq -r '.acceptance_rate // empty' \
+      >"$WORK/draft-share"
+  share=$(cat "$WORK/draft-share")
+  [ -n "$share" ] || { echo "bench --draft gave no kept share" >&2; return; }
   f=$(local_file "$1" "$L1B" "$2" "$3" "${5:-}" "$L1B")
   probe "$f" || return
   j=$(plan_json "$f" --draft-acceptance "$share" | jq '.speed.speculative')
@@ -114,8 +118,10 @@ spec() {  # NAME RANKS THREADS LABEL [EMULATE]
 testcluster() {  # NAME LABEL [EMULATE]
   (
     flock 9
-    local D=/tmp/clusterctl-testcluster started=""
-    [ -f "$D/nodes" ] || { "$REPO/deploy/testcluster" up --nodes 3 >/dev/null && started=1; } || exit 1
+    local D=/tmp/clusterctl-testcluster
+    # Started here (once for both rows): taken down again at the end of the run.
+    [ -f "$D/nodes" ] || { "$REPO/deploy/testcluster" up --nodes 3 >/dev/null && touch "$WORK/started-testcluster"; } ||
+      exit 1
     local f=$WORK/$1.yaml j m=()
     sed -e "s#^model: .*#model: $L1B#" -e "s#^cluster: .*#cluster: acc-$1#" -e "s#^defaults:#defaults:\n  worker: $W#" \
       -e "s#^    interface: tb0#    interface: tb0\n    allreduce: one-shot\n    wire_format: double${3:+\n    emulate: \"$3\"}#" \
@@ -128,7 +134,6 @@ testcluster() {  # NAME LABEL [EMULATE]
         jq -r '.levels[0].stream_tokens_per_s_mean')")
     done
     "$C" down "acc-$1" >/dev/null 2>&1
-    [ -n "$started" ] && "$REPO/deploy/testcluster" down >/dev/null 2>&1
     row "$2" "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"
   ) 9>/tmp/clusterctl-testcluster.lock
 }
@@ -150,3 +155,7 @@ for c in $CONFIGS; do
     *) echo "unknown configuration '$c'" >&2 ;;
   esac
 done
+if [ -f "$WORK/started-testcluster" ]; then
+  flock /tmp/clusterctl-testcluster.lock "$REPO/deploy/testcluster" down >/dev/null 2>&1
+  rm -f "$WORK/started-testcluster"
+fi
