@@ -8,7 +8,9 @@
 //  - `tiny-qwen3`, `tiny-qwen3moe` and `tiny-ernie4_5` (F32) against a llama.cpp of Aug 2026,
 //    which has those architectures: logits of the 64-token sequence;
 //  - the deepseek2 toys `tiny-deepseek3` (V3-style) and `tiny-deepseek2-lite` (V2-Lite-style)
-//    against the same llama.cpp: the F32 files' greedy tokens, the Q8_0 and Q4_K_M files' logits.
+//    against the same llama.cpp: the F32 files' greedy tokens, the Q8_0 and Q4_K_M files' logits;
+//  - `tiny-wide` in the five 1-3-bit IQ mixes against the same llama.cpp: mean KL within llama.cpp's
+//    own one-token-vs-batch KL + 2e-4, top-1 at >= 58 of 64 (llama.cpp's own: 59 to 62).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -127,6 +129,9 @@ struct LogitCase {
   // the top-1 agreement asked for is this many of 64 (0: 98 %).
   double max_kl_one_token = 0;
   int min_top1 = 0;
+  // > 0: acceptance 2 of the low-bit types: the bound is llama.cpp's own one-token-vs-batch KL on
+  // the same file and rows (stored in the reference) plus this, in both of our paths.
+  double over_llama_cpp_own_kl = 0;
 };
 
 class ToyLogits : public ::testing::TestWithParam<LogitCase> {};
@@ -198,7 +203,11 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
         ref["llama_cpp_commit"].get<std::string>().substr(0, 8).c_str(),
         want["one_token_per_decode"]["top1_agreement_with_batch"].get<int>());
     const LogitCase& c = GetParam();
-    EXPECT_LT(kl, one_by_one && c.max_kl_one_token > 0 ? c.max_kl_one_token : c.max_kl) << how;
+    const double own_kl = want["one_token_per_decode"].value("mean_kl_vs_batch_stored_rows", 0.0);
+    const double bound = c.over_llama_cpp_own_kl > 0            ? own_kl + c.over_llama_cpp_own_kl
+                         : one_by_one && c.max_kl_one_token > 0 ? c.max_kl_one_token
+                                                                : c.max_kl;
+    EXPECT_LT(kl, bound) << how << " (llama.cpp's own one token per decode vs its batch: KL " << own_kl << ")";
     EXPECT_GE(same, c.min_top1 > 0 ? c.min_top1 : std::ceil(0.98 * static_cast<double>(T))) << how;
   }
 }
@@ -206,23 +215,26 @@ TEST_P(ToyLogits, AgreeWithLlamaCpp) {
 // Qwen3, Qwen3-MoE and ERNIE 4.5 against a llama.cpp of Aug 2026 (c392e509 predates them): F32, where the
 // float sums of two correct engines agree to KL ~1e-7 (a bug in QK-norm, NeoX RoPE or the
 // routing moves it past 1e-3).
-INSTANTIATE_TEST_SUITE_P(Toys, ToyLogits,
-                         ::testing::Values(LogitCase{"tiny-moe", "Q8_0", 1e-3}, LogitCase{"tiny-moe", "Q4_K_M", 1e-3},
-                                           LogitCase{"tiny-qwen3", "F32", 1e-5},
-                                           LogitCase{"tiny-qwen3moe", "F32", 1e-5},
-                                           LogitCase{"tiny-ernie4_5", "F32", 1e-5},
-                                           LogitCase{"tiny-deepseek3", "F32", 1e-5},
-                                           LogitCase{"tiny-deepseek2-lite", "F32", 1e-5},
-                                           LogitCase{"tiny-deepseek3", "Q8_0", 1e-3, 2e-3, 56},
-                                           LogitCase{"tiny-deepseek3", "Q4_K_M", 1e-3, 2e-3, 56},
-                                           LogitCase{"tiny-deepseek2-lite", "Q8_0", 1e-3, 2e-3, 56},
-                                           LogitCase{"tiny-deepseek2-lite", "Q4_K_M", 1e-3, 2e-3, 56}),
-                         [](const auto& info) {
-                           std::string n = std::string(info.param.shape) + "_" + info.param.type;
-                           for (char& c : n)
-                             if (c == '-') c = '_';
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Toys, ToyLogits,
+    ::testing::Values(LogitCase{"tiny-moe", "Q8_0", 1e-3}, LogitCase{"tiny-moe", "Q4_K_M", 1e-3},
+                      LogitCase{"tiny-qwen3", "F32", 1e-5}, LogitCase{"tiny-qwen3moe", "F32", 1e-5},
+                      LogitCase{"tiny-ernie4_5", "F32", 1e-5}, LogitCase{"tiny-deepseek3", "F32", 1e-5},
+                      LogitCase{"tiny-deepseek2-lite", "F32", 1e-5},
+                      LogitCase{"tiny-deepseek3", "Q8_0", 1e-3, 2e-3, 56},
+                      LogitCase{"tiny-deepseek3", "Q4_K_M", 1e-3, 2e-3, 56},
+                      LogitCase{"tiny-deepseek2-lite", "Q8_0", 1e-3, 2e-3, 56},
+                      LogitCase{"tiny-deepseek2-lite", "Q4_K_M", 1e-3, 2e-3, 56},
+                      // The 1-3-bit IQ mixes (random valid blocks): together all seven IQ grid types.
+                      LogitCase{"tiny-wide", "IQ1_S", 0, 0, 58, 2e-4}, LogitCase{"tiny-wide", "IQ1_M", 0, 0, 58, 2e-4},
+                      LogitCase{"tiny-wide", "IQ2_XS", 0, 0, 58, 2e-4}, LogitCase{"tiny-wide", "IQ2_M", 0, 0, 58, 2e-4},
+                      LogitCase{"tiny-wide", "IQ3_XXS", 0, 0, 58, 2e-4}),
+    [](const auto& info) {
+      std::string n = std::string(info.param.shape) + "_" + info.param.type;
+      for (char& c : n)
+        if (c == '-') c = '_';
+      return n;
+    });
 
 }  // namespace
 }  // namespace clusterctl::model
