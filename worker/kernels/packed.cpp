@@ -26,6 +26,18 @@ int32_t q4_0x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
   return dot;
 }
 
+// IQ4_NL: each nibble's table value + 128 (xoff takes the 128s off).
+int32_t iq4_nl_x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
+  int32_t dot = 0;
+  for (int j = 0; j < 4; ++j)
+    for (int m = 0; m < 4; ++m) {
+      const uint8_t q = g[kPackRows * 2 + 32 * j + 4 * r + m];
+      dot += (kValuesIq4nl[q & 0x0f] + kPackedIq4NlOffset) * b.qs[4 * j + m] +
+             (kValuesIq4nl[q >> 4] + kPackedIq4NlOffset) * b.qs[16 + 4 * j + m];
+    }
+  return dot;
+}
+
 int32_t q8_0x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
   int32_t dot = 0;
   for (int k = 0; k < 8; ++k)
@@ -76,6 +88,14 @@ void q4_0x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
                                double* y, float scale) {
   packed_chunked_dot_scalar<q4_0x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff, y,
                                                                                             scale);
+}
+void iq4_nl_x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  packed_dot_scalar<iq4_nl_x8_row_dot, kPackedQ4_0BlockBytes>(n, group, x, xoff, y);
+}
+void iq4_nl_x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                                  double* y, float scale) {
+  packed_chunked_dot_scalar<iq4_nl_x8_dot_scalar, block_q8_0, QK8_0, kPackedQ4_0BlockBytes, 1>(n, chunk, group, x, xoff,
+                                                                                               y, scale);
 }
 void q8_0x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   packed_dot_scalar<q8_0x8_row_dot, kPackedQ8_0BlockBytes>(n, group, x, xoff, y);
@@ -180,6 +200,8 @@ void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
 // ---- the packers ----
 
 // Row r of one GGUF block into its group's packed block, per type (packed.h has the layouts).
+// IQ4_NL's block is Q4_0's bytes (fp16 d, 16 bytes of nibbles), so Q4_0's packer serves it.
+static_assert(sizeof(block_iq4_nl) == sizeof(block_q4_0) && QK4_NL == QK4_0);
 void pack_q4_0_row(const uint8_t* block, int r, uint8_t* out) {
   const auto* blk = reinterpret_cast<const block_q4_0*>(block);
   std::memcpy(out + 2 * r, &blk->d, 2);
@@ -301,6 +323,13 @@ constexpr PackedFormat kFormats[] = {
      pack_q4_0_row,
      prepare_q8_0_token<kPackedQ4_0Offset>,
      {q4_0x8_dot_scalar, q4_0x8_chunked_dot_scalar}},
+    {GgmlType::IQ4_NL,
+     QK4_NL,
+     kPackedQ4_0BlockBytes,
+     1,
+     pack_q4_0_row,
+     prepare_q8_0_token<kPackedIq4NlOffset>,
+     {iq4_nl_x8_dot_scalar, iq4_nl_x8_chunked_dot_scalar}},
     {GgmlType::Q8_0,
      QK8_0,
      kPackedQ8_0BlockBytes,

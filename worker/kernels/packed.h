@@ -9,6 +9,9 @@
 // ready for 4-byte integer dot products.
 //   Q4_0 (144 bytes): 4 chunks; chunk j holds nibble bytes 4j..4j+3 (elements 4j.. and 16+4j..),
 //     stored +8 as in GGUF. Each row's sum is the Rows layout's decode sum bit for bit on x86.
+//   IQ4_NL (144 bytes): Q4_0's layout (its GGUF block is Q4_0's bytes); the kernels map each
+//     nibble through kValuesIq4nl: signed (AVX2), or +128 unsigned (scalar, VNNI), which xoff
+//     (128 * the sum of the token's quants) takes off again.
 //   Q8_0 (272 bytes): 8 chunks; chunk j holds elements 4j..4j+3, stored +128 (unsigned), which
 //     the kernels take off with 128 * the sum of the token's quants.
 //   Q4_K (1248 bytes per 256 columns): the 8 rows' fp16 d and dmin (32), the 6-bit sub-block
@@ -41,6 +44,7 @@ constexpr size_t kPackedQ4_0BlockBytes = kPackRows * (2 + 16);
 constexpr size_t kPackedQ8_0BlockBytes = kPackRows * (2 + 32);
 constexpr int32_t kPackedQ4_0Offset = 8;
 constexpr int32_t kPackedQ8_0Offset = 128;
+constexpr int32_t kPackedIq4NlOffset = 128;  // the table's values stored +128 in the kernels that take them unsigned
 // Q4_K (against Q8_K tokens): per 256-column super-block of a group, 1248 bytes.
 constexpr size_t kPackedQ4_KScales = 32, kPackedQ4_KMins = 96, kPackedQ4_KQuants = 224;
 constexpr size_t kPackedQ4_KBlockBytes = 1248;

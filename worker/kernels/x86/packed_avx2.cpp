@@ -1,7 +1,8 @@
-// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, Q4_K, Q5_K and Q6_K (Q4_0's are in
+// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K (Q4_0's are in
 // packed_q4_0.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
 // each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
 //   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
+//   IQ4_NL: the same with the nibbles mapped through the table (|w| at most 127);
 //   Q4_K: nibble x token, 8 pieces summed in 16 bits (at most 30480), widened once per sub-block
 //         by a multiply-add with the rows' scale in both halves of the lane, which also scales;
 //   Q5_K: the same with the fifth bits ORed on, 4 pieces per 16-bit sum (at most 31496);
@@ -97,6 +98,81 @@ struct Q8_0Tokens {
           const __m256i w = q8_0_signed(g + kPackRows * 2 + 32 * k), abs_w = _mm256_sign_epi8(w, w);
           for (int t = 0; t < T; ++t)
             dot[t] = _mm256_add_epi32(dot[t], q8_0_piece_dot(w, abs_w, piece(blk[t]->qs + 4 * k)));
+        }
+        const __m256 dw = halves_as_ps(g);
+        for (int t = 0; t < T; ++t) {
+          const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d)));
+          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, sums.acc[t]);
+        }
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+};
+
+// ---- IQ4_NL (Q4_0's layout; the nibbles through the table as signed bytes, so no xoff) ----
+
+// Chunk j's low nibbles (elements 4j..4j+3 of each row) and high nibbles (16+4j..) as table values.
+struct Iq4NlChunk {
+  __m256i lo, hi;
+};
+inline Iq4NlChunk iq4_nl_chunk(const uint8_t* g, int j) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)));
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackRows * 2 + 32 * j));
+  return {_mm256_shuffle_epi8(table, _mm256_and_si256(c, m4)),
+          _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4))};
+}
+
+__attribute__((always_inline)) inline __m256 iq4_nl_x8_block(const uint8_t* g, const block_q8_0& b, __m256 acc) {
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();  // two chains: half the latency
+  for (int j = 0; j < 4; ++j) {
+    const Iq4NlChunk w = iq4_nl_chunk(g, j);
+    lo = _mm256_add_epi32(lo, q8_0_piece_dot(w.lo, _mm256_sign_epi8(w.lo, w.lo), piece(b.qs + 4 * j)));
+    hi = _mm256_add_epi32(hi, q8_0_piece_dot(w.hi, _mm256_sign_epi8(w.hi, w.hi), piece(b.qs + 16 + 4 * j)));
+  }
+  const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), scale, acc);
+}
+
+inline void iq4_nl_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  rows8_dot(
+      n / QK4_NL, [&](int64_t i, __m256 acc) { return iq4_nl_x8_block(group + i * kPackedQ4_0BlockBytes, b[i], acc); },
+      y);
+}
+
+inline void iq4_nl_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
+                                  double* y, float scale) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  rows8_chunked_dot(
+      n / QK4_NL, chunk / QK4_NL,
+      [&](int64_t i, __m256 acc) { return iq4_nl_x8_block(group + i * kPackedQ4_0BlockBytes, b[i], acc); }, y, scale);
+}
+
+struct Iq4NlTokens {
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
+                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
+    const int64_t nb = n / QK4_NL, cb = Chunked ? chunk / QK4_NL : nb;
+    Rows8Sums<T, Chunked> sums(scale);
+    for (int64_t c = 0; c < nb; c += cb) {
+      sums.start_chunk();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
+        const block_q8_0* blk[T];
+        __m256i dot[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
+          dot[t] = _mm256_setzero_si256();
+        }
+        for (int j = 0; j < 4; ++j) {
+          const Iq4NlChunk w = iq4_nl_chunk(g, j);
+          const __m256i abs_lo = _mm256_sign_epi8(w.lo, w.lo), abs_hi = _mm256_sign_epi8(w.hi, w.hi);
+          for (int t = 0; t < T; ++t)
+            dot[t] = _mm256_add_epi32(_mm256_add_epi32(dot[t], q8_0_piece_dot(w.lo, abs_lo, piece(blk[t]->qs + 4 * j))),
+                                      q8_0_piece_dot(w.hi, abs_hi, piece(blk[t]->qs + 16 + 4 * j)));
         }
         const __m256 dw = halves_as_ps(g);
         for (int t = 0; t < T; ++t) {
@@ -329,6 +405,9 @@ void fill_packed_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = {avx2::q8_0x8_dot, avx2::q8_0x8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<avx2::Q8_0Tokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::Q8_0Tokens>>};
+  t.packed[slot(GgmlType::IQ4_NL)] = {avx2::iq4_nl_x8_dot, avx2::iq4_nl_x8_chunked_dot,
+                                      packed_tokens_dot<GroupByGroup<avx2::Iq4NlTokens>>,
+                                      packed_tokens_chunked_dot<GroupByGroup<avx2::Iq4NlTokens>>};
   t.packed[slot(GgmlType::Q4_K)] = {avx2::k4_x8_dot<false>, avx2::k4_x8_chunked_dot<false>,
                                     packed_tokens_dot<GroupByGroup<avx2::K4Tokens<false>>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<false>>>};

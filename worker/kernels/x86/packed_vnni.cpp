@@ -103,6 +103,30 @@ struct Q8_0Packed {
   }
 };
 
+// IQ4_NL: Q4_0's nibbles through the table, +128 (unsigned for dpbusd; xoff takes it off).
+struct Iq4NlPacked {
+  static constexpr size_t kBlockBytes = kPackedQ4_0BlockBytes;
+  static __m128i table() {
+    return _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kValuesIq4nl)), _mm_set1_epi8(char(0x80)));
+  }
+  static void unpack16(const uint8_t* a, const uint8_t* b, __m512i w[8]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), t = _mm512_broadcast_i32x4(table());
+    for (int j = 0; j < 4; ++j) {
+      const __m512i c = join_groups(a + kPackRows * 2 + 32 * j, b + kPackRows * 2 + 32 * j);
+      w[j] = _mm512_shuffle_epi8(t, _mm512_and_si512(c, m4));
+      w[4 + j] = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(c, 4), m4));
+    }
+  }
+  static void unpack8(const uint8_t* a, __m256i w[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), t = _mm256_broadcastsi128_si256(table());
+    for (int j = 0; j < 4; ++j) {
+      const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kPackRows * 2 + 32 * j));
+      w[j] = _mm256_shuffle_epi8(t, _mm256_and_si256(c, m4));
+      w[4 + j] = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4));
+    }
+  }
+};
+
 // The token's piece k in every 32-bit lane, broadcast straight from memory (a load, not a move
 // from a general register).
 inline __m512i piece512(const block_q8_0& b, int k) { return _mm512_broadcastd_epi32(_mm_loadu_si32(b.qs + 4 * k)); }
@@ -427,6 +451,9 @@ void fill_packed_vnni(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = {packed_dot<Q8_0Packed>, packed_chunked_dot<Q8_0Packed>,
                                     packed_tokens_dot<PackedTokens16<Q8_0Packed>>,
                                     packed_tokens_chunked_dot<PackedTokens16<Q8_0Packed>>};
+  t.packed[slot(GgmlType::IQ4_NL)] = {packed_dot<Iq4NlPacked>, packed_chunked_dot<Iq4NlPacked>,
+                                      packed_tokens_dot<PackedTokens16<Iq4NlPacked>>,
+                                      packed_tokens_chunked_dot<PackedTokens16<Iq4NlPacked>>};
   t.packed[slot(GgmlType::Q4_K)] = {k4_x8_dot<false>, k4_x8_chunked_dot<false>, packed_tokens_dot<K4Tokens16<false>>,
                                     packed_tokens_chunked_dot<K4Tokens16<false>>};
   t.packed[slot(GgmlType::Q5_K)] = {k4_x8_dot<true>, k4_x8_chunked_dot<true>, packed_tokens_dot<K4Tokens16<true>>,
