@@ -61,6 +61,38 @@ void packed_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
   std::copy(acc, acc + kPackRows, y);
 }
 
+// Q2_K against Q8_K: per sub-block its 2-bit dot times the scale; the mins against the
+// token's sub-block sums; then (d * isum - dmin * msum) * d_token, Q4_K's float steps.
+void q2_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  float acc[kPackRows] = {};
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const uint8_t* g = group + i * kPackedQ2_KBlockBytes;
+    for (int r = 0; r < kPackRows; ++r) {
+      int32_t isum = 0, msum = 0;
+      for (int j = 0; j < 16; ++j) {
+        const int s = j / 4;
+        int32_t dot = 0;
+        for (int c = 4 * (j % 4); c < 4 * (j % 4) + 4; ++c)
+          for (int m = 0; m < 4; ++m)
+            dot += ((g[kPackedQ2_KQuants + 32 * c + 4 * r + m] >> (2 * s)) & 3) * b[i].qs[64 * s + 4 * c + m];
+        const uint8_t sm = g[kPackedQ2_KScales + 8 * j + r];
+        int16_t sums[2];
+        std::memcpy(sums, xoff + i * kPackedQ2_KXoff + j / 2, 4);
+        isum += dot * (sm & 0x0f);
+        msum += (sm >> 4) * sums[j % 2];
+      }
+      fp16_t d, dmin;
+      std::memcpy(&d, g + 2 * r, 2);
+      std::memcpy(&dmin, g + 16 + 2 * r, 2);
+      const float t =
+          std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
+      acc[r] = std::fma(t, b[i].d, acc[r]);
+    }
+  }
+  std::copy(acc, acc + kPackRows, y);
+}
+
 // Q6_K's weight (q - 32) of row r, element e of a packed super-block (packed.h).
 int32_t q6_Kx8_weight(const uint8_t* g, int r, int e) {
   const int k = e / 4, m = e % 4, quarter = k / 16, c = k % 16;
@@ -191,6 +223,11 @@ void q5_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
   packed_chunked_dot_scalar<q5_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ5_KBlockBytes, kPackedQ4_KXoff>(
       n, chunk, group, x, xoff, y, scale);
 }
+void q2_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y, float scale) {
+  packed_chunked_dot_scalar<q2_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ2_KBlockBytes, kPackedQ2_KXoff>(
+      n, chunk, group, x, xoff, y, scale);
+}
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y, float scale) {
   packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff, y,
@@ -253,6 +290,23 @@ void pack_q5_K_row(const uint8_t* block, int r, uint8_t* out) {
       }
 }
 
+// GGUF keeps element 128h + 32s + l at bits 2s of qs[32h + l].
+void pack_q2_K_row(const uint8_t* block, int r, uint8_t* out) {
+  const auto* blk = reinterpret_cast<const block_q2_K*>(block);
+  std::memcpy(out + 2 * r, &blk->d, 2);
+  std::memcpy(out + 16 + 2 * r, &blk->dmin, 2);
+  for (int j = 0; j < 16; ++j) out[kPackedQ2_KScales + 8 * j + r] = blk->scales[j];
+  for (int c = 0; c < 16; ++c)
+    for (int m = 0; m < 4; ++m) {
+      uint8_t bits = 0;
+      for (int s = 0; s < 4; ++s) {
+        const int e = 64 * s + 4 * c + m;
+        bits |= static_cast<uint8_t>(((blk->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) << (2 * s));
+      }
+      out[kPackedQ2_KQuants + 32 * c + 4 * r + m] = bits;
+    }
+}
+
 void pack_q6_K_row(const uint8_t* block, int r, uint8_t* out) {
   const auto* blk = reinterpret_cast<const block_q6_K*>(block);
   int8_t w[QK_K];
@@ -308,6 +362,12 @@ void prepare_k4_token(uint8_t* x, int64_t blocks, int32_t* xoff) {
     }
 }
 
+// Q2_K: per Q8_K block, the 16 sub-block sums as 8 int16 pairs (against the mins).
+void prepare_q2_K_token(uint8_t* x, int64_t blocks, int32_t* xoff) {
+  const auto* b = reinterpret_cast<const block_q8_K*>(x);
+  for (int64_t i = 0; i < blocks; ++i) std::memcpy(xoff + i * kPackedQ2_KXoff, b[i].bsums, 4 * kPackedQ2_KXoff);
+}
+
 // Q6_K: no xoff; the quants are stored +128 (unsigned) for VNNI's unsigned x signed dot.
 void prepare_q6_K_token(uint8_t* x, int64_t blocks, int32_t*) {
   auto* b = reinterpret_cast<block_q8_K*>(x);
@@ -351,6 +411,13 @@ constexpr PackedFormat kFormats[] = {
      pack_q5_K_row,
      prepare_k4_token,
      {q5_Kx8_dot_scalar, q5_Kx8_chunked_dot_scalar}},
+    {GgmlType::Q2_K,
+     QK_K,
+     kPackedQ2_KBlockBytes,
+     kPackedQ2_KXoff,
+     pack_q2_K_row,
+     prepare_q2_K_token,
+     {q2_Kx8_dot_scalar, q2_Kx8_chunked_dot_scalar}},
     {GgmlType::Q6_K,
      QK_K,
      kPackedQ6_KBlockBytes,

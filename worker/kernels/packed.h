@@ -22,6 +22,11 @@
 //   Q5_K (1504 bytes per 256 columns): Q4_K's, but each sub-block pair's 8 nibble chunks are
 //     followed by 2 chunks of their fifth bits (q5_K_fifth_chunk), so a super-block stays one
 //     sequential stream (bits at its end decoded at 40 % of the speed).
+//   Q2_K (672 bytes per 256 columns, as in GGUF): the 8 rows' fp16 d (16) and dmin (16), the
+//     scale-and-min bytes (scale | min << 4, GGUF's) as [sub-block][row] (128), then 16 chunks:
+//     byte m of row r in chunk c holds at bits 2s..2s+1 element 64s + 4c + m (so plane s of
+//     chunk c is the 4-byte piece 16s + c, in sub-block 4s + c / 4). xoff: the token's 16
+//     sub-block sums as 8 int16 pairs, against the mins.
 //   Q6_K (1728 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 int8 scales as bytes
 //     [sub-block][row] (128), each row's constant 128 * sum(scale * sub-block weight sum) (32),
 //     16 bytes of padding, then the weights (q - 32, signed) as 4-bit and 2-bit planes in row
@@ -59,6 +64,9 @@ constexpr size_t k4_quant_chunk(int p, int j) {
   return kPackedQ4_KQuants + (Fifth ? 320 : 256) * p + 32 * j;
 }
 constexpr size_t q5_K_fifth_chunk(int p, int h) { return kPackedQ4_KQuants + 320 * p + 256 + 32 * h; }
+// Q2_K (against Q8_K): per 256-column super-block of a group, 672 bytes.
+constexpr size_t kPackedQ2_KScales = 32, kPackedQ2_KQuants = 160, kPackedQ2_KBlockBytes = 672;
+constexpr int kPackedQ2_KXoff = 8;  // xoff int32s per super-block: the sub-block sums as int16 pairs
 // Q6_K (against Q8_K tokens whose quants the packed matmul stores +128): 1728 bytes per
 // super-block of a group.
 constexpr size_t kPackedQ6_KScales = 16, kPackedQ6_KOffsets = 144, kPackedQ6_KQuants = 192;
