@@ -15,6 +15,7 @@ namespace clusterctl::server {
 namespace {
 
 struct Outcome {
+  Usage usage;
   std::vector<int32_t> ids;
   FinishReason reason = FinishReason::error;
   std::string message;
@@ -29,8 +30,9 @@ class Collector {
               if (id >= 0) outcome_.ids.push_back(id);
               first_token_.notify_all();
             },
-            [this](FinishReason reason, Usage, const std::string& message) {
+            [this](FinishReason reason, Usage usage, const std::string& message) {
               std::lock_guard lock(mutex_);
+              outcome_.usage = usage;
               outcome_.reason = reason;
               outcome_.message = message;
               done_ = true;
@@ -47,6 +49,10 @@ class Collector {
   bool wait_first_token() {
     std::unique_lock lock(mutex_);
     return first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return !outcome_.ids.empty() || done_; });
+  }
+  bool wait_tokens(size_t n) {
+    std::unique_lock lock(mutex_);
+    return first_token_.wait_for(lock, std::chrono::seconds(60), [&] { return outcome_.ids.size() >= n || done_; });
   }
   bool done() {
     std::lock_guard lock(mutex_);
@@ -157,6 +163,62 @@ TEST(BatchScheduler, SamplingAtTheDocumentedBoundsIsServedAndTheNextRequestToo) 
       EXPECT_EQ(next.wait().ids, reference.ids);
     }
   }
+}
+
+}  // namespace
+}  // namespace clusterctl::server
+
+namespace clusterctl::server {
+namespace {
+
+// The prompt cache (prompt_cache.h) after a request cancelled half-way through its prompt: the
+// chunks it completed are reused, and the answer is still exactly a whole prefill's.
+TEST(BatchScheduler, ACancelDuringThePrefillLeavesAReusablePrefixAndTheSameAnswer) {
+  CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+  std::string prompt;
+  for (int i = 0; i < 6; ++i) prompt += "Lily saw a big red ball in the park and ran to get it. ";
+  GenerationRequest whole = greedy(prompt, 12);
+  whole.cache_prompt = false;
+  Outcome expected;
+  {
+    EngineGenerationService fresh(options(model, 2, 8));
+    Collector c;
+    fresh.submit(whole, c.callbacks());
+    expected = c.wait();
+    ASSERT_EQ(expected.usage.cached_tokens, 0);
+  }
+  auto o = options(model, 2, 8);
+  o.scheduler.step_tokens = 8;  // each step: the running sequence's token and 7 prompt tokens
+  EngineGenerationService service(o);
+  // The running sequence cancels the other one from its own token callback (the scheduler's
+  // thread, between two steps), a few steps into that one's prompt, whatever the machine's load.
+  std::mutex mutex;
+  std::shared_ptr<GenerationHandle> victim;
+  int after_submit = 0;
+  Collector running, cancelled;
+  GenerationCallbacks busy = running.callbacks();
+  busy.on_token = [&, inner = busy.on_token](std::string_view text, int32_t id) {
+    inner(text, id);
+    std::lock_guard lock(mutex);
+    if (victim && ++after_submit == 4) victim->cancel();
+  };
+  auto keep_busy = service.submit(greedy("Once upon a time", 200), busy);
+  ASSERT_TRUE(running.wait_first_token());
+  {
+    std::lock_guard lock(mutex);
+    victim = service.submit(greedy(prompt, 12), cancelled.callbacks());
+  }
+  const Outcome cut = cancelled.wait();
+  EXPECT_EQ(cut.reason, FinishReason::cancelled);
+  EXPECT_TRUE(cut.ids.empty()) << "it was cancelled after its prompt";
+  keep_busy->cancel();
+  running.wait();
+  Collector again;
+  service.submit(greedy(prompt, 12), again.callbacks());
+  const Outcome got = again.wait();
+  EXPECT_EQ(got.ids, expected.ids);
+  EXPECT_GT(got.usage.cached_tokens, 0) << "the completed chunks were not reused";
+  EXPECT_LT(got.usage.cached_tokens, got.usage.prompt_tokens - 1) << "the cancel came after the whole prompt";
 }
 
 }  // namespace
