@@ -278,6 +278,7 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
   j["ranks"] = all.size();
   j["threads"] = engine.threads();
   j["split"] = s.vm.count("split") ? s.vm["split"].as<std::string>() : "";
+  j["layout"] = model::layout_name(s.model.plan.layout());
   j["timings"] = {{"load_s", s.load_seconds},
                   {"prompt_tokens", s.prompt.size()},
                   {"prompt_s", g.prompt_s},
@@ -328,7 +329,8 @@ void print_report(const Setup& s, const model::Engine& engine, const Generation&
                    static_cast<long long>(g.spec->drafted));
   }
   if (s.vm["stats"].as<bool>()) {
-    if (all.size() > 1) std::fprintf(stderr, "all-reduce: %s\n", allreduce.c_str());
+    if (all.size() > 1)
+      std::fprintf(stderr, "all-reduce: %s; layout %s\n", allreduce.c_str(), model::layout_name(s.model.plan.layout()));
     print_rank_table(g, all);
   }
 }

@@ -71,7 +71,9 @@ TEST(ReplicatedAttention, OneAllreducePerLayer) {
                                        extra));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     if (r.exit_code != 0) return -1.0;
-    return nlohmann::json::parse(r.out)["per_rank"][0]["allreduces_per_token"].get<double>();
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["layout"], extra.empty() ? "split-attention" : "replicated-attention");
+    return j["per_rank"][0]["allreduces_per_token"].get<double>();
   };
   const double split = allreduces(""), replicated = allreduces(kReplicated);
   EXPECT_GT(split, 0);
