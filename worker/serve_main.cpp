@@ -26,17 +26,6 @@ namespace {
 
 namespace po = boost::program_options;
 
-// Every rank's host name, on rank 0 (for /v1/cluster and the web page's node panel).
-std::vector<std::string> gather_hosts(collectives::Communicator& comm, const std::string& host) {
-  constexpr size_t kBytes = 256;
-  std::vector<char> send(kBytes, 0), recv(comm.rank() == 0 ? kBytes * comm.size() : 0);
-  std::memcpy(send.data(), host.data(), std::min(host.size(), kBytes - 1));
-  comm.gather(send.data(), kBytes, recv.data(), 0);
-  std::vector<std::string> hosts;
-  for (int r = 0; comm.rank() == 0 && r < comm.size(); ++r) hosts.emplace_back(recv.data() + r * kBytes);
-  return hosts;
-}
-
 sigset_t stop_signals() {
   sigset_t s;
   sigemptyset(&s);
@@ -110,6 +99,34 @@ void load_serve_engine(collectives::Session& session, collectives::Communicator&
   parallel::agree(comm, session.host(), error);
 }
 
+// What rank 0 shows of each rank (/v1/cluster, the dashboard): its host, the part of the model it
+// computes and the weight bytes it reads per token, its node's link type. Gathered once, as bytes.
+struct RankCard {
+  char host[256] = {};
+  char link[32] = {};
+  uint64_t weight_bytes = 0;
+};
+
+std::vector<server::ClusterNode> gather_nodes(collectives::Communicator& comm, const std::string& host,
+                                              const ServeSetup& s) {
+  RankCard mine;
+  std::memcpy(mine.host, host.data(), std::min(host.size(), sizeof mine.host - 1));
+  const std::string link = s.vm["link-type"].as<std::string>();
+  std::memcpy(mine.link, link.data(), std::min(link.size(), sizeof mine.link - 1));
+  mine.weight_bytes = s.engine->model().weights.bytes_per_token;
+  std::vector<RankCard> all(comm.rank() == 0 ? static_cast<size_t>(comm.size()) : 0);
+  comm.gather(&mine, sizeof mine, all.data(), 0);
+  std::vector<server::ClusterNode> nodes;
+  for (int r = 0; r < static_cast<int>(all.size()); ++r) {
+    const RankCard& c = all[static_cast<size_t>(r)];
+    const auto& part = s.rank_model.plan.parts[static_cast<size_t>(r)];
+    nodes.push_back({r, std::string(c.host, strnlen(c.host, sizeof c.host)),
+                     r == 0 ? "rank 0 (API and model)" : "worker", part.describe(), c.weight_bytes,
+                     std::string(c.link, strnlen(c.link, sizeof c.link))});
+  }
+  return nodes;
+}
+
 // How long a rank 0 that lost a node keeps answering (503, naming the node) before it ends the
 // job: long enough for probes and `clusterctl status` to learn which node, and for the failed
 // requests' errors to reach their clients.
@@ -167,10 +184,10 @@ std::unique_ptr<parallel::Heartbeat> start_heartbeat(collectives::Session& sessi
 // Rank 0: the HTTP server and the scheduler until a stop signal; then the shutdown step ends the
 // other ranks. An error in a step ends every rank at once (they may sit in its collectives).
 int serve_on_root(collectives::Session& session, collectives::Communicator& comm, ServeSetup& s,
-                  const std::vector<std::string>& hosts, const sigset_t& signals) {
+                  const std::vector<server::ClusterNode>& nodes, const sigset_t& signals) {
   parallel::StepLeader leader(*s.engine);
-  std::vector<server::ClusterNode> nodes;
-  for (int r = 0; r < session.size(); ++r) nodes.push_back({r, hosts[r], r == 0 ? "rank 0 (API and model)" : "worker"});
+  std::vector<std::string> hosts;
+  for (const auto& n : nodes) hosts.push_back(n.host);
   server::BatchScheduler scheduler(*s.engine, leader, *s.tok,
                                    server::describe_model(*s.rank_model.file, *s.tok, s.vm["model"].as<std::string>(),
                                                           cli::model_id_flag(s.vm), s.engine->n_ctx()),
@@ -231,17 +248,17 @@ int serve_job(collectives::Session& session, collectives::Communicator& comm, in
   ServeSetup s;
   open_serve_model(session, comm, argc, argv, s);
   load_serve_engine(session, comm, s);
-  const auto hosts = gather_hosts(comm, session.host());
+  const auto nodes = gather_nodes(comm, session.host(), s);
   // Watched from here on: loading may rightly keep the others waiting for long, a step may not.
   const double step_timeout = cli::step_timeout_seconds(s.vm);
   comm.set_stall_timeout(step_timeout, step_timeout);
 
   if (session.rank() != 0) {
-    const auto heartbeat = start_heartbeat(session, comm, s, hosts, nullptr);
+    const auto heartbeat = start_heartbeat(session, comm, s, {}, nullptr);
     parallel::follow_steps(*s.engine);
     return 0;
   }
-  return serve_on_root(session, comm, s, hosts, signals);
+  return serve_on_root(session, comm, s, nodes, signals);
 }
 
 }  // namespace clusterctl::worker

@@ -74,6 +74,49 @@ std::string last_errors(const state::ClusterState& s) {
   return "";
 }
 
+// Each rank's figures from rank 0's GET /v1/cluster (the dashboard's source), by rank; empty when
+// it did not answer. Ranks are numbered node by node, in the cluster file's order.
+struct RankLine {
+  std::optional<double> compute_ms, comm_ms;
+  double resident_bytes = 0;
+};
+std::vector<RankLine> rank_lines(const std::string& body) {
+  std::vector<RankLine> out;
+  try {
+    const auto j = nlohmann::json::parse(body);
+    for (const auto& n : j.at("nodes")) {
+      const auto r = n.at("rank").get<size_t>();
+      if (r >= 4096) continue;
+      if (out.size() <= r) out.resize(r + 1);
+      if (n.contains("compute_ms_per_token") && n["compute_ms_per_token"].is_number())
+        out[r].compute_ms = n["compute_ms_per_token"].get<double>();
+      if (n.contains("comm_ms_per_token") && n["comm_ms_per_token"].is_number())
+        out[r].comm_ms = n["comm_ms_per_token"].get<double>();
+      if (n.contains("resident_bytes") && n["resident_bytes"].is_number())
+        out[r].resident_bytes = n["resident_bytes"].get<double>();
+    }
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  return out;
+}
+
+// A node's ranks' mean compute and communication ms per token ("-" before any token).
+std::string per_token_text(const std::vector<RankLine>& ranks, int first, int count, bool comm) {
+  double sum = 0;
+  int n = 0;
+  for (int r = first; r < first + count && r < static_cast<int>(ranks.size()); ++r) {
+    const auto& v = comm ? ranks[static_cast<size_t>(r)].comm_ms : ranks[static_cast<size_t>(r)].compute_ms;
+    if (!v) continue;
+    sum += *v;
+    ++n;
+  }
+  if (n == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", sum / n);
+  return buf;
+}
+
 // Whether `problem` names this node as lost: the heartbeat's message gives "(rank R, LINK-ADDRESS)".
 bool names_node(const std::string& problem, const state::NodeState& n) {
   return !n.link_address.empty() && problem.find(", " + n.link_address + ")") != std::string::npos;
@@ -123,11 +166,14 @@ int status_main(int argc, char** argv) {
     if (!problem.empty()) why += "; the log's last error: " + problem;
   }
   std::optional<double> tps, generated;
+  std::vector<RankLine> ranks;
   if (answering) {
     if (auto m = launch::http_get(s->endpoint, "/metrics", std::chrono::seconds(3), token); m && m->status == 200) {
       tps = metric(m->body, "clusterctl_generation_tokens_per_second");
       generated = metric(m->body, "clusterctl_generation_tokens_total");
     }
+    if (auto c = launch::http_get(s->endpoint, "/v1/cluster", std::chrono::seconds(3), token); c && c->status == 200)
+      ranks = rank_lines(c->body);
   }
   const long uptime = long(std::time(nullptr) - s->started_at);
   // The supervisor records why it restarts the job while it does (only believed while it runs:
@@ -140,8 +186,21 @@ int status_main(int argc, char** argv) {
     j["answering"] = answering;
     if (!answering) j["problem"] = why;
     if (!restarting) j.erase("restarting");
-    for (size_t i = 0; i < s->nodes.size(); ++i)
+    int first = 0;
+    for (size_t i = 0; i < s->nodes.size(); ++i) {
       j["nodes"][i]["health"] = names_node(problem, s->nodes[i]) ? "lost" : "ok";
+      // Per token (one decode step), over the last minute: this node's ranks.
+      nlohmann::json per_rank = nlohmann::json::array();
+      for (int r = first; r < first + s->nodes[i].ranks && r < static_cast<int>(ranks.size()); ++r) {
+        const RankLine& l = ranks[static_cast<size_t>(r)];
+        per_rank.push_back({{"rank", r},
+                            {"compute_ms_per_token", l.compute_ms ? nlohmann::json(*l.compute_ms) : nullptr},
+                            {"comm_ms_per_token", l.comm_ms ? nlohmann::json(*l.comm_ms) : nullptr},
+                            {"resident_bytes", l.resident_bytes}});
+      }
+      j["nodes"][i]["rank_figures"] = per_rank;
+      first += s->nodes[i].ranks;
+    }
     j["uptime_s"] = uptime;
     j["ranks"] = s->total_ranks();
     j["tokens_per_second"] = tps ? nlohmann::json(*tps) : nlohmann::json(nullptr);
@@ -161,12 +220,19 @@ int status_main(int argc, char** argv) {
                 s->last_restart.empty() ? "" : ", last: ", s->last_restart.c_str());
   if (restarting) std::printf("restart:   RESTARTING %s\n", s->restarting.c_str());
   if (tps) std::printf("tokens/s:  %.1f (last 10 s), %.0f generated since start\n", *tps, generated.value_or(0));
-  std::printf("%-10s %-16s %-6s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "LINK");
-  for (const auto& n : s->nodes)
-    std::printf("%-10s %-16s %-6d %-8s %s%s\n", n.name.c_str(), n.host.c_str(), n.ranks,
+  // Compute and communication per token: the node's ranks' mean over the last minute's decode steps.
+  std::printf("%-10s %-16s %-6s %-8s %-11s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "COMPUTE ms", "COMM ms",
+              "LINK");
+  int first = 0;
+  for (const auto& n : s->nodes) {
+    std::printf("%-10s %-16s %-6d %-8s %-11s %-8s %s%s\n", n.name.c_str(), n.host.c_str(), n.ranks,
                 n.threads ? std::to_string(n.threads).c_str() : "auto",
+                per_token_text(ranks, first, n.ranks, false).c_str(),
+                per_token_text(ranks, first, n.ranks, true).c_str(),
                 n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str(),
                 names_node(problem, n) ? "  LOST" : "");
+    first += n.ranks;
+  }
   if (restarting) {
     std::printf(
         "\ncluster '%s' is being restarted by its supervisor (pid %lld): the nodes above are the job that failed.\n"

@@ -324,6 +324,8 @@ class Bringup {
       n.threads = c_.nodes[i].threads;
       n.model_dir = copies_[i].shard_dir;
       n.worker = machines[i].worker;
+      if (c_.nodes[i].link && !job.link_cidr.empty())
+        n.link_type = std::string(config::link_type_name(c_.nodes[i].link->type));
       job.nodes.push_back(n);
     }
     const std::string command = shell_command(mpirun_argv(job));

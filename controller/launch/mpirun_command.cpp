@@ -65,6 +65,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host,
             "--port", std::to_string(job.listen_port), "--model-id", job.model_id});
     if (n.threads > 0) add(a, {"--threads", std::to_string(n.threads)});
+    if (!n.link_type.empty()) add(a, {"--link-type", n.link_type});
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
     if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
     if (!job.token_file.empty()) add(a, {"--token-file", job.token_file});

@@ -15,6 +15,7 @@ struct JobNode {
   int threads = 0;        // 0: the worker's default (one per core)
   std::string model_dir;  // the node's shard folder (the worker's --model)
   std::string worker;     // the worker's absolute path on the node ("" = JobSpec::worker)
+  std::string link_type;  // its cluster link's type ("thunderbolt", "ethernet"; "" = none), for the dashboard
 };
 
 struct JobSpec {

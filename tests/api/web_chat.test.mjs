@@ -4,27 +4,13 @@
 // The browser's network is throttled so that the tiny model's answer arrives over seconds,
 // which is what makes "grows over time" and "stop while streaming" observable.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import puppeteer from "puppeteer-core";
+import { findChromium } from "./chromium.mjs";
 import { sharedModel, startServe } from "./clusterctl_process.mjs";
 import { skip } from "./server_process.mjs";
-
-function findChromium() {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  for (const name of ["chromium", "chromium-browser", "google-chrome-stable", "google-chrome"]) {
-    try {
-      return execFileSync("which", [name], { encoding: "utf8" }).trim();
-    } catch { /* next */ }
-  }
-  for (const app of ["/Applications/Chromium.app/Contents/MacOS/Chromium",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"]) {
-    if (existsSync(app)) return app;
-  }
-  return null;
-}
 
 const chromium = findChromium();
 if (!chromium) {

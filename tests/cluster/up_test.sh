@@ -135,12 +135,14 @@ echo "$out"
 expect_eq "status exit status" "$rc" 0
 expect_match "answering" "$out" "^endpoint: +http://10\.77\.1\.1:8080 +answering$"
 expect_match "split" "$out" "^ranks: +3, split 1,1,1$"
-for k in 1 2 3; do expect_match "node$k on tb0" "$out" "^node$k +10\.77\.1\.$k +1 +1 +tb0 10\.77\.2\.$k$"; done
+for k in 1 2 3; do expect_match "node$k on tb0, ms per token" "$out" "^node$k +10\.77\.1\.$k +1 +1 +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ +tb0 10\.77\.2\.$k$"; done
 json=$("$CLUSTERCTL" status --json)
 expect_eq "status --json: 3 nodes" "$(json_get '.nodes.length' <<<"$json")" "3"
 expect_eq "status --json: all on tb0" "$(json_get '.nodes.map(n=>n.link_interface).join(",")' <<<"$json")" "tb0,tb0,tb0"
 expect_eq "status --json: answering" "$(json_get .answering <<<"$json")" "true"
 expect_match "status --json: tokens/s" "$json" '"tokens_per_second": [0-9.e+-]+'
+expect_eq "status --json: compute and comm ms per token of every node" \
+  "$(json_get '.nodes.every(n=>n.rank_figures[0].compute_ms_per_token>0&&n.rank_figures[0].comm_ms_per_token>0)' <<<"$json")" "true"
 
 echo "== logs"
 out=$("$CLUSTERCTL" logs); rc=$?

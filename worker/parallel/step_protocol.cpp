@@ -9,7 +9,48 @@
 namespace clusterctl::parallel {
 namespace {
 
-std::chrono::steady_clock::time_point g_stats_start = std::chrono::steady_clock::now();
+using Clock = std::chrono::steady_clock;
+
+Clock::time_point g_stats_start = Clock::now();
+
+// Times one step into a rank's RankFigures: from after its header (a follower's wait for the
+// header is idle time, not the step's) to the end of its cross-rank work, and how much the
+// communicator's seconds, calls and bytes grew meanwhile. Two clock reads a step.
+class StepTimer {
+ public:
+  StepTimer(const collectives::Communicator& comm, RankFigures& figures)
+      : comm_(comm), figures_(figures), start_(comm.stats()) {}
+  void finish(bool decode) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+    const collectives::CommStats& now = comm_.stats();
+    const double comm_seconds = now.seconds - start_.seconds;
+    RankFigures& f = figures_;
+    ++f.steps;
+    f.step_seconds += seconds;
+    f.comm_seconds += comm_seconds;
+    f.allreduces += now.allreduce_calls - start_.allreduce_calls;
+    f.bytes_sent += now.bytes_sent - start_.bytes_sent;
+    if (!decode) return;
+    ++f.decode_steps;
+    f.decode_step_seconds += seconds;
+    f.decode_comm_seconds += comm_seconds;
+    f.decode_bytes_sent += now.bytes_sent - start_.bytes_sent;
+  }
+
+ private:
+  const collectives::Communicator& comm_;
+  RankFigures& figures_;
+  collectives::CommStats start_;
+  Clock::time_point t0_ = Clock::now();
+};
+
+// A kReportFigures step's gather: every rank's figures, by rank, on rank 0 (empty elsewhere).
+std::vector<RankFigures> gather_figures(collectives::Communicator& comm, RankFigures& mine) {
+  mine.resident_bytes = resident_bytes();
+  std::vector<RankFigures> all(comm.rank() == 0 ? static_cast<size_t>(comm.size()) : 0);
+  comm.gather(&mine, sizeof mine, all.data(), 0);
+  return all;
+}
 
 // Sends (rank 0) or receives the header and its token list.
 std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::vector<int32_t>* tokens) {
@@ -21,7 +62,7 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
   if (h.flags & (StepHeader::kShutdown | StepHeader::kHeartbeat)) return {};
   if (h.flags & StepHeader::kResetStats) {
     comm.reset_stats();
-    g_stats_start = std::chrono::steady_clock::now();
+    g_stats_start = Clock::now();
   }
   if (h.n_tokens < 1) throw Error("received a step header with " + std::to_string(h.n_tokens) + " tokens");
   if (h.flags & StepHeader::kBatch) return {};  // the StepTokens follow (exchange_batch)
@@ -162,13 +203,17 @@ std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens
     throw Error("a step of " + std::to_string(tokens.size()) + " tokens exceeds the batch size " +
                 std::to_string(engine_.max_batch()));
   StepHeader h;
-  h.flags = StepHeader::kBatch | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u);
+  h.flags = StepHeader::kBatch | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u) | report_flag();
   h.n_tokens = static_cast<int32_t>(tokens.size());
   h.n_decode = static_cast<int32_t>(n_decode);
   exchange(engine_, h, nullptr);
+  StepTimer timer(engine_.comm(), own_);
   std::vector<StepToken> sent = tokens;
   exchange_batch(engine_, h, sent);
-  return run_batch(engine_, h, sent, batch_, &sample);
+  std::vector<int32_t> next = run_batch(engine_, h, sent, batch_, &sample);
+  report(h);
+  timer.finish(h.n_decode == h.n_tokens);
+  return next;
 }
 
 int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32_t seq_id, int32_t slot,
@@ -176,15 +221,18 @@ int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32
   if (tokens.empty()) throw Error("nothing to process: the step has no tokens");
   StepHeader h;
   h.flags = (argmax_ ? uint32_t{StepHeader::kArgmax} : 0u) | (reset_stats ? uint32_t{StepHeader::kResetStats} : 0u) |
-            (decode ? uint32_t{StepHeader::kDecode} : 0u);
+            (decode ? uint32_t{StepHeader::kDecode} : 0u) | report_flag();
   h.seq_id = seq_id;
   h.slot = slot;
   h.pos0 = pos0;
   h.n_tokens = static_cast<int32_t>(tokens.size());
   std::copy_n(tokens.begin(), std::min<size_t>(tokens.size(), StepHeader::kInlineTokens), h.tokens);
   exchange(engine_, h, &tokens);
+  StepTimer timer(engine_.comm(), own_);
   int32_t next = -1;
   forward(engine_, h, tokens, [&](const model::LocalLogits& l) { next = pick(engine_, h, l, sampler_); });
+  report(h);
+  timer.finish(decode);
   return next;
 }
 
@@ -197,6 +245,7 @@ std::vector<float> StepLeader::score(const std::vector<int32_t>& tokens, int32_t
   h.n_tokens = static_cast<int32_t>(tokens.size());
   std::copy_n(tokens.begin(), std::min<size_t>(tokens.size(), StepHeader::kInlineTokens), h.tokens);
   exchange(engine_, h, &tokens);
+  StepTimer timer(engine_.comm(), own_);
   const int64_t V = engine_.hparams().n_vocab;
   std::vector<float> out;
   out.reserve(tokens.size() * V);
@@ -206,17 +255,44 @@ std::vector<float> StepLeader::score(const std::vector<int32_t>& tokens, int32_t
       out.insert(out.end(), full, full + V);
     }
   });
+  timer.finish(false);
   return out;
 }
 
-double stats_window_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - g_stats_start).count();
-}
+double stats_window_seconds() { return std::chrono::duration<double>(Clock::now() - g_stats_start).count(); }
 
 void StepLeader::heartbeat() {
   StepHeader h;
-  h.flags = StepHeader::kHeartbeat;
+  h.flags = StepHeader::kHeartbeat | report_flag();
   exchange(engine_, h, nullptr);
+  report(h);
+}
+
+void StepLeader::report_now() {
+  if (report_interval_ == Clock::duration::zero()) return;
+  last_report_ = Clock::now();
+  StepHeader h;
+  h.flags = StepHeader::kHeartbeat | StepHeader::kReportFigures;
+  exchange(engine_, h, nullptr);
+  report(h);
+}
+
+void StepLeader::set_report_interval(double seconds) {
+  report_interval_ = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::max(0.0, seconds)));
+}
+
+uint32_t StepLeader::report_flag() {
+  if (report_interval_ == Clock::duration::zero()) return 0;
+  const auto now = Clock::now();
+  if (now - last_report_ < report_interval_) return 0;
+  last_report_ = now;
+  return StepHeader::kReportFigures;
+}
+
+void StepLeader::report(const StepHeader& h) {
+  if (!(h.flags & StepHeader::kReportFigures)) return;
+  figures_ = gather_figures(engine_.comm(), own_);
+  ++reports_;
 }
 
 void StepLeader::shutdown() {
@@ -228,22 +304,31 @@ void StepLeader::shutdown() {
 void follow_steps(model::Engine& engine) {
   model::Batch batch;
   std::vector<StepToken> batch_tokens;
+  RankFigures figures;
   for (;;) {
     StepHeader h;
     const auto tokens = exchange(engine, h, nullptr);
     if (h.flags & StepHeader::kShutdown) return;
-    if (h.flags & StepHeader::kHeartbeat) continue;
+    if (h.flags & StepHeader::kHeartbeat) {
+      if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
+      continue;
+    }
+    StepTimer timer(engine.comm(), figures);
+    bool decode = h.flags & StepHeader::kDecode;
     if (h.flags & StepHeader::kBatch) {
       exchange_batch(engine, h, batch_tokens);
       run_batch(engine, h, batch_tokens, batch, nullptr);
-      continue;
+      decode = h.n_decode == h.n_tokens;
+    } else {
+      forward(engine, h, tokens, [&](const model::LocalLogits& l) {
+        if (h.flags & StepHeader::kAllLogits)
+          for (int64_t r = 0; r < l.rows; ++r) engine.gather(l, r);
+        else
+          pick(engine, h, l, nullptr);
+      });
     }
-    forward(engine, h, tokens, [&](const model::LocalLogits& l) {
-      if (h.flags & StepHeader::kAllLogits)
-        for (int64_t r = 0; r < l.rows; ++r) engine.gather(l, r);
-      else
-        pick(engine, h, l, nullptr);
-    });
+    if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
+    timer.finish(decode);
   }
 }
 

@@ -4,10 +4,12 @@
 // every rank runs the same forward pass on its slice; then the logits are reduced (arg-max for
 // greedy decoding) or gathered to rank 0 (sampling, scoring). A header with kShutdown ends the
 // other ranks' loops in order. Followers need no tokenizer and no sampler.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "worker/common/rank_figures.h"
 #include "worker/model/engine.h"
 #include "worker/sampling/sampler.h"
 
@@ -24,6 +26,9 @@ struct StepHeader {
     kBatch = 16,      // a multi-sequence step: n_tokens StepTokens follow in a second broadcast
     kDecode = 32,     // a single-sequence step of generated tokens (else prompt tokens): model::Batch::n_decode
     kHeartbeat = 64,  // nothing to run: rank 0 is alive (the others' wait for it is watched)
+    // After the step every rank sends rank 0 its RankFigures (one small gather, about once a
+    // second: StepLeader::set_report_interval), so no step waits on it.
+    kReportFigures = 128,
   };
   uint32_t magic = kMagic;
   uint32_t flags = 0;
@@ -75,7 +80,19 @@ class StepLeader {
   std::vector<int32_t> step_batch(const std::vector<StepToken>& tokens, int64_t n_decode, const SampleFn& sample,
                                   bool reset_stats = false);
   // A step with nothing to run, which an idle leader sends so the others know it is alive.
+  // With a report interval set it gathers every rank's figures too.
   void heartbeat();
+
+  // Every `seconds` (0: never, the default) a step also gathers each rank's RankFigures to
+  // this rank (kReportFigures): figures() then holds them, by rank, and reports() counts the gathers.
+  void set_report_interval(double seconds);
+  // A heartbeat step that gathers the figures now (with a report interval set): a leader going
+  // idle sends one, so the figures include the last steps before the pause.
+  void report_now();
+  const std::vector<RankFigures>& figures() const { return figures_; }
+  uint64_t reports() const { return reports_; }
+  // This rank's own totals, up to the last step.
+  const RankFigures& own_figures() const { return own_; }
   // Ends the followers' loops.
   void shutdown();
 
@@ -84,6 +101,13 @@ class StepLeader {
   sampling::Sampler* sampler_;
   bool argmax_;
   model::Batch batch_;
+  RankFigures own_;
+  std::vector<RankFigures> figures_;
+  uint64_t reports_ = 0;
+  std::chrono::steady_clock::duration report_interval_{};
+  std::chrono::steady_clock::time_point last_report_{};
+  uint32_t report_flag();  // kReportFigures when a report is due
+  void report(const StepHeader& h);
 };
 
 // Wall seconds since the last kResetStats step on this rank (since start when none).

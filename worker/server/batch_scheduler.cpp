@@ -26,6 +26,8 @@ struct BatchScheduler::Inbox {
   collectives::CommStats comm;
   uint64_t draft_tokens = 0, draft_accepted = 0;
   uint64_t prompt_tokens_cached = 0, prompt_tokens_evaluated = 0, prompt_cache_hits = 0;
+  LoadHistory history;    // the last minutes, for the dashboard
+  std::string allreduce;  // the communicator's description (more than one rank)
 };
 
 struct BatchScheduler::Sequence : GenerationHandle {
@@ -132,6 +134,8 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
                 std::to_string(options_.parallel) + " or more");
   for (auto id : {tokenizer_.vocab().eos(), tokenizer_.vocab().eot()})
     if (id >= 0) stop_tokens_.push_back(id);
+  leader_.set_report_interval(options_.report_seconds);
+  if (engine_.comm().size() > 1) inbox_->allreduce = engine_.comm().describe();
   if (!options_.draft.empty()) {
     speculative::DraftLength check(options_.draft_min, options_.draft_max);  // throws on a bad range
     speculative::DraftTarget target{
@@ -300,8 +304,32 @@ void BatchScheduler::admit(std::vector<std::shared_ptr<Sequence>>& cancelled_in_
   inbox_->running = running_.size();
 }
 
+void BatchScheduler::record_load() {
+  const auto now = LoadHistory::Clock::now();
+  std::lock_guard lock(inbox_->mutex);
+  inbox_->history.add_tokens(tokens_emitted_ - tokens_recorded_, now);
+  tokens_recorded_ = tokens_emitted_;
+  inbox_->history.observe_queue(inbox_->queue.size(), running_.size(), now);
+  if (leader_.reports() != reports_seen_) {
+    reports_seen_ = leader_.reports();
+    inbox_->history.observe_ranks(leader_.figures(), now);
+  }
+}
+
+ClusterLoad BatchScheduler::load() const {
+  std::lock_guard lock(inbox_->mutex);
+  const auto now = LoadHistory::Clock::now();
+  return {inbox_->history.totals(), inbox_->history.per_token(std::chrono::seconds(60), now),
+          inbox_->history.points(now), inbox_->allreduce};
+}
+
 void BatchScheduler::run() {
   try {
+    // The ranks' figures from the start (memory, the model's share), before any request.
+    if (options_.report_seconds > 0) {
+      leader_.heartbeat();
+      record_load();
+    }
     for (;;) {
       {
         std::unique_lock lock(inbox_->mutex);
@@ -310,6 +338,7 @@ void BatchScheduler::run() {
           if (!inbox_->wake.wait_for(lock, std::chrono::duration<double>(options_.heartbeat_seconds), ready)) {
             lock.unlock();
             leader_.heartbeat();
+            record_load();
             continue;
           }
         } else {
@@ -326,7 +355,17 @@ void BatchScheduler::run() {
       admit(cancelled_in_queue, failed);
       for (auto& seq : cancelled_in_queue) finish(*seq, FinishReason::cancelled);
       for (auto& seq : failed) finish(*seq, FinishReason::error, seq->failure);
-      if (!running_.empty()) step();
+      if (!running_.empty()) {
+        step();
+        // Going idle: the ranks' figures of the last steps now, not at the next heartbeat.
+        bool idle = std::all_of(running_.begin(), running_.end(), [](const auto& seq) { return seq->done; });
+        if (idle) {
+          std::lock_guard lock(inbox_->mutex);
+          idle = inbox_->queue.empty();
+        }
+        if (idle) leader_.report_now();
+        record_load();
+      }
     }
   } catch (const std::exception& e) {
     // The engine failed: every request learns why; the caller decides whether the job goes on.
@@ -407,6 +446,7 @@ bool BatchScheduler::emit(Sequence& seq, int32_t token) {
     return false;
   }
   ++seq.generated;
+  ++tokens_emitted_;
   if (seq.sampler) seq.sampler->accept(token, true);
   if (seq.speculate) seq.context.push_back(token);
   if (seq.request.sampling.logprobs >= 0 && seq.callbacks.on_logprobs) report_logprobs(seq);

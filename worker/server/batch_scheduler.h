@@ -50,6 +50,9 @@ struct SchedulerOptions {
   // tokens drafted per sequence and step, adapting in [draft_min, draft_max].
   std::string draft;
   int draft_min = 0, draft_max = 8;
+  // Every this many seconds of steps, a step also gathers every rank's figures (StepLeader::
+  // set_report_interval) for load(); 0: never.
+  double report_seconds = 1;
 };
 
 // KV slots an engine needs for `parallel` sequences.
@@ -79,6 +82,7 @@ class BatchScheduler : public GenerationService {
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
   ServiceStats stats() const override;
   std::vector<ClusterNode> nodes() const override { return nodes_; }
+  ClusterLoad load() const override;
   std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const override;
   std::string token_text(int32_t id) const override;
   std::string detokenize(const std::vector<int32_t>& ids) const override;
@@ -97,6 +101,8 @@ class BatchScheduler : public GenerationService {
   // Each decoding sequence's drafts for this step (seq.draft), `decoding` of them in the step.
   void draft_for_step(size_t decoding);
   std::shared_ptr<const std::vector<std::string>> token_texts();
+  // After a step or a heartbeat: tokens, queue and the ranks' last report into the history.
+  void record_load();
 
   model::Engine& engine_;
   parallel::StepLeader& leader_;
@@ -113,6 +119,7 @@ class BatchScheduler : public GenerationService {
   std::vector<parallel::StepToken> step_tokens_;
   std::shared_ptr<const std::vector<std::string>> token_texts_;
   std::unique_ptr<speculative::Drafter> drafter_;  // options.draft
+  uint64_t tokens_emitted_ = 0, tokens_recorded_ = 0, reports_seen_ = 0;
 };
 
 }  // namespace clusterctl::server

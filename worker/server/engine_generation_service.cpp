@@ -45,7 +45,9 @@ EngineGenerationService::EngineGenerationService(EngineServiceOptions options) {
   scheduler_ = std::make_unique<BatchScheduler>(
       *engine_, *leader_, *tokenizer_,
       describe_model(*file_, *tokenizer_, options.model_path, options.model_id, engine_->n_ctx()),
-      std::vector<ClusterNode>{{0, host_name(), "rank 0 (API and model)"}}, options.scheduler);
+      std::vector<ClusterNode>{
+          {0, host_name(), "rank 0 (API and model)", "the whole model", engine_->model().weights.bytes_per_token, ""}},
+      options.scheduler);
   thread_ = std::thread([this] {
     try {
       scheduler_->run();

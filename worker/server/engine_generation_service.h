@@ -43,6 +43,7 @@ class EngineGenerationService : public GenerationService {
   }
   ServiceStats stats() const override { return scheduler_->stats(); }
   std::vector<ClusterNode> nodes() const override { return scheduler_->nodes(); }
+  ClusterLoad load() const override { return scheduler_->load(); }
   std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const override {
     return scheduler_->tokenize(text, add_special, parse_special);
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "worker/common/error.h"
+#include "worker/server/load_history.h"
 
 namespace clusterctl::sampling {
 struct JsonSchema;
@@ -142,7 +143,19 @@ struct ModelInfo {
 struct ClusterNode {
   int rank = 0;
   std::string host;
-  std::string role;  // e.g. "rank 0 (API)", "worker"
+  std::string role;           // e.g. "rank 0 (API)", "worker"
+  std::string share;          // the part of the model it computes ("q_heads [0,16) ffn [0,4096) ..."), "" unknown
+  uint64_t weight_bytes = 0;  // the weights it reads per token (0: unknown)
+  std::string link;           // the cluster link type of its node ("ethernet", "thunderbolt"; "" on one machine)
+};
+
+// What the ranks measured (the dashboard, /metrics, `clusterctl status`): each rank's totals as
+// last reported (empty: not measured yet), and the last minutes (load_history.h).
+struct ClusterLoad {
+  std::vector<RankFigures> ranks;
+  std::vector<RankPerToken> per_token;  // by rank, over the last minute (or since the start when idle)
+  std::vector<LoadPoint> history;       // oldest first
+  std::string allreduce;                // how the ranks all-reduce, an emulated link said so ("" on one rank)
 };
 
 struct ServiceStats {
@@ -166,6 +179,7 @@ class GenerationService {
   virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) = 0;
   virtual ServiceStats stats() const = 0;
   virtual std::vector<ClusterNode> nodes() const = 0;
+  virtual ClusterLoad load() const { return {}; }
   // POST /tokenize and /detokenize. `add_special`: BOS as the model adds it; `parse_special`:
   // control-token text becomes that token. A service without a tokenizer throws Error.
   virtual std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const {

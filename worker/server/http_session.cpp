@@ -7,6 +7,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "worker/server/cluster_view.h"
 #include "worker/server/model_endpoints.h"
 #include "worker/server/openai_writer.h"
 #include "worker/server/web_page.h"
@@ -145,6 +146,9 @@ void HttpSession::handle(Request request) {
   if (get && (path == "/" || path == "/index.html")) {
     return respond(200, std::string(web_chat_page()), "text/html; charset=utf-8", "/");
   }
+  if (get && path == "/dashboard") {
+    return respond(200, std::string(web_dashboard_page()), "text/html; charset=utf-8", "/dashboard");
+  }
 
   const ModelInfo& model = ctx_.service.model();
   if (path == "/v1/chat/completions" && post) return start_openai(request, Endpoint::chat_completions, path);
@@ -181,20 +185,15 @@ void HttpSession::handle(Request request) {
     }
   }
   if (path == "/metrics" && get) {
-    return respond(200, ctx_.metrics.prometheus_text(ctx_.service.stats()), "text/plain; version=0.0.4; charset=utf-8",
-                   path);
+    return respond(200,
+                   ctx_.metrics.prometheus_text(ctx_.service.stats()) +
+                       cluster_prometheus_text(ctx_.service.nodes(), ctx_.service.load()),
+                   "text/plain; version=0.0.4; charset=utf-8", path);
   }
   if (path == "/v1/cluster" && get) {
-    ServiceStats stats = ctx_.service.stats();
-    Json nodes = Json::array();
-    for (const auto& n : ctx_.service.nodes())
-      nodes.push_back(Json{{"rank", n.rank}, {"host", n.host}, {"role", n.role}});
-    Json body = {{"model", model.id},
-                 {"nodes", nodes},
-                 {"tokens_per_second", ctx_.metrics.tokens_per_second()},
-                 {"queue_depth", stats.queued},
-                 {"running", stats.running}};
-    return respond(200, body.dump(), "application/json", path);
+    const Json body = cluster_json(model, ctx_.service.nodes(), ctx_.service.stats(), ctx_.service.load(),
+                                   ctx_.metrics.tokens_per_second());
+    return respond(200, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", path);
   }
   static const char* const kPaths[] = {"/v1/chat/completions",
                                        "/v1/completions",

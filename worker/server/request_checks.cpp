@@ -137,7 +137,8 @@ std::optional<CheckFailure> check_request(const RequestCheckOptions& o, const Re
   if (!o.bearer_token || is_preflight(req)) return std::nullopt;  // browsers send no credentials in a preflight
   const std::string path = path_of(sv(req.target()));
   const bool read = req.method() == http::verb::get || req.method() == http::verb::head;
-  if (read && (path == "/" || path == "/index.html")) return std::nullopt;  // the page holds no data
+  if (read && (path == "/" || path == "/index.html" || path == "/dashboard"))
+    return std::nullopt;  // the pages hold no data (they ask the API with the token)
   if (read && path == "/health" && o.health_open) return std::nullopt;
   if (bearer_matches(sv(req[http::field::authorization]), *o.bearer_token)) return std::nullopt;
   // Anthropic's clients send the key as x-api-key.

@@ -67,6 +67,9 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("allreduce-table", po::value<std::string>()->default_value(""),
                      "the all-reduce selection table (default $CLUSTERCTL_NET_TABLE, else "
                      "~/.config/clusterctl/allreduce-table where it exists)");
+  opts.add_options()("link-type", po::value<std::string>()->default_value(""),
+                     "this node's cluster link type as the cluster file names it (thunderbolt, ethernet), shown "
+                     "on the web page's dashboard (clusterctl up sets it)");
   opts.add_options()("emulate-link", po::value<std::string>()->default_value(""),
                      "EMULATION: hold every all-reduce message back as a link would, e.g. "
                      "latency=300us,bandwidth=10gbit[,jitter=20us] (ranks on one machine or kernel)");
