@@ -30,7 +30,7 @@ void share_cores(JobSpec& job, int ranks, int cores, bool one_machine) {
 JobSpec local_job(int ranks, int cores, bool as_root, const std::string& worker,
                   const std::vector<std::string>& worker_args) {
   JobSpec job;
-  job.nodes.push_back({"localhost", ranks, 0, "", ""});
+  job.nodes.push_back({"localhost", ranks, 0, "", "", ""});
   job.worker = worker;
   job.worker_args = worker_args;
   job.run_as_root = as_root;
@@ -65,12 +65,12 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host,
             "--port", std::to_string(job.listen_port), "--model-id", job.model_id});
     if (n.threads > 0) add(a, {"--threads", std::to_string(n.threads)});
-    if (!n.link_type.empty()) add(a, {"--link-type", n.link_type});
     if (job.context > 0) add(a, {"--ctx", std::to_string(job.context)});
     if (job.parallel > 0) add(a, {"--parallel", std::to_string(job.parallel)});
     if (!job.token_file.empty()) add(a, {"--token-file", job.token_file});
     if (!job.draft.empty()) add(a, {"--draft", job.draft});
     if (job.draft_max > 0) add(a, {"--draft-max", std::to_string(job.draft_max)});
+    if (!n.link_type.empty()) add(a, {"--link-type", n.link_type});
     a.insert(a.end(), job.network_args.begin(), job.network_args.end());
     a.insert(a.end(), job.serve_args.begin(), job.serve_args.end());
   }

@@ -24,7 +24,8 @@ int64_t LoadHistory::index_of(Clock::time_point t) const {
 LoadHistory::Bucket& LoadHistory::bucket(Clock::time_point now) {
   const int64_t i = index_of(now);
   if (buckets_.empty() || buckets_.back().index < i) {
-    buckets_.push_back(Bucket{i});
+    buckets_.emplace_back();
+    buckets_.back().index = i;
     while (buckets_.size() > kBuckets || buckets_.front().index <= i - static_cast<int64_t>(kBuckets))
       buckets_.pop_front();
   }

@@ -16,8 +16,8 @@ namespace {
 launch::JobSpec three_nodes() {
   launch::JobSpec job;
   for (int k = 1; k <= 3; ++k)
-    job.nodes.push_back(
-        {"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut", ""});
+    job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut",
+                         "", k == 3 ? "ethernet" : "thunderbolt"});
   job.link_cidr = "10.77.2.0/24";
   job.yield_when_idle = true;
   job.run_as_root = true;
@@ -43,6 +43,9 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   EXPECT_NE(cmd.find("--mca mpi_yield_when_idle 1"), std::string::npos);
   EXPECT_NE(cmd.find("--allow-run-as-root"), std::string::npos);
   EXPECT_NE(cmd.find("--hostfile /cache/node1/c.hostfile"), std::string::npos);
+  // Each node's link type, for the dashboard's picture.
+  EXPECT_NE(cmd.find("--ctx 512 --link-type thunderbolt"), std::string::npos) << cmd;
+  EXPECT_NE(cmd.find("--ctx 512 --link-type ethernet"), std::string::npos) << cmd;
   // One app context per node, in rank order, each with its own --model folder.
   const auto a = cmd.find("-np 1 -H 10.77.2.1:1 /opt/bin/clusterctl-worker --model /cache/node1/cut --serve");
   const auto b = cmd.find(": -np 2 -H 10.77.2.2:2 /opt/bin/clusterctl-worker --model /cache/node2/cut --serve");

@@ -15,6 +15,12 @@ namespace clusterctl::server {
 namespace {
 
 using Clock = LoadHistory::Clock;
+
+ModelInfo model_named(const std::string& id) {
+  ModelInfo m;
+  m.id = id;
+  return m;
+}
 using std::chrono::seconds;
 
 RankFigures decoded(uint64_t steps, double step_s, double comm_s, uint64_t bytes) {
@@ -86,7 +92,7 @@ TEST(ClusterView, MetricsAndJsonCarryEachRankWithItsNodeAndLinks) {
   EXPECT_NE(text.find("clusterctl_rank_resident_bytes{rank=\"2\",node=\"mini2\"} 104857600\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE clusterctl_rank_comm_seconds_total counter\n"), std::string::npos);
 
-  const auto j = cluster_json(ModelInfo{"m"}, nodes, ServiceStats{}, load, 1.5);
+  const auto j = cluster_json(model_named("m"), nodes, ServiceStats{}, load, 1.5);
   ASSERT_EQ(j["nodes"].size(), 3u);
   EXPECT_DOUBLE_EQ(j["nodes"][0]["model_fraction"].get<double>(), 0.6);
   EXPECT_DOUBLE_EQ(j["nodes"][1]["comm_ms_per_token"].get<double>(), 50);
@@ -103,7 +109,7 @@ TEST(ClusterView, ARankNotMeasuredYetHasNoFiguresButItsShare) {
   const std::string text = cluster_prometheus_text(nodes, load);
   EXPECT_EQ(text.find("clusterctl_rank_comm_ms_per_token{"), std::string::npos) << text;
   EXPECT_NE(text.find("clusterctl_rank_weight_bytes{rank=\"1\",node=\"b\"} 10\n"), std::string::npos);
-  const auto j = cluster_json(ModelInfo{"m"}, nodes, ServiceStats{}, load, 0);
+  const auto j = cluster_json(model_named("m"), nodes, ServiceStats{}, load, 0);
   EXPECT_TRUE(j["nodes"][1]["comm_ms_per_token"].is_null());
   EXPECT_EQ(j["links"][0]["type"], "tcp");
 }

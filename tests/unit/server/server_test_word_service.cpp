@@ -74,7 +74,7 @@ ServiceStats WordStreamTestService::stats() const {
 }
 
 std::vector<ClusterNode> WordStreamTestService::nodes() const {
-  return {{0, "127.0.0.1", "rank 0 (API, test service)"}};
+  return {{0, "127.0.0.1", "rank 0 (API, test service)", "", 0, ""}};
 }
 
 GenerationRequest WordStreamTestService::last_request() const {
