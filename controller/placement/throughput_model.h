@@ -3,8 +3,9 @@
 // reads its weight bytes at its node's memory bandwidth and does its multiply-adds at its node's
 // compute (ranks on one node share both; the pass waits for the slowest node), then the
 // all-reduces of the pass cross the link one after another: hops x latency plus the bytes each
-// rank sends over the link's bandwidth. Memory and compute overlap (the larger counts); the link's
-// time adds to it, since every all-reduce waits for the layer before it.
+// rank sends over the link's bandwidth. Memory and compute overlap (a soft roofline: the larger,
+// and up to 1.32x it where they are equal); the link's time adds to it, since every all-reduce
+// waits for the layer before it.
 // Pure arithmetic: plan.cpp fills it from the shard plan, doctor's record and the link presets.
 #include <cstdint>
 #include <optional>
@@ -63,6 +64,7 @@ struct ClusterModel {
 // Seconds of one forward pass of `tokens` tokens (decode: one per stream; prefill: a batch).
 struct PassTimes {
   double memory_s = 0, compute_s = 0, latency_s = 0, bandwidth_s = 0;
+  double overlapped_s() const;  // memory and compute, as they overlap
   double total() const;
   Term limit() const;  // the largest term
 };
