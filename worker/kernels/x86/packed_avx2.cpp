@@ -1,5 +1,5 @@
-// Layout::Packed8 kernels for AVX2 (VNNI keeps Q2_K's), for Q8_0, IQ4_NL, Q4_K, Q5_K, Q2_K and Q6_K (Q4_0's are in
-// packed_q4_0.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
+// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, IQ4_NL, Q4_K, Q5_K, Q2_K and Q6_K (Q4_0's and Q2_K's in
+// packed_q4_0.h, packed_q2_k.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
 // each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
 //   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
 //   IQ4_NL: the same with the nibbles mapped through the table (|w| at most 127);
@@ -21,6 +21,7 @@
 #include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/packed_k4.h"
+#include "worker/kernels/x86/packed_q2_k.h"
 #include "worker/kernels/x86/packed_q4_0.h"
 #include "worker/kernels/x86/packed_q6_k.h"
 #include "worker/kernels/x86/packed_rows8.h"
@@ -299,114 +300,6 @@ struct K4Tokens {
   }
 };
 
-// ---- Q2_K (against Q8_K; packed.h has the layout) ----
-//
-// Per sub-block j (plane s = j / 4 of chunks 4q..4q+3, q = j % 4): 4 pieces of 2-bit weights x
-// token summed in 16 bits (at most 4 * 2 * 3 * 127 = 3048), widened by a multiply-add with the
-// rows' scale in both halves of the lane; the mins (int16 pairs) against the token's sub-block
-// sums by one multiply-add per pair; then Q4_K's float steps (q4_K_fold).
-
-// Scale (min_shift 0) or min (4) of sub-block j for the 8 rows in both 16-bit halves of each lane.
-inline __m256i q2_K_scale_pairs(const uint8_t* g, int j) {
-  const __m128i b = _mm_and_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kPackedQ2_KScales + 8 * j)),
-                                  _mm_set1_epi8(0x0f));
-  const __m256i s = _mm256_cvtepu8_epi32(b);
-  return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
-}
-// The mins of sub-blocks 2p and 2p + 1 as an int16 pair per row lane.
-inline __m256i q2_K_min_pairs(const uint8_t* g, int p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kPackedQ2_KScales + 16 * p));
-  const __m128i m = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f));
-  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, _mm_srli_si128(m, 8)));
-}
-inline __m256i q2_K_chunk(const uint8_t* g, int c) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ2_KQuants + 32 * c));
-}
-
-__attribute__((always_inline)) inline __m256 q2_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                          __m256 acc) {
-  const __m256i m3 = _mm256_set1_epi8(3);
-  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
-  for (int q = 0; q < 4; ++q) {
-    __m256i ch[4];
-    for (int k = 0; k < 4; ++k) ch[k] = q2_K_chunk(g, 4 * q + k);
-    for (int s = 0; s < 4; ++s) {
-      __m256i sum = _mm256_setzero_si256();  // 16-bit
-      for (int k = 0; k < 4; ++k)
-        sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(ch[k], 2 * s), m3),
-                                                         piece(b.qs + 64 * s + 16 * q + 4 * k)));
-      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(sum, q2_K_scale_pairs(g, 4 * s + q)));
-    }
-  }
-  for (int p = 0; p < 8; ++p)
-    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(q2_K_min_pairs(g, p), _mm256_set1_epi32(pairs[p])));
-  return q4_K_fold(g, isum, msum, b.d, acc);
-}
-
-inline void q2_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q2_Kx8_block(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
-      },
-      y);
-}
-
-inline void q2_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                               double* y, float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q2_Kx8_block(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
-      },
-      y, scale);
-}
-
-struct Q2_KTokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    const __m256i m3 = _mm256_set1_epi8(3);
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ2_KBlockBytes;
-        const block_q8_K* blk[T];
-        __m256i isum[T], msum[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          isum[t] = msum[t] = _mm256_setzero_si256();
-        }
-        for (int q = 0; q < 4; ++q)
-          for (int s = 0; s < 4; ++s) {
-            __m256i w[4];
-            for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(q2_K_chunk(g, 4 * q + k), 2 * s), m3);
-            const __m256i sc = q2_K_scale_pairs(g, 4 * s + q);
-            for (int t = 0; t < T; ++t) {
-              __m256i sum = _mm256_setzero_si256();
-              for (int k = 0; k < 4; ++k)
-                sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(w[k], piece(blk[t]->qs + 64 * s + 16 * q + 4 * k)));
-              isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sum, sc));
-            }
-          }
-        for (int p = 0; p < 8; ++p) {
-          const __m256i mins = q2_K_min_pairs(g, p);
-          for (int t = 0; t < T; ++t)
-            msum[t] = _mm256_add_epi32(
-                msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(xoff[t * xoff_stride + i * kPackedQ2_KXoff + p])));
-        }
-        for (int t = 0; t < T; ++t) sums.acc[t] = q4_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
-      }
-      sums.end_chunk(yf, y_stride);
-    }
-    sums.finish(yd, y_stride);
-  }
-};
-
 // ---- Q6_K (against Q8_K tokens stored +128; packed.h has the layout) ----
 
 // isum less the rows' +128 constant, then acc += isum * (d * d_token): the reference's steps.
@@ -523,9 +416,9 @@ void fill_packed_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q5_K)] = {avx2::k4_x8_dot<true>, avx2::k4_x8_chunked_dot<true>,
                                     packed_tokens_dot<GroupByGroup<avx2::K4Tokens<true>>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<true>>>};
-  t.packed[slot(GgmlType::Q2_K)] = {avx2::q2_Kx8_dot, avx2::q2_Kx8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<avx2::Q2_KTokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<avx2::Q2_KTokens>>};
+  t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<false>, q2_Kx8_chunked_dot<false>,
+                                    packed_tokens_dot<GroupByGroup<Q2_KTokens<false>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<false>>>};
   t.packed[slot(GgmlType::Q6_K)] = {avx2::q6_Kx8_dot, avx2::q6_Kx8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<avx2::Q6_KTokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::Q6_KTokens>>};

@@ -23,6 +23,7 @@
 #include "worker/kernels/packed.h"
 #include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/packed_k4.h"
+#include "worker/kernels/x86/packed_q2_k.h"
 #include "worker/kernels/x86/packed_q4_0.h"
 #include "worker/kernels/x86/packed_q6_k.h"
 #include "worker/kernels/x86/packed_rows8.h"
@@ -458,6 +459,9 @@ void fill_packed_vnni(KernelTable& t) {
                                     packed_tokens_chunked_dot<K4Tokens16<false>>};
   t.packed[slot(GgmlType::Q5_K)] = {k4_x8_dot<true>, k4_x8_chunked_dot<true>, packed_tokens_dot<K4Tokens16<true>>,
                                     packed_tokens_chunked_dot<K4Tokens16<true>>};
+  t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<true>, q2_Kx8_chunked_dot<true>,
+                                    packed_tokens_dot<GroupByGroup<Q2_KTokens<true>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<true>>>};
   t.packed[slot(GgmlType::Q6_K)] = {q6_Kx8_dot, q6_Kx8_chunked_dot, packed_tokens_dot<Q6_KTokens16>,
                                     packed_tokens_chunked_dot<Q6_KTokens16>};
 }

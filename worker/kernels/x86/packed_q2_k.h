@@ -1,0 +1,148 @@
+#pragma once
+// Q2_K Layout::Packed8 kernels (packed.h has the layout), shared by the AVX2 and AVX-512 VNNI
+// sources. Per sub-block j (plane s = j / 4 of chunks 4q..4q+3, q = j % 4) the 4 pieces of 2-bit
+// weights x token: on AVX2 summed in 16 bits (at most 4 * 2 * 3 * 127 = 3048) and widened by a
+// multiply-add with the rows' scale in both halves of the lane; with VNNI 4 dpbusd into 32 bits
+// times the scale. Both exact, so the same integers. The mins (int16 pairs) against the token's
+// sub-block sums by one multiply-add per pair; then t = d * isum - dmin * msum and
+// acc += t * d_token, the scalar reference's float steps (packed.cpp), so the same bits.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "worker/kernels/blocks.h"
+#include "worker/kernels/half.h"
+#include "worker/kernels/packed.h"
+#include "worker/kernels/x86/packed_rows8.h"
+
+namespace clusterctl::kernels::detail::x86 {
+
+inline __m256i q2_K_piece(const int8_t* q) { return _mm256_broadcastd_epi32(_mm_loadu_si32(q)); }
+
+inline __m256 q2_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_token, __m256 acc) {
+  const auto halves = [](const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  };
+  const __m256 t =
+      _mm256_fnmadd_ps(halves(g + 16), _mm256_cvtepi32_ps(msum), _mm256_mul_ps(halves(g), _mm256_cvtepi32_ps(isum)));
+  return _mm256_fmadd_ps(t, _mm256_set1_ps(d_token), acc);
+}
+
+// One sub-block's dot times its scale per row lane; scale_pairs holds the scale in both 16-bit
+// halves of the lane (q2_K_scale_pairs), the low half of which is the 32-bit scale for VNNI.
+template <bool Vnni>
+__attribute__((always_inline)) inline __m256i q2_K_sub_block(const __m256i w[4], const int8_t* q8,
+                                                             __m256i scale_pairs) {
+  if constexpr (Vnni) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    __m256i d = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) d = _mm256_dpbusd_epi32(d, w[k], q2_K_piece(q8 + 4 * k));
+    return _mm256_mullo_epi32(d, _mm256_and_si256(scale_pairs, _mm256_set1_epi32(0xffff)));
+#endif
+  }
+  __m256i sum = _mm256_setzero_si256();  // 16-bit
+  for (int k = 0; k < 4; ++k) sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(w[k], q2_K_piece(q8 + 4 * k)));
+  return _mm256_madd_epi16(sum, scale_pairs);
+}
+
+// Scale (min_shift 0) or min (4) of sub-block j for the 8 rows in both 16-bit halves of each lane.
+inline __m256i q2_K_scale_pairs(const uint8_t* g, int j) {
+  const __m128i b = _mm_and_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kPackedQ2_KScales + 8 * j)),
+                                  _mm_set1_epi8(0x0f));
+  const __m256i s = _mm256_cvtepu8_epi32(b);
+  return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
+}
+// The mins of sub-blocks 2p and 2p + 1 as an int16 pair per row lane.
+inline __m256i q2_K_min_pairs(const uint8_t* g, int p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kPackedQ2_KScales + 16 * p));
+  const __m128i m = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, _mm_srli_si128(m, 8)));
+}
+inline __m256i q2_K_chunk(const uint8_t* g, int c) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ2_KQuants + 32 * c));
+}
+
+template <bool Vnni>
+__attribute__((always_inline)) inline __m256 q2_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
+                                                          __m256 acc) {
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+  for (int q = 0; q < 4; ++q) {
+    __m256i ch[4];
+    for (int k = 0; k < 4; ++k) ch[k] = q2_K_chunk(g, 4 * q + k);
+    for (int s = 0; s < 4; ++s) {
+      __m256i w[4];
+      for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(ch[k], 2 * s), m3);
+      isum = _mm256_add_epi32(isum, q2_K_sub_block<Vnni>(w, b.qs + 64 * s + 16 * q, q2_K_scale_pairs(g, 4 * s + q)));
+    }
+  }
+  for (int p = 0; p < 8; ++p)
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(q2_K_min_pairs(g, p), _mm256_set1_epi32(pairs[p])));
+  return q2_K_fold(g, isum, msum, b.d, acc);
+}
+
+template <bool Vnni>
+void q2_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_dot(
+      n / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q2_Kx8_block<Vnni>(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
+      },
+      y);
+}
+
+template <bool Vnni>
+void q2_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                        float scale) {
+  const auto* b = static_cast<const block_q8_K*>(x);
+  rows8_chunked_dot(
+      n / QK_K, chunk / QK_K,
+      [&](int64_t i, __m256 acc) {
+        return q2_Kx8_block<Vnni>(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
+      },
+      y, scale);
+}
+
+template <bool Vnni>
+struct Q2_KTokens {
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
+    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    Rows8Sums<T, Chunked> sums(scale);
+    for (int64_t c = 0; c < nb; c += cb) {
+      sums.start_chunk();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const uint8_t* g = group + i * kPackedQ2_KBlockBytes;
+        const block_q8_K* blk[T];
+        __m256i isum[T], msum[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
+          isum[t] = msum[t] = _mm256_setzero_si256();
+        }
+        for (int q = 0; q < 4; ++q)
+          for (int s = 0; s < 4; ++s) {
+            __m256i w[4];
+            for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(q2_K_chunk(g, 4 * q + k), 2 * s), m3);
+            const __m256i sc = q2_K_scale_pairs(g, 4 * s + q);
+            for (int t = 0; t < T; ++t)
+              isum[t] = _mm256_add_epi32(isum[t], q2_K_sub_block<Vnni>(w, blk[t]->qs + 64 * s + 16 * q, sc));
+          }
+        for (int p = 0; p < 8; ++p) {
+          const __m256i mins = q2_K_min_pairs(g, p);
+          for (int t = 0; t < T; ++t)
+            msum[t] = _mm256_add_epi32(
+                msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(xoff[t * xoff_stride + i * kPackedQ2_KXoff + p])));
+        }
+        for (int t = 0; t < T; ++t) sums.acc[t] = q2_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+};
+
+}  // namespace clusterctl::kernels::detail::x86
