@@ -6,6 +6,7 @@
 // cache. This rank's heads are its Partition's query heads; the latent is every rank's.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "worker/common/error.h"
 #include "worker/model/forward.h"
@@ -79,6 +80,17 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
   const size_t eb = cache_.elem_bytes();
   const int64_t ctx = cache_.n_ctx();
   const int64_t n_items = T * H;
+  // The tiled path reads every cached row once per head and token: for a batch of one sequence
+  // (a prompt) its rows are converted to floats once here instead (exact: the same bits).
+  bool one_slot = tiled;
+  int64_t n_max = 0;
+  for (int64_t t = 0; t < T; ++t)
+    one_slot = one_slot && b.slot[t] == b.slot[0], n_max = std::max<int64_t>(n_max, b.pos[t] + 1);
+  std::vector<float> rows_f(one_slot ? static_cast<size_t>(n_max * row) : 0);
+  if (one_slot) {
+    const uint8_t* rows = cache_.key(il, b.slot[0], 0, 0);
+    for (int64_t j = 0; j < n_max; ++j) kernels::dequantize_row(ct, rows + j * row * eb, &rows_f[j * row], row);
+  }
   auto work = [&](int ith, int nth) {
     float* scores = thread_scratch(ith);
     void* q_conv = scores + ctx;
@@ -100,9 +112,10 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
           const int64_t j1 = std::min(n_pos, j0 + kTile);
           float tile_max = -INFINITY;
           for (int64_t j = j0; j < j1; ++j) {
-            kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
+            const float* lat = one_slot ? &rows_f[j * row] : latent;
+            if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
             float dot = 0.0f;
-            for (int64_t i = 0; i < row; ++i) dot += query[i] * latent[i];
+            for (int64_t i = 0; i < row; ++i) dot += query[i] * lat[i];
             scores[j] = dot * kq_scale;
             tile_max = std::max(tile_max, scores[j]);
           }
@@ -117,8 +130,9 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
           for (int64_t j = j0; j < j1; ++j) sum += scores[j] = std::exp(scores[j] - M);
           S += static_cast<float>(sum);
           for (int64_t j = j0; j < j1; ++j) {
-            kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
-            for (int64_t r = 0; r < KVL; ++r) out[r] += scores[j] * latent[r];
+            const float* lat = one_slot ? &rows_f[j * row] : latent;
+            if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+            for (int64_t r = 0; r < KVL; ++r) out[r] += scores[j] * lat[r];
           }
         }
       } else {
