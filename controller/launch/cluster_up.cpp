@@ -205,7 +205,7 @@ class Bringup {
           return r.status == preflight::CheckStatus::fail && r.check != "memory" && r.check != "disk";
         });
         throw StepError(
-            "controller", "preflight (memory)", s->cause,
+            s->node, "preflight (memory)", s->cause,
             s->fix + "; nothing was copied or started" +
                 (others ? " (" + std::to_string(others) + " other check(s) failed too: 'clusterctl doctor " +
                               config_path_ + "' shows them)"

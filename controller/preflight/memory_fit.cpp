@@ -8,7 +8,7 @@
 namespace clusterctl::preflight {
 
 std::optional<MemoryShortfall> memory_shortfall(const config::ClusterConfig& c, const PreflightReport& r) {
-  std::string short_nodes;
+  std::string short_nodes, short_node;
   uint64_t need = 0, have = 0, kv = 0;
   size_t measured = 0, short_count = 0;
   for (size_t i = 0; i < r.nodes.size() && i < c.nodes.size(); ++i) {
@@ -20,6 +20,7 @@ std::optional<MemoryShortfall> memory_shortfall(const config::ClusterConfig& c, 
     have += *f.mem_usable;
     if (f.need_bytes <= *f.mem_usable) continue;
     ++short_count;
+    short_node = c.nodes[i].name;
     short_nodes += (short_nodes.empty() ? "" : "; ") + c.nodes[i].name + " needs " + human_bytes(f.need_bytes) +
                    " (shard " + human_bytes(f.shard_bytes) + " + KV cache " + human_bytes(f.kv_bytes) + ") and has " +
                    human_bytes(*f.mem_usable) + (c.nodes[i].memory_limit ? " (its 'memory:' limit)" : " free");
@@ -27,6 +28,7 @@ std::optional<MemoryShortfall> memory_shortfall(const config::ClusterConfig& c, 
   if (!short_count) return std::nullopt;
   const std::string model = r.model.path.empty() ? std::string("the model") : r.model.path;
   MemoryShortfall s;
+  s.node = short_count == 1 ? short_node : std::string("controller");
   s.cause = model + " (" + human_bytes(r.model.tensor_bytes) + " of weights) does not fit in " +
             (short_count == measured ? std::string("any node's") : std::to_string(short_count) + " node(s)'") +
             " memory: " + short_nodes;

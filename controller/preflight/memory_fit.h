@@ -12,6 +12,7 @@
 namespace clusterctl::preflight {
 
 struct MemoryShortfall {
+  std::string node;  // the one short node, or "controller" when several are short
   std::string cause;
   std::string fix;
 };
