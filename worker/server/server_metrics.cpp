@@ -4,6 +4,16 @@
 
 namespace clusterctl::server {
 
+namespace {
+
+// One gauge or counter without labels, in the Prometheus text format.
+template <typename Value>
+void write_scalar(std::ostringstream& out, const char* name, const char* type, const char* help, const Value& value) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << value << "\n";
+}
+
+}  // namespace
+
 void ServerMetrics::count_request(const std::string& endpoint, int status) {
   std::lock_guard lock(mutex_);
   ++requests_[{endpoint, status}];
@@ -46,23 +56,12 @@ std::string ServerMetrics::prometheus_text(const ServiceStats& stats) const {
     out << "clusterctl_http_requests_total{endpoint=\"" << key.first << "\",code=\"" << key.second << "\"} " << count
         << "\n";
   }
-  out << "# HELP clusterctl_requests_in_flight Requests being answered now.\n"
-         "# TYPE clusterctl_requests_in_flight gauge\n"
-         "clusterctl_requests_in_flight "
-      << in_flight_.load() << "\n"
-      << "# HELP clusterctl_prompt_tokens_total Prompt tokens processed.\n"
-         "# TYPE clusterctl_prompt_tokens_total counter\n"
-         "clusterctl_prompt_tokens_total "
-      << prompt_tokens_ << "\n"
-      << "# HELP clusterctl_generation_tokens_total Tokens generated.\n"
-         "# TYPE clusterctl_generation_tokens_total counter\n"
-         "clusterctl_generation_tokens_total "
-      << completion_tokens_ << "\n"
-      << "# HELP clusterctl_generation_tokens_per_second Tokens generated per second, all streams, last 10 s.\n"
-         "# TYPE clusterctl_generation_tokens_per_second gauge\n"
-         "clusterctl_generation_tokens_per_second "
-      << tps << "\n"
-      << "# HELP clusterctl_time_to_first_token_seconds From request accepted to first generated token.\n"
+  write_scalar(out, "clusterctl_requests_in_flight", "gauge", "Requests being answered now.", in_flight_.load());
+  write_scalar(out, "clusterctl_prompt_tokens_total", "counter", "Prompt tokens processed.", prompt_tokens_);
+  write_scalar(out, "clusterctl_generation_tokens_total", "counter", "Tokens generated.", completion_tokens_);
+  write_scalar(out, "clusterctl_generation_tokens_per_second", "gauge",
+               "Tokens generated per second, all streams, last 10 s.", tps);
+  out << "# HELP clusterctl_time_to_first_token_seconds From request accepted to first generated token.\n"
          "# TYPE clusterctl_time_to_first_token_seconds histogram\n";
   for (size_t i = 0; i < std::size(kBuckets); ++i) {
     out << "clusterctl_time_to_first_token_seconds_bucket{le=\"" << kBuckets[i] << "\"} " << ttft_bucket_counts_[i]
@@ -70,43 +69,22 @@ std::string ServerMetrics::prometheus_text(const ServiceStats& stats) const {
   }
   out << "clusterctl_time_to_first_token_seconds_bucket{le=\"+Inf\"} " << ttft_count_ << "\n"
       << "clusterctl_time_to_first_token_seconds_sum " << ttft_sum_ << "\n"
-      << "clusterctl_time_to_first_token_seconds_count " << ttft_count_ << "\n"
-      << "# HELP clusterctl_queue_depth Requests waiting for a decoding slot.\n"
-         "# TYPE clusterctl_queue_depth gauge\n"
-         "clusterctl_queue_depth "
-      << stats.queued << "\n"
-      << "# HELP clusterctl_running_sequences Sequences decoding now.\n"
-         "# TYPE clusterctl_running_sequences gauge\n"
-         "clusterctl_running_sequences "
-      << stats.running << "\n"
-      << "# HELP clusterctl_allreduce_seconds_total Time spent in all-reduce, rank 0.\n"
-         "# TYPE clusterctl_allreduce_seconds_total counter\n"
-         "clusterctl_allreduce_seconds_total "
-      << stats.allreduce_seconds_total << "\n"
-      << "# HELP clusterctl_allreduce_total All-reduce operations, rank 0.\n"
-         "# TYPE clusterctl_allreduce_total counter\n"
-         "clusterctl_allreduce_total "
-      << stats.allreduce_count << "\n"
-      << "# HELP clusterctl_draft_tokens_total Tokens drafted for speculative decoding (--draft).\n"
-         "# TYPE clusterctl_draft_tokens_total counter\n"
-         "clusterctl_draft_tokens_total "
-      << stats.draft_tokens << "\n"
-      << "# HELP clusterctl_draft_accepted_total Drafted tokens the model kept.\n"
-         "# TYPE clusterctl_draft_accepted_total counter\n"
-         "clusterctl_draft_accepted_total "
-      << stats.draft_accepted << "\n"
-      << "# HELP clusterctl_prompt_cache_tokens_total Prompt tokens reused from the prompt cache (not computed).\n"
-         "# TYPE clusterctl_prompt_cache_tokens_total counter\n"
-         "clusterctl_prompt_cache_tokens_total "
-      << stats.prompt_tokens_cached << "\n"
-      << "# HELP clusterctl_prompt_eval_tokens_total Prompt tokens computed (prefilled).\n"
-         "# TYPE clusterctl_prompt_eval_tokens_total counter\n"
-         "clusterctl_prompt_eval_tokens_total "
-      << stats.prompt_tokens_evaluated << "\n"
-      << "# HELP clusterctl_prompt_cache_hits_total Requests that reused a cached prompt prefix.\n"
-         "# TYPE clusterctl_prompt_cache_hits_total counter\n"
-         "clusterctl_prompt_cache_hits_total "
-      << stats.prompt_cache_hits << "\n";
+      << "clusterctl_time_to_first_token_seconds_count " << ttft_count_ << "\n";
+  write_scalar(out, "clusterctl_queue_depth", "gauge", "Requests waiting for a decoding slot.", stats.queued);
+  write_scalar(out, "clusterctl_running_sequences", "gauge", "Sequences decoding now.", stats.running);
+  write_scalar(out, "clusterctl_allreduce_seconds_total", "counter", "Time spent in all-reduce, rank 0.",
+               stats.allreduce_seconds_total);
+  write_scalar(out, "clusterctl_allreduce_total", "counter", "All-reduce operations, rank 0.", stats.allreduce_count);
+  write_scalar(out, "clusterctl_draft_tokens_total", "counter", "Tokens drafted for speculative decoding (--draft).",
+               stats.draft_tokens);
+  write_scalar(out, "clusterctl_draft_accepted_total", "counter", "Drafted tokens the model kept.",
+               stats.draft_accepted);
+  write_scalar(out, "clusterctl_prompt_cache_tokens_total", "counter",
+               "Prompt tokens reused from the prompt cache (not computed).", stats.prompt_tokens_cached);
+  write_scalar(out, "clusterctl_prompt_eval_tokens_total", "counter", "Prompt tokens computed (prefilled).",
+               stats.prompt_tokens_evaluated);
+  write_scalar(out, "clusterctl_prompt_cache_hits_total", "counter", "Requests that reused a cached prompt prefix.",
+               stats.prompt_cache_hits);
   return out.str();
 }
 
