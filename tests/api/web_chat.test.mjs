@@ -7,18 +7,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import puppeteer from "puppeteer-core";
-import { findChromium } from "./chromium.mjs";
+import { chromiumOrSkip, launchHeadless } from "./chromium.mjs";
 import { sharedModel, startServe } from "./clusterctl_process.mjs";
-import { skip } from "./server_process.mjs";
 
-const chromium = findChromium();
-if (!chromium) {
-  if (process.env.CI === "true" && process.env.CLUSTERCTL_NO_CHROMIUM !== "1") {
-    throw new Error("no chromium under CI: deploy/install-deps.sh installs it (CLUSTERCTL_NO_CHROMIUM=1 skips this test)");
-  }
-  skip("no chromium found (install it with deploy/install-deps.sh, or set CHROMIUM_PATH)");
-}
+const chromium = chromiumOrSkip();
 const MODEL = sharedModel("stories260K.gguf");
 const screenshotDir = process.env.CLUSTERCTL_SCREENSHOT_DIR ?? path.resolve("screenshots");
 
@@ -27,9 +19,7 @@ let browser;
 let page;
 before(async () => {
   server = await startServe(MODEL);
-  const args = ["--headless=new", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"];
-  if (process.getuid?.() === 0) args.push("--no-sandbox");  // Chromium refuses to sandbox as root
-  browser = await puppeteer.launch({ executablePath: chromium, headless: true, args });
+  browser = await launchHeadless(chromium);
   page = await browser.newPage();
   await page.setViewport({ width: 1100, height: 800 });
   const errors = [];
