@@ -15,6 +15,15 @@ namespace {
 
 // ---- the scalar kernels ----
 
+// A packed K-quant super-block's row r from its integer sums: d * isum - dmin * msum, with d and
+// dmin the row's halves at the head of the group (Q2_K, Q4_K and Q5_K put them there alike).
+float k_superblock_sum(const uint8_t* g, int r, int32_t isum, int32_t msum) {
+  fp16_t d, dmin;
+  std::memcpy(&d, g + 2 * r, 2);
+  std::memcpy(&dmin, g + 16 + 2 * r, 2);
+  return std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
+}
+
 // One packed block's integer dot for row r: Q4_0 (nibbles, 4 chunks) or Q8_0 (bytes, 8 chunks).
 int32_t q4_0x8_row_dot(const uint8_t* g, int r, const block_q8_0& b) {
   int32_t dot = 0;
@@ -82,12 +91,7 @@ void q2_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int
         isum += dot * (sm & 0x0f);
         msum += (sm >> 4) * sums[j % 2];
       }
-      fp16_t d, dmin;
-      std::memcpy(&d, g + 2 * r, 2);
-      std::memcpy(&dmin, g + 16 + 2 * r, 2);
-      const float t =
-          std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
-      acc[r] = std::fma(t, b[i].d, acc[r]);
+      acc[r] = std::fma(k_superblock_sum(g, r, isum, msum), b[i].d, acc[r]);
     }
   }
   std::copy(acc, acc + kPackRows, y);
@@ -170,12 +174,7 @@ void k4_x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int3
         std::memcpy(sums, xoff + i * kPackedQ4_KXoff + p, 4);
         msum += mins[0] * sums[0] + mins[1] * sums[1];
       }
-      fp16_t d, dmin;
-      std::memcpy(&d, g + 2 * r, 2);
-      std::memcpy(&dmin, g + 16 + 2 * r, 2);
-      const float t =
-          std::fma(-fp16_to_fp32(dmin), static_cast<float>(msum), fp16_to_fp32(d) * static_cast<float>(isum));
-      acc[r] = std::fma(t, b[i].d, acc[r]);
+      acc[r] = std::fma(k_superblock_sum(g, r, isum, msum), b[i].d, acc[r]);
     }
   }
   std::copy(acc, acc + kPackRows, y);
