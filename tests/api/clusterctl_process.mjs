@@ -43,6 +43,7 @@ export async function startServe(model, args = []) {
   });
   return {
     url,
+    pid: child.pid,
     output: () => out + err,
     stop: () => new Promise((resolve) => {
       if (child.exitCode !== null) return resolve();

@@ -70,14 +70,26 @@ test("32 concurrent greedy clients under 2 ranks each get their tokens from runn
 });
 
 test("stopping the server leaves no rank running", async () => {
+  // This server's own processes (mpirun and its ranks), not those of another test's server that
+  // ctest -j runs beside this one.
+  const descendants = (pid) => {
+    let children = [];
+    try {
+      children = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).split("\n").filter(Boolean);
+    } catch { /* pgrep exits 1 when there are none */ }
+    return children.flatMap((c) => [Number(c), ...descendants(c)]);
+  };
+  const ours = descendants(server.pid);
+  assert.ok(ours.length >= 3, `expected mpirun and 2 ranks under clusterctl serve, found ${ours.length}`);
   await server.stop();
   server = undefined;
   await new Promise((r) => setTimeout(r, 1000));
-  let left = "";
-  try {
-    left = execFileSync("pgrep", ["-af", "(mpirun|clusterctl-worker).*--serve .*--max-queue 64"], { encoding: "utf8" });
-  } catch {
-    left = ""; // pgrep exits 1 when nothing matches
-  }
-  assert.equal(left.trim(), "", "mpirun or worker processes left after SIGTERM to clusterctl serve");
+  const left = ours.filter((pid) => {
+    try {  // a zombie waiting for its parent to reap it is not running
+      return !execFileSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" }).trim().startsWith("Z");
+    } catch {
+      return false;  // ps exits 1 when the process is gone
+    }
+  });
+  assert.deepEqual(left, [], "mpirun or worker processes left after SIGTERM to clusterctl serve");
 });
