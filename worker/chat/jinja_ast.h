@@ -1,5 +1,6 @@
 #pragma once
-// Syntax tree of the Jinja subset: produced by jinja_parser.cpp, walked by jinja_render.cpp.
+// Syntax tree of the Jinja subset: produced by jinja_parser.cpp (with jinja_expression_parser.cpp),
+// walked by the Renderer of jinja_renderer.h.
 #include <memory>
 #include <string>
 #include <utility>
