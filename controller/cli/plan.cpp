@@ -389,7 +389,9 @@ LayoutPlans plan_layouts(const config::ClusterConfig& config, const std::string&
 
 }  // namespace
 
-model::Layout resolve_auto_layout(const config::ClusterConfig& config, std::string& reason) {
+namespace {
+
+model::Layout recommended_layout(const config::ClusterConfig& config, std::string& reason) {
   try {
     if (config.weights_by_memory()) {
       reason = "a node's weight is 'by memory', which only the preflight knows; split attention stays";
@@ -405,6 +407,15 @@ model::Layout resolve_auto_layout(const config::ClusterConfig& config, std::stri
     reason = std::string("it could not be predicted (") + e.what() + "); split attention stays";
     return model::Layout::split_attention;
   }
+}
+
+}  // namespace
+
+void resolve_auto_layout(config::ClusterConfig& config, std::FILE* out) {
+  if (config.layout != "auto") return;
+  std::string why;
+  config.layout = model::layout_name(recommended_layout(config, why));
+  std::fprintf(out, "layout: auto -> %s: %s\n", config.layout.c_str(), why.c_str());
 }
 
 int plan_main(int argc, char** argv) {

@@ -3,6 +3,7 @@
 // layer) or replicated on every rank (one all-reduce per layer, the whole attention weights read
 // and the whole KV cache kept on every node), each predicted with the throughput model, and which
 // one `up` runs and why.
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -38,8 +39,10 @@ LayoutChoice choose_layout(std::vector<LayoutOption> options, const std::string&
 void print_layout_text(const LayoutChoice& c, const std::string& cluster_file);
 nlohmann::json layout_json(const LayoutChoice& c);
 
-// `layout: auto` for `up`: the layout plan recommends for `config` (offline: doctor's recorded node
-// speeds, the cluster file's link), with its reason; split-attention when it cannot be predicted.
-model::Layout resolve_auto_layout(const config::ClusterConfig& config, std::string& reason);
+// `layout: auto`, for `up` and for the supervisor's restart (over the nodes that remain): sets
+// `config.layout` to the layout plan recommends for `config` (offline: doctor's recorded node
+// speeds, the cluster file's link; split-attention when it cannot be predicted) and prints
+// "layout: auto -> LAYOUT: why" to `out`. Any other layout is left as it is.
+void resolve_auto_layout(config::ClusterConfig& config, std::FILE* out);
 
 }  // namespace clusterctl::cli

@@ -1,5 +1,6 @@
 // `clusterctl supervise NAME`: the supervisor `up` starts for `restart: on-failure` (and `down` ends).
 #include "clusterctl/version.h"
+#include "controller/cli/plan_layout.h"
 #include "controller/launch/supervisor.h"
 #include "worker/tools/options.h"
 
@@ -21,6 +22,7 @@ int supervise_main(int argc, char** argv) {
   launch::SuperviseOptions o;
   o.health_timeout = std::chrono::seconds(std::max(1, (*vm)["timeout"].as<int>()));
   o.controller_version = kVersion;
+  o.resolve_layout = [](config::ClusterConfig& c, std::FILE* out) { resolve_auto_layout(c, out); };
   return launch::supervise((*vm)["cluster"].as<std::string>(), o);
 }
 

@@ -86,11 +86,7 @@ int up_main(int argc, char** argv) {
   // A model named on Hugging Face is pulled here, once; the nodes get their shards cut from it.
   use_hub_model(config, true, out);
 
-  if (config.layout == "auto") {
-    std::string why;
-    config.layout = model::layout_name(resolve_auto_layout(config, why));
-    std::fprintf(out, "layout: auto -> %s: %s\n", config.layout.c_str(), why.c_str());
-  }
+  resolve_auto_layout(config, out);
   launch::UpOptions options;
   options.health_timeout = std::chrono::seconds(timeout);
   options.controller_version = kVersion;

@@ -222,7 +222,7 @@ class Bringup {
 
   void placement() {
     split_ = placement::rank_split(c_, report_);
-    // `layout: auto` is resolved by the caller (clusterctl up, through plan); unresolved, the exact default.
+    // `layout: auto` is resolved by the caller (up and the supervisor, through plan); unresolved, the exact default.
     layout_ = model::parse_layout(c_.layout).value_or(model::Layout::split_attention);
     const std::string model = model_file(c_);
     auto t = Clock::now();

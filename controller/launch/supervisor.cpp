@@ -155,6 +155,7 @@ class Supervisor {
     }
     for (const auto& n : lost) log("dropping " + n + " (lost or unreachable)");
     if (next.nodes.size() == 1 && !next.nodes[0].link) next.nodes[0].link.reset();
+    if (o_.resolve_layout) o_.resolve_layout(next, o_.out);  // `layout: auto`: chosen anew for these nodes
     UpOptions up;
     up.health_timeout = o_.health_timeout;
     up.controller_version = o_.controller_version;

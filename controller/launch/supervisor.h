@@ -6,6 +6,7 @@
 // split, cut and copy of what changed), so the API comes back without a human.
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "controller/config/cluster_config.h"
@@ -19,6 +20,9 @@ struct SuperviseOptions {
   std::chrono::seconds health_timeout{120};
   std::string controller_version;
   std::FILE* out = stdout;  // the supervisor's log
+  // Resolves `layout: auto` in the restart's cluster file as `up` does (plan's choice for the nodes
+  // that remain), printing the choice to `out`; unset, an unresolved auto runs split attention.
+  std::function<void(config::ClusterConfig&, std::FILE* out)> resolve_layout;
 };
 
 // Runs until the cluster's state is gone (it was brought down) or SIGTERM/SIGINT. Returns 0.
