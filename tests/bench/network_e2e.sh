@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Today's network path against the one `plan` picks, end to end on the 3-node test cluster (issue
+# #17, acceptance 3; not in CI: figures for docs/tuning.md). As a user would, for each link (veth
+# TCP, and veth with every all-reduce held back as a 300 us / 10 Gbit link would: EMULATED):
+#   cluster file -> doctor -> plan (layout: auto) -> up -> measure -> down
+# for three paths:
+#   today   split attention, MPI_Allreduce, double (on the emulated link our recursive doubling
+#           stands in for MPI_Allreduce: the emulator cannot hold back MPI's own messages)
+#   best    the layout, algorithm and wire format plan predicts fastest
+#   exact   best's layout and algorithm in the exact double format (only when best's format is
+#           not exact): its greedy text must equal today's, as N ranks = 1 rank promises
+# Measured per path: decode tok/s of one stream (bench-serve -c 1), communication and compute ms
+# per token (`status --json`: each rank's mean over its decode steps, averaged over the ranks),
+# the greedy text of a completion (temperature 0), the load average before the run.
+# Usage (root; the test cluster's lock is taken here):
+#   tests/bench/network_e2e.sh BUILD_DIR [WORK_DIR=/tmp/clusterctl-e2e] [LINKS=veth emu]
+set -uo pipefail
+BUILD=$(realpath "$1")
+WORK=${2:-/tmp/clusterctl-e2e}
+shift $(($# >= 2 ? 2 : $#))
+LINKS=${*:-veth emu}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
+REPS=${REPS:-2} TOKENS=${TOKENS:-48}
+EMU="latency=300us,bandwidth=10gbit"
+mkdir -p "$WORK"
+export CLUSTERCTL_STATE_DIR="$WORK/state" CLUSTERCTL_CACHE_DIR="$WORK/controller-cache"
+VOCAB=$REPO/../shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
+[ -f "$VOCAB" ] || VOCAB=/work/shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
+L1B=${L1B:-/tmp/llama3-1b-q4_0.gguf}
+[ -f "$L1B" ] || L1B=$WORK/llama3-1b-q4_0.gguf
+[ -f "$L1B" ] || "$C" model synth --shape llama3-1b --type Q4_0 --vocab "$VOCAB" --seed 1 "$L1B" >/dev/null || exit 1
+ENDPOINT=http://10.77.1.1:8080
+PROMPT="Once upon a time, there was a little robot who"
+
+# cluster_file NAME LINK LAYOUT ALLREDUCE FORMAT: the test cluster's file with this model and path.
+cluster_file() {
+  local f=$WORK/$1.yaml emulate=""
+  [ "$2" = emu ] && emulate="\n    emulate: \"$EMU\""
+  sed -e "s#^model: .*#model: $L1B#" -e "s#^cluster: .*#cluster: $1\nlayout: $3#" \
+    -e "s#^defaults:#defaults:\n  worker: $W#" \
+    -e "s#^    interface: tb0#    interface: tb0\n    allreduce: $4\n    wire_format: $5$emulate#" \
+    "$REPO/configs/testcluster-3.yaml" >"$f"
+  echo "$f"
+}
+
+# measure NAME FILE: up, one greedy text, REPS x bench-serve -c 1, status --json, down.
+# Prints: tok/s (median) | comm ms | compute ms | text file
+measure() {
+  local name=$1 f=$2 m=() load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  if ! "$C" up "$f" >"$WORK/$name.up.log" 2>&1; then
+    echo "up failed for $name:" >&2
+    tail -5 "$WORK/$name.up.log" >&2
+    "$C" down "$name" >/dev/null 2>&1
+    return 1
+  fi
+  local id
+  id=$(curl -s --max-time 30 "$ENDPOINT/v1/models" | jq -r '.data[0].id')
+  curl -s --max-time 120 "$ENDPOINT/v1/completions" -H 'Content-Type: application/json' \
+    -d "{\"model\":\"$id\",\"prompt\":\"$PROMPT\",\"max_tokens\":32,\"temperature\":0}" >"$WORK/$name.reply"
+  if ! jq -e -r '.choices[0].text | strings' "$WORK/$name.reply" >"$WORK/$name.text"; then
+    echo "no completion from $name: $(head -c 300 "$WORK/$name.reply")" >&2
+    echo "(no text)" >"$WORK/$name.text"
+  fi
+  for _ in $(seq "$REPS"); do
+    m+=("$("$C" bench-serve "$ENDPOINT" -c 1 -n "$TOKENS" -p "$PROMPT" --json 2>/dev/null |
+      jq -r '.levels[0].stream_tokens_per_s_mean')")
+  done
+  "$C" status "$name" --json >"$WORK/$name.status.json" 2>/dev/null
+  "$C" down "$name" >/dev/null 2>&1
+  local med comm comp
+  med=$(printf '%s\n' "${m[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+  comm=$(jq '[.nodes[].rank_figures[].comm_ms_per_token // empty] | add / length' "$WORK/$name.status.json")
+  comp=$(jq '[.nodes[].rank_figures[].compute_ms_per_token // empty] | add / length' "$WORK/$name.status.json")
+  echo "$med|$comm|$comp|$load|$(printf '%.1f ' "${m[@]}")"
+}
+
+# path_row LINK PATH LAYOUT ALLREDUCE FORMAT RESULT
+row() {
+  IFS='|' read -r tps comm comp load reps <<<"$6"
+  printf '| %s | %s | %s | %s %s | %.2f | %.2f | %.1f (%s) | %s |\n' "$1" "$2" "$3" "$4" "$5" "$comm" "$comp" \
+    "$tps" "${reps% }" "$load"
+}
+
+(
+  flock 9
+  D=/tmp/clusterctl-testcluster
+  started=""
+  if [ ! -f "$D/nodes" ]; then
+    "$REPO/deploy/testcluster" up --nodes 3 >"$WORK/testcluster.log" 2>&1 || { cat "$WORK/testcluster.log" >&2; exit 1; }
+    started=1
+  fi
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "model: $L1B; 3 nodes x 1 rank x 1 thread (namespaces on one $(nproc)-core machine); bench-serve -c 1 -n $TOKENS, $REPS reps"
+  echo
+  echo "| link | path | layout | all-reduce, format | comm ms/token | compute ms/token | tok/s median (each) | load |"
+  echo "|---|---|---|---|---|---|---|---|"
+  summary=()
+  texts_ok=1
+  rm -f "$WORK"/*.doctor.log  # node speeds measured afresh each run
+  for link in $LINKS; do
+    label=$([ "$link" = emu ] && echo "veth + EMULATED 300 us / 10 Gbit" || echo "veth TCP")
+    name=e2e
+    # Plan picks from doctor's measured node speeds (probed once, recorded under the cluster's
+    # name) and the link (veth's own figures; the emulated link from the file's emulate:).
+    f=$(cluster_file "$name" "$link" auto one-shot double)
+    if [ ! -f "$WORK/$name.doctor.log" ]; then
+      "$C" doctor "$f" >"$WORK/$name.doctor.log" 2>&1 || { cat "$WORK/$name.doctor.log" >&2; rm -f "$WORK/$name.doctor.log"; continue; }
+    fi
+    plan_link=()
+    [ "$link" = veth ] && plan_link=(--link veth)
+    j=$("$C" plan "$f" --json "${plan_link[@]}" 2>"$WORK/$name.plan.err") || { cat "$WORK/$name.plan.err" >&2; continue; }
+    layout=$(jq -r .layout.runs <<<"$j")
+    best=$(jq -c '.speed.predictions | max_by(.decode.tokens_per_s)' <<<"$j")
+    alg=$(jq -r .algorithm <<<"$best") fmt=$(jq -r .wire_format <<<"$best")
+    echo "plan ($label): $layout, $alg $fmt, predicted $(jq -r '.decode.tokens_per_s * 10 | round / 10' <<<"$best") tok/s: $(jq -r .layout.reason <<<"$j")" >&2
+
+    today=$(measure "$name" "$(cluster_file "$name" "$link" split-attention mpi double)") || continue
+    row "$label" today split-attention mpi double "$today"
+    cp "$WORK/$name.text" "$WORK/$name.$link.today.text"
+    bestr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt")") || continue
+    row "$label" "best (plan)" "$layout" "$alg" "$fmt" "$bestr"
+    cp "$WORK/$name.text" "$WORK/$name.$link.best.text"
+    exact_text=$WORK/$name.$link.best.text
+    if [ "$fmt" != double ] && [ "$fmt" != float32 ]; then
+      exactr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" double)") &&
+        row "$label" "best, exact format" "$layout" "$alg" double "$exactr"
+      cp "$WORK/$name.text" "$WORK/$name.$link.exact.text"
+      exact_text=$WORK/$name.$link.exact.text
+    fi
+    if [ "$fmt" = float32 ]; then exact_text=""; fi  # float32 rounds partial sums: not promised equal
+    if grep -qx "(no text)" "$WORK/$name.$link.today.text" "${exact_text:-/dev/null}"; then
+      texts_ok=0
+    elif [ -n "$exact_text" ] && ! cmp -s "$WORK/$name.$link.today.text" "$exact_text"; then
+      texts_ok=0
+      echo "TEXT DIFFERS ($label): today: $(cat "$WORK/$name.$link.today.text")" >&2
+      echo "                      exact: $(cat "$exact_text")" >&2
+    fi
+    if ! cmp -s "$WORK/$name.$link.today.text" "$WORK/$name.$link.best.text"; then
+      echo "($label: best's $fmt text differs from today's: expected of a rounded format)" >&2
+    fi
+    IFS='|' read -r t_tps t_comm _ <<<"$today"
+    IFS='|' read -r b_tps b_comm _ <<<"$bestr"
+    summary+=("$(awk -v l="$label" -v tt="$t_tps" -v tc="$t_comm" -v bt="$b_tps" -v bc="$b_comm" 'BEGIN {
+      printf "%s: comm %.2f -> %.2f ms/token (%.2f of today, goal <= 0.33), tok/s %.1f -> %.1f (%.2fx, goal >= 1.3x on the emulated link)",
+        l, tc, bc, bc / tc, tt, bt, bt / tt }')")
+  done
+  echo
+  for s in "${summary[@]}"; do echo "$s"; done
+  [ "$texts_ok" = 1 ] && echo "greedy text: today's path = plan's path in the exact format, on every link" ||
+    echo "greedy text: DIFFERS (see above)"
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $SECONDS s"
+  [ -n "$started" ] && "$REPO/deploy/testcluster" down >/dev/null 2>&1
+  [ "$texts_ok" = 1 ]
+) 9>/tmp/clusterctl-testcluster.lock
