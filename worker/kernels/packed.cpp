@@ -227,6 +227,11 @@ void q2_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, c
   packed_chunked_dot_scalar<q2_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ2_KBlockBytes, kPackedQ2_KXoff>(
       n, chunk, group, x, xoff, y, scale);
 }
+void q3_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                               double* y, float scale) {
+  packed_chunked_dot_scalar<q3_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ3_KBlockBytes, kPackedQ3_KXoff>(
+      n, chunk, group, x, xoff, y, scale);
+}
 void q6_Kx8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
                                double* y, float scale) {
   packed_chunked_dot_scalar<q6_Kx8_dot_scalar, block_q8_K, QK_K, kPackedQ6_KBlockBytes, 0>(n, chunk, group, x, xoff, y,
@@ -417,6 +422,13 @@ constexpr PackedFormat kFormats[] = {
      pack_q2_K_row,
      prepare_q2_K_token,
      {q2_Kx8_dot_scalar, q2_Kx8_chunked_dot_scalar}},
+    {GgmlType::Q3_K,
+     QK_K,
+     kPackedQ3_KBlockBytes,
+     kPackedQ3_KXoff,
+     pack_q3_K_row,
+     prepare_q3_K_token,
+     {q3_Kx8_dot_scalar, q3_Kx8_chunked_dot_scalar}},
     {GgmlType::Q6_K,
      QK_K,
      kPackedQ6_KBlockBytes,

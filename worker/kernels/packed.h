@@ -27,6 +27,13 @@
 //     byte m of row r in chunk c holds at bits 2s..2s+1 element 64s + 4c + m (so plane s of
 //     chunk c is the 4-byte piece 16s + c, in sub-block 4s + c / 4). xoff: the token's 16
 //     sub-block sums as 8 int16 pairs, against the mins.
+//   Q3_K (912 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 signed 6-bit scales as
+//     int8 [sub-block][row] (128), then 4 runs of 192 bytes: run q holds 4 chunks of the 2 low
+//     bits in Q2_K's arrangement (chunk k of run q is Q2_K's chunk 4q + k: plane s is piece
+//     16s + 4q + k, in sub-block 4s + q), then 2 chunks of their third bits (bit 4 * (k % 2) + s
+//     of high chunk k / 2 is plane s of chunk k's). The kernels take q = low | third << 2
+//     (0..7, unsigned) and put the -4 in xoff: per sub-block j, -4 * the token's sum of it, in
+//     the low 16 bits of an int32 (the kernels' sub-block sums start from it and fit int16).
 //   Q6_K (1728 bytes per 256 columns): the 8 rows' fp16 d (16), the 16 int8 scales as bytes
 //     [sub-block][row] (128), each row's constant 128 * sum(scale * sub-block weight sum) (32),
 //     16 bytes of padding, then the weights (q - 32, signed) as 4-bit and 2-bit planes in row
@@ -67,6 +74,11 @@ constexpr size_t q5_K_fifth_chunk(int p, int h) { return kPackedQ4_KQuants + 320
 // Q2_K (against Q8_K): per 256-column super-block of a group, 672 bytes.
 constexpr size_t kPackedQ2_KScales = 32, kPackedQ2_KQuants = 160, kPackedQ2_KBlockBytes = 672;
 constexpr int kPackedQ2_KXoff = 8;  // xoff int32s per super-block: the sub-block sums as int16 pairs
+// Q3_K (against Q8_K): per 256-column super-block of a group, 912 bytes.
+constexpr size_t kPackedQ3_KScales = 16, kPackedQ3_KQuants = 144, kPackedQ3_KBlockBytes = 912;
+constexpr int kPackedQ3_KXoff = 16;  // xoff int32s per super-block: -4 * the sub-block sums (low 16 bits)
+constexpr size_t q3_K_low_chunk(int q, int k) { return kPackedQ3_KQuants + 192 * q + 32 * k; }
+constexpr size_t q3_K_high_chunk(int q, int h) { return kPackedQ3_KQuants + 192 * q + 128 + 32 * h; }
 // Q6_K (against Q8_K tokens whose quants the packed matmul stores +128): 1728 bytes per
 // super-block of a group.
 constexpr size_t kPackedQ6_KScales = 16, kPackedQ6_KOffsets = 144, kPackedQ6_KQuants = 192;
@@ -92,6 +104,11 @@ struct PackedFormat {
   // without this type's kernels (bit-identical: same per-block order, fused multiply-add).
   PackedKernels reference;
 };
+
+// Q3_K's packer and scalar kernel (packed_q3_k.cpp).
+void pack_q3_K_row(const uint8_t* block, int r, uint8_t* out);
+void prepare_q3_K_token(uint8_t* x, int64_t blocks, int32_t* xoff);
+void q3_Kx8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
 
 // The type's format; null if it has no Packed8 layout.
 const PackedFormat* packed_format(GgmlType t);

@@ -1,12 +1,13 @@
-// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, IQ4_NL, Q4_K, Q5_K, Q2_K and Q6_K (Q4_0's and Q2_K's in
-// packed_q4_0.h, packed_q2_k.h). AVX2's byte dot (maddubs) sums two products into a saturating 16-bit lane, so
-// each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
+// Layout::Packed8 kernels for AVX2 without VNNI, for Q8_0, IQ4_NL, Q4_K, Q5_K, Q2_K, Q3_K and Q6_K (Q4_0's, Q2_K's
+// and Q3_K's in packed_q4_0.h, packed_q2_k.h, packed_q3_k.h). AVX2's byte dot (maddubs) sums two products into a
+// saturating 16-bit lane, so each type keeps its 16-bit sums below 32767 and widens them as late as that allows:
 //   Q8_0: |w| x sign-moved token (at most 2 * 128 * 127 per lane), widened every piece;
 //   IQ4_NL: the same with the nibbles mapped through the table (|w| at most 127);
 //   Q4_K: nibble x token, 8 pieces summed in 16 bits (at most 30480), widened once per sub-block
 //         by a multiply-add with the rows' scale in both halves of the lane, which also scales;
 //   Q5_K: the same with the fifth bits ORed on, 4 pieces per 16-bit sum (at most 31496);
 //   Q2_K: 2-bit weights x token, a sub-block's 4 pieces summed (at most 3048), widened with the scale;
+//   Q3_K: 3-bit weights x token from the sub-block's -4 share (at most 15360), widened with the scale;
 //   Q6_K: token (+128) x (q - 32), 2 pieces summed (at most 32640), widened and scaled alike.
 // Every integer is exact, and the float steps per block are the scalar reference's
 // (packed.cpp), so each kernel gives the reference's bits, alone or in a batch. Prompt
@@ -22,6 +23,7 @@
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/packed_k4.h"
 #include "worker/kernels/x86/packed_q2_k.h"
+#include "worker/kernels/x86/packed_q3_k.h"
 #include "worker/kernels/x86/packed_q4_0.h"
 #include "worker/kernels/x86/packed_q6_k.h"
 #include "worker/kernels/x86/packed_rows8.h"
@@ -419,6 +421,9 @@ void fill_packed_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<false>, q2_Kx8_chunked_dot<false>,
                                     packed_tokens_dot<GroupByGroup<Q2_KTokens<false>>>,
                                     packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<false>>>};
+  t.packed[slot(GgmlType::Q3_K)] = {q3_Kx8_dot<false>, q3_Kx8_chunked_dot<false>,
+                                    packed_tokens_dot<GroupByGroup<Q3_KTokens<false>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q3_KTokens<false>>>};
   t.packed[slot(GgmlType::Q6_K)] = {avx2::q6_Kx8_dot, avx2::q6_Kx8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<avx2::Q6_KTokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::Q6_KTokens>>};

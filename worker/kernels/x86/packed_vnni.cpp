@@ -24,6 +24,7 @@
 #include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/packed_k4.h"
 #include "worker/kernels/x86/packed_q2_k.h"
+#include "worker/kernels/x86/packed_q3_k.h"
 #include "worker/kernels/x86/packed_q4_0.h"
 #include "worker/kernels/x86/packed_q6_k.h"
 #include "worker/kernels/x86/packed_rows8.h"
@@ -462,6 +463,9 @@ void fill_packed_vnni(KernelTable& t) {
   t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<true>, q2_Kx8_chunked_dot<true>,
                                     packed_tokens_dot<GroupByGroup<Q2_KTokens<true>>>,
                                     packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<true>>>};
+  t.packed[slot(GgmlType::Q3_K)] = {q3_Kx8_dot<true>, q3_Kx8_chunked_dot<true>,
+                                    packed_tokens_dot<GroupByGroup<Q3_KTokens<true>>>,
+                                    packed_tokens_chunked_dot<GroupByGroup<Q3_KTokens<true>>>};
   t.packed[slot(GgmlType::Q6_K)] = {q6_Kx8_dot, q6_Kx8_chunked_dot, packed_tokens_dot<Q6_KTokens16>,
                                     packed_tokens_chunked_dot<Q6_KTokens16>};
 }
