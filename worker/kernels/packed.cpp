@@ -436,6 +436,13 @@ constexpr PackedFormat kFormats[] = {
      pack_q6_K_row,
      prepare_q6_K_token,
      {q6_Kx8_dot_scalar, q6_Kx8_chunked_dot_scalar}},
+    {GgmlType::IQ4_XS,
+     QK_K,
+     kPackedIq4XsBlockBytes,
+     kPackedIq4XsXoff,
+     pack_iq4_xs_row,
+     prepare_iq4_xs_token,
+     {iq4_xs_x8_dot_scalar, iq4_xs_x8_chunked_dot_scalar}},
 };
 
 }  // namespace

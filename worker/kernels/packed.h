@@ -43,6 +43,11 @@
 //     one sequential stream (spread over three, decoding ran at a fifth of the speed). The
 //     tokens' quants are stored +128 (unsigned), so the dot is VNNI's unsigned x signed; the
 //     constant takes the +128 off.
+//   IQ4_XS (1104 bytes per 256 columns; packed_iq4_xs.cpp): the 8 rows' fp16 d (16), the 8
+//     sub-block scales (6-bit, less 32) as int8 [sub-block][row] (64), then 32 chunks: chunk
+//     (ib, j) holds nibble bytes 16ib+4j..+3 of each row (low nibbles: elements 32ib+4j..,
+//     high: 32ib+16+4j..). The kernels map nibbles through kValuesIq4nl as IQ4_NL's do; xoff:
+//     128 * each 32-element sub-block's sum of the token's quants.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -87,6 +92,15 @@ constexpr size_t kPackedQ6_KBlockBytes = 1728;
 // together, so a super-block is one sequential stream.
 constexpr size_t q6_K_low_chunk(int a) { return kPackedQ6_KQuants + 96 * (a % 16) + 32 * (a / 16); }
 constexpr size_t q6_K_high_chunk(int c) { return kPackedQ6_KQuants + 96 * c + 64; }
+// IQ4_XS (against Q8_K): per 256-column super-block of a group, 1104 bytes.
+constexpr size_t kPackedIq4XsScales = 16, kPackedIq4XsQuants = 80, kPackedIq4XsBlockBytes = 1104;
+constexpr int kPackedIq4XsXoff = 8;  // xoff int32s per super-block: 128 * the sub-block sums
+constexpr size_t iq4_xs_chunk(int ib, int j) { return kPackedIq4XsQuants + 128 * ib + 32 * j; }
+void pack_iq4_xs_row(const uint8_t* block, int r, uint8_t* out);
+void prepare_iq4_xs_token(uint8_t* x, int64_t blocks, int32_t* xoff);
+void iq4_xs_x8_dot_scalar(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y);
+void iq4_xs_x8_chunked_dot_scalar(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
+                                  double* y, float scale);
 
 // Everything the portable layer knows of one packable type. Adding a type: its layout above, a
 // PackedFormat in packed.cpp, and (for speed) its kernels in the ISAs' fill_packed_*.

@@ -174,12 +174,12 @@ TEST(KernelsMatmul, PromptBatchCrossesTileBoundaries) {
   }
 }
 
-// Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K, Q2_K, Q3_K and Q6_K packed 8 rows at a time (Layout::Packed8, what the engine loads
-// them into where the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar kernel where the
-// ISA has none) and thread count, every token of a batch equals the float reference, equals the same token decoded
-// alone bit for bit, equals the scalar packed kernel bit for bit, and for Q4_0 on x86 equals the Rows layout's 8-row
-// decode kernel bit for bit (the same per-block order). Both matmul and matmul_row_parallel. 17 groups (an odd one out
-// of the two-group prompt kernel) and 70 tokens (blocks of 4 with a rest of 2).
+// Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K, Q2_K, Q3_K, Q6_K and IQ4_XS packed 8 rows at a time (Layout::Packed8, what the
+// engine loads them into where the ISA has packed kernels): on every ISA (a packed matrix falls back to the scalar
+// kernel where the ISA has none) and thread count, every token of a batch equals the float reference, equals the same
+// token decoded alone bit for bit, equals the scalar packed kernel bit for bit, and for Q4_0 on x86 equals the Rows
+// layout's 8-row decode kernel bit for bit (the same per-block order). Both matmul and matmul_row_parallel. 17 groups
+// (an odd one out of the two-group prompt kernel) and 70 tokens (blocks of 4 with a rest of 2).
 class PackedMatmul : public ::testing::TestWithParam<GgmlType> {};
 
 TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
@@ -188,7 +188,7 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   std::mt19937 rng(11);
   constexpr int64_t kRows = 136, kTokens = 70, kChunk = 512;  // 17 groups
   const bool k_quant = type == GgmlType::Q4_K || type == GgmlType::Q5_K || type == GgmlType::Q6_K ||
-                       type == GgmlType::Q2_K || type == GgmlType::Q3_K;
+                       type == GgmlType::Q2_K || type == GgmlType::Q3_K || type == GgmlType::IQ4_XS;
   const int64_t kCols = k_quant ? 17 * 256 : 4160;  // 17 super-blocks or 130 blocks
   const auto w = random_weights(type, kRows, kCols, rng);
   const auto x = random_activations(kCols * kTokens, rng);
@@ -199,12 +199,13 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
   ASSERT_EQ(packed.layout, Layout::Packed8);
   // The same bytes, rearranged; Q4_K's and Q5_K's scales and mins are unpacked (1248 bytes per
   // 8 x 144, 1504 per 8 x 176), Q6_K gains a constant per row and alignment (1728 per 8 x 210), Q3_K's
-  // scales are unpacked (912 per 8 x 110).
-  const size_t expected = type == GgmlType::Q4_K   ? w.size() / 1152 * 1248
-                          : type == GgmlType::Q5_K ? w.size() / 1408 * 1504
-                          : type == GgmlType::Q6_K ? w.size() / 1680 * 1728
-                          : type == GgmlType::Q3_K ? w.size() / 880 * 912
-                                                   : w.size();
+  // scales are unpacked (912 per 8 x 110), IQ4_XS's 6-bit scales become bytes (1104 per 8 x 136).
+  const size_t expected = type == GgmlType::Q4_K     ? w.size() / 1152 * 1248
+                          : type == GgmlType::Q5_K   ? w.size() / 1408 * 1504
+                          : type == GgmlType::Q6_K   ? w.size() / 1680 * 1728
+                          : type == GgmlType::Q3_K   ? w.size() / 880 * 912
+                          : type == GgmlType::IQ4_XS ? w.size() / 1088 * 1104
+                                                     : w.size();
   ASSERT_EQ(bytes.size(), expected);
   Workspace ws;
   for (int threads : {1, 2, 3}) {
@@ -259,7 +260,8 @@ TEST_P(PackedMatmul, EqualsTheReferenceAndDecodesAsInABatch) {
 
 INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul,
                          ::testing::Values(GgmlType::Q4_0, GgmlType::IQ4_NL, GgmlType::Q8_0, GgmlType::Q4_K,
-                                           GgmlType::Q5_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q6_K),
+                                           GgmlType::Q5_K, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q6_K,
+                                           GgmlType::IQ4_XS),
                          [](const auto& info) { return std::string(gguf::type_traits(info.param).name); });
 
 // Kernels chosen by role (what the serving scheduler and `run` rely on): a token's result is the

@@ -21,6 +21,7 @@
 #include "worker/kernels/packed.h"
 #include "worker/kernels/packed_tokens.h"
 #include "worker/kernels/x86/avx2_helpers.h"
+#include "worker/kernels/x86/packed_iq4_xs.h"
 #include "worker/kernels/x86/packed_k4.h"
 #include "worker/kernels/x86/packed_q2_k.h"
 #include "worker/kernels/x86/packed_q3_k.h"
@@ -427,6 +428,9 @@ void fill_packed_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q6_K)] = {avx2::q6_Kx8_dot, avx2::q6_Kx8_chunked_dot,
                                     packed_tokens_dot<GroupByGroup<avx2::Q6_KTokens>>,
                                     packed_tokens_chunked_dot<GroupByGroup<avx2::Q6_KTokens>>};
+  t.packed[slot(GgmlType::IQ4_XS)] = {iq4_xs_x8_dot<false>, iq4_xs_x8_chunked_dot<false>,
+                                      packed_tokens_dot<GroupByGroup<Iq4XsTokens<false>>>,
+                                      packed_tokens_chunked_dot<GroupByGroup<Iq4XsTokens<false>>>};
 }
 
 }  // namespace clusterctl::kernels::detail

@@ -22,6 +22,7 @@
 #include "worker/kernels/blocks.h"
 #include "worker/kernels/packed.h"
 #include "worker/kernels/packed_tokens.h"
+#include "worker/kernels/x86/packed_iq4_xs.h"
 #include "worker/kernels/x86/packed_k4.h"
 #include "worker/kernels/x86/packed_q2_k.h"
 #include "worker/kernels/x86/packed_q3_k.h"
@@ -468,6 +469,9 @@ void fill_packed_vnni(KernelTable& t) {
                                     packed_tokens_chunked_dot<GroupByGroup<Q3_KTokens<true>>>};
   t.packed[slot(GgmlType::Q6_K)] = {q6_Kx8_dot, q6_Kx8_chunked_dot, packed_tokens_dot<Q6_KTokens16>,
                                     packed_tokens_chunked_dot<Q6_KTokens16>};
+  t.packed[slot(GgmlType::IQ4_XS)] = {iq4_xs_x8_dot<true>, iq4_xs_x8_chunked_dot<true>,
+                                      packed_tokens_dot<GroupByGroup<Iq4XsTokens<true>>>,
+                                      packed_tokens_chunked_dot<GroupByGroup<Iq4XsTokens<true>>>};
 }
 
 }  // namespace clusterctl::kernels::detail
