@@ -388,6 +388,20 @@ constexpr std::array<uint64_t, 128> sign_bytes() {
   return out;
 }
 
+// IQ1_M: entry (index | delta bit << 11) is 8 * the grid value + (delta bit ? -1 : +1) per byte.
+constexpr std::array<uint64_t, 4096> iq1m_delta_grid() {
+  std::array<uint64_t, 4096> out{};
+  for (unsigned i = 0; i < 4096; ++i) {
+    uint64_t e = 0;
+    for (int j = 0; j < 8; ++j) {
+      const int g = static_cast<int>((kIq1sCodes[i & 2047] >> (2 * j)) & 3) - 1;
+      e |= static_cast<uint64_t>(static_cast<uint8_t>(8 * g + (i & 2048 ? -1 : 1))) << (8 * j);
+    }
+    out[i] = e;
+  }
+  return out;
+}
+
 }  // namespace
 
 constinit const std::array<uint64_t, 256> kIq2xxsGrid = expand<uint64_t>(kIq2xxsCodes, 8, 2, kIq2Levels);
@@ -397,5 +411,6 @@ constinit const std::array<uint32_t, 256> kIq3xxsGrid = expand<uint32_t>(kIq3xxs
 constinit const std::array<uint32_t, 512> kIq3sGrid = expand<uint32_t>(kIq3sCodes, 4, 3, kIq3sLevels);
 constinit const std::array<uint64_t, 2048> kIq1sGrid = expand<uint64_t>(kIq1sCodes, 8, 2, kIq1Levels);
 constinit const std::array<uint64_t, 128> kIqSignBytes = sign_bytes();
+constinit const std::array<uint64_t, 4096> kIq1mDeltaGrid = iq1m_delta_grid();
 
 }  // namespace clusterctl::kernels::detail

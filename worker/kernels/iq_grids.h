@@ -27,5 +27,9 @@ extern const std::array<uint64_t, 128> kIqSignBytes;
 
 // IQ1_S / IQ1_M: each group of 8 is offset by +-kIq1Delta (times the sub-block scale).
 constexpr float kIq1Delta = 0.125f;
+// IQ1_M's grid with its delta folded in, for one byte dot per 8 elements: entry (grid index |
+// delta-negative bit << 11) holds 8 * the grid byte + (-1 or +1), so a dot with it is 8 times the
+// grid dot plus the signed activation sum (kIq1Delta = 1/8).
+extern const std::array<uint64_t, 4096> kIq1mDeltaGrid;  // signed bytes from {-9, -7, -1, 1, 7, 9}
 
 }  // namespace clusterctl::kernels::detail

@@ -236,18 +236,14 @@ float dot_iq1_s_avx2(int64_t n, const void* w, const void* x) {
   return hsum(acc);
 }
 
-// IQ1_M: scales per 16 elements; the delta's sign (bit 3 of each qh nibble, one per 8
-// elements) moved onto the activations too.
+// IQ1_M: scales per 16 elements, a delta sign per 8. The delta bit sits above each group's 3
+// high index bits in qh, so the 12-bit index picks 8 * grid + delta from kIq1mDeltaGrid and one
+// byte dot gives 8 * (grid . q8) + (delta . q8) (at most 2 * 9 * 127 per int16 pair): the
+// reference's sumi1 + sumi2 / 8, times 8 exactly, in one integer.
 template <MaddAcc Madd>
 float dot_iq1_m_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_iq1_m*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
-  // Byte j of 32 picks qh byte 2 ib + j / 16 (pick + 2 ib) and tests bit 3 (groups 0, 2) or 7
-  // (groups 1, 3).
-  const __m256i pick =
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m256i bit = _mm256_setr_epi64x(0x0808080808080808, static_cast<long long>(0x8080808080808080ull),
-                                         0x0808080808080808, static_cast<long long>(0x8080808080808080ull));
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     const int8_t* q8 = b[i].qs;
@@ -261,33 +257,28 @@ float dot_iq1_m_avx2(int64_t n, const void* w, const void* x) {
     const __m256i scales = odd_scales(_mm256_and_si256(
         _mm256_srlv_epi64(_mm256_set1_epi64x(static_cast<long long>(sc64)), _mm256_setr_epi64x(0, 6, 3, 9)),
         _mm256_set1_epi16(7)));
-    // The block's 16 qh bytes in both 128-bit halves, for the per-sub-block delta signs.
-    const __m256i qh16 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qh)));
-    __m256i sumi1 = _mm256_setzero_si256(), sumi2 = _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int ib2 = 0; ib2 < QK_K / 64; ++ib2) {
-      // iq1m_index of the 8 groups of sub-blocks 2 ib2, 2 ib2 + 1: nibble l of their 4 qh bytes.
-      Indices8 idx;
+      // The 12-bit indices of the 8 groups of sub-blocks 2 ib2, 2 ib2 + 1: nibble l of their 4 qh bytes.
       uint32_t qh4;
       std::memcpy(&qh4, qh + 4 * ib2, 4);
-      indices8(idx, qs + 8 * ib2, qh4, _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), 7);
+      const uint8_t* q = qs + 8 * ib2;
+      // Group j's index: its qs byte | nibble j of qh4 << 8 (the shifts are constants once unrolled).
+      const auto index = [&](int j) {
+        return static_cast<int>(q[j] | ((j < 2 ? (qh4 << (8 - 4 * j)) : (qh4 >> (4 * j - 8))) & 0xf00));
+      };
 #pragma GCC unroll 2
       for (int k = 0; k < 2; ++k, q8 += 32) {
         const int ib = 2 * ib2 + k;
-        const uint32_t* id = idx.v + 4 * k;
-        const __m256i g = grid4(kIq1sGrid.data(), id[0], id[1], id[2], id[3]);
-        const __m256i picked = _mm256_and_si256(
-            _mm256_shuffle_epi8(qh16, _mm256_add_epi8(pick, _mm256_set1_epi8(static_cast<char>(2 * ib)))), bit);
-        const __m256i dsign = _mm256_or_si256(_mm256_cmpeq_epi8(picked, bit), _mm256_set1_epi8(1));
-        const __m256i sc = broadcast_scale(scales, 4 * (ib % 2) + ib / 2);
-        const __m256i y = load32(q8);
-        sumi1 = Madd(sumi1, sc, _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(y, g)));
-        sumi2 = Madd(sumi2, sc, _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_sign_epi8(y, dsign)));
+        const __m256i g =
+            grid4(kIq1mDeltaGrid.data(), index(4 * k), index(4 * k + 1), index(4 * k + 2), index(4 * k + 3));
+        sumi = Madd(sumi, broadcast_scale(scales, 4 * (ib % 2) + ib / 2),
+                    _mm256_maddubs_epi16(_mm256_sign_epi8(g, g), _mm256_sign_epi8(load32(q8), g)));
       }
     }
-    const __m256 block =
-        _mm256_fmadd_ps(_mm256_set1_ps(kIq1Delta), _mm256_cvtepi32_ps(sumi2), _mm256_cvtepi32_ps(sumi1));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(iq1m_scale_bits(a[i].scales)) * b[i].d), block, acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(iq1m_scale_bits(a[i].scales)) * b[i].d * kIq1Delta),
+                          _mm256_cvtepi32_ps(sumi), acc);
   }
   return hsum(acc);
 }
