@@ -9,6 +9,7 @@
 #   best    the layout, algorithm and wire format plan predicts fastest
 #   exact   best's layout and algorithm in the exact double format (only when best's format is
 #           not exact): its greedy text must equal today's, as N ranks = 1 rank promises
+#   other   the layout plan did not pick, with best's algorithm and format
 # Measured per path: decode tok/s of one stream (bench-serve -c 1), communication and compute ms
 # per token (`status --json`: each rank's mean over its decode steps, averaged over the ranks),
 # the greedy text of a completion (temperature 0), the load average before the run.
@@ -129,6 +130,10 @@ row() {
       cp "$WORK/$name.text" "$WORK/$name.$link.exact.text"
       exact_text=$WORK/$name.$link.exact.text
     fi
+    # The layout plan did not pick, with plan's algorithm and format: what the layout choice is worth here.
+    other=$([ "$layout" = split-attention ] && echo replicated-attention || echo split-attention)
+    otherr=$(measure "$name" "$(cluster_file "$name" "$link" "$other" "$alg" "$fmt")") &&
+      row "$label" "other layout" "$other" "$alg" "$fmt" "$otherr"
     if [ "$fmt" = float32 ]; then exact_text=""; fi  # float32 rounds partial sums: not promised equal
     if grep -qx "(no text)" "$WORK/$name.$link.today.text" "${exact_text:-/dev/null}"; then
       texts_ok=0
