@@ -363,6 +363,26 @@ void expect_no_rank_left(const RankPids& ranks, const std::string& after) {
   }
 }
 
+// A serving job once rank 0 listens and all `n_ranks` ranks run: rank 0's URL (from its
+// "http://HOST:PORT/" line) and the ranks' pids. The URL is empty when it did not start in 120 s.
+struct ServingJob {
+  std::string url;
+  RankPids ranks;
+};
+ServingJob wait_until_serving(Process& job, size_t n_ranks) {
+  ServingJob s;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline && (s.url.empty() || s.ranks.size() < n_ranks)) {
+    const std::string out = job.out_so_far();
+    const auto at = out.find("http://");
+    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
+      s.url = out.substr(at, out.find('/', at + 7) - at);
+    s.ranks = mpi_ranks_under(job.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return s;
+}
+
 TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
   TempDir dir;
@@ -426,17 +446,7 @@ TEST(StalledRank, AServerStoppedWhileIdleEndsTheJob) {
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
   Process job(mpirun(3, "--model " + model + " --serve --port 0 --threads 1 --step-timeout 2"), "serve");
-  std::string url;
-  RankPids ranks;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && (url.empty() || ranks.size() < 3)) {
-    const std::string out = job.out_so_far();
-    const auto at = out.find("http://");
-    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
-      url = out.substr(at, out.find('/', at + 7) - at);
-    ranks = mpi_ranks_under(job.pid());
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const auto [url, ranks] = wait_until_serving(job, 3);
   ASSERT_FALSE(url.empty()) << "the server did not start: " << job.err_so_far();
   ASSERT_EQ(ranks.size(), 3u);
 
@@ -471,17 +481,7 @@ TEST(LostNode, AStoppedRankIsNamedBy503AndFailsTheRequestInFlight) {
                             " --serve --port 0 --threads 1 --heartbeat-link 127.0.0.0/8 --heartbeat-interval 0.5 "
                             "--node-timeout 2"),
               "lost");
-  std::string url;
-  RankPids ranks;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && (url.empty() || ranks.size() < 2)) {
-    const std::string out = job.out_so_far();
-    const auto at = out.find("http://");
-    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
-      url = out.substr(at, out.find('/', at + 7) - at);
-    ranks = mpi_ranks_under(job.pid());
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const auto [url, ranks] = wait_until_serving(job, 2);
   ASSERT_FALSE(url.empty()) << "the server did not start: " << job.err_so_far();
   ASSERT_EQ(ranks.size(), 2u);
   std::this_thread::sleep_for(std::chrono::seconds(3));  // idle beyond the timeout: heartbeats keep it alive
@@ -541,17 +541,7 @@ TEST(IdleRanks, AnIdleTwoRankServerUsesUnderTwoPercentOfACorePerRank) {
   const std::string model = synth_model(dir, "tiny", "Q4_0");
   // --step-timeout 8: heartbeats every 2 s are part of the idle load measured.
   Process job(mpirun(2, "--model " + model + " --serve --port 0 --threads 2 --step-timeout 8"), "idle");
-  std::string url;
-  RankPids ranks;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline && (url.empty() || ranks.size() < 2)) {
-    const std::string out = job.out_so_far();
-    const auto at = out.find("http://");
-    if (at != std::string::npos && out.find('/', at + 7) != std::string::npos)
-      url = out.substr(at, out.find('/', at + 7) - at);
-    ranks = mpi_ranks_under(job.pid());
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const auto [url, ranks] = wait_until_serving(job, 2);
   ASSERT_FALSE(url.empty()) << "the server did not start: " << job.err_so_far();
   ASSERT_EQ(ranks.size(), 2u);
   // One request first, so the ranks have been through a step and back to waiting.
