@@ -7,14 +7,11 @@
 # experts, output rows: all divide evenly at these shapes); the KV cache is the latent, on every
 # node: layers x (kv_lora_rank + rope_dim) x 2 bytes x context x sequences.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: plan_big_models_test.sh CLUSTERCTL SHARED_DIR}
 SHARED=${2:?}
 VOCAB=$SHARED/testdata/tokenizer/ggml-vocab-deepseek-llm.gguf
-if [ ! -f "$VOCAB" ]; then
-  echo "shared data not found: $VOCAB"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$VOCAB"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

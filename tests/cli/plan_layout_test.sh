@@ -3,14 +3,11 @@
 # (one all-reduce per layer) wins and `layout: auto` runs it; over shared memory the all-reduces
 # cost little and split attention (each node reads only its heads) wins. Each with its reason.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: plan_layout_test.sh CLUSTERCTL SHARED_DIR}
 SHARED=${2:?}
 VOCAB=$SHARED/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
-if [ ! -f "$VOCAB" ]; then
-  echo "shared data not found: $VOCAB"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$VOCAB"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export CLUSTERCTL_STATE_DIR=$dir/state CLUSTERCTL_CACHE_DIR=$dir/cache

@@ -3,14 +3,11 @@
 # whose `memory:` stands for what they will have. Two 16 GB nodes cannot hold Llama-3.1-70B Q4_K_M,
 # and plan says which node is how much short; four can.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: plan_offline_test.sh CLUSTERCTL SHARED_DIR}
 SHARED=${2:?}
 VOCAB=$SHARED/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
-if [ ! -f "$VOCAB" ]; then
-  echo "shared data not found: $VOCAB"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$VOCAB"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$CTL" model synth --shape llama3-70b --type Q4_K_M --vocab "$VOCAB" --sparse --parts 2 "$dir/l70.gguf" >/dev/null

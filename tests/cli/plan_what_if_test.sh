@@ -4,14 +4,11 @@
 # file's plan predicts from doctor's record of its nodes. No speed figure is asserted: only which
 # term limits a pass when the link is made absurdly slow or fast.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: plan_what_if_test.sh CLUSTERCTL SHARED_DIR}
 SHARED=${2:?}
 VOCAB=$SHARED/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
-if [ ! -f "$VOCAB" ]; then
-  echo "shared data not found: $VOCAB"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$VOCAB"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export CLUSTERCTL_STATE_DIR=$dir/state

@@ -3,14 +3,11 @@
 # head on every rank serve the greedy tokens of a local one-process run, and the placement names
 # the layout and its own cut.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: up_layout_test.sh CLUSTERCTL CLUSTERCTL-WORKER SHARED_DIR}
 WORKER=$(realpath "$2")
 MODEL=$3/models/stories260K.gguf
-if [ ! -f "$MODEL" ]; then
-  echo "shared data not found: $MODEL"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$MODEL"
 T=$(mktemp -d)
 export CLUSTERCTL_STATE_DIR=$T/state CLUSTERCTL_CACHE_DIR=$T/cache
 PORT=$((20000 + RANDOM % 20000))

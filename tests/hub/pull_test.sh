@@ -11,15 +11,12 @@
 #   with a repo name serves it under that name.
 # Usage: pull_test.sh CLUSTERCTL SHARED_DIR SOURCE_DIR
 set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=$(realpath "${1:?usage: pull_test.sh CLUSTERCTL SHARED_DIR SOURCE_DIR}")
 SHARED=${2:?}
 SRC=${3:?}
 VOCAB=$SHARED/models/stories260K.gguf
-if [ ! -f "$VOCAB" ]; then
-  echo "shared data not found: $VOCAB"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$VOCAB"
 T=$(mktemp -d)
 HUB_PID=
 cleanup() { [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null; rm -rf "$T"; }
