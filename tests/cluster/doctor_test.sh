@@ -7,11 +7,10 @@
 CLUSTERCTL="$1"
 REPO="$2"
 source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
+require_testcluster_up
 CONFIG="$REPO/configs/testcluster-3.yaml"
 T=$(mktemp -d)
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+MODEL=$(shared_model stories260K.gguf)
 # derive NAME SED-SCRIPT: a copy of the test cluster's file with one thing changed, in $T
 # (the model path made absolute, since the copy no longer sits in configs/).
 derive() { sed -e "s#^model: .*#model: $MODEL#" -e "$2" "$CONFIG" >"$T/$1.yaml"; }

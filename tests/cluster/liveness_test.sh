@@ -7,18 +7,13 @@
 # nothing is left running on any node. Before that, acceptance 3: each rank of the idle cluster
 # uses under 2 % of a core over 60 s.
 # Usage: liveness_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+controller_state_in_tmp
+MODEL=$(shared_model stories260K.gguf)
 [ -f "$MODEL" ] || { echo "FAIL: $MODEL is missing"; exit 1; }
 CONFIG="$T/testcluster-3.yaml"
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
+testcluster_config "$MODEL" "$CONFIG"
 LOAD_PID=""
 cleanup() {
   [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null

@@ -6,22 +6,15 @@
 # shows the restart (and while it restarts, that it does); `down` ends the supervisor and leaves
 # nothing running anywhere.
 # Usage: restart_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-command -v node >/dev/null || { echo "FAIL: node (Node.js) is needed to read JSON"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+require_node
+controller_state_in_tmp
+MODEL=$(shared_model stories260K.gguf)
 CONFIG="$T/testcluster-3.yaml"
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#restart: on-failure\ndefaults:\n  worker: $WORKER#" \
-  "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
+testcluster_config "$MODEL" "$CONFIG" -e "s#^defaults:#restart: on-failure\ndefaults:#"
 cleanup() { "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
-json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 ENDPOINT=http://10.77.1.1:8080
 complete() {
   curl -s --max-time 60 "$ENDPOINT/v1/completions" -H 'Content-Type: application/json' \

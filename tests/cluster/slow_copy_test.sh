@@ -5,18 +5,13 @@
 # the link: that wait must not end the copy with "stopped after N bytes (exit status 0)" when the
 # node got everything. Then `up` answers and `down` leaves nothing.
 # Usage: slow_copy_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
 command -v tc >/dev/null || { echo "SKIP: tc (iproute2) is missing"; exit 77; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+controller_state_in_tmp
+MODEL=$(shared_model stories260K.gguf)
 CONFIG="$T/testcluster-3.yaml"
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
+testcluster_config "$MODEL" "$CONFIG"
 slow() {
   tc qdisc replace dev v2-eth root tbf rate 500kbit burst 16kb latency 400ms
   ip netns exec node2 tc qdisc replace dev eth0 root tbf rate 500kbit burst 16kb latency 400ms

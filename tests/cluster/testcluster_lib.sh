@@ -1,5 +1,6 @@
-# Shared by the cluster tests: skip rules, assertions, and the "nothing left running" check.
-# Sourced; expects $REPO (the source tree).
+# Shared by the cluster tests: the start of a test, skip rules, assertions, and the "nothing left
+# running" check.
+# Sourced; the functions that use $REPO (the source tree) run after cluster_test_start sets it.
 set -uo pipefail
 
 D="${CLUSTERCTL_TESTCLUSTER_DIR:-/tmp/clusterctl-testcluster}"
@@ -15,6 +16,46 @@ skip_unless_root() {
     fi
   done
 }
+
+# cluster_test_start CLUSTERCTL CLUSTERCTL-WORKER REPO: the start of a test on the running test
+# cluster (sourced from REPO): the arguments as CLUSTERCTL, WORKER (absolute paths) and REPO, the
+# skip rules, and the cluster must be up.
+cluster_test_start() {
+  CLUSTERCTL=$(realpath "$1")
+  WORKER=$(realpath "$2")
+  REPO="$3"
+  require_testcluster_up
+}
+
+# The skip rules, then the test cluster must be up (the ctest fixture `testcluster` brings it up).
+require_testcluster_up() {
+  skip_unless_root
+  [ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
+}
+
+# controller_state_in_tmp: $T, a new temporary folder, holds this test's controller state and cache.
+controller_state_in_tmp() {
+  T=$(mktemp -d)
+  export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
+}
+
+# shared_model FILE: the absolute path of ../shared/models/FILE next to the source tree.
+shared_model() { (cd "$REPO/configs" && realpath -m "../../shared/models/$1"); }
+
+# testcluster_config MODEL OUT [SED-ARGS...]: configs/testcluster-3.yaml with `model: MODEL` and
+# this build's worker ($WORKER), changed further by SED-ARGS, written to OUT.
+testcluster_config() {
+  local model=$1 out=$2
+  shift 2
+  sed -e "s#^model: .*#model: $model#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$@" \
+    "$REPO/configs/testcluster-3.yaml" >"$out"
+}
+
+require_node() {
+  command -v node >/dev/null || { echo "FAIL: node (Node.js) is needed to read JSON; deploy/install-deps.sh installs it"; exit 1; }
+}
+# json_get EXPR: EXPR (e.g. '["data"][0]["id"]') of the JSON on stdin; objects printed as JSON.
+json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 
 fail() { echo "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }

@@ -3,17 +3,12 @@
 # `testcluster`): each broken thing must give its message (node, step, cause, fix), exit 1,
 # record no cluster and leave no clusterctl-worker, orted, mpirun or ssh session behind.
 # Usage: up_failures_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+controller_state_in_tmp
+MODEL=$(shared_model stories260K.gguf)
 BASE="$T/base.yaml"
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$BASE"
+testcluster_config "$MODEL" "$BASE"
 # derive NAME SED-SCRIPT: the test cluster's file with one thing broken.
 derive() { sed -e "$2" "$BASE" >"$T/$1.yaml"; }
 trap '"$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"' EXIT

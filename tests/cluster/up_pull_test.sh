@@ -5,18 +5,14 @@
 # shards, serves it under that name, and `clusterctl run NAME` through the cluster gives the
 # greedy tokens of a local run of the file; a second up after down downloads nothing.
 # Usage: up_pull_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
 source "$REPO/tests/hub/hub_server_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-T=$(mktemp -d)
+controller_state_in_tmp
 HUB_PID=
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache" HF_HOME="$T/hf"
+export HF_HOME="$T/hf"
 unset HF_TOKEN HF_HUB_CACHE HF_HUB_OFFLINE
-VOCAB=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+VOCAB=$(shared_model stories260K.gguf)
 [ -f "$VOCAB" ] || { echo "FAIL: $VOCAB is missing"; exit 1; }
 cleanup() {
   "$CLUSTERCTL" down testcluster >/dev/null 2>&1
@@ -34,7 +30,7 @@ expect_eq "synth --parts 2" "$?" 0
 "$CLUSTERCTL" model synth --shape tiny --type Q8_0 --vocab "$VOCAB" --seed 1 --threads 1 "$T/whole/Tiny-Q8_0.gguf" >/dev/null
 start_hub "$REPO" "$T/repos" "$T/served.jsonl" || exit 1
 NAME=testorg/Tiny-GGUF:Q8_0
-sed -e "s#^model: .*#model: $NAME#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$T/hub.yaml"
+testcluster_config "$NAME" "$T/hub.yaml"
 rm -rf "$D"/cache/node*
 
 local_ids=$(CLUSTERCTL_STATE_DIR="$T/no-clusters" "$CLUSTERCTL" run "$T/whole/Tiny-Q8_0.gguf" "Once upon a time" -n 24 --temp 0 --json | json_get '["generated_ids"]')

@@ -6,20 +6,14 @@
 #     as a local run of the whole (unsplit) file;
 #  2. a part missing or unreadable: up is refused before anything is copied, naming the part.
 # Usage: up_split_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-command -v node >/dev/null || { echo "FAIL: node (Node.js) is needed to read JSON; deploy/install-deps.sh installs it"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-VOCAB=$(cd "$REPO/configs" && realpath -m ../../shared/models/llama-2-tiny-random.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+require_node
+controller_state_in_tmp
+VOCAB=$(shared_model llama-2-tiny-random.gguf)
 [ -f "$VOCAB" ] || { echo "FAIL: $VOCAB is missing"; exit 1; }
 cleanup() { "$CLUSTERCTL" down testcluster >/dev/null 2>&1; chmod -R u+rw "$T" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 
 echo "== a tiny model, whole and split in 3 parts (the same seed: the same tensors)"
 mkdir -p "$T/whole" "$T/split"
@@ -32,10 +26,7 @@ for k in 1 2 3; do
   [ -f "$T/split/tinysplit-0000$k-of-00003.gguf" ] && pass "part $k written" || fail "no part $k in $(ls "$T/split")"
 done
 # cluster file: the split model's first part, this build's worker.
-config() {  # config MODEL OUT
-  sed -e "s#^model: .*#model: $1#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$2"
-}
-config "$FIRST" "$T/split.yaml"
+testcluster_config "$FIRST" "$T/split.yaml"
 rm -rf "$D"/cache/node*
 
 local_json=$(CLUSTERCTL_STATE_DIR="$T/no-clusters" "$CLUSTERCTL" run "$T/whole/tinysplit.gguf" "Once upon a time" -n 32 --temp 0 --json)
@@ -79,12 +70,12 @@ refused() {
 }
 mkdir -p "$T/missing"
 cp "$T/split/tinysplit-00001-of-00003.gguf" "$T/split/tinysplit-00003-of-00003.gguf" "$T/missing/"
-config "$T/missing/tinysplit-00001-of-00003.gguf" "$T/missing.yaml"
+testcluster_config "$T/missing/tinysplit-00001-of-00003.gguf" "$T/missing.yaml"
 refused "part 2 missing" "$T/missing.yaml"
 
 mkdir -p "$T/unreadable"
 cp "$T/split/"tinysplit-0000*-of-00003.gguf "$T/unreadable/"
 : >"$T/unreadable/tinysplit-00002-of-00003.gguf"  # empty: not a GGUF part (root reads any file mode)
-config "$T/unreadable/tinysplit-00001-of-00003.gguf" "$T/unreadable.yaml"
+testcluster_config "$T/unreadable/tinysplit-00001-of-00003.gguf" "$T/unreadable.yaml"
 refused "part 2 unreadable (empty)" "$T/unreadable.yaml"
 finish

@@ -6,23 +6,17 @@
 #  3. a second `up` says the cluster is already running and changes nothing; `up` after `down`
 #     copies 0 bytes (the shards are on the nodes).
 # Usage: up_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-command -v node >/dev/null || { echo "FAIL: node (Node.js) is needed to read JSON; deploy/install-deps.sh installs it"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-MODEL=$(cd "$REPO/configs" && realpath -m ../../shared/models/stories260K.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+require_node
+controller_state_in_tmp
+MODEL=$(shared_model stories260K.gguf)
 [ -f "$MODEL" ] || { echo "FAIL: $MODEL is missing"; exit 1; }
 # The cluster file as shipped, with the model path absolute and this build's worker.
 CONFIG="$T/testcluster-3.yaml"
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" "$REPO/configs/testcluster-3.yaml" >"$CONFIG"
+testcluster_config "$MODEL" "$CONFIG"
 cleanup() { rm -f "$D/home/.bashrc"; "$REPO/deploy/testcluster" sshd-start 3 >/dev/null 2>&1; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
-json_get() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=eval("JSON.parse(s)"+process.argv[1]);console.log(typeof v==="object"?JSON.stringify(v):v)})' "$1"; }
 # Shards from an earlier run would make the first copy 0 bytes: start from empty node caches.
 rm -rf "$D"/cache/node*
 

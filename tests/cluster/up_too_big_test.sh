@@ -5,15 +5,10 @@
 # in its preflight with one message naming each node's need against what it has and the fix
 # (more nodes, bigger nodes, a smaller quant), before anything is cut, copied or started.
 # Usage: up_too_big_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
-CLUSTERCTL=$(realpath "$1")
-WORKER=$(realpath "$2")
-REPO="$3"
-source "$REPO/tests/cluster/testcluster_lib.sh"
-skip_unless_root
-[ -f "$D/nodes" ] || { echo "FAIL: the test cluster is not up (run: deploy/testcluster up)"; exit 1; }
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR="$T/state" CLUSTERCTL_CACHE_DIR="$T/controller-cache"
-VOCAB=$(cd "$REPO/configs" && realpath -m ../../shared/models/llama-2-tiny-random.gguf)
+source "$3/tests/cluster/testcluster_lib.sh"
+cluster_test_start "$@"
+controller_state_in_tmp
+VOCAB=$(shared_model llama-2-tiny-random.gguf)
 [ -f "$VOCAB" ] || { echo "FAIL: $VOCAB is missing"; exit 1; }
 cleanup() { "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
@@ -26,8 +21,7 @@ used_kib=$(du -k "$MODEL" | cut -f1)
 avail_gib=$(awk '/^MemAvailable:/ {print int($2 / 1048576)}' /proc/meminfo)
 [ "$avail_gib" -lt 120 ] || { echo "FAIL: this machine has ${avail_gib} GiB available: a node's third of the model fits"; exit 1; }
 
-sed -e "s#^model: .*#model: $MODEL#" -e "s#^defaults:#defaults:\n  worker: $WORKER#" \
-  "$REPO/configs/testcluster-3.yaml" >"$T/big.yaml"
+testcluster_config "$MODEL" "$T/big.yaml"
 rm -rf "$D"/cache/node*
 
 echo "== up with a model too big for the cluster"
