@@ -5,14 +5,11 @@
 # 2 ms link, where replicated attention (one all-reduce per layer) wins; a rank is killed; the
 # restarted job must be cut replicated again and serve one process's greedy text.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
 CTL=${1:?usage: restart_layout_test.sh CLUSTERCTL CLUSTERCTL-WORKER SHARED_DIR}
 WORKER=$(realpath "$2")
 MODEL=$3/models/stories260K.gguf
-if [ ! -f "$MODEL" ]; then
-  echo "shared data not found: $MODEL"
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
-fi
+require_shared_file "$MODEL"
 T=$(mktemp -d)
 export CLUSTERCTL_STATE_DIR=$T/state CLUSTERCTL_CACHE_DIR=$T/cache
 PORT=$((20000 + RANDOM % 20000))
