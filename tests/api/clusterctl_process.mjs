@@ -1,5 +1,6 @@
 // Real clusterctl processes for the CLI and browser tests: `clusterctl serve` on a small model
 // from ../shared (a free port), and one-shot `clusterctl` commands.
+import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import net from "node:net";
@@ -75,4 +76,30 @@ export function deadPort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+// One greedy completion of stories260K from the server at `url`; resolves to { ids, text, finish }
+// from the whole answer or from its stream (which must end with [DONE]).
+export async function greedyCompletion(url, { prompt, max_tokens, stream }) {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "stories260K", prompt, max_tokens, temperature: 0, stream, return_token_ids: true }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  if (!stream) {
+    const j = await res.json();
+    return { ids: j.choices[0].token_ids, text: j.choices[0].text, finish: j.choices[0].finish_reason };
+  }
+  const out = { ids: [], text: "", finish: null };
+  const body = await res.text();
+  for (const line of body.split("\n")) {
+    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
+    const choice = JSON.parse(line.slice(6)).choices[0];
+    out.ids.push(...(choice.token_ids ?? []));
+    out.text += choice.text ?? "";
+    if (choice.finish_reason) out.finish = choice.finish_reason;
+  }
+  assert.ok(body.trimEnd().endsWith("data: [DONE]"), "the stream ends with [DONE]");
+  return out;
 }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, test } from "node:test";
-import { sharedModel, startServe } from "./clusterctl_process.mjs";
+import { greedyCompletion, sharedModel, startServe } from "./clusterctl_process.mjs";
 
 const MODEL = sharedModel("stories260K.gguf");
 const OPENINGS = ["Once upon a time", "Tom had a dog", "The sun was hot", "Lily and Ben went to the park",
@@ -22,41 +22,16 @@ before(async () => {
 });
 after(async () => { await server?.stop(); });
 
-// One greedy completion; resolves to { ids, text, finish } from the whole answer or its stream.
-async function complete({ prompt, max_tokens, stream }) {
-  const res = await fetch(`${server.url}/v1/completions`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ model: "stories260K", prompt, max_tokens, temperature: 0, stream, return_token_ids: true }),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  if (!stream) {
-    const j = await res.json();
-    return { ids: j.choices[0].token_ids, text: j.choices[0].text, finish: j.choices[0].finish_reason };
-  }
-  const out = { ids: [], text: "", finish: null };
-  const body = await res.text();
-  for (const line of body.split("\n")) {
-    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
-    const choice = JSON.parse(line.slice(6)).choices[0];
-    out.ids.push(...(choice.token_ids ?? []));
-    out.text += choice.text ?? "";
-    if (choice.finish_reason) out.finish = choice.finish_reason;
-  }
-  assert.ok(body.trimEnd().endsWith("data: [DONE]"), "the stream ends with [DONE]");
-  return out;
-}
-
 test("32 concurrent greedy clients under 2 ranks each get their tokens from running alone", async () => {
   const alone = [];
-  for (const r of REQUESTS) alone.push(await complete(r));
+  for (const r of REQUESTS) alone.push(await greedyCompletion(server.url, r));
   for (const [i, a] of alone.entries()) {
     assert.ok(a.ids.length > 0 && a.ids.length <= REQUESTS[i].max_tokens, `request ${i} alone: ${a.ids.length} ids`);
   }
   // Not every request gives the same answer, or the comparison below could not tell requests apart.
   assert.ok(new Set(alone.map((a) => a.ids.join(","))).size > 20, "the 32 requests have different answers");
 
-  const together = await Promise.all(REQUESTS.map((r) => complete(r)));
+  const together = await Promise.all(REQUESTS.map((r) => greedyCompletion(server.url, r)));
   for (const [i, t] of together.entries()) {
     assert.deepEqual(t.ids, alone[i].ids, `request ${i} (${JSON.stringify(REQUESTS[i])}) differs when batched`);
     assert.equal(t.text, alone[i].text);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { runClusterctl, sharedModel, startServe } from "./clusterctl_process.mjs";
+import { greedyCompletion, runClusterctl, sharedModel, startServe } from "./clusterctl_process.mjs";
 
 const MODEL = sharedModel("stories260K.gguf");
 const OPENINGS = ["Once upon a time", "Tom had a dog. Tom had a dog. Tom", "The sun was hot", "Lily and Ben went",
@@ -39,35 +39,12 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-// One greedy completion; resolves to { ids, text, finish } from the whole answer or its stream.
-async function complete(url, { prompt, max_tokens, stream }) {
-  const res = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ model: "stories260K", prompt, max_tokens, temperature: 0, stream, return_token_ids: true }),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  if (!stream) {
-    const j = await res.json();
-    return { ids: j.choices[0].token_ids, text: j.choices[0].text, finish: j.choices[0].finish_reason };
-  }
-  const out = { ids: [], text: "", finish: null };
-  for (const line of (await res.text()).split("\n")) {
-    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
-    const choice = JSON.parse(line.slice(6)).choices[0];
-    out.ids.push(...(choice.token_ids ?? []));
-    out.text += choice.text ?? "";
-    if (choice.finish_reason) out.finish = choice.finish_reason;
-  }
-  return out;
-}
-
 test("concurrent greedy clients of drafting servers get plain decoding's tokens", async () => {
   const alone = [];
-  for (const r of REQUESTS) alone.push(await complete(plain.url, r));
+  for (const r of REQUESTS) alone.push(await greedyCompletion(plain.url, r));
   assert.ok(new Set(alone.map((a) => a.ids.join(","))).size > 10, "the requests have different answers");
   for (const { name, server } of servers) {
-    const together = await Promise.all(REQUESTS.map((r) => complete(server.url, r)));
+    const together = await Promise.all(REQUESTS.map((r) => greedyCompletion(server.url, r)));
     for (const [i, t] of together.entries()) {
       assert.deepEqual(t.ids, alone[i].ids, `${name}: request ${i} (${JSON.stringify(REQUESTS[i])}) differs`);
       assert.equal(t.text, alone[i].text, `${name}: request ${i}`);
