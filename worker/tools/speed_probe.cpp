@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <random>
@@ -39,48 +42,129 @@ size_t probe_buffer_bytes() {
   return std::clamp(size_t(llc) * 8 / kMatrixBytes * kMatrixBytes, size_t(256) << 20, size_t(1) << 30);
 }
 
-BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
-  bytes = std::max(bytes / kMatrixBytes, size_t(1)) * kMatrixBytes;
-  const size_t n = bytes / sizeof(uint64_t), per_matrix = kMatrixBytes / sizeof(uint64_t);
-  // On huge pages where the kernel gives them, as the engine's packed weights are (large_buffer.h).
-  const LargeBuffer storage = allocate_large_buffer(bytes);
-  auto* const buf = reinterpret_cast<uint64_t*>(storage.get());
+DecodeShapedReads::DecodeShapedReads(kernels::ThreadPool& pool, size_t bytes)
+    : pool_(pool),
+      bytes_(std::max(bytes / kMatrixBytes, size_t(1)) * kMatrixBytes),
+      // On huge pages where the kernel gives them, as the engine's packed weights are (large_buffer.h).
+      storage_(allocate_large_buffer(bytes_)) {
+  auto* const buf = reinterpret_cast<uint64_t*>(storage_.get());
+  const size_t n = bytes_ / sizeof(uint64_t);
   // First touch by the threads that will read it (their NUMA node), and every page mapped
   // before anything is timed.
   pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
   });
+  item_sums_.assign(static_cast<size_t>(pool.size()) * 8 * 8, 0);
+}
+
+DecodeShapedReads::~DecodeShapedReads() {
+  uint64_t keep = 0;
+  for (auto s : item_sums_) keep += s;
+  if (keep == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimised away
+}
+
+void DecodeShapedReads::pass(const std::function<void()>& after_matrix) {
+  const auto* const buf = reinterpret_cast<const uint64_t*>(storage_.get());
+  const size_t n = bytes_ / sizeof(uint64_t), per_matrix = kMatrixBytes / sizeof(uint64_t);
   // As the matmul: each matrix's rows in 8 items per thread, claimed by whichever thread is free
   // (a thread the OS delays reads fewer), every thread done before the next matrix.
-  const int64_t items = static_cast<int64_t>(pool.size()) * 8;
+  const int64_t items = static_cast<int64_t>(pool_.size()) * 8;
   const size_t per_item = per_matrix / static_cast<size_t>(items) / 8 * 8;
-  std::vector<uint64_t> item_sums(static_cast<size_t>(items) * 8);
-  auto pass = [&] {
-    for (size_t m = 0; m < n; m += per_matrix) {
-      const uint64_t* rows = buf + m;
-      pool.for_each_claimed(items, [&](int64_t it) {
-        const size_t b = per_item * static_cast<size_t>(it), e = it == items - 1 ? per_matrix : b + per_item;
-        uint64_t s[8] = {};
-        for (size_t i = b; i + 8 <= e; i += 8)
-          for (int k = 0; k < 8; ++k) s[k] += rows[i + k];
-        uint64_t t = 0;
-        for (uint64_t x : s) t += x;
-        item_sums[static_cast<size_t>(it) * 8] += t;
-      });
-    }
-  };
-  pass();  // warm: the pool's threads awake, the TLB
+  for (size_t m = 0; m < n; m += per_matrix) {
+    const uint64_t* rows = buf + m;
+    pool_.for_each_claimed(items, [&](int64_t it) {
+      const size_t b = per_item * static_cast<size_t>(it), e = it == items - 1 ? per_matrix : b + per_item;
+      uint64_t s[8] = {};
+      for (size_t i = b; i + 8 <= e; i += 8)
+        for (int k = 0; k < 8; ++k) s[k] += rows[i + k];
+      uint64_t t = 0;
+      for (uint64_t x : s) t += x;
+      item_sums_[static_cast<size_t>(it) * 8] += t;
+    });
+    if (after_matrix) after_matrix();
+  }
+}
+
+namespace {
+BandwidthSample sample_of(int threads, const std::vector<double>& gbs) {
+  return {threads, median(gbs), *std::min_element(gbs.begin(), gbs.end()), *std::max_element(gbs.begin(), gbs.end()),
+          static_cast<int>(gbs.size())};
+}
+}  // namespace
+
+BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  DecodeShapedReads reads(pool, bytes);
+  reads.pass();  // warm: the pool's threads awake, the TLB
   std::vector<double> gbs;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
-    pass();
-    gbs.push_back(static_cast<double>(bytes) / seconds_since(t0) / 1e9);
+    reads.pass();
+    gbs.push_back(static_cast<double>(reads.bytes()) / seconds_since(t0) / 1e9);
   }
-  uint64_t keep = 0;
-  for (auto s : item_sums) keep += s;
-  if (keep == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimised away
-  return {pool.size(), median(gbs), *std::min_element(gbs.begin(), gbs.end()),
-          *std::max_element(gbs.begin(), gbs.end()), reps};
+  return sample_of(pool.size(), gbs);
+}
+
+namespace {
+// Ranks meeting as at an all-reduce: MPI polls while it waits, yielding the core between polls
+// where ranks are as many as the cores or more (mpirun's mpi_yield_when_idle, which `up` and
+// `bench` set then), so a waiting rank still takes its share of a core from the ranks reading.
+class PollingBarrier {
+ public:
+  PollingBarrier(int parties, bool yield) : parties_(parties), yield_(yield) {}
+  void arrive_and_wait() {
+    const int gen = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    while (generation_.load(std::memory_order_acquire) == gen)
+      if (yield_) std::this_thread::yield();
+  }
+
+ private:
+  const int parties_;
+  const bool yield_;
+  std::atomic<int> arrived_{0}, generation_{0};
+};
+}  // namespace
+
+BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t bytes, int reps) {
+  if (ranks <= 1) {
+    kernels::ThreadPool pool(threads);
+    return measure_read_bandwidth(pool, bytes, reps);
+  }
+  const size_t per_rank = std::max(bytes / static_cast<size_t>(ranks) / kMatrixBytes, size_t(1)) * kMatrixBytes;
+  // Pass 0 warms; then `reps` timed passes. Each pass starts when every rank has arrived (so no
+  // rank reads alone while another still maps its buffer or finishes the pass before), and ends
+  // when the last rank is done, as a decode step ends at its last all-reduce.
+  std::barrier meet(ranks);
+  const long cores = std::max(1l, sysconf(_SC_NPROCESSORS_ONLN));
+  PollingBarrier layer(ranks, static_cast<long>(ranks) * threads >= cores);
+  const std::function<void()> all_reduce = [&] { layer.arrive_and_wait(); };
+  std::vector<Clock::time_point> start(static_cast<size_t>(ranks)), end(start);
+  std::vector<double> gbs;
+  std::vector<std::thread> rank_threads;
+  for (int r = 0; r < ranks; ++r)
+    rank_threads.emplace_back([&, r] {
+      kernels::ThreadPool pool(threads);
+      DecodeShapedReads reads(pool, per_rank);
+      for (int p = 0; p <= reps; ++p) {
+        meet.arrive_and_wait();
+        start[static_cast<size_t>(r)] = Clock::now();
+        reads.pass(all_reduce);
+        end[static_cast<size_t>(r)] = Clock::now();
+        meet.arrive_and_wait();
+        if (r == 0 && p > 0) {
+          const auto first = *std::min_element(start.begin(), start.end());
+          const auto last = *std::max_element(end.begin(), end.end());
+          gbs.push_back(static_cast<double>(per_rank) * ranks / std::chrono::duration<double>(last - first).count() /
+                        1e9);
+        }
+      }
+    });
+  for (auto& t : rank_threads) t.join();
+  return sample_of(threads, gbs);
 }
 
 namespace {
@@ -177,10 +261,7 @@ int probe_speed_main(int threads, int ranks) {
   const double one_rank_gbs = at_threads;
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
-  if (ranks > 1)
-    at_threads = concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) {
-      return measure_read_bandwidth(pool, bytes / static_cast<size_t>(ranks), kReps).median_gbs;
-    });
+  if (ranks > 1) at_threads = measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs;
   // Compute as the ranks multiply: their own pools at once, not one pool of all their threads
   // (whose barriers, with more threads than cores, would wait on descheduled threads).
   const double compute =
@@ -195,7 +276,8 @@ int probe_speed_main(int threads, int ranks) {
   out += tail;
   out += "\"method\": \"" + probe_method(bytes, kReps) +
          (ranks > 1 ? "; the node's figure: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
-                          " threads at once, their figures summed"
+                          " threads, every pass started together and the ranks meeting after each matrix as at "
+                          "an all-reduce: all their bytes over the time until the last was done"
                     : std::string()) +
          "\"}";
   std::printf("%s\n", out.c_str());

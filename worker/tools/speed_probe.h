@@ -3,9 +3,11 @@
 // does them: streaming weight rows from memory (decode) and multiply-adds on weights in cache
 // (prompts). `bench` takes its bandwidth bound from here and `doctor` records both per node
 // for `plan`'s predictions.
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "worker/common/large_buffer.h"
 #include "worker/kernels/thread_pool.h"
 
 namespace clusterctl::tools {
@@ -21,6 +23,32 @@ struct BandwidthSample {
 // matmul's do, the threads meet after each one as they do after each matmul, and each item is
 // read once with 8 independent 64-bit sums. `reps` passes; the median, slowest and fastest.
 BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps);
+
+// The node's figure for `ranks` ranks of `threads` each (as a job reads): each rank's own pool
+// over its bytes / ranks; every pass starts on all ranks together, the ranks meet after each 4 MiB
+// matrix as a decode step's ranks meet at each all-reduce (polling, yielding the core where ranks
+// x threads >= cores, as MPI then does), and all their bytes count over the time until the last
+// rank is done. Summing separate pools' figures instead depended on how
+// their passes happened to overlap (36 to 67 GB/s in consecutive probes of one VM).
+BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t bytes, int reps);
+
+// One pool's buffer of decode-shaped reads, mapped and touched when made; pass() reads it once.
+class DecodeShapedReads {
+ public:
+  DecodeShapedReads(kernels::ThreadPool& pool, size_t bytes);
+  ~DecodeShapedReads();
+  DecodeShapedReads(const DecodeShapedReads&) = delete;
+  DecodeShapedReads& operator=(const DecodeShapedReads&) = delete;
+  // Reads the buffer once, 4 MiB "matrix" by matrix, calling after_matrix after each.
+  void pass(const std::function<void()>& after_matrix = {});
+  size_t bytes() const { return bytes_; }
+
+ private:
+  kernels::ThreadPool& pool_;
+  size_t bytes_;
+  LargeBuffer storage_;
+  std::vector<uint64_t> item_sums_;
+};
 
 // The buffer size measure_read_bandwidth uses: 8x the last-level cache, 256 MiB to 1 GiB.
 size_t probe_buffer_bytes();
