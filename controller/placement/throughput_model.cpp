@@ -107,21 +107,38 @@ AllreduceCost allreduce_cost(Algorithm a, int ranks, double bytes) {
   return {};
 }
 
+double prompt_seconds_per_flop(const NodeSpeed& n, double batch) {
+  const double tile = 1 / (n.compute_gflops * 1e9);
+  if (!(n.decode_gflops > 0) || n.decode_gflops >= n.compute_gflops) return tile;
+  constexpr double kProbeTile = 64;  // the tokens compute_gflops is measured at
+  const double one = 1 / (n.decode_gflops * 1e9);
+  const double unpack = (one - tile) * kProbeTile / (kProbeTile - 1), multiply = one - unpack;
+  return multiply + unpack / std::clamp(batch, 1.0, kProbeTile);
+}
+
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
   PassTimes t;
-  std::vector<double> mem(m.nodes.size()), flops(m.nodes.size());
+  std::vector<double> mem(m.nodes.size()), compute(m.nodes.size());
   for (const RankWork& r : m.ranks) {
     // Of the experts the rank holds, the share at least one of the pass's tokens is routed to.
     const double touched = 1 - std::pow(1 - r.expert_fraction, tokens);
     mem.at(r.node) += r.dense_bytes + r.expert_bytes * touched;
-    flops.at(r.node) += 2.0 * tokens * (r.dense_params + r.expert_params * r.expert_fraction);
+    const NodeSpeed& n = m.nodes.at(r.node);
+    const double dense_flops = 2.0 * tokens * r.dense_params,
+                 expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;
+    if (!prefill) {  // decode and verify passes run the matrix-vector kernels
+      const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
+      if (gflops > 0) compute[r.node] += (dense_flops + expert_flops) / (gflops * 1e9);
+    } else if (n.compute_gflops > 0) {
+      // A prompt's tokens routed to one expert are that expert's tile: ~tokens x k / E of them.
+      const double per_expert = touched > 0 ? tokens * r.expert_fraction / touched : 1;
+      compute[r.node] +=
+          dense_flops * prompt_seconds_per_flop(n, tokens) + expert_flops * prompt_seconds_per_flop(n, per_expert);
+    }
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
     if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9));
-    // Decode and verify passes run the matrix-vector kernels, prompts the tiles.
-    const double gflops =
-        !prefill && m.nodes[n].decode_gflops > 0 ? m.nodes[n].decode_gflops : m.nodes[n].compute_gflops;
-    if (flops[n] > 0) t.compute_s = std::max(t.compute_s, flops[n] / (gflops * 1e9));
+    t.compute_s = std::max(t.compute_s, compute[n]);
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;

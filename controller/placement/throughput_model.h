@@ -80,6 +80,12 @@ struct Prediction {
 };
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill);
+// Seconds per flop of a prompt's tile of `batch` tokens: the tile unpacks each weight once for
+// its tokens and multiplies it once per token, so mul + unpack / batch, fitted through the node's
+// matrix-vector rate (1 token) and its tile rate (64 tokens, as doctor measures it); no faster
+// past 64. A mixture of experts' prompt gives each expert only the tokens routed to it (~8 of 64
+// with 8 of 64 experts a token): its tiles run nearer the matrix-vector rate.
+double prompt_seconds_per_flop(const NodeSpeed& n, double batch);
 Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch);
 // Every algorithm and wire format, fastest single-stream decode first (one entry without a link
 // between nodes or ranks: nothing is sent).

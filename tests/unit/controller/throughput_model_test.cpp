@@ -172,3 +172,33 @@ TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(1, 8), 1);
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(0, 8), 0);
 }
+
+TEST(ThroughputModel, SmallPromptTilesRunBetweenTheMatrixVectorAndTheTileRate) {
+  NodeSpeed n{100, 1000, 100};
+  EXPECT_DOUBLE_EQ(prompt_seconds_per_flop(n, 1), 1 / 100e9);
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 64), 1 / 1000e9, 1e-24);
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 512), 1 / 1000e9, 1e-24);  // no faster than measured
+  const double eight = prompt_seconds_per_flop(n, 8);
+  EXPECT_GT(eight, 1 / 1000e9 * 1.5);
+  EXPECT_LT(eight, 1 / 100e9 / 2);
+  n.decode_gflops = 0;  // not measured: the tile rate
+  EXPECT_DOUBLE_EQ(prompt_seconds_per_flop(n, 8), 1 / 1000e9);
+}
+
+TEST(ThroughputModel, APromptOfAMixtureOfExpertsMultipliesInSmallTilesPerExpert) {
+  ClusterModel dense = dense_cluster(1, std::nullopt);
+  dense.nodes[0].decode_gflops = 100;
+  ClusterModel moe = dense;
+  // The same weights a token multiplies (0.5 G), but as 1 in 8 of 4 G expert weights.
+  moe.ranks[0] = {0, 0, 8e9, 0.125, 0, 4e9};
+  const auto d = pass_times(dense, Algorithm::one_shot, WireFormat::f64, 64, true);
+  const auto e = pass_times(moe, Algorithm::one_shot, WireFormat::f64, 64, true);
+  EXPECT_NEAR(d.compute_s, 64 * 2 * 0.5e9 / 1000e9, 1e-12);
+  // ~8 tokens an expert: each expert's tile unpacks its weights for 8 tokens, not 64.
+  const double per_expert = 64 * 0.125 / (1 - std::pow(0.875, 64));
+  EXPECT_NEAR(e.compute_s, 64 * 2 * 0.5e9 * prompt_seconds_per_flop(moe.nodes[0], per_expert), 1e-12);
+  EXPECT_GT(e.compute_s, 1.5 * d.compute_s);
+  // Decode is unchanged: both multiply 0.5 G weights at the matrix-vector rate.
+  EXPECT_DOUBLE_EQ(pass_times(moe, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s,
+                   pass_times(dense, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s);
+}
