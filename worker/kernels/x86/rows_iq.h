@@ -60,19 +60,6 @@ inline __m256i nibble_scales16(const uint8_t* scales8) {
                                       _mm_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), m4))));
 }
 
-// Grid indices of 8 groups computed in 32-bit lanes (low bits from 8 index bytes, high bits
-// from `high` shifted right per lane, masked and moved above bit 8) and stored, so the table
-// loads read them from memory instead of each being assembled by scalar shifts.
-struct Indices8 {
-  alignas(32) uint32_t v[8];
-};
-inline void indices8(Indices8& out, const uint8_t* low8, uint32_t high, __m256i shifts, int high_mask) {
-  const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(low8)));
-  const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(high)), shifts),
-                                      _mm256_set1_epi32(high_mask));
-  _mm256_store_si256(reinterpret_cast<__m256i*>(out.v), _mm256_or_si256(lo, _mm256_slli_epi32(hi, 8)));
-}
-
 template <MaddAcc Madd>
 float dot_iq2_xxs_avx2(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_iq2_xxs*>(w);
@@ -219,14 +206,18 @@ float dot_iq1_s_avx2(int64_t n, const void* w, const void* x) {
 #pragma GCC unroll 4
     for (int ib2 = 0; ib2 < QK_K / 64; ++ib2) {
       // iq1s_index of the 8 groups of sub-blocks 2 ib2, 2 ib2 + 1: 3 bits each of their qh words.
-      Indices8 idx;
       uint32_t qh2;
       std::memcpy(&qh2, a[i].qh + 2 * ib2, 4);
-      indices8(idx, qs + 8 * ib2, qh2, _mm256_setr_epi32(0, 3, 6, 9, 16, 19, 22, 25), 7);
+      const uint8_t* q = qs + 8 * ib2;
+      // Group j's index: its qs byte | 3 bits of qh2 (at 3 j, then 16 + 3 (j - 4)) << 8, in
+      // general registers (constant shifts once unrolled; a vector stored and reloaded was slower).
+      const auto index = [&](int j) {
+        const int at = j < 4 ? 3 * j : 16 + 3 * (j - 4);
+        return static_cast<int>(q[j] | ((at < 8 ? (qh2 << (8 - at)) : (qh2 >> (at - 8))) & 0x700));
+      };
 #pragma GCC unroll 2
       for (int k = 0; k < 2; ++k, q8 += 32) {
-        const uint32_t* id = idx.v + 4 * k;
-        const __m256i g = grid4(kIq1sGrid.data(), id[0], id[1], id[2], id[3]);
+        const __m256i g = grid4(kIq1sGrid.data(), index(4 * k), index(4 * k + 1), index(4 * k + 2), index(4 * k + 3));
         sumi = Madd(sumi, broadcast_scale(scales, 2 * ib2 + k), iq1_pairs(g, q8));
       }
     }
