@@ -88,6 +88,14 @@ row() {
   flock 9
   D=/tmp/clusterctl-testcluster
   started=""
+  # Whatever ends this run (a timeout's TERM too) leaves no cluster up, and the test cluster as found.
+  cleanup() {
+    "$C" down e2e >/dev/null 2>&1
+    [ -n "$started" ] && "$REPO/deploy/testcluster" down >/dev/null 2>&1
+    started=""
+  }
+  trap cleanup EXIT
+  trap 'exit 143' TERM INT
   if [ ! -f "$D/nodes" ]; then
     "$REPO/deploy/testcluster" up --nodes 3 >"$WORK/testcluster.log" 2>&1 || { cat "$WORK/testcluster.log" >&2; exit 1; }
     started=1
@@ -156,6 +164,5 @@ row() {
   [ "$texts_ok" = 1 ] && echo "greedy text: today's path = plan's path in the exact format, on every link" ||
     echo "greedy text: DIFFERS (see above)"
   echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $SECONDS s"
-  [ -n "$started" ] && "$REPO/deploy/testcluster" down >/dev/null 2>&1
   [ "$texts_ok" = 1 ]
 ) 9>/tmp/clusterctl-testcluster.lock

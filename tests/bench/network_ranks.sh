@@ -6,14 +6,15 @@
 #   old  split attention, MPI_Allreduce, double (on the emulated link our recursive doubling stands
 #        in for MPI_Allreduce: the emulator cannot hold back MPI's own messages)
 #   new  the layout, algorithm and wire format `plan` picks for that link (doctor's node speed)
-# Decode tok/s and each rank's compute and communication ms per token from `bench --ranks`.
+# Decode tok/s and the ranks' mean compute and communication ms per token from `bench --ranks`
+# (old and new interleaved, REPS=2 runs each, every run shown).
 # Usage: tests/bench/network_ranks.sh BUILD_DIR [MODEL=/tmp/net-l8.gguf] [WORK_DIR=/tmp/clusterctl-ranks]
 set -uo pipefail
 BUILD=$(realpath "$1")
 MODEL=${2:-/tmp/net-l8.gguf}
 WORK=${3:-/tmp/clusterctl-ranks}
 C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
-N=${TOKENS:-16} CORES=${CORES:-$(nproc)}
+N=${TOKENS:-16} CORES=${CORES:-$(nproc)} REPS=${REPS:-2}
 EMU="latency=300us,bandwidth=10gbit"
 [ -f "$MODEL" ] || { echo "no model $MODEL (e.g. clusterctl model synth --shape llama3-8b --type Q4_0 ...)" >&2; exit 1; }
 mkdir -p "$WORK"
@@ -46,10 +47,17 @@ ranks_run() {
           ([.per_rank[].compute_s_per_token] | add / length * 1000)] | map(. * 100 | round / 100 | tostring) | join("|")' <<<"$j"
 }
 
+# column_of K RESULT...: the K-th field of each result, " / " between them.
+column_of() {
+  local k=$1
+  shift
+  printf '%s\n' "$@" | cut -d'|' -f"$k" | paste -sd/ | sed 's#/# / #g'
+}
+
 echo
 echo "| configuration | path | layout | all-reduce, format | tok/s | comm ms/token | compute ms/token |"
 echo "|---|---|---|---|---|---|---|"
-one=$("$C" bench "$MODEL" -p 0 -n "$N" -t "$CORES" -r 1 --json 2>/dev/null | jq -r '.tg_tokens_per_s.mean * 100 | round / 100')
+one=$("$C" bench "$MODEL" -p 0 -n "$N" -t "$CORES" -r "$REPS" --json 2>/dev/null | jq -r '.tg_tokens_per_s.mean * 100 | round / 100')
 echo "| 1 rank x $CORES threads | - | - | - | $one | - | - |"
 "$C" doctor "$(local_file)" >"$WORK/doctor.log" 2>&1 || { cat "$WORK/doctor.log" >&2; exit 1; }
 for link in shm emu; do
@@ -61,9 +69,13 @@ for link in shm emu; do
   best=$(jq -c '.speed.predictions | max_by(.decode.tokens_per_s)' <<<"$j")
   alg=$(jq -r .algorithm <<<"$best") fmt=$(jq -r .wire_format <<<"$best")
   echo "plan ($label): $layout, $alg $fmt: $(jq -r .layout.reason <<<"$j")" >&2
-  IFS='|' read -r t c p <<<"$(ranks_run split-attention mpi double "$emulate")"
-  echo "| $label | old | split-attention | mpi double | $t | $c | $p |"
-  IFS='|' read -r t c p <<<"$(ranks_run "$layout" "$alg" "$fmt" "$emulate")"
-  echo "| $label | new (plan) | $layout | $alg $fmt | $t | $c | $p |"
+  # Old and new interleaved, REPS times each; every figure shown.
+  old=() new=()
+  for _ in $(seq "$REPS"); do
+    old+=("$(ranks_run split-attention mpi double "$emulate")")
+    new+=("$(ranks_run "$layout" "$alg" "$fmt" "$emulate")")
+  done
+  echo "| $label | old | split-attention | mpi double | $(column_of 1 "${old[@]}") | $(column_of 2 "${old[@]}") | $(column_of 3 "${old[@]}") |"
+  echo "| $label | new (plan) | $layout | $alg $fmt | $(column_of 1 "${new[@]}") | $(column_of 2 "${new[@]}") | $(column_of 3 "${new[@]}") |"
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); $SECONDS s"
