@@ -4,7 +4,6 @@
 // (here and with --ranks); a draft of another vocabulary is refused with the cause.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/mpi/process.h"
@@ -16,26 +15,13 @@ namespace {
 
 constexpr int kTokens = 48;
 
-struct Prompt {
-  std::string text;
-  std::vector<int32_t> ids;  // llama.cpp's greedy tokens (= plain greedy decoding's, tensor_parallel_test)
-};
-
 class SpeculativeGreedy : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = shared_path("models/stories260K.gguf");
-    if (!fs::exists(model_)) {
-      if (in_ci()) FAIL() << "shared data missing under CI: " << model_;
-      GTEST_SKIP() << "shared data not found: " << model_;
-    }
-    std::ifstream in(std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/stories260K-greedy.json");
-    const auto reference = nlohmann::json::parse(in);
-    for (const auto& p : reference["prompts"]) {
-      auto ids = p["generated_ids"].get<std::vector<int32_t>>();
-      ids.resize(kTokens);
-      prompts_.push_back({p["prompt"], ids});
-    }
+    CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+    model_ = model;
+    // llama.cpp's greedy tokens, which are plain greedy decoding's (tensor_parallel_test).
+    prompts_ = stories_reference_prompts(kTokens);
     ASSERT_EQ(prompts_.size(), 5u);
     draft_ = dir_ / "stories260K-Q4_K_M.gguf";
     auto r = run_command(kCli + " model quantize " + quote(model_) + " " + quote(draft_) + " --type Q4_K_M");
@@ -52,7 +38,7 @@ class SpeculativeGreedy : public ::testing::Test {
       EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
       if (r.exit_code != 0) continue;
       const auto j = nlohmann::json::parse(r.out);
-      EXPECT_EQ(j["generated_ids"].get<std::vector<int32_t>>(), p.ids) << what << " on '" << p.text << "'";
+      EXPECT_EQ(j["generated_ids"].get<std::vector<int32_t>>(), p.llama_cpp_ids) << what << " on '" << p.text << "'";
       EXPECT_TRUE(j.contains("speculative")) << what << ": no speculative section";
       if (!j.contains("speculative")) continue;
       drafted += j["speculative"]["drafted"].get<int64_t>();
@@ -63,7 +49,7 @@ class SpeculativeGreedy : public ::testing::Test {
 
   std::string model_, draft_;
   TempDir dir_;
-  std::vector<Prompt> prompts_;
+  std::vector<ReferencePrompt> prompts_;
 };
 
 // --draft-min keeps the drafts coming (k would adapt to 0 here, where the draft model costs as

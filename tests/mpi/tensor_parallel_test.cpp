@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -27,36 +26,19 @@ std::vector<int32_t> greedy_ids(int ranks, const std::string& model, const std::
   return nlohmann::json::parse(r.out)["generated_ids"].get<std::vector<int32_t>>();
 }
 
-struct Prompt {
-  std::string text;
-  std::vector<int32_t> llama_cpp_ids;
-};
-
-std::vector<Prompt> reference_prompts() {
-  std::ifstream in(std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/stories260K-greedy.json");
-  auto j = nlohmann::json::parse(in);
-  std::vector<Prompt> out;
-  for (const auto& p : j["prompts"]) out.push_back({p["prompt"], p["generated_ids"].get<std::vector<int32_t>>()});
-  return out;
-}
-
 constexpr int kTokens = 48;
 
 class StoriesGreedy : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = shared_path("models/stories260K.gguf");
-    if (!fs::exists(model_)) {
-      if (in_ci()) FAIL() << "shared data missing under CI: " << model_;
-      GTEST_SKIP() << "shared data not found: " << model_;
-    }
-    prompts_ = reference_prompts();
+    CLUSTERCTL_REQUIRE_SHARED(model, "models/stories260K.gguf");
+    model_ = model;
+    prompts_ = stories_reference_prompts(kTokens);
     ASSERT_EQ(prompts_.size(), 5u);
     for (const auto& p : prompts_) {
       one_rank_.push_back(greedy_ids(1, model_, p.text, kTokens));
       // World size 1 of the worker is the engine llama.cpp was checked against.
-      const std::vector<int32_t> ref(p.llama_cpp_ids.begin(), p.llama_cpp_ids.begin() + kTokens);
-      ASSERT_EQ(one_rank_.back(), ref) << "1 rank disagrees with llama.cpp on '" << p.text << "'";
+      ASSERT_EQ(one_rank_.back(), p.llama_cpp_ids) << "1 rank disagrees with llama.cpp on '" << p.text << "'";
     }
   }
   void expect_same(int ranks, const std::string& model, const std::string& extra) {
@@ -65,7 +47,7 @@ class StoriesGreedy : public ::testing::Test {
           << ranks << " ranks " << extra << " on '" << prompts_[i].text << "'";
   }
   std::string model_;
-  std::vector<Prompt> prompts_;
+  std::vector<ReferencePrompt> prompts_;
   std::vector<std::vector<int32_t>> one_rank_;
 };
 

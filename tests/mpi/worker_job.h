@@ -1,12 +1,16 @@
 #pragma once
 // What the multi-rank tests share: the programs under test, an mpirun line for N local ranks of
-// clusterctl-worker, and a temporary folder.
+// clusterctl-worker, a temporary folder, and stories260K's reference prompts.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace clusterctl::test {
 
@@ -32,5 +36,23 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
+
+// stories260K's five reference prompts, each with the first `n_tokens` of llama.cpp's greedy
+// tokens for it (tests/data/reference/stories260K-greedy.json).
+struct ReferencePrompt {
+  std::string text;
+  std::vector<int32_t> llama_cpp_ids;
+};
+inline std::vector<ReferencePrompt> stories_reference_prompts(size_t n_tokens) {
+  std::ifstream in(std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/stories260K-greedy.json");
+  const auto reference = nlohmann::json::parse(in);
+  std::vector<ReferencePrompt> out;
+  for (const auto& p : reference["prompts"]) {
+    auto ids = p["generated_ids"].get<std::vector<int32_t>>();
+    ids.resize(n_tokens);
+    out.push_back({p["prompt"], std::move(ids)});
+  }
+  return out;
+}
 
 }  // namespace clusterctl::test
