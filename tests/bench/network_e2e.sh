@@ -2,7 +2,8 @@
 # Today's network path against the one `plan` picks, end to end on the 3-node test cluster (issue
 # #17, acceptance 3; not in CI: figures for docs/tuning.md). As a user would, for each link (veth
 # TCP, and veth with every all-reduce held back as a 300 us / 10 Gbit link would: EMULATED):
-#   cluster file -> doctor -> plan (layout: auto) -> up -> measure -> down
+#   cluster file -> doctor -> up today's path -> measure (and the link over the ranks, bench net)
+#   -> down -> plan (layout: auto, --link measured) -> up plan's path -> measure -> down
 # for three paths:
 #   today   split attention, MPI_Allreduce, double (on the emulated link our recursive doubling
 #           stands in for MPI_Allreduce: the emulator cannot hold back MPI's own messages)
@@ -45,6 +46,24 @@ cluster_file() {
   echo "$f"
 }
 
+# LATENCY,BANDWIDTH for plan --link: the test cluster's link as its 3 ranks see it (namespaces on
+# this machine's cores: a message costs far more than the `veth` preset's 2 idle ranks), from
+# `bench net`'s one-shot double all-reduces over them (mpirun on node1 with the hostfile `up`
+# wrote, as planner_accuracy.sh measures it): the latency from 4 KiB, the bandwidth from 4-64 KiB.
+measure_link() {  # CLUSTER
+  local D=/tmp/clusterctl-testcluster a j
+  a="$W --bench-net --json --no-table --algorithms one-shot --formats double --min-size 4KiB --max-size 64KiB"
+  j=$(ssh -i $D/id_ed25519 -o UserKnownHostsFile=$D/known_hosts -o BatchMode=yes root@10.77.1.1 \
+    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/cache/node1/$1.hostfile \
+     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
+     -np 1 -H 10.77.2.1:1 $a : -np 1 -H 10.77.2.2:1 $a : -np 1 -H 10.77.2.3:1 $a" 2>"$WORK/link.err")
+  jq -r '[.rows[] | select(.algorithm == "one-shot" and .format == "double")] as $r |
+    ($r | map(select(.bytes == 4096))[0].median_us) as $s | ($r | map(select(.bytes == 65536))[0].median_us) as $l |
+    (if $l > $s then 2 * (65536 - 4096) / ($l - $s) / 1000 else 1.5 end) as $bw |
+    "\([($s - 2 * 4096 / ($bw * 1000)), 1] | max | . * 10 | round / 10)us,\($bw * 1000 | round / 1000)gbyte"' \
+    <<<"$j" 2>/dev/null
+}
+
 # measure NAME FILE: up, one greedy text, REPS x bench-serve -c 1, status --json, down.
 # Prints: tok/s (median) | comm ms | compute ms | text file
 measure() {
@@ -69,6 +88,7 @@ measure() {
       jq -r '.levels[0].stream_tokens_per_s_mean')")
   done
   "$C" status "$name" --json >"$WORK/$name.status.json" 2>/dev/null
+  [ -s "$WORK/link" ] || measure_link "$name" >"$WORK/link"  # once, while a job is up (its hostfile)
   "$C" down "$name" >/dev/null 2>&1
   local med comm comp
   med=$(printf '%s\n' "${m[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
@@ -107,27 +127,28 @@ row() {
   echo "|---|---|---|---|---|---|---|---|"
   summary=()
   texts_ok=1
-  rm -f "$WORK"/*.doctor.log  # node speeds measured afresh each run
+  rm -f "$WORK"/*.doctor.log "$WORK/link"  # node speeds and the link measured afresh each run
   for link in $LINKS; do
     label=$([ "$link" = emu ] && echo "veth + EMULATED 300 us / 10 Gbit" || echo "veth TCP")
     name=e2e
     # Plan picks from doctor's measured node speeds (probed once, recorded under the cluster's
-    # name) and the link (veth's own figures; the emulated link from the file's emulate:).
+    # name) and the link (measured over the ranks; the emulated one from the file's emulate:).
     f=$(cluster_file "$name" "$link" auto one-shot double)
     if [ ! -f "$WORK/$name.doctor.log" ]; then
       "$C" doctor "$f" >"$WORK/$name.doctor.log" 2>&1 || { cat "$WORK/$name.doctor.log" >&2; rm -f "$WORK/$name.doctor.log"; continue; }
     fi
-    plan_link=()
-    [ "$link" = veth ] && plan_link=(--link veth)
-    j=$("$C" plan "$f" --json "${plan_link[@]}" 2>"$WORK/$name.plan.err") || { cat "$WORK/$name.plan.err" >&2; continue; }
-    layout=$(jq -r .layout.runs <<<"$j")
-    best=$(jq -c '.speed.predictions | max_by(.decode.tokens_per_s)' <<<"$j")
-    alg=$(jq -r .algorithm <<<"$best") fmt=$(jq -r .wire_format <<<"$best")
-    echo "plan ($label): $layout, $alg $fmt, predicted $(jq -r '.decode.tokens_per_s * 10 | round / 10' <<<"$best") tok/s: $(jq -r .layout.reason <<<"$j")" >&2
-
     today=$(measure "$name" "$(cluster_file "$name" "$link" split-attention mpi double)") || continue
     row "$label" today split-attention mpi double "$today"
     cp "$WORK/$name.text" "$WORK/$name.$link.today.text"
+    # The link measured over the ranks during today's run (the veth preset if that failed).
+    measured=$(cat "$WORK/link" 2>/dev/null)
+    j=$("$C" plan "$f" --json --link "${measured:-veth}" 2>"$WORK/$name.plan.err") ||
+      { cat "$WORK/$name.plan.err" >&2; continue; }
+    layout=$(jq -r .layout.runs <<<"$j")
+    best=$(jq -c '.speed.predictions | max_by(.decode.tokens_per_s)' <<<"$j")
+    alg=$(jq -r .algorithm <<<"$best") fmt=$(jq -r .wire_format <<<"$best")
+    echo "plan ($label; link measured ${measured:-(failed: veth preset)}): $layout, $alg $fmt, predicted $(jq -r '.decode.tokens_per_s * 10 | round / 10' <<<"$best") tok/s: $(jq -r .layout.reason <<<"$j")" >&2
+
     bestr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt")") || continue
     row "$label" "best (plan)" "$layout" "$alg" "$fmt" "$bestr"
     cp "$WORK/$name.text" "$WORK/$name.$link.best.text"
