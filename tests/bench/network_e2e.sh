@@ -46,23 +46,7 @@ cluster_file() {
   echo "$f"
 }
 
-# LATENCY,BANDWIDTH for plan --link: the test cluster's link as its 3 ranks see it (namespaces on
-# this machine's cores: a message costs far more than the `veth` preset's 2 idle ranks), from
-# `bench net`'s one-shot double all-reduces over them (mpirun on node1 with the hostfile `up`
-# wrote, as planner_accuracy.sh measures it): the latency from 4 KiB, the bandwidth from 4-64 KiB.
-measure_link() {  # CLUSTER
-  local D=/tmp/clusterctl-testcluster a j
-  a="$W --bench-net --json --no-table --algorithms one-shot --formats double --min-size 4KiB --max-size 64KiB"
-  j=$(ssh -i $D/id_ed25519 -o UserKnownHostsFile=$D/known_hosts -o BatchMode=yes root@10.77.1.1 \
-    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/cache/node1/$1.hostfile \
-     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
-     -np 1 -H 10.77.2.1:1 $a : -np 1 -H 10.77.2.2:1 $a : -np 1 -H 10.77.2.3:1 $a" 2>"$WORK/link.err")
-  jq -r '[.rows[] | select(.algorithm == "one-shot" and .format == "double")] as $r |
-    ($r | map(select(.bytes == 4096))[0].median_us) as $s | ($r | map(select(.bytes == 65536))[0].median_us) as $l |
-    (if $l > $s then 2 * (65536 - 4096) / ($l - $s) / 1000 else 1.5 end) as $bw |
-    "\([($s - 2 * 4096 / ($bw * 1000)), 1] | max | . * 10 | round / 10)us,\($bw * 1000 | round / 1000)gbyte"' \
-    <<<"$j" 2>/dev/null
-}
+source "$REPO/tests/bench/testcluster_link.sh"
 
 # measure NAME FILE: up, one greedy text, REPS x bench-serve -c 1, status --json, down.
 # Prints: tok/s (median) | comm ms | compute ms | text file
@@ -88,7 +72,7 @@ measure() {
       jq -r '.levels[0].stream_tokens_per_s_mean')")
   done
   "$C" status "$name" --json >"$WORK/$name.status.json" 2>/dev/null
-  [ -s "$WORK/link" ] || measure_link "$name" >"$WORK/link"  # once, while a job is up (its hostfile)
+  [ -s "$WORK/link" ] || measure_testcluster_link "$W" "$name" "$WORK/link.err" >"$WORK/link"  # once, while a job is up (its hostfile)
   "$C" down "$name" >/dev/null 2>&1
   local med comm comp
   med=$(printf '%s\n' "${m[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')

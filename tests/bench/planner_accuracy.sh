@@ -116,22 +116,7 @@ spec() {  # NAME RANKS THREADS LABEL [EMULATE]
     "$(jq -r .tokens_per_s <<<"$j")" "$(jq -r .limit <<<"$j")" "${m[@]}"
 }
 
-# LATENCY,BANDWIDTH for plan --link: `clusterctl bench net`'s one-shot double all-reduces over the
-# test cluster's 3 ranks (mpirun on node1 as `up` launches the job, the hostfile it wrote): the
-# latency from 4 KiB, the bandwidth from 4 to 64 KiB (each rank sends (N - 1) x the message).
-measure_tc_link() {  # CLUSTER
-  local D=/tmp/clusterctl-testcluster a j
-  a="$W --bench-net --json --no-table --algorithms one-shot --formats double --min-size 4KiB --max-size 64KiB"
-  j=$(ssh -i $D/id_ed25519 -o UserKnownHostsFile=$D/known_hosts -o BatchMode=yes root@10.77.1.1 \
-    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/cache/node1/acc-$1.hostfile \
-     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
-     -np 1 -H 10.77.2.1:1 $a : -np 1 -H 10.77.2.2:1 $a : -np 1 -H 10.77.2.3:1 $a" 2>"$WORK/tc-link.err")
-  jq -r '[.rows[] | select(.algorithm == "one-shot" and .format == "double")] as $r |
-    ($r | map(select(.bytes == 4096))[0].median_us) as $s | ($r | map(select(.bytes == 65536))[0].median_us) as $l |
-    (if $l > $s then 2 * (65536 - 4096) / ($l - $s) / 1000 else 1.5 end) as $bw |
-    "\([($s - 2 * 4096 / ($bw * 1000)), 1] | max | . * 10 | round / 10)us,\($bw * 1000 | round / 1000)gbyte"' \
-    <<<"$j" 2>/dev/null
-}
+source "$REPO/tests/bench/testcluster_link.sh"
 
 # The 3-node test cluster (namespaces on this machine, veth): doctor probes the three nodes (one
 # machine: their ranks together), up, the link measured over its ranks (plan --link), bench-serve
@@ -151,7 +136,7 @@ testcluster() {  # NAME LABEL [EMULATE]
     "$C" up "$f" >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
     # The link as this cluster's ranks see it (3 namespaces on this machine's cores: a message
     # costs far more than the `veth` preset's 2 idle ranks), measured once for both rows.
-    [ -s "$WORK/tc-link" ] || measure_tc_link "$1" >"$WORK/tc-link"
+    [ -s "$WORK/tc-link" ] || measure_testcluster_link "$W" "acc-$1" "$WORK/tc-link.err" >"$WORK/tc-link"
     local link
     link=$(cat "$WORK/tc-link")
     j=$(plan_json "$f" --link "${link:-veth}" | configured)

@@ -1,0 +1,20 @@
+# Sourced by the benchmark scripts that plan for the 3-node test cluster (planner_accuracy.sh,
+# network_e2e.sh). measure_testcluster_link WORKER CLUSTER ERRFILE prints LATENCY,BANDWIDTH for
+# `plan --link`: the test cluster's link as its 3 ranks see it (namespaces on this machine's cores:
+# a message costs far more than the `veth` preset's 2 idle ranks), from `bench net`'s one-shot
+# double all-reduces over them (mpirun on node1 as `up` launches the job, with the hostfile `up`
+# wrote for CLUSTER): the latency from 4 KiB, the bandwidth from 4 to 64 KiB (each rank sends
+# (N - 1) x the message).
+measure_testcluster_link() {
+  local D=/tmp/clusterctl-testcluster a j
+  a="$1 --bench-net --json --no-table --algorithms one-shot --formats double --min-size 4KiB --max-size 64KiB"
+  j=$(ssh -i $D/id_ed25519 -o UserKnownHostsFile=$D/known_hosts -o BatchMode=yes root@10.77.1.1 \
+    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/cache/node1/$2.hostfile \
+     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
+     -np 1 -H 10.77.2.1:1 $a : -np 1 -H 10.77.2.2:1 $a : -np 1 -H 10.77.2.3:1 $a" 2>"$3")
+  jq -r '[.rows[] | select(.algorithm == "one-shot" and .format == "double")] as $r |
+    ($r | map(select(.bytes == 4096))[0].median_us) as $s | ($r | map(select(.bytes == 65536))[0].median_us) as $l |
+    (if $l > $s then 2 * (65536 - 4096) / ($l - $s) / 1000 else 1.5 end) as $bw |
+    "\([($s - 2 * 4096 / ($bw * 1000)), 1] | max | . * 10 | round / 10)us,\($bw * 1000 | round / 1000)gbyte"' \
+    <<<"$j" 2>/dev/null
+}
