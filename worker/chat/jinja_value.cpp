@@ -208,12 +208,27 @@ void json_escape(const std::string& s, std::string& out) {
   out += '"';
 }
 
-// Python's json.dumps layout: ", " and ": " without indent; "," + newline and ": " with it.
-void write_json(const Value& v, int indent, int depth, std::string& out) {
+// "[...]" or "{...}" of `n` elements, each written by write_element(i), in Python's json.dumps
+// layout: ", " between elements without indent; "," + newline + indentation with it. Empty: "[]".
+template <typename WriteElement>
+void write_json_container(char open, char close, size_t n, int indent, int depth, std::string& out,
+                          WriteElement write_element) {
   auto newline = [&](int d) {
     out += '\n';
     out.append(static_cast<size_t>(indent * d), ' ');
   };
+  out += open;
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out += indent >= 0 ? "," : ", ";
+    if (indent >= 0) newline(depth + 1);
+    write_element(i);
+  }
+  if (n > 0 && indent >= 0) newline(depth);
+  out += close;
+}
+
+// JSON as json.dumps writes it: keys and values separated by ": ".
+void write_json(const Value& v, int indent, int depth, std::string& out) {
   switch (v.kind()) {
     case Value::Kind::undefined:
     case Value::Kind::none:
@@ -232,39 +247,18 @@ void write_json(const Value& v, int indent, int depth, std::string& out) {
       json_escape(v.as_string(), out);
       return;
     case Value::Kind::list: {
-      if (v.items().empty()) {
-        out += "[]";
-        return;
-      }
-      out += '[';
-      bool first = true;
-      for (const auto& item : v.items()) {
-        if (!first) out += indent >= 0 ? "," : ", ";
-        first = false;
-        if (indent >= 0) newline(depth + 1);
-        write_json(item, indent, depth + 1, out);
-      }
-      if (indent >= 0) newline(depth);
-      out += ']';
+      const Value::List& items = v.items();
+      write_json_container('[', ']', items.size(), indent, depth, out,
+                           [&](size_t i) { write_json(items[i], indent, depth + 1, out); });
       return;
     }
     case Value::Kind::dict: {
-      if (v.entries().empty()) {
-        out += "{}";
-        return;
-      }
-      out += '{';
-      bool first = true;
-      for (const auto& [key, item] : v.entries()) {
-        if (!first) out += indent >= 0 ? "," : ", ";
-        first = false;
-        if (indent >= 0) newline(depth + 1);
-        json_escape(key, out);
+      const Value::Dict& entries = v.entries();
+      write_json_container('{', '}', entries.size(), indent, depth, out, [&](size_t i) {
+        json_escape(entries[i].first, out);
         out += ": ";
-        write_json(item, indent, depth + 1, out);
-      }
-      if (indent >= 0) newline(depth);
-      out += '}';
+        write_json(entries[i].second, indent, depth + 1, out);
+      });
       return;
     }
   }

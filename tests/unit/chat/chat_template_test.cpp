@@ -175,6 +175,8 @@ TEST(Jinja, FiltersAndMethods) {
   EXPECT_EQ(render("{{ v | tojson }}", R"({"v":{"b":[1,true,null],"a":"x\"<y>"}})"),
             R"({"b": [1, true, null], "a": "x\"<y>"})");
   EXPECT_EQ(render("{{ v | tojson(indent=2) }}", R"({"v":{"a":[1]}})"), "{\n  \"a\": [\n    1\n  ]\n}");
+  EXPECT_EQ(render("{{ v | tojson(indent=2) }}", R"({"v":{"a":[],"b":{}}})"), "{\n  \"a\": [],\n  \"b\": {}\n}");
+  EXPECT_EQ(render("{{ v | tojson }}", R"({"v":[[],{}]})"), "[[], {}]");
   EXPECT_EQ(render("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | list }}",
                    R"({"ms":[{"role":"user","c":1},{"role":"bot","c":2},{"role":"user","c":3}]})"),
             "[1, 3]");
