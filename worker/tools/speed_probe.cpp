@@ -127,6 +127,45 @@ class PollingBarrier {
   const bool yield_;
   std::atomic<int> arrived_{0}, generation_{0};
 };
+
+// `ranks` ranks' pools of `threads` each, working together `reps` times after a warm one: each
+// time starts on every rank at once and ends when the last is done, the rate all their work over
+// that time (a rank the OS delays holds all back, as at an all-reduce). `setup(pool, meet)` runs
+// on each rank and returns its pass, which returns its work (bytes, flops); `meet` waits for
+// every rank, as an all-reduce does.
+std::vector<double> ranks_together(
+    int ranks, int threads, int reps,
+    const std::function<std::function<double()>(kernels::ThreadPool&, const std::function<void()>&)>& setup) {
+  std::barrier meet(ranks);
+  const long cores = std::max(1l, sysconf(_SC_NPROCESSORS_ONLN));
+  PollingBarrier layer(ranks, static_cast<long>(ranks) * threads >= cores);
+  const std::function<void()> all_reduce = [&] { layer.arrive_and_wait(); };
+  std::vector<Clock::time_point> start(static_cast<size_t>(ranks)), end(start);
+  std::vector<double> work(static_cast<size_t>(ranks)), rates;
+  std::vector<std::thread> rank_threads;
+  for (int r = 0; r < ranks; ++r)
+    rank_threads.emplace_back([&, r] {
+      kernels::ThreadPool pool(threads);
+      const std::function<double()> pass = setup(pool, all_reduce);
+      for (int p = 0; p <= reps; ++p) {
+        meet.arrive_and_wait();
+        start[static_cast<size_t>(r)] = Clock::now();
+        work[static_cast<size_t>(r)] = pass();
+        end[static_cast<size_t>(r)] = Clock::now();
+        meet.arrive_and_wait();
+        if (r == 0 && p > 0) {
+          const auto first = *std::min_element(start.begin(), start.end());
+          const auto last = *std::max_element(end.begin(), end.end());
+          double total = 0;
+          for (double w : work) total += w;
+          rates.push_back(total / std::chrono::duration<double>(last - first).count());
+        }
+      }
+    });
+  for (auto& t : rank_threads) t.join();
+  return rates;
+}
+
 }  // namespace
 
 BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t bytes, int reps) {
@@ -135,67 +174,76 @@ BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t byte
     return measure_read_bandwidth(pool, bytes, reps);
   }
   const size_t per_rank = std::max(bytes / static_cast<size_t>(ranks) / kMatrixBytes, size_t(1)) * kMatrixBytes;
-  // Pass 0 warms; then `reps` timed passes. Each pass starts when every rank has arrived (so no
-  // rank reads alone while another still maps its buffer or finishes the pass before), and ends
-  // when the last rank is done, as a decode step ends at its last all-reduce.
-  std::barrier meet(ranks);
-  const long cores = std::max(1l, sysconf(_SC_NPROCESSORS_ONLN));
-  PollingBarrier layer(ranks, static_cast<long>(ranks) * threads >= cores);
-  const std::function<void()> all_reduce = [&] { layer.arrive_and_wait(); };
-  std::vector<Clock::time_point> start(static_cast<size_t>(ranks)), end(start);
-  std::vector<double> gbs;
-  std::vector<std::thread> rank_threads;
-  for (int r = 0; r < ranks; ++r)
-    rank_threads.emplace_back([&, r] {
-      kernels::ThreadPool pool(threads);
-      DecodeShapedReads reads(pool, per_rank);
-      for (int p = 0; p <= reps; ++p) {
-        meet.arrive_and_wait();
-        start[static_cast<size_t>(r)] = Clock::now();
-        reads.pass(all_reduce);
-        end[static_cast<size_t>(r)] = Clock::now();
-        meet.arrive_and_wait();
-        if (r == 0 && p > 0) {
-          const auto first = *std::min_element(start.begin(), start.end());
-          const auto last = *std::max_element(end.begin(), end.end());
-          gbs.push_back(static_cast<double>(per_rank) * ranks / std::chrono::duration<double>(last - first).count() /
-                        1e9);
-        }
-      }
+  std::vector<double> gbs = ranks_together(ranks, threads, reps, [&](kernels::ThreadPool& pool, const auto& meet) {
+    auto reads = std::make_shared<DecodeShapedReads>(pool, per_rank);
+    return std::function<double()>([reads, &meet] {
+      reads->pass(meet);
+      return static_cast<double>(reads->bytes());
     });
-  for (auto& t : rank_threads) t.join();
+  });
+  for (double& g : gbs) g /= 1e9;
   return sample_of(threads, gbs);
 }
 
 namespace {
 
-// Multiply-adds per second (x2) of the engine's matmul on a Q4_0 matrix of 1024 x 4096 (2.3 MB,
-// in cache, packed as the engine packs it) times `tokens` tokens.
-double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int calls_per_rep, int reps) {
-  constexpr int64_t rows = 1024, cols = 4096;
-  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, cols));
-  std::vector<uint8_t> data(row_bytes * rows);
-  std::mt19937 rng(1);
-  for (auto& b : data) b = static_cast<uint8_t>(rng());
-  // Every block's scale a small finite half (0.01): random bytes could be NaN.
-  for (size_t off = 0; off < data.size(); off += 18) data[off] = 0x1f, data[off + 1] = 0x21;
-  kernels::Matrix w{gguf::GgmlType::Q4_0, data.data(), rows, cols, row_bytes, kernels::Layout::Rows};
-  std::vector<uint8_t> packed;
-  if (kernels::should_pack(w)) {
-    packed.resize(kernels::packed_bytes(w));
-    w = kernels::pack_rows8(w, packed.data());
+// The engine's matmul on a Q4_0 matrix of 1024 x 4096 (2.3 MB, in cache, packed as the engine
+// packs it) times `tokens` tokens; run() does `calls` of them and returns their flops.
+class MatmulWork {
+ public:
+  MatmulWork(kernels::ThreadPool& pool, int64_t tokens, int calls) : pool_(pool), tokens_(tokens), calls_(calls) {
+    const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, kCols));
+    data_.resize(row_bytes * kRows);
+    std::mt19937 rng(1);
+    for (auto& b : data_) b = static_cast<uint8_t>(rng());
+    // Every block's scale a small finite half (0.01): random bytes could be NaN.
+    for (size_t off = 0; off < data_.size(); off += 18) data_[off] = 0x1f, data_[off + 1] = 0x21;
+    w_ = {gguf::GgmlType::Q4_0, data_.data(), kRows, kCols, row_bytes, kernels::Layout::Rows};
+    if (kernels::should_pack(w_)) {
+      packed_.resize(kernels::packed_bytes(w_));
+      w_ = kernels::pack_rows8(w_, packed_.data());
+    }
+    x_.resize(kCols * tokens);
+    y_.resize(kRows * tokens);
+    for (auto& v : x_) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
   }
-  std::vector<float> x(cols * tokens), y(rows * tokens);
-  for (auto& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-  kernels::Workspace ws;
-  kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
+  double run() {
+    for (int k = 0; k < calls_; ++k) kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
+    return calls_ * 2.0 * kRows * kCols * tokens_;
+  }
+
+ private:
+  static constexpr int64_t kRows = 1024, kCols = 4096;
+  kernels::ThreadPool& pool_;
+  const int64_t tokens_;
+  const int calls_;
+  std::vector<uint8_t> data_, packed_;
+  kernels::Matrix w_{};
+  std::vector<float> x_, y_;
+  kernels::Workspace ws_;
+};
+
+double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int calls_per_rep, int reps) {
+  MatmulWork work(pool, tokens, calls_per_rep);
   std::vector<double> gflops;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
-    for (int k = 0; k < calls_per_rep; ++k) kernels::matmul(w, x.data(), tokens, y.data(), pool, ws);
-    gflops.push_back(calls_per_rep * 2.0 * rows * cols * tokens / seconds_since(t0) / 1e9);
+    const double flops = work.run();
+    gflops.push_back(flops / seconds_since(t0) / 1e9);
   }
   return median(gflops);
+}
+
+// The same on `ranks` ranks' pools together (ranks_together): all their flops over the time
+// until the last is done.
+double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int calls_per_rep, int reps) {
+  return median(ranks_together(ranks, threads, reps,
+                               [&](kernels::ThreadPool& pool, const auto&) {
+                                 auto work = std::make_shared<MatmulWork>(pool, tokens, calls_per_rep);
+                                 return std::function<double()>([work] { return work->run(); });
+                               })) /
+         1e9;
 }
 
 }  // namespace
@@ -218,25 +266,6 @@ std::string bandwidth_method(size_t bytes, int reps) {
 }  // namespace clusterctl::tools
 
 namespace clusterctl::tools {
-
-// The node as a job uses it: `ranks` processes' pools of `threads` each, measuring at once with
-// their own barriers (a rank waits only for its own threads); the sum of their figures.
-template <typename Measure>
-double concurrent_ranks(int ranks, int threads, Measure&& measure) {
-  std::vector<double> figure(static_cast<size_t>(ranks));
-  std::vector<std::thread> rank_threads;
-  std::latch start(ranks);
-  for (int r = 0; r < ranks; ++r)
-    rank_threads.emplace_back([&, r] {
-      kernels::ThreadPool pool(threads);
-      start.arrive_and_wait();
-      figure[static_cast<size_t>(r)] = measure(pool);
-    });
-  for (auto& t : rank_threads) t.join();
-  double total = 0;
-  for (double g : figure) total += g;
-  return total;
-}
 
 int probe_speed_main(int threads, int ranks) {
   if (threads <= 0) threads = static_cast<int>(std::max(1l, sysconf(_SC_NPROCESSORS_ONLN)));
@@ -262,12 +291,10 @@ int probe_speed_main(int threads, int ranks) {
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
   if (ranks > 1) at_threads = measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs;
-  // Compute as the ranks multiply: their own pools at once, not one pool of all their threads
+  // Compute as the ranks multiply: their own pools together, not one pool of all their threads
   // (whose barriers, with more threads than cores, would wait on descheduled threads).
-  const double compute =
-      concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) { return measure_compute_gflops(pool, kReps); });
-  const double decode =
-      concurrent_ranks(ranks, threads, [&](kernels::ThreadPool& pool) { return measure_decode_gflops(pool, kReps); });
+  const double compute = ranks_matmul_gflops(ranks, threads, 64, 4, kReps);
+  const double decode = ranks_matmul_gflops(ranks, threads, 1, 128, kReps);
   char tail[256];
   std::snprintf(tail, sizeof tail,
                 "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, \"decode_gflops\": %.3f, "
