@@ -1,4 +1,4 @@
-// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K, 8 rows at a time (packed.h has
+// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS, 8 rows at a time (packed.h has
 // the layouts). Lane r of a register is row r (rows 0..3 and 4..7 in two registers): a chunk of
 // a packed block holds 4 bytes of every row, so its signed dot with the token's 4-byte piece (a
 // lane broadcast) lands in the row's lane, with no horizontal sums. The stored offsets (+128 on
@@ -324,6 +324,46 @@ struct Q6_K {
   }
 };
 
+// ---- IQ4_XS against Q8_K: the nibbles through the table as signed bytes (so xoff, the unsigned
+// kernels' +128 share, is not needed); per 32-element sub-block the dot times the rows' scale;
+// then acc += isum * (d * d_token) ----
+
+struct Iq4Xs {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedIq4XsBlockBytes;
+  static constexpr int kXoff = kPackedIq4XsXoff;
+  template <int T>
+  static void block(const uint8_t* g, const Act* const* b, const int32_t* const*, Acc8* acc) {
+    const int8x16_t table = vld1q_s8(kValuesIq4nl);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    Rows8I isum[T];
+    for (int ib = 0; ib < 8; ++ib) {
+      Rows8I dot[T];
+      for (int j = 0; j < 4; ++j) {
+        // Low nibbles are elements 32ib+4j..+3 of each row, high nibbles 32ib+16+4j..+3.
+        const uint8_t* c = g + iq4_xs_chunk(ib, j);
+        const uint8x16_t c0 = vld1q_u8(c), c1 = vld1q_u8(c + 16);
+        const int8x16_t lo0 = vqtbl1q_s8(table, vandq_u8(c0, m4)), hi0 = vqtbl1q_s8(table, vshrq_n_u8(c0, 4));
+        const int8x16_t lo1 = vqtbl1q_s8(table, vandq_u8(c1, m4)), hi1 = vqtbl1q_s8(table, vshrq_n_u8(c1, 4));
+        for (int t = 0; t < T; ++t) {
+          const int8x16_t yl = piece(b[t]->qs, 8 * ib + j), yh = piece(b[t]->qs, 8 * ib + 4 + j);
+          dot[t].lo = dot_s8(dot_s8(dot[t].lo, lo0, yl), hi0, yh);
+          dot[t].hi = dot_s8(dot_s8(dot[t].hi, lo1, yl), hi1, yh);
+        }
+      }
+      const int16x8_t sc = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedIq4XsScales + 8 * ib)));
+      const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
+      for (int t = 0; t < T; ++t) {
+        isum[t].lo = vmlaq_s32(isum[t].lo, dot[t].lo, sc_lo);
+        isum[t].hi = vmlaq_s32(isum[t].hi, dot[t].hi, sc_hi);
+      }
+    }
+    const Rows8F d(g);
+    for (int t = 0; t < T; ++t) fold_scaled(acc[t], isum[t], d, b[t]->d);
+  }
+};
+
 }  // namespace
 
 void fill_packed_neon(KernelTable& t) {
@@ -332,6 +372,7 @@ void fill_packed_neon(KernelTable& t) {
   t.packed[slot(GgmlType::Q4_K)] = Packed<K4<false>>::kernels();
   t.packed[slot(GgmlType::Q5_K)] = Packed<K4<true>>::kernels();
   t.packed[slot(GgmlType::Q6_K)] = Packed<Q6_K>::kernels();
+  t.packed[slot(GgmlType::IQ4_XS)] = Packed<Iq4Xs>::kernels();
 }
 
 }  // namespace clusterctl::kernels::detail
