@@ -13,4 +13,15 @@ namespace clusterctl::cli {
 // clusterctl::Error when "" is ambiguous (naming the clusters to choose from).
 std::optional<state::ClusterState> find_cluster(const std::string& arg, std::string* name = nullptr);
 
+// The command line `clusterctl VERB [CLUSTER.yaml | NAME] [--json]` of `status` and `down`, and
+// the cluster it names (find_cluster).
+struct ClusterVerbArgs {
+  bool json = false;
+  std::string name;                          // "" when no cluster is recorded at all
+  std::optional<state::ClusterState> state;  // nullopt: that cluster is not up
+};
+// `usage`: the verb's help text; `json_help`: what --json prints. nullopt after --help.
+std::optional<ClusterVerbArgs> parse_cluster_verb(int argc, char** argv, const std::string& usage,
+                                                  const std::string& json_help);
+
 }  // namespace clusterctl::cli

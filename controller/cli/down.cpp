@@ -14,23 +14,17 @@
 namespace clusterctl::cli {
 
 int down_main(int argc, char** argv) {
-  po::options_description opts("Options");
-  opts.add_options()("cluster", po::value<std::string>()->default_value(""),
-                     "cluster file or cluster name (default: the one cluster that is up)")("json", po::bool_switch(),
-                                                                                           "print the outcome as JSON");
-  po::positional_options_description pos;
-  pos.add("cluster", 1);
-  auto vm = parse_options(argc, argv,
-                          "clusterctl down [CLUSTER.yaml | NAME] [--json]\n\n"
-                          "Stops the cluster's job: mpirun's process group on the head node (which ends the\n"
-                          "workers and orteds everywhere), then checks every node over ssh and ends any\n"
-                          "clusterctl-worker, orted or mpirun of this job that is left. Forgets the cluster\n"
-                          "once no process of it remains. Shards stay cached on the nodes for the next 'up'.",
-                          opts, pos);
-  if (!vm) return 0;
-  const bool json = (*vm)["json"].as<bool>();
-  std::string name;
-  auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
+  auto args = parse_cluster_verb(argc, argv,
+                                 "clusterctl down [CLUSTER.yaml | NAME] [--json]\n\n"
+                                 "Stops the cluster's job: mpirun's process group on the head node (which ends the\n"
+                                 "workers and orteds everywhere), then checks every node over ssh and ends any\n"
+                                 "clusterctl-worker, orted or mpirun of this job that is left. Forgets the cluster\n"
+                                 "once no process of it remains. Shards stay cached on the nodes for the next 'up'.",
+                                 "print the outcome as JSON");
+  if (!args) return 0;
+  const bool json = args->json;
+  const std::string& name = args->name;
+  auto& s = args->state;
   if (!s) {
     if (json)
       std::cout << nlohmann::json{{"cluster", name}, {"was_up", false}, {"clean", true}}.dump(2) << "\n";

@@ -125,23 +125,17 @@ bool names_node(const std::string& problem, const state::NodeState& n) {
 }  // namespace
 
 int status_main(int argc, char** argv) {
-  po::options_description opts("Options");
-  opts.add_options()("cluster", po::value<std::string>()->default_value(""),
-                     "cluster file or cluster name (default: the one cluster that is up)")("json", po::bool_switch(),
-                                                                                           "print the status as JSON");
-  po::positional_options_description pos;
-  pos.add("cluster", 1);
-  auto vm = parse_options(argc, argv,
-                          "clusterctl status [CLUSTER.yaml | NAME] [--json]\n\n"
-                          "Shows a cluster started by 'clusterctl up': its nodes, ranks, split, link, model,\n"
-                          "endpoint and uptime, and asks rank 0 whether it answers (/health) and how many\n"
-                          "tokens/s it generates (/metrics). Exits 0 when it answers, 1 when it is recorded\n"
-                          "but does not answer, 3 when it is not up.",
-                          opts, pos);
-  if (!vm) return 0;
-  const bool json = (*vm)["json"].as<bool>();
-  std::string name;
-  auto s = find_cluster((*vm)["cluster"].as<std::string>(), &name);
+  auto args = parse_cluster_verb(argc, argv,
+                                 "clusterctl status [CLUSTER.yaml | NAME] [--json]\n\n"
+                                 "Shows a cluster started by 'clusterctl up': its nodes, ranks, split, link, model,\n"
+                                 "endpoint and uptime, and asks rank 0 whether it answers (/health) and how many\n"
+                                 "tokens/s it generates (/metrics). Exits 0 when it answers, 1 when it is recorded\n"
+                                 "but does not answer, 3 when it is not up.",
+                                 "print the status as JSON");
+  if (!args) return 0;
+  const bool json = args->json;
+  const std::string& name = args->name;
+  auto& s = args->state;
   if (!s) {
     if (json)
       std::cout << nlohmann::json{{"cluster", name}, {"up", false}}.dump(2) << "\n";
