@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "worker/common/error.h"
+#include "worker/job_setup.h"
 #include "worker/model/shard_plan.h"
 #include "worker/parallel/heartbeat.h"
 #include "worker/parallel/job.h"
@@ -47,8 +48,7 @@ struct ServeSetup {
 // Every rank parses the flags and opens its part of the model; all agree before loading.
 void open_serve_model(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv,
                       ServeSetup& s) {
-  std::string error;
-  try {
+  s.rank_model = open_agreed_rank_model(session, comm, s.vm, [&] {
     po::options_description opts("Options");
     opts.add_options()("model", po::value<std::string>()->required(),
                        "GGUF model file, a directory of shards from 'clusterctl shard', or this rank's shard")(
@@ -65,17 +65,7 @@ void open_serve_model(collectives::Session& session, collectives::Communicator& 
     cli::engine_options(s.vm);
     cli::step_timeout_seconds(s.vm);
     cli::heartbeat_flags(s.vm);
-    const auto split =
-        s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
-    s.rank_model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split,
-                                             cli::layout_flag(s.vm));
-  } catch (const po::error& e) {
-    error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  parallel::agree(comm, session.host(), error);
-  parallel::agree_same_model(comm, session.host(), s.rank_model);
+  });
 }
 
 // Every rank loads its weights with a KV-cache slot per parallel sequence; rank 0 its tokenizer

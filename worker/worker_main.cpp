@@ -18,6 +18,7 @@
 #include "clusterctl/version.h"
 #include "collectives/session.h"
 #include "worker/common/error.h"
+#include "worker/job_setup.h"
 #include "worker/model/shard_plan.h"
 #include "worker/parallel/job.h"
 #include "worker/parallel/step_protocol.h"
@@ -107,8 +108,7 @@ struct Setup {
 // Every rank parses the flags and opens its part of the model; each reports its own error and
 // all agree before anything is loaded.
 void open_job_model(collectives::Session& session, collectives::Communicator& comm, int argc, char** argv, Setup& s) {
-  std::string error;
-  try {
+  s.model = worker::open_agreed_rank_model(session, comm, s.vm, [&] {
     po::options_description opts("Options");
     add_worker_flags(opts);
     po::positional_options_description pos;  // as `clusterctl run MODEL PROMPT`
@@ -119,17 +119,7 @@ void open_job_model(collectives::Session& session, collectives::Communicator& co
     cli::sampler_params(s.vm);  // validates
     cli::draft_flags(s.vm);
     cli::step_timeout_seconds(s.vm);
-    const auto split =
-        s.vm.count("split") ? model::parse_split(s.vm["split"].as<std::string>()) : std::vector<double>{};
-    s.model = parallel::open_rank_model(s.vm["model"].as<std::string>(), session.rank(), session.size(), split,
-                                        cli::layout_flag(s.vm));
-  } catch (const po::error& e) {
-    error = std::string(e.what()) + " (see 'clusterctl-worker --help')";
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  parallel::agree(comm, session.host(), error);
-  parallel::agree_same_model(comm, session.host(), s.model);
+  });
 }
 
 // Rank 0's prompt: --prompt-ids as given, or --prompt through the model's tokenizer (loaded
