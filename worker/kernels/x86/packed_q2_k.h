@@ -53,11 +53,15 @@ inline __m256i q2_K_scale_pairs(const uint8_t* g, int j) {
   const __m256i s = _mm256_cvtepu8_epi32(b);
   return _mm256_or_si256(s, _mm256_slli_epi32(s, 16));
 }
-// The mins of sub-blocks 2p and 2p + 1 as an int16 pair per row lane.
-inline __m256i q2_K_min_pairs(const uint8_t* g, int p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(g + kPackedQ2_KScales + 16 * p));
-  const __m128i m = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f));
-  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, _mm_srli_si128(m, 8)));
+// The mins of sub-blocks 2p and 2p + 1 (pair[0]) and 2p + 2, 2p + 3 (pair[1]), p even, as an int16
+// pair per row lane: one 32-byte load of 4 sub-blocks' scale bytes, each 128-bit half's two rows
+// of 8 interleaved.
+inline void q2_K_min_pairs4(const uint8_t* g, int p, __m256i pair[2]) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ2_KScales + 16 * p));
+  const __m256i m = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+  const __m256i inter = _mm256_unpacklo_epi8(m, _mm256_srli_si256(m, 8));
+  pair[0] = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(inter));
+  pair[1] = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(inter, 1));
 }
 inline __m256i q2_K_chunk(const uint8_t* g, int c) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ2_KQuants + 32 * c));
@@ -111,8 +115,12 @@ __attribute__((always_inline)) inline __m256 q2_Kx8_block(const uint8_t* g, cons
       isum = _mm256_add_epi32(isum, q2_K_sub_block<Vnni>(w, b.qs + 64 * s + 16 * q, q2_K_scale_pairs(g, 4 * s + q)));
     }
   }
-  for (int p = 0; p < 8; ++p)
-    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(q2_K_min_pairs(g, p), _mm256_set1_epi32(pairs[p])));
+  for (int p = 0; p < 8; p += 2) {
+    __m256i mins[2];
+    q2_K_min_pairs4(g, p, mins);
+    msum = _mm256_add_epi32(msum, _mm256_add_epi32(_mm256_madd_epi16(mins[0], _mm256_set1_epi32(pairs[p])),
+                                                   _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pairs[p + 1]))));
+  }
   return q2_K_fold(g, isum, msum, b.d, acc);
 }
 
@@ -185,11 +193,15 @@ struct Q2_KTokens {
             for (int t = 0; t < T; ++t)
               isum[t] = _mm256_add_epi32(isum[t], q2_K_sub_block<Vnni>(w, blk[t]->qs + 64 * s + 16 * q, sc));
           }
-        for (int p = 0; p < 8; ++p) {
-          const __m256i mins = q2_K_min_pairs(g, p);
-          for (int t = 0; t < T; ++t)
-            msum[t] = _mm256_add_epi32(
-                msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(xoff[t * xoff_stride + i * kPackedQ2_KXoff + p])));
+        for (int p = 0; p < 8; p += 2) {
+          __m256i mins[2];
+          q2_K_min_pairs4(g, p, mins);
+          for (int t = 0; t < T; ++t) {
+            const int32_t* pair = xoff + t * xoff_stride + i * kPackedQ2_KXoff + p;
+            msum[t] =
+                _mm256_add_epi32(msum[t], _mm256_add_epi32(_mm256_madd_epi16(mins[0], _mm256_set1_epi32(pair[0])),
+                                                           _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pair[1]))));
+          }
         }
         for (int t = 0; t < T; ++t) sums.acc[t] = q2_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
       }
