@@ -1,4 +1,4 @@
-// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS, 8 rows at a time (packed.h has
+// Layout::Packed8 kernels for NEON: Q4_0, Q8_0, Q4_K, Q5_K, Q3_K, Q6_K and IQ4_XS, 8 rows at a time (packed.h has
 // the layouts). Lane r of a register is row r (rows 0..3 and 4..7 in two registers): a chunk of
 // a packed block holds 4 bytes of every row, so its signed dot with the token's 4-byte piece (a
 // lane broadcast) lands in the row's lane, with no horizontal sums. The stored offsets (+128 on
@@ -364,6 +364,57 @@ struct Iq4Xs {
   }
 };
 
+// ---- Q3_K against Q8_K: weights q = low | third << 2 (0..7) from the 2-bit and third-bit
+// chunks; per sub-block the dot starts from -4 * the token's sub-block sum (xoff's low 16 bits,
+// sign-extended) and is multiplied by the rows' scale; then acc += isum * (d * d_token) ----
+
+struct Q3_K {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedQ3_KBlockBytes;
+  static constexpr int kXoff = kPackedQ3_KXoff;
+
+  // Plane s of low chunk k (16 bytes: 4 rows) with its third bit, bit 4 * (k % 2) + s of `high`.
+  static int8x16_t weights(uint8x16_t low, uint8x16_t high, int k, int s) {
+    const uint8x16_t l = vandq_u8(vshlq_u8(low, vdupq_n_s8(static_cast<int8_t>(-2 * s))), vdupq_n_u8(3));
+    const uint8x16_t h = vshlq_u8(high, vdupq_n_s8(static_cast<int8_t>(2 - (4 * (k % 2) + s))));
+    return vreinterpretq_s8_u8(vorrq_u8(l, vandq_u8(h, vdupq_n_u8(4))));
+  }
+
+  template <int T>
+  static void block(const uint8_t* g, const Act* const* b, const int32_t* const* xoff, Acc8* acc) {
+    Rows8I isum[T];
+    for (int q = 0; q < 4; ++q) {
+      uint8x16_t low[4][2], high[2][2];
+      for (int half = 0; half < 2; ++half) {
+        for (int k = 0; k < 4; ++k) low[k][half] = vld1q_u8(g + q3_K_low_chunk(q, k) + 16 * half);
+        for (int h = 0; h < 2; ++h) high[h][half] = vld1q_u8(g + q3_K_high_chunk(q, h) + 16 * half);
+      }
+      for (int s = 0; s < 4; ++s) {
+        const int j = 4 * s + q;
+        int8x16_t w[4][2];
+        for (int k = 0; k < 4; ++k)
+          for (int half = 0; half < 2; ++half) w[k][half] = weights(low[k][half], high[k / 2][half], k, s);
+        const int16x8_t sc = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedQ3_KScales + 8 * j)));
+        const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
+        for (int t = 0; t < T; ++t) {
+          Rows8I dot;
+          dot.lo = dot.hi = vdupq_n_s32(static_cast<int16_t>(xoff[t][j] & 0xffff));
+          for (int k = 0; k < 4; ++k) {
+            const int8x16_t y = piece(b[t]->qs, 4 * j + k);
+            dot.lo = dot_s8(dot.lo, w[k][0], y);
+            dot.hi = dot_s8(dot.hi, w[k][1], y);
+          }
+          isum[t].lo = vmlaq_s32(isum[t].lo, dot.lo, sc_lo);
+          isum[t].hi = vmlaq_s32(isum[t].hi, dot.hi, sc_hi);
+        }
+      }
+    }
+    const Rows8F d(g);
+    for (int t = 0; t < T; ++t) fold_scaled(acc[t], isum[t], d, b[t]->d);
+  }
+};
+
 }  // namespace
 
 void fill_packed_neon(KernelTable& t) {
@@ -371,6 +422,7 @@ void fill_packed_neon(KernelTable& t) {
   t.packed[slot(GgmlType::Q8_0)] = Packed<Q8_0>::kernels();
   t.packed[slot(GgmlType::Q4_K)] = Packed<K4<false>>::kernels();
   t.packed[slot(GgmlType::Q5_K)] = Packed<K4<true>>::kernels();
+  t.packed[slot(GgmlType::Q3_K)] = Packed<Q3_K>::kernels();
   t.packed[slot(GgmlType::Q6_K)] = Packed<Q6_K>::kernels();
   t.packed[slot(GgmlType::IQ4_XS)] = Packed<Iq4Xs>::kernels();
 }
