@@ -14,6 +14,9 @@ namespace clusterctl::collectives {
 namespace {
 
 constexpr size_t kQ8Block = 32;
+// The pipelined ring's piece: 256 KiB of doubles, whole q8 blocks; rings of at least two pieces a
+// chunk are pipelined.
+constexpr size_t kRingPiece = 32768;
 
 uint16_t to_bf16(float f) {
   uint32_t u;
@@ -49,6 +52,13 @@ std::optional<Algorithm> parse_algorithm(std::string_view name) {
     if (algorithm_name(a) == name) return a;
   return std::nullopt;
 }
+std::string_view transport_name(TransportKind t) { return t == TransportKind::kTcp ? "tcp" : "mpi"; }
+std::optional<TransportKind> parse_transport(std::string_view name) {
+  for (TransportKind t : kTransportKinds)
+    if (transport_name(t) == name) return t;
+  return std::nullopt;
+}
+
 std::string_view wire_format_name(WireFormat f) {
   switch (f) {
     case WireFormat::kDouble:
@@ -243,6 +253,7 @@ void Allreducer::recursive_doubling(WireFormat f, double* data, size_t n) {
 // All-gather: N-1 hops forwarding the summed chunks' wire bytes unchanged.
 void Allreducer::ring(WireFormat f, double* data, size_t n) {
   const int N = t_.size(), me = t_.rank();
+  if (t_.streams() && n / N >= 2 * kRingPiece) return pipelined_ring(f, data, n);
   const int right = (me + 1) % N, left = (me + N - 1) % N;
   std::vector<size_t> start(N + 1), woff(N + 1);
   for (int c = 0; c < N; ++c) {
@@ -276,6 +287,74 @@ void Allreducer::ring(WireFormat f, double* data, size_t n) {
   }
 }
 
+// The same ring, the same sums in the same order (so the same bits), with each chunk cut into
+// pieces of kRingPiece values that travel on as soon as they are summed: while piece k is added,
+// piece k+1 is on the wire, and a hop's latency is paid once per step instead of once per chunk.
+// Every receive is posted at the start (from the left neighbour, in the order they arrive); the
+// all-gather receives straight into the wire image it forwards.
+void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
+  const int N = t_.size(), me = t_.rank();
+  const int right = (me + 1) % N, left = (me + N - 1) % N;
+  std::vector<size_t> start(N + 1), woff(N + 1);
+  for (int c = 0; c < N; ++c) {
+    const size_t len = n / N + (static_cast<size_t>(c) < n % N ? 1 : 0);
+    start[c + 1] = start[c] + len;
+    woff[c + 1] = woff[c] + wire_bytes(f, len);
+  }
+  auto len = [&](int c) { return start[c + 1] - start[c]; };
+  auto pieces = [&](int c) { return (len(c) + kRingPiece - 1) / kRingPiece; };
+  auto piece_len = [&](int c, size_t k) { return std::min(kRingPiece, len(c) - k * kRingPiece); };
+  const size_t piece_wire = wire_bytes(f, kRingPiece);  // kRingPiece is whole q8 blocks
+  const size_t step_wire = wire_bytes(f, len(0));       // chunk 0 is the longest
+  send_.resize(woff[N]);
+  recv_.resize(step_wire * (N - 1));
+  tmp_.resize(kRingPiece);
+  t_.begin_stream();
+  std::vector<size_t> handles;
+  for (int s = 0; s < N - 1; ++s) {  // reduce-scatter: chunk (me - s - 1) from the left
+    const int cr = ((me - s - 1) % N + N) % N;
+    for (size_t k = 0; k < pieces(cr); ++k)
+      handles.push_back(
+          t_.post_recv({left, recv_.data() + step_wire * s + piece_wire * k, wire_bytes(f, piece_len(cr, k))}));
+  }
+  for (int s = 0; s < N - 1; ++s) {  // all-gather: chunk (me - s), into its wire image
+    const int cr = ((me - s) % N + N) % N;
+    for (size_t k = 0; k < pieces(cr); ++k)
+      handles.push_back(
+          t_.post_recv({left, send_.data() + woff[cr] + piece_wire * k, wire_bytes(f, piece_len(cr, k))}));
+  }
+  auto send_piece = [&](int c, size_t k) {
+    uint8_t* w = send_.data() + woff[c] + piece_wire * k;
+    encode(f, data + start[c] + k * kRingPiece, piece_len(c, k), w);
+    t_.post_send({right, w, wire_bytes(f, piece_len(c, k))});
+  };
+  for (size_t k = 0; k < pieces(me); ++k) send_piece(me, k);
+  size_t h = 0;
+  const int own = (me + 1) % N;
+  for (int s = 0; s < N - 1; ++s) {
+    const int cr = ((me - s - 1) % N + N) % N;
+    for (size_t k = 0; k < pieces(cr); ++k) {
+      t_.wait_recv(handles[h++]);
+      const size_t pl = piece_len(cr, k);
+      decode(f, recv_.data() + step_wire * s + piece_wire * k, pl, tmp_.data());
+      double* d = data + start[cr] + k * kRingPiece;
+      for (size_t i = 0; i < pl; ++i) d[i] = tmp_[i] + d[i];
+      send_piece(cr, k);
+      if (cr == own) decode(f, send_.data() + woff[cr] + piece_wire * k, pl, d);  // keep what was sent
+    }
+  }
+  for (int s = 0; s < N - 1; ++s) {
+    const int cr = ((me - s) % N + N) % N;
+    for (size_t k = 0; k < pieces(cr); ++k) {
+      t_.wait_recv(handles[h++]);
+      uint8_t* w = send_.data() + woff[cr] + piece_wire * k;
+      decode(f, w, piece_len(cr, k), data + start[cr] + k * kRingPiece);
+      if (s < N - 2) t_.post_send({right, w, wire_bytes(f, piece_len(cr, k))});
+    }
+  }
+  t_.wait_all();
+}
+
 // ---- selection ----
 
 Selection::Selection() {
@@ -284,12 +363,18 @@ Selection::Selection() {
   rules = {};
 }
 
-Algorithm Selection::choose(int ranks, size_t bytes, WireFormat f) const {
+Choice Selection::choose(int ranks, size_t bytes, WireFormat f) const {
   for (const auto& r : rules)
     if (r.ranks == ranks && bytes <= r.up_to_bytes && (f == WireFormat::kDouble || r.algorithm != Algorithm::kMpi))
-      return r.algorithm;
-  if (f == WireFormat::kDouble) return Algorithm::kMpi;
-  return bytes <= (size_t(256) << 10) ? Algorithm::kOneShot : Algorithm::kRing;
+      return {r.algorithm, r.transport};
+  if (f == WireFormat::kDouble) return {Algorithm::kMpi, TransportKind::kMpi};
+  return {bytes <= (size_t(256) << 10) ? Algorithm::kOneShot : Algorithm::kRing, TransportKind::kMpi};
+}
+
+bool Selection::uses(int ranks, TransportKind t) const {
+  for (const auto& r : rules)
+    if (r.ranks == ranks && r.transport == t) return true;
+  return false;
 }
 
 Selection Selection::parse(std::string_view text, const std::string& source) {
@@ -305,10 +390,11 @@ Selection Selection::parse(std::string_view text, const std::string& source) {
     if (!(ls >> ranks)) continue;
     auto bad = [&](const std::string& what) {
       return CollectiveError(source + ":" + std::to_string(no) + ": " + what +
-                             "; a rule is `RANKS UP_TO_BYTES|max ALGORITHM` (rerun `clusterctl bench net` to "
-                             "write a fresh table)");
+                             "; a rule is `RANKS UP_TO_BYTES|max ALGORITHM [mpi|tcp]` (rerun `clusterctl bench "
+                             "net` to write a fresh table)");
     };
-    if (!(ls >> up_to >> algo) || (ls >> extra)) throw bad("expected three fields");
+    std::string transport;
+    if (!(ls >> up_to >> algo) || ((ls >> transport) && (ls >> extra))) throw bad("expected three or four fields");
     SelectionRule r;
     char* end = nullptr;
     const long nr = std::strtol(ranks.c_str(), &end, 10);
@@ -324,6 +410,12 @@ Selection Selection::parse(std::string_view text, const std::string& source) {
     const auto a = parse_algorithm(algo);
     if (!a) throw bad("unknown algorithm '" + algo + "' (mpi, one-shot, recursive-doubling, ring)");
     r.algorithm = *a;
+    if (!transport.empty()) {
+      const auto t = parse_transport(transport);
+      if (!t) throw bad("unknown transport '" + transport + "' (mpi, tcp)");
+      if (*t == TransportKind::kTcp && *a == Algorithm::kMpi) throw bad("MPI_Allreduce runs over mpi only");
+      r.transport = *t;
+    }
     s.rules.push_back(r);
   }
   return s;
@@ -341,11 +433,13 @@ Selection Selection::read(const std::string& path) {
 }
 
 std::string Selection::to_text() const {
-  std::string out = "# clusterctl all-reduce selection: RANKS UP_TO_BYTES|max ALGORITHM (first match wins)\n";
+  std::string out =
+      "# clusterctl all-reduce selection: RANKS UP_TO_BYTES|max ALGORITHM [TRANSPORT] (first match wins)\n";
   for (const auto& r : rules)
     out += std::to_string(r.ranks) + " " +
            (r.up_to_bytes == std::numeric_limits<size_t>::max() ? std::string("max") : std::to_string(r.up_to_bytes)) +
-           " " + std::string(algorithm_name(r.algorithm)) + "\n";
+           " " + std::string(algorithm_name(r.algorithm)) +
+           (r.transport == TransportKind::kMpi ? "" : " " + std::string(transport_name(r.transport))) + "\n";
   return out;
 }
 

@@ -43,6 +43,13 @@ size_t wire_bytes(WireFormat f, size_t n);
 void encode(WireFormat f, const double* x, size_t n, uint8_t* out);
 void decode(WireFormat f, const uint8_t* in, size_t n, double* out);
 
+// What carries our algorithms' messages: MPI point-to-point (the mpi backend's own connections) or
+// the backend's own full mesh of TCP sockets (collectives/tcp). MPI_Allreduce is always on MPI.
+enum class TransportKind { kMpi, kTcp };
+inline constexpr TransportKind kTransportKinds[] = {TransportKind::kMpi, TransportKind::kTcp};
+std::string_view transport_name(TransportKind t);  // "mpi", "tcp"
+std::optional<TransportKind> parse_transport(std::string_view name);
+
 // One point-to-point transfer of an exchange.
 struct Transfer {
   int peer = 0;
@@ -59,6 +66,16 @@ class Transport {
   // Returns when every send has left and every receive has arrived. Between two ranks, transfers
   // arrive in the order they were posted.
   virtual void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) = 0;
+  // Streaming, for the pipelined ring: begin_stream, then post transfers one at a time (each
+  // peer's in posted order, as above), wait for a receive by the handle post_recv returned while
+  // everything posted keeps moving, and end with wait_all. A transport without it says false and
+  // the ring runs step by step with exchange().
+  virtual bool streams() const { return false; }
+  virtual void begin_stream() {}
+  virtual void post_send(const Transfer& t) { (void)t; }
+  virtual size_t post_recv(const Transfer& t) { return (void)t, 0; }
+  virtual void wait_recv(size_t handle) { (void)handle; }
+  virtual void wait_all() {}
   uint64_t bytes_sent = 0;
 };
 
@@ -73,19 +90,26 @@ class Allreducer {
   void one_shot(WireFormat f, double* data, size_t n);
   void recursive_doubling(WireFormat f, double* data, size_t n);
   void ring(WireFormat f, double* data, size_t n);
+  void pipelined_ring(WireFormat f, double* data, size_t n);
   Transport& t_;
   std::vector<uint8_t> send_, recv_;
   std::vector<double> tmp_;
 };
 
-// Which algorithm for a message of `bytes` (of doubles, before any wire format) on `ranks` ranks:
-// a default table, or one `clusterctl bench net` measured and wrote. File format, one rule a line
-// (# comments): `RANKS UP_TO_BYTES|max ALGORITHM`; the first rule of the job's rank count whose
-// bound holds wins; rank counts without rules use the default.
+// Which algorithm over which transport for a message of `bytes` (of doubles, before any wire
+// format) on `ranks` ranks: a default table, or one `clusterctl bench net` measured and wrote. File
+// format, one rule a line (# comments): `RANKS UP_TO_BYTES|max ALGORITHM [mpi|tcp]` (no transport:
+// mpi); the first rule of the job's rank count whose bound holds wins; rank counts without rules
+// use the default.
 struct SelectionRule {
   int ranks = 0;
   size_t up_to_bytes = 0;  // SIZE_MAX: any size
   Algorithm algorithm = Algorithm::kMpi;
+  TransportKind transport = TransportKind::kMpi;
+};
+struct Choice {
+  Algorithm algorithm = Algorithm::kMpi;
+  TransportKind transport = TransportKind::kMpi;
 };
 class Selection {
  public:
@@ -94,7 +118,9 @@ class Selection {
   static Selection read(const std::string& path);
   static Selection parse(std::string_view text, const std::string& source);
   std::string to_text() const;
-  Algorithm choose(int ranks, size_t bytes, WireFormat f) const;
+  Choice choose(int ranks, size_t bytes, WireFormat f) const;
+  // Whether any rule for `ranks` ranks runs over `t` (the tcp mesh is only set up when one does).
+  bool uses(int ranks, TransportKind t) const;
   std::vector<SelectionRule> rules;
 };
 

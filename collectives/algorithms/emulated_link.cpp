@@ -145,4 +145,39 @@ void EmulatedLinkTransport::exchange(std::span<const Transfer> sends, std::span<
   bytes_sent = inner_.bytes_sent;
 }
 
+void EmulatedLinkTransport::begin_stream() {
+  inner_.begin_stream();
+  send_stamps_.clear();
+  recv_stamps_.clear();
+  recv_inner_.clear();
+}
+
+void EmulatedLinkTransport::post_send(const Transfer& t) {
+  std::uniform_int_distribution<int64_t> jitter(0, static_cast<int64_t>(link_.jitter_s * 1e9));
+  link_free_ns_ = std::max(link_free_ns_, now_ns()) +
+                  static_cast<int64_t>(static_cast<double>(t.bytes) / link_.bandwidth_bytes_per_s * 1e9);
+  send_stamps_.push_back(link_free_ns_ + static_cast<int64_t>(link_.latency_s * 1e9) + jitter(rng_));
+  inner_.post_send(t);
+  inner_.post_send({t.peer, &send_stamps_.back(), sizeof(int64_t)});
+  bytes_sent = inner_.bytes_sent;
+}
+
+size_t EmulatedLinkTransport::post_recv(const Transfer& t) {
+  recv_inner_.push_back(inner_.post_recv(t));
+  recv_stamps_.push_back(0);
+  inner_.post_recv({t.peer, &recv_stamps_.back(), sizeof(int64_t)});
+  return recv_inner_.size() - 1;
+}
+
+void EmulatedLinkTransport::wait_recv(size_t handle) {
+  inner_.wait_recv(recv_inner_[handle] + 1);  // the stamp follows its message
+  wait_until_ns(recv_stamps_[handle]);
+}
+
+void EmulatedLinkTransport::wait_all() {
+  inner_.wait_all();
+  wait_until_ns(link_free_ns_);  // this rank's sends have left
+  for (int64_t a : recv_stamps_) wait_until_ns(a);
+}
+
 }  // namespace clusterctl::collectives

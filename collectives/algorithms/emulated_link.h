@@ -7,6 +7,7 @@
 // transfer), read on the steady clock: the ranks must share one clock, as processes on one machine
 // (or the test cluster's containers on one kernel) do. Everything it prints says "emulated".
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -36,12 +37,22 @@ class EmulatedLinkTransport final : public Transport {
   int rank() const override { return inner_.rank(); }
   int size() const override { return inner_.size(); }
   void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) override;
+  // Streaming over a streaming transport: each send is stamped as it is posted, each receive
+  // waits for its own stamp.
+  bool streams() const override { return inner_.streams(); }
+  void begin_stream() override;
+  void post_send(const Transfer& t) override;
+  size_t post_recv(const Transfer& t) override;
+  void wait_recv(size_t handle) override;
+  void wait_all() override;
 
  private:
   Transport& inner_;
   LinkSpec link_;
   int64_t link_free_ns_ = 0;  // when this rank's outgoing link has sent everything queued so far
   std::mt19937_64 rng_;
+  std::deque<int64_t> send_stamps_, recv_stamps_;  // a deque: the posted stamps must not move
+  std::vector<size_t> recv_inner_;                 // our receive handle -> the inner one
 };
 
 }  // namespace clusterctl::collectives

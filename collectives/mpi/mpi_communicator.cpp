@@ -20,6 +20,7 @@
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
 #include "collectives/error.h"
+#include "collectives/tcp/tcp_transport.h"
 
 namespace clusterctl::collectives {
 namespace {
@@ -115,11 +116,16 @@ class MpiCommunicator final : public Communicator {
             "another algorithm");
       forced_ = a;
     }
-    const std::string table = options.selection_path.empty() ? default_selection_path() : options.selection_path;
-    if (!options.selection_path.empty() || ::access(table.c_str(), R_OK) == 0) {
-      selection_ = Selection::read(table);
-      table_ = table;
+    if (options.transport != "auto") {
+      const auto t = parse_transport(options.transport);
+      if (!t) throw CollectiveError("--transport " + options.transport + ": unknown; use auto, mpi or tcp");
+      if (*t == TransportKind::kTcp && forced_ == Algorithm::kMpi)
+        throw CollectiveError(
+            "--allreduce mpi is MPI_Allreduce, which runs over MPI only; use --transport mpi or auto, or "
+            "another algorithm with --transport tcp");
+      forced_transport_ = t;
     }
+    read_selection(options.selection_path);
     if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
     transport_ = std::make_unique<MpiTransport>();  // collective: after every check that can throw
     Transport* t = transport_.get();
@@ -128,6 +134,56 @@ class MpiCommunicator final : public Communicator {
       t = emulated_.get();
     }
     reducer_ = std::make_unique<Allreducer>(*t);
+    // The tcp mesh only where something runs over it: forced, or the (shared) table names it.
+    const bool want_tcp = size_ > 1 && forced_ != Algorithm::kMpi &&
+                          (forced_transport_ == TransportKind::kTcp ||
+                           (!forced_transport_ && selection_.uses(size_, TransportKind::kTcp)));
+    if (want_tcp) {
+      tcp_ = std::make_unique<TcpTransport>(rank_, size_, host_, options.tcp_interface,
+                                            [](const void* mine, size_t bytes, void* all) {
+                                              MPI_Allgather(mine, static_cast<int>(bytes), MPI_BYTE, all,
+                                                            static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
+                                            });
+      Transport* tt = tcp_.get();
+      if (link_) {
+        tcp_emulated_ = std::make_unique<EmulatedLinkTransport>(*tcp_, *link_);
+        tt = tcp_emulated_.get();
+      }
+      tcp_reducer_ = std::make_unique<Allreducer>(*tt);
+    }
+  }
+
+  // Rank 0's selection table, for every rank: ranks that chose differently would wait in different
+  // calls forever, and `clusterctl bench net` writes the table on rank 0's node. A table rank 0
+  // cannot read is every rank's error.
+  void read_selection(const std::string& selection_path) {
+    std::string text, source;
+    int64_t len = 0;
+    if (rank_ == 0) {
+      const std::string path = selection_path.empty() ? default_selection_path() : selection_path;
+      if (!selection_path.empty() || ::access(path.c_str(), R_OK) == 0) {
+        try {
+          selection_ = Selection::read(path);
+          text = selection_.to_text();
+          source = path;
+          len = static_cast<int64_t>(text.size());
+        } catch (const std::exception& e) {
+          text = e.what();
+          len = -static_cast<int64_t>(text.size()) - 1;
+        }
+      }
+    }
+    if (size_ > 1) {
+      MPI_Bcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+      const size_t bytes = static_cast<size_t>(len < 0 ? -len - 1 : len);
+      text.resize(bytes);
+      if (bytes) MPI_Bcast(text.data(), static_cast<int>(bytes), MPI_CHAR, 0, MPI_COMM_WORLD);
+    }
+    if (len < 0) throw CollectiveError(rank_ == 0 ? text : "rank 0: " + text);
+    if (len > 0) {
+      if (rank_ != 0) selection_ = Selection::parse(text, "rank 0's selection table");
+      table_ = rank_ == 0 ? source : "rank 0's table";
+    }
   }
 
   ~MpiCommunicator() override {
@@ -172,35 +228,44 @@ class MpiCommunicator final : public Communicator {
     std::string d = "mpi; all-reduce ";
     d += forced_ ? std::string(algorithm_name(*forced_))
                  : "auto (" + (table_.empty() ? std::string("default table") : table_) + ")";
+    d += forced_transport_ ? " over " + std::string(transport_name(*forced_transport_))
+                           : std::string(tcp_ ? " over mpi or tcp by size" : " over mpi");
+    if (tcp_) d += " (" + tcp_->address() + ")";
     d += ", wire format " + std::string(wire_format_name(format_));
     if (link_) d += "; " + clusterctl::collectives::describe(*link_);
     return d;
   }
 
-  // The algorithm this call runs: the forced one, else the table's for this size. Under an
-  // emulated link MPI_Allreduce's own messages cannot be held back, so it is replaced by our
-  // recursive doubling (below 64 KiB, as Open MPI's tuned choice) or ring.
-  Algorithm choose(size_t bytes) const {
-    Algorithm a = forced_ ? *forced_ : selection_.choose(size_, bytes, format_);
-    if (a == Algorithm::kMpi && link_)
-      a = bytes < (size_t(64) << 10) ? Algorithm::kRecursiveDoubling : Algorithm::kRing;
-    return a;
+  // The algorithm and transport this call runs: the forced ones, else the table's for this size.
+  // Under an emulated link MPI_Allreduce's own messages cannot be held back, and over tcp it does
+  // not run, so there it is replaced by our recursive doubling (below 64 KiB, as Open MPI's tuned
+  // choice) or ring.
+  Choice choose(size_t bytes) const {
+    Choice c = selection_.choose(size_, bytes, format_);
+    if (forced_) c.algorithm = *forced_;
+    if (forced_transport_) c.transport = *forced_transport_;
+    if (c.algorithm == Algorithm::kMpi && (link_ || c.transport == TransportKind::kTcp))
+      c.algorithm = bytes < (size_t(64) << 10) ? Algorithm::kRecursiveDoubling : Algorithm::kRing;
+    if (!tcp_) c.transport = TransportKind::kMpi;
+    return c;
   }
 
   void allreduce_sum(float* data, size_t n) override {
-    if (choose(n * 8) == Algorithm::kMpi) return sum(data, n, MPI_FLOAT);
+    if (choose(n * 8).algorithm == Algorithm::kMpi) return sum(data, n, MPI_FLOAT);
     float_tmp_.assign(data, data + n);
     allreduce_sum(float_tmp_.data(), n);
     for (size_t i = 0; i < n; ++i) data[i] = static_cast<float>(float_tmp_[i]);
   }
   void allreduce_sum(double* data, size_t n) override {
-    const Algorithm a = choose(n * 8);
-    if (a == Algorithm::kMpi) return sum(data, n, MPI_DOUBLE);
-    Timer t(*this, "all-reduce");
+    const Choice c = choose(n * 8);
+    if (c.algorithm == Algorithm::kMpi) return sum(data, n, MPI_DOUBLE);
+    const bool tcp = c.transport == TransportKind::kTcp;
+    Timer t(*this, tcp ? "all-reduce (tcp)" : "all-reduce");
     stats_.allreduce_calls++;
-    const uint64_t before = transport_->bytes_sent;
-    reducer_->run(a, format_, data, n);
-    stats_.bytes_sent += transport_->bytes_sent - before;
+    Transport& wire = tcp ? static_cast<Transport&>(*tcp_) : *transport_;
+    const uint64_t before = wire.bytes_sent;
+    (tcp ? *tcp_reducer_ : *reducer_).run(c.algorithm, format_, data, n);
+    stats_.bytes_sent += wire.bytes_sent - before;
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
@@ -334,6 +399,10 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<MpiTransport> transport_;
   std::unique_ptr<EmulatedLinkTransport> emulated_;
   std::unique_ptr<Allreducer> reducer_;
+  std::optional<TransportKind> forced_transport_;
+  std::unique_ptr<TcpTransport> tcp_;  // the mesh, where something runs over it
+  std::unique_ptr<EmulatedLinkTransport> tcp_emulated_;
+  std::unique_ptr<Allreducer> tcp_reducer_;
   std::vector<double> float_tmp_;
   bool waiting_for_root_ = false;             // a non-root rank inside broadcast_next_step
   std::atomic<int64_t> watched_since_ns_{0};  // 0: in no watched call

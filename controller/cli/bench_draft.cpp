@@ -93,6 +93,7 @@ int bench_draft(int argc, char** argv) {
       "split", po::value<std::string>(), "relative share of each rank, e.g. 2,1")("json", po::bool_switch(),
                                                                                   "print the figures as JSON")(
       "allreduce", po::value<std::string>(), "all-reduce algorithm (auto, mpi, one-shot, recursive-doubling, ring)")(
+      "transport", po::value<std::string>(), "what carries the all-reduce: auto, mpi or tcp")(
       "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
       "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]");
   po::positional_options_description pos;
@@ -109,7 +110,7 @@ int bench_draft(int argc, char** argv) {
                                    "--ignore-eos", "--json",
                                    "--threads",    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
-  for (const char* f : {"allreduce", "wire-format", "emulate-link"})
+  for (const char* f : {"allreduce", "transport", "wire-format", "emulate-link"})
     if (vm->count(f)) args.insert(args.end(), {std::string("--") + f, (*vm)[f].as<std::string>()});
   std::vector<std::string> draft_args = args;
   draft_args.insert(draft_args.end(), {"--draft", (*vm)["draft"].as<std::string>(), "--draft-max",

@@ -25,6 +25,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
       "layout", po::value<std::string>(), "split-attention or replicated-attention (one all-reduce per layer)")(
       "json", po::bool_switch(), "print the worker's JSON (per_rank holds the figures)")(
       "allreduce", po::value<std::string>(), "all-reduce algorithm (auto, mpi, one-shot, recursive-doubling, ring)")(
+      "transport", po::value<std::string>(), "what carries the all-reduce: auto, mpi or tcp")(
       "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
       "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]");
   po::positional_options_description pos;
@@ -39,7 +40,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
                                    "--threads",    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
-  for (const char* f : {"allreduce", "wire-format", "emulate-link", "layout"})
+  for (const char* f : {"allreduce", "transport", "wire-format", "emulate-link", "layout"})
     if (vm->count(f)) args.insert(args.end(), {std::string("--") + f, (*vm)[f].as<std::string>()});
   return launch_local_job(ranks, args);
 }

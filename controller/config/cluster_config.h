@@ -21,7 +21,7 @@ struct LinkConfig {
   std::optional<Ipv4Cidr> cidr;
   // The all-reduce over this link (every node's link must agree): an algorithm name or "" (auto),
   // a wire format or "" (double, exact), and an EMULATED link "latency=300us,bandwidth=10gbit" or "".
-  std::string allreduce, wire_format, emulate;
+  std::string allreduce, transport, wire_format, emulate;
   SourcePos pos;
 
   std::string describe() const;  // "thunderbolt tb0" or "ethernet 10.0.0.0/24"

@@ -16,7 +16,8 @@ namespace {
 
 constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",      "identity", "ranks",
                                           "threads", "weight", "link", "cache_dir", "worker",   "memory"};
-constexpr std::string_view kLinkKeys[] = {"type", "interface", "cidr", "allreduce", "wire_format", "emulate"};
+constexpr std::string_view kLinkKeys[] = {"type",      "interface",   "cidr",   "allreduce",
+                                          "transport", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 
 std::string current_user() {
@@ -85,6 +86,14 @@ std::optional<LinkConfig> NodesReader::parse_link(const YAML::Node& l, const std
       ok = false;
     }
     link.allreduce = *a;
+  }
+  if (auto t = string_field(l, "transport", "the link of " + where, false)) {
+    if (*t != "auto" && !collectives::parse_transport(*t)) {
+      add(pos_of(l["transport"]), "unknown all-reduce transport " + echoed(*t) + " in " + where,
+          "use auto (the table `clusterctl bench net` wrote), mpi or tcp");
+      ok = false;
+    }
+    link.transport = *t;
   }
   if (auto f = string_field(l, "wire_format", "the link of " + where, false)) {
     if (!collectives::parse_wire_format(*f)) {
@@ -240,11 +249,14 @@ void NodesReader::parse_nodes(const YAML::Node& root, const NodeSettings& d, Clu
     const auto& a = c.nodes[0].link;
     const auto& b = c.nodes[i].link;
     if (!a || !b) continue;
-    if (a->allreduce != b->allreduce || a->wire_format != b->wire_format || a->emulate != b->emulate)
+    if (a->allreduce != b->allreduce || a->transport != b->transport || a->wire_format != b->wire_format ||
+        a->emulate != b->emulate)
       add(b->pos,
-          "the link of node '" + c.nodes[i].name + "' has another allreduce, wire_format or emulate than node '" +
-              c.nodes[0].name + "''s: every rank must all-reduce alike",
-          "put allreduce, wire_format and emulate in the link under 'defaults:', or give every node the same");
+          "the link of node '" + c.nodes[i].name +
+              "' has another allreduce, transport, wire_format or emulate than node '" + c.nodes[0].name +
+              "''s: every rank must all-reduce alike",
+          "put allreduce, transport, wire_format and emulate in the link under 'defaults:', or give every node the "
+          "same");
   }
   if (c.nodes.size() > 1) {
     for (const auto& [pos, where] : unlinked)

@@ -286,6 +286,7 @@ class Bringup {
     }
     if (const auto& l = c_.nodes[0].link) {
       if (!l->allreduce.empty()) job.network_args.insert(job.network_args.end(), {"--allreduce", l->allreduce});
+      if (!l->transport.empty()) job.network_args.insert(job.network_args.end(), {"--transport", l->transport});
       if (!l->wire_format.empty()) job.network_args.insert(job.network_args.end(), {"--wire-format", l->wire_format});
       if (!l->emulate.empty()) job.network_args.insert(job.network_args.end(), {"--emulate-link", l->emulate});
     }

@@ -67,6 +67,8 @@ TEST_F(StoriesGreedy, EveryAllreduceAlgorithmEqualsOneRank) {
   for (const char* a : {"one-shot", "recursive-doubling", "ring"})
     for (int ranks : {2, 3}) expect_same(ranks, model_, std::string("--allreduce ") + a);
   expect_same(2, model_, "--emulate-link latency=50us,bandwidth=10gbit");
+  // Over the backend's own TCP mesh (the table's choice per size, forced onto tcp).
+  expect_same(3, model_, "--transport tcp");
 }
 
 TEST_F(StoriesGreedy, ScalarKernelsOnTwoRanksEqualOneRank) { expect_same(2, model_, "--isa scalar"); }
@@ -228,6 +230,8 @@ TEST(Refusal, BadNetworkFlagsNameTheFix) {
       {"--allreduce teleport", "use auto, mpi, one-shot"},
       {"--wire-format fp4", "use double (exact, the default)"},
       {"--allreduce mpi --wire-format bf16", "carries only the exact double format"},
+      {"--transport udp", "use auto, mpi or tcp"},
+      {"--transport tcp --allreduce mpi", "runs over MPI only"},
       {"--emulate-link latency=300", "needs a unit"},
       {"--allreduce-table /nonexistent/table", "cannot read the all-reduce selection table"}};
   for (const auto& [flags, says] : cases) {

@@ -61,6 +61,9 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("allreduce", po::value<std::string>()->default_value("auto"),
                      "all-reduce algorithm: auto (the table `clusterctl bench net` wrote, else MPI_Allreduce for "
                      "the exact format), mpi, one-shot, recursive-doubling or ring");
+  opts.add_options()("transport", po::value<std::string>()->default_value("auto"),
+                     "what carries our all-reduce algorithms: auto (the table `clusterctl bench net` wrote, else "
+                     "mpi), mpi (MPI point-to-point) or tcp (the backend's own sockets on the cluster link)");
   opts.add_options()("wire-format", po::value<std::string>()->default_value("double"),
                      "how partial sums travel: double (exact: N ranks give 1 rank's tokens), float32, bf16 or q8 "
                      "(blocks of 32 int8 with a float scale)");
@@ -93,6 +96,7 @@ std::optional<model::Layout> layout_flag(const po::variables_map& vm) {
 collectives::CommOptions comm_options(int argc, char** argv) {
   collectives::CommOptions o;
   const std::pair<const char*, std::string*> flags[] = {{"--allreduce", &o.algorithm},
+                                                        {"--transport", &o.transport},
                                                         {"--wire-format", &o.wire_format},
                                                         {"--allreduce-table", &o.selection_path},
                                                         {"--emulate-link", &o.emulate_link}};

@@ -31,8 +31,8 @@ HeartbeatFlags heartbeat_flags(const po::variables_map& vm);
 void add_layout_flag(po::options_description& opts);
 // Throws clusterctl::Error naming a bad value.
 std::optional<model::Layout> layout_flag(const po::variables_map& vm);
-// The job flags that shape its communicator (--allreduce, --wire-format, --allreduce-table,
-// --emulate-link), read from argv before the communicator exists; the communicator checks them.
+// The job flags that shape its communicator (--allreduce, --transport, --wire-format,
+// --allreduce-table, --emulate-link), read from argv before the communicator exists; the communicator checks them.
 collectives::CommOptions comm_options(int argc, char** argv);
 
 }  // namespace clusterctl::cli

@@ -23,7 +23,7 @@ namespace co = clusterctl::collectives;
 
 struct Row {
   size_t bytes;
-  std::string algorithm, format;
+  std::string algorithm, transport, format;
   double median_us, p99_us, busbw_gbs;
   double mpi_median_us;  // MPI_Allreduce (double) at this size, for the comparison
 };
@@ -72,6 +72,8 @@ int net_bench(co::Session& session, int argc, char** argv) {
       "min-size", po::value<std::string>()->default_value("1KiB"), "smallest message (bytes of doubles)")(
       "max-size", po::value<std::string>()->default_value("64MiB"), "largest message")(
       "algorithms", po::value<std::string>()->default_value("mpi,one-shot,recursive-doubling,ring"), "which")(
+      "transports", po::value<std::string>()->default_value("mpi,tcp"),
+      "what carries our algorithms: mpi (MPI point-to-point), tcp (the backend's own sockets)")(
       "formats", po::value<std::string>()->default_value("double,float32,bf16,q8"), "which wire formats")(
       "iters", po::value<int>()->default_value(0), "iterations per size (0: by size, 20..400)")(
       "emulate-link", po::value<std::string>()->default_value(""), "EMULATION: latency=...,bandwidth=...")(
@@ -95,6 +97,12 @@ int net_bench(co::Session& session, int argc, char** argv) {
     if (!p) throw Error("--formats: unknown '" + f + "': use double, float32, bf16, q8");
     formats.push_back(*p);
   }
+  std::vector<co::TransportKind> transports;
+  for (const auto& t : split_list((*vm)["transports"].as<std::string>())) {
+    const auto p = co::parse_transport(t);
+    if (!p) throw Error("--transports: unknown '" + t + "': use mpi, tcp");
+    transports.push_back(*p);
+  }
   const std::string link = (*vm)["emulate-link"].as<std::string>();
   const bool json = (*vm)["json"].as<bool>();
   std::optional<co::LinkSpec> spec;
@@ -102,46 +110,62 @@ int net_bench(co::Session& session, int argc, char** argv) {
 
   std::vector<Row> rows;
   std::vector<double> buf;
+  // One communicator per (transport, algorithm, format), made once: the tcp mesh's setup is not
+  // part of an all-reduce.
+  struct Case {
+    co::Algorithm a;
+    co::TransportKind t;
+    co::WireFormat f;
+    std::unique_ptr<co::Communicator> comm;
+  };
+  std::vector<Case> cases;
+  for (co::WireFormat f : formats)
+    for (co::TransportKind t : transports)
+      for (co::Algorithm a : algos) {
+        // MPI_Allreduce carries double only, over MPI only
+        if (a == co::Algorithm::kMpi && (f != co::WireFormat::kDouble || t != co::TransportKind::kMpi)) continue;
+        co::CommOptions o;
+        o.algorithm = std::string(co::algorithm_name(a));
+        o.transport = std::string(co::transport_name(t));
+        o.wire_format = std::string(co::wire_format_name(f));
+        o.emulate_link = link;
+        o.selection_path = "/dev/null";
+        cases.push_back({a, t, f, session.make_communicator(o)});
+      }
   for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
     const size_t n = std::max<size_t>(1, bytes / 8);
     int iters = (*vm)["iters"].as<int>();
     if (iters <= 0)
       iters = static_cast<int>(std::clamp<size_t>((size_t(256) << 20) / (bytes * std::max(N, 1)), 20, 400));
     double mpi_median = 0;
-    for (co::WireFormat f : formats) {
-      for (co::Algorithm a : algos) {
-        if (a == co::Algorithm::kMpi && f != co::WireFormat::kDouble) continue;  // MPI_Allreduce carries double only
-        co::CommOptions o;
-        o.algorithm = std::string(co::algorithm_name(a));
-        o.wire_format = std::string(co::wire_format_name(f));
-        o.emulate_link = link;
-        o.selection_path = "/dev/null";
-        auto comm = session.make_communicator(o);
-        buf.assign(n, 1.0);
-        for (int w = 0; w < 3; ++w) comm->allreduce_sum(buf.data(), n);
-        std::vector<double> t(iters);
-        for (int i = 0; i < iters; ++i) {
-          for (size_t k = 0; k < std::min<size_t>(n, 64); ++k) buf[k] = static_cast<double>(me + k);
-          comm->barrier();
-          const auto t0 = std::chrono::steady_clock::now();
-          comm->allreduce_sum(buf.data(), n);
-          t[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        }
-        std::vector<double> all(static_cast<size_t>(iters) * N);
-        comm->gather(t.data(), t.size() * sizeof(double), all.data(), 0);
-        if (me != 0) continue;
-        std::vector<double> worst(iters, 0);
-        for (int r = 0; r < N; ++r)
-          for (int i = 0; i < iters; ++i) worst[i] = std::max(worst[i], all[static_cast<size_t>(r) * iters + i]);
-        std::sort(worst.begin(), worst.end());
-        const double med = worst[worst.size() / 2];
-        const double p99 = worst[std::min(worst.size() - 1, static_cast<size_t>(std::ceil(0.99 * worst.size())) - 1)];
-        const double wire = static_cast<double>(co::wire_bytes(f, n));
-        const double busbw = N > 1 ? wire / med * 2 * (N - 1) / N / 1e9 : 0;
-        if (a == co::Algorithm::kMpi) mpi_median = med;
-        rows.push_back({bytes, std::string(co::algorithm_name(a)), std::string(co::wire_format_name(f)), med * 1e6,
-                        p99 * 1e6, busbw, 0});
+    for (auto& c : cases) {
+      const co::Algorithm a = c.a;
+      const co::WireFormat f = c.f;
+      auto& comm = c.comm;
+      buf.assign(n, 1.0);
+      for (int w = 0; w < 3; ++w) comm->allreduce_sum(buf.data(), n);
+      std::vector<double> t(iters);
+      for (int i = 0; i < iters; ++i) {
+        for (size_t k = 0; k < std::min<size_t>(n, 64); ++k) buf[k] = static_cast<double>(me + k);
+        comm->barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        comm->allreduce_sum(buf.data(), n);
+        t[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
+      std::vector<double> all(static_cast<size_t>(iters) * N);
+      comm->gather(t.data(), t.size() * sizeof(double), all.data(), 0);
+      if (me != 0) continue;
+      std::vector<double> worst(iters, 0);
+      for (int r = 0; r < N; ++r)
+        for (int i = 0; i < iters; ++i) worst[i] = std::max(worst[i], all[static_cast<size_t>(r) * iters + i]);
+      std::sort(worst.begin(), worst.end());
+      const double med = worst[worst.size() / 2];
+      const double p99 = worst[std::min(worst.size() - 1, static_cast<size_t>(std::ceil(0.99 * worst.size())) - 1)];
+      const double wire = static_cast<double>(co::wire_bytes(f, n));
+      const double busbw = N > 1 ? wire / med * 2 * (N - 1) / N / 1e9 : 0;
+      if (a == co::Algorithm::kMpi) mpi_median = med;
+      rows.push_back({bytes, std::string(co::algorithm_name(a)), std::string(co::transport_name(c.t)),
+                      std::string(co::wire_format_name(f)), med * 1e6, p99 * 1e6, busbw, 0});
     }
     if (me == 0)
       for (auto& r : rows)
@@ -149,7 +173,17 @@ int net_bench(co::Session& session, int argc, char** argv) {
   }
   if (me != 0) return 0;
 
-  // The selection: per size, the fastest exact (double) algorithm; runs of one winner merge.
+  // The selection: per size, the fastest exact (double) algorithm and transport.
+  std::vector<std::pair<size_t, co::Choice>> winners;
+  for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
+    const Row* best = nullptr;
+    for (const auto& r : rows)
+      if (r.bytes == bytes && r.format == "double" && (!best || r.median_us < best->median_us)) best = &r;
+    if (best)
+      winners.push_back({bytes, {*co::parse_algorithm(best->algorithm), *co::parse_transport(best->transport)}});
+  }
+
+  // Runs of one winner merge into one rule.
   std::string table_note;
   const bool write_table =
       !(*vm)["no-table"].as<bool>() && N > 1 && (!spec || !(*vm)["table"].as<std::string>().empty());
@@ -166,18 +200,13 @@ int net_bench(co::Session& session, int argc, char** argv) {
     co::Selection sel;
     for (const auto& r : old.rules)
       if (r.ranks != N) sel.rules.push_back(r);
-    std::vector<std::pair<size_t, co::Algorithm>> winners;
-    for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
-      const Row* best = nullptr;
-      for (const auto& r : rows)
-        if (r.bytes == bytes && r.format == "double" && (!best || r.median_us < best->median_us)) best = &r;
-      if (best) winners.push_back({bytes, *co::parse_algorithm(best->algorithm)});
-    }
     for (size_t i = 0; i < winners.size(); ++i) {
-      if (i + 1 < winners.size() && winners[i + 1].second == winners[i].second) continue;
+      if (i + 1 < winners.size() && winners[i + 1].second.algorithm == winners[i].second.algorithm &&
+          winners[i + 1].second.transport == winners[i].second.transport)
+        continue;
       // A size between two measured ones goes to the smaller one's winner.
       const size_t up_to = i + 1 < winners.size() ? winners[i + 1].first - 1 : std::numeric_limits<size_t>::max();
-      sel.rules.push_back({N, up_to, winners[i].second});
+      sel.rules.push_back({N, up_to, winners[i].second.algorithm, winners[i].second.transport});
     }
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream out(path + ".tmp", std::ios::binary);
@@ -196,6 +225,7 @@ int net_bench(co::Session& session, int argc, char** argv) {
     for (const auto& r : rows)
       j["rows"].push_back({{"bytes", r.bytes},
                            {"algorithm", r.algorithm},
+                           {"transport", r.transport},
                            {"format", r.format},
                            {"median_us", r.median_us},
                            {"p99_us", r.p99_us},
@@ -211,14 +241,26 @@ int net_bench(co::Session& session, int argc, char** argv) {
                          .c_str()
                    : "real link");
   std::printf(
-      "| size | algorithm | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
-      "|---|---|---|---|---|---|---|\n");
+      "| size | algorithm | transport | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
+      "|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : rows) {
     char mpi[32] = "-";
     if (r.mpi_median_us > 0) std::snprintf(mpi, sizeof mpi, "%.1f", r.mpi_median_us);
-    std::printf("| %s | %s | %s | %.1f | %.1f | %.2f | %s |\n", size_text(r.bytes).c_str(), r.algorithm.c_str(),
-                r.format.c_str(), r.median_us, r.p99_us, r.busbw_gbs, mpi);
+    std::printf("| %s | %s | %s | %s | %.1f | %.1f | %.2f | %s |\n", size_text(r.bytes).c_str(), r.algorithm.c_str(),
+                r.transport.c_str(), r.format.c_str(), r.median_us, r.p99_us, r.busbw_gbs, mpi);
   }
+  // What the selection picks for the exact format, beside MPI_Allreduce.
+  std::printf(
+      "\n# selected (exact double) vs MPI_Allreduce, %d ranks\n| size | selected | median us | bus GB/s | "
+      "MPI_Allreduce us | speed-up |\n|---|---|---|---|---|---|\n",
+      N);
+  for (const auto& [bytes, c] : winners)
+    for (const auto& r : rows)
+      if (r.bytes == bytes && r.format == "double" && r.algorithm == co::algorithm_name(c.algorithm) &&
+          r.transport == co::transport_name(c.transport))
+        std::printf("| %s | %s over %s | %.1f | %.2f | %.1f | %.2fx |\n", size_text(bytes).c_str(), r.algorithm.c_str(),
+                    r.transport.c_str(), r.median_us, r.busbw_gbs, r.mpi_median_us,
+                    r.median_us > 0 && r.mpi_median_us > 0 ? r.mpi_median_us / r.median_us : 0.0);
   if (!table_note.empty()) std::printf("selection table for %d ranks written to %s\n", N, table_note.c_str());
   return 0;
 }

@@ -1,4 +1,5 @@
-// Run under mpirun -np N (1..5): every all-reduce algorithm in every wire format, at sizes that are
+// Run under mpirun -np N (1..5): every all-reduce algorithm over each transport (MPI point-to-point
+// and the backend's own TCP mesh) in every wire format, at sizes that are
 // not multiples of the rank count or of the 32-value block, against the exact sum computed here
 // from every rank's (seeded) data. Exact formats must match bit for bit (the exact double sum in
 // rank order, which is also what one rank computes), compressed ones stay within their stated
@@ -7,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,64 +48,74 @@ int main(int argc, char** argv) {
     const int N = session->size(), me = session->rank();
     int failures = 0;
     const size_t sizes[] = {1, 3, 31, 33, 517, 2048 + 5, 12289, 100003};
-    for (Algorithm a : kAlgorithms) {
-      for (WireFormat f : kWireFormats) {
-        if (a == Algorithm::kMpi && f != WireFormat::kDouble) continue;
-        CommOptions o;
-        o.algorithm = std::string(algorithm_name(a));
-        o.wire_format = std::string(wire_format_name(f));
-        o.selection_path = "/dev/null";  // no table from this machine's home
-        auto comm = session->make_communicator(o);
-        for (size_t n : sizes) {
-          const uint64_t seed = n * 7 + 1;
-          std::vector<double> exact(n, 0.0), abs_sum(n, 0.0);
-          for (int r = 0; r < N; ++r) {
-            const auto v = data_of(r, n, seed);
-            for (size_t i = 0; i < n; ++i) exact[i] += v[i], abs_sum[i] += std::fabs(v[i]);
-          }
-          std::vector<double> got = data_of(me, n, seed);
-          comm->allreduce_sum(got.data(), n);
-          // The bound per element for compressed formats: one rounding per hop, at most N + 1 hops.
-          double unit = 0;
-          if (f == WireFormat::kFloat32) unit = std::ldexp(1.0, -24);
-          if (f == WireFormat::kBf16) unit = std::ldexp(1.0, -8);
-          size_t bad = 0;
-          double worst = 0;
-          for (size_t i = 0; i < n; ++i) {
-            double bound = (N + 1) * unit * abs_sum[i];
-            if (f == WireFormat::kQ8Block) {  // half a step of the largest block the value passed through
-              double block_max = 0;
-              for (size_t j = i / 32 * 32; j < std::min(n, i / 32 * 32 + 32); ++j)
-                block_max = std::max(block_max, abs_sum[j]);
-              // chunked algorithms cut blocks elsewhere: the neighbourhood of 64 covers both cuts
-              for (size_t j = i >= 32 ? i - 32 : 0; j < std::min(n, i + 32); ++j)
-                block_max = std::max(block_max, abs_sum[j]);
-              bound = (N + 1) * block_max / 254 * 1.001;
-            }
-            const double err = std::fabs(got[i] - exact[i]);
-            // Exact formats: double (any order: float partials sum exactly in double); float32 with
-            // one rank is exact too (the partials are floats).
-            if ((f == WireFormat::kDouble || (f == WireFormat::kFloat32 && N == 1)) ? got[i] != exact[i] : err > bound)
-              ++bad, worst = std::max(worst, err);
-          }
-          if (bad)
-            std::printf("FAIL rank %d of %d: %s %s n=%zu: %zu values off (worst %.3g)\n", me, N,
-                        std::string(algorithm_name(a)).c_str(), std::string(wire_format_name(f)).c_str(), n, bad,
-                        worst),
+    for (TransportKind tk : kTransportKinds)
+      for (Algorithm a : kAlgorithms) {
+        for (WireFormat f : kWireFormats) {
+          if (a == Algorithm::kMpi && (f != WireFormat::kDouble || tk != TransportKind::kMpi)) continue;
+          CommOptions o;
+          o.algorithm = std::string(algorithm_name(a));
+          o.transport = std::string(transport_name(tk));
+          o.wire_format = std::string(wire_format_name(f));
+          o.selection_path = "/dev/null";  // no table from this machine's home
+          auto comm = session->make_communicator(o);
+          const std::string what = std::string(algorithm_name(a)) + " over " + std::string(transport_name(tk)) + " " +
+                                   std::string(wire_format_name(f));
+          if (tk == TransportKind::kTcp && N > 1 && comm->describe().find("(tcp ") == std::string::npos)
+            std::printf("FAIL rank %d: %s: the communicator has no tcp mesh: %s\n", me, what.c_str(),
+                        comm->describe().c_str()),
                 ++failures;
-          // Every rank the same bits.
-          const uint64_t h = hash(got);
-          std::vector<uint64_t> all(N);
-          comm->gather(&h, sizeof h, all.data(), 0);
-          if (me == 0)
-            for (int r = 1; r < N; ++r)
-              if (all[r] != all[0])
-                std::printf("FAIL: %s %s n=%zu: rank %d's result differs from rank 0's\n",
-                            std::string(algorithm_name(a)).c_str(), std::string(wire_format_name(f)).c_str(), n, r),
-                    ++failures;
+          // The ring also at a size whose chunks are pipelined in pieces (allreduce.cpp, kRingPiece).
+          std::vector<size_t> cases(std::begin(sizes), std::end(sizes));
+          if (a == Algorithm::kRing) cases.push_back(400009);
+          for (size_t n : cases) {
+            const uint64_t seed = n * 7 + 1;
+            std::vector<double> exact(n, 0.0), abs_sum(n, 0.0);
+            for (int r = 0; r < N; ++r) {
+              const auto v = data_of(r, n, seed);
+              for (size_t i = 0; i < n; ++i) exact[i] += v[i], abs_sum[i] += std::fabs(v[i]);
+            }
+            std::vector<double> got = data_of(me, n, seed);
+            comm->allreduce_sum(got.data(), n);
+            // The bound per element for compressed formats: one rounding per hop, at most N + 1 hops.
+            double unit = 0;
+            if (f == WireFormat::kFloat32) unit = std::ldexp(1.0, -24);
+            if (f == WireFormat::kBf16) unit = std::ldexp(1.0, -8);
+            size_t bad = 0;
+            double worst = 0;
+            for (size_t i = 0; i < n; ++i) {
+              double bound = (N + 1) * unit * abs_sum[i];
+              if (f == WireFormat::kQ8Block) {  // half a step of the largest block the value passed through
+                double block_max = 0;
+                for (size_t j = i / 32 * 32; j < std::min(n, i / 32 * 32 + 32); ++j)
+                  block_max = std::max(block_max, abs_sum[j]);
+                // chunked algorithms cut blocks elsewhere: the neighbourhood of 64 covers both cuts
+                for (size_t j = i >= 32 ? i - 32 : 0; j < std::min(n, i + 32); ++j)
+                  block_max = std::max(block_max, abs_sum[j]);
+                bound = (N + 1) * block_max / 254 * 1.001;
+              }
+              const double err = std::fabs(got[i] - exact[i]);
+              // Exact formats: double (any order: float partials sum exactly in double); float32 with
+              // one rank is exact too (the partials are floats).
+              if ((f == WireFormat::kDouble || (f == WireFormat::kFloat32 && N == 1)) ? got[i] != exact[i]
+                                                                                      : err > bound)
+                ++bad, worst = std::max(worst, err);
+            }
+            if (bad)
+              std::printf("FAIL rank %d of %d: %s n=%zu: %zu values off (worst %.3g)\n", me, N, what.c_str(), n, bad,
+                          worst),
+                  ++failures;
+            // Every rank the same bits.
+            const uint64_t h = hash(got);
+            std::vector<uint64_t> all(N);
+            comm->gather(&h, sizeof h, all.data(), 0);
+            if (me == 0)
+              for (int r = 1; r < N; ++r)
+                if (all[r] != all[0])
+                  std::printf("FAIL: %s n=%zu: rank %d's result differs from rank 0's\n", what.c_str(), n, r),
+                      ++failures;
+          }
         }
       }
-    }
     int total = 0;
     {
       auto comm = session->make_communicator();
@@ -111,7 +123,7 @@ int main(int argc, char** argv) {
       comm->allreduce_sum(&x, 1);
       total = static_cast<int>(x);
     }
-    if (me == 0) std::printf("%d ranks: %s\n", N, total ? "FAILED" : "all algorithms and formats agree");
+    if (me == 0) std::printf("%d ranks: %s\n", N, total ? "FAILED" : "all algorithms, transports and formats agree");
     return total ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

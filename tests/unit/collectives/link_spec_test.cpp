@@ -40,13 +40,18 @@ TEST(LinkSpec, RefusesMistakesNamingThem) {
 }
 
 TEST(SelectionTable, ParsesAndRefuses) {
-  const auto s = Selection::parse("# c\n2 65536 one-shot\n2 max ring\n3 4096 mpi\n", "t");
-  EXPECT_EQ(s.choose(2, 1000, WireFormat::kDouble), Algorithm::kOneShot);
-  EXPECT_EQ(s.choose(2, 1 << 20, WireFormat::kDouble), Algorithm::kRing);
-  EXPECT_EQ(s.choose(3, 100, WireFormat::kDouble), Algorithm::kMpi);
-  EXPECT_NE(s.choose(3, 100, WireFormat::kBf16), Algorithm::kMpi);  // mpi carries only double
+  const auto s = Selection::parse("# c\n2 65536 one-shot tcp\n2 max ring\n3 4096 mpi\n", "t");
+  EXPECT_EQ(s.choose(2, 1000, WireFormat::kDouble).algorithm, Algorithm::kOneShot);
+  EXPECT_EQ(s.choose(2, 1000, WireFormat::kDouble).transport, TransportKind::kTcp);
+  EXPECT_EQ(s.choose(2, 1 << 20, WireFormat::kDouble).algorithm, Algorithm::kRing);
+  EXPECT_EQ(s.choose(2, 1 << 20, WireFormat::kDouble).transport, TransportKind::kMpi);  // no transport: mpi
+  EXPECT_EQ(s.choose(3, 100, WireFormat::kDouble).algorithm, Algorithm::kMpi);
+  EXPECT_NE(s.choose(3, 100, WireFormat::kBf16).algorithm, Algorithm::kMpi);  // mpi carries only double
+  EXPECT_TRUE(s.uses(2, TransportKind::kTcp));
+  EXPECT_FALSE(s.uses(3, TransportKind::kTcp));
   EXPECT_EQ(Selection::parse(s.to_text(), "t").to_text(), s.to_text());
-  for (const char* bad : {"2 10 teleport\n", "1 10 ring\n", "2 -5 ring\n", "2 10\n", "2 10 ring extra\n"}) {
+  for (const char* bad : {"2 10 teleport\n", "1 10 ring\n", "2 -5 ring\n", "2 10\n", "2 10 ring tcp extra\n",
+                          "2 10 ring udp\n", "2 10 mpi tcp\n"}) {
     try {
       Selection::parse(bad, "table");
       ADD_FAILURE() << bad << " accepted";

@@ -301,10 +301,12 @@ TEST(ConfigValidation, LinkRules) {
 TEST(ConfigValidation, LinkAllreduceKeys) {
   std::string y = kGood;
   y.replace(y.find("interface: eth0}"), 16,
-            "interface: eth0, allreduce: one-shot, wire_format: bf16, emulate: 'latency=300us,bandwidth=10gbit'}");
+            "interface: eth0, allreduce: one-shot, transport: tcp, wire_format: bf16, emulate: "
+            "'latency=300us,bandwidth=10gbit'}");
   const auto c = parse_cluster_config(y, "t.yaml");
   ASSERT_TRUE(c.nodes[1].link);
   EXPECT_EQ(c.nodes[1].link->allreduce, "one-shot");
+  EXPECT_EQ(c.nodes[1].link->transport, "tcp");
   EXPECT_EQ(c.nodes[1].link->wire_format, "bf16");
   EXPECT_EQ(c.nodes[1].link->emulate, "latency=300us,bandwidth=10gbit");
   y = kGood;
@@ -317,8 +319,11 @@ TEST(ConfigValidation, LinkAllreduceKeys) {
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, allreduce: teleport}");
   expect_problem(y, 5, 54, "unknown all-reduce algorithm 'teleport'", "one-shot");
   y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, transport: udp}");
+  expect_problem(y, 5, 54, "unknown all-reduce transport 'udp'", "mpi or tcp");
+  y = kGood;
   y += "    link: {type: ethernet, interface: eth0, wire_format: bf16}\n";
-  expect_problem(y, 11, 11, "another allreduce, wire_format or emulate", "defaults");
+  expect_problem(y, 11, 11, "another allreduce, transport, wire_format or emulate", "defaults");
 }
 
 TEST(ConfigValidation, SingleNodeNeedsNoLink) {
