@@ -48,18 +48,27 @@ int main(int argc, char** argv) {
     const int N = session->size(), me = session->rank();
     int failures = 0;
     const size_t sizes[] = {1, 3, 31, 33, 517, 2048 + 5, 12289, 100003};
-    for (TransportKind tk : kTransportKinds)
+    // Each transport, and the emulated link's streaming over tcp (the pipelined ring) once.
+    const struct {
+      TransportKind tk;
+      const char* link;
+    } paths[] = {
+        {TransportKind::kMpi, ""}, {TransportKind::kTcp, ""}, {TransportKind::kTcp, "latency=5us,bandwidth=100gbit"}};
+    for (const auto& path : paths)
       for (Algorithm a : kAlgorithms) {
         for (WireFormat f : kWireFormats) {
+          const TransportKind tk = path.tk;
           if (a == Algorithm::kMpi && (f != WireFormat::kDouble || tk != TransportKind::kMpi)) continue;
+          if (*path.link && (a != Algorithm::kRing || f == WireFormat::kFloat32)) continue;
           CommOptions o;
           o.algorithm = std::string(algorithm_name(a));
           o.transport = std::string(transport_name(tk));
           o.wire_format = std::string(wire_format_name(f));
+          o.emulate_link = path.link;
           o.selection_path = "/dev/null";  // no table from this machine's home
           auto comm = session->make_communicator(o);
-          const std::string what = std::string(algorithm_name(a)) + " over " + std::string(transport_name(tk)) + " " +
-                                   std::string(wire_format_name(f));
+          const std::string what = std::string(algorithm_name(a)) + " over " + std::string(transport_name(tk)) +
+                                   (*path.link ? " (emulated link)" : "") + " " + std::string(wire_format_name(f));
           if (tk == TransportKind::kTcp && N > 1 && comm->describe().find("(tcp ") == std::string::npos)
             std::printf("FAIL rank %d: %s: the communicator has no tcp mesh: %s\n", me, what.c_str(),
                         comm->describe().c_str()),
