@@ -6,7 +6,7 @@
 // On AVX2 the pieces are summed in 16 bits (at most 4 * 2 * 7 * 128 + 8192 = 15360 per half)
 // and widened by a multiply-add with the rows' scale in both halves of the lane; with VNNI
 // 4 dpbusd into 32 bits whose low half (the sum modulo 2^16, so the sum itself) a multiply-add
-// with the scale in the low half only takes. Both exact, so the same integers; then
+// (dpwssd) with the scale in the low half only takes. Both exact, so the same integers; then
 // acc += isum * (d * d_token), the scalar reference's float steps (packed_q3_k.cpp), so the
 // same bits.
 #include <immintrin.h>
@@ -47,20 +47,20 @@ __attribute__((always_inline)) inline __m256i q3_K_weights(__m256i low, __m256i 
   return _mm256_or_si256(l, _mm256_and_si256(h, _mm256_set1_epi8(4)));
 }
 
-// One sub-block's (q - 4) x token times its scale per row lane: w the 4 pieces' weights, q8 the
-// token's 16 quants, start its xoff.
+// isum + one sub-block's (q - 4) x token times its scale per row lane: w the 4 pieces' weights,
+// q8 the token's 16 quants, start its xoff. VNNI's dpwssd is the multiply-add and the add in one.
 template <bool Vnni>
-__attribute__((always_inline)) inline __m256i q3_K_sub_block(const __m256i w[4], const int8_t* q8, int32_t start,
-                                                             __m256i scales) {
+__attribute__((always_inline)) inline __m256i q3_K_sub_block(__m256i isum, const __m256i w[4], const int8_t* q8,
+                                                             int32_t start, __m256i scales) {
   __m256i sum = _mm256_set1_epi32(start);
   if constexpr (Vnni) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
     for (int k = 0; k < 4; ++k) sum = _mm256_dpbusd_epi32(sum, w[k], q3_K_piece(q8 + 4 * k));
-    return _mm256_madd_epi16(sum, scales);
+    return _mm256_dpwssd_epi32(isum, sum, scales);
 #endif
   }
   for (int k = 0; k < 4; ++k) sum = _mm256_add_epi16(sum, _mm256_maddubs_epi16(w[k], q3_K_piece(q8 + 4 * k)));
-  return _mm256_madd_epi16(sum, scales);
+  return _mm256_add_epi32(isum, _mm256_madd_epi16(sum, scales));
 }
 
 template <bool Vnni>
@@ -75,7 +75,7 @@ __attribute__((always_inline)) inline __m256 q3_Kx8_block(const uint8_t* g, cons
       __m256i w[4];
       for (int k = 0; k < 4; ++k) w[k] = q3_K_weights(low[k], high[k / 2], k, s);
       const int j = 4 * s + q;
-      isum = _mm256_add_epi32(isum, q3_K_sub_block<Vnni>(w, b.qs + 16 * j, xoff[j], q3_K_scales<Vnni>(g, j)));
+      isum = q3_K_sub_block<Vnni>(isum, w, b.qs + 16 * j, xoff[j], q3_K_scales<Vnni>(g, j));
     }
   }
   return q3_K_fold(g, isum, b.d, acc);
@@ -134,7 +134,7 @@ struct Q3_KTokens {
             const int j = 4 * s + q;
             const __m256i sc = q3_K_scales<Vnni>(g, j);
             for (int t = 0; t < T; ++t)
-              isum[t] = _mm256_add_epi32(isum[t], q3_K_sub_block<Vnni>(w, blk[t]->qs + 16 * j, start[t][j], sc));
+              isum[t] = q3_K_sub_block<Vnni>(isum[t], w, blk[t]->qs + 16 * j, start[t][j], sc);
           }
         }
         for (int t = 0; t < T; ++t) sums.acc[t] = q3_K_fold(g, isum[t], blk[t]->d, sums.acc[t]);
