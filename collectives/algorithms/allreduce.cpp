@@ -291,10 +291,14 @@ void Allreducer::ring(WireFormat f, double* data, size_t n) {
 // pieces of kRingPiece values that travel on as soon as they are summed: while piece k is added,
 // piece k+1 is on the wire, and a hop's latency is paid once per step instead of once per chunk.
 // Every receive is posted at the start (from the left neighbour, in the order they arrive); the
-// all-gather receives straight into the wire image it forwards.
+// all-gather receives straight into the wire image it forwards. In the exact double format the
+// wire image of a chunk is the vector itself: pieces leave from it and arrive into it, with no
+// copies. (A region is never written while a send of it may be pending: the all-gather's bytes of
+// a chunk exist only after the right neighbour has received this rank's reduce-scatter piece.)
 void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
   const int N = t_.size(), me = t_.rank();
   const int right = (me + 1) % N, left = (me + N - 1) % N;
+  const bool raw = f == WireFormat::kDouble;
   std::vector<size_t> start(N + 1), woff(N + 1);
   for (int c = 0; c < N; ++c) {
     const size_t len = n / N + (static_cast<size_t>(c) < n % N ? 1 : 0);
@@ -306,7 +310,11 @@ void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
   auto piece_len = [&](int c, size_t k) { return std::min(kRingPiece, len(c) - k * kRingPiece); };
   const size_t piece_wire = wire_bytes(f, kRingPiece);  // kRingPiece is whole q8 blocks
   const size_t step_wire = wire_bytes(f, len(0));       // chunk 0 is the longest
-  send_.resize(woff[N]);
+  auto values = [&](int c, size_t k) { return data + start[c] + k * kRingPiece; };
+  auto image = [&](int c, size_t k) {  // piece k of chunk c as it travels
+    return raw ? reinterpret_cast<uint8_t*>(values(c, k)) : send_.data() + woff[c] + piece_wire * k;
+  };
+  if (!raw) send_.resize(woff[N]);
   recv_.resize(step_wire * (N - 1));
   tmp_.resize(kRingPiece);
   t_.begin_stream();
@@ -320,13 +328,11 @@ void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
   for (int s = 0; s < N - 1; ++s) {  // all-gather: chunk (me - s), into its wire image
     const int cr = ((me - s) % N + N) % N;
     for (size_t k = 0; k < pieces(cr); ++k)
-      handles.push_back(
-          t_.post_recv({left, send_.data() + woff[cr] + piece_wire * k, wire_bytes(f, piece_len(cr, k))}));
+      handles.push_back(t_.post_recv({left, image(cr, k), wire_bytes(f, piece_len(cr, k))}));
   }
   auto send_piece = [&](int c, size_t k) {
-    uint8_t* w = send_.data() + woff[c] + piece_wire * k;
-    encode(f, data + start[c] + k * kRingPiece, piece_len(c, k), w);
-    t_.post_send({right, w, wire_bytes(f, piece_len(c, k))});
+    if (!raw) encode(f, values(c, k), piece_len(c, k), image(c, k));
+    t_.post_send({right, image(c, k), wire_bytes(f, piece_len(c, k))});
   };
   for (size_t k = 0; k < pieces(me); ++k) send_piece(me, k);
   size_t h = 0;
@@ -336,20 +342,28 @@ void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
     for (size_t k = 0; k < pieces(cr); ++k) {
       t_.wait_recv(handles[h++]);
       const size_t pl = piece_len(cr, k);
-      decode(f, recv_.data() + step_wire * s + piece_wire * k, pl, tmp_.data());
-      double* d = data + start[cr] + k * kRingPiece;
-      for (size_t i = 0; i < pl; ++i) d[i] = tmp_[i] + d[i];
+      const uint8_t* in = recv_.data() + step_wire * s + piece_wire * k;
+      double* d = values(cr, k);
+      if (raw) {
+        for (size_t i = 0; i < pl; ++i) {
+          double v;
+          std::memcpy(&v, in + 8 * i, 8);
+          d[i] = v + d[i];
+        }
+      } else {
+        decode(f, in, pl, tmp_.data());
+        for (size_t i = 0; i < pl; ++i) d[i] = tmp_[i] + d[i];
+      }
       send_piece(cr, k);
-      if (cr == own) decode(f, send_.data() + woff[cr] + piece_wire * k, pl, d);  // keep what was sent
+      if (cr == own && !raw) decode(f, image(cr, k), pl, d);  // keep what was sent
     }
   }
   for (int s = 0; s < N - 1; ++s) {
     const int cr = ((me - s) % N + N) % N;
     for (size_t k = 0; k < pieces(cr); ++k) {
       t_.wait_recv(handles[h++]);
-      uint8_t* w = send_.data() + woff[cr] + piece_wire * k;
-      decode(f, w, piece_len(cr, k), data + start[cr] + k * kRingPiece);
-      if (s < N - 2) t_.post_send({right, w, wire_bytes(f, piece_len(cr, k))});
+      if (!raw) decode(f, image(cr, k), piece_len(cr, k), values(cr, k));
+      if (s < N - 2) t_.post_send({right, image(cr, k), wire_bytes(f, piece_len(cr, k))});
     }
   }
   t_.wait_all();
