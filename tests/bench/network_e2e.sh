@@ -10,6 +10,7 @@
 #   best    the layout, algorithm and wire format plan predicts fastest
 #   exact   best's layout and algorithm in the exact double format (only when best's format is
 #           not exact): its greedy text must equal today's, as N ranks = 1 rank promises
+#   tcp     best over the backend's own TCP sockets (transport: tcp) instead of MPI point-to-point
 #   other   the layout plan did not pick, with best's algorithm and format
 # Measured per path: decode tok/s of one stream (bench-serve -c 1), communication and compute ms
 # per token (`status --json`: each rank's mean over its decode steps, averaged over the ranks),
@@ -35,10 +36,12 @@ L1B=${L1B:-/tmp/llama3-1b-q4_0.gguf}
 ENDPOINT=http://10.77.1.1:8080
 PROMPT="Once upon a time, there was a little robot who"
 
-# cluster_file NAME LINK LAYOUT ALLREDUCE FORMAT: the test cluster's file with this model and path.
+# cluster_file NAME LINK LAYOUT ALLREDUCE FORMAT [TRANSPORT]: the test cluster's file with this
+# model and path.
 cluster_file() {
   local f=$WORK/$1.yaml emulate=""
   [ "$2" = emu ] && emulate="\n    emulate: \"$EMU\""
+  [ -n "${6:-}" ] && emulate="$emulate\n    transport: $6"
   sed -e "s#^model: .*#model: $L1B#" -e "s#^cluster: .*#cluster: $1\nlayout: $3#" \
     -e "s#^defaults:#defaults:\n  worker: $W#" \
     -e "s#^    interface: tb0#    interface: tb0\n    allreduce: $4\n    wire_format: $5$emulate#" \
@@ -72,7 +75,8 @@ measure() {
       jq -r '.levels[0].stream_tokens_per_s_mean')")
   done
   "$C" status "$name" --json >"$WORK/$name.status.json" 2>/dev/null
-  [ -s "$WORK/link" ] || measure_testcluster_link "$W" "$name" "$WORK/link.err" >"$WORK/link"  # once, while a job is up (its hostfile)
+  # The link as the ranks see it, once, while a job is up (its hostfile): llama3-1b's decode message.
+  [ -s "$WORK/link" ] || testcluster_plan_link "$W" "$name" "$WORK/link.err" "$C" 16384 >"$WORK/link"
   "$C" down "$name" >/dev/null 2>&1
   local med comm comp
   med=$(printf '%s\n' "${m[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
@@ -126,6 +130,7 @@ row() {
     cp "$WORK/$name.text" "$WORK/$name.$link.today.text"
     # The link measured over the ranks during today's run (the veth preset if that failed).
     measured=$(cat "$WORK/link" 2>/dev/null)
+    f=$(cluster_file "$name" "$link" auto one-shot double)  # (each measure rewrites the file)
     j=$("$C" plan "$f" --json --link "${measured:-veth}" 2>"$WORK/$name.plan.err") ||
       { cat "$WORK/$name.plan.err" >&2; continue; }
     layout=$(jq -r .layout.runs <<<"$j")
@@ -143,6 +148,10 @@ row() {
       cp "$WORK/$name.text" "$WORK/$name.$link.exact.text"
       exact_text=$WORK/$name.$link.exact.text
     fi
+    # Plan's path with the all-reduce over the backend's own TCP sockets instead of MPI
+    # point-to-point (plan does not choose the transport; without a bench net table it is MPI).
+    tcpr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt" tcp)") &&
+      row "$label" "best, transport tcp" "$layout" "$alg" "$fmt tcp" "$tcpr"
     # The layout plan did not pick, with plan's algorithm and format: what the layout choice is worth here.
     other=$([ "$layout" = split-attention ] && echo replicated-attention || echo split-attention)
     otherr=$(measure "$name" "$(cluster_file "$name" "$link" "$other" "$alg" "$fmt")") &&

@@ -139,15 +139,7 @@ testcluster() {  # NAME LABEL [EMULATE]
     # doubles), once for both rows. The probe already counts the 3 ranks meeting on 2 cores (doctor
     # probes them together), so the link adds what an all-reduce over veth costs beyond the same
     # 3 ranks' all-reduce on shared memory (`bench net --ranks 3` here), plus shared memory's 10 us.
-    if [ ! -s "$WORK/tc-link" ]; then
-      local veth shm
-      veth=$(measure_testcluster_link "$W" "acc-$1" "$WORK/tc-link.err" 16384)
-      shm=$("$C" bench net --ranks 3 --json --no-table --algorithms one-shot --formats double --min-size 16384 \
-        --max-size 16384 2>>"$WORK/tc-link.err" | jq -r '[.rows[] | select(.format == "double")][0].median_us')
-      echo "link over veth, 3 ranks: $veth (16 KiB one-shot); the same on shared memory: $shm us" >&2
-      [ -n "$veth" ] && [ -n "$shm" ] && [ "$shm" != null ] && awk -v v="${veth%%us*}" -v s="$shm" 'BEGIN {l = v - s + 10; if (l < 10) l = 10; printf "%.1fus,1.5gbyte\n", l}' \
-        >"$WORK/tc-link"
-    fi
+    [ -s "$WORK/tc-link" ] || testcluster_plan_link "$W" "acc-$1" "$WORK/tc-link.err" "$C" 16384 >"$WORK/tc-link"
     local link
     link=$(cat "$WORK/tc-link")
     j=$(plan_json "$f" --link "${link:-veth}" | configured)

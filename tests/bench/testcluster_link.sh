@@ -28,3 +28,18 @@ measure_testcluster_link() {
     "\([($s - 2 * 4096 / ($bw * 1000)), 1] | max | . * 10 | round / 10)us,\($bw * 1000 | round / 1000)gbyte"' \
     <<<"$j" 2>/dev/null
 }
+
+# testcluster_plan_link WORKER CLUSTER ERRFILE CLUSTERCTL MESSAGE_BYTES prints LATENCY,BANDWIDTH for
+# `plan --link` at a decode message (llama3-1b: 2048 doubles, 16384). The probe already counts the
+# 3 ranks meeting on 2 cores (doctor probes them together), so the link adds what an all-reduce
+# over veth costs beyond the same 3 ranks' all-reduce on shared memory (`bench net --ranks 3`
+# here), plus shared memory's 10 us. Prints nothing when a measurement failed.
+testcluster_plan_link() {
+  local veth shm
+  veth=$(measure_testcluster_link "$1" "$2" "$3" "$5")
+  shm=$("$4" bench net --ranks 3 --json --no-table --algorithms one-shot --formats double --min-size "$5" \
+    --max-size "$5" 2>>"$3" | jq -r '[.rows[] | select(.format == "double")][0].median_us')
+  echo "link over veth, 3 ranks: $veth ($5 B one-shot); the same on shared memory: $shm us" >&2
+  [ -n "$veth" ] && [ -n "$shm" ] && [ "$shm" != null ] &&
+    awk -v v="${veth%%us*}" -v s="$shm" 'BEGIN {l = v - s + 10; if (l < 10) l = 10; printf "%.1fus,1.5gbyte\n", l}'
+}
