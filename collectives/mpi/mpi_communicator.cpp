@@ -48,7 +48,8 @@ int64_t now_ns() {
 }
 
 // Our algorithms' point-to-point transfers, on a duplicate of MPI_COMM_WORLD (so they never
-// match another call's messages). MPI_Waitall polls: these waits are within a step.
+// match another call's messages). MPI_Waitall polls: these waits are within a step. Receives
+// from one peer match in posted order (one tag), as Transport promises.
 class MpiTransport final : public Transport {
  public:
   MpiTransport() {
@@ -63,22 +64,36 @@ class MpiTransport final : public Transport {
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  // Streaming (the pipelined ring): each transfer is posted at once; a receive's handle is its
+  // requests' range, waited for alone.
+  bool streams() const override { return true; }
+  void begin_stream() override {
+    requests_.clear();
+    recv_ranges_.clear();
+  }
+  void post_send(const Transfer& t) override {
+    post(t, true);
+    bytes_sent += t.bytes;
+  }
+  size_t post_recv(const Transfer& t) override {
+    const size_t first = requests_.size();
+    post(t, false);
+    recv_ranges_.push_back({first, requests_.size()});
+    return recv_ranges_.size() - 1;
+  }
+  void wait_recv(size_t handle) override {
+    const auto range = recv_ranges_[handle];
+    const int rc =
+        MPI_Waitall(static_cast<int>(range.second - range.first), requests_.data() + range.first, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+  }
+  void wait_all() override {
+    const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+  }
+
   void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) override {
     requests_.clear();
-    auto post = [&](const Transfer& t, bool send) {
-      auto* p = static_cast<char*>(t.data);
-      size_t at = 0;
-      do {  // MPI counts are int: larger transfers go in pieces, which arrive in order
-        const int count = static_cast<int>(std::min(kMaxCount, t.bytes - at));
-        MPI_Request r;
-        const int rc = send ? MPI_Isend(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r)
-                            : MPI_Irecv(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r);
-        if (rc != MPI_SUCCESS)
-          throw CollectiveError(std::string(send ? "MPI_Isend" : "MPI_Irecv") + ": " + mpi_error_text(rc));
-        requests_.push_back(r);
-        at += count;
-      } while (at < t.bytes);
-    };
     for (const auto& t : recvs) post(t, false);
     for (const auto& t : sends) {
       post(t, true);
@@ -89,9 +104,25 @@ class MpiTransport final : public Transport {
   }
 
  private:
+  void post(const Transfer& t, bool send) {
+    auto* p = static_cast<char*>(t.data);
+    size_t at = 0;
+    do {  // MPI counts are int: larger transfers go in pieces, which arrive in order
+      const int count = static_cast<int>(std::min(kMaxCount, t.bytes - at));
+      MPI_Request r;
+      const int rc = send ? MPI_Isend(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r)
+                          : MPI_Irecv(p + at, count, MPI_BYTE, t.peer, 17, comm_, &r);
+      if (rc != MPI_SUCCESS)
+        throw CollectiveError(std::string(send ? "MPI_Isend" : "MPI_Irecv") + ": " + mpi_error_text(rc));
+      requests_.push_back(r);
+      at += count;
+    } while (at < t.bytes);
+  }
+
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   std::vector<MPI_Request> requests_;
+  std::vector<std::pair<size_t, size_t>> recv_ranges_;  // post_recv's handle -> its requests
 };
 
 class MpiCommunicator final : public Communicator {

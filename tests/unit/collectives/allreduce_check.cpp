@@ -48,12 +48,14 @@ int main(int argc, char** argv) {
     const int N = session->size(), me = session->rank();
     int failures = 0;
     const size_t sizes[] = {1, 3, 31, 33, 517, 2048 + 5, 12289, 100003};
-    // Each transport, and the emulated link's streaming over tcp (the pipelined ring) once.
+    // Each transport, and the emulated link's streaming over each (the pipelined ring) once.
     const struct {
       TransportKind tk;
       const char* link;
-    } paths[] = {
-        {TransportKind::kMpi, ""}, {TransportKind::kTcp, ""}, {TransportKind::kTcp, "latency=5us,bandwidth=100gbit"}};
+    } paths[] = {{TransportKind::kMpi, ""},
+                 {TransportKind::kTcp, ""},
+                 {TransportKind::kTcp, "latency=5us,bandwidth=100gbit"},
+                 {TransportKind::kMpi, "latency=5us,bandwidth=100gbit"}};
     for (const auto& path : paths)
       for (Algorithm a : kAlgorithms) {
         for (WireFormat f : kWireFormats) {
