@@ -224,6 +224,14 @@ void quantize_activations(GgmlType weight_type, const float* x, void* out, int64
   detail::active_table().quantize[slot(act)](x, out, n);
 }
 
+void f16_scale(int64_t n, fp16_t* y, float s) { detail::active_table().f16_scale(n, y, s); }
+void f16_mad(int64_t n, fp16_t* y, const fp16_t* x, float v) { detail::active_table().f16_mad(n, y, x, v); }
+void f16_to_f32(int64_t n, const fp16_t* x, float* y) { detail::active_table().f16_to_f32(n, x, y); }
+void f32_mad(int64_t n, float* y, const float* x, float v) { detail::active_table().f32_mad(n, y, x, v); }
+void f32_column_dots(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c) {
+  detail::active_table().f32_column_dots(k, n, bt, ld, a, c);
+}
+
 float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q) {
   require_computable(weight_type);
   return detail::active_table().vec_dot[slot(weight_type)](n, w_row, x_q);

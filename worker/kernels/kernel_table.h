@@ -81,7 +81,19 @@ struct PackedKernels {
   ChunkedPackedTokensDotFn tokens_chunked_dot = nullptr;
 };
 
+// The float-16 and float vector updates of kernels.h (f16_scale ... f32_column_dots).
+using F16ScaleFn = void (*)(int64_t n, fp16_t* y, float s);
+using F16MadFn = void (*)(int64_t n, fp16_t* y, const fp16_t* x, float v);
+using F16ToF32Fn = void (*)(int64_t n, const fp16_t* x, float* y);
+using F32MadFn = void (*)(int64_t n, float* y, const float* x, float v);
+using F32ColumnDotsFn = void (*)(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c);
+
 struct KernelTable {
+  F16ScaleFn f16_scale = nullptr;
+  F16MadFn f16_mad = nullptr;
+  F16ToF32Fn f16_to_f32 = nullptr;
+  F32MadFn f32_mad = nullptr;
+  F32ColumnDotsFn f32_column_dots = nullptr;
   VecDotFn vec_dot[kTypeSlots] = {};                   // by weight type
   QuantizeFn quantize[kTypeSlots] = {};                // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
   TileKernel tile[kTypeSlots] = {};                    // by weight type

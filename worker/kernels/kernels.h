@@ -34,6 +34,18 @@ fp16_t fp32_to_fp16(float f);
 float bf16_to_fp32(bf16_t h);
 bf16_t fp32_to_bf16(float f);
 
+// ggml's vector updates of a sum kept in float 16 (as its flash attention keeps the weighted sum
+// of F16 values) and in float, each element as written, at the speed of the active ISA:
+//   f16_scale: y = half(float(y) * s)          f16_mad: y = half(fma(float(x), v, float(y)))
+//   f16_to_f32: y = float(x)                   f32_mad: y = fma(x, v, y)
+void f16_scale(int64_t n, fp16_t* y, float s);
+void f16_mad(int64_t n, fp16_t* y, const fp16_t* x, float v);
+void f16_to_f32(int64_t n, const fp16_t* x, float* y);
+void f32_mad(int64_t n, float* y, const float* x, float v);
+// c[j] = a . column j of bt (k rows, ld floats apart) for j < n, each summed as one fma chain
+// from 0 in element order: ggml's simd_gemm (flash attention's tiles) with lanes over columns.
+void f32_column_dots(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c);
+
 // Reference (de)quantisation of one row of n elements (n a multiple of the block size).
 void dequantize_row(GgmlType t, const void* src, float* dst, int64_t n);
 void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);

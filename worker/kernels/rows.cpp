@@ -86,6 +86,32 @@ void quantize_bf16(const float* x, void* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
 }
 
+// ---- vector updates ----------------------------------------------------------------------
+
+void f16_scale(int64_t n, fp16_t* y, float s) {
+  for (int64_t i = 0; i < n; ++i) y[i] = float_to_half(half_to_float(y[i]) * s);
+}
+
+void f16_mad(int64_t n, fp16_t* y, const fp16_t* x, float v) {
+  for (int64_t i = 0; i < n; ++i) y[i] = float_to_half(std::fma(half_to_float(x[i]), v, half_to_float(y[i])));
+}
+
+void f16_to_f32(int64_t n, const fp16_t* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = half_to_float(x[i]);
+}
+
+void f32_mad(int64_t n, float* y, const float* x, float v) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(x[i], v, y[i]);
+}
+
+void f32_column_dots(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c) {
+  for (int64_t j = 0; j < n; ++j) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; ++i) sum = std::fma(a[i], bt[i * ld + j], sum);
+    c[j] = sum;
+  }
+}
+
 // ---- dot products ---------------------------------------------------------------------------
 
 float dot_f32(int64_t n, const void* w, const void* x) {
@@ -373,6 +399,11 @@ float dot_iq4_xs(int64_t n, const void* w, const void* x) {
 }  // namespace
 
 void fill_rows_scalar(KernelTable& t) {
+  t.f16_scale = f16_scale;
+  t.f16_mad = f16_mad;
+  t.f16_to_f32 = f16_to_f32;
+  t.f32_mad = f32_mad;
+  t.f32_column_dots = f32_column_dots;
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

@@ -81,24 +81,31 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
   const int64_t ctx = cache_.n_ctx();
   const int64_t n_items = T * H;
   // The tiled path reads every cached row once per head and token: for a batch of one sequence
-  // (a prompt) its rows are converted to floats once here instead (exact: the same bits).
+  // (a prompt) its rows are converted to floats once here instead (exact: the same bits), and
+  // also transposed (rows_t[i * n_max + j] = element i of position j), the layout in which
+  // f32_column_dots gives a tile's scores as ggml's simd_gemm sums them.
   bool one_slot = tiled;
   int64_t n_max = 0;
   for (int64_t t = 0; t < T; ++t)
     one_slot = one_slot && b.slot[t] == b.slot[0], n_max = std::max<int64_t>(n_max, b.pos[t] + 1);
-  std::vector<float> rows_f(one_slot ? static_cast<size_t>(n_max * row) : 0);
+  std::vector<float> rows_f(one_slot ? static_cast<size_t>(n_max * row) : 0), rows_t(rows_f.size());
   if (one_slot) {
     const uint8_t* rows = cache_.key(il, b.slot[0], 0, 0);
-    for (int64_t j = 0; j < n_max; ++j) kernels::dequantize_row(ct, rows + j * row * eb, &rows_f[j * row], row);
+    if (half_cache)
+      kernels::f16_to_f32(n_max * row, reinterpret_cast<const kernels::fp16_t*>(rows), rows_f.data());
+    else
+      for (int64_t j = 0; j < n_max; ++j) kernels::dequantize_row(ct, rows + j * row * eb, &rows_f[j * row], row);
+    for (int64_t j = 0; j < n_max; ++j)
+      for (int64_t i = 0; i < row; ++i) rows_t[i * n_max + j] = rows_f[j * row + i];
   }
   auto work = [&](int ith, int nth) {
     float* scores = thread_scratch(ith);
     void* q_conv = scores + ctx;
     float* latent = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, row));
     kernels::fp16_t* acc16 = reinterpret_cast<kernels::fp16_t*>(latent + row);
-    const int64_t chunk = (n_items + nth - 1) / nth;
-    const int64_t begin = std::min(n_items, chunk * ith), end = std::min(n_items, begin + chunk);
-    for (int64_t item = begin; item < end; ++item) {
+    // Items dealt round-robin: a prompt's later tokens attend to more positions, so contiguous
+    // ranges would leave the last thread with most of the work (3/4 of it with two threads).
+    for (int64_t item = ith; item < n_items; item += nth) {
       const int64_t t = item / H, h = item % H;
       const int64_t slot = b.slot[t], n_pos = b.pos[t] + 1;
       const float* query = &mla_query_[(t * H + h) * row];
@@ -111,12 +118,13 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
         for (int64_t j0 = 0; j0 < n_pos; j0 += kTile) {
           const int64_t j1 = std::min(n_pos, j0 + kTile);
           float tile_max = -INFINITY;
+          if (one_slot) kernels::f32_column_dots(row, j1 - j0, &rows_t[j0], n_max, query, &scores[j0]);
           for (int64_t j = j0; j < j1; ++j) {
-            const float* lat = one_slot ? &rows_f[j * row] : latent;
-            if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
-            float dot = 0.0f;
-            for (int64_t i = 0; i < row; ++i) dot += query[i] * lat[i];
-            scores[j] = dot * kq_scale;
+            if (!one_slot) {
+              kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
+              kernels::f32_column_dots(row, 1, latent, 1, query, &scores[j]);
+            }
+            scores[j] *= kq_scale;
             tile_max = std::max(tile_max, scores[j]);
           }
           const float m_new = std::max(M, tile_max);
@@ -132,7 +140,7 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
           for (int64_t j = j0; j < j1; ++j) {
             const float* lat = one_slot ? &rows_f[j * row] : latent;
             if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
-            for (int64_t r = 0; r < KVL; ++r) out[r] += scores[j] * lat[r];
+            kernels::f32_mad(KVL, out, lat, scores[j]);
           }
         }
       } else {
@@ -146,22 +154,21 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
             M = s;
             ms = std::exp(m_old - M);
             if (half_cache)
-              for (int64_t r = 0; r < KVL; ++r) acc16[r] = kernels::fp32_to_fp16(kernels::fp16_to_fp32(acc16[r]) * ms);
+              kernels::f16_scale(KVL, acc16, ms);
             else
               for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
           } else {
             vs = std::exp(s - M);
           }
-          kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
-          if (half_cache)
-            for (int64_t r = 0; r < KVL; ++r)
-              acc16[r] = kernels::fp32_to_fp16(std::fma(latent[r], vs, kernels::fp16_to_fp32(acc16[r])));
-          else
-            for (int64_t r = 0; r < KVL; ++r) out[r] = std::fma(latent[r], vs, out[r]);
+          if (half_cache) {
+            kernels::f16_mad(KVL, acc16, reinterpret_cast<const kernels::fp16_t*>(rows + j * row * eb), vs);
+          } else {
+            kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+            kernels::f32_mad(KVL, out, latent, vs);
+          }
           S = S * ms + vs;
         }
-        if (half_cache)
-          for (int64_t r = 0; r < KVL; ++r) out[r] = kernels::fp16_to_fp32(acc16[r]);
+        if (half_cache) kernels::f16_to_f32(KVL, acc16, out);
       }
       const float inv = S == 0.0f ? 0.0f : 1.0f / S;
       for (int64_t r = 0; r < KVL; ++r) out[r] *= inv;

@@ -118,6 +118,42 @@ TEST(KernelsVecDot, ActivationQuantisationIsIdenticalOnEveryIsa) {
   }
 }
 
+// The latent attention's F16 accumulator and float tiles must round as the scalar reference (and
+// ggml) does on every ISA: the same bits, including values that round to subnormals or overflow
+// to infinity, and a tail shorter than a vector.
+TEST(KernelsVecDot, HalfAndFloatUpdatesAreIdenticalOnEveryIsa) {
+  IsaGuard guard;
+  std::mt19937 rng(7);
+  const int64_t n = 75;
+  std::vector<float> xf = random_activations(n, rng), yf = random_activations(n, rng);
+  xf[3] = 7e4f, yf[4] = 1e-7f, xf[5] = -3e-6f, yf[6] = 6.5e4f;
+  std::vector<fp16_t> x(n), y0(n);
+  quantize_row(GgmlType::F16, xf.data(), x.data(), n);
+  quantize_row(GgmlType::F16, yf.data(), y0.data(), n);
+  auto run = [&](std::vector<fp16_t>& y, std::vector<float>& out, std::vector<float>& acc) {
+    y = y0, acc = yf, out.assign(2 * n, 0.f);
+    f32_column_dots(n, n, xf.data(), 0, yf.data(), out.data() + n);  // ld 0: column j is xf[j] k times
+    f32_column_dots(7, n - 7, xf.data(), 1, yf.data(), out.data() + n + 1);
+    f16_scale(n, y.data(), 0.37f);
+    f16_mad(n, y.data(), x.data(), 1.9f);
+    f16_mad(n, y.data(), x.data(), -0.003f);
+    f16_to_f32(n, y.data(), out.data());
+    f32_mad(n, acc.data(), xf.data(), 0.77f);
+  };
+  std::vector<fp16_t> ref_y, got_y;
+  std::vector<float> ref_out, got_out, ref_acc, got_acc;
+  set_active_isa(Isa::Scalar);
+  run(ref_y, ref_out, ref_acc);
+  EXPECT_NE(ref_y, y0);
+  for (Isa isa : simd_isas()) {
+    set_active_isa(isa);
+    run(got_y, got_out, got_acc);
+    EXPECT_EQ(ref_y, got_y) << isa_name(isa);
+    EXPECT_EQ(0, std::memcmp(ref_out.data(), got_out.data(), 2 * n * sizeof(float))) << isa_name(isa);
+    EXPECT_EQ(0, std::memcmp(ref_acc.data(), got_acc.data(), n * sizeof(float))) << isa_name(isa);
+  }
+}
+
 TEST(KernelsVecDot, Q8KBlockSumsMatchTheirQuants) {
   IsaGuard guard;
   std::mt19937 rng(7);

@@ -88,6 +88,64 @@ void quantize_f16(const float* x, void* out, int64_t n) {
   for (; i < n; ++i) y[i] = float_to_half(x[i]);
 }
 
+// ---- vector updates (FCVTL/FCVTN round to nearest-even: the scalar ones' bits) -------------
+
+inline float32x4_t from_half4(const fp16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+inline void store_half4(fp16_t* p, float32x4_t v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
+
+void f16_scale(int64_t n, fp16_t* y, float s) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) store_half4(y + i, vmulq_n_f32(from_half4(y + i), s));
+  for (; i < n; ++i) y[i] = float_to_half(half_to_float(y[i]) * s);
+}
+
+void f16_mad(int64_t n, fp16_t* y, const fp16_t* x, float v) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) store_half4(y + i, vfmaq_n_f32(from_half4(y + i), from_half4(x + i), v));
+  for (; i < n; ++i) y[i] = float_to_half(std::fma(half_to_float(x[i]), v, half_to_float(y[i])));
+}
+
+void f16_to_f32(int64_t n, const fp16_t* x, float* y) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, from_half4(x + i));
+  for (; i < n; ++i) y[i] = half_to_float(x[i]);
+}
+
+void f32_mad(int64_t n, float* y, const float* x, float v) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), v));
+  for (; i < n; ++i) y[i] = std::fma(x[i], v, y[i]);
+}
+
+// Four vectors of columns per pass over a: independent fma chains, one per lane.
+void f32_column_dots(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    float32x4_t c0 = vdupq_n_f32(0), c1 = vdupq_n_f32(0), c2 = vdupq_n_f32(0), c3 = vdupq_n_f32(0);
+    for (int64_t i = 0; i < k; ++i) {
+      const float* b = bt + i * ld + j;
+      c0 = vfmaq_n_f32(c0, vld1q_f32(b), a[i]);
+      c1 = vfmaq_n_f32(c1, vld1q_f32(b + 4), a[i]);
+      c2 = vfmaq_n_f32(c2, vld1q_f32(b + 8), a[i]);
+      c3 = vfmaq_n_f32(c3, vld1q_f32(b + 12), a[i]);
+    }
+    vst1q_f32(c + j, c0);
+    vst1q_f32(c + j + 4, c1);
+    vst1q_f32(c + j + 8, c2);
+    vst1q_f32(c + j + 12, c3);
+  }
+  for (; j + 4 <= n; j += 4) {
+    float32x4_t c0 = vdupq_n_f32(0);
+    for (int64_t i = 0; i < k; ++i) c0 = vfmaq_n_f32(c0, vld1q_f32(bt + i * ld + j), a[i]);
+    vst1q_f32(c + j, c0);
+  }
+  for (; j < n; ++j) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; ++i) sum = std::fma(a[i], bt[i * ld + j], sum);
+    c[j] = sum;
+  }
+}
+
 // ---- float dot products ---------------------------------------------------------------------
 
 float dot_f32(int64_t n, const void* w, const void* x) {
@@ -333,6 +391,11 @@ float dot_q6_K(int64_t n, const void* w, const void* x) {
 }  // namespace
 
 void fill_rows_neon(KernelTable& t) {
+  t.f16_scale = f16_scale;
+  t.f16_mad = f16_mad;
+  t.f16_to_f32 = f16_to_f32;
+  t.f32_mad = f32_mad;
+  t.f32_column_dots = f32_column_dots;
   t.quantize[slot(GgmlType::Q8_0)] = quantize_q8_0;
   t.quantize[slot(GgmlType::Q8_1)] = quantize_q8_1;
   t.quantize[slot(GgmlType::Q8_K)] = quantize_q8_K;

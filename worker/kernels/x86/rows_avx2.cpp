@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "worker/kernels/blocks.h"
@@ -14,7 +15,7 @@
 #include "worker/kernels/x86/rows_iq.h"
 #include "worker/kernels/x86/rows_kquant.h"
 #include "worker/kernels/x86/rows_lowbit.h"
-#include "worker/kernels/x86/rows_q4_0.h"
+#include "worker/kernels/x86/rows_q_0.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -119,6 +120,74 @@ void quantize_f16(const float* x, void* out, int64_t n) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
                      _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
   for (; i < n; ++i) y[i] = float_to_half(x[i]);
+}
+
+// ---- vector updates (F16C + FMA, the scalar ones' bits) ------------------------------------
+
+inline __m128i to_half8(__m256 v) { return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT); }
+inline __m256 from_half8(const fp16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+void f16_scale(int64_t n, fp16_t* y, float s) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), to_half8(_mm256_mul_ps(from_half8(y + i), vs)));
+  for (; i < n; ++i) y[i] = float_to_half(half_to_float(y[i]) * s);
+}
+
+void f16_mad(int64_t n, fp16_t* y, const fp16_t* x, float v) {
+  const __m256 vv = _mm256_set1_ps(v);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     to_half8(_mm256_fmadd_ps(from_half8(x + i), vv, from_half8(y + i))));
+  for (; i < n; ++i) y[i] = float_to_half(std::fma(half_to_float(x[i]), v, half_to_float(y[i])));
+}
+
+void f16_to_f32(int64_t n, const fp16_t* x, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, from_half8(x + i));
+  for (; i < n; ++i) y[i] = half_to_float(x[i]);
+}
+
+void f32_mad(int64_t n, float* y, const float* x, float v) {
+  const __m256 vv = _mm256_set1_ps(v);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), vv, _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] = std::fma(x[i], v, y[i]);
+}
+
+// Four vectors of columns per pass over a: independent fma chains, one per lane.
+void f32_column_dots(int64_t k, int64_t n, const float* bt, int64_t ld, const float* a, float* c) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; ++i) {
+      const float* b = bt + i * ld + j;
+      const __m256 ai = _mm256_set1_ps(a[i]);
+      c0 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b), c0);
+      c1 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b + 8), c1);
+      c2 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b + 16), c2);
+      c3 = _mm256_fmadd_ps(ai, _mm256_loadu_ps(b + 24), c3);
+    }
+    _mm256_storeu_ps(c + j, c0);
+    _mm256_storeu_ps(c + j + 8, c1);
+    _mm256_storeu_ps(c + j + 16, c2);
+    _mm256_storeu_ps(c + j + 24, c3);
+  }
+  for (; j + 8 <= n; j += 8) {
+    __m256 c0 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; ++i) c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[i]), _mm256_loadu_ps(bt + i * ld + j), c0);
+    _mm256_storeu_ps(c + j, c0);
+  }
+  for (; j < n; ++j) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < k; ++i) sum = std::fma(a[i], bt[i * ld + j], sum);
+    c[j] = sum;
+  }
 }
 
 // ---- float dot products ---------------------------------------------------------------------
@@ -250,6 +319,11 @@ float dot_q5_1(int64_t n, const void* w, const void* x) {
 }  // namespace
 
 void fill_rows_avx2(KernelTable& t) {
+  t.f16_scale = f16_scale;
+  t.f16_mad = f16_mad;
+  t.f16_to_f32 = f16_to_f32;
+  t.f32_mad = f32_mad;
+  t.f32_column_dots = f32_column_dots;
   t.vec_dot[slot(GgmlType::Q2_K)] = dot_q2_K_avx2;
   t.vec_dot[slot(GgmlType::Q3_K)] = dot_q3_K_avx2;
   t.vec_dot[slot(GgmlType::IQ4_NL)] = dot_iq4_nl_avx2;
@@ -263,8 +337,10 @@ void fill_rows_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::BF16)] = dot_half<load_bf16, bf16_to_float>;
   t.vec_dot[slot(GgmlType::Q8_0)] = dot_q8_0;
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
-  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q4_0<dot_u8i8>;
-  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q4_0<dot_u8i8>;
+  t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q_0<Q4_0Bytes, dot_u8i8>;
+  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = chunked_rows_dot_q_0<Q4_0Bytes, dot_u8i8>;
+  t.rows_dot[slot(GgmlType::Q5_0)] = rows_dot_q_0<Q5_0Bytes, dot_u8i8>;
+  t.chunked_rows_dot[slot(GgmlType::Q5_0)] = chunked_rows_dot_q_0<Q5_0Bytes, dot_u8i8>;
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;

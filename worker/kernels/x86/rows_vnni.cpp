@@ -7,7 +7,7 @@
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/x86/rows_iq.h"
 #include "worker/kernels/x86/rows_kquant.h"
-#include "worker/kernels/x86/rows_q4_0.h"
+#include "worker/kernels/x86/rows_q_0.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -18,8 +18,10 @@ inline __m256i madd_add_vnni(__m256i acc, __m256i scale, __m256i prod) { return 
 }  // namespace
 
 void fill_rows_vnni(KernelTable& t) {
-  t.rows_dot[slot(GgmlType::Q4_0)] = x86::rows_dot_q4_0<dot_u8i8_vnni>;
-  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = x86::chunked_rows_dot_q4_0<dot_u8i8_vnni>;
+  t.rows_dot[slot(GgmlType::Q4_0)] = x86::rows_dot_q_0<x86::Q4_0Bytes, dot_u8i8_vnni>;
+  t.chunked_rows_dot[slot(GgmlType::Q4_0)] = x86::chunked_rows_dot_q_0<x86::Q4_0Bytes, dot_u8i8_vnni>;
+  t.rows_dot[slot(GgmlType::Q5_0)] = x86::rows_dot_q_0<x86::Q5_0Bytes, dot_u8i8_vnni>;
+  t.chunked_rows_dot[slot(GgmlType::Q5_0)] = x86::chunked_rows_dot_q_0<x86::Q5_0Bytes, dot_u8i8_vnni>;
   x86::install_kquant_dots<madd_add_vnni>(t);
   x86::install_iq_dots<madd_add_vnni>(t);
 }

@@ -1,5 +1,5 @@
 // AVX-512 (F/BW/VL) + VNNI tiles for prompt processing: R weight rows x C tokens for
-// the types models are mostly made of (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) and for F32/F16/BF16. The
+// the types models are mostly made of (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K) and for F32/F16/BF16. The
 // weight blocks are unpacked once per tile and reused for every token, the activation blocks
 // once and reused for every row, and each (row, token) pair costs one or two VNNI instructions
 // per 64 elements. (Decoding has its own kernels: rows_vnni.cpp, packed_vnni.cpp.)
@@ -86,7 +86,7 @@ struct DoubleLanesOneToken {
 // and the weight block is broadcast to both halves. (The AVX2 decode dot keeps four
 // accumulators: one fma chain measured ~4 % slower on cache-resident rows.)
 
-// The Q8_0 activations rewritten for the Q4_0/Q8_0 tiles, per 32-element block: 32 bytes
+// The Q8_0 activations rewritten for the Q4_0/Q5_0/Q8_0 tiles, per 32-element block: 32 bytes
 // y + 128 (unsigned, for VNNI's unsigned x signed product) and the scale repeated 8 times.
 constexpr int kQ8BlockBytes = 64;
 constexpr int kQ8BytesPer64 = 2 * kQ8BlockBytes;
@@ -113,6 +113,19 @@ struct Q4_0Weights {
   }
 };
 
+// Q5_0 (what Q4_K_M files hold where rows are not whole 256-blocks): the nibbles with each
+// element's fifth bit; nibble | 0xf0 where that bit is clear is (nibble | bit << 4) - 16.
+struct Q5_0Weights {
+  static __m256i load(const uint8_t* row, int64_t b, float* d) {
+    const auto* wb = reinterpret_cast<const block_q5_0*>(row) + b;
+    const __m128i bits = load128(wb->qs), m4 = _mm_set1_epi8(0x0f);
+    *d = h2f(wb->d);
+    const __m256i nibbles = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), m4), _mm_and_si128(bits, m4));
+    return _mm256_or_si256(nibbles,
+                           _mm256_andnot_si256(x86::spread_bits(wb->qh), _mm256_set1_epi8(static_cast<char>(0xf0))));
+  }
+};
+
 struct Q8_0Weights {
   static __m256i load(const uint8_t* row, int64_t b, float* d) {
     const auto* wb = reinterpret_cast<const block_q8_0*>(row) + b;
@@ -121,7 +134,7 @@ struct Q8_0Weights {
   }
 };
 
-// Q4_0 and Q8_0 weights against expanded Q8_0 activations. Per (row, token pair) and block:
+// Q4_0, Q5_0 and Q8_0 weights against expanded Q8_0 activations. Per (row, token pair) and block:
 // one dpbusd, one convert, one multiply of the scales, one fma; the weights' unpacking is
 // shared by kTokens tokens, the pairing of two tokens' activations by kRows rows.
 template <typename Weights>
@@ -472,8 +485,9 @@ void install(KernelTable& t, GgmlType type) {
 
 void fill_tiles_vnni(KernelTable& t) {
   install<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
+  install<Q8Tile<Q5_0Weights>>(t, GgmlType::Q5_0);
   install<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0}) {
     t.tile[slot(type)].expand = expand_q8_0;
     t.tile[slot(type)].expanded_bytes_per_64 = kQ8BytesPer64;
   }
@@ -481,6 +495,7 @@ void fill_tiles_vnni(KernelTable& t) {
   install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
   install<Q6_KTile>(t, GgmlType::Q6_K);
   install_chunked<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
+  install_chunked<Q8Tile<Q5_0Weights>>(t, GgmlType::Q5_0);
   install_chunked<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
   install_chunked<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
   install_chunked<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
