@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -359,7 +360,12 @@ void TcpTransport::progress_until(const Done& done) {
       last_progress = t;
       continue;
     }
-    if (t - last_progress < spin_ns()) continue;
+    if (t - last_progress < spin_ns()) {
+      // Spinning gives the core away at once: with more ranks than cores (the test cluster, a
+      // loaded machine) the peer this rank waits for may need it to send.
+      sched_yield();
+      continue;
+    }
     // Nothing moved for a while: block until a socket can move bytes (the communicator's stall
     // watchdog ends a wait that never ends).
     fds_.clear();
