@@ -48,9 +48,10 @@ struct TileKernel {
 // Several rows per call let a kernel convert their scales together and share the work on x.
 using RowsDotFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y);
 constexpr int kDecodeRows = 8;
-// The same for matmul_row_parallel: y[r] = sum over chunks (as ChunkedTileFn) of the chunk's float dot.
+// The same for matmul_row_parallel: y[r] = sum over chunks (as ChunkedTileFn) of the chunk's float dot,
+// times `scale` in float first (1: unweighted; a router weight: experts).
 using ChunkedRowsDotFn = void (*)(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows,
-                                  const void* x, double* y);
+                                  const void* x, double* y, float scale);
 
 // Layout::Packed8 (packed.h): y[0..8) = one group of 8 packed rows (n columns) against one
 // Q8_0 token; xoff[b] = the type's storage offset (8 for Q4_0, 128 for Q8_0) * the sum of the

@@ -264,9 +264,10 @@ void matmul_row_parallel(const Matrix& w, int64_t chunk, const float* x, int64_t
     matrix_vector_batch(w, n_tokens, pool, [&](int64_t r, int64_t end, int64_t t) {
       const uint8_t* xt = xq + t * a.x_stride;
       double* yt = y + t * rows;
-      if (rows_dot && !token_scale)
+      if (rows_dot)
         for (; r + detail::kDecodeRows <= end; r += detail::kDecodeRows)
-          rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r);
+          rows_dot(cols, chunk, w.data + r * w_stride, w_stride, detail::kDecodeRows, xt, yt + r,
+                   token_scale ? token_scale[t] : 1.0f);
       for (; r < end; ++r) yt[r] = row_by_chunks(w.data + r * w_stride, xt, cols, t);
     });
     return;

@@ -134,13 +134,13 @@ float dot_kquant(int64_t n, const void* w, const void* x) {
 // matmul_row_parallel's decode: the float sums restart every chunk and fold into double.
 template <BlocksSum Blocks>
 void chunked_rows_kquant(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                         double* y) {
+                         double* y, float scale) {
   const auto* b = static_cast<const block_q8_K*>(x);
   const int64_t nb = n / QK_K, cb = chunk / QK_K;
   for (int r = 0; r < n_rows; ++r) {
     double sum = 0;
     for (int64_t c = 0; c < nb; c += cb)
-      sum += static_cast<double>(Blocks(w + r * w_stride, b, c, std::min(nb, c + cb)));
+      sum += static_cast<double>(Blocks(w + r * w_stride, b, c, std::min(nb, c + cb)) * scale);
     y[r] = sum;
   }
 }

@@ -75,9 +75,11 @@ void q_0_rows8(int64_t n, const uint8_t* w, size_t w_stride, const void* x, floa
 }
 
 // The same for matmul_row_parallel: each row's float sum restarts every `chunk` elements and is
-// folded into a double (lanes stay rows: two conversions and two adds per chunk).
+// folded into a double, times `scale` in float first (lanes stay rows: two conversions and two
+// adds per chunk).
 template <typename Q, __m256i (*DotU8I8)(__m256i, __m256i)>
-void q_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const void* x, double* y) {
+void q_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const void* x, double* y,
+                       float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
   const int64_t nb = n / QK8_0, cb = chunk / QK8_0;
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
@@ -85,6 +87,7 @@ void q_0_rows8_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stri
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i)
       acc = q_0_rows8_block<Q, DotU8I8>(w, w_stride, b, i, acc);
+    acc = _mm256_mul_ps(acc, _mm256_set1_ps(scale));  // x * 1.0f is x: unweighted sums keep their bits
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
   }
@@ -106,19 +109,19 @@ void rows_dot_q_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, cons
 
 template <typename Q, __m256i (*DotU8I8)(__m256i, __m256i)>
 void chunked_rows_dot_q_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
-                          double* y) {
+                          double* y, float scale) {
   if (n_rows != kDecodeRows) {
     const VecDotFn dot = active_table().vec_dot[slot(Q::kType)];
     const auto* b = static_cast<const block_q8_0*>(x);
     for (int r = 0; r < n_rows; ++r) {
       const auto* a = reinterpret_cast<const typename Q::Block*>(w + r * w_stride);
       double sum = 0;
-      for (int64_t k = 0; k < n; k += chunk) sum += dot(std::min(chunk, n - k), a + k / QK8_0, b + k / QK8_0);
+      for (int64_t k = 0; k < n; k += chunk) sum += dot(std::min(chunk, n - k), a + k / QK8_0, b + k / QK8_0) * scale;
       y[r] = sum;
     }
     return;
   }
-  q_0_rows8_chunked<Q, DotU8I8>(n, chunk, w, w_stride, x, y);
+  q_0_rows8_chunked<Q, DotU8I8>(n, chunk, w, w_stride, x, y, scale);
 }
 
 }  // namespace clusterctl::kernels::detail::x86
