@@ -27,9 +27,12 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
   for (const auto& t : model::shard_tensors(f, hp, part)) {
     double elements = 1;
     for (uint64_t d : t.shape) elements *= static_cast<double>(d);
-    if (t.name == "token_embd.weight" && !tied && t.shape.size() == 2) {
-      w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]);
-      w.dense_params += static_cast<double>(t.shape[0]);
+    if (t.name == "token_embd.weight" && t.shape.size() == 2) {
+      // Every rank holds the embedding whole but reads one row of it a token; tied, it is also the
+      // LM head, of which the rank multiplies only its vocabulary slice.
+      const double rows = 1.0 + (tied ? static_cast<double>(part.vocab.size()) : 0.0);
+      w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
+      w.dense_params += static_cast<double>(t.shape[0]) * rows;
     } else if (hp.n_expert && t.shape.size() == 3) {
       w.expert_bytes += static_cast<double>(t.bytes);
       w.expert_params += elements;

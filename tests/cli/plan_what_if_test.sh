@@ -36,6 +36,18 @@ print(s['predictions'][0]['decode']['limit'])"
 out=$("$CTL" plan --what-if --nodes 1x64GB@100GB/s@1TFLOPS "$dir/l8.gguf") || fail "one node refused" "$out"
 grep -Eq "^one rank +[0-9.]+ +memory" <<<"$out" || fail "one node is not memory-bound on decode" "$out"
 
+# A tied embedding is the LM head too: each rank reads one row of it and multiplies only its own
+# vocabulary slice, so two ranks read about half of what one does (counting it whole on every
+# rank charged each of 2 ranks 0.98 GB a token against 0.76 GB for one).
+"$CTL" model synth --shape llama3-1b --type Q4_0 --vocab "$VOCAB" --sparse "$dir/l1.gguf" >/dev/null
+rank_bytes() {  # rank_bytes NODES: the largest rank's weight bytes a token on a near-free link
+  "$CTL" plan --what-if --nodes "$1" --link 1us,100gbyte --json "$dir/l1.gguf" |
+    python3 -c "import json,sys; print(json.load(sys.stdin)['speed']['largest_rank_bytes_per_token'])"
+}
+one=$(rank_bytes 1x64GB@100GB/s) two=$(rank_bytes 2x64GB@100GB/s)
+python3 -c "import sys; sys.exit(0 if $two < 0.56 * $one else 1)" ||
+  fail "2 ranks of a tied-embedding model each read $two bytes a token against $one for one rank" ""
+
 # Speculation: from the kept share the user measured; a draft pays where a pass costs round trips.
 spec() {  # spec LINK: tokens/s with a prompt-lookup draft keeping 80 %, and plain, on 2 nodes
   "$CTL" plan --what-if --nodes 2x64GB@273GB/s --link "$1" --draft ngram --draft-acceptance 0.8 --json "$dir/l8.gguf" |
