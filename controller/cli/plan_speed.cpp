@@ -80,6 +80,9 @@ SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParam
       d.ranks.front().node = 0;
       s.inputs.draft_s_per_token =
           placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64, 1, false).total();
+      s.inputs.draft_catch_up_s = placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64,
+                                                        s.inputs.probe_every + 1, true)
+                                      .total();
     }
     s.predicted = placement::predict_speculative(p.model, s.plain.algorithm, s.plain.wire, s.inputs);
     p.speculative = s;
@@ -139,6 +142,8 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
                         {"draft_ms_per_token", s.inputs.draft_s_per_token * 1e3},
                         {"draft_max", s.inputs.draft_max},
                         {"k", s.predicted.k},
+                        {"probe_every", s.predicted.probing ? nlohmann::json(s.inputs.probe_every) : nlohmann::json()},
+                        {"draft_catch_up_ms", s.inputs.draft_catch_up_s * 1e3},
                         {"tokens_per_round", s.predicted.tokens_per_round},
                         {"round_ms", s.predicted.round_s * 1e3},
                         {"tokens_per_s", s.predicted.tok_s},
@@ -190,11 +195,15 @@ void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vect
               in.streams, in.prefill_batch);
   if (p.speculative) {
     const auto& s = *p.speculative;
+    // At k = 0 the engine still drafts one token every probe_every rounds, the draft catching up first.
+    const std::string probe = s.predicted.probing ? " (the engine probes k=1 every " +
+                                                        std::to_string(s.inputs.probe_every) + " rounds: the means)"
+                                                  : "";
     std::printf(
-        "speculative (--draft %s, %.0f %% of drafts kept as measured -> %.2f a token, %.2f ms a draft): %s k=%d, "
+        "speculative (--draft %s, %.0f %% of drafts kept as measured -> %.2f a token, %.2f ms a draft): %s k=%d%s, "
         "%.2f tokens a round of %.1f ms: %.1f tok/s (plain %.1f), verify pass %s\n",
         in.draft.c_str(), 100 * in.draft_kept_share, s.inputs.acceptance, s.inputs.draft_s_per_token * 1e3,
-        layout_name(s.plain, p.model.ranks.size()).c_str(), s.predicted.k, s.predicted.tokens_per_round,
+        layout_name(s.plain, p.model.ranks.size()).c_str(), s.predicted.k, probe.c_str(), s.predicted.tokens_per_round,
         s.predicted.round_s * 1e3, s.predicted.tok_s, s.plain.decode_tok_s, limit_text(s.predicted.verify).c_str());
   } else if (!in.draft.empty()) {
     std::printf(

@@ -180,6 +180,18 @@ SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, Wi
     p.tok_s = p.tokens_per_round / p.round_s;
     if (p.tok_s > best.tok_s * (1 + 1e-9)) best = p;
   }
+  if (best.k == 0 && s.draft_max > 0 && s.probe_every > 0) {
+    // The probe round drafts one token (for a draft model: its catch-up pass, whose last logits are
+    // that draft) and verifies two; it carries 1 + a tokens.
+    const double plain_s = best.round_s, probe_draft_s = std::max(s.draft_catch_up_s, s.draft_s_per_token);
+    const double rounds = s.probe_every + 1.0;
+    const double tokens = s.probe_every + 1 + acc;
+    const double cycle_s = s.probe_every * plain_s + probe_draft_s + pass_times(m, a, w, 2, false).total();
+    best.probing = true;
+    best.tokens_per_round = tokens / rounds;
+    best.round_s = cycle_s / rounds;
+    best.tok_s = tokens / cycle_s;
+  }
   return best;
 }
 

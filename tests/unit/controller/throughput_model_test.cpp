@@ -151,9 +151,10 @@ TEST(ThroughputModel, DecodeMultipliesAtTheMatrixVectorRate) {
 TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   const ClusterModel m = dense_cluster(2, LinkSpeed{"slow", 300, 100});
   const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
-  // Nothing kept: no drafting, plain decoding.
-  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 8});
+  // Nothing kept, no probing: no drafting, plain decoding.
+  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 8, 0});
   EXPECT_EQ(none.k, 0);
+  EXPECT_FALSE(none.probing);
   EXPECT_NEAR(none.tok_s, plain.decode_tok_s, 1e-9);
   // 90 % kept, free drafts: a pass over 9 tokens reads the weights once and costs the same round
   // trips, so k goes to the most and a round carries (1 - 0.9^9) / 0.1 tokens.
@@ -171,6 +172,31 @@ TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   EXPECT_NEAR(acceptance_from_kept_share(share, 8), 0.8, 1e-6);
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(1, 8), 1);
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(0, 8), 0);
+}
+
+TEST(ThroughputModel, AtKZeroTheEngineStillProbesADraftEverySixteenRounds) {
+  const ClusterModel m = dense_cluster(1, std::nullopt);
+  const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
+  const double one = plain.decode_one.total();
+  const double two = pass_times(m, Algorithm::one_shot, WireFormat::f64, 2, false).total();
+  // A draft as costly as the model's pass, every draft kept: k = 0 pays best, but every 17th round
+  // drafts one token after the draft caught up the 17 tokens it missed (here 5 passes' time).
+  Speculation s{0.999, one, 0, 8};
+  s.draft_catch_up_s = 5 * one;
+  const auto p = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s);
+  EXPECT_EQ(p.k, 0);
+  EXPECT_TRUE(p.probing);
+  EXPECT_NEAR(p.tok_s, (17 + 0.999) / (16 * one + 5 * one + two), 1e-9);
+  EXPECT_LT(p.tok_s, 0.9 * plain.decode_tok_s);
+  EXPECT_NEAR(p.round_s * 17, 16 * one + 5 * one + two, 1e-12);
+  // Where drafting pays, no probe rounds: the chosen k's rounds.
+  const auto free = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
+  EXPECT_FALSE(free.probing);
+  EXPECT_GT(free.k, 0);
+  // --draft-max 0: the engine never drafts, so never probes.
+  const auto off = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, one, 0, 0});
+  EXPECT_FALSE(off.probing);
+  EXPECT_NEAR(off.tok_s, plain.decode_tok_s, 1e-9);
 }
 
 TEST(ThroughputModel, SmallPromptTilesRunBetweenTheMatrixVectorAndTheTileRate) {
