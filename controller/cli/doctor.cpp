@@ -80,6 +80,7 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.compute_gflops = share * j["compute_gflops"].get<double>();
     s.decode_gflops = share * j.value("decode_gflops", 0.0);
     s.shares_machine_with = nodes_on_machine - 1;
+    s.meeting_us = j.value("meeting_us", 0.0);  // one rank's pool: not shared among ranks
     if (j.contains("one_rank") && j["one_rank"].is_object()) {
       s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
       s.one_rank_decode_gflops = j["one_rank"].value("decode_gflops", 0.0);

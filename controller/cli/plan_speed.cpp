@@ -33,12 +33,15 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       const double rows = 1.0 + (tied ? static_cast<double>(part.vocab.size()) : 0.0);
       w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
       w.dense_params += static_cast<double>(t.shape[0]) * rows;
+      w.dense_matmuls += tied ? 1 : 0;
     } else if (hp.n_expert && t.shape.size() == 3) {
       w.expert_bytes += static_cast<double>(t.bytes);
       w.expert_params += elements;
+      w.expert_matmuls += static_cast<double>(t.shape[2]);
     } else {
       w.dense_bytes += static_cast<double>(t.bytes);
       w.dense_params += elements;
+      w.dense_matmuls += t.shape.size() == 2 ? 1 : 0;
     }
   }
   return w;
@@ -98,6 +101,7 @@ nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
           {"compute_ms", t.compute_s * 1e3},
           {"link_latency_ms", t.latency_s * 1e3},
           {"link_bandwidth_ms", t.bandwidth_s * 1e3},
+          {"meetings_ms", t.meetings_s * 1e3},
           {"limit", placement::term_name(t.limit())}};
 }
 

@@ -77,7 +77,7 @@ double PassTimes::overlapped_s() const {
   return hi * std::pow(1 + std::pow(lo / hi, p), 1 / p);
 }
 
-double PassTimes::total() const { return overlapped_s() + latency_s + bandwidth_s; }
+double PassTimes::total() const { return overlapped_s() + meetings_s + latency_s + bandwidth_s; }
 
 Term PassTimes::limit() const {
   const std::pair<double, Term> terms[] = {{memory_s, Term::memory},
@@ -122,8 +122,13 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   for (const RankWork& r : m.ranks) {
     // Of the experts the rank holds, the share at least one of the pass's tokens is routed to.
     const double touched = 1 - std::pow(1 - r.expert_fraction, tokens);
-    mem.at(r.node) += r.dense_bytes + r.expert_bytes * touched;
+    const double bytes = r.dense_bytes + r.expert_bytes * touched;
+    mem.at(r.node) += bytes;
     const NodeSpeed& n = m.nodes.at(r.node);
+    // Each rank's pool meets on its own (the node's ranks at once): the slowest rank's meetings.
+    const double meetings =
+        (r.dense_matmuls + r.expert_matmuls * touched) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
+    t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
     const double dense_flops = 2.0 * tokens * r.dense_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;
     if (!prefill) {  // decode and verify passes run the matrix-vector kernels

@@ -23,6 +23,9 @@ struct NodeSpeed {
   // One rank's pool alone, the node's other ranks idle (rank 0 drafting); 0: the node's figures
   // shared among its ranks.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
+  // One meeting of a rank's pool threads, as every matmul ends in (and a prompt's matmul also
+  // starts with one, quantising its tokens); 0: not measured, or pools of one thread.
+  double meeting_s = 0;
 };
 
 struct LinkSpeed {
@@ -38,6 +41,9 @@ struct RankWork {
   double expert_bytes = 0;     // bytes of all the routed experts the rank holds
   double expert_fraction = 0;  // of those, the share one token reads on average (n_expert_used / n_expert)
   double dense_params = 0, expert_params = 0;  // weights (elements): 2 flops each per token read
+  // Matmuls a pass runs: every dense matrix, and each routed expert's matrices (n_expert per
+  // stacked tensor) when a token of the pass is routed to it.
+  double dense_matmuls = 0, expert_matmuls = 0;
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };
@@ -64,6 +70,9 @@ struct ClusterModel {
 // Seconds of one forward pass of `tokens` tokens (decode: one per stream; prefill: a batch).
 struct PassTimes {
   double memory_s = 0, compute_s = 0, latency_s = 0, bandwidth_s = 0;
+  // The pool's meetings beyond the one per 4 MiB the probe's bandwidth already paid: a MoE's many
+  // small expert matmuls (OLMoE: ~460 a token, ~6300 for a prompt of 64), one after another.
+  double meetings_s = 0;
   double overlapped_s() const;  // memory and compute, as they overlap
   double total() const;
   Term limit() const;  // the largest term
@@ -142,5 +151,7 @@ std::vector<NodeGroup> parse_nodes(const std::string& text);
 // Without a measured compute figure: the node's bandwidth times this many flops per byte (the
 // ratio doctor measured on an AVX-512 VM core, rounded down: compute rarely limits decode).
 constexpr double kAssumedFlopsPerByte = 8.0;
+// The probe's read bandwidth meets the pool's threads once per this many bytes (speed_probe.h).
+constexpr double kProbeMatrixBytes = 4.0 * 1024 * 1024;
 
 }  // namespace clusterctl::placement

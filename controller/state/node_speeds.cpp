@@ -32,6 +32,7 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"one_rank_bandwidth_gb_s", r.one_rank_bandwidth_gbs},
                         {"one_rank_decode_gflops", r.one_rank_decode_gflops},
                         {"shares_machine_with", r.shares_machine_with},
+                        {"meeting_us", r.meeting_us},
                         {"threads", r.threads},
                         {"method", r.method},
                         {"measured_at", r.measured_at}};
@@ -47,6 +48,7 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.compute_gflops = j.value("compute_gflops", 0.0);
   r.decode_gflops = j.value("decode_gflops", 0.0);  // absent from records before it was measured
   r.shares_machine_with = j.value("shares_machine_with", 0);
+  r.meeting_us = j.value("meeting_us", 0.0);
   r.one_rank_bandwidth_gbs = j.value("one_rank_bandwidth_gb_s", 0.0);
   r.one_rank_decode_gflops = j.value("one_rank_decode_gflops", 0.0);
   r.threads = j.value("threads", 0);

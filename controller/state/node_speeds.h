@@ -17,6 +17,7 @@ struct NodeSpeedRecord {
   // Other nodes of the cluster on the same machine (same boot id: a test cluster's namespaces,
   // two entries for one host): probed together, each recorded with its ranks' share.
   int shares_machine_with = 0;
+  double meeting_us = 0;  // one meeting of a rank's pool threads (an empty parallel_for); 0: not measured
   int threads = 0;
   std::string method;       // how it was measured (the probe's own line)
   int64_t measured_at = 0;  // unix seconds

@@ -252,6 +252,21 @@ double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matm
 
 double measure_decode_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 1, 128, reps); }
 
+double measure_meeting_us(kernels::ThreadPool& pool, int reps) {
+  if (pool.size() <= 1) return 0;  // a pool of one runs its work inline
+  constexpr int kCalls = 2000;
+  std::atomic<int64_t> seen{0};
+  const int64_t items = static_cast<int64_t>(pool.size()) * 8;  // as many as a matmul's rows are cut into
+  std::vector<double> us;
+  for (int r = 0; r <= reps; ++r) {
+    auto t0 = Clock::now();
+    for (int c = 0; c < kCalls; ++c)
+      pool.for_each_claimed(items, [&](int64_t i) { seen.fetch_add(i, std::memory_order_relaxed); });
+    if (r > 0) us.push_back(seconds_since(t0) / kCalls * 1e6);  // the first wakes the threads
+  }
+  return median(us);
+}
+
 std::string probe_method(size_t bytes, int reps) {
   return bandwidth_method(bytes, reps) +
          "; compute: Q4_0 1024x4096 matmul x 64 tokens in cache, decode compute: the same x 1 token";
@@ -290,16 +305,17 @@ int probe_speed_main(int threads, int ranks) {
   const double one_rank_gbs = at_threads;
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
+  const double meeting_us = measure_meeting_us(one_pool, kReps);
   if (ranks > 1) at_threads = measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs;
   // Compute as the ranks multiply: their own pools together, not one pool of all their threads
   // (whose barriers, with more threads than cores, would wait on descheduled threads).
   const double compute = ranks_matmul_gflops(ranks, threads, 64, 4, kReps);
   const double decode = ranks_matmul_gflops(ranks, threads, 1, 128, kReps);
-  char tail[256];
+  char tail[320];
   std::snprintf(tail, sizeof tail,
                 "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, \"decode_gflops\": %.3f, "
-                "\"one_rank\": {\"bandwidth_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
-                at_threads, compute, decode, one_rank_gbs, one_rank_decode);
+                "\"meeting_us\": %.3f, \"one_rank\": {\"bandwidth_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
+                at_threads, compute, decode, meeting_us, one_rank_gbs, one_rank_decode);
   out += tail;
   out += "\"method\": \"" + probe_method(bytes, kReps) +
          (ranks > 1 ? "; the node's figure: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +

@@ -59,6 +59,11 @@ double measure_compute_gflops(kernels::ThreadPool& pool, int reps);
 // The same matrix times 1 token (the matrix-vector kernels): the compute a decode step gets.
 double measure_decode_gflops(kernels::ThreadPool& pool, int reps);
 
+// Microseconds one meeting of the pool's threads costs: 8 empty items per thread claimed as a
+// matmul's rows are, and every thread done, as every matmul of more than a few rows ends (median
+// of `reps` x 2000).
+double measure_meeting_us(kernels::ThreadPool& pool, int reps);
+
 // One line saying how the figures were measured, for output beside them: both, or the bandwidth's.
 std::string probe_method(size_t bytes, int reps);
 std::string bandwidth_method(size_t bytes, int reps);

@@ -199,6 +199,31 @@ TEST(ThroughputModel, AtKZeroTheEngineStillProbesADraftEverySixteenRounds) {
   EXPECT_NEAR(off.tok_s, plain.decode_tok_s, 1e-9);
 }
 
+TEST(ThroughputModel, ManySmallMatmulsPayTheirPoolMeetingsBeyondOnePer4MiB) {
+  // One rank reading 64 MiB of dense weights in 10 matmuls and 256 MiB of experts, 1 in 8 a token,
+  // in 64 x 3 x 16 expert matrices (OLMoE's layout): a meeting costs 20 us.
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks[0].dense_bytes = 64.0 * (1 << 20), m.ranks[0].dense_matmuls = 10;
+  m.ranks[0].expert_bytes = 256.0 * (1 << 20), m.ranks[0].expert_fraction = 1.0 / 8;
+  m.ranks[0].expert_matmuls = 64 * 3 * 16;
+  const double before = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).total();
+  m.nodes[0].meeting_s = 20e-6;
+  const PassTimes one = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  // A token: 10 + 3072 / 8 = 394 matmuls, of which 96 MiB / 4 MiB = 24 met in the probe already.
+  EXPECT_NEAR(one.meetings_s, (394 - 24) * 20e-6, 1e-12);
+  EXPECT_NEAR(one.total(), before + one.meetings_s, 1e-12);
+  // A prompt of 64 touches ~all experts, and each matmul also meets to quantise its tokens.
+  const PassTimes prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
+  const double touched = 1 - std::pow(7.0 / 8, 64);
+  const double bytes = 64.0 * (1 << 20) + 256.0 * (1 << 20) * touched;
+  EXPECT_NEAR(prompt.meetings_s, ((10 + 3072 * touched) * 2 - bytes / (4 << 20)) * 20e-6, 1e-12);
+  // Big dense matrices: no more meetings than the probe paid, nothing added.
+  ClusterModel dense = dense_cluster(1, std::nullopt);
+  dense.nodes[0].meeting_s = 20e-6;
+  dense.ranks[0].dense_matmuls = 100;  // 1 GB in 100 matrices: 10 MB each
+  EXPECT_EQ(pass_times(dense, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, 0);
+}
+
 TEST(ThroughputModel, SmallPromptTilesRunBetweenTheMatrixVectorAndTheTileRate) {
   NodeSpeed n{100, 1000, 100};
   EXPECT_DOUBLE_EQ(prompt_seconds_per_flop(n, 1), 1 / 100e9);
