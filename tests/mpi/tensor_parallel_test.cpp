@@ -250,11 +250,15 @@ TEST(BenchNet, RowsForEveryAlgorithmAndFormatAndATableWorkersRead) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["ranks"], 3);
-  EXPECT_EQ(j["rows"].size(), 2u * 13u) << r.out;  // 2 sizes x (mpi + 3 algorithms x 4 formats)
+  // 2 sizes x (MPI_Allreduce + 3 algorithms x 4 formats over each of the mpi and tcp transports)
+  EXPECT_EQ(j["rows"].size(), 2u * (1u + 2u * 12u)) << r.out;
+  size_t over_tcp = 0;
   for (const auto& row : j["rows"]) {
+    over_tcp += row["transport"] == "tcp";
     EXPECT_GT(row["median_us"].get<double>(), 0) << row;
     EXPECT_GE(row["p99_us"].get<double>(), row["median_us"].get<double>()) << row;
   }
+  EXPECT_EQ(over_tcp, 2u * 12u) << r.out;
   const std::string text = read_text(table);
   EXPECT_NE(text.find("\n3 "), std::string::npos) << text;
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
