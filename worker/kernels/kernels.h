@@ -102,6 +102,11 @@ size_t packed_bytes(const Matrix& w);
 // Packs w (Layout::Rows) into dst (packed_bytes(w) bytes) and returns the packed matrix.
 Matrix pack_rows8(const Matrix& w, uint8_t* dst);
 
+// Rows [begin, end) of w as a matrix of their own (begin a multiple of kPackRows for Layout::Packed8).
+// A row's result does not depend on the rows around it, so a slice computes the whole matrix's
+// bits for its rows: callers cut several matrices into slices and run them all in one pool meeting.
+Matrix row_slice(const Matrix& w, int64_t begin, int64_t end);
+
 // Scratch the matmul reuses from call to call so nothing is allocated per token.
 class Workspace {
  public:

@@ -476,6 +476,22 @@ size_t packed_bytes(const Matrix& w) {
   return blocks * f->block_bytes;
 }
 
+Matrix row_slice(const Matrix& w, int64_t begin, int64_t end) {
+  if (begin < 0 || end > w.rows || begin >= end || (w.layout == Layout::Packed8 && begin % kPackRows != 0))
+    throw Error("row_slice got rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of a matrix of " +
+                std::to_string(w.rows) + " rows; a caller cut it wrongly");
+  Matrix s = w;
+  s.rows = end - begin;
+  if (w.layout == Layout::Packed8) {
+    Matrix before = w;
+    before.rows = begin;
+    s.data = w.data + (begin == 0 ? 0 : packed_bytes(before));
+  } else {
+    s.data = w.data + static_cast<size_t>(begin) * w.row_stride;
+  }
+  return s;
+}
+
 Matrix pack_rows8(const Matrix& w, uint8_t* dst) {
   const detail::PackedFormat* f = detail::packed_format(w.type);
   if (w.layout != Layout::Rows || !f || w.rows % kPackRows != 0 || w.cols % f->block_cols != 0)

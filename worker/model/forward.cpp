@@ -8,12 +8,6 @@
 #include "worker/model/shard_plan.h"
 
 namespace clusterctl::model {
-namespace {
-
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
-}  // namespace
-
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
@@ -65,6 +59,11 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
     expert_x_.resize(B * E);
     expert_scale_.resize(B);
     expert_out_.resize(B * E);
+    const int64_t K = hp.n_expert_used, shared_ffn = m_.part.shared_ffn.size();
+    moe_gate_.resize(K * n_ff_ + shared_ffn);
+    moe_up_.resize(K * n_ff_ + shared_ffn);
+    moe_down_.resize((K + 1) * E);
+    moe_thread_ws_ = std::make_unique<kernels::Workspace[]>(pool.size());
   }
   rope_cos_.resize(B * m_.rope.dims() / 2);
   rope_sin_.resize(B * m_.rope.dims() / 2);
@@ -185,6 +184,8 @@ void ForwardPass::feed_forward(int64_t il) {
   for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps);
   if (!L.has(TensorKind::FfnRouter)) {
     swiglu(L, TensorKind::FfnGate, TensorKind::FfnUp, TensorKind::FfnDown, T, n_mv_, proj_.data());
+  } else if (T == 1 && n_mv_ == 1 && pool_.size() > 1 && hp.n_expert_used <= 64) {
+    experts_one_token(L);
   } else {
     experts(L, T, n_mv_);
     if (L.has(TensorKind::FfnGateShexp)) {  // the shared experts, added to the routed ones' sums

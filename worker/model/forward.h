@@ -4,6 +4,7 @@
 // head: Layout::replicated_attention) and after the FFN down projection the partial sums are
 // all-reduced (a no-op at world size 1). All activations are allocated
 // here once for `max_batch` tokens: a forward pass allocates nothing.
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -67,6 +68,9 @@ class ForwardPass {
                             const float* token_scale = nullptr);
   // The mixture of experts of one layer on xn_ for the batch: proj_ = this rank's partial sums.
   void experts(const LayerWeights& L, int64_t T, int64_t n_mv);
+  // The same for one decode token with its shared experts added (forward_moe.cpp), the same bits
+  // in two pool meetings: every expert's gate and up rows, then every expert's down rows.
+  void experts_one_token(const LayerWeights& L);
   // Each token's n_expert_used experts and their weights (route_expert_, route_weight_).
   void route(const LayerWeights& L, int64_t T);
   float* thread_scratch(int ith) { return scratch_.data() + ith * scratch_floats_; }
@@ -90,6 +94,12 @@ class ForwardPass {
   std::vector<int64_t> expert_rows_, expert_weight_slot_;
   std::vector<float> expert_x_, expert_scale_;
   std::vector<double> expert_out_;
+  // experts_one_token: each expert's gate, up (routed in route order, then the shared ones) and
+  // down sums; a workspace per pool thread, and a pool of one so each slice runs where claimed.
+  std::vector<float> moe_gate_, moe_up_;
+  std::vector<double> moe_down_;
+  std::unique_ptr<kernels::Workspace[]> moe_thread_ws_;
+  kernels::ThreadPool moe_serial_pool_{1};
   std::vector<float> out_hidden_, logits_;
   // Multi-head latent attention: the low-rank query, the query heads (nope then RoPE part), the
   // latent and RoPE key, per head the absorbed query (latent then RoPE part) and the attended
@@ -105,6 +115,9 @@ class ForwardPass {
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // Multiply-adds below which attention, or the router, runs on the calling thread alone.
 constexpr int64_t kInlineAttentionWork = 1 << 15;
+// SwiGLU's activation, x * sigmoid(x), as ggml computes it in float.
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
 inline size_t floats_for_bytes(size_t bytes) { return (bytes + sizeof(float) - 1) / sizeof(float); }
 
 // The common decoder's layer: self_attention, then feed_forward.
