@@ -38,6 +38,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       w.expert_bytes += static_cast<double>(t.bytes);
       w.expert_params += elements;
       w.expert_matmuls += static_cast<double>(t.shape[2]);
+      w.expert_layers += t.name.find("ffn_down_exps") != std::string::npos ? 1 : 0;
     } else {
       w.dense_bytes += static_cast<double>(t.bytes);
       w.dense_params += elements;

@@ -126,8 +126,9 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     mem.at(r.node) += bytes;
     const NodeSpeed& n = m.nodes.at(r.node);
     // Each rank's pool meets on its own (the node's ranks at once): the slowest rank's meetings.
-    const double meetings =
-        (r.dense_matmuls + r.expert_matmuls * touched) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
+    const double expert_meetings =
+        tokens == 1 && r.expert_layers > 0 ? 2 * r.expert_layers : r.expert_matmuls * touched;
+    const double meetings = (r.dense_matmuls + expert_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
     t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
     const double dense_flops = 2.0 * tokens * r.dense_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;

@@ -44,6 +44,9 @@ struct RankWork {
   // Matmuls a pass runs: every dense matrix, and each routed expert's matrices (n_expert per
   // stacked tensor) when a token of the pass is routed to it.
   double dense_matmuls = 0, expert_matmuls = 0;
+  // Layers with routed experts: one decode token's experts meet the pool twice a layer (gate+up
+  // of all of them, then down), however many are routed.
+  double expert_layers = 0;
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };
