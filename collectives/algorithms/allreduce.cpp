@@ -248,6 +248,23 @@ void Allreducer::recursive_doubling(WireFormat f, double* data, size_t n) {
   if (me < 2 * rem) one(me - 1, true, false);
 }
 
+namespace {
+
+// The ring's N chunks of n values (the first n % N of them one longer): where each starts in the
+// vector and in its wire image, shared by the plain and the pipelined ring so both cut alike.
+struct RingChunks {
+  std::vector<size_t> start, woff;
+  RingChunks(WireFormat f, size_t n, int N) : start(N + 1), woff(N + 1) {
+    for (int c = 0; c < N; ++c) {
+      const size_t len = n / N + (static_cast<size_t>(c) < n % N ? 1 : 0);
+      start[c + 1] = start[c] + len;
+      woff[c + 1] = woff[c] + wire_bytes(f, len);
+    }
+  }
+};
+
+}  // namespace
+
 // Reduce-scatter: N-1 hops, each passing one chunk (1/N of the vector) to the right neighbour,
 // which adds the incoming partial before its own; rank r then holds chunk (r+1) mod N summed.
 // All-gather: N-1 hops forwarding the summed chunks' wire bytes unchanged.
@@ -255,12 +272,8 @@ void Allreducer::ring(WireFormat f, double* data, size_t n) {
   const int N = t_.size(), me = t_.rank();
   if (t_.streams() && n / N >= 2 * kRingPiece) return pipelined_ring(f, data, n);
   const int right = (me + 1) % N, left = (me + N - 1) % N;
-  std::vector<size_t> start(N + 1), woff(N + 1);
-  for (int c = 0; c < N; ++c) {
-    const size_t len = n / N + (static_cast<size_t>(c) < n % N ? 1 : 0);
-    start[c + 1] = start[c] + len;
-    woff[c + 1] = woff[c] + wire_bytes(f, len);
-  }
+  const RingChunks chunks(f, n, N);
+  const std::vector<size_t>&start = chunks.start, &woff = chunks.woff;
   auto len = [&](int c) { return start[c + 1] - start[c]; };
   send_.resize(woff[N]);  // the wire image of every chunk, for the all-gather
   recv_.resize(wire_bytes(f, len(0)));
@@ -299,12 +312,8 @@ void Allreducer::pipelined_ring(WireFormat f, double* data, size_t n) {
   const int N = t_.size(), me = t_.rank();
   const int right = (me + 1) % N, left = (me + N - 1) % N;
   const bool raw = f == WireFormat::kDouble;
-  std::vector<size_t> start(N + 1), woff(N + 1);
-  for (int c = 0; c < N; ++c) {
-    const size_t len = n / N + (static_cast<size_t>(c) < n % N ? 1 : 0);
-    start[c + 1] = start[c] + len;
-    woff[c + 1] = woff[c] + wire_bytes(f, len);
-  }
+  const RingChunks chunks(f, n, N);
+  const std::vector<size_t>&start = chunks.start, &woff = chunks.woff;
   auto len = [&](int c) { return start[c + 1] - start[c]; };
   auto pieces = [&](int c) { return (len(c) + kRingPiece - 1) / kRingPiece; };
   auto piece_len = [&](int c, size_t k) { return std::min(kRingPiece, len(c) - k * kRingPiece); };
