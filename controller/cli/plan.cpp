@@ -269,7 +269,7 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
     const auto r = state::recorded_node_speed(c.name, n.name);
     in.nodes.push_back(r ? placement::NodeSpeed{r->bandwidth_gbs, r->compute_gflops, r->decode_gflops,
                                                 r->one_rank_bandwidth_gbs, r->one_rank_decode_gflops,
-                                                r->meeting_us * 1e-6}
+                                                r->meeting_us * 1e-6, r->threads}
                          : placement::NodeSpeed{1, 1});
     in.node_from.push_back(!r ? "not measured"
                               : "doctor, " + std::to_string(r->threads) + " threads" +

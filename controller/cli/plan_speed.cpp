@@ -24,6 +24,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
   w.node = node;
   const bool tied = f.find_tensor("output.weight") == nullptr;
   if (hp.n_expert) w.expert_fraction = static_cast<double>(hp.n_expert_used) / hp.n_expert;
+  w.n_expert_used = hp.n_expert_used;
   for (const auto& t : model::shard_tensors(f, hp, part)) {
     double elements = 1;
     for (uint64_t d : t.shape) elements *= static_cast<double>(d);
@@ -37,12 +38,17 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     } else if (hp.n_expert && t.shape.size() == 3) {
       w.expert_bytes += static_cast<double>(t.bytes);
       w.expert_params += elements;
-      w.expert_matmuls += static_cast<double>(t.shape[2]);
-      w.expert_layers += t.name.find("ffn_down_exps") != std::string::npos ? 1 : 0;
+      if (t.name.find("ffn_down_exps") != std::string::npos) {
+        w.expert_layers += 1;
+        w.experts_per_layer = static_cast<double>(t.shape[2]);  // the experts this rank holds
+      }
     } else {
       w.dense_bytes += static_cast<double>(t.bytes);
       w.dense_params += elements;
-      w.dense_matmuls += t.shape.size() == 2 ? 1 : 0;
+      // The shared experts' matrices meet the pool as the routed ones' path runs them.
+      const bool shared_expert = t.name.find("_shexp.") != std::string::npos;
+      w.shared_experts = w.shared_experts || shared_expert;
+      w.dense_matmuls += t.shape.size() == 2 && !shared_expert ? 1 : 0;
     }
   }
   return w;

@@ -7,6 +7,7 @@
 #include "collectives/algorithms/emulated_link.h"
 #include "controller/config/cluster_config.h"
 #include "worker/common/error.h"
+#include "worker/model/expert_meetings.h"
 
 namespace clusterctl::placement {
 
@@ -127,7 +128,8 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const NodeSpeed& n = m.nodes.at(r.node);
     // Each rank's pool meets on its own (the node's ranks at once): the slowest rank's meetings.
     const double expert_meetings =
-        tokens == 1 && r.expert_layers > 0 ? 2 * r.expert_layers : r.expert_matmuls * touched;
+        r.expert_layers * model::expert_layer_meetings(tokens, prefill ? 0 : tokens, n.threads, r.n_expert_used,
+                                                       r.experts_per_layer * touched, r.shared_experts);
     const double meetings = (r.dense_matmuls + expert_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
     t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
     const double dense_flops = 2.0 * tokens * r.dense_params,

@@ -26,6 +26,7 @@ struct NodeSpeed {
   // One meeting of a rank's pool threads, as every matmul ends in (and a prompt's matmul also
   // starts with one, quantising its tokens); 0: not measured, or pools of one thread.
   double meeting_s = 0;
+  int threads = 0;  // a rank's pool threads (how the engine runs a decode token's experts); 0: not known
 };
 
 struct LinkSpeed {
@@ -41,12 +42,14 @@ struct RankWork {
   double expert_bytes = 0;     // bytes of all the routed experts the rank holds
   double expert_fraction = 0;  // of those, the share one token reads on average (n_expert_used / n_expert)
   double dense_params = 0, expert_params = 0;  // weights (elements): 2 flops each per token read
-  // Matmuls a pass runs: every dense matrix, and each routed expert's matrices (n_expert per
-  // stacked tensor) when a token of the pass is routed to it.
-  double dense_matmuls = 0, expert_matmuls = 0;
-  // Layers with routed experts: one decode token's experts meet the pool twice a layer (gate+up
-  // of all of them, then down), however many are routed.
-  double expert_layers = 0;
+  // Matmuls a pass runs on every token: each dense matrix but the shared experts'.
+  double dense_matmuls = 0;
+  // The layers with routed experts, the routed experts the rank holds in each, how many a token is
+  // routed to, and whether shared experts run beside them: their pool meetings a pass are the
+  // engine's own count (model::expert_layer_meetings).
+  double expert_layers = 0, experts_per_layer = 0;
+  int64_t n_expert_used = 0;
+  bool shared_experts = false;
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };

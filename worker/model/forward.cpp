@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "worker/common/error.h"
+#include "worker/model/expert_meetings.h"
 #include "worker/model/shard_plan.h"
 
 namespace clusterctl::model {
@@ -184,7 +185,7 @@ void ForwardPass::feed_forward(int64_t il) {
   for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps);
   if (!L.has(TensorKind::FfnRouter)) {
     swiglu(L, TensorKind::FfnGate, TensorKind::FfnUp, TensorKind::FfnDown, T, n_mv_, proj_.data());
-  } else if (T == 1 && n_mv_ == 1 && pool_.size() > 1 && hp.n_expert_used <= 64) {
+  } else if (experts_in_two_meetings(T, n_mv_, pool_.size(), hp.n_expert_used)) {
     experts_one_token(L);
   } else {
     experts(L, T, n_mv_);

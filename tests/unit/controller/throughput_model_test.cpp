@@ -205,22 +205,29 @@ TEST(ThroughputModel, ManySmallMatmulsPayTheirPoolMeetingsBeyondOnePer4MiB) {
   ClusterModel m = dense_cluster(1, std::nullopt);
   m.ranks[0].dense_bytes = 64.0 * (1 << 20), m.ranks[0].dense_matmuls = 10;
   m.ranks[0].expert_bytes = 256.0 * (1 << 20), m.ranks[0].expert_fraction = 1.0 / 8;
-  m.ranks[0].expert_matmuls = 64 * 3 * 16;
+  m.ranks[0].expert_layers = 16, m.ranks[0].experts_per_layer = 64, m.ranks[0].n_expert_used = 8;
   const double before = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).total();
   m.nodes[0].meeting_s = 20e-6;
+  // A pool of one thread runs a token's experts one matmul at a time: 10 + 3072 / 8 = 394
+  // matmuls, of which 96 MiB / 4 MiB = 24 met in the probe already.
+  m.nodes[0].threads = 1;
   const PassTimes one = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
-  // A token: 10 + 3072 / 8 = 394 matmuls, of which 96 MiB / 4 MiB = 24 met in the probe already.
   EXPECT_NEAR(one.meetings_s, (394 - 24) * 20e-6, 1e-12);
   EXPECT_NEAR(one.total(), before + one.meetings_s, 1e-12);
-  // Known layers: one decode token's experts meet twice a layer (10 + 2 x 16 = 42 meetings); a
-  // batch of tokens still runs each routed expert's matmuls.
-  m.ranks[0].expert_layers = 16;
+  // Several threads: one decode token's experts meet twice a layer (10 + 2 x 16 = 42 meetings),
+  // as the engine chooses (model::experts_in_two_meetings); a batch of tokens still runs each
+  // routed expert's matmuls, and shared experts add their three a layer.
+  m.nodes[0].threads = 2;
   EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, (42 - 24) * 20e-6, 1e-12);
   const double touched4 = 1 - std::pow(7.0 / 8, 4);
   const double bytes4 = 64.0 * (1 << 20) + 256.0 * (1 << 20) * touched4;
   EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 4, false).meetings_s,
               ((10 + 3072 * touched4) * 2 - bytes4 / (4 << 20)) * 20e-6, 1e-12);
-  m.ranks[0].expert_layers = 0;
+  m.ranks[0].shared_experts = true;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, (42 - 24) * 20e-6, 1e-12);
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 4, false).meetings_s,
+              ((10 + 3072 * touched4 + 3 * 16) * 2 - bytes4 / (4 << 20)) * 20e-6, 1e-12);
+  m.ranks[0].shared_experts = false;
   // A prompt of 64 touches ~all experts, and each matmul also meets to quantise its tokens.
   const PassTimes prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
   const double touched = 1 - std::pow(7.0 / 8, 64);
