@@ -90,9 +90,9 @@ SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParam
       d.ranks.front().node = 0;
       s.inputs.draft_s_per_token =
           placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64, 1, false).total();
-      s.inputs.draft_catch_up_s = placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64,
-                                                        s.inputs.probe_every + 1, true)
-                                      .total();
+      s.inputs.draft_catch_up_s = [d](int n) {
+        return placement::pass_times(d, placement::Algorithm::one_shot, placement::WireFormat::f64, n, true).total();
+      };
     }
     s.predicted = placement::predict_speculative(p.model, s.plain.algorithm, s.plain.wire, s.inputs);
     p.speculative = s;
@@ -147,19 +147,19 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
   j["draft"] = in.draft.empty() ? nlohmann::json(nullptr) : nlohmann::json(in.draft);
   if (p.speculative) {
     const auto& s = *p.speculative;
-    j["speculative"] = {{"layout", layout_name(s.plain, p.model.ranks.size())},
-                        {"kept_share", in.draft_kept_share},
-                        {"acceptance", s.inputs.acceptance},
-                        {"draft_ms_per_token", s.inputs.draft_s_per_token * 1e3},
-                        {"draft_max", s.inputs.draft_max},
-                        {"k", s.predicted.k},
-                        {"probe_every", s.predicted.probing ? nlohmann::json(s.inputs.probe_every) : nlohmann::json()},
-                        {"draft_catch_up_ms", s.inputs.draft_catch_up_s * 1e3},
-                        {"tokens_per_round", s.predicted.tokens_per_round},
-                        {"round_ms", s.predicted.round_s * 1e3},
-                        {"tokens_per_s", s.predicted.tok_s},
-                        {"plain_tokens_per_s", s.plain.decode_tok_s},
-                        {"limit", placement::term_name(s.predicted.verify.limit())}};
+    j["speculative"] = {
+        {"layout", layout_name(s.plain, p.model.ranks.size())},
+        {"kept_share", in.draft_kept_share},
+        {"acceptance", s.inputs.acceptance},
+        {"draft_ms_per_token", s.inputs.draft_s_per_token * 1e3},
+        {"draft_max", s.inputs.draft_max},
+        {"k", s.predicted.k},
+        {"probe_every", s.predicted.probing() ? nlohmann::json(s.predicted.probe_every) : nlohmann::json()},
+        {"tokens_per_round", s.predicted.tokens_per_round},
+        {"round_ms", s.predicted.round_s * 1e3},
+        {"tokens_per_s", s.predicted.tok_s},
+        {"plain_tokens_per_s", s.plain.decode_tok_s},
+        {"limit", placement::term_name(s.predicted.verify.limit())}};
   } else {
     j["speculative"] = nullptr;
   }
@@ -206,10 +206,11 @@ void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vect
               in.streams, in.prefill_batch);
   if (p.speculative) {
     const auto& s = *p.speculative;
-    // At k = 0 the engine still drafts one token every probe_every rounds, the draft catching up first.
-    const std::string probe = s.predicted.probing ? " (the engine probes k=1 every " +
-                                                        std::to_string(s.inputs.probe_every) + " rounds: the means)"
-                                                  : "";
+    // At k = 0 the engine may still draft one token every probe_every rounds, the draft catching up first.
+    const std::string probe =
+        s.predicted.probing()
+            ? " (the engine probes k=1 every " + std::to_string(s.predicted.probe_every) + " rounds: the means)"
+            : "";
     std::printf(
         "speculative (--draft %s, %.0f %% of drafts kept as measured -> %.2f a token, %.2f ms a draft): %s k=%d%s, "
         "%.2f tokens a round of %.1f ms: %.1f tok/s (plain %.1f), verify pass %s\n",

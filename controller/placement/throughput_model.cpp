@@ -8,6 +8,7 @@
 #include "controller/config/cluster_config.h"
 #include "worker/common/error.h"
 #include "worker/model/expert_meetings.h"
+#include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::placement {
 
@@ -177,30 +178,39 @@ Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams
 }
 
 SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, WireFormat w, const Speculation& s) {
-  SpeculativePrediction best;
-  const double acc = std::clamp(s.acceptance, 0.0, 0.999);
-  for (int k = std::max(s.draft_min, 0); k <= std::max(s.draft_max, s.draft_min); ++k) {
-    SpeculativePrediction p;
-    p.k = k;
-    p.verify = pass_times(m, a, w, k + 1, false);
-    p.tokens_per_round = (1 - std::pow(acc, k + 1)) / (1 - acc);
-    p.round_s = p.verify.total() + k * s.draft_s_per_token;
-    p.tok_s = p.tokens_per_round / p.round_s;
-    if (p.tok_s > best.tok_s * (1 + 1e-9)) best = p;
+  using speculative::kCatchUpMax;
+  using speculative::kRestartTokens;
+  const int lo = std::max(s.draft_min, 0), hi = std::max(s.draft_max, lo);
+  std::vector<double> pass(static_cast<size_t>(hi) + 2, 0.0);  // by width n (index n)
+  for (int n = 1; n <= std::max(hi + 1, 2); ++n) pass[static_cast<size_t>(n)] = pass_times(m, a, w, n, false).total();
+  speculative::DraftCosts c;
+  c.acceptance = s.acceptance;
+  c.pass_s = [&pass](int n) { return pass[static_cast<size_t>(n)]; };
+  c.draft_s_per_token = s.draft_s_per_token;
+  // A probe after `gap` plain rounds: the draft model catches up what it missed (model_drafter.h),
+  // whose last logits are its one draft.
+  c.probe_draft_s = [&s](int gap) {
+    if (!s.draft_catch_up_s) return s.draft_s_per_token;
+    return s.draft_catch_up_s(gap + 1 > kCatchUpMax ? kRestartTokens + 1 : gap + 1);
+  };
+  const speculative::DraftChoice d = speculative::choose_draft_length(c, lo, hi);
+  SpeculativePrediction p;
+  p.k = d.k;
+  p.verify = pass_times(m, a, w, d.k + 1, false);
+  p.tokens_per_round = d.tokens_per_round;
+  p.round_s = d.round_s;
+  p.tok_s = d.tokens_per_round / d.round_s;
+  if (d.probe_every > 0) {
+    // probe_every plain rounds, then the probe: its draft and a pass over two tokens, 1 + a tokens.
+    p.probe_every = d.probe_every;
+    const double rounds = d.probe_every + 1.0;
+    const double tokens = d.probe_every + 1 + std::clamp(s.acceptance, 0.0, 0.999);
+    const double cycle_s = d.probe_every * pass[1] + c.probe_draft_s(d.probe_every) + pass[2];
+    p.tokens_per_round = tokens / rounds;
+    p.round_s = cycle_s / rounds;
+    p.tok_s = tokens / cycle_s;
   }
-  if (best.k == 0 && s.draft_max > 0 && s.probe_every > 0) {
-    // The probe round drafts one token (for a draft model: its catch-up pass, whose last logits are
-    // that draft) and verifies two; it carries 1 + a tokens.
-    const double plain_s = best.round_s, probe_draft_s = std::max(s.draft_catch_up_s, s.draft_s_per_token);
-    const double rounds = s.probe_every + 1.0;
-    const double tokens = s.probe_every + 1 + acc;
-    const double cycle_s = s.probe_every * plain_s + probe_draft_s + pass_times(m, a, w, 2, false).total();
-    best.probing = true;
-    best.tokens_per_round = tokens / rounds;
-    best.round_s = cycle_s / rounds;
-    best.tok_s = tokens / cycle_s;
-  }
-  return best;
+  return p;
 }
 
 double acceptance_from_kept_share(double share, int k) {

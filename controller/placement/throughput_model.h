@@ -8,6 +8,7 @@
 // waits for the layer before it.
 // Pure arithmetic: plan.cpp fills it from the shard plan, doctor's record and the link presets.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,23 +109,24 @@ std::vector<Prediction> predict_all(const ClusterModel& m, int streams, int pref
 
 // Speculative decoding: rank 0 drafts k tokens (draft_s_per_token each), then one verify pass
 // over k + 1 tokens on every rank keeps the drafts up to the first the model disagrees with, and
-// one token of its own. k is chosen as the engine's DraftLength chooses it: the most expected
-// tokens per second, (1 - a^(k+1)) / (1 - a) tokens over pass(k + 1) + k drafts.
-// Where k = 0 pays best the engine still does not stay there: after probe_every rounds without a
-// draft it drafts one (DraftLength::next, worker/speculative/acceptance.h), and a draft model
-// first catches up the probe_every + 1 tokens it missed (one prompt pass of the draft). The
-// prediction is then that cycle's: probe_every plain rounds and one round of k = 1.
+// one token of its own. k and, at k = 0, how often the engine probes a one-token draft come from
+// the engine's own rule (worker/speculative/draft_rule.h, which DraftLength applies to what it
+// measures) applied to the predicted costs: a probe after P plain rounds first catches up the
+// P + 1 tokens the draft model missed (at most kRestartTokens + 1 past kCatchUpMax), and where
+// drafting could not pay even with every draft kept there are no probes: plain decoding.
 struct Speculation {
   double acceptance = 0;         // a: the chance a draft is kept, given the one before it was
   double draft_s_per_token = 0;  // the drafter's time per drafted token (ngram: ~0)
   int draft_min = 0, draft_max = 8;
-  int probe_every = 16;         // DraftLength::kProbeEvery; 0: k = 0 is plain decoding
-  double draft_catch_up_s = 0;  // the draft's prompt pass over probe_every + 1 tokens (ngram: 0)
+  // The draft model's prompt pass over n tokens (a probe's catch-up); empty: free (ngram).
+  std::function<double(int)> draft_catch_up_s;
 };
 struct SpeculativePrediction {
   int k = 0;
-  bool probing =
-      false;  // k = 0 with a probe round every probe_every: tokens_per_round and round_s are the cycle's means
+  // k = 0 with a probe round every probe_every plain rounds: tokens_per_round and round_s are
+  // the cycle's means. 0: no probes.
+  int probe_every = 0;
+  bool probing() const { return probe_every > 0; }
   double tokens_per_round = 1, round_s = 0, tok_s = 0;
   PassTimes verify;  // the pass over k + 1 tokens
 };

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "worker/common/error.h"
+#include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::speculative {
 namespace {
@@ -16,6 +17,14 @@ double prob_of(const std::vector<sampling::TokenProb>& dist, int32_t id) {
 
 // Running averages weigh the latest round this much: k follows a change of text within a few rounds.
 constexpr double kDecay = 0.9;
+
+// A running average of a time: a sample counts at most kSpike times the average, so a round that
+// another process preempted (a shared machine) moves it by little, while a lasting change of cost
+// still gets through within a few dozen rounds.
+constexpr double kSpike = 1.5;
+void average_time(double& avg, double x) {
+  avg = avg < 0 ? x : kDecay * avg + (1 - kDecay) * std::min(x, kSpike * avg);
+}
 
 }  // namespace
 
@@ -76,47 +85,50 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     refused_ = kDecay * refused_ + (accepted < drafted ? 1 : 0);
   }
   if (drafted >= 0 && drafted <= max_) {
-    double& t = verify_s_[static_cast<size_t>(drafted)];
-    t = t < 0 ? verify_s : kDecay * t + (1 - kDecay) * verify_s;
+    average_time(verify_s_[static_cast<size_t>(drafted)], verify_s);
+  }
+  if (drafted > 0 && draft_s >= 0) {
+    // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
+    // what a drafted token costs while drafting every round.
+    if (rounds_without_draft_ > 0)
+      average_time(probe_draft_s_, draft_s);
+    else
+      average_time(draft_s_per_token_, draft_s / drafted);
   }
   rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
-  if (drafted > 0 && draft_s >= 0) {
-    const double per = draft_s / drafted;
-    draft_s_per_token_ = draft_s_per_token_ < 0 ? per : kDecay * draft_s_per_token_ + (1 - kDecay) * per;
-  }
   choose();
 }
 
 int DraftLength::next() const {
   // k = 0 measures nothing about drafting: now and then one draft checks whether it pays again.
-  return k_ == 0 && max_ > 0 && rounds_without_draft_ >= kProbeEvery ? 1 : k_;
+  return k_ == 0 && probe_every_ > 0 && rounds_without_draft_ >= probe_every_ ? 1 : k_;
+}
+
+double DraftLength::pass_s(int n) const {
+  // Measured, else interpolated between the nearest measured widths; below them in proportion to
+  // the width, above them flat: optimistic both, so an unmeasured width gets tried and measured.
+  const int widths = static_cast<int>(verify_s_.size()), i = n - 1;
+  if (verify_s_[i] >= 0) return verify_s_[i];
+  int lo = i - 1, hi = i + 1;
+  while (lo >= 0 && verify_s_[lo] < 0) --lo;
+  while (hi < widths && verify_s_[hi] < 0) ++hi;
+  if (lo >= 0 && hi < widths) return verify_s_[lo] + (verify_s_[hi] - verify_s_[lo]) * (i - lo) / (hi - lo);
+  if (lo >= 0) return verify_s_[lo];
+  if (hi < widths) return verify_s_[hi] * (i + 1) / (hi + 1);
+  return 1.0;
 }
 
 void DraftLength::choose() {
-  // The pass over n tokens: measured, else interpolated between the nearest measured widths; below
-  // them in proportion to the width, above them flat: optimistic both, so an unmeasured width gets
-  // tried and measured.
-  const int widths = static_cast<int>(verify_s_.size());
-  auto pass_s = [&](int i) {
-    if (verify_s_[i] >= 0) return verify_s_[i];
-    int lo = i - 1, hi = i + 1;
-    while (lo >= 0 && verify_s_[lo] < 0) --lo;
-    while (hi < widths && verify_s_[hi] < 0) ++hi;
-    if (lo >= 0 && hi < widths) return verify_s_[lo] + (verify_s_[hi] - verify_s_[lo]) * (i - lo) / (hi - lo);
-    if (lo >= 0) return verify_s_[lo];
-    if (hi < widths) return verify_s_[hi] * (i + 1) / (hi + 1);
-    return 1.0;
-  };
-  const double a = std::min(acceptance(), 0.999), per_draft = std::max(draft_s_per_token_, 0.0);
-  double best = -1;
-  for (int k = min_; k <= max_; ++k) {
-    const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = tokens / (pass_s(k) + k * per_draft);
-    if (rate > best * (1 + 1e-9)) {
-      best = rate;
-      k_ = k;
-    }
-  }
+  DraftCosts c;
+  c.acceptance = acceptance();
+  c.pass_s = [this](int n) { return pass_s(n); };
+  c.draft_s_per_token = std::max(draft_s_per_token_, 0.0);
+  // Not measured yet: a probe after the fewest rounds, catching those up at the drafting rate.
+  const double probe_s = probe_draft_s_ >= 0 ? probe_draft_s_ : c.draft_s_per_token * (kMinProbeEvery + 1);
+  c.probe_draft_s = [probe_s](int) { return probe_s; };
+  const DraftChoice d = choose_draft_length(c, min_, max_);
+  k_ = d.k;
+  probe_every_ = d.probe_every;
 }
 
 }  // namespace clusterctl::speculative

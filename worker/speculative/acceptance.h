@@ -33,9 +33,9 @@ Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<samplin
                        sampling::Sampler& sampler);
 
 // The draft length k of the next round, in [min, max], from the measured per-token acceptance
-// rate a and round cost: it maximises expected tokens per round (1 - a^(k+1)) / (1 - a) over
-// the round's time, the target's pass over k + 1 tokens (measured per width, interpolated) plus
-// k drafted tokens (measured per token).
+// rate a and round cost, by choose_draft_length (draft_rule.h): the target's pass over k + 1
+// tokens (measured per width, interpolated), k drafted tokens (measured per token while drafting)
+// and, at k = 0, the probes' cost (measured: a probe catches up what the drafter missed).
 class DraftLength {
  public:
   DraftLength(int min, int max);
@@ -46,15 +46,19 @@ class DraftLength {
   // drafted + 1 tokens, drafting took `draft_s` (< 0: not representative, e.g. it caught up a prompt).
   void record(int drafted, int accepted, double verify_s, double draft_s);
   double acceptance() const;  // the estimate of a
+  // At k = 0: rounds between probes (0: none, drafting would not pay even were every draft kept).
+  int probe_every() const { return probe_every_; }
 
  private:
   void choose();
+  double pass_s(int n) const;  // the target's pass over n tokens, measured or interpolated
   int min_, max_, k_;
   double kept_ = 0, refused_ = 0;  // decayed counts
   std::vector<double> verify_s_;   // per width n = 1 .. max + 1 (index n - 1); < 0: not measured
-  double draft_s_per_token_ = -1;
+  double draft_s_per_token_ = -1;  // while drafting every round
+  double probe_draft_s_ = -1;      // a probe's drafting, its catch-up included
   int rounds_without_draft_ = 0;
-  static constexpr int kProbeEvery = 16;
+  int probe_every_ = 0;
 };
 
 }  // namespace clusterctl::speculative

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "worker/common/error.h"
+#include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::speculative {
 namespace {
@@ -37,34 +38,56 @@ ModelDrafter::ModelDrafter(const std::string& path, const DraftTarget& target) :
   opts.threads = target.threads;
   opts.pool = target.pool;
   engine_ = std::make_unique<model::Engine>(*file_, *comm_, opts);
-  cached_.resize(static_cast<size_t>(target.n_slots));
+  slots_.resize(static_cast<size_t>(target.n_slots));
 }
 
 ModelDrafter::~ModelDrafter() = default;
 
 void ModelDrafter::retain(int32_t slot, size_t n_tokens) {
-  if (slot < 0 || slot >= static_cast<int32_t>(cached_.size())) return;
-  std::vector<int32_t>& cached = cached_[static_cast<size_t>(slot)];
-  if (cached.size() > n_tokens) cached.resize(n_tokens);
+  if (slot < 0 || slot >= static_cast<int32_t>(slots_.size())) return;
+  SlotCache& c = slots_[static_cast<size_t>(slot)];
+  if (c.skip_to > 0) {
+    c = {};  // a window of another sequence's text: start afresh
+  } else if (c.tokens.size() > n_tokens) {
+    c.tokens.resize(n_tokens);
+  }
 }
 
 void ModelDrafter::propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
                            Draft& out) {
   out.clear();
-  if (slot < 0 || slot >= static_cast<int32_t>(cached_.size()))
+  if (slot < 0 || slot >= static_cast<int32_t>(slots_.size()))
     throw Error("the draft model has no KV slot " + std::to_string(slot));
-  const int64_t len = static_cast<int64_t>(context.size());
+  if (k <= 0 || context.empty()) return;
+  SlotCache& c = slots_[static_cast<size_t>(slot)];
+  if (c.skip_to > context.size()) c = {};
+  auto make_view = [&] {
+    view_.assign(context.begin(), context.begin() + static_cast<ptrdiff_t>(c.skip_from));
+    view_.insert(view_.end(), context.begin() + static_cast<ptrdiff_t>(c.skip_to), context.end());
+  };
+  make_view();
+  // Keep what the cache shares with the view, but run at least the last token: its logits are
+  // the first draft's.
+  auto common = [&] {
+    const auto diverge = std::mismatch(c.tokens.begin(), c.tokens.end(), view_.begin(), view_.end()).first;
+    return std::min<size_t>(static_cast<size_t>(diverge - c.tokens.begin()), view_.size() - 1);
+  };
+  size_t keep = common();
+  if (!c.tokens.empty() && view_.size() - keep > static_cast<size_t>(kCatchUpMax) &&
+      context.size() > static_cast<size_t>(kRestartTokens) + 1) {
+    // Far behind: the first token (the model's attention sink, usually BOS) and the latest text.
+    c.skip_from = 1;
+    c.skip_to = context.size() - kRestartTokens;
+    make_view();
+    keep = common();
+  }
+  const int64_t len = static_cast<int64_t>(view_.size());
   k = static_cast<int>(std::min<int64_t>(k, engine_->n_ctx() - len));
-  if (k <= 0 || len == 0) return;
-  std::vector<int32_t>& cached = cached_[static_cast<size_t>(slot)];
-  // Keep what the cache shares with the context, but run at least the last token: its logits
-  // are the first draft's.
-  const auto diverge = std::mismatch(cached.begin(), cached.end(), context.begin(), context.end()).first;
-  const int64_t keep = std::min<int64_t>(diverge - cached.begin(), len - 1);
-  cached.assign(context.begin(), context.begin() + keep);
-  const std::vector<int32_t> fresh(context.begin() + keep, context.end());
-  model::LocalLogits logits = engine_->prefill(fresh, keep, slot);
-  cached.insert(cached.end(), fresh.begin(), fresh.end());
+  if (k <= 0) return;
+  c.tokens.assign(view_.begin(), view_.begin() + static_cast<ptrdiff_t>(keep));
+  const std::vector<int32_t> fresh(view_.begin() + static_cast<ptrdiff_t>(keep), view_.end());
+  model::LocalLogits logits = engine_->prefill(fresh, static_cast<int64_t>(keep), slot);
+  c.tokens.insert(c.tokens.end(), fresh.begin(), fresh.end());
   for (int i = 0; i < k; ++i) {
     int32_t token;
     if (sampler) {
@@ -80,7 +103,7 @@ void ModelDrafter::propose(int32_t slot, const std::vector<int32_t>& context, in
     batch_.add(token, static_cast<int32_t>(len + i), slot, true);
     batch_.n_decode = 1;
     logits = engine_->forward(batch_);
-    cached.push_back(token);
+    c.tokens.push_back(token);
   }
 }
 

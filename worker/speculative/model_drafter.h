@@ -3,7 +3,10 @@
 // sequence. Each slot remembers which tokens its cache holds, so a round runs only what is new
 // since the last one (the accepted tokens and the target's own token) and then drafts one token
 // per forward pass; positions the target rejected are overwritten by the next round, as the
-// target's are (kv_cache.h).
+// target's are (kv_cache.h). A slot that fell more than kCatchUpMax tokens behind (rounds without
+// drafts) restarts from the context's first token and its last kRestartTokens (draft_rule.h), so
+// a probe after many rounds costs a short prompt pass of the draft, not one token per round missed:
+// the draft then sees that window only, which changes its drafts, never what the target emits.
 #include <memory>
 #include <vector>
 
@@ -29,7 +32,14 @@ class ModelDrafter : public Drafter {
   std::unique_ptr<gguf::GgufFile> file_;
   std::unique_ptr<collectives::Communicator> comm_;
   std::unique_ptr<model::Engine> engine_;
-  std::vector<std::vector<int32_t>> cached_;  // per slot: the tokens whose keys and values the cache holds
+  // Per slot: the context with [skip_from, skip_to) left out (after a restart) is what the draft
+  // sees, its token i at position i; `tokens`: those whose keys and values the cache holds.
+  struct SlotCache {
+    std::vector<int32_t> tokens;
+    size_t skip_from = 0, skip_to = 0;
+  };
+  std::vector<SlotCache> slots_;
+  std::vector<int32_t> view_;
   model::Batch batch_;
 };
 

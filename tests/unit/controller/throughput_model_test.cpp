@@ -151,10 +151,10 @@ TEST(ThroughputModel, DecodeMultipliesAtTheMatrixVectorRate) {
 TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   const ClusterModel m = dense_cluster(2, LinkSpeed{"slow", 300, 100});
   const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
-  // Nothing kept, no probing: no drafting, plain decoding.
-  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 8, 0});
+  // --draft-max 0: no drafting, plain decoding.
+  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 0});
   EXPECT_EQ(none.k, 0);
-  EXPECT_FALSE(none.probing);
+  EXPECT_FALSE(none.probing());
   EXPECT_NEAR(none.tok_s, plain.decode_tok_s, 1e-9);
   // 90 % kept, free drafts: a pass over 9 tokens reads the weights once and costs the same round
   // trips, so k goes to the most and a round carries (1 - 0.9^9) / 0.1 tokens.
@@ -174,29 +174,42 @@ TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(0, 8), 0);
 }
 
-TEST(ThroughputModel, AtKZeroTheEngineStillProbesADraftEverySixteenRounds) {
-  const ClusterModel m = dense_cluster(1, std::nullopt);
-  const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
-  const double one = plain.decode_one.total();
-  const double two = pass_times(m, Algorithm::one_shot, WireFormat::f64, 2, false).total();
-  // A draft as costly as the model's pass, every draft kept: k = 0 pays best, but every 17th round
-  // drafts one token after the draft caught up the 17 tokens it missed (here 5 passes' time).
-  Speculation s{0.999, one, 0, 8};
-  s.draft_catch_up_s = 5 * one;
-  const auto p = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s);
+TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsItsRuleSays) {
+  const ClusterModel one_rank = dense_cluster(1, std::nullopt);
+  const double plain = predict(one_rank, Algorithm::one_shot, WireFormat::f64, 1, 512).decode_tok_s;
+  const double one = pass_times(one_rank, Algorithm::one_shot, WireFormat::f64, 1, false).total();
+  // A draft as costly as the model's pass, every draft kept: no k pays, and none would at any
+  // acceptance rate, so the engine never probes: plain decoding.
+  Speculation same{0.999, one, 0, 8};
+  same.draft_catch_up_s = [one](int n) { return 0.5 * one * n; };
+  const auto p = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, same);
   EXPECT_EQ(p.k, 0);
-  EXPECT_TRUE(p.probing);
-  EXPECT_NEAR(p.tok_s, (17 + 0.999) / (16 * one + 5 * one + two), 1e-9);
-  EXPECT_LT(p.tok_s, 0.9 * plain.decode_tok_s);
-  EXPECT_NEAR(p.round_s * 17, 16 * one + 5 * one + two, 1e-12);
+  EXPECT_FALSE(p.probing());
+  EXPECT_NEAR(p.tok_s, plain, 1e-9);
+  // Two ranks over a slow link (a pass is mostly round trips), a cheap draft that is never right:
+  // k = 0, but at a higher rate drafting would pay, so the engine probes; the probe's catch-up
+  // (0.2 passes a token) decides how rarely: the rule's interval, and the cycle's mean speed.
+  const ClusterModel two = dense_cluster(2, LinkSpeed{"slow", 300, 100});
+  const double v1 = pass_times(two, Algorithm::one_shot, WireFormat::f64, 1, false).total();
+  const double v2 = pass_times(two, Algorithm::one_shot, WireFormat::f64, 2, false).total();
+  Speculation rare{0, 0.01 * v1, 0, 8};
+  rare.draft_catch_up_s = [v1](int n) { return 0.2 * v1 * n; };
+  const auto q = predict_speculative(two, Algorithm::one_shot, WireFormat::f64, rare);
+  EXPECT_EQ(q.k, 0);
+  ASSERT_TRUE(q.probing());
+  // Past kCatchUpMax rounds the catch-up is the restart's 33 tokens: (6.6 v1 + v2 - v1) / 0.03 v1.
+  const int every = static_cast<int>(std::ceil((33 * 0.2 * v1 + v2 - v1) / (0.03 * v1)));
+  EXPECT_EQ(q.probe_every, every);
+  EXPECT_NEAR(q.tok_s, (every + 1.0) / (every * v1 + 33 * 0.2 * v1 + v2), 1e-9);
+  EXPECT_GT(q.tok_s, 0.97 * predict(two, Algorithm::one_shot, WireFormat::f64, 1, 512).decode_tok_s);
   // Where drafting pays, no probe rounds: the chosen k's rounds.
-  const auto free = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
-  EXPECT_FALSE(free.probing);
+  const auto free = predict_speculative(two, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
+  EXPECT_FALSE(free.probing());
   EXPECT_GT(free.k, 0);
   // --draft-max 0: the engine never drafts, so never probes.
-  const auto off = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, one, 0, 0});
-  EXPECT_FALSE(off.probing);
-  EXPECT_NEAR(off.tok_s, plain.decode_tok_s, 1e-9);
+  const auto off = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, {0.9, one, 0, 0});
+  EXPECT_FALSE(off.probing());
+  EXPECT_NEAR(off.tok_s, plain, 1e-9);
 }
 
 TEST(ThroughputModel, ManySmallMatmulsPayTheirPoolMeetingsBeyondOnePer4MiB) {

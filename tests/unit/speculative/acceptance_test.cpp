@@ -42,11 +42,13 @@ TEST(DraftLength, FollowsTheAcceptanceRateAndTheRoundCost) {
   DraftLength high(0, 8);
   for (int i = 0; i < 20; ++i) high.record(high.next(), high.next(), 1e-3, 0);
   EXPECT_EQ(high.next(), 8);
-  // Every draft refused, drafting as dear as a pass: none (but for an occasional probe).
+  // Every draft refused, drafting as dear as a pass, a pass as dear per token as decoding: none,
+  // and no probes (no acceptance rate would make drafting pay: draft_rule_test.cpp).
   DraftLength low(0, 8);
   for (int i = 0; i < 20; ++i) low.record(low.next(), 0, 1e-3 * (1 + low.next()), 1e-3 * low.next());
-  EXPECT_LE(low.next(), 1);
-  EXPECT_LT(low.acceptance(), 0.3);
+  EXPECT_EQ(low.next(), 0);
+  EXPECT_EQ(low.probe_every(), 0);
+  EXPECT_LT(low.acceptance(), 0.5);
   // --draft-min holds.
   DraftLength floor(2, 8);
   for (int i = 0; i < 20; ++i) floor.record(floor.next(), 0, 1e-3 * (1 + floor.next()), 1e-3 * floor.next());

@@ -1,0 +1,119 @@
+// The draft length rule (worker/speculative/draft_rule.h) and the engine's DraftLength on top of
+// it: deterministic costs in, the expected k and probe interval out.
+#include "worker/speculative/draft_rule.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "worker/speculative/acceptance.h"
+
+namespace clusterctl::speculative {
+namespace {
+
+constexpr double ms = 1e-3;
+
+// A pass over n tokens: `one` plus `per_token` for each token beyond the first.
+DraftCosts costs(double a, double one, double per_token, double draft, double probe) {
+  DraftCosts c;
+  c.acceptance = a;
+  c.pass_s = [one, per_token](int n) { return one + per_token * (n - 1); };
+  c.draft_s_per_token = draft;
+  c.probe_draft_s = [probe](int) { return probe; };
+  return c;
+}
+
+TEST(DraftRule, ExpectedTokensOfARound) {
+  EXPECT_DOUBLE_EQ(expected_tokens(0.5, 0), 1);
+  EXPECT_DOUBLE_EQ(expected_tokens(0.5, 2), 1 + 0.5 + 0.25);
+  EXPECT_NEAR(expected_tokens(1, 8), (1 - std::pow(0.999, 9)) / 0.001, 1e-9);  // a is held below 1
+}
+
+TEST(DraftRule, FreeDraftsAndAFlatPassDraftTheMost) {
+  const DraftChoice d = choose_draft_length(costs(0.9, ms, 0, 0, 0), 0, 8);
+  EXPECT_EQ(d.k, 8);
+  EXPECT_EQ(d.probe_every, 0);
+  EXPECT_NEAR(d.tokens_per_round, (1 - std::pow(0.9, 9)) / 0.1, 1e-12);
+  EXPECT_DOUBLE_EQ(d.round_s, ms);
+}
+
+TEST(DraftRule, TheBestKBalancesAcceptanceAgainstDraftAndPassCost) {
+  // a = 0.7, a pass 1 ms + 0.1 ms a token more, 0.1 ms a draft: tokens / time peaks at k = 3
+  // (1 + .7 + .49 + .343 = 2.533 tokens in 1.6 ms = 1.583 a ms; k = 2: 2.19 / 1.4 = 1.564;
+  // k = 4: 2.773 / 1.8 = 1.541).
+  const DraftChoice d = choose_draft_length(costs(0.7, ms, 0.1 * ms, 0.1 * ms, 0), 0, 8);
+  EXPECT_EQ(d.k, 3);
+  EXPECT_NEAR(d.round_s, 1.6 * ms, 1e-12);
+  // --draft-min and --draft-max bound it.
+  EXPECT_EQ(choose_draft_length(costs(0.7, ms, 0.1 * ms, 0.1 * ms, 0), 5, 8).k, 5);
+  EXPECT_EQ(choose_draft_length(costs(0.7, ms, 0.1 * ms, 0.1 * ms, 0), 0, 2).k, 2);
+}
+
+TEST(DraftRule, ADraftAsSlowAsTheModelNeverPaysAndIsNeverProbed) {
+  // Every draft kept, but a draft costs a whole pass: k + 1 tokens take longer than k + 1 passes.
+  const DraftChoice d = choose_draft_length(costs(1.0, ms, 0.05 * ms, ms, 0), 0, 8);
+  EXPECT_EQ(d.k, 0);
+  EXPECT_EQ(d.probe_every, 0);
+  // A pass as dear per token as plain decoding (compute-bound), drafts free: no gain either.
+  EXPECT_EQ(choose_draft_length(costs(0.5, ms, ms, 0, 0), 0, 8).probe_every, 0);
+}
+
+TEST(DraftRule, ADraftThatCouldPayIsProbedAsRarelyAsKeepsProbesUnderThreePercent) {
+  // Cheap drafts, almost none kept: k = 0, but at a higher rate drafting would pay, so probes.
+  // A probe: 0.5 ms drafting + 0.1 ms for the wider pass = 0.6 ms, 3 % of 20 plain rounds.
+  const DraftChoice d = choose_draft_length(costs(0.05, ms, 0.1 * ms, 0.05 * ms, 0.5 * ms), 0, 8);
+  EXPECT_EQ(d.k, 0);
+  EXPECT_EQ(d.probe_every, 20);
+  // A dear probe (a draft model catching up): 10.1 ms / 0.03 ms = 337 rounds between probes.
+  EXPECT_EQ(choose_draft_length(costs(0.05, ms, 0.1 * ms, 0.05 * ms, 10 * ms), 0, 8).probe_every, 337);
+  // A free one (prompt lookup): the fewest rounds, 16.
+  EXPECT_EQ(choose_draft_length(costs(0.05, ms, 0.1 * ms, 0, 0), 0, 8).probe_every, kMinProbeEvery);
+  // --draft-max 0 never drafts; --draft-min 1 always does.
+  EXPECT_EQ(choose_draft_length(costs(0.05, ms, 0.1 * ms, 0, 0), 0, 0).probe_every, 0);
+  EXPECT_EQ(choose_draft_length(costs(0.05, ms, 0.1 * ms, 0, 0), 1, 8).k, 1);
+}
+
+TEST(DraftRule, AProbeWhoseCostGrowsWithTheGapSettlesWhereTheCatchUpIsBounded) {
+  // Catching up costs 0.5 ms a missed token, at most kCatchUpMax of them, then kRestartTokens + 1.
+  DraftCosts c = costs(0.05, ms, 0.1 * ms, 0.05 * ms, 0);
+  c.probe_draft_s = [](int gap) { return 0.5 * ms * (gap > kCatchUpMax ? kRestartTokens + 1 : gap); };
+  const DraftChoice d = choose_draft_length(c, 0, 8);
+  // (33 x 0.5 + 0.1) / 0.03 = 553.3: past kCatchUpMax, so the catch-up is the restart's.
+  EXPECT_EQ(d.probe_every, 554);
+}
+
+// The engine's DraftLength, fed rounds as decode_speculative feeds it.
+struct Rounds {
+  int drafted = 0, probes = 0;
+};
+Rounds run(DraftLength& length, int rounds, double accept, double one, double per_token, double draft) {
+  Rounds r;
+  for (int i = 0; i < rounds; ++i) {
+    const int k = length.next();
+    const int kept = static_cast<int>(std::floor(k * accept));
+    r.drafted += k;
+    r.probes += k == 1 ? 1 : 0;
+    length.record(k, kept, one + per_token * k, i == 0 ? -1.0 : draft * k);
+  }
+  return r;
+}
+
+TEST(DraftLength, ADraftThatDoesNotPayStopsDraftingAndProbing) {
+  // Every draft kept, but each costs as much as a pass (a one-process draft of the model's size).
+  DraftLength length(0, 8);
+  run(length, 50, 1.0, ms, 0.05 * ms, ms);
+  EXPECT_EQ(length.next(), 0);
+  EXPECT_EQ(length.probe_every(), 0);
+  EXPECT_EQ(run(length, 1000, 1.0, ms, 0.05 * ms, ms).drafted, 0);
+}
+
+TEST(DraftLength, APayingDraftKeepsDrafting) {
+  DraftLength length(0, 8);
+  run(length, 50, 1.0, ms, 0.01 * ms, 0.02 * ms);
+  EXPECT_EQ(length.next(), 8);
+  EXPECT_GT(length.acceptance(), 0.9);
+}
+
+}  // namespace
+}  // namespace clusterctl::speculative

@@ -1,0 +1,44 @@
+#include "worker/speculative/draft_rule.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace clusterctl::speculative {
+
+double expected_tokens(double a, int k) {
+  a = std::clamp(a, 0.0, 0.999);
+  return (1 - std::pow(a, k + 1)) / (1 - a);
+}
+
+DraftChoice choose_draft_length(const DraftCosts& c, int min, int max) {
+  const double per_draft = std::max(c.draft_s_per_token, 0.0);
+  DraftChoice best;
+  double best_rate = -1;
+  for (int k = min; k <= max; ++k) {
+    const double tokens = expected_tokens(c.acceptance, k), round_s = c.pass_s(k + 1) + k * per_draft;
+    if (tokens / round_s > best_rate * (1 + 1e-9)) {
+      best_rate = tokens / round_s;
+      best = {k, 0, tokens, round_s};
+    }
+  }
+  if (best.k > 0 || max == 0) return best;
+  // Would drafting pay were every draft kept? If not, no acceptance rate makes it pay: no probes.
+  const double plain_s = c.pass_s(1);
+  bool could_pay = false;
+  for (int k = 1; k <= max && !could_pay; ++k)
+    could_pay = (k + 1) / (c.pass_s(k + 1) + k * per_draft) > (1 + kPaysMargin) / plain_s;
+  if (!could_pay) return best;
+  // A probe costs its drafting and the wider pass: as rarely as keeps that within kProbeShare of
+  // the plain rounds between probes (the cost may grow with the gap: a few fixed-point steps).
+  const double wider_s = std::max(c.pass_s(2) - plain_s, 0.0);
+  int every = kMinProbeEvery;
+  for (int i = 0; i < 8; ++i) {
+    const double need = (std::max(c.probe_draft_s(every), 0.0) + wider_s) / (kProbeShare * plain_s);
+    every = static_cast<int>(
+        std::clamp(std::ceil(need), static_cast<double>(kMinProbeEvery), static_cast<double>(kMaxProbeEvery)));
+  }
+  best.probe_every = every;
+  return best;
+}
+
+}  // namespace clusterctl::speculative

@@ -1,0 +1,46 @@
+#pragma once
+// The rule that picks a speculative round's draft length k, shared by the engine (DraftLength,
+// from the costs it measures) and the planner (`clusterctl plan`, from the costs it predicts), so
+// that what plan predicts is what the engine does.
+//
+// k maximises expected tokens per second: a round drafts k tokens (draft_s_per_token each) and
+// the target verifies k + 1 in one pass, keeping the drafts up to the first refused one and one
+// token of its own, (1 - a^(k+1)) / (1 - a) tokens for a per-token acceptance rate a.
+// At k = 0 (drafting does not pay at the current a) the engine drafts one token now and then to
+// see whether a changed: such a probe first catches up the tokens the drafter missed, so probes
+// come only as often as their cost stays within kProbeShare of plain decoding, and never when
+// drafting could not pay even were every draft kept (a draft as slow as the model).
+#include <functional>
+
+namespace clusterctl::speculative {
+
+inline constexpr int kMinProbeEvery = 16;
+inline constexpr int kMaxProbeEvery = 1 << 14;
+inline constexpr double kProbeShare = 0.03;
+// Drafting must promise this much more than plain decoding, every draft kept, to be probed for.
+inline constexpr double kPaysMargin = 0.03;
+// A draft model that fell more than kCatchUpMax tokens behind (rounds without drafts) catches up
+// the context's first token and its last kRestartTokens instead of every missed token: a probe
+// costs at most that much, however long the draft was idle (model_drafter.h).
+inline constexpr int kCatchUpMax = 80, kRestartTokens = 32;
+
+struct DraftCosts {
+  double acceptance = 0;              // a
+  std::function<double(int)> pass_s;  // the target's pass over n tokens, n = 1 .. max + 1
+  double draft_s_per_token = 0;       // drafting while drafting every round, per drafted token
+  // A probe's drafting after `gap` rounds without drafts (its catch-up and one drafted token).
+  std::function<double(int gap)> probe_draft_s;
+};
+
+struct DraftChoice {
+  int k = 0;
+  int probe_every = 0;  // at k = 0: a one-token probe after this many rounds without drafts; 0: never
+  double tokens_per_round = 1, round_s = 0;  // k's round (no probe)
+};
+
+// Expected tokens of a round drafting k at per-token acceptance a: (1 - a^(k+1)) / (1 - a).
+double expected_tokens(double a, int k);
+// k in [min, max]; probe_every only when k = 0 < max.
+DraftChoice choose_draft_length(const DraftCosts& c, int min, int max);
+
+}  // namespace clusterctl::speculative
