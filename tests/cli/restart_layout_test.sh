@@ -6,14 +6,8 @@
 # restarted job must be cut replicated again and serve one process's greedy text.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../shared_data.sh"
-CTL=${1:?usage: restart_layout_test.sh CLUSTERCTL CLUSTERCTL-WORKER SHARED_DIR}
-WORKER=$(realpath "$2")
-MODEL=$3/models/stories260K.gguf
-require_shared_file "$MODEL"
-T=$(mktemp -d)
-export CLUSTERCTL_STATE_DIR=$T/state CLUSTERCTL_CACHE_DIR=$T/cache
-PORT=$((20000 + RANDOM % 20000))
-trap '"$CTL" down relayout >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/local_up_lib.sh"
+local_up_start relayout "$@"
 mkdir -p "$CLUSTERCTL_STATE_DIR"
 # doctor's record of the node's speed (what `clusterctl doctor` writes after probing it).
 echo '{"relayout": {"local": {"bandwidth_gb_s": 10, "compute_gflops": 100, "threads": 1}}}' \
@@ -33,14 +27,8 @@ fail() { echo "FAIL: $1"; shift; for f in "$@"; do cat "$f" 2>/dev/null || echo 
 "$CTL" up "$T/c.yaml" >"$T/up.log" 2>&1 || fail "up" "$T/up.log"
 grep -q "^layout: auto -> replicated-attention: " "$T/up.log" || fail "up did not resolve auto to replicated" "$T/up.log"
 grep -q "^placement: 2 rank(s), split 1,1, replicated-attention" "$T/up.log" || fail "up's placement" "$T/up.log"
-complete() {
-  curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -H 'Content-Type: application/json' \
-    -d '{"model":"stories260K","prompt":"Once upon a time","max_tokens":32,"temperature":0}' |
-    python3 -c "import json,sys; print(json.load(sys.stdin)['choices'][0]['text'])"
-}
-expected=$(CLUSTERCTL_STATE_DIR="$T/none" "$CTL" run "$MODEL" "Once upon a time" -n 32 --temp 0 --json 2>/dev/null |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['text'])")
-[ "$(complete)" = "$expected" ] || fail "the first job's text differs from one process's"
+expected=$(one_process_greedy_text 32)
+[ "$(api_greedy_text 32)" = "$expected" ] || fail "the first job's text differs from one process's"
 # A rank dies: the supervisor restarts the job.
 mpirun=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mpirun_pid'])" "$CLUSTERCTL_STATE_DIR/relayout.json")
 rank=$(for p in $(pgrep -P "$mpirun"); do case "$(cat /proc/$p/comm 2>/dev/null)" in clusterctl-wor*) echo "$p" ;; esac; done | tail -n1)
@@ -55,6 +43,6 @@ grep -q "restarted: " "$log" || fail "the supervisor did not restart the job wit
 grep -q "^layout: auto -> replicated-attention: " "$log" || fail "the restart did not resolve layout: auto" "$log"
 grep -q "^placement: 2 rank(s), split 1,1, replicated-attention" "$log" ||
   fail "the restarted job is not cut replicated" "$log"
-[ "$(complete)" = "$expected" ] || fail "the restarted job's text differs from one process's"
+[ "$(api_greedy_text 32)" = "$expected" ] || fail "the restarted job's text differs from one process's"
 "$CTL" down relayout >/dev/null
 echo "restart: on-failure resolves layout: auto as up does (replicated attention on the 2 ms link), same text"
