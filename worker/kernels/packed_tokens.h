@@ -6,7 +6,10 @@
 //       const uint8_t* x, size_t x_stride, const int32_t* xoff, size_t xoff_stride, float* yf,
 //       double* yd, size_t y_stride, const float* scale)
 // for T tokens: plain sums into yf, or (Chunked) sums in chunks of `chunk` columns into yd, each
-// chunk's times scale[t] when scale is given.
+// chunk's times scale[t] when scale is given. run_one_group is that `run` for the ISAs' types
+// that hold only their block math.
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "worker/kernels/kernel_table.h"
@@ -40,6 +43,36 @@ struct GroupByGroup {
                                        Chunked ? yd + kPackRows : nullptr, y_stride, scale);
   }
 };
+
+// A one-group kernel's `run` from a type's block math. Sums<T, Chunked> is the ISA's T tokens'
+// sums of one group's rows (acc[t], start_chunk, end_chunk, finish); Type has Act (the token's
+// block type), kCols (elements per block), kBlockBytes (a packed group's bytes per block), kXoff
+// (xoff int32s per block) and
+//   template <int T> static void block(const uint8_t* g, const Act* const* b,
+//       const int32_t* const* xoff, <acc type>* acc): acc[t] plus the group's block g against
+//     token t's block b[t] (xoff[t] its xoff), the group's weights unpacked once for all T.
+template <typename Type, template <int, bool> class Sums, int T, bool Chunked>
+void run_one_group(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
+                   const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride,
+                   const float* scale) {
+  using Act = typename Type::Act;
+  const int64_t nb = n / Type::kCols, cb = Chunked ? chunk / Type::kCols : nb;
+  Sums<T, Chunked> sums(scale);
+  for (int64_t c = 0; c < nb; c += cb) {
+    sums.start_chunk();
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+      const Act* b[T];
+      const int32_t* off[T];
+      for (int t = 0; t < T; ++t) {
+        b[t] = reinterpret_cast<const Act*>(x + t * x_stride) + i;
+        off[t] = xoff + t * xoff_stride + i * Type::kXoff;
+      }
+      Type::template block<T>(group + i * Type::kBlockBytes, b, off, sums.acc);
+    }
+    sums.end_chunk(yf, y_stride);
+  }
+  sums.finish(yd, y_stride);
+}
 
 // The table's entries for a two-group kernel.
 template <typename Kernel>

@@ -50,6 +50,22 @@ struct Acc8 {
   float32x4_t lo = vdupq_n_f32(0), hi = vdupq_n_f32(0);
 };
 
+// The group's 8 signed scale bytes at p as int32: rows 0..3, rows 4..7.
+struct Scales8 {
+  int32x4_t lo, hi;
+  explicit Scales8(const uint8_t* p) {
+    const int16x8_t s = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(p)));
+    lo = vmovl_s16(vget_low_s16(s));
+    hi = vmovl_high_s16(s);
+  }
+};
+
+// isum += dot * scale, per row.
+inline void add_scaled(Rows8I& isum, const Rows8I& dot, const Scales8& scale) {
+  isum.lo = vmlaq_s32(isum.lo, dot.lo, scale.lo);
+  isum.hi = vmlaq_s32(isum.hi, dot.hi, scale.hi);
+}
+
 // acc += cvt(dot) * (d_row * d_token), one fused multiply-add per row.
 inline void fold_scaled(Acc8& acc, const Rows8I& dot, const Rows8F& d, float d_token) {
   acc.lo = vfmaq_f32(acc.lo, vcvtq_f32_s32(dot.lo), vmulq_n_f32(d.lo, d_token));
@@ -93,29 +109,12 @@ struct Rows8Sums {
 };
 
 // The frame of every kernel: Type::block<T>(g, x_t[], xoff_t[], acc[]) adds block i of one group
-// against T tokens; a token alone is T = 1.
+// against T tokens (packed_tokens.h's run_one_group); a token alone is T = 1.
 template <typename Type>
 struct Packed {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    using Act = typename Type::Act;
-    const int64_t nb = n / Type::kCols, cb = Chunked ? chunk / Type::kCols : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const Act* b[T];
-        const int32_t* off[T];
-        for (int t = 0; t < T; ++t) {
-          b[t] = reinterpret_cast<const Act*>(x + t * x_stride) + i;
-          off[t] = xoff + t * xoff_stride + i * Type::kXoff;
-        }
-        Type::template block<T>(group + i * Type::kBlockBytes, b, off, sums.acc);
-      }
-      sums.end_chunk(yf, y_stride);
-    }
-    sums.finish(yd, y_stride);
+  template <int T, bool Chunked, typename... Args>
+  static void run(Args... args) {
+    run_one_group<Type, Rows8Sums, T, Chunked>(args...);
   }
   static void dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
     run<1, false>(n, 0, group, static_cast<const uint8_t*>(x), 0, xoff, 0, y, nullptr, 0, nullptr);
@@ -301,13 +300,8 @@ struct Q6_K {
         dot[t].hi = dot_s8(dot[t].hi, w1, y);
       }
     }
-    const int16x8_t sc =
-        vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedQ6_KScales + 8 * (s + 4 * Quarter))));
-    const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
-    for (int t = 0; t < T; ++t) {
-      isum[t].lo = vmlaq_s32(isum[t].lo, dot[t].lo, sc_lo);
-      isum[t].hi = vmlaq_s32(isum[t].hi, dot[t].hi, sc_hi);
-    }
+    const Scales8 sc(g + kPackedQ6_KScales + 8 * (s + 4 * Quarter));
+    for (int t = 0; t < T; ++t) add_scaled(isum[t], dot[t], sc);
   }
 
   template <int T>
@@ -352,12 +346,8 @@ struct Iq4Xs {
           dot[t].hi = dot_s8(dot_s8(dot[t].hi, lo1, yl), hi1, yh);
         }
       }
-      const int16x8_t sc = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedIq4XsScales + 8 * ib)));
-      const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
-      for (int t = 0; t < T; ++t) {
-        isum[t].lo = vmlaq_s32(isum[t].lo, dot[t].lo, sc_lo);
-        isum[t].hi = vmlaq_s32(isum[t].hi, dot[t].hi, sc_hi);
-      }
+      const Scales8 sc(g + kPackedIq4XsScales + 8 * ib);
+      for (int t = 0; t < T; ++t) add_scaled(isum[t], dot[t], sc);
     }
     const Rows8F d(g);
     for (int t = 0; t < T; ++t) fold_scaled(acc[t], isum[t], d, b[t]->d);
@@ -395,8 +385,7 @@ struct Q3_K {
         int8x16_t w[4][2];
         for (int k = 0; k < 4; ++k)
           for (int half = 0; half < 2; ++half) w[k][half] = weights(low[k][half], high[k / 2][half], k, s);
-        const int16x8_t sc = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(g + kPackedQ3_KScales + 8 * j)));
-        const int32x4_t sc_lo = vmovl_s16(vget_low_s16(sc)), sc_hi = vmovl_high_s16(sc);
+        const Scales8 sc(g + kPackedQ3_KScales + 8 * j);
         for (int t = 0; t < T; ++t) {
           Rows8I dot;
           dot.lo = dot.hi = vdupq_n_s32(static_cast<int16_t>(xoff[t][j] & 0xffff));
@@ -405,8 +394,7 @@ struct Q3_K {
             dot.lo = dot_s8(dot.lo, w[k][0], y);
             dot.hi = dot_s8(dot.hi, w[k][1], y);
           }
-          isum[t].lo = vmlaq_s32(isum[t].lo, dot.lo, sc_lo);
-          isum[t].hi = vmlaq_s32(isum[t].hi, dot.hi, sc_hi);
+          add_scaled(isum[t], dot, sc);
         }
       }
     }

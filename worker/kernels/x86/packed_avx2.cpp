@@ -14,7 +14,7 @@
 // kernels unpack one group's weights once for up to kPackTokens tokens (GroupByGroup runs two).
 #include <immintrin.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
@@ -57,62 +57,38 @@ inline __m256i q8_0_signed(const uint8_t* p) {
   return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), _mm256_set1_epi8(char(0x80)));
 }
 
-__attribute__((always_inline)) inline __m256 q8_0x8_block(const uint8_t* g, const block_q8_0& b, __m256 acc) {
-  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
-  for (int k = 0; k < 8; k += 2) {
-    const __m256i w0 = q8_0_signed(g + kPackRows * 2 + 32 * k), w1 = q8_0_signed(g + kPackRows * 2 + 32 * (k + 1));
-    even = _mm256_add_epi32(even, q8_0_piece_dot(w0, _mm256_sign_epi8(w0, w0), piece(b.qs + 4 * k)));
-    odd = _mm256_add_epi32(odd, q8_0_piece_dot(w1, _mm256_sign_epi8(w1, w1), piece(b.qs + 4 * (k + 1))));
-  }
-  const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc);
-}
-
 // xoff is the +128's share of the dot, which the signed quants never add.
-inline void q8_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_dot(
-      n / QK8_0, [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y);
-}
+struct Q8_0 {
+  using Act = block_q8_0;
+  static constexpr int64_t kCols = QK8_0;
+  static constexpr size_t kBlockBytes = kPackedQ8_0BlockBytes;
+  static constexpr int kXoff = 0;
 
-inline void q8_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
-                               float scale) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_chunked_dot(
-      n / QK8_0, chunk / QK8_0,
-      [&](int64_t i, __m256 acc) { return q8_0x8_block(group + i * kPackedQ8_0BlockBytes, b[i], acc); }, y, scale);
-}
-
-struct Q8_0Tokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
-                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ8_0BlockBytes;
-        const block_q8_0* blk[T];
-        __m256i dot[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
-          dot[t] = _mm256_setzero_si256();
-        }
-        for (int k = 0; k < 8; ++k) {
-          const __m256i w = q8_0_signed(g + kPackRows * 2 + 32 * k), abs_w = _mm256_sign_epi8(w, w);
-          for (int t = 0; t < T; ++t)
-            dot[t] = _mm256_add_epi32(dot[t], q8_0_piece_dot(w, abs_w, piece(blk[t]->qs + 4 * k)));
-        }
-        const __m256 dw = halves_as_ps(g);
-        for (int t = 0; t < T; ++t) {
-          const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d)));
-          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, sums.acc[t]);
-        }
-      }
-      sums.end_chunk(yf, y_stride);
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t*, __m256 acc) {
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
+    for (int k = 0; k < 8; k += 2) {
+      const __m256i w0 = q8_0_signed(g + kPackRows * 2 + 32 * k), w1 = q8_0_signed(g + kPackRows * 2 + 32 * (k + 1));
+      even = _mm256_add_epi32(even, q8_0_piece_dot(w0, _mm256_sign_epi8(w0, w0), piece(b.qs + 4 * k)));
+      odd = _mm256_add_epi32(odd, q8_0_piece_dot(w1, _mm256_sign_epi8(w1, w1), piece(b.qs + 4 * (k + 1))));
     }
-    sums.finish(yd, y_stride);
+    const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc);
+  }
+
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const*,
+                                                   __m256* acc) {
+    __m256i dot[T];
+    for (int t = 0; t < T; ++t) dot[t] = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = q8_0_signed(g + kPackRows * 2 + 32 * k), abs_w = _mm256_sign_epi8(w, w);
+      for (int t = 0; t < T; ++t) dot[t] = _mm256_add_epi32(dot[t], q8_0_piece_dot(w, abs_w, piece(b[t]->qs + 4 * k)));
+    }
+    const __m256 dw = halves_as_ps(g);
+    for (int t = 0; t < T; ++t) {
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t]->d)));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t]);
+    }
   }
 };
 
@@ -130,64 +106,40 @@ inline Iq4NlChunk iq4_nl_chunk(const uint8_t* g, int j) {
           _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(c, 4), m4))};
 }
 
-__attribute__((always_inline)) inline __m256 iq4_nl_x8_block(const uint8_t* g, const block_q8_0& b, __m256 acc) {
-  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();  // two chains: half the latency
-  for (int j = 0; j < 4; ++j) {
-    const Iq4NlChunk w = iq4_nl_chunk(g, j);
-    lo = _mm256_add_epi32(lo, q8_0_piece_dot(w.lo, _mm256_sign_epi8(w.lo, w.lo), piece(b.qs + 4 * j)));
-    hi = _mm256_add_epi32(hi, q8_0_piece_dot(w.hi, _mm256_sign_epi8(w.hi, w.hi), piece(b.qs + 16 + 4 * j)));
-  }
-  const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), scale, acc);
-}
+struct Iq4Nl {
+  using Act = block_q8_0;
+  static constexpr int64_t kCols = QK4_NL;
+  static constexpr size_t kBlockBytes = kPackedQ4_0BlockBytes;
+  static constexpr int kXoff = 0;
 
-inline void iq4_nl_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_dot(
-      n / QK4_NL, [&](int64_t i, __m256 acc) { return iq4_nl_x8_block(group + i * kPackedQ4_0BlockBytes, b[i], acc); },
-      y);
-}
-
-inline void iq4_nl_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*,
-                                  double* y, float scale) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_chunked_dot(
-      n / QK4_NL, chunk / QK4_NL,
-      [&](int64_t i, __m256 acc) { return iq4_nl_x8_block(group + i * kPackedQ4_0BlockBytes, b[i], acc); }, y, scale);
-}
-
-struct Iq4NlTokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
-                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK4_NL, cb = Chunked ? chunk / QK4_NL : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
-        const block_q8_0* blk[T];
-        __m256i dot[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_0*>(x + t * x_stride) + i;
-          dot[t] = _mm256_setzero_si256();
-        }
-        for (int j = 0; j < 4; ++j) {
-          const Iq4NlChunk w = iq4_nl_chunk(g, j);
-          const __m256i abs_lo = _mm256_sign_epi8(w.lo, w.lo), abs_hi = _mm256_sign_epi8(w.hi, w.hi);
-          for (int t = 0; t < T; ++t)
-            dot[t] = _mm256_add_epi32(_mm256_add_epi32(dot[t], q8_0_piece_dot(w.lo, abs_lo, piece(blk[t]->qs + 4 * j))),
-                                      q8_0_piece_dot(w.hi, abs_hi, piece(blk[t]->qs + 16 + 4 * j)));
-        }
-        const __m256 dw = halves_as_ps(g);
-        for (int t = 0; t < T; ++t) {
-          const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(blk[t]->d)));
-          sums.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, sums.acc[t]);
-        }
-      }
-      sums.end_chunk(yf, y_stride);
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t*, __m256 acc) {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();  // two chains: half the latency
+    for (int j = 0; j < 4; ++j) {
+      const Iq4NlChunk w = iq4_nl_chunk(g, j);
+      lo = _mm256_add_epi32(lo, q8_0_piece_dot(w.lo, _mm256_sign_epi8(w.lo, w.lo), piece(b.qs + 4 * j)));
+      hi = _mm256_add_epi32(hi, q8_0_piece_dot(w.hi, _mm256_sign_epi8(w.hi, w.hi), piece(b.qs + 16 + 4 * j)));
     }
-    sums.finish(yd, y_stride);
+    const __m256 scale = _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(_cvtsh_ss(b.d)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), scale, acc);
+  }
+
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const*,
+                                                   __m256* acc) {
+    __m256i dot[T];
+    for (int t = 0; t < T; ++t) dot[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const Iq4NlChunk w = iq4_nl_chunk(g, j);
+      const __m256i abs_lo = _mm256_sign_epi8(w.lo, w.lo), abs_hi = _mm256_sign_epi8(w.hi, w.hi);
+      for (int t = 0; t < T; ++t)
+        dot[t] = _mm256_add_epi32(_mm256_add_epi32(dot[t], q8_0_piece_dot(w.lo, abs_lo, piece(b[t]->qs + 4 * j))),
+                                  q8_0_piece_dot(w.hi, abs_hi, piece(b[t]->qs + 16 + 4 * j)));
+    }
+    const __m256 dw = halves_as_ps(g);
+    for (int t = 0; t < T; ++t) {
+      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t]->d)));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t]);
+    }
   }
 };
 
@@ -204,102 +156,44 @@ inline __m256 q4_K_fold(const uint8_t* g, __m256i isum, __m256i msum, float d_to
 template <bool Fifth>
 constexpr int k4_pieces_per_sum = Fifth ? 4 : 8;
 
+// T tokens against a group, its weights unpacked once for all of them; one token is T = 1.
 template <bool Fifth>
-__attribute__((always_inline)) inline __m256 k4_x8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                         __m256 acc) {
-  const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
-  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
-  for (int p = 0; p < 4; ++p) {
-    const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
-    const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
-    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bits = lo;  // 16-bit sums
-    for (int j = 0; j < 8; ++j) {
-      __m256i wl, wh;
-      k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
-      lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(wl, piece(b.qs + 64 * p + 4 * j)));
-      hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(wh, piece(b.qs + 64 * p + 32 + 4 * j)));
-      if ((j + 1) % k4_pieces_per_sum<Fifth> == 0) {
-        isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(lo, sc_lo), _mm256_madd_epi16(hi, sc_hi)));
-        lo = hi = _mm256_setzero_si256();
-      }
-    }
-    const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
-    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
-  }
-  return q4_K_fold(g, isum, msum, b.d, acc);
-}
+struct K4 {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = k4_block_bytes<Fifth>;
+  static constexpr int kXoff = kPackedQ4_KXoff;
 
-template <bool Fifth>
-void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return k4_x8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
-      },
-      y);
-}
-
-template <bool Fifth>
-void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
-                       float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return k4_x8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
-      },
-      y, scale);
-}
-
-template <bool Fifth>
-struct K4Tokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c0 = 0; c0 < nb; c0 += cb) {
-      sums.start_chunk();
-      for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
-        const uint8_t* g = group + i * k4_block_bytes<Fifth>;
-        const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
-        const block_q8_K* blk[T];
-        __m256i isum[T], msum[T];
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const* pairs,
+                                                   __m256* acc) {
+    const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
+    __m256i isum[T], msum[T];
+    for (int t = 0; t < T; ++t) isum[t] = msum[t] = _mm256_setzero_si256();
+    for (int p = 0; p < 4; ++p) {
+      const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+      const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
+      __m256i lo[T], hi[T], bits = _mm256_setzero_si256();  // 16-bit sums
+      for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        __m256i wl, wh;
+        k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
         for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          isum[t] = msum[t] = _mm256_setzero_si256();
+          lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, piece(b[t]->qs + 64 * p + 4 * j)));
+          hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, piece(b[t]->qs + 64 * p + 32 + 4 * j)));
         }
-        for (int p = 0; p < 4; ++p) {
-          const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
-          const __m256i sc_lo = u8_scale_pairs(sc), sc_hi = u8_scale_pairs(sc + 8);
-          __m256i lo[T], hi[T], bits = _mm256_setzero_si256();  // 16-bit sums
-          for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
-          for (int j = 0; j < 8; ++j) {
-            __m256i wl, wh;
-            k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
-            for (int t = 0; t < T; ++t) {
-              lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, piece(blk[t]->qs + 64 * p + 4 * j)));
-              hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, piece(blk[t]->qs + 64 * p + 32 + 4 * j)));
-            }
-            if ((j + 1) % k4_pieces_per_sum<Fifth> == 0)
-              for (int t = 0; t < T; ++t) {
-                isum[t] = _mm256_add_epi32(
-                    isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo), _mm256_madd_epi16(hi[t], sc_hi)));
-                lo[t] = hi[t] = _mm256_setzero_si256();
-              }
-          }
-          const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+        if ((j + 1) % k4_pieces_per_sum<Fifth> == 0)
           for (int t = 0; t < T; ++t) {
-            const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
-            msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(pair)));
+            isum[t] = _mm256_add_epi32(
+                isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo), _mm256_madd_epi16(hi[t], sc_hi)));
+            lo[t] = hi[t] = _mm256_setzero_si256();
           }
-        }
-        for (int t = 0; t < T; ++t) sums.acc[t] = q4_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
       }
-      sums.end_chunk(yf, y_stride);
+      const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+      for (int t = 0; t < T; ++t)
+        msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[t][p])));
     }
-    sums.finish(yd, y_stride);
+    for (int t = 0; t < T; ++t) acc[t] = q4_K_fold(g, isum[t], msum[t], b[t]->d, acc[t]);
   }
 };
 
@@ -311,48 +205,39 @@ inline __m256 q6_K_fold(const uint8_t* g, __m256i isum, float d_token, __m256 ac
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(halves_as_ps(g), _mm256_set1_ps(d_token)), acc);
 }
 
-__attribute__((always_inline)) inline __m256 q6_Kx8_block(const uint8_t* g, const block_q8_K& b, __m256 acc) {
-  __m256i isum = _mm256_setzero_si256();
-  for (int s = 0; s < 4; ++s) {  // sub-blocks s, s + 4, s + 8, s + 12 (quarters 0..3)
-    for (int half = 0; half < 2; ++half) {
-      __m256i sum16[4];
-      for (int jj = 0; jj < 2; ++jj) {
-        const int c = 4 * s + 2 * half + jj;
-        __m256i w[4];
-        q6_K_pieces<__m256i, Ops256>(load256(g + q6_K_low_chunk(c)), load256(g + q6_K_low_chunk(c + 16)),
-                                     load256(g + q6_K_high_chunk(c)), w);
-        for (int q = 0; q < 4; ++q) {
-          const __m256i d = _mm256_maddubs_epi16(piece(b.qs + 4 * (c + 16 * q)), w[q]);
-          sum16[q] = jj ? _mm256_add_epi16(sum16[q], d) : d;
+struct Q6_K {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedQ6_KBlockBytes;
+  static constexpr int kXoff = 0;
+
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t*, __m256 acc) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int s = 0; s < 4; ++s) {  // sub-blocks s, s + 4, s + 8, s + 12 (quarters 0..3)
+      for (int half = 0; half < 2; ++half) {
+        __m256i sum16[4];
+        for (int jj = 0; jj < 2; ++jj) {
+          const int c = 4 * s + 2 * half + jj;
+          __m256i w[4];
+          q6_K_pieces<__m256i, Ops256>(load256(g + q6_K_low_chunk(c)), load256(g + q6_K_low_chunk(c + 16)),
+                                       load256(g + q6_K_high_chunk(c)), w);
+          for (int q = 0; q < 4; ++q) {
+            const __m256i d = _mm256_maddubs_epi16(piece(b.qs + 4 * (c + 16 * q)), w[q]);
+            sum16[q] = jj ? _mm256_add_epi16(sum16[q], d) : d;
+          }
         }
+        for (int q = 0; q < 4; ++q)
+          isum = _mm256_add_epi32(isum,
+                                  _mm256_madd_epi16(sum16[q], i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * q))));
       }
-      for (int q = 0; q < 4; ++q)
-        isum = _mm256_add_epi32(isum,
-                                _mm256_madd_epi16(sum16[q], i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * q))));
     }
+    return q6_K_fold(g, isum, b.d, acc);
   }
-  return q6_K_fold(g, isum, b.d, acc);
-}
 
-inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K, [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
-}
-
-inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
-                               float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y, scale);
-}
-
-struct Q6_KTokens {
   // One quarter's sub-block s + 4 * Q of a super-block for T tokens: pieces c = 4s .. 4s + 3,
   // each unpacked once, two at a time summed in 16 bits.
   template <int Q, int T>
-  static void quarter(const uint8_t* g, int s, const block_q8_K* const* blk, __m256i* isum) {
+  static void quarter(const uint8_t* g, int s, const Act* const* b, __m256i* isum) {
     const __m256i sc = i8_scale_pairs(g + kPackedQ6_KScales + 8 * (s + 4 * Q));
     for (int half = 0; half < 2; ++half) {
       __m256i sum16[T];
@@ -361,7 +246,7 @@ struct Q6_KTokens {
         const __m256i w = q6_K_piece<Q, __m256i, Ops256>(load256(g + q6_K_low_chunk(c + 16 * (Q & 1))),
                                                          load256(g + q6_K_high_chunk(c)));
         for (int t = 0; t < T; ++t) {
-          const __m256i d = _mm256_maddubs_epi16(piece(blk[t]->qs + 4 * (c + 16 * Q)), w);
+          const __m256i d = _mm256_maddubs_epi16(piece(b[t]->qs + 4 * (c + 16 * Q)), w);
           sum16[t] = jj ? _mm256_add_epi16(sum16[t], d) : d;
         }
       }
@@ -369,32 +254,18 @@ struct Q6_KTokens {
     }
   }
 
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride, const int32_t*,
-                  size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c0 = 0; c0 < nb; c0 += cb) {
-      sums.start_chunk();
-      for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ6_KBlockBytes;
-        const block_q8_K* blk[T];
-        __m256i isum[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          isum[t] = _mm256_setzero_si256();
-        }
-        for (int s = 0; s < 4; ++s) {
-          quarter<0, T>(g, s, blk, isum);
-          quarter<1, T>(g, s, blk, isum);
-          quarter<2, T>(g, s, blk, isum);
-          quarter<3, T>(g, s, blk, isum);
-        }
-        for (int t = 0; t < T; ++t) sums.acc[t] = q6_K_fold(g, isum[t], blk[t]->d, sums.acc[t]);
-      }
-      sums.end_chunk(yf, y_stride);
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const*,
+                                                   __m256* acc) {
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int s = 0; s < 4; ++s) {
+      quarter<0, T>(g, s, b, isum);
+      quarter<1, T>(g, s, b, isum);
+      quarter<2, T>(g, s, b, isum);
+      quarter<3, T>(g, s, b, isum);
     }
-    sums.finish(yd, y_stride);
+    for (int t = 0; t < T; ++t) acc[t] = q6_K_fold(g, isum[t], b[t]->d, acc[t]);
   }
 };
 
@@ -407,30 +278,14 @@ void fill_packed_avx2(KernelTable& t) {
   t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot<dot_acc_u8i8>, q4_0x8_chunked_dot<dot_acc_u8i8>,
                                     packed_tokens_dot<GroupByGroup<Q4_0TokensAvx2>>,
                                     packed_tokens_chunked_dot<GroupByGroup<Q4_0TokensAvx2>>};
-  t.packed[slot(GgmlType::Q8_0)] = {avx2::q8_0x8_dot, avx2::q8_0x8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<avx2::Q8_0Tokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<avx2::Q8_0Tokens>>};
-  t.packed[slot(GgmlType::IQ4_NL)] = {avx2::iq4_nl_x8_dot, avx2::iq4_nl_x8_chunked_dot,
-                                      packed_tokens_dot<GroupByGroup<avx2::Iq4NlTokens>>,
-                                      packed_tokens_chunked_dot<GroupByGroup<avx2::Iq4NlTokens>>};
-  t.packed[slot(GgmlType::Q4_K)] = {avx2::k4_x8_dot<false>, avx2::k4_x8_chunked_dot<false>,
-                                    packed_tokens_dot<GroupByGroup<avx2::K4Tokens<false>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<false>>>};
-  t.packed[slot(GgmlType::Q5_K)] = {avx2::k4_x8_dot<true>, avx2::k4_x8_chunked_dot<true>,
-                                    packed_tokens_dot<GroupByGroup<avx2::K4Tokens<true>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<avx2::K4Tokens<true>>>};
-  t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<false>, q2_Kx8_chunked_dot<false>,
-                                    packed_tokens_dot<GroupByGroup<Q2_KTokens<false>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<false>>>};
-  t.packed[slot(GgmlType::Q3_K)] = {q3_Kx8_dot<false>, q3_Kx8_chunked_dot<false>,
-                                    packed_tokens_dot<GroupByGroup<Q3_KTokens<false>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<Q3_KTokens<false>>>};
-  t.packed[slot(GgmlType::Q6_K)] = {avx2::q6_Kx8_dot, avx2::q6_Kx8_chunked_dot,
-                                    packed_tokens_dot<GroupByGroup<avx2::Q6_KTokens>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<avx2::Q6_KTokens>>};
-  t.packed[slot(GgmlType::IQ4_XS)] = {iq4_xs_x8_dot<false>, iq4_xs_x8_chunked_dot<false>,
-                                      packed_tokens_dot<GroupByGroup<Iq4XsTokens<false>>>,
-                                      packed_tokens_chunked_dot<GroupByGroup<Iq4XsTokens<false>>>};
+  t.packed[slot(GgmlType::Q8_0)] = Rows8Kernels<avx2::Q8_0>::kernels();
+  t.packed[slot(GgmlType::IQ4_NL)] = Rows8Kernels<avx2::Iq4Nl>::kernels();
+  t.packed[slot(GgmlType::Q4_K)] = Rows8Kernels<avx2::K4<false>>::kernels();
+  t.packed[slot(GgmlType::Q5_K)] = Rows8Kernels<avx2::K4<true>>::kernels();
+  t.packed[slot(GgmlType::Q2_K)] = Rows8Kernels<Q2_K<false>>::kernels();
+  t.packed[slot(GgmlType::Q3_K)] = Rows8Kernels<Q3_K<false>>::kernels();
+  t.packed[slot(GgmlType::Q6_K)] = Rows8Kernels<avx2::Q6_K>::kernels();
+  t.packed[slot(GgmlType::IQ4_XS)] = Rows8Kernels<Iq4Xs<false>>::kernels();
 }
 
 }  // namespace clusterctl::kernels::detail

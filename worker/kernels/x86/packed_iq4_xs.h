@@ -10,7 +10,7 @@
 // with one fma: the scalar reference's steps (packed_iq4_xs.cpp), so the same bits.
 #include <immintrin.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
@@ -86,97 +86,61 @@ inline __m256 iq4_xs_fold(const uint8_t* g, __m256i isum, float d_token, __m256 
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(d_token)), acc);
 }
 
+// The block math for Rows8Kernels (packed_rows8.h).
 template <bool Vnni>
-__attribute__((always_inline)) inline __m256 iq4_xs_x8_block(const uint8_t* g, const block_q8_K& b, const int32_t* xoff,
-                                                             __m256 acc) {
-  const __m256i table = iq4_xs_table<Vnni>();
-  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
-  for (int ib = 0; ib < 8; ib += 2) {
-    even = _mm256_add_epi32(even, iq4_xs_sub_block<Vnni>(g, ib, b.qs + 32 * ib, xoff[ib], table));
-    odd = _mm256_add_epi32(odd, iq4_xs_sub_block<Vnni>(g, ib + 1, b.qs + 32 * (ib + 1), xoff[ib + 1], table));
-  }
-  return iq4_xs_fold(g, _mm256_add_epi32(even, odd), b.d, acc);
-}
+struct Iq4Xs {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedIq4XsBlockBytes;
+  static constexpr int kXoff = kPackedIq4XsXoff;
 
-template <bool Vnni>
-void iq4_xs_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return iq4_xs_x8_block<Vnni>(group + i * kPackedIq4XsBlockBytes, b[i], xoff + i * kPackedIq4XsXoff, acc);
-      },
-      y);
-}
-
-template <bool Vnni>
-void iq4_xs_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff,
-                           double* y, float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return iq4_xs_x8_block<Vnni>(group + i * kPackedIq4XsBlockBytes, b[i], xoff + i * kPackedIq4XsXoff, acc);
-      },
-      y, scale);
-}
-
-// Prompt tokens against one group: each chunk's values (and for AVX2 their magnitudes) once for
-// all T tokens.
-template <bool Vnni>
-struct Iq4XsTokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
+  // One token: even and odd sub-blocks in two chains (half the latency).
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t* xoff, __m256 acc) {
     const __m256i table = iq4_xs_table<Vnni>();
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedIq4XsBlockBytes;
-        const block_q8_K* blk[T];
-        __m256i isum[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          isum[t] = _mm256_setzero_si256();
-        }
-        for (int ib = 0; ib < 8; ++ib) {
-          const __m256i sc = iq4_xs_scales<Vnni>(g, ib);
-          __m256i dot[T];
-          for (int t = 0; t < T; ++t) dot[t] = _mm256_setzero_si256();
-          for (int j = 0; j < 4; ++j) {
-            const Iq4XsChunk w = iq4_xs_chunk_values(g, ib, j, table);
-            if constexpr (Vnni) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-              for (int t = 0; t < T; ++t) {
-                const int8_t* q = blk[t]->qs + 32 * ib + 4 * j;
-                dot[t] =
-                    _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(dot[t], w.lo, iq4_xs_piece(q)), w.hi, iq4_xs_piece(q + 16));
-              }
-#endif
-            } else {
-              const __m256i abs_lo = _mm256_sign_epi8(w.lo, w.lo), abs_hi = _mm256_sign_epi8(w.hi, w.hi);
-              for (int t = 0; t < T; ++t) {
-                const int8_t* q = blk[t]->qs + 32 * ib + 4 * j;
-                dot[t] = _mm256_add_epi32(_mm256_add_epi32(dot[t], iq4_xs_scaled_piece(w.lo, abs_lo, q, sc)),
-                                          iq4_xs_scaled_piece(w.hi, abs_hi, q + 16, sc));
-              }
-            }
-          }
-          for (int t = 0; t < T; ++t) {
-            if constexpr (Vnni) {
-              const int32_t off = xoff[t * xoff_stride + i * kPackedIq4XsXoff + ib];
-              dot[t] = _mm256_mullo_epi32(_mm256_sub_epi32(dot[t], _mm256_set1_epi32(off)), sc);
-            }
-            isum[t] = _mm256_add_epi32(isum[t], dot[t]);
-          }
-        }
-        for (int t = 0; t < T; ++t) sums.acc[t] = iq4_xs_fold(g, isum[t], blk[t]->d, sums.acc[t]);
-      }
-      sums.end_chunk(yf, y_stride);
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib += 2) {
+      even = _mm256_add_epi32(even, iq4_xs_sub_block<Vnni>(g, ib, b.qs + 32 * ib, xoff[ib], table));
+      odd = _mm256_add_epi32(odd, iq4_xs_sub_block<Vnni>(g, ib + 1, b.qs + 32 * (ib + 1), xoff[ib + 1], table));
     }
-    sums.finish(yd, y_stride);
+    return iq4_xs_fold(g, _mm256_add_epi32(even, odd), b.d, acc);
+  }
+
+  // Prompt tokens: each chunk's values (and for AVX2 their magnitudes) once for all T tokens.
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const* xoff,
+                                                   __m256* acc) {
+    const __m256i table = iq4_xs_table<Vnni>();
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ++ib) {
+      const __m256i sc = iq4_xs_scales<Vnni>(g, ib);
+      __m256i dot[T];
+      for (int t = 0; t < T; ++t) dot[t] = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        const Iq4XsChunk w = iq4_xs_chunk_values(g, ib, j, table);
+        if constexpr (Vnni) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+          for (int t = 0; t < T; ++t) {
+            const int8_t* q = b[t]->qs + 32 * ib + 4 * j;
+            dot[t] =
+                _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(dot[t], w.lo, iq4_xs_piece(q)), w.hi, iq4_xs_piece(q + 16));
+          }
+#endif
+        } else {
+          const __m256i abs_lo = _mm256_sign_epi8(w.lo, w.lo), abs_hi = _mm256_sign_epi8(w.hi, w.hi);
+          for (int t = 0; t < T; ++t) {
+            const int8_t* q = b[t]->qs + 32 * ib + 4 * j;
+            dot[t] = _mm256_add_epi32(_mm256_add_epi32(dot[t], iq4_xs_scaled_piece(w.lo, abs_lo, q, sc)),
+                                      iq4_xs_scaled_piece(w.hi, abs_hi, q + 16, sc));
+          }
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        if constexpr (Vnni) dot[t] = _mm256_mullo_epi32(_mm256_sub_epi32(dot[t], _mm256_set1_epi32(xoff[t][ib])), sc);
+        isum[t] = _mm256_add_epi32(isum[t], dot[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc[t] = iq4_xs_fold(g, isum[t], b[t]->d, acc[t]);
   }
 };
 

@@ -8,7 +8,7 @@
 // acc += t * d_token, the scalar reference's float steps (packed.cpp), so the same bits.
 #include <immintrin.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
@@ -98,116 +98,73 @@ inline __m256i q2_K_isum_vnni(const uint8_t* g, const block_q8_K& b) {
 }
 #endif
 
+// The block math for Rows8Kernels (packed_rows8.h): T tokens against one group's block, each
+// group's weights unpacked once for all of them; one token (decoding) is T = 1.
 template <bool Vnni>
-__attribute__((always_inline)) inline __m256 q2_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                          __m256 acc) {
-  const __m256i m3 = _mm256_set1_epi8(3);
-  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+struct Q2_K {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedQ2_KBlockBytes;
+  static constexpr int kXoff = kPackedQ2_KXoff;
+
+  // isum[t]: the sum over sub-blocks of scale * (2-bit weights x token t).
+  template <int T>
+  __attribute__((always_inline)) static void weight_sums(const uint8_t* g, const Act* const* b, __m256i* isum) {
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  if constexpr (Vnni) isum = q2_K_isum_vnni(g, b);
-#endif
-  for (int q = 0; q < 4 && !Vnni; ++q) {
-    __m256i ch[4];
-    for (int k = 0; k < 4; ++k) ch[k] = q2_K_chunk(g, 4 * q + k);
-    for (int s = 0; s < 4; ++s) {
-      __m256i w[4];
-      for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(ch[k], 2 * s), m3);
-      isum = _mm256_add_epi32(isum, q2_K_sub_block<Vnni>(w, b.qs + 64 * s + 16 * q, q2_K_scale_pairs(g, 4 * s + q)));
-    }
-  }
-  for (int p = 0; p < 8; p += 2) {
-    __m256i mins[2];
-    q2_K_min_pairs4(g, p, mins);
-    msum = _mm256_add_epi32(msum, _mm256_add_epi32(_mm256_madd_epi16(mins[0], _mm256_set1_epi32(pairs[p])),
-                                                   _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pairs[p + 1]))));
-  }
-  return q2_K_fold(g, isum, msum, b.d, acc);
-}
-
-template <bool Vnni>
-void q2_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q2_Kx8_block<Vnni>(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
-      },
-      y);
-}
-
-template <bool Vnni>
-void q2_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
-                        float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q2_Kx8_block<Vnni>(group + i * kPackedQ2_KBlockBytes, b[i], xoff + i * kPackedQ2_KXoff, acc);
-      },
-      y, scale);
-}
-
-template <bool Vnni>
-struct Q2_KTokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    const __m256i m3 = _mm256_set1_epi8(3);
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ2_KBlockBytes;
-        const block_q8_K* blk[T];
-        __m256i isum[T], msum[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          isum[t] = msum[t] = _mm256_setzero_si256();
-        }
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-        if constexpr (Vnni)  // plane by plane, masked in place (q2_K_isum_vnni)
-          for (int s = 0; s < 4; ++s) {
-            const __m256i mask = _mm256_set1_epi8(static_cast<char>(3 << (2 * s)));
-            __m256i plane[T];
-            for (int t = 0; t < T; ++t) plane[t] = _mm256_setzero_si256();
-            for (int q = 0; q < 4; ++q) {
-              __m256i w[4];
-              for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(q2_K_chunk(g, 4 * q + k), mask);
-              const __m256i sc = q2_K_scales_vnni(g, 4 * s + q);
-              for (int t = 0; t < T; ++t) {
-                const int8_t* q8 = blk[t]->qs + 64 * s + 16 * q;
-                __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[0], q2_K_piece(q8));
-                for (int k = 1; k < 4; ++k) d = _mm256_dpbusd_epi32(d, w[k], q2_K_piece(q8 + 4 * k));
-                plane[t] = _mm256_add_epi32(plane[t], _mm256_mullo_epi32(d, sc));
-              }
-            }
-            for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_srai_epi32(plane[t], 2 * s));
-          }
-#endif
-        for (int q = 0; q < 4 && !Vnni; ++q)
-          for (int s = 0; s < 4; ++s) {
-            __m256i w[4];
-            for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(q2_K_chunk(g, 4 * q + k), 2 * s), m3);
-            const __m256i sc = q2_K_scale_pairs(g, 4 * s + q);
-            for (int t = 0; t < T; ++t)
-              isum[t] = _mm256_add_epi32(isum[t], q2_K_sub_block<Vnni>(w, blk[t]->qs + 64 * s + 16 * q, sc));
-          }
-        for (int p = 0; p < 8; p += 2) {
-          __m256i mins[2];
-          q2_K_min_pairs4(g, p, mins);
+    if constexpr (Vnni && T == 1) {
+      isum[0] = q2_K_isum_vnni(g, *b[0]);
+    } else if constexpr (Vnni) {  // plane by plane, masked in place (q2_K_isum_vnni)
+      for (int s = 0; s < 4; ++s) {
+        const __m256i mask = _mm256_set1_epi8(static_cast<char>(3 << (2 * s)));
+        __m256i plane[T];
+        for (int t = 0; t < T; ++t) plane[t] = _mm256_setzero_si256();
+        for (int q = 0; q < 4; ++q) {
+          __m256i w[4];
+          for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(q2_K_chunk(g, 4 * q + k), mask);
+          const __m256i sc = q2_K_scales_vnni(g, 4 * s + q);
           for (int t = 0; t < T; ++t) {
-            const int32_t* pair = xoff + t * xoff_stride + i * kPackedQ2_KXoff + p;
-            msum[t] =
-                _mm256_add_epi32(msum[t], _mm256_add_epi32(_mm256_madd_epi16(mins[0], _mm256_set1_epi32(pair[0])),
-                                                           _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pair[1]))));
+            const int8_t* q8 = b[t]->qs + 64 * s + 16 * q;
+            __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w[0], q2_K_piece(q8));
+            for (int k = 1; k < 4; ++k) d = _mm256_dpbusd_epi32(d, w[k], q2_K_piece(q8 + 4 * k));
+            plane[t] = _mm256_add_epi32(plane[t], _mm256_mullo_epi32(d, sc));
           }
         }
-        for (int t = 0; t < T; ++t) sums.acc[t] = q2_K_fold(g, isum[t], msum[t], blk[t]->d, sums.acc[t]);
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_srai_epi32(plane[t], 2 * s));
       }
-      sums.end_chunk(yf, y_stride);
     }
-    sums.finish(yd, y_stride);
+#endif
+    if constexpr (!Vnni) {
+      const __m256i m3 = _mm256_set1_epi8(3);
+      for (int q = 0; q < 4; ++q) {
+        __m256i ch[4];
+        for (int k = 0; k < 4; ++k) ch[k] = q2_K_chunk(g, 4 * q + k);
+        for (int s = 0; s < 4; ++s) {
+          __m256i w[4];
+          for (int k = 0; k < 4; ++k) w[k] = _mm256_and_si256(_mm256_srli_epi16(ch[k], 2 * s), m3);
+          const __m256i sc = q2_K_scale_pairs(g, 4 * s + q);
+          for (int t = 0; t < T; ++t)
+            isum[t] = _mm256_add_epi32(isum[t], q2_K_sub_block<Vnni>(w, b[t]->qs + 64 * s + 16 * q, sc));
+        }
+      }
+    }
+  }
+
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const* pairs,
+                                                   __m256* acc) {
+    __m256i isum[T], msum[T];
+    weight_sums<T>(g, b, isum);
+    for (int t = 0; t < T; ++t) msum[t] = _mm256_setzero_si256();
+    for (int p = 0; p < 8; p += 2) {
+      __m256i mins[2];
+      q2_K_min_pairs4(g, p, mins);
+      for (int t = 0; t < T; ++t)
+        msum[t] =
+            _mm256_add_epi32(msum[t], _mm256_add_epi32(_mm256_madd_epi16(mins[0], _mm256_set1_epi32(pairs[t][p])),
+                                                       _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pairs[t][p + 1]))));
+    }
+    for (int t = 0; t < T; ++t) acc[t] = q2_K_fold(g, isum[t], msum[t], b[t]->d, acc[t]);
   }
 };
 

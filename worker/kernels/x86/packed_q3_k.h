@@ -11,7 +11,7 @@
 // same bits.
 #include <immintrin.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "worker/kernels/blocks.h"
@@ -63,85 +63,33 @@ __attribute__((always_inline)) inline __m256i q3_K_sub_block(__m256i isum, const
   return _mm256_add_epi32(isum, _mm256_madd_epi16(sum, scales));
 }
 
+// The block math for Rows8Kernels (packed_rows8.h): each sub-block's weights unpacked once for
+// the T tokens; one token (decoding) is the same with T = 1.
 template <bool Vnni>
-__attribute__((always_inline)) inline __m256 q3_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* xoff,
-                                                          __m256 acc) {
-  __m256i isum = _mm256_setzero_si256();
-  for (int q = 0; q < 4; ++q) {
-    __m256i low[4];
-    for (int k = 0; k < 4; ++k) low[k] = q3_K_load(g + q3_K_low_chunk(q, k));
-    const __m256i high[2] = {q3_K_load(g + q3_K_high_chunk(q, 0)), q3_K_load(g + q3_K_high_chunk(q, 1))};
-    for (int s = 0; s < 4; ++s) {
-      __m256i w[4];
-      for (int k = 0; k < 4; ++k) w[k] = q3_K_weights(low[k], high[k / 2], k, s);
-      const int j = 4 * s + q;
-      isum = q3_K_sub_block<Vnni>(isum, w, b.qs + 16 * j, xoff[j], q3_K_scales<Vnni>(g, j));
-    }
-  }
-  return q3_K_fold(g, isum, b.d, acc);
-}
+struct Q3_K {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedQ3_KBlockBytes;
+  static constexpr int kXoff = kPackedQ3_KXoff;
 
-template <bool Vnni>
-void q3_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q3_Kx8_block<Vnni>(group + i * kPackedQ3_KBlockBytes, b[i], xoff + i * kPackedQ3_KXoff, acc);
-      },
-      y);
-}
-
-template <bool Vnni>
-void q3_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
-                        float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q3_Kx8_block<Vnni>(group + i * kPackedQ3_KBlockBytes, b[i], xoff + i * kPackedQ3_KXoff, acc);
-      },
-      y, scale);
-}
-
-// Prompt tokens: each sub-block's weights unpacked once for the T tokens.
-template <bool Vnni>
-struct Q3_KTokens {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows8Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* g = group + i * kPackedQ3_KBlockBytes;
-        const block_q8_K* blk[T];
-        const int32_t* start[T];
-        __m256i isum[T];
-        for (int t = 0; t < T; ++t) {
-          blk[t] = reinterpret_cast<const block_q8_K*>(x + t * x_stride) + i;
-          start[t] = xoff + t * xoff_stride + i * kPackedQ3_KXoff;
-          isum[t] = _mm256_setzero_si256();
-        }
-        for (int q = 0; q < 4; ++q) {
-          __m256i low[4];
-          for (int k = 0; k < 4; ++k) low[k] = q3_K_load(g + q3_K_low_chunk(q, k));
-          const __m256i high[2] = {q3_K_load(g + q3_K_high_chunk(q, 0)), q3_K_load(g + q3_K_high_chunk(q, 1))};
-          for (int s = 0; s < 4; ++s) {
-            __m256i w[4];
-            for (int k = 0; k < 4; ++k) w[k] = q3_K_weights(low[k], high[k / 2], k, s);
-            const int j = 4 * s + q;
-            const __m256i sc = q3_K_scales<Vnni>(g, j);
-            for (int t = 0; t < T; ++t)
-              isum[t] = q3_K_sub_block<Vnni>(isum[t], w, blk[t]->qs + 16 * j, start[t][j], sc);
-          }
-        }
-        for (int t = 0; t < T; ++t) sums.acc[t] = q3_K_fold(g, isum[t], blk[t]->d, sums.acc[t]);
+  template <int T>
+  __attribute__((always_inline)) static void block(const uint8_t* g, const Act* const* b, const int32_t* const* xoff,
+                                                   __m256* acc) {
+    __m256i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int q = 0; q < 4; ++q) {
+      __m256i low[4];
+      for (int k = 0; k < 4; ++k) low[k] = q3_K_load(g + q3_K_low_chunk(q, k));
+      const __m256i high[2] = {q3_K_load(g + q3_K_high_chunk(q, 0)), q3_K_load(g + q3_K_high_chunk(q, 1))};
+      for (int s = 0; s < 4; ++s) {
+        __m256i w[4];
+        for (int k = 0; k < 4; ++k) w[k] = q3_K_weights(low[k], high[k / 2], k, s);
+        const int j = 4 * s + q;
+        const __m256i sc = q3_K_scales<Vnni>(g, j);
+        for (int t = 0; t < T; ++t) isum[t] = q3_K_sub_block<Vnni>(isum[t], w, b[t]->qs + 16 * j, xoff[t][j], sc);
       }
-      sums.end_chunk(yf, y_stride);
     }
-    sums.finish(yd, y_stride);
+    for (int t = 0; t < T; ++t) acc[t] = q3_K_fold(g, isum[t], b[t]->d, acc[t]);
   }
 };
 

@@ -3,12 +3,16 @@
 // and AVX-512 sources both use them): one token against one group of 8 rows, and the sums of T
 // tokens' 8 rows for the prompt kernels that run one group at a time. Plain sums are stored;
 // chunked sums (matmul_row_parallel) restart each row's float sum every chunk and fold it into a
-// double, so a split of the columns between ranks changes nothing.
+// double, so a split of the columns between ranks changes nothing. Rows8Kernels puts them
+// together around a type's block math, so a type's file holds only that.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+
+#include "worker/kernels/kernel_table.h"
+#include "worker/kernels/packed_tokens.h"
 
 namespace clusterctl::kernels::detail::x86 {
 
@@ -67,6 +71,56 @@ struct Rows8Sums {
         _mm256_storeu_pd(yd + t * y_stride, lo_rows[t]);
         _mm256_storeu_pd(yd + t * y_stride + 4, hi_rows[t]);
       }
+  }
+};
+
+// A type's kernels for one group of 8 rows at a time from its block math (packed_tokens.h's
+// run_one_group describes the type; its acc is __m256, lane = row). Decoding runs
+//   static __m256 decode(const uint8_t* g, const Act& b, const int32_t* xoff, __m256 acc)
+// where the type has its own code for one token (acc plus the group's block g against the
+// token's block b), otherwise block<1>.
+template <typename Type>
+struct Rows8Kernels {
+  using Act = typename Type::Act;
+
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t* xoff, __m256 acc) {
+    if constexpr (requires { Type::decode(g, b, xoff, acc); }) {
+      return Type::decode(g, b, xoff, acc);
+    } else {
+      const Act* one[1] = {&b};
+      const int32_t* one_xoff[1] = {xoff};
+      Type::template block<1>(g, one, one_xoff, &acc);
+      return acc;
+    }
+  }
+
+  static void dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
+    const auto* b = static_cast<const Act*>(x);
+    rows8_dot(
+        n / Type::kCols,
+        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
+        y);
+  }
+
+  static void chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
+                          float scale) {
+    const auto* b = static_cast<const Act*>(x);
+    rows8_chunked_dot(
+        n / Type::kCols, chunk / Type::kCols,
+        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
+        y, scale);
+  }
+
+  // The one-group prompt kernel (packed_tokens.h); GroupByGroup runs it for both groups.
+  template <int T, bool Chunked, typename... Args>
+  static void run(Args... args) {
+    run_one_group<Type, Rows8Sums, T, Chunked>(args...);
+  }
+
+  // The kernel table's entry.
+  static PackedKernels kernels() {
+    return {dot, chunked_dot, packed_tokens_dot<GroupByGroup<Rows8Kernels>>,
+            packed_tokens_chunked_dot<GroupByGroup<Rows8Kernels>>};
   }
 };
 

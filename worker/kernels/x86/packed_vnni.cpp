@@ -80,6 +80,44 @@ struct Rows16Sums {
   }
 };
 
+// A type's VNNI kernels: one token against 8 rows (Rows8Kernels: Type::decode, Act, kCols,
+// kBlockBytes, kXoff) and up to kPackTokens tokens against 16 rows, two groups in one register:
+//   template <int T> static void block16(const uint8_t* a, const uint8_t* b, const Act* const* x,
+//       const int32_t* const* xoff, __m512* acc): acc[t] plus the block of groups a (low half)
+//     and b (high half) against token t's block x[t].
+template <typename Type>
+struct Rows16Kernels {
+  using Act = typename Type::Act;
+
+  // Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
+  template <int T, bool Chunked>
+  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
+                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
+    const int64_t nb = n / Type::kCols, cb = Chunked ? chunk / Type::kCols : nb;
+    Rows16Sums<T, Chunked> sums(scale);
+    for (int64_t c = 0; c < nb; c += cb) {
+      sums.start_chunk();
+      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+        const Act* blk[T];
+        const int32_t* off[T];
+        for (int t = 0; t < T; ++t) {
+          blk[t] = reinterpret_cast<const Act*>(x + t * x_stride) + i;
+          off[t] = xoff + t * xoff_stride + i * Type::kXoff;
+        }
+        Type::template block16<T>(g0 + i * Type::kBlockBytes, g1 + i * Type::kBlockBytes, blk, off, sums.acc);
+      }
+      sums.end_chunk(yf, y_stride);
+    }
+    sums.finish(yd, y_stride);
+  }
+
+  // The kernel table's entry.
+  static PackedKernels kernels() {
+    return {Rows8Kernels<Type>::dot, Rows8Kernels<Type>::chunked_dot, packed_tokens_dot<Rows16Kernels>,
+            packed_tokens_chunked_dot<Rows16Kernels>};
+  }
+};
+
 // The weights of a packed block as 8 registers, register k to be dotted with the token's 4-byte
 // piece k (elements 4k..4k+3).
 struct Q4_0Packed {
@@ -141,76 +179,48 @@ inline float token_scale(const block_q8_0& b) {
   return _cvtsh_ss(d);
 }
 
-// ---- one token, 8 rows ----
-
+// The block math of the types above (Type: their unpacking): the byte dots with the token's
+// pieces, less xoff, times the rows' and the token's scales.
 template <typename Type>
-__attribute__((always_inline)) inline __m256 packed_block8(const uint8_t* g, const block_q8_0& b, int32_t xoff,
-                                                           __m256 acc) {
-  __m256i w[8];
-  Type::unpack8(g, w);
-  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
-  for (int k = 0; k < 8; k += 2) {
-    even = _mm256_dpbusd_epi32(even, w[k], piece256(b, k));
-    odd = _mm256_dpbusd_epi32(odd, w[k + 1], piece256(b, k + 1));
-  }
-  const __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(even, odd), _mm256_set1_epi32(xoff));
-  const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
-                                     _mm256_set1_ps(token_scale(b)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
-}
+struct ByteDot {
+  using Act = block_q8_0;
+  static constexpr int64_t kCols = QK8_0;
+  static constexpr size_t kBlockBytes = Type::kBlockBytes;
+  static constexpr int kXoff = 1;
 
-template <typename Type>
-void packed_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_dot(
-      n / QK8_0,
-      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y);
-}
-
-template <typename Type>
-void packed_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
-                        float scale) {
-  const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_chunked_dot(
-      n / QK8_0, chunk / QK8_0,
-      [&](int64_t i, __m256 acc) { return packed_block8<Type>(group + i * Type::kBlockBytes, b[i], xoff[i], acc); }, y,
-      scale);
-}
-
-// ---- up to kPackTokens tokens, 16 rows ----
-
-// Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
-template <typename Type>
-struct PackedTokens16 {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK8_0, cb = Chunked ? chunk / QK8_0 : nb;
-    Rows16Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* a = g0 + i * Type::kBlockBytes;
-        const uint8_t* b = g1 + i * Type::kBlockBytes;
-        __m512i w[8];
-        Type::unpack16(a, b, w);
-        const __m512 dw = join_halves_as_ps(a, b);
-        for (int t = 0; t < T; ++t) {
-          const auto& blk = reinterpret_cast<const block_q8_0*>(x + t * x_stride)[i];
-          __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-          for (int k = 0; k < 8; k += 2) {
-            even = _mm512_dpbusd_epi32(even, w[k], piece512(blk, k));
-            odd = _mm512_dpbusd_epi32(odd, w[k + 1], piece512(blk, k + 1));
-          }
-          const __m512i dot =
-              _mm512_sub_epi32(_mm512_add_epi32(even, odd), _mm512_set1_epi32(xoff[t * xoff_stride + i]));
-          const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(token_scale(blk)));
-          sums.acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, sums.acc[t]);
-        }
-      }
-      sums.end_chunk(yf, y_stride);
+  // One token, 8 rows.
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t* xoff, __m256 acc) {
+    __m256i w[8];
+    Type::unpack8(g, w);
+    __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();  // two chains: half the latency
+    for (int k = 0; k < 8; k += 2) {
+      even = _mm256_dpbusd_epi32(even, w[k], piece256(b, k));
+      odd = _mm256_dpbusd_epi32(odd, w[k + 1], piece256(b, k + 1));
     }
-    sums.finish(yd, y_stride);
+    const __m256i dot = _mm256_sub_epi32(_mm256_add_epi32(even, odd), _mm256_set1_epi32(*xoff));
+    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),
+                                       _mm256_set1_ps(token_scale(b)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc);
+  }
+
+  // Up to kPackTokens tokens, 16 rows.
+  template <int T>
+  __attribute__((always_inline)) static void block16(const uint8_t* a, const uint8_t* b, const Act* const* x,
+                                                     const int32_t* const* xoff, __m512* acc) {
+    __m512i w[8];
+    Type::unpack16(a, b, w);
+    const __m512 dw = join_halves_as_ps(a, b);
+    for (int t = 0; t < T; ++t) {
+      const Act& blk = *x[t];
+      __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+      for (int k = 0; k < 8; k += 2) {
+        even = _mm512_dpbusd_epi32(even, w[k], piece512(blk, k));
+        odd = _mm512_dpbusd_epi32(odd, w[k + 1], piece512(blk, k + 1));
+      }
+      const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(even, odd), _mm512_set1_epi32(*xoff[t]));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(token_scale(blk)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
+    }
   }
 };
 
@@ -227,56 +237,6 @@ inline __m256i bytes8_as_epi32(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
-// ---- one token, 8 rows ----
-
-template <bool Fifth>
-__attribute__((always_inline)) inline __m256 q4_Kx8_block(const uint8_t* g, const block_q8_K& b, const int32_t* pairs,
-                                                          __m256 acc) {
-  __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
-  const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
-  for (int p = 0; p < 4; ++p) {
-    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bits = lo;
-    for (int j = 0; j < 8; ++j) {
-      __m256i wl, wh;
-      k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
-      lo = _mm256_dpbusd_epi32(lo, wl, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 4 * j)));
-      hi = _mm256_dpbusd_epi32(hi, wh, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 32 + 4 * j)));
-    }
-    const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
-    isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(lo, bytes8_as_epi32(sc)),
-                                                   _mm256_mullo_epi32(hi, bytes8_as_epi32(sc + 8))));
-    const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
-    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
-  }
-  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
-  const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
-  const __m256 t = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
-  return _mm256_fmadd_ps(t, _mm256_set1_ps(b.d), acc);
-}
-
-template <bool Fifth>
-void k4_x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
-      },
-      y);
-}
-
-template <bool Fifth>
-void k4_x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
-                       float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) {
-        return q4_Kx8_block<Fifth>(group + i * k4_block_bytes<Fifth>, b[i], xoff + i * kPackedQ4_KXoff, acc);
-      },
-      y, scale);
-}
-
 // ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
 
 inline __m512i join_scales(const uint8_t* a, const uint8_t* b) {
@@ -284,55 +244,77 @@ inline __m512i join_scales(const uint8_t* a, const uint8_t* b) {
                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
 }
 
+namespace vnni {
+
 template <bool Fifth>
-struct K4Tokens16 {
-  // Chunked: each row's float sum restarts every `chunk` columns and is folded into yd (double).
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t* xoff, size_t xoff_stride, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows16Sums<T, Chunked> sums(scale);
-    for (int64_t c = 0; c < nb; c += cb) {
-      sums.start_chunk();
-      for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
-        const uint8_t* a = g0 + i * k4_block_bytes<Fifth>;
-        const uint8_t* b = g1 + i * k4_block_bytes<Fifth>;
-        const auto load = [a, b](size_t at) { return join_groups(a + at, b + at); };
-        __m512i isum[T], msum[T];
-        for (int t = 0; t < T; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
-        for (int p = 0; p < 4; ++p) {
-          __m512i lo[8], hi[8], bits = _mm512_setzero_si512();
-          for (int j = 0; j < 8; ++j) k4_chunk<Fifth, __m512i, Ops512>(load, p, j, bits, lo[j], hi[j]);
-          const size_t sc = kPackedQ4_KScales + 16 * p;
-          const __m512i sc_lo = join_scales(a + sc, b + sc), sc_hi = join_scales(a + sc + 8, b + sc + 8);
-          const __m512i mins = join_groups(a + kPackedQ4_KMins + 32 * p, b + kPackedQ4_KMins + 32 * p);
-          for (int t = 0; t < T; ++t) {
-            const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
-            __m512i dlo = _mm512_setzero_si512(), dhi = _mm512_setzero_si512();
-            for (int j = 0; j < 8; ++j) {
-              dlo = _mm512_dpbusd_epi32(dlo, lo[j], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 4 * j)));
-              dhi = _mm512_dpbusd_epi32(dhi, hi[j],
-                                        _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 32 + 4 * j)));
-            }
-            isum[t] = _mm512_add_epi32(
-                isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo), _mm512_mullo_epi32(dhi, sc_hi)));
-            const int32_t pair = xoff[t * xoff_stride + i * kPackedQ4_KXoff + p];
-            msum[t] = _mm512_add_epi32(msum[t], _mm512_madd_epi16(mins, _mm512_set1_epi32(pair)));
-          }
-        }
-        const __m512 d = join_halves_as_ps(a, b), dmin = join_halves_as_ps(a + 16, b + 16);
-        for (int t = 0; t < T; ++t) {
-          const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
-          const __m512 v =
-              _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
-          sums.acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(blk.d), sums.acc[t]);
-        }
+struct K4 {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = k4_block_bytes<Fifth>;
+  static constexpr int kXoff = kPackedQ4_KXoff;
+
+  // One token, 8 rows.
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t* pairs,
+                                                      __m256 acc) {
+    __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+    const auto load = [g](size_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + at)); };
+    for (int p = 0; p < 4; ++p) {
+      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), bits = lo;
+      for (int j = 0; j < 8; ++j) {
+        __m256i wl, wh;
+        k4_chunk<Fifth, __m256i, Ops256>(load, p, j, bits, wl, wh);
+        lo = _mm256_dpbusd_epi32(lo, wl, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 4 * j)));
+        hi = _mm256_dpbusd_epi32(hi, wh, _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 64 * p + 32 + 4 * j)));
       }
-      sums.end_chunk(yf, y_stride);
+      const uint8_t* sc = g + kPackedQ4_KScales + 16 * p;
+      isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_mullo_epi32(lo, bytes8_as_epi32(sc)),
+                                                     _mm256_mullo_epi32(hi, bytes8_as_epi32(sc + 8))));
+      const __m256i mins = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackedQ4_KMins + 32 * p));
+      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins, _mm256_set1_epi32(pairs[p])));
     }
-    sums.finish(yd, y_stride);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16)));
+    const __m256 t = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+    return _mm256_fmadd_ps(t, _mm256_set1_ps(b.d), acc);
+  }
+
+  // Up to kPackTokens tokens, 16 rows (two groups in one register).
+  template <int T>
+  __attribute__((always_inline)) static void block16(const uint8_t* a, const uint8_t* b, const Act* const* x,
+                                                     const int32_t* const* xoff, __m512* acc) {
+    const auto load = [a, b](size_t at) { return join_groups(a + at, b + at); };
+    __m512i isum[T], msum[T];
+    for (int t = 0; t < T; ++t) isum[t] = msum[t] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      __m512i lo[8], hi[8], bits = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j) k4_chunk<Fifth, __m512i, Ops512>(load, p, j, bits, lo[j], hi[j]);
+      const size_t sc = kPackedQ4_KScales + 16 * p;
+      const __m512i sc_lo = join_scales(a + sc, b + sc), sc_hi = join_scales(a + sc + 8, b + sc + 8);
+      const __m512i mins = join_groups(a + kPackedQ4_KMins + 32 * p, b + kPackedQ4_KMins + 32 * p);
+      for (int t = 0; t < T; ++t) {
+        const auto& blk = *x[t];
+        __m512i dlo = _mm512_setzero_si512(), dhi = _mm512_setzero_si512();
+        for (int j = 0; j < 8; ++j) {
+          dlo = _mm512_dpbusd_epi32(dlo, lo[j], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 4 * j)));
+          dhi = _mm512_dpbusd_epi32(dhi, hi[j], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 64 * p + 32 + 4 * j)));
+        }
+        isum[t] =
+            _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dlo, sc_lo), _mm512_mullo_epi32(dhi, sc_hi)));
+        const int32_t pair = xoff[t][p];
+        msum[t] = _mm512_add_epi32(msum[t], _mm512_madd_epi16(mins, _mm512_set1_epi32(pair)));
+      }
+    }
+    const __m512 d = join_halves_as_ps(a, b), dmin = join_halves_as_ps(a + 16, b + 16);
+    for (int t = 0; t < T; ++t) {
+      const auto& blk = *x[t];
+      const __m512 v =
+          _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(msum[t]), _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t])));
+      acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(blk.d), acc[t]);
+    }
   }
 };
+
+}  // namespace vnni
 
 // ---- Q6_K ----
 //
@@ -343,101 +325,82 @@ struct K4Tokens16 {
 // multiplied by the rows' scale, and the row's constant takes the +128 off. Then
 // acc += isum * (d * d_token): the scalar reference's steps (packed.cpp q6_Kx8_dot).
 
-// ---- one token, 8 rows ----
+namespace vnni {
 
-__attribute__((always_inline)) inline __m256 q6_Kx8_block(const uint8_t* g, const block_q8_K& b, __m256 acc) {
-  __m256i isum = _mm256_setzero_si256();
-  for (int s = 0; s < 4; ++s) {  // sub-blocks s, s + 4, s + 8, s + 12
-    __m256i dot[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    for (int j = 0; j < 4; ++j) {
-      const int c = 4 * s + j;
-      __m256i w[4];
-      q6_K_pieces<__m256i, Ops256>(load256(g + q6_K_low_chunk(c)), load256(g + q6_K_low_chunk(c + 16)),
-                                   load256(g + q6_K_high_chunk(c)), w);
-      for (int quarter = 0; quarter < 4; ++quarter)
-        dot[quarter] = _mm256_dpbusd_epi32(
-            dot[quarter], _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 4 * (c + 16 * quarter))), w[quarter]);
+struct Q6_K {
+  using Act = block_q8_K;
+  static constexpr int64_t kCols = QK_K;
+  static constexpr size_t kBlockBytes = kPackedQ6_KBlockBytes;
+  static constexpr int kXoff = 0;
+
+  // One token, 8 rows.
+  __attribute__((always_inline)) static __m256 decode(const uint8_t* g, const Act& b, const int32_t*, __m256 acc) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int s = 0; s < 4; ++s) {  // sub-blocks s, s + 4, s + 8, s + 12
+      __m256i dot[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+      for (int j = 0; j < 4; ++j) {
+        const int c = 4 * s + j;
+        __m256i w[4];
+        q6_K_pieces<__m256i, Ops256>(load256(g + q6_K_low_chunk(c)), load256(g + q6_K_low_chunk(c + 16)),
+                                     load256(g + q6_K_high_chunk(c)), w);
+        for (int quarter = 0; quarter < 4; ++quarter)
+          dot[quarter] = _mm256_dpbusd_epi32(
+              dot[quarter], _mm256_broadcastd_epi32(_mm_loadu_si32(b.qs + 4 * (c + 16 * quarter))), w[quarter]);
+      }
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        const __m256i sc = _mm256_cvtepi8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kPackedQ6_KScales + 8 * (s + 4 * quarter))));
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dot[quarter], sc));
+      }
     }
-    for (int quarter = 0; quarter < 4; ++quarter) {
-      const __m256i sc = _mm256_cvtepi8_epi32(
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g + kPackedQ6_KScales + 8 * (s + 4 * quarter))));
-      isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(dot[quarter], sc));
-    }
+    isum = _mm256_sub_epi32(isum, load256(g + kPackedQ6_KOffsets));
+    const __m256 scale =
+        _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))), _mm256_set1_ps(b.d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
   }
-  isum = _mm256_sub_epi32(isum, load256(g + kPackedQ6_KOffsets));
-  const __m256 scale =
-      _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))), _mm256_set1_ps(b.d));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
-}
 
-inline void q6_Kx8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t*, float* y) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_dot(
-      n / QK_K, [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y);
-}
-
-inline void q6_Kx8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t*, double* y,
-                               float scale) {
-  const auto* b = static_cast<const block_q8_K*>(x);
-  rows8_chunked_dot(
-      n / QK_K, chunk / QK_K,
-      [&](int64_t i, __m256 acc) { return q6_Kx8_block(group + i * kPackedQ6_KBlockBytes, b[i], acc); }, y, scale);
-}
-
-// ---- up to kPackTokens tokens, 16 rows (two groups in one register) ----
-
-struct Q6_KTokens16 {
-  template <int T, bool Chunked>
-  static void run(int64_t n, int64_t chunk, const uint8_t* g0, const uint8_t* g1, const uint8_t* x, size_t x_stride,
-                  const int32_t*, size_t, float* yf, double* yd, size_t y_stride, const float* scale) {
-    const int64_t nb = n / QK_K, cb = Chunked ? chunk / QK_K : nb;
-    Rows16Sums<T, Chunked> sums(scale);
-    for (int64_t c0 = 0; c0 < nb; c0 += cb) {
-      sums.start_chunk();
-      for (int64_t i = c0, end = std::min(nb, c0 + cb); i < end; ++i) {
-        const uint8_t* a = g0 + i * kPackedQ6_KBlockBytes;
-        const uint8_t* b = g1 + i * kPackedQ6_KBlockBytes;
-        __m512i isum[T];
-        for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
-        for (int s = 0; s < 4; ++s) {
-          __m512i dot[T][4];
-          for (int t = 0; t < T; ++t)
-            for (auto& d : dot[t]) d = _mm512_setzero_si512();
-          for (int j = 0; j < 4; ++j) {
-            const int c = 4 * s + j;
-            const size_t lo0 = q6_K_low_chunk(c), lo1 = q6_K_low_chunk(c + 16), hi = q6_K_high_chunk(c);
-            __m512i w[4];
-            q6_K_pieces<__m512i, Ops512>(join_groups(a + lo0, b + lo0), join_groups(a + lo1, b + lo1),
-                                         join_groups(a + hi, b + hi), w);
-            for (int t = 0; t < T; ++t) {
-              const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
-              for (int quarter = 0; quarter < 4; ++quarter)
-                dot[t][quarter] = _mm512_dpbusd_epi32(
-                    dot[t][quarter], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 4 * (c + 16 * quarter))),
-                    w[quarter]);
-            }
-          }
-          for (int quarter = 0; quarter < 4; ++quarter) {
-            const size_t at = kPackedQ6_KScales + 8 * (s + 4 * quarter);
-            const __m512i sc =
-                _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + at)),
-                                                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + at))));
-            for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t][quarter], sc));
-          }
-        }
-        const __m512i offsets = join_groups(a + kPackedQ6_KOffsets, b + kPackedQ6_KOffsets);
-        const __m512 d = join_halves_as_ps(a, b);
+  // Up to kPackTokens tokens, 16 rows (two groups in one register).
+  template <int T>
+  __attribute__((always_inline)) static void block16(const uint8_t* a, const uint8_t* b, const Act* const* x,
+                                                     const int32_t* const*, __m512* acc) {
+    __m512i isum[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int s = 0; s < 4; ++s) {
+      __m512i dot[T][4];
+      for (int t = 0; t < T; ++t)
+        for (auto& d : dot[t]) d = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        const int c = 4 * s + j;
+        const size_t lo0 = q6_K_low_chunk(c), lo1 = q6_K_low_chunk(c + 16), hi = q6_K_high_chunk(c);
+        __m512i w[4];
+        q6_K_pieces<__m512i, Ops512>(join_groups(a + lo0, b + lo0), join_groups(a + lo1, b + lo1),
+                                     join_groups(a + hi, b + hi), w);
         for (int t = 0; t < T; ++t) {
-          const auto& blk = reinterpret_cast<const block_q8_K*>(x + t * x_stride)[i];
-          const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(blk.d));
-          sums.acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], offsets)), scale, sums.acc[t]);
+          const auto& blk = *x[t];
+          for (int quarter = 0; quarter < 4; ++quarter)
+            dot[t][quarter] = _mm512_dpbusd_epi32(
+                dot[t][quarter], _mm512_broadcastd_epi32(_mm_loadu_si32(blk.qs + 4 * (c + 16 * quarter))), w[quarter]);
         }
       }
-      sums.end_chunk(yf, y_stride);
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        const size_t at = kPackedQ6_KScales + 8 * (s + 4 * quarter);
+        const __m512i sc =
+            _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a + at)),
+                                                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + at))));
+        for (int t = 0; t < T; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot[t][quarter], sc));
+      }
     }
-    sums.finish(yd, y_stride);
+    const __m512i offsets = join_groups(a + kPackedQ6_KOffsets, b + kPackedQ6_KOffsets);
+    const __m512 d = join_halves_as_ps(a, b);
+    for (int t = 0; t < T; ++t) {
+      const auto& blk = *x[t];
+      const __m512 scale = _mm512_mul_ps(d, _mm512_set1_ps(blk.d));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], offsets)), scale, acc[t]);
+    }
   }
 };
+
+}  // namespace vnni
 
 // VNNI's byte dot, the accumulating form the shared Q4_0 kernel takes.
 inline __m256i dot_acc_u8i8_vnni(__m256i acc, __m256i a, __m256i b) { return _mm256_dpbusd_epi32(acc, a, b); }
@@ -449,29 +412,16 @@ namespace clusterctl::kernels::detail {
 void fill_packed_vnni(KernelTable& t) {
   using namespace x86;
   t.packed[slot(GgmlType::Q4_0)] = {q4_0x8_dot<dot_acc_u8i8_vnni>, q4_0x8_chunked_dot<dot_acc_u8i8_vnni>,
-                                    packed_tokens_dot<PackedTokens16<Q4_0Packed>>,
-                                    packed_tokens_chunked_dot<PackedTokens16<Q4_0Packed>>};
-  t.packed[slot(GgmlType::Q8_0)] = {packed_dot<Q8_0Packed>, packed_chunked_dot<Q8_0Packed>,
-                                    packed_tokens_dot<PackedTokens16<Q8_0Packed>>,
-                                    packed_tokens_chunked_dot<PackedTokens16<Q8_0Packed>>};
-  t.packed[slot(GgmlType::IQ4_NL)] = {packed_dot<Iq4NlPacked>, packed_chunked_dot<Iq4NlPacked>,
-                                      packed_tokens_dot<PackedTokens16<Iq4NlPacked>>,
-                                      packed_tokens_chunked_dot<PackedTokens16<Iq4NlPacked>>};
-  t.packed[slot(GgmlType::Q4_K)] = {k4_x8_dot<false>, k4_x8_chunked_dot<false>, packed_tokens_dot<K4Tokens16<false>>,
-                                    packed_tokens_chunked_dot<K4Tokens16<false>>};
-  t.packed[slot(GgmlType::Q5_K)] = {k4_x8_dot<true>, k4_x8_chunked_dot<true>, packed_tokens_dot<K4Tokens16<true>>,
-                                    packed_tokens_chunked_dot<K4Tokens16<true>>};
-  t.packed[slot(GgmlType::Q2_K)] = {q2_Kx8_dot<true>, q2_Kx8_chunked_dot<true>,
-                                    packed_tokens_dot<GroupByGroup<Q2_KTokens<true>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<Q2_KTokens<true>>>};
-  t.packed[slot(GgmlType::Q3_K)] = {q3_Kx8_dot<true>, q3_Kx8_chunked_dot<true>,
-                                    packed_tokens_dot<GroupByGroup<Q3_KTokens<true>>>,
-                                    packed_tokens_chunked_dot<GroupByGroup<Q3_KTokens<true>>>};
-  t.packed[slot(GgmlType::Q6_K)] = {q6_Kx8_dot, q6_Kx8_chunked_dot, packed_tokens_dot<Q6_KTokens16>,
-                                    packed_tokens_chunked_dot<Q6_KTokens16>};
-  t.packed[slot(GgmlType::IQ4_XS)] = {iq4_xs_x8_dot<true>, iq4_xs_x8_chunked_dot<true>,
-                                      packed_tokens_dot<GroupByGroup<Iq4XsTokens<true>>>,
-                                      packed_tokens_chunked_dot<GroupByGroup<Iq4XsTokens<true>>>};
+                                    packed_tokens_dot<Rows16Kernels<ByteDot<Q4_0Packed>>>,
+                                    packed_tokens_chunked_dot<Rows16Kernels<ByteDot<Q4_0Packed>>>};
+  t.packed[slot(GgmlType::Q8_0)] = Rows16Kernels<ByteDot<Q8_0Packed>>::kernels();
+  t.packed[slot(GgmlType::IQ4_NL)] = Rows16Kernels<ByteDot<Iq4NlPacked>>::kernels();
+  t.packed[slot(GgmlType::Q4_K)] = Rows16Kernels<vnni::K4<false>>::kernels();
+  t.packed[slot(GgmlType::Q5_K)] = Rows16Kernels<vnni::K4<true>>::kernels();
+  t.packed[slot(GgmlType::Q2_K)] = Rows8Kernels<Q2_K<true>>::kernels();
+  t.packed[slot(GgmlType::Q3_K)] = Rows8Kernels<Q3_K<true>>::kernels();
+  t.packed[slot(GgmlType::Q6_K)] = Rows16Kernels<vnni::Q6_K>::kernels();
+  t.packed[slot(GgmlType::IQ4_XS)] = Rows8Kernels<Iq4Xs<true>>::kernels();
 }
 
 }  // namespace clusterctl::kernels::detail
