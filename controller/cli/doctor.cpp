@@ -79,11 +79,15 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.bandwidth_gbs = share * j["bandwidth_gb_s"].get<double>();
     s.compute_gflops = share * j["compute_gflops"].get<double>();
     s.decode_gflops = share * j.value("decode_gflops", 0.0);
+    s.tile8_gflops = share * j.value("tile8_gflops", 0.0);
+    s.stream_gbs = share * j.value("stream_gb_s", 0.0);
+    s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
     s.shares_machine_with = nodes_on_machine - 1;
     s.meeting_us = j.value("meeting_us", 0.0);  // one rank's pool: not shared among ranks
     if (j.contains("one_rank") && j["one_rank"].is_object()) {
       s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
       s.one_rank_decode_gflops = j["one_rank"].value("decode_gflops", 0.0);
+      s.one_rank_stream_gbs = j["one_rank"].value("stream_gb_s", 0.0);
     }
     s.threads = j["threads"].get<int>();
     s.method = j.value("method", "");
@@ -141,6 +145,8 @@ int doctor_main(int argc, char** argv) {
                                                     {"bandwidth_gb_s", s.speed->bandwidth_gbs},
                                                     {"compute_gflops", s.speed->compute_gflops},
                                                     {"decode_gflops", s.speed->decode_gflops},
+                                                    {"tile8_gflops", s.speed->tile8_gflops},
+                                                    {"stream_gb_s", s.speed->stream_gbs},
                                                     {"shares_machine_with", s.speed->shares_machine_with},
                                                     {"threads", s.speed->threads},
                                                     {"method", s.speed->method}}
@@ -148,11 +154,13 @@ int doctor_main(int argc, char** argv) {
     std::cout << j.dump(2) << "\n";
   } else {
     preflight::print_report(report, std::cout);
-    if (!speeds.empty()) std::printf("\n%-14s %-14s %-14s %s\n", "NODE", "BANDWIDTH", "COMPUTE", "THREADS");
+    if (!speeds.empty())
+      std::printf("\n%-14s %-14s %-14s %-14s %s\n", "NODE", "READS", "DECODE STREAM", "COMPUTE", "THREADS");
     for (const auto& s : speeds)
       if (s.speed)
-        std::printf("%-14s %-14s %-14s %d\n", s.node.c_str(), fixed1(s.speed->bandwidth_gbs, " GB/s").c_str(),
-                    fixed1(s.speed->compute_gflops, " GFLOPS").c_str(), s.speed->threads);
+        std::printf("%-14s %-14s %-14s %-14s %d\n", s.node.c_str(), fixed1(s.speed->bandwidth_gbs, " GB/s").c_str(),
+                    fixed1(s.speed->stream_gbs, " GB/s").c_str(), fixed1(s.speed->compute_gflops, " GFLOPS").c_str(),
+                    s.speed->threads);
       else
         std::printf("%-14s not measured: %s\n", s.node.c_str(), s.error.c_str());
     for (const auto& s : speeds)

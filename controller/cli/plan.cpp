@@ -2,6 +2,7 @@
 // preflight, the split, every rank's slice of the model and its shard's size, each node's need
 // against its free memory, and whether the cut is already in the cache.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -262,21 +263,38 @@ config::ClusterConfig what_if_cluster(const std::string& model, const std::vecto
   return c;
 }
 
+// What doctor measured, as the throughput model takes it: the memory's bandwidth from the
+// decode stream where the record has one (the plain reads' figure otherwise).
+placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
+  placement::NodeSpeed n;
+  n.bandwidth_gbs =
+      placement::decode_bandwidth_gbs(r.stream_gbs, r.stream_flops_per_byte, r.decode_gflops, r.bandwidth_gbs);
+  n.compute_gflops = r.compute_gflops;
+  n.decode_gflops = r.decode_gflops;
+  n.tile8_gflops = r.tile8_gflops;
+  n.one_rank_bandwidth_gbs = placement::decode_bandwidth_gbs(r.one_rank_stream_gbs, r.stream_flops_per_byte,
+                                                             r.one_rank_decode_gflops, r.one_rank_bandwidth_gbs);
+  n.one_rank_decode_gflops = r.one_rank_decode_gflops;
+  n.meeting_s = r.meeting_us * 1e-6;
+  n.threads = r.threads;
+  return n;
+}
+
 // A real cluster: doctor's record of each node; the link from --link, else the cluster file's
 // emulated link, else the preset of its link type.
 void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag, SpeedInputs& in) {
   for (const auto& n : c.nodes) {
     const auto r = state::recorded_node_speed(c.name, n.name);
-    in.nodes.push_back(r ? placement::NodeSpeed{r->bandwidth_gbs, r->compute_gflops, r->decode_gflops,
-                                                r->one_rank_bandwidth_gbs, r->one_rank_decode_gflops,
-                                                r->meeting_us * 1e-6, r->threads}
-                         : placement::NodeSpeed{1, 1});
-    in.node_from.push_back(!r ? "not measured"
-                              : "doctor, " + std::to_string(r->threads) + " threads" +
-                                    (r->shares_machine_with > 0
-                                         ? ", its ranks' share of a machine it shares with " +
-                                               std::to_string(r->shares_machine_with) + " other node(s)"
-                                         : ""));
+    in.nodes.push_back(r ? node_speed(*r) : placement::NodeSpeed{1, 1});
+    in.node_from.push_back(
+        !r ? "not measured"
+           : "doctor, " + std::to_string(r->threads) + " threads" +
+                 (r->stream_gbs > 0 ? "; memory: its decode stream of " + std::to_string(std::lround(r->stream_gbs)) +
+                                          " GB/s of weights less the stream's compute"
+                                    : "; memory: plain reads (an older probe: run doctor again)") +
+                 (r->shares_machine_with > 0 ? "; its ranks' share of a machine it shares with " +
+                                                   std::to_string(r->shares_machine_with) + " other node(s)"
+                                             : ""));
     if (!r && in.missing.empty())
       in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +
                    "' (it measures every node and records it for plan)";

@@ -11,6 +11,10 @@
 #include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::placement {
+namespace {
+// The soft roofline's exponent (PassTimes::overlapped_s).
+constexpr double kOverlapP = 2.5;
+}  // namespace
 
 const char* algorithm_name(Algorithm a) {
   switch (a) {
@@ -73,7 +77,7 @@ double wire_bytes_per_value(WireFormat w) {
 // OLMoE-shaped MoE at 1 thread on this project's VM (both 33 and 31 tok/s measured and
 // predicted; max() said 42 and 39).
 double PassTimes::overlapped_s() const {
-  constexpr double p = 2.5;
+  constexpr double p = kOverlapP;
   const double hi = std::max(memory_s, compute_s), lo = std::min(memory_s, compute_s);
   if (hi <= 0) return 0;
   return hi * std::pow(1 + std::pow(lo / hi, p), 1 / p);
@@ -112,10 +116,27 @@ AllreduceCost allreduce_cost(Algorithm a, int ranks, double bytes) {
 double prompt_seconds_per_flop(const NodeSpeed& n, double batch) {
   const double tile = 1 / (n.compute_gflops * 1e9);
   if (!(n.decode_gflops > 0) || n.decode_gflops >= n.compute_gflops) return tile;
-  constexpr double kProbeTile = 64;  // the tokens compute_gflops is measured at
+  const double b = std::clamp(batch, 1.0, 64.0);
+  // Seconds per flop s(b) = mul + unpack / b through (lo, s_lo) and (hi, s_hi).
+  auto through = [b](double lo, double s_lo, double hi, double s_hi) {
+    const double unpack = (s_lo - s_hi) / (1 / lo - 1 / hi);
+    return s_lo - unpack / lo + unpack / b;
+  };
   const double one = 1 / (n.decode_gflops * 1e9);
-  const double unpack = (one - tile) * kProbeTile / (kProbeTile - 1), multiply = one - unpack;
-  return multiply + unpack / std::clamp(batch, 1.0, kProbeTile);
+  if (!(n.tile8_gflops > 0)) return through(1, one, 64, tile);
+  const double eight = 1 / (n.tile8_gflops * 1e9);
+  return b <= 8 ? through(1, one, 8, eight) : through(8, eight, 64, tile);
+}
+
+double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double decode_gflops, double reads_gbs) {
+  if (!(stream_gbs > 0)) return reads_gbs;
+  const double t = 1 / stream_gbs;                                          // ns a byte, reads and kernels together
+  const double c = decode_gflops > 0 ? flops_per_byte / decode_gflops : 0;  // ns a byte of compute alone
+  const double rest = std::pow(t, kOverlapP) - std::pow(c, kOverlapP);
+  // Compute as slow as the stream: its memory share cannot be told apart; plain reads are the bound.
+  if (!(rest > 0) || std::pow(rest, 1 / kOverlapP) < 0.05 * t) return reads_gbs > 0 ? reads_gbs : stream_gbs;
+  const double gbs = 1 / std::pow(rest, 1 / kOverlapP);
+  return reads_gbs > 0 ? std::min(gbs, reads_gbs) : gbs;
 }
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {

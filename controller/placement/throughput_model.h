@@ -21,6 +21,9 @@ struct NodeSpeed {
   // The matrix-vector kernels' rate, weights in cache: what a decode or verify pass multiplies at
   // (each weight used by one token, so no tile amortises its unpacking). 0: compute_gflops.
   double decode_gflops = 0;
+  // The tiles' rate at 8 tokens over weights read from memory (a mixture of experts' prompt gives
+  // each expert ~8 tokens, and its weights are in no cache); 0: not measured.
+  double tile8_gflops = 0;
   // One rank's pool alone, the node's other ranks idle (rank 0 drafting); 0: the node's figures
   // shared among its ranks.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
@@ -98,10 +101,19 @@ struct Prediction {
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill);
 // Seconds per flop of a prompt's tile of `batch` tokens: the tile unpacks each weight once for
 // its tokens and multiplies it once per token, so mul + unpack / batch, fitted through the node's
-// matrix-vector rate (1 token) and its tile rate (64 tokens, as doctor measures it); no faster
-// past 64. A mixture of experts' prompt gives each expert only the tokens routed to it (~8 of 64
-// with 8 of 64 experts a token): its tiles run nearer the matrix-vector rate.
+// matrix-vector rate (1 token), its tile rate at 8 tokens where measured and at 64 (as doctor
+// measures them), piece by piece; no faster past 64. A mixture of experts' prompt gives each
+// expert only the tokens routed to it (~8 of 64 with 8 of 64 experts a token): its tiles run at
+// nearer the 8-token rate, which a fit through 1 and 64 alone missed (OLMoE's prompt +30 %).
 double prompt_seconds_per_flop(const NodeSpeed& n, double batch);
+
+// The bandwidth a node's memory gives a decode, from doctor's decode stream: the engine's
+// matrix-vector kernels over weights read from memory at `stream_gbs` GB/s of weights, each byte
+// `flops_per_byte` flops, less the time of those flops at `decode_gflops` (in cache) as a pass's
+// memory and compute overlap (PassTimes::overlapped_s), so that a pass of the stream's own shape is
+// predicted at the stream's measured rate. At most `reads_gbs` (plain reads; 0: no bound), which is
+// also the answer where the compute alone takes as long as the stream.
+double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double decode_gflops, double reads_gbs);
 Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch);
 // Every algorithm and wire format, fastest single-stream decode first (one entry without a link
 // between nodes or ranks: nothing is sent).

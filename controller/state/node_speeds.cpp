@@ -31,6 +31,10 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"decode_gflops", r.decode_gflops},
                         {"one_rank_bandwidth_gb_s", r.one_rank_bandwidth_gbs},
                         {"one_rank_decode_gflops", r.one_rank_decode_gflops},
+                        {"stream_gb_s", r.stream_gbs},
+                        {"stream_flops_per_byte", r.stream_flops_per_byte},
+                        {"one_rank_stream_gb_s", r.one_rank_stream_gbs},
+                        {"tile8_gflops", r.tile8_gflops},
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
                         {"threads", r.threads},
@@ -51,6 +55,10 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.meeting_us = j.value("meeting_us", 0.0);
   r.one_rank_bandwidth_gbs = j.value("one_rank_bandwidth_gb_s", 0.0);
   r.one_rank_decode_gflops = j.value("one_rank_decode_gflops", 0.0);
+  r.stream_gbs = j.value("stream_gb_s", 0.0);
+  r.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
+  r.one_rank_stream_gbs = j.value("one_rank_stream_gb_s", 0.0);
+  r.tile8_gflops = j.value("tile8_gflops", 0.0);
   r.threads = j.value("threads", 0);
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));

@@ -12,6 +12,10 @@ struct NodeSpeedRecord {
   double bandwidth_gbs = 0;   // decode-shaped read bandwidth at `threads`
   double compute_gflops = 0;  // matmul-shaped, at `threads`
   double decode_gflops = 0;   // matrix-vector (one token), at `threads`; 0: not measured
+  // The decode stream (the matrix-vector kernels over weights read from memory): weight bytes per
+  // second, and the stream's flops per byte; 0: not measured (a record of an older probe).
+  double stream_gbs = 0, stream_flops_per_byte = 0, one_rank_stream_gbs = 0;
+  double tile8_gflops = 0;  // the prompt tiles at 8 tokens (a mixture of experts' per-expert tiles); 0: not measured
   // One rank's pool alone while the node's other ranks idle (as while rank 0 drafts); 0: not measured.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
   // Other nodes of the cluster on the same machine (same boot id: a test cluster's namespaces,

@@ -92,6 +92,15 @@ echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 8,
                 "n2": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 8, "method": "test"}}}' \
   >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a record refused" "$out"
-grep -q "n1 .*50.0 GB/s, 400 GFLOPS (doctor, 8 threads)" <<<"$out" || fail "the record is not used" "$out"
+grep -q "n1 .*50.0 GB/s, 400 GFLOPS (doctor, 8 threads; memory: plain reads" <<<"$out" || fail "the record is not used" "$out"
 grep -q "link: 1gbe" <<<"$out" || fail "--link is not used" "$out"
+# With the decode stream (40 GB/s of Q4_0 weights, 3.5556 flops a byte, 400 GFLOPS in cache): the
+# memory's bandwidth is the stream less its compute, (1/40^2.5 - (3.5556/400)^2.5)^(-1/2.5) = 41.3.
+echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 800, "decode_gflops": 400, "stream_gb_s": 40,
+                       "stream_flops_per_byte": 3.5556, "threads": 8},
+                "n2": {"bandwidth_gb_s": 50, "compute_gflops": 800, "threads": 8}}}' \
+  >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a stream refused" "$out"
+grep -q "n1 .*41.3 GB/s, 800 GFLOPS, decode 400 (doctor, 8 threads; memory: its decode stream of 40 GB/s" <<<"$out" ||
+  fail "the decode stream is not used" "$out"
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

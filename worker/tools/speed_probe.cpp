@@ -86,23 +86,73 @@ void DecodeShapedReads::pass(const std::function<void()>& after_matrix) {
 }
 
 namespace {
+
+constexpr int64_t kStreamCols = 4096;
+// Rows of a stream matrix: ~4 MiB of Q4_0 (2304 bytes a row of 4096), whole groups of 16.
+constexpr int64_t kStreamRows = int64_t(kMatrixBytes / 2304) / 16 * 16;
+
+// A Q4_0 matrix of random weights, every block's scale a small finite half (0.01: random bytes
+// could be NaN), in GGUF's row layout.
+std::vector<uint8_t> random_q4_0(int64_t rows, int64_t cols, std::mt19937& rng) {
+  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, cols));
+  std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  for (size_t off = 0; off < data.size(); off += 18) data[off] = 0x1f, data[off + 1] = 0x21;
+  return data;
+}
+
+kernels::Matrix q4_0_rows(const std::vector<uint8_t>& data, int64_t rows, int64_t cols) {
+  return {gguf::GgmlType::Q4_0, data.data(), rows, cols, data.size() / static_cast<size_t>(rows),
+          kernels::Layout::Rows};
+}
+
+}  // namespace
+
+DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens)
+    : pool_(pool), tokens_(std::max<int64_t>(tokens, 1)) {
+  std::mt19937 rng(2);
+  const std::vector<uint8_t> source = random_q4_0(kStreamRows, kStreamCols, rng);
+  const kernels::Matrix rows = q4_0_rows(source, kStreamRows, kStreamCols);
+  const bool pack = kernels::should_pack(rows);
+  const size_t each = pack ? kernels::packed_bytes(rows) : source.size();
+  const size_t n = std::max(bytes / each, size_t(1));
+  storage_ = allocate_large_buffer(n * each);  // on huge pages, as the engine's packed weights
+  kernels::Matrix first = pack ? kernels::pack_rows8(rows, storage_.get()) : rows;
+  if (!pack) std::copy(source.begin(), source.end(), storage_.get());
+  // Copies of the first by the pool's threads (their NUMA node), every page mapped before timing.
+  pool.parallel_for(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+    for (int64_t i = std::max<int64_t>(b, 1); i < e; ++i)
+      std::memcpy(storage_.get() + static_cast<size_t>(i) * each, storage_.get(), each);
+  });
+  for (size_t i = 0; i < n; ++i) {
+    kernels::Matrix m = first;
+    m.data = storage_.get() + i * each;
+    matrices_.push_back(m);
+  }
+  bytes_ = n * each;
+  flops_ = 2.0 * static_cast<double>(n) * kStreamRows * kStreamCols * static_cast<double>(tokens_);
+  std::uniform_real_distribution<float> u(-1, 1);
+  x_.resize(static_cast<size_t>(kStreamCols * tokens_));
+  for (auto& v : x_) v = u(rng);
+  y_.resize(static_cast<size_t>(kStreamRows * tokens_));
+}
+
+DecodeStream::~DecodeStream() = default;
+
+void DecodeStream::pass(const std::function<void()>& after_matrix) {
+  for (const kernels::Matrix& m : matrices_) {
+    kernels::matmul(m, x_.data(), tokens_, y_.data(), pool_, ws_,
+                    tokens_ == 1 ? kernels::Kernels::MatrixVector : kernels::Kernels::Tiles);
+    if (after_matrix) after_matrix();
+  }
+}
+
+namespace {
 BandwidthSample sample_of(int threads, const std::vector<double>& gbs) {
   return {threads, median(gbs), *std::min_element(gbs.begin(), gbs.end()), *std::max_element(gbs.begin(), gbs.end()),
           static_cast<int>(gbs.size())};
 }
 }  // namespace
-
-BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
-  DecodeShapedReads reads(pool, bytes);
-  reads.pass();  // warm: the pool's threads awake, the TLB
-  std::vector<double> gbs;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    reads.pass();
-    gbs.push_back(static_cast<double>(reads.bytes()) / seconds_since(t0) / 1e9);
-  }
-  return sample_of(pool.size(), gbs);
-}
 
 namespace {
 // Ranks meeting as at an all-reduce: MPI polls while it waits, yielding the core between polls
@@ -168,37 +218,88 @@ std::vector<double> ranks_together(
 
 }  // namespace
 
-BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t bytes, int reps) {
+namespace {
+
+// One pool's passes over its buffer (DecodeShapedReads or DecodeStream): the median, slowest and
+// fastest GB/s of `reps` after a warm one.
+template <class Passes>
+BandwidthSample pool_passes(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  Passes passes(pool, bytes);
+  passes.pass();  // warm: the pool's threads awake, the TLB
+  std::vector<double> gbs;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    passes.pass();
+    gbs.push_back(static_cast<double>(passes.bytes()) / seconds_since(t0) / 1e9);
+  }
+  return sample_of(pool.size(), gbs);
+}
+
+// `ranks` ranks' pools, each over its bytes / ranks, meeting after each matrix (ranks_together).
+template <class Passes>
+BandwidthSample ranks_passes(int ranks, int threads, size_t bytes, int reps) {
   if (ranks <= 1) {
     kernels::ThreadPool pool(threads);
-    return measure_read_bandwidth(pool, bytes, reps);
+    return pool_passes<Passes>(pool, bytes, reps);
   }
   const size_t per_rank = std::max(bytes / static_cast<size_t>(ranks) / kMatrixBytes, size_t(1)) * kMatrixBytes;
   std::vector<double> gbs = ranks_together(ranks, threads, reps, [&](kernels::ThreadPool& pool, const auto& meet) {
-    auto reads = std::make_shared<DecodeShapedReads>(pool, per_rank);
-    return std::function<double()>([reads, &meet] {
-      reads->pass(meet);
-      return static_cast<double>(reads->bytes());
+    auto passes = std::make_shared<Passes>(pool, per_rank);
+    return std::function<double()>([passes, &meet] {
+      passes->pass(meet);
+      return static_cast<double>(passes->bytes());
     });
   });
   for (double& g : gbs) g /= 1e9;
   return sample_of(threads, gbs);
 }
 
+}  // namespace
+
+BandwidthSample measure_read_bandwidth(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  return pool_passes<DecodeShapedReads>(pool, bytes, reps);
+}
+
+BandwidthSample measure_ranks_read_bandwidth(int ranks, int threads, size_t bytes, int reps) {
+  return ranks_passes<DecodeShapedReads>(ranks, threads, bytes, reps);
+}
+
+BandwidthSample measure_decode_stream(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  return pool_passes<DecodeStream>(pool, bytes, reps);
+}
+
+BandwidthSample measure_ranks_decode_stream(int ranks, int threads, size_t bytes, int reps) {
+  return ranks_passes<DecodeStream>(ranks, threads, bytes, reps);
+}
+
+namespace {
+struct EightTokenStream : DecodeStream {
+  EightTokenStream(kernels::ThreadPool& pool, size_t bytes) : DecodeStream(pool, bytes, 8) {}
+};
+}  // namespace
+
+double measure_ranks_tile8_stream_gflops(int ranks, int threads, size_t bytes, int reps) {
+  return ranks_passes<EightTokenStream>(ranks, threads, bytes, reps).median_gbs * decode_stream_flops_per_byte() * 8;
+}
+
+double decode_stream_flops_per_byte() {
+  kernels::ThreadPool pool(1);
+  const DecodeStream one(pool, 1);  // one matrix
+  return one.flops() / static_cast<double>(one.bytes());
+}
+
 namespace {
 
 // The engine's matmul on a Q4_0 matrix of 1024 x 4096 (2.3 MB, in cache, packed as the engine
-// packs it) times `tokens` tokens; run() does `calls` of them and returns their flops.
+// packs it) times `tokens` tokens; run() does as many calls as take `rep_seconds` (counted when
+// made: a rep of a few milliseconds measured the scheduler's time slices, not the kernels, where
+// ranks outnumber cores) and returns their flops.
 class MatmulWork {
  public:
-  MatmulWork(kernels::ThreadPool& pool, int64_t tokens, int calls) : pool_(pool), tokens_(tokens), calls_(calls) {
-    const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(gguf::GgmlType::Q4_0, kCols));
-    data_.resize(row_bytes * kRows);
+  MatmulWork(kernels::ThreadPool& pool, int64_t tokens, double rep_seconds) : pool_(pool), tokens_(tokens) {
     std::mt19937 rng(1);
-    for (auto& b : data_) b = static_cast<uint8_t>(rng());
-    // Every block's scale a small finite half (0.01): random bytes could be NaN.
-    for (size_t off = 0; off < data_.size(); off += 18) data_[off] = 0x1f, data_[off + 1] = 0x21;
-    w_ = {gguf::GgmlType::Q4_0, data_.data(), kRows, kCols, row_bytes, kernels::Layout::Rows};
+    data_ = random_q4_0(kRows, kCols, rng);
+    w_ = q4_0_rows(data_, kRows, kCols);
     if (kernels::should_pack(w_)) {
       packed_.resize(kernels::packed_bytes(w_));
       w_ = kernels::pack_rows8(w_, packed_.data());
@@ -207,6 +308,12 @@ class MatmulWork {
     y_.resize(kRows * tokens);
     for (auto& v : x_) v = std::uniform_real_distribution<float>(-1, 1)(rng);
     kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
+    for (calls_ = 1; calls_ < (1 << 20); calls_ *= 2) {
+      auto t0 = Clock::now();
+      run();
+      if (seconds_since(t0) >= rep_seconds / 2) break;
+    }
+    calls_ *= 2;
   }
   double run() {
     for (int k = 0; k < calls_; ++k) kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
@@ -217,15 +324,17 @@ class MatmulWork {
   static constexpr int64_t kRows = 1024, kCols = 4096;
   kernels::ThreadPool& pool_;
   const int64_t tokens_;
-  const int calls_;
+  int calls_ = 1;
   std::vector<uint8_t> data_, packed_;
   kernels::Matrix w_{};
   std::vector<float> x_, y_;
   kernels::Workspace ws_;
 };
 
-double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int calls_per_rep, int reps) {
-  MatmulWork work(pool, tokens, calls_per_rep);
+constexpr double kComputeRepSeconds = 0.03;
+
+double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int reps) {
+  MatmulWork work(pool, tokens, kComputeRepSeconds);
   std::vector<double> gflops;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
@@ -237,10 +346,10 @@ double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int calls_per_re
 
 // The same on `ranks` ranks' pools together (ranks_together): all their flops over the time
 // until the last is done.
-double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int calls_per_rep, int reps) {
+double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int reps) {
   return median(ranks_together(ranks, threads, reps,
                                [&](kernels::ThreadPool& pool, const auto&) {
-                                 auto work = std::make_shared<MatmulWork>(pool, tokens, calls_per_rep);
+                                 auto work = std::make_shared<MatmulWork>(pool, tokens, kComputeRepSeconds);
                                  return std::function<double()>([work] { return work->run(); });
                                })) /
          1e9;
@@ -248,9 +357,9 @@ double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int calls_per
 
 }  // namespace
 
-double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, 4, reps); }
+double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, reps); }
 
-double measure_decode_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 1, 128, reps); }
+double measure_decode_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 1, reps); }
 
 double measure_meeting_us(kernels::ThreadPool& pool, int reps) {
   if (pool.size() <= 1) return 0;  // a pool of one runs its work inline
@@ -268,8 +377,14 @@ double measure_meeting_us(kernels::ThreadPool& pool, int reps) {
 }
 
 std::string probe_method(size_t bytes, int reps) {
-  return bandwidth_method(bytes, reps) +
-         "; compute: Q4_0 1024x4096 matmul x 64 tokens in cache, decode compute: the same x 1 token";
+  return "decode stream: the engine's matrix-vector kernels (1 token) over " + std::to_string(bytes >> 20) +
+         " MiB of packed Q4_0 4096-column matrices of ~4 MiB, the pool meeting after each, median of " +
+         std::to_string(reps) + " passes after a warm one, per thread count; " + bandwidth_method(bytes, reps) +
+         "; compute: Q4_0 1024x4096 matmul in cache x 64 tokens, decode compute: the same x 1 token, median of " +
+         std::to_string(reps) +
+         " reps of ~30 ms; 8-token tiles: the decode stream's matrices (256 MiB at most) x 8 "
+         "tokens, median of " +
+         std::to_string(reps) + " passes";
 }
 
 std::string bandwidth_method(size_t bytes, int reps) {
@@ -281,46 +396,63 @@ std::string bandwidth_method(size_t bytes, int reps) {
 }  // namespace clusterctl::tools
 
 namespace clusterctl::tools {
+namespace {
+
+std::string sample_json(const BandwidthSample& s) {
+  char line[160];
+  std::snprintf(line, sizeof line, "{\"threads\": %d, \"median_gb_s\": %.3f, \"min_gb_s\": %.3f, \"max_gb_s\": %.3f}",
+                s.threads, s.median_gbs, s.min_gbs, s.max_gbs);
+  return line;
+}
+
+}  // namespace
 
 int probe_speed_main(int threads, int ranks) {
   if (threads <= 0) threads = static_cast<int>(std::max(1l, sysconf(_SC_NPROCESSORS_ONLN)));
   ranks = std::max(ranks, 1);
   const size_t bytes = probe_buffer_bytes();
-  constexpr int kReps = 5;
-  std::string out =
-      "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) + ", \"bandwidth\": [";
-  double at_threads = 0;
+  constexpr int kReps = 7;
+  // Per thread count 1, 2, 4 ... threads: the plain reads and the decode stream, one pool alone.
+  std::string reads_json, stream_json;
+  double reads_gbs = 0, stream_gbs = 0;
   for (int t = 1;; t = std::min(t * 2, threads)) {
     kernels::ThreadPool pool(t);
-    const BandwidthSample s = measure_read_bandwidth(pool, bytes, kReps);
-    char line[160];
-    std::snprintf(line, sizeof line,
-                  "%s{\"threads\": %d, \"median_gb_s\": %.3f, \"min_gb_s\": %.3f, \"max_gb_s\": %.3f}",
-                  t == 1 ? "" : ", ", t, s.median_gbs, s.min_gbs, s.max_gbs);
-    out += line;
-    at_threads = s.median_gbs;
+    const BandwidthSample r = measure_read_bandwidth(pool, bytes, kReps);
+    const BandwidthSample d = measure_decode_stream(pool, bytes, kReps);
+    reads_json += (t == 1 ? "" : ", ") + sample_json(r);
+    stream_json += (t == 1 ? "" : ", ") + sample_json(d);
+    reads_gbs = r.median_gbs, stream_gbs = d.median_gbs;
     if (t == threads) break;
   }
   // One rank's pool alone (the others idle, as while rank 0 drafts): what a draft model gets.
-  const double one_rank_gbs = at_threads;
+  const double one_rank_reads = reads_gbs, one_rank_stream = stream_gbs;
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
   const double meeting_us = measure_meeting_us(one_pool, kReps);
-  if (ranks > 1) at_threads = measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs;
+  if (ranks > 1) {
+    reads_gbs = measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs;
+    stream_gbs = measure_ranks_decode_stream(ranks, threads, bytes, kReps).median_gbs;
+  }
   // Compute as the ranks multiply: their own pools together, not one pool of all their threads
   // (whose barriers, with more threads than cores, would wait on descheduled threads).
-  const double compute = ranks_matmul_gflops(ranks, threads, 64, 4, kReps);
-  const double decode = ranks_matmul_gflops(ranks, threads, 1, 128, kReps);
-  char tail[320];
+  const double compute = ranks_matmul_gflops(ranks, threads, 64, kReps);
+  // A mixture of experts' prompt: each expert's ~8 tokens over its weights from memory, where the
+  // tile's work and the reads do not overlap as a dense prompt's 64-token tiles hide them.
+  const double tile8 = measure_ranks_tile8_stream_gflops(ranks, threads, std::min(bytes, size_t(256) << 20), kReps);
+  const double decode = ranks_matmul_gflops(ranks, threads, 1, kReps);
+  char tail[512];
   std::snprintf(tail, sizeof tail,
-                "], \"bandwidth_gb_s\": %.3f, \"compute_gflops\": %.3f, \"decode_gflops\": %.3f, "
-                "\"meeting_us\": %.3f, \"one_rank\": {\"bandwidth_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
-                at_threads, compute, decode, meeting_us, one_rank_gbs, one_rank_decode);
-  out += tail;
+                "\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, \"stream_flops_per_byte\": %.4f, "
+                "\"compute_gflops\": %.3f, \"tile8_gflops\": %.3f, \"decode_gflops\": %.3f, \"meeting_us\": %.3f, "
+                "\"one_rank\": {\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
+                reads_gbs, stream_gbs, decode_stream_flops_per_byte(), compute, tile8, decode, meeting_us,
+                one_rank_reads, one_rank_stream, one_rank_decode);
+  std::string out = "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) +
+                    ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail;
   out += "\"method\": \"" + probe_method(bytes, kReps) +
-         (ranks > 1 ? "; the node's figure: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
+         (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
                           " threads, every pass started together and the ranks meeting after each matrix as at "
-                          "an all-reduce: all their bytes over the time until the last was done"
+                          "an all-reduce: all their bytes (flops) over the time until the last was done"
                     : std::string()) +
          "\"}";
   std::printf("%s\n", out.c_str());

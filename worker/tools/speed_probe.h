@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "worker/common/large_buffer.h"
+#include "worker/kernels/blocks.h"  // kernels.h uses fp16_t without including it
+#include "worker/kernels/kernels.h"
 #include "worker/kernels/thread_pool.h"
 
 namespace clusterctl::tools {
@@ -49,6 +51,44 @@ class DecodeShapedReads {
   LargeBuffer storage_;
   std::vector<uint64_t> item_sums_;
 };
+
+// The decode stream itself: the engine's matrix-vector kernels (one token) over `bytes` of Q4_0
+// matrices of 4096 columns and ~4 MiB (packed as the engine packs them, on huge pages), read from
+// memory, the pool meeting after each as after every matmul: the weights' reads and the kernels'
+// own work at once, as a decode does them.
+// With `tokens` > 1: the prompt tiles over the same matrices (a mixture of experts' prompt, whose
+// experts each multiply their few tokens over weights no cache holds).
+class DecodeStream {
+ public:
+  DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens = 1);
+  ~DecodeStream();
+  DecodeStream(const DecodeStream&) = delete;
+  DecodeStream& operator=(const DecodeStream&) = delete;
+  // One matrix-vector product over every matrix, calling after_matrix after each.
+  void pass(const std::function<void()>& after_matrix = {});
+  size_t bytes() const { return bytes_; }
+  double flops() const { return flops_; }  // multiply-adds x 2 a pass
+
+ private:
+  kernels::ThreadPool& pool_;
+  int64_t tokens_ = 1;
+  size_t bytes_ = 0;
+  double flops_ = 0;
+  LargeBuffer storage_;
+  std::vector<kernels::Matrix> matrices_;
+  std::vector<float> x_, y_;
+  kernels::Workspace ws_;
+};
+
+// Weight bytes per second of the decode stream: one pool, and `ranks` ranks' pools together
+// (as measure_ranks_read_bandwidth); the median, slowest and fastest of `reps` passes.
+BandwidthSample measure_decode_stream(kernels::ThreadPool& pool, size_t bytes, int reps);
+BandwidthSample measure_ranks_decode_stream(int ranks, int threads, size_t bytes, int reps);
+// GFLOPS of the prompt tiles of 8 tokens over `bytes` of weights read from memory (DecodeStream
+// with 8 tokens), `ranks` ranks' pools together; the median of `reps` passes.
+double measure_ranks_tile8_stream_gflops(int ranks, int threads, size_t bytes, int reps);
+// Flops per byte of the stream's weights (Q4_0: 2 x 32 weights in 18 bytes).
+double decode_stream_flops_per_byte();
 
 // The buffer size measure_read_bandwidth uses: 8x the last-level cache, 256 MiB to 1 GiB.
 size_t probe_buffer_bytes();

@@ -282,3 +282,43 @@ TEST(ThroughputModel, APromptOfAMixtureOfExpertsMultipliesInSmallTilesPerExpert)
   EXPECT_DOUBLE_EQ(pass_times(moe, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s,
                    pass_times(dense, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s);
 }
+
+TEST(ThroughputModel, AMeasuredEightTokenTileIsWhatAnExpertOfEightTokensMultipliesAt) {
+  // 1 token at 100 GFLOPS, 64 at 1000; measured at 8: 250 (slower than the 1-64 fit's ~457).
+  NodeSpeed n{100, 1000, 100};
+  const double fitted = prompt_seconds_per_flop(n, 8);
+  n.tile8_gflops = 250;
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 8), 1 / 250e9, 1e-24);
+  EXPECT_GT(prompt_seconds_per_flop(n, 8), 1.5 * fitted);
+  // The measured points, and mul + unpack / b between them: continuous at 8.
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 1), 1 / 100e9, 1e-24);
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 64), 1 / 1000e9, 1e-24);
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 8 - 1e-9), prompt_seconds_per_flop(n, 8 + 1e-9), 1e-20);
+  // Between 8 and 64: s(b) = mul + unpack / b through s(8) and s(64).
+  const double unpack = (1 / 250e9 - 1 / 1000e9) / (1.0 / 8 - 1.0 / 64);
+  EXPECT_NEAR(prompt_seconds_per_flop(n, 16), 1 / 1000e9 - unpack / 64 + unpack / 16, 1e-24);
+  EXPECT_GT(prompt_seconds_per_flop(n, 4), prompt_seconds_per_flop(n, 8));
+  EXPECT_LT(prompt_seconds_per_flop(n, 4), prompt_seconds_per_flop(n, 1));
+}
+
+TEST(ThroughputModel, TheDecodeStreamLessItsComputeIsTheMemorysBandwidth) {
+  // Memory of 40 GB/s and 3.56 flops a byte at 200 GFLOPS: a pass of the stream's own shape.
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  const double fpb = 64.0 / 18;
+  m.nodes[0] = {40, 1000, 200};
+  m.ranks[0].dense_bytes = 1e9, m.ranks[0].dense_params = 1e9 * fpb / 2;
+  const double pass = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).total();
+  const double stream = 1e9 / pass / 1e9;  // what doctor's stream would measure, GB/s
+  EXPECT_LT(stream, 40);
+  EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 200, 0), 40, 1e-9);
+  EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 200, 100), 40, 1e-9);
+  // No faster than plain reads; no stream measured: the reads.
+  EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(stream, fpb, 200, 35), 35);
+  EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(0, fpb, 200, 35), 35);
+  // Compute as slow as the whole stream (in cache no faster than from memory): the memory's
+  // share cannot be told apart, and the reads stand.
+  EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(stream, fpb, stream * fpb, 35), 35);
+  EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(stream, fpb, stream * fpb * 0.9, 35), 35);
+  // No compute figure: the stream is all memory.
+  EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 0, 0), stream, 1e-9);
+}
