@@ -64,8 +64,8 @@ ForwardPass::ForwardPass(const Model& model, KvCache& cache, collectives::Commun
     moe_gate_.resize(K * n_ff_ + shared_ffn);
     moe_up_.resize(K * n_ff_ + shared_ffn);
     moe_down_.resize((K + 1) * E);
-    moe_thread_ws_ = std::make_unique<kernels::Workspace[]>(pool.size());
   }
+  thread_ws_ = std::make_unique<kernels::Workspace[]>(pool.size());
   rope_cos_.resize(B * m_.rope.dims() / 2);
   rope_sin_.resize(B * m_.rope.dims() / 2);
   out_hidden_.resize(B * E);

@@ -28,6 +28,21 @@ struct LocalLogits {
   const float* row(int64_t i) const { return data + i * cols; }
 };
 
+// One row slice of a decode token's matrix-vector product, claimed by a pool thread
+// (ForwardPass::run_slices): y = w x, or the row-parallel sums of a down projection.
+struct SliceJob {
+  kernels::Matrix w;
+  const float* x = nullptr;
+  float* y = nullptr;            // y = w x
+  double* y_sums = nullptr;      // or the row-parallel sums, in chunks of `chunk` columns
+  const float* scale = nullptr;  // the router weight of a routed expert's down projection
+  int64_t chunk = 0;
+};
+
+// Rows per SliceJob over matrices of total_rows rows: about 8 items per thread, whole groups of
+// 16 rows (the matrix-vector kernels' row block and Packed8's group), 64 to 512 rows.
+int64_t decode_slice_rows(int64_t total_rows, int n_threads);
+
 class ForwardPass {
  public:
   ForwardPass(const Model& model, KvCache& cache, collectives::Communicator& comm, kernels::ThreadPool& pool,
@@ -58,6 +73,19 @@ class ForwardPass {
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
   void latent_attend(int64_t layer, const Batch& batch, float kq_scale);  // mla_query_ -> mla_out_
+  // One head of one token attending per position (the path of fewer than 64 tokens): query
+  // (latent, RoPE part) against the n_pos cached rows, the attended latent into out.
+  void attend_latent_rows(const float* query, const uint8_t* rows, int64_t n_pos, float kq_scale, int ith, float* out);
+  // One decode token's heads on several threads in one pool meeting, the same bits as the
+  // k_b matmuls, latent_attend and the v_b matmuls: a thread claims a head and runs all three.
+  void latent_heads_one_token(int64_t layer, float kq_scale);
+  // Decode: row slices of several matrix-vector products (slices_), all run in one pool meeting.
+  // A row's sum does not depend on the rows around it (kernels::row_slice): the bits of one
+  // matmul per matrix.
+  void add_slices(const kernels::Matrix& w, const float* x, float* y, int64_t rows_per_slice);
+  void add_slices_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, double* y_sums,
+                               const float* scale, int64_t rows_per_slice);
+  void run_slices();
   // A dense SwiGLU of the gate/up/down kinds given on xn_: proj_ += this rank's partial sums.
   void swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T, int64_t n_mv,
               double* out);
@@ -95,11 +123,14 @@ class ForwardPass {
   std::vector<float> expert_x_, expert_scale_;
   std::vector<double> expert_out_;
   // experts_one_token: each expert's gate, up (routed in route order, then the shared ones) and
-  // down sums; a workspace per pool thread, and a pool of one so each slice runs where claimed.
+  // down sums.
   std::vector<float> moe_gate_, moe_up_;
   std::vector<double> moe_down_;
-  std::unique_ptr<kernels::Workspace[]> moe_thread_ws_;
-  kernels::ThreadPool moe_serial_pool_{1};
+  // Work claimed inside one pool meeting (run_slices, latent_attention_one_token): a workspace
+  // per pool thread, and a pool of one so each matmul runs where it was claimed.
+  std::unique_ptr<kernels::Workspace[]> thread_ws_;
+  kernels::ThreadPool serial_pool_{1};
+  std::vector<SliceJob> slices_;  // run_slices' items
   std::vector<float> out_hidden_, logits_;
   // Multi-head latent attention: the low-rank query, the query heads (nope then RoPE part), the
   // latent and RoPE key, per head the absorbed query (latent then RoPE part) and the attended

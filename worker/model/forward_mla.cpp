@@ -5,6 +5,7 @@
 // the expansions are applied once to the query and once to the attended latent, never to the
 // cache. This rank's heads are its Partition's query heads; the latent is every rank's.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -19,18 +20,30 @@ void ForwardPass::latent_attention(int64_t il) {
   const int64_t T = n_tokens_, E = hp.n_embd, H = n_q_, half = m_.rope.dims() / 2;
   const int64_t DK = hp.head_dim_k, DV = hp.head_dim, R = hp.rope_dim, nope = DK - R;
   const int64_t KVL = hp.kv_lora_rank, QL = hp.q_lora_rank, row = KVL + R;
+  // One decode token on several threads: the projections of the normed input in one pool
+  // meeting, the heads in another (each pool meeting costs about as much as a small matmul).
+  const bool one_token = T == 1 && n_mv_ == 1 && pool_.size() > 1;
   for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
-  // This rank's query heads, [nope | rope] each.
+  // This rank's query heads, [nope | rope] each (through the low-rank query where the layer has
+  // one), and the token's latent and RoPE key.
+  const kernels::Matrix& q_in = L.matrix(QL > 0 ? TensorKind::AttnQA : TensorKind::AttnQ);
+  float* q_out = QL > 0 ? mla_qa_.data() : q_.data();
+  const kernels::Matrix& kv_a = L.matrix(TensorKind::AttnKvAMqa);
+  if (one_token) {
+    const int64_t rows_per_slice = decode_slice_rows(q_in.rows + kv_a.rows, pool_.size());
+    add_slices(q_in, xn_.data(), q_out, rows_per_slice);
+    add_slices(kv_a, xn_.data(), mla_kva_.data(), rows_per_slice);
+    run_slices();
+  } else {
+    project(q_in, xn_.data(), T, n_mv_, q_out);
+    project(kv_a, xn_.data(), T, n_mv_, mla_kva_.data());
+  }
   if (QL > 0) {
-    project(L.matrix(TensorKind::AttnQA), xn_.data(), T, n_mv_, mla_qa_.data());
     for (int64_t t = 0; t < T; ++t)
       rms_norm(&mla_qa_[t * QL], L.floats(TensorKind::AttnQANorm), &mla_qa_[t * QL], QL, hp.rms_eps);
     project(L.matrix(TensorKind::AttnQB), mla_qa_.data(), T, n_mv_, q_.data());
-  } else {
-    project(L.matrix(TensorKind::AttnQ), xn_.data(), T, n_mv_, q_.data());
   }
-  // The token's latent (normed) and RoPE key, stored before attending: later tokens of the batch see it.
-  project(L.matrix(TensorKind::AttnKvAMqa), xn_.data(), T, n_mv_, mla_kva_.data());
+  // The latent (normed) and RoPE key stored before attending: later tokens of the batch see it.
   for (int64_t t = 0; t < T; ++t) {
     float* kva = &mla_kva_[t * row];
     rms_norm(kva, L.floats(TensorKind::AttnKvANorm), kva, KVL, hp.rms_eps);
@@ -43,25 +56,30 @@ void ForwardPass::latent_attention(int64_t il) {
       std::copy_n(q + nope, R, &mla_query_[(t * H + h) * row + KVL]);
     }
   }
-  // Head by head over the batch: the absorbed query k_b_h^T q_nope.
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t t = 0; t < T; ++t) std::copy_n(&q_[(t * H + h) * DK], nope, &mla_gather_[t * nope]);
-    project(L.expert(TensorKind::AttnKB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
-            mla_head_out_.data());
-    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * KVL], KVL, &mla_query_[(t * H + h) * row]);
-  }
   // llama.cpp's scale: YaRN's magnitude enters the scores squared (its attn_factor cancels the
   // factor ggml's RoPE applies, then DeepSeek's mscale_all_dim is applied to both q and k).
   const float fs = m_.rope.freq_scale();
   const float attn_factor_org = m_.rope.attn_factor() * (1.0f + 0.1f * std::log(1.0f / fs));
   const float mscale = attn_factor_org * (1.0f + 0.1f * hp.rope_yarn_log_mul * std::log(1.0f / fs));
-  latent_attend(il, b, 1.0f * mscale * mscale / std::sqrt(static_cast<float>(DK)));
-  // Each head's value expansion v_b_h of its attended latent, into attn_ as [head][DV].
-  for (int64_t h = 0; h < H; ++h) {
-    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_out_[(t * H + h) * KVL], KVL, &mla_gather_[t * KVL]);
-    project(L.expert(TensorKind::AttnVB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
-            mla_head_out_.data());
-    for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * DV], DV, &attn_[t * q_dim_ + h * DV]);
+  const float kq_scale = 1.0f * mscale * mscale / std::sqrt(static_cast<float>(DK));
+  if (one_token) {
+    latent_heads_one_token(il, kq_scale);
+  } else {
+    // Head by head over the batch: the absorbed query k_b_h^T q_nope.
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t t = 0; t < T; ++t) std::copy_n(&q_[(t * H + h) * DK], nope, &mla_gather_[t * nope]);
+      project(L.expert(TensorKind::AttnKB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
+              mla_head_out_.data());
+      for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * KVL], KVL, &mla_query_[(t * H + h) * row]);
+    }
+    latent_attend(il, b, kq_scale);
+    // Each head's value expansion v_b_h of its attended latent, into attn_ as [head][DV].
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_out_[(t * H + h) * KVL], KVL, &mla_gather_[t * KVL]);
+      project(L.expert(TensorKind::AttnVB, m_.part.q_heads.begin + h), mla_gather_.data(), T, n_mv_,
+              mla_head_out_.data());
+      for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * DV], DV, &attn_[t * q_dim_ + h * DV]);
+    }
   }
   project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
   add_attention_output();
@@ -100,9 +118,7 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
   }
   auto work = [&](int ith, int nth) {
     float* scores = thread_scratch(ith);
-    void* q_conv = scores + ctx;
     float* latent = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, row));
-    kernels::fp16_t* acc16 = reinterpret_cast<kernels::fp16_t*>(latent + row);
     // Items dealt round-robin: a prompt's later tokens attend to more positions, so contiguous
     // ranges would leave the last thread with most of the work (3/4 of it with two threads).
     for (int64_t item = ith; item < n_items; item += nth) {
@@ -111,64 +127,40 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
       const float* query = &mla_query_[(t * H + h) * row];
       const uint8_t* rows = cache_.key(il, slot, 0, 0);
       float* out = &mla_out_[(t * H + h) * KVL];
+      if (!tiled) {
+        attend_latent_rows(query, rows, n_pos, kq_scale, ith, out);
+        continue;
+      }
       std::fill_n(out, KVL, 0.0f);
       float M = -INFINITY, S = 0.0f;
-      if (tiled) {
-        // Float query against the cached rows as floats, softmax and sums tile by tile.
-        for (int64_t j0 = 0; j0 < n_pos; j0 += kTile) {
-          const int64_t j1 = std::min(n_pos, j0 + kTile);
-          float tile_max = -INFINITY;
-          if (one_slot) kernels::f32_column_dots(row, j1 - j0, &rows_t[j0], n_max, query, &scores[j0]);
-          for (int64_t j = j0; j < j1; ++j) {
-            if (!one_slot) {
-              kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
-              kernels::f32_column_dots(row, 1, latent, 1, query, &scores[j]);
-            }
-            scores[j] *= kq_scale;
-            tile_max = std::max(tile_max, scores[j]);
+      // Float query against the cached rows as floats, softmax and sums tile by tile.
+      for (int64_t j0 = 0; j0 < n_pos; j0 += kTile) {
+        const int64_t j1 = std::min(n_pos, j0 + kTile);
+        float tile_max = -INFINITY;
+        if (one_slot) kernels::f32_column_dots(row, j1 - j0, &rows_t[j0], n_max, query, &scores[j0]);
+        for (int64_t j = j0; j < j1; ++j) {
+          if (!one_slot) {
+            kernels::dequantize_row(ct, rows + j * row * eb, latent, row);
+            kernels::f32_column_dots(row, 1, latent, 1, query, &scores[j]);
           }
-          const float m_new = std::max(M, tile_max);
-          if (m_new > M) {
-            const float ms = std::exp(M - m_new);
-            for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
-            S *= ms;
-          }
-          M = m_new;
-          double sum = 0;
-          for (int64_t j = j0; j < j1; ++j) sum += scores[j] = std::exp(scores[j] - M);
-          S += static_cast<float>(sum);
-          for (int64_t j = j0; j < j1; ++j) {
-            const float* lat = one_slot ? &rows_f[j * row] : latent;
-            if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
-            kernels::f32_mad(KVL, out, lat, scores[j]);
-          }
+          scores[j] *= kq_scale;
+          tile_max = std::max(tile_max, scores[j]);
         }
-      } else {
-        kernels::quantize_activations(ct, query, q_conv, row);
-        std::fill_n(acc16, half_cache ? KVL : 0, kernels::fp32_to_fp16(0.0f));
-        for (int64_t j = 0; j < n_pos; ++j) {
-          const float s = kernels::vec_dot(ct, row, rows + j * row * eb, q_conv) * kq_scale;
-          float ms = 1.0f, vs = 1.0f;
-          if (s > M) {  // a new maximum: what was summed is rescaled, this position weighs 1
-            const float m_old = M;
-            M = s;
-            ms = std::exp(m_old - M);
-            if (half_cache)
-              kernels::f16_scale(KVL, acc16, ms);
-            else
-              for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
-          } else {
-            vs = std::exp(s - M);
-          }
-          if (half_cache) {
-            kernels::f16_mad(KVL, acc16, reinterpret_cast<const kernels::fp16_t*>(rows + j * row * eb), vs);
-          } else {
-            kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
-            kernels::f32_mad(KVL, out, latent, vs);
-          }
-          S = S * ms + vs;
+        const float m_new = std::max(M, tile_max);
+        if (m_new > M) {
+          const float ms = std::exp(M - m_new);
+          for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
+          S *= ms;
         }
-        if (half_cache) kernels::f16_to_f32(KVL, acc16, out);
+        M = m_new;
+        double sum = 0;
+        for (int64_t j = j0; j < j1; ++j) sum += scores[j] = std::exp(scores[j] - M);
+        S += static_cast<float>(sum);
+        for (int64_t j = j0; j < j1; ++j) {
+          const float* lat = one_slot ? &rows_f[j * row] : latent;
+          if (!one_slot) kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+          kernels::f32_mad(KVL, out, lat, scores[j]);
+        }
       }
       const float inv = S == 0.0f ? 0.0f : 1.0f / S;
       for (int64_t r = 0; r < KVL; ++r) out[r] *= inv;
@@ -180,6 +172,68 @@ void ForwardPass::latent_attend(int64_t il, const Batch& b, float kq_scale) {
     work(0, 1);
   else
     pool_.run(work);
+}
+
+void ForwardPass::attend_latent_rows(const float* query, const uint8_t* rows, int64_t n_pos, float kq_scale, int ith,
+                                     float* out) {
+  const int64_t KVL = m_.hp.kv_lora_rank, row = KVL + m_.hp.rope_dim;
+  const gguf::GgmlType ct = cache_.type();
+  const bool half_cache = ct == gguf::GgmlType::F16;
+  const size_t eb = cache_.elem_bytes();
+  float* scores = thread_scratch(ith);
+  void* q_conv = scores + cache_.n_ctx();
+  float* latent = scores + cache_.n_ctx() + floats_for_bytes(kernels::activation_row_bytes(ct, row));
+  kernels::fp16_t* acc16 = reinterpret_cast<kernels::fp16_t*>(latent + row);
+  std::fill_n(out, KVL, 0.0f);
+  float M = -INFINITY, S = 0.0f;
+  kernels::quantize_activations(ct, query, q_conv, row);
+  std::fill_n(acc16, half_cache ? KVL : 0, kernels::fp32_to_fp16(0.0f));
+  for (int64_t j = 0; j < n_pos; ++j) {
+    const float s = kernels::vec_dot(ct, row, rows + j * row * eb, q_conv) * kq_scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > M) {  // a new maximum: what was summed is rescaled, this position weighs 1
+      const float m_old = M;
+      M = s;
+      ms = std::exp(m_old - M);
+      if (half_cache)
+        kernels::f16_scale(KVL, acc16, ms);
+      else
+        for (int64_t r = 0; r < KVL; ++r) out[r] *= ms;
+    } else {
+      vs = std::exp(s - M);
+    }
+    if (half_cache) {
+      kernels::f16_mad(KVL, acc16, reinterpret_cast<const kernels::fp16_t*>(rows + j * row * eb), vs);
+    } else {
+      kernels::dequantize_row(ct, rows + j * row * eb, latent, KVL);
+      kernels::f32_mad(KVL, out, latent, vs);
+    }
+    S = S * ms + vs;
+  }
+  if (half_cache) kernels::f16_to_f32(KVL, acc16, out);
+  const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+  for (int64_t r = 0; r < KVL; ++r) out[r] *= inv;
+}
+
+void ForwardPass::latent_heads_one_token(int64_t il, float kq_scale) {
+  const LayerWeights& L = m_.weights.layers[il];
+  const int64_t H = n_q_, DK = m_.hp.head_dim_k, DV = m_.hp.head_dim, KVL = m_.hp.kv_lora_rank;
+  const int64_t row = KVL + m_.hp.rope_dim, n_pos = batch_->pos[0] + 1, first = m_.part.q_heads.begin;
+  const uint8_t* rows = cache_.key(il, batch_->slot[0], 0, 0);
+  std::atomic<int64_t> next{0};
+  pool_.run([&](int ith, int) {
+    kernels::Workspace& ws = thread_ws_[ith];
+    for (int64_t h = next.fetch_add(1, std::memory_order_relaxed); h < H;
+         h = next.fetch_add(1, std::memory_order_relaxed)) {
+      float* query = &mla_query_[h * row];  // its RoPE part is in place
+      kernels::matmul(L.expert(TensorKind::AttnKB, first + h), &q_[h * DK], 1, query, serial_pool_, ws,
+                      kernels::Kernels::MatrixVector);
+      float* attended = &mla_out_[h * KVL];
+      attend_latent_rows(query, rows, n_pos, kq_scale, ith, attended);
+      kernels::matmul(L.expert(TensorKind::AttnVB, first + h), attended, 1, &attn_[h * DV], serial_pool_, ws,
+                      kernels::Kernels::MatrixVector);
+    }
+  });
 }
 
 }  // namespace clusterctl::model

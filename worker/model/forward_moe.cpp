@@ -11,25 +11,43 @@
 #include "worker/model/forward.h"
 
 namespace clusterctl::model {
-namespace {
 
-// One matrix slice's matmul: y = w x (gate, up) or the row-parallel sums of the down projection.
-struct SliceJob {
-  kernels::Matrix w;
-  const float* x = nullptr;
-  float* y = nullptr;            // gate and up
-  double* y_sums = nullptr;      // down
-  const float* scale = nullptr;  // the router weight of a routed expert's down projection
-};
-
-// Rows per slice: about 8 items per thread over all the matrices, whole groups of 16 rows (the
-// matrix-vector kernels' row block and Packed8's group), at most 512 rows.
-int64_t slice_rows(int64_t total_rows, int n_threads) {
+int64_t decode_slice_rows(int64_t total_rows, int n_threads) {
   const int64_t target = total_rows / (static_cast<int64_t>(n_threads) * 8);
   return std::clamp<int64_t>((target + 15) / 16 * 16, 64, 512);
 }
 
-}  // namespace
+void ForwardPass::add_slices(const kernels::Matrix& w, const float* x, float* y, int64_t rows_per_slice) {
+  for (int64_t r = 0; r < w.rows; r += rows_per_slice)
+    slices_.push_back({.w = kernels::row_slice(w, r, std::min(w.rows, r + rows_per_slice)), .x = x, .y = y + r});
+}
+
+void ForwardPass::add_slices_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, double* y_sums,
+                                          const float* scale, int64_t rows_per_slice) {
+  for (int64_t r = 0; r < w.rows; r += rows_per_slice)
+    slices_.push_back({.w = kernels::row_slice(w, r, std::min(w.rows, r + rows_per_slice)),
+                       .x = x,
+                       .y_sums = y_sums + r,
+                       .scale = scale,
+                       .chunk = chunk});
+}
+
+void ForwardPass::run_slices() {
+  std::atomic<size_t> next{0};
+  pool_.run([&](int ith, int) {
+    kernels::Workspace& ws = thread_ws_[ith];
+    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < slices_.size();
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      const SliceJob& j = slices_[i];
+      if (j.y)
+        kernels::matmul(j.w, j.x, 1, j.y, serial_pool_, ws, kernels::Kernels::MatrixVector);
+      else
+        kernels::matmul_row_parallel(j.w, j.chunk, j.x, 1, j.y_sums, serial_pool_, ws, kernels::Kernels::MatrixVector,
+                                     j.scale);
+    }
+  });
+  slices_.clear();
+}
 
 void ForwardPass::experts_one_token(const LayerWeights& L) {
   const HParams& hp = m_.hp;
@@ -50,55 +68,30 @@ void ForwardPass::experts_one_token(const LayerWeights& L) {
   const bool shared = L.has(TensorKind::FfnGateShexp);
   const int64_t Fs = shared ? L.matrix(TensorKind::FfnGateShexp).rows : 0;
 
-  std::vector<SliceJob> jobs;  // at most a few hundred items a layer
-  auto run_jobs = [&] {
-    std::atomic<size_t> next{0};
-    pool_.run([&](int ith, int) {
-      kernels::Workspace& ws = moe_thread_ws_[ith];
-      for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < jobs.size();
-           i = next.fetch_add(1, std::memory_order_relaxed)) {
-        const SliceJob& j = jobs[i];
-        if (j.y)
-          kernels::matmul(j.w, j.x, 1, j.y, moe_serial_pool_, ws, kernels::Kernels::MatrixVector);
-        else
-          kernels::matmul_row_parallel(j.w, grid_.ffn_down, j.x, 1, j.y_sums, moe_serial_pool_, ws,
-                                       kernels::Kernels::MatrixVector, j.scale);
-      }
-    });
-  };
-  auto add_slices = [&](const kernels::Matrix& w, const float* x, float* y, double* y_sums, const float* scale,
-                        int64_t rows_per_slice) {
-    for (int64_t r = 0; r < w.rows; r += rows_per_slice) {
-      const int64_t end = std::min(w.rows, r + rows_per_slice);
-      jobs.push_back({kernels::row_slice(w, r, end), x, y ? y + r : nullptr, y_sums ? y_sums + r : nullptr, scale});
-    }
-  };
-
   // Every gate and up row: routed expert i's at i * F, the shared experts' after them.
   const float* x = xn_.data();
-  int64_t rows_per_slice = slice_rows(2 * (n * F + Fs), pool_.size());
+  int64_t rows_per_slice = decode_slice_rows(2 * (n * F + Fs), pool_.size());
   for (int64_t i = 0; i < n; ++i) {
-    add_slices(L.expert(TensorKind::FfnGateExps, chosen[i]), x, &moe_gate_[i * F], nullptr, nullptr, rows_per_slice);
-    add_slices(L.expert(TensorKind::FfnUpExps, chosen[i]), x, &moe_up_[i * F], nullptr, nullptr, rows_per_slice);
+    add_slices(L.expert(TensorKind::FfnGateExps, chosen[i]), x, &moe_gate_[i * F], rows_per_slice);
+    add_slices(L.expert(TensorKind::FfnUpExps, chosen[i]), x, &moe_up_[i * F], rows_per_slice);
   }
   if (shared) {
-    add_slices(L.matrix(TensorKind::FfnGateShexp), x, &moe_gate_[n * F], nullptr, nullptr, rows_per_slice);
-    add_slices(L.matrix(TensorKind::FfnUpShexp), x, &moe_up_[n * F], nullptr, nullptr, rows_per_slice);
+    add_slices(L.matrix(TensorKind::FfnGateShexp), x, &moe_gate_[n * F], rows_per_slice);
+    add_slices(L.matrix(TensorKind::FfnUpShexp), x, &moe_up_[n * F], rows_per_slice);
   }
-  run_jobs();
+  run_slices();
   for (int64_t i = 0; i < n * F + Fs; ++i) moe_gate_[i] = silu(moe_gate_[i]) * moe_up_[i];
 
   // Every down row: routed expert i's sums at i * E scaled by its router weight, the shared
   // experts' unscaled at n * E.
-  jobs.clear();
-  rows_per_slice = slice_rows((n + shared) * E, pool_.size());
+  rows_per_slice = decode_slice_rows((n + shared) * E, pool_.size());
   for (int64_t i = 0; i < n; ++i)
-    add_slices(L.expert(TensorKind::FfnDownExps, chosen[i]), &moe_gate_[i * F], nullptr, &moe_down_[i * E],
-               &route_weight_[scale_slot[i]], rows_per_slice);
+    add_slices_row_parallel(L.expert(TensorKind::FfnDownExps, chosen[i]), grid_.ffn_down, &moe_gate_[i * F],
+                            &moe_down_[i * E], &route_weight_[scale_slot[i]], rows_per_slice);
   if (shared)
-    add_slices(L.matrix(TensorKind::FfnDownShexp), &moe_gate_[n * F], nullptr, &moe_down_[n * E], nullptr,
-               rows_per_slice);
-  run_jobs();
+    add_slices_row_parallel(L.matrix(TensorKind::FfnDownShexp), grid_.ffn_down, &moe_gate_[n * F], &moe_down_[n * E],
+                            nullptr, rows_per_slice);
+  run_slices();
 
   // As ForwardPass::experts and feed_forward add them: from 0, each routed expert in expert
   // order, then the shared experts.

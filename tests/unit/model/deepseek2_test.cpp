@@ -96,26 +96,28 @@ TEST(DeepSeek2, SplitKvBEqualsFusedOnTheV2LiteToy) {
   expect_same_logits("tiny-deepseek2-lite-split", "tiny-deepseek2-lite", vocab);
 }
 
-// A decode token's experts run as row slices claimed by the pool's threads in two meetings
-// (forward_moe.cpp) where one thread runs them one matmul at a time: the logits are the same
-// floats, packed (Q4_K_M: Q4_K, Q6_K) and row by row (F32).
-TEST(DeepSeek2, DecodeExpertsOnThreeThreadsEqualOne) {
+// A decode token's attention and experts run as work claimed by the pool's threads in five
+// meetings a layer (forward_mla.cpp, forward_moe.cpp) where one thread runs them one matmul at
+// a time: the logits are the same floats, packed (Q4_K_M: Q4_K, Q6_K) and row by row (F32), on
+// the V2-Lite toy (plain q, fused attn_kv_b) and the V3 one (low-rank q, attn_k_b/attn_v_b).
+TEST(DeepSeek2, DecodeOnThreeThreadsEqualsOne) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  for (const std::string type : {"Q4_K_M", "F32"}) {
-    Toy toy("tiny-deepseek2-lite", type, vocab);
-    gguf::GgufFile f(toy.path);
-    auto comm = collectives::make_local_communicator();
-    const int64_t V = Model::read_hparams(f).n_vocab;
-    Engine one(f, *comm, {.n_ctx = 16, .threads = 1}), three(f, *comm, {.n_ctx = 16, .threads = 3});
-    for (int64_t t = 0; t < 6; ++t) {
-      Batch batch;
-      batch.add(static_cast<int32_t>(1 + (t * 7919) % 31999), static_cast<int32_t>(t), 0, true);
-      const LocalLogits a = one.forward(batch);
-      std::vector<float> first(a.data, a.data + V);
-      const LocalLogits b = three.forward(batch);
-      EXPECT_TRUE(std::equal(first.begin(), first.end(), b.data)) << type << " token " << t;
+  for (const std::string shape : {"tiny-deepseek2-lite", "tiny-deepseek3"})
+    for (const std::string type : {"Q4_K_M", "F32"}) {
+      Toy toy(shape, type, vocab);
+      gguf::GgufFile f(toy.path);
+      auto comm = collectives::make_local_communicator();
+      const int64_t V = Model::read_hparams(f).n_vocab;
+      Engine one(f, *comm, {.n_ctx = 16, .threads = 1}), three(f, *comm, {.n_ctx = 16, .threads = 3});
+      for (int64_t t = 0; t < 6; ++t) {
+        Batch batch;
+        batch.add(static_cast<int32_t>(1 + (t * 7919) % 31999), static_cast<int32_t>(t), 0, true);
+        const LocalLogits a = one.forward(batch);
+        std::vector<float> first(a.data, a.data + V);
+        const LocalLogits b = three.forward(batch);
+        EXPECT_TRUE(std::equal(first.begin(), first.end(), b.data)) << shape << " " << type << " token " << t;
+      }
     }
-  }
 }
 
 }  // namespace
