@@ -10,6 +10,7 @@
 #include "worker/kernels/iq_grids.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/quant_ref.h"
+#include "worker/kernels/rows_iq_blocks.h"
 
 namespace clusterctl::kernels::detail {
 namespace {
@@ -28,104 +29,89 @@ inline int signed_dot8(uint64_t entry, uint8_t signs, const int8_t* q8) {
 inline uint64_t iq3_pair(uint32_t e1, uint32_t e2) { return e1 | (static_cast<uint64_t>(e2) << 32); }
 
 float dot_iq2_xxs(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_xxs*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    int bsum = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      uint32_t aux[2];
-      std::memcpy(aux, a[i].qs + 4 * ib, sizeof aux);
-      int sumi = 0;
-      for (int l = 0; l < 4; ++l, q8 += 8)
-        sumi += signed_dot8(kIq2xxsGrid[(aux[0] >> (8 * l)) & 255], iq_signs_of((aux[1] >> (7 * l)) & 127), q8);
-      bsum += sumi * static_cast<int>(2 * (aux[1] >> 28) + 1);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * static_cast<float>(bsum);
-  }
-  return 0.125f * sumf;
+  return iq_dot<block_iq2_xxs>(
+      n, w, x, 0.125f, [](const block_iq2_xxs& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        int bsum = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          uint32_t aux[2];
+          std::memcpy(aux, a.qs + 4 * ib, sizeof aux);
+          int sumi = 0;
+          for (int l = 0; l < 4; ++l, q8 += 8)
+            sumi += signed_dot8(kIq2xxsGrid[(aux[0] >> (8 * l)) & 255], iq_signs_of((aux[1] >> (7 * l)) & 127), q8);
+          bsum += sumi * static_cast<int>(2 * (aux[1] >> 28) + 1);
+        }
+        return static_cast<float>(bsum);
+      });
 }
 
 float dot_iq2_xs(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_xs*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    int bsum = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      int sumi[2] = {};
-      for (int l = 0; l < 4; ++l, q8 += 8) {
-        const uint16_t q = a[i].qs[4 * ib + l];
-        sumi[l / 2] += signed_dot8(kIq2xsGrid[q & 511], iq_signs_of(q >> 9), q8);
-      }
-      bsum += sumi[0] * (2 * (a[i].scales[ib] & 0xf) + 1) + sumi[1] * (2 * (a[i].scales[ib] >> 4) + 1);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * static_cast<float>(bsum);
-  }
-  return 0.125f * sumf;
+  return iq_dot<block_iq2_xs>(
+      n, w, x, 0.125f, [](const block_iq2_xs& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        int bsum = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          int sumi[2] = {};
+          for (int l = 0; l < 4; ++l, q8 += 8) {
+            const uint16_t q = a.qs[4 * ib + l];
+            sumi[l / 2] += signed_dot8(kIq2xsGrid[q & 511], iq_signs_of(q >> 9), q8);
+          }
+          bsum += sumi[0] * (2 * (a.scales[ib] & 0xf) + 1) + sumi[1] * (2 * (a.scales[ib] >> 4) + 1);
+        }
+        return static_cast<float>(bsum);
+      });
 }
 
 float dot_iq2_s(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint8_t* signs = a[i].qs + QK_K / 8;
-    int bsum = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      int sumi[2] = {};
-      for (int l = 0; l < 4; ++l, q8 += 8)
-        sumi[l / 2] += signed_dot8(kIq2sGrid[iq2s_index(a[i].qs, a[i].qh, ib, l)], signs[4 * ib + l], q8);
-      bsum += sumi[0] * (2 * (a[i].scales[ib] & 0xf) + 1) + sumi[1] * (2 * (a[i].scales[ib] >> 4) + 1);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * static_cast<float>(bsum);
-  }
-  return 0.125f * sumf;
+  return iq_dot<block_iq2_s>(
+      n, w, x, 0.125f, [](const block_iq2_s& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        const uint8_t* signs = a.qs + QK_K / 8;
+        int bsum = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          int sumi[2] = {};
+          for (int l = 0; l < 4; ++l, q8 += 8)
+            sumi[l / 2] += signed_dot8(kIq2sGrid[iq2s_index(a.qs, a.qh, ib, l)], signs[4 * ib + l], q8);
+          bsum += sumi[0] * (2 * (a.scales[ib] & 0xf) + 1) + sumi[1] * (2 * (a.scales[ib] >> 4) + 1);
+        }
+        return static_cast<float>(bsum);
+      });
 }
 
 float dot_iq3_xxs(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq3_xxs*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const uint8_t* q3 = a[i].qs;
-    const int8_t* q8 = b[i].qs;
-    int bsum = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib, q3 += 8) {
-      uint32_t aux;
-      std::memcpy(&aux, a[i].qs + QK_K / 4 + 4 * ib, sizeof aux);
-      int sumi = 0;
-      for (int l = 0; l < 4; ++l, q8 += 8)
-        sumi += signed_dot8(iq3_pair(kIq3xxsGrid[q3[2 * l]], kIq3xxsGrid[q3[2 * l + 1]]),
-                            iq_signs_of((aux >> (7 * l)) & 127), q8);
-      bsum += sumi * static_cast<int>(2 * (aux >> 28) + 1);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * static_cast<float>(bsum);
-  }
-  return 0.25f * sumf;
+  return iq_dot<block_iq3_xxs>(
+      n, w, x, 0.25f, [](const block_iq3_xxs& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const uint8_t* q3 = a.qs;
+        const int8_t* q8 = b.qs;
+        int bsum = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib, q3 += 8) {
+          uint32_t aux;
+          std::memcpy(&aux, a.qs + QK_K / 4 + 4 * ib, sizeof aux);
+          int sumi = 0;
+          for (int l = 0; l < 4; ++l, q8 += 8)
+            sumi += signed_dot8(iq3_pair(kIq3xxsGrid[q3[2 * l]], kIq3xxsGrid[q3[2 * l + 1]]),
+                                iq_signs_of((aux >> (7 * l)) & 127), q8);
+          bsum += sumi * static_cast<int>(2 * (aux >> 28) + 1);
+        }
+        return static_cast<float>(bsum);
+      });
 }
 
 float dot_iq3_s(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq3_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    int bsum = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      int sumi = 0;
-      for (int l = 0; l < 4; ++l, q8 += 8)
-        sumi += signed_dot8(iq3_pair(kIq3sGrid[iq3s_index(a[i].qs, a[i].qh, ib, 2 * l)],
-                                     kIq3sGrid[iq3s_index(a[i].qs, a[i].qh, ib, 2 * l + 1)]),
-                            a[i].signs[4 * ib + l], q8);
-      bsum += sumi * (2 * ((a[i].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * static_cast<float>(bsum);
-  }
-  return sumf;
+  return iq_dot<block_iq3_s>(
+      n, w, x, 1.0f, [](const block_iq3_s& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        int bsum = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          int sumi = 0;
+          for (int l = 0; l < 4; ++l, q8 += 8)
+            sumi += signed_dot8(iq3_pair(kIq3sGrid[iq3s_index(a.qs, a.qh, ib, 2 * l)],
+                                         kIq3sGrid[iq3s_index(a.qs, a.qh, ib, 2 * l + 1)]),
+                                a.signs[4 * ib + l], q8);
+          bsum += sumi * (2 * ((a.scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1);
+        }
+        return static_cast<float>(bsum);
+      });
 }
 
 inline int iq1_dot8(uint64_t entry, const int8_t* q8) {
@@ -136,51 +122,44 @@ inline int iq1_dot8(uint64_t entry, const int8_t* q8) {
 
 // IQ1_S: sum ls * (grid . q8) plus delta * ls * (sum of the sub-block's activations, from bsums).
 float dot_iq1_s(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq1_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    int sumi = 0, sumi1 = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      const uint16_t qh = a[i].qh[ib];
-      const int ls = 2 * ((qh >> 12) & 7) + 1;
-      const int delta = qh & 0x8000 ? -1 : 1;
-      int lsum = 0;
-      for (int l = 0; l < 4; ++l, q8 += 8) lsum += iq1_dot8(kIq1sGrid[iq1s_index(a[i].qs, a[i].qh, ib, l)], q8);
-      sumi += ls * lsum;
-      sumi1 += ls * delta * (b[i].bsums[2 * ib] + b[i].bsums[2 * ib + 1]);
-    }
-    sumf += half_to_float(a[i].d) * b[i].d * (static_cast<float>(sumi) + kIq1Delta * static_cast<float>(sumi1));
-  }
-  return sumf;
+  return iq_dot<block_iq1_s>(
+      n, w, x, 1.0f, [](const block_iq1_s& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        int sumi = 0, sumi1 = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          const uint16_t qh = a.qh[ib];
+          const int ls = 2 * ((qh >> 12) & 7) + 1;
+          const int delta = qh & 0x8000 ? -1 : 1;
+          int lsum = 0;
+          for (int l = 0; l < 4; ++l, q8 += 8) lsum += iq1_dot8(kIq1sGrid[iq1s_index(a.qs, a.qh, ib, l)], q8);
+          sumi += ls * lsum;
+          sumi1 += ls * delta * (b.bsums[2 * ib] + b.bsums[2 * ib + 1]);
+        }
+        return (static_cast<float>(sumi) + kIq1Delta * static_cast<float>(sumi1));
+      });
 }
 
 // IQ1_M: as IQ1_S with a scale per 16 elements and a delta sign per 8.
 float dot_iq1_m(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq1_m*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    int sumi1 = 0, sumi2 = 0;
-    for (int ib = 0; ib < QK_K / 32; ++ib) {
-      int sum1[2] = {}, sum2[2] = {};
-      for (int l = 0; l < 4; ++l, q8 += 8) {
-        int qsum = 0;
-        for (int j = 0; j < 8; ++j) qsum += q8[j];
-        sum1[l / 2] += iq1_dot8(kIq1sGrid[iq1m_index(a[i].qs, a[i].qh, ib, l)], q8);
-        sum2[l / 2] += iq1m_delta_negative(a[i].qh, ib, l) ? -qsum : qsum;
-      }
-      const int ls1 = 2 * iq1m_subscale(a[i].scales, 2 * ib) + 1;
-      const int ls2 = 2 * iq1m_subscale(a[i].scales, 2 * ib + 1) + 1;
-      sumi1 += sum1[0] * ls1 + sum1[1] * ls2;
-      sumi2 += sum2[0] * ls1 + sum2[1] * ls2;
-    }
-    sumf += half_to_float(iq1m_scale_bits(a[i].scales)) * b[i].d *
-            (static_cast<float>(sumi1) + kIq1Delta * static_cast<float>(sumi2));
-  }
-  return sumf;
+  return iq_dot<block_iq1_m>(
+      n, w, x, 1.0f, [](const block_iq1_m& a, const block_q8_K& b) __attribute__((always_inline)) {
+        const int8_t* q8 = b.qs;
+        int sumi1 = 0, sumi2 = 0;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+          int sum1[2] = {}, sum2[2] = {};
+          for (int l = 0; l < 4; ++l, q8 += 8) {
+            int qsum = 0;
+            for (int j = 0; j < 8; ++j) qsum += q8[j];
+            sum1[l / 2] += iq1_dot8(kIq1sGrid[iq1m_index(a.qs, a.qh, ib, l)], q8);
+            sum2[l / 2] += iq1m_delta_negative(a.qh, ib, l) ? -qsum : qsum;
+          }
+          const int ls1 = 2 * iq1m_subscale(a.scales, 2 * ib) + 1;
+          const int ls2 = 2 * iq1m_subscale(a.scales, 2 * ib + 1) + 1;
+          sumi1 += sum1[0] * ls1 + sum1[1] * ls2;
+          sumi2 += sum2[0] * ls1 + sum2[1] * ls2;
+        }
+        return (static_cast<float>(sumi1) + kIq1Delta * static_cast<float>(sumi2));
+      });
 }
 
 }  // namespace

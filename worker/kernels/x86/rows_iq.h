@@ -13,6 +13,7 @@
 #include "worker/kernels/iq_grids.h"
 #include "worker/kernels/kernel_table.h"
 #include "worker/kernels/quant_ref.h"
+#include "worker/kernels/rows_iq_blocks.h"
 #include "worker/kernels/x86/avx2_helpers.h"
 #include "worker/kernels/x86/rows_kquant.h"
 
@@ -60,37 +61,42 @@ inline __m256i nibble_scales16(const uint8_t* scales8) {
                                       _mm_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(b, 4), m4))));
 }
 
-template <MaddAcc Madd>
-float dot_iq2_xxs_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_xxs*>(w);
+// factor * the sum over blocks of d * d8 * block(a, b) (8 float lanes of the block's integer
+// sums with the type's constants), the lanes kept to the row's end and then added.
+template <typename Block, typename BlockSums>
+inline float iq_dot_avx2(int64_t n, const void* w, const void* x, float factor, BlockSums&& block) {
+  const auto* a = static_cast<const Block*>(w);
   const auto* b = static_cast<const block_q8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
+  for (int64_t i = 0; i < n / QK_K; ++i)
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(iq_block_d(a[i])) * b[i].d), block(a[i], b[i]), acc);
+  return factor * hsum(acc);
+}
+
+template <MaddAcc Madd>
+float dot_iq2_xxs_avx2(int64_t n, const void* w, const void* x) {
+  return iq_dot_avx2<block_iq2_xxs>(n, w, x, 0.125f, [](const block_iq2_xxs& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
     __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int ib = 0; ib < QK_K / 32; ++ib, q8 += 32) {
       uint32_t aux[2];
-      std::memcpy(aux, a[i].qs + 4 * ib, sizeof aux);
+      std::memcpy(aux, a.qs + 4 * ib, sizeof aux);
       const __m256i g =
           grid4(kIq2xxsGrid.data(), aux[0] & 255, (aux[0] >> 8) & 255, (aux[0] >> 16) & 255, aux[0] >> 24);
       const __m256i s = signs7x4(aux[1] & 127, (aux[1] >> 7) & 127, (aux[1] >> 14) & 127, (aux[1] >> 21) & 127);
       sumi = Madd(sumi, _mm256_set1_epi16(static_cast<short>(2 * (aux[1] >> 28) + 1)), signed_pairs(g, s, q8));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return 0.125f * hsum(acc);
+    return _mm256_cvtepi32_ps(sumi);
+  });
 }
 
 template <MaddAcc Madd>
 float dot_iq2_xs_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_xs*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint16_t* q2 = a[i].qs;
-    const __m256i scales = nibble_scales16(a[i].scales);
+  return iq_dot_avx2<block_iq2_xs>(n, w, x, 0.125f, [](const block_iq2_xs& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
+    const uint16_t* q2 = a.qs;
+    const __m256i scales = nibble_scales16(a.scales);
     __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int ib = 0; ib < QK_K / 32; ++ib, q8 += 32, q2 += 4) {
@@ -98,21 +104,17 @@ float dot_iq2_xs_avx2(int64_t n, const void* w, const void* x) {
       const __m256i s = signs7x4(q2[0] >> 9, q2[1] >> 9, q2[2] >> 9, q2[3] >> 9);
       sumi = Madd(sumi, broadcast_scale(scales, ib), signed_pairs(g, s, q8));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return 0.125f * hsum(acc);
+    return _mm256_cvtepi32_ps(sumi);
+  });
 }
 
 template <MaddAcc Madd>
 float dot_iq2_s_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq2_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint8_t* qs = a[i].qs;
-    const uint8_t* qh = a[i].qh;
-    const __m256i scales = nibble_scales16(a[i].scales);
+  return iq_dot_avx2<block_iq2_s>(n, w, x, 0.125f, [](const block_iq2_s& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
+    const uint8_t* qs = a.qs;
+    const uint8_t* qh = a.qh;
+    const __m256i scales = nibble_scales16(a.scales);
     __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int ib = 0; ib < QK_K / 32; ++ib, q8 += 32) {
@@ -121,46 +123,38 @@ float dot_iq2_s_avx2(int64_t n, const void* w, const void* x) {
       const __m256i s = signs32(qs + QK_K / 8 + 4 * ib);
       sumi = Madd(sumi, broadcast_scale(scales, ib), signed_pairs(g, s, q8));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return 0.125f * hsum(acc);
+    return _mm256_cvtepi32_ps(sumi);
+  });
 }
 
 template <MaddAcc Madd>
 float dot_iq3_xxs_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq3_xxs*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint8_t* q3 = a[i].qs;
+  return iq_dot_avx2<block_iq3_xxs>(n, w, x, 0.25f, [](const block_iq3_xxs& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
+    const uint8_t* q3 = a.qs;
     __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int ib = 0; ib < QK_K / 32; ++ib, q8 += 32, q3 += 8) {
       uint32_t aux;
-      std::memcpy(&aux, a[i].qs + QK_K / 4 + 4 * ib, sizeof aux);
+      std::memcpy(&aux, a.qs + QK_K / 4 + 4 * ib, sizeof aux);
       const int idx[8] = {q3[0], q3[1], q3[2], q3[3], q3[4], q3[5], q3[6], q3[7]};
       const __m256i s = signs7x4(aux & 127, (aux >> 7) & 127, (aux >> 14) & 127, (aux >> 21) & 127);
       sumi = Madd(sumi, _mm256_set1_epi16(static_cast<short>(2 * (aux >> 28) + 1)),
                   signed_pairs(grid8(kIq3xxsGrid.data(), idx), s, q8));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return 0.25f * hsum(acc);
+    return _mm256_cvtepi32_ps(sumi);
+  });
 }
 
 template <MaddAcc Madd>
 float dot_iq3_s_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq3_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint8_t* qs = a[i].qs;
-    const uint8_t* qh = a[i].qh;
+  return iq_dot_avx2<block_iq3_s>(n, w, x, 1.0f, [](const block_iq3_s& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
+    const uint8_t* qs = a.qs;
+    const uint8_t* qh = a.qh;
     // Sub-block ib's scale is nibble ib % 2 of byte ib / 2: interleave the nibbles into lanes 0..7.
     uint32_t sc4;
-    std::memcpy(&sc4, a[i].scales, 4);
+    std::memcpy(&sc4, a.scales, 4);
     const __m128i sb = _mm_cvtsi32_si128(static_cast<int>(sc4));
     const __m128i m4 = _mm_set1_epi8(0x0f);
     const __m128i nib = _mm_unpacklo_epi8(_mm_and_si128(sb, m4), _mm_and_si128(_mm_srli_epi16(sb, 4), m4));
@@ -171,11 +165,10 @@ float dot_iq3_s_avx2(int64_t n, const void* w, const void* x) {
       int idx[8];
       for (int k = 0; k < 8; ++k) idx[k] = iq3s_index(qs, qh, ib, k);
       sumi = Madd(sumi, broadcast_scale(scales, ib),
-                  signed_pairs(grid8(kIq3sGrid.data(), idx), signs32(a[i].signs + 4 * ib), q8));
+                  signed_pairs(grid8(kIq3sGrid.data(), idx), signs32(a.signs + 4 * ib), q8));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
-  }
-  return hsum(acc);
+    return _mm256_cvtepi32_ps(sumi);
+  });
 }
 
 // IQ1: the grid bytes are -1, 0 or +1, so grid . q8 is sign_epi8(q8, grid) summed (maddubs with
@@ -188,26 +181,23 @@ inline __m256i iq1_pairs(__m256i grid, const int8_t* q8) {
 // each sub-block's two bsums), as the scalar reference.
 template <MaddAcc Madd>
 float dot_iq1_s_avx2(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const block_iq1_s*>(w);
-  const auto* b = static_cast<const block_q8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    const int8_t* q8 = b[i].qs;
-    const uint8_t* qs = a[i].qs;
-    const __m128i qh8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].qh));
+  return iq_dot_avx2<block_iq1_s>(n, w, x, 1.0f, [](const block_iq1_s& a, const block_q8_K& b) {
+    const int8_t* q8 = b.qs;
+    const uint8_t* qs = a.qs;
+    const __m128i qh8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.qh));
     const __m128i ls8 =
         _mm_add_epi16(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(qh8, 12), _mm_set1_epi16(7)), 1), _mm_set1_epi16(1));
     const __m256i scales = _mm256_broadcastsi128_si256(ls8);
     // ls with the delta's sign (bit 15 of qh: the int16 is negative), once per bsum of 16.
     const __m128i lsd = _mm_sign_epi16(ls8, _mm_or_si128(qh8, _mm_set1_epi16(1)));
     const __m256i lsd16 = _mm256_setr_m128i(_mm_unpacklo_epi16(lsd, lsd), _mm_unpackhi_epi16(lsd, lsd));
-    const __m256i sumd = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)), lsd16);
+    const __m256i sumd = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.bsums)), lsd16);
     __m256i sumi = _mm256_setzero_si256();
 #pragma GCC unroll 4
     for (int ib2 = 0; ib2 < QK_K / 64; ++ib2) {
       // iq1s_index of the 8 groups of sub-blocks 2 ib2, 2 ib2 + 1: 3 bits each of their qh words.
       uint32_t qh2;
-      std::memcpy(&qh2, a[i].qh + 2 * ib2, 4);
+      std::memcpy(&qh2, a.qh + 2 * ib2, 4);
       const uint8_t* q = qs + 8 * ib2;
       // Group j's index: its qs byte | 3 bits of qh2 (at 3 j, then 16 + 3 (j - 4)) << 8, in
       // general registers (constant shifts once unrolled; a vector stored and reloaded was slower).
@@ -221,10 +211,8 @@ float dot_iq1_s_avx2(int64_t n, const void* w, const void* x) {
         sumi = Madd(sumi, broadcast_scale(scales, 2 * ib2 + k), iq1_pairs(g, q8));
       }
     }
-    const __m256 block = _mm256_fmadd_ps(_mm256_set1_ps(kIq1Delta), _mm256_cvtepi32_ps(sumd), _mm256_cvtepi32_ps(sumi));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * b[i].d), block, acc);
-  }
-  return hsum(acc);
+    return _mm256_fmadd_ps(_mm256_set1_ps(kIq1Delta), _mm256_cvtepi32_ps(sumd), _mm256_cvtepi32_ps(sumi));
+  });
 }
 
 // IQ1_M: scales per 16 elements, a delta sign per 8. The delta bit sits above each group's 3
