@@ -213,91 +213,123 @@ inline __m512i two_scales16(int a, int b) {
 // Q4_K, and Q5_K (Fifth: a fifth bit per weight from qh) share scales, mins and layout.
 template <typename Block, bool Fifth>
 struct K4Tile {
-  static constexpr int kRows = 2, kTokens = 4;
+  // Adds block i of R rows (w) against C tokens (x) into acc.
   template <int R, int C>
-  static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-                  size_t y_stride, bool accumulate) {
-    run_impl<R, C, false>(n, n, w, w_stride, x, x_stride, y, nullptr, y_stride, accumulate);
-  }
-  template <int R, int C>
-  static void run_chunked(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x,
-                          size_t x_stride, double* y, size_t y_stride) {
-    run_impl<R, C, true>(n, chunk, w, w_stride, x, x_stride, nullptr, y, y_stride, true);
-  }
-  template <int R, int C, bool Chunked>
-  static void run_impl(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
-                       float* y, double* yd, size_t y_stride, bool accumulate) {
-    __m512 acc[R][C];
-    DoubleLanesOneToken<R, C> dacc;
-    for (auto& row : acc)
-      for (auto& a : row) a = _mm512_setzero_ps();
-    const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
+  __attribute__((always_inline)) static void add_block(int64_t i, const uint8_t* w, size_t w_stride, const uint8_t* x,
+                                                       size_t x_stride, __m512 (&acc)[R][C]) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-      if (Chunked && i % cb == 0 && i > 0) dacc.fold(acc);
-      const block_q8_K* yb[C];
-      float dy[C];
-      __m256 bsum_f[C];  // d_y * (sum of the activations of each 32-element sub-block)
-      for (int c = 0; c < C; ++c) {
-        yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
-        dy[c] = yb[c]->d;
-        const __m256i bs = load256(yb[c]->bsums);
-        const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-        bsum_f[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pairs)), _mm256_set1_ps(dy[c]));
-      }
-      const Block* wb[R];
-      float dw[R];
-      __m256 min_f[R];  // -dmin_w * min of each sub-block
-      alignas(16) uint8_t sc[R][16];
-      for (int r = 0; r < R; ++r) {
-        wb[r] = reinterpret_cast<const Block*>(w + r * w_stride) + i;
-        dw[r] = h2f(wb[r]->d);
-        const __m128i sm = k4_scales_mins(wb[r]->scales);
-        _mm_store_si128(reinterpret_cast<__m128i*>(sc[r]), sm);
-        min_f[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
-                                 _mm256_set1_ps(-h2f(wb[r]->dmin)));
-      }
-      __m512i isum[R][C];
-      for (auto& row : isum)
-        for (auto& s : row) s = _mm512_setzero_si512();
-      for (int k = 0; k < 4; ++k) {
-        __m512i wv[R], scl[R];
-        for (int r = 0; r < R; ++r) {
-          const __m256i bits = load256(wb[r]->qs + 32 * k);
-          __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-          if constexpr (Fifth) {  // bit 2k of qh[l] tops element l of the low half, bit 2k+1 the high
-            const __m256i hbits = load256(wb[r]->qh), one = _mm256_set1_epi8(1);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
-          }
-          wv[r] = join(lo, hi);
-          scl[r] = two_scales16(sc[r][2 * k], sc[r][2 * k + 1]);
-        }
-        for (int c = 0; c < C; ++c) {
-          const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 64 * k);
-          for (int r = 0; r < R; ++r)
-            isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) {
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(dw[r] * dy[c]), acc[r][c]);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_zextps256_ps512(min_f[r]), _mm512_zextps256_ps512(bsum_f[c]), acc[r][c]);
-        }
+    const block_q8_K* yb[C];
+    float dy[C];
+    __m256 bsum_f[C];  // d_y * (sum of the activations of each 32-element sub-block)
+    for (int c = 0; c < C; ++c) {
+      yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
+      dy[c] = yb[c]->d;
+      const __m256i bs = load256(yb[c]->bsums);
+      const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      bsum_f[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(pairs)), _mm256_set1_ps(dy[c]));
     }
-    if constexpr (Chunked) {
-      dacc.fold(acc);
-      for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) yd[c * y_stride + r] += dacc.sum(r, c);
-      return;
+    const Block* wb[R];
+    float dw[R];
+    __m256 min_f[R];  // -dmin_w * min of each sub-block
+    alignas(16) uint8_t sc[R][16];
+    for (int r = 0; r < R; ++r) {
+      wb[r] = reinterpret_cast<const Block*>(w + r * w_stride) + i;
+      dw[r] = h2f(wb[r]->d);
+      const __m128i sm = k4_scales_mins(wb[r]->scales);
+      _mm_store_si128(reinterpret_cast<__m128i*>(sc[r]), sm);
+      min_f[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
+                               _mm256_set1_ps(-h2f(wb[r]->dmin)));
+    }
+    __m512i isum[R][C];
+    for (auto& row : isum)
+      for (auto& s : row) s = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+      __m512i wv[R], scl[R];
+      for (int r = 0; r < R; ++r) {
+        const __m256i bits = load256(wb[r]->qs + 32 * k);
+        __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        if constexpr (Fifth) {  // bit 2k of qh[l] tops element l of the low half, bit 2k+1 the high
+          const __m256i hbits = load256(wb[r]->qh), one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * k + 1), one), 4));
+        }
+        wv[r] = join(lo, hi);
+        scl[r] = two_scales16(sc[r][2 * k], sc[r][2 * k + 1]);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 64 * k);
+        for (int r = 0; r < R; ++r)
+          isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
+      }
     }
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < C; ++c)
-        y[c * y_stride + r] = (accumulate ? y[c * y_stride + r] : 0.f) + _mm512_reduce_add_ps(acc[r][c]);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(dw[r] * dy[c]), acc[r][c]);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_zextps256_ps512(min_f[r]), _mm512_zextps256_ps512(bsum_f[c]), acc[r][c]);
+      }
   }
 };
 
 struct Q6_KTile {
+  template <int R, int C>
+  __attribute__((always_inline)) static void add_block(int64_t i, const uint8_t* w, size_t w_stride, const uint8_t* x,
+                                                       size_t x_stride, __m512 (&acc)[R][C]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+    const block_q8_K* yb[C];
+    for (int c = 0; c < C; ++c) yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
+    const block_q6_K* wb[R];
+    __m256i sc16[R];
+    __m512i isum[R][C];
+    for (int r = 0; r < R; ++r) {
+      wb[r] = reinterpret_cast<const block_q6_K*>(w + r * w_stride) + i;
+      sc16[r] = _mm256_cvtepi8_epi16(load128(wb[r]->scales));
+      // The 6-bit values are stored +32: start each sum at -32 * sum(scale * block sum of y).
+      const __m256i neg32 = _mm256_mullo_epi16(sc16[r], _mm256_set1_epi16(-32));
+      for (int c = 0; c < C; ++c) isum[r][c] = _mm512_zextsi256_si512(_mm256_madd_epi16(neg32, load256(yb[c]->bsums)));
+    }
+    for (int half = 0; half < 2; ++half) {
+      for (int part = 0; part < 2; ++part) {
+        // Sub-blocks 8*half + 4*part .. +3, eight int16 lanes each.
+        const int g = 8 * half + 4 * part;
+        const __m512i idx = join(
+            _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 1)), _mm_set1_epi16(static_cast<short>(g))),
+            _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 3)), _mm_set1_epi16(static_cast<short>(g + 2))));
+        __m512i wv[R], scl[R];
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* ql = wb[r]->ql + 64 * half;
+          const __m256i hbits = _mm256_srli_epi16(load256(wb[r]->qh + 32 * half), 4 * part);
+          __m256i lo = load256(ql), hi = load256(ql + 32);
+          if (part) {
+            lo = _mm256_srli_epi16(lo, 4);
+            hi = _mm256_srli_epi16(hi, 4);
+          }
+          const __m256i q_a =
+              _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(_mm256_and_si256(hbits, m2), 4));
+          const __m256i q_b = _mm256_or_si256(_mm256_and_si256(hi, m4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2), m2), 4));
+          wv[r] = join(q_a, q_b);
+          scl[r] = _mm512_permutexvar_epi16(idx, _mm512_zextsi256_si512(sc16[r]));
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 128 * half + 64 * part);
+          for (int r = 0; r < R; ++r)
+            isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c)
+        acc[r][c] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d), acc[r][c]);
+  }
+};
+
+// The frame of the K-quant tiles (one token per register, one 256-element block per step):
+// Type::add_block<R, C>(i, w, w_stride, x, x_stride, acc) adds block i of the R rows against the
+// C tokens into acc; the frame keeps the float sums, restarts them every chunk (folded into
+// double) and stores them.
+template <typename Type>
+struct KQuantTile {
   static constexpr int kRows = 2, kTokens = 4;
   template <int R, int C>
   static void run(int64_t n, const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
@@ -317,56 +349,9 @@ struct Q6_KTile {
     for (auto& row : acc)
       for (auto& a : row) a = _mm512_setzero_ps();
     const int64_t cb = Chunked ? chunk / QK_K : n / QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
     for (int64_t i = 0; i < n / QK_K; ++i) {
       if (Chunked && i % cb == 0 && i > 0) dacc.fold(acc);
-      const block_q8_K* yb[C];
-      for (int c = 0; c < C; ++c) yb[c] = reinterpret_cast<const block_q8_K*>(x + c * x_stride) + i;
-      const block_q6_K* wb[R];
-      __m256i sc16[R];
-      __m512i isum[R][C];
-      for (int r = 0; r < R; ++r) {
-        wb[r] = reinterpret_cast<const block_q6_K*>(w + r * w_stride) + i;
-        sc16[r] = _mm256_cvtepi8_epi16(load128(wb[r]->scales));
-        // The 6-bit values are stored +32: start each sum at -32 * sum(scale * block sum of y).
-        const __m256i neg32 = _mm256_mullo_epi16(sc16[r], _mm256_set1_epi16(-32));
-        for (int c = 0; c < C; ++c)
-          isum[r][c] = _mm512_zextsi256_si512(_mm256_madd_epi16(neg32, load256(yb[c]->bsums)));
-      }
-      for (int half = 0; half < 2; ++half) {
-        for (int part = 0; part < 2; ++part) {
-          // Sub-blocks 8*half + 4*part .. +3, eight int16 lanes each.
-          const int g = 8 * half + 4 * part;
-          const __m512i idx = join(
-              _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 1)), _mm_set1_epi16(static_cast<short>(g))),
-              _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(g + 3)), _mm_set1_epi16(static_cast<short>(g + 2))));
-          __m512i wv[R], scl[R];
-          for (int r = 0; r < R; ++r) {
-            const uint8_t* ql = wb[r]->ql + 64 * half;
-            const __m256i hbits = _mm256_srli_epi16(load256(wb[r]->qh + 32 * half), 4 * part);
-            __m256i lo = load256(ql), hi = load256(ql + 32);
-            if (part) {
-              lo = _mm256_srli_epi16(lo, 4);
-              hi = _mm256_srli_epi16(hi, 4);
-            }
-            const __m256i q_a =
-                _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(_mm256_and_si256(hbits, m2), 4));
-            const __m256i q_b = _mm256_or_si256(
-                _mm256_and_si256(hi, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2), m2), 4));
-            wv[r] = join(q_a, q_b);
-            scl[r] = _mm512_permutexvar_epi16(idx, _mm512_zextsi256_si512(sc16[r]));
-          }
-          for (int c = 0; c < C; ++c) {
-            const __m512i yv = _mm512_loadu_si512(yb[c]->qs + 128 * half + 64 * part);
-            for (int r = 0; r < R; ++r)
-              isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(wv[r], yv), scl[r]);
-          }
-        }
-      }
-      for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c)
-          acc[r][c] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r][c]), _mm512_set1_ps(h2f(wb[r]->d) * yb[c]->d), acc[r][c]);
+      Type::template add_block<R, C>(i, w, w_stride, x, x_stride, acc);
     }
     if constexpr (Chunked) {
       dacc.fold(acc);
@@ -491,15 +476,15 @@ void fill_tiles_vnni(KernelTable& t) {
     t.tile[slot(type)].expand = expand_q8_0;
     t.tile[slot(type)].expanded_bytes_per_64 = kQ8BytesPer64;
   }
-  install<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
-  install<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
-  install<Q6_KTile>(t, GgmlType::Q6_K);
+  install<KQuantTile<K4Tile<block_q4_K, false>>>(t, GgmlType::Q4_K);
+  install<KQuantTile<K4Tile<block_q5_K, true>>>(t, GgmlType::Q5_K);
+  install<KQuantTile<Q6_KTile>>(t, GgmlType::Q6_K);
   install_chunked<Q8Tile<Q4_0Weights>>(t, GgmlType::Q4_0);
   install_chunked<Q8Tile<Q5_0Weights>>(t, GgmlType::Q5_0);
   install_chunked<Q8Tile<Q8_0Weights>>(t, GgmlType::Q8_0);
-  install_chunked<K4Tile<block_q4_K, false>>(t, GgmlType::Q4_K);
-  install_chunked<K4Tile<block_q5_K, true>>(t, GgmlType::Q5_K);
-  install_chunked<Q6_KTile>(t, GgmlType::Q6_K);
+  install_chunked<KQuantTile<K4Tile<block_q4_K, false>>>(t, GgmlType::Q4_K);
+  install_chunked<KQuantTile<K4Tile<block_q5_K, true>>>(t, GgmlType::Q5_K);
+  install_chunked<KQuantTile<Q6_KTile>>(t, GgmlType::Q6_K);
   install<FloatTile<F32Elems>>(t, GgmlType::F32);
   install<FloatTile<F16Elems>>(t, GgmlType::F16);
   install<FloatTile<BF16Elems>>(t, GgmlType::BF16);
