@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clusterctl/version.h"
+#include "controller/cli/doctor_link.h"
 #include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/local_worker.h"
@@ -114,8 +115,9 @@ int doctor_main(int argc, char** argv) {
                           "Connects to every node and checks OS/arch, the worker and its version, free memory\n"
                           "against the node's share of the model, the link interface, node-to-node reachability\n"
                           "on the link, and mpirun. Then measures each node's memory bandwidth and compute\n"
-                          "(its worker's --probe-speed, a few seconds a node) and records them for 'plan',\n"
-                          "when every check passed.\n"
+                          "(its worker's --probe-speed, a few seconds a node) and, for several nodes, the\n"
+                          "link's latency and bandwidth (all-reduces over the cluster's ranks under mpirun),\n"
+                          "and records them for 'plan', when every check passed.\n"
                           "Exits 1 when any check fails.",
                           opts, pos);
   if (!vm) return 0;
@@ -123,6 +125,7 @@ int doctor_main(int argc, char** argv) {
   use_hub_model(config, false, stderr);
   auto report = preflight::run_preflight(config, {kVersion});
   std::vector<SpeedProbe> speeds;
+  std::optional<LinkProbe> link;
   // Speeds only of a cluster that passes its checks: a failing one is fixed first, and its
   // probes would fail on the same cause.
   if (!(*vm)["no-speed"].as<bool>() && report.ok()) {
@@ -137,6 +140,8 @@ int doctor_main(int argc, char** argv) {
       speeds.push_back(
           probe_node(config, config.nodes[i], ranks, nodes, machine[i].empty() ? alone : probed[machine[i]]));
     }
+    // The link under the ranks of several nodes, as the job's all-reduces cross it.
+    if (config.nodes.size() > 1) link = probe_link(config, report, machine);
   }
   if ((*vm)["json"].as<bool>()) {
     auto j = preflight::report_json(config, report);
@@ -151,6 +156,12 @@ int doctor_main(int argc, char** argv) {
                                                     {"threads", s.speed->threads},
                                                     {"method", s.speed->method}}
                                    : nlohmann::json{{"node", s.node}, {"error", s.error}});
+    if (link)
+      j["link_speed"] = link->link ? nlohmann::json{{"latency_us", link->link->latency_us},
+                                                    {"bandwidth_gb_s", link->link->bandwidth_gbs},
+                                                    {"ranks", link->link->ranks},
+                                                    {"method", link->link->method}}
+                                   : nlohmann::json{{"error", link->error}};
     std::cout << j.dump(2) << "\n";
   } else {
     preflight::print_report(report, std::cout);
@@ -174,6 +185,11 @@ int doctor_main(int argc, char** argv) {
     if (!speeds.empty() && speeds.front().speed)
       std::printf("measured: %s; recorded in %s for 'plan'\n", speeds.front().speed->method.c_str(),
                   state::node_speeds_path().c_str());
+    if (link && link->link)
+      std::printf("link: %.1f us, %.2f GB/s (%s); recorded for 'plan'\n", link->link->latency_us,
+                  link->link->bandwidth_gbs, link->link->method.c_str());
+    else if (link)
+      std::printf("link not measured: %s ('plan' takes the link type's preset, or --link)\n", link->error.c_str());
   }
   return report.ok() ? 0 : 1;
 }

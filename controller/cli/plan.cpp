@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -263,6 +264,16 @@ config::ClusterConfig what_if_cluster(const std::string& model, const std::vecto
   return c;
 }
 
+// "2026-12-05 07:12 UTC"
+std::string measured_when(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
 // What doctor measured, as the throughput model takes it: the memory's bandwidth from the
 // decode stream where the record has one (the plain reads' figure otherwise).
 placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
@@ -308,11 +319,14 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
     if (!link_flag.empty()) {
       real = placement::parse_link(link_flag);
       real_from = "--link";
+    } else if (const auto measured = one_node ? std::nullopt : state::recorded_link_speed(c.name)) {
+      real = placement::LinkSpeed{"measured by doctor", measured->latency_us, measured->bandwidth_gbs};
+      real_from = "doctor, " + measured_when(measured->measured_at) + ": " + measured->method;
     } else if (!one_node) {
       const bool tb = link && link->type == config::LinkType::thunderbolt;
       real = placement::parse_link(tb ? "thunderbolt-bridge" : "10gbe");
       real_from = std::string("preset of the link type ") + (tb ? "thunderbolt" : "ethernet") +
-                  " (give the measured one with --link LATENCY,BANDWIDTH from 'clusterctl bench net')";
+                  " (run 'clusterctl doctor " + c.file + "' to measure it, or give --link LATENCY,BANDWIDTH)";
     }
     if (link && !link->emulate.empty()) {
       // The emulator holds back each all-reduce message (its arrival: the send + the latency, so

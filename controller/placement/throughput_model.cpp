@@ -267,6 +267,16 @@ std::vector<LinkSpeed> link_presets() {
           {"shared-memory", 10, 4}};
 }
 
+LinkSpeed link_from_allreduces(double small_bytes, double small_us, double large_bytes, double large_us, int ranks) {
+  const double copies = std::max(ranks - 1, 1);
+  const double floor_gbs = copies * small_bytes / (0.5 * small_us) / 1e3;
+  LinkSpeed l{"measured", 0, floor_gbs};
+  if (large_us > small_us && large_bytes > small_bytes)
+    l.bandwidth_gbs = std::max(copies * (large_bytes - small_bytes) / (large_us - small_us) / 1e3, floor_gbs);
+  l.latency_us = small_us - copies * small_bytes / (l.bandwidth_gbs * 1e3);
+  return l;
+}
+
 LinkSpeed parse_link(const std::string& text) {
   for (const LinkSpeed& p : link_presets())
     if (p.name == text) return p;

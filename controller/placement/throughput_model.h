@@ -153,6 +153,14 @@ struct AllreduceCost {
 };
 AllreduceCost allreduce_cost(Algorithm a, int ranks, double bytes);
 
+// A link from one-shot all-reduces of a decode step's message and a larger one over `ranks` ranks
+// (medians in microseconds; each rank sends ranks - 1 copies), as doctor measures it: the
+// bandwidth from their slope, but at least the small message's bytes over half its time (a
+// loaded machine's slope can say anything, and a decode message's time is mostly latency); the
+// latency the small message's time less its bytes at that bandwidth, so that a pass's latency and
+// bandwidth terms give the measured time of a decode message.
+LinkSpeed link_from_allreduces(double small_bytes, double small_us, double large_bytes, double large_us, int ranks);
+
 // --link: a preset (thunderbolt-bridge, 10gbe, 1gbe, shared-memory) or "LATENCY,BANDWIDTH"
 // ("300us,10gbit", "50us,1.25GB/s"). Throws clusterctl::Error naming the presets and the form.
 LinkSpeed parse_link(const std::string& text);

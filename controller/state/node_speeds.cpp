@@ -10,9 +10,10 @@ namespace clusterctl::state {
 namespace {
 
 constexpr const char* kFile = "node-speeds.cache";
+constexpr const char* kLinkFile = "link-speeds.cache";
 
-nlohmann::json read_all() {
-  std::ifstream in(node_speeds_path());
+nlohmann::json read_all(const std::string& path) {
+  std::ifstream in(path);
   if (!in) return nlohmann::json::object();
   std::stringstream ss;
   ss << in.rdbuf();
@@ -25,7 +26,7 @@ nlohmann::json read_all() {
 std::string node_speeds_path() { return state_dir() + "/" + kFile; }
 
 void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r) {
-  nlohmann::json all = read_all();
+  nlohmann::json all = read_all(node_speeds_path());
   all[cluster][node] = {{"bandwidth_gb_s", r.bandwidth_gbs},
                         {"compute_gflops", r.compute_gflops},
                         {"decode_gflops", r.decode_gflops},
@@ -44,7 +45,7 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
 }
 
 std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node) {
-  const nlohmann::json all = read_all();
+  const nlohmann::json all = read_all(node_speeds_path());
   if (!all.contains(cluster) || !all[cluster].is_object() || !all[cluster].contains(node)) return std::nullopt;
   const auto& j = all[cluster][node];
   NodeSpeedRecord r;
@@ -63,6 +64,30 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));
   if (!(r.bandwidth_gbs > 0) || !(r.compute_gflops > 0)) return std::nullopt;
+  return r;
+}
+
+void record_link_speed(const std::string& cluster, const LinkSpeedRecord& r) {
+  nlohmann::json all = read_all(state_dir() + "/" + kLinkFile);
+  all[cluster] = {{"latency_us", r.latency_us},
+                  {"bandwidth_gb_s", r.bandwidth_gbs},
+                  {"ranks", r.ranks},
+                  {"method", r.method},
+                  {"measured_at", r.measured_at}};
+  write_state_file(kLinkFile, all.dump(2) + "\n");
+}
+
+std::optional<LinkSpeedRecord> recorded_link_speed(const std::string& cluster) {
+  const nlohmann::json all = read_all(state_dir() + "/" + kLinkFile);
+  if (!all.contains(cluster) || !all[cluster].is_object()) return std::nullopt;
+  const auto& j = all[cluster];
+  LinkSpeedRecord r;
+  r.latency_us = j.value("latency_us", 0.0);
+  r.bandwidth_gbs = j.value("bandwidth_gb_s", 0.0);
+  r.ranks = j.value("ranks", 0);
+  r.method = j.value("method", "");
+  r.measured_at = j.value("measured_at", int64_t(0));
+  if (!(r.latency_us > 0) || !(r.bandwidth_gbs > 0)) return std::nullopt;
   return r;
 }
 

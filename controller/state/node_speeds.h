@@ -33,4 +33,16 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
 // nullopt when none is recorded (or the cache is unreadable: it is only a cache).
 std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node);
 
+// The link between a cluster's nodes as `doctor` last measured it (one-shot all-reduces in doubles
+// over all the cluster's ranks), for `plan`: <state_dir>/link-speeds.cache, keyed by cluster.
+struct LinkSpeedRecord {
+  double latency_us = 0;     // what the link adds to one all-reduce of a small message
+  double bandwidth_gbs = 0;  // bytes one rank sends per second over it
+  int ranks = 0;
+  std::string method;  // how it was measured, in a line
+  int64_t measured_at = 0;
+};
+void record_link_speed(const std::string& cluster, const LinkSpeedRecord& r);
+std::optional<LinkSpeedRecord> recorded_link_speed(const std::string& cluster);
+
 }  // namespace clusterctl::state

@@ -21,7 +21,7 @@ C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
 REPS=${REPS:-2}
 EMU="latency=300us,bandwidth=10gbit"
 mkdir -p "$WORK"
-rm -f "$WORK/draft-share" "$WORK/tc-link"  # measured afresh each run
+rm -f "$WORK/draft-share"  # measured afresh each run
 export CLUSTERCTL_STATE_DIR="$WORK/state" CLUSTERCTL_CACHE_DIR="$WORK/controller-cache"
 VOCAB=$REPO/../shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
 [ -f "$VOCAB" ] || VOCAB=/work/shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf
@@ -116,11 +116,9 @@ spec() {  # NAME RANKS THREADS LABEL [EMULATE]
     "$(jq -r .tokens_per_s <<<"$j")" "$(jq -r .limit <<<"$j")" "${m[@]}"
 }
 
-source "$REPO/tests/bench/testcluster_link.sh"
-
 # The 3-node test cluster (namespaces on this machine, veth): doctor probes the three nodes (one
-# machine: their ranks together), up, the link measured over its ranks (plan --link), bench-serve
-# -c 1 (a stream's decode rate).
+# machine: their ranks together) and the link over its ranks (recorded: plan reads it), up,
+# bench-serve -c 1 (a stream's decode rate).
 testcluster() {  # NAME LABEL [EMULATE]
   (
     flock 9
@@ -134,21 +132,22 @@ testcluster() {  # NAME LABEL [EMULATE]
       "$REPO/configs/testcluster-3.yaml" >"$f"
     probe "$f" || exit 1
     "$C" up "$f" >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
-    # The link as this cluster's ranks see it (3 namespaces on this machine's cores: a message
-    # costs far more than the `veth` preset's 2 idle ranks), at llama3-1b's decode message (2048
-    # doubles), once for both rows. The probe already counts the 3 ranks meeting on 2 cores (doctor
-    # probes them together), so the link adds what an all-reduce over veth costs beyond the same
-    # 3 ranks' all-reduce on shared memory (`bench net --ranks 3` here), plus shared memory's 10 us.
-    [ -s "$WORK/tc-link" ] || testcluster_plan_link "$W" "acc-$1" "$WORK/tc-link.err" "$C" 16384 >"$WORK/tc-link"
-    local link
-    link=$(cat "$WORK/tc-link")
-    j=$(plan_json "$f" --link "${link:-veth}" | configured)
+    # The link as doctor measured and recorded it (plan reads it): one-shot double all-reduces of
+    # llama3-1b's decode message (2048 doubles) over the cluster's 3 ranks (namespaces on this
+    # machine's cores: a message costs far more than the `veth` preset's 2 idle ranks), less the
+    # same 3 ranks' all-reduce on shared memory (doctor's node probe counts their meetings on 2
+    # cores already), plus shared memory's 10 us.
+    local pj
+    pj=$(plan_json "$f")
+    j=$(configured <<<"$pj")
+    grep -q "doctor" <<<"$(jq -r '.speed.link.from' <<<"$pj")" || echo "plan did not take doctor's link" >&2
     for _ in $(seq "$REPS"); do
       m+=("$("$C" bench-serve http://10.77.1.1:8080 -c 1 -n 64 --json 2>/dev/null |
         jq -r '.levels[0].stream_tokens_per_s_mean')")
     done
     "$C" down "acc-$1" >/dev/null 2>&1
-    row "$2" "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"
+    row "$2; plan's link: $(jq -r '.speed.link | "\(.name), \(.latency_us * 10 | round / 10) us, \(.bandwidth_gb_s * 100 | round / 100) GB/s"' <<<"$pj")" \
+      "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"
   ) 9>/tmp/clusterctl-testcluster.lock
 }
 

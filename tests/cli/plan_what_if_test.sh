@@ -103,4 +103,12 @@ echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 800, "decode_gflop
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a stream refused" "$out"
 grep -q "n1 .*41.3 GB/s, 800 GFLOPS, decode 400 (doctor, 8 threads; memory: its decode stream of 40 GB/s" <<<"$out" ||
   fail "the decode stream is not used" "$out"
+# doctor's record of the link between the nodes: plan takes it where no --link is given, and says so.
+echo '{"lab": {"latency_us": 42, "bandwidth_gb_s": 2.5, "ranks": 2, "method": "all-reduces", "measured_at": 1796450000}}' \
+  >"$CLUSTERCTL_STATE_DIR/link-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline) || fail "offline plan with a recorded link refused" "$out"
+grep -Eq "link: measured by doctor, 42 us, 2.50 GB/s \(doctor, 20[0-9-]+ [0-9:]+ UTC: all-reduces\)" <<<"$out" ||
+  fail "the recorded link is not used" "$out"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with --link refused" "$out"
+grep -q "link: 1gbe" <<<"$out" || fail "--link does not win over the record" "$out"
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

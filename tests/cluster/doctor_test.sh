@@ -41,6 +41,18 @@ json=$("$CLUSTERCTL" doctor "$CONFIG" --json)
 expect_match "--json lists checks" "$json" '"check": "reach"'
 expect_match "--json has ok" "$json" '"ok": (true|false)'
 
+echo "== the nodes' speeds and the link between them, recorded for plan"
+WORKER=$(cd "$(dirname "$CLUSTERCTL")/../worker" && pwd)/clusterctl-worker
+derive speeds "s#^defaults:#defaults:\n  worker: $WORKER#"
+out=$(CLUSTERCTL_STATE_DIR="$T/state" "$CLUSTERCTL" doctor "$T/speeds.yaml" 2>&1); rc=$?
+echo "$out" | tail -4
+expect_eq "exit status with the build's worker" "$rc" 0
+expect_match "node speeds" "$out" "^node1 +[0-9.]+ GB/s +[0-9.]+ GB/s +[0-9.]+ GFLOPS +1$"
+expect_match "link measured" "$out" "^link: [0-9.]+ us, [0-9.]+ GB/s \(one-shot double all-reduces of .* over the cluster's 3 ranks"
+out=$(CLUSTERCTL_STATE_DIR="$T/state" "$CLUSTERCTL" plan "$T/speeds.yaml" 2>&1)
+expect_match "plan takes the recorded link" "$out" "link: measured by doctor, [0-9]+ us, [0-9.]+ GB/s \(doctor, "
+expect_no_sessions_left "speeds"
+
 echo "== this machine's worker is found beside clusterctl, not only on PATH"
 out=$(PATH=/usr/bin:/bin "$CLUSTERCTL" doctor "$REPO/configs/local.yaml" 2>&1)
 expect_match "local worker found beside clusterctl" "$out" "^local +worker +ok +/\S+/clusterctl-worker [0-9]+\.[0-9]+\.[0-9]+$"

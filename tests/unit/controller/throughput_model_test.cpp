@@ -322,3 +322,17 @@ TEST(ThroughputModel, TheDecodeStreamLessItsComputeIsTheMemorysBandwidth) {
   // No compute figure: the stream is all memory.
   EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 0, 0), stream, 1e-9);
 }
+
+TEST(ThroughputModel, ALinkFromMeasuredAllReducesGivesTheirTimeBack) {
+  // 3 ranks, 16 KiB in 100 us and 64 KiB in 160 us: each rank sends 2 copies.
+  const LinkSpeed l = link_from_allreduces(16384, 100, 65536, 160, 3);
+  EXPECT_NEAR(l.bandwidth_gbs, 2 * 49152 / 60.0 / 1e3, 1e-9);
+  EXPECT_NEAR(l.latency_us + 2 * 16384 / (l.bandwidth_gbs * 1e3), 100, 1e-9);
+  EXPECT_NEAR(l.latency_us + 2 * 65536 / (l.bandwidth_gbs * 1e3), 160, 1e-9);
+  // A slope that says the link is slower than the small message's bytes over half its time (or
+  // no slope at all): that floor, and the latency the other half.
+  const LinkSpeed slow = link_from_allreduces(16384, 100, 65536, 5000, 3);
+  EXPECT_NEAR(slow.bandwidth_gbs, 2 * 16384 / 50.0 / 1e3, 1e-9);
+  EXPECT_NEAR(slow.latency_us, 50, 1e-9);
+  EXPECT_NEAR(link_from_allreduces(16384, 100, 65536, 90, 3).latency_us, 50, 1e-9);
+}

@@ -1,0 +1,155 @@
+#include "controller/cli/doctor_link.h"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "controller/config/network_address.h"
+#include "controller/launch/local_worker.h"
+#include "controller/launch/mpirun_command.h"
+#include "controller/placement/throughput_model.h"
+#include "controller/preflight/node_shell.h"
+#include "controller/ssh/ssh_session.h"
+#include "worker/common/error.h"
+#include "worker/gguf/gguf_file.h"
+#include "worker/model/model.h"
+
+namespace clusterctl::cli {
+namespace {
+
+// The all-reduce the job runs by default (one-shot, exact doubles) over `transport`, of `message`
+// bytes and 4x that.
+std::vector<std::string> bench_args(const std::string& transport, int64_t message) {
+  return {"--bench-net",
+          "--json",
+          "--no-table",
+          "--algorithms",
+          "one-shot",
+          "--formats",
+          "double",
+          "--min-size",
+          std::to_string(message),
+          "--max-size",
+          std::to_string(4 * message),
+          "--transports",
+          transport};
+}
+
+// A decode step's all-reduce: the model's n_embd doubles (16 KiB where the model is not known).
+int64_t decode_message_bytes(const preflight::PreflightReport& report) {
+  try {
+    gguf::GgufFile f(report.model.path);
+    return std::max<int64_t>(model::Model::read_hparams(f).n_embd, 512) * 8;
+  } catch (const std::exception&) {
+    return 16384;
+  }
+}
+
+std::string node_worker(const config::NodeConfig& n) {
+  return n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
+}
+
+// The one-shot double rows' medians (microseconds) by message bytes, of bench-net's JSON.
+std::map<double, double> medians(const std::string& out) {
+  const auto j = nlohmann::json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+  std::map<double, double> m;
+  if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array()) return m;
+  for (const auto& r : j["rows"])
+    if (r.value("algorithm", "") == "one-shot" && r.value("format", "") == "double" && !m.count(r.value("bytes", 0.0)))
+      m[r.value("bytes", 0.0)] = r.value("median_us", 0.0);
+  return m;
+}
+
+// Runs the job on the head node (its hostfile written first) and returns the medians.
+std::map<double, double> run_bench(preflight::NodeShell& head, const launch::JobSpec& job, double small, double large,
+                                   const std::string& what) {
+  std::string cmd = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; ";
+  const std::string hosts = launch::hostfile_text(job);
+  if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + ssh::shell_quote(job.hostfile) + " && ";
+  cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1";
+  const auto r = head.run(cmd, std::chrono::seconds(120));
+  auto m = medians(r.out);
+  if (r.status != 0 || !m.count(small) || !m.count(large))
+    throw Error(what + " failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 300));
+  return m;
+}
+
+int cores_of(preflight::NodeShell& shell) {
+  const auto r = shell.run("getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu");
+  try {
+    return std::max(1, std::stoi(r.out));
+  } catch (const std::exception&) {
+    return 1;
+  }
+}
+
+}  // namespace
+
+LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightReport& report,
+                     const std::vector<std::string>& machine_ids) {
+  LinkProbe p;
+  try {
+    const auto& f0 = report.nodes.at(0);
+    if (!f0.link_address) throw Error(c.nodes[0].name + " has no address on its link");
+    launch::JobSpec job;
+    job.link_cidr = c.nodes[0].link && c.nodes[0].link->cidr ? c.nodes[0].link->cidr->to_string()
+                                                             : launch::network_cidr(*f0.link_address, f0.link_prefix);
+    // The link's transport where the cluster file names one, else MPI's (what `auto` takes
+    // without a table of bench net's).
+    const std::string transport =
+        c.nodes[0].link && (c.nodes[0].link->transport == "tcp" || c.nodes[0].link->transport == "mpi")
+            ? c.nodes[0].link->transport
+            : "mpi";
+    const int64_t message = decode_message_bytes(report);
+    const double small = static_cast<double>(message), large = 4.0 * small;
+    job.worker_args = bench_args(transport, message);
+    job.tag_output = false;
+    job.run_as_root = c.nodes[0].user == "root";
+    job.worker = node_worker(c.nodes[0]);
+    job.hostfile = "/tmp/clusterctl-doctor-" + c.name + ".hostfile";
+    std::map<std::string, std::pair<int, int>> load;  // machine -> (ranks, cores)
+    int ranks = 0;
+    auto head = preflight::open_node_shell(c, c.nodes[0]);
+    for (size_t i = 0; i < c.nodes.size(); ++i) {
+      const auto& n = c.nodes[i];
+      if (!report.nodes.at(i).link_address) throw Error(n.name + " has no address on its link");
+      job.nodes.push_back({config::ipv4_to_string(*report.nodes[i].link_address), n.ranks, 0, "", node_worker(n), ""});
+      ranks += n.ranks;
+      auto& machine = load[machine_ids[i].empty() ? n.name : machine_ids[i]];
+      machine.first += n.ranks;
+      if (machine.second == 0) machine.second = cores_of(i == 0 ? *head : *preflight::open_node_shell(c, n));
+    }
+    for (const auto& m : load) launch::share_cores(job, m.second.first, m.second.second, false);
+    const auto link =
+        run_bench(*head, job, small, large, "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
+    placement::LinkSpeed fit = placement::link_from_allreduces(small, link.at(small), large, link.at(large), ranks);
+    std::string method = "one-shot double all-reduces of a decode step's " + std::to_string(message) +
+                         " bytes and 4x that over the cluster's " + std::to_string(ranks) + " ranks over " + transport +
+                         " (clusterctl-worker --bench-net, mpirun on " + c.nodes[0].name +
+                         " over the link), medians: the bandwidth their slope (at least the small message's bytes "
+                         "over half its time), the latency the small message's time less its bytes";
+    if (load.size() == 1 && !machine_ids[0].empty()) {
+      // The nodes' ranks share one machine's cores: the node probe has their meetings already.
+      const auto shm = run_bench(
+          *head, launch::local_job(ranks, load.begin()->second.second, job.run_as_root, job.worker, *job.worker_args),
+          small, large, "the same all-reduce over shared memory on " + c.nodes[0].name);
+      const double shared_memory_us = placement::parse_link("shared-memory").latency_us;
+      fit.latency_us += shared_memory_us - shm.at(small);
+      method +=
+          "; its nodes share one machine: less the same ranks' all-reduce over shared memory, plus shared "
+          "memory's " +
+          std::to_string(static_cast<int>(shared_memory_us)) + " us";
+    }
+    fit.latency_us = std::max(fit.latency_us, 1.0);
+    state::LinkSpeedRecord r{fit.latency_us, fit.bandwidth_gbs, ranks, method,
+                             static_cast<int64_t>(std::time(nullptr))};
+    state::record_link_speed(c.name, r);
+    p.link = r;
+  } catch (const std::exception& e) {
+    p.error = e.what();
+  }
+  return p;
+}
+
+}  // namespace clusterctl::cli
