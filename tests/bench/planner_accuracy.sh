@@ -89,7 +89,7 @@ ranks() {  # NAME MODEL RANKS LABEL [EMULATE]
   probe "$f" || return
   j=$(plan_json "$f" | configured)
   for _ in $(seq "$REPS"); do
-    m+=("$("$C" bench "$2" --ranks "$3" -t 1 -n 32 --allreduce one-shot --wire-format double \
+    m+=("$("$C" bench "$2" --ranks "$3" -t 1 -n 64 --allreduce one-shot --wire-format double \
       ${5:+--emulate-link "$5"} --json 2>/dev/null | jq -r .timings.generate_tokens_per_s)")
   done
   row "$4" "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"

@@ -48,6 +48,9 @@ struct BenchResult {
   std::string bandwidth_method;
   double bytes_per_token = 0;
   double bound_tokens_per_s = 0;
+  // The decode stream (the engine's matrix-vector kernels over Q4_0 weights from memory), when the
+  // bandwidth was measured: what decoding this many bytes a token gets, kernels included.
+  tools::BandwidthSample stream;
 };
 
 // pp: -p random tokens in batches from an empty cache; tg: -n tokens decoded one at a time from
@@ -102,6 +105,11 @@ void print_bench_json(const BenchResult& r, const model::Engine& engine, const g
                             {"max_gb_s", r.bandwidth.max_gbs},
                             {"method", r.bandwidth_method}};
   j["tg_bound_tokens_per_s"] = r.bound_tokens_per_s;
+  if (r.bandwidth_measured)
+    j["decode_stream"] = {{"median_gb_s", r.stream.median_gbs},
+                          {"min_gb_s", r.stream.min_gbs},
+                          {"max_gb_s", r.stream.max_gbs},
+                          {"tokens_per_s", r.stream.median_gbs * 1e9 / r.bytes_per_token}};
   std::cout << j.dump(2) << "\n";
 }
 
@@ -125,6 +133,15 @@ void print_bench_table(const BenchResult& r, const model::Engine& engine) {
   std::printf("bandwidth bound on generation: %.1f tok/s", r.bound_tokens_per_s);
   if (!r.tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(r.tg).mean / r.bound_tokens_per_s);
   std::printf("\n");
+  if (r.bandwidth_measured) {
+    const double stream_tok_s = r.stream.median_gbs * 1e9 / r.bytes_per_token;
+    std::printf(
+        "decode stream (the engine's Q4_0 matrix-vector kernels over as many bytes from memory): %.1f GB/s "
+        "(%.1f..%.1f) of weights, %.1f tok/s at this model's bytes",
+        r.stream.median_gbs, r.stream.min_gbs, r.stream.max_gbs, stream_tok_s);
+    if (!r.tg.empty()) std::printf(" (tg reaches %.0f %% of it)", 100.0 * stat(r.tg).mean / stream_tok_s);
+    std::printf("\n");
+  }
   // The probe's buffer is 8x the last-level cache: a model far smaller is read from cache, not memory.
   if (r.bandwidth_measured && r.bytes_per_token * 8 < static_cast<double>(tools::probe_buffer_bytes()) / 2)
     std::printf("the weights a token reads may fit this machine's caches: generation can pass the memory bound\n");
@@ -167,6 +184,7 @@ int bench_main(int argc, char** argv) {
     kernels::ThreadPool pool(engine.threads());
     const size_t bytes = tools::probe_buffer_bytes();
     r.bandwidth = tools::measure_read_bandwidth(pool, bytes, 5);
+    r.stream = tools::measure_decode_stream(pool, bytes, 5);
     r.bandwidth_gbs = r.bandwidth.median_gbs;
     r.bandwidth_method = tools::bandwidth_method(bytes, 5);
   }
