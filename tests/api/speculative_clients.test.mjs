@@ -50,8 +50,8 @@ test("concurrent greedy clients of drafting servers get plain decoding's tokens"
       assert.equal(t.text, alone[i].text, `${name}: request ${i}`);
       assert.equal(t.finish, alone[i].finish, `${name}: request ${i}`);
     }
-    // It drafted (fewer tokens per sequence while the batch is wide: at most draft_max + 1 decode
-    // tokens per step), and the target refused some drafts: the rollback was exercised.
+    // It drafted (at least --draft-min a sequence, fewer beyond it while the batch is wide), and
+    // the target refused some drafts: the rollback was exercised.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     const drafted = Number((metrics.match(/^clusterctl_draft_tokens_total\s+(\S+)/m) ?? [])[1]);
     const kept = Number((metrics.match(/^clusterctl_draft_accepted_total\s+(\S+)/m) ?? [])[1]);

@@ -9,6 +9,7 @@
 #include "worker/sampling/json_matcher.h"
 #include "worker/sampling/sampler.h"
 #include "worker/speculative/acceptance.h"
+#include "worker/speculative/draft_rule.h"
 #include "worker/speculative/speculative_decode.h"
 #include "worker/tokenizer/stream_decoder.h"
 
@@ -82,6 +83,7 @@ struct BatchScheduler::Sequence : GenerationHandle {
   std::vector<int32_t> context;
   speculative::Draft draft;
   double draft_s = 0;
+  int steps_without_draft = 0;  // steps since its last drafts (a probe's catch-up follows them)
   std::vector<std::vector<sampling::TokenProb>> p;
   std::unique_ptr<speculative::DraftLength> draft_length;
 };
@@ -143,6 +145,7 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
     for (size_t id = 0; id < tokenizer_.vocab().size(); ++id)
       target.tokens.push_back(tokenizer_.vocab().text(static_cast<int32_t>(id)));
     drafter_ = speculative::open_drafter(options_.draft, target);
+    step_costs_ = std::make_unique<speculative::WidthCosts>(static_cast<int>(options_.step_tokens));
   }
 }
 
@@ -461,19 +464,36 @@ bool BatchScheduler::emit(Sequence& seq, int32_t token) {
 void BatchScheduler::draft_for_step(size_t decoding) {
   if (!drafter_ || decoding == 0) return;
   const int64_t n = static_cast<int64_t>(decoding);
-  // The step verifies at most draft_max + 1 generated tokens (more only with more sequences),
-  // and leaves every sequence its decode token within the step's size.
-  const int64_t wide = std::max<int64_t>(0, (options_.draft_max + 1) / n - 1);
+  // Every sequence keeps its decode token within the step's size.
   const int64_t room = std::max<int64_t>(0, (options_.step_tokens - n) / n);
+  std::vector<Sequence*> drafting;
+  std::vector<speculative::SequenceDrafts> wants;
   for (auto& s : running_) {
     Sequence& seq = *s;
     if (seq.prompt_done < seq.prompt.size()) continue;
     seq.draft.clear();
     if (!seq.speculate) continue;
-    const int64_t k = std::min({static_cast<int64_t>(seq.draft_length->next()), wide, room,
-                                static_cast<int64_t>(seq.budget - seq.generated - 1)});
+    const int max = static_cast<int>(
+        std::min<int64_t>({options_.draft_max, room, std::max<int64_t>(0, seq.budget - seq.generated - 1)}));
+    drafting.push_back(&seq);
+    wants.push_back({seq.draft_length->acceptance(), std::min(options_.draft_min, max), max});
+  }
+  if (drafting.empty()) return;
+  const auto pass_s = [this](int w) { return step_costs_->pass_s(w); };
+  const int width = static_cast<int>(n);
+  // A sequence that has not drafted for a while drafts one token, to see whether its acceptance changed.
+  const int every = speculative::probe_every(
+      pass_s, width, static_cast<int>(drafting.size()), options_.draft_max, draft_s_per_token_,
+      probe_draft_s_ >= 0 ? probe_draft_s_ : std::max(draft_s_per_token_, 0.0) * (speculative::kMinProbeEvery + 1));
+  for (size_t i = 0; i < drafting.size(); ++i)
+    if (every > 0 && drafting[i]->steps_without_draft >= every)
+      wants[i].min = std::max(wants[i].min, std::min(1, wants[i].max));
+  const std::vector<int> k = speculative::allot_drafts(wants, width - static_cast<int>(drafting.size()), pass_s,
+                                                       draft_s_per_token_, static_cast<int>(options_.step_tokens));
+  for (size_t i = 0; i < drafting.size(); ++i) {
+    Sequence& seq = *drafting[i];
     const auto t0 = std::chrono::steady_clock::now();
-    if (k > 0) drafter_->propose(seq.slot, seq.context, static_cast<int>(k), seq.sampler.get(), seq.draft);
+    if (k[i] > 0) drafter_->propose(seq.slot, seq.context, k[i], seq.sampler.get(), seq.draft);
     seq.draft_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 }
@@ -542,6 +562,9 @@ void BatchScheduler::step() {
     return int32_t{-1};
   });
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // A step of generated tokens alone measures the pass by its width (prompt tiles would add theirs).
+  if (step_costs_ && n_decode > 0 && static_cast<int64_t>(step_tokens_.size()) == n_decode)
+    step_costs_->record(static_cast<int>(n_decode), step_s);
   {
     const auto& c = engine_.comm().stats();
     std::lock_guard lock(inbox_->mutex);
@@ -575,7 +598,15 @@ void BatchScheduler::step() {
     if (f.decode && seq.speculate) {
       v = seq.greedy ? speculative::accept_greedy(seq.draft.tokens, rows)
                      : speculative::accept_sampled(seq.draft, seq.p, *seq.sampler);
-      seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, seq.draft_s);
+      // Its acceptance rate (its own k is the step's choice: draft_for_step).
+      seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, -1);
+      if (!seq.draft.tokens.empty()) {
+        if (seq.steps_without_draft > 0)
+          speculative::average_time(probe_draft_s_, seq.draft_s);
+        else
+          speculative::average_time(draft_s_per_token_, seq.draft_s / static_cast<double>(seq.draft.tokens.size()));
+      }
+      seq.steps_without_draft = seq.draft.tokens.empty() ? seq.steps_without_draft + 1 : 0;
       drafted += seq.draft.tokens.size();
       kept += static_cast<uint64_t>(v.accepted);
     }

@@ -18,10 +18,12 @@
 // Speculative decoding (options.draft): each decoding sequence adds its drafts after its decode
 // token, all as generated tokens of the same step, and keeps what its target rows confirm
 // (speculative/acceptance.h): greedy output stays plain greedy's, sampled output keeps the
-// target's distribution. A step that already carries many sequences hides the round trip
-// by itself, so the drafts per sequence shrink as the batch widens: a step verifies at most
-// draft_max + 1 generated tokens unless it holds more sequences than that. Requests with
-// penalties over generated tokens, logprobs or a JSON constraint decode without drafts.
+// target's distribution. A step that already carries many sequences has shared its round trips
+// among them, so the drafts per sequence shrink as the batch widens: each step's drafts go where
+// they most likely turn into tokens while the step's expected tokens per second grow, from each
+// sequence's measured acceptance rate, the step's measured cost by width and the draft's cost
+// (speculative/batch_drafts.h). Requests with penalties over generated tokens, logprobs or a JSON
+// constraint decode without drafts.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +36,7 @@
 #include "worker/parallel/step_protocol.h"
 #include "worker/server/generation_service.h"
 #include "worker/server/prompt_cache.h"
+#include "worker/speculative/batch_drafts.h"
 #include "worker/speculative/drafter.h"
 #include "worker/tokenizer/tokenizer.h"
 
@@ -119,6 +122,10 @@ class BatchScheduler : public GenerationService {
   std::vector<parallel::StepToken> step_tokens_;
   std::shared_ptr<const std::vector<std::string>> token_texts_;
   std::unique_ptr<speculative::Drafter> drafter_;  // options.draft
+  // Speculation's measured costs: a step by its width in generated tokens (steps without prompt
+  // tokens), a drafted token while drafting every step, a probe's drafting (its catch-up).
+  std::unique_ptr<speculative::WidthCosts> step_costs_;
+  double draft_s_per_token_ = -1, probe_draft_s_ = -1;
   uint64_t tokens_emitted_ = 0, tokens_recorded_ = 0, reports_seen_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "worker/common/error.h"
+#include "worker/speculative/batch_drafts.h"
 #include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::speculative {
@@ -17,14 +18,6 @@ double prob_of(const std::vector<sampling::TokenProb>& dist, int32_t id) {
 
 // Running averages weigh the latest round this much: k follows a change of text within a few rounds.
 constexpr double kDecay = 0.9;
-
-// A running average of a time: a sample counts at most kSpike times the average, so a round that
-// another process preempted (a shared machine) moves it by little, while a lasting change of cost
-// still gets through within a few dozen rounds.
-constexpr double kSpike = 1.5;
-void average_time(double& avg, double x) {
-  avg = avg < 0 ? x : kDecay * avg + (1 - kDecay) * std::min(x, kSpike * avg);
-}
 
 }  // namespace
 
@@ -69,12 +62,11 @@ Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<samplin
   return v;
 }
 
-DraftLength::DraftLength(int min, int max) : min_(min), max_(max), k_(max) {
+DraftLength::DraftLength(int min, int max) : min_(min), max_(max), k_(max), widths_(max + 1) {
   if (min < 0 || max < min)
     throw Error("--draft-min " + std::to_string(min) + " and --draft-max " + std::to_string(max) +
                 " do not make a range: give 0 <= --draft-min <= --draft-max");
   if (max > 64) throw Error("--draft-max " + std::to_string(max) + " is too large: at most 64 tokens per round");
-  verify_s_.assign(static_cast<size_t>(max) + 1, -1.0);
 }
 
 double DraftLength::acceptance() const { return (kept_ + 1) / (kept_ + refused_ + 2); }
@@ -84,9 +76,7 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     kept_ = kDecay * kept_ + accepted;
     refused_ = kDecay * refused_ + (accepted < drafted ? 1 : 0);
   }
-  if (drafted >= 0 && drafted <= max_) {
-    average_time(verify_s_[static_cast<size_t>(drafted)], verify_s);
-  }
+  if (drafted >= 0 && drafted <= max_) widths_.record(drafted + 1, verify_s);
   if (drafted > 0 && draft_s >= 0) {
     // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
     // what a drafted token costs while drafting every round.
@@ -104,24 +94,10 @@ int DraftLength::next() const {
   return k_ == 0 && probe_every_ > 0 && rounds_without_draft_ >= probe_every_ ? 1 : k_;
 }
 
-double DraftLength::pass_s(int n) const {
-  // Measured, else interpolated between the nearest measured widths; below them in proportion to
-  // the width, above them flat: optimistic both, so an unmeasured width gets tried and measured.
-  const int widths = static_cast<int>(verify_s_.size()), i = n - 1;
-  if (verify_s_[i] >= 0) return verify_s_[i];
-  int lo = i - 1, hi = i + 1;
-  while (lo >= 0 && verify_s_[lo] < 0) --lo;
-  while (hi < widths && verify_s_[hi] < 0) ++hi;
-  if (lo >= 0 && hi < widths) return verify_s_[lo] + (verify_s_[hi] - verify_s_[lo]) * (i - lo) / (hi - lo);
-  if (lo >= 0) return verify_s_[lo];
-  if (hi < widths) return verify_s_[hi] * (i + 1) / (hi + 1);
-  return 1.0;
-}
-
 void DraftLength::choose() {
   DraftCosts c;
   c.acceptance = acceptance();
-  c.pass_s = [this](int n) { return pass_s(n); };
+  c.pass_s = [this](int n) { return widths_.pass_s(n); };
   c.draft_s_per_token = std::max(draft_s_per_token_, 0.0);
   // Not measured yet: a probe after the fewest rounds, catching those up at the drafting rate.
   const double probe_s = probe_draft_s_ >= 0 ? probe_draft_s_ : c.draft_s_per_token * (kMinProbeEvery + 1);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "worker/sampling/sampler.h"
+#include "worker/speculative/batch_drafts.h"
 #include "worker/speculative/drafter.h"
 
 namespace clusterctl::speculative {
@@ -51,10 +52,9 @@ class DraftLength {
 
  private:
   void choose();
-  double pass_s(int n) const;  // the target's pass over n tokens, measured or interpolated
   int min_, max_, k_;
   double kept_ = 0, refused_ = 0;  // decayed counts
-  std::vector<double> verify_s_;   // per width n = 1 .. max + 1 (index n - 1); < 0: not measured
+  WidthCosts widths_;              // the target's pass over n = 1 .. max + 1 tokens
   double draft_s_per_token_ = -1;  // while drafting every round
   double probe_draft_s_ = -1;      // a probe's drafting, its catch-up included
   int rounds_without_draft_ = 0;

@@ -1,0 +1,96 @@
+// Drafts per sequence in a serving step (worker/speculative/batch_drafts.h): deterministic costs
+// in, the expected drafts out; a wide batch drafts less.
+#include "worker/speculative/batch_drafts.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "worker/speculative/draft_rule.h"
+
+namespace clusterctl::speculative {
+namespace {
+
+constexpr double ms = 1e-3;
+
+// A step over w generated tokens: `trip` (the round trips, once a pass) plus `per_token` each.
+std::function<double(int)> step(double trip, double per_token) {
+  return [trip, per_token](int w) { return trip + per_token * w; };
+}
+
+double rate(const std::vector<SequenceDrafts>& seqs, const std::vector<int>& k, const std::function<double(int)>& pass,
+            double draft) {
+  double tokens = 0;
+  int width = 0, drafts = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    tokens += expected_tokens(seqs[i].acceptance, k[i]);
+    width += 1 + k[i];
+    drafts += k[i];
+  }
+  return tokens / (pass(width) + drafts * draft);
+}
+
+TEST(AllotDrafts, OneSequenceGetsTheRulesK) {
+  // As DraftRule.TheBestKBalancesAcceptanceAgainstDraftAndPassCost: k = 3.
+  const auto pass = step(0.9 * ms, 0.1 * ms);
+  EXPECT_EQ(allot_drafts({{0.7, 0, 8}}, 0, pass, 0.1 * ms, 512), (std::vector<int>{3}));
+  DraftCosts c;
+  c.acceptance = 0.7;
+  c.pass_s = pass;
+  c.draft_s_per_token = 0.1 * ms;
+  c.probe_draft_s = [](int) { return 0.0; };
+  EXPECT_EQ(choose_draft_length(c, 0, 8).k, 3);
+}
+
+TEST(AllotDrafts, AWideBatchDraftsLessThanOneSequence) {
+  // Round trips of 1 ms a pass, 0.1 ms a token: alone a sequence keeping 70 % drafts 3; eight of
+  // them have shared the round trips already, and each drafts at most 1 (the best of any count).
+  const auto pass = step(0.9 * ms, 0.1 * ms);
+  const std::vector<SequenceDrafts> eight(8, {0.7, 0, 8});
+  const std::vector<int> k = allot_drafts(eight, 0, pass, 0.1 * ms, 512);
+  for (int ki : k) EXPECT_LE(ki, 1);
+  for (int uniform = 0; uniform <= 8; ++uniform)
+    EXPECT_GE(rate(eight, k, pass, 0.1 * ms), rate(eight, std::vector<int>(8, uniform), pass, 0.1 * ms) - 1e-9);
+  // No round trip at all (a pass costs per token): nobody drafts.
+  EXPECT_EQ(allot_drafts(eight, 0, step(0, 0.1 * ms), 0, 512), std::vector<int>(8, 0));
+  // All round trip, free drafts: every sequence drafts the most.
+  EXPECT_EQ(allot_drafts(eight, 0, step(ms, 0.001 * ms), 0, 512), std::vector<int>(8, 8));
+  // ... within the step's size: 8 x 9 > 40 generated tokens.
+  const std::vector<int> capped = allot_drafts(eight, 0, step(ms, 0.001 * ms), 0, 40);
+  EXPECT_EQ(std::accumulate(capped.begin(), capped.end(), 0), 40 - 8);
+}
+
+TEST(AllotDrafts, DraftsGoWhereTheyAreLikelierKeptAndTheBoundsHold) {
+  const auto pass = step(0.9 * ms, 0.1 * ms);
+  const std::vector<int> k =
+      allot_drafts({{0.95, 0, 8}, {0.2, 0, 8}, {0.2, 2, 8}, {0.95, 0, 1}}, 3, pass, 0.05 * ms, 512);
+  EXPECT_GT(k[0], k[1]);
+  EXPECT_EQ(k[1], 0);
+  EXPECT_EQ(k[2], 2);  // its --draft-min
+  EXPECT_EQ(k[3], 1);  // its budget
+}
+
+TEST(WidthCosts, MeasuredInterpolatedAndPreemptedStepsDiscounted) {
+  WidthCosts w(16);
+  EXPECT_DOUBLE_EQ(w.pass_s(3), 1.0);  // nothing measured
+  w.record(4, 4 * ms);
+  EXPECT_DOUBLE_EQ(w.pass_s(2), 2 * ms);  // below: in proportion
+  EXPECT_DOUBLE_EQ(w.pass_s(9), 4 * ms);  // above: flat
+  w.record(12, 6 * ms);
+  EXPECT_DOUBLE_EQ(w.pass_s(8), 5 * ms);   // between: a line
+  EXPECT_DOUBLE_EQ(w.pass_s(40), 6 * ms);  // past max_width: the last
+  w.record(4, 400 * ms);                   // preempted: counts as 1.5x the average at most
+  EXPECT_NEAR(w.pass_s(4), 0.9 * 4 * ms + 0.1 * 6 * ms, 1e-12);
+}
+
+TEST(ProbeEvery, OnlyWhereDraftingCouldPayAndScaledToTheProbesCost) {
+  // A pass costing per token: drafting never pays, no probes.
+  EXPECT_EQ(probe_every(step(0, 0.1 * ms), 4, 4, 8, 0, 0), 0);
+  // Round trips: free probes come every 16 steps; dear ones (1 ms each, 4 sequences, steps of
+  // 1.4 ms): ceil(4 x (1 + 0.1) / (0.03 x 1.4)) = 105.
+  EXPECT_EQ(probe_every(step(ms, 0.1 * ms), 4, 4, 8, 0, 0), kMinProbeEvery);
+  EXPECT_EQ(probe_every(step(ms, 0.1 * ms), 4, 4, 8, 0.01 * ms, ms), 105);
+}
+
+}  // namespace
+}  // namespace clusterctl::speculative

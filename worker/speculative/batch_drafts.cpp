@@ -1,0 +1,99 @@
+#include "worker/speculative/batch_drafts.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "worker/speculative/draft_rule.h"
+
+namespace clusterctl::speculative {
+namespace {
+
+constexpr double kDecay = 0.9, kSpike = 1.5;
+
+}  // namespace
+
+void average_time(double& avg, double x) {
+  avg = avg < 0 ? x : kDecay * avg + (1 - kDecay) * std::min(x, kSpike * avg);
+}
+
+WidthCosts::WidthCosts(int max_width) : measured_(static_cast<size_t>(std::max(max_width, 1)), -1.0) {}
+
+void WidthCosts::record(int width, double seconds) {
+  if (width < 1 || width > max_width() || !(seconds >= 0)) return;
+  average_time(measured_[static_cast<size_t>(width - 1)], seconds);
+  stale_ = true;
+}
+
+double WidthCosts::pass_s(int width) const {
+  const int n = max_width();
+  if (stale_) {
+    table_.assign(static_cast<size_t>(n), 1.0);
+    int last = -1;  // the last measured index
+    for (int i = 0; i < n; ++i) {
+      if (measured_[i] < 0) continue;
+      if (last < 0) {
+        for (int j = 0; j < i; ++j) table_[j] = measured_[i] * (j + 1) / (i + 1);
+      } else {
+        for (int j = last + 1; j < i; ++j)
+          table_[j] = measured_[last] + (measured_[i] - measured_[last]) * (j - last) / (i - last);
+      }
+      table_[i] = measured_[i];
+      last = i;
+    }
+    if (last >= 0)
+      for (int j = last + 1; j < n; ++j) table_[j] = measured_[last];
+    stale_ = false;
+  }
+  return table_[static_cast<size_t>(std::clamp(width, 1, n) - 1)];
+}
+
+std::vector<int> allot_drafts(const std::vector<SequenceDrafts>& seqs, int base_width,
+                              const std::function<double(int)>& pass_s, double draft_s_per_token, int max_width) {
+  const double per_draft = std::max(draft_s_per_token, 0.0);
+  std::vector<int> k(seqs.size(), 0);
+  int width = base_width, drafts = 0;
+  double tokens = base_width;
+  struct Extra {
+    double gain;
+    size_t seq;
+  };
+  std::vector<Extra> extras;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const double a = std::clamp(seqs[i].acceptance, 0.0, 0.999);
+    k[i] = std::max(seqs[i].min, 0);
+    width += 1 + k[i];
+    drafts += k[i];
+    tokens += expected_tokens(a, k[i]);
+    for (int j = k[i] + 1; j <= seqs[i].max; ++j) extras.push_back({std::pow(a, j), i});
+  }
+  // Most likely first; a sequence's own drafts come in order, as their gains fall with j.
+  std::stable_sort(extras.begin(), extras.end(), [](const Extra& x, const Extra& y) { return x.gain > y.gain; });
+  size_t best_n = 0;
+  double best_rate = tokens / (pass_s(width) + drafts * per_draft);
+  for (size_t n = 0; n < extras.size() && width < max_width; ++n) {
+    tokens += extras[n].gain;
+    ++width;
+    ++drafts;
+    const double rate = tokens / (pass_s(width) + drafts * per_draft);
+    if (rate > best_rate * (1 + 1e-9)) {
+      best_rate = rate;
+      best_n = n + 1;
+    }
+  }
+  for (size_t n = 0; n < best_n; ++n) ++k[extras[n].seq];
+  return k;
+}
+
+int probe_every(const std::function<double(int)>& pass_s, int width, int sequences, int max_drafts,
+                double draft_s_per_token, double probe_draft_s) {
+  const double per_draft = std::max(draft_s_per_token, 0.0), plain_s = pass_s(width);
+  bool could_pay = false;
+  for (int k = 1; k <= max_drafts && !could_pay; ++k)
+    could_pay = (width + k) / (pass_s(width + k) + k * per_draft) > (1 + kPaysMargin) * width / plain_s;
+  if (!could_pay) return 0;
+  const double probe_s = std::max(probe_draft_s, 0.0) + std::max(pass_s(width + 1) - plain_s, 0.0);
+  const double every = std::ceil(std::max(sequences, 1) * probe_s / (kProbeShare * plain_s));
+  return static_cast<int>(std::clamp(every, static_cast<double>(kMinProbeEvery), static_cast<double>(kMaxProbeEvery)));
+}
+
+}  // namespace clusterctl::speculative
