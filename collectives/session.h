@@ -12,12 +12,13 @@
 
 namespace clusterctl::collectives {
 
-// How a communicator all-reduces (the worker's --allreduce, --transport, --wire-format,
-// --emulate-link flags).
+// How a communicator all-reduces (the worker's --allreduce, --transport, --tcp-interface,
+// --tcp-timeout, --wire-format, --emulate-link flags).
 struct CommOptions {
   std::string algorithm = "auto";      // "auto" (the selection table) or an algorithm's name (allreduce.h)
   std::string transport = "auto";      // what carries our algorithms: "auto" (the table), "mpi" or "tcp"
   std::string tcp_interface;           // the tcp transport's network: CIDRs or interfaces (tcp_transport.h)
+  double tcp_timeout_s = 5;            // connecting the tcp mesh, before the job is refused
   std::string wire_format = "double";  // double (exact), float32, bf16, q8
   std::string selection_path;          // "": default_selection_path() where that file exists
   std::string emulate_link;            // "": a real link; else latency=...,bandwidth=...[,jitter=...]

@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "clusterctl/version.h"
+#include "collectives/error.h"
 #include "collectives/session.h"
 #include "worker/common/error.h"
 #include "worker/job_setup.h"
@@ -411,6 +412,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<collectives::Communicator> comm;
   try {
     comm = session->make_communicator(cli::comm_options(argc, argv));
+  } catch (const collectives::JobWideCollectiveError& e) {
+    // Every rank threw the same message after agreeing on it: rank 0 says it once, all end normally.
+    if (session->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     // The same options on every rank: each refuses them alike; a table only one node lacks ends them all.
     std::fprintf(stderr, "error: %s: %s\n", collectives::rank_name(session->rank(), session->host()).c_str(), e.what());
@@ -426,6 +431,9 @@ int main(int argc, char** argv) {
     return run_job(*session, *comm, argc, argv);
   } catch (const parallel::JobRefused& e) {
     // Every rank knows; rank 0 holds the full message. An orderly end, no abort needed.
+    if (session->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const collectives::JobWideCollectiveError& e) {  // bench net's communicators
     if (session->rank() == 0) std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   } catch (const std::exception& e) {

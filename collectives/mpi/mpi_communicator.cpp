@@ -170,7 +170,7 @@ class MpiCommunicator final : public Communicator {
                           (forced_transport_ == TransportKind::kTcp ||
                            (!forced_transport_ && selection_.uses(size_, TransportKind::kTcp)));
     if (want_tcp) {
-      tcp_ = std::make_unique<TcpTransport>(rank_, size_, host_, options.tcp_interface,
+      tcp_ = std::make_unique<TcpTransport>(rank_, size_, host_, options.tcp_interface, options.tcp_timeout_s,
                                             [](const void* mine, size_t bytes, void* all) {
                                               MPI_Allgather(mine, static_cast<int>(bytes), MPI_BYTE, all,
                                                             static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);

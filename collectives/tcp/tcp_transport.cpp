@@ -2,8 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -17,16 +15,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
-#include <sstream>
 
 #include "collectives/communicator.h"
 #include "collectives/error.h"
+#include "collectives/network_address.h"
 
 namespace clusterctl::collectives {
 namespace {
 
 constexpr uint32_t kMagic = 0x434c5443;  // "CLTC"
-constexpr int kSetupTimeoutMs = 30'000;  // connecting and accepting the mesh
 // While bytes flow, an exchange retries its sockets without sleeping for this long after the last
 // progress (a decode step's messages arrive within it), then blocks in poll().
 // $CLUSTERCTL_TCP_SPIN_US overrides it (0: block at once), for measuring.
@@ -42,6 +39,17 @@ struct Card {
   uint32_t pad2;
   uint64_t nonce;  // rank 0's: connections carry it, so a stray connection is refused
   char host[64];
+  char source[96];  // what chose the address ("--tcp-interface lo")
+  char error[512];  // magic 0: why this rank could not listen
+};
+// What each rank reports after connecting (all-gathered): the first peer it could not connect to
+// (kConnect, errno), else the first higher rank that never connected to it (kAccept).
+struct SetupStatus {
+  enum Kind : int32_t { kFine = 0, kConnect = 1, kAccept = 2 };
+  int32_t kind = kFine;
+  int32_t peer = -1;
+  int32_t err = 0;
+  int32_t pad = 0;
 };
 // What a connecting rank sends first.
 struct Hello {
@@ -62,14 +70,6 @@ int64_t spin_ns() {
     return std::clamp<int64_t>(std::atoll(v), 0, 1'000'000) * 1000;
   }();
   return ns;
-}
-
-std::string ip_text(uint32_t ip_net) {
-  char buf[INET_ADDRSTRLEN] = {};
-  in_addr a{};
-  a.s_addr = ip_net;
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
 }
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -100,170 +100,200 @@ bool io_all(int fd, void* data, size_t bytes, bool write, int64_t deadline_ns) {
   return true;
 }
 
-bool in_cidr(uint32_t ip_net, const std::string& cidr) {
-  const auto slash = cidr.find('/');
-  in_addr net{};
-  if (inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &net) != 1) return false;
-  int bits = 32;
-  if (slash != std::string::npos) bits = std::atoi(cidr.c_str() + slash + 1);
-  if (bits < 0 || bits > 32) return false;
-  const uint32_t mask = bits == 0 ? 0 : ~uint32_t(0) << (32 - bits);
-  return (ntohl(ip_net) & mask) == (ntohl(net.s_addr) & mask);
+// The one message for a mesh that did not connect, the same on every rank: which rank could not
+// be reached from which and why, where the ranks involved listen and what chose those addresses,
+// and what to change. "" when every pair connected.
+std::string setup_failure(const std::vector<Card>& cards, const std::vector<SetupStatus>& statuses, double timeout_s) {
+  const int n = static_cast<int>(cards.size());
+  auto who = [&](int r) { return rank_name(r, cards[r].host); };
+  auto where = [&](int r) { return ipv4_text(cards[r].ip) + ":" + std::to_string(ntohs(cards[r].port)); };
+  std::vector<std::string> lines;
+  std::vector<bool> involved(n);
+  for (int target = 0; target < n; ++target) {
+    std::string from;
+    int err = 0;
+    for (int r = 0; r < n; ++r)
+      if (statuses[r].kind == SetupStatus::kConnect && statuses[r].peer == target) {
+        from += (from.empty() ? "" : ", ") + who(r);
+        err = statuses[r].err;
+        involved[r] = true;
+      }
+    if (from.empty()) continue;
+    involved[target] = true;
+    lines.push_back(who(target) + " at " + where(target) + " could not be reached from " + from + " (" +
+                    std::strerror(err) + ")");
+  }
+  for (int r = 0; r < n; ++r) {
+    if (statuses[r].kind != SetupStatus::kAccept) continue;
+    const int p = statuses[r].peer;
+    if (p < 0 || p >= n || statuses[p].kind == SetupStatus::kConnect) continue;  // explained above
+    involved[r] = involved[p] = true;
+    lines.push_back(who(p) + " did not connect to " + who(r) + " at " + where(r));
+  }
+  if (lines.empty()) return "";
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", timeout_s);
+  std::string msg = "tcp transport: the ranks could not connect within " + std::string(secs) + " s (--tcp-timeout): ";
+  for (size_t i = 0; i < lines.size(); ++i) msg += (i ? "; " : "") + lines[i];
+  msg += ". Addresses: ";
+  bool first = true;
+  for (int r = 0; r < n; ++r)
+    if (involved[r]) {
+      msg += std::string(first ? "" : ", ") + who(r) + " listens on " + ipv4_text(cards[r].ip) + " (" +
+             cards[r].source + ")";
+      first = false;
+    }
+  return msg +
+         ". Every rank must listen on its address on the cluster link, which the other nodes reach: set the "
+         "link's tcp_interface in the cluster file (or --tcp-interface) to that network or interface, open the "
+         "ports between the nodes if a firewall is in the way, or use transport: mpi (--transport mpi)";
 }
 
 }  // namespace
 
-std::string tcp_listen_address(const std::string& spec_in, const std::string& host) {
+ListenAddress tcp_listen_address(const std::string& spec_in, const std::string& host) {
   std::string spec = spec_in;
-  const char* source = "--tcp-interface";
+  std::string source = "--tcp-interface";
   if (spec.empty())
     if (const char* e = std::getenv("CLUSTERCTL_TCP_IF"); e && *e) spec = e, source = "$CLUSTERCTL_TCP_IF";
   if (spec.empty())
     if (const char* e = std::getenv("OMPI_MCA_btl_tcp_if_include"); e && *e)
       spec = e, source = "btl_tcp_if_include (the cluster link `up` pins MPI to)";
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0)
-    throw CollectiveError("tcp transport on " + host + ": cannot list the network interfaces: " + std::strerror(errno));
-  std::vector<std::pair<std::string, uint32_t>> addrs;  // (interface, IPv4 in network order), up ones
-  for (ifaddrs* i = list; i; i = i->ifa_next)
-    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_UP))
-      addrs.push_back({i->ifa_name, reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr});
-  freeifaddrs(list);
+  const std::vector<LocalAddress> addrs = local_ipv4_addresses();
   if (spec.empty()) {
-    for (const auto& [name, ip] : addrs)
-      if ((ntohl(ip) >> 24) != 127) return ip_text(ip);
-    return "127.0.0.1";
-  }
-  std::stringstream items(spec);
-  for (std::string item; std::getline(items, item, ',');) {
-    if (item.empty()) continue;
     for (const auto& a : addrs)
-      if (a.first == item || (item.find('.') != std::string::npos && in_cidr(a.second, item))) return ip_text(a.second);
+      if (a.up && (ntohl(a.address) >> 24) != 127) return {ipv4_text(a.address), "its first non-loopback address"};
+    return {"127.0.0.1", "loopback, its only address"};
   }
-  std::string have;
-  for (const auto& a : addrs) have += (have.empty() ? "" : ", ") + a.first + " " + ip_text(a.second);
-  throw CollectiveError("tcp transport on " + host + ": " + source + " '" + spec +
-                        "' matches none of this host's IPv4 addresses (" + have +
-                        "); name the cluster link's network or interface in the cluster file's link, or use "
-                        "--transport mpi");
+  const std::string what = "tcp transport on " + host + ": " + source;
+  const std::string ip = address_matching(spec, addrs, what);
+  if (ip.empty())
+    throw CollectiveError(what + " '" + spec + "' matches none of this host's IPv4 addresses (" +
+                          describe_addresses(addrs) +
+                          "); name the cluster link's network or interface in the cluster file's link (tcp_interface) "
+                          "or with --tcp-interface, or use --transport mpi");
+  return {ip, source + " " + spec};
 }
 
 TcpTransport::TcpTransport(int rank, int size, const std::string& host, const std::string& interface_spec,
-                           const AllGather& all_gather)
+                           double setup_timeout_s, const AllGather& all_gather)
     : rank_(rank), size_(size), host_(host), peers_(size), sendq_(size), recvq_(size), send_at_(size), recv_at_(size) {
   const std::string me = rank_name(rank_, host_);
-  // Everything up to the all-gather only throws after it: a rank that threw before would leave the
-  // others waiting in it. An error is carried in the card (magic 0) and every rank throws.
-  std::string setup_error;
+  // Nothing here throws before the all-gathers: a rank that threw alone would leave the others
+  // waiting in one. Errors travel in the cards and statuses, and every rank throws the same.
   int listener = -1;
   Card card{};
   card.magic = kMagic;
   try {
-    const std::string ip = tcp_listen_address(interface_spec, host_);
+    const ListenAddress where = tcp_listen_address(interface_spec, host_);
+    std::snprintf(card.source, sizeof card.source, "%s", where.source.c_str());
     listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+    inet_pton(AF_INET, where.ip.c_str(), &addr.sin_addr);
     socklen_t len = sizeof addr;
     if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(listener, size_) != 0 || ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      throw CollectiveError("tcp transport: " + me + " cannot listen on " + ip + ": " + std::strerror(errno));
+      throw CollectiveError("tcp transport: " + me + " cannot listen on " + where.ip + ": " + std::strerror(errno));
     card.ip = addr.sin_addr.s_addr;
     card.port = addr.sin_port;
     card.nonce = std::random_device{}() * 0x100000001ull + static_cast<uint64_t>(now_ns());
   } catch (const std::exception& e) {
-    setup_error = e.what();
+    std::snprintf(card.error, sizeof card.error, "%s", e.what());
     card.magic = 0;
   }
   std::snprintf(card.host, sizeof card.host, "%s", host_.c_str());
   std::vector<Card> cards(size_);
   all_gather(&card, sizeof card, cards.data());
-  address_ = "tcp " + ip_text(card.ip) + ":" + std::to_string(ntohs(card.port));
+  address_ = "tcp " + ipv4_text(card.ip) + ":" + std::to_string(ntohs(card.port));
   for (int r = 0; r < size_; ++r) {
     cards[r].host[sizeof cards[r].host - 1] = 0;
+    cards[r].source[sizeof cards[r].source - 1] = 0;
+    cards[r].error[sizeof cards[r].error - 1] = 0;
     peers_[r].name =
-        rank_name(r, cards[r].host) + " (" + ip_text(cards[r].ip) + ":" + std::to_string(ntohs(cards[r].port)) + ")";
+        rank_name(r, cards[r].host) + " (" + ipv4_text(cards[r].ip) + ":" + std::to_string(ntohs(cards[r].port)) + ")";
   }
   auto close_all = [&] {
-    if (listener >= 0) ::close(listener);
+    if (listener >= 0) ::close(listener), listener = -1;
     for (auto& p : peers_)
       if (p.fd >= 0) ::close(p.fd), p.fd = -1;
   };
-  if (!setup_error.empty()) {
-    close_all();
-    throw CollectiveError(setup_error);
-  }
+  std::string cannot_listen;
   for (int r = 0; r < size_; ++r)
-    if (cards[r].magic != kMagic) {
-      close_all();
-      throw CollectiveError("tcp transport: " + rank_name(r, cards[r].host) +
-                            " could not listen (see its message); use --transport mpi until it can");
-    }
+    if (cards[r].magic != kMagic) cannot_listen += std::string(cannot_listen.empty() ? "" : "; ") + cards[r].error;
+  if (!cannot_listen.empty()) {
+    close_all();
+    throw JobWideCollectiveError(cannot_listen);
+  }
   const uint64_t nonce = cards[0].nonce;
-  const int64_t deadline = now_ns() + int64_t(kSetupTimeoutMs) * 1'000'000;
-  try {
-    // Connect to every lower rank (their listeners exist: they were made before the all-gather).
-    for (int r = 0; r < rank_; ++r) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      peers_[r].fd = fd;
-      set_nonblocking(fd);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = cards[r].ip;
-      addr.sin_port = cards[r].port;
-      int err = 0;
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-          pollfd pfd{fd, POLLOUT, 0};
-          err = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, (deadline - now_ns()) / 1'000'000))) == 1
-                    ? 0
-                    : ETIMEDOUT;
-          socklen_t l = sizeof err;
-          if (!err) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
-        }
+  const int64_t timeout_ns = static_cast<int64_t>(setup_timeout_s * 1e9);
+  const int64_t deadline = now_ns() + timeout_ns;
+  SetupStatus status;
+  // Connect to every lower rank (their listeners exist: they were made before the all-gather).
+  // Each try ends by the deadline, so a rank that cannot reach one peer still reaches the
+  // statuses' all-gather in time.
+  for (int r = 0; r < rank_; ++r) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    peers_[r].fd = fd;
+    set_nonblocking(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = cards[r].ip;
+    addr.sin_port = cards[r].port;
+    int err = 0;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd pfd{fd, POLLOUT, 0};
+        err = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, (deadline - now_ns()) / 1'000'000))) == 1
+                  ? 0
+                  : ETIMEDOUT;
+        socklen_t l = sizeof err;
+        if (!err) getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l);
       }
-      if (err)
-        throw CollectiveError("tcp transport: " + me + " cannot connect to " + peers_[r].name + ": " +
-                              std::strerror(err) +
-                              " (is a firewall between the nodes? is the address on the cluster link?); or use "
-                              "--transport mpi");
+    }
+    if (!err) {
       set_socket_options(fd);
       Hello h{kMagic, rank_, nonce};
-      if (!io_all(fd, &h, sizeof h, true, deadline)) fail(r, "sending its rank to", errno);
+      if (!io_all(fd, &h, sizeof h, true, deadline)) err = errno ? errno : ETIMEDOUT;
     }
-    // Accept every higher rank; a connection without this job's hello is closed and ignored.
-    int waiting = size_ - 1 - rank_;
-    set_nonblocking(listener);
-    while (waiting > 0) {
-      const int64_t left_ms = (deadline - now_ns()) / 1'000'000;
-      pollfd pfd{listener, POLLIN, 0};
-      if (left_ms <= 0 || ::poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) {
-        std::string missing;
-        for (int r = rank_ + 1; r < size_; ++r)
-          if (peers_[r].fd < 0) missing += (missing.empty() ? "" : ", ") + peers_[r].name;
-        throw CollectiveError("tcp transport: " + me + " waited " + std::to_string(kSetupTimeoutMs / 1000) + " s for " +
-                              missing +
-                              " to connect: it cannot reach this address (firewall? another network?); use "
-                              "--transport mpi or fix the link");
-      }
-      const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd < 0) continue;
-      Hello h{};
-      if (!io_all(fd, &h, sizeof h, false, std::min(deadline, now_ns() + 5'000'000'000)) || h.magic != kMagic ||
-          h.nonce != nonce || h.rank <= rank_ || h.rank >= size_ || peers_[h.rank].fd >= 0) {
-        ::close(fd);
-        continue;
-      }
-      set_socket_options(fd);
-      peers_[h.rank].fd = fd;
-      --waiting;
-    }
-  } catch (...) {
-    close_all();
-    throw;
+    if (err && status.kind == SetupStatus::kFine) status = {SetupStatus::kConnect, r, err, 0};
   }
+  // Accept every higher rank until the deadline; a connection without this job's hello is closed
+  // and ignored.
+  int waiting = size_ - 1 - rank_;
+  set_nonblocking(listener);
+  while (waiting > 0) {
+    const int64_t left_ms = (deadline - now_ns()) / 1'000'000;
+    pollfd pfd{listener, POLLIN, 0};
+    if (left_ms <= 0 || ::poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) break;
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) continue;
+    Hello h{};
+    if (!io_all(fd, &h, sizeof h, false, deadline) || h.magic != kMagic || h.nonce != nonce || h.rank <= rank_ ||
+        h.rank >= size_ || peers_[h.rank].fd >= 0) {
+      ::close(fd);
+      continue;
+    }
+    set_socket_options(fd);
+    peers_[h.rank].fd = fd;
+    --waiting;
+  }
+  if (status.kind == SetupStatus::kFine)
+    for (int r = rank_ + 1; r < size_; ++r)
+      if (peers_[r].fd < 0) {
+        status = {SetupStatus::kAccept, r, 0, 0};
+        break;
+      }
+  std::vector<SetupStatus> statuses(size_);
+  all_gather(&status, sizeof status, statuses.data());
   ::close(listener);
+  listener = -1;
+  const std::string failed = setup_failure(cards, statuses, setup_timeout_s);
+  if (!failed.empty()) {
+    close_all();
+    throw JobWideCollectiveError(failed);
+  }
 }
 
 TcpTransport::~TcpTransport() {

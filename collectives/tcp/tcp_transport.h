@@ -6,8 +6,9 @@
 // each rank connects to every lower rank and accepts every higher one. Sockets are TCP_NODELAY
 // and non-blocking; an exchange moves the bytes straight between the callers' buffers and the
 // kernel's socket buffers (no queue of our own), spinning briefly while data flows and then
-// blocking in poll(), so a waiting rank uses no CPU. A peer that goes away or cannot be reached
-// ends in one CollectiveError naming both ranks and their hosts.
+// blocking in poll(), so a waiting rank uses no CPU. Ranks that cannot connect within the setup
+// timeout end the job with one message naming the ranks, hosts and addresses; a peer that goes
+// away later ends it with one CollectiveError naming both ranks, their hosts and addresses.
 #include <poll.h>
 #include <cstddef>
 #include <cstdint>
@@ -20,21 +21,31 @@
 
 namespace clusterctl::collectives {
 
-// Which of this host's IPv4 addresses the transport listens on: `spec` is a comma-separated list
-// of CIDRs (10.77.2.0/24) or interface names (tb0), as Open MPI's btl_tcp_if_include takes;
-// empty: $CLUSTERCTL_TCP_IF, else $OMPI_MCA_btl_tcp_if_include (mpirun sets it from `up`'s
-// --mca), else the first non-loopback IPv4 address, else 127.0.0.1. Throws CollectiveError when
-// the spec matches none of this host's addresses (listing them).
-std::string tcp_listen_address(const std::string& spec, const std::string& host);
+// Which of this host's IPv4 addresses the transport listens on, and what chose it: `spec` is a
+// comma-separated list of CIDRs (10.77.2.0/24) or interface names (tb0), as Open MPI's
+// btl_tcp_if_include takes (network_address.h); empty: $CLUSTERCTL_TCP_IF, else
+// $OMPI_MCA_btl_tcp_if_include (mpirun sets it from `up`'s --mca), else the first non-loopback
+// IPv4 address, else 127.0.0.1. Throws CollectiveError for a spec that is not well formed or
+// matches none of this host's addresses (listing them).
+struct ListenAddress {
+  std::string ip;      // "10.77.2.1"
+  std::string source;  // "--tcp-interface tb0", "btl_tcp_if_include 10.77.2.0/24", ...
+};
+ListenAddress tcp_listen_address(const std::string& spec, const std::string& host);
+
+// How long the ranks may take to connect the mesh before the job is refused: every rank then
+// reports which rank could not reach which (one message, the same on every rank).
+constexpr double kDefaultTcpSetupTimeoutS = 5;
 
 class TcpTransport final : public Transport {
  public:
   // Every rank of the job calls all_gather(mine, bytes, all) at once; `all` receives size*bytes
   // in rank order.
   using AllGather = std::function<void(const void* mine, size_t bytes, void* all)>;
-  // Collective: binds, swaps addresses, connects the mesh. Throws CollectiveError naming the rank,
-  // host and address that failed, with what to check.
-  TcpTransport(int rank, int size, const std::string& host, const std::string& interface_spec,
+  // Collective: binds, swaps addresses, connects the mesh within `setup_timeout_s`. A rank that
+  // cannot listen or a pair of ranks that cannot connect ends it on every rank with the same
+  // JobWideCollectiveError naming the ranks, hosts and addresses and what to change.
+  TcpTransport(int rank, int size, const std::string& host, const std::string& interface_spec, double setup_timeout_s,
                const AllGather& all_gather);
   ~TcpTransport() override;
   TcpTransport(const TcpTransport&) = delete;

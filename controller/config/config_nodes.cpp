@@ -9,6 +9,7 @@
 
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
+#include "collectives/network_address.h"
 #include "controller/config/nearest_name.h"
 
 namespace clusterctl::config::detail {
@@ -16,8 +17,8 @@ namespace {
 
 constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",      "identity", "ranks",
                                           "threads", "weight", "link", "cache_dir", "worker",   "memory"};
-constexpr std::string_view kLinkKeys[] = {"type",      "interface",   "cidr",   "allreduce",
-                                          "transport", "wire_format", "emulate"};
+constexpr std::string_view kLinkKeys[] = {"type",      "interface",     "cidr",        "allreduce",
+                                          "transport", "tcp_interface", "wire_format", "emulate"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 
 std::string current_user() {
@@ -94,6 +95,15 @@ std::optional<LinkConfig> NodesReader::parse_link(const YAML::Node& l, const std
       ok = false;
     }
     link.transport = *t;
+  }
+  if (auto t = string_field(l, "tcp_interface", "the link of " + where, false)) {
+    if (const std::string why = collectives::interface_spec_error(*t); !why.empty()) {
+      add(pos_of(l["tcp_interface"]), "bad tcp_interface " + echoed(*t) + " in " + where + ": " + why,
+          "name the network or interface the tcp transport listens on, e.g. 'tcp_interface: 10.77.2.0/24' or "
+          "'tcp_interface: tb0' (comma-separated for several; leave it out to use the link's)");
+      ok = false;
+    }
+    link.tcp_interface = *t;
   }
   if (auto f = string_field(l, "wire_format", "the link of " + where, false)) {
     if (!collectives::parse_wire_format(*f)) {

@@ -325,8 +325,10 @@ class Bringup {
       n.threads = c_.nodes[i].threads;
       n.model_dir = copies_[i].shard_dir;
       n.worker = machines[i].worker;
-      if (c_.nodes[i].link && !job.link_cidr.empty())
+      if (c_.nodes[i].link && !job.link_cidr.empty()) {
         n.link_type = std::string(config::link_type_name(c_.nodes[i].link->type));
+        n.tcp_interface = c_.nodes[i].link->tcp_interface;
+      }
       job.nodes.push_back(n);
     }
     const std::string command = shell_command(mpirun_argv(job));

@@ -71,6 +71,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (!job.draft.empty()) add(a, {"--draft", job.draft});
     if (job.draft_max > 0) add(a, {"--draft-max", std::to_string(job.draft_max)});
     if (!n.link_type.empty()) add(a, {"--link-type", n.link_type});
+    if (!n.tcp_interface.empty()) add(a, {"--tcp-interface", n.tcp_interface});
     a.insert(a.end(), job.network_args.begin(), job.network_args.end());
     a.insert(a.end(), job.serve_args.begin(), job.serve_args.end());
   }

@@ -12,10 +12,11 @@ namespace clusterctl::launch {
 struct JobNode {
   std::string address;  // where mpirun reaches the node: its link address ("localhost" for this machine)
   int ranks = 1;
-  int threads = 0;        // 0: the worker's default (one per core)
-  std::string model_dir;  // the node's shard folder (the worker's --model)
-  std::string worker;     // the worker's absolute path on the node ("" = JobSpec::worker)
-  std::string link_type;  // its cluster link's type ("thunderbolt", "ethernet"; "" = none), for the dashboard
+  int threads = 0;            // 0: the worker's default (one per core)
+  std::string model_dir;      // the node's shard folder (the worker's --model)
+  std::string worker;         // the worker's absolute path on the node ("" = JobSpec::worker)
+  std::string link_type;      // its cluster link's type ("thunderbolt", "ethernet"; "" = none), for the dashboard
+  std::string tcp_interface;  // the link's tcp_interface: where its ranks' tcp transport listens ("" = the link)
 };
 
 struct JobSpec {

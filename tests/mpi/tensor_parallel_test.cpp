@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "tests/mpi/logit_runs.h"
@@ -232,6 +233,9 @@ TEST(Refusal, BadNetworkFlagsNameTheFix) {
       {"--allreduce mpi --wire-format bf16", "carries only the exact double format"},
       {"--transport udp", "use auto, mpi or tcp"},
       {"--transport tcp --allreduce mpi", "runs over MPI only"},
+      {"--transport tcp --tcp-interface 10.0.0.0/33", "'10.0.0.0/33' is not an IPv4 network like 10.0.0.0/24"},
+      {"--transport tcp --tcp-interface nosuch0", "--tcp-interface 'nosuch0' matches none of this host's IPv4"},
+      {"--tcp-timeout 0", "--tcp-timeout 0: give the seconds the ranks may take to connect"},
       {"--emulate-link latency=300", "needs a unit"},
       {"--allreduce-table /nonexistent/table", "cannot read the all-reduce selection table"}};
   for (const auto& [flags, says] : cases) {
@@ -239,6 +243,12 @@ TEST(Refusal, BadNetworkFlagsNameTheFix) {
     EXPECT_NE(r.exit_code, 0) << flags;
     EXPECT_NE(r.err.find(says), std::string::npos) << flags << ": " << r.err;
   }
+  // The heartbeat's network refuses a malformed one alike (one IPv4 helper for both).
+  auto r =
+      run_command(mpirun(2, "--model " + model + " --serve --port 0 --threads 1 --heartbeat-link 10.0.0.0/33"), 120);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--heartbeat-link '10.0.0.0/33' is not an IPv4 network like 10.0.0.0/24"), std::string::npos)
+      << r.err;
 }
 
 // `clusterctl bench net`: a row per size, algorithm and wire format beside MPI_Allreduce, and a
@@ -393,6 +403,38 @@ TEST(LostRank, KillNineOfAnyRankEndsTheJobWithinFiveSeconds) {
     EXPECT_NE(r.err.find("rank " + std::to_string(victim)), std::string::npos) << r.err;
     expect_no_rank_left(ranks, "rank " + std::to_string(victim) + " was killed");
   }
+}
+
+// Over the backend's own tcp mesh a killed rank closes its sockets: a survivor's message names
+// itself and the dead rank, both hosts and the dead rank's address, and nothing stays running.
+// mpirun ends the survivors as soon as it sees the death, which on a loaded machine can come
+// before a survivor is scheduled to print: up to three tries, each of which must end the job
+// cleanly; one of them must show the message.
+TEST(LostRank, OverTcpTheMessageNamesBothRanksHostsAndTheAddress) {
+  CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
+  TempDir dir;
+  const std::string model = synth_model(dir, "tiny", "Q4_0");
+  const std::regex names_both(
+      "rank [02] on [^ ]+ failed (receiving from|sending to) rank 1 on [^ ]+ \\([0-9.]+:[0-9]+\\): [^\\n]+");
+  std::string last_err;
+  bool named = false;
+  for (int attempt = 0; attempt < 3 && !named; ++attempt) {
+    Process job(mpirun(3, "--model " + model +
+                              " --prompt-ids 1,2,3 -n 3000 --ignore-eos --temp 0 --threads 1 --transport tcp "
+                              "--allreduce one-shot"),
+                "tcpkill");
+    const RankPids ranks = ranks_once_generating(job);
+    const pid_t victim_pid = pid_of_rank(ranks, 1);
+    ASSERT_GT(victim_pid, 0);
+    ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+    const auto r = job.wait(std::chrono::seconds(30));
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.exit_code, -1) << "mpirun still running 30 s after rank 1 was killed";
+    expect_no_rank_left(ranks, "rank 1 was killed");
+    named = std::regex_search(r.err, names_both);
+    last_err = r.err;
+  }
+  EXPECT_TRUE(named) << "no survivor named rank 1, its host and address in 3 tries; the last:\n" << last_err;
 }
 
 // A rank that stops making progress without dying (SIGSTOP here; a deadlock or a node cut off

@@ -1,7 +1,6 @@
 #include "worker/parallel/heartbeat.h"
 
 #include <arpa/inet.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +10,8 @@
 #include <cstring>
 #include <random>
 
+#include "collectives/error.h"
+#include "collectives/network_address.h"
 #include "worker/common/error.h"
 #include "worker/parallel/job.h"
 
@@ -33,41 +34,17 @@ struct Endpoint {
   uint16_t unused = 0;
 };
 
-std::string ipv4_text(uint32_t network_order) {
-  char buf[INET_ADDRSTRLEN] = {};
-  in_addr a{};
-  a.s_addr = network_order;
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
-}
-
 }  // namespace
 
 std::string local_address_in(const std::string& cidr) {
-  const auto slash = cidr.find('/');
-  in_addr net{};
-  int prefix = -1;
-  if (slash != std::string::npos && inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &net) == 1) {
-    try {
-      size_t used = 0;
-      prefix = std::stoi(cidr.substr(slash + 1), &used);
-      if (used != cidr.size() - slash - 1) prefix = -1;
-    } catch (const std::exception&) {
-      prefix = -1;
-    }
+  // A network, not an interface name or a bare address: every node has its own address in it.
+  if (cidr.find('/') == std::string::npos || !collectives::parse_ipv4_network(cidr))
+    throw Error("--heartbeat-link '" + cidr + "' is not an IPv4 network like 10.0.0.0/24");
+  try {
+    return collectives::address_matching(cidr, collectives::local_ipv4_addresses(), "--heartbeat-link");
+  } catch (const collectives::CollectiveError& e) {
+    throw Error(e.what());
   }
-  if (prefix < 0 || prefix > 32) throw Error("--heartbeat-link '" + cidr + "' is not an IPv4 network like 10.0.0.0/24");
-  const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return "";
-  std::string found;
-  for (ifaddrs* i = list; i && found.empty(); i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-    const uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
-    if ((a & mask) == (ntohl(net.s_addr) & mask)) found = ipv4_text(htonl(a));
-  }
-  freeifaddrs(list);
-  return found;
 }
 
 Heartbeat::Heartbeat(collectives::Communicator& comm, const std::string& host, const HeartbeatOptions& options,
@@ -162,7 +139,7 @@ void Heartbeat::run() {
       const auto quiet = Clock::now() - heard[static_cast<size_t>(p)];
       if (quiet < timeout) continue;
       silent.ranks.push_back(p);
-      silent.addresses.push_back(ipv4_text(addresses_[p]));
+      silent.addresses.push_back(collectives::ipv4_text(addresses_[p]));
       silent.seconds = std::max(silent.seconds, std::chrono::duration<double>(quiet).count());
     }
     if (silent.ranks.empty()) continue;

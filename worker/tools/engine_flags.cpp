@@ -1,7 +1,9 @@
 #include "worker/tools/engine_flags.h"
 
+#include <cstdlib>
 #include <random>
 
+#include "collectives/network_address.h"
 #include "worker/common/error.h"
 #include "worker/kernels/kernels.h"
 
@@ -64,6 +66,13 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("transport", po::value<std::string>()->default_value("auto"),
                      "what carries our all-reduce algorithms: auto (the table `clusterctl bench net` wrote, else "
                      "mpi), mpi (MPI point-to-point) or tcp (the backend's own sockets on the cluster link)");
+  opts.add_options()("tcp-interface", po::value<std::string>()->default_value(""),
+                     "the tcp transport's network: CIDRs or interface names, comma-separated (10.77.2.0/24, tb0); "
+                     "default $CLUSTERCTL_TCP_IF, else the cluster link mpirun was pinned to (btl_tcp_if_include), "
+                     "else this host's first non-loopback address");
+  opts.add_options()("tcp-timeout", po::value<std::string>()->default_value("5"),
+                     "seconds the ranks may take to connect the tcp transport's mesh before the job ends, naming "
+                     "the ranks and addresses that did not connect");
   opts.add_options()("wire-format", po::value<std::string>()->default_value("double"),
                      "how partial sums travel: double (exact: N ranks give 1 rank's tokens), float32, bf16 or q8 "
                      "(blocks of 32 int8 with a float scale)");
@@ -95,11 +104,11 @@ std::optional<model::Layout> layout_flag(const po::variables_map& vm) {
 
 collectives::CommOptions comm_options(int argc, char** argv) {
   collectives::CommOptions o;
-  const std::pair<const char*, std::string*> flags[] = {{"--allreduce", &o.algorithm},
-                                                        {"--transport", &o.transport},
-                                                        {"--wire-format", &o.wire_format},
-                                                        {"--allreduce-table", &o.selection_path},
-                                                        {"--emulate-link", &o.emulate_link}};
+  std::string tcp_timeout;
+  const std::pair<const char*, std::string*> flags[] = {
+      {"--allreduce", &o.algorithm},      {"--transport", &o.transport},     {"--tcp-interface", &o.tcp_interface},
+      {"--tcp-timeout", &tcp_timeout},    {"--wire-format", &o.wire_format}, {"--allreduce-table", &o.selection_path},
+      {"--emulate-link", &o.emulate_link}};
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     for (auto [name, out] : flags) {
@@ -112,6 +121,15 @@ collectives::CommOptions comm_options(int argc, char** argv) {
       }
     }
   }
+  if (!tcp_timeout.empty()) {
+    char* end = nullptr;
+    o.tcp_timeout_s = std::strtod(tcp_timeout.c_str(), &end);
+    if (*end || !(o.tcp_timeout_s >= 0.1 && o.tcp_timeout_s <= 600))
+      throw Error("--tcp-timeout " + tcp_timeout + ": give the seconds the ranks may take to connect, 0.1 to 600");
+  }
+  if (!o.tcp_interface.empty())
+    if (const std::string e = collectives::interface_spec_error(o.tcp_interface); !e.empty())
+      throw Error("--tcp-interface: " + e + "; give CIDRs or interface names, comma-separated (10.77.2.0/24, tb0)");
   return o;
 }
 

@@ -14,6 +14,7 @@
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
 #include "worker/common/error.h"
+#include "worker/tools/engine_flags.h"
 #include "worker/tools/options.h"
 
 namespace clusterctl::cli {
@@ -74,6 +75,8 @@ int net_bench(co::Session& session, int argc, char** argv) {
       "algorithms", po::value<std::string>()->default_value("mpi,one-shot,recursive-doubling,ring"), "which")(
       "transports", po::value<std::string>()->default_value("mpi,tcp"),
       "what carries our algorithms: mpi (MPI point-to-point), tcp (the backend's own sockets)")(
+      "tcp-interface", po::value<std::string>()->default_value(""), "the tcp transport's network (as the worker's)")(
+      "tcp-timeout", po::value<std::string>()->default_value("5"), "seconds to connect the tcp mesh")(
       "formats", po::value<std::string>()->default_value("double,float32,bf16,q8"), "which wire formats")(
       "iters", po::value<int>()->default_value(0), "iterations per size (0: by size, 20..400)")(
       "emulate-link", po::value<std::string>()->default_value(""), "EMULATION: latency=...,bandwidth=...")(
@@ -119,12 +122,13 @@ int net_bench(co::Session& session, int argc, char** argv) {
     std::unique_ptr<co::Communicator> comm;
   };
   std::vector<Case> cases;
+  const co::CommOptions base = comm_options(argc, argv);  // --tcp-interface, --tcp-timeout as the worker reads them
   for (co::WireFormat f : formats)
     for (co::TransportKind t : transports)
       for (co::Algorithm a : algos) {
         // MPI_Allreduce carries double only, over MPI only
         if (a == co::Algorithm::kMpi && (f != co::WireFormat::kDouble || t != co::TransportKind::kMpi)) continue;
-        co::CommOptions o;
+        co::CommOptions o = base;
         o.algorithm = std::string(co::algorithm_name(a));
         o.transport = std::string(co::transport_name(t));
         o.wire_format = std::string(co::wire_format_name(f));

@@ -322,6 +322,12 @@ TEST(ConfigValidation, LinkAllreduceKeys) {
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, transport: udp}");
   expect_problem(y, 5, 54, "unknown all-reduce transport 'udp'", "mpi or tcp");
   y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, tcp_interface: 'tb0, 10.77.2.0/24'}");
+  EXPECT_EQ(parse_cluster_config(y, "t.yaml").nodes[1].link->tcp_interface, "tb0, 10.77.2.0/24");
+  y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, tcp_interface: 10.77.2.0/33}");
+  expect_problem(y, 5, 58, "bad tcp_interface '10.77.2.0/33'", "tcp_interface: 10.77.2.0/24");
+  y = kGood;
   y += "    link: {type: ethernet, interface: eth0, wire_format: bf16}\n";
   expect_problem(y, 11, 11, "another allreduce, transport, wire_format or emulate", "defaults");
 }

@@ -46,6 +46,12 @@ TEST(MpirunCommand, PinsBothTransportsToTheLinkAndGivesEachNodeItsShardFolder) {
   // Each node's link type, for the dashboard's picture.
   EXPECT_NE(cmd.find("--ctx 512 --link-type thunderbolt"), std::string::npos) << cmd;
   EXPECT_NE(cmd.find("--ctx 512 --link-type ethernet"), std::string::npos) << cmd;
+  // A node's own tcp_interface goes to its ranks only.
+  auto tcp_job = three_nodes();
+  tcp_job.nodes[1].tcp_interface = "tb0,10.77.2.0/24";
+  const auto with = joined(launch::mpirun_argv(tcp_job));
+  EXPECT_NE(with.find("--link-type thunderbolt --tcp-interface tb0,10.77.2.0/24"), std::string::npos) << with;
+  EXPECT_EQ(with.find("--tcp-interface"), with.rfind("--tcp-interface")) << with;
   // One app context per node, in rank order, each with its own --model folder.
   const auto a = cmd.find("-np 1 -H 10.77.2.1:1 /opt/bin/clusterctl-worker --model /cache/node1/cut --serve");
   const auto b = cmd.find(": -np 2 -H 10.77.2.2:2 /opt/bin/clusterctl-worker --model /cache/node2/cut --serve");
