@@ -13,6 +13,7 @@
 #include "controller/cli/model_arg.h"
 #include "controller/cli/plan_layout.h"
 #include "controller/cli/plan_speed.h"
+#include "controller/cli/plan_transport.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/placement/shard_cache.h"
@@ -136,7 +137,7 @@ std::vector<std::string> node_names(const config::ClusterConfig& config) {
 
 void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
                      const preflight::PreflightReport& report, bool ok, const SpeedPlan& speed,
-                     const SpeedInputs& inputs, const LayoutChoice& layout) {
+                     const SpeedInputs& inputs, const LayoutChoice& layout, const TransportChoice& transport) {
   nlohmann::json j;
   j["cluster"] = config.name;
   j["file"] = p.file;
@@ -173,6 +174,7 @@ void print_plan_json(const ClusterPlan& p, const config::ClusterConfig& config,
   j["preflight"] = p.offline ? nlohmann::json(nullptr) : preflight::report_json(config, report);
   j["speed"] = speed_json(speed, inputs, node_names(config));
   j["layout"] = layout_json(layout);
+  j["transport"] = transport_json(transport);
   j["ok"] = ok;
   std::cout << j.dump(2) << "\n";
 }
@@ -208,7 +210,7 @@ void print_node_table(const ClusterPlan& p, const config::ClusterConfig& config)
 
 void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
                      const preflight::PreflightReport& report, const SpeedPlan& speed, const SpeedInputs& inputs,
-                     bool what_if, const LayoutChoice& layout) {
+                     bool what_if, const LayoutChoice& layout, const TransportChoice& transport) {
   if (!p.offline) {
     preflight::print_report(report, std::cout);
     std::cout << "\n";
@@ -234,6 +236,7 @@ void print_plan_text(const ClusterPlan& p, const config::ClusterConfig& config,
                 p.file.c_str());
   print_speed_text(speed, inputs, node_names(config));
   print_layout_text(layout, what_if ? "" : p.file);
+  if (p.split.total_ranks > 1) print_transport_text(transport);
   if (!what_if) std::printf("nothing was started: 'clusterctl up %s' does this\n", p.file.c_str());
 }
 
@@ -546,10 +549,16 @@ int plan_main(int argc, char** argv) {
   const ClusterPlan& plan = layouts.plan;
   const SpeedPlan& speed = layouts.speed;
   const bool ok = (offline || report.ok()) && plan.all_fit();
+  // The transport under plan's fastest algorithm (or the one the cluster file names).
+  const auto& link = config.nodes.front().link;
+  std::string algorithm = link && !link->allreduce.empty() && link->allreduce != "auto" ? link->allreduce : "";
+  if (algorithm.empty() && !speed.predictions.empty())
+    algorithm = placement::algorithm_name(speed.predictions.front().algorithm);
+  const TransportChoice transport = choose_transport(config, size_t(plan.hp.n_embd) * sizeof(double), algorithm);
   if (json)
-    print_plan_json(plan, config, report, ok, speed, inputs, layouts.choice);
+    print_plan_json(plan, config, report, ok, speed, inputs, layouts.choice, transport);
   else
-    print_plan_text(plan, config, report, speed, inputs, what_if, layouts.choice);
+    print_plan_text(plan, config, report, speed, inputs, what_if, layouts.choice, transport);
   return ok ? 0 : 1;
 }
 

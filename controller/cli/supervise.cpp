@@ -1,6 +1,7 @@
 // `clusterctl supervise NAME`: the supervisor `up` starts for `restart: on-failure` (and `down` ends).
 #include "clusterctl/version.h"
 #include "controller/cli/plan_layout.h"
+#include "controller/cli/plan_transport.h"
 #include "controller/launch/supervisor.h"
 #include "worker/tools/options.h"
 
@@ -22,7 +23,10 @@ int supervise_main(int argc, char** argv) {
   launch::SuperviseOptions o;
   o.health_timeout = std::chrono::seconds(std::max(1, (*vm)["timeout"].as<int>()));
   o.controller_version = kVersion;
-  o.resolve_layout = [](config::ClusterConfig& c, std::FILE* out) { resolve_auto_layout(c, out); };
+  o.resolve_layout = [](config::ClusterConfig& c, std::FILE* out) {
+    resolve_auto_layout(c, out);
+    resolve_auto_transport(c, out);
+  };
   return launch::supervise((*vm)["cluster"].as<std::string>(), o);
 }
 

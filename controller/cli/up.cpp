@@ -7,6 +7,7 @@
 #include "clusterctl/version.h"
 #include "controller/cli/model_arg.h"
 #include "controller/cli/plan_layout.h"
+#include "controller/cli/plan_transport.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
 #include "controller/launch/http_probe.h"
@@ -87,6 +88,7 @@ int up_main(int argc, char** argv) {
   use_hub_model(config, true, out);
 
   resolve_auto_layout(config, out);
+  resolve_auto_transport(config, out);
   launch::UpOptions options;
   options.health_timeout = std::chrono::seconds(timeout);
   options.controller_version = kVersion;

@@ -3,15 +3,17 @@
 # #17, acceptance 3; not in CI: figures for docs/tuning.md). As a user would, for each link (veth
 # TCP, and veth with every all-reduce held back as a 300 us / 10 Gbit link would: EMULATED):
 #   cluster file -> doctor -> up today's path -> measure (and the link over the ranks, bench net)
-#   -> down -> plan (layout: auto, --link measured) -> up plan's path -> measure -> down
-# for three paths:
+#   -> down -> bench net's table over the 3 ranks at the decode message (both transports) -> plan
+#   (layout: auto, --link measured, the table) -> up plan's path -> measure -> down
+# for these paths:
 #   today   split attention, MPI_Allreduce, double (on the emulated link our recursive doubling
 #           stands in for MPI_Allreduce: the emulator cannot hold back MPI's own messages)
-#   best    the layout, algorithm and wire format plan predicts fastest
-#   exact   best's layout and algorithm in the exact double format (only when best's format is
-#           not exact): its greedy text must equal today's, as N ranks = 1 rank promises
-#   tcp     best over the backend's own TCP sockets (transport: tcp) instead of MPI point-to-point
-#   other   the layout plan did not pick, with best's algorithm and format
+#   best    the layout, algorithm, wire format and transport plan picks (the cluster file names no
+#           transport: `up` runs plan's, from the table, and says so)
+#   exact   best's layout, algorithm and transport in the exact double format (only when best's
+#           format is not exact): its greedy text must equal today's, as N ranks = 1 rank promises
+#   other transport   best over the transport plan did not pick
+#   other layout      the layout plan did not pick, with best's algorithm and format (OTHER_LAYOUT=1)
 # Measured per path: decode tok/s of one stream (bench-serve -c 1), communication and compute ms
 # per token (`status --json`: each rank's mean over its decode steps, averaged over the ranks),
 # the greedy text of a completion (temperature 0), the load average before the run.
@@ -24,7 +26,7 @@ shift $(($# >= 2 ? 2 : $#))
 LINKS=${*:-veth emu}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
-REPS=${REPS:-2} TOKENS=${TOKENS:-48}
+REPS=${REPS:-2} TOKENS=${TOKENS:-48} OTHER_LAYOUT=${OTHER_LAYOUT:-0}
 EMU="latency=300us,bandwidth=10gbit"
 mkdir -p "$WORK"
 export CLUSTERCTL_STATE_DIR="$WORK/state" CLUSTERCTL_CACHE_DIR="$WORK/controller-cache"
@@ -41,7 +43,7 @@ PROMPT="Once upon a time, there was a little robot who"
 cluster_file() {
   local f=$WORK/$1.yaml emulate=""
   [ "$2" = emu ] && emulate="\n    emulate: \"$EMU\""
-  [ -n "${6:-}" ] && emulate="$emulate\n    transport: $6"
+  [ -n "${6:-}" ] && emulate="$emulate\n    transport: $6"  # none: up runs plan's
   sed -e "s#^model: .*#model: $L1B#" -e "s#^cluster: .*#cluster: $1\nlayout: $3#" \
     -e "s#^defaults:#defaults:\n  worker: $W#" \
     -e "s#^    interface: tb0#    interface: tb0\n    allreduce: $4\n    wire_format: $5$emulate#" \
@@ -125,11 +127,18 @@ row() {
     if [ ! -f "$WORK/$name.doctor.log" ]; then
       "$C" doctor "$f" >"$WORK/$name.doctor.log" 2>&1 || { cat "$WORK/$name.doctor.log" >&2; rm -f "$WORK/$name.doctor.log"; continue; }
     fi
-    today=$(measure "$name" "$(cluster_file "$name" "$link" split-attention mpi double)") || continue
+    unset CLUSTERCTL_NET_TABLE  # today's path: MPI_Allreduce over MPI, whatever a table says
+    today=$(measure "$name" "$(cluster_file "$name" "$link" split-attention mpi double mpi)") || continue
     row "$label" today split-attention mpi double "$today"
     cp "$WORK/$name.text" "$WORK/$name.$link.today.text"
     # The link measured over the ranks during today's run (the veth preset if that failed).
     measured=$(cat "$WORK/link" 2>/dev/null)
+    # bench net's table over the 3 ranks at the decode message, both transports (as a user runs
+    # `bench net` before `up`): plan and up read it through $CLUSTERCTL_NET_TABLE.
+    export CLUSTERCTL_NET_TABLE=$WORK/net-table.$link
+    rm -f "$CLUSTERCTL_NET_TABLE"
+    echo "bench net ($label, 16 KiB, fastest first): $(testcluster_net_table "$W" "$WORK/net-table.err" 16384 \
+      "$CLUSTERCTL_NET_TABLE" "$([ "$link" = emu ] && echo "$EMU")")" >&2
     f=$(cluster_file "$name" "$link" auto one-shot double)  # (each measure rewrites the file)
     j=$("$C" plan "$f" --json --link "${measured:-veth}" 2>"$WORK/$name.plan.err") ||
       { cat "$WORK/$name.plan.err" >&2; continue; }
@@ -137,25 +146,31 @@ row() {
     best=$(jq -c '.speed.predictions | max_by(.decode.tokens_per_s)' <<<"$j")
     alg=$(jq -r .algorithm <<<"$best") fmt=$(jq -r .wire_format <<<"$best")
     echo "plan ($label; link measured ${measured:-(failed: veth preset)}): $layout, $alg $fmt, predicted $(jq -r '.decode.tokens_per_s * 10 | round / 10' <<<"$best") tok/s: $(jq -r .layout.reason <<<"$j")" >&2
+    tr=$(jq -r .transport.runs <<<"$j")
+    echo "plan's transport ($label): $tr: $(jq -r .transport.reason <<<"$j")" >&2
 
     bestr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt")") || continue
-    row "$label" "best (plan)" "$layout" "$alg" "$fmt" "$bestr"
+    ran=$(grep -o "^transport: auto -> [a-z]*" "$WORK/$name.up.log" | awk '{print $4}')
+    [ "$ran" = "$tr" ] || echo "UP RAN TRANSPORT '${ran:-?}', NOT PLAN'S $tr ($label)" >&2
+    row "$label" "best (plan)" "$layout" "$alg" "$fmt ${ran:-?}" "$bestr"
     cp "$WORK/$name.text" "$WORK/$name.$link.best.text"
     exact_text=$WORK/$name.$link.best.text
     if [ "$fmt" != double ] && [ "$fmt" != float32 ]; then
-      exactr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" double)") &&
-        row "$label" "best, exact format" "$layout" "$alg" double "$exactr"
+      exactr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" double "$tr")") &&
+        row "$label" "best, exact format" "$layout" "$alg" "double $tr" "$exactr"
       cp "$WORK/$name.text" "$WORK/$name.$link.exact.text"
       exact_text=$WORK/$name.$link.exact.text
     fi
-    # Plan's path with the all-reduce over the backend's own TCP sockets instead of MPI
-    # point-to-point (plan does not choose the transport; without a bench net table it is MPI).
-    tcpr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt" tcp)") &&
-      row "$label" "best, transport tcp" "$layout" "$alg" "$fmt tcp" "$tcpr"
-    # The layout plan did not pick, with plan's algorithm and format: what the layout choice is worth here.
-    other=$([ "$layout" = split-attention ] && echo replicated-attention || echo split-attention)
-    otherr=$(measure "$name" "$(cluster_file "$name" "$link" "$other" "$alg" "$fmt")") &&
-      row "$label" "other layout" "$other" "$alg" "$fmt" "$otherr"
+    # Plan's path over the transport plan did not pick: what the transport choice is worth here.
+    ot=$([ "$tr" = tcp ] && echo mpi || echo tcp)
+    otr=$(measure "$name" "$(cluster_file "$name" "$link" "$layout" "$alg" "$fmt" "$ot")") &&
+      row "$label" "other transport" "$layout" "$alg" "$fmt $ot" "$otr"
+    # The layout plan did not pick, with plan's algorithm, format and transport.
+    if [ "$OTHER_LAYOUT" = 1 ]; then
+      other=$([ "$layout" = split-attention ] && echo replicated-attention || echo split-attention)
+      otherr=$(measure "$name" "$(cluster_file "$name" "$link" "$other" "$alg" "$fmt" "$tr")") &&
+        row "$label" "other layout" "$other" "$alg" "$fmt $tr" "$otherr"
+    fi
     if [ "$fmt" = float32 ]; then exact_text=""; fi  # float32 rounds partial sums: not promised equal
     if grep -qx "(no text)" "$WORK/$name.$link.today.text" "${exact_text:-/dev/null}"; then
       texts_ok=0

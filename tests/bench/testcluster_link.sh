@@ -43,3 +43,19 @@ testcluster_plan_link() {
   [ -n "$veth" ] && [ -n "$shm" ] && [ "$shm" != null ] &&
     awk -v v="${veth%%us*}" -v s="$shm" 'BEGIN {l = v - s + 10; if (l < 10) l = 10; printf "%.1fus,1.5gbyte\n", l}'
 }
+
+# testcluster_net_table WORKER ERRFILE MESSAGE_BYTES TABLE [EMULATE]: `bench net` over the test
+# cluster's 3 ranks (mpirun on node1 over the link, as `up` launches a job) at one decode message
+# size, every exact algorithm over both transports (EMULATE: under that emulated link), writing
+# the selection table to TABLE as `bench net` does for the workers. Prints the table's rule.
+testcluster_net_table() {
+  local D=/tmp/clusterctl-testcluster a
+  a="$1 --bench-net --json --algorithms mpi,one-shot,recursive-doubling --formats double --transports mpi,tcp"
+  a+=" --min-size $3 --max-size $3 --iters 200 --table $4${5:+ --emulate-link $5}"
+  ssh -i $D/id_ed25519 -o UserKnownHostsFile=$D/known_hosts -o BatchMode=yes root@10.77.1.1 \
+    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/hostfile \
+     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
+     -np 1 -H 10.77.2.1:1 $a : -np 1 -H 10.77.2.2:1 $a : -np 1 -H 10.77.2.3:1 $a" 2>"$2" |
+    jq -r '.rows | sort_by(.median_us) | map("\(.algorithm)/\(.transport) \(.median_us * 10 | round / 10) us") | join(", ")'
+  grep -v '^#' "$4" 2>/dev/null | tr '\n' ' '
+}
