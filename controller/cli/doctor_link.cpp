@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "controller/cli/plan_transport.h"
 #include "controller/config/network_address.h"
 #include "controller/launch/local_worker.h"
 #include "controller/launch/mpirun_command.h"
@@ -95,14 +96,13 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     launch::JobSpec job;
     job.link_cidr = c.nodes[0].link && c.nodes[0].link->cidr ? c.nodes[0].link->cidr->to_string()
                                                              : launch::network_cidr(*f0.link_address, f0.link_prefix);
-    // The link's transport where the cluster file names one, else MPI's (what `auto` takes
-    // without a table of bench net's).
-    const std::string transport =
-        c.nodes[0].link && (c.nodes[0].link->transport == "tcp" || c.nodes[0].link->transport == "mpi")
-            ? c.nodes[0].link->transport
-            : "mpi";
     const int64_t message = decode_message_bytes(report);
     const double small = static_cast<double>(message), large = 4.0 * small;
+    // Over the transport the job will run: the link's `transport:`, else plan's choice (as `up`).
+    const auto& l = c.nodes[0].link;
+    const std::string transport = l && (l->transport == "tcp" || l->transport == "mpi")
+                                      ? l->transport
+                                      : choose_transport(c, static_cast<size_t>(message), l ? l->allreduce : "").runs;
     job.worker_args = bench_args(transport, message);
     job.tag_output = false;
     job.run_as_root = c.nodes[0].user == "root";
