@@ -84,6 +84,7 @@ struct BatchScheduler::Sequence : GenerationHandle {
   speculative::Draft draft;
   double draft_s = 0;
   int steps_without_draft = 0;  // steps since its last drafts (a probe's catch-up follows them)
+  bool drafted_before = false;
   std::vector<std::vector<sampling::TokenProb>> p;
   std::unique_ptr<speculative::DraftLength> draft_length;
 };
@@ -600,12 +601,14 @@ void BatchScheduler::step() {
                      : speculative::accept_sampled(seq.draft, seq.p, *seq.sampler);
       // Its acceptance rate (its own k is the step's choice: draft_for_step).
       seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, -1);
-      if (!seq.draft.tokens.empty()) {
+      // Its first drafts caught up its prompt first: neither a drafted token's nor a probe's cost.
+      if (!seq.draft.tokens.empty() && seq.drafted_before) {
         if (seq.steps_without_draft > 0)
           speculative::average_time(probe_draft_s_, seq.draft_s);
         else
           speculative::average_time(draft_s_per_token_, seq.draft_s / static_cast<double>(seq.draft.tokens.size()));
       }
+      seq.drafted_before = seq.drafted_before || !seq.draft.tokens.empty();
       seq.steps_without_draft = seq.draft.tokens.empty() ? seq.steps_without_draft + 1 : 0;
       drafted += seq.draft.tokens.size();
       kept += static_cast<uint64_t>(v.accepted);

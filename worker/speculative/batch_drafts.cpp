@@ -16,11 +16,17 @@ void average_time(double& avg, double x) {
   avg = avg < 0 ? x : kDecay * avg + (1 - kDecay) * std::min(x, kSpike * avg);
 }
 
-WidthCosts::WidthCosts(int max_width) : measured_(static_cast<size_t>(std::max(max_width, 1)), -1.0) {}
+WidthCosts::WidthCosts(int max_width)
+    : measured_(static_cast<size_t>(std::max(max_width, 1)), -1.0), samples_(measured_.size(), 0) {}
 
 void WidthCosts::record(int width, double seconds) {
   if (width < 1 || width > max_width() || !(seconds >= 0)) return;
-  average_time(measured_[static_cast<size_t>(width - 1)], seconds);
+  const size_t i = static_cast<size_t>(width - 1);
+  // The first pass at a width may meet cold caches and fresh pages: the second, if faster, replaces it.
+  if (++samples_[i] == 2)
+    measured_[i] = std::min(measured_[i], seconds);
+  else
+    average_time(measured_[i], seconds);
   stale_ = true;
 }
 
@@ -90,10 +96,10 @@ int probe_every(const std::function<double(int)>& pass_s, int width, int sequenc
   bool could_pay = false;
   for (int k = 1; k <= max_drafts && !could_pay; ++k)
     could_pay = (width + k) / (pass_s(width + k) + k * per_draft) > (1 + kPaysMargin) * width / plain_s;
-  if (!could_pay) return 0;
   const double probe_s = std::max(probe_draft_s, 0.0) + std::max(pass_s(width + 1) - plain_s, 0.0);
   const double every = std::ceil(std::max(sequences, 1) * probe_s / (kProbeShare * plain_s));
-  return static_cast<int>(std::clamp(every, static_cast<double>(kMinProbeEvery), static_cast<double>(kMaxProbeEvery)));
+  const int lo = could_pay ? kMinProbeEvery : kRareProbeEvery;
+  return static_cast<int>(std::clamp(every, static_cast<double>(lo), static_cast<double>(kMaxProbeEvery)));
 }
 
 }  // namespace clusterctl::speculative

@@ -27,6 +27,7 @@ class WidthCosts {
 
  private:
   std::vector<double> measured_;  // by width - 1; < 0: not measured
+  std::vector<int> samples_;
   mutable std::vector<double> table_;
   mutable bool stale_ = true;
 };
@@ -47,7 +48,7 @@ std::vector<int> allot_drafts(const std::vector<SequenceDrafts>& seqs, int base_
 // For a sequence not drafting in steps of `width` generated tokens: steps between its one-token
 // probes (choose_draft_length's rule for a step: its `sequences` such sequences' probes, each
 // costing `probe_draft_s` and a token more in the pass, stay within kProbeShare of the steps),
-// 0 when no count of drafts up to `max_drafts` would pay were every draft kept.
+// at least kRareProbeEvery when no count of drafts up to `max_drafts` would pay were every draft kept.
 int probe_every(const std::function<double(int)>& pass_s, int width, int sequences, int max_drafts,
                 double draft_s_per_token, double probe_draft_s);
 

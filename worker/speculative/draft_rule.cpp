@@ -22,12 +22,12 @@ DraftChoice choose_draft_length(const DraftCosts& c, int min, int max) {
     }
   }
   if (best.k > 0 || max == 0) return best;
-  // Would drafting pay were every draft kept? If not, no acceptance rate makes it pay: no probes.
+  // Would drafting pay were every draft kept? If not, no acceptance rate makes it pay at these
+  // costs: only rare probes, which measure them again.
   const double plain_s = c.pass_s(1);
   bool could_pay = false;
   for (int k = 1; k <= max && !could_pay; ++k)
     could_pay = (k + 1) / (c.pass_s(k + 1) + k * per_draft) > (1 + kPaysMargin) / plain_s;
-  if (!could_pay) return best;
   // A probe costs its drafting and the wider pass: as rarely as keeps that within kProbeShare of
   // the plain rounds between probes (the cost may grow with the gap: a few fixed-point steps).
   const double wider_s = std::max(c.pass_s(2) - plain_s, 0.0);
@@ -37,7 +37,7 @@ DraftChoice choose_draft_length(const DraftCosts& c, int min, int max) {
     every = static_cast<int>(
         std::clamp(std::ceil(need), static_cast<double>(kMinProbeEvery), static_cast<double>(kMaxProbeEvery)));
   }
-  best.probe_every = every;
+  best.probe_every = could_pay ? every : std::max(every, kRareProbeEvery);
   return best;
 }
 

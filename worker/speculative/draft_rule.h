@@ -8,16 +8,20 @@
 // token of its own, (1 - a^(k+1)) / (1 - a) tokens for a per-token acceptance rate a.
 // At k = 0 (drafting does not pay at the current a) the engine drafts one token now and then to
 // see whether a changed: such a probe first catches up the tokens the drafter missed, so probes
-// come only as often as their cost stays within kProbeShare of plain decoding, and never when
-// drafting could not pay even were every draft kept (a draft as slow as the model).
+// come only as often as their cost stays within kProbeShare of plain decoding, and where drafting
+// could not pay even were every draft kept (a draft as slow as the model) at most every
+// kRareProbeEvery rounds: costs measured once (a round that met a cold cache or another
+// process) are measured again now and then, for well under 1 % of the time.
 #include <functional>
 
 namespace clusterctl::speculative {
 
 inline constexpr int kMinProbeEvery = 16;
 inline constexpr int kMaxProbeEvery = 1 << 14;
+inline constexpr int kRareProbeEvery = 256;
 inline constexpr double kProbeShare = 0.03;
-// Drafting must promise this much more than plain decoding, every draft kept, to be probed for.
+// Drafting must promise this much more than plain decoding, every draft kept, to be probed for
+// more often than kRareProbeEvery.
 inline constexpr double kPaysMargin = 0.03;
 // A draft model that fell more than kCatchUpMax tokens behind (rounds without drafts) catches up
 // the context's first token and its last kRestartTokens instead of every missed token: a probe

@@ -179,13 +179,14 @@ TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsI
   const double plain = predict(one_rank, Algorithm::one_shot, WireFormat::f64, 1, 512).decode_tok_s;
   const double one = pass_times(one_rank, Algorithm::one_shot, WireFormat::f64, 1, false).total();
   // A draft as costly as the model's pass, every draft kept: no k pays, and none would at any
-  // acceptance rate, so the engine never probes: plain decoding.
+  // acceptance rate, so the engine probes only to re-measure, rarely: plain decoding within 3 %.
   Speculation same{0.999, one, 0, 8};
   same.draft_catch_up_s = [one](int n) { return 0.5 * one * n; };
   const auto p = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, same);
   EXPECT_EQ(p.k, 0);
-  EXPECT_FALSE(p.probing());
-  EXPECT_NEAR(p.tok_s, plain, 1e-9);
+  EXPECT_GE(p.probe_every, 256);
+  EXPECT_LT(p.tok_s, plain);
+  EXPECT_GT(p.tok_s, 0.97 * plain);
   // Two ranks over a slow link (a pass is mostly round trips), a cheap draft that is never right:
   // k = 0, but at a higher rate drafting would pay, so the engine probes; the probe's catch-up
   // (0.2 passes a token) decides how rarely: the rule's interval, and the cycle's mean speed.

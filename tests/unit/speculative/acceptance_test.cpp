@@ -43,11 +43,11 @@ TEST(DraftLength, FollowsTheAcceptanceRateAndTheRoundCost) {
   for (int i = 0; i < 20; ++i) high.record(high.next(), high.next(), 1e-3, 0);
   EXPECT_EQ(high.next(), 8);
   // Every draft refused, drafting as dear as a pass, a pass as dear per token as decoding: none,
-  // and no probes (no acceptance rate would make drafting pay: draft_rule_test.cpp).
+  // and only rare probes (no acceptance rate would make drafting pay: draft_rule_test.cpp).
   DraftLength low(0, 8);
   for (int i = 0; i < 20; ++i) low.record(low.next(), 0, 1e-3 * (1 + low.next()), 1e-3 * low.next());
   EXPECT_EQ(low.next(), 0);
-  EXPECT_EQ(low.probe_every(), 0);
+  EXPECT_GE(low.probe_every(), 256);
   EXPECT_LT(low.acceptance(), 0.5);
   // --draft-min holds.
   DraftLength floor(2, 8);

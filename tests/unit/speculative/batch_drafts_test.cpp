@@ -79,13 +79,15 @@ TEST(WidthCosts, MeasuredInterpolatedAndPreemptedStepsDiscounted) {
   w.record(12, 6 * ms);
   EXPECT_DOUBLE_EQ(w.pass_s(8), 5 * ms);   // between: a line
   EXPECT_DOUBLE_EQ(w.pass_s(40), 6 * ms);  // past max_width: the last
-  w.record(4, 400 * ms);                   // preempted: counts as 1.5x the average at most
-  EXPECT_NEAR(w.pass_s(4), 0.9 * 4 * ms + 0.1 * 6 * ms, 1e-12);
+  w.record(4, 3 * ms);                     // the second pass at a width replaces a slower first
+  EXPECT_DOUBLE_EQ(w.pass_s(4), 3 * ms);
+  w.record(4, 400 * ms);  // preempted: counts as 1.5x the average at most
+  EXPECT_NEAR(w.pass_s(4), 0.9 * 3 * ms + 0.1 * 4.5 * ms, 1e-12);
 }
 
 TEST(ProbeEvery, OnlyWhereDraftingCouldPayAndScaledToTheProbesCost) {
-  // A pass costing per token: drafting never pays, no probes.
-  EXPECT_EQ(probe_every(step(0, 0.1 * ms), 4, 4, 8, 0, 0), 0);
+  // A pass costing per token: drafting never pays, only rare probes.
+  EXPECT_EQ(probe_every(step(0, 0.1 * ms), 4, 4, 8, 0, 0), kRareProbeEvery);
   // Round trips: free probes come every 16 steps; dear ones (1 ms each, 4 sequences, steps of
   // 1.4 ms): ceil(4 x (1 + 0.1) / (0.03 x 1.4)) = 105.
   EXPECT_EQ(probe_every(step(ms, 0.1 * ms), 4, 4, 8, 0, 0), kMinProbeEvery);

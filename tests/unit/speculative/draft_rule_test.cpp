@@ -50,13 +50,16 @@ TEST(DraftRule, TheBestKBalancesAcceptanceAgainstDraftAndPassCost) {
   EXPECT_EQ(choose_draft_length(costs(0.7, ms, 0.1 * ms, 0.1 * ms, 0), 0, 2).k, 2);
 }
 
-TEST(DraftRule, ADraftAsSlowAsTheModelNeverPaysAndIsNeverProbed) {
+TEST(DraftRule, ADraftAsSlowAsTheModelNeverPaysAndIsProbedOnlyRarely) {
   // Every draft kept, but a draft costs a whole pass: k + 1 tokens take longer than k + 1 passes.
+  // A probe only re-measures the costs, every kRareProbeEvery rounds (the 3 % rule alone: 16).
   const DraftChoice d = choose_draft_length(costs(1.0, ms, 0.05 * ms, ms, 0), 0, 8);
   EXPECT_EQ(d.k, 0);
-  EXPECT_EQ(d.probe_every, 0);
+  EXPECT_EQ(d.probe_every, kRareProbeEvery);
   // A pass as dear per token as plain decoding (compute-bound), drafts free: no gain either.
-  EXPECT_EQ(choose_draft_length(costs(0.5, ms, ms, 0, 0), 0, 8).probe_every, 0);
+  EXPECT_EQ(choose_draft_length(costs(0.5, ms, ms, 0, 0), 0, 8).probe_every, kRareProbeEvery);
+  // A dear probe: the 3 % rule's interval where it is rarer still ((20 + 1) / 0.03 = 700).
+  EXPECT_EQ(choose_draft_length(costs(0.5, ms, ms, 0, 20 * ms), 0, 8).probe_every, 700);
 }
 
 TEST(DraftRule, ADraftThatCouldPayIsProbedAsRarelyAsKeepsProbesUnderThreePercent) {
@@ -99,13 +102,17 @@ Rounds run(DraftLength& length, int rounds, double accept, double one, double pe
   return r;
 }
 
-TEST(DraftLength, ADraftThatDoesNotPayStopsDraftingAndProbing) {
+TEST(DraftLength, ADraftThatDoesNotPayStopsDraftingAndProbesOnlyRarely) {
   // Every draft kept, but each costs as much as a pass (a one-process draft of the model's size).
   DraftLength length(0, 8);
   run(length, 50, 1.0, ms, 0.05 * ms, ms);
   EXPECT_EQ(length.next(), 0);
-  EXPECT_EQ(length.probe_every(), 0);
-  EXPECT_EQ(run(length, 1000, 1.0, ms, 0.05 * ms, ms).drafted, 0);
+  EXPECT_GE(length.probe_every(), kRareProbeEvery);
+  // 1000 rounds: a few one-token probes, nothing else (the old rule probed every 16 rounds).
+  const Rounds r = run(length, 1000, 1.0, ms, 0.05 * ms, ms);
+  EXPECT_GE(r.probes, 1);
+  EXPECT_LE(r.probes, 1000 / kRareProbeEvery + 1);
+  EXPECT_EQ(r.drafted, r.probes);
 }
 
 TEST(DraftLength, APayingDraftKeepsDrafting) {
