@@ -4,8 +4,10 @@
 // (Before the chunked sums this failed: the float order of a row's dot depended on the cut.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -197,6 +199,45 @@ TEST(KernelsRowParallel, ChunkOffTheBlockGridIsRefused) {
   EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_K, w.data(), 2, 512, 288}, 128, x.data(), 1, y.data(), pool, ws),
                Error);
   EXPECT_THROW(matmul_row_parallel({GgmlType::Q4_0, w.data(), 2, 256, 144}, 0, x.data(), 1, y.data(), pool, ws), Error);
+}
+
+// NEON's 8-row Q5_0 decode kernels (rows_neon.cpp) keep vec_dot's arithmetic per row: each row
+// of a matrix-vector product, and each row-parallel sum of chunks times a router weight, has the
+// bits of vec_dot on that row and chunk (1408 columns: DeepSeek-V2-Lite's expert down rows, the
+// last chunk partial; 21 rows: two groups of 8, then 5 rows through vec_dot). x86's 8-row
+// kernels reduce their lanes per block, in another order, so this holds on NEON only.
+TEST(KernelsRowParallel, NeonQ5_0EightRowKernelsKeepVecDotBits) {
+  IsaGuard guard;
+  const auto isas = simd_isas();
+  if (std::find(isas.begin(), isas.end(), Isa::Neon) == isas.end())
+    GTEST_SKIP() << "NEON kernels run on aarch64 (deploy/test-aarch64.sh runs them under qemu)";
+  set_active_isa(Isa::Neon);
+  std::mt19937 rng(15);
+  constexpr int64_t kRows = 21, kCols = 1408, kChunk = 256;
+  const GgmlType type = GgmlType::Q5_0;
+  const auto w = random_weights(type, kRows, kCols, rng);
+  const auto x = random_activations(kCols, rng);
+  const size_t stride = gguf::row_bytes(type, kCols);
+  const Matrix m{type, w.data(), kRows, kCols, stride};
+  std::vector<uint8_t> xq(activation_row_bytes(type, kCols));
+  quantize_activations(type, x.data(), xq.data(), kCols);
+  ThreadPool pool(1);
+  Workspace ws;
+  std::vector<float> y(kRows);
+  std::vector<double> weighted(kRows);
+  const float router_weight = 0.37f;
+  matmul(m, x.data(), 1, y.data(), pool, ws, Kernels::MatrixVector);
+  matmul_row_parallel(m, kChunk, x.data(), 1, weighted.data(), pool, ws, Kernels::MatrixVector, &router_weight);
+  for (int64_t r = 0; r < kRows; ++r) {
+    const uint8_t* row = w.data() + r * stride;
+    EXPECT_EQ(y[r], vec_dot(type, kCols, row, xq.data())) << "row " << r;
+    double sum = 0;
+    for (int64_t k = 0; k < kCols; k += kChunk)
+      sum += vec_dot(type, std::min(kChunk, kCols - k), row + gguf::row_bytes(type, k),
+                     xq.data() + gguf::row_bytes(GgmlType::Q8_0, k)) *
+             router_weight;
+    EXPECT_EQ(weighted[r], sum) << "row-parallel row " << r;
+  }
 }
 
 }  // namespace

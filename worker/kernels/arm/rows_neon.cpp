@@ -283,6 +283,58 @@ float dot_q5_0(int64_t n, const void* w, const void* x) {
   return vaddvq_f32(acc);
 }
 
+// Q5_0 decoding, 8 rows per call (Q5_0 is what a Q4_K_M file holds for rows that are not whole
+// 256-blocks, such as DeepSeek-V2-Lite's 1408-wide expert down projections). Each row's arithmetic
+// is dot_q5_0's (four lanes of block sums times the two scales, added across at the end), so a row
+// gives the same bits either way; the activation block and its scale are loaded once for the 8
+// rows, and matmul_row_parallel's weighted chunks no longer take one vec_dot per row and chunk.
+inline void q5_0_rows8_blocks(int64_t b0, int64_t b1, const uint8_t* w, size_t w_stride, const block_q8_0* x,
+                              float32x4_t acc[kDecodeRows]) {
+  for (int64_t i = b0; i < b1; ++i) {
+    const float dx = h2f(x[i].d);
+    for (int r = 0; r < kDecodeRows; ++r) {
+      const block_q5_0& blk = reinterpret_cast<const block_q5_0*>(w + r * w_stride)[i];
+      acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(q5_block_dot<true>(blk, x[i].qs)), h2f(blk.d) * dx);
+    }
+  }
+}
+
+void rows_dot_q5_0(int64_t n, const uint8_t* w, size_t w_stride, int n_rows, const void* x, float* y) {
+  if (n_rows != kDecodeRows) {  // the contract allows fewer rows; the matmul never passes them
+    for (int r = 0; r < n_rows; ++r) y[r] = dot_q5_0(n, w + r * w_stride, x);
+    return;
+  }
+  float32x4_t acc[kDecodeRows];
+  for (float32x4_t& a : acc) a = vdupq_n_f32(0);
+  q5_0_rows8_blocks(0, n / QK5_0, w, w_stride, static_cast<const block_q8_0*>(x), acc);
+  for (int r = 0; r < kDecodeRows; ++r) y[r] = vaddvq_f32(acc[r]);
+}
+
+// Each row's float sum restarts every `chunk` elements and is folded into a double, times `scale`
+// in float first: matmul_row_parallel's per-chunk vec_dot, bit for bit.
+void chunked_rows_dot_q5_0(int64_t n, int64_t chunk, const uint8_t* w, size_t w_stride, int n_rows, const void* x,
+                           double* y, float scale) {
+  const auto* b = static_cast<const block_q8_0*>(x);
+  if (n_rows != kDecodeRows) {
+    for (int r = 0; r < n_rows; ++r) {
+      const auto* a = reinterpret_cast<const block_q5_0*>(w + r * w_stride);
+      double sum = 0;
+      for (int64_t k = 0; k < n; k += chunk)
+        sum += dot_q5_0(std::min(chunk, n - k), a + k / QK5_0, b + k / QK8_0) * scale;
+      y[r] = sum;
+    }
+    return;
+  }
+  double sum[kDecodeRows] = {};
+  for (int64_t k = 0; k < n; k += chunk) {
+    float32x4_t acc[kDecodeRows];
+    for (float32x4_t& a : acc) a = vdupq_n_f32(0);
+    q5_0_rows8_blocks(k / QK5_0, std::min(n, k + chunk) / QK5_0, w, w_stride, b, acc);
+    for (int r = 0; r < kDecodeRows; ++r) sum[r] += vaddvq_f32(acc[r]) * scale;
+  }
+  std::copy(sum, sum + kDecodeRows, y);
+}
+
 float dot_q5_1(int64_t n, const void* w, const void* x) {
   const auto* a = static_cast<const block_q5_1*>(w);
   const auto* b = static_cast<const block_q8_1*>(x);
@@ -407,6 +459,8 @@ void fill_rows_neon(KernelTable& t) {
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;
   t.vec_dot[slot(GgmlType::Q5_0)] = dot_q5_0;
+  t.rows_dot[slot(GgmlType::Q5_0)] = rows_dot_q5_0;
+  t.chunked_rows_dot[slot(GgmlType::Q5_0)] = chunked_rows_dot_q5_0;
   t.vec_dot[slot(GgmlType::Q5_1)] = dot_q5_1;
   t.vec_dot[slot(GgmlType::Q4_K)] = dot_k4<false, block_q4_K>;
   t.vec_dot[slot(GgmlType::Q5_K)] = dot_k4<true, block_q5_K>;
