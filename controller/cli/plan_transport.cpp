@@ -59,9 +59,12 @@ TransportChoice choose_transport(const config::ClusterConfig& config, size_t dec
     if (r.ranks != ranks || decode_bytes > r.up_to_bytes) continue;
     // The table's rule for MPI_Allreduce names no transport: MPI's own is the measured winner.
     c.runs = std::string(co::transport_name(r.transport));
-    c.reason = "bench net's table (" + path + ") measured " + std::string(co::algorithm_name(r.algorithm)) + " over " +
-               c.runs + " fastest on " + std::to_string(ranks) + " ranks up to " + size_text(r.up_to_bytes) +
-               ", which holds a decode step's all-reduce (" + size_text(decode_bytes) + ")";
+    const std::string winner = r.algorithm == co::Algorithm::kMpi
+                                   ? std::string("MPI_Allreduce")
+                                   : std::string(co::algorithm_name(r.algorithm)) + " over " + c.runs;
+    c.reason = "bench net's table (" + path + ") measured " + winner + " fastest on " + std::to_string(ranks) +
+               " ranks up to " + size_text(r.up_to_bytes) + ", which holds a decode step's all-reduce (" +
+               size_text(decode_bytes) + ")";
     return c;
   }
   c.reason = "the all-reduce table " + path + " has no rule for " + std::to_string(ranks) +
