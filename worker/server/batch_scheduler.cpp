@@ -82,7 +82,7 @@ struct BatchScheduler::Sequence : GenerationHandle {
   bool speculate = false;
   std::vector<int32_t> context;
   speculative::Draft draft;
-  double draft_s = 0;
+  double draft_s = 0, draft_catch_up_s = 0;
   int steps_without_draft = 0;  // steps since its last drafts (a probe's catch-up follows them)
   bool drafted_before = false;
   std::vector<std::vector<sampling::TokenProb>> p;
@@ -496,6 +496,7 @@ void BatchScheduler::draft_for_step(size_t decoding) {
     const auto t0 = std::chrono::steady_clock::now();
     if (k[i] > 0) drafter_->propose(seq.slot, seq.context, k[i], seq.sampler.get(), seq.draft);
     seq.draft_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    seq.draft_catch_up_s = k[i] > 0 ? drafter_->last_catch_up_s() : 0;
   }
 }
 
@@ -601,13 +602,17 @@ void BatchScheduler::step() {
                      : speculative::accept_sampled(seq.draft, seq.p, *seq.sampler);
       // Its acceptance rate (its own k is the step's choice: draft_for_step).
       seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, -1);
-      // Its first drafts caught up its prompt first: neither a drafted token's nor a probe's cost.
-      if (!seq.draft.tokens.empty() && seq.drafted_before) {
-        if (seq.steps_without_draft > 0)
-          speculative::average_time(probe_draft_s_, seq.draft_s);
-        else
-          speculative::average_time(draft_s_per_token_, seq.draft_s / static_cast<double>(seq.draft.tokens.size()));
-      }
+      // Its first drafts caught up its prompt first: their drafting alone tells a drafted token's
+      // cost (as in decode_speculative).
+      const double n_drafts = static_cast<double>(seq.draft.tokens.size());
+      if (!seq.drafted_before && n_drafts >= 2)
+        speculative::average_time(draft_s_per_token_, seq.draft_catch_up_s < seq.draft_s
+                                                          ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)
+                                                          : seq.draft_s / n_drafts);
+      else if (n_drafts > 0 && seq.drafted_before && seq.steps_without_draft > 0)
+        speculative::average_time(probe_draft_s_, seq.draft_s);
+      else if (n_drafts > 0 && seq.drafted_before)
+        speculative::average_time(draft_s_per_token_, seq.draft_s / n_drafts);
       seq.drafted_before = seq.drafted_before || !seq.draft.tokens.empty();
       seq.steps_without_draft = seq.draft.tokens.empty() ? seq.steps_without_draft + 1 : 0;
       drafted += seq.draft.tokens.size();

@@ -45,6 +45,10 @@ class Drafter {
   virtual void retain(int32_t slot, size_t n_tokens) { (void)slot, (void)n_tokens; }
   // What `--draft` named, for reports.
   virtual std::string describe() const = 0;
+  // Seconds the last propose() spent catching up the context before drafting (a draft model's
+  // prompt pass over what it had not seen), so that a round after a prompt or a pause still
+  // tells what drafting a token costs; 0: no catch-up (prompt lookup).
+  virtual double last_catch_up_s() const { return 0; }
 };
 
 // Prompt lookup: the longest suffix of the context, from `max_ngram` tokens down to `min_ngram`,

@@ -1,6 +1,7 @@
 #include "worker/speculative/model_drafter.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "worker/common/error.h"
 #include "worker/speculative/draft_rule.h"
@@ -56,6 +57,7 @@ void ModelDrafter::retain(int32_t slot, size_t n_tokens) {
 void ModelDrafter::propose(int32_t slot, const std::vector<int32_t>& context, int k, sampling::Sampler* sampler,
                            Draft& out) {
   out.clear();
+  catch_up_s_ = 0;
   if (slot < 0 || slot >= static_cast<int32_t>(slots_.size()))
     throw Error("the draft model has no KV slot " + std::to_string(slot));
   if (k <= 0 || context.empty()) return;
@@ -86,7 +88,9 @@ void ModelDrafter::propose(int32_t slot, const std::vector<int32_t>& context, in
   if (k <= 0) return;
   c.tokens.assign(view_.begin(), view_.begin() + static_cast<ptrdiff_t>(keep));
   const std::vector<int32_t> fresh(view_.begin() + static_cast<ptrdiff_t>(keep), view_.end());
+  const auto t0 = std::chrono::steady_clock::now();
   model::LocalLogits logits = engine_->prefill(fresh, static_cast<int64_t>(keep), slot);
+  catch_up_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   c.tokens.insert(c.tokens.end(), fresh.begin(), fresh.end());
   for (int i = 0; i < k; ++i) {
     int32_t token;

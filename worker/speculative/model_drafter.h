@@ -26,6 +26,7 @@ class ModelDrafter : public Drafter {
                Draft& out) override;
   void retain(int32_t slot, size_t n_tokens) override;
   std::string describe() const override { return path_; }
+  double last_catch_up_s() const override { return catch_up_s_; }
 
  private:
   std::string path_;
@@ -40,6 +41,7 @@ class ModelDrafter : public Drafter {
   };
   std::vector<SlotCache> slots_;
   std::vector<int32_t> view_;
+  double catch_up_s_ = 0;
   model::Batch batch_;
 };
 

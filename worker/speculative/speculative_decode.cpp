@@ -57,7 +57,11 @@ std::vector<int32_t> decode_speculative(parallel::StepLeader& leader, Drafter& d
         first_round && req.reset_stats_first_round);
     const double verify_s = since(t0);
     const Verdict v = req.greedy ? accept_greedy(draft.tokens, best) : accept_sampled(draft, p, sampler);
-    length.record(n, v.accepted, verify_s, first_round ? -1.0 : draft_s);  // the first caught up the prompt
+    // The first round caught up the prompt first: its drafting alone tells the cost of a drafted
+    // token (the catch-up of a round's one or few new tokens costs about one draft step).
+    double round_draft_s = draft_s;
+    if (first_round) round_draft_s = n >= 2 ? (draft_s - drafter.last_catch_up_s()) * n / (n - 1) : -1.0;
+    length.record(n, v.accepted, verify_s, round_draft_s);
     st.rounds += 1;
     st.drafted += n;
     st.accepted += v.accepted;
