@@ -158,7 +158,7 @@ ListenAddress tcp_listen_address(const std::string& spec_in, const std::string& 
     if (const char* e = std::getenv("CLUSTERCTL_TCP_IF"); e && *e) spec = e, source = "$CLUSTERCTL_TCP_IF";
   if (spec.empty())
     if (const char* e = std::getenv("OMPI_MCA_btl_tcp_if_include"); e && *e)
-      spec = e, source = "btl_tcp_if_include (the cluster link `up` pins MPI to)";
+      spec = e, source = "btl_tcp_if_include";  // the cluster link `up` pins MPI to
   const std::vector<LocalAddress> addrs = local_ipv4_addresses();
   if (spec.empty()) {
     for (const auto& a : addrs)
@@ -172,7 +172,7 @@ ListenAddress tcp_listen_address(const std::string& spec_in, const std::string& 
                           describe_addresses(addrs) +
                           "); name the cluster link's network or interface in the cluster file's link (tcp_interface) "
                           "or with --tcp-interface, or use --transport mpi");
-  return {ip, source + " " + spec};
+  return {ip, source + " " + spec + (source == "btl_tcp_if_include" ? ", the link MPI is pinned to" : "")};
 }
 
 TcpTransport::TcpTransport(int rank, int size, const std::string& host, const std::string& interface_spec,
