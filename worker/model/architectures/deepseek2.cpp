@@ -163,7 +163,7 @@ void split_kv_b(const HParams& hp, const Partition& part, ModelWeights& w) {
     kb.present = vb.present = true;
     kb.experts.assign(hp.n_head, {});
     vb.experts.assign(hp.n_head, {});
-    // One buffer for the layer's heads (each large buffer is 2 MiB-aligned).
+    // One buffer for the layer's heads, which a decode token reads one after another.
     const size_t kb_bytes = static_cast<size_t>(KVL) * kb_row;
     kb.owned = allocate_large_buffer(kb_bytes * static_cast<size_t>(part.q_heads.size()));
     std::vector<float> row(KVL), t(KVL * nope);
