@@ -483,14 +483,16 @@ void BatchScheduler::draft_for_step(size_t decoding) {
   const auto pass_s = [this](int w) { return step_costs_->pass_s(w); };
   const int width = static_cast<int>(n);
   // A sequence that has not drafted for a while drafts one token, to see whether its acceptance changed.
-  const int every = speculative::probe_every(
-      pass_s, width, static_cast<int>(drafting.size()), options_.draft_max, draft_s_per_token_,
-      probe_draft_s_ >= 0 ? probe_draft_s_ : std::max(draft_s_per_token_, 0.0) * (speculative::kMinProbeEvery + 1));
+  const double per_draft = std::max(draft_s_per_token_.value(), 0.0);
+  const double probe_s =
+      probe_draft_s_.value() >= 0 ? probe_draft_s_.value() : per_draft * (speculative::kMinProbeEvery + 1);
+  const int every = speculative::probe_every(pass_s, width, static_cast<int>(drafting.size()), options_.draft_max,
+                                             per_draft, probe_s);
   for (size_t i = 0; i < drafting.size(); ++i)
     if (every > 0 && drafting[i]->steps_without_draft >= every)
       wants[i].min = std::max(wants[i].min, std::min(1, wants[i].max));
   const std::vector<int> k = speculative::allot_drafts(wants, width - static_cast<int>(drafting.size()), pass_s,
-                                                       draft_s_per_token_, static_cast<int>(options_.step_tokens));
+                                                       per_draft, static_cast<int>(options_.step_tokens));
   for (size_t i = 0; i < drafting.size(); ++i) {
     Sequence& seq = *drafting[i];
     const auto t0 = std::chrono::steady_clock::now();
@@ -606,13 +608,13 @@ void BatchScheduler::step() {
       // cost (as in decode_speculative).
       const double n_drafts = static_cast<double>(seq.draft.tokens.size());
       if (!seq.drafted_before && n_drafts >= 2)
-        speculative::average_time(draft_s_per_token_, seq.draft_catch_up_s < seq.draft_s
-                                                          ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)
-                                                          : seq.draft_s / n_drafts);
+        draft_s_per_token_.add(seq.draft_catch_up_s < seq.draft_s
+                                   ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)
+                                   : seq.draft_s / n_drafts);
       else if (n_drafts > 0 && seq.drafted_before && seq.steps_without_draft > 0)
-        speculative::average_time(probe_draft_s_, seq.draft_s);
+        probe_draft_s_.add(seq.draft_s);
       else if (n_drafts > 0 && seq.drafted_before)
-        speculative::average_time(draft_s_per_token_, seq.draft_s / n_drafts);
+        draft_s_per_token_.add(seq.draft_s / n_drafts);
       seq.drafted_before = seq.drafted_before || !seq.draft.tokens.empty();
       seq.steps_without_draft = seq.draft.tokens.empty() ? seq.steps_without_draft + 1 : 0;
       drafted += seq.draft.tokens.size();

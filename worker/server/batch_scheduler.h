@@ -125,7 +125,7 @@ class BatchScheduler : public GenerationService {
   // Speculation's measured costs: a step by its width in generated tokens (steps without prompt
   // tokens), a drafted token while drafting every step, a probe's drafting (its catch-up).
   std::unique_ptr<speculative::WidthCosts> step_costs_;
-  double draft_s_per_token_ = -1, probe_draft_s_ = -1;
+  speculative::RecentTime draft_s_per_token_, probe_draft_s_;
   uint64_t tokens_emitted_ = 0, tokens_recorded_ = 0, reports_seen_ = 0;
 };
 

@@ -76,14 +76,32 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     kept_ = kDecay * kept_ + accepted;
     refused_ = kDecay * refused_ + (accepted < drafted ? 1 : 0);
   }
-  if (drafted >= 0 && drafted <= max_) widths_.record(drafted + 1, verify_s);
-  if (drafted > 0 && draft_s >= 0) {
-    // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
-    // what a drafted token costs while drafting every round.
-    if (rounds_without_draft_ > 0)
-      average_time(probe_draft_s_, draft_s);
-    else
-      average_time(draft_s_per_token_, draft_s / drafted);
+  if (drafted == 0) plain_s_.add(verify_s);
+  if (drafted >= 0 && drafted <= max_) {
+    Pending r{drafted, verify_s, -1.0};
+    if (drafted > 0 && draft_s >= 0) {
+      // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
+      // what a drafted token costs while drafting every round.
+      r.draft_s = draft_s;
+      r.probe = rounds_without_draft_ > 0;
+    }
+    pending_.push_back(r);
+  }
+  // Costs are kept in plain passes: attention grows with the context, the pass at every width and
+  // the draft's with it, so a pass measured 300 tokens ago still compares with today's plain one.
+  // Until a plain pass is measured (--draft-min 0: the second round) they wait; with
+  // --draft-min above 0 no plain pass is ever measured, and seconds are the unit.
+  const double unit = plain_s_.value() > 0 ? plain_s_.value() : min_ > 0 ? 1.0 : -1.0;
+  if (unit > 0) {
+    for (const Pending& r : pending_) {
+      widths_.record(r.drafted + 1, r.verify_s / unit);
+      if (r.draft_s < 0) continue;
+      if (r.probe)
+        probe_draft_.add(r.draft_s / unit);
+      else
+        draft_per_token_.add(r.draft_s / r.drafted / unit);
+    }
+    pending_.clear();
   }
   rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
   choose();
@@ -95,12 +113,17 @@ int DraftLength::next() const {
 }
 
 void DraftLength::choose() {
+  if (!pending_.empty()) {  // no plain pass measured yet: measure one
+    k_ = min_;
+    probe_every_ = 0;
+    return;
+  }
   DraftCosts c;
   c.acceptance = acceptance();
   c.pass_s = [this](int n) { return widths_.pass_s(n); };
-  c.draft_s_per_token = std::max(draft_s_per_token_, 0.0);
+  c.draft_s_per_token = std::max(draft_per_token_.value(), 0.0);
   // Not measured yet: a probe after the fewest rounds, catching those up at the drafting rate.
-  const double probe_s = probe_draft_s_ >= 0 ? probe_draft_s_ : c.draft_s_per_token * (kMinProbeEvery + 1);
+  const double probe_s = probe_draft_.value() >= 0 ? probe_draft_.value() : c.draft_s_per_token * (kMinProbeEvery + 1);
   c.probe_draft_s = [probe_s](int) { return probe_s; };
   const DraftChoice d = choose_draft_length(c, min_, max_);
   k_ = d.k;

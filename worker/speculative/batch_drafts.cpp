@@ -6,27 +6,24 @@
 #include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::speculative {
-namespace {
-
-constexpr double kDecay = 0.9, kSpike = 1.5;
-
-}  // namespace
-
-void average_time(double& avg, double x) {
-  avg = avg < 0 ? x : kDecay * avg + (1 - kDecay) * std::min(x, kSpike * avg);
+void RecentTime::add(double seconds) {
+  s_[next_] = seconds;
+  next_ = (next_ + 1) % 3;
+  n_ = std::min(n_ + 1, 3);
 }
 
-WidthCosts::WidthCosts(int max_width)
-    : measured_(static_cast<size_t>(std::max(max_width, 1)), -1.0), samples_(measured_.size(), 0) {}
+double RecentTime::value() const {
+  if (n_ == 0) return -1;
+  if (n_ == 1) return s_[0];
+  if (n_ == 2) return std::min(s_[0], s_[1]);
+  return std::max(std::min(s_[0], s_[1]), std::min(std::max(s_[0], s_[1]), s_[2]));
+}
+
+WidthCosts::WidthCosts(int max_width) : measured_(static_cast<size_t>(std::max(max_width, 1))) {}
 
 void WidthCosts::record(int width, double seconds) {
   if (width < 1 || width > max_width() || !(seconds >= 0)) return;
-  const size_t i = static_cast<size_t>(width - 1);
-  // The first pass at a width may meet cold caches and fresh pages: the second, if faster, replaces it.
-  if (++samples_[i] == 2)
-    measured_[i] = std::min(measured_[i], seconds);
-  else
-    average_time(measured_[i], seconds);
+  measured_[static_cast<size_t>(width - 1)].add(seconds);
   stale_ = true;
 }
 
@@ -35,19 +32,21 @@ double WidthCosts::pass_s(int width) const {
   if (stale_) {
     table_.assign(static_cast<size_t>(n), 1.0);
     int last = -1;  // the last measured index
+    double at_last = 0;
     for (int i = 0; i < n; ++i) {
-      if (measured_[i] < 0) continue;
+      const double t = measured_[i].value();
+      if (t < 0) continue;
       if (last < 0) {
-        for (int j = 0; j < i; ++j) table_[j] = measured_[i] * (j + 1) / (i + 1);
+        for (int j = 0; j < i; ++j) table_[j] = t * (j + 1) / (i + 1);
       } else {
-        for (int j = last + 1; j < i; ++j)
-          table_[j] = measured_[last] + (measured_[i] - measured_[last]) * (j - last) / (i - last);
+        for (int j = last + 1; j < i; ++j) table_[j] = at_last + (t - at_last) * (j - last) / (i - last);
       }
-      table_[i] = measured_[i];
+      table_[i] = t;
       last = i;
+      at_last = t;
     }
     if (last >= 0)
-      for (int j = last + 1; j < n; ++j) table_[j] = measured_[last];
+      for (int j = last + 1; j < n; ++j) table_[j] = at_last;
     stale_ = false;
   }
   return table_[static_cast<size_t>(std::clamp(width, 1, n) - 1)];

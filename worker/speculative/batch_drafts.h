@@ -10,10 +10,19 @@
 
 namespace clusterctl::speculative {
 
-// A running average of a time: a sample counts at most 1.5x the average, so a round that another
-// process preempted (a shared machine) moves it by little, while a lasting change of cost still
-// gets through within a few dozen rounds.
-void average_time(double& avg, double x);
+// A time as the last three samples tell it: their median (of two, the faster: the first pass at
+// a width may meet cold caches), so one round that another process preempted (a shared machine)
+// does not move it, while a lasting change (a longer context, a loaded machine) gets through at
+// the second sample. -1 before any.
+class RecentTime {
+ public:
+  void add(double seconds);
+  double value() const;
+
+ private:
+  double s_[3] = {0, 0, 0};
+  int n_ = 0, next_ = 0;
+};
 
 // Seconds of a forward pass by its width in generated tokens, 1 .. max_width: measured, else
 // interpolated between the nearest measured widths; below them in proportion to the width, above
@@ -26,8 +35,7 @@ class WidthCosts {
   int max_width() const { return static_cast<int>(measured_.size()); }
 
  private:
-  std::vector<double> measured_;  // by width - 1; < 0: not measured
-  std::vector<int> samples_;
+  std::vector<RecentTime> measured_;  // by width - 1
   mutable std::vector<double> table_;
   mutable bool stale_ = true;
 };

@@ -81,8 +81,11 @@ TEST(WidthCosts, MeasuredInterpolatedAndPreemptedStepsDiscounted) {
   EXPECT_DOUBLE_EQ(w.pass_s(40), 6 * ms);  // past max_width: the last
   w.record(4, 3 * ms);                     // the second pass at a width replaces a slower first
   EXPECT_DOUBLE_EQ(w.pass_s(4), 3 * ms);
-  w.record(4, 400 * ms);  // preempted: counts as 1.5x the average at most
-  EXPECT_NEAR(w.pass_s(4), 0.9 * 3 * ms + 0.1 * 4.5 * ms, 1e-12);
+  w.record(4, 400 * ms);  // one preempted step: the median of the last three
+  EXPECT_DOUBLE_EQ(w.pass_s(4), 4 * ms);
+  w.record(4, 8 * ms);  // a lasting change (a longer context) gets through at once
+  w.record(4, 8 * ms);
+  EXPECT_DOUBLE_EQ(w.pass_s(4), 8 * ms);
 }
 
 TEST(ProbeEvery, OnlyWhereDraftingCouldPayAndScaledToTheProbesCost) {

@@ -115,6 +115,22 @@ TEST(DraftLength, ADraftThatDoesNotPayStopsDraftingAndProbesOnlyRarely) {
   EXPECT_EQ(r.drafted, r.probes);
 }
 
+TEST(DraftLength, CostsGrowingWithTheContextDoNotMakeOldMeasurementsLookCheap) {
+  // Every pass and draft step grows with the context (attention): 1 % a round. A pass over k + 1
+  // tokens costs 1 + 0.9 k plain passes, a draft step one: drafting never pays, whatever the round.
+  DraftLength length(0, 8);
+  int drafted = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double scale = 1 + i / 100.0;
+    const int k = length.next();
+    if (i >= 50) drafted += k;
+    length.record(k, k, scale * ms * (1 + 0.9 * k), i == 0 ? -1.0 : scale * ms * k);
+  }
+  // Seconds measured at round 10 would make a pass over 9 tokens at round 500 look 5x cheaper
+  // than 9 plain ones: kept in plain passes, only the rare probes draft.
+  EXPECT_LE(drafted, 950 / kRareProbeEvery + 1);
+}
+
 TEST(DraftLength, APayingDraftKeepsDrafting) {
   DraftLength length(0, 8);
   run(length, 50, 1.0, ms, 0.01 * ms, 0.02 * ms);
