@@ -491,8 +491,12 @@ void BatchScheduler::draft_for_step(size_t decoding) {
   for (size_t i = 0; i < drafting.size(); ++i)
     if (every > 0 && drafting[i]->steps_without_draft >= every)
       wants[i].min = std::max(wants[i].min, std::min(1, wants[i].max));
-  const std::vector<int> k = speculative::allot_drafts(wants, width - static_cast<int>(drafting.size()), pass_s,
-                                                       per_draft, static_cast<int>(options_.step_tokens));
+  // One sequence alone decodes as `run` does: its own rule, whose costs are kept in plain passes
+  // (a pass grows with the context). Several share the step: allot_drafts.
+  const std::vector<int> k = drafting.size() == 1 && width == 1
+                                 ? std::vector<int>{std::min(drafting[0]->draft_length->next(), wants[0].max)}
+                                 : speculative::allot_drafts(wants, width - static_cast<int>(drafting.size()), pass_s,
+                                                             per_draft, static_cast<int>(options_.step_tokens));
   for (size_t i = 0; i < drafting.size(); ++i) {
     Sequence& seq = *drafting[i];
     const auto t0 = std::chrono::steady_clock::now();
@@ -567,8 +571,9 @@ void BatchScheduler::step() {
   });
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // A step of generated tokens alone measures the pass by its width (prompt tiles would add theirs).
-  if (step_costs_ && n_decode > 0 && static_cast<int64_t>(step_tokens_.size()) == n_decode)
-    step_costs_->record(static_cast<int>(n_decode), step_s);
+  const bool only_decodes = n_decode > 0 && static_cast<int64_t>(step_tokens_.size()) == n_decode;
+  if (step_costs_ && only_decodes) step_costs_->record(static_cast<int>(n_decode), step_s);
+  const bool solo = only_decodes && fed.size() == 1;
   {
     const auto& c = engine_.comm().stats();
     std::lock_guard lock(inbox_->mutex);
@@ -602,11 +607,16 @@ void BatchScheduler::step() {
     if (f.decode && seq.speculate) {
       v = seq.greedy ? speculative::accept_greedy(seq.draft.tokens, rows)
                      : speculative::accept_sampled(seq.draft, seq.p, *seq.sampler);
-      // Its acceptance rate (its own k is the step's choice: draft_for_step).
-      seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, step_s, -1);
       // Its first drafts caught up its prompt first: their drafting alone tells a drafted token's
       // cost (as in decode_speculative).
       const double n_drafts = static_cast<double>(seq.draft.tokens.size());
+      // Alone in the step, the sequence's own rule measures the pass (draft_for_step asks it
+      // then); beside others, its acceptance rate only.
+      double own_draft_s = seq.draft_s;
+      if (!seq.drafted_before)
+        own_draft_s = n_drafts >= 2 ? (seq.draft_s - seq.draft_catch_up_s) * n_drafts / (n_drafts - 1) : -1.0;
+      seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, solo ? step_s : -1.0,
+                               solo ? own_draft_s : -1.0);
       if (!seq.drafted_before && n_drafts >= 2)
         draft_s_per_token_.add(seq.draft_catch_up_s < seq.draft_s
                                    ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)

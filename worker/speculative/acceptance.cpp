@@ -76,6 +76,10 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     kept_ = kDecay * kept_ + accepted;
     refused_ = kDecay * refused_ + (accepted < drafted ? 1 : 0);
   }
+  if (verify_s < 0) {  // the pass was shared with other sequences: it says nothing of this one's cost
+    rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
+    return;
+  }
   if (drafted == 0) plain_s_.add(verify_s);
   if (drafted >= 0 && drafted <= max_) {
     Pending r{drafted, verify_s, -1.0};

@@ -44,7 +44,8 @@ class DraftLength {
   int min() const { return min_; }
   int max() const { return max_; }
   // One round: `drafted` proposed, `accepted` kept; the target's pass took `verify_s` for
-  // drafted + 1 tokens, drafting took `draft_s` (< 0: not representative, e.g. it caught up a prompt).
+  // drafted + 1 tokens (< 0: it ran beside other sequences, only the acceptance counts), drafting
+  // took `draft_s` (< 0: not representative, e.g. it caught up a prompt).
   void record(int drafted, int accepted, double verify_s, double draft_s);
   double acceptance() const;  // the estimate of a
   // At k = 0: rounds between probes (0: none, drafting would not pay even were every draft kept).

@@ -131,6 +131,14 @@ TEST(DraftLength, CostsGrowingWithTheContextDoNotMakeOldMeasurementsLookCheap) {
   EXPECT_LE(drafted, 950 / kRareProbeEvery + 1);
 }
 
+TEST(DraftLength, APassSharedWithOtherSequencesCountsForTheAcceptanceOnly) {
+  // serve: beside other sequences the step's time is not this sequence's pass (verify_s < 0).
+  DraftLength length(0, 8);
+  for (int i = 0; i < 10; ++i) length.record(8, 0, -1, -1);
+  EXPECT_LT(length.acceptance(), 0.2);
+  EXPECT_EQ(length.next(), 8);  // no cost measured: its k is still the first round's
+}
+
 TEST(DraftLength, APayingDraftKeepsDrafting) {
   DraftLength length(0, 8);
   run(length, 50, 1.0, ms, 0.01 * ms, 0.02 * ms);
