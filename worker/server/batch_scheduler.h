@@ -22,7 +22,8 @@
 // among them, so the drafts per sequence shrink as the batch widens: each step's drafts go where
 // they most likely turn into tokens while the step's expected tokens per second grow, from each
 // sequence's measured acceptance rate, the step's measured cost by width and the draft's cost
-// (speculative/batch_drafts.h). Requests with penalties over generated tokens, logprobs or a JSON
+// (speculative/batch_drafts.h); a sequence alone in the step drafts by `run`'s own rule
+// (speculative/acceptance.h). Requests with penalties over generated tokens, logprobs or a JSON
 // constraint decode without drafts.
 #include <condition_variable>
 #include <cstdint>
