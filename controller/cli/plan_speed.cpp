@@ -35,7 +35,8 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
       w.dense_params += static_cast<double>(t.shape[0]) * rows;
       w.dense_matmuls += tied ? 1 : 0;
-    } else if (hp.n_expert && t.shape.size() == 3) {
+    } else if (t.name.find("_exps.") != std::string::npos) {
+      // Routed experts by name: deepseek2's per-head attn_k_b/attn_v_b are 3-D too, and read whole.
       w.expert_bytes += static_cast<double>(t.bytes);
       w.expert_params += elements;
       if (t.name.find("ffn_down_exps") != std::string::npos) {
