@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "tests/unit/model/logit_compare.h"
 #include "tests/unit/shared_data.h"
@@ -64,10 +65,12 @@ TEST(DeepSeek2, CacheHoldsTheLatentPerToken) {
   EXPECT_EQ(e.cache().bytes(), size_t{3} * 128 * (256 + 32) * 2);  // layers x tokens x values x F16
 }
 
-// The two layouts hold the same weights (synth rearranges attn_kv_b as the converter does), so
-// in F32 every logit is the same float, in one batch and one token per pass.
-void expect_same_logits(const std::string& a_shape, const std::string& b_shape, const std::string& vocab) {
-  Toy a(a_shape, "F32", vocab), b(b_shape, "F32", vocab);
+// Runs the same 24 tokens through both toys, in one batch and then one token per pass, and hands
+// each pass's logits of `a` (copied) and of `b` to `check`.
+void for_each_twin_pass(const std::string& a_shape, const std::string& b_shape, const std::string& type,
+                        const std::string& vocab,
+                        const std::function<void(const std::vector<float>&, const LocalLogits&, bool)>& check) {
+  Toy a(a_shape, type, vocab), b(b_shape, type, vocab);
   gguf::GgufFile fa(a.path), fb(b.path);
   auto comm = collectives::make_local_communicator();
   const int64_t V = Model::read_hparams(fa).n_vocab;
@@ -78,13 +81,21 @@ void expect_same_logits(const std::string& a_shape, const std::string& b_shape, 
       for (int64_t t = i; t < (one_by_one ? i + 1 : 24); ++t)
         batch.add(static_cast<int32_t>(1 + (t * 7919) % 31999), static_cast<int32_t>(t), 0, true);
       const LocalLogits la = ea.forward(batch);
-      std::vector<float> first(la.data, la.data + la.rows * V);
-      const LocalLogits lb = eb.forward(batch);
-      ASSERT_EQ(lb.rows, la.rows);
-      EXPECT_TRUE(std::equal(first.begin(), first.end(), lb.data))
-          << a_shape << " and " << b_shape << " differ (" << (one_by_one ? "one token per pass" : "one batch") << ")";
+      const std::vector<float> first(la.data, la.data + la.rows * V);
+      check(first, eb.forward(batch), one_by_one);
     }
   }
+}
+
+// The two layouts hold the same weights (synth rearranges attn_kv_b as the converter does), so
+// in F32 every logit is the same float, in one batch and one token per pass.
+void expect_same_logits(const std::string& a_shape, const std::string& b_shape, const std::string& vocab) {
+  for_each_twin_pass(
+      a_shape, b_shape, "F32", vocab, [&](const std::vector<float>& first, const LocalLogits& lb, bool one_by_one) {
+        ASSERT_EQ(static_cast<size_t>(lb.rows) * lb.cols, first.size());
+        EXPECT_TRUE(std::equal(first.begin(), first.end(), lb.data))
+            << a_shape << " and " << b_shape << " differ (" << (one_by_one ? "one token per pass" : "one batch") << ")";
+      });
 }
 
 TEST(DeepSeek2, SplitKvBEqualsFusedOnTheV3Toy) {
@@ -105,25 +116,16 @@ TEST(DeepSeek2, SplitKvBEqualsFusedOnTheV2LiteToy) {
 // transposed or scaled wrongly would not be.
 TEST(DeepSeek2, FusedQuantisedV2LiteAgreesWithItsSplitTwin) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  Toy a("tiny-deepseek2-lite", "Q8_0", vocab), b("tiny-deepseek2-lite-split", "Q8_0", vocab);
-  gguf::GgufFile fa(a.path), fb(b.path);
-  auto comm = collectives::make_local_communicator();
-  const int64_t V = Model::read_hparams(fa).n_vocab;
+  double kl[2] = {0, 0};  // one batch, one token per pass
+  for_each_twin_pass("tiny-deepseek2-lite", "tiny-deepseek2-lite-split", "Q8_0", vocab,
+                     [&](const std::vector<float>& fused, const LocalLogits& lb, bool one_by_one) {
+                       for (int64_t r = 0; r < lb.rows; ++r)
+                         kl[one_by_one] += test::kl_divergence(lb.row(r), &fused[r * lb.cols], lb.cols);
+                     });
   for (const bool one_by_one : {false, true}) {
-    Engine ea(fa, *comm, {.n_ctx = 32, .threads = 2}), eb(fb, *comm, {.n_ctx = 32, .threads = 2});
-    double kl = 0;
-    for (int64_t i = 0; i < 24; i += one_by_one ? 1 : 24) {
-      Batch batch;
-      for (int64_t t = i; t < (one_by_one ? i + 1 : 24); ++t)
-        batch.add(static_cast<int32_t>(1 + (t * 7919) % 31999), static_cast<int32_t>(t), 0, true);
-      const LocalLogits la = ea.forward(batch);
-      std::vector<float> fused(la.data, la.data + la.rows * V);
-      const LocalLogits lb = eb.forward(batch);
-      for (int64_t r = 0; r < lb.rows; ++r) kl += test::kl_divergence(lb.row(r), &fused[r * V], V);
-    }
     std::printf("fused vs split twin, Q8_0 (%s): mean KL %.3g\n", one_by_one ? "one token per pass" : "one batch",
-                kl / 24);
-    EXPECT_LT(kl / 24, 2e-3) << (one_by_one ? "one token per pass" : "one batch");
+                kl[one_by_one] / 24);
+    EXPECT_LT(kl[one_by_one] / 24, 2e-3) << (one_by_one ? "one token per pass" : "one batch");
   }
 }
 
