@@ -51,7 +51,7 @@ std::string machine_id(const config::ClusterConfig& c, const config::NodeConfig&
 
 // The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.
 nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks) {
-  const std::string worker = n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
+  const std::string worker = launch::node_worker_path(n);
   const std::string path =
       worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
   auto shell = preflight::open_node_shell(c, n);

@@ -47,10 +47,6 @@ int64_t decode_message_bytes(const preflight::PreflightReport& report) {
   }
 }
 
-std::string node_worker(const config::NodeConfig& n) {
-  return n.is_local() && n.worker == "clusterctl-worker" ? launch::local_worker_path() : n.worker;
-}
-
 // The one-shot double rows' medians (microseconds) by message bytes, of bench-net's JSON.
 std::map<double, double> medians(const std::string& out) {
   const auto j = nlohmann::json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
@@ -106,7 +102,7 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     job.worker_args = bench_args(transport, message);
     job.tag_output = false;
     job.run_as_root = c.nodes[0].user == "root";
-    job.worker = node_worker(c.nodes[0]);
+    job.worker = launch::node_worker_path(c.nodes[0]);
     job.hostfile = "/tmp/clusterctl-doctor-" + c.name + ".hostfile";
     std::map<std::string, std::pair<int, int>> load;  // machine -> (ranks, cores)
     int ranks = 0;
@@ -114,7 +110,8 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     for (size_t i = 0; i < c.nodes.size(); ++i) {
       const auto& n = c.nodes[i];
       if (!report.nodes.at(i).link_address) throw Error(n.name + " has no address on its link");
-      job.nodes.push_back({config::ipv4_to_string(*report.nodes[i].link_address), n.ranks, 0, "", node_worker(n), ""});
+      job.nodes.push_back(
+          {config::ipv4_to_string(*report.nodes[i].link_address), n.ranks, 0, "", launch::node_worker_path(n), ""});
       ranks += n.ranks;
       auto& machine = load[machine_ids[i].empty() ? n.name : machine_ids[i]];
       machine.first += n.ranks;

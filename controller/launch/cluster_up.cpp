@@ -338,10 +338,7 @@ class Bringup {
   }
 
   // The node's `worker:`; on this machine the default is the one beside clusterctl.
-  std::string node_worker(size_t i) const {
-    const auto& n = c_.nodes[i];
-    return n.is_local() && n.worker == "clusterctl-worker" ? local_worker_path() : n.worker;
-  }
+  std::string node_worker(size_t i) const { return node_worker_path(c_.nodes[i]); }
 
   // The token file must be readable by rank 0 on the head node: copied there (mode 600 whatever
   // the node's umask, no checksum beside it), and removed again by `down`.

@@ -30,6 +30,10 @@ fs::path this_executable() {
 
 }  // namespace
 
+std::string node_worker_path(const config::NodeConfig& n) {
+  return n.is_local() && n.worker == "clusterctl-worker" ? local_worker_path() : n.worker;
+}
+
 std::string local_worker_path() {
   const fs::path self = this_executable();
   if (!self.empty()) {

@@ -374,8 +374,7 @@ class NodeProbe {
 
   void check_worker() {
     // On this machine the default worker is the one built or installed with this clusterctl.
-    const std::string worker =
-        node_.is_local() && node_.worker == "clusterctl-worker" ? launch::local_worker_path() : node_.worker;
+    const std::string worker = launch::node_worker_path(node_);
     auto r = exec("worker", kPath + shell_path(worker) + " --version 2>&1");
     if (!r) return;
     if (r->status == 127 || r->status == 126) {
