@@ -2,7 +2,6 @@
 // a table; then each node's memory bandwidth and compute, measured by its worker
 // (`clusterctl-worker --probe-speed`, one node at a time so they do not share a machine's memory
 // bus in a test cluster) and recorded for `plan`'s predictions.
-#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -14,6 +13,7 @@
 #include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/local_worker.h"
+#include "controller/launch/machine_probe.h"
 #include "controller/preflight/node_shell.h"
 #include "controller/preflight/preflight.h"
 #include "controller/preflight/report.h"
@@ -35,18 +35,17 @@ std::string fixed1(double v, const char* unit) {
   return buf;
 }
 
-// The node's machine: its boot id ("" when it cannot be read). Nodes of one machine (a test
-// cluster's namespaces, one host listed twice) share its memory and cores while the job runs.
-std::string machine_id(const config::ClusterConfig& c, const config::NodeConfig& n) {
-  try {
-    auto shell = preflight::open_node_shell(c, n);
-    const auto r = shell->run("cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid");
-    std::string id = r.status == 0 ? r.out : "";
-    while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
-    return id.size() <= 64 ? id : "";
-  } catch (const std::exception&) {
-    return "";
+// Each node's machine and cores; a node whose shell cannot be opened is a machine of its own.
+std::vector<launch::MachineInfo> probe_machines(const config::ClusterConfig& c) {
+  std::vector<launch::MachineInfo> machines(c.nodes.size());
+  for (size_t i = 0; i < c.nodes.size(); ++i) {
+    try {
+      auto shell = preflight::open_node_shell(c, c.nodes[i]);
+      machines[i] = launch::probe_machine(*shell, launch::node_worker_path(c.nodes[i]));
+    } catch (const std::exception&) {
+    }
   }
+  return machines;
 }
 
 // The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.
@@ -129,19 +128,15 @@ int doctor_main(int argc, char** argv) {
   // Speeds only of a cluster that passes its checks: a failing one is fixed first, and its
   // probes would fail on the same cause.
   if (!(*vm)["no-speed"].as<bool>() && report.ok()) {
-    std::vector<std::string> machine;
-    for (const auto& n : config.nodes) machine.push_back(machine_id(config, n));
+    const auto machines = probe_machines(config);
+    const auto load = launch::machine_loads(config.nodes, machines);
     std::map<std::string, nlohmann::json> probed;  // by machine: one probe of all its ranks
     for (size_t i = 0; i < config.nodes.size(); ++i) {
-      int ranks = 0, nodes = 0;
-      for (size_t k = 0; k < config.nodes.size(); ++k)
-        if (k == i || (!machine[i].empty() && machine[k] == machine[i])) ranks += config.nodes[k].ranks, ++nodes;
-      nlohmann::json alone;
-      speeds.push_back(
-          probe_node(config, config.nodes[i], ranks, nodes, machine[i].empty() ? alone : probed[machine[i]]));
+      const std::string key = launch::machine_key(machines[i], config.nodes[i]);
+      speeds.push_back(probe_node(config, config.nodes[i], load.at(key).ranks, load.at(key).nodes, probed[key]));
     }
     // The link under the ranks of several nodes, as the job's all-reduces cross it.
-    if (config.nodes.size() > 1) link = probe_link(config, report, machine);
+    if (config.nodes.size() > 1) link = probe_link(config, report, machines);
   }
   if ((*vm)["json"].as<bool>()) {
     auto j = preflight::report_json(config, report);

@@ -72,19 +72,10 @@ std::map<double, double> run_bench(preflight::NodeShell& head, const launch::Job
   return m;
 }
 
-int cores_of(preflight::NodeShell& shell) {
-  const auto r = shell.run("getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu");
-  try {
-    return std::max(1, std::stoi(r.out));
-  } catch (const std::exception&) {
-    return 1;
-  }
-}
-
 }  // namespace
 
 LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightReport& report,
-                     const std::vector<std::string>& machine_ids) {
+                     const std::vector<launch::MachineInfo>& machines) {
   LinkProbe p;
   try {
     const auto& f0 = report.nodes.at(0);
@@ -104,7 +95,6 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     job.run_as_root = c.nodes[0].user == "root";
     job.worker = launch::node_worker_path(c.nodes[0]);
     job.hostfile = "/tmp/clusterctl-doctor-" + c.name + ".hostfile";
-    std::map<std::string, std::pair<int, int>> load;  // machine -> (ranks, cores)
     int ranks = 0;
     auto head = preflight::open_node_shell(c, c.nodes[0]);
     for (size_t i = 0; i < c.nodes.size(); ++i) {
@@ -113,11 +103,9 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
       job.nodes.push_back(
           {config::ipv4_to_string(*report.nodes[i].link_address), n.ranks, 0, "", launch::node_worker_path(n), ""});
       ranks += n.ranks;
-      auto& machine = load[machine_ids[i].empty() ? n.name : machine_ids[i]];
-      machine.first += n.ranks;
-      if (machine.second == 0) machine.second = cores_of(i == 0 ? *head : *preflight::open_node_shell(c, n));
     }
-    for (const auto& m : load) launch::share_cores(job, m.second.first, m.second.second, false);
+    const auto load = launch::machine_loads(c.nodes, machines);
+    for (const auto& [key, l] : load) launch::share_cores(job, l.ranks, l.cores, false);
     const auto link =
         run_bench(*head, job, small, large, "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
     placement::LinkSpeed fit = placement::link_from_allreduces(small, link.at(small), large, link.at(large), ranks);
@@ -126,10 +114,10 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
                          " (clusterctl-worker --bench-net, mpirun on " + c.nodes[0].name +
                          " over the link), medians: the bandwidth their slope (at least the small message's bytes "
                          "over half its time), the latency the small message's time less its bytes";
-    if (load.size() == 1 && !machine_ids[0].empty()) {
+    if (load.size() == 1 && !machines[0].machine_id.empty()) {
       // The nodes' ranks share one machine's cores: the node probe has their meetings already.
       const auto shm = run_bench(
-          *head, launch::local_job(ranks, load.begin()->second.second, job.run_as_root, job.worker, *job.worker_args),
+          *head, launch::local_job(ranks, load.begin()->second.cores, job.run_as_root, job.worker, *job.worker_args),
           small, large, "the same all-reduce over shared memory on " + c.nodes[0].name);
       const double shared_memory_us = placement::parse_link("shared-memory").latency_us;
       fit.latency_us += shared_memory_us - shm.at(small);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "controller/config/cluster_config.h"
+#include "controller/launch/machine_probe.h"
 #include "controller/preflight/preflight.h"
 #include "controller/state/node_speeds.h"
 
@@ -17,11 +18,11 @@ struct LinkProbe {
   std::string error;                           // else why not
 };
 
-// `machine_ids`: each node's machine (boot id; "" unknown). Where every node is on one machine
+// `machines`: each node's machine (launch::probe_machine). Where every node is on one machine
 // (a test cluster's namespaces), the same ranks' all-reduce over shared memory is measured too and
 // the link is what the cluster's costs beyond it, plus shared memory's own latency: the ranks'
 // meeting on shared cores is in doctor's node probe already.
 LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightReport& report,
-                     const std::vector<std::string>& machine_ids);
+                     const std::vector<launch::MachineInfo>& machines);
 
 }  // namespace clusterctl::cli

@@ -7,7 +7,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -16,6 +15,7 @@
 #include "controller/launch/http_probe.h"
 #include "controller/launch/job_control.h"
 #include "controller/launch/local_worker.h"
+#include "controller/launch/machine_probe.h"
 #include "controller/launch/mpirun_command.h"
 #include "controller/launch/step_error.h"
 #include "controller/launch/stop_job.h"
@@ -107,35 +107,6 @@ std::string preflight_failures(const preflight::PreflightReport& report) {
     if (!r.fix.empty()) s += "\n    fix: " + r.fix;
   }
   return s;
-}
-
-// What the launch needs to know of each node beyond preflight: how many cores it has and which
-// machine it is (namespaces or VMs of one host share the cores, so their ranks add up).
-struct MachineInfo {
-  int cores = 1;
-  std::string machine_id;
-  std::string worker;  // the worker's absolute path there ("" when not found)
-};
-
-// orted starts the worker by the name on mpirun's command line, without the login PATH that
-// preflight searched (e.g. /opt/homebrew/bin) and without expanding "~": so each node's worker
-// is resolved to an absolute path on that node.
-MachineInfo probe_machine(preflight::NodeShell& shell, const std::string& worker) {
-  const std::string w =
-      worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
-  auto r = shell.run(
-      "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; "
-      "getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu; "
-      "cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null || hostname; "
-      "w=$(command -v " +
-          w + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
-      std::chrono::seconds(15));
-  std::istringstream in(r.out);
-  MachineInfo m;
-  in >> m.cores >> m.machine_id;
-  std::getline(in >> std::ws, m.worker);
-  m.cores = std::max(1, m.cores);
-  return m;
 }
 
 class Bringup {
@@ -292,19 +263,9 @@ class Bringup {
     }
     // Ranks that share a machine's cores (namespaces/VMs of one host count together).
     std::vector<MachineInfo> machines(c_.nodes.size());
-    ssh::for_each_node_in_parallel(c_.nodes.size(), [&](size_t i) {
-      try {
-        machines[i] = probe_machine(*shells_[i], node_worker(i));
-      } catch (const std::exception&) {
-      }
-    });
-    std::map<std::string, std::pair<int, int>> load;  // machine -> (ranks, cores)
-    for (size_t i = 0; i < c_.nodes.size(); ++i) {
-      auto& [ranks, cores] = load[machines[i].machine_id.empty() ? c_.nodes[i].name : machines[i].machine_id];
-      ranks += c_.nodes[i].ranks;
-      cores = machines[i].cores;
-    }
-    for (const auto& [id, rc] : load) share_cores(job, rc.first, rc.second, one_machine);
+    ssh::for_each_node_in_parallel(c_.nodes.size(),
+                                   [&](size_t i) { machines[i] = probe_machine(*shells_[i], node_worker(i)); });
+    for (const auto& [key, l] : machine_loads(c_.nodes, machines)) share_cores(job, l.ranks, l.cores, one_machine);
     job.run_as_root = head.user == "root";
     job.worker = node_worker(0);
     job.hostfile = (fs::path(work_dir) / (c_.name + ".hostfile")).string();

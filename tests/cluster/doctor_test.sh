@@ -49,9 +49,27 @@ echo "$out" | tail -4
 expect_eq "exit status with the build's worker" "$rc" 0
 expect_match "node speeds" "$out" "^node1 +[0-9.]+ GB/s +[0-9.]+ GB/s +[0-9.]+ GFLOPS +1$"
 expect_match "link measured" "$out" "^link: [0-9.]+ us, [0-9.]+ GB/s \(one-shot double all-reduces of .* over the cluster's 3 ranks"
+expect_match "the nodes are one machine (one boot id)" "$out" "^node1 shares its machine \(boot id\) with 2 other node\(s\)"
 out=$(CLUSTERCTL_STATE_DIR="$T/state" "$CLUSTERCTL" plan "$T/speeds.yaml" 2>&1)
 expect_match "plan takes the recorded link" "$out" "link: measured by doctor, [0-9]+ us, [0-9.]+ GB/s \(doctor, "
 expect_no_sessions_left "speeds"
+
+echo "== node2's and node3's boot ids cannot be read (/proc/sys/kernel/random hidden in their namespaces)"
+# Their machines cannot be told, so each is a machine of its own, as up places their ranks: each
+# node probed alone (not node2 and node3 together for a shared unknown), and the link not taken
+# for one machine's.
+hide_boot_id() { nsenter --mount --target "$(cat "$D/node$1/sshd.pid")" mount -t tmpfs tmpfs /proc/sys/kernel/random; }
+show_boot_id() { nsenter --mount --target "$(cat "$D/node$1/sshd.pid")" umount /proc/sys/kernel/random; }
+hide_boot_id 2 && hide_boot_id 3
+out=$(CLUSTERCTL_STATE_DIR="$T/state" "$CLUSTERCTL" doctor "$T/speeds.yaml" --json 2>"$T/err"); rc=$?
+show_boot_id 2; show_boot_id 3
+expect_eq "exit status with the boot ids hidden" "$rc" 0
+require_node
+expect_eq "each node probed alone" \
+  "$(json_get '.speed.map(x => x.node + " " + x.shares_machine_with).join(", ")' <<<"$out")" "node1 0, node2 0, node3 0"
+expect_match "the link measured" "$out" '"latency_us"'
+expect_no_match "the link not taken for one machine's" "$out" "its nodes share one machine"
+expect_no_sessions_left "boot ids hidden"
 
 echo "== this machine's worker is found beside clusterctl, not only on PATH"
 out=$(PATH=/usr/bin:/bin "$CLUSTERCTL" doctor "$REPO/configs/local.yaml" 2>&1)
