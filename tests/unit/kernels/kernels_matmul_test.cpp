@@ -23,15 +23,6 @@
 namespace clusterctl::kernels::test {
 namespace {
 
-class IsaGuard {
- public:
-  IsaGuard() : saved_(active_isa()) {}
-  ~IsaGuard() { set_active_isa(saved_); }
-
- private:
-  Isa saved_;
-};
-
 struct Reference {
   std::vector<double> y;      // exact dot with dequantised weights
   std::vector<double> bound;  // allowed |matmul - y| per output
@@ -93,12 +84,6 @@ std::vector<float> pairwise_reference(GgmlType type, const std::vector<uint8_t>&
   set_active_isa(saved);
   *rms = std::sqrt(sumsq / static_cast<double>(y.size()));
   return y;
-}
-
-std::vector<Isa> all_isas() {
-  std::vector<Isa> isas = simd_isas();
-  isas.insert(isas.begin(), Isa::Scalar);
-  return isas;
 }
 
 TEST(KernelsMatmul, MatchesFloatReferenceForEveryTypeIsaThreadCountAndBatch) {

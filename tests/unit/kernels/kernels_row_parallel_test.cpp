@@ -18,21 +18,6 @@
 namespace clusterctl::kernels::test {
 namespace {
 
-class IsaGuard {
- public:
-  IsaGuard() : saved_(active_isa()) {}
-  ~IsaGuard() { set_active_isa(saved_); }
-
- private:
-  Isa saved_;
-};
-
-std::vector<Isa> all_isas() {
-  std::vector<Isa> isas = simd_isas();
-  isas.insert(isas.begin(), Isa::Scalar);
-  return isas;
-}
-
 // Rows [0, rows) x columns [k0, k1) of `w` (a view with the whole row stride) against the same
 // columns of every token of x.
 std::vector<double> part_matmul(const Matrix& whole, int64_t chunk, const std::vector<float>& x, int64_t n_tokens,

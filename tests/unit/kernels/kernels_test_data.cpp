@@ -132,4 +132,10 @@ std::vector<Isa> simd_isas() {
   return out;
 }
 
+std::vector<Isa> all_isas() {
+  std::vector<Isa> isas = simd_isas();
+  isas.insert(isas.begin(), Isa::Scalar);
+  return isas;
+}
+
 }  // namespace clusterctl::kernels::test

@@ -25,4 +25,18 @@ std::vector<float> random_activations(int64_t n, std::mt19937& rng);
 // The SIMD ISAs this CPU and build can run (not Scalar).
 std::vector<Isa> simd_isas();
 
+// Scalar, then simd_isas().
+std::vector<Isa> all_isas();
+
+// Puts back the ISA that was active when it was made, so a test that switches ISAs leaves the
+// next test the machine's default.
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(active_isa()) {}
+  ~IsaGuard() { set_active_isa(saved_); }
+
+ private:
+  Isa saved_;
+};
+
 }  // namespace clusterctl::kernels::test

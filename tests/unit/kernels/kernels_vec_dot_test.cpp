@@ -21,15 +21,6 @@
 namespace clusterctl::kernels::test {
 namespace {
 
-class IsaGuard {
- public:
-  IsaGuard() : saved_(active_isa()) {}
-  ~IsaGuard() { set_active_isa(saved_); }
-
- private:
-  Isa saved_;
-};
-
 std::string label(Isa isa, GgmlType t, int64_t n) {
   return std::string(isa_name(isa)) + " " + std::string(gguf::type_name(t)) + " n=" + std::to_string(n);
 }
