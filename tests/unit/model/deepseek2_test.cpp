@@ -3,35 +3,19 @@
 // expansion (one attn_kv_b, or attn_k_b/attn_v_b per head) computing the same floats.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <functional>
 
 #include "tests/unit/model/logit_compare.h"
+#include "tests/unit/model/synth_toy.h"
 #include "tests/unit/shared_data.h"
 #include "worker/model/engine.h"
-#include "worker/model/synth.h"
 
 namespace clusterctl::model {
 namespace {
-namespace fs = std::filesystem;
-
-struct Toy {
-  fs::path dir;
-  std::string path;
-  Toy(const std::string& shape, const std::string& type, const std::string& vocab) {
-    dir = fs::temp_directory_path() / ("clusterctl-ds2-" + std::to_string(::getpid()) + "-" + shape + "-" + type);
-    fs::create_directories(dir);
-    path = (dir / (shape + ".gguf")).string();
-    SynthOptions o;
-    o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path, o.seed = 1, o.threads = 2;
-    synth_model(o);
-  }
-  ~Toy() { fs::remove_all(dir); }
-};
 
 TEST(DeepSeek2, ReadsTheV3ToysHyperparameters) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  Toy toy("tiny-deepseek3", "Q8_0", vocab);
+  SynthToy toy("tiny-deepseek3", "Q8_0", vocab);
   gguf::GgufFile f(toy.path);
   const HParams hp = Model::read_hparams(f);
   EXPECT_EQ(hp.arch, "deepseek2");
@@ -58,7 +42,7 @@ TEST(DeepSeek2, ReadsTheV3ToysHyperparameters) {
 // head's key and value (8 x (96 + 64)): 4.4x less here, 71x at DeepSeek-V3's shape.
 TEST(DeepSeek2, CacheHoldsTheLatentPerToken) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  Toy toy("tiny-deepseek3", "Q8_0", vocab);
+  SynthToy toy("tiny-deepseek3", "Q8_0", vocab);
   gguf::GgufFile f(toy.path);
   auto comm = collectives::make_local_communicator();
   Engine e(f, *comm, {.n_ctx = 128, .threads = 1});
@@ -70,7 +54,7 @@ TEST(DeepSeek2, CacheHoldsTheLatentPerToken) {
 void for_each_twin_pass(const std::string& a_shape, const std::string& b_shape, const std::string& type,
                         const std::string& vocab,
                         const std::function<void(const std::vector<float>&, const LocalLogits&, bool)>& check) {
-  Toy a(a_shape, type, vocab), b(b_shape, type, vocab);
+  SynthToy a(a_shape, type, vocab), b(b_shape, type, vocab);
   gguf::GgufFile fa(a.path), fb(b.path);
   auto comm = collectives::make_local_communicator();
   const int64_t V = Model::read_hparams(fa).n_vocab;
@@ -137,7 +121,7 @@ TEST(DeepSeek2, DecodeOnThreeThreadsEqualsOne) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
   for (const std::string shape : {"tiny-deepseek2-lite", "tiny-deepseek3"})
     for (const std::string type : {"Q4_K_M", "F32"}) {
-      Toy toy(shape, type, vocab);
+      SynthToy toy(shape, type, vocab);
       gguf::GgufFile f(toy.path);
       auto comm = collectives::make_local_communicator();
       const int64_t V = Model::read_hparams(f).n_vocab;

@@ -16,19 +16,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "controller/ssh/sha256.h"
 #include "tests/unit/model/logit_compare.h"
+#include "tests/unit/model/synth_toy.h"
 #include "tests/unit/shared_data.h"
 #include "worker/model/engine.h"
-#include "worker/model/synth.h"
 
 namespace clusterctl::model {
 namespace {
-namespace fs = std::filesystem;
 
 const std::string kRefDir = std::string(CLUSTERCTL_SOURCE_DIR) + "/tests/data/reference/";
 
@@ -46,23 +44,16 @@ int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row +
 // (another synth stream or quantiser) would make the comparison meaningless, so the digest must match.
 class ToyFile {
  public:
-  ToyFile(const nlohmann::json& models, const std::string& shape, const std::string& type, const std::string& vocab) {
-    dir_ = fs::temp_directory_path() / ("clusterctl-toy-ref-" + std::to_string(::getpid()) + "-" + shape + "-" + type);
-    fs::create_directories(dir_);
-    path_ = (dir_ / (shape + "-" + type + ".gguf")).string();
-    SynthOptions o;
-    o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path_, o.seed = 1;
-    synth_model(o);
+  ToyFile(const nlohmann::json& models, const std::string& shape, const std::string& type, const std::string& vocab)
+      : toy_(shape, type, vocab, 0) {
     const auto& m = models[type];
-    EXPECT_EQ(ssh::sha256_file(path_), m["file_sha256"].get<std::string>())
-        << path_ << " is not the file the reference was made from (made by: " << m["synth_command"] << ")";
+    EXPECT_EQ(ssh::sha256_file(toy_.path), m["file_sha256"].get<std::string>())
+        << toy_.path << " is not the file the reference was made from (made by: " << m["synth_command"] << ")";
   }
-  ~ToyFile() { fs::remove_all(dir_); }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return toy_.path; }
 
  private:
-  fs::path dir_;
-  std::string path_;
+  SynthToy toy_;
 };
 
 // The reference's greedy generations of its F32 file: prompt as one batch, then one token per pass.

@@ -4,32 +4,15 @@
 // logits and the same cached keys and values, for a dense llama, a mixture of experts and
 // deepseek2's latent cache.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 
+#include "tests/unit/model/synth_toy.h"
 #include "tests/unit/shared_data.h"
 #include "worker/model/engine.h"
-#include "worker/model/synth.h"
 
 namespace clusterctl::model {
 namespace {
-namespace fs = std::filesystem;
-
-struct Toy {
-  fs::path dir;
-  std::string path;
-  Toy(const std::string& shape, const std::string& type, const std::string& vocab) {
-    dir = fs::temp_directory_path() / ("clusterctl-prefix-" + std::to_string(::getpid()) + "-" + shape);
-    fs::create_directories(dir);
-    path = (dir / (shape + ".gguf")).string();
-    SynthOptions o;
-    o.shape = shape, o.type = type, o.vocab_path = vocab, o.out_path = path, o.seed = 1, o.threads = 2;
-    synth_model(o);
-  }
-  ~Toy() { fs::remove_all(dir); }
-};
 
 std::vector<float> last_row(const LocalLogits& l) {
   return std::vector<float>(l.row(l.rows - 1), l.row(l.rows - 1) + l.cols);
@@ -37,7 +20,7 @@ std::vector<float> last_row(const LocalLogits& l) {
 
 void expect_prefix_then_rest_equals_whole(const std::string& shape, const std::string& type) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "testdata/tokenizer/ggml-vocab-llama-spm.gguf");
-  Toy toy(shape, type, vocab);
+  SynthToy toy(shape, type, vocab);
   gguf::GgufFile f(toy.path);
   auto comm = collectives::make_local_communicator();
   EngineOptions o;
