@@ -25,6 +25,11 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
   const bool tied = f.find_tensor("output.weight") == nullptr;
   if (hp.n_expert) w.expert_fraction = static_cast<double>(hp.n_expert_used) / hp.n_expert;
   w.n_expert_used = hp.n_expert_used;
+  if (hp.latent_attention()) {
+    w.latent_attention_layers = hp.n_layer;
+    w.latent_heads = static_cast<double>(part.q_heads.size());
+    w.low_rank_q = hp.q_lora_rank > 0;
+  }
   for (const auto& t : model::shard_tensors(f, hp, part)) {
     double elements = 1;
     for (uint64_t d : t.shape) elements *= static_cast<double>(d);
@@ -49,7 +54,11 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       // The shared experts' matrices meet the pool as the routed ones' path runs them.
       const bool shared_expert = t.name.find("_shexp.") != std::string::npos;
       w.shared_experts = w.shared_experts || shared_expert;
-      w.dense_matmuls += t.shape.size() == 2 && !shared_expert ? 1 : 0;
+      // Latent attention's matmuls are counted by the way the engine runs them (RankWork); a
+      // router's logits are summed by each token's thread (ForwardPass::route), not the pool.
+      const bool latent = hp.latent_attention() && t.name.find(".attn_") != std::string::npos;
+      const bool router = t.name.find(".ffn_gate_inp") != std::string::npos;
+      w.dense_matmuls += t.shape.size() == 2 && !shared_expert && !latent && !router ? 1 : 0;
     }
   }
   return w;

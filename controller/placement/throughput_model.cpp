@@ -7,7 +7,7 @@
 #include "collectives/algorithms/emulated_link.h"
 #include "controller/config/cluster_config.h"
 #include "worker/common/error.h"
-#include "worker/model/expert_meetings.h"
+#include "worker/model/pool_meetings.h"
 #include "worker/speculative/draft_rule.h"
 
 namespace clusterctl::placement {
@@ -152,7 +152,11 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double expert_meetings =
         r.expert_layers * model::expert_layer_meetings(tokens, prefill ? 0 : tokens, n.threads, r.n_expert_used,
                                                        r.experts_per_layer * touched, r.shared_experts);
-    const double meetings = (r.dense_matmuls + expert_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
+    const double attention_meetings =
+        r.latent_attention_layers * model::latent_attention_meetings(tokens, prefill ? 0 : tokens, n.threads,
+                                                                     r.low_rank_q, r.latent_heads);
+    const double meetings =
+        (r.dense_matmuls + expert_meetings + attention_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
     t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
     const double dense_flops = 2.0 * tokens * r.dense_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;

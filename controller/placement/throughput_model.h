@@ -54,6 +54,11 @@ struct RankWork {
   double expert_layers = 0, experts_per_layer = 0;
   int64_t n_expert_used = 0;
   bool shared_experts = false;
+  // deepseek2's latent attention: its layers, the rank's query heads and whether the query is
+  // low-rank; its matmuls are not in dense_matmuls: they meet the pool as the engine runs them
+  // (model::latent_attention_meetings), a decode token's heads all in one meeting.
+  double latent_attention_layers = 0, latent_heads = 0;
+  bool low_rank_q = false;
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };

@@ -121,4 +121,26 @@ grep -Eq "link: measured by doctor, 42 us, 2.50 GB/s \(doctor, 20[0-9-]+ [0-9:]+
   fail "the recorded link is not used" "$out"
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with --link refused" "$out"
 grep -q "link: 1gbe" <<<"$out" || fail "--link does not win over the record" "$out"
+# The pool meetings a decode token costs on 2 threads, as the engine runs it (model/pool_meetings.h):
+# deepseek2's latent attention meets 3 times a layer with a plain q (q and kv_a, the heads, the
+# output), 4 with a low-rank q (q_b); the dense layer's FFN 3, each MoE layer's experts 2 and the
+# LM head 1; a router is no matmul (each token's thread sums it). 3 layers: 17 for the V2-Lite toy
+# and its split twin, 20 for the V3 toy (counting every 2-D tensor, attn_kv_b and the routers too,
+# said 22, 19 and 22). A meeting of 1 ms makes the count readable: meetings_ms + the probe's one
+# per 4 MiB (bytes / 4 MiB) already paid.
+"$CTL" model synth --shape tiny-deepseek3 --type Q8_0 --vocab "$VOCAB" "$dir/tiny-deepseek3.gguf" >/dev/null
+meetings() {  # meetings MODEL: the decode token's pool meetings on one node of 2 threads
+  printf 'cluster: toy\nmodel: %s\nnodes:\n  - {name: n1, host: n1.local, memory: 64GB, threads: 2}\n' \
+    "$dir/$1.gguf" >"$dir/toy.yaml"
+  echo '{"toy": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 2, "meeting_us": 1000}}}' \
+    >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  "$CTL" plan "$dir/toy.yaml" --offline --json | python3 -c "
+import json,sys
+s=json.load(sys.stdin)['speed']
+print(round(s['predictions'][0]['decode']['meetings_ms'] + s['largest_rank_bytes_per_token'] / (4 << 20), 6))"
+}
+for m in tiny-deepseek2-lite tiny-deepseek2-lite-split; do
+  [ "$(meetings $m)" = 17.0 ] || fail "$m: a decode token meets the pool $(meetings $m) times, not 17" ""
+done
+[ "$(meetings tiny-deepseek3)" = 20.0 ] || fail "tiny-deepseek3: $(meetings tiny-deepseek3) meetings, not 20" ""
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "worker/common/error.h"
-#include "worker/model/expert_meetings.h"
+#include "worker/model/pool_meetings.h"
 #include "worker/model/shard_plan.h"
 
 namespace clusterctl::model {

@@ -11,6 +11,7 @@
 
 #include "worker/common/error.h"
 #include "worker/model/forward.h"
+#include "worker/model/pool_meetings.h"
 
 namespace clusterctl::model {
 void ForwardPass::latent_attention(int64_t il) {
@@ -22,7 +23,7 @@ void ForwardPass::latent_attention(int64_t il) {
   const int64_t KVL = hp.kv_lora_rank, QL = hp.q_lora_rank, row = KVL + R;
   // One decode token on several threads: the projections of the normed input in one pool
   // meeting, the heads in another (each pool meeting costs about as much as a small matmul).
-  const bool one_token = T == 1 && n_mv_ == 1 && pool_.size() > 1;
+  const bool one_token = latent_heads_in_one_meeting(T, n_mv_, pool_.size());
   for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
   // This rank's query heads, [nope | rope] each (through the low-rank query where the layer has
   // one), and the token's latent and RoPE key.
