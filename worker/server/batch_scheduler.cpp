@@ -146,7 +146,8 @@ BatchScheduler::BatchScheduler(model::Engine& engine, parallel::StepLeader& lead
     for (size_t id = 0; id < tokenizer_.vocab().size(); ++id)
       target.tokens.push_back(tokenizer_.vocab().text(static_cast<int32_t>(id)));
     drafter_ = speculative::open_drafter(options_.draft, target);
-    step_costs_ = std::make_unique<speculative::WidthCosts>(static_cast<int>(options_.step_tokens));
+    batch_drafting_ = std::make_unique<speculative::BatchDrafting>(static_cast<int>(options_.step_tokens),
+                                                                   options_.draft_max, options_.draft_min > 0);
   }
 }
 
@@ -480,23 +481,17 @@ void BatchScheduler::draft_for_step(size_t decoding) {
     wants.push_back({seq.draft_length->acceptance(), std::min(options_.draft_min, max), max});
   }
   if (drafting.empty()) return;
-  const auto pass_s = [this](int w) { return step_costs_->pass_s(w); };
   const int width = static_cast<int>(n);
-  // A sequence that has not drafted for a while drafts one token, to see whether its acceptance changed.
-  const double per_draft = std::max(draft_s_per_token_.value(), 0.0);
-  const double probe_s =
-      probe_draft_s_.value() >= 0 ? probe_draft_s_.value() : per_draft * (speculative::kMinProbeEvery + 1);
-  const int every = speculative::probe_every(pass_s, width, static_cast<int>(drafting.size()), options_.draft_max,
-                                             per_draft, probe_s);
-  for (size_t i = 0; i < drafting.size(); ++i)
-    if (every > 0 && drafting[i]->steps_without_draft >= every)
-      wants[i].min = std::max(wants[i].min, std::min(1, wants[i].max));
-  // One sequence alone decodes as `run` does: its own rule, whose costs are kept in plain passes
-  // (a pass grows with the context). Several share the step: allot_drafts.
-  const std::vector<int> k = drafting.size() == 1 && width == 1
-                                 ? std::vector<int>{std::min(drafting[0]->draft_length->next(), wants[0].max)}
-                                 : speculative::allot_drafts(wants, width - static_cast<int>(drafting.size()), pass_s,
-                                                             per_draft, static_cast<int>(options_.step_tokens));
+  // One sequence alone decodes as `run` does, by its own rule. Several share the step: by the
+  // step's costs (BatchDrafting).
+  std::vector<int> k;
+  if (drafting.size() == 1 && width == 1) {
+    k = {std::min(drafting[0]->draft_length->next(), wants[0].max)};
+  } else {
+    std::vector<int> idle;
+    for (const Sequence* seq : drafting) idle.push_back(seq->steps_without_draft);
+    k = batch_drafting_->drafts(width, std::move(wants), idle);
+  }
   for (size_t i = 0; i < drafting.size(); ++i) {
     Sequence& seq = *drafting[i];
     const auto t0 = std::chrono::steady_clock::now();
@@ -572,7 +567,8 @@ void BatchScheduler::step() {
   const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // A step of generated tokens alone measures the pass by its width (prompt tiles would add theirs).
   const bool only_decodes = n_decode > 0 && static_cast<int64_t>(step_tokens_.size()) == n_decode;
-  if (step_costs_ && only_decodes) step_costs_->record(static_cast<int>(n_decode), step_s);
+  if (batch_drafting_ && only_decodes)
+    batch_drafting_->record_step(static_cast<int>(decoding), static_cast<int>(n_decode), step_s);
   const bool solo = only_decodes && fed.size() == 1;
   {
     const auto& c = engine_.comm().stats();
@@ -618,13 +614,15 @@ void BatchScheduler::step() {
       seq.draft_length->record(static_cast<int>(seq.draft.tokens.size()), v.accepted, solo ? step_s : -1.0,
                                solo ? own_draft_s : -1.0);
       if (!seq.drafted_before && n_drafts >= 2)
-        draft_s_per_token_.add(seq.draft_catch_up_s < seq.draft_s
-                                   ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)
-                                   : seq.draft_s / n_drafts);
+        batch_drafting_->record_draft(static_cast<int>(decoding),
+                                      seq.draft_catch_up_s < seq.draft_s
+                                          ? (seq.draft_s - seq.draft_catch_up_s) / (n_drafts - 1)
+                                          : seq.draft_s / n_drafts,
+                                      -1);
       else if (n_drafts > 0 && seq.drafted_before && seq.steps_without_draft > 0)
-        probe_draft_s_.add(seq.draft_s);
+        batch_drafting_->record_draft(static_cast<int>(decoding), -1, seq.draft_s);
       else if (n_drafts > 0 && seq.drafted_before)
-        draft_s_per_token_.add(seq.draft_s / n_drafts);
+        batch_drafting_->record_draft(static_cast<int>(decoding), seq.draft_s / n_drafts, -1);
       seq.drafted_before = seq.drafted_before || !seq.draft.tokens.empty();
       seq.steps_without_draft = seq.draft.tokens.empty() ? seq.steps_without_draft + 1 : 0;
       drafted += seq.draft.tokens.size();

@@ -123,10 +123,10 @@ class BatchScheduler : public GenerationService {
   std::vector<parallel::StepToken> step_tokens_;
   std::shared_ptr<const std::vector<std::string>> token_texts_;
   std::unique_ptr<speculative::Drafter> drafter_;  // options.draft
-  // Speculation's measured costs: a step by its width in generated tokens (steps without prompt
-  // tokens), a drafted token while drafting every step, a probe's drafting (its catch-up).
-  std::unique_ptr<speculative::WidthCosts> step_costs_;
-  speculative::RecentTime draft_s_per_token_, probe_draft_s_;
+  // Speculation's measured costs by the count of decoding sequences, in units of their plain step:
+  // a step by its width in generated tokens (steps without prompt tokens), a drafted token while
+  // drafting every step, a probe's drafting (its catch-up).
+  std::unique_ptr<speculative::BatchDrafting> batch_drafting_;
   uint64_t tokens_emitted_ = 0, tokens_recorded_ = 0, reports_seen_ = 0;
 };
 

@@ -62,7 +62,8 @@ Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<samplin
   return v;
 }
 
-DraftLength::DraftLength(int min, int max) : min_(min), max_(max), k_(max), widths_(max + 1) {
+DraftLength::DraftLength(int min, int max)
+    : min_(min), max_(max), k_(max), costs_(1, max + 1, min > 0) {
   if (min < 0 || max < min)
     throw Error("--draft-min " + std::to_string(min) + " and --draft-max " + std::to_string(max) +
                 " do not make a range: give 0 <= --draft-min <= --draft-max");
@@ -80,32 +81,15 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
     return;
   }
-  if (drafted == 0) plain_s_.add(verify_s);
   if (drafted >= 0 && drafted <= max_) {
-    Pending r{drafted, verify_s, -1.0};
-    if (drafted > 0 && draft_s >= 0) {
-      // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
-      // what a drafted token costs while drafting every round.
-      r.draft_s = draft_s;
-      r.probe = rounds_without_draft_ > 0;
-    }
-    pending_.push_back(r);
-  }
-  // Costs are kept in plain passes: attention grows with the context, the pass at every width and
-  // the draft's with it, so a pass measured 300 tokens ago still compares with today's plain one.
-  // Until a plain pass is measured (--draft-min 0: the second round) they wait; with
-  // --draft-min above 0 no plain pass is ever measured, and seconds are the unit.
-  const double unit = plain_s_.value() > 0 ? plain_s_.value() : min_ > 0 ? 1.0 : -1.0;
-  if (unit > 0) {
-    for (const Pending& r : pending_) {
-      widths_.record(r.drafted + 1, r.verify_s / unit);
-      if (r.draft_s < 0) continue;
-      if (r.probe)
-        probe_draft_.add(r.draft_s / unit);
-      else
-        draft_per_token_.add(r.draft_s / r.drafted / unit);
-    }
-    pending_.clear();
+    // Costs are kept in plain passes (PlainUnitCosts): until one is measured (--draft-min 0: the
+    // second round) they wait; with --draft-min above 0 no plain pass is ever measured, and
+    // seconds are the unit.
+    costs_.record_pass(drafted + 1, verify_s);
+    // After rounds without drafts the drafter caught up their tokens first: a probe's cost, not
+    // what a drafted token costs while drafting every round.
+    if (drafted > 0 && draft_s >= 0)
+      rounds_without_draft_ > 0 ? costs_.record_draft(-1, draft_s) : costs_.record_draft(draft_s / drafted, -1);
   }
   rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
   choose();
@@ -117,17 +101,18 @@ int DraftLength::next() const {
 }
 
 void DraftLength::choose() {
-  if (!pending_.empty()) {  // no plain pass measured yet: measure one
+  if (costs_.waiting()) {  // no plain pass measured yet: measure one
     k_ = min_;
     probe_every_ = 0;
     return;
   }
   DraftCosts c;
   c.acceptance = acceptance();
-  c.pass_s = [this](int n) { return widths_.pass_s(n); };
-  c.draft_s_per_token = std::max(draft_per_token_.value(), 0.0);
+  c.pass_s = [this](int n) { return costs_.pass(n); };
+  c.draft_s_per_token = std::max(costs_.draft_per_token(), 0.0);
   // Not measured yet: a probe after the fewest rounds, catching those up at the drafting rate.
-  const double probe_s = probe_draft_.value() >= 0 ? probe_draft_.value() : c.draft_s_per_token * (kMinProbeEvery + 1);
+  const double probe_s =
+      costs_.probe_draft() >= 0 ? costs_.probe_draft() : c.draft_s_per_token * (kMinProbeEvery + 1);
   c.probe_draft_s = [probe_s](int) { return probe_s; };
   const DraftChoice d = choose_draft_length(c, min_, max_);
   k_ = d.k;

@@ -57,15 +57,7 @@ class DraftLength {
   double kept_ = 0, refused_ = 0;  // decayed counts
   // In plain passes (record()): the target's pass over n = 1 .. max + 1 tokens, a drafted token
   // while drafting every round, a probe's drafting (its catch-up included).
-  WidthCosts widths_;
-  RecentTime draft_per_token_, probe_draft_;
-  RecentTime plain_s_;  // seconds of a plain pass (a round without drafts)
-  struct Pending {      // a round measured before any plain pass
-    int drafted;
-    double verify_s, draft_s;
-    bool probe = false;
-  };
-  std::vector<Pending> pending_;
+  PlainUnitCosts costs_;
   int rounds_without_draft_ = 0;
   int probe_every_ = 0;
 };

@@ -52,6 +52,34 @@ double WidthCosts::pass_s(int width) const {
   return table_[static_cast<size_t>(std::clamp(width, 1, n) - 1)];
 }
 
+PlainUnitCosts::PlainUnitCosts(int plain_width, int max_width, bool seconds_as_unit)
+    : plain_width_(plain_width), seconds_as_unit_(seconds_as_unit), widths_(max_width) {}
+
+void PlainUnitCosts::record_pass(int width, double seconds) {
+  if (!(seconds >= 0)) return;
+  if (width == plain_width_) plain_s_.add(seconds);
+  pending_.push_back({width, seconds, -1, -1});
+  flush();
+}
+
+void PlainUnitCosts::record_draft(double per_token_s, double probe_s) {
+  if (per_token_s < 0 && probe_s < 0) return;
+  pending_.push_back({0, -1, per_token_s, probe_s});
+  flush();
+}
+
+void PlainUnitCosts::flush() {
+  const double unit = plain_s_.value() > 0 ? plain_s_.value() : seconds_as_unit_ ? 1.0 : -1.0;
+  if (unit <= 0) return;
+  for (const Pending& p : pending_) {
+    if (p.pass_s >= 0) widths_.record(p.width, p.pass_s / unit);
+    if (p.per_token_s >= 0) draft_per_token_.add(p.per_token_s / unit);
+    if (p.probe_s >= 0) probe_draft_.add(p.probe_s / unit);
+  }
+  measured_any_ = measured_any_ || !pending_.empty();
+  pending_.clear();
+}
+
 std::vector<int> allot_drafts(const std::vector<SequenceDrafts>& seqs, int base_width,
                               const std::function<double(int)>& pass_s, double draft_s_per_token, int max_width) {
   const double per_draft = std::max(draft_s_per_token, 0.0);
@@ -99,6 +127,36 @@ int probe_every(const std::function<double(int)>& pass_s, int width, int sequenc
   const double every = std::ceil(std::max(sequences, 1) * probe_s / (kProbeShare * plain_s));
   const int lo = could_pay ? kMinProbeEvery : kRareProbeEvery;
   return static_cast<int>(std::clamp(every, static_cast<double>(lo), static_cast<double>(kMaxProbeEvery)));
+}
+
+BatchDrafting::BatchDrafting(int max_width, int draft_max, bool seconds_as_unit)
+    : max_width_(max_width), draft_max_(draft_max), seconds_as_unit_(seconds_as_unit) {}
+
+PlainUnitCosts& BatchDrafting::costs(int decoding) {
+  return by_decoding_.try_emplace(decoding, decoding, max_width_, seconds_as_unit_).first->second;
+}
+
+std::vector<int> BatchDrafting::drafts(int decoding, std::vector<SequenceDrafts> seqs, const std::vector<int>& idle) {
+  const PlainUnitCosts& c = costs(decoding);
+  std::vector<int> k(seqs.size());
+  if (!c.measured()) {  // the unit first: a plain step
+    for (size_t i = 0; i < seqs.size(); ++i) k[i] = std::min(seqs[i].min, seqs[i].max);
+    return k;
+  }
+  const auto pass = [&c](int w) { return c.pass(w); };
+  const double per_draft = std::max(c.draft_per_token(), 0.0);
+  // Not measured yet: a probe after the fewest steps, catching those up at the drafting rate.
+  const double probe_s = c.probe_draft() >= 0 ? c.probe_draft() : per_draft * (kMinProbeEvery + 1);
+  const int every = probe_every(pass, decoding, static_cast<int>(seqs.size()), draft_max_, per_draft, probe_s);
+  for (size_t i = 0; i < seqs.size(); ++i)
+    if (i < idle.size() && idle[i] >= every) seqs[i].min = std::max(seqs[i].min, std::min(1, seqs[i].max));
+  return allot_drafts(seqs, decoding - static_cast<int>(seqs.size()), pass, per_draft, max_width_);
+}
+
+void BatchDrafting::record_step(int decoding, int width, double seconds) { costs(decoding).record_pass(width, seconds); }
+
+void BatchDrafting::record_draft(int decoding, double per_token_s, double probe_s) {
+  costs(decoding).record_draft(per_token_s, probe_s);
 }
 
 }  // namespace clusterctl::speculative

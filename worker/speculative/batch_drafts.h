@@ -6,6 +6,7 @@
 // sequences and gains less from each draft. The drafts go where they most likely turn into
 // tokens, as long as the step's expected tokens per second grow.
 #include <functional>
+#include <map>
 #include <vector>
 
 namespace clusterctl::speculative {
@@ -40,6 +41,41 @@ class WidthCosts {
   mutable bool stale_ = true;
 };
 
+// Measured costs in units of the latest plain pass (every sequence of the pass one token, no
+// drafts) over the same sequences: attention makes every pass and draft step slower as the text
+// grows, so a pass measured 300 tokens ago compares with the plain pass measured then, not with
+// today's. What is measured before any plain pass waits for one (waiting(): the caller runs a
+// plain pass next); with `seconds_as_unit` (--draft-min above 0: no plain pass ever runs) seconds
+// are the unit.
+class PlainUnitCosts {
+ public:
+  PlainUnitCosts(int plain_width, int max_width, bool seconds_as_unit);
+  // A pass over `width` generated tokens (plain_width of them the sequences' own) took `seconds`.
+  void record_pass(int width, double seconds);
+  // Drafting took `per_token_s` a drafted token while drafting every round, or `probe_s` for a
+  // probe (its catch-up of the rounds without drafts included); < 0: not measured.
+  void record_draft(double per_token_s, double probe_s);
+  bool waiting() const { return !pending_.empty(); }
+  // Something is measured in units and nothing waits.
+  bool measured() const { return measured_any_ && pending_.empty(); }
+  // In plain passes; the draft costs < 0 until measured.
+  double pass(int width) const { return widths_.pass_s(width); }
+  double draft_per_token() const { return draft_per_token_.value(); }
+  double probe_draft() const { return probe_draft_.value(); }
+
+ private:
+  void flush();
+  int plain_width_;
+  bool seconds_as_unit_, measured_any_ = false;
+  WidthCosts widths_;
+  RecentTime plain_s_, draft_per_token_, probe_draft_;
+  struct Pending {
+    int width;
+    double pass_s, per_token_s, probe_s;
+  };
+  std::vector<Pending> pending_;
+};
+
 struct SequenceDrafts {
   double acceptance = 0;  // its per-token acceptance rate a
   int min = 0, max = 0;   // its drafts this step: at least min, at most max
@@ -59,5 +95,31 @@ std::vector<int> allot_drafts(const std::vector<SequenceDrafts>& seqs, int base_
 // at least kRareProbeEvery when no count of drafts up to `max_drafts` would pay were every draft kept.
 int probe_every(const std::function<double(int)>& pass_s, int width, int sequences, int max_drafts,
                 double draft_s_per_token, double probe_draft_s);
+
+// A serving step's drafts (server/batch_scheduler) from costs measured per count n of decoding
+// sequences, each in units of the plain step of n sequences (PlainUnitCosts), so a step measured
+// early in the sequences' answers still compares with today's plain step. A count whose plain
+// step has not been measured yet runs one first (its sequences' --draft-min only).
+class BatchDrafting {
+ public:
+  // `max_width`: the step's size in generated tokens; `draft_max`: --draft-max; with
+  // `seconds_as_unit` (--draft-min above 0: no step is ever plain) seconds are the unit.
+  BatchDrafting(int max_width, int draft_max, bool seconds_as_unit);
+  // Drafts of each of `seqs` (the speculating ones among `decoding` sequences decoding this
+  // step), by allot_drafts; a sequence that has not drafted for `idle[i]` steps, at least
+  // probe_every's, drafts one token to see whether its acceptance changed.
+  std::vector<int> drafts(int decoding, std::vector<SequenceDrafts> seqs, const std::vector<int>& idle);
+  // A step of `decoding` sequences over `width` generated tokens, drafts included, took `seconds`
+  // (steps without prompt tokens only).
+  void record_step(int decoding, int width, double seconds);
+  // Drafting in a step of `decoding` sequences: PlainUnitCosts::record_draft.
+  void record_draft(int decoding, double per_token_s, double probe_s);
+
+ private:
+  PlainUnitCosts& costs(int decoding);
+  int max_width_, draft_max_;
+  bool seconds_as_unit_;
+  std::map<int, PlainUnitCosts> by_decoding_;
+};
 
 }  // namespace clusterctl::speculative

@@ -97,5 +97,48 @@ TEST(ProbeEvery, OnlyWhereDraftingCouldPayAndScaledToTheProbesCost) {
   EXPECT_EQ(probe_every(step(ms, 0.1 * ms), 4, 4, 8, 0.01 * ms, ms), 105);
 }
 
+TEST(BatchDrafting, CostsGrowingWithTheContextDoNotMakeOldMeasurementsLookCheap) {
+  // Four sequences keeping every draft, each step and draft step 1 % slower a step (attention):
+  // a step over w tokens costs 1 + 0.9 (w - 1) one-token passes and a draft one, so four
+  // sequences' plain step gives 4 tokens in 3.7 passes, and no draft can pay.
+  BatchDrafting batch(64, 8, false);
+  const std::vector<SequenceDrafts> four(4, {0.95, 0, 8});
+  std::vector<int> idle(4, 0);
+  int drafted = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const double scale = 1 + i / 100.0;
+    const std::vector<int> k = batch.drafts(4, four, idle);
+    int width = 4;
+    for (size_t s = 0; s < k.size(); ++s) {
+      width += k[s];
+      if (k[s] > 0) batch.record_draft(4, idle[s] > 0 ? -1 : scale * ms, idle[s] > 0 ? scale * ms * k[s] : -1);
+      idle[s] = k[s] > 0 ? 0 : idle[s] + 1;
+      if (i >= 50) drafted += k[s];
+    }
+    batch.record_step(4, width, scale * ms * (1 + 0.9 * (width - 1)));
+  }
+  // Seconds measured at step 1 (its blind drafts) would make a wide step at step 500 look cheap
+  // beside today's plain one (they drafted 264 tokens): kept in plain steps, only the rare probes
+  // draft, one token a sequence.
+  EXPECT_LE(drafted, 4 * (950 / kRareProbeEvery + 1));
+}
+
+TEST(BatchDrafting, AStepOfANewCountOfSequencesIsPlainFirstThenDraftsByItsCosts) {
+  // Round trips of 0.9 ms a step, 0.01 ms a token, drafts almost free: the first step of eight
+  // sequences measures the unit (0.98 ms), the next drafts by allot_drafts over the costs in it.
+  BatchDrafting batch(512, 8, false);
+  const std::vector<SequenceDrafts> eight(8, {0.7, 0, 8});
+  const std::vector<int> idle(8, 0);
+  EXPECT_EQ(batch.drafts(8, eight, idle), std::vector<int>(8, 0));
+  batch.record_step(8, 8, 0.98 * ms);
+  batch.record_step(8, 80, 1.7 * ms);
+  batch.record_draft(8, 0.001 * ms, -1);
+  const std::vector<int> k = batch.drafts(8, eight, idle);
+  EXPECT_EQ(k, allot_drafts(eight, 0, step(0.9 / 0.98, 0.01 / 0.98), 0.001 / 0.98, 512));
+  EXPECT_GT(std::accumulate(k.begin(), k.end(), 0), 8);
+  // Another count of sequences starts with a plain step of its own.
+  EXPECT_EQ(batch.drafts(3, std::vector<SequenceDrafts>(3, {0.7, 0, 8}), {0, 0, 0}), std::vector<int>(3, 0));
+}
+
 }  // namespace
 }  // namespace clusterctl::speculative
