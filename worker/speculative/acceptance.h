@@ -36,7 +36,10 @@ Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<samplin
 // The draft length k of the next round, in [min, max], from the measured per-token acceptance
 // rate a and round cost, by choose_draft_length (draft_rule.h): the target's pass over k + 1
 // tokens (measured per width, interpolated), k drafted tokens (measured per token while drafting)
-// and, at k = 0, the probes' cost (measured: a probe catches up what the drafter missed).
+// and, at k = 0, the probes' cost (measured: a probe catches up what the drafter missed). The
+// first round drafts kFirstDraft, the second none (a plain pass, the cost unit); then k grows
+// towards the rule's choice at most kGrowth-fold a round (draft_rule.h), so a draft that cannot
+// pay costs one short round and one that pays reaches its k in a few.
 class DraftLength {
  public:
   DraftLength(int min, int max);
@@ -60,6 +63,7 @@ class DraftLength {
   PlainUnitCosts costs_;
   int rounds_without_draft_ = 0;
   int probe_every_ = 0;
+  int reach_ = 0;  // the most tokens a round whose cost was measured drafted
 };
 
 }  // namespace clusterctl::speculative

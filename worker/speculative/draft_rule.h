@@ -27,6 +27,14 @@ inline constexpr double kPaysMargin = 0.03;
 // the context's first token and its last kRestartTokens instead of every missed token: a probe
 // costs at most that much, however long the draft was idle (model_drafter.h).
 inline constexpr int kCatchUpMax = 80, kRestartTokens = 32;
+// The engine's first round drafts kFirstDraft tokens, before any cost is known; later rounds at
+// most kGrowth times the most a measured round drafted, so k grows 2, 4, 8 towards the rule's
+// choice while each wider pass is measured before a wider one is tried (passes wider than any
+// measured are guessed as cheap as the widest measured one). Two, not one: the first round's
+// draft cost is measured apart from the draft model's catch-up of the prompt only when it drafts
+// a token beyond the catch-up's (speculative_decode.cpp), so with one a draft that cannot pay
+// would need a second drafting round to be found out.
+inline constexpr int kFirstDraft = 2, kGrowth = 2;
 
 struct DraftCosts {
   double acceptance = 0;              // a

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "worker/speculative/acceptance.h"
 
@@ -136,7 +137,42 @@ TEST(DraftLength, APassSharedWithOtherSequencesCountsForTheAcceptanceOnly) {
   DraftLength length(0, 8);
   for (int i = 0; i < 10; ++i) length.record(8, 0, -1, -1);
   EXPECT_LT(length.acceptance(), 0.2);
-  EXPECT_EQ(length.next(), 8);  // no cost measured: its k is still the first round's
+  EXPECT_EQ(length.next(), kFirstDraft);  // no cost measured: its k is still the first round's
+}
+
+// The k of each of `rounds` rounds, every draft kept, passes of `one` plus `per_token` a token
+// beyond the first, `draft` a drafted token (measured from the first round on, as
+// decode_speculative measures a first round of two drafts apart from its catch-up).
+std::vector<int> ks(DraftLength& length, int rounds, double one, double per_token, double draft) {
+  std::vector<int> k;
+  for (int i = 0; i < rounds; ++i) {
+    k.push_back(length.next());
+    length.record(k.back(), k.back(), one + per_token * k.back(), draft * k.back());
+  }
+  return k;
+}
+
+TEST(DraftLength, TheFirstRoundsStartSmallAndDoubleWhileDraftingPays) {
+  // Cheap drafts, all kept: two drafts blind, a plain pass (the cost unit), then 4 and 8 as each
+  // wider pass is measured before a wider one is tried (--draft-max 8 blind cost 8 drafts before).
+  DraftLength paying(0, 8);
+  EXPECT_EQ(ks(paying, 6, ms, 0.01 * ms, 0.02 * ms), (std::vector<int>{2, 0, 4, 8, 8, 8}));
+  // --draft-max 3 and --draft-min 3 bound the growth as they bound k.
+  DraftLength capped(0, 3);
+  EXPECT_EQ(ks(capped, 4, ms, 0.01 * ms, 0.02 * ms), (std::vector<int>{2, 0, 3, 3}));
+  DraftLength floor(3, 16);
+  EXPECT_EQ(ks(floor, 4, ms, 0.01 * ms, 0.02 * ms), (std::vector<int>{3, 6, 12, 16}));
+}
+
+TEST(DraftLength, ADraftThatCannotPayCostsOneShortRound) {
+  // The model as its own draft: every draft kept, but each costs a plain pass. Two drafts in the
+  // first round, then only the rare probes (none in 200 rounds); --draft-max 8 blind drafted 8.
+  DraftLength length(0, 8);
+  const std::vector<int> k = ks(length, 200, ms, 0.05 * ms, ms);
+  EXPECT_EQ(k[0], kFirstDraft);
+  int drafted = 0;
+  for (int ki : k) drafted += ki;
+  EXPECT_EQ(drafted, kFirstDraft);
 }
 
 TEST(DraftLength, APayingDraftKeepsDrafting) {
