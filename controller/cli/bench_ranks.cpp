@@ -1,6 +1,7 @@
 // `clusterctl bench MODEL.gguf --ranks N`: generation on N local ranks under mpirun, reporting per
 // generated token each rank's compute time, communication time, all-reduces and bytes sent.
-// `clusterctl bench net --ranks N`: the all-reduce algorithms and wire formats beside MPI_Allreduce.
+// `clusterctl bench net --ranks N | CLUSTER.yaml`: the all-reduce algorithms and wire formats beside
+// MPI_Allreduce, on this machine's ranks or one rank a node.
 // Without --ranks, llama-bench's measures on this machine's engine (worker/tools/bench.cpp).
 #include <cstring>
 
@@ -48,13 +49,23 @@ int bench_ranks(int ranks, int argc, char** argv) {
 }  // namespace
 
 int bench_draft(int argc, char** argv);
+int bench_net_cluster(int argc, char** argv);
 
 int bench_command(int argc, char** argv) {
-  // `bench net --ranks N [...]`: the all-reduce benchmark on N local ranks (worker/tools/net_bench).
+  // `bench net --ranks N [...]`: the all-reduce benchmark on N local ranks (worker/tools/net_bench);
+  // `bench net CLUSTER.yaml [...]`: one rank on each node of a cluster (bench_net_cluster.cpp).
   if (argc > 1 && !std::strcmp(argv[1], "net")) {
     const auto ranks = ranks_flag(argc - 1, argv + 1);
+    const bool help = argc > 2 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"));
+    const bool cluster = help || (argc > 2 && argv[2][0] != '-');
+    if (cluster && ranks)
+      throw Error("bench net takes a cluster file or --ranks N, not both: " + std::string(argv[2]) +
+                  " runs one rank on each of its nodes");
+    if (cluster) return bench_net_cluster(argc - 1, argv + 1);
     if (!ranks)
-      throw Error("bench net needs --ranks N (the ranks to run on this machine), e.g. clusterctl bench net --ranks 3");
+      throw Error(
+          "bench net needs a cluster file (one rank on each node) or --ranks N (ranks on this machine), e.g. "
+          "clusterctl bench net cluster.yaml, or clusterctl bench net --ranks 3");
     std::vector<std::string> args = {"--bench-net"};
     for (const auto& a : args_without_ranks(argc - 1, argv + 1)) args.push_back(a);
     return launch_local_job(*ranks, args);

@@ -10,6 +10,7 @@
 
 #include "clusterctl/version.h"
 #include "controller/cli/doctor_link.h"
+#include "controller/cli/link_bench_job.h"
 #include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/local_worker.h"
@@ -33,19 +34,6 @@ std::string fixed1(double v, const char* unit) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.1f%s", v, unit);
   return buf;
-}
-
-// Each node's machine and cores; a node whose shell cannot be opened is a machine of its own.
-std::vector<launch::MachineInfo> probe_machines(const config::ClusterConfig& c) {
-  std::vector<launch::MachineInfo> machines(c.nodes.size());
-  for (size_t i = 0; i < c.nodes.size(); ++i) {
-    try {
-      auto shell = preflight::open_node_shell(c, c.nodes[i]);
-      machines[i] = launch::probe_machine(*shell, launch::node_worker_path(c.nodes[i]));
-    } catch (const std::exception&) {
-    }
-  }
-  return machines;
 }
 
 // The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.

@@ -5,8 +5,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "controller/cli/link_bench_job.h"
 #include "controller/cli/plan_transport.h"
-#include "controller/config/network_address.h"
 #include "controller/launch/local_worker.h"
 #include "controller/launch/mpirun_command.h"
 #include "controller/placement/throughput_model.h"
@@ -58,14 +58,10 @@ std::map<double, double> medians(const std::string& out) {
   return m;
 }
 
-// Runs the job on the head node (its hostfile written first) and returns the medians.
+// Runs the job on the head node and returns the medians.
 std::map<double, double> run_bench(preflight::NodeShell& head, const launch::JobSpec& job, double small, double large,
                                    const std::string& what) {
-  std::string cmd = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; ";
-  const std::string hosts = launch::hostfile_text(job);
-  if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + ssh::shell_quote(job.hostfile) + " && ";
-  cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1";
-  const auto r = head.run(cmd, std::chrono::seconds(120));
+  const auto r = run_link_bench(head, job, std::chrono::seconds(120));
   auto m = medians(r.out);
   if (r.status != 0 || !m.count(small) || !m.count(large))
     throw Error(what + " failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 300));
@@ -78,11 +74,6 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
                      const std::vector<launch::MachineInfo>& machines) {
   LinkProbe p;
   try {
-    const auto& f0 = report.nodes.at(0);
-    if (!f0.link_address) throw Error(c.nodes[0].name + " has no address on its link");
-    launch::JobSpec job;
-    job.link_cidr = c.nodes[0].link && c.nodes[0].link->cidr ? c.nodes[0].link->cidr->to_string()
-                                                             : launch::network_cidr(*f0.link_address, f0.link_prefix);
     const int64_t message = decode_message_bytes(report);
     const double small = static_cast<double>(message), large = 4.0 * small;
     // Over the transport the job will run: the link's `transport:`, else plan's choice (as `up`).
@@ -90,22 +81,10 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     const std::string transport = l && (l->transport == "tcp" || l->transport == "mpi")
                                       ? l->transport
                                       : choose_transport(c, static_cast<size_t>(message), l ? l->allreduce : "").runs;
-    job.worker_args = bench_args(transport, message);
-    job.tag_output = false;
-    job.run_as_root = c.nodes[0].user == "root";
-    job.worker = launch::node_worker_path(c.nodes[0]);
-    job.hostfile = "/tmp/clusterctl-doctor-" + c.name + ".hostfile";
-    int ranks = 0;
-    auto head = preflight::open_node_shell(c, c.nodes[0]);
-    for (size_t i = 0; i < c.nodes.size(); ++i) {
-      const auto& n = c.nodes[i];
-      if (!report.nodes.at(i).link_address) throw Error(n.name + " has no address on its link");
-      job.nodes.push_back(
-          {config::ipv4_to_string(*report.nodes[i].link_address), n.ranks, 0, "", launch::node_worker_path(n), ""});
-      ranks += n.ranks;
-    }
+    const auto job = link_bench_job(c, report, machines, bench_args(transport, message), 0, "doctor");
+    const int ranks = c.total_ranks();
     const auto load = launch::machine_loads(c.nodes, machines);
-    for (const auto& [key, l] : load) launch::share_cores(job, l.ranks, l.cores, false);
+    auto head = preflight::open_node_shell(c, c.nodes[0]);
     const auto link =
         run_bench(*head, job, small, large, "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
     placement::LinkSpeed fit = placement::link_from_allreduces(small, link.at(small), large, link.at(large), ranks);

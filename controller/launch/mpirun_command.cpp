@@ -60,6 +60,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (job.worker_args) {
       add(a, {n.worker.empty() ? job.worker : n.worker});
       a.insert(a.end(), job.worker_args->begin(), job.worker_args->end());
+      if (!n.tcp_interface.empty()) add(a, {"--tcp-interface", n.tcp_interface});
       continue;
     }
     add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host,

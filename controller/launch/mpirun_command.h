@@ -38,8 +38,8 @@ struct JobSpec {
   int draft_max = 0;                      // --draft-max; 0 = the worker's default
   std::vector<std::string> network_args;  // --allreduce, --wire-format, --emulate-link from the link
   std::vector<std::string> serve_args;    // liveness (--heartbeat-link, ...) and api (--cors-origin, ...)
-  // Every rank runs the worker with exactly these arguments (a local `--ranks N` job) instead of
-  // the serving job the fields above describe.
+  // Every rank runs the worker with these arguments (a local `--ranks N` job, a benchmark over the
+  // link), plus its node's --tcp-interface, instead of the serving job the fields above describe.
   std::optional<std::vector<std::string>> worker_args;
 };
 

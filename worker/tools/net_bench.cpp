@@ -5,29 +5,19 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <limits>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
 #include "worker/common/error.h"
 #include "worker/tools/engine_flags.h"
+#include "worker/tools/net_table.h"
 #include "worker/tools/options.h"
 
 namespace clusterctl::cli {
 namespace {
 
 namespace co = clusterctl::collectives;
-
-struct Row {
-  size_t bytes;
-  std::string algorithm, transport, format;
-  double median_us, p99_us, busbw_gbs;
-  double mpi_median_us;  // MPI_Allreduce (double) at this size, for the comparison
-};
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -51,12 +41,6 @@ size_t parse_size(const std::string& s, const char* flag) {
   if (!(x > 0) || scale == 0 || x * scale > double(size_t(1) << 30))
     throw Error(std::string(flag) + " " + s + ": give a size such as 4KiB or 64MiB (at most 1 GiB)");
   return static_cast<size_t>(x * scale);
-}
-
-std::string size_text(size_t b) {
-  if (b >= (size_t(1) << 20)) return std::to_string(b >> 20) + " MiB";
-  if (b >= 1024) return std::to_string(b >> 10) + " KiB";
-  return std::to_string(b) + " B";
 }
 
 }  // namespace
@@ -111,7 +95,10 @@ int net_bench(co::Session& session, int argc, char** argv) {
   std::optional<co::LinkSpec> spec;
   if (!link.empty()) spec = co::parse_link_spec(link);
 
-  std::vector<Row> rows;
+  NetResults results;
+  results.ranks = N;
+  if (spec) results.link = co::describe(*spec);
+  auto& rows = results.rows;
   std::vector<double> buf;
   // One communicator per (transport, algorithm, format), made once: the tcp mesh's setup is not
   // part of an all-reduce.
@@ -177,94 +164,22 @@ int net_bench(co::Session& session, int argc, char** argv) {
   }
   if (me != 0) return 0;
 
-  // The selection: per size, the fastest exact (double) algorithm and transport.
-  std::vector<std::pair<size_t, co::Choice>> winners;
-  for (size_t bytes = lo; bytes <= hi; bytes *= 2) {
-    const Row* best = nullptr;
-    for (const auto& r : rows)
-      if (r.bytes == bytes && r.format == "double" && (!best || r.median_us < best->median_us)) best = &r;
-    if (best)
-      winners.push_back({bytes, {*co::parse_algorithm(best->algorithm), *co::parse_transport(best->transport)}});
-  }
-
-  // Runs of one winner merge into one rule.
+  const NetWinners winners = fastest_exact(results);
   std::string table_note;
   const bool write_table =
       !(*vm)["no-table"].as<bool>() && N > 1 && (!spec || !(*vm)["table"].as<std::string>().empty());
   if (write_table) {
-    const std::string path =
+    table_note =
         (*vm)["table"].as<std::string>().empty() ? co::default_selection_path() : (*vm)["table"].as<std::string>();
-    co::Selection old;
-    if (std::filesystem::exists(path)) {
-      try {
-        old = co::Selection::read(path);
-      } catch (const std::exception&) {  // an unreadable old table is replaced
-      }
-    }
-    co::Selection sel;
-    for (const auto& r : old.rules)
-      if (r.ranks != N) sel.rules.push_back(r);
-    for (size_t i = 0; i < winners.size(); ++i) {
-      if (i + 1 < winners.size() && winners[i + 1].second.algorithm == winners[i].second.algorithm &&
-          winners[i + 1].second.transport == winners[i].second.transport)
-        continue;
-      // A size between two measured ones goes to the smaller one's winner.
-      const size_t up_to = i + 1 < winners.size() ? winners[i + 1].first - 1 : std::numeric_limits<size_t>::max();
-      sel.rules.push_back({N, up_to, winners[i].second.algorithm, winners[i].second.transport});
-    }
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    std::ofstream out(path + ".tmp", std::ios::binary);
-    out << sel.to_text();
-    out.close();
-    if (!out) throw Error("cannot write the selection table " + path + ".tmp (check the folder's permissions)");
-    std::filesystem::rename(path + ".tmp", path);
-    table_note = path;
+    write_merged_table(table_note, N, winners);
   }
-
   if (json) {
-    nlohmann::json j;
-    j["ranks"] = N;
-    j["link"] = spec ? co::describe(*spec) : "real";
+    auto j = net_json(results);
     j["table"] = table_note;
-    for (const auto& r : rows)
-      j["rows"].push_back({{"bytes", r.bytes},
-                           {"algorithm", r.algorithm},
-                           {"transport", r.transport},
-                           {"format", r.format},
-                           {"median_us", r.median_us},
-                           {"p99_us", r.p99_us},
-                           {"busbw_gbs", r.busbw_gbs},
-                           {"mpi_allreduce_median_us", r.mpi_median_us}});
     std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
-  std::printf("# all-reduce, %d ranks, %s\n", N,
-              spec ? (co::describe(*spec) + " (EMULATION; MPI_Allreduce's own messages cannot be "
-                                            "held back, so its rows run Open MPI's choice, recursive doubling "
-                                            "below 64 KiB and ring above, on the emulated link)")
-                         .c_str()
-                   : "real link");
-  std::printf(
-      "| size | algorithm | transport | format | median us | p99 us | bus GB/s | MPI_Allreduce median us |\n"
-      "|---|---|---|---|---|---|---|---|\n");
-  for (const auto& r : rows) {
-    char mpi[32] = "-";
-    if (r.mpi_median_us > 0) std::snprintf(mpi, sizeof mpi, "%.1f", r.mpi_median_us);
-    std::printf("| %s | %s | %s | %s | %.1f | %.1f | %.2f | %s |\n", size_text(r.bytes).c_str(), r.algorithm.c_str(),
-                r.transport.c_str(), r.format.c_str(), r.median_us, r.p99_us, r.busbw_gbs, mpi);
-  }
-  // What the selection picks for the exact format, beside MPI_Allreduce.
-  std::printf(
-      "\n# selected (exact double) vs MPI_Allreduce, %d ranks\n| size | selected | median us | bus GB/s | "
-      "MPI_Allreduce us | speed-up |\n|---|---|---|---|---|---|\n",
-      N);
-  for (const auto& [bytes, c] : winners)
-    for (const auto& r : rows)
-      if (r.bytes == bytes && r.format == "double" && r.algorithm == co::algorithm_name(c.algorithm) &&
-          r.transport == co::transport_name(c.transport))
-        std::printf("| %s | %s over %s | %.1f | %.2f | %.1f | %.2fx |\n", size_text(bytes).c_str(), r.algorithm.c_str(),
-                    r.transport.c_str(), r.median_us, r.busbw_gbs, r.mpi_median_us,
-                    r.median_us > 0 && r.mpi_median_us > 0 ? r.mpi_median_us / r.median_us : 0.0);
+  print_net_text(results, winners);
   if (!table_note.empty()) std::printf("selection table for %d ranks written to %s\n", N, table_note.c_str());
   return 0;
 }

@@ -140,6 +140,26 @@ TEST(MpirunCommand, LocalRanksAreAOneNodeJobWithTheArgumentsAsGiven) {
   EXPECT_TRUE(roomy.ends_with("-np 2 w")) << roomy;
 }
 
+// A benchmark over the link (bench net CLUSTER.yaml, doctor's probe): every rank the same
+// arguments, plus its own node's tcp_interface (interface names differ between nodes).
+TEST(MpirunCommand, BenchOverTheLinkGivesEachNodeItsTcpInterface) {
+  launch::JobSpec job;
+  job.link_cidr = "10.77.2.0/24";
+  job.hostfile = "/tmp/h";
+  job.worker = "w";
+  job.worker_args = std::vector<std::string>{"--bench-net", "--json"};
+  job.nodes.resize(2);
+  job.nodes[0].address = "10.77.2.1";
+  job.nodes[0].tcp_interface = "tb0";
+  job.nodes[1].address = "10.77.2.2";
+  const auto cmd = joined(launch::mpirun_argv(job));
+  EXPECT_NE(cmd.find("-np 1 -H 10.77.2.1:1 w --bench-net --json --tcp-interface tb0 : -np 1 -H 10.77.2.2:1 w "
+                     "--bench-net --json"),
+            std::string::npos)
+      << cmd;
+  EXPECT_TRUE(cmd.ends_with("10.77.2.2:1 w --bench-net --json")) << cmd;
+}
+
 TEST(MpirunCommand, ShellCommandQuotesWhatNeedsIt) {
   EXPECT_EQ(launch::shell_command({"a", "b c", "it's", "x/y:1,2"}), "a 'b c' 'it'\\''s' x/y:1,2");
   EXPECT_EQ(launch::network_cidr(0x0a4d0207, 24), "10.77.2.0/24");

@@ -1,0 +1,60 @@
+#include "controller/cli/link_bench_job.h"
+
+#include "controller/config/network_address.h"
+#include "controller/launch/local_worker.h"
+#include "worker/common/error.h"
+
+namespace clusterctl::cli {
+
+std::vector<launch::MachineInfo> probe_machines(const config::ClusterConfig& c) {
+  std::vector<launch::MachineInfo> machines(c.nodes.size());
+  for (size_t i = 0; i < c.nodes.size(); ++i) {
+    try {
+      auto shell = preflight::open_node_shell(c, c.nodes[i]);
+      machines[i] = launch::probe_machine(*shell, launch::node_worker_path(c.nodes[i]));
+    } catch (const std::exception&) {
+    }
+  }
+  return machines;
+}
+
+launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::PreflightReport& report,
+                               const std::vector<launch::MachineInfo>& machines, std::vector<std::string> worker_args,
+                               int ranks_per_node, const std::string& hostfile_tag) {
+  const auto& f0 = report.nodes.at(0);
+  if (!f0.link_address) throw Error(c.nodes[0].name + " has no address on its link");
+  launch::JobSpec job;
+  job.link_cidr = c.nodes[0].link && c.nodes[0].link->cidr ? c.nodes[0].link->cidr->to_string()
+                                                           : launch::network_cidr(*f0.link_address, f0.link_prefix);
+  job.worker_args = std::move(worker_args);
+  job.tag_output = false;
+  job.run_as_root = c.nodes[0].user == "root";
+  job.worker = launch::node_worker_path(c.nodes[0]);
+  job.hostfile = "/tmp/clusterctl-" + hostfile_tag + "-" + c.name + ".hostfile";
+  auto nodes = c.nodes;  // with the job's ranks, for sharing the cores
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto& n = nodes[i];
+    if (!report.nodes.at(i).link_address) throw Error(n.name + " has no address on its link");
+    if (ranks_per_node > 0) n.ranks = ranks_per_node;
+    launch::JobNode node;
+    node.address = config::ipv4_to_string(*report.nodes[i].link_address);
+    node.ranks = n.ranks;
+    node.worker = machines.at(i).worker.empty() ? launch::node_worker_path(n) : machines[i].worker;
+    if (n.link) node.tcp_interface = n.link->tcp_interface;
+    job.nodes.push_back(node);
+  }
+  for (const auto& [key, load] : launch::machine_loads(nodes, machines))
+    launch::share_cores(job, load.ranks, load.cores, false);
+  return job;
+}
+
+ssh::ExecResult run_link_bench(preflight::NodeShell& head, const launch::JobSpec& job,
+                               std::chrono::milliseconds timeout) {
+  std::string cmd = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; ";
+  const std::string hosts = launch::hostfile_text(job);
+  if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + ssh::shell_quote(job.hostfile) + " && ";
+  cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1";
+  return head.run(cmd, timeout);
+}
+
+}  // namespace clusterctl::cli
