@@ -39,13 +39,10 @@ std::string fixed1(double v, const char* unit) {
 // The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.
 nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks) {
   const std::string worker = launch::node_worker_path(n);
-  const std::string path =
-      worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
   auto shell = preflight::open_node_shell(c, n);
-  const auto r =
-      shell->run("PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; " + path + " --probe-speed --threads " +
-                     std::to_string(n.threads) + " --ranks " + std::to_string(ranks),
-                 std::chrono::seconds(180));
+  const auto r = shell->run(preflight::kNodePath + preflight::shell_path(worker) + " --probe-speed --threads " +
+                                std::to_string(n.threads) + " --ranks " + std::to_string(ranks),
+                            std::chrono::seconds(180));
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
     throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));

@@ -50,7 +50,7 @@ launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::
 
 ssh::ExecResult run_link_bench(preflight::NodeShell& head, const launch::JobSpec& job,
                                std::chrono::milliseconds timeout) {
-  std::string cmd = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; ";
+  std::string cmd = preflight::kNodePath;
   const std::string hosts = launch::hostfile_text(job);
   if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + ssh::shell_quote(job.hostfile) + " && ";
   cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1";

@@ -13,17 +13,13 @@ namespace {
 
 using ssh::shell_quote;
 
-// Non-interactive SSH sessions get a minimal PATH; Homebrew and /usr/local are where macOS and
-// hand-built installs put mpirun.
-constexpr const char* kPath = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; export PATH; ";
-
 }  // namespace
 
 long start_detached(preflight::NodeShell& head, const std::string& node_name, const std::string& work_dir,
                     const std::string& hostfile, const std::string& hostfile_text, const std::string& command,
                     const std::string& log_path) {
-  std::string script =
-      kPath + std::string("mkdir -p ") + shell_quote(work_dir) + " && cd " + shell_quote(work_dir) + " || exit 90; ";
+  std::string script = preflight::kNodePath + std::string("mkdir -p ") + shell_quote(work_dir) + " && cd " +
+                       shell_quote(work_dir) + " || exit 90; ";
   if (!hostfile_text.empty())
     script += "printf '%s' " + shell_quote(hostfile_text) + " > " + shell_quote(hostfile) + " || exit 91; ";
   script += "command -v mpirun >/dev/null 2>&1 || exit 92; ";

@@ -4,22 +4,18 @@
 #include <cctype>
 #include <sstream>
 
-#include "controller/ssh/ssh_session.h"
-
 namespace clusterctl::launch {
 
 MachineInfo probe_machine(preflight::NodeShell& shell, const std::string& worker) {
-  const std::string w =
-      worker.starts_with("~/") ? "\"$HOME\"/" + ssh::shell_quote(worker.substr(2)) : ssh::shell_quote(worker);
   try {
     // Each answer on its own line, empty when unknown, so a missing one cannot shift the rest.
     const auto r = shell.run(
-        "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin\"; "
-        "n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null); echo \"$n\"; "
-        "id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null); "
-        "echo \"$id\"; "
-        "w=$(command -v " +
-            w + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
+        std::string(preflight::kNodePath) +
+            "n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null); echo \"$n\"; "
+            "id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || sysctl -n kern.bootsessionuuid 2>/dev/null); "
+            "echo \"$id\"; "
+            "w=$(command -v " +
+            preflight::shell_path(worker) + ") && case \"$w\" in /*) echo \"$w\";; *) echo \"$PWD/$w\";; esac",
         std::chrono::seconds(15));
     return parse_machine_probe(r.out);
   } catch (const std::exception&) {

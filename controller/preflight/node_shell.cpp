@@ -11,6 +11,11 @@
 
 namespace clusterctl::preflight {
 
+std::string shell_path(const std::string& path) {
+  if (path.starts_with("~/")) return "\"$HOME\"/" + ssh::shell_quote(path.substr(2));
+  return ssh::shell_quote(path);
+}
+
 ssh::SshTarget ssh_target(const config::ClusterConfig& c, const config::NodeConfig& n) {
   ssh::SshTarget t;
   t.host = n.host;

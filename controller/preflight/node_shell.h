@@ -40,6 +40,15 @@ class SshShell : public NodeShell {
   ssh::SshSession session_;
 };
 
+// Non-interactive SSH sessions get a minimal PATH: Homebrew and /usr/local are where macOS and
+// hand-built installs put mpirun and the worker, /usr/sbin and /sbin `ip` and `ifconfig`. Every
+// command that looks for one of them on a node starts with this, so `up` finds what preflight found.
+inline constexpr const char* kNodePath =
+    "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin:/usr/sbin:/sbin\"; export PATH; ";
+
+// A path as the node's shell must be given it: "~/x" stays expandable, everything else is quoted.
+std::string shell_path(const std::string& path);
+
 // The SSH target of a node, from the cluster file.
 ssh::SshTarget ssh_target(const config::ClusterConfig& c, const config::NodeConfig& n);
 

@@ -37,16 +37,6 @@ bool PreflightReport::ok() const {
 
 namespace {
 
-// Non-interactive SSH sessions get a minimal PATH; Homebrew and /usr/local are where macOS and
-// hand-built installs put mpirun and the worker.
-constexpr const char* kPath = "PATH=\"$PATH:/usr/local/bin:/opt/homebrew/bin:/usr/sbin:/sbin\"; export PATH; ";
-
-// A path for the remote shell: "~/x" must stay expandable, everything else is quoted.
-std::string shell_path(const std::string& p) {
-  if (p.starts_with("~/")) return "\"$HOME\"/" + ssh::shell_quote(p.substr(2));
-  return ssh::shell_quote(p);
-}
-
 struct ModelFootprint {
   std::string path;
   uint64_t tensor_bytes = 0;
@@ -128,7 +118,8 @@ class NodeProbe {
       std::string a = config::ipv4_to_string(addr);
       script += "if " + ping + " " + a + " >/dev/null 2>&1; then echo '" + a + " ok'; else echo '" + a + " fail'; fi; ";
     }
-    auto r = exec("reach", kPath + std::string("command -v ping >/dev/null || { echo no-ping; exit 0; }; ") + script);
+    auto r =
+        exec("reach", kNodePath + std::string("command -v ping >/dev/null || { echo no-ping; exit 0; }; ") + script);
     if (!r) return;
     if (r->out.starts_with("no-ping")) {
       add("reach", CheckStatus::fail, "ping missing",
@@ -158,7 +149,7 @@ class NodeProbe {
   // each must work from the head as it is, or `up` ends in an Open MPI message that hides why.
   void check_head_ssh(const std::vector<std::pair<std::string, uint32_t>>& peers) {
     if (!shell_ || peers.empty()) return;
-    std::string script = kPath + std::string("command -v ssh >/dev/null || { echo no-ssh; exit 0; }; ");
+    std::string script = kNodePath + std::string("command -v ssh >/dev/null || { echo no-ssh; exit 0; }; ");
     for (const auto& [name, addr] : peers) {
       const std::string a = config::ipv4_to_string(addr);
       script += "( e=$(ssh -o BatchMode=yes -o ConnectTimeout=5 " + a + " true 2>&1 </dev/null) && echo '" + a +
@@ -375,7 +366,7 @@ class NodeProbe {
   void check_worker() {
     // On this machine the default worker is the one built or installed with this clusterctl.
     const std::string worker = launch::node_worker_path(node_);
-    auto r = exec("worker", kPath + shell_path(worker) + " --version 2>&1");
+    auto r = exec("worker", kNodePath + shell_path(worker) + " --version 2>&1");
     if (!r) return;
     if (r->status == 127 || r->status == 126) {
       add("worker", CheckStatus::fail, "missing",
@@ -402,7 +393,7 @@ class NodeProbe {
   }
 
   void check_mpirun() {
-    auto r = exec("mpirun", std::string(kPath) + "command -v mpirun && mpirun --version 2>&1 | head -n1");
+    auto r = exec("mpirun", std::string(kNodePath) + "command -v mpirun && mpirun --version 2>&1 | head -n1");
     if (!r) return;
     if (r->status != 0) {
       add("mpirun", CheckStatus::fail, "missing", "mpirun is not installed on " + node_.name,

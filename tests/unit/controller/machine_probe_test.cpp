@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -29,6 +31,32 @@ TEST(ProbeMachine, ThisMachineAnswersItsCoresBootIdAndTheWorkersPath) {
   EXPECT_EQ(m.machine_id, boot_id);
   EXPECT_TRUE(m.worker.starts_with("/") && m.worker.ends_with("/sh")) << m.worker;
   EXPECT_EQ(launch::probe_machine(shell, "no-such-clusterctl-worker").worker, "");
+}
+
+// A `worker:` under "~/" is the node's home's, and is found there as an absolute path.
+TEST(ProbeMachine, AWorkerUnderHomeIsFoundInTheNodesHome) {
+  const auto home = std::filesystem::temp_directory_path() / ("machine_probe_home_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(home / "my bin");
+  const auto worker = home / "my bin" / "clusterctl-worker";
+  std::ofstream(worker) << "#!/bin/sh\n";
+  std::filesystem::permissions(worker, std::filesystem::perms::owner_all);
+  const std::string saved = std::getenv("HOME") ? std::getenv("HOME") : "";
+  setenv("HOME", home.c_str(), 1);
+  preflight::LocalShell shell;
+  const auto m = launch::probe_machine(shell, "~/my bin/clusterctl-worker");
+  setenv("HOME", saved.c_str(), 1);
+  std::filesystem::remove_all(home);
+  EXPECT_EQ(m.worker, worker.string());
+}
+
+// A node's login PATH without sbin or Homebrew's folders still finds what preflight looks for.
+TEST(ProbeMachine, TheNodePathAddsWhereToolsAndWorkersLive) {
+  if (!std::filesystem::exists("/usr/sbin/sshd")) GTEST_SKIP() << "no /usr/sbin/sshd here";
+  preflight::LocalShell shell;
+  const auto r =
+      shell.run("PATH=/usr/bin:/bin; " + std::string(preflight::kNodePath) + "command -v sshd; echo \"$PATH\"",
+                std::chrono::seconds(5));
+  EXPECT_EQ(r.out, "/usr/sbin/sshd\n/usr/bin:/bin:/usr/local/bin:/opt/homebrew/bin:/usr/sbin:/sbin\n");
 }
 
 // A node whose boot id reads empty (a masked /proc) has no known machine, and the worker's path
