@@ -50,16 +50,23 @@ nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfi
 }
 
 // As the node's ranks will read: its ranks' pools of `threads` each at once (0: every core).
-// `ranks_on_machine`: the ranks of every node on its machine, probed together; the node records
-// its own ranks' share of what they reach.
+// `machine`: the ranks of every node on its machine, probed together, and its cores; the node
+// records its own ranks' share of what they reach. Where their threads outnumber the cores, as
+// many ranks as fill the cores are probed, and plan shares the cores among the ranks in time
+// (placement::core_share): probed at once, their turns came in whatever order the scheduler
+// gave them a core, and a probe measured anything between the two.
 // `machine_probe`: the probe's answer for this machine when another node of it was probed already.
-SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks_on_machine,
-                      int nodes_on_machine, nlohmann::json& machine_probe) {
+SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, const launch::MachineLoad& machine,
+                      nlohmann::json& machine_probe) {
   SpeedProbe p{n.name, std::nullopt, ""};
   try {
-    if (!machine_probe.is_object()) machine_probe = run_probe(c, n, ranks_on_machine);
+    const int ranks_on_machine = machine.ranks, threads = n.threads > 0 ? n.threads : machine.cores;
+    const int machine_threads = ranks_on_machine * threads;
+    const int probed_ranks = machine_threads > machine.cores ? std::max(1, machine.cores / threads) : ranks_on_machine;
+    if (!machine_probe.is_object()) machine_probe = run_probe(c, n, probed_ranks);
     const nlohmann::json& j = machine_probe;
     state::NodeSpeedRecord s;
+    if (probed_ranks < ranks_on_machine) s.cores = machine.cores, s.machine_threads = machine_threads;
     const double share = static_cast<double>(n.ranks) / ranks_on_machine;
     s.bandwidth_gbs = share * j["bandwidth_gb_s"].get<double>();
     s.compute_gflops = share * j["compute_gflops"].get<double>();
@@ -67,7 +74,7 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.tile8_gflops = share * j.value("tile8_gflops", 0.0);
     s.stream_gbs = share * j.value("stream_gb_s", 0.0);
     s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
-    s.shares_machine_with = nodes_on_machine - 1;
+    s.shares_machine_with = machine.nodes - 1;
     s.meeting_us = j.value("meeting_us", 0.0);  // one rank's pool: not shared among ranks
     if (j.contains("one_rank") && j["one_rank"].is_object()) {
       s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
@@ -76,6 +83,10 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     }
     s.threads = j["threads"].get<int>();
     s.method = j.value("method", "");
+    if (s.machine_threads > 0)
+      s.method += "; the machine's " + std::to_string(ranks_on_machine) + " ranks of " + std::to_string(threads) +
+                  " threads outnumber its " + std::to_string(machine.cores) + " cores: probed as " +
+                  std::to_string(probed_ranks) + " rank(s), each node its ranks' share";
     s.measured_at = static_cast<int64_t>(std::time(nullptr));
     state::record_node_speed(c.name, n.name, s);
     p.speed = s;
@@ -118,7 +129,7 @@ int doctor_main(int argc, char** argv) {
     std::map<std::string, nlohmann::json> probed;  // by machine: one probe of all its ranks
     for (size_t i = 0; i < config.nodes.size(); ++i) {
       const std::string key = launch::machine_key(machines[i], config.nodes[i]);
-      speeds.push_back(probe_node(config, config.nodes[i], load.at(key).ranks, load.at(key).nodes, probed[key]));
+      speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key]));
     }
     // The link under the ranks of several nodes, as the job's all-reduces cross it.
     if (config.nodes.size() > 1) link = probe_link(config, report, machines);

@@ -291,6 +291,7 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
   n.one_rank_decode_gflops = r.one_rank_decode_gflops;
   n.meeting_s = r.meeting_us * 1e-6;
   n.threads = r.threads;
+  n.core_share = placement::core_share(r.machine_threads, r.cores);
   return n;
 }
 
@@ -308,7 +309,13 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
                                     : "; memory: plain reads (an older probe: run doctor again)") +
                  (r->shares_machine_with > 0 ? "; its ranks' share of a machine it shares with " +
                                                    std::to_string(r->shares_machine_with) + " other node(s)"
-                                             : ""));
+                                             : "") +
+                 (r->machine_threads > r->cores && r->cores > 0
+                      ? "; " + std::to_string(r->machine_threads) + " threads take turns on " +
+                            std::to_string(r->cores) + " cores: " +
+                            std::to_string(std::lround(100 * placement::core_share(r->machine_threads, r->cores))) +
+                            " % of their rate"
+                      : ""));
     if (!r && in.missing.empty())
       in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +
                    "' (it measures every node and records it for plan)";

@@ -139,6 +139,12 @@ double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double dec
   return reads_gbs > 0 ? std::min(gbs, reads_gbs) : gbs;
 }
 
+double core_share(int machine_threads, int cores) {
+  if (machine_threads <= cores || cores <= 0) return 1;
+  const double per_core = static_cast<double>(machine_threads) / cores;
+  return per_core / std::ceil(per_core);
+}
+
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
   PassTimes t;
   std::vector<double> mem(m.nodes.size()), compute(m.nodes.size());
@@ -171,8 +177,9 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     }
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
-    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9));
-    t.compute_s = std::max(t.compute_s, compute[n]);
+    const double share = m.nodes[n].core_share > 0 ? m.nodes[n].core_share : 1;
+    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9) / share);
+    t.compute_s = std::max(t.compute_s, compute[n] / share);
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;

@@ -31,7 +31,17 @@ struct NodeSpeed {
   // starts with one, quantising its tokens); 0: not measured, or pools of one thread.
   double meeting_s = 0;
   int threads = 0;  // a rank's pool threads (how the engine runs a decode token's experts); 0: not known
+  // The share of the node's figures its ranks get where their threads outnumber the machine's
+  // cores (core_share): 1 where each thread has a core, or the figures were measured shared.
+  double core_share = 1;
 };
+
+// Threads that outnumber the cores take turns on them: each all-reduce waits for every rank, so
+// between two of them a core runs ceil(threads / cores) ranks' work one after another while the
+// machine holds threads / cores of it: the cores give threads / cores / ceil(threads / cores) of
+// their rate (3 one-thread ranks on 2 cores: 0.75; 4 on 2: 1, two to a core). 1 where each thread
+// has a core or either is not known.
+double core_share(int machine_threads, int cores);
 
 struct LinkSpeed {
   std::string name;          // "thunderbolt-bridge", "10gbe", "300us,10gbit", "shared memory"

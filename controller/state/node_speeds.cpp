@@ -39,6 +39,8 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
                         {"threads", r.threads},
+                        {"cores", r.cores},
+                        {"machine_threads", r.machine_threads},
                         {"method", r.method},
                         {"measured_at", r.measured_at}};
   write_state_file(kFile, all.dump(2) + "\n");
@@ -61,6 +63,8 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.one_rank_stream_gbs = j.value("one_rank_stream_gb_s", 0.0);
   r.tile8_gflops = j.value("tile8_gflops", 0.0);
   r.threads = j.value("threads", 0);
+  r.cores = j.value("cores", 0);
+  r.machine_threads = j.value("machine_threads", 0);
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));
   if (!(r.bandwidth_gbs > 0) || !(r.compute_gflops > 0)) return std::nullopt;

@@ -23,6 +23,11 @@ struct NodeSpeedRecord {
   int shares_machine_with = 0;
   double meeting_us = 0;  // one meeting of a rank's pool threads (an empty parallel_for); 0: not measured
   int threads = 0;
+  // The machine's cores and the threads of all its nodes' ranks: where the threads outnumber the
+  // cores, the figures above are the node's share of what the cores give with no thread waiting
+  // for one, and the ranks share the cores in time (placement::core_share); 0: not recorded (an
+  // older probe's figures, measured with every rank at once).
+  int cores = 0, machine_threads = 0;
   std::string method;       // how it was measured (the probe's own line)
   int64_t measured_at = 0;  // unix seconds
 };

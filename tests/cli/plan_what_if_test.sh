@@ -113,6 +113,18 @@ echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 800, "decode_gflop
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a stream refused" "$out"
 grep -q "n1 .*41.3 GB/s, 800 GFLOPS, decode 400 (doctor, 8 threads; memory: its decode stream of 40 GB/s" <<<"$out" ||
   fail "the decode stream is not used" "$out"
+# Threads that outnumber the machine's cores (doctor probed the cores with as many ranks as fill them
+# and recorded both): the ranks take turns, 3 threads on 2 cores at 0.75 of the cores' rate.
+memory_ms() {
+  "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json | python3 -c "
+import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['decode']['memory_ms'])"
+}
+whole=$(memory_ms)
+sed -i 's/"threads": 8}/"threads": 1, "cores": 2, "machine_threads": 3}/' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with shared cores refused" "$out"
+grep -q "n2 .*3 threads take turns on 2 cores: 75 % of their rate" <<<"$out" || fail "time-sharing not said" "$out"
+python3 -c "import sys; sys.exit(0 if abs($(memory_ms) * 0.75 / $whole - 1) < 1e-6 else 1)" ||
+  fail "3 threads on 2 cores read in $(memory_ms) ms against $whole ms with a core each" ""
 # doctor's record of the link between the nodes: plan takes it where no --link is given, and says so.
 echo '{"lab": {"latency_us": 42, "bandwidth_gb_s": 2.5, "ranks": 2, "method": "all-reduces", "measured_at": 1796450000}}' \
   >"$CLUSTERCTL_STATE_DIR/link-speeds.cache"

@@ -337,3 +337,25 @@ TEST(ThroughputModel, ALinkFromMeasuredAllReducesGivesTheirTimeBack) {
   EXPECT_NEAR(slow.latency_us, 50, 1e-9);
   EXPECT_NEAR(link_from_allreduces(16384, 100, 65536, 90, 3).latency_us, 50, 1e-9);
 }
+
+TEST(ThroughputModel, ThreadsOutnumberingTheCoresTakeTurnsOnThem) {
+  // Between two all-reduces a core runs its ranks' work one after another: 3 one-thread ranks on 2
+  // cores wait for the one that had to share (3/2 of a core's work on each, 2 on one: 0.75); 4 on 2
+  // share them evenly; a thread for each core or fewer, or cores not known: the whole rate.
+  EXPECT_DOUBLE_EQ(core_share(3, 2), 0.75);
+  EXPECT_DOUBLE_EQ(core_share(4, 2), 1.0);
+  EXPECT_DOUBLE_EQ(core_share(5, 2), 2.5 / 3);
+  EXPECT_DOUBLE_EQ(core_share(2, 2), 1.0);
+  EXPECT_DOUBLE_EQ(core_share(1, 2), 1.0);
+  EXPECT_DOUBLE_EQ(core_share(3, 0), 1.0);
+  // A node's memory and compute take 1 / share as long; the link's terms do not change.
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks.push_back(m.ranks[0]);
+  const PassTimes whole = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  m.nodes[0].core_share = core_share(3, 2);
+  const PassTimes shared = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_NEAR(shared.memory_s, whole.memory_s / 0.75, 1e-12);
+  EXPECT_NEAR(shared.compute_s, whole.compute_s / 0.75, 1e-12);
+  EXPECT_DOUBLE_EQ(shared.latency_s, whole.latency_s);
+  EXPECT_DOUBLE_EQ(shared.bandwidth_s, whole.bandwidth_s);
+}
