@@ -4,7 +4,11 @@
 # node's bandwidth and compute and records them), `clusterctl plan --json` (the configured
 # all-reduce's row), then the measurement: `clusterctl bench` (1 rank: tg and pp), `bench --ranks`,
 # `bench --draft`, or the 3-node test cluster through `up` + `bench-serve -c 1`. Prints one
-# markdown row per configuration: predicted, what limits it, measured (each repetition), error.
+# markdown row per configuration: predicted, what limits it, measured (each repetition, REPS of
+# them, 3 by default), the error against their median, and the machine's state while it ran: the
+# load average (1 min) before and after, transparent huge pages the kernel could not give (the
+# engine's weights then stream over 4 KiB pages, ~10 % slower), and for ranks that outnumber the
+# cores the share of the time they were spread over the cores evenly (tests/bench/rank_cores.py).
 # Usage (root for the test cluster; run it on a quiet machine):
 #   tests/bench/planner_accuracy.sh BUILD_DIR [WORK_DIR=/tmp/clusterctl-planner] [CONFIGS...]
 # CONFIGS (default all): l1b-1x2 l1b-2 l1b-3 l1b-4 l1b-3-emu moe-1x2 moe-2 spec-1x2 spec-3-emu tc-veth tc-emu
@@ -18,7 +22,7 @@ shift $(($# >= 2 ? 2 : $#))
 CONFIGS=${*:-l1b-1x2 l1b-2 l1b-3 l1b-4 l1b-3-emu moe-1x2 moe-2 spec-1x2 spec-3-emu tc-veth tc-emu}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 C=$BUILD/controller/clusterctl W=$BUILD/worker/clusterctl-worker
-REPS=${REPS:-2}
+REPS=${REPS:-3}
 EMU="latency=300us,bandwidth=10gbit"
 mkdir -p "$WORK"
 rm -f "$WORK/draft-share"  # measured afresh each run
@@ -32,16 +36,23 @@ L1B=$WORK/llama3-1b-q4_0.gguf MOE=$WORK/olmoe-q4_0.gguf
 
 echo "<!-- $(date -u +%FT%TZ) load average at start: $(cut -d' ' -f1-3 /proc/loadavg) -->"
 START=$SECONDS
-echo "| config | predicted tok/s | limit | measured tok/s | error |"
-echo "|---|---|---|---|---|"
+echo "| config | predicted tok/s | limit | measured tok/s | error | load; notes |"
+echo "|---|---|---|---|---|---|"
+thp_fallbacks() { awk '$1 == "thp_fault_fallback" {print $2}' /proc/vmstat; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# begin_row: the machine's state as a configuration starts (row prints it beside the figures);
+# NOTES: what the configuration adds (rank spreads).
+begin_row() { ROW_LOAD=$(load1) ROW_THP=$(thp_fallbacks) NOTES=""; }
 # row NAME PREDICTED LIMIT MEASURED...: the error against the median of the measurements.
 row() {
   local name=$1 pred=$2 limit=$3
   shift 3
-  local med
+  local med thp
   med=$(printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
-  printf '| %s | %.1f | %s | %s | %+.0f %% |\n' "$name" "$pred" "$limit" "$(printf '%.1f / ' "$@" | sed 's# / $##')" \
-    "$(awk -v p="$pred" -v m="$med" 'BEGIN {print 100 * (p - m) / m}')"
+  thp=$(($(thp_fallbacks) - ROW_THP))
+  printf '| %s | %.1f | %s | %s | %+.0f %% | %s -> %s%s%s |\n' "$name" "$pred" "$limit" \
+    "$(printf '%.1f / ' "$@" | sed 's# / $##')" "$(awk -v p="$pred" -v m="$med" 'BEGIN {print 100 * (p - m) / m}')" \
+    "$ROW_LOAD" "$(load1)" "$([ "$thp" -gt 0 ] && echo "; $thp huge pages not given")" "${NOTES:+; $NOTES}"
 }
 
 # local_file NAME MODEL RANKS THREADS [EMULATE] [DRAFT]: a one-node cluster file on this machine.
@@ -67,6 +78,7 @@ configured() { jq -r '.speed.predictions | (map(select(.algorithm == "one-shot" 
 # One rank x 2 threads: decode (tg32) and prefill (pp64, plan --prefill-batch 64).
 one_rank() {  # NAME MODEL LABEL
   local f j bw
+  begin_row
   f=$(local_file "$1" "$2" 1 2)
   probe "$f" || return
   j=$(plan_json "$f" --prefill-batch 64 | configured)
@@ -84,14 +96,20 @@ one_rank() {  # NAME MODEL LABEL
 }
 
 ranks() {  # NAME MODEL RANKS LABEL [EMULATE]
-  local f j m=()
+  local f j m=() spread=()
+  begin_row
   f=$(local_file "$1" "$2" "$3" 1 "${5:-}")
   probe "$f" || return
   j=$(plan_json "$f" | configured)
+  # Ranks that outnumber the cores: how evenly they were spread over them in each repetition.
+  local sample=()
+  [ "$3" -gt "$(nproc)" ] && sample=(python3 "$REPO/tests/bench/rank_cores.py")
   for _ in $(seq "$REPS"); do
-    m+=("$("$C" bench "$2" --ranks "$3" -t 1 -n 64 --allreduce one-shot --wire-format double \
-      ${5:+--emulate-link "$5"} --json 2>/dev/null | jq -r .timings.generate_tokens_per_s)")
+    m+=("$("${sample[@]}" "$C" bench "$2" --ranks "$3" -t 1 -n 64 --allreduce one-shot --wire-format double \
+      ${5:+--emulate-link "$5"} --json 2>"$WORK/spread" | jq -r .timings.generate_tokens_per_s)")
+    [ ${#sample[@]} -gt 0 ] && spread+=("$(grep -o 'even [0-9?]* %' "$WORK/spread" | tail -1)")
   done
+  [ ${#spread[@]} -gt 0 ] && NOTES="ranks spread over the cores $(printf '%s / ' "${spread[@]}" | sed 's# / $##')"
   row "$4" "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"
 }
 
@@ -100,6 +118,7 @@ ranks() {  # NAME MODEL RANKS LABEL [EMULATE]
 # the text, not on the cluster), given to plan as --draft-acceptance; then bench --draft.
 spec() {  # NAME RANKS THREADS LABEL [EMULATE]
   local f j share m=()
+  begin_row
   [ -f "$WORK/draft-share" ] ||
     "$C" bench "$L1B" --draft "$L1B" -n 16 --reps 1 -t 2 --json 2>/dev/null | jq -r '.acceptance_rate // empty' \
       >"$WORK/draft-share"
@@ -127,6 +146,7 @@ testcluster() {  # NAME LABEL [EMULATE]
     [ -f "$D/nodes" ] || { "$REPO/deploy/testcluster" up --nodes 3 >/dev/null && touch "$WORK/started-testcluster"; } ||
       exit 1
     local f=$WORK/$1.yaml j m=()
+    begin_row
     sed -e "s#^model: .*#model: $L1B#" -e "s#^cluster: .*#cluster: acc-$1#" -e "s#^defaults:#defaults:\n  worker: $W#" \
       -e "s#^    interface: tb0#    interface: tb0\n    allreduce: one-shot\n    wire_format: double${3:+\n    emulate: \"$3\"}#" \
       "$REPO/configs/testcluster-3.yaml" >"$f"

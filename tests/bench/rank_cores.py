@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Runs a command (a `clusterctl bench` of several ranks) and, while it runs, samples which core
+each clusterctl-worker process last ran on: prints the command's stdout, and on stderr one line,
+the share of samples in which the ranks were spread over the cores as evenly as they can be
+("even 93 %": of the last 40 % of the run, past loading the model), and the ranks' context switches (voluntary / not). Ranks that outnumber the cores
+take turns on them between all-reduces: an uneven spread (3 ranks on one of 2 cores) makes that
+core's turns the pass's time. Usage: rank_cores.py COMMAND..."""
+import collections
+import os
+import subprocess
+import sys
+import time
+
+
+def workers():
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().startswith("clusterctl-work"):
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+def last_core(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    return int(s[s.rindex(")") + 2:].split()[36])  # field 39, "processor"
+
+
+def switches(pid):
+    v = n = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches"):
+                v = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches"):
+                n = int(line.split()[1])
+    return v, n
+
+
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+cores = os.cpu_count() or 1
+even = []
+seen = {}
+# Every 20 ms, the ranks found again every 0.5 s: the sampling takes well under 1 % of a core
+# from the ranks it watches.
+pids, found_at = [], 0.0
+while proc.poll() is None:
+    try:
+        if time.monotonic() - found_at > 0.5:
+            pids, found_at = workers(), time.monotonic()
+        per_core = collections.Counter(last_core(p) for p in pids)
+        for p in pids:
+            seen[p] = switches(p)
+    except OSError:
+        pids, found_at = [], 0.0
+        continue
+    if len(pids) > 1:
+        busiest = max(per_core.values())
+        even.append(busiest <= -(-len(pids) // cores))
+    time.sleep(0.02)
+out = proc.stdout.read()
+sys.stdout.write(out)
+even = even[len(even) * 6 // 10:]
+total = len(even)
+vol = sum(v for v, _ in seen.values())
+invol = sum(n for _, n in seen.values())
+print(f"even {100 * sum(even) / total:.0f} %, switches {vol}/{invol}" if total else "even ?", file=sys.stderr)
+sys.exit(proc.wait())
