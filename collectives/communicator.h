@@ -11,10 +11,18 @@
 
 namespace clusterctl::collectives {
 
+// Time inside collective calls, split (for the calls settled so far: Communicator::settle_call_log)
+// into what the calls added to the step and what this rank waited for slower ranks.
+struct CallSplit {
+  double critical_seconds = 0;  // each call's shortest time over the ranks (see settle_call_log)
+  double waiting_seconds = 0;   // this rank's time in the calls beyond that shortest time
+};
+
 struct CommStats {
   uint64_t allreduce_calls = 0;
   uint64_t bytes_sent = 0;
   double seconds = 0;  // wall time spent inside collective calls
+  CallSplit split;     // of `seconds`, the calls settled so far (all of them right after a settle)
 };
 
 class Communicator {
@@ -53,10 +61,67 @@ class Communicator {
   }
 
   const CommStats& stats() const { return stats_; }
+  // Starts a new measured window: every rank calls it at the same point of its calls, after
+  // settle_call_log (the calls before belong to the window before).
   void reset_stats() { stats_ = {}; }
 
+  // The split of time in collective calls into the link's share on the critical path and waiting.
+  //
+  // Every rank makes the same collective calls in the same order. In each call the rank that
+  // arrives last waits for no one, so its time inside is what the call itself costs (the link's
+  // latency and bandwidth, the transport, the sums) and what the call adds to the step; every
+  // other rank's further time in that call is waiting for it (a slower rank, or one that had no free
+  // core). The last to arrive is the rank with the shortest time in the call, so the per-call
+  // minimum over ranks is the call's critical cost, and no clock is compared across nodes (entry and
+  // exit stamps would need clocks synchronised well below a link's latency). A sum of minimums
+  // cannot be formed from each rank's sums, so each rank keeps each call's duration (and its tag)
+  // until the ranks settle them with one element-wise MIN all-reduce: the callers at their report
+  // points (a step's figures, a benchmark's end), and the communicator itself when
+  // kCallLogCapacity calls are pending. The pending count is the same on every rank (the same
+  // calls), so every rank settles at the same call: memory stays bounded (24 KiB a rank), a settle
+  // costs one 8 KiB all-reduce every thousand calls (timed as part of the call it precedes), and
+  // the sums stay exact.
+  //
+  // What the minimum cannot tell apart: the last rank's own delays inside the call (a wake-up that
+  // waits for a busy core) count as the call's cost; and a rank late to a one-hop call leaves it at
+  // once (its peers' messages are there) while they leave a hop later, so at the next call it waits
+  // that hop for them, counted as its waiting. A rank that is always the slowest truly hides the
+  // link: its peers' hops never hold it up.
+  //
+  // Calls are logged under the tag the caller set (tag_calls, 0 by default): the step protocol
+  // tags its steps and decode steps, whose settled split take_settled(tag) hands out once.
+  static constexpr int kCallTags = 3;
+  static constexpr size_t kCallLogCapacity = 1024;
+  void tag_calls(int tag) { tag_ = tag; }
+  // Collective: every rank at the same point of its calls.
+  void settle_call_log();
+  // The split of the calls of `tag` settled since the last take (not cleared by reset_stats).
+  CallSplit take_settled(int tag);
+
  protected:
+  // The backend times each collective call into the stats with this.
+  void record_call(double seconds);
+  // Settles when the log is full. A backend calls it at the start of each timed call, inside its
+  // time (not at the end: settling is a collective call of its own, which must not run while
+  // another one unwinds).
+  void settle_if_full() {
+    if (pending_.size() >= kCallLogCapacity) settle_call_log();
+  }
+  // Element-wise minimum over the ranks, in place; untimed (the measurement's own call).
+  // World size 1 needs none.
+  virtual void min_over_ranks(double* data, size_t n) { (void)data, (void)n; }
+
   CommStats stats_;
+
+ private:
+  struct PendingCall {
+    double seconds;
+    int tag;
+  };
+  std::vector<PendingCall> pending_;
+  std::vector<double> mins_;
+  int tag_ = 0;
+  CallSplit settled_[kCallTags];
 };
 
 // World size 1: every call is a no-op (or a copy).

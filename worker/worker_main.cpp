@@ -77,6 +77,9 @@ std::vector<int32_t> parse_ids(const std::string& s) {
 // Per-rank timings of the generation steps and resident memory, gathered to rank 0 for --stats and --json.
 struct RankStats {
   double step_seconds = 0, comm_seconds = 0;
+  // comm_seconds split: the collectives' cost on the critical path, and waiting for slower ranks
+  // (collectives::Communicator::settle_call_log).
+  double link_seconds = 0, wait_seconds = 0;
   uint64_t allreduces = 0, bytes_sent = 0;
   double rss_load_mb = 0, rss_end_mb = 0;  // resident size after load / after generation (weights paged in)
 };
@@ -237,8 +240,9 @@ Generation lead_generation(parallel::StepLeader& leader, const model::Engine& en
 
 // This rank's figures of the measured window (resident sizes are filled in by the caller).
 RankStats window_stats(const collectives::Communicator& comm) {
-  return {parallel::stats_window_seconds(), comm.stats().seconds, comm.stats().allreduce_calls,
-          comm.stats().bytes_sent};
+  const collectives::CommStats& c = comm.stats();
+  return {parallel::stats_window_seconds(), c.seconds, c.split.critical_seconds, c.split.waiting_seconds,
+          c.allreduce_calls, c.bytes_sent};
 }
 
 // Per generated token: the first comes from the prompt step and the first decode step (which
@@ -257,6 +261,8 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
     ranks.push_back({{"rank", r},
                      {"compute_s_per_token", (all[r].step_seconds - all[r].comm_seconds) * per},
                      {"comm_s_per_token", all[r].comm_seconds * per},
+                     {"comm_link_s_per_token", all[r].link_seconds * per},
+                     {"comm_wait_s_per_token", all[r].wait_seconds * per},
                      {"allreduces_per_token", all[r].allreduces * per},
                      {"bytes_sent_per_token", all[r].bytes_sent * per},
                      {"rss_after_load_mb", all[r].rss_load_mb},
@@ -277,7 +283,9 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
                   {"generate_s", g.gen_s},
                   {"generate_tokens_per_s", n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0},
                   {"compute_s_per_token", step0 - comm0},
-                  {"comm_s_per_token", comm0}};
+                  {"comm_s_per_token", comm0},
+                  {"comm_link_s_per_token", all[0].link_seconds * per},
+                  {"comm_wait_s_per_token", all[0].wait_seconds * per}};
   if (g.spec)
     j["speculative"] = {{"draft", s.vm["draft"].as<std::string>()},
                         {"rounds", g.spec->rounds},
@@ -296,13 +304,16 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
 void print_rank_table(const Generation& g, const std::vector<RankStats>& all) {
   const double per = per_token(g);
   std::fprintf(stderr,
-               "per generated token (rank 0 step %.3f ms):\n| rank | compute ms | comm ms | all-reduces | bytes sent | "
-               "RSS after load MB | RSS after generation MB |\n|---|---|---|---|---|---|---|\n",
+               "per generated token (rank 0 step %.3f ms; comm = link, the collectives' cost on the critical path, "
+               "+ wait, for slower ranks or a core):\n"
+               "| rank | compute ms | comm ms | link ms | wait ms | all-reduces | bytes sent | "
+               "RSS after load MB | RSS after generation MB |\n|---|---|---|---|---|---|---|---|---|\n",
                all[0].step_seconds * per * 1e3);
   for (size_t r = 0; r < all.size(); ++r)
-    std::fprintf(stderr, "| %zu | %.3f | %.3f | %.1f | %.0f | %.0f | %.0f |\n", r,
+    std::fprintf(stderr, "| %zu | %.3f | %.3f | %.3f | %.3f | %.1f | %.0f | %.0f | %.0f |\n", r,
                  (all[r].step_seconds - all[r].comm_seconds) * per * 1e3, all[r].comm_seconds * per * 1e3,
-                 all[r].allreduces * per, all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
+                 all[r].link_seconds * per * 1e3, all[r].wait_seconds * per * 1e3, all[r].allreduces * per,
+                 all[r].bytes_sent * per, all[r].rss_load_mb, all[r].rss_end_mb);
 }
 
 void print_report(const Setup& s, const model::Engine& engine, const Generation& g, const std::vector<RankStats>& all,
@@ -356,13 +367,14 @@ int run_job(collectives::Session& session, collectives::Communicator& comm, int 
   if (root) {
     parallel::StepLeader leader(engine, sampler);
     g = lead_generation(leader, engine, sampler, s);
-    mine = window_stats(comm);  // before the shutdown step, which is no part of the window
     leader.shutdown();
     if (!s.vm["json"].as<bool>()) std::printf("\n");
   } else {
     parallel::follow_steps(engine);
-    mine = window_stats(comm);
   }
+  // The window ends after the shutdown step's header on every rank (where every rank can settle).
+  comm.settle_call_log();
+  mine = window_stats(comm);
   mine.rss_load_mb = rss_load;
   mine.rss_end_mb = resident_mb();
   std::vector<RankStats> all(root ? session.size() : 0);

@@ -243,7 +243,9 @@ class MpiCommunicator final : public Communicator {
     if (bytes > kMaxCount)
       throw CollectiveError("a step header of " + std::to_string(bytes) + " bytes exceeds MPI's count limit");
     waiting_for_root_ = rank_ != root;
-    Timer t(*this, "MPI_Bcast");
+    // No settling here: a rank would wait in its blocking all-reduce, polling a core, for as long as
+    // rank 0 idles. The next call settles (the same one on every rank).
+    Timer t(*this, "MPI_Bcast", /*may_settle=*/false);
     MPI_Request request = MPI_REQUEST_NULL;
     check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &request), "MPI_Ibcast");
     wait_politely(request, "MPI_Ibcast");
@@ -337,13 +339,19 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
   }
 
+ protected:
+  void min_over_ranks(double* data, size_t n) override {
+    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD),
+          "MPI_Allreduce(MIN)");
+  }
+
  private:
   // Times a collective call into the stats and shows it to the stall watchdog.
   struct Timer {
     MpiCommunicator& c;
     const char* call;
     std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-    Timer(MpiCommunicator& comm, const char* name) : c(comm), call(name) {
+    Timer(MpiCommunicator& comm, const char* name, bool may_settle = true) : c(comm), call(name) {
       const int64_t timeout = c.waiting_for_root_ ? c.next_step_timeout_ns_ : c.step_timeout_ns_;
       if (timeout > 0) {
         c.watched_call_.store(call, std::memory_order_relaxed);
@@ -351,10 +359,11 @@ class MpiCommunicator final : public Communicator {
         c.watched_timeout_ns_.store(timeout, std::memory_order_relaxed);
         c.watched_since_ns_.store(now_ns(), std::memory_order_release);
       }
+      if (may_settle) c.settle_if_full();
     }
     ~Timer() {
       c.watched_since_ns_.store(0, std::memory_order_release);
-      c.stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      c.record_call(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   };
 

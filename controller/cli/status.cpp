@@ -77,7 +77,8 @@ std::string last_errors(const state::ClusterState& s) {
 // Each rank's figures from rank 0's GET /v1/cluster (the dashboard's source), by rank; empty when
 // it did not answer. Ranks are numbered node by node, in the cluster file's order.
 struct RankLine {
-  std::optional<double> compute_ms, comm_ms;
+  // comm_ms = link_ms (the collectives' cost on the critical path) + wait_ms (for slower ranks)
+  std::optional<double> compute_ms, comm_ms, link_ms, wait_ms;
   double resident_bytes = 0;
 };
 std::vector<RankLine> rank_lines(const std::string& body) {
@@ -88,10 +89,13 @@ std::vector<RankLine> rank_lines(const std::string& body) {
       const auto r = n.at("rank").get<size_t>();
       if (r >= 4096) continue;
       if (out.size() <= r) out.resize(r + 1);
-      if (n.contains("compute_ms_per_token") && n["compute_ms_per_token"].is_number())
-        out[r].compute_ms = n["compute_ms_per_token"].get<double>();
-      if (n.contains("comm_ms_per_token") && n["comm_ms_per_token"].is_number())
-        out[r].comm_ms = n["comm_ms_per_token"].get<double>();
+      auto number = [&](const char* key, std::optional<double>& v) {
+        if (n.contains(key) && n[key].is_number()) v = n[key].get<double>();
+      };
+      number("compute_ms_per_token", out[r].compute_ms);
+      number("comm_ms_per_token", out[r].comm_ms);
+      number("comm_link_ms_per_token", out[r].link_ms);
+      number("comm_wait_ms_per_token", out[r].wait_ms);
       if (n.contains("resident_bytes") && n["resident_bytes"].is_number())
         out[r].resident_bytes = n["resident_bytes"].get<double>();
     }
@@ -101,12 +105,13 @@ std::vector<RankLine> rank_lines(const std::string& body) {
   return out;
 }
 
-// A node's ranks' mean compute and communication ms per token ("-" before any token).
-std::string per_token_text(const std::vector<RankLine>& ranks, int first, int count, bool comm) {
+// A node's ranks' mean of one per-token figure ("-" before any token).
+std::string per_token_text(const std::vector<RankLine>& ranks, int first, int count,
+                           std::optional<double> RankLine::*figure) {
   double sum = 0;
   int n = 0;
   for (int r = first; r < first + count && r < static_cast<int>(ranks.size()); ++r) {
-    const auto& v = comm ? ranks[static_cast<size_t>(r)].comm_ms : ranks[static_cast<size_t>(r)].compute_ms;
+    const auto& v = ranks[static_cast<size_t>(r)].*figure;
     if (!v) continue;
     sum += *v;
     ++n;
@@ -190,6 +195,8 @@ int status_main(int argc, char** argv) {
         per_rank.push_back({{"rank", r},
                             {"compute_ms_per_token", l.compute_ms ? nlohmann::json(*l.compute_ms) : nullptr},
                             {"comm_ms_per_token", l.comm_ms ? nlohmann::json(*l.comm_ms) : nullptr},
+                            {"comm_link_ms_per_token", l.link_ms ? nlohmann::json(*l.link_ms) : nullptr},
+                            {"comm_wait_ms_per_token", l.wait_ms ? nlohmann::json(*l.wait_ms) : nullptr},
                             {"resident_bytes", l.resident_bytes}});
       }
       j["nodes"][i]["rank_figures"] = per_rank;
@@ -214,19 +221,25 @@ int status_main(int argc, char** argv) {
                 s->last_restart.empty() ? "" : ", last: ", s->last_restart.c_str());
   if (restarting) std::printf("restart:   RESTARTING %s\n", s->restarting.c_str());
   if (tps) std::printf("tokens/s:  %.1f (last 10 s), %.0f generated since start\n", *tps, generated.value_or(0));
-  // Compute and communication per token: the node's ranks' mean over the last minute's decode steps.
-  std::printf("%-10s %-16s %-6s %-8s %-11s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "COMPUTE ms", "COMM ms",
-              "LINK");
+  // Compute and communication per token: the node's ranks' mean over the last minute's decode steps;
+  // communication = on the link (the collectives' cost on the critical path) + waiting for slower ranks.
+  std::printf("%-10s %-16s %-6s %-8s %-11s %-8s %-8s %-8s %s\n", "NODE", "HOST", "RANKS", "THREADS", "COMPUTE ms",
+              "COMM ms", "ON-LINK", "WAITING", "LINK");
   int first = 0;
   for (const auto& n : s->nodes) {
-    std::printf("%-10s %-16s %-6d %-8s %-11s %-8s %s%s\n", n.name.c_str(), n.host.c_str(), n.ranks,
+    std::printf("%-10s %-16s %-6d %-8s %-11s %-8s %-8s %-8s %s%s\n", n.name.c_str(), n.host.c_str(), n.ranks,
                 n.threads ? std::to_string(n.threads).c_str() : "auto",
-                per_token_text(ranks, first, n.ranks, false).c_str(),
-                per_token_text(ranks, first, n.ranks, true).c_str(),
+                per_token_text(ranks, first, n.ranks, &RankLine::compute_ms).c_str(),
+                per_token_text(ranks, first, n.ranks, &RankLine::comm_ms).c_str(),
+                per_token_text(ranks, first, n.ranks, &RankLine::link_ms).c_str(),
+                per_token_text(ranks, first, n.ranks, &RankLine::wait_ms).c_str(),
                 n.link_interface.empty() ? "-" : (n.link_interface + " " + n.link_address).c_str(),
                 names_node(problem, n) ? "  LOST" : "");
     first += n.ranks;
   }
+  if (!ranks.empty())
+    std::printf("(COMM ms = ON-LINK, the collectives' own cost on the critical path, + WAITING, for slower ranks or "
+                "a free core)\n");
   if (restarting) {
     std::printf(
         "\ncluster '%s' is being restarted by its supervisor (pid %lld): the nodes above are the job that failed.\n"

@@ -129,7 +129,9 @@ echo "$out"
 expect_eq "status exit status" "$rc" 0
 expect_match "answering" "$out" "^endpoint: +http://10\.77\.1\.1:8080 +answering$"
 expect_match "split" "$out" "^ranks: +3, split 1,1,1$"
-for k in 1 2 3; do expect_match "node$k on tb0, ms per token" "$out" "^node$k +10\.77\.1\.$k +1 +1 +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ +tb0 10\.77\.2\.$k$"; done
+# compute, comm = on the link + waiting (ms per token), the link
+ms=' +[0-9]+\.[0-9]+'
+for k in 1 2 3; do expect_match "node$k on tb0, ms per token" "$out" "^node$k +10\.77\.1\.$k +1 +1$ms$ms$ms$ms +tb0 10\.77\.2\.$k$"; done
 json=$("$CLUSTERCTL" status --json)
 expect_eq "status --json: 3 nodes" "$(json_get '.nodes.length' <<<"$json")" "3"
 expect_eq "status --json: all on tb0" "$(json_get '.nodes.map(n=>n.link_interface).join(",")' <<<"$json")" "tb0,tb0,tb0"
@@ -137,6 +139,8 @@ expect_eq "status --json: answering" "$(json_get .answering <<<"$json")" "true"
 expect_match "status --json: tokens/s" "$json" '"tokens_per_second": [0-9.e+-]+'
 expect_eq "status --json: compute and comm ms per token of every node" \
   "$(json_get '.nodes.every(n=>n.rank_figures[0].compute_ms_per_token>0&&n.rank_figures[0].comm_ms_per_token>0)' <<<"$json")" "true"
+expect_eq "status --json: comm ms per token = on the link + waiting, on every node" \
+  "$(json_get '.nodes.every(n=>{const f=n.rank_figures[0];return f.comm_link_ms_per_token>=0&&f.comm_wait_ms_per_token>=0&&Math.abs(f.comm_link_ms_per_token+f.comm_wait_ms_per_token-f.comm_ms_per_token)<=1e-6*f.comm_ms_per_token})' <<<"$json")" "true"
 
 echo "== logs"
 out=$("$CLUSTERCTL" logs); rc=$?

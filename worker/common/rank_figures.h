@@ -16,8 +16,15 @@ struct RankFigures {
   uint64_t resident_bytes = 0;     // this process's resident memory at the last report
   double step_seconds = 0;         // wall time inside steps (from the step's header on; not idle waits)
   double comm_seconds = 0;         // of it, inside collective calls (sending, and waiting for the other ranks)
-  double decode_step_seconds = 0;  // the same two, decode steps only
+  // comm_seconds split (collectives::Communicator::settle_call_log; up to the last report): the
+  // collectives' own cost on the critical path (the link, the transport, the sums: each call's
+  // shortest time over the ranks) and this rank's waiting in them for slower ranks (or for a core).
+  double comm_link_seconds = 0;
+  double comm_wait_seconds = 0;
+  double decode_step_seconds = 0;  // the same four, decode steps only
   double decode_comm_seconds = 0;
+  double decode_comm_link_seconds = 0;
+  double decode_comm_wait_seconds = 0;
   uint64_t decode_bytes_sent = 0;
 };
 

@@ -13,14 +13,21 @@ using Clock = std::chrono::steady_clock;
 
 Clock::time_point g_stats_start = Clock::now();
 
+// The communicator's call tags (Communicator::tag_calls): calls outside steps keep tag 0.
+constexpr int kStepCalls = 1, kDecodeStepCalls = 2;
+
 // Times one step into a rank's RankFigures: from after its header (a follower's wait for the
 // header is idle time, not the step's) to the end of its cross-rank work, and how much the
-// communicator's seconds, calls and bytes grew meanwhile. Two clock reads a step.
+// communicator's seconds, calls and bytes grew meanwhile. Two clock reads a step. The step's
+// calls are tagged for the split of their time (settle_figures).
 class StepTimer {
  public:
-  StepTimer(const collectives::Communicator& comm, RankFigures& figures)
-      : comm_(comm), figures_(figures), start_(comm.stats()) {}
+  StepTimer(collectives::Communicator& comm, RankFigures& figures, bool decode)
+      : comm_(comm), figures_(figures), start_(comm.stats()) {
+    comm.tag_calls(decode ? kDecodeStepCalls : kStepCalls);
+  }
   void finish(bool decode) {
+    comm_.tag_calls(0);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     const collectives::CommStats& now = comm_.stats();
     const double comm_seconds = now.seconds - start_.seconds;
@@ -38,14 +45,27 @@ class StepTimer {
   }
 
  private:
-  const collectives::Communicator& comm_;
+  collectives::Communicator& comm_;
   RankFigures& figures_;
   collectives::CommStats start_;
   Clock::time_point t0_ = Clock::now();
 };
 
-// A kReportFigures step's gather: every rank's figures, by rank, on rank 0 (empty elsewhere).
+// Settles the communicator's call log (every rank at the same point) and adds the steps' split
+// of their communication to `f`.
+void settle_figures(collectives::Communicator& comm, RankFigures& f) {
+  comm.settle_call_log();
+  const collectives::CallSplit step = comm.take_settled(kStepCalls), decode = comm.take_settled(kDecodeStepCalls);
+  f.comm_link_seconds += step.critical_seconds + decode.critical_seconds;
+  f.comm_wait_seconds += step.waiting_seconds + decode.waiting_seconds;
+  f.decode_comm_link_seconds += decode.critical_seconds;
+  f.decode_comm_wait_seconds += decode.waiting_seconds;
+}
+
+// A kReportFigures step's gather, after the step: every rank's figures, by rank, on rank 0 (empty
+// elsewhere).
 std::vector<RankFigures> gather_figures(collectives::Communicator& comm, RankFigures& mine) {
+  settle_figures(comm, mine);
   mine.resident_bytes = resident_bytes();
   std::vector<RankFigures> all(comm.rank() == 0 ? static_cast<size_t>(comm.size()) : 0);
   comm.gather(&mine, sizeof mine, all.data(), 0);
@@ -61,6 +81,7 @@ std::vector<int32_t> exchange(model::Engine& engine, StepHeader& h, const std::v
                 "): the ranks run different clusterctl-worker versions");
   if (h.flags & (StepHeader::kShutdown | StepHeader::kHeartbeat)) return {};
   if (h.flags & StepHeader::kResetStats) {
+    comm.settle_call_log();  // the calls before belong to the window before
     comm.reset_stats();
     g_stats_start = Clock::now();
   }
@@ -207,12 +228,12 @@ std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens
   h.n_tokens = static_cast<int32_t>(tokens.size());
   h.n_decode = static_cast<int32_t>(n_decode);
   exchange(engine_, h, nullptr);
-  StepTimer timer(engine_.comm(), own_);
+  StepTimer timer(engine_.comm(), own_, h.n_decode == h.n_tokens);
   std::vector<StepToken> sent = tokens;
   exchange_batch(engine_, h, sent);
   std::vector<int32_t> next = run_batch(engine_, h, sent, batch_, &sample);
-  report(h);
   timer.finish(h.n_decode == h.n_tokens);
+  report(h);
   return next;
 }
 
@@ -228,11 +249,11 @@ int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32
   h.n_tokens = static_cast<int32_t>(tokens.size());
   std::copy_n(tokens.begin(), std::min<size_t>(tokens.size(), StepHeader::kInlineTokens), h.tokens);
   exchange(engine_, h, &tokens);
-  StepTimer timer(engine_.comm(), own_);
+  StepTimer timer(engine_.comm(), own_, decode);
   int32_t next = -1;
   forward(engine_, h, tokens, [&](const model::LocalLogits& l) { next = pick(engine_, h, l, sampler_); });
-  report(h);
   timer.finish(decode);
+  report(h);
   return next;
 }
 
@@ -245,7 +266,7 @@ std::vector<float> StepLeader::score(const std::vector<int32_t>& tokens, int32_t
   h.n_tokens = static_cast<int32_t>(tokens.size());
   std::copy_n(tokens.begin(), std::min<size_t>(tokens.size(), StepHeader::kInlineTokens), h.tokens);
   exchange(engine_, h, &tokens);
-  StepTimer timer(engine_.comm(), own_);
+  StepTimer timer(engine_.comm(), own_, false);
   const int64_t V = engine_.hparams().n_vocab;
   std::vector<float> out;
   out.reserve(tokens.size() * V);
@@ -313,12 +334,11 @@ void follow_steps(model::Engine& engine) {
       if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
       continue;
     }
-    StepTimer timer(engine.comm(), figures);
-    bool decode = h.flags & StepHeader::kDecode;
+    const bool decode = (h.flags & StepHeader::kBatch) ? h.n_decode == h.n_tokens : (h.flags & StepHeader::kDecode) != 0;
+    StepTimer timer(engine.comm(), figures, decode);
     if (h.flags & StepHeader::kBatch) {
       exchange_batch(engine, h, batch_tokens);
       run_batch(engine, h, batch_tokens, batch, nullptr);
-      decode = h.n_decode == h.n_tokens;
     } else {
       forward(engine, h, tokens, [&](const model::LocalLogits& l) {
         if (h.flags & StepHeader::kAllLogits)
@@ -327,8 +347,8 @@ void follow_steps(model::Engine& engine) {
           pick(engine, h, l, nullptr);
       });
     }
-    if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
     timer.finish(decode);
+    if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
   }
 }
 

@@ -52,10 +52,14 @@ Json cluster_json(const ModelInfo& model, const std::vector<ClusterNode>& nodes,
     if (r < load.per_token.size() && load.per_token[r].decode_steps > 0) {
       j["compute_ms_per_token"] = load.per_token[r].compute_ms;
       j["comm_ms_per_token"] = load.per_token[r].comm_ms;
+      j["comm_link_ms_per_token"] = load.per_token[r].link_ms;
+      j["comm_wait_ms_per_token"] = load.per_token[r].wait_ms;
       j["bytes_sent_per_token"] = load.per_token[r].bytes_sent;
     } else {
       j["compute_ms_per_token"] = nullptr;
       j["comm_ms_per_token"] = nullptr;
+      j["comm_link_ms_per_token"] = nullptr;
+      j["comm_wait_ms_per_token"] = nullptr;
       j["bytes_sent_per_token"] = nullptr;
     }
     out_nodes.push_back(std::move(j));
@@ -68,7 +72,11 @@ Json cluster_json(const ModelInfo& model, const std::vector<ClusterNode>& nodes,
   for (const LoadPoint& p : load.history) {
     Json ranks = Json::array();
     for (const RankPerToken& r : p.ranks)
-      ranks.push_back(r.decode_steps ? Json{{"compute_ms", r.compute_ms}, {"comm_ms", r.comm_ms}} : Json(nullptr));
+      ranks.push_back(r.decode_steps ? Json{{"compute_ms", r.compute_ms},
+                                            {"comm_ms", r.comm_ms},
+                                            {"comm_link_ms", r.link_ms},
+                                            {"comm_wait_ms", r.wait_ms}}
+                                     : Json(nullptr));
     points.push_back({{"seconds_ago", p.seconds_ago},
                       {"tokens_per_second", p.tokens_per_second},
                       {"queue_depth", p.queue_depth},
@@ -108,6 +116,10 @@ std::string cluster_prometheus_text(const std::vector<ClusterNode>& nodes, const
        "Communication per decode step, last minute (since start when idle)."},
       {"clusterctl_rank_bytes_sent_per_token", "gauge",
        "Bytes sent per decode step, last minute (since start when idle)."},
+      {"clusterctl_rank_comm_link_ms_per_token", "gauge",
+       "Of the communication per decode step, the collectives' own cost on the critical path (the link)."},
+      {"clusterctl_rank_comm_wait_ms_per_token", "gauge",
+       "Of the communication per decode step, waiting for slower ranks (or for a core)."},
   };
   std::ostringstream out;
   out.precision(15);  // byte counts whole, times without noise digits
@@ -152,8 +164,14 @@ std::string cluster_prometheus_text(const std::vector<ClusterNode>& nodes, const
         case 9:
           v = t.comm_ms;
           break;
-        default:
+        case 10:
           v = t.bytes_sent;
+          break;
+        case 11:
+          v = t.link_ms;
+          break;
+        default:
+          v = t.wait_ms;
           break;
       }
       if (!measured && m != 7) continue;

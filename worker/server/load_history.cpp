@@ -5,17 +5,30 @@
 namespace clusterctl::server {
 namespace {
 
-RankPerToken mean_of(uint64_t steps, double step_seconds, double comm_seconds, double bytes) {
+RankPerToken mean_of(uint64_t steps, double step_seconds, double comm_seconds, double link_seconds,
+                     double wait_seconds, double bytes) {
   RankPerToken r;
   if (steps == 0) return r;
+  const double ms = 1e3 / static_cast<double>(steps);
   r.decode_steps = steps;
-  r.compute_ms = std::max(0.0, step_seconds - comm_seconds) * 1e3 / static_cast<double>(steps);
-  r.comm_ms = comm_seconds * 1e3 / static_cast<double>(steps);
+  r.compute_ms = std::max(0.0, step_seconds - comm_seconds) * ms;
+  r.comm_ms = comm_seconds * ms;
+  r.link_ms = link_seconds * ms;
+  r.wait_ms = wait_seconds * ms;
   r.bytes_sent = bytes / static_cast<double>(steps);
   return r;
 }
 
 }  // namespace
+
+void LoadHistory::RankSums::add(const RankSums& o) {
+  decode_steps += o.decode_steps;
+  step_seconds += o.step_seconds;
+  comm_seconds += o.comm_seconds;
+  link_seconds += o.link_seconds;
+  wait_seconds += o.wait_seconds;
+  bytes += o.bytes;
+}
 
 int64_t LoadHistory::index_of(Clock::time_point t) const {
   return std::chrono::duration_cast<std::chrono::seconds>(t - start_).count() / kBucketSeconds;
@@ -47,10 +60,11 @@ void LoadHistory::observe_ranks(const std::vector<RankFigures>& totals, Clock::t
     const RankFigures before = r < last_.size() ? last_[r] : RankFigures{};
     const RankFigures& now_f = totals[r];
     if (now_f.decode_steps < before.decode_steps) continue;  // a restarted rank: no growth to count
-    b.ranks[r].decode_steps += now_f.decode_steps - before.decode_steps;
-    b.ranks[r].step_seconds += now_f.decode_step_seconds - before.decode_step_seconds;
-    b.ranks[r].comm_seconds += now_f.decode_comm_seconds - before.decode_comm_seconds;
-    b.ranks[r].bytes += now_f.decode_bytes_sent - before.decode_bytes_sent;
+    b.ranks[r].add({now_f.decode_steps - before.decode_steps, now_f.decode_step_seconds - before.decode_step_seconds,
+                    now_f.decode_comm_seconds - before.decode_comm_seconds,
+                    now_f.decode_comm_link_seconds - before.decode_comm_link_seconds,
+                    now_f.decode_comm_wait_seconds - before.decode_comm_wait_seconds,
+                    now_f.decode_bytes_sent - before.decode_bytes_sent});
   }
   last_ = totals;
 }
@@ -74,7 +88,8 @@ std::vector<LoadPoint> LoadHistory::points(Clock::time_point now) const {
     p.running = b->running;
     for (size_t r = 0; r < b->ranks.size() && r < p.ranks.size(); ++r) {
       const RankSums& s = b->ranks[r];
-      p.ranks[r] = mean_of(s.decode_steps, s.step_seconds, s.comm_seconds, static_cast<double>(s.bytes));
+      p.ranks[r] = mean_of(s.decode_steps, s.step_seconds, s.comm_seconds, s.link_seconds, s.wait_seconds,
+                           static_cast<double>(s.bytes));
     }
   }
   return out;
@@ -85,19 +100,17 @@ std::vector<RankPerToken> LoadHistory::per_token(std::chrono::seconds window, Cl
   std::vector<RankSums> sums(last_.size());
   for (const Bucket& b : buckets_) {
     if (b.index < oldest) continue;
-    for (size_t r = 0; r < b.ranks.size() && r < sums.size(); ++r) {
-      sums[r].decode_steps += b.ranks[r].decode_steps;
-      sums[r].step_seconds += b.ranks[r].step_seconds;
-      sums[r].comm_seconds += b.ranks[r].comm_seconds;
-      sums[r].bytes += b.ranks[r].bytes;
-    }
+    for (size_t r = 0; r < b.ranks.size() && r < sums.size(); ++r) sums[r].add(b.ranks[r]);
   }
   std::vector<RankPerToken> out(last_.size());
   for (size_t r = 0; r < last_.size(); ++r) {
-    out[r] = sums[r].decode_steps > 0
-                 ? mean_of(sums[r].decode_steps, sums[r].step_seconds, sums[r].comm_seconds, double(sums[r].bytes))
-                 : mean_of(last_[r].decode_steps, last_[r].decode_step_seconds, last_[r].decode_comm_seconds,
-                           double(last_[r].decode_bytes_sent));
+    const RankSums& s = sums[r];
+    const RankFigures& f = last_[r];
+    out[r] = s.decode_steps > 0 ? mean_of(s.decode_steps, s.step_seconds, s.comm_seconds, s.link_seconds,
+                                          s.wait_seconds, double(s.bytes))
+                                : mean_of(f.decode_steps, f.decode_step_seconds, f.decode_comm_seconds,
+                                          f.decode_comm_link_seconds, f.decode_comm_wait_seconds,
+                                          double(f.decode_bytes_sent));
   }
   return out;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The cluster's last minutes, for the dashboard's charts (GET /v1/cluster) and the per-token
 // figures of /metrics and `clusterctl status`: tokens/s, queue depth, running sequences, and each
-// rank's compute and communication milliseconds per decode step, in buckets of kBucketSeconds,
+// rank's compute and communication milliseconds per decode step (communication split into the link's
+// share and waiting), in buckets of kBucketSeconds,
 // the last kBuckets of them (bounded whatever the uptime). Not thread-safe: the scheduler's
 // inbox mutex guards it.
 #include <chrono>
@@ -18,6 +19,8 @@ namespace clusterctl::server {
 struct RankPerToken {
   double compute_ms = 0;
   double comm_ms = 0;
+  double link_ms = 0;  // of comm_ms, the collectives' cost on the critical path (RankFigures)
+  double wait_ms = 0;  // and waiting for slower ranks
   double bytes_sent = 0;      // per decode step
   uint64_t decode_steps = 0;  // how many steps these are the mean of (0: no figure)
 };
@@ -52,8 +55,9 @@ class LoadHistory {
  private:
   struct RankSums {
     uint64_t decode_steps = 0;
-    double step_seconds = 0, comm_seconds = 0;
+    double step_seconds = 0, comm_seconds = 0, link_seconds = 0, wait_seconds = 0;
     uint64_t bytes = 0;
+    void add(const RankSums& o);
   };
   struct Bucket {
     int64_t index = 0;  // time since start_ / kBucketSeconds

@@ -23,11 +23,14 @@ ModelInfo model_named(const std::string& id) {
 }
 using std::chrono::seconds;
 
+// Of comm_s, a quarter on the link and the rest waiting (the split is the collectives' to check).
 RankFigures decoded(uint64_t steps, double step_s, double comm_s, uint64_t bytes) {
   RankFigures f;
   f.steps = f.decode_steps = steps;
   f.step_seconds = f.decode_step_seconds = step_s;
   f.comm_seconds = f.decode_comm_seconds = comm_s;
+  f.comm_link_seconds = f.decode_comm_link_seconds = comm_s / 4;
+  f.comm_wait_seconds = f.decode_comm_wait_seconds = comm_s - comm_s / 4;
   f.bytes_sent = f.decode_bytes_sent = bytes;
   f.resident_bytes = 100 << 20;
   return f;
@@ -53,6 +56,8 @@ TEST(LoadHistory, BucketsHoldTokensQueueAndEachRanksGrowthPerDecodeStep) {
   EXPECT_NEAR(now.ranks[0].comm_ms, 600.0 / 50, 1e-9);
   EXPECT_NEAR(now.ranks[0].compute_ms, 2400.0 / 50, 1e-9);
   EXPECT_NEAR(now.ranks[1].comm_ms, 1700.0 / 50, 1e-9);
+  EXPECT_NEAR(now.ranks[1].link_ms, 1700.0 / 4 / 50, 1e-9);
+  EXPECT_NEAR(now.ranks[1].wait_ms, 1700.0 * 3 / 4 / 50, 1e-9);
   EXPECT_NEAR(now.ranks[1].bytes_sent, 9000.0 / 50, 1e-9);
   // Every older bucket is idle.
   for (size_t i = 0; i + 1 < points.size(); ++i) {
@@ -62,6 +67,7 @@ TEST(LoadHistory, BucketsHoldTokensQueueAndEachRanksGrowthPerDecodeStep) {
   const auto per = h.per_token(seconds(60), t0 + seconds(1));
   ASSERT_EQ(per.size(), 2u);
   EXPECT_NEAR(per[1].comm_ms, 1700.0 / 50, 1e-9);
+  EXPECT_NEAR(per[1].link_ms + per[1].wait_ms, per[1].comm_ms, 1e-9);
 }
 
 TEST(LoadHistory, StaysBoundedAndFallsBackToTotalsWhenTheWindowWasIdle) {
@@ -75,6 +81,7 @@ TEST(LoadHistory, StaysBoundedAndFallsBackToTotalsWhenTheWindowWasIdle) {
   ASSERT_EQ(per.size(), 1u);
   EXPECT_EQ(per[0].decode_steps, 4u);
   EXPECT_NEAR(per[0].comm_ms, 25.0, 1e-9);
+  EXPECT_NEAR(per[0].link_ms, 25.0 / 4, 1e-9);
   EXPECT_NEAR(per[0].compute_ms, 75.0, 1e-9);
 }
 
@@ -89,6 +96,9 @@ TEST(ClusterView, MetricsAndJsonCarryEachRankWithItsNodeAndLinks) {
   const std::string text = cluster_prometheus_text(nodes, load);
   EXPECT_NE(text.find("clusterctl_rank_comm_ms_per_token{rank=\"1\",node=\"mini2\"} 50\n"), std::string::npos) << text;
   EXPECT_NE(text.find("clusterctl_rank_compute_ms_per_token{rank=\"0\",node=\"mini1\"} 80\n"), std::string::npos);
+  EXPECT_NE(text.find("clusterctl_rank_comm_link_ms_per_token{rank=\"1\",node=\"mini2\"} 12.5\n"), std::string::npos);
+  EXPECT_NE(text.find("clusterctl_rank_comm_wait_ms_per_token{rank=\"1\",node=\"mini2\"} 37.5\n"), std::string::npos);
+  EXPECT_NE(text.find("clusterctl_rank_bytes_sent_per_token{rank=\"1\",node=\"mini2\"} 100\n"), std::string::npos);
   EXPECT_NE(text.find("clusterctl_rank_resident_bytes{rank=\"2\",node=\"mini2\"} 104857600\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE clusterctl_rank_comm_seconds_total counter\n"), std::string::npos);
 
@@ -96,6 +106,8 @@ TEST(ClusterView, MetricsAndJsonCarryEachRankWithItsNodeAndLinks) {
   ASSERT_EQ(j["nodes"].size(), 3u);
   EXPECT_DOUBLE_EQ(j["nodes"][0]["model_fraction"].get<double>(), 0.6);
   EXPECT_DOUBLE_EQ(j["nodes"][1]["comm_ms_per_token"].get<double>(), 50);
+  EXPECT_DOUBLE_EQ(j["nodes"][1]["comm_link_ms_per_token"].get<double>(), 12.5);
+  EXPECT_DOUBLE_EQ(j["nodes"][1]["comm_wait_ms_per_token"].get<double>(), 37.5);
   ASSERT_EQ(j["links"].size(), 3u);  // every pair
   EXPECT_EQ(j["links"][0]["type"], "thunderbolt");
   EXPECT_EQ(j["links"][2]["type"], "shared memory");  // ranks 1 and 2 on one host
@@ -159,6 +171,8 @@ TEST(ClusterLoad, TheSchedulerGathersItsRanksFiguresAndTheirHistory) {
   ASSERT_EQ(load.per_token.size(), 1u);
   EXPECT_GT(load.per_token[0].compute_ms, 0);
   EXPECT_EQ(load.per_token[0].comm_ms, 0);  // one process: no collective waits
+  EXPECT_EQ(load.per_token[0].link_ms, 0);
+  EXPECT_EQ(load.per_token[0].wait_ms, 0);
   double tokens = 0;
   for (const auto& p : load.history) tokens += p.tokens_per_second * LoadHistory::kBucketSeconds;
   EXPECT_GE(tokens, generated - 0.01);  // the newest bucket's rate is over its elapsed part: not fewer
