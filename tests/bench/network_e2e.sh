@@ -93,9 +93,10 @@ measure() {
 
 # row LINK PATH LAYOUT ALLREDUCE FORMAT RESULT
 row() {
-  IFS='|' read -r tps comm link wait comp load reps <<<"$6"
+  local tps comm link_ms wait_ms comp load reps
+  IFS='|' read -r tps comm link_ms wait_ms comp load reps <<<"$6"
   printf '| %s | %s | %s | %s %s | %.2f | %.2f | %.2f | %.2f | %.1f (%s) | %s |\n' "$1" "$2" "$3" "$4" "$5" "$comm" \
-    "$link" "$wait" "$comp" "$tps" "${reps% }" "$load"
+    "$link_ms" "$wait_ms" "$comp" "$tps" "${reps% }" "$load"
 }
 
 (
