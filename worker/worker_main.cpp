@@ -241,8 +241,8 @@ Generation lead_generation(parallel::StepLeader& leader, const model::Engine& en
 // This rank's figures of the measured window (resident sizes are filled in by the caller).
 RankStats window_stats(const collectives::Communicator& comm) {
   const collectives::CommStats& c = comm.stats();
-  return {parallel::stats_window_seconds(), c.seconds, c.split.critical_seconds, c.split.waiting_seconds,
-          c.allreduce_calls, c.bytes_sent};
+  return {parallel::stats_window_seconds(), c.seconds,         c.split.critical_seconds,
+          c.split.waiting_seconds,          c.allreduce_calls, c.bytes_sent};
 }
 
 // Per generated token: the first comes from the prompt step and the first decode step (which

@@ -238,8 +238,9 @@ int status_main(int argc, char** argv) {
     first += n.ranks;
   }
   if (!ranks.empty())
-    std::printf("(COMM ms = ON-LINK, the collectives' own cost on the critical path, + WAITING, for slower ranks or "
-                "a free core)\n");
+    std::printf(
+        "(COMM ms = ON-LINK, the collectives' own cost on the critical path, + WAITING, for slower ranks or "
+        "a free core)\n");
   if (restarting) {
     std::printf(
         "\ncluster '%s' is being restarted by its supervisor (pid %lld): the nodes above are the job that failed.\n"

@@ -30,7 +30,7 @@ void share_cores(JobSpec& job, int ranks, int cores, bool one_machine) {
 JobSpec local_job(int ranks, int cores, bool as_root, const std::string& worker,
                   const std::vector<std::string>& worker_args) {
   JobSpec job;
-  job.nodes.push_back({"localhost", ranks, 0, "", "", ""});
+  job.nodes.push_back({"localhost", ranks, 0, "", "", "", ""});
   job.worker = worker;
   job.worker_args = worker_args;
   job.run_as_root = as_root;

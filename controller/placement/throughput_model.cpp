@@ -159,8 +159,8 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
         r.expert_layers * model::expert_layer_meetings(tokens, prefill ? 0 : tokens, n.threads, r.n_expert_used,
                                                        r.experts_per_layer * touched, r.shared_experts);
     const double attention_meetings =
-        r.latent_attention_layers * model::latent_attention_meetings(tokens, prefill ? 0 : tokens, n.threads,
-                                                                     r.low_rank_q, r.latent_heads);
+        r.latent_attention_layers *
+        model::latent_attention_meetings(tokens, prefill ? 0 : tokens, n.threads, r.low_rank_q, r.latent_heads);
     const double meetings =
         (r.dense_matmuls + expert_meetings + attention_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
     t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);

@@ -15,8 +15,8 @@ TEST(CommunicationSplit, LinkPlusWaitIsEachRanksCommunicationAndTheLinkIsOne) {
   CLUSTERCTL_REQUIRE_SHARED(vocab, "models/llama-2-tiny-random.gguf");
   TempDir dir;
   const std::string model = synth_model(dir, "tiny", "Q4_0");
-  auto r = run_command(mpirun(3, "--model " + quote(model) +
-                                     " --prompt-ids 1,2,3 -n 400 --temp 0 --ignore-eos --threads 1 --stats --json"));
+  auto r = run_command(mpirun(
+      3, "--model " + quote(model) + " --prompt-ids 1,2,3 -n 400 --temp 0 --ignore-eos --threads 1 --stats --json"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const auto& ranks = j["per_rank"];

@@ -12,10 +12,10 @@ struct RankFigures {
   uint64_t steps = 0;         // forward steps run (prompt and decode)
   uint64_t decode_steps = 0;  // of them, steps of generated tokens only: one token per running sequence
   uint64_t allreduces = 0;
-  uint64_t bytes_sent = 0;         // by this rank, all steps
-  uint64_t resident_bytes = 0;     // this process's resident memory at the last report
-  double step_seconds = 0;         // wall time inside steps (from the step's header on; not idle waits)
-  double comm_seconds = 0;         // of it, inside collective calls (sending, and waiting for the other ranks)
+  uint64_t bytes_sent = 0;      // by this rank, all steps
+  uint64_t resident_bytes = 0;  // this process's resident memory at the last report
+  double step_seconds = 0;      // wall time inside steps (from the step's header on; not idle waits)
+  double comm_seconds = 0;      // of it, inside collective calls (sending, and waiting for the other ranks)
   // comm_seconds split (collectives::Communicator::settle_call_log; up to the last report): the
   // collectives' own cost on the critical path (the link, the transport, the sums: each call's
   // shortest time over the ranks) and this rank's waiting in them for slower ranks (or for a core).

@@ -33,8 +33,7 @@ inline bool latent_heads_in_one_meeting(int64_t tokens, int64_t n_mv, int pool_t
 // (one meeting, or two), q_b where the query is low-rank, k_b and v_b (one meeting for every
 // head, or one per head each) and the output projection. A batch's attention over the cache,
 // once per layer besides, is not a matmul.
-inline double latent_attention_meetings(int64_t tokens, int64_t n_mv, int pool_threads, bool low_rank_q,
-                                        double heads) {
+inline double latent_attention_meetings(int64_t tokens, int64_t n_mv, int pool_threads, bool low_rank_q, double heads) {
   const double q_b = low_rank_q ? 1 : 0;
   if (latent_heads_in_one_meeting(tokens, n_mv, pool_threads)) return 1 + q_b + 1 + 1;
   return 2 + q_b + 2 * heads + 1;

@@ -334,7 +334,8 @@ void follow_steps(model::Engine& engine) {
       if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
       continue;
     }
-    const bool decode = (h.flags & StepHeader::kBatch) ? h.n_decode == h.n_tokens : (h.flags & StepHeader::kDecode) != 0;
+    const bool decode =
+        (h.flags & StepHeader::kBatch) ? h.n_decode == h.n_tokens : (h.flags & StepHeader::kDecode) != 0;
     StepTimer timer(engine.comm(), figures, decode);
     if (h.flags & StepHeader::kBatch) {
       exchange_batch(engine, h, batch_tokens);

@@ -5,8 +5,8 @@
 namespace clusterctl::server {
 namespace {
 
-RankPerToken mean_of(uint64_t steps, double step_seconds, double comm_seconds, double link_seconds,
-                     double wait_seconds, double bytes) {
+RankPerToken mean_of(uint64_t steps, double step_seconds, double comm_seconds, double link_seconds, double wait_seconds,
+                     double bytes) {
   RankPerToken r;
   if (steps == 0) return r;
   const double ms = 1e3 / static_cast<double>(steps);
@@ -106,11 +106,11 @@ std::vector<RankPerToken> LoadHistory::per_token(std::chrono::seconds window, Cl
   for (size_t r = 0; r < last_.size(); ++r) {
     const RankSums& s = sums[r];
     const RankFigures& f = last_[r];
-    out[r] = s.decode_steps > 0 ? mean_of(s.decode_steps, s.step_seconds, s.comm_seconds, s.link_seconds,
-                                          s.wait_seconds, double(s.bytes))
-                                : mean_of(f.decode_steps, f.decode_step_seconds, f.decode_comm_seconds,
-                                          f.decode_comm_link_seconds, f.decode_comm_wait_seconds,
-                                          double(f.decode_bytes_sent));
+    out[r] =
+        s.decode_steps > 0
+            ? mean_of(s.decode_steps, s.step_seconds, s.comm_seconds, s.link_seconds, s.wait_seconds, double(s.bytes))
+            : mean_of(f.decode_steps, f.decode_step_seconds, f.decode_comm_seconds, f.decode_comm_link_seconds,
+                      f.decode_comm_wait_seconds, double(f.decode_bytes_sent));
   }
   return out;
 }

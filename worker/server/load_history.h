@@ -19,8 +19,8 @@ namespace clusterctl::server {
 struct RankPerToken {
   double compute_ms = 0;
   double comm_ms = 0;
-  double link_ms = 0;  // of comm_ms, the collectives' cost on the critical path (RankFigures)
-  double wait_ms = 0;  // and waiting for slower ranks
+  double link_ms = 0;         // of comm_ms, the collectives' cost on the critical path (RankFigures)
+  double wait_ms = 0;         // and waiting for slower ranks
   double bytes_sent = 0;      // per decode step
   uint64_t decode_steps = 0;  // how many steps these are the mean of (0: no figure)
 };

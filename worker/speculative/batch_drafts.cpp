@@ -153,7 +153,9 @@ std::vector<int> BatchDrafting::drafts(int decoding, std::vector<SequenceDrafts>
   return allot_drafts(seqs, decoding - static_cast<int>(seqs.size()), pass, per_draft, max_width_);
 }
 
-void BatchDrafting::record_step(int decoding, int width, double seconds) { costs(decoding).record_pass(width, seconds); }
+void BatchDrafting::record_step(int decoding, int width, double seconds) {
+  costs(decoding).record_pass(width, seconds);
+}
 
 void BatchDrafting::record_draft(int decoding, double per_token_s, double probe_s) {
   costs(decoding).record_draft(per_token_s, probe_s);

@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
       check_adds_up(*comm, "MPI_Allreduce");
       const double injected = calls * sleep_s;
       std::printf("rank %d: imbalance phase: %s in calls = link %s + wait %s (injected %s on rank 1)\n", me,
-                  ms(in_phase).c_str(), ms(imbalanced.critical_seconds).c_str(),
-                  ms(imbalanced.waiting_seconds).c_str(), ms(injected).c_str());
+                  ms(in_phase).c_str(), ms(imbalanced.critical_seconds).c_str(), ms(imbalanced.waiting_seconds).c_str(),
+                  ms(injected).c_str());
       expect(imbalanced.critical_seconds < injected / 2, me,
              "rank 1's sleep counted as link: " + ms(imbalanced.critical_seconds) + " of " + ms(injected));
       if (me == 1)
@@ -100,8 +100,7 @@ int main(int argc, char** argv) {
                "the sleeping rank, always last, waited " + ms(imbalanced.waiting_seconds));
       else
         expect(imbalanced.waiting_seconds > injected / 2, me,
-               "waiting for the sleeping rank shows as only " + ms(imbalanced.waiting_seconds) + " of " +
-                   ms(injected));
+               "waiting for the sleeping rank shows as only " + ms(imbalanced.waiting_seconds) + " of " + ms(injected));
     }
 
     {  // Our one-shot over an emulated 2 ms link, balanced: the link's latency is link, call by call.

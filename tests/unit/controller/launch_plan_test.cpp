@@ -17,7 +17,7 @@ launch::JobSpec three_nodes() {
   launch::JobSpec job;
   for (int k = 1; k <= 3; ++k)
     job.nodes.push_back({"10.77.2." + std::to_string(k), k == 2 ? 2 : 1, 1, "/cache/node" + std::to_string(k) + "/cut",
-                         "", k == 3 ? "ethernet" : "thunderbolt"});
+                         "", k == 3 ? "ethernet" : "thunderbolt", ""});
   job.link_cidr = "10.77.2.0/24";
   job.yield_when_idle = true;
   job.run_as_root = true;

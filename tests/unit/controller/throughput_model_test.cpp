@@ -152,19 +152,20 @@ TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   const ClusterModel m = dense_cluster(2, LinkSpeed{"slow", 300, 100});
   const Prediction plain = predict(m, Algorithm::one_shot, WireFormat::f64, 1, 512);
   // --draft-max 0: no drafting, plain decoding.
-  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 0});
+  const auto none = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0, 0, 0, 0, {}});
   EXPECT_EQ(none.k, 0);
   EXPECT_FALSE(none.probing());
   EXPECT_NEAR(none.tok_s, plain.decode_tok_s, 1e-9);
   // 90 % kept, free drafts: a pass over 9 tokens reads the weights once and costs the same round
   // trips, so k goes to the most and a round carries (1 - 0.9^9) / 0.1 tokens.
-  const auto good = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
+  const auto good = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8, {}});
   EXPECT_EQ(good.k, 8);
   EXPECT_NEAR(good.tokens_per_round, (1 - std::pow(0.9, 9)) / 0.1, 1e-9);
   EXPECT_NEAR(good.tok_s, good.tokens_per_round / good.verify.total(), 1e-9);
   EXPECT_GT(good.tok_s, 4 * plain.decode_tok_s);
   // A draft as slow as the model's pass: fewer drafts pay.
-  const auto slow = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, plain.decode_one.total(), 0, 8});
+  const auto slow =
+      predict_speculative(m, Algorithm::one_shot, WireFormat::f64, {0.9, plain.decode_one.total(), 0, 8, {}});
   EXPECT_LT(slow.k, 8);
   EXPECT_LT(slow.tok_s, good.tok_s);
   // The kept share bench reports, back to the per-token rate.
@@ -180,7 +181,7 @@ TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsI
   const double one = pass_times(one_rank, Algorithm::one_shot, WireFormat::f64, 1, false).total();
   // A draft as costly as the model's pass, every draft kept: no k pays, and none would at any
   // acceptance rate, so the engine probes only to re-measure, rarely: plain decoding within 3 %.
-  Speculation same{0.999, one, 0, 8};
+  Speculation same{0.999, one, 0, 8, {}};
   same.draft_catch_up_s = [one](int n) { return 0.5 * one * n; };
   const auto p = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, same);
   EXPECT_EQ(p.k, 0);
@@ -193,7 +194,7 @@ TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsI
   const ClusterModel two = dense_cluster(2, LinkSpeed{"slow", 300, 100});
   const double v1 = pass_times(two, Algorithm::one_shot, WireFormat::f64, 1, false).total();
   const double v2 = pass_times(two, Algorithm::one_shot, WireFormat::f64, 2, false).total();
-  Speculation rare{0, 0.01 * v1, 0, 8};
+  Speculation rare{0, 0.01 * v1, 0, 8, {}};
   rare.draft_catch_up_s = [v1](int n) { return 0.2 * v1 * n; };
   const auto q = predict_speculative(two, Algorithm::one_shot, WireFormat::f64, rare);
   EXPECT_EQ(q.k, 0);
@@ -204,11 +205,11 @@ TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsI
   EXPECT_NEAR(q.tok_s, (every + 1.0) / (every * v1 + 33 * 0.2 * v1 + v2), 1e-9);
   EXPECT_GT(q.tok_s, 0.97 * predict(two, Algorithm::one_shot, WireFormat::f64, 1, 512).decode_tok_s);
   // Where drafting pays, no probe rounds: the chosen k's rounds.
-  const auto free = predict_speculative(two, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8});
+  const auto free = predict_speculative(two, Algorithm::one_shot, WireFormat::f64, {0.9, 0, 0, 8, {}});
   EXPECT_FALSE(free.probing());
   EXPECT_GT(free.k, 0);
   // --draft-max 0: the engine never drafts, so never probes.
-  const auto off = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, {0.9, one, 0, 0});
+  const auto off = predict_speculative(one_rank, Algorithm::one_shot, WireFormat::f64, {0.9, one, 0, 0, {}});
   EXPECT_FALSE(off.probing());
   EXPECT_NEAR(off.tok_s, plain, 1e-9);
 }
