@@ -104,6 +104,12 @@ double measure_decode_gflops(kernels::ThreadPool& pool, int reps);
 // of `reps` x 2000).
 double measure_meeting_us(kernels::ThreadPool& pool, int reps);
 
+// Ranks that fit the cores move together at least the bytes one of them moves alone; a figure below
+// `one_rank` means something else held the cores during the passes (one such probe recorded 10 GB/s
+// where three more read 37). measure() again, twice at most, while below it; the best is kept,
+// since a disturbance only ever slows a pass.
+double at_least_one_ranks(double one_rank, const std::function<double()>& measure);
+
 // One line saying how the figures were measured, for output beside them: both, or the bandwidth's.
 std::string probe_method(size_t bytes, int reps);
 std::string bandwidth_method(size_t bytes, int reps);
