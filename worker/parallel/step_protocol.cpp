@@ -23,10 +23,10 @@ constexpr int kStepCalls = 1, kDecodeStepCalls = 2;
 class StepTimer {
  public:
   StepTimer(collectives::Communicator& comm, RankFigures& figures, bool decode)
-      : comm_(comm), figures_(figures), start_(comm.stats()) {
+      : comm_(comm), figures_(figures), start_(comm.stats()), decode_(decode) {
     comm.tag_calls(decode ? kDecodeStepCalls : kStepCalls);
   }
-  void finish(bool decode) {
+  void finish() {
     comm_.tag_calls(0);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     const collectives::CommStats& now = comm_.stats();
@@ -37,7 +37,7 @@ class StepTimer {
     f.comm_seconds += comm_seconds;
     f.allreduces += now.allreduce_calls - start_.allreduce_calls;
     f.bytes_sent += now.bytes_sent - start_.bytes_sent;
-    if (!decode) return;
+    if (!decode_) return;
     ++f.decode_steps;
     f.decode_step_seconds += seconds;
     f.decode_comm_seconds += comm_seconds;
@@ -48,6 +48,7 @@ class StepTimer {
   collectives::Communicator& comm_;
   RankFigures& figures_;
   collectives::CommStats start_;
+  bool decode_;
   Clock::time_point t0_ = Clock::now();
 };
 
@@ -232,7 +233,7 @@ std::vector<int32_t> StepLeader::step_batch(const std::vector<StepToken>& tokens
   std::vector<StepToken> sent = tokens;
   exchange_batch(engine_, h, sent);
   std::vector<int32_t> next = run_batch(engine_, h, sent, batch_, &sample);
-  timer.finish(h.n_decode == h.n_tokens);
+  timer.finish();
   report(h);
   return next;
 }
@@ -252,7 +253,7 @@ int32_t StepLeader::step(const std::vector<int32_t>& tokens, int32_t pos0, int32
   StepTimer timer(engine_.comm(), own_, decode);
   int32_t next = -1;
   forward(engine_, h, tokens, [&](const model::LocalLogits& l) { next = pick(engine_, h, l, sampler_); });
-  timer.finish(decode);
+  timer.finish();
   report(h);
   return next;
 }
@@ -276,7 +277,7 @@ std::vector<float> StepLeader::score(const std::vector<int32_t>& tokens, int32_t
       out.insert(out.end(), full, full + V);
     }
   });
-  timer.finish(false);
+  timer.finish();
   return out;
 }
 
@@ -348,7 +349,7 @@ void follow_steps(model::Engine& engine) {
           pick(engine, h, l, nullptr);
       });
     }
-    timer.finish(decode);
+    timer.finish();
     if (h.flags & StepHeader::kReportFigures) gather_figures(engine.comm(), figures);
   }
 }
