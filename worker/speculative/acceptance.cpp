@@ -111,9 +111,7 @@ void DraftLength::choose() {
   c.acceptance = acceptance();
   c.pass_s = [this](int n) { return costs_.pass(n); };
   c.draft_s_per_token = std::max(costs_.draft_per_token(), 0.0);
-  // Not measured yet: a probe after the fewest rounds, catching those up at the drafting rate.
-  const double probe_s = costs_.probe_draft() >= 0 ? costs_.probe_draft() : c.draft_s_per_token * (kMinProbeEvery + 1);
-  c.probe_draft_s = [probe_s](int) { return probe_s; };
+  c.probe_draft_s = [probe_s = costs_.probe_draft()](int) { return probe_s; };
   const DraftChoice d = choose_draft_length(c, min_, max_);
   const int grown = reach_ > 0 ? kGrowth * reach_ : kFirstDraft;  // wider passes are only guessed
   k_ = std::max(min_, std::min(d.k, grown));

@@ -68,6 +68,11 @@ void PlainUnitCosts::record_draft(double per_token_s, double probe_s) {
   flush();
 }
 
+double PlainUnitCosts::probe_draft() const {
+  if (probe_draft_.value() >= 0) return probe_draft_.value();
+  return std::max(draft_per_token(), 0.0) * (kMinProbeEvery + 1);
+}
+
 void PlainUnitCosts::flush() {
   const double unit = plain_s_.value() > 0 ? plain_s_.value() : seconds_as_unit_ ? 1.0 : -1.0;
   if (unit <= 0) return;
@@ -145,9 +150,7 @@ std::vector<int> BatchDrafting::drafts(int decoding, std::vector<SequenceDrafts>
   }
   const auto pass = [&c](int w) { return c.pass(w); };
   const double per_draft = std::max(c.draft_per_token(), 0.0);
-  // Not measured yet: a probe after the fewest steps, catching those up at the drafting rate.
-  const double probe_s = c.probe_draft() >= 0 ? c.probe_draft() : per_draft * (kMinProbeEvery + 1);
-  const int every = probe_every(pass, decoding, static_cast<int>(seqs.size()), draft_max_, per_draft, probe_s);
+  const int every = probe_every(pass, decoding, static_cast<int>(seqs.size()), draft_max_, per_draft, c.probe_draft());
   for (size_t i = 0; i < seqs.size(); ++i)
     if (i < idle.size() && idle[i] >= every) seqs[i].min = std::max(seqs[i].min, std::min(1, seqs[i].max));
   return allot_drafts(seqs, decoding - static_cast<int>(seqs.size()), pass, per_draft, max_width_);

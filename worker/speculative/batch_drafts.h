@@ -58,10 +58,12 @@ class PlainUnitCosts {
   bool waiting() const { return !pending_.empty(); }
   // Something is measured in units and nothing waits.
   bool measured() const { return measured_any_ && pending_.empty(); }
-  // In plain passes; the draft costs < 0 until measured.
+  // In plain passes; a drafted token's cost < 0 until measured.
   double pass(int width) const { return widths_.pass_s(width); }
   double draft_per_token() const { return draft_per_token_.value(); }
-  double probe_draft() const { return probe_draft_.value(); }
+  // A probe's drafting; not measured yet: a probe after the fewest rounds (kMinProbeEvery),
+  // catching those up at the drafting rate.
+  double probe_draft() const;
 
  private:
   void flush();
