@@ -9,6 +9,7 @@
 
 #include "clusterctl/version.h"
 #include "controller/cli/link_bench_job.h"
+#include "controller/preflight/report.h"
 #include "worker/common/error.h"
 #include "worker/tools/net_table.h"
 #include "worker/tools/options.h"
@@ -20,16 +21,6 @@ namespace co = clusterctl::collectives;
 
 // The checks a benchmark of the link needs (not the model's memory or disk).
 const std::set<std::string> kLinkChecks = {"ssh", "os/arch", "link", "worker", "mpirun", "reach", "head ssh"};
-
-std::string not_ready(const preflight::PreflightReport& report) {
-  std::string s;
-  for (const auto& r : report.results) {
-    if (r.status != preflight::CheckStatus::fail || !kLinkChecks.count(r.check)) continue;
-    s += "\n  " + r.node + ": " + r.check + " failed: " + r.cause;
-    if (!r.fix.empty()) s += "\n    fix: " + r.fix;
-  }
-  return s;
-}
 
 // What the ranks said about why they stopped: the workers' own error lines, else mpirun's, with
 // each node's link address in them followed by its name.
@@ -121,7 +112,9 @@ int bench_net_cluster(int argc, char** argv) {
                 " has one node: bench net over a cluster runs one rank on each of several nodes; for this "
                 "machine's ranks run 'clusterctl bench net --ranks N'");
   const auto report = preflight::run_preflight(config, {kVersion});
-  if (const auto why = not_ready(report); !why.empty())
+  if (const auto why =
+          preflight::failures_text(report, [](const std::string& check) { return kLinkChecks.count(check) > 0; });
+      !why.empty())
     throw Error("bench net: the cluster's nodes cannot run the benchmark:" + why + "\n  ('clusterctl doctor " + file +
                 "' shows every check)");
 

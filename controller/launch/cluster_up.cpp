@@ -25,6 +25,7 @@
 #include "controller/preflight/memory_fit.h"
 #include "controller/preflight/node_shell.h"
 #include "controller/preflight/preflight.h"
+#include "controller/preflight/report.h"
 #include "controller/ssh/parallel.h"
 #include "controller/ssh/sftp_upload.h"
 #include "worker/common/human_bytes.h"
@@ -98,16 +99,6 @@ struct InterruptGuard {
 };
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-std::string preflight_failures(const preflight::PreflightReport& report) {
-  std::string s;
-  for (const auto& r : report.results) {
-    if (r.status != preflight::CheckStatus::fail) continue;
-    s += "\n  " + r.node + ": " + r.check + " failed: " + r.cause;
-    if (!r.fix.empty()) s += "\n    fix: " + r.fix;
-  }
-  return s;
-}
 
 class Bringup {
  public:
@@ -184,7 +175,7 @@ class Bringup {
       }
       if (failed > 1)
         throw StepError(node, "preflight (" + check + ")",
-                        cause + "; " + std::to_string(failed) + " checks failed:" + preflight_failures(report_),
+                        cause + "; " + std::to_string(failed) + " checks failed:" + preflight::failures_text(report_),
                         "fix each failed check above; " + nothing);
       throw StepError(node, "preflight (" + check + ")", cause, fix + "; " + nothing);
     }

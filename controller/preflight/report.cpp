@@ -56,4 +56,14 @@ nlohmann::json report_json(const config::ClusterConfig& config, const PreflightR
   return j;
 }
 
+std::string failures_text(const PreflightReport& report, const std::function<bool(const std::string& check)>& counts) {
+  std::string s;
+  for (const auto& r : report.results) {
+    if (r.status != CheckStatus::fail || (counts && !counts(r.check))) continue;
+    s += "\n  " + r.node + ": " + r.check + " failed: " + r.cause;
+    if (!r.fix.empty()) s += "\n    fix: " + r.fix;
+  }
+  return s;
+}
+
 }  // namespace clusterctl::preflight
