@@ -203,8 +203,19 @@ void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, 
   const int64_t F = L.matrix(gate).rows;  // this rank's slice of the FFN
   project(L.matrix(gate), xn_.data(), T, n_mv, gate_.data());
   project(L.matrix(up), xn_.data(), T, n_mv, up_.data());
-  for (int64_t i = 0; i < T * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+  gate_by_up(gate_.data(), up_.data(), T * F);
   project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
+}
+
+void ForwardPass::gate_by_up(float* gate, const float* up, int64_t n) {
+  // Element by element, so any cut among the threads gives the same bits.
+  auto span = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) gate[i] = silu(gate[i]) * up[i];
+  };
+  if (pool_.size() == 1 || n < kInlineGateElements)
+    span(0, n);
+  else
+    pool_.parallel_for(n, span);
 }
 
 void ForwardPass::add_attention_output() {
@@ -328,7 +339,7 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
     for (int64_t j = 0; j < m; ++j) std::copy_n(&xn_[expert_rows_[j] * E], E, &expert_x_[j * E]);
     project(L.expert(TensorKind::FfnGateExps, e), expert_x_.data(), m, m_mv, gate_.data());
     project(L.expert(TensorKind::FfnUpExps, e), expert_x_.data(), m, m_mv, up_.data());
-    for (int64_t i = 0; i < m * F; ++i) gate_[i] = silu(gate_[i]) * up_[i];
+    gate_by_up(gate_.data(), up_.data(), m * F);
     // The router weight scales each float chunk of the down projection's row-parallel sums (the
     // expert's output, as in llama.cpp): the sums still add only floats, so any split of the
     // FFN columns gives one rank's bits, as for a dense FFN.

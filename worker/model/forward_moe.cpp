@@ -80,7 +80,7 @@ void ForwardPass::experts_one_token(const LayerWeights& L) {
     add_slices(L.matrix(TensorKind::FfnUpShexp), x, &moe_up_[n * F], rows_per_slice);
   }
   run_slices();
-  for (int64_t i = 0; i < n * F + Fs; ++i) moe_gate_[i] = silu(moe_gate_[i]) * moe_up_[i];
+  gate_by_up(moe_gate_.data(), moe_up_.data(), n * F + Fs);
 
   // Every down row: routed expert i's sums at i * E scaled by its router weight, the shared
   // experts' unscaled at n * E.
