@@ -63,7 +63,7 @@ Verdict accept_sampled(const Draft& draft, const std::vector<std::vector<samplin
 }
 
 DraftLength::DraftLength(int min, int max)
-    : min_(min), max_(max), k_(std::clamp(kFirstDraft, min, std::max(min, max))), costs_(1, max + 1, min > 0) {
+    : min_(min), max_(max), k_(first_draft_length(min, max)), costs_(1, max + 1, min > 0) {
   if (min < 0 || max < min)
     throw Error("--draft-min " + std::to_string(min) + " and --draft-max " + std::to_string(max) +
                 " do not make a range: give 0 <= --draft-min <= --draft-max");
@@ -90,7 +90,6 @@ void DraftLength::record(int drafted, int accepted, double verify_s, double draf
     // what a drafted token costs while drafting every round.
     if (drafted > 0 && draft_s >= 0)
       rounds_without_draft_ > 0 ? costs_.record_draft(-1, draft_s) : costs_.record_draft(draft_s / drafted, -1);
-    reach_ = std::max(reach_, drafted);
   }
   rounds_without_draft_ = drafted > 0 ? 0 : rounds_without_draft_ + 1;
   choose();
@@ -113,8 +112,8 @@ void DraftLength::choose() {
   c.draft_s_per_token = std::max(costs_.draft_per_token(), 0.0);
   c.probe_draft_s = [probe_s = costs_.probe_draft()](int) { return probe_s; };
   const DraftChoice d = choose_draft_length(c, min_, max_);
-  const int grown = reach_ > 0 ? kGrowth * reach_ : kFirstDraft;  // wider passes are only guessed
-  k_ = std::max(min_, std::min(d.k, grown));
+  // Passes wider than the widest measured are only guessed: the most a measured round drafted.
+  k_ = grown_draft_length(d.k, costs_.widest() - 1, min_);
   probe_every_ = d.probe_every;
 }
 

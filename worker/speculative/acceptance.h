@@ -63,7 +63,6 @@ class DraftLength {
   PlainUnitCosts costs_;
   int rounds_without_draft_ = 0;
   int probe_every_ = 0;
-  int reach_ = 0;  // the most tokens a round whose cost was measured drafted
 };
 
 }  // namespace clusterctl::speculative

@@ -58,6 +58,7 @@ PlainUnitCosts::PlainUnitCosts(int plain_width, int max_width, bool seconds_as_u
 void PlainUnitCosts::record_pass(int width, double seconds) {
   if (!(seconds >= 0)) return;
   if (width == plain_width_) plain_s_.add(seconds);
+  if (width <= widths_.max_width()) widest_ = std::max(widest_, width);
   pending_.push_back({width, seconds, -1, -1});
   flush();
 }
@@ -153,7 +154,12 @@ std::vector<int> BatchDrafting::drafts(int decoding, std::vector<SequenceDrafts>
   const int every = probe_every(pass, decoding, static_cast<int>(seqs.size()), draft_max_, per_draft, c.probe_draft());
   for (size_t i = 0; i < seqs.size(); ++i)
     if (i < idle.size() && idle[i] >= every) seqs[i].min = std::max(seqs[i].min, std::min(1, seqs[i].max));
-  return allot_drafts(seqs, decoding - static_cast<int>(seqs.size()), pass, per_draft, max_width_);
+  // Passes wider than the widest measured are guessed as cheap as it: the step's drafts grow
+  // towards them kGrowth-fold (the sequences' --draft-min and probes aside).
+  const int seq_count = static_cast<int>(seqs.size());
+  const int reach = std::max(c.widest() - decoding, 0);
+  const int most = grown_draft_length(max_width_, reach, 0, kFirstDraft * seq_count);
+  return allot_drafts(seqs, decoding - seq_count, pass, per_draft, std::min(max_width_, decoding + most));
 }
 
 void BatchDrafting::record_step(int decoding, int width, double seconds) {

@@ -61,6 +61,9 @@ class PlainUnitCosts {
   // In plain passes; a drafted token's cost < 0 until measured.
   double pass(int width) const { return widths_.pass_s(width); }
   double draft_per_token() const { return draft_per_token_.value(); }
+  // The widest pass recorded (0: none): wider ones are only guessed (WidthCosts), so the drafts
+  // grow kGrowth-fold past it at most (grown_draft_length).
+  int widest() const { return widest_; }
   // A probe's drafting; not measured yet: a probe after the fewest rounds (kMinProbeEvery),
   // catching those up at the drafting rate.
   double probe_draft() const;
@@ -69,6 +72,7 @@ class PlainUnitCosts {
   void flush();
   int plain_width_;
   bool seconds_as_unit_, measured_any_ = false;
+  int widest_ = 0;
   WidthCosts widths_;
   RecentTime plain_s_, draft_per_token_, probe_draft_;
   struct Pending {
@@ -101,7 +105,11 @@ int probe_every(const std::function<double(int)>& pass_s, int width, int sequenc
 // A serving step's drafts (server/batch_scheduler) from costs measured per count n of decoding
 // sequences, each in units of the plain step of n sequences (PlainUnitCosts), so a step measured
 // early in the sequences' answers still compares with today's plain step. A count whose plain
-// step has not been measured yet runs one first (its sequences' --draft-min only).
+// step has not been measured yet runs one first (its sequences' --draft-min only). Then the
+// step's drafts grow as one sequence's do (grown_draft_length): kFirstDraft a sequence, then at
+// most kGrowth times the most drafts a measured step of n held, so each wider step is measured
+// before a wider one is tried, a draft that does not pay costs one short step, and a step wide
+// enough to hide the round trips stops growing where its measured costs say drafts no longer pay.
 class BatchDrafting {
  public:
   // `max_width`: the step's size in generated tokens; `draft_max`: --draft-max; with

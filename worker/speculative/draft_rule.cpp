@@ -10,6 +10,12 @@ double expected_tokens(double a, int k) {
   return (1 - std::pow(a, k + 1)) / (1 - a);
 }
 
+int first_draft_length(int min, int max) { return std::clamp(kFirstDraft, min, std::max(min, max)); }
+
+int grown_draft_length(int chosen, int reach, int min, int first) {
+  return std::max(min, std::min(chosen, reach > 0 ? kGrowth * reach : first));
+}
+
 DraftChoice choose_draft_length(const DraftCosts& c, int min, int max) {
   const double per_draft = std::max(c.draft_s_per_token, 0.0);
   DraftChoice best;

@@ -36,6 +36,14 @@ inline constexpr int kCatchUpMax = 80, kRestartTokens = 32;
 // would need a second drafting round to be found out.
 inline constexpr int kFirstDraft = 2, kGrowth = 2;
 
+// The first round's k, before any cost is known: kFirstDraft within [min, max].
+int first_draft_length(int min, int max);
+// The k a round may draft when the rule chose `chosen` and the most a measured round drafted is
+// `reach` (0: none yet): at most kGrowth * reach, else `first`; never below min. serve's steps
+// grow the drafts of all their sequences together (BatchDrafting): `first` is then kFirstDraft a
+// sequence.
+int grown_draft_length(int chosen, int reach, int min, int first = kFirstDraft);
+
 struct DraftCosts {
   double acceptance = 0;              // a
   std::function<double(int)> pass_s;  // the target's pass over n tokens, n = 1 .. max + 1

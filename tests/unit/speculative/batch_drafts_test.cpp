@@ -140,5 +140,70 @@ TEST(BatchDrafting, AStepOfANewCountOfSequencesIsPlainFirstThenDraftsByItsCosts)
   EXPECT_EQ(batch.drafts(3, std::vector<SequenceDrafts>(3, {0.7, 0, 8}), {0, 0, 0}), std::vector<int>(3, 0));
 }
 
+// Steps of `seqs.size()` sequences (acceptance as given, every draft kept) through `batch`: a step
+// over w generated tokens costs pass(w), a drafted token `draft`, recorded as the scheduler
+// records them (a sequence's first drafts and drafts every step per token, after steps without
+// drafts as a probe). Each step's drafts, by sequence.
+std::vector<std::vector<int>> steps(BatchDrafting& batch, const std::vector<SequenceDrafts>& seqs, int count,
+                                    const std::function<double(int)>& pass, double draft) {
+  const int n = static_cast<int>(seqs.size());
+  std::vector<int> idle(seqs.size(), 0);
+  std::vector<bool> drafted_before(seqs.size(), false);
+  std::vector<std::vector<int>> out;
+  for (int i = 0; i < count; ++i) {
+    const std::vector<int> k = batch.drafts(n, seqs, idle);
+    int width = n;
+    for (size_t s = 0; s < k.size(); ++s) {
+      width += k[s];
+      const bool probe = drafted_before[s] && idle[s] > 0;
+      if (k[s] > 0) batch.record_draft(n, probe ? -1 : draft, probe ? draft * k[s] : -1);
+      drafted_before[s] = drafted_before[s] || k[s] > 0;
+      idle[s] = k[s] > 0 ? 0 : idle[s] + 1;
+    }
+    batch.record_step(n, width, pass(width));
+    out.push_back(k);
+  }
+  return out;
+}
+
+TEST(BatchDrafting, ANewCountOfSequencesDraftsTwoEachAfterItsPlainStepThenDoublesWhileDraftingPays) {
+  // Four sequences keeping 95 %, round trips of 0.9 ms a step, drafts almost free: each sequence
+  // drafts {0, 2, 4, 8, 8} (the plain step, the cost unit, then as one sequence alone grows), each
+  // wider step measured before a wider one is tried. The old rule drafted {0, 8, 8, 8, 8}: eight
+  // each, blind, right after the plain step.
+  BatchDrafting batch(512, 8, false);
+  const auto k = steps(batch, std::vector<SequenceDrafts>(4, {0.95, 0, 8}), 5, step(0.9 * ms, 0.01 * ms), 0.001 * ms);
+  const std::vector<std::vector<int>> want = {{0, 0, 0, 0}, {2, 2, 2, 2}, {4, 4, 4, 4}, {8, 8, 8, 8}, {8, 8, 8, 8}};
+  EXPECT_EQ(k, want);
+  // --draft-min 3 (seconds as the unit, no plain step): from the floor, doubling.
+  BatchDrafting floor(512, 16, true);
+  const auto f = steps(floor, std::vector<SequenceDrafts>(2, {0.95, 3, 16}), 4, step(0.9 * ms, 0.01 * ms), 0.001 * ms);
+  EXPECT_EQ(f, (std::vector<std::vector<int>>{{3, 3}, {6, 6}, {12, 12}, {16, 16}}));
+}
+
+TEST(BatchDrafting, ADraftThatCannotPayCostsEachSequenceOneShortStep) {
+  // The model as its own draft: every draft kept, but a drafted token costs a plain step. After the
+  // plain step each sequence drafts kFirstDraft once, then none (no probe within 200 steps). The
+  // old rule drafted 8 each blind after the plain step: 32 tokens, 4 x 8 plain steps of drafting.
+  BatchDrafting batch(512, 8, false);
+  const auto pass = step(0.9 * ms, 0.05 * ms);
+  const auto k = steps(batch, std::vector<SequenceDrafts>(4, {1.0, 0, 8}), 200, pass, pass(4));
+  EXPECT_EQ(k[1], std::vector<int>(4, kFirstDraft));
+  int drafted = 0;
+  for (const auto& step_k : k) drafted += std::accumulate(step_k.begin(), step_k.end(), 0);
+  EXPECT_EQ(drafted, 4 * kFirstDraft);
+}
+
+TEST(BatchDrafting, AStepWideEnoughToHideTheRoundTripsDraftsLessOnceItsCostsAreMeasured) {
+  // Round trips of 0.9 ms a pass, 0.1 ms a token, drafts 0.1 ms: one sequence alone settles at
+  // k = 3 (AllotDrafts.OneSequenceGetsTheRulesK), eight sequences, past their first steps, at
+  // most one each.
+  const auto pass = step(0.9 * ms, 0.1 * ms);
+  BatchDrafting one(512, 8, false), eight(512, 8, false);
+  EXPECT_EQ(steps(one, {{0.7, 0, 8}}, 8, pass, 0.1 * ms).back(), std::vector<int>{3});
+  const auto k = steps(eight, std::vector<SequenceDrafts>(8, {0.7, 0, 8}), 8, pass, 0.1 * ms);
+  for (int ki : k.back()) EXPECT_LE(ki, 1);
+}
+
 }  // namespace
 }  // namespace clusterctl::speculative
