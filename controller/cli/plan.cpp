@@ -476,7 +476,9 @@ int plan_main(int argc, char** argv) {
       "speculative decoding: ngram or DRAFT.gguf (default: api.draft)")(
       "draft-acceptance", po::value<double>(),
       "the share of drafted tokens kept (0..1), as 'clusterctl bench MODEL --draft D' or /metrics measured it")(
-      "draft-max", po::value<int>()->default_value(0), "most tokens drafted a round (default: api.draft_max, or 8)");
+      "draft-max", po::value<int>()->default_value(0), "most tokens drafted a round (default: api.draft_max, or 8)")(
+      "tokens", po::value<int64_t>()->default_value(kPlanRunTokens),
+      "with a draft: the run's length in tokens, whose first rounds draft less while k settles (as bench -n)");
   po::positional_options_description pos;
   pos.add("file", 1);
   auto vm = parse_options(argc, argv,
@@ -499,6 +501,9 @@ int plan_main(int argc, char** argv) {
   const int prefill_batch = (*vm)["prefill-batch"].as<int>(), draft_max_flag = (*vm)["draft-max"].as<int>();
   if (prefill_batch < 1 || prefill_batch > 65536) throw Error("--prefill-batch must be 1 to 65536 tokens");
   if (draft_max_flag < 0 || draft_max_flag > 64) throw Error("--draft-max must be 1 to 64 (0: the cluster's, or 8)");
+  const int64_t run_tokens = (*vm)["tokens"].as<int64_t>();
+  if (run_tokens < 2 || run_tokens > 1000000)
+    throw Error("--tokens must be 2 to 1000000: the tokens of the run whose speed plan predicts (bench -n)");
   std::optional<double> kept_share;
   if (vm->count("draft-acceptance")) {
     kept_share = (*vm)["draft-acceptance"].as<double>();
@@ -551,6 +556,7 @@ int plan_main(int argc, char** argv) {
   if (kept_share && inputs.draft.empty())
     throw Error("--draft-acceptance needs a draft: --draft ngram|DRAFT.gguf, or api.draft in the cluster file");
   if (kept_share) inputs.draft_kept_share = *kept_share;
+  inputs.draft_tokens = run_tokens;
   if (!inputs.draft.empty() && inputs.draft != "ngram") inputs.draft_work = draft_work(inputs.draft);
   const LayoutPlans layouts = plan_layouts(config, file, report, offline, inputs);
   const ClusterPlan& plan = layouts.plan;

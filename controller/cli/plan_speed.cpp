@@ -81,6 +81,7 @@ SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParam
     for (const auto& pr : p.predictions)
       if (!in.configured.empty() && layout_name(pr, p.model.ranks.size()) == in.configured) s.plain = pr;
     s.inputs.draft_max = in.draft_max;
+    s.inputs.tokens = in.draft_tokens;
     s.inputs.acceptance = placement::acceptance_from_kept_share(in.draft_kept_share, in.draft_max);
     if (in.draft_work) {
       // The draft model runs on rank 0 alone while the other ranks wait: one rank's pool alone on
@@ -165,9 +166,13 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
         {"draft_max", s.inputs.draft_max},
         {"k", s.predicted.k},
         {"probe_every", s.predicted.probing() ? nlohmann::json(s.predicted.probe_every) : nlohmann::json()},
-        {"tokens_per_round", s.predicted.tokens_per_round},
+        {"tokens", s.inputs.tokens},
+        {"opening_drafts", s.predicted.opening},
+        {"tokens_per_round", s.predicted.run_tokens_per_round},
+        {"tokens_per_s", s.predicted.run_tok_s},
+        {"settled_tokens_per_round", s.predicted.tokens_per_round},
         {"round_ms", s.predicted.round_s * 1e3},
-        {"tokens_per_s", s.predicted.tok_s},
+        {"settled_tokens_per_s", s.predicted.tok_s},
         {"plain_tokens_per_s", s.plain.decode_tok_s},
         {"limit", placement::term_name(s.predicted.verify.limit())}};
   } else {
@@ -221,12 +226,19 @@ void print_speed_text(const SpeedPlan& p, const SpeedInputs& in, const std::vect
         s.predicted.probing()
             ? " (the engine probes k=1 every " + std::to_string(s.predicted.probe_every) + " rounds: the means)"
             : "";
+    // The engine's first rounds draft less while k settles: a run's figure, and the settled one.
+    std::string opening;
+    for (const int k : s.predicted.opening) opening += (opening.empty() ? "" : ", ") + std::to_string(k);
+    opening = opening.empty() ? "k settled from the first round" : "the first rounds draft " + opening;
     std::printf(
         "speculative (--draft %s, %.0f %% of drafts kept as measured -> %.2f a token, %.2f ms a draft): %s k=%d%s, "
-        "%.2f tokens a round of %.1f ms: %.1f tok/s (plain %.1f), verify pass %s\n",
+        "%.2f tokens a round of %.1f ms: %.1f tok/s once k settles (plain %.1f), verify pass %s\n"
+        "  over a run of %lld tokens (--tokens; %s): %.1f tok/s, %.2f tokens a round\n",
         in.draft.c_str(), 100 * in.draft_kept_share, s.inputs.acceptance, s.inputs.draft_s_per_token * 1e3,
         layout_name(s.plain, p.model.ranks.size()).c_str(), s.predicted.k, probe.c_str(), s.predicted.tokens_per_round,
-        s.predicted.round_s * 1e3, s.predicted.tok_s, s.plain.decode_tok_s, limit_text(s.predicted.verify).c_str());
+        s.predicted.round_s * 1e3, s.predicted.tok_s, s.plain.decode_tok_s, limit_text(s.predicted.verify).c_str(),
+        static_cast<long long>(s.inputs.tokens), opening.c_str(), s.predicted.run_tok_s,
+        s.predicted.run_tokens_per_round);
   } else if (!in.draft.empty()) {
     std::printf(
         "speculative (--draft %s): not predicted without the share of drafts kept, which depends on the draft and "

@@ -19,6 +19,10 @@ namespace clusterctl::cli {
 placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp, const model::Partition& part,
                               size_t node);
 
+// The run plan predicts speculation over unless --tokens says otherwise: as long as `bench -n`
+// and `run -n` generate by default.
+inline constexpr int64_t kPlanRunTokens = 128;
+
 struct SpeedInputs {
   std::vector<placement::NodeSpeed> nodes;
   std::vector<std::string> node_from;  // where each node's figures come from
@@ -35,6 +39,7 @@ struct SpeedInputs {
   std::optional<placement::RankWork> draft_work;
   double draft_kept_share = -1;
   int draft_max = 8;
+  int64_t draft_tokens = kPlanRunTokens;  // the run's length (plan --tokens)
 };
 
 // The configured (else the fastest) layout's decode with speculation.

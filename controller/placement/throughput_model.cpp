@@ -242,6 +242,26 @@ SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, Wi
     p.round_s = cycle_s / rounds;
     p.tok_s = tokens / cycle_s;
   }
+  p.run_tokens_per_round = p.tokens_per_round;
+  p.run_tok_s = p.tok_s;
+  if (s.tokens > 1) {
+    // The first rounds as the engine takes them, then the settled rounds' means for the rest.
+    p.opening = speculative::opening_draft_lengths(c, lo, hi);
+    double left = static_cast<double>(s.tokens - 1), rounds = 0, time_s = 0;
+    for (const int k : p.opening) {
+      if (left <= 0) break;
+      const int drafted = std::min(k, static_cast<int>(std::ceil(left)) - 1);  // the engine's budget cut
+      left -= std::min(speculative::expected_tokens(s.acceptance, drafted), left);
+      time_s += pass[static_cast<size_t>(drafted) + 1] + drafted * s.draft_s_per_token;
+      rounds += 1;
+    }
+    if (left > 0) {
+      rounds += left / p.tokens_per_round;
+      time_s += left / p.tok_s;
+    }
+    p.run_tokens_per_round = static_cast<double>(s.tokens - 1) / rounds;
+    p.run_tok_s = static_cast<double>(s.tokens - 1) / time_s;
+  }
   return p;
 }
 

@@ -147,6 +147,9 @@ struct Speculation {
   int draft_min = 0, draft_max = 8;
   // The draft model's prompt pass over n tokens (a probe's catch-up); empty: free (ngram).
   std::function<double(int)> draft_catch_up_s;
+  // A run of this many tokens, the first from the prompt's pass (as `bench -n`): its rounds
+  // emit the others, the first few before k settles (opening_draft_lengths). 0: settled only.
+  int64_t tokens = 0;
 };
 struct SpeculativePrediction {
   int k = 0;
@@ -154,8 +157,14 @@ struct SpeculativePrediction {
   // the cycle's means. 0: no probes.
   int probe_every = 0;
   bool probing() const { return probe_every > 0; }
-  double tokens_per_round = 1, round_s = 0, tok_s = 0;
-  PassTimes verify;  // the pass over k + 1 tokens
+  double tokens_per_round = 1, round_s = 0, tok_s = 0;  // once k has settled
+  PassTimes verify;                                     // the pass over k + 1 tokens
+  // The run of Speculation::tokens: its first rounds' k (before k settles), and its rounds'
+  // tokens per round and tokens/s over the tokens they emit (as bench measures them: all but the
+  // prompt's). The draft model's pass over the prompt, in the first round, is not counted (plan is
+  // not told the prompt); nor is the last round's cut to the budget.
+  std::vector<int> opening;
+  double run_tokens_per_round = 1, run_tok_s = 0;
 };
 SpeculativePrediction predict_speculative(const ClusterModel& m, Algorithm a, WireFormat w, const Speculation& s);
 // The per-token acceptance a from the share of drafted tokens kept, as `bench --draft` and the

@@ -113,8 +113,8 @@ ranks() {  # NAME MODEL RANKS LABEL [EMULATE]
   row "$4" "$(jq -r .decode.tokens_per_s <<<"$j")" "$(jq -r .decode.limit <<<"$j")" "${m[@]}"
 }
 
-# Speculation (64 tokens: the engine's adaptive k settles in the first rounds, which 32 tokens do
-# not amortise): the draft's kept share measured first on one rank (it depends on the model pair and
+# Speculation (64 tokens, plan --tokens 64: the engine's adaptive k settles in the first rounds,
+# which plan counts for the run's length): the draft's kept share measured first on one rank (it depends on the model pair and
 # the text, not on the cluster), given to plan as --draft-acceptance; then bench --draft.
 spec() {  # NAME RANKS THREADS LABEL [EMULATE]
   local f j share m=()
@@ -126,7 +126,7 @@ spec() {  # NAME RANKS THREADS LABEL [EMULATE]
   [ -n "$share" ] || { echo "bench --draft gave no kept share" >&2; return; }
   f=$(local_file "$1" "$L1B" "$2" "$3" "${5:-}" "$L1B")
   probe "$f" || return
-  j=$(plan_json "$f" --draft-acceptance "$share" | jq '.speed.speculative')
+  j=$(plan_json "$f" --draft-acceptance "$share" --tokens 64 | jq '.speed.speculative')
   for _ in $(seq "$REPS"); do
     m+=("$("$C" bench "$L1B" --draft "$L1B" --ranks "$2" -t "$3" -n 64 --reps 1 --allreduce one-shot \
       --wire-format double ${5:+--emulate-link "$5"} --json 2>/dev/null | jq -r .speculative_tokens_per_s.mean)")

@@ -65,6 +65,8 @@ spec() {  # spec LINK: tokens/s with a prompt-lookup draft keeping 80 %, and pla
 import json,sys
 s=json.load(sys.stdin)['speed']['speculative']
 assert s['k'] >= 1 and s['tokens_per_round'] > 1 and 0.8 < s['acceptance'] < 1, s
+# A run of --tokens (128 unless given) pays for its first rounds, which draft 2 first.
+assert s['tokens'] == 128 and s['opening_drafts'][0] == 2 and s['tokens_per_s'] < s['settled_tokens_per_s'], s
 print(s['tokens_per_s'] / s['plain_tokens_per_s'] > 1.5)"
 }
 [ "$(spec 5ms,100gbyte)" = True ] || fail "speculation does not pay on a 5 ms link" ""
@@ -86,6 +88,7 @@ refused "--link 'carrier-pigeon' is neither a preset (thunderbolt-bridge, 10gbe,
 refused "--link '300us,fast'" --what-if --nodes 2x64GB@273GB/s --link 300us,fast "$dir/l8.gguf"
 refused "needs --link" --what-if --nodes 2x64GB@273GB/s "$dir/l8.gguf"
 refused "add --what-if" --nodes 2x64GB@273GB/s "$dir/l8.gguf"
+refused "--tokens must be 2 to 1000000" --what-if --nodes 1x64GB@100GB/s --draft ngram --tokens 1 "$dir/l8.gguf"
 refused "--draft-acceptance needs a draft" --what-if --nodes 1x64GB@100GB/s --draft-acceptance 0.5 "$dir/l8.gguf"
 refused "--draft-acceptance is the share of drafted tokens kept, 0 to 1" \
   --what-if --nodes 1x64GB@100GB/s --draft ngram --draft-acceptance 80 "$dir/l8.gguf"

@@ -47,4 +47,26 @@ DraftChoice choose_draft_length(const DraftCosts& c, int min, int max) {
   return best;
 }
 
+std::vector<int> opening_draft_lengths(const DraftCosts& c, int min, int max) {
+  std::vector<int> opening;
+  int k = first_draft_length(min, max), widest = 0;
+  bool unit = min > 0;  // --draft-min above 0: no plain pass ever runs, seconds are the unit
+  // widest grows to max + 1 at most, and past it the costs seen are c's: k settles within that.
+  for (int round = 0; round < 2 * max + 8; ++round) {
+    opening.push_back(k);
+    widest = std::max(widest, k + 1);
+    unit = unit || k == 0;
+    int next = min;  // no plain pass measured yet: one next
+    if (unit) {
+      DraftCosts seen = c;
+      seen.pass_s = [&c, widest](int n) { return c.pass_s(std::min(n, widest)); };
+      next = grown_draft_length(choose_draft_length(seen, min, max).k, widest - 1, min);
+    }
+    if (unit && next == k) break;  // this round's k is measured and chosen again: settled
+    k = next;
+  }
+  opening.pop_back();  // the first settled round
+  return opening;
+}
+
 }  // namespace clusterctl::speculative

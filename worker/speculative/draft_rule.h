@@ -13,6 +13,7 @@
 // kRareProbeEvery rounds: costs measured once (a round that met a cold cache or another
 // process) are measured again now and then, for well under 1 % of the time.
 #include <functional>
+#include <vector>
 
 namespace clusterctl::speculative {
 
@@ -62,5 +63,14 @@ struct DraftChoice {
 double expected_tokens(double a, int k);
 // k in [min, max]; probe_every only when k = 0 < max.
 DraftChoice choose_draft_length(const DraftCosts& c, int min, int max);
+
+// The k of a run's first rounds, before k settles at choose_draft_length(c, min, max).k, as
+// DraftLength takes them where each round measures `c` itself (the planner's costs): the first
+// round drafts first_draft_length; with min 0 the second is plain (the cost unit); then each
+// round the rule's k over the passes measured so far (wider ones guessed as the widest measured,
+// as WidthCosts guesses them), grown at most kGrowth-fold (grown_draft_length). E.g. {2, 0, 4}
+// before k settles at 8, {2} before 0. The acceptance is c's from the first round (the engine's
+// estimate starts at 1/2 and moves towards it) and probes at k = 0 belong to the settled rounds.
+std::vector<int> opening_draft_lengths(const DraftCosts& c, int min, int max);
 
 }  // namespace clusterctl::speculative

@@ -175,6 +175,42 @@ TEST(ThroughputModel, SpeculationSharesAPassAmongTheKeptDrafts) {
   EXPECT_DOUBLE_EQ(acceptance_from_kept_share(0, 8), 0);
 }
 
+TEST(ThroughputModel, ARunPaysForTheRoundsBeforeKSettles) {
+  // 90 % kept, free drafts, passes mostly round trips: k settles at 8, after rounds drafting 2, 0
+  // (the plain pass) and 4. A run of 64 tokens emits 63 in its rounds: those three rounds carry
+  // (1 + 0.9 + 0.81) + 1 + (1 - 0.9^5) / 0.1 tokens, the rest at the settled rate. Before, plan
+  // counted every round at k = 8 (run = settled).
+  const ClusterModel m = dense_cluster(2, LinkSpeed{"slow", 300, 100});
+  const auto pass = [&m](int n) { return pass_times(m, Algorithm::one_shot, WireFormat::f64, n, false).total(); };
+  Speculation s{0.9, 0, 0, 8, {}};
+  s.tokens = 64;
+  const auto p = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s);
+  ASSERT_EQ(p.k, 8);
+  EXPECT_EQ(p.opening, (std::vector<int>{2, 0, 4}));
+  const double first = 2.71 + 1 + (1 - std::pow(0.9, 5)) / 0.1, rest = 63 - first;
+  const double time_s = pass(3) + pass(1) + pass(5) + rest / p.tok_s;
+  EXPECT_NEAR(p.run_tok_s, 63 / time_s, 1e-9 * p.run_tok_s);
+  EXPECT_NEAR(p.run_tokens_per_round, 63 / (3 + rest / p.tokens_per_round), 1e-9);
+  EXPECT_LT(p.run_tok_s, 0.9 * p.tok_s);  // a visible share of 64 tokens
+  // A long run: the first rounds vanish in it; none asked (0): the settled figures.
+  s.tokens = 1000000;
+  EXPECT_NEAR(predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s).run_tok_s, p.tok_s, 1e-3 * p.tok_s);
+  s.tokens = 0;
+  EXPECT_EQ(predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s).run_tok_s, p.tok_s);
+  // A run shorter than the first rounds: cut to its tokens as the engine cuts k to the budget
+  // (2 tokens: one round drafting 0 of its 2).
+  s.tokens = 2;
+  EXPECT_NEAR(predict_speculative(m, Algorithm::one_shot, WireFormat::f64, s).run_tok_s, 1 / pass(1), 1e-9);
+  // A draft as slow as the model's pass (k = 0): its one first round of 2 drafts still costs.
+  const double one = pass(1);
+  Speculation slow{0.999, one, 0, 8, {}};
+  slow.tokens = 64;
+  const auto q = predict_speculative(m, Algorithm::one_shot, WireFormat::f64, slow);
+  EXPECT_EQ(q.k, 0);
+  EXPECT_EQ(q.opening, std::vector<int>{2});
+  EXPECT_LT(q.run_tok_s, q.tok_s);
+}
+
 TEST(ThroughputModel, AtKZeroTheEngineProbesOnlyADraftThatCouldPayAndAsRarelyAsItsRuleSays) {
   const ClusterModel one_rank = dense_cluster(1, std::nullopt);
   const double plain = predict(one_rank, Algorithm::one_shot, WireFormat::f64, 1, 512).decode_tok_s;

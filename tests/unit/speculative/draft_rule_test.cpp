@@ -175,6 +175,34 @@ TEST(DraftLength, ADraftThatCannotPayCostsOneShortRound) {
   EXPECT_EQ(drafted, kFirstDraft);
 }
 
+TEST(DraftRule, TheOpeningIsDraftLengthsOwnFirstRounds) {
+  // What plan predicts a run's first rounds draft (opening_draft_lengths, then the settled k) is
+  // what DraftLength drafts measuring the same costs, every draft kept: {2, 0, 4} then 8 (plan
+  // counted 8 from the first round before), {2} then 0, {2, 0} then 3, {3, 6, 12} then 16.
+  struct Case {
+    int min, max;
+    double per_token, draft;
+    std::vector<int> opening;
+    int settled;
+  };
+  for (const Case& t :
+       {Case{0, 8, 0.01 * ms, 0.02 * ms, {2, 0, 4}, 8}, Case{0, 8, 0.05 * ms, ms, {2}, 0},
+        Case{0, 3, 0.01 * ms, 0.02 * ms, {2, 0}, 3}, Case{3, 16, 0.01 * ms, 0.02 * ms, {3, 6, 12}, 16}}) {
+    DraftCosts c;
+    c.acceptance = 0.999;
+    c.pass_s = [&t](int n) { return ms + t.per_token * (n - 1); };
+    c.draft_s_per_token = t.draft;
+    c.probe_draft_s = [&t](int gap) { return t.draft * (gap + 1); };
+    const std::vector<int> opening = opening_draft_lengths(c, t.min, t.max);
+    EXPECT_EQ(opening, t.opening);
+    EXPECT_EQ(choose_draft_length(c, t.min, t.max).k, t.settled);
+    std::vector<int> run = opening;
+    run.resize(opening.size() + 3, t.settled);
+    DraftLength length(t.min, t.max);
+    EXPECT_EQ(ks(length, static_cast<int>(run.size()), ms, t.per_token, t.draft), run) << t.min << ".." << t.max;
+  }
+}
+
 TEST(DraftLength, APayingDraftKeepsDrafting) {
   DraftLength length(0, 8);
   run(length, 50, 1.0, ms, 0.01 * ms, 0.02 * ms);
