@@ -142,6 +142,8 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
                           {"bandwidth_gb_s", in.nodes[n].bandwidth_gbs},
                           {"compute_gflops", in.nodes[n].compute_gflops},
                           {"decode_gflops", in.nodes[n].decode_gflops},
+                          {"memory_core_share", in.nodes[n].memory_core_share},
+                          {"compute_core_share", in.nodes[n].compute_core_share},
                           {"from", in.node_from[n]}});
   j["link"] = in.link ? nlohmann::json{{"name", in.link->name},
                                        {"latency_us", in.link->latency_us},

@@ -139,10 +139,12 @@ double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double dec
   return reads_gbs > 0 ? std::min(gbs, reads_gbs) : gbs;
 }
 
-double core_share(int machine_threads, int cores) {
+double core_share(int machine_threads, int cores, double one_thread) {
   if (machine_threads <= cores || cores <= 0) return 1;
-  const double per_core = static_cast<double>(machine_threads) / cores;
-  return per_core / std::ceil(per_core);
+  const int turns = (machine_threads + cores - 1) / cores;  // on the busiest core
+  const int left = machine_threads - cores * (turns - 1);
+  const double left_rate = std::min(1.0, left * (one_thread > 0 ? one_thread : 1.0 / cores));
+  return machine_threads / (cores * (turns - 1) + left / left_rate);
 }
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
@@ -177,9 +179,11 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     }
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
-    const double share = m.nodes[n].core_share > 0 ? m.nodes[n].core_share : 1;
-    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (m.nodes[n].bandwidth_gbs * 1e9) / share);
-    t.compute_s = std::max(t.compute_s, compute[n] / share);
+    const NodeSpeed& node = m.nodes[n];
+    const double memory_share = node.memory_core_share > 0 ? node.memory_core_share : 1;
+    const double compute_share = node.compute_core_share > 0 ? node.compute_core_share : 1;
+    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (node.bandwidth_gbs * 1e9) / memory_share);
+    t.compute_s = std::max(t.compute_s, compute[n] / compute_share);
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;

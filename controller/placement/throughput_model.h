@@ -32,16 +32,23 @@ struct NodeSpeed {
   double meeting_s = 0;
   int threads = 0;  // a rank's pool threads (how the engine runs a decode token's experts); 0: not known
   // The share of the node's figures its ranks get where their threads outnumber the machine's
-  // cores (core_share): 1 where each thread has a core, or the figures were measured shared.
-  double core_share = 1;
+  // cores (core_share), for its memory's reads and its compute apart: 1 where each thread has a
+  // core, or the figures were measured shared.
+  double memory_core_share = 1, compute_core_share = 1;
 };
 
-// Threads that outnumber the cores take turns on them: each all-reduce waits for every rank, so
-// between two of them a core runs ceil(threads / cores) ranks' work one after another while the
-// machine holds threads / cores of it: the cores give threads / cores / ceil(threads / cores) of
-// their rate (3 one-thread ranks on 2 cores: 0.75; 4 on 2: 1, two to a core). 1 where each thread
-// has a core or either is not known.
-double core_share(int machine_threads, int cores);
+// Threads that outnumber the cores take turns on them. Each all-reduce waits for every rank, so
+// between two of them a core runs its threads' work one after another, ceil(T / C) of them on the
+// busiest. While every core is busy the machine gives its whole rate; once the cores holding one
+// thread fewer are done, the last turns of the `left` = T - C (ceil(T / C) - 1) threads run alone,
+// at left x `one_thread` of the machine's rate (one thread alone's share of it; at most the
+// whole). The share of the machine's rate the threads get: T / (C (ceil(T / C) - 1) + left / that).
+// `one_thread` not measured (0): 1 / C, each core its own rate, which gives (T / C) / ceil(T / C)
+// (3 one-thread ranks on 2 cores: 0.75; 4 on 2: 1). Memory is no such rate on this project's VM:
+// one core alone read a 30 GB/s decode stream while both cores read 37 in some minutes and 59 in
+// others, so 3 ranks on 2 cores get 0.93 or 0.76 of the two cores' reads. 1 where each thread
+// has a core or the cores are not known.
+double core_share(int machine_threads, int cores, double one_thread = 0);
 
 struct LinkSpeed {
   std::string name;          // "thunderbolt-bridge", "10gbe", "300us,10gbit", "shared memory"
