@@ -2,7 +2,8 @@
 """Runs a command (a `clusterctl bench` of several ranks) and, while it runs, samples which core
 each clusterctl-worker process last ran on: prints the command's stdout, and on stderr one line,
 the share of samples in which the ranks were spread over the cores as evenly as they can be
-("even 93 %": of the last 40 % of the run, past loading the model), and the ranks' context switches (voluntary / not). Ranks that outnumber the cores
+("even 93 %": of the last 40 % of the run, past loading the model), the ranks' context switches (voluntary / not), and each
+rank's seconds on a core and waiting for one (/proc/PID/schedstat). Ranks that outnumber the cores
 take turns on them between all-reduces: an uneven spread (3 ranks on one of 2 cores) makes that
 core's turns the pass's time. Usage: rank_cores.py COMMAND..."""
 import collections
@@ -12,23 +13,39 @@ import sys
 import time
 
 
-def workers():
-    pids = []
+def workers(root):
+    """The clusterctl-worker processes started by `root` (not another job's on the same machine)."""
+    parent, names = {}, {}
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
-                with open(f"/proc/{d}/comm") as f:
-                    if f.read().startswith("clusterctl-work"):
-                        pids.append(int(d))
-            except OSError:
+                with open(f"/proc/{d}/stat") as f:
+                    s = f.read()
+                names[int(d)] = s[s.index("(") + 1:s.rindex(")")]
+                parent[int(d)] = int(s[s.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
                 pass
-    return pids
+
+    def started_by_root(p):
+        while p > 1:
+            if p == root:
+                return True
+            p = parent.get(p, 0)
+        return False
+    return [p for p, n in names.items() if n.startswith("clusterctl-work") and started_by_root(p)]
 
 
 def last_core(pid):
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
     return int(s[s.rindex(")") + 2:].split()[36])  # field 39, "processor"
+
+
+def schedstat(pid):
+    """Nanoseconds on a core and waiting on a run queue for one (/proc/PID/schedstat)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run, wait, _ = f.read().split()
+    return int(run), int(wait)
 
 
 def switches(pid):
@@ -46,16 +63,18 @@ proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
 cores = os.cpu_count() or 1
 even = []
 seen = {}
+sched = {}
 # Every 20 ms, the ranks found again every 0.5 s: the sampling takes well under 1 % of a core
 # from the ranks it watches.
 pids, found_at = [], 0.0
 while proc.poll() is None:
     try:
         if time.monotonic() - found_at > 0.5:
-            pids, found_at = workers(), time.monotonic()
+            pids, found_at = workers(proc.pid), time.monotonic()
         per_core = collections.Counter(last_core(p) for p in pids)
         for p in pids:
             seen[p] = switches(p)
+            sched[p] = schedstat(p)
     except OSError:
         pids, found_at = [], 0.0
         continue
@@ -69,5 +88,9 @@ even = even[len(even) * 6 // 10:]
 total = len(even)
 vol = sum(v for v, _ in seen.values())
 invol = sum(n for _, n in seen.values())
-print(f"even {100 * sum(even) / total:.0f} %, switches {vol}/{invol}" if total else "even ?", file=sys.stderr)
+# Each rank's time on a core and waiting for one over its whole life (load included), lowest wait first:
+# ranks taking turns on a core wait while the other runs; a rank with a core of its own hardly does.
+turns = ", ".join(f"{r / 1e9:.1f}/{w / 1e9:.1f}" for r, w in sorted(sched.values(), key=lambda v: v[1]))
+print((f"even {100 * sum(even) / total:.0f} %, switches {vol}/{invol}" if total else "even ?") +
+      (f", s on a core / waiting for one {turns}" if turns else ""), file=sys.stderr)
 sys.exit(proc.wait())
