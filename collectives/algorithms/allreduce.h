@@ -76,6 +76,10 @@ class Transport {
   virtual size_t post_recv(const Transfer& t) { return (void)t, 0; }
   virtual void wait_recv(size_t handle) { (void)handle; }
   virtual void wait_all() {}
+  // Returns when the steady clock (steady_wait.h) reads `steady_ns`, moving the posted transfers
+  // meanwhile where the transport can (the link emulator's wait for a message's arrival time must
+  // not stall this rank's other transfers); the default only sleeps.
+  virtual void keep_moving_until(int64_t steady_ns);
   uint64_t bytes_sent = 0;
 };
 

@@ -2,31 +2,16 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <vector>
 
+#include "collectives/algorithms/steady_wait.h"
 #include "collectives/error.h"
 
 namespace clusterctl::collectives {
 namespace {
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Sleeps to within 80 us of `t`, then spins: sleep_for alone overshoots by ~60 us.
-void wait_until_ns(int64_t t) {
-  for (;;) {
-    const int64_t left = t - now_ns();
-    if (left <= 0) return;
-    if (left > 100'000) std::this_thread::sleep_for(std::chrono::nanoseconds(left - 80'000));
-  }
-}
 
 const char* const kForm =
     "the form is latency=300us,bandwidth=10gbit[,jitter=20us] (times in ns, us, ms or s; "
@@ -121,7 +106,7 @@ EmulatedLinkTransport::EmulatedLinkTransport(Transport& inner, const LinkSpec& l
     : inner_(inner), link_(link), rng_(0x5eed + static_cast<uint64_t>(inner.rank())) {}
 
 void EmulatedLinkTransport::exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) {
-  const int64_t t0 = now_ns();
+  const int64_t t0 = steady_now_ns();
   const int64_t lat = static_cast<int64_t>(link_.latency_s * 1e9);
   std::uniform_int_distribution<int64_t> jitter(0, static_cast<int64_t>(link_.jitter_s * 1e9));
   std::vector<int64_t> arrive(sends.size()), arrived(recvs.size());
@@ -141,7 +126,7 @@ void EmulatedLinkTransport::exchange(std::span<const Transfer> sends, std::span<
   inner_.exchange(all_sends, all_recvs);
   int64_t done = free;  // this rank's sends have left
   for (int64_t a : arrived) done = std::max(done, a);
-  wait_until_ns(done);
+  sleep_until_steady_ns(done);  // nothing of this exchange is left to move
   bytes_sent = inner_.bytes_sent;
 }
 
@@ -154,7 +139,7 @@ void EmulatedLinkTransport::begin_stream() {
 
 void EmulatedLinkTransport::post_send(const Transfer& t) {
   std::uniform_int_distribution<int64_t> jitter(0, static_cast<int64_t>(link_.jitter_s * 1e9));
-  link_free_ns_ = std::max(link_free_ns_, now_ns()) +
+  link_free_ns_ = std::max(link_free_ns_, steady_now_ns()) +
                   static_cast<int64_t>(static_cast<double>(t.bytes) / link_.bandwidth_bytes_per_s * 1e9);
   send_stamps_.push_back(link_free_ns_ + static_cast<int64_t>(link_.latency_s * 1e9) + jitter(rng_));
   inner_.post_send(t);
@@ -169,15 +154,19 @@ size_t EmulatedLinkTransport::post_recv(const Transfer& t) {
   return recv_inner_.size() - 1;
 }
 
+// While this receive waits for its arrival time, the rank's other posted transfers keep moving:
+// on a link slower than the emulated one the real transfer and the emulated delay then overlap, as
+// a real link's would, instead of adding up.
 void EmulatedLinkTransport::wait_recv(size_t handle) {
   inner_.wait_recv(recv_inner_[handle] + 1);  // the stamp follows its message
-  wait_until_ns(recv_stamps_[handle]);
+  inner_.keep_moving_until(recv_stamps_[handle]);
 }
 
 void EmulatedLinkTransport::wait_all() {
   inner_.wait_all();
-  wait_until_ns(link_free_ns_);  // this rank's sends have left
-  for (int64_t a : recv_stamps_) wait_until_ns(a);
+  int64_t done = link_free_ns_;  // this rank's sends have left
+  for (int64_t a : recv_stamps_) done = std::max(done, a);
+  sleep_until_steady_ns(done);
 }
 
 }  // namespace clusterctl::collectives

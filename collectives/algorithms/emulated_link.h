@@ -4,7 +4,7 @@
 // after another at `bandwidth` (its link is busy for bytes / bandwidth each) and arrive `latency`
 // (+ a uniform random 0..jitter) after they left; an exchange ends when this rank's sends have left
 // and its receives have arrived. The arrival time travels with each message (8 bytes, its own
-// transfer), read on the steady clock: the ranks must share one clock, as processes on one machine
+// transfer), read on the steady clock (steady_wait.h): the ranks must share one clock, as processes on one machine
 // (or the test cluster's containers on one kernel) do. Everything it prints says "emulated".
 #include <cstdint>
 #include <deque>
@@ -38,7 +38,7 @@ class EmulatedLinkTransport final : public Transport {
   int size() const override { return inner_.size(); }
   void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) override;
   // Streaming over a streaming transport: each send is stamped as it is posted, each receive
-  // waits for its own stamp.
+  // waits for its own stamp while the inner transport keeps the other transfers moving.
   bool streams() const override { return inner_.streams(); }
   void begin_stream() override;
   void post_send(const Transfer& t) override;

@@ -11,11 +11,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 
+#include "collectives/algorithms/steady_wait.h"
 #include "collectives/communicator.h"
 #include "collectives/error.h"
 #include "collectives/network_address.h"
@@ -58,11 +58,6 @@ struct Hello {
   uint64_t nonce;
 };
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 int64_t spin_ns() {
   static const int64_t ns = [] {
     const char* v = std::getenv("CLUSTERCTL_TCP_SPIN_US");
@@ -92,7 +87,7 @@ bool io_all(int fd, void* data, size_t bytes, bool write, int64_t deadline_ns) {
     if (n == 0) return errno = 0, false;
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-    const int64_t left_ms = (deadline_ns - now_ns()) / 1'000'000;
+    const int64_t left_ms = (deadline_ns - steady_now_ns()) / 1'000'000;
     if (left_ms <= 0) return errno = 0, false;
     pollfd pfd{fd, static_cast<short>(write ? POLLOUT : POLLIN), 0};
     ::poll(&pfd, 1, static_cast<int>(left_ms));
@@ -197,7 +192,7 @@ TcpTransport::TcpTransport(int rank, int size, const std::string& host, const st
       throw CollectiveError("tcp transport: " + me + " cannot listen on " + where.ip + ": " + std::strerror(errno));
     card.ip = addr.sin_addr.s_addr;
     card.port = addr.sin_port;
-    card.nonce = std::random_device{}() * 0x100000001ull + static_cast<uint64_t>(now_ns());
+    card.nonce = std::random_device{}() * 0x100000001ull + static_cast<uint64_t>(steady_now_ns());
   } catch (const std::exception& e) {
     std::snprintf(card.error, sizeof card.error, "%s", e.what());
     card.magic = 0;
@@ -227,7 +222,7 @@ TcpTransport::TcpTransport(int rank, int size, const std::string& host, const st
   }
   const uint64_t nonce = cards[0].nonce;
   const int64_t timeout_ns = static_cast<int64_t>(setup_timeout_s * 1e9);
-  const int64_t deadline = now_ns() + timeout_ns;
+  const int64_t deadline = steady_now_ns() + timeout_ns;
   SetupStatus status;
   // Connect to every lower rank (their listeners exist: they were made before the all-gather).
   // Each try ends by the deadline, so a rank that cannot reach one peer still reaches the
@@ -245,7 +240,7 @@ TcpTransport::TcpTransport(int rank, int size, const std::string& host, const st
       err = errno;
       if (err == EINPROGRESS) {
         pollfd pfd{fd, POLLOUT, 0};
-        err = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, (deadline - now_ns()) / 1'000'000))) == 1
+        err = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, (deadline - steady_now_ns()) / 1'000'000))) == 1
                   ? 0
                   : ETIMEDOUT;
         socklen_t l = sizeof err;
@@ -264,7 +259,7 @@ TcpTransport::TcpTransport(int rank, int size, const std::string& host, const st
   int waiting = size_ - 1 - rank_;
   set_nonblocking(listener);
   while (waiting > 0) {
-    const int64_t left_ms = (deadline - now_ns()) / 1'000'000;
+    const int64_t left_ms = (deadline - steady_now_ns()) / 1'000'000;
     pollfd pfd{listener, POLLIN, 0};
     if (left_ms <= 0 || ::poll(&pfd, 1, static_cast<int>(left_ms)) <= 0) break;
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -356,36 +351,51 @@ void TcpTransport::exchange(std::span<const Transfer> sends, std::span<const Tra
   wait_all();
 }
 
+bool TcpTransport::move_bytes() {
+  bool progress = false;
+  for (int p = 0; p < size_; ++p) {
+    while (recv_at_[p] < recvq_[p].size()) {
+      Pending& q = recvq_[p][recv_at_[p]];
+      if (q.left == 0) {  // a zero-byte receive
+        ++recv_at_[p];
+        continue;
+      }
+      const ssize_t n = ::recv(peers_[p].fd, q.p, std::min(q.left, kMaxIoBytes), MSG_DONTWAIT);
+      if (n == 0) fail(p, "receiving from", 0);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        fail(p, "receiving from", errno);
+      }
+      progress = true;
+      q.p += n, q.left -= static_cast<size_t>(n);
+      if (q.left) continue;
+      --open_;
+      ++recv_at_[p];
+    }
+    if (try_send(p)) progress = true;
+  }
+  return progress;
+}
+
+void TcpTransport::watched_sockets() {
+  fds_.clear();
+  for (int p = 0; p < size_; ++p) {
+    short ev = 0;
+    if (recv_at_[p] < recvq_[p].size()) ev |= POLLIN;
+    if (send_at_[p] < sendq_[p].size()) ev |= POLLOUT;
+    if (ev) fds_.push_back({peers_[p].fd, ev, 0});
+  }
+}
+
 // Moves bytes on every socket with work until done() holds: sends and receives of all peers
 // progress together (so two ranks sending each other large vectors never wait on each other).
 template <class Done>
 void TcpTransport::progress_until(const Done& done) {
   int64_t last_progress = 0;
   while (!done()) {
-    bool progress = false;
-    for (int p = 0; p < size_; ++p) {
-      while (recv_at_[p] < recvq_[p].size()) {
-        Pending& q = recvq_[p][recv_at_[p]];
-        if (q.left == 0) {  // a zero-byte receive
-          ++recv_at_[p];
-          continue;
-        }
-        const ssize_t n = ::recv(peers_[p].fd, q.p, std::min(q.left, kMaxIoBytes), MSG_DONTWAIT);
-        if (n == 0) fail(p, "receiving from", 0);
-        if (n < 0) {
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-          fail(p, "receiving from", errno);
-        }
-        progress = true;
-        q.p += n, q.left -= static_cast<size_t>(n);
-        if (q.left) continue;
-        --open_;
-        ++recv_at_[p];
-      }
-      if (try_send(p)) progress = true;
-    }
+    const bool progress = move_bytes();
     if (done()) break;
-    const int64_t t = now_ns();
+    const int64_t t = steady_now_ns();
     if (progress || last_progress == 0) {
       last_progress = t;
       continue;
@@ -398,16 +408,24 @@ void TcpTransport::progress_until(const Done& done) {
     }
     // Nothing moved for a while: block until a socket can move bytes (the communicator's stall
     // watchdog ends a wait that never ends).
-    fds_.clear();
-    for (int p = 0; p < size_; ++p) {
-      short ev = 0;
-      if (recv_at_[p] < recvq_[p].size()) ev |= POLLIN;
-      if (send_at_[p] < sendq_[p].size()) ev |= POLLOUT;
-      if (ev) fds_.push_back({peers_[p].fd, ev, 0});
-    }
+    watched_sockets();
     if (::poll(fds_.data(), fds_.size(), -1) < 0 && errno != EINTR)
       throw CollectiveError("tcp transport: poll failed on " + rank_name(rank_, host_) + ": " + std::strerror(errno));
-    last_progress = now_ns();
+    last_progress = steady_now_ns();
+  }
+}
+
+// No spin here: the moment is known, so the kernel wakes this rank for a socket or for it.
+void TcpTransport::keep_moving_until(int64_t steady_ns) {
+  for (;;) {
+    if (open_ == 0) return sleep_until_steady_ns(steady_ns);
+    if (move_bytes()) continue;
+    watched_sockets();
+    const int rc = poll_until_steady_ns(fds_.data(), fds_.size(), steady_ns);
+    if (rc > 0 || (rc < 0 && errno == EINTR)) continue;
+    if (rc < 0)
+      throw CollectiveError("tcp transport: poll failed on " + rank_name(rank_, host_) + ": " + std::strerror(errno));
+    if (steady_ns - steady_now_ns() <= wake_margin_ns()) return sleep_until_steady_ns(steady_ns);
   }
 }
 

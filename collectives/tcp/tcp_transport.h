@@ -60,6 +60,8 @@ class TcpTransport final : public Transport {
   size_t post_recv(const Transfer& t) override;
   void wait_recv(size_t handle) override;
   void wait_all() override;
+  // Moves bytes until the moment, blocking in ppoll() while none can move.
+  void keep_moving_until(int64_t steady_ns) override;
   // "tcp 10.77.2.1:41234": where this rank listens.
   const std::string& address() const { return address_; }
 
@@ -72,6 +74,8 @@ class TcpTransport final : public Transport {
   bool try_send(int peer);  // one non-blocking send() of the peer's first unfinished send
   template <class Done>
   void progress_until(const Done& done);
+  bool move_bytes();       // one non-blocking pass over every peer with work; whether any byte moved
+  void watched_sockets();  // fds_: every peer's socket with work, for what it waits
   int rank_ = 0, size_ = 1;
   std::string host_, address_;
   std::vector<Peer> peers_;
