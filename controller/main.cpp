@@ -4,6 +4,7 @@
 
 #include "clusterctl/version.h"
 #include "controller/cli/command.h"
+#include "controller/launch/interrupt.h"
 #include "worker/common/error.h"
 
 namespace {
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
     if (c.name != argv[1]) continue;
     try {
       return c.run(argc - 1, argv + 1);
+    } catch (const clusterctl::launch::Interrupted& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return 128 + e.signal();
     } catch (const clusterctl::Error& e) {
       std::cerr << "error: " << e.what() << "\n";
       return 1;

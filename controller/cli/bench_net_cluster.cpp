@@ -9,6 +9,7 @@
 
 #include "clusterctl/version.h"
 #include "controller/cli/link_bench_job.h"
+#include "controller/launch/interrupt.h"
 #include "controller/preflight/report.h"
 #include "worker/common/error.h"
 #include "worker/tools/net_table.h"
@@ -133,7 +134,12 @@ int bench_net_cluster(int argc, char** argv) {
   ssh::ExecResult run;
   try {
     auto head = preflight::open_node_shell(config, config.nodes[0]);
-    run = run_link_bench(*head, job, std::chrono::hours(1));
+    run = run_link_bench(*head, head_name, job, std::chrono::hours(1));
+  } catch (const launch::Interrupted& e) {
+    throw launch::Interrupted(e.signal(), "bench net: interrupted by " + launch::signal_name(e.signal()) + "; " +
+                                              e.what() +
+                                              "; no selection table was written (run 'clusterctl bench net " + file +
+                                              "' again to measure the link)");
   } catch (const std::exception& e) {
     // A run past its time has had mpirun's process group ended on the node, and mpirun ends its
     // ranks. (Orteds are not swept by mpirun's address: a job `up` started there shares it.)

@@ -13,6 +13,7 @@
 #include "controller/cli/link_bench_job.h"
 #include "controller/cli/model_arg.h"
 #include "controller/config/cluster_config.h"
+#include "controller/launch/interrupt.h"
 #include "controller/launch/local_worker.h"
 #include "controller/launch/machine_probe.h"
 #include "controller/preflight/node_shell.h"
@@ -132,7 +133,15 @@ int doctor_main(int argc, char** argv) {
       speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key]));
     }
     // The link under the ranks of several nodes, as the job's all-reduces cross it.
-    if (config.nodes.size() > 1) link = probe_link(config, report, machines);
+    if (config.nodes.size() > 1) try {
+        link = probe_link(config, report, machines);
+      } catch (const launch::Interrupted& e) {
+        throw launch::Interrupted(e.signal(), "doctor: interrupted by " + launch::signal_name(e.signal()) +
+                                                  " during the link probe; " + e.what() +
+                                                  "; the link's speed was not recorded (run "
+                                                  "'clusterctl doctor " +
+                                                  (*vm)["file"].as<std::string>() + "' again)");
+      }
   }
   if ((*vm)["json"].as<bool>()) {
     auto j = preflight::report_json(config, report);

@@ -1,6 +1,7 @@
 #include "controller/cli/link_bench_job.h"
 
 #include "controller/config/network_address.h"
+#include "controller/launch/interrupt.h"
 #include "controller/launch/local_worker.h"
 #include "worker/common/error.h"
 
@@ -48,13 +49,29 @@ launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::
   return job;
 }
 
-ssh::ExecResult run_link_bench(preflight::NodeShell& head, const launch::JobSpec& job,
+ssh::ExecResult run_link_bench(preflight::NodeShell& head, const std::string& head_name, const launch::JobSpec& job,
                                std::chrono::milliseconds timeout) {
+  const std::string hostfile = ssh::shell_quote(job.hostfile);
   std::string cmd = preflight::kNodePath;
   const std::string hosts = launch::hostfile_text(job);
-  if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + ssh::shell_quote(job.hostfile) + " && ";
-  cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1";
-  return head.run(cmd, timeout);
+  if (!hosts.empty()) cmd += "printf '%s' " + ssh::shell_quote(hosts) + " > " + hostfile + " && ";
+  cmd += launch::shell_command(launch::mpirun_argv(job)) + " 2>&1; s=$?; rm -f " + hostfile + "; exit $s";
+  launch::InterruptGuard interrupt_guard;
+  try {
+    return head.run(cmd, timeout, &launch::interrupt_signal());
+  } catch (const ssh::SshError& e) {
+    // mpirun's process group was ended before its shell could remove the hostfile.
+    try {
+      head.run("rm -f " + hostfile);
+    } catch (const std::exception&) {
+    }
+    if (e.kind() != ssh::SshFailure::interrupted) throw;
+    throw launch::Interrupted(
+        launch::interrupt_signal(),
+        e.fix().starts_with("stopped")
+            ? "mpirun was stopped on " + head_name + ", and with it the ranks it started on every node"
+            : "mpirun could not be stopped on " + head_name + " and may still run there with its ranks");
+  }
 }
 
 }  // namespace clusterctl::cli

@@ -29,9 +29,11 @@ launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::
                                int ranks_per_node, const std::string& hostfile_tag);
 
 // Writes the job's hostfile on the head node and runs its mpirun there in the foreground, stdout
-// and stderr together in `out`. A run past `timeout` throws ssh::SshError after ending mpirun's
-// process group on the node (mpirun then ends the ranks it started).
-ssh::ExecResult run_link_bench(preflight::NodeShell& head, const launch::JobSpec& job,
+// and stderr together in `out`; the hostfile is removed after. A run past `timeout` throws
+// ssh::SshError after ending mpirun's process group on the node (mpirun then ends the ranks it
+// started); SIGINT or SIGTERM meanwhile does the same and throws launch::Interrupted saying what
+// was stopped.
+ssh::ExecResult run_link_bench(preflight::NodeShell& head, const std::string& head_name, const launch::JobSpec& job,
                                std::chrono::milliseconds timeout);
 
 }  // namespace clusterctl::cli

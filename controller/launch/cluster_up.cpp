@@ -1,9 +1,6 @@
 #include "controller/launch/cluster_up.h"
 
-#include <signal.h>
-
 #include <algorithm>
-#include <atomic>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +10,7 @@
 
 #include "controller/http/http_client.h"
 #include "controller/launch/http_probe.h"
+#include "controller/launch/interrupt.h"
 #include "controller/launch/job_control.h"
 #include "controller/launch/local_worker.h"
 #include "controller/launch/machine_probe.h"
@@ -76,28 +74,6 @@ std::vector<std::string> serve_args(const config::ClusterConfig& c, const std::s
 
 namespace {
 
-// Set by SIGINT/SIGTERM while `up` waits for the job: the wait ends and the job is stopped,
-// instead of `up` dying and leaving an unrecorded job running on the nodes.
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) { g_interrupted = true; }
-
-struct InterruptGuard {
-  struct sigaction old_int {
-  }, old_term{};
-  InterruptGuard() {
-    g_interrupted = false;
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-  }
-  ~InterruptGuard() {
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
-  }
-};
-
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 class Bringup {
@@ -111,6 +87,8 @@ class Bringup {
     preflight();
     placement();
     try {
+      // SIGINT/SIGTERM while `up` waits for the job end the wait and stop the job, instead of `up`
+      // dying and leaving an unrecorded job running on the nodes.
       InterruptGuard interrupt_guard;
       launch();
       wait_healthy();
@@ -316,7 +294,7 @@ class Bringup {
       auto reply = http_get(endpoint, "/health", std::chrono::seconds(2), token, &why);
       if (reply && reply->status == 200) break;
       if (reply) why = "HTTP " + std::to_string(reply->status) + " " + reply->body.substr(0, 200);
-      if (g_interrupted)
+      if (interrupt_signal())
         throw StepError(c_.nodes[0].name, "health check", "interrupted while waiting for " + endpoint + "/health",
                         "run 'clusterctl up " + config_path_ + "' again when you are ready to wait");
       if (Clock::now() >= next_alive_check) {
@@ -429,7 +407,7 @@ class Bringup {
 
 }  // namespace
 
-bool up_was_interrupted() { return g_interrupted; }
+bool up_was_interrupted() { return interrupt_signal() != 0; }
 
 state::ClusterState bring_up(const config::ClusterConfig& config, const std::string& config_path,
                              const UpOptions& options) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,7 +33,8 @@ std::unique_ptr<NodeShell> open_node_shell(const config::ClusterConfig& c, const
   return std::make_unique<SshShell>(ssh_target(c, n));
 }
 
-ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds timeout) {
+ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds timeout,
+                           const std::atomic<int>* stop) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
   pid_t pid = fork();
@@ -53,14 +55,18 @@ ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false;
+  bool timed_out = false, interrupted = false;
   while (open_fds > 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
     }
-    if (poll(fds, 2, int(left.count())) < 0 && errno != EINTR) break;
+    if (stop && *stop) {
+      interrupted = true;
+      break;
+    }
+    if (poll(fds, 2, int(std::min<int64_t>(left.count(), 50))) < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[8192];
@@ -76,9 +82,17 @@ ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds
   }
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
-  if (timed_out) kill(-pid, SIGKILL);
+  if (interrupted) {  // TERM first: mpirun ends its ranks on every node, which takes it a moment
+    kill(-pid, SIGTERM);
+    for (int i = 0; i < 30 && kill(-pid, 0) == 0; ++i) {
+      waitpid(pid, nullptr, WNOHANG);
+      usleep(100000);
+    }
+  }
+  if (timed_out || interrupted) kill(-pid, SIGKILL);
   int status = 0;
   waitpid(pid, &status, 0);
+  if (interrupted) throw ssh::SshError(ssh::SshFailure::interrupted, "'" + command + "' was interrupted", "stopped");
   if (timed_out)
     throw ssh::SshError(ssh::SshFailure::timeout,
                         "'" + command + "' did not finish within " + std::to_string(timeout.count()) + " ms",

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -10,26 +11,31 @@ namespace clusterctl::preflight {
 
 using ssh::ExecResult;
 
-// Runs shell commands on one node: over SSH, or directly when the node is this machine.
+// Runs shell commands on one node: over SSH, or directly when the node is this machine. A command
+// past `timeout`, or running when `stop` turns non-zero (launch::interrupt_signal), has its process
+// group ended on the node (TERM, then KILL) and throws ssh::SshError (timeout, interrupted).
 class NodeShell {
  public:
   virtual ~NodeShell() = default;
-  virtual ExecResult run(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(15)) = 0;
+  virtual ExecResult run(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(15),
+                         const std::atomic<int>* stop = nullptr) = 0;
   virtual std::string describe() const = 0;  // "root@10.77.1.1:22 (host key SHA256:...)" or "this machine"
 };
 
 // This machine: /bin/sh -c COMMAND, with its output captured and a timeout.
 class LocalShell : public NodeShell {
  public:
-  ExecResult run(const std::string& command, std::chrono::milliseconds timeout) override;
+  ExecResult run(const std::string& command, std::chrono::milliseconds timeout,
+                 const std::atomic<int>* stop = nullptr) override;
   std::string describe() const override { return "this machine (no SSH)"; }
 };
 
 class SshShell : public NodeShell {
  public:
   explicit SshShell(const ssh::SshTarget& target) : session_(target) {}
-  ExecResult run(const std::string& command, std::chrono::milliseconds timeout) override {
-    return session_.exec(command, timeout);
+  ExecResult run(const std::string& command, std::chrono::milliseconds timeout,
+                 const std::atomic<int>* stop = nullptr) override {
+    return session_.exec(command, timeout, stop);
   }
   std::string describe() const override {
     return session_.target().address() + ", host key " + session_.host_key_fingerprint();

@@ -6,7 +6,7 @@
 namespace clusterctl::ssh {
 
 // What went wrong, so callers (preflight, up) can tell a refused host key from a dead sshd.
-enum class SshFailure { connect, host_key_unknown, host_key_changed, auth, exec, timeout, sftp };
+enum class SshFailure { connect, host_key_unknown, host_key_changed, auth, exec, timeout, sftp, interrupted };
 
 // An SSH failure with its cause and the fix the user should apply, kept apart so a table can
 // show them in their own columns; what() joins them.

@@ -196,7 +196,8 @@ SshSession::~SshSession() {
   }
 }
 
-ExecResult SshSession::exec(const std::string& command, std::chrono::milliseconds timeout) {
+ExecResult SshSession::exec(const std::string& command, std::chrono::milliseconds timeout,
+                            const std::atomic<int>* stop) {
   ssh_session s = S(session_);
   auto fail = [&](const std::string& what) {
     return SshError(SshFailure::exec, what + " on " + target_.address() + ": " + ssh_get_error(s),
@@ -228,6 +229,11 @@ ExecResult SshSession::exec(const std::string& command, std::chrono::millisecond
     if (m == SSH_ERROR) throw fail("reading the errors of '" + command + "' failed");
     if (m > 0) r.err.append(buf, size_t(m));
     if (n <= 0 && m <= 0 && ssh_channel_is_eof(ch)) break;
+    if (stop && *stop) {
+      const bool killed = kill_remote_group(take_pid_marker(r.err));
+      throw SshError(SshFailure::interrupted, "'" + command + "' on " + target_.address() + " was interrupted",
+                     killed ? "stopped on the node" : "could not be stopped on the node and may still run there");
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       const bool killed = kill_remote_group(take_pid_marker(r.err));
       throw SshError(SshFailure::timeout,
@@ -249,12 +255,15 @@ bool SshSession::kill_remote_group(long pid) {
   ssh_channel ch = ssh_channel_new(s);
   if (!ch) return false;
   const std::string pg = std::to_string(pid);
-  // TERM first so the command can clean up, KILL for what ignores it.
-  const std::string cmd = "kill -TERM -" + pg + " 2>/dev/null; sleep 0.3; kill -KILL -" + pg + " 2>/dev/null; true";
+  // TERM first so the command can clean up (mpirun ends its ranks on every node, which takes it
+  // a moment), KILL for what is still there after 3 s.
+  const std::string cmd = "kill -TERM -" + pg + " 2>/dev/null; i=0; while kill -0 -" + pg +
+                          " 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL -" + pg +
+                          " 2>/dev/null; true";
   bool ok = ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, cmd.c_str()) == SSH_OK;
   if (ok) {
     char buf[256];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
     while (!ssh_channel_is_eof(ch) && std::chrono::steady_clock::now() < deadline)
       if (ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 100) == SSH_ERROR) break;
   }

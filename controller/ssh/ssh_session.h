@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -41,8 +42,10 @@ class SshSession {
 
   // Runs `command` through the remote user's (POSIX) shell and collects its output and exit
   // status. Throws SshError(timeout) when it does not finish in time, after ending the
-  // command's process group on the node (TERM, then KILL), so nothing it started runs on.
-  ExecResult exec(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // command's process group on the node (TERM, then KILL), so nothing it started runs on. The
+  // same when `stop` turns non-zero (a signal noted here), with SshError(interrupted).
+  ExecResult exec(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                  const std::atomic<int>* stop = nullptr);
 
   // The libssh session handle, for SFTP (ssh_session is an opaque pointer type).
   void* native_handle() const { return session_; }
