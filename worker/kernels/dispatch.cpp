@@ -237,4 +237,14 @@ float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_
   return detail::active_table().vec_dot[slot(weight_type)](n, w_row, x_q);
 }
 
+void vec_dots(GgmlType weight_type, int64_t n, const void* rows, size_t row_stride, int64_t n_rows, const void* x_q,
+              float* out) {
+  require_computable(weight_type);
+  const detail::KernelTable& t = detail::active_table();
+  const auto* r = static_cast<const uint8_t*>(rows);
+  if (const detail::VecDotsFn dots = t.vec_dots[slot(weight_type)]) return dots(n, r, row_stride, n_rows, x_q, out);
+  const detail::VecDotFn dot = t.vec_dot[slot(weight_type)];
+  for (int64_t i = 0; i < n_rows; ++i) out[i] = dot(n, r + i * row_stride, x_q);
+}
+
 }  // namespace clusterctl::kernels

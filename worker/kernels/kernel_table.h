@@ -10,6 +10,17 @@ namespace clusterctl::kernels::detail {
 
 // dot(w_row, x_row) of n elements; x_row is quantised to the weight type's partner.
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* x_row);
+// out[r] = dot(rows + r * stride, x) of n elements for r < n_rows: attention's many short dots
+// (a query against a head's cached keys, its weights against the value rows) in one call.
+using VecDotsFn = void (*)(int64_t n, const uint8_t* rows, size_t stride, int64_t n_rows, const void* x, float* out);
+// A VecDotsFn made of a VecDotFn inlined row by row (flatten: the kernels are too long for the
+// compiler to inline on its own): one vec_dot a row's bits, without a dispatch and a call per row
+// (at pp512 those cost a third as much as the dots themselves).
+template <VecDotFn Dot>
+[[gnu::flatten]] void dots_row_by_row(int64_t n, const uint8_t* rows, size_t stride, int64_t n_rows, const void* x,
+                                      float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = Dot(n, rows + r * stride, x);
+}
 // Quantises n floats into the activation type's blocks.
 using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
 // A tile of dot products: y[t * y_stride + r] (+)= dot(w row r, x row t) for r < n_rows and
@@ -96,6 +107,7 @@ struct KernelTable {
   F32MadFn f32_mad = nullptr;
   F32ColumnDotsFn f32_column_dots = nullptr;
   VecDotFn vec_dot[kTypeSlots] = {};                   // by weight type
+  VecDotsFn vec_dots[kTypeSlots] = {};                 // by weight type; null: vec_dot row by row
   QuantizeFn quantize[kTypeSlots] = {};                // by activation type (Q8_0, Q8_1, Q8_K, F16, BF16)
   TileKernel tile[kTypeSlots] = {};                    // by weight type
   RowsDotFn rows_dot[kTypeSlots] = {};                 // by weight type; null: vec_dot row by row

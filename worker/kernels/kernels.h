@@ -68,6 +68,10 @@ size_t activation_row_bytes(GgmlType weight_type, int64_t n);
 // dot(w_row, x) for one weight row against one activation row already quantised with
 // quantize_activations for this weight type.
 float vec_dot(GgmlType weight_type, int64_t n, const void* w_row, const void* x_q);
+// out[r] = vec_dot(weight_type, n, rows + r * row_stride, x_q) for r < n_rows, the same bits, in
+// one call: attention's dots over a head's cached keys or value rows.
+void vec_dots(GgmlType weight_type, int64_t n, const void* rows, size_t row_stride, int64_t n_rows, const void* x_q,
+              float* out);
 
 // How a Matrix's bytes are laid out.
 //   Rows:     GGUF's, one row after another (row_stride bytes apart).

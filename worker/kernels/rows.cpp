@@ -412,6 +412,9 @@ void fill_rows_scalar(KernelTable& t) {
   t.vec_dot[slot(GgmlType::F32)] = dot_f32;
   t.vec_dot[slot(GgmlType::F16)] = dot_f16;
   t.vec_dot[slot(GgmlType::BF16)] = dot_bf16;
+  t.vec_dots[slot(GgmlType::F32)] = dots_row_by_row<dot_f32>;
+  t.vec_dots[slot(GgmlType::F16)] = dots_row_by_row<dot_f16>;
+  t.vec_dots[slot(GgmlType::BF16)] = dots_row_by_row<dot_bf16>;
   t.vec_dot[slot(GgmlType::Q8_0)] = dot_q8_0;
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
   t.vec_dot[slot(GgmlType::Q4_1)] = dot_q4_1;

@@ -374,22 +374,21 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
       const int64_t kvh = (q0 + h) / group - kv0;
       const int64_t slot = b.slot[t], n_pos = b.pos[t] + 1;
       kernels::quantize_activations(ct, &q_[t * q_dim_ + h * D], q_conv, D);
+      kernels::vec_dots(ct, D, cache_.key(il, slot, kvh, 0), D * eb, n_pos, q_conv, scores);
       float mx = -INFINITY;
-      const uint8_t* krow = cache_.key(il, slot, kvh, 0);
       for (int64_t j = 0; j < n_pos; ++j) {
-        scores[j] = kernels::vec_dot(ct, D, krow + j * D * eb, q_conv) * scale;
+        scores[j] *= scale;
         mx = std::max(mx, scores[j]);
       }
+      // The exps first, then their sum: with the sum in the same loop every exp call waited on it.
+      for (int64_t j = 0; j < n_pos; ++j) scores[j] = std::exp(scores[j] - mx);
       double sum = 0;
-      for (int64_t j = 0; j < n_pos; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
+      for (int64_t j = 0; j < n_pos; ++j) sum += scores[j];
       const float inv = static_cast<float>(1.0 / sum);
       for (int64_t j = 0; j < n_pos; ++j) scores[j] *= inv;
       kernels::quantize_activations(ct, scores, w_conv, n_pos);
-      float* out = &attn_[t * q_dim_ + h * D];
-      for (int64_t d = 0; d < D; ++d) out[d] = kernels::vec_dot(ct, n_pos, cache_.value_row(il, slot, kvh, d), w_conv);
+      // The value rows (one per dimension, over positions) lie n_ctx elements apart.
+      kernels::vec_dots(ct, n_pos, cache_.value_row(il, slot, kvh, 0), ctx * eb, D, w_conv, &attn_[t * q_dim_ + h * D]);
     }
   };
   // Waking the pool costs more than a small attention (short contexts, tiny models): run those here.

@@ -189,8 +189,9 @@ void ForwardPass::attend_latent_rows(const float* query, const uint8_t* rows, in
   float M = -INFINITY, S = 0.0f;
   kernels::quantize_activations(ct, query, q_conv, row);
   std::fill_n(acc16, half_cache ? KVL : 0, kernels::fp32_to_fp16(0.0f));
+  kernels::vec_dots(ct, row, rows, row * eb, n_pos, q_conv, scores);
   for (int64_t j = 0; j < n_pos; ++j) {
-    const float s = kernels::vec_dot(ct, row, rows + j * row * eb, q_conv) * kq_scale;
+    const float s = scores[j] * kq_scale;
     float ms = 1.0f, vs = 1.0f;
     if (s > M) {  // a new maximum: what was summed is rescaled, this position weighs 1
       const float m_old = M;

@@ -145,6 +145,37 @@ TEST(KernelsVecDot, HalfAndFloatUpdatesAreIdenticalOnEveryIsa) {
   }
 }
 
+// vec_dots is one vec_dot a row in one call (attention's dots over a head's keys and value rows):
+// the same bits on every ISA, for the cache's types (their own kernels) and a quantised one (the
+// fallback), rows further apart than their length, lengths around the vectors' widths.
+TEST(KernelsVecDot, VecDotsGiveEachRowsVecDot) {
+  IsaGuard guard;
+  std::mt19937 rng(11);
+  constexpr int64_t kRows = 13;
+  for (GgmlType type : {GgmlType::F16, GgmlType::F32, GgmlType::BF16, GgmlType::Q8_0}) {
+    for (int64_t n : {1, 7, 8, 9, 31, 32, 33, 64, 100, 257}) {
+      if (n % gguf::type_traits(type).block_size != 0) continue;
+      const size_t row = gguf::row_bytes(type, static_cast<uint64_t>(n)), stride = row + 24;
+      const auto packed = random_weights(type, kRows, n, rng);
+      std::vector<uint8_t> rows(kRows * stride);
+      for (int64_t r = 0; r < kRows; ++r) std::memcpy(&rows[r * stride], &packed[r * row], row);
+      const auto x = random_activations(n, rng);
+      std::vector<uint8_t> xq(activation_row_bytes(type, n));
+      for (Isa isa : all_isas()) {
+        set_active_isa(isa);
+        quantize_activations(type, x.data(), xq.data(), n);
+        std::vector<float> got(kRows + 1, -1.0f);
+        vec_dots(type, n, rows.data(), stride, kRows, xq.data(), got.data());
+        for (int64_t r = 0; r < kRows; ++r) {
+          const float want = vec_dot(type, n, &rows[r * stride], xq.data());
+          EXPECT_EQ(0, std::memcmp(&want, &got[r], sizeof(float))) << label(isa, type, n) << " row " << r;
+        }
+        EXPECT_EQ(got[kRows], -1.0f) << label(isa, type, n) << ": wrote past the last row";
+      }
+    }
+  }
+}
+
 TEST(KernelsVecDot, Q8KBlockSumsMatchTheirQuants) {
   IsaGuard guard;
   std::mt19937 rng(7);

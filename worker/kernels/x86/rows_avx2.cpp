@@ -335,6 +335,9 @@ void fill_rows_avx2(KernelTable& t) {
   t.vec_dot[slot(GgmlType::F32)] = dot_f32;
   t.vec_dot[slot(GgmlType::F16)] = dot_half<load_f16, h2f>;
   t.vec_dot[slot(GgmlType::BF16)] = dot_half<load_bf16, bf16_to_float>;
+  t.vec_dots[slot(GgmlType::F32)] = dots_row_by_row<dot_f32>;
+  t.vec_dots[slot(GgmlType::F16)] = dots_row_by_row<dot_half<load_f16, h2f>>;
+  t.vec_dots[slot(GgmlType::BF16)] = dots_row_by_row<dot_half<load_bf16, bf16_to_float>>;
   t.vec_dot[slot(GgmlType::Q8_0)] = dot_q8_0;
   t.vec_dot[slot(GgmlType::Q4_0)] = dot_q4_0;
   t.rows_dot[slot(GgmlType::Q4_0)] = rows_dot_q_0<Q4_0Bytes, dot_u8i8>;
