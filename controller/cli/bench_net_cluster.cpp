@@ -5,7 +5,6 @@
 // it here.
 #include <cstdio>
 #include <set>
-#include <sstream>
 
 #include "clusterctl/version.h"
 #include "controller/cli/link_bench_job.h"
@@ -22,29 +21,6 @@ namespace co = clusterctl::collectives;
 
 // The checks a benchmark of the link needs (not the model's memory or disk).
 const std::set<std::string> kLinkChecks = {"ssh", "os/arch", "link", "worker", "mpirun", "reach", "head ssh"};
-
-// What the ranks said about why they stopped: the workers' own error lines, else mpirun's, with
-// each node's link address in them followed by its name.
-std::string why_it_stopped(const std::string& out, const config::ClusterConfig& c, const launch::JobSpec& job) {
-  std::istringstream in(out);
-  std::vector<std::string> ours, mpirun, all;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find_first_not_of(" -*") == std::string::npos) continue;
-    for (size_t i = 0; i < job.nodes.size(); ++i)
-      if (const auto at = line.find("node " + job.nodes[i].address + " "); at != std::string::npos)
-        line.insert(at + 5 + job.nodes[i].address.size(), " (" + c.nodes[i].name + ")");
-    all.push_back(line);
-    if (line.find("noticed") != std::string::npos || line.find("Primary job") != std::string::npos ||
-        line.find("was unable") != std::string::npos || line.find("non-zero") != std::string::npos ||
-        line.find("Host key") != std::string::npos)
-      mpirun.push_back(line);
-    if (line.find("error:") != std::string::npos) ours.push_back(line);
-  }
-  const auto& pick = !ours.empty() ? ours : !mpirun.empty() ? mpirun : all;
-  std::string s;
-  for (size_t i = pick.size() > 4 ? pick.size() - 4 : 0; i < pick.size(); ++i) s += "\n  | " + pick[i];
-  return s;
-}
 
 // The node's table: where its workers read it (their rule, collectives::default_selection_path,
 // in the node's login environment), with this rank count's rules replaced, written beside it and

@@ -189,7 +189,7 @@ int doctor_main(int argc, char** argv) {
       std::printf("link: %.1f us, %.2f GB/s (%s); recorded for 'plan'\n", link->link->latency_us,
                   link->link->bandwidth_gbs, link->link->method.c_str());
     else if (link)
-      std::printf("link not measured: %s ('plan' takes the link type's preset, or --link)\n", link->error.c_str());
+      std::printf("link not measured ('plan' takes the link type's preset, or --link): %s\n", link->error.c_str());
   }
   return report.ok() ? 0 : 1;
 }

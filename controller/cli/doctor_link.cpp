@@ -60,12 +60,12 @@ std::map<double, double> medians(const std::string& out) {
 }
 
 // Runs the job on the head node and returns the medians.
-std::map<double, double> run_bench(preflight::NodeShell& head, const std::string& head_name, const launch::JobSpec& job,
-                                   double small, double large, const std::string& what) {
-  const auto r = run_link_bench(head, head_name, job, std::chrono::seconds(120));
+std::map<double, double> run_bench(preflight::NodeShell& head, const config::ClusterConfig& c,
+                                   const launch::JobSpec& job, double small, double large, const std::string& what) {
+  const auto r = run_link_bench(head, c.nodes[0].name, job, std::chrono::seconds(120));
   auto m = medians(r.out);
   if (r.status != 0 || !m.count(small) || !m.count(large))
-    throw Error(what + " failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 300));
+    throw Error(what + " failed (exit " + std::to_string(r.status) + "):" + why_it_stopped(r.out, c, job));
   return m;
 }
 
@@ -86,7 +86,7 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     const int ranks = c.total_ranks();
     const auto load = launch::machine_loads(c.nodes, machines);
     auto head = preflight::open_node_shell(c, c.nodes[0]);
-    const auto link = run_bench(*head, c.nodes[0].name, job, small, large,
+    const auto link = run_bench(*head, c, job, small, large,
                                 "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
     placement::LinkSpeed fit = placement::link_from_allreduces(small, link.at(small), large, link.at(large), ranks);
     std::string method = "one-shot double all-reduces of a decode step's " + std::to_string(message) +
@@ -97,7 +97,7 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     if (load.size() == 1 && !machines[0].machine_id.empty()) {
       // The nodes' ranks share one machine's cores: the node probe has their meetings already.
       const auto shm =
-          run_bench(*head, c.nodes[0].name,
+          run_bench(*head, c,
                     launch::local_job(ranks, load.begin()->second.cores, job.run_as_root, job.worker, *job.worker_args),
                     small, large, "the same all-reduce over shared memory on " + c.nodes[0].name);
       const double shared_memory_us = placement::parse_link("shared-memory").latency_us;

@@ -1,5 +1,8 @@
 #include "controller/cli/link_bench_job.h"
 
+#include <cctype>
+#include <sstream>
+
 #include "controller/config/network_address.h"
 #include "controller/launch/interrupt.h"
 #include "controller/launch/local_worker.h"
@@ -72,6 +75,32 @@ ssh::ExecResult run_link_bench(preflight::NodeShell& head, const std::string& he
             ? "mpirun was stopped on " + head_name + ", and with it the ranks it started on every node"
             : "mpirun could not be stopped on " + head_name + " and may still run there with its ranks");
   }
+}
+
+std::string why_it_stopped(const std::string& out, const config::ClusterConfig& c, const launch::JobSpec& job) {
+  std::istringstream in(out);
+  std::vector<std::string> ours, mpirun, all;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find_first_not_of(" -*") == std::string::npos) continue;
+    for (size_t i = 0; i < job.nodes.size() && i < c.nodes.size(); ++i) {
+      const std::string node = "node " + job.nodes[i].address;
+      const auto at = line.find(node);
+      const auto end = at + node.size();
+      if (at != std::string::npos && (end == line.size() || !std::isdigit(static_cast<unsigned char>(line[end]))))
+        line.insert(end, " (" + c.nodes[i].name + ")");
+    }
+    all.push_back(line);
+    if (line.find("noticed") != std::string::npos || line.find("Primary job") != std::string::npos ||
+        line.find("was unable") != std::string::npos || line.find("non-zero") != std::string::npos ||
+        line.find("Host key") != std::string::npos || line.find("lost communication") != std::string::npos ||
+        line.find("Remote daemon") != std::string::npos)
+      mpirun.push_back(line);
+    if (line.find("error:") != std::string::npos) ours.push_back(line);
+  }
+  const auto& pick = !ours.empty() ? ours : !mpirun.empty() ? mpirun : all;
+  std::string s;
+  for (size_t i = pick.size() > 4 ? pick.size() - 4 : 0; i < pick.size(); ++i) s += "\n  | " + pick[i];
+  return s;
 }
 
 }  // namespace clusterctl::cli

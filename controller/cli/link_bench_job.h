@@ -36,4 +36,9 @@ launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::
 ssh::ExecResult run_link_bench(preflight::NodeShell& head, const std::string& head_name, const launch::JobSpec& job,
                                std::chrono::milliseconds timeout);
 
+// Why a failed run's ranks stopped, from its output: the workers' own error lines, else mpirun's
+// (a rank that died, a daemon that was lost), else the whole output, each node's link address
+// followed by its name; the last 4 such lines, each as "\n  | LINE".
+std::string why_it_stopped(const std::string& out, const config::ClusterConfig& c, const launch::JobSpec& job);
+
 }  // namespace clusterctl::cli
