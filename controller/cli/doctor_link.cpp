@@ -86,8 +86,8 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
     const int ranks = c.total_ranks();
     const auto load = launch::machine_loads(c.nodes, machines);
     auto head = preflight::open_node_shell(c, c.nodes[0]);
-    const auto link = run_bench(*head, c, job, small, large,
-                                "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
+    const auto link =
+        run_bench(*head, c, job, small, large, "the all-reduce over the link (mpirun on " + c.nodes[0].name + ")");
     placement::LinkSpeed fit = placement::link_from_allreduces(small, link.at(small), large, link.at(large), ranks);
     std::string method = "one-shot double all-reduces of a decode step's " + std::to_string(message) +
                          " bytes and 4x that over the cluster's " + std::to_string(ranks) + " ranks over " + transport +
@@ -96,10 +96,9 @@ LinkProbe probe_link(const config::ClusterConfig& c, const preflight::PreflightR
                          "over half its time), the latency the small message's time less its bytes";
     if (load.size() == 1 && !machines[0].machine_id.empty()) {
       // The nodes' ranks share one machine's cores: the node probe has their meetings already.
-      const auto shm =
-          run_bench(*head, c,
-                    launch::local_job(ranks, load.begin()->second.cores, job.run_as_root, job.worker, *job.worker_args),
-                    small, large, "the same all-reduce over shared memory on " + c.nodes[0].name);
+      const auto shm = run_bench(
+          *head, c, launch::local_job(ranks, load.begin()->second.cores, job.run_as_root, job.worker, *job.worker_args),
+          small, large, "the same all-reduce over shared memory on " + c.nodes[0].name);
       const double shared_memory_us = placement::parse_link("shared-memory").latency_us;
       fit.latency_us += shared_memory_us - shm.at(small);
       method +=
