@@ -259,8 +259,16 @@ class MpiCommunicator final : public Communicator {
 
   std::string describe() const override {
     std::string d = "mpi; all-reduce ";
-    d += forced_ ? std::string(algorithm_name(*forced_))
-                 : "auto (" + (table_.empty() ? std::string("default table") : table_) + ")";
+    // Whether the table speaks for this job's rank count: `bench net` measures one count a run.
+    bool measured = false;
+    for (const auto& r : selection_.rules) measured = measured || r.ranks == size_;
+    d += forced_
+             ? std::string(algorithm_name(*forced_))
+             : "auto (" +
+                   (table_.empty()
+                        ? std::string("default table")
+                        : table_ + (measured ? ", rules for " : ", no rule for ") + std::to_string(size_) + " ranks") +
+                   ")";
     d += forced_transport_ ? " over " + std::string(transport_name(*forced_transport_))
                            : std::string(tcp_ ? " over mpi or tcp by size" : " over mpi");
     if (tcp_) d += " (" + tcp_->address() + ")";

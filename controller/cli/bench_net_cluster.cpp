@@ -1,8 +1,7 @@
 // `clusterctl bench net CLUSTER.yaml [--json]`: the all-reduce benchmark of `bench net --ranks N`
-// with one rank on each node of the cluster, over its real link as `up` runs the job (mpirun on
-// the head node, the link's network, its transport, each node's tcp_interface, its emulate:), and
-// the selection table it makes written where each node's workers read it and where `plan` reads
-// it here.
+// with each node's `ranks:` on it, the rank count the cluster's jobs run (their table's rules), over its real link as
+// `up` runs the job (mpirun on the head node, the link's network, its transport, each node's tcp_interface, its
+// emulate:), and the selection table it makes written where each node's workers read it and where `plan` reads it here.
 #include <cstdio>
 #include <set>
 
@@ -50,6 +49,16 @@ std::string write_node_table(preflight::NodeShell& shell, const std::string& nod
   return path;
 }
 
+// "one a node", "2 a node", or "2 on node1, 1 on node2".
+std::string ranks_per_node_text(const config::ClusterConfig& c) {
+  bool even = true;
+  for (const auto& n : c.nodes) even = even && n.ranks == c.nodes[0].ranks;
+  if (even) return c.nodes[0].ranks == 1 ? "one a node" : std::to_string(c.nodes[0].ranks) + " a node";
+  std::string s;
+  for (const auto& n : c.nodes) s += (s.empty() ? "" : ", ") + std::to_string(n.ranks) + " on " + n.name;
+  return s;
+}
+
 }  // namespace
 
 int bench_net_cluster(int argc, char** argv) {
@@ -69,8 +78,9 @@ int bench_net_cluster(int argc, char** argv) {
   auto vm = parse_options(
       argc, argv,
       "clusterctl bench net CLUSTER.yaml [--json] [--min-size 1KiB] [--max-size 64MiB] [--no-table]\n\n"
-      "Runs the all-reduce benchmark of 'bench net --ranks N' with one rank on each node of the cluster,\n"
-      "over its link as 'up' runs the job: mpirun on the first node, MPI pinned to the link's network, the\n"
+      "Runs the all-reduce benchmark of 'bench net --ranks N' with each node's 'ranks:' on it (the rank\n"
+      "count of the cluster's jobs, whose rules they read), over its link as 'up' runs the job: mpirun on the first "
+      "node, MPI pinned to the link's network, the\n"
       "link's transport:, each node's tcp_interface: and an emulate: link (EMULATION, marked so). Prints\n"
       "median and p99 latency and bus bandwidth per size for every algorithm, transport and wire format\n"
       "beside MPI_Allreduce, and the fastest exact one per size. That selection becomes this rank count's\n"
@@ -83,10 +93,11 @@ int bench_net_cluster(int argc, char** argv) {
   if (!vm) return 0;
   const std::string file = (*vm)["file"].as<std::string>();
   const auto config = config::load_cluster_config(file);
-  const int ranks = static_cast<int>(config.nodes.size());
-  if (ranks < 2)
+  // As `up` runs the job: each node's `ranks:`, so the rules written are the ones its workers read.
+  const int ranks = config.total_ranks();
+  if (config.nodes.size() < 2)
     throw Error(file +
-                " has one node: bench net over a cluster runs one rank on each of several nodes; for this "
+                " has one node: bench net over a cluster measures the link between several nodes; for this "
                 "machine's ranks run 'clusterctl bench net --ranks N'");
   const auto report = preflight::run_preflight(config, {kVersion});
   if (const auto why =
@@ -103,10 +114,11 @@ int bench_net_cluster(int argc, char** argv) {
     args.insert(args.end(), {"--transports", link->transport});
   if (link && !link->emulate.empty()) args.insert(args.end(), {"--emulate-link", link->emulate});
 
-  const auto job = link_bench_job(config, report, probe_machines(config), args, 1, "bench-net");
+  const auto job = link_bench_job(config, report, probe_machines(config), args, 0, "bench-net");
+  const std::string per_node = ranks_per_node_text(config);
   const std::string head_name = config.nodes[0].name;
-  std::fprintf(stderr, "bench net: %d ranks, one on each node, mpirun on %s over %s%s ...\n", ranks, head_name.c_str(),
-               job.link_cidr.c_str(), link && !link->emulate.empty() ? " (EMULATED link)" : "");
+  std::fprintf(stderr, "bench net: %d ranks (%s), mpirun on %s over %s%s ...\n", ranks, per_node.c_str(),
+               head_name.c_str(), job.link_cidr.c_str(), link && !link->emulate.empty() ? " (EMULATED link)" : "");
   ssh::ExecResult run;
   try {
     auto head = preflight::open_node_shell(config, config.nodes[0]);
@@ -158,7 +170,7 @@ int bench_net_cluster(int argc, char** argv) {
   }
   print_net_text(results, winners);
   if (!written.empty()) {
-    std::printf("selection table for %d ranks (one a node) written", ranks);
+    std::printf("selection table for %d ranks (%s) written", ranks, per_node.c_str());
     for (size_t i = 0; i < written.size(); ++i)
       std::printf("%s %s (%s)",
                   i == 0                    ? " on"
@@ -167,11 +179,6 @@ int bench_net_cluster(int argc, char** argv) {
                   written[i]["node"].get<std::string>().c_str(), written[i]["path"].get<std::string>().c_str());
     std::printf("\n");
   }
-  if (config.total_ranks() != ranks)
-    std::printf(
-        "note: %s runs %d ranks, and its workers read the rules for %d, which this run (one rank a node) "
-        "did not measure\n",
-        file.c_str(), config.total_ranks(), config.total_ranks());
   return 0;
 }
 

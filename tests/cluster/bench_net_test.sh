@@ -70,8 +70,30 @@ out=$(ssh -i "$D/id_ed25519" -o UserKnownHostsFile="$D/known_hosts" -o BatchMode
   "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/hostfile \
    --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
    -np 1 -H 10.77.2.1:1 $w : -np 1 -H 10.77.2.2:1 $w : -np 1 -H 10.77.2.3:1 $w" 2>&1)
-expect_match "the worker's all-reduce is the node table's" "$out" \
-  "^all-reduce: mpi; all-reduce auto \(/root/.config/clusterctl/allreduce-table\) over "
+expect_match "the worker's all-reduce is the node table's, measured for its 3 ranks" "$out" \
+  "^all-reduce: mpi; all-reduce auto \(/root/.config/clusterctl/allreduce-table, rules for 3 ranks\) over "
+
+echo "== 2 ranks a node: the rules for the job's 6 ranks"
+sed 's/^  ranks: 1$/  ranks: 2/' "$CONFIG" >"$T/two.yaml"
+out=$("$CLUSTERCTL" bench net "$T/two.yaml" "${BENCH[@]}" 2>&1); rc=$?
+echo "$out" | tail -3
+expect_eq "exit status" "$rc" 0
+expect_match "rows for the job's 6 ranks" "$out" "^# all-reduce, 6 ranks, real link"
+expect_match "written for 6 ranks, 2 a node" "$out" "^selection table for 6 ranks \(2 a node\) written on node1 "
+for k in 1 2 3; do
+  table=$(node_table "$k")
+  expect_match "node$k's table has 6-rank rules up to any size" "$table" \
+    "^6 max (mpi|one-shot|recursive-doubling|ring)( tcp)?$"
+  expect_match "node$k's table keeps the 3-rank rules" "$table" "^3 max "
+done
+printf '10.77.2.%s slots=2\n' 1 2 3 >"$T/hostfile2"
+out=$(ssh -i "$D/id_ed25519" -o UserKnownHostsFile="$D/known_hosts" -o BatchMode=yes root@10.77.1.1 \
+  "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $T/hostfile2 \
+   --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
+   -np 2 -H 10.77.2.1:2 $w : -np 2 -H 10.77.2.2:2 $w : -np 2 -H 10.77.2.3:2 $w" 2>&1)
+expect_match "a 3-node x 2-rank job reads rules measured for 6 ranks" "$out" \
+  "^all-reduce: mpi; all-reduce auto \(/root/.config/clusterctl/allreduce-table, rules for 6 ranks\) over "
+expect_no_job_processes "after 2 ranks a node"
 
 echo "== --json"
 before=$(md5sum <"$NODE_TABLE")
