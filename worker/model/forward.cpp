@@ -139,12 +139,14 @@ void ForwardPass::self_attention(int64_t il) {
   const Batch& b = *batch_;
   const int64_t T = n_tokens_, E = hp.n_embd, D = hp.head_dim, half = m_.rope.dims() / 2;
   // This rank's query heads and the KV heads they read.
-  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
+  each_token(T, E,
+             [&](int64_t t) { rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps); });
   project(L.matrix(TensorKind::AttnQ), xn_.data(), T, n_mv_, q_.data());
   project(L.matrix(TensorKind::AttnK), xn_.data(), T, n_mv_, k_.data());
   project(L.matrix(TensorKind::AttnV), xn_.data(), T, n_mv_, v_.data());
   const bool bias = L.has(TensorKind::AttnQBias), qk_norm = L.has(TensorKind::AttnQNorm);
-  for (int64_t t = 0; t < T; ++t) {
+  // Per token: biases, per-head norms, RoPE, and its keys and values into the cache.
+  each_token(T, q_dim_ + 3 * kv_dim_, [&](int64_t t) {
     float* q = &q_[t * q_dim_];
     float* k = &k_[t * kv_dim_];
     float* v = &v_[t * kv_dim_];
@@ -169,7 +171,7 @@ void ForwardPass::self_attention(int64_t il) {
         cache_.store(cache_.value_row(il, b.slot[t], h, d) + b.pos[t] * cache_.elem_bytes(), v[h * D + d]);
       }
     }
-  }
+  });
   attention(il, b);
   // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
   // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
@@ -182,7 +184,7 @@ void ForwardPass::feed_forward(int64_t il) {
   const LayerWeights& L = m_.weights.layers[il];
   const int64_t T = n_tokens_, E = hp.n_embd;
   // This rank's slice of the hidden dimension (SwiGLU), of a dense FFN or of the experts.
-  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps);
+  each_token(T, E, [&](int64_t t) { rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps); });
   if (!L.has(TensorKind::FfnRouter)) {
     swiglu(L, TensorKind::FfnGate, TensorKind::FfnUp, TensorKind::FfnDown, T, n_mv_, proj_.data());
   } else if (experts_in_two_meetings(T, n_mv_, pool_.size(), hp.n_expert_used)) {
@@ -212,10 +214,20 @@ void ForwardPass::gate_by_up(float* gate, const float* up, int64_t n) {
   auto span = [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) gate[i] = silu(gate[i]) * up[i];
   };
-  if (pool_.size() == 1 || n < kInlineGateElements)
+  if (pool_.size() == 1 || n < kInlineElements)
     span(0, n);
   else
     pool_.parallel_for(n, span);
+}
+
+void ForwardPass::each_token(int64_t T, int64_t elements_per_token, const std::function<void(int64_t)>& fn) {
+  if (pool_.size() == 1 || T == 1 || T * elements_per_token < kInlineElements) {
+    for (int64_t t = 0; t < T; ++t) fn(t);
+    return;
+  }
+  pool_.parallel_for(T, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) fn(t);
+  });
 }
 
 void ForwardPass::add_attention_output() {

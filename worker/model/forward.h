@@ -6,6 +6,7 @@
 // here once for `max_batch` tokens: a forward pass allocates nothing.
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -91,6 +92,9 @@ class ForwardPass {
               double* out);
   // gate[i] = silu(gate[i]) * up[i] for n elements, on the pool where there are enough of them.
   void gate_by_up(float* gate, const float* up, int64_t n);
+  // fn(t) for each of the batch's T tokens, on the pool where T x elements_per_token is worth a
+  // meeting: a token's norm, RoPE and KV stores touch only its own rows.
+  void each_token(int64_t T, int64_t elements_per_token, const std::function<void(int64_t)>& fn);
   // y = w x for T tokens: the first n_mv with the matrix-vector kernels, the rest with the tiles.
   void project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y);
   // The same for the row-parallel matmuls; `token_scale` (per token, or null) weights their chunks.
@@ -148,9 +152,10 @@ class ForwardPass {
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // Multiply-adds below which attention, or the router, runs on the calling thread alone.
 constexpr int64_t kInlineAttentionWork = 1 << 15;
-// Elements of SwiGLU's silu(gate) * up below which they run on the calling thread alone (each
-// costs an exp and a division, ~5 ns: 4096 of them are worth one pool meeting).
-constexpr int64_t kInlineGateElements = 1 << 12;
+// Elements of element-wise work (SwiGLU's silu(gate) * up, a batch's norms, RoPE and KV stores)
+// below which it runs on the calling thread alone (an exp and a division ~5 ns: 4096 of them are
+// worth one pool meeting).
+constexpr int64_t kInlineElements = 1 << 12;
 // SwiGLU's activation, x * sigmoid(x), as ggml computes it in float.
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 

@@ -24,7 +24,8 @@ void ForwardPass::latent_attention(int64_t il) {
   // One decode token on several threads: the projections of the normed input in one pool
   // meeting, the heads in another (each pool meeting costs about as much as a small matmul).
   const bool one_token = latent_heads_in_one_meeting(T, n_mv_, pool_.size());
-  for (int64_t t = 0; t < T; ++t) rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps);
+  each_token(T, E,
+             [&](int64_t t) { rms_norm(&x_[t * E], L.floats(TensorKind::AttnNorm), &xn_[t * E], E, hp.rms_eps); });
   // This rank's query heads, [nope | rope] each (through the low-rank query where the layer has
   // one), and the token's latent and RoPE key.
   const kernels::Matrix& q_in = L.matrix(QL > 0 ? TensorKind::AttnQA : TensorKind::AttnQ);

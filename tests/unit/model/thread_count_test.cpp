@@ -1,8 +1,9 @@
 // A pool of any size gives one thread's logits, bit for bit: every piece a pass shares among
-// threads (matmul rows, attention's (token, head) items, SwiGLU's silu(gate) * up elements, the
-// router's tokens) is computed whole by whichever thread takes it. A prompt of 24 tokens puts
-// 24 x 512 = 12288 of the tiny toy's gate elements on the pool, and about 6 tokens on each of
-// the MoE toy's experts (6 x 512 = 3072 elements alone, 4096 and more where more are routed).
+// threads (matmul rows, attention's (token, head) items, SwiGLU's silu(gate) * up elements, each
+// token's norms, RoPE and KV stores, the router's tokens) is computed whole by whichever thread
+// takes it. A prompt of 24 tokens puts 24 x 512 = 12288 of the tiny toy's gate elements and
+// 24 x 256 of its norms' on the pool, and about 6 tokens on each of the MoE toy's experts
+// (6 x 512 = 3072 elements alone, 4096 and more where more are routed).
 #include <gtest/gtest.h>
 
 #include <cstring>
