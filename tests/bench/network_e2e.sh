@@ -80,8 +80,10 @@ measure() {
       jq -r '.levels[0].stream_tokens_per_s_mean')")
   done
   "$C" status "$name" --json >"$WORK/$name.status.json" 2>/dev/null
-  # The link as the ranks see it, once, while a job is up (its hostfile): llama3-1b's decode message.
-  [ -s "$WORK/link" ] || testcluster_plan_link "$W" "$name" "$WORK/link.err" "$C" 16384 >"$WORK/link"
+  # The link as the ranks see it, once, while a job is up: llama3-1b's decode message, over veth.
+  [ -s "$WORK/link" ] ||
+    testcluster_plan_link "$C" "$(cluster_file "$name-link" veth split-attention mpi double mpi)" "$WORK/link.err" \
+      16384 >"$WORK/link"
   "$C" down "$name" >/dev/null 2>&1
   local med figures
   med=$(printf '%s\n' "${m[@]}" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
@@ -143,8 +145,8 @@ row() {
     # `bench net` before `up`): plan and up read it through $CLUSTERCTL_NET_TABLE.
     export CLUSTERCTL_NET_TABLE=$WORK/net-table.$link
     rm -f "$CLUSTERCTL_NET_TABLE"
-    echo "bench net ($label, 16 KiB, fastest first): $(testcluster_net_table "$W" "$WORK/net-table.err" 16384 \
-      "$CLUSTERCTL_NET_TABLE" "$([ "$link" = emu ] && echo "$EMU")")" >&2
+    echo "bench net ($label, 16 KiB, fastest first): $(testcluster_net_table "$C" \
+      "$(cluster_file "$name" "$link" split-attention mpi double)" "$WORK/net-table.err" 16384)" >&2
     f=$(cluster_file "$name" "$link" auto one-shot double)  # (each measure rewrites the file)
     j=$("$C" plan "$f" --json --link "${measured:-veth}" 2>"$WORK/$name.plan.err") ||
       { cat "$WORK/$name.plan.err" >&2; continue; }
