@@ -22,7 +22,10 @@ struct CommStats {
   uint64_t allreduce_calls = 0;
   uint64_t bytes_sent = 0;
   double seconds = 0;  // wall time spent inside collective calls
-  CallSplit split;     // of `seconds`, the calls settled so far (all of them right after a settle)
+  // Under an emulated link: the all-reduces' receives, and those that arrived after their emulated
+  // arrival time (Transport::emulated_late_arrivals).
+  uint64_t emulated_arrivals = 0, emulated_late_arrivals = 0;
+  CallSplit split;  // of `seconds`, the calls settled so far (all of them right after a settle)
 };
 
 class Communicator {

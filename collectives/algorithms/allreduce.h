@@ -81,6 +81,9 @@ class Transport {
   // not stall this rank's other transfers); the default only sleeps.
   virtual void keep_moving_until(int64_t steady_ns);
   uint64_t bytes_sent = 0;
+  // A link emulator's receives, and those whose real transfer ended after their emulated arrival
+  // time: there this machine's own transport, not the emulated link, set the pace.
+  uint64_t emulated_arrivals = 0, emulated_late_arrivals = 0;
 };
 
 // The algorithms with their scratch buffers (reused from call to call).

@@ -124,6 +124,8 @@ void EmulatedLinkTransport::exchange(std::span<const Transfer> sends, std::span<
     all_recvs.push_back({recvs[i].peer, &arrived[i], sizeof(int64_t)});
   }
   inner_.exchange(all_sends, all_recvs);
+  const int64_t now = steady_now_ns();
+  for (int64_t a : arrived) ++emulated_arrivals, emulated_late_arrivals += now > a;
   int64_t done = free;  // this rank's sends have left
   for (int64_t a : arrived) done = std::max(done, a);
   sleep_until_steady_ns(done);  // nothing of this exchange is left to move
@@ -159,6 +161,7 @@ size_t EmulatedLinkTransport::post_recv(const Transfer& t) {
 // a real link's would, instead of adding up.
 void EmulatedLinkTransport::wait_recv(size_t handle) {
   inner_.wait_recv(recv_inner_[handle] + 1);  // the stamp follows its message
+  ++emulated_arrivals, emulated_late_arrivals += steady_now_ns() > recv_stamps_[handle];
   inner_.keep_moving_until(recv_stamps_[handle]);
 }
 

@@ -305,8 +305,14 @@ class MpiCommunicator final : public Communicator {
     stats_.allreduce_calls++;
     Transport& wire = tcp ? static_cast<Transport&>(*tcp_) : *transport_;
     const uint64_t before = wire.bytes_sent;
+    const Transport* held = tcp ? tcp_emulated_.get() : emulated_.get();
+    const uint64_t arrivals = held ? held->emulated_arrivals : 0, late = held ? held->emulated_late_arrivals : 0;
     (tcp ? *tcp_reducer_ : *reducer_).run(c.algorithm, format_, data, n);
     stats_.bytes_sent += wire.bytes_sent - before;
+    if (held) {
+      stats_.emulated_arrivals += held->emulated_arrivals - arrivals;
+      stats_.emulated_late_arrivals += held->emulated_late_arrivals - late;
+    }
   }
 
   void broadcast(void* data, size_t bytes, int root) override {

@@ -136,6 +136,7 @@ int net_bench(co::Session& session, int argc, char** argv) {
       buf.assign(n, 1.0);
       for (int w = 0; w < 3; ++w) comm->allreduce_sum(buf.data(), n);
       std::vector<double> t(iters);
+      const co::CommStats before = comm->stats();
       for (int i = 0; i < iters; ++i) {
         for (size_t k = 0; k < std::min<size_t>(n, 64); ++k) buf[k] = static_cast<double>(me + k);
         comm->barrier();
@@ -145,6 +146,10 @@ int net_bench(co::Session& session, int argc, char** argv) {
       }
       std::vector<double> all(static_cast<size_t>(iters) * N);
       comm->gather(t.data(), t.size() * sizeof(double), all.data(), 0);
+      const uint64_t held[2] = {comm->stats().emulated_arrivals - before.emulated_arrivals,
+                                comm->stats().emulated_late_arrivals - before.emulated_late_arrivals};
+      std::vector<uint64_t> all_held(2 * static_cast<size_t>(N));
+      comm->gather(held, sizeof held, all_held.data(), 0);
       if (me != 0) continue;
       std::vector<double> worst(iters, 0);
       for (int r = 0; r < N; ++r)
@@ -155,8 +160,11 @@ int net_bench(co::Session& session, int argc, char** argv) {
       const double wire = static_cast<double>(co::wire_bytes(f, n));
       const double busbw = N > 1 ? wire / med * 2 * (N - 1) / N / 1e9 : 0;
       if (a == co::Algorithm::kMpi) mpi_median = med;
+      uint64_t arrivals = 0, late = 0;
+      for (int r = 0; r < N; ++r) arrivals += all_held[2 * r], late += all_held[2 * r + 1];
       rows.push_back({bytes, std::string(co::algorithm_name(a)), std::string(co::transport_name(c.t)),
-                      std::string(co::wire_format_name(f)), med * 1e6, p99 * 1e6, busbw, 0});
+                      std::string(co::wire_format_name(f)), med * 1e6, p99 * 1e6, busbw, 0,
+                      arrivals ? static_cast<double>(late) / static_cast<double>(arrivals) : -1.0});
     }
     if (me == 0)
       for (auto& r : rows)

@@ -18,6 +18,9 @@ struct NetRow {
   std::string algorithm, transport, format;
   double median_us = 0, p99_us = 0, busbw_gbs = 0;
   double mpi_median_us = 0;  // MPI_Allreduce (double) at this size, for the comparison
+  // Under an emulated link: the share of the timed calls' receives, over all ranks, whose real
+  // transfer ended after their emulated arrival time (where this machine set the pace); -1 without.
+  double emulated_late_share = -1;
 };
 
 struct NetResults {
@@ -40,7 +43,7 @@ collectives::Selection merge_rules(const collectives::Selection& old, int ranks,
 void write_merged_table(const std::string& path, int ranks, const NetWinners& winners);
 
 // {"ranks", "link", "rows": [{bytes, algorithm, transport, format, median_us, p99_us, busbw_gbs,
-// mpi_allreduce_median_us}]} and its reverse (throws clusterctl::Error on another shape).
+// mpi_allreduce_median_us[, emulated_late_share]}]} and its reverse (throws clusterctl::Error on another shape).
 nlohmann::json net_json(const NetResults& r);
 NetResults net_results_from_json(const nlohmann::json& j);
 

@@ -76,6 +76,38 @@ TEST(EmulatedLink, WaitingForAnArrivalTimeKeepsThisRanksSendsMoving) {
   EXPECT_EQ(in, out);
 }
 
+TEST(EmulatedLink, CountsTheArrivalsThisMachineMadeLate) {
+  // Rank 0 sends 64 MiB over an emulated 1000 Tbit/s link with no latency (no real transfer comes
+  // that fast: rank 1's receive is late) and rank 1 sends 8 bytes with 1 s of latency (they are
+  // there long before: on time).
+  const size_t big = size_t(64) << 20;
+  ThreadAllGather gather;
+  std::vector<char> out(big, 'x'), in(big, 0);
+  uint64_t arrivals[2] = {}, late[2] = {};
+  auto rank = [&](int r) {
+    TcpTransport tcp(r, 2, "localhost", "127.0.0.1/8", 10, gather.for_rank(r));
+    EmulatedLinkTransport link(
+        tcp, parse_link_spec(r == 0 ? "latency=0us,bandwidth=1000000gbit" : "latency=1s,bandwidth=100gbit"));
+    int64_t word = 42;
+    link.begin_stream();
+    const size_t h = r == 0 ? link.post_recv({1, &word, sizeof word}) : link.post_recv({0, in.data(), big});
+    if (r == 0)
+      link.post_send({1, out.data(), big});
+    else
+      link.post_send({0, &word, sizeof word});
+    link.wait_recv(h);
+    link.wait_all();
+    arrivals[r] = link.emulated_arrivals, late[r] = link.emulated_late_arrivals;
+  };
+  std::thread one(rank, 1);
+  rank(0);
+  one.join();
+  EXPECT_EQ(arrivals[0], 1u);
+  EXPECT_EQ(late[0], 0u);
+  EXPECT_EQ(arrivals[1], 1u);
+  EXPECT_EQ(late[1], 1u);
+}
+
 TEST(SteadyWait, NeverReturnsBeforeItsMoment) {
   for (int64_t ahead : {-1'000'000, 0, 1'000, 20'000, 45'000, 200'000, 1'500'000}) {
     const int64_t t = steady_now_ns() + ahead;
