@@ -65,11 +65,16 @@ expect_match "plan's transport names bench net's table" "$out" \
   "^transport: $want: bench net's table \($T/plan-table\) measured .* fastest on 3 ranks"
 
 echo "== a worker job on the nodes reads its node's table"
-w="$WORKER --model $MODEL -n 2 --temp 0 --stats --prompt Hi"
-out=$(ssh -i "$D/id_ed25519" -o UserKnownHostsFile="$D/known_hosts" -o BatchMode=yes root@10.77.1.1 \
-  "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $D/hostfile \
-   --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
-   -np 1 -H 10.77.2.1:1 $w : -np 1 -H 10.77.2.2:1 $w : -np 1 -H 10.77.2.3:1 $w" 2>&1)
+# worker_job RANKS: a greedy worker run with RANKS ranks on each node, under mpirun on node1.
+worker_job() {
+  local w="$WORKER --model $MODEL -n 2 --temp 0 --stats --prompt Hi"
+  printf '10.77.2.%s slots=%s\n' 1 "$1" 2 "$1" 3 "$1" >"$T/hostfile$1"
+  ssh -i "$D/id_ed25519" -o UserKnownHostsFile="$D/known_hosts" -o BatchMode=yes root@10.77.1.1 \
+    "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $T/hostfile$1 \
+     --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
+     -np $1 -H 10.77.2.1:$1 $w : -np $1 -H 10.77.2.2:$1 $w : -np $1 -H 10.77.2.3:$1 $w" 2>&1
+}
+out=$(worker_job 1)
 expect_match "the worker's all-reduce is the node table's, measured for its 3 ranks" "$out" \
   "^all-reduce: mpi; all-reduce auto \(/root/.config/clusterctl/allreduce-table, rules for 3 ranks\) over "
 
@@ -86,11 +91,7 @@ for k in 1 2 3; do
     "^6 max (mpi|one-shot|recursive-doubling|ring)( tcp)?$"
   expect_match "node$k's table keeps the 3-rank rules" "$table" "^3 max "
 done
-printf '10.77.2.%s slots=2\n' 1 2 3 >"$T/hostfile2"
-out=$(ssh -i "$D/id_ed25519" -o UserKnownHostsFile="$D/known_hosts" -o BatchMode=yes root@10.77.1.1 \
-  "PATH=\$PATH:/usr/local/bin; mpirun --bind-to none --allow-run-as-root --hostfile $T/hostfile2 \
-   --mca btl_tcp_if_include 10.77.2.0/24 --mca oob_tcp_if_include 10.77.2.0/24 --mca mpi_yield_when_idle 1 \
-   -np 2 -H 10.77.2.1:2 $w : -np 2 -H 10.77.2.2:2 $w : -np 2 -H 10.77.2.3:2 $w" 2>&1)
+out=$(worker_job 2)
 expect_match "a 3-node x 2-rank job reads rules measured for 6 ranks" "$out" \
   "^all-reduce: mpi; all-reduce auto \(/root/.config/clusterctl/allreduce-table, rules for 6 ranks\) over "
 expect_no_job_processes "after 2 ranks a node"
