@@ -160,7 +160,10 @@ size_t EmulatedLinkTransport::post_recv(const Transfer& t) {
 // on a link slower than the emulated one the real transfer and the emulated delay then overlap, as
 // a real link's would, instead of adding up.
 void EmulatedLinkTransport::wait_recv(size_t handle) {
-  inner_.wait_recv(recv_inner_[handle] + 1);  // the stamp follows its message
+  // The stamp is matched after its message but, over MPI, may complete first (an eager 8 bytes
+  // overtaking a rendezvous piece): wait for both.
+  inner_.wait_recv(recv_inner_[handle]);
+  inner_.wait_recv(recv_inner_[handle] + 1);
   ++emulated_arrivals, emulated_late_arrivals += steady_now_ns() > recv_stamps_[handle];
   inner_.keep_moving_until(recv_stamps_[handle]);
 }
