@@ -134,25 +134,23 @@ void print_net_text(const NetResults& r, const NetWinners& winners) {
       "\n# selected (exact double) vs MPI_Allreduce, %d ranks\n| size | selected | median us | bus GB/s | "
       "MPI_Allreduce us | speed-up |\n|---|---|---|---|---|---|\n",
       r.ranks);
-  for (const auto& [bytes, c] : winners)
-    for (const auto& row : r.rows)
-      if (row.bytes == bytes && row.format == "double" && row.algorithm == co::algorithm_name(c.algorithm) &&
-          row.transport == co::transport_name(c.transport))
-        std::printf("| %s | %s over %s | %.1f | %.2f | %.1f | %.2fx |\n", size_text(bytes).c_str(),
-                    row.algorithm.c_str(), row.transport.c_str(), row.median_us, row.busbw_gbs, row.mpi_median_us,
-                    row.median_us > 0 && row.mpi_median_us > 0 ? row.mpi_median_us / row.median_us : 0.0);
   // Where the real transfer came later than the emulated link would have delivered, the figure is
-  // this machine's, not the link's: say so beside the selection.
+  // this machine's, not the link's: said beside the selection.
   std::string late;
   for (const auto& [bytes, c] : winners)
-    for (const auto& row : r.rows)
-      if (row.bytes == bytes && row.format == "double" && row.algorithm == co::algorithm_name(c.algorithm) &&
-          row.transport == co::transport_name(c.transport) && row.emulated_late_share >= 0) {
-        char one[64];
-        std::snprintf(one, sizeof one, "%s%s %.0f %%", late.empty() ? "" : ", ", size_text(bytes).c_str(),
-                      row.emulated_late_share * 100);
-        late += one;
-      }
+    for (const auto& row : r.rows) {
+      if (row.bytes != bytes || row.format != "double" || row.algorithm != co::algorithm_name(c.algorithm) ||
+          row.transport != co::transport_name(c.transport))
+        continue;
+      std::printf("| %s | %s over %s | %.1f | %.2f | %.1f | %.2fx |\n", size_text(bytes).c_str(), row.algorithm.c_str(),
+                  row.transport.c_str(), row.median_us, row.busbw_gbs, row.mpi_median_us,
+                  row.median_us > 0 && row.mpi_median_us > 0 ? row.mpi_median_us / row.median_us : 0.0);
+      if (row.emulated_late_share < 0) continue;
+      char one[64];
+      std::snprintf(one, sizeof one, "%s%s %.0f %%", late.empty() ? "" : ", ", size_text(bytes).c_str(),
+                    row.emulated_late_share * 100);
+      late += one;
+    }
   if (!late.empty())
     std::printf(
         "\n# EMULATION: the selected rows' messages that arrived after their emulated arrival time (there this "
