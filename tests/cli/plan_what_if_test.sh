@@ -122,13 +122,19 @@ memory_ms() {
   "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json | python3 -c "
 import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['decode']['memory_ms'])"
 }
-whole=$(memory_ms)
-sed -i 's/"threads": 8}/"threads": 1, "cores": 2, "machine_threads": 3}/' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
-out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with shared cores refused" "$out"
-grep -q "n2 .*3 threads take turns on 2 cores: 75 % of their memory's rate, 75 % of their compute's" <<<"$out" ||
-  fail "time-sharing not said" "$out"
-python3 -c "import sys; sys.exit(0 if abs($(memory_ms) * 0.75 / $whole - 1) < 1e-6 else 1)" ||
-  fail "3 threads on 2 cores read in $(memory_ms) ms against $whole ms with a core each" ""
+# takes_turns SED SAID SHARE WHAT: the record edited by SED (3 threads on 2 cores), plan must say
+# SAID and read the memory in the time with a core each over SHARE.
+takes_turns() {
+  local whole
+  whole=$(memory_ms)
+  sed -i "$1" "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with $4 refused" "$out"
+  grep -q "$2" <<<"$out" || fail "$4: '$2' not said" "$out"
+  python3 -c "import sys; sys.exit(0 if abs($(memory_ms) * $3 / $whole - 1) < 1e-6 else 1)" ||
+    fail "3 threads on 2 cores, $4, read in $(memory_ms) ms against $whole ms with a core each" ""
+}
+takes_turns 's/"threads": 8}/"threads": 1, "cores": 2, "machine_threads": 3}/' \
+  "n2 .*3 threads take turns on 2 cores: 75 % of their memory's rate, 75 % of their compute's" 0.75 "shared cores"
 # With one rank alone measured: the rank left alone on a core after both cores' turns reads at what
 # one rank alone reads. Each node's figures are its third of the machine (120 GB/s of reads, 300
 # GFLOPS); one rank alone read 96 (0.8 of the machine: 3 / (2 + 1 / 0.8) = 92 %) and multiplied at
@@ -136,13 +142,9 @@ python3 -c "import sys; sys.exit(0 if abs($(memory_ms) * 0.75 / $whole - 1) < 1e
 node='"bandwidth_gb_s": 40, "compute_gflops": 800, "decode_gflops": 100, "threads": 1'
 alone='"one_rank_bandwidth_gb_s": 96, "one_rank_decode_gflops": 150'
 echo "{\"lab\": {\"n1\": {$node, $alone}, \"n2\": {$node, $alone}}}" >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
-whole=$(memory_ms)
-sed -i 's/"threads": 1,/"threads": 1, "cores": 2, "machine_threads": 3,/' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
-out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with one rank alone refused" "$out"
-grep -q "n1 .*3 threads take turns on 2 cores: 92 % of their memory's rate, 75 % of their compute's" <<<"$out" ||
-  fail "the rank left alone is not read at one rank's rate" "$out"
-python3 -c "import sys; sys.exit(0 if abs($(memory_ms) * 3 / (2 + 1 / 0.8) / $whole - 1) < 1e-6 else 1)" ||
-  fail "3 threads on 2 cores, one alone at 0.8 of the machine, read in $(memory_ms) ms against $whole ms" ""
+takes_turns 's/"threads": 1,/"threads": 1, "cores": 2, "machine_threads": 3,/' \
+  "n1 .*3 threads take turns on 2 cores: 92 % of their memory's rate, 75 % of their compute's" "3 / (2 + 1 / 0.8)" \
+  "one rank alone at 0.8 of the machine (the rank left alone is read at one rank's rate)"
 # doctor's record of the link between the nodes: plan takes it where no --link is given, and says so.
 echo '{"lab": {"latency_us": 42, "bandwidth_gb_s": 2.5, "ranks": 2, "method": "all-reduces", "measured_at": 1796450000}}' \
   >"$CLUSTERCTL_STATE_DIR/link-speeds.cache"
