@@ -393,11 +393,14 @@ int main(int argc, char** argv) {
     }
     if (!std::strcmp(argv[i], "--probe-speed")) {  // doctor's probe of this node: no MPI, no model
       int threads = 0, ranks = 1;
-      for (int k = 1; k + 1 < argc; ++k) {
+      bool stream_only = false;
+      for (int k = 1; k < argc; ++k) {
+        if (!std::strcmp(argv[k], "--stream-only")) stream_only = true;
+        if (k + 1 == argc) break;
         if (!std::strcmp(argv[k], "--threads")) threads = std::atoi(argv[k + 1]);
         if (!std::strcmp(argv[k], "--ranks")) ranks = std::clamp(std::atoi(argv[k + 1]), 1, 64);
       }
-      return clusterctl::tools::probe_speed_main(threads, ranks);
+      return clusterctl::tools::probe_speed_main(threads, ranks, stream_only);
     }
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       po::options_description opts("Options");

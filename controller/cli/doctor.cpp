@@ -1,7 +1,8 @@
-// `clusterctl doctor CLUSTER.yaml [--json] [--no-speed]`: the preflight checks of `up`, alone, as
-// a table; then each node's memory bandwidth and compute, measured by its worker
+// `clusterctl doctor CLUSTER.yaml [--json] [--no-speed | --memory-only]`: the preflight checks of
+// `up`, alone, as a table; then each node's memory bandwidth and compute, measured by its worker
 // (`clusterctl-worker --probe-speed`, one node at a time so they do not share a machine's memory
-// bus in a test cluster) and recorded for `plan`'s predictions.
+// bus in a test cluster) and recorded for `plan`'s predictions. --memory-only: the decode stream
+// alone (the figure that moves with a machine's memory state), printed and not recorded.
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -37,15 +38,17 @@ std::string fixed1(double v, const char* unit) {
   return buf;
 }
 
-// The node's worker's --probe-speed answer for `ranks` ranks of the node's threads.
-nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks) {
+// The node's worker's --probe-speed answer for `ranks` ranks of the node's threads (`stream_only`:
+// the decode stream's figures alone).
+nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks, bool stream_only) {
   const std::string worker = launch::node_worker_path(n);
   auto shell = preflight::open_node_shell(c, n);
   const auto r = shell->run(preflight::kNodePath + preflight::shell_path(worker) + " --probe-speed --threads " +
-                                std::to_string(n.threads) + " --ranks " + std::to_string(ranks),
+                                std::to_string(n.threads) + " --ranks " + std::to_string(ranks) +
+                                (stream_only ? " --stream-only" : ""),
                             std::chrono::seconds(180));
   auto j = nlohmann::json::parse(r.out, nullptr, false);
-  if (r.status != 0 || !j.is_object() || !j.contains("bandwidth_gb_s"))
+  if (r.status != 0 || !j.is_object() || !j.contains("stream_gb_s"))
     throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));
   return j;
 }
@@ -57,20 +60,22 @@ nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfi
 // (placement::core_share): probed at once, their turns came in whatever order the scheduler
 // gave them a core, and a probe measured anything between the two.
 // `machine_probe`: the probe's answer for this machine when another node of it was probed already.
+// `memory_only`: the decode stream's figures alone, not recorded (a record lacking the others
+// would leave plan without them).
 SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, const launch::MachineLoad& machine,
-                      nlohmann::json& machine_probe) {
+                      nlohmann::json& machine_probe, bool memory_only) {
   SpeedProbe p{n.name, std::nullopt, ""};
   try {
     const int ranks_on_machine = machine.ranks, threads = n.threads > 0 ? n.threads : machine.cores;
     const int machine_threads = ranks_on_machine * threads;
     const int probed_ranks = machine_threads > machine.cores ? std::max(1, machine.cores / threads) : ranks_on_machine;
-    if (!machine_probe.is_object()) machine_probe = run_probe(c, n, probed_ranks);
+    if (!machine_probe.is_object()) machine_probe = run_probe(c, n, probed_ranks, memory_only);
     const nlohmann::json& j = machine_probe;
     state::NodeSpeedRecord s;
     if (probed_ranks < ranks_on_machine) s.cores = machine.cores, s.machine_threads = machine_threads;
     const double share = static_cast<double>(n.ranks) / ranks_on_machine;
-    s.bandwidth_gbs = share * j["bandwidth_gb_s"].get<double>();
-    s.compute_gflops = share * j["compute_gflops"].get<double>();
+    s.bandwidth_gbs = share * j.value("bandwidth_gb_s", 0.0);
+    s.compute_gflops = share * j.value("compute_gflops", 0.0);
     s.decode_gflops = share * j.value("decode_gflops", 0.0);
     s.tile8_gflops = share * j.value("tile8_gflops", 0.0);
     s.stream_gbs = share * j.value("stream_gb_s", 0.0);
@@ -89,7 +94,7 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
                   " threads outnumber its " + std::to_string(machine.cores) + " cores: probed as " +
                   std::to_string(probed_ranks) + " rank(s), each node its ranks' share";
     s.measured_at = static_cast<int64_t>(std::time(nullptr));
-    state::record_node_speed(c.name, n.name, s);
+    if (!memory_only) state::record_node_speed(c.name, n.name, s);
     p.speed = s;
   } catch (const std::exception& e) {
     p.error = e.what();
@@ -103,20 +108,27 @@ int doctor_main(int argc, char** argv) {
   po::options_description opts("Options");
   opts.add_options()("file", po::value<std::string>()->required(), "cluster file (YAML)")(
       "json", po::bool_switch(), "print the checks as JSON")("no-speed", po::bool_switch(),
-                                                             "skip measuring each node's memory bandwidth and compute");
+                                                             "skip measuring each node's memory bandwidth and compute")(
+      "memory-only", po::bool_switch(),
+      "measure each node's decode stream alone (about a second a machine), print it, record nothing");
   po::positional_options_description pos;
   pos.add("file", 1);
   auto vm = parse_options(argc, argv,
-                          "clusterctl doctor CLUSTER.yaml [--json] [--no-speed]\n\n"
+                          "clusterctl doctor CLUSTER.yaml [--json] [--no-speed | --memory-only]\n\n"
                           "Connects to every node and checks OS/arch, the worker and its version, free memory\n"
                           "against the node's share of the model, the link interface, node-to-node reachability\n"
                           "on the link, and mpirun. Then measures each node's memory bandwidth and compute\n"
                           "(its worker's --probe-speed, a few seconds a node) and, for several nodes, the\n"
                           "link's latency and bandwidth (all-reduces over the cluster's ranks under mpirun),\n"
-                          "and records them for 'plan', when every check passed.\n"
+                          "and records them for 'plan', when every check passed. --memory-only: each node's\n"
+                          "decode stream alone (its ranks together, and one rank alone), not recorded: to see\n"
+                          "whether a machine's memory changed state since the full probe.\n"
                           "Exits 1 when any check fails.",
                           opts, pos);
   if (!vm) return 0;
+  const bool memory_only = (*vm)["memory-only"].as<bool>();
+  if (memory_only && (*vm)["no-speed"].as<bool>())
+    throw Error("--memory-only measures a speed and --no-speed skips them: give one of the two");
   auto config = config::load_cluster_config((*vm)["file"].as<std::string>());
   use_hub_model(config, false, stderr);
   auto report = preflight::run_preflight(config, {kVersion});
@@ -130,10 +142,10 @@ int doctor_main(int argc, char** argv) {
     std::map<std::string, nlohmann::json> probed;  // by machine: one probe of all its ranks
     for (size_t i = 0; i < config.nodes.size(); ++i) {
       const std::string key = launch::machine_key(machines[i], config.nodes[i]);
-      speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key]));
+      speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key], memory_only));
     }
     // The link under the ranks of several nodes, as the job's all-reduces cross it.
-    if (config.nodes.size() > 1) try {
+    if (config.nodes.size() > 1 && !memory_only) try {
         link = probe_link(config, report, machines);
       } catch (const launch::Interrupted& e) {
         throw launch::Interrupted(e.signal(), "doctor: interrupted by " + launch::signal_name(e.signal()) +
@@ -145,17 +157,25 @@ int doctor_main(int argc, char** argv) {
   }
   if ((*vm)["json"].as<bool>()) {
     auto j = preflight::report_json(config, report);
-    for (const auto& s : speeds)
-      j["speed"].push_back(s.speed ? nlohmann::json{{"node", s.node},
-                                                    {"bandwidth_gb_s", s.speed->bandwidth_gbs},
-                                                    {"compute_gflops", s.speed->compute_gflops},
-                                                    {"decode_gflops", s.speed->decode_gflops},
-                                                    {"tile8_gflops", s.speed->tile8_gflops},
-                                                    {"stream_gb_s", s.speed->stream_gbs},
-                                                    {"shares_machine_with", s.speed->shares_machine_with},
-                                                    {"threads", s.speed->threads},
-                                                    {"method", s.speed->method}}
-                                   : nlohmann::json{{"node", s.node}, {"error", s.error}});
+    for (const auto& s : speeds) {
+      if (!s.speed) {
+        j["speed"].push_back({{"node", s.node}, {"error", s.error}});
+        continue;
+      }
+      nlohmann::json e{{"node", s.node},
+                       {"stream_gb_s", s.speed->stream_gbs},
+                       {"one_rank_stream_gb_s", s.speed->one_rank_stream_gbs},
+                       {"shares_machine_with", s.speed->shares_machine_with},
+                       {"threads", s.speed->threads},
+                       {"method", s.speed->method},
+                       {"recorded", !memory_only}};
+      if (!memory_only)
+        e.update({{"bandwidth_gb_s", s.speed->bandwidth_gbs},
+                  {"compute_gflops", s.speed->compute_gflops},
+                  {"decode_gflops", s.speed->decode_gflops},
+                  {"tile8_gflops", s.speed->tile8_gflops}});
+      j["speed"].push_back(e);
+    }
     if (link)
       j["link_speed"] = link->link ? nlohmann::json{{"latency_us", link->link->latency_us},
                                                     {"bandwidth_gb_s", link->link->bandwidth_gbs},
@@ -165,10 +185,15 @@ int doctor_main(int argc, char** argv) {
     std::cout << j.dump(2) << "\n";
   } else {
     preflight::print_report(report, std::cout);
-    if (!speeds.empty())
+    if (!speeds.empty() && memory_only)
+      std::printf("\n%-14s %-14s %-14s %s\n", "NODE", "DECODE STREAM", "ONE RANK'S", "THREADS");
+    else if (!speeds.empty())
       std::printf("\n%-14s %-14s %-14s %-14s %s\n", "NODE", "READS", "DECODE STREAM", "COMPUTE", "THREADS");
     for (const auto& s : speeds)
-      if (s.speed)
+      if (s.speed && memory_only)
+        std::printf("%-14s %-14s %-14s %d\n", s.node.c_str(), fixed1(s.speed->stream_gbs, " GB/s").c_str(),
+                    fixed1(s.speed->one_rank_stream_gbs, " GB/s").c_str(), s.speed->threads);
+      else if (s.speed)
         std::printf("%-14s %-14s %-14s %-14s %d\n", s.node.c_str(), fixed1(s.speed->bandwidth_gbs, " GB/s").c_str(),
                     fixed1(s.speed->stream_gbs, " GB/s").c_str(), fixed1(s.speed->compute_gflops, " GFLOPS").c_str(),
                     s.speed->threads);
@@ -178,11 +203,14 @@ int doctor_main(int argc, char** argv) {
       if (s.speed && s.speed->shares_machine_with > 0) {
         std::printf(
             "%s shares its machine (boot id) with %d other node(s) of the cluster: their ranks were probed "
-            "together and each node records its ranks' share\n",
+            "together and each node has its ranks' share\n",
             s.node.c_str(), s.speed->shares_machine_with);
         break;
       }
-    if (!speeds.empty() && speeds.front().speed)
+    if (!speeds.empty() && speeds.front().speed && memory_only)
+      std::printf("measured: %s; not recorded ('plan' takes the full probe's record: 'clusterctl doctor %s')\n",
+                  speeds.front().speed->method.c_str(), (*vm)["file"].as<std::string>().c_str());
+    else if (!speeds.empty() && speeds.front().speed)
       std::printf("measured: %s; recorded in %s for 'plan'\n", speeds.front().speed->method.c_str(),
                   state::node_speeds_path().c_str());
     if (link && link->link)

@@ -411,13 +411,35 @@ std::string sample_json(const BandwidthSample& s) {
   return line;
 }
 
+// The decode stream alone, as the full probe measures it: one pool of `threads`, then the ranks'
+// pools together (again while below the one pool's).
+int probe_stream_only(int threads, int ranks, size_t bytes, int reps) {
+  kernels::ThreadPool pool(threads);
+  const double one_rank = measure_decode_stream(pool, bytes, reps).median_gbs;
+  const double together =
+      ranks > 1 ? at_least_one_ranks(
+                      one_rank, [&] { return measure_ranks_decode_stream(ranks, threads, bytes, reps).median_gbs; })
+                : one_rank;
+  const std::string method = "decode stream only: the engine's matrix-vector kernels (1 token) over " +
+                             std::to_string(bytes >> 20) +
+                             " MiB of packed Q4_0 4096-column matrices of ~4 MiB, median of " + std::to_string(reps) +
+                             " passes, one pool of " + std::to_string(threads) + " thread(s)" +
+                             (ranks > 1 ? ", then " + std::to_string(ranks) + " ranks' pools together" : "");
+  std::printf(
+      "{\"threads\": %d, \"ranks\": %d, \"stream_gb_s\": %.3f, \"one_rank\": {\"stream_gb_s\": %.3f}, "
+      "\"method\": \"%s\"}\n",
+      threads, ranks, together, one_rank, method.c_str());
+  return 0;
+}
+
 }  // namespace
 
-int probe_speed_main(int threads, int ranks) {
+int probe_speed_main(int threads, int ranks, bool stream_only) {
   if (threads <= 0) threads = static_cast<int>(std::max(1l, sysconf(_SC_NPROCESSORS_ONLN)));
   ranks = std::max(ranks, 1);
   const size_t bytes = probe_buffer_bytes();
   constexpr int kReps = 7;
+  if (stream_only) return probe_stream_only(threads, ranks, bytes, kReps);
   // Per thread count 1, 2, 4 ... threads: the plain reads and the decode stream, one pool alone.
   std::string reads_json, stream_json;
   double reads_gbs = 0, stream_gbs = 0;

@@ -119,6 +119,8 @@ std::string bandwidth_method(size_t bytes, int reps);
 namespace clusterctl::tools {
 // `clusterctl-worker --probe-speed [--threads T] [--ranks R]`: read bandwidth of one pool at 1, 2,
 // 4, ... and T threads; the node's figure: R pools of T threads at once (as R ranks read); compute
-// at R x T threads; one JSON object on stdout (what `doctor` records per node).
-int probe_speed_main(int threads, int ranks);
+// at R x T threads; one JSON object on stdout (what `doctor` records per node). `stream_only`
+// (--stream-only, `doctor --memory-only`): the decode stream of one pool of T and of the R pools
+// together, the figures that move with the memory's state, in about a second.
+int probe_speed_main(int threads, int ranks, bool stream_only = false);
 }  // namespace clusterctl::tools
