@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
+#include "collectives/algorithms/steady_wait.h"
 #include "collectives/error.h"
 #include "collectives/tcp/tcp_transport.h"
 
@@ -90,6 +92,20 @@ class MpiTransport final : public Transport {
   void wait_all() override {
     const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+  }
+  // The link emulator's wait for an arrival time. MPI moves a transfer only inside MPI calls (a
+  // rendezvous send goes on when its receiver's answer is read), so a sleep here would hold this
+  // rank's other transfers back until the moment: they are tested until then instead, the core
+  // given away between tests (ranks may outnumber cores).
+  void keep_moving_until(int64_t steady_ns) override {
+    for (;;) {
+      int all_done = 1;
+      const int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &all_done, MPI_STATUSES_IGNORE);
+      if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Testall: " + mpi_error_text(rc));
+      if (all_done) return sleep_until_steady_ns(steady_ns);
+      if (steady_now_ns() >= steady_ns) return;
+      sched_yield();
+    }
   }
 
   void exchange(std::span<const Transfer> sends, std::span<const Transfer> recvs) override {
@@ -508,5 +524,7 @@ class MpiSession final : public Session {
 }  // namespace
 
 std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv) { return std::make_unique<MpiSession>(argc, argv); }
+
+std::unique_ptr<Transport> make_mpi_transport() { return std::make_unique<MpiTransport>(); }
 
 }  // namespace clusterctl::collectives

@@ -5,6 +5,7 @@
 // caller can report it and end the job instead of hanging or dying without a word.
 #include <memory>
 
+#include "collectives/algorithms/allreduce.h"
 #include "collectives/session.h"
 
 namespace clusterctl::collectives {
@@ -13,5 +14,9 @@ namespace clusterctl::collectives {
 // pool never call MPI, so MPI_THREAD_FUNNELED is enough. Its communicator times and counts every
 // collective call in stats().
 std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv);
+
+// The point-to-point transport our all-reduce algorithms run on over MPI (a duplicate of
+// MPI_COMM_WORLD), for what is tested over it alone. Collective; needs an open MPI session.
+std::unique_ptr<Transport> make_mpi_transport();
 
 }  // namespace clusterctl::collectives
