@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "controller/ssh/stop_rule.h"
+
 namespace clusterctl::preflight {
 
 std::string shell_path(const std::string& path) {
@@ -32,6 +34,22 @@ std::unique_ptr<NodeShell> open_node_shell(const config::ClusterConfig& c, const
   if (n.is_local()) return std::make_unique<LocalShell>();
   return std::make_unique<SshShell>(ssh_target(c, n));
 }
+
+namespace {
+
+// The stop rule (ssh/stop_rule.h) for the command's process group here, its leader `pid` reaped.
+void stop_group(pid_t pid) {
+  kill(-pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + ssh::kStopGrace;
+  while (kill(-pid, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    waitpid(pid, nullptr, WNOHANG);
+    usleep(50000);
+  }
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
 
 ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds timeout,
                            const std::atomic<int>* stop) {
@@ -80,23 +98,16 @@ ExecResult LocalShell::run(const std::string& command, std::chrono::milliseconds
       }
     }
   }
+  // Stopped with its pipes still open: what it writes while it cleans up on TERM (mpirun ending
+  // its ranks) must not end it early with SIGPIPE.
+  if (timed_out || interrupted) stop_group(pid);
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
-  if (interrupted) {  // TERM first: mpirun ends its ranks on every node, which takes it a moment
-    kill(-pid, SIGTERM);
-    for (int i = 0; i < 30 && kill(-pid, 0) == 0; ++i) {
-      waitpid(pid, nullptr, WNOHANG);
-      usleep(100000);
-    }
-  }
-  if (timed_out || interrupted) kill(-pid, SIGKILL);
+  if (timed_out || interrupted)
+    throw ssh::stopped_error(interrupted ? ssh::SshFailure::interrupted : ssh::SshFailure::timeout, "'" + command + "'",
+                             "this machine", timeout, true);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (interrupted) throw ssh::SshError(ssh::SshFailure::interrupted, "'" + command + "' was interrupted", "stopped");
-  if (timed_out)
-    throw ssh::SshError(ssh::SshFailure::timeout,
-                        "'" + command + "' did not finish within " + std::to_string(timeout.count()) + " ms",
-                        "check the machine's load");
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }

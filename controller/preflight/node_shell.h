@@ -13,7 +13,8 @@ using ssh::ExecResult;
 
 // Runs shell commands on one node: over SSH, or directly when the node is this machine. A command
 // past `timeout`, or running when `stop` turns non-zero (launch::interrupt_signal), has its process
-// group ended on the node (TERM, then KILL) and throws ssh::SshError (timeout, interrupted).
+// group ended where it runs by one rule for both (ssh/stop_rule.h: TERM, then KILL after a grace)
+// and throws ssh::SshError (timeout, interrupted).
 class NodeShell {
  public:
   virtual ~NodeShell() = default;

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include "controller/ssh/stop_rule.h"
+
 namespace clusterctl::ssh {
 namespace {
 
@@ -229,19 +231,8 @@ ExecResult SshSession::exec(const std::string& command, std::chrono::millisecond
     if (m == SSH_ERROR) throw fail("reading the errors of '" + command + "' failed");
     if (m > 0) r.err.append(buf, size_t(m));
     if (n <= 0 && m <= 0 && ssh_channel_is_eof(ch)) break;
-    if (stop && *stop) {
-      const bool killed = kill_remote_group(take_pid_marker(r.err));
-      throw SshError(SshFailure::interrupted, "'" + command + "' on " + target_.address() + " was interrupted",
-                     killed ? "stopped on the node" : "could not be stopped on the node and may still run there");
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      const bool killed = kill_remote_group(take_pid_marker(r.err));
-      throw SshError(SshFailure::timeout,
-                     "'" + command + "' on " + target_.address() + " did not finish within " +
-                         std::to_string(timeout.count()) + " ms",
-                     killed ? "check the node's load; the command was stopped on the node"
-                            : "check the node's load; the command could not be stopped and may still run there");
-    }
+    if (stop && *stop) stop_remote(SshFailure::interrupted, command, r.err, timeout);
+    if (std::chrono::steady_clock::now() > deadline) stop_remote(SshFailure::timeout, command, r.err, timeout);
   }
   ssh_channel_send_eof(ch);
   r.status = ssh_channel_get_exit_status(ch);
@@ -249,27 +240,23 @@ ExecResult SshSession::exec(const std::string& command, std::chrono::millisecond
   return r;
 }
 
-bool SshSession::kill_remote_group(long pid) {
-  if (pid <= 1) return false;
+void SshSession::stop_remote(SshFailure kind, const std::string& command, std::string& err,
+                             std::chrono::milliseconds timeout) {
+  const long pid = take_pid_marker(err);
   ssh_session s = S(session_);
-  ssh_channel ch = ssh_channel_new(s);
-  if (!ch) return false;
-  const std::string pg = std::to_string(pid);
-  // TERM first so the command can clean up (mpirun ends its ranks on every node, which takes it
-  // a moment), KILL for what is still there after 3 s.
-  const std::string cmd = "kill -TERM -" + pg + " 2>/dev/null; i=0; while kill -0 -" + pg +
-                          " 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL -" + pg +
-                          " 2>/dev/null; true";
-  bool ok = ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, cmd.c_str()) == SSH_OK;
-  if (ok) {
+  ssh_channel ch = pid > 1 ? ssh_channel_new(s) : nullptr;
+  bool sent = false;
+  if (ch) {
+    sent = ssh_channel_open_session(ch) == SSH_OK &&
+           ssh_channel_request_exec(ch, stop_group_command(pid).c_str()) == SSH_OK;
     char buf[256];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(6);
-    while (!ssh_channel_is_eof(ch) && std::chrono::steady_clock::now() < deadline)
+    auto deadline = std::chrono::steady_clock::now() + 2 * kStopGrace;
+    while (sent && !ssh_channel_is_eof(ch) && std::chrono::steady_clock::now() < deadline)
       if (ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 100) == SSH_ERROR) break;
+    ssh_channel_close(ch);
+    ssh_channel_free(ch);
   }
-  ssh_channel_close(ch);
-  ssh_channel_free(ch);
-  return ok;
+  throw stopped_error(kind, "'" + command + "' on " + target_.address(), "the node", timeout, sent);
 }
 
 }  // namespace clusterctl::ssh

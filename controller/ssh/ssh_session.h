@@ -51,7 +51,10 @@ class SshSession {
   void* native_handle() const { return session_; }
 
  private:
-  bool kill_remote_group(long pid);  // over a second channel; false when it could not be sent
+  // Ends the command whose pid marker is in `err` by the stop rule (stop_rule.h), over a second
+  // channel, and throws its SshError for `kind` (timeout or interrupted).
+  [[noreturn]] void stop_remote(SshFailure kind, const std::string& command, std::string& err,
+                                std::chrono::milliseconds timeout);
 
   SshTarget target_;
   void* session_ = nullptr;  // ssh_session

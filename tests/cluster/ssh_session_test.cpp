@@ -78,6 +78,20 @@ TEST(SshSession, TimedOutCommandIsStoppedOnTheNode) {
   EXPECT_EQ(left.err, "");
 }
 
+// The stop rule (stop_rule.h), as LocalShell's: TERM first, so the command can clean up.
+TEST(SshSession, TimedOutCommandGetsTermFirst) {
+  REQUIRE_TESTCLUSTER();
+  SshSession s(node(3));
+  const auto noted = std::filesystem::temp_directory_path() / ("clusterctl-term-" + std::to_string(getpid()));
+  EXPECT_THROW(
+      s.exec("trap 'echo TERM > " + noted.string() + "; exit 0' TERM; sleep 30 & wait", std::chrono::milliseconds(400)),
+      SshError);
+  std::string got;
+  std::getline(std::ifstream(noted), got);  // the namespaces share this machine's /tmp
+  EXPECT_EQ(got, "TERM") << "the timed-out command did not get TERM on node3";
+  std::filesystem::remove(noted);
+}
+
 TEST(SshSession, ConnectsToAllNodesInParallel) {
   REQUIRE_TESTCLUSTER();
   std::vector<std::string> names(3);
