@@ -43,10 +43,19 @@ std::string fixed1(double v, const char* unit) {
 nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfig& n, int ranks, bool stream_only) {
   const std::string worker = launch::node_worker_path(n);
   auto shell = preflight::open_node_shell(c, n);
-  const auto r = shell->run(preflight::kNodePath + preflight::shell_path(worker) + " --probe-speed --threads " +
-                                std::to_string(n.threads) + " --ranks " + std::to_string(ranks) +
-                                (stream_only ? " --stream-only" : ""),
-                            std::chrono::seconds(180));
+  const std::string command = preflight::kNodePath + preflight::shell_path(worker) + " --probe-speed --threads " +
+                              std::to_string(n.threads) + " --ranks " + std::to_string(ranks) +
+                              (stream_only ? " --stream-only" : "");
+  ssh::ExecResult r;
+  try {
+    r = shell->run(command, std::chrono::seconds(180), &launch::interrupt_signal());
+  } catch (const ssh::SshError& e) {
+    if (e.kind() != ssh::SshFailure::interrupted) throw;
+    throw launch::Interrupted(launch::interrupt_signal(),
+                              e.fix().starts_with("stopped")
+                                  ? "the probe was stopped on " + n.name
+                                  : "the probe could not be stopped on " + n.name + " and may still run there");
+  }
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   if (r.status != 0 || !j.is_object() || !j.contains("stream_gb_s"))
     throw Error(worker + " --probe-speed failed (exit " + std::to_string(r.status) + "): " + r.out.substr(0, 200));
@@ -60,8 +69,8 @@ nlohmann::json run_probe(const config::ClusterConfig& c, const config::NodeConfi
 // (placement::core_share): probed at once, their turns came in whatever order the scheduler
 // gave them a core, and a probe measured anything between the two.
 // `machine_probe`: the probe's answer for this machine when another node of it was probed already.
-// `memory_only`: the decode stream's figures alone, not recorded (a record lacking the others
-// would leave plan without them).
+// `memory_only`: the decode stream's figures alone, which doctor_main does not record (a record
+// lacking the others would leave plan without them).
 SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& n, const launch::MachineLoad& machine,
                       nlohmann::json& machine_probe, bool memory_only) {
   SpeedProbe p{n.name, std::nullopt, ""};
@@ -94,8 +103,9 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
                   " threads outnumber its " + std::to_string(machine.cores) + " cores: probed as " +
                   std::to_string(probed_ranks) + " rank(s), each node its ranks' share";
     s.measured_at = static_cast<int64_t>(std::time(nullptr));
-    if (!memory_only) state::record_node_speed(c.name, n.name, s);
     p.speed = s;
+  } catch (const launch::Interrupted&) {
+    throw;  // doctor ends with it
   } catch (const std::exception& e) {
     p.error = e.what();
   }
@@ -131,7 +141,10 @@ int doctor_main(int argc, char** argv) {
     throw Error("--memory-only measures a speed and --no-speed skips them: give one of the two");
   auto config = config::load_cluster_config((*vm)["file"].as<std::string>());
   use_hub_model(config, false, stderr);
-  auto report = preflight::run_preflight(config, {kVersion});
+  const std::string again = "(run 'clusterctl doctor " + (*vm)["file"].as<std::string>() + "' again)";
+  // SIGINT and SIGTERM stop what runs on the nodes, the checks or a probe, before doctor ends.
+  launch::InterruptGuard interrupt_guard;
+  auto report = launch::run_preflight_interruptible(config, kVersion, "doctor", "nothing was recorded " + again);
   std::vector<SpeedProbe> speeds;
   std::optional<LinkProbe> link;
   // Speeds only of a cluster that passes its checks: a failing one is fixed first, and its
@@ -142,17 +155,24 @@ int doctor_main(int argc, char** argv) {
     std::map<std::string, nlohmann::json> probed;  // by machine: one probe of all its ranks
     for (size_t i = 0; i < config.nodes.size(); ++i) {
       const std::string key = launch::machine_key(machines[i], config.nodes[i]);
-      speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key], memory_only));
+      try {
+        speeds.push_back(probe_node(config, config.nodes[i], load.at(key), probed[key], memory_only));
+      } catch (const launch::Interrupted& e) {
+        throw launch::Interrupted(e.signal(), "doctor: interrupted by " + launch::signal_name(e.signal()) + " during " +
+                                                  config.nodes[i].name + "'s speed probe; " + e.what() +
+                                                  "; no node's speed was recorded " + again);
+      }
     }
+    // Recorded together: an interrupted probe leaves the nodes' speeds as they were.
+    for (const auto& s : speeds)
+      if (s.speed && !memory_only) state::record_node_speed(config.name, s.node, *s.speed);
     // The link under the ranks of several nodes, as the job's all-reduces cross it.
     if (config.nodes.size() > 1 && !memory_only) try {
         link = probe_link(config, report, machines);
       } catch (const launch::Interrupted& e) {
         throw launch::Interrupted(e.signal(), "doctor: interrupted by " + launch::signal_name(e.signal()) +
                                                   " during the link probe; " + e.what() +
-                                                  "; the link's speed was not recorded (run "
-                                                  "'clusterctl doctor " +
-                                                  (*vm)["file"].as<std::string>() + "' again)");
+                                                  "; the link's speed was not recorded " + again);
       }
   }
   if ((*vm)["json"].as<bool>()) {

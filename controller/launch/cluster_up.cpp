@@ -127,7 +127,8 @@ class Bringup {
   void preflight() {
     step("preflight: checking every node (ssh, os, memory, link, worker, mpirun, reach)");
     auto t = Clock::now();
-    report_ = preflight::run_preflight(c_, {o_.controller_version});
+    report_ = run_preflight_interruptible(c_, o_.controller_version, "up",
+                                          "nothing was started (run 'clusterctl up " + config_path_ + "' again)");
     if (!report_.ok()) {
       std::string node, check, cause, fix;
       for (const auto& r : report_.results)

@@ -7,14 +7,15 @@
 #include <atomic>
 #include <string>
 
+#include "controller/preflight/preflight.h"
 #include "worker/common/error.h"
 
 namespace clusterctl::launch {
 
 // While one lives, SIGINT and SIGTERM set interrupt_signal() instead of ending the process (also
 // where it was started ignoring them, as a script's background command is: the job on the nodes
-// must not outlive it); the handlers before it come back when it ends. Constructing one clears the
-// last signal noted.
+// must not outlive it); the handlers before it come back when it ends. Constructing one where none
+// lives clears the last signal noted (one inside another keeps it: a signal between two waits counts).
 class InterruptGuard {
  public:
   InterruptGuard();
@@ -44,5 +45,11 @@ class Interrupted : public Error {
  private:
   int signal_;
 };
+
+// preflight::run_preflight under an InterruptGuard: SIGINT or SIGTERM stops the checks on every
+// node and throws Interrupted: "COMMAND: interrupted by SIGINT during the checks; the checks were
+// stopped on every node; AFTER", AFTER saying what was not done and what to run again.
+preflight::PreflightReport run_preflight_interruptible(const config::ClusterConfig& c, const std::string& version,
+                                                       const std::string& command, const std::string& after);
 
 }  // namespace clusterctl::launch

@@ -191,8 +191,11 @@ class NodeProbe {
           "mpirun on " + node_.name + " starts the other nodes' ranks over ssh, which fails for " + failed, first_fix);
   }
 
+  bool stopped() const { return options_.stop && *options_.stop; }
+
   std::vector<CheckResult> results;
   NodeFacts facts;
+  bool still_running = false;  // an interrupted check could not be stopped on the node
 
  private:
   void add(std::string check, CheckStatus s, std::string detail, std::string cause = "", std::string fix = "") {
@@ -200,9 +203,14 @@ class NodeProbe {
   }
 
   std::optional<ExecResult> exec(const std::string& check, const std::string& command) {
+    if (stopped()) return std::nullopt;
     try {
-      return shell_->run(command, std::chrono::seconds(15));
+      return shell_->run(command, std::chrono::seconds(15), options_.stop);
     } catch (const ssh::SshError& e) {
+      if (e.kind() == ssh::SshFailure::interrupted) {
+        still_running |= !e.fix().starts_with("stopped");
+        return std::nullopt;
+      }
       add(check, CheckStatus::fail, "could not run", e.cause(), e.fix());
       return std::nullopt;
     }
@@ -498,6 +506,17 @@ void check_disk(const config::ClusterConfig& c, const std::optional<ModelFootpri
 
 }  // namespace
 
+// The checks stopped by a signal end preflight, saying where one could not be stopped.
+void throw_if_stopped(const config::ClusterConfig& c, const std::vector<std::unique_ptr<NodeProbe>>& probes) {
+  if (probes.empty() || !probes[0]->stopped()) return;
+  std::string running;
+  for (size_t i = 0; i < probes.size(); ++i)
+    if (probes[i]->still_running) running += (running.empty() ? "" : ", ") + c.nodes[i].name;
+  throw ssh::SshError(ssh::SshFailure::interrupted, "the checks were interrupted",
+                      running.empty() ? "the checks were stopped on every node"
+                                      : "the checks could not be stopped on " + running + " and may still run there");
+}
+
 PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOptions& options) {
   PreflightReport report;
   CheckResult model_row;
@@ -508,6 +527,7 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
   std::vector<std::unique_ptr<NodeProbe>> probes;
   for (size_t i = 0; i < c.nodes.size(); ++i) probes.push_back(std::make_unique<NodeProbe>(c, i, options));
   ssh::for_each_node_in_parallel(probes.size(), [&](size_t i) { probes[i]->run(); });
+  throw_if_stopped(c, probes);
   check_memory(c, model, probes);
   check_disk(c, model, probes);
 
@@ -522,6 +542,7 @@ PreflightReport run_preflight(const config::ClusterConfig& c, const PreflightOpt
       probes[i]->check_reach(peers, link);
       if (i == 0) probes[i]->check_head_ssh(peers);
     });
+    throw_if_stopped(c, probes);
   }
   // Table order: node by node, each in a fixed check order.
   static const std::vector<std::string> kOrder = {"ssh",    "os/arch", "memory", "disk",    "link",

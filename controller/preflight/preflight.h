@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -56,10 +57,14 @@ struct PreflightReport {
 
 struct PreflightOptions {
   std::string controller_version;  // the worker must report the same
+  // launch::interrupt_signal(): when it turns non-zero, each node's running check is stopped there
+  // and no further one starts.
+  const std::atomic<int>* stop = nullptr;
 };
 
 // Runs every check on every node (connections and probes in parallel, one thread per node).
-// Never throws for node problems: they become failed checks.
+// Never throws for node problems: they become failed checks. Stopped by `options.stop`, it throws
+// ssh::SshError(interrupted) whose fix says whether the checks were stopped on every node.
 PreflightReport run_preflight(const config::ClusterConfig& config, const PreflightOptions& options);
 
 }  // namespace clusterctl::preflight
