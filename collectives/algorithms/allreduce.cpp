@@ -397,9 +397,9 @@ Choice Selection::choose(int ranks, size_t bytes, WireFormat f) const {
   return {bytes <= (size_t(256) << 10) ? Algorithm::kOneShot : Algorithm::kRing, TransportKind::kMpi};
 }
 
-bool Selection::uses(int ranks, TransportKind t) const {
+bool Selection::uses(int ranks, std::optional<TransportKind> t) const {
   for (const auto& r : rules)
-    if (r.ranks == ranks && r.transport == t) return true;
+    if (r.ranks == ranks && (!t || r.transport == *t)) return true;
   return false;
 }
 

@@ -126,8 +126,9 @@ class Selection {
   static Selection parse(std::string_view text, const std::string& source);
   std::string to_text() const;
   Choice choose(int ranks, size_t bytes, WireFormat f) const;
-  // Whether any rule for `ranks` ranks runs over `t` (the tcp mesh is only set up when one does).
-  bool uses(int ranks, TransportKind t) const;
+  // Whether any rule is for `ranks` ranks (one run of `bench net` measures one count), and with
+  // `t`, whether one of them runs over it (the tcp mesh is only set up when one does).
+  bool uses(int ranks, std::optional<TransportKind> t = std::nullopt) const;
   std::vector<SelectionRule> rules;
 };
 

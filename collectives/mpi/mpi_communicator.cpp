@@ -275,9 +275,7 @@ class MpiCommunicator final : public Communicator {
 
   std::string describe() const override {
     std::string d = "mpi; all-reduce ";
-    // Whether the table speaks for this job's rank count: `bench net` measures one count a run.
-    bool measured = false;
-    for (const auto& r : selection_.rules) measured = measured || r.ranks == size_;
+    const bool measured = selection_.uses(size_);
     d += forced_
              ? std::string(algorithm_name(*forced_))
              : "auto (" +
