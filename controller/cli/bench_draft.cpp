@@ -18,6 +18,7 @@
 #include "controller/launch/local_worker.h"
 #include "controller/launch/mpirun_command.h"
 #include "worker/common/error.h"
+#include "worker/tools/engine_flags.h"
 #include "worker/tools/engine_verbs.h"
 
 namespace clusterctl::cli {
@@ -86,7 +87,7 @@ int bench_draft(int argc, char** argv) {
       "draft-max", po::value<int>()->default_value(8), "most tokens drafted per round")(
       "draft-min", po::value<int>()->default_value(0), "fewest tokens drafted per round")(
       "ranks", po::value<int>()->default_value(1), "ranks to run on this machine")(
-      "n-gen,n", po::value<int64_t>()->default_value(128), "tokens to generate (past end-of-sequence)")(
+      "n-gen,n", po::value<int64_t>()->default_value(kGenerateTokens), "tokens to generate (past end-of-sequence)")(
       "prompt", po::value<std::string>()->default_value("Once upon a time"), "prompt text")(
       "threads,t", po::value<int>()->default_value(1), "compute threads per rank")(
       "reps,r", po::value<int>()->default_value(3), "repetitions of each (alternating)")(

@@ -490,7 +490,7 @@ int plan_main(int argc, char** argv) {
       "draft-acceptance", po::value<double>(),
       "the share of drafted tokens kept (0..1), as 'clusterctl bench MODEL --draft D' or /metrics measured it")(
       "draft-max", po::value<int>()->default_value(0), "most tokens drafted a round (default: api.draft_max, or 8)")(
-      "tokens", po::value<int64_t>()->default_value(kPlanRunTokens),
+      "tokens", po::value<int64_t>()->default_value(kGenerateTokens),
       "with a draft: the run's length in tokens, whose first rounds draft less while k settles (as bench -n)");
   po::positional_options_description pos;
   pos.add("file", 1);

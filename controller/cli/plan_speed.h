@@ -11,6 +11,7 @@
 #include "worker/gguf/gguf_file.h"
 #include "worker/model/hparams.h"
 #include "worker/model/partition.h"
+#include "worker/tools/engine_flags.h"
 
 namespace clusterctl::cli {
 
@@ -18,10 +19,6 @@ namespace clusterctl::cli {
 // token; the token embedding: one row, unless it doubles as the LM head).
 placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp, const model::Partition& part,
                               size_t node);
-
-// The run plan predicts speculation over unless --tokens says otherwise: as long as `bench -n`
-// and `run -n` generate by default.
-inline constexpr int64_t kPlanRunTokens = 128;
 
 struct SpeedInputs {
   std::vector<placement::NodeSpeed> nodes;
@@ -39,7 +36,8 @@ struct SpeedInputs {
   std::optional<placement::RankWork> draft_work;
   double draft_kept_share = -1;
   int draft_max = 8;
-  int64_t draft_tokens = kPlanRunTokens;  // the run's length (plan --tokens)
+  // The run's length (plan --tokens): by default as long as `bench -n` and `run -n` generate.
+  int64_t draft_tokens = kGenerateTokens;
 };
 
 // The configured (else the fastest) layout's decode with speculation.

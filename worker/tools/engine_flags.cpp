@@ -156,7 +156,7 @@ HeartbeatFlags heartbeat_flags(const po::variables_map& vm) {
 namespace clusterctl::cli {
 
 void add_generation_flags(po::options_description& opts) {
-  opts.add_options()("n-predict,n", po::value<int64_t>()->default_value(128), "tokens to generate at most")(
+  opts.add_options()("n-predict,n", po::value<int64_t>()->default_value(kGenerateTokens), "tokens to generate at most")(
       "temp", po::value<float>()->default_value(0.8f), "temperature (0: greedy)")(
       "top-k", po::value<int>()->default_value(40), "keep the k most likely tokens (0: off)")(
       "top-p", po::value<float>()->default_value(0.95f), "keep the smallest set with this total probability (1: off)")(

@@ -43,6 +43,8 @@ namespace clusterctl::cli {
 // --min-p, --repeat-penalty, --presence-penalty, --repeat-last-n, --seed, --stop, --json, and
 // the speculative decoding flags (add_draft_flags).
 void add_generation_flags(po::options_description& opts);
+// -n's default, the tokens a run generates: also `clusterctl bench --draft`'s, and the run plan's.
+inline constexpr int64_t kGenerateTokens = 128;
 
 // Speculative decoding: --draft (ngram or a draft model's GGUF), --draft-max, --draft-min.
 void add_draft_flags(po::options_description& opts);
