@@ -2,7 +2,6 @@
 
 #include <mpi.h>
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +52,8 @@ int64_t now_ns() {
 // match another call's messages). MPI_Waitall polls: these waits are within a step. Receives
 // from one peer match in posted order (one tag), as Transport promises.
 class MpiTransport final : public Transport {
+  static constexpr int64_t kTestEveryNs = 100'000;
+
  public:
   MpiTransport() {
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
@@ -94,17 +95,18 @@ class MpiTransport final : public Transport {
     if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
   }
   // The link emulator's wait for an arrival time. MPI moves a transfer only inside MPI calls (a
-  // rendezvous send goes on when its receiver's answer is read), so a sleep here would hold this
-  // rank's other transfers back until the moment: they are tested until then instead, the core
-  // given away between tests (ranks may outnumber cores).
+  // rendezvous send goes on when its receiver's answer is read), so a sleep through it would hold
+  // this rank's other transfers back until the moment: they are tested every kTestEveryNs until
+  // then instead, the rank sleeping in between (a rank that spun here would hold a core that the
+  // ranks it waits for may need: ranks may outnumber cores).
   void keep_moving_until(int64_t steady_ns) override {
     for (;;) {
       int all_done = 1;
       const int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &all_done, MPI_STATUSES_IGNORE);
       if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Testall: " + mpi_error_text(rc));
-      if (all_done) return sleep_until_steady_ns(steady_ns);
-      if (steady_now_ns() >= steady_ns) return;
-      sched_yield();
+      if (all_done || steady_ns - steady_now_ns() <= kTestEveryNs + wake_margin_ns())
+        return sleep_until_steady_ns(steady_ns);
+      std::this_thread::sleep_for(std::chrono::nanoseconds(kTestEveryNs));
     }
   }
 

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     int64_t when = 0;  // rank 0: its wait ended; rank 1: it had the data
     {
       auto mpi = make_mpi_transport();
-      EmulatedLinkTransport link(*mpi, parse_link_spec(me == 0 ? "latency=0us,bandwidth=100gbit"
-                                                               : "latency=3s,bandwidth=100gbit"));
+      EmulatedLinkTransport link(
+          *mpi, parse_link_spec(me == 0 ? "latency=0us,bandwidth=100gbit" : "latency=3s,bandwidth=100gbit"));
       int64_t word = 42;
       link.begin_stream();
       const size_t h = me == 0 ? link.post_recv({1, &word, sizeof word}) : link.post_recv({0, data.data(), big});
@@ -51,9 +51,10 @@ int main(int argc, char** argv) {
           break;
         }
     if (me == 0 && all[1] >= all[0])
-      std::printf("FAIL: rank 1 had rank 0's 128 MiB %.3f s after rank 0's 3 s wait ended (rank 0's send stood "
-                  "still while it waited)\n",
-                  static_cast<double>(all[1] - all[0]) / 1e9),
+      std::printf(
+          "FAIL: rank 1 had rank 0's 128 MiB %.3f s after rank 0's 3 s wait ended (rank 0's send stood "
+          "still while it waited)\n",
+          static_cast<double>(all[1] - all[0]) / 1e9),
           ++failures;
     double x = failures;
     comm->allreduce_sum(&x, 1);
