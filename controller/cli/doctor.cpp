@@ -91,6 +91,15 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
     s.shares_machine_with = machine.nodes - 1;
     s.meeting_us = j.value("meeting_us", 0.0);  // one rank's pool: not shared among ranks
+    // One thread's rates (each rank's pool runs its own): not shared among ranks either.
+    for (size_t i = 0; i < 2; ++i) {
+      if (j.contains("attention_head_ns") && j["attention_head_ns"].size() == 2)
+        s.attention_head_ns[i] = j["attention_head_ns"][i].get<double>();
+      if (j.contains("attention_position_ns") && j["attention_position_ns"].size() == 2)
+        s.attention_position_ns[i] = j["attention_position_ns"][i].get<double>();
+    }
+    s.silu_ns = j.value("silu_ns", 0.0);
+    s.norm_ns = j.value("norm_ns", 0.0);
     if (j.contains("one_rank") && j["one_rank"].is_object()) {
       s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
       s.one_rank_decode_gflops = j["one_rank"].value("decode_gflops", 0.0);
@@ -193,7 +202,11 @@ int doctor_main(int argc, char** argv) {
         e.update({{"bandwidth_gb_s", s.speed->bandwidth_gbs},
                   {"compute_gflops", s.speed->compute_gflops},
                   {"decode_gflops", s.speed->decode_gflops},
-                  {"tile8_gflops", s.speed->tile8_gflops}});
+                  {"tile8_gflops", s.speed->tile8_gflops},
+                  {"attention_head_ns", s.speed->attention_head_ns},
+                  {"attention_position_ns", s.speed->attention_position_ns},
+                  {"silu_ns", s.speed->silu_ns},
+                  {"norm_ns", s.speed->norm_ns}});
       j["speed"].push_back(e);
     }
     if (link)

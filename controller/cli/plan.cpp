@@ -291,6 +291,12 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r, int ranks) {
                                                              r.one_rank_decode_gflops, r.one_rank_bandwidth_gbs);
   n.one_rank_decode_gflops = r.one_rank_decode_gflops;
   n.meeting_s = r.meeting_us * 1e-6;
+  for (int i = 0; i < 2; ++i) {
+    n.attention_head_s[i] = r.attention_head_ns[i] * 1e-9;
+    n.attention_position_s[i] = r.attention_position_ns[i] * 1e-9;
+  }
+  n.silu_s = r.silu_ns * 1e-9;
+  n.norm_s = r.norm_ns * 1e-9;
   n.threads = r.threads;
   if (r.machine_threads > r.cores && r.cores > 0 && r.threads > 0) {
     // Threads taking turns on the cores: one thread alone's share of the machine's rate, from one
@@ -320,6 +326,10 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
                  (r->stream_gbs > 0 ? "; memory: its decode stream of " + std::to_string(std::lround(r->stream_gbs)) +
                                           " GB/s of weights less the stream's compute"
                                     : "; memory: plain reads (an older probe: run doctor again)") +
+                 (placement::vector_work(speed).measured
+                      ? ""
+                      : "; attention and element-wise work not measured (an older probe: run doctor again): assumed "
+                        "at its matrix-vector rate") +
                  (r->shares_machine_with > 0 ? "; its ranks' share of a machine it shares with " +
                                                    std::to_string(r->shares_machine_with) + " other node(s)"
                                              : "") +

@@ -16,6 +16,31 @@ std::string layout_name(const Prediction& p, size_t ranks) {
   return std::string(placement::algorithm_name(p.algorithm)) + " " + placement::wire_name(p.wire);
 }
 
+// A token's work besides the matmuls on this rank, as ForwardPass runs it: its query heads'
+// attention in every layer, SwiGLU's gate over the rank's FFN slice (of a dense layer, or of the
+// experts a token is routed to among those the rank holds, and the shared ones), and per layer the
+// norm-like element-wise work: two norms and two residual adds over the embedding, RoPE and (where
+// the layer has them) per-head norms over the rank's queries and keys, the KV stores.
+void add_vector_work(const model::HParams& hp, const model::Partition& part, placement::RankWork& w) {
+  const double layers = hp.n_layer, E = hp.n_embd;
+  if (!hp.latent_attention()) {
+    w.attention_layers = layers;
+    w.attention_heads = static_cast<double>(part.q_heads.size());
+    w.head_dim = hp.head_dim;
+  }
+  const double q_dim = static_cast<double>(part.q_heads.size()) * hp.head_dim,
+               kv_dim = static_cast<double>(part.kv_heads(hp).size()) * hp.head_dim;
+  w.norm_elements = layers * (4 * E + 2 * q_dim + 4 * kv_dim);
+  if (!hp.n_expert) {
+    w.silu_elements = layers * static_cast<double>(part.ffn.size());
+    return;
+  }
+  const double lead = hp.n_layer_dense_lead, held = static_cast<double>(part.experts.size()) / hp.n_expert;
+  w.silu_elements = lead * static_cast<double>(part.dense_ffn.size()) +
+                    (layers - lead) * (hp.n_expert_used * held * static_cast<double>(part.ffn.size()) +
+                                       static_cast<double>(part.shared_ffn.size()));
+}
+
 }  // namespace
 
 placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp, const model::Partition& part,
@@ -30,6 +55,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     w.latent_heads = static_cast<double>(part.q_heads.size());
     w.low_rank_q = hp.q_lora_rank > 0;
   }
+  add_vector_work(hp, part, w);
   for (const auto& t : model::shard_tensors(f, hp, part)) {
     double elements = 1;
     for (uint64_t d : t.shape) elements *= static_cast<double>(d);
@@ -39,6 +65,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       const double rows = 1.0 + (tied ? static_cast<double>(part.vocab.size()) : 0.0);
       w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
       w.dense_params += static_cast<double>(t.shape[0]) * rows;
+      w.lm_head_params += tied ? static_cast<double>(t.shape[0]) * static_cast<double>(part.vocab.size()) : 0.0;
       w.dense_matmuls += tied ? 1 : 0;
     } else if (t.name.find("_exps.") != std::string::npos) {
       // Routed experts by name: deepseek2's per-head attn_k_b/attn_v_b are 3-D too, and read whole.
@@ -51,6 +78,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     } else {
       w.dense_bytes += static_cast<double>(t.bytes);
       w.dense_params += elements;
+      if (t.name == "output.weight") w.lm_head_params += elements;
       // The shared experts' matrices meet the pool as the routed ones' path runs them.
       const bool shared_expert = t.name.find("_shexp.") != std::string::npos;
       w.shared_experts = w.shared_experts || shared_expert;
@@ -120,12 +148,15 @@ nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
           {"link_latency_ms", t.latency_s * 1e3},
           {"link_bandwidth_ms", t.bandwidth_s * 1e3},
           {"meetings_ms", t.meetings_s * 1e3},
+          {"non_matmul_ms", t.non_matmul_s() * 1e3},
+          {"attention_ms", t.attention_s * 1e3},
+          {"elementwise_ms", t.elementwise_s * 1e3},
           {"limit", placement::term_name(t.limit())}};
 }
 
 // "memory 71 %": the limiting term's share of the pass.
 std::string limit_text(const placement::PassTimes& t) {
-  const double share[] = {t.memory_s, t.compute_s, t.latency_s, t.bandwidth_s};
+  const double share[] = {t.memory_s, t.compute_s, t.latency_s, t.bandwidth_s, t.non_matmul_s()};
   const double of = t.total();
   char buf[48];
   std::snprintf(buf, sizeof buf, "%s %.0f %%", placement::term_name(t.limit()),

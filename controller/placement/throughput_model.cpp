@@ -7,6 +7,7 @@
 #include "collectives/algorithms/emulated_link.h"
 #include "controller/config/cluster_config.h"
 #include "worker/common/error.h"
+#include "worker/model/attention_head.h"
 #include "worker/model/pool_meetings.h"
 #include "worker/speculative/draft_rule.h"
 
@@ -52,6 +53,8 @@ const char* term_name(Term t) {
       return "link latency";
     case Term::link_bandwidth:
       return "link bandwidth";
+    case Term::non_matmul:
+      return "non-matmul";
   }
   return "?";
 }
@@ -83,13 +86,14 @@ double PassTimes::overlapped_s() const {
   return hi * std::pow(1 + std::pow(lo / hi, p), 1 / p);
 }
 
-double PassTimes::total() const { return overlapped_s() + meetings_s + latency_s + bandwidth_s; }
+double PassTimes::total() const { return overlapped_s() + meetings_s + non_matmul_s() + latency_s + bandwidth_s; }
 
 Term PassTimes::limit() const {
   const std::pair<double, Term> terms[] = {{memory_s, Term::memory},
                                            {compute_s, Term::compute},
                                            {latency_s, Term::link_latency},
-                                           {bandwidth_s, Term::link_bandwidth}};
+                                           {bandwidth_s, Term::link_bandwidth},
+                                           {non_matmul_s(), Term::non_matmul}};
   return std::max_element(std::begin(terms), std::end(terms), [](auto& a, auto& b) { return a.first < b.first; })
       ->second;
 }
@@ -139,6 +143,61 @@ double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double dec
   return reads_gbs > 0 ? std::min(gbs, reads_gbs) : gbs;
 }
 
+double NodeVectorWork::attention_item_s(int64_t head_dim, double positions) const {
+  // Linear in the head's dimensions through the probe's 64 and 128 (the dots' length grows with
+  // them, the softmax does not).
+  const double f = (static_cast<double>(head_dim) - 64) / 64;
+  const double head = attention_head_s[0] + f * (attention_head_s[1] - attention_head_s[0]);
+  const double position = attention_position_s[0] + f * (attention_position_s[1] - attention_position_s[0]);
+  return std::max(head, 0.0) + std::max(position, 0.0) * positions;
+}
+
+NodeVectorWork vector_work(const NodeSpeed& n) {
+  NodeVectorWork v;
+  if (n.attention_position_s[0] > 0 && n.attention_position_s[1] > 0 && n.silu_s > 0 && n.norm_s > 0) {
+    std::copy(std::begin(n.attention_head_s), std::end(n.attention_head_s), v.attention_head_s);
+    std::copy(std::begin(n.attention_position_s), std::end(n.attention_position_s), v.attention_position_s);
+    v.silu_s = n.silu_s, v.norm_s = n.norm_s;
+    v.measured = true;
+    return v;
+  }
+  const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
+  if (!(gflops > 0)) return v;
+  const double flop_s = std::max(n.threads, 1) / (gflops * 1e9);  // one thread's
+  const VectorWorkFlops& f = kVectorWorkFallback;
+  for (int i = 0; i < 2; ++i) {
+    const double dims = 64.0 * (i + 1);
+    v.attention_head_s[i] = f.head_per_dim * dims * flop_s;
+    v.attention_position_s[i] = f.position_per_dim * dims * flop_s;
+  }
+  v.silu_s = f.silu * flop_s;
+  v.norm_s = f.norm * flop_s;
+  return v;
+}
+
+double attention_layer_s(const NodeVectorWork& v, int64_t tokens, int64_t context, int64_t heads, int64_t head_dim,
+                         int threads) {
+  if (tokens <= 0 || heads <= 0) return 0;
+  // Token t attends context + t + 1 positions.
+  const int64_t positions = tokens * context + tokens * (tokens + 1) / 2;
+  const int nth = model::attention_on_pool(positions, heads, head_dim, threads) ? threads : 1;
+  const int64_t items = tokens * heads;
+  double slowest = 0;
+  for (int ith = 0; ith < nth; ++ith) {
+    const model::ItemRange r = model::attention_items(items, ith, nth);
+    if (r.end <= r.begin) continue;
+    // Items are token-major: sum the positions of the run's items token by token.
+    double s = 0;
+    for (int64_t item = r.begin; item < r.end;) {
+      const int64_t t = item / heads, next = std::min(r.end, (t + 1) * heads);
+      s += static_cast<double>(next - item) * v.attention_item_s(head_dim, static_cast<double>(context + t + 1));
+      item = next;
+    }
+    slowest = std::max(slowest, s);
+  }
+  return slowest;
+}
+
 double core_share(int machine_threads, int cores, double one_thread) {
   if (machine_threads <= cores || cores <= 0) return 1;
   const int turns = (machine_threads + cores - 1) / cores;  // on the busiest core
@@ -149,7 +208,11 @@ double core_share(int machine_threads, int cores, double one_thread) {
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
   PassTimes t;
-  std::vector<double> mem(m.nodes.size()), compute(m.nodes.size());
+  std::vector<double> mem(m.nodes.size()), compute(m.nodes.size()), attention(m.nodes.size()),
+      elementwise(m.nodes.size());
+  // A prompt's pass starts at position 0 and wants the logits of its last token alone.
+  const int64_t context = prefill ? 0 : m.decode_context;
+  const double logits_tokens = prefill ? 1 : tokens;
   for (const RankWork& r : m.ranks) {
     // Of the experts the rank holds, the share at least one of the pass's tokens is routed to.
     const double touched = 1 - std::pow(1 - r.expert_fraction, tokens);
@@ -166,17 +229,30 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double meetings =
         (r.dense_matmuls + expert_meetings + attention_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
     t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
-    const double dense_flops = 2.0 * tokens * r.dense_params,
+    const double dense_flops = 2.0 * tokens * (r.dense_params - r.lm_head_params),
+                 lm_head_flops = 2.0 * logits_tokens * r.lm_head_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;
     if (!prefill) {  // decode and verify passes run the matrix-vector kernels
       const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
-      if (gflops > 0) compute[r.node] += (dense_flops + expert_flops) / (gflops * 1e9);
+      if (gflops > 0) compute[r.node] += (dense_flops + lm_head_flops + expert_flops) / (gflops * 1e9);
     } else if (n.compute_gflops > 0) {
       // A prompt's tokens routed to one expert are that expert's tile: ~tokens x k / E of them.
       const double per_expert = touched > 0 ? tokens * r.expert_fraction / touched : 1;
-      compute[r.node] +=
-          dense_flops * prompt_seconds_per_flop(n, tokens) + expert_flops * prompt_seconds_per_flop(n, per_expert);
+      compute[r.node] += dense_flops * prompt_seconds_per_flop(n, tokens) +
+                         lm_head_flops * prompt_seconds_per_flop(n, logits_tokens) +
+                         expert_flops * prompt_seconds_per_flop(n, per_expert);
     }
+    // Each rank's attention and element-wise work runs on its own pool (the node's ranks at once).
+    const NodeVectorWork v = vector_work(n);
+    const int threads = std::max(n.threads, 1);
+    attention[r.node] =
+        std::max(attention[r.node],
+                 r.attention_layers * attention_layer_s(v, tokens, context, static_cast<int64_t>(r.attention_heads),
+                                                        r.head_dim, threads));
+    // A batch's element-wise loops are cut evenly among the threads (one token's norms run inline).
+    const double norm_threads = tokens > 1 ? threads : 1;
+    elementwise[r.node] = std::max(elementwise[r.node], tokens * (r.silu_elements * v.silu_s / threads +
+                                                                  r.norm_elements * v.norm_s / norm_threads));
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
     const NodeSpeed& node = m.nodes[n];
@@ -184,6 +260,11 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double compute_share = node.compute_core_share > 0 ? node.compute_core_share : 1;
     if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (node.bandwidth_gbs * 1e9) / memory_share);
     t.compute_s = std::max(t.compute_s, compute[n] / compute_share);
+    // The slowest node's; its threads share the cores as its matmuls' do.
+    if ((attention[n] + elementwise[n]) / compute_share > t.non_matmul_s()) {
+      t.attention_s = attention[n] / compute_share;
+      t.elementwise_s = elementwise[n] / compute_share;
+    }
   }
   const int ranks = static_cast<int>(m.ranks.size());
   if (ranks <= 1) return t;

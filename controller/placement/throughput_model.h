@@ -31,6 +31,13 @@ struct NodeSpeed {
   // starts with one, quantising its tokens); 0: not measured, or pools of one thread.
   double meeting_s = 0;
   int threads = 0;  // a rank's pool threads (how the engine runs a decode token's experts); 0: not known
+  // A pass's work besides its matmuls, each figure one thread's while every thread of its pool is
+  // at the same work (doctor's probe): one query head attending over n positions at head
+  // dimensions 64 and 128 costs head_s + n position_s (model::attend_head); one element of
+  // SwiGLU's silu(gate) * up, and of an RMS norm (a pass's norms, RoPE, KV stores and residual
+  // adds are counted as so many norm elements). 0: not measured (NodeVectorWork's fallback).
+  double attention_head_s[2] = {0, 0}, attention_position_s[2] = {0, 0};
+  double silu_s = 0, norm_s = 0;
   // The share of the node's figures its ranks get where their threads outnumber the machine's
   // cores (core_share), for its memory's reads and its compute apart: 1 where each thread has a
   // core, or the figures were measured shared.
@@ -76,14 +83,23 @@ struct RankWork {
   // (model::latent_attention_meetings), a decode token's heads all in one meeting.
   double latent_attention_layers = 0, latent_heads = 0;
   bool low_rank_q = false;
+  // Of dense_params, the LM head's (the rank's vocabulary rows): a prompt's pass multiplies them
+  // for its last token alone (model::Engine::prefill asks logits of the last token only).
+  double lm_head_params = 0;
+  // Self-attention (not deepseek2's latent attention): its layers, the rank's query heads and their
+  // dimension. Per token a pass: silu elements of the SwiGLUs (model::ForwardPass::gate_by_up) and
+  // norm-like elements (norms, RoPE, KV stores, residual adds).
+  double attention_layers = 0, attention_heads = 0;
+  int64_t head_dim = 0;
+  double silu_elements = 0, norm_elements = 0;
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };
 enum class WireFormat { f64, f32, bf16, q8 };
-enum class Term { memory, compute, link_latency, link_bandwidth };
+enum class Term { memory, compute, link_latency, link_bandwidth, non_matmul };
 const char* algorithm_name(Algorithm a);  // as --allreduce spells it
 const char* wire_name(WireFormat w);      // as --wire-format spells it
-const char* term_name(Term t);            // "memory", "compute", "link latency", "link bandwidth"
+const char* term_name(Term t);            // "memory", "compute", "link latency", "link bandwidth", "non-matmul"
 double wire_bytes_per_value(WireFormat w);
 
 struct ClusterModel {
@@ -97,7 +113,25 @@ struct ClusterModel {
   int allreduces_per_pass = 0;  // 2 x n_layer
   int64_t n_embd = 0;
   int exchanges_per_step = 2;  // a decode step also gathers the next token and broadcasts it
+  // Positions a decode (or verify) pass's first token finds in the cache already: what its
+  // attention reads. A prompt's pass starts at position 0.
+  int64_t decode_context = 0;
 };
+
+// How a node runs a pass's work besides its matmuls: doctor's figures, or where the record has
+// none (an older probe, --what-if) a fallback from its matrix-vector rate (kVectorWorkFallback).
+struct NodeVectorWork {
+  double attention_head_s[2] = {0, 0}, attention_position_s[2] = {0, 0}, silu_s = 0, norm_s = 0;
+  bool measured = false;
+  // One query head of `head_dim` attending `positions` positions, one thread.
+  double attention_item_s(int64_t head_dim, double positions) const;
+};
+NodeVectorWork vector_work(const NodeSpeed& n);
+
+// Seconds of one layer's attention for `tokens` tokens at positions context, context + 1, ... on
+// `threads` threads (the slowest thread's share, as model::attention_items cuts the items).
+double attention_layer_s(const NodeVectorWork& v, int64_t tokens, int64_t context, int64_t heads, int64_t head_dim,
+                         int threads);
 
 // Seconds of one forward pass of `tokens` tokens (decode: one per stream; prefill: a batch).
 struct PassTimes {
@@ -105,6 +139,11 @@ struct PassTimes {
   // The pool's meetings beyond the one per 4 MiB the probe's bandwidth already paid: a MoE's many
   // small expert matmuls (OLMoE: ~460 a token, ~6300 for a prompt of 64), one after another.
   double meetings_s = 0;
+  // Work besides the matmuls, on the slowest node: attention (grows with the positions each token
+  // attends: a prompt's, quadratic in its length) and element-wise work (norms, SwiGLU's gate,
+  // RoPE, KV stores). It does not overlap the weights' reads: it runs between the matmuls.
+  double attention_s = 0, elementwise_s = 0;
+  double non_matmul_s() const { return attention_s + elementwise_s; }
   double overlapped_s() const;  // memory and compute, as they overlap
   double total() const;
   Term limit() const;  // the largest term
@@ -210,6 +249,13 @@ std::vector<NodeGroup> parse_nodes(const std::string& text);
 // Without a measured compute figure: the node's bandwidth times this many flops per byte (the
 // ratio doctor measured on an AVX-512 VM core, rounded down: compute rarely limits decode).
 constexpr double kAssumedFlopsPerByte = 8.0;
+// Without doctor's figures for the work besides the matmuls (an older record, --what-if): each at
+// one thread's share of the node's matrix-vector rate (decode_gflops, else compute_gflops, over its
+// threads) as this many flops, the ratios doctor measured on this project's VM (docs/tuning.md).
+struct VectorWorkFlops {
+  double head_per_dim = 0, position_per_dim = 0, silu = 0, norm = 0;
+};
+constexpr VectorWorkFlops kVectorWorkFallback{0.5, 0.7, 60, 10};
 // The probe's read bandwidth meets the pool's threads once per this many bytes (speed_probe.h).
 constexpr double kProbeMatrixBytes = 4.0 * 1024 * 1024;
 

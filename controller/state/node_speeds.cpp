@@ -21,6 +21,15 @@ nlohmann::json read_all(const std::string& path) {
   return j.is_object() ? j : nlohmann::json::object();
 }
 
+// A figure of the record, 0 where it is absent or not a number (the cache is only a cache).
+double number(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+void read_pair(const nlohmann::json& j, const char* key, double (&out)[2]) {
+  if (!j.contains(key) || !j[key].is_array() || j[key].size() != 2) return;
+  for (size_t i = 0; i < 2; ++i) out[i] = j[key][i].is_number() ? j[key][i].get<double>() : 0.0;
+}
+
 }  // namespace
 
 std::string node_speeds_path() { return state_dir() + "/" + kFile; }
@@ -38,6 +47,10 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"tile8_gflops", r.tile8_gflops},
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
+                        {"attention_head_ns", {r.attention_head_ns[0], r.attention_head_ns[1]}},
+                        {"attention_position_ns", {r.attention_position_ns[0], r.attention_position_ns[1]}},
+                        {"silu_ns", r.silu_ns},
+                        {"norm_ns", r.norm_ns},
                         {"threads", r.threads},
                         {"cores", r.cores},
                         {"machine_threads", r.machine_threads},
@@ -62,6 +75,11 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
   r.one_rank_stream_gbs = j.value("one_rank_stream_gb_s", 0.0);
   r.tile8_gflops = j.value("tile8_gflops", 0.0);
+  // Absent (or not two numbers) in records before the probe measured them: not measured.
+  read_pair(j, "attention_head_ns", r.attention_head_ns);
+  read_pair(j, "attention_position_ns", r.attention_position_ns);
+  r.silu_ns = number(j, "silu_ns");
+  r.norm_ns = number(j, "norm_ns");
   r.threads = j.value("threads", 0);
   r.cores = j.value("cores", 0);
   r.machine_threads = j.value("machine_threads", 0);

@@ -22,6 +22,12 @@ struct NodeSpeedRecord {
   // two entries for one host): probed together, each recorded with its ranks' share.
   int shares_machine_with = 0;
   double meeting_us = 0;  // one meeting of a rank's pool threads (an empty parallel_for); 0: not measured
+  // A pass's work besides its matmuls, one thread's while its pool's threads all work
+  // (tools::VectorWorkRates): a query head's attention over n positions, head_ns + n position_ns at
+  // head dimensions 64 and 128, and one element of silu(gate) * up and of an RMS norm. 0: not
+  // measured (a record of an older probe: plan falls back to placement::kVectorWorkFallback).
+  double attention_head_ns[2] = {0, 0}, attention_position_ns[2] = {0, 0};
+  double silu_ns = 0, norm_ns = 0;
   int threads = 0;
   // The machine's cores and the threads of all its nodes' ranks: where the threads outnumber the
   // cores, the figures above are the node's share of what the cores give with no thread waiting

@@ -107,6 +107,31 @@ echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 400, "threads": 8,
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with a record refused" "$out"
 grep -q "n1 .*50.0 GB/s, 400 GFLOPS (doctor, 8 threads; memory: plain reads" <<<"$out" || fail "the record is not used" "$out"
 grep -q "link: 1gbe" <<<"$out" || fail "--link is not used" "$out"
+# A record without the probe's attention and element-wise figures (an older doctor): a stated
+# fallback, not a crash. With them: a prompt's attention grows with the square of its length
+# (512 tokens attend 64 x the positions of 64: 33 x at 64 and 512 positions a token per head,
+# apart from the per-head cost), and where it is the largest term plan names it.
+grep -q "n1 .*attention and element-wise work not measured (an older probe: run doctor again)" <<<"$out" ||
+  fail "an older record's missing attention figures are not stated" "$out"
+vector='"attention_head_ns": [0, 0], "attention_position_ns": [5, 8], "silu_ns": 5, "norm_ns": 1'
+echo "{\"lab\": {\"n1\": {\"bandwidth_gb_s\": 50, \"compute_gflops\": 400, \"threads\": 8, $vector},
+                \"n2\": {\"bandwidth_gb_s\": 50, \"compute_gflops\": 400, \"threads\": 8, $vector}}}" \
+  >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with attention figures refused" "$out"
+! grep -q "attention and element-wise work not measured" <<<"$out" || fail "measured attention figures not used" "$out"
+prefill_json() {
+  "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json --prefill-batch "$1" | python3 -c "
+import json,sys; p=json.load(sys.stdin)['speed']['predictions'][0]['prefill']
+assert abs(p['non_matmul_ms'] - p['attention_ms'] - p['elementwise_ms']) < 1e-9, p
+print(p['attention_ms'], p['elementwise_ms'])"
+}
+read -r a64 e64 <<<"$(prefill_json 64)"
+read -r a512 e512 <<<"$(prefill_json 512)"
+python3 -c "import sys; sys.exit(0 if $a512 / $a64 > 40 and abs($e512 / $e64 - 8) < 1e-6 else 1)" ||
+  fail "attention 64 -> 512 tokens: $a64 -> $a512 ms (expected > 40 x), element-wise $e64 -> $e512 (8 x)" ""
+sed -i 's/"attention_position_ns": \[5, 8\]/"attention_position_ns": [5000, 8000]/g' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with slow attention refused" "$out"
+grep -Eq "^one-shot double .* non-matmul [0-9]+ %$" <<<"$out" || fail "the prefill's non-matmul limit is not named" "$out"
 # With the decode stream (40 GB/s of Q4_0 weights, 3.5556 flops a byte, 400 GFLOPS in cache): the
 # memory's bandwidth is the stream less its compute, (1/40^2.5 - (3.5556/400)^2.5)^(-1/2.5) = 41.3.
 echo '{"lab": {"n1": {"bandwidth_gb_s": 50, "compute_gflops": 800, "decode_gflops": 400, "stream_gb_s": 40,

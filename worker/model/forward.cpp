@@ -377,39 +377,24 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
   const int64_t n_items = T * n_q_;
   auto work = [&](int ith, int nth) {
     float* scores = thread_scratch(ith);
-    void* q_conv = scores + ctx;
-    void* w_conv = scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, D));
-    const int64_t chunk = (n_items + nth - 1) / nth;
-    const int64_t begin = std::min(n_items, chunk * ith), end = std::min(n_items, begin + chunk);
-    for (int64_t item = begin; item < end; ++item) {
+    const AttentionScratch s{scores, scores + ctx,
+                             scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, D))};
+    const ItemRange items = attention_items(n_items, ith, nth);
+    for (int64_t item = items.begin; item < items.end; ++item) {
       const int64_t t = item / n_q_, h = item % n_q_;
       const int64_t kvh = (q0 + h) / group - kv0;
-      const int64_t slot = b.slot[t], n_pos = b.pos[t] + 1;
-      kernels::quantize_activations(ct, &q_[t * q_dim_ + h * D], q_conv, D);
-      kernels::vec_dots(ct, D, cache_.key(il, slot, kvh, 0), D * eb, n_pos, q_conv, scores);
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_pos; ++j) {
-        scores[j] *= scale;
-        mx = std::max(mx, scores[j]);
-      }
-      // The exps first, then their sum: with the sum in the same loop every exp call waited on it.
-      for (int64_t j = 0; j < n_pos; ++j) scores[j] = std::exp(scores[j] - mx);
-      double sum = 0;
-      for (int64_t j = 0; j < n_pos; ++j) sum += scores[j];
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < n_pos; ++j) scores[j] *= inv;
-      kernels::quantize_activations(ct, scores, w_conv, n_pos);
+      const int64_t slot = b.slot[t];
       // The value rows (one per dimension, over positions) lie n_ctx elements apart.
-      kernels::vec_dots(ct, n_pos, cache_.value_row(il, slot, kvh, 0), ctx * eb, D, w_conv, &attn_[t * q_dim_ + h * D]);
+      attend_head(ct, D, &q_[t * q_dim_ + h * D], cache_.key(il, slot, kvh, 0), D * eb,
+                  cache_.value_row(il, slot, kvh, 0), ctx * eb, b.pos[t] + 1, scale, s, &attn_[t * q_dim_ + h * D]);
     }
   };
-  // Waking the pool costs more than a small attention (short contexts, tiny models): run those here.
   int64_t positions = 0;
   for (int64_t t = 0; t < T; ++t) positions += b.pos[t] + 1;
-  if (pool_.size() == 1 || positions * n_q_ * D < kInlineAttentionWork)
-    work(0, 1);
-  else
+  if (attention_on_pool(positions, n_q_, D, pool_.size()))
     pool_.run(work);
+  else
+    work(0, 1);
 }
 
 void decoder_layer(ForwardPass& pass, int64_t layer) {

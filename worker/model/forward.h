@@ -13,6 +13,7 @@
 #include "collectives/communicator.h"
 #include "worker/kernels/blocks.h"  // kernels.h uses fp16_t without including it
 #include "worker/kernels/kernels.h"
+#include "worker/model/attention_head.h"
 #include "worker/model/batch.h"
 #include "worker/model/kv_cache.h"
 #include "worker/model/model.h"
@@ -150,8 +151,6 @@ class ForwardPass {
 // Pieces the blocks (forward.cpp, forward_mla.cpp) share.
 // ggml's RMSNorm (sum of squares in double), then the weight, element by element; y may be x.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
-// Multiply-adds below which attention, or the router, runs on the calling thread alone.
-constexpr int64_t kInlineAttentionWork = 1 << 15;
 // Elements of element-wise work (SwiGLU's silu(gate) * up, a batch's norms, RoPE and KV stores)
 // below which it runs on the calling thread alone (an exp and a division ~5 ns: 4096 of them are
 // worth one pool meeting).

@@ -16,6 +16,7 @@
 
 #include "worker/common/large_buffer.h"
 #include "worker/kernels/kernels.h"
+#include "worker/tools/vector_work_probe.h"
 
 namespace clusterctl::tools {
 namespace {
@@ -457,6 +458,8 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
   const double meeting_us = measure_meeting_us(one_pool, kReps);
+  // A pass's attention and element-wise loops: one rank's pool, each thread at its own copy.
+  const VectorWorkRates vector_work = measure_vector_work(one_pool, kReps);
   if (ranks > 1) {
     reads_gbs = at_least_one_ranks(
         one_rank_reads, [&] { return measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs; });
@@ -477,9 +480,16 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                 "\"one_rank\": {\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
                 reads_gbs, stream_gbs, decode_stream_flops_per_byte(), compute, tile8, decode, meeting_us,
                 one_rank_reads, one_rank_stream, one_rank_decode);
+  char vector_json[320];
+  std::snprintf(vector_json, sizeof vector_json,
+                "\"attention_head_ns\": [%.3f, %.3f], \"attention_position_ns\": [%.4f, %.4f], \"silu_ns\": %.4f, "
+                "\"norm_ns\": %.4f, ",
+                vector_work.attention_head_ns[0], vector_work.attention_head_ns[1],
+                vector_work.attention_position_ns[0], vector_work.attention_position_ns[1], vector_work.silu_ns,
+                vector_work.norm_ns);
   std::string out = "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) +
-                    ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail;
-  out += "\"method\": \"" + probe_method(bytes, kReps) +
+                    ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json;
+  out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) +
          (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
                           " threads, every pass started together and the ranks meeting after each matrix as at "
                           "an all-reduce: all their bytes (flops) over the time until the last was done, measured "
