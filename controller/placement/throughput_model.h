@@ -255,7 +255,7 @@ constexpr double kAssumedFlopsPerByte = 8.0;
 struct VectorWorkFlops {
   double head_per_dim = 0, position_per_dim = 0, silu = 0, norm = 0;
 };
-constexpr VectorWorkFlops kVectorWorkFallback{0.5, 0.7, 60, 10};
+constexpr VectorWorkFlops kVectorWorkFallback{12, 0.9, 70, 13};
 // The probe's read bandwidth meets the pool's threads once per this many bytes (speed_probe.h).
 constexpr double kProbeMatrixBytes = 4.0 * 1024 * 1024;
 
