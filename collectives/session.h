@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "collectives/communicator.h"
+#include "collectives/wait_policy.h"
 
 namespace clusterctl::collectives {
 
@@ -22,6 +23,7 @@ struct CommOptions {
   std::string wire_format = "double";  // double (exact), float32, bf16, q8
   std::string selection_path;          // "": default_selection_path() where that file exists
   std::string emulate_link;            // "": a real link; else latency=...,bandwidth=...[,jitter=...]
+  CoreShare core_share;  // this machine's ranks, threads and cores: whether a wait may poll (wait_policy.h)
 };
 
 class Session {

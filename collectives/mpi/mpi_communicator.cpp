@@ -22,6 +22,7 @@
 #include "collectives/algorithms/steady_wait.h"
 #include "collectives/error.h"
 #include "collectives/tcp/tcp_transport.h"
+#include "collectives/wait_policy.h"
 
 namespace clusterctl::collectives {
 namespace {
@@ -49,13 +50,15 @@ int64_t now_ns() {
 }
 
 // Our algorithms' point-to-point transfers, on a duplicate of MPI_COMM_WORLD (so they never
-// match another call's messages). MPI_Waitall polls: these waits are within a step. Receives
-// from one peer match in posted order (one tag), as Transport promises.
+// match another call's messages). Receives from one peer match in posted order (one tag), as
+// Transport promises. Where the ranks fit the cores a wait is MPI_Waitall, which polls (these
+// waits are within a step); where they share them (wait_policy.h) Open MPI cannot block, so a
+// wait tests and sleeps kCrowdedSleepNs between tests, leaving the core to the rank it waits for.
 class MpiTransport final : public Transport {
   static constexpr int64_t kTestEveryNs = 100'000;
 
  public:
-  MpiTransport() {
+  explicit MpiTransport(bool poll) : poll_(poll) {
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
@@ -86,14 +89,9 @@ class MpiTransport final : public Transport {
   }
   void wait_recv(size_t handle) override {
     const auto range = recv_ranges_[handle];
-    const int rc =
-        MPI_Waitall(static_cast<int>(range.second - range.first), requests_.data() + range.first, MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+    wait(requests_.data() + range.first, range.second - range.first);
   }
-  void wait_all() override {
-    const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
-  }
+  void wait_all() override { wait(requests_.data(), requests_.size()); }
   // The link emulator's wait for an arrival time. MPI moves a transfer only inside MPI calls (a
   // rendezvous send goes on when its receiver's answer is read), so a sleep through it would hold
   // this rank's other transfers back until the moment: they are tested every kTestEveryNs until
@@ -117,11 +115,28 @@ class MpiTransport final : public Transport {
       post(t, true);
       bytes_sent += t.bytes;
     }
-    const int rc = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+    wait(requests_.data(), requests_.size());
   }
 
  private:
+  static constexpr auto kCrowdedSleepNs = std::chrono::nanoseconds(20'000);
+
+  void wait(MPI_Request* requests, size_t n) {
+    const int count = static_cast<int>(n);
+    if (poll_) {
+      const int rc = MPI_Waitall(count, requests, MPI_STATUSES_IGNORE);
+      if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
+      return;
+    }
+    for (;;) {
+      int done = 0;
+      const int rc = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+      if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Testall: " + mpi_error_text(rc));
+      if (done) return;
+      std::this_thread::sleep_for(kCrowdedSleepNs);
+    }
+  }
+
   void post(const Transfer& t, bool send) {
     auto* p = static_cast<char*>(t.data);
     size_t at = 0;
@@ -137,6 +152,7 @@ class MpiTransport final : public Transport {
     } while (at < t.bytes);
   }
 
+  const bool poll_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   std::vector<MPI_Request> requests_;
@@ -176,7 +192,8 @@ class MpiCommunicator final : public Communicator {
     }
     read_selection(options.selection_path);
     if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
-    transport_ = std::make_unique<MpiTransport>();  // collective: after every check that can throw
+    spin_ = ranks_fit_cores(options.core_share);
+    transport_ = std::make_unique<MpiTransport>(spin_);  // collective: after every check that can throw
     Transport* t = transport_.get();
     if (link_) {
       emulated_ = std::make_unique<EmulatedLinkTransport>(*transport_, *link_);
@@ -193,6 +210,7 @@ class MpiCommunicator final : public Communicator {
                                               MPI_Allgather(mine, static_cast<int>(bytes), MPI_BYTE, all,
                                                             static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
                                             });
+      tcp_->set_spin_ns(spin_ ? TcpTransport::kDefaultSpinNs : 0);
       Transport* tt = tcp_.get();
       if (link_) {
         tcp_emulated_ = std::make_unique<EmulatedLinkTransport>(*tcp_, *link_);
@@ -253,9 +271,11 @@ class MpiCommunicator final : public Communicator {
 
   // A non-root rank may wait here for as long as rank 0's server idles. MPI_Bcast would poll a
   // whole core all that time (Open MPI's blocking calls busy-poll; mpi_yield_when_idle only
-  // yields), so every rank posts MPI_Ibcast and the waiting ones test it: spinning for the first
-  // kSpinNs (a decode loop's next header comes within it), then sleeping between tests, the sleeps
-  // growing to kMaxSleepNs. Each call starts spinning again, so traffic resets the back-off.
+  // yields), so every rank posts MPI_Ibcast and the waiting ones test it: for the first kSpinNs
+  // (a decode loop's next header comes within it) without pause where the ranks fit the cores, or
+  // sleeping kFirstSleepNs between tests where they share them (wait_policy.h: a polling rank
+  // would hold the core rank 0 needs to make the header), then sleeping between tests, the sleeps
+  // growing to kMaxSleepNs. Each call starts again, so traffic resets the back-off.
   void broadcast_next_step(void* data, size_t bytes, int root) override {
     if (size_ == 1) return;
     if (bytes > kMaxCount)
@@ -424,7 +444,7 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  static constexpr int64_t kSpinNs = 2'000'000;       // 2 ms of MPI_Test before the first sleep
+  static constexpr int64_t kSpinNs = 2'000'000;       // 2 ms of MPI_Test (or 20 us sleeps) before the back-off
   static constexpr int64_t kFirstSleepNs = 20'000;    // then 20 us, doubling...
   static constexpr int64_t kMaxSleepNs = 10'000'000;  // ...up to 10 ms: ~100 wake-ups a second when idle
 
@@ -435,7 +455,10 @@ class MpiCommunicator final : public Communicator {
       int done = 0;
       check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
       if (done) return;
-      if (now_ns() - t0 < kSpinNs) continue;
+      if (now_ns() - t0 < kSpinNs) {
+        if (!spin_) std::this_thread::sleep_for(std::chrono::nanoseconds(kFirstSleepNs));
+        continue;
+      }
       std::this_thread::sleep_for(std::chrono::nanoseconds(sleep_ns));
       sleep_ns = std::min(sleep_ns * 2, kMaxSleepNs);
     }
@@ -461,6 +484,7 @@ class MpiCommunicator final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   std::string host_;
+  bool spin_ = true;  // the ranks fit the cores: a wait may poll (wait_policy.h)
   WireFormat format_ = WireFormat::kDouble;
   std::optional<Algorithm> forced_;
   Selection selection_;
@@ -525,6 +549,6 @@ class MpiSession final : public Session {
 
 std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv) { return std::make_unique<MpiSession>(argc, argv); }
 
-std::unique_ptr<Transport> make_mpi_transport() { return std::make_unique<MpiTransport>(); }
+std::unique_ptr<Transport> make_mpi_transport(bool poll) { return std::make_unique<MpiTransport>(poll); }
 
 }  // namespace clusterctl::collectives

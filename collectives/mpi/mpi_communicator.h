@@ -17,6 +17,7 @@ std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv);
 
 // The point-to-point transport our all-reduce algorithms run on over MPI (a duplicate of
 // MPI_COMM_WORLD), for what is tested over it alone. Collective; needs an open MPI session.
-std::unique_ptr<Transport> make_mpi_transport();
+// `poll`: its waits may poll (the ranks fit the cores, wait_policy.h), else they sleep between tests.
+std::unique_ptr<Transport> make_mpi_transport(bool poll = true);
 
 }  // namespace clusterctl::collectives

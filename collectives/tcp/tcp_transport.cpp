@@ -23,11 +23,7 @@
 namespace clusterctl::collectives {
 namespace {
 
-constexpr uint32_t kMagic = 0x434c5443;  // "CLTC"
-// While bytes flow, an exchange retries its sockets without sleeping for this long after the last
-// progress (a decode step's messages arrive within it), then blocks in poll().
-// $CLUSTERCTL_TCP_SPIN_US overrides it (0: block at once), for measuring.
-constexpr int64_t kDefaultSpinNs = 1'000'000;
+constexpr uint32_t kMagic = 0x434c5443;          // "CLTC"
 constexpr size_t kMaxIoBytes = size_t(1) << 20;  // per send()/recv() call, so peers take turns
 
 // What each rank tells the others at the start (all-gathered).
@@ -58,13 +54,11 @@ struct Hello {
   uint64_t nonce;
 };
 
-int64_t spin_ns() {
-  static const int64_t ns = [] {
-    const char* v = std::getenv("CLUSTERCTL_TCP_SPIN_US");
-    if (!v || !*v) return kDefaultSpinNs;
-    return std::clamp<int64_t>(std::atoll(v), 0, 1'000'000) * 1000;
-  }();
-  return ns;
+// $CLUSTERCTL_TCP_SPIN_US (0: block at once), for measuring; -1 where unset.
+int64_t spin_ns_from_env() {
+  const char* v = std::getenv("CLUSTERCTL_TCP_SPIN_US");
+  if (!v || !*v) return -1;
+  return std::clamp<int64_t>(std::atoll(v), 0, 1'000'000) * 1000;
 }
 
 void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -173,6 +167,7 @@ ListenAddress tcp_listen_address(const std::string& spec_in, const std::string& 
 TcpTransport::TcpTransport(int rank, int size, const std::string& host, const std::string& interface_spec,
                            double setup_timeout_s, const AllGather& all_gather)
     : rank_(rank), size_(size), host_(host), peers_(size), sendq_(size), recvq_(size), send_at_(size), recv_at_(size) {
+  set_spin_ns(kDefaultSpinNs);
   const std::string me = rank_name(rank_, host_);
   // Nothing here throws before the all-gathers: a rank that threw alone would leave the others
   // waiting in one. Errors travel in the cards and statuses, and every rank throws the same.
@@ -291,6 +286,11 @@ TcpTransport::TcpTransport(int rank, int size, const std::string& host, const st
   }
 }
 
+void TcpTransport::set_spin_ns(int64_t ns) {
+  const int64_t forced = spin_ns_from_env();
+  spin_ns_ = forced >= 0 ? forced : std::max<int64_t>(ns, 0);
+}
+
 TcpTransport::~TcpTransport() {
   for (auto& p : peers_)
     if (p.fd >= 0) ::close(p.fd);
@@ -400,7 +400,7 @@ void TcpTransport::progress_until(const Done& done) {
       last_progress = t;
       continue;
     }
-    if (t - last_progress < spin_ns()) {
+    if (t - last_progress < spin_ns_) {
       // Spinning gives the core away at once: with more ranks than cores (the test cluster, a
       // loaded machine) the peer this rank waits for may need it to send.
       sched_yield();

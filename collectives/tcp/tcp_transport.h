@@ -62,6 +62,11 @@ class TcpTransport final : public Transport {
   void wait_all() override;
   // Moves bytes until the moment, blocking in ppoll() while none can move.
   void keep_moving_until(int64_t steady_ns) override;
+  // How long a wait retries its sockets after the last byte moved before blocking in poll():
+  // kDefaultSpinNs where the ranks fit the cores, 0 where they share them (wait_policy.h).
+  // $CLUSTERCTL_TCP_SPIN_US, for measuring, overrides it.
+  static constexpr int64_t kDefaultSpinNs = 1'000'000;
+  void set_spin_ns(int64_t ns);
   // "tcp 10.77.2.1:41234": where this rank listens.
   const std::string& address() const { return address_; }
 
@@ -77,6 +82,7 @@ class TcpTransport final : public Transport {
   bool move_bytes();       // one non-blocking pass over every peer with work; whether any byte moved
   void watched_sockets();  // fds_: every peer's socket with work, for what it waits
   int rank_ = 0, size_ = 1;
+  int64_t spin_ns_ = kDefaultSpinNs;
   std::string host_, address_;
   std::vector<Peer> peers_;
   // Per exchange, reused: each peer's sends and receives in posted order.

@@ -47,8 +47,10 @@ launch::JobSpec link_bench_job(const config::ClusterConfig& c, const preflight::
     if (n.link) node.tcp_interface = n.link->tcp_interface;
     job.nodes.push_back(node);
   }
-  for (const auto& [key, load] : launch::machine_loads(nodes, machines))
-    launch::share_cores(job, load.ranks, load.cores, false);
+  const auto loads = launch::machine_loads(nodes, machines);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    job.nodes[i].ranks_on_machine = loads.at(launch::machine_key(machines.at(i), nodes[i])).ranks;
+  for (const auto& [key, load] : loads) launch::share_cores(job, load.ranks, load.cores, false);
   return job;
 }
 

@@ -235,7 +235,8 @@ class Bringup {
     std::vector<MachineInfo> machines(c_.nodes.size());
     ssh::for_each_node_in_parallel(c_.nodes.size(),
                                    [&](size_t i) { machines[i] = probe_machine(*shells_[i], node_worker(i)); });
-    for (const auto& [key, l] : machine_loads(c_.nodes, machines)) share_cores(job, l.ranks, l.cores, one_machine);
+    const auto loads = machine_loads(c_.nodes, machines);
+    for (const auto& [key, l] : loads) share_cores(job, l.ranks, l.cores, one_machine);
     job.run_as_root = head.user == "root";
     job.worker = node_worker(0);
     job.hostfile = (fs::path(work_dir) / (c_.name + ".hostfile")).string();
@@ -256,6 +257,7 @@ class Bringup {
       n.threads = c_.nodes[i].threads;
       n.model_dir = copies_[i].shard_dir;
       n.worker = machines[i].worker;
+      n.ranks_on_machine = loads.at(machine_key(machines[i], c_.nodes[i])).ranks;
       if (c_.nodes[i].link && !job.link_cidr.empty()) {
         n.link_type = std::string(config::link_type_name(c_.nodes[i].link->type));
         n.tcp_interface = c_.nodes[i].link->tcp_interface;

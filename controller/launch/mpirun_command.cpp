@@ -30,7 +30,7 @@ void share_cores(JobSpec& job, int ranks, int cores, bool one_machine) {
 JobSpec local_job(int ranks, int cores, bool as_root, const std::string& worker,
                   const std::vector<std::string>& worker_args) {
   JobSpec job;
-  job.nodes.push_back({"localhost", ranks, 0, "", "", "", ""});
+  job.nodes.push_back({"localhost", ranks, 0, "", "", "", "", ranks});
   job.worker = worker;
   job.worker_args = worker_args;
   job.run_as_root = as_root;
@@ -61,6 +61,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
       add(a, {n.worker.empty() ? job.worker : n.worker});
       a.insert(a.end(), job.worker_args->begin(), job.worker_args->end());
       if (!n.tcp_interface.empty()) add(a, {"--tcp-interface", n.tcp_interface});
+      if (n.ranks_on_machine > 0) add(a, {"--ranks-on-machine", std::to_string(n.ranks_on_machine)});
       continue;
     }
     add(a, {n.worker.empty() ? job.worker : n.worker, "--model", n.model_dir, "--serve", "--host", job.listen_host,
@@ -73,6 +74,7 @@ std::vector<std::string> mpirun_argv(const JobSpec& job) {
     if (job.draft_max > 0) add(a, {"--draft-max", std::to_string(job.draft_max)});
     if (!n.link_type.empty()) add(a, {"--link-type", n.link_type});
     if (!n.tcp_interface.empty()) add(a, {"--tcp-interface", n.tcp_interface});
+    if (n.ranks_on_machine > 0) add(a, {"--ranks-on-machine", std::to_string(n.ranks_on_machine)});
     a.insert(a.end(), job.network_args.begin(), job.network_args.end());
     a.insert(a.end(), job.serve_args.begin(), job.serve_args.end());
   }

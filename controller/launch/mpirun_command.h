@@ -17,6 +17,7 @@ struct JobNode {
   std::string worker;         // the worker's absolute path on the node ("" = JobSpec::worker)
   std::string link_type;      // its cluster link's type ("thunderbolt", "ethernet"; "" = none), for the dashboard
   std::string tcp_interface;  // the link's tcp_interface: where its ranks' tcp transport listens ("" = the link)
+  int ranks_on_machine = 0;   // the ranks of every node on its machine (--ranks-on-machine; 0: not told)
 };
 
 struct JobSpec {

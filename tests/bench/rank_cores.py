@@ -5,8 +5,15 @@ the share of samples in which the ranks were spread over the cores as evenly as 
 ("even 93 %": of the last 40 % of the run, past loading the model), the ranks' context switches (voluntary / not), and each
 rank's seconds on a core and waiting for one (/proc/PID/schedstat). Ranks that outnumber the cores
 take turns on them between all-reduces: an uneven spread (3 ranks on one of 2 cores) makes that
-core's turns the pass's time. Usage: rank_cores.py COMMAND..."""
+core's turns the pass's time.
+With --machine FILE it watches instead every clusterctl-worker in a network namespace other than
+its own (a test cluster's ranks: they run under its nodes' sshd, not under COMMAND; another job's
+ranks on this machine's own network are left out) and writes to FILE, as JSON, each rank's
+seconds on a core and waiting for one while COMMAND ran, and COMMAND's seconds: how much of a
+rank's time in the collectives was CPU (polling, copying) and how much the ranks queued for a core.
+Usage: rank_cores.py [--machine FILE] COMMAND..."""
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +21,9 @@ import time
 
 
 def workers(root):
-    """The clusterctl-worker processes started by `root` (not another job's on the same machine)."""
+    """The clusterctl-worker processes started by `root` (not another job's on the same machine);
+    where `root` is None, every one in another network namespace (a test cluster's nodes)."""
+    own_net = os.readlink("/proc/self/ns/net")
     parent, names = {}, {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -27,6 +36,11 @@ def workers(root):
                 pass
 
     def started_by_root(p):
+        if root is None:
+            try:
+                return os.readlink(f"/proc/{p}/ns/net") != own_net
+            except OSError:
+                return False
         while p > 1:
             if p == root:
                 return True
@@ -59,7 +73,14 @@ def switches(pid):
     return v, n
 
 
-proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+args = sys.argv[1:]
+window_file = None
+if args[:1] == ["--machine"]:
+    window_file, args = args[1], args[2:]
+started = time.monotonic()
+proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+root = None if window_file else proc.pid
+first = {}  # each rank's schedstat when first seen: --machine counts from there
 cores = os.cpu_count() or 1
 even = []
 seen = {}
@@ -70,11 +91,12 @@ pids, found_at = [], 0.0
 while proc.poll() is None:
     try:
         if time.monotonic() - found_at > 0.5:
-            pids, found_at = workers(proc.pid), time.monotonic()
+            pids, found_at = workers(root), time.monotonic()
         per_core = collections.Counter(last_core(p) for p in pids)
         for p in pids:
             seen[p] = switches(p)
             sched[p] = schedstat(p)
+            first.setdefault(p, sched[p])
     except OSError:
         pids, found_at = [], 0.0
         continue
@@ -93,4 +115,9 @@ invol = sum(n for _, n in seen.values())
 turns = ", ".join(f"{r / 1e9:.1f}/{w / 1e9:.1f}" for r, w in sorted(sched.values(), key=lambda v: v[1]))
 print((f"even {100 * sum(even) / total:.0f} %, switches {vol}/{invol}" if total else "even ?") +
       (f", s on a core / waiting for one {turns}" if turns else ""), file=sys.stderr)
+if window_file:
+    ranks = [{"pid": p, "on_core_s": (sched[p][0] - first[p][0]) / 1e9, "queued_s": (sched[p][1] - first[p][1]) / 1e9}
+             for p in sorted(sched)]
+    with open(window_file, "w") as f:
+        json.dump({"seconds": time.monotonic() - started, "cores": cores, "ranks": ranks}, f)
 sys.exit(proc.wait())

@@ -85,6 +85,10 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("emulate-link", po::value<std::string>()->default_value(""),
                      "EMULATION: hold every all-reduce message back as a link would, e.g. "
                      "latency=300us,bandwidth=10gbit[,jitter=20us] (ranks on one machine or kernel)");
+  opts.add_options()("ranks-on-machine", po::value<int>()->default_value(0),
+                     "the ranks sharing this machine's cores, this one included (clusterctl up and --ranks set it; "
+                     "0: mpirun's count of this host's ranks): where ranks x threads exceed the cores, a rank "
+                     "waiting in a collective blocks at once instead of polling a core another rank needs");
 }
 
 void add_layout_flag(po::options_description& opts) {
@@ -105,10 +109,17 @@ std::optional<model::Layout> layout_flag(const po::variables_map& vm) {
 collectives::CommOptions comm_options(int argc, char** argv) {
   collectives::CommOptions o;
   std::string tcp_timeout;
-  const std::pair<const char*, std::string*> flags[] = {
-      {"--allreduce", &o.algorithm},      {"--transport", &o.transport},     {"--tcp-interface", &o.tcp_interface},
-      {"--tcp-timeout", &tcp_timeout},    {"--wire-format", &o.wire_format}, {"--allreduce-table", &o.selection_path},
-      {"--emulate-link", &o.emulate_link}};
+  std::string ranks_on_machine, threads;
+  const std::pair<const char*, std::string*> flags[] = {{"--allreduce", &o.algorithm},
+                                                        {"--transport", &o.transport},
+                                                        {"--tcp-interface", &o.tcp_interface},
+                                                        {"--tcp-timeout", &tcp_timeout},
+                                                        {"--wire-format", &o.wire_format},
+                                                        {"--allreduce-table", &o.selection_path},
+                                                        {"--emulate-link", &o.emulate_link},
+                                                        {"--ranks-on-machine", &ranks_on_machine},
+                                                        {"--threads", &threads},
+                                                        {"-t", &threads}};
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     for (auto [name, out] : flags) {
@@ -130,6 +141,10 @@ collectives::CommOptions comm_options(int argc, char** argv) {
   if (!o.tcp_interface.empty())
     if (const std::string e = collectives::interface_spec_error(o.tcp_interface); !e.empty())
       throw Error("--tcp-interface: " + e + "; give CIDRs or interface names, comma-separated (10.77.2.0/24, tb0)");
+  // A rank computes on --threads (0: the engine's default).
+  int compute_threads = std::atoi(threads.c_str());
+  if (compute_threads <= 0) compute_threads = kernels::default_thread_count();
+  o.core_share = collectives::this_machine_share(std::atoi(ranks_on_machine.c_str()), compute_threads);
   return o;
 }
 

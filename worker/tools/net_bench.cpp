@@ -61,6 +61,8 @@ int net_bench(co::Session& session, int argc, char** argv) {
       "what carries our algorithms: mpi (MPI point-to-point), tcp (the backend's own sockets)")(
       "tcp-interface", po::value<std::string>()->default_value(""), "the tcp transport's network (as the worker's)")(
       "tcp-timeout", po::value<std::string>()->default_value("5"), "seconds to connect the tcp mesh")(
+      "ranks-on-machine", po::value<int>()->default_value(0),
+      "the ranks sharing this machine's cores (as the worker's)")(
       "formats", po::value<std::string>()->default_value("double,float32,bf16,q8"), "which wire formats")(
       "iters", po::value<int>()->default_value(0), "iterations per size (0: by size, 20..400)")(
       "emulate-link", po::value<std::string>()->default_value(""), "EMULATION: latency=...,bandwidth=...")(
@@ -109,7 +111,10 @@ int net_bench(co::Session& session, int argc, char** argv) {
     std::unique_ptr<co::Communicator> comm;
   };
   std::vector<Case> cases;
-  const co::CommOptions base = comm_options(argc, argv);  // --tcp-interface, --tcp-timeout as the worker reads them
+  // --tcp-interface, --tcp-timeout, --ranks-on-machine as the worker reads them; these ranks only
+  // all-reduce: one thread each.
+  co::CommOptions base = comm_options(argc, argv);
+  base.core_share.threads = 1;
   for (co::WireFormat f : formats)
     for (co::TransportKind t : transports)
       for (co::Algorithm a : algos) {

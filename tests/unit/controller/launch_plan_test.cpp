@@ -105,6 +105,30 @@ TEST(MpirunCommand, LivenessAndApiKeysBecomeWorkerFlags) {
   EXPECT_EQ(n, 3u) << cmd;  // every node's app context
 }
 
+// Each rank learns how many ranks share its machine's cores (its wait rule, wait_policy.h): the
+// launcher's count of the machine's nodes together, which mpirun cannot see in namespaces.
+TEST(MpirunCommand, EachNodesRanksLearnHowManyRanksShareTheirMachine) {
+  auto job = three_nodes();
+  for (auto& n : job.nodes) n.ranks_on_machine = 4;
+  job.nodes[2].ranks_on_machine = 1;
+  const auto cmd = joined(launch::mpirun_argv(job));
+  const auto a = cmd.find("--ranks-on-machine 4"), b = cmd.find("--ranks-on-machine 4", a + 1);
+  const auto c = cmd.find("--ranks-on-machine 1");
+  ASSERT_NE(b, std::string::npos) << cmd;
+  EXPECT_LT(a, cmd.find(": -np 2")) << cmd;
+  EXPECT_LT(b, cmd.find(": -np 1 -H 10.77.2.3")) << cmd;
+  EXPECT_GT(c, cmd.find(": -np 1 -H 10.77.2.3")) << cmd;
+  job.worker_args = std::vector<std::string>{"--bench-net"};
+  const auto bench = joined(launch::mpirun_argv(job));
+  EXPECT_NE(bench.find("--bench-net --ranks-on-machine 4"), std::string::npos) << bench;
+  EXPECT_NE(bench.find("--bench-net --ranks-on-machine 1"), std::string::npos) << bench;
+  job.nodes[0].ranks_on_machine = 0;  // not told: the worker asks mpirun
+  const auto untold = joined(launch::mpirun_argv(job));
+  EXPECT_EQ(untold.find("--ranks-on-machine"), untold.find("--ranks-on-machine 4")) << untold;
+  EXPECT_NE(joined(launch::mpirun_argv(launch::local_job(3, 2, true, "w", {}))).find("-np 3 w --ranks-on-machine 3"),
+            std::string::npos);
+}
+
 TEST(MpirunCommand, OneMachineJobHasNoLinkPinningNorHostfile) {
   launch::JobSpec job = three_nodes();
   job.nodes.resize(1);
@@ -137,7 +161,7 @@ TEST(MpirunCommand, LocalRanksAreAOneNodeJobWithTheArgumentsAsGiven) {
   EXPECT_EQ(full.find("root"), std::string::npos) << full;
   const auto roomy = joined(launch::mpirun_argv(launch::local_job(2, 8, false, "w", {})));
   EXPECT_EQ(roomy.find("yield"), std::string::npos) << roomy;
-  EXPECT_TRUE(roomy.ends_with("-np 2 w")) << roomy;
+  EXPECT_TRUE(roomy.ends_with("-np 2 w --ranks-on-machine 2")) << roomy;
 }
 
 // A benchmark over the link (bench net CLUSTER.yaml, doctor's probe): every rank the same

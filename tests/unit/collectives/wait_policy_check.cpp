@@ -1,0 +1,125 @@
+// Run under mpirun -np 3: ranks told that they share the cores (CoreShare: 3 single-thread ranks
+// on 2 cores, as on the test cluster) leave the core while they wait (wait_policy.h), rather than
+// polling it: a polling rank holds a core that a rank it waits for may need. Rank 0 computes (a
+// busy loop of 0.3 ms after a barrier, well within the 1 ms the tcp transport polls and the 2 ms the next-step
+// wait polls where the ranks fit the cores) before each of 200 calls; the others go straight in
+// and wait for it:
+//   mpi, tcp    one-shot all-reduces over each transport;
+//   next step   broadcast_next_step.
+// A waiting rank must leave its core (block or sleep: a voluntary context switch of its thread)
+// in at least half of the calls; a polling rank hardly ever does (sched_yield is no voluntary
+// switch). Not CPU time: on a busy machine a polling rank that yields gets little CPU too. The
+// sums must be exact. Prints one line per failure and exits 1.
+#include <sys/resource.h>
+#include <time.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "collectives/algorithms/steady_wait.h"
+#include "collectives/error.h"
+#include "collectives/session.h"
+
+using namespace clusterctl::collectives;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, int rank, const std::string& what) {
+  if (ok) return;
+  std::printf("FAIL rank %d: %s\n", rank, what.c_str());
+  ++failures;
+}
+
+double process_cpu_s() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+// This thread's voluntary context switches: it blocked or slept.
+long left_core_count() {
+  rusage u;
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_nvcsw;
+}
+
+void compute_for(int64_t ns) {
+  const int64_t end = steady_now_ns() + ns;
+  while (steady_now_ns() < end) {
+  }
+}
+
+// Runs `calls` rounds of `call`, rank 0 computing `compute_ns` before each; on the other ranks,
+// how often the thread left its core.
+template <class Call>
+void check_waits(Communicator& comm, const std::string& what, int calls, int64_t compute_ns, const Call& call) {
+  const int me = comm.rank();
+  call();  // connections and buffers set up before the measured rounds
+  comm.barrier();
+  const double cpu0 = process_cpu_s();
+  const long left0 = left_core_count();
+  const int64_t t0 = steady_now_ns();
+  for (int i = 0; i < calls; ++i) {
+    comm.barrier();  // (it polls, yielding: no voluntary switch) so that the others are early, not late
+    if (me == 0) compute_for(compute_ns);
+    call();
+  }
+  const double wall = (steady_now_ns() - t0) * 1e-9, cpu = process_cpu_s() - cpu0;
+  const long left = left_core_count() - left0;
+  std::printf("rank %d: %s: left the core %ld times in %d calls; %.1f ms on a core of %.1f ms\n", me, what.c_str(),
+              left, calls, cpu * 1e3, wall * 1e3);
+  if (me != 0)
+    expect(2 * left >= calls, me,
+           what + ": a rank told the ranks share the cores left its core in only " + std::to_string(left) + " of " +
+               std::to_string(calls) + " waits (it polls instead of blocking)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int me = -1;
+  try {
+    auto session = open_session("mpi", argc, argv);
+    me = session->rank();
+    if (session->size() != 3) {
+      std::printf("FAIL: run under mpirun -np 3 (got %d ranks)\n", session->size());
+      return 1;
+    }
+    const CoreShare crowded{3, 1, 2};
+    for (const char* transport : {"mpi", "tcp"}) {
+      CommOptions o;
+      o.algorithm = "one-shot";
+      o.transport = transport;
+      o.selection_path = "/dev/null";
+      o.core_share = crowded;
+      auto comm = session->make_communicator(o);
+      std::vector<double> v(256);
+      bool exact = true;
+      check_waits(*comm, std::string("one-shot over ") + transport, 200, 300'000, [&] {
+        for (size_t i = 0; i < v.size(); ++i) v[i] = double(i + me);
+        comm->allreduce_sum(v.data(), v.size());
+        for (size_t i = 0; i < v.size(); ++i) exact = exact && v[i] == double(3 * i + 3);
+      });
+      expect(exact, me, std::string("one-shot over ") + transport + ": a sum is not exact");
+    }
+    CommOptions o;
+    o.algorithm = "one-shot";
+    o.transport = "mpi";
+    o.selection_path = "/dev/null";
+    o.core_share = crowded;
+    auto comm = session->make_communicator(o);
+    int64_t header = 0;
+    check_waits(*comm, "next step", 200, 300'000, [&] {
+      if (me == 0) ++header;
+      comm->broadcast_next_step(&header, sizeof header, 0);
+    });
+  } catch (const CollectiveError& e) {
+    std::printf("FAIL: %s\n", e.what());
+    return 1;
+  }
+  if (failures == 0) std::printf("rank %d: ok\n", me);
+  return failures ? 1 : 0;
+}
