@@ -90,11 +90,10 @@ VectorWorkRates measure_vector_work(kernels::ThreadPool& pool, int reps) {
                             for (int64_t i = 0; i < kSilu; ++i) g[i] = model::silu(g[i]) * u[i] + 0.25f;
                           }) /
               kSilu;
-  r.norm_ns = per_call_ns(pool, 400, reps,
-                          [&](int ith) {
-                            model::rms_norm(x[ith].data(), w[ith].data(), x[ith].data(), kNorm, 1e-5f);
-                          }) /
-              kNorm;
+  r.norm_ns =
+      per_call_ns(pool, 400, reps,
+                  [&](int ith) { model::rms_norm(x[ith].data(), w[ith].data(), x[ith].data(), kNorm, 1e-5f); }) /
+      kNorm;
   return r;
 }
 
