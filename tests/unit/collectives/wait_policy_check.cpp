@@ -11,8 +11,8 @@
 // is no voluntary switch). A call counts as a wait when it took at least 150 us, unless the
 // scheduler took its core meanwhile and it never left it: on a loaded machine (ctest -j on 2
 // cores) a rank is often descheduled through rank 0's compute, or within the call, and finds the
-// data there; such calls say nothing about how it waits. At least 30 calls must count. Not CPU time: on a busy machine a polling rank that yields gets little CPU too.
-// The sums must be exact. Prints one line per failure and exits 1.
+// data there; such calls say nothing about how it waits. At least 30 calls must count. Not CPU time: on a busy machine
+// a polling rank that yields gets little CPU too. The sums must be exact. Prints one line per failure and exits 1.
 #include <sys/resource.h>
 #include <time.h>
 
