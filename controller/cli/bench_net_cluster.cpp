@@ -99,7 +99,9 @@ int bench_net_cluster(int argc, char** argv) {
     throw Error(file +
                 " has one node: bench net over a cluster measures the link between several nodes; for this "
                 "machine's ranks run 'clusterctl bench net --ranks N'");
-  const auto report = preflight::run_preflight(config, {kVersion});
+  const auto report = launch::run_preflight_interruptible(
+      config, kVersion, "bench net",
+      "no selection table was written (run 'clusterctl bench net " + file + "' again to measure the link)");
   if (const auto why =
           preflight::failures_text(report, [](const std::string& check) { return kLinkChecks.count(check) > 0; });
       !why.empty())

@@ -16,6 +16,7 @@
 #include "controller/cli/plan_transport.h"
 #include "controller/config/cluster_config.h"
 #include "controller/launch/cluster_up.h"
+#include "controller/launch/interrupt.h"
 #include "controller/placement/shard_cache.h"
 #include "controller/placement/split.h"
 #include "controller/preflight/preflight.h"
@@ -570,7 +571,9 @@ int plan_main(int argc, char** argv) {
                 file + "' without --offline, or give every node a number as its weight");
 
   preflight::PreflightReport report;
-  if (!offline) report = preflight::run_preflight(config, {kVersion});
+  if (!offline)
+    report = launch::run_preflight_interruptible(config, kVersion, "plan",
+                                                 "nothing was planned (run 'clusterctl plan " + file + "' again)");
   if (!what_if) cluster_inputs(config, link_flag, inputs);
   inputs.streams = config.api.parallel;
   inputs.prefill_batch = prefill_batch;

@@ -189,6 +189,8 @@ class Supervisor {
       if (!kept.nodes.empty()) state::save(kept);
       nap(std::chrono::seconds(10));
     } catch (const std::exception& e) {
+      // `down` during the restart's checks, cut or copies: launch::Interrupted, no StepError.
+      if (up_was_interrupted()) g_stop = true;
       log(std::string("the restart failed: ") + e.what() + "; trying again in 10 s");
       nap(std::chrono::seconds(10));
     }

@@ -1,7 +1,9 @@
 #include "controller/placement/shard_cache.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 
@@ -44,6 +46,24 @@ std::vector<std::string> complete_cut(const fs::path& dir, int ranks) {
   return files;
 }
 
+// Cuts write into "<cut>/.tmp-<key>-<pid>". One whose process no longer runs was killed before it
+// could remove its folder (SIGKILL, a restart): it would hold up to a model's size for good.
+void remove_abandoned_cuts(const fs::path& root) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    const auto dash = name.rfind('-');
+    if (!name.starts_with(".tmp-") || dash == std::string::npos) continue;
+    const std::string pid_text = name.substr(dash + 1);
+    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+  }
+}
+
 }  // namespace
 
 ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<double>& split, model::Layout layout) {
@@ -60,8 +80,8 @@ ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<doubl
   return set;
 }
 
-ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split,
-                      model::Layout layout) {
+ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split, model::Layout layout,
+                      const std::atomic<int>* stop) {
   gguf::GgufFile file(model_path);
   ShardSet set = find_cut(file, ranks, split, layout);
   const fs::path root = fs::path(controller_cache_dir()) / "cut";
@@ -74,10 +94,16 @@ ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vecto
     } catch (const Error& e) {
       throw ImpossibleSplit(e.what());
     }
+    remove_abandoned_cuts(root);
     const fs::path tmp = root / (".tmp-" + set.key + "-" + std::to_string(getpid()));
     std::error_code ec;
     fs::remove_all(tmp, ec);
-    model::write_shards(file, hp, plan, split.empty() ? "" : model::format_split(split), tmp.string());
+    try {
+      model::write_shards(file, hp, plan, split.empty() ? "" : model::format_split(split), tmp.string(), stop);
+    } catch (...) {
+      fs::remove_all(tmp, ec);
+      throw;
+    }
     fs::remove_all(dir, ec);  // a broken earlier cut
     fs::rename(tmp, dir, ec);
     if (ec)

@@ -3,6 +3,7 @@
 // (model content, rank count, split) and reused by every later `up`. It lives on this machine
 // only (never a node's cache_dir), under $CLUSTERCTL_CACHE_DIR, else $XDG_CACHE_HOME/clusterctl,
 // else ~/.cache/clusterctl, in cut/<key>/.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,9 +39,11 @@ ShardSet find_cut(const gguf::GgufFile& file, int ranks, const std::vector<doubl
 // Cuts `model_path` into `ranks` shards with `split` (one weight per rank; empty = even) and
 // `layout` (replicated attention: every shard holds the whole attention weights), or
 // finds that cut in the cache. Cutting writes into a temp folder renamed into place, so an
-// interrupted cut is never mistaken for a finished one. Throws ImpossibleSplit, or
-// clusterctl::Error for an unreadable model or an unwritable cache.
+// interrupted cut is never mistaken for a finished one; a cut that fails or is stopped (`stop`
+// turned non-zero: model::ShardingStopped) removes its temp folder, and the temp folders of cuts
+// whose process is gone (killed, the machine restarted) are removed before cutting. Throws
+// ImpossibleSplit, or clusterctl::Error for an unreadable model or an unwritable cache.
 ShardSet cut_or_reuse(const std::string& model_path, int ranks, const std::vector<double>& split,
-                      model::Layout layout = model::Layout::split_attention);
+                      model::Layout layout = model::Layout::split_attention, const std::atomic<int>* stop = nullptr);
 
 }  // namespace clusterctl::placement

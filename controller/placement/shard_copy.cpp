@@ -24,7 +24,7 @@ std::string absolute_on_node(preflight::NodeShell& shell, const std::string& pat
 
 std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c,
                                   std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const ShardSet& shards,
-                                  const RankSplit& split, std::FILE* out) {
+                                  const RankSplit& split, std::FILE* out, const std::atomic<int>* stop) {
   std::vector<NodeCopy> copies(c.nodes.size());
   std::vector<std::optional<launch::StepError>> errors(c.nodes.size());
   CopyProgress progress(shards.total_bytes, out);
@@ -42,12 +42,13 @@ std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c,
         return;
       }
       copy.shard_dir = (fs::path(absolute_on_node(*remote, node.cache_dir)) / shards.key).string();
-      for (int r = 0; r < node.ranks; ++r) {
+      for (int r = 0; r < node.ranks && !(stop && *stop); ++r) {
         const std::string& local = shards.files[size_t(split.first_rank[i] + r)];
         const std::string target = (fs::path(copy.shard_dir) / fs::path(local).filename()).string();
         uint64_t reported = 0;
         ssh::UploadOptions options;
         options.cache_local_sha256 = true;  // the cut is hashed once, not on every up
+        options.stop = stop;
         auto result = ssh::sftp_upload(
             remote->session(), local, target,
             [&](uint64_t done, uint64_t) {
@@ -69,6 +70,9 @@ std::vector<NodeCopy> copy_shards(const config::ClusterConfig& c,
     copy.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   });
   progress.finish();
+  if (stop && *stop)
+    throw ssh::SshError(ssh::SshFailure::interrupted, "the copies were stopped on every node",
+                        "each node keeps what it received, and the next copy resumes from there");
   for (auto& e : errors)
     if (e) throw *e;
   for (size_t i = 0; i < c.nodes.size(); ++i) {

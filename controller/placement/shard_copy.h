@@ -2,6 +2,7 @@
 // Gives every node its own shards, and only those: over SFTP into <cache_dir>/<cut key>/ on the
 // node (resumable, checked by SHA-256, skipped when the node already holds an identical file),
 // all nodes at once. A node that is this machine uses the controller's cut in place.
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -29,9 +30,11 @@ std::string absolute_on_node(preflight::NodeShell& shell, const std::string& pat
 
 // Copies in parallel; prints a progress line on a terminal, then one line per node with the
 // bytes copied. Throws launch::StepError (node, "copy shards", cause, fix) for the first node
-// that failed, after every node's copy has ended.
+// that failed, after every node's copy has ended. When `stop` turns non-zero (a signal noted)
+// every node's copy stops within about a second, keeping its partial copy to resume from, and
+// ssh::SshError(interrupted) is thrown once all have.
 std::vector<NodeCopy> copy_shards(const config::ClusterConfig& config,
                                   std::vector<std::unique_ptr<preflight::NodeShell>>& shells, const ShardSet& shards,
-                                  const RankSplit& split, std::FILE* out);
+                                  const RankSplit& split, std::FILE* out, const std::atomic<int>* stop = nullptr);
 
 }  // namespace clusterctl::placement

@@ -2,11 +2,15 @@
 
 #include <fcntl.h>
 #include <libssh/libssh.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <future>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace clusterctl::ssh {
@@ -57,11 +61,54 @@ std::string drain_stderr(ssh_channel ch) {
   return err;
 }
 
-}  // namespace
+// Ends the session's connection once `stop` turns non-zero, while it lives. A blocked send()
+// holds libssh until the kernel took a whole buffer (half a MiB: a minute on a slow link), and
+// what is queued would go on flowing to the node, its command running until it had. Shutting the
+// socket down wakes the send and makes every later call on the session fail at once; closing it
+// then resets the connection, which ends the node's session and command.
+class ConnectionStopper {
+ public:
+  ConnectionStopper(ssh_session s, const std::atomic<int>* stop) {
+    if (!stop) return;
+    watcher_ = std::thread([this, s, stop] {
+      std::unique_lock lock(mu_);
+      while (!done_) {
+        if (*stop) {
+          const int fd = ssh_get_fd(s);
+          linger reset{1, 0};
+          setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+          shutdown(fd, SHUT_RDWR);
+          fired_ = true;
+          return;
+        }
+        wake_.wait_for(lock, std::chrono::milliseconds(50));
+      }
+    });
+  }
+  ~ConnectionStopper() {
+    if (!watcher_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    wake_.notify_one();
+    watcher_.join();
+  }
+  bool fired() {
+    std::lock_guard lock(mu_);
+    return fired_;
+  }
 
-std::string stream_file_to_command(SshSession& session, const std::string& command, const std::string& local,
-                                   uint64_t from, uint64_t count, const std::function<void(uint64_t)>& sent,
-                                   Sha256* hash, std::chrono::seconds stall_timeout) {
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool done_ = false, fired_ = false;
+  std::thread watcher_;
+};
+
+std::string stream_to_command(SshSession& session, const std::string& command, const std::string& local, uint64_t from,
+                              uint64_t count, const std::function<void(uint64_t)>& sent, Sha256* hash,
+                              std::chrono::seconds stall_timeout) {
   ssh_session s = static_cast<ssh_session>(session.native_handle());
   const std::string node = session.target().address();
   auto fail = [&](const std::string& what, const std::string& fix) { return SshError(SshFailure::sftp, what, fix); };
@@ -159,6 +206,21 @@ std::string stream_file_to_command(SshSession& session, const std::string& comma
         disk_fix);
   }
   return out;
+}
+
+}  // namespace
+
+std::string stream_file_to_command(SshSession& session, const std::string& command, const std::string& local,
+                                   uint64_t from, uint64_t count, const std::function<void(uint64_t)>& sent,
+                                   Sha256* hash, std::chrono::seconds stall_timeout, const std::atomic<int>* stop) {
+  ConnectionStopper stopper(static_cast<ssh_session>(session.native_handle()), stop);
+  try {
+    return stream_to_command(session, command, local, from, count, sent, hash, stall_timeout);
+  } catch (const Error&) {
+    if (!stopper.fired()) throw;
+  }
+  throw SshError(SshFailure::interrupted, "the copy to " + session.target().address() + " was stopped",
+                 "the copies were stopped on every node");
 }
 
 }  // namespace clusterctl::ssh

@@ -92,7 +92,7 @@ void finish_and_record(SshSession& session, const std::string& remote, const std
 // Streams local[from..size) onto the end of the partial copy; the node checks that the partial
 // still has `from` bytes, so a concurrent change cannot leave a gap.
 uint64_t append_from(SshSession& session, const std::string& local, const std::string& remote, uint64_t from,
-                     uint64_t size, const UploadProgress& progress, std::chrono::seconds stall_timeout) {
+                     uint64_t size, const UploadProgress& progress, const UploadOptions& options) {
   const std::string p = shell_quote(partial_copy_path(remote));
   stream_file_to_command(
       session, "[ $(( $(wc -c < " + p + ") )) -eq " + std::to_string(from) + " ] || exit 4; exec cat >> " + p, local,
@@ -100,7 +100,7 @@ uint64_t append_from(SshSession& session, const std::string& local, const std::s
       [&](uint64_t sent) {
         if (progress) progress(from + sent, size);
       },
-      nullptr, stall_timeout);
+      nullptr, options.stall_timeout, options.stop);
   return size - from;
 }
 
@@ -108,7 +108,7 @@ uint64_t append_from(SshSession& session, const std::string& local, const std::s
 // (tee into sha256sum) and checks the partial's size, so the copy is never read back; its
 // checksum is returned. `local_hash`, when given, is fed the bytes sent.
 std::string send_fresh(SshSession& session, const std::string& local, const std::string& remote, uint64_t size,
-                       const UploadProgress& progress, Sha256* local_hash, std::chrono::seconds stall_timeout) {
+                       const UploadProgress& progress, Sha256* local_hash, const UploadOptions& options) {
   const std::string p = shell_quote(partial_copy_path(remote));
   const std::string out = stream_file_to_command(
       session,
@@ -118,7 +118,7 @@ std::string send_fresh(SshSession& session, const std::string& local, const std:
       [&](uint64_t sent) {
         if (progress) progress(sent, size);
       },
-      local_hash, stall_timeout);
+      local_hash, options.stall_timeout, options.stop);
   return out.size() >= 64 ? out.substr(0, 64) : "";
 }
 
@@ -127,11 +127,12 @@ std::string send_fresh(SshSession& session, const std::string& local, const std:
 std::string recorded_checksum_path(const std::string& remote) { return sibling(remote, ".", ".sha256"); }
 std::string partial_copy_path(const std::string& remote) { return sibling(remote, ".", ".partial"); }
 
-std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint) {
+std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint,
+                          const std::atomic<int>* stop) {
   std::string q = shell_quote(home_relative(remote));
   auto r = session.exec(
       "test -f " + q + " || exit 3; (sha256sum " + q + " 2>/dev/null || shasum -a 256 " + q + ") | cut -d' ' -f1",
-      hash_timeout(size_hint));
+      hash_timeout(size_hint), stop);
   if (r.status == 3) return "";
   if (r.status != 0 || r.out.size() < 64)
     throw SshError(SshFailure::sftp, "cannot checksum " + remote + " on " + session.target().address() + ": " + r.err,
@@ -169,7 +170,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
     result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
   if (!result.sha256.empty()) {
     if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
-    if (st.has_file && st.file_size == result.size && remote_sha256(session, remote, result.size) == result.sha256) {
+    if (st.has_file && st.file_size == result.size &&
+        remote_sha256(session, remote, result.size, options.stop) == result.sha256) {
       finish_and_record(session, remote, result.sha256, false);
       return there(false);
     }
@@ -185,8 +187,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
     }
     if (from > 0) {
       result.resumed_from = from;
-      result.bytes_sent = append_from(session, local, remote, from, result.size, progress, options.stall_timeout);
-      if (remote_sha256(session, partial_copy_path(remote), result.size) == result.sha256) {
+      result.bytes_sent = append_from(session, local, remote, from, result.size, progress, options);
+      if (remote_sha256(session, partial_copy_path(remote), result.size, options.stop) == result.sha256) {
         finish_and_record(session, remote, result.sha256, true);
         return result;
       }
@@ -197,7 +199,7 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   const bool hash_here = result.sha256.empty();
   const auto mtime = std::filesystem::last_write_time(local, ec);
   const std::string remote_hash =
-      send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr, options.stall_timeout);
+      send_fresh(session, local, remote, result.size, progress, hash_here ? &hash : nullptr, options);
   result.bytes_sent += result.size;
   if (hash_here) {
     result.sha256 = hash.hex_digest();

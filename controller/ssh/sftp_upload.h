@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,9 @@ struct UploadOptions {
   // The copy fails (SshError naming the node) when the node takes no data for this long: a hung
   // disk or process on the node, or a link that stopped without closing.
   std::chrono::seconds stall_timeout{60};
+  // When it turns non-zero (a signal noted), the copy or the node's checksum of it stops within
+  // about a second with SshError(interrupted); a partial copy stays on the node, to be resumed.
+  const std::atomic<int>* stop = nullptr;
 };
 
 // Copies `local` to `remote` on the node. The bytes stream over an SSH exec channel into
@@ -52,7 +56,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
 
 // The SHA-256 of a file on the node, or "" when it does not exist. `size_hint` (bytes) makes the
 // time allowed for hashing grow with the file.
-std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint = 0);
+std::string remote_sha256(SshSession& session, const std::string& remote, uint64_t size_hint = 0,
+                          const std::atomic<int>* stop = nullptr);
 
 // The hidden files kept next to a copied `remote` file on the node.
 std::string recorded_checksum_path(const std::string& remote);  // ".NAME.sha256"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Issue #17: Ctrl-C (SIGINT) or SIGTERM while `clusterctl up` runs its checks on the nodes, or while
-# `clusterctl doctor` runs a node's speed probe, on the 3-node test cluster (ctest fixture
-# `testcluster`), must stop what runs on every node, say so in one `error:` line naming the signal
-# and what to run again, exit 128 + the signal, and leave nothing behind: no process that was not
-# there before, no ssh session, no cluster state, no node speed recorded.
+# Issue #17: Ctrl-C (SIGINT) or SIGTERM while `clusterctl up`, `doctor`, `plan` or `bench net` runs
+# its checks on the nodes, while `doctor` runs a node's speed probe, or while `up` copies the
+# shards, on the 3-node test cluster (ctest fixture `testcluster`), must stop what runs on every
+# node, say so in one `error:` line naming the signal and what to run again, exit 128 + the
+# signal, and leave nothing behind: no process that was not there before, no ssh session, no
+# cluster state, no node speed recorded, no half-cut shards (a partial copy on a node is kept for
+# the next `up` to resume from).
 # Usage: probe_interrupt_test.sh CLUSTERCTL CLUSTERCTL-WORKER REPO
 source "$(dirname "$0")/testcluster_lib.sh"
 cluster_test_start "$@"
@@ -47,7 +49,7 @@ running_on() {
     n=0
     for k in $(seq "$(cat "$D/nodes")"); do
       for pid in $(ip netns pids "node$k" 2>/dev/null); do
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" && n=$((n + 1)) && break
+        tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "$pattern" && n=$((n + 1)) && break
       done
     done
     [ "$n" -ge "$want" ] && return 0
@@ -57,8 +59,9 @@ running_on() {
 }
 
 # interrupt SIGNAL WHAT NODES PATTERN COMMAND...: runs COMMAND in the background, sends SIGNAL to it
-# once PATTERN runs on NODES nodes, and leaves its output in $out and its exit status in $rc. (With
-# job control on, as in a terminal: a script's background command otherwise ignores SIGINT.)
+# once PATTERN runs on NODES nodes (and then the command in $THEN_WAIT_FOR, if set, succeeds: at
+# most 60 s), and leaves its output in $out and its exit status in $rc. (With job control on, as
+# in a terminal: a script's background command otherwise ignores SIGINT.)
 interrupt() {
   local sig=$1 what=$2 nodes=$3 pattern=$4 pid
   shift 4
@@ -67,6 +70,9 @@ interrupt() {
   pid=$!
   set +m
   if running_on "$nodes" "$pattern"; then pass "$what: it runs on $nodes node(s)"; else fail "$what: it never ran on $nodes node(s)"; fi
+  if [ -n "${THEN_WAIT_FOR:-}" ]; then
+    for _ in $(seq 600); do eval "$THEN_WAIT_FOR" && break; sleep 0.1; done
+  fi
   kill "-$sig" "$pid"
   for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then fail "$what: clusterctl still runs 60 s after $sig"; kill -9 "$pid"; fi
@@ -122,4 +128,60 @@ expect_eq "exit status 128 + SIGINT" "$rc" 130
 expect_match "it names the signal and what to run again" "$out" \
   "^error: doctor: interrupted by SIGINT during the checks; the checks were stopped on every node; nothing was recorded \(run 'clusterctl doctor $T/slow-checks\.yaml' again\)$"
 nothing_left "after SIGINT to doctor's checks"
+
+F="$T/slow-checks\.yaml"
+for cmd in "plan|nothing was planned \(run 'clusterctl plan $F' again\)" \
+  "bench net|no selection table was written \(run 'clusterctl bench net $F' again to measure the link\)"; do
+  verb=${cmd%%|*}
+  echo "== Ctrl-C during $verb's checks"
+  # shellcheck disable=SC2086 # "bench net" is two words
+  interrupt INT "$verb's checks, SIGINT" 3 "slow-version-worker.* --version" "$CLUSTERCTL" $verb "$T/slow-checks.yaml"
+  expect_eq "exit status 128 + SIGINT" "$rc" 130
+  expect_eq "one error line" "$(grep -c '^error:' <<<"$out")" 1
+  expect_match "it names the signal and what to run again" "$out" \
+    "^error: $verb: interrupted by SIGINT during the checks; the checks were stopped on every node; ${cmd#*|}$"
+  nothing_left "after SIGINT to $verb's checks"
+done
+
+echo "== Ctrl-C during up's shard copy (node2's eth0, which the copy takes, at 64 kbit/s)"
+# node2 gets its shard at 8 KB/s: the signal finds its copy running. It must stop there at once
+# (not run on through what the controller's socket still held), keep what node2 received for the
+# next up to resume from, and remove nothing else; the next up copies node2 only the rest.
+slow_link() {
+  tc qdisc replace dev v2-eth root tbf rate 64kbit burst 16kb latency 400ms
+  ip netns exec node2 tc qdisc replace dev eth0 root tbf rate 64kbit burst 16kb latency 400ms
+}
+fast_link() {
+  tc qdisc del dev v2-eth root 2>/dev/null
+  ip netns exec node2 tc qdisc del dev eth0 root 2>/dev/null
+}
+trap 'fast_link; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; kill_leftovers' EXIT
+testcluster_config "$MODEL" "$T/copy.yaml"
+rm -rf "$D"/cache/node2/stories260K-*
+slow_link
+partial_bytes() { stat -c %s "$D"/cache/node2/stories260K-*/.stories260K.rank1of3.gguf.partial 2>/dev/null || echo 0; }
+THEN_WAIT_FOR='[ "$(partial_bytes)" -ge 16384 ]' \
+  interrupt INT "up's copy to node2, SIGINT" 1 "tee .*cache/node2/.*partial" "$CLUSTERCTL" up "$T/copy.yaml"
+expect_eq "exit status 128 + SIGINT" "$rc" 130
+expect_eq "one error line" "$(grep -c '^error:' <<<"$out")" 1
+expect_match "it names the signal, the copies stopped, that they resume, and what to run again" "$out" \
+  "^error: up: interrupted by SIGINT while copying the shards; the copies were stopped on every node \(each resumes where it stopped on the next up\); nothing was started \(run 'clusterctl up $T/copy\.yaml' again\)$"
+nothing_left "after SIGINT to up's copy"
+fast_link
+expect_eq "no cluster state recorded" "$(ls "$CLUSTERCTL_STATE_DIR" 2>/dev/null)" ""
+expect_eq "no temp folder left in the controller's cut cache" "$(ls -a "$CLUSTERCTL_CACHE_DIR/cut" | grep -c '^\.tmp')" 0
+cut=$(ls "$CLUSTERCTL_CACHE_DIR"/cut/stories260K-*/stories260K.rank1of3.gguf)
+kept=$(partial_bytes)
+whole=$(stat -c %s "$cut")
+if [ "$kept" -gt 0 ] && [ "$kept" -lt "$whole" ]; then pass "node2 keeps a partial copy ($kept of $whole bytes)"
+else fail "node2's partial copy: $kept of $whole bytes (want some, not all)"; fi
+expect_eq "node2 has no shard yet" "$(ls "$D"/cache/node2/stories260K-*/stories260K.rank1of3.gguf 2>/dev/null)" ""
+out=$("$CLUSTERCTL" up "$T/copy.yaml" 2>&1); rc=$?
+expect_eq "the next up's exit status" "$rc" 0
+sent=$(grep -o '^  node2: [0-9.]* [KM]*i*B copied' <<<"$out" | awk '{v=$2; if ($3=="KiB") v*=1024; if ($3=="MiB") v*=1048576; printf "%d", v}')
+if [ -n "$sent" ] && [ "$sent" -le $((whole - kept + 1024)) ]; then pass "the next up sent node2 only the rest ($sent bytes)"
+else fail "the next up sent node2 ${sent:-?} bytes, not the $((whole - kept)) left: $(grep node2: <<<"$out")"; fi
+f=$(ls "$D"/cache/node2/stories260K-*/stories260K.rank1of3.gguf 2>/dev/null)
+[ -n "$f" ] && expect_eq "node2's resumed shard is the cut" "$(sha256sum <"$f")" "$(sha256sum <"$cut")" || fail "no shard on node2"
+"$CLUSTERCTL" down testcluster >/dev/null 2>&1 || fail "down after the resumed up"
 finish

@@ -193,7 +193,7 @@ std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams&
 }
 
 std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
-                                      const std::string& split, const std::string& dir) {
+                                      const std::string& split, const std::string& dir, const std::atomic<int>* stop) {
   if (read_shard_info(src)) throw Error(src.path() + " is already a shard; cut shards from the whole model file");
   plan.validate(hp);
   std::error_code ec;
@@ -232,8 +232,15 @@ std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& 
       w.set_kv(kDenseFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.dense_ffn; })));
     if (hp.n_expert_shared > 0)
       w.set_kv(kSharedFfn, gguf::value_i32_array(bounds(plan, [](const Partition& x) { return x.shared_ffn; })));
-    for (ShardTensor& t : shard_tensors(src, hp, p))
-      w.add_tensor(std::move(t.name), t.type, std::move(t.shape), std::move(t.source));
+    for (ShardTensor& t : shard_tensors(src, hp, p)) {
+      gguf::TensorSource source = std::move(t.source);
+      if (stop)
+        source = [stop, read = std::move(source)](uint64_t first_row, uint64_t n_rows, uint8_t* out) {
+          if (*stop) throw ShardingStopped("the cut was stopped");
+          read(first_row, n_rows, out);
+        };
+      w.add_tensor(std::move(t.name), t.type, std::move(t.shape), std::move(source));
+    }
     const std::string path = (fs::path(dir) / shard_file_name(src.path(), r, n)).string();
     w.write(path);
     paths.push_back(path);

@@ -6,11 +6,13 @@
 // model's) and adds clusterctl.shard.*: rank, world size, split, every rank's ranges and a
 // fingerprint of the source, so ranks can check they hold parts of the same cut of the same model.
 // A replicated-attention cut (clusterctl.shard.layout) gives every shard the whole attention weights.
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "worker/common/error.h"
 #include "worker/gguf/gguf_file.h"
 #include "worker/gguf/gguf_writer.h"
 #include "worker/model/hparams.h"
@@ -54,9 +56,17 @@ struct ShardTensor {
 // The tensors of the shard of `src` that holds Partition `p`, in the source's order.
 std::vector<ShardTensor> shard_tensors(const gguf::GgufFile& src, const HParams& hp, const Partition& p);
 
-// Writes one shard per part of `plan` into `dir` (created if missing). Returns the paths.
+// Writes one shard per part of `plan` into `dir` (created if missing). Returns the paths. When
+// `stop` turns non-zero (a signal noted) the writing stops at the next piece of a tensor with
+// ShardingStopped, leaving what it wrote for the caller to remove.
 std::vector<std::string> write_shards(const gguf::GgufFile& src, const HParams& hp, const ShardPlan& plan,
-                                      const std::string& split, const std::string& dir);
+                                      const std::string& split, const std::string& dir,
+                                      const std::atomic<int>* stop = nullptr);
+
+class ShardingStopped : public Error {
+ public:
+  using Error::Error;
+};
 
 // The shard for `rank` of `world_size` ranks in directory `dir` (exactly one file named
 // *.rank<K>of<N>.gguf). Throws clusterctl::Error naming what is missing or ambiguous.
