@@ -167,7 +167,8 @@ UploadResult sftp_upload(SshSession& session, const std::string& local, const st
   if (auto recorded = options.cache_local_sha256 ? recorded_sha256_file(local) : std::nullopt)
     result.sha256 = *recorded;
   else if (st.has_file || st.has_partial)
-    result.sha256 = options.cache_local_sha256 ? cached_sha256_file(local) : sha256_file(local);
+    result.sha256 =
+        options.cache_local_sha256 ? cached_sha256_file(local, options.stop) : sha256_file(local, options.stop);
   if (!result.sha256.empty()) {
     if (!options.verify && st.has_file && st.record == result.sha256 + " " + st.file_stat) return there(true);
     if (st.has_file && st.file_size == result.size &&

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <vector>
 
+#include "controller/ssh/ssh_error.h"
 #include "worker/common/error.h"
 
 namespace clusterctl::ssh {
@@ -82,12 +83,15 @@ std::string Sha256::hex_digest() {
   return s;
 }
 
-std::string sha256_file(const std::string& path) {
+std::string sha256_file(const std::string& path, const std::atomic<int>* stop) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot read " + path + ": " + std::strerror(errno));
   Sha256 sha;
   std::vector<char> buf(1 << 20);
   while (in) {
+    if (stop && *stop)
+      throw SshError(SshFailure::interrupted, "hashing " + path + " was stopped",
+                     "the copies were stopped on every node");
     in.read(buf.data(), std::streamsize(buf.size()));
     sha.update(buf.data(), size_t(in.gcount()));
   }
@@ -138,9 +142,9 @@ void record_sha256_file(const std::string& path, const std::string& sha256) {
   if (ec) fs::remove(tmp, ec);
 }
 
-std::string cached_sha256_file(const std::string& path) {
+std::string cached_sha256_file(const std::string& path, const std::atomic<int>* stop) {
   if (auto sha = recorded_sha256_file(path)) return *sha;
-  const std::string sha = sha256_file(path);
+  const std::string sha = sha256_file(path, stop);
   record_sha256_file(path, sha);
   return sha;
 }

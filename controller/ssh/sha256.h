@@ -1,5 +1,6 @@
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -24,12 +25,13 @@ class Sha256 {
   uint64_t total_ = 0;
 };
 
-// The hex SHA-256 of a whole file; throws clusterctl::Error when it cannot be read.
-std::string sha256_file(const std::string& path);
+// The hex SHA-256 of a whole file; throws clusterctl::Error when it cannot be read, and
+// SshError(interrupted) within a MiB read once `stop` turns non-zero (a signal noted).
+std::string sha256_file(const std::string& path, const std::atomic<int>* stop = nullptr);
 // The same, remembered in a hidden ".NAME.sha256" beside the file with its size and modification
 // time, so an unchanged multi-GB shard is not hashed again on every `up`. A changed file (size or
 // mtime) is hashed again; a record that cannot be written costs only the next hash.
-std::string cached_sha256_file(const std::string& path);
+std::string cached_sha256_file(const std::string& path, const std::atomic<int>* stop = nullptr);
 // That record's checksum while it still matches the file, else nothing.
 std::optional<std::string> recorded_sha256_file(const std::string& path);
 // Writes the record for `sha256`, the checksum of the file as it is now (errors ignored).

@@ -1,12 +1,17 @@
 // What preflight reads from nodes: parsers of real Linux and macOS command outputs, and the
 // SHA-256 that verifies copied shards.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "controller/config/network_address.h"
 #include "controller/preflight/probe_parsers.h"
 #include "controller/ssh/sha256.h"
+#include "controller/ssh/ssh_error.h"
 
 namespace clusterctl::preflight {
 namespace {
@@ -118,6 +123,29 @@ TEST(Sha256, KnownVectors) {
   std::string chunk(1000, 'a');
   for (int i = 0; i < 1000; ++i) million.update(chunk.data(), 7), million.update(chunk.data() + 7, 993);
   EXPECT_EQ(million.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// A file's hash (a cut shard's, up to a model's size) stops when a signal is noted, and records
+// nothing then.
+TEST(Sha256, AFilesHashStopsWhenTold) {
+  const std::string path = ::testing::TempDir() + "sha256_stop_test.bin";
+  std::ofstream(path, std::ios::binary) << std::string(3 << 20, 'a');
+  std::atomic<int> stop{0};
+  const std::string whole = ssh::sha256_file(path, &stop);
+  EXPECT_EQ(whole.size(), 64u);
+  stop = SIGINT;
+  try {
+    ssh::cached_sha256_file(path, &stop);
+    ADD_FAILURE() << "hashing went on after the signal";
+  } catch (const ssh::SshError& e) {
+    EXPECT_EQ(e.kind(), ssh::SshFailure::interrupted) << e.what();
+  }
+  EXPECT_FALSE(ssh::recorded_sha256_file(path));
+  stop = 0;
+  EXPECT_EQ(ssh::cached_sha256_file(path, &stop), whole);
+  EXPECT_EQ(ssh::recorded_sha256_file(path), whole);
+  std::filesystem::remove(path);
+  std::filesystem::remove(std::filesystem::path(path).parent_path() / ".sha256_stop_test.bin.sha256");
 }
 
 }  // namespace
