@@ -100,6 +100,9 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     }
     s.silu_ns = j.value("silu_ns", 0.0);
     s.norm_ns = j.value("norm_ns", 0.0);
+    // The machine's: not shared among ranks.
+    if (j.contains("handover_us") && j["handover_us"].size() == 2)
+      for (size_t i = 0; i < 2; ++i) s.handover_us[i] = j["handover_us"][i].get<double>();
     if (j.contains("one_rank") && j["one_rank"].is_object()) {
       s.one_rank_bandwidth_gbs = j["one_rank"].value("bandwidth_gb_s", 0.0);
       s.one_rank_decode_gflops = j["one_rank"].value("decode_gflops", 0.0);
@@ -206,7 +209,8 @@ int doctor_main(int argc, char** argv) {
                   {"attention_head_ns", s.speed->attention_head_ns},
                   {"attention_position_ns", s.speed->attention_position_ns},
                   {"silu_ns", s.speed->silu_ns},
-                  {"norm_ns", s.speed->norm_ns}});
+                  {"norm_ns", s.speed->norm_ns},
+                  {"handover_us", s.speed->handover_us}});
       j["speed"].push_back(e);
     }
     if (link)

@@ -310,6 +310,10 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r, int ranks) {
         placement::core_share(r.machine_threads, r.cores, one_thread(n.one_rank_bandwidth_gbs, n.bandwidth_gbs));
     n.compute_core_share =
         placement::core_share(r.machine_threads, r.cores, one_thread(n.one_rank_decode_gflops, n.decode_gflops));
+    n.threads_beyond_cores = r.machine_threads - r.cores;
+    n.cores = r.cores;
+    for (int i = 0; i < 2; ++i)
+      n.handover_s[i] = r.handover_us[i] >= 0 ? r.handover_us[i] * 1e-6 : placement::kHandoverFallbackS[i];
   }
   return n;
 }
@@ -338,7 +342,10 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
                       ? "; " + std::to_string(r->machine_threads) + " threads take turns on " +
                             std::to_string(r->cores) + " cores: " +
                             std::to_string(std::lround(100 * speed.memory_core_share)) + " % of their memory's rate, " +
-                            std::to_string(std::lround(100 * speed.compute_core_share)) + " % of their compute's"
+                            std::to_string(std::lround(100 * speed.compute_core_share)) + " % of their compute's, " +
+                            std::to_string(std::lround(placement::handover_per_sync_s(speed) * 1e6)) +
+                            " us a synchronisation handing them over" +
+                            (r->handover_us[0] >= 0 ? "" : " (not measured by an older probe: assumed)")
                       : ""));
     if (!r && in.missing.empty())
       in.missing = n.name + " has no measured bandwidth: run 'clusterctl doctor " + c.file +

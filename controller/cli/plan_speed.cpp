@@ -151,12 +151,13 @@ nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
           {"non_matmul_ms", t.non_matmul_s() * 1e3},
           {"attention_ms", t.attention_s * 1e3},
           {"elementwise_ms", t.elementwise_s * 1e3},
+          {"handover_ms", t.handover_s * 1e3},
           {"limit", placement::term_name(t.limit())}};
 }
 
 // "memory 71 %": the limiting term's share of the pass.
 std::string limit_text(const placement::PassTimes& t) {
-  const double share[] = {t.memory_s, t.compute_s, t.latency_s, t.bandwidth_s, t.non_matmul_s()};
+  const double share[] = {t.memory_s, t.compute_s, t.latency_s, t.bandwidth_s, t.non_matmul_s(), t.handover_s};
   const double of = t.total();
   char buf[48];
   std::snprintf(buf, sizeof buf, "%s %.0f %%", placement::term_name(t.limit()),
@@ -175,6 +176,8 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
                           {"decode_gflops", in.nodes[n].decode_gflops},
                           {"memory_core_share", in.nodes[n].memory_core_share},
                           {"compute_core_share", in.nodes[n].compute_core_share},
+                          {"threads_beyond_cores", in.nodes[n].threads_beyond_cores},
+                          {"handover_per_sync_us", placement::handover_per_sync_s(in.nodes[n]) * 1e6},
                           {"from", in.node_from[n]}});
   j["link"] = in.link ? nlohmann::json{{"name", in.link->name},
                                        {"latency_us", in.link->latency_us},

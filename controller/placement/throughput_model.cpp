@@ -55,6 +55,8 @@ const char* term_name(Term t) {
       return "link bandwidth";
     case Term::non_matmul:
       return "non-matmul";
+    case Term::handover:
+      return "core handover";
   }
   return "?";
 }
@@ -86,14 +88,14 @@ double PassTimes::overlapped_s() const {
   return hi * std::pow(1 + std::pow(lo / hi, p), 1 / p);
 }
 
-double PassTimes::total() const { return overlapped_s() + meetings_s + non_matmul_s() + latency_s + bandwidth_s; }
+double PassTimes::total() const {
+  return overlapped_s() + meetings_s + non_matmul_s() + latency_s + bandwidth_s + handover_s;
+}
 
 Term PassTimes::limit() const {
-  const std::pair<double, Term> terms[] = {{memory_s, Term::memory},
-                                           {compute_s, Term::compute},
-                                           {latency_s, Term::link_latency},
-                                           {bandwidth_s, Term::link_bandwidth},
-                                           {non_matmul_s(), Term::non_matmul}};
+  const std::pair<double, Term> terms[] = {{memory_s, Term::memory},           {compute_s, Term::compute},
+                                           {latency_s, Term::link_latency},    {bandwidth_s, Term::link_bandwidth},
+                                           {non_matmul_s(), Term::non_matmul}, {handover_s, Term::handover}};
   return std::max_element(std::begin(terms), std::end(terms), [](auto& a, auto& b) { return a.first < b.first; })
       ->second;
 }
@@ -206,6 +208,14 @@ double core_share(int machine_threads, int cores, double one_thread) {
   return machine_threads / (cores * (turns - 1) + left / left_rate);
 }
 
+double handover_per_sync_s(const NodeSpeed& n) {
+  const int beyond = n.threads_beyond_cores;
+  if (beyond <= 0) return 0;
+  const double one = n.handover_s[0], all = n.handover_s[1];
+  if (n.cores <= 1 || !(all > 0)) return std::max(one, 0.0) * beyond;
+  return std::max(one + (beyond - 1) * (all - one) / (n.cores - 1), 0.0);
+}
+
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill) {
   PassTimes t;
   std::vector<double> mem(m.nodes.size()), compute(m.nodes.size()), attention(m.nodes.size()),
@@ -276,6 +286,10 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   const LinkSpeed& step_link = m.step_link ? *m.step_link : link;
   t.latency_s = (m.allreduces_per_pass * c.hops * link.latency_us + exchanges * step_link.latency_us) * 1e-6;
   t.bandwidth_s = m.allreduces_per_pass * c.bytes_sent / (link.bandwidth_gbs * 1e9);
+  double handover = 0;  // one synchronisation's, on the machine where it costs most
+  for (const NodeSpeed& node : m.nodes) handover = std::max(handover, handover_per_sync_s(node));
+  t.handover_s = m.allreduces_per_pass * std::max(handover - c.hops * link.latency_us * 1e-6, 0.0) +
+                 exchanges * std::max(handover - step_link.latency_us * 1e-6, 0.0);
   return t;
 }
 

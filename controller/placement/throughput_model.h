@@ -42,6 +42,13 @@ struct NodeSpeed {
   // cores (core_share), for its memory's reads and its compute apart: 1 where each thread has a
   // core, or the figures were measured shared.
   double memory_core_share = 1, compute_core_share = 1;
+  // Where they outnumber the cores: by how many threads (the machine's ranks' threads less its
+  // cores), and what a synchronisation of the ranks (an all-reduce, a next-step exchange) costs
+  // beyond their turns, with one thread beyond the `cores` and with `cores` beyond them: a rank
+  // notices a message only when its test-and-sleep wait wakes, and then waits for a core (doctor's
+  // handover probe; not measured: kHandoverFallbackS). handover_per_sync_s takes them.
+  int threads_beyond_cores = 0, cores = 0;
+  double handover_s[2] = {0, 0};
 };
 
 // Threads that outnumber the cores take turns on them. Each all-reduce waits for every rank, so
@@ -56,6 +63,11 @@ struct NodeSpeed {
 // others, so 3 ranks on 2 cores get 0.93 or 0.76 of the two cores' reads. 1 where each thread
 // has a core or the cores are not known.
 double core_share(int machine_threads, int cores, double one_thread = 0);
+
+// One synchronisation's handover on a node whose threads outnumber its cores: along the line
+// through its two measured points (1 and `cores` threads beyond them), past them straight on, never
+// below 0; with one core (or one point) that many times the first. 0 where each thread has a core.
+double handover_per_sync_s(const NodeSpeed& n);
 
 struct LinkSpeed {
   std::string name;          // "thunderbolt-bridge", "10gbe", "300us,10gbit", "shared memory"
@@ -96,10 +108,11 @@ struct RankWork {
 
 enum class Algorithm { one_shot, recursive_doubling, ring };
 enum class WireFormat { f64, f32, bf16, q8 };
-enum class Term { memory, compute, link_latency, link_bandwidth, non_matmul };
+enum class Term { memory, compute, link_latency, link_bandwidth, non_matmul, handover };
 const char* algorithm_name(Algorithm a);  // as --allreduce spells it
 const char* wire_name(WireFormat w);      // as --wire-format spells it
-const char* term_name(Term t);            // "memory", "compute", "link latency", "link bandwidth", "non-matmul"
+// "memory", "compute", "link latency", "link bandwidth", "non-matmul", "core handover"
+const char* term_name(Term t);
 double wire_bytes_per_value(WireFormat w);
 
 struct ClusterModel {
@@ -144,6 +157,12 @@ struct PassTimes {
   // RoPE, KV stores). It does not overlap the weights' reads: it runs between the matmuls.
   double attention_s = 0, elementwise_s = 0;
   double non_matmul_s() const { return attention_s + elementwise_s; }
+  // Ranks outnumbering a machine's cores: each synchronisation of the pass (its all-reduces and,
+  // decoding, the next-step exchanges) pays the handover of a core to each thread beyond them, on
+  // the machine where that costs most, less what the synchronisation's own link latency hides (the
+  // ranks then sleep to a moment the link sets, all cores free: an emulated 300 us link's 3 ranks
+  // on 2 cores were predicted within 4 % without the term).
+  double handover_s = 0;
   double overlapped_s() const;  // memory and compute, as they overlap
   double total() const;
   Term limit() const;  // the largest term
@@ -256,6 +275,9 @@ struct VectorWorkFlops {
   double head_per_dim = 0, position_per_dim = 0, silu = 0, norm = 0;
 };
 constexpr VectorWorkFlops kVectorWorkFallback{12, 0.9, 70, 13};
+// Without doctor's handover figures (an older record): as the probe measured them on this project's
+// 2-core VM, one synchronisation with 1 and 2 single-thread ranks beyond the cores (docs/tuning.md).
+constexpr double kHandoverFallbackS[2] = {55e-6, 200e-6};
 // The probe's read bandwidth meets the pool's threads once per this many bytes (speed_probe.h).
 constexpr double kProbeMatrixBytes = 4.0 * 1024 * 1024;
 

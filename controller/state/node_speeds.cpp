@@ -54,6 +54,7 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"threads", r.threads},
                         {"cores", r.cores},
                         {"machine_threads", r.machine_threads},
+                        {"handover_us", {r.handover_us[0], r.handover_us[1]}},
                         {"method", r.method},
                         {"measured_at", r.measured_at}};
   write_state_file(kFile, all.dump(2) + "\n");
@@ -83,6 +84,7 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.threads = j.value("threads", 0);
   r.cores = j.value("cores", 0);
   r.machine_threads = j.value("machine_threads", 0);
+  read_pair(j, "handover_us", r.handover_us);  // absent before the probe measured it: -1, not measured
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));
   if (!(r.bandwidth_gbs > 0) || !(r.compute_gflops > 0)) return std::nullopt;

@@ -34,6 +34,11 @@ struct NodeSpeedRecord {
   // for one, and the ranks share the cores in time (placement::core_share); 0: not recorded (an
   // older probe's figures, measured with every rank at once).
   int cores = 0, machine_threads = 0;
+  // One synchronisation's cost beyond the ranks' turns on the cores, with one rank beyond them
+  // and with `cores` beyond them (tools::measure_handover: this machine's cores + 1 and 2 x cores
+  // single-thread ranks). Negative: not measured (an older probe: plan takes
+  // placement::kHandoverFallbackS).
+  double handover_us[2] = {-1, -1};
   std::string method;       // how it was measured (the probe's own line)
   int64_t measured_at = 0;  // unix seconds
 };

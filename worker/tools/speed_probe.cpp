@@ -16,6 +16,7 @@
 
 #include "worker/common/large_buffer.h"
 #include "worker/kernels/kernels.h"
+#include "worker/tools/handover_probe.h"
 #include "worker/tools/vector_work_probe.h"
 
 namespace clusterctl::tools {
@@ -441,6 +442,17 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   const size_t bytes = probe_buffer_bytes();
   constexpr int kReps = 7;
   if (stream_only) return probe_stream_only(threads, ranks, bytes, kReps);
+  // First, while this process has no pool's threads to fork beside: the machine's cores handed
+  // over among ranks that outnumber them (plan adds it only where they do).
+  constexpr int kHandoverSteps = 200;
+  const HandoverProbe handover = measure_handover(0, kReps, kHandoverSteps);
+  std::string handover_json;
+  for (const HandoverSample& h : handover.samples) {
+    char one[160];
+    std::snprintf(one, sizeof one, "%s{\"ranks\": %d, \"step_us\": %.1f, \"turns_us\": %.1f, \"handover_us\": %.1f}",
+                  handover_json.empty() ? "" : ", ", h.ranks, h.step_us, h.turns_us, h.handover_us);
+    handover_json += one;
+  }
   // Per thread count 1, 2, 4 ... threads: the plain reads and the decode stream, one pool alone.
   std::string reads_json, stream_json;
   double reads_gbs = 0, stream_gbs = 0;
@@ -487,9 +499,14 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                 vector_work.attention_head_ns[0], vector_work.attention_head_ns[1],
                 vector_work.attention_position_ns[0], vector_work.attention_position_ns[1], vector_work.silu_ns,
                 vector_work.norm_ns);
+  char handover_head[128];
+  std::snprintf(handover_head, sizeof handover_head, "\"handover_us\": [%.2f, %.2f], \"handover_chunk_us\": %.1f, ",
+                handover.handover_us[0], handover.handover_us[1], handover.chunk_us);
   std::string out = "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) +
-                    ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json;
-  out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) +
+                    ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json +
+                    handover_head + "\"handover\": [" + handover_json + "], ";
+  out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) + "; " +
+         handover_method(handover, kReps, kHandoverSteps) +
          (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
                           " threads, every pass started together and the ranks meeting after each matrix as at "
                           "an all-reduce: all their bytes (flops) over the time until the last was done, measured "

@@ -398,6 +398,93 @@ TEST(ThroughputModel, ThreadsOutnumberingTheCoresTakeTurnsOnThem) {
   EXPECT_DOUBLE_EQ(shared.bandwidth_s, whole.bandwidth_s);
 }
 
+TEST(ThroughputModel, AHandoverGrowsAlongTheProbesTwoPointsWithTheThreadsBeyondTheCores) {
+  // The probe's points on 4 cores: 50 us a synchronisation with 1 thread beyond them, 200 with 4.
+  NodeSpeed n{100, 1000};
+  n.cores = 4;
+  n.handover_s[0] = 50e-6;
+  n.handover_s[1] = 200e-6;
+  EXPECT_EQ(handover_per_sync_s(n), 0);  // each thread has a core
+  n.threads_beyond_cores = 1;
+  EXPECT_NEAR(handover_per_sync_s(n), 50e-6, 1e-15);
+  n.threads_beyond_cores = 2;
+  EXPECT_NEAR(handover_per_sync_s(n), 100e-6, 1e-15);
+  n.threads_beyond_cores = 4;
+  EXPECT_NEAR(handover_per_sync_s(n), 200e-6, 1e-15);
+  n.threads_beyond_cores = 7;  // past the second point, straight on
+  EXPECT_NEAR(handover_per_sync_s(n), 350e-6, 1e-15);
+  // A second point below the first goes down, never below 0.
+  n.handover_s[1] = 10e-6;
+  EXPECT_EQ(handover_per_sync_s(n), 0);
+  // One core: the probe's one sample, per thread beyond it.
+  n.cores = 1;
+  n.handover_s[1] = 0;
+  n.threads_beyond_cores = 3;
+  EXPECT_NEAR(handover_per_sync_s(n), 150e-6, 1e-15);
+  n.threads_beyond_cores = -1;
+  EXPECT_EQ(handover_per_sync_s(n), 0);
+}
+
+TEST(ThroughputModel, RanksBeyondTheCoresPayAHandoverAtEachSynchronisation) {
+  // 4 one-thread ranks on 2 cores (2 beyond them: 200 us a synchronisation as the probe's second
+  // point), over shared memory (10 us a hop): a decode pass's 64 all-reduces and 2 next-step
+  // exchanges pay 200 us less the 10 us each waits on the link anyway; a prompt's pass has no
+  // exchanges.
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  for (int r = 1; r < 4; ++r) m.ranks.push_back(m.ranks[0]);
+  const PassTimes fit = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  const PassTimes fit_prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
+  m.nodes[0].cores = 2;
+  m.nodes[0].handover_s[0] = 60e-6;
+  m.nodes[0].handover_s[1] = 200e-6;
+  // Threads that each have a core pay nothing, whatever the figures.
+  EXPECT_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 0);
+  m.nodes[0].threads_beyond_cores = 2;
+  const PassTimes decode = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_NEAR(decode.handover_s, (64 + 2) * (200e-6 - 10e-6), 1e-12);
+  EXPECT_NEAR(decode.total(), fit.total() + decode.handover_s, 1e-12);
+  EXPECT_DOUBLE_EQ(decode.memory_s, fit.memory_s);
+  EXPECT_DOUBLE_EQ(decode.latency_s, fit.latency_s);
+  const PassTimes prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
+  EXPECT_NEAR(prompt.handover_s, 64 * 190e-6, 1e-12);
+  EXPECT_NEAR(prompt.total(), fit_prompt.total() + prompt.handover_s, 1e-12);
+  // Ring all-reduces wait 2 (N - 1) hops of the link: 6 x 10 us of each 200 us hidden.
+  EXPECT_NEAR(pass_times(m, Algorithm::ring, WireFormat::f64, 1, false).handover_s, 64 * 140e-6 + 2 * 190e-6, 1e-12);
+  // One thread beyond the cores: the first point.
+  m.nodes[0].threads_beyond_cores = 1;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 66 * 50e-6, 1e-12);
+  // A link slower than the handover hides it (the ranks sleep to the link's moment); the step's
+  // exchanges over the transport itself still pay it.
+  m.nodes[0].threads_beyond_cores = 2;
+  m.link = LinkSpeed{"emulated", 300, 1.25};
+  m.step_link = LinkSpeed{"shared-memory", 10, 4};
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 2 * 190e-6, 1e-12);
+  // Where it is the largest term, plan names it.
+  m.link.reset();
+  m.step_link.reset();
+  m.nodes[0].handover_s[1] = 10e-3;
+  const PassTimes slow = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_EQ(slow.limit(), Term::handover);
+  EXPECT_STREQ(term_name(slow.limit()), "core handover");
+}
+
+TEST(ThroughputModel, TheHandoverOfTheMachineWhereItCostsMostHoldsEveryRankBack) {
+  // Two machines: one whose ranks fit its cores, one with 3 threads beyond its 1 core; every rank
+  // waits at each all-reduce for the slowest machine's handover.
+  ClusterModel m = dense_cluster(2, LinkSpeed{"fast", 0, 100});
+  m.nodes[0].handover_s[0] = 1e-3;  // measured, but its ranks fit its cores
+  m.nodes[1].cores = 1;
+  m.nodes[1].threads_beyond_cores = 3;
+  m.nodes[1].handover_s[0] = 50e-6;
+  m.exchanges_per_step = 0;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 64 * 150e-6, 1e-12);
+  m.nodes[0].threads_beyond_cores = 1;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 64 * 1e-3, 1e-12);
+  // One rank synchronises with nobody.
+  m.ranks.pop_back();
+  EXPECT_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 0);
+}
+
 TEST(ThroughputModel, TheLastTurnsRunAtTheRateTheThreadsLeftGetAlone) {
   // 3 one-thread ranks on 2 cores: both cores busy for two ranks' work, then the rank that shared
   // a core runs alone. Where one core alone gets half the machine (each core its own rate, as the

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "worker/tools/handover_probe.h"
+
 using namespace clusterctl;
 
 TEST(DecodeStream, ReadsQ4_0MatricesOfAbout4MiBMeetingAfterEach) {
@@ -44,4 +49,34 @@ TEST(RanksTogether, AFigureBelowOneRanksAloneIsMeasuredAgain) {
   calls = 0, readings = {30, 99};
   EXPECT_EQ(tools::at_least_one_ranks(27.9, next), 30);
   EXPECT_EQ(calls, 1u);
+}
+
+// doctor's core handover (worker/tools/handover_probe.h): ranks beyond the cores exchanging with
+// test-and-sleep waits. Any machine's figures are positive, finite times; its samples are the
+// machine's cores + 1 and 2 x cores ranks, each step at least a chunk long.
+TEST(HandoverProbe, RanksBeyondTheCoresGiveAPositiveFiniteCostPerMeeting) {
+  // Other tests on the cores (ctest -j) can slow the steps' baseline past the steps themselves in
+  // one probe: at most 3.
+  tools::HandoverProbe p;
+  for (int tries = 0; tries < 3 && !(p.handover_us[0] > 0 && p.handover_us[1] > 0); ++tries)
+    p = tools::measure_handover(2, 3, 100, 200);
+  ASSERT_EQ(p.samples.size(), 2u);
+  EXPECT_EQ(p.samples[0].ranks, 3);
+  EXPECT_EQ(p.samples[1].ranks, 4);
+  EXPECT_GT(p.chunk_us, 0);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(std::isfinite(p.handover_us[i]));
+    EXPECT_GT(p.handover_us[i], 0);
+  }
+  for (const auto& s : p.samples) {
+    EXPECT_GT(s.step_us, p.chunk_us);
+    EXPECT_DOUBLE_EQ(s.turns_us, 2 * p.chunk_us);  // ceil(3 / 2) = ceil(4 / 2) = 2 chunks in turns
+    EXPECT_NEAR(s.handover_us, std::max(s.step_us - s.turns_us, 0.0), 1e-9);
+  }
+  EXPECT_EQ(p.handover_us[0], p.samples[0].handover_us);
+  EXPECT_EQ(p.handover_us[1], p.samples[1].handover_us);
+  // One core: 2 ranks are both its cores + 1 and 2 x its cores, one sample.
+  const tools::HandoverProbe one = tools::measure_handover(1, 1, 20, 100);
+  EXPECT_EQ(one.samples.size(), 1u);
+  EXPECT_EQ(one.handover_us[0], one.handover_us[1]);
 }
