@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "worker/common/error.h"
+#include "worker/tools/speed_probe.h"
 
 namespace clusterctl::tools {
 namespace {
@@ -20,11 +21,6 @@ namespace {
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // A dependency chain of multiply-adds: nothing shortens it, and it touches no memory.

@@ -27,12 +27,12 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 constexpr size_t kMatrixBytes = size_t(4) << 20;
 
+}  // namespace
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
-
-}  // namespace
 
 size_t probe_buffer_bytes() {
   long llc = 0;

@@ -93,6 +93,9 @@ double decode_stream_flops_per_byte();
 // The buffer size measure_read_bandwidth uses: 8x the last-level cache, 256 MiB to 1 GiB.
 size_t probe_buffer_bytes();
 
+// The median of a probe's repetitions (the mean of the middle two for an even count).
+double median(std::vector<double> v);
+
 // Multiply-adds per second (x2, as GFLOPS) of the engine's own matmul on a Q4_0 matrix of
 // 1024 x 4096 (2.3 MB, in cache) times 64 tokens: the compute a prompt batch gets.
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps);
