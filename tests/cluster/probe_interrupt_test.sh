@@ -147,18 +147,10 @@ echo "== Ctrl-C during up's shard copy (node2's eth0, which the copy takes, at 6
 # node2 gets its shard at 8 KB/s: the signal finds its copy running. It must stop there at once
 # (not run on through what the controller's socket still held), keep what node2 received for the
 # next up to resume from, and remove nothing else; the next up copies node2 only the rest.
-slow_link() {
-  tc qdisc replace dev v2-eth root tbf rate 64kbit burst 16kb latency 400ms
-  ip netns exec node2 tc qdisc replace dev eth0 root tbf rate 64kbit burst 16kb latency 400ms
-}
-fast_link() {
-  tc qdisc del dev v2-eth root 2>/dev/null
-  ip netns exec node2 tc qdisc del dev eth0 root 2>/dev/null
-}
-trap 'fast_link; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; kill_leftovers' EXIT
+trap 'unlimit_node_link 2; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; kill_leftovers' EXIT
 testcluster_config "$MODEL" "$T/copy.yaml"
 rm -rf "$D"/cache/node2/stories260K-*
-slow_link
+limit_node_link 2 64kbit
 partial_bytes() { stat -c %s "$D"/cache/node2/stories260K-*/.stories260K.rank1of3.gguf.partial 2>/dev/null || echo 0; }
 THEN_WAIT_FOR='[ "$(partial_bytes)" -ge 16384 ]' \
   interrupt INT "up's copy to node2, SIGINT" 1 "tee .*cache/node2/.*partial" "$CLUSTERCTL" up "$T/copy.yaml"
@@ -167,7 +159,7 @@ expect_eq "one error line" "$(grep -c '^error:' <<<"$out")" 1
 expect_match "it names the signal, the copies stopped, that they resume, and what to run again" "$out" \
   "^error: up: interrupted by SIGINT while copying the shards; the copies were stopped on every node \(each resumes where it stopped on the next up\); nothing was started \(run 'clusterctl up $T/copy\.yaml' again\)$"
 nothing_left "after SIGINT to up's copy"
-fast_link
+unlimit_node_link 2
 expect_eq "no cluster state recorded" "$(ls "$CLUSTERCTL_STATE_DIR" 2>/dev/null)" ""
 expect_eq "no temp folder left in the controller's cut cache" "$(ls -a "$CLUSTERCTL_CACHE_DIR/cut" | grep -c '^\.tmp')" 0
 cut=$(ls "$CLUSTERCTL_CACHE_DIR"/cut/stories260K-*/stories260K.rank1of3.gguf)

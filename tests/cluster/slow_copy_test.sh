@@ -12,18 +12,10 @@ controller_state_in_tmp
 MODEL=$(shared_model stories260K.gguf)
 CONFIG="$T/testcluster-3.yaml"
 testcluster_config "$MODEL" "$CONFIG"
-slow() {
-  tc qdisc replace dev v2-eth root tbf rate 500kbit burst 16kb latency 400ms
-  ip netns exec node2 tc qdisc replace dev eth0 root tbf rate 500kbit burst 16kb latency 400ms
-}
-fast() {
-  tc qdisc del dev v2-eth root 2>/dev/null
-  ip netns exec node2 tc qdisc del dev eth0 root 2>/dev/null
-}
-trap 'fast; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"' EXIT
+trap 'unlimit_node_link 2; "$CLUSTERCTL" down testcluster >/dev/null 2>&1; rm -rf "$T"' EXIT
 rm -rf "$D"/cache/node2/stories260K-*  # node2 must receive its whole shard
 
-slow
+limit_node_link 2 500kbit
 echo "== up with node2's eth0 at 500 kbit/s"
 t0=$(date +%s%N)
 out=$("$CLUSTERCTL" up "$CONFIG" 2>&1); rc=$?
@@ -36,7 +28,7 @@ f=$(ls "$D/cache/node2"/stories260K-*/stories260K.rank1of3.gguf 2>/dev/null)
 [ -n "$f" ] && expect_eq "node2's shard is the cut" "$(sha256sum <"$f")" \
   "$(sha256sum <"$(ls "$CLUSTERCTL_CACHE_DIR"/cut/stories260K-*/stories260K.rank1of3.gguf)")" || fail "no shard on node2"
 expect_eq "no partial left on node2" "$(ls -a "$D/cache/node2"/stories260K-*/ | grep -c partial)" "0"
-fast
+unlimit_node_link 2
 reply=$(curl -s --max-time 60 http://10.77.1.1:8080/v1/completions -H 'Content-Type: application/json' \
   -d '{"model":"stories260K","prompt":"Once","max_tokens":8,"temperature":0}')
 expect_match "the cluster answers" "$reply" '"completion_tokens":8'

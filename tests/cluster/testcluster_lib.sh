@@ -69,6 +69,18 @@ expect_no_match() {
 }
 expect_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected '$3', got '$2'"; fi; }
 
+# limit_node_link K RATE: node K's eth0, which SSH and so the shard copies take, limited to RATE
+# (e.g. 500kbit) both ways with tbf (netem is not in every kernel; a rate is all the tests need);
+# unlimit_node_link K takes the limit off again.
+limit_node_link() {
+  tc qdisc replace dev "v$1-eth" root tbf rate "$2" burst 16kb latency 400ms
+  ip netns exec "node$1" tc qdisc replace dev eth0 root tbf rate "$2" burst 16kb latency 400ms
+}
+unlimit_node_link() {
+  tc qdisc del dev "v$1-eth" root 2>/dev/null
+  ip netns exec "node$1" tc qdisc del dev eth0 root 2>/dev/null
+}
+
 # After a controller command, no SSH session of ours may survive on any node: each node's
 # sshd must be back to having no children (sessions are sshd children).
 expect_no_sessions_left() {
