@@ -89,18 +89,18 @@ class Bringup {
       // SIGINT/SIGTERM during the cut or the copies stop them (the cut's temp folder removed, each
       // node's partial copy kept to resume from) and end `up` with what to run again.
       InterruptGuard interrupt_guard;
+      const auto interrupted = [&](int sig) {
+        return Interrupted(sig, "up: interrupted by " + signal_name(sig) + " " + placement_doing_ +
+                                    "; nothing was started (run 'clusterctl up " + config_path_ + "' again)");
+      };
       try {
         placement();
-      } catch (const std::exception& e) {
-        if (const int sig = interrupt_signal())
-          throw Interrupted(sig, "up: interrupted by " + signal_name(sig) + " while " + placement_doing_ +
-                                     "; nothing was started (run 'clusterctl up " + config_path_ + "' again)");
+      } catch (const std::exception&) {
+        if (const int sig = interrupt_signal()) throw interrupted(sig);
         throw;
       }
-      if (const int sig = interrupt_signal())  // noted after the copies ended
-        throw Interrupted(sig, "up: interrupted by " + signal_name(sig) +
-                                   " after the copies; nothing was started (run 'clusterctl up " + config_path_ +
-                                   "' again)");
+      placement_doing_ = "after the copies";  // a signal noted once they had ended
+      if (const int sig = interrupt_signal()) throw interrupted(sig);
     }
     try {
       // SIGINT/SIGTERM while `up` waits for the job end the wait and stop the job, instead of `up`
@@ -183,7 +183,7 @@ class Bringup {
     layout_ = model::parse_layout(c_.layout).value_or(model::Layout::split_attention);
     const std::string model = model_file(c_);
     auto t = Clock::now();
-    placement_doing_ = "cutting the shards; the unfinished cut was removed";
+    placement_doing_ = "while cutting the shards; the unfinished cut was removed";
     try {
       shards_ = placement::cut_or_reuse(model, split_.total_ranks, split_.weights, layout_, &interrupt_signal());
     } catch (const placement::ImpossibleSplit& e) {
@@ -200,12 +200,13 @@ class Bringup {
                  split_.text.c_str(), model::layout_name(layout_), shards_.reused ? "reused from" : "cut into",
                  shards_.key.c_str(), human_bytes(shards_.total_bytes).c_str(), shards_.dir.c_str());
     if (!shards_.reused) std::fprintf(o_.out, "  cut in %.1f s\n", since(t));
-    placement_doing_ = "connecting to the nodes";
+    placement_doing_ = "while connecting to the nodes";
     connect();
     std::fprintf(o_.out, "copying each node its shard(s):\n");
     t = Clock::now();
     placement_doing_ =
-        "copying the shards; the copies were stopped on every node (each resumes where it stopped on the next up)";
+        "while copying the shards; the copies were stopped on every node (each resumes where it stopped on the next "
+        "up)";
     copies_ = placement::copy_shards(c_, shells_, shards_, split_, o_.out, &interrupt_signal());
     uint64_t total = 0;
     for (const auto& cp : copies_) total += cp.bytes_sent;
@@ -421,7 +422,7 @@ class Bringup {
   placement::ShardSet shards_;
   std::vector<std::unique_ptr<preflight::NodeShell>> shells_;
   std::vector<placement::NodeCopy> copies_;
-  std::string placement_doing_;  // for the message of an interrupted placement
+  std::string placement_doing_ = "while placing the model";  // for the message of an interrupted placement
   uint64_t copied_bytes_ = 0;
   std::string log_path_, hnp_address_, token_copy_;
   long pid_ = 0;
