@@ -4,13 +4,23 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <thread>
 
 namespace clusterctl::collectives {
 
 bool ranks_fit_cores(const CoreShare& share) {
   return int64_t(std::max(share.ranks, 1)) * std::max(share.threads, 1) <= std::max(share.cores, 1);
+}
+
+void pause_crowded_wait(int64_t waited_ns) {
+  constexpr int64_t kYieldNs = 1'000'000;  // as long as the tcp transport polls where the ranks fit the cores
+  if (waited_ns < kYieldNs)
+    sched_yield();
+  else
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
 }
 
 namespace {

@@ -53,7 +53,7 @@ int64_t now_ns() {
 // match another call's messages). Receives from one peer match in posted order (one tag), as
 // Transport promises. Where the ranks fit the cores a wait is MPI_Waitall, which polls (these
 // waits are within a step); where they share them (wait_policy.h) Open MPI cannot block, so a
-// wait tests and sleeps kCrowdedSleepNs between tests, leaving the core to the rank it waits for.
+// wait tests and pauses (pause_crowded_wait: yields the core, after 1 ms sleeps) between tests.
 class MpiTransport final : public Transport {
   static constexpr int64_t kTestEveryNs = 100'000;
 
@@ -119,8 +119,6 @@ class MpiTransport final : public Transport {
   }
 
  private:
-  static constexpr auto kCrowdedSleepNs = std::chrono::nanoseconds(20'000);
-
   void wait(MPI_Request* requests, size_t n) {
     const int count = static_cast<int>(n);
     if (poll_) {
@@ -128,12 +126,13 @@ class MpiTransport final : public Transport {
       if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
       return;
     }
+    const int64_t start = steady_now_ns();
     for (;;) {
       int done = 0;
       const int rc = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
       if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Testall: " + mpi_error_text(rc));
       if (done) return;
-      std::this_thread::sleep_for(kCrowdedSleepNs);
+      pause_crowded_wait(steady_now_ns() - start);
     }
   }
 

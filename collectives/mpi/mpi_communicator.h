@@ -17,7 +17,8 @@ std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv);
 
 // The point-to-point transport our all-reduce algorithms run on over MPI (a duplicate of
 // MPI_COMM_WORLD), for what is tested over it alone. Collective; needs an open MPI session.
-// `poll`: its waits may poll (the ranks fit the cores, wait_policy.h), else they sleep between tests.
+// `poll`: its waits may poll (the ranks fit the cores, wait_policy.h), else they yield the core
+// between tests, then sleep.
 std::unique_ptr<Transport> make_mpi_transport(bool poll = true);
 
 }  // namespace clusterctl::collectives

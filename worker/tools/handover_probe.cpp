@@ -12,6 +12,8 @@
 #include <new>
 #include <thread>
 
+#include "collectives/algorithms/steady_wait.h"
+#include "collectives/wait_policy.h"
 #include "worker/common/error.h"
 #include "worker/tools/speed_probe.h"
 
@@ -48,7 +50,7 @@ void start_together(Shared& s, int parties) {
 }
 
 // One round of a one-shot all-reduce's exchange as MpiTransport::exchange waits where ranks do not
-// fit the cores (MPI_Testall, then sleep 20 us, again): each rank posts its message to every
+// fit the cores (MPI_Testall, then collectives::pause_crowded_wait, again): each rank posts its message to every
 // other, and MPI moves a message only inside an MPI call of both ranks: a decode step's 16 KiB of
 // doubles is past Open MPI's 4 KiB shared-memory eager limit, so its receiver reads it when its
 // own test finds it and answers, and the send is done when the sender's test reads that answer.
@@ -58,6 +60,7 @@ void exchange(Shared& s, int rank, int parties, int64_t round) {
   std::vector<bool> answered(static_cast<size_t>(parties), false);
   answered[static_cast<size_t>(rank)] = true;
   int left = parties - 1;
+  const int64_t start = collectives::steady_now_ns();
   for (;;) {
     for (int p = 0; p < parties && left > 0; ++p)
       if (!answered[static_cast<size_t>(p)] && s.posted[p].load(std::memory_order_acquire) >= round) {
@@ -66,7 +69,7 @@ void exchange(Shared& s, int rank, int parties, int64_t round) {
         --left;
       }
     if (left == 0 && s.answers[rank].load(std::memory_order_acquire) >= round * (parties - 1)) return;
-    std::this_thread::sleep_for(std::chrono::microseconds(20));
+    collectives::pause_crowded_wait(collectives::steady_now_ns() - start);
   }
 }
 
@@ -180,7 +183,8 @@ std::string handover_method(const HandoverProbe& p, int reps, int steps) {
   char buf[400];
   std::snprintf(buf, sizeof buf,
                 "core handover: %s single-thread processes, each a chunk of %.0f us of multiply-adds (every core "
-                "busy) then exchanging as a one-shot all-reduce over MPI's shared memory (test, sleep 20 us), %d "
+                "busy) then exchanging as a one-shot all-reduce over MPI's shared memory (test, yield the core; after "
+                "1 ms sleep 20 us), %d "
                 "steps, median of %d; less the "
                 "chunks in turns on the cores",
                 ranks.c_str(), p.chunk_us, steps, reps);

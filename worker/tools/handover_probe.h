@@ -1,9 +1,9 @@
 #pragma once
 // What a meeting of ranks costs where they outnumber the cores, beyond the turns their work takes
 // on them (placement::core_share). Ranks that do not fit the cores wait in a collective without
-// holding a core (collectives/wait_policy.h): an MPI wait tests and sleeps 20 us between tests, so
-// the last rank's arrival is seen only when a sleeper wakes, and a woken rank then waits for a core
-// that a rank already computing holds. `doctor` records the figure for plan, which adds it per
+// holding a core (collectives/wait_policy.h): an MPI wait tests and yields the core between tests
+// (after 1 ms it sleeps), so the last rank's arrival is seen only at a waiter's next turn on a
+// core that ranks still computing hold. `doctor` records the figure for plan, which adds it per
 // synchronisation of a pass for each thread beyond the cores (controller/placement/throughput_model.h).
 #include <string>
 #include <vector>
@@ -28,7 +28,7 @@ struct HandoverProbe {
 // `cores` + 1 and 2 x `cores` single-thread processes (forked; each a rank), each computing a
 // chunk of ~`chunk_us` (arithmetic alone: no memory traffic, which the bandwidth figures carry)
 // and then exchanging as a one-shot all-reduce's ranks do over MPI's shared memory (exchange() in
-// handover_probe.cpp: each rank waits testing and sleeping 20 us, as MpiTransport's wait where ranks
+// handover_probe.cpp: each rank waits testing and pausing as MpiTransport's wait does where ranks
 // do not fit the cores), `steps` times a repetition, `reps` repetitions. The chunk's own time is measured
 // with `cores` processes computing chunks without meeting. `cores` <= 0: this machine's.
 HandoverProbe measure_handover(int cores, int reps, int steps = 200, double chunk_us = 250);
