@@ -45,7 +45,7 @@ struct NodeSpeed {
   // Where they outnumber the cores: by how many threads (the machine's ranks' threads less its
   // cores), and what a synchronisation of the ranks (an all-reduce, a next-step exchange) costs
   // beyond their turns, with one thread beyond the `cores` and with `cores` beyond them: a rank
-  // notices a message only when its test-and-sleep wait wakes, and then waits for a core (doctor's
+  // notices a message only at its next turn on a core the ranks still computing hold (doctor's
   // handover probe; not measured: kHandoverFallbackS). handover_per_sync_s takes them.
   int threads_beyond_cores = 0, cores = 0;
   double handover_s[2] = {0, 0};
@@ -276,8 +276,9 @@ struct VectorWorkFlops {
 };
 constexpr VectorWorkFlops kVectorWorkFallback{12, 0.9, 70, 13};
 // Without doctor's handover figures (an older record): as the probe measured them on this project's
-// 2-core VM, one synchronisation with 1 and 2 single-thread ranks beyond the cores (docs/tuning.md).
-constexpr double kHandoverFallbackS[2] = {55e-6, 200e-6};
+// 2-core VM with the waits yielding, one synchronisation with 1 and 2 single-thread ranks beyond
+// the cores, the medians of 16 probes (6-52 and 11-286 us; docs/tuning.md).
+constexpr double kHandoverFallbackS[2] = {15e-6, 110e-6};
 // The probe's read bandwidth meets the pool's threads once per this many bytes (speed_probe.h).
 constexpr double kProbeMatrixBytes = 4.0 * 1024 * 1024;
 

@@ -171,11 +171,11 @@ takes_turns 's/"threads": 1,/"threads": 1, "cores": 2, "machine_threads": 3,/' \
   "n1 .*3 threads take turns on 2 cores: 92 % of their memory's rate, 75 % of their compute's" "3 / (2 + 1 / 0.8)" \
   "one rank alone at 0.8 of the machine (the rank left alone is read at one rank's rate)"
 # Each synchronisation hands the 2 cores over among the 3 threads: a record without the probe's
-# figures takes the assumed ones (55 us with one thread beyond the cores), and says so; measured
+# figures takes the assumed ones (15 us with one thread beyond the cores), and says so; measured
 # 500 us (with 1 beyond) and 900 (with 2) add, per all-reduce and per next-step exchange, 500 us
 # less the 1gbe link's 120 us the ranks wait on it anyway.
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with shared cores refused" "$out"
-grep -q "75 % of their compute's, 55 us a synchronisation handing them over (not measured by an older probe: assumed)" \
+grep -q "75 % of their compute's, 15 us a synchronisation handing them over (not measured by an older probe: assumed)" \
   <<<"$out" || fail "the assumed handover is not said" "$out"
 sed -i 's/"threads": 1,/"threads": 1, "handover_us": [500, 900],/' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
 "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json | python3 -c "
