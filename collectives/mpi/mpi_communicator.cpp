@@ -44,11 +44,6 @@ std::string mpi_error_text(int code) {
 // Counts elements of a collective in ints: MPI's counts are int, so large messages go in pieces.
 constexpr size_t kMaxCount = size_t(1) << 30;
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 // Our algorithms' point-to-point transfers, on a duplicate of MPI_COMM_WORLD (so they never
 // match another call's messages). Receives from one peer match in posted order (one tag), as
 // Transport promises. Where the ranks fit the cores a wait is MPI_Waitall, which polls (these
@@ -406,7 +401,7 @@ class MpiCommunicator final : public Communicator {
         c.watched_call_.store(call, std::memory_order_relaxed);
         c.watched_for_root_.store(c.waiting_for_root_, std::memory_order_relaxed);
         c.watched_timeout_ns_.store(timeout, std::memory_order_relaxed);
-        c.watched_since_ns_.store(now_ns(), std::memory_order_release);
+        c.watched_since_ns_.store(steady_now_ns(), std::memory_order_release);
       }
       if (may_settle) c.settle_if_full();
     }
@@ -422,8 +417,8 @@ class MpiCommunicator final : public Communicator {
     std::unique_lock lock(watch_mutex_);
     while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_watch_; })) {
       const int64_t since = watched_since_ns_.load(std::memory_order_acquire);
-      if (since == 0 || now_ns() - since < watched_timeout_ns_.load(std::memory_order_relaxed)) continue;
-      const double waited = static_cast<double>(now_ns() - since) / 1e9;
+      if (since == 0 || steady_now_ns() - since < watched_timeout_ns_.load(std::memory_order_relaxed)) continue;
+      const double waited = static_cast<double>(steady_now_ns() - since) / 1e9;
       if (watched_for_root_.load(std::memory_order_relaxed))
         std::fprintf(stderr,
                      "error: %s: rank 0 has sent no step for %.0f s, though it sends one (or a heartbeat when "
@@ -448,13 +443,13 @@ class MpiCommunicator final : public Communicator {
   static constexpr int64_t kMaxSleepNs = 10'000'000;  // ...up to 10 ms: ~100 wake-ups a second when idle
 
   void wait_politely(MPI_Request& request, const char* call) {
-    const int64_t t0 = now_ns();
+    const int64_t t0 = steady_now_ns();
     int64_t sleep_ns = kFirstSleepNs;
     for (;;) {
       int done = 0;
       check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
       if (done) return;
-      if (now_ns() - t0 < kSpinNs) {
+      if (steady_now_ns() - t0 < kSpinNs) {
         if (!spin_) std::this_thread::sleep_for(std::chrono::nanoseconds(kFirstSleepNs));
         continue;
       }

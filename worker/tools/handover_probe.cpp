@@ -20,10 +20,7 @@
 namespace clusterctl::tools {
 namespace {
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using collectives::steady_now_ns;
 
 // A dependency chain of multiply-adds: nothing shortens it, and it touches no memory.
 double chunk(int64_t iterations, double x) {
@@ -50,8 +47,8 @@ void start_together(Shared& s, int parties) {
 }
 
 // One round of a one-shot all-reduce's exchange as MpiTransport::exchange waits where ranks do not
-// fit the cores (MPI_Testall, then collectives::pause_crowded_wait, again): each rank posts its message to every
-// other, and MPI moves a message only inside an MPI call of both ranks: a decode step's 16 KiB of
+// fit the cores (MPI_Testall, then collectives::pause_crowded_wait, again): each rank posts its
+// message to every other, and MPI moves a message only inside an MPI call of both ranks: a decode step's 16 KiB of
 // doubles is past Open MPI's 4 KiB shared-memory eager limit, so its receiver reads it when its
 // own test finds it and answers, and the send is done when the sender's test reads that answer.
 // A rank is done once it has read every peer's message and had every peer's answer.
@@ -60,7 +57,7 @@ void exchange(Shared& s, int rank, int parties, int64_t round) {
   std::vector<bool> answered(static_cast<size_t>(parties), false);
   answered[static_cast<size_t>(rank)] = true;
   int left = parties - 1;
-  const int64_t start = collectives::steady_now_ns();
+  const int64_t start = steady_now_ns();
   for (;;) {
     for (int p = 0; p < parties && left > 0; ++p)
       if (!answered[static_cast<size_t>(p)] && s.posted[p].load(std::memory_order_acquire) >= round) {
@@ -69,7 +66,7 @@ void exchange(Shared& s, int rank, int parties, int64_t round) {
         --left;
       }
     if (left == 0 && s.answers[rank].load(std::memory_order_acquire) >= round * (parties - 1)) return;
-    collectives::pause_crowded_wait(collectives::steady_now_ns() - start);
+    collectives::pause_crowded_wait(steady_now_ns() - start);
   }
 }
 
@@ -94,11 +91,11 @@ Run run_ranks(int ranks, int steps, int64_t iterations, bool meeting) {
       double x = 1 + r;
       start_together(*s, ranks);
       for (int step = 0; step < kWarm + steps; ++step) {
-        if (step == kWarm) s->start_ns[r].store(now_ns());
+        if (step == kWarm) s->start_ns[r].store(steady_now_ns());
         x = chunk(iterations, x);
         if (meeting) exchange(*s, r, ranks, step + 1);
       }
-      s->end_ns[r].store(now_ns());
+      s->end_ns[r].store(steady_now_ns());
       s->sink.store(x, std::memory_order_relaxed);
       _exit(0);
     }
@@ -142,9 +139,9 @@ HandoverProbe measure_handover(int cores, int reps, int steps, double chunk_us) 
   double ns_per_iteration = 1e9;
   double x = 1;
   for (int i = 0; i < 5; ++i) {
-    const int64_t t0 = now_ns();
+    const int64_t t0 = steady_now_ns();
     x = chunk(kCalibration, x);
-    ns_per_iteration = std::min(ns_per_iteration, static_cast<double>(now_ns() - t0) / kCalibration);
+    ns_per_iteration = std::min(ns_per_iteration, static_cast<double>(steady_now_ns() - t0) / kCalibration);
   }
   const auto iterations = static_cast<int64_t>(std::max(1.0, chunk_us * 1e3 / std::max(ns_per_iteration, 1e-3)));
   calibration_sink = x;
