@@ -279,9 +279,8 @@ std::string measured_when(int64_t unix_seconds) {
 }
 
 // What doctor measured, as the throughput model takes it: the memory's bandwidth from the
-// decode stream where the record has one (the plain reads' figure otherwise). `ranks`: the node's
-// own, whose share of its machine's figures the record holds.
-placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r, int ranks) {
+// decode stream where the record has one (the plain reads' figure otherwise).
+placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
   placement::NodeSpeed n;
   n.bandwidth_gbs =
       placement::decode_bandwidth_gbs(r.stream_gbs, r.stream_flops_per_byte, r.decode_gflops, r.bandwidth_gbs);
@@ -300,16 +299,7 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r, int ranks) {
   n.norm_s = r.norm_ns * 1e-9;
   n.threads = r.threads;
   if (r.machine_threads > r.cores && r.cores > 0 && r.threads > 0) {
-    // Threads taking turns on the cores: one thread alone's share of the machine's rate, from one
-    // rank's pool alone against the machine's (the node's figures over its share of them).
-    const double machine_share = static_cast<double>(std::max(ranks, 1)) * r.threads / r.machine_threads;
-    auto one_thread = [&](double one_rank, double node) {
-      return one_rank > 0 && node > 0 ? one_rank / r.threads / (node / machine_share) : 0.0;
-    };
-    n.memory_core_share =
-        placement::core_share(r.machine_threads, r.cores, one_thread(n.one_rank_bandwidth_gbs, n.bandwidth_gbs));
-    n.compute_core_share =
-        placement::core_share(r.machine_threads, r.cores, one_thread(n.one_rank_decode_gflops, n.decode_gflops));
+    n.core_share = placement::core_share(r.machine_threads, r.cores);
     n.threads_beyond_cores = r.machine_threads - r.cores;
     n.cores = r.cores;
     for (int i = 0; i < 2; ++i)
@@ -323,7 +313,7 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r, int ranks) {
 void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag, SpeedInputs& in) {
   for (const auto& n : c.nodes) {
     const auto r = state::recorded_node_speed(c.name, n.name);
-    in.nodes.push_back(r ? node_speed(*r, n.ranks) : placement::NodeSpeed{1, 1});
+    in.nodes.push_back(r ? node_speed(*r) : placement::NodeSpeed{1, 1});
     const placement::NodeSpeed& speed = in.nodes.back();
     in.node_from.push_back(
         !r ? "not measured"
@@ -341,8 +331,7 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
                  (r->machine_threads > r->cores && r->cores > 0
                       ? "; " + std::to_string(r->machine_threads) + " threads take turns on " +
                             std::to_string(r->cores) + " cores: " +
-                            std::to_string(std::lround(100 * speed.memory_core_share)) + " % of their memory's rate, " +
-                            std::to_string(std::lround(100 * speed.compute_core_share)) + " % of their compute's, " +
+                            std::to_string(std::lround(100 * speed.core_share)) + " % of their machine's rate, " +
                             std::to_string(std::lround(placement::handover_per_sync_s(speed) * 1e6)) +
                             " us a synchronisation handing them over" +
                             (r->handover_us[0] >= 0 ? "" : " (not measured by an older probe: assumed)")

@@ -174,8 +174,7 @@ nlohmann::json speed_json(const SpeedPlan& p, const SpeedInputs& in, const std::
                           {"bandwidth_gb_s", in.nodes[n].bandwidth_gbs},
                           {"compute_gflops", in.nodes[n].compute_gflops},
                           {"decode_gflops", in.nodes[n].decode_gflops},
-                          {"memory_core_share", in.nodes[n].memory_core_share},
-                          {"compute_core_share", in.nodes[n].compute_core_share},
+                          {"core_share", in.nodes[n].core_share},
                           {"threads_beyond_cores", in.nodes[n].threads_beyond_cores},
                           {"handover_per_sync_us", placement::handover_per_sync_s(in.nodes[n]) * 1e6},
                           {"from", in.node_from[n]}});

@@ -200,12 +200,10 @@ double attention_layer_s(const NodeVectorWork& v, int64_t tokens, int64_t contex
   return slowest;
 }
 
-double core_share(int machine_threads, int cores, double one_thread) {
+double core_share(int machine_threads, int cores) {
   if (machine_threads <= cores || cores <= 0) return 1;
   const int turns = (machine_threads + cores - 1) / cores;  // on the busiest core
-  const int left = machine_threads - cores * (turns - 1);
-  const double left_rate = std::min(1.0, left * (one_thread > 0 ? one_thread : 1.0 / cores));
-  return machine_threads / (cores * (turns - 1) + left / left_rate);
+  return static_cast<double>(machine_threads) / cores / turns;
 }
 
 double handover_per_sync_s(const NodeSpeed& n) {
@@ -266,14 +264,13 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   }
   for (size_t n = 0; n < m.nodes.size(); ++n) {
     const NodeSpeed& node = m.nodes[n];
-    const double memory_share = node.memory_core_share > 0 ? node.memory_core_share : 1;
-    const double compute_share = node.compute_core_share > 0 ? node.compute_core_share : 1;
-    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (node.bandwidth_gbs * 1e9) / memory_share);
-    t.compute_s = std::max(t.compute_s, compute[n] / compute_share);
+    const double share = node.core_share > 0 ? node.core_share : 1;
+    if (mem[n] > 0) t.memory_s = std::max(t.memory_s, mem[n] / (node.bandwidth_gbs * 1e9) / share);
+    t.compute_s = std::max(t.compute_s, compute[n] / share);
     // The slowest node's; its threads share the cores as its matmuls' do.
-    if ((attention[n] + elementwise[n]) / compute_share > t.non_matmul_s()) {
-      t.attention_s = attention[n] / compute_share;
-      t.elementwise_s = elementwise[n] / compute_share;
+    if ((attention[n] + elementwise[n]) / share > t.non_matmul_s()) {
+      t.attention_s = attention[n] / share;
+      t.elementwise_s = elementwise[n] / share;
     }
   }
   const int ranks = static_cast<int>(m.ranks.size());

@@ -38,10 +38,9 @@ struct NodeSpeed {
   // adds are counted as so many norm elements). 0: not measured (NodeVectorWork's fallback).
   double attention_head_s[2] = {0, 0}, attention_position_s[2] = {0, 0};
   double silu_s = 0, norm_s = 0;
-  // The share of the node's figures its ranks get where their threads outnumber the machine's
-  // cores (core_share), for its memory's reads and its compute apart: 1 where each thread has a
-  // core, or the figures were measured shared.
-  double memory_core_share = 1, compute_core_share = 1;
+  // The share of the node's figures (its memory's reads and its compute alike) its ranks get where
+  // their threads outnumber the machine's cores (core_share): 1 where each thread has a core.
+  double core_share = 1;
   // Where they outnumber the cores: by how many threads (the machine's ranks' threads less its
   // cores), and what a synchronisation of the ranks (an all-reduce, a next-step exchange) costs
   // beyond their turns, with one thread beyond the `cores` and with `cores` beyond them: a rank
@@ -52,17 +51,15 @@ struct NodeSpeed {
 };
 
 // Threads that outnumber the cores take turns on them. Each all-reduce waits for every rank, so
-// between two of them a core runs its threads' work one after another, ceil(T / C) of them on the
-// busiest. While every core is busy the machine gives its whole rate; once the cores holding one
-// thread fewer are done, the last turns of the `left` = T - C (ceil(T / C) - 1) threads run alone,
-// at left x `one_thread` of the machine's rate (one thread alone's share of it; at most the
-// whole). The share of the machine's rate the threads get: T / (C (ceil(T / C) - 1) + left / that).
-// `one_thread` not measured (0): 1 / C, each core its own rate, which gives (T / C) / ceil(T / C)
-// (3 one-thread ranks on 2 cores: 0.75; 4 on 2: 1). Memory is no such rate on this project's VM:
-// one core alone read a 30 GB/s decode stream while both cores read 37 in some minutes and 59 in
-// others, so 3 ranks on 2 cores get 0.93 or 0.76 of the two cores' reads. 1 where each thread
-// has a core or the cores are not known.
-double core_share(int machine_threads, int cores, double one_thread = 0);
+// between two of them the busiest core runs ceil(T / C) threads' work, at the rate the machine
+// gives with every core busy: (T / C) / ceil(T / C) of it (3 one-thread ranks on 2 cores: 0.75;
+// 4 on 2: 1). The threads left for a last turn do not run it alone at one core's faster rate
+// (where one core alone reads more than its share of the memory): the scheduler interleaves them
+// with the turn before (measured, 3 ranks of llama3-1b on this project's 2-core VM: each rank's
+// CPU time for its third of a token 22.3-25.0 ms, as at two ranks' shared rate, 22.1-22.9, not
+// one rank's alone, ~17; in 45 % of the all-reduces the last rank started before the other two
+// were done; docs/tuning.md). 1 where each thread has a core or the cores are not known.
+double core_share(int machine_threads, int cores);
 
 // One synchronisation's handover on a node whose threads outnumber its cores: along the line
 // through its two measured points (1 and `cores` threads beyond them), past them straight on, never

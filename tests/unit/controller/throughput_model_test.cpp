@@ -389,10 +389,9 @@ TEST(ThroughputModel, ThreadsOutnumberingTheCoresTakeTurnsOnThem) {
   ClusterModel m = dense_cluster(1, std::nullopt);
   m.ranks.push_back(m.ranks[0]);
   const PassTimes whole = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
-  m.nodes[0].memory_core_share = 0.9;
-  m.nodes[0].compute_core_share = core_share(3, 2);
+  m.nodes[0].core_share = core_share(3, 2);
   const PassTimes shared = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
-  EXPECT_NEAR(shared.memory_s, whole.memory_s / 0.9, 1e-12);
+  EXPECT_NEAR(shared.memory_s, whole.memory_s / 0.75, 1e-12);
   EXPECT_NEAR(shared.compute_s, whole.compute_s / 0.75, 1e-12);
   EXPECT_DOUBLE_EQ(shared.latency_s, whole.latency_s);
   EXPECT_DOUBLE_EQ(shared.bandwidth_s, whole.bandwidth_s);
@@ -485,22 +484,12 @@ TEST(ThroughputModel, TheHandoverOfTheMachineWhereItCostsMostHoldsEveryRankBack)
   EXPECT_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).handover_s, 0);
 }
 
-TEST(ThroughputModel, TheLastTurnsRunAtTheRateTheThreadsLeftGetAlone) {
-  // 3 one-thread ranks on 2 cores: both cores busy for two ranks' work, then the rank that shared
-  // a core runs alone. Where one core alone gets half the machine (each core its own rate, as the
-  // matrix-vector kernels' compute measured: 117 of 234 GFLOPS) that is 0.75, the default; where
-  // it gets the machine's whole rate, nothing is lost (3 / 3).
-  EXPECT_DOUBLE_EQ(core_share(3, 2, 0.5), 0.75);
-  EXPECT_DOUBLE_EQ(core_share(3, 2, 1.0), 1.0);
-  EXPECT_DOUBLE_EQ(core_share(3, 2, 2.0), 1.0);  // a disturbed machine figure: no more than the whole
-  // This VM's decode stream: one core alone 30 GB/s; both 37 in the slow minutes, 59 in the fast.
-  EXPECT_NEAR(core_share(3, 2, 30.0 / 37), 3 / (2 + 37.0 / 30), 1e-12);
-  EXPECT_NEAR(core_share(3, 2, 30.0 / 59), 3 / (2 + 59.0 / 30), 1e-12);
-  // No thread is left alone where they fill every core the same: 4 on 2 at the whole rate.
-  EXPECT_DOUBLE_EQ(core_share(4, 2, 0.5), 1.0);
-  EXPECT_DOUBLE_EQ(core_share(4, 2, 0.8), 1.0);
-  // 5 on 2: two turns on both cores, then the fifth alone.
-  EXPECT_NEAR(core_share(5, 2, 0.8), 5 / (4 + 1 / 0.8), 1e-12);
-  // 7 on 4: one turn on all 4, then 3 alone at 3 x 0.3 of the machine.
-  EXPECT_NEAR(core_share(7, 4, 0.3), 7 / (4 + 3 / 0.9), 1e-12);
+TEST(ThroughputModel, EveryTurnRunsAtTheRateOfAllTheCoresBusy) {
+  // 5 on 2: three turns on the busiest core, 2.5 cores' work in them; 7 on 4: two turns, 1.75 in
+  // them; 8 on 4 fill both turns. A last turn's threads get no faster rate than a full turn's
+  // (they interleave with the turn before: the header's measurement).
+  EXPECT_DOUBLE_EQ(core_share(5, 2), 2.5 / 3);
+  EXPECT_DOUBLE_EQ(core_share(7, 4), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(core_share(8, 4), 1.0);
+  EXPECT_DOUBLE_EQ(core_share(9, 4), 9.0 / 12);
 }
