@@ -162,7 +162,14 @@ HandoverProbe measure_handover(int cores, int reps, int steps, double chunk_us) 
   for (size_t i = 0; i < counts.size(); ++i) {
     HandoverSample s;
     s.ranks = counts[i];
-    s.step_us = median(steps_ns[i]) / 1e3;
+    // The mean, not the median: the scheduler settles the ranks into one pattern or another a
+    // repetition at a time (4 on 2 cores, 504 us of turns: 513-550 us a step in some repetitions,
+    // 626-872 in others, mixed in any probe), and a run's time is the sum over its synchronisations,
+    // which cross both; a median took either mode (2 beyond the cores: 8 to 223 us in consecutive
+    // probes), the mean of 15 their mixture.
+    double sum = 0;
+    for (double v : steps_ns[i]) sum += v;
+    s.step_us = sum / static_cast<double>(steps_ns[i].size()) / 1e3;
     s.turns_us = std::ceil(static_cast<double>(counts[i]) / cores) * p.chunk_us;
     // Below 0: the ranks took less than the turns the planner charges (a scheduler sharing a core
     // finely): no handover to add.
@@ -182,7 +189,7 @@ std::string handover_method(const HandoverProbe& p, int reps, int steps) {
                 "core handover: %s single-thread processes, each a chunk of %.0f us of multiply-adds (every core "
                 "busy) then exchanging as a one-shot all-reduce over MPI's shared memory (test, yield the core; after "
                 "1 ms sleep 20 us), %d "
-                "steps, median of %d; less the "
+                "steps, mean of %d; less the "
                 "chunks in turns on the cores",
                 ranks.c_str(), p.chunk_us, steps, reps);
   return buf;

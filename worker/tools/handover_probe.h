@@ -12,7 +12,7 @@ namespace clusterctl::tools {
 
 struct HandoverSample {
   int ranks = 0;
-  double step_us = 0;      // one chunk of every rank and their meeting, the median of the repetitions
+  double step_us = 0;      // one chunk of every rank and their meeting, the mean of the repetitions
   double turns_us = 0;     // the chunks alone in turns on the cores: ceil(ranks / cores) chunks' time
   double handover_us = 0;  // step - turns, at least 0: what one meeting costs beyond the turns
 };

@@ -444,8 +444,8 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   if (stream_only) return probe_stream_only(threads, ranks, bytes, kReps);
   // First, while this process has no pool's threads to fork beside: the machine's cores handed
   // over among ranks that outnumber them (plan adds it only where they do).
-  constexpr int kHandoverSteps = 200;
-  const HandoverProbe handover = measure_handover(0, kReps, kHandoverSteps);
+  constexpr int kHandoverSteps = 200, kHandoverReps = 15;  // a mean of two modes: more repetitions (~5 s)
+  const HandoverProbe handover = measure_handover(0, kHandoverReps, kHandoverSteps);
   std::string handover_json;
   for (const HandoverSample& h : handover.samples) {
     char one[160];
@@ -506,7 +506,7 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                     ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json +
                     handover_head + "\"handover\": [" + handover_json + "], ";
   out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) + "; " +
-         handover_method(handover, kReps, kHandoverSteps) +
+         handover_method(handover, kHandoverReps, kHandoverSteps) +
          (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
                           " threads, every pass started together and the ranks meeting after each matrix as at "
                           "an all-reduce: all their bytes (flops) over the time until the last was done, measured "
