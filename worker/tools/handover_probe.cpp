@@ -165,7 +165,7 @@ HandoverProbe measure_handover(int cores, int reps, int steps, double chunk_us) 
     // The mean, not the median: the scheduler settles the ranks into one pattern or another a
     // repetition at a time (4 on 2 cores, 504 us of turns: 513-550 us a step in some repetitions,
     // 626-872 in others, mixed in any probe), and a run's time is the sum over its synchronisations,
-    // which cross both; a median took either mode (2 beyond the cores: 8 to 223 us in consecutive
+    // which cross both; a median took either mode (2 beyond the cores: 22 to 223 us in consecutive
     // probes), the mean of 15 their mixture.
     double sum = 0;
     for (double v : steps_ns[i]) sum += v;
