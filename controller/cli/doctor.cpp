@@ -87,6 +87,7 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.compute_gflops = share * j.value("compute_gflops", 0.0);
     s.decode_gflops = share * j.value("decode_gflops", 0.0);
     s.tile8_gflops = share * j.value("tile8_gflops", 0.0);
+    if (j.contains("row_parallel")) state::read_row_parallel(j["row_parallel"], s);  // a ratio: not shared
     s.stream_gbs = share * j.value("stream_gb_s", 0.0);
     s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
     s.shares_machine_with = machine.nodes - 1;
@@ -202,15 +203,17 @@ int doctor_main(int argc, char** argv) {
                        {"method", s.speed->method},
                        {"recorded", !memory_only}};
       if (!memory_only)
-        e.update({{"bandwidth_gb_s", s.speed->bandwidth_gbs},
-                  {"compute_gflops", s.speed->compute_gflops},
-                  {"decode_gflops", s.speed->decode_gflops},
-                  {"tile8_gflops", s.speed->tile8_gflops},
-                  {"attention_head_ns", s.speed->attention_head_ns},
-                  {"attention_position_ns", s.speed->attention_position_ns},
-                  {"silu_ns", s.speed->silu_ns},
-                  {"norm_ns", s.speed->norm_ns},
-                  {"handover_us", s.speed->handover_us}});
+        e.update(
+            {{"bandwidth_gb_s", s.speed->bandwidth_gbs},
+             {"compute_gflops", s.speed->compute_gflops},
+             {"decode_gflops", s.speed->decode_gflops},
+             {"tile8_gflops", s.speed->tile8_gflops},
+             {"row_parallel", {{"chunks", s.speed->row_parallel_chunks}, {"slowdown", s.speed->row_parallel_slowdown}}},
+             {"attention_head_ns", s.speed->attention_head_ns},
+             {"attention_position_ns", s.speed->attention_position_ns},
+             {"silu_ns", s.speed->silu_ns},
+             {"norm_ns", s.speed->norm_ns},
+             {"handover_us", s.speed->handover_us}});
       j["speed"].push_back(e);
     }
     if (link)

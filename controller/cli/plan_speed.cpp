@@ -3,7 +3,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include <map>
+
+#include "worker/model/architecture.h"
 #include "worker/model/shard_file.h"
+#include "worker/model/shard_plan.h"
 
 namespace clusterctl::cli {
 
@@ -56,9 +60,20 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     w.low_rank_q = hp.q_lora_rank > 0;
   }
   add_vector_work(hp, part, w);
+  // The row-parallel matrices and the column chunks they sum in, as the engine's ForwardPass.
+  const model::ReductionGrid grid = model::reduction_grid(hp, model::SplitUnits::from_model(f, hp));
+  std::map<std::string, int64_t> chunk_of;
+  for (const model::TensorSpec& s : model::find_architecture(hp.arch, f.path()).tensors(hp))
+    if (s.row_parallel()) chunk_of[s.name()] = s.split == model::Split::QHeadColumns ? grid.attn_output : grid.ffn_down;
   for (const auto& t : model::shard_tensors(f, hp, part)) {
     double elements = 1;
     for (uint64_t d : t.shape) elements *= static_cast<double>(d);
+    if (const auto c = chunk_of.find(t.name); c != chunk_of.end() && c->second > 0) {
+      const bool routed = t.name.find("_exps.") != std::string::npos;
+      (routed ? w.row_parallel_expert_params : w.row_parallel_dense_params) += elements;
+      (routed ? w.row_parallel_expert_per_chunk : w.row_parallel_dense_per_chunk) +=
+          elements / static_cast<double>(c->second);
+    }
     if (t.name == "token_embd.weight" && t.shape.size() == 2) {
       // Every rank holds the embedding whole but reads one row of it a token; tied, it is also the
       // LM head, of which the rank multiplies only its vocabulary slice.

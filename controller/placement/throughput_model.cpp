@@ -206,6 +206,14 @@ double core_share(int machine_threads, int cores) {
   return static_cast<double>(machine_threads) / cores / turns;
 }
 
+double prompt_row_parallel_s(const NodeSpeed& n, double flops, double flops_per_chunk) {
+  const double c0 = static_cast<double>(n.row_parallel_chunks[0]), c1 = static_cast<double>(n.row_parallel_chunks[1]);
+  if (!(c0 > 0) || !(c1 > c0) || !(n.compute_gflops > 0) || !(flops > 0)) return 0;
+  const double per_fold = (n.row_parallel_slowdown[0] - n.row_parallel_slowdown[1]) / (1 / c0 - 1 / c1);
+  const double per_flop = n.row_parallel_slowdown[1] - 1 - per_fold / c1;
+  return std::max(per_flop * flops + per_fold * flops_per_chunk, 0.0) / (n.compute_gflops * 1e9);
+}
+
 double handover_per_sync_s(const NodeSpeed& n) {
   const int beyond = n.threads_beyond_cores;
   if (beyond <= 0) return 0;
@@ -249,6 +257,10 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
       compute[r.node] += dense_flops * prompt_seconds_per_flop(n, tokens) +
                          lm_head_flops * prompt_seconds_per_flop(n, logits_tokens) +
                          expert_flops * prompt_seconds_per_flop(n, per_expert);
+      const double routed = 2.0 * tokens * r.expert_fraction, each = 2.0 * tokens;
+      compute[r.node] +=
+          prompt_row_parallel_s(n, each * r.row_parallel_dense_params + routed * r.row_parallel_expert_params,
+                                each * r.row_parallel_dense_per_chunk + routed * r.row_parallel_expert_per_chunk);
     }
     // Each rank's attention and element-wise work runs on its own pool (the node's ranks at once).
     const NodeVectorWork v = vector_work(n);

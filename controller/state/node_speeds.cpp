@@ -32,6 +32,16 @@ void read_pair(const nlohmann::json& j, const char* key, double (&out)[2]) {
 
 }  // namespace
 
+void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r) {
+  if (!j.is_object() || !j.contains("chunks") || !j.contains("slowdown")) return;
+  const auto &c = j["chunks"], &s = j["slowdown"];
+  if (!c.is_array() || !s.is_array() || c.size() != 2 || s.size() != 2) return;
+  for (size_t i = 0; i < 2; ++i)
+    if (!c[i].is_number_integer() || c[i].get<int64_t>() <= 0 || !s[i].is_number() || !(s[i].get<double>() > 0)) return;
+  if (c[0].get<int64_t>() >= c[1].get<int64_t>()) return;  // two widths, the narrower first
+  for (size_t i = 0; i < 2; ++i) r.row_parallel_chunks[i] = c[i].get<int64_t>(), r.row_parallel_slowdown[i] = s[i];
+}
+
 std::string node_speeds_path() { return state_dir() + "/" + kFile; }
 
 void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r) {
@@ -45,6 +55,9 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"stream_flops_per_byte", r.stream_flops_per_byte},
                         {"one_rank_stream_gb_s", r.one_rank_stream_gbs},
                         {"tile8_gflops", r.tile8_gflops},
+                        {"row_parallel",
+                         {{"chunks", {r.row_parallel_chunks[0], r.row_parallel_chunks[1]}},
+                          {"slowdown", {r.row_parallel_slowdown[0], r.row_parallel_slowdown[1]}}}},
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
                         {"attention_head_ns", {r.attention_head_ns[0], r.attention_head_ns[1]}},
@@ -76,6 +89,7 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
   r.one_rank_stream_gbs = j.value("one_rank_stream_gb_s", 0.0);
   r.tile8_gflops = j.value("tile8_gflops", 0.0);
+  if (j.contains("row_parallel")) read_row_parallel(j["row_parallel"], r);
   // Absent (or not two numbers) in records before the probe measured them: not measured.
   read_pair(j, "attention_head_ns", r.attention_head_ns);
   read_pair(j, "attention_position_ns", r.attention_position_ns);

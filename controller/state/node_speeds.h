@@ -3,6 +3,7 @@
 // predictions: <state_dir>/node-speeds.cache (JSON; not *.json, which are running clusters),
 // keyed by cluster and node name, written temp-then-rename, 0600.
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,10 @@ struct NodeSpeedRecord {
   // second, and the stream's flops per byte; 0: not measured (a record of an older probe).
   double stream_gbs = 0, stream_flops_per_byte = 0, one_rank_stream_gbs = 0;
   double tile8_gflops = 0;  // the prompt tiles at 8 tokens (a mixture of experts' per-expert tiles); 0: not measured
+  // The prompt tiles' time a flop where a row-parallel matmul sums in chunks of so many columns, over
+  // the plain matmul's (tools::measure_row_parallel_slowdown); chunks 0: not measured.
+  int64_t row_parallel_chunks[2] = {0, 0};
+  double row_parallel_slowdown[2] = {1, 1};
   // One rank's pool alone while the node's other ranks idle (as while rank 0 drafts); 0: not measured.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
   // Other nodes of the cluster on the same machine (same boot id: a test cluster's namespaces,
@@ -47,6 +52,10 @@ std::string node_speeds_path();
 // Throws clusterctl::Error when the record cannot be written.
 void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r);
 // nullopt when none is recorded (or the cache is unreadable: it is only a cache).
+// {"chunks": [C1, C2], "slowdown": [S1, S2]}, as the probe answers and the record keeps it, into
+// `r`; anything else (an older probe's answer: absent) leaves it not measured.
+void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r);
+
 std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node);
 
 // The link between a cluster's nodes as `doctor` last measured it (one-shot all-reduces in doubles

@@ -213,4 +213,22 @@ for m in tiny-deepseek2-lite tiny-deepseek2-lite-split; do
   [ "$(meetings $m)" = 17.0 ] || fail "$m: a decode token meets the pool $(meetings $m) times, not 17" ""
 done
 [ "$(meetings tiny-deepseek3)" = 20.0 ] || fail "tiny-deepseek3: $(meetings tiny-deepseek3) meetings, not 20" ""
+# A prompt's row-parallel matmuls sum in chunks (attn_output, ffn_down): doctor's record of their
+# slowdown at chunks of 64 and 512 columns adds, at the file's own chunk widths, the time a flop
+# grows by. llama3-8b on 2 ranks sums both in chunks of 512 (model::reduction_grid), so [2.0, 1.1]
+# adds what [1.1, 1.1] adds: 0.1 x each rank's row-parallel flops (attn_output 4096 x 2048 and
+# ffn_down 4096 x 7168 in 32 layers, 64 tokens) at 800 GFLOPS.
+prefill_compute_ms() {  # prefill_compute_ms SLOWDOWN_AT_64 SLOWDOWN_AT_512
+  local node="\"bandwidth_gb_s\": 50, \"compute_gflops\": 800, \"threads\": 8"
+  [ $# -gt 0 ] && node+=", \"row_parallel\": {\"chunks\": [64, 512], \"slowdown\": [$1, $2]}"
+  echo "{\"lab\": {\"n1\": {$node}, \"n2\": {$node}}}" >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json --prefill-batch 64 | python3 -c "
+import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['prefill']['compute_ms'])"
+}
+plain=$(prefill_compute_ms) same=$(prefill_compute_ms 1.1 1.1) wide=$(prefill_compute_ms 2.0 1.1)
+python3 -c "
+import sys
+want = 0.1 * 2 * 64 * (4096 * 2048 + 4096 * 7168) * 32 / 800e9 * 1e3
+sys.exit(0 if abs($same - $plain - want) < 1e-6 and abs($wide - $same) < 1e-6 else 1)" ||
+  fail "row-parallel slowdown: prefill compute $plain ms plain, $same ms at [1.1, 1.1], $wide at [2.0, 1.1]" ""
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

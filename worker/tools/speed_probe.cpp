@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <latch>
 #include <memory>
 #include <random>
@@ -295,10 +296,12 @@ namespace {
 // The engine's matmul on a Q4_0 matrix of 1024 x 4096 (2.3 MB, in cache, packed as the engine
 // packs it) times `tokens` tokens; run() does as many calls as take `rep_seconds` (counted when
 // made: a rep of a few milliseconds measured the scheduler's time slices, not the kernels, where
-// ranks outnumber cores) and returns their flops.
+// ranks outnumber cores) and returns their flops. With a `chunk`, the row-parallel matmul that sums
+// in chunks of that many columns (attn_output's and ffn_down's, kernels::matmul_row_parallel).
 class MatmulWork {
  public:
-  MatmulWork(kernels::ThreadPool& pool, int64_t tokens, double rep_seconds) : pool_(pool), tokens_(tokens) {
+  MatmulWork(kernels::ThreadPool& pool, int64_t tokens, double rep_seconds, int64_t chunk = 0)
+      : pool_(pool), tokens_(tokens), chunk_(chunk) {
     std::mt19937 rng(1);
     data_ = random_q4_0(kRows, kCols, rng);
     w_ = q4_0_rows(data_, kRows, kCols);
@@ -308,8 +311,9 @@ class MatmulWork {
     }
     x_.resize(kCols * tokens);
     y_.resize(kRows * tokens);
+    if (chunk_ > 0) sums_.resize(kRows * tokens);
     for (auto& v : x_) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-    kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
+    call();
     for (calls_ = 1; calls_ < (1 << 20); calls_ *= 2) {
       auto t0 = Clock::now();
       run();
@@ -318,18 +322,25 @@ class MatmulWork {
     calls_ *= 2;
   }
   double run() {
-    for (int k = 0; k < calls_; ++k) kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
+    for (int k = 0; k < calls_; ++k) call();
     return calls_ * 2.0 * kRows * kCols * tokens_;
   }
 
  private:
+  void call() {
+    if (chunk_ > 0)
+      kernels::matmul_row_parallel(w_, chunk_, x_.data(), tokens_, sums_.data(), pool_, ws_);
+    else
+      kernels::matmul(w_, x_.data(), tokens_, y_.data(), pool_, ws_);
+  }
   static constexpr int64_t kRows = 1024, kCols = 4096;
   kernels::ThreadPool& pool_;
-  const int64_t tokens_;
+  const int64_t tokens_, chunk_;
   int calls_ = 1;
   std::vector<uint8_t> data_, packed_;
   kernels::Matrix w_{};
   std::vector<float> x_, y_;
+  std::vector<double> sums_;
   kernels::Workspace ws_;
 };
 
@@ -360,6 +371,28 @@ double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int reps) {
 }  // namespace
 
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, reps); }
+
+RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int reps) {
+  MatmulWork plain(pool, 64, kComputeRepSeconds);
+  std::vector<std::unique_ptr<MatmulWork>> chunked;
+  for (int64_t chunk : kRowParallelProbeChunks)
+    chunked.push_back(std::make_unique<MatmulWork>(pool, 64, kComputeRepSeconds, chunk));
+  auto seconds_per_flop = [](MatmulWork& w) {
+    auto t0 = Clock::now();
+    const double flops = w.run();
+    return seconds_since(t0) / flops;
+  };
+  // Each repetition times the plain matmul right before the chunked ones: a ratio of neighbours,
+  // which the machine's slower and faster states (this project's VM's differ ~40 %) leave alone.
+  std::vector<double> ratios[std::size(kRowParallelProbeChunks)];
+  for (int r = 0; r < reps; ++r) {
+    const double base = seconds_per_flop(plain);
+    for (size_t i = 0; i < chunked.size(); ++i) ratios[i].push_back(seconds_per_flop(*chunked[i]) / base);
+  }
+  RowParallelSlowdown s;
+  for (size_t i = 0; i < chunked.size(); ++i) s.ratio[i] = median(ratios[i]);
+  return s;
+}
 
 double at_least_one_ranks(double one_rank, const std::function<double()>& measure) {
   double best = measure();
@@ -392,13 +425,17 @@ std::string probe_method(size_t bytes, int reps) {
          std::to_string(reps) +
          " reps of ~30 ms; 8-token tiles: the decode stream's matrices (256 MiB at most) x 8 "
          "tokens, median of " +
-         std::to_string(reps) + " passes";
+         std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
+         std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
+         " columns against the plain one timed right before it, median of " + std::to_string(reps) + " ratios";
 }
 
 std::string bandwidth_method(size_t bytes, int reps) {
   return "decode-shaped reads of " + std::to_string(bytes >> 20) +
          " MiB in 4 MiB matrices, rows claimed by the threads 8 items each as the matmul, median of " +
-         std::to_string(reps) + " passes";
+         std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
+         std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
+         " columns against the plain one timed right before it, median of " + std::to_string(reps) + " ratios";
 }
 
 }  // namespace clusterctl::tools
@@ -472,6 +509,7 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   const double meeting_us = measure_meeting_us(one_pool, kReps);
   // A pass's attention and element-wise loops: one rank's pool, each thread at its own copy.
   const VectorWorkRates vector_work = measure_vector_work(one_pool, kReps);
+  const RowParallelSlowdown row_parallel = measure_row_parallel_slowdown(one_pool, kReps);
   if (ranks > 1) {
     reads_gbs = at_least_one_ranks(
         one_rank_reads, [&] { return measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs; });
@@ -499,12 +537,17 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                 vector_work.attention_head_ns[0], vector_work.attention_head_ns[1],
                 vector_work.attention_position_ns[0], vector_work.attention_position_ns[1], vector_work.silu_ns,
                 vector_work.norm_ns);
+  char row_parallel_json[128];
+  std::snprintf(row_parallel_json, sizeof row_parallel_json,
+                "\"row_parallel\": {\"chunks\": [%lld, %lld], \"slowdown\": [%.4f, %.4f]}, ",
+                static_cast<long long>(kRowParallelProbeChunks[0]), static_cast<long long>(kRowParallelProbeChunks[1]),
+                row_parallel.ratio[0], row_parallel.ratio[1]);
   char handover_head[128];
   std::snprintf(handover_head, sizeof handover_head, "\"handover_us\": [%.2f, %.2f], \"handover_chunk_us\": %.1f, ",
                 handover.handover_us[0], handover.handover_us[1], handover.chunk_us);
   std::string out = "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) +
                     ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json +
-                    handover_head + "\"handover\": [" + handover_json + "], ";
+                    row_parallel_json + handover_head + "\"handover\": [" + handover_json + "], ";
   out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) + "; " +
          handover_method(handover, kHandoverReps, kHandoverSteps) +
          (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +
