@@ -140,12 +140,14 @@ plan_json() { local f=$1; shift; "$C" plan "$f" --json "$@" 2>"$WORK/plan.err"; 
 configured() { jq -r '.speed.predictions | (map(select(.algorithm == "one-shot" and .wire_format == "double")) + .)[0]'; }
 streams() { grep -v '^$' | paste -sd';' | sed 's#;#; #g'; }
 
-# One rank x 2 threads: decode (tg32) and prefill (pp64, plan --prefill-batch 64).
+# One rank x 2 threads: decode (tg32) and prefill (pp64, plan --prefill-batch 64), the mean of 3
+# of each (one 64-token prompt takes ~0.5 s, and single prompts of OLMoE's layout read 69-101 tok/s
+# within one run on this VM).
 one_rank_measure() {
   local b bw
   J=$(plan_json "$F" --prefill-batch 64 | configured)
   bw=$(jq -r --arg c "$CLUSTER" '.[$c].local.bandwidth_gb_s' "$WORK/state/node-speeds.cache")
-  b=$("$C" bench "$MODEL" -p 64 -n 32 -t 2 -r 1 --bandwidth "$bw" --json 2>/dev/null)
+  b=$("$C" bench "$MODEL" -p 64 -n 32 -t 2 -r 3 --bandwidth "$bw" --json 2>/dev/null)
   PAIR="$(jq -r .decode.tokens_per_s <<<"$J") $(jq -r .tg_tokens_per_s.mean <<<"$b")"
   PAIR2="$(jq -r .prefill.tokens_per_s <<<"$J") $(jq -r .pp_tokens_per_s.mean <<<"$b")"
 }
