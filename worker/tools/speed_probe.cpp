@@ -344,10 +344,15 @@ class MatmulWork {
   kernels::Workspace ws_;
 };
 
-constexpr double kComputeRepSeconds = 0.03;
+// A prompt's tiles in reps of ~200 ms: on this project's VM five probes' compute read 249-264
+// GFLOPS with them, 227-300 with reps of ~30 ms, interleaved (the machine speeds up and slows down
+// for fractions of a second, and a prompt of 64 tokens takes ~0.7 s). The matrix-vector rate (a
+// decode's, mostly hidden under its reads) and a ratio of neighbouring runs keep reps of ~30 ms.
+constexpr double kPromptRepSeconds = 0.2, kRepSeconds = 0.03;
+double rep_seconds(int64_t tokens) { return tokens > 1 ? kPromptRepSeconds : kRepSeconds; }
 
 double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int reps) {
-  MatmulWork work(pool, tokens, kComputeRepSeconds);
+  MatmulWork work(pool, tokens, rep_seconds(tokens));
   std::vector<double> gflops;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
@@ -362,7 +367,7 @@ double matmul_gflops(kernels::ThreadPool& pool, int64_t tokens, int reps) {
 double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int reps) {
   return median(ranks_together(ranks, threads, reps,
                                [&](kernels::ThreadPool& pool, const auto&) {
-                                 auto work = std::make_shared<MatmulWork>(pool, tokens, kComputeRepSeconds);
+                                 auto work = std::make_shared<MatmulWork>(pool, tokens, rep_seconds(tokens));
                                  return std::function<double()>([work] { return work->run(); });
                                })) /
          1e9;
@@ -373,10 +378,10 @@ double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int reps) {
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, reps); }
 
 RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int reps) {
-  MatmulWork plain(pool, 64, kComputeRepSeconds);
+  MatmulWork plain(pool, 64, kRepSeconds);
   std::vector<std::unique_ptr<MatmulWork>> chunked;
   for (int64_t chunk : kRowParallelProbeChunks)
-    chunked.push_back(std::make_unique<MatmulWork>(pool, 64, kComputeRepSeconds, chunk));
+    chunked.push_back(std::make_unique<MatmulWork>(pool, 64, kRepSeconds, chunk));
   auto seconds_per_flop = [](MatmulWork& w) {
     auto t0 = Clock::now();
     const double flops = w.run();
@@ -423,7 +428,7 @@ std::string probe_method(size_t bytes, int reps) {
          std::to_string(reps) + " passes after a warm one, per thread count; " + bandwidth_method(bytes, reps) +
          "; compute: Q4_0 1024x4096 matmul in cache x 64 tokens, decode compute: the same x 1 token, median of " +
          std::to_string(reps) +
-         " reps of ~30 ms; 8-token tiles: the decode stream's matrices (256 MiB at most) x 8 "
+         " reps of ~200 ms (~30 ms at 1 token); 8-token tiles: the decode stream's matrices (256 MiB at most) x 8 "
          "tokens, median of " +
          std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
          std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
