@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-
 #include <map>
 
 #include "worker/model/architecture.h"

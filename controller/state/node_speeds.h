@@ -51,11 +51,10 @@ struct NodeSpeedRecord {
 std::string node_speeds_path();
 // Throws clusterctl::Error when the record cannot be written.
 void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r);
-// nullopt when none is recorded (or the cache is unreadable: it is only a cache).
 // {"chunks": [C1, C2], "slowdown": [S1, S2]}, as the probe answers and the record keeps it, into
 // `r`; anything else (an older probe's answer: absent) leaves it not measured.
 void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r);
-
+// nullopt when none is recorded (or the cache is unreadable: it is only a cache).
 std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node);
 
 // The link between a cluster's nodes as `doctor` last measured it (one-shot all-reduces in doubles
