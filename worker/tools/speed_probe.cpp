@@ -438,9 +438,7 @@ std::string probe_method(size_t bytes, int reps) {
 std::string bandwidth_method(size_t bytes, int reps) {
   return "decode-shaped reads of " + std::to_string(bytes >> 20) +
          " MiB in 4 MiB matrices, rows claimed by the threads 8 items each as the matmul, median of " +
-         std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
-         std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
-         " columns against the plain one timed right before it, median of " + std::to_string(reps) + " ratios";
+         std::to_string(reps) + " passes";
 }
 
 }  // namespace clusterctl::tools
