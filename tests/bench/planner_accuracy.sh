@@ -3,7 +3,7 @@
 # For each configuration, as a user would: a cluster file, then REPS times (3 by default) a probe,
 # the prediction from it and the measurement right after it: `clusterctl doctor` (which probes the
 # nodes' bandwidth and compute and records them), `clusterctl plan --json` (the configured
-# all-reduce's row, predicted from that record), then `clusterctl bench` (1 rank: tg and pp),
+# all-reduce's row, predicted from that record), then `clusterctl bench` (1 rank: tg, and pp in a row of its own),
 # `bench --ranks`, `bench --draft`, or the 3-node test cluster (`up` once) + `bench-serve -c 1`;
 # then `clusterctl doctor --memory-only` (the decode stream alone, ~1 s, recorded nowhere).
 # This VM's memory runs in states ~40 % apart that can change within seconds (both cores' decode
@@ -110,17 +110,17 @@ changed() {
 }
 # figures "MACHINE ONE_RANK" -> "M (O)", one decimal.
 figures() { awk '{printf "%.1f (%.1f)", $1, $2}' <<<"$1"; }
-# repetitions FILE MEASURE: REPS repetitions of probe, MEASURE (plan and the run: sets PAIR, and
-# PAIR2 for a second row of the same run, "predicted measured"), probe --memory-only; each
-# repetition tried again while its two probes disagree, RETRIES more times at most. Sets PAIRS,
-# PAIRS2 (the kept repetitions'), KEPT_ST, DROPPED_ST (their probes, before -> after).
+# repetitions FILE MEASURE: REPS repetitions of probe, MEASURE (plan and the run: sets PAIR,
+# "predicted measured"), probe --memory-only; each repetition tried again while its two probes
+# disagree, RETRIES more times at most. Sets PAIRS (the kept repetitions'), KEPT_ST, DROPPED_ST
+# (their probes, before -> after).
 repetitions() {
   local f=$1 measure=$2 before after try
-  PAIRS="" PAIRS2="" KEPT_ST="" DROPPED_ST=""
+  PAIRS="" KEPT_ST="" DROPPED_ST=""
   for _ in $(seq "$REPS"); do
     for try in $(seq 0 "$RETRIES"); do
       before=$(probe "$f") || return 1
-      PAIR="" PAIR2=""
+      PAIR=""
       "$measure" || return 1
       after=$(probe "$f" --memory-only) || return 1
       ATTEMPTS=$((ATTEMPTS + 1))
@@ -130,7 +130,7 @@ repetitions() {
         [ "$try" -eq "$RETRIES" ] && LOST=$((LOST + 1))
         continue
       fi
-      PAIRS+="$PAIR"$'\n' PAIRS2+="$PAIR2"$'\n'
+      PAIRS+="$PAIR"$'\n'
       KEPT_ST+="$(figures "$before") -> $(figures "$after")"$'\n'
       break
     done
@@ -140,23 +140,31 @@ plan_json() { local f=$1; shift; "$C" plan "$f" --json "$@" 2>"$WORK/plan.err"; 
 configured() { jq -r '.speed.predictions | (map(select(.algorithm == "one-shot" and .wire_format == "double")) + .)[0]'; }
 streams() { grep -v '^$' | paste -sd';' | sed 's#;#; #g'; }
 
-# One rank x 2 threads: decode (tg32) and prefill (pp64, plan --prefill-batch 64), the mean of 3
-# of each (one 64-token prompt takes ~0.5 s, and single prompts of OLMoE's layout read 69-101 tok/s
-# within one run on this VM).
+# One rank x 2 threads: decode (tg32) and prefill (pp64, plan --prefill-batch 64), each the mean
+# of 3 (one 64-token prompt takes ~0.5 s, and single prompts of OLMoE's layout read 69-101 tok/s
+# within one run on this VM), each its own row with its own repetitions: a run of both took ~10 s
+# for OLMoE's layout, longer than the seconds the two probes around it speak for.
 one_rank_measure() {
   local b bw
   J=$(plan_json "$F" --prefill-batch 64 | configured)
   bw=$(jq -r --arg c "$CLUSTER" '.[$c].local.bandwidth_gb_s' "$WORK/state/node-speeds.cache")
-  b=$("$C" bench "$MODEL" -p 64 -n 32 -t 2 -r 3 --bandwidth "$bw" --json 2>/dev/null)
-  PAIR="$(jq -r .decode.tokens_per_s <<<"$J") $(jq -r .tg_tokens_per_s.mean <<<"$b")"
-  PAIR2="$(jq -r .prefill.tokens_per_s <<<"$J") $(jq -r .pp_tokens_per_s.mean <<<"$b")"
+  if [ "$PASS" = decode ]; then
+    b=$("$C" bench "$MODEL" -p 0 -n 32 -t 2 -r 3 --bandwidth "$bw" --json 2>/dev/null)
+    PAIR="$(jq -r .decode.tokens_per_s <<<"$J") $(jq -r .tg_tokens_per_s.mean <<<"$b")"
+  else
+    b=$("$C" bench "$MODEL" -p 64 -n 0 -t 2 -r 3 --bandwidth "$bw" --json 2>/dev/null)
+    PAIR="$(jq -r .prefill.tokens_per_s <<<"$J") $(jq -r .pp_tokens_per_s.mean <<<"$b")"
+  fi
 }
 one_rank() {  # NAME MODEL LABEL
-  begin_row
-  F=$(local_file "$1" "$2" 1 2) CLUSTER=acc-$1 MODEL=$2 J=null
-  repetitions "$F" one_rank_measure || return
-  row "$3, 1 rank x 2 threads, decode" "$(jq -r .decode.limit <<<"$J")" "$PAIRS" "$KEPT_ST" "$DROPPED_ST"
-  row "$3, 1 rank x 2 threads, prefill 64" "$(jq -r .prefill.limit <<<"$J")" "$PAIRS2" "$KEPT_ST" "$DROPPED_ST"
+  F=$(local_file "$1" "$2" 1 2) CLUSTER=acc-$1 MODEL=$2
+  for PASS in decode prefill; do
+    begin_row
+    J=null
+    repetitions "$F" one_rank_measure || return
+    row "$3, 1 rank x 2 threads, $([ $PASS = decode ] && echo decode || echo "prefill 64")" "$(jq -r ".$PASS.limit" <<<"$J")" \
+      "$PAIRS" "$KEPT_ST" "$DROPPED_ST"
+  done
 }
 
 ranks_measure() {
