@@ -92,6 +92,7 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
     s.shares_machine_with = machine.nodes - 1;
     s.meeting_us = j.value("meeting_us", 0.0);  // one rank's pool: not shared among ranks
+    s.prompt_meeting_us = j.value("prompt_meeting_us", 0.0);
     // One thread's rates (each rank's pool runs its own): not shared among ranks either.
     for (size_t i = 0; i < 2; ++i) {
       if (j.contains("attention_head_ns") && j["attention_head_ns"].size() == 2)
@@ -209,6 +210,8 @@ int doctor_main(int argc, char** argv) {
              {"decode_gflops", s.speed->decode_gflops},
              {"tile8_gflops", s.speed->tile8_gflops},
              {"row_parallel", {{"chunks", s.speed->row_parallel_chunks}, {"slowdown", s.speed->row_parallel_slowdown}}},
+             {"meeting_us", s.speed->meeting_us},
+             {"prompt_meeting_us", s.speed->prompt_meeting_us},
              {"attention_head_ns", s.speed->attention_head_ns},
              {"attention_position_ns", s.speed->attention_position_ns},
              {"silu_ns", s.speed->silu_ns},

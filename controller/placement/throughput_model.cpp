@@ -242,9 +242,12 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double attention_meetings =
         r.latent_attention_layers *
         model::latent_attention_meetings(tokens, prefill ? 0 : tokens, n.threads, r.low_rank_q, r.latent_heads);
-    const double meetings =
-        (r.dense_matmuls + expert_meetings + attention_meetings) * (tokens > 1 ? 2 : 1) - bytes / kProbeMatrixBytes;
-    t.meetings_s = std::max(t.meetings_s, std::max(meetings, 0.0) * n.meeting_s);
+    const double matmuls = r.dense_matmuls + expert_meetings + attention_meetings,
+                 probe_paid = bytes / kProbeMatrixBytes;
+    const double meetings_s = prefill && n.prompt_matmul_s > 0
+                                  ? std::max(matmuls - probe_paid, 0.0) * n.prompt_matmul_s
+                                  : std::max(matmuls * (tokens > 1 ? 2 : 1) - probe_paid, 0.0) * n.meeting_s;
+    t.meetings_s = std::max(t.meetings_s, meetings_s);
     const double dense_flops = 2.0 * tokens * (r.dense_params - r.lm_head_params),
                  lm_head_flops = 2.0 * logits_tokens * r.lm_head_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;

@@ -60,6 +60,7 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                           {"slowdown", {r.row_parallel_slowdown[0], r.row_parallel_slowdown[1]}}}},
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
+                        {"prompt_meeting_us", r.prompt_meeting_us},
                         {"attention_head_ns", {r.attention_head_ns[0], r.attention_head_ns[1]}},
                         {"attention_position_ns", {r.attention_position_ns[0], r.attention_position_ns[1]}},
                         {"silu_ns", r.silu_ns},
@@ -83,6 +84,7 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.decode_gflops = j.value("decode_gflops", 0.0);  // absent from records before it was measured
   r.shares_machine_with = j.value("shares_machine_with", 0);
   r.meeting_us = j.value("meeting_us", 0.0);
+  r.prompt_meeting_us = j.value("prompt_meeting_us", 0.0);
   r.one_rank_bandwidth_gbs = j.value("one_rank_bandwidth_gb_s", 0.0);
   r.one_rank_decode_gflops = j.value("one_rank_decode_gflops", 0.0);
   r.stream_gbs = j.value("stream_gb_s", 0.0);

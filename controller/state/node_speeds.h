@@ -27,6 +27,9 @@ struct NodeSpeedRecord {
   // two entries for one host): probed together, each recorded with its ranks' share.
   int shares_machine_with = 0;
   double meeting_us = 0;  // one meeting of a rank's pool threads (an empty parallel_for); 0: not measured
+  // What a prompt's matmul of a small matrix costs beyond its flops (tools::measure_prompt_meeting_us);
+  // 0: not measured.
+  double prompt_meeting_us = 0;
   // A pass's work besides its matmuls, one thread's while its pool's threads all work
   // (tools::VectorWorkRates): a query head's attention over n positions, head_ns + n position_ns at
   // head dimensions 64 and 128, and one element of silu(gate) * up and of an RMS norm. 0: not

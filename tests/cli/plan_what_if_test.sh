@@ -213,6 +213,21 @@ for m in tiny-deepseek2-lite tiny-deepseek2-lite-split; do
   [ "$(meetings $m)" = 17.0 ] || fail "$m: a decode token meets the pool $(meetings $m) times, not 17" ""
 done
 [ "$(meetings tiny-deepseek3)" = 20.0 ] || fail "tiny-deepseek3: $(meetings tiny-deepseek3) meetings, not 20" ""
+# A prompt's matmul costs what doctor's record says one costs between real tiles (prompt_meeting_us),
+# once, where its two empty meetings cost meeting_us each: at 1 ms both, a prompt's meetings_ms
+# falls by its matmuls' count (a whole number) beyond those the probe's 4 MiB matrices paid.
+prompt_meetings_ms() {  # prompt_meetings_ms EXTRA_RECORD_FIELDS
+  echo "{\"toy\": {\"n1\": {\"bandwidth_gb_s\": 50, \"compute_gflops\": 400, \"threads\": 2, \"meeting_us\": 1000$1}}}" \
+    >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  "$CTL" plan "$dir/toy.yaml" --offline --json --prefill-batch 64 | python3 -c "
+import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['prefill']['meetings_ms'])"
+}
+empty=$(prompt_meetings_ms "") real=$(prompt_meetings_ms ', "prompt_meeting_us": 1000')
+python3 -c "
+import sys
+fewer = $empty - $real
+sys.exit(0 if $real > 0 and fewer >= 1 and abs(fewer - round(fewer)) < 1e-6 else 1)" ||
+  fail "prompt_meeting_us: a prompt's meetings $empty ms with empty meetings, $real ms with a prompt matmul's cost" ""
 # A prompt's row-parallel matmuls sum in chunks (attn_output, ffn_down): doctor's record of their
 # slowdown at chunks of 64 and 512 columns adds, at the file's own chunk widths, the time a flop
 # grows by. llama3-8b on 2 ranks sums both in chunks of 512 (model::reduction_grid), so [2.0, 1.1]

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -111,11 +112,12 @@ kernels::Matrix q4_0_rows(const std::vector<uint8_t>& data, int64_t rows, int64_
 
 }  // namespace
 
-DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens)
+DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens, int64_t rows_each)
     : pool_(pool), tokens_(std::max<int64_t>(tokens, 1)) {
+  const int64_t n_rows = rows_each > 0 ? rows_each : kStreamRows;
   std::mt19937 rng(2);
-  const std::vector<uint8_t> source = random_q4_0(kStreamRows, kStreamCols, rng);
-  const kernels::Matrix rows = q4_0_rows(source, kStreamRows, kStreamCols);
+  const std::vector<uint8_t> source = random_q4_0(n_rows, kStreamCols, rng);
+  const kernels::Matrix rows = q4_0_rows(source, n_rows, kStreamCols);
   const bool pack = kernels::should_pack(rows);
   const size_t each = pack ? kernels::packed_bytes(rows) : source.size();
   const size_t n = std::max(bytes / each, size_t(1));
@@ -133,11 +135,11 @@ DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t toke
     matrices_.push_back(m);
   }
   bytes_ = n * each;
-  flops_ = 2.0 * static_cast<double>(n) * kStreamRows * kStreamCols * static_cast<double>(tokens_);
+  flops_ = 2.0 * static_cast<double>(n) * static_cast<double>(n_rows) * kStreamCols * static_cast<double>(tokens_);
   std::uniform_real_distribution<float> u(-1, 1);
   x_.resize(static_cast<size_t>(kStreamCols * tokens_));
   for (auto& v : x_) v = u(rng);
-  y_.resize(static_cast<size_t>(kStreamRows * tokens_));
+  y_.resize(static_cast<size_t>(n_rows * tokens_));
 }
 
 DecodeStream::~DecodeStream() = default;
@@ -422,6 +424,29 @@ double measure_meeting_us(kernels::ThreadPool& pool, int reps) {
   return median(us);
 }
 
+double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps) {
+  constexpr size_t kBytes = size_t(256) << 20;
+  DecodeStream large(pool, kBytes, 8), small(pool, kBytes, 8, kPromptMeetingRows);
+  const double matrices_large = std::round(large.flops() / (2.0 * kStreamRows * kStreamCols * 8)),
+               matrices_small = std::round(small.flops() / (2.0 * kPromptMeetingRows * kStreamCols * 8));
+  auto seconds_per_flop = [](DecodeStream& s) {
+    auto t0 = Clock::now();
+    s.pass();
+    return seconds_since(t0) / s.flops();
+  };
+  seconds_per_flop(large), seconds_per_flop(small);  // warm: the threads awake, the TLB
+  // Each pair's small matrices against the large ones timed right before them (the VM's faster
+  // and slower states leave neighbours alike), their difference over the same flops; twice `reps`
+  // pairs, since the difference is a small share of either.
+  std::vector<double> us;
+  for (int r = 0; r < 2 * reps; ++r) {
+    const double base = seconds_per_flop(large), each = seconds_per_flop(small);
+    us.push_back((each - base) * small.flops() / (matrices_small - matrices_large * small.flops() / large.flops()) *
+                 1e6);
+  }
+  return std::max(median(us), 0.0);
+}
+
 std::string probe_method(size_t bytes, int reps) {
   return "decode stream: the engine's matrix-vector kernels (1 token) over " + std::to_string(bytes >> 20) +
          " MiB of packed Q4_0 4096-column matrices of ~4 MiB, the pool meeting after each, median of " +
@@ -432,7 +457,12 @@ std::string probe_method(size_t bytes, int reps) {
          "tokens, median of " +
          std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
          std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
-         " columns against the plain one timed right before it, median of " + std::to_string(reps) + " ratios";
+         " columns against the plain one timed right before it, median of " + std::to_string(reps) +
+         " ratios; a small prompt matmul's cost beyond its flops: 8-token tiles over 256 MiB in matrices of " +
+         std::to_string(kPromptMeetingRows) +
+         " rows against the same bytes in ~4 MiB matrices timed right before them, over the difference in their "
+         "counts, median of " +
+         std::to_string(2 * reps) + " pairs";
 }
 
 std::string bandwidth_method(size_t bytes, int reps) {
@@ -510,6 +540,7 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   kernels::ThreadPool one_pool(threads);
   const double one_rank_decode = measure_decode_gflops(one_pool, kReps);
   const double meeting_us = measure_meeting_us(one_pool, kReps);
+  const double prompt_meeting_us = measure_prompt_meeting_us(one_pool, kReps);
   // A pass's attention and element-wise loops: one rank's pool, each thread at its own copy.
   const VectorWorkRates vector_work = measure_vector_work(one_pool, kReps);
   const RowParallelSlowdown row_parallel = measure_row_parallel_slowdown(one_pool, kReps);
@@ -526,13 +557,14 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   // tile's work and the reads do not overlap as a dense prompt's 64-token tiles hide them.
   const double tile8 = measure_ranks_tile8_stream_gflops(ranks, threads, std::min(bytes, size_t(256) << 20), kReps);
   const double decode = ranks_matmul_gflops(ranks, threads, 1, kReps);
-  char tail[512];
+  char tail[640];
   std::snprintf(tail, sizeof tail,
                 "\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, \"stream_flops_per_byte\": %.4f, "
                 "\"compute_gflops\": %.3f, \"tile8_gflops\": %.3f, \"decode_gflops\": %.3f, \"meeting_us\": %.3f, "
-                "\"one_rank\": {\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, \"decode_gflops\": %.3f}, ",
+                "\"prompt_meeting_us\": %.3f, \"one_rank\": {\"bandwidth_gb_s\": %.3f, \"stream_gb_s\": %.3f, "
+                "\"decode_gflops\": %.3f}, ",
                 reads_gbs, stream_gbs, decode_stream_flops_per_byte(), compute, tile8, decode, meeting_us,
-                one_rank_reads, one_rank_stream, one_rank_decode);
+                prompt_meeting_us, one_rank_reads, one_rank_stream, one_rank_decode);
   char vector_json[320];
   std::snprintf(vector_json, sizeof vector_json,
                 "\"attention_head_ns\": [%.3f, %.3f], \"attention_position_ns\": [%.4f, %.4f], \"silu_ns\": %.4f, "

@@ -60,7 +60,8 @@ class DecodeShapedReads {
 // experts each multiply their few tokens over weights no cache holds).
 class DecodeStream {
  public:
-  DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens = 1);
+  // `rows`: each matrix's (0: ~4 MiB of them).
+  DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens = 1, int64_t rows = 0);
   ~DecodeStream();
   DecodeStream(const DecodeStream&) = delete;
   DecodeStream& operator=(const DecodeStream&) = delete;
@@ -119,6 +120,16 @@ RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int
 // matmul's rows are, and every thread done, as every matmul of more than a few rows ends (median
 // of `reps` x 2000).
 double measure_meeting_us(kernels::ThreadPool& pool, int reps);
+
+// Microseconds one matmul of a mixture of experts' prompt costs beyond its tiles' flops: 8-token
+// tiles over 256 MiB of weights from memory, in matrices of kPromptMeetingRows rows (~0.5 MiB, as
+// small as a MoE's experts: OLMoE's 1.2 MB, Qwen3-30B-A3B's 0.9) against the same bytes in ~4 MiB
+// matrices timed right before them, over the difference in their counts; the median of 2 x `reps`.
+// An empty meeting (measure_meeting_us) misses what a meeting between real tiles costs: the thread
+// done first waits for the other, and on this project's VM yields its core (OLMoE's 64-token
+// prompt: 8 % of its samples in the pool's waiting against 1 % predicted).
+inline constexpr int64_t kPromptMeetingRows = 224;
+double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps);
 
 // Ranks that fit the cores move together at least the bytes one of them moves alone; a figure below
 // `one_rank` means something else held the cores during the passes (one such probe recorded 10 GB/s

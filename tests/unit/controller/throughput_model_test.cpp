@@ -291,6 +291,32 @@ TEST(ThroughputModel, ManySmallMatmulsPayTheirPoolMeetingsBeyondOnePer4MiB) {
   EXPECT_EQ(pass_times(dense, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, 0);
 }
 
+TEST(ThroughputModel, APromptsSmallMatmulsPayWhatOneCostsBetweenRealTiles) {
+  // OLMoE's layout as above; an empty meeting 1 us, a prompt's small matmul 12 us beyond its flops.
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks[0].dense_bytes = 64.0 * (1 << 20), m.ranks[0].dense_matmuls = 10;
+  m.ranks[0].expert_bytes = 256.0 * (1 << 20), m.ranks[0].expert_fraction = 1.0 / 8;
+  m.ranks[0].expert_layers = 16, m.ranks[0].experts_per_layer = 64, m.ranks[0].n_expert_used = 8;
+  m.nodes[0].threads = 2, m.nodes[0].meeting_s = 1e-6;
+  const PassTimes empty_meetings = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
+  m.nodes[0].prompt_matmul_s = 12e-6;
+  // Each matmul once (its two meetings are in the figure), beyond one per 4 MiB the tiles' probes
+  // paid: (10 + 3072 touched) matmuls less the bytes read over 4 MiB.
+  const double touched = 1 - std::pow(7.0 / 8, 64);
+  const double bytes = 64.0 * (1 << 20) + 256.0 * (1 << 20) * touched;
+  const PassTimes prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
+  EXPECT_NEAR(prompt.meetings_s, (10 + 3072 * touched - bytes / (4 << 20)) * 12e-6, 1e-12);
+  EXPECT_NEAR(prompt.total(), empty_meetings.total() - empty_meetings.meetings_s + prompt.meetings_s, 1e-12);
+  // A decode token's matmuls keep the empty meeting's cost (the decode stream's probe meets as they do).
+  m.nodes[0].threads = 1;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, (394 - 24) * 1e-6, 1e-12);
+  // Big dense matrices: no more matmuls than the probes paid, nothing added.
+  ClusterModel dense = dense_cluster(1, std::nullopt);
+  dense.nodes[0].prompt_matmul_s = 12e-6;
+  dense.ranks[0].dense_matmuls = 100;  // 1 GB in 100 matrices: 10 MB each
+  EXPECT_EQ(pass_times(dense, Algorithm::one_shot, WireFormat::f64, 64, true).meetings_s, 0);
+}
+
 TEST(ThroughputModel, SmallPromptTilesRunBetweenTheMatrixVectorAndTheTileRate) {
   NodeSpeed n{100, 1000, 100};
   EXPECT_DOUBLE_EQ(prompt_seconds_per_flop(n, 1), 1 / 100e9);
