@@ -244,8 +244,8 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
         model::latent_attention_meetings(tokens, prefill ? 0 : tokens, n.threads, r.low_rank_q, r.latent_heads);
     const double matmuls = r.dense_matmuls + expert_meetings + attention_meetings,
                  probe_paid = bytes / kProbeMatrixBytes;
-    const double meetings_s = prefill && n.prompt_matmul_s > 0
-                                  ? std::max(matmuls - probe_paid, 0.0) * n.prompt_matmul_s
+    const double meetings_s = prefill && n.prompt_meeting_s > 0
+                                  ? std::max(matmuls - probe_paid, 0.0) * n.prompt_meeting_s
                                   : std::max(matmuls * (tokens > 1 ? 2 : 1) - probe_paid, 0.0) * n.meeting_s;
     t.meetings_s = std::max(t.meetings_s, meetings_s);
     const double dense_flops = 2.0 * tokens * (r.dense_params - r.lm_head_params),

@@ -37,9 +37,9 @@ struct NodeSpeed {
   double meeting_s = 0;
   // A prompt's matmul of a small matrix beyond its flops, the pool's two meetings between real
   // tiles (doctor's probe: 8-token tiles over ~0.5 MiB matrices against ~4 MiB ones): the thread
-  // done first waits for the other (9-16 us on this project's VM, against 0.8 us for an empty
+  // done first waits for the other (9-27 us on this project's VM, against 0.8 us for an empty
   // meeting). 0: not measured (meeting_s twice).
-  double prompt_matmul_s = 0;
+  double prompt_meeting_s = 0;
   int threads = 0;  // a rank's pool threads (how the engine runs a decode token's experts); 0: not known
   // A pass's work besides its matmuls, each figure one thread's while every thread of its pool is
   // at the same work (doctor's probe): one query head attending over n positions at head
@@ -168,7 +168,7 @@ struct PassTimes {
   double memory_s = 0, compute_s = 0, latency_s = 0, bandwidth_s = 0;
   // The pool's meetings beyond the one per 4 MiB the probe's bandwidth already paid: a MoE's many
   // small expert matmuls (OLMoE: ~460 a token, ~6300 for a prompt of 64), one after another. A
-  // prompt's pass pays prompt_matmul_s for each matmul beyond one per 4 MiB (its tiles' rates were
+  // prompt's pass pays prompt_meeting_s for each matmul beyond one per 4 MiB (its tiles' rates were
   // measured over matrices of ~4 MiB and larger).
   double meetings_s = 0;
   // Work besides the matmuls, on the slowest node: attention (grows with the positions each token

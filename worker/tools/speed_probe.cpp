@@ -6,7 +6,6 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -427,8 +426,6 @@ double measure_meeting_us(kernels::ThreadPool& pool, int reps) {
 double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps) {
   constexpr size_t kBytes = size_t(256) << 20;
   DecodeStream large(pool, kBytes, 8), small(pool, kBytes, 8, kPromptMeetingRows);
-  const double matrices_large = std::round(large.flops() / (2.0 * kStreamRows * kStreamCols * 8)),
-               matrices_small = std::round(small.flops() / (2.0 * kPromptMeetingRows * kStreamCols * 8));
   auto seconds_per_flop = [](DecodeStream& s) {
     auto t0 = Clock::now();
     s.pass();
@@ -441,8 +438,9 @@ double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps) {
   std::vector<double> us;
   for (int r = 0; r < 2 * reps; ++r) {
     const double base = seconds_per_flop(large), each = seconds_per_flop(small);
-    us.push_back((each - base) * small.flops() / (matrices_small - matrices_large * small.flops() / large.flops()) *
-                 1e6);
+    const double more_matrices =
+        static_cast<double>(small.matrices()) - static_cast<double>(large.matrices()) * small.flops() / large.flops();
+    us.push_back((each - base) * small.flops() / more_matrices * 1e6);
   }
   return std::max(median(us), 0.0);
 }

@@ -69,6 +69,7 @@ class DecodeStream {
   void pass(const std::function<void()>& after_matrix = {});
   size_t bytes() const { return bytes_; }
   double flops() const { return flops_; }  // multiply-adds x 2 a pass
+  size_t matrices() const { return matrices_.size(); }
 
  private:
   kernels::ThreadPool& pool_;

@@ -299,7 +299,7 @@ TEST(ThroughputModel, APromptsSmallMatmulsPayWhatOneCostsBetweenRealTiles) {
   m.ranks[0].expert_layers = 16, m.ranks[0].experts_per_layer = 64, m.ranks[0].n_expert_used = 8;
   m.nodes[0].threads = 2, m.nodes[0].meeting_s = 1e-6;
   const PassTimes empty_meetings = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true);
-  m.nodes[0].prompt_matmul_s = 12e-6;
+  m.nodes[0].prompt_meeting_s = 12e-6;
   // Each matmul once (its two meetings are in the figure), beyond one per 4 MiB the tiles' probes
   // paid: (10 + 3072 touched) matmuls less the bytes read over 4 MiB.
   const double touched = 1 - std::pow(7.0 / 8, 64);
@@ -312,7 +312,7 @@ TEST(ThroughputModel, APromptsSmallMatmulsPayWhatOneCostsBetweenRealTiles) {
   EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).meetings_s, (394 - 24) * 1e-6, 1e-12);
   // Big dense matrices: no more matmuls than the probes paid, nothing added.
   ClusterModel dense = dense_cluster(1, std::nullopt);
-  dense.nodes[0].prompt_matmul_s = 12e-6;
+  dense.nodes[0].prompt_meeting_s = 12e-6;
   dense.ranks[0].dense_matmuls = 100;  // 1 GB in 100 matrices: 10 MB each
   EXPECT_EQ(pass_times(dense, Algorithm::one_shot, WireFormat::f64, 64, true).meetings_s, 0);
 }
