@@ -435,11 +435,11 @@ double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps) {
   // Each pair's small matrices against the large ones timed right before them (the VM's faster
   // and slower states leave neighbours alike), their difference over the same flops; twice `reps`
   // pairs, since the difference is a small share of either.
+  const double more_matrices =
+      static_cast<double>(small.matrices()) - static_cast<double>(large.matrices()) * small.flops() / large.flops();
   std::vector<double> us;
   for (int r = 0; r < 2 * reps; ++r) {
     const double base = seconds_per_flop(large), each = seconds_per_flop(small);
-    const double more_matrices =
-        static_cast<double>(small.matrices()) - static_cast<double>(large.matrices()) * small.flops() / large.flops();
     us.push_back((each - base) * small.flops() / more_matrices * 1e6);
   }
   return std::max(median(us), 0.0);
