@@ -46,6 +46,7 @@ void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* x
   rows8_dot(
       n / QK4_0,
       [&](int64_t i, __m256 acc) {
+        prefetch_ahead<kPackedQ4_0BlockBytes>(group + i * kPackedQ4_0BlockBytes);
         return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
       },
       y);
@@ -58,6 +59,7 @@ void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const vo
   rows8_chunked_dot(
       n / QK4_0, chunk / QK4_0,
       [&](int64_t i, __m256 acc) {
+        prefetch_ahead<kPackedQ4_0BlockBytes>(group + i * kPackedQ4_0BlockBytes);
         return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
       },
       y, scale);

@@ -16,6 +16,18 @@
 
 namespace clusterctl::kernels::detail::x86 {
 
+// A decode reads each group once, from DRAM, in one sequential run: the lines kPrefetchAheadBytes
+// ahead of the block in hand are asked for while it is computed. One core's hardware prefetchers
+// alone left the K-quant, IQ4_XS and Q8_0 kernels 10-25 % short of the plain read rate
+// (kernels_bench --tokens 1, 2 threads, 2048 columns).
+constexpr size_t kPrefetchAheadBytes = 2048;
+
+template <size_t BlockBytes>
+__attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* block) {
+  const char* p = reinterpret_cast<const char*>(block) + kPrefetchAheadBytes;
+  for (size_t line = 0; line < BlockBytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
+}
+
 // acc = block(i, acc) for the nb blocks, stored.
 template <typename Block>
 inline void rows8_dot(int64_t nb, Block&& block, float* y) {
@@ -98,7 +110,10 @@ struct Rows8Kernels {
     const auto* b = static_cast<const Act*>(x);
     rows8_dot(
         n / Type::kCols,
-        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
+        [&](int64_t i, __m256 acc) {
+          prefetch_ahead<Type::kBlockBytes>(group + i * Type::kBlockBytes);
+          return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc);
+        },
         y);
   }
 
@@ -107,7 +122,10 @@ struct Rows8Kernels {
     const auto* b = static_cast<const Act*>(x);
     rows8_chunked_dot(
         n / Type::kCols, chunk / Type::kCols,
-        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
+        [&](int64_t i, __m256 acc) {
+          prefetch_ahead<Type::kBlockBytes>(group + i * Type::kBlockBytes);
+          return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc);
+        },
         y, scale);
   }
 
