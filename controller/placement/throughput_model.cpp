@@ -141,8 +141,7 @@ double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double dec
   const double rest = std::pow(t, kOverlapP) - std::pow(c, kOverlapP);
   // Compute as slow as the stream: its memory share cannot be told apart; plain reads are the bound.
   if (!(rest > 0) || std::pow(rest, 1 / kOverlapP) < 0.05 * t) return reads_gbs > 0 ? reads_gbs : stream_gbs;
-  const double gbs = 1 / std::pow(rest, 1 / kOverlapP);
-  return reads_gbs > 0 ? std::min(gbs, reads_gbs) : gbs;
+  return 1 / std::pow(rest, 1 / kOverlapP);
 }
 
 double NodeVectorWork::attention_item_s(int64_t head_dim, double positions) const {

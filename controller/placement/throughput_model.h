@@ -210,8 +210,11 @@ double prompt_seconds_per_flop(const NodeSpeed& n, double batch);
 // matrix-vector kernels over weights read from memory at `stream_gbs` GB/s of weights, each byte
 // `flops_per_byte` flops, less the time of those flops at `decode_gflops` (in cache) as a pass's
 // memory and compute overlap (PassTimes::overlapped_s), so that a pass of the stream's own shape is
-// predicted at the stream's measured rate. At most `reads_gbs` (plain reads; 0: no bound), which is
-// also the answer where the compute alone takes as long as the stream.
+// predicted at the stream's measured rate. `reads_gbs` (plain reads) is the answer where no stream
+// was measured or the compute alone takes as long as the stream; it is no bound on the others: the
+// kernels ask for their lines ahead and stream faster than plain reads (here 1 thread 20 GB/s
+// against 18, 2 threads 32-35 against 31), and a bound at the reads predicted the stream's own
+// shape 15 % slow.
 double decode_bandwidth_gbs(double stream_gbs, double flops_per_byte, double decode_gflops, double reads_gbs);
 Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch);
 // Every algorithm and wire format, fastest single-stream decode first (one entry without a link

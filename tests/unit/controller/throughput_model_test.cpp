@@ -376,8 +376,9 @@ TEST(ThroughputModel, TheDecodeStreamLessItsComputeIsTheMemorysBandwidth) {
   EXPECT_LT(stream, 40);
   EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 200, 0), 40, 1e-9);
   EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 200, 100), 40, 1e-9);
-  // No faster than plain reads; no stream measured: the reads.
-  EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(stream, fpb, 200, 35), 35);
+  // Plain reads slower than the memory the kernels see (they prefetch) bound nothing: the
+  // stream's own shape stays at the stream's rate. No stream measured: the reads.
+  EXPECT_NEAR(decode_bandwidth_gbs(stream, fpb, 200, 35), 40, 1e-9);
   EXPECT_DOUBLE_EQ(decode_bandwidth_gbs(0, fpb, 200, 35), 35);
   // Compute as slow as the whole stream (in cache no faster than from memory): the memory's
   // share cannot be told apart, and the reads stand.
