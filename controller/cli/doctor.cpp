@@ -87,7 +87,8 @@ SpeedProbe probe_node(const config::ClusterConfig& c, const config::NodeConfig& 
     s.compute_gflops = share * j.value("compute_gflops", 0.0);
     s.decode_gflops = share * j.value("decode_gflops", 0.0);
     s.tile8_gflops = share * j.value("tile8_gflops", 0.0);
-    if (j.contains("row_parallel")) state::read_row_parallel(j["row_parallel"], s);  // a ratio: not shared
+    if (j.contains("row_parallel")) state::read_row_parallel(j["row_parallel"], s);     // a ratio: not shared
+    if (j.contains("stream_ratios")) state::read_stream_ratios(j["stream_ratios"], s);  // ratios too
     s.stream_gbs = share * j.value("stream_gb_s", 0.0);
     s.stream_flops_per_byte = j.value("stream_flops_per_byte", 0.0);
     s.shares_machine_with = machine.nodes - 1;
@@ -216,7 +217,8 @@ int doctor_main(int argc, char** argv) {
              {"attention_position_ns", s.speed->attention_position_ns},
              {"silu_ns", s.speed->silu_ns},
              {"norm_ns", s.speed->norm_ns},
-             {"handover_us", s.speed->handover_us}});
+             {"handover_us", s.speed->handover_us},
+             {"stream_ratios", s.speed->stream_ratios}});
       j["speed"].push_back(e);
     }
     if (link)

@@ -73,17 +73,20 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       (routed ? w.row_parallel_expert_per_chunk : w.row_parallel_dense_per_chunk) +=
           elements / static_cast<double>(c->second);
     }
+    const std::string type(gguf::type_name(t.type));
     if (t.name == "token_embd.weight" && t.shape.size() == 2) {
       // Every rank holds the embedding whole but reads one row of it a token; tied, it is also the
       // LM head, of which the rank multiplies only its vocabulary slice.
       const double rows = 1.0 + (tied ? static_cast<double>(part.vocab.size()) : 0.0);
       w.dense_bytes += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
+      w.dense_bytes_of_type[type] += static_cast<double>(t.bytes) / static_cast<double>(t.shape[1]) * rows;
       w.dense_params += static_cast<double>(t.shape[0]) * rows;
       w.lm_head_params += tied ? static_cast<double>(t.shape[0]) * static_cast<double>(part.vocab.size()) : 0.0;
       w.dense_matmuls += tied ? 1 : 0;
     } else if (t.name.find("_exps.") != std::string::npos) {
       // Routed experts by name: deepseek2's per-head attn_k_b/attn_v_b are 3-D too, and read whole.
       w.expert_bytes += static_cast<double>(t.bytes);
+      w.expert_bytes_of_type[type] += static_cast<double>(t.bytes);
       w.expert_params += elements;
       if (t.name.find("ffn_down_exps") != std::string::npos) {
         w.expert_layers += 1;
@@ -91,6 +94,7 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
       }
     } else {
       w.dense_bytes += static_cast<double>(t.bytes);
+      w.dense_bytes_of_type[type] += static_cast<double>(t.bytes);
       w.dense_params += elements;
       if (t.name == "output.weight") w.lm_head_params += elements;
       // The shared experts' matrices meet the pool as the routed ones' path runs them.

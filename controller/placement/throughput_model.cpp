@@ -81,6 +81,11 @@ double wire_bytes_per_value(WireFormat w) {
 // one dominates and 2^(1/p) = 1.32 x it when they are equal. p = 2.5 from llama3-1b and an
 // OLMoE-shaped MoE at 1 thread on this project's VM (both 33 and 31 tok/s measured and
 // predicted; max() said 42 and 39).
+double NodeSpeed::stream_cost(const std::string& type) const {
+  const auto r = stream_ratio.find(type);
+  return r != stream_ratio.end() && r->second > 0 ? 1 / r->second : 1;
+}
+
 double PassTimes::overlapped_s() const {
   constexpr double p = kOverlapP;
   const double hi = std::max(memory_s, compute_s), lo = std::min(memory_s, compute_s);
@@ -232,8 +237,12 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     // Of the experts the rank holds, the share at least one of the pass's tokens is routed to.
     const double touched = 1 - std::pow(1 - r.expert_fraction, tokens);
     const double bytes = r.dense_bytes + r.expert_bytes * touched;
-    mem.at(r.node) += bytes;
     const NodeSpeed& n = m.nodes.at(r.node);
+    // In bytes of the Q4_0 stream the node's bandwidth is: each type's at its own stream's rate.
+    double stream_bytes = bytes;
+    for (const auto& [type, b] : r.dense_bytes_of_type) stream_bytes += b * (n.stream_cost(type) - 1);
+    for (const auto& [type, b] : r.expert_bytes_of_type) stream_bytes += b * touched * (n.stream_cost(type) - 1);
+    mem.at(r.node) += stream_bytes;
     // Each rank's pool meets on its own (the node's ranks at once): the slowest rank's meetings.
     const double expert_meetings =
         r.expert_layers * model::expert_layer_meetings(tokens, prefill ? 0 : tokens, n.threads, r.n_expert_used,

@@ -9,6 +9,7 @@
 // Pure arithmetic: plan.cpp fills it from the shard plan, doctor's record and the link presets.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,11 @@ struct NodeSpeed {
   // handover probe; not measured: kHandoverFallbackS). handover_per_sync_s takes them.
   int threads_beyond_cores = 0, cores = 0;
   double handover_s[2] = {0, 0};
+  // Each weight type's decode stream rate over the Q4_0 stream bandwidth_gbs comes from (doctor's
+  // probe), by GGUF's name of the type; a type absent: as Q4_0's.
+  std::map<std::string, double> stream_ratio{};
+  // Seconds of reading `bytes` of `type` over a Q4_0 byte's: 1 / its stream ratio.
+  double stream_cost(const std::string& type) const;
 };
 
 // Threads that outnumber the cores take turns on them. Each all-reduce waits for every rank, so
@@ -121,6 +127,9 @@ struct RankWork {
   double attention_layers = 0, attention_heads = 0;
   int64_t head_dim = 0;
   double silu_elements = 0, norm_elements = 0;
+  // Of dense_bytes and expert_bytes, each weight type's (GGUF's name): read at the node's stream
+  // of that type (NodeSpeed::stream_ratio; llama3-1b's Q6_K head is 28 % of its bytes a token).
+  std::map<std::string, double> dense_bytes_of_type{}, expert_bytes_of_type{};
 };
 
 enum class Algorithm { one_shot, recursive_doubling, ring };

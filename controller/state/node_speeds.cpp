@@ -1,5 +1,7 @@
 #include "controller/state/node_speeds.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -42,6 +44,17 @@ void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r) {
   for (size_t i = 0; i < 2; ++i) r.row_parallel_chunks[i] = c[i].get<int64_t>(), r.row_parallel_slowdown[i] = s[i];
 }
 
+void read_stream_ratios(const nlohmann::json& j, NodeSpeedRecord& r) {
+  if (!j.is_object() || j.size() > 64) return;
+  for (const auto& [name, ratio] : j.items()) {
+    const bool named = !name.empty() && name.size() <= 16 && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+    if (named && ratio.is_number() && ratio.get<double>() >= 0.05 && ratio.get<double>() <= 20)
+      r.stream_ratios[name] = ratio.get<double>();
+  }
+}
+
 std::string node_speeds_path() { return state_dir() + "/" + kFile; }
 
 void record_node_speed(const std::string& cluster, const std::string& node, const NodeSpeedRecord& r) {
@@ -69,6 +82,7 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"cores", r.cores},
                         {"machine_threads", r.machine_threads},
                         {"handover_us", {r.handover_us[0], r.handover_us[1]}},
+                        {"stream_ratios", r.stream_ratios},
                         {"method", r.method},
                         {"measured_at", r.measured_at}};
   write_state_file(kFile, all.dump(2) + "\n");
@@ -101,6 +115,7 @@ std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, c
   r.cores = j.value("cores", 0);
   r.machine_threads = j.value("machine_threads", 0);
   read_pair(j, "handover_us", r.handover_us);  // absent before the probe measured it: -1, not measured
+  if (j.contains("stream_ratios")) read_stream_ratios(j["stream_ratios"], r);
   r.method = j.value("method", "");
   r.measured_at = j.value("measured_at", int64_t(0));
   if (!(r.bandwidth_gbs > 0) || !(r.compute_gflops > 0)) return std::nullopt;

@@ -3,6 +3,7 @@
 // predictions: <state_dir>/node-speeds.cache (JSON; not *.json, which are running clusters),
 // keyed by cluster and node name, written temp-then-rename, 0600.
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct NodeSpeedRecord {
   // single-thread ranks). Negative: not measured (an older probe: plan takes
   // placement::kHandoverFallbackS).
   double handover_us[2] = {-1, -1};
+  // Each weight type's decode stream GB/s over Q4_0's (tools::measure_stream_ratios), by GGUF's
+  // name of the type; a type absent (or an older probe's record): as Q4_0's.
+  std::map<std::string, double> stream_ratios{};
   std::string method;       // how it was measured (the probe's own line)
   int64_t measured_at = 0;  // unix seconds
 };
@@ -57,6 +61,9 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
 // {"chunks": [C1, C2], "slowdown": [S1, S2]}, as the probe answers and the record keeps it, into
 // `r`; anything else (an older probe's answer: absent) leaves it not measured.
 void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r);
+// {"Q6_K": 0.85, ...}, as the probe answers and the record keeps it, into `r`: at most 64 types,
+// each name at most 16 letters, digits or '_' and each ratio in [0.05, 20]; anything else is left out.
+void read_stream_ratios(const nlohmann::json& j, NodeSpeedRecord& r);
 // nullopt when none is recorded (or the cache is unreadable: it is only a cache).
 std::optional<NodeSpeedRecord> recorded_node_speed(const std::string& cluster, const std::string& node);
 

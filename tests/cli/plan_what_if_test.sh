@@ -228,6 +228,21 @@ import sys
 fewer = $empty - $real
 sys.exit(0 if $real > 0 and fewer >= 1 and abs(fewer - round(fewer)) < 1e-6 else 1)" ||
   fail "prompt_meeting_us: a prompt's meetings $empty ms with empty meetings, $real ms with a prompt matmul's cost" ""
+# Each weight type is read at its own decode stream's rate against Q4_0's (doctor's stream_ratios):
+# the toy's matrices are Q8_0, so at a ratio of 0.5 its decode reads take twice as long (all but
+# its F32 norms and routers); a ratio out of bounds or a name that is no type's is left out.
+decode_memory_ms() {  # decode_memory_ms STREAM_RATIOS_JSON
+  echo "{\"toy\": {\"n1\": {\"bandwidth_gb_s\": 50, \"compute_gflops\": 400, \"threads\": 2, \"stream_ratios\": $1}}}" \
+    >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  "$CTL" plan "$dir/toy.yaml" --offline --json | python3 -c "
+import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['decode']['memory_ms'])"
+}
+as_q4_0=$(decode_memory_ms '{}') half=$(decode_memory_ms '{"Q8_0": 0.5, "Q6_K": 2}')
+bad=$(decode_memory_ms '{"Q8_0": 1e9, "Q8 0": 0.5, "Q4_0_and_a_very_long_name": 0.5}')
+python3 -c "
+import sys
+sys.exit(0 if 1.9 < $half / $as_q4_0 <= 2 and $bad == $as_q4_0 else 1)" ||
+  fail "stream_ratios: decode reads $as_q4_0 ms as Q4_0, $half ms with Q8_0 at half its rate, $bad ms with bad entries" ""
 # A prompt's row-parallel matmuls sum in chunks (attn_output, ffn_down): doctor's record of their
 # slowdown at chunks of 64 and 512 columns adds, at the file's own chunk widths, the time a flop
 # grows by. llama3-8b on 2 ranks sums both in chunks of 512 (model::reduction_grid), so [2.0, 1.1]

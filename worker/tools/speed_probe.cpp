@@ -27,6 +27,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 constexpr size_t kMatrixBytes = size_t(4) << 20;
+constexpr size_t kRatioBytes = size_t(256) << 20;  // each stream of measure_stream_ratios
 
 }  // namespace
 
@@ -91,8 +92,6 @@ void DecodeShapedReads::pass(const std::function<void()>& after_matrix) {
 namespace {
 
 constexpr int64_t kStreamCols = 4096;
-// Rows of a stream matrix: ~4 MiB of Q4_0 (2304 bytes a row of 4096), whole groups of 16.
-constexpr int64_t kStreamRows = int64_t(kMatrixBytes / 2304) / 16 * 16;
 
 // A Q4_0 matrix of random weights, every block's scale a small finite half (0.01: random bytes
 // could be NaN), in GGUF's row layout.
@@ -104,19 +103,48 @@ std::vector<uint8_t> random_q4_0(int64_t rows, int64_t cols, std::mt19937& rng) 
   return data;
 }
 
-kernels::Matrix q4_0_rows(const std::vector<uint8_t>& data, int64_t rows, int64_t cols) {
-  return {gguf::GgmlType::Q4_0, data.data(), rows, cols, data.size() / static_cast<size_t>(rows),
-          kernels::Layout::Rows};
+// `data` as a matrix of `type` in GGUF's row layout.
+kernels::Matrix rows_matrix(gguf::GgmlType type, const std::vector<uint8_t>& data, int64_t rows, int64_t cols) {
+  return {type, data.data(), rows, cols, data.size() / static_cast<size_t>(rows), kernels::Layout::Rows};
+}
+
+// Another type's matrix: 64 distinct rows of quantised normal weights (random valid blocks for
+// the grid types, which have no quantiser), repeated; what the rows hold does not change the
+// kernels' speed.
+std::vector<uint8_t> random_rows(gguf::GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  if (type == gguf::GgmlType::Q4_0) return random_q4_0(rows, cols, rng);
+  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(type, static_cast<uint64_t>(cols)));
+  std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
+  std::normal_distribution<float> normal(0.f, 0.02f);
+  std::vector<float> src(static_cast<size_t>(cols));
+  const int64_t distinct = std::min<int64_t>(rows, 64);
+  for (int64_t r = 0; r < distinct; ++r) {
+    uint8_t* row = data.data() + static_cast<size_t>(r) * row_bytes;
+    if (kernels::is_iq_grid_type(type)) {
+      kernels::random_iq_blocks(type, static_cast<uint64_t>(r), 0.02f, row, cols);
+      continue;
+    }
+    for (auto& v : src) v = normal(rng);
+    kernels::quantize_row(type, src.data(), row, cols);
+  }
+  for (int64_t r = distinct; r < rows; ++r)
+    std::memcpy(data.data() + static_cast<size_t>(r) * row_bytes,
+                data.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
+  return data;
 }
 
 }  // namespace
 
-DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens, int64_t rows_each)
+DecodeStream::DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens, int64_t rows_each,
+                           gguf::GgmlType type)
     : pool_(pool), tokens_(std::max<int64_t>(tokens, 1)) {
-  const int64_t n_rows = rows_each > 0 ? rows_each : kStreamRows;
+  // ~4 MiB of the type's rows unless told, whole groups of 16.
+  const int64_t type_rows =
+      static_cast<int64_t>(kMatrixBytes / gguf::row_bytes(type, static_cast<uint64_t>(kStreamCols))) / 16 * 16;
+  const int64_t n_rows = rows_each > 0 ? rows_each : type_rows;
   std::mt19937 rng(2);
-  const std::vector<uint8_t> source = random_q4_0(n_rows, kStreamCols, rng);
-  const kernels::Matrix rows = q4_0_rows(source, n_rows, kStreamCols);
+  const std::vector<uint8_t> source = random_rows(type, n_rows, kStreamCols, rng);
+  const kernels::Matrix rows = rows_matrix(type, source, n_rows, kStreamCols);
   const bool pack = kernels::should_pack(rows);
   const size_t each = pack ? kernels::packed_bytes(rows) : source.size();
   const size_t n = std::max(bytes / each, size_t(1));
@@ -305,7 +333,7 @@ class MatmulWork {
       : pool_(pool), tokens_(tokens), chunk_(chunk) {
     std::mt19937 rng(1);
     data_ = random_q4_0(kRows, kCols, rng);
-    w_ = q4_0_rows(data_, kRows, kCols);
+    w_ = rows_matrix(gguf::GgmlType::Q4_0, data_, kRows, kCols);
     if (kernels::should_pack(w_)) {
       packed_.resize(kernels::packed_bytes(w_));
       w_ = kernels::pack_rows8(w_, packed_.data());
@@ -445,6 +473,28 @@ double measure_prompt_meeting_us(kernels::ThreadPool& pool, int reps) {
   return std::max(median(us), 0.0);
 }
 
+std::vector<StreamRatio> measure_stream_ratios(kernels::ThreadPool& pool, size_t bytes, int reps) {
+  DecodeStream q4_0(pool, bytes);
+  auto gbs = [](DecodeStream& s) {
+    auto t0 = Clock::now();
+    s.pass();
+    return static_cast<double>(s.bytes()) / seconds_since(t0);
+  };
+  gbs(q4_0);  // warm: the threads awake, the TLB
+  std::vector<StreamRatio> out;
+  for (const gguf::GgmlType type : kStreamRatioTypes) {
+    DecodeStream other(pool, bytes, 1, 0, type);
+    gbs(other);
+    std::vector<double> ratios;
+    for (int r = 0; r < reps; ++r) {
+      const double base = gbs(q4_0);
+      ratios.push_back(gbs(other) / base);
+    }
+    out.push_back({type, median(ratios)});
+  }
+  return out;
+}
+
 std::string probe_method(size_t bytes, int reps) {
   return "decode stream: the engine's matrix-vector kernels (1 token) over " + std::to_string(bytes >> 20) +
          " MiB of packed Q4_0 4096-column matrices of ~4 MiB, the pool meeting after each, median of " +
@@ -460,7 +510,9 @@ std::string probe_method(size_t bytes, int reps) {
          std::to_string(kPromptMeetingRows) +
          " rows against the same bytes in ~4 MiB matrices timed right before them, over the difference in their "
          "counts, median of " +
-         std::to_string(2 * reps) + " pairs";
+         std::to_string(2 * reps) + " pairs; stream ratios: each type's decode stream over " +
+         std::to_string(std::min(bytes, kRatioBytes) >> 20) + " MiB against Q4_0's timed right before it, median of " +
+         std::to_string(reps) + " pairs";
 }
 
 std::string bandwidth_method(size_t bytes, int reps) {
@@ -542,6 +594,7 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   // A pass's attention and element-wise loops: one rank's pool, each thread at its own copy.
   const VectorWorkRates vector_work = measure_vector_work(one_pool, kReps);
   const RowParallelSlowdown row_parallel = measure_row_parallel_slowdown(one_pool, kReps);
+  const std::vector<StreamRatio> stream_ratios = measure_stream_ratios(one_pool, std::min(bytes, kRatioBytes), kReps);
   if (ranks > 1) {
     reads_gbs = at_least_one_ranks(
         one_rank_reads, [&] { return measure_ranks_read_bandwidth(ranks, threads, bytes, kReps).median_gbs; });
@@ -575,12 +628,20 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                 "\"row_parallel\": {\"chunks\": [%lld, %lld], \"slowdown\": [%.4f, %.4f]}, ",
                 static_cast<long long>(kRowParallelProbeChunks[0]), static_cast<long long>(kRowParallelProbeChunks[1]),
                 row_parallel.ratio[0], row_parallel.ratio[1]);
+  std::string ratios_json;
+  for (const StreamRatio& r : stream_ratios) {
+    char one[64];
+    std::snprintf(one, sizeof one, "%s\"%s\": %.4f", ratios_json.empty() ? "" : ", ",
+                  std::string(gguf::type_name(r.type)).c_str(), r.ratio);
+    ratios_json += one;
+  }
   char handover_head[128];
   std::snprintf(handover_head, sizeof handover_head, "\"handover_us\": [%.2f, %.2f], \"handover_chunk_us\": %.1f, ",
                 handover.handover_us[0], handover.handover_us[1], handover.chunk_us);
   std::string out = "{\"threads\": " + std::to_string(threads) + ", \"ranks\": " + std::to_string(ranks) +
                     ", \"bandwidth\": [" + reads_json + "], \"stream\": [" + stream_json + "], " + tail + vector_json +
-                    row_parallel_json + handover_head + "\"handover\": [" + handover_json + "], ";
+                    row_parallel_json + "\"stream_ratios\": {" + ratios_json + "}, " + handover_head +
+                    "\"handover\": [" + handover_json + "], ";
   out += "\"method\": \"" + probe_method(bytes, kReps) + "; " + vector_work_method(kReps) + "; " +
          handover_method(handover, kHandoverReps, kHandoverSteps) +
          (ranks > 1 ? "; the node's figures: " + std::to_string(ranks) + " ranks' pools of " + std::to_string(threads) +

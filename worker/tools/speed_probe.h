@@ -60,8 +60,9 @@ class DecodeShapedReads {
 // experts each multiply their few tokens over weights no cache holds).
 class DecodeStream {
  public:
-  // `rows`: each matrix's (0: ~4 MiB of them).
-  DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens = 1, int64_t rows = 0);
+  // `rows`: each matrix's (0: ~4 MiB of them); `type`: the weights' (random valid blocks).
+  DecodeStream(kernels::ThreadPool& pool, size_t bytes, int64_t tokens = 1, int64_t rows = 0,
+               gguf::GgmlType type = gguf::GgmlType::Q4_0);
   ~DecodeStream();
   DecodeStream(const DecodeStream&) = delete;
   DecodeStream& operator=(const DecodeStream&) = delete;
@@ -89,6 +90,22 @@ BandwidthSample measure_ranks_decode_stream(int ranks, int threads, size_t bytes
 // GFLOPS of the prompt tiles of 8 tokens over `bytes` of weights read from memory (DecodeStream
 // with 8 tokens), `ranks` ranks' pools together; the median of `reps` passes.
 double measure_ranks_tile8_stream_gflops(int ranks, int threads, size_t bytes, int reps);
+// The weight types a model's bytes are mostly in besides Q4_0 (Q4_K_M's Q4_K and Q6_K, Q8_0,
+// IQ4_XS, the low-bit files' Q2_K, Q3_K, IQ1_S and IQ2_XXS, F16 heads): their decode streams read
+// a byte slower or faster than Q4_0's (here Q6_K 8-17 % slower once the kernels prefetched, and
+// llama3-1b's Q6_K head is 28 % of its bytes a token).
+inline constexpr gguf::GgmlType kStreamRatioTypes[] = {
+    gguf::GgmlType::Q8_0, gguf::GgmlType::Q4_K,   gguf::GgmlType::Q5_K,  gguf::GgmlType::Q6_K,    gguf::GgmlType::Q2_K,
+    gguf::GgmlType::Q3_K, gguf::GgmlType::IQ4_XS, gguf::GgmlType::IQ1_S, gguf::GgmlType::IQ2_XXS, gguf::GgmlType::F16};
+struct StreamRatio {
+  gguf::GgmlType type;
+  double ratio;  // the type's decode stream GB/s over Q4_0's
+};
+// Each kStreamRatioTypes type's decode stream (one pool, `bytes` of ~4 MiB matrices of 4096
+// columns) against Q4_0's timed right before it: the median of `reps` pairs' ratios (neighbours
+// share the VM's faster or slower state, which a rate alone does not).
+std::vector<StreamRatio> measure_stream_ratios(kernels::ThreadPool& pool, size_t bytes, int reps);
+
 // Flops per byte of the stream's weights (Q4_0: 2 x 32 weights in 18 bytes).
 double decode_stream_flops_per_byte();
 

@@ -98,6 +98,22 @@ TEST(ThroughputModel, ExpertsReadOnlyTheRoutedShareAndMoreWithMoreStreams) {
   EXPECT_LT(four.memory_s, (1e8 + 4e9) / 100e9);  // tokens share experts
 }
 
+TEST(ThroughputModel, EachWeightTypeIsReadAtItsOwnStreamsRate) {
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.ranks[0] = {0, 1e9, 8e9, 0.125, 0.5e9, 4e9};
+  // A quarter of the dense bytes Q6_K, the rest Q4_0; the experts Q4_K; F32 norms measured by no probe.
+  m.ranks[0].dense_bytes_of_type = {{"Q4_0", 0.74e9}, {"Q6_K", 0.25e9}, {"F32", 0.01e9}};
+  m.ranks[0].expert_bytes_of_type = {{"Q4_K", 8e9}};
+  const double as_q4_0 = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).memory_s;
+  EXPECT_DOUBLE_EQ(as_q4_0, (1e9 + 1e9) / 100e9);  // no ratios measured: every type as Q4_0
+  m.nodes[0].stream_ratio = {{"Q6_K", 0.8}, {"Q4_K", 1.25}, {"Q8_0", 0.5}};
+  const auto one = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_NEAR(one.memory_s, (0.75e9 + 0.25e9 / 0.8 + 1e9 / 1.25) / 100e9, 1e-15);
+  // A prompt's pass reads every expert some token is routed to, each at its type's rate too.
+  const auto prompt = pass_times(m, Algorithm::one_shot, WireFormat::f64, 512, true);
+  EXPECT_NEAR(prompt.memory_s, (0.75e9 + 0.25e9 / 0.8 + 8e9 * (1 - std::pow(0.875, 512)) / 1.25) / 100e9, 1e-12);
+}
+
 TEST(ThroughputModel, NodesAndLinksAsWritten) {
   const auto g = parse_nodes("4x192GB@800GB/s");
   ASSERT_EQ(g.size(), 1u);

@@ -1,14 +1,15 @@
 // kernels_bench: speed of the CPU kernels beside the machine's memory bandwidth.
-//   matvec (decode): GB/s of weights streamed by matmul with one token, per type. The matrix is
-//     replicated past the size of the last-level cache and the copies are used in turn, so the
-//     weights come from DRAM as they do when a model decodes.
+//   matvec (decode): GB/s of weights streamed by matmul with one token (--decode-tokens: a verify
+//     pass's or a batch of streams' few), per type. The matrix is replicated past the size of the
+//     last-level cache and the copies are used in turn, so the weights come from DRAM as they do
+//     when a model decodes.
 //   matmul (prompt): GFLOP/s of matmul with a batch of tokens (2*rows*cols*tokens flops).
 //   bandwidth: a plain multi-threaded read of a large buffer (the bound for matvec).
 // Matrices are in the layout the engine loads them into (packed where kernels::should_pack).
 // Every figure is the fastest of repeated calls (the machine is shared and noisy).
 // Usage: kernels_bench [--rows R] [--cols C] [--tokens T] [--threads 1,2] [--types Q4_0,Q8_0,...]
 //                      [--isa scalar|avx2|avx512|neon] [--seconds S] [--no-matmul] [--hot]
-//                      [--row-parallel CHUNK]
+//                      [--row-parallel CHUNK] [--decode-tokens N]
 //   --row-parallel CHUNK: time matmul_row_parallel (split-invariant sums in chunks of CHUNK
 //     columns, folded into double) instead of matmul, to measure what the chunking costs.
 #include <algorithm>
@@ -32,7 +33,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  int64_t rows = 2048, cols = 8192, tokens = 512;
+  int64_t rows = 2048, cols = 8192, tokens = 512, decode_tokens = 1;
   std::vector<int> threads = {1, 2};
   std::vector<GgmlType> types;  // default: every computable type
   double seconds = 1.0;
@@ -64,6 +65,8 @@ Options parse(int argc, char** argv) {
       o.cols = std::stoll(value());
     else if (a == "--tokens")
       o.tokens = std::stoll(value());
+    else if (a == "--decode-tokens")
+      o.decode_tokens = std::stoll(value());
     else if (a == "--seconds")
       o.seconds = std::stod(value());
     else if (a == "--no-matmul")
@@ -202,9 +205,10 @@ int main(int argc, char** argv) try {
       const Matrix hot_matrix = matrix_at(w.data(), packed_w, 0);
       std::mt19937 rng(2);
       std::normal_distribution<float> normal(0.f, 1.f);
-      std::vector<float> x(static_cast<size_t>(o.cols * o.tokens));
+      const int64_t batch = std::max(o.tokens, o.decode_tokens);
+      std::vector<float> x(static_cast<size_t>(o.cols * batch));
       for (auto& v : x) v = normal(rng);
-      std::vector<float> y(static_cast<size_t>(o.rows * o.tokens));
+      std::vector<float> y(static_cast<size_t>(o.rows * batch));
       std::vector<double> yd(o.row_parallel_chunk > 0 ? y.size() : 0);
       auto run = [&](const Matrix& m, int64_t n_tokens) {
         if (o.row_parallel_chunk > 0)
@@ -214,7 +218,7 @@ int main(int argc, char** argv) try {
       };
 
       size_t next = 0;
-      const double t_vec = time_per_call([&] { run(cold_matrices[next++ % copies], 1); }, o.seconds);
+      const double t_vec = time_per_call([&] { run(cold_matrices[next++ % copies], o.decode_tokens); }, o.seconds);
       double gflops = 0;
       if (o.matmul) {
         const double t_mat = time_per_call([&] { run(hot_matrix, o.tokens); }, o.seconds);
