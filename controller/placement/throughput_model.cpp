@@ -76,16 +76,16 @@ double wire_bytes_per_value(WireFormat w) {
   return 8;
 }
 
-// Memory and compute overlap, but not perfectly where they are close (the cores stall on rows
-// not yet prefetched): a soft roofline, (m^p + c^p)^(1/p), which is the larger of the two when
-// one dominates and 2^(1/p) = 1.32 x it when they are equal. p = 2.5 from llama3-1b and an
-// OLMoE-shaped MoE at 1 thread on this project's VM (both 33 and 31 tok/s measured and
-// predicted; max() said 42 and 39).
 double NodeSpeed::stream_cost(const std::string& type) const {
   const auto r = stream_ratio.find(type);
   return r != stream_ratio.end() && r->second > 0 ? 1 / r->second : 1;
 }
 
+// Memory and compute overlap, but not perfectly where they are close (the cores stall on rows
+// not yet prefetched): a soft roofline, (m^p + c^p)^(1/p), which is the larger of the two when
+// one dominates and 2^(1/p) = 1.32 x it when they are equal. p = 2.5 from llama3-1b and an
+// OLMoE-shaped MoE at 1 thread on this project's VM (both 33 and 31 tok/s measured and
+// predicted; max() said 42 and 39).
 double PassTimes::overlapped_s() const {
   constexpr double p = kOverlapP;
   const double hi = std::max(memory_s, compute_s), lo = std::min(memory_s, compute_s);

@@ -43,10 +43,9 @@ __attribute__((always_inline)) inline __m256 q4_0x8_block(const uint8_t* g, cons
 template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 void q4_0x8_dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_dot(
-      n / QK4_0,
+  rows8_dot<kPackedQ4_0BlockBytes>(
+      group, n / QK4_0,
       [&](int64_t i, __m256 acc) {
-        prefetch_ahead<kPackedQ4_0BlockBytes>(group + i * kPackedQ4_0BlockBytes);
         return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
       },
       y);
@@ -56,10 +55,9 @@ template <__m256i (*DotAcc)(__m256i, __m256i, __m256i)>
 void q4_0x8_chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
                         float scale) {
   const auto* b = static_cast<const block_q8_0*>(x);
-  rows8_chunked_dot(
-      n / QK4_0, chunk / QK4_0,
+  rows8_chunked_dot<kPackedQ4_0BlockBytes>(
+      group, n / QK4_0, chunk / QK4_0,
       [&](int64_t i, __m256 acc) {
-        prefetch_ahead<kPackedQ4_0BlockBytes>(group + i * kPackedQ4_0BlockBytes);
         return q4_0x8_block<DotAcc>(group + i * kPackedQ4_0BlockBytes, b[i], xoff[i], acc);
       },
       y, scale);

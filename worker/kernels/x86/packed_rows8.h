@@ -28,23 +28,29 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* block) 
   for (size_t line = 0; line < BlockBytes; line += 64) _mm_prefetch(p + line, _MM_HINT_T0);
 }
 
-// acc = block(i, acc) for the nb blocks, stored.
-template <typename Block>
-inline void rows8_dot(int64_t nb, Block&& block, float* y) {
+// acc = block(i, acc) for the nb blocks of `group` (BlockBytes each), stored.
+template <size_t BlockBytes, typename Block>
+inline void rows8_dot(const uint8_t* group, int64_t nb, Block&& block, float* y) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i) acc = block(i, acc);
+  for (int64_t i = 0; i < nb; ++i) {
+    prefetch_ahead<BlockBytes>(group + i * BlockBytes);
+    acc = block(i, acc);
+  }
   _mm256_storeu_ps(y, acc);
 }
 
 // The same with each row's float sum restarted every cb blocks and folded into a double, times
 // `scale` first.
-template <typename Block>
-inline void rows8_chunked_dot(int64_t nb, int64_t cb, Block&& block, double* y, float scale) {
+template <size_t BlockBytes, typename Block>
+inline void rows8_chunked_dot(const uint8_t* group, int64_t nb, int64_t cb, Block&& block, double* y, float scale) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
   const __m256 s = _mm256_set1_ps(scale);
   for (int64_t c = 0; c < nb; c += cb) {
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) acc = block(i, acc);
+    for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+      prefetch_ahead<BlockBytes>(group + i * BlockBytes);
+      acc = block(i, acc);
+    }
     acc = _mm256_mul_ps(acc, s);
     lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
     hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
@@ -108,24 +114,18 @@ struct Rows8Kernels {
 
   static void dot(int64_t n, const uint8_t* group, const void* x, const int32_t* xoff, float* y) {
     const auto* b = static_cast<const Act*>(x);
-    rows8_dot(
-        n / Type::kCols,
-        [&](int64_t i, __m256 acc) {
-          prefetch_ahead<Type::kBlockBytes>(group + i * Type::kBlockBytes);
-          return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc);
-        },
+    rows8_dot<Type::kBlockBytes>(
+        group, n / Type::kCols,
+        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
         y);
   }
 
   static void chunked_dot(int64_t n, int64_t chunk, const uint8_t* group, const void* x, const int32_t* xoff, double* y,
                           float scale) {
     const auto* b = static_cast<const Act*>(x);
-    rows8_chunked_dot(
-        n / Type::kCols, chunk / Type::kCols,
-        [&](int64_t i, __m256 acc) {
-          prefetch_ahead<Type::kBlockBytes>(group + i * Type::kBlockBytes);
-          return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc);
-        },
+    rows8_chunked_dot<Type::kBlockBytes>(
+        group, n / Type::kCols, chunk / Type::kCols,
+        [&](int64_t i, __m256 acc) { return decode(group + i * Type::kBlockBytes, b[i], xoff + i * Type::kXoff, acc); },
         y, scale);
   }
 
