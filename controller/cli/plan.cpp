@@ -295,6 +295,7 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
   n.meeting_s = r.meeting_us * 1e-6;
   n.prompt_meeting_s = r.prompt_meeting_us * 1e-6;
   n.stream_ratio = r.stream_ratios;
+  if (r.stream_gbs > 0) n.stream_flops_per_byte = r.stream_flops_per_byte;
   for (int i = 0; i < 2; ++i) {
     n.attention_head_s[i] = r.attention_head_ns[i] * 1e-9;
     n.attention_position_s[i] = r.attention_position_ns[i] * 1e-9;

@@ -239,10 +239,10 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double bytes = r.dense_bytes + r.expert_bytes * touched;
     const NodeSpeed& n = m.nodes.at(r.node);
     // In bytes of the Q4_0 stream the node's bandwidth is: each type's at its own stream's rate.
-    double stream_bytes = bytes;
-    for (const auto& [type, b] : r.dense_bytes_of_type) stream_bytes += b * (n.stream_cost(type) - 1);
-    for (const auto& [type, b] : r.expert_bytes_of_type) stream_bytes += b * touched * (n.stream_cost(type) - 1);
-    mem.at(r.node) += stream_bytes;
+    double dense_stream = r.dense_bytes, expert_stream = r.expert_bytes;
+    for (const auto& [type, b] : r.dense_bytes_of_type) dense_stream += b * (n.stream_cost(type) - 1);
+    for (const auto& [type, b] : r.expert_bytes_of_type) expert_stream += b * (n.stream_cost(type) - 1);
+    mem.at(r.node) += dense_stream + expert_stream * touched;
     // Each rank's pool meets on its own (the node's ranks at once): the slowest rank's meetings.
     const double expert_meetings =
         r.expert_layers * model::expert_layer_meetings(tokens, prefill ? 0 : tokens, n.threads, r.n_expert_used,
@@ -259,9 +259,12 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double dense_flops = 2.0 * tokens * (r.dense_params - r.lm_head_params),
                  lm_head_flops = 2.0 * logits_tokens * r.lm_head_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;
-    if (!prefill) {  // decode and verify passes run the matrix-vector kernels
+    if (!prefill) {  // decode and verify passes run the matrix-vector kernels, each token its logits
       const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
-      if (gflops > 0) compute[r.node] += (dense_flops + lm_head_flops + expert_flops) / (gflops * 1e9);
+      const double flops = n.stream_flops_per_byte > 0
+                               ? tokens * (dense_stream + expert_stream * r.expert_fraction) * n.stream_flops_per_byte
+                               : dense_flops + lm_head_flops + expert_flops;
+      if (gflops > 0) compute[r.node] += flops / (gflops * 1e9);
     } else if (n.compute_gflops > 0) {
       // A prompt's tokens routed to one expert are that expert's tile: ~tokens x k / E of them.
       const double per_expert = touched > 0 ? tokens * r.expert_fraction / touched : 1;

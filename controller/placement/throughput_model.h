@@ -62,6 +62,11 @@ struct NodeSpeed {
   // Each weight type's decode stream rate over the Q4_0 stream bandwidth_gbs comes from (doctor's
   // probe), by GGUF's name of the type; a type absent: as Q4_0's.
   std::map<std::string, double> stream_ratio{};
+  // The Q4_0 stream's flops a byte, where bandwidth_gbs was drawn from that stream: a decode pass's
+  // multiply-adds are then its stream bytes at this many flops a byte (a type's stream ratio holds
+  // its kernel's cost as well as its reads, so its own flops would count the kernel twice). 0: not
+  // measured (what-if nodes): each weight's 2 flops.
+  double stream_flops_per_byte = 0;
   // Seconds of reading `bytes` of `type` over a Q4_0 byte's: 1 / its stream ratio.
   double stream_cost(const std::string& type) const;
 };

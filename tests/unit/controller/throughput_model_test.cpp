@@ -114,6 +114,32 @@ TEST(ThroughputModel, EachWeightTypeIsReadAtItsOwnStreamsRate) {
   EXPECT_NEAR(prompt.memory_s, (0.75e9 + 0.25e9 / 0.8 + 8e9 * (1 - std::pow(0.875, 512)) / 1.25) / 100e9, 1e-12);
 }
 
+// A node whose bandwidth is drawn from its Q4_0 decode stream: a decode pass of one type takes that
+// type's bytes at its measured stream rate, the kernel's cost and the reads together (its compute
+// counted as its stream bytes, not as its weights at Q4_0's flops), and a verify pass of 4 tokens
+// multiplies 4 times what one token does.
+TEST(ThroughputModel, ADecodePassOfAnyTypeTakesItsStreamsMeasuredTime) {
+  const double stream_gbs = 30, flops_per_byte = 64.0 / 18, decode_gflops = 120;
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  m.nodes[0].bandwidth_gbs = decode_bandwidth_gbs(stream_gbs, flops_per_byte, decode_gflops, 0);
+  m.nodes[0].decode_gflops = decode_gflops;
+  m.nodes[0].stream_flops_per_byte = flops_per_byte;
+  m.nodes[0].stream_ratio = {{"Q6_K", 0.8}};
+  // 1 GB of Q6_K: 1 G weights of 210 bytes a 256 (2.44 flops a byte against Q4_0's 3.56).
+  m.ranks[0] = {0, 1e9, 0, 0, 1e9 * 256 / 210, 0};
+  m.ranks[0].dense_bytes_of_type = {{"Q6_K", 1e9}};
+  const auto one = pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false);
+  EXPECT_NEAR(one.overlapped_s(), 1e9 / (0.8 * stream_gbs * 1e9), 1e-12);
+  EXPECT_NEAR(one.compute_s, 1e9 / 0.8 * flops_per_byte / (decode_gflops * 1e9), 1e-15);
+  const auto four = pass_times(m, Algorithm::one_shot, WireFormat::f64, 4, false);
+  EXPECT_NEAR(four.compute_s, 4 * one.compute_s, 1e-15);
+  EXPECT_DOUBLE_EQ(four.memory_s, one.memory_s);
+  // Not drawn from a stream (a what-if node): each weight's 2 flops at the matrix-vector rate.
+  m.nodes[0].stream_flops_per_byte = 0;
+  EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s,
+              2 * 1e9 * 256 / 210 / (decode_gflops * 1e9), 1e-15);
+}
+
 TEST(ThroughputModel, NodesAndLinksAsWritten) {
   const auto g = parse_nodes("4x192GB@800GB/s");
   ASSERT_EQ(g.size(), 1u);
