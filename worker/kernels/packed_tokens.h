@@ -45,7 +45,8 @@ struct GroupByGroup {
 };
 
 // A one-group kernel's `run` from a type's block math. Sums<T, Chunked> is the ISA's T tokens'
-// sums of one group's rows (acc[t], start_chunk, end_chunk, finish); Type has Act (the token's
+// sums of one group's rows (acc[t], start_chunk, end_chunk, finish; and prefetch<BlockBytes>(block)
+// where the ISA asks for a group's lines ahead of its block in hand); Type has Act (the token's
 // block type), kCols (elements per block), kBlockBytes (a packed group's bytes per block), kXoff
 // (xoff int32s per block) and
 //   template <int T> static void block(const uint8_t* g, const Act* const* b,
@@ -61,6 +62,8 @@ void run_one_group(int64_t n, int64_t chunk, const uint8_t* group, const uint8_t
   for (int64_t c = 0; c < nb; c += cb) {
     sums.start_chunk();
     for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
+      if constexpr (requires { Sums<T, Chunked>::template prefetch<Type::kBlockBytes>(group); })
+        Sums<T, Chunked>::template prefetch<Type::kBlockBytes>(group + i * Type::kBlockBytes);
       const Act* b[T];
       const int32_t* off[T];
       for (int t = 0; t < T; ++t) {

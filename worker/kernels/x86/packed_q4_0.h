@@ -81,6 +81,7 @@ struct Q4_0TokensAvx2 {
       sums.start_chunk();
       for (int64_t i = c, end = std::min(nb, c + cb); i < end; ++i) {
         const uint8_t* g = group + i * kPackedQ4_0BlockBytes;
+        Rows8Sums<T, Chunked>::template prefetch<kPackedQ4_0BlockBytes>(g);
         __m256i lo[4], hi[4];
         for (int j = 0; j < 4; ++j) {
           const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kPackRows * 2 + 32 * j));

@@ -69,6 +69,11 @@ struct Rows8Sums {
   explicit Rows8Sums(const float* s = nullptr) : scale(s) {
     for (int t = 0; t < T; ++t) lo_rows[t] = hi_rows[t] = _mm256_setzero_pd();
   }
+  // A verify pass's 2-4 tokens read the group from DRAM as a decode's one does.
+  template <size_t BlockBytes>
+  __attribute__((always_inline)) static void prefetch(const uint8_t* block) {
+    prefetch_ahead<BlockBytes>(block);
+  }
   void start_chunk() {
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
   }
