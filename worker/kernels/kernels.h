@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "worker/gguf/ggml_types.h"
 #include "worker/kernels/blocks.h"
@@ -56,6 +57,10 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n);
 // have RMS `rms`.
 bool is_iq_grid_type(GgmlType t);
 void random_iq_blocks(GgmlType t, uint64_t seed, float rms, void* dst, int64_t n);
+// A `rows` x `cols` matrix of `t` in GGUF's row layout for benchmarks and probes: 64 distinct rows
+// of normal weights of RMS 0.02 from `seed`, quantised (random_iq_blocks for the grid types),
+// repeated; what the rows hold does not change a kernel's speed.
+std::vector<uint8_t> random_weight_rows(GgmlType t, int64_t rows, int64_t cols, uint32_t seed);
 
 // Activations are quantised to the weight type's partner before integer dot products:
 // Q4_0/Q5_0/Q8_0/IQ4_NL -> Q8_0, Q4_1/Q5_1 -> Q8_1, K-quants (Q2_K..Q6_K), IQ4_XS and the

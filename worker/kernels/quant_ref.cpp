@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 
 #include "worker/common/error.h"
@@ -938,6 +939,29 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
                     "have; quantize to Q2_K, Q3_K, IQ4_XS or wider, or use a file made by llama-quantize --imatrix");
       unsupported(what, t);
   }
+}
+
+std::vector<uint8_t> random_weight_rows(GgmlType t, int64_t rows, int64_t cols, uint32_t seed) {
+  constexpr float kRms = 0.02f;
+  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(t, static_cast<uint64_t>(cols)));
+  std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, kRms);
+  std::vector<float> src(static_cast<size_t>(cols));
+  const int64_t distinct = std::min<int64_t>(rows, 64);
+  for (int64_t r = 0; r < distinct; ++r) {
+    uint8_t* row = data.data() + static_cast<size_t>(r) * row_bytes;
+    if (is_iq_grid_type(t)) {
+      random_iq_blocks(t, static_cast<uint64_t>(r), kRms, row, cols);
+      continue;
+    }
+    for (auto& v : src) v = normal(rng);
+    quantize_row(t, src.data(), row, cols);
+  }
+  for (int64_t r = distinct; r < rows; ++r)
+    std::memcpy(data.data() + static_cast<size_t>(r) * row_bytes,
+                data.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
+  return data;
 }
 
 }  // namespace clusterctl::kernels

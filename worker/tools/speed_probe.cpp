@@ -108,29 +108,10 @@ kernels::Matrix rows_matrix(gguf::GgmlType type, const std::vector<uint8_t>& dat
   return {type, data.data(), rows, cols, data.size() / static_cast<size_t>(rows), kernels::Layout::Rows};
 }
 
-// Another type's matrix: 64 distinct rows of quantised normal weights (random valid blocks for
-// the grid types, which have no quantiser), repeated; what the rows hold does not change the
-// kernels' speed.
+// Another type's: kernels::random_weight_rows.
 std::vector<uint8_t> random_rows(gguf::GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
   if (type == gguf::GgmlType::Q4_0) return random_q4_0(rows, cols, rng);
-  const size_t row_bytes = static_cast<size_t>(gguf::row_bytes(type, static_cast<uint64_t>(cols)));
-  std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
-  std::normal_distribution<float> normal(0.f, 0.02f);
-  std::vector<float> src(static_cast<size_t>(cols));
-  const int64_t distinct = std::min<int64_t>(rows, 64);
-  for (int64_t r = 0; r < distinct; ++r) {
-    uint8_t* row = data.data() + static_cast<size_t>(r) * row_bytes;
-    if (kernels::is_iq_grid_type(type)) {
-      kernels::random_iq_blocks(type, static_cast<uint64_t>(r), 0.02f, row, cols);
-      continue;
-    }
-    for (auto& v : src) v = normal(rng);
-    kernels::quantize_row(type, src.data(), row, cols);
-  }
-  for (int64_t r = distinct; r < rows; ++r)
-    std::memcpy(data.data() + static_cast<size_t>(r) * row_bytes,
-                data.data() + static_cast<size_t>(r % distinct) * row_bytes, row_bytes);
-  return data;
+  return kernels::random_weight_rows(type, rows, cols, static_cast<uint32_t>(rng()));
 }
 
 }  // namespace

@@ -510,5 +510,25 @@ TEST(Quant, RandomIqBlocksHaveTheAskedRms) {
   EXPECT_THROW(random_iq_blocks(GgmlType::IQ2_XXS, 1, 0.02f, out.data(), 100), Error);
 }
 
+// random_weight_rows (kernels_bench, doctor's stream ratios): 64 distinct rows of RMS 0.02,
+// repeated, the same bytes for the same seed, for quantised and grid types alike.
+TEST(Quant, RandomWeightRowsRepeat64DistinctRowsOfTheRms) {
+  constexpr int64_t kRows = 130, kCols = 512;
+  for (GgmlType t : {GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::IQ2_XXS, GgmlType::F16}) {
+    const size_t row = gguf::row_bytes(t, kCols);
+    const std::vector<uint8_t> a = random_weight_rows(t, kRows, kCols, 3);
+    ASSERT_EQ(a.size(), row * kRows) << gguf::type_name(t);
+    EXPECT_EQ(a, random_weight_rows(t, kRows, kCols, 3)) << gguf::type_name(t);
+    auto row_of = [&](int64_t r) { return std::vector<uint8_t>(a.begin() + r * row, a.begin() + (r + 1) * row); };
+    EXPECT_EQ(row_of(129), row_of(1)) << gguf::type_name(t);
+    EXPECT_NE(row_of(1), row_of(2)) << gguf::type_name(t);
+    const auto y = dequantize(t, a, kRows * kCols);
+    double sumsq = 0;
+    for (float v : y) sumsq += static_cast<double>(v) * v;
+    EXPECT_NEAR(std::sqrt(sumsq / static_cast<double>(y.size())), 0.02, 0.002) << gguf::type_name(t);
+  }
+  EXPECT_NE(random_weight_rows(GgmlType::Q4_K, 4, 256, 1), random_weight_rows(GgmlType::Q4_K, 4, 256, 2));
+}
+
 }  // namespace
 }  // namespace clusterctl::kernels

@@ -97,28 +97,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// Weights made by the reference quantiser from random floats (random valid blocks for the IQ
-// grid types): 64 distinct rows, repeated.
-std::vector<uint8_t> make_weights(GgmlType type, int64_t rows, int64_t cols, size_t* row_bytes) {
-  *row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.f, 0.02f);
-  const int64_t distinct = std::min<int64_t>(rows, 64);
-  std::vector<float> src(static_cast<size_t>(cols));
-  std::vector<uint8_t> w(*row_bytes * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < distinct; ++r) {
-    if (is_iq_grid_type(type)) {  // no quantiser for these: random valid blocks of the same RMS
-      random_iq_blocks(type, static_cast<uint64_t>(r), 0.02f, w.data() + r * *row_bytes, cols);
-      continue;
-    }
-    for (auto& v : src) v = normal(rng);
-    quantize_row(type, src.data(), w.data() + r * *row_bytes, cols);
-  }
-  for (int64_t r = distinct; r < rows; ++r)
-    std::memcpy(w.data() + r * *row_bytes, w.data() + (r % distinct) * *row_bytes, *row_bytes);
-  return w;
-}
-
 // Runs fn repeatedly for about `seconds` and returns the fastest call's seconds. The machine
 // is shared: the fastest call is the one least disturbed by other processes.
 template <typename Fn>
@@ -180,8 +158,8 @@ int main(int argc, char** argv) try {
     std::printf("%-6s %-8s %12s %14s %14s %16s\n", "type", "layout", "MB/matrix", "matvec GB/s", "matvec ms",
                 "matmul GFLOP/s");
     for (GgmlType type : o.types) {
-      size_t row_bytes = 0;
-      const auto w = make_weights(type, o.rows, o.cols, &row_bytes);
+      const auto w = random_weight_rows(type, o.rows, o.cols, 1);
+      const size_t row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(o.cols));
       const size_t matrix_bytes = w.size();
       // Enough copies to overflow a 32 MiB last-level cache several times over.
       const size_t copies = o.hot ? 1 : std::max<size_t>(2, (256ull << 20) / matrix_bytes);
