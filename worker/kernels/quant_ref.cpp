@@ -952,7 +952,7 @@ std::vector<uint8_t> random_weight_rows(GgmlType t, int64_t rows, int64_t cols, 
   for (int64_t r = 0; r < distinct; ++r) {
     uint8_t* row = data.data() + static_cast<size_t>(r) * row_bytes;
     if (is_iq_grid_type(t)) {
-      random_iq_blocks(t, static_cast<uint64_t>(r), kRms, row, cols);
+      random_iq_blocks(t, uint64_t{seed} << 32 | static_cast<uint64_t>(r), kRms, row, cols);
       continue;
     }
     for (auto& v : src) v = normal(rng);

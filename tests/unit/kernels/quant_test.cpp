@@ -527,7 +527,8 @@ TEST(Quant, RandomWeightRowsRepeat64DistinctRowsOfTheRms) {
     for (float v : y) sumsq += static_cast<double>(v) * v;
     EXPECT_NEAR(std::sqrt(sumsq / static_cast<double>(y.size())), 0.02, 0.002) << gguf::type_name(t);
   }
-  EXPECT_NE(random_weight_rows(GgmlType::Q4_K, 4, 256, 1), random_weight_rows(GgmlType::Q4_K, 4, 256, 2));
+  for (GgmlType t : {GgmlType::Q4_K, GgmlType::IQ1_S})
+    EXPECT_NE(random_weight_rows(t, 4, 256, 1), random_weight_rows(t, 4, 256, 2)) << gguf::type_name(t);
 }
 
 }  // namespace
