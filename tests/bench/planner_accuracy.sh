@@ -25,6 +25,7 @@
 # Usage (root for the test cluster; run it on a quiet machine):
 #   [REPS=3] [RETRIES=2] [CHANGED_PCT=10] tests/bench/planner_accuracy.sh BUILD_DIR [WORK_DIR=/tmp/clusterctl-planner] [CONFIGS...]
 # CONFIGS (default all): l1b-1x2 l1b-2 l1b-3 l1b-4 l1b-3-emu moe-1x2 moe-2 spec-1x2 spec-3-emu tc-veth tc-emu
+# Not in the default, for telling a pool of one thread from ranks apart: l1b-1 moe-1 (1 rank x 1 thread).
 # The test cluster configurations take `flock /tmp/clusterctl-testcluster.lock` themselves.
 # Models (synthesised once into WORK_DIR): llama3-1b Q4_0 (0.76 GB read a token) and OLMoE-1B-7B's
 # layout Q4_0 (3.9 GB, 64 experts, 8 a token: 0.63 GB read a token).
@@ -256,6 +257,8 @@ for c in $CONFIGS; do
     l1b-4) ranks l1b-4 "$L1B" 4 "llama3-1b Q4_0, 4 ranks shared memory" ;;
     l1b-3-emu) ranks l1b-3-emu "$L1B" 3 "llama3-1b Q4_0, 3 ranks, EMULATED 300 us / 10 Gbit" "$EMU" ;;
     moe-1x2) one_rank moe-1x2 "$MOE" "OLMoE-1B-7B layout Q4_0, 1 node" ;;
+    l1b-1) ranks l1b-1 "$L1B" 1 "llama3-1b Q4_0, 1 rank x 1 thread" ;;
+    moe-1) ranks moe-1 "$MOE" 1 "OLMoE-1B-7B layout Q4_0, 1 rank x 1 thread" ;;
     moe-2) ranks moe-2 "$MOE" 2 "OLMoE-1B-7B layout Q4_0, 2 ranks shared memory" ;;
     spec-1x2) spec spec-1x2 1 2 "llama3-1b Q4_0 + itself as draft, 1 rank x 2 threads" ;;
     spec-3-emu) spec spec-3-emu 3 1 "llama3-1b Q4_0 + itself as draft, 3 ranks, EMULATED 2 ms / 10 Gbit" \
