@@ -287,8 +287,10 @@ placement::NodeSpeed node_speed(const state::NodeSpeedRecord& r) {
   n.compute_gflops = r.compute_gflops;
   n.decode_gflops = r.decode_gflops;
   n.tile8_gflops = r.tile8_gflops;
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 2; ++i) {
     n.row_parallel_chunks[i] = r.row_parallel_chunks[i], n.row_parallel_slowdown[i] = r.row_parallel_slowdown[i];
+    n.row_parallel_decode_slowdown[i] = r.row_parallel_decode_slowdown[i];
+  }
   n.one_rank_bandwidth_gbs = placement::decode_bandwidth_gbs(r.one_rank_stream_gbs, r.stream_flops_per_byte,
                                                              r.one_rank_decode_gflops, r.one_rank_bandwidth_gbs);
   n.one_rank_decode_gflops = r.one_rank_decode_gflops;

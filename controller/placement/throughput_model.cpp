@@ -210,12 +210,14 @@ double core_share(int machine_threads, int cores) {
   return static_cast<double>(machine_threads) / cores / turns;
 }
 
-double prompt_row_parallel_s(const NodeSpeed& n, double flops, double flops_per_chunk) {
+double row_parallel_s(const NodeSpeed& n, bool prefill, double flops, double flops_per_chunk) {
   const double c0 = static_cast<double>(n.row_parallel_chunks[0]), c1 = static_cast<double>(n.row_parallel_chunks[1]);
-  if (!(c0 > 0) || !(c1 > c0) || !(n.compute_gflops > 0) || !(flops > 0)) return 0;
-  const double per_fold = (n.row_parallel_slowdown[0] - n.row_parallel_slowdown[1]) / (1 / c0 - 1 / c1);
-  const double per_flop = n.row_parallel_slowdown[1] - 1 - per_fold / c1;
-  return std::max(per_flop * flops + per_fold * flops_per_chunk, 0.0) / (n.compute_gflops * 1e9);
+  const double gflops = prefill || !(n.decode_gflops > 0) ? n.compute_gflops : n.decode_gflops;
+  if (!(c0 > 0) || !(c1 > c0) || !(gflops > 0) || !(flops > 0)) return 0;
+  const double(&slowdown)[2] = prefill ? n.row_parallel_slowdown : n.row_parallel_decode_slowdown;
+  const double per_fold = (slowdown[0] - slowdown[1]) / (1 / c0 - 1 / c1);
+  const double per_flop = slowdown[1] - 1 - per_fold / c1;
+  return std::max(per_flop * flops + per_fold * flops_per_chunk, 0.0) / (gflops * 1e9);
 }
 
 double handover_per_sync_s(const NodeSpeed& n) {
@@ -259,22 +261,23 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
     const double dense_flops = 2.0 * tokens * (r.dense_params - r.lm_head_params),
                  lm_head_flops = 2.0 * logits_tokens * r.lm_head_params,
                  expert_flops = 2.0 * tokens * r.expert_params * r.expert_fraction;
+    // The row-parallel matmuls' flops, each token's through the routed share of the experts.
+    const double routed = 2.0 * tokens * r.expert_fraction, each = 2.0 * tokens;
+    const double row_parallel_extra_s =
+        row_parallel_s(n, prefill, each * r.row_parallel_dense_params + routed * r.row_parallel_expert_params,
+                       each * r.row_parallel_dense_per_chunk + routed * r.row_parallel_expert_per_chunk);
     if (!prefill) {  // decode and verify passes run the matrix-vector kernels, each token its logits
       const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
       const double flops = n.stream_flops_per_byte > 0
                                ? tokens * (dense_stream + expert_stream * r.expert_fraction) * n.stream_flops_per_byte
                                : dense_flops + lm_head_flops + expert_flops;
-      if (gflops > 0) compute[r.node] += flops / (gflops * 1e9);
+      if (gflops > 0) compute[r.node] += flops / (gflops * 1e9) + row_parallel_extra_s;
     } else if (n.compute_gflops > 0) {
       // A prompt's tokens routed to one expert are that expert's tile: ~tokens x k / E of them.
       const double per_expert = touched > 0 ? tokens * r.expert_fraction / touched : 1;
       compute[r.node] += dense_flops * prompt_seconds_per_flop(n, tokens) +
                          lm_head_flops * prompt_seconds_per_flop(n, logits_tokens) +
-                         expert_flops * prompt_seconds_per_flop(n, per_expert);
-      const double routed = 2.0 * tokens * r.expert_fraction, each = 2.0 * tokens;
-      compute[r.node] +=
-          prompt_row_parallel_s(n, each * r.row_parallel_dense_params + routed * r.row_parallel_expert_params,
-                                each * r.row_parallel_dense_per_chunk + routed * r.row_parallel_expert_per_chunk);
+                         expert_flops * prompt_seconds_per_flop(n, per_expert) + row_parallel_extra_s;
     }
     // Each rank's attention and element-wise work runs on its own pool (the node's ranks at once).
     const NodeVectorWork v = vector_work(n);

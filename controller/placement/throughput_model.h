@@ -25,11 +25,11 @@ struct NodeSpeed {
   // The tiles' rate at 8 tokens over weights read from memory (a mixture of experts' prompt gives
   // each expert ~8 tokens, and its weights are in no cache); 0: not measured.
   double tile8_gflops = 0;
-  // A prompt's row-parallel matmuls (attn_output, ffn_down) sum each row in chunks of columns folded
-  // into double: their time a flop over the plain tiles' with chunks of these two widths (doctor's
-  // probe); chunks 0: not measured, no cost added.
+  // The row-parallel matmuls (attn_output, ffn_down) sum each row in chunks of columns folded into
+  // double: their time a flop over the plain kernels' with chunks of these two widths (doctor's
+  // probe), a prompt's tiles and a decode's matrix-vector kernels; chunks 0: not measured, no cost.
   int64_t row_parallel_chunks[2] = {0, 0};
-  double row_parallel_slowdown[2] = {1, 1};
+  double row_parallel_slowdown[2] = {1, 1}, row_parallel_decode_slowdown[2] = {1, 1};
   // One rank's pool alone, the node's other ranks idle (rank 0 drafting); 0: the node's figures
   // shared among its ranks.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
@@ -82,11 +82,13 @@ struct NodeSpeed {
 // were done; docs/tuning.md). 1 where each thread has a core or the cores are not known.
 double core_share(int machine_threads, int cores);
 
-// What summing in chunks adds to a prompt pass's row-parallel matmuls over `flops` of them, whose
-// weights over their chunk widths are `flops_per_chunk` (in flops: x 2 x tokens as `flops`): a
-// fold per chunk of a row and token, so the time a flop grows as A + B / chunk, through the probe's
-// two widths; applied at the plain tiles' rate (compute_gflops). 0 where not measured.
-double prompt_row_parallel_s(const NodeSpeed& n, double flops, double flops_per_chunk);
+// What summing in chunks adds to a pass's row-parallel matmuls over `flops` of them, whose weights
+// over their chunk widths are `flops_per_chunk` (in flops: x 2 x tokens as `flops`): a fold per
+// chunk of a row and token, so the time a flop grows as A + B / chunk, through the probe's two
+// widths; a prompt's at the plain tiles' rate (compute_gflops), a decode or verify pass's at the
+// matrix-vector kernels' (decode_gflops: compute, which overlaps the weights' reads, so it shows
+// where the kernels barely keep up with them, as one thread's). 0 where not measured.
+double row_parallel_s(const NodeSpeed& n, bool prefill, double flops, double flops_per_chunk);
 
 // One synchronisation's handover on a node whose threads outnumber its cores: along the line
 // through its two measured points (1 and `cores` threads beyond them), past them straight on, never
@@ -123,7 +125,7 @@ struct RankWork {
   // for its last token alone (model::Engine::prefill asks logits of the last token only).
   double lm_head_params = 0;
   // Of dense_params and expert_params, the row-parallel matrices' weights, and those weights over
-  // the width of the chunks their rows sum in (model::reduction_grid): prompt_row_parallel_s.
+  // the width of the chunks their rows sum in (model::reduction_grid): row_parallel_s.
   double row_parallel_dense_params = 0, row_parallel_dense_per_chunk = 0;
   double row_parallel_expert_params = 0, row_parallel_expert_per_chunk = 0;
   // Self-attention (not deepseek2's latent attention): its layers, the rank's query heads and their

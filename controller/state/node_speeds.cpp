@@ -42,6 +42,13 @@ void read_row_parallel(const nlohmann::json& j, NodeSpeedRecord& r) {
     if (!c[i].is_number_integer() || c[i].get<int64_t>() <= 0 || !s[i].is_number() || !(s[i].get<double>() > 0)) return;
   if (c[0].get<int64_t>() >= c[1].get<int64_t>()) return;  // two widths, the narrower first
   for (size_t i = 0; i < 2; ++i) r.row_parallel_chunks[i] = c[i].get<int64_t>(), r.row_parallel_slowdown[i] = s[i];
+  // The decode kernels' ratios, absent from an older probe's record: 1, no cost added.
+  if (!j.contains("decode_slowdown")) return;
+  const auto& d = j["decode_slowdown"];
+  if (!d.is_array() || d.size() != 2 || !d[0].is_number() || !d[1].is_number() || !(d[0].get<double>() > 0) ||
+      !(d[1].get<double>() > 0))
+    return;
+  for (size_t i = 0; i < 2; ++i) r.row_parallel_decode_slowdown[i] = d[i];
 }
 
 void read_stream_ratios(const nlohmann::json& j, NodeSpeedRecord& r) {
@@ -70,7 +77,8 @@ void record_node_speed(const std::string& cluster, const std::string& node, cons
                         {"tile8_gflops", r.tile8_gflops},
                         {"row_parallel",
                          {{"chunks", {r.row_parallel_chunks[0], r.row_parallel_chunks[1]}},
-                          {"slowdown", {r.row_parallel_slowdown[0], r.row_parallel_slowdown[1]}}}},
+                          {"slowdown", {r.row_parallel_slowdown[0], r.row_parallel_slowdown[1]}},
+                          {"decode_slowdown", {r.row_parallel_decode_slowdown[0], r.row_parallel_decode_slowdown[1]}}}},
                         {"shares_machine_with", r.shares_machine_with},
                         {"meeting_us", r.meeting_us},
                         {"prompt_meeting_us", r.prompt_meeting_us},

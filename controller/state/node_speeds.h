@@ -19,9 +19,10 @@ struct NodeSpeedRecord {
   double stream_gbs = 0, stream_flops_per_byte = 0, one_rank_stream_gbs = 0;
   double tile8_gflops = 0;  // the prompt tiles at 8 tokens (a mixture of experts' per-expert tiles); 0: not measured
   // The prompt tiles' time a flop where a row-parallel matmul sums in chunks of so many columns, over
-  // the plain matmul's (tools::measure_row_parallel_slowdown); chunks 0: not measured.
+  // the plain matmul's (tools::measure_row_parallel_slowdown), and the decode kernels' (1 where a
+  // record of an older probe has none); chunks 0: not measured.
   int64_t row_parallel_chunks[2] = {0, 0};
-  double row_parallel_slowdown[2] = {1, 1};
+  double row_parallel_slowdown[2] = {1, 1}, row_parallel_decode_slowdown[2] = {1, 1};
   // One rank's pool alone while the node's other ranks idle (as while rank 0 drafts); 0: not measured.
   double one_rank_bandwidth_gbs = 0, one_rank_decode_gflops = 0;
   // Other nodes of the cluster on the same machine (same boot id: a test cluster's namespaces,

@@ -261,4 +261,20 @@ import sys
 want = 0.1 * 2 * 64 * (4096 * 2048 + 4096 * 7168) * 32 / 800e9 * 1e3
 sys.exit(0 if abs($same - $plain - want) < 1e-6 and abs($wide - $same) < 1e-6 else 1)" ||
   fail "row-parallel slowdown: prefill compute $plain ms plain, $same ms at [1.1, 1.1], $wide at [2.0, 1.1]" ""
+# A decode token's matrix-vector kernels have their own ratios (decode_slowdown): the same flops of
+# one token at the decode rate (no decode_gflops recorded: the 800 GFLOPS); none from a record
+# without them.
+decode_compute_ms() {  # decode_compute_ms [DECODE_SLOWDOWN_AT_64 DECODE_SLOWDOWN_AT_512]
+  local node="\"bandwidth_gb_s\": 50, \"compute_gflops\": 800, \"threads\": 8"
+  node+=", \"row_parallel\": {\"chunks\": [64, 512], \"slowdown\": [3.0, 3.0]${1:+, \"decode_slowdown\": [$1, $2]}}"
+  echo "{\"lab\": {\"n1\": {$node}, \"n2\": {$node}}}" >"$CLUSTERCTL_STATE_DIR/node-speeds.cache"
+  "$CTL" plan "$dir/lab.yaml" --offline --link 1gbe --json | python3 -c "
+import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['decode']['compute_ms'])"
+}
+plain=$(decode_compute_ms) same=$(decode_compute_ms 1.1 1.1) wide=$(decode_compute_ms 2.0 1.1)
+python3 -c "
+import sys
+want = 0.1 * 2 * (4096 * 2048 + 4096 * 7168) * 32 / 800e9 * 1e3
+sys.exit(0 if abs($same - $plain - want) < 1e-6 and abs($wide - $same) < 1e-6 else 1)" ||
+  fail "row-parallel slowdown: decode compute $plain ms without decode_slowdown, $same ms at [1.1, 1.1], $wide at [2.0, 1.1]" ""
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"

@@ -387,11 +387,11 @@ double ranks_matmul_gflops(int ranks, int threads, int64_t tokens, int reps) {
 
 double measure_compute_gflops(kernels::ThreadPool& pool, int reps) { return matmul_gflops(pool, 64, reps); }
 
-RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int reps) {
-  MatmulWork plain(pool, 64, kRepSeconds);
+RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int64_t tokens, int reps) {
+  MatmulWork plain(pool, tokens, kRepSeconds);
   std::vector<std::unique_ptr<MatmulWork>> chunked;
   for (int64_t chunk : kRowParallelProbeChunks)
-    chunked.push_back(std::make_unique<MatmulWork>(pool, 64, kRepSeconds, chunk));
+    chunked.push_back(std::make_unique<MatmulWork>(pool, tokens, kRepSeconds, chunk));
   auto seconds_per_flop = [](MatmulWork& w) {
     auto t0 = Clock::now();
     const double flops = w.run();
@@ -487,7 +487,7 @@ std::string probe_method(size_t bytes, int reps) {
          std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
          std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
          " columns against the plain one timed right before it, median of " + std::to_string(reps) +
-         " ratios; a small prompt matmul's cost beyond its flops: 8-token tiles over 256 MiB in matrices of " +
+         " ratios, at 64 tokens and at 1 (decode); a small prompt matmul's cost beyond its flops: 8-token tiles over 256 MiB in matrices of " +
          std::to_string(kPromptMeetingRows) +
          " rows against the same bytes in ~4 MiB matrices timed right before them, over the difference in their "
          "counts, median of " +
@@ -574,7 +574,8 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
   const double prompt_meeting_us = measure_prompt_meeting_us(one_pool, kReps);
   // A pass's attention and element-wise loops: one rank's pool, each thread at its own copy.
   const VectorWorkRates vector_work = measure_vector_work(one_pool, kReps);
-  const RowParallelSlowdown row_parallel = measure_row_parallel_slowdown(one_pool, kReps);
+  const RowParallelSlowdown row_parallel = measure_row_parallel_slowdown(one_pool, 64, kReps);
+  const RowParallelSlowdown row_parallel_decode = measure_row_parallel_slowdown(one_pool, 1, kReps);
   const std::vector<StreamRatio> stream_ratios = measure_stream_ratios(one_pool, std::min(bytes, kRatioBytes), kReps);
   if (ranks > 1) {
     reads_gbs = at_least_one_ranks(
@@ -604,11 +605,13 @@ int probe_speed_main(int threads, int ranks, bool stream_only) {
                 vector_work.attention_head_ns[0], vector_work.attention_head_ns[1],
                 vector_work.attention_position_ns[0], vector_work.attention_position_ns[1], vector_work.silu_ns,
                 vector_work.norm_ns);
-  char row_parallel_json[128];
+  char row_parallel_json[192];
   std::snprintf(row_parallel_json, sizeof row_parallel_json,
-                "\"row_parallel\": {\"chunks\": [%lld, %lld], \"slowdown\": [%.4f, %.4f]}, ",
+                "\"row_parallel\": {\"chunks\": [%lld, %lld], \"slowdown\": [%.4f, %.4f], "
+                "\"decode_slowdown\": [%.4f, %.4f]}, ",
                 static_cast<long long>(kRowParallelProbeChunks[0]), static_cast<long long>(kRowParallelProbeChunks[1]),
-                row_parallel.ratio[0], row_parallel.ratio[1]);
+                row_parallel.ratio[0], row_parallel.ratio[1], row_parallel_decode.ratio[0],
+                row_parallel_decode.ratio[1]);
   std::string ratios_json;
   for (const StreamRatio& r : stream_ratios) {
     char one[64];

@@ -124,15 +124,16 @@ double measure_decode_gflops(kernels::ThreadPool& pool, int reps);
 // attn_output and ffn_down sum each row in chunks of columns folded into double, so any split of
 // the columns among ranks gives one rank's bits (kernels::matmul_row_parallel): a prompt's tiles
 // run 4-14 % slower at 512 columns a chunk (llama3-1b's ffn_down), 26-36 % at 64 on this project's
-// VM (OLMoE's attn_output and experts' ffn_down sum in chunks of 128). The
-// compute matmul's time a flop summing in chunks of kRowParallelProbeChunks columns over the plain
-// one's, each repetition's chunked runs against the plain run right before them; the median of
-// `reps` such ratios.
+// VM (OLMoE's attn_output and experts' ffn_down sum in chunks of 128); a decode token's
+// matrix-vector kernel (in cache, one thread) 7 % at 512, 28 % at 64. The compute matmul's time a
+// flop times `tokens` tokens (64: a prompt's tiles, 1: a decode's) summing in chunks of
+// kRowParallelProbeChunks columns over the plain one's, each repetition's chunked runs against the
+// plain run right before them; the median of `reps` such ratios.
 inline constexpr int64_t kRowParallelProbeChunks[2] = {64, 512};
 struct RowParallelSlowdown {
   double ratio[2] = {1, 1};
 };
-RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int reps);
+RowParallelSlowdown measure_row_parallel_slowdown(kernels::ThreadPool& pool, int64_t tokens, int reps);
 
 // Microseconds one meeting of the pool's threads costs: 8 empty items per thread claimed as a
 // matmul's rows are, and every thread done, as every matmul of more than a few rows ends (median

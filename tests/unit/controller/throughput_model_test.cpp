@@ -567,17 +567,17 @@ TEST(ThroughputModel, APromptsRowParallelMatmulsPayAFoldPerChunkOfEachRow) {
   // Measured: 1.30 x the plain tiles' time a flop summing in chunks of 64 columns, 1.05 at 512;
   // the time a flop is A + B / chunk through both.
   NodeSpeed n{100, 1000, 100};
-  EXPECT_EQ(prompt_row_parallel_s(n, 1e9, 1e9 / 64), 0);  // not measured
+  EXPECT_EQ(row_parallel_s(n, true, 1e9, 1e9 / 64), 0);  // not measured
   n.row_parallel_chunks[0] = 64, n.row_parallel_chunks[1] = 512;
   n.row_parallel_slowdown[0] = 1.30, n.row_parallel_slowdown[1] = 1.05;
-  EXPECT_NEAR(prompt_row_parallel_s(n, 1e9, 1e9 / 64), 0.30 * 1e9 / 1000e9, 1e-15);
-  EXPECT_NEAR(prompt_row_parallel_s(n, 1e9, 1e9 / 512), 0.05 * 1e9 / 1000e9, 1e-15);
+  EXPECT_NEAR(row_parallel_s(n, true, 1e9, 1e9 / 64), 0.30 * 1e9 / 1000e9, 1e-15);
+  EXPECT_NEAR(row_parallel_s(n, true, 1e9, 1e9 / 512), 0.05 * 1e9 / 1000e9, 1e-15);
   const double b = 0.25 / (1.0 / 64 - 1.0 / 512), a = 0.05 - b / 512;
-  EXPECT_NEAR(prompt_row_parallel_s(n, 1e9, 1e9 / 128), (a + b / 128) * 1e9 / 1000e9, 1e-15);
+  EXPECT_NEAR(row_parallel_s(n, true, 1e9, 1e9 / 128), (a + b / 128) * 1e9 / 1000e9, 1e-15);
   // Matrices of two widths add up: half the flops at 64, half at 512.
-  EXPECT_NEAR(prompt_row_parallel_s(n, 1e9, 0.5e9 / 64 + 0.5e9 / 512), (0.15 + 0.025) * 1e9 / 1000e9, 1e-15);
+  EXPECT_NEAR(row_parallel_s(n, true, 1e9, 0.5e9 / 64 + 0.5e9 / 512), (0.15 + 0.025) * 1e9 / 1000e9, 1e-15);
   // A prompt pass adds it for the rank's row-parallel weights, routed experts at their share; a
-  // decode pass (the matrix-vector kernels' own figure) does not.
+  // decode pass by the matrix-vector kernels' own figures, none from a record without them.
   ClusterModel m = dense_cluster(1, std::nullopt);
   const double plain = pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true).compute_s;
   m.nodes[0].row_parallel_chunks[0] = 64, m.nodes[0].row_parallel_chunks[1] = 512;
@@ -588,7 +588,38 @@ TEST(ThroughputModel, APromptsRowParallelMatmulsPayAFoldPerChunkOfEachRow) {
   const double flops_at_512 = 2 * 64 * 0.2e9, flops_at_64 = 2 * 64 * 0.125 * 0.8e9;
   EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, 64, true).compute_s - plain,
               (0.05 * flops_at_512 + 0.30 * flops_at_64) / 1000e9, 1e-12);
-  EXPECT_DOUBLE_EQ(
-      pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s,
-      pass_times(dense_cluster(1, std::nullopt), Algorithm::one_shot, WireFormat::f64, 1, false).compute_s);
+  const double decode_plain =
+      pass_times(dense_cluster(1, std::nullopt), Algorithm::one_shot, WireFormat::f64, 1, false).compute_s;
+  EXPECT_DOUBLE_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s, decode_plain);
+}
+
+TEST(ThroughputModel, ADecodesRowParallelMatmulsPayTheMatrixVectorKernelsFolds) {
+  // The decode kernels' ratios (1.28 at 64 columns a chunk, 1.07 at 512: one thread of this
+  // project's VM in cache), at the decode rate, for each token of the pass.
+  NodeSpeed n{100, 1000, 100};
+  n.row_parallel_chunks[0] = 64, n.row_parallel_chunks[1] = 512;
+  n.row_parallel_slowdown[0] = 1.30, n.row_parallel_slowdown[1] = 1.05;
+  EXPECT_EQ(row_parallel_s(n, false, 1e9, 1e9 / 64), 0);  // a record without them
+  n.row_parallel_decode_slowdown[0] = 1.28, n.row_parallel_decode_slowdown[1] = 1.07;
+  EXPECT_NEAR(row_parallel_s(n, false, 1e9, 1e9 / 64), 0.28 * 1e9 / 100e9, 1e-15);
+  EXPECT_NEAR(row_parallel_s(n, false, 1e9, 1e9 / 512), 0.07 * 1e9 / 100e9, 1e-15);
+  n.decode_gflops = 0;  // not measured: the tiles' rate
+  EXPECT_NEAR(row_parallel_s(n, false, 1e9, 1e9 / 64), 0.28 * 1e9 / 1000e9, 1e-15);
+
+  ClusterModel m = dense_cluster(1, std::nullopt);
+  const double plain[2] = {pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).compute_s,
+                           pass_times(m, Algorithm::one_shot, WireFormat::f64, 3, false).compute_s};
+  NodeSpeed& node = m.nodes[0];
+  node.row_parallel_chunks[0] = 64, node.row_parallel_chunks[1] = 512;
+  node.row_parallel_decode_slowdown[0] = 1.28, node.row_parallel_decode_slowdown[1] = 1.07;
+  m.ranks[0].row_parallel_dense_params = 0.2e9, m.ranks[0].row_parallel_dense_per_chunk = 0.2e9 / 512;
+  m.ranks[0].expert_fraction = 0.125, m.ranks[0].row_parallel_expert_params = 0.8e9;
+  m.ranks[0].row_parallel_expert_per_chunk = 0.8e9 / 64;
+  const double gflops = node.decode_gflops > 0 ? node.decode_gflops : node.compute_gflops;
+  for (int tokens : {1, 3}) {
+    const double at_512 = 2 * tokens * 0.2e9, at_64 = 2 * tokens * 0.125 * 0.8e9;
+    EXPECT_NEAR(pass_times(m, Algorithm::one_shot, WireFormat::f64, tokens, false).compute_s - plain[tokens / 2],
+                (0.07 * at_512 + 0.28 * at_64) / (gflops * 1e9), 1e-12)
+        << tokens << " tokens";
+  }
 }
