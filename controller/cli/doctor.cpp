@@ -205,23 +205,22 @@ int doctor_main(int argc, char** argv) {
                        {"method", s.speed->method},
                        {"recorded", !memory_only}};
       if (!memory_only)
-        e.update(
-            {{"bandwidth_gb_s", s.speed->bandwidth_gbs},
-             {"compute_gflops", s.speed->compute_gflops},
-             {"decode_gflops", s.speed->decode_gflops},
-             {"tile8_gflops", s.speed->tile8_gflops},
-             {"row_parallel",
-              {{"chunks", s.speed->row_parallel_chunks},
-               {"slowdown", s.speed->row_parallel_slowdown},
-               {"decode_slowdown", s.speed->row_parallel_decode_slowdown}}},
-             {"meeting_us", s.speed->meeting_us},
-             {"prompt_meeting_us", s.speed->prompt_meeting_us},
-             {"attention_head_ns", s.speed->attention_head_ns},
-             {"attention_position_ns", s.speed->attention_position_ns},
-             {"silu_ns", s.speed->silu_ns},
-             {"norm_ns", s.speed->norm_ns},
-             {"handover_us", s.speed->handover_us},
-             {"stream_ratios", s.speed->stream_ratios}});
+        e.update({{"bandwidth_gb_s", s.speed->bandwidth_gbs},
+                  {"compute_gflops", s.speed->compute_gflops},
+                  {"decode_gflops", s.speed->decode_gflops},
+                  {"tile8_gflops", s.speed->tile8_gflops},
+                  {"row_parallel",
+                   {{"chunks", s.speed->row_parallel_chunks},
+                    {"slowdown", s.speed->row_parallel_slowdown},
+                    {"decode_slowdown", s.speed->row_parallel_decode_slowdown}}},
+                  {"meeting_us", s.speed->meeting_us},
+                  {"prompt_meeting_us", s.speed->prompt_meeting_us},
+                  {"attention_head_ns", s.speed->attention_head_ns},
+                  {"attention_position_ns", s.speed->attention_position_ns},
+                  {"silu_ns", s.speed->silu_ns},
+                  {"norm_ns", s.speed->norm_ns},
+                  {"handover_us", s.speed->handover_us},
+                  {"stream_ratios", s.speed->stream_ratios}});
       j["speed"].push_back(e);
     }
     if (link)

@@ -487,7 +487,8 @@ std::string probe_method(size_t bytes, int reps) {
          std::to_string(reps) + " passes; row-parallel slowdown: the compute matmul summing in chunks of " +
          std::to_string(kRowParallelProbeChunks[0]) + " and " + std::to_string(kRowParallelProbeChunks[1]) +
          " columns against the plain one timed right before it, median of " + std::to_string(reps) +
-         " ratios, at 64 tokens and at 1 (decode); a small prompt matmul's cost beyond its flops: 8-token tiles over 256 MiB in matrices of " +
+         " ratios, at 64 tokens and at 1 (decode); a small prompt matmul's cost beyond its flops: 8-token tiles over "
+         "256 MiB in matrices of " +
          std::to_string(kPromptMeetingRows) +
          " rows against the same bytes in ~4 MiB matrices timed right before them, over the difference in their "
          "counts, median of " +
