@@ -167,7 +167,7 @@ NodeVectorWork vector_work(const NodeSpeed& n) {
     v.measured = true;
     return v;
   }
-  const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
+  const double gflops = n.matrix_vector_gflops();
   if (!(gflops > 0)) return v;
   const double flop_s = std::max(n.threads, 1) / (gflops * 1e9);  // one thread's
   const VectorWorkFlops& f = kVectorWorkFallback;
@@ -212,7 +212,7 @@ double core_share(int machine_threads, int cores) {
 
 double row_parallel_s(const NodeSpeed& n, bool prefill, double flops, double flops_per_chunk) {
   const double c0 = static_cast<double>(n.row_parallel_chunks[0]), c1 = static_cast<double>(n.row_parallel_chunks[1]);
-  const double gflops = prefill || !(n.decode_gflops > 0) ? n.compute_gflops : n.decode_gflops;
+  const double gflops = prefill ? n.compute_gflops : n.matrix_vector_gflops();
   if (!(c0 > 0) || !(c1 > c0) || !(gflops > 0) || !(flops > 0)) return 0;
   const double(&slowdown)[2] = prefill ? n.row_parallel_slowdown : n.row_parallel_decode_slowdown;
   const double per_fold = (slowdown[0] - slowdown[1]) / (1 / c0 - 1 / c1);
@@ -267,7 +267,7 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
         row_parallel_s(n, prefill, each * r.row_parallel_dense_params + routed * r.row_parallel_expert_params,
                        each * r.row_parallel_dense_per_chunk + routed * r.row_parallel_expert_per_chunk);
     if (!prefill) {  // decode and verify passes run the matrix-vector kernels, each token its logits
-      const double gflops = n.decode_gflops > 0 ? n.decode_gflops : n.compute_gflops;
+      const double gflops = n.matrix_vector_gflops();
       const double flops = n.stream_flops_per_byte > 0
                                ? tokens * (dense_stream + expert_stream * r.expert_fraction) * n.stream_flops_per_byte
                                : dense_flops + lm_head_flops + expert_flops;

@@ -69,6 +69,8 @@ struct NodeSpeed {
   double stream_flops_per_byte = 0;
   // Seconds of reading `bytes` of `type` over a Q4_0 byte's: 1 / its stream ratio.
   double stream_cost(const std::string& type) const;
+  // decode_gflops where measured, else compute_gflops.
+  double matrix_vector_gflops() const { return decode_gflops > 0 ? decode_gflops : compute_gflops; }
 };
 
 // Threads that outnumber the cores take turns on them. Each all-reduce waits for every rank, so
