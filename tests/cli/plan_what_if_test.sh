@@ -272,9 +272,10 @@ decode_compute_ms() {  # decode_compute_ms [DECODE_SLOWDOWN_AT_64 DECODE_SLOWDOW
 import json,sys; print(json.load(sys.stdin)['speed']['predictions'][0]['decode']['compute_ms'])"
 }
 plain=$(decode_compute_ms) same=$(decode_compute_ms 1.1 1.1) wide=$(decode_compute_ms 2.0 1.1)
+bad=$(decode_compute_ms -1 1.1)  # a ratio that is no slowdown: the pair ignored, as the prompt's
 python3 -c "
 import sys
 want = 0.1 * 2 * (4096 * 2048 + 4096 * 7168) * 32 / 800e9 * 1e3
-sys.exit(0 if abs($same - $plain - want) < 1e-6 and abs($wide - $same) < 1e-6 else 1)" ||
-  fail "row-parallel slowdown: decode compute $plain ms without decode_slowdown, $same ms at [1.1, 1.1], $wide at [2.0, 1.1]" ""
+sys.exit(0 if abs($same - $plain - want) < 1e-6 and abs($wide - $same) < 1e-6 and $bad == $plain else 1)" ||
+  fail "row-parallel slowdown: decode compute $plain ms without decode_slowdown, $same ms at [1.1, 1.1], $wide at [2.0, 1.1], $bad at [-1, 1.1]" ""
 echo "plan --what-if and plan's predictions: limits named, bad values refused clearly, doctor's record read"
