@@ -20,6 +20,7 @@ struct CallSplit {
 
 struct CommStats {
   uint64_t allreduce_calls = 0;
+  uint64_t overlapped_calls = 0;  // of those, started with start_allreduce_sum and run beside the caller
   uint64_t bytes_sent = 0;
   double seconds = 0;  // wall time spent inside collective calls
   // Under an emulated link: the all-reduces' receives, and those that arrived after their emulated
@@ -42,6 +43,16 @@ class Communicator {
   // The same in double: the row-parallel matmuls sum their split-invariant partials in double
   // and round once after this, so any split gives the same floats (kernels::matmul_row_parallel).
   virtual void allreduce_sum(double* data, size_t n) = 0;
+  // Overlap: start_allreduce_sum begins the same all-reduce and returns while it runs (where
+  // overlaps()), so the caller can compute what does not depend on it, e.g. the next tokens of a
+  // prompt's down projection while the first tokens' sums travel. The started calls run in the
+  // order started; wait_allreduces returns when all are done (data summed, as allreduce_sum leaves
+  // it). Until then the caller must neither touch their data nor make another collective call.
+  // Every rank starts and waits at the same points. Where the backend cannot overlap, start runs
+  // the all-reduce at once.
+  virtual bool overlaps() const { return false; }
+  virtual void start_allreduce_sum(double* data, size_t n) { allreduce_sum(data, n); }
+  virtual void wait_allreduces() {}
   // bytes from `root` to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   // Every rank contributes `bytes`; rank `root` receives size()*bytes in rank order.

@@ -23,6 +23,7 @@ struct CommOptions {
   std::string wire_format = "double";  // double (exact), float32, bf16, q8
   std::string selection_path;          // "": default_selection_path() where that file exists
   std::string emulate_link;            // "": a real link; else latency=...,bandwidth=...[,jitter=...]
+  bool overlap = true;                 // prompt all-reduces overlap the next piece's matmul (--overlap-prompt)
   CoreShare core_share;  // this machine's ranks, threads and cores: whether a wait may poll (wait_policy.h)
 };
 

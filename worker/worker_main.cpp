@@ -177,13 +177,17 @@ struct Generation {
   std::vector<int32_t> generated;
   std::string text;
   double prompt_s = 0, gen_s = 0;
+  // Rank 0's time in collective calls during the prompt step, and how many of its all-reduces ran
+  // overlapped with its matmuls (Communicator::start_allreduce_sum).
+  double prompt_comm_s = 0;
+  uint64_t prompt_overlapped = 0;
   std::optional<speculative::SpecStats> spec;  // with --draft
 };
 
 // Rank 0 drives the steps: the prompt, then one decode step per token until -n, a stop token or
 // a stop string; the text streams to stdout unless --json.
 Generation lead_generation(parallel::StepLeader& leader, const model::Engine& engine, sampling::Sampler& sampler,
-                           const Setup& s) {
+                           const collectives::Communicator& comm, const Setup& s) {
   Generation g;
   const bool json = s.vm["json"].as<bool>(), ignore_eos = s.vm["ignore-eos"].as<bool>();
   std::vector<int32_t> stop_tokens;
@@ -205,8 +209,11 @@ Generation lead_generation(parallel::StepLeader& leader, const model::Engine& en
       std::min<int64_t>(s.vm["n-predict"].as<int64_t>(), engine.n_ctx() - static_cast<int64_t>(s.prompt.size()));
   for (int32_t t : s.prompt) sampler.accept(t);
   auto tp = Clock::now();
+  const collectives::CommStats before = comm.stats();
   int32_t next = budget > 0 ? leader.step(s.prompt, 0, 0, 0) : -1;
   g.prompt_s = since(tp);
+  g.prompt_comm_s = comm.stats().seconds - before.seconds;
+  g.prompt_overlapped = comm.stats().overlapped_calls - before.overlapped_calls;
   auto tg = Clock::now();
   auto on_token = [&](int32_t t) {
     emit(stop_strings.feed(decoder.push(t)));
@@ -279,6 +286,8 @@ void print_json_report(const Setup& s, const model::Engine& engine, const Genera
   j["timings"] = {{"load_s", s.load_seconds},
                   {"prompt_tokens", s.prompt.size()},
                   {"prompt_s", g.prompt_s},
+                  {"prompt_comm_s", g.prompt_comm_s},
+                  {"prompt_allreduces_overlapped", g.prompt_overlapped},
                   {"generated_tokens", n},
                   {"generate_s", g.gen_s},
                   {"generate_tokens_per_s", n > 1 && g.gen_s > 0 ? (n - 1) / g.gen_s : 0},
@@ -331,8 +340,11 @@ void print_report(const Setup& s, const model::Engine& engine, const Generation&
                    static_cast<long long>(g.spec->drafted));
   }
   if (s.vm["stats"].as<bool>()) {
-    if (all.size() > 1)
+    if (all.size() > 1) {
       std::fprintf(stderr, "all-reduce: %s; layout %s\n", allreduce.c_str(), model::layout_name(s.model.plan.layout()));
+      std::fprintf(stderr, "prompt: rank 0 %.3f s in collective calls, %llu all-reduces overlapped with its matmuls\n",
+                   g.prompt_comm_s, static_cast<unsigned long long>(g.prompt_overlapped));
+    }
     print_rank_table(g, all);
   }
 }
@@ -366,7 +378,7 @@ int run_job(collectives::Session& session, collectives::Communicator& comm, int 
   RankStats mine;
   if (root) {
     parallel::StepLeader leader(engine, sampler);
-    g = lead_generation(leader, engine, sampler, s);
+    g = lead_generation(leader, engine, sampler, comm, s);
     leader.shutdown();
     if (!s.vm["json"].as<bool>()) std::printf("\n");
   } else {

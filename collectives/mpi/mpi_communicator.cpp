@@ -11,10 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "collectives/algorithms/allreduce.h"
@@ -65,6 +68,11 @@ class MpiTransport final : public Transport {
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  // The overlap thread's waits (MpiCommunicator::start_allreduce_sum) test and sleep: the caller's
+  // pool computes meanwhile on every core, and a wait that polled or yielded would take turns on
+  // a core with it. Its transfers move at each test, every kBackgroundSleepNs.
+  static constexpr int64_t kBackgroundSleepNs = 50'000;
+  void set_background(bool background) { background_ = background; }
   // Streaming (the pipelined ring): each transfer is posted at once; a receive's handle is its
   // requests' range, waited for alone.
   bool streams() const override { return true; }
@@ -116,7 +124,7 @@ class MpiTransport final : public Transport {
  private:
   void wait(MPI_Request* requests, size_t n) {
     const int count = static_cast<int>(n);
-    if (poll_) {
+    if (poll_ && !background_) {
       const int rc = MPI_Waitall(count, requests, MPI_STATUSES_IGNORE);
       if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Waitall: " + mpi_error_text(rc));
       return;
@@ -127,7 +135,10 @@ class MpiTransport final : public Transport {
       const int rc = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
       if (rc != MPI_SUCCESS) throw CollectiveError("MPI_Testall: " + mpi_error_text(rc));
       if (done) return;
-      pause_crowded_wait(steady_now_ns() - start);
+      if (background_)
+        std::this_thread::sleep_for(std::chrono::nanoseconds(kBackgroundSleepNs));
+      else
+        pause_crowded_wait(steady_now_ns() - start);
     }
   }
 
@@ -147,6 +158,7 @@ class MpiTransport final : public Transport {
   }
 
   const bool poll_;
+  bool background_ = false;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   std::vector<MPI_Request> requests_;
@@ -187,6 +199,9 @@ class MpiCommunicator final : public Communicator {
     read_selection(options.selection_path);
     if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
     spin_ = ranks_fit_cores(options.core_share);
+    int thread_level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&thread_level);
+    overlap_ = options.overlap && size_ > 1 && thread_level >= MPI_THREAD_SERIALIZED;
     transport_ = std::make_unique<MpiTransport>(spin_);  // collective: after every check that can throw
     Transport* t = transport_.get();
     if (link_) {
@@ -254,6 +269,12 @@ class MpiCommunicator final : public Communicator {
     }
     watch_cv_.notify_all();
     if (watchdog_.joinable()) watchdog_.join();
+    {
+      std::lock_guard lock(overlap_mutex_);
+      stop_overlap_ = true;
+    }
+    overlap_cv_.notify_all();
+    if (overlap_thread_.joinable()) overlap_thread_.join();
   }
 
   void set_stall_timeout(double step_seconds, double next_step_seconds) override {
@@ -272,6 +293,7 @@ class MpiCommunicator final : public Communicator {
   // growing to kMaxSleepNs. Each call starts again, so traffic resets the back-off.
   void broadcast_next_step(void* data, size_t bytes, int root) override {
     if (size_ == 1) return;
+    drain();
     if (bytes > kMaxCount)
       throw CollectiveError("a step header of " + std::to_string(bytes) + " bytes exceeds MPI's count limit");
     waiting_for_root_ = rank_ != root;
@@ -322,30 +344,49 @@ class MpiCommunicator final : public Communicator {
   }
 
   void allreduce_sum(float* data, size_t n) override {
+    drain();
     if (choose(n * 8).algorithm == Algorithm::kMpi) return sum(data, n, MPI_FLOAT);
     float_tmp_.assign(data, data + n);
     allreduce_sum(float_tmp_.data(), n);
     for (size_t i = 0; i < n; ++i) data[i] = static_cast<float>(float_tmp_[i]);
   }
   void allreduce_sum(double* data, size_t n) override {
+    drain();
     const Choice c = choose(n * 8);
     if (c.algorithm == Algorithm::kMpi) return sum(data, n, MPI_DOUBLE);
-    const bool tcp = c.transport == TransportKind::kTcp;
-    Timer t(*this, tcp ? "all-reduce (tcp)" : "all-reduce");
-    stats_.allreduce_calls++;
-    Transport& wire = tcp ? static_cast<Transport&>(*tcp_) : *transport_;
-    const uint64_t before = wire.bytes_sent;
-    const Transport* held = tcp ? tcp_emulated_.get() : emulated_.get();
-    const uint64_t arrivals = held ? held->emulated_arrivals : 0, late = held ? held->emulated_late_arrivals : 0;
-    (tcp ? *tcp_reducer_ : *reducer_).run(c.algorithm, format_, data, n);
-    stats_.bytes_sent += wire.bytes_sent - before;
-    if (held) {
-      stats_.emulated_arrivals += held->emulated_arrivals - arrivals;
-      stats_.emulated_late_arrivals += held->emulated_late_arrivals - late;
+    Timer t(*this, c.transport == TransportKind::kTcp ? "all-reduce (tcp)" : "all-reduce");
+    run_ours(c, data, n, stats_);
+  }
+
+  // One thread (started at the first overlapped call) runs the started all-reduces in order while
+  // the caller's pool computes. The caller makes no MPI call until they are done (every other call
+  // drains them first), so the job needs only MPI_THREAD_SERIALIZED. That thread's waits test and sleep
+  // (MpiTransport::set_background; the tcp transport blocks in poll()): the pool computing beside
+  // it needs every core. Its calls are not
+  // logged one by one (their time is mostly hidden); the caller's wait for them is, as one call.
+  bool overlaps() const override { return overlap_; }
+  void start_allreduce_sum(double* data, size_t n) override {
+    if (!overlap_) return allreduce_sum(data, n);
+    std::lock_guard lock(overlap_mutex_);
+    if (!overlap_thread_.joinable()) overlap_thread_ = std::thread([this] { run_overlapped(); });
+    overlap_queue_.push_back({data, n});
+    overlap_cv_.notify_all();
+  }
+  void wait_allreduces() override {
+    if (!overlap_) return;
+    {
+      std::lock_guard lock(overlap_mutex_);
+      if (overlap_queue_.empty() && !overlap_error_) return;
     }
+    {
+      Timer t(*this, "all-reduce (overlapped)", /*may_settle=*/false);
+      drain();
+    }
+    settle_if_full();  // here, with the thread idle: a prompt may make no other call for long
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
+    drain();
     Timer t(*this, "MPI_Bcast");
     auto* p = static_cast<char*>(data);
     for (size_t at = 0; at < bytes; at += kMaxCount) {
@@ -356,6 +397,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void gather(const void* send, size_t bytes, void* recv, int root) override {
+    drain();
     Timer t(*this, "MPI_Gather");
     if (bytes > kMaxCount)
       throw CollectiveError("gather of " + std::to_string(bytes) + " bytes per rank exceeds MPI's count limit");
@@ -366,6 +408,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void argmax(float& value, int64_t& index) override {
+    drain();
     Timer t(*this, "MPI_Allreduce(MAXLOC)");
     // MPI_FLOAT_INT carries an int index: vocabularies fit; MAXLOC keeps the lowest index on ties.
     struct {
@@ -379,12 +422,14 @@ class MpiCommunicator final : public Communicator {
   }
 
   void barrier() override {
+    drain();
     Timer t(*this, "MPI_Barrier");
     check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
   }
 
  protected:
   void min_over_ranks(double* data, size_t n) override {
+    drain();
     check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD),
           "MPI_Allreduce(MIN)");
   }
@@ -411,8 +456,102 @@ class MpiCommunicator final : public Communicator {
     }
   };
 
-  // The stall watchdog's thread: it never calls MPI (the job is MPI_THREAD_FUNNELED); it ends the
-  // process, and mpirun, seeing a rank gone, ends the rest.
+  // Our algorithms' all-reduce of data over c's transport, its bytes and emulated arrivals counted
+  // into `into` (stats_, or the overlap thread's own until the caller's wait adds them).
+  void run_ours(const Choice& c, double* data, size_t n, CommStats& into) {
+    const bool tcp = c.transport == TransportKind::kTcp;
+    into.allreduce_calls++;
+    Transport& wire = tcp ? static_cast<Transport&>(*tcp_) : *transport_;
+    const uint64_t before = wire.bytes_sent;
+    const Transport* held = tcp ? tcp_emulated_.get() : emulated_.get();
+    const uint64_t arrivals = held ? held->emulated_arrivals : 0, late = held ? held->emulated_late_arrivals : 0;
+    (tcp ? *tcp_reducer_ : *reducer_).run(c.algorithm, format_, data, n);
+    into.bytes_sent += wire.bytes_sent - before;
+    if (held) {
+      into.emulated_arrivals += held->emulated_arrivals - arrivals;
+      into.emulated_late_arrivals += held->emulated_late_arrivals - late;
+    }
+  }
+
+  // The overlap thread: each started all-reduce in turn, its waits sleeping between tests.
+  // MPI_Allreduce becomes MPI_Iallreduce tested between sleeps (the same exact sums: the partials
+  // of the exact format add exactly in any order). An error stops the thread's work; the caller's
+  // wait throws it.
+  void run_overlapped() {
+    std::unique_lock lock(overlap_mutex_);
+    for (;;) {
+      overlap_cv_.wait(lock, [&] { return stop_overlap_ || (!overlap_queue_.empty() && !overlap_busy_); });
+      if (stop_overlap_) return;
+      const OverlapCall call = overlap_queue_.front();
+      overlap_busy_ = true;
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        reduce_overlapped(call.data, call.n);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      overlap_busy_ = false;
+      overlap_queue_.pop_front();
+      if (error) {
+        overlap_error_ = error;
+        overlap_queue_.clear();
+      }
+      overlap_cv_.notify_all();
+    }
+  }
+
+  void reduce_overlapped(double* data, size_t n) {
+    const Choice c = choose(n * 8);
+    if (c.algorithm == Algorithm::kMpi) {
+      for (size_t at = 0; at < n; at += kMaxCount) {
+        const int count = static_cast<int>(std::min(kMaxCount, n - at));
+        MPI_Request request = MPI_REQUEST_NULL;
+        check(MPI_Iallreduce(MPI_IN_PLACE, data + at, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &request),
+              "MPI_Iallreduce");
+        for (int done = 0;;) {
+          check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Iallreduce");
+          if (done) break;
+          std::this_thread::sleep_for(std::chrono::nanoseconds(MpiTransport::kBackgroundSleepNs));
+        }
+      }
+      overlap_stats_.allreduce_calls++;
+      overlap_stats_.bytes_sent += 2 * (size_ - 1) * n * sizeof(double) / size_;
+      return;
+    }
+    transport_->set_background(true);
+    const int64_t tcp_spin = tcp_ ? tcp_->spin_ns() : 0;
+    if (tcp_) tcp_->set_spin_ns(0);
+    struct Restore {
+      MpiCommunicator& c;
+      int64_t tcp_spin;
+      ~Restore() {
+        c.transport_->set_background(false);
+        if (c.tcp_) c.tcp_->set_spin_ns(tcp_spin);
+      }
+    } restore{*this, tcp_spin};
+    run_ours(c, data, n, overlap_stats_);
+  }
+
+  // Waits until the started all-reduces are done, adds their counts to the stats, and throws the
+  // error one of them met.
+  void drain() {
+    if (!overlap_) return;
+    std::unique_lock lock(overlap_mutex_);
+    overlap_cv_.wait(lock, [&] { return overlap_queue_.empty() && !overlap_busy_; });
+    stats_.allreduce_calls += overlap_stats_.allreduce_calls;
+    stats_.overlapped_calls += overlap_stats_.allreduce_calls;
+    stats_.bytes_sent += overlap_stats_.bytes_sent;
+    stats_.emulated_arrivals += overlap_stats_.emulated_arrivals;
+    stats_.emulated_late_arrivals += overlap_stats_.emulated_late_arrivals;
+    overlap_stats_ = {};
+    if (overlap_error_) std::rethrow_exception(std::exchange(overlap_error_, nullptr));
+  }
+
+  // The stall watchdog's thread: it never calls MPI (only the caller's thread and, while it waits
+  // for them, the overlap thread do); it ends the process, and mpirun, seeing a rank gone, ends the
+  // rest.
   void watch() {
     std::unique_lock lock(watch_mutex_);
     while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_watch_; })) {
@@ -502,13 +641,25 @@ class MpiCommunicator final : public Communicator {
   std::condition_variable watch_cv_;
   bool stop_watch_ = false;
   std::thread watchdog_;
+  struct OverlapCall {
+    double* data;
+    size_t n;
+  };
+  bool overlap_ = false;  // CommOptions::overlap, on more than one rank, with MPI_THREAD_SERIALIZED
+  std::mutex overlap_mutex_;
+  std::condition_variable overlap_cv_;
+  std::deque<OverlapCall> overlap_queue_;  // started, not done; the front one runs while overlap_busy_
+  bool overlap_busy_ = false, stop_overlap_ = false;
+  std::exception_ptr overlap_error_;
+  CommStats overlap_stats_;  // the overlap thread's counts, until drain() adds them
+  std::thread overlap_thread_;
 };
 
 class MpiSession final : public Session {
  public:
   MpiSession(int& argc, char**& argv) {
     int provided = 0;
-    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
       throw CollectiveError("MPI_Init_thread failed: start the worker with mpirun, or check the Open MPI installation");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);

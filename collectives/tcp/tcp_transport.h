@@ -67,6 +67,7 @@ class TcpTransport final : public Transport {
   // $CLUSTERCTL_TCP_SPIN_US, for measuring, overrides it.
   static constexpr int64_t kDefaultSpinNs = 1'000'000;
   void set_spin_ns(int64_t ns);
+  int64_t spin_ns() const { return spin_ns_; }
   // "tcp 10.77.2.1:41234": where this rank listens.
   const std::string& address() const { return address_; }
 

@@ -28,7 +28,8 @@ int bench_ranks(int ranks, int argc, char** argv) {
       "allreduce", po::value<std::string>(), "all-reduce algorithm (auto, mpi, one-shot, recursive-doubling, ring)")(
       "transport", po::value<std::string>(), "what carries the all-reduce: auto, mpi or tcp")(
       "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
-      "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]");
+      "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]")(
+      "overlap-prompt", po::value<std::string>(), "on (default): a prompt's all-reduces overlap its matmuls; off");
   po::positional_options_description pos;
   pos.add("model", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf --ranks N [-n 64] [-t 1] [--split a,b]", opts, pos);
@@ -41,7 +42,7 @@ int bench_ranks(int ranks, int argc, char** argv) {
                                    "--threads",    std::to_string((*vm)["threads"].as<int>())};
   if (vm->count("split")) args.insert(args.end(), {"--split", (*vm)["split"].as<std::string>()});
   if ((*vm)["json"].as<bool>()) args.push_back("--json");
-  for (const char* f : {"allreduce", "transport", "wire-format", "emulate-link", "layout"})
+  for (const char* f : {"allreduce", "transport", "wire-format", "emulate-link", "layout", "overlap-prompt"})
     if (vm->count(f)) args.insert(args.end(), {std::string("--") + f, (*vm)[f].as<std::string>()});
   return launch_local_job(ranks, args);
 }

@@ -379,6 +379,7 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
       in.link = real;
       in.link_from = real_from;
     }
+    if (link) in.prompt_overlap = link->overlap_prompt != "off";
     if (link && (!link->allreduce.empty() || !link->wire_format.empty()))
       in.configured = (link->allreduce.empty() ? std::string("one-shot") : link->allreduce) + " " +
                       (link->wire_format.empty() ? std::string("double") : link->wire_format);

@@ -70,6 +70,10 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     if (const auto c = chunk_of.find(t.name); c != chunk_of.end() && c->second > 0) {
       const bool routed = t.name.find("_exps.") != std::string::npos;
       (routed ? w.row_parallel_expert_params : w.row_parallel_dense_params) += elements;
+      // As ForwardPass::add_row_parallel: attention outputs and dense FFN down projections.
+      if (t.name.ends_with(".attn_output.weight"))
+        w.overlap_attention_params += elements, w.overlap_attention_allreduces += 1;
+      if (t.name.ends_with(".ffn_down.weight")) w.overlap_ffn_params += elements, w.overlap_ffn_allreduces += 1;
       (routed ? w.row_parallel_expert_per_chunk : w.row_parallel_dense_per_chunk) +=
           elements / static_cast<double>(c->second);
     }
@@ -117,8 +121,11 @@ SpeedPlan plan_speed(std::vector<placement::RankWork> ranks, const model::HParam
   p.model.ranks = std::move(ranks);
   p.model.link = in.link;
   p.model.step_link = in.step_link;
+  p.model.prompt_overlap = in.prompt_overlap;
   p.model.shared_memory = placement::parse_link("shared-memory");
   p.model.allreduces_per_pass = (layout == model::Layout::replicated_attention ? 1 : 2) * static_cast<int>(hp.n_layer);
+  if (layout == model::Layout::replicated_attention)  // attention adds no all-reduce to overlap
+    for (placement::RankWork& r : p.model.ranks) r.overlap_attention_params = 0, r.overlap_attention_allreduces = 0;
   p.model.n_embd = hp.n_embd;
   if (in.missing.empty()) p.predictions = placement::predict_all(p.model, in.streams, in.prefill_batch);
   if (!p.predictions.empty() && !in.draft.empty() && in.draft_kept_share >= 0) {
@@ -170,6 +177,7 @@ nlohmann::json pass_json(const placement::PassTimes& t, double tok_s) {
           {"attention_ms", t.attention_s * 1e3},
           {"elementwise_ms", t.elementwise_s * 1e3},
           {"handover_ms", t.handover_s * 1e3},
+          {"overlap_hidden_ms", t.overlap_hidden_s * 1e3},
           {"limit", placement::term_name(t.limit())}};
 }
 

@@ -29,6 +29,7 @@ struct SpeedInputs {
   std::string missing;                            // why nothing is predicted ("" when predicted)
   std::string configured;                         // "one-shot/double" when the cluster file chose them
   int streams = 4, prefill_batch = 512;
+  bool prompt_overlap = true;  // the link's overlap_prompt (placement::ClusterModel::prompt_overlap)
   // Speculative decoding (api.draft or --draft): "ngram" or a draft model's path ("" none), its
   // work per token on rank 0 (none for ngram), the share of drafted tokens kept that the user
   // measured (`bench --draft`, /metrics; < 0 not given) and the most drafted per round.

@@ -17,8 +17,8 @@ namespace {
 
 constexpr std::string_view kNodeKeys[] = {"name",    "host",   "port", "user",      "identity", "ranks",
                                           "threads", "weight", "link", "cache_dir", "worker",   "memory"};
-constexpr std::string_view kLinkKeys[] = {"type",      "interface",     "cidr",        "allreduce",
-                                          "transport", "tcp_interface", "wire_format", "emulate"};
+constexpr std::string_view kLinkKeys[] = {"type",          "interface",   "cidr",    "allreduce",     "transport",
+                                          "tcp_interface", "wire_format", "emulate", "overlap_prompt"};
 constexpr std::string_view kLinkTypes[] = {"thunderbolt", "ethernet"};
 
 std::string current_user() {
@@ -112,6 +112,14 @@ std::optional<LinkConfig> NodesReader::parse_link(const YAML::Node& l, const std
       ok = false;
     }
     link.wire_format = *f;
+  }
+  if (auto o = string_field(l, "overlap_prompt", "the link of " + where, false)) {
+    if (*o != "on" && *o != "off") {
+      add(pos_of(l["overlap_prompt"]), "unknown overlap_prompt " + echoed(*o) + " in " + where,
+          "use on (the default: a prompt's all-reduces travel while its next tokens compute) or off");
+      ok = false;
+    }
+    link.overlap_prompt = *o;
   }
   if (auto e = string_field(l, "emulate", "the link of " + where, false)) {
     try {
@@ -260,13 +268,13 @@ void NodesReader::parse_nodes(const YAML::Node& root, const NodeSettings& d, Clu
     const auto& b = c.nodes[i].link;
     if (!a || !b) continue;
     if (a->allreduce != b->allreduce || a->transport != b->transport || a->wire_format != b->wire_format ||
-        a->emulate != b->emulate)
+        a->emulate != b->emulate || a->overlap_prompt != b->overlap_prompt)
       add(b->pos,
           "the link of node '" + c.nodes[i].name +
-              "' has another allreduce, transport, wire_format or emulate than node '" + c.nodes[0].name +
-              "''s: every rank must all-reduce alike",
-          "put allreduce, transport, wire_format and emulate in the link under 'defaults:', or give every node the "
-          "same");
+              "' has another allreduce, transport, wire_format, emulate or overlap_prompt than node '" +
+              c.nodes[0].name + "''s: every rank must all-reduce alike",
+          "put allreduce, transport, wire_format, emulate and overlap_prompt in the link under 'defaults:', or give "
+          "every node the same");
   }
   if (c.nodes.size() > 1) {
     for (const auto& [pos, where] : unlinked)

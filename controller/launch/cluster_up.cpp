@@ -251,6 +251,8 @@ class Bringup {
       if (!l->transport.empty()) job.network_args.insert(job.network_args.end(), {"--transport", l->transport});
       if (!l->wire_format.empty()) job.network_args.insert(job.network_args.end(), {"--wire-format", l->wire_format});
       if (!l->emulate.empty()) job.network_args.insert(job.network_args.end(), {"--emulate-link", l->emulate});
+      if (!l->overlap_prompt.empty())
+        job.network_args.insert(job.network_args.end(), {"--overlap-prompt", l->overlap_prompt});
     }
     // Ranks that share a machine's cores (namespaces/VMs of one host count together).
     std::vector<MachineInfo> machines(c_.nodes.size());

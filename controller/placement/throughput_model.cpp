@@ -94,7 +94,7 @@ double PassTimes::overlapped_s() const {
 }
 
 double PassTimes::total() const {
-  return overlapped_s() + meetings_s + non_matmul_s() + latency_s + bandwidth_s + handover_s;
+  return overlapped_s() + meetings_s + non_matmul_s() + latency_s + bandwidth_s + handover_s - overlap_hidden_s;
 }
 
 Term PassTimes::limit() const {
@@ -316,7 +316,40 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   for (const NodeSpeed& node : m.nodes) handover = std::max(handover, handover_per_sync_s(node));
   t.handover_s = m.allreduces_per_pass * std::max(handover - c.hops * link.latency_us * 1e-6, 0.0) +
                  exchanges * std::max(handover - step_link.latency_us * 1e-6, 0.0);
+  if (prefill && m.prompt_overlap) t.overlap_hidden_s = prompt_overlap_hidden_s(m, a, link, bytes, tokens);
   return t;
+}
+
+double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens) {
+  const int64_t piece = model::overlap_piece_tokens(tokens, tokens);
+  const int ranks = static_cast<int>(m.ranks.size());
+  if (piece == 0 || ranks <= 1 || m.ranks.empty()) return 0;
+  // The pieces as equal shares of the prompt (the engine's last is the shorter one).
+  const double pieces = std::ceil(static_cast<double>(tokens) / static_cast<double>(piece)),
+               piece_tokens = tokens / pieces;
+  auto link_s = [&](const AllreduceCost& c) {
+    return c.hops * link.latency_us * 1e-6 + c.bytes_sent / (link.bandwidth_gbs * 1e9);
+  };
+  const double whole = link_s(allreduce_cost(a, ranks, bytes)),
+               one_piece = link_s(allreduce_cost(a, ranks, bytes / pieces));
+  // Per all-reduce of a group: a piece's matmul on the slowest rank, and what its pipeline leaves
+  // exposed: the last piece's all-reduce, and the earlier pieces' where they outlast the matmuls.
+  auto hidden = [&](double RankWork::*params, int RankWork::*allreduces) {
+    const int count = m.ranks.front().*allreduces;
+    if (count <= 0) return 0.0;
+    double matmul_s = 0;
+    for (const RankWork& r : m.ranks) {
+      const NodeSpeed& n = m.nodes.at(r.node);
+      if (n.compute_gflops <= 0) return 0.0;
+      const double share = n.core_share > 0 ? n.core_share : 1;
+      matmul_s = std::max(matmul_s,
+                          2.0 * piece_tokens * (r.*params / count) * prompt_seconds_per_flop(n, piece_tokens) / share);
+    }
+    const double exposed = std::max(one_piece, pieces * one_piece - (pieces - 1) * matmul_s);
+    return count * (whole - exposed);
+  };
+  return hidden(&RankWork::overlap_attention_params, &RankWork::overlap_attention_allreduces) +
+         hidden(&RankWork::overlap_ffn_params, &RankWork::overlap_ffn_allreduces);
 }
 
 Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch) {

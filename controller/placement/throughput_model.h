@@ -130,6 +130,12 @@ struct RankWork {
   // the width of the chunks their rows sum in (model::reduction_grid): row_parallel_s.
   double row_parallel_dense_params = 0, row_parallel_dense_per_chunk = 0;
   double row_parallel_expert_params = 0, row_parallel_expert_per_chunk = 0;
+  // The row-parallel matrices whose all-reduce a prompt overlaps in pieces (model::
+  // overlap_piece_tokens): the split attention's output projections and the dense FFNs' down
+  // projections, their weights and their all-reduces a pass (one a layer each). A mixture of
+  // experts' layer reduces in one piece after all its experts.
+  double overlap_attention_params = 0, overlap_ffn_params = 0;
+  int overlap_attention_allreduces = 0, overlap_ffn_allreduces = 0;
   // Self-attention (not deepseek2's latent attention): its layers, the rank's query heads and their
   // dimension. Per token a pass: silu elements of the SwiGLUs (model::ForwardPass::gate_by_up) and
   // norm-like elements (norms, RoPE, KV stores, residual adds).
@@ -164,6 +170,7 @@ struct ClusterModel {
   // Positions a decode (or verify) pass's first token finds in the cache already: what its
   // attention reads. A prompt's pass starts at position 0.
   int64_t decode_context = 0;
+  bool prompt_overlap = true;  // the workers' --overlap-prompt (on unless a benchmark turns it off)
 };
 
 // How a node runs a pass's work besides its matmuls: doctor's figures, or where the record has
@@ -200,6 +207,10 @@ struct PassTimes {
   // ranks then sleep to a moment the link sets, all cores free: an emulated 300 us link's 3 ranks
   // on 2 cores were predicted within 4 % without the term).
   double handover_s = 0;
+  // A prompt's all-reduces cut in pieces, each piece's sums travelling while the next piece's
+  // row-parallel matmul computes: the link time that hides (less the pieces' extra latencies; it
+  // can be negative where the link's latency dominates and the matmuls are short).
+  double overlap_hidden_s = 0;
   double overlapped_s() const;  // memory and compute, as they overlap
   double total() const;
   Term limit() const;  // the largest term
@@ -216,6 +227,9 @@ struct Prediction {
 };
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill);
+// PassTimes::overlap_hidden_s of a prompt's pass of `tokens` tokens whose all-reduces carry
+// `bytes` each over `link`.
+double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens);
 // Seconds per flop of a prompt's tile of `batch` tokens: the tile unpacks each weight once for
 // its tokens and multiplies it once per token, so mul + unpack / batch, fitted through the node's
 // matrix-vector rate (1 token), its tile rate at 8 tokens where measured and at 64 (as doctor

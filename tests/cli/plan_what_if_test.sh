@@ -129,6 +129,19 @@ read -r a64 e64 <<<"$(prefill_json 64)"
 read -r a512 e512 <<<"$(prefill_json 512)"
 python3 -c "import sys; sys.exit(0 if $a512 / $a64 > 40 and abs($e512 / $e64 - 8) < 1e-6 else 1)" ||
   fail "attention 64 -> 512 tokens: $a64 -> $a512 ms (expected > 40 x), element-wise $e64 -> $e512 (8 x)" ""
+# A prompt's all-reduces overlap its matmuls in pieces (ForwardPass::add_row_parallel): over 1gbe
+# a 512-token prefill hides link time, a decode pass none; the link's overlap_prompt: off, none.
+overlap_json() {
+  "$CTL" plan "$1" --offline --link 1gbe --json | python3 -c "
+import json,sys; p=json.load(sys.stdin)['speed']['predictions'][0]
+assert p['decode']['overlap_hidden_ms'] == 0, p
+print(p['prefill']['overlap_hidden_ms'])"
+}
+hidden_on=$(overlap_json "$dir/lab.yaml")
+sed "s/interface: eth0}/interface: eth0, overlap_prompt: 'off'}/" "$dir/lab.yaml" >"$dir/lab-off.yaml"
+hidden_off=$(overlap_json "$dir/lab-off.yaml")
+python3 -c "import sys; sys.exit(0 if $hidden_on > 0 and $hidden_off == 0 else 1)" ||
+  fail "prefill overlap over 1gbe hides $hidden_on ms on, $hidden_off ms with overlap_prompt: off" ""
 sed -i 's/"attention_position_ns": \[5, 8\]/"attention_position_ns": [5000, 8000]/g' "$CLUSTERCTL_STATE_DIR/node-speeds.cache"
 out=$("$CTL" plan "$dir/lab.yaml" --offline --link 1gbe) || fail "offline plan with slow attention refused" "$out"
 grep -Eq "^one-shot double .* non-matmul [0-9]+ %$" <<<"$out" || fail "the prefill's non-matmul limit is not named" "$out"

@@ -173,10 +173,7 @@ void ForwardPass::self_attention(int64_t il) {
     }
   });
   attention(il, b);
-  // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once,
-  // so any split of the heads gives one rank's bits (kernels::matmul_row_parallel).
-  project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
-  add_attention_output();
+  add_attention_output(L.matrix(TensorKind::AttnOutput));
 }
 
 void ForwardPass::feed_forward(int64_t il) {
@@ -186,8 +183,10 @@ void ForwardPass::feed_forward(int64_t il) {
   // This rank's slice of the hidden dimension (SwiGLU), of a dense FFN or of the experts.
   each_token(T, E, [&](int64_t t) { rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps); });
   if (!L.has(TensorKind::FfnRouter)) {
-    swiglu(L, TensorKind::FfnGate, TensorKind::FfnUp, TensorKind::FfnDown, T, n_mv_, proj_.data());
-  } else if (experts_in_two_meetings(T, n_mv_, pool_.size(), hp.n_expert_used)) {
+    swiglu_hidden(L, TensorKind::FfnGate, TensorKind::FfnUp, T, n_mv_);
+    return add_row_parallel(L.matrix(TensorKind::FfnDown), grid_.ffn_down, gate_.data());
+  }
+  if (experts_in_two_meetings(T, n_mv_, pool_.size(), hp.n_expert_used)) {
     experts_one_token(L);
   } else {
     experts(L, T, n_mv_);
@@ -202,11 +201,15 @@ void ForwardPass::feed_forward(int64_t il) {
 
 void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T,
                          int64_t n_mv, double* out) {
+  swiglu_hidden(L, gate, up, T, n_mv);
+  project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
+}
+
+void ForwardPass::swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t T, int64_t n_mv) {
   const int64_t F = L.matrix(gate).rows;  // this rank's slice of the FFN
   project(L.matrix(gate), xn_.data(), T, n_mv, gate_.data());
   project(L.matrix(up), xn_.data(), T, n_mv, up_.data());
   gate_by_up(gate_.data(), up_.data(), T * F);
-  project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
 }
 
 void ForwardPass::gate_by_up(float* gate, const float* up, int64_t n) {
@@ -230,18 +233,40 @@ void ForwardPass::each_token(int64_t T, int64_t elements_per_token, const std::f
   });
 }
 
-void ForwardPass::add_attention_output() {
-  if (!m_.part.replicated_attention) return add_all_reduced();
-  // Every rank computed every head: proj_ already holds the whole sum one rank computes, rounded
-  // once as after the all-reduce, so this is one rank's residual without a message.
+// Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once, so any
+// split of the heads gives one rank's bits (kernels::matmul_row_parallel).
+void ForwardPass::add_attention_output(const kernels::Matrix& w) {
+  if (!m_.part.replicated_attention) return add_row_parallel(w, grid_.attn_output, attn_.data());
+  // Every rank computed every head: proj_ holds the whole sum one rank computes, rounded once as
+  // after the all-reduce, so this is one rank's residual without a message.
+  project_row_parallel(w, grid_.attn_output, attn_.data(), n_tokens_, n_mv_, proj_.data());
+  add_proj();
+}
+
+void ForwardPass::add_all_reduced() {
+  comm_.allreduce_sum(proj_.data(), static_cast<size_t>(n_tokens_ * m_.hp.n_embd));
+  add_proj();
+}
+
+void ForwardPass::add_proj() {
   const int64_t n = n_tokens_ * m_.hp.n_embd;
   for (int64_t i = 0; i < n; ++i) x_[i] += static_cast<float>(proj_[i]);
 }
 
-void ForwardPass::add_all_reduced() {
-  const int64_t n = n_tokens_ * m_.hp.n_embd;
-  comm_.allreduce_sum(proj_.data(), static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) x_[i] += static_cast<float>(proj_[i]);
+void ForwardPass::add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x) {
+  const int64_t T = n_tokens_, E = m_.hp.n_embd;
+  const int64_t piece = comm_.overlaps() ? overlap_piece_tokens(T, T - n_mv_) : 0;
+  if (piece == 0) {
+    project_row_parallel(w, chunk, x, T, n_mv_, proj_.data());
+    return add_all_reduced();
+  }
+  for (int64_t b = 0; b < T; b += piece) {
+    const int64_t n = std::min(piece, T - b), mv = std::clamp<int64_t>(n_mv_ - b, 0, n);
+    project_row_parallel(w, chunk, x + b * w.cols, n, mv, &proj_[b * E]);
+    comm_.start_allreduce_sum(&proj_[b * E], static_cast<size_t>(n * E));
+  }
+  comm_.wait_allreduces();
+  add_proj();
 }
 
 void ForwardPass::project(const kernels::Matrix& w, const float* x, int64_t T, int64_t n_mv, float* y) {

@@ -70,8 +70,17 @@ class ForwardPass {
   void feed_forward(int64_t layer);
 
  private:
-  void add_all_reduced();       // x += all-reduce(proj_)
-  void add_attention_output();  // the same, or x += proj_ where every rank computed every head
+  void add_all_reduced();  // x += all-reduce(proj_)
+  void add_proj();         // x += proj_
+  // x += all-reduce(w x), the row-parallel product (partials summed in chunks of `chunk` columns) of
+  // the batch's rows of x. A prompt goes in pieces of tokens where the communicator overlaps
+  // (Communicator::start_allreduce_sum): each piece's sums travel while the next piece computes, so
+  // only the last piece's all-reduce is not hidden. A token's sums are the same bits in a batch of
+  // any size (the kernels' promise), so the pieces change no bit.
+  void add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x);
+  // The attention output projection of attn_ added to x: add_row_parallel, or where every rank
+  // computed every head, its own sum without a message.
+  void add_attention_output(const kernels::Matrix& w);
   void check(const Batch& batch) const;
   void attention(int64_t layer, const Batch& batch);
   void latent_attend(int64_t layer, const Batch& batch, float kq_scale);  // mla_query_ -> mla_out_
@@ -91,6 +100,8 @@ class ForwardPass {
   // A dense SwiGLU of the gate/up/down kinds given on xn_: proj_ += this rank's partial sums.
   void swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T, int64_t n_mv,
               double* out);
+  // gate_ = silu(gate xn_) * up xn_ for T tokens: a SwiGLU's hidden activations.
+  void swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t T, int64_t n_mv);
   // gate[i] = silu(gate[i]) * up[i] for n elements, on the pool where there are enough of them.
   void gate_by_up(float* gate, const float* up, int64_t n);
   // fn(t) for each of the batch's T tokens, on the pool where T x elements_per_token is worth a

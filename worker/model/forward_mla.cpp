@@ -83,8 +83,7 @@ void ForwardPass::latent_attention(int64_t il) {
       for (int64_t t = 0; t < T; ++t) std::copy_n(&mla_head_out_[t * DV], DV, &attn_[t * q_dim_ + h * DV]);
     }
   }
-  project_row_parallel(L.matrix(TensorKind::AttnOutput), grid_.attn_output, attn_.data(), T, n_mv_, proj_.data());
-  add_attention_output();
+  add_attention_output(L.matrix(TensorKind::AttnOutput));
 }
 
 // As ggml's CPU flash attention, which llama.cpp runs MLA with: a pass of fewer than 64 tokens

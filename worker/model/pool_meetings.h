@@ -1,10 +1,23 @@
 #pragma once
 // How ForwardPass runs a layer's mixture of experts and its latent attention, and the thread-pool
-// meetings that costs: the functions the engine chooses its path by and the planner counts a
-// pass's meetings by (controller/placement/throughput_model.cpp), so the two cannot drift apart.
+// meetings that costs, and how it cuts a prompt to overlap its all-reduces: the functions the
+// engine chooses its path by and the planner counts a pass's work by
+// (controller/placement/throughput_model.cpp), so the two cannot drift apart.
+#include <algorithm>
 #include <cstdint>
 
 namespace clusterctl::model {
+
+// A prompt's row-parallel matmul and its all-reduce go in pieces of this many tokens where the
+// communicator overlaps (ForwardPass::add_row_parallel), each piece's sums travelling while the
+// next piece computes; 0: one piece. Whole 64-token tiles, at most 8 pieces, for a pass of at
+// least two pieces of prompt tokens (`prompt_tokens`: those not on the matrix-vector kernels).
+inline constexpr int64_t kOverlapPieceTokens = 64, kOverlapPieces = 8;
+inline int64_t overlap_piece_tokens(int64_t tokens, int64_t prompt_tokens) {
+  if (prompt_tokens < 2 * kOverlapPieceTokens) return 0;
+  const int64_t share = (tokens + kOverlapPieces - 1) / kOverlapPieces;
+  return (std::max(share, kOverlapPieceTokens) + kOverlapPieceTokens - 1) / kOverlapPieceTokens * kOverlapPieceTokens;
+}
 
 // One decode token alone on a pool of several threads runs its routed and shared experts as row
 // slices in two meetings (ForwardPass::experts_one_token: every gate and up row, then every down

@@ -3,7 +3,8 @@
 // not multiples of the rank count or of the 32-value block, against the exact sum computed here
 // from every rank's (seeded) data. Exact formats must match bit for bit (the exact double sum in
 // rank order, which is also what one rank computes), compressed ones stay within their stated
-// bound, and every rank must end with the same bits. Prints one line per failure and exits 1.
+// bound, and every rank must end with the same bits; the same calls started together and waited
+// for once (the overlap) give the same bits again. Prints one line per failure and exits 1.
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
           // The ring also at a size whose chunks are pipelined in pieces (allreduce.cpp, kRingPiece).
           std::vector<size_t> cases(std::begin(sizes), std::end(sizes));
           if (a == Algorithm::kRing) cases.push_back(400009);
+          std::vector<std::vector<double>> results;  // each case's sum, for the overlapped calls below
           for (size_t n : cases) {
             const uint64_t seed = n * 7 + 1;
             std::vector<double> exact(n, 0.0), abs_sum(n, 0.0);
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
             }
             std::vector<double> got = data_of(me, n, seed);
             comm->allreduce_sum(got.data(), n);
+            results.push_back(got);
             // The bound per element for compressed formats: one rounding per hop, at most N + 1 hops.
             double unit = 0;
             if (f == WireFormat::kFloat32) unit = std::ldexp(1.0, -24);
@@ -125,6 +128,26 @@ int main(int argc, char** argv) {
                   std::printf("FAIL: %s n=%zu: rank %d's result differs from rank 0's\n", what.c_str(), n, r),
                       ++failures;
           }
+          // Every case started at once and waited for together (start_allreduce_sum: a prompt's
+          // overlapped all-reduces) runs beside this thread where there are ranks to wait for, and
+          // gives the same bits as the calls one by one.
+          if (N > 1 && !comm->overlaps())
+            std::printf("FAIL rank %d: %s: the communicator does not overlap\n", me, what.c_str()), ++failures;
+          std::vector<std::vector<double>> started;
+          for (size_t n : cases) started.push_back(data_of(me, n, n * 7 + 1));
+          const uint64_t overlapped = comm->stats().overlapped_calls;
+          for (auto& v : started) comm->start_allreduce_sum(v.data(), v.size());
+          comm->wait_allreduces();
+          const uint64_t ran = comm->stats().overlapped_calls - overlapped;
+          if (ran != (N > 1 ? cases.size() : 0))
+            std::printf("FAIL rank %d: %s: %" PRIu64 " of %zu started all-reduces ran overlapped\n", me, what.c_str(),
+                        ran, cases.size()),
+                ++failures;
+          for (size_t k = 0; k < cases.size(); ++k)
+            if (std::memcmp(started[k].data(), results[k].data(), cases[k] * sizeof(double)) != 0)
+              std::printf("FAIL rank %d: %s n=%zu: the started all-reduce differs from the call\n", me, what.c_str(),
+                          cases[k]),
+                  ++failures;
         }
       }
     int total = 0;

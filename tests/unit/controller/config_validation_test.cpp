@@ -316,6 +316,12 @@ TEST(ConfigValidation, LinkAllreduceKeys) {
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, wire_format: fp4}");
   expect_problem(y, 5, 56, "unknown wire format 'fp4'", "use double");
   y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, overlap_prompt: maybe}");
+  expect_problem(y, 5, 59, "unknown overlap_prompt 'maybe'", "use on");
+  y = kGood;
+  y.replace(y.find("interface: eth0}"), 16, "interface: eth0, overlap_prompt: 'off'}");
+  EXPECT_EQ(parse_cluster_config(y, "t.yaml").nodes[1].link->overlap_prompt, "off");
+  y = kGood;
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, allreduce: teleport}");
   expect_problem(y, 5, 54, "unknown all-reduce algorithm 'teleport'", "one-shot");
   y = kGood;
@@ -329,7 +335,7 @@ TEST(ConfigValidation, LinkAllreduceKeys) {
   expect_problem(y, 5, 58, "bad tcp_interface '10.77.2.0/33'", "tcp_interface: 10.77.2.0/24");
   y = kGood;
   y += "    link: {type: ethernet, interface: eth0, wire_format: bf16}\n";
-  expect_problem(y, 11, 11, "another allreduce, transport, wire_format or emulate", "defaults");
+  expect_problem(y, 11, 11, "another allreduce, transport, wire_format, emulate or overlap_prompt", "defaults");
 }
 
 TEST(ConfigValidation, SingleNodeNeedsNoLink) {

@@ -623,3 +623,38 @@ TEST(ThroughputModel, ADecodesRowParallelMatmulsPayTheMatrixVectorKernelsFolds) 
         << tokens << " tokens";
   }
 }
+
+TEST(ThroughputModel, APromptsPiecesHideTheirAllReducesBehindTheNextPiecesMatmul) {
+  // Two nodes of 1000 GFLOPS over 300 us / 10 Gbit; each rank's 32 attention output projections of
+  // 8 M weights and 32 dense FFN down projections of 28 M.
+  ClusterModel m = dense_cluster(2, LinkSpeed{"300us,10gbit", 300, 1.25});
+  for (RankWork& r : m.ranks) {
+    r.overlap_attention_params = 32 * 8e6, r.overlap_attention_allreduces = 32;
+    r.overlap_ffn_params = 32 * 28e6, r.overlap_ffn_allreduces = 32;
+  }
+  // 512 tokens in 8 pieces of 64: an all-reduce of the whole prompt (16 MiB of doubles, one-shot
+  // on 2 ranks) against one piece's.
+  const double whole = 300e-6 + 512 * 4096 * 8 / 1.25e9, piece = 300e-6 + 64 * 4096 * 8 / 1.25e9;
+  // A piece's attention output matmul (1.0 ms) is shorter than its all-reduce (2.0 ms): each piece
+  // but the first leaves the difference exposed; its FFN down (3.6 ms) hides the next piece's whole.
+  const double attention_matmul = 2 * 64 * 8e6 / 1000e9, ffn_matmul = 2 * 64 * 28e6 / 1000e9;
+  ASSERT_LT(attention_matmul, piece);
+  ASSERT_GT(ffn_matmul, piece);
+  const double hidden = 32 * (whole - (8 * piece - 7 * attention_matmul)) + 32 * (whole - piece);
+  const PassTimes on = pass_times(m, Algorithm::one_shot, WireFormat::f64, 512, true);
+  EXPECT_NEAR(on.overlap_hidden_s, hidden, 1e-12);
+  m.prompt_overlap = false;
+  const PassTimes off = pass_times(m, Algorithm::one_shot, WireFormat::f64, 512, true);
+  EXPECT_EQ(off.overlap_hidden_s, 0);
+  EXPECT_NEAR(off.total() - on.total(), hidden, 1e-12);
+  m.prompt_overlap = true;
+  // A prompt of fewer than two pieces and a decode pass run in one piece.
+  EXPECT_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 127, true).overlap_hidden_s, 0);
+  EXPECT_EQ(pass_times(m, Algorithm::one_shot, WireFormat::f64, 1, false).overlap_hidden_s, 0);
+  // Where the link's latency dominates, the pieces' extra latencies cost more than they hide.
+  m.link = LinkSpeed{"2ms,100gbit", 2000, 12.5};
+  EXPECT_LT(pass_times(m, Algorithm::one_shot, WireFormat::f64, 512, true).overlap_hidden_s, 0);
+  // One rank has no all-reduce.
+  EXPECT_EQ(
+      pass_times(dense_cluster(1, std::nullopt), Algorithm::one_shot, WireFormat::f64, 512, true).overlap_hidden_s, 0);
+}
