@@ -23,7 +23,9 @@ struct CommOptions {
   std::string wire_format = "double";  // double (exact), float32, bf16, q8
   std::string selection_path;          // "": default_selection_path() where that file exists
   std::string emulate_link;            // "": a real link; else latency=...,bandwidth=...[,jitter=...]
-  bool overlap = true;                 // prompt all-reduces overlap the next piece's matmul (--overlap-prompt)
+  // A prompt's all-reduces beside the next piece's matmul (--overlap-prompt): "auto" (where they
+  // cross a link), "on" or "off".
+  std::string overlap = "auto";
   CoreShare core_share;  // this machine's ranks, threads and cores: whether a wait may poll (wait_policy.h)
 };
 

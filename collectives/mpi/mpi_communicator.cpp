@@ -199,10 +199,10 @@ class MpiCommunicator final : public Communicator {
     read_selection(options.selection_path);
     if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
     spin_ = ranks_fit_cores(options.core_share);
-    int thread_level = MPI_THREAD_SINGLE;
-    MPI_Query_thread(&thread_level);
-    overlap_ = options.overlap && size_ > 1 && thread_level >= MPI_THREAD_SERIALIZED;
+    if (options.overlap != "auto" && options.overlap != "on" && options.overlap != "off")
+      throw CollectiveError("--overlap-prompt " + options.overlap + ": use auto, on or off");
     transport_ = std::make_unique<MpiTransport>(spin_);  // collective: after every check that can throw
+    overlap_ = decide_overlap(options.overlap);
     Transport* t = transport_.get();
     if (link_) {
       emulated_ = std::make_unique<EmulatedLinkTransport>(*transport_, *link_);
@@ -227,6 +227,26 @@ class MpiCommunicator final : public Communicator {
       }
       tcp_reducer_ = std::make_unique<Allreducer>(*tt);
     }
+  }
+
+  // Whether a prompt's all-reduces overlap (CommOptions::overlap): on, off, or auto: where they
+  // cross a link (an emulated one, or ranks on more than one node). Ranks that all share one
+  // node's memory have little to hide, and the overlap thread would take turns on the cores with
+  // the pool. Every rank must cut its prompts alike: the ranks agree (MIN), as their MPI thread
+  // level allows.
+  bool decide_overlap(const std::string& mode) {
+    if (size_ == 1) return false;
+    int thread_level = MPI_THREAD_SINGLE, node_size = size_;
+    MPI_Query_thread(&thread_level);
+    MPI_Comm node = MPI_COMM_NULL;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+      MPI_Comm_size(node, &node_size);
+      MPI_Comm_free(&node);
+    }
+    const bool wanted = mode == "on" || (mode == "auto" && (link_ || node_size < size_));
+    int mine = wanted && thread_level >= MPI_THREAD_SERIALIZED ? 1 : 0, all = 0;
+    check(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce(overlap)");
+    return all == 1;
   }
 
   // Rank 0's selection table, for every rank: ranks that chose differently would wait in different

@@ -29,7 +29,8 @@ int bench_ranks(int ranks, int argc, char** argv) {
       "transport", po::value<std::string>(), "what carries the all-reduce: auto, mpi or tcp")(
       "wire-format", po::value<std::string>(), "double (exact), float32, bf16 or q8")(
       "emulate-link", po::value<std::string>(), "EMULATION: latency=300us,bandwidth=10gbit[,jitter=..]")(
-      "overlap-prompt", po::value<std::string>(), "on (default): a prompt's all-reduces overlap its matmuls; off");
+      "overlap-prompt", po::value<std::string>(),
+      "a prompt's all-reduces beside its matmuls: auto (default: over a link), on or off");
   po::positional_options_description pos;
   pos.add("model", 1);
   auto vm = parse_options(argc, argv, "clusterctl bench MODEL.gguf --ranks N [-n 64] [-t 1] [--split a,b]", opts, pos);

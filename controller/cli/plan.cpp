@@ -379,7 +379,9 @@ void cluster_inputs(const config::ClusterConfig& c, const std::string& link_flag
       in.link = real;
       in.link_from = real_from;
     }
-    if (link) in.prompt_overlap = link->overlap_prompt != "off";
+    // As the ranks decide auto: where the all-reduces cross a link (several nodes, or emulated).
+    const std::string overlap = link ? link->overlap_prompt : "";
+    in.prompt_overlap = overlap == "on" || (overlap != "off" && (!one_node || (link && !link->emulate.empty())));
     if (link && (!link->allreduce.empty() || !link->wire_format.empty()))
       in.configured = (link->allreduce.empty() ? std::string("one-shot") : link->allreduce) + " " +
                       (link->wire_format.empty() ? std::string("double") : link->wire_format);

@@ -22,7 +22,7 @@ struct LinkConfig {
   // The all-reduce over this link (every node's link must agree): an algorithm name or "" (auto),
   // a wire format or "" (double, exact), and an EMULATED link "latency=300us,bandwidth=10gbit" or "".
   std::string allreduce, transport, wire_format, emulate;
-  std::string overlap_prompt;  // "on" (or "": the default) or "off": the worker's --overlap-prompt
+  std::string overlap_prompt;  // "auto" (or "": the default), "on" or "off": the worker's --overlap-prompt
   // Where this node's rank listens for the tcp transport, when not the link itself: CIDRs or
   // interface names (the worker's --tcp-interface). Per node: interface names differ.
   std::string tcp_interface;

@@ -114,9 +114,10 @@ std::optional<LinkConfig> NodesReader::parse_link(const YAML::Node& l, const std
     link.wire_format = *f;
   }
   if (auto o = string_field(l, "overlap_prompt", "the link of " + where, false)) {
-    if (*o != "on" && *o != "off") {
+    if (*o != "auto" && *o != "on" && *o != "off") {
       add(pos_of(l["overlap_prompt"]), "unknown overlap_prompt " + echoed(*o) + " in " + where,
-          "use on (the default: a prompt's all-reduces travel while its next tokens compute) or off");
+          "use auto (the default: on where the ranks are on several nodes or the link is emulated), on (a "
+          "prompt's all-reduces travel while its next tokens compute) or off");
       ok = false;
     }
     link.overlap_prompt = *o;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <numeric>
 
 #include "worker/common/error.h"
@@ -260,6 +261,17 @@ void ForwardPass::add_row_parallel(const kernels::Matrix& w, int64_t chunk, cons
     project_row_parallel(w, chunk, x, T, n_mv_, proj_.data());
     return add_all_reduced();
   }
+  // Started all-reduces write into proj_ until waited for: an error that leaves here first still waits.
+  struct WaitOnUnwind {
+    collectives::Communicator& comm;
+    ~WaitOnUnwind() {
+      if (std::uncaught_exceptions() == 0) return;
+      try {
+        comm.wait_allreduces();
+      } catch (...) {  // the error already leaving is the one to report
+      }
+    }
+  } wait_on_unwind{comm_};
   for (int64_t b = 0; b < T; b += piece) {
     const int64_t n = std::min(piece, T - b), mv = std::clamp<int64_t>(n_mv_ - b, 0, n);
     project_row_parallel(w, chunk, x + b * w.cols, n, mv, &proj_[b * E]);

@@ -76,9 +76,10 @@ void add_job_flags(po::options_description& opts) {
   opts.add_options()("wire-format", po::value<std::string>()->default_value("double"),
                      "how partial sums travel: double (exact: N ranks give 1 rank's tokens), float32, bf16 or q8 "
                      "(blocks of 32 int8 with a float scale)");
-  opts.add_options()("overlap-prompt", po::value<std::string>()->default_value("on"),
+  opts.add_options()("overlap-prompt", po::value<std::string>()->default_value("auto"),
                      "on: a prompt's all-reduces go in pieces of tokens, each piece's sums travelling while the next "
-                     "piece's matmul computes (the same bits); off: one all-reduce after the whole matmul");
+                     "piece's matmul computes (the same bits); off: one all-reduce after the whole matmul; auto: on "
+                     "where they cross a link (ranks on several nodes, or an emulated link)");
   opts.add_options()("allreduce-table", po::value<std::string>()->default_value(""),
                      "the all-reduce selection table (default $CLUSTERCTL_NET_TABLE, else "
                      "~/.config/clusterctl/allreduce-table where it exists)");
@@ -112,7 +113,7 @@ std::optional<model::Layout> layout_flag(const po::variables_map& vm) {
 collectives::CommOptions comm_options(int argc, char** argv) {
   collectives::CommOptions o;
   std::string tcp_timeout;
-  std::string ranks_on_machine, threads, overlap = "on";
+  std::string ranks_on_machine, threads;
   const std::pair<const char*, std::string*> flags[] = {{"--allreduce", &o.algorithm},
                                                         {"--transport", &o.transport},
                                                         {"--tcp-interface", &o.tcp_interface},
@@ -120,7 +121,7 @@ collectives::CommOptions comm_options(int argc, char** argv) {
                                                         {"--wire-format", &o.wire_format},
                                                         {"--allreduce-table", &o.selection_path},
                                                         {"--emulate-link", &o.emulate_link},
-                                                        {"--overlap-prompt", &overlap},
+                                                        {"--overlap-prompt", &o.overlap},
                                                         {"--ranks-on-machine", &ranks_on_machine},
                                                         {"--threads", &threads},
                                                         {"-t", &threads}};
@@ -142,8 +143,8 @@ collectives::CommOptions comm_options(int argc, char** argv) {
     if (*end || !(o.tcp_timeout_s >= 0.1 && o.tcp_timeout_s <= 600))
       throw Error("--tcp-timeout " + tcp_timeout + ": give the seconds the ranks may take to connect, 0.1 to 600");
   }
-  if (overlap != "on" && overlap != "off") throw Error("--overlap-prompt " + overlap + ": use on or off");
-  o.overlap = overlap == "on";
+  if (o.overlap != "auto" && o.overlap != "on" && o.overlap != "off")
+    throw Error("--overlap-prompt " + o.overlap + ": use auto, on or off");
   if (!o.tcp_interface.empty())
     if (const std::string e = collectives::interface_spec_error(o.tcp_interface); !e.empty())
       throw Error("--tcp-interface: " + e + "; give CIDRs or interface names, comma-separated (10.77.2.0/24, tb0)");

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
           o.wire_format = std::string(wire_format_name(f));
           o.emulate_link = path.link;
           o.selection_path = "/dev/null";  // no table from this machine's home
+          o.overlap = "on";                // these ranks share one machine, where auto would not
           auto comm = session->make_communicator(o);
           const std::string what = std::string(algorithm_name(a)) + " over " + std::string(transport_name(tk)) +
                                    (*path.link ? " (emulated link)" : "") + " " + std::string(wire_format_name(f));

@@ -317,7 +317,7 @@ TEST(ConfigValidation, LinkAllreduceKeys) {
   expect_problem(y, 5, 56, "unknown wire format 'fp4'", "use double");
   y = kGood;
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, overlap_prompt: maybe}");
-  expect_problem(y, 5, 59, "unknown overlap_prompt 'maybe'", "use on");
+  expect_problem(y, 5, 59, "unknown overlap_prompt 'maybe'", "use auto");
   y = kGood;
   y.replace(y.find("interface: eth0}"), 16, "interface: eth0, overlap_prompt: 'off'}");
   EXPECT_EQ(parse_cluster_config(y, "t.yaml").nodes[1].link->overlap_prompt, "off");
