@@ -70,13 +70,15 @@ placement::RankWork rank_work(const gguf::GgufFile& f, const model::HParams& hp,
     if (const auto c = chunk_of.find(t.name); c != chunk_of.end() && c->second > 0) {
       const bool routed = t.name.find("_exps.") != std::string::npos;
       (routed ? w.row_parallel_expert_params : w.row_parallel_dense_params) += elements;
-      // As ForwardPass::add_row_parallel: attention outputs and dense FFN down projections.
+      // As ForwardPass::add_row_parallel: attention outputs, dense FFN down projections.
       if (t.name.ends_with(".attn_output.weight"))
         w.overlap_attention_params += elements, w.overlap_attention_allreduces += 1;
       if (t.name.ends_with(".ffn_down.weight")) w.overlap_ffn_params += elements, w.overlap_ffn_allreduces += 1;
       (routed ? w.row_parallel_expert_per_chunk : w.row_parallel_dense_per_chunk) +=
           elements / static_cast<double>(c->second);
     }
+    // A dense FFN's gate and up projections run piece by piece before its down projection.
+    if (t.name.ends_with(".ffn_gate.weight") || t.name.ends_with(".ffn_up.weight")) w.overlap_ffn_params += elements;
     const std::string type(gguf::type_name(t.type));
     if (t.name == "token_embd.weight" && t.shape.size() == 2) {
       // Every rank holds the embedding whole but reads one row of it a token; tied, it is also the

@@ -316,11 +316,13 @@ PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int token
   for (const NodeSpeed& node : m.nodes) handover = std::max(handover, handover_per_sync_s(node));
   t.handover_s = m.allreduces_per_pass * std::max(handover - c.hops * link.latency_us * 1e-6, 0.0) +
                  exchanges * std::max(handover - step_link.latency_us * 1e-6, 0.0);
-  if (prefill && m.prompt_overlap) t.overlap_hidden_s = prompt_overlap_hidden_s(m, a, link, bytes, tokens);
+  if (prefill && m.prompt_overlap)
+    t.overlap_hidden_s = prompt_overlap_hidden_s(m, a, link, bytes, tokens, t.attention_s);
   return t;
 }
 
-double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens) {
+double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens,
+                               double attention_s) {
   const int64_t piece = model::overlap_piece_tokens(tokens, tokens);
   const int ranks = static_cast<int>(m.ranks.size());
   if (piece == 0 || ranks <= 1 || m.ranks.empty()) return 0;
@@ -332,9 +334,9 @@ double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpe
   };
   const double whole = link_s(allreduce_cost(a, ranks, bytes)),
                one_piece = link_s(allreduce_cost(a, ranks, bytes / pieces));
-  // Per all-reduce of a group: a piece's matmul on the slowest rank, and what its pipeline leaves
-  // exposed: the last piece's all-reduce, and the earlier pieces' where they outlast the matmuls.
-  auto hidden = [&](double RankWork::*params, int RankWork::*allreduces) {
+  // Per all-reduce of a group: a piece's work on the slowest rank, and what its pipeline leaves
+  // exposed: the last piece's all-reduce, and the earlier pieces' where they outlast the work.
+  auto hidden = [&](double RankWork::*params, int RankWork::*allreduces, double other_s) {
     const int count = m.ranks.front().*allreduces;
     if (count <= 0) return 0.0;
     double matmul_s = 0;
@@ -345,11 +347,12 @@ double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpe
       matmul_s = std::max(matmul_s,
                           2.0 * piece_tokens * (r.*params / count) * prompt_seconds_per_flop(n, piece_tokens) / share);
     }
-    const double exposed = std::max(one_piece, pieces * one_piece - (pieces - 1) * matmul_s);
+    const double work_s = matmul_s + other_s / count / pieces;
+    const double exposed = std::max(one_piece, pieces * one_piece - (pieces - 1) * work_s);
     return count * (whole - exposed);
   };
-  return hidden(&RankWork::overlap_attention_params, &RankWork::overlap_attention_allreduces) +
-         hidden(&RankWork::overlap_ffn_params, &RankWork::overlap_ffn_allreduces);
+  return hidden(&RankWork::overlap_attention_params, &RankWork::overlap_attention_allreduces, attention_s) +
+         hidden(&RankWork::overlap_ffn_params, &RankWork::overlap_ffn_allreduces, 0);
 }
 
 Prediction predict(const ClusterModel& m, Algorithm a, WireFormat w, int streams, int prefill_batch) {

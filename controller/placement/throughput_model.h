@@ -130,9 +130,10 @@ struct RankWork {
   // the width of the chunks their rows sum in (model::reduction_grid): row_parallel_s.
   double row_parallel_dense_params = 0, row_parallel_dense_per_chunk = 0;
   double row_parallel_expert_params = 0, row_parallel_expert_per_chunk = 0;
-  // The row-parallel matrices whose all-reduce a prompt overlaps in pieces (model::
-  // overlap_piece_tokens): the split attention's output projections and the dense FFNs' down
-  // projections, their weights and their all-reduces a pass (one a layer each). A mixture of
+  // What a prompt multiplies piece by piece beside the all-reduces it overlaps (model::
+  // overlap_piece_tokens, ForwardPass::add_row_parallel): the split attention's output projections
+  // (after each piece's attention, PassTimes::attention_s) and the dense FFNs' gate, up and down
+  // projections; their weights and their all-reduces a pass (one a layer each). A mixture of
   // experts' layer reduces in one piece after all its experts.
   double overlap_attention_params = 0, overlap_ffn_params = 0;
   int overlap_attention_allreduces = 0, overlap_ffn_allreduces = 0;
@@ -228,8 +229,9 @@ struct Prediction {
 
 PassTimes pass_times(const ClusterModel& m, Algorithm a, WireFormat w, int tokens, bool prefill);
 // PassTimes::overlap_hidden_s of a prompt's pass of `tokens` tokens whose all-reduces carry
-// `bytes` each over `link`.
-double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens);
+// `bytes` each over `link`, the pass's self-attention taking `attention_s` (split over its pieces).
+double prompt_overlap_hidden_s(const ClusterModel& m, Algorithm a, const LinkSpeed& link, double bytes, int tokens,
+                               double attention_s);
 // Seconds per flop of a prompt's tile of `batch` tokens: the tile unpacks each weight once for
 // its tokens and multiplies it once per token, so mul + unpack / batch, fitted through the node's
 // matrix-vector rate (1 token), its tile rate at 8 tokens where measured and at 64 (as doctor

@@ -173,8 +173,8 @@ void ForwardPass::self_attention(int64_t il) {
       }
     }
   });
-  attention(il, b);
-  add_attention_output(L.matrix(TensorKind::AttnOutput));
+  // The tokens' heads attend piece by piece where the output projection's all-reduce overlaps.
+  add_attention_output(L.matrix(TensorKind::AttnOutput), [&](int64_t t0, int64_t t1) { attention(il, b, t0, t1); });
 }
 
 void ForwardPass::feed_forward(int64_t il) {
@@ -184,33 +184,34 @@ void ForwardPass::feed_forward(int64_t il) {
   // This rank's slice of the hidden dimension (SwiGLU), of a dense FFN or of the experts.
   each_token(T, E, [&](int64_t t) { rms_norm(&x_[t * E], L.floats(TensorKind::FfnNorm), &xn_[t * E], E, hp.rms_eps); });
   if (!L.has(TensorKind::FfnRouter)) {
-    swiglu_hidden(L, TensorKind::FfnGate, TensorKind::FfnUp, T, n_mv_);
-    return add_row_parallel(L.matrix(TensorKind::FfnDown), grid_.ffn_down, gate_.data());
+    // Piece by piece where the down projection's all-reduce overlaps: each token's gate and up rows.
+    return add_row_parallel(L.matrix(TensorKind::FfnDown), grid_.ffn_down, gate_.data(), [&](int64_t t0, int64_t t1) {
+      swiglu_hidden(L, TensorKind::FfnGate, TensorKind::FfnUp, t0, t1);
+    });
   }
   if (experts_in_two_meetings(T, n_mv_, pool_.size(), hp.n_expert_used)) {
     experts_one_token(L);
   } else {
     experts(L, T, n_mv_);
     if (L.has(TensorKind::FfnGateShexp)) {  // the shared experts, added to the routed ones' sums
-      swiglu(L, TensorKind::FfnGateShexp, TensorKind::FfnUpShexp, TensorKind::FfnDownShexp, T, n_mv_,
-             shared_out_.data());
+      swiglu(L, TensorKind::FfnGateShexp, TensorKind::FfnUpShexp, TensorKind::FfnDownShexp, shared_out_.data());
       for (int64_t i = 0; i < T * E; ++i) proj_[i] += shared_out_[i];
     }
   }
   add_all_reduced();
 }
 
-void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T,
-                         int64_t n_mv, double* out) {
-  swiglu_hidden(L, gate, up, T, n_mv);
-  project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), T, n_mv, out);
+void ForwardPass::swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, double* out) {
+  swiglu_hidden(L, gate, up, 0, n_tokens_);
+  project_row_parallel(L.matrix(down), grid_.ffn_down, gate_.data(), n_tokens_, n_mv_, out);
 }
 
-void ForwardPass::swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t T, int64_t n_mv) {
-  const int64_t F = L.matrix(gate).rows;  // this rank's slice of the FFN
-  project(L.matrix(gate), xn_.data(), T, n_mv, gate_.data());
-  project(L.matrix(up), xn_.data(), T, n_mv, up_.data());
-  gate_by_up(gate_.data(), up_.data(), T * F);
+void ForwardPass::swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t t0, int64_t t1) {
+  const int64_t F = L.matrix(gate).rows, E = m_.hp.n_embd;  // F: this rank's slice of the FFN
+  const int64_t n = t1 - t0, mv = std::clamp<int64_t>(n_mv_ - t0, 0, n);
+  project(L.matrix(gate), &xn_[t0 * E], n, mv, &gate_[t0 * F]);
+  project(L.matrix(up), &xn_[t0 * E], n, mv, &up_[t0 * F]);
+  gate_by_up(&gate_[t0 * F], &up_[t0 * F], n * F);
 }
 
 void ForwardPass::gate_by_up(float* gate, const float* up, int64_t n) {
@@ -236,10 +237,11 @@ void ForwardPass::each_token(int64_t T, int64_t elements_per_token, const std::f
 
 // Row-parallel: summed on the reduction grid in double, all-reduced in double, rounded once, so any
 // split of the heads gives one rank's bits (kernels::matmul_row_parallel).
-void ForwardPass::add_attention_output(const kernels::Matrix& w) {
-  if (!m_.part.replicated_attention) return add_row_parallel(w, grid_.attn_output, attn_.data());
+void ForwardPass::add_attention_output(const kernels::Matrix& w, const ProduceRows& produce) {
+  if (!m_.part.replicated_attention) return add_row_parallel(w, grid_.attn_output, attn_.data(), produce);
   // Every rank computed every head: proj_ holds the whole sum one rank computes, rounded once as
   // after the all-reduce, so this is one rank's residual without a message.
+  if (produce) produce(0, n_tokens_);
   project_row_parallel(w, grid_.attn_output, attn_.data(), n_tokens_, n_mv_, proj_.data());
   add_proj();
 }
@@ -254,10 +256,12 @@ void ForwardPass::add_proj() {
   for (int64_t i = 0; i < n; ++i) x_[i] += static_cast<float>(proj_[i]);
 }
 
-void ForwardPass::add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x) {
+void ForwardPass::add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x,
+                                   const ProduceRows& produce) {
   const int64_t T = n_tokens_, E = m_.hp.n_embd;
   const int64_t piece = comm_.overlaps() ? overlap_piece_tokens(T, T - n_mv_) : 0;
   if (piece == 0) {
+    if (produce) produce(0, T);
     project_row_parallel(w, chunk, x, T, n_mv_, proj_.data());
     return add_all_reduced();
   }
@@ -274,6 +278,7 @@ void ForwardPass::add_row_parallel(const kernels::Matrix& w, int64_t chunk, cons
   } wait_on_unwind{comm_};
   for (int64_t b = 0; b < T; b += piece) {
     const int64_t n = std::min(piece, T - b), mv = std::clamp<int64_t>(n_mv_ - b, 0, n);
+    if (produce) produce(b, b + n);
     project_row_parallel(w, chunk, x + b * w.cols, n, mv, &proj_[b * E]);
     comm_.start_allreduce_sum(&proj_[b * E], static_cast<size_t>(n * E));
   }
@@ -403,8 +408,8 @@ void ForwardPass::experts(const LayerWeights& L, int64_t T, int64_t n_mv) {
   }
 }
 
-void ForwardPass::attention(int64_t il, const Batch& b) {
-  const int64_t T = b.size(), D = m_.hp.head_dim;
+void ForwardPass::attention(int64_t il, const Batch& b, int64_t t0, int64_t t1) {
+  const int64_t T = t1 - t0, D = m_.hp.head_dim;
   const int64_t group = m_.hp.n_head / m_.hp.n_head_kv;
   const int64_t q0 = m_.part.q_heads.begin, kv0 = m_.part.kv_heads(m_.hp).begin;
   const gguf::GgmlType ct = cache_.type();
@@ -418,7 +423,7 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
                              scores + ctx + floats_for_bytes(kernels::activation_row_bytes(ct, D))};
     const ItemRange items = attention_items(n_items, ith, nth);
     for (int64_t item = items.begin; item < items.end; ++item) {
-      const int64_t t = item / n_q_, h = item % n_q_;
+      const int64_t t = t0 + item / n_q_, h = item % n_q_;
       const int64_t kvh = (q0 + h) / group - kv0;
       const int64_t slot = b.slot[t];
       // The value rows (one per dimension, over positions) lie n_ctx elements apart.
@@ -427,7 +432,7 @@ void ForwardPass::attention(int64_t il, const Batch& b) {
     }
   };
   int64_t positions = 0;
-  for (int64_t t = 0; t < T; ++t) positions += b.pos[t] + 1;
+  for (int64_t t = t0; t < t1; ++t) positions += b.pos[t] + 1;
   if (attention_on_pool(positions, n_q_, D, pool_.size()))
     pool_.run(work);
   else

@@ -73,16 +73,21 @@ class ForwardPass {
   void add_all_reduced();  // x += all-reduce(proj_)
   void add_proj();         // x += proj_
   // x += all-reduce(w x), the row-parallel product (partials summed in chunks of `chunk` columns) of
-  // the batch's rows of x. A prompt goes in pieces of tokens where the communicator overlaps
-  // (Communicator::start_allreduce_sum): each piece's sums travel while the next piece computes, so
-  // only the last piece's all-reduce is not hidden. A token's sums are the same bits in a batch of
-  // any size (the kernels' promise), so the pieces change no bit.
-  void add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x);
+  // the batch's rows of x, after `produce(t0, t1)` has made rows [t0, t1) of x (none: x is ready).
+  // A prompt goes in pieces of tokens where the communicator overlaps
+  // (Communicator::start_allreduce_sum): each piece's sums travel while the next piece is produced
+  // and multiplied, so only the last piece's all-reduce is not hidden. A token's rows and sums are
+  // the same bits in a batch of any size (the kernels' promise; produce's too), so the pieces
+  // change no bit.
+  using ProduceRows = std::function<void(int64_t t0, int64_t t1)>;
+  void add_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, const ProduceRows& produce = {});
   // The attention output projection of attn_ added to x: add_row_parallel, or where every rank
   // computed every head, its own sum without a message.
-  void add_attention_output(const kernels::Matrix& w);
+  void add_attention_output(const kernels::Matrix& w, const ProduceRows& produce = {});
   void check(const Batch& batch) const;
-  void attention(int64_t layer, const Batch& batch);
+  // Each of tokens [t0, t1)'s query heads attending its positions: q_ -> attn_. A token's heads
+  // attend alone, so any cut of the tokens gives the same bits.
+  void attention(int64_t layer, const Batch& batch, int64_t t0, int64_t t1);
   void latent_attend(int64_t layer, const Batch& batch, float kq_scale);  // mla_query_ -> mla_out_
   // One head of one token attending per position (the path of fewer than 64 tokens): query
   // (latent, RoPE part) against the n_pos cached rows, the attended latent into out.
@@ -97,11 +102,10 @@ class ForwardPass {
   void add_slices_row_parallel(const kernels::Matrix& w, int64_t chunk, const float* x, double* y_sums,
                                const float* scale, int64_t rows_per_slice);
   void run_slices();
-  // A dense SwiGLU of the gate/up/down kinds given on xn_: proj_ += this rank's partial sums.
-  void swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, int64_t T, int64_t n_mv,
-              double* out);
-  // gate_ = silu(gate xn_) * up xn_ for T tokens: a SwiGLU's hidden activations.
-  void swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t T, int64_t n_mv);
+  // A dense SwiGLU of the gate/up/down kinds given on the batch's xn_: out = this rank's partial sums.
+  void swiglu(const LayerWeights& L, TensorKind gate, TensorKind up, TensorKind down, double* out);
+  // gate_ = silu(gate xn_) * up xn_ for tokens [t0, t1): a SwiGLU's hidden activations.
+  void swiglu_hidden(const LayerWeights& L, TensorKind gate, TensorKind up, int64_t t0, int64_t t1);
   // gate[i] = silu(gate[i]) * up[i] for n elements, on the pool where there are enough of them.
   void gate_by_up(float* gate, const float* up, int64_t n);
   // fn(t) for each of the batch's T tokens, on the pool where T x elements_per_token is worth a
