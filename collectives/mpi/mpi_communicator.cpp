@@ -537,7 +537,7 @@ class MpiCommunicator final : public Communicator {
         }
       }
       overlap_stats_.allreduce_calls++;
-      overlap_stats_.bytes_sent += 2 * (size_ - 1) * n * sizeof(double) / size_;
+      overlap_stats_.bytes_sent += ring_bytes(n * sizeof(double));
       return;
     }
     transport_->set_background(true);
@@ -625,9 +625,12 @@ class MpiCommunicator final : public Communicator {
       const int count = static_cast<int>(std::min(kMaxCount, n - at));
       check(MPI_Allreduce(MPI_IN_PLACE, data + at, count, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
     }
-    // Bytes this rank puts on the wire for a ring all-reduce: 2 (N-1)/N of the buffer.
-    stats_.bytes_sent += size_ > 1 ? 2 * (size_ - 1) * n * sizeof(T) / size_ : 0;
+    stats_.bytes_sent += ring_bytes(n * sizeof(T));
   }
+
+  // Bytes this rank puts on the wire for a ring all-reduce of `bytes`: 2 (N-1)/N of them (what
+  // MPI_Allreduce's large messages cost; counted the same for every size).
+  uint64_t ring_bytes(size_t bytes) const { return size_ > 1 ? 2 * (size_ - 1) * bytes / size_ : 0; }
 
   void check(int rc, const char* call) const {
     if (rc != MPI_SUCCESS)
