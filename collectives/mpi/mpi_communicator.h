@@ -11,8 +11,9 @@
 namespace clusterctl::collectives {
 
 // MPI_Init_thread for this process (MPI_Finalize when the session ends). Threads of the compute
-// pool never call MPI, so MPI_THREAD_FUNNELED is enough. Its communicator times and counts every
-// collective call in stats().
+// pool never call MPI; the communicator's overlap thread (start_allreduce_sum) calls it only while
+// the caller's thread does not, so MPI_THREAD_SERIALIZED is asked for (a library that gives less
+// runs without the overlap). Its communicator times and counts every collective call in stats().
 std::unique_ptr<Session> open_mpi_session(int& argc, char**& argv);
 
 // The point-to-point transport our all-reduce algorithms run on over MPI (a duplicate of
