@@ -24,10 +24,13 @@ struct CommOptions {
   std::string selection_path;          // "": default_selection_path() where that file exists
   std::string emulate_link;            // "": a real link; else latency=...,bandwidth=...[,jitter=...]
   // A prompt's all-reduces beside the next piece's matmul (--overlap-prompt): "auto" (where they
-  // cross a link), "on" or "off".
+  // cross a link), "on" or "off" (known_overlap_mode).
   std::string overlap = "auto";
   CoreShare core_share;  // this machine's ranks, threads and cores: whether a wait may poll (wait_policy.h)
 };
+
+// Whether `mode` is one CommOptions::overlap takes: auto, on or off.
+inline bool known_overlap_mode(std::string_view mode) { return mode == "auto" || mode == "on" || mode == "off"; }
 
 class Session {
  public:

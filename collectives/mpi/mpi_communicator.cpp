@@ -199,7 +199,7 @@ class MpiCommunicator final : public Communicator {
     read_selection(options.selection_path);
     if (!options.emulate_link.empty()) link_ = parse_link_spec(options.emulate_link);
     spin_ = ranks_fit_cores(options.core_share);
-    if (options.overlap != "auto" && options.overlap != "on" && options.overlap != "off")
+    if (!known_overlap_mode(options.overlap))
       throw CollectiveError("--overlap-prompt " + options.overlap + ": use auto, on or off");
     transport_ = std::make_unique<MpiTransport>(spin_);  // collective: after every check that can throw
     overlap_ = decide_overlap(options.overlap);
@@ -380,10 +380,10 @@ class MpiCommunicator final : public Communicator {
 
   // One thread (started at the first overlapped call) runs the started all-reduces in order while
   // the caller's pool computes. The caller makes no MPI call until they are done (every other call
-  // drains them first), so the job needs only MPI_THREAD_SERIALIZED. That thread's waits test and sleep
-  // (MpiTransport::set_background; the tcp transport blocks in poll()): the pool computing beside
-  // it needs every core. Its calls are not
-  // logged one by one (their time is mostly hidden); the caller's wait for them is, as one call.
+  // drains them first), so the job needs only MPI_THREAD_SERIALIZED. That thread's waits test and
+  // sleep (MpiTransport::set_background; the tcp transport blocks in poll()): the pool computing
+  // beside it needs every core. Its calls are not logged one by one (their time is mostly hidden);
+  // the caller's wait for them is, as one call.
   bool overlaps() const override { return overlap_; }
   void start_allreduce_sum(double* data, size_t n) override {
     if (!overlap_) return allreduce_sum(data, n);

@@ -10,6 +10,7 @@
 #include "collectives/algorithms/allreduce.h"
 #include "collectives/algorithms/emulated_link.h"
 #include "collectives/network_address.h"
+#include "collectives/session.h"
 #include "controller/config/nearest_name.h"
 
 namespace clusterctl::config::detail {
@@ -114,7 +115,7 @@ std::optional<LinkConfig> NodesReader::parse_link(const YAML::Node& l, const std
     link.wire_format = *f;
   }
   if (auto o = string_field(l, "overlap_prompt", "the link of " + where, false)) {
-    if (*o != "auto" && *o != "on" && *o != "off") {
+    if (!collectives::known_overlap_mode(*o)) {
       add(pos_of(l["overlap_prompt"]), "unknown overlap_prompt " + echoed(*o) + " in " + where,
           "use auto (the default: on where the ranks are on several nodes or the link is emulated), on (a "
           "prompt's all-reduces travel while its next tokens compute) or off");

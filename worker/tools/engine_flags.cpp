@@ -143,7 +143,7 @@ collectives::CommOptions comm_options(int argc, char** argv) {
     if (*end || !(o.tcp_timeout_s >= 0.1 && o.tcp_timeout_s <= 600))
       throw Error("--tcp-timeout " + tcp_timeout + ": give the seconds the ranks may take to connect, 0.1 to 600");
   }
-  if (o.overlap != "auto" && o.overlap != "on" && o.overlap != "off")
+  if (!collectives::known_overlap_mode(o.overlap))
     throw Error("--overlap-prompt " + o.overlap + ": use auto, on or off");
   if (!o.tcp_interface.empty())
     if (const std::string e = collectives::interface_spec_error(o.tcp_interface); !e.empty())
